@@ -1,0 +1,61 @@
+"""Ember: a deep learning framework on NumPy whose public API is PyTorch's.
+
+``import ember as torch`` runs torch code for everything Ember covers.
+"""
+from . import _dtype
+from ._dtype import (dtype, float16, half, float32, float64, double, int8, int16, short, int32,
+                     int64, long, uint8, bool, bfloat16, get_default_dtype, set_default_dtype,
+                     promote_types, result_type, can_cast, finfo, iinfo)
+from ._dtype import float, int  # noqa: F401  (torch exposes these names too)
+from ._tensor import Tensor, Size, device, is_tensor
+from ._printing import set_printoptions
+from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
+from .autograd.grad_mode import is_grad_enabled, is_inference_mode_enabled
+from . import autograd
+from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full,
+                        zeros_like, ones_like, empty_like, full_like, arange, linspace,
+                        logspace, eye, scalar_tensor)
+from . import random
+from .random import (manual_seed, seed, initial_seed, get_rng_state, set_rng_state, Generator,
+                     default_generator, rand, randn, randint, randperm, rand_like, randn_like,
+                     randint_like, normal, bernoulli, multinomial, poisson)
+from . import ops
+from .ops import _MODULES as _op_modules
+from . import cuda, backends
+
+# Every public op function becomes ember.<name>, as in torch.
+for _m in _op_modules:
+    for _n in ops._public(_m):
+        if not _n.startswith("_") and _n not in ("METHODS", "INPLACE"):
+            globals().setdefault(_n, getattr(_m, _n))
+del _m, _n
+
+from . import linalg  # noqa: E402
+from ._serialization_hook import save, load  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+def numel(input):
+    return input.numel()
+
+
+def typename(obj):
+    return obj.type() if isinstance(obj, Tensor) else type(obj).__name__
+
+
+def is_nonzero(input):
+    if input.numel() != 1:
+        raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+    return builtins_bool(input.item())
+
+
+import builtins as _builtins  # noqa: E402
+builtins_bool = _builtins.bool
+
+strided = "strided"
+contiguous_format = preserve_format = channels_last = None

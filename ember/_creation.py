@@ -1,0 +1,260 @@
+"""Tensor factories: tensor, as_tensor, from_numpy, zeros/ones/full/empty,
+arange, linspace, logspace, eye, and their ``_like`` forms."""
+import math
+
+import numpy as np
+
+from . import _dtype as D
+from ._tensor import Tensor, _wrap, _check_device
+
+_pyscalar = (bool, int, float)
+
+
+def _to_array(data):
+    """Python data -> ndarray, unwrapping Tensors nested in lists."""
+    if isinstance(data, Tensor):
+        return data._data
+    if isinstance(data, (list, tuple)):
+        if any(isinstance(x, Tensor) for x in data):
+            return np.stack([_to_array(x) for x in data]) if data else np.array(data)
+        if data and isinstance(data[0], (list, tuple)):
+            return np.array([_to_array(x) for x in data]) if any(
+                isinstance(y, Tensor) for x in data for y in (x if isinstance(x, (list, tuple)) else ())) \
+                else np.array(data)
+    return np.asarray(data)
+
+
+def _infer_dtype(arr):
+    k = arr.dtype.kind
+    if k == "f":
+        return D.get_default_dtype() if arr.dtype == np.float64 and not isinstance(arr, np.ndarray) \
+            else D.get_default_dtype()
+    if k == "b":
+        return D.bool
+    if k in "iu":
+        return D.int64
+    if k == "c":
+        raise TypeError("complex tensors are not supported by Ember")
+    if k in "OU":
+        raise TypeError(f"Could not infer dtype of {type(arr.flat[0]).__name__ if arr.size else 'object'}")
+    raise TypeError(f"unsupported data type {arr.dtype}")
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """A new tensor holding a copy of ``data`` (scalar, nested lists, ndarray, Tensor).
+
+    dtype inference as torch: Python floats -> default dtype, ints -> int64,
+    bools -> bool; an ndarray keeps its own dtype.
+    """
+    _check_device(device)
+    t = type(data)
+    if t is float:
+        arr = np.array(data, dtype=(D.to_dtype(dtype) or D.get_default_dtype()).np)
+    elif t is int:
+        arr = np.array(data, dtype=(D.to_dtype(dtype) or D.int64).np)
+    elif isinstance(data, np.ndarray):
+        dt = D.to_dtype(dtype) if dtype is not None else D.from_numpy_dtype(data.dtype)
+        arr = np.array(data, dtype=dt.np)
+    elif isinstance(data, Tensor):
+        dt = D.to_dtype(dtype) if dtype is not None else data.dtype
+        arr = np.array(data._data, dtype=dt.np)
+    else:
+        raw = _to_array(data)
+        if isinstance(data, np.generic):
+            dt = D.from_numpy_dtype(raw.dtype)
+        elif raw.dtype.kind in "iu" and isinstance(data, (list, tuple)) and _has_numpy_items(data):
+            dt = D.from_numpy_dtype(raw.dtype)
+        else:
+            dt = _infer_dtype(raw)
+        if dtype is not None:
+            dt = D.to_dtype(dtype)
+        arr = np.array(raw, dtype=dt.np)
+    out = _wrap(arr)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def _has_numpy_items(data):
+    x = data
+    while isinstance(x, (list, tuple)) and x:
+        x = x[0]
+    return isinstance(x, np.generic)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like tensor(), but shares memory with an ndarray/Tensor when no cast is needed."""
+    _check_device(device)
+    dt = D.to_dtype(dtype) if dtype is not None else None
+    if isinstance(data, Tensor):
+        return data if dt is None or dt.np == data._data.dtype else data.to(dt)
+    if isinstance(data, np.ndarray):
+        if dt is None:
+            D.from_numpy_dtype(data.dtype)
+            return _wrap(data)
+        return _wrap(data if data.dtype == dt.np else data.astype(dt.np))
+    return tensor(data, dtype=dtype)
+
+
+asarray = as_tensor
+
+
+def from_numpy(ndarray):
+    """A tensor sharing memory with ``ndarray`` (changes show in both)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    D.from_numpy_dtype(ndarray.dtype)
+    return _wrap(ndarray)
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = s.item()
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"expected a sequence of integers for size, but got {type(s).__name__}")
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _finish(arr, requires_grad):
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _float_dt(dtype):
+    return (D.to_dtype(dtype) or D.get_default_dtype()).np
+
+
+def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+    _check_device(device)
+    return _finish(np.zeros(_size(size), dtype=_float_dt(dtype)), requires_grad)
+
+
+def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+    _check_device(device)
+    return _finish(np.ones(_size(size), dtype=_float_dt(dtype)), requires_grad)
+
+
+def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
+          pin_memory=False, memory_format=None):
+    _check_device(device)
+    return _finish(np.empty(_size(size), dtype=_float_dt(dtype)), requires_grad)
+
+
+def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
+    """Filled with ``fill_value``; dtype inferred from it (bool/int64/default float)."""
+    _check_device(device)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    if dtype is None:
+        dt = D.result_type(fill_value)
+    else:
+        dt = D.to_dtype(dtype)
+    return _finish(np.full(_size((size,) if isinstance(size, int) else (size,)), fill_value,
+                           dtype=dt.np), requires_grad)
+
+
+def _like_dtype(input, dtype):
+    return D.to_dtype(dtype).np if dtype is not None else input._data.dtype
+
+
+def zeros_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
+    _check_device(device)
+    return _finish(np.zeros(input._data.shape, dtype=_like_dtype(input, dtype)), requires_grad)
+
+
+def ones_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
+    _check_device(device)
+    return _finish(np.ones(input._data.shape, dtype=_like_dtype(input, dtype)), requires_grad)
+
+
+def empty_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
+    _check_device(device)
+    return _finish(np.empty(input._data.shape, dtype=_like_dtype(input, dtype)), requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False,
+              memory_format=None):
+    _check_device(device)
+    return _finish(np.full(input._data.shape, fill_value, dtype=_like_dtype(input, dtype)),
+                   requires_grad)
+
+
+def _num(x):
+    return x.item() if isinstance(x, Tensor) else x
+
+
+def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None,
+           requires_grad=False):
+    """[start, end) by step; int64 when all arguments are ints, else default float."""
+    _check_device(device)
+    start, end, step = _num(start), _num(end), _num(step)
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0 and end != start:
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                     for v in (start, end, step))
+        dt = D.int64 if is_int else D.get_default_dtype()
+    else:
+        dt = D.to_dtype(dtype)
+    n = max(0, math.ceil((end - start) / step))
+    # Compute in float64 (or int64) then cast, as torch does, so the count
+    # and values don't depend on float32 rounding of the bounds.
+    if dt.is_floating_point:
+        arr = (start + step * np.arange(n, dtype=np.float64)).astype(dt.np)
+    else:
+        arr = (start + step * np.arange(n, dtype=np.int64)).astype(dt.np)
+    return _finish(arr, requires_grad)
+
+
+def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """Deprecated torch.range: includes ``end``; default float."""
+    if end is None:
+        start, end = 0, start
+    n = int(math.floor((end - start) / step)) + 1
+    dt = D.to_dtype(dtype) or D.get_default_dtype()
+    return _finish((start + step * np.arange(n, dtype=np.float64)).astype(dt.np), requires_grad)
+
+
+def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None,
+             requires_grad=False):
+    _check_device(device)
+    start, end = _num(start), _num(end)
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise RuntimeError("linspace(): number of steps must be non-negative")
+    dt = D.to_dtype(dtype) or D.get_default_dtype()
+    arr = np.linspace(start, end, int(steps), dtype=np.float64)
+    if not dt.is_floating_point:
+        arr = np.trunc(arr)
+    return _finish(arr.astype(dt.np), requires_grad)
+
+
+def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None,
+             requires_grad=False):
+    _check_device(device)
+    dt = D.to_dtype(dtype) or D.get_default_dtype()
+    arr = np.power(float(base), np.linspace(_num(start), _num(end), int(steps), dtype=np.float64))
+    return _finish(arr.astype(dt.np), requires_grad)
+
+
+def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
+    _check_device(device)
+    if n < 0 or (m is not None and m < 0):
+        raise RuntimeError(f"n must be greater or equal to 0, got {n if n < 0 else m}")
+    return _finish(np.eye(n, n if m is None else m, dtype=_float_dt(dtype)), requires_grad)
+
+
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
+    return _finish(np.array(s, dtype=_float_dt(dtype)), requires_grad)

@@ -1,0 +1,257 @@
+"""Data types and torch's type-promotion rules.
+
+An Ember dtype wraps a NumPy dtype.  Promotion follows torch, not NumPy:
+
+* categories are ordered bool < integer < floating;
+* operands are ranked: tensors with dims > zero-dim tensors > Python scalars;
+  a lower-ranked operand only changes the result when its *category* is
+  higher than every higher-ranked operand's (``int_tensor * 2.5`` is float32,
+  ``float32_tensor * float64_scalar_tensor`` stays float32);
+* a Python float that wins becomes the default dtype, a Python int int64.
+"""
+import builtins as _b
+
+import numpy as np
+
+_pybool, _pyint, _pyfloat = _b.bool, _b.int, _b.float
+
+__all__ = [
+    "dtype", "float16", "half", "float32", "float", "float64", "double",
+    "bfloat16", "int8", "int16", "short", "int32", "int", "int64", "long",
+    "uint8", "bool", "get_default_dtype", "set_default_dtype", "promote_types",
+    "result_type", "can_cast", "finfo", "iinfo",
+]
+
+_BOOL, _INT, _FLOAT = 0, 1, 2
+
+
+class dtype:
+    """A tensor element type (``ember.float32`` ...), comparable to torch's."""
+
+    __slots__ = ("name", "np", "category", "itemsize", "is_floating_point", "is_signed")
+
+    def __init__(self, name, np_dtype, category):
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.category = category
+        self.itemsize = self.np.itemsize
+        self.is_floating_point = category == _FLOAT
+        self.is_signed = category == _FLOAT or self.np.kind == "i"
+
+    @property
+    def is_complex(self):
+        return False
+
+    def to_real(self):
+        return self
+
+    def __repr__(self):
+        return "ember." + self.name
+
+    def __reduce__(self):
+        return (_dtype_by_name, (self.name,))
+
+
+float16 = half = dtype("float16", np.float16, _FLOAT)
+float32 = float = dtype("float32", np.float32, _FLOAT)
+float64 = double = dtype("float64", np.float64, _FLOAT)
+int8 = dtype("int8", np.int8, _INT)
+int16 = short = dtype("int16", np.int16, _INT)
+int32 = int = dtype("int32", np.int32, _INT)
+int64 = long = dtype("int64", np.int64, _INT)
+uint8 = dtype("uint8", np.uint8, _INT)
+bool = dtype("bool", np.bool_, _BOOL)
+# NumPy has no bfloat16; the name exists so code that mentions it imports,
+# and using it raises a clear error (see to_dtype).
+bfloat16 = None
+
+_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool)
+_FROM_NP = {d.np: d for d in _ALL}
+_BY_NAME = {d.name: d for d in _ALL}
+_BY_NAME.update(half=float16, float=float32, double=float64, short=int16,
+                int=int32, long=int64)
+
+
+def _dtype_by_name(name):
+    return _BY_NAME[name]
+
+
+def from_numpy_dtype(np_dtype):
+    """The Ember dtype for a NumPy dtype; raises TypeError for unsupported ones."""
+    try:
+        return _FROM_NP[np_dtype]
+    except KeyError:
+        pass
+    np_dtype = np.dtype(np_dtype)
+    if np_dtype in _FROM_NP:
+        return _FROM_NP[np_dtype]
+    raise TypeError(
+        f"can't convert np.ndarray of type {np_dtype}. The only supported types are: "
+        "float64, float32, float16, int64, int32, int16, int8, uint8, and bool.")
+
+
+def to_dtype(d):
+    """Accept an Ember dtype, a NumPy dtype/type, a Python type or a name."""
+    if type(d) is dtype:
+        return d
+    if d is None:
+        return None
+    if d is _pyfloat:
+        return _state.default
+    if d is _pyint:
+        return int64
+    if d is _pybool:
+        return bool
+    if isinstance(d, str) and d in _BY_NAME:
+        return _BY_NAME[d]
+    try:
+        return from_numpy_dtype(np.dtype(d))
+    except TypeError:
+        raise TypeError(f"{d!r} is not a dtype Ember supports") from None
+
+
+class _DefaultDtype:
+    __slots__ = ("default", "np")
+
+
+_state = _DefaultDtype()
+_state.default = float32
+_state.np = np.dtype(np.float32)
+
+
+def get_default_dtype():
+    """The dtype Python floats and float factories get (float32 unless changed)."""
+    return _state.default
+
+
+def set_default_dtype(d):
+    d = to_dtype(d)
+    if d not in (float16, float32, float64):
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _state.default = d
+    _state.np = d.np
+
+
+def promote_types(a, b):
+    """torch.promote_types: the smallest dtype both ``a`` and ``b`` cast to."""
+    a, b = to_dtype(a), to_dtype(b)
+    return _promote_np(a.np, b.np)
+
+
+_PROMOTE_CACHE = {}
+
+
+def _promote_np(x, y):
+    """Promote two NumPy dtypes of tensors of the same rank class (torch rules)."""
+    if x is y:
+        return _FROM_NP[x]
+    key = (x, y)
+    r = _PROMOTE_CACHE.get(key)
+    if r is None:
+        a, b = from_numpy_dtype(x), from_numpy_dtype(y)
+        if a.category != b.category:
+            # The higher category wins outright: int64 + float16 -> float16.
+            r = a if a.category > b.category else b
+        else:
+            r = from_numpy_dtype(np.promote_types(x, y))
+        _PROMOTE_CACHE[key] = r
+    return r
+
+
+def _scalar_category(v):
+    t = type(v)
+    if t is _pybool:
+        return _BOOL
+    if t is _pyint:
+        return _INT
+    if t is _pyfloat:
+        return _FLOAT
+    if isinstance(v, np.generic):
+        return from_numpy_dtype(v.dtype).category
+    if isinstance(v, (_pybool, np.bool_)):
+        return _BOOL
+    if isinstance(v, _pyint):
+        return _INT
+    if isinstance(v, _pyfloat):
+        return _FLOAT
+    if isinstance(v, complex):
+        raise TypeError("complex numbers are not supported by Ember")
+    raise TypeError(f"unsupported operand type {type(v).__name__}")
+
+
+def _default_for_category(cat):
+    return (bool, int64, _state.default)[cat]
+
+
+def result_type(*operands):
+    """torch.result_type over tensors, ndarrays and Python scalars.
+
+    Tensors (anything with ``.data`` or an ndarray) of ndim > 0 outrank 0-dim
+    ones, which outrank Python scalars; see the module docstring.
+    """
+    dim_dt = zero_dt = None
+    scalar_cat = -1
+    for v in operands:
+        arr = getattr(v, "_data", v) if not isinstance(v, np.ndarray) else v
+        if isinstance(arr, np.ndarray):
+            if arr.ndim:
+                dim_dt = arr.dtype if dim_dt is None else _promote_np(dim_dt, arr.dtype).np
+            else:
+                zero_dt = arr.dtype if zero_dt is None else _promote_np(zero_dt, arr.dtype).np
+        else:
+            c = _scalar_category(v)
+            if c > scalar_cat:
+                scalar_cat = c
+    best = None
+    if dim_dt is not None:
+        best = _FROM_NP[dim_dt]
+    if zero_dt is not None:
+        z = _FROM_NP[zero_dt]
+        if best is None or z.category > best.category:
+            best = z
+    if scalar_cat >= 0 and (best is None or scalar_cat > best.category):
+        best = _default_for_category(scalar_cat)
+    return best
+
+
+def can_cast(from_, to):
+    """torch.can_cast: False only when casting would lower the category."""
+    return to_dtype(from_).category <= to_dtype(to).category
+
+
+class finfo:
+    """Machine limits of a floating dtype (``bits, eps, max, min, tiny, resolution``)."""
+
+    def __init__(self, type=None):
+        d = to_dtype(type) if type is not None else _state.default
+        if not d.is_floating_point:
+            raise TypeError(f"finfo() requires a floating point input type, got {d}")
+        fi = np.finfo(d.np)
+        self.dtype = d.name
+        self.bits = fi.bits
+        self.eps = _pyfloat(fi.eps)
+        self.max = _pyfloat(fi.max)
+        self.min = _pyfloat(fi.min)
+        self.tiny = self.smallest_normal = _pyfloat(fi.tiny)
+        self.resolution = _pyfloat(fi.resolution)
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
+                f"eps={self.eps}, smallest_normal={self.tiny}, tiny={self.tiny}, dtype={self.dtype})")
+
+
+class iinfo:
+    """Machine limits of an integer dtype (``bits, max, min``)."""
+
+    def __init__(self, type):
+        d = to_dtype(type)
+        if d.is_floating_point:
+            raise TypeError(f"iinfo() requires an integer input type, got {d}")
+        ii = np.iinfo(d.np) if d is not bool else None
+        self.dtype = d.name
+        self.bits = d.itemsize * 8
+        self.max = _pyint(ii.max) if ii else 1
+        self.min = _pyint(ii.min) if ii else 0
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

@@ -1,0 +1,110 @@
+"""torch-style ``repr`` for tensors: ``tensor([1.0000, 2.5000], requires_grad=True)``."""
+import numpy as np
+
+from . import _dtype as D
+
+PRINT_OPTS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None):
+    """Change how tensors print (same options as torch.set_printoptions)."""
+    if profile == "default":
+        PRINT_OPTS.update(precision=4, threshold=1000, edgeitems=3, linewidth=80)
+    elif profile == "short":
+        PRINT_OPTS.update(precision=2, threshold=1000, edgeitems=2, linewidth=80)
+    elif profile == "full":
+        PRINT_OPTS.update(precision=4, threshold=float("inf"), edgeitems=3, linewidth=80)
+    for k, v in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                 ("linewidth", linewidth)):
+        if v is not None:
+            PRINT_OPTS[k] = v
+    PRINT_OPTS["sci_mode"] = sci_mode
+
+
+def _float_formatter(arr):
+    """Pick torch's number style for the finite values of ``arr``."""
+    prec = PRINT_OPTS["precision"]
+    vals = arr[np.isfinite(arr)] if arr.size else arr
+    nonzero = np.abs(vals[vals != 0]).astype(np.float64) if vals.size else vals
+    int_mode = vals.size == 0 or bool(np.all(np.ceil(vals) == vals))
+    sci = False
+    if nonzero.size:
+        mx, mn = float(nonzero.max()), float(nonzero.min())
+        if int_mode:
+            sci = mx > 1e8
+        else:
+            sci = mx / mn > 1000.0 or mx > 1e8 or mn < 1e-4
+    if PRINT_OPTS["sci_mode"] is not None:
+        sci = PRINT_OPTS["sci_mode"]
+    if sci:
+        fmt = lambda v: np.format_float_scientific(v, precision=prec, unique=False, exp_digits=2)
+    elif int_mode:
+        fmt = lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)
+    else:
+        fmt = lambda v: f"{v:.{prec}f}"
+
+    def one(v):
+        v = float(v)
+        if np.isnan(v):
+            return "nan"
+        if np.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return fmt(v)
+
+    shown = _summarized_values(arr)
+    width = max((len(one(v)) for v in shown), default=1)
+    return lambda v: one(v).rjust(width)
+
+
+def _summarized_values(arr):
+    thr, edge = PRINT_OPTS["threshold"], PRINT_OPTS["edgeitems"]
+    if arr.size <= thr or arr.ndim == 0:
+        return arr.ravel()
+    parts = arr
+    for ax in range(arr.ndim):
+        if parts.shape[ax] > 2 * edge:
+            idx = np.r_[0:edge, parts.shape[ax] - edge:parts.shape[ax]]
+            parts = np.take(parts, idx, axis=ax)
+    return parts.ravel()
+
+
+def _format_array(arr, prefix):
+    if arr.dtype.kind == "f":
+        f = _float_formatter(arr)
+        formatter = {"float_kind": f}
+    elif arr.dtype.kind == "b":
+        width = 5 if arr.size and (~arr).any() else 4
+        formatter = {"bool": lambda v: str(bool(v)).rjust(width)}
+    else:
+        shown = _summarized_values(arr)
+        width = max((len(str(int(v))) for v in shown), default=1)
+        formatter = {"int": lambda v: str(int(v)).rjust(width)}
+    if arr.ndim == 0:
+        return list(formatter.values())[0](arr.item()).strip()
+    thr = PRINT_OPTS["threshold"]
+    return np.array2string(arr, separator=", ", prefix=prefix, formatter=formatter,
+                           threshold=int(min(thr, 2 ** 62)), edgeitems=PRINT_OPTS["edgeitems"],
+                           max_line_width=PRINT_OPTS["linewidth"])
+
+
+def tensor_repr(t):
+    arr = t._data
+    prefix = "tensor("
+    suffixes = []
+    if arr.size == 0 and arr.shape != (0,):
+        body = "[]"
+        suffixes.append(f"size={tuple(arr.shape)}")
+    else:
+        body = _format_array(arr, prefix)
+    dt = D._FROM_NP[arr.dtype]
+    if dt not in (D.get_default_dtype(), D.int64, D.bool):
+        suffixes.append(f"dtype={dt!r}")
+    elif dt is D.float32 and D.get_default_dtype() is not D.float32:
+        suffixes.append(f"dtype={dt!r}")
+    if t.grad_fn is not None:
+        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t.requires_grad:
+        suffixes.append("requires_grad=True")
+    name = "Parameter containing:\n" if type(t).__name__ == "Parameter" else ""
+    return name + prefix + body + "".join(", " + s for s in suffixes) + ")"

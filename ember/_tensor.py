@@ -1,0 +1,591 @@
+"""Tensor: a NumPy array plus the autograd metadata torch keeps beside it.
+
+The array lives in ``_data`` (``.data`` is torch's detached alias, a Tensor).
+Operators and most methods are attached by ``ember.ops``, which holds every
+differentiable primitive; this file keeps what is intrinsic to a tensor:
+construction, metadata, conversion, the autograd entry points and ``repr``.
+"""
+import numpy as np
+
+from . import _dtype as D
+from .autograd.grad_mode import state as _gm
+
+_new = object.__new__
+
+
+class Size(tuple):
+    """A tensor shape: a tuple that prints as ``ember.Size([2, 3])``."""
+
+    def __repr__(self):
+        return f"ember.Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+class device:
+    """Where a tensor lives.  Ember computes on the CPU only."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type="cpu", index=None):
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        if not isinstance(type, str):
+            raise TypeError(f"device() expected a string like 'cpu', got {type!r}")
+        if ":" in type:
+            type, idx = type.split(":", 1)
+            index = int(idx)
+        if type not in ("cpu", "cuda", "mps", "meta"):
+            raise RuntimeError(f"Expected one of cpu, cuda, mps, meta device type at start of "
+                               f"device string: {type}")
+        self.type, self.index = type, index
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+    def __repr__(self):
+        return f"device(type='{self.type}')" if self.index is None else \
+            f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+_CPU = device("cpu")
+
+
+def _check_device(dev):
+    """Accept ``device=`` arguments naming the CPU; refuse accelerators clearly."""
+    if dev is None or dev is _CPU:
+        return
+    if isinstance(dev, int):
+        dev = device("cuda", dev)
+    d = dev if isinstance(dev, device) else device(dev)
+    if d.type not in ("cpu", "meta"):
+        raise RuntimeError(f"Ember runs on the CPU only; device '{d}' is not available "
+                           "(ember.cuda.is_available() is False)")
+
+
+def _wrap(arr, grad_fn=None, out_nr=0):
+    """Fast constructor: wrap an ndarray (a NumPy scalar becomes 0-d)."""
+    t = _new(Tensor)
+    if type(arr) is not np.ndarray:
+        arr = np.asarray(arr)
+    t._data = arr
+    t.grad_fn = grad_fn
+    t.requires_grad = grad_fn is not None
+    t._out_nr = out_nr
+    t._vc = [0]
+    t.grad = None
+    t._base = None
+    t._hooks = None
+    t._accum = None
+    t._post_acc_hooks = None
+    return t
+
+
+def _wrap_view(arr, src):
+    """Wrap ``arr``, a NumPy view of ``src``'s data, sharing its version counter."""
+    t = _wrap(arr)
+    t._vc = src._vc
+    t._base = src if src._base is None else src._base
+    return t
+
+
+class Tensor:
+    """A multi-dimensional array with autograd, API-compatible with torch.Tensor."""
+
+    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_out_nr", "_vc", "_base",
+                 "_hooks", "_accum", "_post_acc_hooks", "__weakref__")
+
+    # NumPy must hand mixed expressions (ndarray * Tensor) to Tensor's
+    # reflected operators rather than converting the tensor.
+    __array_priority__ = 1000
+
+    def __new__(cls, *args, **kwargs):
+        return _new(cls)
+
+    def __init__(self, *args, dtype=None, device=None, requires_grad=False):
+        """``Tensor(2, 3)`` is uninitialised (default dtype); ``Tensor(data)``
+        copies data as the default float dtype, like torch's legacy constructor."""
+        _check_device(device)
+        dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+        if len(args) == 0:
+            arr = np.empty((0,), dtype=dt.np)
+        elif all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            arr = np.empty(tuple(int(a) for a in args), dtype=dt.np)
+        elif len(args) == 1 and isinstance(args[0], (tuple, Size)) and all(isinstance(a, int) for a in args[0]) \
+                and isinstance(args[0], Size):
+            arr = np.empty(tuple(args[0]), dtype=dt.np)
+        elif len(args) == 1:
+            src = args[0]
+            arr = np.array(src._data if isinstance(src, Tensor) else src, dtype=dt.np)
+        else:
+            raise TypeError(f"Tensor(): invalid arguments {args!r}")
+        self._data = arr
+        self.grad_fn = None
+        self.requires_grad = False
+        self._out_nr = 0
+        self._vc = [0]
+        self.grad = None
+        self._base = None
+        self._hooks = None
+        self._accum = None
+        self._post_acc_hooks = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- metadata -----------------------------------------------------------------
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_dim(dim, self._data.ndim)]
+
+    @property
+    def dtype(self):
+        return D._FROM_NP[self._data.dtype]
+
+    @property
+    def device(self):
+        return _CPU
+
+    @property
+    def is_cuda(self):
+        return False
+
+    @property
+    def is_cpu(self):
+        return True
+
+    @property
+    def is_meta(self):
+        return False
+
+    @property
+    def is_sparse(self):
+        return False
+
+    @property
+    def is_quantized(self):
+        return False
+
+    @property
+    def layout(self):
+        return "strided"
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self):
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self):
+        return self._data.itemsize
+
+    @property
+    def itemsize(self):
+        return self._data.itemsize
+
+    @property
+    def nbytes(self):
+        return self._data.nbytes
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def is_complex(self):
+        return False
+
+    def is_signed(self):
+        return self.dtype.is_signed
+
+    def stride(self, dim=None):
+        isz = self._data.itemsize
+        st = tuple(s // isz for s in self._data.strides)
+        return st if dim is None else st[_dim(dim, self._data.ndim)]
+
+    def is_contiguous(self, memory_format=None):
+        return self._data.flags.c_contiguous
+
+    def data_ptr(self):
+        return self._data.__array_interface__["data"][0]
+
+    def storage_offset(self):
+        base = self._data
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        off = self.data_ptr() - base.__array_interface__["data"][0]
+        return off // self._data.itemsize
+
+    def untyped_storage(self):
+        base = self._data
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        return _Storage(base)
+
+    @property
+    def _version(self):
+        return self._vc[0]
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def output_nr(self):
+        return self._out_nr
+
+    @property
+    def data(self):
+        """A tensor sharing this one's memory, detached from the graph and
+        invisible to the version counter (torch's ``.data``)."""
+        return _wrap(self._data)
+
+    @data.setter
+    def data(self, value):
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    @property
+    def T(self):
+        if self._data.ndim > 2:
+            import warnings
+            warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse "
+                          "their shape is deprecated; use x.mT or x.permute instead.",
+                          UserWarning, stacklevel=2)
+        return self.permute(*range(self._data.ndim - 1, -1, -1))
+
+    @property
+    def mT(self):
+        if self._data.ndim < 2:
+            raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. "
+                               f"Got {self._data.ndim}-D tensor.")
+        return self.transpose(-2, -1)
+
+    @property
+    def H(self):
+        return self.T
+
+    @property
+    def mH(self):
+        return self.mT
+
+    # ---- conversion -------------------------------------------------------------
+    def numpy(self, *, force=False):
+        """The underlying array, sharing memory (torch refuses when grad is
+        required; so does Ember unless ``force=True``)."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        return self._data
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and dtype != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.reshape(()).item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._data.reshape(()).item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    def __hash__(self):
+        return id(self)
+
+    def __format__(self, spec):
+        if self._data.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def to(self, *args, **kwargs):
+        """``to(dtype)``, ``to(device)``, ``to(other)``, ``to(device, dtype)``;
+        returns self when nothing changes, as torch does."""
+        dtype = kwargs.pop("dtype", None)
+        dev = kwargs.pop("device", None)
+        copy = kwargs.pop("copy", False)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (str, device, int)) and not isinstance(a, bool):
+                dev = a
+            elif a is not None:
+                dtype = a
+        _check_device(dev)
+        if dtype is None:
+            return self.clone() if copy else self
+        dt = D.to_dtype(dtype)
+        if dt.np == self._data.dtype:
+            return self.clone() if copy else self
+        from .ops.elementwise import _cast
+        return _cast(self, dt)
+
+    def cpu(self, memory_format=None):
+        return self
+
+    def cuda(self, device=None, non_blocking=False):
+        _check_device("cuda")
+
+    def type(self, dtype=None, non_blocking=False):
+        if dtype is None:
+            return _type_name(self._data)
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            dtype = _TYPE_NAMES_REV[dtype.split(".")[-1]]
+        return self.to(dtype)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def float(self, memory_format=None):
+        return self.to(D.float32)
+
+    def double(self, memory_format=None):
+        return self.to(D.float64)
+
+    def half(self, memory_format=None):
+        return self.to(D.float16)
+
+    def long(self, memory_format=None):
+        return self.to(D.int64)
+
+    def int(self, memory_format=None):
+        return self.to(D.int32)
+
+    def short(self, memory_format=None):
+        return self.to(D.int16)
+
+    def char(self, memory_format=None):
+        return self.to(D.int8)
+
+    def byte(self, memory_format=None):
+        return self.to(D.uint8)
+
+    def bool(self, memory_format=None):
+        return self.to(D.bool)
+
+    def bfloat16(self, memory_format=None):
+        raise TypeError("bfloat16 is not supported: NumPy has no bfloat16 type")
+
+    def pin_memory(self):
+        return self
+
+    def share_memory_(self):
+        return self
+
+    def is_pinned(self):
+        return False
+
+    # ---- autograd -----------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        if not self.is_leaf:
+            if requires_grad:
+                return self
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you "
+                               "want to use a computed variable in a subgraph that doesn't require "
+                               "differentiation use var_no_grad = var.detach().")
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self):
+        """A tensor sharing memory (and version counter), cut from the graph."""
+        t = _wrap(self._data)
+        t._vc = self._vc
+        return t
+
+    def detach_(self):
+        if self._base is not None and self._base.requires_grad:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None or self.retains_grad:
+            return
+        import weakref
+        ref = weakref.ref(self)
+
+        def _retain(grad):
+            t = ref()
+            if t is not None:
+                g = grad.detach() if not _gm.enabled else grad
+                if t.grad is None:
+                    t.grad = _wrap(np.array(g._data)) if not _gm.enabled else g
+                else:
+                    t.grad = t.grad + g
+        _retain._ember_retain = True
+        self.grad_fn._add_pre_hook(self._out_nr, _retain)
+
+    @property
+    def retains_grad(self):
+        fn = self.grad_fn
+        if fn is None or fn._pre_hooks is None:
+            return False
+        return any(nr == self._out_nr and getattr(h, "_ember_retain", False) for nr, h in fn._pre_hooks)
+
+    def register_hook(self, hook):
+        """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is
+        computed; a returned tensor replaces the gradient."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            return self.grad_fn._add_pre_hook(self._out_nr, hook)
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        from .autograd.function import _RemovableHandle
+        return _RemovableHandle(self._hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = []
+        self._post_acc_hooks.append(hook)
+        from .autograd.function import _RemovableHandle
+        return _RemovableHandle(self._post_acc_hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
+        from .autograd.engine import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    # ---- copying, pickling ---------------------------------------------------------------
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment.")
+        t = _new(type(self))
+        Tensor.__init__(t)
+        t._data = self._data.copy()
+        t.requires_grad = self.requires_grad
+        if self.grad is not None:
+            t.grad = _wrap(self.grad._data.copy())
+        if hasattr(self, "__dict__"):
+            import copy
+            t.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        memo[id(self)] = t
+        return t
+
+    def __reduce_ex__(self, proto):
+        return (_rebuild, (type(self), self._data, self.requires_grad))
+
+    # ---- printing -------------------------------------------------------------------
+    def __repr__(self):
+        from ._printing import tensor_repr
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+
+def _rebuild(cls, data, requires_grad):
+    t = _new(cls)
+    Tensor.__init__(t)
+    t._data = data
+    t.requires_grad = requires_grad
+    return t
+
+
+class _Storage:
+    """Minimal stand-in for torch's untyped storage: identity and size only."""
+
+    def __init__(self, arr):
+        self._arr = arr
+
+    def data_ptr(self):
+        return self._arr.__array_interface__["data"][0]
+
+    def nbytes(self):
+        return self._arr.nbytes
+
+    def size(self):
+        return self._arr.nbytes
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+_TYPE_NAMES_REV = {v: D._BY_NAME[k] for k, v in _TYPE_NAMES.items()}
+
+
+def _type_name(arr):
+    return "ember." + _TYPE_NAMES[arr.dtype.name]
+
+
+def _dim(d, ndim):
+    """Normalise a possibly negative dim, raising torch's IndexError."""
+    if d < 0:
+        nd = ndim if ndim else 1
+        if d < -nd:
+            raise IndexError(f"Dimension out of range (expected to be in range of "
+                             f"[{-nd}, {nd - 1}], but got {d})")
+        return d + nd if ndim else 0
+    if d >= (ndim or 1):
+        nd = ndim if ndim else 1
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-nd}, {nd - 1}], but got {d})")
+    return d
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)

@@ -1,0 +1,463 @@
+"""The backward pass: one iterative topological walk over the recorded graph.
+
+``backward`` accumulates into leaves' ``.grad``; ``grad`` returns gradients
+for chosen inputs and runs only the part of the graph that leads to them.
+Saved arrays are released as soon as a node has run (unless
+``retain_graph``), so memory falls as the walk proceeds.
+"""
+import numpy as np
+
+from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG
+from .grad_mode import state as _gm
+
+__all__ = ["backward", "grad", "run_backward"]
+
+
+def _as_tuple(x):
+    if x is None:
+        return None
+    if isinstance(x, (tuple, list)):
+        return tuple(x)
+    return (x,)
+
+
+def _root_edge(t, i):
+    from .function import _edge
+    if not t.requires_grad:
+        raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+    e = _edge(t)
+    return (e[0], e[1])
+
+
+def _root_grads(tensors, grad_tensors, create_graph):
+    from .._tensor import Tensor, _wrap
+    if grad_tensors is None:
+        grad_tensors = (None,) * len(tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"grad can be implicitly created only for scalar outputs: got "
+                           f"{len(grad_tensors)} gradients for {len(tensors)} tensors")
+    out = []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = np.ones_like(t._data)
+        elif isinstance(g, Tensor):
+            if g.shape != t.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                   f"{g.shape} and output[{i}] has a shape of {t.shape}.")
+            if create_graph:
+                out.append(g)
+                continue
+            g = g._data
+        else:
+            g = np.asarray(g, dtype=t._data.dtype)
+            if g.shape != t._data.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                   f"{tuple(g.shape)} and output[{i}] has a shape of {t.shape}.")
+        out.append(_wrap(g) if create_graph else g)
+    return out
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
+             grad_variables=None, inputs=None):
+    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``.
+
+    ``inputs``, when given, limits accumulation to those tensors.
+    """
+    tensors = _as_tuple(tensors)
+    if grad_tensors is None:
+        grad_tensors = grad_variables
+    grad_tensors = _as_tuple(grad_tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = [_root_edge(t, i) for i, t in enumerate(tensors)]
+    grads = _root_grads(tensors, grad_tensors, create_graph)
+    targets = None
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+        if len(inputs) == 0:
+            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        targets = [_target_edge(t, i) for i, t in enumerate(inputs)]
+    run_backward(roots, grads, retain_graph, create_graph, targets, accumulate=True,
+                 target_tensors=inputs)
+
+
+def _target_edge(t, i):
+    from .function import _edge
+    if not t.requires_grad:
+        raise RuntimeError("One of the differentiated Tensors does not require grad")
+    e = _edge(t)
+    return (e[0], e[1])
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """Return d(outputs)/d(inputs) as a tuple, without touching ``.grad``."""
+    from .._tensor import _wrap
+    outputs = _as_tuple(outputs)
+    single = not isinstance(inputs, (tuple, list))
+    inputs = _as_tuple(inputs)
+    grad_outputs = _as_tuple(grad_outputs)
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = [_root_edge(t, i) for i, t in enumerate(outputs)]
+    grads = _root_grads(outputs, grad_outputs, create_graph)
+    targets = [_target_edge(t, i) for i, t in enumerate(inputs)]
+    result = run_backward(roots, grads, retain_graph, create_graph, targets, accumulate=False)
+    out = []
+    for i, (g, t) in enumerate(zip(result, inputs)):
+        if g is None:
+            if materialize_grads:
+                g = np.zeros_like(t._data)
+            elif not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been "
+                                   "used in the graph. Set allow_unused=True if this is the "
+                                   "desired behavior.")
+            else:
+                out.append(None)
+                continue
+        out.append(g if create_graph and not isinstance(g, np.ndarray) else _wrap(np.asarray(g)))
+    return tuple(out)
+
+
+def _sum_to(g, shape):
+    """Reduce a broadcast gradient back to ``shape`` (arrays or Tensors)."""
+    from ..ops._bw import sum_to
+    return sum_to(g, shape)
+
+
+def _fix(g, edge, graph):
+    """Bring gradient ``g`` to the input's shape and dtype recorded on ``edge``."""
+    if graph:
+        if not hasattr(g, "grad_fn"):
+            from .._tensor import _wrap
+            g = _wrap(np.asarray(g))
+        if g.shape != edge[2]:
+            g = _sum_to(g, edge[2])
+        if g._data.dtype != edge[3]:
+            g = g.to(edge[3])
+        return g
+    if type(g) is not np.ndarray:
+        if hasattr(g, "grad_fn"):
+            g = g._data
+        else:
+            g = np.asarray(g, dtype=edge[3])
+    if g.shape != edge[2]:
+        g = _sum_to(g, edge[2])
+    if g.dtype != edge[3]:
+        g = g.astype(edge[3])
+    return g
+
+
+def _collect(roots, need_order):
+    """Dependency counts (edges into each node) over the graph reached from roots.
+
+    With ``need_order`` also returns nodes in post-order (inputs before users).
+    """
+    deps = {}
+    seen = set()
+    post = [] if need_order else None
+    for r in roots:
+        if r in seen:
+            continue
+        seen.add(r)
+        if not need_order:
+            stack = [r]
+            while stack:
+                n = stack.pop()
+                for e in n._next:
+                    if e is not None:
+                        m = e[0]
+                        deps[m] = deps.get(m, 0) + 1
+                        if m not in seen:
+                            seen.add(m)
+                            stack.append(m)
+            continue
+        stack = [(r, 0)]
+        while stack:
+            n, i = stack[-1]
+            nx = n._next
+            if i < len(nx):
+                stack[-1] = (n, i + 1)
+                e = nx[i]
+                if e is not None:
+                    m = e[0]
+                    deps[m] = deps.get(m, 0) + 1
+                    if m not in seen:
+                        seen.add(m)
+                        stack.append((m, 0))
+            else:
+                stack.pop()
+                post.append(n)
+    return deps, post
+
+
+def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumulate=True,
+                 target_tensors=None):
+    """Walk the graph from ``roots`` (edges) seeded with ``grads``.
+
+    ``targets`` (edges): when given, only the graph leading to them runs;
+    returns their gradients (``accumulate=False``) or accumulates into the
+    target tensors only (``accumulate=True``).
+    """
+    from .._tensor import _wrap
+    root_nodes = [e[0] for e in roots]
+    deps, post = _collect(root_nodes, targets is not None)
+
+    needed = None
+    capture = None
+    if targets is not None:
+        capture = {}
+        for k, (node, nr) in enumerate(targets):
+            capture.setdefault(node, []).append((k, nr))
+        needed = set()
+        for n in post:
+            if n in capture or any(e is not None and e[0] in needed for e in n._next):
+                needed.add(n)
+    results = [None] * (len(targets) if targets is not None else 0)
+
+    buffers = {}
+    for (node, nr), g in zip(roots, grads):
+        buf = buffers.get(node)
+        if buf is None:
+            buf = buffers[node] = [None] * node._n_out
+        buf[nr] = g if buf[nr] is None else buf[nr] + g
+
+    ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
+    prev_mode = _gm.enabled
+    _gm.enabled = create_graph
+    try:
+        while ready:
+            node = ready.pop()
+            buf = buffers.pop(node, None)
+            if node._pre_hooks is not None and buf is not None:
+                buf = _run_pre_hooks(node, buf, create_graph)
+            run = buf is not None and any(g is not None for g in buf)
+            if capture is not None:
+                caps = capture.get(node)
+                if caps is not None and buf is not None:
+                    for k, nr in caps:
+                        g = buf[nr]
+                        if accumulate:
+                            if g is not None:
+                                t = target_tensors[k]
+                                _accumulate(t, g, create_graph)
+                        else:
+                            results[k] = g
+                run = run and (any(e is not None and e[0] in needed for e in node._next))
+            if type(node) is AccumulateGrad:
+                if run and capture is None:
+                    _accumulate_leaf(node, buf[0], create_graph)
+                continue
+            grads_in = _call_node(node, buf, create_graph, retain_graph) if run else None
+            for i, e in enumerate(node._next):
+                if e is None:
+                    continue
+                nxt = e[0]
+                if grads_in is not None:
+                    g = grads_in[i] if i < len(grads_in) else None
+                    if g is not None:
+                        g = _fix(g, e, create_graph)
+                        b = buffers.get(nxt)
+                        if b is None:
+                            b = buffers[nxt] = [None] * nxt._n_out
+                        nr = e[1]
+                        b[nr] = g if b[nr] is None else b[nr] + g
+                d = deps[nxt] - 1
+                deps[nxt] = d
+                if d == 0:
+                    ready.append(nxt)
+    finally:
+        _gm.enabled = prev_mode
+    if targets is not None and not accumulate:
+        return results
+    return None
+
+
+def _run_pre_hooks(node, buf, create_graph):
+    from .._tensor import Tensor, _wrap
+    buf = list(buf)
+    for out_nr, fn in list(node._pre_hooks):
+        if out_nr == -1:  # a node pre-hook sees all grad outputs
+            r = fn(tuple(_as_tensor(g) for g in buf))
+            if r is not None:
+                buf = [(x if create_graph else x._data) if isinstance(x, Tensor) else x for x in r]
+            continue
+        g = buf[out_nr]
+        if g is None:
+            continue
+        r = fn(_as_tensor(g))
+        if r is not None:
+            if not isinstance(r, Tensor):
+                r = _wrap(np.asarray(r))
+            buf[out_nr] = r if create_graph else r._data
+    return buf
+
+
+def _as_tensor(g):
+    from .._tensor import _wrap
+    if g is None or not isinstance(g, np.ndarray):
+        return g
+    return _wrap(g)
+
+
+def _call_node(node, buf, create_graph, retain_graph):
+    fn = node._fn
+    if node._saved is _FREED:
+        raise RuntimeError(_BACKWARD_FREED_MSG)
+    if node._n_out > 1 and node._materialize:
+        meta = node._out_meta
+        buf = [g if g is not None else _zeros(meta[i], create_graph) for i, g in enumerate(buf)]
+    once = create_graph and getattr(fn.backward, "_once_differentiable", False)
+    if fn._raw:
+        if once:
+            res = _call_once_differentiable(node, fn, buf)
+        else:
+            node._graph = create_graph
+            res = fn.backward(node, *buf)
+            node._graph = False
+    else:
+        res = _call_public(node, fn, buf, create_graph)
+    if type(res) is not tuple:
+        res = (res,) if not isinstance(res, list) else tuple(res)
+    if not fn._raw and len(res) != len(node._next):
+        if len(res) < len(node._next) or any(r is not None for r in res[len(node._next):]):
+            raise RuntimeError(f"function {node._name} returned an incorrect number of gradients "
+                               f"(expected {len(node._next)}, got {len(res)})")
+    if _gm.anomaly:
+        _check_anomaly(node, res)
+    if node._post_hooks is not None:
+        for h in node._post_hooks:
+            r = h(tuple(_as_tensor(g) for g in res), tuple(_as_tensor(g) for g in buf))
+            if r is not None:
+                res = tuple(r)
+    if not retain_graph and node._saved is not None:
+        node._saved = _FREED
+    return res
+
+
+def _zeros(meta, create_graph):
+    from .._tensor import _wrap
+    z = np.zeros(meta[0], dtype=meta[1])
+    return _wrap(z) if create_graph else z
+
+
+def _call_public(node, fn, buf, create_graph):
+    from .._tensor import Tensor, _wrap
+    tbuf = [(_wrap(g) if isinstance(g, np.ndarray) else g) for g in buf]
+    res = fn.backward(node, *tbuf)
+    if type(res) is not tuple:
+        res = (res,)
+    if create_graph:
+        return res
+    return tuple(r._data if isinstance(r, Tensor) else r for r in res)
+
+
+def _call_once_differentiable(node, fn, buf):
+    """Run a backward that can't be recorded, and make its results raise if
+    anyone differentiates through them."""
+    from .._tensor import Tensor
+    from .function import Function
+    raw = [g._data if isinstance(g, Tensor) else g for g in buf]
+    _gm.enabled = False
+    try:
+        res = fn.backward(node, *raw)
+    finally:
+        _gm.enabled = True
+    if type(res) is not tuple:
+        res = (res,)
+    any_req = any(isinstance(g, Tensor) and g.requires_grad for g in buf)
+    out = []
+    for r in res:
+        if r is None:
+            out.append(None)
+            continue
+        out.append(_DoubleBackwardError.apply(_make_err_input(buf), r, node._name) if any_req
+                   else _wrap_plain(r))
+    return tuple(out)
+
+
+def _wrap_plain(r):
+    from .._tensor import _wrap
+    return _wrap(np.asarray(r))
+
+
+def _make_err_input(buf):
+    from .._tensor import Tensor
+    for g in buf:
+        if isinstance(g, Tensor) and g.requires_grad:
+            return g
+    return None
+
+
+def _import_err_op():
+    from .function import Op
+
+    class _DoubleBackwardError(Op):
+        """Carries a once-differentiable result; differentiating it raises."""
+        _node_name = "DoubleBackwardError"
+
+        @staticmethod
+        def forward(ctx, anchor, value, name):
+            ctx.op_name = name
+            return np.asarray(value)
+
+        @staticmethod
+        def backward(ctx, g):
+            raise RuntimeError(f"{ctx.op_name} is not differentiable twice: its backward is "
+                               "implemented without recording, so create_graph=True cannot "
+                               "differentiate through it")
+    return _DoubleBackwardError
+
+
+_DoubleBackwardError = _import_err_op()
+
+
+def _check_anomaly(node, res):
+    for i, g in enumerate(res):
+        if g is None:
+            continue
+        arr = g if isinstance(g, np.ndarray) else getattr(g, "_data", g)
+        if isinstance(arr, np.ndarray) and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            where = "".join(node._trace or ["(forward trace not recorded)\n"])
+            kind = "nan" if np.isnan(arr).any() else "inf"
+            raise RuntimeError(f"Function '{node._name}' returned {kind} values in its {i}th "
+                               f"output.\nThe forward call that created it:\n{where}")
+
+
+def _accumulate_leaf(node, g, create_graph):
+    t = node.variable
+    hooks = t._hooks
+    if hooks:
+        from .._tensor import Tensor, _wrap
+        for h in list(hooks):
+            r = h(g if not isinstance(g, np.ndarray) else _wrap(g))
+            if r is not None:
+                g = r if create_graph else (r._data if isinstance(r, Tensor) else np.asarray(r))
+    _accumulate(t, g, create_graph)
+    post = t._post_acc_hooks
+    if post:
+        for h in list(post):
+            h(t)
+
+
+def _accumulate(t, g, create_graph):
+    from .._tensor import Tensor, _wrap
+    if create_graph:
+        if not isinstance(g, Tensor):
+            g = _wrap(g)
+        t.grad = g if t.grad is None else t.grad + g
+        return
+    if isinstance(g, Tensor):
+        g = g._data
+    cur = t.grad
+    if cur is None:
+        # A fresh copy: the incoming array may be shared with another edge.
+        t.grad = _wrap(np.array(g, dtype=t._data.dtype, order="C"))
+    elif cur.requires_grad:
+        t.grad = _wrap(cur._data + g)
+    else:
+        cur._data += g

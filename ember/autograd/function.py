@@ -1,0 +1,448 @@
+"""Function: one differentiable operation, its forward and backward side by side.
+
+Two flavours share one graph machinery:
+
+* ``Function`` is torch's public contract: ``forward(ctx, *args)`` gets
+  Tensors (run with recording off) and ``backward(ctx, *grads)`` gets and
+  returns Tensors.  Users subclass it for custom ops.
+* ``Op`` is what Ember's own primitives subclass: forward gets and returns
+  raw NumPy arrays, and backward gets raw arrays too -- unless the backward
+  pass is itself being recorded (``create_graph=True``), in which case the
+  very same backward code is handed Ember Tensors, so its operators and the
+  ``ember.ops._bw`` helpers build a graph.  One formula serves both orders.
+
+Calling ``apply`` records a node (the ``ctx`` object, which becomes the
+outputs' ``grad_fn``) only when recording is on and some input requires grad.
+A node keeps, per positional input, an *edge*: ``(next_node, output_nr,
+shape, numpy_dtype)``.  The engine uses shape and dtype to reduce a
+broadcast gradient and cast it back, so no backward has to.
+"""
+import traceback
+
+import numpy as np
+
+from .grad_mode import state as _gm
+
+_FREED = object()
+
+_BACKWARD_FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved "
+    "tensors after they have already been freed). Saved intermediate values of the "
+    "graph are freed when you call .backward() or autograd.grad(). Specify "
+    "retain_graph=True if you need to backward through the graph a second time or "
+    "if you need to access saved tensors after calling backward.")
+
+
+class Node:
+    """A recorded operation in the autograd graph (torch's ``grad_fn``).
+
+    It also serves as ``ctx`` for the Function's forward and backward, so
+    custom attributes set on ctx in forward are there in backward.
+    """
+
+    __slots__ = ("_next", "_saved", "_saved_info", "needs_input_grad", "_n_out",
+                 "_out_meta", "_pre_hooks", "_post_hooks", "_graph", "_non_diff",
+                 "_materialize", "_trace", "_dirty", "__dict__", "__weakref__")
+
+    _fn = None            # the Function subclass this node belongs to
+    _name = "Node"
+
+    def __init__(self):
+        self._saved = None
+        self._saved_info = None
+        self._pre_hooks = None
+        self._post_hooks = None
+        self._graph = False
+        self._non_diff = None
+        self._materialize = True
+        self._trace = None
+        self._dirty = None
+
+    # ---- the ctx API used inside forward/backward -------------------------------
+    def save_for_backward(self, *tensors):
+        self._saved = tensors
+
+    def mark_non_differentiable(self, *tensors):
+        self._non_diff = tensors
+
+    def mark_dirty(self, *tensors):
+        self._dirty = tensors
+
+    def set_materialize_grads(self, value):
+        self._materialize = bool(value)
+
+    @property
+    def saved_tensors(self):
+        saved = self._saved
+        if saved is None:
+            return ()
+        if saved is _FREED:
+            raise RuntimeError(_BACKWARD_FREED_MSG)
+        info = self._saved_info
+        if info is not None:
+            _check_versions(self, info)
+            if self._graph and self._fn._raw:
+                return _reconstruct(self, saved, info)
+        return saved
+
+    # ---- graph introspection, as torch ----------------------------------------------
+    @property
+    def next_functions(self):
+        return tuple((e[0], e[1]) if e is not None else (None, 0) for e in self._next)
+
+    def name(self):
+        return self._name
+
+    def register_hook(self, fn):
+        """``fn(grad_inputs, grad_outputs)`` runs after this node's backward."""
+        if self._post_hooks is None:
+            self._post_hooks = []
+        self._post_hooks.append(fn)
+        return _RemovableHandle(self._post_hooks, fn)
+
+    def register_prehook(self, fn):
+        """``fn(grad_outputs)`` runs before this node's backward."""
+        return self._add_pre_hook(-1, fn)
+
+    def _add_pre_hook(self, out_nr, fn):
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        entry = (out_nr, fn)
+        self._pre_hooks.append(entry)
+        return _RemovableHandle(self._pre_hooks, entry)
+
+    @property
+    def metadata(self):
+        return self.__dict__.setdefault("_metadata", {})
+
+    def __repr__(self):
+        return f"<{self._name} object at {hex(id(self))}>"
+
+    def __call__(self, *grads):
+        return self._fn.backward(self, *grads)
+
+
+class AccumulateGrad(Node):
+    """The node at a leaf that requires grad: adds incoming gradient to ``.grad``."""
+
+    __slots__ = ("variable",)
+    _name = "AccumulateGrad"
+
+    def __init__(self, variable):
+        Node.__init__(self)
+        self.variable = variable
+        self._next = ()
+        self._n_out = 1
+
+
+class _RemovableHandle:
+    __slots__ = ("_list", "_item")
+
+    def __init__(self, lst, item):
+        self._list, self._item = lst, item
+
+    def remove(self):
+        try:
+            self._list.remove(self._item)
+        except ValueError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.remove()
+
+
+class _NullCtx:
+    """Stands in for ctx when nothing is recorded: saves go nowhere."""
+
+    needs_input_grad = ()
+
+    def save_for_backward(self, *a):
+        pass
+
+    def mark_non_differentiable(self, *a):
+        pass
+
+    def mark_dirty(self, *a):
+        pass
+
+    def set_materialize_grads(self, v):
+        pass
+
+
+_NULL_CTX = _NullCtx()
+
+
+class FunctionMeta(type):
+    """Gives every Function subclass its own Node class, named like torch's
+    (``Mul`` -> ``MulBackward0``), which becomes the outputs' grad_fn."""
+
+    def __init__(cls, name, bases, ns):
+        super().__init__(name, bases, ns)
+        node_name = ns.get("_node_name") or (name.lstrip("_") + "Backward0")
+        cls._Node = type(node_name, (Node,), {"__slots__": (), "_fn": cls, "_name": node_name})
+
+
+class Function(metaclass=FunctionMeta):
+    """Base for custom differentiable operations (torch.autograd.Function).
+
+    Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``
+    and call ``MyFn.apply(*args)``.  backward returns one gradient (or None)
+    per forward argument.
+    """
+
+    _raw = False          # Op sets True: forward/backward see ndarrays
+    _nondiff = False      # True for ops whose outputs never require grad
+    _view = False         # True for ops whose output may share the input's memory
+    once_differentiable = False
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("You must implement either the backward or vjp method for "
+                                  "your custom autograd.Function to use it with backward mode AD.")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        return None
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        if cls._raw:
+            return _apply_raw(cls, args, kwargs)
+        return _apply_public(cls, args, kwargs)
+
+
+class Op(Function):
+    """Base of Ember's built-in primitives (raw-array forward and backward)."""
+
+    _raw = True
+
+
+def once_differentiable(backward):
+    """Decorator for a backward that cannot itself be differentiated.
+
+    Used with ``create_graph=True``, the result raises when differentiated
+    again, naming the op, instead of giving a silently wrong answer.
+    """
+    backward._once_differentiable = True
+    return backward
+
+
+# ---- the recording machinery --------------------------------------------------------
+
+def _apply_raw(cls, args, kwargs):
+    from .._tensor import Tensor, _wrap
+    arrays = []
+    record = False
+    for a in args:
+        if isinstance(a, Tensor):
+            arrays.append(a._data)
+            if a.requires_grad:
+                record = True
+        else:
+            arrays.append(a)
+    if not (record and _gm.enabled) or cls._nondiff:
+        out = cls.forward(_NULL_CTX, *arrays, **kwargs)
+        if type(out) is tuple:
+            return tuple(_wrap(o) for o in out)
+        out = _wrap(out)
+        if cls._view:
+            _mark_view(out, args[0])
+        return out
+
+    ctx = cls._Node()
+    edges = []
+    needs = []
+    for a in args:
+        if isinstance(a, Tensor) and a.requires_grad:
+            edges.append(_edge(a))
+            needs.append(True)
+        else:
+            edges.append(None)
+            needs.append(False)
+    ctx._next = edges
+    ctx.needs_input_grad = needs
+    out = cls.forward(ctx, *arrays, **kwargs)
+    if _gm.anomaly:
+        ctx._trace = traceback.format_stack()[:-2]
+    if type(out) is tuple:
+        ctx._n_out = len(out)
+        outs = tuple(_wrap_out(o, ctx, i) for i, o in enumerate(out))
+        if ctx._non_diff:
+            for i in ctx._non_diff:
+                outs[i].requires_grad = False
+                outs[i].grad_fn = None
+        ctx._out_meta = tuple((o._data.shape, o._data.dtype) for o in outs)
+        out_arrays = tuple(o._data for o in outs)
+    else:
+        ctx._n_out = 1
+        outs = _wrap_out(out, ctx, 0)
+        out_arrays = (outs._data,)
+        if cls._view:
+            _mark_view(outs, args[0])
+    if ctx._saved is not None:
+        ctx._saved_info = _saved_info(ctx._saved, args, arrays, out_arrays, outs)
+    return outs
+
+
+def _mark_view(out, src):
+    """If ``out`` shares src's memory, share its version counter and base."""
+    a, b = out._data, src._data
+    if (a.base if a.base is not None else a) is (b.base if b.base is not None else b):
+        out._vc = src._vc
+        out._base = src if src._base is None else src._base
+
+
+def _wrap_out(arr, ctx, nr):
+    from .._tensor import _wrap
+    t = _wrap(arr)
+    if t._data.dtype.kind == "f":
+        t.requires_grad = True
+        t.grad_fn = ctx
+        t._out_nr = nr
+    return t
+
+
+def _edge(t):
+    """The graph edge a gradient for tensor ``t`` travels along."""
+    fn = t.grad_fn
+    d = t._data
+    if fn is None:
+        fn = t._accum
+        if fn is None:
+            fn = t._accum = AccumulateGrad(t)
+        return (fn, 0, d.shape, d.dtype)
+    return (fn, t._out_nr, d.shape, d.dtype)
+
+
+def _saved_info(saved, args, arrays, out_arrays, outs):
+    """For each saved array: where it came from, for version checks and for
+    rebuilding graph-connected Tensors under create_graph.  None when every
+    saved item is a constant (index arrays, masks...)."""
+    info = None
+    for j, s in enumerate(saved):
+        entry = None
+        if isinstance(s, np.ndarray):
+            for i, a in enumerate(arrays):
+                if s is a:
+                    t = args[i]
+                    entry = ("in", i, t._vc, t._vc[0])
+                    break
+            else:
+                for k, o in enumerate(out_arrays):
+                    if s is o:
+                        t = outs[k] if type(outs) is tuple else outs
+                        entry = ("out", k, t._vc, t._vc[0])
+                        break
+        if entry is not None:
+            if info is None:
+                info = [None] * len(saved)
+            info[j] = entry
+    return info
+
+
+def _check_versions(ctx, info):
+    for j, e in enumerate(info):
+        if e is not None and e[2][0] != e[3]:
+            saved = ctx._saved[j]
+            which = f"input {e[1]}" if e[0] == "in" else f"output {e[1]}"
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified "
+                f"by an inplace operation: [{_type_name(saved)} {list(saved.shape)}], which is "
+                f"{which} of {ctx._name}, is at version {e[2][0]}; expected version {e[3]} "
+                "instead. Hint: the backtrace further above can point at the operation that "
+                "failed to compute its gradient; enable anomaly detection with "
+                "ember.autograd.set_detect_anomaly(True) to find it.")
+
+
+def _type_name(arr):
+    names = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+             "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
+    return "ember." + names.get(arr.dtype.name, "Tensor")
+
+
+def _reconstruct(ctx, saved, info):
+    """Saved arrays as Tensors connected to the graph (create_graph mode)."""
+    from .._tensor import _wrap
+    out = []
+    for s, e in zip(saved, info):
+        if e is None:
+            out.append(s)
+        elif e[0] == "in":
+            edge = ctx._next[e[1]]
+            if edge is None:
+                out.append(_wrap(s))
+            elif type(edge[0]) is AccumulateGrad:
+                out.append(edge[0].variable)
+            else:
+                out.append(_wrap(s, edge[0], edge[1]))
+        else:
+            out.append(_wrap(s, ctx, e[1]))
+    return tuple(out)
+
+
+def _apply_public(cls, args, kwargs):
+    """apply() for user Functions: forward/backward see Tensors."""
+    from .._tensor import Tensor, _wrap
+    record = _gm.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
+    ctx = cls._Node()
+    if record:
+        ctx._next = [(_edge(a) if isinstance(a, Tensor) and a.requires_grad else None) for a in args]
+        ctx.needs_input_grad = tuple(e is not None for e in ctx._next)
+    else:
+        ctx._next = [None] * len(args)
+        ctx.needs_input_grad = (False,) * len(args)
+    prev = _gm.enabled
+    _gm.enabled = False
+    try:
+        if cls.setup_context is not Function.setup_context:
+            out = cls.forward(*args, **kwargs)
+            cls.setup_context(ctx, args, out)
+        else:
+            out = cls.forward(ctx, *args, **kwargs)
+    finally:
+        _gm.enabled = prev
+    is_tuple = isinstance(out, tuple)
+    outs = out if is_tuple else (out,)
+    if not record:
+        return out
+    if _gm.anomaly:
+        ctx._trace = traceback.format_stack()[:-2]
+    non_diff = {id(t) for t in (ctx._non_diff or ())}
+    dirty = {id(t) for t in (ctx._dirty or ())}
+    wrapped = []
+    n = 0
+    for o in outs:
+        if isinstance(o, Tensor):
+            if id(o) in dirty:
+                o._vc[0] += 1
+            elif any(o is a for a in args):
+                # Returning an input unchanged still needs a distinct output
+                # (torch makes a view); share data, new graph identity.
+                src = o
+                o = _wrap(src._data)
+                o._vc = src._vc
+            if id(o) not in non_diff and o.dtype.is_floating_point:
+                o.requires_grad = True
+                o.grad_fn = ctx
+                o._out_nr = n
+            else:
+                o.requires_grad = False
+            n += 1
+        wrapped.append(o)
+    ctx._n_out = n
+    ctx._out_meta = tuple((o._data.shape, o._data.dtype) for o in wrapped if isinstance(o, Tensor))
+    ctx._non_diff = tuple(i for i, o in enumerate(w for w in wrapped if isinstance(w, Tensor))
+                          if id(o) in non_diff) or None
+    if ctx._saved is not None:
+        ctx._saved_info = [("t", i, t._vc, t._vc[0]) if isinstance(t, Tensor) else None
+                           for i, t in enumerate(ctx._saved)]
+        if not any(ctx._saved_info):
+            ctx._saved_info = None
+    return tuple(wrapped) if is_tuple else wrapped[0]

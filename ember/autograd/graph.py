@@ -1,0 +1,4 @@
+"""Graph introspection helpers (torch.autograd.graph)."""
+from .function import Node
+
+__all__ = ["Node"]

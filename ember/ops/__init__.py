@@ -1,0 +1,262 @@
+"""Every differentiable primitive, and the wiring that makes them Tensor methods.
+
+Each module lists its public functions in ``__all__``, the ones that are
+also Tensor methods in ``METHODS``, and the ones that get an in-place
+``name_`` variant in ``INPLACE``.  This file attaches them, plus Python's
+operators, to ``Tensor``.
+"""
+import numpy as np
+
+from .._tensor import Tensor, _wrap
+from ..autograd.grad_mode import state as _gm
+from . import elementwise, reduction, shape, linalg, inplace
+from .inplace import apply_inplace, _result_into
+
+_MODULES = [elementwise, reduction, shape, linalg]
+
+for _opt in ("math", "indexing", "nn"):
+    try:
+        _MODULES.append(__import__(f"{__name__}.{_opt}", fromlist=["_"]))
+    except ImportError as e:  # a module still being written must not break import
+        if f"ember.ops.{_opt}" not in str(e):
+            raise
+
+
+def _public(mod):
+    names = getattr(mod, "__all__", None)
+    if names is None:
+        names = [n for n, v in vars(mod).items()
+                 if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == mod.__name__
+                 and not isinstance(v, type)]
+    return names
+
+
+def _make_inplace(func, name):
+    def method(self, *args, **kwargs):
+        return apply_inplace(self, func, *args, **kwargs)
+    method.__name__ = name + "_"
+    method.__doc__ = f"In-place version of :meth:`{name}`."
+    return method
+
+
+for _mod in _MODULES:
+    for _name in getattr(_mod, "METHODS", ()):
+        setattr(Tensor, _name, getattr(_mod, _name))
+    for _name in getattr(_mod, "INPLACE", ()):
+        setattr(Tensor, _name + "_", _make_inplace(getattr(_mod, _name), _name))
+
+
+# ---- fast in-place arithmetic (the optimizer's hot path) -----------------------------
+
+def _fast_inplace(ufunc, func, name):
+    def method(self, other, *, alpha=1):
+        if _gm.enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
+            if alpha != 1:
+                return apply_inplace(self, func, other, alpha=alpha)
+            return apply_inplace(self, func, other)
+        o = other._data if isinstance(other, Tensor) else other
+        if alpha != 1:
+            o = o * alpha
+        try:
+            ufunc(self._data, o, out=self._data, casting="same_kind")
+        except (TypeError, ValueError):
+            res = func(_wrap(self._data), other) if alpha == 1 else func(_wrap(self._data), other, alpha=alpha)
+            _result_into(self, res._data, name)
+        self._vc[0] += 1
+        return self
+    method.__name__ = name
+    return method
+
+
+Tensor.add_ = _fast_inplace(np.add, elementwise.add, "add_")
+Tensor.sub_ = _fast_inplace(np.subtract, elementwise.sub, "sub_")
+Tensor.subtract_ = Tensor.sub_
+
+
+def _fast_inplace2(ufunc, func, name):
+    def method(self, other):
+        if _gm.enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
+            return apply_inplace(self, func, other)
+        o = other._data if isinstance(other, Tensor) else other
+        try:
+            ufunc(self._data, o, out=self._data, casting="same_kind")
+        except (TypeError, ValueError):
+            _result_into(self, func(_wrap(self._data), other)._data, name)
+        self._vc[0] += 1
+        return self
+    method.__name__ = name
+    return method
+
+
+Tensor.mul_ = Tensor.multiply_ = _fast_inplace2(np.multiply, elementwise.mul, "mul_")
+
+
+def _div_(self, other, *, rounding_mode=None):
+    if rounding_mode is not None or self._data.dtype.kind != "f":
+        return apply_inplace(self, elementwise.div, other, rounding_mode=rounding_mode)
+    return _div_fast(self, other)
+
+
+_div_fast = _fast_inplace2(np.true_divide, elementwise.div, "div_")
+Tensor.div_ = Tensor.divide_ = Tensor.true_divide_ = _div_
+
+
+class _Fill(elementwise.Op):
+    @staticmethod
+    def forward(ctx, x, value):
+        return np.full_like(x, value)
+
+    @staticmethod
+    def backward(ctx, g):
+        return None
+
+
+class _CopyFrom(elementwise.Op):
+    _node_name = "CopyBackwards"
+
+    @staticmethod
+    def forward(ctx, x, src):
+        return np.array(np.broadcast_to(src, x.shape), dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, g
+
+
+def _fill_(self, value):
+    """Fill with a number (or a 0-d tensor, differentiably)."""
+    if isinstance(value, Tensor):
+        if value._data.ndim != 0:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                               f"{value._data.ndim} dimensions.")
+        return copy_(self, value)
+    if _gm.enabled and self.requires_grad:
+        return apply_inplace(self, _Fill.apply, value)
+    self._data[...] = value
+    self._vc[0] += 1
+    return self
+
+
+def _zero_(self):
+    return _fill_(self, 0)
+
+
+def copy_(self, src, non_blocking=False):
+    """Copy ``src`` (broadcast, cast) into this tensor; differentiable w.r.t. src."""
+    if not isinstance(src, Tensor):
+        src = _wrap(np.asarray(src))
+    if _gm.enabled and (self.requires_grad or src.requires_grad):
+        try:
+            np.broadcast_shapes(src._data.shape, self._data.shape)
+        except ValueError:
+            raise RuntimeError(f"The size of tensor a ({self._data.shape[-1] if self._data.ndim else 1}) "
+                               f"must match the size of tensor b ({src._data.shape[-1]}) at "
+                               f"non-singleton dimension {self._data.ndim - 1}") from None
+        return apply_inplace(self, _CopyFrom.apply, src)
+    try:
+        np.copyto(self._data, src._data, casting="unsafe")
+    except ValueError:
+        from ._util import check_broadcast
+        check_broadcast(self._data.shape, src._data.shape)
+        raise
+    self._vc[0] += 1
+    return self
+
+
+Tensor.fill_ = _fill_
+Tensor.zero_ = _zero_
+Tensor.copy_ = copy_
+
+
+# ---- Python operators -----------------------------------------------------------------
+
+_OPERAND = (Tensor, int, float, bool, np.ndarray, np.generic)
+E = elementwise
+
+
+def _binop(func, reflected=False):
+    if reflected:
+        def op(self, other):
+            if not isinstance(other, _OPERAND):
+                return NotImplemented
+            return func(other, self)
+    else:
+        def op(self, other):
+            if not isinstance(other, _OPERAND):
+                return NotImplemented
+            return func(self, other)
+    return op
+
+
+Tensor.__add__ = _binop(E.add)
+Tensor.__radd__ = _binop(E.add, True)
+Tensor.__sub__ = _binop(E.sub)
+Tensor.__rsub__ = _binop(E.sub, True)
+Tensor.__mul__ = _binop(E.mul)
+Tensor.__rmul__ = _binop(E.mul, True)
+Tensor.__truediv__ = _binop(E.div)
+Tensor.__rtruediv__ = _binop(E.div, True)
+Tensor.__floordiv__ = _binop(E.floor_divide)
+Tensor.__rfloordiv__ = _binop(E.floor_divide, True)
+Tensor.__mod__ = _binop(E.remainder)
+Tensor.__rmod__ = _binop(E.remainder, True)
+Tensor.__pow__ = _binop(E.pow)
+Tensor.__rpow__ = _binop(E.pow, True)
+Tensor.__matmul__ = _binop(linalg.matmul)
+Tensor.__rmatmul__ = _binop(linalg.matmul, True)
+Tensor.__eq__ = _binop(E.eq)
+Tensor.__ne__ = _binop(E.ne)
+Tensor.__lt__ = _binop(E.lt)
+Tensor.__le__ = _binop(E.le)
+Tensor.__gt__ = _binop(E.gt)
+Tensor.__ge__ = _binop(E.ge)
+
+
+def _logic_or_bitwise(logical, bitwise):
+    def f(a, b):
+        a_bool = isinstance(a, Tensor) and a._data.dtype == np.bool_ or isinstance(a, bool)
+        b_bool = isinstance(b, Tensor) and b._data.dtype == np.bool_ or isinstance(b, bool)
+        return logical(a, b) if a_bool and b_bool else bitwise(a, b)
+    return f
+
+
+Tensor.__and__ = _binop(_logic_or_bitwise(E.logical_and, E.bitwise_and))
+Tensor.__rand__ = _binop(_logic_or_bitwise(E.logical_and, E.bitwise_and), True)
+Tensor.__or__ = _binop(_logic_or_bitwise(E.logical_or, E.bitwise_or))
+Tensor.__ror__ = _binop(_logic_or_bitwise(E.logical_or, E.bitwise_or), True)
+Tensor.__xor__ = _binop(_logic_or_bitwise(E.logical_xor, E.bitwise_xor))
+Tensor.__rxor__ = _binop(_logic_or_bitwise(E.logical_xor, E.bitwise_xor), True)
+Tensor.__lshift__ = _binop(E.bitwise_left_shift)
+Tensor.__rshift__ = _binop(E.bitwise_right_shift)
+Tensor.__hash__ = lambda self: id(self)
+
+
+def _invert(self):
+    if self._data.dtype == np.bool_:
+        return E.logical_not(self)
+    return E.bitwise_not(self)
+
+
+Tensor.__neg__ = E.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__invert__ = _invert
+
+
+def _iop(name):
+    def op(self, other):
+        if not isinstance(other, _OPERAND):
+            return NotImplemented
+        return getattr(self, name)(other)
+    return op
+
+
+Tensor.__iadd__ = _iop("add_")
+Tensor.__isub__ = _iop("sub_")
+Tensor.__imul__ = _iop("mul_")
+Tensor.__itruediv__ = _iop("div_")
+Tensor.__ifloordiv__ = _iop("floor_divide_")
+Tensor.__imod__ = _iop("remainder_")
+Tensor.__ipow__ = _iop("pow_")
+Tensor.__iand__ = _iop("bitwise_and_")
+Tensor.__ior__ = _iop("bitwise_or_")
+Tensor.__ixor__ = _iop("bitwise_xor_")

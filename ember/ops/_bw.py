@@ -1,0 +1,145 @@
+"""Helpers that backward formulas call, working on ndarrays *and* Tensors.
+
+A backward is written once.  On the ordinary path it is handed ndarrays and
+these helpers call NumPy directly; under ``create_graph=True`` it is handed
+Tensors and the same helpers call Ember ops, so the backward is recorded and
+can be differentiated again.  Operators (+ - * / **, unary -) already work on
+both, so only functions need a helper.
+"""
+import numpy as np
+
+_nd = np.ndarray
+
+
+def is_array(x):
+    return type(x) is _nd
+
+
+def sum_to(g, shape):
+    """Sum a broadcast gradient down to ``shape`` (NumPy broadcasting undone)."""
+    gshape = g.shape
+    if tuple(gshape) == tuple(shape):
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
+    if type(g) is _nd:
+        r = g.sum(axis=axes, keepdims=True) if axes else g
+        if lead:
+            r = r.reshape(shape)
+        return r
+    r = g.sum(dim=axes, keepdim=True) if axes else g
+    return r.reshape(shape) if lead else r
+
+
+def sum(x, axis=None, keepdims=False):
+    if type(x) is _nd:
+        return x.sum(axis=axis, keepdims=keepdims)
+    if axis is None:
+        return x.sum() if not keepdims else x.sum(dim=tuple(range(x.ndim)), keepdim=True)
+    return x.sum(dim=axis, keepdim=keepdims)
+
+
+def reshape(x, shape):
+    return x.reshape(shape)
+
+
+def broadcast_to(x, shape):
+    if type(x) is _nd:
+        return np.broadcast_to(x, shape)
+    return x.expand(*shape)
+
+
+def expand_dims(x, axes):
+    """Re-insert reduced axes (sorted, non-negative) so a reduction's grad broadcasts."""
+    if type(x) is _nd:
+        return np.expand_dims(x, axes)
+    for a in sorted(axes):
+        x = x.unsqueeze(a)
+    return x
+
+
+def transpose(x, axes):
+    if type(x) is _nd:
+        return x.transpose(axes)
+    return x.permute(*axes)
+
+
+def swap_last(x):
+    if type(x) is _nd:
+        return x.swapaxes(-1, -2)
+    return x.transpose(-1, -2)
+
+
+def matmul(a, b):
+    if type(a) is _nd and type(b) is _nd:
+        return np.matmul(a, b)
+    return _t(a) @ _t(b)
+
+
+def _t(x):
+    if type(x) is _nd:
+        from .._tensor import _wrap
+        return _wrap(x)
+    return x
+
+
+def where(c, a, b):
+    if type(a) is not _nd and not np.isscalar(a) or type(b) is not _nd and not np.isscalar(b):
+        from .elementwise import where as ewhere
+        return ewhere(_t(c) if type(c) is _nd else c, a if not type(a) is _nd else _t(a),
+                      b if not type(b) is _nd else _t(b))
+    return np.where(c, a, b)
+
+
+def _unary(np_fn, method):
+    def f(x):
+        if type(x) is _nd:
+            return np_fn(x)
+        return getattr(x, method)()
+    f.__name__ = method
+    return f
+
+
+exp = _unary(np.exp, "exp")
+log = _unary(np.log, "log")
+sqrt = _unary(np.sqrt, "sqrt")
+sin = _unary(np.sin, "sin")
+cos = _unary(np.cos, "cos")
+tanh = _unary(np.tanh, "tanh")
+sign = _unary(np.sign, "sign")
+abs = _unary(np.abs, "abs")
+reciprocal = _unary(np.reciprocal, "reciprocal")
+
+
+def sigmoid(x):
+    if type(x) is _nd:
+        from .elementwise import _np_sigmoid
+        return _np_sigmoid(x)
+    return x.sigmoid()
+
+
+def zeros_like(x):
+    if type(x) is _nd:
+        return np.zeros_like(x)
+    from .. import zeros_like as zl
+    return zl(x)
+
+
+def astype(x, dtype):
+    """Cast to a NumPy dtype."""
+    if type(x) is _nd:
+        return x.astype(dtype, copy=False)
+    from .._dtype import from_numpy_dtype
+    return x.to(from_numpy_dtype(np.dtype(dtype)))
+
+
+def to_float(mask, like):
+    """A boolean mask as 0/1 in ``like``'s float dtype (an array: never recorded)."""
+    return mask.astype(like.dtype if type(like) is _nd else like._data.dtype)
+
+
+def data(x):
+    """The raw array of a Tensor or array (for masks and shapes, never for values
+    that must stay differentiable)."""
+    return x if type(x) is _nd else x._data

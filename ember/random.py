@@ -1,0 +1,226 @@
+"""Random numbers: a global Generator, ``manual_seed``, and the sampling factories.
+
+Distributions match torch's (the bit streams differ: Ember draws from NumPy's
+PCG64).  ``manual_seed`` makes runs repeatable; a ``Generator`` object can be
+passed to any sampling function through ``generator=``.
+"""
+import numpy as np
+
+from . import _dtype as D
+from ._tensor import Tensor, _wrap, _check_device
+
+
+class Generator:
+    """An independent random stream (torch.Generator)."""
+
+    def __init__(self, device="cpu"):
+        _check_device(device)
+        self._seed = 67280421310721
+        self._rng = np.random.default_rng(self._seed)
+
+    @property
+    def device(self):
+        from ._tensor import _CPU
+        return _CPU
+
+    def manual_seed(self, seed):
+        seed = int(seed)
+        if seed < -0x8000_0000_0000_0000 or seed > 0xFFFF_FFFF_FFFF_FFFF:
+            raise RuntimeError(f"Overflow when unpacking long: seed {seed} is out of range")
+        self._seed = seed & 0xFFFF_FFFF_FFFF_FFFF
+        self._rng = np.random.default_rng(self._seed)
+        return self
+
+    def seed(self):
+        s = int(np.random.SeedSequence().entropy) & 0xFFFF_FFFF_FFFF_FFFF
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self):
+        return self._seed
+
+    def get_state(self):
+        """The generator state as a uint8 tensor (round-trips through set_state)."""
+        import json
+        s = json.dumps(self._rng.bit_generator.state).encode()
+        return _wrap(np.frombuffer(s, dtype=np.uint8).copy())
+
+    def set_state(self, new_state):
+        import json
+        arr = new_state._data if isinstance(new_state, Tensor) else np.asarray(new_state)
+        self._rng.bit_generator.state = json.loads(arr.astype(np.uint8).tobytes().decode())
+        return self
+
+
+default_generator = Generator()
+
+
+def _rng(generator):
+    return (generator or default_generator)._rng
+
+
+def manual_seed(seed):
+    """Seed the global generator; returns it."""
+    return default_generator.manual_seed(seed)
+
+
+def seed():
+    return default_generator.seed()
+
+
+def initial_seed():
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state):
+    default_generator.set_state(new_state)
+
+
+def _size(size):
+    from ._creation import _size as s
+    return s(size)
+
+
+def _fdtype(dtype):
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    if not dt.is_floating_point:
+        raise RuntimeError(f"\"check_uniform_bounds\" not implemented for '{dt.name.capitalize()}'")
+    return dt
+
+
+def _finish(arr, requires_grad):
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
+         requires_grad=False, pin_memory=False):
+    """Uniform on [0, 1)."""
+    _check_device(device)
+    dt = _fdtype(dtype)
+    return _finish(_rng(generator).random(_size(size), dtype=np.float64).astype(dt.np),
+                   requires_grad)
+
+
+def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
+          requires_grad=False, pin_memory=False):
+    """Standard normal."""
+    _check_device(device)
+    dt = _fdtype(dtype)
+    return _finish(_rng(generator).standard_normal(_size(size)).astype(dt.np), requires_grad)
+
+
+def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None,
+            device=None, requires_grad=False):
+    """Integers uniform on [low, high); ``randint(high, size)`` also works."""
+    _check_device(device)
+    if size is None:
+        if isinstance(high, (tuple, list)):
+            low, high, size = 0, low, high
+        else:
+            raise TypeError("randint() missing required argument 'size'")
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    dt = D.to_dtype(dtype) or D.int64
+    return _finish(_rng(generator).integers(low, high, size=_size((size,)), dtype=np.int64)
+                   .astype(dt.np), requires_grad)
+
+
+def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None,
+             requires_grad=False, pin_memory=False):
+    _check_device(device)
+    if n < 0:
+        raise RuntimeError(f"n must be non-negative, got{n}")
+    dt = D.to_dtype(dtype) or D.int64
+    return _finish(_rng(generator).permutation(n).astype(dt.np), requires_grad)
+
+
+def rand_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
+    return rand(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
+    return randn(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=None,
+                 requires_grad=False, memory_format=None):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, input._data.shape, dtype=dtype or input.dtype)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None,
+           device=None, requires_grad=False):
+    """Normal samples; ``mean``/``std`` may be tensors (broadcast) or numbers."""
+    _check_device(device)
+    rng = _rng(generator)
+    mt, st = isinstance(mean, Tensor), isinstance(std, Tensor)
+    if isinstance(std, (int, float)) and std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    if st and (std._data < 0).any():
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+    if mt or st:
+        m = mean._data if mt else mean
+        s = std._data if st else std
+        shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        dt = (mean if mt else std)._data.dtype
+        arr = (m + s * rng.standard_normal(shape)).astype(dt)
+        return _finish(arr, requires_grad)
+    if size is None:
+        raise TypeError("normal() missing required argument 'size' when mean and std are numbers")
+    dt = _fdtype(dtype)
+    arr = (mean + std * rng.standard_normal(_size((size,)))).astype(dt.np)
+    return _finish(arr, requires_grad)
+
+
+def bernoulli(input, p=None, *, generator=None, out=None):
+    """1 with probability ``input`` (or ``p``), else 0, in input's dtype."""
+    prob = input._data if p is None else np.broadcast_to(
+        p._data if isinstance(p, Tensor) else p, input._data.shape)
+    if np.any((prob < 0) | (prob > 1)):
+        raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+    draw = _rng(generator).random(input._data.shape)
+    return _wrap((draw < prob).astype(input._data.dtype))
+
+
+def poisson(input, generator=None):
+    return _wrap(_rng(generator).poisson(input._data).astype(input._data.dtype))
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+    """Draw category indices from rows of non-negative weights (int64)."""
+    w = input._data.astype(np.float64)
+    if w.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    rows = w.reshape(-1, w.shape[-1])
+    ncat = rows.shape[1]
+    if not replacement and num_samples > ncat:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    rng = _rng(generator)
+    out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
+    for i, r in enumerate(rows):
+        s = r.sum()
+        if s <= 0:
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        p = r / s
+        if replacement:
+            out[i] = rng.choice(ncat, size=num_samples, replace=True, p=p)
+        else:
+            # Gumbel top-k: sampling without replacement proportional to weights
+            with np.errstate(divide="ignore"):
+                keys = np.log(p) - np.log(-np.log(rng.random(ncat)))
+            out[i] = np.argsort(-keys, kind="stable")[:num_samples]
+    return _wrap(out.reshape(w.shape[:-1] + (num_samples,)))
