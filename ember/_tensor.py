@@ -83,13 +83,9 @@ def _wrap(arr, grad_fn=None, out_nr=0):
     t._data = arr
     t.grad_fn = grad_fn
     t.requires_grad = grad_fn is not None
-    t._out_nr = out_nr
     t._vc = [0]
-    t.grad = None
-    t._base = None
-    t._hooks = None
-    t._accum = None
-    t._post_acc_hooks = None
+    if out_nr:
+        t._out_nr = out_nr
     return t
 
 
@@ -104,8 +100,16 @@ def _wrap_view(arr, src):
 class Tensor:
     """A multi-dimensional array with autograd, API-compatible with torch.Tensor."""
 
-    __slots__ = ("_data", "requires_grad", "grad", "grad_fn", "_out_nr", "_vc", "_base",
-                 "_hooks", "_accum", "_post_acc_hooks", "__weakref__")
+    # Hot fields are slots; rarely set ones are class-level defaults that an
+    # instance overrides in its (lazily created) __dict__, so making a tensor
+    # costs four attribute stores.
+    __slots__ = ("_data", "requires_grad", "grad_fn", "_vc", "__dict__", "__weakref__")
+    grad = None
+    _out_nr = 0          # which output of grad_fn this tensor is
+    _base = None         # for views: the tensor whose memory this one shares
+    _hooks = None        # gradient hooks of a leaf
+    _accum = None        # a leaf's AccumulateGrad node, made on first use
+    _post_acc_hooks = None
 
     # NumPy must hand mixed expressions (ndarray * Tensor) to Tensor's
     # reflected operators rather than converting the tensor.
@@ -134,13 +138,7 @@ class Tensor:
         self._data = arr
         self.grad_fn = None
         self.requires_grad = False
-        self._out_nr = 0
         self._vc = [0]
-        self.grad = None
-        self._base = None
-        self._hooks = None
-        self._accum = None
-        self._post_acc_hooks = None
         if requires_grad:
             self.requires_grad_(True)
 
@@ -521,9 +519,10 @@ class Tensor:
         t.requires_grad = self.requires_grad
         if self.grad is not None:
             t.grad = _wrap(self.grad._data.copy())
-        if hasattr(self, "__dict__"):
+        extra = {k: v for k, v in self.__dict__.items() if k not in _INTERNAL}
+        if extra:
             import copy
-            t.__dict__.update(copy.deepcopy(self.__dict__, memo))
+            t.__dict__.update(copy.deepcopy(extra, memo))
         memo[id(self)] = t
         return t
 
@@ -536,6 +535,9 @@ class Tensor:
         return tensor_repr(self)
 
     __str__ = __repr__
+
+
+_INTERNAL = frozenset({"grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks"})
 
 
 def _rebuild(cls, data, requires_grad):
@@ -589,3 +591,12 @@ def _dim(d, ndim):
 
 def is_tensor(obj):
     return isinstance(obj, Tensor)
+
+
+def _install():
+    from .autograd import function, engine
+    function.Tensor = engine.Tensor = Tensor
+    function._wrap = engine._wrap = _wrap
+
+
+_install()

@@ -7,7 +7,10 @@ Saved arrays are released as soon as a node has run (unless
 """
 import numpy as np
 
-from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG
+from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG, _edge
+
+# Set by ember._tensor / ember.ops._bw when they load (mutual imports).
+Tensor = _wrap = _sum_to = None
 from .grad_mode import state as _gm
 
 __all__ = ["backward", "grad", "run_backward"]
@@ -22,7 +25,6 @@ def _as_tuple(x):
 
 
 def _root_edge(t, i):
-    from .function import _edge
     if not t.requires_grad:
         raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
     e = _edge(t)
@@ -30,7 +32,6 @@ def _root_edge(t, i):
 
 
 def _root_grads(tensors, grad_tensors, create_graph):
-    from .._tensor import Tensor, _wrap
     if grad_tensors is None:
         grad_tensors = (None,) * len(tensors)
     if len(grad_tensors) != len(tensors):
@@ -84,7 +85,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
 
 
 def _target_edge(t, i):
-    from .function import _edge
     if not t.requires_grad:
         raise RuntimeError("One of the differentiated Tensors does not require grad")
     e = _edge(t)
@@ -94,7 +94,6 @@ def _target_edge(t, i):
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """Return d(outputs)/d(inputs) as a tuple, without touching ``.grad``."""
-    from .._tensor import _wrap
     outputs = _as_tuple(outputs)
     single = not isinstance(inputs, (tuple, list))
     inputs = _as_tuple(inputs)
@@ -123,17 +122,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(out)
 
 
-def _sum_to(g, shape):
-    """Reduce a broadcast gradient back to ``shape`` (arrays or Tensors)."""
-    from ..ops._bw import sum_to
-    return sum_to(g, shape)
-
-
 def _fix(g, edge, graph):
     """Bring gradient ``g`` to the input's shape and dtype recorded on ``edge``."""
     if graph:
         if not hasattr(g, "grad_fn"):
-            from .._tensor import _wrap
             g = _wrap(np.asarray(g))
         if g.shape != edge[2]:
             g = _sum_to(g, edge[2])
@@ -203,7 +195,6 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     returns their gradients (``accumulate=False``) or accumulates into the
     target tensors only (``accumulate=True``).
     """
-    from .._tensor import _wrap
     root_nodes = [e[0] for e in roots]
     deps, post = _collect(root_nodes, targets is not None)
 
@@ -229,13 +220,22 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
     prev_mode = _gm.enabled
     _gm.enabled = create_graph
+    # The plain first-order path (no create_graph, hooks or anomaly mode)
+    # calls an Op's backward directly: it is the hot loop of every training step.
+    fast = not create_graph and not _gm.anomaly
+    nd = np.ndarray
     try:
         while ready:
             node = ready.pop()
             buf = buffers.pop(node, None)
             if node._pre_hooks is not None and buf is not None:
                 buf = _run_pre_hooks(node, buf, create_graph)
-            run = buf is not None and any(g is not None for g in buf)
+            if buf is None:
+                run = False
+            elif node._n_out == 1:
+                run = buf[0] is not None
+            else:
+                run = any(g is not None for g in buf)
             if capture is not None:
                 caps = capture.get(node)
                 if caps is not None and buf is not None:
@@ -243,33 +243,51 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
                         g = buf[nr]
                         if accumulate:
                             if g is not None:
-                                t = target_tensors[k]
-                                _accumulate(t, g, create_graph)
+                                _accumulate(target_tensors[k], g, create_graph)
                         else:
                             results[k] = g
-                run = run and (any(e is not None and e[0] in needed for e in node._next))
+                run = run and any(e is not None and e[0] in needed for e in node._next)
             if type(node) is AccumulateGrad:
                 if run and capture is None:
                     _accumulate_leaf(node, buf[0], create_graph)
                 continue
-            grads_in = _call_node(node, buf, create_graph, retain_graph) if run else None
-            for i, e in enumerate(node._next):
-                if e is None:
-                    continue
-                nxt = e[0]
-                if grads_in is not None:
-                    g = grads_in[i] if i < len(grads_in) else None
+            nx = node._next
+            if run:
+                fn = node._fn
+                if fast and fn._raw and node._n_out == 1 and node._post_hooks is None:
+                    res = fn.backward(node, buf[0])
+                    if not retain_graph and node._saved is not None:
+                        node._saved = _FREED
+                else:
+                    res = _call_node(node, buf, create_graph, retain_graph)
+                if type(res) is not tuple:
+                    res = (res,)
+                if len(res) < len(nx):
+                    res = res + (None,) * (len(nx) - len(res))
+                for e, g in zip(nx, res):
+                    if e is None:
+                        continue
+                    nxt = e[0]
                     if g is not None:
-                        g = _fix(g, e, create_graph)
+                        if type(g) is not nd or g.shape != e[2] or g.dtype is not e[3]:
+                            g = _fix(g, e, create_graph)
                         b = buffers.get(nxt)
                         if b is None:
                             b = buffers[nxt] = [None] * nxt._n_out
                         nr = e[1]
                         b[nr] = g if b[nr] is None else b[nr] + g
-                d = deps[nxt] - 1
-                deps[nxt] = d
-                if d == 0:
-                    ready.append(nxt)
+                    d = deps[nxt] - 1
+                    deps[nxt] = d
+                    if d == 0:
+                        ready.append(nxt)
+            else:
+                for e in nx:
+                    if e is not None:
+                        nxt = e[0]
+                        d = deps[nxt] - 1
+                        deps[nxt] = d
+                        if d == 0:
+                            ready.append(nxt)
     finally:
         _gm.enabled = prev_mode
     if targets is not None and not accumulate:
@@ -278,7 +296,6 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
 
 
 def _run_pre_hooks(node, buf, create_graph):
-    from .._tensor import Tensor, _wrap
     buf = list(buf)
     for out_nr, fn in list(node._pre_hooks):
         if out_nr == -1:  # a node pre-hook sees all grad outputs
@@ -298,7 +315,6 @@ def _run_pre_hooks(node, buf, create_graph):
 
 
 def _as_tensor(g):
-    from .._tensor import _wrap
     if g is None or not isinstance(g, np.ndarray):
         return g
     return _wrap(g)
@@ -312,13 +328,12 @@ def _call_node(node, buf, create_graph, retain_graph):
         meta = node._out_meta
         buf = [g if g is not None else _zeros(meta[i], create_graph) for i, g in enumerate(buf)]
     once = create_graph and getattr(fn.backward, "_once_differentiable", False)
-    if fn._raw:
-        if once:
-            res = _call_once_differentiable(node, fn, buf)
-        else:
-            node._graph = create_graph
-            res = fn.backward(node, *buf)
-            node._graph = False
+    if once:
+        res = _call_once_differentiable(node, fn, buf)
+    elif fn._raw:
+        node._graph = create_graph
+        res = fn.backward(node, *buf)
+        node._graph = False
     else:
         res = _call_public(node, fn, buf, create_graph)
     if type(res) is not tuple:
@@ -340,13 +355,11 @@ def _call_node(node, buf, create_graph, retain_graph):
 
 
 def _zeros(meta, create_graph):
-    from .._tensor import _wrap
     z = np.zeros(meta[0], dtype=meta[1])
     return _wrap(z) if create_graph else z
 
 
 def _call_public(node, fn, buf, create_graph):
-    from .._tensor import Tensor, _wrap
     tbuf = [(_wrap(g) if isinstance(g, np.ndarray) else g) for g in buf]
     res = fn.backward(node, *tbuf)
     if type(res) is not tuple:
@@ -359,38 +372,36 @@ def _call_public(node, fn, buf, create_graph):
 def _call_once_differentiable(node, fn, buf):
     """Run a backward that can't be recorded, and make its results raise if
     anyone differentiates through them."""
-    from .._tensor import Tensor
     from .function import Function
-    raw = [g._data if isinstance(g, Tensor) else g for g in buf]
+    if fn._raw:
+        raw = [g._data if isinstance(g, Tensor) else g for g in buf]
+    else:
+        raw = [_wrap(g._data) if isinstance(g, Tensor) else g for g in buf]
     _gm.enabled = False
     try:
         res = fn.backward(node, *raw)
     finally:
         _gm.enabled = True
+    if not fn._raw:
+        res = res if type(res) is tuple else (res,)
+        res = tuple(r._data if isinstance(r, Tensor) else r for r in res)
     if type(res) is not tuple:
         res = (res,)
-    any_req = any(isinstance(g, Tensor) and g.requires_grad for g in buf)
-    out = []
-    for r in res:
-        if r is None:
-            out.append(None)
-            continue
-        out.append(_DoubleBackwardError.apply(_make_err_input(buf), r, node._name) if any_req
-                   else _wrap_plain(r))
-    return tuple(out)
+    # The results hang off an error node whose edges are the op's own inputs
+    # (and any recorded incoming gradients), so differentiating them again
+    # reaches it and raises, as torch's once_differentiable does.
+    err = _DoubleBackwardError._Node()
+    err._next = list(node._next) + [_edge(g) for g in buf
+                                    if isinstance(g, Tensor) and g.requires_grad]
+    err.needs_input_grad = [e is not None for e in err._next]
+    err._n_out = len(res)
+    err._out_meta = tuple((np.shape(r), np.asarray(r).dtype) for r in res)
+    err.op_name = node._name
+    return tuple(None if r is None else _wrap(np.asarray(r), err, i) for i, r in enumerate(res))
 
 
 def _wrap_plain(r):
-    from .._tensor import _wrap
     return _wrap(np.asarray(r))
-
-
-def _make_err_input(buf):
-    from .._tensor import Tensor
-    for g in buf:
-        if isinstance(g, Tensor) and g.requires_grad:
-            return g
-    return None
 
 
 def _import_err_op():
@@ -432,7 +443,6 @@ def _accumulate_leaf(node, g, create_graph):
     t = node.variable
     hooks = t._hooks
     if hooks:
-        from .._tensor import Tensor, _wrap
         for h in list(hooks):
             r = h(g if not isinstance(g, np.ndarray) else _wrap(g))
             if r is not None:
@@ -445,7 +455,6 @@ def _accumulate_leaf(node, g, create_graph):
 
 
 def _accumulate(t, g, create_graph):
-    from .._tensor import Tensor, _wrap
     if create_graph:
         if not isinstance(g, Tensor):
             g = _wrap(g)

@@ -23,6 +23,10 @@ import numpy as np
 
 from .grad_mode import state as _gm
 
+# Tensor and _wrap are set by ember._tensor when it loads (the two modules
+# need each other; this keeps imports out of the per-op hot path).
+Tensor = _wrap = None
+
 _FREED = object()
 
 _BACKWARD_FREED_MSG = (
@@ -37,26 +41,24 @@ class Node:
     """A recorded operation in the autograd graph (torch's ``grad_fn``).
 
     It also serves as ``ctx`` for the Function's forward and backward, so
-    custom attributes set on ctx in forward are there in backward.
+    custom attributes set on ctx in forward are there in backward.  Rarely
+    set fields are class-level defaults, so making a node costs almost
+    nothing.
     """
 
-    __slots__ = ("_next", "_saved", "_saved_info", "needs_input_grad", "_n_out",
-                 "_out_meta", "_pre_hooks", "_post_hooks", "_graph", "_non_diff",
-                 "_materialize", "_trace", "_dirty", "__dict__", "__weakref__")
+    __slots__ = ("_next", "needs_input_grad", "_n_out", "_out_meta", "__dict__", "__weakref__")
 
     _fn = None            # the Function subclass this node belongs to
     _name = "Node"
-
-    def __init__(self):
-        self._saved = None
-        self._saved_info = None
-        self._pre_hooks = None
-        self._post_hooks = None
-        self._graph = False
-        self._non_diff = None
-        self._materialize = True
-        self._trace = None
-        self._dirty = None
+    _saved = None         # what save_for_backward stored (or _FREED)
+    _saved_info = None    # provenance of saved arrays, see _saved_info()
+    _pre_hooks = None
+    _post_hooks = None
+    _graph = False        # True while backward runs under create_graph
+    _non_diff = None
+    _materialize = True
+    _trace = None         # forward stack, under anomaly detection
+    _dirty = None
 
     # ---- the ctx API used inside forward/backward -------------------------------
     def save_for_backward(self, *tensors):
@@ -129,8 +131,8 @@ class AccumulateGrad(Node):
     _name = "AccumulateGrad"
 
     def __init__(self, variable):
-        Node.__init__(self)
         self.variable = variable
+        self.needs_input_grad = ()
         self._next = ()
         self._n_out = 1
 
@@ -237,35 +239,42 @@ def once_differentiable(backward):
 # ---- the recording machinery --------------------------------------------------------
 
 def _apply_raw(cls, args, kwargs):
-    from .._tensor import Tensor, _wrap
-    arrays = []
-    record = False
-    for a in args:
-        if isinstance(a, Tensor):
-            arrays.append(a._data)
-            if a.requires_grad:
-                record = True
-        else:
-            arrays.append(a)
-    if not (record and _gm.enabled) or cls._nondiff:
-        out = cls.forward(_NULL_CTX, *arrays, **kwargs)
-        if type(out) is tuple:
-            return tuple(_wrap(o) for o in out)
-        out = _wrap(out)
-        if cls._view:
-            _mark_view(out, args[0])
-        return out
+    if _gm.enabled and not cls._nondiff:
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                return _record_raw(cls, args, kwargs)
+    out = cls.forward(_NULL_CTX, *[a._data if isinstance(a, Tensor) else a for a in args], **kwargs)
+    if type(out) is tuple:
+        return tuple(_wrap(o) for o in out)
+    out = _wrap(out)
+    if cls._view:
+        _mark_view(out, args[0])
+    return out
 
+
+def _record_raw(cls, args, kwargs):
+    """apply() when the graph is recorded: make the node, run forward, wire outputs."""
     ctx = cls._Node()
+    arrays = []
     edges = []
     needs = []
     for a in args:
-        if isinstance(a, Tensor) and a.requires_grad:
-            edges.append(_edge(a))
-            needs.append(True)
+        if isinstance(a, Tensor):
+            d = a._data
+            arrays.append(d)
+            if a.requires_grad:
+                fn = a.grad_fn
+                if fn is None:
+                    fn = a._accum
+                    if fn is None:
+                        fn = a._accum = AccumulateGrad(a)
+                edges.append((fn, a._out_nr, d.shape, d.dtype))
+                needs.append(True)
+                continue
         else:
-            edges.append(None)
-            needs.append(False)
+            arrays.append(a)
+        edges.append(None)
+        needs.append(False)
     ctx._next = edges
     ctx.needs_input_grad = needs
     out = cls.forward(ctx, *arrays, **kwargs)
@@ -282,10 +291,14 @@ def _apply_raw(cls, args, kwargs):
         out_arrays = tuple(o._data for o in outs)
     else:
         ctx._n_out = 1
-        outs = _wrap_out(out, ctx, 0)
-        out_arrays = (outs._data,)
+        t = _wrap(out)
+        if t._data.dtype.kind == "f":
+            t.requires_grad = True
+            t.grad_fn = ctx
+        outs = t
+        out_arrays = (t._data,)
         if cls._view:
-            _mark_view(outs, args[0])
+            _mark_view(t, args[0])
     if ctx._saved is not None:
         ctx._saved_info = _saved_info(ctx._saved, args, arrays, out_arrays, outs)
     return outs
@@ -300,7 +313,6 @@ def _mark_view(out, src):
 
 
 def _wrap_out(arr, ctx, nr):
-    from .._tensor import _wrap
     t = _wrap(arr)
     if t._data.dtype.kind == "f":
         t.requires_grad = True
@@ -369,7 +381,6 @@ def _type_name(arr):
 
 def _reconstruct(ctx, saved, info):
     """Saved arrays as Tensors connected to the graph (create_graph mode)."""
-    from .._tensor import _wrap
     out = []
     for s, e in zip(saved, info):
         if e is None:
@@ -389,15 +400,13 @@ def _reconstruct(ctx, saved, info):
 
 def _apply_public(cls, args, kwargs):
     """apply() for user Functions: forward/backward see Tensors."""
-    from .._tensor import Tensor, _wrap
     record = _gm.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
     ctx = cls._Node()
     if record:
         ctx._next = [(_edge(a) if isinstance(a, Tensor) and a.requires_grad else None) for a in args]
-        ctx.needs_input_grad = tuple(e is not None for e in ctx._next)
     else:
         ctx._next = [None] * len(args)
-        ctx.needs_input_grad = (False,) * len(args)
+    ctx.needs_input_grad = tuple(e is not None for e in ctx._next)
     prev = _gm.enabled
     _gm.enabled = False
     try:

@@ -188,14 +188,13 @@ def _binop(func, reflected=False):
     return op
 
 
-Tensor.__add__ = _binop(E.add)
-Tensor.__radd__ = _binop(E.add, True)
-Tensor.__sub__ = _binop(E.sub)
-Tensor.__rsub__ = _binop(E.sub, True)
-Tensor.__mul__ = _binop(E.mul)
-Tensor.__rmul__ = _binop(E.mul, True)
-Tensor.__truediv__ = _binop(E.div)
-Tensor.__rtruediv__ = _binop(E.div, True)
+# The hottest operators are the fast paths themselves (see elementwise.py).
+Tensor.__add__ = Tensor.__radd__ = E.fast_add
+Tensor.__sub__ = E.fast_sub
+Tensor.__rsub__ = E.fast_rsub
+Tensor.__mul__ = Tensor.__rmul__ = E.fast_mul
+Tensor.__truediv__ = E.fast_div
+Tensor.__rtruediv__ = E.fast_rdiv
 Tensor.__floordiv__ = _binop(E.floor_divide)
 Tensor.__rfloordiv__ = _binop(E.floor_divide, True)
 Tensor.__mod__ = _binop(E.remainder)

@@ -107,6 +107,8 @@ sqrt = _unary(np.sqrt, "sqrt")
 sin = _unary(np.sin, "sin")
 cos = _unary(np.cos, "cos")
 tanh = _unary(np.tanh, "tanh")
+sinh = _unary(np.sinh, "sinh")
+cosh = _unary(np.cosh, "cosh")
 sign = _unary(np.sign, "sign")
 abs = _unary(np.abs, "abs")
 reciprocal = _unary(np.reciprocal, "reciprocal")
@@ -143,3 +145,59 @@ def data(x):
     """The raw array of a Tensor or array (for masks and shapes, never for values
     that must stay differentiable)."""
     return x if type(x) is _nd else x._data
+
+
+def _install():
+    from ..autograd import engine
+    engine._sum_to = sum_to
+
+
+_install()
+
+
+# ---- along-an-axis helpers (sort, topk, max(dim), cumsum...; ops in reduction.py) ------
+
+def flip(x, axis):
+    """Reverse ``x`` along one axis."""
+    if type(x) is _nd:
+        return np.flip(x, axis)
+    from .reduction import _Flip
+    return _Flip.apply(x, axis)
+
+
+def cumsum(x, axis):
+    if type(x) is _nd:
+        return np.cumsum(x, axis)
+    from .reduction import cumsum as _cumsum
+    return _cumsum(x, axis)
+
+
+def take_along(x, idx, axis):
+    """``np.take_along_axis``: pick ``idx`` (int array, same ndim) along ``axis``."""
+    if type(x) is _nd:
+        return np.take_along_axis(x, idx, axis)
+    from .reduction import _Gather
+    return _Gather.apply(x, idx, axis)
+
+
+def put_along(g, idx, axis, shape, accumulate=False):
+    """Zeros of ``shape`` with ``g`` written (or, with ``accumulate``, added) at
+    ``idx`` along ``axis`` -- the adjoint of ``take_along``."""
+    if type(g) is not _nd:
+        from .reduction import _Scatter
+        return _Scatter.apply(g, idx, axis, tuple(shape), accumulate)
+    if not accumulate:
+        out = np.zeros(shape, dtype=g.dtype)
+        np.put_along_axis(out, idx, g, axis)
+        return out
+    # bincount adds repeated indices (put_along_axis would keep only one)
+    n = shape[axis]
+    gm = np.moveaxis(np.broadcast_to(g, idx.shape), axis, -1)
+    im = np.moveaxis(idx, axis, -1)
+    lead = gm.shape[:-1]
+    m = 1
+    for s in lead:
+        m *= s
+    flat = (im.reshape(m, -1) + (np.arange(m) * n)[:, None]).reshape(-1)
+    res = np.bincount(flat, weights=gm.reshape(-1), minlength=m * n)
+    return np.moveaxis(res.astype(g.dtype, copy=False).reshape(lead + (n,)), -1, axis)

@@ -1,0 +1,87 @@
+"""Ember vs torch (CPU), same workloads, same process, alternating runs.
+
+    python bench/run.py                 # every workload
+    python bench/run.py op_overhead mlp # some of them
+    python bench/run.py --list
+
+Each workload is a function ``make(lib) -> step`` in ``bench/workloads.py``
+written once against the torch API and handed either ``ember`` or ``torch``.
+We warm both up, then alternate blocks of steps between the two frameworks
+and report the median milliseconds per step and the ratio ember/torch
+(below 1.0: Ember is faster).  Peak memory of a step is reported where
+the workload asks for it (tracemalloc for Ember's NumPy arrays; torch's
+CPU allocator is not visible to tracemalloc, so torch's column there is
+the resident-set growth of one step).
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import ember  # noqa: E402
+import workloads  # noqa: E402
+
+
+def _time_block(step, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n
+
+
+def measure(make, steps, rounds):
+    """Median seconds per step for ember and torch, alternating rounds."""
+    ember.manual_seed(0)
+    torch.manual_seed(0)
+    step_e = make(ember)
+    step_t = make(torch)
+    for _ in range(max(2, steps // 4)):  # warm-up: caches, allocator, lazy imports
+        step_e()
+        step_t()
+    te, tt = [], []
+    for _ in range(rounds):
+        te.append(_time_block(step_e, steps))
+        tt.append(_time_block(step_t, steps))
+    return statistics.median(te), statistics.median(tt)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("names", nargs="*", help="workloads to run (default: all)")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply step counts")
+    args = ap.parse_args(argv)
+    table = workloads.WORKLOADS
+    if args.list:
+        for name, (_, steps, desc) in table.items():
+            print(f"{name:18s} {desc}")
+        return 0
+    names = args.names or list(table)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        ap.error(f"unknown workloads {unknown}; try --list")
+    print(f"numpy {np.__version__}, torch {torch.__version__} "
+          f"(threads {torch.get_num_threads()}), ember {ember.__version__}")
+    print(f"{'workload':18s} {'ember ms':>10s} {'torch ms':>10s} {'ratio':>7s}  description")
+    for name in names:
+        make, steps, desc = table[name]
+        n = max(1, int(steps * args.scale))
+        try:
+            e, t = measure(make, n, args.rounds)
+        except Exception as exc:  # report and go on with the other workloads
+            print(f"{name:18s} {'error':>10s} {'':>10s} {'':>7s}  {type(exc).__name__}: {exc}")
+            continue
+        print(f"{name:18s} {e * 1e3:10.3f} {t * 1e3:10.3f} {e / t:7.2f}  {desc}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
