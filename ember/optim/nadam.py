@@ -1,0 +1,99 @@
+"""NAdam (Adam with Nesterov momentum), as torch.optim.NAdam."""
+import numpy as np
+
+from .._tensor import _wrap
+from ..autograd.grad_mode import enable_grad
+from .optimizer import (Optimizer, _scalar, _grad_in, _lerp_, _ema_sq_, _new_state, _new_step,
+                        _incr, _check_impl_flags, _check_common, _check_betas)
+
+__all__ = ["NAdam"]
+
+
+class NAdam(Optimizer):
+    """NAdam with torch's momentum schedule
+    ``mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay))``.
+
+    ``decoupled_weight_decay=True`` scales ``p *= 1 - lr * wd`` (NAdamW)
+    instead of adding ``wd * p`` to the gradient.  State: ``'step'``,
+    ``'mu_product'`` (both float32 0-d tensors, as torch), ``'exp_avg'``,
+    ``'exp_avg_sq'``.
+    """
+
+    _group_setdefaults = {"maximize": False, "foreach": None, "capturable": False,
+                          "differentiable": False, "decoupled_weight_decay": False}
+    _scalar_state_keys = ("step", "mu_product")
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False):
+        _check_common(lr, eps)
+        _check_betas(betas)
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= momentum_decay:
+            raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=capturable, differentiable=differentiable)
+        _check_impl_flags(differentiable, foreach)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        state = self.state
+        for group in self.param_groups:
+            lr = _scalar(group["lr"])
+            beta1, beta2 = group["betas"]
+            eps = group["eps"]
+            wd = group["weight_decay"]
+            momentum_decay = group["momentum_decay"]
+            decoupled = group["decoupled_weight_decay"]
+            maximize = group["maximize"]
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                d = p._data
+                st = state[p]
+                if len(st) == 0:
+                    st["step"] = _new_step()
+                    st["mu_product"] = _wrap(np.ones((), dtype=np.float32))
+                    st["exp_avg"] = _new_state(p)
+                    st["exp_avg_sq"] = _new_state(p)
+                step = _incr(st["step"])
+                bias_correction2 = 1 - beta2 ** step
+                if wd != 0 and decoupled:
+                    d *= 1 - lr * wd
+                    g, owned = _grad_in(d, grad._data, maximize, 0)
+                else:
+                    g, owned = _grad_in(d, grad._data, maximize, wd)
+                mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+                mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+                # The product is kept in float32, like torch's state tensor.
+                mp = st["mu_product"]._data
+                # float32 x float32 is exact in float64, so fill() rounds once,
+                # as torch's float32 ``mu_product *= mu`` does.
+                mp.fill(float(mp) * (float(np.float32(mu)) if mp.dtype == np.float32 else mu))
+                mu_product = float(mp)
+                mu_product_next = mu_product * mu_next
+                m = st["exp_avg"]._data
+                v = st["exp_avg_sq"]._data
+                denom = np.empty_like(d)
+                _lerp_(m, g, 1 - beta1, denom)
+                _ema_sq_(v, g, beta2, denom)
+                np.divide(v, bias_correction2, out=denom)
+                np.sqrt(denom, out=denom)
+                denom += eps
+                tmp = np.multiply(g, -lr * (1.0 - mu) / (1.0 - mu_product), out=np.empty_like(d))
+                tmp /= denom
+                d += tmp
+                np.multiply(m, (-lr * mu_next) / (1.0 - mu_product_next), out=tmp)
+                tmp /= denom
+                d += tmp
+                p._vc[0] += 1
+        return loss

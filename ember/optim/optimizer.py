@@ -1,0 +1,484 @@
+"""Optimizer: the base class every optimizer shares, as torch.optim.Optimizer.
+
+An optimizer holds ``param_groups`` (a list of dicts: ``'params'`` plus that
+group's options, missing ones filled from ``defaults``) and ``state`` (a
+``defaultdict(dict)`` keyed by parameter).  ``state_dict()`` /
+``load_state_dict()`` use torch's format: state keyed by the parameter's
+integer index in group order, ``'params'`` as index lists, state tensors as
+Ember tensors (``'step'`` a float32 0-d tensor), so a torch optimizer's
+state dict (converted, or even as torch tensors) loads here.
+
+Subclasses update parameters on the raw ndarrays in place; nothing in a
+step is recorded by autograd.  The helpers at the bottom (``_grad_in``,
+``_lerp_``, ``_ema_sq_``, ...) hold the few update fragments that the
+optimizers share, written with ``out=`` so a step makes few temporaries.
+"""
+import functools
+import warnings
+from collections import OrderedDict, defaultdict
+from copy import deepcopy
+from itertools import chain
+
+import numpy as np
+
+from .._tensor import Tensor, _wrap
+
+__all__ = ["Optimizer", "required", "register_optimizer_step_pre_hook",
+           "register_optimizer_step_post_hook"]
+
+
+class _RequiredParameter:
+    """Singleton marking a default that every param group must set."""
+
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+# Hooks run around every optimizer's step (torch.optim.optimizer's globals).
+_global_optimizer_pre_hooks = OrderedDict()
+_global_optimizer_post_hooks = OrderedDict()
+
+
+class _RemovableHandle:
+    """Handle returned by the register_*_hook methods; ``remove()`` drops the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks_dict):
+        self._hooks = hooks_dict
+        self.id = _RemovableHandle._next_id
+        _RemovableHandle._next_id += 1
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _register(hooks, hook, prepend=False):
+    handle = _RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
+
+
+def register_optimizer_step_pre_hook(hook):
+    """Register ``hook(optimizer, args, kwargs)`` to run before every optimizer's step."""
+    return _register(_global_optimizer_pre_hooks, hook)
+
+
+def register_optimizer_step_post_hook(hook):
+    """Register ``hook(optimizer, args, kwargs)`` to run after every optimizer's step."""
+    return _register(_global_optimizer_post_hooks, hook)
+
+
+def _with_step_hooks(step):
+    """Wrap a subclass's ``step`` so the step pre/post hooks run around it.
+
+    Without hooks the wrapper only adds one call.  ``_in_step`` keeps hooks
+    from running twice when a subclass's step calls ``super().step()``.
+    """
+
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        pre = self.__dict__.get("_optimizer_step_pre_hooks")
+        post = self.__dict__.get("_optimizer_step_post_hooks")
+        if self.__dict__.get("_in_step") or not (pre or post or _global_optimizer_pre_hooks
+                                                 or _global_optimizer_post_hooks):
+            return step(self, *args, **kwargs)
+        self._in_step = True
+        try:
+            for hook in list(chain(_global_optimizer_pre_hooks.values(), (pre or {}).values())):
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if isinstance(result, tuple) and len(result) == 2:
+                        args, kwargs = result
+                    else:
+                        raise RuntimeError(f"{step} must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {result}.")
+            out = step(self, *args, **kwargs)
+            for hook in list(chain((post or {}).values(), _global_optimizer_post_hooks.values())):
+                hook(self, args, kwargs)
+            return out
+        finally:
+            self._in_step = False
+
+    wrapper._ember_hooked = True
+    return wrapper
+
+
+def _typename(obj):
+    return obj.type() if isinstance(obj, Tensor) else type(obj).__name__
+
+
+def _is_foreign_tensor(value):
+    """A torch (or other framework's) tensor: it converts to an Ember tensor on load."""
+    return (not isinstance(value, Tensor) and hasattr(value, "detach") and hasattr(value, "numpy")
+            and hasattr(value, "dtype"))
+
+
+def _to_ember(value):
+    return _wrap(np.array(value.detach().cpu().numpy()))
+
+
+class Optimizer:
+    """Base class for all optimizers.
+
+    Args:
+        params: an iterable of tensors, of ``(name, tensor)`` pairs, or of
+            dicts (parameter groups, each with its own options).
+        defaults: option values for groups that do not set them.
+    """
+
+    # Subclasses list the group options that __setstate__ fills in for state
+    # dicts saved by older versions, and the per-parameter state entries that
+    # must be float32 0-d tensors (torch keeps 'step' that way).
+    _group_setdefaults = {}
+    _scalar_state_keys = ("step",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is not None and not getattr(step, "_ember_hooked", False):
+            cls.step = _with_step_hooks(step)
+
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self._optimizer_step_pre_hooks = OrderedDict()
+        self._optimizer_step_post_hooks = OrderedDict()
+        self._optimizer_state_dict_pre_hooks = OrderedDict()
+        self._optimizer_state_dict_post_hooks = OrderedDict()
+        self._optimizer_load_state_dict_pre_hooks = OrderedDict()
+        self._optimizer_load_state_dict_post_hooks = OrderedDict()
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            "Tensors or dicts, but got " + _typename(params))
+        self.state = defaultdict(dict)
+        self.param_groups = []
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    # ---- pickling / copying -------------------------------------------------------
+    def __getstate__(self):
+        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for name in ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks",
+                     "_optimizer_state_dict_pre_hooks", "_optimizer_state_dict_post_hooks",
+                     "_optimizer_load_state_dict_pre_hooks", "_optimizer_load_state_dict_post_hooks"):
+            if name not in self.__dict__:
+                setattr(self, name, OrderedDict())
+        self.defaults.setdefault("differentiable", False)
+        for group in self.param_groups:
+            for k, v in self._group_setdefaults.items():
+                group.setdefault(k, v)
+            # Old state dicts stored 'step' (and NAdam's 'mu_product') as numbers.
+            for p in group["params"]:
+                st = self.state.get(p)
+                if st:
+                    for key in self._scalar_state_keys:
+                        if key in st and not isinstance(st[key], Tensor):
+                            st[key] = _wrap(np.array(float(st[key]), dtype=np.float32))
+
+    def __repr__(self):
+        s = self.__class__.__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            s += f"\nParameter Group {i}\n"
+            for key in sorted(group.keys()):
+                if key != "params":
+                    s += f"    {key}: {group[key]}\n"
+        return s + ")"
+
+    # ---- groups -------------------------------------------------------------------
+    def add_param_group(self, param_group):
+        """Add a parameter group (a dict with ``'params'`` and optional options)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets will change between runs. "
+                            "Please use a list instead.")
+        else:
+            params = list(params)
+        tensors, names = [], []
+        for p in params:
+            if isinstance(p, tuple):
+                names.append(p[0])
+                tensors.append(p[1])
+            else:
+                tensors.append(p)
+        param_group["params"] = tensors
+        if names:
+            if len(names) != len(tensors):
+                raise ValueError("all optimizer params should be with/without names. "
+                                 "Some param names are missing")
+            param_group["param_names"] = names
+        for p in tensors:
+            if not isinstance(p, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params is "
+                                + _typename(p))
+            if not self.defaults.get("differentiable", None) and not (p.is_leaf or p.retains_grad):
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError("parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            param_group.setdefault(name, default)
+        if len(tensors) != len(set(tensors)):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; "
+                          "in future, this will cause an error; see "
+                          "github.com/pytorch/pytorch/issues/40967 for more information",
+                          stacklevel=3)
+        seen = set()
+        for group in self.param_groups:
+            seen.update(group["params"])
+            if ("param_names" in param_group) != ("param_names" in group):
+                which = "with names" if "param_names" in param_group else "without names"
+                raise ValueError("all optimizer param groups should be with/without names. "
+                                 f"cannot add param group {which} to the optimizer")
+        if not seen.isdisjoint(tensors):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
+
+    # ---- gradients and stepping ---------------------------------------------------
+    def zero_grad(self, set_to_none=True):
+        """Reset every parameter's ``.grad``: to None (default) or to zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                    continue
+                if g.grad_fn is not None:
+                    g.detach_()
+                else:
+                    g.requires_grad_(False)
+                if g._data.flags.writeable:
+                    g._data.fill(0)
+                    g._vc[0] += 1
+                else:  # e.g. a broadcast view assigned by the user
+                    p.grad = _wrap(np.zeros(g._data.shape, dtype=g._data.dtype))
+
+    def step(self, closure=None):
+        """Perform one optimization step; ``closure`` re-evaluates the loss."""
+        raise NotImplementedError
+
+    # ---- hooks --------------------------------------------------------------------
+    def register_step_pre_hook(self, hook):
+        """``hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs)`` runs before step."""
+        return _register(self._optimizer_step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        """``hook(optimizer, args, kwargs)`` runs after step."""
+        return _register(self._optimizer_step_post_hooks, hook)
+
+    def register_state_dict_pre_hook(self, hook, prepend=False):
+        return _register(self._optimizer_state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend=False):
+        return _register(self._optimizer_state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend=False):
+        return _register(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend=False):
+        return _register(self._optimizer_load_state_dict_post_hooks, hook, prepend)
+
+    # ---- state dict ---------------------------------------------------------------
+    def state_dict(self):
+        """``{'state': {index: {...}}, 'param_groups': [{..., 'params': [indices]}]}``.
+
+        State tensors are the optimizer's own (not copies), as in torch.
+        """
+        for hook in self._optimizer_state_dict_pre_hooks.values():
+            hook(self)
+        index = {}
+        packed_groups = []
+        start = 0
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for i, p in enumerate(group["params"], start):
+                index.setdefault(id(p), i)
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            start += len(packed["params"])
+            packed_groups.append(packed)
+        packed_state = {(index[id(k)] if isinstance(k, Tensor) else k): v
+                        for k, v in self.state.items()}
+        sd = {"state": packed_state, "param_groups": packed_groups}
+        for hook in self._optimizer_state_dict_post_hooks.values():
+            result = hook(self, sd)
+            if result is not None:
+                sd = result
+        return sd
+
+    @staticmethod
+    def _process_value_according_to_param_policy(param, value, param_id, param_groups, key=None):
+        # Floating state follows the parameter's dtype; 'step' is kept as saved.
+        if _is_foreign_tensor(value):
+            value = _to_ember(value)
+        if key == "step":
+            return value
+        if param.is_floating_point():
+            return value.to(dtype=param.dtype)
+        return value
+
+    def load_state_dict(self, state_dict):
+        """Load a state dict from ``state_dict()`` (Ember's or torch's format)."""
+        state_dict = state_dict.copy()
+        for hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        groups = self.param_groups
+        saved_groups = deepcopy(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match "
+                             "the size of optimizer's group")
+        id_map = dict(zip(chain.from_iterable(g["params"] for g in saved_groups),
+                          chain.from_iterable(g["params"] for g in groups)))
+
+        def cast(param, value, param_id, key=None):
+            if isinstance(value, Tensor) or _is_foreign_tensor(value):
+                return self._process_value_according_to_param_policy(
+                    param, value, param_id, state_dict["param_groups"], key)
+            if isinstance(value, dict):
+                return {k: cast(param, v, param_id, k) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return type(value)(cast(param, v, param_id) for v in value)
+            return value
+
+        state = defaultdict(dict)
+        for k, v in state_dict["state"].items():
+            if k in id_map:
+                param = id_map[k]
+                state[param] = cast(param, v, k)
+            else:
+                state[k] = v
+        new_groups = []
+        for group, saved in zip(groups, saved_groups):
+            saved["params"] = group["params"]
+            if "param_names" in group and "param_names" not in saved:
+                saved["param_names"] = group["param_names"]
+            for k, v in saved.items():  # foreign tensors (a tensor lr) become Ember tensors
+                if _is_foreign_tensor(v):
+                    saved[k] = _to_ember(v)
+            new_groups.append(saved)
+        self.__setstate__({"state": state, "param_groups": new_groups})
+        for hook in self._optimizer_load_state_dict_post_hooks.values():
+            hook(self)
+
+
+# ---- helpers shared by the optimizers ---------------------------------------------------
+# Each works on ndarrays in place.  ``tmp`` is a scratch array of the
+# parameter's shape and dtype, reused across the fragments of one update.
+
+def _scalar(x):
+    """A hyper-parameter as a Python number (torch accepts 1-element tensor lrs)."""
+    return x if type(x) is float else float(x)
+
+
+def _new_state(p):
+    """A zero tensor like parameter ``p`` (a fresh state buffer)."""
+    return _wrap(np.zeros_like(p._data))
+
+
+def _new_step():
+    """The step counter: a float32 0-d tensor, as torch keeps it."""
+    return _wrap(np.zeros((), dtype=np.float32))
+
+
+def _incr(step_t):
+    """Add one to a step counter in place and return the new count as a float."""
+    a = step_t._data
+    # fill() rounds like torch's float32 ``step += 1`` and is much cheaper
+    # than an in-place ufunc on a 0-d array.
+    a.fill(float(a) + 1.0)
+    return float(a)
+
+
+def _grad_in(d, g, maximize, weight_decay):
+    """The gradient an update uses: ``(-g if maximize) + weight_decay * d``.
+
+    Returns ``(array, owned)``; ``owned`` says the array is a fresh
+    temporary the caller may overwrite (``p.grad`` itself never is).
+    Temporaries are made with ``out=``: a ufunc without it returns a NumPy
+    scalar, not an array, for 0-d inputs.
+    """
+    if weight_decay != 0:
+        out = np.multiply(d, weight_decay, out=np.empty_like(d))
+        if maximize:
+            np.subtract(out, g, out=out)
+        else:
+            np.add(out, g, out=out)
+        return out, True
+    if maximize:
+        return np.negative(g, out=np.empty_like(d)), True
+    return g, False
+
+
+def _lerp_(a, b, w, tmp):
+    """``a.lerp_(b, w)`` with torch's two-sided formula (exact at w = 0 and 1)."""
+    np.subtract(b, a, out=tmp)
+    if abs(w) < 0.5:
+        tmp *= w
+        a += tmp
+    else:
+        tmp *= 1.0 - w
+        np.subtract(b, tmp, out=a)
+
+
+def _ema_sq_(v, g, beta, tmp):
+    """``v.mul_(beta).addcmul_(g, g, value=1 - beta)``."""
+    v *= beta
+    np.multiply(g, 1 - beta, out=tmp)
+    tmp *= g
+    v += tmp
+
+
+def _check_impl_flags(differentiable=False, foreach=None, fused=None):
+    """torch's implementation switches: foreach/fused pick a kernel (Ember has one),
+    differentiable=True (autograd through the update) is not supported."""
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise NotImplementedError("differentiable=True (autograd through the optimizer step) "
+                                  "is not supported by Ember's optimizers")
+
+
+def _check_betas(betas):
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+
+
+def _check_common(lr, eps=None, weight_decay=None):
+    """torch's validation of lr / eps / weight_decay, in torch's order and wording."""
+    if hasattr(lr, "numel") and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if eps is not None and not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")

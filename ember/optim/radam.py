@@ -1,0 +1,89 @@
+"""RAdam (rectified Adam), as torch.optim.RAdam."""
+import numpy as np
+
+from ..autograd.grad_mode import enable_grad
+from .optimizer import (Optimizer, _scalar, _grad_in, _lerp_, _ema_sq_, _new_state, _new_step,
+                        _incr, _check_impl_flags, _check_common, _check_betas)
+
+__all__ = ["RAdam"]
+
+
+class RAdam(Optimizer):
+    """RAdam: Adam whose adaptive term is switched on (and rectified) once the
+    variance estimate is tractable (``rho_t > 5``); before that the step is
+    ``lr * m / (1 - beta1^t)``.
+
+    ``decoupled_weight_decay=True`` scales ``p *= 1 - lr * wd`` instead of
+    adding ``wd * p`` to the gradient.  State: ``'step'``, ``'exp_avg'``,
+    ``'exp_avg_sq'``.
+    """
+
+    _group_setdefaults = {"foreach": None, "maximize": False, "differentiable": False,
+                          "decoupled_weight_decay": False, "capturable": False}
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False,
+                 capturable=False, differentiable=False):
+        _check_common(lr, eps)
+        _check_betas(betas)
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        maximize=maximize, foreach=foreach, capturable=capturable,
+                        decoupled_weight_decay=decoupled_weight_decay,
+                        differentiable=differentiable)
+        _check_impl_flags(differentiable, foreach)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        state = self.state
+        for group in self.param_groups:
+            lr = _scalar(group["lr"])
+            beta1, beta2 = group["betas"]
+            eps = group["eps"]
+            wd = group["weight_decay"]
+            decoupled = group["decoupled_weight_decay"]
+            maximize = group["maximize"]
+            rho_inf = 2 / (1 - beta2) - 1
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                d = p._data
+                st = state[p]
+                if len(st) == 0:
+                    st["step"] = _new_step()
+                    st["exp_avg"] = _new_state(p)
+                    st["exp_avg_sq"] = _new_state(p)
+                step = _incr(st["step"])
+                if wd != 0 and decoupled:
+                    d *= 1 - lr * wd
+                    g, owned = _grad_in(d, grad._data, maximize, 0)
+                else:
+                    g, owned = _grad_in(d, grad._data, maximize, wd)
+                m = st["exp_avg"]._data
+                v = st["exp_avg_sq"]._data
+                tmp = np.empty_like(d)
+                _lerp_(m, g, 1 - beta1, tmp)
+                _ema_sq_(v, g, beta2, tmp)
+                bias_correction1 = 1 - beta1 ** step
+                bias_correction2 = 1 - beta2 ** step
+                # (m / bc1) * lr [* adaptive * rect], subtracted from p
+                upd = np.divide(m, bias_correction1, out=np.empty_like(d))
+                upd *= lr
+                rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
+                if rho_t > 5.0:
+                    np.sqrt(v, out=tmp)
+                    tmp += eps
+                    np.divide(bias_correction2 ** 0.5, tmp, out=tmp)
+                    upd *= tmp
+                    upd *= ((rho_t - 4) * (rho_t - 2) * rho_inf
+                            / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                d -= upd
+                p._vc[0] += 1
+        return loss
