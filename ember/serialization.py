@@ -1,0 +1,707 @@
+"""Saving and loading without pickle: ``save``/``load`` and safetensors interop.
+
+``ember.save(obj, f)`` writes a self-describing file that ``ember.load``
+reads back; loading never runs code from the file (there is no pickle, so
+``weights_only`` is always effectively True).  What can be saved: Ember
+tensors of every dtype (0-d and non-contiguous ones too; ``requires_grad``
+and ``nn.Parameter``-ness are kept), NumPy arrays and scalars, ``None``,
+bools, ints, floats, strings, bytes, dicts (``OrderedDict`` with its
+``_metadata`` too), lists, tuples, named tuples, sets, Ember dtypes,
+``ember.Size`` and devices, nested arbitrarily.  Anything else raises
+TypeError naming where it sits in ``obj``, before any file is touched.
+
+File layout (all integers little-endian)::
+
+    8 bytes   magic  b"\\x89EMBER\\r\\n"
+    4 bytes   format version (1)
+    4 bytes   CRC32 of the header
+    8 bytes   header length H
+    H bytes   header: UTF-8 JSON, {"payload_nbytes": P, "blobs": [...], "root": node}
+    padding   to a multiple of 64
+    P bytes   payload: the raw bytes of every array ("blob"), each 64-byte aligned
+
+Each blob entry records ``dtype`` (a NumPy little-endian type string),
+``shape``, ``offset`` and ``nbytes`` within the payload and the ``crc32`` of
+its bytes.  ``root`` describes the object: JSON scalars stand for
+themselves, every JSON object is a tagged node (``{"T": "dict", ...}``,
+``{"T": "tensor", "blob": 3, ...}``).  Every length, offset, dtype and
+checksum is validated against the file before anything is returned, so a
+truncated, corrupted or foreign file raises ``SerializationError`` naming
+the file and nothing half-loaded escapes.
+
+Saving to a path is atomic: the data goes to a temporary file in the same
+directory, which is flushed, fsync'ed and then renamed over the target, so
+a crash mid-save leaves the previous file intact.
+
+Tensors are stored by value.  The same tensor object saved twice is stored
+once and loads as one object; distinct tensors that share memory (views of
+one another) are saved separately and no longer share memory after loading.
+
+``save_safetensors`` / ``load_safetensors`` read and write the safetensors
+format (the optional ``safetensors`` package), including files written by
+``safetensors.torch.save_file``; ``ember.load`` recognises them too.
+"""
+import collections
+import io
+import json
+import os
+import struct
+import tempfile
+import zlib
+
+import numpy as np
+
+from . import _dtype as D
+from ._tensor import Tensor, Size, device, _wrap, _check_device
+
+__all__ = ["save", "load", "SerializationError", "save_safetensors", "load_safetensors",
+           "load_torch_safetensors"]
+
+MAGIC = b"\x89EMBER\r\n"
+VERSION = 1
+_PREAMBLE = struct.Struct("<IIQ")  # version, header crc32, header length
+_ALIGN = 64
+# A header larger than this is certainly not ours (it only holds structure).
+_MAX_HEADER = 1 << 30
+
+
+class SerializationError(RuntimeError):
+    """A file that ``ember.load`` cannot read: empty, truncated, corrupted or foreign."""
+
+
+# ---- saving --------------------------------------------------------------------------------
+
+def _parameter_type():
+    try:
+        from .nn.parameter import Parameter
+        return Parameter
+    except ImportError:  # nn not importable: nothing is a Parameter
+        return None
+
+
+def _le(arr):
+    """``arr`` as a C-contiguous little-endian array (a copy only if needed)."""
+    if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and not _LITTLE):
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
+
+
+_LITTLE = np.little_endian
+_SCALARS = (type(None), bool, int, float, str)
+
+
+class _Encoder:
+    """Turns an object into a JSON-able node tree plus a list of arrays."""
+
+    def __init__(self):
+        self.blobs = []          # contiguous little-endian arrays
+        self.memo = {}           # id(array-like object) -> blob index
+        self.keep = []           # keeps memoised objects alive while encoding
+        self.Parameter = _parameter_type()
+
+    def blob(self, obj, arr):
+        i = self.memo.get(id(obj))
+        if i is None:
+            i = len(self.blobs)
+            self.blobs.append(_le(arr))
+            self.memo[id(obj)] = i
+            self.keep.append(obj)
+        return i
+
+    def encode(self, obj, where):
+        t = type(obj)
+        if t in _SCALARS:
+            return obj
+        if isinstance(obj, Tensor):
+            node = {"T": "tensor", "blob": self.blob(obj, obj._data),
+                    "requires_grad": bool(obj.requires_grad)}
+            if self.Parameter is not None and isinstance(obj, self.Parameter):
+                node["parameter"] = True
+            return node
+        if isinstance(obj, np.ndarray):
+            _check_array_dtype(obj.dtype, where)
+            return {"T": "ndarray", "blob": self.blob(obj, obj)}
+        if isinstance(obj, np.generic):
+            arr = np.asarray(obj)
+            _check_array_dtype(arr.dtype, where)
+            return {"T": "npscalar", "blob": self.blob(arr, arr)}
+        if isinstance(obj, (bool, int, float, str)):  # subclasses (IntEnum, ...) -> plain
+            return (bool if isinstance(obj, bool) else int if isinstance(obj, int)
+                    else float if isinstance(obj, float) else str)(obj)
+        if isinstance(obj, (bytes, bytearray)):
+            arr = np.frombuffer(bytes(obj), dtype=np.uint8)
+            return {"T": "bytes", "blob": self.blob(arr, arr)}
+        if isinstance(obj, dict):
+            items = [[self.encode(k, f"{where} (a key)"), self.encode(v, f"{where}[{k!r}]")]
+                     for k, v in obj.items()]
+            if isinstance(obj, collections.OrderedDict):
+                node = {"T": "odict", "items": items}
+                meta = getattr(obj, "_metadata", None)
+                if meta is not None:
+                    node["meta"] = self.encode(meta, f"{where}._metadata")
+                return node
+            return {"T": "dict", "items": items}
+        if isinstance(obj, Size):
+            return {"T": "size", "items": [int(s) for s in obj]}
+        if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+            return {"T": "namedtuple", "name": t.__name__, "fields": list(obj._fields),
+                    "items": [self.encode(v, f"{where}.{f}") for f, v in zip(obj._fields, obj)]}
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            kind = ("list" if isinstance(obj, list) else "tuple" if isinstance(obj, tuple)
+                    else "set" if isinstance(obj, set) else "frozenset")
+            return {"T": kind, "items": [self.encode(v, f"{where}[{i}]")
+                                         for i, v in enumerate(obj)]}
+        if isinstance(obj, D.dtype):
+            return {"T": "dtype", "name": obj.name}
+        if isinstance(obj, device):
+            return {"T": "device", "name": str(obj)}
+        raise TypeError(f"ember.save: cannot save an object of type {t.__module__}.{t.__qualname__} "
+                        f"at {where}; supported: tensors, NumPy arrays, None, bool, int, float, "
+                        f"str, bytes, dict, list, tuple, set, named tuples, dtypes")
+
+
+_BLOB_DTYPES = {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8",
+                "<f2", "<f4", "<f8", "<c8", "<c16"}
+
+
+def _dtype_str(dt):
+    """The little-endian type string a blob of dtype ``dt`` is stored as."""
+    return dt.newbyteorder("<").str if dt.byteorder in "=><" and dt.itemsize > 1 else dt.str
+
+
+def _blob_dtype_ok(s):
+    if s in _BLOB_DTYPES:
+        return True
+    # fixed-width text: "<U12" (UCS-4) or "|S12" (bytes)
+    return (len(s) > 2 and s[:2] in ("<U", "|S") and s[2:].isdigit() and int(s[2:]) > 0
+            and len(s) < 12)
+
+
+def _check_array_dtype(dt, where):
+    if not _blob_dtype_ok(_dtype_str(dt)):
+        raise TypeError(f"ember.save: cannot save a NumPy array of dtype {dt} at {where} "
+                        f"(object and structured arrays are not supported)")
+
+
+def _build(obj):
+    """Encode ``obj``: the header bytes and the blobs with their offsets."""
+    enc = _Encoder()
+    root = enc.encode(obj, "obj")
+    entries, offset = [], 0
+    for arr in enc.blobs:
+        raw = arr.reshape(-1).view(np.uint8)
+        entries.append({"dtype": _dtype_str(arr.dtype), "shape": list(arr.shape),
+                        "offset": offset, "nbytes": raw.nbytes, "crc32": zlib.crc32(raw)})
+        offset += -(-raw.nbytes // _ALIGN) * _ALIGN
+    header = {"format": "ember.save", "version": VERSION, "payload_nbytes": offset,
+              "blobs": entries, "root": root}
+    return json.dumps(header, separators=(",", ":")).encode("utf-8"), enc.blobs
+
+
+def _write_payload(fh, header, blobs):
+    """Write the whole file to the binary file object ``fh``."""
+    fh.write(MAGIC)
+    fh.write(_PREAMBLE.pack(VERSION, zlib.crc32(header), len(header)))
+    fh.write(header)
+    start = len(MAGIC) + _PREAMBLE.size + len(header)
+    fh.write(b"\0" * (-start % _ALIGN))
+    for arr in blobs:
+        raw = arr.reshape(-1).view(np.uint8)
+        fh.write(raw)
+        fh.write(b"\0" * (-raw.nbytes % _ALIGN))
+
+
+def _is_path(f):
+    return isinstance(f, (str, os.PathLike))
+
+
+def _atomic_write(path, write):
+    """Call ``write(fh)`` on a temporary file next to ``path``, then rename it
+    over ``path`` once it is safely on disk.  On any error the temporary file
+    is removed and ``path`` is untouched."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise RuntimeError(f"Parent directory {directory} does not exist.")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp makes the file 0600; give it the mode a plain open() would.
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True,
+         _disable_byteorder_record=False):
+    """Save ``obj`` (see the module docstring for what it may contain) to ``f``,
+    a path (written atomically) or a binary file object opened for writing.
+    The pickle-related arguments exist for torch compatibility and are ignored."""
+    header, blobs = _build(obj)
+    if _is_path(f):
+        _atomic_write(f, lambda fh: _write_payload(fh, header, blobs))
+    else:
+        if not hasattr(f, "write"):
+            raise TypeError(f"ember.save: f must be a path or a writable binary file object, "
+                            f"got {type(f).__name__}")
+        if isinstance(f, io.TextIOBase):
+            raise TypeError("ember.save: f is a text-mode file; open it in binary mode ('wb')")
+        _write_payload(f, header, blobs)
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+def _fail(name, msg):
+    raise SerializationError(f"{name}: {msg}")
+
+
+class _Reader:
+    """Exact-size reads from a binary stream, naming the file on a short read."""
+
+    def __init__(self, fh, name):
+        self.fh, self.name = fh, name
+
+    def read(self, n, what):
+        data = self.fh.read(n)
+        if data is None or len(data) != n:
+            _fail(self.name, f"file is truncated (ended while reading {what}); "
+                             f"the save was probably interrupted")
+        return data
+
+    def readinto(self, buf, what):
+        view = memoryview(buf)
+        got = 0
+        while got < len(view):
+            n = self.fh.readinto(view[got:]) if hasattr(self.fh, "readinto") else None
+            if n is None:  # no readinto: fall back to read
+                chunk = self.fh.read(len(view) - got)
+                n = len(chunk) if chunk else 0
+                view[got:got + n] = chunk if chunk else b""
+            if not n:
+                _fail(self.name, f"file is truncated (ended while reading {what}); "
+                                 f"the save was probably interrupted")
+            got += n
+
+
+def _remaining_size(fh):
+    """Bytes from the current position to the end, or None if not seekable."""
+    try:
+        if not fh.seekable():
+            return None
+        here = fh.tell()
+        end = fh.seek(0, os.SEEK_END)
+        fh.seek(here)
+        return end - here
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _describe_foreign(prefix):
+    if prefix.startswith(b"PK\x03\x04"):
+        return ("is a zip archive (a PyTorch torch.save checkpoint?), not an Ember file. Ember "
+                "never unpickles; re-save the tensors with safetensors.torch.save_file and load "
+                "that with ember.load")
+    if prefix[:1] == b"\x80":
+        return ("is a Python pickle (a legacy torch.save checkpoint?), not an Ember file. Ember "
+                "never unpickles; re-save the tensors with safetensors.torch.save_file and load "
+                "that with ember.load")
+    return f"is not an Ember checkpoint (it starts with {bytes(prefix[:8])!r}, expected {MAGIC!r})"
+
+
+def _looks_like_safetensors(prefix, size):
+    if len(prefix) < 9:
+        return False
+    (n,) = struct.unpack("<Q", prefix[:8])
+    return prefix[8:9] == b"{" and n >= 2 and (size is None or 8 + n <= size)
+
+
+def _nonneg_int(v):
+    return type(v) is int and v >= 0
+
+
+def _validate_header(h, name, payload_size, exact):
+    if not isinstance(h, dict) or h.get("format") != "ember.save":
+        _fail(name, "header is not an Ember header")
+    if h.get("version") != VERSION:
+        _fail(name, f"unsupported format version {h.get('version')!r} (this Ember reads {VERSION})")
+    total = h.get("payload_nbytes")
+    blobs = h.get("blobs")
+    if not _nonneg_int(total) or not isinstance(blobs, list) or "root" not in h:
+        _fail(name, "malformed header")
+    if payload_size is not None and (payload_size < total or (exact and payload_size != total)):
+        what = "truncated" if payload_size < total else "longer than its header says"
+        _fail(name, f"file is {what}: the header describes {total} bytes of tensor data, the "
+                    f"file holds {payload_size}")
+    end = 0
+    specs = []
+    for i, b in enumerate(blobs):
+        try:
+            dt, shape, off, nb, crc = b["dtype"], b["shape"], b["offset"], b["nbytes"], b["crc32"]
+        except (TypeError, KeyError):
+            _fail(name, f"malformed entry for array {i} in the header")
+        if not isinstance(dt, str) or not _blob_dtype_ok(dt):
+            _fail(name, f"array {i} has an unsupported dtype {dt!r}")
+        if not isinstance(shape, list) or not all(_nonneg_int(s) for s in shape) or len(shape) > 64:
+            _fail(name, f"array {i} has an invalid shape {shape!r}")
+        if not (_nonneg_int(off) and _nonneg_int(nb) and _nonneg_int(crc)):
+            _fail(name, f"array {i} has an invalid offset/length/checksum")
+        dtype = np.dtype(dt)
+        count = 1
+        for s in shape:
+            count *= s
+        if count * dtype.itemsize != nb:
+            _fail(name, f"array {i}: {nb} bytes do not hold shape {shape} of {dt}")
+        if off < end or off + nb > total:
+            _fail(name, f"array {i}: bytes [{off}, {off + nb}) overlap another array or lie "
+                        f"outside the {total}-byte payload")
+        end = off + nb
+        specs.append((dtype, tuple(shape), off, nb, crc))
+    return total, specs
+
+
+_NAMEDTUPLES = {}
+
+
+class _Decoder:
+    """Builds objects from header nodes; only the fixed set of node types exists."""
+
+    def __init__(self, arrays, name, map_fn):
+        self.arrays, self.name, self.map_fn = arrays, name, map_fn
+        self.tensors = {}
+        self.Parameter = None
+
+    def array(self, node):
+        i = node["blob"]
+        if type(i) is not int or not 0 <= i < len(self.arrays):
+            raise ValueError(f"array index {i!r} out of range")
+        return self.arrays[i]
+
+    def decode(self, node):
+        if node is None or type(node) in (bool, int, float, str):
+            return node
+        if type(node) is not dict:
+            raise ValueError(f"unexpected {type(node).__name__} node")
+        kind = node["T"]
+        if kind == "tensor":
+            i = node["blob"]
+            t = self.tensors.get(i)
+            if t is None:
+                t = self.tensor(node)
+                self.tensors[i] = t
+            return t
+        if kind in ("list", "tuple", "set", "frozenset"):
+            items = [self.decode(v) for v in self._items(node)]
+            return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[kind](items)
+        if kind in ("dict", "odict"):
+            out = {} if kind == "dict" else collections.OrderedDict()
+            for pair in self._items(node):
+                if type(pair) is not list or len(pair) != 2:
+                    raise ValueError("malformed dict item")
+                out[self.decode(pair[0])] = self.decode(pair[1])
+            if "meta" in node and kind == "odict":
+                out._metadata = self.decode(node["meta"])
+            return out
+        if kind == "ndarray":
+            return self.array(node)
+        if kind == "npscalar":
+            arr = self.array(node)
+            if arr.ndim != 0:
+                raise ValueError("NumPy scalar with a shape")
+            return arr[()]
+        if kind == "bytes":
+            arr = self.array(node)
+            if arr.dtype != np.uint8:
+                raise ValueError("bytes stored with a non-byte dtype")
+            return arr.tobytes()
+        if kind == "namedtuple":
+            cls = self._namedtuple(node["name"], node["fields"])
+            return cls(*[self.decode(v) for v in self._items(node)])
+        if kind == "size":
+            items = self._items(node)
+            if not all(_nonneg_int(s) for s in items):
+                raise ValueError("malformed Size")
+            return Size(items)
+        if kind == "dtype":
+            return D._BY_NAME[node["name"]]
+        if kind == "device":
+            return device(str(node["name"]))
+        raise ValueError(f"unknown node type {kind!r}")
+
+    @staticmethod
+    def _items(node):
+        items = node["items"]
+        if type(items) is not list:
+            raise ValueError("malformed container")
+        return items
+
+    def _namedtuple(self, name, fields):
+        # A fresh namedtuple class with the saved name and fields (the original
+        # class is never imported); identifiers are validated by namedtuple.
+        if not isinstance(name, str) or not isinstance(fields, list) \
+                or not all(isinstance(f, str) for f in fields):
+            raise ValueError("malformed named tuple")
+        key = (name, tuple(fields))
+        cls = _NAMEDTUPLES.get(key)
+        if cls is None:
+            cls = collections.namedtuple(name, fields)
+            if len(_NAMEDTUPLES) < 1024:  # repeated loads give the same class
+                _NAMEDTUPLES[key] = cls
+        return cls
+
+    def tensor(self, node):
+        arr = self.array(node)
+        D.from_numpy_dtype(arr.dtype)  # a tensor of a dtype Ember lacks is malformed
+        rg = node.get("requires_grad", False) is True
+        t = _wrap(arr)
+        if node.get("parameter") is True:
+            if self.Parameter is None:
+                self.Parameter = _parameter_type()
+            if self.Parameter is not None:
+                t = self.Parameter(t, requires_grad=rg)
+                rg = None
+        if rg:
+            t.requires_grad_(True)
+        if self.map_fn is not None:
+            mapped = self.map_fn(t, "cpu")
+            if isinstance(mapped, Tensor):
+                t = mapped
+        return t
+
+
+def _map_function(map_location):
+    """Ember is CPU-only: accept CPU map_locations, refuse accelerators clearly."""
+    if map_location is None:
+        return None
+    if isinstance(map_location, dict):
+        for v in map_location.values():
+            _check_device(v if isinstance(v, (str, device)) else str(v))
+        return None
+    if isinstance(map_location, (str, device)):
+        _check_device(map_location)
+        return None
+    if callable(map_location):
+        return map_location
+    _check_device(str(map_location))  # e.g. a torch.device
+    return None
+
+
+def _load_stream(fh, name, map_fn, exact):
+    """Read one saved object from ``fh``.  ``exact``: the object must fill the
+    rest of the stream (a path); a file object may hold more after it."""
+    r = _Reader(fh, name)
+    remaining = _remaining_size(fh)
+    prefix = fh.read(len(MAGIC))
+    if not prefix:
+        _fail(name, "file is empty (0 bytes), not an Ember checkpoint; was a save interrupted?")
+    if prefix != MAGIC:
+        # safetensors is recognised by content whatever the file is called
+        more = fh.read(1) if len(prefix) == 8 else b""
+        if _looks_like_safetensors(prefix + more, remaining):
+            rest = fh.read()
+            return _apply_map(_safetensors_from_bytes(bytes(prefix + more + (rest or b"")), name),
+                              map_fn)
+        _fail(name, _describe_foreign(prefix))
+    version, header_crc, header_len = _PREAMBLE.unpack(r.read(_PREAMBLE.size, "the preamble"))
+    if version != VERSION:
+        _fail(name, f"unsupported format version {version} (this Ember reads {VERSION})")
+    start = len(MAGIC) + _PREAMBLE.size
+    if header_len > _MAX_HEADER or (remaining is not None and start + header_len > remaining):
+        _fail(name, f"file is truncated or corrupted (header length {header_len} exceeds the file)")
+    raw = r.read(header_len, "the header")
+    if zlib.crc32(raw) != header_crc:
+        _fail(name, "header checksum mismatch: the file is corrupted")
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        _fail(name, f"header is not valid JSON ({e})")
+    pad = -(start + header_len) % _ALIGN
+    data_start = start + header_len + pad
+    payload_size = None if remaining is None else remaining - data_start
+    total, specs = _validate_header(header, name, payload_size, exact)
+    r.read(pad, "the header padding")
+    arrays, pos = [], 0
+    for i, (dtype, shape, off, nb, crc) in enumerate(specs):
+        if off > pos:
+            r.read(off - pos, "padding")
+        arr = np.empty(shape, dtype=dtype)
+        r.readinto(arr.reshape(-1).view(np.uint8), f"array {i}")
+        if zlib.crc32(arr.reshape(-1).view(np.uint8)) != crc:
+            _fail(name, f"checksum mismatch in array {i} (shape {list(shape)}, {dtype}): "
+                        f"the file is corrupted")
+        if not dtype.isnative:
+            arr = arr.astype(dtype.newbyteorder("="))
+        arrays.append(arr)
+        pos = off + nb
+    if total > pos:
+        r.read(total - pos, "the final padding")
+    try:
+        return _Decoder(arrays, name, map_fn).decode(header["root"])
+    except SerializationError:
+        raise
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as e:
+        _fail(name, f"malformed object description in the header ({type(e).__name__}: {e})")
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None,
+         **pickle_load_args):
+    """Load what ``save`` wrote (or a safetensors file) from a path or a binary
+    file object.  ``map_location`` may name the CPU (or be a function
+    ``fn(tensor, 'cpu') -> tensor``); accelerators raise.  ``weights_only``,
+    ``mmap`` and the pickle arguments are accepted for torch compatibility:
+    Ember files hold no code, so loading is always safe.
+
+    Raises FileNotFoundError for a missing path and ``SerializationError``
+    (a RuntimeError) naming the file when it is empty, truncated, corrupted
+    or not an Ember/safetensors file.
+    """
+    map_fn = _map_function(map_location)
+    if _is_path(f):
+        name = os.fspath(f)
+        with open(name, "rb") as fh:
+            out = _load_stream(fh, str(name), map_fn, exact=True)
+    else:
+        if not hasattr(f, "read"):
+            raise TypeError(f"ember.load: f must be a path or a readable binary file object, "
+                            f"got {type(f).__name__}")
+        if isinstance(f, io.TextIOBase):
+            raise TypeError("ember.load: f is a text-mode file; open it in binary mode ('rb')")
+        name = getattr(f, "name", None) or repr(f)
+        out = _load_stream(f, str(name), map_fn, exact=False)
+    return out
+
+
+def _apply_map(tensors, map_fn):
+    if map_fn is None:
+        return tensors
+    for k, t in tensors.items():
+        m = map_fn(t, "cpu")
+        if isinstance(m, Tensor):
+            tensors[k] = m
+    return tensors
+
+
+# ---- safetensors -----------------------------------------------------------------------------
+
+def _safetensors():
+    try:
+        import safetensors
+        import safetensors.numpy
+        return safetensors
+    except ImportError:
+        raise ImportError("safetensors support needs the 'safetensors' package: "
+                          "pip install safetensors (or ember[extras])") from None
+
+
+def save_safetensors(tensors, path, metadata=None):
+    """Write ``{name: tensor}`` to ``path`` in the safetensors format (atomically).
+
+    Values may be Ember tensors or NumPy arrays of Ember's dtypes; ``metadata``
+    is an optional ``{str: str}`` stored in the file's header.
+    """
+    st = _safetensors()
+    if not isinstance(tensors, dict):
+        raise TypeError(f"save_safetensors: tensors must be a dict of name -> tensor, "
+                        f"got {type(tensors).__name__}")
+    arrays = {}
+    for k, v in tensors.items():
+        if not isinstance(k, str):
+            raise TypeError(f"save_safetensors: keys must be str, got {k!r}")
+        if isinstance(v, Tensor):
+            arr = v._data
+        elif isinstance(v, np.ndarray):
+            arr = v
+        else:
+            raise TypeError(f"save_safetensors: value of {k!r} must be a tensor, "
+                            f"got {type(v).__name__}")
+        D.from_numpy_dtype(arr.dtype)
+        arrays[k] = arr if arr.flags.c_contiguous else arr.copy(order="C")
+    if metadata is not None and (not isinstance(metadata, dict) or not all(
+            isinstance(a, str) and isinstance(b, str) for a, b in metadata.items())):
+        raise TypeError("save_safetensors: metadata must be a dict of str -> str")
+    data = st.numpy.save(arrays, metadata=metadata)
+    _atomic_write(path, lambda fh: fh.write(data))
+
+
+def _bf16_to_f32(raw, shape):
+    # bfloat16 is the high half of a float32: widen exactly.
+    bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+    return bits.view(np.float32).reshape(shape)
+
+
+# safetensors dtype -> NumPy dtype Ember keeps it as
+_ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+              "I8": "|i1", "U8": "|u1", "BOOL": "|b1"}
+# widened losslessly to int64 (Ember has no unsigned types beyond uint8)
+_ST_WIDEN = {"U16": "<u2", "U32": "<u4"}
+
+
+def _safetensors_from_bytes(data, name):
+    st = _safetensors()
+    try:
+        flat = st.numpy.deserialize(data)
+    except Exception as e:  # SafetensorError: a malformed file
+        _fail(name, f"not a valid safetensors file ({e})")
+    out = {}
+    for key, info in flat:
+        kind, shape, raw = info["dtype"], tuple(info["shape"]), info["data"]
+        if kind in _ST_DTYPES:
+            arr = np.frombuffer(raw, dtype=_ST_DTYPES[kind]).reshape(shape)
+        elif kind == "BF16":
+            arr = _bf16_to_f32(raw, shape)
+        elif kind in _ST_WIDEN:
+            arr = np.frombuffer(raw, dtype=_ST_WIDEN[kind]).reshape(shape).astype(np.int64)
+        else:
+            _fail(name, f"tensor {key!r} has dtype {kind}, which Ember cannot represent")
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        if not arr.flags.writeable:
+            arr = arr.copy()
+        out[key] = _wrap(arr)
+    return out
+
+
+def load_safetensors(path):
+    """Read a safetensors file into ``{name: ember tensor}``.
+
+    Files written by any framework work (``safetensors.torch.save_file``
+    included); bfloat16 tensors are widened exactly to float32 and uint16/
+    uint32 to int64, since Ember lacks those dtypes.  The metadata is
+    available from ``safetensors.safe_open(path, "np").metadata()``.
+    """
+    name = os.fspath(path)
+    with open(name, "rb") as fh:
+        data = fh.read()
+    if not data:
+        _fail(name, "file is empty (0 bytes), not a safetensors file")
+    return _safetensors_from_bytes(data, name)
+
+
+def load_torch_safetensors(path):
+    """Load a safetensors file written by PyTorch (``safetensors.torch.save_file``,
+    e.g. a Hugging Face checkpoint) as ``{name: ember tensor}``: the same as
+    ``load_safetensors``, named for discoverability."""
+    return load_safetensors(path)
