@@ -48,7 +48,7 @@ def assert_close(e, t, atol=None, rtol=None, what="output"):
         return
     if isinstance(t, torch.Tensor):
         assert isinstance(e, ember.Tensor), f"{what}: expected a Tensor, got {type(e)}"
-        tn = t.detach().numpy()
+        tn = t.detach().numpy(force=True)  # force: torch may give a ZeroTensor grad
         en = e.detach().numpy()
         assert en.dtype == tn.dtype, f"{what}: dtype {en.dtype} != torch {tn.dtype}"
         assert en.shape == tn.shape, f"{what}: shape {en.shape} != torch {tn.shape}"

@@ -344,7 +344,8 @@ def _saved_info(saved, args, arrays, out_arrays, outs):
             for i, a in enumerate(arrays):
                 if s is a:
                     t = args[i]
-                    entry = ("in", i, t._vc, t._vc[0])
+                    if t is not a:  # (a raw ndarray argument is a constant)
+                        entry = ("in", i, t._vc, t._vc[0])
                     break
             else:
                 for k, o in enumerate(out_arrays):

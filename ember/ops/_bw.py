@@ -10,9 +10,11 @@ import numpy as np
 
 _nd = np.ndarray
 
+from .._tensor import Tensor as _T  # noqa: E402  (dispatch: Tensor or anything NumPy takes)
+
 
 def is_array(x):
-    return type(x) is _nd
+    return not isinstance(x, _T)
 
 
 def sum_to(g, shape):
@@ -23,7 +25,7 @@ def sum_to(g, shape):
     lead = len(gshape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
-    if type(g) is _nd:
+    if not isinstance(g, _T):
         r = g.sum(axis=axes, keepdims=True) if axes else g
         if lead:
             r = r.reshape(shape)
@@ -33,7 +35,7 @@ def sum_to(g, shape):
 
 
 def sum(x, axis=None, keepdims=False):
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return x.sum(axis=axis, keepdims=keepdims)
     if axis is None:
         return x.sum() if not keepdims else x.sum(dim=tuple(range(x.ndim)), keepdim=True)
@@ -45,14 +47,14 @@ def reshape(x, shape):
 
 
 def broadcast_to(x, shape):
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return np.broadcast_to(x, shape)
     return x.expand(*shape)
 
 
 def expand_dims(x, axes):
     """Re-insert reduced axes (sorted, non-negative) so a reduction's grad broadcasts."""
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return np.expand_dims(x, axes)
     for a in sorted(axes):
         x = x.unsqueeze(a)
@@ -60,41 +62,42 @@ def expand_dims(x, axes):
 
 
 def transpose(x, axes):
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return x.transpose(axes)
     return x.permute(*axes)
 
 
 def swap_last(x):
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return x.swapaxes(-1, -2)
     return x.transpose(-1, -2)
 
 
 def matmul(a, b):
-    if type(a) is _nd and type(b) is _nd:
+    if not isinstance(a, _T) and not isinstance(b, _T):
         return np.matmul(a, b)
     return _t(a) @ _t(b)
 
 
 def _t(x):
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         from .._tensor import _wrap
         return _wrap(x)
     return x
 
 
 def where(c, a, b):
-    if type(a) is not _nd and not np.isscalar(a) or type(b) is not _nd and not np.isscalar(b):
+    if isinstance(a, _T) and not np.isscalar(a) or isinstance(b, _T) and not np.isscalar(b):
         from .elementwise import where as ewhere
-        return ewhere(_t(c) if type(c) is _nd else c, a if not type(a) is _nd else _t(a),
-                      b if not type(b) is _nd else _t(b))
+        return ewhere(_t(c) if not isinstance(c, _T) else c, a if not not isinstance(a, _T) else _t(a),
+                      b if not not isinstance(b, _T) else _t(b))
     return np.where(c, a, b)
 
 
 def _unary(np_fn, method):
     def f(x):
-        if type(x) is _nd:
+        # NumPy scalars turn up on the plain path (ufuncs on 0-d arrays return them)
+        if not isinstance(x, _T) or isinstance(x, np.generic):
             return np_fn(x)
         return getattr(x, method)()
     f.__name__ = method
@@ -115,14 +118,14 @@ reciprocal = _unary(np.reciprocal, "reciprocal")
 
 
 def sigmoid(x):
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         from .elementwise import _np_sigmoid
         return _np_sigmoid(x)
     return x.sigmoid()
 
 
 def zeros_like(x):
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return np.zeros_like(x)
     from .. import zeros_like as zl
     return zl(x)
@@ -130,7 +133,7 @@ def zeros_like(x):
 
 def astype(x, dtype):
     """Cast to a NumPy dtype."""
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return x.astype(dtype, copy=False)
     from .._dtype import from_numpy_dtype
     return x.to(from_numpy_dtype(np.dtype(dtype)))
@@ -138,13 +141,15 @@ def astype(x, dtype):
 
 def to_float(mask, like):
     """A boolean mask as 0/1 in ``like``'s float dtype (an array: never recorded)."""
-    return mask.astype(like.dtype if type(like) is _nd else like._data.dtype)
+    return mask.astype(like.dtype if not isinstance(like, _T) else like._data.dtype)
 
 
 def data(x):
     """The raw array of a Tensor or array (for masks and shapes, never for values
     that must stay differentiable)."""
-    return x if type(x) is _nd else x._data
+    if not isinstance(x, _T) or isinstance(x, np.generic):
+        return x
+    return x._data
 
 
 def _install():
@@ -159,14 +164,14 @@ _install()
 
 def flip(x, axis):
     """Reverse ``x`` along one axis."""
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return np.flip(x, axis)
     from .reduction import _Flip
     return _Flip.apply(x, axis)
 
 
 def cumsum(x, axis):
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return np.cumsum(x, axis)
     from .reduction import cumsum as _cumsum
     return _cumsum(x, axis)
@@ -174,7 +179,7 @@ def cumsum(x, axis):
 
 def take_along(x, idx, axis):
     """``np.take_along_axis``: pick ``idx`` (int array, same ndim) along ``axis``."""
-    if type(x) is _nd:
+    if not isinstance(x, _T):
         return np.take_along_axis(x, idx, axis)
     from .reduction import _Gather
     return _Gather.apply(x, idx, axis)
@@ -183,7 +188,7 @@ def take_along(x, idx, axis):
 def put_along(g, idx, axis, shape, accumulate=False):
     """Zeros of ``shape`` with ``g`` written (or, with ``accumulate``, added) at
     ``idx`` along ``axis`` -- the adjoint of ``take_along``."""
-    if type(g) is not _nd:
+    if isinstance(g, _T):
         from .reduction import _Scatter
         return _Scatter.apply(g, idx, axis, tuple(shape), accumulate)
     if not accumulate:
@@ -201,3 +206,85 @@ def put_along(g, idx, axis, shape, accumulate=False):
     flat = (im.reshape(m, -1) + (np.arange(m) * n)[:, None]).reshape(-1)
     res = np.bincount(flat, weights=gm.reshape(-1), minlength=m * n)
     return np.moveaxis(res.astype(g.dtype, copy=False).reshape(lead + (n,)), -1, axis)
+
+
+# ---- shape and linear-algebra helpers (Tensor branch: ember.ops.shape / linalg) ----
+
+def _tensors(xs):
+    """A sequence as Tensors when any member is one (else None: all arrays)."""
+    if all(not isinstance(x, _T) for x in xs):
+        return None
+    return [_t(x) for x in xs]
+
+
+def take(x, key):
+    """``x[key]`` for a basic index ``key`` (a tuple of ints, slices and at
+    most one Ellipsis); a view on both branches."""
+    if not isinstance(x, _T):
+        return x[key]
+    from .shape import SliceView
+    return SliceView.apply(x, key)
+
+
+def concatenate(xs, axis):
+    ts = _tensors(xs)
+    if ts is None:
+        return np.concatenate(xs, axis)
+    from .shape import cat
+    return cat(ts, axis)
+
+
+def stack(xs, axis):
+    ts = _tensors(xs)
+    if ts is None:
+        return np.stack(xs, axis)
+    from .shape import stack as st
+    return st(ts, axis)
+
+
+def unbind(x, axis):
+    """The slices of ``x`` along ``axis``, as a tuple of views."""
+    if not isinstance(x, _T):
+        pre = (slice(None),) * axis
+        return tuple(x[pre + (i, Ellipsis)] for i in range(x.shape[axis]))
+    return x.unbind(axis)
+
+
+def flip(x, axes):
+    if not isinstance(x, _T):
+        return np.flip(x, axes)
+    return x.flip(axes)
+
+
+def roll(x, shifts, axes):
+    if not isinstance(x, _T):
+        return np.roll(x, shifts, axes) if x.size else x
+    return x.roll(shifts, axes)
+
+
+def tril(x, k=0):
+    if not isinstance(x, _T):
+        return np.tril(x, k)
+    return x.tril(k)
+
+
+def triu(x, k=0):
+    if not isinstance(x, _T):
+        return np.triu(x, k)
+    return x.triu(k)
+
+
+def diagonal(x, offset=0, axis1=0, axis2=1):
+    if not isinstance(x, _T):
+        return np.diagonal(x, offset, axis1, axis2)
+    return x.diagonal(offset, axis1, axis2)
+
+
+def einsum(equation, *xs):
+    """einsum with an explicit equation whose operands have no repeated labels."""
+    ts = _tensors(xs)
+    if ts is None:
+        from .linalg import _np_einsum
+        return _np_einsum(equation, xs)
+    from .linalg import einsum as es
+    return es(equation, *ts)

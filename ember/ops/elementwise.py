@@ -5,6 +5,8 @@ arrays and Tensors (see ``_bw``).  Broadcasting is NumPy's; the engine sums
 each gradient back to its input's shape, so backwards here don't.
 Public wrappers take care of torch's type promotion before the Op runs.
 """
+import math as _math
+
 import numpy as np
 
 from .. import _dtype as D
@@ -141,7 +143,10 @@ class Pow(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a ** b
+        if a.dtype.kind in "iu":
+            out = _int_pow(a, b)
+        else:
+            out = np.power(a, b, out=...)  # an array even for 0-d (saved below)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -152,16 +157,31 @@ class Pow(Op):
         ga = gb = None
         if need[0]:
             ga = g * b * a ** (b - 1)
+            # torch: no gradient where the exponent is 0 (even at a == 0)
+            bzero = _bw.data(b) == 0
+            if bzero.any():
+                ga = _bw.where(bzero, 0.0, ga)
         if need[1]:
             # d/db a**b = a**b * log(a); torch defines it as 0 where a == 0 and b >= 0
+            # (and -inf * ... where a == 0 and b < 0)
             ad = _bw.data(a)
-            safe = np.where(ad == 0, 1, ad) if type(a) is _nd else a
-            logs = _bw.log(safe) if type(a) is _nd else _bw.log(a)
-            gb = g * out * logs
+            gb = g * out * _bw.log(a)
             zero = (ad == 0) & (_bw.data(b) >= 0)
             if zero.any():
                 gb = _bw.where(zero, 0.0, gb)
         return ga, gb
+
+
+def _int_pow(a, b):
+    """Integer a ** b where b may be negative (NumPy refuses): as torch,
+    1 ** -n = 1, (-1) ** -n = +-1 and anything else ** -n = 0."""
+    neg = np.asarray(b < 0)
+    if not neg.any():
+        return np.power(a, b, out=...)
+    out = np.power(a, np.where(neg, 0, b))
+    odd = (b % 2) != 0
+    special = np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0))
+    return np.where(neg, special, out).astype(out.dtype, copy=False)
 
 
 class ScalarPowTensor(Op):
@@ -170,17 +190,23 @@ class ScalarPowTensor(Op):
 
     @staticmethod
     def forward(ctx, c, x):
-        out = np.power(c, x)
-        if type(out) is not _nd:
-            out = np.asarray(out)
-        ctx.save_for_backward(out)
-        ctx.logc = np.log(c) if c > 0 else (-np.inf if c == 0 else np.nan)
+        if x.dtype.kind in "iu":
+            out = _int_pow(np.asarray(c), x)
+        else:
+            out = np.power(c, x, out=...)
+        ctx.save_for_backward(out, x)
+        c = float(c)
+        ctx.logc = _math.log(c) if c > 0 else (-_math.inf if c == 0 else _math.nan)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        out, = ctx.saved_tensors
-        return None, g * out * ctx.logc
+        out, x = ctx.saved_tensors
+        gx = g * out * ctx.logc
+        if ctx.logc == -_math.inf:
+            # 0 ** x: torch's gradient is 0 where x >= 0 (0 * -inf otherwise)
+            gx = _bw.where(_bw.data(x) >= 0, 0.0, gx)
+        return None, gx
 
 
 class FloorDivide(Op):
@@ -203,22 +229,47 @@ class Remainder(Op):
 
     @staticmethod
     def backward(ctx, g):
+        # a - b * floor(a / b): the quotient is piecewise constant
         a, b = ctx.saved_tensors
-        q = np.floor_divide(_bw.data(a), _bw.data(b))
-        return g, -g * q
+        need = ctx.needs_input_grad
+        gb = None
+        if need[1]:
+            gb = -g * np.floor_divide(_raw(a), _raw(b))
+        return (g if need[0] else None), gb
 
 
 class Fmod(Op):
     @staticmethod
     def forward(ctx, a, b):
+        if _is_int(a) and _is_int(b) and np.any(np.asarray(b) == 0):
+            raise RuntimeError("ZeroDivisionError")
         ctx.save_for_backward(a, b)
         return np.fmod(a, b)
 
     @staticmethod
     def backward(ctx, g):
+        # a - b * trunc(a / b)
         a, b = ctx.saved_tensors
-        q = np.trunc(_bw.data(a) / _bw.data(b))
-        return g, -g * q
+        need = ctx.needs_input_grad
+        gb = None
+        if need[1]:
+            gb = -g * np.trunc(_raw(a) / _raw(b))
+        return (g if need[0] else None), gb
+
+
+def _raw(x):
+    """The ndarray of a Tensor; arrays and Python numbers as they are."""
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _is_bool(x):
+    return x._data.dtype == np.bool_ if isinstance(x, Tensor) else type(x) is bool
+
+
+def _refuse_bool(a, b, kernel):
+    """torch has no integer-division kernels for bool: NotImplementedError."""
+    if _is_bool(a) and _is_bool(b):
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
 
 
 def _is_int(x):
@@ -228,27 +279,35 @@ def _is_int(x):
 def add(input, other, *, alpha=1, out=None):
     """input + alpha * other, with torch's type promotion."""
     if alpha != 1:
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+        other = _scale(input, other, alpha)
     return _out(_binary(Add, input, other), out)
 
 
+def _scale(input, other, alpha):
+    """alpha * other, refusing a float alpha for integer operands (as torch)."""
+    if isinstance(alpha, float) and D.result_type(
+            as_tensor_arg(input, "input"), as_tensor_arg(other)).category != D._FLOAT:
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
+                           "point number.")
+    return mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+
+
 def sub(input, other, *, alpha=1, out=None):
+    """input - alpha * other, with torch's type promotion (bools are refused)."""
+    ba, bb = _is_bool(input), _is_bool(other)
+    if ba or bb:
+        if ba and bb:
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                               "supported. Use the `^` or `logical_xor()` operator instead.")
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or `logical_not()` "
+                           "operator instead.")
     if alpha != 1:
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
-    a, b = promote(input, other)
-    if _dtype_of(a) is np.bool_ and _dtype_of(b) is np.bool_:
-        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
-                           "supported. Use the `^` or `logical_xor()` operator instead.")
-    return _out(_binary(Sub, a, b), out)
+        other = _scale(input, other, alpha)
+    return _out(_binary(Sub, input, other), out)
 
 
 subtract = sub
-
-
-def _dtype_of(x):
-    if isinstance(x, Tensor):
-        return x._data.dtype.type
-    return type(x)
 
 
 def mul(input, other, *, out=None):
@@ -268,15 +327,11 @@ def div(input, other, *, rounding_mode=None, out=None):
             a = cast(a, fdt) if isinstance(a, Tensor) else float(a)
             b = cast(b, fdt) if isinstance(b, Tensor) else float(b)
         return _out(_binary(Div, a, b), out)
-    if rounding_mode == "floor":
-        return _out(floor_divide(input, other), out)
-    if rounding_mode == "trunc":
+    if rounding_mode == "floor" or rounding_mode == "trunc":
         a, b = promote(input, other)
-        if D.result_type(a, b).category != D._FLOAT:
-            r = _binary(_TruncDivInt, a, b)
-        else:
-            r = trunc(_binary(Div, a, b))
-        return _out(r, out)
+        _refuse_bool(a, b, "div_" + rounding_mode + "_cpu")
+        op = DivFloor if rounding_mode == "floor" else DivTrunc
+        return _out(_binary(op, a, b), out)
     raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
                        f"but found '{rounding_mode}'")
 
@@ -284,28 +339,55 @@ def div(input, other, *, rounding_mode=None, out=None):
 divide = true_divide = div
 
 
-class _TruncDivInt(Op):
-    _nondiff = True
+class DivFloor(Op):
+    """Division rounded down (Python's //); the gradient is zero, as torch."""
+    _node_name = "DivBackward2"
 
     @staticmethod
     def forward(ctx, a, b):
-        if np.any(np.asarray(b) == 0):
-            raise RuntimeError("ZeroDivisionError")
-        q = np.floor_divide(a, b)
-        fix = (np.remainder(a, b) != 0) & ((np.asarray(a) < 0) != (np.asarray(b) < 0))
-        return np.where(fix, q + 1, q).astype(np.result_type(a, b))
+        return FloorDivide.forward(ctx, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        z = _bw.zeros_like(g)
+        return z, z
+
+
+class DivTrunc(DivFloor):
+    """Division rounded toward zero; the gradient is zero, as torch."""
+    _node_name = "DivBackward2"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if _is_int(a) and _is_int(b):
+            if np.any(np.asarray(b) == 0):
+                raise RuntimeError("ZeroDivisionError")
+            q = np.floor_divide(a, b)
+            # floor and trunc differ where the division is inexact and the signs differ
+            fix = (np.remainder(a, b) != 0) & ((np.asarray(a) < 0) != (np.asarray(b) < 0))
+            return np.where(fix, q + 1, q).astype(q.dtype, copy=False)
+        return np.trunc(np.true_divide(a, b))
 
 
 def floor_divide(input, other, *, out=None):
-    return _out(_binary(FloorDivide, input, other), out)
+    """input // other (rounded down, as Python); ints stay ints.  Not differentiable."""
+    a, b = promote(input, other)
+    _refuse_bool(a, b, "div_floor_cpu")
+    return _out(_binary(FloorDivide, a, b), out)
 
 
 def remainder(input, other, *, out=None):
-    return _out(_binary(Remainder, input, other), out)
+    """Python's modulus: the result has the sign of ``other``."""
+    a, b = promote(input, other)
+    _refuse_bool(a, b, "remainder_cpu")
+    return _out(_binary(Remainder, a, b), out)
 
 
 def fmod(input, other, *, out=None):
-    return _out(_binary(Fmod, input, other), out)
+    """C's fmod: the result has the sign of ``input``."""
+    a, b = promote(input, other)
+    _refuse_bool(a, b, "fmod_cpu")
+    return _out(_binary(Fmod, a, b), out)
 
 
 def neg(input, *, out=None):
@@ -320,26 +402,34 @@ negative = neg
 
 
 def pow(input, exponent, *, out=None):
-    """input ** exponent; either may be a Python number (not both)."""
-    if not isinstance(input, Tensor) and not isinstance(input, np.ndarray):
-        # scalar base, tensor exponent
-        e = ensure_tensor(exponent, "exponent")
-        base = as_tensor_arg(input, "self")
-        rt = D.result_type(base, e)
-        e = cast(e, rt)
-        return _out(ScalarPowTensor.apply(rt.np.type(base), e), out)
-    input = as_tensor_arg(input, "input")
+    """input ** exponent; either may be a Python number (not both).
+
+    An integer tensor to a negative *number* is refused (as torch); to a
+    tensor of negative exponents it gives 0, except for bases 1 and -1."""
+    if not isinstance(input, Tensor):
+        if not isinstance(input, np.ndarray):
+            # scalar base, tensor exponent
+            e = ensure_tensor(exponent, "exponent")
+            base = as_tensor_arg(input, "self")
+            rt = D.result_type(base, e)
+            e = cast(e, rt)
+            return _out(ScalarPowTensor.apply(rt.np.type(base), e), out)
+        input = _wrap(input)
     exponent = as_tensor_arg(exponent, "exponent")
     if not isinstance(exponent, Tensor):
-        if input._data.dtype.kind in "iub":
+        kind = input._data.dtype.kind
+        if kind != "f":
             if isinstance(exponent, float):
                 input = cast(input, D.get_default_dtype())
-            elif exponent < 0:
-                raise RuntimeError("Integers to negative integer powers are not allowed.")
+            else:
+                if exponent < 0:
+                    raise RuntimeError("Integers to negative integer powers are not allowed.")
+                if kind == "b" and type(exponent) is not bool:
+                    input = cast(input, D.int64)  # bool ** 2 is int64, as torch
         return _out(PowScalar.apply(input, exponent), out)
     a, b = promote(input, exponent)
-    if a._data.dtype.kind in "iu" and np.any(b._data < 0):
-        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    if _is_bool(a) and _is_bool(b):
+        raise NotImplementedError("\"pow\" not implemented for 'Bool'")
     return _out(_binary(Pow, a, b), out)
 
 
@@ -481,10 +571,19 @@ def equal(input, other):
     return input._data.shape == other._data.shape and bool(np.array_equal(input._data, other._data))
 
 
+_expit = None
+
+
 def _np_sigmoid(x):
-    # exp of a non-positive number only: no overflow warnings for large |x|
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """1 / (1 + exp(-x)) as an ndarray of x's dtype, stable for any |x| (no
+    overflow warnings): scipy's expit, one fused ufunc."""
+    global _expit
+    if _expit is None:
+        from scipy.special import expit
+        _expit = expit
+    if x.dtype == np.float16:  # expit has no float16 loop
+        return _expit(x.astype(np.float32)).astype(np.float16)
+    return _expit(x, out=...)
 
 
 # ---- where / lerp ----------------------------------------------------------------------
@@ -512,8 +611,10 @@ def where(condition, input=None, other=None, *, out=None):
         return nonzero(condition, as_tuple=True)
     condition = ensure_tensor(condition, "condition")
     if condition._data.dtype != np.bool_:
-        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
-                           f"with dtype {condition.dtype.name.capitalize()}")
+        if condition._data.dtype != np.uint8:
+            raise RuntimeError(f"where expected condition to be a boolean tensor, but got a "
+                               f"tensor with dtype {TORCH_TYPE_NAME[condition._data.dtype.name]}")
+        condition = cast(condition, D.bool)  # uint8 masks: deprecated in torch, still allowed
     a, b = promote(input, other)
     if not isinstance(a, Tensor):
         a = _wrap(np.asarray(a, dtype=D.result_type(a, b).np))
@@ -527,9 +628,100 @@ def where(condition, input=None, other=None, *, out=None):
         raise
 
 
+def _where_method(self, condition, other):
+    """``x.where(condition, y)`` is ``where(condition, x, y)``."""
+    return where(condition, self, other)
+
+
+Tensor.where = _where_method
+
+# torch's names for dtypes in error messages ("not implemented for 'Long'")
+TORCH_TYPE_NAME = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
+                   "int16": "Short", "int32": "Int", "int64": "Long", "uint8": "Byte",
+                   "bool": "Bool"}
+
+
+def _lerp_np(a, b, w):
+    # torch's two-sided formula: exact at w == 0 and at w == 1
+    d = b - a
+    if type(w) is float or type(w) is int:
+        return a + w * d if abs(w) < 0.5 else b - d * (1 - w)
+    return np.where(np.abs(w) < 0.5, a + w * d, b - d * (1 - w))
+
+
+class Lerp(Op):
+    """input + weight * (end - input) for a number weight."""
+    _node_name = "LerpBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b, w):
+        ctx.w = w
+        return _lerp_np(a, b, w)
+
+    @staticmethod
+    def backward(ctx, g):
+        w = ctx.w
+        need = ctx.needs_input_grad
+        return (g * (1 - w) if need[0] else None), (g * w if need[1] else None), None
+
+
+class LerpTensor(Op):
+    """input + weight * (end - input) for a tensor weight (all three broadcast)."""
+    _node_name = "LerpBackward1"
+
+    @staticmethod
+    def forward(ctx, a, b, w):
+        ctx.save_for_backward(a, b, w)
+        return _lerp_np(a, b, w)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        return ((g * (1 - w) if need[0] else None), (g * w if need[1] else None),
+                (g * (b - a) if need[2] else None))
+
+
 def lerp(input, end, weight, *, out=None):
-    """input + weight * (end - input)."""
-    return _out(add(input, mul(weight, sub(end, input))), out)
+    """input + weight * (end - input); ``weight`` is a number or a tensor.
+
+    input and end must share a floating dtype (a tensor weight too, unless
+    0-d); all broadcast together."""
+    for i, (name, v) in enumerate((("input", input), ("end", end))):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"lerp(): argument '{name}' (position {i + 1}) must be Tensor, not "
+                            f"{type(v).__name__}")
+    dt = input._data.dtype
+    wt = isinstance(weight, Tensor)
+    if dt.kind != "f":
+        kernel = "lerp_kernel_tensor" if wt else "lerp_kernel_scalar"
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{TORCH_TYPE_NAME[dt.name]}'")
+    if end._data.dtype != dt:
+        raise RuntimeError(f"expected dtype {_c10_name(dt)} for `end` but got dtype "
+                           f"{_c10_name(end._data.dtype)}")
+    if wt:
+        if weight._data.dtype != dt:
+            if weight._data.ndim:
+                raise RuntimeError(f"expected dtype {_c10_name(dt)} for `weight` but got dtype "
+                                   f"{_c10_name(weight._data.dtype)}")
+            weight = cast(weight, D._FROM_NP[dt])
+        op = LerpTensor
+    else:
+        weight = float(weight)
+        op = Lerp
+    try:
+        return _out(op.apply(input, end, weight), out)
+    except ValueError:
+        shapes = [input._data.shape, end._data.shape] + ([weight._data.shape] if wt else [])
+        check_broadcast(shapes[0], shapes[1])
+        if wt:
+            check_broadcast(np.broadcast_shapes(shapes[0], shapes[1]), shapes[2])
+        raise
+
+
+def _c10_name(np_dtype):
+    return {"float32": "float", "float64": "double", "float16": "c10::Half"}.get(
+        np_dtype.name, np_dtype.name)
 
 
 METHODS = [
@@ -538,10 +730,57 @@ METHODS = [
     "eq", "ne", "not_equal", "lt", "less", "le", "less_equal", "gt", "greater", "ge",
     "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
     "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
-    "isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "equal", "where", "lerp",
-]
+    "isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "equal", "lerp",
+]  # (Tensor.where is _where_method: its argument order differs from where's)
 INPLACE = [
     "floor_divide", "remainder", "fmod", "neg", "negative", "pow", "float_power", "square",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
     "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "lerp",
 ]
+
+
+# ---- fast paths for Python's operators ------------------------------------------------
+# ``a * b`` on two float tensors of one dtype (or a float tensor and a Python
+# number) is the most frequent call in any model; these skip the promotion
+# machinery and go straight to the Op.  Anything else takes the general path.
+
+from ..autograd.function import _record_raw, _NULL_CTX  # noqa: E402
+from ..autograd.grad_mode import state as _gm  # noqa: E402
+
+_NOKW = {}
+
+
+def _fast_binary(cls, general, reflected=False):
+    def op(a, b):
+        ad = a._data
+        tb = type(b)
+        if tb is Tensor:
+            if ad.dtype is b._data.dtype and ad.dtype.kind == "f":
+                x, y = (b, a) if reflected else (a, b)
+                try:
+                    if _gm.enabled and (a.requires_grad or b.requires_grad):
+                        return _record_raw(cls, (x, y), _NOKW)
+                    return _wrap(cls.forward(_NULL_CTX, x._data, y._data))
+                except ValueError:
+                    pass  # shapes don't broadcast: the general path words the error
+        elif (tb is float or tb is int) and ad.dtype.kind == "f":
+            x, y = (b, a) if reflected else (a, b)
+            if _gm.enabled and a.requires_grad:
+                return _record_raw(cls, (x, y), _NOKW)
+            return _wrap(cls.forward(_NULL_CTX, b if reflected else ad, ad if reflected else b))
+        if not isinstance(b, _OPERAND):
+            return NotImplemented  # Python then raises its TypeError
+        return general(b, a) if reflected else general(a, b)
+    op.__name__ = general.__name__
+    return op
+
+
+_OPERAND = (Tensor, int, float, bool, np.ndarray, np.generic)
+
+
+fast_add = _fast_binary(Add, add)
+fast_sub = _fast_binary(Sub, sub)
+fast_rsub = _fast_binary(Sub, sub, reflected=True)
+fast_mul = _fast_binary(Mul, mul)
+fast_div = _fast_binary(Div, div)
+fast_rdiv = _fast_binary(Div, div, reflected=True)

@@ -76,6 +76,9 @@ def apply_inplace(t, fn, *args, **kwargs):
         _result_into(t, res._data, fn.__name__)  # raises if the cast is not allowed
         res = res.to(t.dtype)
     if res._data.shape != t._data.shape:
+        if np.broadcast_shapes(res._data.shape, t._data.shape) != t._data.shape:
+            raise RuntimeError(f"output with shape {list(t._data.shape)} doesn't match the "
+                               f"broadcast shape {list(res._data.shape)}")
         from .shape import expand
         res = expand(res, *t._data.shape)
     _commit(t, res)
