@@ -2,6 +2,12 @@
 
 ``import ember as torch`` runs torch code for everything Ember covers.
 """
+import numpy as _np
+
+# torch computes inf/nan silently; NumPy would warn on every overflow or 0/0.
+# Ember follows torch (anomaly detection is the tool to find them).
+_np.seterr(all="ignore")
+
 from . import _dtype
 from ._dtype import (dtype, float16, half, float32, float64, double, int8, int16, short, int32,
                      int64, long, uint8, bool, bfloat16, get_default_dtype, set_default_dtype,
@@ -21,7 +27,7 @@ from .random import (manual_seed, seed, initial_seed, get_rng_state, set_rng_sta
                      randint_like, normal, bernoulli, multinomial, poisson)
 from . import ops
 from .ops import _MODULES as _op_modules
-from . import cuda, backends
+from . import cuda, backends, viz, scalar, datasets, text
 
 # Every public op function becomes ember.<name>, as in torch.
 for _m in _op_modules:
@@ -59,3 +65,10 @@ builtins_bool = _builtins.bool
 
 strided = "strided"
 contiguous_format = preserve_format = channels_last = None
+
+from . import optim  # noqa: E402
+
+from . import nn  # noqa: E402
+nn.functional._export_toplevel(globals())
+
+from . import utils  # noqa: E402

@@ -110,6 +110,7 @@ class Tensor:
     _hooks = None        # gradient hooks of a leaf
     _accum = None        # a leaf's AccumulateGrad node, made on first use
     _post_acc_hooks = None
+    _views = None        # live views that require grad (a WeakSet), for in-place rebasing
 
     # NumPy must hand mixed expressions (ndarray * Tensor) to Tensor's
     # reflected operators rather than converting the tensor.
@@ -537,7 +538,7 @@ class Tensor:
     __str__ = __repr__
 
 
-_INTERNAL = frozenset({"grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks"})
+_INTERNAL = frozenset({"grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks", "_views"})
 
 
 def _rebuild(cls, data, requires_grad):

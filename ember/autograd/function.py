@@ -18,6 +18,7 @@ shape, numpy_dtype)``.  The engine uses shape and dtype to reduce a
 broadcast gradient and cast it back, so no backward has to.
 """
 import traceback
+import weakref
 
 import numpy as np
 
@@ -159,7 +160,10 @@ class _RemovableHandle:
 class _NullCtx:
     """Stands in for ctx when nothing is recorded: saves go nowhere."""
 
-    needs_input_grad = ()
+    needs_input_grad = (False,) * 32
+
+    def __setattr__(self, name, value):
+        pass  # nothing recorded: don't keep what forward stores for backward alive
 
     def save_for_backward(self, *a):
         pass
@@ -309,7 +313,15 @@ def _mark_view(out, src):
     a, b = out._data, src._data
     if (a.base if a.base is not None else a) is (b.base if b.base is not None else b):
         out._vc = src._vc
-        out._base = src if src._base is None else src._base
+        base = src if src._base is None else src._base
+        out._base = base
+        if out.requires_grad:
+            # Remember graph views, so an in-place change to the base (or to a
+            # sibling view) can give them a fresh grad_fn (see ops/inplace.py).
+            views = base._views
+            if views is None:
+                views = base._views = weakref.WeakSet()
+            views.add(out)
 
 
 def _wrap_out(arr, ctx, nr):

@@ -77,7 +77,10 @@ class Sub(Op):
 class Mul(Op):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # Save only what the needed gradients use, so an in-place change to an
+        # operand whose gradient isn't needed is not reported (torch's rule).
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(a if need[1] else None, b if need[0] else None)
         return a * b
 
     @staticmethod
@@ -90,7 +93,8 @@ class Mul(Op):
 class Div(Op):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(a if need[1] else None, b)
         return a / b
 
     @staticmethod

@@ -103,6 +103,7 @@ def _commit(t, res):
         t.grad_fn = res.grad_fn
         t._out_nr = res._out_nr
         t.requires_grad = res.requires_grad
+        _refresh_views(t, t)
         return
     # t is a view: rebase its base, then make t a slice of the new base.
     offset, shape, strides = _region(base._data, t._data)
@@ -115,6 +116,23 @@ def _commit(t, res):
     t.grad_fn = view.grad_fn
     t._out_nr = 0
     t.requires_grad = True
+    _refresh_views(base, t)
+
+
+def _refresh_views(base, changed):
+    """Other live views of ``base`` now read the new values: re-derive their
+    grad_fn from the base's new node (torch regenerates it the same way)."""
+    views = base._views
+    if not views or not base._data.flags.c_contiguous:
+        return
+    for v in list(views):
+        if v is changed or not _shares(base, v):
+            continue
+        offset, shape, strides = _region(base._data, v._data)
+        fresh = AsStridedView.apply(base, offset, shape, strides)
+        v.grad_fn = fresh.grad_fn
+        v._out_nr = 0
+        v.requires_grad = True
 
 
 def _shares(base, t):

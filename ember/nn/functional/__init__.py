@@ -1,0 +1,73 @@
+"""ember.nn.functional: the stateless ops behind the layers (torch.nn.functional).
+
+Each family lives in its own file; this package re-exports them flat
+(``F.relu``, ``F.linear``, ``F.conv2d``...).  Family files still being
+written are imported when present: adding one is adding its name to
+``_FAMILIES``.
+"""
+from .._optional import import_optional as _import_optional
+
+_FAMILIES = ("activation", "linear", "sparse", "dropout",
+             "conv", "pooling", "normalization", "vision", "loss", "padding", "distance",
+             "attention")
+
+_import_optional(__name__, _FAMILIES, globals())
+
+
+# ---- torch.<name> / Tensor.<name> aliases of functional ops ---------------------------
+
+def _top_softmax(input, dim, dtype=None):
+    return softmax(input, dim, dtype=dtype)  # noqa: F821
+
+
+def _top_log_softmax(input, dim, dtype=None):
+    return log_softmax(input, dim, dtype=dtype)  # noqa: F821
+
+
+def _top_dropout(input, p, train):
+    return dropout(input, p, train)  # noqa: F821
+
+
+def _top_alpha_dropout(input, p, train):
+    return alpha_dropout(input, p, train)  # noqa: F821
+
+
+def _top_feature_alpha_dropout(input, p, train):
+    return feature_alpha_dropout(input, p, train)  # noqa: F821
+
+
+def _top_feature_dropout(input, p, train):
+    return dropout2d(input, p, train) if input.dim() != 3 else dropout1d(input, p, train)  # noqa: F821
+
+
+def _top_embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
+    return embedding(indices, weight, None if padding_idx < 0 else padding_idx,  # noqa: F821
+                     scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+def _top_hardshrink(input, lambd=0.5):
+    return hardshrink(input, lambd)  # noqa: F821
+
+
+_softmax_method = _top_softmax
+_log_softmax_method = _top_log_softmax
+
+
+def _export_toplevel(namespace):
+    """Add torch's top-level spellings (``torch.softmax(x, dim)``...) to
+    ``namespace`` and the matching Tensor methods, where not already defined."""
+    from ..._tensor import Tensor
+    g = globals()
+    names = {"softmax": _top_softmax, "log_softmax": _top_log_softmax, "dropout": _top_dropout,
+             "alpha_dropout": _top_alpha_dropout, "feature_dropout": _top_feature_dropout,
+             "feature_alpha_dropout": _top_feature_alpha_dropout, "embedding": _top_embedding,
+             "hardshrink": _top_hardshrink}
+    for n in ("selu", "selu_", "celu", "celu_", "threshold", "threshold_", "prelu", "rrelu",
+              "rrelu_", "bilinear", "relu", "relu_", "sigmoid", "tanh"):
+        if n in g:
+            names[n] = g[n]
+    for n, f in names.items():
+        namespace.setdefault(n, f)
+    for n in ("softmax", "log_softmax", "hardshrink", "prelu"):
+        if not hasattr(Tensor, n):
+            setattr(Tensor, n, names[n])

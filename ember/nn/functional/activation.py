@@ -1,0 +1,771 @@
+"""Activation functions (torch.nn.functional's relu, gelu, softmax, ...).
+
+Each is ONE Op with a hand-derived backward.  The backward is written once
+against ndarrays or Tensors (see ``ember.ops._bw``): piecewise-linear ones
+multiply by a constant mask; smooth ones use their saved input or output
+and differentiable helpers, so gradients of gradients are exact.
+"""
+import warnings
+
+import numpy as np
+
+from ..._tensor import Tensor, _dim
+from ...autograd.function import Op
+from ...ops import _bw
+from ...ops._util import to_float, cast
+from ...ops.inplace import apply_inplace
+from ... import _dtype as D
+
+__all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
+           "celu", "celu_", "gelu", "silu", "mish", "sigmoid", "tanh", "hardtanh", "hardtanh_",
+           "hardsigmoid", "hardswish", "softplus", "softsign", "softmax", "log_softmax", "softmin",
+           "glu", "logsigmoid", "prelu", "rrelu", "rrelu_", "threshold", "threshold_",
+           "tanhshrink", "softshrink", "hardshrink", "gumbel_softmax"]
+
+_nd = np.ndarray
+_special = None
+
+
+def _sp():
+    """scipy.special, imported on first use (it is slow to import)."""
+    global _special
+    if _special is None:
+        import scipy.special
+        _special = scipy.special
+    return _special
+
+
+# ---- helpers usable on ndarrays (plain backward) and Tensors (recorded backward) -------
+
+# (NumPy scalars count as arrays: ufuncs on 0-d arrays return them.)
+
+def _sigmoid_any(x):
+    if not isinstance(x, Tensor):
+        return _sp().expit(x).astype(x.dtype, copy=False)
+    return _Sigmoid.apply(x)
+
+
+def _tanh_any(x):
+    if not isinstance(x, Tensor):
+        return np.tanh(x)
+    return _Tanh.apply(x)
+
+
+def _softplus_any(x):
+    if not isinstance(x, Tensor):
+        return np.logaddexp(0, x).astype(x.dtype, copy=False)
+    return _Softplus.apply(x, 1.0, float("inf"))
+
+
+def _erf_any(x):
+    if not isinstance(x, Tensor):
+        return _sp().erf(x).astype(x.dtype, copy=False)
+    return x.erf()
+
+
+def _mask(cond, like):
+    """Boolean ``cond`` as 0/1 in ``like``'s dtype: a constant factor on either path."""
+    return np.asarray(cond).astype(_bw.data(like).dtype)
+
+
+class _Tie(Op):
+    """Identity on ``r`` that also hangs off ``x`` with a zero derivative.
+
+    A piecewise-linear activation's gradient g * mask no longer depends on x;
+    torch still connects it to x (its second derivative is a tensor of zeros,
+    not an error), and so does this node, used only under create_graph.
+    """
+    _node_name = "ThresholdBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, r, x):
+        ctx.xshape = x.shape
+        return r.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, _bw.zeros_like(g) if tuple(g.shape) == tuple(ctx.xshape) else None
+
+
+def _tie(r, x):
+    """``r``, connected to ``x``'s graph on the recorded (Tensor) path."""
+    if isinstance(r, Tensor) and isinstance(x, Tensor) and x.requires_grad:
+        return _Tie.apply(r, x)
+    return r
+
+
+def _float(x):
+    return x if x._data.dtype.kind == "f" else to_float(x)
+
+
+# ---- piecewise linear ------------------------------------------------------------------
+
+class _ReLU(Op):
+    _node_name = "ReluBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = np.maximum(x, 0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        return _tie(g * _mask(_bw.data(y) > 0, g), y)
+
+
+class _Threshold(Op):
+    """y = x where x > threshold else value."""
+
+    @staticmethod
+    def forward(ctx, x, threshold, value):
+        ctx.save_for_backward(x)
+        ctx.threshold = threshold
+        return np.where(x > threshold, x, np.asarray(value, dtype=x.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return _tie(g * _mask(_bw.data(x) > ctx.threshold, g), x)
+
+
+class _Hardtanh(Op):
+    """y = clip(x, lo, hi); gradient 1 strictly inside (lo, hi), as torch."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.c = (lo, hi)
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        lo, hi = ctx.c
+        xd = _bw.data(x)
+        return _tie(g * _mask((xd > lo) & (xd < hi), g), x)
+
+
+class _LeakyReLU(Op):
+    @staticmethod
+    def forward(ctx, x, slope):
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        return np.where(x > 0, x, x * np.asarray(slope, dtype=x.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        m = _mask(_bw.data(x) > 0, g)
+        return _tie(g * (m + (1 - m) * ctx.slope), x)
+
+
+class _ScaleMask(Op):
+    """y = x * s for a constant array s (rrelu's random slopes)."""
+
+    @staticmethod
+    def forward(ctx, x, s):
+        ctx.save_for_backward(s)
+        return x * s
+
+    @staticmethod
+    def backward(ctx, g):
+        s, = ctx.saved_tensors
+        return g * s
+
+
+class _Shrink(Op):
+    """softshrink (shift=lambd) and hardshrink (shift=0): zero inside [-l, l]."""
+
+    @staticmethod
+    def forward(ctx, x, lambd, shift):
+        out = (x > lambd) | (x < -lambd)
+        ctx.save_for_backward(x)
+        ctx.lambd = lambd
+        if shift:
+            y = np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, 0))
+        else:
+            y = np.where(out, x, 0)
+        return y.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        xd, lambd = _bw.data(x), ctx.lambd
+        return _tie(g * _mask((xd > lambd) | (xd < -lambd), g), x)
+
+
+# torch's hardsigmoid backward uses 1/6 rounded to float32 for every dtype
+_ONE_SIXTH_F32 = float(np.float32(1.0 / 6.0))
+
+
+class _Hardsigmoid(Op):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        xd = _bw.data(x)
+        return _tie(g * (_mask((xd > -3) & (xd < 3), g) * _ONE_SIXTH_F32), x)
+
+
+class _Hardswish(Op):
+    """y = x * relu6(x + 3) / 6; dy/dx = 0 below -3, x/3 + 1/2 on [-3, 3], 1 above."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x * np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        xd = _bw.data(x)
+        mid = _mask((xd >= -3) & (xd <= 3), g)
+        hi = _mask(xd > 3, g)
+        return g * (mid * (x / 3 + 0.5) + hi)
+
+
+class _PReLU(Op):
+    """y = x if x > 0 else w * x, with w broadcast against x."""
+    _node_name = "PreluKernelBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return np.where(x > 0, x, w * x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        neg = _mask(_bw.data(x) <= 0, g)
+        gx = g * (1 - neg + neg * w) if need[0] else None
+        gw = g * x * neg if need[1] else None   # the engine sums it down to w's shape
+        return gx, gw
+
+
+# ---- smooth ----------------------------------------------------------------------------
+
+class _Sigmoid(Op):
+    _node_name = "SigmoidBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = _sp().expit(x).astype(x.dtype, copy=False)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        return g * (y * (1 - y))
+
+
+class _Tanh(Op):
+    _node_name = "TanhBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = np.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        return g * (1 - y * y)
+
+
+class _ELU(Op):
+    """The ELU family: y = scale * x for x > 0, else
+    alpha * scale * (exp(x * input_scale) - 1).  elu, selu and celu are cases."""
+    _node_name = "EluBackward0"
+
+    @staticmethod
+    def forward(ctx, x, alpha, scale, input_scale):
+        ctx.save_for_backward(x)
+        ctx.c = (alpha, scale, input_scale)
+        neg = alpha * scale * np.expm1(np.minimum(x, 0) * input_scale)
+        return np.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        alpha, scale, input_scale = ctx.c
+        neg = _mask(_bw.data(x) <= 0, g)
+        # exp only of the non-positive part: no overflow in the branch not taken
+        dneg = (alpha * scale * input_scale) * _bw.exp(x * neg * input_scale)
+        return g * ((1 - neg) * scale + neg * dneg)
+
+
+_SQRT_HALF = float(np.sqrt(0.5))
+_INV_SQRT_2PI = float(1 / np.sqrt(2 * np.pi))
+
+
+class _GELU(Op):
+    """x * Phi(x) (exact, with erf) or the tanh approximation."""
+    _node_name = "GeluBackward0"
+    _K = float(np.sqrt(2 / np.pi))
+    _C = 0.044715
+
+    @staticmethod
+    def forward(ctx, x, tanh_approx):
+        ctx.save_for_backward(x)
+        ctx.tanh_approx = tanh_approx
+        if tanh_approx:
+            t = np.tanh(_GELU._K * (x + _GELU._C * x * x * x))
+            return (0.5 * x * (1 + t)).astype(x.dtype, copy=False)
+        cdf = 0.5 * (1 + _sp().erf(x * _SQRT_HALF))
+        return (x * cdf).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        if ctx.tanh_approx:
+            k, c = _GELU._K, _GELU._C
+            t = _tanh_any(k * (x + c * x * x * x))
+            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)
+            return g * d
+        cdf = 0.5 * (1 + _erf_any(x * _SQRT_HALF))
+        pdf = _bw.exp(x * x * -0.5) * _INV_SQRT_2PI
+        return g * (cdf + x * pdf)
+
+
+class _SiLU(Op):
+    _node_name = "SiluBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * _sp().expit(x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        s = _sigmoid_any(x)
+        return g * (s * (1 + x * (1 - s)))
+
+
+class _Mish(Op):
+    """x * tanh(softplus(x))."""
+    _node_name = "MishBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * np.tanh(np.logaddexp(0, x)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        t = _tanh_any(_softplus_any(x))
+        return g * (t + x * (1 - t * t) * _sigmoid_any(x))
+
+
+class _Softplus(Op):
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold."""
+    _node_name = "SoftplusBackward0"
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        ctx.save_for_backward(x)
+        ctx.c = (beta, threshold)
+        z = x * beta
+        y = np.logaddexp(0, z) / beta
+        return np.where(z > threshold, x, y).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        beta, threshold = ctx.c
+        lin = _mask(_bw.data(x) * beta > threshold, g)
+        return g * (lin + (1 - lin) * _sigmoid_any(x * beta))
+
+
+class _Softsign(Op):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x / (1 + np.abs(x))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        a = 1 + x * np.sign(_bw.data(x))   # 1 + |x|, differentiable through x
+        return g / (a * a)
+
+
+class _Tanhshrink(Op):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x - np.tanh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        t = _tanh_any(x)
+        return g * (t * t)
+
+
+class _LogSigmoid(Op):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable everywhere."""
+    _node_name = "LogSigmoidBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return -np.logaddexp(0, -x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * _sigmoid_any(-x)
+
+
+class _GLU(Op):
+    """a * sigmoid(b) where (a, b) are the two halves of x along ``dim``."""
+    _node_name = "GluBackward0"
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.save_for_backward(x)
+        ctx.dim = dim
+        n = x.shape[dim] // 2
+        pre = (slice(None),) * dim
+        a = x[pre + (slice(0, n),)]
+        b = x[pre + (slice(n, 2 * n),)]
+        return a * _sp().expit(b).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        dim = ctx.dim
+        n = x.shape[dim] // 2
+        pre = (slice(None),) * dim
+        a = _bw.take(x, pre + (slice(0, n),))
+        b = _bw.take(x, pre + (slice(n, 2 * n),))
+        s = _sigmoid_any(b)
+        ga = g * s
+        gb = g * a * s * (1 - s)
+        return _bw.concatenate([ga, gb], dim)
+
+
+class _Softmax(Op):
+    """exp(x - max) / sum along ``dim``; backward y * (g - sum(g * y))."""
+    _node_name = "SoftmaxBackward0"
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        e = np.exp(x - x.max(axis=dim, keepdims=True))
+        e /= e.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(e)
+        ctx.dim = dim
+        return e
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        gy = g * y
+        return gy - y * _bw.sum(gy, axis=ctx.dim, keepdims=True)
+
+
+class _LogSoftmax(Op):
+    """x - max - log(sum(exp(x - max))) along ``dim``; backward g - exp(y) * sum(g)."""
+    _node_name = "LogSoftmaxBackward0"
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        s = x - x.max(axis=dim, keepdims=True)
+        s -= np.log(np.exp(s).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(s)
+        ctx.dim = dim
+        return s
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        return g - _bw.exp(y) * _bw.sum(g, axis=ctx.dim, keepdims=True)
+
+
+# ---- public functions --------------------------------------------------------------------
+
+def relu(input, inplace=False):
+    """max(input, 0), elementwise."""
+    if inplace:
+        return relu_(input)
+    return _ReLU.apply(input)
+
+
+def relu_(input):
+    return apply_inplace(input, _ReLU.apply)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """input where input > threshold, else value."""
+    if inplace:
+        return threshold_(input, threshold, value)
+    return _Threshold.apply(input, threshold, value)
+
+
+def threshold_(input, threshold, value):
+    return apply_inplace(input, lambda t: _Threshold.apply(t, threshold, value))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """clip(input, min_val, max_val)."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    if inplace:
+        return hardtanh_(input, min_val, max_val)
+    return _Hardtanh.apply(input, min_val, max_val)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return apply_inplace(input, lambda t: _Hardtanh.apply(t, min_val, max_val))
+
+
+def relu6(input, inplace=False):
+    """min(max(input, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """input if input > 0 else negative_slope * input."""
+    if inplace:
+        return leaky_relu_(input, negative_slope)
+    return _LeakyReLU.apply(input, negative_slope)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return apply_inplace(input, lambda t: _LeakyReLU.apply(t, negative_slope))
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU: negative inputs scaled by U(lower, upper) per
+    element while training, by (lower + upper) / 2 in eval."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    from ...random import _rng
+    x = input._data
+    slopes = lower + (upper - lower) * _rng(None).random(x.shape)
+    s = np.where(x >= 0, 1, slopes).astype(x.dtype)
+    if inplace:
+        return apply_inplace(input, lambda t: _ScaleMask.apply(t, s))
+    return _ScaleMask.apply(input, s)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    return rrelu(input, lower, upper, training, True)
+
+
+def _elu_apply(input, inplace, alpha, scale, input_scale):
+    input = _float(input)
+    if inplace:
+        return apply_inplace(input, lambda t: _ELU.apply(t, alpha, scale, input_scale))
+    return _ELU.apply(input, alpha, scale, input_scale)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """input if input > 0 else alpha * (exp(input) - 1)."""
+    return _elu_apply(input, inplace, alpha, 1.0, 1.0)
+
+
+def elu_(input, alpha=1.0):
+    return elu(input, alpha, True)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale * elu(input, alpha) with the self-normalising constants."""
+    return _elu_apply(input, inplace, _SELU_ALPHA, _SELU_SCALE, 1.0)
+
+
+def selu_(input):
+    return selu(input, True)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError")
+    return _elu_apply(input, inplace, alpha, 1.0, 1.0 / alpha)
+
+
+def celu_(input, alpha=1.0):
+    return celu(input, alpha, True)
+
+
+def gelu(input, approximate="none"):
+    """x * Phi(x) (``approximate='none'``) or its tanh approximation."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    return _GELU.apply(_float(input), approximate == "tanh")
+
+
+def silu(input, inplace=False):
+    """x * sigmoid(x) (swish)."""
+    if inplace:
+        return apply_inplace(input, _SiLU.apply)
+    return _SiLU.apply(_float(input))
+
+
+def mish(input, inplace=False):
+    """x * tanh(softplus(x))."""
+    if inplace:
+        return apply_inplace(input, _Mish.apply)
+    return _Mish.apply(_float(input))
+
+
+def sigmoid(input):
+    """1 / (1 + exp(-input))."""
+    return _Sigmoid.apply(_float(input))
+
+
+def tanh(input):
+    return _Tanh.apply(_float(input))
+
+
+def hardsigmoid(input, inplace=False):
+    """relu6(x + 3) / 6."""
+    if inplace:
+        return apply_inplace(input, _Hardsigmoid.apply)
+    return _Hardsigmoid.apply(input)
+
+
+def hardswish(input, inplace=False):
+    """x * relu6(x + 3) / 6."""
+    if inplace:
+        return apply_inplace(input, _Hardswish.apply)
+    return _Hardswish.apply(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * x)) / beta; x itself where beta * x > threshold."""
+    return _Softplus.apply(_float(input), beta, threshold)
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    return _Softsign.apply(_float(input))
+
+
+def tanhshrink(input):
+    """x - tanh(x)."""
+    return _Tanhshrink.apply(_float(input))
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
+    return _Shrink.apply(input, lambd, True)
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0."""
+    return _Shrink.apply(input, lambd, False)
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)), computed stably."""
+    return _LogSigmoid.apply(_float(input))
+
+
+def prelu(input, weight):
+    """x if x > 0 else weight * x; weight has 1 or C entries, C = input.size(1)
+    (or 1 when the input has fewer than 2 dims)."""
+    x = input._data
+    nw = weight._data.size
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if weight._data.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: "
+                           f"ndim = {weight._data.ndim}")
+    if nw != 1 and nw != channels:
+        raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter "
+                           f"numbers = {nw} and channel size = {channels}.")
+    if nw != 1 and x.ndim > 2:
+        weight = weight.reshape((nw,) + (1,) * (x.ndim - 2))
+    elif nw == 1 and weight._data.ndim == 1 and x.ndim == 0:
+        weight = weight.reshape(())
+    return _PReLU.apply(input, weight)
+
+
+def glu(input, dim=-1):
+    """a * sigmoid(b) where a, b are the halves of input along ``dim``."""
+    x = input._data
+    if x.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    d = _dim(dim, x.ndim)
+    if x.shape[d] % 2:
+        raise RuntimeError(f"Halving dimension must be even, but dimension {d} is size "
+                           f"{x.shape[d]}")
+    return _GLU.apply(input, d)
+
+
+def _get_softmax_dim(name, ndim, stacklevel):
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to "
+                  "include dim=X as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax_like(op, name, input, dim, stacklevel, dtype):
+    if dtype is not None:
+        input = cast(input, D.to_dtype(dtype))
+    elif input._data.dtype.kind != "f":
+        raise RuntimeError(f"\"{name}_lastdim_kernel_impl\" not implemented for "
+                           f"'{input.dtype.name.capitalize() if hasattr(input.dtype, 'name') else input.dtype}'")
+    nd = input._data.ndim
+    if dim is None:
+        dim = _get_softmax_dim(name, nd, stacklevel + 1)
+    d = _dim(dim, nd)
+    if nd == 0:
+        return op.apply(input.reshape(1), 0).reshape(())
+    if input._data.shape[d] == 0:  # nothing to normalise over (NumPy's max would raise)
+        return input.clone()
+    return op.apply(input, d)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (optionally computed in ``dtype``)."""
+    return _softmax_like(_Softmax, "softmax", input, dim, _stacklevel, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """log(softmax(x)) along ``dim``, computed stably in one pass."""
+    return _softmax_like(_LogSoftmax, "log_softmax", input, dim, _stacklevel, dtype)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x) along ``dim``."""
+    if dtype is not None:
+        input = cast(input, D.to_dtype(dtype))
+    return _softmax_like(_Softmax, "softmin", -input, dim, _stacklevel, None)
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
+    """Sample from the Gumbel-softmax distribution: softmax((logits + g) / tau)
+    with g ~ Gumbel(0, 1).  ``hard=True`` returns one-hot samples whose
+    gradient is the soft sample's (straight-through)."""
+    from ...random import _rng
+    from ..._tensor import _wrap
+    x = logits._data
+    gumbels = (-np.log(_rng(None).standard_exponential(x.shape))).astype(x.dtype)
+    y_soft = softmax((logits + _wrap(gumbels)) / tau, dim)
+    if not hard:
+        return y_soft
+    d = _dim(dim, x.ndim)
+    idx = np.expand_dims(y_soft._data.argmax(axis=d), d)
+    y_hard = np.zeros_like(y_soft._data)
+    np.put_along_axis(y_hard, idx, 1.0, axis=d)
+    return _wrap(y_hard) - y_soft.detach() + y_soft

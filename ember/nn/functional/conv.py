@@ -1,0 +1,580 @@
+"""Convolutions: conv1d, conv2d, conv_transpose1d, conv_transpose2d.
+
+Every convolution is lowered to 2-D (a 1-D signal is an image of height 1)
+and computed as ONE matrix product over an *im2col* buffer:
+
+    cols[c, i, j, n, p] = xpad[n, c, row(p) * sh + i * dh, col(p) * sw + j * dw]
+    y[n, o, p]          = sum over (c, i, j) of  w[o, c, i, j] * cols[c, i, j, n, p]
+
+``cols`` is a strided view of the padded input (``as_strided``), copied once
+into a contiguous (C*kh*kw, N*P) matrix so the product is a single GEMM
+(one per group).  Its columns ``p`` follow one of two layouts:
+
+* *wide* (stride 1): ``p`` runs over every padded-width position of the
+  output rows, ``p = ho * Wp + wo``, trimmed after the last real output.
+  Each copy and each scatter-add is then one long contiguous run, which
+  NumPy does at memory speed; the ``Wp - Wo`` extra columns per row are
+  garbage that is computed and dropped (and given zero gradient).
+* *compact* (strided convolutions, or when the wide waste would be large):
+  ``p = ho * Wo + wo`` exactly.
+
+Three Ops close the set under differentiation, so double backward works:
+
+* ``_Conv``        x, w -> y             (the forward convolution)
+* ``_ConvT``       y-grad, w -> x-grad   (== the transposed convolution)
+* ``_ConvW``       x, y-grad -> w-grad
+
+Each backward is, on the plain path, a direct call of the array kernels
+below (sharing the im2col buffer between the two gradients), and under
+``create_graph=True`` the same formulas built from these three Ops.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..._tensor import Tensor
+from ...autograd.function import Op
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+
+_nd = np.ndarray
+# im2col buffers are built per batch chunk of about this many bytes, so a
+# chunk stays in cache between its copy and its GEMM and memory stays bounded.
+_CHUNK_BYTES = 1 << 22
+# Forward keeps the im2col buffer for the weight gradient when it is this small.
+_SAVE_BYTES = 1 << 25
+
+
+# ---- geometry -------------------------------------------------------------------------
+
+class _Geo:
+    """Shapes and offsets of one convolution, seen as a forward conv.
+
+    ``x4``: (N, C, H, W) conv input (a transposed conv's output); ``y4``:
+    (N, O, Ho, Wo) conv output; ``w4``: (O, C // G, kh, kw).  ``x_shape``,
+    ``y_shape``, ``w_shape`` are the user-visible shapes (1-D / unbatched).
+    """
+
+    __slots__ = ("x4", "y4", "w4", "x_shape", "y_shape", "w_shape", "G", "sh", "sw", "dh",
+                 "dw", "pt", "pl", "Hp", "Wp", "wide", "L", "row")
+
+    def __init__(self, x4, w4, G, stride, padding, dilation, out_hw, x_shape, y_shape, w_shape):
+        N, C, H, W = x4
+        O, _, kh, kw = w4
+        self.sh, self.sw = stride
+        self.dh, self.dw = dilation
+        pt, pb, pl, pr = padding
+        self.pt, self.pl = pt, pl
+        self.Hp, self.Wp = H + pt + pb, W + pl + pr
+        Ho, Wo = out_hw
+        self.x4, self.w4, self.G = x4, w4, G
+        self.y4 = (N, O, Ho, Wo)
+        self.x_shape, self.y_shape, self.w_shape = x_shape, y_shape, w_shape
+        # the wide layout pays Wp/Wo extra columns to make every copy one long run
+        self.wide = (self.sh == 1 and self.sw == 1 and Ho > 1 and Wo > 0
+                     and self.Wp <= 2 * Wo)
+        if self.wide:
+            self.L = (Ho - 1) * self.Wp + Wo
+            self.row = self.Wp
+        else:
+            self.L = Ho * Wo
+            self.row = Wo
+
+
+def _cols_view(xp, geo):
+    """The im2col windows of padded input chunk ``xp`` (n, C, Hp, Wp), as a
+    strided view (C, kh, kw, n, L) or (C, kh, kw, n, Ho, Wo)."""
+    sn, sc, srow, it = xp.strides
+    _, C, kh, kw = xp.shape[0], xp.shape[1], geo.w4[2], geo.w4[3]
+    n = xp.shape[0]
+    if geo.wide:
+        return as_strided(xp, (C, kh, kw, n, geo.L),
+                          (sc, geo.dh * srow, geo.dw * it, sn, it))
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    return as_strided(xp, (C, kh, kw, n, Ho, Wo),
+                      (sc, geo.dh * srow, geo.dw * it, sn, geo.sh * srow, geo.sw * it))
+
+
+def _y_view(yc, geo, n):
+    """The real outputs inside GEMM result ``yc`` (O, n*L), as (n, O, Ho, Wo)."""
+    it = yc.itemsize
+    O, Ho, Wo = geo.y4[1], geo.y4[2], geo.y4[3]
+    L = geo.L
+    return as_strided(yc, (n, O, Ho, Wo), (L * it, n * L * it, geo.row * it, it))
+
+
+def _padded(x, geo):
+    """``x`` (N, C, H, W) zero-padded to (N, C, Hp, Wp), contiguous (x itself
+    when no padding is needed)."""
+    N, C, H, W = geo.x4
+    if geo.Hp == H and geo.Wp == W:
+        return np.ascontiguousarray(x)
+    xp = np.zeros((N, C, geo.Hp, geo.Wp), dtype=x.dtype)
+    xp[:, :, geo.pt:geo.pt + H, geo.pl:geo.pl + W] = x
+    return xp
+
+
+def _chunk(geo, itemsize):
+    N, C = geo.x4[0], geo.x4[1]
+    per = C * geo.w4[2] * geo.w4[3] * geo.L * itemsize
+    return max(1, min(N, _CHUNK_BYTES // max(per, 1)))
+
+
+def _gemm(a, b):
+    """Per-group matrix product of (G, m, k) and (G, k, n) stacks."""
+    if a.shape[0] == 1:
+        return np.matmul(a[0], b[0])[None]
+    return np.matmul(a, b)
+
+
+def _g_cols(g4, geo, n0, n1):
+    """Output gradient chunk as the GEMM's (G, O/G, n*L) operand (zero in the
+    wide layout's garbage columns)."""
+    n = n1 - n0
+    N, O, Ho, Wo = geo.y4
+    if geo.wide:
+        gc = np.zeros((O, n * geo.L), dtype=g4.dtype)
+        _y_view(gc, geo, n)[...] = g4[n0:n1]
+    else:
+        gc = np.ascontiguousarray(g4[n0:n1].transpose(1, 0, 2, 3)).reshape(O, n * geo.L)
+    return gc.reshape(geo.G, O // geo.G, n * geo.L)
+
+
+# ---- array kernels ----------------------------------------------------------------------
+
+def _conv_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
+    """Run the im2col GEMMs over ``x``: the forward output ``y`` (if
+    ``need_y``), and, when output gradient ``g`` is given, the weight
+    gradient.  Returns (y, gw, cols_chunks_or_None)."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    G = geo.G
+    x = x.reshape(geo.x4)
+    xp = _padded(x, geo)
+    y = gw = None
+    if need_y:
+        y = np.empty(geo.y4, dtype=x.dtype)
+    if g is not None:
+        g = g.reshape(geo.y4)
+        gw = np.zeros((G, O // G, Cg * kh * kw), dtype=x.dtype)
+    nb = _chunk(geo, x.itemsize)
+    kept = [] if keep_cols else None
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        n = n1 - n0
+        cols = np.ascontiguousarray(_cols_view(xp[n0:n1], geo)).reshape(G, Cg * kh * kw, n * geo.L)
+        if kept is not None:
+            kept.append(cols)
+        if need_y:
+            yc = _gemm(w.reshape(G, O // G, Cg * kh * kw), cols).reshape(O, n * geo.L)
+            if bias is not None:
+                np.add(_y_view(yc, geo, n), bias.reshape(1, O, 1, 1), out=y[n0:n1])
+            else:
+                y[n0:n1] = _y_view(yc, geo, n)
+        if g is not None:
+            gw += _gemm(_g_cols(g, geo, n0, n1), cols.transpose(0, 2, 1))
+    if y is not None:
+        y = y.reshape(geo.y_shape)
+    if gw is not None:
+        gw = gw.reshape(geo.w_shape)
+    return y, gw, kept
+
+
+def _conv_scatter(g, w, geo, x=None, need_x=True, cols=None):
+    """The col2im side: the input gradient of a conv (== a transposed conv
+    of ``g``), and, when conv input ``x`` (or its saved im2col chunks
+    ``cols``) is given, the weight gradient too.  Returns (gx, gw)."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    G = geo.G
+    g = g.reshape(geo.y4)
+    dt = g.dtype
+    wm = w.reshape(G, O // G, Cg * kh * kw)
+    wt = wm.transpose(0, 2, 1)
+    gw = gxp = xp = None
+    if x is not None or cols is not None:
+        gw = np.zeros((G, O // G, Cg * kh * kw), dtype=dt)
+        if cols is None:
+            xp = _padded(x.reshape(geo.x4), geo)
+    if need_x:
+        gxp = np.zeros((N, C, geo.Hp, geo.Wp), dtype=dt)
+    nb = _chunk(geo, g.itemsize)
+    for k, n0 in enumerate(range(0, N, nb)):
+        n1 = min(N, n0 + nb)
+        n = n1 - n0
+        gc = _g_cols(g, geo, n0, n1)
+        if gw is not None:
+            c = cols[k] if cols is not None else np.ascontiguousarray(
+                _cols_view(xp[n0:n1], geo)).reshape(G, Cg * kh * kw, n * geo.L)
+            gw += _gemm(gc, c.transpose(0, 2, 1))
+        if need_x:
+            dcols = _gemm(wt, gc).reshape(_cols_view(gxp[n0:n1], geo).shape)
+            target = _cols_view(gxp[n0:n1], geo)
+            # windows overlap across kernel offsets, so add one offset at a time
+            # (each a single vectorised add over all channels, samples, pixels)
+            for i in range(kh):
+                for j in range(kw):
+                    t = target[:, i, j]
+                    t += dcols[:, i, j]
+    gx = None
+    if need_x:
+        if geo.Hp != H or geo.Wp != W:
+            gxp = gxp[:, :, geo.pt:geo.pt + H, geo.pl:geo.pl + W]
+        gx = gxp.reshape(geo.x_shape)
+    if gw is not None:
+        gw = gw.reshape(geo.w_shape)
+    return gx, gw
+
+
+# ---- Ops ----------------------------------------------------------------------------------
+
+def _t(a):
+    if type(a) is _nd:
+        from ..._tensor import _wrap
+        return _wrap(a)
+    return a
+
+
+class _Conv(Op):
+    """y = conv(x, w) + b."""
+    _node_name = "ConvolutionBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b, geo, baxes):
+        need = ctx.needs_input_grad
+        keep = bool(need) and need[1] and (x.size * geo.w4[2] * geo.w4[3] * x.itemsize
+                                           <= _SAVE_BYTES)
+        y, _, cols = _conv_apply(x, w, geo, bias=b, keep_cols=keep)
+        if need:
+            ctx.save_for_backward(x, w)
+            ctx.geo, ctx.baxes, ctx.cols = geo, baxes, cols
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        geo = ctx.geo
+        gb = None
+        if need[2]:
+            gb = g.sum(axis=ctx.baxes) if type(g) is _nd else g.sum(dim=ctx.baxes)
+        if type(g) is _nd:
+            cols = ctx.cols
+            ctx.cols = None
+            gx, gw = _conv_scatter(g, w, geo, x=x if need[1] else None, need_x=need[0],
+                                   cols=cols if need[1] else None)
+            return gx, gw, gb
+        gx = _ConvT.apply(g, _t(w), None, geo, ctx.baxes) if need[0] else None
+        gw = _ConvW.apply(_t(x), g, geo) if need[1] else None
+        return gx, gw, gb
+
+
+class _ConvT(Op):
+    """x = conv_transpose(y, w) + b: the input gradient of a conv of geometry ``geo``."""
+    _node_name = "ConvolutionBackward0"
+
+    @staticmethod
+    def forward(ctx, y, w, b, geo, baxes):
+        gx, _ = _conv_scatter(y, w, geo)
+        if b is not None:
+            gx4 = gx.reshape(geo.x4)
+            if gx4.flags.c_contiguous:
+                gx4 += b.reshape(1, -1, 1, 1)
+            else:
+                gx4 = gx4 + b.reshape(1, -1, 1, 1)
+            gx = gx4.reshape(geo.x_shape)
+        elif not gx.flags.c_contiguous:
+            gx = np.ascontiguousarray(gx)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(y, w)
+            ctx.geo, ctx.baxes = geo, baxes
+        return gx
+
+    @staticmethod
+    def backward(ctx, gg):
+        y, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        geo = ctx.geo
+        gb = None
+        if need[2]:
+            gb = gg.sum(axis=ctx.baxes) if type(gg) is _nd else gg.sum(dim=ctx.baxes)
+        if type(gg) is _nd:
+            gy, gw, _ = _conv_apply(gg, w, geo, g=y if need[1] else None, need_y=need[0])
+            return gy, gw, gb
+        gy = _Conv.apply(gg, _t(w), None, geo, ctx.baxes) if need[0] else None
+        gw = _ConvW.apply(gg, _t(y), geo) if need[1] else None
+        return gy, gw, gb
+
+
+class _ConvW(Op):
+    """gw = the weight gradient of a conv of geometry ``geo``, from x and y-grad."""
+    _node_name = "ConvolutionBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, x, g, geo):
+        _, gw, _ = _conv_apply(x, None, geo, g=g, need_y=False)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, g)
+            ctx.geo = geo
+        return gw
+
+    @staticmethod
+    def backward(ctx, ggw):
+        x, g = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        geo = ctx.geo
+        if type(ggw) is _nd:
+            gx = _conv_scatter(g, ggw, geo)[0] if need[0] else None
+            gg = _conv_apply(x, ggw, geo)[0] if need[1] else None
+            return gx, gg
+        gx = _ConvT.apply(_t(g), ggw, None, geo, None) if need[0] else None
+        gg = _Conv.apply(_t(x), ggw, None, geo, None) if need[1] else None
+        return gx, gg
+
+
+# ---- argument handling --------------------------------------------------------------------
+
+_DT_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+             "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _dtname(a):
+    return _DT_NAMES.get(a.dtype.name, a.dtype.name)
+
+
+def _ints(v, nd, name):
+    """An int or a length-``nd`` sequence of ints as an ``nd``-tuple (torch's rule)."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v),) * nd
+    if isinstance(v, (tuple, list)) and all(isinstance(e, (int, np.integer)) for e in v):
+        if len(v) == 1:
+            return (int(v[0]),) * nd
+        if len(v) == nd:
+            return tuple(int(e) for e in v)
+        raise RuntimeError(f"expected {name} to be a single integer value or a list of {nd} "
+                           f"values to match the convolution dimensions, but got "
+                           f"{name}={list(v)}")
+    raise TypeError(f"conv{nd}d(): argument '{name}' must be tuple of ints, not "
+                    f"{type(v).__name__}")
+
+
+def _check_tensors(fname, input, weight, bias):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fname}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{fname}(): argument 'weight' (position 2) must be Tensor, not "
+                        f"{type(weight).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{fname}(): argument 'bias' (position 3) must be Tensor, not "
+                        f"{type(bias).__name__}")
+    x, w = input._data, weight._data
+    if x.dtype != w.dtype:
+        raise RuntimeError(f"expected scalar type {_dtname(x)} but found {_dtname(w)} "
+                           f"({fname}: input is {_dtname(x)}, weight is {_dtname(w)})")
+    if bias is not None and bias._data.dtype != x.dtype:
+        raise RuntimeError(f"Input type ({x.dtype.name.replace('float32', 'float').replace('float64', 'double')}) "
+                           f"and bias type ({bias._data.dtype.name.replace('float32', 'float').replace('float64', 'double')}) "
+                           "should be the same")
+    return x, w
+
+
+def _check_ndim(fname, nd, x, w):
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to "
+                           f"{fname}, but got input of size: {list(x.shape)}")
+    if w.ndim != nd + 2:
+        raise RuntimeError(f"Expected {nd + 2}-dimensional weight for {fname}, but got "
+                           f"{w.ndim}-dimensional weight of size {list(w.shape)}")
+
+
+def _check_common(nd, stride, dilation, groups):
+    stride = _ints(stride, nd, "stride")
+    dilation = _ints(dilation, nd, "dilation")
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError("non-positive dilation is not supported")
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"argument 'groups' must be int, not {type(groups).__name__}")
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    return stride, dilation, int(groups)
+
+
+def _to2d(nd, v, fill):
+    """A 1-D parameter tuple as its 2-D form (height 1)."""
+    return v if nd == 2 else (fill,) + v
+
+
+def _shape4(x, nd):
+    """(N, C, H, W) for a 1-D/2-D, batched/unbatched input shape."""
+    s = x.shape
+    if x.ndim == nd + 1:
+        s = (1,) + s
+    if nd == 1:
+        s = s[:2] + (1,) + s[2:]
+    return s
+
+
+def _out_shape(y4, nd, batched):
+    s = y4 if nd == 2 else y4[:2] + y4[3:]
+    return s if batched else s[1:]
+
+
+def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
+    x, w = _check_tensors(fname, input, weight, bias)
+    _check_ndim(fname, nd, x, w)
+    stride, dilation, groups = _check_common(nd, stride, dilation, groups)
+    ksize = w.shape[2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = ((0, 0),) * nd
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
+            pads = []
+            for k, d in zip(ksize, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+            pads = tuple(pads)
+        else:
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
+    else:
+        p = _ints(padding, nd, "padding")
+        if any(v < 0 for v in p):
+            raise RuntimeError("negative padding is not supported")
+        pads = tuple((v, v) for v in p)
+    batched = x.ndim == nd + 2
+    x4 = _shape4(x, nd)
+    O = w.shape[0]
+    if O % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                           f"at dimension 0, but got weight of size [{list(w.shape)}] instead")
+    if x4[1] != w.shape[1] * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(w.shape)}, expected "
+                           f"input{list(x.shape)} to have {w.shape[1] * groups} channels, but "
+                           f"got {x4[1]} channels instead")
+    if bias is not None and (bias._data.ndim != 1 or bias._data.shape[0] != O):
+        raise RuntimeError(f"Given weight of size {list(w.shape)}, expected bias to be "
+                           f"1-dimensional with {O} elements, but got bias of size "
+                           f"{list(bias._data.shape)} instead")
+    spatial = x.shape[-nd:]
+    padded = [s + a + b for s, (a, b) in zip(spatial, pads)]
+    dk = [d * (k - 1) + 1 for k, d in zip(ksize, dilation)]
+    if any(p < k for p, k in zip(padded, dk)):
+        raise RuntimeError(f"Calculated padded input size per channel: "
+                           f"({' x '.join(map(str, padded))}). Kernel size: "
+                           f"({' x '.join(map(str, dk))}). Kernel size can't be greater than "
+                           "actual input size")
+    out_sp = tuple((p - k) // s + 1 for p, k, s in zip(padded, dk, stride))
+    if nd == 1:
+        pad4 = (0, 0) + pads[0]
+        out_hw = (1,) + out_sp
+    else:
+        pad4 = pads[0] + pads[1]
+        out_hw = out_sp
+    y4 = (x4[0], O) + out_hw
+    geo = _Geo(x4, _shape4_w(w, nd), groups, _to2d(nd, stride, 1), pad4,
+               _to2d(nd, dilation, 1), out_hw, x.shape, _out_shape(y4, nd, batched), w.shape)
+    baxes = _bias_axes(nd, batched)
+    return _Conv.apply(input, weight, bias, geo, baxes)
+
+
+def _shape4_w(w, nd):
+    return w.shape if nd == 2 else w.shape[:2] + (1,) + w.shape[2:]
+
+
+def _bias_axes(nd, batched):
+    """The axes a bias gradient sums over (all but the channel axis)."""
+    return ((0,) if batched else ()) + tuple(range(2 if batched else 1, nd + (2 if batched else 1)))
+
+
+def _conv_transposend(nd, fname, input, weight, bias, stride, padding, output_padding, groups,
+                      dilation):
+    x, w = _check_tensors(fname, input, weight, bias)
+    _check_ndim(fname, nd, x, w)
+    stride, dilation, groups = _check_common(nd, stride, dilation, groups)
+    if isinstance(padding, str):
+        raise TypeError(f"{fname}(): argument 'padding' must be tuple of ints, not str")
+    pad = _ints(padding, nd, "padding")
+    opad = _ints(output_padding, nd, "output_padding")
+    if any(v < 0 for v in pad):
+        raise RuntimeError("negative padding is not supported")
+    if any(v < 0 for v in opad):
+        raise RuntimeError("negative output_padding is not supported")
+    if any(o >= s and o >= d for o, s, d in zip(opad, stride, dilation)):
+        if nd == 2:
+            raise RuntimeError(
+                "output padding must be smaller than either stride or dilation, but got "
+                f"output_padding_height: {opad[0]} output_padding_width: {opad[1]} "
+                f"stride_height: {stride[0]} stride_width: {stride[1]} "
+                f"dilation_height: {dilation[0]} dilation_width: {dilation[1]}")
+        raise RuntimeError(
+            "output padding must be smaller than either stride or dilation, but got "
+            f"output_padding: {opad[0]} stride: {stride[0]} dilation: {dilation[0]}")
+    batched = x.ndim == nd + 2
+    xin4 = _shape4(x, nd)
+    Cin = w.shape[0]
+    if xin4[1] != Cin:
+        raise RuntimeError(f"Given transposed=1, weight of size {list(w.shape)}, expected "
+                           f"input{list(x.shape)} to have {Cin} channels, but got {xin4[1]} "
+                           "channels instead")
+    if Cin % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                           f"at dimension 0, but got weight of size [{list(w.shape)}] instead")
+    Cout = w.shape[1] * groups
+    if bias is not None and (bias._data.ndim != 1 or bias._data.shape[0] != Cout):
+        raise RuntimeError(f"Given transposed=1, weight of size {list(w.shape)}, expected bias "
+                           f"to be 1-dimensional with {Cout} elements, but got bias of size "
+                           f"{list(bias._data.shape)} instead")
+    spatial = x.shape[-nd:]
+    out_sp = tuple((i - 1) * s - 2 * p + d * (k - 1) + o + 1 for i, s, p, d, k, o in
+                   zip(spatial, stride, pad, dilation, w.shape[2:], opad))
+    if any(o < 0 for o in out_sp):
+        raise RuntimeError(f"Given input size per channel: ({' x '.join(map(str, spatial))}). "
+                           f"Calculated output size per channel: "
+                           f"({' x '.join(map(str, out_sp))}). Output size is too small")
+    N = xin4[0]
+    if nd == 1:
+        x4 = (N, Cout, 1) + out_sp
+        pad4 = (0, 0, pad[0], pad[0])
+        in_hw = (1,) + spatial
+    else:
+        x4 = (N, Cout) + out_sp
+        pad4 = (pad[0], pad[0], pad[1], pad[1])
+        in_hw = tuple(spatial)
+    # the transposed conv's output is the input of the conv it transposes
+    out_shape = _out_shape(x4, nd, batched)
+    geo = _Geo(x4, _shape4_w(w, nd), groups, _to2d(nd, stride, 1), pad4,
+               _to2d(nd, dilation, 1), in_hw, out_shape, x.shape, w.shape)
+    return _ConvT.apply(input, weight, bias, geo, _bias_axes(nd, batched))
+
+
+# ---- public functions -----------------------------------------------------------------------
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution: input (N, C, L) or (C, L), weight (O, C/groups, k) ->
+    (N, O, L_out).  ``padding`` may be an int, a 1-tuple, 'valid' or 'same'."""
+    return _convnd(1, "conv1d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution: input (N, C, H, W) or (C, H, W), weight
+    (O, C/groups, kh, kw), bias (O,) -> (N, O, H_out, W_out)."""
+    return _convnd(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """1-D transposed convolution: input (N, C_in, L), weight (C_in, C_out/groups, k)
+    -> (N, C_out, (L-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1)."""
+    return _conv_transposend(1, "conv_transpose1d", input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-D transposed convolution (the gradient of conv2d w.r.t. its input):
+    input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, H', W')."""
+    return _conv_transposend(2, "conv_transpose2d", input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)

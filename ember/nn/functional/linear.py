@@ -1,0 +1,112 @@
+"""linear and bilinear: the affine maps behind nn.Linear and nn.Bilinear."""
+import numpy as np
+
+from ..._tensor import Tensor
+from ...autograd.function import Op
+from ...ops import _bw
+
+__all__ = ["linear", "bilinear"]
+
+
+def _dtype_name(t):
+    return t.dtype.name.capitalize() if hasattr(t.dtype, "name") else str(t.dtype)
+
+
+class _Linear(Op):
+    """y = x @ W.T + b for x (..., in), W (out, in), b (out,) or None -> (..., out).
+
+    One node instead of transpose + matmul + add: the hot path of every MLP.
+    """
+    _node_name = "AddmmBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        out = x @ w.T
+        if b is not None:
+            out += b
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = gw = gb = None
+        if need[0]:
+            gx = _bw.matmul(g, w)
+        if need[1] or need[2]:
+            out_f, in_f = w.shape
+            g2 = _bw.reshape(g, (-1, out_f)) if g.ndim != 2 else g
+            if need[1]:
+                x2 = _bw.reshape(x, (-1, in_f)) if x.ndim != 2 else x
+                gw = _bw.matmul(_bw.swap_last(g2), x2)
+            if need[2]:
+                gb = _bw.sum(g2, axis=0)
+        return gx, gw, gb
+
+
+def _shape_str(s):
+    return "x".join(str(k) for k in s)
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``: input (*, in_features), weight
+    (out_features, in_features), bias (out_features,) -> (*, out_features)."""
+    xd, wd = input._data, weight._data
+    if wd.ndim != 2 or xd.ndim == 0 or xd.shape[-1] != wd.shape[1] or xd.dtype != wd.dtype \
+            or (bias is not None and bias._data.dtype != xd.dtype):
+        _check_linear(input, weight, bias)
+    return _Linear.apply(input, weight, bias)
+
+
+def _check_linear(input, weight, bias):
+    """Raise torch's error for a linear() call that can't run."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"linear(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+    xd, wd = input._data, weight._data
+    if xd.ndim == 0 or wd.ndim == 0:
+        raise RuntimeError(f"both arguments to linear need to be at least 1D, but they are "
+                           f"{xd.ndim}D and {wd.ndim}D")
+    if wd.ndim == 1:
+        raise RuntimeError("linear(): weight must be 2-D (out_features, in_features), got 1-D")
+    if wd.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {wd.ndim}D")
+    if xd.shape[-1] != wd.shape[1]:
+        rows = int(np.prod(xd.shape[:-1])) if xd.ndim > 1 else 1
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({rows}x{xd.shape[-1]} and {wd.shape[1]}x{wd.shape[0]})")
+    if xd.dtype != wd.dtype:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got "
+                           f"{_dtype_name(input)} and {_dtype_name(weight)}")
+    if bias is not None and bias._data.dtype != xd.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{input.dtype} != {bias.dtype}")
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """``y[..., k] = input1 @ weight[k] @ input2 + bias[k]``: input1 (*, in1),
+    input2 (*, in2), weight (out, in1, in2), bias (out,) -> (*, out).
+
+    Built from matmul/mul/sum, whose gradients compose to any order.
+    """
+    d1, d2, wd = input1._data, input2._data, weight._data
+    if wd.ndim != 3:
+        raise RuntimeError(f"bilinear(): weight must be three-dimensional, got {wd.ndim}-D")
+    if d1.shape[:-1] != d2.shape[:-1]:
+        raise RuntimeError(f"bilinear(): input batch dimensions do not match: got "
+                           f"{list(d1.shape[:-1])} and {list(d2.shape[:-1])}")
+    if d1.shape[-1] != wd.shape[1]:
+        raise RuntimeError(f"bilinear(): input1 size does not match weight size: got "
+                           f"{d1.shape[-1]} but expected {wd.shape[1]}")
+    if d2.shape[-1] != wd.shape[2]:
+        raise RuntimeError(f"bilinear(): input2 size does not match weight size: got "
+                           f"{d2.shape[-1]} but expected {wd.shape[2]}")
+    lead = d1.shape[:-1]
+    x1 = input1.reshape(-1, wd.shape[1])                 # (N, in1)
+    x2 = input2.reshape(-1, wd.shape[2])                 # (N, in2)
+    t = x1.unsqueeze(0) @ weight                         # (out, N, in2)
+    y = (t * x2.unsqueeze(0)).sum(-1).transpose(0, 1)    # (N, out)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(*lead, wd.shape[0])
