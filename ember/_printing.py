@@ -26,15 +26,14 @@ def _float_formatter(arr):
     """Pick torch's number style for the finite values of ``arr``."""
     prec = PRINT_OPTS["precision"]
     vals = arr[np.isfinite(arr)] if arr.size else arr
+    shown = _summarized_values(arr)
+    vals = shown[np.isfinite(shown)] if shown.size else shown
     nonzero = np.abs(vals[vals != 0]).astype(np.float64) if vals.size else vals
     int_mode = vals.size == 0 or bool(np.all(np.ceil(vals) == vals))
     sci = False
     if nonzero.size:
         mx, mn = float(nonzero.max()), float(nonzero.min())
-        if int_mode:
-            sci = mx > 1e8
-        else:
-            sci = mx / mn > 1000.0 or mx > 1e8 or mn < 1e-4
+        sci = mx / mn > 1000.0 or mx > 1e8 or (not int_mode and mn < 1e-4)
     if PRINT_OPTS["sci_mode"] is not None:
         sci = PRINT_OPTS["sci_mode"]
     if sci:
@@ -53,7 +52,9 @@ def _float_formatter(arr):
         return fmt(v)
 
     shown = _summarized_values(arr)
-    width = max((len(one(v)) for v in shown), default=1)
+    finite = shown[np.isfinite(shown)]
+    # torch sizes columns by the finite values; nan/inf are padded to that
+    width = max((len(one(v)) for v in (finite if finite.size else shown)), default=1)
     return lambda v: one(v).rjust(width)
 
 
@@ -83,9 +84,10 @@ def _format_array(arr, prefix):
     if arr.ndim == 0:
         return list(formatter.values())[0](arr.item()).strip()
     thr = PRINT_OPTS["threshold"]
-    return np.array2string(arr, separator=", ", prefix=prefix, formatter=formatter,
+    text = np.array2string(arr, separator=", ", prefix=prefix, formatter=formatter,
                            threshold=int(min(thr, 2 ** 62)), edgeitems=PRINT_OPTS["edgeitems"],
                            max_line_width=PRINT_OPTS["linewidth"])
+    return text.replace(", ...,", ",  ...,")  # torch sets the ellipsis off by two spaces
 
 
 def tensor_repr(t):

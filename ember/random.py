@@ -224,3 +224,98 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
                 keys = np.log(p) - np.log(-np.log(rng.random(ncat)))
             out[i] = np.argsort(-keys, kind="stable")[:num_samples]
     return _wrap(out.reshape(w.shape[:-1] + (num_samples,)))
+
+
+# ---- in-place sampling methods (Tensor.normal_, uniform_, ...) ------------------------
+
+def _fill_sample(t, sample, name):
+    """Overwrite ``t`` with ``sample`` (an ndarray of t's shape) in place."""
+    from .ops.inplace import check_inplace
+    check_inplace(t)
+    if t.requires_grad and t.grad_fn is not None and _gm_enabled():
+        raise RuntimeError(f"{name}: in-place sampling on a tensor that is part of a graph "
+                           "is not supported; do it under ember.no_grad()")
+    t._data[...] = sample
+    t._vc[0] += 1
+    return t
+
+
+def _gm_enabled():
+    from .autograd.grad_mode import state
+    return state.enabled
+
+
+def _float_only(t, name):
+    if t._data.dtype.kind != "f":
+        raise RuntimeError(f"\"{name}\" not implemented for '{t.dtype.name.capitalize()}'")
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Fill with samples of N(mean, std^2)."""
+    _float_only(self, "normal_kernel_cpu")
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    s = mean + std * _rng(generator).standard_normal(self._data.shape)
+    return _fill_sample(self, s, "normal_")
+
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    """Fill with samples of U[a, b)."""
+    _float_only(self, "check_uniform_bounds")
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+    return _fill_sample(self, _rng(generator).uniform(a, b, self._data.shape), "uniform_")
+
+
+def exponential_(self, lambd=1.0, *, generator=None):
+    _float_only(self, "exponential_cpu")
+    if lambd <= 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    return _fill_sample(self, _rng(generator).exponential(1.0 / lambd, self._data.shape),
+                        "exponential_")
+
+
+def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+    _float_only(self, "cauchy_cpu")
+    return _fill_sample(self, median + sigma * _rng(generator).standard_cauchy(self._data.shape),
+                        "cauchy_")
+
+
+def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+    _float_only(self, "log_normal_cpu")
+    return _fill_sample(self, _rng(generator).lognormal(mean, std, self._data.shape), "log_normal_")
+
+
+def geometric_(self, p, *, generator=None):
+    return _fill_sample(self, _rng(generator).geometric(p, self._data.shape), "geometric_")
+
+
+def bernoulli_(self, p=0.5, *, generator=None):
+    prob = p._data if isinstance(p, Tensor) else p
+    draw = _rng(generator).random(self._data.shape)
+    return _fill_sample(self, draw < prob, "bernoulli_")
+
+
+def random_(self, from_=0, to=None, *, generator=None):
+    """Integers uniform on [from, to); ``random_(to)`` means [0, to); no bounds:
+    [0, 2**mantissa] for floats, the dtype's range for ints."""
+    if to is None:
+        if from_ == 0:
+            kind = self._data.dtype
+            to = (2 ** (np.finfo(kind).nmant + 1) if kind.kind == "f"
+                  else (2 if kind == np.bool_ else int(np.iinfo(kind).max) + 1))
+        else:
+            from_, to = 0, from_
+    return _fill_sample(self, _rng(generator).integers(from_, to, self._data.shape), "random_")
+
+
+def _install_methods():
+    for f in (normal_, uniform_, exponential_, cauchy_, log_normal_, geometric_, bernoulli_,
+              random_):
+        setattr(Tensor, f.__name__, f)
+    Tensor.bernoulli = lambda self, p=None, *, generator=None: bernoulli(self, p, generator=generator)
+    Tensor.multinomial = lambda self, num_samples, replacement=False, *, generator=None: \
+        multinomial(self, num_samples, replacement, generator=generator)
+
+
+_install_methods()
