@@ -1,6 +1,22 @@
-"""ember.linalg: norms and matrix functions (vector_norm, matrix_norm, ...)."""
-from .ops.reduction import __dict__ as _r
+"""ember.linalg: torch.linalg's functions.
 
-vector_norm = _r.get("vector_norm")
-matrix_norm = _r.get("matrix_norm")
-norm = _r.get("linalg_norm")
+The norms (vector_norm, matrix_norm, norm) live with the other reductions in
+``ember.ops.reduction``; the matrix functions (inv, det, solve, ...) with
+matmul in ``ember.ops.linalg``.
+"""
+from .ops import linalg as _ops_linalg
+from .ops.reduction import vector_norm, matrix_norm, linalg_norm as norm
+
+__all__ = ["vector_norm", "matrix_norm", "norm"]
+
+# torch.linalg name -> the implementing name in ember.ops.linalg (taken when present)
+_FROM_OPS = {
+    "inv": "inverse", "det": "det", "slogdet": "slogdet", "solve": "_linalg_solve",
+    "cross": "_linalg_cross", "vecdot": "vecdot", "matrix_power": "matrix_power",
+    "matmul": "matmul", "LinAlgError": "LinAlgError",
+}
+for _name, _impl in _FROM_OPS.items():
+    if hasattr(_ops_linalg, _impl):
+        globals()[_name] = getattr(_ops_linalg, _impl)
+        __all__.append(_name)
+del _name, _impl

@@ -161,14 +161,7 @@ _install()
 
 
 # ---- along-an-axis helpers (sort, topk, max(dim), cumsum...; ops in reduction.py) ------
-
-def flip(x, axis):
-    """Reverse ``x`` along one axis."""
-    if not isinstance(x, _T):
-        return np.flip(x, axis)
-    from .reduction import _Flip
-    return _Flip.apply(x, axis)
-
+# (flip is defined with the shape helpers below)
 
 def cumsum(x, axis):
     if not isinstance(x, _T):
@@ -177,10 +170,29 @@ def cumsum(x, axis):
     return _cumsum(x, axis)
 
 
+def along_index(idx, axis):
+    """The fancy-index tuple that picks ``idx`` along ``axis`` (what
+    ``np.take_along_axis`` builds, with less overhead)."""
+    nd = idx.ndim
+    if nd == 1:
+        return (idx,)
+    if axis < 0:
+        axis += nd
+    ind = []
+    for d, n in enumerate(idx.shape):
+        if d == axis:
+            ind.append(idx)
+        else:
+            s = [1] * nd
+            s[d] = n
+            ind.append(np.arange(n).reshape(s))
+    return tuple(ind)
+
+
 def take_along(x, idx, axis):
     """``np.take_along_axis``: pick ``idx`` (int array, same ndim) along ``axis``."""
     if not isinstance(x, _T):
-        return np.take_along_axis(x, idx, axis)
+        return x[along_index(idx, axis)]
     from .reduction import _Gather
     return _Gather.apply(x, idx, axis)
 
@@ -193,7 +205,7 @@ def put_along(g, idx, axis, shape, accumulate=False):
         return _Scatter.apply(g, idx, axis, tuple(shape), accumulate)
     if not accumulate:
         out = np.zeros(shape, dtype=g.dtype)
-        np.put_along_axis(out, idx, g, axis)
+        out[along_index(idx, axis)] = g
         return out
     # bincount adds repeated indices (put_along_axis would keep only one)
     n = shape[axis]

@@ -1,84 +1,1458 @@
 """Reductions: sum, mean, var/std, prod, max/min, logsumexp, cumsum, norms, sort...
 
 A reduction's backward re-inserts the reduced axes (``keepdim=False``) and
-lets broadcasting spread the gradient back over the input.
+lets broadcasting spread the gradient back over the input.  Ops that pick
+elements (max(dim), sort, topk, median, cummax...) compute their indices
+with NumPy outside autograd and share one differentiable ``_Select`` op,
+whose backward scatters the gradient back to the picked positions.
+
+Results that pair values with indices are named tuples from
+``ember.return_types`` (``values, indices = x.max(1)`` or ``x.max(1).values``).
 """
+import collections
+import sys
+import types
+import warnings
+
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import Tensor, _wrap
-from ..autograd.function import Op
+from .._tensor import Tensor, _wrap, _dim
+from ..autograd.function import Op, once_differentiable
+from ..autograd.grad_mode import state as _gm
 from . import _bw
-from ._util import norm_dims, cast
+from .elementwise import _out
+
+_nd = np.ndarray
+_inf = float("inf")
+
+# ---- ember.return_types: (values, indices) named tuples as torch.return_types -------------
+
+return_types = types.ModuleType(
+    "ember.return_types", "Named tuples returned by max(dim), sort, topk, median, ...")
+sys.modules["ember.return_types"] = return_types
 
 
-def _sum_dtype(t, dtype):
-    """torch sums bool/int tensors as int64, floats in their own dtype."""
-    if dtype is not None:
-        return cast(t, D.to_dtype(dtype))
-    if t._data.dtype.kind in "iub" and t._data.dtype != np.int64:
-        return cast(t, D.int64)
-    return t
+def _rt_repr(self):
+    body = ",\n".join(f"{f}={v!r}" for f, v in zip(self._fields, self))
+    return f"ember.return_types.{type(self).__name__}(\n{body})"
 
 
-def _grad_keepdim(g, axes, keepdim):
-    """Give a reduction's output gradient back its reduced axes (size 1)."""
-    if keepdim or axes is None and g.ndim == 0:
-        return g
-    if axes is None:
-        return g
+def _return_type(name, fields=("values", "indices")):
+    cls = collections.namedtuple(name, fields)
+    cls.__module__ = "ember.return_types"
+    cls.__repr__ = _rt_repr
+    setattr(return_types, name, cls)
+    return cls
+
+
+_RT = {n: _return_type(n) for n in (
+    "max", "min", "sort", "topk", "median", "nanmedian", "mode", "kthvalue", "cummax", "cummin")}
+_RT["aminmax"] = _return_type("aminmax", ("min", "max"))
+
+
+# ---- argument helpers -----------------------------------------------------------------------
+
+_TORCH_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long",
+                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _tname(np_dtype):
+    return _TORCH_NAMES.get(np.dtype(np_dtype).name, str(np_dtype))
+
+
+def _check_tensor(x, name):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(x).__name__}")
+
+
+def _axes(dim, ndim, name="reduction"):
+    """A ``dim`` argument (None, int, tuple/list of ints) -> sorted tuple of
+    non-negative axes, or None to reduce everything (also for 0-d inputs)."""
+    if dim is None:
+        return None
+    if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool):
+        d = _dim(int(dim), ndim)
+        return (d,) if ndim else None
+    if isinstance(dim, (tuple, list)):
+        if len(dim) == 0:
+            return None
+        seen = []
+        for d in dim:
+            if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+                raise TypeError(f"{name}(): argument 'dim' must be tuple of ints, but found "
+                                f"element of type {type(d).__name__}")
+            a = _dim(int(d), ndim)
+            if a in seen:
+                raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
+            seen.append(a)
+        return tuple(sorted(seen)) if ndim else None
+    raise TypeError(f"{name}(): argument 'dim' must be int or tuple of ints, not "
+                    f"{type(dim).__name__}")
+
+
+def _axis(dim, ndim, name):
+    """A single ``dim`` argument -> non-negative axis (0 for a 0-d input)."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__}")
+    return _dim(int(dim), ndim)
+
+
+def _count(shape, axes):
+    n = 1
+    for a in (range(len(shape)) if axes is None else axes):
+        n *= shape[a]
+    return n
+
+
+def _keep(g, axes, keepdim):
+    """Give a reduction's output (or its gradient) back its reduced axes (size 1)."""
+    if keepdim or axes is None:
+        return g  # a full reduction's 0-d result broadcasts as it is
     return _bw.expand_dims(g, axes)
 
 
+def _squeeze(a, axes, keepdim):
+    """A keepdims=True NumPy result in the requested keepdim form."""
+    if keepdim:
+        return a
+    if axes is None:
+        return a.reshape(())
+    return a.squeeze(axis=axes)
+
+
+def _ones_shape(ndim):
+    return (1,) * ndim
+
+
+def _quiet():
+    """Silence NumPy's divide/invalid warnings where torch quietly gives inf/nan."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
+# ---- sum / mean / nansum / nanmean ------------------------------------------------------------
+
 class Sum(Op):
     @staticmethod
-    def forward(ctx, x, axes, keepdim):
+    def forward(ctx, x, axes, keepdim, acc):
         ctx.meta = (x.shape, axes, keepdim)
-        r = x.sum(axis=axes, keepdims=keepdim)
-        return r if type(r) is np.ndarray else np.asarray(r, dtype=x.dtype)
+        if acc is None:
+            r = x.sum(axis=axes, keepdims=keepdim)
+        elif acc is np.float16:  # torch accumulates half in float32
+            r = x.sum(axis=axes, keepdims=keepdim, dtype=np.float32).astype(np.float16)
+        else:
+            r = x.sum(axis=axes, keepdims=keepdim, dtype=acc)
+        return r if type(r) is _nd else np.asarray(r)
 
     @staticmethod
     def backward(ctx, g):
         shape, axes, keepdim = ctx.meta
-        g = _grad_keepdim(g, axes, keepdim)
-        return _bw.broadcast_to(g, shape)
+        return _bw.broadcast_to(_keep(g, axes, keepdim), shape)
+
+
+def _acc_dtype(d, dtype, t=None):
+    """The NumPy accumulation dtype for sum-like ops: ``dtype=`` when given,
+    int64 for bool/int inputs, float32-then-half for half, else None.
+    ``t``: the input Tensor, to refuse an integer ``dtype=`` under autograd."""
+    if dtype is not None:
+        dt = D.to_dtype(dtype)
+        if t is not None and not dt.is_floating_point and t.requires_grad and _gm.enabled:
+            raise RuntimeError(f"Autograd not support dtype: {_tname(dt.np)}")
+        return dt.np.type
+    k = d.dtype
+    if k.kind in "iub":
+        return np.int64
+    if k == np.float16:
+        return np.float16
+    return None
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
-    """Sum over ``dim`` (int, tuple, or all); ints/bools sum as int64."""
-    x = _sum_dtype(input, dtype)
-    axes = norm_dims(dim, x._data.ndim) if dim is not None and dim != () else None
-    if x._data.ndim == 0:
-        axes = None
-    return Sum.apply(x, axes, keepdim)
+    """Sum over ``dim`` (int, tuple, or all); bool/int inputs sum as int64."""
+    if not isinstance(input, Tensor):
+        _check_tensor(input, "sum")
+    d = input._data
+    acc = None if dtype is None and d.dtype.kind == "f" and d.dtype != np.float16 \
+        else _acc_dtype(d, dtype, input)
+    axes = None if dim is None else _axes(dim, d.ndim, "sum")
+    r = Sum.apply(input, axes, keepdim, acc)
+    return r if out is None else _out(r, out)
 
 
 class Mean(Op):
     @staticmethod
-    def forward(ctx, x, axes, keepdim):
-        ctx.meta = (x.shape, axes, keepdim)
-        n = x.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
-        ctx.n = n
-        r = x.mean(axis=axes, keepdims=keepdim)
-        return r if type(r) is np.ndarray else np.asarray(r, dtype=x.dtype)
+    def forward(ctx, x, axes, keepdim, acc):
+        n = _count(x.shape, axes)
+        ctx.meta = (x.shape, axes, keepdim, n)
+        if n == 0:
+            with _quiet(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = x.mean(axis=axes, keepdims=keepdim, dtype=acc)
+        elif x.dtype == np.float16 and acc is None:
+            r = x.mean(axis=axes, keepdims=keepdim)  # NumPy accumulates half in float32
+        else:
+            # sum / n is what np.mean computes, without its Python-level overhead
+            r = x.sum(axis=axes, keepdims=keepdim, dtype=acc)
+            if type(r) is _nd:
+                r /= n
+                return r
+            r = r / n
+        return r if type(r) is _nd else np.asarray(r)
 
     @staticmethod
     def backward(ctx, g):
-        shape, axes, keepdim = ctx.meta
-        g = _grad_keepdim(g, axes, keepdim)
-        return _bw.broadcast_to(g / ctx.n if ctx.n else g * np.nan, shape)
+        shape, axes, keepdim, n = ctx.meta
+        g = _keep(g, axes, keepdim)
+        return _bw.broadcast_to(g / n if n else g * np.nan, shape)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
-    """Mean over ``dim``; requires a floating dtype, as torch."""
-    x = cast(input, D.to_dtype(dtype)) if dtype is not None else input
-    if x._data.dtype.kind != "f":
+    """Mean over ``dim``; the input (or ``dtype``) must be floating point, as torch."""
+    if not isinstance(input, Tensor):
+        _check_tensor(input, "mean")
+    d = input._data
+    acc = None
+    if dtype is not None:
+        dt = D.to_dtype(dtype)
+        if not dt.is_floating_point:
+            raise RuntimeError(f"mean(): could not infer output dtype. Optional dtype must be "
+                               f"either a floating point or complex dtype. Got: {_tname(dt.np)}")
+        acc = dt.np.type
+    elif d.dtype.kind != "f":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
-                           f"floating point or complex dtype. Got: {x.dtype.name.capitalize()}")
-    axes = norm_dims(dim, x._data.ndim) if dim is not None and dim != () else None
+                           f"floating point or complex dtype. Got: {_tname(d.dtype)}")
+    axes = None if dim is None else _axes(dim, d.ndim, "mean")
+    r = Mean.apply(input, axes, keepdim, acc)
+    return r if out is None else _out(r, out)
+
+
+class NanSum(Op):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, acc):
+        ctx.meta = (axes, keepdim)
+        if ctx.needs_input_grad:  # only when recording
+            ctx.nan = np.isnan(x)
+        half = acc is np.float16
+        r = np.nansum(x, axis=axes, keepdims=keepdim, dtype=np.float32 if half else acc)
+        return np.asarray(r, dtype=x.dtype if acc is None or half else acc)
+
+    @staticmethod
+    def backward(ctx, g):
+        axes, keepdim = ctx.meta
+        return _bw.where(ctx.nan, 0.0, _keep(g, axes, keepdim))
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """Sum treating NaN as zero."""
+    _check_tensor(input, "nansum")
+    axes = None if dim is None else _axes(dim, input._data.ndim, "nansum")
+    r = NanSum.apply(input, axes, keepdim, _acc_dtype(input._data, dtype, input))
+    return r if out is None else _out(r, out)
+
+
+class NanMean(Op):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        nan = np.isnan(x)
+        cnt = np.sum(~nan, axis=axes, keepdims=True)
+        s = np.nansum(x, axis=axes, keepdims=True)
+        with _quiet():
+            r = (s / cnt).astype(x.dtype, copy=False)
+        ctx.meta = (axes, keepdim, nan, cnt)
+        return _squeeze(r, axes, keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        axes, keepdim, nan, cnt = ctx.meta
+        with _quiet():
+            w = np.where(nan, 0, 1 / cnt).astype(_bw.data(g).dtype, copy=False)
+        return _keep(g, axes, keepdim) * w
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """Mean of the non-NaN elements (NaN where there are none)."""
+    _check_tensor(input, "nanmean")
+    if dtype is not None:
+        input = _cast(input, dtype)
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype "
+                           f"but got {_tname(input._data.dtype)}")
+    axes = None if dim is None else _axes(dim, input._data.ndim, "nanmean")
+    r = NanMean.apply(input, axes, keepdim)
+    return r if out is None else _out(r, out)
+
+
+def _cast(t, dtype):
+    from ._util import cast
+    return cast(t, D.to_dtype(dtype))
+
+
+# ---- var / std / var_mean / std_mean ---------------------------------------------------------
+
+class _Moments(Op):
+    """Variance (or std) over ``axes`` with Bessel-style ``correction``;
+    optionally also the mean (var_mean / std_mean)."""
+    take_sqrt = False
+    with_mean = False
+
+    @classmethod
+    def forward(cls, ctx, x, axes, correction, keepdim):
+        n = _count(x.shape, axes)
+        den = n - correction
+        ctx.meta = (axes, keepdim, n, den)
+        if den > 0:
+            m, out = _moments(x, axes, keepdim, n, den, cls.take_sqrt)
+        else:  # torch clamps the divisor to 0 here (inf/nan), not in the gradient
+            with _quiet():
+                m, out = _moments(x, axes, keepdim, n, 0, cls.take_sqrt)
+        ctx.m = m
+        ctx.save_for_backward(x, out)
+        if cls.with_mean:
+            return out, _squeeze(m, axes, keepdim).copy()
+        return out
+
+    @classmethod
+    def backward(cls, ctx, g, gm=None):
+        x, out = ctx.saved_tensors
+        axes, keepdim, n, den = ctx.meta
+        m = ctx.m if type(x) is _nd else _bw.sum(x, axes, keepdims=True) / (n or _inf)
+        scale = 2.0 / den if den else _inf  # den = n - correction, may be < 0
+        if cls.take_sqrt:
+            # d std = d var / (2 std); torch defines it as 0 where std == 0
+            zero = _bw.data(out) == 0
+            if zero.any():
+                g = _bw.where(zero, 0.0, g / _bw.where(zero, 1.0, out))
+            else:
+                g = g / out
+            scale = scale / 2
+        gx = _keep(g, axes, keepdim) * scale
+        if den:
+            gx = gx * (x - m)
+        else:
+            with _quiet():
+                gx = gx * (x - m)
+        if gm is not None:
+            gx = gx + _keep(gm, axes, keepdim) / (n or np.nan)
+        return gx
+
+
+def _moments(x, axes, keepdim, n, den, take_sqrt):
+    """(mean with keepdims, var or std) of ndarray ``x``; ``den`` may be 0."""
+    if n == 0:  # the mean of nothing is NaN
+        m = np.full(tuple(1 if axes is None or i in axes else s for i, s in enumerate(x.shape)),
+                    np.nan, dtype=x.dtype)
+    elif x.dtype == np.float16:
+        m = x.mean(axis=axes, keepdims=True)
+    else:
+        m = x.sum(axis=axes, keepdims=True)
+        m /= n
+    d = x - m
+    np.multiply(d, d, out=d)
+    v = d.sum(axis=axes, keepdims=keepdim, dtype=np.float32 if x.dtype == np.float16 else None)
+    v = np.asarray(v / den if den else v / np.zeros((), dtype=v.dtype), dtype=x.dtype)
+    return m, (np.sqrt(v) if take_sqrt else v)
+
+
+class Var(_Moments):
+    pass
+
+
+class Std(_Moments):
+    take_sqrt = True
+
+
+class VarMean(_Moments):
+    with_mean = True
+
+
+class StdMean(_Moments):
+    take_sqrt = True
+    with_mean = True
+
+
+def _var_args(name, input, dim, unbiased, correction):
+    """Sort out torch's overloads: var(x, unbiased), var(x, dim, unbiased, keepdim),
+    var(x, dim, *, correction, keepdim)."""
+    _check_tensor(input, name)
+    if isinstance(dim, bool):  # var(x, True): the bool is `unbiased`
+        if unbiased is not None:
+            raise TypeError(f"{name}(): argument 'dim' must be tuple of ints, not bool")
+        dim, unbiased = None, dim
+    if unbiased is not None:
+        if correction is not None:
+            raise TypeError(f"{name}() received an invalid combination of arguments: give "
+                            f"either unbiased or correction, not both")
+        if not isinstance(unbiased, (bool, np.bool_)):
+            raise TypeError(f"{name}(): argument 'unbiased' must be bool, not "
+                            f"{type(unbiased).__name__}")
+        correction = 1 if unbiased else 0
+    elif correction is None:
+        correction = 1
+    d = input._data
+    if d.dtype.kind != "f":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    axes = _axes(dim, d.ndim, name)
+    n = _count(d.shape, axes)
+    if n - correction <= 0:
+        warnings.warn(f"{name.split('_')[0]}(): degrees of freedom is <= 0. Correction should be "
+                      f"strictly less than the reduction factor (input numel divided by output "
+                      f"numel).", UserWarning, stacklevel=3)
+    return axes, correction
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    """Variance over ``dim`` divided by ``N - correction`` (``unbiased=True``
+    means correction 1).  N <= correction gives inf/nan with a warning."""
+    axes, c = _var_args("var", input, dim, unbiased, correction)
+    return _out(Var.apply(input, axes, c, keepdim), out)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    """Standard deviation: sqrt(var) with var's arguments."""
+    axes, c = _var_args("std", input, dim, unbiased, correction)
+    return _out(Std.apply(input, axes, c, keepdim), out)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    """(var, mean) in one pass; arguments as :func:`var`."""
+    axes, c = _var_args("var_mean", input, dim, unbiased, correction)
+    return VarMean.apply(input, axes, c, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    """(std, mean) in one pass; arguments as :func:`var`."""
+    axes, c = _var_args("std_mean", input, dim, unbiased, correction)
+    return StdMean.apply(input, axes, c, keepdim)
+
+
+# ---- prod -------------------------------------------------------------------------------------
+
+class Prod(Op):
+    @staticmethod
+    def forward(ctx, x, axis, keepdim, acc):
+        r = np.prod(x, axis=axis, keepdims=keepdim, dtype=acc)
+        r = r if type(r) is _nd else np.asarray(r)
+        ctx.meta = (axis, keepdim)
+        ctx.save_for_backward(x, r)
+        return r
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        axis, keepdim = ctx.meta
+        xd = _bw.data(x)
+        if xd.ndim == 0:
+            return g
+        axes = None if axis is None else (axis,)
+        g = _keep(g, axes, keepdim)
+        if not (xd == 0).any():
+            return g * _keep(out, axes, keepdim) / x
+        # with zeros, out / x is 0/0: use the product of the *other* elements
+        if type(x) is _nd:
+            return g * _prod_others(xd, axis)
+        return g * _prod_others_graph(x, axis)
+
+
+def _prod_others(x, axis):
+    """For each element, the product of the others along ``axis`` (None: all),
+    from exclusive cumulative products from both ends -- exact with zeros."""
+    if axis is None:
+        return _prod_others(x.reshape(-1), 0).reshape(x.shape)
+    xm = np.moveaxis(x, axis, -1)
+    ones = np.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
+    left = np.cumprod(np.concatenate([ones, xm[..., :-1]], -1), -1)
+    right = np.cumprod(np.concatenate([ones, xm[..., :0:-1]], -1), -1)[..., ::-1]
+    return np.moveaxis(left * right, -1, axis)
+
+
+def _to_last(x, axis):
+    """Move ``axis`` of a Tensor to the end; returns (moved, inverse permutation)."""
+    nd = x.ndim
+    perm = [i for i in range(nd) if i != axis] + [axis]
+    return _bw.transpose(x, perm), tuple(int(i) for i in np.argsort(perm))
+
+
+def _prod_others_graph(x, axis):
+    """Product of the other elements, built from recorded ops so that it can be
+    differentiated again (create_graph).  Costs n^2 per slice: only used when
+    the input has zeros."""
+    if axis is None:
+        return _prod_others_graph(x.reshape(-1), 0).reshape(x.shape)
+    xm, inv = _to_last(x, axis)
+    n = xm.shape[-1]
+    rows = xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n)      # [..., i, j] = x_j
+    others = prod(_bw.where(np.eye(n, dtype=bool), 1.0, rows), -1)
+    return _bw.transpose(others, inv)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """Product of all elements, or along one ``dim``; bool/int inputs give int64.
+    The gradient is exact where the input has zeros."""
+    _check_tensor(input, "prod")
+    d = input._data
+    acc = _acc_dtype(d, dtype, input)
+    if acc is np.float16:
+        acc = None
+    if dim is None:
+        if keepdim:
+            raise TypeError("prod(): argument 'dim' must be int when keepdim is given")
+        axis = None
+    else:
+        axis = _axis(dim, d.ndim, "prod")
+        if d.ndim == 0:
+            axis, keepdim = None, False
+    return _out(Prod.apply(input, axis, keepdim, acc), out)
+
+
+# ---- picking elements: one differentiable op for max(dim), sort, topk, median... ---------
+
+class _Select(Op):
+    """values = x[idx] along ``axis`` (idx computed outside autograd).  The
+    gradient goes back to the picked positions; ``accumulate`` when an index
+    can repeat (cummax)."""
+
+    @staticmethod
+    def forward(ctx, x, idx, axis, squeeze, accumulate, vals=None):
+        ctx.meta = (x.shape, idx, axis, squeeze, accumulate)
+        v = _bw.take_along(x, idx, axis) if vals is None else vals
+        return v.squeeze(axis) if squeeze else v
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, idx, axis, squeeze, accumulate = ctx.meta
+        if squeeze:
+            g = _bw.expand_dims(g, (axis,))
+        return _bw.put_along(g, idx, axis, shape, accumulate)
+
+
+def _sel_class(name):
+    return type(name, (_Select,), {"_node_name": name + "Backward0"})
+
+
+_SEL = {n: _sel_class(n.capitalize()) for n in (
+    "max", "min", "sort", "topk", "median", "nanmedian", "mode", "kthvalue", "cummax",
+    "cummin", "gather")}
+
+
+def _select(kind, x, idx, axis, squeeze, accumulate=False, vals=None):
+    """Pick ``idx`` from Tensor ``x`` along ``axis`` (``squeeze`` drops that
+    axis, size 1, from the result); returns the return_types named tuple
+    (values, indices).  ``vals``: the picked values when already known."""
     if x._data.ndim == 0:
+        # a 0-d input is its own value; index 0
+        vals = _SEL[kind].apply(x.reshape(1), idx.reshape(1), 0, True, accumulate)
+        return _RT[kind](vals, _wrap(np.zeros((), dtype=np.int64)))
+    vals = _SEL[kind].apply(x, idx, axis, squeeze, accumulate, vals)
+    i = idx.squeeze(axis) if squeeze else idx
+    i = i.astype(np.int64, copy=vals.requires_grad)  # backward keeps idx: no shared memory
+    return _RT[kind](vals, _wrap(i))
+
+
+class _Gather(Op):
+    """take_along_axis as a graph op (for backward formulas under create_graph)."""
+    _node_name = "GatherBackward0"
+
+    @staticmethod
+    def forward(ctx, x, idx, axis):
+        ctx.meta = (x.shape, idx, axis)
+        return _bw.take_along(x, idx, axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, idx, axis = ctx.meta
+        return _bw.put_along(g, idx, axis, shape, True)
+
+
+class _Scatter(Op):
+    """Zeros with ``g`` put (or added) at ``idx`` along ``axis``: the adjoint of _Gather."""
+    _node_name = "ScatterAddBackward0"
+
+    @staticmethod
+    def forward(ctx, g, idx, axis, shape, accumulate):
+        ctx.meta = (idx, axis)
+        return _bw.put_along(g, idx, axis, shape, accumulate)
+
+    @staticmethod
+    def backward(ctx, gg):
+        idx, axis = ctx.meta
+        return _bw.take_along(gg, idx, axis)
+
+
+class _PickAll(Op):
+    """A full reduction that picks a value (max(), min(), median()): the
+    gradient is split evenly among the elements equal to it, as torch does."""
+
+    @staticmethod
+    def forward(ctx, x, value):
+        ctx.save_for_backward(x, value)
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        x, value = ctx.saved_tensors
+        return g * _evenly(_bw.data(x), _bw.data(value))
+
+
+def _pick_class(name):
+    return type(name, (_PickAll,), {"_node_name": name + "Backward1"})
+
+
+_PICK = {n: _pick_class(n) for n in ("Max", "Min", "Median", "Nanmedian")}
+
+
+def _evenly(xd, v, axes=None, nan_equal=True):
+    """Weights 1/count on the elements equal to ``v`` (NaN counts as equal to a
+    NaN ``v`` when ``nan_equal``), 0 elsewhere."""
+    mask = xd == v
+    if nan_equal and xd.dtype.kind == "f":
+        vn = np.isnan(v)
+        if vn.any():
+            mask |= np.isnan(xd) & vn
+    cnt = mask.sum(axis=axes, keepdims=axes is not None)
+    with _quiet():
+        return (mask / cnt).astype(xd.dtype, copy=False)
+
+
+def _reduce_dim(input, dim, keepdim, name):
+    """Validate a single-dim reduction that has no identity (max, argmax...):
+    returns (axis, keepdim) with 0-d inputs mapped to axis 0."""
+    d = input._data
+    axis = _axis(dim, d.ndim, name)
+    if d.ndim == 0:
+        return 0, False
+    if d.shape[axis] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
+    return axis, keepdim
+
+
+def _as1d(d):
+    return d.reshape(1) if d.ndim == 0 else d
+
+
+def _extreme(input, dim, keepdim, out, name, np_fn, np_arg):
+    if dim is None:
+        if keepdim:
+            raise TypeError(f"{name}(): argument 'dim' must be int when keepdim is given")
+        _check_tensor(input, name)
+        d = input._data
+        if d.size == 0:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for "
+                               f"input.numel() == 0. Specify the reduction dim with the 'dim' "
+                               f"argument.")
+        return _out(_PICK[name.capitalize()].apply(input, np.asarray(np_fn(d, None))), out)
+    if isinstance(dim, Tensor):  # max(a, b): elementwise
+        if keepdim:
+            raise TypeError(f"{name}(): keepdim is not valid with a Tensor 'other'")
+        return _binary_extreme(input, dim, "maximum" if name == "max" else "minimum", out)
+    _check_tensor(input, name)
+    axis, keepdim = _reduce_dim(input, dim, keepdim, name)
+    x = _as1d(input._data)
+    idx = np_arg(x, axis=axis, keepdims=True)
+    vals = np_fn(x, axis, keepdims=True)  # a ufunc reduce: cheaper than gathering at idx
+    return _out_tuple(_select(name, input, idx, axis, not keepdim, vals=vals), out)
+
+
+def max(input, dim=None, keepdim=False, *, out=None):
+    """max(x): the largest element (NaN propagates).  max(x, dim, keepdim):
+    named tuple (values, indices), first index among ties.  max(x, other):
+    elementwise maximum."""
+    return _extreme(input, dim, keepdim, out, "max", np.maximum.reduce, np.argmax)
+
+
+def min(input, dim=None, keepdim=False, *, out=None):
+    """min(x), min(x, dim, keepdim) -> (values, indices), or min(x, other)."""
+    return _extreme(input, dim, keepdim, out, "min", np.minimum.reduce, np.argmin)
+
+
+def _out_tuple(res, out):
+    if out is None:
+        return res
+    if not isinstance(out, (tuple, list)) or len(out) != len(res):
+        raise TypeError(f"out must be a tuple of {len(res)} Tensors")
+    return type(res)(*(_out(r, o) for r, o in zip(res, out)))
+
+
+def _binary_extreme(a, b, name, out=None):
+    """max(a, b) / min(a, b): torch.maximum / torch.minimum from ember.ops.math."""
+    from . import math as _math  # imported here: math is loaded after this module
+    fn = getattr(_math, name)
+    return fn(a, b) if out is None else fn(a, b, out=out)
+
+
+# ---- amax / amin / aminmax / argmax / argmin --------------------------------------------------
+
+class Amax(Op):
+    fn = staticmethod(np.maximum.reduce)
+
+    @classmethod
+    def forward(cls, ctx, x, axes, keepdim):
+        r = np.asarray(cls.fn(x, axis=axes, keepdims=keepdim))
+        ctx.meta = (axes, keepdim)
+        ctx.save_for_backward(x, r)
+        return r
+
+    @classmethod
+    def backward(cls, ctx, g):
+        x, out = ctx.saved_tensors
+        axes, keepdim = ctx.meta
+        # ties split the gradient evenly; a NaN result gives NaN, as torch
+        w = _evenly(_bw.data(x), _bw.data(_keep(out, axes, keepdim)),
+                    axes if axes is not None else tuple(range(_bw.data(x).ndim)), False)
+        return _keep(g, axes, keepdim) * w
+
+
+class Amin(Amax):
+    fn = staticmethod(np.minimum.reduce)
+
+
+def _amax_axes(input, dim, name):
+    _check_tensor(input, name)
+    d = input._data
+    axes = _axes(dim, d.ndim, name)
+    if d.size == 0:
+        if axes is None:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for "
+                               f"input.numel() == 0. Specify the reduction dim with the 'dim' "
+                               f"argument.")
+        for a in axes:
+            if d.shape[a] == 0:
+                raise IndexError(f"{name}(): Expected reduction dim {a} to have non-zero size.")
+    return axes
+
+
+def amax(input, dim=(), keepdim=False, *, out=None):
+    """Largest value over ``dim`` (all when empty); ties share the gradient."""
+    return _out(Amax.apply(input, _amax_axes(input, dim, "amax"), keepdim), out)
+
+
+def amin(input, dim=(), keepdim=False, *, out=None):
+    """Smallest value over ``dim`` (all when empty); ties share the gradient."""
+    return _out(Amin.apply(input, _amax_axes(input, dim, "amin"), keepdim), out)
+
+
+def aminmax(input, *, dim=None, keepdim=False, out=None):
+    """Named tuple (min, max) over ``dim`` (or all)."""
+    _check_tensor(input, "aminmax")
+    d = input._data
+    axes = None if dim is None else (_axis(dim, d.ndim, "aminmax"),)
+    if d.ndim == 0:
         axes = None
-    return Mean.apply(x, axes, keepdim)
+    if d.size == 0 and (axes is None or d.shape[axes[0]] == 0):
+        raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the "
+                           "operation has no identity.")
+    return _out_tuple(_RT["aminmax"](Amin.apply(input, axes, keepdim),
+                                     Amax.apply(input, axes, keepdim)), out)
 
 
-METHODS = ["sum", "mean"]
+def _arg_extreme(input, dim, keepdim, name, np_arg):
+    _check_tensor(input, name)
+    d = input._data
+    if d.dtype == np.bool_:
+        raise RuntimeError(f"{name}(): does not support bool input")
+    if dim is None:
+        if d.size == 0:
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for "
+                             f"input.numel() == 0.")
+        r = np.asarray(np_arg(d), dtype=np.int64)
+        return _wrap(r.reshape(_ones_shape(d.ndim)) if keepdim else r)
+    axis, keepdim = _reduce_dim(input, dim, keepdim, name)
+    r = np_arg(_as1d(d), axis=axis, keepdims=keepdim)
+    if d.ndim == 0:
+        r = r.reshape(())
+    return _wrap(np.asarray(r, dtype=np.int64))
+
+
+def argmax(input, dim=None, keepdim=False, *, out=None):
+    """Index of the largest element (flattened when ``dim`` is None); first among ties."""
+    return _out(_arg_extreme(input, dim, keepdim, "argmax", np.argmax), out)
+
+
+def argmin(input, dim=None, keepdim=False, *, out=None):
+    """Index of the smallest element (flattened when ``dim`` is None); first among ties."""
+    return _out(_arg_extreme(input, dim, keepdim, "argmin", np.argmin), out)
+
+
+# ---- logsumexp -------------------------------------------------------------------------------
+
+class LogSumExp(Op):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        m = np.maximum.reduce(x, axis=axes, keepdims=True, initial=-np.inf)
+        # shift by the max for stability, except where it is infinite (torch's rule)
+        if not np.isfinite(m).all():
+            m = np.where(np.isinf(m), 0, m).astype(x.dtype, copy=False)
+        s = np.sum(np.exp(x - m), axis=axes, keepdims=True)
+        if s.all():
+            r = np.log(s) + m
+        else:
+            with _quiet():
+                r = np.log(s) + m
+        r = _squeeze(r, axes, keepdim)
+        ctx.meta = (axes, keepdim)
+        ctx.save_for_backward(x, r)
+        return r
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        axes, keepdim = ctx.meta
+        out = _keep(out, axes, keepdim)
+        if np.isfinite(_bw.data(out)).all():
+            return _keep(g, axes, keepdim) * _bw.exp(x - out)
+        with _quiet():
+            return _keep(g, axes, keepdim) * _bw.exp(x - out)
+
+
+def logsumexp(input, dim, keepdim=False, *, out=None):
+    """log(sum(exp(x))) over ``dim``, computed stably; ints become the default float."""
+    _check_tensor(input, "logsumexp")
+    if input._data.dtype.kind != "f":
+        input = _cast(input, D.get_default_dtype())
+    axes = _axes(dim, input._data.ndim, "logsumexp")
+    return _out(LogSumExp.apply(input, axes, keepdim), out)
+
+
+# ---- cumulative ops -----------------------------------------------------------------------------
+
+def _revcumsum(g, axis):
+    return _bw.flip(_bw.cumsum(_bw.flip(g, axis), axis), axis)
+
+
+class Cumsum(Op):
+    @staticmethod
+    def forward(ctx, x, axis, acc):
+        ctx.axis = axis
+        if x.ndim == 0:
+            return x.astype(acc) if acc is not None else x.copy()
+        if acc is np.float16:
+            return x.cumsum(axis, dtype=np.float32).astype(np.float16)
+        return x.cumsum(axis, dtype=acc)
+
+    @staticmethod
+    def backward(ctx, g):
+        if _bw.data(g).ndim == 0:
+            return g
+        return _revcumsum(g, ctx.axis)
+
+
+def cumsum(input, dim, *, dtype=None, out=None):
+    """Running sum along ``dim``; bool/int inputs give int64."""
+    _check_tensor(input, "cumsum")
+    d = input._data
+    axis = _axis(dim, d.ndim, "cumsum")
+    return _out(Cumsum.apply(input, axis, _acc_dtype(d, dtype, input)), out)
+
+
+class Cumprod(Op):
+    @staticmethod
+    def forward(ctx, x, axis, acc):
+        ctx.axis = axis
+        if x.ndim == 0:
+            r = x.astype(acc) if acc is not None else x.copy()
+        else:
+            r = np.cumprod(x, axis, dtype=acc)
+        ctx.save_for_backward(x, r)
+        return r
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        axis = ctx.axis
+        xd = _bw.data(x)
+        if xd.ndim == 0:
+            return g
+        if not (xd == 0).any():
+            # d out_k / d x_i = out_k / x_i for k >= i
+            return _revcumsum(g * out, axis) / x
+        if type(x) is _nd:
+            return _cumprod_grad_zeros(xd, out, g, axis)
+        return _cumprod_grad_graph(x, g, axis)
+
+
+def _cumprod_grad_zeros(x, out, g, axis):
+    """Exact cumprod gradient with zeros in O(n): before the first zero of a
+    slice the usual out/x formula holds; after it the gradient is 0; at the
+    zero itself it is out[z-1] * sum_{k>=z} g_k prod_{z<j<=k} x_j."""
+    x, out, g = (np.moveaxis(np.asarray(a), axis, -1) for a in (x, out, g))
+    n = x.shape[-1]
+    pos = np.arange(n)
+    zero = x == 0
+    has = zero.any(-1, keepdims=True)
+    z = np.where(has, zero.argmax(-1)[..., None], n)
+    before = pos < z
+    with _quiet():
+        grad = np.where(before, np.flip(np.cumsum(np.flip(g * out, -1), -1), -1)
+                        / np.where(before, x, 1), 0)
+    after = np.cumprod(np.where(pos > z, x, 1), -1)
+    tail = np.sum(np.where(pos >= z, g * after, 0), -1, keepdims=True)
+    zc = np.clip(z - 1, 0, n - 1)
+    left = np.where(z > 0, _bw.take_along(out, zc, -1), 1)
+    grad = np.where(pos == z, left * tail, grad)
+    return np.moveaxis(grad.astype(x.dtype, copy=False), -1, axis)
+
+
+def _cumprod_grad_graph(x, g, axis):
+    """cumprod's gradient from recorded ops (create_graph) when x has zeros:
+    grad_i = sum_{k>=i} g_k prod_{j<=k, j!=i} x_j, via an n x n expansion."""
+    xm, inv = _to_last(x, axis)
+    gm, _ = _to_last(g if not isinstance(g, _nd) else _wrap(g), axis)
+    n = xm.shape[-1]
+    rows = xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n)
+    c = cumprod(_bw.where(np.eye(n, dtype=bool), 1.0, rows), -1)    # [..., i, k]
+    upper = np.triu(np.ones((n, n), dtype=_bw.data(x).dtype))       # k >= i
+    grad = sum(c * (gm.unsqueeze(-2) * upper), -1)
+    return _bw.transpose(grad, inv)
+
+
+def cumprod(input, dim, *, dtype=None, out=None):
+    """Running product along ``dim``; bool/int inputs give int64.  The gradient
+    is exact where the input has zeros."""
+    _check_tensor(input, "cumprod")
+    d = input._data
+    axis = _axis(dim, d.ndim, "cumprod")
+    acc = _acc_dtype(d, dtype, input)
+    if acc is np.float16:
+        acc = None
+    return _out(Cumprod.apply(input, axis, acc), out)
+
+
+def _cum_extreme(input, dim, name, ufunc):
+    _check_tensor(input, name)
+    d = input._data
+    axis = _axis(dim, d.ndim, name)
+    x = _as1d(d)
+    vals = ufunc.accumulate(x, axis=axis)
+    # index of the latest element that set (or tied) the running extreme; NaN sticks
+    hit = x == vals
+    if x.dtype.kind == "f":
+        hit |= np.isnan(x)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    pos = np.arange(x.shape[axis]).reshape(shape)
+    idx = np.maximum.accumulate(np.where(hit, pos, 0), axis=axis) if x.size else \
+        np.zeros(x.shape, dtype=np.int64)
+    return _select(name, input, idx, axis, False, accumulate=True)
+
+
+def cummax(input, dim, *, out=None):
+    """Named tuple (values, indices) of the running maximum along ``dim``."""
+    return _out_tuple(_cum_extreme(input, dim, "cummax", np.maximum), out)
+
+
+def cummin(input, dim, *, out=None):
+    """Named tuple (values, indices) of the running minimum along ``dim``."""
+    return _out_tuple(_cum_extreme(input, dim, "cummin", np.minimum), out)
+
+
+# ---- sorting ------------------------------------------------------------------------------------
+
+def _argsort(x, axis, descending):
+    """Stable argsort; NaN sorts as the largest value (last ascending, first descending)."""
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable")
+    # reversing a stable ascending sort of the reversed input gives a stable
+    # descending order (equal elements keep their original order)
+    n = x.shape[axis]
+    rev = (slice(None),) * axis + (slice(None, None, -1),)
+    return (n - 1) - np.argsort(x[rev], axis=axis, kind="stable")[rev]
+
+
+def sort(input, dim=-1, descending=False, *, stable=False, out=None):
+    """Named tuple (values, indices) sorted along ``dim``; always stable."""
+    _check_tensor(input, "sort")
+    d = input._data
+    axis = _axis(dim, d.ndim, "sort")
+    idx = _argsort(_as1d(d), axis, descending)
+    return _out_tuple(_select("sort", input, idx, axis, False), out)
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    """Indices that sort ``input`` along ``dim``."""
+    _check_tensor(input, "argsort")
+    d = input._data
+    axis = _axis(dim, d.ndim, "argsort")
+    if d.ndim == 0:
+        return _wrap(np.zeros((), dtype=np.int64))
+    return _wrap(_argsort(d, axis, descending).astype(np.int64, copy=False))
+
+
+def msort(input, *, out=None):
+    """Sort along the first dimension (values only)."""
+    return _out(sort(input, 0).values, out)
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
+    """Named tuple (values, indices) of the ``k`` largest (or smallest) entries
+    along ``dim``, in sorted order.  NaN counts as the largest value."""
+    _check_tensor(input, "topk")
+    d = input._data
+    axis = _axis(dim, d.ndim, "topk")
+    x = _as1d(d)
+    n = x.shape[axis]
+    if not isinstance(k, (int, np.integer)) or k < 0 or k > n:
+        raise RuntimeError("selected index k out of range")
+    k = int(k)
+    if 0 < k and k * 4 < n and n > 256:
+        # partition first (O(n)), then sort only the k picked
+        part = np.argpartition(x, n - k if largest else k - 1, axis=axis)
+        sl = [slice(None)] * x.ndim
+        sl[axis] = slice(n - k, None) if largest else slice(0, k)
+        cand = part[tuple(sl)]
+        cvals = _bw.take_along(x, cand, axis)
+        order = _argsort(cvals, axis, largest)
+        idx = _bw.take_along(cand, order, axis)
+        vals = _bw.take_along(cvals, order, axis)
+    else:
+        idx = _argsort(x, axis, largest)
+        sl = [slice(None)] * x.ndim
+        sl[axis] = slice(0, k)
+        idx = idx[tuple(sl)]
+        vals = None
+    if d.ndim == 0 and k == 0:
+        res = _RT["topk"](_wrap(np.zeros((0,), dtype=d.dtype)), _wrap(np.zeros((0,), np.int64)))
+        return _out_tuple(res, out)
+    return _out_tuple(_select("topk", input, idx, axis, False, vals=vals), out)
+
+
+def kthvalue(input, k, dim=-1, keepdim=False, *, out=None):
+    """Named tuple (values, indices) of the k-th smallest entry along ``dim``."""
+    _check_tensor(input, "kthvalue")
+    d = input._data
+    axis = _axis(dim, d.ndim, "kthvalue")
+    x = _as1d(d)
+    n = x.shape[axis]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {axis}")
+    order = _argsort(x, axis, False)
+    idx = np.take(order, [k - 1], axis=axis)
+    return _out_tuple(_select("kthvalue", input, idx, axis, not keepdim), out)
+
+
+def _median_index(x, axis, ignore_nan):
+    """Index (keepdims form) of the lower median along ``axis``.  With NaN
+    present the result is the first NaN (median) or NaN is skipped (nanmedian)."""
+    order = np.argsort(x, axis=axis, kind="stable")  # NaN last
+    n = x.shape[axis]
+    if x.dtype.kind == "f":
+        nan = np.isnan(x)
+        if ignore_nan:
+            cnt = n - nan.sum(axis=axis, keepdims=True)
+            k = np.maximum(cnt - 1, 0) // 2
+            return _bw.take_along(order, k, axis)
+        idx = np.take(order, [(n - 1) // 2], axis=axis)
+        anynan = nan.any(axis=axis, keepdims=True)
+        if anynan.any():
+            idx = np.where(anynan, nan.argmax(axis=axis, keepdims=True), idx)
+        return idx
+    return np.take(order, [(n - 1) // 2], axis=axis)
+
+
+def _median(input, dim, keepdim, out, name, ignore_nan):
+    _check_tensor(input, name)
+    d = input._data
+    if dim is None:
+        if d.size == 0:
+            if d.dtype.kind != "f":
+                raise RuntimeError(f"{name}() input tensor cannot be empty")
+            v = np.asarray(np.nan, dtype=d.dtype)
+        else:
+            flat = d.reshape(-1)
+            v = np.asarray(flat[_median_index(flat, 0, ignore_nan)[0]])
+        return _out(_PICK[name.capitalize()].apply(input, v), out)
+    axis, keepdim = _reduce_dim(input, dim, keepdim, name)
+    idx = _median_index(_as1d(d), axis, ignore_nan)
+    return _out_tuple(_select(name, input, idx, axis, not keepdim), out)
+
+
+def median(input, dim=None, keepdim=False, *, out=None):
+    """Lower median: median(x) is a value (NaN if any NaN); median(x, dim)
+    is a named tuple (values, indices)."""
+    return _median(input, dim, keepdim, out, "median", False)
+
+
+def nanmedian(input, dim=None, keepdim=False, *, out=None):
+    """Lower median ignoring NaN (NaN only where a slice is all NaN)."""
+    return _median(input, dim, keepdim, out, "nanmedian", True)
+
+
+def mode(input, dim=-1, keepdim=False, *, out=None):
+    """Named tuple (values, indices): the most frequent value along ``dim``
+    (the smallest among equally frequent ones) and its last index."""
+    _check_tensor(input, "mode")
+    d = input._data
+    axis, keepdim = _reduce_dim(input, dim, keepdim, "mode")
+    x = np.moveaxis(_as1d(d), axis, -1)
+    n = x.shape[-1]
+    s = np.sort(x, axis=-1)
+    pos = np.arange(n)
+    start = np.ones(s.shape, dtype=bool)
+    start[..., 1:] = s[..., 1:] != s[..., :-1]
+    first = np.maximum.accumulate(np.where(start, pos, 0), axis=-1)
+    run = pos - first + 1                                   # length of the run so far
+    best = np.argmax(run == run.max(-1, keepdims=True), axis=-1)[..., None]  # smallest value
+    val = _bw.take_along(s, best, -1)
+    last = (n - 1) - np.argmax(np.flip(x == val, -1), axis=-1)[..., None]
+    idx = np.moveaxis(last, -1, axis)
+    return _out_tuple(_select("mode", input, idx, axis, not keepdim), out)
+
+
+def _quantile(input, q, dim, keepdim, interpolation, name, ignore_nan):
+    _check_tensor(input, name)
+    d = input._data
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if d.size == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
+        raise ValueError(f"{name}() interpolation must be one of linear, lower, higher, "
+                         f"midpoint or nearest. Got {interpolation}")
+    if isinstance(q, Tensor):
+        if q._data.ndim > 1:
+            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+        if q._data.dtype != d.dtype:
+            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+        qs = q._data.astype(np.float64)
+        scalar_q = q._data.ndim == 0
+    else:
+        qs = np.asarray(q, dtype=np.float64)
+        scalar_q = True
+    if ((qs < 0) | (qs > 1)).any():
+        if isinstance(q, Tensor):
+            raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+        raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q}")
+    qs = qs.reshape(-1)
+    if dim is None:
+        x, axis = input.reshape(-1), 0
+        out_keep = _ones_shape(d.ndim)
+    else:
+        axis = _axis(dim, d.ndim, name)
+        x = input.reshape(1) if d.ndim == 0 else input
+        out_keep = tuple(1 if i == axis else s for i, s in enumerate(d.shape))
+    xm, _ = _to_last(x, axis)                       # (..., n)
+    srt = sort(xm, -1).values                        # NaN last
+    sd = srt._data
+    n = sd.shape[-1]
+    nan = np.isnan(sd)
+    cnt = (n - nan.sum(-1, keepdims=True)) if ignore_nan else np.full(sd.shape[:-1] + (1,), n)
+    rank = qs * (np.maximum(cnt, 1) - 1)             # (..., Q)
+    if interpolation == "nearest":
+        rank = np.round(rank)
+    lo = np.floor(rank).astype(np.int64)
+    hi = np.ceil(rank).astype(np.int64)
+    vlo = _SEL["gather"].apply(srt, lo, srt.ndim - 1, False, True)
+    vhi = _SEL["gather"].apply(srt, hi, srt.ndim - 1, False, True)
+    if interpolation in ("lower", "nearest"):
+        r = vlo
+    elif interpolation == "higher":
+        r = vhi
+    else:
+        w = 0.5 if interpolation == "midpoint" else (rank - lo).astype(sd.dtype)
+        r = vlo + (vhi - vlo) * w
+    # quantile: any NaN in a slice makes it NaN; nanquantile: only an all-NaN slice
+    bad = (cnt == 0) if ignore_nan else nan.any(-1, keepdims=True)
+    if bad.any():
+        r = _bw.where(np.broadcast_to(bad, r.shape), np.nan, r)
+    # (..., Q) -> (Q, *reduced) with keepdim handled
+    r = _bw.transpose(r, (r.ndim - 1,) + tuple(range(r.ndim - 1)))
+    shape = out_keep if keepdim else tuple(s for i, s in enumerate(out_keep)
+                                           if dim is not None and i != axis)
+    if dim is not None and d.ndim == 0:
+        shape = ()
+    r = r.reshape(((len(qs),) if not scalar_q else ()) + tuple(shape))
+    return r
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """q-th quantiles along ``dim`` (flattened when None); ``q`` a float or 1-D
+    tensor (its length becomes the first output dim)."""
+    return _out(_quantile(input, q, dim, keepdim, interpolation, "quantile", False), out)
+
+
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """quantile ignoring NaN."""
+    return _out(_quantile(input, q, dim, keepdim, interpolation, "nanquantile", True), out)
+
+
+# ---- logical reductions, counting, unique ------------------------------------------------------
+
+def all(input, dim=None, keepdim=False, *, out=None):
+    """True where every element over ``dim`` is nonzero (uint8 in, uint8 out)."""
+    _check_tensor(input, "all")
+    d = input._data
+    r = np.asarray(np.all(d, axis=_axes(dim, d.ndim, "all"), keepdims=keepdim))
+    return _out(_wrap(r.astype(np.uint8) if d.dtype == np.uint8 else r), out)
+
+
+def any(input, dim=None, keepdim=False, *, out=None):
+    """True where some element over ``dim`` is nonzero (uint8 in, uint8 out)."""
+    _check_tensor(input, "any")
+    d = input._data
+    r = np.asarray(np.any(d, axis=_axes(dim, d.ndim, "any"), keepdims=keepdim))
+    return _out(_wrap(r.astype(np.uint8) if d.dtype == np.uint8 else r), out)
+
+
+def count_nonzero(input, dim=None):
+    """Number of nonzero elements over ``dim`` (int64)."""
+    _check_tensor(input, "count_nonzero")
+    d = input._data
+    return _wrap(np.asarray(np.count_nonzero(d, axis=_axes(dim, d.ndim, "count_nonzero")),
+                            dtype=np.int64))
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """Distinct elements (sorted), optionally with the inverse map and counts.
+    NaNs are not merged, as torch."""
+    _check_tensor(input, "unique")
+    d = input._data
+    if dim is None:
+        flat = d.reshape(-1)
+        res = np.unique(flat, return_inverse=True, return_counts=True, equal_nan=False)
+        vals, inv, cnt = res
+        inv = inv.reshape(d.shape)
+    else:
+        axis = _axis(dim, d.ndim, "unique")
+        vals, inv, cnt = np.unique(_as1d(d), return_inverse=True, return_counts=True, axis=axis)
+        inv = inv.reshape(-1)
+    out = [_wrap(vals)]
+    if return_inverse:
+        out.append(_wrap(inv.astype(np.int64, copy=False)))
+    if return_counts:
+        out.append(_wrap(cnt.astype(np.int64, copy=False)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """Collapse runs of equal consecutive elements (along ``dim``, or flattened)."""
+    _check_tensor(input, "unique_consecutive")
+    d = input._data
+    if dim is None:
+        x = d.reshape(-1)
+        n = x.shape[0]
+        start = np.ones(n, dtype=bool)
+        start[1:] = x[1:] != x[:-1]
+        vals = x[start]
+        inv_shape = d.shape
+    else:
+        axis = _axis(dim, d.ndim, "unique_consecutive")
+        x = np.moveaxis(_as1d(d), axis, 0)
+        n = x.shape[0]
+        start = np.ones(n, dtype=bool)
+        if n > 1:
+            start[1:] = (x[1:] != x[:-1]).reshape(n - 1, -1).any(1)
+        vals = np.moveaxis(x[start], 0, axis)
+        inv_shape = (n,)
+    out = [_wrap(np.ascontiguousarray(vals))]
+    if return_inverse:
+        out.append(_wrap((np.cumsum(start) - 1).astype(np.int64).reshape(inv_shape)))
+    if return_counts:
+        pos = np.flatnonzero(start)
+        out.append(_wrap(np.diff(np.append(pos, n)).astype(np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+# ---- norms --------------------------------------------------------------------------------------
+
+class VectorNorm(Op):
+    """(sum |x|^p)^(1/p) over ``axes``; p may be 0, inf, -inf or any number."""
+    _node_name = "LinalgVectorNormBackward0"
+
+    @staticmethod
+    def forward(ctx, x, p, axes, keepdim):
+        acc = x.astype(np.float32) if x.dtype == np.float16 else x
+        if p == 2:
+            if axes is None and not keepdim and acc.flags.c_contiguous:
+                f = acc.reshape(-1)
+                r = np.sqrt(np.dot(f, f))
+            else:
+                r = np.sqrt(np.sum(acc * acc, axis=axes, keepdims=keepdim))
+        else:
+            a = np.abs(acc)
+            if p == 1:
+                r = np.sum(a, axis=axes, keepdims=keepdim)
+            elif p == _inf:
+                r = np.amax(a, axis=axes, keepdims=keepdim)
+            elif p == -_inf:
+                r = np.amin(a, axis=axes, keepdims=keepdim)
+            elif p == 0:
+                r = np.sum(a != 0, axis=axes, keepdims=keepdim)
+            else:
+                with _quiet():
+                    r = np.sum(a ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+        r = np.asarray(r, dtype=x.dtype)
+        ctx.meta = (p, axes, keepdim)
+        ctx.save_for_backward(x, r)
+        return r
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        p, axes, keepdim = ctx.meta
+        if p == 0:
+            return None  # piecewise constant: torch leaves the gradient undefined
+        g = _keep(g, axes, keepdim)
+        out = _keep(out, axes, keepdim)
+        od = _bw.data(out)
+        if p == 1:
+            return g * _bw.sign(x)
+        xd = _bw.data(x)
+        if p == _inf or p == -_inf:
+            w = _evenly(np.abs(xd), od, axes if axes is not None else tuple(range(xd.ndim)), False)
+            return _bw.sign(x) * (g * w)
+        zero = od == 0
+        if zero.any():  # a zero norm has zero gradient (torch's convention)
+            g = _bw.where(zero, 0.0, g)
+            out = _bw.where(zero, 1.0, out)
+        if p == 2:
+            return x * (g / out)
+        # d/dx_i = sign(x_i) |x_i|^(p-1) / norm^(p-1); 0 where x_i == 0
+        xz = xd == 0
+        ax = _bw.abs(x)
+        if xz.any():
+            scaled = _bw.where(xz, 0.0, _bw.sign(x) * _bw.where(xz, 1.0, ax) ** (p - 1))
+        else:
+            scaled = _bw.sign(x) * ax ** (p - 1)
+        return scaled * (g / out ** (p - 1))
+
+
+def _norm_ord(name, ord):
+    if isinstance(ord, bool) or not isinstance(ord, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}(): argument 'ord' must be Number, not {type(ord).__name__}")
+    return float(ord)
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+    """Vector p-norm of ``x`` over ``dim`` (all elements when None)."""
+    _check_tensor(x, "linalg.vector_norm")
+    p = _norm_ord("linalg_vector_norm", ord)
+    if dtype is not None:
+        x = _cast(x, dtype)
+    d = x._data
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
+                           f"input. Got {_tname(d.dtype)}")
+    axes = _axes(dim, d.ndim, "linalg.vector_norm")
+    if (p < 0 or p == _inf) and _count(d.shape, axes) == 0 and d.ndim:
+        o = int(p) if p.is_integer() else p
+        raise RuntimeError(f"linalg.vector_norm cannot compute the {o} norm on an empty tensor "
+                           f"because the operation does not have an identity")
+    return _out(VectorNorm.apply(x, p, axes, keepdim), out)
+
+
+class _SvdNorm(Op):
+    """Matrix norms from singular values over the last two axes: 'nuc' (sum),
+    2 (largest), -2 (smallest)."""
+    _node_name = "LinalgMatrixNormBackward0"
+
+    @staticmethod
+    def forward(ctx, a, kind):
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        ctx.meta = (u, vh, kind)
+        if kind == "nuc":
+            return s.sum(-1)
+        return s[..., 0] if kind == 2 else s[..., -1]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        u, vh, kind = ctx.meta
+        g = np.asarray(g)[..., None, None]
+        if kind == "nuc":
+            return g * (u @ vh)
+        k = slice(0, 1) if kind == 2 else slice(-1, None)  # the largest / smallest pair
+        return g * (u[..., :, k] @ vh[..., k, :])
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
+    """Matrix norm over the two dims ``dim``: 'fro', 'nuc', 1, -1, 2, -2, inf, -inf."""
+    _check_tensor(A, "linalg.matrix_norm")
+    if dtype is not None:
+        A = _cast(A, dtype)
+    d = A._data
+    if d.ndim < 2:
+        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
+                           f"dimensions.")
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as "
+                           f"input. Got {_tname(d.dtype)}")
+    if not isinstance(dim, (tuple, list)) or len(dim) != 2:
+        n = len(dim) if isinstance(dim, (tuple, list)) else 1
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {n}")
+    d0, d1 = _dim(int(dim[0]), d.ndim), _dim(int(dim[1]), d.ndim)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
+    if ord == "fro":
+        return vector_norm(A, 2, (d0, d1), keepdim, out=out)
+    kept = tuple(1 if i in (d0, d1) else s for i, s in enumerate(d.shape))
+    final = kept if keepdim else tuple(s for i, s in enumerate(d.shape) if i not in (d0, d1))
+    if ord in ("nuc", 2, -2) and not isinstance(ord, bool):
+        moved = A.permute(*[i for i in range(d.ndim) if i not in (d0, d1)], d0, d1)
+        r = _SvdNorm.apply(moved, ord)
+        return _out(r.reshape(final), out)
+    if isinstance(ord, (int, float)) and not isinstance(ord, bool) and ord in (1, -1, _inf, -_inf):
+        # 1 / -1: max / min column sum of |A|; inf / -inf: the same over rows
+        sum_dim, ext_dim = (d0, d1) if ord in (1, -1) else (d1, d0)
+        s = vector_norm(A, 1, sum_dim, keepdim=True)
+        r = (amax if ord > 0 else amin)(s, ext_dim, keepdim=True)
+        return _out(r.reshape(final), out)
+    raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+
+
+def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
+    """``ember.linalg.norm``: vector norm for a 1-D ``dim`` (or 1-D input),
+    matrix norm for a 2-tuple ``dim`` (or 2-D input); 2-norm of all when both
+    ``ord`` and ``dim`` are None."""
+    _check_tensor(A, "linalg.norm")
+    if dim is not None:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+        if len(dims) == 1:
+            if isinstance(ord, str):
+                raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got 1")
+            return vector_norm(A, 2 if ord is None else ord, dims, keepdim, dtype=dtype, out=out)
+        return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim, dtype=dtype, out=out)
+    if ord is None:
+        return vector_norm(A, 2, None, keepdim, dtype=dtype, out=out)
+    nd = A._data.ndim
+    if nd == 1:
+        return vector_norm(A, ord, None, keepdim, dtype=dtype, out=out)
+    if nd == 2:
+        return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype, out=out)
+    raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or "
+                       f"2D. Got {nd}D.")
+
+
+def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+    """torch.norm: 'fro' (2-norm over ``dim`` or all), 'nuc', or a number p
+    (vector p-norm over ``dim``)."""
+    _check_tensor(input, "norm")
+    if isinstance(p, str):
+        if p == "fro":
+            dims = None if dim is None else ((dim,) if isinstance(dim, (int, np.integer))
+                                             else tuple(dim))
+            if dims is None or len(dims) <= 2:
+                return vector_norm(input, 2, dims, keepdim, dtype=dtype, out=out)
+            raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {len(dims)}")
+        if p == "nuc":
+            return matrix_norm(input, "nuc", (-2, -1) if dim is None else dim, keepdim,
+                               dtype=dtype, out=out)
+        raise RuntimeError(f"linalg.matrix_norm: Order {p} not supported.")
+    if p is None:
+        p = 2
+    return vector_norm(input, p, dim, keepdim, dtype=dtype, out=out)
+
+
+__all__ = [
+    "sum", "mean", "nansum", "nanmean", "var", "std", "var_mean", "std_mean", "prod",
+    "max", "min", "amax", "amin", "aminmax", "argmax", "argmin", "logsumexp",
+    "cumsum", "cumprod", "cummax", "cummin", "sort", "argsort", "msort", "topk",
+    "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile",
+    "all", "any", "count_nonzero", "unique", "unique_consecutive", "norm", "return_types",
+]
+
+METHODS = [
+    "sum", "mean", "nansum", "nanmean", "var", "std", "prod", "max", "min", "amax", "amin",
+    "aminmax", "argmax", "argmin", "logsumexp", "cumsum", "cumprod", "cummax", "cummin",
+    "sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode", "quantile",
+    "nanquantile", "all", "any", "count_nonzero", "unique", "unique_consecutive", "norm",
+]
+INPLACE = ["cumsum", "cumprod"]
