@@ -5,6 +5,8 @@ for chosen inputs and runs only the part of the graph that leads to them.
 Saved arrays are released as soon as a node has run (unless
 ``retain_graph``), so memory falls as the walk proceeds.
 """
+from heapq import heappop, heappush
+
 import numpy as np
 
 from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG, _edge
@@ -191,16 +193,15 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
                  target_tensors=None):
     """Walk the graph from ``roots`` (edges) seeded with ``grads``.
 
-    ``targets`` (edges): when given, only the graph leading to them runs;
-    returns their gradients (``accumulate=False``) or accumulates into the
-    target tensors only (``accumulate=True``).
+    Nodes run from the most recently created down (see ``_next_seq`` in
+    function.py), each once all gradient for it has arrived.  ``targets``
+    (edges): when given, only the graph leading to them runs; returns their
+    gradients (``accumulate=False``) or accumulates into the target tensors
+    only (``accumulate=True``).
     """
-    root_nodes = [e[0] for e in roots]
-    deps, post = _collect(root_nodes, targets is not None)
-
-    needed = None
-    capture = None
+    needed = capture = None
     if targets is not None:
+        _, post = _collect([e[0] for e in roots], True)
         capture = {}
         for k, (node, nr) in enumerate(targets):
             capture.setdefault(node, []).append((k, nr))
@@ -211,13 +212,14 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     results = [None] * (len(targets) if targets is not None else 0)
 
     buffers = {}
+    heap = []
     for (node, nr), g in zip(roots, grads):
         buf = buffers.get(node)
         if buf is None:
             buf = buffers[node] = [None] * node._n_out
+            heappush(heap, (-node._seq, id(node), node))
         buf[nr] = g if buf[nr] is None else buf[nr] + g
 
-    ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
     prev_mode = _gm.enabled
     _gm.enabled = create_graph
     # The plain first-order path (no create_graph, hooks or anomaly mode)
@@ -225,20 +227,14 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     fast = not create_graph and not _gm.anomaly
     nd = np.ndarray
     try:
-        while ready:
-            node = ready.pop()
-            buf = buffers.pop(node, None)
-            if node._pre_hooks is not None and buf is not None:
+        while heap:
+            node = heappop(heap)[2]
+            buf = buffers.pop(node)
+            if node._pre_hooks is not None:
                 buf = _run_pre_hooks(node, buf, create_graph)
-            if buf is None:
-                run = False
-            elif node._n_out == 1:
-                run = buf[0] is not None
-            else:
-                run = any(g is not None for g in buf)
             if capture is not None:
                 caps = capture.get(node)
-                if caps is not None and buf is not None:
+                if caps is not None:
                     for k, nr in caps:
                         g = buf[nr]
                         if accumulate:
@@ -246,48 +242,38 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
                                 _accumulate(target_tensors[k], g, create_graph)
                         else:
                             results[k] = g
-                run = run and any(e is not None and e[0] in needed for e in node._next)
+                if not any(e is not None and e[0] in needed for e in node._next):
+                    continue
             if type(node) is AccumulateGrad:
-                if run and capture is None:
+                if capture is None and buf[0] is not None:
                     _accumulate_leaf(node, buf[0], create_graph)
                 continue
-            nx = node._next
-            if run:
-                fn = node._fn
-                if fast and fn._raw and node._n_out == 1 and node._post_hooks is None:
-                    res = fn.backward(node, buf[0])
-                    if not retain_graph and node._saved is not None:
-                        node._saved = _FREED
-                else:
-                    res = _call_node(node, buf, create_graph, retain_graph)
-                if type(res) is not tuple:
-                    res = (res,)
-                if len(res) < len(nx):
-                    res = res + (None,) * (len(nx) - len(res))
-                for e, g in zip(nx, res):
-                    if e is None:
-                        continue
-                    nxt = e[0]
-                    if g is not None:
-                        if type(g) is not nd or g.shape != e[2] or g.dtype is not e[3]:
-                            g = _fix(g, e, create_graph)
-                        b = buffers.get(nxt)
-                        if b is None:
-                            b = buffers[nxt] = [None] * nxt._n_out
-                        nr = e[1]
-                        b[nr] = g if b[nr] is None else b[nr] + g
-                    d = deps[nxt] - 1
-                    deps[nxt] = d
-                    if d == 0:
-                        ready.append(nxt)
+            if node._n_out == 1:
+                if buf[0] is None:
+                    continue
+            elif all(g is None for g in buf):
+                continue
+            fn = node._fn
+            if fast and fn._raw and node._n_out == 1 and node._post_hooks is None:
+                res = fn.backward(node, buf[0])
+                if not retain_graph and node._saved is not None:
+                    node._saved = _FREED
             else:
-                for e in nx:
-                    if e is not None:
-                        nxt = e[0]
-                        d = deps[nxt] - 1
-                        deps[nxt] = d
-                        if d == 0:
-                            ready.append(nxt)
+                res = _call_node(node, buf, create_graph, retain_graph)
+            if type(res) is not tuple:
+                res = (res,)
+            for e, g in zip(node._next, res):
+                if e is None or g is None:
+                    continue
+                if type(g) is not nd or g.shape != e[2] or g.dtype is not e[3]:
+                    g = _fix(g, e, create_graph)
+                nxt = e[0]
+                b = buffers.get(nxt)
+                if b is None:
+                    b = buffers[nxt] = [None] * nxt._n_out
+                    heappush(heap, (-nxt._seq, id(nxt), nxt))
+                nr = e[1]
+                b[nr] = g if b[nr] is None else b[nr] + g
     finally:
         _gm.enabled = prev_mode
     if targets is not None and not accumulate:
@@ -390,7 +376,9 @@ def _call_once_differentiable(node, fn, buf):
     # The results hang off an error node whose edges are the op's own inputs
     # (and any recorded incoming gradients), so differentiating them again
     # reaches it and raises, as torch's once_differentiable does.
+    from .function import _next_seq
     err = _DoubleBackwardError._Node()
+    err._seq = _next_seq()
     err._next = list(node._next) + [_edge(g) for g in buf
                                     if isinstance(g, Tensor) and g.requires_grad]
     err.needs_input_grad = [e is not None for e in err._next]

@@ -17,6 +17,7 @@ A node keeps, per positional input, an *edge*: ``(next_node, output_nr,
 shape, numpy_dtype)``.  The engine uses shape and dtype to reduce a
 broadcast gradient and cast it back, so no backward has to.
 """
+import itertools
 import traceback
 import weakref
 
@@ -47,7 +48,8 @@ class Node:
     nothing.
     """
 
-    __slots__ = ("_next", "needs_input_grad", "_n_out", "_out_meta", "__dict__", "__weakref__")
+    __slots__ = ("_next", "needs_input_grad", "_n_out", "_out_meta", "_seq", "__dict__",
+                 "__weakref__")
 
     _fn = None            # the Function subclass this node belongs to
     _name = "Node"
@@ -134,6 +136,7 @@ class AccumulateGrad(Node):
     def __init__(self, variable):
         self.variable = variable
         self.needs_input_grad = ()
+        self._seq = -1  # leaves run last: after every node that feeds them
         self._next = ()
         self._n_out = 1
 
@@ -256,9 +259,16 @@ def _apply_raw(cls, args, kwargs):
     return out
 
 
+# Nodes are numbered in creation order.  A node's inputs always exist before
+# it does, so running nodes from the highest number down is a topological
+# order -- the engine needs no separate dependency count (torch does the same).
+_next_seq = itertools.count().__next__
+
+
 def _record_raw(cls, args, kwargs):
     """apply() when the graph is recorded: make the node, run forward, wire outputs."""
     ctx = cls._Node()
+    ctx._seq = _next_seq()
     arrays = []
     edges = []
     needs = []
@@ -415,6 +425,7 @@ def _apply_public(cls, args, kwargs):
     """apply() for user Functions: forward/backward see Tensors."""
     record = _gm.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
     ctx = cls._Node()
+    ctx._seq = _next_seq()
     if record:
         ctx._next = [(_edge(a) if isinstance(a, Tensor) and a.requires_grad else None) for a in args]
     else:

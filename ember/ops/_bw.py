@@ -17,21 +17,35 @@ def is_array(x):
     return not isinstance(x, _T)
 
 
+_SUM_AXES = {}
+
+
+def _sum_axes(gshape, shape):
+    """Axes to sum so a gradient of ``gshape`` reduces to ``shape`` (cached:
+    the same few shape pairs recur every training step)."""
+    key = (gshape, shape)
+    axes = _SUM_AXES.get(key)
+    if axes is None:
+        lead = len(gshape) - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
+        if len(_SUM_AXES) < 4096:
+            _SUM_AXES[key] = axes
+    return axes
+
+
 def sum_to(g, shape):
     """Sum a broadcast gradient down to ``shape`` (NumPy broadcasting undone)."""
-    gshape = g.shape
-    if tuple(gshape) == tuple(shape):
+    gshape = tuple(g.shape)
+    shape = tuple(shape)
+    if gshape == shape:
         return g
-    lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
+    axes = _sum_axes(gshape, shape)
     if not isinstance(g, _T):
-        r = g.sum(axis=axes, keepdims=True) if axes else g
-        if lead:
-            r = r.reshape(shape)
-        return r
+        r = np.add.reduce(g, axis=axes, keepdims=True) if axes else g
+        return r.reshape(shape) if r.shape != shape else r
     r = g.sum(dim=axes, keepdim=True) if axes else g
-    return r.reshape(shape) if lead else r
+    return r.reshape(shape) if tuple(r.shape) != shape else r
 
 
 def sum(x, axis=None, keepdims=False):
@@ -48,8 +62,20 @@ def reshape(x, shape):
 
 def broadcast_to(x, shape):
     if not isinstance(x, _T):
+        if np.ndim(x) and _prod(shape) <= 16384:
+            # a small real copy is cheaper than np.broadcast_to's Python-level setup
+            out = np.empty(shape, dtype=x.dtype)
+            out[...] = x
+            return out
         return np.broadcast_to(x, shape)
     return x.expand(*shape)
+
+
+def _prod(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
 
 
 def expand_dims(x, axes):
@@ -300,3 +326,54 @@ def einsum(equation, *xs):
         return _np_einsum(equation, xs)
     from .linalg import einsum as es
     return es(equation, *ts)
+
+
+# ---- recorded backward by recomputation (for fused ops with hand-written loops) -------
+
+_Alias = None
+
+
+def recompute_vjp(fn, inputs, grads):
+    """Vector-Jacobian product of ``fn`` at ``inputs``, recorded (create_graph).
+
+    For a fused op whose plain backward is a NumPy loop (an RNN's BPTT, a
+    fused loss): under ``create_graph=True`` its backward calls this with the
+    graph-connected inputs from ``ctx.saved_tensors``.  ``fn(*inputs)`` must
+    recompute the op's outputs (a Tensor or tuple) from differentiable Ember
+    ops; the returned gradients (one per input, None for non-Tensors or
+    inputs that don't require grad) are then functions of the inputs and of
+    ``grads``, so they can be differentiated again.
+    """
+    global _Alias
+    if _Alias is None:
+        from ..autograd.function import Op
+
+        class _RecomputeInput(Op):
+            """Identity: gives the recomputation inputs of its own, so the
+            gradient stops there even when one input depends on another."""
+
+            @staticmethod
+            def forward(ctx, x):
+                return x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+        _Alias = _RecomputeInput
+    from ..autograd.engine import grad as _grad
+    from ..autograd.grad_mode import enable_grad
+    with enable_grad():
+        leaves = [_Alias.apply(x) if isinstance(x, _T) and x.requires_grad else x for x in inputs]
+        outs = fn(*leaves)
+    outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+    pick = [(o, g) for o, g in zip(outs, grads)
+            if g is not None and isinstance(o, _T) and o.requires_grad]
+    idx = [i for i, x in enumerate(leaves) if isinstance(x, _T) and x.requires_grad]
+    res = [None] * len(inputs)
+    if not pick or not idx:
+        return tuple(res)
+    gs = _grad([o for o, _ in pick], [leaves[i] for i in idx], [_t(g) for _, g in pick],
+               create_graph=True, allow_unused=True)
+    for i, g in zip(idx, gs):
+        res[i] = g
+    return tuple(res)
