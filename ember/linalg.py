@@ -13,7 +13,8 @@ __all__ = ["vector_norm", "matrix_norm", "norm"]
 _FROM_OPS = {
     "inv": "inverse", "det": "det", "slogdet": "slogdet", "solve": "_linalg_solve",
     "cross": "_linalg_cross", "vecdot": "vecdot", "matrix_power": "matrix_power",
-    "matmul": "matmul", "LinAlgError": "LinAlgError",
+    "matmul": "matmul", "LinAlgError": "LinAlgError", "multi_dot": "_multi_dot",
+    "diagonal": "_linalg_diagonal",
 }
 for _name, _impl in _FROM_OPS.items():
     if hasattr(_ops_linalg, _impl):

@@ -1,109 +1,1060 @@
-"""Linear algebra: matmul in all its 1-D/2-D/batched/broadcast forms, mm, bmm,
-dot, outer, einsum, trace, diag."""
+"""Linear algebra: matmul in all its 1-D/2-D/batched/broadcast forms (mm, bmm,
+mv, dot), the fused add-products (addmm, baddbmm, addmv, addbmm), einsum,
+tensordot, outer, kron, trace, cross, matrix_power, and the matrix functions
+behind ``ember.linalg`` (inv, det, slogdet, solve).
+
+Backwards are matrix products written once for ndarrays and Tensors (``_bw``),
+so create_graph=True records them and higher-order gradients work.
+"""
+import functools
+import operator
+import string
+
 import numpy as np
 
-from .. import _dtype as D
-from .._tensor import Tensor, _wrap
+from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op
 from . import _bw
-from ._util import promote
+from .shape import (reshape, permute, unsqueeze, squeeze, diagonal, expand, _dtype_word,
+                    _is_int)
+
+_nd = np.ndarray
+
+__all__ = [
+    "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "tensordot",
+    "kron", "trace", "addmm", "addmv", "baddbmm", "addbmm", "matrix_power", "cross",
+    "inverse", "det", "logdet", "slogdet", "chain_matmul",
+]
+
+# the C++ type names torch's "expected m1 and m2 to have the same dtype" message uses
+_CNAME = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+          "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+          "bool": "bool"}
 
 
 def _shape_str(s):
     return "x".join(str(k) for k in s)
 
 
+def _prod(s):
+    n = 1
+    for k in s:
+        n *= k
+    return n
+
+
+def _need_tensor(x, fn, arg, pos):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not "
+                        f"{type(x).__name__}")
+
+
+# ---- matmul ----------------------------------------------------------------------------
+
+def _mm(a, b):
+    """a @ b; a (..., p) contiguous array with b 2-D runs as one GEMM."""
+    if type(a) is _nd and type(b) is _nd and a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+        return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
+    return _bw.matmul(a, b)
+
+
 class MatMul(Op):
+    """np.matmul semantics: 1-D operands are promoted to a row/column and the
+    added dim removed again; batch dims broadcast."""
+    _node_name = "MmBackward0"
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.matmul(a, b)
+        return _mm(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
-        ga = gb = None
         ad, bd = a.ndim, b.ndim
-        if ad == 1 and bd == 1:            # dot product
+        ga = gb = None
+        if ad == 1 and bd == 1:                     # dot product
             return (g * b if need[0] else None), (g * a if need[1] else None)
-        if ad == 1:                         # (k) @ (..., k, n) -> (..., n)
-            gk = _bw.expand_dims(g, (g.ndim - 1,))          # (..., 1, n)
-            if need[0]:
-                ga = _bw.sum(b * gk, axis=-1)               # (..., k); engine sums batch dims
-            if need[1]:
-                gb = _bw.expand_dims(a, (1,)) * gk          # (..., k, n)
+        if ad == 1:                                 # (k) @ (..., k, n) -> (..., n)
+            k = a.shape[0]
+            if need[0]:                             # sum over batch and n in one product
+                ga = _bw.matmul(_bw.swap_last(_bw.reshape(_bw.swap_last(b), (-1, k))),
+                                _bw.reshape(g, (-1,)))
+            if need[1]:                             # outer product a g, batched
+                gb = _bw.matmul(_bw.expand_dims(a, (1,)), _bw.expand_dims(g, (g.ndim - 1,)))
             return ga, gb
-        if bd == 1:                         # (..., m, k) @ (k) -> (..., m)
-            gm = _bw.expand_dims(g, (g.ndim,))              # (..., m, 1)
+        if bd == 1:                                 # (..., m, k) @ (k) -> (..., m)
+            k = b.shape[0]
             if need[0]:
-                ga = gm * b                                 # (..., m, k)
+                ga = _bw.matmul(_bw.expand_dims(g, (g.ndim,)), _bw.expand_dims(b, (0,)))
             if need[1]:
-                gb = gm * a                                 # engine sums down to (k,)
+                gb = _bw.matmul(_bw.swap_last(_bw.reshape(a, (-1, k))), _bw.reshape(g, (-1,)))
             return ga, gb
         if need[0]:
-            ga = _bw.matmul(g, _bw.swap_last(b))
+            if ad == 2 and bd > 2:
+                # a was broadcast over b's batch: fold the batch into one product
+                nb = g.ndim - 2
+                gp = _bw.reshape(_bw.transpose(g, (nb,) + tuple(range(nb)) + (nb + 1,)),
+                                 (g.shape[-2], -1))                      # (m, B*n)
+                ga = _bw.matmul(gp, _bw.reshape(_bw.swap_last(b), (-1, b.shape[-2])))
+            else:
+                ga = _mm(g, _bw.swap_last(b))
         if need[1]:
-            gb = _bw.matmul(_bw.swap_last(a), g)
+            if bd == 2 and ad > 2:
+                # b was broadcast over a's batch: one (k, B*m) @ (B*m, n) product
+                gb = _bw.matmul(_bw.swap_last(_bw.reshape(a, (-1, a.shape[-1]))),
+                                _bw.reshape(g, (-1, g.shape[-1])))
+            else:
+                gb = _bw.matmul(_bw.swap_last(a), g)
         return ga, gb
 
 
-def matmul(input, other, *, out=None):
-    """Matrix product with NumPy/torch semantics for 1-D, 2-D and batched inputs."""
-    a, b = promote(input, other)
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise TypeError("matmul(): argument 'other' must be Tensor")
+class Dot(MatMul):
+    _node_name = "DotBackward0"
+
+
+class Mv(MatMul):
+    _node_name = "MvBackward0"
+
+
+class Bmm(MatMul):
+    _node_name = "BmmBackward0"
+
+
+class _UnsafeView(MatMul):
+    _node_name = "UnsafeViewBackward0"
+
+
+def _matmul_dtype_error(a, b):
+    ad, bd = a._data.ndim, b._data.ndim
+    x, y = a._data.dtype, b._data.dtype
+    if ad == 1 and bd == 1:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                           f"{_dtype_word(x)} and {_dtype_word(y)}")
+    if bd == 1:
+        raise RuntimeError(f"addmv input tensors must have the same dtype, but got "
+                           f"{_dtype_word(y)}, {_dtype_word(x)}, and {_dtype_word(y)}")
+    if bd == 2:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_CNAME[x.name]} != {_CNAME[y.name]}")
+    raise RuntimeError(f"expected scalar type {_dtype_word(x)} but found {_dtype_word(y)}")
+
+
+def _matmul_shape_error(sa, sb):
+    """Raise torch's message for operands whose shapes don't multiply."""
+    ad, bd = len(sa), len(sb)
+    if ad == 1 and bd == 1:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] "
+                           f"to have the same number of elements, but got {sa[0]} and {sb[0]} "
+                           "elements respectively")
+    if bd == 1:
+        m = _prod(sa[:-1])
+        raise RuntimeError(f"size mismatch, got input ({m}), mat ({m}x{sa[-1]}), vec ({sb[0]})")
+    if bd == 2:
+        m = _prod(sa[:-1])
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({m}x{sa[-1]} and "
+                           f"{_shape_str(sb)})")
+    from ._util import check_broadcast
+    batch = check_broadcast(tuple(sa[:-2]), tuple(sb[:-2]))
+    n = _prod(batch)
+    raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                       f"[{n}, {sa[-1]}] but got: [{n}, {sb[-2]}].")
+
+
+def _check_matmul(a, b, fn="matmul"):
+    _need_tensor(a, fn, "input", 1)
+    _need_tensor(b, fn, "other", 2)
     ad, bd = a._data.ndim, b._data.ndim
     if ad == 0 or bd == 0:
-        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
+        raise RuntimeError(f"both arguments to {fn} need to be at least 1D, but they are "
                            f"{ad}D and {bd}D")
-    ka = a._data.shape[-1]
-    kb = b._data.shape[-2] if bd > 1 else b._data.shape[0]
-    if ka != kb:
-        if ad == 1 and bd == 1:
-            raise RuntimeError(f"inconsistent tensor size, expected tensor [{ka}] and src [{kb}] "
-                               f"to have the same number of elements, but got {ka} and {kb} "
-                               f"elements respectively")
-        sa = a._data.shape if ad > 1 else (1, ka)
-        sb = b._data.shape if bd > 1 else (kb, 1)
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_shape_str(sa[-2:] if ad <= 2 else (int(np.prod(sa[:-1])), ka))} "
-                           f"and {_shape_str(sb[-2:])})")
+    if a._data.dtype != b._data.dtype:
+        _matmul_dtype_error(a, b)
+
+
+def _apply_mm(cls, a, b):
     try:
-        return MatMul.apply(a, b)
+        return cls.apply(a, b)
     except ValueError:
-        raise RuntimeError(f"The size of tensor a must match the size of tensor b at batch "
-                           f"dimensions: got {list(a._data.shape[:-2])} and "
-                           f"{list(b._data.shape[:-2])}") from None
+        _matmul_shape_error(a._data.shape, b._data.shape)
+        raise
+
+
+def matmul(input, other, *, out=None):
+    """Matrix product with torch semantics for 1-D, 2-D and batched (broadcast) inputs:
+    (k)@(k) -> (), (m,k)@(k) -> (m), (k)@(...,k,n) -> (...,n), (...,m,k)@(...,k,n) -> (...,m,n)."""
+    if type(input) is _nd:          # ndarray @ Tensor reaches here through __rmatmul__
+        input = _wrap(input)
+    if type(other) is _nd:
+        other = _wrap(other)
+    _check_matmul(input, other)
+    res = _apply_mm(MatMul, input, other)
+    return _out(res, out)
+
+
+def _out(res, out):
+    if out is None:
+        return res
+    from .elementwise import _out as o
+    return o(res, out)
 
 
 def mm(input, mat2, *, out=None):
+    """(n, m) @ (m, p) -> (n, p)."""
+    _need_tensor(input, "mm", "input", 1)
+    _need_tensor(mat2, "mm", "mat2", 2)
     if input._data.ndim != 2:
-        raise RuntimeError(f"self must be a matrix")
+        raise RuntimeError("self must be a matrix")
     if mat2._data.ndim != 2:
-        raise RuntimeError(f"mat2 must be a matrix")
-    return matmul(input, mat2)
+        raise RuntimeError("mat2 must be a matrix")
+    if input._data.dtype != mat2._data.dtype:
+        _matmul_dtype_error(input, mat2)
+    return _out(_apply_mm(MatMul, input, mat2), out)
 
 
 def bmm(input, mat2, *, out=None):
+    """(b, n, m) @ (b, m, p) -> (b, n, p), no broadcasting."""
+    _need_tensor(input, "bmm", "input", 1)
+    _need_tensor(mat2, "bmm", "mat2", 2)
     if input._data.ndim != 3:
-        raise RuntimeError(f"batch1 must be a 3D tensor")
+        raise RuntimeError("batch1 must be a 3D tensor")
     if mat2._data.ndim != 3:
-        raise RuntimeError(f"batch2 must be a 3D tensor")
-    if input._data.shape[0] != mat2._data.shape[0]:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    s1, s2 = input._data.shape, mat2._data.shape
+    if s1[0] != s2[0] or s1[2] != s2[1]:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
-                           f"[{input._data.shape[0]}, {input._data.shape[2]}] but got: "
-                           f"[{mat2._data.shape[0]}, {mat2._data.shape[1]}].")
-    return matmul(input, mat2)
+                           f"[{s1[0]}, {s1[2]}] but got: [{s2[0]}, {s2[1]}].")
+    if input._data.dtype != mat2._data.dtype:
+        raise RuntimeError(f"expected scalar type {_dtype_word(input._data.dtype)} but found "
+                           f"{_dtype_word(mat2._data.dtype)}")
+    return _out(Bmm.apply(input, mat2), out)
+
+
+def mv(input, vec, *, out=None):
+    """(n, m) @ (m) -> (n)."""
+    _need_tensor(input, "mv", "input", 1)
+    _need_tensor(vec, "mv", "vec", 2)
+    if input._data.ndim != 2 or vec._data.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {input._data.ndim}, "
+                           f"{vec._data.ndim}")
+    if input._data.dtype != vec._data.dtype:
+        _matmul_dtype_error(input, vec)
+    return _out(_apply_mm(Mv, input, vec), out)
 
 
 def dot(input, other, *, out=None):
+    """Inner product of two 1-D tensors of the same dtype and length."""
+    _need_tensor(input, "dot", "input", 1)
+    _need_tensor(other, "dot", "tensor", 2)
     if input._data.ndim != 1 or other._data.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and "
                            f"{other._data.ndim}D tensors")
     if input._data.dtype != other._data.dtype:
-        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
-                           f"{input.dtype.name.capitalize()} and {other.dtype.name.capitalize()}")
-    return matmul(input, other)
+        _matmul_dtype_error(input, other)
+    return _out(_apply_mm(Dot, input, other), out)
 
 
-METHODS = ["matmul", "mm", "bmm", "dot"]
+vdot = dot  # real tensors only: no conjugation to do
+
+
+def inner(input, other, *, out=None):
+    """Sum over the last dim of both: (..., k) x (..., k) -> (a..., b...)."""
+    if input._data.ndim == 0 or other._data.ndim == 0:
+        from .elementwise import mul
+        return _out(mul(input, other), out)
+    return _out(tensordot(input, other, ([-1], [-1])), out)
+
+
+def outer(input, vec2, *, out=None):
+    """(n) x (m) -> (n, m) with entries input[i] * vec2[j] (types promoted)."""
+    for name, v in (("self", input), ("vec2", vec2)):
+        if v._data.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v._data.ndim}-D")
+    from .elementwise import mul
+    return _out(mul(unsqueeze(input, 1), vec2), out)
+
+
+ger = outer
+
+
+def vecdot(x, y, *, dim=-1, out=None):
+    """Sum of x * y over ``dim`` (inputs broadcast): torch.linalg.vecdot."""
+    from .elementwise import mul
+    from .reduction import sum as rsum
+    return _out(rsum(mul(x, y), dim), out)
+
+
+def _linalg_diagonal(A, *, offset=0, dim1=-2, dim2=-1):
+    """torch.linalg.diagonal: the diagonals of the matrices in A (a view)."""
+    return diagonal(A, offset, dim1, dim2)
+
+
+def chain_matmul(*matrices, out=None):
+    return _out(_multi_dot(list(matrices)), out)
+
+
+def _multi_dot(tensors):
+    if len(tensors) == 0:
+        raise RuntimeError("multi_dot(): expected at least 2 tensors but got 0")
+    if len(tensors) == 1:
+        raise RuntimeError("multi_dot(): expected at least 2 tensors but got 1")
+    r = tensors[0]
+    for m in tensors[1:]:
+        r = matmul(r, m)
+    return r
+
+
+# ---- fused add-products ---------------------------------------------------------------------
+
+class AddMm(Op):
+    """beta * c + alpha * (a @ b), c broadcast to the product (one node, as torch)."""
+    _node_name = "AddmmBackward0"
+
+    @staticmethod
+    def forward(ctx, c, a, b, beta, alpha):
+        ctx.save_for_backward(a, b)
+        ctx.coef = (beta, alpha)
+        out = _mm(a, b)
+        if alpha != 1:
+            out *= alpha
+        if beta != 0:
+            out += c if beta == 1 else beta * c
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        beta, alpha = ctx.coef
+        need = ctx.needs_input_grad
+        gc = ga = gb = None
+        if need[0]:
+            gc = g if beta == 1 else g * beta     # the engine sums it to c's shape
+        ga_g = g if alpha == 1 else g * alpha
+        if need[1]:
+            ga = _mm(ga_g, _bw.swap_last(b))
+        if need[2]:
+            gb = _bw.matmul(_bw.swap_last(a), ga_g)
+        return gc, ga, gb
+
+
+class BaddBmm(AddMm):
+    _node_name = "BaddbmmBackward0"
+
+
+def _check_add_dtype(input, m1, m2, fn):
+    if m1._data.dtype != m2._data.dtype:
+        raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                           f"{_dtype_word(m1._data.dtype)} and {_dtype_word(m2._data.dtype)}")
+    if input._data.dtype != m1._data.dtype:
+        raise RuntimeError(f"self and mat2 must have the same dtype, but got "
+                           f"{_dtype_word(input._data.dtype)} and {_dtype_word(m2._data.dtype)}")
+
+
+def _check_add_shape(input, shape):
+    """input must broadcast to the product's shape (torch reports it as expand)."""
+    if input._data.shape != shape:
+        expand(input.detach(), *shape)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
+    """beta * input + alpha * (mat1 @ mat2); mat1 (n, m), mat2 (m, p), input
+    broadcastable to (n, p).  With beta=0 input is ignored (nan not propagated)."""
+    for v, name, pos in ((input, "input", 1), (mat1, "mat1", 2), (mat2, "mat2", 3)):
+        _need_tensor(v, "addmm", name, pos)
+    if mat1._data.ndim != 2:
+        raise RuntimeError(f"mat1 must be a matrix, got {mat1._data.ndim}-D tensor")
+    if mat2._data.ndim != 2:
+        raise RuntimeError(f"mat2 must be a matrix, got {mat2._data.ndim}-D tensor")
+    s1, s2 = mat1._data.shape, mat2._data.shape
+    if s1[1] != s2[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_shape_str(s1)} and "
+                           f"{_shape_str(s2)})")
+    _check_add_dtype(input, mat1, mat2, "addmm")
+    _check_add_shape(input, (s1[0], s2[1]))
+    return _out(AddMm.apply(input, mat1, mat2, beta, alpha), out)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
+    """beta * input + alpha * bmm(batch1, batch2), input broadcastable to (b, n, p)."""
+    for v, name, pos in ((input, "input", 1), (batch1, "batch1", 2), (batch2, "batch2", 3)):
+        _need_tensor(v, "baddbmm", name, pos)
+    if batch1._data.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if batch2._data.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    s1, s2 = batch1._data.shape, batch2._data.shape
+    if s1[0] != s2[0] or s1[2] != s2[1]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{s1[0]}, {s1[2]}] but got: [{s2[0]}, {s2[1]}].")
+    _check_add_dtype(input, batch1, batch2, "baddbmm")
+    _check_add_shape(input, (s1[0], s1[1], s2[2]))
+    return _out(BaddBmm.apply(input, batch1, batch2, beta, alpha), out)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
+    """beta * input + alpha * sum_b batch1[b] @ batch2[b]: one (n, b*m) @ (b*m, p) product."""
+    for v, name, pos in ((input, "input", 1), (batch1, "batch1", 2), (batch2, "batch2", 3)):
+        _need_tensor(v, "addbmm", name, pos)
+    if batch1._data.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if batch2._data.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    s1, s2 = batch1._data.shape, batch2._data.shape
+    if s1[0] != s2[0] or s1[2] != s2[1]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{s1[0]}, {s1[2]}] but got: [{s2[0]}, {s2[1]}].")
+    _check_add_dtype(input, batch1, batch2, "addbmm")
+    _check_add_shape(input, (s1[1], s2[2]))
+    b, n, m = s1
+    m1 = reshape(permute(batch1, 1, 0, 2), n, b * m)
+    m2 = reshape(batch2, b * m, s2[2])
+    return _out(AddMm.apply(input, m1, m2, beta, alpha), out)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
+    """beta * input + alpha * (mat @ vec); mat (n, m), vec (m), input broadcastable to (n)."""
+    for v, name, pos in ((input, "input", 1), (mat, "mat", 2), (vec, "vec", 3)):
+        _need_tensor(v, "addmv", name, pos)
+    if mat._data.ndim != 2 or vec._data.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input._data.ndim}, "
+                           f"{mat._data.ndim}, {vec._data.ndim}")
+    if not (input._data.dtype == mat._data.dtype == vec._data.dtype):
+        raise RuntimeError(f"addmv input tensors must have the same dtype, but got "
+                           f"{_dtype_word(input._data.dtype)}, {_dtype_word(mat._data.dtype)}, "
+                           f"and {_dtype_word(vec._data.dtype)}")
+    sm, sv = mat._data.shape, vec._data.shape
+    if sm[1] != sv[0]:
+        raise RuntimeError(f"size mismatch, got input ({sm[0]}), mat ({_shape_str(sm)}), "
+                           f"vec ({sv[0]})")
+    _check_add_shape(input, (sm[0],))
+    prod = mv(mat, vec)
+    from .elementwise import add, mul
+    if alpha != 1:
+        prod = mul(prod, alpha)
+    if beta == 0:
+        return _out(prod, out)
+    return _out(add(prod, input if beta == 1 else mul(input, beta)), out)
+
+
+# ---- einsum -----------------------------------------------------------------------------------
+
+# label order for implicit outputs and sublists: torch sorts A-Z before a-z
+_LETTERS = string.ascii_uppercase + string.ascii_lowercase
+
+
+def _np_einsum(eq, arrays):
+    """np.einsum, routed through BLAS (optimize) when the contraction is big."""
+    if len(arrays) >= 2 and _big(eq, tuple(a.shape for a in arrays)):
+        return np.asarray(np.einsum(eq, *arrays, optimize="greedy"))
+    return np.asarray(np.einsum(eq, *arrays))
+
+
+@functools.lru_cache(maxsize=1024)
+def _big(eq, shapes):
+    """Is the naive loop over all labels big enough to pay for a contraction path?"""
+    sizes = {}
+    for term, shp in zip(eq.split("->")[0].split(","), shapes):
+        for c, n in zip(term, shp):
+            sizes[c] = max(sizes.get(c, 1), n)
+    return _prod(sizes.values()) > 4096
+
+
+class Einsum(Op):
+    """np.einsum with an explicit equation and no label repeated within an
+    operand; the gradient of each operand is another einsum."""
+    _node_name = "EinsumBackward0"
+    _view = True  # 'ij->ji' and the like come back as views, as torch's
+
+    @staticmethod
+    def forward(ctx, *arrays, eq):
+        ctx.eq = eq
+        ctx.save_for_backward(*arrays)
+        return _np_einsum(eq, arrays)
+
+    @staticmethod
+    def backward(ctx, g):
+        xs = ctx.saved_tensors
+        lhs, out = ctx.eq.split("->")
+        terms = lhs.split(",")
+        need = ctx.needs_input_grad
+        grads = []
+        for i, x in enumerate(xs):
+            if not need[i]:
+                grads.append(None)
+                continue
+            li = terms[i]
+            others = [terms[j] for j in range(len(xs)) if j != i]
+            avail = set(out).union(*others)
+            keep = "".join(c for c in li if c in avail)
+            gi = _bw.einsum(",".join([out] + others) + "->" + keep, g,
+                            *[xs[j] for j in range(len(xs)) if j != i])
+            # labels only operand i had were summed away: bring them back by broadcasting;
+            # size-1 labels broadcast against others come back summed by the engine
+            gshape = tuple(gi.shape[keep.index(c)] if c in keep else 1 for c in li)
+            if keep != li:
+                gi = _bw.reshape(gi, gshape)
+            target = tuple(q if p == 1 else p for p, q in zip(gshape, x.shape))
+            if target != gshape:
+                gi = _bw.broadcast_to(gi, target)
+            grads.append(gi)
+        return tuple(grads)
+
+
+def _sublist_equation(args):
+    """einsum(op0, sub0, op1, sub1, ..., [out]) -> (equation, operands)."""
+    ops = list(args[0::2])
+    subs = list(args[1::2])
+    out = None
+    if len(ops) > len(subs):
+        out = ops.pop()
+
+    def conv(sub):
+        s = ""
+        for v in sub:
+            if v is Ellipsis:
+                s += "..."
+            else:
+                v = operator.index(v)
+                if not 0 <= v < 52:
+                    raise RuntimeError(f"einsum(): subscript in subscript list is not within the "
+                                       f"valid range [0, 52), got {v}")
+                s += _LETTERS[v]
+        return s
+    eq = ",".join(conv(s) for s in subs)
+    if out is not None:
+        eq += "->" + conv(out)
+    return eq, ops
+
+
+def _parse_term(term, k, start, what="operand"):
+    """Labels of one term; '...' becomes None.  ``start`` is its index in the equation."""
+    labels = []
+    j = 0
+    while j < len(term):
+        c = term[j]
+        if c == ".":
+            if term[j:j + 3] != "...":
+                raise RuntimeError(f"einsum(): found '.' for {what} {k} that is not part of any "
+                                   "ellipsis")
+            if None in labels:
+                raise RuntimeError(f"einsum(): found '.' for {what} {k} for which an ellipsis was "
+                                   "already found")
+            labels.append(None)
+            j += 3
+        elif c in _LETTERS:
+            labels.append(c)
+            j += 1
+        else:
+            raise RuntimeError(f"einsum(): invalid subscript given at index {start + j} in the "
+                               "equation string, subscripts must be in [a-zA-Z]")
+    return labels
+
+
+def einsum(*args):
+    """Einstein summation: ``einsum('ij,jk->ik', a, b)``, with '...' for broadcast
+    dims and an implicit output (labels seen once, sorted) when '->' is absent.
+    Also accepts the operands as one list, and the sublist format."""
+    if not args:
+        raise TypeError("einsum(): must specify the equation string and at least one operand, "
+                        "or at least one operand and its subscripts list")
+    if isinstance(args[0], str):
+        eq, ops = args[0], list(args[1:])
+        if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
+            ops = list(ops[0])
+    else:
+        eq, ops = _sublist_equation(args)
+    for i, o in enumerate(ops):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"einsum(): operand {i} must be a Tensor, not {type(o).__name__}")
+    steps, equation = _einsum_plan(eq, tuple(o._data.shape for o in ops))
+    dt = ops[0]._data.dtype
+    for o in ops:
+        if o._data.dtype != dt:
+            raise RuntimeError(f"expected scalar type {_dtype_word(dt)} but found "
+                               f"{_dtype_word(o._data.dtype)}")
+    for k, p, q in steps:
+        ops[k] = diagonal(ops[k], 0, p, q)
+    return Einsum.apply(*ops, eq=equation)
+
+
+@functools.lru_cache(maxsize=1024)
+def _einsum_plan(eq, shapes):
+    """Check an equation against the operand shapes and make it explicit: the
+    ellipsis becomes letters, the implicit output is spelled out.  Returns
+    (diagonal steps (operand, dim1, dim2) that remove repeated labels, equation)."""
+    eq = eq.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->", 1)
+    else:
+        lhs, rhs = eq, None
+    raw_terms = lhs.split(",")
+    if len(raw_terms) > len(shapes):
+        raise RuntimeError("einsum(): fewer operands were provided than specified in the equation")
+    if len(raw_terms) < len(shapes):
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation")
+    terms = []
+    pos = 0
+    for k, term in enumerate(raw_terms):
+        terms.append(_parse_term(term, k, pos))
+        pos += len(term) + 1
+    out_labels = _parse_term(rhs, 0, len(lhs) + 2, "output") if rhs is not None else None
+
+    # the ellipsis becomes fresh letters, right-aligned across operands
+    used = set(c for t in terms for c in t if c is not None)
+    ell_nd = 0
+    for k, (t, shp) in enumerate(zip(terms, shapes)):
+        n_lab = len(t) - (None in t)
+        nd = len(shp)
+        if None in t:
+            if n_lab > nd:
+                raise RuntimeError(f"einsum(): the number of subscripts in the equation ({n_lab}) "
+                                   f"is more than the number of dimensions ({nd}) for operand {k}")
+            ell_nd = max(ell_nd, nd - n_lab)
+        elif n_lab != nd:
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({n_lab}) does "
+                               f"not match the number of dimensions ({nd}) for operand {k} and no "
+                               "ellipsis was given")
+    fresh = [c for c in _LETTERS if c not in used][:ell_nd]
+    if len(fresh) < ell_nd:
+        raise RuntimeError("einsum(): too many subscripts: the equation and the ellipsis "
+                           "dimensions need more than 52 labels")
+    expanded = []
+    sizes = {}
+    for k, (t, shp) in enumerate(zip(terms, shapes)):
+        if None in t:
+            e = len(shp) - (len(t) - 1)
+            p = t.index(None)
+            t = t[:p] + fresh[ell_nd - e:] + t[p + 1:]
+        seen = {}
+        for c, s in zip(t, shp):
+            if c in seen and seen[c] != s:
+                raise RuntimeError(f"einsum(): subscript {c} is repeated for operand {k} but the "
+                                   f"sizes don't match, {s} != {seen[c]}")
+            seen[c] = s
+            prev = sizes.get(c)
+            if prev is None or prev == 1:
+                sizes[c] = s
+            elif s != 1 and s != prev:
+                if c in fresh:
+                    raise RuntimeError(
+                        f"einsum(): dimension {fresh.index(c)} covered by ellipsis in operand {k} "
+                        f"has size {s} which does not broadcast with previously seen ellipsis "
+                        f"with size {prev} for the respective dimension")
+                raise RuntimeError(f"einsum(): subscript {c} has size {s} for operand {k} which "
+                                   f"does not broadcast with previously seen size {prev}")
+        expanded.append(t)
+
+    if out_labels is None:
+        counts = {}
+        for t in terms:
+            for c in t:
+                if c is not None:
+                    counts[c] = counts.get(c, 0) + 1
+        out = fresh + sorted(c for c, n in counts.items() if n == 1)
+    else:
+        out = []
+        for c in out_labels:
+            if c is None:
+                out += fresh
+                continue
+            if c not in used:
+                raise RuntimeError(f"einsum(): output subscript {c} does not appear in the "
+                                   "equation for any input operand")
+            if c in out:
+                raise RuntimeError(f"einsum(): output subscript {c} appears more than once in the "
+                                   "output")
+            out.append(c)
+
+    # a label repeated within an operand takes that operand's diagonal (a view)
+    steps = []
+    for k, t in enumerate(expanded):
+        while len(set(t)) != len(t):
+            c = next(c for c in t if t.count(c) > 1)
+            p = t.index(c)
+            q = t.index(c, p + 1)
+            steps.append((k, p, q))
+            t = [x for i, x in enumerate(t) if i != p and i != q] + [c]
+        expanded[k] = t
+    return tuple(steps), ",".join("".join(t) for t in expanded) + "->" + "".join(out)
+
+
+# ---- tensordot / kron / trace / cross ---------------------------------------------------------
+
+def tensordot(a, b, dims=2, out=None):
+    """Contract dims ``dims[0]`` of a with ``dims[1]`` of b (or the last ``dims``
+    of a with the first ``dims`` of b); one matrix product after a permute."""
+    if isinstance(dims, Tensor):
+        dims = dims._data.tolist()
+    if _is_int(dims):
+        n = operator.index(dims)
+        if n < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={n}")
+        if n > a._data.ndim or n > b._data.ndim:
+            raise RuntimeError(f"tensordot expects dims < ndim_a or ndim_b, but got dims={n}")
+        da = list(range(-n, 0))
+        db = list(range(n))
+    else:
+        if len(dims) != 2:
+            raise RuntimeError("tensordot expects dims to be a pair of lists of dims")
+        da = [dims[0]] if _is_int(dims[0]) else list(dims[0])
+        db = [dims[1]] if _is_int(dims[1]) else list(dims[1])
+        if len(da) != len(db):
+            raise RuntimeError(f"both dimension lists should have same length, got {len(da)} and "
+                               f"{len(db)}")
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError("both inputs should have same dtype")
+    sa, sb = a._data.shape, b._data.shape
+    na, nb = len(sa), len(sb)
+    ca = [_dim(d, na) for d in da]
+    cb = [_dim(d, nb) for d in db]
+    for x, y, ra, rb in zip(ca, cb, da, db):
+        if sa[x] != sb[y]:
+            raise RuntimeError(f"contracted dimensions need to match, but first has size {sa[x]} "
+                               f"in dim {ra} and second has size {sb[y]} in dim {rb}")
+    fa = [i for i in range(na) if i not in ca]
+    fb = [i for i in range(nb) if i not in cb]
+    k = _prod(sa[i] for i in ca)
+    am = reshape(permute(a, *(fa + ca)), _prod(sa[i] for i in fa), k)
+    bm = reshape(permute(b, *(cb + fb)), k, _prod(sb[i] for i in fb))
+    res = reshape(mm(am, bm), *([sa[i] for i in fa] + [sb[i] for i in fb]))
+    return _out(res, out)
+
+
+def kron(input, other, *, out=None):
+    """Kronecker product: block (i...) of the result is input[i...] * other."""
+    from .elementwise import mul
+    sa, sb = input._data.shape, other._data.shape
+    n = max(len(sa), len(sb))
+    sa = (1,) * (n - len(sa)) + sa
+    sb = (1,) * (n - len(sb)) + sb
+    a = reshape(input, *[v for s in sa for v in (s, 1)])
+    b = reshape(other, *[v for s in sb for v in (1, s)])
+    return _out(reshape(mul(a, b), *[x * y for x, y in zip(sa, sb)]), out)
+
+
+class Trace(Op):
+    """Sum of the main diagonal of a matrix (ints sum as int64)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.meta = (x.shape, x.dtype)
+        dt = np.int64 if x.dtype.kind in "iub" else x.dtype
+        return np.asarray(np.trace(x, dtype=dt))
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dt = ctx.meta
+        return g * np.eye(shape[0], shape[1], dtype=dt)
+
+
+def trace(input):
+    """Sum of the main diagonal of a 2-D tensor."""
+    nd = input._data.ndim
+    if nd != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {nd}")
+    if input._data.dtype == np.bool_:
+        raise NotImplementedError("\"trace\" not implemented for 'Bool'")
+    return Trace.apply(input)
+
+
+class Cross(Op):
+    """The 3-vector cross product along ``axis`` (inputs broadcast)."""
+    _node_name = "LinalgCrossBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b, axis):
+        ctx.save_for_backward(a, b)
+        ctx.axis = axis
+        return np.cross(a, b, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        ax = ctx.axis
+        return (_cross(b, g, ax) if need[0] else None), (_cross(g, a, ax) if need[1] else None)
+
+
+def _cross(a, b, axis):
+    if type(a) is _nd and type(b) is _nd:
+        return np.cross(a, b, axis=axis)
+    return Cross.apply(_bw._t(a), _bw._t(b), axis)
+
+
+def _linalg_cross(input, other, dim=-1, fn="linalg.cross"):
+    if input._data.dtype != other._data.dtype:
+        raise RuntimeError(f"expected scalar type {_dtype_word(input._data.dtype)} but found "
+                           f"{_dtype_word(other._data.dtype)}")
+    sa, sb = input._data.shape, other._data.shape
+    if len(sa) != len(sb):
+        raise RuntimeError(f"{fn}: inputs must have the same number of dimensions.")
+    from ._util import check_broadcast
+    shape = check_broadcast(sa, sb)
+    ax = _dim(dim, len(shape))
+    if sa[ax] != 3 or sb[ax] != 3:
+        raise RuntimeError(f"{fn}: inputs dimension {dim} must have length 3. Got {sa[ax]} and "
+                           f"{sb[ax]}")
+    return Cross.apply(input, other, ax - len(shape))
+
+
+def cross(input, other, dim=None, *, out=None):
+    """Cross product of 3-vectors along ``dim`` (default: the first dim of size 3)."""
+    if dim is None:
+        import warnings
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\nPlease "
+                      "either pass the dim explicitly or simply use torch.linalg.cross.\nThe "
+                      "default value of dim will change to agree with that of linalg.cross in a "
+                      "future release.", UserWarning, stacklevel=2)
+        dim = next((i for i, s in enumerate(input._data.shape) if s == 3), -1)
+    return _out(_linalg_cross(input, other, dim), out)
+
+
+# ---- matrix functions: inv, det, slogdet, solve, matrix_power ------------------------------------
+
+class LinAlgError(RuntimeError):
+    """A matrix function failed (e.g. a singular matrix): torch.linalg.LinAlgError."""
+
+
+def _check_square(A, fn, float_only=True):
+    if not isinstance(A, Tensor):
+        raise TypeError(f"{fn}(): argument 'A' (position 1) must be Tensor, not "
+                        f"{type(A).__name__}")
+    s = A._data.shape
+    if len(s) < 2:
+        raise RuntimeError(f"{fn}: The input tensor A must have at least 2 dimensions.")
+    if s[-1] != s[-2]:
+        raise RuntimeError(f"{fn}: A must be batches of square matrices, but they are {s[-2]} by "
+                           f"{s[-1]} matrices")
+    if float_only and A._data.dtype.kind != "f":
+        raise RuntimeError(f"{fn}: Expected a floating point or complex tensor as input. Got "
+                           f"{_dtype_word(A._data.dtype)}")
+
+
+class Inv(Op):
+    """Batched matrix inverse; d(A^-1) = -A^-1 dA A^-1."""
+    _node_name = "LinalgInvExBackward0"
+
+    @staticmethod
+    def forward(ctx, A):
+        try:
+            out = np.linalg.inv(A)
+        except np.linalg.LinAlgError:
+            raise LinAlgError("linalg.inv: The diagonal element is zero, the inversion could not "
+                              "be completed because the input matrix is singular.") from None
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        inv, = ctx.saved_tensors
+        it = _bw.swap_last(inv)
+        return -_bw.matmul(_bw.matmul(it, g), it)
+
+
+def _inv(A):
+    if type(A) is _nd:
+        return np.linalg.inv(A)
+    return Inv.apply(A)
+
+
+def inverse(input, *, out=None):
+    """The inverse of each square matrix in the (batched) input."""
+    _check_square(input, "linalg.inv")
+    return _out(Inv.apply(input), out)
+
+
+def _expand_last2(x):
+    """(...,) -> (..., 1, 1) so a per-matrix scalar broadcasts over matrices."""
+    return _bw.expand_dims(x, (x.ndim, x.ndim + 1))
+
+
+class Det(Op):
+    """Batched determinant; d det(A) = det(A) A^-T (the adjugate for singular A)."""
+    _node_name = "LinalgDetBackward0"
+
+    @staticmethod
+    def forward(ctx, A):
+        out = np.asarray(np.linalg.det(A))
+        ctx.save_for_backward(A, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        A, det = ctx.saved_tensors
+        if type(A) is _nd:
+            return _expand_last2(g) * _np_adjugate_t(A, det)
+        # recorded path: det * A^-T with differentiable ops (needs an invertible A)
+        return _expand_last2(g * det) * _bw.swap_last(_inv(A))
+
+
+def _np_adjugate_t(A, det):
+    """adj(A)^T = det(A) A^-T, valid for singular A too (via the SVD)."""
+    n = A.shape[-1]
+    if n == 0:
+        return np.zeros_like(A)
+    scale = np.abs(A).max(axis=(-2, -1)) if A.size else 0
+    ok = np.abs(det) > (np.finfo(A.dtype).eps * 10 * np.maximum(scale, 1e-300) ** n)
+    if np.all(ok):
+        return det[..., None, None] * np.swapaxes(np.linalg.inv(A), -1, -2)
+    # A = U S Vh  =>  adj(A)^T = det(U) det(Vh) U diag(prod_{j != i} s_j) Vh
+    U, s, Vh = np.linalg.svd(A)
+    prods = np.empty_like(s)
+    for i in range(n):
+        prods[..., i] = np.prod(np.delete(s, i, axis=-1), axis=-1)
+    sign = np.linalg.det(U) * np.linalg.det(Vh)
+    return sign[..., None, None] * (U * prods[..., None, :]) @ Vh
+
+
+def det(input):
+    """The determinant of each square matrix in the (batched) input."""
+    _check_square(input, "linalg.det")
+    return Det.apply(input)
+
+
+class SlogDet(Op):
+    """(sign, log|det|) of each matrix; only log|det| is differentiable (A^-T)."""
+    _node_name = "LinalgSlogdetBackward0"
+
+    @staticmethod
+    def forward(ctx, A):
+        sign, logabs = np.linalg.slogdet(A)
+        ctx.save_for_backward(A)
+        ctx.mark_non_differentiable(0)
+        return np.asarray(sign), np.asarray(logabs)
+
+    @staticmethod
+    def backward(ctx, gsign, glog):
+        A, = ctx.saved_tensors
+        return _expand_last2(glog) * _bw.swap_last(_inv(A))
+
+
+def slogdet(input):
+    """(sign, logabsdet) of the determinant; both with the batch shape."""
+    _check_square(input, "linalg.slogdet")
+    sign, logabs = SlogDet.apply(input)
+    return _SlogdetResult(sign, logabs)
+
+
+class _SlogdetResult(tuple):
+    """A (sign, logabsdet) pair, also reachable by name as torch's result."""
+
+    def __new__(cls, sign, logabsdet):
+        return tuple.__new__(cls, (sign, logabsdet))
+
+    @property
+    def sign(self):
+        return self[0]
+
+    @property
+    def logabsdet(self):
+        return self[1]
+
+
+def logdet(input):
+    """log det(A): nan for a negative determinant, -inf for a singular matrix."""
+    sign, logabs = slogdet(input)
+    from .elementwise import where
+    s = sign._data
+    if (s >= 0).all():
+        return where(_wrap(s == 0), float("-inf"), logabs)
+    return where(_wrap(s < 0), float("nan"), where(_wrap(s == 0), float("-inf"), logabs))
+
+
+class Solve(Op):
+    """X with A X = B (B a batch of matrices; vectors are handled by the wrapper).
+    dB = A^-T g,  dA = -dB X^T."""
+    _node_name = "LinalgSolveExBackward0"
+
+    @staticmethod
+    def forward(ctx, A, B):
+        try:
+            X = np.linalg.solve(A, B)
+        except np.linalg.LinAlgError:
+            raise LinAlgError("torch.linalg.solve: The solver failed because the input matrix is "
+                              "singular.") from None
+        ctx.save_for_backward(A, X)
+        return X
+
+    @staticmethod
+    def backward(ctx, g):
+        A, X = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gB = _solve(_bw.swap_last(A), g)
+        gA = -_bw.matmul(gB, _bw.swap_last(X)) if need[0] else None
+        return gA, gB
+
+
+def _solve(A, B):
+    if type(A) is _nd and type(B) is _nd:
+        return np.linalg.solve(A, B)
+    return Solve.apply(_bw._t(A), _bw._t(B))
+
+
+def _linalg_solve(A, B, *, left=True, out=None):
+    """Solve A X = B for X.  B is a batch of vectors when B.ndim == 1, or when it
+    has A's batch shape plus one dim (torch's rule)."""
+    _check_square(A, "linalg.solve")
+    if A._data.dtype != B._data.dtype:
+        raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found A "
+                           f"of type {_dtype_word(A._data.dtype)} and B of type "
+                           f"{_dtype_word(B._data.dtype)} instead")
+    if not left:
+        from .shape import transpose
+        return _out(transpose(_linalg_solve(transpose(A, -2, -1), transpose(B, -2, -1)), -2, -1),
+                    out)
+    sa, sb = A._data.shape, B._data.shape
+    vector = len(sb) == 1 or (len(sb) == len(sa) - 1 and sb == sa[:-1])
+    n = sa[-1]
+    if vector:
+        if sb[-1] != n:
+            raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+                               f"AX = B ({_shape_str(sa)} and {_shape_str(sb)})")
+        return _out(squeeze(Solve.apply(A, unsqueeze(B, -1)), -1), out)
+    if len(sb) < 2 or sb[-2] != n:
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                           f"({_shape_str(sa)} and {_shape_str(sb)})")
+    return _out(Solve.apply(A, B), out)
+
+
+class _EyeLike(Op):
+    """Identity matrices shaped like A (A**0): constant, so a zero gradient."""
+
+    @staticmethod
+    def forward(ctx, A):
+        ctx.meta = (A.shape, A.dtype)
+        return np.broadcast_to(np.eye(A.shape[-1], dtype=A.dtype), A.shape).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dt = ctx.meta
+        return np.zeros(shape, dt)
+
+
+def matrix_power(input, n):
+    """A**n for square (batched) A by repeated squaring; n < 0 uses the inverse."""
+    _check_square(input, "linalg.matrix_power", float_only=False)
+    n = operator.index(n)
+    if n == 0:
+        return _EyeLike.apply(input)
+    A = input
+    if n < 0:
+        _check_square(input, "linalg.inv")
+        A = Inv.apply(input)
+        n = -n
+    result = None
+    while True:
+        if n & 1:
+            result = A if result is None else matmul(result, A)
+        n >>= 1
+        if not n:
+            return result
+        A = matmul(A, A)
+
+
+METHODS = [
+    "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "kron", "trace",
+    "addmm", "addmv", "baddbmm", "addbmm", "matrix_power", "cross", "inverse", "det", "logdet",
+    "slogdet",
+]
+INPLACE = ["addmm", "addmv", "baddbmm", "addbmm"]
