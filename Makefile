@@ -22,7 +22,7 @@ demo: $(VENV)/.base
 	$(PY) examples/demo.py --data $(DATA)
 
 test: $(VENV)/.test
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 -q
 
 test-slow: $(VENV)/.test
 	$(PY) -m pytest -m slow -q -o addopts=""
