@@ -6,7 +6,7 @@ and computed as ONE matrix product over an *im2col* buffer:
     cols[c, i, j, n, p] = xpad[n, c, row(p) * sh + i * dh, col(p) * sw + j * dw]
     y[n, o, p]          = sum over (c, i, j) of  w[o, c, i, j] * cols[c, i, j, n, p]
 
-``cols`` is a strided view of the padded input (``as_strided``), copied once
+``cols`` is a strided view of the padded input, copied once
 into a contiguous (C*kh*kw, N*P) matrix so the product is a single GEMM
 (one per group).  Its columns ``p`` follow one of two layouts:
 
@@ -17,6 +17,14 @@ into a contiguous (C*kh*kw, N*P) matrix so the product is a single GEMM
   garbage that is computed and dropped (and given zero gradient).
 * *compact* (strided convolutions, or when the wide waste would be large):
   ``p = ho * Wo + wo`` exactly.
+
+The weight gradient is one GEMM of the output gradient with the same
+``cols`` (kept from the forward when small).  The input gradient is, for
+stride-1 convolutions, itself a forward convolution of the output gradient
+with the rotated kernel; otherwise a GEMM into column form followed by a
+col2im scatter-add that loops over the kh*kw kernel offsets only.  The
+batch is processed in chunks so the column buffers stay cache-sized, and
+those buffers are recycled (``_scratch``) instead of freshly allocated.
 
 Three Ops close the set under differentiation, so double backward works:
 
@@ -29,7 +37,6 @@ below (sharing the im2col buffer between the two gradients), and under
 ``create_graph=True`` the same formulas built from these three Ops.
 """
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ..._tensor import Tensor
 from ...autograd.function import Op
@@ -39,7 +46,7 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 _nd = np.ndarray
 # im2col buffers are built per batch chunk of about this many bytes, so a
 # chunk stays in cache between its copy and its GEMM and memory stays bounded.
-_CHUNK_BYTES = 1 << 22
+_CHUNK_BYTES = 1 << 21
 # Forward keeps the im2col buffer for the weight gradient when it is this small.
 _SAVE_BYTES = 1 << 25
 
@@ -55,7 +62,7 @@ class _Geo:
     """
 
     __slots__ = ("x4", "y4", "w4", "x_shape", "y_shape", "w_shape", "G", "sh", "sw", "dh",
-                 "dw", "pt", "pl", "Hp", "Wp", "wide", "L", "row")
+                 "dw", "pt", "pl", "pb", "pr", "Hp", "Wp", "wide", "L", "row", "_dx")
 
     def __init__(self, x4, w4, G, stride, padding, dilation, out_hw, x_shape, y_shape, w_shape):
         N, C, H, W = x4
@@ -63,7 +70,8 @@ class _Geo:
         self.sh, self.sw = stride
         self.dh, self.dw = dilation
         pt, pb, pl, pr = padding
-        self.pt, self.pl = pt, pl
+        self.pt, self.pl, self.pb, self.pr = pt, pl, pb, pr
+        self._dx = False
         self.Hp, self.Wp = H + pt + pb, W + pl + pr
         Ho, Wo = out_hw
         self.x4, self.w4, self.G = x4, w4, G
@@ -80,37 +88,89 @@ class _Geo:
             self.row = Wo
 
 
-def _cols_view(xp, geo):
-    """The im2col windows of padded input chunk ``xp`` (n, C, Hp, Wp), as a
-    strided view (C, kh, kw, n, L) or (C, kh, kw, n, Ho, Wo)."""
+def _cols_view(xp, geo, n0, n1):
+    """The im2col windows of samples n0:n1 of the contiguous padded input
+    ``xp`` (N, C, Hp, Wp), as a strided view (C, kh, kw, n, L) or
+    (C, kh, kw, n, Ho, Wo).  (``np.ndarray`` over the buffer: ~5x cheaper
+    than ``as_strided``, and this runs once per chunk.)"""
     sn, sc, srow, it = xp.strides
-    _, C, kh, kw = xp.shape[0], xp.shape[1], geo.w4[2], geo.w4[3]
-    n = xp.shape[0]
+    C, kh, kw = xp.shape[1], geo.w4[2], geo.w4[3]
     if geo.wide:
-        return as_strided(xp, (C, kh, kw, n, geo.L),
+        return np.ndarray((C, kh, kw, n1 - n0, geo.L), xp.dtype, xp, n0 * sn,
                           (sc, geo.dh * srow, geo.dw * it, sn, it))
     Ho, Wo = geo.y4[2], geo.y4[3]
-    return as_strided(xp, (C, kh, kw, n, Ho, Wo),
+    return np.ndarray((C, kh, kw, n1 - n0, Ho, Wo), xp.dtype, xp, n0 * sn,
                       (sc, geo.dh * srow, geo.dw * it, sn, geo.sh * srow, geo.sw * it))
 
 
 def _y_view(yc, geo, n):
-    """The real outputs inside GEMM result ``yc`` (O, n*L), as (n, O, Ho, Wo)."""
+    """The real outputs inside contiguous GEMM result ``yc`` (O, n*L), as (n, O, Ho, Wo)."""
     it = yc.itemsize
     O, Ho, Wo = geo.y4[1], geo.y4[2], geo.y4[3]
     L = geo.L
-    return as_strided(yc, (n, O, Ho, Wo), (L * it, n * L * it, geo.row * it, it))
+    return np.ndarray((n, O, Ho, Wo), yc.dtype, yc, 0, (L * it, n * L * it, geo.row * it, it))
+
+
+class _Scratch:
+    """Reusable scratch arrays (im2col buffers, GEMM outputs, padded inputs).
+
+    These are big and short-lived; a fresh allocation of that size comes
+    from the OS page by page (one fault per 4 KiB on first touch), which
+    costs about as much as the copy that fills it.  Arrays handed back with
+    ``put`` are kept, per (size, dtype), up to ``cap`` bytes in all, and
+    handed out again by ``get``.  Only arrays that never escape to the
+    caller go through here.
+    """
+
+    def __init__(self, cap):
+        self.cap = cap
+        self.nbytes = 0
+        self._free = {}
+
+    def get(self, shape, dtype):
+        n = 1
+        for s in shape:
+            n *= s
+        lst = self._free.get((n, dtype))
+        if lst:
+            try:
+                a = lst.pop()
+            except IndexError:      # emptied by another thread meanwhile
+                return np.empty(shape, dtype=dtype)
+            self.nbytes -= a.nbytes
+            return a.reshape(shape)
+        return np.empty(shape, dtype=dtype)
+
+    def put(self, a):
+        if a is None or self.nbytes + a.nbytes > self.cap:
+            return
+        self.nbytes += a.nbytes
+        self._free.setdefault((a.size, a.dtype), []).append(a.reshape(-1))
+
+    def clear(self):
+        self._free.clear()
+        self.nbytes = 0
+
+
+_scratch = _Scratch(1 << 28)
 
 
 def _padded(x, geo):
-    """``x`` (N, C, H, W) zero-padded to (N, C, Hp, Wp), contiguous (x itself
-    when no padding is needed)."""
+    """``x`` (N, C, H, W) zero-padded to (N, C, Hp, Wp), contiguous: ``x``
+    itself when no padding is needed (then ``owned`` is False), else a
+    scratch buffer the caller returns to ``_scratch``.  Returns (xp, owned)."""
     N, C, H, W = geo.x4
     if geo.Hp == H and geo.Wp == W:
-        return np.ascontiguousarray(x)
-    xp = np.zeros((N, C, geo.Hp, geo.Wp), dtype=x.dtype)
-    xp[:, :, geo.pt:geo.pt + H, geo.pl:geo.pl + W] = x
-    return xp
+        return np.ascontiguousarray(x), False
+    xp = _scratch.get((N, C, geo.Hp, geo.Wp), x.dtype)
+    pt, pl = geo.pt, geo.pl
+    # zero only the border; the interior is overwritten by x
+    xp[:, :, :pt] = 0
+    xp[:, :, pt + H:] = 0
+    xp[:, :, pt:pt + H, :pl] = 0
+    xp[:, :, pt:pt + H, pl + W:] = 0
+    xp[:, :, pt:pt + H, pl:pl + W] = x
+    return xp, True
 
 
 def _chunk(geo, itemsize):
@@ -119,24 +179,43 @@ def _chunk(geo, itemsize):
     return max(1, min(N, _CHUNK_BYTES // max(per, 1)))
 
 
-def _gemm(a, b):
-    """Per-group matrix product of (G, m, k) and (G, k, n) stacks."""
+def _gemm(a, b, out=None):
+    """Per-group matrix product of (G, m, k) and (G, k, n) stacks, into ``out``
+    (G, m, n) when given."""
     if a.shape[0] == 1:
-        return np.matmul(a[0], b[0])[None]
-    return np.matmul(a, b)
+        if out is None:
+            return np.matmul(a[0], b[0])[None]
+        np.matmul(a[0], b[0], out=out[0])
+        return out
+    return np.matmul(a, b, out=out)
 
 
 def _g_cols(g4, geo, n0, n1):
-    """Output gradient chunk as the GEMM's (G, O/G, n*L) operand (zero in the
-    wide layout's garbage columns)."""
+    """Output gradient chunk as the GEMM's (G, O/G, n*L) operand, in a scratch
+    buffer (zero in the wide layout's garbage columns)."""
     n = n1 - n0
     N, O, Ho, Wo = geo.y4
+    gc = _scratch.get((O, n * geo.L), g4.dtype)
     if geo.wide:
-        gc = np.zeros((O, n * geo.L), dtype=g4.dtype)
+        Wp, L, it = geo.Wp, geo.L, gc.itemsize
+        if Ho > 1 and Wp > Wo:
+            # the garbage columns: the last Wp - Wo of every output row but the last
+            np.ndarray((O, n, Ho - 1, Wp - Wo), gc.dtype, gc, Wo * it,
+                       (n * L * it, L * it, Wp * it, it))[...] = 0
         _y_view(gc, geo, n)[...] = g4[n0:n1]
     else:
-        gc = np.ascontiguousarray(g4[n0:n1].transpose(1, 0, 2, 3)).reshape(O, n * geo.L)
+        gc.reshape(O, n, Ho, Wo)[...] = g4[n0:n1].transpose(1, 0, 2, 3)
     return gc.reshape(geo.G, O // geo.G, n * geo.L)
+
+
+def _im2col(xp, geo, n0, n1):
+    """Samples n0:n1 of padded ``xp`` as the (G, Cg*kh*kw, n*L) GEMM operand,
+    copied into a scratch buffer."""
+    v = _cols_view(xp, geo, n0, n1)
+    cols = _scratch.get(v.shape, xp.dtype)
+    np.copyto(cols, v)
+    O, Cg, kh, kw = geo.w4
+    return cols.reshape(geo.G, Cg * kh * kw, (n1 - n0) * geo.L)
 
 
 # ---- array kernels ----------------------------------------------------------------------
@@ -144,34 +223,45 @@ def _g_cols(g4, geo, n0, n1):
 def _conv_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     """Run the im2col GEMMs over ``x``: the forward output ``y`` (if
     ``need_y``), and, when output gradient ``g`` is given, the weight
-    gradient.  Returns (y, gw, cols_chunks_or_None)."""
+    gradient.  Returns (y, gw, cols_chunks_or_None); kept chunks belong to
+    the caller, who hands them back to ``_scratch`` when done."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     G = geo.G
+    K = Cg * kh * kw
     x = x.reshape(geo.x4)
-    xp = _padded(x, geo)
+    xp, owned = _padded(x, geo)
     y = gw = None
     if need_y:
         y = np.empty(geo.y4, dtype=x.dtype)
+        wm = w.reshape(G, O // G, K)
     if g is not None:
         g = g.reshape(geo.y4)
-        gw = np.zeros((G, O // G, Cg * kh * kw), dtype=x.dtype)
+        gw = np.zeros((G, O // G, K), dtype=x.dtype)
     nb = _chunk(geo, x.itemsize)
     kept = [] if keep_cols else None
     for n0 in range(0, N, nb):
         n1 = min(N, n0 + nb)
         n = n1 - n0
-        cols = np.ascontiguousarray(_cols_view(xp[n0:n1], geo)).reshape(G, Cg * kh * kw, n * geo.L)
+        cols = _im2col(xp, geo, n0, n1)
+        if need_y:
+            yc = _gemm(wm, cols, _scratch.get((G, O // G, n * geo.L), x.dtype))
+            yv = _y_view(yc.reshape(O, n * geo.L), geo, n)
+            if bias is not None:
+                np.add(yv, bias.reshape(1, O, 1, 1), out=y[n0:n1])
+            else:
+                y[n0:n1] = yv
+            _scratch.put(yc)
+        if g is not None:
+            gc = _g_cols(g, geo, n0, n1)
+            gw += _gemm(gc, cols.transpose(0, 2, 1))
+            _scratch.put(gc)
         if kept is not None:
             kept.append(cols)
-        if need_y:
-            yc = _gemm(w.reshape(G, O // G, Cg * kh * kw), cols).reshape(O, n * geo.L)
-            if bias is not None:
-                np.add(_y_view(yc, geo, n), bias.reshape(1, O, 1, 1), out=y[n0:n1])
-            else:
-                y[n0:n1] = _y_view(yc, geo, n)
-        if g is not None:
-            gw += _gemm(_g_cols(g, geo, n0, n1), cols.transpose(0, 2, 1))
+        else:
+            _scratch.put(cols)
+    if owned:
+        _scratch.put(xp)
     if y is not None:
         y = y.reshape(geo.y_shape)
     if gw is not None:
@@ -182,19 +272,21 @@ def _conv_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
 def _conv_scatter(g, w, geo, x=None, need_x=True, cols=None):
     """The col2im side: the input gradient of a conv (== a transposed conv
     of ``g``), and, when conv input ``x`` (or its saved im2col chunks
-    ``cols``) is given, the weight gradient too.  Returns (gx, gw)."""
+    ``cols``, which this hands back to ``_scratch``) is given, the weight
+    gradient too.  Returns (gx, gw)."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     G = geo.G
+    K = Cg * kh * kw
     g = g.reshape(geo.y4)
     dt = g.dtype
-    wm = w.reshape(G, O // G, Cg * kh * kw)
-    wt = wm.transpose(0, 2, 1)
+    wt = w.reshape(G, O // G, K).transpose(0, 2, 1)
     gw = gxp = xp = None
+    owned = False
     if x is not None or cols is not None:
-        gw = np.zeros((G, O // G, Cg * kh * kw), dtype=dt)
+        gw = np.zeros((G, O // G, K), dtype=dt)
         if cols is None:
-            xp = _padded(x.reshape(geo.x4), geo)
+            xp, owned = _padded(x.reshape(geo.x4), geo)
     if need_x:
         gxp = np.zeros((N, C, geo.Hp, geo.Wp), dtype=dt)
     nb = _chunk(geo, g.itemsize)
@@ -203,18 +295,23 @@ def _conv_scatter(g, w, geo, x=None, need_x=True, cols=None):
         n = n1 - n0
         gc = _g_cols(g, geo, n0, n1)
         if gw is not None:
-            c = cols[k] if cols is not None else np.ascontiguousarray(
-                _cols_view(xp[n0:n1], geo)).reshape(G, Cg * kh * kw, n * geo.L)
+            c = cols[k] if cols is not None else _im2col(xp, geo, n0, n1)
             gw += _gemm(gc, c.transpose(0, 2, 1))
+            _scratch.put(c)
         if need_x:
-            dcols = _gemm(wt, gc).reshape(_cols_view(gxp[n0:n1], geo).shape)
-            target = _cols_view(gxp[n0:n1], geo)
+            target = _cols_view(gxp, geo, n0, n1)
+            dcols = _gemm(wt, gc, _scratch.get((G, K, n * geo.L), dt))
+            d = dcols.reshape(target.shape)
             # windows overlap across kernel offsets, so add one offset at a time
             # (each a single vectorised add over all channels, samples, pixels)
             for i in range(kh):
                 for j in range(kw):
                     t = target[:, i, j]
-                    t += dcols[:, i, j]
+                    t += d[:, i, j]
+            _scratch.put(dcols)
+        _scratch.put(gc)
+    if owned:
+        _scratch.put(xp)
     gx = None
     if need_x:
         if geo.Hp != H or geo.Wp != W:
@@ -223,6 +320,46 @@ def _conv_scatter(g, w, geo, x=None, need_x=True, cols=None):
     if gw is not None:
         gw = gw.reshape(geo.w_shape)
     return gx, gw
+
+
+def _dx_geo(geo):
+    """The geometry of computing a stride-1 conv's input gradient as a forward
+    conv of the output gradient with the rotated kernel, or None when the
+    col2im scatter is cheaper (or the conv is strided / over-padded)."""
+    if geo._dx is not False:
+        return geo._dx
+    geo._dx = None
+    if geo.sh == 1 and geo.sw == 1:
+        N, C, H, W = geo.x4
+        O, Cg, kh, kw = geo.w4
+        eh, ew = geo.dh * (kh - 1), geo.dw * (kw - 1)
+        pads = (eh - geo.pt, eh - geo.pb, ew - geo.pl, ew - geo.pr)
+        if min(pads) >= 0:
+            t = _Geo(geo.y4, (C, O // geo.G, kh, kw), geo.G, (1, 1), pads, (geo.dh, geo.dw),
+                     (H, W), geo.y4, geo.x4, None)
+            # the direct conv pays a GEMM as big as the forward's and saves the
+            # scatter; worth it unless its (wide) column count is much larger
+            if t.L <= 1.25 * geo.L:
+                geo._dx = t
+    return geo._dx
+
+
+def _rotated(w, geo):
+    """Kernel for the input-gradient conv: channels swapped per group, flipped."""
+    O, Cg, kh, kw = geo.w4
+    G = geo.G
+    r = w.reshape(G, O // G, Cg, kh, kw).transpose(0, 2, 1, 3, 4).reshape(G * Cg, O // G, kh, kw)
+    return r[:, :, ::-1, ::-1]
+
+
+def _input_grad(g, w, geo):
+    """d(conv)/d(input) applied to ``g``: a conv with the rotated kernel where
+    that is cheaper, else GEMM + col2im."""
+    t = _dx_geo(geo)
+    if t is not None:
+        return _conv_apply(g.reshape(geo.y4), _rotated(w.reshape(geo.w4), geo), t)[0] \
+            .reshape(geo.x_shape)
+    return _conv_scatter(g, w, geo)[0]
 
 
 # ---- Ops ----------------------------------------------------------------------------------
@@ -260,8 +397,14 @@ class _Conv(Op):
         if type(g) is _nd:
             cols = ctx.cols
             ctx.cols = None
-            gx, gw = _conv_scatter(g, w, geo, x=x if need[1] else None, need_x=need[0],
-                                   cols=cols if need[1] else None)
+            direct = need[0] and _dx_geo(geo) is not None
+            gx, gw = None, None
+            if need[1] or (need[0] and not direct):
+                gx, gw = _conv_scatter(g, w, geo, x=x if need[1] else None,
+                                       need_x=need[0] and not direct,
+                                       cols=cols if need[1] else None)
+            if direct:
+                gx = _input_grad(g, w, geo)
             return gx, gw, gb
         gx = _ConvT.apply(g, _t(w), None, geo, ctx.baxes) if need[0] else None
         gw = _ConvW.apply(_t(x), g, geo) if need[1] else None
@@ -274,7 +417,7 @@ class _ConvT(Op):
 
     @staticmethod
     def forward(ctx, y, w, b, geo, baxes):
-        gx, _ = _conv_scatter(y, w, geo)
+        gx = _input_grad(y, w, geo)
         if b is not None:
             gx4 = gx.reshape(geo.x4)
             if gx4.flags.c_contiguous:
@@ -323,7 +466,7 @@ class _ConvW(Op):
         need = ctx.needs_input_grad
         geo = ctx.geo
         if type(ggw) is _nd:
-            gx = _conv_scatter(g, ggw, geo)[0] if need[0] else None
+            gx = _input_grad(g, ggw, geo) if need[0] else None
             gg = _conv_apply(x, ggw, geo)[0] if need[1] else None
             return gx, gg
         gx = _ConvT.apply(_t(g), ggw, None, geo, None) if need[0] else None
@@ -372,9 +515,8 @@ def _check_tensors(fname, input, weight, bias):
         raise RuntimeError(f"expected scalar type {_dtname(x)} but found {_dtname(w)} "
                            f"({fname}: input is {_dtname(x)}, weight is {_dtname(w)})")
     if bias is not None and bias._data.dtype != x.dtype:
-        raise RuntimeError(f"Input type ({x.dtype.name.replace('float32', 'float').replace('float64', 'double')}) "
-                           f"and bias type ({bias._data.dtype.name.replace('float32', 'float').replace('float64', 'double')}) "
-                           "should be the same")
+        raise RuntimeError(f"Input type ({_dtname(x).lower()}) and bias type "
+                           f"({_dtname(bias._data).lower()}) should be the same")
     return x, w
 
 

@@ -17,17 +17,20 @@ and the hand-derived backward, with M the number of elements per statistic:
     dw    = sum(g * xhat),  db = sum(g)      (over the non-affine axes)
 
 RMS norm drops the centring (no ``mean`` terms).  On the plain path the
-backward reuses the saved ``xhat`` and ``rstd``; under ``create_graph`` it
-recomputes them from the graph-connected input with Tensor ops, so the very
-same formula is recorded and double backward is exact.
+backward reuses the saved centred input and ``rstd`` (xhat = xc * rstd);
+for batch and instance norm, whose affine is constant over each statistic,
+two per-channel reductions give all three gradients.  Under
+``create_graph`` the backward recomputes the statistics from the
+graph-connected input with Tensor ops, so the same formula is recorded and
+double backward is exact.  Statistics are reduced with ``einsum`` (faster
+than ``ndarray.sum`` over non-adjacent axes).
 """
 import numbers
 
 import numpy as np
 
-from ..._tensor import Tensor, _wrap
+from ..._tensor import Tensor
 from ...autograd.function import Op
-from ...autograd.grad_mode import state as _gm
 from ...ops import _bw
 
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",
@@ -74,8 +77,8 @@ class _Spec:
 
 
 def _stats(xv, spec):
-    """(xhat, rstd) of view ``xv`` (arrays or Tensors), and for arrays also
-    the biased (mean, var)."""
+    """Arrays: (xc, rstd, mean, var) with xc the centred input (``xv`` itself
+    for RMS norm), so xhat = xc * rstd.  Tensors (create_graph): (xhat, rstd)."""
     axes, M = spec.axes, spec.M
     inv = 1.0 / max(M, 1)
     if type(xv) is _nd:
@@ -86,16 +89,13 @@ def _stats(xv, spec):
             mean, xc = None, xv
         var = np.einsum(spec.sub[1], xc, xc).reshape(spec.sshape) * inv
         rstd = 1.0 / np.sqrt(var + spec.eps)
-        if spec.center:
-            xc *= rstd
-            return xc, rstd, mean, var
-        return xv * rstd, rstd, mean, var
+        return xc, rstd, mean, var
     if spec.center:
         xc = xv - _mean(xv, axes, M)
     else:
         xc = xv
     rstd = 1.0 / _bw.sqrt(_mean(xc * xc, axes, M) + spec.eps)
-    return xc * rstd, rstd, None, None
+    return xc * rstd, rstd
 
 
 class _Norm(Op):
@@ -105,34 +105,36 @@ class _Norm(Op):
     @staticmethod
     def forward(ctx, x, w, b, spec, running, shape):
         xv = x.reshape(spec.view)
-        xhat, rstd, mean, var = _stats(xv, spec)
+        xc, rstd, mean, var = _stats(xv, spec)
         if running is not None:
             _update_running(running, mean, var, spec)
-        if w is not None:
-            y = xhat * w.reshape(spec.pshape)
-            if b is not None:
-                y += b.reshape(spec.pshape)
-        elif b is not None:
-            y = xhat + b.reshape(spec.pshape)
+        if spec.fold:
+            # the affine is per statistic: one multiply by rstd * weight
+            y = xc * (rstd if w is None else rstd * w.reshape(spec.pshape))
         else:
-            y = xhat
+            y = xc * rstd
+            if w is not None:
+                y *= w.reshape(spec.pshape)
+        if b is not None:
+            y += b.reshape(spec.pshape)
         if ctx.needs_input_grad:
-            ctx.save_for_backward(x, w, xhat, rstd)
+            ctx.save_for_backward(x, w, xc, rstd)
             ctx.spec, ctx.shape = spec, shape
             ctx.bshape = None if b is None else b.shape
         return y.reshape(shape)
 
     @staticmethod
     def backward(ctx, g):
-        x, w, xhat, rstd = ctx.saved_tensors
+        x, w, xc, rstd = ctx.saved_tensors
         spec = ctx.spec
         need = ctx.needs_input_grad
         gv = g.reshape(spec.view)
         if type(g) is _nd:
             if spec.fold:
-                return _fold_backward(gv, xhat, rstd, w, spec, need, ctx)
+                return _fold_backward(gv, xc, rstd, w, spec, need, ctx)
+            xhat = xc * rstd
         else:
-            xhat, rstd, _, _ = _stats(x.reshape(spec.view), spec)
+            xhat, rstd = _stats(x.reshape(spec.view), spec)
         gw = gb = gx = None
         if need[1]:
             gw = _bw.sum(gv * xhat, spec.paxes).reshape(w.shape)
@@ -149,11 +151,15 @@ class _Norm(Op):
         return gx, gw, gb
 
 
-def _fold_backward(g, xhat, rstd, w, spec, need, ctx):
+def _fold_backward(g, xc, rstd, w, spec, need, ctx):
     """Array backward when the affine is constant over each statistic:
-    mean(g * w) = w * mean(g), so two reductions serve all three gradients."""
+    mean(g * w) = w * mean(g), so two reductions serve all three gradients:
+
+        sg = sum(g),  sgx = sum(g * xhat) = rstd * sum(g * xc)
+        dx = a * (g - sg / M) - xc * (a * rstd * sgx / M),   a = rstd * w
+    """
     sg = np.einsum(spec.sub[0], g).reshape(spec.sshape)
-    sgx = np.einsum(spec.sub[1], g, xhat).reshape(spec.sshape)
+    sgx = np.einsum(spec.sub[1], g, xc).reshape(spec.sshape) * rstd
     gx = gw = gb = None
     if need[1]:
         gw = sgx.sum(axis=spec.paxes).reshape(w.shape)
@@ -162,10 +168,9 @@ def _fold_backward(g, xhat, rstd, w, spec, need, ctx):
     if need[0]:
         a = rstd if w is None else rstd * w.reshape(spec.pshape)
         inv = 1.0 / spec.M
-        gx = g * a
-        t = xhat * (a * sgx * inv)
-        gx -= t
-        gx -= a * sg * inv
+        gx = g - sg * inv
+        gx *= a
+        gx -= xc * (a * rstd * sgx * inv)
         gx = gx.reshape(ctx.shape)
     return gx, gw, gb
 
@@ -429,7 +434,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
 def local_response_norm(input, size, alpha=0.0001, beta=0.75, k=1.0):
     """Normalize each element by the energy of its ``size`` neighbouring
     channels: x / (k + alpha * mean of x^2 over the window)^beta."""
-    from .pooling import avg_pool2d, avg_pool1d  # noqa: F401
+    from .pooling import avg_pool2d
     from .vision import pad
     _tensor(input, "input", "local_response_norm")
     dim = input.dim()

@@ -6,16 +6,20 @@ kernel offset at a time: for offset (i, j) the strided slice
 
     xpad[:, :, i*dh : ... : sh, j*dw : ... : sw]        # shape (N, C, Ho, Wo)
 
-holds that element of every window, so a pool is kh*kw vectorised NumPy
-operations, never a loop over pixels.  Non-overlapping windows with many
-offsets (global pooling) use a reshape and one reduction instead.
+holds that element of every window, so a pool is a few vectorised NumPy
+operations per kernel offset, never a loop over pixels.  Max pooling goes
+further and runs as two 1-D passes (rows, then columns: kh + kw steps);
+average pooling over windows that tile the input (global pooling, stride
+== kernel) is a reshape and one reduction.
 
-Max pooling records, per output, the offset of the winning element (the
-first maximum in row-major window order, as torch), which is what the
-backward needs; the flat per-plane indices of ``return_indices`` are derived
-from it.  Each op and its backward are a pair of Ops that differentiate
-into each other (scatter <-> gather, average <-> its adjoint), so double
-backward works.
+Max pooling records the winning offsets (the first maximum in row-major
+window order, as torch), which is all the backward needs; the flat
+per-plane indices of ``return_indices`` are derived from them.  Each op and
+its backward are a pair of Ops that differentiate into each other
+(scatter <-> gather, average <-> its adjoint), so double backward works.
+Adaptive average pooling with uneven windows is a separable linear map
+(two small matrix products); adaptive max pooling with uneven windows and
+max-unpooling gather / scatter by flat index.
 """
 import math
 
@@ -99,89 +103,139 @@ def _lowest(dtype):
 
 
 # ---- max pooling kernels ------------------------------------------------------------------
+#
+# The max over a 2-D window is the max over its rows of each row's max, so a
+# max pool runs as two 1-D stages: along W (kw strided slices of the padded
+# input, giving (N, C, Hb, Wo)), then along H (kh slices of that, giving
+# (N, C, Ho, Wo)).  That is kw + kh vectorised steps instead of kh * kw, and
+# taking the first maximum at both stages picks the first maximum of the
+# window in row-major order, as torch does.  Each stage records the winning
+# offset (``arg``), which is all the backward needs.
 
-_MANY = 64   # offsets above which disjoint windows use reshape + one reduction
+def _w_views(a, geo):
+    """The kw column slices of (n, C, rows, Wb) ``a``, each (n, C, rows, Wo)."""
+    Wo, sw, dw = geo.y4[3], geo.sw, geo.dw
+    span = (Wo - 1) * sw + 1
+    return [a[..., j * dw:j * dw + span:sw] for j in range(geo.kw)]
+
+
+def _h_views(a, geo):
+    """The kh row slices of (n, C, Hb, Wo) ``a``, each (n, C, Ho, Wo)."""
+    Ho, sh, dh = geo.y4[2], geo.sh, geo.dh
+    span = (Ho - 1) * sh + 1
+    return [a[:, :, i * dh:i * dh + span:sh] for i in range(geo.kh)]
+
+
+def _stage_max(views, need_arg):
+    """Elementwise max over ``views`` and the index of the first maximum
+    (a NaN wins, the last one, as in torch)."""
+    best = np.array(views[0])
+    if not need_arg:
+        for v in views[1:]:
+            np.maximum(best, v, out=best)
+        return best, None
+    k = len(views)
+    arg = np.zeros(best.shape, dtype=np.int8 if k <= 127 else np.int32)
+    if k == 2:
+        np.greater(views[1], best, out=arg.view(np.bool_))
+        np.maximum(best, views[1], out=best)
+    else:
+        for o in range(1, k):
+            m = views[o] > best
+            np.copyto(arg, o, where=m)
+            np.maximum(best, views[o], out=best)
+    if best.dtype.kind == "f" and np.isnan(best).any():
+        for o in range(k):
+            np.copyto(arg, o, where=np.isnan(views[o]))
+    return best, arg
+
+
+def _stage_scatter(g, arg, targets, disjoint):
+    """Send ``g`` to the winning view of each position (the stage backward):
+    ``targets[o] (+)= g where arg == o`` (assignment when windows are disjoint)."""
+    k = len(targets)
+    if k == 1:
+        if disjoint:
+            np.copyto(targets[0], g)
+        else:
+            targets[0] += g
+        return
+    if k == 2:
+        hit = g * arg               # arg is 0/1: the share of the second view
+        if disjoint:
+            np.copyto(targets[1], hit)
+            np.subtract(g, hit, out=targets[0])
+        else:
+            targets[1] += hit
+            targets[0] += g - hit
+        return
+    for o in range(k):
+        m = arg == o
+        if disjoint:
+            np.multiply(g, m, out=targets[o])
+        else:
+            targets[o] += g * m
+
+
+def _stage_gather(views, arg):
+    """The adjoint of ``_stage_scatter``: pick each position's winning view."""
+    k = len(views)
+    if k == 1:
+        return np.array(views[0])
+    if k == 2:
+        out = views[1] * arg
+        out += views[0] * (1 - arg)
+        return out
+    out = views[0] * (arg == 0)
+    for o in range(1, k):
+        out += views[o] * (arg == o)
+    return out
 
 
 def _max_forward(x, geo, need_idx):
-    """(y, idx): the window maxima and the winning offset i*kw + j of each."""
-    kh, kw = geo.kh, geo.kw
-    K = kh * kw
-    if geo.tiles and K > _MANY:
-        N, C, Ho, Wo = geo.y4
-        t = _tiled6(x, geo).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, Ho, Wo, K)
-        idx = t.argmax(axis=-1) if need_idx else None
-        y = t.max(axis=-1)
-        return y, idx
+    """(y, args): the window maxima and each stage's winning offsets."""
     buf = _padded(x, geo, _lowest(x.dtype))
-    y = np.array(_offset_view(buf, geo, 0, 0))
-    idx = None
-    if need_idx:
-        idx = np.zeros(y.shape, dtype=np.int8 if K <= 127 else np.int32)
-        for o in range(1, K):
-            v = _offset_view(buf, geo, o // kw, o % kw)
-            m = v > y
-            np.copyto(idx, o, where=m)
-            np.copyto(y, v, where=m)
-        if y.dtype.kind == "f":
-            nan = np.isnan(y)
-            if nan.any():
-                # torch lets a NaN win (the last one in window order)
-                for o in range(K):
-                    np.copyto(idx, o, where=nan & np.isnan(_offset_view(buf, geo, o // kw, o % kw)))
-    else:
-        for o in range(1, K):
-            np.maximum(y, _offset_view(buf, geo, o // kw, o % kw), out=y)
-    return y, idx
+    m1, a1 = _stage_max(_w_views(buf, geo), need_idx)
+    y, a2 = _stage_max(_h_views(m1, geo), need_idx)
+    return y, (a1, a2)
+
+
+def _h_disjoint(geo):
+    return geo.sh >= geo.dh * (geo.kh - 1) + 1
+
+
+def _w_disjoint(geo):
+    return geo.sw >= geo.dw * (geo.kw - 1) + 1
 
 
 def _max_scatter(g, idx, geo):
     """The max-pool backward: each output gradient goes to its window's winner."""
+    a1, a2 = idx
     g = g.reshape(geo.y4)
-    kh, kw = geo.kh, geo.kw
     N, C, H, W = geo.x4
-    if geo.tiles and kh * kw > _MANY:
-        N, C, Ho, Wo = geo.y4
-        K = kh * kw
-        t = np.zeros((N, C, Ho, Wo, K), dtype=g.dtype)
-        np.put_along_axis(t, idx[..., None].astype(np.intp), g[..., None], axis=-1)
-        gx = np.zeros(geo.x4, dtype=g.dtype)
-        _tiled6(gx, geo)[...] = t.reshape(N, C, Ho, Wo, kh, kw).transpose(0, 1, 2, 4, 3, 5)
-        return gx.reshape(geo.x_shape)
+    gm1 = np.zeros((N, C, geo.Hb, geo.y4[3]), dtype=g.dtype)
+    _stage_scatter(g, a2, _h_views(gm1, geo), _h_disjoint(geo))
     buf = np.zeros((N, C, geo.Hb, geo.Wb), dtype=g.dtype)
-    for o in range(kh * kw):
-        v = _offset_view(buf, geo, o // kw, o % kw)
-        m = idx == o
-        if geo.disjoint:
-            np.copyto(v, g, where=m)
-        else:
-            np.add(v, g, out=v, where=m)
+    _stage_scatter(gm1, a1, _w_views(buf, geo), _w_disjoint(geo))
     return _crop(buf, geo).reshape(geo.x_shape)
 
 
 def _max_gather(x, idx, geo):
-    """Each window's element at the recorded winning offset (the adjoint of
-    ``_max_scatter``)."""
-    x = x.reshape(geo.x4)
-    kh, kw = geo.kh, geo.kw
-    if geo.tiles and kh * kw > _MANY:
-        N, C, Ho, Wo = geo.y4
-        t = _tiled6(x, geo).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, Ho, Wo, kh * kw)
-        return np.take_along_axis(t, idx[..., None].astype(np.intp), axis=-1)[..., 0] \
-            .reshape(geo.y_shape)
-    buf = _padded(x, geo, 0)
-    y = np.zeros(geo.y4, dtype=x.dtype)
-    for o in range(kh * kw):
-        np.copyto(y, _offset_view(buf, geo, o // kw, o % kw), where=idx == o)
-    return y.reshape(geo.y_shape)
+    """Each window's element at the recorded winner (the adjoint of ``_max_scatter``)."""
+    a1, a2 = idx
+    buf = _padded(x.reshape(geo.x4), geo, 0)
+    m1 = _stage_gather(_w_views(buf, geo), a1)
+    return _stage_gather(_h_views(m1, geo), a2).reshape(geo.y_shape)
 
 
 def _flat_indices(idx, geo):
     """Winning offsets -> torch's flat per-plane input indices h * W + w."""
+    a1, a2 = idx
     N, C, Ho, Wo = geo.y4
     W = geo.x4[3]
-    i, j = np.divmod(idx.astype(np.int64), geo.kw)
-    h = (np.arange(Ho, dtype=np.int64) * geo.sh - geo.ph)[:, None] + i * geo.dh
+    rows_b = (np.arange(Ho, dtype=np.int64) * geo.sh)[:, None] + a2.astype(np.int64) * geo.dh
+    j = np.take_along_axis(a1, rows_b, axis=2).astype(np.int64)
+    h = rows_b - geo.ph
     w = (np.arange(Wo, dtype=np.int64) * geo.sw - geo.pw) + j * geo.dw
     return (h * W + w).reshape(geo.y_shape)
 

@@ -89,14 +89,24 @@ def _mode_pad_axis_adjoint(g, axis, a, b, mode):
 
 
 def _mode_pad(x, pads, mode):
+    """Pad each (axis, (a, b)) of ``pads``; a negative amount first crops that side
+    (torch crops, then pads the cropped array)."""
     for axis, (a, b) in pads:
-        x = _mode_pad_axis(x, axis, a, b, mode)
+        if a < 0 or b < 0:
+            x = x[_axis_slice(x.ndim, axis, slice(max(-a, 0), x.shape[axis] - max(-b, 0)))]
+        x = _mode_pad_axis(x, axis, max(a, 0), max(b, 0), mode)
     return x
 
 
 def _mode_pad_adjoint(g, pads, mode):
     for axis, (a, b) in reversed(pads):
-        g = _mode_pad_axis_adjoint(g, axis, a, b, mode)
+        g = _mode_pad_axis_adjoint(g, axis, max(a, 0), max(b, 0), mode)
+        if a < 0 or b < 0:
+            shape = list(g.shape)
+            shape[axis] += max(-a, 0) + max(-b, 0)
+            out = np.zeros(shape, dtype=g.dtype)
+            out[_axis_slice(g.ndim, axis, slice(max(-a, 0), shape[axis] - max(-b, 0)))] = g
+            g = out
     return g
 
 
@@ -203,17 +213,18 @@ def pad(input, pad, mode="constant", value=None):
         raise NotImplementedError(f"Padding size {len(p)} is not supported for {x.ndim}D "
                                   f"input tensor.\n{_PAD_HELP}")
     for axis, (a, b) in pads:
-        n = x.shape[axis]
+        n = x.shape[axis] - max(-a, 0) - max(-b, 0)      # after cropping negative sides
+        if n < 0:
+            raise RuntimeError(f"negative padding {p} crops dimension {axis} of size "
+                               f"{x.shape[axis]} below zero")
         if mode == "reflect" and (a >= n or b >= n):
             raise RuntimeError(f"Argument #4: Padding size should be less than the "
                                f"corresponding input dimension, but got: padding ({a}, {b}) "
                                f"at dimension {axis} of input {list(x.shape)}")
         if mode == "circular" and (a > n or b > n):
             raise RuntimeError("Padding value causes wrapping around more than once.")
-        if mode == "replicate" and n == 0 and (a or b):
+        if mode == "replicate" and n == 0 and (a > 0 or b > 0):
             raise RuntimeError(f"padding of an empty dimension {axis} is not possible")
-        if a < 0 or b < 0:
-            raise RuntimeError(f"negative padding is not supported in {mode} mode, got {p}")
     return _ModePad.apply(input, pads, mode)
 
 
@@ -274,7 +285,8 @@ class _AxisScatter(Op):
 # ---- per-axis dense maps (linear, cubic, area interpolation) --------------------------------
 
 def _apply_mats(x, mats):
-    """x with each (axis, M) applied along its axis: y[..., o, ...] = sum_i M[o, i] x[..., i, ...]."""
+    """``x`` with each (axis, M) of ``mats`` applied along its axis:
+    y[..., o, ...] = sum_i M[o, i] * x[..., i, ...]."""
     for axis, m in mats:
         m = m.astype(x.dtype, copy=False)
         if axis == x.ndim - 1:
@@ -368,7 +380,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                 recompute_scale_factor=None, antialias=False):
     """Resize the spatial dims of (N, C, *spatial) input to ``size`` or by
     ``scale_factor``.  Modes: 'nearest', 'nearest-exact', 'linear' (3-D
-    input), 'bilinear' and 'bicubic' (4-D), 'area'."""
+    input), 'bilinear' and 'bicubic' (4-D), 'trilinear' (5-D), 'area'."""
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate(): argument 'input' must be Tensor, not "
                         f"{type(input).__name__}")

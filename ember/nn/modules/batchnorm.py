@@ -8,7 +8,6 @@ batches); eval mode normalizes with the running statistics.
 """
 import numpy as np
 
-from ... import _dtype as D
 from ..._tensor import _wrap
 from .. import functional as F
 from .. import init
