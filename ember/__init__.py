@@ -8,6 +8,8 @@ import numpy as _np
 # Ember follows torch (anomaly detection is the tool to find them).
 _np.seterr(all="ignore")
 
+from . import _alloc  # noqa: E402,F401  (allocator tuning: see its docstring)
+
 from . import _dtype
 from ._dtype import (dtype, float16, half, float32, float64, double, int8, int16, short, int32,
                      int64, long, uint8, bool, bfloat16, get_default_dtype, set_default_dtype,
@@ -17,6 +19,7 @@ from ._tensor import Tensor, Size, device, is_tensor
 from ._printing import set_printoptions
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from .autograd.grad_mode import is_grad_enabled, is_inference_mode_enabled
+from .autograd.anomaly import is_anomaly_enabled, is_anomaly_check_nan_enabled
 from . import autograd
 from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full,
                         zeros_like, ones_like, empty_like, full_like, arange, linspace,
