@@ -142,10 +142,143 @@ def resnet(lib):
     return step
 
 
+# ---- GPT (attention, transformers) --------------------------------------------------------
+
+def _char_gpt(lib, use_sdpa, n_layer=4, n_head=4, n_embd=128, block_size=64, vocab=65):
+    """A nanoGPT-style character GPT written against the torch API.  Attention is
+    either the manual form of common GPT code (q @ k^T, masked_fill(-inf),
+    softmax, @ v) or F.scaled_dot_product_attention(is_causal=True).  With
+    ``past`` (a list of (k, v) per layer) it runs incrementally (KV cache)."""
+    import math
+    nn = lib.nn
+    F = nn.functional
+
+    class CausalSelfAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+            self.c_proj = nn.Linear(n_embd, n_embd)
+            self.register_buffer("bias", lib.tril(lib.ones(block_size, block_size))
+                                 .view(1, 1, block_size, block_size))
+
+        def forward(self, x, past=None):
+            B, T, C = x.size()
+            q, k, v = self.c_attn(x).split(n_embd, dim=2)
+            k = k.view(B, T, n_head, C // n_head).transpose(1, 2)
+            q = q.view(B, T, n_head, C // n_head).transpose(1, 2)
+            v = v.view(B, T, n_head, C // n_head).transpose(1, 2)
+            if past is not None:
+                if past[0] is not None:
+                    k = lib.cat([past[0], k], dim=2)
+                    v = lib.cat([past[1], v], dim=2)
+                present = (k, v)
+            S = k.size(2)
+            if use_sdpa:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1 and S == T)
+            else:
+                att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+                att = att.masked_fill(self.bias[:, :, S - T:S, :S] == 0, float("-inf"))
+                att = F.softmax(att, dim=-1)
+                y = att @ v
+            y = y.transpose(1, 2).contiguous().view(B, T, C)
+            y = self.c_proj(y)
+            return y if past is None else (y, present)
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(n_embd)
+            self.attn = CausalSelfAttention()
+            self.ln_2 = nn.LayerNorm(n_embd)
+            self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(),
+                                     nn.Linear(4 * n_embd, n_embd))
+
+        def forward(self, x, past=None):
+            if past is None:
+                x = x + self.attn(self.ln_1(x))
+                return x + self.mlp(self.ln_2(x))
+            a, present = self.attn(self.ln_1(x), past)
+            x = x + a
+            return x + self.mlp(self.ln_2(x)), present
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(vocab, n_embd)
+            self.wpe = nn.Embedding(block_size, n_embd)
+            self.h = nn.ModuleList([Block() for _ in range(n_layer)])
+            self.ln_f = nn.LayerNorm(n_embd)
+            self.lm_head = nn.Linear(n_embd, vocab, bias=False)
+            self.wte.weight = self.lm_head.weight
+
+        def forward(self, idx, targets=None, past=None):
+            B, T = idx.size()
+            start = 0 if past is None or past[0][0] is None else past[0][0].size(2)
+            x = self.wte(idx) + self.wpe(lib.arange(start, start + T))
+            presents = []
+            for i, block in enumerate(self.h):
+                if past is None:
+                    x = block(x)
+                else:
+                    x, pr = block(x, past[i])
+                    presents.append(pr)
+            logits = self.lm_head(self.ln_f(x))
+            if past is not None:
+                return logits, presents
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+    return GPT()
+
+
+def _gpt_train(lib, use_sdpa):
+    model = _char_gpt(lib, use_sdpa)
+    opt = lib.optim.AdamW(model.parameters(), lr=1e-3)
+    x = lib.randint(0, 65, (16, 64))
+    y = lib.randint(0, 65, (16, 64))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = model(x, y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def gpt(lib):
+    """Char GPT 4 layers, 4 heads, 128 wide, context 64, batch 16, AdamW; manual
+    causal attention (q @ k^T, masked_fill -inf, softmax, @ v)."""
+    return _gpt_train(lib, use_sdpa=False)
+
+
+def gpt_sdpa(lib):
+    """The same GPT with F.scaled_dot_product_attention(is_causal=True)."""
+    return _gpt_train(lib, use_sdpa=True)
+
+
+def kv_decode(lib):
+    """Greedy decoding with a KV cache on the same GPT (eval, no grad): prefill a
+    16-token prompt (batch 4), then 48 single-token steps.  tokens/s = 192 / step time."""
+    model = _char_gpt(lib, use_sdpa=True)
+    model.eval()
+    prompt = lib.randint(0, 65, (4, 16))
+
+    def step():
+        with lib.no_grad():
+            past = [(None, None)] * 4
+            logits, past = model(prompt, past=past)
+            for _ in range(48):
+                nxt = logits[:, -1, :].argmax(dim=-1, keepdim=True)
+                logits, past = model(nxt, past=past)
+    return step
+
+
 WORKLOADS = {
     "op_overhead": (op_overhead, 200, "chain of ~60 ops on 16x16 fp32, fwd+bwd"),
     "mlp": (mlp, 100, "MLP 784-128-64-10 train step, batch 128, SGD"),
     "lenet": (lenet, 10, "LeNet CNN 16/32ch train step, batch 64, Adam"),
     "char_lstm": (char_lstm, 10, "char LSTM LM e64 h128 seq32 b16 train step, Adam"),
     "resnet": (resnet, 3, "CIFAR ResNet 3 BasicBlocks+BN, batch 32, SGD"),
+    "gpt": (gpt, 10, "char GPT L4 H4 C128 T64 b16 train step, AdamW, manual attention"),
+    "gpt_sdpa": (gpt_sdpa, 10, "the same GPT with scaled_dot_product_attention"),
+    "kv_decode": (kv_decode, 2, "GPT KV-cache greedy decode: prompt 16, 48 new tokens, batch 4"),
 }

@@ -7,4 +7,5 @@ from . import functional  # noqa: F401
 from . import init  # noqa: F401
 from . import utils  # noqa: F401
 from . import parameter  # noqa: F401
+from .llm import *  # noqa: F401,F403  (rotary embeddings, GQA, KV cache, SwiGLU)
 

@@ -2,9 +2,8 @@
 import numpy as np
 
 from .._tensor import Tensor
-from ..autograd.grad_mode import enable_grad
-from .optimizer import (Optimizer, _scalar, _grad_in, _lerp_, _ema_sq_, _new_state, _new_step,
-                        _incr, _check_impl_flags, _check_common, _check_betas)
+from .optimizer import (Optimizer, _scalar, _adam_moments_, _new_state,
+                        _check_impl_flags, _check_hparams)
 
 __all__ = ["Adam"]
 
@@ -23,14 +22,12 @@ class Adam(Optimizer):
     _group_setdefaults = {"amsgrad": False, "maximize": False, "foreach": None,
                           "capturable": False, "differentiable": False,
                           "decoupled_weight_decay": False, "fused": None}
+    _state_buffers = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):
-        _check_common(lr, eps)
-        _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_hparams(lr, eps=eps, betas=betas, weight_decay=weight_decay)
         if not ((isinstance(betas[0], float) and isinstance(betas[1], float))
                 or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))):
             raise ValueError("betas must be either both floats or both Tensors")
@@ -46,48 +43,23 @@ class Adam(Optimizer):
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        state = self.state
+        loss = self._eval_closure(closure)
         for group in self.param_groups:
             lr = _scalar(group["lr"])
             beta1, beta2 = group["betas"]
             beta1, beta2 = _scalar(beta1), _scalar(beta2)
             eps = group["eps"]
-            wd = group["weight_decay"]
-            decoupled = group["decoupled_weight_decay"]
             amsgrad = group["amsgrad"]
-            maximize = group["maximize"]
-            for p in group["params"]:
-                grad = p.grad
-                if grad is None:
-                    continue
-                d = p._data
-                st = state[p]
-                if len(st) == 0:
-                    st["step"] = _new_step()
-                    st["exp_avg"] = _new_state(p)
-                    st["exp_avg_sq"] = _new_state(p)
-                step = _incr(st["step"])
-                if wd != 0 and decoupled:
-                    d *= 1 - lr * wd
-                    g, owned = _grad_in(d, grad._data, maximize, 0)
-                else:
-                    g, owned = _grad_in(d, grad._data, maximize, wd)
-                m = st["exp_avg"]._data
-                v = st["exp_avg_sq"]._data
+            for d, g, st in self._params_with_grad(group):
                 tmp = np.empty_like(d)
-                _lerp_(m, g, 1 - beta1, tmp)
-                _ema_sq_(v, g, beta2, tmp)
+                step, m, v = _adam_moments_(st, g, beta1, beta2, tmp)
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
                 step_size = lr / bias_correction1
                 bias_correction2_sqrt = bias_correction2 ** 0.5
                 if amsgrad:
-                    if "max_exp_avg_sq" not in st:
-                        st["max_exp_avg_sq"] = _new_state(p)
+                    if "max_exp_avg_sq" not in st:  # also when amsgrad is switched on later
+                        st["max_exp_avg_sq"] = _new_state(d)
                     vmax = st["max_exp_avg_sq"]._data
                     np.maximum(vmax, v, out=vmax)
                     np.sqrt(vmax, out=tmp)
@@ -98,5 +70,4 @@ class Adam(Optimizer):
                 np.divide(m, tmp, out=tmp)
                 tmp *= -step_size
                 d += tmp
-                p._vc[0] += 1
         return loss

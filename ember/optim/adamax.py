@@ -1,9 +1,8 @@
 """Adamax (Adam with the infinity norm), as torch.optim.Adamax."""
 import numpy as np
 
-from ..autograd.grad_mode import enable_grad
-from .optimizer import (Optimizer, _scalar, _grad_in, _lerp_, _new_state, _new_step, _incr,
-                        _check_impl_flags, _check_common, _check_betas)
+from .optimizer import (Optimizer, _scalar, _lerp_, _incr, _check_impl_flags,
+                        _check_hparams)
 
 __all__ = ["Adamax"]
 
@@ -16,13 +15,11 @@ class Adamax(Optimizer):
 
     _group_setdefaults = {"foreach": None, "maximize": False, "differentiable": False,
                           "capturable": False}
+    _state_buffers = ("exp_avg", "exp_inf")
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  foreach=None, *, maximize=False, differentiable=False, capturable=False):
-        _check_common(lr, eps)
-        _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_hparams(lr, eps=eps, betas=betas, weight_decay=weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, capturable=capturable)
         _check_impl_flags(differentiable, foreach)
@@ -30,29 +27,13 @@ class Adamax(Optimizer):
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        state = self.state
+        loss = self._eval_closure(closure)
         for group in self.param_groups:
             lr = _scalar(group["lr"])
             beta1, beta2 = group["betas"]
             eps = group["eps"]
-            wd = group["weight_decay"]
-            maximize = group["maximize"]
-            for p in group["params"]:
-                grad = p.grad
-                if grad is None:
-                    continue
-                d = p._data
-                st = state[p]
-                if len(st) == 0:
-                    st["step"] = _new_step()
-                    st["exp_avg"] = _new_state(p)
-                    st["exp_inf"] = _new_state(p)
+            for d, g, st in self._params_with_grad(group):
                 step = _incr(st["step"])
-                g, owned = _grad_in(d, grad._data, maximize, wd)
                 m = st["exp_avg"]._data
                 u = st["exp_inf"]._data
                 tmp = np.empty_like(d)
@@ -65,5 +46,4 @@ class Adamax(Optimizer):
                 np.divide(m, u, out=tmp)
                 tmp *= -clr
                 d += tmp
-                p._vc[0] += 1
         return loss

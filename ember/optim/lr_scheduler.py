@@ -338,9 +338,10 @@ class LinearLR(LRScheduler):
                  last_epoch=-1, verbose="deprecated"):
         if start_factor > 1.0 or start_factor <= 0:
             raise ValueError("Starting multiplicative factor expected to be greater than 0 and "
-                             "less or equal to 1.")
+                             f"less or equal to 1. (start_factor={start_factor})")
         if end_factor > 1.0 or end_factor < 0:
-            raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
+            raise ValueError("Ending multiplicative factor expected to be between 0 and 1. "
+                             f"(end_factor={end_factor})")
         self.start_factor = start_factor
         self.end_factor = end_factor
         self.total_iters = total_iters
@@ -656,7 +657,8 @@ class CyclicLR(LRScheduler):
         self.total_size = step_size_up + step_size_down
         self.step_ratio = step_size_up / self.total_size
         if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
-            raise ValueError("mode is invalid and scale_fn is None")
+            raise ValueError(f"mode is invalid and scale_fn is None (mode={mode!r}; expected "
+                             "'triangular', 'triangular2' or 'exp_range')")
         self.mode = mode
         self.gamma = gamma
         self._scale_fn_custom = scale_fn

@@ -2,9 +2,8 @@
 import numpy as np
 
 from .._tensor import _wrap
-from ..autograd.grad_mode import enable_grad
-from .optimizer import (Optimizer, _scalar, _grad_in, _lerp_, _ema_sq_, _new_state, _new_step,
-                        _incr, _check_impl_flags, _check_common, _check_betas)
+from .optimizer import (Optimizer, _scalar, _adam_moments_, _new_state, _new_step,
+                        _check_impl_flags, _check_hparams)
 
 __all__ = ["NAdam"]
 
@@ -26,12 +25,8 @@ class NAdam(Optimizer):
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
                  maximize=False, capturable=False, differentiable=False):
-        _check_common(lr, eps)
-        _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= momentum_decay:
-            raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+        _check_hparams(lr, eps=eps, betas=betas, weight_decay=weight_decay,
+                       momentum_decay=momentum_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
@@ -39,39 +34,24 @@ class NAdam(Optimizer):
         _check_impl_flags(differentiable, foreach)
         super().__init__(params, defaults)
 
+    def _init_state(self, st, d, group):
+        st["step"] = _new_step()
+        st["mu_product"] = _wrap(np.ones((), dtype=np.float32))
+        st["exp_avg"] = _new_state(d)
+        st["exp_avg_sq"] = _new_state(d)
+
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        state = self.state
+        loss = self._eval_closure(closure)
         for group in self.param_groups:
             lr = _scalar(group["lr"])
             beta1, beta2 = group["betas"]
             eps = group["eps"]
-            wd = group["weight_decay"]
             momentum_decay = group["momentum_decay"]
-            decoupled = group["decoupled_weight_decay"]
-            maximize = group["maximize"]
-            for p in group["params"]:
-                grad = p.grad
-                if grad is None:
-                    continue
-                d = p._data
-                st = state[p]
-                if len(st) == 0:
-                    st["step"] = _new_step()
-                    st["mu_product"] = _wrap(np.ones((), dtype=np.float32))
-                    st["exp_avg"] = _new_state(p)
-                    st["exp_avg_sq"] = _new_state(p)
-                step = _incr(st["step"])
+            for d, g, st in self._params_with_grad(group):
+                denom = np.empty_like(d)
+                step, m, v = _adam_moments_(st, g, beta1, beta2, denom)
                 bias_correction2 = 1 - beta2 ** step
-                if wd != 0 and decoupled:
-                    d *= 1 - lr * wd
-                    g, owned = _grad_in(d, grad._data, maximize, 0)
-                else:
-                    g, owned = _grad_in(d, grad._data, maximize, wd)
                 mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
                 mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
                 # The product is kept in float32, like torch's state tensor.
@@ -81,11 +61,6 @@ class NAdam(Optimizer):
                 mp.fill(float(mp) * (float(np.float32(mu)) if mp.dtype == np.float32 else mu))
                 mu_product = float(mp)
                 mu_product_next = mu_product * mu_next
-                m = st["exp_avg"]._data
-                v = st["exp_avg_sq"]._data
-                denom = np.empty_like(d)
-                _lerp_(m, g, 1 - beta1, denom)
-                _ema_sq_(v, g, beta2, denom)
                 np.divide(v, bias_correction2, out=denom)
                 np.sqrt(denom, out=denom)
                 denom += eps
@@ -95,5 +70,4 @@ class NAdam(Optimizer):
                 np.multiply(m, (-lr * mu_next) / (1.0 - mu_product_next), out=tmp)
                 tmp /= denom
                 d += tmp
-                p._vc[0] += 1
         return loss

@@ -9,9 +9,20 @@ Ember tensors (``'step'`` a float32 0-d tensor), so a torch optimizer's
 state dict (converted, or even as torch tensors) loads here.
 
 Subclasses update parameters on the raw ndarrays in place; nothing in a
-step is recorded by autograd.  The helpers at the bottom (``_grad_in``,
-``_lerp_``, ``_ema_sq_``, ...) hold the few update fragments that the
-optimizers share, written with ``out=`` so a step makes few temporaries.
+step is recorded by autograd.  A subclass's ``step`` reads::
+
+    loss = self._eval_closure(closure)
+    for group in self.param_groups:
+        ...                                  # the group's hyper-parameters
+        for d, g, st in self._params_with_grad(group):
+            ...                              # the update formula, in place on d
+    return loss
+
+with the state made by ``_init_state`` (a 'step' counter and the zero
+buffers named in ``_state_buffers``) and the constructor's checks done by
+``_check_hparams``.  The helpers at the bottom (``_lerp_``, ``_ema_sq_``,
+``_adam_moments_``, ...) hold the few update fragments that the optimizers
+share, written with ``out=`` so a step makes few temporaries.
 """
 import functools
 import warnings
@@ -22,6 +33,7 @@ from itertools import chain
 import numpy as np
 
 from .._tensor import Tensor, _wrap
+from ..autograd.grad_mode import enable_grad
 
 __all__ = ["Optimizer", "required", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook"]
@@ -142,6 +154,9 @@ class Optimizer:
     # must be float32 0-d tensors (torch keeps 'step' that way).
     _group_setdefaults = {}
     _scalar_state_keys = ("step",)
+    # Names of the zero buffers (shaped like the parameter) that the default
+    # ``_init_state`` makes beside 'step'.
+    _state_buffers = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -281,6 +296,71 @@ class Optimizer:
         """Perform one optimization step; ``closure`` re-evaluates the loss."""
         raise NotImplementedError
 
+    # ---- the frame of a subclass's step -------------------------------------------
+    @staticmethod
+    def _eval_closure(closure):
+        """The loss ``closure()`` returns, evaluated with grad enabled (None without one)."""
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
+    def _init_state(self, st, d, group):
+        """Fill the empty state dict ``st`` of a parameter (array ``d``) before its
+        first update: a 'step' counter, then a zero buffer per ``_state_buffers`` name."""
+        st["step"] = _new_step()
+        for name in self._state_buffers:
+            st[name] = _new_state(d)
+
+    def _params_with_grad(self, group, stateful=True):
+        """Yield ``(d, g, st)`` for each parameter of ``group`` that has a gradient:
+        ``d`` its array (to update in place), ``g`` the gradient the update
+        formula uses, ``st`` its state dict (filled by ``_init_state`` when
+        empty; None when not ``stateful``, so that no empty entry is made).
+
+        ``g`` is the gradient's array, negated if ``maximize``, plus
+        ``weight_decay * d`` (L2); with either it is a fresh temporary the
+        loop may overwrite.  With ``decoupled_weight_decay`` the decay scales
+        ``d`` in place instead (AdamW's ``d *= 1 - lr * weight_decay``).
+        When the loop body has run for a parameter, its version counter is
+        bumped, as after any in-place change.
+        """
+        maximize = group.get("maximize", False)
+        wd = group.get("weight_decay", 0)
+        decay = None
+        if wd != 0 and group.get("decoupled_weight_decay"):
+            decay, wd = 1 - _scalar(group["lr"]) * wd, 0
+        prepare = maximize or wd != 0
+        state = self.state if stateful else None
+        init_state = self._init_state
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            d = p._data
+            st = None
+            if state is not None:
+                st = state[p]
+                if not st:
+                    init_state(st, d, group)
+            g = grad._data
+            if decay is not None:
+                d *= decay
+            if prepare:
+                # A fresh array, never p.grad itself.  ``out=`` because a ufunc
+                # without it returns a NumPy scalar, not an array, for 0-d inputs.
+                if wd != 0:
+                    wg = np.multiply(d, wd, out=np.empty_like(d))
+                    if maximize:
+                        np.subtract(wg, g, out=wg)
+                    else:
+                        np.add(wg, g, out=wg)
+                    g = wg
+                else:
+                    g = np.negative(g, out=np.empty_like(d))
+            yield d, g, st
+            p._vc[0] += 1
+
     # ---- hooks --------------------------------------------------------------------
     def register_step_pre_hook(self, hook):
         """``hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs)`` runs before step."""
@@ -397,9 +477,9 @@ def _scalar(x):
     return x if type(x) is float else float(x)
 
 
-def _new_state(p):
-    """A zero tensor like parameter ``p`` (a fresh state buffer)."""
-    return _wrap(np.zeros_like(p._data))
+def _new_state(d):
+    """A zero tensor shaped like array ``d`` (a fresh state buffer)."""
+    return _wrap(np.zeros_like(d))
 
 
 def _new_step():
@@ -414,26 +494,6 @@ def _incr(step_t):
     # than an in-place ufunc on a 0-d array.
     a.fill(float(a) + 1.0)
     return float(a)
-
-
-def _grad_in(d, g, maximize, weight_decay):
-    """The gradient an update uses: ``(-g if maximize) + weight_decay * d``.
-
-    Returns ``(array, owned)``; ``owned`` says the array is a fresh
-    temporary the caller may overwrite (``p.grad`` itself never is).
-    Temporaries are made with ``out=``: a ufunc without it returns a NumPy
-    scalar, not an array, for 0-d inputs.
-    """
-    if weight_decay != 0:
-        out = np.multiply(d, weight_decay, out=np.empty_like(d))
-        if maximize:
-            np.subtract(out, g, out=out)
-        else:
-            np.add(out, g, out=out)
-        return out, True
-    if maximize:
-        return np.negative(g, out=np.empty_like(d)), True
-    return g, False
 
 
 def _lerp_(a, b, w, tmp):
@@ -455,6 +515,21 @@ def _ema_sq_(v, g, beta, tmp):
     v += tmp
 
 
+def _adam_moments_(st, g, beta1, beta2, tmp):
+    """Adam's per-step state update, in place: count the step, lerp
+    ``exp_avg`` toward ``g`` by ``1 - beta1`` and ``exp_avg_sq`` toward
+    ``g^2`` by ``1 - beta2``.  Returns ``(t, m, v)``: the new step count and
+    the two moment arrays."""
+    m = st["exp_avg"]._data
+    v = st["exp_avg_sq"]._data
+    _lerp_(m, g, 1 - beta1, tmp)
+    _ema_sq_(v, g, beta2, tmp)
+    # _incr's body, inlined: one Python call less per parameter.
+    t = st["step"]._data
+    t.fill(float(t) + 1.0)
+    return float(t), m, v
+
+
 def _check_impl_flags(differentiable=False, foreach=None, fused=None):
     """torch's implementation switches: foreach/fused pick a kernel (Ember has one),
     differentiable=True (autograd through the update) is not supported."""
@@ -467,18 +542,35 @@ def _check_impl_flags(differentiable=False, foreach=None, fused=None):
                                   "is not supported by Ember's optimizers")
 
 
-def _check_betas(betas):
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+# How torch's messages name a hyper-parameter, and its bound beside ">= 0".
+# Any other name reads "<name> value" and has no other bound.
+_HPARAM_RULES = {
+    "lr": ("learning rate", None),
+    "eps": ("epsilon value", None),
+    "rho": ("rho value", lambda x: x <= 1.0),
+    "betas": ("beta parameter at index {}", lambda x: x < 1.0),  # each of betas[0], betas[1]
+}
 
 
-def _check_common(lr, eps=None, weight_decay=None):
-    """torch's validation of lr / eps / weight_decay, in torch's order and wording."""
+def _check_hparams(lr, nan_ok=False, **hparams):
+    """torch's constructor checks, in torch's order and wording: ``lr`` (a
+    number or a 1-element tensor), then each keyword in the order given; each
+    value must be ``>= 0`` and within its ``_HPARAM_RULES`` bound, else
+    ValueError("Invalid <label>: <value>").
+
+    ``nan_ok``: SGD tests ``x < 0`` where the others test ``not 0 <= x``, so
+    there (as in torch) a NaN passes.
+    """
     if hasattr(lr, "numel") and lr.numel() != 1:
         raise ValueError("Tensor lr must be 1-element")
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if eps is not None and not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
+    checks = []
+    for name, value in (("lr", lr), *hparams.items()):
+        label, bound = _HPARAM_RULES.get(name, (f"{name} value", None))
+        if name == "betas":
+            checks += [(label.format(i), value[i], bound) for i in (0, 1)]
+        else:
+            checks.append((label, value, bound))
+    for label, value, bound in checks:
+        ok = not value < 0.0 if nan_ok else 0.0 <= value
+        if not (ok and (bound is None or bound(value))):
+            raise ValueError(f"Invalid {label}: {value}")

@@ -1,9 +1,8 @@
 """RAdam (rectified Adam), as torch.optim.RAdam."""
 import numpy as np
 
-from ..autograd.grad_mode import enable_grad
-from .optimizer import (Optimizer, _scalar, _grad_in, _lerp_, _ema_sq_, _new_state, _new_step,
-                        _incr, _check_impl_flags, _check_common, _check_betas)
+from .optimizer import (Optimizer, _scalar, _adam_moments_, _check_impl_flags,
+                        _check_hparams)
 
 __all__ = ["RAdam"]
 
@@ -20,14 +19,12 @@ class RAdam(Optimizer):
 
     _group_setdefaults = {"foreach": None, "maximize": False, "differentiable": False,
                           "decoupled_weight_decay": False, "capturable": False}
+    _state_buffers = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  decoupled_weight_decay=False, *, foreach=None, maximize=False,
                  capturable=False, differentiable=False):
-        _check_common(lr, eps)
-        _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_hparams(lr, eps=eps, betas=betas, weight_decay=weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         maximize=maximize, foreach=foreach, capturable=capturable,
                         decoupled_weight_decay=decoupled_weight_decay,
@@ -37,40 +34,15 @@ class RAdam(Optimizer):
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        state = self.state
+        loss = self._eval_closure(closure)
         for group in self.param_groups:
             lr = _scalar(group["lr"])
             beta1, beta2 = group["betas"]
             eps = group["eps"]
-            wd = group["weight_decay"]
-            decoupled = group["decoupled_weight_decay"]
-            maximize = group["maximize"]
             rho_inf = 2 / (1 - beta2) - 1
-            for p in group["params"]:
-                grad = p.grad
-                if grad is None:
-                    continue
-                d = p._data
-                st = state[p]
-                if len(st) == 0:
-                    st["step"] = _new_step()
-                    st["exp_avg"] = _new_state(p)
-                    st["exp_avg_sq"] = _new_state(p)
-                step = _incr(st["step"])
-                if wd != 0 and decoupled:
-                    d *= 1 - lr * wd
-                    g, owned = _grad_in(d, grad._data, maximize, 0)
-                else:
-                    g, owned = _grad_in(d, grad._data, maximize, wd)
-                m = st["exp_avg"]._data
-                v = st["exp_avg_sq"]._data
+            for d, g, st in self._params_with_grad(group):
                 tmp = np.empty_like(d)
-                _lerp_(m, g, 1 - beta1, tmp)
-                _ema_sq_(v, g, beta2, tmp)
+                step, m, v = _adam_moments_(st, g, beta1, beta2, tmp)
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
                 # (m / bc1) * lr [* adaptive * rect], subtracted from p
@@ -85,5 +57,4 @@ class RAdam(Optimizer):
                     upd *= ((rho_t - 4) * (rho_t - 2) * rho_inf
                             / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
                 d -= upd
-                p._vc[0] += 1
         return loss

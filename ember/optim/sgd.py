@@ -2,8 +2,7 @@
 import numpy as np
 
 from .._tensor import _wrap
-from .optimizer import Optimizer, _scalar, _grad_in, _check_impl_flags
-from ..autograd.grad_mode import enable_grad
+from .optimizer import Optimizer, _scalar, _check_impl_flags, _check_hparams
 
 __all__ = ["SGD"]
 
@@ -23,14 +22,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  *, maximize=False, foreach=None, differentiable=False, fused=None):
-        if hasattr(lr, "numel") and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_hparams(lr, nan_ok=True, momentum=momentum, weight_decay=weight_decay)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach,
                         differentiable=differentiable, fused=fused)
@@ -39,32 +31,28 @@ class SGD(Optimizer):
         _check_impl_flags(differentiable, foreach, fused)
         super().__init__(params, defaults)
 
+    def _init_state(self, st, d, group):
+        """Nothing up front: the momentum buffer starts as the first gradient."""
+
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss."""
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        state = self.state
+        loss = self._eval_closure(closure)
         for group in self.param_groups:
-            lr = _scalar(group["lr"])
-            wd = group["weight_decay"]
+            neg_lr = -_scalar(group["lr"])
             momentum = group["momentum"]
+            has_momentum = momentum != 0
             dampening = group["dampening"]
             nesterov = group["nesterov"]
-            maximize = group["maximize"]
-            for p in group["params"]:
-                grad = p.grad
-                if grad is None:
-                    continue
-                d = p._data
-                g, owned = _grad_in(d, grad._data, maximize, wd)
-                if momentum != 0:
-                    st = state[p]
+            # With maximize or weight decay the loop's g is a temporary we may overwrite.
+            fresh = group["maximize"] or group["weight_decay"] != 0
+            # Without momentum SGD keeps no state (not even an empty entry), as torch.
+            for d, g, st in self._params_with_grad(group, stateful=has_momentum):
+                owned = fresh
+                if has_momentum:
                     buf_t = st.get("momentum_buffer")
                     if buf_t is None:
-                        buf = g.copy() if (not owned or nesterov) else g
-                        st["momentum_buffer"] = buf_t = _wrap(buf)
+                        buf = g if (owned and not nesterov) else g.copy()
+                        st["momentum_buffer"] = _wrap(buf)
                     else:
                         buf = buf_t._data
                         buf *= momentum
@@ -76,16 +64,14 @@ class SGD(Optimizer):
                         if owned:
                             g += np.multiply(buf, momentum)
                         else:
-                            g = np.multiply(buf, momentum, out=np.empty_like(d))
-                            g += grad._data
-                            owned = True
+                            nesterov_g = np.multiply(buf, momentum, out=np.empty_like(d))
+                            nesterov_g += g
+                            g, owned = nesterov_g, True
                     else:
                         g, owned = buf, False
                 if owned:
-                    g *= -lr
+                    g *= neg_lr
                     d += g
                 else:
-                    d += np.multiply(g, -lr)
-                p._vc[0] += 1
+                    d += np.multiply(g, neg_lr)
         return loss
-

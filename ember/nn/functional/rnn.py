@@ -1,0 +1,571 @@
+"""Recurrent kernels: one LSTM / GRU / Elman layer direction over a whole sequence, as one Op.
+
+Each Op does the input projection ``x @ W_ih^T + b`` for all time steps in
+one matmul, then runs the recurrence as a NumPy loop over time, saving the
+gate activations.  The backward is a hand-written BPTT loop: per step a few
+elementwise products and one matmul; the weight gradients are one matmul
+each over all steps at the end.  This replaces the dozens of small autograd
+nodes per step that a cell-by-cell composition records.
+
+Gate layouts are torch's: LSTM rows (i, f, g, o); GRU rows (r, z, n) with
+n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
+
+Arguments shared by the Ops:
+
+* ``x``: input (T, B, I) time-major, or (B, T, I) with ``bf`` (batch_first).
+* ``w_ih`` (G, I), ``b_ih`` (G,) or None; ``w_hh`` (G, P), ``b_hh`` (G,) or
+  None; ``w_hr`` (P, H) = LSTM projection or None.  (G = gates * H.)
+* ``h0`` (B, P) [and ``c0`` (B, H)]: initial state (an ndarray of zeros
+  when the caller has none).
+* ``reverse``: run from the last step to the first (the backward direction
+  of a bidirectional layer).
+* ``bsz``: per-step batch sizes of a packed sequence (sorted by length,
+  decreasing), or None.  Rows past ``bsz[t]`` are inactive at step t: their
+  state is carried unchanged, which also gives the reverse direction its
+  start from h0 at each sequence's own last element.
+
+Outputs: the hidden states of every step (x's layout) and the final states.
+Under ``create_graph=True`` the backward recomputes the layer from the
+cell-by-cell compositions below (``*_reference``) so gradients of gradients
+are exact.
+
+Speed notes.  Sigmoid and tanh gates come from one ``exp`` pass
+(sigmoid(x) = 1 / (1 + exp(-x)), tanh(x) = 2 sigmoid(2x) - 1): the -1 / -2
+factors are folded into the weights once per call.  NumPy's exp is
+vectorised; its tanh and scipy's expit are several times slower.  Gates are
+kept gate-major, (gates, B, H) per step, so each gate is a contiguous block
+(column blocks of a (B, 4H) array are ~3x slower to work on).
+"""
+import numpy as np
+
+from ..._tensor import Tensor, _wrap
+from ...autograd.function import Op
+from ...ops import _bw
+
+__all__ = []
+
+
+def _steps(T, reverse):
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _prev_states(S, s0, reverse, out=None):
+    """The state entering each step: s0 at the first processed step, else
+    the neighbouring step's output (time-major (T, B, K))."""
+    P = np.empty_like(S) if out is None else out
+    if reverse:
+        P[-1] = s0
+        P[:-1] = S[1:]
+    else:
+        P[0] = s0
+        P[1:] = S[:-1]
+    return P
+
+
+def _to_caller(OUT, bf):
+    return np.ascontiguousarray(OUT.swapaxes(0, 1)) if bf else OUT
+
+
+def _time_major(a, bf):
+    return a.swapaxes(0, 1) if bf else a
+
+
+def _project(x, w, bias):
+    """x (T, B, I) or (B, T, I) -> x @ w.T + bias, (T, B, G) or (B, T, G) in
+    x's layout: one matmul for the whole sequence."""
+    xp = x.reshape(-1, x.shape[2]) @ w.T
+    if bias is not None:
+        xp += bias
+    return xp.reshape(x.shape[:2] + (w.shape[0],))
+
+
+def _gate_major(xp, bf, k):
+    """Step-indexable view (T, k, B, H) of a projection (T, B, kH) / (B, T, kH)."""
+    T, B, G = _time_major(xp, bf).shape
+    return _time_major(xp, bf).reshape(T, B, k, G // k).transpose(0, 2, 1, 3)
+
+
+_ONES = {}
+
+
+def _col_sums(a2):
+    """Column sums of a 2-D array as a vector-matrix product (much faster than
+    NumPy's reduction over the long axis for the shapes met here)."""
+    key = (a2.shape[0], a2.dtype)
+    one = _ONES.get(key)
+    if one is None:
+        one = np.ones(a2.shape[0], a2.dtype)
+        if len(_ONES) < 64:
+            _ONES[key] = one
+    return one @ a2
+
+
+def _input_grads(need, DX2, x, w_ih, b_ih):
+    """Gradients of x, W_ih and b_ih from the pre-activation gradients DX2 (N, G)
+    (N = T*B, rows in x's layout)."""
+    gx = gw = gb = None
+    if need[0]:
+        gx = (DX2 @ w_ih).reshape(x.shape)
+    if need[1]:
+        gw = DX2.T @ x.reshape(-1, x.shape[2])
+    if b_ih is not None and need[2]:
+        gb = _col_sums(DX2)
+    return gx, gw, gb
+
+
+# ---- LSTM -------------------------------------------------------------------------------
+
+_LSTM_SCALE = {}
+
+
+def _lstm_scale(dt):
+    """(4, 1, 1) factors: -1 for the sigmoid gates i, f, o, -2 for g (tanh)."""
+    s = _LSTM_SCALE.get(dt)
+    if s is None:
+        s = _LSTM_SCALE[dt] = np.array([-1.0, -1.0, -2.0, -1.0], dt)[:, None, None]
+    return s
+
+
+class _LSTMLayer(Op):
+    """One LSTM layer direction over a sequence: returns (out, h_T, c_T)."""
+    _node_name = "LstmBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, reverse, bsz, bf):
+        G, I = w_ih.shape
+        H = G // 4
+        P = w_hh.shape[1]
+        dt = x.dtype
+        sc = _lstm_scale(dt)
+        bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+        if bias is not None:
+            bias = (bias.reshape(4, 1, H) * sc).reshape(G)
+        X = _gate_major(_project(x, (w_ih.reshape(4, H, I) * sc).reshape(G, I), bias), bf, 4)
+        W4 = (w_hh.reshape(4, H, P) * sc).transpose(0, 2, 1)   # (4, P, H); h @ W4: all gates
+        T, _, B, _ = X.shape
+        ACT = np.empty((T, 4, B, H), dt)   # gate activations i, f, g, o
+        CS = np.empty((T, B, H), dt)       # cell states
+        TC = np.empty((T, B, H), dt)       # tanh of the cell states
+        OUT = np.empty((T, B, P), dt)      # hidden states
+        RS = np.empty((T, B, H), dt) if w_hr is not None else None  # pre-projection h
+        tmp = np.empty((B, H), dt)
+        wrT = w_hr.T if w_hr is not None else None
+        h, c = h0, c0
+        with np.errstate(over="ignore"):      # exp(+large) = inf gives sigmoid 0: fine
+            for t in _steps(T, reverse):
+                a = ACT[t]
+                np.matmul(h, W4, out=a)
+                a += X[t]
+                np.exp(a, out=a)
+                a += 1
+                np.reciprocal(a, out=a)
+                gi, gf, gg, go = a
+                gg *= 2
+                gg -= 1
+                cn = CS[t]
+                np.multiply(gf, c, out=cn)
+                np.multiply(gi, gg, out=tmp)
+                cn += tmp
+                tc = TC[t]
+                np.tanh(cn, out=tc)
+                hn = OUT[t]
+                if wrT is None:
+                    np.multiply(go, tc, out=hn)
+                else:
+                    r = RS[t]
+                    np.multiply(go, tc, out=r)
+                    np.matmul(r, wrT, out=hn)
+                if bsz is not None and bsz[t] < B:
+                    nb = bsz[t]
+                    hn[nb:] = h[nb:]
+                    cn[nb:] = c[nb:]
+                h, c = hn, cn
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, ACT, CS, TC, OUT, RS)
+            ctx.c = (reverse, bsz, bf)
+        return _to_caller(OUT, bf), h.copy(), c.copy()
+
+    @staticmethod
+    def backward(ctx, gout, ghT, gcT):
+        x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, ACT, CS, TC, OUT, RS = ctx.saved_tensors
+        reverse, bsz, bf = ctx.c
+        if not _bw.is_array(gout):
+            return _bw.recompute_vjp(
+                lambda *a: lstm_reference(*a, reverse, bsz, bf),
+                (x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr), (gout, ghT, gcT)) + (None,) * 3
+        T, _, B, H = ACT.shape
+        G = 4 * H
+        P = w_hh.shape[1]
+        dt = ACT.dtype
+        i, f, g, o = ACT[:, 0], ACT[:, 1], ACT[:, 2], ACT[:, 3]
+        # Everything that does not depend on the incoming gradient is computed
+        # for all steps at once; the loop is left with the recurrence itself.
+        D = ACT * (1 - ACT)                          # sigmoid' (g fixed below)
+        np.multiply(g, g, out=D[:, 2])
+        np.subtract(1, D[:, 2], out=D[:, 2])         # tanh'
+        M3 = np.empty((T, B, 3, H), dt)              # d(pre i, f, g) / dc
+        np.multiply(g, D[:, 0], out=M3[:, :, 0])
+        np.multiply(_prev_states(CS, c0, reverse), D[:, 1], out=M3[:, :, 1])
+        np.multiply(i, D[:, 2], out=M3[:, :, 2])
+        Mo = TC * D[:, 3]                            # d(pre o) / dh
+        K = (1 - TC * TC)
+        K *= o                                       # dc / dh
+        del D
+        dOUT = _time_major(gout, bf)
+        # pre-activation gradients, written straight into x's layout
+        lead = x.shape[:2]
+        DXs = (np.zeros if bsz is not None else np.empty)(lead + (G,), dt)
+        DX4 = _time_major(DXs.reshape(lead + (4, H)), bf)
+        DX = _time_major(DXs, bf)
+        DH = np.empty((T, B, P), dt) if w_hr is not None else None
+        dhc, dcc = ghT, gcT
+        for t in _steps(T, not reverse):
+            dh = dOUT[t] + dhc
+            if w_hr is not None:
+                DH[t] = dh
+                dr = dh @ w_hr
+            else:
+                dr = dh
+            dc = dr * K[t]
+            dc += dcc
+            q = DX4[t]
+            np.multiply(dc[:, None, :], M3[t], out=q[:, :3])
+            np.multiply(dr, Mo[t], out=q[:, 3])
+            if bsz is not None and bsz[t] < B:
+                # inactive rows carried their state through this step: so
+                # does their gradient
+                nb = bsz[t]
+                q[nb:] = 0
+                if w_hr is not None:
+                    DH[t][nb:] = 0
+                dhc = DX[t] @ w_hh
+                dhc[nb:] = dh[nb:]
+                dcc_new = dc * f[t]
+                dcc_new[nb:] = dcc[nb:]
+                dcc = dcc_new
+                continue
+            dcc = dc * f[t]
+            dhc = DX[t] @ w_hh
+        need = ctx.needs_input_grad
+        DX2 = DXs.reshape(-1, G)
+        gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
+        gw_hh = gb_hh = gw_hr = None
+        if need[5]:
+            HPs = np.empty(lead + (P,), dt)
+            _prev_states(OUT, h0, reverse, out=_time_major(HPs, bf))
+            gw_hh = DX2.T @ HPs.reshape(-1, P)
+        if b_hh is not None and need[6]:
+            gb_hh = gb_ih if gb_ih is not None else _col_sums(DX2)
+        if w_hr is not None and need[7]:
+            gw_hr = DH.reshape(-1, P).T @ RS.reshape(-1, H)
+        return (gx, gw_ih, gb_ih, dhc if need[3] else None, dcc if need[4] else None,
+                gw_hh, gb_hh, gw_hr, None, None, None)
+
+
+def lstm_reference(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr=None, reverse=False, bsz=None,
+                   bf=False):
+    """The LSTM layer of ``_LSTMLayer`` composed cell by cell from Ember ops
+    (differentiable to any order).  Returns (out, h_T, c_T)."""
+    from ... import stack, cat
+    from .linear import linear
+    X = linear(x, w_ih, b_ih)
+    X = X.transpose(0, 1) if bf else X
+    T, B = X.shape[0], X.shape[1]
+    h, c = _as_t(h0), _as_t(c0)
+    wt = w_hh.t()
+    outs = [None] * T
+    for t in _steps(T, reverse):
+        gates = X[t] + h.matmul(wt)
+        if b_hh is not None:
+            gates = gates + b_hh
+        gi, gf, gg, go = gates.chunk(4, 1)
+        cn = gf.sigmoid() * c + gi.sigmoid() * gg.tanh()
+        hn = go.sigmoid() * cn.tanh()
+        if w_hr is not None:
+            hn = hn.matmul(w_hr.t())
+        if bsz is not None and bsz[t] < B:
+            nb = bsz[t]
+            hn = cat([hn[:nb], h[nb:]], 0)
+            cn = cat([cn[:nb], c[nb:]], 0)
+        outs[t] = hn
+        h, c = hn, cn
+    out = stack(outs, 0)
+    return (out.transpose(0, 1) if bf else out), h, c
+
+
+def _as_t(x):
+    return x if isinstance(x, Tensor) else _wrap(x)
+
+
+# ---- GRU --------------------------------------------------------------------------------
+
+_GRU_SCALE = {}
+
+
+def _gru_scale(dt):
+    """(3, 1, 1) factors: -1 for the sigmoid gates r, z; n's rows stay."""
+    s = _GRU_SCALE.get(dt)
+    if s is None:
+        s = _GRU_SCALE[dt] = np.array([-1.0, -1.0, 1.0], dt)[:, None, None]
+    return s
+
+
+class _GRULayer(Op):
+    """One GRU layer direction over a sequence: returns (out, h_T)."""
+    _node_name = "GruBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w_ih, b_ih, h0, w_hh, b_hh, reverse, bsz, bf):
+        G, I = w_ih.shape
+        H = G // 3
+        dt = x.dtype
+        sc = _gru_scale(dt)
+        # b_hh's r and z rows add to the input projection; its n row is
+        # multiplied by r, so it stays in the recurrence
+        bias = b_ih.copy() if b_ih is not None else None
+        bn = None
+        if b_hh is not None:
+            if bias is None:
+                bias = np.zeros(G, dt)
+            bias[:2 * H] += b_hh[:2 * H]
+            bn = b_hh[2 * H:]
+        if bias is not None:
+            bias = (bias.reshape(3, 1, H) * sc).reshape(G)
+        X = _gate_major(_project(x, (w_ih.reshape(3, H, I) * sc).reshape(G, I), bias), bf, 3)
+        W3 = (w_hh.reshape(3, H, H) * sc).transpose(0, 2, 1)
+        T, _, B, _ = X.shape
+        ACT = np.empty((T, 3, B, H), dt)   # r, z, n
+        HN = np.empty((T, B, H), dt)       # W_hn h + b_hn (n's recurrent part)
+        OUT = np.empty((T, B, H), dt)
+        hh = np.empty((3, B, H), dt)
+        h = h0
+        with np.errstate(over="ignore"):
+            for t in _steps(T, reverse):
+                np.matmul(h, W3, out=hh)
+                a = ACT[t]
+                xt = X[t]
+                rz = a[:2]
+                np.add(xt[:2], hh[:2], out=rz)
+                np.exp(rz, out=rz)
+                rz += 1
+                np.reciprocal(rz, out=rz)
+                r, z, n = a
+                hn_ = HN[t]
+                if bn is not None:
+                    np.add(hh[2], bn, out=hn_)
+                else:
+                    hn_[...] = hh[2]
+                np.multiply(r, hn_, out=n)
+                n += xt[2]
+                np.tanh(n, out=n)
+                ht = OUT[t]
+                np.subtract(h, n, out=ht)        # h' = n + z (h - n)
+                ht *= z
+                ht += n
+                if bsz is not None and bsz[t] < B:
+                    ht[bsz[t]:] = h[bsz[t]:]
+                h = ht
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w_ih, b_ih, h0, w_hh, b_hh, ACT, HN, OUT)
+            ctx.c = (reverse, bsz, bf)
+        return _to_caller(OUT, bf), h.copy()
+
+    @staticmethod
+    def backward(ctx, gout, ghT):
+        x, w_ih, b_ih, h0, w_hh, b_hh, ACT, HN, OUT = ctx.saved_tensors
+        reverse, bsz, bf = ctx.c
+        if not _bw.is_array(gout):
+            return _bw.recompute_vjp(
+                lambda *a: gru_reference(*a, reverse, bsz, bf),
+                (x, w_ih, b_ih, h0, w_hh, b_hh), (gout, ghT)) + (None,) * 3
+        T, _, B, H = ACT.shape
+        G = 3 * H
+        H2 = 2 * H
+        dt = ACT.dtype
+        r, z, n = ACT[:, 0], ACT[:, 1], ACT[:, 2]
+        HP = _prev_states(OUT, h0, reverse)
+        Kn = (1 - z) * (1 - n * n)             # d(pre n) / dh'
+        Kz = (HP - n) * (z * (1 - z))          # d(pre z) / dh'
+        Kr = HN * (r * (1 - r))                # d(pre r) / d(pre n)
+        dOUT = _time_major(gout, bf)
+        # Q: gradient of W_hh h + b_hh (its r, z blocks are also the input
+        # projection's); DXn: the input projection's n block
+        Q = (np.zeros if bsz is not None else np.empty)((T, B, G), dt)
+        DXn = np.empty((T, B, H), dt)
+        dhc = ghT
+        for t in _steps(T, not reverse):
+            dh = dOUT[t] + dhc
+            q = Q[t]
+            dn = DXn[t]
+            np.multiply(dh, Kn[t], out=dn)
+            np.multiply(dh, Kz[t], out=q[:, H:H2])
+            np.multiply(dn, Kr[t], out=q[:, :H])
+            np.multiply(dn, r[t], out=q[:, H2:])
+            if bsz is not None and bsz[t] < B:
+                nb = bsz[t]
+                q[nb:] = 0
+                dn[nb:] = 0
+                new = q @ w_hh
+                new[:nb] += dh[:nb] * z[t][:nb]
+                new[nb:] = dh[nb:]
+                dhc = new
+                continue
+            dhc = q @ w_hh
+            dhc += dh * z[t]
+        need = ctx.needs_input_grad
+        DX2 = np.concatenate([_time_major(Q, bf)[..., :H2], _time_major(DXn, bf)], -1) \
+            .reshape(-1, G)
+        gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
+        gw_hh = gb_hh = None
+        Q2 = Q.reshape(-1, G)
+        if need[4]:
+            gw_hh = Q2.T @ HP.reshape(-1, H)
+        if b_hh is not None and need[5]:
+            gb_hh = _col_sums(Q2)
+        return gx, gw_ih, gb_ih, (dhc if need[3] else None), gw_hh, gb_hh, None, None, None
+
+
+def gru_reference(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False, bsz=None, bf=False):
+    """The GRU layer of ``_GRULayer`` composed cell by cell from Ember ops."""
+    from ... import stack, cat
+    from .linear import linear
+    X = linear(x, w_ih, b_ih)
+    X = X.transpose(0, 1) if bf else X
+    T, B = X.shape[0], X.shape[1]
+    h = _as_t(h0)
+    wt = w_hh.t()
+    outs = [None] * T
+    for t in _steps(T, reverse):
+        hh = h.matmul(wt)
+        if b_hh is not None:
+            hh = hh + b_hh
+        xr, xz, xn = X[t].chunk(3, 1)
+        hr, hz, hn_ = hh.chunk(3, 1)
+        rg = (xr + hr).sigmoid()
+        zg = (xz + hz).sigmoid()
+        ng = (xn + rg * hn_).tanh()
+        hn = ng + zg * (h - ng)
+        if bsz is not None and bsz[t] < B:
+            hn = cat([hn[:bsz[t]], h[bsz[t]:]], 0)
+        outs[t] = hn
+        h = hn
+    out = stack(outs, 0)
+    return (out.transpose(0, 1) if bf else out), h
+
+
+# ---- Elman RNN (tanh / relu) ------------------------------------------------------------
+
+class _RNNLayer(Op):
+    """One Elman RNN layer direction: h' = act(W_ih x + b_ih + W_hh h + b_hh);
+    returns (out, h_T)."""
+    _node_name = "RnnBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w_ih, b_ih, h0, w_hh, b_hh, relu, reverse, bsz, bf):
+        bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+        X = _time_major(_project(x, w_ih, bias), bf)
+        T, B, H = X.shape
+        OUT = np.empty((T, B, H), X.dtype)
+        wT = w_hh.T
+        h = h0
+        for t in _steps(T, reverse):
+            a = OUT[t]
+            np.matmul(h, wT, out=a)
+            a += X[t]
+            if relu:
+                np.maximum(a, 0, out=a)
+            else:
+                np.tanh(a, out=a)
+            if bsz is not None and bsz[t] < B:
+                a[bsz[t]:] = h[bsz[t]:]
+            h = a
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w_ih, b_ih, h0, w_hh, b_hh, OUT)
+            ctx.c = (relu, reverse, bsz, bf)
+        return _to_caller(OUT, bf), h.copy()
+
+    @staticmethod
+    def backward(ctx, gout, ghT):
+        x, w_ih, b_ih, h0, w_hh, b_hh, OUT = ctx.saved_tensors
+        relu, reverse, bsz, bf = ctx.c
+        if not _bw.is_array(gout):
+            return _bw.recompute_vjp(
+                lambda *a: rnn_reference(*a, relu, reverse, bsz, bf),
+                (x, w_ih, b_ih, h0, w_hh, b_hh), (gout, ghT)) + (None,) * 4
+        T, B, H = OUT.shape
+        dt = OUT.dtype
+        D = (OUT > 0).astype(dt) if relu else 1 - OUT * OUT
+        dOUT = _time_major(gout, bf)
+        lead = x.shape[:2]
+        DXs = (np.zeros if bsz is not None else np.empty)(lead + (H,), dt)
+        DX = _time_major(DXs, bf)
+        dhc = ghT
+        for t in _steps(T, not reverse):
+            dh = dOUT[t] + dhc
+            q = DX[t]
+            np.multiply(dh, D[t], out=q)
+            if bsz is not None and bsz[t] < B:
+                nb = bsz[t]
+                q[nb:] = 0
+                dhc = q @ w_hh
+                dhc[nb:] = dh[nb:]
+                continue
+            dhc = q @ w_hh
+        need = ctx.needs_input_grad
+        DX2 = DXs.reshape(-1, H)
+        gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
+        gw_hh = gb_hh = None
+        if need[4]:
+            HPs = np.empty(lead + (H,), dt)
+            _prev_states(OUT, h0, reverse, out=_time_major(HPs, bf))
+            gw_hh = DX2.T @ HPs.reshape(-1, H)
+        if b_hh is not None and need[5]:
+            gb_hh = gb_ih if gb_ih is not None else _col_sums(DX2)
+        return (gx, gw_ih, gb_ih, (dhc if need[3] else None), gw_hh, gb_hh,
+                None, None, None, None)
+
+
+def rnn_reference(x, w_ih, b_ih, h0, w_hh, b_hh, relu=False, reverse=False, bsz=None,
+                  bf=False):
+    """The Elman layer of ``_RNNLayer`` composed step by step from Ember ops."""
+    from ... import stack, cat
+    from .linear import linear
+    X = linear(x, w_ih, b_ih)
+    X = X.transpose(0, 1) if bf else X
+    T, B = X.shape[0], X.shape[1]
+    h = _as_t(h0)
+    wt = w_hh.t()
+    outs = [None] * T
+    for t in _steps(T, reverse):
+        a = X[t] + h.matmul(wt)
+        if b_hh is not None:
+            a = a + b_hh
+        hn = a.relu() if relu else a.tanh()
+        if bsz is not None and bsz[t] < B:
+            hn = cat([hn[:bsz[t]], h[bsz[t]:]], 0)
+        outs[t] = hn
+        h = hn
+    out = stack(outs, 0)
+    return (out.transpose(0, 1) if bf else out), h
+
+
+# ---- entry points used by nn.LSTM / GRU / RNN and the cells ----------------------------
+
+def lstm_layer(x, w_ih, b_ih, h0, c0, w_hh, b_hh=None, w_hr=None, reverse=False,
+               batch_sizes=None, batch_first=False):
+    """Run one LSTM layer direction over ``x``; returns (out, h_T, c_T)."""
+    return _LSTMLayer.apply(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, reverse, batch_sizes,
+                            batch_first)
+
+
+def gru_layer(x, w_ih, b_ih, h0, w_hh, b_hh=None, reverse=False, batch_sizes=None,
+              batch_first=False):
+    """Run one GRU layer direction; returns (out, h_T)."""
+    return _GRULayer.apply(x, w_ih, b_ih, h0, w_hh, b_hh, reverse, batch_sizes, batch_first)
+
+
+def rnn_layer(x, w_ih, b_ih, h0, w_hh, b_hh=None, relu=False, reverse=False, batch_sizes=None,
+              batch_first=False):
+    """Run one Elman RNN layer direction (tanh, or relu); returns (out, h_T)."""
+    return _RNNLayer.apply(x, w_ih, b_ih, h0, w_hh, b_hh, relu, reverse, batch_sizes,
+                           batch_first)
