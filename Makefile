@@ -21,11 +21,19 @@ install: $(VENV)/.base
 demo: $(VENV)/.base
 	$(PY) examples/demo.py --data $(DATA)
 
+# Two test processes on two cores: one BLAS/torch thread each avoids oversubscription.
+TEST_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: $(VENV)/.test
-	$(PY) -m pytest -n 2 -q
+	$(TEST_ENV) $(PY) -m pytest -n 2 -q
 
 test-slow: $(VENV)/.test
-	$(PY) -m pytest -m slow -q -o addopts=""
+	$(TEST_ENV) $(PY) -m pytest -m slow -q -o addopts=""
+
+# Differential fuzzing against torch, the long randomized campaign
+# (FUZZ_EXAMPLES=N for more or fewer programs; the default suite runs a short fixed-seed one).
+fuzz: $(VENV)/.test
+	EMBER_FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),3000) $(PY) -m pytest -m slow -q -o addopts="" tests/test_fuzz.py
 
 bench: $(VENV)/.test
 	$(PY) bench/run.py

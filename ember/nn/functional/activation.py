@@ -304,6 +304,26 @@ class _ELU(Op):
 
 
 _SQRT_HALF = float(np.sqrt(0.5))
+
+# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below float32's resolution,
+# and ~4x faster than scipy's erf on float32 arrays (GELU is on every
+# transformer block's hot path).  float64 keeps scipy's exact erf.
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf32(z):
+    if z.dtype != np.float32 or z.ndim == 0:
+        return _sp().erf(z).astype(z.dtype, copy=False)
+    a = np.abs(z)
+    t = 1.0 / (1.0 + np.float32(_AS_P) * a)
+    a1, a2, a3, a4, a5 = (np.float32(c) for c in _AS_A)
+    poly = ((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    r = 1.0 - poly * a
+    return np.copysign(r, z, out=r)
 _INV_SQRT_2PI = float(1 / np.sqrt(2 * np.pi))
 
 
@@ -315,23 +335,27 @@ class _GELU(Op):
 
     @staticmethod
     def forward(ctx, x, tanh_approx):
-        ctx.save_for_backward(x)
         ctx.tanh_approx = tanh_approx
         if tanh_approx:
             t = np.tanh(_GELU._K * (x + _GELU._C * x * x * x))
+            ctx.save_for_backward(x, t)   # t (or the cdf) is reused by the plain backward
             return (0.5 * x * (1 + t)).astype(x.dtype, copy=False)
-        cdf = 0.5 * (1 + _sp().erf(x * _SQRT_HALF))
+        cdf = 0.5 * (1 + _erf32(x * _SQRT_HALF))
+        ctx.save_for_backward(x, cdf)
         return (x * cdf).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
-        x, = ctx.saved_tensors
+        x, saved = ctx.saved_tensors
+        graph = type(x) is not np.ndarray   # under create_graph, recompute from x
+        if not graph and x.dtype == np.float16:
+            x = x.astype(np.float32)  # (x**3 overflows float16; torch computes in float32)
         if ctx.tanh_approx:
             k, c = _GELU._K, _GELU._C
-            t = _tanh_any(k * (x + c * x * x * x))
+            t = _tanh_any(k * (x + c * x * x * x)) if graph else saved
             d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)
             return g * d
-        cdf = 0.5 * (1 + _erf_any(x * _SQRT_HALF))
+        cdf = 0.5 * (1 + _erf_any(x * _SQRT_HALF)) if graph else saved
         pdf = _bw.exp(x * x * -0.5) * _INV_SQRT_2PI
         return g * (cdf + x * pdf)
 
@@ -539,6 +563,9 @@ def relu6(input, inplace=False):
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """input if input > 0 else negative_slope * input."""
+    if not isinstance(negative_slope, (int, float)):
+        raise TypeError(f"leaky_relu(): argument 'negative_slope' (position 2) must be Number, "
+                        f"not {type(negative_slope).__name__}")
     if inplace:
         return leaky_relu_(input, negative_slope)
     return _LeakyReLU.apply(input, negative_slope)
@@ -723,8 +750,9 @@ def _softmax_like(op, name, input, dim, stacklevel, dtype):
     if dtype is not None:
         input = cast(input, D.to_dtype(dtype))
     elif input._data.dtype.kind != "f":
-        raise RuntimeError(f"\"{name}_lastdim_kernel_impl\" not implemented for "
-                           f"'{input.dtype.name.capitalize() if hasattr(input.dtype, 'name') else input.dtype}'")
+        from ...ops.elementwise import TORCH_TYPE_NAME
+        raise NotImplementedError(f"\"{name}_lastdim_kernel_impl\" not implemented for "
+                                  f"'{TORCH_TYPE_NAME.get(input._data.dtype.name, input.dtype)}'")
     nd = input._data.ndim
     if dim is None:
         dim = _get_softmax_dim(name, nd, stacklevel + 1)
