@@ -19,7 +19,8 @@ from ._tensor import Tensor, Size, device, is_tensor
 from ._printing import set_printoptions
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from .autograd.grad_mode import is_grad_enabled, is_inference_mode_enabled
-from .autograd.anomaly import is_anomaly_enabled, is_anomaly_check_nan_enabled
+from .autograd.anomaly import (is_anomaly_enabled, is_anomaly_check_nan_enabled,
+                               set_anomaly_enabled)
 from . import autograd
 from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full,
                         zeros_like, ones_like, empty_like, full_like, arange, linspace,
@@ -32,12 +33,16 @@ from . import ops
 from .ops import _MODULES as _op_modules
 from . import cuda, backends, viz, scalar, datasets, text
 
-# Every public op function becomes ember.<name>, as in torch.
+# Every public op function becomes ember.<name>, as in torch (reporting a
+# non-tensor argument with torch's TypeError; see ops/_typecheck.py).
+from .ops._typecheck import checked as _checked  # noqa: E402
 for _m in _op_modules:
     for _n in ops._public(_m):
         if not _n.startswith("_") and _n not in ("METHODS", "INPLACE"):
-            globals().setdefault(_n, getattr(_m, _n))
-del _m, _n
+            _f = getattr(_m, _n)
+            globals().setdefault(_n, _checked(_f, _n) if callable(_f) and not isinstance(_f, type)
+                                 else _f)
+del _m, _n, _f
 
 from . import linalg  # noqa: E402
 from ._serialization_hook import save, load  # noqa: E402
@@ -51,6 +56,13 @@ def is_floating_point(input):
 
 def numel(input):
     return input.numel()
+
+
+# (non-tensor arguments: torch's TypeError, see ops/_typecheck.py)
+for _n in ("is_floating_point", "numel", "rand_like", "randn_like", "randint_like", "bernoulli",
+           "multinomial", "poisson"):
+    globals()[_n] = _checked(globals()[_n], _n)
+del _n
 
 
 def typename(obj):

@@ -35,8 +35,11 @@ def _infer_dtype(arr):
         return D.int64
     if k == "c":
         raise TypeError("complex tensors are not supported by Ember")
-    if k in "OU":
-        raise TypeError(f"Could not infer dtype of {type(arr.flat[0]).__name__ if arr.size else 'object'}")
+    if k in "US":
+        raise TypeError("new(): invalid data type 'str'")
+    if k == "O":
+        raise RuntimeError(f"Could not infer dtype of "
+                           f"{type(arr.flat[0]).__name__ if arr.size else 'object'}")
     raise TypeError(f"unsupported data type {arr.dtype}")
 
 
@@ -51,6 +54,8 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     if t is float:
         arr = np.array(data, dtype=(D.to_dtype(dtype) or D.get_default_dtype()).np)
     elif t is int:
+        if not -2 ** 63 <= data < 2 ** 63:
+            raise ValueError(f"Overflow when unpacking long long: {data} does not fit in int64")
         arr = np.array(data, dtype=(D.to_dtype(dtype) or D.int64).np)
     elif isinstance(data, np.ndarray):
         dt = D.to_dtype(dtype) if dtype is not None else D.from_numpy_dtype(data.dtype)
@@ -59,7 +64,13 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         dt = D.to_dtype(dtype) if dtype is not None else data.dtype
         arr = np.array(data._data, dtype=dt.np)
     else:
-        raw = _to_array(data)
+        try:
+            raw = _to_array(data)
+        except ValueError:
+            msg = _ragged(data)
+            if msg is None:
+                raise
+            raise ValueError(msg) from None
         if isinstance(data, np.generic):
             dt = D.from_numpy_dtype(raw.dtype)
         elif raw.dtype.kind in "iu" and isinstance(data, (list, tuple)) and _has_numpy_items(data):
@@ -68,11 +79,37 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
             dt = _infer_dtype(raw)
         if dtype is not None:
             dt = D.to_dtype(dtype)
-        arr = np.array(raw, dtype=dt.np)
+        try:
+            arr = np.array(raw, dtype=dt.np)
+        except OverflowError:  # a Python int beyond int64
+            raise ValueError("Overflow when unpacking long long") from None
     out = _wrap(arr)
     if requires_grad:
         out.requires_grad_(True)
     return out
+
+
+def _nested_shape(x):
+    return (len(x),) + (_nested_shape(x[0]) if x else ()) if isinstance(x, (list, tuple)) else ()
+
+
+def _ragged(data, dim=0, expect=None):
+    """torch's message for a ragged nested sequence (None if it isn't one)."""
+    if expect is None:
+        expect = _nested_shape(data)
+    is_seq = isinstance(data, (list, tuple))
+    if not expect:
+        return (f"expected a number at dim {dim} (got a sequence of length {len(data)})"
+                if is_seq else None)
+    if not is_seq:
+        return f"expected sequence of length {expect[0]} at dim {dim} (got a number)"
+    if len(data) != expect[0]:
+        return f"expected sequence of length {expect[0]} at dim {dim} (got {len(data)})"
+    for x in data:
+        msg = _ragged(x, dim + 1, expect[1:])
+        if msg:
+            return msg
+    return None
 
 
 def _has_numpy_items(data):
@@ -162,29 +199,39 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
                            dtype=dt.np), requires_grad)
 
 
-def _like_dtype(input, dtype):
+def _like_dtype(input, dtype, name="zeros_like"):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
     return D.to_dtype(dtype).np if dtype is not None else input._data.dtype
 
 
 def zeros_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
-    return _finish(np.zeros(input._data.shape, dtype=_like_dtype(input, dtype)), requires_grad)
+    dt = _like_dtype(input, dtype, "zeros_like")
+    return _finish(np.zeros(input._data.shape, dtype=dt), requires_grad)
 
 
 def ones_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
-    return _finish(np.ones(input._data.shape, dtype=_like_dtype(input, dtype)), requires_grad)
+    dt = _like_dtype(input, dtype, "ones_like")
+    return _finish(np.ones(input._data.shape, dtype=dt), requires_grad)
 
 
 def empty_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
-    return _finish(np.empty(input._data.shape, dtype=_like_dtype(input, dtype)), requires_grad)
+    dt = _like_dtype(input, dtype, "empty_like")
+    return _finish(np.empty(input._data.shape, dtype=dt), requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False,
               memory_format=None):
     _check_device(device)
-    return _finish(np.full(input._data.shape, fill_value, dtype=_like_dtype(input, dtype)),
+    dt = _like_dtype(input, dtype, "full_like")
+    if not isinstance(fill_value, (int, float, bool, complex, np.generic, Tensor)):
+        raise TypeError(f"full_like(): argument 'fill_value' (position 2) must be Number, not "
+                        f"{type(fill_value).__name__}")
+    return _finish(np.full(input._data.shape, fill_value, dtype=dt),
                    requires_grad)
 
 
@@ -201,6 +248,8 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
         start, end = 0, start
     if step == 0:
         raise RuntimeError("step must be nonzero")
+    if not all(math.isfinite(v) for v in (start, end, step)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
     if (end - start) * step < 0 and end != start:
         raise RuntimeError("upper bound and larger bound inconsistent with step sign")
     if dtype is None:
@@ -245,6 +294,8 @@ def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None,
              requires_grad=False):
     _check_device(device)
     dt = D.to_dtype(dtype) or D.get_default_dtype()
+    if int(steps) < 0:
+        raise RuntimeError(f"number of steps must be non-negative, got steps={steps}")
     arr = np.power(float(base), np.linspace(_num(start), _num(end), int(steps), dtype=np.float64))
     return _finish(arr.astype(dt.np), requires_grad)
 
@@ -257,4 +308,8 @@ def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_g
 
 
 def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
+    if not isinstance(s, (int, float, bool, np.generic)) and not (
+            isinstance(s, Tensor) and s._data.size == 1):
+        raise TypeError(f"scalar_tensor(): argument 's' (position 1) must be Number, not "
+                        f"{type(s).__name__}")
     return _finish(np.array(s, dtype=_float_dt(dtype)), requires_grad)

@@ -38,6 +38,8 @@ class device:
             raise TypeError(f"device() expected a string like 'cpu', got {type!r}")
         if ":" in type:
             type, idx = type.split(":", 1)
+            if not idx.isdigit():
+                raise RuntimeError(f"Invalid device string: '{type}:{idx}'")
             index = int(idx)
         if type not in ("cpu", "cuda", "mps", "meta"):
             raise RuntimeError(f"Expected one of cpu, cuda, mps, meta device type at start of "
@@ -71,8 +73,13 @@ def _check_device(dev):
         dev = device("cuda", dev)
     d = dev if isinstance(dev, device) else device(dev)
     if d.type not in ("cpu", "meta"):
-        raise RuntimeError(f"Ember runs on the CPU only; device '{d}' is not available "
-                           "(ember.cuda.is_available() is False)")
+        raise DeviceUnavailableError(f"Ember runs on the CPU only; device '{d}' is not available "
+                                     "(ember.cuda.is_available() is False)")
+
+
+class DeviceUnavailableError(RuntimeError, AssertionError):
+    """Asking for an accelerator.  A RuntimeError, and an AssertionError as
+    a CPU-only torch build raises ("Torch not compiled with CUDA enabled")."""
 
 
 def _wrap(arr, grad_fn=None, out_nr=0):
@@ -108,7 +115,7 @@ class Tensor:
     _out_nr = 0          # which output of grad_fn this tensor is
     _base = None         # for views: the tensor whose memory this one shares
     _hooks = None        # gradient hooks of a leaf
-    _accum = None        # a leaf's AccumulateGrad node, made on first use
+    _accum = None        # weakref to a leaf's AccumulateGrad node, made on first use
     _post_acc_hooks = None
     _views = None        # live views that require grad (a WeakSet), for in-place rebasing
 
@@ -276,6 +283,11 @@ class Tensor:
 
     @property
     def mT(self):
+        if self._data.ndim == 0:
+            import warnings
+            warnings.warn("Tensor.mT is deprecated on 0-D tensors. This function is the identity "
+                          "in these cases.", UserWarning, stacklevel=2)
+            return self
         if self._data.ndim < 2:
             raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. "
                                f"Got {self._data.ndim}-D tensor.")
@@ -327,9 +339,13 @@ class Tensor:
         return bool(self._data.reshape(()).item())
 
     def __float__(self):
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return float(self.item())
 
     def __int__(self):
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return int(self.item())
 
     def __index__(self):
@@ -383,8 +399,11 @@ class Tensor:
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:
             return _type_name(self._data)
-        if isinstance(dtype, str) and dtype.endswith("Tensor"):
-            dtype = _TYPE_NAMES_REV[dtype.split(".")[-1]]
+        if isinstance(dtype, str):
+            name = dtype.split(".")[-1]
+            if name not in _TYPE_NAMES_REV:
+                raise ValueError(f"invalid type: '{dtype}'")
+            dtype = _TYPE_NAMES_REV[name]
         return self.to(dtype)
 
     def type_as(self, other):

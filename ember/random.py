@@ -85,10 +85,18 @@ def _size(size):
     return s(size)
 
 
-def _fdtype(dtype):
+_TNAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
+           "int16": "Short", "int32": "Int", "int64": "Long", "uint8": "Byte", "bool": "Bool"}
+
+
+def _tname(np_dtype):
+    return _TNAMES.get(np.dtype(np_dtype).name, str(np_dtype))
+
+
+def _fdtype(dtype, kernel="check_uniform_bounds"):
     dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
     if not dt.is_floating_point:
-        raise RuntimeError(f"\"check_uniform_bounds\" not implemented for '{dt.name.capitalize()}'")
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_tname(dt.np)}'")
     return dt
 
 
@@ -112,7 +120,7 @@ def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
           requires_grad=False, pin_memory=False):
     """Standard normal."""
     _check_device(device)
-    dt = _fdtype(dtype)
+    dt = _fdtype(dtype, "normal_kernel_cpu")
     return _finish(_rng(generator).standard_normal(_size(size)).astype(dt.np), requires_grad)
 
 
@@ -177,7 +185,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         return _finish(arr, requires_grad)
     if size is None:
         raise TypeError("normal() missing required argument 'size' when mean and std are numbers")
-    dt = _fdtype(dtype)
+    dt = _fdtype(dtype, "normal_kernel_cpu")
     arr = (mean + std * rng.standard_normal(_size((size,)))).astype(dt.np)
     return _finish(arr, requires_grad)
 
@@ -193,7 +201,11 @@ def bernoulli(input, p=None, *, generator=None, out=None):
 
 
 def poisson(input, generator=None):
-    return _wrap(_rng(generator).poisson(input._data).astype(input._data.dtype))
+    """Samples of Poisson(rate) for each rate in ``input`` (non-negative)."""
+    lam = input._data
+    if lam.size and not (lam >= 0).all():  # (NaN fails too)
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+    return _wrap(_rng(generator).poisson(lam).astype(lam.dtype))
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
@@ -247,7 +259,7 @@ def _gm_enabled():
 
 def _float_only(t, name):
     if t._data.dtype.kind != "f":
-        raise RuntimeError(f"\"{name}\" not implemented for '{t.dtype.name.capitalize()}'")
+        raise NotImplementedError(f"\"{name}\" not implemented for '{_tname(t._data.dtype)}'")
 
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
@@ -306,6 +318,9 @@ def random_(self, from_=0, to=None, *, generator=None):
                   else (2 if kind == np.bool_ else int(np.iinfo(kind).max) + 1))
         else:
             from_, to = 0, from_
+    if from_ >= to:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} "
+                           f">= to={to}")
     return _fill_sample(self, _rng(generator).integers(from_, to, self._data.shape), "random_")
 
 

@@ -3,7 +3,8 @@ from .function import Function, Op, once_differentiable, Node
 from .engine import backward, grad
 from .grad_mode import (no_grad, enable_grad, set_grad_enabled, inference_mode,
                         is_grad_enabled, is_inference_mode_enabled)
-from .anomaly import detect_anomaly, set_detect_anomaly, is_anomaly_enabled
+from .anomaly import (detect_anomaly, set_detect_anomaly, is_anomaly_enabled,
+                      is_anomaly_check_nan_enabled)
 from . import functional, graph
 from .gradcheck import gradcheck, gradgradcheck
 

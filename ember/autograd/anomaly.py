@@ -11,6 +11,10 @@ def is_anomaly_enabled():
     return state.anomaly
 
 
+def is_anomaly_check_nan_enabled():
+    return state.anomaly_check_nan
+
+
 class set_detect_anomaly:
     """Turn anomaly detection on or off (at once; undone on leaving ``with``)."""
 
@@ -54,3 +58,9 @@ class detect_anomaly:
             with detect_anomaly(self.check_nan):
                 return func(*a, **k)
         return wrapper
+
+
+def set_anomaly_enabled(enabled, check_nan=True):
+    """torch.set_anomaly_enabled: switch anomaly detection on or off."""
+    state.anomaly = bool(enabled)
+    state.anomaly_check_nan = bool(check_nan)

@@ -6,6 +6,7 @@ Saved arrays are released as soon as a node has run (unless
 ``retain_graph``), so memory falls as the walk proceeds.
 """
 from heapq import heappop, heappush
+from sys import getrefcount
 
 import numpy as np
 
@@ -258,6 +259,8 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
                 res = fn.backward(node, buf[0])
                 if not retain_graph and node._saved is not None:
                     node._saved = _FREED
+            elif _gm.anomaly:
+                res = _call_node_anomaly(node, buf, create_graph, retain_graph)
             else:
                 res = _call_node(node, buf, create_graph, retain_graph)
             if type(res) is not tuple:
@@ -273,7 +276,15 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
                     b = buffers[nxt] = [None] * nxt._n_out
                     heappush(heap, (-nxt._seq, id(nxt), nxt))
                 nr = e[1]
-                b[nr] = g if b[nr] is None else b[nr] + g
+                if b[nr] is None:
+                    b[nr] = g
+                else:
+                    g = b[nr] + g
+                    # (two 0-d arrays add up to a NumPy scalar)
+                    b[nr] = np.asarray(g) if isinstance(g, np.generic) else g
+            # Drop our references to the results: a leaf may then adopt its
+            # gradient array without a copy (see _accumulate_leaf).
+            res = g = None
     finally:
         _gm.enabled = prev_mode
     if targets is not None and not accumulate:
@@ -415,16 +426,64 @@ def _import_err_op():
 _DoubleBackwardError = _import_err_op()
 
 
+def _forward_trace(node):
+    return "".join(node._trace) if node._trace else \
+        "  (not recorded: the node was created before anomaly detection was enabled)\n"
+
+
+def _call_node_anomaly(node, buf, create_graph, retain_graph):
+    """_call_node under anomaly detection: if the backward fails (or returns
+    NaN), first say where its forward ran, as torch does."""
+    try:
+        return _call_node(node, buf, create_graph, retain_graph)
+    except Exception:
+        import warnings
+        warnings.warn(f"Error detected in {node._name}. Traceback of forward call that caused "
+                      f"the error:\n{_forward_trace(node)}", UserWarning, stacklevel=2)
+        raise
+
+
 def _check_anomaly(node, res):
+    """torch checks for NaN only (an infinite gradient is legitimate, e.g.
+    sqrt at 0); the error also carries the forward's stack."""
+    if not _gm.anomaly_check_nan:
+        return
     for i, g in enumerate(res):
         if g is None:
             continue
         arr = g if isinstance(g, np.ndarray) else getattr(g, "_data", g)
-        if isinstance(arr, np.ndarray) and arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            where = "".join(node._trace or ["(forward trace not recorded)\n"])
-            kind = "nan" if np.isnan(arr).any() else "inf"
-            raise RuntimeError(f"Function '{node._name}' returned {kind} values in its {i}th "
-                               f"output.\nThe forward call that created it:\n{where}")
+        if isinstance(arr, np.ndarray) and arr.dtype.kind == "f" and np.isnan(arr).any():
+            raise RuntimeError(f"Function '{node._name}' returned nan values in its {i}th "
+                               f"output.\n\nThe forward call that created it:\n"
+                               f"{_forward_trace(node)}")
+
+
+def _count_refs_inner(g):
+    return getrefcount(g)
+
+
+def _count_refs_outer(node, g, create_graph):
+    return _count_refs_inner(g)
+
+
+# References to a gradient array that only the engine holds, as _adoptable
+# sees them: the popped buffer list, _accumulate_leaf's and _adoptable's
+# arguments and getrefcount's own.  Any other holder -- another edge's
+# buffer, a node's saved state, a hook that kept it, a view -- adds one.
+# Measured on the same call shape, so it holds on any CPython version.
+def _calibrate():
+    buf = [np.empty(1)]
+    return _count_refs_outer(None, buf[0], False)
+
+
+_OWNED_REFS = _calibrate()
+
+
+def _adoptable(g, t):
+    """Whether ``g`` can become ``t.grad`` as is: a fresh, contiguous array of
+    t's dtype that nothing else references (torch steals the buffer too)."""
+    return (type(g) is np.ndarray and g.base is None and g.dtype is t._data.dtype
+            and g.flags.c_contiguous and g.flags.writeable and getrefcount(g) <= _OWNED_REFS)
 
 
 def _accumulate_leaf(node, g, create_graph):
@@ -435,7 +494,11 @@ def _accumulate_leaf(node, g, create_graph):
             r = h(g if not isinstance(g, np.ndarray) else _wrap(g))
             if r is not None:
                 g = r if create_graph else (r._data if isinstance(r, Tensor) else np.asarray(r))
-    _accumulate(t, g, create_graph)
+            r = None
+    if t.grad is None and not create_graph and _adoptable(g, t):
+        t.grad = _wrap(g)
+    else:
+        _accumulate(t, g, create_graph)
     post = t._post_acc_hooks
     if post:
         for h in list(post):

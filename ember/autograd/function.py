@@ -18,6 +18,7 @@ shape, numpy_dtype)``.  The engine uses shape and dtype to reduce a
 broadcast gradient and cast it back, so no backward has to.
 """
 import itertools
+import os
 import traceback
 import weakref
 
@@ -86,8 +87,11 @@ class Node:
         info = self._saved_info
         if info is not None:
             _check_versions(self, info)
-            if self._graph and self._fn._raw:
-                return _reconstruct(self, saved, info)
+            if self._fn._raw:
+                if self._graph:
+                    return _reconstruct(self, saved, info)
+            else:
+                return _relink_saved_outputs(self, saved, info)
         return saved
 
     # ---- graph introspection, as torch ----------------------------------------------
@@ -139,6 +143,15 @@ class AccumulateGrad(Node):
         self._seq = -1  # leaves run last: after every node that feeds them
         self._next = ()
         self._n_out = 1
+
+
+def _new_accumulator(t):
+    """A leaf's AccumulateGrad node.  The node holds the leaf; the leaf holds
+    it only weakly (as torch does), so no leaf <-> node cycle keeps either
+    alive: the graphs that use it keep it."""
+    fn = AccumulateGrad(t)
+    t._accum = weakref.ref(fn)
+    return fn
 
 
 class _RemovableHandle:
@@ -250,7 +263,12 @@ def _apply_raw(cls, args, kwargs):
         for a in args:
             if isinstance(a, Tensor) and a.requires_grad:
                 return _record_raw(cls, args, kwargs)
-    out = cls.forward(_NULL_CTX, *[a._data if isinstance(a, Tensor) else a for a in args], **kwargs)
+    try:
+        out = cls.forward(_NULL_CTX, *[a._data if isinstance(a, Tensor) else a for a in args],
+                          **kwargs)
+    except (TypeError, ValueError, AttributeError):
+        _check_input_type(cls, args)
+        raise
     if type(out) is tuple:
         return tuple(_wrap(o) for o in out)
     out = _wrap(out)
@@ -280,8 +298,9 @@ def _record_raw(cls, args, kwargs):
                 fn = a.grad_fn
                 if fn is None:
                     fn = a._accum
+                    fn = fn() if fn is not None else None
                     if fn is None:
-                        fn = a._accum = AccumulateGrad(a)
+                        fn = _new_accumulator(a)
                 edges.append((fn, a._out_nr, d.shape, d.dtype))
                 needs.append(True)
                 continue
@@ -293,8 +312,10 @@ def _record_raw(cls, args, kwargs):
     ctx.needs_input_grad = needs
     out = cls.forward(ctx, *arrays, **kwargs)
     if _gm.anomaly:
-        ctx._trace = traceback.format_stack()[:-2]
+        ctx._trace = _user_stack()
     if type(out) is tuple:
+        if not all(type(o) is np.ndarray for o in out):
+            out = tuple(_array_out(ctx, o) for o in out)
         ctx._n_out = len(out)
         outs = tuple(_wrap_out(o, ctx, i) for i, o in enumerate(out))
         if ctx._non_diff:
@@ -304,6 +325,8 @@ def _record_raw(cls, args, kwargs):
         ctx._out_meta = tuple((o._data.shape, o._data.dtype) for o in outs)
         out_arrays = tuple(o._data for o in outs)
     else:
+        if type(out) is not np.ndarray:
+            out = _array_out(ctx, out)
         ctx._n_out = 1
         t = _wrap(out)
         if t._data.dtype.kind == "f":
@@ -318,6 +341,38 @@ def _record_raw(cls, args, kwargs):
     return outs
 
 
+_EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _user_stack():
+    """The current stack (anomaly mode), ending at the call into Ember."""
+    stack = traceback.extract_stack()
+    while len(stack) > 1 and stack[-1].filename.startswith(_EMBER_DIR):
+        stack.pop()
+    return traceback.format_list(stack)
+
+
+def _check_input_type(cls, args):
+    """After a forward failed: if its input wasn't a tensor at all (a str, a
+    list, None...), say so as torch does rather than leak NumPy's complaint."""
+    if args and not isinstance(args[0], (Tensor, np.ndarray, np.generic, int, float, complex)):
+        name = cls._Node._name
+        for suffix in ("Backward0", "Backward1"):
+            name = name[:-len(suffix)] if name.endswith(suffix) else name
+        raise TypeError(f"{name.lower()}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(args[0]).__name__}") from None
+
+
+def _array_out(ctx, o):
+    """A forward's NumPy-scalar output (0-d results often are) as a 0-d array,
+    swapped into what was saved too: saved outputs are known by identity."""
+    a = np.asarray(o)
+    saved = ctx._saved
+    if saved is not None and any(x is o for x in saved):
+        ctx._saved = tuple(a if x is o else x for x in saved)
+    return a
+
+
 def _mark_view(out, src):
     """If ``out`` shares src's memory, share its version counter and base."""
     a, b = out._data, src._data
@@ -325,9 +380,11 @@ def _mark_view(out, src):
         out._vc = src._vc
         base = src if src._base is None else src._base
         out._base = base
-        if out.requires_grad:
-            # Remember graph views, so an in-place change to the base (or to a
-            # sibling view) can give them a fresh grad_fn (see ops/inplace.py).
+        if out.requires_grad or (_gm.enabled and a.dtype.kind == "f"):
+            # Remember views that are (or may join, when an in-place op with a
+            # grad-requiring operand lands on the base) in the graph, so such a
+            # change to the base or a sibling view can give them a fresh
+            # grad_fn (see ops/inplace.py).
             views = base._views
             if views is None:
                 views = base._views = weakref.WeakSet()
@@ -349,8 +406,9 @@ def _edge(t):
     d = t._data
     if fn is None:
         fn = t._accum
+        fn = fn() if fn is not None else None
         if fn is None:
-            fn = t._accum = AccumulateGrad(t)
+            fn = _new_accumulator(t)
         return (fn, 0, d.shape, d.dtype)
     return (fn, t._out_nr, d.shape, d.dtype)
 
@@ -366,10 +424,10 @@ def _saved_info(saved, args, arrays, out_arrays, outs):
             for i, a in enumerate(arrays):
                 if s is a:
                     t = args[i]
-                    if t is not a:  # (a raw ndarray argument is a constant)
+                    if t is not a:  # (a raw ndarray argument is a constant...)
                         entry = ("in", i, t._vc, t._vc[0])
-                    break
-            else:
+                        break
+            if entry is None:  # (...unless the forward also returned it)
                 for k, o in enumerate(out_arrays):
                     if s is o:
                         t = outs[k] if type(outs) is tuple else outs
@@ -386,7 +444,7 @@ def _check_versions(ctx, info):
     for j, e in enumerate(info):
         if e is not None and e[2][0] != e[3]:
             saved = ctx._saved[j]
-            which = f"input {e[1]}" if e[0] == "in" else f"output {e[1]}"
+            which = {"in": "input", "t": "saved tensor"}.get(e[0], "output") + f" {e[1]}"
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified "
                 f"by an inplace operation: [{_type_name(saved)} {list(saved.shape)}], which is "
@@ -446,7 +504,7 @@ def _apply_public(cls, args, kwargs):
     if not record:
         return out
     if _gm.anomaly:
-        ctx._trace = traceback.format_stack()[:-2]
+        ctx._trace = _user_stack()
     non_diff = {id(t) for t in (ctx._non_diff or ())}
     dirty = {id(t) for t in (ctx._dirty or ())}
     wrapped = []
@@ -478,4 +536,30 @@ def _apply_public(cls, args, kwargs):
                            for i, t in enumerate(ctx._saved)]
         if not any(ctx._saved_info):
             ctx._saved_info = None
+        elif any(isinstance(t, Tensor) and t.grad_fn is ctx for t in ctx._saved):
+            _unlink_saved_outputs(ctx)
     return tuple(wrapped) if is_tuple else wrapped[0]
+
+
+def _unlink_saved_outputs(ctx):
+    """A saved output would make output -> ctx -> output a reference cycle that
+    only the garbage collector frees.  Keep its data and version counter and
+    rebuild the graph-connected tensor when backward asks (torch does the same)."""
+    saved = list(ctx._saved)
+    for j, t in enumerate(saved):
+        if isinstance(t, Tensor) and t.grad_fn is ctx:
+            alias = _wrap(t._data)
+            alias._vc = t._vc
+            saved[j] = alias
+            ctx._saved_info[j] = ("tout", t._out_nr, t._vc, t._vc[0])
+    ctx._saved = tuple(saved)
+
+
+def _relink_saved_outputs(ctx, saved, info):
+    out = list(saved)
+    for j, e in enumerate(info):
+        if e is not None and e[0] == "tout":
+            t = _wrap(saved[j]._data, ctx, e[1])
+            t._vc = e[2]
+            out[j] = t
+    return tuple(out)

@@ -10,7 +10,7 @@ import numpy as np
 from .._tensor import Tensor, _wrap
 from ..autograd.grad_mode import state as _gm
 from . import elementwise, reduction, shape, linalg, inplace
-from .inplace import apply_inplace, _result_into
+from .inplace import apply_inplace, _result_into, check_writable, writable_alias
 
 _MODULES = [elementwise, reduction, shape, linalg]
 
@@ -108,7 +108,10 @@ class _Fill(elementwise.Op):
 
     @staticmethod
     def backward(ctx, g):
-        return None
+        # zeros, not None: torch sends them on, so a NaN further back (e.g.
+        # sqrt's gradient at a negative input) still shows in the result
+        from ._bw import zeros_like
+        return zeros_like(g)
 
 
 class _CopyFrom(elementwise.Op):
@@ -120,7 +123,8 @@ class _CopyFrom(elementwise.Op):
 
     @staticmethod
     def backward(ctx, g):
-        return None, g
+        from ._bw import zeros_like
+        return (zeros_like(g) if ctx.needs_input_grad[0] else None), g  # (as _Fill)
 
 
 def _fill_(self, value):
@@ -131,8 +135,12 @@ def _fill_(self, value):
                                f"{value._data.ndim} dimensions.")
         return copy_(self, value)
     if _gm.enabled and self.requires_grad:
-        return apply_inplace(self, _Fill.apply, value)
-    self._data[...] = value
+        return apply_inplace(self, _Fill.apply, value, _overlap_ok=True)
+    d = self._data
+    if not d.flags.writeable:  # an expanded tensor: torch fills it (each alias alike)
+        d = writable_alias(d)
+    if d.size:
+        d[...] = value
     self._vc[0] += 1
     return self
 
@@ -153,8 +161,10 @@ def copy_(self, src, non_blocking=False):
                                f"must match the size of tensor b ({src._data.shape[-1]}) at "
                                f"non-singleton dimension {self._data.ndim - 1}") from None
         return apply_inplace(self, _CopyFrom.apply, src)
+    check_writable(self)
     try:
-        np.copyto(self._data, src._data, casting="unsafe")
+        if self._data.flags.writeable or self._data.size:  # (read-only + empty: nothing to do)
+            np.copyto(self._data, src._data, casting="unsafe")
     except ValueError:
         from ._util import check_broadcast
         check_broadcast(self._data.shape, src._data.shape)

@@ -57,6 +57,18 @@ def sum(x, axis=None, keepdims=False):
 
 
 def reshape(x, shape):
+    if -1 in shape:
+        xs = tuple(x.shape)
+        if _prod(xs) == 0:
+            # -1 can't be inferred for an empty array.  Backwards use
+            # (-1, *tail) to fold leading dims: that fixes it; else the others do.
+            tail, head = tuple(shape[1:]), tuple(shape[:-1])
+            if shape[0] == -1 and -1 not in tail and xs[len(xs) - len(tail):] == tail:
+                shape = (_prod(xs[:len(xs) - len(tail)]),) + tail
+            elif shape[-1] == -1 and -1 not in head and xs[:len(head)] == head:
+                shape = head + (_prod(xs[len(head):]),)   # (*head, -1) folds trailing dims
+            elif _prod([s for s in shape if s != -1]):
+                shape = tuple(0 if s == -1 else s for s in shape)
     return x.reshape(shape)
 
 
@@ -191,6 +203,8 @@ _install()
 
 def cumsum(x, axis):
     if not isinstance(x, _T):
+        if x.dtype == np.float16:  # accumulate in float32, as torch does
+            return np.cumsum(x, axis, dtype=np.float32).astype(np.float16)
         return np.cumsum(x, axis)
     from .reduction import cumsum as _cumsum
     return _cumsum(x, axis)

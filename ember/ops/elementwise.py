@@ -161,18 +161,21 @@ class Pow(Op):
         ga = gb = None
         if need[0]:
             ga = g * b * a ** (b - 1)
-            # torch: no gradient where the exponent is 0 (even at a == 0)
+            # torch: no gradient where the exponent is 0 (even at a == 0, even for a NaN g)
             bzero = _bw.data(b) == 0
             if bzero.any():
                 ga = _bw.where(bzero, 0.0, ga)
         if need[1]:
+            # (here torch masks the local derivative, then multiplies by g: a NaN
+            # arriving in g still shows where the derivative is masked)
             # d/db a**b = a**b * log(a); torch defines it as 0 where a == 0 and b >= 0
             # (and -inf * ... where a == 0 and b < 0)
             ad = _bw.data(a)
-            gb = g * out * _bw.log(a)
+            db = out * _bw.log(a)
             zero = (ad == 0) & (_bw.data(b) >= 0)
             if zero.any():
-                gb = _bw.where(zero, 0.0, gb)
+                db = _bw.where(zero, 0.0, db)
+            gb = g * db
         return ga, gb
 
 
@@ -206,11 +209,12 @@ class ScalarPowTensor(Op):
     @staticmethod
     def backward(ctx, g):
         out, x = ctx.saved_tensors
-        gx = g * out * ctx.logc
+        dx = out * ctx.logc
         if ctx.logc == -_math.inf:
-            # 0 ** x: torch's gradient is 0 where x >= 0 (0 * -inf otherwise)
-            gx = _bw.where(_bw.data(x) >= 0, 0.0, gx)
-        return None, gx
+            # 0 ** x: torch's derivative is 0 where x >= 0 (0 * -inf otherwise);
+            # masked before multiplying by g, so a NaN g still propagates, as torch
+            dx = _bw.where(_bw.data(x) >= 0, 0.0, dx)
+        return None, g * dx
 
 
 class FloorDivide(Op):
@@ -283,7 +287,11 @@ def _is_int(x):
 def add(input, other, *, alpha=1, out=None):
     """input + alpha * other, with torch's type promotion."""
     if alpha != 1:
-        other = _scale(input, other, alpha)
+        want = D.result_type(as_tensor_arg(input, "input"), as_tensor_arg(other))
+        r = _binary(Add, input, _scale(input, other, alpha))
+        if r.dtype != want:  # alpha, a number, doesn't promote (bool + 2 * bool is bool)
+            r = cast(r, want)
+        return _out(r, out)
     return _out(_binary(Add, input, other), out)
 
 
@@ -521,7 +529,7 @@ def _bitwise(cls, opname):
         a, b = promote(input, other)
         if np.result_type(a._data if isinstance(a, Tensor) else a,
                           b._data if isinstance(b, Tensor) else b).kind == "f":
-            raise RuntimeError(f"\"{opname}_cpu\" not implemented for 'Float'")
+            raise NotImplementedError(f"\"{opname}_cpu\" not implemented for 'Float'")
         return _out(_binary(cls, a, b), out)
     return f
 
@@ -562,7 +570,7 @@ signbit = _nondiff_unary("signbit", np.signbit)
 
 def bitwise_not(input, *, out=None):
     if input._data.dtype.kind == "f":
-        raise RuntimeError("\"bitwise_not_cpu\" not implemented for 'Float'")
+        raise NotImplementedError("\"bitwise_not_cpu\" not implemented for 'Float'")
     return _out(_BitwiseNot.apply(input), out)
 
 
@@ -572,7 +580,38 @@ class _BitwiseNot(_Unary0):
 
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
+    for i, (name, t) in enumerate((("input", input), ("other", other))):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"equal(): argument '{name}' (position {i + 1}) must be Tensor, not "
+                            f"{type(t).__name__}")
     return input._data.shape == other._data.shape and bool(np.array_equal(input._data, other._data))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise |input - other| <= atol + rtol * |other| (bool; broadcasts);
+    NaNs count as close to each other when ``equal_nan``."""
+    for i, (name, t) in enumerate((("input", input), ("other", other))):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"isclose(): argument '{name}' (position {i + 1}) must be Tensor, not "
+                            f"{type(t).__name__}")
+    a, b = input._data, other._data
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"{TORCH_TYPE_NAME.get(a.dtype.name, a.dtype)} did not match "
+                           f"{TORCH_TYPE_NAME.get(b.dtype.name, b.dtype)}")
+    if rtol < 0 or atol < 0:
+        raise RuntimeError(f"isclose(): rtol and atol must be non-negative, got rtol={rtol}, "
+                           f"atol={atol}")
+    check_broadcast(a.shape, b.shape)
+    return _wrap(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when every element pair is close (see isclose)."""
+    for i, (name, t) in enumerate((("input", input), ("other", other))):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"allclose(): argument '{name}' (position {i + 1}) must be Tensor, "
+                            f"not {type(t).__name__}")
+    return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
 
 
 _expit = None
@@ -735,6 +774,7 @@ METHODS = [
     "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
     "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
     "isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "equal", "lerp",
+    "isclose", "allclose",
 ]  # (Tensor.where is _where_method: its argument order differs from where's)
 INPLACE = [
     "floor_divide", "remainder", "fmod", "neg", "negative", "pow", "float_power", "square",
@@ -787,4 +827,16 @@ fast_sub = _fast_binary(Sub, sub)
 fast_rsub = _fast_binary(Sub, sub, reflected=True)
 fast_mul = _fast_binary(Mul, mul)
 fast_div = _fast_binary(Div, div)
-fast_rdiv = _fast_binary(Div, div, reflected=True)
+_fast_rdiv = _fast_binary(Div, div, reflected=True)
+
+
+def fast_rdiv(a, b):
+    """``c / x``.  For a recorded x and a Python number c this is
+    reciprocal(x) * c, as torch's operator: it saves 1/x rather than x, so x
+    may be changed in place afterwards."""
+    tb = type(b)
+    if (tb is float or tb is int) and _gm.enabled and a.requires_grad:
+        from .math import reciprocal
+        r = reciprocal(a)
+        return r if b == 1 else r * b
+    return _fast_rdiv(a, b)

@@ -47,6 +47,17 @@ _TYPE = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "L
          "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
+def _own(a):
+    """A private copy of an index or mask array kept for backward.  It may be
+    a user tensor's memory; changing that tensor in place afterwards must not
+    change the gradient (torch raises there; a copy gives the right answer)."""
+    if type(a) is _nd:
+        return a.copy() if a.flags.writeable or a.base is not None else a
+    if type(a) is tuple:
+        return tuple(_own(c) for c in a)
+    return a
+
+
 def _tn(arr):
     """torch's short dtype name (Float, Long...) for messages."""
     return _TYPE.get(arr.dtype.name, arr.dtype.name)
@@ -276,6 +287,8 @@ def _wrap_neg(idx, n):
 def _add_at_dim(out, dim, idx, src):
     """``out[..., idx[j], ...] += src[..., j, ...]`` along ``dim`` (idx 1-D);
     repeated indices accumulate."""
+    if out.size == 0:
+        return  # (then src is empty too; the flat indexing below can't say so)
     if src.dtype != out.dtype:
         src = src.astype(out.dtype)
     if out.ndim == 1:
@@ -427,7 +440,7 @@ class AdvIndex(Op):
     @staticmethod
     def forward(ctx, x, adv):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, adv)
+            ctx.meta = (x.shape, _own(adv))
         return _adv_get(x, adv)
 
     @staticmethod
@@ -524,7 +537,7 @@ def _put_into(out, basic, adv, v, accumulate):
     elif accumulate:
         _adv_add(region, adv, v)
     else:
-        region[adv] = v
+        region[adv] = _strip_ones(np.asarray(v), 0)  # (NumPy refuses (1, 1) for a mask)
 
 
 def _put_error(e, arr, basic, adv, v):
@@ -564,7 +577,7 @@ class IndexPut(Op):
         out = x.copy()
         _put_into(out, basic, adv, v, accumulate)
         if ctx.needs_input_grad:
-            ctx.meta = (basic, adv, accumulate, np.shape(v))
+            ctx.meta = (basic, _own(adv), accumulate, np.shape(v))
         return out
 
     @staticmethod
@@ -628,9 +641,9 @@ def setitem(self, index, value):
         if adv is None:
             d[_ELL if basic is None else basic] = v
         elif basic is None:
-            d[adv] = v
+            d[adv] = _strip_ones(np.asarray(v), 0)  # (torch drops leading 1s; NumPy may not)
         else:
-            d[basic][adv] = v
+            d[basic][adv] = _strip_ones(np.asarray(v), 0)
     except (ValueError, IndexError) as e:
         raise _put_error(e, d, basic, adv, v) from None
     self._vc[0] += 1
@@ -753,7 +766,7 @@ class Gather(Op):
     @staticmethod
     def forward(ctx, x, dim, idx):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, dim, idx)
+            ctx.meta = (x.shape, dim, _own(idx))
         return _gather_np(x, dim, idx)
 
     @staticmethod
@@ -788,6 +801,9 @@ def gather(input, dim, index, *, sparse_grad=False, out=None):
             _dim(dim, 1)
             r = gather(input.reshape(-1), 0, index.reshape(-1))
             return _out(r.reshape(idx.shape), out)
+        if idx.size == 0:  # torch takes an empty index of any rank
+            _dim(dim, max(x.ndim, 1))
+            return _out(input.reshape(-1)[:0].clone().reshape(idx.shape), out)
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     nd = x.ndim
     if nd == 0:
@@ -872,7 +888,7 @@ class Scatter(Op):
         out = x.copy()
         _scatter_kernel(out, dim, idx, src, reduce)
         if ctx.needs_input_grad:
-            ctx.meta = (dim, idx, reduce)
+            ctx.meta = (dim, _own(idx), reduce)
         return out
 
     @staticmethod
@@ -931,7 +947,7 @@ class ScatterAdd(Op):
         out = x.copy()
         _scatter_kernel(out, dim, idx, src, "add")
         if ctx.needs_input_grad:
-            ctx.meta = (dim, idx)
+            ctx.meta = (dim, _own(idx))
         return out
 
     @staticmethod
@@ -1004,7 +1020,7 @@ class ScatterReduce(Op):
         out = x.copy()
         cnt = _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self)
         if ctx.needs_input_grad:
-            ctx.meta = (x, src, out, cnt, dim, idx, reduce, include_self)
+            ctx.meta = (x.copy(), src.copy(), out, cnt, dim, _own(idx), reduce, include_self)
         return out
 
     @staticmethod
@@ -1106,7 +1122,7 @@ class IndexSelect(Op):
     @staticmethod
     def forward(ctx, x, dim, idx):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, dim, idx)
+            ctx.meta = (x.shape, dim, _own(idx))
         return np.take(x, idx, axis=dim)
 
     @staticmethod
@@ -1155,7 +1171,10 @@ def index_select(input, dim, index, *, out=None):
         r = IndexSelect.apply(input.reshape(1), 0, idx)
         return _out(r.reshape(()) if idx.size == 1 else r, out)
     d = _dim(dim, x.ndim)
-    return _out(_checked(IndexSelect, input, d, idx, x.shape[d], RuntimeError, "index_select(): "),
+    return _out(_checked(IndexSelect, input, d, idx, x.shape[d],
+                         # (torch's kernel for the last dim of a matrix raises RuntimeError)
+                         RuntimeError if x.ndim == 2 and d == 1 else IndexError,
+                         "index_select(): "),
                 out)
 
 
@@ -1208,7 +1227,7 @@ class IndexAdd(Op):
         out = x.copy()
         _add_at_dim(out, dim, idx, src * alpha if alpha != 1 else src)
         if ctx.needs_input_grad:
-            ctx.meta = (dim, idx, alpha)
+            ctx.meta = (dim, _own(idx), alpha)
         return out
 
     @staticmethod
@@ -1246,7 +1265,7 @@ class IndexCopy(Op):
         out = x.copy()
         out[(_FULL,) * dim + (idx,)] = src
         if ctx.needs_input_grad:
-            ctx.meta = (dim, idx)
+            ctx.meta = (dim, _own(idx))
         return out
 
     @staticmethod
@@ -1277,7 +1296,7 @@ class IndexFill(Op):
         out = x.copy()
         out[(_FULL,) * dim + (idx,)] = value
         if ctx.needs_input_grad:
-            ctx.meta = (dim, idx)
+            ctx.meta = (dim, _own(idx))
         return out
 
     @staticmethod
@@ -1354,7 +1373,7 @@ class MaskedFill(Op):
     @staticmethod
     def forward(ctx, x, mask, value):
         if ctx.needs_input_grad:
-            ctx.mask = mask
+            ctx.mask = _own(mask)
         return np.where(mask, value, x)
 
     @staticmethod
@@ -1418,7 +1437,7 @@ class MaskedSelect(Op):
     @staticmethod
     def forward(ctx, x, mask, shape):
         if ctx.needs_input_grad:
-            ctx.meta = (mask, shape)
+            ctx.meta = (_own(mask), shape)
         if x.shape != shape:
             x = np.broadcast_to(x, shape)
         return x[mask]
@@ -1470,7 +1489,7 @@ class MaskedScatter(Op):
         n = int(np.count_nonzero(mask))
         out[mask] = src.reshape(-1)[:n]
         if ctx.needs_input_grad:
-            ctx.meta = (mask, n, src.shape)
+            ctx.meta = (_own(mask), n, src.shape)
         return out
 
     @staticmethod
@@ -1546,7 +1565,7 @@ class Take(Op):
     @staticmethod
     def forward(ctx, x, idx):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, idx)
+            ctx.meta = (x.shape, _own(idx))
         return np.take(x, idx)
 
     @staticmethod
@@ -1634,7 +1653,7 @@ class Put(Op):
         out = x.copy()
         _put_flat(out, idx, src, accumulate)
         if ctx.needs_input_grad:
-            ctx.meta = (idx, accumulate, src.shape)
+            ctx.meta = (_own(idx), accumulate, src.shape)
         return out
 
     @staticmethod

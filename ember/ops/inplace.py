@@ -45,10 +45,38 @@ def _result_into(t, res_arr, opname):
         if b != t._data.shape:
             raise RuntimeError(f"output with shape {list(t._data.shape)} doesn't match the "
                                f"broadcast shape {list(b if b is not None else res_arr.shape)}")
-    if not t._data.flags.writeable:
-        raise RuntimeError(f"{opname}: unsupported operation: the tensor's memory is read-only "
-                           "(an expanded tensor has overlapping elements; clone() it first)")
-    np.copyto(t._data, res_arr, casting="unsafe")
+    check_writable(t)
+    if t._data.size:  # (an empty expanded tensor is read-only, and needs nothing)
+        np.copyto(t._data, res_arr, casting="unsafe")
+
+
+OVERLAP_MSG = ("unsupported operation: more than one element of the written-to tensor refers to "
+               "a single memory location. Please clone() the tensor before performing the "
+               "operation.")
+
+
+def check_writable(t):
+    """torch refuses to write an op's result through a tensor whose elements
+    share memory (an expanded one: NumPy hands those out read-only)."""
+    d = t._data
+    if not d.flags.writeable and d.size:
+        raise RuntimeError(OVERLAP_MSG)
+
+
+def writable_alias(d):
+    """A writable array on the same memory as read-only view ``d`` (an
+    expanded tensor), for ops torch allows there (fill_, zero_: every alias of
+    an element gets the same value).  Raises torch's error when there is none."""
+    if d.flags.writeable or not d.size:
+        return d
+    root = d
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.flags.writeable and root.flags.c_contiguous:
+        off = d.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        return np.ndarray(d.shape, d.dtype, buffer=root.reshape(-1), offset=off,
+                          strides=d.strides)
+    raise RuntimeError(OVERLAP_MSG)
 
 
 def _cat_name(np_dtype):
@@ -57,6 +85,11 @@ def _cat_name(np_dtype):
 
 def apply_inplace(t, fn, *args, **kwargs):
     """Compute ``fn(t, *args)`` and store it in ``t``; returns ``t``."""
+    if kwargs.pop("_overlap_ok", False):
+        if not t._data.flags.writeable and t._data.size:
+            t._data = writable_alias(t._data)  # (fill_/zero_ write one value to each alias)
+    else:
+        check_writable(t)
     record = _gm.enabled and (t.requires_grad or any(
         isinstance(a, Tensor) and a.requires_grad for a in args))
     if not record:
@@ -98,106 +131,230 @@ def _commit(t, res):
     """Make ``res`` (recorded, same shape/dtype as t) the new value of ``t``."""
     base = t._base
     if base is None or not _shares(base, t):
-        np.copyto(t._data, res._data)
+        # (an empty view shares nothing but is still a view: the base joins the graph)
+        if t._data.size:
+            np.copyto(t._data, res._data)
         t._vc[0] += 1
+        _adopt_saved(res, t)
         t.grad_fn = res.grad_fn
         t._out_nr = res._out_nr
         t.requires_grad = res.requires_grad
         _refresh_views(t, t)
         return
     # t is a view: rebase its base, then make t a slice of the new base.
-    offset, shape, strides = _region(base._data, t._data)
-    new_base = CopySlices.apply(base, res, offset, shape, strides)
+    region = _region(base._data, t._data)
+    new_base = CopySlices.apply(base, res, region)
     base.grad_fn = new_base.grad_fn
     base._out_nr = 0
     base.requires_grad = True
     base._vc[0] += 1
-    view = AsStridedView.apply(base, offset, shape, strides)
+    _adopt_saved(res, t)
+    view = AsStridedView.apply(base, region)
     t.grad_fn = view.grad_fn
     t._out_nr = 0
     t.requires_grad = True
     _refresh_views(base, t)
 
 
+def _adopt_saved(res, t):
+    """If the op that made ``res`` saved its output (exp_, sigmoid_, tanh_ ...
+    do), save ``t`` instead: its memory now holds the same values, so res's
+    copy can be freed, and its version counter makes a later in-place change
+    to ``t`` raise in backward, as torch does."""
+    node = res.grad_fn
+    info = node._saved_info if node is not None else None
+    if info is None or not node._fn._raw:
+        return
+    saved = list(node._saved)
+    for j, e in enumerate(info):
+        if e is not None and e[0] == "out" and saved[j] is res._data:
+            saved[j] = t._data
+            info[j] = ("out", e[1], t._vc, t._vc[0])
+    node._saved = tuple(saved)
+
+
 def _refresh_views(base, changed):
     """Other live views of ``base`` now read the new values: re-derive their
     grad_fn from the base's new node (torch regenerates it the same way)."""
     views = base._views
-    if not views or not base._data.flags.c_contiguous:
+    if not views:
         return
     for v in list(views):
         if v is changed or not _shares(base, v):
             continue
-        offset, shape, strides = _region(base._data, v._data)
-        fresh = AsStridedView.apply(base, offset, shape, strides)
+        fresh = AsStridedView.apply(base, _region(base._data, v._data))
         v.grad_fn = fresh.grad_fn
         v._out_nr = 0
         v.requires_grad = True
 
 
 def _shares(base, t):
-    return np.shares_memory(base._data, t._data) if base._data.size and t._data.size else False
+    """Whether ``t`` (a view of ``base``) still lies in base's memory; an
+    empty view always does."""
+    if not t._data.size:
+        return True
+    return np.shares_memory(base._data, t._data) if base._data.size else False
 
 
 def _region(base_arr, view_arr):
-    """Element offset, shape and element strides of ``view_arr`` inside ``base_arr``."""
-    if not base_arr.flags.c_contiguous:
-        raise RuntimeError("in-place operation on a view of a non-contiguous tensor that "
-                           "requires grad is not supported; call .contiguous() first")
+    """Where ``view_arr`` lies inside ``base_arr`` (which shares its memory)."""
     isz = base_arr.itemsize
-    off = (view_arr.__array_interface__["data"][0] - base_arr.__array_interface__["data"][0]) // isz
-    return off, view_arr.shape, tuple(s // isz for s in view_arr.strides)
+    off = view_arr.__array_interface__["data"][0] - base_arr.__array_interface__["data"][0]
+    if base_arr.flags.c_contiguous:
+        return _Strided(off // isz, view_arr.shape, tuple(st // isz for st in view_arr.strides))
+    return _Indexed(base_arr, view_arr, off)
 
 
-def _strided(flat, offset, shape, strides):
-    isz = flat.itemsize
-    return np.lib.stride_tricks.as_strided(flat[offset:], shape=shape,
-                                           strides=tuple(s * isz for s in strides))
+class _Strided:
+    """A region of a C-contiguous base: element offset, shape and element
+    strides into its flat memory (a stride 0 -- an expanded view -- overlaps)."""
+
+    def __init__(self, offset, shape, strides):
+        self.offset, self.shape, self.strides = offset, tuple(shape), tuple(strides)
+
+    def _of(self, arr):
+        """The region as a view of ``arr`` (C-contiguous, the base's shape)."""
+        isz = arr.itemsize
+        return np.lib.stride_tricks.as_strided(
+            arr.reshape(-1)[self.offset:], shape=self.shape,
+            strides=tuple(st * isz for st in self.strides))
+
+    def write(self, base, src):
+        np.copyto(self._of(base), src)
+
+    def read(self, g):
+        return self._of(np.ascontiguousarray(g)).copy()
+
+    def peek(self, arr):
+        """The region's values, a view when ``arr`` is C-contiguous."""
+        return self._of(np.ascontiguousarray(arr))
+
+    def zeroed(self, g):
+        out = np.array(g, order="C")
+        self._of(out)[...] = 0
+        return out
+
+    def scatter(self, g, bshape):
+        out = np.zeros(bshape, dtype=g.dtype)
+        if any(st == 0 and n > 1 for n, st in zip(self.shape, self.strides)):
+            idx = np.full((), self.offset, np.int64)
+            for k, (n, st) in enumerate(zip(self.shape, self.strides)):
+                idx = idx + (np.arange(n, dtype=np.int64) * st).reshape(
+                    (n,) + (1,) * (len(self.shape) - k - 1))
+            np.add.at(out.reshape(-1), idx.reshape(-1), np.ascontiguousarray(g).reshape(-1))
+        else:
+            self._of(out)[...] = g
+        return out
+
+
+class _Indexed:
+    """A region of a base that is not C-contiguous (a transposed tensor, say):
+    the index, in the base's logical (C) order, of every element of the view,
+    found by matching memory positions."""
+
+    def __init__(self, base_arr, view_arr, off):
+        isz = base_arr.itemsize
+        pos_b = _positions(0, base_arr.shape, base_arr.strides, isz).reshape(-1)
+        pos_v = _positions(off // isz, view_arr.shape, view_arr.strides, isz)
+        order = np.argsort(pos_b, kind="stable")
+        at = np.searchsorted(pos_b[order], pos_v).clip(0, max(pos_b.size - 1, 0))
+        if pos_v.size and (pos_b.size == 0 or not np.array_equal(pos_b[order][at], pos_v)):
+            raise RuntimeError("in-place operation on a view whose memory is not inside its "
+                               "base's elements is not supported; call .clone() first")
+        self.shape = view_arr.shape
+        self.index = np.unravel_index(order[at], base_arr.shape)
+
+    def write(self, base, src):
+        base[self.index] = src
+
+    def read(self, g):
+        return np.asarray(g)[self.index]
+
+    peek = read
+
+    def zeroed(self, g):
+        out = np.array(g, order="C")
+        out[self.index] = 0
+        return out
+
+    def scatter(self, g, bshape):
+        out = np.zeros(bshape, dtype=g.dtype)
+        out[self.index] = g    # (no repeats: a view of a tensor is one-to-one here)
+        return out
+
+
+def _positions(offset, shape, byte_strides, isz):
+    """Element offsets in memory of every position of an array."""
+    pos = np.full((), offset, np.int64)
+    for k, (n, st) in enumerate(zip(shape, byte_strides)):
+        pos = pos + (np.arange(n, dtype=np.int64) * (st // isz)).reshape(
+            (n,) + (1,) * (len(shape) - k - 1))
+    return np.broadcast_to(pos, shape)
 
 
 class CopySlices(Op):
-    """base with a strided region replaced by ``src`` (written in place)."""
+    """base with a region (a view's elements) replaced by ``src``, written in place."""
 
     @staticmethod
-    def forward(ctx, base, src, offset, shape, strides):
-        region = _strided(base.reshape(-1), offset, shape, strides)
-        np.copyto(region, src)
-        ctx.region = (offset, shape, strides)
+    def forward(ctx, base, src, region):
+        region.write(base, src)
+        ctx.region = region
         return base
 
     @staticmethod
     def backward(ctx, g):
-        from ._bw import data
-        g = np.ascontiguousarray(data(g))
-        offset, shape, strides = ctx.region
-        gsrc = _strided(g.reshape(-1), offset, shape, strides).copy()
-        gbase = g.copy()
-        _strided(gbase.reshape(-1), offset, shape, strides)[...] = 0
-        return gbase, gsrc
+        region = ctx.region
+        if type(g) is np.ndarray:
+            return region.zeroed(g), region.read(g)
+        # create_graph: the same maps, recorded (both are linear)
+        return _ZeroRegion.apply(g, region), AsStridedView.apply(g, region)
+
+
+class _ZeroRegion(Op):
+    """``g`` with a (non-overlapping) region set to zero: its own adjoint."""
+    _node_name = "CopySlicesBackward0"
+
+    @staticmethod
+    def forward(ctx, g, region):
+        ctx.region = region
+        return region.zeroed(g)
+
+    @staticmethod
+    def backward(ctx, gg):
+        if type(gg) is np.ndarray:
+            return ctx.region.zeroed(gg)
+        return _ZeroRegion.apply(gg, ctx.region)
 
 
 class AsStridedView(Op):
-    """A strided region of ``base`` as a view (the gradient scatters back)."""
+    """The elements of a region of ``base`` (the gradient scatters back,
+    accumulating where the region overlaps itself, as an expanded view does)."""
+    _node_name = "AsStridedBackward0"
 
     @staticmethod
-    def forward(ctx, base, offset, shape, strides):
-        ctx.meta = (base.shape, base.dtype, offset, shape, strides)
-        return _strided(base.reshape(-1), offset, shape, strides)
+    def forward(ctx, base, region):
+        ctx.meta = (base.shape, region)
+        return region.peek(base)
 
     @staticmethod
     def backward(ctx, g):
-        from ._bw import data
-        bshape, dt, offset, shape, strides = ctx.meta
-        out = np.zeros(bshape, dtype=dt)
-        _strided(out.reshape(-1), offset, shape, strides)[...] += data(g)
-        return out
+        bshape, region = ctx.meta
+        if type(g) is np.ndarray:
+            return region.scatter(g, bshape)
+        return _AsStridedScatter.apply(g, bshape, region)
 
 
-def _once(cls):
-    from ..autograd.function import once_differentiable
-    cls.backward = staticmethod(once_differentiable(cls.backward))
-    return cls
+class _AsStridedScatter(Op):
+    """The adjoint of AsStridedView: scatter-add ``g`` into zeros of the base's shape."""
+    _node_name = "AsStridedBackwardBackward0"
 
+    @staticmethod
+    def forward(ctx, g, bshape, region):
+        ctx.region = region
+        return region.scatter(g, bshape)
 
-_once(CopySlices)
-_once(AsStridedView)
+    @staticmethod
+    def backward(ctx, gg):
+        if type(gg) is np.ndarray:
+            return ctx.region.read(gg)
+        return AsStridedView.apply(gg, ctx.region)

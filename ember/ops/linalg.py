@@ -54,8 +54,17 @@ def _need_tensor(x, fn, arg, pos):
 def _mm(a, b):
     """a @ b; a (..., p) contiguous array with b 2-D runs as one GEMM."""
     if type(a) is _nd and type(b) is _nd and a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
-        return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
+        rows = a.size // a.shape[-1] if a.shape[-1] else int(np.prod(a.shape[:-1]))  # (k may be 0)
+        return np.matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
     return _bw.matmul(a, b)
+
+
+class _ShapeOf:
+    """Stands in for an operand whose values backward doesn't need."""
+    __slots__ = ("shape", "ndim")
+
+    def __init__(self, a):
+        self.shape, self.ndim = a.shape, a.ndim
 
 
 class MatMul(Op):
@@ -65,7 +74,13 @@ class MatMul(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need = ctx.needs_input_grad
+        if need[0] and need[1]:
+            ctx.save_for_backward(a, b)
+        elif need[0] or need[1]:
+            # Keep only what the needed gradient uses (as torch: x @ w with a
+            # frozen w doesn't keep x, and x may then change in place).
+            ctx.save_for_backward(a if need[1] else _ShapeOf(a), b if need[0] else _ShapeOf(b))
         return _mm(a, b)
 
     @staticmethod

@@ -436,6 +436,10 @@ class Atan2(Op):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         d = a * a + b * b
+        zero = _bw.data(d) == 0
+        if zero.any():  # torch's gradient at the origin is 0, not nan
+            r = _bw.where(zero, 0.0, 1 / _bw.where(zero, 1.0, d))
+            return (g * b * r if need[0] else None), (-g * a * r if need[1] else None)
         return (g * b / d if need[0] else None), (-g * a / d if need[1] else None)
 
 
@@ -910,7 +914,14 @@ class _MinMax(Op):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         wa, wb = cls.weights(_bw.data(a), _bw.data(b), _bw.data(g).dtype)
-        return (g * wa if need[0] else None), (g * wb if need[1] else None)
+        return (_masked(g, wa) if need[0] else None), (_masked(g, wb) if need[1] else None)
+
+
+def _masked(g, w):
+    """g * w, but exactly 0 where w is 0 even if g is inf or nan (torch masks
+    the losing input's gradient rather than multiplying it by 0)."""
+    r = g * w
+    return r if w.all() else _bw.where(w == 0, 0.0, r)
 
 
 def _split_weights(lose_a, lose_b, a, b, dt):

@@ -131,6 +131,14 @@ def _quiet():
     return np.errstate(divide="ignore", invalid="ignore", over="ignore")
 
 
+def _c(r):
+    """torch allocates a reduction's result contiguous; NumPy keeps the order
+    of a permuted input (then ``.view`` of the result would fail)."""
+    if type(r) is not _nd:
+        return np.asarray(r)
+    return r if r.ndim < 2 or r.flags.c_contiguous else np.ascontiguousarray(r)
+
+
 # ---- sum / mean / nansum / nanmean ------------------------------------------------------------
 
 class Sum(Op):
@@ -143,7 +151,7 @@ class Sum(Op):
             r = x.sum(axis=axes, keepdims=keepdim, dtype=np.float32).astype(np.float16)
         else:
             r = x.sum(axis=axes, keepdims=keepdim, dtype=acc)
-        return r if type(r) is _nd else np.asarray(r)
+        return _c(r)
 
     @staticmethod
     def backward(ctx, g):
@@ -196,9 +204,9 @@ class Mean(Op):
             r = x.sum(axis=axes, keepdims=keepdim, dtype=acc)
             if type(r) is _nd:
                 r /= n
-                return r
+                return _c(r)
             r = r / n
-        return r if type(r) is _nd else np.asarray(r)
+        return _c(r)
 
     @staticmethod
     def backward(ctx, g):
@@ -307,7 +315,8 @@ class _Moments(Op):
             with _quiet():
                 m, out = _moments(x, axes, keepdim, n, 0, cls.take_sqrt)
         ctx.m = m
-        ctx.save_for_backward(x, out)
+        # (std's gradient needs its output; var's doesn't, and torch's doesn't save it)
+        ctx.save_for_backward(x, out if cls.take_sqrt else None)
         if cls.with_mean:
             return out, _squeeze(m, axes, keepdim).copy()
         return out
@@ -347,11 +356,11 @@ def _moments(x, axes, keepdim, n, den, take_sqrt):
     else:
         m = x.sum(axis=axes, keepdims=True)
         m /= n
-    d = x - m
+    d = np.asarray(x - m)  # (a 0-d difference is a NumPy scalar)
     np.multiply(d, d, out=d)
     v = d.sum(axis=axes, keepdims=keepdim, dtype=np.float32 if x.dtype == np.float16 else None)
     v = np.asarray(v / den if den else v / np.zeros((), dtype=v.dtype), dtype=x.dtype)
-    return m, (np.sqrt(v) if take_sqrt else v)
+    return m, _c(np.sqrt(v) if take_sqrt else v)
 
 
 class Var(_Moments):
@@ -431,8 +440,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, 
 class Prod(Op):
     @staticmethod
     def forward(ctx, x, axis, keepdim, acc):
-        r = np.prod(x, axis=axis, keepdims=keepdim, dtype=acc)
-        r = r if type(r) is _nd else np.asarray(r)
+        r = _c(np.prod(x, axis=axis, keepdims=keepdim, dtype=acc))
         ctx.meta = (axis, keepdim)
         ctx.save_for_backward(x, r)
         return r
@@ -516,7 +524,7 @@ class _Select(Op):
     def forward(ctx, x, idx, axis, squeeze, accumulate, vals=None):
         ctx.meta = (x.shape, idx, axis, squeeze, accumulate)
         v = _bw.take_along(x, idx, axis) if vals is None else vals
-        return v.squeeze(axis) if squeeze else v
+        return _c(v.squeeze(axis) if squeeze else v)
 
     @staticmethod
     def backward(ctx, g):
@@ -687,7 +695,7 @@ class Amax(Op):
 
     @classmethod
     def forward(cls, ctx, x, axes, keepdim):
-        r = np.asarray(cls.fn(x, axis=axes, keepdims=keepdim))
+        r = _c(cls.fn(x, axis=axes, keepdims=keepdim))
         ctx.meta = (axes, keepdim)
         ctx.save_for_backward(x, r)
         return r
@@ -788,7 +796,7 @@ class LogSumExp(Op):
         else:
             with _quiet():
                 r = np.log(s) + m
-        r = _squeeze(r, axes, keepdim)
+        r = _c(_squeeze(r, axes, keepdim))
         ctx.meta = (axes, keepdim)
         ctx.save_for_backward(x, r)
         return r
@@ -990,7 +998,9 @@ def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     axis = _axis(dim, d.ndim, "topk")
     x = _as1d(d)
     n = x.shape[axis]
-    if not isinstance(k, (int, np.integer)) or k < 0 or k > n:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+        raise TypeError(f"topk(): argument 'k' (position 2) must be int, not {type(k).__name__}")
+    if k < 0 or k > n:
         raise RuntimeError("selected index k out of range")
     k = int(k)
     if 0 < k and k * 4 < n and n > 256:

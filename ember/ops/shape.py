@@ -244,6 +244,8 @@ def flatten(input, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim into one (the input itself when that is one dim)."""
     nd = input._data.ndim
     if nd == 0:
+        _dim(start_dim, 1)  # (a 0-d tensor takes dims in [-1, 0], as torch)
+        _dim(end_dim, 1)
         return reshape(input, 1)
     s, e = _dim(start_dim, nd), _dim(end_dim, nd)
     if s > e:
@@ -507,7 +509,9 @@ def contiguous(input, memory_format=None):
 class Clone(Op):
     @staticmethod
     def forward(ctx, x):
-        return x.copy()
+        # order "K": keep a transposed/permuted tensor's layout, as torch's
+        # default memory_format=preserve_format does
+        return x.copy(order="K")
 
     @staticmethod
     def backward(ctx, g):

@@ -52,18 +52,23 @@ def _shape_str(s):
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``: input (*, in_features), weight
     (out_features, in_features), bias (out_features,) -> (*, out_features)."""
-    xd, wd = input._data, weight._data
+    try:
+        xd, wd = input._data, weight._data
+    except AttributeError:
+        _check_linear(input, weight, bias)
     if wd.ndim != 2 or xd.ndim == 0 or xd.shape[-1] != wd.shape[1] or xd.dtype != wd.dtype \
-            or (bias is not None and bias._data.dtype != xd.dtype):
+            or (bias is not None and (bias._data.dtype != xd.dtype
+                                      or bias._data.shape != wd.shape[:1])):
         _check_linear(input, weight, bias)
     return _Linear.apply(input, weight, bias)
 
 
 def _check_linear(input, weight, bias):
     """Raise torch's error for a linear() call that can't run."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"linear(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
+    for i, (name, t) in enumerate((("input", input), ("weight", weight), ("bias", bias))):
+        if not isinstance(t, Tensor) and not (name == "bias" and t is None):
+            raise TypeError(f"linear(): argument '{name}' (position {i + 1}) must be Tensor, "
+                            f"not {type(t).__name__}")
     xd, wd = input._data, weight._data
     if xd.ndim == 0 or wd.ndim == 0:
         raise RuntimeError(f"both arguments to linear need to be at least 1D, but they are "
@@ -82,6 +87,20 @@ def _check_linear(input, weight, bias):
     if bias is not None and bias._data.dtype != xd.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
                            f"{input.dtype} != {bias.dtype}")
+    if bias is not None:
+        target = xd.shape[:-1] + wd.shape[:1]
+        bs = bias._data.shape
+        try:
+            ok = np.broadcast_shapes(bs, target) == target
+        except ValueError:
+            ok = False
+        if not ok:
+            bad = next((i for i in range(1, len(bs) + 1)
+                        if bs[-i] != 1 and (i > len(target) or bs[-i] != target[-i])), 1)
+            raise RuntimeError(
+                f"The expanded size of the tensor ({target[-bad] if bad <= len(target) else 1}) "
+                f"must match the existing size ({bs[-bad]}) at non-singleton dimension "
+                f"{len(target) - bad}.  Target sizes: {list(target)}.  Tensor sizes: {list(bs)}")
 
 
 def bilinear(input1, input2, weight, bias=None):

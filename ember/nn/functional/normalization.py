@@ -104,7 +104,10 @@ class _Norm(Op):
 
     @staticmethod
     def forward(ctx, x, w, b, spec, running, shape):
-        xv = x.reshape(spec.view)
+        half = x.dtype == np.float16
+        # float16: statistics in float32, as torch does (a float16 sum of
+        # squares overflows at 65504)
+        xv = (x.astype(np.float32) if half else x).reshape(spec.view)
         xc, rstd, mean, var = _stats(xv, spec)
         if running is not None:
             _update_running(running, mean, var, spec)
@@ -121,13 +124,15 @@ class _Norm(Op):
             ctx.save_for_backward(x, w, xc, rstd)
             ctx.spec, ctx.shape = spec, shape
             ctx.bshape = None if b is None else b.shape
-        return y.reshape(shape)
+        return (y.astype(np.float16) if half else y).reshape(shape)
 
     @staticmethod
     def backward(ctx, g):
         x, w, xc, rstd = ctx.saved_tensors
         spec = ctx.spec
         need = ctx.needs_input_grad
+        if type(g) is _nd and g.dtype == np.float16:
+            g = g.astype(np.float32)  # (sums of the gradient in float32 too)
         gv = g.reshape(spec.view)
         if type(g) is _nd:
             if spec.fold:

@@ -126,9 +126,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     num = w.shape[0]
     if padding_idx is not None:
         if padding_idx > 0:
-            assert padding_idx < num, "Padding_idx must be within num_embeddings"
+            assert padding_idx < num, \
+                (f"Padding_idx must be within num_embeddings (padding_idx={padding_idx}, "
+                 f"num_embeddings={num})")
         elif padding_idx < 0:
-            assert padding_idx >= -num, "Padding_idx must be within num_embeddings"
+            assert padding_idx >= -num, \
+                (f"Padding_idx must be within num_embeddings (padding_idx={padding_idx}, "
+                 f"num_embeddings={num})")
             padding_idx = num + padding_idx
     idx = input._data
     if idx.size:

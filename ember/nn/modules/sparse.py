@@ -12,9 +12,13 @@ __all__ = ["Embedding", "EmbeddingBag"]
 def _norm_padding_idx(padding_idx, num_embeddings):
     if padding_idx is not None:
         if padding_idx > 0:
-            assert padding_idx < num_embeddings, "Padding_idx must be within num_embeddings"
+            assert padding_idx < num_embeddings, \
+                (f"Padding_idx must be within num_embeddings (padding_idx={padding_idx}, "
+                 f"num_embeddings={num_embeddings})")
         elif padding_idx < 0:
-            assert padding_idx >= -num_embeddings, "Padding_idx must be within num_embeddings"
+            assert padding_idx >= -num_embeddings, \
+                (f"Padding_idx must be within num_embeddings (padding_idx={padding_idx}, "
+                 f"num_embeddings={num_embeddings})")
             padding_idx = num_embeddings + padding_idx
     return padding_idx
 

@@ -43,5 +43,6 @@ def _empty(shape, device=None, dtype=None):
     """An uninitialised tensor for a parameter: ``dtype`` (default: the default
     float dtype) on ``device`` (only the CPU exists)."""
     _check_device(device)
+    from ..._creation import _size  # (torch's errors for negative or non-int sizes)
     dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    return _wrap(np.empty(tuple(int(s) for s in shape), dtype=dt.np))
+    return _wrap(np.empty(_size(tuple(shape)), dtype=dt.np))

@@ -1,0 +1,47 @@
+"""Torch's TypeError for a non-tensor where a tensor belongs, at no cost on
+the normal path.
+
+Op functions read ``input._data`` straight away (a check first would cost
+every call); handed a str, a list or None they would fail with Python's
+AttributeError.  ``checked`` wraps the functions exported as ``ember.<name>``
+so that such a failure is re-raised as torch words it:
+"exp(): argument 'input' (position 1) must be Tensor, not str".
+"""
+import functools
+import inspect
+
+_MISSING = ("has no attribute '_data'", "has no attribute 'numel'", "has no attribute 'dim'",
+            "has no attribute 'shape'", "has no attribute 'dtype'")
+
+
+def checked(fn, name):
+    """``fn`` with non-tensor arguments reported as torch's TypeError."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AttributeError as e:
+            msg = str(e)
+            if any(m in msg for m in _MISSING) or any(
+                    msg.startswith(f"'{type(a).__name__}' object has no attribute")
+                    for a in args[:1]):
+                _raise_type_error(fn, name, args, kwargs, e)
+            raise
+    return wrapper
+
+
+def _raise_type_error(fn, name, args, kwargs, err):
+    from .._tensor import Tensor
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    for i, a in enumerate(args):
+        if not isinstance(a, Tensor) and not isinstance(a, (int, float, bool, complex)):
+            pname = params[i] if i < len(params) and not params[i].startswith("*") else "input"
+            raise TypeError(f"{name}(): argument '{pname}' (position {i + 1}) must be Tensor, "
+                            f"not {type(a).__name__}") from None
+    for k, a in kwargs.items():
+        if a is not None and not isinstance(a, (Tensor, int, float, bool, complex, str)):
+            raise TypeError(f"{name}(): argument '{k}' must be Tensor, not "
+                            f"{type(a).__name__}") from None
