@@ -232,16 +232,17 @@ class Remainder(Op):
     def forward(ctx, a, b):
         if _is_int(a) and _is_int(b) and np.any(np.asarray(b) == 0):
             raise RuntimeError("ZeroDivisionError")
-        ctx.save_for_backward(a, b)
+        if ctx.needs_input_grad[1]:  # (only other's gradient needs them, as torch)
+            ctx.save_for_backward(a, b)
         return np.remainder(a, b)
 
     @staticmethod
     def backward(ctx, g):
         # a - b * floor(a / b): the quotient is piecewise constant
-        a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         gb = None
         if need[1]:
+            a, b = ctx.saved_tensors
             gb = -g * np.floor_divide(_raw(a), _raw(b))
         return (g if need[0] else None), gb
 
@@ -251,16 +252,17 @@ class Fmod(Op):
     def forward(ctx, a, b):
         if _is_int(a) and _is_int(b) and np.any(np.asarray(b) == 0):
             raise RuntimeError("ZeroDivisionError")
-        ctx.save_for_backward(a, b)
+        if ctx.needs_input_grad[1]:
+            ctx.save_for_backward(a, b)
         return np.fmod(a, b)
 
     @staticmethod
     def backward(ctx, g):
         # a - b * trunc(a / b)
-        a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         gb = None
         if need[1]:
+            a, b = ctx.saved_tensors
             gb = -g * np.trunc(_raw(a) / _raw(b))
         return (g if need[0] else None), gb
 
@@ -714,7 +716,10 @@ class LerpTensor(Op):
 
     @staticmethod
     def forward(ctx, a, b, w):
-        ctx.save_for_backward(a, b, w)
+        need = ctx.needs_input_grad
+        # (as torch: the ends only for the weight's gradient)
+        ctx.save_for_backward(a if need[2] else None, b if need[2] else None,
+                              w if need[0] or need[1] else None)
         return _lerp_np(a, b, w)
 
     @staticmethod

@@ -456,7 +456,10 @@ class Hypot(Op):
     @staticmethod
     def forward(ctx, a, b):
         out = np.hypot(a, b, out=...)
-        ctx.save_for_backward(a, b, out)
+        need = ctx.needs_input_grad
+        # (each input only for its own gradient, as torch: a frozen input may
+        # then change in place)
+        ctx.save_for_backward(a if need[0] else None, b if need[1] else None, out)
         return out
 
     @staticmethod
