@@ -62,6 +62,7 @@ class Node:
     _non_diff = None
     _materialize = True
     _trace = None         # forward stack, under anomaly detection
+    _saved_out = False    # a custom Function saved one of its outputs (see _unlink...)
     _dirty = None
 
     # ---- the ctx API used inside forward/backward -------------------------------
@@ -87,10 +88,9 @@ class Node:
         info = self._saved_info
         if info is not None:
             _check_versions(self, info)
-            if self._fn._raw:
-                if self._graph:
-                    return _reconstruct(self, saved, info)
-            else:
+            if self._graph and self._fn._raw:
+                return _reconstruct(self, saved, info)
+            if self._saved_out:
                 return _relink_saved_outputs(self, saved, info)
         return saved
 
@@ -553,6 +553,7 @@ def _unlink_saved_outputs(ctx):
             saved[j] = alias
             ctx._saved_info[j] = ("tout", t._out_nr, t._vc, t._vc[0])
     ctx._saved = tuple(saved)
+    ctx._saved_out = True
 
 
 def _relink_saved_outputs(ctx, saved, info):
