@@ -51,12 +51,7 @@ def _need_tensor(x, fn, arg, pos):
 
 # ---- matmul ----------------------------------------------------------------------------
 
-def _mm(a, b):
-    """a @ b; a (..., p) contiguous array with b 2-D runs as one GEMM."""
-    if type(a) is _nd and type(b) is _nd and a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
-        rows = a.size // a.shape[-1] if a.shape[-1] else int(np.prod(a.shape[:-1]))  # (k may be 0)
-        return np.matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
-    return _bw.matmul(a, b)
+_mm = _bw.matmul   # (..., k) @ (k, n) on arrays runs as one GEMM there
 
 
 class _ShapeOf:

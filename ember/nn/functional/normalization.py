@@ -58,7 +58,7 @@ class _Spec:
     """
 
     __slots__ = ("view", "axes", "M", "pshape", "paxes", "center", "eps", "fold", "sshape",
-                 "sub")
+                 "sub", "psub")
 
     def __init__(self, view, axes, pshape, center, eps):
         self.view, self.axes, self.pshape, self.center, self.eps = view, axes, pshape, center, eps
@@ -74,6 +74,8 @@ class _Spec:
         letters = "abcdefgh"[:len(view)]
         kept = "".join(c for i, c in enumerate(letters) if i not in axes)
         self.sub = (f"{letters}->{kept}", f"{letters},{letters}->{kept}")
+        kept = "".join(c for i, c in enumerate(letters) if i not in self.paxes)
+        self.psub = (f"{letters}->{kept}", f"{letters},{letters}->{kept}")   # weight/bias grads
 
 
 def _stats(xv, spec):
@@ -114,14 +116,17 @@ class _Norm(Op):
         if spec.fold:
             # the affine is per statistic: one multiply by rstd * weight
             y = xc * (rstd if w is None else rstd * w.reshape(spec.pshape))
+            saved = xc
         else:
-            y = xc * rstd
+            # (the backward uses xhat itself: saved instead of xc)
+            saved = y = np.multiply(xc, rstd, out=xc if xc is not xv else None)
             if w is not None:
-                y *= w.reshape(spec.pshape)
+                y = y * w.reshape(spec.pshape)
         if b is not None:
-            y += b.reshape(spec.pshape)
+            y = y + b.reshape(spec.pshape) if y is saved else np.add(y, b.reshape(spec.pshape),
+                                                                      out=y)
         if ctx.needs_input_grad:
-            ctx.save_for_backward(x, w, xc, rstd)
+            ctx.save_for_backward(x, w, saved, rstd)
             ctx.spec, ctx.shape = spec, shape
             ctx.bshape = None if b is None else b.shape
         return (y.astype(np.float16) if half else y).reshape(shape)
@@ -137,7 +142,7 @@ class _Norm(Op):
         if type(g) is _nd:
             if spec.fold:
                 return _fold_backward(gv, xc, rstd, w, spec, need, ctx)
-            xhat = xc * rstd
+            return _affine_backward(gv, xc, rstd, w, spec, need, ctx)
         else:
             xhat, rstd = _stats(x.reshape(spec.view), spec)
         gw = gb = gx = None
@@ -154,6 +159,33 @@ class _Norm(Op):
                 gx = (dxhat - xhat * proj) * rstd
             gx = gx.reshape(ctx.shape)
         return gx, gw, gb
+
+
+def _affine_backward(g, xhat, rstd, w, spec, need, ctx):
+    """Array backward for an elementwise affine (layer/group/RMS norm), from
+    the saved xhat; reductions by einsum (no temporaries):
+
+        dxhat = g * w,  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+    """
+    gw = gb = gx = None
+    if need[1]:
+        gw = np.einsum(spec.psub[1], g, xhat).reshape(w.shape)
+    if need[2]:
+        gb = np.einsum(spec.psub[0], g).reshape(ctx.bshape)
+    if need[0]:
+        inv = 1.0 / max(spec.M, 1)
+        dxhat = g * w.reshape(spec.pshape) if w is not None else g.copy()
+        proj = np.einsum(spec.sub[1], dxhat, xhat).reshape(spec.sshape)
+        proj *= rstd * inv
+        gx = xhat * proj
+        np.multiply(dxhat, rstd, out=dxhat)
+        np.subtract(dxhat, gx, out=gx)
+        if spec.center:
+            mean = np.einsum(spec.sub[0], dxhat).reshape(spec.sshape)   # (already * rstd)
+            mean *= inv
+            gx -= mean
+        gx = gx.reshape(ctx.shape)
+    return gx, gw, gb
 
 
 def _fold_backward(g, xc, rstd, w, spec, need, ctx):
