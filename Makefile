@@ -37,6 +37,7 @@ fuzz: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(PY) bench/run.py
+	$(PY) bench/memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,7 +1,7 @@
 """Peak memory of one training step, Ember next to torch (CPU).
 
-    python bench/memory.py              # mlp and lenet
-    python bench/memory.py mlp --steps 3
+    python bench/memory.py              # mlp and lenet, then 1,000 mlp steps
+    python bench/memory.py mlp --steps 3 --flat 0
 
 For each workload in ``bench/workloads.py`` (the same code for both
 frameworks) we warm up, then measure one step three ways:
@@ -15,6 +15,12 @@ frameworks) we warm up, then measure one step three ways:
   sees everything, allocator caching included, and is coarse (pages).
 * ``live``: memory still allocated after the step (gradients, optimizer
   state created on the first steps) -- should be ~0 once warmed up.
+
+Then (``--flat N``, default 1,000; 0 skips it) one workload
+(``--flat-workload``, default mlp) trains for N steps and memory is read at
+a few checkpoints: Ember's ``tracemalloc`` current size and both
+frameworks' RSS.  After the first steps (gradients, optimizer state) it
+must stay flat: the growth from step 100 to step N is printed.
 
 Each framework runs in its own subprocess, so neither sees the other's
 allocations.
@@ -95,7 +101,25 @@ def _measure_torch(step, steps):
     return traced, live, rss
 
 
-def child(lib_name, workload, steps):
+def _measure_flat(step, steps, traced):
+    """Memory after checkpoint steps of a ``steps``-step run: a list of
+    (step, tracemalloc current bytes or None, RSS bytes or None)."""
+    import tracemalloc
+    marks = {m for m in (1, 10, 100, steps // 2, steps) if 1 <= m <= steps}
+    if traced:
+        tracemalloc.start()
+    rows = []
+    for i in range(1, steps + 1):
+        step()
+        if i in marks:
+            cur = tracemalloc.get_traced_memory()[0] if traced else None
+            rows.append((i, cur, _status("VmRSS")))
+    if traced:
+        tracemalloc.stop()
+    return rows
+
+
+def child(lib_name, workload, steps, flat=False):
     """Run in a subprocess: measure one framework, print JSON."""
     import warnings
     warnings.filterwarnings("ignore")
@@ -111,14 +135,17 @@ def child(lib_name, workload, steps):
         import ember as lib
     lib.manual_seed(0)
     step = workloads.WORKLOADS[workload][0](lib)
+    if flat:  # (tracemalloc can't see torch's allocator: RSS only there)
+        print(json.dumps({"flat": _measure_flat(step, steps, traced=lib_name == "ember")}))
+        return
     fn = _measure_torch if lib_name == "torch" else _measure_ember
     traced, live, rss = fn(step, steps)
     print(json.dumps({"traced": traced, "live": live, "rss": rss}))
 
 
-def _run_child(lib_name, workload, steps):
+def _run_child(lib_name, workload, steps, flat=False):
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", lib_name,
-                          workload, "--steps", str(steps)],
+                          workload, "--steps", str(steps)] + (["--child-flat"] if flat else []),
                          capture_output=True, text=True, check=False)
     lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
     if out.returncode != 0 or not lines:
@@ -136,13 +163,20 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", default=["mlp", "lenet"])
     ap.add_argument("--steps", type=int, default=3, help="measured steps (min is reported)")
+    ap.add_argument("--flat", type=int, default=1000,
+                    help="then train this many steps and check memory stays flat (0: skip)")
+    ap.add_argument("--flat-workload", default="mlp", help="the workload for --flat")
     ap.add_argument("--child", nargs=2, metavar=("LIB", "WORKLOAD"), help=argparse.SUPPRESS)
+    ap.add_argument("--child-flat", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(args.child[0], args.child[1], args.steps)
+        child(args.child[0], args.child[1], args.steps, flat=args.child_flat)
         return 0
     sys.path.insert(0, HERE)
     import workloads
+    if args.flat > 0 and args.flat_workload not in workloads.WORKLOADS:
+        ap.error(f"unknown --flat-workload {args.flat_workload!r}; "
+                 f"choose from {sorted(workloads.WORKLOADS)}")
     print("peak memory of one training step, MiB (min over steps; see the docstring)")
     print(f"{'workload':10s} {'ember traced':>13s} {'torch traced':>13s} {'ember rss':>10s} "
           f"{'torch rss':>10s} {'ember live':>11s} {'torch live':>11s}  description")
@@ -154,7 +188,27 @@ def main(argv=None):
         print(f"{name:10s} {_mb(e['traced']):>13s} {_mb(t['traced']):>13s} {_mb(e['rss']):>10s} "
               f"{_mb(t['rss']):>10s} {_mb(e['live']):>11s} {_mb(t['live']):>11s}  "
               f"{workloads.WORKLOADS[name][2]}", flush=True)
+    if args.flat > 0:
+        _report_flat(args.flat_workload, args.flat)
     return 0
+
+
+def _report_flat(name, steps):
+    """Print memory at checkpoints of a ``steps``-step training run."""
+    e = _run_child("ember", name, steps, flat=True)["flat"]
+    t = _run_child("torch", name, steps, flat=True)["flat"]
+    mib = lambda v: "n/a" if v is None else f"{v / 2**20:.3f}"  # noqa: E731
+    print(f"\nmemory over {steps} training steps of {name}, MiB after each step shown")
+    print(f"{'step':>6s} {'ember traced':>13s} {'ember rss':>10s} {'torch rss':>10s}")
+    for (i, traced, rss), (_, _, trss) in zip(e, t):
+        print(f"{i:6d} {mib(traced):>13s} {mib(rss):>10s} {mib(trss):>10s}")
+    start = next((k for k, row in enumerate(e) if row[0] == min(100, steps)), 0)
+
+    def growth(rows, col):
+        a, b = rows[start][col], rows[-1][col]
+        return "n/a" if a is None or b is None else f"{(b - a) / 1024:+.1f} KiB"
+    print(f"growth step {e[start][0]} -> {steps}: ember traced {growth(e, 1)}, "
+          f"ember rss {growth(e, 2)}, torch rss {growth(t, 2)}")
 
 
 if __name__ == "__main__":

@@ -8,10 +8,9 @@ Each workload is a function ``make(lib) -> step`` in ``bench/workloads.py``
 written once against the torch API and handed either ``ember`` or ``torch``.
 We warm both up, then alternate blocks of steps between the two frameworks
 and report the median milliseconds per step and the ratio ember/torch
-(below 1.0: Ember is faster).  Peak memory of a step is reported where
-the workload asks for it (tracemalloc for Ember's NumPy arrays; torch's
-CPU allocator is not visible to tracemalloc, so torch's column there is
-the resident-set growth of one step).
+(below 1.0: Ember is faster).  Memory is measured apart, by
+``bench/memory.py``: peak memory of a training step next to torch's, and
+memory over 1,000 training steps.
 """
 import argparse
 import os

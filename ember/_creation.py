@@ -191,12 +191,20 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
     _check_device(device)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    if dtype is None:
-        dt = D.result_type(fill_value)
-    else:
-        dt = D.to_dtype(dtype)
-    return _finish(np.full(_size((size,) if isinstance(size, int) else (size,)), fill_value,
-                           dtype=dt.np), requires_grad)
+    try:
+        if dtype is None:
+            dt = D.result_type(fill_value)
+        else:
+            dt = D.to_dtype(dtype)
+        arr = np.full(_size((size,) if isinstance(size, int) else (size,)), fill_value,
+                      dtype=dt.np)
+    except (TypeError, ValueError):
+        # (only now, on the error path: a fill value that is not a number)
+        if not isinstance(fill_value, (int, float, bool, complex, np.generic)):
+            raise TypeError(f"full(): argument 'fill_value' (position 2) must be Number, not "
+                            f"{type(fill_value).__name__}") from None
+        raise
+    return _finish(arr, requires_grad)
 
 
 def _like_dtype(input, dtype, name="zeros_like"):
@@ -251,7 +259,7 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     if not all(math.isfinite(v) for v in (start, end, step)):
         raise RuntimeError(f"unsupported range: {start} -> {end}")
     if (end - start) * step < 0 and end != start:
-        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
         is_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                      for v in (start, end, step))

@@ -595,17 +595,21 @@ def _type_name(arr):
 
 
 def _dim(d, ndim):
-    """Normalise a possibly negative dim, raising torch's IndexError."""
-    if d < 0:
-        nd = ndim if ndim else 1
-        if d < -nd:
+    """Normalise a possibly negative dim, raising torch's IndexError (and
+    torch's TypeError for a dim that is not an int, such as a str or None)."""
+    try:  # (free on the normal path: only a failed comparison lands below)
+        if d < 0:
+            nd = ndim if ndim else 1
+            if d < -nd:
+                raise IndexError(f"Dimension out of range (expected to be in range of "
+                                 f"[{-nd}, {nd - 1}], but got {d})")
+            return d + nd if ndim else 0
+        if d >= (ndim or 1):
+            nd = ndim if ndim else 1
             raise IndexError(f"Dimension out of range (expected to be in range of "
                              f"[{-nd}, {nd - 1}], but got {d})")
-        return d + nd if ndim else 0
-    if d >= (ndim or 1):
-        nd = ndim if ndim else 1
-        raise IndexError(f"Dimension out of range (expected to be in range of "
-                         f"[{-nd}, {nd - 1}], but got {d})")
+    except TypeError:
+        raise TypeError(f"argument 'dim' must be int, not {type(d).__name__}") from None
     return d
 
 

@@ -269,3 +269,31 @@ Tensor.__ipow__ = _iop("pow_")
 Tensor.__iand__ = _iop("bitwise_and_")
 Tensor.__ior__ = _iop("bitwise_or_")
 Tensor.__ixor__ = _iop("bitwise_xor_")
+
+
+# ---- public names in Python's own messages ----------------------------------------------
+# Functions made by factories (``_compare``, ``_bitwise``, ``_nondiff_unary``...)
+# have qualnames such as "_compare.<locals>.f", and Python prints the qualname
+# in its argument errors ("_compare.<locals>.f() missing 1 required positional
+# argument").  Give each the public name torch's messages use ("eq() missing
+# ..."); an alias (``less`` for ``lt``) keeps the first, canonical name.  This
+# runs once at import: nothing changes on any call.
+
+def _give_public_names():
+    import types
+    generic = ("f", "op", "method", "fn", "wrapper", "<lambda>")
+
+    def name_it(f, name):
+        if isinstance(f, types.FunctionType) and "<locals>" in f.__qualname__:
+            if f.__name__ in generic:
+                f.__name__ = name
+            f.__qualname__ = f.__name__
+
+    for mod in _MODULES:
+        for name in _public(mod):
+            name_it(getattr(mod, name, None), name)
+    for name, f in list(vars(Tensor).items()):
+        name_it(f, name)
+
+
+_give_public_names()

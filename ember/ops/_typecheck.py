@@ -5,7 +5,9 @@ Op functions read ``input._data`` straight away (a check first would cost
 every call); handed a str, a list or None they would fail with Python's
 AttributeError.  ``checked`` wraps the functions exported as ``ember.<name>``
 so that such a failure is re-raised as torch words it:
-"exp(): argument 'input' (position 1) must be Tensor, not str".
+"exp(): argument 'input' (position 1) must be Tensor, not str".  A TypeError
+from a shared helper that names the argument but not the op ("argument 'dim'
+must be int, not str") gets the op's name in front.
 """
 import functools
 import inspect
@@ -26,6 +28,12 @@ def checked(fn, name):
                     msg.startswith(f"'{type(a).__name__}' object has no attribute")
                     for a in args[:1]):
                 _raise_type_error(fn, name, args, kwargs, e)
+            raise
+        except TypeError as e:
+            # a shared helper (``_tensor._dim``) says "argument 'dim' must be int, not str"
+            # without knowing the op: add its name, as torch's messages start
+            if str(e).startswith("argument '"):
+                raise TypeError(f"{name}(): {e}") from None
             raise
     return wrapper
 

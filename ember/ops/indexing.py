@@ -1374,15 +1374,30 @@ class MaskedFill(Op):
     def forward(ctx, x, mask, value):
         if ctx.needs_input_grad:
             ctx.mask = _own(mask)
-        return np.where(mask, value, x)
+        return _fill_where(x, mask, value)
 
     @staticmethod
     def backward(ctx, g):
         m = ctx.mask
         need = ctx.needs_input_grad
-        gx = _bw.where(m, 0.0, g) if need[0] else None
+        if not need[0]:
+            gx = None
+        elif type(g) is np.ndarray:
+            gx = _fill_where(g, m, np.zeros((), g.dtype))
+        else:
+            gx = _bw.where(m, 0.0, g)
         gv = _bw.sum(_bw.where(m, g, 0.0)) if need[2] else None
         return gx, None, gv
+
+
+def _fill_where(x, mask, value):
+    """``np.where(mask, value, x)`` with x's shape: a copy of ``x`` written
+    through the mask (faster than where's per-element select)."""
+    if mask.shape == x.shape or np.broadcast_shapes(mask.shape, x.shape) == x.shape:
+        out = x.copy()
+        np.copyto(out, value, where=mask)
+        return out
+    return np.where(mask, value, x)
 
 
 def _fill_value(value, x):

@@ -403,10 +403,14 @@ def _var_args(name, input, dim, unbiased, correction):
         raise RuntimeError("std and var only support floating point and complex dtypes")
     axes = _axes(dim, d.ndim, name)
     n = _count(d.shape, axes)
-    if n - correction <= 0:
-        warnings.warn(f"{name.split('_')[0]}(): degrees of freedom is <= 0. Correction should be "
-                      f"strictly less than the reduction factor (input numel divided by output "
-                      f"numel).", UserWarning, stacklevel=3)
+    try:
+        if n - correction <= 0:
+            warnings.warn(f"{name.split('_')[0]}(): degrees of freedom is <= 0. Correction should "
+                          f"be strictly less than the reduction factor (input numel divided by "
+                          f"output numel).", UserWarning, stacklevel=3)
+    except TypeError:  # (the error path only: correction is not a number)
+        raise TypeError(f"{name}(): argument 'correction' must be Number, not "
+                        f"{type(correction).__name__}") from None
     return axes, correction
 
 

@@ -56,6 +56,11 @@ def _is_int(s):
         return False
 
 
+def _int_type_error(fn, arg, value, want="int"):
+    """torch's TypeError for a non-int argument (built on the error path only)."""
+    return TypeError(f"{fn}(): argument '{arg}' must be {want}, not {type(value).__name__}")
+
+
 def _shape_args(shape, fn="reshape", arg="shape"):
     """Accept f(2, 3), f((2, 3)), f([2, 3]) and f(Size)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -104,7 +109,11 @@ def _tensor_list(tensors, fn):
         raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, "
                         "not Tensor")
     if not isinstance(tensors, (list, tuple)):
-        tensors = list(tensors)
+        try:
+            tensors = list(tensors)
+        except TypeError:  # (None, a number: not a sequence at all)
+            raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, "
+                            f"not {type(tensors).__name__}") from None
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
@@ -243,11 +252,15 @@ def reshape_as(input, other):
 def flatten(input, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim into one (the input itself when that is one dim)."""
     nd = input._data.ndim
-    if nd == 0:
-        _dim(start_dim, 1)  # (a 0-d tensor takes dims in [-1, 0], as torch)
-        _dim(end_dim, 1)
-        return reshape(input, 1)
-    s, e = _dim(start_dim, nd), _dim(end_dim, nd)
+    try:
+        if nd == 0:
+            _dim(start_dim, 1)  # (a 0-d tensor takes dims in [-1, 0], as torch)
+            _dim(end_dim, 1)
+            return reshape(input, 1)
+        s, e = _dim(start_dim, nd), _dim(end_dim, nd)
+    except TypeError:
+        raise _int_type_error("flatten", "start_dim" if not _is_int(start_dim) else "end_dim",
+                              start_dim if not _is_int(start_dim) else end_dim) from None
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     if s == e:
@@ -469,8 +482,10 @@ def squeeze(input, dim=None):
     if dim is None:
         new = tuple(s for s in shp if s != 1)
     else:
-        dims = (dim,) if _is_int(dim) else tuple(dim)
-        dims = _unique_dims(dims, nd)
+        try:
+            dims = _unique_dims((dim,) if _is_int(dim) else tuple(dim), nd)
+        except TypeError:
+            raise _int_type_error("squeeze", "dim", dim, "int or tuple of ints") from None
         new = tuple(s for i, s in enumerate(shp) if not (s == 1 and i in dims))
     return Squeeze.apply(input, new)
 
@@ -478,13 +493,17 @@ def squeeze(input, dim=None):
 def unsqueeze(input, dim):
     """Insert a size-1 dim at ``dim`` (in [-ndim-1, ndim])."""
     nd = input._data.ndim
-    if dim < -nd - 1 or dim > nd:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-nd - 1}, {nd}], "
-                         f"but got {dim})")
-    if dim < 0:
-        dim += nd + 1
     shp = input._data.shape
-    return Unsqueeze.apply(input, shp[:dim] + (1,) + shp[dim:])
+    try:
+        if dim < -nd - 1 or dim > nd:
+            raise IndexError(f"Dimension out of range (expected to be in range of "
+                             f"[{-nd - 1}, {nd}], but got {dim})")
+        if dim < 0:
+            dim += nd + 1
+        new = shp[:dim] + (1,) + shp[dim:]
+    except TypeError:  # (a str, None or a float: not a dim)
+        raise _int_type_error("unsqueeze", "dim", dim) from None
+    return Unsqueeze.apply(input, new)
 
 
 class Contiguous(Op):
@@ -1202,7 +1221,11 @@ class Triu(Op):
 def tril(input, diagonal=0, *, out=None):
     if input._data.ndim < 2:
         raise RuntimeError("tril: input tensor must have at least 2 dimensions")
-    res = Tril.apply(input, operator.index(diagonal))
+    try:
+        k = operator.index(diagonal)
+    except TypeError:
+        raise _int_type_error("tril", "diagonal", diagonal) from None
+    res = Tril.apply(input, k)
     if out is not None:
         from .elementwise import _out
         return _out(res, out)
@@ -1212,7 +1235,11 @@ def tril(input, diagonal=0, *, out=None):
 def triu(input, diagonal=0, *, out=None):
     if input._data.ndim < 2:
         raise RuntimeError("triu: input tensor must have at least 2 dimensions")
-    res = Triu.apply(input, operator.index(diagonal))
+    try:
+        k = operator.index(diagonal)
+    except TypeError:
+        raise _int_type_error("triu", "diagonal", diagonal) from None
+    res = Triu.apply(input, k)
     if out is not None:
         from .elementwise import _out
         return _out(res, out)
@@ -1313,7 +1340,10 @@ def diag(input, diagonal=0, *, out=None):
     """1-D input: a square matrix with it on diagonal ``diagonal``; 2-D input:
     that diagonal as a new 1-D tensor."""
     nd = input._data.ndim
-    diagonal = operator.index(diagonal)
+    try:
+        diagonal = operator.index(diagonal)
+    except TypeError:
+        raise _int_type_error("diag", "diagonal", diagonal) from None
     if nd == 1:
         res = diag_embed(input, diagonal, 0, 1)
     elif nd == 2:

@@ -535,9 +535,14 @@ class _Softmax(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
-        e = np.subtract(x, _rows.max_along(x, dim))
-        np.exp(e, out=e)
-        e *= 1 / _rows.sum_along(e, dim)
+        e = _rows.exp_unshifted(x, dim)
+        if e is None:
+            e = np.subtract(x, _rows.max_along(x, dim))
+            np.exp(e, out=e)
+            d = _rows.sum_along(e, dim)
+        else:
+            e, d = e
+        e *= 1 / d
         ctx.save_for_backward(e)
         ctx.dim = dim
         return e
@@ -559,8 +564,12 @@ class _LogSoftmax(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
-        s = np.subtract(x, _rows.max_along(x, dim))
-        s -= np.log(_rows.sum_along(np.exp(s), dim))
+        e = _rows.exp_unshifted(x, dim)
+        if e is None:
+            s = np.subtract(x, _rows.max_along(x, dim))
+            s -= np.log(_rows.sum_along(np.exp(s), dim))
+        else:
+            s = np.subtract(x, np.log(e[1]))
         ctx.save_for_backward(s)
         ctx.dim = dim
         return s

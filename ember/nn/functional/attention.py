@@ -20,6 +20,7 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
+from ...ops import _rows
 from ...random import _rng
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
@@ -156,19 +157,6 @@ class _SDPA(Op):
 # exp() of scores inside +-this range neither overflows nor leaves a row sum
 # below the dtype's normal range, so the softmax needs no max-shift at all.
 _EXP_SAFE = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
-_ONES = {}
-
-
-def _row_sums(s):
-    """Sums over the last axis as one BLAS matrix-vector product (NumPy's own
-    reduction over a short contiguous axis is several times slower)."""
-    S = s.shape[-1]
-    ones = _ONES.get((S, s.dtype))
-    if ones is None:
-        ones = _ONES[(S, s.dtype)] = np.ones(S, s.dtype)
-    return np.matmul(s.reshape(-1, S), ones).reshape(s.shape[:-1] + (1,))
-
-
 def _exp_rows_(s, add, bias):
     """Masked softmax numerators over the last axis of the C-contiguous scores
     ``s``, in place; returns 1 / (row sums), shaped (..., L, 1).
@@ -191,7 +179,7 @@ def _exp_rows_(s, add, bias):
         m[np.isneginf(m)] = 0  # a fully masked row: exp(-inf) = 0 everywhere
         s -= m
     np.exp(s, out=s)
-    d = _row_sums(s)
+    d = _rows.sum_along(s, s.ndim - 1)
     if add is not None or bias is not None:
         d[d == 0] = 1
     return np.reciprocal(d, out=d)

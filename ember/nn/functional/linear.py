@@ -3,7 +3,7 @@ import numpy as np
 
 from ..._tensor import Tensor
 from ...autograd.function import Op
-from ...ops import _bw
+from ...ops import _bw, _rows
 
 __all__ = ["linear", "bilinear"]
 
@@ -41,7 +41,7 @@ class _Linear(Op):
                 x2 = _bw.reshape(x, (-1, in_f)) if x.ndim != 2 else x
                 gw = _bw.matmul(_bw.swap_last(g2), x2)
             if need[2]:
-                gb = _bw.sum(g2, axis=0)
+                gb = _rows.sum_rows(g2) if type(g2) is np.ndarray else _bw.sum(g2, axis=0)
         return gx, gw, gb
 
 

@@ -1,5 +1,6 @@
-"""Intra-op threads (ember._parallel) and the kernels that use them: the
-threaded result equals the one-thread result, and torch's."""
+"""The fast kernels behind the hot ops, on the sizes where their fast paths
+run: intra-op threads (ember._parallel; threaded result == one-thread
+result), fused GELU, layer norm, unshifted softmax, masked_fill."""
 import threading
 
 import numpy as np
@@ -88,3 +89,36 @@ def test_layer_norm_large_and_small(shape):
     w, b = rand(shape[-1], seed=1, dtype=np.float32), rand(shape[-1], seed=2, dtype=np.float32)
     check(lambda lib, t, w, b: lib.nn.functional.layer_norm(t, shape[-1:], w, b), x, w, b)
     check(lambda lib, t: lib.nn.functional.layer_norm(t, shape[-2:]), x)
+
+
+def _scores(kind):
+    x = rand(6, 4, 40, 50, low=-5, high=5, dtype=np.float32)     # 48000 elements
+    if kind == "masked":
+        x[..., np.triu_indices(40, 1, 50)[0], np.triu_indices(40, 1, 50)[1]] = -np.inf
+    elif kind == "row_all_masked":
+        x[1, 2, 3, :] = -np.inf
+    elif kind == "large":
+        x[0, 0, 0, 0] = 300.0
+    elif kind == "very_negative":
+        x[2, 1, 5, :] -= 200.0
+    elif kind == "nan":
+        x[3, 3, 3, 3] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("kind", ["plain", "masked", "row_all_masked", "large", "very_negative",
+                                  "nan"])
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+def test_softmax_fast_paths(fn, kind):
+    x = _scores(kind)
+    check(lambda lib, t: getattr(lib.nn.functional, fn)(t, dim=-1), x)
+    check(lambda lib, t: getattr(lib.nn.functional, fn)(t, dim=1), x)
+    check(lambda lib, t: getattr(lib.nn.functional, fn)(t.double(), dim=-1), x)
+
+
+@pytest.mark.parametrize("value", [float("-inf"), 2.5])
+def test_masked_fill_broadcast_mask(value):
+    x = rand(8, 4, 32, 32, dtype=np.float32)
+    m = np.triu(np.ones((32, 32), bool), 1)[None, None]
+    check(lambda lib, t: t.masked_fill(lib.tensor(m), value), x)
+    check(lambda lib, t: t.masked_fill(lib.tensor(m[0, 0, :1]), value), x)
