@@ -420,25 +420,35 @@ def _saved_info(saved, args, arrays, out_arrays, outs):
     rebuilding graph-connected Tensors under create_graph.  None when every
     saved item is a constant (index arrays, masks...)."""
     info = None
-    for j, s in enumerate(saved):
+    j = -1
+    for s in saved:          # (plain loops: this runs for every recorded op)
+        j += 1
+        if s is None or not isinstance(s, np.ndarray):
+            continue
         entry = None
-        if isinstance(s, np.ndarray):
-            for i, a in enumerate(arrays):
-                if s is a:
-                    t = args[i]
-                    if t is not a:  # (a raw ndarray argument is a constant...)
-                        entry = ("in", i, t._vc, t._vc[0])
-                        break
-            if entry is None:  # (...unless the forward also returned it)
-                for k, o in enumerate(out_arrays):
-                    if s is o:
-                        t = outs[k] if type(outs) is tuple else outs
-                        entry = ("out", k, t._vc, t._vc[0])
-                        break
-        if entry is not None:
-            if info is None:
-                info = [None] * len(saved)
-            info[j] = entry
+        i = -1
+        for a in arrays:
+            i += 1
+            if s is a:
+                t = args[i]
+                if t is not a:  # (a raw ndarray argument is a constant...)
+                    vc = t._vc
+                    entry = ("in", i, vc, vc[0])
+                    break
+        if entry is None:  # (...unless the forward also returned it)
+            k = -1
+            for o in out_arrays:
+                k += 1
+                if s is o:
+                    t = outs[k] if type(outs) is tuple else outs
+                    vc = t._vc
+                    entry = ("out", k, vc, vc[0])
+                    break
+            if entry is None:
+                continue
+        if info is None:
+            info = [None] * len(saved)
+        info[j] = entry
     return info
 
 
