@@ -75,7 +75,11 @@ def sum_rows(x2):
 # exp() in range.  When the largest value is far from overflow and every row
 # sum of exp(x) stays well inside the normal range, c = 0 gives the same
 # result to rounding and saves the row max and the broadcast subtract.
-_EXP_LIMITS = {np.dtype(np.float32): (80.0, 1e-25), np.dtype(np.float64): (700.0, 1e-290)}
+# EXP_SAFE: exp() below this neither overflows nor (above -it) leaves the
+# normal range; the second limit is the smallest acceptable row sum.
+EXP_SAFE = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
+_EXP_LIMITS = {np.dtype(np.float32): (EXP_SAFE[np.dtype(np.float32)], 1e-25),
+               np.dtype(np.float64): (EXP_SAFE[np.dtype(np.float64)], 1e-290)}
 
 
 def exp_unshifted(x, axis):

@@ -61,6 +61,14 @@ def _int_type_error(fn, arg, value, want="int"):
     return TypeError(f"{fn}(): argument '{arg}' must be {want}, not {type(value).__name__}")
 
 
+def _diagonal_arg(fn, diagonal):
+    """``diagonal`` as an int, or torch's TypeError naming it."""
+    try:
+        return operator.index(diagonal)
+    except TypeError:
+        raise _int_type_error(fn, "diagonal", diagonal) from None
+
+
 def _shape_args(shape, fn="reshape", arg="shape"):
     """Accept f(2, 3), f((2, 3)), f([2, 3]) and f(Size)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -1221,11 +1229,7 @@ class Triu(Op):
 def tril(input, diagonal=0, *, out=None):
     if input._data.ndim < 2:
         raise RuntimeError("tril: input tensor must have at least 2 dimensions")
-    try:
-        k = operator.index(diagonal)
-    except TypeError:
-        raise _int_type_error("tril", "diagonal", diagonal) from None
-    res = Tril.apply(input, k)
+    res = Tril.apply(input, _diagonal_arg("tril", diagonal))
     if out is not None:
         from .elementwise import _out
         return _out(res, out)
@@ -1235,11 +1239,7 @@ def tril(input, diagonal=0, *, out=None):
 def triu(input, diagonal=0, *, out=None):
     if input._data.ndim < 2:
         raise RuntimeError("triu: input tensor must have at least 2 dimensions")
-    try:
-        k = operator.index(diagonal)
-    except TypeError:
-        raise _int_type_error("triu", "diagonal", diagonal) from None
-    res = Triu.apply(input, k)
+    res = Triu.apply(input, _diagonal_arg("triu", diagonal))
     if out is not None:
         from .elementwise import _out
         return _out(res, out)
@@ -1340,10 +1340,7 @@ def diag(input, diagonal=0, *, out=None):
     """1-D input: a square matrix with it on diagonal ``diagonal``; 2-D input:
     that diagonal as a new 1-D tensor."""
     nd = input._data.ndim
-    try:
-        diagonal = operator.index(diagonal)
-    except TypeError:
-        raise _int_type_error("diag", "diagonal", diagonal) from None
+    diagonal = _diagonal_arg("diag", diagonal)
     if nd == 1:
         res = diag_embed(input, diagonal, 0, 1)
     elif nd == 2:

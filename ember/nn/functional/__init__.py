@@ -16,29 +16,12 @@ _import_optional(__name__, _FAMILIES, globals())
 
 # ---- torch.<name> / Tensor.<name> aliases of functional ops ---------------------------
 
-def _dim_error(err, name, dim):
-    """Re-raise ``err`` (a TypeError from ``name``), as torch words it when
-    ``dim`` is not an int: "softmax(): argument 'dim' must be int, not str"."""
-    import operator
-    try:
-        operator.index(dim)
-    except TypeError:
-        raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__}") from None
-    raise err
-
-
 def _top_softmax(input, dim, dtype=None):
-    try:
-        return softmax(input, dim, dtype=dtype)  # noqa: F821
-    except TypeError as e:  # (the error path only)
-        _dim_error(e, "softmax", dim)
+    return softmax(input, dim, dtype=dtype)  # noqa: F821
 
 
 def _top_log_softmax(input, dim, dtype=None):
-    try:
-        return log_softmax(input, dim, dtype=dtype)  # noqa: F821
-    except TypeError as e:
-        _dim_error(e, "log_softmax", dim)
+    return log_softmax(input, dim, dtype=dtype)  # noqa: F821
 
 
 def _top_dropout(input, p, train):

@@ -5,6 +5,7 @@ against ndarrays or Tensors (see ``ember.ops._bw``): piecewise-linear ones
 multiply by a constant mask; smooth ones use their saved input or output
 and differentiable helpers, so gradients of gradients are exact.
 """
+import operator
 import warnings
 
 import numpy as np
@@ -328,40 +329,30 @@ def _gelu_erf32(x):
     a4, a3, a2, a1, a0 = _AS_A[::-1]
 
     def kernel(lo, hi):
-        if True:
-            xs, ys, c, d = flat[lo:hi], y[lo:hi], cdf[lo:hi], pdf[lo:hi]
-            np.multiply(xs, xs, out=d)
-            d *= np.float32(-0.5)
-            np.exp(d, out=d)                         # exp(-x^2/2)
-            np.abs(xs, out=ys)
-            ys *= _AS_P
-            ys += np.float32(1)
-            np.divide(np.float32(1), ys, out=ys)     # t
-            np.multiply(ys, a4, out=c)
-            for a in (a3, a2, a1, a0):
-                c += a
-                c *= ys
-            c *= d                                   # h = 0.5 erfc(|x|/sqrt 2)
-            np.subtract(np.float32(0.5), c, out=c)   # >= 0: takes x's sign bit
-            ci = c.view(np.int32)
-            np.bitwise_or(ci, np.bitwise_and(xs.view(np.int32), _SIGN32, out=ys.view(np.int32)),
-                          out=ci)
-            c += np.float32(0.5)                     # Phi(x)
-            np.multiply(xs, c, out=ys)
-            d *= np.float32(_INV_SQRT_2PI)           # pdf(x)
+        xs, ys, c, d = flat[lo:hi], y[lo:hi], cdf[lo:hi], pdf[lo:hi]
+        np.multiply(xs, xs, out=d)
+        d *= np.float32(-0.5)
+        np.exp(d, out=d)                         # exp(-x^2/2)
+        np.abs(xs, out=ys)
+        ys *= _AS_P
+        ys += np.float32(1)
+        np.divide(np.float32(1), ys, out=ys)     # t
+        np.multiply(ys, a4, out=c)
+        for a in (a3, a2, a1, a0):
+            c += a
+            c *= ys
+        c *= d                                   # h = 0.5 erfc(|x|/sqrt 2)
+        np.subtract(np.float32(0.5), c, out=c)   # >= 0: takes x's sign bit
+        ci = c.view(np.int32)
+        np.bitwise_or(ci, np.bitwise_and(xs.view(np.int32), _SIGN32, out=ys.view(np.int32)),
+                      out=ci)
+        c += np.float32(0.5)                     # Phi(x)
+        np.multiply(xs, c, out=ys)
+        d *= np.float32(_INV_SQRT_2PI)           # pdf(x)
 
     _parallel.parallel_for(kernel, flat.size, grain=1 << 16)
     shape = x.shape
     return y.reshape(shape), cdf.reshape(shape), pdf.reshape(shape)
-
-
-def _erf32(z):
-    """erf for the float32 fast paths (exact scipy erf for other dtypes)."""
-    if z.dtype != np.float32 or z.ndim == 0:
-        return _sp().erf(z).astype(z.dtype, copy=False)
-    return 2 * _gelu_erf32(z * np.float32(1 / _SQRT_HALF))[1] - 1
-
-
 
 
 class _GELU(Op):
@@ -535,13 +526,13 @@ class _Softmax(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
-        e = _rows.exp_unshifted(x, dim)
-        if e is None:
+        unshifted = _rows.exp_unshifted(x, dim)
+        if unshifted is None:
             e = np.subtract(x, _rows.max_along(x, dim))
             np.exp(e, out=e)
             d = _rows.sum_along(e, dim)
         else:
-            e, d = e
+            e, d = unshifted
         e *= 1 / d
         ctx.save_for_backward(e)
         ctx.dim = dim
@@ -564,12 +555,12 @@ class _LogSoftmax(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
-        e = _rows.exp_unshifted(x, dim)
-        if e is None:
+        unshifted = _rows.exp_unshifted(x, dim)
+        if unshifted is None:
             s = np.subtract(x, _rows.max_along(x, dim))
             s -= np.log(_rows.sum_along(np.exp(s), dim))
         else:
-            s = np.subtract(x, np.log(e[1]))
+            s = np.subtract(x, np.log(unshifted[1]))
         ctx.save_for_backward(s)
         ctx.dim = dim
         return s
@@ -819,7 +810,11 @@ def _softmax_like(op, name, input, dim, stacklevel, dtype):
     nd = input._data.ndim
     if dim is None:
         dim = _get_softmax_dim(name, nd, stacklevel + 1)
-    d = _dim(dim, nd)
+    try:
+        d = _dim(dim if type(dim) is int else operator.index(dim), nd)
+    except TypeError:   # (a str, a float...: torch names the op and the argument)
+        raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__}") \
+            from None
     if nd == 0:
         return op.apply(input.reshape(1), 0).reshape(())
     if input._data.shape[d] == 0:  # nothing to normalise over (NumPy's max would raise)

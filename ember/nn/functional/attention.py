@@ -154,9 +154,6 @@ class _SDPA(Op):
         return dq, dk, dv, (dS if need[3] else None)
 
 
-# exp() of scores inside +-this range neither overflows nor leaves a row sum
-# below the dtype's normal range, so the softmax needs no max-shift at all.
-_EXP_SAFE = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
 def _exp_rows_(s, add, bias):
     """Masked softmax numerators over the last axis of the C-contiguous scores
     ``s``, in place; returns 1 / (row sums), shaped (..., L, 1).
@@ -168,7 +165,7 @@ def _exp_rows_(s, add, bias):
     subtract); 0/-inf masks only remove entries.  Float masks and large
     scores take the row-max path.  Fully masked rows get 1/d = 1 (weights 0).
     """
-    lim = _EXP_SAFE.get(s.dtype, 0.0)
+    lim = _rows.EXP_SAFE.get(s.dtype, 0.0)   # (scores inside +-lim need no shift)
     safe = add is None and -lim < s.min() and s.max() < lim  # (False for NaN)
     if add is not None:
         s += add

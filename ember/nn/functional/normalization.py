@@ -123,8 +123,10 @@ class _Norm(Op):
             if w is not None:
                 y = y * w.reshape(spec.pshape)
         if b is not None:
-            y = y + b.reshape(spec.pshape) if y is saved else np.add(y, b.reshape(spec.pshape),
-                                                                      out=y)
+            if y is saved:      # (xhat itself: keep it, the bias goes into a new array)
+                y = y + b.reshape(spec.pshape)
+            else:
+                y += b.reshape(spec.pshape)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w, saved, rstd)
             ctx.spec, ctx.shape = spec, shape
