@@ -218,7 +218,7 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
         buf = buffers.get(node)
         if buf is None:
             buf = buffers[node] = [None] * node._n_out
-            heappush(heap, (-node._seq, id(node), node))
+            heappush(heap, (-node._seq, node))
         buf[nr] = g if buf[nr] is None else buf[nr] + g
 
     prev_mode = _gm.enabled
@@ -229,7 +229,7 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     nd = np.ndarray
     try:
         while heap:
-            node = heappop(heap)[2]
+            node = heappop(heap)[1]
             buf = buffers.pop(node)
             if node._pre_hooks is not None:
                 buf = _run_pre_hooks(node, buf, create_graph)
@@ -274,7 +274,7 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
                 b = buffers.get(nxt)
                 if b is None:
                     b = buffers[nxt] = [None] * nxt._n_out
-                    heappush(heap, (-nxt._seq, id(nxt), nxt))
+                    heappush(heap, (-nxt._seq, nxt))
                 nr = e[1]
                 if b[nr] is None:
                     b[nr] = g
@@ -390,6 +390,7 @@ def _call_once_differentiable(node, fn, buf):
     from .function import _next_seq
     err = _DoubleBackwardError._Node()
     err._seq = _next_seq()
+    err._saved = err._saved_info = None
     err._next = list(node._next) + [_edge(g) for g in buf
                                     if isinstance(g, Tensor) and g.requires_grad]
     err.needs_input_grad = [e is not None for e in err._next]

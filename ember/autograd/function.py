@@ -26,6 +26,8 @@ import numpy as np
 
 from .grad_mode import state as _gm
 
+_new = object.__new__
+
 # Tensor and _wrap are set by ember._tensor when it loads (the two modules
 # need each other; this keeps imports out of the per-op hot path).
 Tensor = _wrap = None
@@ -49,13 +51,15 @@ class Node:
     nothing.
     """
 
-    __slots__ = ("_next", "needs_input_grad", "_n_out", "_out_meta", "_seq", "__dict__",
-                 "__weakref__")
+    # Fields every recorded op sets are slots (a store to a slot is cheap; the
+    # first store to __dict__ allocates it).  ``meta`` is where built-in ops
+    # keep non-array facts for backward.  Every node is made with _saved and
+    # _saved_info set (see _record_raw, _apply_public, AccumulateGrad).
+    __slots__ = ("_next", "needs_input_grad", "_n_out", "_out_meta", "_seq", "_saved",
+                 "_saved_info", "meta", "__dict__", "__weakref__")
 
     _fn = None            # the Function subclass this node belongs to
     _name = "Node"
-    _saved = None         # what save_for_backward stored (or _FREED)
-    _saved_info = None    # provenance of saved arrays, see _saved_info()
     _pre_hooks = None
     _post_hooks = None
     _graph = False        # True while backward runs under create_graph
@@ -142,9 +146,12 @@ class AccumulateGrad(Node):
     def __init__(self, variable):
         self.variable = variable
         self.needs_input_grad = ()
-        self._seq = -1  # leaves run last: after every node that feeds them
+        # Leaves run last, after every node that feeds them; each still gets its
+        # own number, so the engine's heap never has to compare two nodes.
+        self._seq = -1 - _next_seq()
         self._next = ()
         self._n_out = 1
+        self._saved = self._saved_info = None
 
 
 def _new_accumulator(t):
@@ -286,9 +293,13 @@ _next_seq = itertools.count().__next__
 
 
 def _record_raw(cls, args, kwargs):
-    """apply() when the graph is recorded: make the node, run forward, wire outputs."""
+    """apply() when the graph is recorded: make the node, run forward, wire outputs.
+
+    This runs for every recorded op, so it is written for speed: plain loops,
+    the single-output case inline, no helper calls on the common path."""
     ctx = cls._Node()
     ctx._seq = _next_seq()
+    ctx._saved = ctx._saved_info = None
     arrays = []
     edges = []
     needs = []
@@ -312,9 +323,49 @@ def _record_raw(cls, args, kwargs):
         needs.append(False)
     ctx._next = edges
     ctx.needs_input_grad = needs
-    out = cls.forward(ctx, *arrays, **kwargs)
+    out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
     if _gm.anomaly:
         ctx._trace = _user_stack()
+    if type(out) is np.ndarray:
+        ctx._n_out = 1
+        t = _new(Tensor)
+        t._data = out
+        t._vc = [0]
+        if out.dtype.kind == "f":
+            t.requires_grad = True
+            t.grad_fn = ctx
+        else:
+            t.requires_grad = False
+            t.grad_fn = None
+        if cls._view:
+            _mark_view(t, args[0])
+        saved = ctx._saved
+        if saved is not None:  # (_saved_info, inline for the single-output case)
+            info = None
+            j = -1
+            for s in saved:
+                j += 1
+                if s is None:
+                    continue
+                i = 0
+                for a in arrays:
+                    if s is a:
+                        a = args[i]
+                        if a is not s:
+                            vc = a._vc
+                            entry = ("in", i, vc, vc[0])
+                            break
+                    i += 1
+                else:
+                    if s is not out:
+                        continue
+                    vc = t._vc
+                    entry = ("out", 0, vc, vc[0])
+                if info is None:
+                    info = [None] * len(saved)
+                info[j] = entry
+            ctx._saved_info = info
+        return t
     if type(out) is tuple:
         if not all(type(o) is np.ndarray for o in out):
             out = tuple(_array_out(ctx, o) for o in out)
@@ -327,8 +378,7 @@ def _record_raw(cls, args, kwargs):
         ctx._out_meta = tuple((o._data.shape, o._data.dtype) for o in outs)
         out_arrays = tuple(o._data for o in outs)
     else:
-        if type(out) is not np.ndarray:
-            out = _array_out(ctx, out)
+        out = _array_out(ctx, out)
         ctx._n_out = 1
         t = _wrap(out)
         if t._data.dtype.kind == "f":
@@ -423,28 +473,27 @@ def _saved_info(saved, args, arrays, out_arrays, outs):
     j = -1
     for s in saved:          # (plain loops: this runs for every recorded op)
         j += 1
-        if s is None or not isinstance(s, np.ndarray):
+        if s is None or type(s) is not np.ndarray and not isinstance(s, np.ndarray):
             continue
-        entry = None
-        i = -1
+        i = 0
         for a in arrays:
-            i += 1
             if s is a:
                 t = args[i]
                 if t is not a:  # (a raw ndarray argument is a constant...)
                     vc = t._vc
                     entry = ("in", i, vc, vc[0])
                     break
-        if entry is None:  # (...unless the forward also returned it)
-            k = -1
+            i += 1
+        else:  # (...unless the forward also returned it)
+            k = 0
             for o in out_arrays:
-                k += 1
                 if s is o:
                     t = outs[k] if type(outs) is tuple else outs
                     vc = t._vc
                     entry = ("out", k, vc, vc[0])
                     break
-            if entry is None:
+                k += 1
+            else:
                 continue
         if info is None:
             info = [None] * len(saved)
@@ -496,6 +545,7 @@ def _apply_public(cls, args, kwargs):
     record = _gm.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
     ctx = cls._Node()
     ctx._seq = _next_seq()
+    ctx._saved = ctx._saved_info = None
     if record:
         ctx._next = [(_edge(a) if isinstance(a, Tensor) and a.requires_grad else None) for a in args]
     else:

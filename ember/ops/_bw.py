@@ -74,7 +74,7 @@ def reshape(x, shape):
 
 def broadcast_to(x, shape):
     if not isinstance(x, _T):
-        if np.ndim(x) and _prod(shape) <= 16384:
+        if type(x) is np.ndarray and _prod(shape) <= 16384:
             # a small real copy is cheaper than np.broadcast_to's Python-level setup
             out = np.empty(shape, dtype=x.dtype)
             out[...] = x

@@ -141,16 +141,17 @@ def _c(r):
 
 # ---- sum / mean / nansum / nanmean ------------------------------------------------------------
 
+_add_reduce = np.add.reduce
+
+
 class Sum(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         ctx.meta = (x.shape, axes, keepdim)
-        if acc is None:
-            r = x.sum(axis=axes, keepdims=keepdim)
-        elif acc is np.float16:  # torch accumulates half in float32
-            r = x.sum(axis=axes, keepdims=keepdim, dtype=np.float32).astype(np.float16)
-        else:
-            r = x.sum(axis=axes, keepdims=keepdim, dtype=acc)
+        if acc is np.float16:  # torch accumulates half in float32
+            r = _add_reduce(x, axes, np.float32, None, keepdim).astype(np.float16)
+        else:  # (np.add.reduce is x.sum without NumPy's Python-level wrapper)
+            r = _add_reduce(x, axes, acc, None, keepdim)
         return _c(r)
 
     @staticmethod
@@ -201,7 +202,7 @@ class Mean(Op):
             r = x.mean(axis=axes, keepdims=keepdim)  # NumPy accumulates half in float32
         else:
             # sum / n is what np.mean computes, without its Python-level overhead
-            r = x.sum(axis=axes, keepdims=keepdim, dtype=acc)
+            r = _add_reduce(x, axes, acc, None, keepdim)
             if type(r) is _nd:
                 r /= n
                 return _c(r)
