@@ -793,7 +793,7 @@ INPLACE = [
 # number) is the most frequent call in any model; these skip the promotion
 # machinery and go straight to the Op.  Anything else takes the general path.
 
-from ..autograd.function import _record_raw, _NULL_CTX  # noqa: E402
+from ..autograd.function import _record_raw, _record_binary, _NULL_CTX  # noqa: E402
 from ..autograd.grad_mode import state as _gm  # noqa: E402
 
 _NOKW = {}
@@ -808,7 +808,7 @@ def _fast_binary(cls, general, reflected=False):
                 x, y = (b, a) if reflected else (a, b)
                 try:
                     if _gm.enabled and (a.requires_grad or b.requires_grad):
-                        return _record_raw(cls, (x, y), _NOKW)
+                        return _record_binary(cls, x, y)
                     return _wrap(cls.forward(_NULL_CTX, x._data, y._data))
                 except ValueError:
                     pass  # shapes don't broadcast: the general path words the error

@@ -182,7 +182,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     if not isinstance(input, Tensor):
         _check_tensor(input, "sum")
     d = input._data
-    acc = None if dtype is None and d.dtype.kind == "f" and d.dtype != np.float16 \
+    acc = None if dtype is None and d.dtype.kind == "f" and d.dtype.char != "e" \
         else _acc_dtype(d, dtype, input)
     axes = None if dim is None else _axes(dim, d.ndim, "sum")
     r = Sum.apply(input, axes, keepdim, acc)
@@ -192,20 +192,23 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 class Mean(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
-        n = _count(x.shape, axes)
-        ctx.meta = (x.shape, axes, keepdim, n)
+        shape = x.shape
+        n = shape[axes[0]] if axes is not None and len(axes) == 1 else _count(shape, axes)
+        ctx.meta = (shape, axes, keepdim, n)
         if n == 0:
             with _quiet(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 r = x.mean(axis=axes, keepdims=keepdim, dtype=acc)
-        elif x.dtype == np.float16 and acc is None:
+        elif acc is None and x.dtype.char == "e":
             r = x.mean(axis=axes, keepdims=keepdim)  # NumPy accumulates half in float32
         else:
             # sum / n is what np.mean computes, without its Python-level overhead
             r = _add_reduce(x, axes, acc, None, keepdim)
             if type(r) is _nd:
                 r /= n
-                return _c(r)
+                # (reducing a 1-D or 2-D array leaves one axis longer than 1:
+                # contiguous whatever the input's layout)
+                return r if x.ndim < 3 else _c(r)
             r = r / n
         return _c(r)
 
@@ -213,11 +216,19 @@ class Mean(Op):
     def backward(ctx, g):
         shape, axes, keepdim, n = ctx.meta
         g = _keep(g, axes, keepdim)
+        if n and type(g) is _nd and g.dtype.kind == "f":
+            out = np.empty(shape, g.dtype)   # divide and broadcast in one pass
+            return np.divide(g, n, out=out)
         return _bw.broadcast_to(g / n if n else g * np.nan, shape)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over ``dim``; the input (or ``dtype``) must be floating point, as torch."""
+    if type(dim) is int and type(input) is Tensor and dtype is None and out is None:
+        d = input._data   # (the common call, mean(x, dim=k), without the general checks)
+        nd = d.ndim
+        if d.dtype.kind == "f" and nd and -nd <= dim < nd:
+            return Mean.apply(input, (dim % nd,), keepdim, None)
     if not isinstance(input, Tensor):
         _check_tensor(input, "mean")
     d = input._data
