@@ -223,6 +223,12 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
 
     prev_mode = _gm.enabled
     _gm.enabled = create_graph
+    if capture is None and not create_graph and not _gm.anomaly:
+        try:
+            _walk_plain(heap, buffers, retain_graph)
+        finally:
+            _gm.enabled = prev_mode
+        return None
     # The plain first-order path (no create_graph, hooks or anomaly mode)
     # calls an Op's backward directly: it is the hot loop of every training step.
     fast = not create_graph and not _gm.anomaly
@@ -290,6 +296,59 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     if targets is not None and not accumulate:
         return results
     return None
+
+
+def _walk_plain(heap, buffers, retain_graph):
+    """run_backward's loop for the case of every training step: first order,
+    all leaves, no anomaly mode.  The general loop above, minus what this
+    case never needs; an Op's backward is called directly."""
+    nd = np.ndarray
+    pop = buffers.pop
+    get = buffers.get
+    while heap:
+        node = heappop(heap)[1]
+        buf = pop(node)
+        if node._pre_hooks is not None:
+            buf = _run_pre_hooks(node, buf, False)
+        if type(node) is AccumulateGrad:
+            if buf[0] is not None:
+                _accumulate_leaf(node, buf[0], False)
+            continue
+        if node._n_out == 1 and node._post_hooks is None and node._fn._raw:
+            g = buf[0]
+            if g is None:
+                continue
+            res = node._fn.backward(node, g)
+            if not retain_graph and node._saved is not None:
+                node._saved = _FREED
+            if type(res) is not tuple:
+                res = (res,)
+        else:
+            if all(g is None for g in buf):
+                continue
+            res = _call_node(node, buf, False, retain_graph)
+        for e, g in zip(node._next, res):
+            if e is None or g is None:
+                continue
+            if type(g) is not nd or g.shape != e[2] or g.dtype is not e[3]:
+                g = _fix(g, e, False)
+            nxt = e[0]
+            b = get(nxt)
+            if b is None:
+                b = buffers[nxt] = [None] * nxt._n_out
+                heappush(heap, (-nxt._seq, nxt))
+                b[e[1]] = g
+                continue
+            nr = e[1]
+            if b[nr] is None:
+                b[nr] = g
+            else:
+                g = b[nr] + g
+                # (two 0-d arrays add up to a NumPy scalar)
+                b[nr] = np.asarray(g) if type(g) is not nd else g
+        # Drop our references to the results: a leaf may then adopt its
+        # gradient array without a copy (see _accumulate_leaf).
+        res = g = None
 
 
 def _run_pre_hooks(node, buf, create_graph):

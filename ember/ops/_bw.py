@@ -11,27 +11,30 @@ import numpy as np
 _nd = np.ndarray
 
 from .._tensor import Tensor as _T  # noqa: E402  (dispatch: Tensor or anything NumPy takes)
+from . import _rows  # noqa: E402
 
 
 def is_array(x):
     return not isinstance(x, _T)
 
 
-_SUM_AXES = {}
+_SUM_PLANS = {}
 
 
-def _sum_axes(gshape, shape):
-    """Axes to sum so a gradient of ``gshape`` reduces to ``shape`` (cached:
-    the same few shape pairs recur every training step)."""
+def _sum_plan(gshape, shape):
+    """How to sum a gradient of ``gshape`` down to ``shape``: the axes, and
+    whether to keep them (only when some inner size-1 axis is reduced;
+    leading broadcast axes are simply dropped).  Cached: the same few shape
+    pairs recur every training step."""
     key = (gshape, shape)
-    axes = _SUM_AXES.get(key)
-    if axes is None:
+    plan = _SUM_PLANS.get(key)
+    if plan is None:
         lead = len(gshape) - len(shape)
-        axes = tuple(range(lead)) + tuple(
-            i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
-        if len(_SUM_AXES) < 4096:
-            _SUM_AXES[key] = axes
-    return axes
+        inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
+        plan = (tuple(range(lead)) + inner, bool(inner))
+        if len(_SUM_PLANS) < 4096:
+            _SUM_PLANS[key] = plan
+    return plan
 
 
 def sum_to(g, shape):
@@ -40,12 +43,32 @@ def sum_to(g, shape):
     shape = tuple(shape)
     if gshape == shape:
         return g
-    axes = _sum_axes(gshape, shape)
+    axes, keep = _sum_plan(gshape, shape)
+    if not axes:
+        return g.reshape(shape)
     if not isinstance(g, _T):
-        r = np.add.reduce(g, axis=axes, keepdims=True) if axes else g
+        if axes == (0,) and g.ndim == 2 and g.shape[0] >= 64:
+            r = _rows.sum_rows(g)      # (a bias gradient: BLAS gemv)
+        else:
+            r = np.add.reduce(g, axes, None, None, keep)
         return r.reshape(shape) if r.shape != shape else r
-    r = g.sum(dim=axes, keepdim=True) if axes else g
+    r = g.sum(dim=axes, keepdim=keep)
     return r.reshape(shape) if tuple(r.shape) != shape else r
+
+
+_ONES0 = {}
+
+
+def one_minus(x):
+    """``1 - x``.  On arrays the 1 is a cached 0-d array of x's dtype: NumPy 2
+    spends ~0.3 us converting a Python-scalar operand, as long as the
+    subtraction itself on a small array."""
+    if isinstance(x, _T):
+        return 1 - x
+    one = _ONES0.get(x.dtype)
+    if one is None:
+        one = _ONES0[x.dtype] = np.ones((), x.dtype)
+    return one - x
 
 
 def sum(x, axis=None, keepdims=False):

@@ -353,7 +353,7 @@ class Tanh(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * (1 - out * out)
+        return g * _bw.one_minus(out * out)
 
 
 class Asinh(Op):
@@ -498,7 +498,7 @@ class Sigmoid(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * (out * (1 - out))
+        return g * (out * _bw.one_minus(out))
 
 
 sigmoid = _float_unary(Sigmoid, "sigmoid", "1 / (1 + exp(-input)), without overflow for any input.")

@@ -264,7 +264,7 @@ class _Sigmoid(Op):
     @staticmethod
     def backward(ctx, g):
         y, = ctx.saved_tensors
-        return g * (y * (1 - y))
+        return g * (y * _bw.one_minus(y))
 
 
 class _Tanh(Op):
@@ -279,7 +279,7 @@ class _Tanh(Op):
     @staticmethod
     def backward(ctx, g):
         y, = ctx.saved_tensors
-        return g * (1 - y * y)
+        return g * _bw.one_minus(y * y)
 
 
 class _ELU(Op):
