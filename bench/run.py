@@ -6,9 +6,10 @@
 
 Each workload is a function ``make(lib) -> step`` in ``bench/workloads.py``
 written once against the torch API and handed either ``ember`` or ``torch``.
-We warm both up, then alternate blocks of steps between the two frameworks
-and report the median milliseconds per step and the ratio ember/torch
-(below 1.0: Ember is faster).  Memory is measured apart, by
+We warm both up, then alternate blocks of steps between the two frameworks,
+with a pause before each block so that neither library's idle worker
+threads still hold a core (see GAP), and report the median milliseconds per
+step and the ratio ember/torch (below 1.0: Ember is faster).  Memory is measured apart, by
 ``bench/memory.py``: peak memory of a training step next to torch's, and
 memory over 1,000 training steps.
 """
@@ -35,6 +36,15 @@ def _time_block(step, n):
     return (time.perf_counter() - t0) / n
 
 
+# Idle time before each timed block.  Both libraries keep their worker
+# threads spinning for a while after parallel work (NumPy's OpenBLAS for
+# ~2^28 cycles, about 0.1 s), and on a small machine a spinning thread of one
+# library steals a core from the other: without the pause, torch measured up
+# to 2x slower here than when run alone (LeNet 16 ms vs 8 ms).  After the
+# pause each block starts as it would in a process of its own.
+GAP = float(os.environ.get("BENCH_GAP", "0.25"))
+
+
 def measure(make, steps, rounds):
     """Median seconds per step for ember and torch, alternating rounds."""
     ember.manual_seed(0)
@@ -46,7 +56,9 @@ def measure(make, steps, rounds):
         step_t()
     te, tt = [], []
     for _ in range(rounds):
+        time.sleep(GAP)
         te.append(_time_block(step_e, steps))
+        time.sleep(GAP)
         tt.append(_time_block(step_t, steps))
     return statistics.median(te), statistics.median(tt)
 
