@@ -13,6 +13,7 @@ import numpy as np
 from ..._tensor import Tensor, _dim
 from ...autograd.function import Op
 from ...ops import _bw, _rows
+from ... import _jit
 from ...ops._util import to_float, cast
 from ...ops.inplace import apply_inplace
 from ... import _dtype as D, _parallel
@@ -355,6 +356,16 @@ def _gelu_erf32(x):
     return y.reshape(shape), cdf.reshape(shape), pdf.reshape(shape)
 
 
+def _gelu_fused32(k, x):
+    """GELU of a float32 array with the compiled kernels: (y, dy/dx)."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    e, y, dy = np.empty_like(flat), np.empty_like(flat), np.empty_like(flat)
+    k.gelu_exponent(flat, e)
+    np.exp(e, out=e)
+    k.gelu_finish(flat, e, y, dy)
+    return y.reshape(x.shape), dy.reshape(x.shape)
+
+
 class _GELU(Op):
     """x * Phi(x) (exact, with erf) or the tanh approximation."""
     _node_name = "GeluBackward0"
@@ -363,12 +374,18 @@ class _GELU(Op):
 
     @staticmethod
     def forward(ctx, x, tanh_approx):
-        ctx.tanh_approx = tanh_approx
+        ctx.meta = (tanh_approx, False)
         if tanh_approx:
             t = np.tanh(_GELU._K * (x + _GELU._C * x * x * x))
             ctx.save_for_backward(x, t, None)   # t (or the cdf) is reused by the plain backward
             return (0.5 * x * (1 + t)).astype(x.dtype, copy=False)
         if x.dtype == np.float32 and x.ndim:
+            k = _jit.kernels()
+            if k is not None:   # compiled: y and dy/dx in two passes around np.exp
+                y, dy = _gelu_fused32(k, x)
+                ctx.save_for_backward(x, dy, None)
+                ctx.meta = (False, True)
+                return y
             y, cdf, pdf = _gelu_erf32(x)
             ctx.save_for_backward(x, cdf, pdf)
             return y
@@ -379,10 +396,13 @@ class _GELU(Op):
     @staticmethod
     def backward(ctx, g):
         x, saved, pdf = ctx.saved_tensors
+        tanh_approx, fused = ctx.meta
         graph = type(x) is not np.ndarray   # under create_graph, recompute from x
+        if fused and not graph:
+            return g * saved      # (saved: dy/dx from the compiled forward)
         if not graph and x.dtype == np.float16:
             x = x.astype(np.float32)  # (x**3 overflows float16; torch computes in float32)
-        if ctx.tanh_approx:
+        if tanh_approx:
             k, c = _GELU._K, _GELU._C
             t = _tanh_any(k * (x + c * x * x * x)) if graph else saved
             d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)
@@ -520,6 +540,15 @@ class _GLU(Op):
         return _bw.concatenate([ga, gb], dim)
 
 
+def _last_axis_kernels(a, dim):
+    """The compiled kernels for a row-wise op on ``a`` along ``dim``, when
+    that is the last axis of a contiguous non-empty float32/64 array."""
+    if dim != a.ndim - 1 or a.dtype.kind != "f" or a.dtype.itemsize < 4 or not a.size \
+            or not a.flags.c_contiguous:
+        return None
+    return _jit.kernels()
+
+
 class _Softmax(Op):
     """exp(x - max) / sum along ``dim``; backward y * (g - sum(g * y))."""
     _node_name = "SoftmaxBackward0"
@@ -533,7 +562,11 @@ class _Softmax(Op):
             d = _rows.sum_along(e, dim)
         else:
             e, d = unshifted
-        e *= 1 / d
+        k = _last_axis_kernels(e, dim)
+        if k is not None:     # (a per-row scale: one compiled pass)
+            k.rows_scale(e.reshape(-1, e.shape[-1]), (1 / d).reshape(-1))
+        else:
+            e *= 1 / d
         ctx.save_for_backward(e)
         ctx.dim = dim
         return e
@@ -544,6 +577,13 @@ class _Softmax(Op):
         if type(g) is not np.ndarray or type(y) is not np.ndarray:
             gy = g * y
             return gy - y * _bw.sum(gy, axis=ctx.dim, keepdims=True)
+        k = _last_axis_kernels(y, ctx.dim)
+        if k is not None and g.dtype == y.dtype:
+            D = y.shape[-1]
+            gx = np.empty(y.shape, y.dtype)
+            k.softmax_rows_backward(np.ascontiguousarray(g).reshape(-1, D), y.reshape(-1, D),
+                                    gx.reshape(-1, D))
+            return gx
         gx = g * y
         gx -= y * _rows.sum_along(g, ctx.dim, y)
         return gx

@@ -32,6 +32,7 @@ import numpy as np
 from ..._tensor import Tensor
 from ...autograd.function import Op
 from ...ops import _bw
+from ... import _jit
 
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",
            "local_response_norm"]
@@ -110,6 +111,14 @@ class _Norm(Op):
         # float16: statistics in float32, as torch does (a float16 sum of
         # squares overflows at 65504)
         xv = (x.astype(np.float32) if half else x).reshape(spec.view)
+        fused = _fused_rows(spec, running, xv, w, b)
+        if fused is not None:
+            y, saved, rstd = fused
+            if ctx.needs_input_grad:
+                ctx.save_for_backward(x, w, saved, rstd)
+                ctx.spec, ctx.shape = spec, shape
+                ctx.bshape = None if b is None else b.shape
+            return (y.astype(np.float16) if half else y).reshape(shape)
         xc, rstd, mean, var = _stats(xv, spec)
         if running is not None:
             _update_running(running, mean, var, spec)
@@ -142,6 +151,9 @@ class _Norm(Op):
             g = g.astype(np.float32)  # (sums of the gradient in float32 too)
         gv = g.reshape(spec.view)
         if type(g) is _nd:
+            fused = _fused_rows_backward(spec, gv, xc, rstd, w, ctx)
+            if fused is not None:
+                return fused
             if spec.fold:
                 return _fold_backward(gv, xc, rstd, w, spec, need, ctx)
             return _affine_backward(gv, xc, rstd, w, spec, need, ctx)
@@ -161,6 +173,53 @@ class _Norm(Op):
                 gx = (dxhat - xhat * proj) * rstd
             gx = gx.reshape(ctx.shape)
         return gx, gw, gb
+
+
+def _rowwise(spec, dtype):
+    """The compiled kernels, if they apply: a layer/RMS norm (statistics over
+    the last axis of a 2-D view, elementwise affine) in float32/64."""
+    if len(spec.view) != 2 or spec.axes != (1,) or spec.fold or dtype.kind != "f" \
+            or dtype.itemsize < 4:
+        return None
+    return _jit.kernels()
+
+
+def _fused_rows(spec, running, xv, w, b):
+    """Layer/RMS norm forward in one compiled pass per row: (y, xhat, rstd)
+    with rstd of shape (R, 1), as the NumPy path saves it; None when the
+    kernels don't apply."""
+    k = _rowwise(spec, xv.dtype) if running is None else None
+    if k is None or not spec.M:
+        return None
+    dt = xv.dtype
+    x2 = np.ascontiguousarray(xv)
+    w1 = None if w is None else np.ascontiguousarray(w.reshape(-1), dtype=dt)
+    b1 = None if b is None else np.ascontiguousarray(b.reshape(-1), dtype=dt)
+    y, xhat = np.empty_like(x2), np.empty_like(x2)
+    rstd = np.empty((x2.shape[0], 1), dt)
+    k.norm_rows_forward(x2, w1, b1, dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M),
+                        spec.center, y, xhat, rstd.reshape(-1))
+    return y, xhat, rstd
+
+
+def _fused_rows_backward(spec, g, xhat, rstd, w, ctx):
+    """The compiled backward for what _fused_rows computed; None otherwise."""
+    dt = g.dtype
+    k = _rowwise(spec, dt)
+    if k is None or not spec.M or xhat.dtype != dt or xhat.shape != g.shape:
+        return None
+    need = ctx.needs_input_grad
+    g2 = np.ascontiguousarray(g)
+    w1 = None if w is None else np.ascontiguousarray(w.reshape(-1), dtype=dt)
+    gx = np.empty_like(g2)
+    D = g2.shape[1]
+    gw = np.empty(D, dt) if w is not None and need[1] else None
+    gb = np.empty(D, dt) if ctx.bshape is not None and need[2] else None
+    k.norm_rows_backward(g2, np.ascontiguousarray(xhat), np.ascontiguousarray(rstd.reshape(-1)),
+                         w1, dt.type(1), dt.type(1.0 / spec.M), spec.center, gx, gw, gb)
+    return (gx.reshape(ctx.shape) if need[0] else None,
+            None if gw is None else gw.reshape(w.shape),
+            None if gb is None else gb.reshape(ctx.bshape))
 
 
 def _affine_backward(g, xhat, rstd, w, spec, need, ctx):

@@ -1,0 +1,152 @@
+"""Compiled kernels for the hot ops NumPy can only do in many passes.
+
+NumPy makes one pass over memory per ufunc call, and a broadcast against a
+short row (a per-row mean, a per-feature weight) costs it ~2.5x a flat pass.
+Layer norm, GELU and the softmax backward are chains of such passes: 6 to 20
+of them where torch runs one fused loop.  With Numba installed
+(``pip install ember[fast]``), these functions replace those chains with one
+loop each, compiled on first use and cached on disk.  ``ember._jit.kernels()``
+hands this module out, or None without Numba (or with ``EMBER_JIT=0``): every
+caller keeps its NumPy path, and the tests check that both agree.
+
+The loops are plain Python over arrays, each the formula in its docstring.
+Compiler flags allow reordering sums (so a row sum runs on SIMD lanes, as
+torch's does) but keep IEEE NaN/inf semantics: NaN and inf come out where
+torch puts them.  Scalars arrive as NumPy scalars of the arrays' dtype, so
+float32 data is computed in float32, as in torch.  Transcendentals stay in
+NumPy (``np.exp`` is vectorised there; a compiled loop would call libm per
+element), between two compiled passes.
+"""
+import numpy as np
+from numba import njit
+
+# reassoc: sums may be reordered (vectorised); contract: a*b+c may fuse;
+# nsz: the sign of a zero may differ.  Not nnan/ninf: NaN and inf propagate.
+_FLAGS = {"reassoc", "contract", "nsz"}
+
+
+def _kernel(fn):
+    return njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy")(fn)
+
+
+# ---- layer norm / RMS norm over the rows of a 2-D array --------------------------------
+
+@_kernel
+def norm_rows_forward(x, w, b, eps, one, inv_d, center, y, xhat, rstd):
+    """Per row i:  mu = mean(x_i) (0 when not ``center``: RMS norm),
+    rstd_i = 1 / sqrt(mean((x_i - mu)^2) + eps),  xhat_i = (x_i - mu) * rstd_i,
+    y_i = xhat_i * w + b  (w, b: (D,) or None).  eps, one = 1, inv_d = 1 / D
+    come as scalars of x's dtype."""
+    R, D = x.shape
+    zero = one - one
+    for i in range(R):
+        mu = zero
+        if center:
+            s = zero
+            for j in range(D):
+                s += x[i, j]
+            mu = s * inv_d
+        ss = zero
+        for j in range(D):
+            d = x[i, j] - mu
+            ss += d * d
+        r = one / np.sqrt(ss * inv_d + eps)
+        rstd[i] = r
+        for j in range(D):
+            h = (x[i, j] - mu) * r
+            xhat[i, j] = h
+            if w is not None:
+                h = h * w[j]
+            if b is not None:
+                h = h + b[j]
+            y[i, j] = h
+
+
+@_kernel
+def norm_rows_backward(g, xhat, rstd, w, one, inv_d, center, gx, gw, gb):
+    """The backward of norm_rows_forward.  Per row, with dxhat = g * w:
+    gx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))  (no
+    mean(dxhat) term for RMS norm);  gw = sum_i g * xhat,  gb = sum_i g.
+    gw / gb may be None (no weight / bias); w None means all ones."""
+    R, D = g.shape
+    zero = one - one
+    if gw is not None:
+        gw[:] = zero
+    if gb is not None:
+        gb[:] = zero
+    for i in range(R):
+        a = zero
+        c = zero
+        for j in range(D):
+            dh = g[i, j] if w is None else g[i, j] * w[j]
+            a += dh
+            c += dh * xhat[i, j]
+        if gw is not None:
+            for j in range(D):
+                gw[j] += g[i, j] * xhat[i, j]
+        if gb is not None:
+            for j in range(D):
+                gb[j] += g[i, j]
+        a = a * inv_d if center else zero
+        c = c * inv_d
+        r = rstd[i]
+        for j in range(D):
+            dh = g[i, j] if w is None else g[i, j] * w[j]
+            gx[i, j] = (dh - a - xhat[i, j] * c) * r
+
+
+# ---- GELU (exact), float32 ---------------------------------------------------------------
+# Phi(x) = 0.5 erfc(-x / sqrt 2), with erfc from Abramowitz & Stegun 7.1.26
+# (|error| < 1.5e-7, the formula torch's vectorised CPU kernel uses too):
+#   h = 0.5 erfc(|x| / sqrt 2) = t (a1 + t (a2 + ... + t a5)) exp(-x^2 / 2),
+#   t = 1 / (1 + p |x| / sqrt 2),   Phi(x) = 1 - h for x >= 0, h for x < 0.
+
+_P = np.float32(0.3275911 / np.sqrt(2.0))
+_A1, _A2, _A3, _A4, _A5 = (np.float32(0.5 * c) for c in (
+    0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+_HALF = np.float32(-0.5)
+_ONE = np.float32(1.0)
+_INV_SQRT_2PI = np.float32(1.0 / np.sqrt(2.0 * np.pi))
+
+
+@_kernel
+def gelu_exponent(x, e):
+    """e = -x^2 / 2 (then np.exp(e, out=e) between the two passes)."""
+    for i in range(x.size):
+        e[i] = x[i] * x[i] * _HALF
+
+
+@_kernel
+def gelu_finish(x, e, y, dy):
+    """From e = exp(-x^2 / 2):  y = x Phi(x),  dy = dy/dx = Phi(x) + x pdf(x)."""
+    for i in range(x.size):
+        v = x[i]
+        t = _ONE / (_ONE + _P * abs(v))
+        h = t * (_A1 + t * (_A2 + t * (_A3 + t * (_A4 + t * _A5)))) * e[i]
+        cdf = _ONE - h if v >= 0 else h
+        y[i] = v * cdf
+        dy[i] = cdf + v * e[i] * _INV_SQRT_2PI
+
+
+# ---- softmax along the rows of a 2-D array ---------------------------------------------
+
+@_kernel
+def rows_scale(e, f):
+    """e_i *= f_i for each row i (softmax's normalisation: f = 1 / row sums)."""
+    R, D = e.shape
+    for i in range(R):
+        r = f[i]
+        for j in range(D):
+            e[i, j] *= r
+
+
+@_kernel
+def softmax_rows_backward(g, y, gx):
+    """gx_i = y_i * (g_i - sum(g_i * y_i)) per row."""
+    R, D = g.shape
+    for i in range(R):
+        c = g[i, 0] * y[i, 0]
+        for j in range(1, D):
+            c += g[i, j] * y[i, j]
+        for j in range(D):
+            gx[i, j] = y[i, j] * (g[i, j] - c)
