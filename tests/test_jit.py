@@ -1,0 +1,192 @@
+"""The compiled kernels (ember/_kernels.py, with Numba) and the NumPy paths
+they replace: each op checked against torch with the kernels on and off,
+including NaN/inf inputs, non-contiguous and float16/float64 inputs, and
+the kernel path shown to run when it is on."""
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember import _jit
+from helpers import check, rand
+
+F_E = ember.nn.functional
+
+
+@pytest.fixture(params=["kernels", "numpy"])
+def jit(request):
+    """Run the test once with the compiled kernels, once with NumPy only."""
+    if request.param == "kernels":
+        pytest.importorskip("numba")
+    old = _jit.set_enabled(request.param == "kernels")
+    yield request.param
+    _jit.set_enabled(old)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Count calls into the kernel module (to show the compiled path ran)."""
+    pytest.importorskip("numba")
+    from ember import _kernels
+    seen = {}
+    for name in ("norm_rows_forward", "norm_rows_backward", "gelu_finish", "rows_scale",
+                 "softmax_rows_backward"):
+        fn = getattr(_kernels, name)
+
+        def spy(*a, _fn=fn, _name=name):
+            seen[_name] = seen.get(_name, 0) + 1
+            return _fn(*a)
+        monkeypatch.setattr(_kernels, name, spy)
+    old = _jit.set_enabled(True)
+    yield seen
+    _jit.set_enabled(old)
+
+
+# ---- layer norm / RMS norm ---------------------------------------------------------------
+
+@pytest.mark.parametrize("affine", ["wb", "w", "none"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm(jit, affine, dtype):
+    x = rand(4, 6, 48, dtype=dtype, low=-3, high=5)
+    w = rand(48, seed=1, dtype=dtype) if affine != "none" else None
+    b = rand(48, seed=2, dtype=dtype) if affine == "wb" else None
+    args = [a for a in (w, b) if a is not None]
+
+    def fn(lib, t, *wb):
+        wt = wb[0] if wb else None
+        bt = wb[1] if len(wb) > 1 else None
+        return lib.nn.functional.layer_norm(t, (48,), wt, bt, 1e-5)
+    check(fn, x, *args)
+
+
+def test_layer_norm_over_two_dims_and_non_contiguous(jit):
+    x = rand(5, 8, 6, dtype=np.float32)
+    check(lambda lib, t: lib.nn.functional.layer_norm(t.transpose(0, 1), (5, 6)), x)
+    w, b = rand(8, 6, seed=1, dtype=np.float32), rand(8, 6, seed=2, dtype=np.float32)
+    check(lambda lib, t, w, b: lib.nn.functional.layer_norm(t, (8, 6), w, b), x, w, b)
+
+
+def test_layer_norm_float16(jit):
+    x = rand(3, 4, 32, dtype=np.float16)
+    w, b = rand(32, seed=1, dtype=np.float16), rand(32, seed=2, dtype=np.float16)
+    check(lambda lib, t, w, b: lib.nn.functional.layer_norm(t, (32,), w, b), x, w, b)
+
+
+def test_layer_norm_special_values(jit):
+    x = rand(6, 16, dtype=np.float32)
+    x[1, 3] = np.nan
+    x[2, 0] = np.inf
+    x[3, :] = 7.0          # constant row: xhat = 0, rstd = 1/sqrt(eps)
+    x[4, 5] = -np.inf
+    x[5] *= 1e4
+    w, b = rand(16, seed=1, dtype=np.float32), rand(16, seed=2, dtype=np.float32)
+    check(lambda lib, t, w, b: lib.nn.functional.layer_norm(t, (16,), w, b), x, w, b)
+
+
+@pytest.mark.parametrize("weight", [True, False])
+def test_rms_norm(jit, weight):
+    x = rand(3, 5, 40, dtype=np.float32)
+    if weight:
+        w = rand(40, seed=1, dtype=np.float32)
+        check(lambda lib, t, w: lib.nn.functional.rms_norm(t, (40,), w, 1e-6), x, w)
+    else:
+        check(lambda lib, t: lib.nn.functional.rms_norm(t, (40,)), x)
+
+
+def test_layer_norm_module_and_double_backward(jit):
+    # create_graph takes the Tensor path whatever the forward did
+    x = rand(2, 3, 8)
+    check(lambda lib, t: torch_like_gradgrad(lib, t), x)
+
+
+def torch_like_gradgrad(lib, t):
+    ln = lib.nn.LayerNorm(8).double()
+    y = ln(t)
+    g, = lib.autograd.grad((y * y.detach().sin()).sum(), t, create_graph=True)
+    return g
+
+
+# ---- GELU ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(7,), (4, 33, 65)])
+def test_gelu(jit, shape):
+    x = rand(*shape, dtype=np.float32, low=-7, high=7)
+    check(lambda lib, t: lib.nn.functional.gelu(t), x)
+    check(lambda lib, t: lib.nn.functional.gelu(t.transpose(0, -1) if t.dim() > 1 else t), x)
+
+
+def test_gelu_special_values_both_paths(jit):
+    # (+inf is left out: torch's float32 gelu gives nan or inf by tensor size)
+    x = np.array([0.0, -0.0, 1e-30, -1e-30, 3.0, -3.0, 10.0, -10.0, 50.0, -50.0, -np.inf,
+                  np.nan], dtype=np.float32)
+    check(lambda lib, t: lib.nn.functional.gelu(t), x)
+
+
+def test_gelu_double_backward(jit):
+    x = rand(3, 5, dtype=np.float32)
+
+    def fn(lib, t):
+        y = lib.nn.functional.gelu(t)
+        g, = lib.autograd.grad(y.sum(), t, create_graph=True)
+        return g
+    check(fn, x)
+
+
+# ---- softmax ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["plain", "causal", "row_masked", "nan", "large"])
+def test_softmax(jit, kind):
+    x = rand(3, 4, 10, 12, low=-4, high=4, dtype=np.float32)
+    if kind == "causal":
+        x[..., np.triu_indices(10, 1, 12)[0], np.triu_indices(10, 1, 12)[1]] = -np.inf
+    elif kind == "row_masked":
+        x[1, 2, 3, :] = -np.inf
+    elif kind == "nan":
+        x[0, 1, 2, 3] = np.nan
+    elif kind == "large":
+        x[2, 0, 0, 0] = 500.0
+    for dim in (-1, 2):
+        check(lambda lib, t: lib.nn.functional.softmax(t, dim=dim), x)
+    check(lambda lib, t: lib.nn.functional.softmax(t.double(), dim=-1), x)
+    check(lambda lib, t: lib.nn.functional.softmax(t.transpose(-1, -2), dim=-1), x)
+
+
+# ---- the compiled path really runs ---------------------------------------------------------
+
+def test_kernels_run_when_enabled_and_agree_with_numpy(calls):
+    rng = np.random.default_rng(0)
+    x = ember.tensor(rng.standard_normal((4, 16, 32)).astype(np.float32), requires_grad=True)
+    g = ember.tensor(rng.standard_normal((4, 16, 32)).astype(np.float32))
+    ln = ember.nn.LayerNorm(32)
+    with ember.no_grad():
+        ln.weight.uniform_(0.5, 1.5)
+        ln.bias.uniform_(-0.5, 0.5)
+
+    def run():
+        x.grad = ln.weight.grad = ln.bias.grad = None
+        y = F_E.softmax(F_E.gelu(ln(x)) * 3, dim=-1)
+        y.backward(g)
+        return [t.detach().numpy().copy() for t in (y, x.grad, ln.weight.grad, ln.bias.grad)]
+
+    compiled = run()
+    assert calls == {"norm_rows_forward": 1, "norm_rows_backward": 1, "gelu_finish": 1,
+                     "rows_scale": 1, "softmax_rows_backward": 1}
+    _jit.set_enabled(False)
+    plain = run()
+    assert all(v == 1 for v in calls.values())      # the NumPy path called none of them
+    for a, b in zip(compiled, plain):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_env_switch_and_availability():
+    old = _jit.set_enabled(False)
+    try:
+        assert _jit.kernels() is None
+    finally:
+        _jit.set_enabled(old)
+    try:
+        import numba  # noqa: F401
+        has = True
+    except ImportError:
+        has = False
+    assert _jit.available() == has
