@@ -37,6 +37,7 @@ fuzz: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(PY) bench/run.py
+	$(PY) bench/kernels.py
 	$(PY) bench/memory.py
 
 clean:
