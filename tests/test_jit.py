@@ -151,6 +151,39 @@ def test_softmax(jit, kind):
     check(lambda lib, t: lib.nn.functional.softmax(t.transpose(-1, -2), dim=-1), x)
 
 
+@pytest.mark.parametrize("mask", ["causal", "float", "bool_row_masked", "none"])
+def test_scaled_dot_product_attention(jit, mask):
+    q, k, v = (rand(2, 3, 7, 5, seed=i, dtype=np.float32) for i in range(3))
+    fm = rand(7, 7, seed=4, dtype=np.float32)
+    bm = np.tril(np.ones((7, 7), bool))
+    bm[2] = False                          # a row that may attend to nothing
+
+    def fn(lib, q, k, v):
+        F = lib.nn.functional
+        if mask == "causal":
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if mask == "float":
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=lib.tensor(fm))
+        if mask == "bool_row_masked":
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=lib.tensor(bm))
+        return F.scaled_dot_product_attention(q, k, v)
+    check(fn, q, k, v)
+
+
+def test_multihead_attention_weights(jit):
+    x = rand(2, 6, 8, dtype=np.float32)
+
+    def fn(lib, t):
+        lib.manual_seed(0)
+        mha = lib.nn.MultiheadAttention(8, 2, batch_first=True)
+        with lib.no_grad():
+            for p in mha.parameters():
+                p.copy_(lib.tensor(np.random.default_rng(p.numel()).standard_normal(
+                    tuple(p.shape)).astype(np.float32) * 0.3))
+        return mha(t, t, t, need_weights=True)
+    check(fn, x)
+
+
 # ---- the compiled path really runs ---------------------------------------------------------
 
 def test_kernels_run_when_enabled_and_agree_with_numpy(calls):

@@ -21,6 +21,7 @@ import numpy as np
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
 from ...ops import _rows
+from ... import _jit
 from ...random import _rng
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
@@ -137,11 +138,17 @@ class _SDPA(Op):
             dP *= keep
             dP *= np.asarray(c, dtype)
         # softmax backward, in place: dS = E * (dP' - rowdot(dP', E) / d)
-        r = np.einsum("...j,...j->...", dP, E)[..., None]
-        if rd is not None:
-            r *= rd
-        dP -= r
-        dP *= E
+        kern = _jit.kernels() if dP.dtype.itemsize >= 4 and E.dtype == dP.dtype else None
+        if kern is not None and dP.flags.c_contiguous and E.flags.c_contiguous and dP.size:
+            S = E.shape[-1]
+            kern.softmax_rows_backward(dP.reshape(-1, S), E.reshape(-1, S),
+                                       None if rd is None else rd.reshape(-1), dP.reshape(-1, S))
+        else:
+            r = np.einsum("...j,...j->...", dP, E)[..., None]
+            if rd is not None:
+                r *= rd
+            dP -= r
+            dP *= E
         dS = dP
         sc = np.asarray(scale, dtype)
         dSr = _group(dS, gk)
