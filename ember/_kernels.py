@@ -154,3 +154,27 @@ def softmax_rows_backward(g, y, f, gx):
             c = c * f[i]
         for j in range(D):
             gx[i, j] = y[i, j] * (g[i, j] - c)
+
+
+# ---- Adam / AdamW update ------------------------------------------------------------------
+# No fast-math here: each element follows torch's formulas operation by
+# operation (lerp, mul + addcmul, sqrt / div + eps, addcdiv), so the update
+# rounds like the NumPy path and torch's.
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def adam_update(d, g, m, v, w1, omw1, lerp_low, beta2, omb2, bc2_sqrt, eps, neg_step):
+    """Per element:  m = lerp(m, g, w1);  v = v * beta2 + (g * omb2) * g;
+    d += (m / (sqrt(v) / bc2_sqrt + eps)) * neg_step.  Flat arrays of one
+    dtype; scalars of that dtype (omw1 = 1 - w1, omb2 = 1 - beta2,
+    neg_step = -lr / bc1, each rounded from Python's double as NumPy would)."""
+    for i in range(d.size):
+        gi = g[i]
+        mi = m[i]
+        if lerp_low:        # torch's two-sided lerp, exact at w = 0 and 1
+            mi = mi + (gi - mi) * w1
+        else:
+            mi = gi - (gi - mi) * omw1
+        m[i] = mi
+        vi = v[i] * beta2 + (gi * omb2) * gi
+        v[i] = vi
+        d[i] += (mi / (np.sqrt(vi) / bc2_sqrt + eps)) * neg_step

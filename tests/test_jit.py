@@ -223,3 +223,29 @@ def test_env_switch_and_availability():
     except ImportError:
         has = False
     assert _jit.available() == has
+
+
+@pytest.mark.parametrize("beta1", [0.6, 0.3])     # (lerp weight 1 - beta1 below / above 0.5)
+@pytest.mark.parametrize("opt", ["Adam", "AdamW"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_kernel_matches_numpy_path_bit_for_bit(opt, dtype, beta1):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+    init = [rng.standard_normal(s).astype(dtype) for s in ((5, 7), (7,), ())]
+    grads = [[rng.standard_normal(a.shape).astype(dtype) for a in init] for _ in range(4)]
+    results = []
+    for on in (True, False):
+        old = _jit.set_enabled(on)
+        try:
+            ps = [ember.tensor(a.copy(), requires_grad=True) for a in init]
+            o = getattr(ember.optim, opt)(ps, lr=0.05, betas=(beta1, 0.99), weight_decay=0.1)
+            for gs in grads:
+                for p, gr in zip(ps, gs):
+                    p.grad = ember.tensor(gr)
+                o.step()
+            results.append([p.detach().numpy().copy() for p in ps] +
+                           [o.state[p]["exp_avg_sq"].numpy().copy() for p in ps])
+        finally:
+            _jit.set_enabled(old)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._tensor import Tensor
+from .. import _jit
 from .optimizer import (Optimizer, _scalar, _adam_moments_, _new_state,
                         _check_impl_flags, _check_hparams)
 
@@ -50,7 +51,11 @@ class Adam(Optimizer):
             beta1, beta2 = _scalar(beta1), _scalar(beta2)
             eps = group["eps"]
             amsgrad = group["amsgrad"]
+            kern = None if amsgrad else _jit.kernels()
             for d, g, st in self._params_with_grad(group):
+                if kern is not None and _fusable(d, g, st):
+                    _fused_step(kern, d, g, st, lr, beta1, beta2, eps)
+                    continue
                 tmp = np.empty_like(d)
                 step, m, v = _adam_moments_(st, g, beta1, beta2, tmp)
                 bias_correction1 = 1 - beta1 ** step
@@ -71,3 +76,27 @@ class Adam(Optimizer):
                 tmp *= -step_size
                 d += tmp
         return loss
+
+
+def _fusable(d, g, st):
+    """Whether the compiled update applies: one float32/64 dtype, contiguous."""
+    dt = d.dtype
+    m, v = st["exp_avg"]._data, st["exp_avg_sq"]._data
+    return (dt.kind == "f" and dt.itemsize >= 4 and g.dtype == dt and m.dtype == dt
+            and v.dtype == dt and d.flags.c_contiguous and g.flags.c_contiguous
+            and m.flags.c_contiguous and v.flags.c_contiguous)
+
+
+def _fused_step(kern, d, g, st, lr, beta1, beta2, eps):
+    """One parameter's Adam step in one compiled pass (the loop body of
+    Adam.step without amsgrad, formula for formula)."""
+    t = st["step"]._data
+    t.fill(float(t) + 1.0)
+    step = float(t)
+    step_size = lr / (1 - beta1 ** step)
+    bc2_sqrt = (1 - beta2 ** step) ** 0.5
+    w1 = 1 - beta1
+    f = d.dtype.type
+    kern.adam_update(d.reshape(-1), g.reshape(-1), st["exp_avg"]._data.reshape(-1),
+                     st["exp_avg_sq"]._data.reshape(-1), f(w1), f(1.0 - w1), abs(w1) < 0.5,
+                     f(beta2), f(1 - beta2), f(bc2_sqrt), f(eps), f(-step_size))
