@@ -9,7 +9,8 @@ written once against the torch API and handed either ``ember`` or ``torch``.
 We warm both up, then alternate blocks of steps between the two frameworks,
 with a pause before each block so that neither library's idle worker
 threads still hold a core (see GAP), and report the median milliseconds per
-step and the ratio ember/torch (below 1.0: Ember is faster).  Memory is measured apart, by
+step, the ratio ember/torch (below 1.0: Ember is faster) as the median of
+the per-round ratios, and the range of those ratios.  Memory is measured apart, by
 ``bench/memory.py``: peak memory of a training step next to torch's, and
 memory over 1,000 training steps.
 """
@@ -55,19 +56,25 @@ def measure(make, steps, rounds):
         step_e()
         step_t()
     te, tt = [], []
-    for _ in range(rounds):
-        time.sleep(GAP)
-        te.append(_time_block(step_e, steps))
-        time.sleep(GAP)
-        tt.append(_time_block(step_t, steps))
-    return statistics.median(te), statistics.median(tt)
+    for r in range(rounds):
+        # (who goes first alternates, so neither always runs right after the other)
+        for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+            time.sleep(GAP)
+            if which == 0:
+                te.append(_time_block(step_e, steps))
+            else:
+                tt.append(_time_block(step_t, steps))
+    # The machine's speed drifts over seconds; a round's two blocks run
+    # back to back, so the ratio within a round cancels most of the drift.
+    ratios = sorted(e / t for e, t in zip(te, tt))
+    return statistics.median(te), statistics.median(tt), statistics.median(ratios), ratios
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", help="workloads to run (default: all)")
     ap.add_argument("--list", action="store_true")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply step counts")
     args = ap.parse_args(argv)
     table = workloads.WORKLOADS
@@ -81,16 +88,19 @@ def main(argv=None):
         ap.error(f"unknown workloads {unknown}; try --list")
     print(f"numpy {np.__version__}, torch {torch.__version__} "
           f"(threads {torch.get_num_threads()}), ember {ember.__version__}")
-    print(f"{'workload':18s} {'ember ms':>10s} {'torch ms':>10s} {'ratio':>7s}  description")
+    print(f"{'workload':18s} {'ember ms':>10s} {'torch ms':>10s} {'ratio':>7s} "
+          f"{'rounds':>11s}  description")
     for name in names:
         make, steps, desc = table[name]
         n = max(1, int(steps * args.scale))
         try:
-            e, t = measure(make, n, args.rounds)
+            e, t, ratio, ratios = measure(make, n, args.rounds)
         except Exception as exc:  # report and go on with the other workloads
             print(f"{name:18s} {'error':>10s} {'':>10s} {'':>7s}  {type(exc).__name__}: {exc}")
             continue
-        print(f"{name:18s} {e * 1e3:10.3f} {t * 1e3:10.3f} {e / t:7.2f}  {desc}", flush=True)
+        spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
+        print(f"{name:18s} {e * 1e3:10.3f} {t * 1e3:10.3f} {ratio:7.2f} {spread:>11s}  {desc}",
+              flush=True)
     return 0
 
 
