@@ -229,10 +229,9 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
         finally:
             _gm.enabled = prev_mode
         return None
-    # The plain first-order path (no create_graph, hooks or anomaly mode)
-    # calls an Op's backward directly: it is the hot loop of every training step.
+    # The general walk: autograd.grad / backward(inputs=...), create_graph,
+    # anomaly mode.  First-order Ops are still called directly.
     fast = not create_graph and not _gm.anomaly
-    nd = np.ndarray
     try:
         while heap:
             node = heappop(heap)[1]
@@ -269,27 +268,7 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
                 res = _call_node_anomaly(node, buf, create_graph, retain_graph)
             else:
                 res = _call_node(node, buf, create_graph, retain_graph)
-            if type(res) is not tuple:
-                res = (res,)
-            for e, g in zip(node._next, res):
-                if e is None or g is None:
-                    continue
-                if type(g) is not nd or g.shape != e[2] or g.dtype is not e[3]:
-                    g = _fix(g, e, create_graph)
-                nxt = e[0]
-                b = buffers.get(nxt)
-                if b is None:
-                    b = buffers[nxt] = [None] * nxt._n_out
-                    heappush(heap, (-nxt._seq, nxt))
-                nr = e[1]
-                if b[nr] is None:
-                    b[nr] = g
-                else:
-                    g = b[nr] + g
-                    # (two 0-d arrays add up to a NumPy scalar)
-                    b[nr] = np.asarray(g) if isinstance(g, np.generic) else g
-            # Drop our references to the results: a leaf may then adopt its
-            # gradient array without a copy (see _accumulate_leaf).
+            _send(node, res, buffers, heap, create_graph)
             res = g = None
     finally:
         _gm.enabled = prev_mode
@@ -302,12 +281,9 @@ def _walk_plain(heap, buffers, retain_graph):
     """run_backward's loop for the case of every training step: first order,
     all leaves, no anomaly mode.  The general loop above, minus what this
     case never needs; an Op's backward is called directly."""
-    nd = np.ndarray
-    pop = buffers.pop
-    get = buffers.get
     while heap:
         node = heappop(heap)[1]
-        buf = pop(node)
+        buf = buffers.pop(node)
         if node._pre_hooks is not None:
             buf = _run_pre_hooks(node, buf, False)
         if type(node) is AccumulateGrad:
@@ -321,34 +297,44 @@ def _walk_plain(heap, buffers, retain_graph):
             res = node._fn.backward(node, g)
             if not retain_graph and node._saved is not None:
                 node._saved = _FREED
-            if type(res) is not tuple:
-                res = (res,)
+            g = None
         else:
             if all(g is None for g in buf):
                 continue
             res = _call_node(node, buf, False, retain_graph)
-        for e, g in zip(node._next, res):
-            if e is None or g is None:
-                continue
-            if type(g) is not nd or g.shape != e[2] or g.dtype is not e[3]:
-                g = _fix(g, e, False)
-            nxt = e[0]
-            b = get(nxt)
-            if b is None:
-                b = buffers[nxt] = [None] * nxt._n_out
-                heappush(heap, (-nxt._seq, nxt))
-                b[e[1]] = g
-                continue
-            nr = e[1]
-            if b[nr] is None:
-                b[nr] = g
-            else:
-                g = b[nr] + g
-                # (two 0-d arrays add up to a NumPy scalar)
-                b[nr] = np.asarray(g) if type(g) is not nd else g
-        # Drop our references to the results: a leaf may then adopt its
-        # gradient array without a copy (see _accumulate_leaf).
-        res = g = None
+        buf = None
+        _send(node, res, buffers, heap, False)
+        res = None
+
+
+def _send(node, res, buffers, heap, graph):
+    """Route a node's input gradients ``res`` along its edges: fixed to each
+    input's shape and dtype, added into the next node's buffer (queued on
+    the heap when it first gets one).  The caller then drops its references
+    to ``res``, so a leaf may adopt its gradient array without a copy (see
+    _accumulate_leaf)."""
+    if type(res) is not tuple:
+        res = (res,)
+    nd = np.ndarray
+    for e, g in zip(node._next, res):
+        if e is None or g is None:
+            continue
+        if type(g) is not nd or g.shape != e[2] or g.dtype is not e[3]:
+            g = _fix(g, e, graph)
+        nxt = e[0]
+        b = buffers.get(nxt)
+        if b is None:
+            b = buffers[nxt] = [None] * nxt._n_out
+            heappush(heap, (-nxt._seq, nxt))
+            b[e[1]] = g
+            continue
+        nr = e[1]
+        if b[nr] is None:
+            b[nr] = g
+        else:
+            g = b[nr] + g
+            # (two 0-d arrays add up to a NumPy scalar)
+            b[nr] = np.asarray(g) if isinstance(g, np.generic) else g
 
 
 def _run_pre_hooks(node, buf, create_graph):
