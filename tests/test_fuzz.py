@@ -165,6 +165,16 @@ REGRESSIONS = [
      False),
     # atan2's gradient at the origin is 0 in torch, not NaN.
     ([_in((2,)), ("mul_s", [0], {"c": 0}), ("atan2", [1, 1], {})], False),
+    # x + x on 0-d tensors: the recorded fast path kept NumPy's scalar result, so
+    # a later op's saved input lost its graph link (no second-order gradient).
+    ([_in(()), ("add", [0, 0], {}), ("atan", [1], {})], True),
+    ([_in(()), ("mul", [0, 0], {}), ("atan", [1], {})], True),
+    # max() of all elements gives the others exactly 0 even when the incoming
+    # gradient is NaN (torch fills zeros), not NaN * 0.
+    ([_in((3,)), ("max_all", [0], {}), ("abs", [1], {}), ("log", [0], {}), ("abs", [3], {}),
+      ("atan2", [2, 4], {})], False),
+    ([_in((3,)), ("max_all", [0], {}), ("abs", [1], {}), ("log", [0], {}), ("abs", [3], {}),
+      ("atan2", [2, 4], {})], True),
 ]
 
 

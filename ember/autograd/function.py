@@ -433,6 +433,8 @@ def _record_binary(cls, a, b):
     ctx._next = [ea, eb]
     ctx.needs_input_grad = [ea is not None, eb is not None]
     out = cls.forward(ctx, ad, bd)
+    if type(out) is not np.ndarray:   # (0-d operands give a NumPy scalar)
+        out = _array_out(ctx, out)
     if _gm.anomaly:
         ctx._trace = _user_stack()
     ctx._n_out = 1

@@ -615,7 +615,14 @@ class _PickAll(Op):
     @staticmethod
     def backward(ctx, g):
         x, value = ctx.saved_tensors
-        return g * _evenly(_bw.data(x), _bw.data(value))
+        w = _evenly(_bw.data(x), _bw.data(value))
+        # torch fills the picked elements into zeros: the others get exactly 0,
+        # even for a NaN or inf gradient (which g * w would spread as NaN)
+        if type(g) is not _nd:
+            return (g * w).masked_fill(_wrap(w == 0), 0.0)
+        r = g * w
+        r[w == 0] = 0
+        return r
 
 
 def _pick_class(name):
