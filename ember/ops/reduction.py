@@ -620,7 +620,7 @@ class _PickAll(Op):
         # even for a NaN or inf gradient (which g * w would spread as NaN)
         if type(g) is not _nd:
             return (g * w).masked_fill(_wrap(w == 0), 0.0)
-        r = g * w
+        r = np.asarray(g * w)          # (0-d operands give a NumPy scalar)
         r[w == 0] = 0
         return r
 
