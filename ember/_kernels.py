@@ -178,3 +178,11 @@ def adam_update(d, g, m, v, w1, omw1, lerp_low, beta2, omb2, bc2_sqrt, eps, neg_
         vi = v[i] * beta2 + (gi * omb2) * gi
         v[i] = vi
         d[i] += (mi / (np.sqrt(vi) / bc2_sqrt + eps)) * neg_step
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def add_scaled(d, g, a):
+    """d += g * a in place (SGD's update), without a temporary for g * a;
+    rounds as the two NumPy operations do."""
+    for i in range(d.size):
+        d[i] += g[i] * a

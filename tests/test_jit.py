@@ -249,3 +249,26 @@ def test_adam_kernel_matches_numpy_path_bit_for_bit(opt, dtype, beta1):
             _jit.set_enabled(old)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_kernel_matches_numpy_path_bit_for_bit(dtype):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(1)
+    init = [rng.standard_normal(s).astype(dtype) for s in ((6, 5), (5,), ())]
+    grads = [[rng.standard_normal(a.shape).astype(dtype) for a in init] for _ in range(3)]
+    results = []
+    for on in (True, False):
+        old = _jit.set_enabled(on)
+        try:
+            ps = [ember.tensor(a.copy(), requires_grad=True) for a in init]
+            o = ember.optim.SGD(ps, lr=0.037, momentum=0.9)
+            for gs in grads:
+                for p, gr in zip(ps, gs):
+                    p.grad = ember.tensor(gr)
+                o.step()
+            results.append([p.detach().numpy().copy() for p in ps])
+        finally:
+            _jit.set_enabled(old)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

@@ -1,6 +1,7 @@
 """SGD: stochastic gradient descent with optional momentum, as torch.optim.SGD."""
 import numpy as np
 
+from .. import _jit
 from .._tensor import _wrap
 from .optimizer import Optimizer, _scalar, _check_impl_flags, _check_hparams
 
@@ -37,6 +38,7 @@ class SGD(Optimizer):
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss."""
         loss = self._eval_closure(closure)
+        kern = _jit.kernels()    # (compiled d += g * -lr: no temporary per gradient)
         for group in self.param_groups:
             neg_lr = -_scalar(group["lr"])
             momentum = group["momentum"]
@@ -72,6 +74,9 @@ class SGD(Optimizer):
                 if owned:
                     g *= neg_lr
                     d += g
+                elif kern is not None and g.dtype == d.dtype and d.dtype.itemsize >= 4 \
+                        and d.flags.c_contiguous and g.flags.c_contiguous:
+                    kern.add_scaled(d.reshape(-1), g.reshape(-1), d.dtype.type(neg_lr))
                 else:
                     d += np.multiply(g, neg_lr)
         return loss
