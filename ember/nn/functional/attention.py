@@ -20,7 +20,7 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
-from ...ops import _rows
+from ...ops import _bw, _rows
 from ... import _jit
 from ...random import _rng
 
@@ -77,7 +77,7 @@ class _SDPA(Op):
     def forward(ctx, q, k, v, add, bias, scale, p, gk, gv, weights):
         L = q.shape[-2]
         qr = _group(q, gk)
-        s = np.matmul(qr * np.asarray(scale, q.dtype), _swap(k))
+        s = _bw.matmul(qr * np.asarray(scale, q.dtype), _swap(k))
         s = _ungroup(s, gk, L)                       # (*, Hq, L, S)
         for m in (add, bias):
             if m is not None and m.ndim > 2 and _grows(s.shape, m.shape):
@@ -131,7 +131,7 @@ class _SDPA(Op):
             dv = np.matmul(_swap(_group(ed, gv)), gr)
         if not (need[0] or need[1] or need[3]):
             return None, None, dv, None
-        dP = _ungroup(np.matmul(gr, _swap(v)), gv, L)  # d(loss)/d(weights after dropout), / d
+        dP = _ungroup(_bw.matmul(gr, _swap(v)), gv, L)  # d(loss)/d(weights after dropout), / d
         if gw is not None:
             dP = dP + gw
         if keep is not None:
