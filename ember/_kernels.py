@@ -2,8 +2,8 @@
 
 NumPy makes one pass over memory per ufunc call, and a broadcast against a
 short row (a per-row mean, a per-feature weight) costs it ~2.5x a flat pass.
-Layer norm, GELU and the softmax backward are chains of such passes: 6 to 20
-of them where torch runs one fused loop.  With Numba installed
+Layer norm, GELU, the softmax backward and the optimizer updates are chains
+of such passes: 3 to 20 of them where torch runs one fused loop.  With Numba installed
 (``pip install ember[fast]``), these functions replace those chains with one
 loop each, compiled on first use and cached on disk.  ``ember._jit.kernels()``
 hands this module out, or None without Numba (or with ``EMBER_JIT=0``): every
@@ -27,6 +27,12 @@ _FLAGS = {"reassoc", "contract", "nsz"}
 
 def _kernel(fn):
     return njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy")(fn)
+
+
+def _exact(fn):
+    """A kernel without fast-math: every operation rounds as written (the
+    optimizer updates, which must match the NumPy path bit for bit)."""
+    return njit(cache=True, nogil=True, error_model="numpy")(fn)
 
 
 # ---- layer norm / RMS norm over the rows of a 2-D array --------------------------------
@@ -156,12 +162,12 @@ def softmax_rows_backward(g, y, f, gx):
             gx[i, j] = y[i, j] * (g[i, j] - c)
 
 
-# ---- Adam / AdamW update ------------------------------------------------------------------
+# ---- optimizer updates ---------------------------------------------------------------------
 # No fast-math here: each element follows torch's formulas operation by
 # operation (lerp, mul + addcmul, sqrt / div + eps, addcdiv), so the update
 # rounds like the NumPy path and torch's.
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_exact
 def adam_update(d, g, m, v, w1, omw1, lerp_low, beta2, omb2, bc2_sqrt, eps, neg_step):
     """Per element:  m = lerp(m, g, w1);  v = v * beta2 + (g * omb2) * g;
     d += (m / (sqrt(v) / bc2_sqrt + eps)) * neg_step.  Flat arrays of one
@@ -180,7 +186,7 @@ def adam_update(d, g, m, v, w1, omw1, lerp_low, beta2, omb2, bc2_sqrt, eps, neg_
         d[i] += (mi / (np.sqrt(vi) / bc2_sqrt + eps)) * neg_step
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_exact
 def add_scaled(d, g, a):
     """d += g * a in place (SGD's update), without a temporary for g * a;
     rounds as the two NumPy operations do."""
