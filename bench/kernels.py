@@ -23,7 +23,8 @@ from run import GAP  # noqa: E402
 
 
 def ops(lib):
-    """name -> (description, step) at the bench GPT's sizes (B 16, T 64, C 128)."""
+    """name -> (description, step) at the bench GPT's sizes (B 16, T 64, C 128)
+    and the bench ResNet's."""
     F = lib.nn.functional
     x = lib.randn(16, 64, 128, requires_grad=True)
     ln = lib.nn.LayerNorm(128)
@@ -31,6 +32,9 @@ def ops(lib):
     att = lib.randn(16, 4, 64, 64, requires_grad=True)
     mask = lib.tril(lib.ones(64, 64)).view(1, 1, 64, 64) == 0
     g128, g512, g_att = lib.randn(16, 64, 128), lib.randn(16, 64, 512), lib.randn(16, 4, 64, 64)
+    bn = lib.nn.BatchNorm2d(16)                 # (the bench ResNet's first block)
+    img = lib.randn(32, 16, 32, 32, requires_grad=True)
+    g_img = lib.randn(32, 16, 32, 32)
 
     def layer_norm():
         ln(x).backward(g128)
@@ -41,9 +45,13 @@ def ops(lib):
     def softmax():
         F.softmax(att.masked_fill(mask, float("-inf")), dim=-1).backward(g_att)
 
+    def batch_norm():
+        bn(img).backward(g_img)
+
     return {"layer_norm": ("LayerNorm(128) on (16, 64, 128), fwd+bwd", layer_norm),
             "gelu": ("GELU (exact) on (16, 64, 512), fwd+bwd", gelu),
-            "softmax": ("masked_fill + softmax on (16, 4, 64, 64), fwd+bwd", softmax)}
+            "softmax": ("masked_fill + softmax on (16, 4, 64, 64), fwd+bwd", softmax),
+            "batch_norm": ("BatchNorm2d(16) training on (32, 16, 32, 32), fwd+bwd", batch_norm)}
 
 
 def _block(step, n):

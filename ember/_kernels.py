@@ -101,6 +101,67 @@ def norm_rows_backward(g, xhat, rstd, w, one, inv_d, center, gx, gw, gb):
             gx[i, j] = (dh - a - xhat[i, j] * c) * r
 
 
+# ---- batch norm: statistics per channel of an (N, C, S) array --------------------------
+
+@_kernel
+def norm_channels_forward(x, w, b, eps, one, inv_m, y, xc, mean, var, rstd):
+    """Per channel c, over the N * S elements x[:, c, :]:  mean_c, biased
+    var_c, rstd_c = 1 / sqrt(var_c + eps),  xc = x - mean_c,
+    y = xc * (rstd_c * w_c) + b_c  (w, b: (C,) or None)."""
+    N, C, S = x.shape
+    zero = one - one
+    for c in range(C):
+        s = zero
+        for n in range(N):
+            for j in range(S):
+                s += x[n, c, j]
+        mu = s * inv_m
+        ss = zero
+        for n in range(N):
+            for j in range(S):
+                d = x[n, c, j] - mu
+                ss += d * d
+        v = ss * inv_m
+        r = one / np.sqrt(v + eps)
+        scale = r if w is None else r * w[c]
+        shift = zero if b is None else b[c]
+        for n in range(N):
+            for j in range(S):
+                d = x[n, c, j] - mu
+                xc[n, c, j] = d
+                y[n, c, j] = d * scale + shift
+        mean[c] = mu
+        var[c] = v
+        rstd[c] = r
+
+
+@_kernel
+def norm_channels_backward(g, xc, rstd, w, inv_m, gx, gw, gb):
+    """The backward of norm_channels_forward.  Per channel, with
+    sg = sum(g), sgx = rstd * sum(g * xc) and a = rstd * w:
+    gx = a * (g - sg / M) - xc * (a * rstd * sgx / M),  gw = sgx,  gb = sg."""
+    N, C, S = g.shape
+    for c in range(C):
+        r = rstd[c]
+        sg = r - r
+        sgx = sg
+        for n in range(N):
+            for j in range(S):
+                sg += g[n, c, j]
+                sgx += g[n, c, j] * xc[n, c, j]
+        sgx = sgx * r
+        if gw is not None:
+            gw[c] = sgx
+        if gb is not None:
+            gb[c] = sg
+        a = r if w is None else r * w[c]
+        k1 = sg * inv_m
+        k2 = a * r * sgx * inv_m
+        for n in range(N):
+            for j in range(S):
+                gx[n, c, j] = a * (g[n, c, j] - k1) - xc[n, c, j] * k2
+
+
 # ---- GELU (exact), float32 ---------------------------------------------------------------
 # Phi(x) = 0.5 erfc(-x / sqrt 2), with erfc from Abramowitz & Stegun 7.1.26
 # (|error| < 1.5e-7, the formula torch's vectorised CPU kernel uses too):

@@ -30,7 +30,7 @@ def calls(monkeypatch):
     from ember import _kernels
     seen = {}
     for name in ("norm_rows_forward", "norm_rows_backward", "gelu_finish", "rows_scale",
-                 "softmax_rows_backward"):
+                 "softmax_rows_backward", "norm_channels_forward", "norm_channels_backward"):
         fn = getattr(_kernels, name)
 
         def spy(*a, _fn=fn, _name=name):
@@ -104,6 +104,36 @@ def torch_like_gradgrad(lib, t):
     y = ln(t)
     g, = lib.autograd.grad((y * y.detach().sin()).sum(), t, create_graph=True)
     return g
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (2, 3, 4, 5)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_training(jit, shape, affine):
+    x = rand(*shape, dtype=np.float32, low=-2, high=4)
+    x[0, 1] = 1e4 if len(shape) == 2 else x[0, 1]
+    stats = {}
+
+    def fn(lib, t):
+        bn = lib.nn.BatchNorm1d(3, affine=affine) if len(shape) < 4 else \
+            lib.nn.BatchNorm2d(3, affine=affine)
+        if affine:
+            with lib.no_grad():
+                bn.weight.copy_(lib.tensor([0.5, 1.5, -2.0]))
+                bn.bias.copy_(lib.tensor([0.1, -0.2, 0.3]))
+        y = bn(t)
+        stats[lib.__name__] = (bn.running_mean.numpy().copy(), bn.running_var.numpy().copy())
+        return y
+    check(fn, x)
+    for a, b in zip(stats["ember"], stats["torch"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_special_values(jit):
+    x = rand(4, 3, 6, dtype=np.float64)
+    x[1, 0, 2] = np.nan
+    x[2, 2, 0] = np.inf
+    check(lambda lib, t: lib.nn.functional.batch_norm(
+        t, lib.zeros(3, dtype=lib.float64), lib.ones(3, dtype=lib.float64), training=True), x)
 
 
 # ---- GELU ----------------------------------------------------------------------------------
@@ -209,6 +239,13 @@ def test_kernels_run_when_enabled_and_agree_with_numpy(calls):
     assert all(v == 1 for v in calls.values())      # the NumPy path called none of them
     for a, b in zip(compiled, plain):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_batch_norm_kernels_run_when_enabled(calls):
+    bn = ember.nn.BatchNorm2d(4)
+    x = ember.randn(3, 4, 5, 5, requires_grad=True)
+    bn(x).sum().backward()
+    assert calls == {"norm_channels_forward": 1, "norm_channels_backward": 1}
 
 
 def test_env_switch_and_availability():

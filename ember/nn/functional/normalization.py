@@ -112,6 +112,8 @@ class _Norm(Op):
         # squares overflows at 65504)
         xv = (x.astype(np.float32) if half else x).reshape(spec.view)
         fused = _fused_rows(spec, running, xv, w, b)
+        if fused is None:
+            fused = _fused_channels(spec, running, xv, w, b)
         if fused is not None:
             y, saved, rstd = fused
             if ctx.needs_input_grad:
@@ -152,6 +154,8 @@ class _Norm(Op):
         gv = g.reshape(spec.view)
         if type(g) is _nd:
             fused = _fused_rows_backward(spec, gv, xc, rstd, w, ctx)
+            if fused is None:
+                fused = _fused_channels_backward(spec, gv, xc, rstd, w, ctx)
             if fused is not None:
                 return fused
             if spec.fold:
@@ -173,6 +177,56 @@ class _Norm(Op):
                 gx = (dxhat - xhat * proj) * rstd
             gx = gx.reshape(ctx.shape)
         return gx, gw, gb
+
+
+def _channelwise(spec, dtype):
+    """The compiled kernels, if they apply: batch norm (statistics per channel
+    of an (N, C, S) view, per-channel affine) in float32/64."""
+    if len(spec.view) != 3 or spec.axes != (0, 2) or not spec.fold or dtype.kind != "f" \
+            or dtype.itemsize < 4:
+        return None
+    return _jit.kernels()
+
+
+def _fused_channels(spec, running, xv, w, b):
+    """Batch norm forward in one compiled loop per channel: (y, xc, rstd) as
+    the NumPy fold path saves them, the running statistics updated; None
+    when the kernels don't apply."""
+    k = _channelwise(spec, xv.dtype)
+    if k is None or not spec.M:
+        return None
+    dt = xv.dtype
+    x3 = np.ascontiguousarray(xv)
+    C = x3.shape[1]
+    w1 = None if w is None else np.ascontiguousarray(w.reshape(-1), dtype=dt)
+    b1 = None if b is None else np.ascontiguousarray(b.reshape(-1), dtype=dt)
+    y, xc = np.empty_like(x3), np.empty_like(x3)
+    mean, var, rstd = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
+    k.norm_channels_forward(x3, w1, b1, dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M),
+                            y, xc, mean, var, rstd)
+    if running is not None:
+        _update_running(running, mean, var, spec)
+    return y, xc, rstd.reshape(spec.sshape)
+
+
+def _fused_channels_backward(spec, g, xc, rstd, w, ctx):
+    """The compiled backward for what _fused_channels computed; None otherwise."""
+    dt = g.dtype
+    k = _channelwise(spec, dt)
+    if k is None or not spec.M or xc.dtype != dt or xc.shape != g.shape:
+        return None
+    need = ctx.needs_input_grad
+    C = g.shape[1]
+    gx = np.empty(g.shape, dt)
+    gw = np.empty(C, dt) if w is not None and need[1] else None
+    gb = np.empty(C, dt) if ctx.bshape is not None and need[2] else None
+    k.norm_channels_backward(np.ascontiguousarray(g), np.ascontiguousarray(xc),
+                             np.ascontiguousarray(rstd.reshape(-1)),
+                             None if w is None else np.ascontiguousarray(w.reshape(-1), dtype=dt),
+                             dt.type(1.0 / spec.M), gx, gw, gb)
+    return (gx.reshape(ctx.shape) if need[0] else None,
+            None if gw is None else gw.reshape(w.shape),
+            None if gb is None else gb.reshape(ctx.bshape))
 
 
 def _rowwise(spec, dtype):
