@@ -141,7 +141,9 @@ class _LSTMLayer(Op):
         if bias is not None:
             bias = (bias.reshape(4, 1, H) * sc).reshape(G)
         X = _gate_major(_project(x, (w_ih.reshape(4, H, I) * sc).reshape(G, I), bias), bf, 4)
-        W4 = (w_hh.reshape(4, H, P) * sc).transpose(0, 2, 1)   # (4, P, H); h @ W4: all gates
+        # (4, P, H), contiguous: h @ W4 gives all gates; NumPy's batched matmul
+        # is ~2.5x slower on a transposed view
+        W4 = np.ascontiguousarray((w_hh.reshape(4, H, P) * sc).transpose(0, 2, 1))
         T, _, B, _ = X.shape
         ACT = np.empty((T, 4, B, H), dt)   # gate activations i, f, g, o
         CS = np.empty((T, B, H), dt)       # cell states
@@ -332,7 +334,7 @@ class _GRULayer(Op):
         if bias is not None:
             bias = (bias.reshape(3, 1, H) * sc).reshape(G)
         X = _gate_major(_project(x, (w_ih.reshape(3, H, I) * sc).reshape(G, I), bias), bf, 3)
-        W3 = (w_hh.reshape(3, H, H) * sc).transpose(0, 2, 1)
+        W3 = np.ascontiguousarray((w_hh.reshape(3, H, H) * sc).transpose(0, 2, 1))  # (see W4)
         T, _, B, _ = X.shape
         ACT = np.empty((T, 3, B, H), dt)   # r, z, n
         HN = np.empty((T, B, H), dt)       # W_hn h + b_hn (n's recurrent part)
