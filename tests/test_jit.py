@@ -262,50 +262,47 @@ def test_env_switch_and_availability():
     assert _jit.available() == has
 
 
+def _steps_both_paths(make_opt, dtype, state_key=None, n_steps=4):
+    """Run the same optimizer steps with the kernels on and off; the
+    parameters (and ``state_key`` buffers) after them, per path."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+    init = [rng.standard_normal(s).astype(dtype) for s in ((5, 7), (7,), ())]
+    grads = [[rng.standard_normal(a.shape).astype(dtype) for a in init] for _ in range(n_steps)]
+    results = []
+    for on in (True, False):
+        old = _jit.set_enabled(on)
+        try:
+            ps = [ember.tensor(a.copy(), requires_grad=True) for a in init]
+            o = make_opt(ps)
+            for gs in grads:
+                for p, gr in zip(ps, gs):
+                    p.grad = ember.tensor(gr)
+                o.step()
+            out = [p.detach().numpy().copy() for p in ps]
+            if state_key:
+                out += [o.state[p][state_key].numpy().copy() for p in ps]
+            results.append(out)
+        finally:
+            _jit.set_enabled(old)
+    return results
+
+
 @pytest.mark.parametrize("beta1", [0.6, 0.3])     # (lerp weight 1 - beta1 below / above 0.5)
 @pytest.mark.parametrize("opt", ["Adam", "AdamW"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_kernel_matches_numpy_path_bit_for_bit(opt, dtype, beta1):
-    pytest.importorskip("numba")
-    rng = np.random.default_rng(0)
-    init = [rng.standard_normal(s).astype(dtype) for s in ((5, 7), (7,), ())]
-    grads = [[rng.standard_normal(a.shape).astype(dtype) for a in init] for _ in range(4)]
-    results = []
-    for on in (True, False):
-        old = _jit.set_enabled(on)
-        try:
-            ps = [ember.tensor(a.copy(), requires_grad=True) for a in init]
-            o = getattr(ember.optim, opt)(ps, lr=0.05, betas=(beta1, 0.99), weight_decay=0.1)
-            for gs in grads:
-                for p, gr in zip(ps, gs):
-                    p.grad = ember.tensor(gr)
-                o.step()
-            results.append([p.detach().numpy().copy() for p in ps] +
-                           [o.state[p]["exp_avg_sq"].numpy().copy() for p in ps])
-        finally:
-            _jit.set_enabled(old)
-    for a, b in zip(*results):
+    compiled, plain = _steps_both_paths(
+        lambda ps: getattr(ember.optim, opt)(ps, lr=0.05, betas=(beta1, 0.99), weight_decay=0.1),
+        dtype, "exp_avg_sq")
+    for a, b in zip(compiled, plain):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sgd_kernel_matches_numpy_path_bit_for_bit(dtype):
-    pytest.importorskip("numba")
-    rng = np.random.default_rng(1)
-    init = [rng.standard_normal(s).astype(dtype) for s in ((6, 5), (5,), ())]
-    grads = [[rng.standard_normal(a.shape).astype(dtype) for a in init] for _ in range(3)]
-    results = []
-    for on in (True, False):
-        old = _jit.set_enabled(on)
-        try:
-            ps = [ember.tensor(a.copy(), requires_grad=True) for a in init]
-            o = ember.optim.SGD(ps, lr=0.037, momentum=0.9)
-            for gs in grads:
-                for p, gr in zip(ps, gs):
-                    p.grad = ember.tensor(gr)
-                o.step()
-            results.append([p.detach().numpy().copy() for p in ps])
-        finally:
-            _jit.set_enabled(old)
-    for a, b in zip(*results):
+def test_sgd_kernel_matches_numpy_path_bit_for_bit(dtype, momentum):
+    compiled, plain = _steps_both_paths(
+        lambda ps: ember.optim.SGD(ps, lr=0.037, momentum=momentum), dtype)
+    for a, b in zip(compiled, plain):
         np.testing.assert_array_equal(a, b)

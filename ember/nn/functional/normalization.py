@@ -188,6 +188,34 @@ def _channelwise(spec, dtype):
     return _jit.kernels()
 
 
+def _rowwise(spec, dtype):
+    """The compiled kernels, if they apply: a layer/RMS norm (statistics over
+    the last axis of a 2-D view, elementwise affine) in float32/64."""
+    if len(spec.view) != 2 or spec.axes != (1,) or spec.fold or dtype.kind != "f" \
+            or dtype.itemsize < 4:
+        return None
+    return _jit.kernels()
+
+
+def _vec(a, dt):
+    """A weight/bias (or rstd) as the contiguous 1-D array of dtype ``dt`` a kernel takes."""
+    return None if a is None else np.ascontiguousarray(a.reshape(-1), dtype=dt)
+
+
+def _param_grads(n, w, ctx, dt):
+    """Output buffers for the weight and bias gradients (None when not wanted)."""
+    need = ctx.needs_input_grad
+    return (np.empty(n, dt) if w is not None and need[1] else None,
+            np.empty(n, dt) if ctx.bshape is not None and need[2] else None)
+
+
+def _input_grads(gx, gw, gb, w, ctx):
+    """A kernel's gradients in the shapes (and the None-when-not-needed) of backward's result."""
+    return (gx.reshape(ctx.shape) if ctx.needs_input_grad[0] else None,
+            None if gw is None else gw.reshape(w.shape),
+            None if gb is None else gb.reshape(ctx.bshape))
+
+
 def _fused_channels(spec, running, xv, w, b):
     """Batch norm forward in one compiled loop per channel: (y, xc, rstd) as
     the NumPy fold path saves them, the running statistics updated; None
@@ -198,12 +226,10 @@ def _fused_channels(spec, running, xv, w, b):
     dt = xv.dtype
     x3 = np.ascontiguousarray(xv)
     C = x3.shape[1]
-    w1 = None if w is None else np.ascontiguousarray(w.reshape(-1), dtype=dt)
-    b1 = None if b is None else np.ascontiguousarray(b.reshape(-1), dtype=dt)
     y, xc = np.empty_like(x3), np.empty_like(x3)
     mean, var, rstd = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
-    k.norm_channels_forward(x3, w1, b1, dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M),
-                            y, xc, mean, var, rstd)
+    k.norm_channels_forward(x3, _vec(w, dt), _vec(b, dt), dt.type(spec.eps), dt.type(1),
+                            dt.type(1.0 / spec.M), y, xc, mean, var, rstd)
     if running is not None:
         _update_running(running, mean, var, spec)
     return y, xc, rstd.reshape(spec.sshape)
@@ -215,27 +241,11 @@ def _fused_channels_backward(spec, g, xc, rstd, w, ctx):
     k = _channelwise(spec, dt)
     if k is None or not spec.M or xc.dtype != dt or xc.shape != g.shape:
         return None
-    need = ctx.needs_input_grad
-    C = g.shape[1]
     gx = np.empty(g.shape, dt)
-    gw = np.empty(C, dt) if w is not None and need[1] else None
-    gb = np.empty(C, dt) if ctx.bshape is not None and need[2] else None
-    k.norm_channels_backward(np.ascontiguousarray(g), np.ascontiguousarray(xc),
-                             np.ascontiguousarray(rstd.reshape(-1)),
-                             None if w is None else np.ascontiguousarray(w.reshape(-1), dtype=dt),
-                             dt.type(1.0 / spec.M), gx, gw, gb)
-    return (gx.reshape(ctx.shape) if need[0] else None,
-            None if gw is None else gw.reshape(w.shape),
-            None if gb is None else gb.reshape(ctx.bshape))
-
-
-def _rowwise(spec, dtype):
-    """The compiled kernels, if they apply: a layer/RMS norm (statistics over
-    the last axis of a 2-D view, elementwise affine) in float32/64."""
-    if len(spec.view) != 2 or spec.axes != (1,) or spec.fold or dtype.kind != "f" \
-            or dtype.itemsize < 4:
-        return None
-    return _jit.kernels()
+    gw, gb = _param_grads(g.shape[1], w, ctx, dt)
+    k.norm_channels_backward(np.ascontiguousarray(g), np.ascontiguousarray(xc), _vec(rstd, dt),
+                             _vec(w, dt), dt.type(1.0 / spec.M), gx, gw, gb)
+    return _input_grads(gx, gw, gb, w, ctx)
 
 
 def _fused_rows(spec, running, xv, w, b):
@@ -247,12 +257,10 @@ def _fused_rows(spec, running, xv, w, b):
         return None
     dt = xv.dtype
     x2 = np.ascontiguousarray(xv)
-    w1 = None if w is None else np.ascontiguousarray(w.reshape(-1), dtype=dt)
-    b1 = None if b is None else np.ascontiguousarray(b.reshape(-1), dtype=dt)
     y, xhat = np.empty_like(x2), np.empty_like(x2)
     rstd = np.empty((x2.shape[0], 1), dt)
-    k.norm_rows_forward(x2, w1, b1, dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M),
-                        spec.center, y, xhat, rstd.reshape(-1))
+    k.norm_rows_forward(x2, _vec(w, dt), _vec(b, dt), dt.type(spec.eps), dt.type(1),
+                        dt.type(1.0 / spec.M), spec.center, y, xhat, rstd.reshape(-1))
     return y, xhat, rstd
 
 
@@ -262,18 +270,12 @@ def _fused_rows_backward(spec, g, xhat, rstd, w, ctx):
     k = _rowwise(spec, dt)
     if k is None or not spec.M or xhat.dtype != dt or xhat.shape != g.shape:
         return None
-    need = ctx.needs_input_grad
     g2 = np.ascontiguousarray(g)
-    w1 = None if w is None else np.ascontiguousarray(w.reshape(-1), dtype=dt)
     gx = np.empty_like(g2)
-    D = g2.shape[1]
-    gw = np.empty(D, dt) if w is not None and need[1] else None
-    gb = np.empty(D, dt) if ctx.bshape is not None and need[2] else None
-    k.norm_rows_backward(g2, np.ascontiguousarray(xhat), np.ascontiguousarray(rstd.reshape(-1)),
-                         w1, dt.type(1), dt.type(1.0 / spec.M), spec.center, gx, gw, gb)
-    return (gx.reshape(ctx.shape) if need[0] else None,
-            None if gw is None else gw.reshape(w.shape),
-            None if gb is None else gb.reshape(ctx.bshape))
+    gw, gb = _param_grads(g2.shape[1], w, ctx, dt)
+    k.norm_rows_backward(g2, np.ascontiguousarray(xhat), _vec(rstd, dt), _vec(w, dt),
+                         dt.type(1), dt.type(1.0 / spec.M), spec.center, gx, gw, gb)
+    return _input_grads(gx, gw, gb, w, ctx)
 
 
 def _affine_backward(g, xhat, rstd, w, spec, need, ctx):
