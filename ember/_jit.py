@@ -24,6 +24,11 @@ def kernels():
             _module = _kernels
         except ImportError:   # (Numba not installed: NumPy paths only)
             _module = None
+        except Exception as exc:  # a broken Numba install, no writable cache dir ...
+            import warnings
+            warnings.warn(f"ember: compiled kernels unavailable ({type(exc).__name__}: {exc}); "
+                          "using the NumPy paths", RuntimeWarning, stacklevel=2)
+            _module = None
     return _module
 
 

@@ -306,3 +306,32 @@ def test_sgd_kernel_matches_numpy_path_bit_for_bit(dtype, momentum):
         lambda ps: ember.optim.SGD(ps, lr=0.037, momentum=momentum), dtype)
     for a, b in zip(compiled, plain):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_broken_numba_falls_back_to_numpy(monkeypatch):
+    import builtins
+    import sys
+    real_import = builtins.__import__
+
+    def failing(name, *a, **k):
+        if name == "numba" or name.startswith("numba."):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real_import(name, *a, **k)
+    monkeypatch.setattr(_jit, "_tried", False)
+    monkeypatch.setattr(_jit, "_module", None)
+    monkeypatch.delitem(sys.modules, "ember._kernels", raising=False)
+    monkeypatch.delattr(ember, "_kernels", raising=False)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)
+    monkeypatch.setattr(builtins, "__import__", failing)
+    old = _jit.set_enabled(True)
+    try:
+        with pytest.warns(RuntimeWarning, match="compiled kernels unavailable"):
+            assert _jit.kernels() is None
+        x = ember.randn(3, 8, requires_grad=True)
+        F_E.layer_norm(x, (8,)).sum().backward()     # the NumPy path
+        assert x.grad is not None
+    finally:
+        _jit.set_enabled(old)
+        monkeypatch.setattr(builtins, "__import__", real_import)
+    monkeypatch.undo()
+    _jit._tried = False                               # (load the real kernels again)
