@@ -32,6 +32,13 @@ def kernels():
     return _module
 
 
+def kernels_for(dtype):
+    """kernels(), for arrays of ``dtype``: the kernels handle float32 and float64."""
+    if dtype.kind != "f" or dtype.itemsize < 4:
+        return None
+    return kernels()
+
+
 def set_enabled(flag):
     """Use the compiled kernels (True) or the NumPy paths (False); returns the old setting."""
     global _enabled

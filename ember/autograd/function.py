@@ -244,9 +244,7 @@ class Function(metaclass=FunctionMeta):
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        if cls._raw:
-            return _apply_raw(cls, args, kwargs)
-        return _apply_public(cls, args, kwargs)
+        return _apply_public(cls, args, kwargs)   # (Op.apply serves the raw-array ops)
 
 
 class Op(Function):
@@ -256,7 +254,6 @@ class Op(Function):
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        # (Function.apply's raw branch, one call level less: every op goes here)
         if _gm.enabled and not cls._nondiff:
             for a in args:
                 if isinstance(a, Tensor) and a.requires_grad:
@@ -275,14 +272,6 @@ def once_differentiable(backward):
 
 
 # ---- the recording machinery --------------------------------------------------------
-
-def _apply_raw(cls, args, kwargs):
-    if _gm.enabled and not cls._nondiff:
-        for a in args:
-            if isinstance(a, Tensor) and a.requires_grad:
-                return _record_raw(cls, args, kwargs)
-    return _run_unrecorded(cls, args, kwargs)
-
 
 def _run_unrecorded(cls, args, kwargs):
     """apply() with nothing to record: forward on the arrays, wrap the result."""
@@ -310,7 +299,7 @@ def _record_raw(cls, args, kwargs):
     """apply() when the graph is recorded: make the node, run forward, wire outputs.
 
     This runs for every recorded op, so it is written for speed: plain loops,
-    the single-output case inline, no helper calls on the common path."""
+    the single-output case inline."""
     ctx = cls._Node()
     ctx._seq = _next_seq()
     ctx._saved = ctx._saved_info = None
@@ -322,10 +311,7 @@ def _record_raw(cls, args, kwargs):
             d = a._data
             arrays.append(d)
             if a.requires_grad:
-                fn = a.grad_fn
-                if fn is None:
-                    fn = _leaf_node(a)
-                edges.append((fn, a._out_nr, d.shape, d.dtype))
+                edges.append(_edge(a))
                 needs.append(True)
                 continue
         else:
@@ -351,31 +337,8 @@ def _record_raw(cls, args, kwargs):
         if cls._view:
             _mark_view(t, args[0])
         saved = ctx._saved
-        if saved is not None:  # (_saved_info, inline for the single-output case)
-            info = None
-            j = -1
-            for s in saved:
-                j += 1
-                if s is None:
-                    continue
-                i = 0
-                for a in arrays:
-                    if s is a:
-                        a = args[i]
-                        if a is not s:
-                            vc = a._vc
-                            entry = ("in", i, vc, vc[0])
-                            break
-                    i += 1
-                else:
-                    if s is not out:
-                        continue
-                    vc = t._vc
-                    entry = ("out", 0, vc, vc[0])
-                if info is None:
-                    info = [None] * len(saved)
-                info[j] = entry
-            ctx._saved_info = info
+        if saved is not None:
+            ctx._saved_info = _saved_info(saved, args, arrays, (out,), t)
         return t
     if type(out) is tuple:
         if not all(type(o) is np.ndarray for o in out):
@@ -413,23 +376,15 @@ def _leaf_node(t):
 
 def _record_binary(cls, a, b):
     """_record_raw for an elementwise op on two Tensors (``a * b``, ``a + b``
-    ...), the most frequent call in any model: the same steps, unrolled.  A
-    binary forward returns one array and saves inputs or nothing."""
+    ...), the most frequent call in any model: the same steps without the
+    loop over arguments.  A binary forward returns one float array."""
     ctx = cls._Node()
     ctx._seq = _next_seq()
     ctx._saved = ctx._saved_info = None
     ad = a._data
     bd = b._data
-    if a.requires_grad:
-        fn = a.grad_fn
-        ea = (fn if fn is not None else _leaf_node(a), a._out_nr, ad.shape, ad.dtype)
-    else:
-        ea = None
-    if b.requires_grad:
-        fn = b.grad_fn
-        eb = (fn if fn is not None else _leaf_node(b), b._out_nr, bd.shape, bd.dtype)
-    else:
-        eb = None
+    ea = _edge(a) if a.requires_grad else None
+    eb = _edge(b) if b.requires_grad else None
     ctx._next = [ea, eb]
     ctx.needs_input_grad = [ea is not None, eb is not None]
     out = cls.forward(ctx, ad, bd)
@@ -445,21 +400,7 @@ def _record_binary(cls, a, b):
     t.grad_fn = ctx
     saved = ctx._saved
     if saved is not None:
-        info = [None] * len(saved)
-        j = 0
-        for s in saved:
-            if s is None:
-                pass
-            elif s is ad:
-                vc = a._vc
-                info[j] = ("in", 0, vc, vc[0])
-            elif s is bd:
-                vc = b._vc
-                info[j] = ("in", 1, vc, vc[0])
-            elif s is out:
-                info[j] = ("out", 0, t._vc, 0)
-            j += 1
-        ctx._saved_info = info
+        ctx._saved_info = _saved_info(saved, (a, b), (ad, bd), (out,), t)
     return t
 
 

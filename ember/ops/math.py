@@ -18,8 +18,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _wrap
-from ..autograd.function import Op, _record_raw
-from ..autograd.grad_mode import state as _gm
+from ..autograd.function import Op
 from . import _bw
 from ._util import promote, cast, check_broadcast
 from .elementwise import _out, _binary, _np_sigmoid, TORCH_TYPE_NAME as _TNAME
@@ -83,16 +82,11 @@ def _float_pair(input, other, fname, other_name="other"):
     return a, b
 
 
-_NOKW = {}
-
-
 def _float_unary(op, name, doc):
     """Public function for a real-valued unary Op (int/bool input -> default float)."""
     def fn(input, *, out=None):
         if type(input) is not Tensor or input._data.dtype.kind != "f":
             input = _as_float(input, name)
-        if input.requires_grad and _gm.enabled and out is None:
-            return _record_raw(op, (input,), _NOKW)  # (op.apply's recording branch)
         r = op.apply(input)
         return r if out is None else _out(r, out)
     fn.__name__ = fn.__qualname__ = name

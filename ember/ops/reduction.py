@@ -192,9 +192,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 class Mean(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
-        shape = x.shape
-        n = shape[axes[0]] if axes is not None and len(axes) == 1 else _count(shape, axes)
-        ctx.meta = (shape, axes, keepdim, n)
+        n = _count(x.shape, axes)
+        ctx.meta = (x.shape, axes, keepdim, n)
         if n == 0:
             with _quiet(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -3,8 +3,8 @@ import numpy as np
 
 from .._tensor import Tensor
 from .. import _jit
-from .optimizer import (Optimizer, _scalar, _adam_moments_, _new_state,
-                        _check_impl_flags, _check_hparams)
+from .optimizer import (Optimizer, _scalar, _adam_moments_, _new_state, _incr,
+                        _kernel_arrays, _check_impl_flags, _check_hparams)
 
 __all__ = ["Adam"]
 
@@ -53,15 +53,13 @@ class Adam(Optimizer):
             amsgrad = group["amsgrad"]
             kern = None if amsgrad else _jit.kernels()
             for d, g, st in self._params_with_grad(group):
-                if kern is not None and _fusable(d, g, st):
+                if kern is not None and _kernel_arrays(d, g, st["exp_avg"]._data,
+                                                       st["exp_avg_sq"]._data):
                     _fused_step(kern, d, g, st, lr, beta1, beta2, eps)
                     continue
                 tmp = np.empty_like(d)
                 step, m, v = _adam_moments_(st, g, beta1, beta2, tmp)
-                bias_correction1 = 1 - beta1 ** step
-                bias_correction2 = 1 - beta2 ** step
-                step_size = lr / bias_correction1
-                bias_correction2_sqrt = bias_correction2 ** 0.5
+                step_size, bias_correction2_sqrt = _corrections(lr, beta1, beta2, step)
                 if amsgrad:
                     if "max_exp_avg_sq" not in st:  # also when amsgrad is switched on later
                         st["max_exp_avg_sq"] = _new_state(d)
@@ -78,23 +76,15 @@ class Adam(Optimizer):
         return loss
 
 
-def _fusable(d, g, st):
-    """Whether the compiled update applies: one float32/64 dtype, contiguous."""
-    dt = d.dtype
-    m, v = st["exp_avg"]._data, st["exp_avg_sq"]._data
-    return (dt.kind == "f" and dt.itemsize >= 4 and g.dtype == dt and m.dtype == dt
-            and v.dtype == dt and d.flags.c_contiguous and g.flags.c_contiguous
-            and m.flags.c_contiguous and v.flags.c_contiguous)
+def _corrections(lr, beta1, beta2, step):
+    """(step size lr / (1 - beta1^t), sqrt(1 - beta2^t)) at step t."""
+    return lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5
 
 
 def _fused_step(kern, d, g, st, lr, beta1, beta2, eps):
     """One parameter's Adam step in one compiled pass (the loop body of
     Adam.step without amsgrad, formula for formula)."""
-    t = st["step"]._data
-    t.fill(float(t) + 1.0)
-    step = float(t)
-    step_size = lr / (1 - beta1 ** step)
-    bc2_sqrt = (1 - beta2 ** step) ** 0.5
+    step_size, bc2_sqrt = _corrections(lr, beta1, beta2, _incr(st["step"]))
     w1 = 1 - beta1
     f = d.dtype.type
     kern.adam_update(d.reshape(-1), g.reshape(-1), st["exp_avg"]._data.reshape(-1),

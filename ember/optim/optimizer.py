@@ -496,6 +496,15 @@ def _incr(step_t):
     return float(a)
 
 
+def _kernel_arrays(d, *others):
+    """Whether a compiled update (ember._kernels) may take these arrays: one
+    float32/64 dtype, all contiguous (flattened views of the parameter)."""
+    dt = d.dtype
+    if dt.kind != "f" or dt.itemsize < 4 or not d.flags.c_contiguous:
+        return False
+    return all(a.dtype == dt and a.flags.c_contiguous for a in others)
+
+
 def _lerp_(a, b, w, tmp):
     """``a.lerp_(b, w)`` with torch's two-sided formula (exact at w = 0 and 1)."""
     np.subtract(b, a, out=tmp)

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import _jit
 from .._tensor import _wrap
-from .optimizer import Optimizer, _scalar, _check_impl_flags, _check_hparams
+from .optimizer import Optimizer, _scalar, _kernel_arrays, _check_impl_flags, _check_hparams
 
 __all__ = ["SGD"]
 
@@ -74,8 +74,7 @@ class SGD(Optimizer):
                 if owned:
                     g *= neg_lr
                     d += g
-                elif kern is not None and g.dtype == d.dtype and d.dtype.itemsize >= 4 \
-                        and d.flags.c_contiguous and g.flags.c_contiguous:
+                elif kern is not None and _kernel_arrays(d, g):
                     kern.add_scaled(d.reshape(-1), g.reshape(-1), d.dtype.type(neg_lr))
                 else:
                     d += np.multiply(g, neg_lr)

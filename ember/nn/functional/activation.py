@@ -543,10 +543,9 @@ class _GLU(Op):
 def _last_axis_kernels(a, dim):
     """The compiled kernels for a row-wise op on ``a`` along ``dim``, when
     that is the last axis of a contiguous non-empty float32/64 array."""
-    if dim != a.ndim - 1 or a.dtype.kind != "f" or a.dtype.itemsize < 4 or not a.size \
-            or not a.flags.c_contiguous:
+    if dim != a.ndim - 1 or not a.size or not a.flags.c_contiguous:
         return None
-    return _jit.kernels()
+    return _jit.kernels_for(a.dtype)
 
 
 class _Softmax(Op):

@@ -21,7 +21,7 @@ import numpy as np
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
 from ...ops import _bw, _rows
-from ... import _jit
+from .activation import _last_axis_kernels
 from ...random import _rng
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
@@ -138,8 +138,8 @@ class _SDPA(Op):
             dP *= keep
             dP *= np.asarray(c, dtype)
         # softmax backward, in place: dS = E * (dP' - rowdot(dP', E) / d)
-        kern = _jit.kernels() if dP.dtype.itemsize >= 4 and E.dtype == dP.dtype else None
-        if kern is not None and dP.flags.c_contiguous and E.flags.c_contiguous and dP.size:
+        kern = _last_axis_kernels(dP, dP.ndim - 1)
+        if kern is not None and E.dtype == dP.dtype and E.flags.c_contiguous:
             S = E.shape[-1]
             kern.softmax_rows_backward(dP.reshape(-1, S), E.reshape(-1, S),
                                        None if rd is None else rd.reshape(-1), dP.reshape(-1, S))

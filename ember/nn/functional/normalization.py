@@ -182,19 +182,17 @@ class _Norm(Op):
 def _channelwise(spec, dtype):
     """The compiled kernels, if they apply: batch norm (statistics per channel
     of an (N, C, S) view, per-channel affine) in float32/64."""
-    if len(spec.view) != 3 or spec.axes != (0, 2) or not spec.fold or dtype.kind != "f" \
-            or dtype.itemsize < 4:
+    if len(spec.view) != 3 or spec.axes != (0, 2) or not spec.fold:
         return None
-    return _jit.kernels()
+    return _jit.kernels_for(dtype)
 
 
 def _rowwise(spec, dtype):
     """The compiled kernels, if they apply: a layer/RMS norm (statistics over
     the last axis of a 2-D view, elementwise affine) in float32/64."""
-    if len(spec.view) != 2 or spec.axes != (1,) or spec.fold or dtype.kind != "f" \
-            or dtype.itemsize < 4:
+    if len(spec.view) != 2 or spec.axes != (1,) or spec.fold:
         return None
-    return _jit.kernels()
+    return _jit.kernels_for(dtype)
 
 
 def _vec(a, dt):
