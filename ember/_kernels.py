@@ -13,9 +13,10 @@ The loops are plain Python over arrays, each the formula in its docstring.
 Compiler flags allow reordering sums (so a row sum runs on SIMD lanes, as
 torch's does) but keep IEEE NaN/inf semantics: NaN and inf come out where
 torch puts them.  Scalars arrive as NumPy scalars of the arrays' dtype, so
-float32 data is computed in float32, as in torch.  Transcendentals stay in
-NumPy (``np.exp`` is vectorised there; a compiled loop would call libm per
-element), between two compiled passes.
+float32 data is computed in float32, as in torch.  exp inside a float32
+loop is ``_exp32``, arithmetic the compiler vectorises (a call to libm's expf
+would run one element at a time); other transcendentals are called per row,
+or stay in NumPy.
 """
 import numpy as np
 from numba import njit
@@ -162,6 +163,59 @@ def norm_channels_backward(g, xc, rstd, w, inv_m, gx, gw, gb):
                 gx[n, c, j] = a * (g[n, c, j] - k1) - xc[n, c, j] * k2
 
 
+# ---- exp for float32, inside a loop ---------------------------------------------------
+# np.exp is a separate pass over memory; a compiled loop calling libm's expf
+# runs one element at a time.  _exp32 is exp as plain arithmetic, which the
+# compiler vectorises inside the calling loop:
+#   exp(v) = 2^n * exp(r),  n = round(v / ln 2),  r = v - n ln 2 in [-ln2/2, ln2/2]
+# with n ln 2 subtracted in two parts (ln 2 = hi + lo, n * hi exact) and exp(r)
+# by its degree-7 Taylor polynomial (truncation error < 1e-8).  2^n is built
+# from its bits, in two factors so that results down to the subnormals come out
+# right.  Relative error < 1e-7 over the float32 range (NumPy's own expf: ~2e-7);
+# inf, -inf, NaN and the overflow / underflow bounds give what expf gives.  Its
+# own flags exclude "reassoc", which could merge the two-part subtraction.
+
+_LOG2E = np.float32(1.4426950408889634)
+_LN2_HI = np.float32(0.693359375)         # 355/512: n * _LN2_HI is exact for |n| < 2^15
+_LN2_LO = np.float32(-2.12194440e-4)      # ln 2 - _LN2_HI
+_EXP_MAX = np.float32(88.72283)           # exp overflows above
+_EXP_MIN = np.float32(-103.97208)         # exp is 0 below (half the smallest subnormal)
+_TAYLOR = tuple(np.float32(1.0 / np.prod(np.arange(1.0, k + 1))) for k in range(8))
+_F0 = np.float32(0.0)
+_F1 = np.float32(1.0)
+_FHALF = np.float32(0.5)
+_FINF = np.float32(np.inf)
+_I127 = np.int32(127)
+_I23 = np.int32(23)
+_I1 = np.int32(1)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+def _exp32(v):
+    """exp(v) for a float32 v, as vectorisable arithmetic (see above)."""
+    c = v
+    if c > _EXP_MAX:
+        c = _EXP_MAX
+    if c < _EXP_MIN:
+        c = _F0     # (any value whose result is normal: subnormal arithmetic is slow)
+    n = np.floor(c * _LOG2E + _FHALF)
+    r = (c - n * _LN2_HI) - n * _LN2_LO
+    t = _TAYLOR
+    p = t[0] + r * (t[1] + r * (t[2] + r * (t[3] + r * (t[4] + r * (t[5] + r * (t[6] + r * t[7]))))))
+    k = np.int32(n)
+    k1 = k >> _I1                               # 2^n = 2^k1 * 2^(n - k1), both normal
+    s1 = np.int32((k1 + _I127) << _I23).view(np.float32)
+    s2 = np.int32((k - k1 + _I127) << _I23).view(np.float32)
+    y = (p * s1) * s2
+    if v > _EXP_MAX:
+        y = _FINF
+    if v < _EXP_MIN:
+        y = _F0
+    if v != v:
+        y = v
+    return y
+
+
 # ---- GELU (exact), float32 ---------------------------------------------------------------
 # Phi(x) = 0.5 erfc(-x / sqrt 2), with erfc from Abramowitz & Stegun 7.1.26
 # (|error| < 1.5e-7, the formula torch's vectorised CPU kernel uses too):
@@ -177,25 +231,96 @@ _INV_SQRT_2PI = np.float32(1.0 / np.sqrt(2.0 * np.pi))
 
 
 @_kernel
-def gelu_exponent(x, e):
-    """e = -x^2 / 2 (then np.exp(e, out=e) between the two passes)."""
-    for i in range(x.size):
-        e[i] = x[i] * x[i] * _HALF
-
-
-@_kernel
-def gelu_finish(x, e, y, dy):
-    """From e = exp(-x^2 / 2):  y = x Phi(x),  dy = dy/dx = Phi(x) + x pdf(x)."""
+def gelu_forward(x, y, dy):
+    """Over flat float32 arrays, with e = exp(-x^2 / 2):  y = x Phi(x) and
+    dy = dy/dx = Phi(x) + x pdf(x), saved for the backward (a single multiply)."""
     for i in range(x.size):
         v = x[i]
+        e = _exp32(v * v * _HALF)
         t = _ONE / (_ONE + _P * abs(v))
-        h = t * (_A1 + t * (_A2 + t * (_A3 + t * (_A4 + t * _A5)))) * e[i]
+        h = t * (_A1 + t * (_A2 + t * (_A3 + t * (_A4 + t * _A5)))) * e
         cdf = _ONE - h if v >= 0 else h
         y[i] = v * cdf
-        dy[i] = cdf + v * e[i] * _INV_SQRT_2PI
+        dy[i] = cdf + v * e * _INV_SQRT_2PI
 
 
 # ---- softmax along the rows of a 2-D array ---------------------------------------------
+
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+def _shifted(v, m, c):
+    """(v - m) - c, in that order (as torch's log_softmax; "reassoc" could
+    make it v - (m + c), which loses digits when |v| is large)."""
+    return (v - m) - c
+
+
+_SUM_LOW = np.float32(1e-25)
+_SUM_HIGH = np.float32(1e30)
+
+
+@_kernel
+def softmax_rows(x, y, log, shift):
+    """Per row of the float32 (R, D) ``x``: e = exp(x - m), s = sum(e);
+    y = e / s, or y = x - m - log(s) with ``log``.  m is the row max with
+    ``shift``; without it (the caller saw every x below 80) m = 0, which
+    saves a pass, and a row whose sum leaves [1e-25, 1e30] is redone with
+    its max.  A row holding NaN gives NaN, as does an all -inf row
+    (exp(-inf - -inf)), as in torch."""
+    R, D = x.shape
+    for i in range(R):
+        m = _F0
+        for attempt in range(2):
+            if shift or attempt:
+                m = -_FINF
+                for j in range(D):
+                    if x[i, j] > m:
+                        m = x[i, j]
+            s = _F0
+            if log:
+                for j in range(D):
+                    s += _exp32(x[i, j] - m)
+            else:
+                for j in range(D):
+                    e = _exp32(x[i, j] - m)
+                    y[i, j] = e
+                    s += e
+            if shift or attempt or (s >= _SUM_LOW and s <= _SUM_HIGH) or s != s:
+                break
+        if log:
+            ls = np.log(s)
+            for j in range(D):
+                y[i, j] = _shifted(x[i, j], m, ls)
+        else:
+            f = _F1 / s
+            for j in range(D):
+                y[i, j] *= f
+
+
+@_kernel
+def softmax_rows_masked(s, bias, rd):
+    """Attention's softmax numerators, in place on the float32 scores ``s``
+    (R, S):  row i gets E = exp(s_i + b - max(s_i + b)) with b the row
+    i % L of ``bias`` (L, S) (0 / -inf entries; None: no mask), and
+    rd_i = 1 / sum(E).  A row masked everywhere gets E = 0 and rd = 1."""
+    R, S = s.shape
+    L = 1 if bias is None else bias.shape[0]
+    for i in range(R):
+        m = -_FINF
+        for j in range(S):
+            a = s[i, j]
+            if bias is not None:
+                a += bias[i % L, j]
+            s[i, j] = a
+            if a > m:
+                m = a
+        if m == -_FINF:
+            m = _F0                  # (all masked: exp(-inf) = 0 everywhere)
+        d = _F0
+        for j in range(S):
+            e = _exp32(s[i, j] - m)
+            s[i, j] = e
+            d += e
+        rd[i] = _F1 / d if d != _F0 else _F1
+
 
 @_kernel
 def rows_scale(e, f):

@@ -29,8 +29,9 @@ def calls(monkeypatch):
     pytest.importorskip("numba")
     from ember import _kernels
     seen = {}
-    for name in ("norm_rows_forward", "norm_rows_backward", "gelu_finish", "rows_scale",
-                 "softmax_rows_backward", "norm_channels_forward", "norm_channels_backward"):
+    for name in ("norm_rows_forward", "norm_rows_backward", "gelu_forward", "softmax_rows",
+                 "softmax_rows_masked", "softmax_rows_backward", "norm_channels_forward",
+                 "norm_channels_backward"):
         fn = getattr(_kernels, name)
 
         def spy(*a, _fn=fn, _name=name):
@@ -181,6 +182,54 @@ def test_softmax(jit, kind):
     check(lambda lib, t: lib.nn.functional.softmax(t.transpose(-1, -2), dim=-1), x)
 
 
+@pytest.mark.parametrize("kind", ["plain", "causal", "row_masked", "nan", "large", "inf"])
+def test_log_softmax(jit, kind):
+    x = rand(3, 4, 10, 12, low=-4, high=4, dtype=np.float32)
+    if kind == "causal":
+        x[..., np.triu_indices(10, 1, 12)[0], np.triu_indices(10, 1, 12)[1]] = -np.inf
+    elif kind == "row_masked":
+        x[1, 2, 3, :] = -np.inf
+    elif kind == "nan":
+        x[0, 1, 2, 3] = np.nan
+    elif kind == "large":
+        x[2, 0, 0, 0] = 500.0
+        x[2, 0, 1, :] = -300.0
+    elif kind == "inf":
+        x[2, 1, 1, 4] = np.inf
+    for dim in (-1, 2):
+        check(lambda lib, t: lib.nn.functional.log_softmax(t, dim=dim), x)
+    check(lambda lib, t: lib.nn.functional.log_softmax(t.double(), dim=-1), x)
+
+
+def test_exp32_matches_exp_over_the_float32_range():
+    pytest.importorskip("numba")
+    from ember import _kernels
+    x = np.linspace(-110.0, 90.0, 20001).astype(np.float32)
+    x = np.concatenate([x, rand(5000, dtype=np.float32, low=-1, high=1),
+                        np.array([0.0, -0.0, 88.7228, 88.72284, -87.33655, -103.9, -104.0,
+                                  np.inf, -np.inf, np.nan], np.float32)])
+    got = np.array([_kernels._exp32(v) for v in x], np.float32)
+    ref = np.exp(x.astype(np.float64))
+    with np.errstate(over="ignore"):
+        ref32 = ref.astype(np.float32)
+    normal = np.isfinite(ref32) & (ref32 >= np.finfo(np.float32).tiny)
+    rel = np.abs(got[normal] - ref[normal]) / ref[normal]
+    assert rel.max() < 1.5e-7                          # under 2 ulp
+    sub = ~normal & np.isfinite(ref32)                 # subnormal or zero results
+    assert np.abs(got[sub] - ref[sub]).max() <= 1.5e-45
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref32))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(x))
+
+
+def test_scaled_dot_product_attention_large_scores(jit):
+    # large scores: the shift by the row max matters  (NaN / inf scores are
+    # left out: torch's fused kernel gives 0 or NaN rows for them by code path)
+    q, k, v = (rand(2, 3, 6, 4, seed=i, dtype=np.float32) for i in range(3))
+    q[1, 2] *= 25.0
+    check(lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True), q, k, v)
+
+
 @pytest.mark.parametrize("mask", ["causal", "float", "bool_row_masked", "none"])
 def test_scaled_dot_product_attention(jit, mask):
     q, k, v = (rand(2, 3, 7, 5, seed=i, dtype=np.float32) for i in range(3))
@@ -232,13 +281,20 @@ def test_kernels_run_when_enabled_and_agree_with_numpy(calls):
         return [t.detach().numpy().copy() for t in (y, x.grad, ln.weight.grad, ln.bias.grad)]
 
     compiled = run()
-    assert calls == {"norm_rows_forward": 1, "norm_rows_backward": 1, "gelu_finish": 1,
-                     "rows_scale": 1, "softmax_rows_backward": 1}
+    assert calls == {"norm_rows_forward": 1, "norm_rows_backward": 1, "gelu_forward": 1,
+                     "softmax_rows": 1, "softmax_rows_backward": 1}
     _jit.set_enabled(False)
     plain = run()
     assert all(v == 1 for v in calls.values())      # the NumPy path called none of them
     for a, b in zip(compiled, plain):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_attention_kernels_run_when_enabled(calls):
+    q, k, v = (ember.randn(2, 3, 8, 4, requires_grad=True) for _ in range(3))
+    ember.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).sum().backward()
+    F_E.log_softmax(q, dim=-1)
+    assert calls == {"softmax_rows_masked": 1, "softmax_rows_backward": 1, "softmax_rows": 1}
 
 
 def test_batch_norm_kernels_run_when_enabled(calls):

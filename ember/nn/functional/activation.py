@@ -357,12 +357,10 @@ def _gelu_erf32(x):
 
 
 def _gelu_fused32(k, x):
-    """GELU of a float32 array with the compiled kernels: (y, dy/dx)."""
+    """GELU of a float32 array with the compiled kernel: (y, dy/dx)."""
     flat = np.ascontiguousarray(x).reshape(-1)
-    e, y, dy = np.empty_like(flat), np.empty_like(flat), np.empty_like(flat)
-    k.gelu_exponent(flat, e)
-    np.exp(e, out=e)
-    k.gelu_finish(flat, e, y, dy)
+    y, dy = np.empty_like(flat), np.empty_like(flat)
+    k.gelu_forward(flat, y, dy)
     return y.reshape(x.shape), dy.reshape(x.shape)
 
 
@@ -381,7 +379,7 @@ class _GELU(Op):
             return (0.5 * x * (1 + t)).astype(x.dtype, copy=False)
         if x.dtype == np.float32 and x.ndim:
             k = _jit.kernels()
-            if k is not None:   # compiled: y and dy/dx in two passes around np.exp
+            if k is not None:   # compiled: y and dy/dx in one pass
                 y, dy = _gelu_fused32(k, x)
                 ctx.save_for_backward(x, dy, None)
                 ctx.meta = (False, True)
@@ -548,12 +546,28 @@ def _last_axis_kernels(a, dim):
     return _jit.kernels_for(a.dtype)
 
 
+def _softmax32_kernels(x, dim):
+    """The compiled kernels for a softmax of ``x`` along ``dim``: float32 only
+    (their exp is a float32 polynomial); float64 takes the NumPy path."""
+    if x.dtype != np.float32:
+        return None
+    return _last_axis_kernels(x, dim)
+
+
 class _Softmax(Op):
     """exp(x - max) / sum along ``dim``; backward y * (g - sum(g * y))."""
     _node_name = "SoftmaxBackward0"
 
     @staticmethod
     def forward(ctx, x, dim):
+        k = _softmax32_kernels(x, dim)
+        if k is not None:     # (max, exp, sum and scale in one compiled pass per row)
+            e = np.empty_like(x)
+            k.softmax_rows(x.reshape(-1, x.shape[-1]), e.reshape(-1, x.shape[-1]), False,
+                           not x.max() < _rows.EXP_SAFE[x.dtype])
+            ctx.save_for_backward(e)
+            ctx.dim = dim
+            return e
         unshifted = _rows.exp_unshifted(x, dim)
         if unshifted is None:
             e = np.subtract(x, _rows.max_along(x, dim))
@@ -594,6 +608,14 @@ class _LogSoftmax(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
+        k = _softmax32_kernels(x, dim)
+        if k is not None:
+            s = np.empty_like(x)
+            k.softmax_rows(x.reshape(-1, x.shape[-1]), s.reshape(-1, x.shape[-1]), True,
+                           not x.max() < _rows.EXP_SAFE[x.dtype])
+            ctx.save_for_backward(s)
+            ctx.dim = dim
+            return s
         unshifted = _rows.exp_unshifted(x, dim)
         if unshifted is None:
             s = np.subtract(x, _rows.max_along(x, dim))

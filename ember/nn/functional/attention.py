@@ -20,6 +20,7 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
+from ... import _jit
 from ...ops import _bw, _rows
 from .activation import _last_axis_kernels
 from ...random import _rng
@@ -172,6 +173,15 @@ def _exp_rows_(s, add, bias):
     subtract); 0/-inf masks only remove entries.  Float masks and large
     scores take the row-max path.  Fully masked rows get 1/d = 1 (weights 0).
     """
+    S = s.shape[-1]
+    if add is None and s.dtype == np.float32 and s.flags.c_contiguous \
+            and (bias is None or _rows_bias(bias, s.shape)):
+        kern = _jit.kernels_for(s.dtype)
+        if kern is not None:   # (mask, max, exp and row sum in one compiled pass per row)
+            rd = np.empty(s.shape[:-1] + (1,), s.dtype)
+            b = None if bias is None else bias.reshape(bias.shape[-2:])
+            kern.softmax_rows_masked(s.reshape(-1, S), b, rd.reshape(-1))
+            return rd
     lim = _rows.EXP_SAFE.get(s.dtype, 0.0)   # (scores inside +-lim need no shift)
     safe = add is None and -lim < s.min() and s.max() < lim  # (False for NaN)
     if add is not None:
@@ -187,6 +197,13 @@ def _exp_rows_(s, add, bias):
     if add is not None or bias is not None:
         d[d == 0] = 1
     return np.reciprocal(d, out=d)
+
+def _rows_bias(bias, shape):
+    """Whether ``bias`` is one (L, S) mask shared by every (batch, head) of the
+    scores: what the compiled masked softmax takes."""
+    return (bias.ndim >= 2 and bias.shape[-2:] == shape[-2:]
+            and all(n == 1 for n in bias.shape[:-2]) and bias.flags.c_contiguous)
+
 
 def _graph_backward(q, k, v, add, P, keep, g, gw, scale, c, gk, gv, bias, need):
     """The same gradient built from Ember ops on Tensors (``create_graph=True``),
