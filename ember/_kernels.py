@@ -348,6 +348,34 @@ def softmax_rows_backward(g, y, f, gx):
             gx[i, j] = y[i, j] * (g[i, j] - c)
 
 
+# ---- masked_fill ---------------------------------------------------------------------------
+
+@_kernel
+def fill_masked_rows(x, mask, value, out):
+    """out[i, j] = value where mask[j], else x[i, j]: one (M,) mask repeated
+    over the rows of x (R, M)."""
+    R, M = x.shape
+    for i in range(R):
+        for j in range(M):
+            out[i, j] = value if mask[j] else x[i, j]
+
+
+# ---- embedding backward ------------------------------------------------------------------
+
+@_kernel
+def scatter_add_rows(out, idx, rows):
+    """out[idx[i]] += rows[i] for i in order (embedding's backward).  Returns
+    False, having stopped, at an index outside out's rows."""
+    num, D = out.shape
+    for i in range(idx.size):
+        r = idx[i]
+        if r < 0 or r >= num:
+            return False
+        for j in range(D):
+            out[r, j] += rows[i, j]
+    return True
+
+
 # ---- optimizer updates ---------------------------------------------------------------------
 # No fast-math here: each element follows torch's formulas operation by
 # operation (lerp, mul + addcmul, sqrt / div + eps, addcdiv), so the update

@@ -31,7 +31,7 @@ def calls(monkeypatch):
     seen = {}
     for name in ("norm_rows_forward", "norm_rows_backward", "gelu_forward", "softmax_rows",
                  "softmax_rows_masked", "softmax_rows_backward", "norm_channels_forward",
-                 "norm_channels_backward"):
+                 "norm_channels_backward", "fill_masked_rows", "scatter_add_rows"):
         fn = getattr(_kernels, name)
 
         def spy(*a, _fn=fn, _name=name):
@@ -263,6 +263,31 @@ def test_multihead_attention_weights(jit):
     check(fn, x)
 
 
+# ---- masked_fill ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mask_shape", [(1, 1, 6, 6), (6, 6), (6,), (2, 3, 6, 6), (1, 3, 1, 6)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masked_fill(jit, mask_shape, dtype):
+    x = rand(2, 3, 6, 6, dtype=dtype)
+    x[0, 1, 2, 3] = np.nan
+    m = np.random.default_rng(3).random(mask_shape) < 0.4
+    for value in (float("-inf"), 0.5):
+        check(lambda lib, t: t.masked_fill(lib.tensor(m), value), x)
+    check(lambda lib, t: t.transpose(-1, -2).masked_fill(lib.tensor(m), 2.0), x)
+
+
+# ---- embedding backward ------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("idx_dtype", [np.int64, np.int32])
+def test_embedding_backward(jit, dtype, idx_dtype):
+    w = rand(7, 5, dtype=dtype)
+    idx = np.random.default_rng(1).integers(0, 7, (4, 9)).astype(idx_dtype)   # repeats
+    check(lambda lib, t: lib.nn.functional.embedding(lib.tensor(idx), t), w)
+    check(lambda lib, t: lib.nn.functional.embedding(lib.tensor(idx), t, padding_idx=2), w)
+    check(lambda lib, t: lib.nn.functional.embedding(lib.tensor(idx[:, :4].T.copy()), t), w)
+
+
 # ---- the compiled path really runs ---------------------------------------------------------
 
 def test_kernels_run_when_enabled_and_agree_with_numpy(calls):
@@ -294,7 +319,12 @@ def test_attention_kernels_run_when_enabled(calls):
     q, k, v = (ember.randn(2, 3, 8, 4, requires_grad=True) for _ in range(3))
     ember.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).sum().backward()
     F_E.log_softmax(q, dim=-1)
-    assert calls == {"softmax_rows_masked": 1, "softmax_rows_backward": 1, "softmax_rows": 1}
+    s = q @ k.transpose(-2, -1)
+    s.masked_fill(ember.ones(8, 8).tril() == 0, float("-inf")).sum().backward()
+    emb = ember.nn.Embedding(10, 4)
+    emb(ember.tensor([[1, 2, 2]])).sum().backward()
+    assert calls == {"softmax_rows_masked": 1, "softmax_rows_backward": 1, "softmax_rows": 1,
+                     "fill_masked_rows": 2, "scatter_add_rows": 1}
 
 
 def test_batch_norm_kernels_run_when_enabled(calls):

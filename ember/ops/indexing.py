@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
+from .. import _jit
 from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
@@ -1393,11 +1394,34 @@ class MaskedFill(Op):
 def _fill_where(x, mask, value):
     """``np.where(mask, value, x)`` with x's shape: a copy of ``x`` written
     through the mask (faster than where's per-element select)."""
+    rows = _mask_rows(x, mask)
+    if rows:
+        k = _jit.kernels_for(x.dtype)
+        if k is not None:    # (one compiled pass: the mask repeats over x's rows)
+            out = np.empty_like(x)
+            k.fill_masked_rows(x.reshape(-1, rows), mask.reshape(rows), x.dtype.type(value),
+                               out.reshape(-1, rows))
+            return out
     if mask.shape == x.shape or np.broadcast_shapes(mask.shape, x.shape) == x.shape:
         out = x.copy()
         np.copyto(out, value, where=mask)
         return out
     return np.where(mask, value, x)
+
+
+def _mask_rows(x, mask):
+    """The row length M when ``mask`` is one contiguous block of M flags that
+    repeats over C-contiguous ``x`` (a (T, T) causal mask against (B, H, T, T)
+    scores), else 0."""
+    if mask.dtype != np.bool_ or not x.flags.c_contiguous or not mask.flags.c_contiguous \
+            or not x.size:
+        return 0
+    shape = mask.shape
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    if not shape or len(shape) > x.ndim or x.shape[x.ndim - len(shape):] != shape:
+        return 0
+    return mask.size
 
 
 def _fill_value(value, x):
