@@ -117,7 +117,7 @@ class Tensor:
     _hooks = None        # gradient hooks of a leaf
     _accum = None        # weakref to a leaf's AccumulateGrad node, made on first use
     _post_acc_hooks = None
-    _views = None        # live views that require grad (a WeakSet), for in-place rebasing
+    _views = None        # weak refs to views that may require grad, for in-place rebasing
 
     # NumPy must hand mixed expressions (ndarray * Tensor) to Tensor's
     # reflected operators rather than converting the tensor.

@@ -345,3 +345,19 @@ def test_memory_flat_over_1000_steps():
               f"(growth {(r1000 - r100) / 2**20:.2f} MiB)")
         assert r1000 - r100 < 16 * 2**20
     assert t1000 - t100 < 256 * 1024
+
+
+def test_view_registry_of_a_long_lived_base_stays_small():
+    """Every forward slices the same buffer (a causal mask, say): the base's
+    weak list of views drops dead entries, and live views still follow an
+    in-place change to the base."""
+    base = ember.zeros(8, 8).requires_grad_()
+    y = base * 1.0
+    for _ in range(1000):
+        y[:, :4].sum()
+    assert len(y._views) <= 64
+    keep = y[2:4]
+    y.add_(1.0)
+    assert keep.grad_fn is not None and keep.grad_fn.name() == "AsStridedBackward0"
+    keep.sum().backward()
+    np.testing.assert_array_equal(base.grad.numpy()[2:4], np.ones((2, 8), np.float32))

@@ -450,8 +450,29 @@ def _mark_view(out, src):
             # grad_fn (see ops/inplace.py).
             views = base._views
             if views is None:
-                views = base._views = weakref.WeakSet()
-            views.add(out)
+                views = base._views = _ViewRefs()
+            views.append(weakref.ref(out))
+            if len(views) > views.limit:
+                views.prune()
+
+
+class _ViewRefs(list):
+    """Weak references to a base's views (see _mark_view).  Dead references
+    are dropped when the list doubles past its live size: appending a plain
+    weakref is ~3x cheaper than adding to a WeakSet, on every view op."""
+    __slots__ = ("limit",)
+
+    def __init__(self):
+        super().__init__()
+        self.limit = 32
+
+    def prune(self):
+        self[:] = [r for r in self if r() is not None]
+        self.limit = max(32, 2 * len(self))
+
+    def live(self):
+        """The views still alive."""
+        return [v for v in (r() for r in self) if v is not None]
 
 
 def _wrap_out(arr, ctx, nr):

@@ -179,7 +179,7 @@ def _refresh_views(base, changed):
     views = base._views
     if not views:
         return
-    for v in list(views):
+    for v in views.live():
         if v is changed or not _shares(base, v):
             continue
         fresh = AsStridedView.apply(base, _region(base._data, v._data))
