@@ -432,7 +432,12 @@ def compare(program, order2=False):
         env_pairs = zip(env_e, env_t)
     else:
         env_pairs = zip(res_e[0], res_t[0])
+    env_pairs = list(env_pairs)
     for k, (e, t) in enumerate(env_pairs):
+        if program[k][0] == "gelu" and _gelu_of_inf32(env_pairs[program[k][1][0]][1]):
+            # torch's float32 gelu(+inf) is NaN in its vectorised kernel (any
+            # tensor of 2+ elements) and inf for one element; Ember gives inf
+            raise TorchLimitation("float32 gelu of +inf")
         close(e, t, f"value {k} ({program[k][0]})")
         if e.requires_grad != t.requires_grad and t.is_floating_point():
             # (torch marks a bool tensor written from a grad-requiring value as
@@ -448,6 +453,15 @@ def compare(program, order2=False):
         # constant -- abs' sign(x) * g -- and then give zeros; Ember's don't)
         if g2t is not None or g2e is not None:
             _grad_close(g2e or [None] * len(g2t), g2t or [None] * len(g2e), "grad2")
+
+
+def _gelu_of_inf32(x):
+    return x.dtype == _torch().float32 and bool((x == float("inf")).any())
+
+
+def _torch():
+    import torch
+    return torch
 
 
 def _as_float64(program):

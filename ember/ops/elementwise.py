@@ -132,8 +132,8 @@ class PowScalar(Op):
     def backward(ctx, g):
         x, = ctx.saved_tensors
         p = ctx.p
-        if p == 0:
-            return g * 0
+        if p == 0:      # torch: zeros, even where g is NaN or inf
+            return _bw.zeros_like(g)
         if p == 2:
             return g * 2 * x
         if p == 1:
