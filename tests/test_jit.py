@@ -165,25 +165,8 @@ def test_gelu_double_backward(jit):
 
 # ---- softmax ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["plain", "causal", "row_masked", "nan", "large"])
-def test_softmax(jit, kind):
-    x = rand(3, 4, 10, 12, low=-4, high=4, dtype=np.float32)
-    if kind == "causal":
-        x[..., np.triu_indices(10, 1, 12)[0], np.triu_indices(10, 1, 12)[1]] = -np.inf
-    elif kind == "row_masked":
-        x[1, 2, 3, :] = -np.inf
-    elif kind == "nan":
-        x[0, 1, 2, 3] = np.nan
-    elif kind == "large":
-        x[2, 0, 0, 0] = 500.0
-    for dim in (-1, 2):
-        check(lambda lib, t: lib.nn.functional.softmax(t, dim=dim), x)
-    check(lambda lib, t: lib.nn.functional.softmax(t.double(), dim=-1), x)
-    check(lambda lib, t: lib.nn.functional.softmax(t.transpose(-1, -2), dim=-1), x)
-
-
-@pytest.mark.parametrize("kind", ["plain", "causal", "row_masked", "nan", "large", "inf"])
-def test_log_softmax(jit, kind):
+def _scores(kind):
+    """(3, 4, 10, 12) float32 scores with the special values ``kind`` names."""
     x = rand(3, 4, 10, 12, low=-4, high=4, dtype=np.float32)
     if kind == "causal":
         x[..., np.triu_indices(10, 1, 12)[0], np.triu_indices(10, 1, 12)[1]] = -np.inf
@@ -196,6 +179,21 @@ def test_log_softmax(jit, kind):
         x[2, 0, 1, :] = -300.0
     elif kind == "inf":
         x[2, 1, 1, 4] = np.inf
+    return x
+
+
+@pytest.mark.parametrize("kind", ["plain", "causal", "row_masked", "nan", "large"])
+def test_softmax(jit, kind):
+    x = _scores(kind)
+    for dim in (-1, 2):
+        check(lambda lib, t: lib.nn.functional.softmax(t, dim=dim), x)
+    check(lambda lib, t: lib.nn.functional.softmax(t.double(), dim=-1), x)
+    check(lambda lib, t: lib.nn.functional.softmax(t.transpose(-1, -2), dim=-1), x)
+
+
+@pytest.mark.parametrize("kind", ["plain", "causal", "row_masked", "nan", "large", "inf"])
+def test_log_softmax(jit, kind):
+    x = _scores(kind)
     for dim in (-1, 2):
         check(lambda lib, t: lib.nn.functional.log_softmax(t, dim=dim), x)
     check(lambda lib, t: lib.nn.functional.log_softmax(t.double(), dim=-1), x)

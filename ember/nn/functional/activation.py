@@ -546,12 +546,17 @@ def _last_axis_kernels(a, dim):
     return _jit.kernels_for(a.dtype)
 
 
-def _softmax32_kernels(x, dim):
-    """The compiled kernels for a softmax of ``x`` along ``dim``: float32 only
-    (their exp is a float32 polynomial); float64 takes the NumPy path."""
-    if x.dtype != np.float32:
+def _softmax_compiled(x, dim, log):
+    """softmax (or log_softmax with ``log``) of ``x`` along ``dim`` by the
+    compiled kernel -- max, exp, sum and scale in one pass per row -- or None
+    when it doesn't apply: float32 only (its exp is a float32 polynomial)."""
+    k = _last_axis_kernels(x, dim) if x.dtype == np.float32 else None
+    if k is None:
         return None
-    return _last_axis_kernels(x, dim)
+    y = np.empty_like(x)
+    D = x.shape[-1]
+    k.softmax_rows(x.reshape(-1, D), y.reshape(-1, D), log, not x.max() < _rows.EXP_SAFE[x.dtype])
+    return y
 
 
 class _Softmax(Op):
@@ -560,11 +565,8 @@ class _Softmax(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
-        k = _softmax32_kernels(x, dim)
-        if k is not None:     # (max, exp, sum and scale in one compiled pass per row)
-            e = np.empty_like(x)
-            k.softmax_rows(x.reshape(-1, x.shape[-1]), e.reshape(-1, x.shape[-1]), False,
-                           not x.max() < _rows.EXP_SAFE[x.dtype])
+        e = _softmax_compiled(x, dim, False)
+        if e is not None:
             ctx.save_for_backward(e)
             ctx.dim = dim
             return e
@@ -608,11 +610,8 @@ class _LogSoftmax(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
-        k = _softmax32_kernels(x, dim)
-        if k is not None:
-            s = np.empty_like(x)
-            k.softmax_rows(x.reshape(-1, x.shape[-1]), s.reshape(-1, x.shape[-1]), True,
-                           not x.max() < _rows.EXP_SAFE[x.dtype])
+        s = _softmax_compiled(x, dim, True)
+        if s is not None:
             ctx.save_for_backward(s)
             ctx.dim = dim
             return s
