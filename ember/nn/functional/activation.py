@@ -559,6 +559,34 @@ def _softmax_compiled(x, dim, log):
     return y
 
 
+def _softmax_numpy(x, dim):
+    """softmax along ``dim`` in NumPy passes (the row max only when needed),
+    with the per-row scale compiled where it can be."""
+    unshifted = _rows.exp_unshifted(x, dim)
+    if unshifted is None:
+        e = np.subtract(x, _rows.max_along(x, dim))
+        np.exp(e, out=e)
+        d = _rows.sum_along(e, dim)
+    else:
+        e, d = unshifted
+    k = _last_axis_kernels(e, dim)
+    if k is not None:     # (a per-row scale: one compiled pass)
+        k.rows_scale(e.reshape(-1, e.shape[-1]), (1 / d).reshape(-1))
+    else:
+        e *= 1 / d
+    return e
+
+
+def _log_softmax_numpy(x, dim):
+    """log_softmax along ``dim`` in NumPy passes (the row max only when needed)."""
+    unshifted = _rows.exp_unshifted(x, dim)
+    if unshifted is None:
+        s = np.subtract(x, _rows.max_along(x, dim))
+        s -= np.log(_rows.sum_along(np.exp(s), dim))
+        return s
+    return np.subtract(x, np.log(unshifted[1]))
+
+
 class _Softmax(Op):
     """exp(x - max) / sum along ``dim``; backward y * (g - sum(g * y))."""
     _node_name = "SoftmaxBackward0"
@@ -566,22 +594,8 @@ class _Softmax(Op):
     @staticmethod
     def forward(ctx, x, dim):
         e = _softmax_compiled(x, dim, False)
-        if e is not None:
-            ctx.save_for_backward(e)
-            ctx.dim = dim
-            return e
-        unshifted = _rows.exp_unshifted(x, dim)
-        if unshifted is None:
-            e = np.subtract(x, _rows.max_along(x, dim))
-            np.exp(e, out=e)
-            d = _rows.sum_along(e, dim)
-        else:
-            e, d = unshifted
-        k = _last_axis_kernels(e, dim)
-        if k is not None:     # (a per-row scale: one compiled pass)
-            k.rows_scale(e.reshape(-1, e.shape[-1]), (1 / d).reshape(-1))
-        else:
-            e *= 1 / d
+        if e is None:
+            e = _softmax_numpy(x, dim)
         ctx.save_for_backward(e)
         ctx.dim = dim
         return e
@@ -611,16 +625,8 @@ class _LogSoftmax(Op):
     @staticmethod
     def forward(ctx, x, dim):
         s = _softmax_compiled(x, dim, True)
-        if s is not None:
-            ctx.save_for_backward(s)
-            ctx.dim = dim
-            return s
-        unshifted = _rows.exp_unshifted(x, dim)
-        if unshifted is None:
-            s = np.subtract(x, _rows.max_along(x, dim))
-            s -= np.log(_rows.sum_along(np.exp(s), dim))
-        else:
-            s = np.subtract(x, np.log(unshifted[1]))
+        if s is None:
+            s = _log_softmax_numpy(x, dim)
         ctx.save_for_backward(s)
         ctx.dim = dim
         return s

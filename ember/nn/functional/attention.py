@@ -173,11 +173,11 @@ def _exp_rows_(s, add, bias):
     subtract); 0/-inf masks only remove entries.  Float masks and large
     scores take the row-max path.  Fully masked rows get 1/d = 1 (weights 0).
     """
-    S = s.shape[-1]
     if add is None and s.dtype == np.float32 and s.flags.c_contiguous \
             and (bias is None or _rows_bias(bias, s.shape)):
         kern = _jit.kernels_for(s.dtype)
         if kern is not None:   # (mask, max, exp and row sum in one compiled pass per row)
+            S = s.shape[-1]
             rd = np.empty(s.shape[:-1] + (1,), s.dtype)
             b = None if bias is None else bias.reshape(bias.shape[-2:])
             kern.softmax_rows_masked(s.reshape(-1, S), b, rd.reshape(-1))
