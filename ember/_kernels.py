@@ -296,30 +296,50 @@ def softmax_rows(x, y, log, shift):
 
 
 @_kernel
-def softmax_rows_masked(s, bias, rd):
-    """Attention's softmax numerators, in place on the float32 scores ``s``
-    (R, S):  row i gets E = exp(s_i + b - max(s_i + b)) with b the row
-    i % L of ``bias`` (L, S) (0 / -inf entries; None: no mask), and
-    rd_i = 1 / sum(E).  A row masked everywhere gets E = 0 and rd = 1."""
+def softmax_rows_masked(s, bias, width):
+    """Attention's softmax, in place on the float32 scores ``s`` (R, S).  Row
+    i uses row r = i % L of ``bias`` (L, S) (0 / -inf entries; None: no mask)
+    and sees only its first width[r] keys (``width`` (L,): the keys past it
+    are masked, so they are neither read nor exponentiated; they get 0):
+        s_i[:n] = exp(a - m) / sum(exp(a - m)),  a = s_i[:n] + b_r[:n].
+    m = 0 first (attention scores are small, and this saves the row-max
+    pass); a row whose sum leaves [1e-25, 1e30] is redone with its max, so
+    large scores and NaN come out as with the max.  A row masked everywhere
+    gets zeros (torch's safe softmax)."""
     R, S = s.shape
-    L = 1 if bias is None else bias.shape[0]
+    L = width.shape[0]
+    e = np.empty(S, np.float32)
     for i in range(R):
-        m = -_FINF
-        for j in range(S):
-            a = s[i, j]
-            if bias is not None:
-                a += bias[i % L, j]
-            s[i, j] = a
-            if a > m:
-                m = a
-        if m == -_FINF:
-            m = _F0                  # (all masked: exp(-inf) = 0 everywhere)
+        r = i % L
+        n = width[r]
+        m = _F0
         d = _F0
-        for j in range(S):
-            e = _exp32(s[i, j] - m)
-            s[i, j] = e
-            d += e
-        rd[i] = _F1 / d if d != _F0 else _F1
+        for attempt in range(2):
+            if attempt:
+                m = -_FINF
+                for j in range(n):
+                    a = s[i, j]
+                    if bias is not None:
+                        a += bias[r, j]
+                    if a > m:
+                        m = a
+                if m == -_FINF:
+                    m = _F0          # (all masked: exp(-inf) = 0 everywhere)
+            d = _F0
+            for j in range(n):
+                a = s[i, j]
+                if bias is not None:
+                    a += bias[r, j]
+                x = _exp32(a - m)
+                e[j] = x
+                d += x
+            if attempt or (d >= _SUM_LOW and d <= _SUM_HIGH):
+                break
+        f = _F1 / d if d != _F0 else _F0
+        for j in range(n):
+            s[i, j] = e[j] * f
+        for j in range(n, S):
+            s[i, j] = _F0
 
 
 @_kernel
@@ -334,9 +354,8 @@ def rows_scale(e, f):
 
 @_kernel
 def softmax_rows_backward(g, y, f, gx):
-    """gx_i = y_i * (g_i - f_i * sum(g_i * y_i)) per row; f None means 1.  With
-    y = E the unnormalised weights and f = 1 / row sums this is attention's
-    softmax backward on E.  gx may be g itself (each row is read first)."""
+    """gx_i = y_i * (g_i - f_i * sum(g_i * y_i)) per row; f None means 1.
+    gx may be g itself (each row is read first)."""
     R, D = g.shape
     for i in range(R):
         c = g[i, 0] * y[i, 0]
@@ -346,6 +365,24 @@ def softmax_rows_backward(g, y, f, gx):
             c = c * f[i]
         for j in range(D):
             gx[i, j] = y[i, j] * (g[i, j] - c)
+
+
+@_kernel
+def attention_softmax_backward(g, p, width):
+    """The softmax backward of ``softmax_rows_masked``, in place on the float32
+    (R, S) ``g``: g_i[:n] = p_i * (g_i - sum(g_i * p_i)) over the first
+    n = width[i % L] keys, 0 past them (where p is 0; g is not read there)."""
+    R, S = g.shape
+    L = width.shape[0]
+    for i in range(R):
+        n = width[i % L]
+        c = _F0
+        for j in range(n):
+            c += g[i, j] * p[i, j]
+        for j in range(n):
+            g[i, j] = p[i, j] * (g[i, j] - c)
+        for j in range(n, S):
+            g[i, j] = _F0
 
 
 # ---- masked_fill ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def calls(monkeypatch):
     from ember import _kernels
     seen = {}
     for name in ("norm_rows_forward", "norm_rows_backward", "gelu_forward", "softmax_rows",
-                 "softmax_rows_masked", "softmax_rows_backward", "norm_channels_forward",
+                 "softmax_rows_masked", "softmax_rows_backward", "attention_softmax_backward", "norm_channels_forward",
                  "norm_channels_backward", "fill_masked_rows", "scatter_add_rows"):
         fn = getattr(_kernels, name)
 
@@ -321,7 +321,7 @@ def test_attention_kernels_run_when_enabled(calls):
     s.masked_fill(ember.ones(8, 8).tril() == 0, float("-inf")).sum().backward()
     emb = ember.nn.Embedding(10, 4)
     emb(ember.tensor([[1, 2, 2]])).sum().backward()
-    assert calls == {"softmax_rows_masked": 1, "softmax_rows_backward": 1, "softmax_rows": 1,
+    assert calls == {"softmax_rows_masked": 1, "attention_softmax_backward": 1, "softmax_rows": 1,
                      "fill_masked_rows": 2, "scatter_add_rows": 1}
 
 

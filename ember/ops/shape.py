@@ -647,7 +647,8 @@ class Split(Op):
     def backward(ctx, *gs):
         shape, bounds, axis = ctx.meta
         if _tiles(bounds, shape[axis]):
-            return _bw.concatenate(gs, axis)
+            whole = _joined(gs, axis)
+            return _bw.concatenate(gs, axis) if whole is None else whole
         # tensor_split with unordered indices: pieces may overlap or be missing
         pre = (slice(None),) * axis
         total = None
@@ -655,6 +656,31 @@ class Split(Op):
             part = _slice_scatter(g, shape, pre + (slice(a, b),))
             total = part if total is None else total + part
         return total
+
+
+def _joined(gs, axis):
+    """The pieces as one array without a copy, when they already lie side by
+    side along ``axis`` in one buffer with the same strides (attention's
+    q, k, v gradients, written into one buffer laid out like the projection
+    they were split from), else None."""
+    g0 = gs[0]
+    if type(g0) is not np.ndarray or not isinstance(g0.base, np.ndarray):
+        return None
+    step = g0.strides[axis]
+    addr = g0.__array_interface__["data"][0]
+    for g in gs:
+        if (type(g) is not np.ndarray or g.base is not g0.base or g.strides != g0.strides
+                or g.dtype != g0.dtype or g.__array_interface__["data"][0] != addr
+                or g.shape[:axis] != g0.shape[:axis] or g.shape[axis + 1:] != g0.shape[axis + 1:]):
+            return None
+        addr += g.shape[axis] * step
+    shape = list(g0.shape)
+    shape[axis] = sum(g.shape[axis] for g in gs)
+    base = g0.base
+    if not base.flags.c_contiguous:
+        return None
+    return np.ndarray(tuple(shape), g0.dtype, base,
+                      g0.__array_interface__["data"][0] - base.__array_interface__["data"][0], g0.strides)
 
 
 def _tiles(bounds, n):

@@ -66,29 +66,43 @@ class _SDPA(Op):
     softmax), and zero gradient.  With ``weights`` the attention weights
     (after dropout) are a second, differentiable output.
 
-    The weights are kept unnormalised, E = exp(scores - shift) with row sums
-    d, and the 1/d folded into the (L, Ev)-sized output and gradient instead
-    of scaling the (L, S) matrix (unless the weights are returned):
+    Two paths compute the same thing:
+    - the fused one (float32, no float mask, one (L, S) bias or none, the
+      compiled kernels): the softmax is one compiled pass per row, and
+      ``_Blocks`` lets every product skip the key columns a row block can't
+      see -- with a causal mask, a quarter of the work for L = 64, more for
+      longer sequences, as flash attention does;
+    - the NumPy one (anything else), which keeps the weights unnormalised,
+      E = exp(scores - shift) with row sums d, and folds 1/d into the
+      (L, Ev)-sized output and gradient instead of the (L, S) matrix:
         out = (E @ v) / d,   dV = E^T (g / d),   dS = E * (g' v^T - rowdot(g' v^T, E) / d)
-    with g' = g / d -- the usual softmax backward with P = E / d substituted.
+      with g' = g / d -- the usual softmax backward with P = E / d substituted.
     """
     _node_name = "ScaledDotProductAttentionBackward0"
 
     @staticmethod
     def forward(ctx, q, k, v, add, bias, scale, p, gk, gv, weights):
         L = q.shape[-2]
-        qr = _group(q, gk)
-        s = _bw.matmul(qr * np.asarray(scale, q.dtype), _swap(k))
-        s = _ungroup(s, gk, L)                       # (*, Hq, L, S)
-        for m in (add, bias):
-            if m is not None and m.ndim > 2 and _grows(s.shape, m.shape):
-                s = np.array(np.broadcast_to(s, np.broadcast_shapes(s.shape, m.shape)))
-        rd = None
-        if s.size:
-            rd = _exp_rows_(s, add, bias)            # s = E, rd = 1 / d
-            if weights:
-                s *= rd
-                rd = None
+        blocks = _fused_plan(q, k, v, add, bias, gk, gv)
+        if blocks is not None:
+            s = blocks.scores(q * np.asarray(scale, q.dtype), k)
+            _jit.kernels_for(s.dtype).softmax_rows_masked(
+                s.reshape(-1, s.shape[-1]), None if bias is None else bias.reshape(bias.shape[-2:]),
+                blocks.width)
+            rd = None
+        else:
+            qr = _group(q, gk)
+            s = _bw.matmul(qr * np.asarray(scale, q.dtype), _swap(k))
+            s = _ungroup(s, gk, L)                       # (*, Hq, L, S)
+            for m in (add, bias):
+                if m is not None and m.ndim > 2 and _grows(s.shape, m.shape):
+                    s = np.array(np.broadcast_to(s, np.broadcast_shapes(s.shape, m.shape)))
+            rd = None
+            if s.size:
+                rd = _exp_rows_(s, add, bias)            # s = E, rd = 1 / d
+                if weights:
+                    s *= rd
+                    rd = None
         E = s
         keep, c = None, 1.0
         if p > 0:
@@ -98,11 +112,14 @@ class _SDPA(Op):
             ed *= np.asarray(c, ed.dtype)
         else:
             ed = E
-        out = _ungroup(np.matmul(_group(ed, gv), v), gv, L)
-        if rd is not None:
-            out *= rd
+        if blocks is not None:
+            out = blocks.weighted(ed, v)
+        else:
+            out = _ungroup(np.matmul(_group(ed, gv), v), gv, L)
+            if rd is not None:
+                out *= rd
         ctx.save_for_backward(q, k, v, add, E, keep, rd)
-        ctx.c = (scale, c, gk, gv, bias)
+        ctx.c = (scale, c, gk, gv, bias, blocks)
         if weights:
             ctx.set_materialize_grads(False)
             return out, ed
@@ -111,7 +128,7 @@ class _SDPA(Op):
     @staticmethod
     def backward(ctx, g, gw=None):
         q, k, v, add, E, keep, rd = ctx.saved_tensors
-        scale, c, gk, gv, bias = ctx.c
+        scale, c, gk, gv, bias, blocks = ctx.c
         need = ctx.needs_input_grad
         if isinstance(q, Tensor) or isinstance(g, Tensor) or isinstance(gw, Tensor):
             P = E if rd is None else E * rd
@@ -122,13 +139,15 @@ class _SDPA(Op):
             g = np.zeros(E.shape[:-1] + (v.shape[-1],), dtype)
         elif rd is not None:
             g = g * rd                               # g' = g / d
+        ed = E
+        if keep is not None:
+            ed = E * keep
+            ed *= np.asarray(c, dtype)
+        if blocks is not None:
+            return blocks.backward(q, k, v, E, ed, keep, c, g, gw, np.asarray(scale, dtype), need)
         gr = _group(g, gv)
         dv = dq = dk = None
         if need[2]:
-            ed = E
-            if keep is not None:
-                ed = E * keep
-                ed *= np.asarray(c, dtype)
             dv = np.matmul(_swap(_group(ed, gv)), gr)
         if not (need[0] or need[1] or need[3]):
             return None, None, dv, None
@@ -139,17 +158,11 @@ class _SDPA(Op):
             dP *= keep
             dP *= np.asarray(c, dtype)
         # softmax backward, in place: dS = E * (dP' - rowdot(dP', E) / d)
-        kern = _last_axis_kernels(dP, dP.ndim - 1)
-        if kern is not None and E.dtype == dP.dtype and E.flags.c_contiguous:
-            S = E.shape[-1]
-            kern.softmax_rows_backward(dP.reshape(-1, S), E.reshape(-1, S),
-                                       None if rd is None else rd.reshape(-1), dP.reshape(-1, S))
-        else:
-            r = np.einsum("...j,...j->...", dP, E)[..., None]
-            if rd is not None:
-                r *= rd
-            dP -= r
-            dP *= E
+        r = np.einsum("...j,...j->...", dP, E)[..., None]
+        if rd is not None:
+            r *= rd
+        dP -= r
+        dP *= E
         dS = dP
         sc = np.asarray(scale, dtype)
         dSr = _group(dS, gk)
@@ -163,8 +176,8 @@ class _SDPA(Op):
 
 
 def _exp_rows_(s, add, bias):
-    """Masked softmax numerators over the last axis of the C-contiguous scores
-    ``s``, in place; returns 1 / (row sums), shaped (..., L, 1).
+    """Masked softmax numerators over the last axis of the scores ``s``, in
+    place; returns 1 / (row sums), shaped (..., L, 1).
 
     softmax is unchanged by a shift of each row; the usual shift is the row's
     max, to keep exp() in range.  When every raw score already lies well
@@ -173,15 +186,6 @@ def _exp_rows_(s, add, bias):
     subtract); 0/-inf masks only remove entries.  Float masks and large
     scores take the row-max path.  Fully masked rows get 1/d = 1 (weights 0).
     """
-    if add is None and s.dtype == np.float32 and s.flags.c_contiguous \
-            and (bias is None or _rows_bias(bias, s.shape)):
-        kern = _jit.kernels_for(s.dtype)
-        if kern is not None:   # (mask, max, exp and row sum in one compiled pass per row)
-            S = s.shape[-1]
-            rd = np.empty(s.shape[:-1] + (1,), s.dtype)
-            b = None if bias is None else bias.reshape(bias.shape[-2:])
-            kern.softmax_rows_masked(s.reshape(-1, S), b, rd.reshape(-1))
-            return rd
     lim = _rows.EXP_SAFE.get(s.dtype, 0.0)   # (scores inside +-lim need no shift)
     safe = add is None and -lim < s.min() and s.max() < lim  # (False for NaN)
     if add is not None:
@@ -198,11 +202,164 @@ def _exp_rows_(s, add, bias):
         d[d == 0] = 1
     return np.reciprocal(d, out=d)
 
-def _rows_bias(bias, shape):
-    """Whether ``bias`` is one (L, S) mask shared by every (batch, head) of the
-    scores: what the compiled masked softmax takes."""
-    return (bias.ndim >= 2 and bias.shape[-2:] == shape[-2:]
-            and all(n == 1 for n in bias.shape[:-2]) and bias.flags.c_contiguous)
+
+# ---- the fused path: compiled softmax, products restricted to the visible keys ---------------
+
+def _fused_plan(q, k, v, add, bias, gk, gv):
+    """The ``_Blocks`` of a call the fused path takes, else None: float32 q, k
+    and v with the same batch dims (no broadcasting, no grouped heads), no
+    float mask, no mask or one (L, S) mask shared by every (batch, head),
+    and the compiled kernels available."""
+    if add is not None or q.dtype != np.float32 or gk != 1 or gv != 1 \
+            or not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+        return None
+    L, S = q.shape[-2], k.shape[-2]
+    if bias is not None and not (bias.ndim >= 2 and bias.shape[-2:] == (L, S)
+                                 and all(n == 1 for n in bias.shape[:-2])):
+        return None
+    if L == 0 or S == 0 or _jit.kernels_for(q.dtype) is None:
+        return None
+    return _Blocks.of(bias, L, S)
+
+
+class _Blocks:
+    """Which keys each block of query rows can see.
+
+    Query rows r0..r1-1 attend to keys 0..w-1 only (every key past w is
+    masked for all of them), for each (r0, r1, w) in ``rows``; ``width``
+    holds that w for each row, for the softmax kernels.  With a causal
+    mask (any mask whose visible keys grow with the row), rows are cut into
+    blocks of 32 or more so that every product -- q k^T, P v and the four of
+    the backward -- runs on the lower-left staircase only.  Without a mask
+    there is one block that sees all keys.
+    """
+    _cache = {}
+
+    def __init__(self, rows, width):
+        self.rows, self.width = rows, width
+
+    @classmethod
+    def of(cls, bias, L, S):
+        key = None
+        if bias is None or bias is _CAUSAL.get((L, S, bias.dtype)):
+            key = (L, S, bias is None)      # (masks built here are cached: plan once)
+            plan = cls._cache.get(key)
+            if plan is not None:
+                return plan
+        if bias is None:
+            width = np.full(L, S, np.int64)
+        else:   # 1 + the last key each row may see (0: none)
+            ok = ~np.isneginf(bias.reshape(L, S))
+            width = np.where(ok.any(axis=1), S - np.argmax(ok[:, ::-1], axis=1), 0).astype(np.int64)
+        rows = [(0, L, int(width.max()))]
+        if L >= 64 and np.all(np.diff(width) >= 0):
+            nb = min(8, L // 32)
+            edges = [L * i // nb for i in range(nb + 1)]
+            rows = [(a, b, int(width[b - 1])) for a, b in zip(edges, edges[1:])]
+        # each row takes its block's width: the mask hides the rest, and loops
+        # of one length per block vectorise (a length per row runs ~1.6x slower)
+        width = np.concatenate([np.full(b - a, w, np.int64) for a, b, w in rows])
+        plan = cls(rows, width)
+        if key is not None:
+            if len(cls._cache) > 64:
+                cls._cache.clear()
+            cls._cache[key] = plan
+        return plan
+
+    def _segments(self):
+        """Key ranges (c0, c1) with the first query row that sees them: keys
+        c0..c1-1 are seen by rows r0.. to the end (widths grow with the row)."""
+        c0 = 0
+        for r0, _, w in self.rows:
+            if w > c0:
+                yield c0, w, r0
+                c0 = w
+
+    def scores(self, qs, k, fill=False):
+        """q k^T (q already scaled) on the visible blocks; the rest unset (0
+        with ``fill``)."""
+        L, S = qs.shape[-2], k.shape[-2]
+        kt = _swap(k)
+        if S * k.shape[-1] <= 4096:
+            kt = np.ascontiguousarray(kt)   # (small stacked k^T: a copy + BLAS beats NumPy's loop)
+        if len(self.rows) == 1:
+            return np.matmul(qs, kt)
+        s = (np.zeros if fill else np.empty)(qs.shape[:-2] + (L, S), qs.dtype)
+        for r0, r1, w in self.rows:
+            if w:
+                np.matmul(qs[..., r0:r1, :], kt[..., :w], out=s[..., r0:r1, :w])
+        return s
+
+    def weighted(self, p, v):
+        """p @ v over the visible keys, laid out (*, L, H, Ev) in memory for 4-d
+        inputs, so that the usual transpose(1, 2).contiguous() after attention
+        costs nothing (torch's SDPA output has that layout too)."""
+        shape = p.shape[:-1] + v.shape[-1:]
+        if p.ndim == 4:
+            out = np.empty((shape[0], shape[2], shape[1], shape[3]), p.dtype).transpose(0, 2, 1, 3)
+        else:
+            out = np.empty(shape, p.dtype)
+        for r0, r1, w in self.rows:
+            if w:
+                np.matmul(p[..., r0:r1, :w], v[..., :w, :], out=out[..., r0:r1, :])
+            else:
+                out[..., r0:r1, :] = 0
+        return out
+
+    def backward(self, q, k, v, P, ed, keep, c, g, gw, sc, need):
+        dq, dk, dv = _grads_like((q, k, v), need)
+        if dv is not None:
+            self._to_keys(ed, g, dv)
+        if not (need[0] or need[1]):
+            return None, None, dv, None
+        # d(loss)/d(weights after dropout), on the visible part
+        dP = self.scores(g, v, fill=gw is not None or keep is not None)
+        if gw is not None:
+            dP += gw
+        if keep is not None:
+            dP *= keep
+            dP *= np.asarray(c, dP.dtype)
+        S = dP.shape[-1]
+        _jit.kernels_for(dP.dtype).attention_softmax_backward(
+            dP.reshape(-1, S), P.reshape(-1, S), self.width)
+        dS = dP
+        if dq is not None:
+            for r0, r1, w in self.rows:
+                if w:
+                    np.matmul(dS[..., r0:r1, :w], k[..., :w, :], out=dq[..., r0:r1, :])
+                else:
+                    dq[..., r0:r1, :] = 0
+            dq *= sc
+        if dk is not None:
+            self._to_keys(dS, q, dk)
+            dk *= sc
+        return dq, dk, dv, None
+
+    def _to_keys(self, a, b, out):
+        """out = a^T @ b, (S, X) from a (L, S) and b (L, X), over the visible
+        blocks: keys c0..c1-1 only collect rows r0.. onwards."""
+        c1 = 0
+        for c0, c1, r0 in self._segments():
+            np.matmul(_swap(a[..., r0:, c0:c1]), b[..., r0:, :], out=out[..., c0:c1, :])
+        if c1 < out.shape[-2]:
+            out[..., c1:, :] = 0
+
+
+def _grads_like(arrays, need):
+    """Empty gradients for ``arrays`` (None where not needed).  When they are
+    views of one C-contiguous array that do not overlap -- q, k and v split
+    from one (B, T, 3C) projection -- the gradients are the same views of
+    one new buffer laid out like it, so the split's backward finds them
+    already joined and copies nothing."""
+    base = arrays[0].base
+    if (all(need[:3]) and isinstance(base, np.ndarray) and base.flags.c_contiguous
+            and all(a.base is base and a.dtype == base.dtype for a in arrays)
+            and not any(np.shares_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])):
+        buf = np.empty_like(base)
+        start = base.__array_interface__["data"][0]
+        return [np.ndarray(a.shape, a.dtype, buf, a.__array_interface__["data"][0] - start, a.strides)
+                for a in arrays]
+    return [np.empty(a.shape, a.dtype) if n else None for a, n in zip(arrays, need)]
 
 
 def _graph_backward(q, k, v, add, P, keep, g, gw, scale, c, gk, gv, bias, need):
