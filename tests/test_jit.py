@@ -247,6 +247,101 @@ def test_scaled_dot_product_attention(jit, mask):
     check(fn, q, k, v)
 
 
+@pytest.mark.parametrize("L,S", [(64, 64), (100, 100), (256, 256), (96, 160), (130, 70)])
+def test_scaled_dot_product_attention_causal_blocks(jit, L, S):
+    # long enough for the fused path to cut the rows into blocks whose
+    # products skip the masked keys (top-left aligned when L != S)
+    q = rand(2, 2, L, 8, seed=0, dtype=np.float32)
+    k, v = (rand(2, 2, S, 8, seed=i, dtype=np.float32) for i in (1, 2))
+    check(lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True), q, k, v, atol=2e-5)
+
+
+@pytest.mark.parametrize("mask", ["padding", "uneven"])
+def test_scaled_dot_product_attention_bool_masks_long(jit, mask):
+    # a mask hiding the last keys of every row (blocks apply) and one whose
+    # visible keys shrink along the rows (one block; the mask does the work)
+    q, k, v = (rand(2, 2, 96, 8, seed=i, dtype=np.float32) for i in range(3))
+    bm = np.ones((96, 96), bool)
+    if mask == "padding":
+        bm[:, 80:] = False
+    else:
+        bm = np.triu(bm)
+    check(lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=lib.tensor(bm)), q, k, v, atol=2e-5)
+
+
+def test_scaled_dot_product_attention_large_scores_long(jit):
+    # rows whose sum without a shift leaves float32's range are redone with their max
+    q, k, v = (rand(2, 2, 64, 8, seed=i, dtype=np.float32) for i in range(3))
+    q[1, 1] *= 40.0
+    q[0, 0, 5] = -1e4     # (torch's own float32 gradients lose digits here: compare to float64)
+    w = rand(2, 2, 64, 8, seed=5)
+
+    def run(lib, dtype):
+        ts = [lib.tensor(a.astype(dtype), requires_grad=True) for a in (q, k, v)]
+        y = lib.nn.functional.scaled_dot_product_attention(*ts, is_causal=True)
+        (y * lib.tensor(w.astype(dtype))).sum().backward()
+        return [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+    for a, b in zip(run(ember, np.float32), run(torch, np.float64)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-4)
+
+
+def _split_attention(lib, x, heads=2):
+    """GPT's attention: q, k, v split from one (B, T, 3C) projection."""
+    B, T, C3 = x.shape
+    C = C3 // 3
+    q, k, v = (t.view(B, T, heads, C // heads).transpose(1, 2) for t in x.split(C, dim=2))
+    y = lib.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return y.transpose(1, 2).contiguous().view(B, T, C)
+
+
+def test_scaled_dot_product_attention_split_projection(jit):
+    x = rand(2, 64, 48, dtype=np.float32)
+    check(_split_attention, x, atol=2e-5)
+    # the output is laid out (B, T, H, D): the transpose back is contiguous
+    q, k, v = (ember.randn(2, 2, 64, 8) for _ in range(3))
+    y = F_E.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert y.transpose(1, 2).is_contiguous() == (jit == "kernels")
+
+
+def test_scaled_dot_product_attention_same_tensor_thrice(jit):
+    # q, k and v one and the same view: their gradients must not share a buffer
+    x = rand(2, 64, 2, 8, dtype=np.float32)
+    check(lambda lib, x: lib.nn.functional.scaled_dot_product_attention(
+        x.transpose(1, 2), x.transpose(1, 2), x.transpose(1, 2), is_causal=True), x, atol=2e-5)
+
+
+def test_split_backward_joins_adjacent_gradients():
+    from ember.ops.shape import _joined
+    buf = np.arange(24.0).reshape(2, 12)
+    parts = [buf[:, 0:4], buf[:, 4:8], buf[:, 8:12]]
+    whole = _joined(parts, 1)
+    assert whole is not None and np.shares_memory(whole, buf)
+    np.testing.assert_array_equal(whole, buf)
+    assert _joined([buf[:, 0:4], buf[:, 8:12]], 1) is None       # a gap
+    assert _joined([buf[:, 4:8], buf[:, 0:4]], 1) is None        # out of order
+    assert _joined([buf[:, 0:4], np.ones((2, 4))], 1) is None    # another buffer
+    x = ember.randn(3, 12, requires_grad=True)
+    a, b, c = x.split(4, dim=1)
+    (a * 1 + b * 2 + c * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.repeat([[1.0, 2.0, 3.0]], 4, axis=1).repeat(3, 0)
+                                  .reshape(3, 3, 4).transpose(0, 1, 2).reshape(3, 12))
+
+
+def test_linear_bias_kernel_matches_numpy_bit_for_bit():
+    pytest.importorskip("numba")
+    x, w, b = (rand(*s, seed=i, dtype=np.float32) for i, s in enumerate([(4, 9, 16), (24, 16), (24,)]))
+    outs = []
+    for on in (True, False):
+        old = _jit.set_enabled(on)
+        try:
+            outs.append(F_E.linear(ember.tensor(x), ember.tensor(w), ember.tensor(b)).numpy())
+        finally:
+            _jit.set_enabled(old)
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
 def test_multihead_attention_weights(jit):
     x = rand(2, 6, 8, dtype=np.float32)
 

@@ -3,6 +3,7 @@ import numpy as np
 
 from ..._tensor import Tensor
 from ...autograd.function import Op
+from ... import _jit
 from ...ops import _bw, _rows
 
 __all__ = ["linear", "bilinear"]
@@ -24,7 +25,11 @@ class _Linear(Op):
         ctx.save_for_backward(x, w)
         out = _bw.matmul(x, w.T)
         if b is not None:
-            out += b
+            kern = _jit.kernels_for(out.dtype) if out.flags.c_contiguous and out.ndim else None
+            if kern is not None and out.size:
+                kern.rows_add(out.reshape(-1, out.shape[-1]), b)
+            else:
+                out += b
         return out
 
     @staticmethod
