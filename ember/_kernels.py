@@ -296,12 +296,13 @@ def softmax_rows(x, y, log, shift):
 
 
 @_kernel
-def softmax_rows_masked(s, bias, width):
-    """Attention's softmax, in place on the float32 scores ``s`` (R, S).  Row
-    i uses row r = i % L of ``bias`` (L, S) (0 / -inf entries; None: no mask)
-    and sees only its first width[r] keys (``width`` (L,): the keys past it
-    are masked, so they are neither read nor exponentiated; they get 0):
-        s_i[:n] = exp(a - m) / sum(exp(a - m)),  a = s_i[:n] + b_r[:n].
+def softmax_rows_masked(s, scale, bias, width):
+    """Attention's softmax, in place on the float32 unscaled scores ``s``
+    (R, S).  Row i uses row r = i % L of ``bias`` (L, S) (0 / -inf entries;
+    None: no mask) and sees only its first width[r] keys (``width`` (L,): the
+    keys past it are masked, so they are neither read nor exponentiated;
+    they get 0):
+        s_i[:n] = exp(a - m) / sum(exp(a - m)),  a = s_i[:n] * scale + b_r[:n].
     m = 0 first (attention scores are small, and this saves the row-max
     pass); a row whose sum leaves [1e-25, 1e30] is redone with its max, so
     large scores and NaN come out as with the max.  A row masked everywhere
@@ -318,7 +319,7 @@ def softmax_rows_masked(s, bias, width):
             if attempt:
                 m = -_FINF
                 for j in range(n):
-                    a = s[i, j]
+                    a = s[i, j] * scale
                     if bias is not None:
                         a += bias[r, j]
                     if a > m:
@@ -327,7 +328,7 @@ def softmax_rows_masked(s, bias, width):
                     m = _F0          # (all masked: exp(-inf) = 0 everywhere)
             d = _F0
             for j in range(n):
-                a = s[i, j]
+                a = s[i, j] * scale
                 if bias is not None:
                     a += bias[r, j]
                 x = _exp32(a - m)
@@ -378,10 +379,11 @@ def softmax_rows_backward(g, y, f, gx):
 
 
 @_kernel
-def attention_softmax_backward(g, p, width):
-    """The softmax backward of ``softmax_rows_masked``, in place on the float32
-    (R, S) ``g``: g_i[:n] = p_i * (g_i - sum(g_i * p_i)) over the first
-    n = width[i % L] keys, 0 past them (where p is 0; g is not read there)."""
+def attention_softmax_backward(g, p, width, scale):
+    """The backward of ``softmax_rows_masked`` to the unscaled scores, in
+    place on the float32 (R, S) ``g``: g_i[:n] = scale * p_i * (g_i -
+    sum(g_i * p_i)) over the first n = width[i % L] keys, 0 past them
+    (where p is 0; g is not read there)."""
     R, S = g.shape
     L = width.shape[0]
     for i in range(R):
@@ -390,7 +392,7 @@ def attention_softmax_backward(g, p, width):
         for j in range(n):
             c += g[i, j] * p[i, j]
         for j in range(n):
-            g[i, j] = p[i, j] * (g[i, j] - c)
+            g[i, j] = scale * p[i, j] * (g[i, j] - c)
         for j in range(n, S):
             g[i, j] = _F0
 

@@ -312,6 +312,14 @@ def test_scaled_dot_product_attention_same_tensor_thrice(jit):
         x.transpose(1, 2), x.transpose(1, 2), x.transpose(1, 2), is_causal=True), x, atol=2e-5)
 
 
+def test_scaled_dot_product_attention_empty_head_dim(jit):
+    # E = 0: the default scale is inf and every score 0; torch gives uniform weights
+    q = np.zeros((1, 2, 4, 0), np.float32)
+    v = rand(1, 2, 4, 3, dtype=np.float32)
+    check(lambda lib, q, v: lib.nn.functional.scaled_dot_product_attention(q, q, v, is_causal=True),
+          q, v, grad=False)
+
+
 def test_split_backward_joins_adjacent_gradients():
     from ember.ops.shape import _joined
     buf = np.arange(24.0).reshape(2, 12)

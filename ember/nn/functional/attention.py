@@ -83,12 +83,12 @@ class _SDPA(Op):
     @staticmethod
     def forward(ctx, q, k, v, add, bias, scale, p, gk, gv, weights):
         L = q.shape[-2]
-        blocks = _fused_plan(q, k, v, add, bias, gk, gv)
+        blocks = _fused_plan(q, k, v, add, bias, scale, gk, gv)
         if blocks is not None:
-            s = blocks.scores(q * np.asarray(scale, q.dtype), k)
+            s = blocks.scores(q, k)        # (the scale is applied inside the softmax kernel)
             _jit.kernels_for(s.dtype).softmax_rows_masked(
-                s.reshape(-1, s.shape[-1]), None if bias is None else bias.reshape(bias.shape[-2:]),
-                blocks.width)
+                s.reshape(-1, s.shape[-1]), np.asarray(scale, s.dtype),
+                None if bias is None else bias.reshape(bias.shape[-2:]), blocks.width)
             rd = None
         else:
             qr = _group(q, gk)
@@ -205,12 +205,13 @@ def _exp_rows_(s, add, bias):
 
 # ---- the fused path: compiled softmax, products restricted to the visible keys ---------------
 
-def _fused_plan(q, k, v, add, bias, gk, gv):
+def _fused_plan(q, k, v, add, bias, scale, gk, gv):
     """The ``_Blocks`` of a call the fused path takes, else None: float32 q, k
-    and v with the same batch dims (no broadcasting, no grouped heads), no
-    float mask, no mask or one (L, S) mask shared by every (batch, head),
-    and the compiled kernels available."""
+    and v with the same batch dims (no broadcasting, no grouped heads), a
+    finite scale and a non-empty head dim, no float mask, no mask or one
+    (L, S) mask shared by every (batch, head), and the compiled kernels."""
     if add is not None or q.dtype != np.float32 or gk != 1 or gv != 1 \
+            or not math.isfinite(scale) or q.shape[-1] == 0 \
             or not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
         return None
     L, S = q.shape[-2], k.shape[-2]
@@ -276,8 +277,7 @@ class _Blocks:
                 c0 = w
 
     def scores(self, qs, k, fill=False):
-        """q k^T (q already scaled) on the visible blocks; the rest unset (0
-        with ``fill``)."""
+        """q k^T on the visible blocks; the rest unset (0 with ``fill``)."""
         L, S = qs.shape[-2], k.shape[-2]
         kt = _swap(k)
         if S * k.shape[-1] <= 4096:
@@ -321,18 +321,16 @@ class _Blocks:
             dP *= np.asarray(c, dP.dtype)
         S = dP.shape[-1]
         _jit.kernels_for(dP.dtype).attention_softmax_backward(
-            dP.reshape(-1, S), P.reshape(-1, S), self.width)
-        dS = dP
+            dP.reshape(-1, S), P.reshape(-1, S), self.width, sc)
+        dS = dP                               # (scaled: the gradient of q k^T itself)
         if dq is not None:
             for r0, r1, w in self.rows:
                 if w:
                     np.matmul(dS[..., r0:r1, :w], k[..., :w, :], out=dq[..., r0:r1, :])
                 else:
                     dq[..., r0:r1, :] = 0
-            dq *= sc
         if dk is not None:
             self._to_keys(dS, q, dk)
-            dk *= sc
         return dq, dk, dv, None
 
     def _to_keys(self, a, b, out):
