@@ -296,13 +296,12 @@ def softmax_rows(x, y, log, shift):
 
 
 @_kernel
-def softmax_rows_masked(s, scale, bias, width):
-    """Attention's softmax, in place on the float32 unscaled scores ``s``
-    (R, S).  Row i uses row r = i % L of ``bias`` (L, S) (0 / -inf entries;
-    None: no mask) and sees only its first width[r] keys (``width`` (L,): the
-    keys past it are masked, so they are neither read nor exponentiated;
-    they get 0):
-        s_i[:n] = exp(a - m) / sum(exp(a - m)),  a = s_i[:n] * scale + b_r[:n].
+def softmax_rows_masked(s, bias, width):
+    """Attention's softmax, in place on the float32 scores ``s`` (R, S).  Row
+    i uses row r = i % L of ``bias`` (L, S) (0 / -inf entries; None: no mask)
+    and sees only its first width[r] keys (``width`` (L,): the keys past it
+    are masked, so they are neither read nor exponentiated; they get 0):
+        s_i[:n] = exp(a - m) / sum(exp(a - m)),  a = s_i[:n] + b_r[:n].
     m = 0 first (attention scores are small, and this saves the row-max
     pass); a row whose sum leaves [1e-25, 1e30] is redone with its max, so
     large scores and NaN come out as with the max.  A row masked everywhere
@@ -319,7 +318,7 @@ def softmax_rows_masked(s, scale, bias, width):
             if attempt:
                 m = -_FINF
                 for j in range(n):
-                    a = s[i, j] * scale
+                    a = s[i, j]
                     if bias is not None:
                         a += bias[r, j]
                     if a > m:
@@ -328,7 +327,7 @@ def softmax_rows_masked(s, scale, bias, width):
                     m = _F0          # (all masked: exp(-inf) = 0 everywhere)
             d = _F0
             for j in range(n):
-                a = s[i, j] * scale
+                a = s[i, j]
                 if bias is not None:
                     a += bias[r, j]
                 x = _exp32(a - m)

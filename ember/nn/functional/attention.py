@@ -85,10 +85,12 @@ class _SDPA(Op):
         L = q.shape[-2]
         blocks = _fused_plan(q, k, v, add, bias, scale, gk, gv)
         if blocks is not None:
-            s = blocks.scores(q, k)        # (the scale is applied inside the softmax kernel)
+            # (q is scaled before the product, as torch does: with huge scores
+            # that decides which ones tie)
+            s = blocks.scores(q * np.asarray(scale, q.dtype), k)
             _jit.kernels_for(s.dtype).softmax_rows_masked(
-                s.reshape(-1, s.shape[-1]), np.asarray(scale, s.dtype),
-                None if bias is None else bias.reshape(bias.shape[-2:]), blocks.width)
+                s.reshape(-1, s.shape[-1]), None if bias is None else bias.reshape(bias.shape[-2:]),
+                blocks.width)
             rd = None
         else:
             qr = _group(q, gk)
@@ -322,7 +324,7 @@ class _Blocks:
         S = dP.shape[-1]
         _jit.kernels_for(dP.dtype).attention_softmax_backward(
             dP.reshape(-1, S), P.reshape(-1, S), self.width, sc)
-        dS = dP                               # (scaled: the gradient of q k^T itself)
+        dS = dP                               # (times the scale: the gradient of q k^T)
         if dq is not None:
             for r0, r1, w in self.rows:
                 if w:
