@@ -305,6 +305,21 @@ def test_scaled_dot_product_attention_split_projection(jit):
     assert y.transpose(1, 2).is_contiguous() == (jit == "kernels")
 
 
+def test_attention_gradients_share_a_buffer_only_when_the_views_tile_it():
+    from ember.nn.functional.attention import _grads_like
+    qkv = np.zeros((2, 8, 12), np.float32)
+    views = [qkv[..., i * 4:(i + 1) * 4].reshape(2, 8, 2, 2).swapaxes(1, 2) for i in range(3)]
+    dq, dk, dv = _grads_like(views, (True,) * 4)
+    assert dq.base is dk.base is dv.base and dq.base.shape == qkv.shape
+    assert [g.strides for g in (dq, dk, dv)] == [a.strides for a in views]
+    big = np.zeros((100, 12), np.float32)          # views covering a small part of a large array
+    assert all(g.base is None for g in _grads_like([big[:8, i * 4:(i + 1) * 4] for i in range(3)],
+                                                    (True,) * 4))
+    same = views[0]                                # one view three times: separate buffers
+    dq, dk, dv = _grads_like((same, same, same), (True,) * 4)
+    assert not np.shares_memory(dq, dk)
+
+
 def test_scaled_dot_product_attention_same_tensor_thrice(jit):
     # q, k and v one and the same view: their gradients must not share a buffer
     x = rand(2, 64, 2, 8, dtype=np.float32)

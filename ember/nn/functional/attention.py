@@ -347,13 +347,14 @@ class _Blocks:
 
 def _grads_like(arrays, need):
     """Empty gradients for ``arrays`` (None where not needed).  When they are
-    views of one C-contiguous array that do not overlap -- q, k and v split
-    from one (B, T, 3C) projection -- the gradients are the same views of
-    one new buffer laid out like it, so the split's backward finds them
-    already joined and copies nothing."""
+    views of one C-contiguous array that together cover it without overlap
+    -- q, k and v split from one (B, T, 3C) projection -- the gradients are
+    the same views of one new buffer laid out like it, so the split's
+    backward finds them already joined and copies nothing."""
     base = arrays[0].base
     if (all(need[:3]) and isinstance(base, np.ndarray) and base.flags.c_contiguous
             and all(a.base is base and a.dtype == base.dtype for a in arrays)
+            and sum(a.size for a in arrays) == base.size     # (they tile it: no buffer larger than needed)
             and not any(np.shares_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])):
         buf = np.empty_like(base)
         start = base.__array_interface__["data"][0]
