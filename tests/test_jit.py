@@ -305,6 +305,27 @@ def test_scaled_dot_product_attention_split_projection(jit):
     assert y.transpose(1, 2).is_contiguous() == (jit == "kernels")
 
 
+@pytest.mark.parametrize("case", ["gqa_causal", "gqa_bool", "broadcast_kv"])
+def test_scaled_dot_product_attention_unfused_shapes(jit, case):
+    # grouped heads and broadcast batch dims: the products are not blocked, but
+    # the softmax still runs in the row kernels
+    q = rand(2, 4, 70, 8, seed=0, dtype=np.float32)
+    k, v = (rand(2, 2, 70, 8, seed=i, dtype=np.float32) for i in (1, 2))
+    bm = np.tril(np.ones((70, 70), bool))
+    bm[3] = False
+    if case == "broadcast_kv":
+        k = v = rand(1, 4, 70, 8, seed=3, dtype=np.float32)
+
+    def fn(lib, q, k, v):
+        F = lib.nn.functional
+        if case == "gqa_causal":
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        if case == "gqa_bool":
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=lib.tensor(bm), enable_gqa=True)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=lib.tensor(bm))
+    check(fn, q, k, v, atol=2e-5)
+
+
 def test_attention_gradients_share_a_buffer_only_when_the_views_tile_it():
     from ember.nn.functional.attention import _grads_like
     qkv = np.zeros((2, 8, 12), np.float32)

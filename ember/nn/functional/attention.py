@@ -101,8 +101,8 @@ class _SDPA(Op):
                     s = np.array(np.broadcast_to(s, np.broadcast_shapes(s.shape, m.shape)))
             rd = None
             if s.size:
-                rd = _exp_rows_(s, add, bias)            # s = E, rd = 1 / d
-                if weights:
+                rd = _exp_rows_(s, add, bias)            # s = E, rd = 1 / d (None: s = P)
+                if weights and rd is not None:
                     s *= rd
                     rd = None
         E = s
@@ -160,11 +160,17 @@ class _SDPA(Op):
             dP *= keep
             dP *= np.asarray(c, dtype)
         # softmax backward, in place: dS = E * (dP' - rowdot(dP', E) / d)
-        r = np.einsum("...j,...j->...", dP, E)[..., None]
-        if rd is not None:
-            r *= rd
-        dP -= r
-        dP *= E
+        kern = _row_kernels(E, None) if rd is None else None
+        if kern is not None and dP.dtype == E.dtype and dP.flags.c_contiguous:
+            S = E.shape[-1]
+            kern.attention_softmax_backward(dP.reshape(-1, S), E.reshape(-1, S),
+                                            np.full(1, S, np.int64), np.asarray(1, dtype))
+        else:
+            r = np.einsum("...j,...j->...", dP, E)[..., None]
+            if rd is not None:
+                r *= rd
+            dP -= r
+            dP *= E
         dS = dP
         sc = np.asarray(scale, dtype)
         dSr = _group(dS, gk)
@@ -177,9 +183,27 @@ class _SDPA(Op):
         return dq, dk, dv, (dS if need[3] else None)
 
 
+def _row_kernels(s, bias):
+    """The compiled kernels, when the masked softmax kernel can take the
+    scores ``s``: float32, C-contiguous, no mask or one (L, S) mask shared by
+    every (batch, head) (what GQA and broadcast batch dims leave here)."""
+    if s.dtype != np.float32 or not s.flags.c_contiguous or s.ndim < 2 \
+            or not _shared_mask(bias, *s.shape[-2:]):
+        return None
+    return _jit.kernels_for(s.dtype)
+
+
+def _shared_mask(bias, L, S):
+    """Whether ``bias`` is absent or one (L, S) mask for every (batch, head)."""
+    return bias is None or (bias.ndim >= 2 and bias.shape[-2:] == (L, S)
+                            and all(n == 1 for n in bias.shape[:-2]))
+
+
 def _exp_rows_(s, add, bias):
     """Masked softmax numerators over the last axis of the scores ``s``, in
-    place; returns 1 / (row sums), shaped (..., L, 1).
+    place; returns 1 / (row sums), shaped (..., L, 1).  Where the compiled
+    kernel applies (no float mask, see ``_row_kernels``) it writes the
+    normalised weights instead and returns None.
 
     softmax is unchanged by a shift of each row; the usual shift is the row's
     max, to keep exp() in range.  When every raw score already lies well
@@ -188,6 +212,12 @@ def _exp_rows_(s, add, bias):
     subtract); 0/-inf masks only remove entries.  Float masks and large
     scores take the row-max path.  Fully masked rows get 1/d = 1 (weights 0).
     """
+    kern = _row_kernels(s, bias) if add is None else None
+    if kern is not None:
+        S = s.shape[-1]
+        kern.softmax_rows_masked(s.reshape(-1, S), None if bias is None else bias.reshape(s.shape[-2:]),
+                                 np.full(s.shape[-2], S, np.int64))
+        return None
     lim = _rows.EXP_SAFE.get(s.dtype, 0.0)   # (scores inside +-lim need no shift)
     safe = add is None and -lim < s.min() and s.max() < lim  # (False for NaN)
     if add is not None:
@@ -217,10 +247,7 @@ def _fused_plan(q, k, v, add, bias, scale, gk, gv):
             or not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
         return None
     L, S = q.shape[-2], k.shape[-2]
-    if bias is not None and not (bias.ndim >= 2 and bias.shape[-2:] == (L, S)
-                                 and all(n == 1 for n in bias.shape[:-2])):
-        return None
-    if L == 0 or S == 0 or _jit.kernels_for(q.dtype) is None:
+    if L == 0 or S == 0 or not _shared_mask(bias, L, S) or _jit.kernels_for(q.dtype) is None:
         return None
     return _Blocks.of(bias, L, S)
 
