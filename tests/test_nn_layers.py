@@ -70,6 +70,13 @@ def test_linear_matches_torch(dtype, bias, shape):
     compare_module(tnn.Linear(4, 3, bias=bias), enn.Linear(4, 3, bias=bias), rand(*shape, dtype=dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 1, 256), (16, 256), (2, 256), (17, 256), (1, 256)])
+def test_linear_few_rows(dtype, shape):
+    # 2-16 rows against a large weight take the transposed product (decoding)
+    compare_module(tnn.Linear(256, 192), enn.Linear(256, 192), rand(*shape, dtype=dtype))
+
+
 def test_linear_non_contiguous_input():
     t = tnn.Linear(4, 2).double()
     e = load_from_torch(enn.Linear(4, 2).double(), t)
