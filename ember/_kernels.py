@@ -363,16 +363,14 @@ def rows_scale(e, f):
 
 
 @_kernel
-def softmax_rows_backward(g, y, f, gx):
-    """gx_i = y_i * (g_i - f_i * sum(g_i * y_i)) per row; f None means 1.
-    gx may be g itself (each row is read first)."""
+def softmax_rows_backward(g, y, gx):
+    """gx_i = y_i * (g_i - sum(g_i * y_i)) per row.  gx may be g itself (each
+    row is read first)."""
     R, D = g.shape
     for i in range(R):
         c = g[i, 0] * y[i, 0]
         for j in range(1, D):
             c += g[i, j] * y[i, j]
-        if f is not None:
-            c = c * f[i]
         for j in range(D):
             gx[i, j] = y[i, j] * (g[i, j] - c)
 

@@ -611,7 +611,7 @@ class _Softmax(Op):
             D = y.shape[-1]
             gx = np.empty(y.shape, y.dtype)
             k.softmax_rows_backward(np.ascontiguousarray(g).reshape(-1, D), y.reshape(-1, D),
-                                    None, gx.reshape(-1, D))
+                                    gx.reshape(-1, D))
             return gx
         gx = g * y
         gx -= y * _rows.sum_along(g, ctx.dim, y)

@@ -22,7 +22,6 @@ from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
 from ... import _jit
 from ...ops import _bw, _rows
-from .activation import _last_axis_kernels
 from ...random import _rng
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
