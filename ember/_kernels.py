@@ -19,7 +19,10 @@ would run one element at a time); other transcendentals are called per row,
 or stay in NumPy.
 """
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # reassoc: sums may be reordered (vectorised); contract: a*b+c may fuse;
 # nsz: the sign of a zero may differ.  Not nnan/ninf: NaN and inf propagate.
@@ -452,3 +455,186 @@ def add_scaled(d, g, a):
     rounds as the two NumPy operations do."""
     for i in range(d.size):
         d[i] += g[i] * a
+
+
+# ---- the intra-op pool's side of a worker thread (ember/_parallel.py) ------------------
+
+_X86 = __import__("platform").machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+def _item_ptr(context, builder, aryty, ary, i):
+    return cgutils.get_item_pointer(context, builder, aryty,
+                                    context.make_array(aryty)(context, builder, ary), [i])
+
+
+@intrinsic
+def _load_acquire(typingctx, flag, i):
+    """flag[i] read as an atomic load (acquire): the compiler reads memory on
+    every call, where a plain load could be hoisted out of a wait loop.  On
+    x86 it also issues the CPU's spin-loop hint (``pause``) first."""
+    def codegen(context, builder, signature, args):
+        ptr = _item_ptr(context, builder, signature.args[0], args[0], args[1])
+        if _X86:
+            pause = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+            builder.call(pause, [])
+        return builder.load_atomic(ptr, "acquire", 8)
+    return flag.dtype(flag, i), codegen
+
+
+@intrinsic
+def _store_release(typingctx, flag, i, value):
+    """flag[i] = value as an atomic store (release): what was written before
+    it is visible to a thread that reads the new value with _load_acquire."""
+    def codegen(context, builder, signature, args):
+        ptr = _item_ptr(context, builder, signature.args[0], args[0], args[1])
+        builder.store_atomic(args[2], ptr, "release", 8)
+        return context.get_dummy_value()
+    return types.void(flag, i, value), codegen
+
+
+@intrinsic
+def _store_seq(typingctx, flag, i, value):
+    """flag[i] = value as a sequentially consistent store: a later load on
+    this thread can't be ordered before it (x86 may otherwise do that)."""
+    def codegen(context, builder, signature, args):
+        ptr = _item_ptr(context, builder, signature.args[0], args[0], args[1])
+        builder.store_atomic(args[2], ptr, "seq_cst", 8)
+        return context.get_dummy_value()
+    return types.void(flag, i, value), codegen
+
+
+@intrinsic
+def _cblas_gemm(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc):
+    """Call the row-major CBLAS ?gemm at address ``addr`` (ILP64: 64-bit
+    integers; the pointers a, b, c as integers): c = alpha a b, beta = 0."""
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        f = context.get_value_type(signature.args[6])
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, f, i64, i64,
+                                              i64, i64, f, i64, i64])
+        v = list(args)
+        call = [ir.Constant(i32, 101)] + [builder.trunc(x, i32) for x in v[1:3]] + v[3:6] \
+            + [v[6]] + v[7:11] + [ir.Constant(f, 0.0)] + v[11:13]
+        builder.call(builder.inttoptr(v[0], fnty.as_pointer()), call)
+        return context.get_dummy_value()
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, alpha, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, types.int64)
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def gemm_job(job):
+    """Run one GEMM job: job = [kind, dtype (0 float32, 1 float64), function,
+    transA, transB, M, N, K, A, lda, B, ldb, C, ldc] (row-major CBLAS)."""
+    if job[1] == 0:
+        _cblas_gemm(job[2], job[3], job[4], job[5], job[6], job[7], np.float32(1.0),
+                    job[8], job[9], job[10], job[11], job[12], job[13])
+    else:
+        _cblas_gemm(job[2], job[3], job[4], job[5], job[6], job[7], np.float64(1.0),
+                    job[8], job[9], job[10], job[11], job[12], job[13])
+
+
+@njit(cache=True, nogil=True)
+def _operand(x, isz):
+    """(CBLAS transpose flag, leading dimension) of the 2-D ``x`` as it lies
+    in memory (row-major), or (0, 0) when BLAS can't read it as it is."""
+    r, c = x.shape
+    s0, s1 = x.strides
+    if s1 == isz and s0 > 0 and s0 % isz == 0 and s0 // isz >= max(c, 1):
+        return 111, s0 // isz
+    if s0 == isz and s1 > 0 and s1 % isz == 0 and s1 // isz >= max(r, 1):
+        return 112, s1 // isz
+    return 0, 0
+
+
+@njit(cache=True, nogil=True)
+def gemm_post(a, b, out, fn, code, parts, jobs, flags, posted):
+    """Plan out = a @ b (2-D, one BLAS dtype) as ``parts`` jobs, each a range
+    of rows of a and out (or, with few rows, of columns of b and out), and
+    post jobs 1.. to workers 0.. (job numbers in ``posted``).  Returns a
+    bit mask of the workers that were asleep (the caller wakes them), or -1
+    with nothing posted when BLAS can't take an operand as it is."""
+    isz = a.itemsize
+    ta, lda = _operand(a, isz)
+    tb, ldb = _operand(b, isz)
+    if ta == 0 or tb == 0 or out.strides[1] != isz or out.strides[0] % isz != 0 \
+            or out.strides[0] // isz < max(out.shape[1], 1):
+        return -1
+    m, k = a.shape
+    n = b.shape[1]
+    ldc = out.strides[0] // isz
+    pa, pb, pc = a.ctypes.data, b.ctypes.data, out.ctypes.data
+    by_rows = m >= 16 * parts
+    size = m if by_rows else n
+    for p in range(parts):
+        lo, hi = size * p // parts, size * (p + 1) // parts
+        j = jobs[p]
+        j[0], j[1], j[2], j[3], j[4], j[7] = 1, code, fn, ta, tb, k
+        j[9], j[11], j[13] = lda, ldb, ldc
+        if by_rows:
+            j[5], j[6], j[8], j[10], j[12] = hi - lo, n, pa + lo * a.strides[0], pb, \
+                pc + lo * out.strides[0]
+        else:
+            j[5], j[6], j[8], j[10], j[12] = m, hi - lo, pa, pb + lo * b.strides[1], pc + lo * isz
+    asleep = 0
+    workers = flags.shape[0] // 3
+    for w in range(parts - 1):
+        posted[w] += 1
+        _store_seq(flags, 2 * w, posted[w])
+        if _load_acquire(flags, 2 * workers + w) != 0:
+            asleep |= 1 << w
+    return asleep
+
+
+@njit(cache=True, nogil=True)
+def gemm_finish(jobs, flags, posted, parts):
+    """Run job 0 here, then wait for workers 0..parts-2 to finish theirs."""
+    gemm_job(jobs[0])
+    for w in range(parts - 1):
+        while not spin_until(flags, 2 * w + 1, posted[w], 1 << 20):
+            pass
+
+
+@njit(cache=True, nogil=True)
+def post(flags, i, value):
+    """flags[i] = value, sequentially consistent: the job written before it
+    is seen with it, and a load after it is not done before it."""
+    _store_seq(flags, i, value)
+
+
+@njit(cache=True, nogil=True)
+def load(flags, i):
+    """flags[i], read after everything the thread that wrote it did before."""
+    return _load_acquire(flags, i)
+
+
+@njit(cache=True, nogil=True)
+def spin_until(flag, i, want, turns):
+    """Wait, without the GIL, until ``flag[i] == want`` (an int64 array);
+    False after ``turns`` turns of the loop without seeing it.  The intra-op
+    pool's hand-off: a thread that sleeps takes 20-70 us to wake on a VM, a
+    spinning one about 1 us."""
+    for _ in range(turns):
+        if _load_acquire(flag, i) == want:
+            return True
+    return _load_acquire(flag, i) == want
+
+
+@njit(cache=True, nogil=True)
+def serve(flags, jobs, w, seen, turns):
+    """Worker w's loop, without the GIL: wait for job seen + 1 (posted to
+    flags[2w], described by jobs[w + 1]); run it here if it is a GEMM
+    (kind 1) and mark it done in flags[2w + 1], then wait for the next.
+    Returns (job number, True) for a job Python must run, or (seen, False)
+    after ``turns`` turns with no job."""
+    while True:
+        want = seen + 1
+        if not spin_until(flags, 2 * w, want, turns):
+            return seen, False
+        if jobs[w + 1, 0] != 1:
+            return want, True
+        gemm_job(jobs[w + 1])
+        _store_release(flags, 2 * w + 1, want)
+        seen = want

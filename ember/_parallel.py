@@ -1,27 +1,45 @@
-"""Intra-op threads: run one NumPy kernel over parts of its arrays at once.
+"""Intra-op threads: run one kernel over parts of its arrays at once.
 
 A NumPy ufunc runs on one core.  torch splits every large elementwise op
-across its intra-op threads.  Ember does the same for the few fused kernels
-that make many passes over a large array (GELU, layer norm, softmax, ...):
-the kernel is written as ``kernel(lo, hi)`` over a range of rows (or flat
-elements), and ``parallel_for`` hands each thread one contiguous range.
-NumPy releases the GIL inside its loops, so the ranges really run together.
+and every GEMM across its intra-op threads, one pool for both.  Ember does
+the same: the kernel is written as ``kernel(lo, hi)`` over a range of rows
+(or flat elements, or matrices of a batch), and ``parallel_for`` hands each
+thread one contiguous range.  NumPy and the compiled kernels release the GIL
+inside their loops, so the ranges really run together.  ``matmul`` is
+NumPy's, split that way.
 
-The pool is tiny on purpose: ``get_num_threads() - 1`` daemon workers, each
-waiting on its own queue; the calling thread does the first range itself.
-It is used only when each thread gets at least ``grain`` units of work, so
-small tensors never pay the ~20 us hand-off.  Nested calls, calls from
-several user threads at once and calls in a forked child (DataLoader
-workers) simply run on the calling thread.
+One pool for both matters.  NumPy's OpenBLAS keeps its own worker spinning
+for ~0.1 s after each GEMM, so next to it a second pool never finds the
+second core free (Ember's parallel GELU ran no faster than a serial one).
+So when the pool starts, Ember sets NumPy's OpenBLAS to one thread
+(``blas_threads``) and splits large GEMMs itself: each thread multiplies
+its own rows (or columns, or batch entries) with a one-thread GEMM.
+
+The pool is tiny on purpose: ``get_num_threads() - 1`` daemon workers; the
+calling thread does the first range itself.  A worker that finishes a job
+keeps watching for the next one for ~2 ms, spinning without the GIL (a
+sleeping thread takes 20-70 us to wake on a VM, a spinning one ~1 us), then
+sleeps on an Event.  Work is split only when each thread gets at least
+``grain`` units, so small tensors never pay the hand-off.  Nested calls,
+calls from several user threads at once and calls in a forked child
+(DataLoader workers) simply run on the calling thread.
 
 ``set_num_threads``/``get_num_threads`` are torch's: the default is the
 number of CPUs this process may run on, or ``OMP_NUM_THREADS`` when set.
 """
+import ctypes
+import glob
 import os
-import queue
 import threading
 
-__all__ = ["get_num_threads", "set_num_threads", "parallel_for"]
+import numpy as np
+
+__all__ = ["get_num_threads", "set_num_threads", "parallel_for", "matmul", "multiply"]
+
+# Turns of the wait loop (25-30 ns each): how long a worker watches for its
+# next job before it sleeps (~2 ms), and one round of the caller's wait.
+_WORKER_TURNS = 1 << 16
+_CALLER_TURNS = 1 << 14
 
 
 def _default_threads():
@@ -34,46 +52,134 @@ def _default_threads():
         return max(1, os.cpu_count() or 1)
 
 
+def _compiled():
+    """The compiled kernels (the wait loop, the worker loop), or None without Numba."""
+    from . import _jit
+    return _jit.kernels()
+
+
 class _Pool:
+    """Worker threads, each running one job at a time: a GEMM, which a worker
+    runs without the GIL inside its compiled loop (``_kernels.serve``), or a
+    Python ``kernel(lo, hi)``.
+
+    ``flags`` holds, for worker w of n: [2w] the number of the last job
+    posted to it, [2w + 1] the last it finished, [2n + w] 1 while it sleeps.
+    Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 0: the Python
+    job in ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]``
+    is the calling thread's own GEMM).  A worker watches flags[2w] for ~2 ms
+    after each job, then sleeps on its Event; the caller sets the Event only
+    for a worker that says it sleeps.  Without Numba the workers always sleep
+    between jobs.
+    """
+
     def __init__(self, n_workers):
-        self.inbox = [queue.SimpleQueue() for _ in range(n_workers)]
-        self.done = queue.SimpleQueue()
-        for q in self.inbox:
-            threading.Thread(target=self._serve, args=(q,), daemon=True,
+        self.flags = np.zeros(3 * n_workers, np.int64)
+        self.native = np.zeros((n_workers + 1, 16), np.int64)
+        self.posted = np.zeros(n_workers, np.int64)
+        self.jobs = [None] * n_workers
+        self.errors = [None] * n_workers
+        self.wake = [threading.Event() for _ in range(n_workers)]
+        self.done = [threading.Event() for _ in range(n_workers)]
+        self.closed = False
+        self.k = _compiled()
+        for w in range(n_workers):
+            threading.Thread(target=self._serve, args=(w,), daemon=True,
                              name="ember-intraop").start()
 
-    def _serve(self, inbox):
+    def _sleep(self, slot, want, event, timeout):
+        """Until flags[slot] == want, sleeping on ``event``."""
+        while self.flags[slot] != want:
+            event.wait(timeout)
+            event.clear()      # (flags[slot] is checked again after the clear)
+
+    def _serve(self, w):
         _local.busy = True    # a kernel that calls parallel_for again runs serially
+        seen, k, n = 0, self.k, len(self.jobs)
         while True:
-            job = inbox.get()
-            if job is None:       # the pool was replaced (set_num_threads)
+            if k is not None:
+                seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_TURNS)
+                if not python:       # no job for ~2 ms: sleep until one comes
+                    k.post(self.flags, 2 * n + w, 1)
+                    self._sleep(2 * w, seen + 1, self.wake[w], 0.1)
+                    k.post(self.flags, 2 * n + w, 0)
+                    continue
+            else:
+                seen += 1
+                self._sleep(2 * w, seen, self.wake[w], 0.1)
+            if self.closed:   # the pool was replaced (set_num_threads)
                 return
-            kernel, lo, hi = job
+            kernel, lo, hi = self.jobs[w]
+            self.jobs[w] = None
             try:
                 kernel(lo, hi)
-                self.done.put(None)
             except BaseException as exc:  # re-raised on the calling thread
-                self.done.put(exc)
+                self.errors[w] = exc
+            self.flags[2 * w + 1] = seen
+            self.done[w].set()
 
     def close(self):
-        for q in self.inbox:
-            q.put(None)
+        self.closed = True
+        for w in range(len(self.jobs)):
+            self.native[w + 1, 0] = 0
+            self.flags[2 * w] += 1
+            self.wake[w].set()
+
+    def _post(self, w):
+        """Post the job described in native[w + 1] (and jobs[w]) to worker w."""
+        self.posted[w] += 1
+        if self.k is None:
+            self.flags[2 * w] = self.posted[w]
+            self.wake[w].set()
+            return
+        self.k.post(self.flags, 2 * w, self.posted[w])
+        if self.k.load(self.flags, 2 * len(self.jobs) + w):
+            self.wake[w].set()
+
+    def _collect(self, used):
+        """Wait for workers 0..used-1 to finish their jobs."""
+        for w in range(used):
+            want = self.posted[w]
+            if self.k is not None:
+                while not self.k.spin_until(self.flags, 2 * w + 1, want, _CALLER_TURNS):
+                    pass
+            else:
+                self._sleep(2 * w + 1, want, self.done[w], 0.001)
 
     def run(self, kernel, bounds):
         """``kernel`` over ``bounds[i]:bounds[i+1]``; range 0 on this thread."""
-        used = self.inbox[:len(bounds) - 2]
-        for i, q in enumerate(used):
-            q.put((kernel, bounds[i + 1], bounds[i + 2]))
+        used = len(bounds) - 2
+        for w in range(used):
+            self.jobs[w] = (kernel, bounds[w + 1], bounds[w + 2])
+            self.native[w + 1, 0] = 0
+            self._post(w)
         error = None
         try:
             kernel(bounds[0], bounds[1])
         except BaseException as exc:
             error = exc
-        for _ in used:          # always collect every worker before returning
-            exc = self.done.get()
-            error = error or exc
+        self._collect(used)     # always collect every worker before returning
+        for w in range(used):
+            error = error or self.errors[w]
+            self.errors[w] = None
         if error is not None:
             raise error
+
+    def gemm(self, a, b, out, parts):
+        """out = a @ b (2-D) as ``parts`` GEMM jobs, the first run here;
+        False (nothing done) when BLAS can't take an operand as it is."""
+        code, fn = _blas.gemm.get(a.dtype, (-1, 0))
+        if fn == 0:
+            return False
+        k = self.k
+        asleep = k.gemm_post(a, b, out, fn, code, parts, self.native, self.flags, self.posted)
+        if asleep < 0:
+            return False
+        for w in range(parts - 1):
+            if asleep >> w & 1:
+                self.wake[w].set()
+        k.gemm_finish(self.native, self.flags, self.posted, parts)
+        return True
 
 
 _num_threads = _default_threads()
@@ -94,6 +200,7 @@ def set_num_threads(n):
         raise RuntimeError(f"set_num_threads expects a positive integer, but got {n!r}")
     with _lock:
         _num_threads = n
+        _own_blas()
         if _pool is not None:
             _pool.close()
             _pool = None      # made again, at the new size, on first use
@@ -109,6 +216,29 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
+def _enter(parts):
+    """The pool, taken, when ``parts`` > 1 ranges may run at once here (not
+    nested in a pool job, not while another thread uses the pool, and only
+    once Ember runs NumPy's BLAS threads); else None: run serially."""
+    global _pool
+    if parts <= 1 or getattr(_local, "busy", False) or not _own_blas() \
+            or not _lock.acquire(blocking=False):
+        return None
+    _local.busy = True
+    if _pool is None:
+        try:
+            _pool = _Pool(_num_threads - 1)
+        except BaseException:
+            _leave()
+            raise
+    return _pool
+
+
+def _leave():
+    _local.busy = False
+    _lock.release()
+
+
 def parallel_for(kernel, n, grain=1 << 15):
     """Call ``kernel(lo, hi)`` on contiguous ranges covering ``range(n)``.
 
@@ -116,16 +246,138 @@ def parallel_for(kernel, n, grain=1 << 15):
     least ``grain`` units; below that everything runs here, as one call.
     The kernel must only write to its own range of its outputs.
     """
-    global _pool
     k = min(_num_threads, n // max(grain, 1))
-    if k <= 1 or getattr(_local, "busy", False) or not _lock.acquire(blocking=False):
+    pool = _enter(k)
+    if pool is None:
         kernel(0, n)
         return
     try:
-        _local.busy = True
-        if _pool is None:
-            _pool = _Pool(_num_threads - 1)
-        _pool.run(kernel, [n * i // k for i in range(k + 1)])
+        pool.run(kernel, [n * i // k for i in range(k + 1)])
     finally:
-        _local.busy = False
-        _lock.release()
+        _leave()
+
+
+def multiply(a, b):
+    """``a * b`` for two arrays of one shape and dtype, split over the threads
+    when large; anything else is NumPy's ``a * b``."""
+    if a.shape != b.shape or a.dtype != b.dtype or a.size < 2 * _ELEMENT_GRAIN \
+            or not (a.flags.c_contiguous and b.flags.c_contiguous):
+        return a * b
+    out = np.empty_like(a)
+    fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+    parallel_for(lambda lo, hi: np.multiply(fa[lo:hi], fb[lo:hi], out=fo[lo:hi]),
+                 fa.size, grain=_ELEMENT_GRAIN)
+    return out
+
+
+# Elements per thread below which a one-pass elementwise op stays on one thread.
+_ELEMENT_GRAIN = 1 << 16
+
+
+# ---- NumPy's BLAS on these threads --------------------------------------------------
+
+class _Blas:
+    """NumPy's bundled OpenBLAS: its thread-count setter and, for the ILP64
+    build NumPy ships (64-bit integers), the addresses of cblas_sgemm and
+    cblas_dgemm, which the workers call without the GIL."""
+
+    def __init__(self, set_threads, gemm):
+        self.set_threads, self.gemm = set_threads, gemm
+
+
+def _find_blas():
+    """The ``_Blas`` of the OpenBLAS NumPy bundles, or None (another BLAS:
+    MKL, Accelerate, a system OpenBLAS Ember can't tell apart)."""
+    root = os.path.dirname(np.__file__)
+    for d in (os.path.join(root, os.pardir, "numpy.libs"), os.path.join(root, ".dylibs"),
+              os.path.join(root, ".libs")):
+        for path in sorted(glob.glob(os.path.join(d, "*openblas*"))):
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("scipy_", ""), ("", "")):
+                setter = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if setter is None:
+                    continue
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                gemm = {}
+                if suffix:       # (ILP64: the integer width _kernels.gemm_job passes)
+                    for code, ch in ((0, "s"), (1, "d")):
+                        fn = getattr(lib, f"{prefix}cblas_{ch}gemm{suffix}", None)
+                        if fn is not None:
+                            gemm[np.dtype(ch.replace("s", "f"))] = (
+                                code, ctypes.cast(fn, ctypes.c_void_p).value)
+                return _Blas(setter, gemm)
+    return None
+
+
+_blas = 0             # the _Blas once looked up (None: not found, or EMBER_BLAS_THREADS=1)
+
+
+def _own_blas():
+    """Set NumPy's OpenBLAS to one thread; True when Ember runs the threads."""
+    global _blas
+    if _blas == 0:
+        _blas = _find_blas() if os.environ.get("EMBER_BLAS_THREADS", "") != "1" else None
+        if _blas is not None:
+            _blas.set_threads(1)
+    return _blas is not None
+
+
+def blas_threads():
+    """Whether Ember runs NumPy's GEMMs on its own threads (see the module doc)."""
+    return _own_blas()
+
+
+# Multiply-adds per thread below which a GEMM stays on one thread: about 25 us
+# of work, well above the few us a hand-off costs.
+_GEMM_GRAIN = 1 << 21
+_BLAS_TYPES = frozenset("fdFD")
+def matmul(a, b, out=None):
+    """``np.matmul(a, b, out=out)`` for arrays, split over the intra-op threads
+    when Ember runs NumPy's BLAS threads and the product is large: by rows of
+    a 2-D product (or by columns when it has few rows), by the leading axis
+    of a batched one."""
+    if _num_threads > 1 and a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype \
+            and a.dtype.char in _BLAS_TYPES and (out is None or out.dtype == a.dtype):
+        m, k = a.shape[-2:]
+        n = b.shape[-1]
+        if a.ndim == b.ndim == 2:
+            parts = min(_num_threads, m * n * k // _GEMM_GRAIN)
+            if parts > 1 and b.shape[0] == k:
+                return _matmul2d(a, b, out, parts)
+        elif a.ndim == b.ndim and a.shape[:-2] == b.shape[:-2] and b.shape[-2] == k:
+            lead = a.shape[0]
+            parts = min(_num_threads, lead, a.size * n // _GEMM_GRAIN)
+            if parts > 1 and _own_blas():
+                if out is None:
+                    out = np.empty(a.shape[:-1] + (n,), a.dtype)
+
+                def batch(lo, hi):
+                    np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
+                parallel_for(batch, lead, grain=lead // parts)
+                return out
+    return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+
+
+def _matmul2d(a, b, out, parts):
+    pool = _enter(parts)
+    if pool is None:
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    try:
+        if out is None:
+            out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+        if pool.k is None or not pool.gemm(a, b, out, parts):
+            m, n = out.shape
+            if m >= 16 * parts:
+                def rows(lo, hi):
+                    np.matmul(a[lo:hi], b, out=out[lo:hi])
+                pool.run(rows, [m * i // parts for i in range(parts + 1)])
+            else:
+                def cols(lo, hi):
+                    np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+                pool.run(cols, [n * i // parts for i in range(parts + 1)])
+    finally:
+        _leave()
+    return out

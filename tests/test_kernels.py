@@ -39,7 +39,8 @@ def test_parallel_for_covers_every_index_once(threads, n, nt):
 
     _parallel.parallel_for(kernel, n, grain=1 << 15)
     assert (hits == 1).all()
-    assert len(ranges) == max(1, min(nt, n >> 15))
+    # (the pool runs only once Ember runs NumPy's BLAS threads: see ember/_parallel.py)
+    assert len(ranges) == (max(1, min(nt, n >> 15)) if _parallel.blas_threads() else 1)
 
 
 def test_parallel_for_runs_on_several_threads_and_reraises(threads):
@@ -53,12 +54,91 @@ def test_parallel_for_runs_on_several_threads_and_reraises(threads):
 
     with pytest.raises(ValueError, match="bad range"):
         _parallel.parallel_for(kernel, 1 << 17, grain=1 << 15)
-    assert len(seen) == 2
+    assert len(seen) == (2 if _parallel.blas_threads() else 1)
     # the pool still works after an error, and nested calls run on the calling thread
     inner = []
     _parallel.parallel_for(lambda lo, hi: _parallel.parallel_for(
         lambda a, b: inner.append(b - a), 1 << 17, grain=1 << 15), 1 << 17, grain=1 << 15)
     assert inner == [1 << 17, 1 << 17]    # each inner call: one range, not split
+
+
+def _layouts(x):
+    """x as C- and F-ordered copies, a transposed view of a copy, and a view
+    with a stride BLAS can't take (NumPy copies it)."""
+    wide = np.zeros((x.shape[0], 2 * x.shape[1]), x.dtype)
+    wide[:, ::2] = x
+    return [x, np.asfortranarray(x), np.ascontiguousarray(x.T).T, wide[:, ::2]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64])
+@pytest.mark.parametrize("m,k,n", [(1024, 128, 384), (8, 512, 4096), (301, 257, 129),
+                                   (1500, 2, 1500), (0, 64, 64), (64, 0, 64), (5, 6, 7)])
+def test_threaded_matmul_matches_numpy(threads, dtype, m, k, n):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    want = a.astype(np.complex128) @ b
+    tol = 1e-4 if np.dtype(dtype).itemsize <= 8 else 1e-10
+    for nt in (1, 2, 3):
+        ember.set_num_threads(nt)
+        for a1 in _layouts(a):
+            for b1 in _layouts(b)[::-1]:
+                got = _parallel.matmul(a1, b1)
+                assert got.dtype == dtype and got.shape == (m, n)
+                np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(k, 1) ** 0.5 * 4)
+        out = np.full((m, n), np.nan, dtype)
+        assert _parallel.matmul(a, b, out=out) is out
+        np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(k, 1) ** 0.5 * 4)
+
+
+def test_threaded_matmul_uses_the_workers_and_wakes_them(threads):
+    import time
+    ember.set_num_threads(2)
+    a = np.random.default_rng(1).standard_normal((512, 256)).astype(np.float32)
+    b = np.random.default_rng(2).standard_normal((256, 512)).astype(np.float32)
+    _parallel.matmul(a, b)
+    pool = _parallel._pool
+    if not _parallel.blas_threads() or pool is None:
+        pytest.skip("Ember doesn't run NumPy's BLAS threads here")
+    before = int(pool.posted.sum())
+    for pause in (0, 0.05, 0):        # 50 ms: the worker has gone to sleep
+        time.sleep(pause)
+        np.testing.assert_allclose(_parallel.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
+    assert int(pool.posted.sum()) == before + 3
+    # batched: split along the leading axis
+    a3, b3 = a.reshape(8, 64, 256), b.reshape(8, 256, 64)
+    np.testing.assert_allclose(_parallel.matmul(a3, b3), a3 @ b3, rtol=1e-4, atol=1e-3)
+
+
+def test_threaded_matmul_inside_a_pool_job_runs_serially(threads):
+    ember.set_num_threads(2)
+    a = np.ones((256, 256), np.float32)
+    res = {}
+
+    def kernel(lo, hi):
+        res[lo] = _parallel.matmul(a, a)
+
+    _parallel.parallel_for(kernel, 1 << 17, grain=1 << 15)
+    for r in res.values():
+        np.testing.assert_array_equal(r, np.full((256, 256), 256, np.float32))
+
+
+@pytest.mark.parametrize("L,dropout", [(64, 0.0), (100, 0.0), (64, 0.3)])
+def test_threaded_attention_equals_serial(threads, L, dropout):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, L, 3 * 128)).astype(np.float32)
+    outs = []
+    for nt in (1, 2):
+        ember.set_num_threads(nt)
+        ember.manual_seed(5)
+        t = ember.tensor(x, requires_grad=True)
+        q, k, v = (u.view(16, L, 4, 32).transpose(1, 2) for u in t.split(128, dim=2))
+        y = ember.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                             dropout_p=dropout)
+        y.transpose(1, 2).contiguous().view(16, L, 128).pow(2).sum().backward()
+        outs.append((y.detach().numpy(), t.grad.numpy()))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])

@@ -12,6 +12,7 @@ _nd = np.ndarray
 
 from .._tensor import Tensor as _T  # noqa: E402  (dispatch: Tensor or anything NumPy takes)
 from . import _rows  # noqa: E402
+from .. import _parallel  # noqa: E402
 
 
 def is_array(x):
@@ -140,13 +141,13 @@ def matmul(a, b):
             # (..., k) @ (k, n) as one (rows, k) @ (k, n) GEMM: NumPy would otherwise
             # run one small GEMM per leading index (2-3x slower for typical shapes)
             k = a.shape[-1]
-            return np.matmul(a.reshape(a.size // k, k), b).reshape(a.shape[:-1] + b.shape[-1:])
+            return _parallel.matmul(a.reshape(a.size // k, k), b).reshape(a.shape[:-1] + b.shape[-1:])
         if b.ndim > 2 and b.strides[-2] == b.itemsize != b.strides[-1] \
                 and b.shape[-1] * b.shape[-2] <= 4096:
             # a stack of small transposed matrices (attention's k^T): NumPy's
             # batched loop is ~1.5x slower on them than one copy + the product
             b = np.ascontiguousarray(b)
-        return np.matmul(a, b)
+        return _parallel.matmul(a, b)
     return _t(a) @ _t(b)
 
 

@@ -360,7 +360,8 @@ def _gelu_fused32(k, x):
     """GELU of a float32 array with the compiled kernel: (y, dy/dx)."""
     flat = np.ascontiguousarray(x).reshape(-1)
     y, dy = np.empty_like(flat), np.empty_like(flat)
-    k.gelu_forward(flat, y, dy)
+    _parallel.parallel_for(lambda lo, hi: k.gelu_forward(flat[lo:hi], y[lo:hi], dy[lo:hi]),
+                           flat.size, grain=1 << 15)
     return y.reshape(x.shape), dy.reshape(x.shape)
 
 
@@ -397,7 +398,7 @@ class _GELU(Op):
         tanh_approx, fused = ctx.meta
         graph = type(x) is not np.ndarray   # under create_graph, recompute from x
         if fused and not graph:
-            return g * saved      # (saved: dy/dx from the compiled forward)
+            return _parallel.multiply(g, saved)   # (saved: dy/dx from the compiled forward)
         if not graph and x.dtype == np.float16:
             x = x.astype(np.float32)  # (x**3 overflows float16; torch computes in float32)
         if tanh_approx:

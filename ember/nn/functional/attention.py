@@ -20,7 +20,7 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
-from ... import _jit
+from ... import _jit, _parallel
 from ...ops import _bw, _rows
 from ...random import _rng
 
@@ -83,13 +83,9 @@ class _SDPA(Op):
     def forward(ctx, q, k, v, add, bias, scale, p, gk, gv, weights):
         L = q.shape[-2]
         blocks = _fused_plan(q, k, v, add, bias, scale, gk, gv)
+        out = None
         if blocks is not None:
-            # (q is scaled before the product, as torch does: with huge scores
-            # that decides which ones tie)
-            s = blocks.scores(q * np.asarray(scale, q.dtype), k)
-            _jit.kernels_for(s.dtype).softmax_rows_masked(
-                s.reshape(-1, s.shape[-1]), None if bias is None else bias.reshape(bias.shape[-2:]),
-                blocks.width)
+            s, out = blocks.forward(q, k, v, np.asarray(scale, q.dtype), bias, p == 0)
             rd = None
         else:
             qr = _group(q, gk)
@@ -113,7 +109,9 @@ class _SDPA(Op):
             ed *= np.asarray(c, ed.dtype)
         else:
             ed = E
-        if blocks is not None:
+        if out is not None:
+            pass
+        elif blocks is not None:
             out = blocks.weighted(ed, v)
         else:
             out = _ungroup(np.matmul(_group(ed, gv), v), gv, L)
@@ -304,29 +302,56 @@ class _Blocks:
                 yield c0, w, r0
                 c0 = w
 
-    def scores(self, qs, k, fill=False):
+    def forward(self, q, k, v, scale, bias, weighted):
+        """The softmax weights P and, with ``weighted``, P @ v (else None), in
+        parts of the batch over the intra-op threads."""
+        L, S = q.shape[-2], k.shape[-2]
+        s = np.empty(q.shape[:-2] + (L, S), q.dtype)
+        out = self._out(s, v) if weighted else None
+        b = None if bias is None else bias.reshape(bias.shape[-2:])
+        kern = _jit.kernels_for(q.dtype)
+
+        def part(i):
+            # (q is scaled before the product, as torch does: with huge scores
+            # that decides which ones tie)
+            self.scores(q[i] * scale, k[i], out=s[i])
+            kern.softmax_rows_masked(s[i].reshape(-1, S), b, self.width)
+            if weighted:
+                self.weighted(s[i], v[i], out=out[i])
+        _batch_parallel(part, s, 2 * q.shape[-1] + v.shape[-1])
+        return s, out
+
+    def scores(self, qs, k, fill=False, out=None):
         """q k^T on the visible blocks; the rest unset (0 with ``fill``)."""
         L, S = qs.shape[-2], k.shape[-2]
         kt = _swap(k)
         if S * k.shape[-1] <= 4096:
             kt = np.ascontiguousarray(kt)   # (small stacked k^T: a copy + BLAS beats NumPy's loop)
         if len(self.rows) == 1:
-            return np.matmul(qs, kt)
-        s = (np.zeros if fill else np.empty)(qs.shape[:-2] + (L, S), qs.dtype)
+            return np.matmul(qs, kt, out=out)
+        if out is None:
+            out = np.empty(qs.shape[:-2] + (L, S), qs.dtype)
+        if fill:
+            out.fill(0)
         for r0, r1, w in self.rows:
             if w:
-                np.matmul(qs[..., r0:r1, :], kt[..., :w], out=s[..., r0:r1, :w])
-        return s
+                np.matmul(qs[..., r0:r1, :], kt[..., :w], out=out[..., r0:r1, :w])
+        return out
 
-    def weighted(self, p, v):
-        """p @ v over the visible keys, laid out (*, L, H, Ev) in memory for 4-d
-        inputs, so that the usual transpose(1, 2).contiguous() after attention
-        costs nothing (torch's SDPA output has that layout too)."""
+    @staticmethod
+    def _out(p, v):
+        """An empty p @ v, laid out (*, L, H, Ev) in memory for 4-d inputs, so
+        that the usual transpose(1, 2).contiguous() after attention costs
+        nothing (torch's SDPA output has that layout too)."""
         shape = p.shape[:-1] + v.shape[-1:]
         if p.ndim == 4:
-            out = np.empty((shape[0], shape[2], shape[1], shape[3]), p.dtype).transpose(0, 2, 1, 3)
-        else:
-            out = np.empty(shape, p.dtype)
+            return np.empty((shape[0], shape[2], shape[1], shape[3]), p.dtype).transpose(0, 2, 1, 3)
+        return np.empty(shape, p.dtype)
+
+    def weighted(self, p, v, out=None):
+        """p @ v over the visible keys (see ``_out`` for its layout)."""
+        if out is None:
+            out = self._out(p, v)
         for r0, r1, w in self.rows:
             if w:
                 np.matmul(p[..., r0:r1, :w], v[..., :w, :], out=out[..., r0:r1, :])
@@ -336,29 +361,35 @@ class _Blocks:
 
     def backward(self, q, k, v, P, ed, keep, c, g, gw, sc, need):
         dq, dk, dv = _grads_like((q, k, v), need)
-        if dv is not None:
-            self._to_keys(ed, g, dv)
-        if not (need[0] or need[1]):
-            return None, None, dv, None
-        # d(loss)/d(weights after dropout), on the visible part
-        dP = self.scores(g, v, fill=gw is not None or keep is not None)
-        if gw is not None:
-            dP += gw
-        if keep is not None:
-            dP *= keep
-            dP *= np.asarray(c, dP.dtype)
-        S = dP.shape[-1]
-        _jit.kernels_for(dP.dtype).attention_softmax_backward(
-            dP.reshape(-1, S), P.reshape(-1, S), self.width, sc)
-        dS = dP                               # (times the scale: the gradient of q k^T)
-        if dq is not None:
-            for r0, r1, w in self.rows:
-                if w:
-                    np.matmul(dS[..., r0:r1, :w], k[..., :w, :], out=dq[..., r0:r1, :])
-                else:
-                    dq[..., r0:r1, :] = 0
-        if dk is not None:
-            self._to_keys(dS, q, dk)
+        kern = _jit.kernels_for(P.dtype)
+        S = P.shape[-1]
+        fill = gw is not None or keep is not None
+        c = np.asarray(c, P.dtype)
+
+        def part(i):
+            if dv is not None:
+                self._to_keys(ed[i], g[i], dv[i])
+            if dq is None and dk is None:
+                return
+            # d(loss)/d(weights after dropout), on the visible part
+            dP = self.scores(g[i], v[i], fill=fill)
+            if gw is not None:
+                dP += gw[i]
+            if keep is not None:
+                dP *= keep[i]
+                dP *= c
+            kern.attention_softmax_backward(dP.reshape(-1, S), P[i].reshape(-1, S), self.width, sc)
+            dS = dP                           # (times the scale: the gradient of q k^T)
+            if dq is not None:
+                dqi, ki = dq[i], k[i]
+                for r0, r1, w in self.rows:
+                    if w:
+                        np.matmul(dS[..., r0:r1, :w], ki[..., :w, :], out=dqi[..., r0:r1, :])
+                    else:
+                        dqi[..., r0:r1, :] = 0
+            if dk is not None:
+                self._to_keys(dS, q[i], dk[i])
+        _batch_parallel(part, P, 2 * (q.shape[-1] + v.shape[-1]))
         return dq, dk, dv, None
 
     def _to_keys(self, a, b, out):
@@ -369,6 +400,23 @@ class _Blocks:
             np.matmul(_swap(a[..., r0:, c0:c1]), b[..., r0:, :], out=out[..., c0:c1, :])
         if c1 < out.shape[-2]:
             out[..., c1:, :] = 0
+
+
+def _batch_parallel(part, s, per_score):
+    """``part(index)`` over parts of the batch of the scores ``s`` (*, L, S),
+    on the intra-op threads; ``index`` selects the same part of any array
+    with s's leading dims.  Parts are cut along the first leading axis longer
+    than 1 (batch, else heads), each worth at least ~2^20 multiply-adds
+    (``per_score`` of them per score)."""
+    axis = next((a for a, n in enumerate(s.shape[:-2]) if n > 1), None)
+    if axis is None:
+        part(Ellipsis)
+        return
+    n = s.shape[axis]
+    per_index = s.size // n * per_score
+    lead = (slice(None),) * axis
+    _parallel.parallel_for(lambda lo, hi: part(lead + (slice(lo, hi),)), n,
+                           grain=max(1, -(-(1 << 20) // max(per_index, 1))))
 
 
 def _grads_like(arrays, need):
