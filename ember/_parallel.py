@@ -339,6 +339,8 @@ def matmul(a, b, out=None):
     when Ember runs NumPy's BLAS threads and the product is large: by rows of
     a 2-D product (or by columns when it has few rows), by the leading axis
     of a batched one."""
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+        return a @ b if out is None else np.matmul(a, b, out=out)
     if _num_threads > 1 and a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype \
             and a.dtype.char in _BLAS_TYPES and (out is None or out.dtype == a.dtype):
         m, k = a.shape[-2:]

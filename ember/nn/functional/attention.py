@@ -114,7 +114,7 @@ class _SDPA(Op):
         elif blocks is not None:
             out = blocks.weighted(ed, v)
         else:
-            out = _ungroup(np.matmul(_group(ed, gv), v), gv, L)
+            out = _ungroup(_parallel.matmul(_group(ed, gv), v), gv, L)
             if rd is not None:
                 out *= rd
         ctx.save_for_backward(q, k, v, add, E, keep, rd)
@@ -147,7 +147,7 @@ class _SDPA(Op):
         gr = _group(g, gv)
         dv = dq = dk = None
         if need[2]:
-            dv = np.matmul(_swap(_group(ed, gv)), gr)
+            dv = _parallel.matmul(_swap(_group(ed, gv)), gr)
         if not (need[0] or need[1] or need[3]):
             return None, None, dv, None
         dP = _ungroup(_bw.matmul(gr, _swap(v)), gv, L)  # d(loss)/d(weights after dropout), / d
@@ -172,10 +172,10 @@ class _SDPA(Op):
         sc = np.asarray(scale, dtype)
         dSr = _group(dS, gk)
         if need[0]:
-            dq = _ungroup(np.matmul(dSr, k), gk, L)
+            dq = _ungroup(_parallel.matmul(dSr, k), gk, L)
             dq *= sc
         if need[1]:
-            dk = np.matmul(_swap(dSr), _group(q, gk))
+            dk = _parallel.matmul(_swap(dSr), _group(q, gk))
             dk *= sc
         return dq, dk, dv, (dS if need[3] else None)
 

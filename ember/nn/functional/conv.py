@@ -39,6 +39,7 @@ below (sharing the im2col buffer between the two gradients), and under
 import numpy as np
 
 from ..._tensor import Tensor
+from ... import _parallel
 from ...autograd.function import Op
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
@@ -184,10 +185,10 @@ def _gemm(a, b, out=None):
     (G, m, n) when given."""
     if a.shape[0] == 1:
         if out is None:
-            return np.matmul(a[0], b[0])[None]
-        np.matmul(a[0], b[0], out=out[0])
+            return _parallel.matmul(a[0], b[0])[None]
+        _parallel.matmul(a[0], b[0], out=out[0])
         return out
-    return np.matmul(a, b, out=out)
+    return _parallel.matmul(a, b, out=out)
 
 
 def _g_cols(g4, geo, n0, n1):

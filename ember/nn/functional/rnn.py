@@ -40,7 +40,10 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
+from ... import _parallel
 from ...ops import _bw
+
+_mm = _parallel.matmul   # (large products split over the intra-op threads)
 
 __all__ = []
 
@@ -73,7 +76,7 @@ def _time_major(a, bf):
 def _project(x, w, bias):
     """x (T, B, I) or (B, T, I) -> x @ w.T + bias, (T, B, G) or (B, T, G) in
     x's layout: one matmul for the whole sequence."""
-    xp = x.reshape(-1, x.shape[2]) @ w.T
+    xp = _mm(x.reshape(-1, x.shape[2]), w.T)
     if bias is not None:
         xp += bias
     return xp.reshape(x.shape[:2] + (w.shape[0],))
@@ -105,9 +108,9 @@ def _input_grads(need, DX2, x, w_ih, b_ih):
     (N = T*B, rows in x's layout)."""
     gx = gw = gb = None
     if need[0]:
-        gx = (DX2 @ w_ih).reshape(x.shape)
+        gx = _mm(DX2, w_ih).reshape(x.shape)
     if need[1]:
-        gw = DX2.T @ x.reshape(-1, x.shape[2])
+        gw = _mm(DX2.T, x.reshape(-1, x.shape[2]))
     if b_ih is not None and need[2]:
         gb = _col_sums(DX2)
     return gx, gw, gb
@@ -255,11 +258,11 @@ class _LSTMLayer(Op):
         if need[5]:
             HPs = np.empty(lead + (P,), dt)
             _prev_states(OUT, h0, reverse, out=_time_major(HPs, bf))
-            gw_hh = DX2.T @ HPs.reshape(-1, P)
+            gw_hh = _mm(DX2.T, HPs.reshape(-1, P))
         if b_hh is not None and need[6]:
             gb_hh = gb_ih if gb_ih is not None else _col_sums(DX2)
         if w_hr is not None and need[7]:
-            gw_hr = DH.reshape(-1, P).T @ RS.reshape(-1, H)
+            gw_hr = _mm(DH.reshape(-1, P).T, RS.reshape(-1, H))
         return (gx, gw_ih, gb_ih, dhc if need[3] else None, dcc if need[4] else None,
                 gw_hh, gb_hh, gw_hr, None, None, None)
 
@@ -421,7 +424,7 @@ class _GRULayer(Op):
         gw_hh = gb_hh = None
         Q2 = Q.reshape(-1, G)
         if need[4]:
-            gw_hh = Q2.T @ HP.reshape(-1, H)
+            gw_hh = _mm(Q2.T, HP.reshape(-1, H))
         if b_hh is not None and need[5]:
             gb_hh = _col_sums(Q2)
         return gx, gw_ih, gb_ih, (dhc if need[3] else None), gw_hh, gb_hh, None, None, None
@@ -520,7 +523,7 @@ class _RNNLayer(Op):
         if need[4]:
             HPs = np.empty(lead + (H,), dt)
             _prev_states(OUT, h0, reverse, out=_time_major(HPs, bf))
-            gw_hh = DX2.T @ HPs.reshape(-1, H)
+            gw_hh = _mm(DX2.T, HPs.reshape(-1, H))
         if b_hh is not None and need[5]:
             gb_hh = gb_ih if gb_ih is not None else _col_sums(DX2)
         return (gx, gw_ih, gb_ih, (dhc if need[3] else None), gw_hh, gb_hh,
