@@ -549,7 +549,7 @@ def _operand(x, isz):
     return 0, 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)   # (keeps the GIL: releasing it here would let a worker take it)
 def gemm_post(a, b, out, fn, code, parts, jobs, flags, posted):
     """Plan out = a @ b (2-D, one BLAS dtype) as ``parts`` jobs, each a range
     of rows of a and out (or, with few rows, of columns of b and out), and
@@ -597,14 +597,14 @@ def gemm_finish(jobs, flags, posted, parts):
             pass
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)   # (keeps the GIL: releasing it here would let a worker take it)
 def post(flags, i, value):
     """flags[i] = value, sequentially consistent: the job written before it
     is seen with it, and a load after it is not done before it."""
     _store_seq(flags, i, value)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)   # (keeps the GIL: releasing it here would let a worker take it)
 def load(flags, i):
     """flags[i], read after everything the thread that wrote it did before."""
     return _load_acquire(flags, i)
@@ -622,19 +622,151 @@ def spin_until(flag, i, want, turns):
     return _load_acquire(flag, i) == want
 
 
+_PY_JOB_DELAY = 200       # turns of spin_until: ~5 us
+
+
 @njit(cache=True, nogil=True)
-def serve(flags, jobs, w, seen, turns):
-    """Worker w's loop, without the GIL: wait for job seen + 1 (posted to
-    flags[2w], described by jobs[w + 1]); run it here if it is a GEMM
-    (kind 1) and mark it done in flags[2w + 1], then wait for the next.
-    Returns (job number, True) for a job Python must run, or (seen, False)
-    after ``turns`` turns with no job."""
+def serve(flags, jobs, w, seen, turns, finished):
+    """Worker w's loop, without the GIL.  First marks job ``finished`` done
+    (if > 0: a Python job the worker just ran; marked here, after the GIL is
+    released, so that the caller never waits for a GIL this thread holds).
+    Then: wait for job seen + 1 (posted to flags[2w], described by
+    jobs[w + 1]); run it here if it is a GEMM (kind 1) and mark it done in
+    flags[2w + 1], then wait for the next.  Returns (job number, True) for a
+    job Python must run, or (seen, False) after ``turns`` turns with no job."""
+    if finished > 0:
+        _store_release(flags, 2 * w + 1, finished)
     while True:
         want = seen + 1
         if not spin_until(flags, 2 * w, want, turns):
             return seen, False
         if jobs[w + 1, 0] != 1:
+            # A Python job: the caller is about to enter its own share of the
+            # work, releasing the GIL.  Asking for the GIL before that would
+            # put this thread to sleep (20-70 us to wake on a VM); a few us of
+            # waiting here usually finds it free.
+            spin_until(flags, 2 * w, -1, _PY_JOB_DELAY)
             return want, True
         gemm_job(jobs[w + 1])
         _store_release(flags, 2 * w + 1, want)
         seen = want
+
+
+# ---- attention on the visible blocks, one (batch, head) at a time --------------------------
+# (ember/nn/functional/attention.py's fused path; each call takes a range of
+# (batch, head) pairs, so the intra-op threads split the heads between them.
+# The products are single-thread BLAS calls made here, without the GIL.)
+
+_NT, _T = 111, 112
+
+
+@njit(cache=True, nogil=True)
+def _at(x, b, h, r):
+    """Address of x[b, h, r, 0] (x 4-D)."""
+    return x.ctypes.data + b * x.strides[0] + h * x.strides[1] + r * x.strides[2]
+
+
+@njit(cache=True, nogil=True)
+def _ld(x):
+    """Leading dimension of the rows of the 4-D x, in elements."""
+    return max(x.strides[2] // x.itemsize, 1)
+
+
+@njit(cache=True, nogil=True)
+def attention_forward(q, k, v, s, out, rows, width, bias, scale, lo, hi, fn):
+    """For (batch, head) pairs lo..hi-1 (flat index over x.shape[:2]) of the
+    4-D float32 q (B, H, L, E), k (B, H, S, E), v (B, H, S, Ev): the weights
+    s = softmax(scale q k^T + bias) (B, H, L, S; only the first ``width``
+    keys of each row computed, zeros past them) and, when ``out`` is not
+    None, out = s v.  ``rows`` (n, 3) holds the row blocks (r0, r1, w): rows
+    r0..r1-1 see keys 0..w-1.  ``fn`` is cblas_sgemm's address."""
+    H, L, E = q.shape[1], q.shape[2], q.shape[3]
+    S = s.shape[3]
+    Ev = v.shape[3]
+    qs = np.empty((L, E), np.float32)
+    one = np.float32(1.0)
+    for i in range(lo, hi):
+        b, h = i // H, i % H
+        for r in range(L):
+            for j in range(E):
+                qs[r, j] = q[b, h, r, j] * scale    # (q scaled first, as torch does)
+        for n in range(rows.shape[0]):
+            r0, r1, w = rows[n, 0], rows[n, 1], rows[n, 2]
+            if w > 0:
+                _cblas_gemm(fn, _NT, _T, r1 - r0, w, E, one, qs.ctypes.data + r0 * E * 4, E,
+                            _at(k, b, h, 0), _ld(k), _at(s, b, h, r0), S)
+        softmax_rows_masked(s[b, h], bias, width)
+        if out is not None:
+            for n in range(rows.shape[0]):
+                r0, r1, w = rows[n, 0], rows[n, 1], rows[n, 2]
+                if w > 0:
+                    _cblas_gemm(fn, _NT, _NT, r1 - r0, Ev, w, one, _at(s, b, h, r0), S,
+                                _at(v, b, h, 0), _ld(v), _at(out, b, h, r0), _ld(out))
+                else:
+                    for r in range(r0, r1):
+                        for j in range(Ev):
+                            out[b, h, r, j] = 0
+
+
+@njit(cache=True, nogil=True)
+def _to_keys(a, ab, ah, b_, out, segs, bi, h, fn):
+    """out[bi, h] = a[ab, ah]^T b_[bi, h] over the visible blocks: keys
+    c0..c1-1 collect rows r0.. only, for each (c0, c1, r0) in ``segs``; keys
+    past the last segment get zeros.  a (.., L, S), b_ (.., L, X), out (.., S, X)."""
+    L, X = a.shape[2], b_.shape[3]
+    c1 = 0
+    for n in range(segs.shape[0]):
+        c0, c1, r0 = segs[n, 0], segs[n, 1], segs[n, 2]
+        _cblas_gemm(fn, _T, _NT, c1 - c0, X, L - r0, np.float32(1.0),
+                    _at(a, ab, ah, r0) + c0 * 4, _ld(a), _at(b_, bi, h, r0), _ld(b_),
+                    _at(out, bi, h, c0), _ld(out))
+    for c in range(c1, out.shape[2]):
+        for j in range(X):
+            out[bi, h, c, j] = 0
+
+
+@njit(cache=True, nogil=True)
+def attention_backward(q, k, v, P, ed, keep, g, gw, dq, dk, dv, c, rows, segs, width,
+                       scale, lo, hi, fn):
+    """The gradients of ``attention_forward`` for pairs lo..hi-1: dv = ed^T g
+    (ed: the weights after dropout), dP = g v^T (+ gw, times keep * c), the
+    softmax backward with the scale, dq = dS k, dk = dS^T q.  dq / dk / dv
+    None: not needed."""
+    H, L = q.shape[1], q.shape[2]
+    E, Ev, S = q.shape[3], v.shape[3], P.shape[3]
+    dP = np.empty((1, 1, L, S), np.float32)
+    one = np.float32(1.0)
+    for i in range(lo, hi):
+        b, h = i // H, i % H
+        if dv is not None:
+            _to_keys(ed, b, h, g, dv, segs, b, h, fn)
+        if dq is None and dk is None:
+            continue
+        if gw is not None or keep is not None:
+            dP[:] = 0
+        for n in range(rows.shape[0]):
+            r0, r1, w = rows[n, 0], rows[n, 1], rows[n, 2]
+            if w > 0:
+                _cblas_gemm(fn, _NT, _T, r1 - r0, w, Ev, one, _at(g, b, h, r0), _ld(g),
+                            _at(v, b, h, 0), _ld(v), _at(dP, 0, 0, r0), S)
+        if gw is not None:
+            for r in range(L):
+                for j in range(S):
+                    dP[0, 0, r, j] += gw[b, h, r, j]
+        if keep is not None:
+            for r in range(L):
+                for j in range(S):
+                    dP[0, 0, r, j] = dP[0, 0, r, j] * np.float32(keep[b, h, r, j]) * c
+        attention_softmax_backward(dP[0, 0], P[b, h], width, scale)
+        if dq is not None:
+            for n in range(rows.shape[0]):
+                r0, r1, w = rows[n, 0], rows[n, 1], rows[n, 2]
+                if w > 0:
+                    _cblas_gemm(fn, _NT, _NT, r1 - r0, E, w, one, _at(dP, 0, 0, r0), S,
+                                _at(k, b, h, 0), _ld(k), _at(dq, b, h, r0), _ld(dq))
+                else:
+                    for r in range(r0, r1):
+                        for j in range(E):
+                            dq[b, h, r, j] = 0
+        if dk is not None:
+            _to_keys(dP, 0, 0, q, dk, segs, b, h, fn)

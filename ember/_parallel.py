@@ -96,9 +96,11 @@ class _Pool:
     def _serve(self, w):
         _local.busy = True    # a kernel that calls parallel_for again runs serially
         seen, k, n = 0, self.k, len(self.jobs)
+        finished = 0
         while True:
             if k is not None:
-                seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_TURNS)
+                seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_TURNS, finished)
+                finished = 0
                 if not python:       # no job for ~2 ms: sleep until one comes
                     k.post(self.flags, 2 * n + w, 1)
                     self._sleep(2 * w, seen + 1, self.wake[w], 0.1)
@@ -115,8 +117,11 @@ class _Pool:
                 kernel(lo, hi)
             except BaseException as exc:  # re-raised on the calling thread
                 self.errors[w] = exc
-            self.flags[2 * w + 1] = seen
-            self.done[w].set()
+            if k is not None:
+                finished = seen      # (marked done by k.serve, without the GIL)
+            else:
+                self.flags[2 * w + 1] = seen
+                self.done[w].set()
 
     def close(self):
         self.closed = True
@@ -325,42 +330,58 @@ def _own_blas():
     return _blas is not None
 
 
+def gemm_address(dtype):
+    """The address of NumPy's cblas ?gemm for ``dtype`` (float32/float64) that
+    compiled kernels may call without the GIL, or None: not found, or Ember
+    does not run NumPy's BLAS threads (a GEMM there would start OpenBLAS's)."""
+    if not _own_blas():
+        return None
+    return _blas.gemm.get(dtype, (0, None))[1]
+
+
 def blas_threads():
     """Whether Ember runs NumPy's GEMMs on its own threads (see the module doc)."""
     return _own_blas()
 
 
-# Multiply-adds per thread below which a GEMM stays on one thread: about 25 us
-# of work, well above the few us a hand-off costs.
-_GEMM_GRAIN = 1 << 21
+# Multiply-adds per thread below which a GEMM stays on one thread: ~10 us of
+# work, well above the 1-3 us a hand-off to a spinning worker costs.
+_GEMM_GRAIN = 1 << 19
+_nd = np.ndarray
 _BLAS_TYPES = frozenset("fdFD")
 def matmul(a, b, out=None):
     """``np.matmul(a, b, out=out)`` for arrays, split over the intra-op threads
     when Ember runs NumPy's BLAS threads and the product is large: by rows of
     a 2-D product (or by columns when it has few rows), by the leading axis
-    of a batched one."""
-    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
-        return a @ b if out is None else np.matmul(a, b, out=out)
-    if _num_threads > 1 and a.ndim >= 2 and b.ndim >= 2 and a.dtype == b.dtype \
-            and a.dtype.char in _BLAS_TYPES and (out is None or out.dtype == a.dtype):
-        m, k = a.shape[-2:]
-        n = b.shape[-1]
-        if a.ndim == b.ndim == 2:
-            parts = min(_num_threads, m * n * k // _GEMM_GRAIN)
-            if parts > 1 and b.shape[0] == k:
-                return _matmul2d(a, b, out, parts)
-        elif a.ndim == b.ndim and a.shape[:-2] == b.shape[:-2] and b.shape[-2] == k:
-            lead = a.shape[0]
-            parts = min(_num_threads, lead, a.size * n // _GEMM_GRAIN)
-            if parts > 1 and _own_blas():
-                if out is None:
-                    out = np.empty(a.shape[:-1] + (n,), a.dtype)
+    of a batched one.  (Anything else, Tensors included, is ``a @ b``.)"""
+    if type(a) is _nd and type(b) is _nd:
+        if _num_threads > 1:
+            sa, sb = a.shape, b.shape
+            if len(sa) == len(sb) == 2:
+                m, k = sa
+                work = m * k * sb[1]
+                if work >= 2 * _GEMM_GRAIN and sb[0] == k and _blas_pair(a, b, out):
+                    return _matmul2d(a, b, out, min(_num_threads, work // _GEMM_GRAIN))
+            elif len(sa) == len(sb) > 2 and sa[:-2] == sb[:-2] and sb[-2] == sa[-1] \
+                    and _blas_pair(a, b, out):
+                parts = min(_num_threads, sa[0], a.size * sb[-1] // _GEMM_GRAIN)
+                if parts > 1 and _own_blas():
+                    if out is None:
+                        out = np.empty(sa[:-1] + sb[-1:], a.dtype)
 
-                def batch(lo, hi):
-                    np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
-                parallel_for(batch, lead, grain=lead // parts)
-                return out
+                    def batch(lo, hi):
+                        np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
+                    parallel_for(batch, sa[0], grain=sa[0] // parts)
+                    return out
+    elif not (isinstance(a, _nd) and isinstance(b, _nd)):
+        return a @ b if out is None else np.matmul(a, b, out=out)
     return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+
+
+def _blas_pair(a, b, out):
+    """Whether a @ b (into ``out``) is one BLAS GEMM type throughout."""
+    return a.dtype == b.dtype and a.dtype.char in _BLAS_TYPES \
+        and (out is None or out.dtype == a.dtype)
 
 
 def _matmul2d(a, b, out, parts):

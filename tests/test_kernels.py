@@ -124,12 +124,17 @@ def test_threaded_matmul_inside_a_pool_job_runs_serially(threads):
 
 
 @pytest.mark.parametrize("L,dropout", [(64, 0.0), (100, 0.0), (64, 0.3)])
-def test_threaded_attention_equals_serial(threads, L, dropout):
+def test_threaded_attention_equals_serial(threads, monkeypatch, L, dropout):
+    """The compiled attention kernels on one and two threads, and the NumPy
+    products they replace (when Ember can't call BLAS itself), agree."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((16, L, 3 * 128)).astype(np.float32)
     outs = []
-    for nt in (1, 2):
-        ember.set_num_threads(nt)
+    for nt in (1, 2, "numpy"):
+        if nt == "numpy":
+            monkeypatch.setattr(_parallel, "gemm_address", lambda dtype: None)
+        else:
+            ember.set_num_threads(nt)
         ember.manual_seed(5)
         t = ember.tensor(x, requires_grad=True)
         q, k, v = (u.view(16, L, 4, 32).transpose(1, 2) for u in t.split(128, dim=2))
@@ -139,6 +144,8 @@ def test_threaded_attention_equals_serial(threads, L, dropout):
         outs.append((y.detach().numpy(), t.grad.numpy()))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    np.testing.assert_allclose(outs[2][0], outs[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outs[2][1], outs[0][1], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])

@@ -264,6 +264,9 @@ class _Blocks:
 
     def __init__(self, rows, width):
         self.rows, self.width = rows, width
+        # (the same, as arrays for the compiled kernels)
+        self.row_table = np.array(rows, np.int64).reshape(-1, 3)
+        self.key_table = np.array(list(self._segments()), np.int64).reshape(-1, 3)
 
     @classmethod
     def of(cls, bias, L, S):
@@ -310,6 +313,13 @@ class _Blocks:
         out = self._out(s, v) if weighted else None
         b = None if bias is None else bias.reshape(bias.shape[-2:])
         kern = _jit.kernels_for(q.dtype)
+        fn = _parallel.gemm_address(q.dtype)
+        if fn and q.ndim in (3, 4) and v.shape[-1]:
+            q4, k4, v4, s4, o4 = _as4(q, k, v, s, out)
+            _pairs_parallel(lambda lo, hi: kern.attention_forward(
+                q4, k4, v4, s4, o4, self.row_table, self.width, b, q.dtype.type(scale),
+                lo, hi, fn), s4, 2 * q.shape[-1] + v.shape[-1])
+            return s, out
 
         def part(i):
             # (q is scaled before the product, as torch does: with huge scores
@@ -364,6 +374,13 @@ class _Blocks:
         kern = _jit.kernels_for(P.dtype)
         S = P.shape[-1]
         fill = gw is not None or keep is not None
+        fn = _parallel.gemm_address(P.dtype)
+        if fn and q.ndim in (3, 4) and v.shape[-1]:
+            a = _as4(q, k, v, P, ed, keep, g, gw, dq, dk, dv)
+            _pairs_parallel(lambda lo, hi: kern.attention_backward(
+                *a, P.dtype.type(c), self.row_table, self.key_table, self.width,
+                P.dtype.type(sc), lo, hi, fn), a[3], 2 * (q.shape[-1] + v.shape[-1]))
+            return dq, dk, dv, None
         c = np.asarray(c, P.dtype)
 
         def part(i):
@@ -400,6 +417,31 @@ class _Blocks:
             np.matmul(_swap(a[..., r0:, c0:c1]), b[..., r0:, :], out=out[..., c0:c1, :])
         if c1 < out.shape[-2]:
             out[..., c1:, :] = 0
+
+
+def _as4(*arrays):
+    """The arrays as 4-D (a 3-D one gets a leading axis of 1), each with
+    rows that BLAS can read (unit stride along the last axis, copied if
+    not); None stays None.  Writes go to outputs given as 4-D views."""
+    res = []
+    for x in arrays:
+        if x is not None:
+            if x.ndim == 3:
+                x = x[None]
+            st = x.strides
+            if x.size and (st[-1] != x.itemsize or min(st) < 0):
+                x = np.ascontiguousarray(x)
+        res.append(x)
+    return res
+
+
+def _pairs_parallel(kernel, s4, per_score):
+    """``kernel(lo, hi)`` over the (batch, head) pairs of the 4-D scores
+    ``s4``, on the intra-op threads, each given ~2^18 multiply-adds or more
+    (``per_score`` per score)."""
+    n = s4.shape[0] * s4.shape[1]
+    per_pair = max(s4.shape[2] * s4.shape[3] * per_score, 1)
+    _parallel.parallel_for(kernel, n, grain=max(1, -(-(1 << 18) // per_pair)))
 
 
 def _batch_parallel(part, s, per_score):
