@@ -549,13 +549,15 @@ def _operand(x, isz):
     return 0, 0
 
 
-@njit(cache=True)   # (keeps the GIL: releasing it here would let a worker take it)
-def gemm_post(a, b, out, fn, code, parts, jobs, flags, posted):
-    """Plan out = a @ b (2-D, one BLAS dtype) as ``parts`` jobs, each a range
-    of rows of a and out (or, with few rows, of columns of b and out), and
-    post jobs 1.. to workers 0.. (job numbers in ``posted``).  Returns a
-    bit mask of the workers that were asleep (the caller wakes them), or -1
-    with nothing posted when BLAS can't take an operand as it is."""
+@njit(cache=True, nogil=True)
+def gemm_run(a, b, out, fn, code, parts, jobs, flags):
+    """out = a @ b (2-D, one BLAS dtype) as ``parts`` jobs, each a range of
+    rows of a and out (or, with few rows, of columns of b and out): jobs
+    1.. are posted to workers 0.. (the pool's ``flags``, see
+    ember/_parallel.py), job 0 runs here, then the workers are waited for;
+    returns 0.  If a worker was asleep, returns at once a bit mask of those
+    (the caller wakes them, then calls ``gemm_finish``).  Returns -1, with
+    nothing done, when BLAS can't take an operand as it is."""
     isz = a.itemsize
     ta, lda = _operand(a, isz)
     tb, ldb = _operand(b, isz)
@@ -581,19 +583,21 @@ def gemm_post(a, b, out, fn, code, parts, jobs, flags, posted):
     asleep = 0
     workers = flags.shape[0] // 3
     for w in range(parts - 1):
-        posted[w] += 1
-        _store_seq(flags, 2 * w, posted[w])
+        _store_seq(flags, 2 * w, flags[2 * w] + 1)
         if _load_acquire(flags, 2 * workers + w) != 0:
             asleep |= 1 << w
-    return asleep
+    if asleep:
+        return asleep
+    gemm_finish(jobs, flags, parts)
+    return 0
 
 
 @njit(cache=True, nogil=True)
-def gemm_finish(jobs, flags, posted, parts):
+def gemm_finish(jobs, flags, parts):
     """Run job 0 here, then wait for workers 0..parts-2 to finish theirs."""
     gemm_job(jobs[0])
     for w in range(parts - 1):
-        while not spin_until(flags, 2 * w + 1, posted[w], 1 << 20):
+        while not spin_until(flags, 2 * w + 1, flags[2 * w], 1 << 20):
             pass
 
 

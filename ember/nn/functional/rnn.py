@@ -159,7 +159,7 @@ class _LSTMLayer(Op):
         with np.errstate(over="ignore"):      # exp(+large) = inf gives sigmoid 0: fine
             for t in _steps(T, reverse):
                 a = ACT[t]
-                np.matmul(h, W4, out=a)
+                _mm(h, W4, out=a)
                 a += X[t]
                 np.exp(a, out=a)
                 a += 1
@@ -179,7 +179,7 @@ class _LSTMLayer(Op):
                 else:
                     r = RS[t]
                     np.multiply(go, tc, out=r)
-                    np.matmul(r, wrT, out=hn)
+                    _mm(r, wrT, out=hn)
                 if bsz is not None and bsz[t] < B:
                     nb = bsz[t]
                     hn[nb:] = h[nb:]
@@ -228,7 +228,7 @@ class _LSTMLayer(Op):
             dh = dOUT[t] + dhc
             if w_hr is not None:
                 DH[t] = dh
-                dr = dh @ w_hr
+                dr = _mm(dh, w_hr)
             else:
                 dr = dh
             dc = dr * K[t]
@@ -243,14 +243,14 @@ class _LSTMLayer(Op):
                 q[nb:] = 0
                 if w_hr is not None:
                     DH[t][nb:] = 0
-                dhc = DX[t] @ w_hh
+                dhc = _mm(DX[t], w_hh)
                 dhc[nb:] = dh[nb:]
                 dcc_new = dc * f[t]
                 dcc_new[nb:] = dcc[nb:]
                 dcc = dcc_new
                 continue
             dcc = dc * f[t]
-            dhc = DX[t] @ w_hh
+            dhc = _mm(DX[t], w_hh)
         need = ctx.needs_input_grad
         DX2 = DXs.reshape(-1, G)
         gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
@@ -346,7 +346,7 @@ class _GRULayer(Op):
         h = h0
         with np.errstate(over="ignore"):
             for t in _steps(T, reverse):
-                np.matmul(h, W3, out=hh)
+                _mm(h, W3, out=hh)
                 a = ACT[t]
                 xt = X[t]
                 rz = a[:2]
@@ -410,12 +410,12 @@ class _GRULayer(Op):
                 nb = bsz[t]
                 q[nb:] = 0
                 dn[nb:] = 0
-                new = q @ w_hh
+                new = _mm(q, w_hh)
                 new[:nb] += dh[:nb] * z[t][:nb]
                 new[nb:] = dh[nb:]
                 dhc = new
                 continue
-            dhc = q @ w_hh
+            dhc = _mm(q, w_hh)
             dhc += dh * z[t]
         need = ctx.needs_input_grad
         DX2 = np.concatenate([_time_major(Q, bf)[..., :H2], _time_major(DXn, bf)], -1) \
@@ -475,7 +475,7 @@ class _RNNLayer(Op):
         h = h0
         for t in _steps(T, reverse):
             a = OUT[t]
-            np.matmul(h, wT, out=a)
+            _mm(h, wT, out=a)
             a += X[t]
             if relu:
                 np.maximum(a, 0, out=a)
@@ -512,10 +512,10 @@ class _RNNLayer(Op):
             if bsz is not None and bsz[t] < B:
                 nb = bsz[t]
                 q[nb:] = 0
-                dhc = q @ w_hh
+                dhc = _mm(q, w_hh)
                 dhc[nb:] = dh[nb:]
                 continue
-            dhc = q @ w_hh
+            dhc = _mm(q, w_hh)
         need = ctx.needs_input_grad
         DX2 = DXs.reshape(-1, H)
         gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
