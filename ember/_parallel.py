@@ -17,7 +17,7 @@ its own rows (or columns, or batch entries) with a one-thread GEMM.
 
 The pool is tiny on purpose: ``get_num_threads() - 1`` daemon workers; the
 calling thread does the first range itself.  A worker that finishes a job
-keeps watching for the next one for ~2 ms, spinning without the GIL (a
+keeps watching for the next one for ~7 ms, spinning without the GIL (a
 sleeping thread takes 20-70 us to wake on a VM, a spinning one ~1 us), then
 sleeps on an Event.  Work is split only when each thread gets at least
 ``grain`` units, so small tensors never pay the hand-off.  Nested calls,
@@ -34,11 +34,14 @@ import threading
 
 import numpy as np
 
-__all__ = ["get_num_threads", "set_num_threads", "parallel_for", "matmul", "multiply"]
+__all__ = ["get_num_threads", "set_num_threads", "parallel_for", "parallel_rows", "matmul",
+           "multiply"]
 
 # Turns of the wait loop (25-30 ns each): how long a worker watches for its
-# next job before it sleeps (~2 ms), and one round of the caller's wait.
-_WORKER_TURNS = 1 << 16
+# next job before it sleeps (~7 ms: longer than the gaps between the GEMMs of
+# a CNN step, where im2col and pooling run on one thread), and one round of
+# the caller's wait.
+_WORKER_TURNS = 1 << 18
 _CALLER_TURNS = 1 << 14
 
 
@@ -67,7 +70,7 @@ class _Pool:
     posted to it, [2w + 1] the last it finished, [2n + w] 1 while it sleeps.
     Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 0: the Python
     job in ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]``
-    is the calling thread's own GEMM).  A worker watches flags[2w] for ~2 ms
+    is the calling thread's own GEMM).  A worker watches flags[2w] for ~7 ms
     after each job, then sleeps on its Event; the caller sets the Event only
     for a worker that says it sleeps.  Without Numba the workers always sleep
     between jobs.
@@ -100,7 +103,7 @@ class _Pool:
             if k is not None:
                 seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_TURNS, finished)
                 finished = 0
-                if not python:       # no job for ~2 ms: sleep until one comes
+                if not python:       # no job for ~7 ms: sleep until one comes
                     k.post(self.flags, 2 * n + w, 1)
                     self._sleep(2 * w, seen + 1, self.wake[w], 0.1)
                     k.post(self.flags, 2 * n + w, 0)
@@ -258,6 +261,12 @@ def parallel_for(kernel, n, grain=1 << 15):
         pool.run(kernel, [n * i // k for i in range(k + 1)])
     finally:
         _leave()
+
+
+def parallel_rows(kernel, rows, row_size):
+    """``parallel_for`` over ``rows`` rows of ``row_size`` elements each, for a
+    one-pass kernel: each thread gets at least ``_ELEMENT_GRAIN`` elements."""
+    parallel_for(kernel, rows, grain=max(1, -(-_ELEMENT_GRAIN // max(row_size, 1))))
 
 
 def multiply(a, b):

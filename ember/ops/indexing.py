@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from .. import _jit
+from .. import _jit, _parallel
 from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
@@ -1399,8 +1399,10 @@ def _fill_where(x, mask, value):
         k = _jit.kernels_for(x.dtype)
         if k is not None:    # (one compiled pass: the mask repeats over x's rows)
             out = np.empty_like(x)
-            k.fill_masked_rows(x.reshape(-1, rows), mask.reshape(rows), x.dtype.type(value),
-                               out.reshape(-1, rows))
+            x2, m1, o2, v = x.reshape(-1, rows), mask.reshape(rows), out.reshape(-1, rows), \
+                x.dtype.type(value)
+            _parallel.parallel_rows(lambda lo, hi: k.fill_masked_rows(x2[lo:hi], m1, v, o2[lo:hi]),
+                                    x2.shape[0], rows)
             return out
     if mask.shape == x.shape or np.broadcast_shapes(mask.shape, x.shape) == x.shape:
         out = x.copy()

@@ -360,8 +360,8 @@ def _gelu_fused32(k, x):
     """GELU of a float32 array with the compiled kernel: (y, dy/dx)."""
     flat = np.ascontiguousarray(x).reshape(-1)
     y, dy = np.empty_like(flat), np.empty_like(flat)
-    _parallel.parallel_for(lambda lo, hi: k.gelu_forward(flat[lo:hi], y[lo:hi], dy[lo:hi]),
-                           flat.size, grain=1 << 15)
+    _parallel.parallel_rows(lambda lo, hi: k.gelu_forward(flat[lo:hi], y[lo:hi], dy[lo:hi]),
+                            flat.size, 1)
     return y.reshape(x.shape), dy.reshape(x.shape)
 
 
@@ -556,7 +556,10 @@ def _softmax_compiled(x, dim, log):
         return None
     y = np.empty_like(x)
     D = x.shape[-1]
-    k.softmax_rows(x.reshape(-1, D), y.reshape(-1, D), log, not x.max() < _rows.EXP_SAFE[x.dtype])
+    x2, y2 = x.reshape(-1, D), y.reshape(-1, D)
+    shift = not x.max() < _rows.EXP_SAFE[x.dtype]
+    _parallel.parallel_rows(lambda lo, hi: k.softmax_rows(x2[lo:hi], y2[lo:hi], log, shift),
+                            x2.shape[0], D)
     return y
 
 
@@ -611,8 +614,10 @@ class _Softmax(Op):
         if k is not None and g.dtype == y.dtype:
             D = y.shape[-1]
             gx = np.empty(y.shape, y.dtype)
-            k.softmax_rows_backward(np.ascontiguousarray(g).reshape(-1, D), y.reshape(-1, D),
-                                    gx.reshape(-1, D))
+            g2, y2, gx2 = np.ascontiguousarray(g).reshape(-1, D), y.reshape(-1, D), gx.reshape(-1, D)
+            _parallel.parallel_rows(
+                lambda lo, hi: k.softmax_rows_backward(g2[lo:hi], y2[lo:hi], gx2[lo:hi]),
+                g2.shape[0], D)
             return gx
         gx = g * y
         gx -= y * _rows.sum_along(g, ctx.dim, y)

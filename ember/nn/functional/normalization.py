@@ -32,7 +32,7 @@ import numpy as np
 from ..._tensor import Tensor
 from ...autograd.function import Op
 from ...ops import _bw
-from ... import _jit
+from ... import _jit, _parallel
 
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",
            "local_response_norm"]
@@ -257,8 +257,11 @@ def _fused_rows(spec, running, xv, w, b):
     x2 = np.ascontiguousarray(xv)
     y, xhat = np.empty_like(x2), np.empty_like(x2)
     rstd = np.empty((x2.shape[0], 1), dt)
-    k.norm_rows_forward(x2, _vec(w, dt), _vec(b, dt), dt.type(spec.eps), dt.type(1),
-                        dt.type(1.0 / spec.M), spec.center, y, xhat, rstd.reshape(-1))
+    r1, wv, bv = rstd.reshape(-1), _vec(w, dt), _vec(b, dt)
+    eps, one, inv = dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M)
+    _parallel.parallel_rows(lambda lo, hi: k.norm_rows_forward(
+        x2[lo:hi], wv, bv, eps, one, inv, spec.center, y[lo:hi], xhat[lo:hi], r1[lo:hi]),
+        x2.shape[0], x2.shape[1])
     return y, xhat, rstd
 
 
