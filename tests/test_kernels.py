@@ -210,3 +210,24 @@ def test_masked_fill_broadcast_mask(value):
     m = np.triu(np.ones((32, 32), bool), 1)[None, None]
     check(lambda lib, t: t.masked_fill(lib.tensor(m), value), x)
     check(lambda lib, t: t.masked_fill(lib.tensor(m[0, 0, :1]), value), x)
+
+
+def _child_product(q):
+    a = np.arange(512 * 300, dtype=np.float32).reshape(512, 300) / 1e5
+    q.put(float(_parallel.matmul(a, a.T).sum()))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_threaded_matmul_in_a_forked_child(threads):
+    """A forked child (a DataLoader worker) gets a pool of its own."""
+    import multiprocessing as mp
+    ember.set_num_threads(2)
+    a = np.arange(512 * 300, dtype=np.float32).reshape(512, 300) / 1e5
+    want = float(_parallel.matmul(a, a.T).sum())      # (the parent's pool is running)
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_product, args=(q,))
+    p.start()
+    got = q.get(timeout=60)
+    p.join(timeout=60)
+    assert p.exitcode == 0 and got == pytest.approx(want, rel=1e-5)
