@@ -265,25 +265,25 @@ def parallel_for(kernel, n, grain=1 << 15):
 
 def parallel_rows(kernel, rows, row_size):
     """``parallel_for`` over ``rows`` rows of ``row_size`` elements each, for a
-    one-pass kernel: each thread gets at least ``_ELEMENT_GRAIN`` elements."""
-    parallel_for(kernel, rows, grain=max(1, -(-_ELEMENT_GRAIN // max(row_size, 1))))
+    one-pass kernel: each thread gets at least ``ELEMENT_GRAIN`` elements."""
+    parallel_for(kernel, rows, grain=max(1, -(-ELEMENT_GRAIN // max(row_size, 1))))
 
 
 def multiply(a, b):
     """``a * b`` for two arrays of one shape and dtype, split over the threads
     when large; anything else is NumPy's ``a * b``."""
-    if a.shape != b.shape or a.dtype != b.dtype or a.size < 2 * _ELEMENT_GRAIN \
+    if a.shape != b.shape or a.dtype != b.dtype or a.size < 2 * ELEMENT_GRAIN \
             or not (a.flags.c_contiguous and b.flags.c_contiguous):
         return a * b
     out = np.empty_like(a)
     fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
     parallel_for(lambda lo, hi: np.multiply(fa[lo:hi], fb[lo:hi], out=fo[lo:hi]),
-                 fa.size, grain=_ELEMENT_GRAIN)
+                 fa.size, grain=ELEMENT_GRAIN)
     return out
 
 
 # Elements per thread below which a one-pass elementwise op stays on one thread.
-_ELEMENT_GRAIN = 1 << 16
+ELEMENT_GRAIN = 1 << 16
 
 
 # ---- NumPy's BLAS on these threads --------------------------------------------------

@@ -231,3 +231,19 @@ def test_threaded_matmul_in_a_forked_child(threads):
     got = q.get(timeout=60)
     p.join(timeout=60)
     assert p.exitcode == 0 and got == pytest.approx(want, rel=1e-5)
+
+
+def test_threaded_linear_and_layer_norm_match_torch(threads):
+    """Rows split over the threads: the bias add, the bias gradient (column
+    ranges of a gemv) and layer norm's backward, whose weight and bias
+    gradients are summed per range and then added."""
+    ember.set_num_threads(2)
+    x = rand(8, 50, 384, dtype=np.float32)
+    w, b = rand(512, 384, seed=1, dtype=np.float32), rand(512, seed=2, dtype=np.float32)
+    lw, lb = rand(512, seed=3, dtype=np.float32), rand(512, seed=4, dtype=np.float32)
+    check(lambda lib, t, w, b, lw, lb: lib.nn.functional.layer_norm(
+        lib.nn.functional.linear(t, w, b), (512,), lw, lb), x, w, b, lw, lb)
+    from ember.ops import _rows
+    g = rand(1000, 300, seed=5, dtype=np.float32)
+    np.testing.assert_allclose(_rows.sum_rows(g), g.sum(axis=0, dtype=np.float64), rtol=1e-4,
+                               atol=1e-3)

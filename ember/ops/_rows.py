@@ -14,6 +14,8 @@ Both keep the reduced axis (``keepdims``).  Plain arrays only.
 """
 import numpy as np
 
+from .. import _parallel
+
 __all__ = ["sum_along", "max_along", "sum_rows", "exp_unshifted"]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -68,7 +70,13 @@ def sum_rows(x2):
     n = x2.shape[0]
     if x2.dtype.kind != "f" or x2.dtype.itemsize < 4 or n < 64:
         return x2.sum(axis=0)
-    return _ones(n, x2.dtype) @ x2
+    one = _ones(n, x2.dtype)
+    m = x2.shape[1]
+    if n * m < 2 * _parallel.ELEMENT_GRAIN:
+        return one @ x2
+    out = np.empty(m, x2.dtype)     # (column ranges over the intra-op threads)
+    _parallel.parallel_rows(lambda lo, hi: np.matmul(one, x2[:, lo:hi], out=out[lo:hi]), m, n)
+    return out
 
 
 # softmax(x) = exp(x - c) / sum(exp(x - c)) for any per-row c; c = row max keeps

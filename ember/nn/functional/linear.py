@@ -3,7 +3,7 @@ import numpy as np
 
 from ..._tensor import Tensor
 from ...autograd.function import Op
-from ... import _jit
+from ... import _jit, _parallel
 from ...ops import _bw, _rows
 
 __all__ = ["linear", "bilinear"]
@@ -29,7 +29,9 @@ class _Linear(Op):
         if b is not None:
             kern = _jit.kernels_for(out.dtype) if out.flags.c_contiguous and out.ndim else None
             if kern is not None and out.size:
-                kern.rows_add(out.reshape(-1, out.shape[-1]), b)
+                o2 = out.reshape(-1, out.shape[-1])
+                _parallel.parallel_rows(lambda lo, hi: kern.rows_add(o2[lo:hi], b),
+                                        o2.shape[0], o2.shape[1])
             else:
                 out += b
         return out

@@ -273,9 +273,25 @@ def _fused_rows_backward(spec, g, xhat, rstd, w, ctx):
         return None
     g2 = np.ascontiguousarray(g)
     gx = np.empty_like(g2)
-    gw, gb = _param_grads(g2.shape[1], w, ctx, dt)
-    k.norm_rows_backward(g2, np.ascontiguousarray(xhat), _vec(rstd, dt), _vec(w, dt),
-                         dt.type(1), dt.type(1.0 / spec.M), spec.center, gx, gw, gb)
+    R, D = g2.shape
+    gw, gb = _param_grads(D, w, ctx, dt)
+    xh, r1, wv = np.ascontiguousarray(xhat), _vec(rstd, dt), _vec(w, dt)
+    one, inv = dt.type(1), dt.type(1.0 / spec.M)
+    # each range of rows sums its own share of gw and gb (rows 0.. in gw, gb)
+    part_w, part_b = {}, {}
+
+    def rows(lo, hi):
+        pw = gw if lo == 0 or gw is None else np.empty_like(gw)
+        pb = gb if lo == 0 or gb is None else np.empty_like(gb)
+        k.norm_rows_backward(g2[lo:hi], xh[lo:hi], r1[lo:hi], wv, one, inv, spec.center,
+                             gx[lo:hi], pw, pb)
+        part_w[lo], part_b[lo] = pw, pb
+    _parallel.parallel_rows(rows, R, D)
+    for lo in sorted(part_w)[1:]:
+        if gw is not None:
+            gw += part_w[lo]
+        if gb is not None:
+            gb += part_b[lo]
     return _input_grads(gx, gw, gb, w, ctx)
 
 
