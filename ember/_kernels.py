@@ -527,13 +527,22 @@ def _cblas_gemm(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 @njit(cache=True, nogil=True)
 def gemm_job(job):
     """Run one GEMM job: job = [kind, dtype (0 float32, 1 float64), function,
-    transA, transB, M, N, K, A, lda, B, ldb, C, ldc] (row-major CBLAS)."""
-    if job[1] == 0:
-        _cblas_gemm(job[2], job[3], job[4], job[5], job[6], job[7], np.float32(1.0),
-                    job[8], job[9], job[10], job[11], job[12], job[13])
-    else:
-        _cblas_gemm(job[2], job[3], job[4], job[5], job[6], job[7], np.float64(1.0),
-                    job[8], job[9], job[10], job[11], job[12], job[13])
+    transA, transB, M, N, K, A, lda, B, ldb, C, ldc] (row-major CBLAS), then
+    [n1, n2, sA1, sA2, sB1, sB2, sC1, sC2, lo, hi]: the products i = lo..hi-1
+    of a batch of n1 x n2, at byte offsets (i // n2) * s1 + (i % n2) * s2
+    from A, B and C (lo, hi = 0, 1 with n1 = n2 = 1 for a single product)."""
+    n2 = job[15]
+    for i in range(job[22], job[23]):
+        i1, i2 = i // n2, i % n2
+        pa = job[8] + i1 * job[16] + i2 * job[17]
+        pb = job[10] + i1 * job[18] + i2 * job[19]
+        pc = job[12] + i1 * job[20] + i2 * job[21]
+        if job[1] == 0:
+            _cblas_gemm(job[2], job[3], job[4], job[5], job[6], job[7], np.float32(1.0),
+                        pa, job[9], pb, job[11], pc, job[13])
+        else:
+            _cblas_gemm(job[2], job[3], job[4], job[5], job[6], job[7], np.float64(1.0),
+                        pa, job[9], pb, job[11], pc, job[13])
 
 
 @njit(cache=True, nogil=True)
@@ -575,11 +584,20 @@ def gemm_run(a, b, out, fn, code, parts, jobs, flags):
         j = jobs[p]
         j[0], j[1], j[2], j[3], j[4], j[7] = 1, code, fn, ta, tb, k
         j[9], j[11], j[13] = lda, ldb, ldc
+        j[14:24] = 0
+        j[14], j[15], j[23] = 1, 1, 1
         if by_rows:
             j[5], j[6], j[8], j[10], j[12] = hi - lo, n, pa + lo * a.strides[0], pb, \
                 pc + lo * out.strides[0]
         else:
             j[5], j[6], j[8], j[10], j[12] = m, hi - lo, pa, pb + lo * b.strides[1], pc + lo * isz
+    return _post_and_run(jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def _post_and_run(jobs, flags, parts):
+    """Post jobs 1.. to workers 0.., then (unless one was asleep: see
+    ``gemm_run``) run job 0 here and wait for the rest."""
     asleep = 0
     workers = flags.shape[0] // 3
     for w in range(parts - 1):
@@ -590,6 +608,33 @@ def gemm_run(a, b, out, fn, code, parts, jobs, flags):
         return asleep
     gemm_finish(jobs, flags, parts)
     return 0
+
+
+@njit(cache=True, nogil=True)
+def gemm_run_batched(a, b, out, fn, code, parts, jobs, flags):
+    """``gemm_run`` for a batch of products: a (n1, n2, M, K) @ b (n1, n2, K,
+    N) into out (n1, n2, M, N), any batch strides, split into ``parts``
+    ranges of the n1 * n2 products."""
+    isz = a.itemsize
+    ta, lda = _operand(a[0, 0], isz)
+    tb, ldb = _operand(b[0, 0], isz)
+    oc = out[0, 0]
+    if ta == 0 or tb == 0 or oc.strides[1] != isz or oc.strides[0] % isz != 0 \
+            or oc.strides[0] // isz < max(oc.shape[1], 1):
+        return -1
+    n1, n2, m, k = a.shape
+    n = b.shape[3]
+    total = n1 * n2
+    for p in range(parts):
+        j = jobs[p]
+        j[0], j[1], j[2], j[3], j[4], j[5], j[6], j[7] = 1, code, fn, ta, tb, m, n, k
+        j[8], j[9], j[10], j[11], j[12], j[13] = a.ctypes.data, lda, b.ctypes.data, ldb, \
+            out.ctypes.data, oc.strides[0] // isz
+        j[14], j[15] = n1, n2
+        j[16], j[17], j[18], j[19] = a.strides[0], a.strides[1], b.strides[0], b.strides[1]
+        j[20], j[21] = out.strides[0], out.strides[1]
+        j[22], j[23] = total * p // parts, total * (p + 1) // parts
+    return _post_and_run(jobs, flags, parts)
 
 
 @njit(cache=True, nogil=True)

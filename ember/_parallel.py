@@ -78,7 +78,7 @@ class _Pool:
 
     def __init__(self, n_workers):
         self.flags = np.zeros(3 * n_workers, np.int64)
-        self.native = np.zeros((n_workers + 1, 16), np.int64)
+        self.native = np.zeros((n_workers + 1, 24), np.int64)
         self.jobs = [None] * n_workers
         self.errors = [None] * n_workers
         self.wake = [threading.Event() for _ in range(n_workers)]
@@ -172,12 +172,14 @@ class _Pool:
             raise error
 
     def gemm(self, a, b, out, parts):
-        """out = a @ b (2-D) as ``parts`` GEMM jobs, the first run here;
-        False (nothing done) when BLAS can't take an operand as it is."""
+        """out = a @ b (2-D, or 4-D: a batch of n1 x n2) as ``parts`` GEMM
+        jobs, the first run here; False (nothing done) when BLAS can't take
+        an operand as it is."""
         code, fn = _blas.gemm.get(a.dtype, (-1, 0))
         if fn == 0:
             return False
-        asleep = self.k.gemm_run(a, b, out, fn, code, parts, self.native, self.flags)
+        run = self.k.gemm_run if a.ndim == 2 else self.k.gemm_run_batched
+        asleep = run(a, b, out, fn, code, parts, self.native, self.flags)
         if asleep < 0:
             return False
         if asleep:
@@ -371,15 +373,9 @@ def matmul(a, b, out=None):
                     return _matmul2d(a, b, out, min(_num_threads, work // _GEMM_GRAIN))
             elif len(sa) == len(sb) > 2 and sa[:-2] == sb[:-2] and sb[-2] == sa[-1] \
                     and _blas_pair(a, b, out):
-                parts = min(_num_threads, sa[0], a.size * sb[-1] // _GEMM_GRAIN)
-                if parts > 1 and _own_blas():
-                    if out is None:
-                        out = np.empty(sa[:-1] + sb[-1:], a.dtype)
-
-                    def batch(lo, hi):
-                        np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
-                    parallel_for(batch, sa[0], grain=sa[0] // parts)
-                    return out
+                parts = min(_num_threads, a.size * sb[-1] // _GEMM_GRAIN)
+                if parts > 1:
+                    return _matmul_batched(a, b, out, parts)
     elif not (isinstance(a, _nd) and isinstance(b, _nd)):
         return a @ b if out is None else np.matmul(a, b, out=out)
     return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
@@ -389,6 +385,33 @@ def _blas_pair(a, b, out):
     """Whether a @ b (into ``out``) is one BLAS GEMM type throughout."""
     return a.dtype == b.dtype and a.dtype.char in _BLAS_TYPES \
         and (out is None or out.dtype == a.dtype)
+
+
+def _matmul_batched(a, b, out, parts):
+    """A batched product (equal batch dims) over the threads: as GEMM jobs
+    over ranges of the batch when it has at most two batch dims, else as
+    NumPy products over ranges of the leading axis."""
+    sa, sb = a.shape, b.shape
+    pool = _enter(parts)
+    if pool is None:
+        return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+    try:
+        if out is None:
+            out = np.empty(sa[:-1] + sb[-1:], a.dtype)
+        if pool.k is None or len(sa) > 4 or not (
+                pool.gemm(*(x.reshape((1,) + x.shape) if x.ndim == 3 else x
+                            for x in (a, b, out)), parts)):
+            lead = sa[0]
+            n = min(parts, lead)
+            if n > 1:
+                def batch(lo, hi):
+                    np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
+                pool.run(batch, [lead * i // n for i in range(n + 1)])
+            else:
+                np.matmul(a, b, out=out)
+    finally:
+        _leave()
+    return out
 
 
 def _matmul2d(a, b, out, parts):

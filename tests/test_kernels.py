@@ -106,9 +106,16 @@ def test_threaded_matmul_uses_the_workers_and_wakes_them(threads):
         time.sleep(pause)
         np.testing.assert_allclose(_parallel.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
     assert int(pool.flags[0:2 * len(pool.jobs):2].sum()) == before + 3
-    # batched: split along the leading axis
+    # batched: split over ranges of the batch (one or two batch dims, any
+    # strides: attention's q (B, H, T, E) is a transposed view), or for more
+    # batch dims along the leading axis
     a3, b3 = a.reshape(8, 64, 256), b.reshape(8, 256, 64)
     np.testing.assert_allclose(_parallel.matmul(a3, b3), a3 @ b3, rtol=1e-4, atol=1e-3)
+    x = np.random.default_rng(3).standard_normal((16, 64, 3, 4, 32)).astype(np.float32)
+    q, k = x[:, :, 0].transpose(0, 2, 1, 3), x[:, :, 1].transpose(0, 2, 3, 1)
+    for u, v in ((q, k), (q[:, :3], k[:, :3]), (q.reshape(2, 8, 4, 64, 32).copy(),
+                                                  k.reshape(2, 8, 4, 32, 64).copy())):
+        np.testing.assert_allclose(_parallel.matmul(u, v), np.matmul(u, v), rtol=1e-5, atol=1e-5)
 
 
 def test_threaded_matmul_inside_a_pool_job_runs_serially(threads):
