@@ -56,9 +56,17 @@ def _default_threads():
 
 
 def _compiled():
-    """The compiled kernels (the wait loop, the worker loop), or None without Numba."""
+    """The compiled kernels (the wait loop, the worker loop), or None without
+    Numba or with ``EMBER_JIT=0``.  (``_jit.set_enabled``, the tests' switch
+    between the compiled and NumPy paths of the ops, leaves the pool as it is.)"""
     from . import _jit
-    return _jit.kernels()
+    if os.environ.get("EMBER_JIT", "1") == "0" or not _jit.available():
+        return None
+    old = _jit.set_enabled(True)
+    try:
+        return _jit.kernels()
+    finally:
+        _jit.set_enabled(old)
 
 
 class _Pool:
@@ -333,9 +341,14 @@ def _own_blas():
     """Set NumPy's OpenBLAS to one thread; True when Ember runs the threads."""
     global _blas
     if _blas == 0:
-        _blas = _find_blas() if os.environ.get("EMBER_BLAS_THREADS", "") != "1" else None
-        if _blas is not None:
-            _blas.set_threads(1)
+        # (without the compiled kernels the workers could only sleep between
+        # jobs, and a 20-70 us wake-up per GEMM costs more than OpenBLAS's
+        # own threads: NumPy's BLAS is then left as it is)
+        _blas = None
+        if os.environ.get("EMBER_BLAS_THREADS", "") != "1" and _compiled() is not None:
+            _blas = _find_blas()
+            if _blas is not None:
+                _blas.set_threads(1)
     return _blas is not None
 
 
