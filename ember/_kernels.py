@@ -482,26 +482,24 @@ def _load_acquire(typingctx, flag, i):
     return flag.dtype(flag, i), codegen
 
 
-@intrinsic
-def _store_release(typingctx, flag, i, value):
-    """flag[i] = value as an atomic store (release): what was written before
-    it is visible to a thread that reads the new value with _load_acquire."""
-    def codegen(context, builder, signature, args):
-        ptr = _item_ptr(context, builder, signature.args[0], args[0], args[1])
-        builder.store_atomic(args[2], ptr, "release", 8)
-        return context.get_dummy_value()
-    return types.void(flag, i, value), codegen
+def _atomic_store(ordering):
+    """An intrinsic ``store(flag, i, value)``: flag[i] = value as an atomic
+    store with the given LLVM ordering."""
+    @intrinsic
+    def store(typingctx, flag, i, value):
+        def codegen(context, builder, signature, args):
+            ptr = _item_ptr(context, builder, signature.args[0], args[0], args[1])
+            builder.store_atomic(args[2], ptr, ordering, 8)
+            return context.get_dummy_value()
+        return types.void(flag, i, value), codegen
+    return store
 
 
-@intrinsic
-def _store_seq(typingctx, flag, i, value):
-    """flag[i] = value as a sequentially consistent store: a later load on
-    this thread can't be ordered before it (x86 may otherwise do that)."""
-    def codegen(context, builder, signature, args):
-        ptr = _item_ptr(context, builder, signature.args[0], args[0], args[1])
-        builder.store_atomic(args[2], ptr, "seq_cst", 8)
-        return context.get_dummy_value()
-    return types.void(flag, i, value), codegen
+# release: what was written before it is visible to a thread that reads the
+# new value with _load_acquire.  seq_cst: also, a later load on this thread
+# can't be ordered before it (x86 may otherwise do that).
+_store_release = _atomic_store("release")
+_store_seq = _atomic_store("seq_cst")
 
 
 @intrinsic
