@@ -371,6 +371,8 @@ def blas_threads():
 _GEMM_GRAIN = 1 << 18
 _nd = np.ndarray
 _BLAS_TYPES = frozenset("fdFD")
+
+
 def matmul(a, b, out=None):
     """``np.matmul(a, b, out=out)`` for arrays, split over the intra-op threads
     when Ember runs NumPy's BLAS threads and the product is large: by rows of
