@@ -263,7 +263,7 @@ def parallel_for(kernel, n, grain=1 << 15):
     The kernel must only write to its own range of its outputs.
     """
     k = min(_num_threads, n // max(grain, 1))
-    pool = _enter(k)
+    pool = _enter(k) if k > 1 else None
     if pool is None:
         kernel(0, n)
         return
@@ -276,6 +276,9 @@ def parallel_for(kernel, n, grain=1 << 15):
 def parallel_rows(kernel, rows, row_size):
     """``parallel_for`` over ``rows`` rows of ``row_size`` elements each, for a
     one-pass kernel: each thread gets at least ``ELEMENT_GRAIN`` elements."""
+    if rows * row_size < 2 * ELEMENT_GRAIN:      # (the common small case, without the pool)
+        kernel(0, rows)
+        return
     parallel_for(kernel, rows, grain=max(1, -(-ELEMENT_GRAIN // max(row_size, 1))))
 
 
