@@ -254,3 +254,36 @@ def test_threaded_linear_and_layer_norm_match_torch(threads):
     g = rand(1000, 300, seed=5, dtype=np.float32)
     np.testing.assert_allclose(_rows.sum_rows(g), g.sum(axis=0, dtype=np.float64), rtol=1e-4,
                                atol=1e-3)
+
+
+def test_pool_from_several_user_threads(threads):
+    """User threads share the pool: one at a time uses it, the others run
+    their work on their own thread; every result is right."""
+    ember.set_num_threads(2)
+    rng = np.random.default_rng(7)
+    mats = [(rng.standard_normal((300, 200)).astype(np.float32),
+             rng.standard_normal((200, 250)).astype(np.float32)) for _ in range(4)]
+    errors = []
+
+    def work(a, b):
+        try:
+            want = a @ b
+            for _ in range(20):
+                np.testing.assert_allclose(_parallel.matmul(a, b), want, rtol=1e-4, atol=1e-3)
+                y = np.empty(a.size, np.float32)
+                _parallel.parallel_rows(lambda lo, hi: np.multiply(a.reshape(-1)[lo:hi], 2,
+                                                                   out=y[lo:hi]), a.size, 1)
+                np.testing.assert_array_equal(y, a.reshape(-1) * 2)
+        except BaseException as exc:     # (reported by the main thread)
+            errors.append(exc)
+
+    ts = [threading.Thread(target=work, args=m) for m in mats]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    assert not errors, errors[0]
+    # and set_num_threads from another thread waits for the pool to be free
+    ember.set_num_threads(3)
+    np.testing.assert_allclose(_parallel.matmul(*mats[0]), mats[0][0] @ mats[0][1],
+                               rtol=1e-4, atol=1e-3)
