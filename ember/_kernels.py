@@ -522,6 +522,16 @@ def _cblas_gemm(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc)
     return sig, codegen
 
 
+@intrinsic
+def _call_void(typingctx, addr):
+    """Call the C function ``int f(void)`` at address ``addr`` (its result dropped)."""
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(32), [])
+        builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [])
+        return context.get_dummy_value()
+    return types.void(types.int64), codegen
+
+
 @njit(cache=True, nogil=True)
 def gemm_job(job):
     """Run one GEMM job: job = [kind, dtype (0 float32, 1 float64), function,
@@ -562,9 +572,9 @@ def gemm_run(a, b, out, fn, code, parts, jobs, flags):
     rows of a and out (or, with few rows, of columns of b and out): jobs
     1.. are posted to workers 0.. (the pool's ``flags``, see
     ember/_parallel.py), job 0 runs here, then the workers are waited for;
-    returns 0.  If a worker was asleep, returns at once a bit mask of those
-    (the caller wakes them, then calls ``gemm_finish``).  Returns -1, with
-    nothing done, when BLAS can't take an operand as it is."""
+    returns 0.  If a worker was asleep, returns 1 at once (the caller wakes
+    the workers whose sleep flag is set, then calls ``gemm_finish``).
+    Returns -1, with nothing done, when BLAS can't take an operand as it is."""
     isz = a.itemsize
     ta, lda = _operand(a, isz)
     tb, ldb = _operand(b, isz)
@@ -597,13 +607,13 @@ def _post_and_run(jobs, flags, parts):
     """Post jobs 1.. to workers 0.., then (unless one was asleep: see
     ``gemm_run``) run job 0 here and wait for the rest."""
     asleep = 0
-    workers = flags.shape[0] // 3
+    workers = (flags.shape[0] - 1) // 3
     for w in range(parts - 1):
         _store_seq(flags, 2 * w, flags[2 * w] + 1)
         if _load_acquire(flags, 2 * workers + w) != 0:
-            asleep |= 1 << w
+            asleep = 1
     if asleep:
-        return asleep
+        return 1
     gemm_finish(jobs, flags, parts)
     return 0
 
@@ -662,10 +672,15 @@ def spin_until(flag, i, want, turns):
     """Wait, without the GIL, until ``flag[i] == want`` (an int64 array);
     False after ``turns`` turns of the loop without seeing it.  The intra-op
     pool's hand-off: a thread that sleeps takes 20-70 us to wake on a VM, a
-    spinning one about 1 us."""
-    for _ in range(turns):
+    spinning one about 1 us.  Every 64 turns (~2 us) it calls the function
+    whose address is in the array's last entry, if any: sched_yield, so that
+    with more threads than cores the one with work gets the core."""
+    yield_fn = flag[flag.shape[0] - 1]
+    for t in range(turns):
         if _load_acquire(flag, i) == want:
             return True
+        if yield_fn != 0 and t & 63 == 63:
+            _call_void(yield_fn)
     return _load_acquire(flag, i) == want
 
 

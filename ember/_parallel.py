@@ -69,13 +69,22 @@ def _compiled():
         _jit.set_enabled(old)
 
 
+def _sched_yield():
+    """The address of the C library's sched_yield, or 0."""
+    try:
+        return ctypes.cast(ctypes.CDLL(None).sched_yield, ctypes.c_void_p).value or 0
+    except (OSError, AttributeError, TypeError):   # (no such C library: Windows)
+        return 0
+
+
 class _Pool:
     """Worker threads, each running one job at a time: a GEMM, which a worker
     runs without the GIL inside its compiled loop (``_kernels.serve``), or a
     Python ``kernel(lo, hi)``.
 
     ``flags`` holds, for worker w of n: [2w] the number of the last job
-    posted to it, [2w + 1] the last it finished, [2n + w] 1 while it sleeps.
+    posted to it, [2w + 1] the last it finished, [2n + w] 1 while it sleeps;
+    its last entry is the address of sched_yield (see ``spin_until``).
     Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 0: the Python
     job in ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]``
     is the calling thread's own GEMM).  A worker watches flags[2w] for ~7 ms
@@ -85,7 +94,8 @@ class _Pool:
     """
 
     def __init__(self, n_workers):
-        self.flags = np.zeros(3 * n_workers, np.int64)
+        self.flags = np.zeros(3 * n_workers + 1, np.int64)
+        self.flags[-1] = _sched_yield()
         self.native = np.zeros((n_workers + 1, 24), np.int64)
         self.jobs = [None] * n_workers
         self.errors = [None] * n_workers
@@ -191,8 +201,9 @@ class _Pool:
         if asleep < 0:
             return False
         if asleep:
+            n = len(self.jobs)
             for w in range(parts - 1):
-                if asleep >> w & 1:
+                if self.flags[2 * n + w]:
                     self.wake[w].set()
             self.k.gemm_finish(self.native, self.flags, parts)
         return True
