@@ -287,3 +287,20 @@ def test_pool_from_several_user_threads(threads):
     ember.set_num_threads(3)
     np.testing.assert_allclose(_parallel.matmul(*mats[0]), mats[0][0] @ mats[0][1],
                                rtol=1e-4, atol=1e-3)
+
+
+def test_attention_with_interleaved_and_broadcast_views():
+    """q, k, v as interleaved views of one array (their gradients then share
+    one buffer with the same strides, which BLAS can't write: the NumPy
+    products take over), and k, v broadcast along the keys (rows 0 apart:
+    copied before BLAS reads them)."""
+    base = rand(2, 3, 40, 3 * 16, dtype=np.float32)
+
+    def f(lib, t):
+        q, k, v = t[..., 0::3], t[..., 1::3], t[..., 2::3]
+        return lib.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    check(f, base)
+    kv = rand(2, 3, 1, 16, seed=1, dtype=np.float32)
+    q = rand(2, 3, 40, 16, seed=2, dtype=np.float32)
+    check(lambda lib, q, kv: lib.nn.functional.scaled_dot_product_attention(
+        q, kv.expand(2, 3, 40, 16), kv.expand(2, 3, 40, 16), is_causal=True), q, kv)

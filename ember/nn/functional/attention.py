@@ -375,8 +375,9 @@ class _Blocks:
         S = P.shape[-1]
         fill = gw is not None or keep is not None
         fn = _parallel.gemm_address(P.dtype)
-        if fn and q.ndim in (3, 4) and v.shape[-1]:
-            a = _as4(q, k, v, P, ed, keep, g, gw, dq, dk, dv)
+        if fn and q.ndim in (3, 4) and v.shape[-1] and all(map(_blas_rows, (dq, dk, dv))):
+            # (the gradients are written in place: they must be as BLAS takes them)
+            a = _as4(q, k, v, P, ed, keep, g, gw) + _as4(dq, dk, dv)
             _pairs_parallel(lambda lo, hi: kern.attention_backward(
                 *a, P.dtype.type(c), self.row_table, self.key_table, self.width,
                 P.dtype.type(sc), lo, hi, fn), a[3], 2 * (q.shape[-1] + v.shape[-1]))
@@ -419,17 +420,27 @@ class _Blocks:
             out[..., c1:, :] = 0
 
 
+def _blas_rows(x):
+    """Whether BLAS can take the matrices of ``x`` (*, R, C) as they lie:
+    unit stride along a row, rows apart by at least a row, no negative
+    strides.  None passes."""
+    if x is None or not x.size:
+        return True
+    st = x.strides
+    return st[-1] == x.itemsize and min(st) >= 0 \
+        and (x.shape[-2] == 1 or st[-2] >= x.shape[-1] * x.itemsize)
+
+
 def _as4(*arrays):
-    """The arrays as 4-D (a 3-D one gets a leading axis of 1), each with
-    rows that BLAS can read (unit stride along the last axis, copied if
-    not); None stays None.  Writes go to outputs given as 4-D views."""
+    """The arrays as 4-D views (a 3-D one gets a leading axis of 1), inputs
+    that BLAS can't take as they lie copied first (see ``_blas_rows``);
+    None stays None."""
     res = []
     for x in arrays:
         if x is not None:
             if x.ndim == 3:
                 x = x[None]
-            st = x.strides
-            if x.size and (st[-1] != x.itemsize or min(st) < 0):
+            if not _blas_rows(x):
                 x = np.ascontiguousarray(x)
         res.append(x)
     return res
