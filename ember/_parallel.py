@@ -411,9 +411,12 @@ def matmul(a, b, out=None):
 
 
 def _blas_pair(a, b, out):
-    """Whether a @ b (into ``out``) is one BLAS GEMM type throughout."""
+    """Whether a @ b (into ``out``) is one BLAS GEMM type throughout, with an
+    ``out`` apart from both operands (NumPy copies an overlapping one first;
+    the threads would read what they write)."""
     return a.dtype == b.dtype and a.dtype.char in _BLAS_TYPES \
-        and (out is None or out.dtype == a.dtype)
+        and (out is None or (out.dtype == a.dtype and not np.may_share_memory(out, a)
+                             and not np.may_share_memory(out, b)))
 
 
 def _matmul_batched(a, b, out, parts):

@@ -304,3 +304,13 @@ def test_attention_with_interleaved_and_broadcast_views():
     q = rand(2, 3, 40, 16, seed=2, dtype=np.float32)
     check(lambda lib, q, kv: lib.nn.functional.scaled_dot_product_attention(
         q, kv.expand(2, 3, 40, 16), kv.expand(2, 3, 40, 16), is_causal=True), q, kv)
+
+
+def test_threaded_matmul_into_an_operand(threads):
+    """out= overlapping an operand gives NumPy's answer (it copies first)."""
+    ember.set_num_threads(2)
+    a = np.random.default_rng(4).standard_normal((512, 512)).astype(np.float32)
+    want = a @ a
+    got = a.copy()
+    _parallel.matmul(got, a, out=got)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
