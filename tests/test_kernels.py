@@ -314,3 +314,23 @@ def test_threaded_matmul_into_an_operand(threads):
     got = a.copy()
     _parallel.matmul(got, a, out=got)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "masked_fill"])
+def test_row_kernels_threaded_equal_serial(threads, op):
+    """softmax, log_softmax (forward and backward) and masked_fill split their
+    rows over the threads: the same bits as on one thread."""
+    x = rand(64, 40, 96, low=-5, high=5, dtype=np.float32)    # 245760 elements
+    mask = np.triu(np.ones((40, 96), bool), 1)
+    outs = []
+    for nt in (1, 2):
+        ember.set_num_threads(nt)
+        t = ember.tensor(x, requires_grad=True)
+        if op == "masked_fill":
+            y = t.masked_fill(ember.tensor(mask), -3.0)
+        else:
+            y = getattr(ember.nn.functional, op)(t, dim=-1)
+        (y * ember.tensor(x)).sum().backward()
+        outs.append((y.detach().numpy(), t.grad.numpy()))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
