@@ -11,9 +11,13 @@ NumPy's, split that way.
 One pool for both matters.  NumPy's OpenBLAS keeps its own worker spinning
 for ~0.1 s after each GEMM, so next to it a second pool never finds the
 second core free (Ember's parallel GELU ran no faster than a serial one).
-So when the pool starts, Ember sets NumPy's OpenBLAS to one thread
-(``blas_threads``) and splits large GEMMs itself: each thread multiplies
-its own rows (or columns, or batch entries) with a one-thread GEMM.
+So at the first large op (or ``set_num_threads``) Ember sets NumPy's
+OpenBLAS to one thread (``blas_threads``) and splits large GEMMs itself:
+each thread multiplies its own rows (or columns, or batch entries) with a
+one-thread GEMM, which the workers call from compiled code, without the
+GIL.  This needs the compiled kernels (Numba); without them, or with
+``EMBER_BLAS_THREADS=1``, NumPy's BLAS keeps its threads and the pool is
+not used.
 
 The pool is tiny on purpose: ``get_num_threads() - 1`` daemon workers; the
 calling thread does the first range itself.  A worker that finishes a job
@@ -21,8 +25,9 @@ keeps watching for the next one for ~7 ms, spinning without the GIL (a
 sleeping thread takes 20-70 us to wake on a VM, a spinning one ~1 us), then
 sleeps on an Event.  Work is split only when each thread gets at least
 ``grain`` units, so small tensors never pay the hand-off.  Nested calls,
-calls from several user threads at once and calls in a forked child
-(DataLoader workers) simply run on the calling thread.
+and calls from a second user thread while another uses the pool, simply
+run on the calling thread; a forked child (a DataLoader worker) starts a
+pool of its own.
 
 ``set_num_threads``/``get_num_threads`` are torch's: the default is the
 number of CPUs this process may run on, or ``OMP_NUM_THREADS`` when set.
