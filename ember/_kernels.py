@@ -578,8 +578,7 @@ def gemm_run(a, b, out, fn, code, parts, jobs, flags):
     isz = a.itemsize
     ta, lda = _operand(a, isz)
     tb, ldb = _operand(b, isz)
-    if ta == 0 or tb == 0 or out.strides[1] != isz or out.strides[0] % isz != 0 \
-            or out.strides[0] // isz < max(out.shape[1], 1):
+    if ta == 0 or tb == 0 or _operand(out, isz)[0] != 111:
         return -1
     m, k = a.shape
     n = b.shape[1]
@@ -627,8 +626,7 @@ def gemm_run_batched(a, b, out, fn, code, parts, jobs, flags):
     ta, lda = _operand(a[0, 0], isz)
     tb, ldb = _operand(b[0, 0], isz)
     oc = out[0, 0]
-    if ta == 0 or tb == 0 or oc.strides[1] != isz or oc.strides[0] % isz != 0 \
-            or oc.strides[0] // isz < max(oc.shape[1], 1):
+    if ta == 0 or tb == 0 or _operand(oc, isz)[0] != 111:
         return -1
     n1, n2, m, k = a.shape
     n = b.shape[3]

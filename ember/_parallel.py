@@ -94,46 +94,37 @@ class _Pool:
     job in ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]``
     is the calling thread's own GEMM).  A worker watches flags[2w] for ~7 ms
     after each job, then sleeps on its Event; the caller sets the Event only
-    for a worker that says it sleeps.  Without Numba the workers always sleep
-    between jobs.
+    for a worker that says it sleeps.  ``k`` is the compiled-kernel module:
+    the pool exists only where Ember runs NumPy's BLAS threads, which needs it.
     """
 
-    def __init__(self, n_workers):
+    def __init__(self, n_workers, k):
         self.flags = np.zeros(3 * n_workers + 1, np.int64)
         self.flags[-1] = _sched_yield()
         self.native = np.zeros((n_workers + 1, 24), np.int64)
         self.jobs = [None] * n_workers
         self.errors = [None] * n_workers
         self.wake = [threading.Event() for _ in range(n_workers)]
-        self.done = [threading.Event() for _ in range(n_workers)]
         self.closed = False
-        self.k = _compiled()
+        self.k = k
         for w in range(n_workers):
             threading.Thread(target=self._serve, args=(w,), daemon=True,
                              name="ember-intraop").start()
-
-    def _sleep(self, slot, want, event, timeout):
-        """Until flags[slot] == want, sleeping on ``event``."""
-        while self.flags[slot] != want:
-            event.wait(timeout)
-            event.clear()      # (flags[slot] is checked again after the clear)
 
     def _serve(self, w):
         _local.busy = True    # a kernel that calls parallel_for again runs serially
         seen, k, n = 0, self.k, len(self.jobs)
         finished = 0
         while True:
-            if k is not None:
-                seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_TURNS, finished)
-                finished = 0
-                if not python:       # no job for ~7 ms: sleep until one comes
-                    k.post(self.flags, 2 * n + w, 1)
-                    self._sleep(2 * w, seen + 1, self.wake[w], 0.1)
-                    k.post(self.flags, 2 * n + w, 0)
-                    continue
-            else:
-                seen += 1
-                self._sleep(2 * w, seen, self.wake[w], 0.1)
+            seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_TURNS, finished)
+            finished = 0
+            if not python:       # no job for ~7 ms: sleep until one comes
+                k.post(self.flags, 2 * n + w, 1)
+                while self.flags[2 * w] != seen + 1:
+                    self.wake[w].wait(0.1)
+                    self.wake[w].clear()   # (the flag is checked again after the clear)
+                k.post(self.flags, 2 * n + w, 0)
+                continue
             if self.closed:   # the pool was replaced (set_num_threads)
                 return
             kernel, lo, hi = self.jobs[w]
@@ -142,11 +133,7 @@ class _Pool:
                 kernel(lo, hi)
             except BaseException as exc:  # re-raised on the calling thread
                 self.errors[w] = exc
-            if k is not None:
-                finished = seen      # (marked done by k.serve, without the GIL)
-            else:
-                self.flags[2 * w + 1] = seen
-                self.done[w].set()
+            finished = seen      # (marked done by k.serve, without the GIL)
 
     def close(self):
         self.closed = True
@@ -157,10 +144,6 @@ class _Pool:
 
     def _post(self, w):
         """Post the job described in native[w + 1] (and jobs[w]) to worker w."""
-        if self.k is None:
-            self.flags[2 * w] += 1
-            self.wake[w].set()
-            return
         self.k.post(self.flags, 2 * w, self.flags[2 * w] + 1)
         if self.k.load(self.flags, 2 * len(self.jobs) + w):
             self.wake[w].set()
@@ -169,11 +152,8 @@ class _Pool:
         """Wait for workers 0..used-1 to finish their jobs."""
         for w in range(used):
             want = self.flags[2 * w]
-            if self.k is not None:
-                while not self.k.spin_until(self.flags, 2 * w + 1, want, _CALLER_TURNS):
-                    pass
-            else:
-                self._sleep(2 * w + 1, want, self.done[w], 0.001)
+            while not self.k.spin_until(self.flags, 2 * w + 1, want, _CALLER_TURNS):
+                pass
 
     def run(self, kernel, bounds):
         """``kernel`` over ``bounds[i]:bounds[i+1]``; range 0 on this thread."""
@@ -259,7 +239,7 @@ def _enter(parts):
     _local.busy = True
     if _pool is None:
         try:
-            _pool = _Pool(_num_threads - 1)
+            _pool = _Pool(_num_threads - 1, _compiled())
         except BaseException:
             _leave()
             raise
@@ -435,7 +415,7 @@ def _matmul_batched(a, b, out, parts):
     try:
         if out is None:
             out = np.empty(sa[:-1] + sb[-1:], a.dtype)
-        if pool.k is None or len(sa) > 4 or not (
+        if len(sa) > 4 or not (
                 pool.gemm(*(x.reshape((1,) + x.shape) if x.ndim == 3 else x
                             for x in (a, b, out)), parts)):
             lead = sa[0]
@@ -458,7 +438,7 @@ def _matmul2d(a, b, out, parts):
     try:
         if out is None:
             out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-        if pool.k is None or not pool.gemm(a, b, out, parts):
+        if not pool.gemm(a, b, out, parts):
             m, n = out.shape
             if m >= 16 * parts:
                 def rows(lo, hi):

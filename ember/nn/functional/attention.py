@@ -109,14 +109,13 @@ class _SDPA(Op):
             ed *= np.asarray(c, ed.dtype)
         else:
             ed = E
-        if out is not None:
-            pass
-        elif blocks is not None:
-            out = blocks.weighted(ed, v)
-        else:
-            out = _ungroup(_parallel.matmul(_group(ed, gv), v), gv, L)
-            if rd is not None:
-                out *= rd
+        if out is None:     # (the fused forward computed it already unless there is dropout)
+            if blocks is not None:
+                out = blocks.weighted(ed, v)
+            else:
+                out = _ungroup(_parallel.matmul(_group(ed, gv), v), gv, L)
+                if rd is not None:
+                    out *= rd
         ctx.save_for_backward(q, k, v, add, E, keep, rd)
         ctx.c = (scale, c, gk, gv, bias, blocks)
         if weights:
