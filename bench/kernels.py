@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 import ember  # noqa: E402
-from ember import _jit  # noqa: E402
+from ember.backends.cpu import _jit  # noqa: E402
 from run import GAP  # noqa: E402
 
 

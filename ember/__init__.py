@@ -8,8 +8,8 @@ import numpy as _np
 # Ember follows torch (anomaly detection is the tool to find them).
 _np.seterr(all="ignore")
 
-from . import _alloc  # noqa: E402,F401  (allocator tuning: see its docstring)
-from ._parallel import get_num_threads, set_num_threads  # noqa: E402
+from .backends.cpu import _alloc  # noqa: E402,F401  (allocator tuning: see its docstring)
+from .backends.cpu._pool import get_num_threads, set_num_threads  # noqa: E402
 
 from . import _dtype
 from ._dtype import (dtype, float16, half, float32, float64, double, int8, int16, short, int32,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import ember
-from ember import _jit, _parallel
+from ember.backends.cpu import _jit, _pool as _parallel
 from helpers import check, rand
 
 F_E = ember.nn.functional
@@ -27,7 +27,7 @@ def jit(request):
 def calls(monkeypatch):
     """Count calls into the kernel module (to show the compiled path ran)."""
     pytest.importorskip("numba")
-    from ember import _kernels
+    from ember.backends.cpu import _numba as _kernels
     seen = {}
     for name in ("norm_rows_forward", "norm_rows_backward", "gelu_forward", "softmax_rows",
                  "softmax_rows_masked", "softmax_rows_backward", "attention_softmax_backward", "norm_channels_forward",
@@ -202,7 +202,7 @@ def test_log_softmax(jit, kind):
 
 def test_exp32_matches_exp_over_the_float32_range():
     pytest.importorskip("numba")
-    from ember import _kernels
+    from ember.backends.cpu import _numba as _kernels
     x = np.linspace(-110.0, 90.0, 20001).astype(np.float32)
     x = np.concatenate([x, rand(5000, dtype=np.float32, low=-1, high=1),
                         np.array([0.0, -0.0, 88.7228, 88.72284, -87.33655, -103.9, -104.0,
@@ -547,8 +547,8 @@ def test_a_broken_numba_falls_back_to_numpy(monkeypatch):
         return real_import(name, *a, **k)
     monkeypatch.setattr(_jit, "_tried", False)
     monkeypatch.setattr(_jit, "_module", None)
-    monkeypatch.delitem(sys.modules, "ember._kernels", raising=False)
-    monkeypatch.delattr(ember, "_kernels", raising=False)
+    monkeypatch.delitem(sys.modules, "ember.backends.cpu._numba", raising=False)
+    monkeypatch.delattr(ember.backends.cpu, "_numba", raising=False)
     monkeypatch.delitem(sys.modules, "numba", raising=False)
     monkeypatch.setattr(builtins, "__import__", failing)
     old = _jit.set_enabled(True)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ember
-from ember import _parallel
+from ember.backends.cpu import _pool as _parallel
 from helpers import check, rand
 
 
@@ -250,7 +250,7 @@ def test_threaded_linear_and_layer_norm_match_torch(threads):
     lw, lb = rand(512, seed=3, dtype=np.float32), rand(512, seed=4, dtype=np.float32)
     check(lambda lib, t, w, b, lw, lb: lib.nn.functional.layer_norm(
         lib.nn.functional.linear(t, w, b), (512,), lw, lb), x, w, b, lw, lb)
-    from ember.ops import _rows
+    from ember.backends.cpu import _rows
     g = rand(1000, 300, seed=5, dtype=np.float32)
     np.testing.assert_allclose(_rows.sum_rows(g), g.sum(axis=0, dtype=np.float64), rtol=1e-4,
                                atol=1e-3)

@@ -11,8 +11,8 @@ import numpy as np
 _nd = np.ndarray
 
 from .._tensor import Tensor as _T  # noqa: E402  (dispatch: Tensor or anything NumPy takes)
-from . import _rows  # noqa: E402
-from .. import _parallel  # noqa: E402
+from ..backends.cpu import _rows  # noqa: E402
+from ..backends.cpu import _pool as _parallel  # noqa: E402
 
 
 def is_array(x):

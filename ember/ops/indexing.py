@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from .. import _jit, _parallel
+from ..backends.cpu import _jit, _pool as _parallel
 from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._tensor import Tensor
-from .. import _jit
+from ..backends.cpu import _jit
 from .optimizer import (Optimizer, _scalar, _adam_moments_, _new_state, _incr,
                         _kernel_arrays, _check_impl_flags, _check_hparams)
 

@@ -1,7 +1,7 @@
 """SGD: stochastic gradient descent with optional momentum, as torch.optim.SGD."""
 import numpy as np
 
-from .. import _jit
+from ..backends.cpu import _jit
 from .._tensor import _wrap
 from .optimizer import Optimizer, _scalar, _kernel_arrays, _check_impl_flags, _check_hparams
 

@@ -12,11 +12,13 @@ import numpy as np
 
 from ..._tensor import Tensor, _dim
 from ...autograd.function import Op
-from ...ops import _bw, _rows
-from ... import _jit
+from ...ops import _bw
+from ...backends.cpu import _rows
+from ...backends.cpu import _jit
 from ...ops._util import to_float, cast
 from ...ops.inplace import apply_inplace
-from ... import _dtype as D, _parallel
+from ... import _dtype as D
+from ...backends.cpu import _pool as _parallel
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
            "celu", "celu_", "gelu", "silu", "mish", "sigmoid", "tanh", "hardtanh", "hardtanh_",

@@ -20,8 +20,9 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
-from ... import _jit, _parallel
-from ...ops import _bw, _rows
+from ...backends.cpu import _jit, _pool as _parallel
+from ...ops import _bw
+from ...backends.cpu import _rows
 from ...random import _rng
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]

@@ -39,7 +39,7 @@ below (sharing the im2col buffer between the two gradients), and under
 import numpy as np
 
 from ..._tensor import Tensor
-from ... import _parallel
+from ...backends.cpu import _pool as _parallel
 from ...autograd.function import Op
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]

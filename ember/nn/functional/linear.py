@@ -3,8 +3,9 @@ import numpy as np
 
 from ..._tensor import Tensor
 from ...autograd.function import Op
-from ... import _jit, _parallel
-from ...ops import _bw, _rows
+from ...backends.cpu import _jit, _pool as _parallel
+from ...ops import _bw
+from ...backends.cpu import _rows
 
 __all__ = ["linear", "bilinear"]
 

@@ -28,7 +28,7 @@ import numpy as np
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
 from ...ops import _bw
-from ...ops import _rows as _rowops  # (the module; ``_rows`` below is a local helper)
+from ...backends.cpu import _rows as _rowops  # (the module; ``_rows`` below is a local helper)
 from ...ops._util import cast, check_broadcast
 from ...ops.elementwise import where
 from ... import _dtype as D

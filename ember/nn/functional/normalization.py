@@ -32,7 +32,7 @@ import numpy as np
 from ..._tensor import Tensor
 from ...autograd.function import Op
 from ...ops import _bw
-from ... import _jit, _parallel
+from ...backends.cpu import _jit, _pool as _parallel
 
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",
            "local_response_norm"]

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
-from ... import _parallel
+from ...backends.cpu import _pool as _parallel
 from ...ops import _bw
 
 _mm = _parallel.matmul   # (large products split over the intra-op threads)

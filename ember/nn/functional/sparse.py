@@ -1,7 +1,7 @@
 """Embedding lookups and one-hot encoding."""
 import numpy as np
 
-from ... import _jit
+from ...backends.cpu import _jit
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
 from ...autograd.grad_mode import state as _gm

@@ -20,7 +20,7 @@ def kernels():
     if not _tried:
         _tried = True
         try:
-            from . import _kernels
+            from . import _numba as _kernels
             _module = _kernels
         except ImportError:   # (Numba not installed: NumPy paths only)
             _module = None

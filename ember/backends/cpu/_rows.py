@@ -10,13 +10,12 @@ same reductions run 2-4x faster there:
 - a max is ``argmax`` (a vectorised kernel) plus a gather of one value
   per row.  NaN rows give NaN either way: argmax picks the first NaN.
 
-Both keep the reduced axis (``keepdims``).  Plain arrays only.
+Both keep the reduced axis (``keepdims``).  Plain arrays only.  These are
+the CPU table's versions of the generic kernels of the same names.
 """
 import numpy as np
 
-from .. import _parallel
-
-__all__ = ["sum_along", "max_along", "sum_rows", "exp_unshifted"]
+from . import KERNELS, _pool as _parallel
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _SUBS = {}
@@ -43,6 +42,7 @@ def _ones(n, dtype):
     return one
 
 
+@KERNELS.register
 def sum_along(x, axis, y=None):
     """``x.sum(axis, keepdims=True)``; with ``y``, ``(x * y).sum(...)`` without
     the product's temporary."""
@@ -56,6 +56,7 @@ def sum_along(x, axis, y=None):
     return np.expand_dims(np.einsum(_sub(x.ndim, axis, len(ops)), *ops), axis)
 
 
+@KERNELS.register
 def max_along(x, axis):
     """``x.max(axis, keepdims=True)`` for a non-empty axis."""
     if x.shape[axis] > 256 or x.size < 4096:   # (NumPy's own reduction is as fast there)
@@ -63,6 +64,7 @@ def max_along(x, axis):
     return np.take_along_axis(x, x.argmax(axis=axis, keepdims=True), axis=axis)
 
 
+@KERNELS.register
 def sum_rows(x2):
     """``x2.sum(axis=0)`` of a 2-D float array as a vector-matrix product
     (BLAS gemv: 3-4x faster than NumPy's column reduction; used for bias
@@ -90,6 +92,7 @@ _EXP_LIMITS = {np.dtype(np.float32): (EXP_SAFE[np.dtype(np.float32)], 1e-25),
                np.dtype(np.float64): (EXP_SAFE[np.dtype(np.float64)], 1e-290)}
 
 
+@KERNELS.register
 def exp_unshifted(x, axis):
     """``(exp(x), row sums)`` when softmax along ``axis`` needs no shift, else None."""
     lim = _EXP_LIMITS.get(x.dtype)
@@ -100,3 +103,10 @@ def exp_unshifted(x, axis):
     if not d.min() > lim[1]:     # a row (nearly) all -inf or far below zero
         return None
     return e, d
+
+
+@KERNELS.register
+def exp_safe(dtype):
+    """The largest |x| whose exp() neither overflows nor leaves the normal
+    range for ``dtype`` (0.0 for other dtypes: always shift)."""
+    return EXP_SAFE.get(dtype, 0.0)

@@ -1,0 +1,30 @@
+"""KernelTable: one backend's fused kernels, looked up by name."""
+
+
+class KernelTable:
+    """Fused kernels by name (``K.softmax(x, dim, log)``).
+
+    A backend's table holds the kernels it has a better implementation for
+    (compiled, threaded, vendor library); any other name falls through to
+    ``fallback``, the generic table of formulas written against ``xp``.  The
+    lookup happens once per name: the found function is cached on the table.
+    """
+
+    def __init__(self, name, fallback=None):
+        self._name = name
+        self._fallback = fallback
+
+    def register(self, fn):
+        """Decorator: make ``fn`` this table's kernel of the same name."""
+        setattr(self, fn.__name__, fn)
+        return fn
+
+    def __getattr__(self, name):        # (only for names not set on the table)
+        if name.startswith("__") or self._fallback is None:
+            raise AttributeError(f"no kernel '{name}' in the {self._name} kernel table")
+        fn = getattr(self._fallback, name)
+        setattr(self, name, fn)
+        return fn
+
+    def __repr__(self):
+        return f"<kernel table '{self._name}'>"

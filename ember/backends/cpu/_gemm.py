@@ -1,0 +1,8 @@
+"""Matrix products on the CPU: large ones split over the intra-op threads."""
+from . import KERNELS, _pool
+
+
+@KERNELS.register
+def matmul(a, b, out=None):
+    """``a @ b`` (``out=`` as NumPy's), split over the pool when large."""
+    return _pool.matmul(a, b, out=out)
