@@ -1,4 +1,4 @@
-"""KernelTable: one backend's fused kernels, looked up by name."""
+"""KernelTable: one backend's fused kernels, looked up by name; the tables themselves."""
 
 
 class KernelTable:
@@ -28,3 +28,7 @@ class KernelTable:
 
     def __repr__(self):
         return f"<kernel table '{self._name}'>"
+
+
+GENERIC = KernelTable("generic")          # formulas over xp: ember.backends.generic
+CPU = KernelTable("cpu", fallback=GENERIC)  # the CPU's fast paths: ember.backends.cpu

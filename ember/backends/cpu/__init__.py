@@ -17,11 +17,9 @@ size, whether its fast path applies, and otherwise calls the generic one.
 """
 import numpy as np
 
-from .. import Backend, register, _BY_TYPE
-from .._table import KernelTable
-from ..generic import GENERIC
-
-KERNELS = KernelTable("cpu", fallback=GENERIC)
+from .._registry import Backend, register, _BY_TYPE
+from .._table import CPU as KERNELS
+from .. import generic  # noqa: F401  (the fallback table filled first)
 
 CPU = register(Backend("cpu", np, KERNELS, (np.ndarray,)))
 for _t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8,
@@ -29,4 +27,4 @@ for _t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.i
     _BY_TYPE[_t] = CPU      # (NumPy scalars, which 0-d results often are)
 del _t
 
-from . import _rows, _gemm  # noqa: E402,F401  (register their kernels)
+from . import (_rows, _gemm, _activation, _loss, _norm, _attention, _linear, _conv, _rnn, _pooling, _indexing, _reduction, _special, _optim, _sparse, _elementwise, _vision, _shape)  # noqa: E402,F401  (register their kernels)

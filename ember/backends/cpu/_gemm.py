@@ -1,5 +1,6 @@
 """Matrix products on the CPU: large ones split over the intra-op threads."""
-from . import KERNELS, _pool
+from .._table import CPU as KERNELS
+from . import _pool
 
 
 @KERNELS.register

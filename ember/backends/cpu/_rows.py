@@ -15,7 +15,8 @@ the CPU table's versions of the generic kernels of the same names.
 """
 import numpy as np
 
-from . import KERNELS, _pool as _parallel
+from .._table import CPU as KERNELS
+from . import _pool as _parallel
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _SUBS = {}

@@ -5,8 +5,6 @@ before it has a single kernel of its own.  They are also the reference the
 tests compare the compiled CPU kernels with (``EMBER_JIT=0`` runs them).
 One module per topic; importing it registers its kernels in ``GENERIC``.
 """
-from .._table import KernelTable
+from .._table import GENERIC  # noqa: F401
 
-GENERIC = KernelTable("generic")
-
-from . import rows, gemm  # noqa: E402,F401
+from . import (rows, gemm, activation, loss, norm, attention, linear, conv, rnn, pooling, indexing, reduction, special, optim, sparse, elementwise, vision, shape)  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """Matrix products: the generic formula is the namespace's matmul."""
-from .. import namespace
-from . import GENERIC
+from .._registry import namespace
+from .._table import GENERIC
 
 
 @GENERIC.register

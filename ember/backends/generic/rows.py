@@ -1,5 +1,5 @@
 """Reductions along one axis, kept (``keepdims``): the generic formulas."""
-from . import GENERIC
+from .._table import GENERIC
 
 
 @GENERIC.register

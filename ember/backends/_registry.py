@@ -1,0 +1,80 @@
+"""The backend registry: device type and array type -> Backend (see ember.backends)."""
+class Backend:
+    """One device type: its array namespace, its kernel table, its array types.
+
+    ``host``: whether its arrays live in host memory (``Tensor.numpy()`` may
+    hand them out without a copy)."""
+
+    __slots__ = ("name", "xp", "kernels", "array_types", "host", "device")
+
+    def __init__(self, name, xp, kernels, array_types, host=True):
+        self.name = name
+        self.xp = xp
+        self.kernels = kernels
+        self.array_types = tuple(array_types)
+        self.host = host
+        self.device = None      # the ember.device, set by ember._tensor
+
+    def __repr__(self):
+        return f"<ember backend '{self.name}'>"
+
+
+_BY_NAME = {}
+_BY_TYPE = {}       # exact array type -> Backend (the hot lookup)
+
+
+def register(backend):
+    """Make ``backend`` the one for device type ``backend.name``."""
+    _BY_NAME[backend.name] = backend
+    for t in backend.array_types:
+        _BY_TYPE[t] = backend
+    return backend
+
+
+def get(name):
+    """The backend of device type ``name`` ('cpu', ...), or None."""
+    return _BY_NAME.get(name)
+
+
+def backend_of(x):
+    """The backend whose array ``x`` is; Python numbers and NumPy scalars are the CPU's."""
+    b = _BY_TYPE.get(type(x))
+    if b is not None:
+        return b
+    return _slow_backend_of(x)
+
+
+def _slow_backend_of(x):
+    data = getattr(x, "_data", None)        # (an ember.Tensor)
+    if data is not None:
+        return backend_of(data)
+    for t, b in list(_BY_TYPE.items()):
+        if isinstance(x, t):
+            _BY_TYPE[type(x)] = b
+            return b
+    return _BY_NAME["cpu"]
+
+
+def namespace(*arrays):
+    """The array namespace (``xp``) of the first array among ``arrays``."""
+    for x in arrays:
+        b = _BY_TYPE.get(type(x))
+        if b is not None:
+            return b.xp
+    for x in arrays:
+        if x is not None and not isinstance(x, (int, float, complex, bool)):
+            return _slow_backend_of(x).xp
+    return _BY_NAME["cpu"].xp
+
+
+def kernels(*arrays):
+    """The kernel table of the first array's backend."""
+    for x in arrays:
+        b = _BY_TYPE.get(type(x))
+        if b is not None:
+            return b.kernels
+    for x in arrays:
+        if x is not None and not isinstance(x, (int, float, complex, bool)):
+            return _slow_backend_of(x).kernels
+    return _BY_NAME["cpu"].kernels
+
