@@ -3,7 +3,15 @@
 ``make(lib)`` builds the model and data with ``lib`` (``ember`` or ``torch``)
 and returns a zero-argument ``step`` that runs one forward + backward
 (+ optimizer update where the workload trains).
+
+Importing this module keeps freed memory in the process (glibc's mmap/trim
+thresholds raised; Ember's opt-in ``tune_allocator``), as Ember's benches
+always ran: it is process-wide, so torch, measured in the same process,
+gets it too.
 """
+import ember as _ember
+
+_ember.backends.cpu.tune_allocator()
 
 
 def op_overhead(lib):

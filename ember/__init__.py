@@ -8,15 +8,14 @@ import numpy as _np
 # Ember follows torch (anomaly detection is the tool to find them).
 _np.seterr(all="ignore")
 
-from .backends.cpu import _alloc  # noqa: E402,F401  (allocator tuning: see its docstring)
-from .backends.cpu._pool import get_num_threads, set_num_threads  # noqa: E402
+from .backends.cpu import get_num_threads, set_num_threads  # noqa: E402
 
 from . import _dtype
 from ._dtype import (dtype, float16, half, float32, float64, double, int8, int16, short, int32,
                      int64, long, uint8, bool, bfloat16, get_default_dtype, set_default_dtype,
                      promote_types, result_type, can_cast, finfo, iinfo)
 from ._dtype import float, int  # noqa: F401  (torch exposes these names too)
-from ._tensor import Tensor, Size, device, is_tensor
+from ._tensor import Tensor, Size, device, is_tensor, set_default_device, get_default_device
 from ._printing import set_printoptions
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from .autograd.grad_mode import is_grad_enabled, is_inference_mode_enabled

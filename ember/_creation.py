@@ -62,7 +62,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         arr = np.array(data, dtype=dt.np)
     elif isinstance(data, Tensor):
         dt = D.to_dtype(dtype) if dtype is not None else data.dtype
-        arr = np.array(data._data, dtype=dt.np)
+        arr = np.array(data.numpy(force=True), dtype=dt.np)
     else:
         try:
             raw = _to_array(data)
@@ -83,10 +83,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
             arr = np.array(raw, dtype=dt.np)
         except OverflowError:  # a Python int beyond int64
             raise ValueError("Overflow when unpacking long long") from None
-    out = _wrap(arr)
-    if requires_grad:
-        out.requires_grad_(True)
-    return out
+    return _finish(arr, requires_grad, device)
 
 
 def _nested_shape(x):
@@ -159,11 +156,18 @@ def _size(size):
     return tuple(out)
 
 
-def _finish(arr, requires_grad):
-    t = _wrap(arr)
+def _finish(arr, requires_grad, device=None):
+    """Wrap a new host array as a tensor on ``device`` (the default device when None)."""
+    b = _check_device(device)
+    t = _wrap(arr if b is None else b.from_host(arr))
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def _like_device(input, device):
+    """``*_like`` factories put the result on the input's device unless told."""
+    return device if device is not None else input.device
 
 
 def _float_dt(dtype):
@@ -172,18 +176,18 @@ def _float_dt(dtype):
 
 def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     _check_device(device)
-    return _finish(np.zeros(_size(size), dtype=_float_dt(dtype)), requires_grad)
+    return _finish(np.zeros(_size(size), dtype=_float_dt(dtype)), requires_grad, device)
 
 
 def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     _check_device(device)
-    return _finish(np.ones(_size(size), dtype=_float_dt(dtype)), requires_grad)
+    return _finish(np.ones(_size(size), dtype=_float_dt(dtype)), requires_grad, device)
 
 
 def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False, memory_format=None):
     _check_device(device)
-    return _finish(np.empty(_size(size), dtype=_float_dt(dtype)), requires_grad)
+    return _finish(np.empty(_size(size), dtype=_float_dt(dtype)), requires_grad, device)
 
 
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
@@ -204,7 +208,7 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
             raise TypeError(f"full(): argument 'fill_value' (position 2) must be Number, not "
                             f"{type(fill_value).__name__}") from None
         raise
-    return _finish(arr, requires_grad)
+    return _finish(arr, requires_grad, device)
 
 
 def _like_dtype(input, dtype, name="zeros_like"):
@@ -217,19 +221,19 @@ def _like_dtype(input, dtype, name="zeros_like"):
 def zeros_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "zeros_like")
-    return _finish(np.zeros(input._data.shape, dtype=dt), requires_grad)
+    return _finish(np.zeros(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
 
 
 def ones_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "ones_like")
-    return _finish(np.ones(input._data.shape, dtype=dt), requires_grad)
+    return _finish(np.ones(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
 
 
 def empty_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "empty_like")
-    return _finish(np.empty(input._data.shape, dtype=dt), requires_grad)
+    return _finish(np.empty(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
 
 
 def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False,
@@ -240,7 +244,7 @@ def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requir
         raise TypeError(f"full_like(): argument 'fill_value' (position 2) must be Number, not "
                         f"{type(fill_value).__name__}")
     return _finish(np.full(input._data.shape, fill_value, dtype=dt),
-                   requires_grad)
+                   requires_grad, _like_device(input, device))
 
 
 def _num(x):
@@ -273,7 +277,7 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
         arr = (start + step * np.arange(n, dtype=np.float64)).astype(dt.np)
     else:
         arr = (start + step * np.arange(n, dtype=np.int64)).astype(dt.np)
-    return _finish(arr, requires_grad)
+    return _finish(arr, requires_grad, device)
 
 
 def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
@@ -282,7 +286,7 @@ def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
         start, end = 0, start
     n = int(math.floor((end - start) / step)) + 1
     dt = D.to_dtype(dtype) or D.get_default_dtype()
-    return _finish((start + step * np.arange(n, dtype=np.float64)).astype(dt.np), requires_grad)
+    return _finish((start + step * np.arange(n, dtype=np.float64)).astype(dt.np), requires_grad, device)
 
 
 def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None,
@@ -295,7 +299,7 @@ def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=Non
     arr = np.linspace(start, end, int(steps), dtype=np.float64)
     if not dt.is_floating_point:
         arr = np.trunc(arr)
-    return _finish(arr.astype(dt.np), requires_grad)
+    return _finish(arr.astype(dt.np), requires_grad, device)
 
 
 def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None,
@@ -305,14 +309,14 @@ def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None,
     if int(steps) < 0:
         raise RuntimeError(f"number of steps must be non-negative, got steps={steps}")
     arr = np.power(float(base), np.linspace(_num(start), _num(end), int(steps), dtype=np.float64))
-    return _finish(arr.astype(dt.np), requires_grad)
+    return _finish(arr.astype(dt.np), requires_grad, device)
 
 
 def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     _check_device(device)
     if n < 0 or (m is not None and m < 0):
         raise RuntimeError(f"n must be greater or equal to 0, got {n if n < 0 else m}")
-    return _finish(np.eye(n, n if m is None else m, dtype=_float_dt(dtype)), requires_grad)
+    return _finish(np.eye(n, n if m is None else m, dtype=_float_dt(dtype)), requires_grad, device)
 
 
 def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
@@ -320,4 +324,4 @@ def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
             isinstance(s, Tensor) and s._data.size == 1):
         raise TypeError(f"scalar_tensor(): argument 's' (position 1) must be Number, not "
                         f"{type(s).__name__}")
-    return _finish(np.array(s, dtype=_float_dt(dtype)), requires_grad)
+    return _finish(np.array(s, dtype=_float_dt(dtype)), requires_grad, device)

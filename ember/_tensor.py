@@ -8,6 +8,8 @@ construction, metadata, conversion, the autograd entry points and ``repr``.
 import numpy as np
 
 from . import _dtype as D
+from . import backends as _backends
+from .backends import ARRAY_TYPES as _ARRAY_TYPES, asarray as _asarray
 from .autograd.grad_mode import state as _gm
 
 _new = object.__new__
@@ -41,7 +43,7 @@ class device:
             if not idx.isdigit():
                 raise RuntimeError(f"Invalid device string: '{type}:{idx}'")
             index = int(idx)
-        if type not in ("cpu", "cuda", "mps", "meta"):
+        if type not in ("cpu", "cuda", "mps", "meta") and _backends.get(type) is None:
             raise RuntimeError(f"Expected one of cpu, cuda, mps, meta device type at start of "
                                f"device string: {type}")
         self.type, self.index = type, index
@@ -63,18 +65,53 @@ class device:
 
 
 _CPU = device("cpu")
+_DEFAULT = [None]      # the default device's backend for factories; None: the CPU
 
 
-def _check_device(dev):
-    """Accept ``device=`` arguments naming the CPU; refuse accelerators clearly."""
+def _backend_for(dev):
+    """The Backend of device ``dev`` (None, a string, an int or a device);
+    None means the CPU.  An accelerator Ember has no backend for raises."""
     if dev is None or dev is _CPU:
-        return
+        return None
     if isinstance(dev, int):
         dev = device("cuda", dev)
     d = dev if isinstance(dev, device) else device(dev)
-    if d.type not in ("cpu", "meta"):
+    if d.type == "cpu" or d.type == "meta":
+        return None
+    b = _backends.get(d.type)
+    if b is None:
         raise DeviceUnavailableError(f"Ember runs on the CPU only; device '{d}' is not available "
                                      "(ember.cuda.is_available() is False)")
+    return b
+
+
+def _check_device(dev):
+    """The Backend a factory's ``device=`` names (the default device when
+    None); None for the CPU."""
+    if dev is None:
+        return _DEFAULT[0]
+    return _backend_for(dev)
+
+
+def set_default_device(dev):
+    """Where factories (``zeros``, ``tensor``, ``randn`` ...) put new tensors
+    when no ``device=`` is given (torch.set_default_device)."""
+    _DEFAULT[0] = None if dev is None else _backend_for(dev)
+
+
+def get_default_device():
+    b = _DEFAULT[0]
+    return _CPU if b is None else _device_of_backend(b)
+
+
+_DEVICES = {}
+
+
+def _device_of_backend(b):
+    d = _DEVICES.get(b.name)
+    if d is None:
+        d = _DEVICES[b.name] = device(b.name)
+    return d
 
 
 class DeviceUnavailableError(RuntimeError, AssertionError):
@@ -85,7 +122,7 @@ class DeviceUnavailableError(RuntimeError, AssertionError):
 def _wrap(arr, grad_fn=None, out_nr=0):
     """Fast constructor: wrap an ndarray (a NumPy scalar becomes 0-d)."""
     t = _new(Tensor)
-    if type(arr) is not np.ndarray:
+    if type(arr) is not np.ndarray and type(arr) not in _ARRAY_TYPES:
         arr = np.asarray(arr)
     t._data = arr
     t.grad_fn = grad_fn
@@ -94,6 +131,17 @@ def _wrap(arr, grad_fn=None, out_nr=0):
     if out_nr:
         t._out_nr = out_nr
     return t
+
+
+def _to_device(t, backend):
+    """``t`` on ``backend`` (None: the CPU): itself when already there, else a
+    copy that gradients flow back through."""
+    src = _backends.backend_of(t._data)
+    dst = backend or _backends.get("cpu")
+    if src is dst:
+        return t
+    from .ops.device import ToDevice
+    return ToDevice.apply(t, src, dst)
 
 
 def _wrap_view(arr, src):
@@ -166,15 +214,18 @@ class Tensor:
 
     @property
     def device(self):
-        return _CPU
+        d = self._data
+        if type(d) is np.ndarray:
+            return _CPU
+        return _device_of_backend(_backends.backend_of(d))
 
     @property
     def is_cuda(self):
-        return False
+        return self.device.type == "cuda"
 
     @property
     def is_cpu(self):
-        return True
+        return self.device.type == "cpu"
 
     @property
     def is_meta(self):
@@ -308,7 +359,14 @@ class Tensor:
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
-        return self._data
+        d = self._data
+        if type(d) is np.ndarray:
+            return d
+        b = _backends.backend_of(d)
+        if not b.host and not force:
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+        return b.to_host(d)
 
     def item(self):
         if self._data.size != 1:
@@ -381,20 +439,25 @@ class Tensor:
                 dev = a
             elif a is not None:
                 dtype = a
-        _check_device(dev)
+        t = self
+        if dev is not None:
+            t = _to_device(t, _backend_for(dev))
+            copy = copy and t is self
         if dtype is None:
-            return self.clone() if copy else self
+            return t.clone() if copy else t
         dt = D.to_dtype(dtype)
-        if dt.np == self._data.dtype:
-            return self.clone() if copy else self
+        if dt.np == t._data.dtype:
+            return t.clone() if copy else t
         from .ops.elementwise import _cast
-        return _cast(self, dt)
+        return _cast(t, dt)
 
     def cpu(self, memory_format=None):
-        return self
+        return _to_device(self, None)
 
     def cuda(self, device=None, non_blocking=False):
-        _check_device("cuda")
+        return _to_device(self, _backend_for("cuda" if device is None else
+                                             device if not isinstance(device, int) else
+                                             f"cuda:{device}"))
 
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:

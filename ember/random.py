@@ -100,8 +100,10 @@ def _fdtype(dtype, kernel="check_uniform_bounds"):
     return dt
 
 
-def _finish(arr, requires_grad):
-    t = _wrap(arr)
+def _finish(arr, requires_grad, device=None):
+    """Wrap a new host array as a tensor on ``device`` (the default device when None)."""
+    b = _check_device(device)
+    t = _wrap(arr if b is None else b.from_host(arr))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -113,7 +115,7 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
     _check_device(device)
     dt = _fdtype(dtype)
     return _finish(_rng(generator).random(_size(size), dtype=np.float64).astype(dt.np),
-                   requires_grad)
+                   requires_grad, device)
 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
@@ -121,7 +123,7 @@ def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
     """Standard normal."""
     _check_device(device)
     dt = _fdtype(dtype, "normal_kernel_cpu")
-    return _finish(_rng(generator).standard_normal(_size(size)).astype(dt.np), requires_grad)
+    return _finish(_rng(generator).standard_normal(_size(size)).astype(dt.np), requires_grad, device)
 
 
 def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None,
@@ -139,7 +141,7 @@ def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = D.to_dtype(dtype) or D.int64
     return _finish(_rng(generator).integers(low, high, size=_size((size,)), dtype=np.int64)
-                   .astype(dt.np), requires_grad)
+                   .astype(dt.np), requires_grad, device)
 
 
 def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None,
@@ -148,22 +150,25 @@ def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=Non
     if n < 0:
         raise RuntimeError(f"n must be non-negative, got{n}")
     dt = D.to_dtype(dtype) or D.int64
-    return _finish(_rng(generator).permutation(n).astype(dt.np), requires_grad)
+    return _finish(_rng(generator).permutation(n).astype(dt.np), requires_grad, device)
 
 
 def rand_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
-    return rand(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+    return rand(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad,
+                device=device if device is not None else input.device)
 
 
 def randn_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
-    return randn(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+    return randn(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad,
+                 device=device if device is not None else input.device)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=None,
                  requires_grad=False, memory_format=None):
     if high is None:
         low, high = 0, low
-    return randint(low, high, input._data.shape, dtype=dtype or input.dtype)
+    return randint(low, high, input._data.shape, dtype=dtype or input.dtype,
+                   device=device if device is not None else input.device)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None,
@@ -182,12 +187,12 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         shape = np.broadcast_shapes(np.shape(m), np.shape(s))
         dt = (mean if mt else std)._data.dtype
         arr = (m + s * rng.standard_normal(shape)).astype(dt)
-        return _finish(arr, requires_grad)
+        return _finish(arr, requires_grad, device)
     if size is None:
         raise TypeError("normal() missing required argument 'size' when mean and std are numbers")
     dt = _fdtype(dtype, "normal_kernel_cpu")
     arr = (mean + std * rng.standard_normal(_size((size,)))).astype(dt.np)
-    return _finish(arr, requires_grad)
+    return _finish(arr, requires_grad, device)
 
 
 def bernoulli(input, p=None, *, generator=None, out=None):

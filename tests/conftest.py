@@ -8,14 +8,25 @@ import pytest
 
 import ember
 
+# EMBER_TEST_DEVICE=guard runs the tests with every tensor on the guard
+# backend (tests/guard_backend.py), whose arrays refuse NumPy calls that do
+# not come through the backend seam.
+TEST_DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu")
+if TEST_DEVICE == "guard":
+    import guard_backend
+    guard_backend.register()
+
 
 @pytest.fixture(autouse=True)
 def _reset_state():
-    """Each test starts with the default dtype, grad mode on, a fixed seed."""
+    """Each test starts with the default dtype, grad mode on, a fixed seed,
+    and the test device as the default device."""
     ember.set_default_dtype(ember.float32)
+    ember.set_default_device(None if TEST_DEVICE == "cpu" else TEST_DEVICE)
     ember.manual_seed(0)
     np.random.seed(0)
     yield
+    ember.set_default_device(None)
     ember.set_default_dtype(ember.float32)
     ember.autograd.grad_mode.state.enabled = True
     ember.autograd.grad_mode.state.anomaly = False

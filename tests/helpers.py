@@ -6,11 +6,14 @@ frameworks, runs ``fn(lib, *tensors)`` where ``lib`` is ``ember`` or
 (under a random upstream gradient) at float64-tight or float32-loose
 tolerances.
 """
+import os
+
 import numpy as np
 import torch
 
 import ember
 
+TEST_DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu")   # (see conftest.py)
 TOL = {np.float64: (1e-10, 1e-8), np.float32: (1e-5, 1e-4), np.float16: (1e-2, 1e-2)}
 
 
@@ -48,6 +51,7 @@ def assert_close(e, t, atol=None, rtol=None, what="output"):
         return
     if isinstance(t, torch.Tensor):
         assert isinstance(e, ember.Tensor), f"{what}: expected a Tensor, got {type(e)}"
+        assert e.device.type == TEST_DEVICE, f"{what}: on {e.device}, not on the test device"
         tn = t.detach().numpy(force=True)  # force: torch may give a ZeroTensor grad
         en = e.detach().numpy()
         assert en.dtype == tn.dtype, f"{what}: dtype {en.dtype} != torch {tn.dtype}"

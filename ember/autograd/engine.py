@@ -10,6 +10,7 @@ from sys import getrefcount
 
 import numpy as np
 
+from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns
 from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG, _edge
 
 # Set by ember._tensor / ember.ops._bw when they load (mutual imports).
@@ -45,7 +46,7 @@ def _root_grads(tensors, grad_tensors, create_graph):
         if g is None:
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = np.ones_like(t._data)
+            g = _ns(t._data).ones_like(t._data)
         elif isinstance(g, Tensor):
             if g.shape != t.shape:
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
@@ -55,7 +56,7 @@ def _root_grads(tensors, grad_tensors, create_graph):
                 continue
             g = g._data
         else:
-            g = np.asarray(g, dtype=t._data.dtype)
+            g = _asarray(g, dtype=t._data.dtype)
             if g.shape != t._data.shape:
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
                                    f"{tuple(g.shape)} and output[{i}] has a shape of {t.shape}.")
@@ -113,7 +114,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     for i, (g, t) in enumerate(zip(result, inputs)):
         if g is None:
             if materialize_grads:
-                g = np.zeros_like(t._data)
+                g = _ns(t._data).zeros_like(t._data)
             elif not allow_unused:
                 raise RuntimeError("One of the differentiated Tensors appears to not have been "
                                    "used in the graph. Set allow_unused=True if this is the "
@@ -121,7 +122,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             else:
                 out.append(None)
                 continue
-        out.append(g if create_graph and not isinstance(g, np.ndarray) else _wrap(np.asarray(g)))
+        out.append(g if create_graph and isinstance(g, Tensor) else _wrap(_asarray(g)))
     return tuple(out)
 
 
@@ -129,17 +130,17 @@ def _fix(g, edge, graph):
     """Bring gradient ``g`` to the input's shape and dtype recorded on ``edge``."""
     if graph:
         if not hasattr(g, "grad_fn"):
-            g = _wrap(np.asarray(g))
+            g = _wrap(_asarray(g))
         if g.shape != edge[2]:
             g = _sum_to(g, edge[2])
         if g._data.dtype != edge[3]:
             g = g.to(edge[3])
         return g
-    if type(g) is not np.ndarray:
+    if type(g) is not np.ndarray and type(g) not in _ARRAYS:
         if hasattr(g, "grad_fn"):
             g = g._data
         else:
-            g = np.asarray(g, dtype=edge[3])
+            g = _asarray(g, dtype=edge[3])
     if g.shape != edge[2]:
         g = _sum_to(g, edge[2])
     if g.dtype != edge[3]:
@@ -334,7 +335,7 @@ def _send(node, res, buffers, heap, graph):
         else:
             g = b[nr] + g
             # (two 0-d arrays add up to a NumPy scalar)
-            b[nr] = np.asarray(g) if isinstance(g, np.generic) else g
+            b[nr] = _asarray(g) if isinstance(g, np.generic) else g
 
 
 def _run_pre_hooks(node, buf, create_graph):
@@ -351,13 +352,13 @@ def _run_pre_hooks(node, buf, create_graph):
         r = fn(_as_tensor(g))
         if r is not None:
             if not isinstance(r, Tensor):
-                r = _wrap(np.asarray(r))
+                r = _wrap(_asarray(r))
             buf[out_nr] = r if create_graph else r._data
     return buf
 
 
 def _as_tensor(g):
-    if g is None or not isinstance(g, np.ndarray):
+    if g is None or isinstance(g, Tensor):
         return g
     return _wrap(g)
 
@@ -368,7 +369,8 @@ def _call_node(node, buf, create_graph, retain_graph):
         raise RuntimeError(_BACKWARD_FREED_MSG)
     if node._n_out > 1 and node._materialize:
         meta = node._out_meta
-        buf = [g if g is not None else _zeros(meta[i], create_graph) for i, g in enumerate(buf)]
+        xp = _ns(*[g._data if isinstance(g, Tensor) else g for g in buf])
+        buf = [g if g is not None else _zeros(xp, meta[i], create_graph) for i, g in enumerate(buf)]
     once = create_graph and getattr(fn.backward, "_once_differentiable", False)
     if once:
         res = _call_once_differentiable(node, fn, buf)
@@ -396,13 +398,13 @@ def _call_node(node, buf, create_graph, retain_graph):
     return res
 
 
-def _zeros(meta, create_graph):
-    z = np.zeros(meta[0], dtype=meta[1])
+def _zeros(xp, meta, create_graph):
+    z = xp.zeros(meta[0], dtype=meta[1])
     return _wrap(z) if create_graph else z
 
 
 def _call_public(node, fn, buf, create_graph):
-    tbuf = [(_wrap(g) if isinstance(g, np.ndarray) else g) for g in buf]
+    tbuf = [(_wrap(g) if type(g) in _ARRAYS else g) for g in buf]
     res = fn.backward(node, *tbuf)
     if type(res) is not tuple:
         res = (res,)
@@ -440,13 +442,13 @@ def _call_once_differentiable(node, fn, buf):
                                     if isinstance(g, Tensor) and g.requires_grad]
     err.needs_input_grad = [e is not None for e in err._next]
     err._n_out = len(res)
-    err._out_meta = tuple((np.shape(r), np.asarray(r).dtype) for r in res)
+    err._out_meta = tuple((_asarray(r).shape, _asarray(r).dtype) for r in res)
     err.op_name = node._name
-    return tuple(None if r is None else _wrap(np.asarray(r), err, i) for i, r in enumerate(res))
+    return tuple(None if r is None else _wrap(_asarray(r), err, i) for i, r in enumerate(res))
 
 
 def _wrap_plain(r):
-    return _wrap(np.asarray(r))
+    return _wrap(_asarray(r))
 
 
 def _import_err_op():
@@ -459,7 +461,7 @@ def _import_err_op():
         @staticmethod
         def forward(ctx, anchor, value, name):
             ctx.op_name = name
-            return np.asarray(value)
+            return _asarray(value)
 
         @staticmethod
         def backward(ctx, g):
@@ -497,8 +499,8 @@ def _check_anomaly(node, res):
     for i, g in enumerate(res):
         if g is None:
             continue
-        arr = g if isinstance(g, np.ndarray) else getattr(g, "_data", g)
-        if isinstance(arr, np.ndarray) and arr.dtype.kind == "f" and np.isnan(arr).any():
+        arr = getattr(g, "_data", g)
+        if type(arr) in _ARRAYS and arr.dtype.kind == "f" and _ns(arr).isnan(arr).any():
             raise RuntimeError(f"Function '{node._name}' returned nan values in its {i}th "
                                f"output.\n\nThe forward call that created it:\n"
                                f"{_forward_trace(node)}")
@@ -537,9 +539,9 @@ def _accumulate_leaf(node, g, create_graph):
     hooks = t._hooks
     if hooks:
         for h in list(hooks):
-            r = h(g if not isinstance(g, np.ndarray) else _wrap(g))
+            r = h(g if isinstance(g, Tensor) else _wrap(g))
             if r is not None:
-                g = r if create_graph else (r._data if isinstance(r, Tensor) else np.asarray(r))
+                g = r if create_graph else (r._data if isinstance(r, Tensor) else _asarray(r))
             r = None
     if t.grad is None and not create_graph and _adoptable(g, t):
         t.grad = _wrap(g)
@@ -562,7 +564,7 @@ def _accumulate(t, g, create_graph):
     cur = t.grad
     if cur is None:
         # A fresh copy: the incoming array may be shared with another edge.
-        t.grad = _wrap(np.array(g, dtype=t._data.dtype, order="C"))
+        t.grad = _wrap(_ns(g).array(g, dtype=t._data.dtype, order="C"))
     elif cur.requires_grad:
         t.grad = _wrap(cur._data + g)
     else:

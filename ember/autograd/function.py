@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 from .grad_mode import state as _gm
+from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray
 
 _new = object.__new__
 
@@ -323,7 +324,7 @@ def _record_raw(cls, args, kwargs):
     out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
     if _gm.anomaly:
         ctx._trace = _user_stack()
-    if type(out) is np.ndarray:
+    if type(out) is np.ndarray or type(out) in _ARRAYS:
         ctx._n_out = 1
         t = _new(Tensor)
         t._data = out
@@ -341,7 +342,7 @@ def _record_raw(cls, args, kwargs):
             ctx._saved_info = _saved_info(saved, args, arrays, (out,), t)
         return t
     if type(out) is tuple:
-        if not all(type(o) is np.ndarray for o in out):
+        if not all(type(o) in _ARRAYS for o in out):
             out = tuple(_array_out(ctx, o) for o in out)
         ctx._n_out = len(out)
         outs = tuple(_wrap_out(o, ctx, i) for i, o in enumerate(out))
@@ -388,7 +389,7 @@ def _record_binary(cls, a, b):
     ctx._next = [ea, eb]
     ctx.needs_input_grad = [ea is not None, eb is not None]
     out = cls.forward(ctx, ad, bd)
-    if type(out) is not np.ndarray:   # (0-d operands give a NumPy scalar)
+    if type(out) is not np.ndarray and type(out) not in _ARRAYS:   # (0-d operands: a NumPy scalar)
         out = _array_out(ctx, out)
     if _gm.anomaly:
         ctx._trace = _user_stack()
@@ -429,7 +430,7 @@ def _check_input_type(cls, args):
 def _array_out(ctx, o):
     """A forward's NumPy-scalar output (0-d results often are) as a 0-d array,
     swapped into what was saved too: saved outputs are known by identity."""
-    a = np.asarray(o)
+    a = _asarray(o)
     saved = ctx._saved
     if saved is not None and any(x is o for x in saved):
         ctx._saved = tuple(a if x is o else x for x in saved)

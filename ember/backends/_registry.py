@@ -1,19 +1,28 @@
 """The backend registry: device type and array type -> Backend (see ember.backends)."""
+
+
+def _same(x):
+    return x
+
+
 class Backend:
     """One device type: its array namespace, its kernel table, its array types.
 
-    ``host``: whether its arrays live in host memory (``Tensor.numpy()`` may
-    hand them out without a copy)."""
+    ``from_host(ndarray)`` makes one of its arrays from a NumPy array (a copy
+    to the device, or a view where the memory is the host's); ``to_host(arr)``
+    the reverse.  ``host``: whether its arrays live in host memory, so that
+    ``Tensor.numpy()`` may share them."""
 
-    __slots__ = ("name", "xp", "kernels", "array_types", "host", "device")
+    __slots__ = ("name", "xp", "kernels", "array_types", "host", "from_host", "to_host")
 
-    def __init__(self, name, xp, kernels, array_types, host=True):
+    def __init__(self, name, xp, kernels, array_types, host=True, from_host=_same, to_host=_same):
         self.name = name
         self.xp = xp
         self.kernels = kernels
         self.array_types = tuple(array_types)
         self.host = host
-        self.device = None      # the ember.device, set by ember._tensor
+        self.from_host = from_host
+        self.to_host = to_host
 
     def __repr__(self):
         return f"<ember backend '{self.name}'>"
@@ -21,6 +30,7 @@ class Backend:
 
 _BY_NAME = {}
 _BY_TYPE = {}       # exact array type -> Backend (the hot lookup)
+ARRAY_TYPES = set()  # every backend's array types (not scalars)
 
 
 def register(backend):
@@ -28,7 +38,22 @@ def register(backend):
     _BY_NAME[backend.name] = backend
     for t in backend.array_types:
         _BY_TYPE[t] = backend
+        ARRAY_TYPES.add(t)
     return backend
+
+
+def is_array(x):
+    """Whether ``x`` is some backend's array (not a Tensor, scalar or list)."""
+    return type(x) in ARRAY_TYPES
+
+
+def asarray(x, dtype=None):
+    """``x`` as an array of its own backend: arrays stay where they are (cast
+    to ``dtype`` if given); NumPy scalars, Python numbers and lists become
+    CPU arrays."""
+    if type(x) in ARRAY_TYPES:
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    return backend_of(x).xp.asarray(x, dtype=dtype)
 
 
 def get(name):

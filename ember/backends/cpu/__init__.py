@@ -9,7 +9,7 @@ What lives here and nowhere else:
   GEMMs and row kernels over the cores, and the scoped control of NumPy's
   BLAS threads that goes with it.
 * ``_rows``: NumPy-specific formulations of short-axis reductions.
-* ``_alloc``: the optional glibc allocator tuning.
+* ``_alloc``: the opt-in glibc allocator tuning (``tune_allocator``).
 
 The kernel table ``KERNELS`` holds the kernels this backend does better
 than the generic formulas; each decides, per call, from dtype, layout and
@@ -28,3 +28,6 @@ for _t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.i
 del _t
 
 from . import (_rows, _gemm, _activation, _loss, _norm, _attention, _linear, _conv, _rnn, _pooling, _indexing, _reduction, _special, _optim, _sparse, _elementwise, _vision, _shape)  # noqa: E402,F401  (register their kernels)
+
+from ._alloc import tune_allocator  # noqa: E402,F401
+from ._pool import get_num_threads, set_num_threads  # noqa: E402,F401

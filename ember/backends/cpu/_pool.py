@@ -11,13 +11,15 @@ NumPy's, split that way.
 One pool for both matters.  NumPy's OpenBLAS keeps its own worker spinning
 for ~0.1 s after each GEMM, so next to it a second pool never finds the
 second core free (Ember's parallel GELU ran no faster than a serial one).
-So at the first large op (or ``set_num_threads``) Ember sets NumPy's
-OpenBLAS to one thread (``blas_threads``) and splits large GEMMs itself:
-each thread multiplies its own rows (or columns, or batch entries) with a
-one-thread GEMM, which the workers call from compiled code, without the
-GIL.  This needs the compiled kernels (Numba); without them, or with
-``EMBER_BLAS_THREADS=1``, NumPy's BLAS keeps its threads and the pool is
-not used.
+So while Ember's parallel ops run, Ember holds NumPy's OpenBLAS at one
+thread and splits large GEMMs itself: each thread multiplies its own rows
+(or columns, or batch entries) with a one-thread GEMM, which the workers
+call from compiled code, without the GIL.  The threads are taken at the
+first parallel op and given back when the workers go to sleep, ~7 ms after
+the last one, so the user's own NumPy products after training run as they
+did before Ember was imported.  This needs the compiled kernels (Numba);
+without them, or with ``EMBER_BLAS_THREADS=1``, NumPy's BLAS keeps its
+threads and the pool is not used.
 
 The pool is tiny on purpose: ``get_num_threads() - 1`` daemon workers; the
 calling thread does the first range itself.  A worker that finishes a job
@@ -120,6 +122,7 @@ class _Pool:
             finished = 0
             if not python:       # no job for ~7 ms: sleep until one comes
                 k.post(self.flags, 2 * n + w, 1)
+                _give_back_blas()    # Ember is idle: NumPy's BLAS gets its threads back
                 while self.flags[2 * w] != seen + 1:
                     self.wake[w].wait(0.1)
                     self.wake[w].clear()   # (the flag is checked again after the clear)
@@ -212,7 +215,6 @@ def set_num_threads(n):
         raise RuntimeError(f"set_num_threads expects a positive integer, but got {n!r}")
     with _lock:
         _num_threads = n
-        _own_blas()
         if _pool is not None:
             _pool.close()
             _pool = None      # made again, at the new size, on first use
@@ -231,10 +233,12 @@ if hasattr(os, "register_at_fork"):
 def _enter(parts):
     """The pool, taken, when ``parts`` > 1 ranges may run at once here (not
     nested in a pool job, not while another thread uses the pool, and only
-    once Ember runs NumPy's BLAS threads); else None: run serially."""
+    where Ember can run NumPy's BLAS threads); else None: run serially."""
     global _pool
-    if parts <= 1 or getattr(_local, "busy", False) or not _own_blas() \
-            or not _lock.acquire(blocking=False):
+    if parts <= 1 or getattr(_local, "busy", False) or not _lock.acquire(blocking=False):
+        return None
+    if not _own_blas():
+        _lock.release()
         return None
     _local.busy = True
     if _pool is None:
@@ -302,8 +306,8 @@ class _Blas:
     build NumPy ships (64-bit integers), the addresses of cblas_sgemm and
     cblas_dgemm, which the workers call without the GIL."""
 
-    def __init__(self, set_threads, gemm):
-        self.set_threads, self.gemm = set_threads, gemm
+    def __init__(self, set_threads, get_threads, gemm):
+        self.set_threads, self.get_threads, self.gemm = set_threads, get_threads, gemm
 
 
 def _find_blas():
@@ -322,6 +326,8 @@ def _find_blas():
                 if setter is None:
                     continue
                 setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
+                getter.argtypes, getter.restype = [], ctypes.c_int
                 gemm = {}
                 if suffix:       # (ILP64: the integer width _kernels.gemm_job passes)
                     for code, ch in ((0, "s"), (1, "d")):
@@ -329,15 +335,17 @@ def _find_blas():
                         if fn is not None:
                             gemm[np.dtype(ch.replace("s", "f"))] = (
                                 code, ctypes.cast(fn, ctypes.c_void_p).value)
-                return _Blas(setter, gemm)
+                return _Blas(setter, getter, gemm)
     return None
 
 
 _blas = 0             # the _Blas once looked up (None: not found, or EMBER_BLAS_THREADS=1)
+_blas_given = None    # NumPy's BLAS thread count while Ember holds the threads, else None
 
 
-def _own_blas():
-    """Set NumPy's OpenBLAS to one thread; True when Ember runs the threads."""
+def _blas_ready():
+    """Whether Ember can run NumPy's BLAS threads (its OpenBLAS found, the
+    compiled kernels on, ``EMBER_BLAS_THREADS`` not 1).  Takes nothing."""
     global _blas
     if _blas == 0:
         # (without the compiled kernels the workers could only sleep between
@@ -346,23 +354,52 @@ def _own_blas():
         _blas = None
         if os.environ.get("EMBER_BLAS_THREADS", "") != "1" and _compiled() is not None:
             _blas = _find_blas()
-            if _blas is not None:
-                _blas.set_threads(1)
     return _blas is not None
+
+
+def _own_blas():
+    """Take NumPy's OpenBLAS threads for Ember's pool (OpenBLAS at one thread,
+    the user's count remembered); True when Ember runs the GEMM threads.
+
+    Taken at the first parallel op, given back (``_give_back_blas``) when the
+    pool's workers go to sleep, ~7 ms after Ember's last parallel op: the
+    user's own NumPy products then run on all the threads they had."""
+    global _blas_given
+    if not _blas_ready():
+        return False
+    if _blas_given is None:
+        _blas_given = _blas.get_threads()
+        _blas.set_threads(1)
+    return True
+
+
+def _give_back_blas():
+    """Restore NumPy's BLAS thread count, unless an Ember op is using the pool
+    now (it holds ``_lock``; the next ``_enter`` takes the threads again)."""
+    global _blas_given
+    if _blas_given is None or not _lock.acquire(blocking=False):
+        return
+    try:
+        if _blas_given is not None:
+            _blas.set_threads(_blas_given)
+            _blas_given = None
+    finally:
+        _lock.release()
 
 
 def gemm_address(dtype):
     """The address of NumPy's cblas ?gemm for ``dtype`` (float32/float64) that
     compiled kernels may call without the GIL, or None: not found, or Ember
-    does not run NumPy's BLAS threads (a GEMM there would start OpenBLAS's)."""
-    if not _own_blas():
+    does not run NumPy's BLAS threads (a GEMM there would start OpenBLAS's).
+    Inside a pool job, OpenBLAS is at one thread (the pool took them)."""
+    if not _blas_ready():
         return None
     return _blas.gemm.get(dtype, (0, None))[1]
 
 
 def blas_threads():
     """Whether Ember runs NumPy's GEMMs on its own threads (see the module doc)."""
-    return _own_blas()
+    return _blas_ready()
 
 
 # Multiply-adds per thread below which a GEMM stays on one thread: ~6 us of
