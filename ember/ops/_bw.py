@@ -1,21 +1,20 @@
-"""Helpers that backward formulas call, working on ndarrays *and* Tensors.
+"""Helpers that backward formulas call, working on raw arrays *and* Tensors.
 
-A backward is written once.  On the ordinary path it is handed ndarrays and
-these helpers call NumPy directly; under ``create_graph=True`` it is handed
-Tensors and the same helpers call Ember ops, so the backward is recorded and
-can be differentiated again.  Operators (+ - * / **, unary -) already work on
-both, so only functions need a helper.
+A backward is written once.  On the ordinary path it is handed raw arrays
+(any backend's) and these helpers compute with the arrays' namespace (``xp``)
+and kernel table; under ``create_graph=True`` it is handed Tensors and the
+same helpers call Ember ops, so the backward is recorded and can be
+differentiated again.  Operators (+ - * / **, unary -) already work on both,
+so only functions need a helper.
 """
 import numpy as np
 
-_nd = np.ndarray
-
-from .._tensor import Tensor as _T  # noqa: E402  (dispatch: Tensor or anything NumPy takes)
-from ..backends.cpu import _rows  # noqa: E402
-from ..backends.cpu import _pool as _parallel  # noqa: E402
+from .._tensor import Tensor as _T  # (dispatch: Tensor or anything an array namespace takes)
+from ..backends import namespace, kernels
 
 
 def is_array(x):
+    """Whether ``x`` takes the plain path: not a Tensor (any backend's array, a scalar)."""
     return not isinstance(x, _T)
 
 
@@ -48,10 +47,10 @@ def sum_to(g, shape):
     if not axes:
         return g.reshape(shape)
     if not isinstance(g, _T):
-        if axes == (0,) and g.ndim == 2 and g.shape[0] >= 64:
-            r = _rows.sum_rows(g)      # (a bias gradient: BLAS gemv)
+        if axes == (0,) and g.ndim == 2:
+            r = kernels(g).sum_rows(g)      # (a bias gradient: the backend's fastest column sum)
         else:
-            r = np.add.reduce(g, axes, None, None, keep)
+            r = namespace(g).add.reduce(g, axes, None, None, keep)
         return r.reshape(shape) if r.shape != shape else r
     r = g.sum(dim=axes, keepdim=keep)
     return r.reshape(shape) if tuple(r.shape) != shape else r
@@ -61,14 +60,15 @@ _ONES0 = {}
 
 
 def one_minus(x):
-    """``1 - x``.  On arrays the 1 is a cached 0-d array of x's dtype: NumPy 2
-    spends ~0.3 us converting a Python-scalar operand, as long as the
-    subtraction itself on a small array."""
+    """``1 - x``.  On arrays the 1 is a cached 0-d array of x's dtype (and
+    array type: one per backend): NumPy 2 spends ~0.3 us converting a
+    Python-scalar operand, as long as the subtraction itself on a small array."""
     if isinstance(x, _T):
         return 1 - x
-    one = _ONES0.get(x.dtype)
+    key = (type(x), x.dtype)
+    one = _ONES0.get(key)
     if one is None:
-        one = _ONES0[x.dtype] = np.ones((), x.dtype)
+        one = _ONES0[key] = namespace(x).ones((), x.dtype)
     return one - x
 
 
@@ -97,13 +97,10 @@ def reshape(x, shape):
 
 
 def broadcast_to(x, shape):
+    """``x`` broadcast to ``shape``: a read-only view, or (arrays) a small copy
+    where the backend finds that cheaper."""
     if not isinstance(x, _T):
-        if type(x) is np.ndarray and _prod(shape) <= 16384:
-            # a small real copy is cheaper than np.broadcast_to's Python-level setup
-            out = np.empty(shape, dtype=x.dtype)
-            out[...] = x
-            return out
-        return np.broadcast_to(x, shape)
+        return kernels(x).broadcast_to(x, shape)
     return x.expand(*shape)
 
 
@@ -117,7 +114,7 @@ def _prod(shape):
 def expand_dims(x, axes):
     """Re-insert reduced axes (sorted, non-negative) so a reduction's grad broadcasts."""
     if not isinstance(x, _T):
-        return np.expand_dims(x, axes)
+        return namespace(x).expand_dims(x, axes)
     for a in sorted(axes):
         x = x.unsqueeze(a)
     return x
@@ -136,18 +133,9 @@ def swap_last(x):
 
 
 def matmul(a, b):
+    """``a @ b`` for operands of any rank (batched, broadcast)."""
     if not isinstance(a, _T) and not isinstance(b, _T):
-        if a.ndim > 2 and b.ndim == 2 and a.shape[-1]:
-            # (..., k) @ (k, n) as one (rows, k) @ (k, n) GEMM: NumPy would otherwise
-            # run one small GEMM per leading index (2-3x slower for typical shapes)
-            k = a.shape[-1]
-            return _parallel.matmul(a.reshape(a.size // k, k), b).reshape(a.shape[:-1] + b.shape[-1:])
-        if b.ndim > 2 and b.strides[-2] == b.itemsize != b.strides[-1] \
-                and b.shape[-1] * b.shape[-2] <= 4096:
-            # a stack of small transposed matrices (attention's k^T): NumPy's
-            # batched loop is ~1.5x slower on them than one copy + the product
-            b = np.ascontiguousarray(b)
-        return _parallel.matmul(a, b)
+        return kernels(a).matmul_nd(a, b)
     return _t(a) @ _t(b)
 
 
@@ -159,34 +147,34 @@ def _t(x):
 
 
 def where(c, a, b):
-    if isinstance(a, _T) and not np.isscalar(a) or isinstance(b, _T) and not np.isscalar(b):
+    if isinstance(a, _T) or isinstance(b, _T):
         from .elementwise import where as ewhere
-        return ewhere(_t(c) if not isinstance(c, _T) else c, a if not not isinstance(a, _T) else _t(a),
-                      b if not not isinstance(b, _T) else _t(b))
-    return np.where(c, a, b)
+        return ewhere(_t(c), _t(a), _t(b))
+    return namespace(c, a, b).where(c, a, b)
 
 
-def _unary(np_fn, method):
+def _unary(name, method):
+    """A helper calling ``xp.<name>`` on arrays (NumPy scalars included: ufuncs
+    on 0-d arrays return them) and ``Tensor.<method>`` on Tensors."""
     def f(x):
-        # NumPy scalars turn up on the plain path (ufuncs on 0-d arrays return them)
-        if not isinstance(x, _T) or isinstance(x, np.generic):
-            return np_fn(x)
+        if not isinstance(x, _T):
+            return getattr(namespace(x), name)(x)
         return getattr(x, method)()
     f.__name__ = method
     return f
 
 
-exp = _unary(np.exp, "exp")
-log = _unary(np.log, "log")
-sqrt = _unary(np.sqrt, "sqrt")
-sin = _unary(np.sin, "sin")
-cos = _unary(np.cos, "cos")
-tanh = _unary(np.tanh, "tanh")
-sinh = _unary(np.sinh, "sinh")
-cosh = _unary(np.cosh, "cosh")
-sign = _unary(np.sign, "sign")
-abs = _unary(np.abs, "abs")
-reciprocal = _unary(np.reciprocal, "reciprocal")
+exp = _unary("exp", "exp")
+log = _unary("log", "log")
+sqrt = _unary("sqrt", "sqrt")
+sin = _unary("sin", "sin")
+cos = _unary("cos", "cos")
+tanh = _unary("tanh", "tanh")
+sinh = _unary("sinh", "sinh")
+cosh = _unary("cosh", "cosh")
+sign = _unary("sign", "sign")
+abs = _unary("abs", "abs")
+reciprocal = _unary("reciprocal", "reciprocal")
 
 
 def sigmoid(x):
@@ -198,7 +186,7 @@ def sigmoid(x):
 
 def zeros_like(x):
     if not isinstance(x, _T):
-        return np.zeros_like(x)
+        return namespace(x).zeros_like(x)
     from .. import zeros_like as zl
     return zl(x)
 
@@ -219,7 +207,7 @@ def to_float(mask, like):
 def data(x):
     """The raw array of a Tensor or array (for masks and shapes, never for values
     that must stay differentiable)."""
-    if not isinstance(x, _T) or isinstance(x, np.generic):
+    if not isinstance(x, _T):
         return x
     return x._data
 
@@ -237,21 +225,23 @@ _install()
 
 def cumsum(x, axis):
     if not isinstance(x, _T):
+        xp = namespace(x)
         if x.dtype == np.float16:  # accumulate in float32, as torch does
-            return np.cumsum(x, axis, dtype=np.float32).astype(np.float16)
-        return np.cumsum(x, axis)
+            return xp.cumsum(x, axis, dtype=np.float32).astype(np.float16)
+        return xp.cumsum(x, axis)
     from .reduction import cumsum as _cumsum
     return _cumsum(x, axis)
 
 
 def along_index(idx, axis):
     """The fancy-index tuple that picks ``idx`` along ``axis`` (what
-    ``np.take_along_axis`` builds, with less overhead)."""
+    NumPy's ``take_along_axis`` builds, with less overhead)."""
     nd = idx.ndim
     if nd == 1:
         return (idx,)
     if axis < 0:
         axis += nd
+    xp = namespace(idx)
     ind = []
     for d, n in enumerate(idx.shape):
         if d == axis:
@@ -259,12 +249,12 @@ def along_index(idx, axis):
         else:
             s = [1] * nd
             s[d] = n
-            ind.append(np.arange(n).reshape(s))
+            ind.append(xp.arange(n).reshape(s))
     return tuple(ind)
 
 
 def take_along(x, idx, axis):
-    """``np.take_along_axis``: pick ``idx`` (int array, same ndim) along ``axis``."""
+    """``take_along_axis``: pick ``idx`` (int array, same ndim) along ``axis``."""
     if not isinstance(x, _T):
         return x[along_index(idx, axis)]
     from .reduction import _Gather
@@ -277,21 +267,20 @@ def put_along(g, idx, axis, shape, accumulate=False):
     if isinstance(g, _T):
         from .reduction import _Scatter
         return _Scatter.apply(g, idx, axis, tuple(shape), accumulate)
+    xp = namespace(g)
     if not accumulate:
-        out = np.zeros(shape, dtype=g.dtype)
+        out = xp.zeros(shape, dtype=g.dtype)
         out[along_index(idx, axis)] = g
         return out
     # bincount adds repeated indices (put_along_axis would keep only one)
     n = shape[axis]
-    gm = np.moveaxis(np.broadcast_to(g, idx.shape), axis, -1)
-    im = np.moveaxis(idx, axis, -1)
+    gm = xp.moveaxis(xp.broadcast_to(g, idx.shape), axis, -1)
+    im = xp.moveaxis(idx, axis, -1)
     lead = gm.shape[:-1]
-    m = 1
-    for s in lead:
-        m *= s
-    flat = (im.reshape(m, -1) + (np.arange(m) * n)[:, None]).reshape(-1)
-    res = np.bincount(flat, weights=gm.reshape(-1), minlength=m * n)
-    return np.moveaxis(res.astype(g.dtype, copy=False).reshape(lead + (n,)), -1, axis)
+    m = _prod(lead)
+    flat = (im.reshape(m, -1) + (xp.arange(m) * n)[:, None]).reshape(-1)
+    res = xp.bincount(flat, weights=gm.reshape(-1), minlength=m * n)
+    return xp.moveaxis(res.astype(g.dtype, copy=False).reshape(lead + (n,)), -1, axis)
 
 
 # ---- shape and linear-algebra helpers (Tensor branch: ember.ops.shape / linalg) ----
@@ -315,7 +304,7 @@ def take(x, key):
 def concatenate(xs, axis):
     ts = _tensors(xs)
     if ts is None:
-        return np.concatenate(xs, axis)
+        return namespace(*xs).concatenate(xs, axis)
     from .shape import cat
     return cat(ts, axis)
 
@@ -323,7 +312,7 @@ def concatenate(xs, axis):
 def stack(xs, axis):
     ts = _tensors(xs)
     if ts is None:
-        return np.stack(xs, axis)
+        return namespace(*xs).stack(xs, axis)
     from .shape import stack as st
     return st(ts, axis)
 
@@ -338,31 +327,31 @@ def unbind(x, axis):
 
 def flip(x, axes):
     if not isinstance(x, _T):
-        return np.flip(x, axes)
+        return namespace(x).flip(x, axes)
     return x.flip(axes)
 
 
 def roll(x, shifts, axes):
     if not isinstance(x, _T):
-        return np.roll(x, shifts, axes) if x.size else x
+        return namespace(x).roll(x, shifts, axes) if x.size else x
     return x.roll(shifts, axes)
 
 
 def tril(x, k=0):
     if not isinstance(x, _T):
-        return np.tril(x, k)
+        return namespace(x).tril(x, k)
     return x.tril(k)
 
 
 def triu(x, k=0):
     if not isinstance(x, _T):
-        return np.triu(x, k)
+        return namespace(x).triu(x, k)
     return x.triu(k)
 
 
 def diagonal(x, offset=0, axis1=0, axis2=1):
     if not isinstance(x, _T):
-        return np.diagonal(x, offset, axis1, axis2)
+        return namespace(x).diagonal(x, offset, axis1, axis2)
     return x.diagonal(offset, axis1, axis2)
 
 
@@ -370,8 +359,8 @@ def einsum(equation, *xs):
     """einsum with an explicit equation whose operands have no repeated labels."""
     ts = _tensors(xs)
     if ts is None:
-        from .linalg import _np_einsum
-        return _np_einsum(equation, xs)
+        from .linalg import _einsum_arrays
+        return _einsum_arrays(equation, xs)
     from .linalg import einsum as es
     return es(equation, *ts)
 

@@ -14,11 +14,10 @@ import numpy as np
 
 from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op
+from ..backends import namespace, is_array as _is_backend_array
 from . import _bw
 from .shape import (reshape, permute, unsqueeze, squeeze, diagonal, expand, _dtype_word,
                     _is_int)
-
-_nd = np.ndarray
 
 __all__ = [
     "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "tensordot",
@@ -63,8 +62,8 @@ class _ShapeOf:
 
 
 class MatMul(Op):
-    """np.matmul semantics: 1-D operands are promoted to a row/column and the
-    added dim removed again; batch dims broadcast."""
+    """matmul semantics (NumPy's, torch's): 1-D operands are promoted to a
+    row/column and the added dim removed again; batch dims broadcast."""
     _node_name = "MmBackward0"
 
     @staticmethod
@@ -194,9 +193,9 @@ def _apply_mm(cls, a, b):
 def matmul(input, other, *, out=None):
     """Matrix product with torch semantics for 1-D, 2-D and batched (broadcast) inputs:
     (k)@(k) -> (), (m,k)@(k) -> (m), (k)@(...,k,n) -> (...,n), (...,m,k)@(...,k,n) -> (...,m,n)."""
-    if type(input) is _nd:          # ndarray @ Tensor reaches here through __rmatmul__
+    if _is_backend_array(input):    # ndarray @ Tensor reaches here through __rmatmul__
         input = _wrap(input)
-    if type(other) is _nd:
+    if _is_backend_array(other):
         other = _wrap(other)
     _check_matmul(input, other)
     res = _apply_mm(MatMul, input, other)
@@ -453,11 +452,13 @@ def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
 _LETTERS = string.ascii_uppercase + string.ascii_lowercase
 
 
-def _np_einsum(eq, arrays):
-    """np.einsum, routed through BLAS (optimize) when the contraction is big."""
+def _einsum_arrays(eq, arrays):
+    """einsum of raw arrays, routed through matrix products (a contraction
+    path: ``optimize``) when the contraction is big."""
+    xp = namespace(*arrays)
     if len(arrays) >= 2 and _big(eq, tuple(a.shape for a in arrays)):
-        return np.asarray(np.einsum(eq, *arrays, optimize="greedy"))
-    return np.asarray(np.einsum(eq, *arrays))
+        return xp.asarray(xp.einsum(eq, *arrays, optimize="greedy"))
+    return xp.asarray(xp.einsum(eq, *arrays))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -471,7 +472,7 @@ def _big(eq, shapes):
 
 
 class Einsum(Op):
-    """np.einsum with an explicit equation and no label repeated within an
+    """einsum with an explicit equation and no label repeated within an
     operand; the gradient of each operand is another einsum."""
     _node_name = "EinsumBackward0"
     _view = True  # 'ij->ji' and the like come back as views, as torch's
@@ -480,7 +481,7 @@ class Einsum(Op):
     def forward(ctx, *arrays, eq):
         ctx.eq = eq
         ctx.save_for_backward(*arrays)
-        return _np_einsum(eq, arrays)
+        return _einsum_arrays(eq, arrays)
 
     @staticmethod
     def backward(ctx, g):
@@ -750,12 +751,13 @@ class Trace(Op):
     def forward(ctx, x):
         ctx.meta = (x.shape, x.dtype)
         dt = np.int64 if x.dtype.kind in "iub" else x.dtype
-        return np.asarray(np.trace(x, dtype=dt))
+        xp = namespace(x)
+        return xp.asarray(xp.trace(x, dtype=dt))
 
     @staticmethod
     def backward(ctx, g):
         shape, dt = ctx.meta
-        return g * np.eye(shape[0], shape[1], dtype=dt)
+        return g * namespace(g).eye(shape[0], shape[1], dtype=dt)
 
 
 def trace(input):
@@ -776,7 +778,7 @@ class Cross(Op):
     def forward(ctx, a, b, axis):
         ctx.save_for_backward(a, b)
         ctx.axis = axis
-        return np.cross(a, b, axis=axis)
+        return namespace(a).cross(a, b, axis=axis)
 
     @staticmethod
     def backward(ctx, g):
@@ -787,8 +789,8 @@ class Cross(Op):
 
 
 def _cross(a, b, axis):
-    if type(a) is _nd and type(b) is _nd:
-        return np.cross(a, b, axis=axis)
+    if _bw.is_array(a) and _bw.is_array(b):
+        return namespace(a).cross(a, b, axis=axis)
     return Cross.apply(_bw._t(a), _bw._t(b), axis)
 
 
@@ -847,9 +849,10 @@ class Inv(Op):
 
     @staticmethod
     def forward(ctx, A):
+        xp = namespace(A)
         try:
-            out = np.linalg.inv(A)
-        except np.linalg.LinAlgError:
+            out = xp.linalg.inv(A)
+        except xp.linalg.LinAlgError:
             raise LinAlgError("linalg.inv: The diagonal element is zero, the inversion could not "
                               "be completed because the input matrix is singular.") from None
         ctx.save_for_backward(out)
@@ -863,8 +866,8 @@ class Inv(Op):
 
 
 def _inv(A):
-    if type(A) is _nd:
-        return np.linalg.inv(A)
+    if _bw.is_array(A):
+        return namespace(A).linalg.inv(A)
     return Inv.apply(A)
 
 
@@ -885,34 +888,36 @@ class Det(Op):
 
     @staticmethod
     def forward(ctx, A):
-        out = np.asarray(np.linalg.det(A))
+        xp = namespace(A)
+        out = xp.asarray(xp.linalg.det(A))
         ctx.save_for_backward(A, out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         A, det = ctx.saved_tensors
-        if type(A) is _nd:
-            return _expand_last2(g) * _np_adjugate_t(A, det)
+        if _bw.is_array(A):
+            return _expand_last2(g) * _adjugate_t(A, det)
         # recorded path: det * A^-T with differentiable ops (needs an invertible A)
         return _expand_last2(g * det) * _bw.swap_last(_inv(A))
 
 
-def _np_adjugate_t(A, det):
-    """adj(A)^T = det(A) A^-T, valid for singular A too (via the SVD)."""
+def _adjugate_t(A, det):
+    """adj(A)^T = det(A) A^-T of raw arrays, valid for singular A too (via the SVD)."""
+    xp = namespace(A)
     n = A.shape[-1]
     if n == 0:
-        return np.zeros_like(A)
-    scale = np.abs(A).max(axis=(-2, -1)) if A.size else 0
-    ok = np.abs(det) > (np.finfo(A.dtype).eps * 10 * np.maximum(scale, 1e-300) ** n)
-    if np.all(ok):
-        return det[..., None, None] * np.swapaxes(np.linalg.inv(A), -1, -2)
+        return xp.zeros_like(A)
+    scale = xp.abs(A).max(axis=(-2, -1)) if A.size else 0
+    ok = xp.abs(det) > (np.finfo(A.dtype).eps * 10 * xp.maximum(scale, 1e-300) ** n)
+    if xp.all(ok):
+        return det[..., None, None] * xp.swapaxes(xp.linalg.inv(A), -1, -2)
     # A = U S Vh  =>  adj(A)^T = det(U) det(Vh) U diag(prod_{j != i} s_j) Vh
-    U, s, Vh = np.linalg.svd(A)
-    prods = np.empty_like(s)
+    U, s, Vh = xp.linalg.svd(A)
+    prods = xp.empty_like(s)
     for i in range(n):
-        prods[..., i] = np.prod(np.delete(s, i, axis=-1), axis=-1)
-    sign = np.linalg.det(U) * np.linalg.det(Vh)
+        prods[..., i] = xp.prod(xp.delete(s, i, axis=-1), axis=-1)
+    sign = xp.linalg.det(U) * xp.linalg.det(Vh)
     return sign[..., None, None] * (U * prods[..., None, :]) @ Vh
 
 
@@ -928,10 +933,11 @@ class SlogDet(Op):
 
     @staticmethod
     def forward(ctx, A):
-        sign, logabs = np.linalg.slogdet(A)
+        xp = namespace(A)
+        sign, logabs = xp.linalg.slogdet(A)
         ctx.save_for_backward(A)
         ctx.mark_non_differentiable(0)
-        return np.asarray(sign), np.asarray(logabs)
+        return xp.asarray(sign), xp.asarray(logabs)
 
     @staticmethod
     def backward(ctx, gsign, glog):
@@ -978,9 +984,10 @@ class Solve(Op):
 
     @staticmethod
     def forward(ctx, A, B):
+        xp = namespace(A)
         try:
-            X = np.linalg.solve(A, B)
-        except np.linalg.LinAlgError:
+            X = xp.linalg.solve(A, B)
+        except xp.linalg.LinAlgError:
             raise LinAlgError("torch.linalg.solve: The solver failed because the input matrix is "
                               "singular.") from None
         ctx.save_for_backward(A, X)
@@ -996,8 +1003,8 @@ class Solve(Op):
 
 
 def _solve(A, B):
-    if type(A) is _nd and type(B) is _nd:
-        return np.linalg.solve(A, B)
+    if _bw.is_array(A) and _bw.is_array(B):
+        return namespace(A).linalg.solve(A, B)
     return Solve.apply(_bw._t(A), _bw._t(B))
 
 
@@ -1033,12 +1040,13 @@ class _EyeLike(Op):
     @staticmethod
     def forward(ctx, A):
         ctx.meta = (A.shape, A.dtype)
-        return np.broadcast_to(np.eye(A.shape[-1], dtype=A.dtype), A.shape).copy()
+        xp = namespace(A)
+        return xp.broadcast_to(xp.eye(A.shape[-1], dtype=A.dtype), A.shape).copy()
 
     @staticmethod
     def backward(ctx, g):
         shape, dt = ctx.meta
-        return np.zeros(shape, dt)
+        return namespace(g).zeros(shape, dt)
 
 
 def matrix_power(input, n):

@@ -20,9 +20,8 @@ from .. import _dtype as D
 from .._tensor import Tensor, Size, _wrap, _dim
 from ..autograd.function import Op
 from ..autograd.grad_mode import state as _gm
+from ..backends import namespace, kernels
 from . import _bw
-
-_nd = np.ndarray
 
 __all__ = [
     "reshape", "view", "view_as", "reshape_as", "flatten", "unflatten", "ravel", "permute",
@@ -400,7 +399,7 @@ class Expand(Op):
         if n == x.size and n:
             # only size-1 dims added or kept: a plain (writable) view will do
             return x.reshape(shape)
-        return np.broadcast_to(x, shape)
+        return namespace(x).broadcast_to(x, shape)
 
     @staticmethod
     def backward(ctx, g):
@@ -519,7 +518,7 @@ class Contiguous(Op):
 
     @staticmethod
     def forward(ctx, x):
-        return np.ascontiguousarray(x)
+        return namespace(x).ascontiguousarray(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -578,7 +577,7 @@ class SliceScatter(Op):
     @staticmethod
     def forward(ctx, g, shape, key):
         ctx.key = key
-        out = np.zeros(shape, g.dtype)
+        out = namespace(g).zeros(shape, g.dtype)
         out[key] = g
         return out
 
@@ -588,8 +587,8 @@ class SliceScatter(Op):
 
 
 def _slice_scatter(g, shape, key):
-    if type(g) is _nd:
-        out = np.zeros(shape, g.dtype)
+    if _bw.is_array(g):
+        out = namespace(g).zeros(shape, g.dtype)
         out[key] = g
         return out
     return SliceScatter.apply(g, shape, key)
@@ -659,28 +658,9 @@ class Split(Op):
 
 
 def _joined(gs, axis):
-    """The pieces as one array without a copy, when they already lie side by
-    side along ``axis`` in one buffer with the same strides (attention's
-    q, k, v gradients, written into one buffer laid out like the projection
-    they were split from), else None."""
-    g0 = gs[0]
-    if type(g0) is not np.ndarray or not isinstance(g0.base, np.ndarray):
-        return None
-    step = g0.strides[axis]
-    addr = g0.__array_interface__["data"][0]
-    for g in gs:
-        if (type(g) is not np.ndarray or g.base is not g0.base or g.strides != g0.strides
-                or g.dtype != g0.dtype or g.__array_interface__["data"][0] != addr
-                or g.shape[:axis] != g0.shape[:axis] or g.shape[axis + 1:] != g0.shape[axis + 1:]):
-            return None
-        addr += g.shape[axis] * step
-    shape = list(g0.shape)
-    shape[axis] = sum(g.shape[axis] for g in gs)
-    base = g0.base
-    if not base.flags.c_contiguous:
-        return None
-    return np.ndarray(tuple(shape), g0.dtype, base,
-                      g0.__array_interface__["data"][0] - base.__array_interface__["data"][0], g0.strides)
+    """The pieces as one array without a copy, when the backend finds them
+    side by side in one buffer (attention's q, k, v gradients), else None."""
+    return kernels(gs[0]).joined_view(gs, axis)
 
 
 def _tiles(bounds, n):
@@ -844,7 +824,7 @@ class Cat(Op):
     @staticmethod
     def forward(ctx, *arrays, axis, dtype=None, skip=None):
         parts = arrays if skip is None else [a for a, s in zip(arrays, skip) if not s]
-        out = np.concatenate(parts, axis, dtype=dtype, casting="unsafe")
+        out = namespace(*parts).concatenate(parts, axis, dtype=dtype, casting="unsafe")
         ctx.meta = (axis, [a.shape[axis] for a in parts], skip)
         return out
 
@@ -855,11 +835,13 @@ class Cat(Op):
         if skip is None:
             return pieces
         it = iter(pieces)
-        return tuple(np.zeros(0, _bw.data(g).dtype) if s else next(it) for s in skip)
+        data = _bw.data(g)
+        xp = namespace(data)
+        return tuple(xp.zeros(0, data.dtype) if s else next(it) for s in skip)
 
 
 def _split_grad(g, sizes, axis):
-    if type(g) is _nd:
+    if _bw.is_array(g):
         pre = (slice(None),) * axis
         out = []
         pos = 0
@@ -930,7 +912,7 @@ class Stack(Op):
     @staticmethod
     def forward(ctx, *arrays, axis, dtype=None):
         ctx.axis = axis
-        return np.stack(arrays, axis, dtype=dtype, casting="unsafe")
+        return namespace(*arrays).stack(arrays, axis, dtype=dtype, casting="unsafe")
 
     @staticmethod
     def backward(ctx, g):
@@ -992,7 +974,7 @@ class Flip(Op):
     @staticmethod
     def forward(ctx, x, axes):
         ctx.axes = axes
-        return np.flip(x, axes).copy()
+        return namespace(x).flip(x, axes).copy()
 
     @staticmethod
     def backward(ctx, g):
@@ -1027,7 +1009,7 @@ class Roll(Op):
         ctx.meta = (shifts, axes)
         if x.size == 0:
             return x.copy()
-        return np.roll(x, shifts, axes)
+        return namespace(x).roll(x, shifts, axes)
 
     @staticmethod
     def backward(ctx, g):
@@ -1057,13 +1039,13 @@ class Rot90(Op):
     @staticmethod
     def forward(ctx, x, k, axes):
         ctx.meta = (k, axes)
-        return np.rot90(x, k, axes).copy()
+        return namespace(x).rot90(x, k, axes).copy()
 
     @staticmethod
     def backward(ctx, g):
         k, axes = ctx.meta
-        if type(g) is _nd:
-            return np.rot90(g, -k, axes)
+        if _bw.is_array(g):
+            return namespace(g).rot90(g, -k, axes)
         return Rot90.apply(g, -k, axes)
 
 
@@ -1091,7 +1073,7 @@ class Repeat(Op):
     def forward(ctx, x, reps):
         xs = x.reshape((1,) * (len(reps) - x.ndim) + x.shape)
         ctx.meta = (x.shape, xs.shape, reps)
-        return np.tile(xs, reps)
+        return namespace(xs).tile(xs, reps)
 
     @staticmethod
     def backward(ctx, g):
@@ -1137,7 +1119,7 @@ class RepeatInterleave(Op):
     @staticmethod
     def forward(ctx, x, reps, axis):
         ctx.meta = (reps, axis, x.shape[axis])
-        return np.repeat(x, reps, axis)
+        return namespace(x).repeat(x, reps, axis)
 
     @staticmethod
     def backward(ctx, g):
@@ -1151,34 +1133,36 @@ class SegmentSum(Op):
     @staticmethod
     def forward(ctx, g, reps, axis, n):
         ctx.meta = (reps, axis)
-        return _np_segment_sum(g, reps, axis, n)
+        return _segment_sum_arrays(g, reps, axis, n)
 
     @staticmethod
     def backward(ctx, gg):
         reps, axis = ctx.meta
-        if type(gg) is _nd:
-            return np.repeat(gg, reps, axis)
+        if _bw.is_array(gg):
+            return namespace(gg).repeat(gg, reps, axis)
         return RepeatInterleave.apply(gg, reps, axis)
 
 
-def _np_segment_sum(g, reps, axis, n):
+def _segment_sum_arrays(g, reps, axis, n):
     if isinstance(reps, int):
         shp = g.shape
         return g.reshape(shp[:axis] + (n, reps) + shp[axis + 1:]).sum(axis + 1)
-    starts = np.concatenate(([0], np.cumsum(reps)[:-1]))
+    xp = namespace(g)
+    ends = xp.cumsum(reps)
+    starts = xp.concatenate((xp.zeros(1, ends.dtype), ends[:-1]))
     out_shape = g.shape[:axis] + (n,) + g.shape[axis + 1:]
-    out = np.zeros(out_shape, g.dtype)
+    out = xp.zeros(out_shape, g.dtype)
     nz = reps > 0
     if nz.any():
         # reduceat sums g[starts[i]:starts[i+1]]; empty runs are filled with 0 separately
-        sums = np.add.reduceat(g, starts[nz], axis)
+        sums = xp.add.reduceat(g, starts[nz], axis)
         out[(slice(None),) * axis + (nz,)] = sums
     return out
 
 
 def _segment_sum(g, reps, axis, n):
-    if type(g) is _nd:
-        return _np_segment_sum(g, reps, axis, n)
+    if _bw.is_array(g):
+        return _segment_sum_arrays(g, reps, axis, n)
     return SegmentSum.apply(g, reps, axis, n)
 
 
@@ -1192,7 +1176,8 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         counts = input._data
         if (counts < 0).any():
             raise RuntimeError("repeats can not be negative")
-        return _wrap(np.repeat(np.arange(counts.size, dtype=counts.dtype), counts))
+        xp = namespace(counts)
+        return _wrap(xp.repeat(xp.arange(counts.size, dtype=counts.dtype), counts))
     if dim is None:
         input = Reshape.apply(input, (input._data.size,))
         ax = 0
@@ -1232,7 +1217,7 @@ class Tril(Op):
     @staticmethod
     def forward(ctx, x, k):
         ctx.k = k
-        return np.tril(x, k)
+        return namespace(x).tril(x, k)
 
     @staticmethod
     def backward(ctx, g):
@@ -1245,7 +1230,7 @@ class Triu(Op):
     @staticmethod
     def forward(ctx, x, k):
         ctx.k = k
-        return np.triu(x, k)
+        return namespace(x).triu(x, k)
 
     @staticmethod
     def backward(ctx, g):
@@ -1272,15 +1257,6 @@ def triu(input, diagonal=0, *, out=None):
     return res
 
 
-def _np_diagonal_view(x, offset, a1, a2):
-    d = np.diagonal(x, offset, a1, a2)
-    if x.flags.writeable:
-        # NumPy hands out diagonals read-only for historical reasons; torch's
-        # diagonal is a writable view.
-        d.flags.writeable = True
-    return d
-
-
 class Diagonal(Op):
     """The diagonal ``offset`` of the (axis1, axis2) planes, as the last dim: a view."""
     _view = True
@@ -1288,7 +1264,7 @@ class Diagonal(Op):
     @staticmethod
     def forward(ctx, x, offset, a1, a2):
         ctx.meta = (x.shape, offset, a1, a2)
-        return _np_diagonal_view(x, offset, a1, a2)
+        return kernels(x).diagonal_view(x, offset, a1, a2)
 
     @staticmethod
     def backward(ctx, g):
@@ -1304,7 +1280,7 @@ class DiagonalCopy(Diagonal):
     @staticmethod
     def forward(ctx, x, offset, a1, a2):
         ctx.meta = (x.shape, offset, a1, a2)
-        return np.diagonal(x, offset, a1, a2).copy()
+        return namespace(x).diagonal(x, offset, a1, a2).copy()
 
 
 class DiagonalScatter(Op):
@@ -1313,15 +1289,15 @@ class DiagonalScatter(Op):
     @staticmethod
     def forward(ctx, g, shape, offset, a1, a2):
         ctx.meta = (offset, a1, a2)
-        out = np.zeros(shape, g.dtype)
-        _np_diagonal_view(out, offset, a1, a2)[...] = g
+        out = namespace(g).zeros(shape, g.dtype)
+        kernels(out).diagonal_view(out, offset, a1, a2)[...] = g
         return out
 
     @staticmethod
     def backward(ctx, gg):
         offset, a1, a2 = ctx.meta
-        if type(gg) is _nd:
-            return np.diagonal(gg, offset, a1, a2)
+        if _bw.is_array(gg):
+            return namespace(gg).diagonal(gg, offset, a1, a2)
         return Diagonal.apply(gg, offset, a1, a2)
 
 
@@ -1330,9 +1306,9 @@ class DiagEmbed(DiagonalScatter):
 
 
 def _diagonal_scatter(g, shape, offset, a1, a2):
-    if type(g) is _nd:
-        out = np.zeros(shape, g.dtype)
-        _np_diagonal_view(out, offset, a1, a2)[...] = g
+    if _bw.is_array(g):
+        out = namespace(g).zeros(shape, g.dtype)
+        kernels(out).diagonal_view(out, offset, a1, a2)[...] = g
         return out
     return DiagonalScatter.apply(g, shape, offset, a1, a2)
 

@@ -7,3 +7,9 @@ from .._table import GENERIC
 def matmul(a, b, out=None):
     """``a @ b`` with NumPy's broadcasting rules (``out=`` as NumPy's)."""
     return namespace(a).matmul(a, b, out=out)
+
+
+@GENERIC.register
+def matmul_nd(a, b):
+    """``a @ b`` for operands of any rank (1-D, 2-D, batched, broadcast)."""
+    return namespace(a).matmul(a, b)
