@@ -1,3 +1,106 @@
-"""CPU activation kernels: the fast paths; anything else goes to the generic formula."""
-from .._table import GENERIC  # noqa: F401
-from .._table import CPU as KERNELS  # noqa: F401
+"""CPU activation kernels: the fast paths; anything else goes to the generic formula.
+
+GELU and softmax run compiled (``_numba``, one pass per element or row)
+where the kernels are enabled and apply (float32/64, last axis, contiguous),
+split over the intra-op threads when large; the GELU formula of the NumPy
+path is split over the threads too.
+"""
+import numpy as np
+
+from .._table import CPU as KERNELS
+from ..generic import activation as _generic
+from . import _jit, _pool
+from ._rows import EXP_SAFE
+
+
+# ---- GELU ----------------------------------------------------------------------------------
+
+@KERNELS.register
+def gelu_erf(x):
+    """Exact GELU: ``(y, cdf, pdf)``; float32 split over the intra-op threads."""
+    if x.dtype == np.float32 and x.ndim:
+        # (cache-sized blocks were tried: the extra calls and GIL hand-offs
+        # cost more than the cache saves)
+        return _generic.gelu_erf32(x, lambda kernel, n: _pool.parallel_for(kernel, n, grain=1 << 16))
+    return _generic.gelu_erf(x)
+
+
+@KERNELS.register
+def gelu_erf_fused(x):
+    """Exact GELU of a float32 array by the compiled kernel: ``(y, dy/dx)``,
+    or None (other dtypes, 0-d, kernels off)."""
+    if x.dtype != np.float32 or not x.ndim:
+        return None
+    k = _jit.kernels()
+    if k is None:
+        return None
+    flat = np.ascontiguousarray(x).reshape(-1)
+    y, dy = np.empty_like(flat), np.empty_like(flat)
+    _pool.parallel_rows(lambda lo, hi: k.gelu_forward(flat[lo:hi], y[lo:hi], dy[lo:hi]),
+                        flat.size, 1)
+    return y.reshape(x.shape), dy.reshape(x.shape)
+
+
+@KERNELS.register
+def gelu_erf_fused_backward(g, dydx):
+    """``g * dydx``, split over the intra-op threads when large."""
+    return _pool.multiply(g, dydx)
+
+
+# ---- softmax -------------------------------------------------------------------------------
+
+def _last_axis_kernels(a, dim):
+    """The compiled kernels for a row-wise op on ``a`` along ``dim``, when
+    that is the last axis of a contiguous non-empty float32/64 array."""
+    if dim != a.ndim - 1 or not a.size or not a.flags.c_contiguous:
+        return None
+    return _jit.kernels_for(a.dtype)
+
+
+def _softmax_compiled(x, dim, log):
+    """softmax (or log_softmax with ``log``) of ``x`` along ``dim`` by the
+    compiled kernel -- max, exp, sum and scale in one pass per row -- or None
+    when it doesn't apply: float32 only (its exp is a float32 polynomial)."""
+    k = _last_axis_kernels(x, dim) if x.dtype == np.float32 else None
+    if k is None:
+        return None
+    y = np.empty_like(x)
+    D = x.shape[-1]
+    x2, y2 = x.reshape(-1, D), y.reshape(-1, D)
+    shift = not x.max() < EXP_SAFE[x.dtype]
+    _pool.parallel_rows(lambda lo, hi: k.softmax_rows(x2[lo:hi], y2[lo:hi], log, shift),
+                        x2.shape[0], D)
+    return y
+
+
+@KERNELS.register
+def softmax(x, dim, log=False):
+    """softmax (log_softmax with ``log``) along ``dim``: compiled for float32
+    rows; else the generic passes, the per-row scale compiled where it can be."""
+    y = _softmax_compiled(x, dim, log)
+    if y is not None:
+        return y
+    if log:
+        return _generic.softmax(x, dim, True)
+    e, s = _generic.softmax_exp(x, dim)
+    k = _last_axis_kernels(e, dim)
+    if k is not None:     # (a per-row scale: one compiled pass)
+        k.rows_scale(e.reshape(-1, e.shape[-1]), (1 / s).reshape(-1))
+    else:
+        e *= 1 / s
+    return e
+
+
+@KERNELS.register
+def softmax_backward(g, y, dim):
+    """y * (g - sum(g * y)) along ``dim``: one compiled pass per row (split
+    over the threads) where it applies."""
+    k = _last_axis_kernels(y, dim)
+    if k is None or g.dtype != y.dtype:
+        return _generic.softmax_backward(g, y, dim)
+    D = y.shape[-1]
+    gx = np.empty(y.shape, y.dtype)
+    g2, y2, gx2 = np.ascontiguousarray(g).reshape(-1, D), y.reshape(-1, D), gx.reshape(-1, D)
+    _pool.parallel_rows(lambda lo, hi: k.softmax_rows_backward(g2[lo:hi], y2[lo:hi], gx2[lo:hi]),
+                        g2.shape[0], D)
+    return gx

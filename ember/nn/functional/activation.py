@@ -5,6 +5,7 @@ against ndarrays or Tensors (see ``ember.ops._bw``): piecewise-linear ones
 multiply by a constant mask; smooth ones use their saved input or output
 and differentiable helpers, so gradients of gradients are exact.
 """
+import math
 import operator
 import warnings
 
@@ -13,12 +14,10 @@ import numpy as np
 from ..._tensor import Tensor, _dim
 from ...autograd.function import Op
 from ...ops import _bw
-from ...backends.cpu import _rows
-from ...backends.cpu import _jit
+from ...backends import namespace, kernels, backend_of
 from ...ops._util import to_float, cast
 from ...ops.inplace import apply_inplace
 from ... import _dtype as D
-from ...backends.cpu import _pool as _parallel
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
            "celu", "celu_", "gelu", "silu", "mish", "sigmoid", "tanh", "hardtanh", "hardtanh_",
@@ -26,50 +25,37 @@ __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_",
            "glu", "logsigmoid", "prelu", "rrelu", "rrelu_", "threshold", "threshold_",
            "tanhshrink", "softshrink", "hardshrink", "gumbel_softmax"]
 
-_nd = np.ndarray
-_special = None
-
-
-def _sp():
-    """scipy.special, imported on first use (it is slow to import)."""
-    global _special
-    if _special is None:
-        import scipy.special
-        _special = scipy.special
-    return _special
-
-
 # ---- helpers usable on ndarrays (plain backward) and Tensors (recorded backward) -------
 
 # (NumPy scalars count as arrays: ufuncs on 0-d arrays return them.)
 
 def _sigmoid_any(x):
     if not isinstance(x, Tensor):
-        return _sp().expit(x).astype(x.dtype, copy=False)
+        return kernels(x).expit(x)
     return _Sigmoid.apply(x)
 
 
 def _tanh_any(x):
     if not isinstance(x, Tensor):
-        return np.tanh(x)
+        return namespace(x).tanh(x)
     return _Tanh.apply(x)
 
 
 def _softplus_any(x):
     if not isinstance(x, Tensor):
-        return np.logaddexp(0, x).astype(x.dtype, copy=False)
+        return namespace(x).logaddexp(0, x).astype(x.dtype, copy=False)
     return _Softplus.apply(x, 1.0, float("inf"))
 
 
 def _erf_any(x):
     if not isinstance(x, Tensor):
-        return _sp().erf(x).astype(x.dtype, copy=False)
+        return kernels(x).erf(x)
     return x.erf()
 
 
 def _mask(cond, like):
     """Boolean ``cond`` as 0/1 in ``like``'s dtype: a constant factor on either path."""
-    return np.asarray(cond).astype(_bw.data(like).dtype)
+    return namespace(cond).asarray(cond).astype(_bw.data(like).dtype)
 
 
 class _Tie(Op):
@@ -109,7 +95,7 @@ class _ReLU(Op):
 
     @staticmethod
     def forward(ctx, x):
-        y = np.maximum(x, 0)
+        y = namespace(x).maximum(x, 0)
         ctx.save_for_backward(y)
         return y
 
@@ -126,7 +112,8 @@ class _Threshold(Op):
     def forward(ctx, x, threshold, value):
         ctx.save_for_backward(x)
         ctx.threshold = threshold
-        return np.where(x > threshold, x, np.asarray(value, dtype=x.dtype))
+        xp = namespace(x)
+        return xp.where(x > threshold, x, xp.asarray(value, dtype=x.dtype))
 
     @staticmethod
     def backward(ctx, g):
@@ -141,7 +128,7 @@ class _Hardtanh(Op):
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x)
         ctx.c = (lo, hi)
-        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+        return namespace(x).clip(x, lo, hi).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -156,7 +143,8 @@ class _LeakyReLU(Op):
     def forward(ctx, x, slope):
         ctx.save_for_backward(x)
         ctx.slope = slope
-        return np.where(x > 0, x, x * np.asarray(slope, dtype=x.dtype))
+        xp = namespace(x)
+        return xp.where(x > 0, x, x * xp.asarray(slope, dtype=x.dtype))
 
     @staticmethod
     def backward(ctx, g):
@@ -187,10 +175,11 @@ class _Shrink(Op):
         out = (x > lambd) | (x < -lambd)
         ctx.save_for_backward(x)
         ctx.lambd = lambd
+        xp = namespace(x)
         if shift:
-            y = np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, 0))
+            y = xp.where(x > lambd, x - lambd, xp.where(x < -lambd, x + lambd, 0))
         else:
-            y = np.where(out, x, 0)
+            y = xp.where(out, x, 0)
         return y.astype(x.dtype, copy=False)
 
     @staticmethod
@@ -208,7 +197,7 @@ class _Hardsigmoid(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
+        return namespace(x).clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -223,7 +212,7 @@ class _Hardswish(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return (x * np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
+        return (x * namespace(x).clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -241,7 +230,7 @@ class _PReLU(Op):
     @staticmethod
     def forward(ctx, x, w):
         ctx.save_for_backward(x, w)
-        return np.where(x > 0, x, w * x)
+        return namespace(x).where(x > 0, x, w * x)
 
     @staticmethod
     def backward(ctx, g):
@@ -260,7 +249,7 @@ class _Sigmoid(Op):
 
     @staticmethod
     def forward(ctx, x):
-        y = _sp().expit(x).astype(x.dtype, copy=False)
+        y = kernels(x).expit(x)
         ctx.save_for_backward(y)
         return y
 
@@ -275,7 +264,7 @@ class _Tanh(Op):
 
     @staticmethod
     def forward(ctx, x):
-        y = np.tanh(x)
+        y = namespace(x).tanh(x)
         ctx.save_for_backward(y)
         return y
 
@@ -294,8 +283,9 @@ class _ELU(Op):
     def forward(ctx, x, alpha, scale, input_scale):
         ctx.save_for_backward(x)
         ctx.c = (alpha, scale, input_scale)
-        neg = alpha * scale * np.expm1(np.minimum(x, 0) * input_scale)
-        return np.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
+        xp = namespace(x)
+        neg = alpha * scale * xp.expm1(xp.minimum(x, 0) * input_scale)
+        return xp.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -307,100 +297,41 @@ class _ELU(Op):
         return g * ((1 - neg) * scale + neg * dneg)
 
 
-_SQRT_HALF = float(np.sqrt(0.5))
-_INV_SQRT_2PI = float(1 / np.sqrt(2 * np.pi))
-
-# Abramowitz & Stegun 7.1.26 for erf: |error| < 1.5e-7, below float32's
-# resolution (torch's vectorised float32 erf uses the same formula).  Written
-# for Phi(x) = 0.5 * (1 + erf(x / sqrt 2)): with z = |x| / sqrt 2,
-#     t = 1 / (1 + p z),   h = 0.5 * poly(t) * exp(-z^2)   (= 0.5 * erfc(z))
-#     Phi(x) = 0.5 + sign(x) * (0.5 - h)
-# exp(-z^2) = exp(-x^2 / 2) is also the normal pdf the backward needs.
-_AS_P = np.float32(0.3275911 * _SQRT_HALF)
-_AS_A = tuple(np.float32(0.5 * c) for c in (0.254829592, -0.284496736, 1.421413741,
-                                             -1.453152027, 1.061405429))
-_SIGN32 = np.int32(-2 ** 31)
-
-
-def _gelu_erf32(x):
-    """GELU of a float32 array: (y, cdf, pdf) in ~20 in-place NumPy passes,
-    split across the intra-op threads.  (Cache-sized blocks were tried: the
-    extra calls and GIL hand-offs cost more than the cache saves.)"""
-    x = np.ascontiguousarray(x)
-    flat = x.reshape(-1)
-    y, cdf, pdf = np.empty_like(flat), np.empty_like(flat), np.empty_like(flat)
-    a4, a3, a2, a1, a0 = _AS_A[::-1]
-
-    def kernel(lo, hi):
-        xs, ys, c, d = flat[lo:hi], y[lo:hi], cdf[lo:hi], pdf[lo:hi]
-        np.multiply(xs, xs, out=d)
-        d *= np.float32(-0.5)
-        np.exp(d, out=d)                         # exp(-x^2/2)
-        np.abs(xs, out=ys)
-        ys *= _AS_P
-        ys += np.float32(1)
-        np.divide(np.float32(1), ys, out=ys)     # t
-        np.multiply(ys, a4, out=c)
-        for a in (a3, a2, a1, a0):
-            c += a
-            c *= ys
-        c *= d                                   # h = 0.5 erfc(|x|/sqrt 2)
-        np.subtract(np.float32(0.5), c, out=c)   # >= 0: takes x's sign bit
-        ci = c.view(np.int32)
-        np.bitwise_or(ci, np.bitwise_and(xs.view(np.int32), _SIGN32, out=ys.view(np.int32)),
-                      out=ci)
-        c += np.float32(0.5)                     # Phi(x)
-        np.multiply(xs, c, out=ys)
-        d *= np.float32(_INV_SQRT_2PI)           # pdf(x)
-
-    _parallel.parallel_for(kernel, flat.size, grain=1 << 16)
-    shape = x.shape
-    return y.reshape(shape), cdf.reshape(shape), pdf.reshape(shape)
-
-
-def _gelu_fused32(k, x):
-    """GELU of a float32 array with the compiled kernel: (y, dy/dx)."""
-    flat = np.ascontiguousarray(x).reshape(-1)
-    y, dy = np.empty_like(flat), np.empty_like(flat)
-    _parallel.parallel_rows(lambda lo, hi: k.gelu_forward(flat[lo:hi], y[lo:hi], dy[lo:hi]),
-                            flat.size, 1)
-    return y.reshape(x.shape), dy.reshape(x.shape)
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
 class _GELU(Op):
     """x * Phi(x) (exact, with erf) or the tanh approximation."""
     _node_name = "GeluBackward0"
-    _K = float(np.sqrt(2 / np.pi))
+    _K = math.sqrt(2 / math.pi)
     _C = 0.044715
 
     @staticmethod
     def forward(ctx, x, tanh_approx):
         ctx.meta = (tanh_approx, False)
         if tanh_approx:
-            t = np.tanh(_GELU._K * (x + _GELU._C * x * x * x))
+            t = namespace(x).tanh(_GELU._K * (x + _GELU._C * x * x * x))
             ctx.save_for_backward(x, t, None)   # t (or the cdf) is reused by the plain backward
             return (0.5 * x * (1 + t)).astype(x.dtype, copy=False)
-        if x.dtype == np.float32 and x.ndim:
-            k = _jit.kernels()
-            if k is not None:   # compiled: y and dy/dx in one pass
-                y, dy = _gelu_fused32(k, x)
-                ctx.save_for_backward(x, dy, None)
-                ctx.meta = (False, True)
-                return y
-            y, cdf, pdf = _gelu_erf32(x)
-            ctx.save_for_backward(x, cdf, pdf)
+        K = kernels(x)
+        fused = K.gelu_erf_fused(x)
+        if fused is not None:   # y and dy/dx in one pass
+            y, dy = fused
+            ctx.save_for_backward(x, dy, None)
+            ctx.meta = (False, True)
             return y
-        cdf = 0.5 * (1 + _sp().erf(x * _SQRT_HALF)).astype(x.dtype, copy=False)
-        ctx.save_for_backward(x, cdf, None)
-        return (x * cdf).astype(x.dtype, copy=False)
+        y, cdf, pdf = K.gelu_erf(x)
+        ctx.save_for_backward(x, cdf, pdf)
+        return y
 
     @staticmethod
     def backward(ctx, g):
         x, saved, pdf = ctx.saved_tensors
         tanh_approx, fused = ctx.meta
-        graph = type(x) is not np.ndarray   # under create_graph, recompute from x
+        graph = isinstance(x, Tensor)   # under create_graph, recompute from x
         if fused and not graph:
-            return _parallel.multiply(g, saved)   # (saved: dy/dx from the compiled forward)
+            return kernels(saved).gelu_erf_fused_backward(g, saved)   # (saved: dy/dx)
         if not graph and x.dtype == np.float16:
             x = x.astype(np.float32)  # (x**3 overflows float16; torch computes in float32)
         if tanh_approx:
@@ -427,7 +358,7 @@ class _SiLU(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x * _sp().expit(x).astype(x.dtype, copy=False)
+        return x * kernels(x).expit(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -443,7 +374,8 @@ class _Mish(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x * np.tanh(np.logaddexp(0, x)).astype(x.dtype, copy=False)
+        xp = namespace(x)
+        return x * xp.tanh(xp.logaddexp(0, x)).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -460,9 +392,10 @@ class _Softplus(Op):
     def forward(ctx, x, beta, threshold):
         ctx.save_for_backward(x)
         ctx.c = (beta, threshold)
+        xp = namespace(x)
         z = x * beta
-        y = np.logaddexp(0, z) / beta
-        return np.where(z > threshold, x, y).astype(x.dtype, copy=False)
+        y = xp.logaddexp(0, z) / beta
+        return xp.where(z > threshold, x, y).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -476,12 +409,13 @@ class _Softsign(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x / (1 + np.abs(x))
+        return x / (1 + namespace(x).abs(x))
 
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        a = 1 + x * np.sign(_bw.data(x))   # 1 + |x|, differentiable through x
+        xd = _bw.data(x)
+        a = 1 + x * namespace(xd).sign(xd)   # 1 + |x|, differentiable through x
         return g / (a * a)
 
 
@@ -489,7 +423,7 @@ class _Tanhshrink(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return x - np.tanh(x)
+        return x - namespace(x).tanh(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -505,7 +439,7 @@ class _LogSigmoid(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return -np.logaddexp(0, -x).astype(x.dtype, copy=False)
+        return -namespace(x).logaddexp(0, -x).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -525,7 +459,7 @@ class _GLU(Op):
         pre = (slice(None),) * dim
         a = x[pre + (slice(0, n),)]
         b = x[pre + (slice(n, 2 * n),)]
-        return a * _sp().expit(b).astype(x.dtype, copy=False)
+        return a * kernels(x).expit(b)
 
     @staticmethod
     def backward(ctx, g):
@@ -541,67 +475,13 @@ class _GLU(Op):
         return _bw.concatenate([ga, gb], dim)
 
 
-def _last_axis_kernels(a, dim):
-    """The compiled kernels for a row-wise op on ``a`` along ``dim``, when
-    that is the last axis of a contiguous non-empty float32/64 array."""
-    if dim != a.ndim - 1 or not a.size or not a.flags.c_contiguous:
-        return None
-    return _jit.kernels_for(a.dtype)
-
-
-def _softmax_compiled(x, dim, log):
-    """softmax (or log_softmax with ``log``) of ``x`` along ``dim`` by the
-    compiled kernel -- max, exp, sum and scale in one pass per row -- or None
-    when it doesn't apply: float32 only (its exp is a float32 polynomial)."""
-    k = _last_axis_kernels(x, dim) if x.dtype == np.float32 else None
-    if k is None:
-        return None
-    y = np.empty_like(x)
-    D = x.shape[-1]
-    x2, y2 = x.reshape(-1, D), y.reshape(-1, D)
-    shift = not x.max() < _rows.EXP_SAFE[x.dtype]
-    _parallel.parallel_rows(lambda lo, hi: k.softmax_rows(x2[lo:hi], y2[lo:hi], log, shift),
-                            x2.shape[0], D)
-    return y
-
-
-def _softmax_numpy(x, dim):
-    """softmax along ``dim`` in NumPy passes (the row max only when needed),
-    with the per-row scale compiled where it can be."""
-    unshifted = _rows.exp_unshifted(x, dim)
-    if unshifted is None:
-        e = np.subtract(x, _rows.max_along(x, dim))
-        np.exp(e, out=e)
-        d = _rows.sum_along(e, dim)
-    else:
-        e, d = unshifted
-    k = _last_axis_kernels(e, dim)
-    if k is not None:     # (a per-row scale: one compiled pass)
-        k.rows_scale(e.reshape(-1, e.shape[-1]), (1 / d).reshape(-1))
-    else:
-        e *= 1 / d
-    return e
-
-
-def _log_softmax_numpy(x, dim):
-    """log_softmax along ``dim`` in NumPy passes (the row max only when needed)."""
-    unshifted = _rows.exp_unshifted(x, dim)
-    if unshifted is None:
-        s = np.subtract(x, _rows.max_along(x, dim))
-        s -= np.log(_rows.sum_along(np.exp(s), dim))
-        return s
-    return np.subtract(x, np.log(unshifted[1]))
-
-
 class _Softmax(Op):
     """exp(x - max) / sum along ``dim``; backward y * (g - sum(g * y))."""
     _node_name = "SoftmaxBackward0"
 
     @staticmethod
     def forward(ctx, x, dim):
-        e = _softmax_compiled(x, dim, False)
-        if e is None:
-            e = _softmax_numpy(x, dim)
+        e = kernels(x).softmax(x, dim, False)
         ctx.save_for_backward(e)
         ctx.dim = dim
         return e
@@ -609,21 +489,10 @@ class _Softmax(Op):
     @staticmethod
     def backward(ctx, g):
         y, = ctx.saved_tensors
-        if type(g) is not np.ndarray or type(y) is not np.ndarray:
+        if isinstance(g, Tensor) or isinstance(y, Tensor):
             gy = g * y
             return gy - y * _bw.sum(gy, axis=ctx.dim, keepdims=True)
-        k = _last_axis_kernels(y, ctx.dim)
-        if k is not None and g.dtype == y.dtype:
-            D = y.shape[-1]
-            gx = np.empty(y.shape, y.dtype)
-            g2, y2, gx2 = np.ascontiguousarray(g).reshape(-1, D), y.reshape(-1, D), gx.reshape(-1, D)
-            _parallel.parallel_rows(
-                lambda lo, hi: k.softmax_rows_backward(g2[lo:hi], y2[lo:hi], gx2[lo:hi]),
-                g2.shape[0], D)
-            return gx
-        gx = g * y
-        gx -= y * _rows.sum_along(g, ctx.dim, y)
-        return gx
+        return kernels(y).softmax_backward(g, y, ctx.dim)
 
 
 class _LogSoftmax(Op):
@@ -632,9 +501,7 @@ class _LogSoftmax(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
-        s = _softmax_compiled(x, dim, True)
-        if s is None:
-            s = _log_softmax_numpy(x, dim)
+        s = kernels(x).softmax(x, dim, True)
         ctx.save_for_backward(s)
         ctx.dim = dim
         return s
@@ -710,8 +577,9 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
         return leaky_relu(input, (lower + upper) / 2, inplace)
     from ...random import _rng
     x = input._data
-    slopes = lower + (upper - lower) * _rng(None).random(x.shape)
-    s = np.where(x >= 0, 1, slopes).astype(x.dtype)
+    b = backend_of(x)   # (the slopes are drawn on the host, then moved to x's device)
+    slopes = b.from_host(lower + (upper - lower) * _rng(None).random(x.shape))
+    s = b.xp.where(x >= 0, 1, slopes).astype(x.dtype)
     if inplace:
         return apply_inplace(input, lambda t: _ScaleMask.apply(t, s))
     return _ScaleMask.apply(input, s)
@@ -920,12 +788,14 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
     from ...random import _rng
     from ..._tensor import _wrap
     x = logits._data
-    gumbels = (-np.log(_rng(None).standard_exponential(x.shape))).astype(x.dtype)
+    b = backend_of(x)   # (drawn on the host, then moved to x's device)
+    gumbels = (-b.xp.log(b.from_host(_rng(None).standard_exponential(x.shape)))).astype(x.dtype)
     y_soft = softmax((logits + _wrap(gumbels)) / tau, dim)
     if not hard:
         return y_soft
     d = _dim(dim, x.ndim)
-    idx = np.expand_dims(y_soft._data.argmax(axis=d), d)
-    y_hard = np.zeros_like(y_soft._data)
-    np.put_along_axis(y_hard, idx, 1.0, axis=d)
+    xp = b.xp
+    idx = xp.expand_dims(y_soft._data.argmax(axis=d), d)
+    y_hard = xp.zeros_like(y_soft._data)
+    xp.put_along_axis(y_hard, idx, 1.0, axis=d)
     return _wrap(y_hard) - y_soft.detach() + y_soft
