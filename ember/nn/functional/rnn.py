@@ -29,6 +29,10 @@ Under ``create_graph=True`` the backward recomputes the layer from the
 cell-by-cell compositions below (``*_reference``) so gradients of gradients
 are exact.
 
+Arrays are computed through their backend's namespace (``xp``) and
+kernel table (``matmul``: on the CPU, large products split over the
+intra-op threads).
+
 Speed notes.  Sigmoid and tanh gates come from one ``exp`` pass
 (sigmoid(x) = 1 / (1 + exp(-x)), tanh(x) = 2 sigmoid(2x) - 1): the -1 / -2
 factors are folded into the weights once per call.  NumPy's exp is
@@ -40,10 +44,8 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
-from ...backends.cpu import _pool as _parallel
+from ...backends import namespace, kernels
 from ...ops import _bw
-
-_mm = _parallel.matmul   # (large products split over the intra-op threads)
 
 __all__ = []
 
@@ -55,7 +57,7 @@ def _steps(T, reverse):
 def _prev_states(S, s0, reverse, out=None):
     """The state entering each step: s0 at the first processed step, else
     the neighbouring step's output (time-major (T, B, K))."""
-    P = np.empty_like(S) if out is None else out
+    P = namespace(S).empty_like(S) if out is None else out
     if reverse:
         P[-1] = s0
         P[:-1] = S[1:]
@@ -66,7 +68,7 @@ def _prev_states(S, s0, reverse, out=None):
 
 
 def _to_caller(OUT, bf):
-    return np.ascontiguousarray(OUT.swapaxes(0, 1)) if bf else OUT
+    return namespace(OUT).ascontiguousarray(OUT.swapaxes(0, 1)) if bf else OUT
 
 
 def _time_major(a, bf):
@@ -76,43 +78,29 @@ def _time_major(a, bf):
 def _project(x, w, bias):
     """x (T, B, I) or (B, T, I) -> x @ w.T + bias, (T, B, G) or (B, T, G) in
     x's layout: one matmul for the whole sequence."""
-    xp = _mm(x.reshape(-1, x.shape[2]), w.T)
+    proj = kernels(x).matmul(x.reshape(-1, x.shape[2]), w.T)
     if bias is not None:
-        xp += bias
-    return xp.reshape(x.shape[:2] + (w.shape[0],))
+        proj += bias
+    return proj.reshape(x.shape[:2] + (w.shape[0],))
 
 
-def _gate_major(xp, bf, k):
+def _gate_major(proj, bf, k):
     """Step-indexable view (T, k, B, H) of a projection (T, B, kH) / (B, T, kH)."""
-    T, B, G = _time_major(xp, bf).shape
-    return _time_major(xp, bf).reshape(T, B, k, G // k).transpose(0, 2, 1, 3)
-
-
-_ONES = {}
-
-
-def _col_sums(a2):
-    """Column sums of a 2-D array as a vector-matrix product (much faster than
-    NumPy's reduction over the long axis for the shapes met here)."""
-    key = (a2.shape[0], a2.dtype)
-    one = _ONES.get(key)
-    if one is None:
-        one = np.ones(a2.shape[0], a2.dtype)
-        if len(_ONES) < 64:
-            _ONES[key] = one
-    return one @ a2
+    T, B, G = _time_major(proj, bf).shape
+    return _time_major(proj, bf).reshape(T, B, k, G // k).transpose(0, 2, 1, 3)
 
 
 def _input_grads(need, DX2, x, w_ih, b_ih):
     """Gradients of x, W_ih and b_ih from the pre-activation gradients DX2 (N, G)
     (N = T*B, rows in x's layout)."""
+    mm = kernels(DX2).matmul
     gx = gw = gb = None
     if need[0]:
-        gx = _mm(DX2, w_ih).reshape(x.shape)
+        gx = mm(DX2, w_ih).reshape(x.shape)
     if need[1]:
-        gw = _mm(DX2.T, x.reshape(-1, x.shape[2]))
+        gw = mm(DX2.T, x.reshape(-1, x.shape[2]))
     if b_ih is not None and need[2]:
-        gb = _col_sums(DX2)
+        gb = kernels(DX2).sum_rows(DX2)
     return gx, gw, gb
 
 
@@ -121,11 +109,12 @@ def _input_grads(need, DX2, x, w_ih, b_ih):
 _LSTM_SCALE = {}
 
 
-def _lstm_scale(dt):
-    """(4, 1, 1) factors: -1 for the sigmoid gates i, f, o, -2 for g (tanh)."""
-    s = _LSTM_SCALE.get(dt)
+def _lstm_scale(xp, dt):
+    """(4, 1, 1) factors: -1 for the sigmoid gates i, f, o, -2 for g (tanh),
+    as an array of namespace ``xp`` (cached per namespace and dtype)."""
+    s = _LSTM_SCALE.get((xp, dt))
     if s is None:
-        s = _LSTM_SCALE[dt] = np.array([-1.0, -1.0, -2.0, -1.0], dt)[:, None, None]
+        s = _LSTM_SCALE[xp, dt] = xp.array([-1.0, -1.0, -2.0, -1.0], dt)[:, None, None]
     return s
 
 
@@ -139,47 +128,50 @@ class _LSTMLayer(Op):
         H = G // 4
         P = w_hh.shape[1]
         dt = x.dtype
-        sc = _lstm_scale(dt)
+        xp, mm = namespace(x), kernels(x).matmul
+        sc = _lstm_scale(xp, dt)
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
         if bias is not None:
             bias = (bias.reshape(4, 1, H) * sc).reshape(G)
         X = _gate_major(_project(x, (w_ih.reshape(4, H, I) * sc).reshape(G, I), bias), bf, 4)
         # (4, P, H), contiguous: h @ W4 gives all gates; NumPy's batched matmul
         # is ~2.5x slower on a transposed view
-        W4 = np.ascontiguousarray((w_hh.reshape(4, H, P) * sc).transpose(0, 2, 1))
+        W4 = xp.ascontiguousarray((w_hh.reshape(4, H, P) * sc).transpose(0, 2, 1))
         T, _, B, _ = X.shape
-        ACT = np.empty((T, 4, B, H), dt)   # gate activations i, f, g, o
-        CS = np.empty((T, B, H), dt)       # cell states
-        TC = np.empty((T, B, H), dt)       # tanh of the cell states
-        OUT = np.empty((T, B, P), dt)      # hidden states
-        RS = np.empty((T, B, H), dt) if w_hr is not None else None  # pre-projection h
-        tmp = np.empty((B, H), dt)
+        ACT = xp.empty((T, 4, B, H), dt)   # gate activations i, f, g, o
+        CS = xp.empty((T, B, H), dt)       # cell states
+        TC = xp.empty((T, B, H), dt)       # tanh of the cell states
+        OUT = xp.empty((T, B, P), dt)      # hidden states
+        RS = xp.empty((T, B, H), dt) if w_hr is not None else None  # pre-projection h
+        tmp = xp.empty((B, H), dt)
         wrT = w_hr.T if w_hr is not None else None
         h, c = h0, c0
-        with np.errstate(over="ignore"):      # exp(+large) = inf gives sigmoid 0: fine
+        # exp(+large) = inf gives sigmoid 0: fine.  (NumPy's warning state: other
+        # namespaces do not warn, so this is the CPU's business on every device.)
+        with np.errstate(over="ignore"):  # host
             for t in _steps(T, reverse):
                 a = ACT[t]
-                _mm(h, W4, out=a)
+                mm(h, W4, out=a)
                 a += X[t]
-                np.exp(a, out=a)
+                xp.exp(a, out=a)
                 a += 1
-                np.reciprocal(a, out=a)
+                xp.reciprocal(a, out=a)
                 gi, gf, gg, go = a
                 gg *= 2
                 gg -= 1
                 cn = CS[t]
-                np.multiply(gf, c, out=cn)
-                np.multiply(gi, gg, out=tmp)
+                xp.multiply(gf, c, out=cn)
+                xp.multiply(gi, gg, out=tmp)
                 cn += tmp
                 tc = TC[t]
-                np.tanh(cn, out=tc)
+                xp.tanh(cn, out=tc)
                 hn = OUT[t]
                 if wrT is None:
-                    np.multiply(go, tc, out=hn)
+                    xp.multiply(go, tc, out=hn)
                 else:
                     r = RS[t]
-                    np.multiply(go, tc, out=r)
-                    _mm(r, wrT, out=hn)
+                    xp.multiply(go, tc, out=r)
+                    mm(r, wrT, out=hn)
                 if bsz is not None and bsz[t] < B:
                     nb = bsz[t]
                     hn[nb:] = h[nb:]
@@ -202,16 +194,17 @@ class _LSTMLayer(Op):
         G = 4 * H
         P = w_hh.shape[1]
         dt = ACT.dtype
+        xp, mm = namespace(ACT), kernels(ACT).matmul
         i, f, g, o = ACT[:, 0], ACT[:, 1], ACT[:, 2], ACT[:, 3]
         # Everything that does not depend on the incoming gradient is computed
         # for all steps at once; the loop is left with the recurrence itself.
         D = ACT * (1 - ACT)                          # sigmoid' (g fixed below)
-        np.multiply(g, g, out=D[:, 2])
-        np.subtract(1, D[:, 2], out=D[:, 2])         # tanh'
-        M3 = np.empty((T, B, 3, H), dt)              # d(pre i, f, g) / dc
-        np.multiply(g, D[:, 0], out=M3[:, :, 0])
-        np.multiply(_prev_states(CS, c0, reverse), D[:, 1], out=M3[:, :, 1])
-        np.multiply(i, D[:, 2], out=M3[:, :, 2])
+        xp.multiply(g, g, out=D[:, 2])
+        xp.subtract(1, D[:, 2], out=D[:, 2])         # tanh'
+        M3 = xp.empty((T, B, 3, H), dt)              # d(pre i, f, g) / dc
+        xp.multiply(g, D[:, 0], out=M3[:, :, 0])
+        xp.multiply(_prev_states(CS, c0, reverse), D[:, 1], out=M3[:, :, 1])
+        xp.multiply(i, D[:, 2], out=M3[:, :, 2])
         Mo = TC * D[:, 3]                            # d(pre o) / dh
         K = (1 - TC * TC)
         K *= o                                       # dc / dh
@@ -219,23 +212,23 @@ class _LSTMLayer(Op):
         dOUT = _time_major(gout, bf)
         # pre-activation gradients, written straight into x's layout
         lead = x.shape[:2]
-        DXs = (np.zeros if bsz is not None else np.empty)(lead + (G,), dt)
+        DXs = (xp.zeros if bsz is not None else xp.empty)(lead + (G,), dt)
         DX4 = _time_major(DXs.reshape(lead + (4, H)), bf)
         DX = _time_major(DXs, bf)
-        DH = np.empty((T, B, P), dt) if w_hr is not None else None
+        DH = xp.empty((T, B, P), dt) if w_hr is not None else None
         dhc, dcc = ghT, gcT
         for t in _steps(T, not reverse):
             dh = dOUT[t] + dhc
             if w_hr is not None:
                 DH[t] = dh
-                dr = _mm(dh, w_hr)
+                dr = mm(dh, w_hr)
             else:
                 dr = dh
             dc = dr * K[t]
             dc += dcc
             q = DX4[t]
-            np.multiply(dc[:, None, :], M3[t], out=q[:, :3])
-            np.multiply(dr, Mo[t], out=q[:, 3])
+            xp.multiply(dc[:, None, :], M3[t], out=q[:, :3])
+            xp.multiply(dr, Mo[t], out=q[:, 3])
             if bsz is not None and bsz[t] < B:
                 # inactive rows carried their state through this step: so
                 # does their gradient
@@ -243,26 +236,26 @@ class _LSTMLayer(Op):
                 q[nb:] = 0
                 if w_hr is not None:
                     DH[t][nb:] = 0
-                dhc = _mm(DX[t], w_hh)
+                dhc = mm(DX[t], w_hh)
                 dhc[nb:] = dh[nb:]
                 dcc_new = dc * f[t]
                 dcc_new[nb:] = dcc[nb:]
                 dcc = dcc_new
                 continue
             dcc = dc * f[t]
-            dhc = _mm(DX[t], w_hh)
+            dhc = mm(DX[t], w_hh)
         need = ctx.needs_input_grad
         DX2 = DXs.reshape(-1, G)
         gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
         gw_hh = gb_hh = gw_hr = None
         if need[5]:
-            HPs = np.empty(lead + (P,), dt)
+            HPs = xp.empty(lead + (P,), dt)
             _prev_states(OUT, h0, reverse, out=_time_major(HPs, bf))
-            gw_hh = _mm(DX2.T, HPs.reshape(-1, P))
+            gw_hh = mm(DX2.T, HPs.reshape(-1, P))
         if b_hh is not None and need[6]:
-            gb_hh = gb_ih if gb_ih is not None else _col_sums(DX2)
+            gb_hh = gb_ih if gb_ih is not None else kernels(DX2).sum_rows(DX2)
         if w_hr is not None and need[7]:
-            gw_hr = _mm(DH.reshape(-1, P).T, RS.reshape(-1, H))
+            gw_hr = mm(DH.reshape(-1, P).T, RS.reshape(-1, H))
         return (gx, gw_ih, gb_ih, dhc if need[3] else None, dcc if need[4] else None,
                 gw_hh, gb_hh, gw_hr, None, None, None)
 
@@ -307,11 +300,12 @@ def _as_t(x):
 _GRU_SCALE = {}
 
 
-def _gru_scale(dt):
-    """(3, 1, 1) factors: -1 for the sigmoid gates r, z; n's rows stay."""
-    s = _GRU_SCALE.get(dt)
+def _gru_scale(xp, dt):
+    """(3, 1, 1) factors: -1 for the sigmoid gates r, z; n's rows stay
+    (an array of namespace ``xp``, cached per namespace and dtype)."""
+    s = _GRU_SCALE.get((xp, dt))
     if s is None:
-        s = _GRU_SCALE[dt] = np.array([-1.0, -1.0, 1.0], dt)[:, None, None]
+        s = _GRU_SCALE[xp, dt] = xp.array([-1.0, -1.0, 1.0], dt)[:, None, None]
     return s
 
 
@@ -324,47 +318,48 @@ class _GRULayer(Op):
         G, I = w_ih.shape
         H = G // 3
         dt = x.dtype
-        sc = _gru_scale(dt)
+        xp, mm = namespace(x), kernels(x).matmul
+        sc = _gru_scale(xp, dt)
         # b_hh's r and z rows add to the input projection; its n row is
         # multiplied by r, so it stays in the recurrence
         bias = b_ih.copy() if b_ih is not None else None
         bn = None
         if b_hh is not None:
             if bias is None:
-                bias = np.zeros(G, dt)
+                bias = xp.zeros(G, dt)
             bias[:2 * H] += b_hh[:2 * H]
             bn = b_hh[2 * H:]
         if bias is not None:
             bias = (bias.reshape(3, 1, H) * sc).reshape(G)
         X = _gate_major(_project(x, (w_ih.reshape(3, H, I) * sc).reshape(G, I), bias), bf, 3)
-        W3 = np.ascontiguousarray((w_hh.reshape(3, H, H) * sc).transpose(0, 2, 1))  # (see W4)
+        W3 = xp.ascontiguousarray((w_hh.reshape(3, H, H) * sc).transpose(0, 2, 1))  # (see W4)
         T, _, B, _ = X.shape
-        ACT = np.empty((T, 3, B, H), dt)   # r, z, n
-        HN = np.empty((T, B, H), dt)       # W_hn h + b_hn (n's recurrent part)
-        OUT = np.empty((T, B, H), dt)
-        hh = np.empty((3, B, H), dt)
+        ACT = xp.empty((T, 3, B, H), dt)   # r, z, n
+        HN = xp.empty((T, B, H), dt)       # W_hn h + b_hn (n's recurrent part)
+        OUT = xp.empty((T, B, H), dt)
+        hh = xp.empty((3, B, H), dt)
         h = h0
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"):  # host  (as in the LSTM)
             for t in _steps(T, reverse):
-                _mm(h, W3, out=hh)
+                mm(h, W3, out=hh)
                 a = ACT[t]
                 xt = X[t]
                 rz = a[:2]
-                np.add(xt[:2], hh[:2], out=rz)
-                np.exp(rz, out=rz)
+                xp.add(xt[:2], hh[:2], out=rz)
+                xp.exp(rz, out=rz)
                 rz += 1
-                np.reciprocal(rz, out=rz)
+                xp.reciprocal(rz, out=rz)
                 r, z, n = a
                 hn_ = HN[t]
                 if bn is not None:
-                    np.add(hh[2], bn, out=hn_)
+                    xp.add(hh[2], bn, out=hn_)
                 else:
                     hn_[...] = hh[2]
-                np.multiply(r, hn_, out=n)
+                xp.multiply(r, hn_, out=n)
                 n += xt[2]
-                np.tanh(n, out=n)
+                xp.tanh(n, out=n)
                 ht = OUT[t]
-                np.subtract(h, n, out=ht)        # h' = n + z (h - n)
+                xp.subtract(h, n, out=ht)        # h' = n + z (h - n)
                 ht *= z
                 ht += n
                 if bsz is not None and bsz[t] < B:
@@ -387,6 +382,7 @@ class _GRULayer(Op):
         G = 3 * H
         H2 = 2 * H
         dt = ACT.dtype
+        xp, mm = namespace(ACT), kernels(ACT).matmul
         r, z, n = ACT[:, 0], ACT[:, 1], ACT[:, 2]
         HP = _prev_states(OUT, h0, reverse)
         Kn = (1 - z) * (1 - n * n)             # d(pre n) / dh'
@@ -395,38 +391,38 @@ class _GRULayer(Op):
         dOUT = _time_major(gout, bf)
         # Q: gradient of W_hh h + b_hh (its r, z blocks are also the input
         # projection's); DXn: the input projection's n block
-        Q = (np.zeros if bsz is not None else np.empty)((T, B, G), dt)
-        DXn = np.empty((T, B, H), dt)
+        Q = (xp.zeros if bsz is not None else xp.empty)((T, B, G), dt)
+        DXn = xp.empty((T, B, H), dt)
         dhc = ghT
         for t in _steps(T, not reverse):
             dh = dOUT[t] + dhc
             q = Q[t]
             dn = DXn[t]
-            np.multiply(dh, Kn[t], out=dn)
-            np.multiply(dh, Kz[t], out=q[:, H:H2])
-            np.multiply(dn, Kr[t], out=q[:, :H])
-            np.multiply(dn, r[t], out=q[:, H2:])
+            xp.multiply(dh, Kn[t], out=dn)
+            xp.multiply(dh, Kz[t], out=q[:, H:H2])
+            xp.multiply(dn, Kr[t], out=q[:, :H])
+            xp.multiply(dn, r[t], out=q[:, H2:])
             if bsz is not None and bsz[t] < B:
                 nb = bsz[t]
                 q[nb:] = 0
                 dn[nb:] = 0
-                new = _mm(q, w_hh)
+                new = mm(q, w_hh)
                 new[:nb] += dh[:nb] * z[t][:nb]
                 new[nb:] = dh[nb:]
                 dhc = new
                 continue
-            dhc = _mm(q, w_hh)
+            dhc = mm(q, w_hh)
             dhc += dh * z[t]
         need = ctx.needs_input_grad
-        DX2 = np.concatenate([_time_major(Q, bf)[..., :H2], _time_major(DXn, bf)], -1) \
+        DX2 = xp.concatenate([_time_major(Q, bf)[..., :H2], _time_major(DXn, bf)], -1) \
             .reshape(-1, G)
         gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
         gw_hh = gb_hh = None
         Q2 = Q.reshape(-1, G)
         if need[4]:
-            gw_hh = _mm(Q2.T, HP.reshape(-1, H))
+            gw_hh = mm(Q2.T, HP.reshape(-1, H))
         if b_hh is not None and need[5]:
-            gb_hh = _col_sums(Q2)
+            gb_hh = kernels(Q2).sum_rows(Q2)
         return gx, gw_ih, gb_ih, (dhc if need[3] else None), gw_hh, gb_hh, None, None, None
 
 
@@ -470,17 +466,18 @@ class _RNNLayer(Op):
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
         X = _time_major(_project(x, w_ih, bias), bf)
         T, B, H = X.shape
-        OUT = np.empty((T, B, H), X.dtype)
+        xp, mm = namespace(X), kernels(X).matmul
+        OUT = xp.empty((T, B, H), X.dtype)
         wT = w_hh.T
         h = h0
         for t in _steps(T, reverse):
             a = OUT[t]
-            _mm(h, wT, out=a)
+            mm(h, wT, out=a)
             a += X[t]
             if relu:
-                np.maximum(a, 0, out=a)
+                xp.maximum(a, 0, out=a)
             else:
-                np.tanh(a, out=a)
+                xp.tanh(a, out=a)
             if bsz is not None and bsz[t] < B:
                 a[bsz[t]:] = h[bsz[t]:]
             h = a
@@ -499,33 +496,34 @@ class _RNNLayer(Op):
                 (x, w_ih, b_ih, h0, w_hh, b_hh), (gout, ghT)) + (None,) * 4
         T, B, H = OUT.shape
         dt = OUT.dtype
+        xp, mm = namespace(OUT), kernels(OUT).matmul
         D = (OUT > 0).astype(dt) if relu else 1 - OUT * OUT
         dOUT = _time_major(gout, bf)
         lead = x.shape[:2]
-        DXs = (np.zeros if bsz is not None else np.empty)(lead + (H,), dt)
+        DXs = (xp.zeros if bsz is not None else xp.empty)(lead + (H,), dt)
         DX = _time_major(DXs, bf)
         dhc = ghT
         for t in _steps(T, not reverse):
             dh = dOUT[t] + dhc
             q = DX[t]
-            np.multiply(dh, D[t], out=q)
+            xp.multiply(dh, D[t], out=q)
             if bsz is not None and bsz[t] < B:
                 nb = bsz[t]
                 q[nb:] = 0
-                dhc = _mm(q, w_hh)
+                dhc = mm(q, w_hh)
                 dhc[nb:] = dh[nb:]
                 continue
-            dhc = _mm(q, w_hh)
+            dhc = mm(q, w_hh)
         need = ctx.needs_input_grad
         DX2 = DXs.reshape(-1, H)
         gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
         gw_hh = gb_hh = None
         if need[4]:
-            HPs = np.empty(lead + (H,), dt)
+            HPs = xp.empty(lead + (H,), dt)
             _prev_states(OUT, h0, reverse, out=_time_major(HPs, bf))
-            gw_hh = _mm(DX2.T, HPs.reshape(-1, H))
+            gw_hh = mm(DX2.T, HPs.reshape(-1, H))
         if b_hh is not None and need[5]:
-            gb_hh = gb_ih if gb_ih is not None else _col_sums(DX2)
+            gb_hh = gb_ih if gb_ih is not None else kernels(DX2).sum_rows(DX2)
         return (gx, gw_ih, gb_ih, (dhc if need[3] else None), gw_hh, gb_hh,
                 None, None, None, None)
 
