@@ -1,11 +1,12 @@
 """linear and bilinear: the affine maps behind nn.Linear and nn.Bilinear."""
+import math
+
 import numpy as np
 
 from ..._tensor import Tensor
 from ...autograd.function import Op
-from ...backends.cpu import _jit, _pool as _parallel
+from ...backends import kernels
 from ...ops import _bw
-from ...backends.cpu import _rows
 
 __all__ = ["linear", "bilinear"]
 
@@ -24,17 +25,10 @@ class _Linear(Op):
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.save_for_backward(x, w)
-        out = _few_rows(x, w)
-        if out is None:
-            out = _bw.matmul(x, w.T)
+        K = kernels(x)
+        out = K.linear_matmul(x, w)
         if b is not None:
-            kern = _jit.kernels_for(out.dtype) if out.flags.c_contiguous and out.ndim else None
-            if kern is not None and out.size:
-                o2 = out.reshape(-1, out.shape[-1])
-                _parallel.parallel_rows(lambda lo, hi: kern.rows_add(o2[lo:hi], b),
-                                        o2.shape[0], o2.shape[1])
-            else:
-                out += b
+            K.linear_bias_add(out, b)
         return out
 
     @staticmethod
@@ -51,24 +45,8 @@ class _Linear(Op):
                 x2 = _bw.reshape(x, (-1, in_f)) if x.ndim != 2 else x
                 gw = _bw.matmul(_bw.swap_last(g2), x2)
             if need[2]:
-                gb = _rows.sum_rows(g2) if type(g2) is np.ndarray else _bw.sum(g2, axis=0)
+                gb = _bw.sum(g2, axis=0) if isinstance(g2, Tensor) else kernels(g2).sum_rows(g2)
         return gx, gw, gb
-
-
-def _few_rows(x, w):
-    """x @ W.T for a handful of rows (token-by-token decoding) as (W @ x.T).T,
-    or None.  NumPy's OpenBLAS runs x @ W.T with 2-16 rows and a large W
-    2-3x slower than the transposed product ((4, 128) @ (128, 512): 37 us
-    against 16 us here; it spends the time starting its threads), while
-    from ~64 rows on x @ W.T is the faster one."""
-    if x.ndim < 1 or x.dtype.kind != "f" or not x.flags.c_contiguous:
-        return None
-    n_out, n_in = w.shape
-    rows = x.size // n_in if n_in else 0
-    if not 2 <= rows <= 16 or n_out * n_in < 32768:
-        return None
-    out = np.ascontiguousarray((w @ x.reshape(rows, n_in).T).T)
-    return out.reshape(x.shape[:-1] + (n_out,))
 
 
 def _shape_str(s):
@@ -104,7 +82,7 @@ def _check_linear(input, weight, bias):
     if wd.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {wd.ndim}D")
     if xd.shape[-1] != wd.shape[1]:
-        rows = int(np.prod(xd.shape[:-1])) if xd.ndim > 1 else 1
+        rows = math.prod(xd.shape[:-1]) if xd.ndim > 1 else 1
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
                            f"({rows}x{xd.shape[-1]} and {wd.shape[1]}x{wd.shape[0]})")
     if xd.dtype != wd.dtype:
@@ -117,7 +95,7 @@ def _check_linear(input, weight, bias):
         target = xd.shape[:-1] + wd.shape[:1]
         bs = bias._data.shape
         try:
-            ok = np.broadcast_shapes(bs, target) == target
+            ok = np.broadcast_shapes(bs, target) == target  # host
         except ValueError:
             ok = False
         if not ok:
