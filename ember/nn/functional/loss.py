@@ -28,7 +28,7 @@ import numpy as np
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
 from ...ops import _bw
-from ...backends.cpu import _rows as _rowops  # (the module; ``_rows`` below is a local helper)
+from ...backends import namespace, kernels
 from ...ops._util import cast, check_broadcast
 from ...ops.elementwise import where
 from ... import _dtype as D
@@ -49,7 +49,13 @@ _SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "in
 
 def _tname(arr):
     """torch's scalar-type name of an array's dtype ('Float', 'Long', ...)."""
-    return _SCALAR_NAMES.get(arr.dtype.name, arr.dtype.name)
+    return _dtype_tname(arr.dtype)
+
+
+def _dtype_tname(dtype):
+    """torch's scalar-type name of a NumPy dtype."""
+    name = np.dtype(dtype).name
+    return _SCALAR_NAMES.get(name, name)
 
 
 # ---- reduction arguments (torch.nn._reduction) ------------------------------------------
@@ -109,10 +115,11 @@ def _finish(l, red):
         return l
     # (float16: sum in float32, as torch does; a float16 sum overflows at 65504)
     s = l.sum(dtype=np.float32) if l.dtype == np.float16 else l.sum()
+    xp = namespace(l)
     if red == _SUM:
-        return np.asarray(s, dtype=l.dtype)
+        return xp.asarray(s, dtype=l.dtype)
     n = l.size
-    return np.asarray(s / n if n else np.nan, dtype=l.dtype)
+    return xp.asarray(s / n if n else math.nan, dtype=l.dtype)
 
 
 def _check_float(x, name):
@@ -147,17 +154,18 @@ class _PointwiseLoss(Op):
 
     @staticmethod
     def forward(ctx, x, t, kind, param, red):
+        xp = namespace(x)
         d = x - t
         if kind == _MSE:
             l = d * d
         elif kind == _L1:
-            l = np.abs(d)
+            l = xp.abs(d)
         else:
-            a = np.abs(d)
+            a = xp.abs(d)
             if kind == _SMOOTH_L1:
-                l = np.where(a < param, (0.5 / param) * d * d, a - 0.5 * param)
+                l = xp.where(a < param, (0.5 / param) * d * d, a - 0.5 * param)
             else:
-                l = np.where(a < param, 0.5 * d * d, param * (a - 0.5 * param))
+                l = xp.where(a < param, 0.5 * d * d, param * (a - 0.5 * param))
             l = l.astype(d.dtype, copy=False)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, t, d)
@@ -171,19 +179,20 @@ class _PointwiseLoss(Op):
         if not _bw.is_array(g):
             d = x - t                   # recorded: the gradient depends on x and t
         dd = _bw.data(d)
+        xp = namespace(dd)
         if kind == _MSE:
             gl = d * 2
         elif kind == _L1:
-            gl = np.sign(dd)
+            gl = xp.sign(dd)
         elif _bw.is_array(d):
             if kind == _SMOOTH_L1:
-                gl = np.where(np.abs(dd) < param, dd * (1.0 / param), np.sign(dd))
+                gl = xp.where(xp.abs(dd) < param, dd * (1.0 / param), xp.sign(dd))
             else:
-                gl = np.clip(dd, -param, param)
+                gl = xp.clip(dd, -param, param)
             gl = gl.astype(dd.dtype, copy=False)
         else:
-            inside = (np.abs(dd) < param).astype(dd.dtype)
-            outside = np.sign(dd) * (1 - inside)
+            inside = (xp.abs(dd) < param).astype(dd.dtype)
+            outside = xp.sign(dd) * (1 - inside)
             if kind == _SMOOTH_L1:
                 gl = d * (inside / param) + outside
             else:
@@ -291,7 +300,7 @@ def _rows(a, cls_last=False):
         return a
     if a.ndim == 1:
         return a.reshape(1, -1)
-    return np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])
+    return namespace(a).moveaxis(a, 1, -1).reshape(-1, a.shape[1])
 
 
 def _unrows(g2, shape):
@@ -301,7 +310,7 @@ def _unrows(g2, shape):
     if len(shape) == 1:
         return g2.reshape(shape)
     lead = (shape[0],) + tuple(shape[2:]) + (shape[1],)
-    return np.moveaxis(g2.reshape(lead), -1, 1)
+    return namespace(g2).moveaxis(g2.reshape(lead), -1, 1)
 
 
 def _class_targets(t, C, ignore_index):
@@ -314,7 +323,7 @@ def _class_targets(t, C, ignore_index):
     ign = t == ignore_index
     if ign.any():
         valid = ~ign
-        ts = np.where(ign, 0, t)
+        ts = namespace(t).where(ign, 0, t)
     else:
         valid = None
         ts = t
@@ -322,29 +331,8 @@ def _class_targets(t, C, ignore_index):
         bad = (ts < 0) | (ts >= C)
         if valid is not None:
             bad &= valid
-        raise IndexError(f"Target {int(t[np.argmax(bad)])} is out of bounds.")
+        raise IndexError(f"Target {int(t[bad.argmax()])} is out of bounds.")
     return ts, valid
-
-
-# Below this spread of logits, exp(x - max(x)) stays a normal float for every
-# entry, so one shift by the global max is as exact as a per-row one.
-_SAFE_SPREAD = {np.dtype(np.float32): 60.0, np.dtype(np.float64): 600.0}
-
-
-def _log_softmax_rows(x2, want_p):
-    """Row-wise log-softmax of (M, C), and the softmax when ``want_p``."""
-    spread = _SAFE_SPREAD.get(x2.dtype)
-    if spread is not None and x2.size and x2.max() - x2.min() < spread:
-        s = x2 - x2.max()
-    else:
-        s = x2 - x2.max(axis=1, keepdims=True)
-    e = np.exp(s)
-    se = _rowops.sum_along(e, 1)
-    s -= np.log(se)
-    if want_p:
-        e /= se
-        return s, e
-    return s, None
 
 
 class _CrossEntropy(Op):
@@ -361,7 +349,7 @@ class _CrossEntropy(Op):
         rec = bool(ctx.needs_input_grad)
         x2 = _rows(x)
         M, C = x2.shape
-        logp, p = _log_softmax_rows(x2, rec)
+        logp, p = kernels(x2).log_softmax_rows(x2, rec)
         if probs:
             tt = _rows(target)
             if ls > 0:
@@ -373,7 +361,7 @@ class _CrossEntropy(Op):
         else:
             t = target.reshape(-1)
             ts, valid = _class_targets(t, C, ignore_index)
-            ar = np.arange(M)
+            ar = namespace(ts).arange(M)
             picked = logp[ar, ts]
             if weight is not None:
                 rw = weight[ts]
@@ -399,8 +387,8 @@ class _CrossEntropy(Op):
         else:
             s = rows.sum()
             if red == _MEAN:
-                s = s / denom if denom else np.nan
-            out = np.asarray(s, dtype=rows.dtype)
+                s = s / denom if denom else math.nan
+            out = namespace(rows).asarray(s, dtype=rows.dtype)
         if rec:
             ctx.save_for_backward(x, target, p, *info)
             ctx.c = (weight, red, ignore_index, ls, probs, denom)
@@ -420,7 +408,8 @@ class _CrossEntropy(Op):
             coef = g.reshape(M, 1)
         elif red == _MEAN:
             if not denom:
-                gt = np.zeros_like(target) if probs and ctx.needs_input_grad[1] else None
+                gt = namespace(target).zeros_like(target) if probs and ctx.needs_input_grad[1] \
+                    else None
                 return _zero_denominator_grad(p, a2 if not probs else None, shape), gt
             coef = g / denom
         else:
@@ -436,7 +425,8 @@ class _CrossEntropy(Op):
                 gt = _unrows(gt * coef, target.shape)
             return _unrows(gx, shape), gt
         ts, valid, rw = a1, a2, a3
-        ar = np.arange(M)
+        xp = namespace(p)
+        ar = xp.arange(M)
         # per-row factor of the one-hot part, and of the softmax
         one = coef * rw.reshape(M, 1) if rw is not None else coef
         if ls > 0:
@@ -448,10 +438,10 @@ class _CrossEntropy(Op):
             gx -= spread * weight if weight is not None else spread
         else:
             gx = p * one
-        if np.ndim(one) == 0:
+        if one.ndim == 0:
             gx[ar, ts] -= one
         else:
-            gx[ar, ts] -= np.broadcast_to(one, (M, 1))[:, 0]
+            gx[ar, ts] -= xp.broadcast_to(one, (M, 1))[:, 0]
         return _unrows(gx, shape), None
 
 
@@ -466,7 +456,7 @@ class _NLLLoss(Op):
         M, C = x2.shape
         t = target.reshape(-1)
         ts, valid = _class_targets(t, C, ignore_index)
-        picked = x2[np.arange(M), ts]
+        picked = x2[namespace(ts).arange(M), ts]
         if weight is not None:
             rw = weight[ts]
             if valid is not None:
@@ -482,8 +472,8 @@ class _NLLLoss(Op):
         else:
             s = rows.sum()
             if red == _MEAN:
-                s = s / denom if denom else np.nan
-            out = np.asarray(s, dtype=x.dtype)
+                s = s / denom if denom else math.nan
+            out = namespace(x).asarray(s, dtype=x.dtype)
         if ctx.needs_input_grad:
             ctx.c = (x.shape, ts, rw, red, denom)
             ctx.valid = valid
@@ -494,23 +484,24 @@ class _NLLLoss(Op):
         shape, ts, rw, red, denom = ctx.c
         M = ts.shape[0]
         C = shape[1] if len(shape) > 1 else shape[0]
-        ar = np.arange(M)
+        xp = namespace(ts)
+        ar = xp.arange(M)
         if red == _MEAN:
             if not denom:
                 # torch: 0 for ignored targets, nan (0 / 0) for zero-weight ones
-                gx = np.zeros((M, C), dtype=_bw.data(g).dtype)
-                gx[ar, ts] = np.nan
+                gx = xp.zeros((M, C), dtype=_bw.data(g).dtype)
+                gx[ar, ts] = math.nan
                 if ctx.valid is not None:
-                    gx[ar, ts] = np.where(ctx.valid, np.nan, 0.0)
+                    gx[ar, ts] = xp.where(ctx.valid, math.nan, 0.0)
                 return _unrows(gx, shape)
             g = g / denom
         if _bw.is_array(g):
-            gx = np.zeros((M, C), dtype=g.dtype)
+            gx = xp.zeros((M, C), dtype=g.dtype)
             v = -(g.reshape(M) if red == _NONE else g)
             gx[ar, ts] = v * rw if rw is not None else v
             return _unrows(gx, shape)
         # recorded: a constant pattern times the (differentiable) incoming gradient
-        pat = np.zeros((M, C), dtype=g._data.dtype)
+        pat = xp.zeros((M, C), dtype=g._data.dtype)
         pat[ar, ts] = -rw if rw is not None else -1
         pat = _unrows(pat, shape)
         if red == _NONE:
@@ -522,11 +513,11 @@ class _NLLLoss(Op):
 def _zero_denominator_grad(p, valid, shape):
     """cross_entropy's 'mean' gradient when the summed target weight is 0:
     rows of ignored targets get 0, other rows nan (0 / 0), as torch."""
-    gx = np.zeros_like(p)
+    gx = namespace(p).zeros_like(p)
     if valid is None:
-        gx[:] = np.nan
+        gx[:] = math.nan
     else:
-        gx[valid] = np.nan
+        gx[valid] = math.nan
     return _unrows(gx, shape)
 
 
@@ -560,18 +551,20 @@ def _check_nll_args(name, x, t, weight, ignore_index):
     if td.dtype != np.int64 and td.dtype != np.uint8:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_tname(td)}")
     C = xd.shape[1] if xd.ndim > 1 else xd.shape[0]
-    return C, _weight_array(weight, C, xd.dtype)
+    return C, _weight_array(weight, C, xd)
 
 
-def _weight_array(weight, C, dtype):
+def _weight_array(weight, C, xd):
+    """The class weights as an array beside the input array ``xd``, checked
+    against C classes and xd's dtype."""
     if weight is None:
         return None
-    w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight._data if isinstance(weight, Tensor) else namespace(xd).asarray(weight)
     if w.ndim != 1 or w.shape[0] != C:
         raise RuntimeError(f"weight tensor should be defined either for all {C} classes or no "
                            f"classes but got weight tensor of shape: {list(w.shape)}")
-    if w.dtype != dtype:
-        raise RuntimeError(f"expected scalar type {_tname(np.empty(0, dtype))} but found "
+    if w.dtype != xd.dtype:
+        raise RuntimeError(f"expected scalar type {_dtype_tname(xd.dtype)} but found "
                            f"{_tname(w)}")
     return w
 
@@ -619,7 +612,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         _check_float(input, "log_softmax_lastdim_kernel_impl")
         # (log_softmax runs in the input's dtype; a wider target promotes the rest)
         C = xd.shape[1] if xd.ndim > 1 else xd.shape[0]
-        w = _weight_array(weight, C, xd.dtype)
+        w = _weight_array(weight, C, xd)
         return _CrossEntropy.apply(input, target, w, red, -100, ls, True)
     C, w = _check_nll_args("cross_entropy", input, target, weight, ignore_index)
     _check_float(input, "log_softmax_lastdim_kernel_impl")
@@ -650,7 +643,7 @@ def _cross_entropy_composed(x, target, weight, red, ignore_index, ls, probs):
             return rows
         s = rows.sum()
         M = x._data.size // C if C else 0
-        return s / M if (red == _MEAN and M) else (s * np.nan if red == _MEAN else s)
+        return s / M if (red == _MEAN and M) else (s * math.nan if red == _MEAN else s)
     nll = _NLLLoss.apply(logp, target, weight, red, ignore_index)
     if ls <= 0:
         return nll
@@ -662,9 +655,9 @@ def _cross_entropy_composed(x, target, weight, red, ignore_index, ls, probs):
     if red == _SUM:
         sm = sm.sum()
     elif red == _MEAN:
-        ts = np.where(valid, t, 0)
+        ts = namespace(t).where(valid, t, 0)
         den = (weight[ts] * valid).sum() if weight is not None else valid.sum()
-        sm = sm.sum() / float(den) if den else sm.sum() * np.nan
+        sm = sm.sum() / float(den) if den else sm.sum() * math.nan
     return nll * (1 - ls) + sm * (ls / C)
 
 
@@ -672,14 +665,15 @@ def _cross_entropy_composed(x, target, weight, red, ignore_index, ls, probs):
 
 def _clamp_min(x, lo):
     if _bw.is_array(x):
-        return np.maximum(x, lo)
+        return namespace(x).maximum(x, lo)
     return x.clamp_min(lo)
 
 
 def _logsigmoid_any(x):
     """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), on arrays or Tensors."""
     if _bw.is_array(x):
-        return (np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))).astype(x.dtype, copy=False)
+        xp = namespace(x)
+        return (xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
     from .activation import logsigmoid
     return logsigmoid(x)
 
@@ -690,8 +684,9 @@ class _BCE(Op):
 
     @staticmethod
     def forward(ctx, x, t, weight, red):
-        lx = np.maximum(np.log(x), -100)
-        l1x = np.maximum(np.log1p(-x), -100)
+        xp = namespace(x)
+        lx = xp.maximum(xp.log(x), -100)
+        l1x = xp.maximum(xp.log1p(-x), -100)
         l = (t - 1) * l1x - t * lx
         if weight is not None:
             l = l * weight
@@ -734,9 +729,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise RuntimeError("all elements of input should be between 0 and 1")
     w = None
     if weight is not None:
-        w = weight._data if isinstance(weight, Tensor) else np.asarray(weight, dtype=xd.dtype)
+        xp = namespace(xd)
+        w = weight._data if isinstance(weight, Tensor) else xp.asarray(weight, dtype=xd.dtype)
         try:
-            np.broadcast_to(w, xd.shape)
+            xp.broadcast_to(w, xd.shape)
         except ValueError:
             raise RuntimeError(
                 f"Attempting to broadcast a dimension of length {w.shape[-1]} at -1! Mismatching "
@@ -765,7 +761,7 @@ class _BCEWithLogits(Op):
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, t)
             ctx.c = (weight, pos_weight, red, l.size)
-        return _finish(l.astype(np.result_type(x, t), copy=False), red)
+        return _finish(l.astype(namespace(x).result_type(x, t), copy=False), red)
 
     @staticmethod
     def backward(ctx, g):
@@ -807,14 +803,15 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                            f"{_tname(td)}")
     input, target = _promote_pair(input, target)
     dt = input._data.dtype
+    xp = namespace(xd)
     w = pw = None
     if weight is not None:
-        w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
+        w = weight._data if isinstance(weight, Tensor) else xp.asarray(weight)
         w = w.astype(dt, copy=False)
         check_broadcast(xd.shape, w.shape)
     if pos_weight is not None:
         pw = (pos_weight._data if isinstance(pos_weight, Tensor)
-              else np.asarray(pos_weight)).astype(dt, copy=False)
+              else xp.asarray(pos_weight)).astype(dt, copy=False)
         check_broadcast(pw.shape, xd.shape)
     return _BCEWithLogits.apply(input, target, w, pw, red)
 
@@ -870,7 +867,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     gradient, as torch."""
     from ..._tensor import _wrap as wrap
     if isinstance(var, (int, float)):
-        var = wrap(np.full(input._data.shape, float(var), dtype=input._data.dtype))
+        xd = input._data
+        var = wrap(namespace(xd).full(xd.shape, float(var), dtype=xd.dtype))
     if var.shape != input.shape:
         if tuple(input.shape[:-1]) == tuple(var.shape):
             var = var.unsqueeze(-1)
@@ -884,7 +882,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         raise ValueError("var has negative entry/entries")
     # clamp the value only: the gradient flows as if var were unclamped
     vd = var._data
-    var = var + wrap(np.maximum(vd, eps) - vd)
+    var = var + wrap(namespace(vd).maximum(vd, eps) - vd)
     loss = 0.5 * (var.log() + (input - target) ** 2 / var)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
@@ -971,7 +969,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         z = z * z
     if weight is not None:
         z = z * weight[t].unsqueeze(1)
-    notself = _wrap((np.arange(C)[None, :] != td[:, None]).astype(x._data.dtype))
+    notself = _wrap((namespace(td).arange(C)[None, :] != td[:, None]).astype(x._data.dtype))
     loss = (z * notself).sum(1) / C
     if input.dim() == 1:
         loss = loss.reshape(())
@@ -985,8 +983,9 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     x = input if input.dim() > 1 else input.unsqueeze(0)
     td = target._data.reshape(x.shape)
     N, C = x.shape
-    is_t = np.zeros((N, C), dtype=bool)
-    tmask = np.zeros((N, C), dtype=bool)   # target slots before the first -1
+    xp = namespace(td)
+    is_t = xp.zeros((N, C), dtype=bool)
+    tmask = xp.zeros((N, C), dtype=bool)   # target slots before the first -1
     for n in range(N):
         for k in range(C):
             j = int(td[n, k])
@@ -994,7 +993,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
                 break
             tmask[n, k] = True
             is_t[n, j] = True
-    tsafe = np.where(tmask, td, 0)
+    tsafe = xp.where(tmask, td, 0)
     xj = x.gather(1, _wrap(tsafe.astype(np.int64)))            # (N, C): x at target slots
     diff = (1 - (xj.unsqueeze(2) - x.unsqueeze(1))).clamp_min(0)   # (N, slot, class)
     pair = (tmask[:, :, None] & ~is_t[:, None, :]).astype(x._data.dtype)
