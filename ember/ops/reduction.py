@@ -20,11 +20,12 @@ from .. import _dtype as D
 from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
+from ..backends import namespace, is_array
 from . import _bw
 from .elementwise import _out
 
-_nd = np.ndarray
 _inf = float("inf")
+_nan = float("nan")
 
 # ---- ember.return_types: (values, indices) named tuples as torch.return_types -------------
 
@@ -127,32 +128,32 @@ def _ones_shape(ndim):
 
 
 def _quiet():
-    """Silence NumPy's divide/invalid warnings where torch quietly gives inf/nan."""
-    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+    """Silence NumPy's divide/invalid warnings where torch quietly gives inf/nan.
+    (NumPy's own warning switch: other backends' arrays do not warn.)"""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")  # host
 
 
-def _c(r):
+def _c(r, xp):
     """torch allocates a reduction's result contiguous; NumPy keeps the order
-    of a permuted input (then ``.view`` of the result would fail)."""
-    if type(r) is not _nd:
-        return np.asarray(r)
-    return r if r.ndim < 2 or r.flags.c_contiguous else np.ascontiguousarray(r)
+    of a permuted input (then ``.view`` of the result would fail).  ``xp``:
+    the input's namespace, to make an array of a full reduction's scalar."""
+    if not is_array(r):
+        return xp.asarray(r)
+    return r if r.ndim < 2 or r.flags.c_contiguous else xp.ascontiguousarray(r)
 
 
 # ---- sum / mean / nansum / nanmean ------------------------------------------------------------
-
-_add_reduce = np.add.reduce
-
 
 class Sum(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         ctx.meta = (x.shape, axes, keepdim)
+        xp = namespace(x)
         if acc is np.float16:  # torch accumulates half in float32
-            r = _add_reduce(x, axes, np.float32, None, keepdim).astype(np.float16)
-        else:  # (np.add.reduce is x.sum without NumPy's Python-level wrapper)
-            r = _add_reduce(x, axes, acc, None, keepdim)
-        return _c(r)
+            r = xp.add.reduce(x, axes, np.float32, None, keepdim).astype(np.float16)
+        else:  # (add.reduce is x.sum without NumPy's Python-level wrapper)
+            r = xp.add.reduce(x, axes, acc, None, keepdim)
+        return _c(r, xp)
 
     @staticmethod
     def backward(ctx, g):
@@ -168,7 +169,7 @@ def _acc_dtype(d, dtype, t=None):
         dt = D.to_dtype(dtype)
         if t is not None and not dt.is_floating_point and t.requires_grad and _gm.enabled:
             raise RuntimeError(f"Autograd not support dtype: {_tname(dt.np)}")
-        return dt.np.type
+        return dt.np.type  # host  (the scalar type of the dtype: not a call)
     k = d.dtype
     if k.kind in "iub":
         return np.int64
@@ -194,6 +195,7 @@ class Mean(Op):
     def forward(ctx, x, axes, keepdim, acc):
         n = _count(x.shape, axes)
         ctx.meta = (x.shape, axes, keepdim, n)
+        xp = namespace(x)
         if n == 0:
             with _quiet(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -201,24 +203,25 @@ class Mean(Op):
         elif acc is None and x.dtype.char == "e":
             r = x.mean(axis=axes, keepdims=keepdim)  # NumPy accumulates half in float32
         else:
-            # sum / n is what np.mean computes, without its Python-level overhead
-            r = _add_reduce(x, axes, acc, None, keepdim)
-            if type(r) is _nd:
+            # sum / n is what mean computes, without its Python-level overhead
+            r = xp.add.reduce(x, axes, acc, None, keepdim)
+            if is_array(r):
                 r /= n
                 # (reducing a 1-D or 2-D array leaves one axis longer than 1:
                 # contiguous whatever the input's layout)
-                return r if x.ndim < 3 else _c(r)
+                return r if x.ndim < 3 else _c(r, xp)
             r = r / n
-        return _c(r)
+        return _c(r, xp)
 
     @staticmethod
     def backward(ctx, g):
         shape, axes, keepdim, n = ctx.meta
         g = _keep(g, axes, keepdim)
-        if n and type(g) is _nd and g.dtype.kind == "f":
-            out = np.empty(shape, g.dtype)   # divide and broadcast in one pass
-            return np.divide(g, n, out=out)
-        return _bw.broadcast_to(g / n if n else g * np.nan, shape)
+        if n and is_array(g) and g.dtype.kind == "f":
+            xp = namespace(g)
+            out = xp.empty(shape, g.dtype)   # divide and broadcast in one pass
+            return xp.divide(g, n, out=out)
+        return _bw.broadcast_to(g / n if n else g * _nan, shape)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
@@ -237,7 +240,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
         if not dt.is_floating_point:
             raise RuntimeError(f"mean(): could not infer output dtype. Optional dtype must be "
                                f"either a floating point or complex dtype. Got: {_tname(dt.np)}")
-        acc = dt.np.type
+        acc = dt.np.type  # host  (the scalar type of the dtype: not a call)
     elif d.dtype.kind != "f":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_tname(d.dtype)}")
@@ -250,11 +253,12 @@ class NanSum(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         ctx.meta = (axes, keepdim)
+        xp = namespace(x)
         if ctx.needs_input_grad:  # only when recording
-            ctx.nan = np.isnan(x)
+            ctx.nan = xp.isnan(x)
         half = acc is np.float16
-        r = np.nansum(x, axis=axes, keepdims=keepdim, dtype=np.float32 if half else acc)
-        return np.asarray(r, dtype=x.dtype if acc is None or half else acc)
+        r = xp.nansum(x, axis=axes, keepdims=keepdim, dtype=np.float32 if half else acc)
+        return xp.asarray(r, dtype=x.dtype if acc is None or half else acc)
 
     @staticmethod
     def backward(ctx, g):
@@ -273,9 +277,10 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 class NanMean(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
-        nan = np.isnan(x)
-        cnt = np.sum(~nan, axis=axes, keepdims=True)
-        s = np.nansum(x, axis=axes, keepdims=True)
+        xp = namespace(x)
+        nan = xp.isnan(x)
+        cnt = xp.sum(~nan, axis=axes, keepdims=True)
+        s = xp.nansum(x, axis=axes, keepdims=True)
         with _quiet():
             r = (s / cnt).astype(x.dtype, copy=False)
         ctx.meta = (axes, keepdim, nan, cnt)
@@ -285,7 +290,7 @@ class NanMean(Op):
     def backward(ctx, g):
         axes, keepdim, nan, cnt = ctx.meta
         with _quiet():
-            w = np.where(nan, 0, 1 / cnt).astype(_bw.data(g).dtype, copy=False)
+            w = namespace(cnt).where(nan, 0, 1 / cnt).astype(_bw.data(g).dtype, copy=False)
         return _keep(g, axes, keepdim) * w
 
 
@@ -336,7 +341,7 @@ class _Moments(Op):
     def backward(cls, ctx, g, gm=None):
         x, out = ctx.saved_tensors
         axes, keepdim, n, den = ctx.meta
-        m = ctx.m if type(x) is _nd else _bw.sum(x, axes, keepdims=True) / (n or _inf)
+        m = ctx.m if is_array(x) else _bw.sum(x, axes, keepdims=True) / (n or _inf)
         scale = 2.0 / den if den else _inf  # den = n - correction, may be < 0
         if cls.take_sqrt:
             # d std = d var / (2 std); torch defines it as 0 where std == 0
@@ -353,25 +358,26 @@ class _Moments(Op):
             with _quiet():
                 gx = gx * (x - m)
         if gm is not None:
-            gx = gx + _keep(gm, axes, keepdim) / (n or np.nan)
+            gx = gx + _keep(gm, axes, keepdim) / (n or _nan)
         return gx
 
 
 def _moments(x, axes, keepdim, n, den, take_sqrt):
-    """(mean with keepdims, var or std) of ndarray ``x``; ``den`` may be 0."""
+    """(mean with keepdims, var or std) of array ``x``; ``den`` may be 0."""
+    xp = namespace(x)
     if n == 0:  # the mean of nothing is NaN
-        m = np.full(tuple(1 if axes is None or i in axes else s for i, s in enumerate(x.shape)),
-                    np.nan, dtype=x.dtype)
+        m = xp.full(tuple(1 if axes is None or i in axes else s for i, s in enumerate(x.shape)),
+                    _nan, dtype=x.dtype)
     elif x.dtype == np.float16:
         m = x.mean(axis=axes, keepdims=True)
     else:
         m = x.sum(axis=axes, keepdims=True)
         m /= n
-    d = np.asarray(x - m)  # (a 0-d difference is a NumPy scalar)
-    np.multiply(d, d, out=d)
+    d = xp.asarray(x - m)  # (a 0-d difference is a NumPy scalar)
+    xp.multiply(d, d, out=d)
     v = d.sum(axis=axes, keepdims=keepdim, dtype=np.float32 if x.dtype == np.float16 else None)
-    v = np.asarray(v / den if den else v / np.zeros((), dtype=v.dtype), dtype=x.dtype)
-    return m, _c(np.sqrt(v) if take_sqrt else v)
+    v = xp.asarray(v / den if den else v / xp.zeros((), dtype=v.dtype), dtype=x.dtype)
+    return m, _c(xp.sqrt(v) if take_sqrt else v, xp)
 
 
 class Var(_Moments):
@@ -455,7 +461,8 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, 
 class Prod(Op):
     @staticmethod
     def forward(ctx, x, axis, keepdim, acc):
-        r = _c(np.prod(x, axis=axis, keepdims=keepdim, dtype=acc))
+        xp = namespace(x)
+        r = _c(xp.prod(x, axis=axis, keepdims=keepdim, dtype=acc), xp)
         ctx.meta = (axis, keepdim)
         ctx.save_for_backward(x, r)
         return r
@@ -472,7 +479,7 @@ class Prod(Op):
         if not (xd == 0).any():
             return g * _keep(out, axes, keepdim) / x
         # with zeros, out / x is 0/0: use the product of the *other* elements
-        if type(x) is _nd:
+        if is_array(x):
             return g * _prod_others(xd, axis)
         return g * _prod_others_graph(x, axis)
 
@@ -482,18 +489,20 @@ def _prod_others(x, axis):
     from exclusive cumulative products from both ends -- exact with zeros."""
     if axis is None:
         return _prod_others(x.reshape(-1), 0).reshape(x.shape)
-    xm = np.moveaxis(x, axis, -1)
-    ones = np.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
-    left = np.cumprod(np.concatenate([ones, xm[..., :-1]], -1), -1)
-    right = np.cumprod(np.concatenate([ones, xm[..., :0:-1]], -1), -1)[..., ::-1]
-    return np.moveaxis(left * right, -1, axis)
+    xp = namespace(x)
+    xm = xp.moveaxis(x, axis, -1)
+    ones = xp.ones(xm.shape[:-1] + (1,), dtype=x.dtype)
+    left = xp.cumprod(xp.concatenate([ones, xm[..., :-1]], -1), -1)
+    right = xp.cumprod(xp.concatenate([ones, xm[..., :0:-1]], -1), -1)[..., ::-1]
+    return xp.moveaxis(left * right, -1, axis)
 
 
 def _to_last(x, axis):
     """Move ``axis`` of a Tensor to the end; returns (moved, inverse permutation)."""
     nd = x.ndim
     perm = [i for i in range(nd) if i != axis] + [axis]
-    return _bw.transpose(x, perm), tuple(int(i) for i in np.argsort(perm))
+    inverse = tuple(sorted(range(nd), key=perm.__getitem__))  # (argsort of perm)
+    return _bw.transpose(x, perm), inverse
 
 
 def _prod_others_graph(x, axis):
@@ -505,7 +514,7 @@ def _prod_others_graph(x, axis):
     xm, inv = _to_last(x, axis)
     n = xm.shape[-1]
     rows = xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n)      # [..., i, j] = x_j
-    others = prod(_bw.where(np.eye(n, dtype=bool), 1.0, rows), -1)
+    others = prod(_bw.where(namespace(x).eye(n, dtype=bool), 1.0, rows), -1)
     return _bw.transpose(others, inv)
 
 
@@ -539,7 +548,7 @@ class _Select(Op):
     def forward(ctx, x, idx, axis, squeeze, accumulate, vals=None):
         ctx.meta = (x.shape, idx, axis, squeeze, accumulate)
         v = _bw.take_along(x, idx, axis) if vals is None else vals
-        return _c(v.squeeze(axis) if squeeze else v)
+        return _c(v.squeeze(axis) if squeeze else v, namespace(x))
 
     @staticmethod
     def backward(ctx, g):
@@ -565,7 +574,7 @@ def _select(kind, x, idx, axis, squeeze, accumulate=False, vals=None):
     if x._data.ndim == 0:
         # a 0-d input is its own value; index 0
         vals = _SEL[kind].apply(x.reshape(1), idx.reshape(1), 0, True, accumulate)
-        return _RT[kind](vals, _wrap(np.zeros((), dtype=np.int64)))
+        return _RT[kind](vals, _wrap(namespace(x).zeros((), dtype=np.int64)))
     vals = _SEL[kind].apply(x, idx, axis, squeeze, accumulate, vals)
     i = idx.squeeze(axis) if squeeze else idx
     i = i.astype(np.int64, copy=vals.requires_grad)  # backward keeps idx: no shared memory
@@ -617,9 +626,9 @@ class _PickAll(Op):
         w = _evenly(_bw.data(x), _bw.data(value))
         # torch fills the picked elements into zeros: the others get exactly 0,
         # even for a NaN or inf gradient (which g * w would spread as NaN)
-        if type(g) is not _nd:
+        if isinstance(g, Tensor):
             return (g * w).masked_fill(_wrap(w == 0), 0.0)
-        r = np.asarray(g * w)          # (0-d operands give a NumPy scalar)
+        r = namespace(g).asarray(g * w)          # (0-d operands give a NumPy scalar)
         r[w == 0] = 0
         return r
 
@@ -636,9 +645,10 @@ def _evenly(xd, v, axes=None, nan_equal=True):
     NaN ``v`` when ``nan_equal``), 0 elsewhere."""
     mask = xd == v
     if nan_equal and xd.dtype.kind == "f":
-        vn = np.isnan(v)
+        xp = namespace(xd)
+        vn = xp.isnan(v)
         if vn.any():
-            mask |= np.isnan(xd) & vn
+            mask |= xp.isnan(xd) & vn
     cnt = mask.sum(axis=axes, keepdims=axes is not None)
     with _quiet():
         return (mask / cnt).astype(xd.dtype, copy=False)
@@ -660,7 +670,9 @@ def _as1d(d):
     return d.reshape(1) if d.ndim == 0 else d
 
 
-def _extreme(input, dim, keepdim, out, name, np_fn, np_arg):
+def _extreme(input, dim, keepdim, out, name, ufunc, arg):
+    """max/min: ``ufunc`` ('maximum'/'minimum') reduces, ``arg`` ('argmax'/'argmin')
+    finds the index, both from the input's namespace."""
     if dim is None:
         if keepdim:
             raise TypeError(f"{name}(): argument 'dim' must be int when keepdim is given")
@@ -670,7 +682,9 @@ def _extreme(input, dim, keepdim, out, name, np_fn, np_arg):
             raise RuntimeError(f"{name}(): Expected reduction dim to be specified for "
                                f"input.numel() == 0. Specify the reduction dim with the 'dim' "
                                f"argument.")
-        return _out(_PICK[name.capitalize()].apply(input, np.asarray(np_fn(d, None))), out)
+        xp = namespace(d)
+        value = xp.asarray(getattr(xp, ufunc).reduce(d, None))
+        return _out(_PICK[name.capitalize()].apply(input, value), out)
     if isinstance(dim, Tensor):  # max(a, b): elementwise
         if keepdim:
             raise TypeError(f"{name}(): keepdim is not valid with a Tensor 'other'")
@@ -678,8 +692,9 @@ def _extreme(input, dim, keepdim, out, name, np_fn, np_arg):
     _check_tensor(input, name)
     axis, keepdim = _reduce_dim(input, dim, keepdim, name)
     x = _as1d(input._data)
-    idx = np_arg(x, axis=axis, keepdims=True)
-    vals = np_fn(x, axis, keepdims=True)  # a ufunc reduce: cheaper than gathering at idx
+    xp = namespace(x)
+    idx = getattr(xp, arg)(x, axis=axis, keepdims=True)
+    vals = getattr(xp, ufunc).reduce(x, axis, keepdims=True)  # cheaper than gathering at idx
     return _out_tuple(_select(name, input, idx, axis, not keepdim, vals=vals), out)
 
 
@@ -687,12 +702,12 @@ def max(input, dim=None, keepdim=False, *, out=None):
     """max(x): the largest element (NaN propagates).  max(x, dim, keepdim):
     named tuple (values, indices), first index among ties.  max(x, other):
     elementwise maximum."""
-    return _extreme(input, dim, keepdim, out, "max", np.maximum.reduce, np.argmax)
+    return _extreme(input, dim, keepdim, out, "max", "maximum", "argmax")
 
 
 def min(input, dim=None, keepdim=False, *, out=None):
     """min(x), min(x, dim, keepdim) -> (values, indices), or min(x, other)."""
-    return _extreme(input, dim, keepdim, out, "min", np.minimum.reduce, np.argmin)
+    return _extreme(input, dim, keepdim, out, "min", "minimum", "argmin")
 
 
 def _out_tuple(res, out):
@@ -713,11 +728,12 @@ def _binary_extreme(a, b, name, out=None):
 # ---- amax / amin / aminmax / argmax / argmin --------------------------------------------------
 
 class Amax(Op):
-    fn = staticmethod(np.maximum.reduce)
+    ufunc = "maximum"   # (reduced with the input namespace's ufunc of this name)
 
     @classmethod
     def forward(cls, ctx, x, axes, keepdim):
-        r = _c(cls.fn(x, axis=axes, keepdims=keepdim))
+        xp = namespace(x)
+        r = _c(getattr(xp, cls.ufunc).reduce(x, axis=axes, keepdims=keepdim), xp)
         ctx.meta = (axes, keepdim)
         ctx.save_for_backward(x, r)
         return r
@@ -733,7 +749,7 @@ class Amax(Op):
 
 
 class Amin(Amax):
-    fn = staticmethod(np.minimum.reduce)
+    ufunc = "minimum"
 
 
 def _amax_axes(input, dim, name):
@@ -775,32 +791,35 @@ def aminmax(input, *, dim=None, keepdim=False, out=None):
                                      Amax.apply(input, axes, keepdim)), out)
 
 
-def _arg_extreme(input, dim, keepdim, name, np_arg):
+def _arg_extreme(input, dim, keepdim, name):
+    """argmax/argmin (``name``) as int64, with torch's checks."""
     _check_tensor(input, name)
     d = input._data
+    xp = namespace(d)
+    arg = getattr(xp, name)
     if d.dtype == np.bool_:
         raise RuntimeError(f"{name}(): does not support bool input")
     if dim is None:
         if d.size == 0:
             raise IndexError(f"{name}(): Expected reduction dim to be specified for "
                              f"input.numel() == 0.")
-        r = np.asarray(np_arg(d), dtype=np.int64)
+        r = xp.asarray(arg(d), dtype=np.int64)
         return _wrap(r.reshape(_ones_shape(d.ndim)) if keepdim else r)
     axis, keepdim = _reduce_dim(input, dim, keepdim, name)
-    r = np_arg(_as1d(d), axis=axis, keepdims=keepdim)
+    r = arg(_as1d(d), axis=axis, keepdims=keepdim)
     if d.ndim == 0:
         r = r.reshape(())
-    return _wrap(np.asarray(r, dtype=np.int64))
+    return _wrap(xp.asarray(r, dtype=np.int64))
 
 
 def argmax(input, dim=None, keepdim=False, *, out=None):
     """Index of the largest element (flattened when ``dim`` is None); first among ties."""
-    return _out(_arg_extreme(input, dim, keepdim, "argmax", np.argmax), out)
+    return _out(_arg_extreme(input, dim, keepdim, "argmax"), out)
 
 
 def argmin(input, dim=None, keepdim=False, *, out=None):
     """Index of the smallest element (flattened when ``dim`` is None); first among ties."""
-    return _out(_arg_extreme(input, dim, keepdim, "argmin", np.argmin), out)
+    return _out(_arg_extreme(input, dim, keepdim, "argmin"), out)
 
 
 # ---- logsumexp -------------------------------------------------------------------------------
@@ -808,17 +827,18 @@ def argmin(input, dim=None, keepdim=False, *, out=None):
 class LogSumExp(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
-        m = np.maximum.reduce(x, axis=axes, keepdims=True, initial=-np.inf)
+        xp = namespace(x)
+        m = xp.maximum.reduce(x, axis=axes, keepdims=True, initial=-_inf)
         # shift by the max for stability, except where it is infinite (torch's rule)
-        if not np.isfinite(m).all():
-            m = np.where(np.isinf(m), 0, m).astype(x.dtype, copy=False)
-        s = np.sum(np.exp(x - m), axis=axes, keepdims=True)
+        if not xp.isfinite(m).all():
+            m = xp.where(xp.isinf(m), 0, m).astype(x.dtype, copy=False)
+        s = xp.sum(xp.exp(x - m), axis=axes, keepdims=True)
         if s.all():
-            r = np.log(s) + m
+            r = xp.log(s) + m
         else:
             with _quiet():
-                r = np.log(s) + m
-        r = _c(_squeeze(r, axes, keepdim))
+                r = xp.log(s) + m
+        r = _c(_squeeze(r, axes, keepdim), xp)
         ctx.meta = (axes, keepdim)
         ctx.save_for_backward(x, r)
         return r
@@ -828,7 +848,8 @@ class LogSumExp(Op):
         x, out = ctx.saved_tensors
         axes, keepdim = ctx.meta
         out = _keep(out, axes, keepdim)
-        if np.isfinite(_bw.data(out)).all():
+        od = _bw.data(out)
+        if namespace(od).isfinite(od).all():
             return _keep(g, axes, keepdim) * _bw.exp(x - out)
         with _quiet():
             return _keep(g, axes, keepdim) * _bw.exp(x - out)
@@ -881,7 +902,7 @@ class Cumprod(Op):
         if x.ndim == 0:
             r = x.astype(acc) if acc is not None else x.copy()
         else:
-            r = np.cumprod(x, axis, dtype=acc)
+            r = namespace(x).cumprod(x, axis, dtype=acc)
         ctx.save_for_backward(x, r)
         return r
 
@@ -895,7 +916,7 @@ class Cumprod(Op):
         if not (xd == 0).any():
             # d out_k / d x_i = out_k / x_i for k >= i
             return _revcumsum(g * out, axis) / x
-        if type(x) is _nd:
+        if is_array(x):
             return _cumprod_grad_zeros(xd, out, g, axis)
         return _cumprod_grad_graph(x, g, axis)
 
@@ -904,33 +925,35 @@ def _cumprod_grad_zeros(x, out, g, axis):
     """Exact cumprod gradient with zeros in O(n): before the first zero of a
     slice the usual out/x formula holds; after it the gradient is 0; at the
     zero itself it is out[z-1] * sum_{k>=z} g_k prod_{z<j<=k} x_j."""
-    x, out, g = (np.moveaxis(np.asarray(a), axis, -1) for a in (x, out, g))
+    xp = namespace(x)
+    x, out, g = (xp.moveaxis(xp.asarray(a), axis, -1) for a in (x, out, g))
     n = x.shape[-1]
-    pos = np.arange(n)
+    pos = xp.arange(n)
     zero = x == 0
     has = zero.any(-1, keepdims=True)
-    z = np.where(has, zero.argmax(-1)[..., None], n)
+    z = xp.where(has, zero.argmax(-1)[..., None], n)
     before = pos < z
     with _quiet():
-        grad = np.where(before, np.flip(np.cumsum(np.flip(g * out, -1), -1), -1)
-                        / np.where(before, x, 1), 0)
-    after = np.cumprod(np.where(pos > z, x, 1), -1)
-    tail = np.sum(np.where(pos >= z, g * after, 0), -1, keepdims=True)
-    zc = np.clip(z - 1, 0, n - 1)
-    left = np.where(z > 0, _bw.take_along(out, zc, -1), 1)
-    grad = np.where(pos == z, left * tail, grad)
-    return np.moveaxis(grad.astype(x.dtype, copy=False), -1, axis)
+        grad = xp.where(before, xp.flip(xp.cumsum(xp.flip(g * out, -1), -1), -1)
+                        / xp.where(before, x, 1), 0)
+    after = xp.cumprod(xp.where(pos > z, x, 1), -1)
+    tail = xp.sum(xp.where(pos >= z, g * after, 0), -1, keepdims=True)
+    zc = xp.clip(z - 1, 0, n - 1)
+    left = xp.where(z > 0, _bw.take_along(out, zc, -1), 1)
+    grad = xp.where(pos == z, left * tail, grad)
+    return xp.moveaxis(grad.astype(x.dtype, copy=False), -1, axis)
 
 
 def _cumprod_grad_graph(x, g, axis):
     """cumprod's gradient from recorded ops (create_graph) when x has zeros:
     grad_i = sum_{k>=i} g_k prod_{j<=k, j!=i} x_j, via an n x n expansion."""
     xm, inv = _to_last(x, axis)
-    gm, _ = _to_last(g if not isinstance(g, _nd) else _wrap(g), axis)
+    gm, _ = _to_last(g if isinstance(g, Tensor) else _wrap(g), axis)
     n = xm.shape[-1]
     rows = xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n)
-    c = cumprod(_bw.where(np.eye(n, dtype=bool), 1.0, rows), -1)    # [..., i, k]
-    upper = np.triu(np.ones((n, n), dtype=_bw.data(x).dtype))       # k >= i
+    xp = namespace(x)
+    c = cumprod(_bw.where(xp.eye(n, dtype=bool), 1.0, rows), -1)    # [..., i, k]
+    upper = xp.triu(xp.ones((n, n), dtype=_bw.data(x).dtype))       # k >= i
     grad = sum(c * (gm.unsqueeze(-2) * upper), -1)
     return _bw.transpose(grad, inv)
 
@@ -948,44 +971,47 @@ def cumprod(input, dim, *, dtype=None, out=None):
 
 
 def _cum_extreme(input, dim, name, ufunc):
+    """cummax/cummin: the running ``ufunc`` ('maximum'/'minimum') and its indices."""
     _check_tensor(input, name)
     d = input._data
     axis = _axis(dim, d.ndim, name)
     x = _as1d(d)
-    vals = ufunc.accumulate(x, axis=axis)
+    xp = namespace(x)
+    vals = getattr(xp, ufunc).accumulate(x, axis=axis)
     # index of the latest element that set (or tied) the running extreme; NaN sticks
     hit = x == vals
     if x.dtype.kind == "f":
-        hit |= np.isnan(x)
+        hit |= xp.isnan(x)
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]
-    pos = np.arange(x.shape[axis]).reshape(shape)
-    idx = np.maximum.accumulate(np.where(hit, pos, 0), axis=axis) if x.size else \
-        np.zeros(x.shape, dtype=np.int64)
+    pos = xp.arange(x.shape[axis]).reshape(shape)
+    idx = xp.maximum.accumulate(xp.where(hit, pos, 0), axis=axis) if x.size else \
+        xp.zeros(x.shape, dtype=np.int64)
     return _select(name, input, idx, axis, False, accumulate=True)
 
 
 def cummax(input, dim, *, out=None):
     """Named tuple (values, indices) of the running maximum along ``dim``."""
-    return _out_tuple(_cum_extreme(input, dim, "cummax", np.maximum), out)
+    return _out_tuple(_cum_extreme(input, dim, "cummax", "maximum"), out)
 
 
 def cummin(input, dim, *, out=None):
     """Named tuple (values, indices) of the running minimum along ``dim``."""
-    return _out_tuple(_cum_extreme(input, dim, "cummin", np.minimum), out)
+    return _out_tuple(_cum_extreme(input, dim, "cummin", "minimum"), out)
 
 
 # ---- sorting ------------------------------------------------------------------------------------
 
 def _argsort(x, axis, descending):
     """Stable argsort; NaN sorts as the largest value (last ascending, first descending)."""
+    xp = namespace(x)
     if not descending:
-        return np.argsort(x, axis=axis, kind="stable")
+        return xp.argsort(x, axis=axis, kind="stable")
     # reversing a stable ascending sort of the reversed input gives a stable
     # descending order (equal elements keep their original order)
     n = x.shape[axis]
     rev = (slice(None),) * axis + (slice(None, None, -1),)
-    return (n - 1) - np.argsort(x[rev], axis=axis, kind="stable")[rev]
+    return (n - 1) - xp.argsort(x[rev], axis=axis, kind="stable")[rev]
 
 
 def sort(input, dim=-1, descending=False, *, stable=False, out=None):
@@ -1003,7 +1029,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
     d = input._data
     axis = _axis(dim, d.ndim, "argsort")
     if d.ndim == 0:
-        return _wrap(np.zeros((), dtype=np.int64))
+        return _wrap(namespace(d).zeros((), dtype=np.int64))
     return _wrap(_argsort(d, axis, descending).astype(np.int64, copy=False))
 
 
@@ -1019,6 +1045,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     d = input._data
     axis = _axis(dim, d.ndim, "topk")
     x = _as1d(d)
+    xp = namespace(x)
     n = x.shape[axis]
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise TypeError(f"topk(): argument 'k' (position 2) must be int, not {type(k).__name__}")
@@ -1027,7 +1054,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     k = int(k)
     if 0 < k and k * 4 < n and n > 256:
         # partition first (O(n)), then sort only the k picked
-        part = np.argpartition(x, n - k if largest else k - 1, axis=axis)
+        part = xp.argpartition(x, n - k if largest else k - 1, axis=axis)
         sl = [slice(None)] * x.ndim
         sl[axis] = slice(n - k, None) if largest else slice(0, k)
         cand = part[tuple(sl)]
@@ -1042,7 +1069,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
         idx = idx[tuple(sl)]
         vals = None
     if d.ndim == 0 and k == 0:
-        res = _RT["topk"](_wrap(np.zeros((0,), dtype=d.dtype)), _wrap(np.zeros((0,), np.int64)))
+        res = _RT["topk"](_wrap(xp.zeros((0,), dtype=d.dtype)), _wrap(xp.zeros((0,), np.int64)))
         return _out_tuple(res, out)
     return _out_tuple(_select("topk", input, idx, axis, False, vals=vals), out)
 
@@ -1057,27 +1084,28 @@ def kthvalue(input, k, dim=-1, keepdim=False, *, out=None):
     if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {axis}")
     order = _argsort(x, axis, False)
-    idx = np.take(order, [k - 1], axis=axis)
+    idx = namespace(order).take(order, [k - 1], axis=axis)
     return _out_tuple(_select("kthvalue", input, idx, axis, not keepdim), out)
 
 
 def _median_index(x, axis, ignore_nan):
     """Index (keepdims form) of the lower median along ``axis``.  With NaN
     present the result is the first NaN (median) or NaN is skipped (nanmedian)."""
-    order = np.argsort(x, axis=axis, kind="stable")  # NaN last
+    xp = namespace(x)
+    order = xp.argsort(x, axis=axis, kind="stable")  # NaN last
     n = x.shape[axis]
     if x.dtype.kind == "f":
-        nan = np.isnan(x)
+        nan = xp.isnan(x)
         if ignore_nan:
             cnt = n - nan.sum(axis=axis, keepdims=True)
-            k = np.maximum(cnt - 1, 0) // 2
+            k = xp.maximum(cnt - 1, 0) // 2
             return _bw.take_along(order, k, axis)
-        idx = np.take(order, [(n - 1) // 2], axis=axis)
+        idx = xp.take(order, [(n - 1) // 2], axis=axis)
         anynan = nan.any(axis=axis, keepdims=True)
         if anynan.any():
-            idx = np.where(anynan, nan.argmax(axis=axis, keepdims=True), idx)
+            idx = xp.where(anynan, nan.argmax(axis=axis, keepdims=True), idx)
         return idx
-    return np.take(order, [(n - 1) // 2], axis=axis)
+    return xp.take(order, [(n - 1) // 2], axis=axis)
 
 
 def _median(input, dim, keepdim, out, name, ignore_nan):
@@ -1087,10 +1115,10 @@ def _median(input, dim, keepdim, out, name, ignore_nan):
         if d.size == 0:
             if d.dtype.kind != "f":
                 raise RuntimeError(f"{name}() input tensor cannot be empty")
-            v = np.asarray(np.nan, dtype=d.dtype)
+            v = namespace(d).asarray(_nan, dtype=d.dtype)
         else:
             flat = d.reshape(-1)
-            v = np.asarray(flat[_median_index(flat, 0, ignore_nan)[0]])
+            v = namespace(d).asarray(flat[_median_index(flat, 0, ignore_nan)[0]])
         return _out(_PICK[name.capitalize()].apply(input, v), out)
     axis, keepdim = _reduce_dim(input, dim, keepdim, name)
     idx = _median_index(_as1d(d), axis, ignore_nan)
@@ -1114,24 +1142,26 @@ def mode(input, dim=-1, keepdim=False, *, out=None):
     _check_tensor(input, "mode")
     d = input._data
     axis, keepdim = _reduce_dim(input, dim, keepdim, "mode")
-    x = np.moveaxis(_as1d(d), axis, -1)
+    xp = namespace(d)
+    x = xp.moveaxis(_as1d(d), axis, -1)
     n = x.shape[-1]
-    s = np.sort(x, axis=-1)
-    pos = np.arange(n)
-    start = np.ones(s.shape, dtype=bool)
+    s = xp.sort(x, axis=-1)
+    pos = xp.arange(n)
+    start = xp.ones(s.shape, dtype=bool)
     start[..., 1:] = s[..., 1:] != s[..., :-1]
-    first = np.maximum.accumulate(np.where(start, pos, 0), axis=-1)
+    first = xp.maximum.accumulate(xp.where(start, pos, 0), axis=-1)
     run = pos - first + 1                                   # length of the run so far
-    best = np.argmax(run == run.max(-1, keepdims=True), axis=-1)[..., None]  # smallest value
+    best = xp.argmax(run == run.max(-1, keepdims=True), axis=-1)[..., None]  # smallest value
     val = _bw.take_along(s, best, -1)
-    last = (n - 1) - np.argmax(np.flip(x == val, -1), axis=-1)[..., None]
-    idx = np.moveaxis(last, -1, axis)
+    last = (n - 1) - xp.argmax(xp.flip(x == val, -1), axis=-1)[..., None]
+    idx = xp.moveaxis(last, -1, axis)
     return _out_tuple(_select("mode", input, idx, axis, not keepdim), out)
 
 
 def _quantile(input, q, dim, keepdim, interpolation, name, ignore_nan):
     _check_tensor(input, name)
     d = input._data
+    xp = namespace(d)
     if d.dtype.kind != "f":
         raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
     if d.size == 0:
@@ -1147,7 +1177,7 @@ def _quantile(input, q, dim, keepdim, interpolation, name, ignore_nan):
         qs = q._data.astype(np.float64)
         scalar_q = q._data.ndim == 0
     else:
-        qs = np.asarray(q, dtype=np.float64)
+        qs = xp.asarray(q, dtype=np.float64)
         scalar_q = True
     if ((qs < 0) | (qs > 1)).any():
         if isinstance(q, Tensor):
@@ -1165,13 +1195,13 @@ def _quantile(input, q, dim, keepdim, interpolation, name, ignore_nan):
     srt = sort(xm, -1).values                        # NaN last
     sd = srt._data
     n = sd.shape[-1]
-    nan = np.isnan(sd)
-    cnt = (n - nan.sum(-1, keepdims=True)) if ignore_nan else np.full(sd.shape[:-1] + (1,), n)
-    rank = qs * (np.maximum(cnt, 1) - 1)             # (..., Q)
+    nan = xp.isnan(sd)
+    cnt = (n - nan.sum(-1, keepdims=True)) if ignore_nan else xp.full(sd.shape[:-1] + (1,), n)
+    rank = qs * (xp.maximum(cnt, 1) - 1)             # (..., Q)
     if interpolation == "nearest":
-        rank = np.round(rank)
-    lo = np.floor(rank).astype(np.int64)
-    hi = np.ceil(rank).astype(np.int64)
+        rank = xp.round(rank)
+    lo = xp.floor(rank).astype(np.int64)
+    hi = xp.ceil(rank).astype(np.int64)
     vlo = _SEL["gather"].apply(srt, lo, srt.ndim - 1, False, True)
     vhi = _SEL["gather"].apply(srt, hi, srt.ndim - 1, False, True)
     if interpolation in ("lower", "nearest"):
@@ -1184,7 +1214,7 @@ def _quantile(input, q, dim, keepdim, interpolation, name, ignore_nan):
     # quantile: any NaN in a slice makes it NaN; nanquantile: only an all-NaN slice
     bad = (cnt == 0) if ignore_nan else nan.any(-1, keepdims=True)
     if bad.any():
-        r = _bw.where(np.broadcast_to(bad, r.shape), np.nan, r)
+        r = _bw.where(xp.broadcast_to(bad, r.shape), _nan, r)
     # (..., Q) -> (Q, *reduced) with keepdim handled
     r = _bw.transpose(r, (r.ndim - 1,) + tuple(range(r.ndim - 1)))
     shape = out_keep if keepdim else tuple(s for i, s in enumerate(out_keep)
@@ -1212,7 +1242,8 @@ def all(input, dim=None, keepdim=False, *, out=None):
     """True where every element over ``dim`` is nonzero (uint8 in, uint8 out)."""
     _check_tensor(input, "all")
     d = input._data
-    r = np.asarray(np.all(d, axis=_axes(dim, d.ndim, "all"), keepdims=keepdim))
+    xp = namespace(d)
+    r = xp.asarray(xp.all(d, axis=_axes(dim, d.ndim, "all"), keepdims=keepdim))
     return _out(_wrap(r.astype(np.uint8) if d.dtype == np.uint8 else r), out)
 
 
@@ -1220,7 +1251,8 @@ def any(input, dim=None, keepdim=False, *, out=None):
     """True where some element over ``dim`` is nonzero (uint8 in, uint8 out)."""
     _check_tensor(input, "any")
     d = input._data
-    r = np.asarray(np.any(d, axis=_axes(dim, d.ndim, "any"), keepdims=keepdim))
+    xp = namespace(d)
+    r = xp.asarray(xp.any(d, axis=_axes(dim, d.ndim, "any"), keepdims=keepdim))
     return _out(_wrap(r.astype(np.uint8) if d.dtype == np.uint8 else r), out)
 
 
@@ -1228,7 +1260,8 @@ def count_nonzero(input, dim=None):
     """Number of nonzero elements over ``dim`` (int64)."""
     _check_tensor(input, "count_nonzero")
     d = input._data
-    return _wrap(np.asarray(np.count_nonzero(d, axis=_axes(dim, d.ndim, "count_nonzero")),
+    xp = namespace(d)
+    return _wrap(xp.asarray(xp.count_nonzero(d, axis=_axes(dim, d.ndim, "count_nonzero")),
                             dtype=np.int64))
 
 
@@ -1237,14 +1270,15 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     NaNs are not merged, as torch."""
     _check_tensor(input, "unique")
     d = input._data
+    xp = namespace(d)
     if dim is None:
         flat = d.reshape(-1)
-        res = np.unique(flat, return_inverse=True, return_counts=True, equal_nan=False)
+        res = xp.unique(flat, return_inverse=True, return_counts=True, equal_nan=False)
         vals, inv, cnt = res
         inv = inv.reshape(d.shape)
     else:
         axis = _axis(dim, d.ndim, "unique")
-        vals, inv, cnt = np.unique(_as1d(d), return_inverse=True, return_counts=True, axis=axis)
+        vals, inv, cnt = xp.unique(_as1d(d), return_inverse=True, return_counts=True, axis=axis)
         inv = inv.reshape(-1)
     out = [_wrap(vals)]
     if return_inverse:
@@ -1258,28 +1292,29 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     """Collapse runs of equal consecutive elements (along ``dim``, or flattened)."""
     _check_tensor(input, "unique_consecutive")
     d = input._data
+    xp = namespace(d)
     if dim is None:
         x = d.reshape(-1)
         n = x.shape[0]
-        start = np.ones(n, dtype=bool)
+        start = xp.ones(n, dtype=bool)
         start[1:] = x[1:] != x[:-1]
         vals = x[start]
         inv_shape = d.shape
     else:
         axis = _axis(dim, d.ndim, "unique_consecutive")
-        x = np.moveaxis(_as1d(d), axis, 0)
+        x = xp.moveaxis(_as1d(d), axis, 0)
         n = x.shape[0]
-        start = np.ones(n, dtype=bool)
+        start = xp.ones(n, dtype=bool)
         if n > 1:
             start[1:] = (x[1:] != x[:-1]).reshape(n - 1, -1).any(1)
-        vals = np.moveaxis(x[start], 0, axis)
+        vals = xp.moveaxis(x[start], 0, axis)
         inv_shape = (n,)
-    out = [_wrap(np.ascontiguousarray(vals))]
+    out = [_wrap(xp.ascontiguousarray(vals))]
     if return_inverse:
-        out.append(_wrap((np.cumsum(start) - 1).astype(np.int64).reshape(inv_shape)))
+        out.append(_wrap((xp.cumsum(start) - 1).astype(np.int64).reshape(inv_shape)))
     if return_counts:
-        pos = np.flatnonzero(start)
-        out.append(_wrap(np.diff(np.append(pos, n)).astype(np.int64)))
+        pos = xp.flatnonzero(start)
+        out.append(_wrap(xp.diff(xp.append(pos, n)).astype(np.int64)))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -1291,27 +1326,28 @@ class VectorNorm(Op):
 
     @staticmethod
     def forward(ctx, x, p, axes, keepdim):
+        xp = namespace(x)
         acc = x.astype(np.float32) if x.dtype == np.float16 else x
         if p == 2:
             if axes is None and not keepdim and acc.flags.c_contiguous:
                 f = acc.reshape(-1)
-                r = np.sqrt(np.dot(f, f))
+                r = xp.sqrt(xp.dot(f, f))
             else:
-                r = np.sqrt(np.sum(acc * acc, axis=axes, keepdims=keepdim))
+                r = xp.sqrt(xp.sum(acc * acc, axis=axes, keepdims=keepdim))
         else:
-            a = np.abs(acc)
+            a = xp.abs(acc)
             if p == 1:
-                r = np.sum(a, axis=axes, keepdims=keepdim)
+                r = xp.sum(a, axis=axes, keepdims=keepdim)
             elif p == _inf:
-                r = np.amax(a, axis=axes, keepdims=keepdim)
+                r = xp.amax(a, axis=axes, keepdims=keepdim)
             elif p == -_inf:
-                r = np.amin(a, axis=axes, keepdims=keepdim)
+                r = xp.amin(a, axis=axes, keepdims=keepdim)
             elif p == 0:
-                r = np.sum(a != 0, axis=axes, keepdims=keepdim)
+                r = xp.sum(a != 0, axis=axes, keepdims=keepdim)
             else:
                 with _quiet():
-                    r = np.sum(a ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
-        r = np.asarray(r, dtype=x.dtype)
+                    r = xp.sum(a ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+        r = xp.asarray(r, dtype=x.dtype)
         ctx.meta = (p, axes, keepdim)
         ctx.save_for_backward(x, r)
         return r
@@ -1329,7 +1365,7 @@ class VectorNorm(Op):
             return g * _bw.sign(x)
         xd = _bw.data(x)
         if p == _inf or p == -_inf:
-            w = _evenly(np.abs(xd), od, axes if axes is not None else tuple(range(xd.ndim)), False)
+            w = _evenly(namespace(xd).abs(xd), od, axes if axes is not None else tuple(range(xd.ndim)), False)
             return _bw.sign(x) * (g * w)
         zero = od == 0
         if zero.any():  # a zero norm has zero gradient (torch's convention)
@@ -1378,7 +1414,7 @@ class _SvdNorm(Op):
 
     @staticmethod
     def forward(ctx, a, kind):
-        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        u, s, vh = namespace(a).linalg.svd(a, full_matrices=False)
         ctx.meta = (u, vh, kind)
         if kind == "nuc":
             return s.sum(-1)
@@ -1388,7 +1424,7 @@ class _SvdNorm(Op):
     @once_differentiable
     def backward(ctx, g):
         u, vh, kind = ctx.meta
-        g = np.asarray(g)[..., None, None]
+        g = namespace(u).asarray(g)[..., None, None]
         if kind == "nuc":
             return g * (u @ vh)
         k = slice(0, 1) if kind == 2 else slice(-1, None)  # the largest / smallest pair
