@@ -1,10 +1,7 @@
 """Adam (and, with decoupled weight decay, AdamW), as torch.optim.Adam."""
-import numpy as np
-
 from .._tensor import Tensor
-from ..backends.cpu import _jit
-from .optimizer import (Optimizer, _scalar, _adam_moments_, _new_state, _incr,
-                        _kernel_arrays, _check_impl_flags, _check_hparams)
+from ..backends import kernels
+from .optimizer import Optimizer, _scalar, _new_state, _incr, _check_impl_flags, _check_hparams
 
 __all__ = ["Adam"]
 
@@ -51,42 +48,12 @@ class Adam(Optimizer):
             beta1, beta2 = _scalar(beta1), _scalar(beta2)
             eps = group["eps"]
             amsgrad = group["amsgrad"]
-            kern = None if amsgrad else _jit.kernels()
             for d, g, st in self._params_with_grad(group):
-                if kern is not None and _kernel_arrays(d, g, st["exp_avg"]._data,
-                                                       st["exp_avg_sq"]._data):
-                    _fused_step(kern, d, g, st, lr, beta1, beta2, eps)
-                    continue
-                tmp = np.empty_like(d)
-                step, m, v = _adam_moments_(st, g, beta1, beta2, tmp)
-                step_size, bias_correction2_sqrt = _corrections(lr, beta1, beta2, step)
+                vmax = None
                 if amsgrad:
                     if "max_exp_avg_sq" not in st:  # also when amsgrad is switched on later
                         st["max_exp_avg_sq"] = _new_state(d)
                     vmax = st["max_exp_avg_sq"]._data
-                    np.maximum(vmax, v, out=vmax)
-                    np.sqrt(vmax, out=tmp)
-                else:
-                    np.sqrt(v, out=tmp)
-                tmp /= bias_correction2_sqrt
-                tmp += eps
-                np.divide(m, tmp, out=tmp)
-                tmp *= -step_size
-                d += tmp
+                kernels(d).adam_step(d, g, st["exp_avg"]._data, st["exp_avg_sq"]._data,
+                                     _incr(st["step"]), lr, beta1, beta2, eps, vmax)
         return loss
-
-
-def _corrections(lr, beta1, beta2, step):
-    """(step size lr / (1 - beta1^t), sqrt(1 - beta2^t)) at step t."""
-    return lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5
-
-
-def _fused_step(kern, d, g, st, lr, beta1, beta2, eps):
-    """One parameter's Adam step in one compiled pass (the loop body of
-    Adam.step without amsgrad, formula for formula)."""
-    step_size, bc2_sqrt = _corrections(lr, beta1, beta2, _incr(st["step"]))
-    w1 = 1 - beta1
-    f = d.dtype.type
-    kern.adam_update(d.reshape(-1), g.reshape(-1), st["exp_avg"]._data.reshape(-1),
-                     st["exp_avg_sq"]._data.reshape(-1), f(w1), f(1.0 - w1), abs(w1) < 0.5,
-                     f(beta2), f(1 - beta2), f(bc2_sqrt), f(eps), f(-step_size))

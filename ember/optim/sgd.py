@@ -1,9 +1,7 @@
 """SGD: stochastic gradient descent with optional momentum, as torch.optim.SGD."""
-import numpy as np
-
-from ..backends.cpu import _jit
+from ..backends import namespace, kernels
 from .._tensor import _wrap
-from .optimizer import Optimizer, _scalar, _kernel_arrays, _check_impl_flags, _check_hparams
+from .optimizer import Optimizer, _scalar, _check_impl_flags, _check_hparams
 
 __all__ = ["SGD"]
 
@@ -38,7 +36,6 @@ class SGD(Optimizer):
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss."""
         loss = self._eval_closure(closure)
-        kern = _jit.kernels()    # (compiled d += g * -lr: no temporary per gradient)
         for group in self.param_groups:
             neg_lr = -_scalar(group["lr"])
             momentum = group["momentum"]
@@ -51,6 +48,7 @@ class SGD(Optimizer):
             for d, g, st in self._params_with_grad(group, stateful=has_momentum):
                 owned = fresh
                 if has_momentum:
+                    xp = namespace(d)
                     buf_t = st.get("momentum_buffer")
                     if buf_t is None:
                         buf = g if (owned and not nesterov) else g.copy()
@@ -61,12 +59,12 @@ class SGD(Optimizer):
                         if dampening == 0:
                             buf += g
                         else:
-                            buf += np.multiply(g, 1 - dampening)
+                            buf += xp.multiply(g, 1 - dampening)
                     if nesterov:
                         if owned:
-                            g += np.multiply(buf, momentum)
+                            g += xp.multiply(buf, momentum)
                         else:
-                            nesterov_g = np.multiply(buf, momentum, out=np.empty_like(d))
+                            nesterov_g = xp.multiply(buf, momentum, out=xp.empty_like(d))
                             nesterov_g += g
                             g, owned = nesterov_g, True
                     else:
@@ -74,8 +72,6 @@ class SGD(Optimizer):
                 if owned:
                     g *= neg_lr
                     d += g
-                elif kern is not None and _kernel_arrays(d, g):
-                    kern.add_scaled(d.reshape(-1), g.reshape(-1), d.dtype.type(neg_lr))
-                else:
-                    d += np.multiply(g, neg_lr)
+                else:    # (g is a buffer we keep, or the gradient itself)
+                    kernels(d).sgd_step(d, g, neg_lr)
         return loss

@@ -1,3 +1,54 @@
-"""Generic optim kernels: formulas over the array namespace (see ember.backends)."""
-from .._registry import namespace  # noqa: F401
-from .._table import GENERIC  # noqa: F401
+"""Generic optimizer kernels: in-place parameter updates over the array namespace.
+
+Each follows torch's formula operation by operation (lerp, mul + addcmul,
+sqrt / div + eps), so that every backend's update rounds alike.
+"""
+from .._registry import namespace
+from .._table import GENERIC
+
+
+def adam_corrections(lr, beta1, beta2, step):
+    """(step size lr / (1 - beta1^t), sqrt(1 - beta2^t)) at step t (Python floats)."""
+    return lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5
+
+
+@GENERIC.register
+def adam_step(d, g, m, v, step, lr, beta1, beta2, eps, vmax=None):
+    """One Adam update of parameter ``d`` for gradient ``g``, in place:
+    m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g^2;
+    d -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps), with
+    ``step`` the new count t.  With ``vmax`` (amsgrad) the running maximum of
+    v, kept in vmax, takes v's place in the denominator.  Arrays of d's shape."""
+    xp = namespace(d)
+    tmp = xp.empty_like(d)          # (one scratch array for every fragment)
+    # m.lerp_(g, w1), torch's two-sided formula (exact at w1 = 0 and 1)
+    w1 = 1 - beta1
+    xp.subtract(g, m, out=tmp)
+    if abs(w1) < 0.5:
+        tmp *= w1
+        m += tmp
+    else:
+        tmp *= 1.0 - w1
+        xp.subtract(g, tmp, out=m)
+    # v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    v *= beta2
+    xp.multiply(g, 1 - beta2, out=tmp)
+    tmp *= g
+    v += tmp
+    step_size, bias_correction2_sqrt = adam_corrections(lr, beta1, beta2, step)
+    if vmax is not None:
+        xp.maximum(vmax, v, out=vmax)
+        xp.sqrt(vmax, out=tmp)
+    else:
+        xp.sqrt(v, out=tmp)
+    tmp /= bias_correction2_sqrt
+    tmp += eps
+    xp.divide(m, tmp, out=tmp)
+    tmp *= -step_size
+    d += tmp
+
+
+@GENERIC.register
+def sgd_step(d, g, neg_lr):
+    """d += g * neg_lr in place, leaving ``g`` as it is (arrays of one shape)."""
+    d += namespace(d).multiply(g, neg_lr)
