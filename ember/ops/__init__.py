@@ -9,6 +9,7 @@ import numpy as np
 
 from .._tensor import Tensor, _wrap
 from ..autograd.grad_mode import state as _gm
+from ..backends import namespace, ARRAY_TYPES
 from . import elementwise, reduction, shape, linalg, inplace
 from .inplace import apply_inplace, _result_into, check_writable, writable_alias
 
@@ -49,6 +50,8 @@ for _mod in _MODULES:
 # ---- fast in-place arithmetic (the optimizer's hot path) -----------------------------
 
 def _fast_inplace(ufunc, func, name):
+    """``self.<name>(other, alpha=)`` with the namespace's ``ufunc`` (a name)
+    writing into self's array, when no graph is recorded."""
     def method(self, other, *, alpha=1):
         if _gm.enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
             if alpha != 1:
@@ -57,8 +60,9 @@ def _fast_inplace(ufunc, func, name):
         o = other._data if isinstance(other, Tensor) else other
         if alpha != 1:
             o = o * alpha
+        d = self._data
         try:
-            ufunc(self._data, o, out=self._data, casting="same_kind")
+            getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
         except (TypeError, ValueError):
             res = func(_wrap(self._data), other) if alpha == 1 else func(_wrap(self._data), other, alpha=alpha)
             _result_into(self, res._data, name)
@@ -68,18 +72,20 @@ def _fast_inplace(ufunc, func, name):
     return method
 
 
-Tensor.add_ = _fast_inplace(np.add, elementwise.add, "add_")
-Tensor.sub_ = _fast_inplace(np.subtract, elementwise.sub, "sub_")
+Tensor.add_ = _fast_inplace("add", elementwise.add, "add_")
+Tensor.sub_ = _fast_inplace("subtract", elementwise.sub, "sub_")
 Tensor.subtract_ = Tensor.sub_
 
 
 def _fast_inplace2(ufunc, func, name):
+    """As ``_fast_inplace``, for methods without ``alpha``."""
     def method(self, other):
         if _gm.enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
             return apply_inplace(self, func, other)
         o = other._data if isinstance(other, Tensor) else other
+        d = self._data
         try:
-            ufunc(self._data, o, out=self._data, casting="same_kind")
+            getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
         except (TypeError, ValueError):
             _result_into(self, func(_wrap(self._data), other)._data, name)
         self._vc[0] += 1
@@ -88,7 +94,7 @@ def _fast_inplace2(ufunc, func, name):
     return method
 
 
-Tensor.mul_ = Tensor.multiply_ = _fast_inplace2(np.multiply, elementwise.mul, "mul_")
+Tensor.mul_ = Tensor.multiply_ = _fast_inplace2("multiply", elementwise.mul, "mul_")
 
 
 def _div_(self, other, *, rounding_mode=None):
@@ -97,14 +103,14 @@ def _div_(self, other, *, rounding_mode=None):
     return _div_fast(self, other)
 
 
-_div_fast = _fast_inplace2(np.true_divide, elementwise.div, "div_")
+_div_fast = _fast_inplace2("true_divide", elementwise.div, "div_")
 Tensor.div_ = Tensor.divide_ = Tensor.true_divide_ = _div_
 
 
 class _Fill(elementwise.Op):
     @staticmethod
     def forward(ctx, x, value):
-        return np.full_like(x, value)
+        return namespace(x).full_like(x, value)
 
     @staticmethod
     def backward(ctx, g):
@@ -119,7 +125,8 @@ class _CopyFrom(elementwise.Op):
 
     @staticmethod
     def forward(ctx, x, src):
-        return np.array(np.broadcast_to(src, x.shape), dtype=x.dtype)
+        xp = namespace(x)
+        return xp.array(xp.broadcast_to(src, x.shape), dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -151,11 +158,12 @@ def _zero_(self):
 
 def copy_(self, src, non_blocking=False):
     """Copy ``src`` (broadcast, cast) into this tensor; differentiable w.r.t. src."""
+    xp = namespace(self._data)
     if not isinstance(src, Tensor):
-        src = _wrap(np.asarray(src))
+        src = _wrap(xp.asarray(src))        # (numbers, lists, arrays: onto self's device)
     if _gm.enabled and (self.requires_grad or src.requires_grad):
         try:
-            np.broadcast_shapes(src._data.shape, self._data.shape)
+            np.broadcast_shapes(src._data.shape, self._data.shape)  # host (shapes, not data)
         except ValueError:
             raise RuntimeError(f"The size of tensor a ({self._data.shape[-1] if self._data.ndim else 1}) "
                                f"must match the size of tensor b ({src._data.shape[-1]}) at "
@@ -164,7 +172,7 @@ def copy_(self, src, non_blocking=False):
     check_writable(self)
     try:
         if self._data.flags.writeable or self._data.size:  # (read-only + empty: nothing to do)
-            np.copyto(self._data, src._data, casting="unsafe")
+            xp.copyto(self._data, src._data, casting="unsafe")
     except ValueError:
         from ._util import check_broadcast
         check_broadcast(self._data.shape, src._data.shape)
@@ -180,19 +188,26 @@ Tensor.copy_ = copy_
 
 # ---- Python operators -----------------------------------------------------------------
 
-_OPERAND = (Tensor, int, float, bool, np.ndarray, np.generic)
+_OPERAND = (Tensor, int, float, bool, np.generic)
 E = elementwise
+
+
+def _is_array(x):
+    """Whether ``x`` is some backend's array (or an instance of a subclass):
+    with Tensors and numbers (``_OPERAND``, tested first: the hot case), what
+    Python's operators take; anything else gives NotImplemented."""
+    return isinstance(x, tuple(ARRAY_TYPES))
 
 
 def _binop(func, reflected=False):
     if reflected:
         def op(self, other):
-            if not isinstance(other, _OPERAND):
+            if not isinstance(other, _OPERAND) and not _is_array(other):
                 return NotImplemented
             return func(other, self)
     else:
         def op(self, other):
-            if not isinstance(other, _OPERAND):
+            if not isinstance(other, _OPERAND) and not _is_array(other):
                 return NotImplemented
             return func(self, other)
     return op
@@ -253,7 +268,7 @@ Tensor.__invert__ = _invert
 
 def _iop(name):
     def op(self, other):
-        if not isinstance(other, _OPERAND):
+        if not isinstance(other, _OPERAND) and not _is_array(other):
             return NotImplemented
         return getattr(self, name)(other)
     return op

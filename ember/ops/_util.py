@@ -4,20 +4,28 @@ import numbers
 import numpy as np
 
 from .. import _dtype as D
+from .._creation import scalar_tensor
 from .._tensor import Tensor, _wrap, _dim
+from ..backends import ARRAY_TYPES
 
 _pyscalar = (bool, int, float)
 
 
+def _is_array(x):
+    """Whether ``x`` is some backend's array (or an instance of a subclass)."""
+    return isinstance(x, tuple(ARRAY_TYPES))
+
+
 def as_tensor_arg(x, name="other"):
-    """Turn an ndarray / NumPy scalar into something ops accept; keep Tensors
-    and Python scalars; refuse everything else with torch's TypeError."""
+    """Turn an array (any backend's) / NumPy scalar into something ops accept;
+    keep Tensors and Python scalars; refuse everything else with torch's
+    TypeError."""
     t = type(x)
     if t is Tensor or t in _pyscalar:
         return x
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, np.ndarray):
+    if _is_array(x):
         return _wrap(x)
     if isinstance(x, np.generic):
         return x.item()
@@ -59,9 +67,8 @@ def promote(a, b):
         if D._scalar_category(a) > D._FROM_NP[b._data.dtype].category:
             return a, cast(b, D.result_type(a, b))
         return a, b
-    # two scalars (e.g. ember.add(2, 3)): make the first a tensor
-    rt = D.result_type(a, b)
-    return _wrap(np.asarray(a, dtype=rt.np)), b
+    # two scalars (e.g. ember.add(2, 3)): make the first a tensor (on the default device)
+    return scalar_tensor(a, dtype=D.result_type(a, b)), b
 
 
 def to_float(t):
@@ -74,8 +81,10 @@ def to_float(t):
 def ensure_tensor(x, name="input"):
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, (np.ndarray, np.generic, bool, int, float)):
-        return _wrap(np.asarray(x, dtype=D.result_type(x).np) if not isinstance(x, np.ndarray) else x)
+    if _is_array(x):
+        return _wrap(x)
+    if isinstance(x, (np.generic, bool, int, float)):
+        return scalar_tensor(x, dtype=D.result_type(x))
     raise TypeError(f"{name} (argument 1) must be Tensor, not {type(x).__name__}")
 
 
@@ -99,7 +108,7 @@ def norm_dims(dim, ndim):
 def check_broadcast(a_shape, b_shape):
     """Raise torch's message when two shapes don't broadcast."""
     try:
-        return np.broadcast_shapes(a_shape, b_shape)
+        return np.broadcast_shapes(a_shape, b_shape)  # host (shapes, not data)
     except ValueError:
         # find the first failing dim from the right, as torch reports it
         la, lb = len(a_shape), len(b_shape)
