@@ -20,6 +20,10 @@ its backward are a pair of Ops that differentiate into each other
 Adaptive average pooling with uneven windows is a separable linear map
 (two small matrix products); adaptive max pooling with uneven windows and
 max-unpooling gather / scatter by flat index.
+
+Arrays are computed through their backend's namespace (``xp``); the window
+bounds and averaging weights, which depend on shapes only, are built on the
+host with NumPy and moved to the input's namespace where they meet its data.
 """
 import math
 
@@ -27,15 +31,14 @@ import numpy as np
 
 from ..._tensor import Tensor
 from ...autograd.function import Op
+from ...backends import namespace
+from ...ops import _bw
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
            "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool1d_with_indices",
            "adaptive_max_pool2d_with_indices", "lp_pool1d", "lp_pool2d", "max_unpool1d",
            "max_unpool2d"]
-
-_nd = np.ndarray
-
 
 # ---- geometry ---------------------------------------------------------------------------
 
@@ -80,7 +83,7 @@ def _padded(x, geo, fill):
     N, C, H, W = geo.x4
     if geo.Hb == H and geo.Wb == W and geo.ph == 0 and geo.pw == 0:
         return x
-    buf = np.full((N, C, geo.Hb, geo.Wb), fill, dtype=x.dtype)
+    buf = namespace(x).full((N, C, geo.Hb, geo.Wb), fill, dtype=x.dtype)
     buf[:, :, geo.ph:geo.ph + H, geo.pw:geo.pw + W] = x
     return buf
 
@@ -99,7 +102,7 @@ def _crop(buf, geo):
 
 
 def _lowest(dtype):
-    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
+    return -math.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
 # ---- max pooling kernels ------------------------------------------------------------------
@@ -129,42 +132,44 @@ def _h_views(a, geo):
 def _stage_max(views, need_arg):
     """Elementwise max over ``views`` and the index of the first maximum
     (a NaN wins, the last one, as in torch)."""
-    best = np.array(views[0])
+    xp = namespace(views[0])
+    best = xp.array(views[0])
     if not need_arg:
         for v in views[1:]:
-            np.maximum(best, v, out=best)
+            xp.maximum(best, v, out=best)
         return best, None
     k = len(views)
-    arg = np.zeros(best.shape, dtype=np.int8 if k <= 127 else np.int32)
+    arg = xp.zeros(best.shape, dtype=np.int8 if k <= 127 else np.int32)
     if k == 2:
-        np.greater(views[1], best, out=arg.view(np.bool_))
-        np.maximum(best, views[1], out=best)
+        xp.greater(views[1], best, out=arg.view(np.bool_))
+        xp.maximum(best, views[1], out=best)
     else:
         for o in range(1, k):
             m = views[o] > best
-            np.copyto(arg, o, where=m)
-            np.maximum(best, views[o], out=best)
-    if best.dtype.kind == "f" and np.isnan(best).any():
+            xp.copyto(arg, o, where=m)
+            xp.maximum(best, views[o], out=best)
+    if best.dtype.kind == "f" and xp.isnan(best).any():
         for o in range(k):
-            np.copyto(arg, o, where=np.isnan(views[o]))
+            xp.copyto(arg, o, where=xp.isnan(views[o]))
     return best, arg
 
 
 def _stage_scatter(g, arg, targets, disjoint):
     """Send ``g`` to the winning view of each position (the stage backward):
     ``targets[o] (+)= g where arg == o`` (assignment when windows are disjoint)."""
+    xp = namespace(g)
     k = len(targets)
     if k == 1:
         if disjoint:
-            np.copyto(targets[0], g)
+            xp.copyto(targets[0], g)
         else:
             targets[0] += g
         return
     if k == 2:
         hit = g * arg               # arg is 0/1: the share of the second view
         if disjoint:
-            np.copyto(targets[1], hit)
-            np.subtract(g, hit, out=targets[0])
+            xp.copyto(targets[1], hit)
+            xp.subtract(g, hit, out=targets[0])
         else:
             targets[1] += hit
             targets[0] += g - hit
@@ -172,7 +177,7 @@ def _stage_scatter(g, arg, targets, disjoint):
     for o in range(k):
         m = arg == o
         if disjoint:
-            np.multiply(g, m, out=targets[o])
+            xp.multiply(g, m, out=targets[o])
         else:
             targets[o] += g * m
 
@@ -181,7 +186,7 @@ def _stage_gather(views, arg):
     """The adjoint of ``_stage_scatter``: pick each position's winning view."""
     k = len(views)
     if k == 1:
-        return np.array(views[0])
+        return namespace(views[0]).array(views[0])
     if k == 2:
         out = views[1] * arg
         out += views[0] * (1 - arg)
@@ -213,9 +218,10 @@ def _max_scatter(g, idx, geo):
     a1, a2 = idx
     g = g.reshape(geo.y4)
     N, C, H, W = geo.x4
-    gm1 = np.zeros((N, C, geo.Hb, geo.y4[3]), dtype=g.dtype)
+    xp = namespace(g)
+    gm1 = xp.zeros((N, C, geo.Hb, geo.y4[3]), dtype=g.dtype)
     _stage_scatter(g, a2, _h_views(gm1, geo), _h_disjoint(geo))
-    buf = np.zeros((N, C, geo.Hb, geo.Wb), dtype=g.dtype)
+    buf = xp.zeros((N, C, geo.Hb, geo.Wb), dtype=g.dtype)
     _stage_scatter(gm1, a1, _w_views(buf, geo), _w_disjoint(geo))
     return _crop(buf, geo).reshape(geo.x_shape)
 
@@ -233,18 +239,12 @@ def _flat_indices(idx, geo):
     a1, a2 = idx
     N, C, Ho, Wo = geo.y4
     W = geo.x4[3]
-    rows_b = (np.arange(Ho, dtype=np.int64) * geo.sh)[:, None] + a2.astype(np.int64) * geo.dh
-    j = np.take_along_axis(a1, rows_b, axis=2).astype(np.int64)
+    xp = namespace(a2)
+    rows_b = (xp.arange(Ho, dtype=np.int64) * geo.sh)[:, None] + a2.astype(np.int64) * geo.dh
+    j = xp.take_along_axis(a1, rows_b, axis=2).astype(np.int64)
     h = rows_b - geo.ph
-    w = (np.arange(Wo, dtype=np.int64) * geo.sw - geo.pw) + j * geo.dw
+    w = (xp.arange(Wo, dtype=np.int64) * geo.sw - geo.pw) + j * geo.dw
     return (h * W + w).reshape(geo.y_shape)
-
-
-def _wrap_arr(a):
-    if type(a) is _nd:
-        from ..._tensor import _wrap
-        return _wrap(a)
-    return a
 
 
 class _MaxPool(Op):
@@ -263,7 +263,7 @@ class _MaxPool(Op):
 
     @staticmethod
     def backward(ctx, g, gi=None):
-        if type(g) is _nd:
+        if _bw.is_array(g):
             return _max_scatter(g, ctx.idx, ctx.geo)
         return _MaxScatter.apply(g, ctx.idx, ctx.geo)
 
@@ -278,7 +278,7 @@ class _MaxScatter(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if type(gg) is _nd:
+        if _bw.is_array(gg):
             return _max_gather(gg, ctx.idx, ctx.geo)
         return _MaxGather.apply(gg, ctx.idx, ctx.geo)
 
@@ -293,7 +293,7 @@ class _MaxGather(Op):
 
     @staticmethod
     def backward(ctx, g):
-        if type(g) is _nd:
+        if _bw.is_array(g):
             return _max_scatter(g, ctx.idx, ctx.geo)
         return _MaxScatter.apply(g, ctx.idx, ctx.geo)
 
@@ -301,18 +301,19 @@ class _MaxGather(Op):
 # ---- average pooling kernels --------------------------------------------------------------
 
 def _avg_divisor(geo, count_include_pad, divisor_override):
-    """1 / (the divisor of each output), as a scalar when uniform or (Ho, Wo)."""
+    """1 / (the divisor of each output), as a scalar when uniform or a (Ho, Wo)
+    float64 NumPy map (built from the shapes alone, on the host)."""
     if divisor_override:
         return 1.0 / divisor_override
     N, C, H, W = geo.x4
     Ho, Wo = geo.y4[2], geo.y4[3]
 
     def axis(n_out, k, s, p, size):
-        start = np.arange(n_out) * s - p
-        end = np.minimum(start + k, size + p)
+        start = np.arange(n_out) * s - p  # host
+        end = np.minimum(start + k, size + p)  # host
         if count_include_pad:
             return end - start
-        return np.minimum(end, size) - np.maximum(start, 0)
+        return np.minimum(end, size) - np.maximum(start, 0)  # host
 
     dh = axis(Ho, geo.kh, geo.sh, geo.ph, H)
     dw = axis(Wo, geo.kw, geo.sw, geo.pw, W)
@@ -324,11 +325,11 @@ def _avg_divisor(geo, count_include_pad, divisor_override):
 
 
 def _scale(a, inv):
-    """a * inv, in a's dtype (inv a Python float or a float64 (Ho, Wo) map)."""
+    """a * inv, in a's dtype (inv a Python float or a float64 (Ho, Wo) host map)."""
     if isinstance(inv, float):
         a *= inv
         return a
-    a *= inv.astype(a.dtype)
+    a *= namespace(a).asarray(inv, dtype=a.dtype)
     return a
 
 
@@ -339,7 +340,7 @@ def _avg_forward(x, geo):
         y = _tiled6(x, geo).sum(axis=(3, 5))
     else:
         buf = _padded(x, geo, 0)
-        y = np.array(_offset_view(buf, geo, 0, 0))
+        y = namespace(buf).array(_offset_view(buf, geo, 0, 0))
         for o in range(1, kh * kw):
             y += _offset_view(buf, geo, o // kw, o % kw)
     return _scale(y, geo.div).reshape(geo.y_shape)
@@ -348,15 +349,16 @@ def _avg_forward(x, geo):
 def _avg_adjoint(g, geo):
     """Spread each output gradient evenly over its window (avg-pool backward)."""
     g = g.reshape(geo.y4)
-    gs = _scale(np.array(g), geo.div)
+    xp = namespace(g)
+    gs = _scale(xp.array(g), geo.div)
     N, C, H, W = geo.x4
     kh, kw = geo.kh, geo.kw
     if geo.tiles:
-        gx = np.zeros(geo.x4, dtype=g.dtype) if (H % kh or W % kw) else \
-            np.empty(geo.x4, dtype=g.dtype)
+        gx = xp.zeros(geo.x4, dtype=g.dtype) if (H % kh or W % kw) else \
+            xp.empty(geo.x4, dtype=g.dtype)
         _tiled6(gx, geo)[...] = gs[:, :, :, None, :, None]
         return gx.reshape(geo.x_shape)
-    buf = np.zeros((N, C, geo.Hb, geo.Wb), dtype=g.dtype)
+    buf = xp.zeros((N, C, geo.Hb, geo.Wb), dtype=g.dtype)
     for o in range(kh * kw):
         v = _offset_view(buf, geo, o // kw, o % kw)
         if geo.disjoint:
@@ -376,7 +378,7 @@ class _AvgPool(Op):
 
     @staticmethod
     def backward(ctx, g):
-        if type(g) is _nd:
+        if _bw.is_array(g):
             return _avg_adjoint(g, ctx.geo)
         return _AvgPoolAdjoint.apply(g, ctx.geo)
 
@@ -391,7 +393,7 @@ class _AvgPoolAdjoint(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if type(gg) is _nd:
+        if _bw.is_array(gg):
             return _avg_forward(gg, ctx.geo)
         return _AvgPool.apply(gg, ctx.geo)
 
@@ -407,7 +409,9 @@ class _Separable(Op):
         ctx.A, ctx.B, ctx.x_shape = A, B, x.shape
         ctx.x4 = x4
         a = x.reshape(x4)
-        y = np.matmul(np.matmul(A.astype(x.dtype, copy=False), a), B.T.astype(x.dtype, copy=False))
+        xp = namespace(x)
+        # (A, B: float64 host matrices, moved to x's namespace and dtype)
+        y = xp.matmul(xp.matmul(xp.asarray(A, dtype=x.dtype), a), xp.asarray(B.T, dtype=x.dtype))
         return y.reshape(y_shape)
 
     @staticmethod
@@ -415,7 +419,7 @@ class _Separable(Op):
         A, B = ctx.A, ctx.B
         N, C = ctx.x4[:2]
         g4 = (N, C, A.shape[0], B.shape[0])
-        if type(g) is _nd:
+        if _bw.is_array(g):
             return _Separable.forward(_Ctx(), g, A.T, B.T, g4, ctx.x_shape)
         return _Separable.apply(g, A.T, B.T, g4, ctx.x_shape)
 
@@ -426,8 +430,9 @@ class _Ctx:
 
 
 def _adaptive_windows(n_in, n_out):
-    """torch's adaptive windows: [floor(i*n_in/n_out), ceil((i+1)*n_in/n_out))."""
-    i = np.arange(n_out)
+    """torch's adaptive windows: [floor(i*n_in/n_out), ceil((i+1)*n_in/n_out)),
+    as host (NumPy) index arrays."""
+    i = np.arange(n_out)  # host
     start = (i * n_in) // n_out
     end = -((-(i + 1) * n_in) // n_out)
     return start, end
@@ -435,7 +440,7 @@ def _adaptive_windows(n_in, n_out):
 
 def _avg_matrix(n_in, n_out, dtype):
     start, end = _adaptive_windows(n_in, n_out)
-    cols = np.arange(n_in)
+    cols = np.arange(n_in)  # host
     m = (cols >= start[:, None]) & (cols < end[:, None])
     return m / (end - start)[:, None].astype(np.float64)
 
@@ -446,20 +451,21 @@ def _idx_gather(x, ind, plane):
     """y[n, c, k] = x[n, c, ind[n, c, k]] over flattened planes."""
     N, C = ind.shape[:2]
     xf = x.reshape(N, C, plane)
-    return np.take_along_axis(xf, ind.reshape(N, C, -1), axis=2).reshape(ind.shape)
+    return namespace(x).take_along_axis(xf, ind.reshape(N, C, -1), axis=2).reshape(ind.shape)
 
 
 def _idx_scatter(g, ind, plane, out_shape, accumulate):
     """The adjoint of ``_idx_gather``: out[n, c, ind] (+)= g."""
     N, C = ind.shape[:2]
-    out = np.zeros((N, C, plane), dtype=g.dtype)
+    xp = namespace(g)
+    out = xp.zeros((N, C, plane), dtype=g.dtype)
     flat = ind.reshape(N, C, -1)
     gf = g.reshape(N, C, -1)
     if accumulate:
-        base = (np.arange(N * C, dtype=np.int64) * plane).reshape(N, C, 1)
-        np.add.at(out.reshape(-1), (flat + base).reshape(-1), gf.reshape(-1))
+        base = (xp.arange(N * C, dtype=np.int64) * plane).reshape(N, C, 1)
+        xp.add.at(out.reshape(-1), (flat + base).reshape(-1), gf.reshape(-1))
     else:
-        np.put_along_axis(out, flat, gf, axis=2)
+        xp.put_along_axis(out, flat, gf, axis=2)
     return out.reshape(out_shape)
 
 
@@ -475,7 +481,7 @@ class _IdxGather(Op):
 
     @staticmethod
     def backward(ctx, g):
-        if type(g) is _nd:
+        if _bw.is_array(g):
             return _idx_scatter(g, ctx.ind4, ctx.plane, ctx.x_shape, ctx.acc)
         return _IdxScatter.apply(g, None, ctx.ind4, ctx.plane, ctx.x_shape, ctx.acc)
 
@@ -490,7 +496,7 @@ class _IdxScatter(Op):
 
     @staticmethod
     def backward(ctx, gg, *_):
-        if type(gg) is _nd:
+        if _bw.is_array(gg):
             return _idx_gather(gg, ctx.ind4, ctx.plane).reshape(ctx.g_shape)
         return _IdxGather.apply(gg, None, ctx.ind4, ctx.g_shape, ctx.acc)
 
@@ -635,7 +641,7 @@ def _avg_pool(nd, fname, input, kernel_size, stride, padding, ceil_mode, count_i
         # integer average pooling truncates toward zero, as torch
         out = _avg_forward(x.astype(np.float64), geo)
         from ..._tensor import _wrap
-        return _wrap(np.trunc(out).astype(x.dtype))
+        return _wrap(namespace(out).trunc(out).astype(x.dtype))
     return _AvgPool.apply(input, geo)
 
 
@@ -722,20 +728,21 @@ def _adaptive_max_flat(x4, out2):
     Ho, Wo = out2
     hs, he = _adaptive_windows(H, Ho)
     ws, we = _adaptive_windows(W, Wo)
-    m1 = np.empty((N, C, H, Wo), dtype=x4.dtype)
-    a1 = np.empty((N, C, H, Wo), dtype=np.int64)
+    xp = namespace(x4)
+    m1 = xp.empty((N, C, H, Wo), dtype=x4.dtype)
+    a1 = xp.empty((N, C, H, Wo), dtype=np.int64)
     for o in range(Wo):
         seg = x4[..., ws[o]:we[o]]
         a1[..., o] = seg.argmax(axis=-1) + ws[o]
-        m1[..., o] = np.take_along_axis(seg, (a1[..., o] - ws[o])[..., None], axis=-1)[..., 0]
-    y = np.empty((N, C, Ho, Wo), dtype=x4.dtype)
-    ind = np.empty((N, C, Ho, Wo), dtype=np.int64)
+        m1[..., o] = xp.take_along_axis(seg, (a1[..., o] - ws[o])[..., None], axis=-1)[..., 0]
+    y = xp.empty((N, C, Ho, Wo), dtype=x4.dtype)
+    ind = xp.empty((N, C, Ho, Wo), dtype=np.int64)
     for o in range(Ho):
         seg = m1[:, :, hs[o]:he[o], :]
         r = seg.argmax(axis=2)
-        y[:, :, o, :] = np.take_along_axis(seg, r[:, :, None, :], axis=2)[:, :, 0, :]
+        y[:, :, o, :] = xp.take_along_axis(seg, r[:, :, None, :], axis=2)[:, :, 0, :]
         r = r + hs[o]
-        col = np.take_along_axis(a1, r[:, :, None, :], axis=2)[:, :, 0, :]
+        col = xp.take_along_axis(a1, r[:, :, None, :], axis=2)[:, :, 0, :]
         ind[:, :, o, :] = r * W + col
     return y, ind
 
