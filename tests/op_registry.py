@@ -44,6 +44,7 @@ class OpCase:
     atol: float = None
     rtol: float = None
     tags: tuple = field(default=())
+    missing: str = None            # why Ember can't run it yet (the test xfails, naming it)
 
     def arrays(self, dtype, seed=0):
         rng = np.random.default_rng(seed)
@@ -104,11 +105,14 @@ _BINARY = {
     "fmod": (A, P), "remainder": (A, P), "copysign": (A, A), "xlogy": (P, P),
     "logaddexp": (A, A),
 }
+_MISSING = {"logaddexp": "ember.logaddexp is missing"}
 for _n, (_a, _b) in _BINARY.items():
     gc = _n not in ("maximum", "minimum", "fmod", "remainder", "copysign")
-    case(_n, lambda lib, x, y, n=_n: getattr(lib, n)(x, y), _a(3, 4), _b(3, 4), gradcheck=gc)
+    m = _MISSING.get(_n)
+    case(_n, lambda lib, x, y, n=_n: getattr(lib, n)(x, y), _a(3, 4), _b(3, 4), gradcheck=gc,
+         missing=m)
     case(f"{_n}_broadcast", lambda lib, x, y, n=_n: getattr(lib, n)(x, y), _a(2, 3, 4), _b(4),
-         gradcheck=gc)
+         gradcheck=gc, missing=m)
 case("add_alpha", lambda lib, x, y: lib.add(x, y, alpha=0.5), A(3, 4), A(3, 4))
 case("sub_scalar", lambda lib, x: x - 1.5, A(3, 4))
 case("rsub_scalar", lambda lib, x: 2.0 - x, A(3, 4))
@@ -121,8 +125,10 @@ case("clamp", lambda lib, x: lib.clamp(x, -0.5, 0.7), A(3, 4), gradcheck=False)
 case("clamp_tensor", lambda lib, x, lo: lib.clamp(x, min=lo), A(3, 4), A(4), gradcheck=False)
 case("where", lambda lib, m, x, y: lib.where(m, x, y), B(3, 4), A(3, 4), A(4))
 case("lerp", lambda lib, x, y, w: lib.lerp(x, y, w), A(3, 4), A(3, 4), A(3, 4))
-case("addcmul", lambda lib, x, a, b: lib.addcmul(x, a, b, value=0.5), A(3, 4), A(3, 4), A(4))
-case("addcdiv", lambda lib, x, a, b: lib.addcdiv(x, a, b, value=0.5), A(3, 4), A(3, 4), P(4))
+case("addcmul", lambda lib, x, a, b: lib.addcmul(x, a, b, value=0.5), A(3, 4), A(3, 4), A(4),
+     missing="ember.addcmul is missing")
+case("addcdiv", lambda lib, x, a, b: lib.addcdiv(x, a, b, value=0.5), A(3, 4), A(3, 4), P(4),
+     missing="ember.addcdiv is missing")
 case("nan_to_num", lambda lib, x: lib.nan_to_num(x / (x - x)), A(3, 4), grad=False,
      gradcheck=False)
 case("comparisons", lambda lib, x, y: ((x < y) | (x >= 0.5)) & ~(x == y), A(3, 4), A(3, 4),
@@ -167,7 +173,8 @@ case("cat", lambda lib, x, y: lib.cat([x, y], dim=1), A(2, 3), A(2, 4))
 case("stack", lambda lib, x, y: lib.stack([x, y], dim=0), A(2, 3), A(2, 3))
 case("split", lambda lib, x: lib.split(x, [1, 3], dim=1), A(2, 4))
 case("chunk", lambda lib, x: lib.chunk(x, 2, dim=0), A(4, 3))
-case("flip", lambda lib, x: lib.flip(x, dims=(0, 1)), A(3, 4))
+case("flip", lambda lib, x: lib.flip(x, dims=(0, 1)), A(3, 4),
+     missing="ember.flip takes no dims= keyword")
 case("roll", lambda lib, x: lib.roll(x, 2, dims=1), A(3, 4))
 case("repeat", lambda lib, x: x.repeat(2, 3), A(2, 3))
 case("tile", lambda lib, x: lib.tile(x, (2,)), A(3))

@@ -40,6 +40,8 @@ def _flat(out):
 @pytest.mark.parametrize("dtype", _DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_case_matches_torch(case, dtype):
+    if case.missing:
+        pytest.xfail(case.missing)
     if dtype not in case.dtypes:
         pytest.skip(f"{case.name} is not defined for {np.dtype(dtype).name}")
     es, ts = _tensors(case, dtype)
@@ -75,6 +77,8 @@ def test_case_matches_torch(case, dtype):
 @pytest.mark.parametrize("case", [c for c in CASES if c.grad and c.gradcheck],
                          ids=[c.name for c in CASES if c.grad and c.gradcheck])
 def test_case_gradcheck(case):
+    if case.missing:
+        pytest.xfail(case.missing)
     es, _ = _tensors(case, np.float64)
     assert ember.autograd.gradcheck(lambda *xs: case.fn(ember, *xs), es, eps=1e-6, atol=1e-5,
                                     rtol=1e-3)
