@@ -1,3 +1,139 @@
-"""CPU norm kernels: the fast paths; anything else goes to the generic formula."""
-from .._table import GENERIC  # noqa: F401
-from .._table import CPU as KERNELS  # noqa: F401
+"""CPU normalization kernels: compiled loops where they apply, else the generic formulas.
+
+Two shapes of norm run compiled (``_numba``) in float32/64: layer/RMS norm
+(statistics over the last axis of a 2-D view, elementwise affine), one pass
+per row split over the intra-op threads, and batch norm (statistics per
+channel of an (N, C, S) view, per-channel affine), one loop per channel.
+Each saves what the generic backward would (xhat, resp. xc) so that either
+backward can follow either forward.
+"""
+import numpy as np
+
+from .._table import CPU as KERNELS
+from ..generic import norm as _generic
+from . import _jit, _pool
+
+
+def _channelwise(spec, dtype):
+    """The compiled kernels, if they apply: batch norm (statistics per channel
+    of an (N, C, S) view, per-channel affine) in float32/64."""
+    if len(spec.view) != 3 or spec.axes != (0, 2) or not spec.fold:
+        return None
+    return _jit.kernels_for(dtype)
+
+
+def _rowwise(spec, dtype):
+    """The compiled kernels, if they apply: a layer/RMS norm (statistics over
+    the last axis of a 2-D view, elementwise affine) in float32/64."""
+    if len(spec.view) != 2 or spec.axes != (1,) or spec.fold:
+        return None
+    return _jit.kernels_for(dtype)
+
+
+def _vec(a, dt):
+    """A weight/bias (or rstd) as the contiguous 1-D array of dtype ``dt`` a kernel takes."""
+    return None if a is None else np.ascontiguousarray(a.reshape(-1), dtype=dt)
+
+
+def _param_grads(n, need, dt):
+    """Output buffers for the weight and bias gradients (None when not wanted)."""
+    return (np.empty(n, dt) if need[1] else None,
+            np.empty(n, dt) if need[2] else None)
+
+
+@KERNELS.register
+def normalize(xv, w, b, spec, stats):
+    """The generic ``normalize``, compiled for layer/RMS norm rows (without
+    ``stats``) and batch norm channels."""
+    y = _rows_forward(spec, xv, w, b) if not stats else None
+    if y is None:
+        y = _channels_forward(spec, xv, w, b)
+    return y if y is not None else _generic.normalize(xv, w, b, spec, stats)
+
+
+@KERNELS.register
+def normalize_backward(g, saved, rstd, w, spec, need):
+    """The generic ``normalize_backward``, compiled where the forward was."""
+    grads = _rows_backward(spec, g, saved, rstd, w, need)
+    if grads is None:
+        grads = _channels_backward(spec, g, saved, rstd, w, need)
+    return grads if grads is not None else _generic.normalize_backward(g, saved, rstd, w, spec, need)
+
+
+def _channels_forward(spec, xv, w, b):
+    """Batch norm forward in one compiled loop per channel: normalize's
+    result (xc saved, rstd of spec.sshape, mean and var per channel); None
+    when the kernels don't apply."""
+    k = _channelwise(spec, xv.dtype)
+    if k is None or not spec.M:
+        return None
+    dt = xv.dtype
+    x3 = np.ascontiguousarray(xv)
+    C = x3.shape[1]
+    y, xc = np.empty_like(x3), np.empty_like(x3)
+    mean, var, rstd = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
+    k.norm_channels_forward(x3, _vec(w, dt), _vec(b, dt), dt.type(spec.eps), dt.type(1),
+                            dt.type(1.0 / spec.M), y, xc, mean, var, rstd)
+    return y, xc, rstd.reshape(spec.sshape), mean, var
+
+
+def _channels_backward(spec, g, xc, rstd, w, need):
+    """The compiled backward for what _channels_forward computed; None otherwise."""
+    dt = g.dtype
+    k = _channelwise(spec, dt)
+    if k is None or not spec.M or xc.dtype != dt or xc.shape != g.shape:
+        return None
+    gx = np.empty(g.shape, dt)
+    gw, gb = _param_grads(g.shape[1], need, dt)
+    k.norm_channels_backward(np.ascontiguousarray(g), np.ascontiguousarray(xc), _vec(rstd, dt),
+                             _vec(w, dt), dt.type(1.0 / spec.M), gx, gw, gb)
+    return gx if need[0] else None, gw, gb
+
+
+def _rows_forward(spec, xv, w, b):
+    """Layer/RMS norm forward in one compiled pass per row: normalize's
+    result (xhat saved, rstd of shape (R, 1), no mean and var); None when
+    the kernels don't apply."""
+    k = _rowwise(spec, xv.dtype)
+    if k is None or not spec.M:
+        return None
+    dt = xv.dtype
+    x2 = np.ascontiguousarray(xv)
+    y, xhat = np.empty_like(x2), np.empty_like(x2)
+    rstd = np.empty((x2.shape[0], 1), dt)
+    r1, wv, bv = rstd.reshape(-1), _vec(w, dt), _vec(b, dt)
+    eps, one, inv = dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M)
+    _pool.parallel_rows(lambda lo, hi: k.norm_rows_forward(
+        x2[lo:hi], wv, bv, eps, one, inv, spec.center, y[lo:hi], xhat[lo:hi], r1[lo:hi]),
+        x2.shape[0], x2.shape[1])
+    return y, xhat, rstd, None, None
+
+
+def _rows_backward(spec, g, xhat, rstd, w, need):
+    """The compiled backward for what _rows_forward computed; None otherwise."""
+    dt = g.dtype
+    k = _rowwise(spec, dt)
+    if k is None or not spec.M or xhat.dtype != dt or xhat.shape != g.shape:
+        return None
+    g2 = np.ascontiguousarray(g)
+    gx = np.empty_like(g2)
+    R, D = g2.shape
+    gw, gb = _param_grads(D, need, dt)
+    xh, r1, wv = np.ascontiguousarray(xhat), _vec(rstd, dt), _vec(w, dt)
+    one, inv = dt.type(1), dt.type(1.0 / spec.M)
+    # each range of rows sums its own share of gw and gb (rows 0.. in gw, gb)
+    part_w, part_b = {}, {}
+
+    def rows(lo, hi):
+        pw = gw if lo == 0 or gw is None else np.empty_like(gw)
+        pb = gb if lo == 0 or gb is None else np.empty_like(gb)
+        k.norm_rows_backward(g2[lo:hi], xh[lo:hi], r1[lo:hi], wv, one, inv, spec.center,
+                             gx[lo:hi], pw, pb)
+        part_w[lo], part_b[lo] = pw, pb
+    _pool.parallel_rows(rows, R, D)
+    for lo in sorted(part_w)[1:]:
+        if gw is not None:
+            gw += part_w[lo]
+        if gb is not None:
+            gb += part_b[lo]
+    return gx if need[0] else None, gw, gb

@@ -22,8 +22,8 @@ for batch and instance norm, whose affine is constant over each statistic,
 two per-channel reductions give all three gradients.  Under
 ``create_graph`` the backward recomputes the statistics from the
 graph-connected input with Tensor ops, so the same formula is recorded and
-double backward is exact.  Statistics are reduced with ``einsum`` (faster
-than ``ndarray.sum`` over non-adjacent axes).
+double backward is exact.  The array formulas are the backend's kernels
+``normalize`` / ``normalize_backward`` (generic: ember.backends.generic.norm).
 """
 import numbers
 
@@ -31,18 +31,16 @@ import numpy as np
 
 from ..._tensor import Tensor
 from ...autograd.function import Op
+from ...backends import namespace, kernels
 from ...ops import _bw
-from ...backends.cpu import _jit, _pool as _parallel
 
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",
            "local_response_norm"]
 
-_nd = np.ndarray
-
 
 def _mean(a, axes, M):
     """Mean over ``axes``, dims kept (arrays or Tensors)."""
-    if type(a) is _nd:
+    if not isinstance(a, Tensor):
         return a.sum(axis=axes, keepdims=True) * (1.0 / max(M, 1))
     return a.sum(dim=axes, keepdim=True) * (1.0 / max(M, 1))
 
@@ -79,20 +77,9 @@ class _Spec:
         self.psub = (f"{letters}->{kept}", f"{letters},{letters}->{kept}")   # weight/bias grads
 
 
-def _stats(xv, spec):
-    """Arrays: (xc, rstd, mean, var) with xc the centred input (``xv`` itself
-    for RMS norm), so xhat = xc * rstd.  Tensors (create_graph): (xhat, rstd)."""
+def _graph_stats(xv, spec):
+    """(xhat, rstd) of the Tensor ``xv`` (create_graph), recorded by Tensor ops."""
     axes, M = spec.axes, spec.M
-    inv = 1.0 / max(M, 1)
-    if type(xv) is _nd:
-        if spec.center:
-            mean = np.einsum(spec.sub[0], xv).reshape(spec.sshape) * inv
-            xc = xv - mean
-        else:
-            mean, xc = None, xv
-        var = np.einsum(spec.sub[1], xc, xc).reshape(spec.sshape) * inv
-        rstd = 1.0 / np.sqrt(var + spec.eps)
-        return xc, rstd, mean, var
     if spec.center:
         xc = xv - _mean(xv, axes, M)
     else:
@@ -111,33 +98,9 @@ class _Norm(Op):
         # float16: statistics in float32, as torch does (a float16 sum of
         # squares overflows at 65504)
         xv = (x.astype(np.float32) if half else x).reshape(spec.view)
-        fused = _fused_rows(spec, running, xv, w, b)
-        if fused is None:
-            fused = _fused_channels(spec, running, xv, w, b)
-        if fused is not None:
-            y, saved, rstd = fused
-            if ctx.needs_input_grad:
-                ctx.save_for_backward(x, w, saved, rstd)
-                ctx.spec, ctx.shape = spec, shape
-                ctx.bshape = None if b is None else b.shape
-            return (y.astype(np.float16) if half else y).reshape(shape)
-        xc, rstd, mean, var = _stats(xv, spec)
+        y, saved, rstd, mean, var = kernels(xv).normalize(xv, w, b, spec, running is not None)
         if running is not None:
             _update_running(running, mean, var, spec)
-        if spec.fold:
-            # the affine is per statistic: one multiply by rstd * weight
-            y = xc * (rstd if w is None else rstd * w.reshape(spec.pshape))
-            saved = xc
-        else:
-            # (the backward uses xhat itself: saved instead of xc)
-            saved = y = np.multiply(xc, rstd, out=xc if xc is not xv else None)
-            if w is not None:
-                y = y * w.reshape(spec.pshape)
-        if b is not None:
-            if y is saved:      # (xhat itself: keep it, the bias goes into a new array)
-                y = y + b.reshape(spec.pshape)
-            else:
-                y += b.reshape(spec.pshape)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w, saved, rstd)
             ctx.spec, ctx.shape = spec, shape
@@ -146,23 +109,19 @@ class _Norm(Op):
 
     @staticmethod
     def backward(ctx, g):
-        x, w, xc, rstd = ctx.saved_tensors
+        x, w, saved, rstd = ctx.saved_tensors
         spec = ctx.spec
         need = ctx.needs_input_grad
-        if type(g) is _nd and g.dtype == np.float16:
-            g = g.astype(np.float32)  # (sums of the gradient in float32 too)
+        if not isinstance(g, Tensor):
+            if g.dtype == np.float16:
+                g = g.astype(np.float32)  # (sums of the gradient in float32 too)
+            gx, gw, gb = kernels(g).normalize_backward(g.reshape(spec.view), saved, rstd, w, spec,
+                                                       need)
+            return (None if gx is None else gx.reshape(ctx.shape),
+                    None if gw is None else gw.reshape(w.shape),
+                    None if gb is None else gb.reshape(ctx.bshape))
         gv = g.reshape(spec.view)
-        if type(g) is _nd:
-            fused = _fused_rows_backward(spec, gv, xc, rstd, w, ctx)
-            if fused is None:
-                fused = _fused_channels_backward(spec, gv, xc, rstd, w, ctx)
-            if fused is not None:
-                return fused
-            if spec.fold:
-                return _fold_backward(gv, xc, rstd, w, spec, need, ctx)
-            return _affine_backward(gv, xc, rstd, w, spec, need, ctx)
-        else:
-            xhat, rstd = _stats(x.reshape(spec.view), spec)
+        xhat, rstd = _graph_stats(x.reshape(spec.view), spec)
         gw = gb = gx = None
         if need[1]:
             gw = _bw.sum(gv * xhat, spec.paxes).reshape(w.shape)
@@ -177,173 +136,6 @@ class _Norm(Op):
                 gx = (dxhat - xhat * proj) * rstd
             gx = gx.reshape(ctx.shape)
         return gx, gw, gb
-
-
-def _channelwise(spec, dtype):
-    """The compiled kernels, if they apply: batch norm (statistics per channel
-    of an (N, C, S) view, per-channel affine) in float32/64."""
-    if len(spec.view) != 3 or spec.axes != (0, 2) or not spec.fold:
-        return None
-    return _jit.kernels_for(dtype)
-
-
-def _rowwise(spec, dtype):
-    """The compiled kernels, if they apply: a layer/RMS norm (statistics over
-    the last axis of a 2-D view, elementwise affine) in float32/64."""
-    if len(spec.view) != 2 or spec.axes != (1,) or spec.fold:
-        return None
-    return _jit.kernels_for(dtype)
-
-
-def _vec(a, dt):
-    """A weight/bias (or rstd) as the contiguous 1-D array of dtype ``dt`` a kernel takes."""
-    return None if a is None else np.ascontiguousarray(a.reshape(-1), dtype=dt)
-
-
-def _param_grads(n, w, ctx, dt):
-    """Output buffers for the weight and bias gradients (None when not wanted)."""
-    need = ctx.needs_input_grad
-    return (np.empty(n, dt) if w is not None and need[1] else None,
-            np.empty(n, dt) if ctx.bshape is not None and need[2] else None)
-
-
-def _input_grads(gx, gw, gb, w, ctx):
-    """A kernel's gradients in the shapes (and the None-when-not-needed) of backward's result."""
-    return (gx.reshape(ctx.shape) if ctx.needs_input_grad[0] else None,
-            None if gw is None else gw.reshape(w.shape),
-            None if gb is None else gb.reshape(ctx.bshape))
-
-
-def _fused_channels(spec, running, xv, w, b):
-    """Batch norm forward in one compiled loop per channel: (y, xc, rstd) as
-    the NumPy fold path saves them, the running statistics updated; None
-    when the kernels don't apply."""
-    k = _channelwise(spec, xv.dtype)
-    if k is None or not spec.M:
-        return None
-    dt = xv.dtype
-    x3 = np.ascontiguousarray(xv)
-    C = x3.shape[1]
-    y, xc = np.empty_like(x3), np.empty_like(x3)
-    mean, var, rstd = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
-    k.norm_channels_forward(x3, _vec(w, dt), _vec(b, dt), dt.type(spec.eps), dt.type(1),
-                            dt.type(1.0 / spec.M), y, xc, mean, var, rstd)
-    if running is not None:
-        _update_running(running, mean, var, spec)
-    return y, xc, rstd.reshape(spec.sshape)
-
-
-def _fused_channels_backward(spec, g, xc, rstd, w, ctx):
-    """The compiled backward for what _fused_channels computed; None otherwise."""
-    dt = g.dtype
-    k = _channelwise(spec, dt)
-    if k is None or not spec.M or xc.dtype != dt or xc.shape != g.shape:
-        return None
-    gx = np.empty(g.shape, dt)
-    gw, gb = _param_grads(g.shape[1], w, ctx, dt)
-    k.norm_channels_backward(np.ascontiguousarray(g), np.ascontiguousarray(xc), _vec(rstd, dt),
-                             _vec(w, dt), dt.type(1.0 / spec.M), gx, gw, gb)
-    return _input_grads(gx, gw, gb, w, ctx)
-
-
-def _fused_rows(spec, running, xv, w, b):
-    """Layer/RMS norm forward in one compiled pass per row: (y, xhat, rstd)
-    with rstd of shape (R, 1), as the NumPy path saves it; None when the
-    kernels don't apply."""
-    k = _rowwise(spec, xv.dtype) if running is None else None
-    if k is None or not spec.M:
-        return None
-    dt = xv.dtype
-    x2 = np.ascontiguousarray(xv)
-    y, xhat = np.empty_like(x2), np.empty_like(x2)
-    rstd = np.empty((x2.shape[0], 1), dt)
-    r1, wv, bv = rstd.reshape(-1), _vec(w, dt), _vec(b, dt)
-    eps, one, inv = dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M)
-    _parallel.parallel_rows(lambda lo, hi: k.norm_rows_forward(
-        x2[lo:hi], wv, bv, eps, one, inv, spec.center, y[lo:hi], xhat[lo:hi], r1[lo:hi]),
-        x2.shape[0], x2.shape[1])
-    return y, xhat, rstd
-
-
-def _fused_rows_backward(spec, g, xhat, rstd, w, ctx):
-    """The compiled backward for what _fused_rows computed; None otherwise."""
-    dt = g.dtype
-    k = _rowwise(spec, dt)
-    if k is None or not spec.M or xhat.dtype != dt or xhat.shape != g.shape:
-        return None
-    g2 = np.ascontiguousarray(g)
-    gx = np.empty_like(g2)
-    R, D = g2.shape
-    gw, gb = _param_grads(D, w, ctx, dt)
-    xh, r1, wv = np.ascontiguousarray(xhat), _vec(rstd, dt), _vec(w, dt)
-    one, inv = dt.type(1), dt.type(1.0 / spec.M)
-    # each range of rows sums its own share of gw and gb (rows 0.. in gw, gb)
-    part_w, part_b = {}, {}
-
-    def rows(lo, hi):
-        pw = gw if lo == 0 or gw is None else np.empty_like(gw)
-        pb = gb if lo == 0 or gb is None else np.empty_like(gb)
-        k.norm_rows_backward(g2[lo:hi], xh[lo:hi], r1[lo:hi], wv, one, inv, spec.center,
-                             gx[lo:hi], pw, pb)
-        part_w[lo], part_b[lo] = pw, pb
-    _parallel.parallel_rows(rows, R, D)
-    for lo in sorted(part_w)[1:]:
-        if gw is not None:
-            gw += part_w[lo]
-        if gb is not None:
-            gb += part_b[lo]
-    return _input_grads(gx, gw, gb, w, ctx)
-
-
-def _affine_backward(g, xhat, rstd, w, spec, need, ctx):
-    """Array backward for an elementwise affine (layer/group/RMS norm), from
-    the saved xhat; reductions by einsum (no temporaries):
-
-        dxhat = g * w,  dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-    """
-    gw = gb = gx = None
-    if need[1]:
-        gw = np.einsum(spec.psub[1], g, xhat).reshape(w.shape)
-    if need[2]:
-        gb = np.einsum(spec.psub[0], g).reshape(ctx.bshape)
-    if need[0]:
-        inv = 1.0 / max(spec.M, 1)
-        dxhat = g * w.reshape(spec.pshape) if w is not None else g.copy()
-        proj = np.einsum(spec.sub[1], dxhat, xhat).reshape(spec.sshape)
-        proj *= rstd * inv
-        gx = xhat * proj
-        np.multiply(dxhat, rstd, out=dxhat)
-        np.subtract(dxhat, gx, out=gx)
-        if spec.center:
-            mean = np.einsum(spec.sub[0], dxhat).reshape(spec.sshape)   # (already * rstd)
-            mean *= inv
-            gx -= mean
-        gx = gx.reshape(ctx.shape)
-    return gx, gw, gb
-
-
-def _fold_backward(g, xc, rstd, w, spec, need, ctx):
-    """Array backward when the affine is constant over each statistic:
-    mean(g * w) = w * mean(g), so two reductions serve all three gradients:
-
-        sg = sum(g),  sgx = sum(g * xhat) = rstd * sum(g * xc)
-        dx = a * (g - sg / M) - xc * (a * rstd * sgx / M),   a = rstd * w
-    """
-    sg = np.einsum(spec.sub[0], g).reshape(spec.sshape)
-    sgx = np.einsum(spec.sub[1], g, xc).reshape(spec.sshape) * rstd
-    gx = gw = gb = None
-    if need[1]:
-        gw = sgx.sum(axis=spec.paxes).reshape(w.shape)
-    if need[2]:
-        gb = sg.sum(axis=spec.paxes).reshape(ctx.bshape)
-    if need[0]:
-        a = rstd if w is None else rstd * w.reshape(spec.pshape)
-        inv = 1.0 / spec.M
-        gx = g - sg * inv
-        gx *= a
-        gx -= xc * (a * rstd * sgx * inv)
-        gx = gx.reshape(ctx.shape)
-    return gx, gw, gb
 
 
 class _LayerNorm(_Norm):
@@ -385,7 +177,7 @@ class _Affine(Op):
 
     @staticmethod
     def forward(ctx, x, w, b, rm, rv, eps, pshape):
-        rstd = 1.0 / np.sqrt(rv.reshape(pshape) + eps)
+        rstd = 1.0 / namespace(rv).sqrt(rv.reshape(pshape) + eps)
         scale = rstd * w.reshape(pshape) if w is not None else rstd
         scale = scale.astype(x.dtype, copy=False)
         shift = -rm.reshape(pshape) * scale
