@@ -362,7 +362,7 @@ class Tensor:
         d = self._data
         if type(d) is np.ndarray:
             return d
-        b = _backends.backend_of(d)
+        b = _backends.backend_of(d)       # (force: a copy to the host, as torch's .cpu())
         if not b.host and not force:
             raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
                             "Tensor.cpu() to copy the tensor to host memory first.")

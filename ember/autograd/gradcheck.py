@@ -6,6 +6,11 @@ second derivatives through ``create_graph=True``.
 """
 import numpy as np
 
+from ..backends import backend_of
+
+# The numerics run on the host, in NumPy: outputs come back with
+# ``numpy(force=True)``; seeds and grad_outputs go to the output's device.
+
 
 class GradcheckError(RuntimeError):
     pass
@@ -38,7 +43,7 @@ def _flat_outputs(out):
     outs = [o for o in _as_tuple(out) if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
     if not outs:
         return np.zeros(0)
-    return np.concatenate([o._data.astype(np.float64).reshape(-1) for o in outs])
+    return np.concatenate([o.numpy(force=True).astype(np.float64).reshape(-1) for o in outs])
 
 
 def _analytical_jacobian(fn, inputs, k, nondet_tol=0.0):
@@ -58,9 +63,10 @@ def _analytical_jacobian(fn, inputs, k, nondet_tol=0.0):
                 continue
             seed = np.zeros(o._data.shape, dtype=o._data.dtype)
             seed.reshape(-1)[j] = 1
-            g = grad(o, inputs[k], _wrap(seed), retain_graph=True, allow_unused=True)[0]
+            seed = _wrap(backend_of(o._data).from_host(seed))
+            g = grad(o, inputs[k], seed, retain_graph=True, allow_unused=True)[0]
             if g is not None:
-                rows[:, col] = g._data.reshape(-1)
+                rows[:, col] = g.numpy(force=True).reshape(-1)
             col += 1
     return rows
 
@@ -103,8 +109,9 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     out = _as_tuple(func(*inputs))
     if grad_outputs is None:
         rng = np.random.default_rng(0)
-        grad_outputs = tuple(_wrap(rng.standard_normal(o._data.shape)).requires_grad_(True)
-                             for o in out if isinstance(o, Tensor) and o.requires_grad)
+        grad_outputs = tuple(
+            _wrap(backend_of(o._data).from_host(rng.standard_normal(o._data.shape)))
+            .requires_grad_(True) for o in out if isinstance(o, Tensor) and o.requires_grad)
     grad_outputs = _as_tuple(grad_outputs)
     n_in = len(inputs)
     diff_idx = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
