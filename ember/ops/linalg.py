@@ -909,7 +909,7 @@ def _adjugate_t(A, det):
     if n == 0:
         return xp.zeros_like(A)
     scale = xp.abs(A).max(axis=(-2, -1)) if A.size else 0
-    ok = xp.abs(det) > (np.finfo(A.dtype).eps * 10 * xp.maximum(scale, 1e-300) ** n)
+    ok = xp.abs(det) > (xp.maximum(scale, 1e-300) ** n * (np.finfo(A.dtype).eps * 10))
     if xp.all(ok):
         return det[..., None, None] * xp.swapaxes(xp.linalg.inv(A), -1, -2)
     # A = U S Vh  =>  adj(A)^T = det(U) det(Vh) U diag(prod_{j != i} s_j) Vh
