@@ -6,15 +6,14 @@ and computed as ONE matrix product over an *im2col* buffer:
     cols[c, i, j, n, p] = xpad[n, c, row(p) * sh + i * dh, col(p) * sw + j * dw]
     y[n, o, p]          = sum over (c, i, j) of  w[o, c, i, j] * cols[c, i, j, n, p]
 
-``cols`` is a strided view of the padded input, copied once
-into a contiguous (C*kh*kw, N*P) matrix so the product is a single GEMM
-(one per group).  Its columns ``p`` follow one of two layouts:
+``cols`` is the padded input's windows copied into a contiguous
+(C*kh*kw, N*P) matrix so the product is a single GEMM (one per group).
+Its columns ``p`` follow one of two layouts (``_Geo.wide``):
 
 * *wide* (stride 1): ``p`` runs over every padded-width position of the
-  output rows, ``p = ho * Wp + wo``, trimmed after the last real output.
-  Each copy and each scatter-add is then one long contiguous run, which
-  NumPy does at memory speed; the ``Wp - Wo`` extra columns per row are
-  garbage that is computed and dropped (and given zero gradient).
+  output rows, ``p = ho * Wp + wo``, trimmed after the last real output,
+  so that each copy is one long contiguous run (a backend may still use
+  the compact layout: the layout is internal to its kernels);
 * *compact* (strided convolutions, or when the wide waste would be large):
   ``p = ho * Wo + wo`` exactly.
 
@@ -22,9 +21,13 @@ The weight gradient is one GEMM of the output gradient with the same
 ``cols`` (kept from the forward when small).  The input gradient is, for
 stride-1 convolutions, itself a forward convolution of the output gradient
 with the rotated kernel; otherwise a GEMM into column form followed by a
-col2im scatter-add that loops over the kh*kw kernel offsets only.  The
-batch is processed in chunks so the column buffers stay cache-sized, and
-those buffers are recycled (``_scratch``) instead of freshly allocated.
+col2im scatter-add that loops over the kh*kw kernel offsets only.
+
+The array work is two kernels of the input's backend (``kernels(x)``):
+``conv2d_apply`` (im2col + GEMM: the output and/or the weight gradient)
+and ``conv2d_scatter`` (GEMM + col2im: the input gradient and/or the
+weight gradient).  The CPU's (``ember.backends.cpu._conv``) build the
+columns from strided views, batch chunk by chunk, in recycled buffers.
 
 Three Ops close the set under differentiation, so double backward works:
 
@@ -33,20 +36,21 @@ Three Ops close the set under differentiation, so double backward works:
 * ``_ConvW``       x, y-grad -> w-grad
 
 Each backward is, on the plain path, a direct call of the array kernels
-below (sharing the im2col buffer between the two gradients), and under
+(sharing the im2col buffer between the two gradients), and under
 ``create_graph=True`` the same formulas built from these three Ops.
 """
 import numpy as np
 
 from ..._tensor import Tensor
-from ...backends.cpu import _pool as _parallel
 from ...autograd.function import Op
+from ...backends import namespace, kernels
+from ...ops import _bw
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
-_nd = np.ndarray
-# im2col buffers are built per batch chunk of about this many bytes, so a
-# chunk stays in cache between its copy and its GEMM and memory stays bounded.
+# Kernels that build the im2col buffer batch chunk by batch chunk (the
+# CPU's) size a chunk at about this many bytes, so it stays in cache between
+# its copy and its GEMM and memory stays bounded.
 _CHUNK_BYTES = 1 << 21
 # Forward keeps the im2col buffer for the weight gradient when it is this small.
 _SAVE_BYTES = 1 << 25
@@ -60,10 +64,14 @@ class _Geo:
     ``x4``: (N, C, H, W) conv input (a transposed conv's output); ``y4``:
     (N, O, Ho, Wo) conv output; ``w4``: (O, C // G, kh, kw).  ``x_shape``,
     ``y_shape``, ``w_shape`` are the user-visible shapes (1-D / unbatched).
+    ``wide``, ``L``, ``row``: the wide or compact column layout (the module
+    docstring) and its column count per sample and per output row.  The
+    backend's conv kernels read their shapes from here, and ``chunk_bytes``
+    (``_CHUNK_BYTES`` when the geometry was made).
     """
 
     __slots__ = ("x4", "y4", "w4", "x_shape", "y_shape", "w_shape", "G", "sh", "sw", "dh",
-                 "dw", "pt", "pl", "pb", "pr", "Hp", "Wp", "wide", "L", "row", "_dx")
+                 "dw", "pt", "pl", "pb", "pr", "Hp", "Wp", "wide", "L", "row", "chunk_bytes", "_dx")
 
     def __init__(self, x4, w4, G, stride, padding, dilation, out_hw, x_shape, y_shape, w_shape):
         N, C, H, W = x4
@@ -73,6 +81,7 @@ class _Geo:
         pt, pb, pl, pr = padding
         self.pt, self.pl, self.pb, self.pr = pt, pl, pb, pr
         self._dx = False
+        self.chunk_bytes = _CHUNK_BYTES
         self.Hp, self.Wp = H + pt + pb, W + pl + pr
         Ho, Wo = out_hw
         self.x4, self.w4, self.G = x4, w4, G
@@ -87,240 +96,6 @@ class _Geo:
         else:
             self.L = Ho * Wo
             self.row = Wo
-
-
-def _cols_view(xp, geo, n0, n1):
-    """The im2col windows of samples n0:n1 of the contiguous padded input
-    ``xp`` (N, C, Hp, Wp), as a strided view (C, kh, kw, n, L) or
-    (C, kh, kw, n, Ho, Wo).  (``np.ndarray`` over the buffer: ~5x cheaper
-    than ``as_strided``, and this runs once per chunk.)"""
-    sn, sc, srow, it = xp.strides
-    C, kh, kw = xp.shape[1], geo.w4[2], geo.w4[3]
-    if geo.wide:
-        return np.ndarray((C, kh, kw, n1 - n0, geo.L), xp.dtype, xp, n0 * sn,
-                          (sc, geo.dh * srow, geo.dw * it, sn, it))
-    Ho, Wo = geo.y4[2], geo.y4[3]
-    return np.ndarray((C, kh, kw, n1 - n0, Ho, Wo), xp.dtype, xp, n0 * sn,
-                      (sc, geo.dh * srow, geo.dw * it, sn, geo.sh * srow, geo.sw * it))
-
-
-def _y_view(yc, geo, n):
-    """The real outputs inside contiguous GEMM result ``yc`` (O, n*L), as (n, O, Ho, Wo)."""
-    it = yc.itemsize
-    O, Ho, Wo = geo.y4[1], geo.y4[2], geo.y4[3]
-    L = geo.L
-    return np.ndarray((n, O, Ho, Wo), yc.dtype, yc, 0, (L * it, n * L * it, geo.row * it, it))
-
-
-class _Scratch:
-    """Reusable scratch arrays (im2col buffers, GEMM outputs, padded inputs).
-
-    These are big and short-lived; a fresh allocation of that size comes
-    from the OS page by page (one fault per 4 KiB on first touch), which
-    costs about as much as the copy that fills it.  Arrays handed back with
-    ``put`` are kept, per (size, dtype), up to ``cap`` bytes in all, and
-    handed out again by ``get``.  Only arrays that never escape to the
-    caller go through here.
-    """
-
-    def __init__(self, cap):
-        self.cap = cap
-        self.nbytes = 0
-        self._free = {}
-
-    def get(self, shape, dtype):
-        n = 1
-        for s in shape:
-            n *= s
-        lst = self._free.get((n, dtype))
-        if lst:
-            try:
-                a = lst.pop()
-            except IndexError:      # emptied by another thread meanwhile
-                return np.empty(shape, dtype=dtype)
-            self.nbytes -= a.nbytes
-            return a.reshape(shape)
-        return np.empty(shape, dtype=dtype)
-
-    def put(self, a):
-        if a is None or self.nbytes + a.nbytes > self.cap:
-            return
-        self.nbytes += a.nbytes
-        self._free.setdefault((a.size, a.dtype), []).append(a.reshape(-1))
-
-    def clear(self):
-        self._free.clear()
-        self.nbytes = 0
-
-
-_scratch = _Scratch(1 << 28)
-
-
-def _padded(x, geo):
-    """``x`` (N, C, H, W) zero-padded to (N, C, Hp, Wp), contiguous: ``x``
-    itself when no padding is needed (then ``owned`` is False), else a
-    scratch buffer the caller returns to ``_scratch``.  Returns (xp, owned)."""
-    N, C, H, W = geo.x4
-    if geo.Hp == H and geo.Wp == W:
-        return np.ascontiguousarray(x), False
-    xp = _scratch.get((N, C, geo.Hp, geo.Wp), x.dtype)
-    pt, pl = geo.pt, geo.pl
-    # zero only the border; the interior is overwritten by x
-    xp[:, :, :pt] = 0
-    xp[:, :, pt + H:] = 0
-    xp[:, :, pt:pt + H, :pl] = 0
-    xp[:, :, pt:pt + H, pl + W:] = 0
-    xp[:, :, pt:pt + H, pl:pl + W] = x
-    return xp, True
-
-
-def _chunk(geo, itemsize):
-    N, C = geo.x4[0], geo.x4[1]
-    per = C * geo.w4[2] * geo.w4[3] * geo.L * itemsize
-    return max(1, min(N, _CHUNK_BYTES // max(per, 1)))
-
-
-def _gemm(a, b, out=None):
-    """Per-group matrix product of (G, m, k) and (G, k, n) stacks, into ``out``
-    (G, m, n) when given."""
-    if a.shape[0] == 1:
-        if out is None:
-            return _parallel.matmul(a[0], b[0])[None]
-        _parallel.matmul(a[0], b[0], out=out[0])
-        return out
-    return _parallel.matmul(a, b, out=out)
-
-
-def _g_cols(g4, geo, n0, n1):
-    """Output gradient chunk as the GEMM's (G, O/G, n*L) operand, in a scratch
-    buffer (zero in the wide layout's garbage columns)."""
-    n = n1 - n0
-    N, O, Ho, Wo = geo.y4
-    gc = _scratch.get((O, n * geo.L), g4.dtype)
-    if geo.wide:
-        Wp, L, it = geo.Wp, geo.L, gc.itemsize
-        if Ho > 1 and Wp > Wo:
-            # the garbage columns: the last Wp - Wo of every output row but the last
-            np.ndarray((O, n, Ho - 1, Wp - Wo), gc.dtype, gc, Wo * it,
-                       (n * L * it, L * it, Wp * it, it))[...] = 0
-        _y_view(gc, geo, n)[...] = g4[n0:n1]
-    else:
-        gc.reshape(O, n, Ho, Wo)[...] = g4[n0:n1].transpose(1, 0, 2, 3)
-    return gc.reshape(geo.G, O // geo.G, n * geo.L)
-
-
-def _im2col(xp, geo, n0, n1):
-    """Samples n0:n1 of padded ``xp`` as the (G, Cg*kh*kw, n*L) GEMM operand,
-    copied into a scratch buffer."""
-    v = _cols_view(xp, geo, n0, n1)
-    cols = _scratch.get(v.shape, xp.dtype)
-    np.copyto(cols, v)
-    O, Cg, kh, kw = geo.w4
-    return cols.reshape(geo.G, Cg * kh * kw, (n1 - n0) * geo.L)
-
-
-# ---- array kernels ----------------------------------------------------------------------
-
-def _conv_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
-    """Run the im2col GEMMs over ``x``: the forward output ``y`` (if
-    ``need_y``), and, when output gradient ``g`` is given, the weight
-    gradient.  Returns (y, gw, cols_chunks_or_None); kept chunks belong to
-    the caller, who hands them back to ``_scratch`` when done."""
-    N, C, H, W = geo.x4
-    O, Cg, kh, kw = geo.w4
-    G = geo.G
-    K = Cg * kh * kw
-    x = x.reshape(geo.x4)
-    xp, owned = _padded(x, geo)
-    y = gw = None
-    if need_y:
-        y = np.empty(geo.y4, dtype=x.dtype)
-        wm = w.reshape(G, O // G, K)
-    if g is not None:
-        g = g.reshape(geo.y4)
-        gw = np.zeros((G, O // G, K), dtype=x.dtype)
-    nb = _chunk(geo, x.itemsize)
-    kept = [] if keep_cols else None
-    for n0 in range(0, N, nb):
-        n1 = min(N, n0 + nb)
-        n = n1 - n0
-        cols = _im2col(xp, geo, n0, n1)
-        if need_y:
-            yc = _gemm(wm, cols, _scratch.get((G, O // G, n * geo.L), x.dtype))
-            yv = _y_view(yc.reshape(O, n * geo.L), geo, n)
-            if bias is not None:
-                np.add(yv, bias.reshape(1, O, 1, 1), out=y[n0:n1])
-            else:
-                y[n0:n1] = yv
-            _scratch.put(yc)
-        if g is not None:
-            gc = _g_cols(g, geo, n0, n1)
-            gw += _gemm(gc, cols.transpose(0, 2, 1))
-            _scratch.put(gc)
-        if kept is not None:
-            kept.append(cols)
-        else:
-            _scratch.put(cols)
-    if owned:
-        _scratch.put(xp)
-    if y is not None:
-        y = y.reshape(geo.y_shape)
-    if gw is not None:
-        gw = gw.reshape(geo.w_shape)
-    return y, gw, kept
-
-
-def _conv_scatter(g, w, geo, x=None, need_x=True, cols=None):
-    """The col2im side: the input gradient of a conv (== a transposed conv
-    of ``g``), and, when conv input ``x`` (or its saved im2col chunks
-    ``cols``, which this hands back to ``_scratch``) is given, the weight
-    gradient too.  Returns (gx, gw)."""
-    N, C, H, W = geo.x4
-    O, Cg, kh, kw = geo.w4
-    G = geo.G
-    K = Cg * kh * kw
-    g = g.reshape(geo.y4)
-    dt = g.dtype
-    wt = w.reshape(G, O // G, K).transpose(0, 2, 1)
-    gw = gxp = xp = None
-    owned = False
-    if x is not None or cols is not None:
-        gw = np.zeros((G, O // G, K), dtype=dt)
-        if cols is None:
-            xp, owned = _padded(x.reshape(geo.x4), geo)
-    if need_x:
-        gxp = np.zeros((N, C, geo.Hp, geo.Wp), dtype=dt)
-    nb = _chunk(geo, g.itemsize)
-    for k, n0 in enumerate(range(0, N, nb)):
-        n1 = min(N, n0 + nb)
-        n = n1 - n0
-        gc = _g_cols(g, geo, n0, n1)
-        if gw is not None:
-            c = cols[k] if cols is not None else _im2col(xp, geo, n0, n1)
-            gw += _gemm(gc, c.transpose(0, 2, 1))
-            _scratch.put(c)
-        if need_x:
-            target = _cols_view(gxp, geo, n0, n1)
-            dcols = _gemm(wt, gc, _scratch.get((G, K, n * geo.L), dt))
-            d = dcols.reshape(target.shape)
-            # windows overlap across kernel offsets, so add one offset at a time
-            # (each a single vectorised add over all channels, samples, pixels)
-            for i in range(kh):
-                for j in range(kw):
-                    t = target[:, i, j]
-                    t += d[:, i, j]
-            _scratch.put(dcols)
-        _scratch.put(gc)
-    if owned:
-        _scratch.put(xp)
-    gx = None
-    if need_x:
-        if geo.Hp != H or geo.Wp != W:
-            gxp = gxp[:, :, geo.pt:geo.pt + H, geo.pl:geo.pl + W]
-        gx = gxp.reshape(geo.x_shape)
-    if gw is not None:
-        gw = gw.reshape(geo.w_shape)
-    return gx, gw
 
 
 def _dx_geo(geo):
@@ -358,15 +133,15 @@ def _input_grad(g, w, geo):
     that is cheaper, else GEMM + col2im."""
     t = _dx_geo(geo)
     if t is not None:
-        return _conv_apply(g.reshape(geo.y4), _rotated(w.reshape(geo.w4), geo), t)[0] \
-            .reshape(geo.x_shape)
-    return _conv_scatter(g, w, geo)[0]
+        return kernels(g).conv2d_apply(g.reshape(geo.y4), _rotated(w.reshape(geo.w4), geo),
+                                       t)[0].reshape(geo.x_shape)
+    return kernels(g).conv2d_scatter(g, w, geo)[0]
 
 
 # ---- Ops ----------------------------------------------------------------------------------
 
 def _t(a):
-    if type(a) is _nd:
+    if _bw.is_array(a):
         from ..._tensor import _wrap
         return _wrap(a)
     return a
@@ -381,7 +156,7 @@ class _Conv(Op):
         need = ctx.needs_input_grad
         keep = bool(need) and need[1] and (x.size * geo.w4[2] * geo.w4[3] * x.itemsize
                                            <= _SAVE_BYTES)
-        y, _, cols = _conv_apply(x, w, geo, bias=b, keep_cols=keep)
+        y, _, cols = kernels(x).conv2d_apply(x, w, geo, bias=b, keep_cols=keep)
         if need:
             ctx.save_for_backward(x, w)
             ctx.geo, ctx.baxes, ctx.cols = geo, baxes, cols
@@ -394,16 +169,16 @@ class _Conv(Op):
         geo = ctx.geo
         gb = None
         if need[2]:
-            gb = g.sum(axis=ctx.baxes) if type(g) is _nd else g.sum(dim=ctx.baxes)
-        if type(g) is _nd:
+            gb = g.sum(axis=ctx.baxes) if _bw.is_array(g) else g.sum(dim=ctx.baxes)
+        if _bw.is_array(g):
             cols = ctx.cols
             ctx.cols = None
             direct = need[0] and _dx_geo(geo) is not None
             gx, gw = None, None
             if need[1] or (need[0] and not direct):
-                gx, gw = _conv_scatter(g, w, geo, x=x if need[1] else None,
-                                       need_x=need[0] and not direct,
-                                       cols=cols if need[1] else None)
+                gx, gw = kernels(g).conv2d_scatter(g, w, geo, x=x if need[1] else None,
+                                                   need_x=need[0] and not direct,
+                                                   cols=cols if need[1] else None)
             if direct:
                 gx = _input_grad(g, w, geo)
             return gx, gw, gb
@@ -427,7 +202,7 @@ class _ConvT(Op):
                 gx4 = gx4 + b.reshape(1, -1, 1, 1)
             gx = gx4.reshape(geo.x_shape)
         elif not gx.flags.c_contiguous:
-            gx = np.ascontiguousarray(gx)
+            gx = namespace(gx).ascontiguousarray(gx)
         if ctx.needs_input_grad:
             ctx.save_for_backward(y, w)
             ctx.geo, ctx.baxes = geo, baxes
@@ -440,9 +215,10 @@ class _ConvT(Op):
         geo = ctx.geo
         gb = None
         if need[2]:
-            gb = gg.sum(axis=ctx.baxes) if type(gg) is _nd else gg.sum(dim=ctx.baxes)
-        if type(gg) is _nd:
-            gy, gw, _ = _conv_apply(gg, w, geo, g=y if need[1] else None, need_y=need[0])
+            gb = gg.sum(axis=ctx.baxes) if _bw.is_array(gg) else gg.sum(dim=ctx.baxes)
+        if _bw.is_array(gg):
+            gy, gw, _ = kernels(gg).conv2d_apply(gg, w, geo, g=y if need[1] else None,
+                                                 need_y=need[0])
             return gy, gw, gb
         gy = _Conv.apply(gg, _t(w), None, geo, ctx.baxes) if need[0] else None
         gw = _ConvW.apply(gg, _t(y), geo) if need[1] else None
@@ -455,7 +231,7 @@ class _ConvW(Op):
 
     @staticmethod
     def forward(ctx, x, g, geo):
-        _, gw, _ = _conv_apply(x, None, geo, g=g, need_y=False)
+        _, gw, _ = kernels(x).conv2d_apply(x, None, geo, g=g, need_y=False)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, g)
             ctx.geo = geo
@@ -466,9 +242,9 @@ class _ConvW(Op):
         x, g = ctx.saved_tensors
         need = ctx.needs_input_grad
         geo = ctx.geo
-        if type(ggw) is _nd:
+        if _bw.is_array(ggw):
             gx = _input_grad(g, ggw, geo) if need[0] else None
-            gg = _conv_apply(x, ggw, geo)[0] if need[1] else None
+            gg = kernels(x).conv2d_apply(x, ggw, geo)[0] if need[1] else None
             return gx, gg
         gx = _ConvT.apply(_t(g), ggw, None, geo, None) if need[0] else None
         gg = _Conv.apply(_t(x), ggw, None, geo, None) if need[1] else None
