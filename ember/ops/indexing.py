@@ -14,17 +14,18 @@ Writing ``x[index] = value``
   ``apply_inplace``, which also rebases views (CopySlices).
 Gradients
   A gather's backward scatter-adds into zeros.  Repeated indices accumulate:
-  ``np.add.at`` on *flat* indices hits NumPy's fast 1-D path, several times
-  faster than ``np.add.at`` on an n-d array.  Each gather and its scatter-add
+  ``add.at`` on *flat* indices hits NumPy's fast 1-D path, several times
+  faster than ``add.at`` on an n-d array.  Each gather and its scatter-add
   are two Ops that are each other's backward, so double backward works.
 """
+import math
 import operator
 import warnings
 
 import numpy as np
 
 from .. import _dtype as D
-from ..backends.cpu import _jit, _pool as _parallel
+from ..backends import namespace, kernels, is_array
 from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
@@ -33,16 +34,10 @@ from ._util import cast, check_broadcast
 from .elementwise import _out
 from .inplace import apply_inplace
 
-_nd = np.ndarray
 _FULL = slice(None)
 _ELL = (Ellipsis,)
 _INT_IDX = (np.dtype(np.int64), np.dtype(np.int32))
 _I64 = np.dtype(np.int64)
-# what a Python bool index becomes: an unsqueezed dim indexed by [0] or [] (torch's rule)
-_TRUE_IDX = np.zeros(1, np.int64)
-_FALSE_IDX = np.zeros(0, np.int64)
-_TRUE_IDX.flags.writeable = False
-_FALSE_IDX.flags.writeable = False
 
 _TYPE = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
          "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
@@ -52,7 +47,7 @@ def _own(a):
     """A private copy of an index or mask array kept for backward.  It may be
     a user tensor's memory; changing that tensor in place afterwards must not
     change the gradient (torch raises there; a copy gives the right answer)."""
-    if type(a) is _nd:
+    if is_array(a):
         return a.copy() if a.flags.writeable or a.base is not None else a
     if type(a) is tuple:
         return tuple(_own(c) for c in a)
@@ -80,7 +75,8 @@ def _seq_as_tuple(seq):
     if len(seq) >= 32:
         return False
     for it in seq:
-        if isinstance(it, (Tensor, list, tuple, slice, np.ndarray)) or it is None or it is Ellipsis:
+        if isinstance(it, (Tensor, list, tuple, slice)) or is_array(it) or it is None \
+                or it is Ellipsis:
             return True
     return False
 
@@ -95,17 +91,18 @@ def _check_slice(s):
             raise ValueError("step must be greater than zero")
 
 
-def _index_array(it):
-    """One non-basic index item -> ('i', int) | ('b', bool) | ('a', int array) | ('m', mask)."""
+def _index_array(it, xp):
+    """One non-basic index item -> ('i', int) | ('b', bool) | ('a', int array) | ('m', mask);
+    a list becomes an array of namespace ``xp`` (the indexed tensor's)."""
     if isinstance(it, Tensor):
         a = it._data
-    elif isinstance(it, np.ndarray):
+    elif is_array(it) or isinstance(it, np.ndarray):  # (NumPy subclasses too: memmap ...)
         a = it
     elif isinstance(it, np.integer):
         return "i", int(it)
     elif isinstance(it, (list, tuple)):
         try:
-            a = np.asarray([x._data if isinstance(x, Tensor) else x for x in it])
+            a = xp.asarray([x._data if isinstance(x, Tensor) else x for x in it])
         except ValueError:
             raise IndexError("an index list must be rectangular (all rows the same "
                              "length)") from None
@@ -154,8 +151,9 @@ def _basic_tuple(index, shape):
     return index + _ELL
 
 
-def _parse(index, shape):
-    """torch's index -> (basic, adv).
+def _parse(index, shape, xp):
+    """torch's index -> (basic, adv), for a tensor of ``shape`` whose arrays
+    are of namespace ``xp``.
 
     ``basic``: a tuple for NumPy basic indexing (a view; it ends in ``...`` so
     even an all-int index gives a 0-d view, not a NumPy scalar), or None when
@@ -188,7 +186,7 @@ def _parse(index, shape):
         elif t is bool:
             items.append(("b", it))
         else:
-            kind, v = _index_array(it)
+            kind, v = _index_array(it, xp)
             items.append((kind, v))
             if kind == "m":
                 used += v.ndim
@@ -239,8 +237,9 @@ def _parse(index, shape):
             rd += 1
             plain = False
         elif kind == "b":
+            # a Python bool: an unsqueezed dim indexed by [0] or [] (torch's rule)
             basic.append(None)
-            adv.append((rd, _TRUE_IDX if v else _FALSE_IDX, 1))
+            adv.append((rd, xp.zeros(1 if v else 0, np.int64), 1))
             rd += 1
             plain = False
         else:  # Ellipsis: the first one takes the dims nobody else claims
@@ -281,7 +280,7 @@ def _cstrides(shape):
 def _wrap_neg(idx, n):
     """Negative indices as positive ones (flat index arithmetic needs them)."""
     if idx.size and idx.min() < 0:
-        return np.where(idx < 0, idx + n, idx)
+        return namespace(idx).where(idx < 0, idx + n, idx)
     return idx
 
 
@@ -290,43 +289,44 @@ def _add_at_dim(out, dim, idx, src):
     repeated indices accumulate."""
     if out.size == 0:
         return  # (then src is empty too; the flat indexing below can't say so)
+    xp = namespace(out)
     if src.dtype != out.dtype:
         src = src.astype(out.dtype)
     if out.ndim == 1:
-        np.add.at(out, idx, src)
+        xp.add.at(out, idx, src)
         return
     if not out.flags.c_contiguous:
-        np.add.at(out, (_FULL,) * dim + (idx,), src)
+        xp.add.at(out, (_FULL,) * dim + (idx,), src)
         return
     shape = out.shape
     n = shape[dim]
-    post = 1
-    for s in shape[dim + 1:]:
-        post *= s
+    post = math.prod(shape[dim + 1:])
     pre = out.size // (n * post) if n * post else 0
     lin = _wrap_neg(idx, n).astype(np.int64, copy=False) * post
     if post > 1:
-        lin = lin[:, None] + np.arange(post)
+        lin = lin[:, None] + xp.arange(post)
     if pre > 1:
-        lin = (np.arange(pre) * (n * post)).reshape((pre,) + (1,) * lin.ndim) + lin
-    np.add.at(out.reshape(-1), lin.reshape(-1), np.ascontiguousarray(src).reshape(-1))
+        lin = (xp.arange(pre) * (n * post)).reshape((pre,) + (1,) * lin.ndim) + lin
+    xp.add.at(out.reshape(-1), lin.reshape(-1), xp.ascontiguousarray(src).reshape(-1))
 
 
 def _lin(shape, dim, idx):
     """Flat positions, in a C-contiguous array of ``shape``, of the elements a
     gather / scatter along ``dim`` with ``idx`` touches (shape of idx)."""
+    xp = namespace(idx)
     st = _cstrides(shape)
-    lin = np.multiply(idx, st[dim], dtype=np.int64)
+    lin = xp.multiply(idx, st[dim], dtype=np.int64)
     nd = idx.ndim
     for k in range(nd):
         if k != dim and idx.shape[k] > 1:
-            lin += (np.arange(idx.shape[k]) * st[k]).reshape((-1,) + (1,) * (nd - 1 - k))
+            lin += (xp.arange(idx.shape[k]) * st[k]).reshape((-1,) + (1,) * (nd - 1 - k))
     return lin
 
 
 def _grid(dim, idx):
     """The n-d fancy index of the elements a gather / scatter along ``dim`` touches:
     ``idx`` at ``dim`` and an open grid of aranges elsewhere."""
+    xp = namespace(idx)
     shp = idx.shape
     nd = len(shp)
     out = []
@@ -334,7 +334,7 @@ def _grid(dim, idx):
         if k == dim:
             out.append(idx)
         else:
-            a = np.arange(shp[k])
+            a = xp.arange(shp[k])
             out.append(a if k == nd - 1 else a.reshape((shp[k],) + (1,) * (nd - 1 - k)))
     return tuple(out)
 
@@ -348,8 +348,9 @@ def _where_in(out, dim, idx):
 
 
 def _scatter_add_zeros(shape, dim, idx, g):
-    z = np.zeros(shape, g.dtype)
-    np.add.at(z.reshape(-1), _lin(shape, dim, idx).reshape(-1), np.ascontiguousarray(g).reshape(-1))
+    xp = namespace(g)
+    z = xp.zeros(shape, g.dtype)
+    xp.add.at(z.reshape(-1), _lin(shape, dim, idx).reshape(-1), xp.ascontiguousarray(g).reshape(-1))
     return z
 
 
@@ -371,8 +372,8 @@ class Slice(Op):
     @staticmethod
     def backward(ctx, g):
         shape, basic = ctx.meta
-        if type(g) is _nd:
-            z = np.zeros(shape, g.dtype)
+        if not isinstance(g, Tensor):
+            z = namespace(g).zeros(shape, g.dtype)
             z[basic] = g
             return z
         return _SliceBackward.apply(g, shape, basic)
@@ -389,13 +390,13 @@ class _SliceBackward(Op):
     @staticmethod
     def forward(ctx, g, shape, basic):
         ctx.basic = basic
-        z = np.zeros(shape, g.dtype)
+        z = namespace(g).zeros(shape, g.dtype)
         z[basic] = g
         return z
 
     @staticmethod
     def backward(ctx, gg):
-        if type(gg) is _nd:
+        if not isinstance(gg, Tensor):
             return gg[ctx.basic]
         return Slice.apply(gg, ctx.basic)
 
@@ -404,7 +405,7 @@ def _adv_get(x, adv):
     if len(adv) == 1:
         a = adv[0]
         if a.dtype.kind != "b":
-            return np.take(x, a, axis=0)
+            return namespace(x).take(x, a, axis=0)
     return x[adv]
 
 
@@ -422,7 +423,8 @@ def _single_int(adv):
 
 def _adv_put_zeros(shape, adv, g):
     """Zeros of ``shape`` with ``g`` scatter-added at advanced index ``adv``."""
-    z = np.zeros(shape, g.dtype)
+    xp = namespace(g)
+    z = xp.zeros(shape, g.dtype)
     p = _single_int(adv)
     if p >= 0:
         a = adv[p]
@@ -430,7 +432,7 @@ def _adv_put_zeros(shape, adv, g):
     elif sum(type(s) is not slice for s in adv) == 1:
         z[adv] = g  # a lone mask: every position is hit once
     else:
-        np.add.at(z, adv, g)
+        xp.add.at(z, adv, g)
     return z
 
 
@@ -447,7 +449,7 @@ class AdvIndex(Op):
     @staticmethod
     def backward(ctx, g):
         shape, adv = ctx.meta
-        if type(g) is _nd:
+        if not isinstance(g, Tensor):
             return _adv_put_zeros(shape, adv, g)
         return _AdvIndexBackward.apply(g, shape, adv)
 
@@ -462,7 +464,7 @@ class _AdvIndexBackward(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if type(gg) is _nd:
+        if not isinstance(gg, Tensor):
             return _adv_get(gg, ctx.adv)
         return _adv(gg, ctx.adv)
 
@@ -492,7 +494,7 @@ def getitem(self, index):
         d = index._data
         if d.ndim and d.dtype in _INT_IDX and self._data.ndim:
             return _adv(self, (d,))
-    basic, adv = _parse(index, self._data.shape)
+    basic, adv = _parse(index, self._data.shape, namespace(self._data))
     if basic is None:
         if adv is None:
             return Slice.apply(self, _ELL)
@@ -507,17 +509,18 @@ def getitem(self, index):
 
 def _adv_add(region, adv, v):
     """``region[adv] += v`` with repeated indices accumulating."""
+    xp = namespace(region)
     p = _single_int(adv)
     if p >= 0:
         a = adv[p]
         shp = region.shape
         rshape = shp[:p] + a.shape + shp[p + 1:]
-        v = np.broadcast_to(_strip_ones(np.asarray(v, dtype=region.dtype), len(rshape)), rshape)
+        v = xp.broadcast_to(_strip_ones(xp.asarray(v, dtype=region.dtype), len(rshape)), rshape)
         _add_at_dim(region, p, a.reshape(-1), v.reshape(shp[:p] + (a.size,) + shp[p + 1:]))
     elif sum(type(s) is not slice for s in adv) == 1:
-        region[adv] += _strip_ones(np.asarray(v), region[adv].ndim)
+        region[adv] += _strip_ones(xp.asarray(v), region[adv].ndim)
     else:
-        np.add.at(region, adv, _strip_ones(np.asarray(v), region[adv].ndim))
+        xp.add.at(region, adv, _strip_ones(xp.asarray(v), region[adv].ndim))
 
 
 def _strip_ones(v, ndim):
@@ -529,16 +532,17 @@ def _strip_ones(v, ndim):
 
 def _put_into(out, basic, adv, v, accumulate):
     """Write (or add) ``v`` into ``out`` at ``out[basic][adv]``."""
+    xp = namespace(out)
     region = out if basic is None else out[basic]
     if adv is None:
         if accumulate:
-            region += _strip_ones(np.asarray(v), region.ndim)
+            region += _strip_ones(xp.asarray(v), region.ndim)
         else:
             region[...] = v
     elif accumulate:
         _adv_add(region, adv, v)
     else:
-        region[adv] = _strip_ones(np.asarray(v), 0)  # (NumPy refuses (1, 1) for a mask)
+        region[adv] = _strip_ones(xp.asarray(v), 0)  # (NumPy refuses (1, 1) for a mask)
 
 
 def _put_error(e, arr, basic, adv, v):
@@ -555,8 +559,13 @@ def _put_error(e, arr, basic, adv, v):
     region = arr if basic is None else arr[basic]
     if adv is not None:
         region = region[adv]
-    return RuntimeError(f"shape mismatch: value tensor of shape {list(np.shape(v))} cannot be "
+    return RuntimeError(f"shape mismatch: value tensor of shape {list(_shape_of(v))} cannot be "
                         f"broadcast to indexing result of shape {list(region.shape)}")
+
+
+def _shape_of(v):
+    """The shape of a value: an array's, or a number's / nested list's."""
+    return v.shape if hasattr(v, "shape") else np.shape(v)  # host (a number or a list)
 
 
 def _reduce_to(r, vshape):
@@ -578,7 +587,7 @@ class IndexPut(Op):
         out = x.copy()
         _put_into(out, basic, adv, v, accumulate)
         if ctx.needs_input_grad:
-            ctx.meta = (basic, _own(adv), accumulate, np.shape(v))
+            ctx.meta = (basic, _own(adv), accumulate, _shape_of(v))
         return out
 
     @staticmethod
@@ -586,7 +595,7 @@ class IndexPut(Op):
         basic, adv, acc, vshape = ctx.meta
         need = ctx.needs_input_grad
         gx = gv = None
-        nd = type(g) is _nd
+        nd = not isinstance(g, Tensor)
         if need[0]:
             if acc:
                 gx = g
@@ -628,7 +637,7 @@ def setitem(self, index, value):
     else:
         basic = _basic_tuple(index, d.shape) if t is tuple else None
         if basic is None:
-            basic, adv = _parse(index, d.shape)
+            basic, adv = _parse(index, d.shape, namespace(d))
         else:
             adv = None
     vt = isinstance(value, Tensor)
@@ -641,10 +650,13 @@ def setitem(self, index, value):
     try:
         if adv is None:
             d[_ELL if basic is None else basic] = v
-        elif basic is None:
-            d[adv] = _strip_ones(np.asarray(v), 0)  # (torch drops leading 1s; NumPy may not)
         else:
-            d[basic][adv] = _strip_ones(np.asarray(v), 0)
+            # (torch drops a value's leading 1s; NumPy may not)
+            w = _strip_ones(namespace(d).asarray(v), 0)
+            if basic is None:
+                d[adv] = w
+            else:
+                d[basic][adv] = w
     except (ValueError, IndexError) as e:
         raise _put_error(e, d, basic, adv, v) from None
     self._vc[0] += 1
@@ -666,7 +678,7 @@ def _setitem_recorded(self, basic, adv, value):
         if value._data.dtype != dt:
             value = cast(value, D._FROM_NP[dt])
     else:
-        value = np.asarray(value, dtype=dt)
+        value = namespace(self._data).asarray(value, dtype=dt)
     op = _CopySlices if adv is None else IndexPut
     try:
         apply_inplace(self, op.apply, value, basic, adv, False)
@@ -688,8 +700,7 @@ def _put_indices(input, indices):
     used = sum(i._data.ndim if i._data.dtype.kind == "b" else 1 for i in indices)
     if used > len(shape):
         raise IndexError(f"too many indices for tensor of dimension {len(shape)} (got {n})")
-    basic, adv = _parse(tuple(indices), shape)
-    return basic, adv
+    return _parse(tuple(indices), shape, namespace(input._data))
 
 
 def _check_values(input, values):
@@ -773,7 +784,7 @@ class Gather(Op):
     @staticmethod
     def backward(ctx, g):
         shape, dim, idx = ctx.meta
-        if type(g) is _nd:
+        if not isinstance(g, Tensor):
             return _scatter_add_zeros(shape, dim, idx, g)
         return _GatherBackward.apply(g, shape, dim, idx)
 
@@ -867,18 +878,18 @@ def _scatter_checks(input, dim, index, src):
 def _scatter_kernel(out, dim, idx, vals, reduce):
     """Write ``vals`` (index-shaped array or a number) into ``out`` along ``dim``."""
     tgt, where = _where_in(out, dim, idx)
-    if isinstance(vals, _nd) and tgt.ndim == 1:
+    if is_array(vals) and tgt.ndim == 1:
         vals = vals.reshape(-1)
     if reduce is None:
         tgt[where] = vals
     elif reduce == "add":
-        np.add.at(tgt, where, vals)
+        namespace(out).add.at(tgt, where, vals)
     else:
-        np.multiply.at(tgt, where, vals)
+        namespace(out).multiply.at(tgt, where, vals)
 
 
 def _gather_any(g, dim, idx):
-    if type(g) is _nd:
+    if not isinstance(g, Tensor):
         return _gather_np(g, dim, idx)
     return Gather.apply(g, dim, idx)
 
@@ -901,7 +912,7 @@ class Scatter(Op):
         need = ctx.needs_input_grad
         gx = gs = None
         if need[0]:
-            if type(g) is _nd:
+            if not isinstance(g, Tensor):
                 gx = g.copy()
                 _scatter_kernel(gx, dim, idx, 0, None)
             else:
@@ -938,7 +949,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None, out=None):
         return _out(r.reshape(input._data.shape), out)
     d, idx, s = _scatter_checks(input, dim, index, src)
     if not isinstance(src, Tensor):
-        s = np.asarray(s).astype(input._data.dtype)
+        s = namespace(input._data).asarray(s).astype(input._data.dtype)
     return _out(_scatter_apply(Scatter, input, src, d, idx, s, reduce), out)
 
 
@@ -976,6 +987,7 @@ _REDUCES = ("sum", "prod", "mean", "amax", "amin")
 def _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self):
     """The scatter_reduce kernel, in place on ``out``; returns the per-position
     counts for 'mean' (None otherwise)."""
+    xp = namespace(out)
     tgt, where = _where_in(out, dim, idx)
     vals = src.reshape(-1) if tgt.ndim == 1 else src
     dt = out.dtype
@@ -985,7 +997,7 @@ def _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self):
         elif reduce == "prod":
             init = 1
         elif dt.kind == "f":
-            init = -np.inf if reduce == "amax" else np.inf
+            init = -math.inf if reduce == "amax" else math.inf
         elif dt.kind == "b":
             init = reduce == "amin"
         else:
@@ -993,25 +1005,25 @@ def _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self):
             init = info.min if reduce == "amax" else info.max
         tgt[where] = init
     if reduce in ("sum", "mean"):
-        np.add.at(tgt, where, vals)
+        xp.add.at(tgt, where, vals)
     elif reduce == "prod":
-        np.multiply.at(tgt, where, vals)
+        xp.multiply.at(tgt, where, vals)
     elif reduce == "amax":
-        np.maximum.at(tgt, where, vals)
+        xp.maximum.at(tgt, where, vals)
     else:
-        np.minimum.at(tgt, where, vals)
+        xp.minimum.at(tgt, where, vals)
     if reduce != "mean":
         return None
-    cnt = np.zeros(out.shape, np.int64)
+    cnt = xp.zeros(out.shape, np.int64)
     ct, cw = _where_in(cnt, dim, idx)
-    np.add.at(ct, cw, 1)
+    xp.add.at(ct, cw, 1)
     if include_self:
         cnt += 1
-    div = np.maximum(cnt, 1)
+    div = xp.maximum(cnt, 1)
     if dt.kind == "f":
         out /= div
     else:
-        np.floor_divide(out, div, out=out, casting="unsafe")
+        xp.floor_divide(out, div, out=out, casting="unsafe")
     return cnt
 
 
@@ -1029,16 +1041,17 @@ class ScatterReduce(Op):
     def backward(ctx, g):
         x, src, res, cnt, dim, idx, reduce, inc = ctx.meta
         g = _bw.data(g)
-        hit = np.zeros(x.shape, bool)   # positions some src element was scattered to
+        xp = namespace(g)
+        hit = xp.zeros(x.shape, bool)   # positions some src element was scattered to
         ht, hw = _where_in(hit, dim, idx)
         ht[hw] = True
         gat = lambda a: _gather_np(a, dim, idx)  # noqa: E731
         if reduce == "sum":
-            gx = g if inc else np.where(hit, 0, g)
+            gx = g if inc else xp.where(hit, 0, g)
             gs = gat(g)
         elif reduce == "mean":
-            gn = g / np.maximum(cnt, 1)
-            gx = np.where(hit, gn if inc else 0, g)
+            gn = g / xp.maximum(cnt, 1)
+            gx = xp.where(hit, gn if inc else 0, g)
             gs = gat(gn)
         elif reduce in ("amax", "amin"):
             # torch counts self among the tied winners even when include_self=False
@@ -1047,27 +1060,27 @@ class ScatterReduce(Op):
             src_is = src == gat(res)
             n = self_is.astype(g.dtype)
             nt, nw = _where_in(n, dim, idx)
-            np.add.at(nt, nw, src_is.reshape(-1) if nt.ndim == 1 else src_is)
-            gd = g / np.maximum(n, 1)
-            gx = np.where(self_is & (~hit | inc), gd, 0)
-            gs = np.where(src_is, gat(gd), 0)
+            xp.add.at(nt, nw, src_is.reshape(-1) if nt.ndim == 1 else src_is)
+            gd = g / xp.maximum(n, 1)
+            gx = xp.where(self_is & (~hit | inc), gd, 0)
+            gs = xp.where(src_is, gat(gd), 0)
         else:  # prod: each element's gradient is the product of the others in its group
-            zeros = np.zeros(x.shape, np.int64)
-            nzp = np.ones(x.shape, g.dtype)
+            zeros = xp.zeros(x.shape, np.int64)
+            nzp = xp.ones(x.shape, g.dtype)
             if inc:
                 zeros += (x == 0)
-                nzp = np.where(x == 0, 1, x).astype(g.dtype)
+                nzp = xp.where(x == 0, 1, x).astype(g.dtype)
             zt, zw = _where_in(zeros, dim, idx)
             pt, pw = _where_in(nzp, dim, idx)
             flat = zt.ndim == 1
-            np.add.at(zt, zw, (src == 0).reshape(-1) if flat else (src == 0))
-            sv = np.where(src == 0, 1, src)
-            np.multiply.at(pt, pw, sv.reshape(-1) if flat else sv)
+            xp.add.at(zt, zw, (src == 0).reshape(-1) if flat else (src == 0))
+            sv = xp.where(src == 0, 1, src)
+            xp.multiply.at(pt, pw, sv.reshape(-1) if flat else sv)
 
             def others(v, zc, p):
-                safe = np.where(v == 0, 1, v)
-                return np.where(v != 0, np.where(zc == 0, p / safe, 0), np.where(zc == 1, p, 0))
-            gx = np.where(hit, g * others(x, zeros, nzp) if inc else 0, g)
+                safe = xp.where(v == 0, 1, v)
+                return xp.where(v != 0, xp.where(zc == 0, p / safe, 0), xp.where(zc == 1, p, 0))
+            gx = xp.where(hit, g * others(x, zeros, nzp) if inc else 0, g)
             gs = gat(g) * others(src, gat(zeros), gat(nzp))
         return gx, gs
 
@@ -1114,7 +1127,7 @@ def _vector_index(index, op, long_only=False):
 
 
 def _index_add_zeros(shape, dim, idx, g):
-    z = np.zeros(shape, g.dtype)
+    z = namespace(g).zeros(shape, g.dtype)
     _add_at_dim(z, dim, idx, g)
     return z
 
@@ -1124,12 +1137,12 @@ class IndexSelect(Op):
     def forward(ctx, x, dim, idx):
         if ctx.needs_input_grad:
             ctx.meta = (x.shape, dim, _own(idx))
-        return np.take(x, idx, axis=dim)
+        return namespace(x).take(x, idx, axis=dim)
 
     @staticmethod
     def backward(ctx, g):
         shape, dim, idx = ctx.meta
-        if type(g) is _nd:
+        if not isinstance(g, Tensor):
             return _index_add_zeros(shape, dim, idx, g)
         return _IndexSelectBackward.apply(g, shape, dim, idx)
 
@@ -1149,8 +1162,8 @@ class _IndexSelectBackward(Op):
 
 
 def _index_select_any(g, dim, idx):
-    if type(g) is _nd:
-        return np.take(g, idx, axis=dim)
+    if not isinstance(g, Tensor):
+        return namespace(g).take(g, idx, axis=dim)
     return IndexSelect.apply(g, dim, idx)
 
 
@@ -1309,13 +1322,14 @@ class IndexFill(Op):
             gx = _index_fill_any(g, dim, idx, 0)
         if need[1]:
             n = g.shape[dim]
-            uniq = np.unique(_wrap_neg(idx, n))  # a repeated index fills (and counts) once
+            # a repeated index fills (and counts) once
+            uniq = namespace(idx).unique(_wrap_neg(idx, n))
             gv = _bw.sum(_index_select_any(g, dim, uniq))
         return gx, gv
 
 
 def _index_fill_any(g, dim, idx, v):
-    if type(g) is _nd:
+    if not isinstance(g, Tensor):
         r = g.copy()
         r[(_FULL,) * dim + (idx,)] = v
         return r
@@ -1341,7 +1355,7 @@ def index_fill(input, dim, index, value):
                                f"tensor with {value._data.ndim} dimension(s).")
         value = cast(value, D._FROM_NP[x.dtype])
     else:
-        value = np.asarray(value).astype(x.dtype)
+        value = namespace(x).asarray(value).astype(x.dtype)
     if x.ndim == 0:
         _dim(dim, 0)
         _check_bounds(_wrap_neg(idx, 1), 1, 0, IndexError)
@@ -1375,7 +1389,7 @@ class MaskedFill(Op):
     def forward(ctx, x, mask, value):
         if ctx.needs_input_grad:
             ctx.mask = _own(mask)
-        return _fill_where(x, mask, value)
+        return kernels(x).masked_fill(x, mask, value)
 
     @staticmethod
     def backward(ctx, g):
@@ -1383,47 +1397,12 @@ class MaskedFill(Op):
         need = ctx.needs_input_grad
         if not need[0]:
             gx = None
-        elif type(g) is np.ndarray:
-            gx = _fill_where(g, m, np.zeros((), g.dtype))
+        elif not isinstance(g, Tensor):
+            gx = kernels(g).masked_fill(g, m, namespace(g).zeros((), g.dtype))
         else:
             gx = _bw.where(m, 0.0, g)
         gv = _bw.sum(_bw.where(m, g, 0.0)) if need[2] else None
         return gx, None, gv
-
-
-def _fill_where(x, mask, value):
-    """``np.where(mask, value, x)`` with x's shape: a copy of ``x`` written
-    through the mask (faster than where's per-element select)."""
-    rows = _mask_rows(x, mask)
-    if rows:
-        k = _jit.kernels_for(x.dtype)
-        if k is not None:    # (one compiled pass: the mask repeats over x's rows)
-            out = np.empty_like(x)
-            x2, m1, o2, v = x.reshape(-1, rows), mask.reshape(rows), out.reshape(-1, rows), \
-                x.dtype.type(value)
-            _parallel.parallel_rows(lambda lo, hi: k.fill_masked_rows(x2[lo:hi], m1, v, o2[lo:hi]),
-                                    x2.shape[0], rows)
-            return out
-    if mask.shape == x.shape or np.broadcast_shapes(mask.shape, x.shape) == x.shape:
-        out = x.copy()
-        np.copyto(out, value, where=mask)
-        return out
-    return np.where(mask, value, x)
-
-
-def _mask_rows(x, mask):
-    """The row length M when ``mask`` is one contiguous block of M flags that
-    repeats over C-contiguous ``x`` (a (T, T) causal mask against (B, H, T, T)
-    scores), else 0."""
-    if mask.dtype != np.bool_ or not x.flags.c_contiguous or not mask.flags.c_contiguous \
-            or not x.size:
-        return 0
-    shape = mask.shape
-    while shape and shape[0] == 1:
-        shape = shape[1:]
-    if not shape or len(shape) > x.ndim or x.shape[x.ndim - len(shape):] != shape:
-        return 0
-    return mask.size
 
 
 def _fill_value(value, x):
@@ -1434,7 +1413,7 @@ def _fill_value(value, x):
                                f"tensor with {value._data.ndim} dimension(s).")
         return cast(value, D._FROM_NP[x.dtype])
     try:
-        return np.asarray(value).astype(x.dtype)
+        return namespace(x).asarray(value).astype(x.dtype)
     except (OverflowError, ValueError, TypeError):
         raise RuntimeError(f"value cannot be converted to type {x.dtype.name} without "
                            "overflow") from None
@@ -1466,10 +1445,11 @@ def masked_fill_(input, mask, value):
     if not x.flags.writeable:
         raise _put_error(ValueError("read-only"), x, None, None, 0)
     v = v._data if isinstance(v, Tensor) else v
+    xp = namespace(x)
     if m.shape == x.shape:
-        np.putmask(x, m, v)  # faster than copyto(where=) when no broadcasting is needed
+        xp.putmask(x, m, v)  # faster than copyto(where=) when no broadcasting is needed
     else:
-        np.copyto(x, v, where=m)
+        xp.copyto(x, v, where=m)
     input._vc[0] += 1
     return input
 
@@ -1480,14 +1460,14 @@ class MaskedSelect(Op):
         if ctx.needs_input_grad:
             ctx.meta = (_own(mask), shape)
         if x.shape != shape:
-            x = np.broadcast_to(x, shape)
+            x = namespace(x).broadcast_to(x, shape)
         return x[mask]
 
     @staticmethod
     def backward(ctx, g):
         mask, shape = ctx.meta
-        if type(g) is _nd:
-            z = np.zeros(shape, g.dtype)
+        if not isinstance(g, Tensor):
+            z = namespace(g).zeros(shape, g.dtype)
             z[mask] = g
             return z
         return _MaskedSelectBackward.apply(g, mask, shape)
@@ -1499,14 +1479,14 @@ class _MaskedSelectBackward(Op):
     @staticmethod
     def forward(ctx, g, mask, shape):
         ctx.meta = (mask, shape)
-        z = np.zeros(shape, g.dtype)
+        z = namespace(g).zeros(shape, g.dtype)
         z[mask] = g
         return z
 
     @staticmethod
     def backward(ctx, gg):
         mask, shape = ctx.meta
-        if type(gg) is _nd:
+        if not isinstance(gg, Tensor):
             return gg[mask]
         return MaskedSelect.apply(gg, mask, shape)
 
@@ -1519,15 +1499,16 @@ def masked_select(input, mask, *, out=None):
     if m.shape != shape:
         shape = tuple(check_broadcast(x.shape, m.shape))
         if m.shape != shape:
-            m = np.broadcast_to(m, shape)
+            m = namespace(m).broadcast_to(m, shape)
     return _out(MaskedSelect.apply(input, m, shape), out)
 
 
 class MaskedScatter(Op):
     @staticmethod
     def forward(ctx, x, mask, src):
-        out = np.array(np.broadcast_to(x, mask.shape)) if x.shape != mask.shape else x.copy()
-        n = int(np.count_nonzero(mask))
+        xp = namespace(x)
+        out = xp.array(xp.broadcast_to(x, mask.shape)) if x.shape != mask.shape else x.copy()
+        n = int(xp.count_nonzero(mask))
         out[mask] = src.reshape(-1)[:n]
         if ctx.needs_input_grad:
             ctx.meta = (_own(mask), n, src.shape)
@@ -1538,10 +1519,11 @@ class MaskedScatter(Op):
     def backward(ctx, g):
         mask, n, sshape = ctx.meta
         need = ctx.needs_input_grad
-        gx = np.where(mask, 0, g) if need[0] else None
+        xp = namespace(g)
+        gx = xp.where(mask, 0, g) if need[0] else None
         gs = None
         if need[2]:
-            gs = np.zeros(int(np.prod(sshape)), g.dtype)
+            gs = xp.zeros(math.prod(sshape), g.dtype)
             gs[:n] = g[mask]
             gs = gs.reshape(sshape)
         return gx, None, gs
@@ -1558,9 +1540,10 @@ def _masked_scatter_args(input, mask, source):
         raise RuntimeError(f"masked_scatter: expected self and source to have same dtypes but got "
                            f"{_tn(x)} and {_tn(source._data)}")
     shape = tuple(check_broadcast(x.shape, m.shape)) if m.shape != x.shape else x.shape
+    xp = namespace(m)
     if m.shape != shape:
-        m = np.broadcast_to(m, shape)
-    if np.count_nonzero(m) > source._data.size:
+        m = xp.broadcast_to(m, shape)
+    if xp.count_nonzero(m) > source._data.size:
         raise RuntimeError("Number of elements of source < number of ones in mask")
     return m, shape
 
@@ -1581,7 +1564,7 @@ def masked_scatter_(input, mask, source):
     if _gm.enabled and (input.requires_grad or source.requires_grad):
         return apply_inplace(input, masked_scatter, mask, source)
     x = input._data
-    x[m] = source._data.reshape(-1)[:int(np.count_nonzero(m))]
+    x[m] = source._data.reshape(-1)[:int(namespace(m).count_nonzero(m))]
     input._vc[0] += 1
     return input
 
@@ -1607,20 +1590,21 @@ class Take(Op):
     def forward(ctx, x, idx):
         if ctx.needs_input_grad:
             ctx.meta = (x.shape, _own(idx))
-        return np.take(x, idx)
+        return namespace(x).take(x, idx)
 
     @staticmethod
     def backward(ctx, g):
         shape, idx = ctx.meta
-        if type(g) is _nd:
+        if not isinstance(g, Tensor):
             return _take_backward(shape, idx, g)
         return _TakeBackward.apply(g, shape, idx)
 
 
 def _take_backward(shape, idx, g):
-    z = np.zeros(shape, g.dtype)
+    xp = namespace(g)
+    z = xp.zeros(shape, g.dtype)
     n = z.size
-    np.add.at(z.reshape(-1), _wrap_neg(idx, n).reshape(-1), np.ascontiguousarray(g).reshape(-1))
+    xp.add.at(z.reshape(-1), _wrap_neg(idx, n).reshape(-1), xp.ascontiguousarray(g).reshape(-1))
     return z
 
 
@@ -1634,8 +1618,8 @@ class _TakeBackward(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if type(gg) is _nd:
-            return np.take(gg, ctx.idx)
+        if not isinstance(gg, Tensor):
+            return namespace(gg).take(gg, ctx.idx)
         return Take.apply(gg, ctx.idx)
 
 
@@ -1677,7 +1661,7 @@ def take_along_dim(input, indices, dim=None, *, out=None):
             if tuple(b) != xs:
                 x = x.expand(*b)
             b[d] = ishp[d]
-            idx = np.broadcast_to(idx, b)
+            idx = namespace(idx).broadcast_to(idx, b)
     n = x._data.shape[d]
     if idx.size and (idx.min() < -n or idx.max() >= n):
         bad = idx[(idx < -n) | (idx >= n)].flat[0]
@@ -1709,7 +1693,7 @@ class Put(Op):
                 gx = g.copy()
                 gx.reshape(-1)[idx.reshape(-1)] = 0
         if need[1]:
-            gs = np.take(g, idx).reshape(sshape)
+            gs = namespace(g).take(g, idx).reshape(sshape)
         return gx, gs
 
 
@@ -1718,7 +1702,7 @@ def _put_flat(out, idx, src, accumulate):
     i = idx.reshape(-1)
     s = src.reshape(-1)
     if accumulate:
-        np.add.at(flat, i, s)
+        namespace(out).add.at(flat, i, s)
     else:
         flat[i] = s
 
@@ -1842,14 +1826,15 @@ def nonzero(input, *, out=None, as_tuple=False):
     """Indices of the non-zero elements: an (n, ndim) int64 tensor, or with
     ``as_tuple=True`` one 1-d tensor per dim."""
     x = input._data
+    xp = namespace(x)
     if x.ndim == 0:
         hit = bool(x)
         if as_tuple:
-            return (_wrap(np.zeros(1 if hit else 0, np.int64)),)
-        return _out(_wrap(np.zeros((1 if hit else 0, 0), np.int64)), out)
+            return (_wrap(xp.zeros(1 if hit else 0, np.int64)),)
+        return _out(_wrap(xp.zeros((1 if hit else 0, 0), np.int64)), out)
     if as_tuple:
-        return tuple(_wrap(a.astype(np.int64, copy=False)) for a in np.nonzero(x))
-    return _out(_wrap(np.argwhere(x).astype(np.int64, copy=False)), out)
+        return tuple(_wrap(a.astype(np.int64, copy=False)) for a in xp.nonzero(x))
+    return _out(_wrap(xp.argwhere(x).astype(np.int64, copy=False)), out)
 
 
 def argwhere(input):
@@ -1857,11 +1842,12 @@ def argwhere(input):
     return nonzero(input)
 
 
-def _values_array(values):
+def _values_array(values, xp):
+    """searchsorted's values as an array (a number: of namespace ``xp``, the sequence's)."""
     if isinstance(values, Tensor):
         return values._data
     if isinstance(values, (bool, int, float, np.generic)):
-        return np.asarray(values)
+        return xp.asarray(values)
     raise TypeError(f"searchsorted(): argument 'input' must be Tensor or Number, not "
                     f"{type(values).__name__}")
 
@@ -1873,7 +1859,8 @@ def searchsorted(sorted_sequence, values=None, *, out_int32=False, right=False, 
     if values is None:
         values = input
     seq = sorted_sequence._data
-    v = _values_array(values)
+    xp = namespace(seq)
+    v = _values_array(values, xp)
     if seq.ndim == 0:
         raise RuntimeError("ember.searchsorted(): boundaries tensor should have positive "
                            "dimension, but got 0 dimension")
@@ -1896,7 +1883,7 @@ def searchsorted(sorted_sequence, values=None, *, out_int32=False, right=False, 
                                f"size, but got boundary tensor {list(seq.shape)}and got sorter "
                                f"tensor {list(srt.shape)}")
     if seq.ndim == 1:
-        res = np.searchsorted(seq, v, side=sd, sorter=srt)
+        res = xp.searchsorted(seq, v, side=sd, sorter=srt)
     else:
         if v.ndim == 0:
             raise RuntimeError(f"ember.searchsorted(): input value can be a scalar only when "
@@ -1910,12 +1897,12 @@ def searchsorted(sorted_sequence, values=None, *, out_int32=False, right=False, 
         s2 = seq.reshape(-1, seq.shape[-1])
         v2 = v.reshape(-1, v.shape[-1])
         o2 = srt.reshape(-1, seq.shape[-1]) if srt is not None else None
-        res = np.empty(v2.shape, np.int64)
+        res = xp.empty(v2.shape, np.int64)
         for r in range(s2.shape[0]):
-            res[r] = np.searchsorted(s2[r], v2[r], side=sd,
+            res[r] = xp.searchsorted(s2[r], v2[r], side=sd,
                                      sorter=o2[r] if o2 is not None else None)
         res = res.reshape(v.shape)
-    res = np.asarray(res).astype(np.int32 if out_int32 else np.int64, copy=False)
+    res = xp.asarray(res).astype(np.int32 if out_int32 else np.int64, copy=False)
     return _out(_wrap(res), out)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _wrap
+from ..backends import namespace
 from ..autograd.function import Op
 from ..autograd.grad_mode import state as _gm
 
@@ -39,7 +40,7 @@ def _result_into(t, res_arr, opname):
                            f"type {_cat_name(dst)}")
     if res_arr.shape != t._data.shape:
         try:
-            b = np.broadcast_shapes(res_arr.shape, t._data.shape)
+            b = np.broadcast_shapes(res_arr.shape, t._data.shape)  # host
         except ValueError:
             b = None
         if b != t._data.shape:
@@ -47,7 +48,7 @@ def _result_into(t, res_arr, opname):
                                f"broadcast shape {list(b if b is not None else res_arr.shape)}")
     check_writable(t)
     if t._data.size:  # (an empty expanded tensor is read-only, and needs nothing)
-        np.copyto(t._data, res_arr, casting="unsafe")
+        namespace(t._data).copyto(t._data, res_arr, casting="unsafe")
 
 
 OVERLAP_MSG = ("unsupported operation: more than one element of the written-to tensor refers to "
@@ -109,7 +110,7 @@ def apply_inplace(t, fn, *args, **kwargs):
         _result_into(t, res._data, fn.__name__)  # raises if the cast is not allowed
         res = res.to(t.dtype)
     if res._data.shape != t._data.shape:
-        if np.broadcast_shapes(res._data.shape, t._data.shape) != t._data.shape:
+        if np.broadcast_shapes(res._data.shape, t._data.shape) != t._data.shape:  # host
             raise RuntimeError(f"output with shape {list(t._data.shape)} doesn't match the "
                                f"broadcast shape {list(res._data.shape)}")
         from .shape import expand
@@ -133,7 +134,7 @@ def _commit(t, res):
     if base is None or not _shares(base, t):
         # (an empty view shares nothing but is still a view: the base joins the graph)
         if t._data.size:
-            np.copyto(t._data, res._data)
+            namespace(t._data).copyto(t._data, res._data)
         t._vc[0] += 1
         _adopt_saved(res, t)
         t.grad_fn = res.grad_fn
@@ -193,7 +194,9 @@ def _shares(base, t):
     empty view always does."""
     if not t._data.size:
         return True
-    return np.shares_memory(base._data, t._data) if base._data.size else False
+    if not base._data.size:
+        return False
+    return namespace(base._data).shares_memory(base._data, t._data)
 
 
 def _region(base_arr, view_arr):
@@ -215,33 +218,35 @@ class _Strided:
     def _of(self, arr):
         """The region as a view of ``arr`` (C-contiguous, the base's shape)."""
         isz = arr.itemsize
-        return np.lib.stride_tricks.as_strided(
+        return namespace(arr).lib.stride_tricks.as_strided(
             arr.reshape(-1)[self.offset:], shape=self.shape,
             strides=tuple(st * isz for st in self.strides))
 
     def write(self, base, src):
-        np.copyto(self._of(base), src)
+        namespace(base).copyto(self._of(base), src)
 
     def read(self, g):
-        return self._of(np.ascontiguousarray(g)).copy()
+        return self._of(namespace(g).ascontiguousarray(g)).copy()
 
     def peek(self, arr):
         """The region's values, a view when ``arr`` is C-contiguous."""
-        return self._of(np.ascontiguousarray(arr))
+        return self._of(namespace(arr).ascontiguousarray(arr))
 
     def zeroed(self, g):
-        out = np.array(g, order="C")
+        out = namespace(g).array(g, order="C")
         self._of(out)[...] = 0
         return out
 
     def scatter(self, g, bshape):
-        out = np.zeros(bshape, dtype=g.dtype)
+        xp = namespace(g)
+        out = xp.zeros(bshape, dtype=g.dtype)
         if any(st == 0 and n > 1 for n, st in zip(self.shape, self.strides)):
-            idx = np.full((), self.offset, np.int64)
+            # an overlapping (expanded) region: elements sharing a place accumulate
+            idx = xp.full((), self.offset, np.int64)
             for k, (n, st) in enumerate(zip(self.shape, self.strides)):
-                idx = idx + (np.arange(n, dtype=np.int64) * st).reshape(
+                idx = idx + (xp.arange(n, dtype=np.int64) * st).reshape(
                     (n,) + (1,) * (len(self.shape) - k - 1))
-            np.add.at(out.reshape(-1), idx.reshape(-1), np.ascontiguousarray(g).reshape(-1))
+            xp.add.at(out.reshape(-1), idx.reshape(-1), xp.ascontiguousarray(g).reshape(-1))
         else:
             self._of(out)[...] = g
         return out
@@ -253,43 +258,44 @@ class _Indexed:
     found by matching memory positions."""
 
     def __init__(self, base_arr, view_arr, off):
+        xp = namespace(base_arr)
         isz = base_arr.itemsize
-        pos_b = _positions(0, base_arr.shape, base_arr.strides, isz).reshape(-1)
-        pos_v = _positions(off // isz, view_arr.shape, view_arr.strides, isz)
-        order = np.argsort(pos_b, kind="stable")
-        at = np.searchsorted(pos_b[order], pos_v).clip(0, max(pos_b.size - 1, 0))
-        if pos_v.size and (pos_b.size == 0 or not np.array_equal(pos_b[order][at], pos_v)):
+        pos_b = _positions(xp, 0, base_arr.shape, base_arr.strides, isz).reshape(-1)
+        pos_v = _positions(xp, off // isz, view_arr.shape, view_arr.strides, isz)
+        order = xp.argsort(pos_b, kind="stable")
+        at = xp.searchsorted(pos_b[order], pos_v).clip(0, max(pos_b.size - 1, 0))
+        if pos_v.size and (pos_b.size == 0 or not xp.array_equal(pos_b[order][at], pos_v)):
             raise RuntimeError("in-place operation on a view whose memory is not inside its "
                                "base's elements is not supported; call .clone() first")
         self.shape = view_arr.shape
-        self.index = np.unravel_index(order[at], base_arr.shape)
+        self.index = xp.unravel_index(order[at], base_arr.shape)
 
     def write(self, base, src):
         base[self.index] = src
 
     def read(self, g):
-        return np.asarray(g)[self.index]
+        return namespace(g).asarray(g)[self.index]
 
     peek = read
 
     def zeroed(self, g):
-        out = np.array(g, order="C")
+        out = namespace(g).array(g, order="C")
         out[self.index] = 0
         return out
 
     def scatter(self, g, bshape):
-        out = np.zeros(bshape, dtype=g.dtype)
+        out = namespace(g).zeros(bshape, dtype=g.dtype)
         out[self.index] = g    # (no repeats: a view of a tensor is one-to-one here)
         return out
 
 
-def _positions(offset, shape, byte_strides, isz):
-    """Element offsets in memory of every position of an array."""
-    pos = np.full((), offset, np.int64)
+def _positions(xp, offset, shape, byte_strides, isz):
+    """Element offsets in memory of every position of an array (an ``xp`` array)."""
+    pos = xp.full((), offset, np.int64)
     for k, (n, st) in enumerate(zip(shape, byte_strides)):
-        pos = pos + (np.arange(n, dtype=np.int64) * (st // isz)).reshape(
+        pos = pos + (xp.arange(n, dtype=np.int64) * (st // isz)).reshape(
             (n,) + (1,) * (len(shape) - k - 1))
-    return np.broadcast_to(pos, shape)
+    return xp.broadcast_to(pos, shape)
 
 
 class CopySlices(Op):
@@ -304,7 +310,7 @@ class CopySlices(Op):
     @staticmethod
     def backward(ctx, g):
         region = ctx.region
-        if type(g) is np.ndarray:
+        if not isinstance(g, Tensor):
             return region.zeroed(g), region.read(g)
         # create_graph: the same maps, recorded (both are linear)
         return _ZeroRegion.apply(g, region), AsStridedView.apply(g, region)
@@ -321,7 +327,7 @@ class _ZeroRegion(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if type(gg) is np.ndarray:
+        if not isinstance(gg, Tensor):
             return ctx.region.zeroed(gg)
         return _ZeroRegion.apply(gg, ctx.region)
 
@@ -339,7 +345,7 @@ class AsStridedView(Op):
     @staticmethod
     def backward(ctx, g):
         bshape, region = ctx.meta
-        if type(g) is np.ndarray:
+        if not isinstance(g, Tensor):
             return region.scatter(g, bshape)
         return _AsStridedScatter.apply(g, bshape, region)
 
@@ -355,6 +361,6 @@ class _AsStridedScatter(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if type(gg) is np.ndarray:
+        if not isinstance(gg, Tensor):
             return ctx.region.read(gg)
         return AsStridedView.apply(gg, ctx.region)
