@@ -177,7 +177,7 @@ class Tensor:
     def __init__(self, *args, dtype=None, device=None, requires_grad=False):
         """``Tensor(2, 3)`` is uninitialised (default dtype); ``Tensor(data)``
         copies data as the default float dtype, like torch's legacy constructor."""
-        _check_device(device)
+        backend = _check_device(device)
         dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
         if len(args) == 0:
             arr = np.empty((0,), dtype=dt.np)
@@ -188,10 +188,10 @@ class Tensor:
             arr = np.empty(tuple(args[0]), dtype=dt.np)
         elif len(args) == 1:
             src = args[0]
-            arr = np.array(src._data if isinstance(src, Tensor) else src, dtype=dt.np)
+            arr = np.array(src.numpy(force=True) if isinstance(src, Tensor) else src, dtype=dt.np)
         else:
             raise TypeError(f"Tensor(): invalid arguments {args!r}")
-        self._data = arr
+        self._data = arr if backend is None else backend.from_host(arr)
         self.grad_fn = None
         self.requires_grad = False
         self._vc = [0]
@@ -321,7 +321,7 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        self._data = value._data if isinstance(value, Tensor) else _asarray(value)
 
     @property
     def T(self):
@@ -551,7 +551,7 @@ class Tensor:
             if t is not None:
                 g = grad.detach() if not _gm.enabled else grad
                 if t.grad is None:
-                    t.grad = _wrap(np.array(g._data)) if not _gm.enabled else g
+                    t.grad = _wrap(g._data.copy()) if not _gm.enabled else g
                 else:
                     t.grad = t.grad + g
         _retain._ember_retain = True

@@ -33,6 +33,7 @@ from ember import backends
 from ember.backends._table import KernelTable, GENERIC
 
 _allowed = 0        # > 0 while a call made through GUARD.xp (or a method) runs
+_depth = 0          # > 0 inside NumPy's own implementation of a dispatched call
 
 
 class SeamError(AssertionError):
@@ -60,6 +61,17 @@ def _check_mixing(args, what):
             _check_mixing(a, what)
 
 
+def _inside(fn, args, kwargs):
+    """Run NumPy's own implementation: the host arrays it makes internally
+    (masks, index lists) are its business, not a device crossing."""
+    global _depth
+    _depth += 1
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _depth -= 1
+
+
 class GuardArray(np.ndarray):
     """A NumPy array that only NumPy calls made through GUARD.xp may touch."""
 
@@ -67,13 +79,14 @@ class GuardArray(np.ndarray):
         what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
         if not _allowed:
             raise SeamError(f"{what} called on a guard array outside its backend's namespace")
-        _check_mixing(inputs, what)
+        if not _depth:
+            _check_mixing(inputs, what)
         args = tuple(x.view(np.ndarray) if isinstance(x, GuardArray) else x for x in inputs)
         out = kwargs.get("out")
         if out is not None:
             kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, GuardArray) else o
                                   for o in out)
-        r = getattr(ufunc, method)(*args, **kwargs)
+        r = _inside(getattr(ufunc, method), args, kwargs)
         if out is not None:
             return out[0] if len(out) == 1 else out
         return _wrap(r)
@@ -82,8 +95,9 @@ class GuardArray(np.ndarray):
         what = f"np.{func.__name__}"
         if not _allowed:
             raise SeamError(f"{what} called on a guard array outside its backend's namespace")
-        _check_mixing(args, what)
-        return _wrap(super().__array_function__(func, types_, args, kwargs))
+        if not _depth:
+            _check_mixing(args, what)
+        return _wrap(_inside(super().__array_function__, (func, types_, args, kwargs), {}))
 
 
 def _allow(fn):
