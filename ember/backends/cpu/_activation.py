@@ -13,6 +13,18 @@ from . import _jit, _pool
 from ._rows import EXP_SAFE
 
 
+@KERNELS.register
+def expit(x):
+    """The logistic sigmoid of a float array, in x's dtype (SciPy's ufunc)."""
+    return _generic.scipy_special().expit(x).astype(x.dtype, copy=False)
+
+
+@KERNELS.register
+def erf(x):
+    """The error function of a float array, in x's dtype (SciPy's ufunc)."""
+    return _generic.scipy_special().erf(x).astype(x.dtype, copy=False)
+
+
 # ---- GELU ----------------------------------------------------------------------------------
 
 @KERNELS.register

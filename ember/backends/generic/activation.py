@@ -2,7 +2,8 @@
 
 SciPy's special functions (``expit``, ``erf``) are kernels of their own, so
 that a backend with its own library (cupyx.scipy.special) replaces just
-those and keeps every formula built on them (GELU, softmax ...).
+those and keeps every formula built on them (GELU ...).  Generically they
+run on the host copy of the array; the CPU's table calls SciPy directly.
 """
 import math
 
@@ -14,7 +15,7 @@ from .._table import GENERIC
 _special = None
 
 
-def _sp():
+def scipy_special():
     """scipy.special, imported on first use (it is slow to import)."""
     global _special
     if _special is None:
@@ -25,14 +26,17 @@ def _sp():
 
 @GENERIC.register
 def expit(x):
-    """The logistic sigmoid 1 / (1 + exp(-x)) of a float array, in x's dtype."""
-    return _sp().expit(x).astype(x.dtype, copy=False)
+    """The logistic sigmoid 1 / (1 + exp(-x)) of a float array, in x's dtype
+    (SciPy's, on the host)."""
+    b = backend_of(x)
+    return b.from_host(scipy_special().expit(b.to_host(x))).astype(x.dtype, copy=False)
 
 
 @GENERIC.register
 def erf(x):
-    """The error function of a float array, in x's dtype."""
-    return _sp().erf(x).astype(x.dtype, copy=False)
+    """The error function of a float array, in x's dtype (SciPy's, on the host)."""
+    b = backend_of(x)
+    return b.from_host(scipy_special().erf(b.to_host(x))).astype(x.dtype, copy=False)
 
 
 # ---- GELU (exact, with erf) ----------------------------------------------------------------

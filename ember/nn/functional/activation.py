@@ -796,6 +796,6 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
     d = _dim(dim, x.ndim)
     xp = b.xp
     idx = xp.expand_dims(y_soft._data.argmax(axis=d), d)
-    y_hard = xp.zeros_like(y_soft._data)
+    y_hard = xp.zeros(x.shape, y_soft._data.dtype)
     xp.put_along_axis(y_hard, idx, 1.0, axis=d)
     return _wrap(y_hard) - y_soft.detach() + y_soft

@@ -408,8 +408,8 @@ class _CrossEntropy(Op):
             coef = g.reshape(M, 1)
         elif red == _MEAN:
             if not denom:
-                gt = namespace(target).zeros_like(target) if probs and ctx.needs_input_grad[1] \
-                    else None
+                gt = namespace(target).zeros(target.shape, target.dtype) \
+                    if probs and ctx.needs_input_grad[1] else None
                 return _zero_denominator_grad(p, a2 if not probs else None, shape), gt
             coef = g / denom
         else:
@@ -513,7 +513,7 @@ class _NLLLoss(Op):
 def _zero_denominator_grad(p, valid, shape):
     """cross_entropy's 'mean' gradient when the summed target weight is 0:
     rows of ignored targets get 0, other rows nan (0 / 0), as torch."""
-    gx = namespace(p).zeros_like(p)
+    gx = namespace(p).zeros(p.shape, p.dtype)
     if valid is None:
         gx[:] = math.nan
     else:
