@@ -1,3 +1,9 @@
-"""Generic rnn kernels: formulas over the array namespace (see ember.backends)."""
-from .._registry import namespace  # noqa: F401
-from .._table import GENERIC  # noqa: F401
+"""Recurrent layers' kernels: the generic formulas."""
+from .._table import GENERIC
+
+
+@GENERIC.register
+def col_sums(a2):
+    """Column sums ``a2.sum(axis=0)`` of a 2-D (steps * batch, gates) array
+    (the recurrent layers' bias gradients)."""
+    return a2.sum(axis=0)
