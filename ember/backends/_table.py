@@ -15,7 +15,11 @@ class KernelTable:
         self._fallback = fallback
 
     def register(self, fn):
-        """Decorator: make ``fn`` this table's kernel of the same name."""
+        """Decorator: make ``fn`` this table's kernel of the same name (once:
+        a second kernel of that name in one table is a mistake)."""
+        if fn.__name__ in self.__dict__:
+            raise ValueError(f"kernel '{fn.__name__}' is registered twice in the {self._name} "
+                             f"table (the second from {fn.__module__})")
         setattr(self, fn.__name__, fn)
         return fn
 
