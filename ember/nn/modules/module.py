@@ -14,7 +14,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ... import _dtype as D
-from ..._tensor import Tensor, _wrap, _check_device, Size, device as _device_cls
+from ..._tensor import Tensor, _wrap, _check_device, _backend_for, Size, device as _device_cls
 from ...autograd.grad_mode import state as _gm
 from ..parameter import Parameter, Buffer
 
@@ -531,7 +531,7 @@ class Module:
     def to(self, *args, **kwargs):
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)``:
         floating-point parameters and buffers are cast; integer ones keep
-        their dtype.  Only the CPU exists."""
+        their dtype.  Parameters keep their identity on a device move too."""
         dtype = kwargs.pop("dtype", None)
         dev = kwargs.pop("device", None)
         kwargs.pop("non_blocking", None)
@@ -550,7 +550,9 @@ class Module:
                 continue  # non_blocking passed positionally
             elif a is not None:
                 dtype = a
-        _check_device(dev)
+        if dev is not None:
+            _backend_for(dev)          # (an unknown or unavailable device raises here)
+            self._apply(lambda t: t.to(dev))
         if dtype is None:
             return self
         dt = D.to_dtype(dtype)
@@ -560,12 +562,13 @@ class Module:
         return self._apply(lambda t: t.to(dt) if t.is_floating_point() else t)
 
     def cpu(self):
-        return self
+        return self._apply(lambda t: t.cpu())
 
     def cuda(self, device=None):
-        _check_device("cuda" if device is None else device if not isinstance(device, int)
-                      else f"cuda:{device}")
-        return self
+        dev = "cuda" if device is None else device if not isinstance(device, int) \
+            else f"cuda:{device}"
+        _backend_for(dev)
+        return self._apply(lambda t: t.to(dev))
 
     def xpu(self, device=None):
         _check_device("xpu")
