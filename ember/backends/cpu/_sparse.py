@@ -1,3 +1,20 @@
 """CPU sparse kernels: the fast paths; anything else goes to the generic formula."""
-from .._table import GENERIC  # noqa: F401
-from .._table import CPU as KERNELS  # noqa: F401
+import numpy as np
+
+from .._table import CPU as KERNELS
+from ..generic.sparse import embedding_scatter as _generic_embedding_scatter
+from . import _jit
+
+
+@KERNELS.register
+def embedding_scatter(g, idx, scale, num):
+    """Embedding's backward (see the generic ``embedding_scatter``); unscaled
+    float32/64 rows are added in order by one compiled loop."""
+    flat = idx.reshape(-1)
+    k = _jit.kernels_for(g.dtype) if scale is None and flat.shape[0] else None
+    if k is not None:
+        d = g.shape[-1]
+        out = np.zeros((num, d), dtype=g.dtype)
+        if k.scatter_add_rows(out, flat, np.ascontiguousarray(g.reshape(-1, d))):
+            return out
+    return _generic_embedding_scatter(g, idx, scale, num)

@@ -1,8 +1,7 @@
 """Distances and similarity between vectors (torch.nn.functional's
 pairwise_distance, cosine_similarity, pdist and normalize), composed from
 Ember's norm ops so their gradients are exact to any order."""
-import numpy as np
-
+from ...backends import namespace
 from ..._tensor import Tensor, _wrap, _dim
 from ...ops._util import check_broadcast, to_float, cast
 from ...ops.reduction import vector_norm
@@ -37,9 +36,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     (inputs broadcast).  Each input is divided by its norm first, which keeps
     the result in [-1, 1]; the clamp to eps changes values only, not the
     gradient's path, as torch."""
-    check_broadcast(x1._data.shape, x2._data.shape)
+    shape = check_broadcast(x1._data.shape, x2._data.shape)
     x1, x2 = _common(x1, x2)
-    shape = np.broadcast_shapes(x1._data.shape, x2._data.shape)
     if x1._data.shape != shape:
         x1 = x1.expand(*shape)
     if x2._data.shape != shape:
@@ -57,7 +55,7 @@ def _clamp_value(n, eps):
     low = nd < eps
     if not low.any():
         return n
-    return n + _wrap(np.where(low, eps - nd, 0).astype(nd.dtype))
+    return n + _wrap(namespace(nd).where(low, eps - nd, 0).astype(nd.dtype))
 
 
 def pdist(input, p=2):
@@ -68,7 +66,7 @@ def pdist(input, p=2):
     if p < 0:
         raise RuntimeError("pdist only supports non-negative p values")
     n = input.shape[0]
-    i, j = np.triu_indices(n, 1)
+    i, j = namespace(input._data).triu_indices(n, 1)
     x = to_float(input)
     return vector_norm(x[_wrap(i)] - x[_wrap(j)], p, 1, False)
 

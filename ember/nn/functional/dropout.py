@@ -4,9 +4,12 @@ While training, each element (or channel) is kept with probability 1 - p and
 scaled by 1 / (1 - p) so the expected value is unchanged; in eval the input
 is returned as is.  Draws come from Ember's global generator.
 """
+import math
+
 import numpy as np
 
 from ...autograd.function import Op
+from ...backends import backend_of
 from ...ops.inplace import apply_inplace
 from ...random import _rng
 
@@ -37,13 +40,21 @@ def _check_p(p):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _keep_mask(shape, q, dtype):
-    """1/q where kept (probability q), 0 where dropped, in ``dtype``."""
+def _draw_keep(backend, dtype, shape, q):
+    """True with probability q, of ``shape``, an array of ``backend``: drawn on
+    the host by Ember's global generator (a seed gives the same masks on every
+    device), in the precision of ``dtype``."""
     draw_dt = np.float32 if dtype == np.float32 else np.float64
-    keep = _rng(None).random(shape, dtype=draw_dt) < q
+    return backend.from_host(_rng(None).random(shape, dtype=draw_dt) < q)
+
+
+def _keep_mask(x, shape, q):
+    """1/q where kept (probability q), 0 where dropped, in x's dtype and on its device."""
+    b = backend_of(x)
+    keep = _draw_keep(b, x.dtype, shape, q)
     if q == 0:
-        return keep.astype(dtype)
-    return keep * np.asarray(1.0 / q, dtype=dtype)
+        return keep.astype(x.dtype)
+    return keep * b.xp.asarray(1.0 / q, dtype=x.dtype)
 
 
 def _apply(input, m, c, inplace):
@@ -58,7 +69,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if not training or p == 0.0:
         return input
     x = input._data
-    return _apply(input, _keep_mask(x.shape, 1.0 - p, x.dtype), None, inplace)
+    return _apply(input, _keep_mask(x, x.shape, 1.0 - p), None, inplace)
 
 
 def _channel_shape(x, batched):
@@ -72,7 +83,7 @@ def _feature_dropout(input, p, training, inplace, batched):
     if not training or p == 0.0:
         return input
     x = input._data
-    return _apply(input, _keep_mask(_channel_shape(x, batched), 1.0 - p, x.dtype), None, inplace)
+    return _apply(input, _keep_mask(x, _channel_shape(x, batched), 1.0 - p), None, inplace)
 
 
 def dropout1d(input, p=0.5, training=True, inplace=False):
@@ -136,13 +147,14 @@ def _alpha(input, p, training, inplace, mask_shape):
     if not training or p == 0.0:
         return input
     x = input._data
+    backend = backend_of(x)
     if p == 1.0:
-        return _apply(input, np.zeros((), dtype=x.dtype), None, inplace)
+        return _apply(input, backend.xp.zeros((), dtype=x.dtype), None, inplace)
     q = 1.0 - p
-    a = 1.0 / np.sqrt((_ALPHA * _ALPHA * p + 1) * q)
-    draw_dt = np.float32 if x.dtype == np.float32 else np.float64
-    keep = (_rng(None).random(mask_shape, dtype=draw_dt) < q).astype(x.dtype)
-    m = keep * np.asarray(a, dtype=x.dtype)
+    # (a NumPy float64: c below is computed in double, then cast)
+    a = np.float64(1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * q))
+    keep = _draw_keep(backend, x.dtype, mask_shape, q).astype(x.dtype)
+    m = keep * backend.xp.asarray(a, dtype=x.dtype)
     c = ((keep - 1) * (_ALPHA * a) + _ALPHA * a * p).astype(x.dtype)
     return _apply(input, m, c, inplace)
 

@@ -1,14 +1,14 @@
 """Embedding lookups and one-hot encoding."""
+import math
+
 import numpy as np
 
-from ...backends.cpu import _jit
+from ...backends import namespace, kernels
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
 from ...autograd.grad_mode import state as _gm
 
 __all__ = ["embedding", "embedding_bag", "one_hot"]
-
-_nd = np.ndarray
 
 
 # Two Ops that are each other's adjoint, so gradients of any order are exact:
@@ -31,40 +31,13 @@ class _Take(Op):
         return _put(g, idx, s, ctx.num), None, None
 
 
-def _scatter(g, idx, s, num):
-    """A zero (num, D) table with the rows of ``g`` (scaled by ``s``) added at ``idx``.
-
-    Done as a sparse (num, n) selection matrix times the (n, D) rows: several
-    times faster than ``np.add.at`` for a language model's batch.
-    """
-    d = g.shape[-1]
-    rows = g.reshape(-1, d)
-    flat = idx.reshape(-1)
-    n = flat.shape[0]
-    k = _jit.kernels_for(g.dtype) if s is None and n else None
-    if k is not None:        # (rows added in order, one compiled loop)
-        out = np.zeros((num, d), dtype=g.dtype)
-        if k.scatter_add_rows(out, flat, np.ascontiguousarray(rows)):
-            return out
-    if g.dtype in (np.float32, np.float64) and n:
-        import scipy.sparse
-        w = np.ones(n, dtype=g.dtype) if s is None else s.reshape(-1).astype(g.dtype, copy=False)
-        sel = scipy.sparse.csr_matrix((w, (flat, np.arange(n))), shape=(num, n))
-        return np.asarray(sel @ rows, dtype=g.dtype)
-    if s is not None:
-        rows = rows * s.reshape(-1, 1)
-    out = np.zeros((num, d), dtype=g.dtype)
-    np.add.at(out, flat, rows)
-    return out
-
-
 class _Put(Op):
     _node_name = "EmbeddingDenseBackward0"
 
     @staticmethod
     def forward(ctx, g, idx, s, num):
         ctx.save_for_backward(idx, s)
-        return _scatter(g, idx, s, num)
+        return kernels(g).embedding_scatter(g, idx, s, num)
 
     @staticmethod
     def backward(ctx, gg):
@@ -76,13 +49,13 @@ class _Put(Op):
 
 
 def _put(g, idx, s, num):
-    if type(g) is _nd:
-        return _scatter(g, idx, s, num)
+    if not isinstance(g, Tensor):
+        return kernels(g).embedding_scatter(g, idx, s, num)
     return _Put.apply(g, idx, s, num)
 
 
 def _take(w, idx):
-    if type(w) is _nd:
+    if not isinstance(w, Tensor):
         return w[idx]
     return _Take.apply(w, idx, None)
 
@@ -102,11 +75,12 @@ def _check_indices(input, fname="embedding"):
 def _renorm_(weight, idx, max_norm, norm_type):
     """Scale (in place, untracked) the rows used by ``idx`` whose norm exceeds max_norm."""
     w = weight._data
-    rows = np.unique(idx)
+    xp = namespace(w)
+    rows = xp.unique(idx)
     if norm_type == float("inf"):
-        norms = np.abs(w[rows]).max(axis=1)
+        norms = xp.abs(w[rows]).max(axis=1)
     else:
-        norms = (np.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        norms = (xp.abs(w[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
     over = norms > max_norm
     if over.any():
         r = rows[over]
@@ -148,12 +122,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         _renorm_(weight, idx, max_norm, norm_type)
     s = None
     if weight.requires_grad and _gm.enabled and (padding_idx is not None or scale_grad_by_freq):
-        s = np.ones(idx.shape, dtype=w.dtype)
+        xp = namespace(w)
+        s = xp.ones(idx.shape, dtype=w.dtype)
         if scale_grad_by_freq:
-            counts = np.bincount(idx.reshape(-1), minlength=num)
+            counts = xp.bincount(idx.reshape(-1), minlength=num)
             s = s / counts[idx]
         if padding_idx is not None:
-            s = np.where(idx == padding_idx, 0, s).astype(w.dtype)
+            s = xp.where(idx == padding_idx, 0, s).astype(w.dtype)
         s = s[..., None]
     return _Take.apply(weight, idx, s)
 
@@ -174,20 +149,21 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
                                   "per_sample_weights is only supported for mode='sum' "
                                   f"(got mode='{mode}'). Please open a feature request on GitHub.")
     idx = input._data
+    xp = namespace(idx)
     if idx.ndim == 2:
         if offsets is not None:
             raise ValueError("if input is 2D, then offsets has to be None, as input is treated is "
                              "a mini-batch of fixed length sequences. However, found offsets of "
                              f"type {type(offsets).__name__}")
         nb, n = idx.shape
-        starts = np.arange(nb) * n
+        starts = xp.arange(nb) * n
         flat = idx.reshape(-1)
         if per_sample_weights is not None:
             per_sample_weights = per_sample_weights.reshape(-1)
     elif idx.ndim == 1:
         if offsets is None:
             raise ValueError("offsets has to be a 1D Tensor but got None")
-        starts = np.asarray(offsets._data if isinstance(offsets, Tensor) else offsets,
+        starts = xp.asarray(offsets._data if isinstance(offsets, Tensor) else offsets,
                             dtype=np.int64)
         if starts.ndim != 1:
             raise ValueError("offsets has to be a 1D Tensor")
@@ -198,9 +174,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     else:
         raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
     L = flat.shape[0]
-    ends = np.append(starts[1:], L) if nb else starts
-    bag = np.repeat(np.arange(nb), np.maximum(ends - starts, 0))   # bag id of each position
-    keep = np.ones(L, dtype=bool)
+    ends = xp.concatenate((starts[1:], xp.asarray([L], dtype=starts.dtype))) if nb else starts
+    bag = xp.repeat(xp.arange(nb), xp.maximum(ends - starts, 0))   # bag id of each position
+    keep = xp.ones(L, dtype=bool)
     if padding_idx is not None:
         num = weight._data.shape[0]
         if padding_idx < 0:
@@ -211,11 +187,11 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     if mode == "max":
         return _BagMax.apply(rows, bag[keep] if not keep.all() else bag, keep, nb)
     # sum / mean: a (B, L) membership matrix times the rows (B, L) @ (L, D)
-    member = np.zeros((nb, L), dtype=dt)
-    member[bag[keep], np.nonzero(keep)[0]] = 1
+    member = xp.zeros((nb, L), dtype=dt)
+    member[bag[keep], xp.nonzero(keep)[0]] = 1
     if mode == "mean":
         cnt = member.sum(axis=1, keepdims=True)
-        member = member / np.maximum(cnt, 1)
+        member = member / xp.maximum(cnt, 1)
     m = _wrap(member)
     if per_sample_weights is not None:
         return m @ (rows * per_sample_weights.unsqueeze(-1))
@@ -227,29 +203,31 @@ class _BagMax(Op):
 
     @staticmethod
     def forward(ctx, rows, bag, keep, nb):
+        xp = namespace(rows)
         d = rows.shape[1]
-        out = np.full((nb, d), -np.inf, dtype=rows.dtype)
+        out = xp.full((nb, d), -math.inf, dtype=rows.dtype)
         r = rows[keep]
-        np.maximum.at(out, bag, r)
-        out[np.isneginf(out)] = 0
+        xp.maximum.at(out, bag, r)
+        out[xp.isneginf(out)] = 0
         # argmax position (in the original rows) for each output element
-        pos = np.nonzero(keep)[0]
-        arg = np.zeros((nb, d), dtype=np.int64)
+        pos = xp.nonzero(keep)[0]
+        arg = xp.zeros((nb, d), dtype=np.int64)
         hit = r == out[bag]
         for j in range(r.shape[0] - 1, -1, -1):  # first occurrence wins, as torch
             arg[bag[j]][hit[j]] = pos[j]
         ctx.arg, ctx.L = arg, rows.shape[0]
-        ctx.empty = np.bincount(bag, minlength=nb) == 0
+        ctx.empty = xp.bincount(bag, minlength=nb) == 0
         return out
 
     @staticmethod
     def backward(ctx, g):
-        gd = g if type(g) is _nd else g._data
-        out = np.zeros((ctx.L, gd.shape[1]), dtype=gd.dtype)
-        cols = np.broadcast_to(np.arange(gd.shape[1]), gd.shape)
+        gd = g._data if isinstance(g, Tensor) else g
+        xp = namespace(gd)
+        out = xp.zeros((ctx.L, gd.shape[1]), dtype=gd.dtype)
+        cols = xp.broadcast_to(xp.arange(gd.shape[1]), gd.shape)
         valid = ~ctx.empty
-        np.add.at(out, (ctx.arg[valid], cols[valid]), gd[valid])
-        return (out if type(g) is _nd else _wrap(out)), None, None, None
+        xp.add.at(out, (ctx.arg[valid], cols[valid]), gd[valid])
+        return (_wrap(out) if isinstance(g, Tensor) else out), None, None, None
 
 
 def one_hot(tensor, num_classes=-1):
@@ -266,4 +244,4 @@ def one_hot(tensor, num_classes=-1):
             raise RuntimeError("Class values must be non-negative.")
         if idx.max() >= num_classes:
             raise RuntimeError("Class values must be smaller than num_classes.")
-    return _wrap((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+    return _wrap((idx[..., None] == namespace(idx).arange(num_classes)).astype(np.int64))
