@@ -16,15 +16,13 @@ import math
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
+from ...backends import namespace
 from ..._tensor import Tensor
 from ...autograd.function import Op
 
 __all__ = ["pad", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "unfold",
            "fold", "pixel_shuffle", "pixel_unshuffle"]
-
-_nd = np.ndarray
 
 
 # ---- pad ---------------------------------------------------------------------------------------
@@ -37,6 +35,7 @@ def _axis_slice(ndim, axis, sl):
 
 def _mode_pad_axis(x, axis, a, b, mode):
     """Pad one axis by (a, b) >= 0 with reflect / replicate / circular values."""
+    xp = namespace(x)
     n = x.shape[axis]
     nd = x.ndim
     parts = []
@@ -46,7 +45,7 @@ def _mode_pad_axis(x, axis, a, b, mode):
         elif mode == "replicate":
             shape = list(x.shape)
             shape[axis] = a
-            parts.append(np.broadcast_to(x[_axis_slice(nd, axis, slice(0, 1))], shape))
+            parts.append(xp.broadcast_to(x[_axis_slice(nd, axis, slice(0, 1))], shape))
         else:
             parts.append(x[_axis_slice(nd, axis, slice(n - a, n))])
     parts.append(x)
@@ -57,22 +56,23 @@ def _mode_pad_axis(x, axis, a, b, mode):
         elif mode == "replicate":
             shape = list(x.shape)
             shape[axis] = b
-            parts.append(np.broadcast_to(x[_axis_slice(nd, axis, slice(n - 1, n))], shape))
+            parts.append(xp.broadcast_to(x[_axis_slice(nd, axis, slice(n - 1, n))], shape))
         else:
             parts.append(x[_axis_slice(nd, axis, slice(0, b))])
-    return np.concatenate(parts, axis=axis) if len(parts) > 1 else x
+    return xp.concatenate(parts, axis=axis) if len(parts) > 1 else x
 
 
 def _mode_pad_axis_adjoint(g, axis, a, b, mode):
     """The adjoint of ``_mode_pad_axis``: fold the padded borders back onto
     the elements they copied."""
+    xp = namespace(g)
     nd = g.ndim
     n = g.shape[axis] - a - b
-    gx = np.array(g[_axis_slice(nd, axis, slice(a, a + n))])
+    gx = xp.array(g[_axis_slice(nd, axis, slice(a, a + n))])
     if a:
         left = g[_axis_slice(nd, axis, slice(0, a))]
         if mode == "reflect":
-            gx[_axis_slice(nd, axis, slice(1, a + 1))] += np.flip(left, axis)
+            gx[_axis_slice(nd, axis, slice(1, a + 1))] += xp.flip(left, axis)
         elif mode == "replicate":
             gx[_axis_slice(nd, axis, slice(0, 1))] += left.sum(axis=axis, keepdims=True)
         else:
@@ -80,7 +80,7 @@ def _mode_pad_axis_adjoint(g, axis, a, b, mode):
     if b:
         right = g[_axis_slice(nd, axis, slice(a + n, a + n + b))]
         if mode == "reflect":
-            gx[_axis_slice(nd, axis, slice(n - 1 - b, n - 1))] += np.flip(right, axis)
+            gx[_axis_slice(nd, axis, slice(n - 1 - b, n - 1))] += xp.flip(right, axis)
         elif mode == "replicate":
             gx[_axis_slice(nd, axis, slice(n - 1, n))] += right.sum(axis=axis, keepdims=True)
         else:
@@ -104,7 +104,7 @@ def _mode_pad_adjoint(g, pads, mode):
         if a < 0 or b < 0:
             shape = list(g.shape)
             shape[axis] += max(-a, 0) + max(-b, 0)
-            out = np.zeros(shape, dtype=g.dtype)
+            out = namespace(g).zeros(shape, dtype=g.dtype)
             out[_axis_slice(g.ndim, axis, slice(max(-a, 0), shape[axis] - max(-b, 0)))] = g
             g = out
     return g
@@ -120,7 +120,7 @@ class _ModePad(Op):
 
     @staticmethod
     def backward(ctx, g):
-        if type(g) is _nd:
+        if not isinstance(g, Tensor):
             return _mode_pad_adjoint(g, ctx.pads, ctx.mode)
         return _ModePadAdjoint.apply(g, ctx.pads, ctx.mode)
 
@@ -135,7 +135,7 @@ class _ModePadAdjoint(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if type(gg) is _nd:
+        if not isinstance(gg, Tensor):
             return _mode_pad(gg, ctx.pads, ctx.mode)
         return _ModePad.apply(gg, ctx.pads, ctx.mode)
 
@@ -150,7 +150,8 @@ def _const_pad(x, pads, value):
         shape[axis] = n + a + b
         src[axis] = slice(max(-a, 0), n - max(-b, 0))
         dst[axis] = slice(max(a, 0), max(a, 0) + n - max(-a, 0) - max(-b, 0))
-    out = np.full(shape, value, dtype=x.dtype) if value != 0 else np.zeros(shape, dtype=x.dtype)
+    xp = namespace(x)
+    out = xp.full(shape, value, dtype=x.dtype) if value != 0 else xp.zeros(shape, dtype=x.dtype)
     out[tuple(dst)] = x[tuple(src)]
     return out
 
@@ -170,7 +171,7 @@ class _ConstPad(Op):
     @staticmethod
     def backward(ctx, g):
         # the adjoint of padding is cropping, which is padding by the negated amounts
-        if type(g) is _nd:
+        if not isinstance(g, Tensor):
             return _const_pad(g, _neg(ctx.pads), 0)
         return _ConstPad.apply(g, _neg(ctx.pads), 0)
 
@@ -234,21 +235,24 @@ def _gather_axes(x, maps):
     """x indexed by ``idx`` along each (axis, idx, n_in) of ``maps`` (a new array)."""
     if not maps:
         return x.copy()
+    xp = namespace(x)
     for axis, idx, _ in maps:
-        x = np.take(x, idx, axis=axis)
+        x = xp.take(x, idx, axis=axis)
     return x
 
 
 def _scatter_axes(g, maps):
     """The adjoint of ``_gather_axes``: sum gradients of repeated indices."""
+    xp = namespace(g)
     for axis, idx, n in reversed(maps):
-        g = np.moveaxis(g, axis, -1)
-        out = np.zeros(g.shape[:-1] + (n,), dtype=g.dtype)
+        g = xp.moveaxis(g, axis, -1)
+        out = xp.zeros(g.shape[:-1] + (n,), dtype=g.dtype)
         # idx is non-decreasing: each input index owns one contiguous run of outputs
-        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]]) if idx.size else idx
         if idx.size:
-            out[..., idx[starts]] = np.add.reduceat(g, starts, axis=-1)
-        g = np.moveaxis(out, -1, axis)
+            first = xp.concatenate((xp.ones(1, dtype=bool), idx[1:] != idx[:-1]))
+            starts = xp.flatnonzero(first)
+            out[..., idx[starts]] = xp.add.reduceat(g, starts, axis=-1)
+        g = xp.moveaxis(out, -1, axis)
     return g
 
 
@@ -262,7 +266,7 @@ class _AxisGather(Op):
 
     @staticmethod
     def backward(ctx, g):
-        if type(g) is _nd:
+        if not isinstance(g, Tensor):
             return _scatter_axes(g, ctx.maps)
         return _AxisScatter.apply(g, ctx.maps)
 
@@ -277,7 +281,7 @@ class _AxisScatter(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if type(gg) is _nd:
+        if not isinstance(gg, Tensor):
             return _gather_axes(gg, ctx.maps)
         return _AxisGather.apply(gg, ctx.maps)
 
@@ -287,12 +291,13 @@ class _AxisScatter(Op):
 def _apply_mats(x, mats):
     """``x`` with each (axis, M) of ``mats`` applied along its axis:
     y[..., o, ...] = sum_i M[o, i] * x[..., i, ...]."""
+    xp = namespace(x)
     for axis, m in mats:
         m = m.astype(x.dtype, copy=False)
         if axis == x.ndim - 1:
-            x = np.matmul(x, m.T)
+            x = xp.matmul(x, m.T)
         else:
-            x = np.moveaxis(np.matmul(np.moveaxis(x, axis, -1), m.T), -1, axis)
+            x = xp.moveaxis(xp.matmul(xp.moveaxis(x, axis, -1), m.T), -1, axis)
     return x
 
 
@@ -302,45 +307,47 @@ class _AxisMaps(Op):
     @staticmethod
     def forward(ctx, x, mats):
         ctx.mats = mats
-        return np.ascontiguousarray(_apply_mats(x, mats))
+        return namespace(x).ascontiguousarray(_apply_mats(x, mats))
 
     @staticmethod
     def backward(ctx, g):
         mats_t = tuple((axis, m.T) for axis, m in reversed(ctx.mats))
-        if type(g) is _nd:
-            return np.ascontiguousarray(_apply_mats(g, mats_t))
+        if not isinstance(g, Tensor):
+            return namespace(g).ascontiguousarray(_apply_mats(g, mats_t))
         return _AxisMaps.apply(g, mats_t)
 
 
 # ---- interpolate ----------------------------------------------------------------------------
+# The per-axis index maps and weight matrices depend on the sizes only; each is
+# built in the namespace ``xp`` of the input it will be applied to.
 
-def _source_coords(n_in, n_out, scale, align_corners, cubic=False):
+def _source_coords(xp, n_in, n_out, scale, align_corners, cubic=False):
     """torch's source coordinate of each output index along one axis."""
-    d = np.arange(n_out, dtype=np.float64)
+    d = xp.arange(n_out, dtype=np.float64)
     if align_corners:
         s = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
         return d * s
     s = (1.0 / scale) if scale is not None and scale > 0 else n_in / n_out
     src = (d + 0.5) * s - 0.5
-    return src if cubic else np.maximum(src, 0.0)
+    return src if cubic else xp.maximum(src, 0.0)
 
 
-def _linear_matrix(n_in, n_out, scale, align_corners):
-    src = _source_coords(n_in, n_out, scale, align_corners)
-    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
+def _linear_matrix(xp, n_in, n_out, scale, align_corners):
+    src = _source_coords(xp, n_in, n_out, scale, align_corners)
+    i0 = xp.minimum(xp.floor(src).astype(np.int64), n_in - 1)
+    i1 = xp.minimum(i0 + 1, n_in - 1)
     l1 = src - i0
-    m = np.zeros((n_out, n_in))
-    r = np.arange(n_out)
-    np.add.at(m, (r, i0), 1.0 - l1)
-    np.add.at(m, (r, i1), l1)
+    m = xp.zeros((n_out, n_in), dtype=np.float64)
+    r = xp.arange(n_out)
+    xp.add.at(m, (r, i0), 1.0 - l1)
+    xp.add.at(m, (r, i1), l1)
     return m
 
 
-def _cubic_matrix(n_in, n_out, scale, align_corners):
+def _cubic_matrix(xp, n_in, n_out, scale, align_corners):
     A = -0.75
-    src = _source_coords(n_in, n_out, scale, align_corners, cubic=True)
-    i = np.floor(src).astype(np.int64)
+    src = _source_coords(xp, n_in, n_out, scale, align_corners, cubic=True)
+    i = xp.floor(src).astype(np.int64)
     t = src - i
 
     def near(x):   # |x| <= 1
@@ -350,27 +357,27 @@ def _cubic_matrix(n_in, n_out, scale, align_corners):
         return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
 
     w = [far(t + 1), near(t), near(1 - t), far(2 - t)]
-    m = np.zeros((n_out, n_in))
-    r = np.arange(n_out)
+    m = xp.zeros((n_out, n_in), dtype=np.float64)
+    r = xp.arange(n_out)
     for k in range(4):
-        np.add.at(m, (r, np.clip(i - 1 + k, 0, n_in - 1)), w[k])
+        xp.add.at(m, (r, xp.clip(i - 1 + k, 0, n_in - 1)), w[k])
     return m
 
 
-def _area_matrix(n_in, n_out):
-    o = np.arange(n_out)
+def _area_matrix(xp, n_in, n_out):
+    o = xp.arange(n_out)
     start = (o * n_in) // n_out
     end = -((-(o + 1) * n_in) // n_out)
-    cols = np.arange(n_in)
+    cols = xp.arange(n_in)
     m = (cols >= start[:, None]) & (cols < end[:, None])
     return m / (end - start)[:, None]
 
 
-def _nearest_index(n_in, n_out, scale, exact):
+def _nearest_index(xp, n_in, n_out, scale, exact):
     s = (1.0 / scale) if scale is not None and scale > 0 else n_in / n_out
-    d = np.arange(n_out, dtype=np.float64)
-    src = np.floor((d + 0.5) * s) if exact else np.floor(d * s)
-    return np.minimum(src.astype(np.int64), n_in - 1)
+    d = xp.arange(n_out, dtype=np.float64)
+    src = xp.floor((d + 0.5) * s) if exact else xp.floor(d * s)
+    return xp.minimum(src.astype(np.int64), n_in - 1)
 
 
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
@@ -385,6 +392,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise TypeError(f"interpolate(): argument 'input' must be Tensor, not "
                         f"{type(input).__name__}")
     x = input._data
+    xp = namespace(x)
     nsp = x.ndim - 2
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
@@ -438,19 +446,19 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                            + ")")
     axes = range(2, 2 + nsp)
     if mode in ("nearest", "nearest-exact"):
-        maps = tuple((a, _nearest_index(n, o, s, mode == "nearest-exact"), n)
+        maps = tuple((a, _nearest_index(xp, n, o, s, mode == "nearest-exact"), n)
                      for a, n, o, s in zip(axes, spatial, out, scales) if n != o or s)
         return _AxisGather.apply(input, maps)
     if x.dtype.kind != "f":
         raise NotImplementedError(f"\"upsample_{mode}\" not implemented for "
                                   f"'{x.dtype.name}'")
     if mode == "area":
-        mats = tuple((a, _area_matrix(n, o)) for a, n, o in zip(axes, spatial, out))
+        mats = tuple((a, _area_matrix(xp, n, o)) for a, n, o in zip(axes, spatial, out))
     elif mode == "bicubic":
-        mats = tuple((a, _cubic_matrix(n, o, s, align_corners))
+        mats = tuple((a, _cubic_matrix(xp, n, o, s, align_corners))
                      for a, n, o, s in zip(axes, spatial, out, scales))
     else:
-        mats = tuple((a, _linear_matrix(n, o, s, align_corners))
+        mats = tuple((a, _linear_matrix(xp, n, o, s, align_corners))
                      for a, n, o, s in zip(axes, spatial, out, scales))
     return _AxisMaps.apply(input, mats)
 
@@ -483,23 +491,26 @@ class _Blocks:
 
 
 def _blocks_view(buf, bg):
-    """(N, C, kh, kw, Lh, Lw) windows of padded image ``buf``."""
+    """(N, C, kh, kw, Lh, Lw) windows of padded image ``buf`` (a strided view:
+    strides are in bytes on every backend)."""
     sn, sc, sh, sw = buf.strides
     (kh, kw), (dh, dw), (th, tw) = bg.k, bg.d, bg.s
     N, C = buf.shape[:2]
+    as_strided = namespace(buf).lib.stride_tricks.as_strided
     return as_strided(buf, (N, C, kh, kw) + bg.out, (sn, sc, dh * sh, dw * sw, th * sh, tw * sw))
 
 
 def _unfold(x, bg):
     N, C, H, W = bg.img
     ph, pw = bg.p
+    xp = namespace(x)
     x = x.reshape(bg.img)
     if ph or pw:
-        buf = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        buf = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
         buf[:, :, ph:ph + H, pw:pw + W] = x
     else:
-        buf = np.ascontiguousarray(x)
-    cols = np.ascontiguousarray(_blocks_view(buf, bg))
+        buf = xp.ascontiguousarray(x)
+    cols = xp.ascontiguousarray(_blocks_view(buf, bg))
     return cols.reshape(N, C * bg.k[0] * bg.k[1], bg.L)
 
 
@@ -508,7 +519,7 @@ def _fold(cols, bg):
     N, C, H, W = bg.img
     ph, pw = bg.p
     kh, kw = bg.k
-    buf = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    buf = namespace(cols).zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
     src = cols.reshape((N, C, kh, kw) + bg.out)
     dst = _blocks_view(buf, bg)
     for i in range(kh):
@@ -528,7 +539,7 @@ class _Unfold(Op):
 
     @staticmethod
     def backward(ctx, g):
-        if type(g) is _nd:
+        if not isinstance(g, Tensor):
             return _fold(g, ctx.bg).reshape(ctx.x_shape)
         return _Fold.apply(g, ctx.bg, ctx.x_shape)
 
@@ -539,11 +550,11 @@ class _Fold(Op):
     @staticmethod
     def forward(ctx, cols, bg, out_shape):
         ctx.bg, ctx.c_shape = bg, cols.shape
-        return np.ascontiguousarray(_fold(cols, bg)).reshape(out_shape)
+        return namespace(cols).ascontiguousarray(_fold(cols, bg)).reshape(out_shape)
 
     @staticmethod
     def backward(ctx, g):
-        if type(g) is _nd:
+        if not isinstance(g, Tensor):
             return _unfold(g, ctx.bg).reshape(ctx.c_shape)
         return _Unfold.apply(g, ctx.bg, ctx.c_shape)
 
