@@ -97,7 +97,7 @@ def _index_array(it, xp):
     if isinstance(it, Tensor):
         a = it._data
     elif is_array(it) or isinstance(it, np.ndarray):  # (NumPy subclasses too: memmap ...)
-        a = it
+        a = xp.asarray(it)  # (a host array indexes a device tensor, as a list does)
     elif isinstance(it, np.integer):
         return "i", int(it)
     elif isinstance(it, (list, tuple)):

@@ -67,7 +67,9 @@ def check_writable(t):
 def writable_alias(d):
     """A writable array on the same memory as read-only view ``d`` (an
     expanded tensor), for ops torch allows there (fill_, zero_: every alias of
-    an element gets the same value).  Raises torch's error when there is none."""
+    an element gets the same value).  Raises torch's error when there is none.
+
+    Read-only views are NumPy's (host memory), so this walks NumPy's views."""
     if d.flags.writeable or not d.size:
         return d
     root = d
@@ -75,8 +77,9 @@ def writable_alias(d):
         root = root.base
     if root.flags.writeable and root.flags.c_contiguous:
         off = d.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-        return np.ndarray(d.shape, d.dtype, buffer=root.reshape(-1), offset=off,
-                          strides=d.strides)
+        alias = np.ndarray(d.shape, d.dtype, buffer=root.reshape(-1), offset=off,
+                           strides=d.strides)
+        return alias.view(type(d))  # (of d's own array type: its backend's, if not NumPy's)
     raise RuntimeError(OVERLAP_MSG)
 
 
