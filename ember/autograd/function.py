@@ -437,10 +437,20 @@ def _array_out(ctx, o):
     return a
 
 
+def _memory_root(a):
+    """The object that owns ``a``'s memory.  (NumPy collapses a view of a view
+    onto the owner, but not across array subclasses, so walk the chain.)"""
+    base = a.base
+    while base is not None:
+        a = base
+        base = getattr(a, "base", None)
+    return a
+
+
 def _mark_view(out, src):
     """If ``out`` shares src's memory, share its version counter and base."""
     a, b = out._data, src._data
-    if (a.base if a.base is not None else a) is (b.base if b.base is not None else b):
+    if _memory_root(a) is _memory_root(b):
         out._vc = src._vc
         base = src if src._base is None else src._base
         out._base = base
