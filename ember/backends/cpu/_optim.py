@@ -35,7 +35,10 @@ def adam_step(d, g, m, v, step, lr, beta1, beta2, eps, vmax=None):
 @KERNELS.register
 def sgd_step(d, g, neg_lr):
     """d += g * neg_lr in place; compiled, without a temporary for g * neg_lr."""
-    k = _compiled(d, g)
-    if k is None:
+    k = _jit.kernels()
+    # (_compiled's test written out: this runs once per parameter per step)
+    dt = d.dtype
+    if (k is None or dt.kind != "f" or dt.itemsize < 4 or g.dtype != dt
+            or not (d.flags.c_contiguous and g.flags.c_contiguous)):
         return _generic.sgd_step(d, g, neg_lr)
-    k.add_scaled(d.reshape(-1), g.reshape(-1), d.dtype.type(neg_lr))
+    k.add_scaled(d.reshape(-1), g.reshape(-1), dt.type(neg_lr))
