@@ -47,8 +47,11 @@ def _wrap(r):
         return r.view(GuardArray)
     if isinstance(r, np.generic) and not isinstance(r, (np.str_, np.bytes_, np.void)):
         return np.asarray(r).view(GuardArray)
-    if t is tuple or t is list:
-        return t(_wrap(x) for x in r)
+    if t is list:
+        return [_wrap(x) for x in r]
+    if isinstance(r, tuple):        # (named tuples too: linalg.svd's, eigh's ...)
+        items = [_wrap(x) for x in r]
+        return tuple(items) if t is tuple else t(*items)
     return r
 
 
