@@ -91,9 +91,11 @@ def _format_array(arr, prefix):
 
 
 def tensor_repr(t):
-    arr = t._data
+    arr = t.numpy(force=True)        # (the host's view or copy of the data)
     prefix = "tensor("
     suffixes = []
+    if type(t._data) is not np.ndarray and t.device.type != "cpu":
+        suffixes.append(f"device='{t.device}'")
     if arr.size == 0 and arr.shape != (0,):
         body = "[]"
         suffixes.append(f"size={tuple(arr.shape)}")
