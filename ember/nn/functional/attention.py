@@ -20,41 +20,12 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
-from ...backends.cpu import _jit, _pool as _parallel
-from ...ops import _bw
-from ...backends.cpu import _rows
+from ...backends import namespace, kernels, backend_of
 from ...random import _rng
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
 _NEG_INF = float("-inf")
-
-
-def _swap(x):
-    return np.swapaxes(x, -1, -2)
-
-
-def _grows(shape, mask_shape):
-    """Whether broadcasting against ``mask_shape`` enlarges ``shape``."""
-    if len(mask_shape) > len(shape):
-        return True
-    return any(m != 1 and a == 1 for a, m in zip(shape[::-1], mask_shape[::-1]))
-
-
-def _group(x, g):
-    """(*, H, L, X) -> (*, H / g, g * L, X): consecutive heads share one matrix."""
-    if g == 1:
-        return x
-    s = x.shape
-    return x.reshape(s[:-3] + (s[-3] // g, g * s[-2], s[-1]))
-
-
-def _ungroup(x, g, L):
-    """Inverse of ``_group``: (*, H, g * L, X) -> (*, H * g, L, X)."""
-    if g == 1:
-        return x
-    s = x.shape
-    return x.reshape(s[:-3] + (s[-3] * g, L, s[-1]))
 
 
 class _SDPA(Op):
@@ -66,59 +37,34 @@ class _SDPA(Op):
     softmax), and zero gradient.  With ``weights`` the attention weights
     (after dropout) are a second, differentiable output.
 
-    Two paths compute the same thing:
-    - the fused one (float32, no float mask, one (L, S) bias or none, the
-      compiled kernels): the softmax is one compiled pass per row, and
-      ``_Blocks`` lets every product skip the key columns a row block can't
-      see -- with a causal mask, a quarter of the work for L = 64, more for
-      longer sequences, as flash attention does;
-    - the NumPy one (anything else), which keeps the weights unnormalised,
-      E = exp(scores - shift) with row sums d, and folds 1/d into the
-      (L, Ev)-sized output and gradient instead of the (L, S) matrix:
-        out = (E @ v) / d,   dV = E^T (g / d),   dS = E * (g' v^T - rowdot(g' v^T, E) / d)
-      with g' = g / d -- the usual softmax backward with P = E / d substituted.
+    The arrays are the backend's business: ``attention_weights`` (scores
+    and softmax, E possibly unnormalised with rd = 1 / row sums),
+    ``attention_output`` and ``attention_backward``, whose formulas are in
+    ember.backends.generic.attention; a backend's fused path hands back a
+    ``plan`` that its output and backward kernels follow.  Dropout, drawn
+    from Ember's generator, happens here between the weights and the
+    output.  ``causal``: ``bias`` is the (cached) causal mask.
     """
     _node_name = "ScaledDotProductAttentionBackward0"
 
     @staticmethod
-    def forward(ctx, q, k, v, add, bias, scale, p, gk, gv, weights):
-        L = q.shape[-2]
-        blocks = _fused_plan(q, k, v, add, bias, scale, gk, gv)
-        out = None
-        if blocks is not None:
-            s, out = blocks.forward(q, k, v, np.asarray(scale, q.dtype), bias, p == 0)
-            rd = None
-        else:
-            qr = _group(q, gk)
-            s = _bw.matmul(qr * np.asarray(scale, q.dtype), _swap(k))
-            s = _ungroup(s, gk, L)                       # (*, Hq, L, S)
-            for m in (add, bias):
-                if m is not None and m.ndim > 2 and _grows(s.shape, m.shape):
-                    s = np.array(np.broadcast_to(s, np.broadcast_shapes(s.shape, m.shape)))
-            rd = None
-            if s.size:
-                rd = _exp_rows_(s, add, bias)            # s = E, rd = 1 / d (None: s = P)
-                if weights and rd is not None:
-                    s *= rd
-                    rd = None
-        E = s
+    def forward(ctx, q, k, v, add, bias, causal, scale, p, gk, gv, weights):
+        xp, K = namespace(q), kernels(q)
+        E, rd, out, plan = K.attention_weights(q, k, v, add, bias, scale, gk, gv, weights, p == 0,
+                                               causal)
         keep, c = None, 1.0
         if p > 0:
-            keep = _rng(None).random(E.shape, dtype=np.float32) >= p
+            # (drawn on the host by Ember's generator, then moved to E's device)
+            keep = backend_of(E).from_host(_rng(None).random(E.shape, dtype=np.float32) >= p)
             c = 1.0 / (1.0 - p) if p < 1 else 0.0
             ed = E * keep
-            ed *= np.asarray(c, ed.dtype)
+            ed *= xp.asarray(c, dtype=ed.dtype)
         else:
             ed = E
-        if out is None:     # (the fused forward computed it already unless there is dropout)
-            if blocks is not None:
-                out = blocks.weighted(ed, v)
-            else:
-                out = _ungroup(_parallel.matmul(_group(ed, gv), v), gv, L)
-                if rd is not None:
-                    out *= rd
+        if out is None:     # (a fused forward computed it already unless there is dropout)
+            out = K.attention_output(ed, v, rd, gv, plan)
         ctx.save_for_backward(q, k, v, add, E, keep, rd)
-        ctx.c = (scale, c, gk, gv, bias, blocks)
+        ctx.scale, ctx.c, ctx.gk, ctx.gv, ctx.bias, ctx.plan = scale, c, gk, gv, bias, plan
         if weights:
             ctx.set_materialize_grads(False)
             return out, ed
@@ -127,367 +73,22 @@ class _SDPA(Op):
     @staticmethod
     def backward(ctx, g, gw=None):
         q, k, v, add, E, keep, rd = ctx.saved_tensors
-        scale, c, gk, gv, bias, blocks = ctx.c
+        scale, c, gk, gv = ctx.scale, ctx.c, ctx.gk, ctx.gv
         need = ctx.needs_input_grad
         if isinstance(q, Tensor) or isinstance(g, Tensor) or isinstance(gw, Tensor):
             P = E if rd is None else E * rd
-            return _graph_backward(q, k, v, add, P, keep, g, gw, scale, c, gk, gv, bias, need)
-        L = E.shape[-2]
-        dtype = E.dtype
+            return _graph_backward(q, k, v, add, P, keep, g, gw, scale, c, gk, gv, ctx.bias, need)
+        xp = namespace(E)
         if g is None:
-            g = np.zeros(E.shape[:-1] + (v.shape[-1],), dtype)
+            g = xp.zeros(E.shape[:-1] + (v.shape[-1],), dtype=E.dtype)
         elif rd is not None:
             g = g * rd                               # g' = g / d
         ed = E
         if keep is not None:
             ed = E * keep
-            ed *= np.asarray(c, dtype)
-        if blocks is not None:
-            return blocks.backward(q, k, v, E, ed, keep, c, g, gw, np.asarray(scale, dtype), need)
-        gr = _group(g, gv)
-        dv = dq = dk = None
-        if need[2]:
-            dv = _parallel.matmul(_swap(_group(ed, gv)), gr)
-        if not (need[0] or need[1] or need[3]):
-            return None, None, dv, None
-        dP = _ungroup(_bw.matmul(gr, _swap(v)), gv, L)  # d(loss)/d(weights after dropout), / d
-        if gw is not None:
-            dP = dP + gw
-        if keep is not None:
-            dP *= keep
-            dP *= np.asarray(c, dtype)
-        # softmax backward, in place: dS = E * (dP' - rowdot(dP', E) / d)
-        kern = _row_kernels(E, None) if rd is None else None
-        if kern is not None and dP.dtype == E.dtype and dP.flags.c_contiguous:
-            S = E.shape[-1]
-            kern.attention_softmax_backward(dP.reshape(-1, S), E.reshape(-1, S),
-                                            np.full(1, S, np.int64), np.asarray(1, dtype))
-        else:
-            r = np.einsum("...j,...j->...", dP, E)[..., None]
-            if rd is not None:
-                r *= rd
-            dP -= r
-            dP *= E
-        dS = dP
-        sc = np.asarray(scale, dtype)
-        dSr = _group(dS, gk)
-        if need[0]:
-            dq = _ungroup(_parallel.matmul(dSr, k), gk, L)
-            dq *= sc
-        if need[1]:
-            dk = _parallel.matmul(_swap(dSr), _group(q, gk))
-            dk *= sc
-        return dq, dk, dv, (dS if need[3] else None)
-
-
-def _row_kernels(s, bias):
-    """The compiled kernels, when the masked softmax kernel can take the
-    scores ``s``: float32, C-contiguous, no mask or one (L, S) mask shared by
-    every (batch, head) (what GQA and broadcast batch dims leave here)."""
-    if s.dtype != np.float32 or not s.flags.c_contiguous or s.ndim < 2 \
-            or not _shared_mask(bias, *s.shape[-2:]):
-        return None
-    return _jit.kernels_for(s.dtype)
-
-
-def _shared_mask(bias, L, S):
-    """Whether ``bias`` is absent or one (L, S) mask for every (batch, head)."""
-    return bias is None or (bias.ndim >= 2 and bias.shape[-2:] == (L, S)
-                            and all(n == 1 for n in bias.shape[:-2]))
-
-
-def _exp_rows_(s, add, bias):
-    """Masked softmax numerators over the last axis of the scores ``s``, in
-    place; returns 1 / (row sums), shaped (..., L, 1).  Where the compiled
-    kernel applies (no float mask, see ``_row_kernels``) it writes the
-    normalised weights instead and returns None.
-
-    softmax is unchanged by a shift of each row; the usual shift is the row's
-    max, to keep exp() in range.  When every raw score already lies well
-    inside exp()'s range (the common case) no shift is needed, which saves
-    two passes over the scores (a slow short-axis max and a broadcast
-    subtract); 0/-inf masks only remove entries.  Float masks and large
-    scores take the row-max path.  Fully masked rows get 1/d = 1 (weights 0).
-    """
-    kern = _row_kernels(s, bias) if add is None else None
-    if kern is not None:
-        S = s.shape[-1]
-        kern.softmax_rows_masked(s.reshape(-1, S), None if bias is None else bias.reshape(s.shape[-2:]),
-                                 np.full(s.shape[-2], S, np.int64))
-        return None
-    lim = _rows.EXP_SAFE.get(s.dtype, 0.0)   # (scores inside +-lim need no shift)
-    safe = add is None and -lim < s.min() and s.max() < lim  # (False for NaN)
-    if add is not None:
-        s += add
-    if bias is not None:
-        s += bias
-    if not safe:
-        m = s.max(axis=-1, keepdims=True)
-        m[np.isneginf(m)] = 0  # a fully masked row: exp(-inf) = 0 everywhere
-        s -= m
-    np.exp(s, out=s)
-    d = _rows.sum_along(s, s.ndim - 1)
-    if add is not None or bias is not None:
-        d[d == 0] = 1
-    return np.reciprocal(d, out=d)
-
-
-# ---- the fused path: compiled softmax, products restricted to the visible keys ---------------
-
-def _fused_plan(q, k, v, add, bias, scale, gk, gv):
-    """The ``_Blocks`` of a call the fused path takes, else None: float32 q, k
-    and v with the same batch dims (no broadcasting, no grouped heads), a
-    finite scale and a non-empty head dim, no float mask, no mask or one
-    (L, S) mask shared by every (batch, head), and the compiled kernels."""
-    if add is not None or q.dtype != np.float32 or gk != 1 or gv != 1 \
-            or not math.isfinite(scale) or q.shape[-1] == 0 \
-            or not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
-        return None
-    L, S = q.shape[-2], k.shape[-2]
-    if L == 0 or S == 0 or not _shared_mask(bias, L, S) or _jit.kernels_for(q.dtype) is None:
-        return None
-    return _Blocks.of(bias, L, S)
-
-
-class _Blocks:
-    """Which keys each block of query rows can see.
-
-    Query rows r0..r1-1 attend to keys 0..w-1 only (every key past w is
-    masked for all of them), for each (r0, r1, w) in ``rows``; ``width``
-    holds that w for each row, for the softmax kernels.  With a causal
-    mask (any mask whose visible keys grow with the row), rows are cut into
-    blocks of 32 or more so that every product -- q k^T, P v and the four of
-    the backward -- runs on the lower-left staircase only.  Without a mask
-    there is one block that sees all keys.
-    """
-    _cache = {}
-
-    def __init__(self, rows, width):
-        self.rows, self.width = rows, width
-        # (the same, as arrays for the compiled kernels)
-        self.row_table = np.array(rows, np.int64).reshape(-1, 3)
-        self.key_table = np.array(list(self._segments()), np.int64).reshape(-1, 3)
-
-    @classmethod
-    def of(cls, bias, L, S):
-        key = None
-        if bias is None or bias is _CAUSAL.get((L, S, bias.dtype)):
-            key = (L, S, bias is None)      # (masks built here are cached: plan once)
-            plan = cls._cache.get(key)
-            if plan is not None:
-                return plan
-        if bias is None:
-            width = np.full(L, S, np.int64)
-        else:   # 1 + the last key each row may see (0: none)
-            ok = ~np.isneginf(bias.reshape(L, S))
-            width = np.where(ok.any(axis=1), S - np.argmax(ok[:, ::-1], axis=1), 0).astype(np.int64)
-        rows = [(0, L, int(width.max()))]
-        if L >= 64 and np.all(np.diff(width) >= 0):
-            nb = min(8, L // 32)
-            edges = [L * i // nb for i in range(nb + 1)]
-            rows = [(a, b, int(width[b - 1])) for a, b in zip(edges, edges[1:])]
-        # each row takes its block's width: the mask hides the rest, and loops
-        # of one length per block vectorise (a length per row runs ~1.6x slower)
-        width = np.concatenate([np.full(b - a, w, np.int64) for a, b, w in rows])
-        plan = cls(rows, width)
-        if key is not None:
-            if len(cls._cache) > 64:
-                cls._cache.clear()
-            cls._cache[key] = plan
-        return plan
-
-    def _segments(self):
-        """Key ranges (c0, c1) with the first query row that sees them: keys
-        c0..c1-1 are seen by rows r0.. to the end (widths grow with the row)."""
-        c0 = 0
-        for r0, _, w in self.rows:
-            if w > c0:
-                yield c0, w, r0
-                c0 = w
-
-    def forward(self, q, k, v, scale, bias, weighted):
-        """The softmax weights P and, with ``weighted``, P @ v (else None), in
-        parts of the batch over the intra-op threads."""
-        L, S = q.shape[-2], k.shape[-2]
-        s = np.empty(q.shape[:-2] + (L, S), q.dtype)
-        out = self._out(s, v) if weighted else None
-        b = None if bias is None else bias.reshape(bias.shape[-2:])
-        kern = _jit.kernels_for(q.dtype)
-        fn = _parallel.gemm_address(q.dtype)
-        if fn and q.ndim in (3, 4) and v.shape[-1]:
-            q4, k4, v4, s4, o4 = _as4(q, k, v, s, out)
-            _pairs_parallel(lambda lo, hi: kern.attention_forward(
-                q4, k4, v4, s4, o4, self.row_table, self.width, b, q.dtype.type(scale),
-                lo, hi, fn), s4, 2 * q.shape[-1] + v.shape[-1])
-            return s, out
-
-        def part(i):
-            # (q is scaled before the product, as torch does: with huge scores
-            # that decides which ones tie)
-            self.scores(q[i] * scale, k[i], out=s[i])
-            kern.softmax_rows_masked(s[i].reshape(-1, S), b, self.width)
-            if weighted:
-                self.weighted(s[i], v[i], out=out[i])
-        _batch_parallel(part, s, 2 * q.shape[-1] + v.shape[-1])
-        return s, out
-
-    def scores(self, qs, k, fill=False, out=None):
-        """q k^T on the visible blocks; the rest unset (0 with ``fill``)."""
-        L, S = qs.shape[-2], k.shape[-2]
-        kt = _swap(k)
-        if S * k.shape[-1] <= 4096:
-            kt = np.ascontiguousarray(kt)   # (small stacked k^T: a copy + BLAS beats NumPy's loop)
-        if len(self.rows) == 1:
-            return np.matmul(qs, kt, out=out)
-        if out is None:
-            out = np.empty(qs.shape[:-2] + (L, S), qs.dtype)
-        if fill:
-            out.fill(0)
-        for r0, r1, w in self.rows:
-            if w:
-                np.matmul(qs[..., r0:r1, :], kt[..., :w], out=out[..., r0:r1, :w])
-        return out
-
-    @staticmethod
-    def _out(p, v):
-        """An empty p @ v, laid out (*, L, H, Ev) in memory for 4-d inputs, so
-        that the usual transpose(1, 2).contiguous() after attention costs
-        nothing (torch's SDPA output has that layout too)."""
-        shape = p.shape[:-1] + v.shape[-1:]
-        if p.ndim == 4:
-            return np.empty((shape[0], shape[2], shape[1], shape[3]), p.dtype).transpose(0, 2, 1, 3)
-        return np.empty(shape, p.dtype)
-
-    def weighted(self, p, v, out=None):
-        """p @ v over the visible keys (see ``_out`` for its layout)."""
-        if out is None:
-            out = self._out(p, v)
-        for r0, r1, w in self.rows:
-            if w:
-                np.matmul(p[..., r0:r1, :w], v[..., :w, :], out=out[..., r0:r1, :])
-            else:
-                out[..., r0:r1, :] = 0
-        return out
-
-    def backward(self, q, k, v, P, ed, keep, c, g, gw, sc, need):
-        dq, dk, dv = _grads_like((q, k, v), need)
-        kern = _jit.kernels_for(P.dtype)
-        S = P.shape[-1]
-        fill = gw is not None or keep is not None
-        fn = _parallel.gemm_address(P.dtype)
-        if fn and q.ndim in (3, 4) and v.shape[-1] and all(map(_blas_rows, (dq, dk, dv))):
-            # (the gradients are written in place: they must be as BLAS takes them)
-            a = _as4(q, k, v, P, ed, keep, g, gw) + _as4(dq, dk, dv)
-            _pairs_parallel(lambda lo, hi: kern.attention_backward(
-                *a, P.dtype.type(c), self.row_table, self.key_table, self.width,
-                P.dtype.type(sc), lo, hi, fn), a[3], 2 * (q.shape[-1] + v.shape[-1]))
-            return dq, dk, dv, None
-        c = np.asarray(c, P.dtype)
-
-        def part(i):
-            if dv is not None:
-                self._to_keys(ed[i], g[i], dv[i])
-            if dq is None and dk is None:
-                return
-            # d(loss)/d(weights after dropout), on the visible part
-            dP = self.scores(g[i], v[i], fill=fill)
-            if gw is not None:
-                dP += gw[i]
-            if keep is not None:
-                dP *= keep[i]
-                dP *= c
-            kern.attention_softmax_backward(dP.reshape(-1, S), P[i].reshape(-1, S), self.width, sc)
-            dS = dP                           # (times the scale: the gradient of q k^T)
-            if dq is not None:
-                dqi, ki = dq[i], k[i]
-                for r0, r1, w in self.rows:
-                    if w:
-                        np.matmul(dS[..., r0:r1, :w], ki[..., :w, :], out=dqi[..., r0:r1, :])
-                    else:
-                        dqi[..., r0:r1, :] = 0
-            if dk is not None:
-                self._to_keys(dS, q[i], dk[i])
-        _batch_parallel(part, P, 2 * (q.shape[-1] + v.shape[-1]))
-        return dq, dk, dv, None
-
-    def _to_keys(self, a, b, out):
-        """out = a^T @ b, (S, X) from a (L, S) and b (L, X), over the visible
-        blocks: keys c0..c1-1 only collect rows r0.. onwards."""
-        c1 = 0
-        for c0, c1, r0 in self._segments():
-            np.matmul(_swap(a[..., r0:, c0:c1]), b[..., r0:, :], out=out[..., c0:c1, :])
-        if c1 < out.shape[-2]:
-            out[..., c1:, :] = 0
-
-
-def _blas_rows(x):
-    """Whether BLAS can take the matrices of ``x`` (*, R, C) as they lie:
-    unit stride along a row, rows apart by at least a row, no negative
-    strides.  None passes."""
-    if x is None or not x.size:
-        return True
-    st = x.strides
-    return st[-1] == x.itemsize and min(st) >= 0 \
-        and (x.shape[-2] == 1 or st[-2] >= x.shape[-1] * x.itemsize)
-
-
-def _as4(*arrays):
-    """The arrays as 4-D views (a 3-D one gets a leading axis of 1), inputs
-    that BLAS can't take as they lie copied first (see ``_blas_rows``);
-    None stays None."""
-    res = []
-    for x in arrays:
-        if x is not None:
-            if x.ndim == 3:
-                x = x[None]
-            if not _blas_rows(x):
-                x = np.ascontiguousarray(x)
-        res.append(x)
-    return res
-
-
-def _pairs_parallel(kernel, s4, per_score):
-    """``kernel(lo, hi)`` over the (batch, head) pairs of the 4-D scores
-    ``s4``, on the intra-op threads, each given ~2^18 multiply-adds or more
-    (``per_score`` per score)."""
-    n = s4.shape[0] * s4.shape[1]
-    per_pair = max(s4.shape[2] * s4.shape[3] * per_score, 1)
-    _parallel.parallel_for(kernel, n, grain=max(1, -(-(1 << 18) // per_pair)))
-
-
-def _batch_parallel(part, s, per_score):
-    """``part(index)`` over parts of the batch of the scores ``s`` (*, L, S),
-    on the intra-op threads; ``index`` selects the same part of any array
-    with s's leading dims.  Parts are cut along the first leading axis longer
-    than 1 (batch, else heads), each worth at least ~2^20 multiply-adds
-    (``per_score`` of them per score)."""
-    axis = next((a for a, n in enumerate(s.shape[:-2]) if n > 1), None)
-    if axis is None:
-        part(Ellipsis)
-        return
-    n = s.shape[axis]
-    per_index = s.size // n * per_score
-    lead = (slice(None),) * axis
-    _parallel.parallel_for(lambda lo, hi: part(lead + (slice(lo, hi),)), n,
-                           grain=max(1, -(-(1 << 20) // max(per_index, 1))))
-
-
-def _grads_like(arrays, need):
-    """Empty gradients for ``arrays`` (None where not needed).  When they are
-    views of one C-contiguous array that together cover it without overlap
-    -- q, k and v split from one (B, T, 3C) projection -- the gradients are
-    the same views of one new buffer laid out like it, so the split's
-    backward finds them already joined and copies nothing."""
-    base = arrays[0].base
-    if (all(need[:3]) and isinstance(base, np.ndarray) and base.flags.c_contiguous
-            and all(a.base is base and a.dtype == base.dtype for a in arrays)
-            and sum(a.size for a in arrays) == base.size     # (they tile it: no buffer larger than needed)
-            and not any(np.shares_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:])):
-        buf = np.empty_like(base)
-        start = base.__array_interface__["data"][0]
-        return [np.ndarray(a.shape, a.dtype, buf, a.__array_interface__["data"][0] - start, a.strides)
-                for a in arrays]
-    return [np.empty(a.shape, a.dtype) if n else None for a, n in zip(arrays, need)]
+            ed *= xp.asarray(c, dtype=E.dtype)
+        return kernels(E).attention_backward(q, k, v, E, ed, keep, c, g, gw, rd, scale, gk, gv,
+                                             ctx.plan, need)
 
 
 def _graph_backward(q, k, v, add, P, keep, g, gw, scale, c, gk, gv, bias, need):
@@ -501,15 +102,16 @@ def _graph_backward(q, k, v, add, P, keep, g, gw, scale, c, gk, gv, bias, need):
     if add is not None:
         s = s + add
     Pa = P._data if isinstance(P, Tensor) else P
+    xp = namespace(Pa)
     if bias is not None:
-        s = s.masked_fill(_wrap(np.broadcast_to(np.isneginf(bias), s.shape)), _NEG_INF)
+        s = s.masked_fill(_wrap(xp.broadcast_to(xp.isneginf(bias), s.shape)), _NEG_INF)
     # rows where nothing may be attended: weights are exactly zero there
-    dead = _wrap(np.broadcast_to(Pa.sum(axis=-1, keepdims=True) == 0, s.shape))
+    dead = _wrap(xp.broadcast_to(Pa.sum(axis=-1, keepdims=True) == 0, s.shape))
     w = s.masked_fill(dead, 0.0).softmax(-1).masked_fill(dead, 0.0)
     km = None if keep is None else _wrap((keep * c).astype(Pa.dtype))
     wd = w if km is None else w * km
     if g is None:
-        g = _wrap(np.zeros(Pa.shape[:-1] + (v.shape[-1],), Pa.dtype))
+        g = _wrap(xp.zeros(Pa.shape[:-1] + (v.shape[-1],), dtype=Pa.dtype))
     elif not isinstance(g, Tensor):
         g = _wrap(g)
     gr = _tgroup(g, gv)
@@ -545,14 +147,14 @@ def _tungroup(x, g, L):
 _CAUSAL = {}
 
 
-def _causal_bias(L, S, dtype):
-    """(L, S) additive mask, -inf above the diagonal and 0 elsewhere: torch's
-    top-left aligned causal mask (query i may see keys 0..i), built once per
-    size and dtype and kept read-only."""
-    key = (L, S, dtype)
+def _causal_bias(xp, L, S, dtype):
+    """(L, S) additive mask of namespace ``xp``, -inf above the diagonal and 0
+    elsewhere: torch's top-left aligned causal mask (query i may see keys
+    0..i), built once per namespace, size and dtype and kept read-only."""
+    key = (xp, L, S, dtype)
     m = _CAUSAL.get(key)
     if m is None:
-        m = np.where(np.triu(np.ones((L, S), dtype=bool), 1), _NEG_INF, 0.0).astype(dtype)
+        m = xp.where(xp.triu(xp.ones((L, S), dtype=bool), 1), _NEG_INF, 0.0).astype(dtype)
         m.flags.writeable = False
         if len(_CAUSAL) > 64:
             _CAUSAL.clear()
@@ -604,7 +206,7 @@ def _check(query, key, value, attn_mask, is_causal, enable_gqa):
     kb = k.shape[:-2] if gk == 1 else k.shape[:-3] + (k.shape[-3] * gk,)
     vb = v.shape[:-2] if gv == 1 else v.shape[:-3] + (v.shape[-3] * gv,)
     try:
-        sb = qb if qb == kb == vb else np.broadcast_shapes(qb, kb, vb)
+        sb = qb if qb == kb == vb else np.broadcast_shapes(qb, kb, vb)  # host
     except ValueError:
         raise RuntimeError(f"scaled_dot_product_attention: the batch dims of query {list(q.shape)}, "
                            f"key {list(k.shape)} and value {list(v.shape)} do not broadcast"
@@ -625,7 +227,7 @@ def _check(query, key, value, attn_mask, is_causal, enable_gqa):
         scores = sb + (q.shape[-2], k.shape[-2])
         try:
             if m.shape != scores[-m.ndim:] or m.ndim > len(scores):
-                np.broadcast_shapes(scores, m.shape)
+                np.broadcast_shapes(scores, m.shape)  # host
         except ValueError:
             raise RuntimeError(f"scaled_dot_product_attention: attn_mask of shape {list(m.shape)} does "
                                f"not broadcast to the attention weights' shape {list(scores)}") from None
@@ -639,16 +241,17 @@ def _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_g
         scale = 1.0 / math.sqrt(E) if E else float("inf")
     add = bias = None
     dt = query._data.dtype
+    xp = namespace(query._data)
     if is_causal:
-        bias = _causal_bias(query._data.shape[-2], key._data.shape[-2], dt)
+        bias = _causal_bias(xp, query._data.shape[-2], key._data.shape[-2], dt)
     elif attn_mask is not None:
         if attn_mask._data.dtype == np.bool_:
-            bias = np.where(attn_mask._data, np.asarray(0, dt), np.asarray(_NEG_INF, dt))
+            bias = xp.where(attn_mask._data, xp.asarray(0, dtype=dt), xp.asarray(_NEG_INF, dtype=dt))
         else:
             add = attn_mask
             if add._data.dtype != query._data.dtype:  # a float32 mask serves any query dtype
                 add = add.to(query.dtype)
-    return add, bias, float(scale), float(dropout_p), gk, gv
+    return add, bias, bool(is_causal), float(scale), float(dropout_p), gk, gv
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
@@ -662,9 +265,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     ``enable_gqa``: Hk and Hv may divide Hq; query head h uses key/value
     head h // (Hq / Hk).  Rows that may attend to nothing are zero.
     """
-    add, bias, scale, p, gk, gv = _prepare(query, key, value, attn_mask, dropout_p, is_causal,
-                                              scale, enable_gqa)
-    return _SDPA.apply(query, key, value, add, bias, scale, p, gk, gv, False)
+    add, bias, causal, scale, p, gk, gv = _prepare(query, key, value, attn_mask, dropout_p,
+                                                   is_causal, scale, enable_gqa)
+    return _SDPA.apply(query, key, value, add, bias, causal, scale, p, gk, gv, False)
 
 
 def _attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
@@ -672,9 +275,9 @@ def _attention_with_weights(query, key, value, attn_mask=None, dropout_p=0.0, is
     """Like ``scaled_dot_product_attention`` but also returns the attention
     weights (*, Hq, L, S), after dropout, as a differentiable second output
     (what nn.MultiheadAttention returns with need_weights=True)."""
-    add, bias, scale, p, gk, gv = _prepare(query, key, value, attn_mask, dropout_p, is_causal,
-                                              scale, enable_gqa)
-    return _SDPA.apply(query, key, value, add, bias, scale, p, gk, gv, True)
+    add, bias, causal, scale, p, gk, gv = _prepare(query, key, value, attn_mask, dropout_p,
+                                                   is_causal, scale, enable_gqa)
+    return _SDPA.apply(query, key, value, add, bias, causal, scale, p, gk, gv, True)
 
 
 # ---- multi-head attention (what nn.MultiheadAttention runs) -----------------------------------
@@ -691,7 +294,8 @@ def _canonical_mask(mask, name, other, other_name, dtype, check_other=True):
         warnings.warn(f"Support for mismatched {name} and {other_name} is deprecated. Use same type "
                       "for both instead.", stacklevel=3)
     if m.dtype == np.bool_:
-        return _wrap(np.where(m, np.asarray(_NEG_INF, dtype), np.asarray(0, dtype)))
+        xp = namespace(m)
+        return _wrap(xp.where(m, xp.asarray(_NEG_INF, dtype=dtype), xp.asarray(0, dtype=dtype)))
     return mask
 
 
@@ -738,7 +342,7 @@ def _linear(x, w, b):
 def _pad_last(m, n=1):
     """Append ``n`` zero columns (attend freely to an appended key)."""
     from ...ops.shape import cat
-    z = _wrap(np.zeros(tuple(m.shape[:-1]) + (n,), m._data.dtype))
+    z = _wrap(namespace(m._data).zeros(tuple(m.shape[:-1]) + (n,), dtype=m._data.dtype))
     return cat([m, z], -1)
 
 
@@ -873,7 +477,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     elif v.dim() == 3:
         v = v.reshape(N, v.shape[1], num_heads, hd).transpose(1, 2)
     if add_zero_attn:
-        z = _wrap(np.zeros((N, num_heads, 1, hd), k._data.dtype))
+        z = _wrap(namespace(k._data).zeros((N, num_heads, 1, hd), dtype=k._data.dtype))
         k = cat([k, z], 2)
         v = cat([v, z], 2)
         if attn_mask is not None:
