@@ -1,17 +1,19 @@
 """ember.nn.functional: the stateless ops behind the layers (torch.nn.functional).
 
 Each family lives in its own file; this package re-exports them flat
-(``F.relu``, ``F.linear``, ``F.conv2d``...).  Family files still being
-written are imported when present: adding one is adding its name to
-``_FAMILIES``.
+(``F.relu``, ``F.linear``, ``F.conv2d``...), each family's ``__all__``.
 """
-from .._optional import import_optional as _import_optional
-
-_FAMILIES = ("activation", "linear", "sparse", "dropout",
-             "conv", "pooling", "normalization", "vision", "loss", "padding", "distance",
-             "attention")
-
-_import_optional(__name__, _FAMILIES, globals())
+from .activation import *  # noqa: F401,F403
+from .linear import *  # noqa: F401,F403
+from .sparse import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .vision import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .distance import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
 
 
 # ---- torch.<name> / Tensor.<name> aliases of functional ops ---------------------------
