@@ -10,17 +10,10 @@ import numpy as np
 from .._tensor import Tensor, _wrap
 from ..autograd.grad_mode import state as _gm
 from ..backends import namespace, ARRAY_TYPES
-from . import elementwise, reduction, shape, linalg, inplace
+from . import elementwise, reduction, shape, linalg, inplace, math, indexing
 from .inplace import apply_inplace, _result_into, check_writable, writable_alias
 
-_MODULES = [elementwise, reduction, shape, linalg]
-
-for _opt in ("math", "indexing", "nn"):
-    try:
-        _MODULES.append(__import__(f"{__name__}.{_opt}", fromlist=["_"]))
-    except ImportError as e:  # a module still being written must not break import
-        if f"ember.ops.{_opt}" not in str(e):
-            raise
+_MODULES = [elementwise, reduction, shape, linalg, math, indexing]
 
 
 def _public(mod):
