@@ -328,7 +328,7 @@ def test_scaled_dot_product_attention_unfused_shapes(jit, case):
 
 
 def test_attention_gradients_share_a_buffer_only_when_the_views_tile_it():
-    from ember.nn.functional.attention import _grads_like
+    from ember.backends.cpu._attention import _grads_like
     qkv = np.zeros((2, 8, 12), np.float32)
     views = [qkv[..., i * 4:(i + 1) * 4].reshape(2, 8, 2, 2).swapaxes(1, 2) for i in range(3)]
     dq, dk, dv = _grads_like(views, (True,) * 4)
