@@ -6,16 +6,16 @@ each gradient back to its input's shape, so backwards here don't.
 Public wrappers take care of torch's type promotion before the Op runs.
 """
 import math as _math
+import operator as _operator
 
 import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _wrap
 from ..autograd.function import Op
+from ..backends import namespace, kernels, is_array
 from . import _bw
 from ._util import promote, check_broadcast, as_tensor_arg, ensure_tensor, cast
-
-_nd = np.ndarray
 
 
 def _binary(op, a, b):
@@ -25,9 +25,22 @@ def _binary(op, a, b):
     try:
         return op.apply(a, b)
     except ValueError:
-        check_broadcast(np.shape(a._data if isinstance(a, Tensor) else a),
-                        np.shape(b._data if isinstance(b, Tensor) else b))
+        check_broadcast(_shape(a), _shape(b))
         raise
+
+
+def _shape(x):
+    """The shape of a Tensor, an array or a number (``()``)."""
+    return getattr(_raw(x), "shape", ())
+
+
+def _xp_function(name):
+    """``f(*arrays)`` calling NumPy's function ``name`` as the first array's
+    backend has it (``xp.<name>``): for ops that store their function."""
+    def f(*args):
+        return getattr(namespace(*args), name)(*args)
+    f.__name__ = name
+    return f
 
 
 # ---- casting ------------------------------------------------------------------------
@@ -150,7 +163,7 @@ class Pow(Op):
         if a.dtype.kind in "iu":
             out = _int_pow(a, b)
         else:
-            out = np.power(a, b, out=...)  # an array even for 0-d (saved below)
+            out = namespace(a).power(a, b, out=...)  # an array even for 0-d (saved below)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -182,13 +195,14 @@ class Pow(Op):
 def _int_pow(a, b):
     """Integer a ** b where b may be negative (NumPy refuses): as torch,
     1 ** -n = 1, (-1) ** -n = +-1 and anything else ** -n = 0."""
-    neg = np.asarray(b < 0)
+    xp = namespace(a, b)
+    neg = xp.asarray(b < 0)
     if not neg.any():
-        return np.power(a, b, out=...)
-    out = np.power(a, np.where(neg, 0, b))
+        return xp.power(a, b, out=...)
+    out = xp.power(a, xp.where(neg, 0, b))
     odd = (b % 2) != 0
-    special = np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0))
-    return np.where(neg, special, out).astype(out.dtype, copy=False)
+    special = xp.where(a == 1, 1, xp.where(a == -1, xp.where(odd, -1, 1), 0))
+    return xp.where(neg, special, out).astype(out.dtype, copy=False)
 
 
 class ScalarPowTensor(Op):
@@ -197,10 +211,11 @@ class ScalarPowTensor(Op):
 
     @staticmethod
     def forward(ctx, c, x):
+        xp = namespace(x)
         if x.dtype.kind in "iu":
-            out = _int_pow(np.asarray(c), x)
+            out = _int_pow(xp.asarray(c), x)   # (the base on x's device)
         else:
-            out = np.power(c, x, out=...)
+            out = xp.power(c, x, out=...)
         ctx.save_for_backward(out, x)
         c = float(c)
         ctx.logc = _math.log(c) if c > 0 else (-_math.inf if c == 0 else _math.nan)
@@ -222,19 +237,19 @@ class FloorDivide(Op):
 
     @staticmethod
     def forward(ctx, a, b):
-        if _is_int(a) and _is_int(b) and np.any(np.asarray(b) == 0):
+        if _is_int(a) and _is_int(b) and _any_zero(b):
             raise RuntimeError("ZeroDivisionError")
-        return np.floor_divide(a, b)
+        return namespace(a, b).floor_divide(a, b)
 
 
 class Remainder(Op):
     @staticmethod
     def forward(ctx, a, b):
-        if _is_int(a) and _is_int(b) and np.any(np.asarray(b) == 0):
+        if _is_int(a) and _is_int(b) and _any_zero(b):
             raise RuntimeError("ZeroDivisionError")
         if ctx.needs_input_grad[1]:  # (only other's gradient needs them, as torch)
             ctx.save_for_backward(a, b)
-        return np.remainder(a, b)
+        return namespace(a, b).remainder(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -243,18 +258,19 @@ class Remainder(Op):
         gb = None
         if need[1]:
             a, b = ctx.saved_tensors
-            gb = -g * np.floor_divide(_raw(a), _raw(b))
+            a, b = _raw(a), _raw(b)
+            gb = -g * namespace(a, b).floor_divide(a, b)
         return (g if need[0] else None), gb
 
 
 class Fmod(Op):
     @staticmethod
     def forward(ctx, a, b):
-        if _is_int(a) and _is_int(b) and np.any(np.asarray(b) == 0):
+        if _is_int(a) and _is_int(b) and _any_zero(b):
             raise RuntimeError("ZeroDivisionError")
         if ctx.needs_input_grad[1]:
             ctx.save_for_backward(a, b)
-        return np.fmod(a, b)
+        return namespace(a, b).fmod(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -263,7 +279,8 @@ class Fmod(Op):
         gb = None
         if need[1]:
             a, b = ctx.saved_tensors
-            gb = -g * np.trunc(_raw(a) / _raw(b))
+            q = _raw(a) / _raw(b)
+            gb = -g * namespace(q).trunc(q)
         return (g if need[0] else None), gb
 
 
@@ -283,7 +300,15 @@ def _refuse_bool(a, b, kernel):
 
 
 def _is_int(x):
-    return np.asarray(x).dtype.kind in "iub"
+    """Whether an array or number is of an integer or bool type."""
+    dt = getattr(x, "dtype", None)
+    return dt.kind in "iub" if dt is not None else isinstance(x, int)   # (bool is an int)
+
+
+def _any_zero(b):
+    """Whether the divisor ``b`` (an array or a number) is 0 anywhere."""
+    z = b == 0
+    return bool(z.any()) if hasattr(z, "any") else z
 
 
 def add(input, other, *, alpha=1, out=None):
@@ -373,14 +398,15 @@ class DivTrunc(DivFloor):
 
     @staticmethod
     def forward(ctx, a, b):
+        xp = namespace(a, b)
         if _is_int(a) and _is_int(b):
-            if np.any(np.asarray(b) == 0):
+            if _any_zero(b):
                 raise RuntimeError("ZeroDivisionError")
-            q = np.floor_divide(a, b)
+            q = xp.floor_divide(a, b)
             # floor and trunc differ where the division is inexact and the signs differ
-            fix = (np.remainder(a, b) != 0) & ((np.asarray(a) < 0) != (np.asarray(b) < 0))
-            return np.where(fix, q + 1, q).astype(q.dtype, copy=False)
-        return np.trunc(np.true_divide(a, b))
+            fix = (xp.remainder(a, b) != 0) & ((xp.asarray(a) < 0) != (xp.asarray(b) < 0))
+            return xp.where(fix, q + 1, q).astype(q.dtype, copy=False)
+        return xp.trunc(xp.true_divide(a, b))
 
 
 def floor_divide(input, other, *, out=None):
@@ -421,7 +447,7 @@ def pow(input, exponent, *, out=None):
     An integer tensor to a negative *number* is refused (as torch); to a
     tensor of negative exponents it gives 0, except for bases 1 and -1."""
     if not isinstance(input, Tensor):
-        if not isinstance(input, np.ndarray):
+        if not is_array(input):
             # scalar base, tensor exponent
             e = ensure_tensor(exponent, "exponent")
             base = as_tensor_arg(input, "self")
@@ -471,9 +497,10 @@ def _out(result, out):
         return result
     if not isinstance(out, Tensor):
         raise TypeError(f"out must be a Tensor, not {type(out).__name__}")
+    xp = namespace(out._data)
     if out._data.shape != result._data.shape:
-        out._data = np.empty(result._data.shape, dtype=out._data.dtype)
-    np.copyto(out._data, result._data, casting="unsafe")
+        out._data = xp.empty(result._data.shape, dtype=out._data.dtype)
+    xp.copyto(out._data, result._data, casting="unsafe")
     out._vc[0] += 1
     return out
 
@@ -493,20 +520,22 @@ def _cmp_class(name, fn):
     return type(name, (_Compare,), {"fn": staticmethod(fn), "forward": classmethod(_Compare.forward.__func__)})
 
 
-_EQ = _cmp_class("Eq", np.equal)
-_NE = _cmp_class("Ne", np.not_equal)
-_LT = _cmp_class("Lt", np.less)
-_LE = _cmp_class("Le", np.less_equal)
-_GT = _cmp_class("Gt", np.greater)
-_GE = _cmp_class("Ge", np.greater_equal)
-_LAND = _cmp_class("LogicalAnd", np.logical_and)
-_LOR = _cmp_class("LogicalOr", np.logical_or)
-_LXOR = _cmp_class("LogicalXor", np.logical_xor)
-_BAND = _cmp_class("BitwiseAnd", np.bitwise_and)
-_BOR = _cmp_class("BitwiseOr", np.bitwise_or)
-_BXOR = _cmp_class("BitwiseXor", np.bitwise_xor)
-_LSHIFT = _cmp_class("LeftShift", np.left_shift)
-_RSHIFT = _cmp_class("RightShift", np.right_shift)
+# Comparisons and bitwise ops are the arrays' operators (the same ufuncs,
+# without a namespace lookup); the logical ones have no operator.
+_EQ = _cmp_class("Eq", _operator.eq)
+_NE = _cmp_class("Ne", _operator.ne)
+_LT = _cmp_class("Lt", _operator.lt)
+_LE = _cmp_class("Le", _operator.le)
+_GT = _cmp_class("Gt", _operator.gt)
+_GE = _cmp_class("Ge", _operator.ge)
+_LAND = _cmp_class("LogicalAnd", _xp_function("logical_and"))
+_LOR = _cmp_class("LogicalOr", _xp_function("logical_or"))
+_LXOR = _cmp_class("LogicalXor", _xp_function("logical_xor"))
+_BAND = _cmp_class("BitwiseAnd", _operator.and_)
+_BOR = _cmp_class("BitwiseOr", _operator.or_)
+_BXOR = _cmp_class("BitwiseXor", _operator.xor)
+_LSHIFT = _cmp_class("LeftShift", _operator.lshift)
+_RSHIFT = _cmp_class("RightShift", _operator.rshift)
 
 
 def _compare(cls):
@@ -529,8 +558,8 @@ logical_xor = _compare(_LXOR)
 def _bitwise(cls, opname):
     def f(input, other, *, out=None):
         a, b = promote(input, other)
-        if np.result_type(a._data if isinstance(a, Tensor) else a,
-                          b._data if isinstance(b, Tensor) else b).kind == "f":
+        ad, bd = _raw(a), _raw(b)
+        if namespace(ad, bd).result_type(ad, bd).kind == "f":
             raise NotImplementedError(f"\"{opname}_cpu\" not implemented for 'Float'")
         return _out(_binary(cls, a, b), out)
     return f
@@ -561,13 +590,13 @@ def _nondiff_unary(name, fn):
     return f
 
 
-logical_not = _nondiff_unary("logical_not", np.logical_not)
-isnan = _nondiff_unary("isnan", np.isnan)
-isinf = _nondiff_unary("isinf", np.isinf)
-isfinite = _nondiff_unary("isfinite", np.isfinite)
-isposinf = _nondiff_unary("isposinf", np.isposinf)
-isneginf = _nondiff_unary("isneginf", np.isneginf)
-signbit = _nondiff_unary("signbit", np.signbit)
+logical_not = _nondiff_unary("logical_not", _xp_function("logical_not"))
+isnan = _nondiff_unary("isnan", _xp_function("isnan"))
+isinf = _nondiff_unary("isinf", _xp_function("isinf"))
+isfinite = _nondiff_unary("isfinite", _xp_function("isfinite"))
+isposinf = _nondiff_unary("isposinf", _xp_function("isposinf"))
+isneginf = _nondiff_unary("isneginf", _xp_function("isneginf"))
+signbit = _nondiff_unary("signbit", _xp_function("signbit"))
 
 
 def bitwise_not(input, *, out=None):
@@ -577,7 +606,7 @@ def bitwise_not(input, *, out=None):
 
 
 class _BitwiseNot(_Unary0):
-    fn = staticmethod(np.invert)
+    fn = staticmethod(_operator.invert)   # (~x)
 
 
 def equal(input, other):
@@ -586,7 +615,8 @@ def equal(input, other):
         if not isinstance(t, Tensor):
             raise TypeError(f"equal(): argument '{name}' (position {i + 1}) must be Tensor, not "
                             f"{type(t).__name__}")
-    return input._data.shape == other._data.shape and bool(np.array_equal(input._data, other._data))
+    a, b = input._data, other._data
+    return a.shape == b.shape and bool(namespace(a).array_equal(a, b))
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -604,7 +634,8 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         raise RuntimeError(f"isclose(): rtol and atol must be non-negative, got rtol={rtol}, "
                            f"atol={atol}")
     check_broadcast(a.shape, b.shape)
-    return _wrap(np.asarray(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
+    xp = namespace(a)
+    return _wrap(xp.asarray(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
@@ -616,19 +647,10 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
 
 
-_expit = None
-
-
 def _np_sigmoid(x):
-    """1 / (1 + exp(-x)) as an ndarray of x's dtype, stable for any |x| (no
-    overflow warnings): scipy's expit, one fused ufunc."""
-    global _expit
-    if _expit is None:
-        from scipy.special import expit
-        _expit = expit
-    if x.dtype == np.float16:  # expit has no float16 loop
-        return _expit(x.astype(np.float32)).astype(np.float16)
-    return _expit(x, out=...)
+    """1 / (1 + exp(-x)) of an array, in its dtype, stable for any |x|: its
+    backend's ``expit`` kernel."""
+    return kernels(x).expit(x)
 
 
 # ---- where / lerp ----------------------------------------------------------------------
@@ -637,7 +659,7 @@ class Where(Op):
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
-        return np.where(cond, a, b)
+        return namespace(cond).where(cond, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -661,14 +683,15 @@ def where(condition, input=None, other=None, *, out=None):
                                f"tensor with dtype {TORCH_TYPE_NAME[condition._data.dtype.name]}")
         condition = cast(condition, D.bool)  # uint8 masks: deprecated in torch, still allowed
     a, b = promote(input, other)
+    xp = namespace(condition._data)     # (numbers become arrays on the condition's device)
     if not isinstance(a, Tensor):
-        a = _wrap(np.asarray(a, dtype=D.result_type(a, b).np))
+        a = _wrap(xp.asarray(a, dtype=D.result_type(a, b).np))
     if not isinstance(b, Tensor):
-        b = _wrap(np.asarray(b, dtype=a._data.dtype))
+        b = _wrap(xp.asarray(b, dtype=a._data.dtype))
     try:
         return _out(Where.apply(condition, a, b), out)
     except ValueError:
-        s = np.broadcast_shapes(a._data.shape, b._data.shape)
+        s = np.broadcast_shapes(a._data.shape, b._data.shape)  # host
         check_broadcast(condition._data.shape, s)
         raise
 
@@ -691,7 +714,8 @@ def _lerp_np(a, b, w):
     d = b - a
     if type(w) is float or type(w) is int:
         return a + w * d if abs(w) < 0.5 else b - d * (1 - w)
-    return np.where(np.abs(w) < 0.5, a + w * d, b - d * (1 - w))
+    xp = namespace(w)
+    return xp.where(xp.abs(w) < 0.5, a + w * d, b - d * (1 - w))
 
 
 class Lerp(Op):
@@ -763,7 +787,7 @@ def lerp(input, end, weight, *, out=None):
         shapes = [input._data.shape, end._data.shape] + ([weight._data.shape] if wt else [])
         check_broadcast(shapes[0], shapes[1])
         if wt:
-            check_broadcast(np.broadcast_shapes(shapes[0], shapes[1]), shapes[2])
+            check_broadcast(np.broadcast_shapes(shapes[0], shapes[1]), shapes[2])  # host
         raise
 
 
@@ -817,7 +841,7 @@ def _fast_binary(cls, general, reflected=False):
             if _gm.enabled and a.requires_grad:
                 return _record_raw(cls, (x, y), _NOKW)
             return _wrap(cls.forward(_NULL_CTX, b if reflected else ad, ad if reflected else b))
-        if not isinstance(b, _OPERAND):
+        if not (isinstance(b, _OPERAND) or is_array(b)):
             return NotImplemented  # Python then raises its TypeError
         return general(b, a) if reflected else general(a, b)
     op.__name__ = general.__name__
