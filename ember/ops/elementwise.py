@@ -453,7 +453,7 @@ def pow(input, exponent, *, out=None):
             base = as_tensor_arg(input, "self")
             rt = D.result_type(base, e)
             e = cast(e, rt)
-            return _out(ScalarPowTensor.apply(rt.np.type(base), e), out)
+            return _out(ScalarPowTensor.apply(rt.np.type(base), e), out)  # host (a scalar)
         input = _wrap(input)
     exponent = as_tensor_arg(exponent, "exponent")
     if not isinstance(exponent, Tensor):

@@ -19,28 +19,16 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _wrap
 from ..autograd.function import Op
+from ..backends import namespace, kernels
 from . import _bw
 from ._util import promote, cast, check_broadcast
-from .elementwise import _out, _binary, _np_sigmoid, TORCH_TYPE_NAME as _TNAME
+from .elementwise import _out, _binary, _xp_function, TORCH_TYPE_NAME as _TNAME
 
-_nd = np.ndarray
 _LN2 = _m.log(2.0)
 _LN10 = _m.log(10.0)
 _2_SQRTPI = 2.0 / _m.sqrt(_m.pi)
 _SQRTPI_2 = _m.sqrt(_m.pi) / 2.0
 _NAN = float("nan")
-
-
-_special = None
-
-
-def _sp():
-    """scipy.special, imported on first use (it costs ~0.2 s at import time)."""
-    global _special
-    if _special is None:
-        import scipy.special
-        _special = scipy.special
-    return _special
 
 
 # ---- argument checks ---------------------------------------------------------------------
@@ -99,7 +87,7 @@ def _float_unary(op, name, doc):
 class Exp(Op):
     @staticmethod
     def forward(ctx, x):
-        out = np.exp(x, out=...)
+        out = namespace(x).exp(x, out=...)
         ctx.save_for_backward(out)
         return out
 
@@ -112,7 +100,7 @@ class Exp(Op):
 class Exp2(Op):
     @staticmethod
     def forward(ctx, x):
-        out = np.exp2(x, out=...)
+        out = namespace(x).exp2(x, out=...)
         ctx.save_for_backward(out)
         return out
 
@@ -125,7 +113,7 @@ class Exp2(Op):
 class Expm1(Op):
     @staticmethod
     def forward(ctx, x):
-        out = np.expm1(x, out=...)
+        out = namespace(x).expm1(x, out=...)
         ctx.save_for_backward(out)
         return out
 
@@ -139,7 +127,7 @@ class Log(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.log(x)
+        return namespace(x).log(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -151,7 +139,7 @@ class Log2(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.log2(x)
+        return namespace(x).log2(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -163,7 +151,7 @@ class Log10(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.log10(x)
+        return namespace(x).log10(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -175,7 +163,7 @@ class Log1p(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.log1p(x)
+        return namespace(x).log1p(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -197,7 +185,7 @@ log1p = _float_unary(Log1p, "log1p", "log(1 + input), accurate near 0.")
 class Sqrt(Op):
     @staticmethod
     def forward(ctx, x):
-        out = np.sqrt(x, out=...)
+        out = namespace(x).sqrt(x, out=...)
         ctx.save_for_backward(out)
         return out
 
@@ -210,7 +198,8 @@ class Sqrt(Op):
 class Rsqrt(Op):
     @staticmethod
     def forward(ctx, x):
-        out = np.reciprocal(np.sqrt(x), out=...)
+        xp = namespace(x)
+        out = xp.reciprocal(xp.sqrt(x), out=...)
         ctx.save_for_backward(out)
         return out
 
@@ -223,7 +212,7 @@ class Rsqrt(Op):
 class Reciprocal(Op):
     @staticmethod
     def forward(ctx, x):
-        out = np.reciprocal(x, out=...)
+        out = namespace(x).reciprocal(x, out=...)
         ctx.save_for_backward(out)
         return out
 
@@ -244,7 +233,7 @@ class Sin(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.sin(x)
+        return namespace(x).sin(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -256,7 +245,7 @@ class Cos(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.cos(x)
+        return namespace(x).cos(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -267,7 +256,7 @@ class Cos(Op):
 class Tan(Op):
     @staticmethod
     def forward(ctx, x):
-        out = np.tan(x, out=...)
+        out = namespace(x).tan(x, out=...)
         ctx.save_for_backward(out)
         return out
 
@@ -281,7 +270,7 @@ class Asin(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.arcsin(x)
+        return namespace(x).arcsin(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -293,7 +282,7 @@ class Acos(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.arccos(x)
+        return namespace(x).arccos(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -305,7 +294,7 @@ class Atan(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.arctan(x)
+        return namespace(x).arctan(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -317,7 +306,7 @@ class Sinh(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.sinh(x)
+        return namespace(x).sinh(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -329,7 +318,7 @@ class Cosh(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.cosh(x)
+        return namespace(x).cosh(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -340,7 +329,7 @@ class Cosh(Op):
 class Tanh(Op):
     @staticmethod
     def forward(ctx, x):
-        out = np.tanh(x, out=...)
+        out = namespace(x).tanh(x, out=...)
         ctx.save_for_backward(out)
         return out
 
@@ -354,7 +343,7 @@ class Asinh(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.arcsinh(x)
+        return namespace(x).arcsinh(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -366,7 +355,7 @@ class Acosh(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.arccosh(x)
+        return namespace(x).arccosh(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -378,7 +367,7 @@ class Atanh(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.arctanh(x)
+        return namespace(x).arctanh(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -429,7 +418,7 @@ class Atan2(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.arctan2(a, b)
+        return namespace(a, b).arctan2(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -455,7 +444,7 @@ arctan2 = atan2
 class Hypot(Op):
     @staticmethod
     def forward(ctx, a, b):
-        out = np.hypot(a, b, out=...)
+        out = namespace(a, b).hypot(a, b, out=...)
         need = ctx.needs_input_grad
         # (each input only for its own gradient, as torch: a frozen input may
         # then change in place)
@@ -485,7 +474,7 @@ def hypot(input, other, *, out=None):
 class Sigmoid(Op):
     @staticmethod
     def forward(ctx, x):
-        out = _np_sigmoid(x)
+        out = kernels(x).expit(x)
         ctx.save_for_backward(out)
         return out
 
@@ -503,8 +492,8 @@ class Logit(Op):
     def forward(ctx, x, eps):
         ctx.save_for_backward(x)
         ctx.eps = eps
-        z = x if eps is None else np.clip(x, eps, 1.0 - eps)
-        return np.log(z / (1 - z))
+        z = x if eps is None else x.clip(eps, 1.0 - eps)
+        return namespace(x).log(z / (1 - z))
 
     @staticmethod
     def backward(ctx, g):
@@ -538,7 +527,7 @@ class Erf(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return _sp().erf(x).astype(x.dtype, copy=False)
+        return kernels(x).erf(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -550,7 +539,7 @@ class Erfc(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return _sp().erfc(x).astype(x.dtype, copy=False)
+        return kernels(x).erfc(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -561,7 +550,7 @@ class Erfc(Op):
 class Erfinv(Op):
     @staticmethod
     def forward(ctx, x):
-        out = _sp().erfinv(x, out=...).astype(x.dtype, copy=False)
+        out = kernels(x).erfinv(x)
         ctx.save_for_backward(out)
         return out
 
@@ -582,7 +571,7 @@ class Abs(Op):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.abs(x)
+        return namespace(x).abs(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -604,8 +593,8 @@ absolute = abs
 
 
 def _np_sign(x):
-    """-1/0/+1 in x's float dtype with sign(nan) = 0, as torch (np.sign gives nan)."""
-    return np.subtract(x > 0, x < 0, dtype=x.dtype)
+    """-1/0/+1 in x's float dtype with sign(nan) = 0, as torch (NumPy's sign gives nan)."""
+    return namespace(x).subtract(x > 0, x < 0, dtype=x.dtype)
 
 
 class Sign(Op):
@@ -615,7 +604,7 @@ class Sign(Op):
             return _np_sign(x)
         if x.dtype.kind == "b":
             return x.copy()
-        return np.sign(x)
+        return namespace(x).sign(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -654,19 +643,19 @@ class _Round(Op):
 
 
 class Floor(_Round):
-    fn = staticmethod(np.floor)
+    fn = staticmethod(_xp_function("floor"))
 
 
 class Ceil(_Round):
-    fn = staticmethod(np.ceil)
+    fn = staticmethod(_xp_function("ceil"))
 
 
 class Trunc(_Round):
-    fn = staticmethod(np.trunc)
+    fn = staticmethod(_xp_function("trunc"))
 
 
 class Round(_Round):
-    fn = staticmethod(np.rint)  # half to even, as torch
+    fn = staticmethod(_xp_function("rint"))  # half to even, as torch
 
 
 class RoundDecimals(Op):
@@ -674,7 +663,7 @@ class RoundDecimals(Op):
 
     @staticmethod
     def forward(ctx, x, decimals):
-        return np.round(x, decimals)
+        return namespace(x).round(x, decimals)
 
     @staticmethod
     def backward(ctx, g):
@@ -715,7 +704,7 @@ def round(input, *, decimals=0, out=None):
 class Frac(Op):
     @staticmethod
     def forward(ctx, x):
-        return x - np.trunc(x)
+        return x - namespace(x).trunc(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -740,10 +729,11 @@ class Clamp(Op):
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x)
         ctx.bounds = (lo, hi)
+        xp = namespace(x)
         if lo is not None:
-            x = np.maximum(x, lo)
+            x = xp.maximum(x, lo)
         if hi is not None:
-            x = np.minimum(x, hi)
+            x = xp.minimum(x, hi)
         return x
 
     @staticmethod
@@ -768,11 +758,12 @@ class ClampTensor(Op):
     @staticmethod
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x, lo, hi)
+        xp = namespace(x)
         r = x
         if lo is not None:
-            r = np.maximum(r, lo)
+            r = xp.maximum(r, lo)
         if hi is not None:
-            r = np.minimum(r, hi)
+            r = xp.minimum(r, hi)
         return r
 
     @staticmethod
@@ -852,8 +843,8 @@ def _clamp(input, min, max, op, tensor_op):
         rt = D.result_type(x, *[v for v in (min, max) if v is not None])
         if rt.np != x._data.dtype:
             x = cast(x, rt)
-        lo = None if min is None else rt.np.type(min).item()
-        hi = None if max is None else rt.np.type(max).item()
+        lo = None if min is None else rt.np.type(min).item()  # host (a Python number)
+        hi = None if max is None else rt.np.type(max).item()  # host
     return op.apply(x, lo, hi)
 
 
@@ -870,17 +861,17 @@ def _clamp_tensor(input, min, max, op):
             if not _is_num(v):
                 raise TypeError(f"clamp(): argument '{name}' must be Number or Tensor, "
                                 f"not {type(v).__name__}")
-            return _wrap(np.asarray(v, dtype=rt.np))
+            return _wrap(namespace(input._data).asarray(v, dtype=rt.np))  # (on input's device)
         return cast(v, rt)
 
     x, lo, hi = cast(input, rt), prep(min, "min"), prep(max, "max")
     try:
         return op.apply(x, lo, hi)
     except ValueError:
-        shapes = [np.shape(getattr(v, "_data", v)) for v in (x, lo, hi) if v is not None]
+        shapes = [v._data.shape for v in (x, lo, hi) if v is not None]
         check_broadcast(shapes[0], shapes[1])
         if len(shapes) == 3:
-            check_broadcast(np.broadcast_shapes(shapes[0], shapes[1]), shapes[2])
+            check_broadcast(np.broadcast_shapes(shapes[0], shapes[1]), shapes[2])  # host
         raise
 
 
@@ -935,7 +926,7 @@ def _split_weights(lose_a, lose_b, a, b, dt):
 
 
 class Maximum(_MinMax):
-    fn = staticmethod(np.maximum)
+    fn = staticmethod(_xp_function("maximum"))
 
     @staticmethod
     def weights(a, b, dt):
@@ -943,7 +934,7 @@ class Maximum(_MinMax):
 
 
 class Minimum(_MinMax):
-    fn = staticmethod(np.minimum)
+    fn = staticmethod(_xp_function("minimum"))
 
     @staticmethod
     def weights(a, b, dt):
@@ -951,20 +942,20 @@ class Minimum(_MinMax):
 
 
 class Fmax(_MinMax):
-    fn = staticmethod(np.fmax)
+    fn = staticmethod(_xp_function("fmax"))
 
     @staticmethod
     def weights(a, b, dt):
-        wa = (a >= b) | np.isnan(b)
+        wa = (a >= b) | namespace(b).isnan(b)
         return wa.astype(dt), (~wa).astype(dt)
 
 
 class Fmin(_MinMax):
-    fn = staticmethod(np.fmin)
+    fn = staticmethod(_xp_function("fmin"))
 
     @staticmethod
     def weights(a, b, dt):
-        wa = (a <= b) | np.isnan(b)
+        wa = (a <= b) | namespace(b).isnan(b)
         return wa.astype(dt), (~wa).astype(dt)
 
 
@@ -992,7 +983,7 @@ class Relu(Op):
 
     @staticmethod
     def forward(ctx, x):
-        out = np.maximum(x, 0, out=...)
+        out = namespace(x).maximum(x, 0, out=...)
         ctx.save_for_backward(out)
         return out
 
@@ -1017,12 +1008,13 @@ class NanToNum(Op):
         ctx.save_for_backward(x)
         if x.dtype.kind != "f":
             return x.copy()
-        return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+        return namespace(x).nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return _bw.where(np.isfinite(_bw.data(x)), g, 0.0), None, None, None
+        xd = _bw.data(x)
+        return _bw.where(namespace(xd).isfinite(xd), g, 0.0), None, None, None
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
@@ -1037,7 +1029,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
 class Copysign(Op):
     @staticmethod
     def forward(ctx, a, b):
-        out = np.copysign(a, b, out=...)
+        out = namespace(a, b).copysign(a, b, out=...)
         ctx.save_for_backward(a, out)
         return out
 
@@ -1049,7 +1041,7 @@ class Copysign(Op):
         if need[0]:
             # +-1: whether the sign flipped (0 where input is 0, as torch)
             ad, od = _bw.data(a), _bw.data(out)
-            ratio = np.where(ad == 0, 0.0, od / ad).astype(od.dtype, copy=False)
+            ratio = namespace(ad).where(ad == 0, 0.0, od / ad).astype(od.dtype, copy=False)
             ga = g * ratio
         if need[1]:
             gb = _bw.zeros_like(g)
@@ -1071,11 +1063,12 @@ class Xlogy(Op):
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        out = x * np.log(y)
+        xp = namespace(x, y)
+        out = x * xp.log(y)
         # 0 * log(y) is 0 (even for y = 0), unless y is nan
-        zero = (x == 0) & ~np.isnan(y)
+        zero = (x == 0) & ~xp.isnan(y)
         if zero.any():
-            out = np.where(zero, 0.0, out).astype(out.dtype, copy=False)
+            out = xp.where(zero, 0.0, out).astype(out.dtype, copy=False)
         return out
 
     @staticmethod
@@ -1087,7 +1080,7 @@ class Xlogy(Op):
             gx = g * _bw.log(y)
             xd, yd = _bw.data(x), _bw.data(y)
             m = (xd == 0) & (yd <= 0)
-            if np.any(m):
+            if m.any():
                 gx = _bw.where(m, 0.0, gx)
         if need[1]:
             gy = g * x / y
@@ -1105,15 +1098,16 @@ def xlogy(input, other, *, out=None):
     if rt.category != D._FLOAT:
         rt = D.get_default_dtype()
     # numbers become 0-d arrays of the result dtype (constants of the graph)
-    a = cast(a, rt) if isinstance(a, Tensor) else np.asarray(a, dtype=rt.np)
-    b = cast(b, rt) if isinstance(b, Tensor) else np.asarray(b, dtype=rt.np)
+    xp = namespace((a if isinstance(a, Tensor) else b)._data)   # (the tensor's device)
+    a = cast(a, rt) if isinstance(a, Tensor) else xp.asarray(a, dtype=rt.np)
+    b = cast(b, rt) if isinstance(b, Tensor) else xp.asarray(b, dtype=rt.np)
     return _out(_binary(Xlogy, a, b), out)
 
 
 class Heaviside(Op):
     @staticmethod
     def forward(ctx, x, values):
-        r = np.where(x == 0, values, x > 0)
+        r = namespace(x).where(x == 0, values, x > 0)
         return r.astype(x.dtype, copy=False)
 
     @staticmethod
