@@ -1,6 +1,5 @@
 """Adadelta, as torch.optim.Adadelta."""
-import numpy as np
-
+from ..backends import namespace
 from .optimizer import (Optimizer, _scalar, _ema_sq_, _incr, _check_impl_flags,
                         _check_hparams)
 
@@ -36,15 +35,16 @@ class Adadelta(Optimizer):
                 _incr(st["step"])
                 v = st["square_avg"]._data
                 u = st["acc_delta"]._data
-                std = np.empty_like(d)
-                _ema_sq_(v, g, rho, std)
-                np.add(v, eps, out=std)
-                np.sqrt(std, out=std)
-                delta = np.add(u, eps, out=np.empty_like(d))
-                np.sqrt(delta, out=delta)
+                xp = namespace(d)
+                std = xp.empty_like(d)
+                _ema_sq_(xp, v, g, rho, std)
+                xp.add(v, eps, out=std)
+                xp.sqrt(std, out=std)
+                delta = xp.add(u, eps, out=xp.empty_like(d))
+                xp.sqrt(delta, out=delta)
                 delta /= std
                 delta *= g
-                _ema_sq_(u, delta, rho, std)
+                _ema_sq_(xp, u, delta, rho, std)
                 delta *= -lr
                 d += delta
         return loss

@@ -1,7 +1,6 @@
 """Adagrad, as torch.optim.Adagrad."""
-import numpy as np
-
 from .._tensor import _wrap
+from ..backends import namespace
 from .optimizer import (Optimizer, _scalar, _new_step, _incr, _check_impl_flags,
                         _check_hparams)
 
@@ -32,9 +31,9 @@ class Adagrad(Optimizer):
                 self._init_state(self.state[p], p._data, group)
 
     def _init_state(self, st, d, group):
-        st["step"] = _new_step()
+        st["step"] = _new_step(d)
         # torch takes the accumulator's start from the defaults, not the group.
-        st["sum"] = _wrap(np.full_like(d, self.defaults["initial_accumulator_value"]))
+        st["sum"] = _wrap(namespace(d).full_like(d, self.defaults["initial_accumulator_value"]))
 
     def share_memory(self):
         """No-op: Ember tensors live in this process's memory."""
@@ -50,11 +49,12 @@ class Adagrad(Optimizer):
                 step = _incr(st["step"])
                 clr = lr / (1 + (step - 1) * lr_decay)
                 s = st["sum"]._data
-                tmp = np.multiply(g, g, out=np.empty_like(d))
+                xp = namespace(d)
+                tmp = xp.multiply(g, g, out=xp.empty_like(d))
                 s += tmp
-                np.sqrt(s, out=tmp)
+                xp.sqrt(s, out=tmp)
                 tmp += eps
-                np.divide(g, tmp, out=tmp)
+                xp.divide(g, tmp, out=tmp)
                 tmp *= -clr
                 d += tmp
         return loss

@@ -1,6 +1,5 @@
 """Adamax (Adam with the infinity norm), as torch.optim.Adamax."""
-import numpy as np
-
+from ..backends import namespace
 from .optimizer import (Optimizer, _scalar, _lerp_, _incr, _check_impl_flags,
                         _check_hparams)
 
@@ -36,14 +35,15 @@ class Adamax(Optimizer):
                 step = _incr(st["step"])
                 m = st["exp_avg"]._data
                 u = st["exp_inf"]._data
-                tmp = np.empty_like(d)
-                _lerp_(m, g, 1 - beta1, tmp)
+                xp = namespace(d)
+                tmp = xp.empty_like(d)
+                _lerp_(xp, m, g, 1 - beta1, tmp)
                 u *= beta2
-                np.abs(g, out=tmp)
+                xp.abs(g, out=tmp)
                 tmp += eps
-                np.maximum(u, tmp, out=u)
+                xp.maximum(u, tmp, out=u)
                 clr = lr / (1 - beta1 ** step)
-                np.divide(m, u, out=tmp)
+                xp.divide(m, u, out=tmp)
                 tmp *= -clr
                 d += tmp
         return loss

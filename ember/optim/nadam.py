@@ -1,9 +1,9 @@
 """NAdam (Adam with Nesterov momentum), as torch.optim.NAdam."""
 import numpy as np
 
-from .._tensor import _wrap
-from .optimizer import (Optimizer, _scalar, _adam_moments_, _new_state, _new_step,
-                        _check_impl_flags, _check_hparams)
+from ..backends import namespace
+from .optimizer import (Optimizer, _scalar, _adam_moments_, _new_state, _new_scalar,
+                        _new_step, _check_impl_flags, _check_hparams)
 
 __all__ = ["NAdam"]
 
@@ -35,8 +35,8 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, st, d, group):
-        st["step"] = _new_step()
-        st["mu_product"] = _wrap(np.ones((), dtype=np.float32))
+        st["step"] = _new_step(d)
+        st["mu_product"] = _new_scalar(d, 1.0)
         st["exp_avg"] = _new_state(d)
         st["exp_avg_sq"] = _new_state(d)
 
@@ -49,8 +49,9 @@ class NAdam(Optimizer):
             eps = group["eps"]
             momentum_decay = group["momentum_decay"]
             for d, g, st in self._params_with_grad(group):
-                denom = np.empty_like(d)
-                step, m, v = _adam_moments_(st, g, beta1, beta2, denom)
+                xp = namespace(d)
+                denom = xp.empty_like(d)
+                step, m, v = _adam_moments_(xp, st, g, beta1, beta2, denom)
                 bias_correction2 = 1 - beta2 ** step
                 mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
                 mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
@@ -61,13 +62,13 @@ class NAdam(Optimizer):
                 mp.fill(float(mp) * (float(np.float32(mu)) if mp.dtype == np.float32 else mu))
                 mu_product = float(mp)
                 mu_product_next = mu_product * mu_next
-                np.divide(v, bias_correction2, out=denom)
-                np.sqrt(denom, out=denom)
+                xp.divide(v, bias_correction2, out=denom)
+                xp.sqrt(denom, out=denom)
                 denom += eps
-                tmp = np.multiply(g, -lr * (1.0 - mu) / (1.0 - mu_product), out=np.empty_like(d))
+                tmp = xp.multiply(g, -lr * (1.0 - mu) / (1.0 - mu_product), out=xp.empty_like(d))
                 tmp /= denom
                 d += tmp
-                np.multiply(m, (-lr * mu_next) / (1.0 - mu_product_next), out=tmp)
+                xp.multiply(m, (-lr * mu_next) / (1.0 - mu_product_next), out=tmp)
                 tmp /= denom
                 d += tmp
         return loss

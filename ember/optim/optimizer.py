@@ -8,8 +8,11 @@ integer index in group order, ``'params'`` as index lists, state tensors as
 Ember tensors (``'step'`` a float32 0-d tensor), so a torch optimizer's
 state dict (converted, or even as torch tensors) loads here.
 
-Subclasses update parameters on the raw ndarrays in place; nothing in a
-step is recorded by autograd.  A subclass's ``step`` reads::
+Subclasses update parameters on the raw arrays in place, computing with
+the parameters' array namespace (``xp = ember.backends.namespace(d)``) so
+that a step runs on whatever device the parameters live on, and keeping the
+state there too; nothing in a step is recorded by autograd.  A subclass's
+``step`` reads::
 
     loss = self._eval_closure(closure)
     for group in self.param_groups:
@@ -34,6 +37,7 @@ import numpy as np
 
 from .._tensor import Tensor, _wrap
 from ..autograd.grad_mode import enable_grad
+from ..backends import namespace
 
 __all__ = ["Optimizer", "required", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook"]
@@ -137,6 +141,7 @@ def _is_foreign_tensor(value):
 
 
 def _to_ember(value):
+    """A foreign tensor as an Ember CPU tensor (a copy; the caller moves it on)."""
     return _wrap(np.array(value.detach().cpu().numpy()))
 
 
@@ -206,7 +211,7 @@ class Optimizer:
                 if st:
                     for key in self._scalar_state_keys:
                         if key in st and not isinstance(st[key], Tensor):
-                            st[key] = _wrap(np.array(float(st[key]), dtype=np.float32))
+                            st[key] = _new_scalar(p._data, float(st[key]))
 
     def __repr__(self):
         s = self.__class__.__name__ + " ("
@@ -290,7 +295,7 @@ class Optimizer:
                     g._data.fill(0)
                     g._vc[0] += 1
                 else:  # e.g. a broadcast view assigned by the user
-                    p.grad = _wrap(np.zeros(g._data.shape, dtype=g._data.dtype))
+                    p.grad = _wrap(namespace(g._data).zeros(g._data.shape, dtype=g._data.dtype))
 
     def step(self, closure=None):
         """Perform one optimization step; ``closure`` re-evaluates the loss."""
@@ -308,7 +313,7 @@ class Optimizer:
     def _init_state(self, st, d, group):
         """Fill the empty state dict ``st`` of a parameter (array ``d``) before its
         first update: a 'step' counter, then a zero buffer per ``_state_buffers`` name."""
-        st["step"] = _new_step()
+        st["step"] = _new_step(d)
         for name in self._state_buffers:
             st[name] = _new_state(d)
 
@@ -349,15 +354,16 @@ class Optimizer:
             if prepare:
                 # A fresh array, never p.grad itself.  ``out=`` because a ufunc
                 # without it returns a NumPy scalar, not an array, for 0-d inputs.
+                xp = namespace(d)
                 if wd != 0:
-                    wg = np.multiply(d, wd, out=np.empty_like(d))
+                    wg = xp.multiply(d, wd, out=xp.empty_like(d))
                     if maximize:
-                        np.subtract(wg, g, out=wg)
+                        xp.subtract(wg, g, out=wg)
                     else:
-                        np.add(wg, g, out=wg)
+                        xp.add(wg, g, out=wg)
                     g = wg
                 else:
-                    g = np.negative(g, out=np.empty_like(d))
+                    g = xp.negative(g, out=xp.empty_like(d))
             yield d, g, st
             p._vc[0] += 1
 
@@ -411,14 +417,14 @@ class Optimizer:
 
     @staticmethod
     def _process_value_according_to_param_policy(param, value, param_id, param_groups, key=None):
-        # Floating state follows the parameter's dtype; 'step' is kept as saved.
+        # State moves to the parameter's device, where the steps compute with
+        # it (state saved on, or converted to, the CPU included); floating
+        # state also takes the parameter's dtype, while 'step' keeps its own.
         if _is_foreign_tensor(value):
             value = _to_ember(value)
-        if key == "step":
-            return value
-        if param.is_floating_point():
-            return value.to(dtype=param.dtype)
-        return value
+        if key == "step" or not param.is_floating_point():
+            return value.to(device=param.device)
+        return value.to(dtype=param.dtype, device=param.device)
 
     def load_state_dict(self, state_dict):
         """Load a state dict from ``state_dict()`` (Ember's or torch's format)."""
@@ -469,7 +475,9 @@ class Optimizer:
 
 
 # ---- helpers shared by the optimizers ---------------------------------------------------
-# Each works on ndarrays in place.  ``tmp`` is a scratch array of the
+# Each works on arrays in place and makes its state on the parameter's device.
+# The update fragments take the arrays' namespace ``xp`` from the caller, which
+# has looked it up once for the whole update; ``tmp`` is a scratch array of the
 # parameter's shape and dtype, reused across the fragments of one update.
 
 def _scalar(x):
@@ -479,12 +487,19 @@ def _scalar(x):
 
 def _new_state(d):
     """A zero tensor shaped like array ``d`` (a fresh state buffer)."""
-    return _wrap(np.zeros_like(d))
+    return _wrap(namespace(d).zeros_like(d))
 
 
-def _new_step():
-    """The step counter: a float32 0-d tensor, as torch keeps it."""
-    return _wrap(np.zeros((), dtype=np.float32))
+def _new_scalar(d, value):
+    """A float32 0-d tensor holding ``value``, on the device of array ``d``."""
+    return _wrap(namespace(d).asarray(value, dtype=np.float32))
+
+
+def _new_step(d):
+    """The step counter of parameter array ``d``: a float32 0-d tensor, as torch
+    keeps it, on ``d``'s device with the rest of the state (torch's placement
+    with ``capturable``)."""
+    return _new_scalar(d, 0.0)
 
 
 def _incr(step_t):
@@ -496,43 +511,34 @@ def _incr(step_t):
     return float(a)
 
 
-def _kernel_arrays(d, *others):
-    """Whether a compiled update (ember._kernels) may take these arrays: one
-    float32/64 dtype, all contiguous (flattened views of the parameter)."""
-    dt = d.dtype
-    if dt.kind != "f" or dt.itemsize < 4 or not d.flags.c_contiguous:
-        return False
-    return all(a.dtype == dt and a.flags.c_contiguous for a in others)
-
-
-def _lerp_(a, b, w, tmp):
+def _lerp_(xp, a, b, w, tmp):
     """``a.lerp_(b, w)`` with torch's two-sided formula (exact at w = 0 and 1)."""
-    np.subtract(b, a, out=tmp)
+    xp.subtract(b, a, out=tmp)
     if abs(w) < 0.5:
         tmp *= w
         a += tmp
     else:
         tmp *= 1.0 - w
-        np.subtract(b, tmp, out=a)
+        xp.subtract(b, tmp, out=a)
 
 
-def _ema_sq_(v, g, beta, tmp):
+def _ema_sq_(xp, v, g, beta, tmp):
     """``v.mul_(beta).addcmul_(g, g, value=1 - beta)``."""
     v *= beta
-    np.multiply(g, 1 - beta, out=tmp)
+    xp.multiply(g, 1 - beta, out=tmp)
     tmp *= g
     v += tmp
 
 
-def _adam_moments_(st, g, beta1, beta2, tmp):
+def _adam_moments_(xp, st, g, beta1, beta2, tmp):
     """Adam's per-step state update, in place: count the step, lerp
     ``exp_avg`` toward ``g`` by ``1 - beta1`` and ``exp_avg_sq`` toward
     ``g^2`` by ``1 - beta2``.  Returns ``(t, m, v)``: the new step count and
     the two moment arrays."""
     m = st["exp_avg"]._data
     v = st["exp_avg_sq"]._data
-    _lerp_(m, g, 1 - beta1, tmp)
-    _ema_sq_(v, g, beta2, tmp)
+    _lerp_(xp, m, g, 1 - beta1, tmp)
+    _ema_sq_(xp, v, g, beta2, tmp)
     # _incr's body, inlined: one Python call less per parameter.
     t = st["step"]._data
     t.fill(float(t) + 1.0)

@@ -1,6 +1,5 @@
 """RAdam (rectified Adam), as torch.optim.RAdam."""
-import numpy as np
-
+from ..backends import namespace
 from .optimizer import (Optimizer, _scalar, _adam_moments_, _check_impl_flags,
                         _check_hparams)
 
@@ -41,18 +40,19 @@ class RAdam(Optimizer):
             eps = group["eps"]
             rho_inf = 2 / (1 - beta2) - 1
             for d, g, st in self._params_with_grad(group):
-                tmp = np.empty_like(d)
-                step, m, v = _adam_moments_(st, g, beta1, beta2, tmp)
+                xp = namespace(d)
+                tmp = xp.empty_like(d)
+                step, m, v = _adam_moments_(xp, st, g, beta1, beta2, tmp)
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
                 # (m / bc1) * lr [* adaptive * rect], subtracted from p
-                upd = np.divide(m, bias_correction1, out=np.empty_like(d))
+                upd = xp.divide(m, bias_correction1, out=xp.empty_like(d))
                 upd *= lr
                 rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
                 if rho_t > 5.0:
-                    np.sqrt(v, out=tmp)
+                    xp.sqrt(v, out=tmp)
                     tmp += eps
-                    np.divide(bias_correction2 ** 0.5, tmp, out=tmp)
+                    xp.divide(bias_correction2 ** 0.5, tmp, out=tmp)
                     upd *= tmp
                     upd *= ((rho_t - 4) * (rho_t - 2) * rho_inf
                             / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5

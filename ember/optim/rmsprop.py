@@ -1,6 +1,5 @@
 """RMSprop, as torch.optim.RMSprop."""
-import numpy as np
-
+from ..backends import namespace
 from .optimizer import (Optimizer, _scalar, _lerp_, _ema_sq_, _new_state, _incr,
                         _check_impl_flags, _check_hparams)
 
@@ -47,30 +46,31 @@ class RMSprop(Optimizer):
             for d, g, st in self._params_with_grad(group):
                 _incr(st["step"])
                 v = st["square_avg"]._data
-                avg = np.empty_like(d)
-                _ema_sq_(v, g, alpha, avg)
+                xp = namespace(d)
+                avg = xp.empty_like(d)
+                _ema_sq_(xp, v, g, alpha, avg)
                 if centered:
                     ga = st["grad_avg"]._data
-                    _lerp_(ga, g, 1 - alpha, avg)
+                    _lerp_(xp, ga, g, 1 - alpha, avg)
                     # square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
-                    np.negative(ga, out=avg)
+                    xp.negative(ga, out=avg)
                     avg *= ga
                     avg += v
-                    np.sqrt(avg, out=avg)
+                    xp.sqrt(avg, out=avg)
                 else:
-                    np.sqrt(v, out=avg)
+                    xp.sqrt(v, out=avg)
                 avg += eps
                 if momentum > 0:
                     if "momentum_buffer" not in st:  # momentum switched on after the first step
                         st["momentum_buffer"] = _new_state(d)
                     buf = st["momentum_buffer"]._data
                     buf *= momentum
-                    np.divide(g, avg, out=avg)
+                    xp.divide(g, avg, out=avg)
                     buf += avg
-                    np.multiply(buf, -lr, out=avg)
+                    xp.multiply(buf, -lr, out=avg)
                     d += avg
                 else:
-                    np.divide(g, avg, out=avg)
+                    xp.divide(g, avg, out=avg)
                     avg *= -lr
                     d += avg
         return loss
