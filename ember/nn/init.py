@@ -2,13 +2,17 @@
 recording gradients, from the same distributions as torch.
 
 Every function takes the tensor first, returns it, and accepts
-``generator=`` for an independent random stream.
+``generator=`` for an independent random stream.  Values are drawn on the
+host from Ember's generator, whatever the tensor's device, so a seed gives
+the same weights everywhere; they are then written through the tensor's
+backend.
 """
 import math
 import warnings
 
 import numpy as np
 
+from ..backends import backend_of
 from ..random import _rng
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_",
@@ -19,8 +23,11 @@ __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_"
 
 
 def _write(tensor, values):
-    """Store ``values`` into the tensor's memory (a no-grad in-place write)."""
-    np.copyto(tensor._data, values, casting="unsafe")
+    """Store the host array ``values`` into the tensor's memory, on its device
+    (a no-grad in-place write)."""
+    data = tensor._data
+    b = backend_of(data)
+    b.xp.copyto(data, b.from_host(values), casting="unsafe")
     tensor._vc[0] += 1
     return tensor
 

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from .._creation import full, zeros
+from .._dtype import float32
 from .._tensor import _wrap
 from ..autograd.function import Op
 from ..autograd.grad_mode import state as _gm
@@ -25,6 +27,7 @@ from .modules.linear import Linear
 from .modules.dropout import Dropout
 from .modules.module import Module
 from .modules.normalization import RMSNorm
+from .modules.utils import _from_host
 from .parameter import Parameter
 
 __all__ = ["precompute_rope_cache", "apply_rope", "causal_mask", "sliding_window_mask",
@@ -33,11 +36,13 @@ __all__ = ["precompute_rope_cache", "apply_rope", "causal_mask", "sliding_window
 
 # ---- rotary position embeddings ---------------------------------------------------------
 
-def precompute_rope_cache(head_dim, max_len, base=10000, dtype=None):
-    """cos and sin tables, each (max_len, head_dim), for positions 0..max_len-1.
+def precompute_rope_cache(head_dim, max_len, base=10000, dtype=None, device=None):
+    """cos and sin tables, each (max_len, head_dim), for positions 0..max_len-1,
+    on ``device`` (default: the default device).
 
     Frequency i (of head_dim / 2) is base ** (-2i / head_dim); both halves of
-    a row repeat the same frequencies (the half-split layout).
+    a row repeat the same frequencies (the half-split layout).  The angles
+    are computed on the host in float64, so every device gets the same tables.
     """
     if head_dim % 2:
         raise ValueError(f"precompute_rope_cache: head_dim must be even, got {head_dim}")
@@ -46,7 +51,8 @@ def precompute_rope_cache(head_dim, max_len, base=10000, dtype=None):
     inv_freq = 1.0 / (base ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
     angles = np.outer(np.arange(max_len, dtype=np.float64), inv_freq)
     angles = np.concatenate([angles, angles], axis=-1)
-    return _wrap(np.cos(angles).astype(dt)), _wrap(np.sin(angles).astype(dt))
+    return (_from_host(np.cos(angles).astype(dt), device),
+            _from_host(np.sin(angles).astype(dt), device))
 
 
 class _Rope(Op):
@@ -116,21 +122,22 @@ def _mask_array(L, S, window):
     return m
 
 
-def causal_mask(L, S=None):
+def causal_mask(L, S=None, device=None):
     """(L, S) bool, True where query i (at position S - L + i) may see key j:
     j <= S - L + i.  Bottom-right aligned, so it fits a prefill after cached
-    tokens (with S == L it is the usual lower triangle)."""
+    tokens (with S == L it is the usual lower triangle).  On ``device``
+    (default: the default device)."""
     S = L if S is None else S
-    return _wrap(_mask_array(L, S, None))
+    return _from_host(_mask_array(L, S, None), device)
 
 
-def sliding_window_mask(L, window, S=None):
+def sliding_window_mask(L, window, S=None, device=None):
     """Like ``causal_mask`` but each query sees only its last ``window`` keys
     (itself included): S - L + i - window < j <= S - L + i."""
     if window is None or window < 1:
         raise ValueError(f"sliding_window_mask: window must be a positive int, got {window}")
     S = L if S is None else S
-    return _wrap(_mask_array(L, S, int(window)))
+    return _from_host(_mask_array(L, S, int(window)), device)
 
 
 # ---- normalisation and feed-forward -----------------------------------------------------------
@@ -143,7 +150,7 @@ class L2Norm(Module):
         super().__init__()
         self.eps = eps
         self.init_gain = init_gain
-        self.gain = Parameter(_wrap(np.full((n_head, 1, 1), init_gain, dtype=np.float32)))
+        self.gain = Parameter(full((n_head, 1, 1), init_gain, dtype=float32))
 
     def forward(self, x):
         return F.normalize(x, dim=-1, eps=self.eps) * self.gain
@@ -237,12 +244,12 @@ class GroupedQueryAttention(Module):
         S = k.shape[2]
         mask, causal = None, False
         if self.window is not None and S > 1:
-            mask = sliding_window_mask(T, self.window, S)
+            mask = sliding_window_mask(T, self.window, S, q.device)
         elif T > 1:
             if S == T:
                 causal = True
             else:
-                mask = causal_mask(T, S)
+                mask = causal_mask(T, S, q.device)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0,
                                            is_causal=causal, scale=self.scale, enable_gqa=Hkv != H)
@@ -271,17 +278,19 @@ class KVCache:
     with its new keys/values (B, n_kv_head, T, head_dim) and attends to the
     returned (B, n_kv_head, past + T, head_dim).  Prefill passes the whole
     prompt (T > 1), decoding one token at a time (T = 1).  Buffers are
-    preallocated (no concatenation per token); when gradients are being
-    recorded, tensors are concatenated instead so backward still works.
+    preallocated (no concatenation per token) on ``device`` (default: the
+    default device; pass the model's); when gradients are being recorded,
+    tensors are concatenated instead so backward still works.
     """
 
-    def __init__(self, n_layer, batch_size, n_kv_head, head_dim, max_len, dtype=None):
+    def __init__(self, n_layer, batch_size, n_kv_head, head_dim, max_len, dtype=None,
+                 device=None):
         from .. import _dtype as D
         self.dtype = (D.to_dtype(dtype) if dtype is not None else D.get_default_dtype())
         self.n_layer, self.max_len = n_layer, max_len
         self.shape = (batch_size, n_kv_head, max_len, head_dim)
-        self.k = [np.zeros(self.shape, self.dtype.np) for _ in range(n_layer)]
-        self.v = [np.zeros(self.shape, self.dtype.np) for _ in range(n_layer)]
+        self.k = [zeros(self.shape, dtype=self.dtype, device=device)._data for _ in range(n_layer)]
+        self.v = [zeros(self.shape, dtype=self.dtype, device=device)._data for _ in range(n_layer)]
         self._lengths = [0] * n_layer
         self._graph = [None] * n_layer   # (k, v) Tensors while recording gradients
 

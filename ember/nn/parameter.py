@@ -5,10 +5,8 @@ one to a Module attribute registers it in ``module._parameters``.  ``Buffer``
 marks a tensor to be registered in ``module._buffers`` (state that is saved
 but not trained, e.g. running statistics).
 """
-import numpy as np
-
+from .._creation import empty
 from .._tensor import Tensor, _new
-from .. import _dtype as D
 
 __all__ = ["Parameter", "Buffer", "is_lazy"]
 
@@ -26,12 +24,12 @@ class Parameter(Tensor):
     """A trainable tensor of a Module (torch.nn.Parameter).
 
     ``Parameter(data)`` shares ``data``'s memory; ``Parameter()`` is an empty
-    float tensor.  Only floating-point parameters can require grad.
+    float tensor on the default device.  Only floating-point parameters can require grad.
     """
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
-            data = Tensor(np.empty((0,), dtype=D.get_default_dtype().np))
+            data = empty(0)
         elif not isinstance(data, Tensor):
             raise TypeError(f"Parameter(): argument 'data' must be Tensor, not {type(data).__name__}")
         t = _new(cls)
@@ -56,7 +54,7 @@ class Buffer(Tensor):
 
     def __new__(cls, data=None, *, persistent=True):
         if data is None:
-            data = Tensor(np.empty((0,), dtype=D.get_default_dtype().np))
+            data = empty(0)
         t = _new(cls)
         _init_from(t, data, data.requires_grad)
         t.persistent = persistent

@@ -1,10 +1,7 @@
 """Every layer class, re-exported flat (``ember.nn.Linear`` etc.), as torch.nn.modules.
 
-Each family lives in its own file; files still being written by other work
-(conv, pooling, norms, losses, RNNs, ...) are imported when present, so the
-package always imports.  A new family file is one entry in ``_OPTIONAL``.
+Each family lives in its own file (conv, pooling, norms, losses, RNNs, ...).
 """
-from .._optional import import_optional as _import_optional
 from .module import Module
 from .container import Container, Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict
 from .linear import Identity, Linear, Bilinear
@@ -12,13 +9,17 @@ from .activation import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .flatten import Flatten, Unflatten
 from .sparse import Embedding, EmbeddingBag
-
-_OPTIONAL = ("conv", "pooling", "batchnorm", "normalization", "instancenorm", "upsampling",
-             "fold", "loss", "rnn", "padding", "pixelshuffle", "channelshuffle", "distance",
-             "transformer", "adaptive")
-
-
-_import_optional(__name__, _OPTIONAL, globals())
+from .conv import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .batchnorm import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .upsampling import *  # noqa: F401,F403
+from .fold import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403
+from .padding import *  # noqa: F401,F403
+from .distance import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
 
 __all__ = sorted(n for n, v in globals().items()
                  if not n.startswith("_") and isinstance(v, type) and issubclass(v, Module))

@@ -6,9 +6,8 @@ Training normalizes with the batch statistics and updates the running ones
 (``momentum=None``: a cumulative average over ``num_batches_tracked``
 batches); eval mode normalizes with the running statistics.
 """
-import numpy as np
-
-from ..._tensor import _wrap
+from ... import _dtype as D
+from ..._creation import ones, tensor, zeros
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -16,12 +15,6 @@ from .module import Module
 from .utils import _empty
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
-
-
-def _filled(n, value, device, dtype):
-    t = _empty((n,), device, dtype)
-    t._data.fill(value)
-    return t
 
 
 class _NormBase(Module):
@@ -48,9 +41,9 @@ class _NormBase(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", _filled(num_features, 0.0, device, dtype))
-            self.register_buffer("running_var", _filled(num_features, 1.0, device, dtype))
-            self.register_buffer("num_batches_tracked", _wrap(np.array(0, dtype=np.int64)))
+            self.register_buffer("running_mean", zeros(num_features, dtype=dtype, device=device))
+            self.register_buffer("running_var", ones(num_features, dtype=dtype, device=device))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=D.int64, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -86,7 +79,7 @@ class _NormBase(Module):
             key = prefix + "num_batches_tracked"
             if key not in state_dict:
                 state_dict[key] = (self.num_batches_tracked if self.num_batches_tracked is not None
-                                   else _wrap(np.array(0, dtype=np.int64)))
+                                   else tensor(0, dtype=D.int64))
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 

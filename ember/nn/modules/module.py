@@ -16,6 +16,7 @@ import numpy as np
 from ... import _dtype as D
 from ..._tensor import Tensor, _wrap, _check_device, _backend_for, Size, device as _device_cls
 from ...autograd.grad_mode import state as _gm
+from ...backends import backend_of
 from ..parameter import Parameter, Buffer
 
 __all__ = ["Module", "register_module_forward_pre_hook", "register_module_forward_hook",
@@ -592,8 +593,13 @@ class Module:
         return self._apply(lambda t: t.bfloat16() if t.is_floating_point() else t)
 
     def to_empty(self, *, device=None, recurse=True):
-        _check_device(device)
-        return self
+        """Parameters and buffers on ``device`` with unspecified values.  Torch
+        allocates fresh storage there; a move is a valid such storage (the old
+        values are as good as any uninitialised ones)."""
+        if device is None:
+            return self
+        _backend_for(device)          # (an unknown or unavailable device raises here)
+        return self._apply(lambda t: t.to(device), recurse)
 
     # ---- state dict -------------------------------------------------------------------
     def _save_to_state_dict(self, destination, prefix, keep_vars):
@@ -675,8 +681,7 @@ class Module:
                     else:
                         self._buffers[name] = src
                 else:
-                    np.copyto(param._data, src._data, casting="unsafe")
-                    param._vc[0] += 1
+                    _copy_into(param, src)
             except Exception as ex:
                 error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in '
                                   f"the model are {param.size()} and whose dimensions in the "
@@ -943,6 +948,19 @@ def _plain(t):
     p._vc = t._vc
     p.requires_grad = t.requires_grad
     return p
+
+
+def _copy_into(t, src):
+    """Copy ``src``'s values into ``t``'s memory, casting to its dtype.  ``t``
+    keeps its device (torch's load_state_dict): a source on another device
+    travels through the host."""
+    dst = t._data
+    b = backend_of(dst)
+    data = src._data
+    if backend_of(data) is not b:
+        data = b.from_host(src.numpy(force=True))
+    b.xp.copyto(dst, data, casting="unsafe")
+    t._vc[0] += 1
 
 
 def _as_tensor(value):

@@ -12,14 +12,14 @@ import warnings
 
 import numpy as np
 
-from ..._tensor import _wrap
+from ...backends import namespace
 from .. import functional as F
 from .. import init
 from ..functional import rnn as _R
 from ..parameter import Parameter
 from ..utils.rnn import PackedSequence, _packed_index
 from .module import Module
-from .utils import _empty
+from .utils import _empty, _from_host
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -202,8 +202,9 @@ class RNNBase(Module):
         pos = np.full((T, B), n, dtype=np.int64)
         pos[t, b] = np.arange(n)
         from ... import cat, zeros
-        x = cat([data, zeros((1,) + tuple(data.shape[1:]), dtype=data.dtype)], 0)[_wrap(pos)]
-        return x, bs, sorted_indices, unsorted_indices, (t, b)
+        dev = data.device
+        x = cat([data, zeros((1,) + tuple(data.shape[1:]), dtype=data.dtype, device=dev)], 0)
+        return x[_from_host(pos, dev)], bs, sorted_indices, unsorted_indices, (t, b)
 
     def _run(self, x, hx, cx, bsz, bf):
         """All layers and directions.  x: (T, B, I) or (B, T, I) (``bf``); hx,
@@ -214,8 +215,9 @@ class RNNBase(Module):
         B = x.shape[0] if bf else x.shape[1]
         P = self.proj_size if self.proj_size > 0 else self.hidden_size
         dt = x._data.dtype
-        zeros_h = np.zeros((B, P), dt) if hx is None else None
-        zeros_c = np.zeros((B, self.hidden_size), dt) if (mode == "LSTM" and cx is None) else None
+        xp = namespace(x._data)
+        zeros_h = xp.zeros((B, P), dt) if hx is None else None
+        zeros_c = xp.zeros((B, self.hidden_size), dt) if (mode == "LSTM" and cx is None) else None
         hs, cs = [], []
         layer_in = x
         for layer in range(self.num_layers):
@@ -293,9 +295,8 @@ class RNNBase(Module):
         out, h_n, c_n = self._run(x, h0, c0, bsz, bf)
         hidden = (h_n, c_n) if lstm else h_n
         if packed:
-            t, b = pidx
-            out = PackedSequence(out[_wrap(t), _wrap(b)], input.batch_sizes, sorted_indices,
-                                 unsorted_indices)
+            t, b = (_from_host(i, out.device) for i in pidx)
+            out = PackedSequence(out[t, b], input.batch_sizes, sorted_indices, unsorted_indices)
             if unsorted_indices is not None:
                 hidden = tuple(self.permute_hidden(h, unsorted_indices) for h in hidden) if lstm \
                     else self.permute_hidden(hidden, unsorted_indices)
@@ -431,10 +432,11 @@ class RNNCellBase(Module):
         if not is_batched:
             input = input.unsqueeze(0)
         B = input.shape[0]
+        xp = namespace(input._data)
         out = []
         for s in states:
             if s is None:
-                out.append(np.zeros((B, self.hidden_size), input._data.dtype))
+                out.append(xp.zeros((B, self.hidden_size), input._data.dtype))
             else:
                 out.append(s if is_batched else s.unsqueeze(0))
         return input, out, is_batched

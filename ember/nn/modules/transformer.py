@@ -15,6 +15,7 @@ import numpy as np
 from ... import _dtype as D
 from ..._tensor import _wrap
 from ...autograd.grad_mode import is_grad_enabled
+from ...backends import namespace
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -23,7 +24,7 @@ from .dropout import Dropout
 from .linear import Linear
 from .module import Module
 from .normalization import LayerNorm
-from .utils import _empty
+from .utils import _empty, _from_host
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
            "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
@@ -150,7 +151,7 @@ def _get_clones(module, n):
 def _generate_square_subsequent_mask(sz, device=None, dtype=None):
     """(sz, sz) float mask: 0 on and below the diagonal, -inf above."""
     dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    return _wrap(np.triu(np.full((sz, sz), -np.inf, dtype=dt.np), 1))
+    return _from_host(np.triu(np.full((sz, sz), -np.inf, dtype=dt.np), 1), device)
 
 
 def _get_seq_len(src, batch_first):
@@ -166,8 +167,9 @@ def _detect_is_causal_mask(mask, is_causal=None, size=None):
         sz = size if size is not None else mask.shape[-2]
         m = mask._data
         if tuple(m.shape) == (sz, sz):
-            ref = np.triu(np.full((sz, sz), -np.inf), 1)
-            make_causal = bool(np.all(m == ref.astype(m.dtype)))
+            xp = namespace(m)
+            ref = xp.triu(xp.full((sz, sz), -xp.inf), 1)
+            make_causal = bool((m == ref.astype(m.dtype)).all())
     return make_causal
 
 
@@ -285,7 +287,7 @@ class TransformerEncoder(Module):
                 or kpm is None or mask is not None:
             return False
         valid = kpm._data == 0  # torch: logical_not of the float mask
-        if self.mask_check and not np.all(valid[:, :-1] >= valid[:, 1:]):
+        if self.mask_check and not (valid[:, :-1] >= valid[:, 1:]).all():
             return False  # not left-aligned: torch falls back to the padded path
         a = first.self_attn
         params = (src, a.in_proj_weight, a.in_proj_bias, a.out_proj.weight, a.out_proj.bias,

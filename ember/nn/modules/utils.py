@@ -1,12 +1,12 @@
 """Argument helpers shared by layers: ``_pair(3) == (3, 3)`` and friends (as
-torch.nn.modules.utils), and ``_empty`` for allocating parameters."""
+torch.nn.modules.utils), and ``_empty`` / ``_from_host`` for making parameters
+and buffers on the right device."""
 import collections.abc
 from itertools import repeat
 
 import numpy as np
 
-from ... import _dtype as D
-from ..._tensor import _wrap, _check_device
+from ..._creation import empty, _finish
 
 __all__ = []
 
@@ -41,8 +41,13 @@ def _list_with_default(out_size, defaults):
 
 def _empty(shape, device=None, dtype=None):
     """An uninitialised tensor for a parameter: ``dtype`` (default: the default
-    float dtype) on ``device`` (only the CPU exists)."""
-    _check_device(device)
-    from ..._creation import _size  # (torch's errors for negative or non-int sizes)
-    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    return _wrap(np.empty(_size(tuple(shape)), dtype=dt.np))
+    float dtype) on ``device`` (default: the default device), as torch's
+    ``factory_kwargs``."""
+    return empty(tuple(shape), dtype=dtype, device=device)
+
+
+def _from_host(arr, device=None):
+    """A tensor holding the host array ``arr`` on ``device`` (default: the
+    default device): for values computed on the host (index maps, masks,
+    tables) that meet device tensors."""
+    return _finish(arr, False, device)

@@ -4,7 +4,10 @@ import math
 
 import numpy as np
 
+from ..._creation import tensor
+from ..._dtype import float32
 from ..._tensor import Tensor, _wrap
+from ...backends import backend_of, namespace
 
 __all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm",
            "clip_grads_with_norm_"]
@@ -17,19 +20,20 @@ def _as_list(tensors):
 
 
 def _norm(arr, p):
-    """The p-norm of an array's elements, in float64."""
-    a = np.abs(arr.astype(np.float64, copy=False)).ravel()
+    """The p-norm of an array's elements (on its device, in float64), a float."""
+    xp = namespace(arr)
+    a = xp.abs(arr.astype(np.float64, copy=False)).ravel()
     if p == math.inf:
-        return a.max() if a.size else 0.0
+        return float(a.max()) if a.size else 0.0
     if p == -math.inf:
-        return a.min() if a.size else math.inf
+        return float(a.min()) if a.size else math.inf
     if p == 0:
-        return float(np.count_nonzero(a))
+        return float(xp.count_nonzero(a))
     if p == 1:
-        return a.sum()
+        return float(a.sum())
     if p == 2:
-        return math.sqrt(np.dot(a, a))
-    return (a ** p).sum() ** (1.0 / p)
+        return math.sqrt(a.dot(a))
+    return float((a ** p).sum() ** (1.0 / p))
 
 
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
@@ -37,8 +41,9 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     tensors = [t for t in _as_list(tensors) if t is not None]
     norm_type = float(norm_type)
     if not tensors:
-        return _wrap(np.array(0.0, dtype=np.float32))
-    dt = tensors[0]._data.dtype
+        return tensor(0.0, dtype=float32)
+    first = tensors[0]._data
+    # one float per tensor, combined on the host
     norms = np.array([_norm(t._data, norm_type) for t in tensors])
     total = _norm(norms, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
@@ -46,7 +51,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
                            "is non-finite, so it cannot be clipped. To disable this error and "
                            "scale the gradients by the non-finite norm anyway, set "
                            "`error_if_nonfinite=False`")
-    return _wrap(np.array(total, dtype=dt))
+    return _wrap(backend_of(first).from_host(np.array(total, dtype=first.dtype)))
 
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
@@ -57,7 +62,8 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     tn = float(total_norm.item() if isinstance(total_norm, Tensor) else total_norm)
     coef = min(float(max_norm) / (tn + 1e-6), 1.0)
     for g in grads:
-        np.multiply(g._data, np.asarray(coef, dtype=g._data.dtype), out=g._data)
+        xp = namespace(g._data)
+        xp.multiply(g._data, xp.asarray(coef, dtype=g._data.dtype), out=g._data)
         g._vc[0] += 1
 
 
@@ -86,5 +92,5 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     for p in _as_list(parameters):
         g = p.grad
         if g is not None:
-            np.clip(g._data, -clip_value, clip_value, out=g._data)
+            namespace(g._data).clip(g._data, -clip_value, clip_value, out=g._data)
             g._vc[0] += 1

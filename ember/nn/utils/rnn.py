@@ -5,12 +5,17 @@ A ``PackedSequence`` stores a batch of sequences sorted by length
 ``batch_sizes[t]`` sequences still running at step t.  Recurrent layers take
 it directly and skip the padding.  Conversions are gathers, so gradients
 flow through packing and unpacking.
+
+Index bookkeeping (lengths, batch sizes, permutations) is done on the host
+and ``batch_sizes`` / returned lengths live on the CPU, as torch's; the index
+maps that gather from the data go to the data's device.
 """
 from collections import namedtuple
 
 import numpy as np
 
 from ..._tensor import Tensor, _wrap
+from ..modules.utils import _from_host
 
 __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence",
            "pad_packed_sequence", "pad_sequence", "unpad_sequence", "pack_sequence",
@@ -18,19 +23,20 @@ __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence",
 
 
 def _int_array(x):
+    """``x`` (a Tensor on any device, or a sequence) as a host int64 array."""
     if isinstance(x, Tensor):
-        return x._data.astype(np.int64, copy=False)
+        return x.numpy(force=True).astype(np.int64, copy=False)
     return np.asarray(x, dtype=np.int64)
 
 
 def invert_permutation(permutation):
-    """The permutation q with q[p[i]] = i (None stays None)."""
+    """The permutation q with q[p[i]] = i (None stays None), on p's device."""
     if permutation is None:
         return None
     p = _int_array(permutation)
     out = np.empty_like(p)
     out[p] = np.arange(p.shape[0], dtype=np.int64)
-    return _wrap(out)
+    return _from_host(out, permutation.device)
 
 
 _PackedSequenceBase = namedtuple("PackedSequence_",
@@ -53,15 +59,20 @@ class PackedSequence(_PackedSequenceBase):
         return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
 
     def _with_data(self, data):
-        return type(self)(data, self.batch_sizes, self.sorted_indices, self.unsorted_indices)
+        """The same sequence with ``data`` replaced; the permutations follow it
+        to its device, ``batch_sizes`` stays on the CPU (as torch's)."""
+        dev = data.device
+        s, u = (None if i is None else i.to(dev) for i in (self.sorted_indices,
+                                                          self.unsorted_indices))
+        return type(self)(data, self.batch_sizes, s, u)
 
     def to(self, *args, **kwargs):
-        """Like ``Tensor.to`` on ``data`` (indices stay int64 on the CPU)."""
+        """Like ``Tensor.to`` on ``data`` (the indices keep their dtype)."""
         data = self.data.to(*args, **kwargs)
         return self if data is self.data else self._with_data(data)
 
     def cpu(self, *args, **kwargs):
-        return self
+        return self.to("cpu")
 
     def cuda(self, *args, **kwargs):
         return self._with_data(self.data.cuda(*args, **kwargs))
@@ -92,7 +103,7 @@ class PackedSequence(_PackedSequenceBase):
 
     @property
     def is_cuda(self):
-        return False
+        return self.data.is_cuda
 
     def is_pinned(self):
         return False
@@ -105,7 +116,7 @@ def _dt(name):
 
 def _lengths_array(lengths):
     if isinstance(lengths, Tensor):
-        return lengths._data.astype(np.int64).reshape(-1)
+        return lengths.numpy(force=True).astype(np.int64).reshape(-1)
     return np.asarray(list(lengths), dtype=np.int64).reshape(-1)
 
 
@@ -142,7 +153,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     else:
         order = np.argsort(-lens, kind="stable")
         lens = lens[order]
-        sorted_indices = _wrap(order.astype(np.int64))
+        sorted_indices = _from_host(order.astype(np.int64), input.device)
         input = input.index_select(0 if batch_first else 1, sorted_indices)
     if lens.size and lens[-1] <= 0:
         raise RuntimeError("Length of all samples has to be greater than 0, but found an element "
@@ -153,9 +164,8 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
         raise RuntimeError(f"Expected sequence length to be larger than or equal to {lens[0]}, "
                            f"but got {input.shape[0]}")
     bs = _batch_sizes(lens)
-    t, b = _packed_index(bs)
-    data = input[_wrap(t), _wrap(b)]
-    return PackedSequence(data, _wrap(bs), sorted_indices, None)
+    t, b = (_from_host(i, input.device) for i in _packed_index(bs))
+    return PackedSequence(input[t, b], _wrap(bs), sorted_indices, None)
 
 
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
@@ -179,12 +189,13 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     pos = np.full((T_out, B), n, dtype=np.int64)
     pos[t, b] = np.arange(n)
     from ... import cat, full
-    pad_row = full((1,) + tuple(data.shape[1:]), padding_value, dtype=data.dtype)
-    padded = cat([data, pad_row], 0)[_wrap(pos)]
+    dev = data.device
+    pad_row = full((1,) + tuple(data.shape[1:]), padding_value, dtype=data.dtype, device=dev)
+    padded = cat([data, pad_row], 0)[_from_host(pos, dev)]
     lengths = (bs[None, :] > np.arange(B)[:, None]).sum(1).astype(np.int64)
     if unsorted_indices is not None:
         ui = _int_array(unsorted_indices)
-        padded = padded.index_select(1, _wrap(ui))
+        padded = padded.index_select(1, _from_host(ui, dev))
         lengths = lengths[ui]
     if batch_first:
         padded = padded.transpose(0, 1)
@@ -208,7 +219,7 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
     for s in sequences:
         k = L - s.shape[0]
         if k:
-            pad = full((k,) + tuple(s.shape[1:]), padding_value, dtype=s.dtype)
+            pad = full((k,) + tuple(s.shape[1:]), padding_value, dtype=s.dtype, device=s.device)
             s = cat([s, pad] if padding_side == "right" else [pad, s], 0)
         rows.append(s)
     return stack(rows, 0 if batch_first else 1)
