@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from . import _dtype as D
+from ._errors import not_a_tensor
 from ._tensor import Tensor, _wrap, _check_device
 
 _pyscalar = (bool, int, float)
@@ -213,8 +214,7 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
 
 def _like_dtype(input, dtype, name="zeros_like"):
     if not isinstance(input, Tensor):
-        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
+        raise not_a_tensor(name, "input", input, 1)
     return D.to_dtype(dtype).np if dtype is not None else input._data.dtype
 
 

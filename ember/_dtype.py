@@ -24,15 +24,38 @@ __all__ = [
 
 _BOOL, _INT, _FLOAT = 0, 1, 2
 
+# NumPy dtype name -> (torch scalar-type name, torch C++ type name), as torch's messages
+# spell them.  The one table of these names: use dtype.scalar_name / dtype.c_name, or
+# scalar_name_of / c_name_of for a NumPy dtype.  (bfloat16 and the complex types have no
+# Ember dtype; they are here so a name lookup for them still reads like torch.)
+_TORCH_NAMES = {
+    "float16": ("Half", "c10::Half"),
+    "float32": ("Float", "float"),
+    "float64": ("Double", "double"),
+    "bfloat16": ("BFloat16", "c10::BFloat16"),
+    "int8": ("Char", "signed char"),
+    "int16": ("Short", "short int"),
+    "int32": ("Int", "int"),
+    "int64": ("Long", "long int"),
+    "uint8": ("Byte", "unsigned char"),
+    "bool": ("Bool", "bool"),
+    "complex64": ("ComplexFloat", "c10::complex<float>"),
+    "complex128": ("ComplexDouble", "c10::complex<double>"),
+}
+
 
 class dtype:
     """A tensor element type (``ember.float32`` ...), comparable to torch's."""
 
-    __slots__ = ("name", "np", "category", "itemsize", "is_floating_point", "is_signed")
+    __slots__ = ("name", "np", "category", "itemsize", "is_floating_point", "is_signed",
+                 "scalar_name", "c_name")
 
     def __init__(self, name, np_dtype, category):
         self.name = name
         self.np = np.dtype(np_dtype)
+        # torch's two spellings of the type in its messages: the scalar-type name
+        # ("Float"; the legacy tensor type is scalar_name + "Tensor") and the C++ name ("float")
+        self.scalar_name, self.c_name = _TORCH_NAMES[self.np.name]
         self.category = category
         self.itemsize = self.np.itemsize
         self.is_floating_point = category == _FLOAT
@@ -74,6 +97,30 @@ _BY_NAME.update(half=float16, float=float32, double=float64, short=int16,
 
 def _dtype_by_name(name):
     return _BY_NAME[name]
+
+
+def _np_name(d):
+    if isinstance(d, np.dtype):
+        return d.name
+    if type(d) is dtype:
+        return d.np.name
+    return np.dtype(d).name
+
+
+def scalar_name_of(d):
+    """torch's scalar-type name ("Float", "Long", ...) of a NumPy dtype (or type, or
+    Ember dtype); a dtype torch has no name for gets NumPy's name."""
+    n = _np_name(d)
+    names = _TORCH_NAMES.get(n)
+    return names[0] if names is not None else n
+
+
+def c_name_of(d):
+    """torch's C++ type name ("float", "long int", "c10::Half", ...) of a NumPy dtype
+    (or type, or Ember dtype); a dtype torch has no name for gets NumPy's name."""
+    n = _np_name(d)
+    names = _TORCH_NAMES.get(n)
+    return names[1] if names is not None else n
 
 
 def from_numpy_dtype(np_dtype):

@@ -647,14 +647,11 @@ class _Storage:
         return self._arr.nbytes
 
 
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
-_TYPE_NAMES_REV = {v: D._BY_NAME[k] for k, v in _TYPE_NAMES.items()}
+_TYPE_NAMES_REV = {d.scalar_name + "Tensor": d for d in D._ALL}   # "FloatTensor" -> float32
 
 
 def _type_name(arr):
-    return "ember." + _TYPE_NAMES[arr.dtype.name]
+    return "ember." + D.scalar_name_of(arr.dtype) + "Tensor"
 
 
 def _dim(d, ndim):

@@ -85,12 +85,7 @@ def _size(size):
     return s(size)
 
 
-_TNAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
-           "int16": "Short", "int32": "Int", "int64": "Long", "uint8": "Byte", "bool": "Bool"}
-
-
-def _tname(np_dtype):
-    return _TNAMES.get(np.dtype(np_dtype).name, str(np_dtype))
+_tname = D.scalar_name_of           # torch's scalar-type name of a NumPy dtype ("Float")
 
 
 def _fdtype(dtype, kernel="check_uniform_bounds"):

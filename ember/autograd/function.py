@@ -25,6 +25,8 @@ import weakref
 import numpy as np
 
 from .grad_mode import state as _gm
+from .._dtype import scalar_name_of
+from .._errors import not_a_tensor
 from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray
 
 _new = object.__new__
@@ -423,8 +425,7 @@ def _check_input_type(cls, args):
         name = cls._Node._name
         for suffix in ("Backward0", "Backward1"):
             name = name[:-len(suffix)] if name.endswith(suffix) else name
-        raise TypeError(f"{name.lower()}(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(args[0]).__name__}") from None
+        raise not_a_tensor(name.lower(), "input", args[0], 1) from None
 
 
 def _array_out(ctx, o):
@@ -555,9 +556,7 @@ def _check_versions(ctx, info):
 
 
 def _type_name(arr):
-    names = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-             "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
-    return "ember." + names.get(arr.dtype.name, "Tensor")
+    return "ember." + scalar_name_of(arr.dtype) + "Tensor"
 
 
 def _reconstruct(ctx, saved, info):

@@ -12,6 +12,8 @@ must be int, not str") gets the op's name in front.
 import functools
 import inspect
 
+from .._errors import not_a_tensor
+
 _MISSING = ("has no attribute '_data'", "has no attribute 'numel'", "has no attribute 'dim'",
             "has no attribute 'shape'", "has no attribute 'dtype'")
 
@@ -47,9 +49,7 @@ def _raise_type_error(fn, name, args, kwargs, err):
     for i, a in enumerate(args):
         if not isinstance(a, Tensor) and not isinstance(a, (int, float, bool, complex)):
             pname = params[i] if i < len(params) and not params[i].startswith("*") else "input"
-            raise TypeError(f"{name}(): argument '{pname}' (position {i + 1}) must be Tensor, "
-                            f"not {type(a).__name__}") from None
+            raise not_a_tensor(name, pname, a, i + 1) from None
     for k, a in kwargs.items():
         if a is not None and not isinstance(a, (Tensor, int, float, bool, complex, str)):
-            raise TypeError(f"{name}(): argument '{k}' must be Tensor, not "
-                            f"{type(a).__name__}") from None
+            raise not_a_tensor(name, k, a) from None

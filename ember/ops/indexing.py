@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
+from .._errors import not_a_tensor
 from ..backends import namespace, kernels, is_array
 from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
@@ -39,10 +40,6 @@ _ELL = (Ellipsis,)
 _INT_IDX = (np.dtype(np.int64), np.dtype(np.int32))
 _I64 = np.dtype(np.int64)
 
-_TYPE = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-         "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-
-
 def _own(a):
     """A private copy of an index or mask array kept for backward.  It may be
     a user tensor's memory; changing that tensor in place afterwards must not
@@ -56,7 +53,7 @@ def _own(a):
 
 def _tn(arr):
     """torch's short dtype name (Float, Long...) for messages."""
-    return _TYPE.get(arr.dtype.name, arr.dtype.name)
+    return D.scalar_name_of(arr.dtype)
 
 
 def _np_msg(e):
@@ -705,8 +702,7 @@ def _put_indices(input, indices):
 
 def _check_values(input, values):
     if not isinstance(values, Tensor):
-        raise TypeError(f"index_put(): argument 'values' must be Tensor, not "
-                        f"{type(values).__name__}")
+        raise not_a_tensor("index_put", "values", values)
     if values._data.dtype != input._data.dtype:
         raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
                            f"{_tn(input._data)} for the destination and {_tn(values._data)} for "
@@ -745,7 +741,7 @@ def index_put_(input, indices, values, accumulate=False):
 
 def _index_dtype(index, op, allow32=True):
     if not isinstance(index, Tensor):
-        raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
+        raise not_a_tensor(op, "index", index)
     dt = index._data.dtype
     if dt == _I64 or allow32 and dt == np.int32:
         return index._data
@@ -972,7 +968,7 @@ class ScatterAdd(Op):
 def scatter_add(input, dim, index, src):
     """``input`` with ``src`` added along ``dim`` at ``index`` (repeats accumulate)."""
     if not isinstance(src, Tensor):
-        raise TypeError(f"scatter_add(): argument 'src' must be Tensor, not {type(src).__name__}")
+        raise not_a_tensor("scatter_add", "src", src)
     if _scalarish(input, index, src):
         _dim(dim, 1)
         r = scatter_add(input.reshape(-1), 0, index.reshape(-1), src.reshape(-1))
@@ -1092,8 +1088,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True, out=Non
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
     if not isinstance(src, Tensor):
-        raise TypeError(f"scatter_reduce(): argument 'src' must be Tensor, not "
-                        f"{type(src).__name__}")
+        raise not_a_tensor("scatter_reduce", "src", src)
     if _scalarish(input, index, src):
         _dim(dim, 1)
         r = scatter_reduce(input.reshape(-1), 0, index.reshape(-1), src.reshape(-1), reduce,
@@ -1112,7 +1107,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True, out=Non
 
 def _vector_index(index, op, long_only=False):
     if not isinstance(index, Tensor):
-        raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
+        raise not_a_tensor(op, "index", index)
     idx = index._data
     if idx.dtype != _I64 and (long_only or idx.dtype != np.int32):
         if long_only:
@@ -1171,8 +1166,7 @@ def index_select(input, dim, index, *, out=None):
     """Slices of ``input`` along ``dim`` at the positions in 1-d ``index``."""
     x = input._data
     if not isinstance(index, Tensor):
-        raise TypeError(f"index_select(): argument 'index' must be Tensor, not "
-                        f"{type(index).__name__}")
+        raise not_a_tensor("index_select", "index", index)
     if index._data.dtype not in _INT_IDX:
         raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
     if index._data.ndim > 1:
@@ -1198,7 +1192,7 @@ def _index_op_checks(input, dim, index, source, op, long_only=False):
     x = input._data
     idx = _vector_index(index, op, long_only)
     if not isinstance(source, Tensor):
-        raise TypeError(f"{op}(): argument 'source' must be Tensor, not {type(source).__name__}")
+        raise not_a_tensor(op, "source", source)
     s = source._data
     copy = op == "index_copy_"
     nd = x.ndim
@@ -1340,8 +1334,7 @@ def index_fill(input, dim, index, value):
     """``input`` with slices along ``dim`` at ``index`` set to ``value`` (a number or
     a 0-d tensor, which is differentiable)."""
     if not isinstance(index, Tensor):
-        raise TypeError(f"index_fill(): argument 'index' must be Tensor, not "
-                        f"{type(index).__name__}")
+        raise not_a_tensor("index_fill", "index", index)
     idx = index._data
     if idx.dtype != _I64:
         raise IndexError("index_fill_(): Expected dtype int64 for index.")
@@ -1534,8 +1527,7 @@ def _masked_scatter_args(input, mask, source):
     m = _bool_mask(mask, "masked_scatter_ only supports boolean masks, but got mask with dtype "
                          "{dtype}")
     if not isinstance(source, Tensor):
-        raise TypeError(f"masked_scatter(): argument 'source' must be Tensor, not "
-                        f"{type(source).__name__}")
+        raise not_a_tensor("masked_scatter", "source", source)
     if source._data.dtype != x.dtype:
         raise RuntimeError(f"masked_scatter: expected self and source to have same dtypes but got "
                            f"{_tn(x)} and {_tn(source._data)}")
@@ -1575,7 +1567,7 @@ def masked_scatter_(input, mask, source):
 
 def _flat_index(index, n, op):
     if not isinstance(index, Tensor):
-        raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
+        raise not_a_tensor(op, "index", index)
     idx = index._data
     if idx.dtype != _I64:
         raise RuntimeError(f"{op}(): Expected a long tensor for index, but got {_tn(idx)}")
@@ -1634,8 +1626,7 @@ def take_along_dim(input, indices, dim=None, *, out=None):
     """Gather along ``dim`` with ``indices`` broadcast against ``input`` in the other
     dims; ``dim=None`` works on both flattened."""
     if not isinstance(indices, Tensor):
-        raise TypeError(f"take_along_dim(): argument 'indices' must be Tensor, not "
-                        f"{type(indices).__name__}")
+        raise not_a_tensor("take_along_dim", "indices", indices)
     idx = indices._data
     if idx.dtype != _I64:
         raise RuntimeError(f"ember.take_along_dim(): dtype of indices should be Long but got "
@@ -1710,7 +1701,7 @@ def _put_flat(out, idx, src, accumulate):
 def _put_args(input, index, source):
     idx = _flat_index(index, input._data.size, "put_")
     if not isinstance(source, Tensor):
-        raise TypeError(f"put_(): argument 'source' must be Tensor, not {type(source).__name__}")
+        raise not_a_tensor("put_", "source", source)
     if source._data.dtype != input._data.dtype:
         raise RuntimeError(f"put_(): self and source expected to have the same dtype, but got "
                            f"self.dtype = {_tn(input._data)} and source.dtype = "

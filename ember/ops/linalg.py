@@ -12,6 +12,8 @@ import string
 
 import numpy as np
 
+from .. import _dtype as D
+from .._errors import not_a_tensor
 from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op
 from ..backends import namespace, is_array as _is_backend_array
@@ -24,12 +26,6 @@ __all__ = [
     "kron", "trace", "addmm", "addmv", "baddbmm", "addbmm", "matrix_power", "cross",
     "inverse", "det", "logdet", "slogdet", "chain_matmul",
 ]
-
-# the C++ type names torch's "expected m1 and m2 to have the same dtype" message uses
-_CNAME = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
-          "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
-          "bool": "bool"}
-
 
 def _shape_str(s):
     return "x".join(str(k) for k in s)
@@ -44,8 +40,7 @@ def _prod(s):
 
 def _need_tensor(x, fn, arg, pos):
     if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not "
-                        f"{type(x).__name__}")
+        raise not_a_tensor(fn, arg, x, pos)
 
 
 # ---- matmul ----------------------------------------------------------------------------
@@ -146,7 +141,7 @@ def _matmul_dtype_error(a, b):
                            f"{_dtype_word(y)}, {_dtype_word(x)}, and {_dtype_word(y)}")
     if bd == 2:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
-                           f"{_CNAME[x.name]} != {_CNAME[y.name]}")
+                           f"{D.c_name_of(x)} != {D.c_name_of(y)}")
     raise RuntimeError(f"expected scalar type {_dtype_word(x)} but found {_dtype_word(y)}")
 
 
@@ -830,8 +825,7 @@ class LinAlgError(RuntimeError):
 
 def _check_square(A, fn, float_only=True):
     if not isinstance(A, Tensor):
-        raise TypeError(f"{fn}(): argument 'A' (position 1) must be Tensor, not "
-                        f"{type(A).__name__}")
+        raise not_a_tensor(fn, "A", A, 1)
     s = A._data.shape
     if len(s) < 2:
         raise RuntimeError(f"{fn}: The input tensor A must have at least 2 dimensions.")

@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
+from .._errors import not_a_tensor
 from .._tensor import Tensor, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
@@ -54,18 +55,12 @@ _RT["aminmax"] = _return_type("aminmax", ("min", "max"))
 
 # ---- argument helpers -----------------------------------------------------------------------
 
-_TORCH_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long",
-                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-
-
-def _tname(np_dtype):
-    return _TORCH_NAMES.get(np.dtype(np_dtype).name, str(np_dtype))
+_tname = D.scalar_name_of           # torch's scalar-type name of a NumPy dtype ("Float")
 
 
 def _check_tensor(x, name):
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(x).__name__}")
+        raise not_a_tensor(name, "input", x, 1)
 
 
 def _axes(dim, ndim, name="reduction"):

@@ -144,10 +144,7 @@ def _common_dtype(tensors):
     return r.np
 
 
-def _dtype_word(np_dtype):
-    return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-            "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-            "bool": "Bool"}[np.dtype(np_dtype).name]
+_dtype_word = D.scalar_name_of      # torch's scalar-type name of a NumPy dtype ("Float")
 
 
 # ---- reshape and friends ---------------------------------------------------------------

@@ -746,9 +746,8 @@ def _softmax_like(op, name, input, dim, stacklevel, dtype):
     if dtype is not None:
         input = cast(input, D.to_dtype(dtype))
     elif input._data.dtype.kind != "f":
-        from ...ops.elementwise import TORCH_TYPE_NAME
         raise NotImplementedError(f"\"{name}_lastdim_kernel_impl\" not implemented for "
-                                  f"'{TORCH_TYPE_NAME.get(input._data.dtype.name, input.dtype)}'")
+                                  f"'{D.scalar_name_of(input._data.dtype)}'")
     nd = input._data.ndim
     if dim is None:
         dim = _get_softmax_dim(name, nd, stacklevel + 1)

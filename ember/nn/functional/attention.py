@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from ... import _dtype as D
+from ..._errors import not_a_tensor
 from ..._tensor import Tensor, _wrap
 from ...autograd.function import Op
 from ...backends import namespace, kernels, backend_of
@@ -165,16 +167,14 @@ def _causal_bias(xp, L, S, dtype):
 # ---- argument checks ------------------------------------------------------------------------
 
 def _dtype_name(a):
-    return {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
-            "int64": "long int", "int32": "int", "bool": "bool"}.get(a.dtype.name, a.dtype.name)
+    return D.c_name_of(a.dtype)
 
 
 def _check(query, key, value, attn_mask, is_causal, enable_gqa):
     if not (isinstance(query, Tensor) and isinstance(key, Tensor) and isinstance(value, Tensor)):
         for name, t in (("query", query), ("key", key), ("value", value)):
             if not isinstance(t, Tensor):
-                raise TypeError(f"scaled_dot_product_attention(): argument '{name}' must be Tensor, "
-                                f"not {type(t).__name__}")
+                raise not_a_tensor("scaled_dot_product_attention", name, t)
     q, k, v = query._data, key._data, value._data
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise RuntimeError(f"Expected query, key, and value to all be  at least 2 dimensional, but got "
@@ -217,8 +217,7 @@ def _check(query, key, value, attn_mask, is_causal, enable_gqa):
             raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set "
                                "when is_causal=True")
         if not isinstance(attn_mask, Tensor):
-            raise TypeError(f"scaled_dot_product_attention(): argument 'attn_mask' must be Tensor, "
-                            f"not {type(attn_mask).__name__}")
+            raise not_a_tensor("scaled_dot_product_attention", "attn_mask", attn_mask)
         m = attn_mask._data
         if m.dtype != np.bool_ and m.dtype != q.dtype and m.dtype != np.float32:
             raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query dtype, "

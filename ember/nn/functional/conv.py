@@ -41,6 +41,8 @@ Each backward is, on the plain path, a direct call of the array kernels
 """
 import numpy as np
 
+from ... import _dtype as D
+from ..._errors import not_a_tensor
 from ..._tensor import Tensor
 from ...autograd.function import Op
 from ...backends import namespace, kernels
@@ -253,12 +255,8 @@ class _ConvW(Op):
 
 # ---- argument handling --------------------------------------------------------------------
 
-_DT_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-             "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-
-
 def _dtname(a):
-    return _DT_NAMES.get(a.dtype.name, a.dtype.name)
+    return D.scalar_name_of(a.dtype)
 
 
 def _ints(v, nd, name):
@@ -279,14 +277,11 @@ def _ints(v, nd, name):
 
 def _check_tensors(fname, input, weight, bias):
     if not isinstance(input, Tensor):
-        raise TypeError(f"{fname}(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
+        raise not_a_tensor(fname, "input", input, 1)
     if not isinstance(weight, Tensor):
-        raise TypeError(f"{fname}(): argument 'weight' (position 2) must be Tensor, not "
-                        f"{type(weight).__name__}")
+        raise not_a_tensor(fname, "weight", weight, 2)
     if bias is not None and not isinstance(bias, Tensor):
-        raise TypeError(f"{fname}(): argument 'bias' (position 3) must be Tensor, not "
-                        f"{type(bias).__name__}")
+        raise not_a_tensor(fname, "bias", bias, 3)
     x, w = input._data, weight._data
     if x.dtype != w.dtype:
         raise RuntimeError(f"expected scalar type {_dtname(x)} but found {_dtname(w)} "

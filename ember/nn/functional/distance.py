@@ -6,6 +6,7 @@ from ..._tensor import Tensor, _wrap, _dim
 from ...ops._util import check_broadcast, to_float, cast
 from ...ops.reduction import vector_norm
 from ... import _dtype as D
+from ..._errors import not_a_tensor
 
 __all__ = ["pairwise_distance", "cosine_similarity", "pdist", "normalize"]
 
@@ -23,8 +24,7 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     (broadcasting) -> (N,) or ()."""
     for name, t in (("x1", x1), ("x2", x2)):
         if not isinstance(t, Tensor):
-            raise TypeError(f"pairwise_distance(): argument '{name}' must be Tensor, not "
-                            f"{type(t).__name__}")
+            raise not_a_tensor("pairwise_distance", name, t)
     check_broadcast(x1._data.shape, x2._data.shape)
     x1, x2 = _common(x1, x2)
     nd = max(x1.dim(), x2.dim())

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from ..._errors import not_a_tensor
 from ..._tensor import Tensor
 from ...autograd.function import Op
 from ...backends import kernels
@@ -71,8 +72,7 @@ def _check_linear(input, weight, bias):
     """Raise torch's error for a linear() call that can't run."""
     for i, (name, t) in enumerate((("input", input), ("weight", weight), ("bias", bias))):
         if not isinstance(t, Tensor) and not (name == "bias" and t is None):
-            raise TypeError(f"linear(): argument '{name}' (position {i + 1}) must be Tensor, "
-                            f"not {type(t).__name__}")
+            raise not_a_tensor("linear", name, t, i + 1)
     xd, wd = input._data, weight._data
     if xd.ndim == 0 or wd.ndim == 0:
         raise RuntimeError(f"both arguments to linear need to be at least 1D, but they are "

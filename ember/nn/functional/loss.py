@@ -32,6 +32,7 @@ from ...backends import namespace, kernels
 from ...ops._util import cast, check_broadcast
 from ...ops.elementwise import where
 from ... import _dtype as D
+from ..._errors import not_a_tensor
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
@@ -42,20 +43,13 @@ __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy
 
 _NONE, _MEAN, _SUM = 0, 1, 2
 
-_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-                 "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-                 "bool": "Bool", "bfloat16": "BFloat16"}
-
 
 def _tname(arr):
     """torch's scalar-type name of an array's dtype ('Float', 'Long', ...)."""
-    return _dtype_tname(arr.dtype)
+    return D.scalar_name_of(arr.dtype)
 
 
-def _dtype_tname(dtype):
-    """torch's scalar-type name of a NumPy dtype."""
-    name = np.dtype(dtype).name
-    return _SCALAR_NAMES.get(name, name)
+_dtype_tname = D.scalar_name_of     # torch's scalar-type name of a NumPy dtype
 
 
 # ---- reduction arguments (torch.nn._reduction) ------------------------------------------
@@ -139,7 +133,7 @@ def _promote_pair(a, b):
 def _as_tensor(x, name):
     if isinstance(x, Tensor):
         return x
-    raise TypeError(f"{name}(): argument must be Tensor, not {type(x).__name__}")
+    raise not_a_tensor(name, None, x)
 
 
 # ---- elementwise regression losses: one Op --------------------------------------------
@@ -227,7 +221,7 @@ def _pointwise(name, input, target, kind, param, red):
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         bad = "input" if not isinstance(input, Tensor) else "target"
         v = input if bad == "input" else target
-        raise TypeError(f"{name}(): argument '{bad}' must be Tensor, not {type(v).__name__}")
+        raise not_a_tensor(name, bad, v)
     xs, ts = input._data.shape, target._data.shape
     if xs != ts:
         warnings.warn(f"Using a target size ({target.size()}) that is different to the input "

@@ -30,6 +30,7 @@ import numbers
 import numpy as np
 
 from ..._tensor import Tensor
+from ..._errors import not_a_tensor
 from ...autograd.function import Op
 from ...backends import namespace, kernels
 from ...ops import _bw
@@ -211,7 +212,7 @@ class _Affine(Op):
 
 def _tensor(x, name, fname):
     if not isinstance(x, Tensor):
-        raise TypeError(f"{fname}(): argument '{name}' must be Tensor, not {type(x).__name__}")
+        raise not_a_tensor(fname, name, x)
     return x
 
 

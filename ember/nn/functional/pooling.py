@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from ..._tensor import Tensor
+from ..._errors import not_a_tensor
 from ...autograd.function import Op
 from ...backends import namespace
 from ...ops import _bw
@@ -518,8 +519,7 @@ def _pair(v, nd, name, fname):
 
 def _as_input(fname, input, nd, allow_int=True):
     if not isinstance(input, Tensor):
-        raise TypeError(f"{fname}(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
+        raise not_a_tensor(fname, "input", input, 1)
     x = input._data
     if x.ndim not in (nd + 1, nd + 2) or any(s == 0 for s in x.shape[-(nd + 1):]):
         what = "2D or 3D" if nd == 1 else "3D or 4D"
@@ -679,8 +679,7 @@ def _adaptive_sizes(fname, x, nd, output_size):
 
 def _adaptive_input(fname, input, nd, allow_int):
     if not isinstance(input, Tensor):
-        raise TypeError(f"{fname}(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
+        raise not_a_tensor(fname, "input", input, 1)
     x = input._data
     if x.ndim not in (nd + 1, nd + 2) or any(s == 0 for s in x.shape[-(nd + 1):]):
         what = "2D or 3D" if nd == 1 else "3D or 4D"

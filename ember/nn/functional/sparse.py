@@ -5,6 +5,7 @@ import numpy as np
 
 from ...backends import namespace, kernels
 from ..._tensor import Tensor, _wrap
+from ..._errors import not_a_tensor
 from ...autograd.function import Op
 from ...autograd.grad_mode import state as _gm
 
@@ -62,8 +63,7 @@ def _take(w, idx):
 
 def _check_indices(input, fname="embedding"):
     if not isinstance(input, Tensor):
-        raise TypeError(f"{fname}(): argument 'indices' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
+        raise not_a_tensor(fname, "indices", input, 1)
     dt = input._data.dtype
     if dt != np.int64 and dt != np.int32:
         name = input.type() if dt != np.bool_ else "CPUBoolType"

@@ -19,6 +19,7 @@ import numpy as np
 
 from ...backends import namespace
 from ..._tensor import Tensor
+from ..._errors import not_a_tensor
 from ...autograd.function import Op
 
 __all__ = ["pad", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "unfold",
@@ -187,8 +188,7 @@ def pad(input, pad, mode="constant", value=None):
     ...)`` from the last dim backwards.  Modes: 'constant' (fill ``value``,
     negative amounts crop), 'reflect', 'replicate', 'circular'."""
     if not isinstance(input, Tensor):
-        raise TypeError(f"pad(): argument 'input' (position 1) must be Tensor, not "
-                        f"{type(input).__name__}")
+        raise not_a_tensor("pad", "input", input, 1)
     x = input._data
     p = [int(v) for v in pad]
     if len(p) % 2:
@@ -389,8 +389,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     ``scale_factor``.  Modes: 'nearest', 'nearest-exact', 'linear' (3-D
     input), 'bilinear' and 'bicubic' (4-D), 'trilinear' (5-D), 'area'."""
     if not isinstance(input, Tensor):
-        raise TypeError(f"interpolate(): argument 'input' must be Tensor, not "
-                        f"{type(input).__name__}")
+        raise not_a_tensor("interpolate", "input", input)
     x = input._data
     xp = namespace(x)
     nsp = x.ndim - 2
@@ -574,7 +573,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """Extract sliding blocks (im2col): (N, C, H, W) -> (N, C*kh*kw, L), L the
     number of block positions; (C, H, W) -> (C*kh*kw, L)."""
     if not isinstance(input, Tensor):
-        raise TypeError(f"unfold(): argument 'input' must be Tensor, not {type(input).__name__}")
+        raise not_a_tensor("unfold", "input", input)
     x = input._data
     if x.ndim not in (3, 4):
         raise NotImplementedError(f"Input Error: Only 3D or 4D input Tensors are supported "
@@ -599,7 +598,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """Combine sliding blocks into an image (col2im, summing overlaps):
     (N, C*kh*kw, L) -> (N, C, *output_size); (C*kh*kw, L) -> (C, *output_size)."""
     if not isinstance(input, Tensor):
-        raise TypeError(f"fold(): argument 'input' must be Tensor, not {type(input).__name__}")
+        raise not_a_tensor("fold", "input", input)
     x = input._data
     if x.ndim not in (2, 3):
         raise NotImplementedError(f"Input Error: Only unbatched (2D) or batched (3D) input "
