@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._tensor import Tensor, _wrap, _check_device
+from .backends import backend_of
 
 
 class Generator:
@@ -95,6 +96,12 @@ def _fdtype(dtype, kernel="check_uniform_bounds"):
     return dt
 
 
+def _host(t):
+    """A tensor's values in host memory: draws are made there, with NumPy's
+    generator, whatever the device (results then go to the tensor's device)."""
+    return t.numpy(force=True)
+
+
 def _finish(arr, requires_grad, device=None):
     """Wrap a new host array as a tensor on ``device`` (the default device when None)."""
     b = _check_device(device)
@@ -174,15 +181,15 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
     mt, st = isinstance(mean, Tensor), isinstance(std, Tensor)
     if isinstance(std, (int, float)) and std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    if st and (std._data < 0).any():
+    if st and (_host(std) < 0).any():
         raise RuntimeError("normal expects all elements of std >= 0.0")
     if mt or st:
-        m = mean._data if mt else mean
-        s = std._data if st else std
+        m = _host(mean) if mt else mean
+        s = _host(std) if st else std
         shape = np.broadcast_shapes(np.shape(m), np.shape(s))
-        dt = (mean if mt else std)._data.dtype
-        arr = (m + s * rng.standard_normal(shape)).astype(dt)
-        return _finish(arr, requires_grad, device)
+        like = mean if mt else std
+        arr = (m + s * rng.standard_normal(shape)).astype(like._data.dtype)
+        return _finish(arr, requires_grad, like.device if device is None else device)
     if size is None:
         raise TypeError("normal() missing required argument 'size' when mean and std are numbers")
     dt = _fdtype(dtype, "normal_kernel_cpu")
@@ -192,25 +199,25 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
 
 def bernoulli(input, p=None, *, generator=None, out=None):
     """1 with probability ``input`` (or ``p``), else 0, in input's dtype."""
-    prob = input._data if p is None else np.broadcast_to(
-        p._data if isinstance(p, Tensor) else p, input._data.shape)
+    prob = _host(input) if p is None else np.broadcast_to(
+        _host(p) if isinstance(p, Tensor) else p, input._data.shape)
     if np.any((prob < 0) | (prob > 1)):
         raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
     draw = _rng(generator).random(input._data.shape)
-    return _wrap((draw < prob).astype(input._data.dtype))
+    return _finish((draw < prob).astype(input._data.dtype), False, input.device)
 
 
 def poisson(input, generator=None):
     """Samples of Poisson(rate) for each rate in ``input`` (non-negative)."""
-    lam = input._data
+    lam = _host(input)
     if lam.size and not (lam >= 0).all():  # (NaN fails too)
         raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
-    return _wrap(_rng(generator).poisson(lam).astype(lam.dtype))
+    return _finish(_rng(generator).poisson(lam).astype(lam.dtype), False, input.device)
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
     """Draw category indices from rows of non-negative weights (int64)."""
-    w = input._data.astype(np.float64)
+    w = _host(input).astype(np.float64)
     if w.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
     if np.any(w < 0) or not np.all(np.isfinite(w)):
@@ -235,7 +242,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
             with np.errstate(divide="ignore"):
                 keys = np.log(p) - np.log(-np.log(rng.random(ncat)))
             out[i] = np.argsort(-keys, kind="stable")[:num_samples]
-    return _wrap(out.reshape(w.shape[:-1] + (num_samples,)))
+    return _finish(out.reshape(w.shape[:-1] + (num_samples,)), False, input.device)
 
 
 # ---- in-place sampling methods (Tensor.normal_, uniform_, ...) ------------------------
@@ -247,7 +254,7 @@ def _fill_sample(t, sample, name):
     if t.requires_grad and t.grad_fn is not None and _gm_enabled():
         raise RuntimeError(f"{name}: in-place sampling on a tensor that is part of a graph "
                            "is not supported; do it under ember.no_grad()")
-    t._data[...] = sample
+    t._data[...] = backend_of(t._data).from_host(np.asarray(sample))
     t._vc[0] += 1
     return t
 
@@ -303,7 +310,7 @@ def geometric_(self, p, *, generator=None):
 
 
 def bernoulli_(self, p=0.5, *, generator=None):
-    prob = p._data if isinstance(p, Tensor) else p
+    prob = _host(p) if isinstance(p, Tensor) else p
     draw = _rng(generator).random(self._data.shape)
     return _fill_sample(self, draw < prob, "bernoulli_")
 

@@ -176,7 +176,8 @@ class GPT(nn.Module):
         """An empty KV cache for this model (one buffer per layer)."""
         c = self.config
         return KVCache(c.n_layer, batch_size, c.n_kv_head, c.n_embd // c.n_head,
-                       max_len or c.block_size, dtype=self.transformer.wte.weight.dtype)
+                       max_len or c.block_size, dtype=self.transformer.wte.weight.dtype,
+                       device=self.transformer.wte.weight.device)
 
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
                  do_sample=False, use_cache=True):

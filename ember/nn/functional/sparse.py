@@ -214,7 +214,7 @@ class _BagMax(Op):
         arg = xp.zeros((nb, d), dtype=np.int64)
         hit = r == out[bag]
         for j in range(r.shape[0] - 1, -1, -1):  # first occurrence wins, as torch
-            arg[bag[j]][hit[j]] = pos[j]
+            arg[bag[j], hit[j]] = pos[j]
         ctx.arg, ctx.L = arg, rows.shape[0]
         ctx.empty = xp.bincount(bag, minlength=nb) == 0
         return out
