@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= $(if $(EMBER_DATA),$(EMBER_DATA),../shared/data)
 
-.PHONY: demo test test-slow fuzz bench install clean
+.PHONY: demo test test-guard test-slow fuzz bench install clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,20 @@ TEST_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 test: $(VENV)/.test
 	$(TEST_ENV) $(PY) -m pytest -n 2 -q
+	$(MAKE) --no-print-directory test-guard
+
+# The suite again with every tensor on the guard backend (tests/guard_backend.py),
+# whose arrays refuse NumPy calls that bypass the backend seam.  Left out: files
+# that test the CPU itself (the compiled-kernel spies of test_jit, CPU repr and
+# device checks of test_creation, the CPU index tensors torch's packing keeps in
+# test_nn_rnn), and data pipelines and examples, which feed CPU batches to a
+# model on the default device (a cross-device program), as does the one
+# elementwise test that mixes NumPy arrays into tensor arithmetic.
+GUARD_SKIP := jit creation nn_rnn data examples
+test-guard: $(VENV)/.test
+	EMBER_TEST_DEVICE=guard $(TEST_ENV) $(PY) -m pytest -n 2 -q -p no:warnings \
+		$(foreach f,$(GUARD_SKIP),--ignore=tests/test_$(f).py) \
+		--deselect tests/test_elementwise.py::test_reflected_operators_with_numpy_scalars_and_arrays
 
 test-slow: $(VENV)/.test
 	$(TEST_ENV) $(PY) -m pytest -m slow -q -o addopts=""

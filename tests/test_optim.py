@@ -142,7 +142,7 @@ def assert_state_dicts_match(esd, tsd, rtol=1e-12, atol=1e-13):
                 tn = t.detach().numpy()
                 assert e._data.dtype == tn.dtype, (key, e._data.dtype, tn.dtype)
                 assert e._data.shape == tn.shape, key
-                np.testing.assert_allclose(e._data, tn, rtol=rtol, atol=atol, err_msg=key)
+                np.testing.assert_allclose(e.numpy(force=True), tn, rtol=rtol, atol=atol, err_msg=key)
             else:
                 assert e == t, key
 
@@ -176,7 +176,7 @@ def test_trajectory_float32(name, opts):
     ts, topt = run(torch, name, opts, steps=20, dtype=np.float32)
     for e, t in zip(es, ts):
         assert e._data.dtype == np.float32
-        np.testing.assert_allclose(e._data, t.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(e.numpy(force=True), t.detach().numpy(), rtol=1e-4, atol=1e-5)
     for st in eopt.state.values():
         for k, v in st.items():
             assert v._data.dtype == np.float32, k
@@ -256,9 +256,9 @@ def test_state_dict_round_trip(name, opts):
         if name == "NAdam":
             # Loading casts the float32 'mu_product' to the parameter's dtype
             # (torch does the same), so the resumed run differs in the last bits.
-            np.testing.assert_allclose(a._data, b._data, rtol=1e-10)
+            np.testing.assert_allclose(a.numpy(force=True), b.numpy(force=True), rtol=1e-10)
         else:
-            np.testing.assert_array_equal(a._data, b._data)
+            np.testing.assert_array_equal(a.numpy(force=True), b.numpy(force=True))
 
 
 @pytest.mark.parametrize("name,opts", [
@@ -391,12 +391,12 @@ def test_zero_grad_to_zeros_in_place():
     for p, g in zip(ps, grads):
         assert p.grad is g
         assert not p.grad.requires_grad
-        np.testing.assert_array_equal(p.grad._data, 0)
+        np.testing.assert_array_equal(p.grad.numpy(force=True), 0)
     loss_fn(ember, ps).backward()
     t = make_params(torch)
     loss_fn(torch, t).backward()
     for p, q in zip(ps, t):
-        np.testing.assert_allclose(p.grad._data, q.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(p.grad.numpy(force=True), q.grad.numpy(), rtol=1e-12)
 
 
 def test_closure():
@@ -506,9 +506,9 @@ def test_custom_optimizer_subclass():
     log = []
     opt.register_step_post_hook(lambda *a: log.append(1))
     loss_fn(ember, ps).backward()
-    before = ps[1]._data.copy()
+    before = ps[1].numpy(force=True).copy()
     opt.step()
-    np.testing.assert_allclose(ps[1]._data, before - 0.1 * np.sign(ps[1].grad._data))
+    np.testing.assert_allclose(ps[1].numpy(force=True), before - 0.1 * np.sign(ps[1].grad.numpy(force=True)))
     assert log == [1]
 
 
@@ -619,5 +619,5 @@ def test_with_nn_parameter_if_available():
     opt = ember.optim.SGD([w], lr=0.5)
     (w * w).sum().backward()
     opt.step()
-    np.testing.assert_allclose(w._data, [0.0, 0.0])
+    np.testing.assert_allclose(w.numpy(force=True), [0.0, 0.0])
     assert isinstance(w, Parameter)
