@@ -978,7 +978,34 @@ fmin = _minmax(Fmin, "fmin", "Elementwise minimum ignoring nan (nan only if both
 
 # ---- relu, nan_to_num ----------------------------------------------------------------------
 
+class _Tie(Op):
+    """Identity on ``r`` that also hangs off ``x`` with a zero derivative.
+
+    A piecewise-linear activation's gradient g * mask no longer depends on x;
+    torch still connects it to x (its second derivative is a tensor of zeros,
+    not an error), and so does this node, used only under create_graph.
+    """
+    _node_name = "ThresholdBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, r, x):
+        ctx.xshape = x.shape
+        return r.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, _bw.zeros_like(g) if tuple(g.shape) == tuple(ctx.xshape) else None
+
+
+def tie(r, x):
+    """``r``, connected to ``x``'s graph on the recorded (Tensor) path."""
+    if isinstance(r, Tensor) and isinstance(x, Tensor) and x.requires_grad:
+        return _Tie.apply(r, x)
+    return r
+
+
 class Relu(Op):
+    """max(x, 0): ``torch.relu``, ``Tensor.relu`` and ``F.relu`` alike."""
     _node_name = "ReluBackward0"
 
     @staticmethod
@@ -991,7 +1018,7 @@ class Relu(Op):
     def backward(ctx, g):
         out, = ctx.saved_tensors
         # zero where the output is <= 0; a nan output passes the gradient, as torch
-        return _bw.where(_bw.data(out) <= 0, 0.0, g)
+        return tie(_bw.where(_bw.data(out) <= 0, 0.0, g), out)
 
 
 def relu(input):

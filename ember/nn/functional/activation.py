@@ -17,6 +17,8 @@ from ...ops import _bw
 from ...backends import namespace, kernels, backend_of
 from ...ops._util import to_float, cast
 from ...ops.inplace import apply_inplace
+from ...ops import math as _math
+from ...ops.math import Relu, Sigmoid, Tanh, tie  # (one Op each for torch.*, Tensor.* and F.*)
 from ... import _dtype as D
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
@@ -32,13 +34,13 @@ __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_",
 def _sigmoid_any(x):
     if not isinstance(x, Tensor):
         return kernels(x).expit(x)
-    return _Sigmoid.apply(x)
+    return Sigmoid.apply(x)
 
 
 def _tanh_any(x):
     if not isinstance(x, Tensor):
         return namespace(x).tanh(x)
-    return _Tanh.apply(x)
+    return Tanh.apply(x)
 
 
 def _softplus_any(x):
@@ -58,52 +60,11 @@ def _mask(cond, like):
     return namespace(cond).asarray(cond).astype(_bw.data(like).dtype)
 
 
-class _Tie(Op):
-    """Identity on ``r`` that also hangs off ``x`` with a zero derivative.
-
-    A piecewise-linear activation's gradient g * mask no longer depends on x;
-    torch still connects it to x (its second derivative is a tensor of zeros,
-    not an error), and so does this node, used only under create_graph.
-    """
-    _node_name = "ThresholdBackwardBackward0"
-
-    @staticmethod
-    def forward(ctx, r, x):
-        ctx.xshape = x.shape
-        return r.copy()
-
-    @staticmethod
-    def backward(ctx, g):
-        return g, _bw.zeros_like(g) if tuple(g.shape) == tuple(ctx.xshape) else None
-
-
-def _tie(r, x):
-    """``r``, connected to ``x``'s graph on the recorded (Tensor) path."""
-    if isinstance(r, Tensor) and isinstance(x, Tensor) and x.requires_grad:
-        return _Tie.apply(r, x)
-    return r
-
-
 def _float(x):
     return x if x._data.dtype.kind == "f" else to_float(x)
 
 
 # ---- piecewise linear ------------------------------------------------------------------
-
-class _ReLU(Op):
-    _node_name = "ReluBackward0"
-
-    @staticmethod
-    def forward(ctx, x):
-        y = namespace(x).maximum(x, 0)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return _tie(g * _mask(_bw.data(y) > 0, g), y)
-
 
 class _Threshold(Op):
     """y = x where x > threshold else value."""
@@ -118,7 +79,7 @@ class _Threshold(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return _tie(g * _mask(_bw.data(x) > ctx.threshold, g), x)
+        return tie(g * _mask(_bw.data(x) > ctx.threshold, g), x)
 
 
 class _Hardtanh(Op):
@@ -135,7 +96,7 @@ class _Hardtanh(Op):
         x, = ctx.saved_tensors
         lo, hi = ctx.c
         xd = _bw.data(x)
-        return _tie(g * _mask((xd > lo) & (xd < hi), g), x)
+        return tie(g * _mask((xd > lo) & (xd < hi), g), x)
 
 
 class _LeakyReLU(Op):
@@ -150,7 +111,7 @@ class _LeakyReLU(Op):
     def backward(ctx, g):
         x, = ctx.saved_tensors
         m = _mask(_bw.data(x) > 0, g)
-        return _tie(g * (m + (1 - m) * ctx.slope), x)
+        return tie(g * (m + (1 - m) * ctx.slope), x)
 
 
 class _ScaleMask(Op):
@@ -186,7 +147,7 @@ class _Shrink(Op):
     def backward(ctx, g):
         x, = ctx.saved_tensors
         xd, lambd = _bw.data(x), ctx.lambd
-        return _tie(g * _mask((xd > lambd) | (xd < -lambd), g), x)
+        return tie(g * _mask((xd > lambd) | (xd < -lambd), g), x)
 
 
 # torch's hardsigmoid backward uses 1/6 rounded to float32 for every dtype
@@ -203,7 +164,7 @@ class _Hardsigmoid(Op):
     def backward(ctx, g):
         x, = ctx.saved_tensors
         xd = _bw.data(x)
-        return _tie(g * (_mask((xd > -3) & (xd < 3), g) * _ONE_SIXTH_F32), x)
+        return tie(g * (_mask((xd > -3) & (xd < 3), g) * _ONE_SIXTH_F32), x)
 
 
 class _Hardswish(Op):
@@ -243,36 +204,6 @@ class _PReLU(Op):
 
 
 # ---- smooth ----------------------------------------------------------------------------
-
-class _Sigmoid(Op):
-    _node_name = "SigmoidBackward0"
-
-    @staticmethod
-    def forward(ctx, x):
-        y = kernels(x).expit(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g * (y * _bw.one_minus(y))
-
-
-class _Tanh(Op):
-    _node_name = "TanhBackward0"
-
-    @staticmethod
-    def forward(ctx, x):
-        y = namespace(x).tanh(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g * _bw.one_minus(y * y)
-
 
 class _ELU(Op):
     """The ELU family: y = scale * x for x > 0, else
@@ -518,11 +449,11 @@ def relu(input, inplace=False):
     """max(input, 0), elementwise."""
     if inplace:
         return relu_(input)
-    return _ReLU.apply(input)
+    return _math.relu(input)
 
 
 def relu_(input):
-    return apply_inplace(input, _ReLU.apply)
+    return apply_inplace(input, Relu.apply)
 
 
 def threshold(input, threshold, value, inplace=False):
@@ -652,11 +583,11 @@ def mish(input, inplace=False):
 
 def sigmoid(input):
     """1 / (1 + exp(-input))."""
-    return _Sigmoid.apply(_float(input))
+    return _math.sigmoid(input)
 
 
 def tanh(input):
-    return _Tanh.apply(_float(input))
+    return _math.tanh(input)
 
 
 def hardsigmoid(input, inplace=False):
