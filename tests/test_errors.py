@@ -192,3 +192,13 @@ def test_valid_calls_unchanged_by_the_checks():
     assert ember.diag(ember.ones(2), 1).shape == (3, 3)
     assert ember.cat(iter([ember.ones(1), ember.ones(2)])).shape == (3,)
     assert ember.arange(10, 0, -3).tolist() == [10, 7, 4, 1]
+
+
+def test_addcdiv_refuses_integer_division_as_torch():
+    import torch
+    msgs = []
+    for lib in (ember, torch):
+        with pytest.raises(RuntimeError) as e:
+            lib.addcdiv(lib.ones(2), lib.tensor([1, 2]), lib.tensor([1, 2]))
+        msgs.append(str(e.value))
+    assert msgs[0] == msgs[1]

@@ -469,6 +469,78 @@ def hypot(input, other, *, out=None):
     return _out(_binary(Hypot, a, b), out)
 
 
+class LogAddExp(Op):
+    """log(base**a + base**b) for base e or 2, without overflow."""
+
+    @staticmethod
+    def forward(ctx, a, b, base2):
+        xp = namespace(a, b)
+        out = xp.logaddexp2(a, b) if base2 else xp.logaddexp(a, b)
+        ctx.save_for_backward(a, b, out)
+        ctx.base2 = base2
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        k = _m.log(2.0) if ctx.base2 else 1.0     # d/da = base**(a - out)
+        ga = g * _bw.exp((a - out) * k) if need[0] else None
+        gb = g * _bw.exp((b - out) * k) if need[1] else None
+        return ga, gb, None
+
+
+def _logaddexp(name, base2):
+    def fn(input, other, *, out=None):
+        _check(input, name)
+        if not isinstance(other, Tensor):
+            raise _not_tensor(name, other, "other", 2)
+        a, b = promote(input, other)
+        if a._data.dtype.kind != "f":
+            raise _not_impl(f"{name}_cpu", a.dtype)
+        try:
+            r = LogAddExp.apply(a, b, base2)
+        except ValueError:
+            check_broadcast(a._data.shape, b._data.shape)
+            raise
+        return _out(r, out)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"log{'2' if base2 else ''}(" + ("2**input + 2**other" if base2 else
+                                                  "exp(input) + exp(other)") + \
+        ") without overflow; floating tensors, broadcast."
+    return fn
+
+
+logaddexp = _logaddexp("logaddexp", False)
+logaddexp2 = _logaddexp("logaddexp2", True)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1, out=None):
+    """input + value * tensor1 * tensor2 (broadcast, torch's type promotion)."""
+    for t, arg, pos in ((input, "input", 1), (tensor1, "tensor1", 2), (tensor2, "tensor2", 3)):
+        if not isinstance(t, Tensor):
+            raise _not_tensor("addcmul", t, arg, pos)
+    prod = tensor1 * tensor2
+    return _out(input + (prod if value == 1 else prod * value), out)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
+    """input + value * tensor1 / tensor2 (true division; integer operands refused, as torch)."""
+    for t, arg, pos in ((input, "input", 1), (tensor1, "tensor1", 2), (tensor2, "tensor2", 3)):
+        if not isinstance(t, Tensor):
+            raise _not_tensor("addcdiv", t, arg, pos)
+    if tensor1._data.dtype.kind in "biu" and tensor2._data.dtype.kind in "biu":
+        raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future "
+                           " release addcdiv will perform a true division of tensor1 and tensor2. "
+                           "The historic addcdiv behavior can be implemented as (input + value * "
+                           "torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs "
+                           "and as (input + value * tensor1 / tensor2) for float inputs. The "
+                           "future addcdiv behavior is just the latter implementation: (input + "
+                           "value * tensor1 / tensor2), for all dtypes.")
+    quot = tensor1 / tensor2
+    return _out(input + (quot if value == 1 else quot * value), out)
+
+
 # ---- sigmoid, logit and the error function ------------------------------------------------
 
 class Sigmoid(Op):
@@ -1161,10 +1233,11 @@ METHODS = [
     "arctan2", "sigmoid", "logit", "erf", "erfc", "erfinv", "reciprocal", "clamp", "clip",
     "clamp_min", "clamp_max", "floor", "ceil", "round", "trunc", "fix", "frac", "maximum",
     "minimum", "fmax", "fmin", "nan_to_num", "hypot", "deg2rad", "rad2deg", "xlogy", "copysign",
-    "heaviside", "relu",
+    "heaviside", "relu", "logaddexp", "logaddexp2", "addcmul", "addcdiv",
 ]
-# Tensor methods name_ (torch has none for maximum/minimum/fmax/fmin)
-INPLACE = [n for n in METHODS if n not in ("maximum", "minimum", "fmax", "fmin")]
+# Tensor methods name_ (torch has none for these)
+INPLACE = [n for n in METHODS if n not in ("maximum", "minimum", "fmax", "fmin", "logaddexp",
+                                           "logaddexp2")]
 
 # torch also has these in-place variants as functions: torch.relu_(x), torch.exp_(x) ...
 _INPLACE_FUNCTIONS = [

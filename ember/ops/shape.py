@@ -978,9 +978,10 @@ class Flip(Op):
         return _bw.flip(g, ctx.axes)
 
 
-def flip(input, *dims):
-    """Reverse the order of elements along ``dims`` (a copy)."""
-    dims = _dims_arg(dims, "flip")
+def flip(input, *args, dims=None):
+    """Reverse the order of elements along ``dims`` (a copy): ``flip(x, (0, 1))``,
+    ``flip(x, dims=(0, 1))``, ``x.flip(0, 1)``."""
+    dims = _dims_arg(args if dims is None else (dims,), "flip")
     nd = input._data.ndim
     axes = _unique_dims(dims, nd) if nd else ()
     return Flip.apply(input, axes)
