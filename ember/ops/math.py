@@ -1089,8 +1089,11 @@ class Relu(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        # zero where the output is <= 0; a nan output passes the gradient, as torch
-        return tie(_bw.where(_bw.data(out) <= 0, 0.0, g), out)
+        # zero where the output is <= 0; a nan output passes the gradient, as
+        # torch.  (A multiply by the 0/1 mask: NumPy's where with a data-
+        # dependent mask is several times slower.)
+        keep = ~(_bw.data(out) <= 0)
+        return tie(g * keep.astype(_bw.data(g).dtype), out)
 
 
 def relu(input):
