@@ -440,7 +440,8 @@ def _array_out(ctx, o):
 
 def _memory_root(a):
     """The object that owns ``a``'s memory.  (NumPy collapses a view of a view
-    onto the owner, but not across array subclasses, so walk the chain.)"""
+    onto the owner, so one step is enough for its own arrays, but not across
+    array subclasses: for other backends' arrays, walk the chain.)"""
     base = a.base
     while base is not None:
         a = base
@@ -451,7 +452,8 @@ def _memory_root(a):
 def _mark_view(out, src):
     """If ``out`` shares src's memory, share its version counter and base."""
     a, b = out._data, src._data
-    if _memory_root(a) is _memory_root(b):
+    if (a.base if a.base is not None else a) is (b.base if b.base is not None else b) or \
+            type(a) is not np.ndarray and _memory_root(a) is _memory_root(b):
         out._vc = src._vc
         base = src if src._base is None else src._base
         out._base = base
