@@ -23,9 +23,9 @@ state there too; nothing in a step is recorded by autograd.  A subclass's
 
 with the state made by ``_init_state`` (a 'step' counter and the zero
 buffers named in ``_state_buffers``) and the constructor's checks done by
-``_check_hparams``.  The helpers at the bottom (``_lerp_``, ``_ema_sq_``,
-``_adam_moments_``, ...) hold the few update fragments that the optimizers
-share, written with ``out=`` so a step makes few temporaries.
+``_check_hparams``.  The update fragments the optimizers share (``_lerp_``,
+``_ema_sq_``: the generic optimizer kernels', and ``_adam_moments_`` at the
+bottom) are written with ``out=`` so a step makes few temporaries.
 """
 import functools
 import warnings
@@ -38,6 +38,7 @@ import numpy as np
 from .._tensor import Tensor, _wrap
 from ..autograd.grad_mode import enable_grad
 from ..backends import namespace
+from ..backends.generic.optim import lerp_ as _lerp_, ema_sq_ as _ema_sq_  # (torch's update fragments, shared with the Adam kernel)
 
 __all__ = ["Optimizer", "required", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook"]
@@ -509,25 +510,6 @@ def _incr(step_t):
     # than an in-place ufunc on a 0-d array.
     a.fill(float(a) + 1.0)
     return float(a)
-
-
-def _lerp_(xp, a, b, w, tmp):
-    """``a.lerp_(b, w)`` with torch's two-sided formula (exact at w = 0 and 1)."""
-    xp.subtract(b, a, out=tmp)
-    if abs(w) < 0.5:
-        tmp *= w
-        a += tmp
-    else:
-        tmp *= 1.0 - w
-        xp.subtract(b, tmp, out=a)
-
-
-def _ema_sq_(xp, v, g, beta, tmp):
-    """``v.mul_(beta).addcmul_(g, g, value=1 - beta)``."""
-    v *= beta
-    xp.multiply(g, 1 - beta, out=tmp)
-    tmp *= g
-    v += tmp
 
 
 def _adam_moments_(xp, st, g, beta1, beta2, tmp):

@@ -7,6 +7,26 @@ from .._registry import namespace
 from .._table import GENERIC
 
 
+def lerp_(xp, a, b, w, tmp):
+    """``a.lerp_(b, w)`` in place with torch's two-sided formula (exact at
+    w = 0 and 1); ``tmp`` is scratch of a's shape."""
+    xp.subtract(b, a, out=tmp)
+    if abs(w) < 0.5:
+        tmp *= w
+        a += tmp
+    else:
+        tmp *= 1.0 - w
+        xp.subtract(b, tmp, out=a)
+
+
+def ema_sq_(xp, v, g, beta, tmp):
+    """``v.mul_(beta).addcmul_(g, g, value=1 - beta)`` in place."""
+    v *= beta
+    xp.multiply(g, 1 - beta, out=tmp)
+    tmp *= g
+    v += tmp
+
+
 def adam_corrections(lr, beta1, beta2, step):
     """(step size lr / (1 - beta1^t), sqrt(1 - beta2^t)) at step t (Python floats)."""
     return lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5
@@ -21,20 +41,8 @@ def adam_step(d, g, m, v, step, lr, beta1, beta2, eps, vmax=None):
     v, kept in vmax, takes v's place in the denominator.  Arrays of d's shape."""
     xp = namespace(d)
     tmp = xp.empty_like(d)          # (one scratch array for every fragment)
-    # m.lerp_(g, w1), torch's two-sided formula (exact at w1 = 0 and 1)
-    w1 = 1 - beta1
-    xp.subtract(g, m, out=tmp)
-    if abs(w1) < 0.5:
-        tmp *= w1
-        m += tmp
-    else:
-        tmp *= 1.0 - w1
-        xp.subtract(g, tmp, out=m)
-    # v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-    v *= beta2
-    xp.multiply(g, 1 - beta2, out=tmp)
-    tmp *= g
-    v += tmp
+    lerp_(xp, m, g, 1 - beta1, tmp)
+    ema_sq_(xp, v, g, beta2, tmp)
     step_size, bias_correction2_sqrt = adam_corrections(lr, beta1, beta2, step)
     if vmax is not None:
         xp.maximum(vmax, v, out=vmax)
