@@ -80,26 +80,28 @@ def _slow_backend_of(x):
     return _BY_NAME["cpu"]
 
 
-def namespace(*arrays):
-    """The array namespace (``xp``) of the first array among ``arrays``."""
-    for x in arrays:
-        b = _BY_TYPE.get(type(x))
-        if b is not None:
-            return b.xp
-    for x in arrays:
-        if x is not None and not isinstance(x, (int, float, complex, bool)):
-            return _slow_backend_of(x).xp
-    return _BY_NAME["cpu"].xp
+def namespace(x=None, *more):
+    """The array namespace (``xp``) of the first array among the arguments."""
+    b = _BY_TYPE.get(type(x))          # (the common case: the first is an array)
+    if b is not None:
+        return b.xp
+    return _first_backend((x,) + more).xp
 
 
-def kernels(*arrays):
+def kernels(x=None, *more):
     """The kernel table of the first array's backend."""
+    b = _BY_TYPE.get(type(x))
+    if b is not None:
+        return b.kernels
+    return _first_backend((x,) + more).kernels
+
+
+def _first_backend(arrays):
     for x in arrays:
         b = _BY_TYPE.get(type(x))
         if b is not None:
-            return b.kernels
+            return b
     for x in arrays:
         if x is not None and not isinstance(x, (int, float, complex, bool)):
-            return _slow_backend_of(x).kernels
-    return _BY_NAME["cpu"].kernels
-
+            return _slow_backend_of(x)
+    return _BY_NAME["cpu"]
