@@ -124,7 +124,8 @@ class _Pool:
                 k.post(self.flags, 2 * n + w, 1)
                 _give_back_blas()    # Ember is idle: NumPy's BLAS gets its threads back
                 while self.flags[2 * w] != seen + 1:
-                    self.wake[w].wait(0.1)
+                    if not self.wake[w].wait(0.1):
+                        _give_back_blas()  # (an unsplit Ember GEMM may have taken them since)
                     self.wake[w].clear()   # (the flag is checked again after the clear)
                 k.post(self.flags, 2 * n + w, 0)
                 continue
@@ -416,6 +417,11 @@ def matmul(a, b, out=None):
     of a batched one.  (Anything else, Tensors included, is ``a @ b``.)"""
     if type(a) is _nd and type(b) is _nd:
         if _num_threads > 1:
+            if _blas_given is None and _pool is not None:
+                # Ember is computing again: hold OpenBLAS at one thread for its
+                # unsplit products too, or its own threads wake up and spin
+                # beside the pool's (the sleeping workers give them back).
+                _own_blas()
             sa, sb = a.shape, b.shape
             if len(sa) == len(sb) == 2:
                 m, k = sa
