@@ -7,4 +7,5 @@ One module per topic; importing it registers its kernels in ``GENERIC``.
 """
 from .._table import GENERIC  # noqa: F401
 
-from . import (rows, gemm, activation, loss, norm, attention, linear, conv, rnn, pooling, indexing, reduction, special, optim, sparse, elementwise, vision, shape)  # noqa: E402,F401
+from . import (rows, gemm, activation, loss, norm, attention, linear, conv, rnn,  # noqa: E402,F401
+               indexing, special, optim, sparse, shape)

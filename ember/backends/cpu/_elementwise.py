@@ -1,3 +1,0 @@
-"""CPU elementwise kernels: the fast paths; anything else goes to the generic formula."""
-from .._table import GENERIC  # noqa: F401
-from .._table import CPU as KERNELS  # noqa: F401

@@ -1,3 +1,0 @@
-"""Generic elementwise kernels: formulas over the array namespace (see ember.backends)."""
-from .._registry import namespace  # noqa: F401
-from .._table import GENERIC  # noqa: F401
