@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._tensor import Tensor, _wrap, _check_device
+from ._creation import _finish, _like_device
 from .backends import backend_of
 
 
@@ -102,15 +103,6 @@ def _host(t):
     return t.numpy(force=True)
 
 
-def _finish(arr, requires_grad, device=None):
-    """Wrap a new host array as a tensor on ``device`` (the default device when None)."""
-    b = _check_device(device)
-    t = _wrap(arr if b is None else b.from_host(arr))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
 def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
          requires_grad=False, pin_memory=False):
     """Uniform on [0, 1)."""
@@ -157,12 +149,12 @@ def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=Non
 
 def rand_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     return rand(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad,
-                device=device if device is not None else input.device)
+                device=_like_device(input, device))
 
 
 def randn_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     return randn(*input._data.shape, dtype=dtype or input.dtype, requires_grad=requires_grad,
-                 device=device if device is not None else input.device)
+                 device=_like_device(input, device))
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=None,
@@ -170,7 +162,7 @@ def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=Non
     if high is None:
         low, high = 0, low
     return randint(low, high, input._data.shape, dtype=dtype or input.dtype,
-                   device=device if device is not None else input.device)
+                   device=_like_device(input, device))
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None,
