@@ -15,7 +15,8 @@ from ._dtype import (dtype, float16, half, float32, float64, double, int8, int16
                      int64, long, uint8, bool, bfloat16, get_default_dtype, set_default_dtype,
                      promote_types, result_type, can_cast, finfo, iinfo)
 from ._dtype import float, int  # noqa: F401  (torch exposes these names too)
-from ._tensor import Tensor, Size, device, is_tensor, set_default_device, get_default_device
+from ._tensor import Tensor
+from ._tensor_base import Size, device, is_tensor, set_default_device, get_default_device
 from ._printing import set_printoptions
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from .autograd.grad_mode import is_grad_enabled, is_inference_mode_enabled
@@ -38,12 +39,13 @@ from . import cuda, backends, viz, scalar, datasets, text
 from .ops._typecheck import checked as _checked  # noqa: E402
 for _m in _op_modules:
     for _n in ops._public(_m):
-        if not _n.startswith("_") and _n not in ("METHODS", "INPLACE"):
+        if not _n.startswith("_"):
             _f = getattr(_m, _n)
             globals().setdefault(_n, _checked(_f, _n) if callable(_f) and not isinstance(_f, type)
                                  else _f)
 del _m, _n, _f
 
+from .autograd import functional as _autograd_functional  # noqa: E402,F401  (above ops)
 from . import linalg  # noqa: E402
 from ._serialization_hook import save, load  # noqa: E402
 

@@ -6,21 +6,21 @@ import numpy as np
 
 from . import _dtype as D
 from ._errors import not_a_tensor
-from ._tensor import Tensor, _wrap, _check_device
+from ._tensor_base import TensorBase, _wrap, _check_device
 
 _pyscalar = (bool, int, float)
 
 
 def _to_array(data):
     """Python data -> ndarray, unwrapping Tensors nested in lists."""
-    if isinstance(data, Tensor):
+    if isinstance(data, TensorBase):
         return data._data
     if isinstance(data, (list, tuple)):
-        if any(isinstance(x, Tensor) for x in data):
+        if any(isinstance(x, TensorBase) for x in data):
             return np.stack([_to_array(x) for x in data]) if data else np.array(data)
         if data and isinstance(data[0], (list, tuple)):
             return np.array([_to_array(x) for x in data]) if any(
-                isinstance(y, Tensor) for x in data for y in (x if isinstance(x, (list, tuple)) else ())) \
+                isinstance(y, TensorBase) for x in data for y in (x if isinstance(x, (list, tuple)) else ())) \
                 else np.array(data)
     return np.asarray(data)
 
@@ -61,7 +61,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     elif isinstance(data, np.ndarray):
         dt = D.to_dtype(dtype) if dtype is not None else D.from_numpy_dtype(data.dtype)
         arr = np.array(data, dtype=dt.np)
-    elif isinstance(data, Tensor):
+    elif isinstance(data, TensorBase):
         dt = D.to_dtype(dtype) if dtype is not None else data.dtype
         arr = np.array(data.numpy(force=True), dtype=dt.np)
     else:
@@ -121,7 +121,7 @@ def as_tensor(data, dtype=None, device=None):
     """Like tensor(), but shares memory with an ndarray/Tensor when no cast is needed."""
     _check_device(device)
     dt = D.to_dtype(dtype) if dtype is not None else None
-    if isinstance(data, Tensor):
+    if isinstance(data, TensorBase):
         return data if dt is None or dt.np == data._data.dtype else data.to(dt)
     if isinstance(data, np.ndarray):
         if dt is None:
@@ -147,7 +147,7 @@ def _size(size):
         size = size[0]
     out = []
     for s in size:
-        if isinstance(s, Tensor):
+        if isinstance(s, TensorBase):
             s = s.item()
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"expected a sequence of integers for size, but got {type(s).__name__}")
@@ -194,7 +194,7 @@ def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=F
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     """Filled with ``fill_value``; dtype inferred from it (bool/int64/default float)."""
     _check_device(device)
-    if isinstance(fill_value, Tensor):
+    if isinstance(fill_value, TensorBase):
         fill_value = fill_value.item()
     try:
         if dtype is None:
@@ -213,7 +213,7 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
 
 
 def _like_dtype(input, dtype, name="zeros_like"):
-    if not isinstance(input, Tensor):
+    if not isinstance(input, TensorBase):
         raise not_a_tensor(name, "input", input, 1)
     return D.to_dtype(dtype).np if dtype is not None else input._data.dtype
 
@@ -240,7 +240,7 @@ def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requir
               memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "full_like")
-    if not isinstance(fill_value, (int, float, bool, complex, np.generic, Tensor)):
+    if not isinstance(fill_value, (int, float, bool, complex, np.generic, TensorBase)):
         raise TypeError(f"full_like(): argument 'fill_value' (position 2) must be Number, not "
                         f"{type(fill_value).__name__}")
     return _finish(np.full(input._data.shape, fill_value, dtype=dt),
@@ -248,7 +248,7 @@ def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requir
 
 
 def _num(x):
-    return x.item() if isinstance(x, Tensor) else x
+    return x.item() if isinstance(x, TensorBase) else x
 
 
 def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None,
@@ -321,7 +321,7 @@ def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_g
 
 def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
     if not isinstance(s, (int, float, bool, np.generic)) and not (
-            isinstance(s, Tensor) and s._data.size == 1):
+            isinstance(s, TensorBase) and s._data.size == 1):
         raise TypeError(f"scalar_tensor(): argument 's' (position 1) must be Number, not "
                         f"{type(s).__name__}")
     return _finish(np.array(s, dtype=_float_dt(dtype)), requires_grad, device)

@@ -115,6 +115,11 @@ def scalar_name_of(d):
     return names[0] if names is not None else n
 
 
+def tensor_type_name(d):
+    """torch's legacy tensor-type name of a NumPy dtype: "ember.FloatTensor"."""
+    return "ember." + scalar_name_of(d) + "Tensor"
+
+
 def c_name_of(d):
     """torch's C++ type name ("float", "long int", "c10::Half", ...) of a NumPy dtype
     (or type, or Ember dtype); a dtype torch has no name for gets NumPy's name."""

@@ -1,332 +1,44 @@
-"""Tensor: a NumPy array plus the autograd metadata torch keeps beside it.
+"""ember.Tensor: the tensor class users see, with every method torch's Tensor has.
 
-The array lives in ``_data`` (``.data`` is torch's detached alias, a Tensor).
-Operators and most methods are attached by ``ember.ops``, which holds every
-differentiable primitive; this file keeps what is intrinsic to a tensor:
-construction, metadata, conversion, the autograd entry points and ``repr``.
+``TensorBase`` (_tensor_base.py) holds what a tensor *is*: its array, dtype,
+device and autograd fields.  This class adds what a tensor *does*: each
+method below is an op from ember.ops (or ember.random), listed by name so a
+reader, or an IDE, sees the whole class in one place.  ``x.add(y)`` is
+``ember.ops.elementwise.add(x, y)``: one function serves ``torch.add``,
+``Tensor.add`` and ``x + y``.
+
+The layers import downward only:
+
+    _tensor_base -> autograd -> ops -> _tensor (this file) -> nn, optim, ...
+
+Ops make their results as instances of this class: it registers itself with
+_tensor_base when it loads (the last line of this file).
 """
-import numpy as np
+import types
+import warnings
+import weakref
 
 from . import _dtype as D
-from . import backends as _backends
-from .backends import ARRAY_TYPES as _ARRAY_TYPES, asarray as _asarray
+from . import random
+from ._tensor_base import TensorBase, device, _backend_for, _wrap, _register_tensor_class
+from .autograd.engine import backward as _backward
+from .autograd.function import _RemovableHandle
 from .autograd.grad_mode import state as _gm
-
-_new = object.__new__
-
-
-class Size(tuple):
-    """A tensor shape: a tuple that prints as ``ember.Size([2, 3])``."""
-
-    def __repr__(self):
-        return f"ember.Size({list(self)})"
-
-    def numel(self):
-        n = 1
-        for s in self:
-            n *= s
-        return n
+from .ops import elementwise as E, reduction as R, shape as S, linalg as L, math as M
+from .ops import indexing as I, activation as A, methods
+from .ops.device import to_device
+from .ops.elementwise import _cast
+from .ops.methods import binop, iop, inplace_method
 
 
-class device:
-    """Where a tensor lives.  Ember computes on the CPU only."""
-
-    __slots__ = ("type", "index")
-
-    def __init__(self, type="cpu", index=None):
-        if isinstance(type, device):
-            type, index = type.type, type.index
-        if not isinstance(type, str):
-            raise TypeError(f"device() expected a string like 'cpu', got {type!r}")
-        if ":" in type:
-            type, idx = type.split(":", 1)
-            if not idx.isdigit():
-                raise RuntimeError(f"Invalid device string: '{type}:{idx}'")
-            index = int(idx)
-        if type not in ("cpu", "cuda", "mps", "meta") and _backends.get(type) is None:
-            raise RuntimeError(f"Expected one of cpu, cuda, mps, meta device type at start of "
-                               f"device string: {type}")
-        self.type, self.index = type, index
-
-    def __eq__(self, other):
-        if isinstance(other, str):
-            other = device(other)
-        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
-
-    def __hash__(self):
-        return hash((self.type, self.index))
-
-    def __repr__(self):
-        return f"device(type='{self.type}')" if self.index is None else \
-            f"device(type='{self.type}', index={self.index})"
-
-    def __str__(self):
-        return self.type if self.index is None else f"{self.type}:{self.index}"
-
-
-_CPU = device("cpu")
-_DEFAULT = [None]      # the default device's backend for factories; None: the CPU
-
-
-def _backend_for(dev):
-    """The Backend of device ``dev`` (None, a string, an int or a device);
-    None means the CPU.  An accelerator Ember has no backend for raises."""
-    if dev is None or dev is _CPU:
-        return None
-    if isinstance(dev, int):
-        dev = device("cuda", dev)
-    d = dev if isinstance(dev, device) else device(dev)
-    if d.type == "cpu" or d.type == "meta":
-        return None
-    b = _backends.get(d.type)
-    if b is None:
-        raise DeviceUnavailableError(f"Ember runs on the CPU only; device '{d}' is not available "
-                                     "(ember.cuda.is_available() is False)")
-    return b
-
-
-def _check_device(dev):
-    """The Backend a factory's ``device=`` names (the default device when
-    None); None for the CPU."""
-    if dev is None:
-        return _DEFAULT[0]
-    return _backend_for(dev)
-
-
-def set_default_device(dev):
-    """Where factories (``zeros``, ``tensor``, ``randn`` ...) put new tensors
-    when no ``device=`` is given (torch.set_default_device)."""
-    _DEFAULT[0] = None if dev is None else _backend_for(dev)
-
-
-def get_default_device():
-    b = _DEFAULT[0]
-    return _CPU if b is None else _device_of_backend(b)
-
-
-_DEVICES = {}
-
-
-def _device_of_backend(b):
-    d = _DEVICES.get(b.name)
-    if d is None:
-        d = _DEVICES[b.name] = device(b.name)
-    return d
-
-
-class DeviceUnavailableError(RuntimeError, AssertionError):
-    """Asking for an accelerator.  A RuntimeError, and an AssertionError as
-    a CPU-only torch build raises ("Torch not compiled with CUDA enabled")."""
-
-
-def _wrap(arr, grad_fn=None, out_nr=0):
-    """Fast constructor: wrap an ndarray (a NumPy scalar becomes 0-d)."""
-    t = _new(Tensor)
-    if type(arr) is not np.ndarray and type(arr) not in _ARRAY_TYPES:
-        arr = np.asarray(arr)
-    t._data = arr
-    t.grad_fn = grad_fn
-    t.requires_grad = grad_fn is not None
-    t._vc = [0]
-    if out_nr:
-        t._out_nr = out_nr
-    return t
-
-
-def _to_device(t, backend):
-    """``t`` on ``backend`` (None: the CPU): itself when already there, else a
-    copy that gradients flow back through."""
-    src = _backends.backend_of(t._data)
-    dst = backend or _backends.get("cpu")
-    if src is dst:
-        return t
-    from .ops.device import ToDevice
-    return ToDevice.apply(t, src, dst)
-
-
-def _wrap_view(arr, src):
-    """Wrap ``arr``, a NumPy view of ``src``'s data, sharing its version counter."""
-    t = _wrap(arr)
-    t._vc = src._vc
-    t._base = src if src._base is None else src._base
-    return t
-
-
-class Tensor:
+class Tensor(TensorBase):
     """A multi-dimensional array with autograd, API-compatible with torch.Tensor."""
 
-    # Hot fields are slots; rarely set ones are class-level defaults that an
-    # instance overrides in its (lazily created) __dict__, so making a tensor
-    # costs four attribute stores.
-    __slots__ = ("_data", "requires_grad", "grad_fn", "_vc", "__dict__", "__weakref__")
-    grad = None
-    _out_nr = 0          # which output of grad_fn this tensor is
-    _base = None         # for views: the tensor whose memory this one shares
-    _hooks = None        # gradient hooks of a leaf
-    _accum = None        # weakref to a leaf's AccumulateGrad node, made on first use
-    _post_acc_hooks = None
-    _views = None        # weak refs to views that may require grad, for in-place rebasing
-
-    # NumPy must hand mixed expressions (ndarray * Tensor) to Tensor's
-    # reflected operators rather than converting the tensor.
-    __array_priority__ = 1000
-
-    def __new__(cls, *args, **kwargs):
-        return _new(cls)
-
-    def __init__(self, *args, dtype=None, device=None, requires_grad=False):
-        """``Tensor(2, 3)`` is uninitialised (default dtype); ``Tensor(data)``
-        copies data as the default float dtype, like torch's legacy constructor."""
-        backend = _check_device(device)
-        dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
-        if len(args) == 0:
-            arr = np.empty((0,), dtype=dt.np)
-        elif all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
-            arr = np.empty(tuple(int(a) for a in args), dtype=dt.np)
-        elif len(args) == 1 and isinstance(args[0], (tuple, Size)) and all(isinstance(a, int) for a in args[0]) \
-                and isinstance(args[0], Size):
-            arr = np.empty(tuple(args[0]), dtype=dt.np)
-        elif len(args) == 1:
-            src = args[0]
-            arr = np.array(src.numpy(force=True) if isinstance(src, Tensor) else src, dtype=dt.np)
-        else:
-            raise TypeError(f"Tensor(): invalid arguments {args!r}")
-        self._data = arr if backend is None else backend.from_host(arr)
-        self.grad_fn = None
-        self.requires_grad = False
-        self._vc = [0]
-        if requires_grad:
-            self.requires_grad_(True)
-
-    # ---- metadata -----------------------------------------------------------------
-    @property
-    def shape(self):
-        return Size(self._data.shape)
-
-    def size(self, dim=None):
-        if dim is None:
-            return Size(self._data.shape)
-        return self._data.shape[_dim(dim, self._data.ndim)]
-
-    @property
-    def dtype(self):
-        return D._FROM_NP[self._data.dtype]
-
-    @property
-    def device(self):
-        d = self._data
-        if type(d) is np.ndarray:
-            return _CPU
-        return _device_of_backend(_backends.backend_of(d))
-
-    @property
-    def is_cuda(self):
-        return self.device.type == "cuda"
-
-    @property
-    def is_cpu(self):
-        return self.device.type == "cpu"
-
-    @property
-    def is_meta(self):
-        return False
-
-    @property
-    def is_sparse(self):
-        return False
-
-    @property
-    def is_quantized(self):
-        return False
-
-    @property
-    def layout(self):
-        return "strided"
-
-    @property
-    def ndim(self):
-        return self._data.ndim
-
-    def dim(self):
-        return self._data.ndim
-
-    ndimension = dim
-
-    def numel(self):
-        return self._data.size
-
-    nelement = numel
-
-    def element_size(self):
-        return self._data.itemsize
-
-    @property
-    def itemsize(self):
-        return self._data.itemsize
-
-    @property
-    def nbytes(self):
-        return self._data.nbytes
-
-    def is_floating_point(self):
-        return self._data.dtype.kind == "f"
-
-    def is_complex(self):
-        return False
-
-    def is_signed(self):
-        return self.dtype.is_signed
-
-    def stride(self, dim=None):
-        isz = self._data.itemsize
-        st = tuple(s // isz for s in self._data.strides)
-        return st if dim is None else st[_dim(dim, self._data.ndim)]
-
-    def is_contiguous(self, memory_format=None):
-        return self._data.flags.c_contiguous
-
-    def data_ptr(self):
-        return self._data.__array_interface__["data"][0]
-
-    def storage_offset(self):
-        base = self._data
-        while isinstance(base.base, np.ndarray):
-            base = base.base
-        off = self.data_ptr() - base.__array_interface__["data"][0]
-        return off // self._data.itemsize
-
-    def untyped_storage(self):
-        base = self._data
-        while isinstance(base.base, np.ndarray):
-            base = base.base
-        return _Storage(base)
-
-    @property
-    def _version(self):
-        return self._vc[0]
-
-    @property
-    def is_leaf(self):
-        return self.grad_fn is None
-
-    @property
-    def output_nr(self):
-        return self._out_nr
-
-    @property
-    def data(self):
-        """A tensor sharing this one's memory, detached from the graph and
-        invisible to the version counter (torch's ``.data``)."""
-        return _wrap(self._data)
-
-    @data.setter
-    def data(self, value):
-        self._data = value._data if isinstance(value, Tensor) else _asarray(value)
+    __slots__ = ()
 
     @property
     def T(self):
         if self._data.ndim > 2:
-            import warnings
             warnings.warn("The use of `x.T` on tensors of dimension other than 2 to reverse "
                           "their shape is deprecated; use x.mT or x.permute instead.",
                           UserWarning, stacklevel=2)
@@ -335,7 +47,6 @@ class Tensor:
     @property
     def mT(self):
         if self._data.ndim == 0:
-            import warnings
             warnings.warn("Tensor.mT is deprecated on 0-D tensors. This function is the identity "
                           "in these cases.", UserWarning, stacklevel=2)
             return self
@@ -352,75 +63,10 @@ class Tensor:
     def mH(self):
         return self.mT
 
-    # ---- conversion -------------------------------------------------------------
-    def numpy(self, *, force=False):
-        """The underlying array, sharing memory (torch refuses when grad is
-        required; so does Ember unless ``force=True``)."""
-        if self.requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
-                               "Use tensor.detach().numpy() instead.")
-        d = self._data
-        if type(d) is np.ndarray:
-            return d
-        b = _backends.backend_of(d)       # (force: a copy to the host, as torch's .cpu())
-        if not b.host and not force:
-            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
-                            "Tensor.cpu() to copy the tensor to host memory first.")
-        return b.to_host(d)
-
-    def item(self):
-        if self._data.size != 1:
-            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
-        return self._data.reshape(()).item()
-
-    def tolist(self):
-        return self._data.tolist()
-
-    def __array__(self, dtype=None, copy=None):
-        if dtype is not None and dtype != self._data.dtype:
-            return self._data.astype(dtype)
-        return self._data
-
-    def __len__(self):
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
-
     def __iter__(self):
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return iter(self.unbind(0))
-
-    def __bool__(self):
-        if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self._data.reshape(()).item())
-
-    def __float__(self):
-        if self._data.size != 1:
-            raise ValueError("only one element tensors can be converted to Python scalars")
-        return float(self.item())
-
-    def __int__(self):
-        if self._data.size != 1:
-            raise ValueError("only one element tensors can be converted to Python scalars")
-        return int(self.item())
-
-    def __index__(self):
-        if self._data.dtype.kind not in "iub" or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self._data.reshape(()).item())
-
-    def __complex__(self):
-        return complex(self.item())
-
-    def __hash__(self):
-        return id(self)
-
-    def __format__(self, spec):
-        if self._data.ndim == 0:
-            return self.item().__format__(spec)
-        return object.__format__(self, spec)
 
     def to(self, *args, **kwargs):
         """``to(dtype)``, ``to(device)``, ``to(other)``, ``to(device, dtype)``;
@@ -441,27 +87,26 @@ class Tensor:
                 dtype = a
         t = self
         if dev is not None:
-            t = _to_device(t, _backend_for(dev))
+            t = to_device(t, _backend_for(dev))
             copy = copy and t is self
         if dtype is None:
             return t.clone() if copy else t
         dt = D.to_dtype(dtype)
         if dt.np == t._data.dtype:
             return t.clone() if copy else t
-        from .ops.elementwise import _cast
         return _cast(t, dt)
 
     def cpu(self, memory_format=None):
-        return _to_device(self, None)
+        return to_device(self, None)
 
     def cuda(self, device=None, non_blocking=False):
-        return _to_device(self, _backend_for("cuda" if device is None else
+        return to_device(self, _backend_for("cuda" if device is None else
                                              device if not isinstance(device, int) else
                                              f"cuda:{device}"))
 
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:
-            return _type_name(self._data)
+            return D.tensor_type_name(self._data.dtype)
         if isinstance(dtype, str):
             name = dtype.split(".")[-1]
             if name not in _TYPE_NAMES_REV:
@@ -502,40 +147,29 @@ class Tensor:
     def bfloat16(self, memory_format=None):
         raise TypeError("bfloat16 is not supported: NumPy has no bfloat16 type")
 
-    def pin_memory(self):
-        return self
+    def register_hook(self, hook):
+        """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is
+        computed; a returned tensor replaces the gradient."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            return self.grad_fn._add_pre_hook(self._out_nr, hook)
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return _RemovableHandle(self._hooks, hook)
 
-    def share_memory_(self):
-        return self
+    def register_post_accumulate_grad_hook(self, hook):
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = []
+        self._post_acc_hooks.append(hook)
+        return _RemovableHandle(self._post_acc_hooks, hook)
 
-    def is_pinned(self):
-        return False
-
-    # ---- autograd -----------------------------------------------------------------
-    def requires_grad_(self, requires_grad=True):
-        if not self.is_leaf:
-            if requires_grad:
-                return self
-            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you "
-                               "want to use a computed variable in a subgraph that doesn't require "
-                               "differentiation use var_no_grad = var.detach().")
-        if requires_grad and self._data.dtype.kind != "f":
-            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
-        self.requires_grad = bool(requires_grad)
-        return self
-
-    def detach(self):
-        """A tensor sharing memory (and version counter), cut from the graph."""
-        t = _wrap(self._data)
-        t._vc = self._vc
-        return t
-
-    def detach_(self):
-        if self._base is not None and self._base.requires_grad:
-            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
-        self.grad_fn = None
-        self.requires_grad = False
-        return self
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
+        _backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def retain_grad(self):
         """Keep ``.grad`` for this non-leaf tensor after backward."""
@@ -543,7 +177,6 @@ class Tensor:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is None or self.retains_grad:
             return
-        import weakref
         ref = weakref.ref(self)
 
         def _retain(grad):
@@ -564,123 +197,447 @@ class Tensor:
             return False
         return any(nr == self._out_nr and getattr(h, "_ember_retain", False) for nr, h in fn._pre_hooks)
 
-    def register_hook(self, hook):
-        """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is
-        computed; a returned tensor replaces the gradient."""
-        if not self.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        if self.grad_fn is not None:
-            return self.grad_fn._add_pre_hook(self._out_nr, hook)
-        if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(hook)
-        from .autograd.function import _RemovableHandle
-        return _RemovableHandle(self._hooks, hook)
+    # ---- Python operators ----------------------------------------------------
+    # (+ - * / take the fast paths of ops/elementwise.py; the rest go through
+    # binop, which answers NotImplemented for operands Ember does not take)
+    __add__ = E.fast_add
+    __radd__ = E.fast_add
+    __sub__ = E.fast_sub
+    __rsub__ = E.fast_rsub
+    __mul__ = E.fast_mul
+    __rmul__ = E.fast_mul
+    __truediv__ = E.fast_div
+    __rtruediv__ = E.fast_rdiv
+    __floordiv__ = binop(E.floor_divide)
+    __rfloordiv__ = binop(E.floor_divide, reflected=True)
+    __mod__ = binop(E.remainder)
+    __rmod__ = binop(E.remainder, reflected=True)
+    __pow__ = binop(E.pow)
+    __rpow__ = binop(E.pow, reflected=True)
+    __matmul__ = binop(L.matmul)
+    __rmatmul__ = binop(L.matmul, reflected=True)
+    __eq__ = binop(E.eq)
+    __ne__ = binop(E.ne)
+    __lt__ = binop(E.lt)
+    __le__ = binop(E.le)
+    __gt__ = binop(E.gt)
+    __ge__ = binop(E.ge)
+    __hash__ = TensorBase.__hash__   # (a class that defines __eq__ must restate it)
+    __and__ = binop(methods.and_)
+    __rand__ = binop(methods.and_, reflected=True)
+    __or__ = binop(methods.or_)
+    __ror__ = binop(methods.or_, reflected=True)
+    __xor__ = binop(methods.xor)
+    __rxor__ = binop(methods.xor, reflected=True)
+    __lshift__ = binop(E.bitwise_left_shift)
+    __rshift__ = binop(E.bitwise_right_shift)
+    __neg__ = E.neg
+    __pos__ = methods.pos
+    __abs__ = M.abs
+    __invert__ = methods.invert
+    __getitem__ = I.getitem
+    __setitem__ = I.setitem
+    __iadd__ = iop("add_")
+    __isub__ = iop("sub_")
+    __imul__ = iop("mul_")
+    __itruediv__ = iop("div_")
+    __ifloordiv__ = iop("floor_divide_")
+    __imod__ = iop("remainder_")
+    __ipow__ = iop("pow_")
+    __iand__ = iop("bitwise_and_")
+    __ior__ = iop("bitwise_or_")
+    __ixor__ = iop("bitwise_xor_")
 
-    def register_post_accumulate_grad_hook(self, hook):
-        if self.grad_fn is not None:
-            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
-        if self._post_acc_hooks is None:
-            self._post_acc_hooks = []
-        self._post_acc_hooks.append(hook)
-        from .autograd.function import _RemovableHandle
-        return _RemovableHandle(self._post_acc_hooks, hook)
+    # ---- arithmetic, comparison, logic (ops/elementwise.py) ------------------
+    add = E.add
+    sub = E.sub
+    subtract = E.sub
+    mul = E.mul
+    multiply = E.mul
+    div = E.div
+    divide = E.div
+    true_divide = E.div
+    floor_divide = E.floor_divide
+    remainder = E.remainder
+    fmod = E.fmod
+    neg = E.neg
+    negative = E.neg
+    pow = E.pow
+    float_power = E._float_power
+    square = E.square
+    eq = E.eq
+    ne = E.ne
+    not_equal = E.ne
+    lt = E.lt
+    less = E.lt
+    le = E.le
+    less_equal = E.le
+    gt = E.gt
+    greater = E.gt
+    ge = E.ge
+    greater_equal = E.ge
+    logical_and = E.logical_and
+    logical_or = E.logical_or
+    logical_xor = E.logical_xor
+    logical_not = E.logical_not
+    bitwise_and = E.bitwise_and
+    bitwise_or = E.bitwise_or
+    bitwise_xor = E.bitwise_xor
+    bitwise_not = E.bitwise_not
+    bitwise_left_shift = E.bitwise_left_shift
+    bitwise_right_shift = E.bitwise_right_shift
+    isnan = E.isnan
+    isinf = E.isinf
+    isfinite = E.isfinite
+    isposinf = E.isposinf
+    isneginf = E.isneginf
+    signbit = E.signbit
+    equal = E.equal
+    lerp = E.lerp
+    isclose = E.isclose
+    allclose = E.allclose
+    floor_divide_ = inplace_method(E.floor_divide)
+    remainder_ = inplace_method(E.remainder)
+    fmod_ = inplace_method(E.fmod)
+    neg_ = inplace_method(E.neg)
+    negative_ = inplace_method(E.negative)
+    pow_ = inplace_method(E.pow)
+    float_power_ = inplace_method(E.float_power)
+    square_ = inplace_method(E.square)
+    eq_ = inplace_method(E.eq)
+    ne_ = inplace_method(E.ne)
+    lt_ = inplace_method(E.lt)
+    le_ = inplace_method(E.le)
+    gt_ = inplace_method(E.gt)
+    ge_ = inplace_method(E.ge)
+    logical_and_ = inplace_method(E.logical_and)
+    logical_or_ = inplace_method(E.logical_or)
+    logical_xor_ = inplace_method(E.logical_xor)
+    logical_not_ = inplace_method(E.logical_not)
+    bitwise_and_ = inplace_method(E.bitwise_and)
+    bitwise_or_ = inplace_method(E.bitwise_or)
+    bitwise_xor_ = inplace_method(E.bitwise_xor)
+    bitwise_not_ = inplace_method(E.bitwise_not)
+    lerp_ = inplace_method(E.lerp)
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Accumulate the gradient of this tensor into the leaves' ``.grad``."""
-        from .autograd.engine import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+    # ---- math functions (ops/math.py) ----------------------------------------
+    abs = M.abs
+    absolute = M.abs
+    sign = M.sign
+    sgn = M.sgn
+    exp = M.exp
+    exp2 = M.exp2
+    expm1 = M.expm1
+    log = M.log
+    log2 = M.log2
+    log10 = M.log10
+    log1p = M.log1p
+    sqrt = M.sqrt
+    rsqrt = M.rsqrt
+    sin = M.sin
+    cos = M.cos
+    tan = M.tan
+    asin = M.asin
+    arcsin = M.asin
+    acos = M.acos
+    arccos = M.acos
+    atan = M.atan
+    arctan = M.atan
+    sinh = M.sinh
+    cosh = M.cosh
+    tanh = M.tanh
+    asinh = M.asinh
+    arcsinh = M.asinh
+    acosh = M.acosh
+    arccosh = M.acosh
+    atanh = M.atanh
+    arctanh = M.atanh
+    atan2 = M.atan2
+    arctan2 = M.atan2
+    sigmoid = M.sigmoid
+    logit = M.logit
+    erf = M.erf
+    erfc = M.erfc
+    erfinv = M.erfinv
+    reciprocal = M.reciprocal
+    clamp = M.clamp
+    clip = M.clamp
+    clamp_min = M.clamp_min
+    clamp_max = M.clamp_max
+    floor = M.floor
+    ceil = M.ceil
+    round = M.round
+    trunc = M.trunc
+    fix = M.trunc
+    frac = M.frac
+    maximum = M.maximum
+    minimum = M.minimum
+    fmax = M.fmax
+    fmin = M.fmin
+    nan_to_num = M.nan_to_num
+    hypot = M.hypot
+    deg2rad = M.deg2rad
+    rad2deg = M.rad2deg
+    xlogy = M.xlogy
+    copysign = M.copysign
+    heaviside = M.heaviside
+    relu = M.relu
+    logaddexp = M.logaddexp
+    logaddexp2 = M.logaddexp2
+    addcmul = M.addcmul
+    addcdiv = M.addcdiv
+    abs_ = inplace_method(M.abs)
+    absolute_ = inplace_method(M.absolute)
+    sign_ = inplace_method(M.sign)
+    sgn_ = inplace_method(M.sgn)
+    exp_ = inplace_method(M.exp)
+    exp2_ = inplace_method(M.exp2)
+    expm1_ = inplace_method(M.expm1)
+    log_ = inplace_method(M.log)
+    log2_ = inplace_method(M.log2)
+    log10_ = inplace_method(M.log10)
+    log1p_ = inplace_method(M.log1p)
+    sqrt_ = inplace_method(M.sqrt)
+    rsqrt_ = inplace_method(M.rsqrt)
+    sin_ = inplace_method(M.sin)
+    cos_ = inplace_method(M.cos)
+    tan_ = inplace_method(M.tan)
+    asin_ = inplace_method(M.asin)
+    arcsin_ = inplace_method(M.arcsin)
+    acos_ = inplace_method(M.acos)
+    arccos_ = inplace_method(M.arccos)
+    atan_ = inplace_method(M.atan)
+    arctan_ = inplace_method(M.arctan)
+    sinh_ = inplace_method(M.sinh)
+    cosh_ = inplace_method(M.cosh)
+    tanh_ = inplace_method(M.tanh)
+    asinh_ = inplace_method(M.asinh)
+    arcsinh_ = inplace_method(M.arcsinh)
+    acosh_ = inplace_method(M.acosh)
+    arccosh_ = inplace_method(M.arccosh)
+    atanh_ = inplace_method(M.atanh)
+    arctanh_ = inplace_method(M.arctanh)
+    atan2_ = inplace_method(M.atan2)
+    arctan2_ = inplace_method(M.arctan2)
+    sigmoid_ = inplace_method(M.sigmoid)
+    logit_ = inplace_method(M.logit)
+    erf_ = inplace_method(M.erf)
+    erfc_ = inplace_method(M.erfc)
+    erfinv_ = inplace_method(M.erfinv)
+    reciprocal_ = inplace_method(M.reciprocal)
+    clamp_ = inplace_method(M.clamp)
+    clip_ = inplace_method(M.clip)
+    clamp_min_ = inplace_method(M.clamp_min)
+    clamp_max_ = inplace_method(M.clamp_max)
+    floor_ = inplace_method(M.floor)
+    ceil_ = inplace_method(M.ceil)
+    round_ = inplace_method(M.round)
+    trunc_ = inplace_method(M.trunc)
+    fix_ = inplace_method(M.fix)
+    frac_ = inplace_method(M.frac)
+    nan_to_num_ = inplace_method(M.nan_to_num)
+    hypot_ = inplace_method(M.hypot)
+    deg2rad_ = inplace_method(M.deg2rad)
+    rad2deg_ = inplace_method(M.rad2deg)
+    xlogy_ = inplace_method(M.xlogy)
+    copysign_ = inplace_method(M.copysign)
+    heaviside_ = inplace_method(M.heaviside)
+    relu_ = inplace_method(M.relu)
+    addcmul_ = inplace_method(M.addcmul)
+    addcdiv_ = inplace_method(M.addcdiv)
 
-    # ---- copying, pickling ---------------------------------------------------------------
-    def __deepcopy__(self, memo):
-        if not self.is_leaf:
-            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
-                               "support the deepcopy protocol at the moment.")
-        t = _new(type(self))
-        Tensor.__init__(t)
-        t._data = self._data.copy()
-        t.requires_grad = self.requires_grad
-        if self.grad is not None:
-            t.grad = _wrap(self.grad._data.copy())
-        extra = {k: v for k, v in self.__dict__.items() if k not in _INTERNAL}
-        if extra:
-            import copy
-            t.__dict__.update(copy.deepcopy(extra, memo))
-        memo[id(self)] = t
-        return t
+    # ---- reductions, scans, sorting (ops/reduction.py) -----------------------
+    sum = R.sum
+    mean = R.mean
+    nansum = R.nansum
+    nanmean = R.nanmean
+    var = R.var
+    std = R.std
+    prod = R.prod
+    max = R.max
+    min = R.min
+    amax = R.amax
+    amin = R.amin
+    aminmax = R.aminmax
+    argmax = R.argmax
+    argmin = R.argmin
+    logsumexp = R.logsumexp
+    cumsum = R.cumsum
+    cumprod = R.cumprod
+    cummax = R.cummax
+    cummin = R.cummin
+    sort = R.sort
+    argsort = R.argsort
+    msort = R.msort
+    topk = R.topk
+    kthvalue = R.kthvalue
+    median = R.median
+    nanmedian = R.nanmedian
+    mode = R.mode
+    quantile = R.quantile
+    nanquantile = R.nanquantile
+    all = R.all
+    any = R.any
+    count_nonzero = R.count_nonzero
+    unique = R.unique
+    unique_consecutive = R.unique_consecutive
+    norm = R.norm
+    cumsum_ = inplace_method(R.cumsum)
+    cumprod_ = inplace_method(R.cumprod)
 
-    def __reduce_ex__(self, proto):
-        return (_rebuild, (type(self), self._data, self.requires_grad))
+    # ---- shape and views (ops/shape.py) --------------------------------------
+    squeeze_ = S.squeeze_
+    unsqueeze_ = S.unsqueeze_
+    t_ = S.t_
+    transpose_ = S.transpose_
+    swapaxes_ = S.swapaxes_
+    swapdims_ = S.swapdims_
+    reshape = S.reshape
+    view = S.view
+    view_as = S.view_as
+    reshape_as = S.reshape_as
+    flatten = S.flatten
+    unflatten = S.unflatten
+    ravel = S.ravel
+    permute = S.permute
+    transpose = S.transpose
+    swapaxes = S.transpose
+    swapdims = S.transpose
+    t = S.t
+    adjoint = S.adjoint
+    movedim = S.movedim
+    moveaxis = S.movedim
+    expand = S.expand
+    expand_as = S.expand_as
+    broadcast_to = S.broadcast_to
+    squeeze = S.squeeze
+    unsqueeze = S.unsqueeze
+    contiguous = S.contiguous
+    clone = S.clone
+    narrow = S.narrow
+    select = S.select
+    split = S.split
+    tensor_split = S.tensor_split
+    hsplit = S.hsplit
+    vsplit = S.vsplit
+    dsplit = S.dsplit
+    chunk = S.chunk
+    unbind = S.unbind
+    flip = S.flip
+    fliplr = S.fliplr
+    flipud = S.flipud
+    roll = S.roll
+    rot90 = S.rot90
+    repeat = S._repeat
+    repeat_interleave = S.repeat_interleave
+    tile = S.tile
+    tril = S.tril
+    triu = S.triu
+    diag = S.diag
+    diagonal = S.diagonal
+    diag_embed = S.diag_embed
+    tril_ = inplace_method(S.tril)
+    triu_ = inplace_method(S.triu)
 
-    # ---- printing -------------------------------------------------------------------
-    def __repr__(self):
-        from ._printing import tensor_repr
-        return tensor_repr(self)
+    # ---- matrix products and linear algebra (ops/linalg.py) ------------------
+    matmul = L.matmul
+    mm = L.mm
+    bmm = L.bmm
+    mv = L.mv
+    dot = L.dot
+    vdot = L.dot
+    inner = L.inner
+    outer = L.outer
+    ger = L.outer
+    kron = L.kron
+    trace = L.trace
+    addmm = L.addmm
+    addmv = L.addmv
+    baddbmm = L.baddbmm
+    addbmm = L.addbmm
+    matrix_power = L.matrix_power
+    cross = L.cross
+    inverse = L.inverse
+    det = L.det
+    logdet = L.logdet
+    slogdet = L.slogdet
+    addmm_ = inplace_method(L.addmm)
+    addmv_ = inplace_method(L.addmv)
+    baddbmm_ = inplace_method(L.baddbmm)
+    addbmm_ = inplace_method(L.addbmm)
 
-    __str__ = __repr__
+    # ---- indexing, gather and scatter (ops/indexing.py) ----------------------
+    gather = I.gather
+    scatter = I.scatter
+    scatter_add = I.scatter_add
+    scatter_reduce = I.scatter_reduce
+    index_select = I.index_select
+    index_add = I.index_add
+    index_copy = I.index_copy
+    index_fill = I.index_fill
+    index_put = I.index_put
+    masked_fill = I.masked_fill
+    masked_scatter = I.masked_scatter
+    masked_select = I.masked_select
+    take = I.take
+    take_along_dim = I.take_along_dim
+    put = I.put
+    nonzero = I.nonzero
+    argwhere = I.argwhere
+    scatter_ = I.scatter_
+    scatter_add_ = I.scatter_add_
+    scatter_reduce_ = I.scatter_reduce_
+    index_add_ = I.index_add_
+    index_copy_ = I.index_copy_
+    index_fill_ = I.index_fill_
+    index_put_ = I.index_put_
+    masked_fill_ = I.masked_fill_
+    masked_scatter_ = I.masked_scatter_
+    put_ = I.put_
 
+    # ---- activations (ops/activation.py) -------------------------------------
+    softmax = A.softmax
+    log_softmax = A.log_softmax
+    hardshrink = A.hardshrink
+    prelu = A.prelu
 
-_INTERNAL = frozenset({"grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks", "_views"})
+    # ---- in-place arithmetic, fill_, copy_, where (ops/methods.py) -----------
+    where = methods.where
+    add_ = methods.add_
+    sub_ = methods.sub_
+    subtract_ = methods.sub_
+    mul_ = methods.mul_
+    multiply_ = methods.mul_
+    div_ = methods.div_
+    divide_ = methods.div_
+    true_divide_ = methods.div_
+    fill_ = methods.fill_
+    zero_ = methods.zero_
+    copy_ = methods.copy_
 
-
-def _rebuild(cls, data, requires_grad):
-    t = _new(cls)
-    Tensor.__init__(t)
-    t._data = data
-    t.requires_grad = requires_grad
-    return t
-
-
-class _Storage:
-    """Minimal stand-in for torch's untyped storage: identity and size only."""
-
-    def __init__(self, arr):
-        self._arr = arr
-
-    def data_ptr(self):
-        return self._arr.__array_interface__["data"][0]
-
-    def nbytes(self):
-        return self._arr.nbytes
-
-    def size(self):
-        return self._arr.nbytes
+    # ---- random sampling (random.py) -----------------------------------------
+    normal_ = random.normal_
+    uniform_ = random.uniform_
+    exponential_ = random.exponential_
+    cauchy_ = random.cauchy_
+    log_normal_ = random.log_normal_
+    geometric_ = random.geometric_
+    bernoulli_ = random.bernoulli_
+    random_ = random.random_
+    bernoulli = random.bernoulli
+    multinomial = random.multinomial
 
 
 _TYPE_NAMES_REV = {d.scalar_name + "Tensor": d for d in D._ALL}   # "FloatTensor" -> float32
 
 
-def _type_name(arr):
-    return "ember." + D.scalar_name_of(arr.dtype) + "Tensor"
+def _name_methods(cls):
+    """Give each method made by a factory (``inplace_method``, ``binop``...) the
+    name it has on the class, for Python's argument errors ("abs_() takes ...")."""
+    for name, f in vars(cls).items():
+        if isinstance(f, types.FunctionType) and "<locals>" in f.__qualname__:
+            f.__name__ = f.__qualname__ = name
 
 
-def _dim(d, ndim):
-    """Normalise a possibly negative dim, raising torch's IndexError (and
-    torch's TypeError for a dim that is not an int, such as a str or None)."""
-    try:  # (free on the normal path: only a failed comparison lands below)
-        if d < 0:
-            nd = ndim if ndim else 1
-            if d < -nd:
-                raise IndexError(f"Dimension out of range (expected to be in range of "
-                                 f"[{-nd}, {nd - 1}], but got {d})")
-            return d + nd if ndim else 0
-        if d >= (ndim or 1):
-            nd = ndim if ndim else 1
-            raise IndexError(f"Dimension out of range (expected to be in range of "
-                             f"[{-nd}, {nd - 1}], but got {d})")
-    except TypeError:
-        raise TypeError(f"argument 'dim' must be int, not {type(d).__name__}") from None
-    return d
-
-
-def is_tensor(obj):
-    return isinstance(obj, Tensor)
-
-
-def _install():
-    from .autograd import function, engine
-    function.Tensor = engine.Tensor = Tensor
-    function._wrap = engine._wrap = _wrap
-
-
-_install()
+_name_methods(Tensor)
+_register_tensor_class(Tensor)

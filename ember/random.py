@@ -7,7 +7,7 @@ passed to any sampling function through ``generator=``.
 import numpy as np
 
 from . import _dtype as D
-from ._tensor import Tensor, _wrap, _check_device
+from ._tensor_base import TensorBase, _wrap, _check_device
 from ._creation import _finish, _like_device
 from .backends import backend_of
 
@@ -22,7 +22,7 @@ class Generator:
 
     @property
     def device(self):
-        from ._tensor import _CPU
+        from ._tensor_base import _CPU
         return _CPU
 
     def manual_seed(self, seed):
@@ -49,7 +49,7 @@ class Generator:
 
     def set_state(self, new_state):
         import json
-        arr = new_state._data if isinstance(new_state, Tensor) else np.asarray(new_state)
+        arr = new_state._data if isinstance(new_state, TensorBase) else np.asarray(new_state)
         self._rng.bit_generator.state = json.loads(arr.astype(np.uint8).tobytes().decode())
         return self
 
@@ -170,7 +170,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
     """Normal samples; ``mean``/``std`` may be tensors (broadcast) or numbers."""
     _check_device(device)
     rng = _rng(generator)
-    mt, st = isinstance(mean, Tensor), isinstance(std, Tensor)
+    mt, st = isinstance(mean, TensorBase), isinstance(std, TensorBase)
     if isinstance(std, (int, float)) and std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     if st and (_host(std) < 0).any():
@@ -192,7 +192,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
 def bernoulli(input, p=None, *, generator=None, out=None):
     """1 with probability ``input`` (or ``p``), else 0, in input's dtype."""
     prob = _host(input) if p is None else np.broadcast_to(
-        _host(p) if isinstance(p, Tensor) else p, input._data.shape)
+        _host(p) if isinstance(p, TensorBase) else p, input._data.shape)
     if np.any((prob < 0) | (prob > 1)):
         raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
     draw = _rng(generator).random(input._data.shape)
@@ -302,7 +302,7 @@ def geometric_(self, p, *, generator=None):
 
 
 def bernoulli_(self, p=0.5, *, generator=None):
-    prob = _host(p) if isinstance(p, Tensor) else p
+    prob = _host(p) if isinstance(p, TensorBase) else p
     draw = _rng(generator).random(self._data.shape)
     return _fill_sample(self, draw < prob, "bernoulli_")
 
@@ -323,13 +323,3 @@ def random_(self, from_=0, to=None, *, generator=None):
     return _fill_sample(self, _rng(generator).integers(from_, to, self._data.shape), "random_")
 
 
-def _install_methods():
-    for f in (normal_, uniform_, exponential_, cauchy_, log_normal_, geometric_, bernoulli_,
-              random_):
-        setattr(Tensor, f.__name__, f)
-    Tensor.bernoulli = lambda self, p=None, *, generator=None: bernoulli(self, p, generator=generator)
-    Tensor.multinomial = lambda self, num_samples, replacement=False, *, generator=None: \
-        multinomial(self, num_samples, replacement, generator=generator)
-
-
-_install_methods()

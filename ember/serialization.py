@@ -52,7 +52,8 @@ import zlib
 import numpy as np
 
 from . import _dtype as D
-from ._tensor import Tensor, Size, device, _wrap, _check_device
+from ._tensor import Tensor
+from ._tensor_base import Size, device, _wrap, _check_device
 
 __all__ = ["save", "load", "SerializationError", "save_safetensors", "load_safetensors",
            "load_torch_safetensors"]

@@ -5,7 +5,7 @@ from .grad_mode import (no_grad, enable_grad, set_grad_enabled, inference_mode,
                         is_grad_enabled, is_inference_mode_enabled)
 from .anomaly import (detect_anomaly, set_detect_anomaly, is_anomaly_enabled,
                       is_anomaly_check_nan_enabled)
-from . import functional, graph
+from . import graph   # (functional sits above ember.ops: ember/__init__.py loads it)
 from .gradcheck import gradcheck, gradgradcheck
 
 __all__ = ["Function", "once_differentiable", "backward", "grad", "no_grad", "enable_grad",

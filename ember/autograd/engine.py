@@ -11,10 +11,9 @@ from sys import getrefcount
 import numpy as np
 
 from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns
+from .._tensor_base import TensorBase, _wrap
+from ._sum_to import sum_to as _sum_to
 from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG, _edge
-
-# Set by ember._tensor / ember.ops._bw when they load (mutual imports).
-Tensor = _wrap = _sum_to = None
 from .grad_mode import state as _gm
 
 __all__ = ["backward", "grad", "run_backward"]
@@ -47,7 +46,7 @@ def _root_grads(tensors, grad_tensors, create_graph):
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = _ns(t._data).ones_like(t._data)
-        elif isinstance(g, Tensor):
+        elif isinstance(g, TensorBase):
             if g.shape != t.shape:
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
                                    f"{g.shape} and output[{i}] has a shape of {t.shape}.")
@@ -122,7 +121,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             else:
                 out.append(None)
                 continue
-        out.append(g if create_graph and isinstance(g, Tensor) else _wrap(_asarray(g)))
+        out.append(g if create_graph and isinstance(g, TensorBase) else _wrap(_asarray(g)))
     return tuple(out)
 
 
@@ -344,21 +343,21 @@ def _run_pre_hooks(node, buf, create_graph):
         if out_nr == -1:  # a node pre-hook sees all grad outputs
             r = fn(tuple(_as_tensor(g) for g in buf))
             if r is not None:
-                buf = [(x if create_graph else x._data) if isinstance(x, Tensor) else x for x in r]
+                buf = [(x if create_graph else x._data) if isinstance(x, TensorBase) else x for x in r]
             continue
         g = buf[out_nr]
         if g is None:
             continue
         r = fn(_as_tensor(g))
         if r is not None:
-            if not isinstance(r, Tensor):
+            if not isinstance(r, TensorBase):
                 r = _wrap(_asarray(r))
             buf[out_nr] = r if create_graph else r._data
     return buf
 
 
 def _as_tensor(g):
-    if g is None or isinstance(g, Tensor):
+    if g is None or isinstance(g, TensorBase):
         return g
     return _wrap(g)
 
@@ -369,7 +368,7 @@ def _call_node(node, buf, create_graph, retain_graph):
         raise RuntimeError(_BACKWARD_FREED_MSG)
     if node._n_out > 1 and node._materialize:
         meta = node._out_meta
-        xp = _ns(*[g._data if isinstance(g, Tensor) else g for g in buf])
+        xp = _ns(*[g._data if isinstance(g, TensorBase) else g for g in buf])
         buf = [g if g is not None else _zeros(xp, meta[i], create_graph) for i, g in enumerate(buf)]
     once = create_graph and getattr(fn.backward, "_once_differentiable", False)
     if once:
@@ -410,7 +409,7 @@ def _call_public(node, fn, buf, create_graph):
         res = (res,)
     if create_graph:
         return res
-    return tuple(r._data if isinstance(r, Tensor) else r for r in res)
+    return tuple(r._data if isinstance(r, TensorBase) else r for r in res)
 
 
 def _call_once_differentiable(node, fn, buf):
@@ -418,9 +417,9 @@ def _call_once_differentiable(node, fn, buf):
     anyone differentiates through them."""
     from .function import Function
     if fn._raw:
-        raw = [g._data if isinstance(g, Tensor) else g for g in buf]
+        raw = [g._data if isinstance(g, TensorBase) else g for g in buf]
     else:
-        raw = [_wrap(g._data) if isinstance(g, Tensor) else g for g in buf]
+        raw = [_wrap(g._data) if isinstance(g, TensorBase) else g for g in buf]
     _gm.enabled = False
     try:
         res = fn.backward(node, *raw)
@@ -428,7 +427,7 @@ def _call_once_differentiable(node, fn, buf):
         _gm.enabled = True
     if not fn._raw:
         res = res if type(res) is tuple else (res,)
-        res = tuple(r._data if isinstance(r, Tensor) else r for r in res)
+        res = tuple(r._data if isinstance(r, TensorBase) else r for r in res)
     if type(res) is not tuple:
         res = (res,)
     # The results hang off an error node whose edges are the op's own inputs
@@ -439,7 +438,7 @@ def _call_once_differentiable(node, fn, buf):
     err._seq = _next_seq()
     err._saved = err._saved_info = None
     err._next = list(node._next) + [_edge(g) for g in buf
-                                    if isinstance(g, Tensor) and g.requires_grad]
+                                    if isinstance(g, TensorBase) and g.requires_grad]
     err.needs_input_grad = [e is not None for e in err._next]
     err._n_out = len(res)
     err._out_meta = tuple((_asarray(r).shape, _asarray(r).dtype) for r in res)
@@ -539,9 +538,9 @@ def _accumulate_leaf(node, g, create_graph):
     hooks = t._hooks
     if hooks:
         for h in list(hooks):
-            r = h(g if isinstance(g, Tensor) else _wrap(g))
+            r = h(g if isinstance(g, TensorBase) else _wrap(g))
             if r is not None:
-                g = r if create_graph else (r._data if isinstance(r, Tensor) else _asarray(r))
+                g = r if create_graph else (r._data if isinstance(r, TensorBase) else _asarray(r))
             r = None
     if t.grad is None and not create_graph and _adoptable(g, t):
         t.grad = _wrap(g)
@@ -555,11 +554,11 @@ def _accumulate_leaf(node, g, create_graph):
 
 def _accumulate(t, g, create_graph):
     if create_graph:
-        if not isinstance(g, Tensor):
+        if not isinstance(g, TensorBase):
             g = _wrap(g)
         t.grad = g if t.grad is None else t.grad + g
         return
-    if isinstance(g, Tensor):
+    if isinstance(g, TensorBase):
         g = g._data
     cur = t.grad
     if cur is None:

@@ -25,15 +25,14 @@ import weakref
 import numpy as np
 
 from .grad_mode import state as _gm
-from .._dtype import scalar_name_of
+from .._dtype import tensor_type_name
 from .._errors import not_a_tensor
 from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray
+from .. import _tensor_base
+from .._tensor_base import TensorBase, _wrap
 
 _new = object.__new__
 
-# Tensor and _wrap are set by ember._tensor when it loads (the two modules
-# need each other; this keeps imports out of the per-op hot path).
-Tensor = _wrap = None
 
 _FREED = object()
 
@@ -259,7 +258,7 @@ class Op(Function):
     def apply(cls, *args, **kwargs):
         if _gm.enabled and not cls._nondiff:
             for a in args:
-                if isinstance(a, Tensor) and a.requires_grad:
+                if isinstance(a, TensorBase) and a.requires_grad:
                     return _record_raw(cls, args, kwargs)
         return _run_unrecorded(cls, args, kwargs)
 
@@ -279,7 +278,7 @@ def once_differentiable(backward):
 def _run_unrecorded(cls, args, kwargs):
     """apply() with nothing to record: forward on the arrays, wrap the result."""
     try:
-        out = cls.forward(_NULL_CTX, *[a._data if isinstance(a, Tensor) else a for a in args],
+        out = cls.forward(_NULL_CTX, *[a._data if isinstance(a, TensorBase) else a for a in args],
                           **kwargs)
     except (TypeError, ValueError, AttributeError):
         _check_input_type(cls, args)
@@ -310,7 +309,7 @@ def _record_raw(cls, args, kwargs):
     edges = []
     needs = []
     for a in args:
-        if isinstance(a, Tensor):
+        if isinstance(a, TensorBase):
             d = a._data
             arrays.append(d)
             if a.requires_grad:
@@ -328,7 +327,7 @@ def _record_raw(cls, args, kwargs):
         ctx._trace = _user_stack()
     if type(out) is np.ndarray or type(out) in _ARRAYS:
         ctx._n_out = 1
-        t = _new(Tensor)
+        t = _new(_tensor_base.Tensor)   # (ember.Tensor, registered when it loads)
         t._data = out
         t._vc = [0]
         if out.dtype.kind == "f":
@@ -396,7 +395,7 @@ def _record_binary(cls, a, b):
     if _gm.anomaly:
         ctx._trace = _user_stack()
     ctx._n_out = 1
-    t = _new(Tensor)
+    t = _new(_tensor_base.Tensor)   # (ember.Tensor, registered when it loads)
     t._data = out
     t._vc = [0]
     t.requires_grad = True
@@ -421,7 +420,7 @@ def _user_stack():
 def _check_input_type(cls, args):
     """After a forward failed: if its input wasn't a tensor at all (a str, a
     list, None...), say so as torch does rather than leak NumPy's complaint."""
-    if args and not isinstance(args[0], (Tensor, np.ndarray, np.generic, int, float, complex)):
+    if args and not isinstance(args[0], (TensorBase, np.ndarray, np.generic, int, float, complex)):
         name = cls._Node._name
         for suffix in ("Backward0", "Backward1"):
             name = name[:-len(suffix)] if name.endswith(suffix) else name
@@ -550,15 +549,11 @@ def _check_versions(ctx, info):
             which = {"in": "input", "t": "saved tensor"}.get(e[0], "output") + f" {e[1]}"
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified "
-                f"by an inplace operation: [{_type_name(saved)} {list(saved.shape)}], which is "
+                f"by an inplace operation: [{tensor_type_name(saved.dtype)} {list(saved.shape)}], which is "
                 f"{which} of {ctx._name}, is at version {e[2][0]}; expected version {e[3]} "
                 "instead. Hint: the backtrace further above can point at the operation that "
                 "failed to compute its gradient; enable anomaly detection with "
                 "ember.autograd.set_detect_anomaly(True) to find it.")
-
-
-def _type_name(arr):
-    return "ember." + scalar_name_of(arr.dtype) + "Tensor"
 
 
 def _reconstruct(ctx, saved, info):
@@ -582,12 +577,12 @@ def _reconstruct(ctx, saved, info):
 
 def _apply_public(cls, args, kwargs):
     """apply() for user Functions: forward/backward see Tensors."""
-    record = _gm.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
+    record = _gm.enabled and any(isinstance(a, TensorBase) and a.requires_grad for a in args)
     ctx = cls._Node()
     ctx._seq = _next_seq()
     ctx._saved = ctx._saved_info = None
     if record:
-        ctx._next = [(_edge(a) if isinstance(a, Tensor) and a.requires_grad else None) for a in args]
+        ctx._next = [(_edge(a) if isinstance(a, TensorBase) and a.requires_grad else None) for a in args]
     else:
         ctx._next = [None] * len(args)
     ctx.needs_input_grad = tuple(e is not None for e in ctx._next)
@@ -612,7 +607,7 @@ def _apply_public(cls, args, kwargs):
     wrapped = []
     n = 0
     for o in outs:
-        if isinstance(o, Tensor):
+        if isinstance(o, TensorBase):
             if id(o) in dirty:
                 o._vc[0] += 1
             elif any(o is a for a in args):
@@ -630,15 +625,15 @@ def _apply_public(cls, args, kwargs):
             n += 1
         wrapped.append(o)
     ctx._n_out = n
-    ctx._out_meta = tuple((o._data.shape, o._data.dtype) for o in wrapped if isinstance(o, Tensor))
-    ctx._non_diff = tuple(i for i, o in enumerate(w for w in wrapped if isinstance(w, Tensor))
+    ctx._out_meta = tuple((o._data.shape, o._data.dtype) for o in wrapped if isinstance(o, TensorBase))
+    ctx._non_diff = tuple(i for i, o in enumerate(w for w in wrapped if isinstance(w, TensorBase))
                           if id(o) in non_diff) or None
     if ctx._saved is not None:
-        ctx._saved_info = [("t", i, t._vc, t._vc[0]) if isinstance(t, Tensor) else None
+        ctx._saved_info = [("t", i, t._vc, t._vc[0]) if isinstance(t, TensorBase) else None
                            for i, t in enumerate(ctx._saved)]
         if not any(ctx._saved_info):
             ctx._saved_info = None
-        elif any(isinstance(t, Tensor) and t.grad_fn is ctx for t in ctx._saved):
+        elif any(isinstance(t, TensorBase) and t.grad_fn is ctx for t in ctx._saved):
             _unlink_saved_outputs(ctx)
     return tuple(wrapped) if is_tuple else wrapped[0]
 
@@ -649,7 +644,7 @@ def _unlink_saved_outputs(ctx):
     rebuild the graph-connected tensor when backward asks (torch does the same)."""
     saved = list(ctx._saved)
     for j, t in enumerate(saved):
-        if isinstance(t, Tensor) and t.grad_fn is ctx:
+        if isinstance(t, TensorBase) and t.grad_fn is ctx:
             alias = _wrap(t._data)
             alias._vc = t._vc
             saved[j] = alias

@@ -1,5 +1,13 @@
-"""Higher-level derivatives built on grad(): vjp, jvp, jacobian, hessian, hvp."""
+"""Higher-level derivatives built on grad(): vjp, jvp, jacobian, hessian, hvp.
+
+Unlike the rest of ember.autograd, this module sits above ember.ops (it
+stacks rows of a Jacobian), so ember/__init__.py loads it after the ops, not
+ember/autograd/__init__.py.
+"""
+from .._creation import zeros, zeros_like
+from ..ops.shape import stack
 from .engine import grad as _grad
+from .grad_mode import enable_grad
 
 
 def _tuple(x):
@@ -17,7 +25,6 @@ def _prep(inputs, create_graph):
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), v^T J)."""
-    from .grad_mode import enable_grad
     single = not isinstance(inputs, (tuple, list))
     xs = _prep(inputs, create_graph)
     with enable_grad():
@@ -29,14 +36,11 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
 
 
 def _zeros(x):
-    from .. import zeros_like
     return zeros_like(x)
 
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"):
     """Full Jacobian by one backward pass per output element."""
-    from .. import stack
-    from .grad_mode import enable_grad
     single = not isinstance(inputs, (tuple, list))
     xs = _prep(inputs, create_graph)
     with enable_grad():
@@ -56,7 +60,6 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
             if rows[k]:
                 j = stack(rows[k]).reshape(tuple(o.shape) + tuple(x.shape))
             else:
-                from .. import zeros
                 j = zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype)
             per_in.append(j)
         jac.append(per_in[0] if single else tuple(per_in))
@@ -68,7 +71,6 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, out
     single = not isinstance(inputs, (tuple, list))
 
     def jac_fn(*xs):
-        from .grad_mode import enable_grad
         with enable_grad():
             out = func(*xs)
             g = _grad(out, xs, create_graph=True, allow_unused=True)
@@ -79,7 +81,6 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False, out
 
 def hvp(func, inputs, v, create_graph=False, strict=False):
     """(func(inputs), H v) via double backward."""
-    from .grad_mode import enable_grad
     single = not isinstance(inputs, (tuple, list))
     xs = _prep(inputs, create_graph)
     vs = _tuple(v)
@@ -96,8 +97,6 @@ vhp = hvp
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J v) by the double-vjp trick."""
-    from .grad_mode import enable_grad
-    from .. import zeros_like
     single = not isinstance(inputs, (tuple, list))
     xs = _prep(inputs, create_graph)
     vs = _tuple(v)

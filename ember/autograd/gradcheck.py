@@ -6,7 +6,10 @@ second derivatives through ``create_graph=True``.
 """
 import numpy as np
 
+from .._tensor_base import TensorBase, _wrap
 from ..backends import backend_of
+from .engine import grad
+from .grad_mode import enable_grad
 
 # The numerics run on the host, in NumPy: outputs come back with
 # ``numpy(force=True)``; seeds and grad_outputs go to the output's device.
@@ -39,20 +42,16 @@ def _numerical_jacobian(fn, inputs, k, eps):
 
 
 def _flat_outputs(out):
-    from .._tensor import Tensor
-    outs = [o for o in _as_tuple(out) if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
+    outs = [o for o in _as_tuple(out) if isinstance(o, TensorBase) and o._data.dtype.kind == "f"]
     if not outs:
         return np.zeros(0)
     return np.concatenate([o.numpy(force=True).astype(np.float64).reshape(-1) for o in outs])
 
 
 def _analytical_jacobian(fn, inputs, k, nondet_tol=0.0):
-    from .._tensor import Tensor, _wrap
-    from .engine import grad
-    from .grad_mode import enable_grad
     with enable_grad():
         out = fn(*inputs)
-    outs = [o for o in _as_tuple(out) if isinstance(o, Tensor) and o._data.dtype.kind == "f"]
+    outs = [o for o in _as_tuple(out) if isinstance(o, TensorBase) and o._data.dtype.kind == "f"]
     n_out = sum(o._data.size for o in outs)
     rows = np.zeros((inputs[k]._data.size, n_out))
     col = 0
@@ -78,14 +77,13 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     """True when func's backward matches finite differences for every input
     that requires grad; otherwise raises GradcheckError (or returns False)."""
     import warnings
-    from .._tensor import Tensor
     inputs = _as_tuple(inputs)
     for x in inputs:
-        if isinstance(x, Tensor) and x.requires_grad and x._data.dtype != np.float64:
+        if isinstance(x, TensorBase) and x.requires_grad and x._data.dtype != np.float64:
             warnings.warn(f"Input #{inputs.index(x)} requires gradient and is not a double "
                           "precision floating point. This check will likely fail.", UserWarning)
     for k, x in enumerate(inputs):
-        if not (isinstance(x, Tensor) and x.requires_grad):
+        if not (isinstance(x, TensorBase) and x.requires_grad):
             continue
         num = _numerical_jacobian(func, inputs, k, eps)
         ana = _analytical_jacobian(func, inputs, k)
@@ -103,22 +101,20 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
                   check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
                   check_fwd_over_rev=False, check_rev_over_rev=True, fast_mode=False, masked=False):
     """gradcheck of the function (inputs, grad_outputs) -> d(func)/d(inputs)."""
-    from .._tensor import Tensor, _wrap
-    from .engine import grad
     inputs = _as_tuple(inputs)
     out = _as_tuple(func(*inputs))
     if grad_outputs is None:
         rng = np.random.default_rng(0)
         grad_outputs = tuple(
             _wrap(backend_of(o._data).from_host(rng.standard_normal(o._data.shape)))
-            .requires_grad_(True) for o in out if isinstance(o, Tensor) and o.requires_grad)
+            .requires_grad_(True) for o in out if isinstance(o, TensorBase) and o.requires_grad)
     grad_outputs = _as_tuple(grad_outputs)
     n_in = len(inputs)
-    diff_idx = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    diff_idx = [i for i, x in enumerate(inputs) if isinstance(x, TensorBase) and x.requires_grad]
 
     def first_grads(*args):
         xs, gos = args[:n_in], args[n_in:]
-        outs = [o for o in _as_tuple(func(*xs)) if isinstance(o, Tensor) and o.requires_grad]
+        outs = [o for o in _as_tuple(func(*xs)) if isinstance(o, TensorBase) and o.requires_grad]
         gs = grad(outs, [xs[i] for i in diff_idx], gos, create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 

@@ -1,7 +1,9 @@
 """torchvision-style transforms for image tensors."""
 import numpy as np
 
-from .._tensor import Tensor, _wrap
+from .._tensor import Tensor
+
+from .._tensor_base import _wrap
 
 
 class Compose:

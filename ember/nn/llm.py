@@ -18,7 +18,7 @@ import numpy as np
 
 from .._creation import full, zeros
 from .._dtype import float32
-from .._tensor import _wrap
+from .._tensor_base import _wrap
 from ..autograd.function import Op
 from ..autograd.grad_mode import state as _gm
 from ..ops import _bw

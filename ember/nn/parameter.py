@@ -6,7 +6,8 @@ marks a tensor to be registered in ``module._buffers`` (state that is saved
 but not trained, e.g. running statistics).
 """
 from .._creation import empty
-from .._tensor import Tensor, _new
+from .._tensor import Tensor
+from .._tensor_base import _new
 
 __all__ = ["Parameter", "Buffer", "is_lazy"]
 
@@ -40,7 +41,7 @@ class Parameter(Tensor):
         pass  # all set up in __new__
 
     def __reduce_ex__(self, proto):
-        from .._tensor import _rebuild
+        from .._tensor_base import _rebuild
         return (_rebuild, (type(self), self._data, self.requires_grad))
 
 

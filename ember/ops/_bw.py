@@ -9,51 +9,15 @@ so only functions need a helper.
 """
 import numpy as np
 
-from .._tensor import Tensor as _T  # (dispatch: Tensor or anything an array namespace takes)
+from .._tensor_base import TensorBase as _T  # (dispatch: Tensor or anything an array namespace takes)
+from .._creation import zeros_like as _zeros_like
 from ..backends import namespace, kernels
+from ..autograd._sum_to import sum_to  # noqa: F401  (backward formulas call it as _bw.sum_to)
 
 
 def is_array(x):
     """Whether ``x`` takes the plain path: not a Tensor (any backend's array, a scalar)."""
     return not isinstance(x, _T)
-
-
-_SUM_PLANS = {}
-
-
-def _sum_plan(gshape, shape):
-    """How to sum a gradient of ``gshape`` down to ``shape``: the axes, and
-    whether to keep them (only when some inner size-1 axis is reduced;
-    leading broadcast axes are simply dropped).  Cached: the same few shape
-    pairs recur every training step."""
-    key = (gshape, shape)
-    plan = _SUM_PLANS.get(key)
-    if plan is None:
-        lead = len(gshape) - len(shape)
-        inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1)
-        plan = (tuple(range(lead)) + inner, bool(inner))
-        if len(_SUM_PLANS) < 4096:
-            _SUM_PLANS[key] = plan
-    return plan
-
-
-def sum_to(g, shape):
-    """Sum a broadcast gradient down to ``shape`` (NumPy broadcasting undone)."""
-    gshape = tuple(g.shape)
-    shape = tuple(shape)
-    if gshape == shape:
-        return g
-    axes, keep = _sum_plan(gshape, shape)
-    if not axes:
-        return g.reshape(shape)
-    if not isinstance(g, _T):
-        if axes == (0,) and g.ndim == 2:
-            r = kernels(g).sum_rows(g)      # (a bias gradient: the backend's fastest column sum)
-        else:
-            r = namespace(g).add.reduce(g, axes, None, None, keep)
-        return r.reshape(shape) if r.shape != shape else r
-    r = g.sum(dim=axes, keepdim=keep)
-    return r.reshape(shape) if tuple(r.shape) != shape else r
 
 
 _ONES0 = {}
@@ -141,7 +105,7 @@ def matmul(a, b):
 
 def _t(x):
     if not isinstance(x, _T):
-        from .._tensor import _wrap
+        from .._tensor_base import _wrap
         return _wrap(x)
     return x
 
@@ -187,8 +151,7 @@ def sigmoid(x):
 def zeros_like(x):
     if not isinstance(x, _T):
         return namespace(x).zeros_like(x)
-    from .. import zeros_like as zl
-    return zl(x)
+    return _zeros_like(x)
 
 
 def astype(x, dtype):
@@ -212,12 +175,11 @@ def data(x):
     return x._data
 
 
-def _install():
-    from ..autograd import engine
-    engine._sum_to = sum_to
+def mask(cond, like):
+    """Boolean ``cond`` as 0/1 in ``like``'s dtype: a constant factor on either path."""
+    return namespace(cond).asarray(cond).astype(data(like).dtype)
 
 
-_install()
 
 
 # ---- along-an-axis helpers (sort, topk, max(dim), cumsum...; ops in reduction.py) ------

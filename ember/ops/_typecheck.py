@@ -32,7 +32,7 @@ def checked(fn, name):
                 _raise_type_error(fn, name, args, kwargs, e)
             raise
         except TypeError as e:
-            # a shared helper (``_tensor._dim``) says "argument 'dim' must be int, not str"
+            # a shared helper (``_tensor_base._dim``) says "argument 'dim' must be int, not str"
             # without knowing the op: add its name, as torch's messages start
             if str(e).startswith("argument '"):
                 raise TypeError(f"{name}(): {e}") from None
@@ -41,15 +41,15 @@ def checked(fn, name):
 
 
 def _raise_type_error(fn, name, args, kwargs, err):
-    from .._tensor import Tensor
+    from .._tensor_base import TensorBase
     try:
         params = list(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         params = []
     for i, a in enumerate(args):
-        if not isinstance(a, Tensor) and not isinstance(a, (int, float, bool, complex)):
+        if not isinstance(a, TensorBase) and not isinstance(a, (int, float, bool, complex)):
             pname = params[i] if i < len(params) and not params[i].startswith("*") else "input"
             raise not_a_tensor(name, pname, a, i + 1) from None
     for k, a in kwargs.items():
-        if a is not None and not isinstance(a, (Tensor, int, float, bool, complex, str)):
+        if a is not None and not isinstance(a, (TensorBase, int, float, bool, complex, str)):
             raise not_a_tensor(name, k, a) from None

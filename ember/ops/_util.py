@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._creation import scalar_tensor
-from .._tensor import Tensor, _wrap, _dim
+from .._tensor_base import TensorBase, _wrap, _dim
 from ..backends import ARRAY_TYPES
 
 _pyscalar = (bool, int, float)
@@ -20,10 +20,7 @@ def as_tensor_arg(x, name="other"):
     """Turn an array (any backend's) / NumPy scalar into something ops accept;
     keep Tensors and Python scalars; refuse everything else with torch's
     TypeError."""
-    t = type(x)
-    if t is Tensor or t in _pyscalar:
-        return x
-    if isinstance(x, Tensor):
+    if type(x) in _pyscalar or isinstance(x, TensorBase):
         return x
     if _is_array(x):
         return _wrap(x)
@@ -53,7 +50,7 @@ def promote(a, b):
     """
     a = as_tensor_arg(a, "input")
     b = as_tensor_arg(b)
-    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    ta, tb = isinstance(a, TensorBase), isinstance(b, TensorBase)
     if ta and tb:
         if a._data.dtype == b._data.dtype:
             return a, b
@@ -79,7 +76,7 @@ def to_float(t):
 
 
 def ensure_tensor(x, name="input"):
-    if isinstance(x, Tensor):
+    if isinstance(x, TensorBase):
         return x
     if _is_array(x):
         return _wrap(x)

@@ -1,6 +1,17 @@
 """Moving a tensor between devices (``Tensor.to(device)``, ``.cpu()``, ``.cuda()``)."""
+from .. import backends
 from ..autograd.function import Op
 from ..backends import backend_of
+
+
+def to_device(t, backend):
+    """``t`` on ``backend`` (None: the CPU): itself when already there, else a
+    copy that gradients flow back through."""
+    src = backend_of(t._data)
+    dst = backend or backends.get("cpu")
+    if src is dst:
+        return t
+    return ToDevice.apply(t, src, dst)
 
 
 class ToDevice(Op):
@@ -16,5 +27,4 @@ class ToDevice(Op):
     def backward(ctx, g):
         if not hasattr(g, "_data"):          # (an array; a Tensor under create_graph)
             return ctx.src.from_host(backend_of(g).to_host(g)), None, None
-        from .._tensor import _to_device
-        return _to_device(g, ctx.src), None, None
+        return to_device(g, ctx.src), None, None

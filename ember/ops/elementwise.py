@@ -11,7 +11,7 @@ import operator as _operator
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import Tensor, _wrap
+from .._tensor_base import TensorBase, _wrap
 from ..autograd.function import Op
 from ..backends import namespace, kernels, is_array
 from . import _bw
@@ -286,11 +286,11 @@ class Fmod(Op):
 
 def _raw(x):
     """The ndarray of a Tensor; arrays and Python numbers as they are."""
-    return x._data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, TensorBase) else x
 
 
 def _is_bool(x):
-    return x._data.dtype == np.bool_ if isinstance(x, Tensor) else type(x) is bool
+    return x._data.dtype == np.bool_ if isinstance(x, TensorBase) else type(x) is bool
 
 
 def _refuse_bool(a, b, kernel):
@@ -328,7 +328,7 @@ def _scale(input, other, alpha):
             as_tensor_arg(input, "input"), as_tensor_arg(other)).category != D._FLOAT:
         raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
                            "point number.")
-    return mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    return mul(other, alpha) if isinstance(other, TensorBase) else other * alpha
 
 
 def sub(input, other, *, alpha=1, out=None):
@@ -363,8 +363,8 @@ def div(input, other, *, rounding_mode=None, out=None):
         rt = D.result_type(a, b)
         if rt.category != D._FLOAT:
             fdt = D.get_default_dtype()
-            a = cast(a, fdt) if isinstance(a, Tensor) else float(a)
-            b = cast(b, fdt) if isinstance(b, Tensor) else float(b)
+            a = cast(a, fdt) if isinstance(a, TensorBase) else float(a)
+            b = cast(b, fdt) if isinstance(b, TensorBase) else float(b)
         return _out(_binary(Div, a, b), out)
     if rounding_mode == "floor" or rounding_mode == "trunc":
         a, b = promote(input, other)
@@ -446,7 +446,7 @@ def pow(input, exponent, *, out=None):
 
     An integer tensor to a negative *number* is refused (as torch); to a
     tensor of negative exponents it gives 0, except for bases 1 and -1."""
-    if not isinstance(input, Tensor):
+    if not isinstance(input, TensorBase):
         if not is_array(input):
             # scalar base, tensor exponent
             e = ensure_tensor(exponent, "exponent")
@@ -456,7 +456,7 @@ def pow(input, exponent, *, out=None):
             return _out(ScalarPowTensor.apply(rt.np.type(base), e), out)  # host (a scalar)
         input = _wrap(input)
     exponent = as_tensor_arg(exponent, "exponent")
-    if not isinstance(exponent, Tensor):
+    if not isinstance(exponent, TensorBase):
         kind = input._data.dtype.kind
         if kind != "f":
             if isinstance(exponent, float):
@@ -477,8 +477,8 @@ float_power = None  # defined below once casts exist
 
 
 def _float_power(input, exponent, *, out=None):
-    a = cast(input, D.float64) if isinstance(input, Tensor) else float(input)
-    b = cast(exponent, D.float64) if isinstance(exponent, Tensor) else float(exponent)
+    a = cast(input, D.float64) if isinstance(input, TensorBase) else float(input)
+    b = cast(exponent, D.float64) if isinstance(exponent, TensorBase) else float(exponent)
     return pow(a, b, out=out)
 
 
@@ -495,7 +495,7 @@ def _out(result, out):
     """Honour torch's ``out=`` argument by copying into it."""
     if out is None:
         return result
-    if not isinstance(out, Tensor):
+    if not isinstance(out, TensorBase):
         raise TypeError(f"out must be a Tensor, not {type(out).__name__}")
     xp = namespace(out._data)
     if out._data.shape != result._data.shape:
@@ -612,7 +612,7 @@ class _BitwiseNot(_Unary0):
 def equal(input, other):
     """True when both tensors have the same shape and elements."""
     for i, (name, t) in enumerate((("input", input), ("other", other))):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, TensorBase):
             raise TypeError(f"equal(): argument '{name}' (position {i + 1}) must be Tensor, not "
                             f"{type(t).__name__}")
     a, b = input._data, other._data
@@ -623,7 +623,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """Elementwise |input - other| <= atol + rtol * |other| (bool; broadcasts);
     NaNs count as close to each other when ``equal_nan``."""
     for i, (name, t) in enumerate((("input", input), ("other", other))):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, TensorBase):
             raise TypeError(f"isclose(): argument '{name}' (position {i + 1}) must be Tensor, not "
                             f"{type(t).__name__}")
     a, b = input._data, other._data
@@ -641,7 +641,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """True when every element pair is close (see isclose)."""
     for i, (name, t) in enumerate((("input", input), ("other", other))):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, TensorBase):
             raise TypeError(f"allclose(): argument '{name}' (position {i + 1}) must be Tensor, "
                             f"not {type(t).__name__}")
     return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
@@ -684,9 +684,9 @@ def where(condition, input=None, other=None, *, out=None):
         condition = cast(condition, D.bool)  # uint8 masks: deprecated in torch, still allowed
     a, b = promote(input, other)
     xp = namespace(condition._data)     # (numbers become arrays on the condition's device)
-    if not isinstance(a, Tensor):
+    if not isinstance(a, TensorBase):
         a = _wrap(xp.asarray(a, dtype=D.result_type(a, b).np))
-    if not isinstance(b, Tensor):
+    if not isinstance(b, TensorBase):
         b = _wrap(xp.asarray(b, dtype=a._data.dtype))
     try:
         return _out(Where.apply(condition, a, b), out)
@@ -696,12 +696,6 @@ def where(condition, input=None, other=None, *, out=None):
         raise
 
 
-def _where_method(self, condition, other):
-    """``x.where(condition, y)`` is ``where(condition, x, y)``."""
-    return where(condition, self, other)
-
-
-Tensor.where = _where_method
 
 # torch's names for dtypes in error messages ("not implemented for 'Long'")
 TORCH_TYPE_NAME = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
@@ -760,11 +754,11 @@ def lerp(input, end, weight, *, out=None):
     input and end must share a floating dtype (a tensor weight too, unless
     0-d); all broadcast together."""
     for i, (name, v) in enumerate((("input", input), ("end", end))):
-        if not isinstance(v, Tensor):
+        if not isinstance(v, TensorBase):
             raise TypeError(f"lerp(): argument '{name}' (position {i + 1}) must be Tensor, not "
                             f"{type(v).__name__}")
     dt = input._data.dtype
-    wt = isinstance(weight, Tensor)
+    wt = isinstance(weight, TensorBase)
     if dt.kind != "f":
         kernel = "lerp_kernel_tensor" if wt else "lerp_kernel_scalar"
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{TORCH_TYPE_NAME[dt.name]}'")
@@ -796,20 +790,7 @@ def _c10_name(np_dtype):
         np_dtype.name, np_dtype.name)
 
 
-METHODS = [
-    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
-    "floor_divide", "remainder", "fmod", "neg", "negative", "pow", "float_power", "square",
-    "eq", "ne", "not_equal", "lt", "less", "le", "less_equal", "gt", "greater", "ge",
-    "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
-    "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
-    "isnan", "isinf", "isfinite", "isposinf", "isneginf", "signbit", "equal", "lerp",
-    "isclose", "allclose",
-]  # (Tensor.where is _where_method: its argument order differs from where's)
-INPLACE = [
-    "floor_divide", "remainder", "fmod", "neg", "negative", "pow", "float_power", "square",
-    "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
-    "logical_not", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "lerp",
-]
+
 
 
 # ---- fast paths for Python's operators ------------------------------------------------
@@ -827,7 +808,7 @@ def _fast_binary(cls, general, reflected=False):
     def op(a, b):
         ad = a._data
         tb = type(b)
-        if tb is Tensor:
+        if tb is TensorBase:
             if ad.dtype is b._data.dtype and ad.dtype.kind == "f":
                 x, y = (b, a) if reflected else (a, b)
                 try:
@@ -848,7 +829,7 @@ def _fast_binary(cls, general, reflected=False):
     return op
 
 
-_OPERAND = (Tensor, int, float, bool, np.ndarray, np.generic)
+_OPERAND = (TensorBase, int, float, bool, np.ndarray, np.generic)
 
 
 fast_add = _fast_binary(Add, add)

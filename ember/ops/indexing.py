@@ -27,7 +27,7 @@ import numpy as np
 from .. import _dtype as D
 from .._errors import not_a_tensor
 from ..backends import namespace, kernels, is_array
-from .._tensor import Tensor, _wrap, _dim
+from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
 from . import _bw
@@ -72,7 +72,7 @@ def _seq_as_tuple(seq):
     if len(seq) >= 32:
         return False
     for it in seq:
-        if isinstance(it, (Tensor, list, tuple, slice)) or is_array(it) or it is None \
+        if isinstance(it, (TensorBase, list, tuple, slice)) or is_array(it) or it is None \
                 or it is Ellipsis:
             return True
     return False
@@ -91,7 +91,7 @@ def _check_slice(s):
 def _index_array(it, xp):
     """One non-basic index item -> ('i', int) | ('b', bool) | ('a', int array) | ('m', mask);
     a list becomes an array of namespace ``xp`` (the indexed tensor's)."""
-    if isinstance(it, Tensor):
+    if isinstance(it, TensorBase):
         a = it._data
     elif is_array(it) or isinstance(it, np.ndarray):  # (NumPy subclasses too: memmap ...)
         a = xp.asarray(it)  # (a host array indexes a device tensor, as a list does)
@@ -99,7 +99,7 @@ def _index_array(it, xp):
         return "i", int(it)
     elif isinstance(it, (list, tuple)):
         try:
-            a = xp.asarray([x._data if isinstance(x, Tensor) else x for x in it])
+            a = xp.asarray([x._data if isinstance(x, TensorBase) else x for x in it])
         except ValueError:
             raise IndexError("an index list must be rectangular (all rows the same "
                              "length)") from None
@@ -369,7 +369,7 @@ class Slice(Op):
     @staticmethod
     def backward(ctx, g):
         shape, basic = ctx.meta
-        if not isinstance(g, Tensor):
+        if not isinstance(g, TensorBase):
             z = namespace(g).zeros(shape, g.dtype)
             z[basic] = g
             return z
@@ -393,7 +393,7 @@ class _SliceBackward(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if not isinstance(gg, Tensor):
+        if not isinstance(gg, TensorBase):
             return gg[ctx.basic]
         return Slice.apply(gg, ctx.basic)
 
@@ -446,7 +446,7 @@ class AdvIndex(Op):
     @staticmethod
     def backward(ctx, g):
         shape, adv = ctx.meta
-        if not isinstance(g, Tensor):
+        if not isinstance(g, TensorBase):
             return _adv_put_zeros(shape, adv, g)
         return _AdvIndexBackward.apply(g, shape, adv)
 
@@ -461,7 +461,7 @@ class _AdvIndexBackward(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if not isinstance(gg, Tensor):
+        if not isinstance(gg, TensorBase):
             return _adv_get(gg, ctx.adv)
         return _adv(gg, ctx.adv)
 
@@ -487,7 +487,7 @@ def getitem(self, index):
         basic = _basic_tuple(index, self._data.shape)
         if basic is not None:
             return Slice.apply(self, basic)
-    elif t is Tensor:
+    elif t is TensorBase:
         d = index._data
         if d.ndim and d.dtype in _INT_IDX and self._data.ndim:
             return _adv(self, (d,))
@@ -592,7 +592,7 @@ class IndexPut(Op):
         basic, adv, acc, vshape = ctx.meta
         need = ctx.needs_input_grad
         gx = gv = None
-        nd = not isinstance(g, Tensor)
+        nd = not isinstance(g, TensorBase)
         if need[0]:
             if acc:
                 gx = g
@@ -637,7 +637,7 @@ def setitem(self, index, value):
             basic, adv = _parse(index, d.shape, namespace(d))
         else:
             adv = None
-    vt = isinstance(value, Tensor)
+    vt = isinstance(value, TensorBase)
     if vt and adv is not None and value._data.dtype != d.dtype:
         _adv_value_dtype(d, adv, value._data)
     if _gm.enabled and (self.requires_grad or vt and value.requires_grad):
@@ -671,7 +671,7 @@ def _adv_value_dtype(d, adv, v):
 def _setitem_recorded(self, basic, adv, value):
     _leaf_check(self, adv is None)
     dt = self._data.dtype
-    if isinstance(value, Tensor):
+    if isinstance(value, TensorBase):
         if value._data.dtype != dt:
             value = cast(value, D._FROM_NP[dt])
     else:
@@ -681,7 +681,7 @@ def _setitem_recorded(self, basic, adv, value):
         apply_inplace(self, op.apply, value, basic, adv, False)
     except (ValueError, IndexError) as e:
         raise _put_error(e, self._data, basic, adv,
-                         value._data if isinstance(value, Tensor) else value) from None
+                         value._data if isinstance(value, TensorBase) else value) from None
 
 
 def _put_indices(input, indices):
@@ -689,7 +689,7 @@ def _put_indices(input, indices):
         raise TypeError(f"index_put(): argument 'indices' must be tuple of Tensors, not "
                         f"{type(indices).__name__}")
     for k, i in enumerate(indices):
-        if not isinstance(i, Tensor):
+        if not isinstance(i, TensorBase):
             raise TypeError(f"expected Tensor as element {k} in argument 0, but got "
                             f"{type(i).__name__}")
     shape = input._data.shape
@@ -701,7 +701,7 @@ def _put_indices(input, indices):
 
 
 def _check_values(input, values):
-    if not isinstance(values, Tensor):
+    if not isinstance(values, TensorBase):
         raise not_a_tensor("index_put", "values", values)
     if values._data.dtype != input._data.dtype:
         raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
@@ -740,7 +740,7 @@ def index_put_(input, indices, values, accumulate=False):
 # ======================================================================================
 
 def _index_dtype(index, op, allow32=True):
-    if not isinstance(index, Tensor):
+    if not isinstance(index, TensorBase):
         raise not_a_tensor(op, "index", index)
     dt = index._data.dtype
     if dt == _I64 or allow32 and dt == np.int32:
@@ -780,7 +780,7 @@ class Gather(Op):
     @staticmethod
     def backward(ctx, g):
         shape, dim, idx = ctx.meta
-        if not isinstance(g, Tensor):
+        if not isinstance(g, TensorBase):
             return _scatter_add_zeros(shape, dim, idx, g)
         return _GatherBackward.apply(g, shape, dim, idx)
 
@@ -848,7 +848,7 @@ def _scatter_checks(input, dim, index, src):
     d = _dim(dim, nd)
     if idx.ndim != nd:
         raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
-    if isinstance(src, Tensor):
+    if isinstance(src, TensorBase):
         s = src._data
         if s.ndim != nd:
             raise RuntimeError("Index tensor must have the same number of dimensions as src tensor")
@@ -885,7 +885,7 @@ def _scatter_kernel(out, dim, idx, vals, reduce):
 
 
 def _gather_any(g, dim, idx):
-    if not isinstance(g, Tensor):
+    if not isinstance(g, TensorBase):
         return _gather_np(g, dim, idx)
     return Gather.apply(g, dim, idx)
 
@@ -908,7 +908,7 @@ class Scatter(Op):
         need = ctx.needs_input_grad
         gx = gs = None
         if need[0]:
-            if not isinstance(g, Tensor):
+            if not isinstance(g, TensorBase):
                 gx = g.copy()
                 _scatter_kernel(gx, dim, idx, 0, None)
             else:
@@ -920,7 +920,7 @@ class Scatter(Op):
 
 def _scatter_apply(op, input, src, d, idx, s, *extra):
     """Run a scatter Op passing src as a Tensor (for its gradient) sliced to index shape."""
-    if isinstance(src, Tensor):
+    if isinstance(src, TensorBase):
         if s is not src._data:
             src_t = Slice.apply(src, tuple(slice(0, n) for n in idx.shape) + _ELL)
         else:
@@ -938,13 +938,13 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None, out=None):
         raise TypeError("scatter() missing required argument 'src' or 'value'")
     if reduce is not None and reduce not in ("add", "multiply"):
         raise RuntimeError("reduce argument must be either add or multiply.")
-    if _scalarish(input, index, src if isinstance(src, Tensor) else None):
+    if _scalarish(input, index, src if isinstance(src, TensorBase) else None):
         _dim(dim, 1)
-        s1 = src.reshape(-1) if isinstance(src, Tensor) else src
+        s1 = src.reshape(-1) if isinstance(src, TensorBase) else src
         r = scatter(input.reshape(-1), 0, index.reshape(-1), s1, reduce=reduce)
         return _out(r.reshape(input._data.shape), out)
     d, idx, s = _scatter_checks(input, dim, index, src)
-    if not isinstance(src, Tensor):
+    if not isinstance(src, TensorBase):
         s = namespace(input._data).asarray(s).astype(input._data.dtype)
     return _out(_scatter_apply(Scatter, input, src, d, idx, s, reduce), out)
 
@@ -967,7 +967,7 @@ class ScatterAdd(Op):
 
 def scatter_add(input, dim, index, src):
     """``input`` with ``src`` added along ``dim`` at ``index`` (repeats accumulate)."""
-    if not isinstance(src, Tensor):
+    if not isinstance(src, TensorBase):
         raise not_a_tensor("scatter_add", "src", src)
     if _scalarish(input, index, src):
         _dim(dim, 1)
@@ -1087,7 +1087,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True, out=Non
     if reduce not in _REDUCES:
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
-    if not isinstance(src, Tensor):
+    if not isinstance(src, TensorBase):
         raise not_a_tensor("scatter_reduce", "src", src)
     if _scalarish(input, index, src):
         _dim(dim, 1)
@@ -1106,7 +1106,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True, out=Non
 # ======================================================================================
 
 def _vector_index(index, op, long_only=False):
-    if not isinstance(index, Tensor):
+    if not isinstance(index, TensorBase):
         raise not_a_tensor(op, "index", index)
     idx = index._data
     if idx.dtype != _I64 and (long_only or idx.dtype != np.int32):
@@ -1137,7 +1137,7 @@ class IndexSelect(Op):
     @staticmethod
     def backward(ctx, g):
         shape, dim, idx = ctx.meta
-        if not isinstance(g, Tensor):
+        if not isinstance(g, TensorBase):
             return _index_add_zeros(shape, dim, idx, g)
         return _IndexSelectBackward.apply(g, shape, dim, idx)
 
@@ -1157,7 +1157,7 @@ class _IndexSelectBackward(Op):
 
 
 def _index_select_any(g, dim, idx):
-    if not isinstance(g, Tensor):
+    if not isinstance(g, TensorBase):
         return namespace(g).take(g, idx, axis=dim)
     return IndexSelect.apply(g, dim, idx)
 
@@ -1165,7 +1165,7 @@ def _index_select_any(g, dim, idx):
 def index_select(input, dim, index, *, out=None):
     """Slices of ``input`` along ``dim`` at the positions in 1-d ``index``."""
     x = input._data
-    if not isinstance(index, Tensor):
+    if not isinstance(index, TensorBase):
         raise not_a_tensor("index_select", "index", index)
     if index._data.dtype not in _INT_IDX:
         raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
@@ -1191,7 +1191,7 @@ def _index_op_checks(input, dim, index, source, op, long_only=False):
     returns (dim, idx)."""
     x = input._data
     idx = _vector_index(index, op, long_only)
-    if not isinstance(source, Tensor):
+    if not isinstance(source, TensorBase):
         raise not_a_tensor(op, "source", source)
     s = source._data
     copy = op == "index_copy_"
@@ -1323,7 +1323,7 @@ class IndexFill(Op):
 
 
 def _index_fill_any(g, dim, idx, v):
-    if not isinstance(g, Tensor):
+    if not isinstance(g, TensorBase):
         r = g.copy()
         r[(_FULL,) * dim + (idx,)] = v
         return r
@@ -1333,7 +1333,7 @@ def _index_fill_any(g, dim, idx, v):
 def index_fill(input, dim, index, value):
     """``input`` with slices along ``dim`` at ``index`` set to ``value`` (a number or
     a 0-d tensor, which is differentiable)."""
-    if not isinstance(index, Tensor):
+    if not isinstance(index, TensorBase):
         raise not_a_tensor("index_fill", "index", index)
     idx = index._data
     if idx.dtype != _I64:
@@ -1342,7 +1342,7 @@ def index_fill(input, dim, index, value):
         raise RuntimeError("Index has to be a vector/scalar")
     idx = idx.reshape(-1)
     x = input._data
-    if isinstance(value, Tensor):
+    if isinstance(value, TensorBase):
         if value._data.ndim != 0:
             raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value._data.ndim} dimension(s).")
@@ -1366,7 +1366,7 @@ def index_fill(input, dim, index, value):
 # ======================================================================================
 
 def _bool_mask(mask, msg):
-    if not isinstance(mask, Tensor):
+    if not isinstance(mask, TensorBase):
         raise TypeError(f"mask must be a Tensor, not {type(mask).__name__}")
     m = mask._data
     if m.dtype != np.bool_:
@@ -1390,7 +1390,7 @@ class MaskedFill(Op):
         need = ctx.needs_input_grad
         if not need[0]:
             gx = None
-        elif not isinstance(g, Tensor):
+        elif not isinstance(g, TensorBase):
             gx = kernels(g).masked_fill(g, m, namespace(g).zeros((), g.dtype))
         else:
             gx = _bw.where(m, 0.0, g)
@@ -1400,7 +1400,7 @@ class MaskedFill(Op):
 
 def _fill_value(value, x):
     """masked_fill's value as a 0-d array / tensor of ``x``'s dtype."""
-    if isinstance(value, Tensor):
+    if isinstance(value, TensorBase):
         if value._data.ndim != 0:
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value._data.ndim} dimension(s).")
@@ -1432,12 +1432,12 @@ def masked_fill_(input, mask, value):
         if tuple(b) != x.shape:
             raise RuntimeError(f"output with shape {list(x.shape)} doesn't match the broadcast "
                                f"shape {list(b)}")
-    if _gm.enabled and (input.requires_grad or isinstance(value, Tensor) and value.requires_grad):
+    if _gm.enabled and (input.requires_grad or isinstance(value, TensorBase) and value.requires_grad):
         return apply_inplace(input, masked_fill, mask, value)
     v = _fill_value(value, x)
     if not x.flags.writeable:
         raise _put_error(ValueError("read-only"), x, None, None, 0)
-    v = v._data if isinstance(v, Tensor) else v
+    v = v._data if isinstance(v, TensorBase) else v
     xp = namespace(x)
     if m.shape == x.shape:
         xp.putmask(x, m, v)  # faster than copyto(where=) when no broadcasting is needed
@@ -1459,7 +1459,7 @@ class MaskedSelect(Op):
     @staticmethod
     def backward(ctx, g):
         mask, shape = ctx.meta
-        if not isinstance(g, Tensor):
+        if not isinstance(g, TensorBase):
             z = namespace(g).zeros(shape, g.dtype)
             z[mask] = g
             return z
@@ -1479,7 +1479,7 @@ class _MaskedSelectBackward(Op):
     @staticmethod
     def backward(ctx, gg):
         mask, shape = ctx.meta
-        if not isinstance(gg, Tensor):
+        if not isinstance(gg, TensorBase):
             return gg[mask]
         return MaskedSelect.apply(gg, mask, shape)
 
@@ -1526,7 +1526,7 @@ def _masked_scatter_args(input, mask, source):
     x = input._data
     m = _bool_mask(mask, "masked_scatter_ only supports boolean masks, but got mask with dtype "
                          "{dtype}")
-    if not isinstance(source, Tensor):
+    if not isinstance(source, TensorBase):
         raise not_a_tensor("masked_scatter", "source", source)
     if source._data.dtype != x.dtype:
         raise RuntimeError(f"masked_scatter: expected self and source to have same dtypes but got "
@@ -1566,7 +1566,7 @@ def masked_scatter_(input, mask, source):
 # ======================================================================================
 
 def _flat_index(index, n, op):
-    if not isinstance(index, Tensor):
+    if not isinstance(index, TensorBase):
         raise not_a_tensor(op, "index", index)
     idx = index._data
     if idx.dtype != _I64:
@@ -1587,7 +1587,7 @@ class Take(Op):
     @staticmethod
     def backward(ctx, g):
         shape, idx = ctx.meta
-        if not isinstance(g, Tensor):
+        if not isinstance(g, TensorBase):
             return _take_backward(shape, idx, g)
         return _TakeBackward.apply(g, shape, idx)
 
@@ -1610,7 +1610,7 @@ class _TakeBackward(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if not isinstance(gg, Tensor):
+        if not isinstance(gg, TensorBase):
             return namespace(gg).take(gg, ctx.idx)
         return Take.apply(gg, ctx.idx)
 
@@ -1625,7 +1625,7 @@ def take(input, index):
 def take_along_dim(input, indices, dim=None, *, out=None):
     """Gather along ``dim`` with ``indices`` broadcast against ``input`` in the other
     dims; ``dim=None`` works on both flattened."""
-    if not isinstance(indices, Tensor):
+    if not isinstance(indices, TensorBase):
         raise not_a_tensor("take_along_dim", "indices", indices)
     idx = indices._data
     if idx.dtype != _I64:
@@ -1700,7 +1700,7 @@ def _put_flat(out, idx, src, accumulate):
 
 def _put_args(input, index, source):
     idx = _flat_index(index, input._data.size, "put_")
-    if not isinstance(source, Tensor):
+    if not isinstance(source, TensorBase):
         raise not_a_tensor("put_", "source", source)
     if source._data.dtype != input._data.dtype:
         raise RuntimeError(f"put_(): self and source expected to have the same dtype, but got "
@@ -1740,10 +1740,10 @@ def _needs_record(t, args, kwargs):
     if t.requires_grad:
         return True
     for a in args:
-        if isinstance(a, Tensor) and a.requires_grad:
+        if isinstance(a, TensorBase) and a.requires_grad:
             return True
     for a in kwargs.values():
-        if isinstance(a, Tensor) and a.requires_grad:
+        if isinstance(a, TensorBase) and a.requires_grad:
             return True
     return False
 
@@ -1757,7 +1757,7 @@ def scatter_(input, dim, index, src=None, value=None, *, reduce=None):
     """In-place :func:`scatter`."""
     if src is None:
         src = value
-    if _needs_record(input, (src,), {}) or _scalarish(input, index, src if isinstance(src, Tensor)
+    if _needs_record(input, (src,), {}) or _scalarish(input, index, src if isinstance(src, TensorBase)
                                                       else None):
         return apply_inplace(input, scatter, dim, index, src, reduce=reduce)
     if reduce is not None and reduce not in ("add", "multiply"):
@@ -1835,7 +1835,7 @@ def argwhere(input):
 
 def _values_array(values, xp):
     """searchsorted's values as an array (a number: of namespace ``xp``, the sequence's)."""
-    if isinstance(values, Tensor):
+    if isinstance(values, TensorBase):
         return values._data
     if isinstance(values, (bool, int, float, np.generic)):
         return xp.asarray(values)
@@ -1912,15 +1912,4 @@ __all__ = [
     "masked_select", "take", "take_along_dim", "put", "nonzero", "argwhere", "searchsorted",
     "bucketize",
 ]
-METHODS = [
-    "gather", "scatter", "scatter_add", "scatter_reduce", "index_select", "index_add",
-    "index_copy", "index_fill", "index_put", "masked_fill", "masked_scatter", "masked_select",
-    "take", "take_along_dim", "put", "nonzero", "argwhere",
-    # in-place forms, written here so the no-grad path writes straight into the array
-    "scatter_", "scatter_add_", "scatter_reduce_", "index_add_", "index_copy_", "index_fill_",
-    "index_put_", "masked_fill_", "masked_scatter_", "put_",
-]
-INPLACE = []
 
-Tensor.__getitem__ = getitem
-Tensor.__setitem__ = setitem

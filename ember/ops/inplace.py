@@ -13,7 +13,7 @@ becomes a slice of the new base, as torch does.
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import Tensor, _wrap
+from .._tensor_base import TensorBase, _wrap
 from ..backends import namespace
 from ..autograd.function import Op
 from ..autograd.grad_mode import state as _gm
@@ -95,7 +95,7 @@ def apply_inplace(t, fn, *args, **kwargs):
     else:
         check_writable(t)
     record = _gm.enabled and (t.requires_grad or any(
-        isinstance(a, Tensor) and a.requires_grad for a in args))
+        isinstance(a, TensorBase) and a.requires_grad for a in args))
     if not record:
         prev = _gm.enabled
         _gm.enabled = False
@@ -313,7 +313,7 @@ class CopySlices(Op):
     @staticmethod
     def backward(ctx, g):
         region = ctx.region
-        if not isinstance(g, Tensor):
+        if not isinstance(g, TensorBase):
             return region.zeroed(g), region.read(g)
         # create_graph: the same maps, recorded (both are linear)
         return _ZeroRegion.apply(g, region), AsStridedView.apply(g, region)
@@ -330,7 +330,7 @@ class _ZeroRegion(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if not isinstance(gg, Tensor):
+        if not isinstance(gg, TensorBase):
             return ctx.region.zeroed(gg)
         return _ZeroRegion.apply(gg, ctx.region)
 
@@ -348,7 +348,7 @@ class AsStridedView(Op):
     @staticmethod
     def backward(ctx, g):
         bshape, region = ctx.meta
-        if not isinstance(g, Tensor):
+        if not isinstance(g, TensorBase):
             return region.scatter(g, bshape)
         return _AsStridedScatter.apply(g, bshape, region)
 
@@ -364,6 +364,6 @@ class _AsStridedScatter(Op):
 
     @staticmethod
     def backward(ctx, gg):
-        if not isinstance(gg, Tensor):
+        if not isinstance(gg, TensorBase):
             return ctx.region.read(gg)
         return AsStridedView.apply(gg, ctx.region)

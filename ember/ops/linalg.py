@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._errors import not_a_tensor
-from .._tensor import Tensor, _wrap, _dim
+from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op
 from ..backends import namespace, is_array as _is_backend_array
 from . import _bw
@@ -39,7 +39,7 @@ def _prod(s):
 
 
 def _need_tensor(x, fn, arg, pos):
-    if not isinstance(x, Tensor):
+    if not isinstance(x, TensorBase):
         raise not_a_tensor(fn, arg, x, pos)
 
 
@@ -571,7 +571,7 @@ def einsum(*args):
     else:
         eq, ops = _sublist_equation(args)
     for i, o in enumerate(ops):
-        if not isinstance(o, Tensor):
+        if not isinstance(o, TensorBase):
             raise TypeError(f"einsum(): operand {i} must be a Tensor, not {type(o).__name__}")
     steps, equation = _einsum_plan(eq, tuple(o._data.shape for o in ops))
     dt = ops[0]._data.dtype
@@ -690,7 +690,7 @@ def _einsum_plan(eq, shapes):
 def tensordot(a, b, dims=2, out=None):
     """Contract dims ``dims[0]`` of a with ``dims[1]`` of b (or the last ``dims``
     of a with the first ``dims`` of b); one matrix product after a permute."""
-    if isinstance(dims, Tensor):
+    if isinstance(dims, TensorBase):
         dims = dims._data.tolist()
     if _is_int(dims):
         n = operator.index(dims)
@@ -824,7 +824,7 @@ class LinAlgError(RuntimeError):
 
 
 def _check_square(A, fn, float_only=True):
-    if not isinstance(A, Tensor):
+    if not isinstance(A, TensorBase):
         raise not_a_tensor(fn, "A", A, 1)
     s = A._data.shape
     if len(s) < 2:
@@ -1064,9 +1064,3 @@ def matrix_power(input, n):
         A = matmul(A, A)
 
 
-METHODS = [
-    "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "kron", "trace",
-    "addmm", "addmv", "baddbmm", "addbmm", "matrix_power", "cross", "inverse", "det", "logdet",
-    "slogdet",
-]
-INPLACE = ["addmm", "addmv", "baddbmm", "addbmm"]

@@ -17,7 +17,7 @@ import math as _m
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import Tensor, _wrap
+from .._tensor_base import TensorBase, _wrap
 from ..autograd.function import Op
 from ..backends import namespace, kernels
 from . import _bw
@@ -44,7 +44,7 @@ def _not_impl(kernel, dt):
 
 def _as_float(x, fname):
     """``x`` as a floating tensor: ints and bools become the default float dtype."""
-    if not isinstance(x, Tensor):
+    if not isinstance(x, TensorBase):
         raise _not_tensor(fname, x)
     if x._data.dtype.kind != "f":
         return cast(x, D.get_default_dtype())
@@ -52,16 +52,16 @@ def _as_float(x, fname):
 
 
 def _check(x, fname):
-    if not isinstance(x, Tensor):
+    if not isinstance(x, TensorBase):
         raise _not_tensor(fname, x)
     return x
 
 
 def _float_pair(input, other, fname, other_name="other"):
     """Two tensors promoted to a common floating dtype (ints -> default float)."""
-    if not isinstance(input, Tensor):
+    if not isinstance(input, TensorBase):
         raise _not_tensor(fname, input)
-    if not isinstance(other, Tensor):
+    if not isinstance(other, TensorBase):
         raise _not_tensor(fname, other, other_name, 2)
     a, b = promote(input, other)
     if a._data.dtype.kind != "f":
@@ -73,7 +73,7 @@ def _float_pair(input, other, fname, other_name="other"):
 def _float_unary(op, name, doc):
     """Public function for a real-valued unary Op (int/bool input -> default float)."""
     def fn(input, *, out=None):
-        if type(input) is not Tensor or input._data.dtype.kind != "f":
+        if not isinstance(input, TensorBase) or input._data.dtype.kind != "f":
             input = _as_float(input, name)
         r = op.apply(input)
         return r if out is None else _out(r, out)
@@ -461,7 +461,7 @@ class Hypot(Op):
 def hypot(input, other, *, out=None):
     """sqrt(input**2 + other**2) without overflow; floating tensors only; broadcasts."""
     _check(input, "hypot")
-    if not isinstance(other, Tensor):
+    if not isinstance(other, TensorBase):
         raise _not_tensor("hypot", other, "other", 2)
     a, b = promote(input, other)
     if a._data.dtype.kind != "f":
@@ -493,7 +493,7 @@ class LogAddExp(Op):
 def _logaddexp(name, base2):
     def fn(input, other, *, out=None):
         _check(input, name)
-        if not isinstance(other, Tensor):
+        if not isinstance(other, TensorBase):
             raise _not_tensor(name, other, "other", 2)
         a, b = promote(input, other)
         if a._data.dtype.kind != "f":
@@ -518,7 +518,7 @@ logaddexp2 = _logaddexp("logaddexp2", True)
 def addcmul(input, tensor1, tensor2, *, value=1, out=None):
     """input + value * tensor1 * tensor2 (broadcast, torch's type promotion)."""
     for t, arg, pos in ((input, "input", 1), (tensor1, "tensor1", 2), (tensor2, "tensor2", 3)):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, TensorBase):
             raise _not_tensor("addcmul", t, arg, pos)
     prod = tensor1 * tensor2
     return _out(input + (prod if value == 1 else prod * value), out)
@@ -527,7 +527,7 @@ def addcmul(input, tensor1, tensor2, *, value=1, out=None):
 def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
     """input + value * tensor1 / tensor2 (true division; integer operands refused, as torch)."""
     for t, arg, pos in ((input, "input", 1), (tensor1, "tensor1", 2), (tensor2, "tensor2", 3)):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, TensorBase):
             raise _not_tensor("addcdiv", t, arg, pos)
     if tensor1._data.dtype.kind in "biu" and tensor2._data.dtype.kind in "biu":
         raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future "
@@ -588,7 +588,7 @@ class Logit(Op):
 
 def logit(input, eps=None, *, out=None):
     """log(p / (1 - p)); with ``eps``, p is first clamped to [eps, 1 - eps]."""
-    if type(input) is not Tensor or input._data.dtype.kind != "f":
+    if not isinstance(input, TensorBase) or input._data.dtype.kind != "f":
         input = _as_float(input, "logit")
     if eps is not None:
         eps = float(eps)
@@ -901,7 +901,7 @@ def clamp(input, min=None, max=None, *, out=None):
 
 def _clamp(input, min, max, op, tensor_op):
     _check(input, "clamp")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
+    if isinstance(min, TensorBase) or isinstance(max, TensorBase):
         return _clamp_tensor(input, min, max, tensor_op)
     x = input
     lo, hi = min, max
@@ -929,7 +929,7 @@ def _clamp_tensor(input, min, max, op):
     def prep(v, name):
         if v is None:
             return None
-        if not isinstance(v, Tensor):
+        if not isinstance(v, TensorBase):
             if not _is_num(v):
                 raise TypeError(f"clamp(): argument '{name}' must be Number or Tensor, "
                                 f"not {type(v).__name__}")
@@ -1034,7 +1034,7 @@ class Fmin(_MinMax):
 def _minmax(op, name, doc):
     def fn(input, other, *, out=None):
         _check(input, name)
-        if not isinstance(other, Tensor):
+        if not isinstance(other, TensorBase):
             raise _not_tensor(name, other, "other", 2)
         return _out(_binary(op, input, other), out)
     fn.__name__ = fn.__qualname__ = name
@@ -1071,7 +1071,7 @@ class _Tie(Op):
 
 def tie(r, x):
     """``r``, connected to ``x``'s graph on the recorded (Tensor) path."""
-    if isinstance(r, Tensor) and isinstance(x, Tensor) and x.requires_grad:
+    if isinstance(r, TensorBase) and isinstance(x, TensorBase) and x.requires_grad:
         return _Tie.apply(r, x)
     return r
 
@@ -1157,7 +1157,7 @@ def copysign(input, other, *, out=None):
     if D.result_type(a, b).category != D._FLOAT:
         fdt = D.get_default_dtype()
         a = cast(a, fdt)
-        b = cast(b, fdt) if isinstance(b, Tensor) else float(b)
+        b = cast(b, fdt) if isinstance(b, TensorBase) else float(b)
     return _out(_binary(Copysign, a, b), out)
 
 
@@ -1193,16 +1193,16 @@ def xlogy(input, other, *, out=None):
     """input * log(other), 0 where input == 0 (unless other is nan).
 
     Either argument may be a number; broadcasts; ints -> default float."""
-    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+    if not isinstance(input, TensorBase) and not isinstance(other, TensorBase):
         raise TypeError("xlogy(): at least one of 'input' and 'other' must be a Tensor")
     a, b = promote(input, other)
     rt = D.result_type(a, b)
     if rt.category != D._FLOAT:
         rt = D.get_default_dtype()
     # numbers become 0-d arrays of the result dtype (constants of the graph)
-    xp = namespace((a if isinstance(a, Tensor) else b)._data)   # (the tensor's device)
-    a = cast(a, rt) if isinstance(a, Tensor) else xp.asarray(a, dtype=rt.np)
-    b = cast(b, rt) if isinstance(b, Tensor) else xp.asarray(b, dtype=rt.np)
+    xp = namespace((a if isinstance(a, TensorBase) else b)._data)   # (the tensor's device)
+    a = cast(a, rt) if isinstance(a, TensorBase) else xp.asarray(a, dtype=rt.np)
+    b = cast(b, rt) if isinstance(b, TensorBase) else xp.asarray(b, dtype=rt.np)
     return _out(_binary(Xlogy, a, b), out)
 
 
@@ -1220,7 +1220,7 @@ class Heaviside(Op):
 def heaviside(input, values, *, out=None):
     """Step function: 0 below 0, ``values`` at 0, 1 above (same dtypes required)."""
     _check(input, "heaviside")
-    if not isinstance(values, Tensor):
+    if not isinstance(values, TensorBase):
         raise _not_tensor("heaviside", values, "values", 2)
     if input._data.dtype != values._data.dtype:
         raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes.")
@@ -1229,7 +1229,7 @@ def heaviside(input, values, *, out=None):
 
 # ---- wiring ----------------------------------------------------------------------------------
 
-METHODS = [
+_FUNCTIONS = [
     "abs", "absolute", "sign", "sgn", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
     "sqrt", "rsqrt", "sin", "cos", "tan", "asin", "arcsin", "acos", "arccos", "atan", "arctan",
     "sinh", "cosh", "tanh", "asinh", "arcsinh", "acosh", "arccosh", "atanh", "arctanh", "atan2",
@@ -1238,9 +1238,6 @@ METHODS = [
     "minimum", "fmax", "fmin", "nan_to_num", "hypot", "deg2rad", "rad2deg", "xlogy", "copysign",
     "heaviside", "relu", "logaddexp", "logaddexp2", "addcmul", "addcdiv",
 ]
-# Tensor methods name_ (torch has none for these)
-INPLACE = [n for n in METHODS if n not in ("maximum", "minimum", "fmax", "fmin", "logaddexp",
-                                           "logaddexp2")]
 
 # torch also has these in-place variants as functions: torch.relu_(x), torch.exp_(x) ...
 _INPLACE_FUNCTIONS = [
@@ -1266,7 +1263,5 @@ for _n in _INPLACE_FUNCTIONS:
     globals()[_n + "_"] = _inplace_function(_n)
 del _n
 
-__all__ = METHODS + [n + "_" for n in _INPLACE_FUNCTIONS]
+__all__ = _FUNCTIONS + [n + "_" for n in _INPLACE_FUNCTIONS]
 
-# abs(t) on a Tensor is Python's hook for torch.abs
-Tensor.__abs__ = abs

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._errors import not_a_tensor
-from .._tensor import Tensor, _wrap, _dim
+from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
 from ..backends import namespace, is_array
@@ -59,7 +59,7 @@ _tname = D.scalar_name_of           # torch's scalar-type name of a NumPy dtype 
 
 
 def _check_tensor(x, name):
-    if not isinstance(x, Tensor):
+    if not isinstance(x, TensorBase):
         raise not_a_tensor(name, "input", x, 1)
 
 
@@ -175,7 +175,7 @@ def _acc_dtype(d, dtype, t=None):
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Sum over ``dim`` (int, tuple, or all); bool/int inputs sum as int64."""
-    if not isinstance(input, Tensor):
+    if not isinstance(input, TensorBase):
         _check_tensor(input, "sum")
     d = input._data
     acc = None if dtype is None and d.dtype.kind == "f" and d.dtype.char != "e" \
@@ -221,12 +221,12 @@ class Mean(Op):
 
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over ``dim``; the input (or ``dtype``) must be floating point, as torch."""
-    if type(dim) is int and type(input) is Tensor and dtype is None and out is None:
+    if type(dim) is int and type(input) is TensorBase and dtype is None and out is None:
         d = input._data   # (the common call, mean(x, dim=k), without the general checks)
         nd = d.ndim
         if d.dtype.kind == "f" and nd and -nd <= dim < nd:
             return Mean.apply(input, (dim % nd,), keepdim, None)
-    if not isinstance(input, Tensor):
+    if not isinstance(input, TensorBase):
         _check_tensor(input, "mean")
     d = input._data
     acc = None
@@ -621,7 +621,7 @@ class _PickAll(Op):
         w = _evenly(_bw.data(x), _bw.data(value))
         # torch fills the picked elements into zeros: the others get exactly 0,
         # even for a NaN or inf gradient (which g * w would spread as NaN)
-        if isinstance(g, Tensor):
+        if isinstance(g, TensorBase):
             return (g * w).masked_fill(_wrap(w == 0), 0.0)
         r = namespace(g).asarray(g * w)          # (0-d operands give a NumPy scalar)
         r[w == 0] = 0
@@ -680,7 +680,7 @@ def _extreme(input, dim, keepdim, out, name, ufunc, arg):
         xp = namespace(d)
         value = xp.asarray(getattr(xp, ufunc).reduce(d, None))
         return _out(_PICK[name.capitalize()].apply(input, value), out)
-    if isinstance(dim, Tensor):  # max(a, b): elementwise
+    if isinstance(dim, TensorBase):  # max(a, b): elementwise
         if keepdim:
             raise TypeError(f"{name}(): keepdim is not valid with a Tensor 'other'")
         return _binary_extreme(input, dim, "maximum" if name == "max" else "minimum", out)
@@ -943,7 +943,7 @@ def _cumprod_grad_graph(x, g, axis):
     """cumprod's gradient from recorded ops (create_graph) when x has zeros:
     grad_i = sum_{k>=i} g_k prod_{j<=k, j!=i} x_j, via an n x n expansion."""
     xm, inv = _to_last(x, axis)
-    gm, _ = _to_last(g if isinstance(g, Tensor) else _wrap(g), axis)
+    gm, _ = _to_last(g if isinstance(g, TensorBase) else _wrap(g), axis)
     n = xm.shape[-1]
     rows = xm.unsqueeze(-2).expand(*xm.shape[:-1], n, n)
     xp = namespace(x)
@@ -1164,7 +1164,7 @@ def _quantile(input, q, dim, keepdim, interpolation, name, ignore_nan):
     if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
         raise ValueError(f"{name}() interpolation must be one of linear, lower, higher, "
                          f"midpoint or nearest. Got {interpolation}")
-    if isinstance(q, Tensor):
+    if isinstance(q, TensorBase):
         if q._data.ndim > 1:
             raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
         if q._data.dtype != d.dtype:
@@ -1175,7 +1175,7 @@ def _quantile(input, q, dim, keepdim, interpolation, name, ignore_nan):
         qs = xp.asarray(q, dtype=np.float64)
         scalar_q = True
     if ((qs < 0) | (qs > 1)).any():
-        if isinstance(q, Tensor):
+        if isinstance(q, TensorBase):
             raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
         raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q}")
     qs = qs.reshape(-1)
@@ -1512,10 +1512,3 @@ __all__ = [
     "all", "any", "count_nonzero", "unique", "unique_consecutive", "norm", "return_types",
 ]
 
-METHODS = [
-    "sum", "mean", "nansum", "nanmean", "var", "std", "prod", "max", "min", "amax", "amin",
-    "aminmax", "argmax", "argmin", "logsumexp", "cumsum", "cumprod", "cummax", "cummin",
-    "sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode", "quantile",
-    "nanquantile", "all", "any", "count_nonzero", "unique", "unique_consecutive", "norm",
-]
-INPLACE = ["cumsum", "cumprod"]

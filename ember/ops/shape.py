@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import Tensor, Size, _wrap, _dim
+from .._tensor_base import TensorBase, Size, _wrap, _dim
 from ..autograd.function import Op
 from ..autograd.grad_mode import state as _gm
 from ..backends import namespace, kernels
@@ -112,7 +112,7 @@ def _mark_views(outs, src):
 
 
 def _tensor_list(tensors, fn):
-    if isinstance(tensors, Tensor):
+    if isinstance(tensors, TensorBase):
         raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, "
                         "not Tensor")
     if not isinstance(tensors, (list, tuple)):
@@ -122,7 +122,7 @@ def _tensor_list(tensors, fn):
             raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, "
                             f"not {type(tensors).__name__}") from None
     for i, t in enumerate(tensors):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, TensorBase):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
                             f"{type(t).__name__}")
     return tensors
@@ -408,7 +408,7 @@ def expand(input, *sizes):
     sizes = _shape_args(sizes, "expand", "size")
     shp = input._data.shape
     if len(sizes) < len(shp):
-        raise RuntimeError(f"expand({_type_str(input)}{{{list(shp)}}}, size={list(sizes)}): the "
+        raise RuntimeError(f"expand({D.tensor_type_name(input._data.dtype)}{{{list(shp)}}}, size={list(sizes)}): the "
                            f"number of sizes provided ({len(sizes)}) must be greater or equal to "
                            f"the number of dimensions in the tensor ({len(shp)})")
     lead = len(sizes) - len(shp)
@@ -430,10 +430,6 @@ def expand(input, *sizes):
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: "
                                f"{list(sizes)}")
     return Expand.apply(input, tuple(out))
-
-
-def _type_str(t):
-    return "ember." + _dtype_word(t._data.dtype) + "Tensor"
 
 
 def expand_as(input, other):
@@ -695,7 +691,7 @@ def split(tensor, split_size_or_sections=None, dim=0, *, split_size=None):
     ax = _dim(dim, d.ndim)
     n = d.shape[ax]
     ss = split_size_or_sections
-    if isinstance(ss, (list, tuple)) or isinstance(ss, Tensor) and ss.ndim == 1:
+    if isinstance(ss, (list, tuple)) or isinstance(ss, TensorBase) and ss.ndim == 1:
         sizes = _ints(ss, "split_with_sizes", "split_sizes")
         if any(s < 0 for s in sizes):
             raise RuntimeError(f"split_with_sizes expects split_sizes have only non-negative "
@@ -741,7 +737,7 @@ def tensor_split(input, indices_or_sections, dim=0):
     ax = _dim(dim, d.ndim)
     n = d.shape[ax]
     ios = indices_or_sections
-    if isinstance(ios, Tensor):
+    if isinstance(ios, TensorBase):
         if ios._data.dtype.kind not in "iu":
             raise RuntimeError("tensor_split expected tensor_indices_or_sections to have integer "
                                f"dtype, but got {_dtype_word(ios._data.dtype)}")
@@ -770,7 +766,7 @@ def _nsplit(fn, input, ios, ax, min_dim):
     if nd < min_dim:
         raise RuntimeError(f"torch.{fn} requires a tensor with at least {min_dim} dimension, but "
                            f"got a tensor with {nd} dimensions!")
-    if _is_int(ios) and not isinstance(ios, Tensor):
+    if _is_int(ios) and not isinstance(ios, TensorBase):
         size = input._data.shape[ax]
         if ios == 0 or size % ios:
             raise RuntimeError(f"torch.{fn} attempted to split along dimension {ax}, but the size "
@@ -937,14 +933,14 @@ def stack(tensors, dim=0, *, out=None):
 def hstack(tensors, *, out=None):
     """Concatenate along dim 1 (dim 0 when the inputs are 1-D)."""
     ts = atleast_1d(*_tensor_list(tensors, "hstack"))
-    ts = (ts,) if isinstance(ts, Tensor) else ts
+    ts = (ts,) if isinstance(ts, TensorBase) else ts
     return cat(ts, 0 if ts and ts[0]._data.ndim == 1 else 1, out=out)
 
 
 def vstack(tensors, *, out=None):
     """Concatenate along dim 0 after making every input at least 2-D."""
     ts = atleast_2d(*_tensor_list(tensors, "vstack"))
-    return cat((ts,) if isinstance(ts, Tensor) else ts, 0, out=out)
+    return cat((ts,) if isinstance(ts, TensorBase) else ts, 0, out=out)
 
 
 row_stack = vstack
@@ -953,7 +949,7 @@ row_stack = vstack
 def dstack(tensors, *, out=None):
     """Concatenate along dim 2 after making every input at least 3-D."""
     ts = atleast_3d(*_tensor_list(tensors, "dstack"))
-    return cat((ts,) if isinstance(ts, Tensor) else ts, 2, out=out)
+    return cat((ts,) if isinstance(ts, TensorBase) else ts, 2, out=out)
 
 
 def column_stack(tensors, *, out=None):
@@ -1184,7 +1180,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
         if input._data.ndim == 0:
             input = Reshape.apply(input, (1,))
     n = input._data.shape[ax]
-    if isinstance(repeats, Tensor):
+    if isinstance(repeats, TensorBase):
         r = repeats._data
         if r.dtype.kind not in "iu":
             raise NotImplementedError(f"\"repeat_interleave_cpu\" not implemented for "
@@ -1394,7 +1390,7 @@ def meshgrid(*tensors, indexing=None):
 def _atleast(tensors, fn):
     if len(tensors) == 1:
         a = tensors[0]
-        if isinstance(a, Tensor):
+        if isinstance(a, TensorBase):
             return fn(a)
         return tuple(fn(t) for t in a)
     return tuple(fn(t) for t in tensors)
@@ -1454,21 +1450,12 @@ def _inplace_view(fn, name):
     return method
 
 
-for _n, _f in (("squeeze_", squeeze), ("unsqueeze_", unsqueeze), ("t_", t),
-               ("transpose_", transpose), ("swapaxes_", transpose), ("swapdims_", transpose)):
-    setattr(Tensor, _n, _inplace_view(_f, _n))
-del _n, _f
+squeeze_ = _inplace_view(squeeze, "squeeze_")
+unsqueeze_ = _inplace_view(unsqueeze, "unsqueeze_")
+t_ = _inplace_view(t, "t_")
+transpose_ = swapaxes_ = swapdims_ = _inplace_view(transpose, "transpose_")
 
 
 # Tensor.repeat (there is no torch.repeat function)
 repeat = _repeat
 
-METHODS = [
-    "reshape", "view", "view_as", "reshape_as", "flatten", "unflatten", "ravel", "permute",
-    "transpose", "swapaxes", "swapdims", "t", "adjoint", "movedim", "moveaxis", "expand",
-    "expand_as", "broadcast_to", "squeeze", "unsqueeze", "contiguous", "clone", "narrow",
-    "select", "split", "tensor_split", "hsplit", "vsplit", "dsplit", "chunk", "unbind", "flip",
-    "fliplr", "flipud", "roll", "rot90", "repeat", "repeat_interleave", "tile", "tril", "triu",
-    "diag", "diagonal", "diag_embed",
-]
-INPLACE = ["tril", "triu"]

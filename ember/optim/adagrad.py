@@ -1,5 +1,5 @@
 """Adagrad, as torch.optim.Adagrad."""
-from .._tensor import _wrap
+from .._tensor_base import _wrap
 from ..backends import namespace
 from .optimizer import (Optimizer, _scalar, _new_step, _incr, _check_impl_flags,
                         _check_hparams)

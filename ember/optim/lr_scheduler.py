@@ -19,7 +19,9 @@ from collections import Counter
 from functools import partial, wraps
 from weakref import ref
 
-from .._tensor import Tensor, _wrap
+from .._tensor import Tensor
+
+from .._tensor_base import _wrap
 from .optimizer import Optimizer
 
 __all__ = ["LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",

@@ -35,7 +35,9 @@ from itertools import chain
 
 import numpy as np
 
-from .._tensor import Tensor, _wrap
+from .._tensor import Tensor
+
+from .._tensor_base import _wrap
 from ..autograd.grad_mode import enable_grad
 from ..backends import namespace
 from ..backends.generic.optim import lerp_ as _lerp_, ema_sq_ as _ema_sq_  # (torch's update fragments, shared with the Adam kernel)

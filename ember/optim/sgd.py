@@ -1,6 +1,6 @@
 """SGD: stochastic gradient descent with optional momentum, as torch.optim.SGD."""
 from ..backends import namespace, kernels
-from .._tensor import _wrap
+from .._tensor_base import _wrap
 from .optimizer import Optimizer, _scalar, _check_impl_flags, _check_hparams
 
 __all__ = ["SGD"]

@@ -18,14 +18,6 @@ from .attention import *  # noqa: F401,F403
 
 # ---- torch.<name> / Tensor.<name> aliases of functional ops ---------------------------
 
-def _top_softmax(input, dim, dtype=None):
-    return softmax(input, dim, dtype=dtype)  # noqa: F821
-
-
-def _top_log_softmax(input, dim, dtype=None):
-    return log_softmax(input, dim, dtype=dtype)  # noqa: F821
-
-
 def _top_dropout(input, p, train):
     return dropout(input, p, train)  # noqa: F821
 
@@ -47,24 +39,16 @@ def _top_embedding(weight, indices, padding_idx=-1, scale_grad_by_freq=False, sp
                      scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
 
-def _top_hardshrink(input, lambd=0.5):
-    return hardshrink(input, lambd)  # noqa: F821
-
-
-_softmax_method = _top_softmax
-_log_softmax_method = _top_log_softmax
-
-
 def _export_toplevel(namespace):
-    """Add torch's top-level spellings (``torch.softmax(x, dim)``...) to
-    ``namespace`` and the matching Tensor methods, where not already defined."""
-    from ..._tensor import Tensor
+    """Add torch's top-level spellings of functional ops (``torch.dropout(x, p,
+    train)``, ``torch.conv2d``...) to ``namespace``, where not already defined.
+    (``torch.softmax`` and the other activations that are also Tensor methods
+    are ops: see ember/ops/activation.py.)"""
     g = globals()
-    names = {"softmax": _top_softmax, "log_softmax": _top_log_softmax, "dropout": _top_dropout,
+    names = {"dropout": _top_dropout,
              "alpha_dropout": _top_alpha_dropout, "feature_dropout": _top_feature_dropout,
-             "feature_alpha_dropout": _top_feature_alpha_dropout, "embedding": _top_embedding,
-             "hardshrink": _top_hardshrink}
-    for n in ("selu", "selu_", "celu", "celu_", "threshold", "threshold_", "prelu", "rrelu",
+             "feature_alpha_dropout": _top_feature_alpha_dropout, "embedding": _top_embedding}
+    for n in ("selu", "selu_", "celu", "celu_", "threshold", "threshold_", "rrelu",
               "rrelu_", "bilinear", "relu", "relu_", "sigmoid", "tanh",
               "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
               "max_pool2d", "avg_pool1d", "adaptive_avg_pool1d", "max_pool1d_with_indices",
@@ -73,6 +57,3 @@ def _export_toplevel(namespace):
             names[n] = g[n]
     for n, f in names.items():
         namespace.setdefault(n, f)
-    for n in ("softmax", "log_softmax", "hardshrink", "prelu"):
-        if not hasattr(Tensor, n):
-            setattr(Tensor, n, names[n])

@@ -11,7 +11,9 @@ import warnings
 
 import numpy as np
 
-from ..._tensor import Tensor, _dim
+from ..._tensor import Tensor
+
+from ..._tensor_base import _dim
 from ...autograd.function import Op
 from ...ops import _bw
 from ...backends import namespace, kernels, backend_of
@@ -19,6 +21,9 @@ from ...ops._util import to_float, cast
 from ...ops.inplace import apply_inplace
 from ...ops import math as _math
 from ...ops.math import Relu, Sigmoid, Tanh, tie  # (one Op each for torch.*, Tensor.* and F.*)
+from ...ops.activation import (_Shrink, _Softmax, _LogSoftmax, softmax_like as _softmax_like,
+                               hardshrink, prelu)  # (as relu: one Op for torch.*, Tensor.* and F.*)
+from ...ops._bw import mask as _mask
 from ... import _dtype as D
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
@@ -53,11 +58,6 @@ def _erf_any(x):
     if not isinstance(x, Tensor):
         return kernels(x).erf(x)
     return x.erf()
-
-
-def _mask(cond, like):
-    """Boolean ``cond`` as 0/1 in ``like``'s dtype: a constant factor on either path."""
-    return namespace(cond).asarray(cond).astype(_bw.data(like).dtype)
 
 
 def _float(x):
@@ -128,28 +128,6 @@ class _ScaleMask(Op):
         return g * s
 
 
-class _Shrink(Op):
-    """softshrink (shift=lambd) and hardshrink (shift=0): zero inside [-l, l]."""
-
-    @staticmethod
-    def forward(ctx, x, lambd, shift):
-        out = (x > lambd) | (x < -lambd)
-        ctx.save_for_backward(x)
-        ctx.lambd = lambd
-        xp = namespace(x)
-        if shift:
-            y = xp.where(x > lambd, x - lambd, xp.where(x < -lambd, x + lambd, 0))
-        else:
-            y = xp.where(out, x, 0)
-        return y.astype(x.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        xd, lambd = _bw.data(x), ctx.lambd
-        return tie(g * _mask((xd > lambd) | (xd < -lambd), g), x)
-
-
 # torch's hardsigmoid backward uses 1/6 rounded to float32 for every dtype
 _ONE_SIXTH_F32 = float(np.float32(1.0 / 6.0))
 
@@ -182,25 +160,6 @@ class _Hardswish(Op):
         mid = _mask((xd >= -3) & (xd <= 3), g)
         hi = _mask(xd > 3, g)
         return g * (mid * (x / 3 + 0.5) + hi)
-
-
-class _PReLU(Op):
-    """y = x if x > 0 else w * x, with w broadcast against x."""
-    _node_name = "PreluKernelBackward0"
-
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return namespace(x).where(x > 0, x, w * x)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        neg = _mask(_bw.data(x) <= 0, g)
-        gx = g * (1 - neg + neg * w) if need[0] else None
-        gw = g * x * neg if need[1] else None   # the engine sums it down to w's shape
-        return gx, gw
 
 
 # ---- smooth ----------------------------------------------------------------------------
@@ -406,43 +365,6 @@ class _GLU(Op):
         return _bw.concatenate([ga, gb], dim)
 
 
-class _Softmax(Op):
-    """exp(x - max) / sum along ``dim``; backward y * (g - sum(g * y))."""
-    _node_name = "SoftmaxBackward0"
-
-    @staticmethod
-    def forward(ctx, x, dim):
-        e = kernels(x).softmax(x, dim, False)
-        ctx.save_for_backward(e)
-        ctx.dim = dim
-        return e
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        if isinstance(g, Tensor) or isinstance(y, Tensor):
-            gy = g * y
-            return gy - y * _bw.sum(gy, axis=ctx.dim, keepdims=True)
-        return kernels(y).softmax_backward(g, y, ctx.dim)
-
-
-class _LogSoftmax(Op):
-    """x - max - log(sum(exp(x - max))) along ``dim``; backward g - exp(y) * sum(g)."""
-    _node_name = "LogSoftmaxBackward0"
-
-    @staticmethod
-    def forward(ctx, x, dim):
-        s = kernels(x).softmax(x, dim, True)
-        ctx.save_for_backward(s)
-        ctx.dim = dim
-        return s
-
-    @staticmethod
-    def backward(ctx, g):
-        y, = ctx.saved_tensors
-        return g - _bw.exp(y) * _bw.sum(g, axis=ctx.dim, keepdims=True)
-
-
 # ---- public functions --------------------------------------------------------------------
 
 def relu(input, inplace=False):
@@ -626,33 +548,9 @@ def softshrink(input, lambd=0.5):
     return _Shrink.apply(input, lambd, True)
 
 
-def hardshrink(input, lambd=0.5):
-    """x where |x| > lambd, else 0."""
-    return _Shrink.apply(input, lambd, False)
-
-
 def logsigmoid(input):
     """log(sigmoid(x)), computed stably."""
     return _LogSigmoid.apply(_float(input))
-
-
-def prelu(input, weight):
-    """x if x > 0 else weight * x; weight has 1 or C entries, C = input.size(1)
-    (or 1 when the input has fewer than 2 dims)."""
-    x = input._data
-    nw = weight._data.size
-    channels = x.shape[1] if x.ndim >= 2 else 1
-    if weight._data.ndim > 1:
-        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: "
-                           f"ndim = {weight._data.ndim}")
-    if nw != 1 and nw != channels:
-        raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter "
-                           f"numbers = {nw} and channel size = {channels}.")
-    if nw != 1 and x.ndim > 2:
-        weight = weight.reshape((nw,) + (1,) * (x.ndim - 2))
-    elif nw == 1 and weight._data.ndim == 1 and x.ndim == 0:
-        weight = weight.reshape(())
-    return _PReLU.apply(input, weight)
 
 
 def glu(input, dim=-1):
@@ -665,33 +563,6 @@ def glu(input, dim=-1):
         raise RuntimeError(f"Halving dimension must be even, but dimension {d} is size "
                            f"{x.shape[d]}")
     return _GLU.apply(input, d)
-
-
-def _get_softmax_dim(name, ndim, stacklevel):
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to "
-                  "include dim=X as an argument.", stacklevel=stacklevel)
-    return 0 if ndim in (0, 1, 3) else 1
-
-
-def _softmax_like(op, name, input, dim, stacklevel, dtype):
-    if dtype is not None:
-        input = cast(input, D.to_dtype(dtype))
-    elif input._data.dtype.kind != "f":
-        raise NotImplementedError(f"\"{name}_lastdim_kernel_impl\" not implemented for "
-                                  f"'{D.scalar_name_of(input._data.dtype)}'")
-    nd = input._data.ndim
-    if dim is None:
-        dim = _get_softmax_dim(name, nd, stacklevel + 1)
-    try:
-        d = _dim(dim if type(dim) is int else operator.index(dim), nd)
-    except TypeError:   # (a str, a float...: torch names the op and the argument)
-        raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__}") \
-            from None
-    if nd == 0:
-        return op.apply(input.reshape(1), 0).reshape(())
-    if input._data.shape[d] == 0:  # nothing to normalise over (NumPy's max would raise)
-        return input.clone()
-    return op.apply(input, d)
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -716,7 +587,7 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
     with g ~ Gumbel(0, 1).  ``hard=True`` returns one-hot samples whose
     gradient is the soft sample's (straight-through)."""
     from ...random import _rng
-    from ..._tensor import _wrap
+    from ..._tensor_base import _wrap
     x = logits._data
     b = backend_of(x)   # (drawn on the host, then moved to x's device)
     gumbels = (-b.xp.log(b.from_host(_rng(None).standard_exponential(x.shape)))).astype(x.dtype)

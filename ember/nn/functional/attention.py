@@ -20,7 +20,8 @@ import numpy as np
 
 from ... import _dtype as D
 from ..._errors import not_a_tensor
-from ..._tensor import Tensor, _wrap
+from ..._tensor import Tensor
+from ..._tensor_base import _wrap
 from ...autograd.function import Op
 from ...backends import namespace, kernels, backend_of
 from ...random import _rng

@@ -144,7 +144,7 @@ def _input_grad(g, w, geo):
 
 def _t(a):
     if _bw.is_array(a):
-        from ..._tensor import _wrap
+        from ..._tensor_base import _wrap
         return _wrap(a)
     return a
 

@@ -2,7 +2,8 @@
 pairwise_distance, cosine_similarity, pdist and normalize), composed from
 Ember's norm ops so their gradients are exact to any order."""
 from ...backends import namespace
-from ..._tensor import Tensor, _wrap, _dim
+from ..._tensor import Tensor
+from ..._tensor_base import _wrap, _dim
 from ...ops._util import check_broadcast, to_float, cast
 from ...ops.reduction import vector_norm
 from ... import _dtype as D

@@ -25,7 +25,9 @@ import warnings
 
 import numpy as np
 
-from ..._tensor import Tensor, _wrap
+from ..._tensor import Tensor
+
+from ..._tensor_base import _wrap
 from ...autograd.function import Op
 from ...ops import _bw
 from ...backends import namespace, kernels
@@ -859,7 +861,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     log 2 pi when ``full``).  var has input's shape, or one fewer trailing
     dimension, or a trailing 1; it is clamped to >= eps without blocking its
     gradient, as torch."""
-    from ..._tensor import _wrap as wrap
+    from ..._tensor_base import _wrap as wrap
     if isinstance(var, (int, float)):
         xd = input._data
         var = wrap(namespace(xd).full(xd.shape, float(var), dtype=xd.dtype))

@@ -640,7 +640,7 @@ def _avg_pool(nd, fname, input, kernel_size, stride, padding, ceil_mode, count_i
     if x.dtype.kind != "f":
         # integer average pooling truncates toward zero, as torch
         out = _avg_forward(x.astype(np.float64), geo)
-        from ..._tensor import _wrap
+        from ..._tensor_base import _wrap
         return _wrap(namespace(out).trunc(out).astype(x.dtype))
     return _AvgPool.apply(input, geo)
 
@@ -762,7 +762,7 @@ def _adaptive_max(nd, fname, input, output_size, return_indices):
     overlap = any(o and s % o for s, o in zip(sp2, out2))
     y = _IdxGather.apply(input, None, ind, y_shape, overlap)
     if return_indices:
-        from ..._tensor import _wrap
+        from ..._tensor_base import _wrap
         return y, _wrap(ind.reshape(y_shape))
     return y
 

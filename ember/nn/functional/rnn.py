@@ -42,7 +42,9 @@ kept gate-major, (gates, B, H) per step, so each gate is a contiguous block
 """
 import numpy as np
 
-from ..._tensor import Tensor, _wrap
+from ..._tensor import Tensor
+
+from ..._tensor_base import _wrap
 from ...autograd.function import Op
 from ...backends import namespace, kernels
 from ...ops import _bw

@@ -4,7 +4,8 @@ import math
 import numpy as np
 
 from ...backends import namespace, kernels
-from ..._tensor import Tensor, _wrap
+from ..._tensor import Tensor
+from ..._tensor_base import _wrap
 from ..._errors import not_a_tensor
 from ...autograd.function import Op
 from ...autograd.grad_mode import state as _gm

@@ -14,7 +14,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ... import _dtype as D
-from ..._tensor import Tensor, _wrap, _check_device, _backend_for, Size, device as _device_cls
+from ..._tensor import Tensor
+from ..._tensor_base import _wrap, _check_device, _backend_for, Size, device as _device_cls
 from ...autograd.grad_mode import state as _gm
 from ...backends import backend_of
 from ..parameter import Parameter, Buffer

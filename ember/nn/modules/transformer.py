@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from ... import _dtype as D
-from ..._tensor import _wrap
+from ..._tensor_base import _wrap
 from ...autograd.grad_mode import is_grad_enabled
 from ...backends import namespace
 from .. import functional as F

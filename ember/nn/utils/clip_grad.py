@@ -6,7 +6,8 @@ import numpy as np
 
 from ..._creation import tensor
 from ..._dtype import float32
-from ..._tensor import Tensor, _wrap
+from ..._tensor import Tensor
+from ..._tensor_base import _wrap
 from ...backends import backend_of, namespace
 
 __all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm",

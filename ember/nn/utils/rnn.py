@@ -14,7 +14,9 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..._tensor import Tensor, _wrap
+from ..._tensor import Tensor
+
+from ..._tensor_base import _wrap
 from ..modules.utils import _from_host
 
 __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence",

@@ -21,7 +21,8 @@ import re
 import numpy as np
 
 from ... import _dtype as D
-from ..._tensor import Tensor, _wrap
+from ..._tensor import Tensor
+from ..._tensor_base import _wrap
 from ...autograd.grad_mode import state as _gm
 
 __all__ = ["default_collate", "default_convert", "collate", "default_collate_fn_map"]

@@ -17,7 +17,9 @@ import traceback
 
 import numpy as np
 
-from ..._tensor import Tensor, _wrap
+from ..._tensor import Tensor
+
+from ..._tensor_base import _wrap
 from ...autograd.grad_mode import state as _gm
 
 # How often (seconds) the main process's blocked waits wake up to check that

@@ -1,0 +1,508 @@
+"""TensorBase: what a tensor *is*: an array plus the autograd fields torch keeps beside it.
+
+The array lives in ``_data`` (``.data`` is torch's detached alias, a Tensor).
+This is the bottom layer: autograd and every op import it, and it imports
+none of them.  What a tensor *does* (``x.add(y)``, ``x.sum()``, ``x @ y``) is
+ember.ops; ``ember.Tensor`` (_tensor.py) is this class plus those methods,
+defined above ops, so the layers import downward only:
+
+    _tensor_base -> autograd -> ops -> _tensor -> nn, optim ...
+
+Ops make their results with ``_wrap``, as instances of ``ember.Tensor``, which
+registers itself here when it loads (``_register_tensor_class``), as torch's
+Python Tensor class does with its C++ core.
+"""
+import numpy as np
+
+from . import _dtype as D
+from . import backends as _backends
+from .backends import ARRAY_TYPES as _ARRAY_TYPES, asarray as _asarray
+from ._printing import tensor_repr as _tensor_repr
+
+_new = object.__new__
+
+
+class Size(tuple):
+    """A tensor shape: a tuple that prints as ``ember.Size([2, 3])``."""
+
+    def __repr__(self):
+        return f"ember.Size({list(self)})"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+class device:
+    """Where a tensor lives.  Ember computes on the CPU only."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type="cpu", index=None):
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        if not isinstance(type, str):
+            raise TypeError(f"device() expected a string like 'cpu', got {type!r}")
+        if ":" in type:
+            type, idx = type.split(":", 1)
+            if not idx.isdigit():
+                raise RuntimeError(f"Invalid device string: '{type}:{idx}'")
+            index = int(idx)
+        if type not in ("cpu", "cuda", "mps", "meta") and _backends.get(type) is None:
+            raise RuntimeError(f"Expected one of cpu, cuda, mps, meta device type at start of "
+                               f"device string: {type}")
+        self.type, self.index = type, index
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+    def __repr__(self):
+        return f"device(type='{self.type}')" if self.index is None else \
+            f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+_CPU = device("cpu")
+_DEFAULT = [None]      # the default device's backend for factories; None: the CPU
+
+
+def _backend_for(dev):
+    """The Backend of device ``dev`` (None, a string, an int or a device);
+    None means the CPU.  An accelerator Ember has no backend for raises."""
+    if dev is None or dev is _CPU:
+        return None
+    if isinstance(dev, int):
+        dev = device("cuda", dev)
+    d = dev if isinstance(dev, device) else device(dev)
+    if d.type == "cpu" or d.type == "meta":
+        return None
+    b = _backends.get(d.type)
+    if b is None:
+        raise DeviceUnavailableError(f"Ember runs on the CPU only; device '{d}' is not available "
+                                     "(ember.cuda.is_available() is False)")
+    return b
+
+
+def _check_device(dev):
+    """The Backend a factory's ``device=`` names (the default device when
+    None); None for the CPU."""
+    if dev is None:
+        return _DEFAULT[0]
+    return _backend_for(dev)
+
+
+def set_default_device(dev):
+    """Where factories (``zeros``, ``tensor``, ``randn`` ...) put new tensors
+    when no ``device=`` is given (torch.set_default_device)."""
+    _DEFAULT[0] = None if dev is None else _backend_for(dev)
+
+
+def get_default_device():
+    b = _DEFAULT[0]
+    return _CPU if b is None else _device_of_backend(b)
+
+
+_DEVICES = {}
+
+
+def _device_of_backend(b):
+    d = _DEVICES.get(b.name)
+    if d is None:
+        d = _DEVICES[b.name] = device(b.name)
+    return d
+
+
+class DeviceUnavailableError(RuntimeError, AssertionError):
+    """Asking for an accelerator.  A RuntimeError, and an AssertionError as
+    a CPU-only torch build raises ("Torch not compiled with CUDA enabled")."""
+
+
+def _wrap(arr, grad_fn=None, out_nr=0):
+    """Fast constructor: wrap an array (a NumPy scalar becomes 0-d) in an ember.Tensor."""
+    t = _new(Tensor)
+    if type(arr) is not np.ndarray and type(arr) not in _ARRAY_TYPES:
+        arr = np.asarray(arr)
+    t._data = arr
+    t.grad_fn = grad_fn
+    t.requires_grad = grad_fn is not None
+    t._vc = [0]
+    if out_nr:
+        t._out_nr = out_nr
+    return t
+
+
+def _wrap_view(arr, src):
+    """Wrap ``arr``, a NumPy view of ``src``'s data, sharing its version counter."""
+    t = _wrap(arr)
+    t._vc = src._vc
+    t._base = src if src._base is None else src._base
+    return t
+
+
+class TensorBase:
+    """A tensor's data and autograd state; ``ember.Tensor`` adds the methods."""
+
+    # Hot fields are slots; rarely set ones are class-level defaults that an
+    # instance overrides in its (lazily created) __dict__, so making a tensor
+    # costs four attribute stores.
+    __slots__ = ("_data", "requires_grad", "grad_fn", "_vc", "__dict__", "__weakref__")
+    grad = None
+    _out_nr = 0          # which output of grad_fn this tensor is
+    _base = None         # for views: the tensor whose memory this one shares
+    _hooks = None        # gradient hooks of a leaf
+    _accum = None        # weakref to a leaf's AccumulateGrad node, made on first use
+    _post_acc_hooks = None
+    _views = None        # weak refs to views that may require grad, for in-place rebasing
+
+    # NumPy must hand mixed expressions (ndarray * Tensor) to Tensor's
+    # reflected operators rather than converting the tensor.
+    __array_priority__ = 1000
+
+    def __new__(cls, *args, **kwargs):
+        return _new(cls)
+
+    def __init__(self, *args, dtype=None, device=None, requires_grad=False):
+        """``Tensor(2, 3)`` is uninitialised (default dtype); ``Tensor(data)``
+        copies data as the default float dtype, like torch's legacy constructor."""
+        backend = _check_device(device)
+        dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+        if len(args) == 0:
+            arr = np.empty((0,), dtype=dt.np)
+        elif all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            arr = np.empty(tuple(int(a) for a in args), dtype=dt.np)
+        elif len(args) == 1 and isinstance(args[0], (tuple, Size)) and all(isinstance(a, int) for a in args[0]) \
+                and isinstance(args[0], Size):
+            arr = np.empty(tuple(args[0]), dtype=dt.np)
+        elif len(args) == 1:
+            src = args[0]
+            arr = np.array(src.numpy(force=True) if isinstance(src, TensorBase) else src, dtype=dt.np)
+        else:
+            raise TypeError(f"Tensor(): invalid arguments {args!r}")
+        self._data = arr if backend is None else backend.from_host(arr)
+        self.grad_fn = None
+        self.requires_grad = False
+        self._vc = [0]
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- metadata -----------------------------------------------------------------
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._data.shape)
+        return self._data.shape[_dim(dim, self._data.ndim)]
+
+    @property
+    def dtype(self):
+        return D._FROM_NP[self._data.dtype]
+
+    @property
+    def device(self):
+        d = self._data
+        if type(d) is np.ndarray:
+            return _CPU
+        return _device_of_backend(_backends.backend_of(d))
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    @property
+    def is_cpu(self):
+        return self.device.type == "cpu"
+
+    @property
+    def is_meta(self):
+        return False
+
+    @property
+    def is_sparse(self):
+        return False
+
+    @property
+    def is_quantized(self):
+        return False
+
+    @property
+    def layout(self):
+        return "strided"
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    def dim(self):
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self):
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self):
+        return self._data.itemsize
+
+    @property
+    def itemsize(self):
+        return self._data.itemsize
+
+    @property
+    def nbytes(self):
+        return self._data.nbytes
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def is_complex(self):
+        return False
+
+    def is_signed(self):
+        return self.dtype.is_signed
+
+    def stride(self, dim=None):
+        isz = self._data.itemsize
+        st = tuple(s // isz for s in self._data.strides)
+        return st if dim is None else st[_dim(dim, self._data.ndim)]
+
+    def is_contiguous(self, memory_format=None):
+        return self._data.flags.c_contiguous
+
+    def data_ptr(self):
+        return self._data.__array_interface__["data"][0]
+
+    def storage_offset(self):
+        base = self._data
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        off = self.data_ptr() - base.__array_interface__["data"][0]
+        return off // self._data.itemsize
+
+    def untyped_storage(self):
+        base = self._data
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        return _Storage(base)
+
+    @property
+    def _version(self):
+        return self._vc[0]
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def output_nr(self):
+        return self._out_nr
+
+    @property
+    def data(self):
+        """A tensor sharing this one's memory, detached from the graph and
+        invisible to the version counter (torch's ``.data``)."""
+        return _wrap(self._data)
+
+    @data.setter
+    def data(self, value):
+        self._data = value._data if isinstance(value, TensorBase) else _asarray(value)
+
+    # ---- conversion -------------------------------------------------------------
+    def numpy(self, *, force=False):
+        """The underlying array, sharing memory (torch refuses when grad is
+        required; so does Ember unless ``force=True``)."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        d = self._data
+        if type(d) is np.ndarray:
+            return d
+        b = _backends.backend_of(d)       # (force: a copy to the host, as torch's .cpu())
+        if not b.host and not force:
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+        return b.to_host(d)
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and dtype != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.reshape(()).item())
+
+    def __float__(self):
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return float(self.item())
+
+    def __int__(self):
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._data.reshape(()).item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    def __hash__(self):
+        return id(self)
+
+    def __format__(self, spec):
+        if self._data.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def pin_memory(self):
+        return self
+
+    def share_memory_(self):
+        return self
+
+    def is_pinned(self):
+        return False
+
+    # ---- autograd -----------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        if not self.is_leaf:
+            if requires_grad:
+                return self
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you "
+                               "want to use a computed variable in a subgraph that doesn't require "
+                               "differentiation use var_no_grad = var.detach().")
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self):
+        """A tensor sharing memory (and version counter), cut from the graph."""
+        t = _wrap(self._data)
+        t._vc = self._vc
+        return t
+
+    def detach_(self):
+        if self._base is not None and self._base.requires_grad:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    # ---- copying, pickling ---------------------------------------------------------------
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment.")
+        t = _new(type(self))
+        TensorBase.__init__(t)
+        t._data = self._data.copy()
+        t.requires_grad = self.requires_grad
+        if self.grad is not None:
+            t.grad = _wrap(self.grad._data.copy())
+        extra = {k: v for k, v in self.__dict__.items() if k not in _INTERNAL}
+        if extra:
+            import copy
+            t.__dict__.update(copy.deepcopy(extra, memo))
+        memo[id(self)] = t
+        return t
+
+    def __reduce_ex__(self, proto):
+        return (_rebuild, (type(self), self._data, self.requires_grad))
+
+    # ---- printing -------------------------------------------------------------------
+    def __repr__(self):
+        return _tensor_repr(self)
+
+    __str__ = __repr__
+
+
+_INTERNAL = frozenset({"grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks", "_views"})
+
+
+def _rebuild(cls, data, requires_grad):
+    t = _new(cls)
+    TensorBase.__init__(t)
+    t._data = data
+    t.requires_grad = requires_grad
+    return t
+
+
+class _Storage:
+    """Minimal stand-in for torch's untyped storage: identity and size only."""
+
+    def __init__(self, arr):
+        self._arr = arr
+
+    def data_ptr(self):
+        return self._arr.__array_interface__["data"][0]
+
+    def nbytes(self):
+        return self._arr.nbytes
+
+    def size(self):
+        return self._arr.nbytes
+
+
+def _dim(d, ndim):
+    """Normalise a possibly negative dim, raising torch's IndexError (and
+    torch's TypeError for a dim that is not an int, such as a str or None)."""
+    try:  # (free on the normal path: only a failed comparison lands below)
+        if d < 0:
+            nd = ndim if ndim else 1
+            if d < -nd:
+                raise IndexError(f"Dimension out of range (expected to be in range of "
+                                 f"[{-nd}, {nd - 1}], but got {d})")
+            return d + nd if ndim else 0
+        if d >= (ndim or 1):
+            nd = ndim if ndim else 1
+            raise IndexError(f"Dimension out of range (expected to be in range of "
+                             f"[{-nd}, {nd - 1}], but got {d})")
+    except TypeError:
+        raise TypeError(f"argument 'dim' must be int, not {type(d).__name__}") from None
+    return d
+
+
+def is_tensor(obj):
+    return isinstance(obj, TensorBase)
+
+
+# The class ``_wrap`` (and autograd's op outputs) instantiate: ember.Tensor,
+# once _tensor.py has loaded and registered it.
+Tensor = TensorBase
+
+
+def _register_tensor_class(cls):
+    """Make ``cls`` (ember.Tensor) the class of every tensor Ember creates."""
+    global Tensor
+    Tensor = cls
