@@ -808,7 +808,7 @@ def _fast_binary(cls, general, reflected=False):
     def op(a, b):
         ad = a._data
         tb = type(b)
-        if tb is TensorBase:
+        if isinstance(b, TensorBase):
             if ad.dtype is b._data.dtype and ad.dtype.kind == "f":
                 x, y = (b, a) if reflected else (a, b)
                 try:

@@ -487,7 +487,7 @@ def getitem(self, index):
         basic = _basic_tuple(index, self._data.shape)
         if basic is not None:
             return Slice.apply(self, basic)
-    elif t is TensorBase:
+    elif isinstance(index, TensorBase):
         d = index._data
         if d.ndim and d.dtype in _INT_IDX and self._data.ndim:
             return _adv(self, (d,))

@@ -221,7 +221,7 @@ class Mean(Op):
 
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over ``dim``; the input (or ``dtype``) must be floating point, as torch."""
-    if type(dim) is int and type(input) is TensorBase and dtype is None and out is None:
+    if type(dim) is int and isinstance(input, TensorBase) and dtype is None and out is None:
         d = input._data   # (the common call, mean(x, dim=k), without the general checks)
         nd = d.ndim
         if d.dtype.kind == "f" and nd and -nd <= dim < nd:
