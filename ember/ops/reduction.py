@@ -21,7 +21,7 @@ from .._errors import not_a_tensor
 from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
-from ..backends import namespace, is_array
+from ..backends import namespace, kernels, is_array
 from . import _bw
 from .elementwise import _out
 
@@ -139,15 +139,32 @@ def _c(r, xp):
 
 # ---- sum / mean / nansum / nanmean ------------------------------------------------------------
 
+# Float sums of up to this many terms are taken as the namespace adds them
+# (even one after another the error stays near 1e-5 of the sum in float32);
+# longer ones go to the backend's cascade_sum, as accurate as torch's
+# cascaded sum: 10^7 float32 copies of 0.1 sum to 10^6, not 1,087,937.
+_SHORT_SUM = 256
+
+
+def _fsum(x, axes, acc, keepdim):
+    """``add.reduce(x, axes, acc, keepdims=keepdim)`` with torch's accuracy for
+    long float sums.  ``acc``: the accumulation and result dtype (None: x's)."""
+    if x.dtype.kind == "f" and (acc is None or issubclass(acc, np.floating)) and \
+            (x.size if axes is None else _count(x.shape, axes)) > _SHORT_SUM:
+        return kernels(x).cascade_sum(x, axes, acc, keepdim)
+    # (add.reduce is x.sum without NumPy's Python-level wrapper)
+    return namespace(x).add.reduce(x, axes, acc, None, keepdim)
+
+
 class Sum(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         ctx.meta = (x.shape, axes, keepdim)
         xp = namespace(x)
         if acc is np.float16:  # torch accumulates half in float32
-            r = xp.add.reduce(x, axes, np.float32, None, keepdim).astype(np.float16)
-        else:  # (add.reduce is x.sum without NumPy's Python-level wrapper)
-            r = xp.add.reduce(x, axes, acc, None, keepdim)
+            r = xp.asarray(_fsum(x, axes, np.float32, keepdim)).astype(np.float16)
+        else:
+            r = _fsum(x, axes, acc, keepdim)
         return _c(r, xp)
 
     @staticmethod
@@ -195,11 +212,11 @@ class Mean(Op):
             with _quiet(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 r = x.mean(axis=axes, keepdims=keepdim, dtype=acc)
-        elif acc is None and x.dtype.char == "e":
-            r = x.mean(axis=axes, keepdims=keepdim)  # NumPy accumulates half in float32
+        elif acc is None and x.dtype.char == "e":   # torch accumulates half in float32
+            r = xp.asarray(_fsum(x, axes, np.float32, keepdim) / n).astype(np.float16)
         else:
             # sum / n is what mean computes, without its Python-level overhead
-            r = xp.add.reduce(x, axes, acc, None, keepdim)
+            r = _fsum(x, axes, acc, keepdim)
             if is_array(r):
                 r /= n
                 # (reducing a 1-D or 2-D array leaves one axis longer than 1:
@@ -249,10 +266,13 @@ class NanSum(Op):
     def forward(ctx, x, axes, keepdim, acc):
         ctx.meta = (axes, keepdim)
         xp = namespace(x)
+        nan = xp.isnan(x)
         if ctx.needs_input_grad:  # only when recording
-            ctx.nan = xp.isnan(x)
+            ctx.nan = nan
+        if x.dtype.kind == "f" and nan.any():
+            x = xp.where(nan, x.dtype.type(0), x)
         half = acc is np.float16
-        r = xp.nansum(x, axis=axes, keepdims=keepdim, dtype=np.float32 if half else acc)
+        r = _fsum(x, axes, np.float32 if half else acc, keepdim)
         return xp.asarray(r, dtype=x.dtype if acc is None or half else acc)
 
     @staticmethod
@@ -275,7 +295,9 @@ class NanMean(Op):
         xp = namespace(x)
         nan = xp.isnan(x)
         cnt = xp.sum(~nan, axis=axes, keepdims=True)
-        s = xp.nansum(x, axis=axes, keepdims=True)
+        half = x.dtype == np.float16
+        s = _fsum(xp.where(nan, x.dtype.type(0), x) if nan.any() else x, axes,
+                  np.float32 if half else None, True)          # (half: as torch's nansum)
         with _quiet():
             r = (s / cnt).astype(x.dtype, copy=False)
         ctx.meta = (axes, keepdim, nan, cnt)
@@ -320,11 +342,14 @@ class _Moments(Op):
         n = _count(x.shape, axes)
         den = n - correction
         ctx.meta = (axes, keepdim, n, den)
+        # torch's CPU var/std with a single output (not var_mean/std_mean)
+        # take the deviations from the mean rounded to float32/64
+        rounded = not cls.with_mean and n == x.size and x.dtype.itemsize >= 4
         if den > 0:
-            m, out = _moments(x, axes, keepdim, n, den, cls.take_sqrt)
+            m, out = _moments(x, axes, keepdim, n, den, cls.take_sqrt, rounded)
         else:  # torch clamps the divisor to 0 here (inf/nan), not in the gradient
             with _quiet():
-                m, out = _moments(x, axes, keepdim, n, 0, cls.take_sqrt)
+                m, out = _moments(x, axes, keepdim, n, 0, cls.take_sqrt, rounded)
         ctx.m = m
         # (std's gradient needs its output; var's doesn't, and torch's doesn't save it)
         ctx.save_for_backward(x, out if cls.take_sqrt else None)
@@ -357,22 +382,32 @@ class _Moments(Op):
         return gx
 
 
-def _moments(x, axes, keepdim, n, den, take_sqrt):
-    """(mean with keepdims, var or std) of array ``x``; ``den`` may be 0."""
+def _moments(x, axes, keepdim, n, den, take_sqrt, rounded):
+    """(mean with keepdims, var or std) of array ``x``; ``den`` may be 0.
+    Two passes in float64 whatever the float dtype, as torch's CPU kernels
+    accumulate (in float32 data offset by 1e8 the float32 mean is off by
+    units of 8, and the variance by their square).  ``rounded``: deviations
+    from the mean rounded to x's dtype, as torch's var/std of all elements
+    (it differs from the exact variance where that rounding is comparable
+    to the spread)."""
     xp = namespace(x)
+    w = x if x.dtype == np.float64 else x.astype(np.float64)
     if n == 0:  # the mean of nothing is NaN
         m = xp.full(tuple(1 if axes is None or i in axes else s for i, s in enumerate(x.shape)),
-                    _nan, dtype=x.dtype)
-    elif x.dtype == np.float16:
-        m = x.mean(axis=axes, keepdims=True)
-    else:
-        m = x.sum(axis=axes, keepdims=True)
+                    _nan, dtype=np.float64)
+    elif rounded:   # (the sum rounded once to x's dtype, as an exact float32 sum would be)
+        m = xp.asarray(_fsum(w, axes, None, True)).astype(x.dtype)
         m /= n
-    d = xp.asarray(x - m)  # (a 0-d difference is a NumPy scalar)
+        m = m.astype(np.float64)
+    else:
+        m = xp.asarray(_fsum(w, axes, None, True))
+        m /= n
+    d = xp.asarray(w - m) if w is x else xp.subtract(w, m, out=w)  # (w: our own copy)
     xp.multiply(d, d, out=d)
-    v = d.sum(axis=axes, keepdims=keepdim, dtype=np.float32 if x.dtype == np.float16 else None)
-    v = xp.asarray(v / den if den else v / xp.zeros((), dtype=v.dtype), dtype=x.dtype)
-    return m, _c(xp.sqrt(v) if take_sqrt else v, xp)
+    v = _fsum(d, axes, None, keepdim)
+    v = v / den if den else v / xp.zeros((), dtype=v.dtype)
+    v = xp.asarray(xp.sqrt(v) if take_sqrt else v, dtype=x.dtype)
+    return m.astype(x.dtype, copy=False), _c(v, xp)
 
 
 class Var(_Moments):
