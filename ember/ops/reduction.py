@@ -862,7 +862,10 @@ class LogSumExp(Op):
         # shift by the max for stability, except where it is infinite (torch's rule)
         if not xp.isfinite(m).all():
             m = xp.where(xp.isinf(m), 0, m).astype(x.dtype, copy=False)
-        s = xp.sum(xp.exp(x - m), axis=axes, keepdims=True)
+        e = xp.exp(x - m)
+        # (half: accumulated in float32, the sum rounded to half as torch's)
+        s = xp.asarray(_fsum(e, axes, np.float32 if x.dtype == np.float16 else None, True),
+                       dtype=x.dtype)
         if s.all():
             r = xp.log(s) + m
         else:
@@ -900,15 +903,27 @@ def _revcumsum(g, axis):
     return _bw.flip(_bw.cumsum(_bw.flip(g, axis), axis), axis)
 
 
+# torch's CPU scans accumulate float32 in double and half in float32: a
+# float32 running sum of 10^7 copies of 0.1 would end at 1,087,937.
+_SCAN_ACC = {np.float16: np.float32, np.float32: np.float64}
+
+
+def _scan(fn, x, axis, acc):
+    """``fn`` ('cumsum'/'cumprod') of array ``x`` along ``axis`` with result
+    dtype ``acc`` (None: x's), accumulated as torch's CPU scans do."""
+    out = x.dtype.type if acc is None else acc
+    wide = _SCAN_ACC.get(out)
+    r = getattr(namespace(x), fn)(x, axis, dtype=wide or out)
+    return r if wide is None else r.astype(out)
+
+
 class Cumsum(Op):
     @staticmethod
     def forward(ctx, x, axis, acc):
         ctx.axis = axis
         if x.ndim == 0:
             return x.astype(acc) if acc is not None else x.copy()
-        if acc is np.float16:
-            return x.cumsum(axis, dtype=np.float32).astype(np.float16)
-        return x.cumsum(axis, dtype=acc)
+        return _scan("cumsum", x, axis, acc)
 
     @staticmethod
     def backward(ctx, g):
@@ -932,7 +947,7 @@ class Cumprod(Op):
         if x.ndim == 0:
             r = x.astype(acc) if acc is not None else x.copy()
         else:
-            r = namespace(x).cumprod(x, axis, dtype=acc)
+            r = _scan("cumprod", x, axis, acc)
         ctx.save_for_backward(x, r)
         return r
 
@@ -994,10 +1009,7 @@ def cumprod(input, dim, *, dtype=None, out=None):
     _check_tensor(input, "cumprod")
     d = input._data
     axis = _axis(dim, d.ndim, "cumprod")
-    acc = _acc_dtype(d, dtype, input)
-    if acc is np.float16:
-        acc = None
-    return _out(Cumprod.apply(input, axis, acc), out)
+    return _out(Cumprod.apply(input, axis, _acc_dtype(d, dtype, input)), out)
 
 
 def _cum_extreme(input, dim, name, ufunc):
@@ -1358,16 +1370,16 @@ class VectorNorm(Op):
     def forward(ctx, x, p, axes, keepdim):
         xp = namespace(x)
         acc = x.astype(np.float32) if x.dtype == np.float16 else x
+        # (sums as accurate as torch's: see _fsum)
         if p == 2:
-            if axes is None and not keepdim and acc.flags.c_contiguous:
-                f = acc.reshape(-1)
-                r = xp.sqrt(xp.dot(f, f))
+            if axes is None and not keepdim:
+                r = xp.sqrt(kernels(acc).sum_squares(acc))
             else:
-                r = xp.sqrt(xp.sum(acc * acc, axis=axes, keepdims=keepdim))
+                r = xp.sqrt(_fsum(acc * acc, axes, None, keepdim))
         else:
             a = xp.abs(acc)
             if p == 1:
-                r = xp.sum(a, axis=axes, keepdims=keepdim)
+                r = _fsum(a, axes, None, keepdim)
             elif p == _inf:
                 r = xp.amax(a, axis=axes, keepdims=keepdim)
             elif p == -_inf:
@@ -1376,7 +1388,7 @@ class VectorNorm(Op):
                 r = xp.sum(a != 0, axis=axes, keepdims=keepdim)
             else:
                 with _quiet():
-                    r = xp.sum(a ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+                    r = _fsum(a ** p, axes, None, keepdim) ** (1.0 / p)
         r = xp.asarray(r, dtype=x.dtype)
         ctx.meta = (p, axes, keepdim)
         ctx.save_for_backward(x, r)

@@ -56,3 +56,9 @@ def cascade_sum(x, axes, dtype, keepdim):
     if keepdim:
         return r
     return r.reshape(tuple(s for i, s in enumerate(x.shape) if i not in red))
+
+
+@GENERIC.register
+def sum_squares(x):
+    """The sum of ``x * x`` over all elements (a 2-norm's square), 0-d."""
+    return cascade_sum(x * x, None, None, False)
