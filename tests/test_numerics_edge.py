@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import ember
+from helpers import check
 
 F32, F16 = np.float32, np.float16
 
@@ -154,3 +155,16 @@ def test_gradcheck_long_axis(fn):
     differentiable: gradcheck in float64."""
     x = ember.tensor(np.random.default_rng(1).uniform(0.5, 2.0, (300, 2, 3)), requires_grad=True)
     assert ember.autograd.gradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("fn", [lambda L, t: t.sum(0), lambda L, t: t.mean((0, 2)),
+                                lambda L, t: t.var(0), lambda L, t: t.std((0, 2), keepdim=True),
+                                lambda L, t: L.var_mean(t, 0), lambda L, t: L.nansum(t, 0),
+                                lambda L, t: L.nanmean(t, (0, 2)), lambda L, t: L.logsumexp(t, 0),
+                                lambda L, t: t.norm(dim=(0, 2)), lambda L, t: t.norm(3, 0),
+                                lambda L, t: t.cumsum(0), lambda L, t: t.cumprod(0)])
+def test_float32_long_axis_against_torch(fn):
+    """The same cascaded paths in float32 (where they are taken): values and
+    gradients as torch's."""
+    x = np.random.default_rng(2).uniform(0.9, 1.1, (600, 2, 3)).astype(F32)
+    check(fn, x)
