@@ -394,6 +394,8 @@ def _moments(x, axes, keepdim, n, den, take_sqrt, rounded):
     (it differs from the exact variance where that rounding is comparable
     to the spread)."""
     xp = namespace(x)
+    if x.dtype == np.float32 and n and not rounded:
+        return _moments32(x, axes, keepdim, n, den, take_sqrt)
     w = x if x.dtype == np.float64 else x.astype(np.float64)
     if n == 0:  # the mean of nothing is NaN
         m = xp.full(tuple(1 if axes is None or i in axes else s for i, s in enumerate(x.shape)),
@@ -411,6 +413,27 @@ def _moments(x, axes, keepdim, n, den, take_sqrt, rounded):
     v = v / den if den else v / xp.zeros((), dtype=v.dtype)
     v = xp.asarray(xp.sqrt(v) if take_sqrt else v, dtype=x.dtype)
     return m.astype(x.dtype, copy=False), _c(v, xp)
+
+
+def _moments32(x, axes, keepdim, n, den, take_sqrt):
+    """_moments of float32 ``x`` without a float64 copy, as accurate: the
+    deviations d from a first (cascaded) mean c are exact where it matters
+    (x close to c), and var = (sum d^2 - (sum d)^2 / n) / den corrects for
+    c being off by an ulp; the mean is c + (sum d) / n, rounded once."""
+    xp = namespace(x)
+    c = xp.asarray(_fsum(x, axes, None, True))
+    c /= n
+    d = x - c
+    s1 = xp.asarray(_fsum(d, axes, None, True))
+    xp.multiply(d, d, out=d)
+    s2 = xp.asarray(_fsum(d, axes, None, True), dtype=np.float64)
+    s1 = s1.astype(np.float64)
+    m = (c + s1 / n).astype(np.float32)
+    v = s2 - s1 * s1 / n
+    xp.maximum(v, 0.0, out=v)               # (rounding must not make it negative)
+    v = v / den if den else v / xp.zeros((), dtype=v.dtype)
+    v = xp.asarray(xp.sqrt(v) if take_sqrt else v, dtype=np.float32)
+    return m, _c(_squeeze(v, axes, keepdim), xp)
 
 
 class Var(_Moments):
