@@ -394,7 +394,7 @@ def _moments(x, axes, keepdim, n, den, take_sqrt, rounded):
     (it differs from the exact variance where that rounding is comparable
     to the spread)."""
     xp = namespace(x)
-    if x.dtype == np.float32 and n and not rounded:
+    if x.dtype == np.float32 and x.size >= _BIG_MOMENTS and n and not rounded:
         return _moments32(x, axes, keepdim, n, den, take_sqrt)
     w = x if x.dtype == np.float64 else x.astype(np.float64)
     if n == 0:  # the mean of nothing is NaN
@@ -413,6 +413,11 @@ def _moments(x, axes, keepdim, n, den, take_sqrt, rounded):
     v = v / den if den else v / xp.zeros((), dtype=v.dtype)
     v = xp.asarray(xp.sqrt(v) if take_sqrt else v, dtype=x.dtype)
     return m.astype(x.dtype, copy=False), _c(v, xp)
+
+
+# From this size on a float64 copy of a float32 input costs more than the
+# extra passes of _moments32; below it, the float64 path has fewer calls.
+_BIG_MOMENTS = 1 << 16
 
 
 def _moments32(x, axes, keepdim, n, den, take_sqrt):
