@@ -190,6 +190,8 @@ def cumsum(x, axis):
         xp = namespace(x)
         if x.dtype == np.float16:  # accumulate in float32, as torch does
             return xp.cumsum(x, axis, dtype=np.float32).astype(np.float16)
+        if x.dtype == np.float32:  # and float32 in double
+            return xp.cumsum(x, axis, dtype=np.float64).astype(np.float32)
         return xp.cumsum(x, axis)
     from .reduction import cumsum as _cumsum
     return _cumsum(x, axis)

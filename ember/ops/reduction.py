@@ -21,7 +21,7 @@ from .._errors import not_a_tensor
 from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
-from ..backends import namespace, is_array
+from ..backends import namespace, kernels, is_array
 from . import _bw
 from .elementwise import _out
 
@@ -139,15 +139,35 @@ def _c(r, xp):
 
 # ---- sum / mean / nansum / nanmean ------------------------------------------------------------
 
+# Float sums of up to this many terms are taken as the namespace adds them
+# (even one after another the error stays near 1e-5 of the sum in float32);
+# longer ones go to the backend's cascade_sum, as accurate as torch's
+# cascaded sum: 10^7 float32 copies of 0.1 sum to 10^6, not 1,087,937.
+# (float64 in a plain running sum of 65536 terms is still off by ~1e-11 only)
+_SHORT_SUM = 256
+_SHORT_SUM_64 = 1 << 16
+
+
+def _fsum(x, axes, acc, keepdim):
+    """``add.reduce(x, axes, acc, keepdims=keepdim)`` with torch's accuracy for
+    long float sums.  ``acc``: the accumulation and result dtype (None: x's)."""
+    if x.dtype.kind == "f" and (acc is None or issubclass(acc, np.floating)) and \
+            (x.size if axes is None else _count(x.shape, axes)) > \
+            (_SHORT_SUM_64 if (acc or x.dtype.type) is np.float64 else _SHORT_SUM):
+        return kernels(x).cascade_sum(x, axes, acc, keepdim)
+    # (add.reduce is x.sum without NumPy's Python-level wrapper)
+    return namespace(x).add.reduce(x, axes, acc, None, keepdim)
+
+
 class Sum(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         ctx.meta = (x.shape, axes, keepdim)
         xp = namespace(x)
         if acc is np.float16:  # torch accumulates half in float32
-            r = xp.add.reduce(x, axes, np.float32, None, keepdim).astype(np.float16)
-        else:  # (add.reduce is x.sum without NumPy's Python-level wrapper)
-            r = xp.add.reduce(x, axes, acc, None, keepdim)
+            r = xp.asarray(_fsum(x, axes, np.float32, keepdim)).astype(np.float16)
+        else:
+            r = _fsum(x, axes, acc, keepdim)
         return _c(r, xp)
 
     @staticmethod
@@ -195,11 +215,11 @@ class Mean(Op):
             with _quiet(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 r = x.mean(axis=axes, keepdims=keepdim, dtype=acc)
-        elif acc is None and x.dtype.char == "e":
-            r = x.mean(axis=axes, keepdims=keepdim)  # NumPy accumulates half in float32
+        elif acc is None and x.dtype.char == "e":   # torch accumulates half in float32
+            r = xp.asarray(_fsum(x, axes, np.float32, keepdim) / n).astype(np.float16)
         else:
             # sum / n is what mean computes, without its Python-level overhead
-            r = xp.add.reduce(x, axes, acc, None, keepdim)
+            r = _fsum(x, axes, acc, keepdim)
             if is_array(r):
                 r /= n
                 # (reducing a 1-D or 2-D array leaves one axis longer than 1:
@@ -249,10 +269,13 @@ class NanSum(Op):
     def forward(ctx, x, axes, keepdim, acc):
         ctx.meta = (axes, keepdim)
         xp = namespace(x)
+        nan = xp.isnan(x)
         if ctx.needs_input_grad:  # only when recording
-            ctx.nan = xp.isnan(x)
+            ctx.nan = nan
+        if x.dtype.kind == "f" and nan.any():
+            x = xp.where(nan, x.dtype.type(0), x)
         half = acc is np.float16
-        r = xp.nansum(x, axis=axes, keepdims=keepdim, dtype=np.float32 if half else acc)
+        r = _fsum(x, axes, np.float32 if half else acc, keepdim)
         return xp.asarray(r, dtype=x.dtype if acc is None or half else acc)
 
     @staticmethod
@@ -275,7 +298,9 @@ class NanMean(Op):
         xp = namespace(x)
         nan = xp.isnan(x)
         cnt = xp.sum(~nan, axis=axes, keepdims=True)
-        s = xp.nansum(x, axis=axes, keepdims=True)
+        half = x.dtype == np.float16
+        s = _fsum(xp.where(nan, x.dtype.type(0), x) if nan.any() else x, axes,
+                  np.float32 if half else None, True)          # (half: as torch's nansum)
         with _quiet():
             r = (s / cnt).astype(x.dtype, copy=False)
         ctx.meta = (axes, keepdim, nan, cnt)
@@ -320,11 +345,14 @@ class _Moments(Op):
         n = _count(x.shape, axes)
         den = n - correction
         ctx.meta = (axes, keepdim, n, den)
+        # torch's CPU var/std with a single output (not var_mean/std_mean)
+        # take the deviations from the mean rounded to float32/64
+        rounded = not cls.with_mean and n == x.size and x.dtype.itemsize >= 4
         if den > 0:
-            m, out = _moments(x, axes, keepdim, n, den, cls.take_sqrt)
+            m, out = _moments(x, axes, keepdim, n, den, cls.take_sqrt, rounded)
         else:  # torch clamps the divisor to 0 here (inf/nan), not in the gradient
             with _quiet():
-                m, out = _moments(x, axes, keepdim, n, 0, cls.take_sqrt)
+                m, out = _moments(x, axes, keepdim, n, 0, cls.take_sqrt, rounded)
         ctx.m = m
         # (std's gradient needs its output; var's doesn't, and torch's doesn't save it)
         ctx.save_for_backward(x, out if cls.take_sqrt else None)
@@ -357,22 +385,60 @@ class _Moments(Op):
         return gx
 
 
-def _moments(x, axes, keepdim, n, den, take_sqrt):
-    """(mean with keepdims, var or std) of array ``x``; ``den`` may be 0."""
+def _moments(x, axes, keepdim, n, den, take_sqrt, rounded):
+    """(mean with keepdims, var or std) of array ``x``; ``den`` may be 0.
+    Two passes in float64 whatever the float dtype, as torch's CPU kernels
+    accumulate (in float32 data offset by 1e8 the float32 mean is off by
+    units of 8, and the variance by their square).  ``rounded``: deviations
+    from the mean rounded to x's dtype, as torch's var/std of all elements
+    (it differs from the exact variance where that rounding is comparable
+    to the spread)."""
     xp = namespace(x)
+    if x.dtype == np.float32 and x.size >= _BIG_MOMENTS and n and not rounded:
+        return _moments32(x, axes, keepdim, n, den, take_sqrt)
+    w = x if x.dtype == np.float64 else x.astype(np.float64)
     if n == 0:  # the mean of nothing is NaN
         m = xp.full(tuple(1 if axes is None or i in axes else s for i, s in enumerate(x.shape)),
-                    _nan, dtype=x.dtype)
-    elif x.dtype == np.float16:
-        m = x.mean(axis=axes, keepdims=True)
-    else:
-        m = x.sum(axis=axes, keepdims=True)
+                    _nan, dtype=np.float64)
+    elif rounded:   # (the sum rounded once to x's dtype, as an exact float32 sum would be)
+        m = xp.asarray(_fsum(w, axes, None, True)).astype(x.dtype)
         m /= n
-    d = xp.asarray(x - m)  # (a 0-d difference is a NumPy scalar)
+        m = m.astype(np.float64)
+    else:
+        m = xp.asarray(_fsum(w, axes, None, True))
+        m /= n
+    d = xp.asarray(w - m) if w is x else xp.subtract(w, m, out=w)  # (w: our own copy)
     xp.multiply(d, d, out=d)
-    v = d.sum(axis=axes, keepdims=keepdim, dtype=np.float32 if x.dtype == np.float16 else None)
-    v = xp.asarray(v / den if den else v / xp.zeros((), dtype=v.dtype), dtype=x.dtype)
-    return m, _c(xp.sqrt(v) if take_sqrt else v, xp)
+    v = _fsum(d, axes, None, keepdim)
+    v = v / den if den else v / xp.zeros((), dtype=v.dtype)
+    v = xp.asarray(xp.sqrt(v) if take_sqrt else v, dtype=x.dtype)
+    return m.astype(x.dtype, copy=False), _c(v, xp)
+
+
+# From this size on a float64 copy of a float32 input costs more than the
+# extra passes of _moments32; below it, the float64 path has fewer calls.
+_BIG_MOMENTS = 1 << 16
+
+
+def _moments32(x, axes, keepdim, n, den, take_sqrt):
+    """_moments of float32 ``x`` without a float64 copy, as accurate: the
+    deviations d from a first (cascaded) mean c are exact where it matters
+    (x close to c), and var = (sum d^2 - (sum d)^2 / n) / den corrects for
+    c being off by an ulp; the mean is c + (sum d) / n, rounded once."""
+    xp = namespace(x)
+    c = xp.asarray(_fsum(x, axes, None, True))
+    c /= n
+    d = x - c
+    s1 = xp.asarray(_fsum(d, axes, None, True))
+    xp.multiply(d, d, out=d)
+    s2 = xp.asarray(_fsum(d, axes, None, True), dtype=np.float64)
+    s1 = s1.astype(np.float64)
+    m = (c + s1 / n).astype(np.float32)
+    v = s2 - s1 * s1 / n
+    xp.maximum(v, 0.0, out=v)               # (rounding must not make it negative)
+    v = v / den if den else v / xp.zeros((), dtype=v.dtype)
+    v = xp.asarray(xp.sqrt(v) if take_sqrt else v, dtype=np.float32)
+    return m, _c(_squeeze(v, axes, keepdim), xp)
 
 
 class Var(_Moments):
@@ -827,7 +893,10 @@ class LogSumExp(Op):
         # shift by the max for stability, except where it is infinite (torch's rule)
         if not xp.isfinite(m).all():
             m = xp.where(xp.isinf(m), 0, m).astype(x.dtype, copy=False)
-        s = xp.sum(xp.exp(x - m), axis=axes, keepdims=True)
+        e = xp.exp(x - m)
+        # (half: accumulated in float32, the sum rounded to half as torch's)
+        s = xp.asarray(_fsum(e, axes, np.float32 if x.dtype == np.float16 else None, True),
+                       dtype=x.dtype)
         if s.all():
             r = xp.log(s) + m
         else:
@@ -865,15 +934,27 @@ def _revcumsum(g, axis):
     return _bw.flip(_bw.cumsum(_bw.flip(g, axis), axis), axis)
 
 
+# torch's CPU scans accumulate float32 in double and half in float32: a
+# float32 running sum of 10^7 copies of 0.1 would end at 1,087,937.
+_SCAN_ACC = {np.float16: np.float32, np.float32: np.float64}
+
+
+def _scan(fn, x, axis, acc):
+    """``fn`` ('cumsum'/'cumprod') of array ``x`` along ``axis`` with result
+    dtype ``acc`` (None: x's), accumulated as torch's CPU scans do."""
+    out = x.dtype.type if acc is None else acc
+    wide = _SCAN_ACC.get(out)
+    r = getattr(namespace(x), fn)(x, axis, dtype=wide or out)
+    return r if wide is None else r.astype(out)
+
+
 class Cumsum(Op):
     @staticmethod
     def forward(ctx, x, axis, acc):
         ctx.axis = axis
         if x.ndim == 0:
             return x.astype(acc) if acc is not None else x.copy()
-        if acc is np.float16:
-            return x.cumsum(axis, dtype=np.float32).astype(np.float16)
-        return x.cumsum(axis, dtype=acc)
+        return _scan("cumsum", x, axis, acc)
 
     @staticmethod
     def backward(ctx, g):
@@ -897,7 +978,7 @@ class Cumprod(Op):
         if x.ndim == 0:
             r = x.astype(acc) if acc is not None else x.copy()
         else:
-            r = namespace(x).cumprod(x, axis, dtype=acc)
+            r = _scan("cumprod", x, axis, acc)
         ctx.save_for_backward(x, r)
         return r
 
@@ -959,10 +1040,7 @@ def cumprod(input, dim, *, dtype=None, out=None):
     _check_tensor(input, "cumprod")
     d = input._data
     axis = _axis(dim, d.ndim, "cumprod")
-    acc = _acc_dtype(d, dtype, input)
-    if acc is np.float16:
-        acc = None
-    return _out(Cumprod.apply(input, axis, acc), out)
+    return _out(Cumprod.apply(input, axis, _acc_dtype(d, dtype, input)), out)
 
 
 def _cum_extreme(input, dim, name, ufunc):
@@ -1323,16 +1401,16 @@ class VectorNorm(Op):
     def forward(ctx, x, p, axes, keepdim):
         xp = namespace(x)
         acc = x.astype(np.float32) if x.dtype == np.float16 else x
+        # (sums as accurate as torch's: see _fsum)
         if p == 2:
-            if axes is None and not keepdim and acc.flags.c_contiguous:
-                f = acc.reshape(-1)
-                r = xp.sqrt(xp.dot(f, f))
+            if axes is None and not keepdim:
+                r = xp.sqrt(kernels(acc).sum_squares(acc))
             else:
-                r = xp.sqrt(xp.sum(acc * acc, axis=axes, keepdims=keepdim))
+                r = xp.sqrt(_fsum(acc * acc, axes, None, keepdim))
         else:
             a = xp.abs(acc)
             if p == 1:
-                r = xp.sum(a, axis=axes, keepdims=keepdim)
+                r = _fsum(a, axes, None, keepdim)
             elif p == _inf:
                 r = xp.amax(a, axis=axes, keepdims=keepdim)
             elif p == -_inf:
@@ -1341,7 +1419,7 @@ class VectorNorm(Op):
                 r = xp.sum(a != 0, axis=axes, keepdims=keepdim)
             else:
                 with _quiet():
-                    r = xp.sum(a ** p, axis=axes, keepdims=keepdim) ** (1.0 / p)
+                    r = _fsum(a ** p, axes, None, keepdim) ** (1.0 / p)
         r = xp.asarray(r, dtype=x.dtype)
         ctx.meta = (p, axes, keepdim)
         ctx.save_for_backward(x, r)

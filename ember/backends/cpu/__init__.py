@@ -27,8 +27,8 @@ for _t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.i
     _BY_TYPE[_t] = CPU      # (NumPy scalars, which 0-d results often are)
 del _t
 
-from . import (_rows, _gemm, _activation, _norm, _attention, _linear, _conv,  # noqa: E402,F401
-               _rnn, _indexing, _special, _optim, _sparse, _shape)  # (register their kernels)
+from . import (_rows, _reduction, _gemm, _activation, _norm, _attention,  # noqa: E402,F401
+               _linear, _conv, _rnn, _indexing, _special, _optim, _sparse, _shape)  # (register their kernels)
 
 from ._alloc import tune_allocator  # noqa: E402,F401
 from ._pool import get_num_threads, set_num_threads  # noqa: E402,F401
