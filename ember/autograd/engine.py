@@ -248,14 +248,23 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
             if capture is not None:
                 caps = capture.get(node)
                 if caps is not None:
+                    leaf = type(node) is AccumulateGrad
                     for k, nr in caps:
                         g = buf[nr]
                         if accumulate:
-                            if g is not None:
-                                t = target_tensors[k]
-                                with _grad_lock(t):
-                                    _accumulate(t, g, create_graph)
+                            if g is None:
+                                continue
+                            if leaf:    # (its hooks run, as in a full backward)
+                                _accumulate_leaf(node, g, create_graph)
+                                continue
+                            t = target_tensors[k]
+                            with _grad_lock(t):
+                                _accumulate(t, g, create_graph)
                         else:
+                            # A leaf's hooks see (and may replace) the gradient
+                            # autograd.grad returns, as torch's do.
+                            if leaf and g is not None and node.variable._hooks:
+                                g = _leaf_hooks(node.variable, g, create_graph)
                             results[k] = g
                 if not any(e is not None and e[0] in needed for e in node._next):
                     continue
@@ -543,15 +552,20 @@ def _adoptable(g, t):
             and g.flags.c_contiguous and g.flags.writeable and getrefcount(g) <= _OWNED_REFS)
 
 
+def _leaf_hooks(t, g, create_graph):
+    """Run leaf ``t``'s tensor hooks on its gradient ``g``; the gradient they leave."""
+    for h in list(t._hooks):
+        r = h(g if isinstance(g, TensorBase) else _wrap(g))
+        if r is not None:
+            g = r if create_graph else (r._data if isinstance(r, TensorBase) else _asarray(r))
+        r = None
+    return g
+
+
 def _accumulate_leaf(node, g, create_graph):
     t = node.variable
-    hooks = t._hooks
-    if hooks:
-        for h in list(hooks):
-            r = h(g if isinstance(g, TensorBase) else _wrap(g))
-            if r is not None:
-                g = r if create_graph else (r._data if isinstance(r, TensorBase) else _asarray(r))
-            r = None
+    if t._hooks:
+        g = _leaf_hooks(t, g, create_graph)
     with _grad_lock(t):
         if t.grad is None and not create_graph and _adoptable(g, t):
             t.grad = _wrap(g)
