@@ -15,6 +15,7 @@ import random
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -196,6 +197,23 @@ def test_default_dtype_is_process_wide_as_torch():
             assert _in_thread(lib.get_default_dtype) == lib.float64
         finally:
             lib.set_default_dtype(lib.float32)
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_inf_and_nan_are_silent_in_every_thread(lib):
+    """torch computes inf/nan without a warning in any thread.  (NumPy 2's
+    error mode is per thread: Ember sets it in each thread at its first op.)"""
+    dev = _default_device(lib)
+
+    def compute():
+        if dev is not None:
+            lib.set_default_device(dev)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            x = lib.tensor([1.0, 0.0, -1.0])
+            return repr([(x / 0).tolist(), x.log().tolist(), (x * 1e30 * 1e30).exp().tolist()])
+
+    assert _in_thread(compute) == compute()
 
 
 @pytest.mark.parametrize("lib", LIBS)
