@@ -72,7 +72,7 @@ class device:
 
 
 _CPU = device("cpu")
-_DEFAULT = [None]      # the default device's backend for factories; None: the CPU
+_DEFAULT = _backends.DefaultBackend()  # the default device's backend for factories (per thread); None: the CPU
 
 
 def _backend_for(dev):

@@ -13,7 +13,15 @@ from .backends import backend_of
 
 
 class Generator:
-    """An independent random stream (torch.Generator)."""
+    """An independent random stream (torch.Generator).
+
+    Threads may share one, as they share torch's default generator: each
+    draw is atomic (NumPy's generator holds its own lock while it draws), and
+    ``get_state``/``set_state`` take that same lock, so they never see or
+    leave a half-advanced state.  Which thread gets which numbers depends on
+    scheduling, as in torch; give each thread its own Generator for
+    repeatable streams.
+    """
 
     def __init__(self, device="cpu"):
         _check_device(device)
@@ -44,13 +52,19 @@ class Generator:
     def get_state(self):
         """The generator state as a uint8 tensor (round-trips through set_state)."""
         import json
-        s = json.dumps(self._rng.bit_generator.state).encode()
+        bits = self._rng.bit_generator
+        with bits.lock:
+            state = bits.state
+        s = json.dumps(state).encode()
         return _wrap(np.frombuffer(s, dtype=np.uint8).copy())
 
     def set_state(self, new_state):
         import json
         arr = new_state._data if isinstance(new_state, TensorBase) else np.asarray(new_state)
-        self._rng.bit_generator.state = json.loads(arr.astype(np.uint8).tobytes().decode())
+        state = json.loads(arr.astype(np.uint8).tobytes().decode())
+        bits = self._rng.bit_generator
+        with bits.lock:
+            bits.state = state
         return self
 
 

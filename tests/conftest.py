@@ -29,4 +29,6 @@ def _reset_state():
     ember.set_default_device(None)
     ember.set_default_dtype(ember.float32)
     ember.autograd.grad_mode.state.enabled = True
-    ember.autograd.grad_mode.state.anomaly = False
+    ember.autograd.anomaly.state.enabled = False
+    ember.autograd.anomaly.state.check_nan = True
+    ember.autograd.grad_mode.state.inference = False

@@ -278,6 +278,53 @@ def test_grad_modes_as_decorators():
         assert g().requires_grad
 
 
+def _mode_cases(lib):
+    """What each grad-mode switch does, as a dict: compared between torch and Ember."""
+    out = {}
+    with lib.no_grad():
+        with lib.inference_mode(False):     # (turns recording on, even inside no_grad)
+            out["inference_mode(False) in no_grad"] = (lib.is_grad_enabled(),
+                                                       lib.is_inference_mode_enabled())
+
+    @lib.inference_mode
+    def bare():
+        return lib.is_grad_enabled(), lib.is_inference_mode_enabled()
+    out["@inference_mode"] = bare()
+
+    @lib.set_grad_enabled(False)
+    def off():
+        return lib.is_grad_enabled()
+    out["@set_grad_enabled(False): after decorating, inside"] = (lib.is_grad_enabled(), off())
+
+    @lib.no_grad()
+    def gen():
+        for _ in range(2):
+            yield lib.is_grad_enabled()
+    g = gen()
+    out["@no_grad generator: inside, between yields, inside"] = (next(g), lib.is_grad_enabled(),
+                                                                 next(g))
+    g.close()
+    with lib.no_grad():
+        @lib.enable_grad()
+        def gen2():
+            yield lib.is_grad_enabled()
+        out["@enable_grad generator in no_grad"] = (next(gen2()), lib.is_grad_enabled())
+    s = lib.set_grad_enabled(False)
+    first = lib.is_grad_enabled()
+    with s:
+        inside = lib.is_grad_enabled()
+    out["set_grad_enabled(False) then with"] = (first, inside, lib.is_grad_enabled())
+    with pytest.raises(TypeError) as info:
+        lib.set_grad_enabled(1)
+    out["set_grad_enabled(1)"] = str(info.value)
+    return out
+
+
+def test_grad_mode_switches_as_torch():
+    assert _mode_cases(ember) == _mode_cases(torch)
+    assert ember.is_grad_enabled()
+
+
 # ---- in-place rules and version counters ------------------------------------------------
 
 def test_inplace_on_leaf_requiring_grad_raises():

@@ -1,33 +1,44 @@
-"""Anomaly detection: record where each op ran, and fail on NaN/Inf gradients.
+"""Anomaly detection: record where each op ran, and fail on NaN gradients.
 
 With it on, every recorded node keeps the stack of its forward call, and a
-backward that produces a NaN or Inf raises, naming the op and that stack.
+backward that produces a NaN raises, naming the op and that stack.
 It slows every op down; use it to find a bug, not in training runs.
+
+The switch is process-wide, as torch's is (unlike grad mode, which is per
+thread): turning it on in one thread turns it on in all.
 """
-from .grad_mode import state
+
+
+class _AnomalyMode:
+    __slots__ = ("enabled", "check_nan")
+
+
+state = _AnomalyMode()      # read on every recorded op: a plain object, one slot read
+state.enabled = False
+state.check_nan = True
 
 
 def is_anomaly_enabled():
-    return state.anomaly
+    return state.enabled
 
 
 def is_anomaly_check_nan_enabled():
-    return state.anomaly_check_nan
+    return state.check_nan
 
 
 class set_detect_anomaly:
     """Turn anomaly detection on or off (at once; undone on leaving ``with``)."""
 
     def __init__(self, mode, check_nan=True):
-        self._prev = (state.anomaly, state.anomaly_check_nan)
-        state.anomaly = bool(mode)
-        state.anomaly_check_nan = bool(check_nan)
+        self._prev = (state.enabled, state.check_nan)
+        state.enabled = bool(mode)
+        state.check_nan = bool(check_nan)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        state.anomaly, state.anomaly_check_nan = self._prev
+        state.enabled, state.check_nan = self._prev
         return False
 
 
@@ -41,13 +52,13 @@ class detect_anomaly:
         import warnings
         warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
                       "and should only be enabled for debugging.", UserWarning, stacklevel=2)
-        self._prev = (state.anomaly, state.anomaly_check_nan)
-        state.anomaly = True
-        state.anomaly_check_nan = self.check_nan
+        self._prev = (state.enabled, state.check_nan)
+        state.enabled = True
+        state.check_nan = self.check_nan
         return self
 
     def __exit__(self, *exc):
-        state.anomaly, state.anomaly_check_nan = self._prev
+        state.enabled, state.check_nan = self._prev
         return False
 
     def __call__(self, func):
@@ -62,5 +73,5 @@ class detect_anomaly:
 
 def set_anomaly_enabled(enabled, check_nan=True):
     """torch.set_anomaly_enabled: switch anomaly detection on or off."""
-    state.anomaly = bool(enabled)
-    state.anomaly_check_nan = bool(check_nan)
+    state.enabled = bool(enabled)
+    state.check_nan = bool(check_nan)

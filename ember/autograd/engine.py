@@ -5,6 +5,7 @@ for chosen inputs and runs only the part of the graph that leads to them.
 Saved arrays are released as soon as a node has run (unless
 ``retain_graph``), so memory falls as the walk proceeds.
 """
+import threading
 from heapq import heappop, heappush
 from sys import getrefcount
 
@@ -15,6 +16,7 @@ from .._tensor_base import TensorBase, _wrap
 from ._sum_to import sum_to as _sum_to
 from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG, _edge
 from .grad_mode import state as _gm
+from .anomaly import state as _anomaly
 
 __all__ = ["backward", "grad", "run_backward"]
 
@@ -221,9 +223,14 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
             heappush(heap, (-node._seq, node))
         buf[nr] = g if buf[nr] is None else buf[nr] + g
 
+    # Backward records only under create_graph, as torch's.  Grad mode is
+    # per thread (grad_mode.state), so this switch is seen by this walk and
+    # the hooks it calls, never by another thread; the caller's mode comes
+    # back when the walk ends, however it ends.
     prev_mode = _gm.enabled
     _gm.enabled = create_graph
-    if capture is None and not create_graph and not _gm.anomaly:
+    anomaly = _anomaly.enabled      # (process-wide: read once, for the whole walk)
+    if capture is None and not create_graph and not anomaly:
         try:
             _walk_plain(heap, buffers, retain_graph)
         finally:
@@ -231,7 +238,7 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
         return None
     # The general walk: autograd.grad / backward(inputs=...), create_graph,
     # anomaly mode.  First-order Ops are still called directly.
-    fast = not create_graph and not _gm.anomaly
+    fast = not create_graph and not anomaly
     try:
         while heap:
             node = heappop(heap)[1]
@@ -241,12 +248,23 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
             if capture is not None:
                 caps = capture.get(node)
                 if caps is not None:
+                    leaf = type(node) is AccumulateGrad
                     for k, nr in caps:
                         g = buf[nr]
                         if accumulate:
-                            if g is not None:
-                                _accumulate(target_tensors[k], g, create_graph)
+                            if g is None:
+                                continue
+                            if leaf:    # (its hooks run, as in a full backward)
+                                _accumulate_leaf(node, g, create_graph)
+                                continue
+                            t = target_tensors[k]
+                            with _grad_lock(t):
+                                _accumulate(t, g, create_graph)
                         else:
+                            # A leaf's hooks see (and may replace) the gradient
+                            # autograd.grad returns, as torch's do.
+                            if leaf and g is not None and node.variable._hooks:
+                                g = _leaf_hooks(node.variable, g, create_graph)
                             results[k] = g
                 if not any(e is not None and e[0] in needed for e in node._next):
                     continue
@@ -264,7 +282,7 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
                 res = fn.backward(node, buf[0])
                 if not retain_graph and node._saved is not None:
                     node._saved = _FREED
-            elif _gm.anomaly:
+            elif anomaly:
                 res = _call_node_anomaly(node, buf, create_graph, retain_graph)
             else:
                 res = _call_node(node, buf, create_graph, retain_graph)
@@ -385,7 +403,7 @@ def _call_node(node, buf, create_graph, retain_graph):
         if len(res) < len(node._next) or any(r is not None for r in res[len(node._next):]):
             raise RuntimeError(f"function {node._name} returned an incorrect number of gradients "
                                f"(expected {len(node._next)}, got {len(res)})")
-    if _gm.anomaly:
+    if _anomaly.enabled:
         _check_anomaly(node, res)
     if node._post_hooks is not None:
         for h in node._post_hooks:
@@ -420,11 +438,12 @@ def _call_once_differentiable(node, fn, buf):
         raw = [g._data if isinstance(g, TensorBase) else g for g in buf]
     else:
         raw = [_wrap(g._data) if isinstance(g, TensorBase) else g for g in buf]
+    prev = _gm.enabled
     _gm.enabled = False
     try:
         res = fn.backward(node, *raw)
     finally:
-        _gm.enabled = True
+        _gm.enabled = prev
     if not fn._raw:
         res = res if type(res) is tuple else (res,)
         res = tuple(r._data if isinstance(r, TensorBase) else r for r in res)
@@ -493,7 +512,7 @@ def _call_node_anomaly(node, buf, create_graph, retain_graph):
 def _check_anomaly(node, res):
     """torch checks for NaN only (an infinite gradient is legitimate, e.g.
     sqrt at 0); the error also carries the forward's stack."""
-    if not _gm.anomaly_check_nan:
+    if not _anomaly.check_nan:
         return
     for i, g in enumerate(res):
         if g is None:
@@ -533,26 +552,45 @@ def _adoptable(g, t):
             and g.flags.c_contiguous and g.flags.writeable and getrefcount(g) <= _OWNED_REFS)
 
 
+def _leaf_hooks(t, g, create_graph):
+    """Run leaf ``t``'s tensor hooks on its gradient ``g``; the gradient they leave."""
+    for h in list(t._hooks):
+        r = h(g if isinstance(g, TensorBase) else _wrap(g))
+        if r is not None:
+            g = r if create_graph else (r._data if isinstance(r, TensorBase) else _asarray(r))
+        r = None
+    return g
+
+
 def _accumulate_leaf(node, g, create_graph):
     t = node.variable
-    hooks = t._hooks
-    if hooks:
-        for h in list(hooks):
-            r = h(g if isinstance(g, TensorBase) else _wrap(g))
-            if r is not None:
-                g = r if create_graph else (r._data if isinstance(r, TensorBase) else _asarray(r))
-            r = None
-    if t.grad is None and not create_graph and _adoptable(g, t):
-        t.grad = _wrap(g)
-    else:
-        _accumulate(t, g, create_graph)
+    if t._hooks:
+        g = _leaf_hooks(t, g, create_graph)
+    with _grad_lock(t):
+        if t.grad is None and not create_graph and _adoptable(g, t):
+            t.grad = _wrap(g)
+        else:
+            _accumulate(t, g, create_graph)
     post = t._post_acc_hooks
     if post:
         for h in list(post):
             h(t)
 
 
+# Several threads may run backward at once into the same leaves (threads
+# sharing one model).  Reading .grad and adding to it must then be one step,
+# or one thread's gradient is lost; torch locks each leaf's accumulator.
+# Here a leaf's lock is one of a fixed set, picked by its id: no lock to make
+# per leaf, and threads training separate models rarely meet on one.
+_GRAD_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _grad_lock(t):
+    return _GRAD_LOCKS[(id(t) >> 4) & 63]     # (ids are multiples of 16)
+
+
 def _accumulate(t, g, create_graph):
+    """Add gradient ``g`` into ``t.grad`` (the caller holds _grad_lock(t))."""
     if create_graph:
         if not isinstance(g, TensorBase):
             g = _wrap(g)

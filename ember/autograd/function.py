@@ -19,12 +19,14 @@ broadcast gradient and cast it back, so no backward has to.
 """
 import itertools
 import os
+import threading
 import traceback
 import weakref
 
 import numpy as np
 
 from .grad_mode import state as _gm
+from .anomaly import state as _anomaly
 from .._dtype import tensor_type_name
 from .._errors import not_a_tensor
 from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray
@@ -160,9 +162,16 @@ def _new_accumulator(t):
     """A leaf's AccumulateGrad node.  The node holds the leaf; the leaf holds
     it only weakly (as torch does), so no leaf <-> node cycle keeps either
     alive: the graphs that use it keep it."""
-    fn = AccumulateGrad(t)
-    t._accum = weakref.ref(fn)
+    with _ACCUM_LOCK:   # (two threads reaching a new leaf at once must share one node)
+        fn = t._accum
+        fn = fn() if fn is not None else None
+        if fn is None:
+            fn = AccumulateGrad(t)
+            t._accum = weakref.ref(fn)
     return fn
+
+
+_ACCUM_LOCK = threading.Lock()
 
 
 class _RemovableHandle:
@@ -323,7 +332,7 @@ def _record_raw(cls, args, kwargs):
     ctx._next = edges
     ctx.needs_input_grad = needs
     out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
-    if _gm.anomaly:
+    if _anomaly.enabled:
         ctx._trace = _user_stack()
     if type(out) is np.ndarray or type(out) in _ARRAYS:
         ctx._n_out = 1
@@ -392,7 +401,7 @@ def _record_binary(cls, a, b):
     out = cls.forward(ctx, ad, bd)
     if type(out) is not np.ndarray and type(out) not in _ARRAYS:   # (0-d operands: a NumPy scalar)
         out = _array_out(ctx, out)
-    if _gm.anomaly:
+    if _anomaly.enabled:
         ctx._trace = _user_stack()
     ctx._n_out = 1
     t = _new(_tensor_base.Tensor)   # (ember.Tensor, registered when it loads)
@@ -463,7 +472,7 @@ def _mark_view(out, src):
             # grad_fn (see ops/inplace.py).
             views = base._views
             if views is None:
-                views = base._views = _ViewRefs()
+                views = _new_view_refs(base)
             views.append(weakref.ref(out))
             if len(views) > views.limit:
                 views.prune()
@@ -480,12 +489,29 @@ class _ViewRefs(list):
         self.limit = 32
 
     def prune(self):
-        self[:] = [r for r in self if r() is not None]
-        self.limit = max(32, 2 * len(self))
+        # Threads sharing a base (a shared model's weights) append to this
+        # list concurrently.  Replacing only the first n entries keeps any
+        # appended meanwhile; the lock keeps two prunes from overlapping.
+        with _VIEWS_LOCK:
+            n = len(self)
+            self[:n] = [r for r in self[:n] if r() is not None]
+            self.limit = max(32, 2 * len(self))
 
     def live(self):
         """The views still alive."""
         return [v for v in (r() for r in self) if v is not None]
+
+
+_VIEWS_LOCK = threading.Lock()
+
+
+def _new_view_refs(base):
+    """base._views, made once even when two threads view a new base at once."""
+    with _VIEWS_LOCK:
+        views = base._views
+        if views is None:
+            views = base._views = _ViewRefs()
+    return views
 
 
 def _wrap_out(arr, ctx, nr):
@@ -600,7 +626,7 @@ def _apply_public(cls, args, kwargs):
     outs = out if is_tuple else (out,)
     if not record:
         return out
-    if _gm.anomaly:
+    if _anomaly.enabled:
         ctx._trace = _user_stack()
     non_diff = {id(t) for t in (ctx._non_diff or ())}
     dirty = {id(t) for t in (ctx._dirty or ())}

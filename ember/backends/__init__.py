@@ -23,6 +23,6 @@ live here too, as in torch.
 """
 from ._flags import cudnn, mps, cuda  # noqa: F401  (torch.backends.<name>)
 from ._registry import (Backend, register, get, backend_of, namespace, kernels,  # noqa: F401
-                        is_array, asarray, ARRAY_TYPES)
+                        is_array, asarray, ARRAY_TYPES, DefaultBackend)
 from . import generic  # noqa: E402,F401  (the generic kernel table)
 from . import cpu  # noqa: E402,F401  (registers the CPU backend)

@@ -1,4 +1,5 @@
 """The backend registry: device type and array type -> Backend (see ember.backends)."""
+import threading
 
 
 def _same(x):
@@ -26,6 +27,21 @@ class Backend:
 
     def __repr__(self):
         return f"<ember backend '{self.name}'>"
+
+
+class DefaultBackend(threading.local):
+    """The backend factories put new tensors on when no ``device=`` is given
+    (``ember.set_default_device``): None for the CPU.  Per thread, as torch's
+    default device is: a new thread starts on the CPU whatever its parent
+    set.  Read and written as ``d[0]``, like the one-item list it replaced
+    in ember._tensor_base."""
+    backend = None      # (the class attribute: every thread's starting value)
+
+    def __getitem__(self, i):
+        return self.backend
+
+    def __setitem__(self, i, backend):
+        self.backend = backend
 
 
 _BY_NAME = {}

@@ -31,7 +31,7 @@ import functools
 import warnings
 from collections import OrderedDict, defaultdict
 from copy import deepcopy
-from itertools import chain
+from itertools import chain, count
 
 import numpy as np
 
@@ -63,12 +63,11 @@ _global_optimizer_post_hooks = OrderedDict()
 class _RemovableHandle:
     """Handle returned by the register_*_hook methods; ``remove()`` drops the hook."""
 
-    _next_id = 0
+    _ids = count()   # (next() on it is one atomic step: threads never share an id)
 
     def __init__(self, hooks_dict):
         self._hooks = hooks_dict
-        self.id = _RemovableHandle._next_id
-        _RemovableHandle._next_id += 1
+        self.id = next(_RemovableHandle._ids)
 
     def remove(self):
         self._hooks.pop(self.id, None)

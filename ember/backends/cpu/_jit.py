@@ -3,22 +3,43 @@
 ``kernels()`` returns the kernel module, or None when Numba is missing or
 ``EMBER_JIT=0`` is set; callers then take their NumPy path.  Numba is
 imported on first use, not by ``import ember``.  ``set_enabled`` switches
-the kernels off and on at run time (the tests compare both paths).
+the kernels off and on at run time (the tests compare both paths); the
+switch is process-wide, like torch's ``torch.backends.*`` flags.
 """
 import os
+import threading
 
 _module = None
 _tried = False
 _enabled = os.environ.get("EMBER_JIT", "1") != "0"
+_load_lock = threading.Lock()
 
 
 def kernels():
     """The compiled-kernel module, or None (no Numba, or switched off)."""
-    global _module, _tried
     if not _enabled:
         return None
     if not _tried:
-        _tried = True
+        _load()
+    return _module
+
+
+def module():
+    """The compiled-kernel module whether or not the switch is on (None
+    without Numba): for code that needs the compiled loops themselves."""
+    if not _tried:
+        _load()
+    return _module
+
+
+def _load():
+    """Import the kernels once.  Threads arriving meanwhile wait for the
+    import instead of seeing "tried, nothing there" and taking the NumPy path
+    for that one call (results would then differ in the last bits)."""
+    global _module, _tried
+    with _load_lock:
+        if _tried:
+            return
         try:
             from . import _numba as _kernels
             _module = _kernels
@@ -27,9 +48,9 @@ def kernels():
         except Exception as exc:  # a broken Numba install, no writable cache dir ...
             import warnings
             warnings.warn(f"ember: compiled kernels unavailable ({type(exc).__name__}: {exc}); "
-                          "using the NumPy paths", RuntimeWarning, stacklevel=2)
+                          "using the NumPy paths", RuntimeWarning, stacklevel=3)
             _module = None
-    return _module
+        _tried = True
 
 
 def kernels_for(dtype):
@@ -47,9 +68,6 @@ def set_enabled(flag):
 
 
 def available():
-    """Whether the compiled kernels can be used (Numba importable)."""
-    old = set_enabled(True)
-    try:
-        return kernels() is not None
-    finally:
-        set_enabled(old)
+    """Whether the compiled kernels can be used (Numba importable).  Leaves
+    the switch alone: flipping it, even briefly, would switch every thread."""
+    return module() is not None

@@ -8,6 +8,7 @@ torch, so code and checkpoints written for torch work unchanged.
 """
 import functools
 import itertools
+import threading
 import weakref
 from collections import OrderedDict, namedtuple
 
@@ -60,12 +61,11 @@ class RemovableHandle:
     """Returned by ``register_*_hook``: ``handle.remove()`` unregisters the hook
     (also usable as a context manager)."""
 
-    _next_id = 0
+    _ids = itertools.count()   # (next() on it is one atomic step: threads never share an id)
 
     def __init__(self, hooks_dict, *extra_dicts):
         self.hooks_dict_ref = weakref.ref(hooks_dict)
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
+        self.id = next(RemovableHandle._ids)
         self.extra_dict_refs = tuple(weakref.ref(d) for d in extra_dicts)
 
     def remove(self):
@@ -100,48 +100,55 @@ class _GlobalHookFlag:
     on = False
 
 
+# The global hooks are process-wide, as torch's: registered in one thread,
+# they run for modules called in every thread.  Changing a dict and
+# recomputing the flag happen under one lock, so two threads registering and
+# removing at once cannot leave the flag off while a hook is registered.
+_global_hooks_lock = threading.Lock()
+
+
 def _refresh_global_flag():
     _GlobalHookFlag.on = _any_global_hooks()
 
 
 class _GlobalHandle(RemovableHandle):
     def remove(self):
-        super().remove()
+        with _global_hooks_lock:
+            super().remove()
+            _refresh_global_flag()
+
+
+def _add_global_hook(hooks, hook, handle, always_called=False):
+    with _global_hooks_lock:
+        hooks[handle.id] = hook
+        if always_called:
+            _global_forward_hooks_always_called[handle.id] = True
         _refresh_global_flag()
+    return handle
 
 
 def register_module_forward_pre_hook(hook):
     """``hook(module, args)`` runs before every module's forward."""
-    h = _GlobalHandle(_global_forward_pre_hooks)
-    _global_forward_pre_hooks[h.id] = hook
-    _refresh_global_flag()
-    return h
+    return _add_global_hook(_global_forward_pre_hooks, hook,
+                            _GlobalHandle(_global_forward_pre_hooks))
 
 
 def register_module_forward_hook(hook, *, with_kwargs=False, always_call=False):
     """``hook(module, args, output)`` runs after every module's forward."""
-    h = _GlobalHandle(_global_forward_hooks, _global_forward_hooks_always_called)
-    _global_forward_hooks[h.id] = hook
-    if always_call:
-        _global_forward_hooks_always_called[h.id] = True
-    _refresh_global_flag()
-    return h
+    return _add_global_hook(_global_forward_hooks, hook,
+                            _GlobalHandle(_global_forward_hooks,
+                                          _global_forward_hooks_always_called), always_call)
 
 
 def register_module_full_backward_hook(hook):
     """``hook(module, grad_input, grad_output)`` for every module."""
-    h = _GlobalHandle(_global_backward_hooks)
-    _global_backward_hooks[h.id] = hook
-    _refresh_global_flag()
-    return h
+    return _add_global_hook(_global_backward_hooks, hook, _GlobalHandle(_global_backward_hooks))
 
 
 def register_module_full_backward_pre_hook(hook):
     """``hook(module, grad_output)`` for every module."""
-    h = _GlobalHandle(_global_backward_pre_hooks)
-    _global_backward_pre_hooks[h.id] = hook
-    _refresh_global_flag()
-    return h
+    return _add_global_hook(_global_backward_pre_hooks, hook,
+                            _GlobalHandle(_global_backward_pre_hooks))
 
 
 def _forward_unimplemented(self, *input):
@@ -853,8 +860,9 @@ class Module:
     _call_impl = __call__
 
     def _call_with_hooks(self, args, kwargs):
-        for hid, hook in itertools.chain(_global_forward_pre_hooks.items(),
-                                         self._forward_pre_hooks.items()):
+        # (tuples first: a hook registered or removed meanwhile, by this hook or
+        # by another thread, must not break the iteration; torch does the same)
+        for hid, hook in (*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
                 res = hook(self, args, kwargs)
                 if res is not None:
@@ -877,8 +885,7 @@ class Module:
         called = set()
         try:
             result = self.forward(*args, **kwargs)
-            for hid, hook in itertools.chain(_global_forward_hooks.items(),
-                                             self._forward_hooks.items()):
+            for hid, hook in (*_global_forward_hooks.items(), *self._forward_hooks.items()):
                 called.add(hid)
                 if hid in self._forward_hooks_with_kwargs:
                     res = hook(self, args, kwargs, result)
@@ -888,8 +895,7 @@ class Module:
                     result = res
         except Exception:
             # hooks registered with always_call run even when forward raised
-            for hid, hook in itertools.chain(_global_forward_hooks.items(),
-                                             self._forward_hooks.items()):
+            for hid, hook in (*_global_forward_hooks.items(), *self._forward_hooks.items()):
                 if hid in called:
                     continue
                 if hid in self._forward_hooks_always_called or \
