@@ -37,7 +37,11 @@ _PROBE = textwrap.dedent("""
         loss.backward()
         opt.step()
         during = blas_threads() if during is None else during
-    time.sleep(0.2)          # (Ember's workers sleep ~7 ms after the last op)
+    # Ember's workers go to sleep ~7 ms after the last op and give the
+    # threads back then; on a loaded machine that can take longer.
+    deadline = time.monotonic() + 10
+    while blas_threads() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
     print(before, after_import, during, blas_threads())
 """)
 

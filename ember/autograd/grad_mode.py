@@ -15,7 +15,6 @@ import inspect
 import threading
 import warnings
 
-import numpy as np
 
 
 class _ThreadModes(threading.local):
@@ -24,14 +23,6 @@ class _ThreadModes(threading.local):
     changes the calling thread's value only."""
     enabled = True       # record ops for autograd
     inference = False    # inside inference_mode()
-
-    def __init__(self):
-        # Runs once in each thread, at its first read of the modes (every op
-        # reads them).  NumPy 2 keeps its floating-point error mode per thread
-        # (a context variable), so the "ignore" that ``import ember`` sets
-        # holds in the importing thread only; without this, ops in any other
-        # thread would warn on inf/nan where torch computes silently.
-        np.seterr(all="ignore")
 
 
 state = _ThreadModes()
