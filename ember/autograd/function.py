@@ -29,7 +29,7 @@ from .grad_mode import state as _gm
 from .anomaly import state as _anomaly
 from .._dtype import tensor_type_name
 from .._errors import not_a_tensor
-from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray
+from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, backend_of
 from .. import _tensor_base
 from .._tensor_base import TensorBase, _wrap
 
@@ -289,8 +289,9 @@ def _run_unrecorded(cls, args, kwargs):
     try:
         out = cls.forward(_NULL_CTX, *[a._data if isinstance(a, TensorBase) else a for a in args],
                           **kwargs)
-    except (TypeError, ValueError, AttributeError):
+    except Exception:
         _check_input_type(cls, args)
+        check_same_device(args)
         raise
     if type(out) is tuple:
         return tuple(_wrap(o) for o in out)
@@ -331,7 +332,11 @@ def _record_raw(cls, args, kwargs):
         needs.append(False)
     ctx._next = edges
     ctx.needs_input_grad = needs
-    out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
+    try:
+        out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
+    except Exception:
+        check_same_device(args)
+        raise
     if _anomaly.enabled:
         ctx._trace = _user_stack()
     if type(out) is np.ndarray or type(out) in _ARRAYS:
@@ -398,7 +403,11 @@ def _record_binary(cls, a, b):
     eb = _edge(b) if b.requires_grad else None
     ctx._next = [ea, eb]
     ctx.needs_input_grad = [ea is not None, eb is not None]
-    out = cls.forward(ctx, ad, bd)
+    try:
+        out = cls.forward(ctx, ad, bd)
+    except Exception:
+        check_same_device((a, b))
+        raise
     if type(out) is not np.ndarray and type(out) not in _ARRAYS:   # (0-d operands: a NumPy scalar)
         out = _array_out(ctx, out)
     if _anomaly.enabled:
@@ -424,6 +433,29 @@ def _user_stack():
     while len(stack) > 1 and stack[-1].filename.startswith(_EMBER_DIR):
         stack.pop()
     return traceback.format_list(stack)
+
+
+def check_same_device(args):
+    """After a forward failed: if its tensors live on two devices, raise torch's
+    error (checked only then, so an op pays nothing for it).  Lists of tensors
+    (``cat``'s) are looked into."""
+    first = None
+    for a in args:
+        for x in (a if isinstance(a, (list, tuple)) else (a,)):
+            d = x._data if isinstance(x, TensorBase) else x
+            if type(d) is not np.ndarray and type(d) not in _ARRAYS:
+                continue
+            b = backend_of(d)
+            if first is None:
+                first = b
+            elif b is not first:
+                raise RuntimeError(f"Expected all tensors to be on the same device, but found at "
+                                   f"least two devices, {_device_name(first)} and "
+                                   f"{_device_name(b)}!") from None
+
+
+def _device_name(b):
+    return "cuda:0" if b.name == "cuda" else b.name
 
 
 def _check_input_type(cls, args):

@@ -798,7 +798,7 @@ def _c10_name(np_dtype):
 # number) is the most frequent call in any model; these skip the promotion
 # machinery and go straight to the Op.  Anything else takes the general path.
 
-from ..autograd.function import _record_raw, _record_binary, _NULL_CTX  # noqa: E402
+from ..autograd.function import _record_raw, _record_binary, _NULL_CTX, check_same_device  # noqa: E402
 from ..autograd.grad_mode import state as _gm  # noqa: E402
 
 _NOKW = {}
@@ -817,6 +817,9 @@ def _fast_binary(cls, general, reflected=False):
                     return _wrap(cls.forward(_NULL_CTX, x._data, y._data))
                 except ValueError:
                     pass  # shapes don't broadcast: the general path words the error
+                except Exception:
+                    check_same_device((a, b))   # (tensors on two devices: torch's error)
+                    raise
         elif (tb is float or tb is int) and ad.dtype.kind == "f":
             x, y = (b, a) if reflected else (a, b)
             if _gm.enabled and a.requires_grad:
