@@ -1,0 +1,99 @@
+"""ember.distributed over MPI: each test launches worker scripts (tests/distributed/)
+under `mpiexec -n 2` and checks what they report.  Skipped when mpi4py is missing."""
+import os
+import signal
+import subprocess
+import sys
+
+import importlib.util
+
+import pytest
+
+HAVE_MPI = importlib.util.find_spec("mpi4py") is not None
+needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="mpi4py is not installed "
+                               "(pip install 'ember[distributed]')")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKERS = os.path.join(ROOT, "tests", "distributed")
+BIN = os.path.dirname(sys.executable)
+
+
+def mpiexec():
+    for d in (BIN, *os.environ.get("PATH", "").split(os.pathsep)):
+        p = os.path.join(d, "mpiexec")
+        if os.path.exists(p):
+            return p
+    pytest.skip("mpiexec not found (pip install mpich)")
+
+
+def run(cmd, timeout=60, env=None):
+    """Run ``cmd`` in its own session; on timeout kill the whole session (every
+    rank), so a hang fails the test instead of wedging the suite."""
+    e = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+             EMBER_NUM_THREADS="1")
+    e.update(env or {})
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e,
+                         cwd=ROOT, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        pytest.fail(f"{cmd} did not finish within {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
+    return p.returncode, out, err
+
+
+def launch(script, *args, n=2, timeout=60, env=None):
+    return run([mpiexec(), "-n", str(n), sys.executable, os.path.join(WORKERS, script), *args],
+               timeout, env)
+
+
+def ok(script, *args, **kw):
+    rc, out, err = launch(script, *args, **kw)
+    assert rc == 0, f"exit {rc}\nstdout:\n{out}\nstderr:\n{err}"
+    return out
+
+
+def test_import_ember_does_not_import_mpi4py():
+    code = ("import sys, ember, ember.distributed, ember.nn.parallel, ember.multiprocessing; "
+            "assert 'mpi4py' not in sys.modules, 'mpi4py was imported'; "
+            "assert ember.distributed.is_available() == %r" % HAVE_MPI)
+    rc, out, err = run([sys.executable, "-c", code], timeout=60)
+    assert rc == 0, err
+
+
+@needs_mpi
+def test_collectives_match_numpy_for_every_op_and_dtype():
+    out = ok("collectives.py")
+    assert "rank 0:" in out and "rank 1:" in out and "checks passed" in out
+
+
+@needs_mpi
+def test_a_rank_that_raises_ends_the_job_with_its_traceback():
+    rc, out, err = launch("errors.py", "raise", timeout=30)
+    assert rc != 0
+    assert "ValueError: rank 1 failed on purpose" in err
+    assert "Traceback" in err
+
+
+@needs_mpi
+def test_a_rank_that_exits_early_ends_the_job_at_the_timeout():
+    rc, out, err = launch("errors.py", "exit", timeout=30)
+    assert rc != 0
+
+
+@needs_mpi
+def test_mismatched_shapes_and_dtypes_raise_on_every_rank():
+    out = ok("errors.py", "mismatch", timeout=30)
+    for r in (0, 1):
+        assert f"rank {r} raised: ember.distributed: the ranks called mismatched collectives" in out
+        assert f"rank {r} ok" in out
+    assert "all_reduce float32 (3,) 0; rank 1: all_reduce float32 (4,)" in out
+    assert "all_reduce float64 (3,) 0; rank 1: all_reduce float32 (3,)" in out
+
+
+@needs_mpi
+def test_timeout_ends_the_job_naming_the_collective():
+    rc, out, err = launch("errors.py", "timeout", timeout=30)
+    assert rc != 0
+    assert "all_reduce did not complete within the process group's timeout (1 s)" in err
