@@ -97,3 +97,13 @@ def test_timeout_ends_the_job_naming_the_collective():
     rc, out, err = launch("errors.py", "timeout", timeout=30)
     assert rc != 0
     assert "all_reduce did not complete within the process group's timeout (1 s)" in err
+
+
+@needs_mpi
+@pytest.mark.parametrize("bucket_cap_mb", [None, "0.001"])
+def test_ddp_trains_as_one_process_on_the_whole_batch(bucket_cap_mb):
+    """MLP, CNN with SyncBatchNorm, GPT: losses and weights equal the single
+    process's to 1e-6; no_sync accumulation; unused parameters; buckets start
+    during backward.  (0.001 MB: one bucket per parameter.)"""
+    out = ok("ddp.py", *([bucket_cap_mb] if bucket_cap_mb else []), timeout=120)
+    assert "rank 0: DDP ok" in out and "rank 1: DDP ok" in out
