@@ -107,3 +107,45 @@ def test_ddp_trains_as_one_process_on_the_whole_batch(bucket_cap_mb):
     during backward.  (0.001 MB: one bucket per parameter.)"""
     out = ok("ddp.py", *([bucket_cap_mb] if bucket_cap_mb else []), timeout=120)
     assert "rank 0: DDP ok" in out and "rank 1: DDP ok" in out
+
+
+@needs_mpi
+def test_torchrun_style_launcher_sets_torchrun_variables():
+    cmd = [sys.executable, "-m", "ember.distributed.run", "--nproc_per_node", "2",
+           "--master-port", "29999", os.path.join(WORKERS, "torchrun_env.py"), "--lr", "0.1"]
+    rc, out, err = run(cmd)
+    assert rc == 0, err
+    for r in (0, 1):
+        assert (f"rank={r} world=2 sum=1.0 RANK={r} LOCAL_RANK={r} WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 "
+                f"MASTER_ADDR=127.0.0.1 MASTER_PORT=29999 argv=['--lr', '0.1'] name=__main__") in out
+    rc, out, err = run(cmd[:-2] + ["--fail"], timeout=60)
+    assert rc != 0
+    assert "KeyError: 'rank 1 fails under the launcher'" in err
+
+
+@needs_mpi
+def test_spawn_reports_a_failing_worker_like_torch():
+    rc, out, err = run([sys.executable, os.path.join(WORKERS, "spawn_fail.py")], timeout=60)
+    assert rc == 0, err
+    assert "parent caught: ProcessRaisedException 1 | ZeroDivisionError: worker 1 divides by zero" in out
+
+
+@needs_mpi
+def test_tutorial_ddp_script_trains_as_on_torch(tmp_path):
+    """The same mp.spawn + gloo + DDP + DistributedSampler script on torch and on Ember."""
+    import json
+    import numpy as np
+    script = os.path.join(WORKERS, "tutorial_ddp.py")
+    results = {}
+    for lib in ("torch", "ember"):
+        path = tmp_path / f"{lib}.json"
+        rc, out, err = run([sys.executable, script, str(path)], timeout=120, env={"DDP_LIB": lib})
+        assert rc == 0, f"{lib}: {err}"
+        results[lib] = json.loads(path.read_text())
+    t, e = results["torch"], results["ember"]
+    assert len(e["losses"]) == len(t["losses"]) == 10
+    np.testing.assert_allclose(e["losses"], t["losses"], rtol=1e-5, atol=1e-6)
+    assert e["losses"][-1] < e["losses"][0]
+    assert list(e["state"]) == list(t["state"]) and all(k.startswith("module.") for k in e["state"])
+    for k in t["state"]:
+        np.testing.assert_allclose(e["state"][k], t["state"][k], rtol=1e-5, atol=1e-6, err_msg=k)

@@ -192,14 +192,20 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
 
     # The ranks the script asked for may differ from MPI's numbering (a launcher
     # that numbers its workers itself): order a copy of the world by them.
-    asked = comm.allgather(rank)
-    if sorted(asked) != list(range(world_size)):
-        raise RuntimeError(f"init_process_group: the processes asked for ranks {asked}; each rank "
-                           f"0..{world_size - 1} must be asked for exactly once")
-    wcomm = comm.Split(0, rank)
+    # (The watchdog already guards these: a rank that died before init must not hang the rest.)
+    dog = _Watchdog(rank)
+    dog.arm("init_process_group", seconds)
+    try:
+        asked = comm.allgather(rank)
+        if sorted(asked) != list(range(world_size)):
+            raise RuntimeError(f"init_process_group: the processes asked for ranks {asked}; each "
+                               f"rank 0..{world_size - 1} must be asked for exactly once")
+        wcomm = comm.Split(0, rank)
+    finally:
+        dog.disarm()
     _state.world = ProcessGroup(wcomm, range(world_size), name, seconds)
     GroupMember.WORLD = _state.world
-    _state.watchdog = _Watchdog(rank)
+    _state.watchdog = dog
     _state.prev_excepthook = sys.excepthook
     sys.excepthook = _abort_on_uncaught
 
