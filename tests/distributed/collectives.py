@@ -184,6 +184,19 @@ from ember.distributed._ops import _Buf  # noqa: E402
 t = ember.ones(4)
 assert _Buf(t, "x").arr is t._data
 
+# ---- another backend's tensors go through its to_host/from_host (the guard backend) ----------
+import os, sys  # noqa: E402,E401
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import guard_backend  # noqa: E402
+guard_backend.register()
+g = ember.tensor([1.0, 2.0, 3.0], device="guard") * (rank + 1)
+dist.all_reduce(g)
+assert g.device.type == "guard"
+same(g.cpu(), np.array([1.0, 2.0, 3.0], np.float32) * sum(range(1, n + 1)), "all_reduce on guard")
+g = ember.full((2,), float(rank), device="guard")
+dist.broadcast(g, src=1)
+same(g.cpu(), np.ones(2, np.float32), "broadcast on guard")
+
 # ---- objects, groups, barrier --------------------------------------------------------------
 objs = [{"rank": rank}, "x" * rank, ember.tensor([float(rank)])]
 dist.broadcast_object_list(objs, src=1)

@@ -55,7 +55,7 @@ class _Reduction:
         self.ddp = ddp
         self.expected = expected          # param index -> contributions still to come
         self.used = used                  # param indices the forward graph reached
-        self.started = {}                 # param index -> whether its slot has been written
+        self.started = set()              # param indices whose slot has been written
         self.waiting = [len(b.params) for b in ddp._buckets]
         self.accumulated = 0              # post-accumulate-grad hooks seen
         self.requests = []
@@ -63,20 +63,25 @@ class _Reduction:
         self.finished = False
 
     def contribute(self, i, g):
-        """Node-hook side: one contribution ``g`` (an array) to parameter i's gradient."""
+        """Node-hook side: one contribution ``g`` (an array) to parameter i's gradient.
+
+        The bucket holds each gradient already divided by the world size (as
+        torch's reducer does), so the all-reduced sum is the average; the
+        division is folded into the copy into the bucket."""
         ddp = self.ddp
         b, k = ddp._where[i]
-        bucket = ddp._buckets[b]
-        view = bucket.views[k]
-        if not self.started.get(i):
-            self.started[i] = True
+        view = ddp._buckets[b].views[k]
+        inv = ddp._inv_world
+        if i not in self.started:
+            self.started.add(i)
             p = ddp._params[i]
             if p.grad is not None:          # gradients kept by no_sync() steps
-                np.add(_host(p.grad._data), g, out=view)
+                np.multiply(_host(p.grad._data), inv, out=view)
+                view += g * inv
             else:
-                view[...] = g
+                np.multiply(g, inv, out=view)
         else:
-            view += g
+            view += g * inv                 # (a parameter used several times)
         self.expected[i] -= 1
         if self.expected[i] == 0:
             self._param_ready(b)
@@ -88,7 +93,7 @@ class _Reduction:
         p = self.ddp._params[i]
         view = self.ddp._buckets[b].views[k]
         if p.grad is not None:
-            view[...] = _host(p.grad._data)
+            np.multiply(_host(p.grad._data), self.ddp._inv_world, out=view)
         else:
             view[...] = 0
         self._param_ready(b)
@@ -130,29 +135,28 @@ class _Reduction:
         globally_used = None
         if self.used_counts is not None:
             globally_used = self.used_counts
-        n = float(ddp._world)
         for b, bucket in enumerate(ddp._buckets):
             for k, p in enumerate(bucket.params):
                 i = ddp._bucket_index[b][k]
                 if globally_used is not None and globally_used[i] == 0:
                     continue               # no rank used it: its .grad stays as it was
-                _write_grad(p, bucket.views[k], n)
+                _write_grad(p, bucket.views[k])
 
 
 def _host(arr):
     return _backends.backend_of(arr).to_host(arr)
 
 
-def _write_grad(p, reduced, n):
-    """``p.grad = reduced / n`` in place when p.grad is a host array, else a new tensor."""
+def _write_grad(p, reduced):
+    """``p.grad = reduced``: in place when p.grad is a host array, else a new tensor."""
     g = p.grad
     if g is not None and type(g._data) is np.ndarray and g._data.flags.c_contiguous \
             and g._data.dtype == reduced.dtype:
-        np.divide(reduced, n, out=g._data)
+        np.copyto(g._data, reduced)
         g._vc[0] += 1
         return
     b = _backends.backend_of(p._data)
-    p.grad = _wrap(b.from_host(reduced / n))
+    p.grad = _wrap(b.from_host(reduced.copy()))
 
 
 def _sum_to(g, shape):
@@ -209,6 +213,7 @@ class DistributedDataParallel(Module):
         self._MPI = _mpi()
         self._comm = pg.comm
         self._rank, self._world = pg.rank(), pg.size()
+        self._inv_world = 1.0 / self._world
         self._armed = lambda what: _armed(pg, what)
         self.bucket_cap_mb = 25 if bucket_cap_mb is None else bucket_cap_mb
 
@@ -283,7 +288,7 @@ class DistributedDataParallel(Module):
     # ---- forward: hook this step's graph ---------------------------------------------------
     def forward(self, *inputs, **kwargs):
         if self._pending is not None and not self._pending.finished:
-            if any(self._pending.started.values()):
+            if self._pending.started:
                 raise RuntimeError("Expected to have finished reduction in the prior iteration "
                                    "before starting a new one (a backward ran only part way).")
             self._pending = None     # a forward whose output never went through backward
@@ -304,23 +309,22 @@ class DistributedDataParallel(Module):
             return
         consumers = {}        # node -> [(input position, param index)]
         expected = {}
-        seen = set()
-        stack = list(roots)
+        seen = set(roots)
+        stack = list(seen)
         index = self._index
+        accumulate = AccumulateGrad
         while stack:
             node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
             for pos, (nxt, _) in enumerate(node.next_functions):
                 if nxt is None:
                     continue
-                if type(nxt) is AccumulateGrad:
+                if type(nxt) is accumulate:
                     i = index.get(id(nxt.variable))
                     if i is not None:
                         consumers.setdefault(node, []).append((pos, i))
                         expected[i] = expected.get(i, 0) + 1
-                elif id(nxt) not in seen:
+                elif nxt not in seen:
+                    seen.add(nxt)
                     stack.append(nxt)
         used = set(expected)
         red = _Reduction(self, expected, used)
@@ -378,7 +382,7 @@ class _NodeHook:
             if g is None:
                 red.expected[i] -= 1      # (counted as a zero contribution)
                 if red.expected[i] == 0:
-                    if not red.started.get(i):
+                    if i not in red.started:
                         red.mark_unused(i)
                         continue
                     red._param_ready(red.ddp._where[i][0])
