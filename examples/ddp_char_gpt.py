@@ -66,6 +66,7 @@ def main(argv=None):
     p.add_argument("--eval-interval", type=int, default=100)
     p.add_argument("--eval-iters", type=int, default=10)
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--sample", type=int, default=200, help="characters to generate at the end")
     p.add_argument("--out", default="runs/ddp_char_gpt")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -122,7 +123,7 @@ def main(argv=None):
         ckpt = C.save_checkpoint(os.path.join(args.out, "checkpoint.ember"), model.module,
                                  config=vars(config), vocab=tok.chars)
         seed = ember.tensor([tok.encode(text[0])])
-        sample = model.module.generate(seed, 200, do_sample=True, top_k=10)
+        sample = model.module.generate(seed, args.sample, do_sample=True, top_k=10)
         print(f"checkpoint: {ckpt}\n--- sample ---\n{tok.decode(sample[0].tolist())}", flush=True)
     dist.barrier()                     # the others wait for rank 0's checkpoint
     dist.destroy_process_group()

@@ -149,3 +149,23 @@ def test_tutorial_ddp_script_trains_as_on_torch(tmp_path):
     assert list(e["state"]) == list(t["state"]) and all(k.startswith("module.") for k in e["state"])
     for k in t["state"]:
         np.testing.assert_allclose(e["state"][k], t["state"][k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+@needs_mpi
+def test_ddp_char_gpt_example_runs_on_two_ranks(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("To be, or not to be, that is the question:\n" * 40)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "ember.distributed.run", "--nproc-per-node", "2",
+           os.path.join(ROOT, "examples", "ddp_char_gpt.py"), str(text), "--steps", "3",
+           "--eval-interval", "3", "--eval-iters", "1", "--n-layer", "1", "--n-head", "2",
+           "--n-embd", "16", "--block-size", "8", "--batch-size", "4", "--sample", "5",
+           "--no-progress", "--out", str(out)]
+    rc, stdout, err = run(cmd, timeout=120)
+    assert rc == 0, err
+    assert stdout.count("2 rank(s) x batch 4") == 1          # rank 0 alone prints
+    assert "step 3: train" in stdout
+    import ember
+    state = ember.load(str(out / "checkpoint.ember"))
+    assert "transformer.wte.weight" in state["model"] and not any(
+        k.startswith("module.") for k in state["model"])
