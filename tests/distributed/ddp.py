@@ -195,5 +195,18 @@ except RuntimeError as e:
 else:
     raise AssertionError("an unused parameter without find_unused_parameters did not raise")
 
+# Two forwards, then backward through the first: an error, not a silent mix of steps.
+ddp = DDP(nn.Linear(3, 3))
+first = ddp(ember.randn(2, 3)).sum()
+second = ddp(ember.randn(2, 3)).sum()
+try:
+    first.backward()
+except RuntimeError as e:
+    assert "latest forward" in str(e), str(e)
+else:
+    raise AssertionError("backward through a superseded forward did not raise")
+second.backward()
+assert ddp.module.weight.grad is not None
+
 dist.destroy_process_group()
 print(f"rank {rank}: DDP ok (bucket_cap_mb={cap})", flush=True)

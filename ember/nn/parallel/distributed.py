@@ -61,6 +61,7 @@ class _Reduction:
         self.requests = []
         self.used_counts = None
         self.finished = False
+        self.discarded = False
 
     def contribute(self, i, g):
         """Node-hook side: one contribution ``g`` (an array) to parameter i's gradient.
@@ -291,7 +292,11 @@ class DistributedDataParallel(Module):
             if self._pending.started:
                 raise RuntimeError("Expected to have finished reduction in the prior iteration "
                                    "before starting a new one (a backward ran only part way).")
-            self._pending = None     # a forward whose output never went through backward
+            # A forward whose output never went through backward (an evaluation
+            # with grad mode on): forget it; should its graph reach backward
+            # after all, its hooks raise instead of mixing two steps' gradients.
+            self._pending.finished = self._pending.discarded = True
+            self._pending = None
         if self.broadcast_buffers and self.require_forward_param_sync:
             bufs = [b for _, b in self.module.named_buffers()]
             if bufs and self._world > 1:
@@ -375,9 +380,14 @@ class _NodeHook:
     def __call__(self, grad_inputs, grad_outputs):
         red = self.red
         if red.finished:
+            if red.discarded:
+                raise RuntimeError("DistributedDataParallel: backward through the output of a "
+                                   "forward that was followed by another forward before any "
+                                   "backward; DDP reduces the gradients of the latest forward "
+                                   "only (run backward after each forward, or use no_sync())")
             return None
         for pos, i in self.slots:
-            g = grad_inputs[pos]
+            g = grad_inputs[pos] if pos < len(grad_inputs) else None
             p = red.ddp._params[i]
             if g is None:
                 red.expected[i] -= 1      # (counted as a zero contribution)
