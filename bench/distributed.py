@@ -17,6 +17,8 @@
    backward), and no overlap (backward under ``no_sync()``, then one
    all-reduce of all gradients flattened -- what bucketing saves).  Runs
    alternate (1p, ddp, ..., 1p, ddp, ...) in fresh processes; medians.
+   ``cpu ms``: rank 0's CPU time per step (MPI spins while it waits, so
+   waiting for a descheduled peer shows there too).
 """
 import os
 import statistics
@@ -140,14 +142,15 @@ def dp_worker(name, variant, steps):
         step()
     if variant != "1p":
         dist.barrier()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     if variant != "1p":
         dist.barrier()
     dt = (time.perf_counter() - t0) / steps
+    cpu = (time.process_time() - c0) / steps
     if rank == 0:
-        print(f"RESULT {dt}", flush=True)
+        print(f"RESULT {dt} {cpu}", flush=True)
     if variant != "1p":
         dist.destroy_process_group()
     return batch
@@ -157,24 +160,30 @@ def _run_dp(name, variant, steps):
     me = [sys.executable, os.path.abspath(__file__), "--dp-worker", name, variant, str(steps)]
     cmd = me if variant == "1p" else [_mpiexec(), "-n", "2"] + me
     out = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=True).stdout
-    return float(next(l for l in out.splitlines() if l.startswith("RESULT")).split()[1])
+    _, wall, cpu = next(l for l in out.splitlines() if l.startswith("RESULT")).split()
+    return float(wall), float(cpu)
 
 
 def dp_bench(rounds=3):
     variants = ["1p", "ddp", "ddp-small", "no-overlap"]
     batches = {"gpt": 16, "resnet": 32}
     steps = {"gpt": 15, "resnet": 10}
-    print(f"{'workload':>8} {'variant':>11} {'ms/step':>8} {'samples/s':>10} {'vs 1 proc':>9}")
+    print(f"{'workload':>8} {'variant':>11} {'ms/step':>8} {'cpu ms':>7} {'samples/s':>10} "
+          f"{'vs 1 proc':>9}")
     for name in ("gpt", "resnet"):
         times = {v: [] for v in variants}
+        cpus = {v: [] for v in variants}
         for _ in range(rounds):
             for v in variants:
-                times[v].append(_run_dp(name, v, steps[name]))
+                wall, cpu = _run_dp(name, v, steps[name])
+                times[v].append(wall)
+                cpus[v].append(cpu)
         base = batches[name] / statistics.median(times["1p"])
         for v in variants:
             t = statistics.median(times[v])
             sps = batches[name] * (1 if v == "1p" else 2) / t
-            print(f"{name:>8} {v:>11} {t * 1e3:8.1f} {sps:10.1f} {sps / base:8.2f}x", flush=True)
+            print(f"{name:>8} {v:>11} {t * 1e3:8.1f} {statistics.median(cpus[v]) * 1e3:7.1f} "
+                  f"{sps:10.1f} {sps / base:8.2f}x", flush=True)
 
 
 def main():
@@ -183,6 +192,9 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--dp-worker":
         return dp_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    # Other work on the machine skews these numbers more than anything: say how busy it was.
+    print("load average (1, 5, 15 min): %.1f %.1f %.1f on %d CPUs" % (*os.getloadavg(),
+                                                                  os.cpu_count()))
     if what in ("all", "allreduce"):
         print("all-reduce, float32, 2 ranks on this machine (medians of 7 alternating rounds)")
         subprocess.run([_mpiexec(), "-n", "2", sys.executable, os.path.abspath(__file__),
