@@ -6,8 +6,8 @@
 
 1. All-reduce bandwidth: ``ember.distributed.all_reduce`` on a float32 tensor
    against mpi4py's ``Allreduce`` on the very same buffer, 1 KB to 64 MB,
-   under ``mpiexec -n 2``.  The two alternate round by round; the table gives
-   median times and their ratio (Ember's per-call extras: the 16-byte
+   under ``mpiexec -n 2``.  The two alternate call by call; the table gives
+   median times per call and their ratio (Ember's per-call extras: the 16-byte
    agreement all-reduce, the watchdog, the tensor unwrapping).
 2. Data-parallel throughput, GPT and ResNet from bench/workloads.py: one
    process with one thread against two processes with one thread each under
@@ -17,6 +17,8 @@
    backward), and no overlap (backward under ``no_sync()``, then one
    all-reduce of all gradients flattened -- what bucketing saves).  Runs
    alternate (1p, ddp, ..., 1p, ddp, ...) in fresh processes; medians.
+   ``ddp-1p``: DDP in a world of one process, i.e. DDP's own cost (hooks,
+   graph walk, bucket copies) against the plain model.
    ``cpu ms``: rank 0's CPU time per step (MPI spins while it waits, so
    waiting for a descheduled peer shows there too).
 """
@@ -58,24 +60,21 @@ def allreduce_worker():
     for nbytes in SIZES:
         buf = np.zeros(nbytes // 4, dtype=np.float32)
         t = ember.from_numpy(buf)            # the same memory for both
-        reps = max(3, min(2000, (64 << 20) // nbytes // 4))
-
-        def raw():
-            for _ in range(reps):
-                comm.Allreduce(MPI.IN_PLACE, buf, MPI.SUM)
-
-        def emb():
-            for _ in range(reps):
-                dist.all_reduce(t)
+        calls = {"raw": lambda: comm.Allreduce(MPI.IN_PLACE, buf, MPI.SUM),
+                 "ember": lambda: dist.all_reduce(t)}
+        pairs = max(15, min(400, (256 << 20) // nbytes))
         times = {"raw": [], "ember": []}
-        for fn in (raw, emb):
-            fn()                             # warm up
-        for _ in range(7):
-            for name, fn in (("raw", raw), ("ember", emb)):
+        for k in range(pairs + 3):
+            # One call of each per pair, in alternating order, each started
+            # together on both ranks (a barrier): descheduling by other work
+            # hits both alike, and the medians drop the pairs it spoiled.
+            order = ("raw", "ember") if k % 2 else ("ember", "raw")
+            for name in order:
                 comm.Barrier()
                 t0 = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - t0) / reps)
+                calls[name]()
+                if k >= 3:                   # (the first pairs warm up)
+                    times[name].append(time.perf_counter() - t0)
         rows.append((nbytes, statistics.median(times["raw"]), statistics.median(times["ember"])))
     if comm.Get_rank() == 0:
         print(f"{'size':>7} {'raw us':>9} {'ember us':>9} {'raw GB/s':>9} {'ember GB/s':>10} "
@@ -117,7 +116,7 @@ def dp_worker(name, variant, steps):
         from ember.nn.parallel import DistributedDataParallel as DDP
         dist.init_process_group("mpi")
         rank = dist.get_rank()
-        cap = {"ddp": None, "ddp-small": 0.25, "no-overlap": None}[variant]
+        cap = {"ddp": None, "ddp-1p": None, "ddp-small": 0.25, "no-overlap": None}[variant]
         net = DDP(model, bucket_cap_mb=cap)
         params = [p for p in model.parameters() if p.requires_grad]
     else:
@@ -158,14 +157,14 @@ def dp_worker(name, variant, steps):
 
 def _run_dp(name, variant, steps):
     me = [sys.executable, os.path.abspath(__file__), "--dp-worker", name, variant, str(steps)]
-    cmd = me if variant == "1p" else [_mpiexec(), "-n", "2"] + me
+    cmd = me if variant == "1p" else [_mpiexec(), "-n", "1" if variant == "ddp-1p" else "2"] + me
     out = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=True).stdout
     _, wall, cpu = next(l for l in out.splitlines() if l.startswith("RESULT")).split()
     return float(wall), float(cpu)
 
 
 def dp_bench(rounds=3):
-    variants = ["1p", "ddp", "ddp-small", "no-overlap"]
+    variants = ["1p", "ddp-1p", "ddp", "ddp-small", "no-overlap"]
     batches = {"gpt": 16, "resnet": 32}
     steps = {"gpt": 15, "resnet": 10}
     print(f"{'workload':>8} {'variant':>11} {'ms/step':>8} {'cpu ms':>7} {'samples/s':>10} "
@@ -181,7 +180,7 @@ def dp_bench(rounds=3):
         base = batches[name] / statistics.median(times["1p"])
         for v in variants:
             t = statistics.median(times[v])
-            sps = batches[name] * (1 if v == "1p" else 2) / t
+            sps = batches[name] * (1 if v in ("1p", "ddp-1p") else 2) / t
             print(f"{name:>8} {v:>11} {t * 1e3:8.1f} {statistics.median(cpus[v]) * 1e3:7.1f} "
                   f"{sps:10.1f} {sps / base:8.2f}x", flush=True)
 
@@ -196,7 +195,7 @@ def main():
     print("load average (1, 5, 15 min): %.1f %.1f %.1f on %d CPUs" % (*os.getloadavg(),
                                                                   os.cpu_count()))
     if what in ("all", "allreduce"):
-        print("all-reduce, float32, 2 ranks on this machine (medians of 7 alternating rounds)")
+        print("all-reduce, float32, 2 ranks on this machine (median per call, calls alternating)")
         subprocess.run([_mpiexec(), "-n", "2", sys.executable, os.path.abspath(__file__),
                         "--allreduce-worker"], env=ENV, check=True)
         print()

@@ -11,7 +11,6 @@ corrupting memory or hanging.  The watchdog (see _group.py) ends the job
 when a call runs past the group's timeout.
 """
 import enum
-import hashlib
 
 import numpy as np  # (host buffers handed to MPI are NumPy arrays, whatever the device)
 
@@ -116,6 +115,7 @@ def _check_tensor_list(lst, n, like, what, name):
 def _agree(pg, desc):
     """Every rank of ``pg`` checks that all of them are about to run ``desc``
     (collective, dtype, shape, op); a mismatch raises on every rank."""
+    import hashlib
     MPI = _mpi()
     h = int.from_bytes(hashlib.blake2b(desc.encode(), digest_size=8).digest(), "little") >> 2
     mine = np.array([h, -h], dtype=np.int64)
