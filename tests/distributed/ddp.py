@@ -170,7 +170,7 @@ class Branchy(nn.Module):
 
 ember.manual_seed(9)
 model = Branchy()
-ddp = DDP(model, find_unused_parameters=True)
+ddp = DDP(model, find_unused_parameters=True, bucket_cap_mb=cap)
 x = ember.randn(3, 4)
 for step in range(2):
     ddp.zero_grad()

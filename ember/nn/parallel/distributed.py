@@ -57,6 +57,7 @@ class _Reduction:
         self.used = used                  # param indices the forward graph reached
         self.started = set()              # param indices whose slot has been written
         self.waiting = [len(b.params) for b in ddp._buckets]
+        self.next_bucket = 0              # the next bucket to start (they start in order)
         self.accumulated = 0              # post-accumulate-grad hooks seen
         self.requests = []
         self.used_counts = None
@@ -102,7 +103,13 @@ class _Reduction:
     def _param_ready(self, b):
         self.waiting[b] -= 1
         if self.waiting[b] == 0:
-            self._launch(b)
+            # Buckets start strictly in index order, as torch's reducer starts
+            # them: every rank must issue its collectives in the same order,
+            # even when (unused parameters) their gradients are ready in another.
+            waiting, n = self.waiting, len(self.waiting)
+            while self.next_bucket < n and waiting[self.next_bucket] == 0:
+                self._launch(self.next_bucket)
+                self.next_bucket += 1
         elif self.requests:
             self.ddp._MPI.Request.Testall(self.requests)     # let MPI progress the ones in flight
 
