@@ -169,6 +169,24 @@ for dtype in DTYPES:
         w.wait()
     same(t, inputs[prv], f"isend/irecv {dtype}")
 
+# ---- the list forms: reduce_scatter, all_to_all --------------------------------------------
+for async_op in (False, True):
+    lists = [[data(r, "float64", (2, 3), salt=30 + j) for j in range(n)] for r in range(n)]
+    out = ember.zeros(2, 3, dtype=ember.float64)
+    w = dist.reduce_scatter(out, [ember.from_numpy(a) for a in lists[rank]], op=R.MAX,
+                            async_op=async_op)
+    if async_op:
+        w.wait()
+    same(out, np.max(np.stack([lists[r][rank] for r in range(n)]), axis=0), "reduce_scatter")
+    # all_to_all: rank r sends a (r + 1, k + 1) block to rank k.
+    blocks = [[data(r, "int32", (r + 1, k + 1), salt=40) for k in range(n)] for r in range(n)]
+    outs = [ember.zeros(r + 1, rank + 1, dtype=ember.int32) for r in range(n)]
+    w = dist.all_to_all(outs, [ember.from_numpy(b) for b in blocks[rank]], async_op=async_op)
+    if async_op:
+        w.wait()
+    for r in range(n):
+        same(outs[r], blocks[r][rank], "all_to_all")
+
 # ---- non-contiguous tensors go through a copy and come back ------------------------------
 base = ember.from_numpy(np.arange(12, dtype=np.float32).reshape(3, 4) * (rank + 1))
 col = base[:, 1]
@@ -204,6 +222,21 @@ assert objs[0] == {"rank": 1} and objs[1] == "x" and float(objs[2]) == 1.0
 gathered = [None] * n
 dist.all_gather_object(gathered, (rank, "hello"))
 assert gathered == [(r, "hello") for r in range(n)]
+got = [None] * n if rank == 1 else None
+dist.gather_object({"from": rank}, got, dst=1)
+if rank == 1:
+    assert got == [{"from": r} for r in range(n)]
+mine = [None]
+dist.scatter_object_list(mine, [f"to {r}" for r in range(n)] if rank == 0 else None, src=0)
+assert mine == [f"to {rank}"]
+dist.monitored_barrier()
+
+# DistributedSampler without num_replicas/rank takes them from the group.
+from ember.utils.data import DistributedSampler  # noqa: E402
+assert list(DistributedSampler(list(range(11)), seed=4)) == \
+    list(DistributedSampler(list(range(11)), n, rank, seed=4))
+assert len(DistributedSampler(list(range(11)))) == 6
+
 g = dist.new_group([1])
 if rank == 1:
     assert dist.get_rank(g) == 0 and dist.get_world_size(g) == 1
