@@ -88,8 +88,9 @@ def test_mismatched_shapes_and_dtypes_raise_on_every_rank():
     for r in (0, 1):
         assert f"rank {r} raised: ember.distributed: the ranks called mismatched collectives" in out
         assert f"rank {r} ok" in out
-    assert "all_reduce float32 (3,) 0; rank 1: all_reduce float32 (4,)" in out
-    assert "all_reduce float64 (3,) 0; rank 1: all_reduce float32 (3,)" in out
+    assert "all_reduce float32 (3,) SUM; rank 1: all_reduce float32 (4,) SUM" in out
+    assert "all_reduce float64 (3,) SUM; rank 1: all_reduce float32 (3,) SUM" in out
+    assert "rank 0: all_reduce float32 (3,) SUM; rank 1: broadcast float32 (3,) 0" in out
 
 
 @needs_mpi

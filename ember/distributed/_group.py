@@ -23,13 +23,19 @@ DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
 _BACKENDS = ("gloo", "mpi")
 
 
+_MPI = []
+
+
 def _mpi():
     """The ``mpi4py.MPI`` module (initialising MPI on first use), or a clear error."""
+    if _MPI:
+        return _MPI[0]
     try:
         from mpi4py import MPI
     except ImportError as e:
         raise RuntimeError("ember.distributed needs mpi4py and an MPI library: "
                            "pip install 'ember[distributed]' (mpi4py and mpich)") from e
+    _MPI.append(MPI)
     return MPI
 
 

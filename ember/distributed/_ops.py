@@ -44,8 +44,14 @@ class ReduceOp:
     PREMUL_SUM = RedOpType.PREMUL_SUM
 
 
+_OPS = {}      # (op, dtype kind) -> MPI op
+
+
 def _mpi_op(op, dtype, what):
     """The MPI op computing ``op`` on ``dtype`` (AVG is a SUM divided afterwards)."""
+    found = _OPS.get((op, dtype.kind))
+    if found is not None:
+        return found
     MPI = _mpi()
     if not isinstance(op, ReduceOp.RedOpType):
         raise TypeError(f"{what}: op must be a ReduceOp, got {op!r}")
@@ -63,6 +69,7 @@ def _mpi_op(op, dtype, what):
         raise ValueError(f"{what}: ReduceOp.AVG needs a floating-point tensor, got {dtype}")
     if op not in table:
         raise ValueError(f"{what}: ReduceOp.{op.name} is not supported for {dtype} tensors")
+    _OPS[(op, kind)] = table[op]
     return table[op]
 
 
@@ -112,24 +119,70 @@ def _check_tensor_list(lst, n, like, what, name):
                              f"expected {like.dtype} and {tuple(like.shape)}")
 
 
+# Each collective's name as a number, for the agreement check (the same list on every rank).
+_NAMES = ["all_reduce", "broadcast", "reduce", "all_gather", "all_gather_into_tensor",
+          "reduce_scatter_tensor", "reduce_scatter", "gather", "scatter", "all_to_all_single",
+          "all_to_all", "broadcast_object_list", "all_gather_object", "gather_object",
+          "scatter_object_list"]
+_CODE = {name: i + 1 for i, name in enumerate(_NAMES)}
+_WIDTH = 16                    # numbers compared per collective (longer descriptions are folded)
+
+
+def _encode(desc):
+    """A description (name, then dtypes, shapes and ints) as _WIDTH int64s, the
+    same on every rank for the same description (no string hashing: Python
+    randomises it per process)."""
+    out = [_CODE[desc[0]]]
+    for part in desc[1:]:
+        if isinstance(part, tuple):
+            out.append(len(part))
+            out.extend(part)
+        elif isinstance(part, int):
+            out.append(part)
+        else:                                   # a NumPy dtype: kind and size, platform-neutral
+            out.append(ord(part.kind) * 64 + part.itemsize)
+    if len(out) > _WIDTH:
+        folded = 0
+        for k, v in enumerate(out[_WIDTH - 1:]):
+            folded = (folded * 1_000_003 + v + k) % (1 << 61)
+        out = out[:_WIDTH - 1] + [folded]
+    return out + [0] * (_WIDTH - len(out))
+
+
 def _agree(pg, desc):
     """Every rank of ``pg`` checks that all of them are about to run ``desc``
-    (collective, dtype, shape, op); a mismatch raises on every rank."""
-    import hashlib
-    MPI = _mpi()
-    h = int.from_bytes(hashlib.blake2b(desc.encode(), digest_size=8).digest(), "little") >> 2
-    mine = np.array([h, -h], dtype=np.int64)
-    top = np.empty(2, dtype=np.int64)
-    pg.comm.Allreduce(mine, top, MPI.MAX)
-    if top[0] != h or top[1] != -h:
-        descs = pg.comm.allgather(desc)
+    (collective, dtype, shape, op) with one small all-reduce (the maximum of
+    the numbers and of their negatives equals them only if all ranks agree);
+    a mismatch raises on every rank."""
+    bufs = _ENCODED.get(desc)
+    if bufs is None:
+        if len(_ENCODED) > 4096:     # (shapes that keep changing: do not grow without bound)
+            _ENCODED.clear()
+        codes = _encode(desc)
+        mine = np.array(codes + [-c for c in codes], dtype=np.int64)
+        bufs = _ENCODED[desc] = (mine, mine.tobytes(), np.empty_like(mine))
+    mine, mine_bytes, top = bufs
+    pg.comm.Allreduce(mine, top, _MPI_MAX[0] or _max_op())
+    if top.tobytes() != mine_bytes:
+        readable = " ".join(str(getattr(p, "name", p)) for p in desc)   # (dtype, op names)
+        descs = pg.comm.allgather(readable)
         lines = "; ".join(f"rank {pg.ranks[i]}: {d}" for i, d in enumerate(descs))
         raise RuntimeError(f"ember.distributed: the ranks called mismatched collectives "
                            f"(every rank must pass tensors of the same dtype and shape): {lines}")
 
 
+_MPI_MAX = [None]
+_ENCODED = {}    # description -> (its numbers, as bytes, a receive buffer)
+
+
+def _max_op():
+    _MPI_MAX[0] = _mpi().MAX
+    return _MPI_MAX[0]
+
+
 def _desc(what, *parts):
-    return " ".join([what] + [str(p) for p in parts])
+    """What a collective is about to do, for _agree: (name, dtype, shape, ints...)."""
+    return (what,) + parts
 
 
 class Work:
@@ -205,7 +258,7 @@ class _Future:
 def _run(pg, desc, blocking, nonblocking, finish, async_op, result=()):
     """Agree on ``desc``, then run the MPI call: blocking, or started and
     handed back as a Work whose ``wait()`` runs ``finish``."""
-    what = desc.split(" ", 1)[0]
+    what = desc[0]
     with _armed(pg, what):
         _agree(pg, desc)
         if not async_op:
@@ -251,7 +304,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         if op == ReduceOp.AVG:
             _avg(arr, n)
         b.done()
-    return _run(pg, _desc(what, arr.dtype, arr.shape, int(op)),
+    return _run(pg, _desc(what, arr.dtype, arr.shape, op),
                 lambda: pg.comm.Allreduce(MPI.IN_PLACE, arr, mop),
                 lambda: pg.comm.Iallreduce(MPI.IN_PLACE, arr, mop), finish, async_op, [tensor])
 
@@ -286,7 +339,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
             if op == ReduceOp.AVG:
                 _avg(arr, pg.size())
             b.done()
-    return _run(pg, _desc(what, arr.dtype, arr.shape, int(op), root),
+    return _run(pg, _desc(what, arr.dtype, arr.shape, op, root),
                 lambda: pg.comm.Reduce(send, recv, mop, root),
                 lambda: pg.comm.Ireduce(send, recv, mop, root), finish, async_op, [tensor])
 
@@ -339,7 +392,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
         if op == ReduceOp.AVG:
             _avg(ob.arr, pg.size())
         ob.done()
-    return _run(pg, _desc(what, ib.arr.dtype, ib.arr.shape, int(op)),
+    return _run(pg, _desc(what, ib.arr.dtype, ib.arr.shape, op),
                 lambda: pg.comm.Reduce_scatter_block(ib.arr, ob.arr, mop),
                 lambda: pg.comm.Ireduce_scatter_block(ib.arr, ob.arr, mop), finish, async_op,
                 [output])
@@ -358,7 +411,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
         if op == ReduceOp.AVG:
             _avg(ob.arr, pg.size())
         ob.done()
-    return _run(pg, _desc(what, ob.arr.dtype, ob.arr.shape, int(op)),
+    return _run(pg, _desc(what, ob.arr.dtype, ob.arr.shape, op),
                 lambda: pg.comm.Reduce_scatter_block(send, ob.arr, mop),
                 lambda: pg.comm.Ireduce_scatter_block(send, ob.arr, mop), finish, async_op,
                 [output])
@@ -608,7 +661,7 @@ def all_gather_object(object_list, obj, group=None):
         raise ValueError(f"all_gather_object: object_list must have {pg.size()} entries "
                          f"(the group's size), got {len(object_list)}")
     with _armed(pg, "all_gather_object"):
-        _agree(pg, "all_gather_object")
+        _agree(pg, ("all_gather_object",))
         got = pg.comm.allgather(obj)
     object_list[:] = got
 

@@ -4,8 +4,8 @@
   raise     rank 1 raises while rank 0 waits in a collective: the job must end
             with rank 1's traceback and a non-zero exit, not hang
   exit      rank 1 calls sys.exit(3) while rank 0 waits: rank 0's 1 s timeout ends the job
-  mismatch  the ranks all-reduce tensors of different shapes, then dtypes:
-            every rank must raise a RuntimeError naming both
+  mismatch  the ranks all-reduce tensors of different shapes, then dtypes, then
+            call different collectives: every rank must raise a RuntimeError naming both
   timeout   rank 1 never joins rank 0's all_reduce; the 1 s timeout ends the job
 """
 import datetime
@@ -35,6 +35,16 @@ elif mode == "mismatch":
             print(f"rank {rank} raised: {e}", flush=True)
         else:
             raise AssertionError("a mismatched all_reduce did not raise")
+    # Different collectives on the same tensor shape: raises too.
+    try:
+        if rank == 0:
+            dist.all_reduce(ember.ones(3))
+        else:
+            dist.broadcast(ember.ones(3), src=0)
+    except RuntimeError as e:
+        print(f"rank {rank} raised: {e}", flush=True)
+    else:
+        raise AssertionError("all_reduce against broadcast did not raise")
     # The group still works afterwards.
     t = ember.ones(2)
     dist.all_reduce(t)
