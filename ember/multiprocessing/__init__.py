@@ -103,6 +103,10 @@ def start_processes(fn, args=(), nprocs=1, join=True, daemon=False, start_method
     """Run ``fn(i, *args)`` for i in range(nprocs), each in a rank of one MPI job."""
     if not callable(fn):
         raise TypeError(f"spawn: fn must be callable, got {type(fn).__name__}")
+    if os.environ.get("EMBER_SPAWN_WORKER") == "1":
+        # A worker importing the main script reached spawn(): the script lacks the guard.
+        raise RuntimeError("spawn() was called while a spawned worker imported the main module. "
+                           "Guard the call in the main script with: if __name__ == '__main__':")
     nprocs = int(nprocs)
     if nprocs < 1:
         raise ValueError(f"spawn: nprocs must be at least 1, got {nprocs}")

@@ -29,7 +29,9 @@ def main():
     error_file = os.path.join(workdir, f"error-{rank}.txt")
 
     def body():
+        os.environ["EMBER_SPAWN_WORKER"] = "1"      # (spawn() refuses while the main script loads)
         _load_main(main_path)
+        del os.environ["EMBER_SPAWN_WORKER"]
         with open(payload, "rb") as f:
             fn, args = pickle.load(f)
         fn(rank, *args)
