@@ -101,12 +101,15 @@ def test_timeout_ends_the_job_naming_the_collective():
 
 
 @needs_mpi
-@pytest.mark.parametrize("bucket_cap_mb", [None, "0.001"])
-def test_ddp_trains_as_one_process_on_the_whole_batch(bucket_cap_mb):
+@pytest.mark.parametrize("bucket_cap_mb,dtype,tol", [(None, "float64", "1e-6"),
+                                                     ("0.001", "float64", "1e-6"),
+                                                     (None, "float32", "1e-5")])
+def test_ddp_trains_as_one_process_on_the_whole_batch(bucket_cap_mb, dtype, tol):
     """MLP, CNN with SyncBatchNorm, GPT: losses and weights equal the single
-    process's to 1e-6; no_sync accumulation; unused parameters; buckets start
-    during backward.  (0.001 MB: one bucket per parameter.)"""
-    out = ok("ddp.py", *([bucket_cap_mb] if bucket_cap_mb else []), timeout=120)
+    process's (to 1e-6 in float64); no_sync accumulation; unused parameters;
+    buckets start during backward.  (0.001 MB: one bucket per parameter.)"""
+    out = ok("ddp.py", *([bucket_cap_mb] if bucket_cap_mb else []), timeout=120,
+             env={"DDP_DTYPE": dtype, "DDP_TOL": tol})
     assert "rank 0: DDP ok" in out and "rank 1: DDP ok" in out
 
 
