@@ -105,6 +105,22 @@ def char_lstm(lib):
 
 def resnet(lib):
     """Small CIFAR ResNet: 3 BasicBlocks with BatchNorm, batch 32, 32x32, SGD."""
+    model = resnet_model(lib)
+    F = lib.nn.functional
+    opt = lib.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x = lib.randn(32, 3, 32, 32)
+    y = lib.randint(0, 10, (32,))
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def resnet_model(lib):
+    """The small CIFAR ResNet of ``resnet`` (also used by bench/distributed.py)."""
     nn = lib.nn
     F = lib.nn.functional
 
@@ -137,17 +153,7 @@ def resnet(lib):
             h = self.blocks(self.stem(x))
             return self.head(F.adaptive_avg_pool2d(h, 1).flatten(1))
 
-    model = Net()
-    opt = lib.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x = lib.randn(32, 3, 32, 32)
-    y = lib.randint(0, 10, (32,))
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-    return step
+    return Net()
 
 
 # ---- GPT (attention, transformers) --------------------------------------------------------

@@ -92,3 +92,7 @@ from . import nn  # noqa: E402
 nn.functional._export_toplevel(globals())
 
 from . import utils  # noqa: E402
+
+# torch.distributed's API over MPI; mpi4py itself loads only at init_process_group.
+from . import distributed  # noqa: E402
+from . import multiprocessing  # noqa: E402  (spawn, over mpiexec)

@@ -8,4 +8,6 @@ from . import init  # noqa: F401
 from . import utils  # noqa: F401
 from . import parameter  # noqa: F401
 from .llm import *  # noqa: F401,F403  (rotary embeddings, GQA, KV cache, SwiGLU)
+from .modules.sync_batchnorm import SyncBatchNorm  # noqa: F401
+from . import parallel  # noqa: F401  (DistributedDataParallel)
 

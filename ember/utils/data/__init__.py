@@ -6,9 +6,10 @@ from .sampler import (Sampler, SequentialSampler, RandomSampler, SubsetRandomSam
 from ._collate import default_collate, default_convert
 from ._worker import get_worker_info
 from .dataloader import DataLoader, _DatasetKind
-from . import dataloader, dataset, sampler, _utils  # noqa: F401
+from .distributed import DistributedSampler
+from . import dataloader, dataset, sampler, distributed, _utils  # noqa: F401
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "StackDataset", "ConcatDataset",
            "ChainDataset", "Subset", "random_split", "Sampler", "SequentialSampler",
            "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
-           "DataLoader", "default_collate", "default_convert", "get_worker_info"]
+           "DistributedSampler", "DataLoader", "default_collate", "default_convert", "get_worker_info"]
