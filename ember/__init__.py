@@ -2,15 +2,6 @@
 
 ``import ember as torch`` runs torch code for everything Ember covers.
 """
-import warnings as _warnings
-
-# torch computes inf/nan silently; NumPy warns on every overflow or 0/0.
-# Ember follows torch (anomaly detection is the tool to find them) without
-# touching NumPy's error mode, which is the user's: it ignores the
-# RuntimeWarnings NumPy attributes to Ember's own code, in every thread,
-# while the user's own NumPy calls warn as before.
-_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"ember\.")
-
 from .backends.cpu import get_num_threads, set_num_threads  # noqa: E402
 
 from . import _dtype

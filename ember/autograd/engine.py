@@ -11,7 +11,7 @@ from sys import getrefcount
 
 import numpy as np
 
-from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns
+from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns, quiet
 from .._tensor_base import TensorBase, _wrap
 from ._sum_to import sum_to as _sum_to
 from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG, _edge
@@ -230,6 +230,7 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     prev_mode = _gm.enabled
     _gm.enabled = create_graph
     anomaly = _anomaly.enabled      # (process-wide: read once, for the whole walk)
+    quiet()                         # (inf/nan silent, as torch's: see backends/cpu/_fperr.py)
     if capture is None and not create_graph and not anomaly:
         try:
             _walk_plain(heap, buffers, retain_graph)

@@ -29,7 +29,7 @@ from .grad_mode import state as _gm
 from .anomaly import state as _anomaly
 from .._dtype import tensor_type_name
 from .._errors import not_a_tensor
-from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, backend_of
+from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, backend_of, quiet
 from .. import _tensor_base
 from .._tensor_base import TensorBase, _wrap
 
@@ -286,6 +286,7 @@ def once_differentiable(backward):
 
 def _run_unrecorded(cls, args, kwargs):
     """apply() with nothing to record: forward on the arrays, wrap the result."""
+    quiet()                 # (inf/nan silent, as torch's: see backends/cpu/_fperr.py)
     try:
         out = cls.forward(_NULL_CTX, *[a._data if isinstance(a, TensorBase) else a for a in args],
                           **kwargs)
@@ -332,6 +333,7 @@ def _record_raw(cls, args, kwargs):
         needs.append(False)
     ctx._next = edges
     ctx.needs_input_grad = needs
+    quiet()
     try:
         out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
     except Exception:
@@ -403,6 +405,7 @@ def _record_binary(cls, a, b):
     eb = _edge(b) if b.requires_grad else None
     ctx._next = [ea, eb]
     ctx.needs_input_grad = [ea is not None, eb is not None]
+    quiet()
     try:
         out = cls.forward(ctx, ad, bd)
     except Exception:

@@ -26,3 +26,8 @@ from ._registry import (Backend, register, get, backend_of, namespace, kernels, 
                         is_array, asarray, ARRAY_TYPES, DefaultBackend)
 from . import generic  # noqa: E402,F401  (the generic kernel table)
 from . import cpu  # noqa: E402,F401  (registers the CPU backend)
+
+# How an op keeps inf/nan silent, as torch's do, without changing the user's
+# NumPy error mode: ``quiet()`` before computing (NumPy is the host's array
+# library whatever the device).
+from .cpu._fperr import quiet  # noqa: E402,F401

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
 from ..autograd.function import Op
-from ..backends import namespace, kernels, is_array
+from ..backends import namespace, kernels, is_array, quiet
 from . import _bw
 from ._util import promote, check_broadcast, as_tensor_arg, ensure_tensor, cast
 
@@ -811,6 +811,7 @@ def _fast_binary(cls, general, reflected=False):
         if isinstance(b, TensorBase):
             if ad.dtype is b._data.dtype and ad.dtype.kind == "f":
                 x, y = (b, a) if reflected else (a, b)
+                quiet()          # (inf/nan silent, as torch's)
                 try:
                     if _gm.enabled and (a.requires_grad or b.requires_grad):
                         return _record_binary(cls, x, y)
@@ -824,6 +825,7 @@ def _fast_binary(cls, general, reflected=False):
             x, y = (b, a) if reflected else (a, b)
             if _gm.enabled and a.requires_grad:
                 return _record_raw(cls, (x, y), _NOKW)
+            quiet()
             return _wrap(cls.forward(_NULL_CTX, b if reflected else ad, ad if reflected else b))
         if not (isinstance(b, _OPERAND) or is_array(b)):
             return NotImplemented  # Python then raises its TypeError
