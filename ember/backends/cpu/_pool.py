@@ -39,9 +39,9 @@ as the pool it holds has threads: a ``set_num_threads`` from another thread
 never changes a pool under a running split, and a split planned with an
 older count is clamped to the pool it runs on.  NumPy's BLAS thread count
 and what Ember remembers of it change together under ``_blas_lock``.
-After ``fork`` the child forgets the parent's workers and locks (they did
-not come with it) and gets NumPy's BLAS threads back if the parent's pool
-held them.
+A ``fork`` waits for a split running in another thread to end; the child
+forgets the parent's workers and locks (they did not come with it) and
+gets NumPy's BLAS threads back if the parent's pool held them.
 
 ``set_num_threads``/``get_num_threads`` are torch's: the default is the
 number of CPUs this process may run on, or ``OMP_NUM_THREADS`` when set.
@@ -284,6 +284,20 @@ def _leave():
     _lock.release()
 
 
+def _before_fork():
+    """Wait for a split running in another thread: its workers may be inside
+    OpenBLAS, whose locks a child would inherit held (and hang on)."""
+    if not getattr(_local, "busy", False):    # (a fork from inside a pool job: no wait)
+        _lock.acquire()
+        _local.forking = True
+
+
+def _after_fork_in_parent():
+    if getattr(_local, "forking", False):
+        _local.forking = False
+        _lock.release()
+
+
 def _after_fork_in_child():
     """Forget the parent's pool: its workers and whoever held its locks did
     not come along.  If the parent's pool held NumPy's BLAS threads, give
@@ -297,7 +311,8 @@ def _after_fork_in_child():
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def parallel_for(kernel, n, grain=1 << 15):
