@@ -38,7 +38,7 @@ def test_fork_while_other_threads_use_the_pool():
 
 
 def test_split_planned_before_a_resize_runs_on_the_pool_it_gets():
-    # The interleaving the stress runs hit by chance, made to happen every
+    # The interleaving the stress runs can hit by chance, made to happen every
     # time: the split is counted for 4 threads, set_num_threads(2) lands
     # before the pool is taken, and the work must still be right (the pool
     # once ran 4 ranges on 2 threads' arrays: IndexError, then a segfault).
