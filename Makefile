@@ -32,12 +32,13 @@ test: $(VENV)/.test
 # whose arrays refuse NumPy calls that bypass the backend seam.  Left out: files
 # that test the CPU itself (the compiled-kernel spies of test_jit, CPU repr and
 # device checks of test_creation, the CPU index tensors torch's packing keeps in
-# test_nn_rnn), and data pipelines and examples, which feed CPU batches to a
+# test_nn_rnn, the CPU pool's thread and fork stress of test_thread_safety_pool),
+# and data pipelines and examples, which feed CPU batches to a
 # model on the default device (a cross-device program), as does the one
 # elementwise test that mixes NumPy arrays into tensor arithmetic.  test_distributed's
 # workers are separate MPI processes the guard does not reach (its collectives
 # worker runs a guard-backend section itself).
-GUARD_SKIP := jit creation nn_rnn data examples distributed
+GUARD_SKIP := jit creation nn_rnn data examples distributed thread_safety_pool
 test-guard: $(VENV)/.test
 	EMBER_TEST_DEVICE=guard $(TEST_ENV) $(PY) -m pytest -n 2 -q -p no:warnings \
 		$(foreach f,$(GUARD_SKIP),--ignore=tests/test_$(f).py) \

@@ -43,6 +43,7 @@ def _load():
         try:
             from . import _numba as _kernels
             _module = _kernels
+            _hold_compiler_across_fork()
         except ImportError:   # (Numba not installed: NumPy paths only)
             _module = None
         except Exception as exc:  # a broken Numba install, no writable cache dir ...
@@ -51,6 +52,17 @@ def _load():
                           "using the NumPy paths", RuntimeWarning, stacklevel=3)
             _module = None
         _tried = True
+
+
+def _hold_compiler_across_fork():
+    """Make ``fork`` wait while another thread compiles a kernel.  Numba
+    compiles under one process-wide lock; a child forked while another
+    thread held it would wait for it forever at its first compile (that
+    thread does not exist in the child)."""
+    if hasattr(os, "register_at_fork"):
+        from numba.core.compiler_lock import global_compiler_lock as lock
+        os.register_at_fork(before=lock.acquire, after_in_parent=lock.release,
+                            after_in_child=lock.release)
 
 
 def kernels_for(dtype):

@@ -575,6 +575,8 @@ def gemm_run(a, b, out, fn, code, parts, jobs, flags):
     returns 0.  If a worker was asleep, returns 1 at once (the caller wakes
     the workers whose sleep flag is set, then calls ``gemm_finish``).
     Returns -1, with nothing done, when BLAS can't take an operand as it is."""
+    if parts > jobs.shape[0]:   # (never: the pool cuts at most its size; this code checks no bounds)
+        return -1
     isz = a.itemsize
     ta, lda = _operand(a, isz)
     tb, ldb = _operand(b, isz)
@@ -622,6 +624,8 @@ def gemm_run_batched(a, b, out, fn, code, parts, jobs, flags):
     """``gemm_run`` for a batch of products: a (n1, n2, M, K) @ b (n1, n2, K,
     N) into out (n1, n2, M, N), any batch strides, split into ``parts``
     ranges of the n1 * n2 products."""
+    if parts > jobs.shape[0]:   # (never: the pool cuts at most its size; this code checks no bounds)
+        return -1
     isz = a.itemsize
     ta, lda = _operand(a[0, 0], isz)
     tb, ldb = _operand(b[0, 0], isz)

@@ -31,6 +31,18 @@ and calls from a second user thread while another uses the pool, simply
 run on the calling thread; a forked child (a DataLoader worker) starts a
 pool of its own.
 
+Thread safety.  One thread at a time splits work over the pool: it holds
+``_lock`` from taking the pool to collecting the last range.  Only that
+thread ever replaces the pool (``_enter`` makes it for the current
+``get_num_threads()``), and it cuts its work into at most as many ranges
+as the pool it holds has threads: a ``set_num_threads`` from another thread
+never changes a pool under a running split, and a split planned with an
+older count is clamped to the pool it runs on.  NumPy's BLAS thread count
+and what Ember remembers of it change together under ``_blas_lock``.
+A ``fork`` waits for a split running in another thread to end; the child
+forgets the parent's workers and locks (they did not come with it) and
+gets NumPy's BLAS threads back if the parent's pool held them.
+
 ``set_num_threads``/``get_num_threads`` are torch's: the default is the
 number of CPUs this process may run on, or ``OMP_NUM_THREADS`` when set.
 """
@@ -101,6 +113,7 @@ class _Pool:
     """
 
     def __init__(self, n_workers, k):
+        self.threads = n_workers + 1     # (the calling thread runs a range too)
         self.flags = np.zeros(3 * n_workers + 1, np.int64)
         self.flags[-1] = _sched_yield()
         self.native = np.zeros((n_workers + 1, 24), np.int64)
@@ -140,6 +153,7 @@ class _Pool:
             finished = seen      # (marked done by k.serve, without the GIL)
 
     def close(self):
+        """Let the workers end (the caller holds ``_lock``: no job is running)."""
         self.closed = True
         for w in range(len(self.jobs)):
             self.native[w + 1, 0] = 0
@@ -162,6 +176,8 @@ class _Pool:
     def run(self, kernel, bounds):
         """``kernel`` over ``bounds[i]:bounds[i+1]``; range 0 on this thread."""
         used = len(bounds) - 2
+        if used >= self.threads:
+            raise RuntimeError(f"ember: {used + 1} ranges for a pool of {self.threads} threads")
         for w in range(used):
             self.jobs[w] = (kernel, bounds[w + 1], bounds[w + 2])
             self.native[w + 1, 0] = 0
@@ -182,6 +198,8 @@ class _Pool:
         """out = a @ b (2-D, or 4-D: a batch of n1 x n2) as ``parts`` GEMM
         jobs, the first run here; False (nothing done) when BLAS can't take
         an operand as it is."""
+        if parts > self.threads:
+            raise RuntimeError(f"ember: {parts} GEMM jobs for a pool of {self.threads} threads")
         code, fn = _blas.gemm.get(a.dtype, (-1, 0))
         if fn == 0:
             return False
@@ -200,8 +218,9 @@ class _Pool:
 
 _num_threads = _default_threads()
 _pool = None
-_lock = threading.Lock()
-_local = threading.local()
+_lock = threading.Lock()        # held by the one thread splitting work over _pool
+_blas_lock = threading.Lock()   # NumPy's BLAS thread count and _blas_given change under it
+_local = threading.local()      # .busy: this thread runs a pool job, or holds the pool
 
 
 def get_num_threads():
@@ -210,50 +229,90 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads for Ember's parallel kernels (1 turns threading off)."""
-    global _num_threads, _pool
+    """Use ``n`` threads for Ember's parallel kernels (1 turns threading off).
+
+    Safe from any thread at any time: a split already running finishes on
+    the pool it started with; the next one makes the pool anew at ``n``."""
+    global _num_threads
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise RuntimeError(f"set_num_threads expects a positive integer, but got {n!r}")
-    with _lock:
-        _num_threads = n
-        if _pool is not None:
-            _pool.close()
-            _pool = None      # made again, at the new size, on first use
+    _num_threads = n
+    if _lock.acquire(blocking=False):    # (the pool is idle: let its workers go now)
+        try:
+            if _pool is not None and _pool.threads != n:
+                _retire_pool()
+        finally:
+            _lock.release()
 
 
-def _after_fork():
-    global _pool, _lock
-    _pool = None              # threads do not survive fork
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+def _retire_pool():
+    """Close the pool (the caller holds ``_lock``) and give NumPy's BLAS
+    threads back: its workers, which would have, are gone."""
+    global _pool
+    _pool.close()
+    _pool = None
+    _give_back_blas_locked()
 
 
 def _enter(parts):
     """The pool, taken, when ``parts`` > 1 ranges may run at once here (not
     nested in a pool job, not while another thread uses the pool, and only
-    where Ember can run NumPy's BLAS threads); else None: run serially."""
+    where Ember can run NumPy's BLAS threads); else None: run serially.
+    The pool may have fewer threads than ``parts`` (a ``set_num_threads``
+    since the caller counted): the caller cuts at most ``pool.threads`` ranges."""
     global _pool
     if parts <= 1 or getattr(_local, "busy", False) or not _lock.acquire(blocking=False):
         return None
-    if not _own_blas():
+    try:
+        n = _num_threads          # (read once: the pool is made for this count)
+        if _pool is not None and _pool.threads != n:
+            _retire_pool()
+        if n < 2 or not _own_blas():
+            _lock.release()
+            return None
+        if _pool is None:
+            _pool = _Pool(n - 1, _compiled())
+    except BaseException:
         _lock.release()
-        return None
+        raise
     _local.busy = True
-    if _pool is None:
-        try:
-            _pool = _Pool(_num_threads - 1, _compiled())
-        except BaseException:
-            _leave()
-            raise
     return _pool
 
 
 def _leave():
     _local.busy = False
     _lock.release()
+
+
+def _before_fork():
+    """Wait for a split running in another thread: its workers may be inside
+    OpenBLAS, whose locks a child would inherit held (and hang on)."""
+    if not getattr(_local, "busy", False):    # (a fork from inside a pool job: no wait)
+        _lock.acquire()
+        _local.forking = True
+
+
+def _after_fork_in_parent():
+    if getattr(_local, "forking", False):
+        _local.forking = False
+        _lock.release()
+
+
+def _after_fork_in_child():
+    """Forget the parent's pool: its workers and whoever held its locks did
+    not come along.  If the parent's pool held NumPy's BLAS threads, give
+    them back here, where no worker will."""
+    global _pool, _lock, _blas_lock, _local, _blas_given
+    _pool = None
+    _lock, _blas_lock, _local = threading.Lock(), threading.Lock(), threading.local()
+    if _blas_given is not None:
+        _blas.set_threads(_blas_given)
+        _blas_given = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 def parallel_for(kernel, n, grain=1 << 15):
@@ -269,6 +328,7 @@ def parallel_for(kernel, n, grain=1 << 15):
         kernel(0, n)
         return
     try:
+        k = min(k, pool.threads)      # (see _enter)
         pool.run(kernel, [n * i // k for i in range(k + 1)])
     finally:
         _leave()
@@ -369,23 +429,32 @@ def _own_blas():
     if not _blas_ready():
         return False
     if _blas_given is None:
-        _blas_given = _blas.get_threads()
-        _blas.set_threads(1)
+        with _blas_lock:     # (two threads taking them at once must not remember 1)
+            if _blas_given is None:
+                _blas_given = _blas.get_threads()
+                _blas.set_threads(1)
     return True
 
 
 def _give_back_blas():
     """Restore NumPy's BLAS thread count, unless an Ember op is using the pool
     now (it holds ``_lock``; the next ``_enter`` takes the threads again)."""
-    global _blas_given
     if _blas_given is None or not _lock.acquire(blocking=False):
         return
     try:
-        if _blas_given is not None:
-            _blas.set_threads(_blas_given)
-            _blas_given = None
+        _give_back_blas_locked()
     finally:
         _lock.release()
+
+
+def _give_back_blas_locked():
+    """``_give_back_blas`` for a caller holding ``_lock``."""
+    global _blas_given
+    if _blas_given is not None:
+        with _blas_lock:
+            if _blas_given is not None:
+                _blas.set_threads(_blas_given)
+                _blas_given = None
 
 
 def gemm_address(dtype):
@@ -456,6 +525,7 @@ def _matmul_batched(a, b, out, parts):
     if pool is None:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     try:
+        parts = min(parts, pool.threads)      # (see _enter)
         if out is None:
             out = np.empty(sa[:-1] + sb[-1:], a.dtype)
         if len(sa) > 4 or not (
@@ -479,6 +549,7 @@ def _matmul2d(a, b, out, parts):
     if pool is None:
         return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
     try:
+        parts = min(parts, pool.threads)      # (see _enter)
         if out is None:
             out = np.empty((a.shape[0], b.shape[1]), a.dtype)
         if not pool.gemm(a, b, out, parts):
