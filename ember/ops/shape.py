@@ -551,13 +551,12 @@ class SliceView(Op):
 
     @staticmethod
     def forward(ctx, x, key):
-        ctx.meta = (x.shape, key)
+        ctx.x_shape, ctx.key = x.shape, key
         return x[key]
 
     @staticmethod
     def backward(ctx, g):
-        shape, key = ctx.meta
-        return _slice_scatter(g, shape, key)
+        return _slice_scatter(g, ctx.x_shape, ctx.key)
 
 
 class Select(SliceView):
@@ -631,13 +630,13 @@ class Split(Op):
 
     @staticmethod
     def forward(ctx, x, bounds, axis):
-        ctx.meta = (x.shape, bounds, axis)
+        ctx.x_shape, ctx.bounds, ctx.axis = x.shape, bounds, axis
         pre = (slice(None),) * axis
         return tuple(x[pre + (slice(a, b),)] for a, b in bounds)
 
     @staticmethod
     def backward(ctx, *gs):
-        shape, bounds, axis = ctx.meta
+        shape, bounds, axis = ctx.x_shape, ctx.bounds, ctx.axis
         if _tiles(bounds, shape[axis]):
             whole = _joined(gs, axis)
             return _bw.concatenate(gs, axis) if whole is None else whole
@@ -818,13 +817,13 @@ class Cat(Op):
     def forward(ctx, *arrays, axis, dtype=None, skip=None):
         parts = arrays if skip is None else [a for a, s in zip(arrays, skip) if not s]
         out = namespace(*parts).concatenate(parts, axis, dtype=dtype, casting="unsafe")
-        ctx.meta = (axis, [a.shape[axis] for a in parts], skip)
+        ctx.axis, ctx.sizes, ctx.skip = axis, [a.shape[axis] for a in parts], skip
         return out
 
     @staticmethod
     def backward(ctx, g):
-        axis, sizes, skip = ctx.meta
-        pieces = _split_grad(g, sizes, axis)
+        skip = ctx.skip
+        pieces = _split_grad(g, ctx.sizes, ctx.axis)
         if skip is None:
             return pieces
         it = iter(pieces)
@@ -1000,14 +999,14 @@ class Roll(Op):
 
     @staticmethod
     def forward(ctx, x, shifts, axes):
-        ctx.meta = (shifts, axes)
+        ctx.shifts, ctx.axes = shifts, axes
         if x.size == 0:
             return x.copy()
         return namespace(x).roll(x, shifts, axes)
 
     @staticmethod
     def backward(ctx, g):
-        shifts, axes = ctx.meta
+        shifts, axes = ctx.shifts, ctx.axes
         neg = -shifts if axes is None else tuple(-s for s in shifts)
         return _bw.roll(g, neg, axes)
 
@@ -1032,12 +1031,12 @@ class Rot90(Op):
 
     @staticmethod
     def forward(ctx, x, k, axes):
-        ctx.meta = (k, axes)
+        ctx.k, ctx.axes = k, axes
         return namespace(x).rot90(x, k, axes).copy()
 
     @staticmethod
     def backward(ctx, g):
-        k, axes = ctx.meta
+        k, axes = ctx.k, ctx.axes
         if _bw.is_array(g):
             return namespace(g).rot90(g, -k, axes)
         return Rot90.apply(g, -k, axes)
@@ -1066,12 +1065,12 @@ class Repeat(Op):
     @staticmethod
     def forward(ctx, x, reps):
         xs = x.reshape((1,) * (len(reps) - x.ndim) + x.shape)
-        ctx.meta = (x.shape, xs.shape, reps)
+        ctx.x_shape, ctx.padded_shape, ctx.reps = x.shape, xs.shape, reps
         return namespace(xs).tile(xs, reps)
 
     @staticmethod
     def backward(ctx, g):
-        in_shape, padded, reps = ctx.meta
+        in_shape, padded, reps = ctx.x_shape, ctx.padded_shape, ctx.reps
         # view the output as (r0, s0, r1, s1, ...) and sum the repeat axes
         inter = []
         for r, s in zip(reps, padded):
@@ -1112,13 +1111,12 @@ class RepeatInterleave(Op):
 
     @staticmethod
     def forward(ctx, x, reps, axis):
-        ctx.meta = (reps, axis, x.shape[axis])
+        ctx.reps, ctx.axis, ctx.n = reps, axis, x.shape[axis]
         return namespace(x).repeat(x, reps, axis)
 
     @staticmethod
     def backward(ctx, g):
-        reps, axis, n = ctx.meta
-        return _segment_sum(g, reps, axis, n)
+        return _segment_sum(g, ctx.reps, ctx.axis, ctx.n)
 
 
 class SegmentSum(Op):
@@ -1126,12 +1124,12 @@ class SegmentSum(Op):
 
     @staticmethod
     def forward(ctx, g, reps, axis, n):
-        ctx.meta = (reps, axis)
+        ctx.reps, ctx.axis = reps, axis
         return _segment_sum_arrays(g, reps, axis, n)
 
     @staticmethod
     def backward(ctx, gg):
-        reps, axis = ctx.meta
+        reps, axis = ctx.reps, ctx.axis
         if _bw.is_array(gg):
             return namespace(gg).repeat(gg, reps, axis)
         return RepeatInterleave.apply(gg, reps, axis)
@@ -1257,13 +1255,12 @@ class Diagonal(Op):
 
     @staticmethod
     def forward(ctx, x, offset, a1, a2):
-        ctx.meta = (x.shape, offset, a1, a2)
+        ctx.x_shape, ctx.offset, ctx.a1, ctx.a2 = x.shape, offset, a1, a2
         return kernels(x).diagonal_view(x, offset, a1, a2)
 
     @staticmethod
     def backward(ctx, g):
-        shape, offset, a1, a2 = ctx.meta
-        return _diagonal_scatter(g, shape, offset, a1, a2)
+        return _diagonal_scatter(g, ctx.x_shape, ctx.offset, ctx.a1, ctx.a2)
 
 
 class DiagonalCopy(Diagonal):
@@ -1273,7 +1270,7 @@ class DiagonalCopy(Diagonal):
 
     @staticmethod
     def forward(ctx, x, offset, a1, a2):
-        ctx.meta = (x.shape, offset, a1, a2)
+        ctx.x_shape, ctx.offset, ctx.a1, ctx.a2 = x.shape, offset, a1, a2
         return namespace(x).diagonal(x, offset, a1, a2).copy()
 
 
@@ -1282,14 +1279,14 @@ class DiagonalScatter(Op):
 
     @staticmethod
     def forward(ctx, g, shape, offset, a1, a2):
-        ctx.meta = (offset, a1, a2)
+        ctx.offset, ctx.a1, ctx.a2 = offset, a1, a2
         out = namespace(g).zeros(shape, g.dtype)
         kernels(out).diagonal_view(out, offset, a1, a2)[...] = g
         return out
 
     @staticmethod
     def backward(ctx, gg):
-        offset, a1, a2 = ctx.meta
+        offset, a1, a2 = ctx.offset, ctx.a1, ctx.a2
         if _bw.is_array(gg):
             return namespace(gg).diagonal(gg, offset, a1, a2)
         return Diagonal.apply(gg, offset, a1, a2)
