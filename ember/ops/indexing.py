@@ -363,12 +363,12 @@ class Slice(Op):
     @staticmethod
     def forward(ctx, x, basic):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, basic)
+            ctx.x_shape, ctx.basic = x.shape, basic
         return x[basic]
 
     @staticmethod
     def backward(ctx, g):
-        shape, basic = ctx.meta
+        shape, basic = ctx.x_shape, ctx.basic
         if not isinstance(g, TensorBase):
             z = namespace(g).zeros(shape, g.dtype)
             z[basic] = g
@@ -440,12 +440,12 @@ class AdvIndex(Op):
     @staticmethod
     def forward(ctx, x, adv):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, _own(adv))
+            ctx.x_shape, ctx.adv = x.shape, _own(adv)
         return _adv_get(x, adv)
 
     @staticmethod
     def backward(ctx, g):
-        shape, adv = ctx.meta
+        shape, adv = ctx.x_shape, ctx.adv
         if not isinstance(g, TensorBase):
             return _adv_put_zeros(shape, adv, g)
         return _AdvIndexBackward.apply(g, shape, adv)
@@ -584,12 +584,13 @@ class IndexPut(Op):
         out = x.copy()
         _put_into(out, basic, adv, v, accumulate)
         if ctx.needs_input_grad:
-            ctx.meta = (basic, _own(adv), accumulate, _shape_of(v))
+            ctx.basic, ctx.adv, ctx.accumulate = basic, _own(adv), accumulate
+            ctx.v_shape = _shape_of(v)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        basic, adv, acc, vshape = ctx.meta
+        basic, adv, acc, vshape = ctx.basic, ctx.adv, ctx.accumulate, ctx.v_shape
         need = ctx.needs_input_grad
         gx = gv = None
         nd = not isinstance(g, TensorBase)
@@ -774,12 +775,12 @@ class Gather(Op):
     @staticmethod
     def forward(ctx, x, dim, idx):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, dim, _own(idx))
+            ctx.x_shape, ctx.dim, ctx.idx = x.shape, dim, _own(idx)
         return _gather_np(x, dim, idx)
 
     @staticmethod
     def backward(ctx, g):
-        shape, dim, idx = ctx.meta
+        shape, dim, idx = ctx.x_shape, ctx.dim, ctx.idx
         if not isinstance(g, TensorBase):
             return _scatter_add_zeros(shape, dim, idx, g)
         return _GatherBackward.apply(g, shape, dim, idx)
@@ -791,13 +792,12 @@ class _GatherBackward(Op):
 
     @staticmethod
     def forward(ctx, g, shape, dim, idx):
-        ctx.meta = (dim, idx)
+        ctx.dim, ctx.idx = dim, idx
         return _scatter_add_zeros(shape, dim, idx, g)
 
     @staticmethod
     def backward(ctx, gg):
-        dim, idx = ctx.meta
-        return _gather_any(gg, dim, idx)
+        return _gather_any(gg, ctx.dim, ctx.idx)
 
 
 def gather(input, dim, index, *, sparse_grad=False, out=None):
@@ -896,13 +896,13 @@ class Scatter(Op):
         out = x.copy()
         _scatter_kernel(out, dim, idx, src, reduce)
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx), reduce)
+            ctx.dim, ctx.idx, ctx.reduce = dim, _own(idx), reduce
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx, reduce = ctx.meta
-        if reduce is not None:
+        dim, idx = ctx.dim, ctx.idx
+        if ctx.reduce is not None:
             raise RuntimeError("the derivative for 'scatter' with reduce is not implemented; "
                                "use scatter_reduce")
         need = ctx.needs_input_grad
@@ -955,14 +955,13 @@ class ScatterAdd(Op):
         out = x.copy()
         _scatter_kernel(out, dim, idx, src, "add")
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx))
+            ctx.dim, ctx.idx = dim, _own(idx)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx = ctx.meta
         need = ctx.needs_input_grad
-        return (g if need[0] else None), (_gather_any(g, dim, idx) if need[1] else None)
+        return (g if need[0] else None), (_gather_any(g, ctx.dim, ctx.idx) if need[1] else None)
 
 
 def scatter_add(input, dim, index, src):
@@ -1029,13 +1028,16 @@ class ScatterReduce(Op):
         out = x.copy()
         cnt = _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self)
         if ctx.needs_input_grad:
-            ctx.meta = (x.copy(), src.copy(), out, cnt, dim, _own(idx), reduce, include_self)
+            # (copies of the arrays, not saved tensors: backward is once-differentiable)
+            ctx.x, ctx.src, ctx.out, ctx.cnt = x.copy(), src.copy(), out, cnt
+            ctx.dim, ctx.idx, ctx.reduce, ctx.include_self = dim, _own(idx), reduce, include_self
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        x, src, res, cnt, dim, idx, reduce, inc = ctx.meta
+        x, src, res, cnt = ctx.x, ctx.src, ctx.out, ctx.cnt
+        dim, idx, reduce, inc = ctx.dim, ctx.idx, ctx.reduce, ctx.include_self
         g = _bw.data(g)
         xp = namespace(g)
         hit = xp.zeros(x.shape, bool)   # positions some src element was scattered to
@@ -1131,12 +1133,12 @@ class IndexSelect(Op):
     @staticmethod
     def forward(ctx, x, dim, idx):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, dim, _own(idx))
+            ctx.x_shape, ctx.dim, ctx.idx = x.shape, dim, _own(idx)
         return namespace(x).take(x, idx, axis=dim)
 
     @staticmethod
     def backward(ctx, g):
-        shape, dim, idx = ctx.meta
+        shape, dim, idx = ctx.x_shape, ctx.dim, ctx.idx
         if not isinstance(g, TensorBase):
             return _index_add_zeros(shape, dim, idx, g)
         return _IndexSelectBackward.apply(g, shape, dim, idx)
@@ -1147,13 +1149,12 @@ class _IndexSelectBackward(Op):
 
     @staticmethod
     def forward(ctx, g, shape, dim, idx):
-        ctx.meta = (dim, idx)
+        ctx.dim, ctx.idx = dim, idx
         return _index_add_zeros(shape, dim, idx, g)
 
     @staticmethod
     def backward(ctx, gg):
-        dim, idx = ctx.meta
-        return _index_select_any(gg, dim, idx)
+        return _index_select_any(gg, ctx.dim, ctx.idx)
 
 
 def _index_select_any(g, dim, idx):
@@ -1235,12 +1236,12 @@ class IndexAdd(Op):
         out = x.copy()
         _add_at_dim(out, dim, idx, src * alpha if alpha != 1 else src)
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx), alpha)
+            ctx.dim, ctx.idx, ctx.alpha = dim, _own(idx), alpha
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx, alpha = ctx.meta
+        dim, idx, alpha = ctx.dim, ctx.idx, ctx.alpha
         need = ctx.needs_input_grad
         gs = None
         if need[1]:
@@ -1273,12 +1274,12 @@ class IndexCopy(Op):
         out = x.copy()
         out[(_FULL,) * dim + (idx,)] = src
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx))
+            ctx.dim, ctx.idx = dim, _own(idx)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx = ctx.meta
+        dim, idx = ctx.dim, ctx.idx
         need = ctx.needs_input_grad
         gx = gs = None
         if need[0]:
@@ -1304,12 +1305,12 @@ class IndexFill(Op):
         out = x.copy()
         out[(_FULL,) * dim + (idx,)] = value
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx))
+            ctx.dim, ctx.idx = dim, _own(idx)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx = ctx.meta
+        dim, idx = ctx.dim, ctx.idx
         need = ctx.needs_input_grad
         gx = gv = None
         if need[0]:
@@ -1451,14 +1452,14 @@ class MaskedSelect(Op):
     @staticmethod
     def forward(ctx, x, mask, shape):
         if ctx.needs_input_grad:
-            ctx.meta = (_own(mask), shape)
+            ctx.mask, ctx.shape = _own(mask), shape
         if x.shape != shape:
             x = namespace(x).broadcast_to(x, shape)
         return x[mask]
 
     @staticmethod
     def backward(ctx, g):
-        mask, shape = ctx.meta
+        mask, shape = ctx.mask, ctx.shape
         if not isinstance(g, TensorBase):
             z = namespace(g).zeros(shape, g.dtype)
             z[mask] = g
@@ -1471,14 +1472,14 @@ class _MaskedSelectBackward(Op):
 
     @staticmethod
     def forward(ctx, g, mask, shape):
-        ctx.meta = (mask, shape)
+        ctx.mask, ctx.shape = mask, shape
         z = namespace(g).zeros(shape, g.dtype)
         z[mask] = g
         return z
 
     @staticmethod
     def backward(ctx, gg):
-        mask, shape = ctx.meta
+        mask, shape = ctx.mask, ctx.shape
         if not isinstance(gg, TensorBase):
             return gg[mask]
         return MaskedSelect.apply(gg, mask, shape)
@@ -1504,13 +1505,13 @@ class MaskedScatter(Op):
         n = int(xp.count_nonzero(mask))
         out[mask] = src.reshape(-1)[:n]
         if ctx.needs_input_grad:
-            ctx.meta = (_own(mask), n, src.shape)
+            ctx.mask, ctx.n, ctx.src_shape = _own(mask), n, src.shape
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        mask, n, sshape = ctx.meta
+        mask, n, sshape = ctx.mask, ctx.n, ctx.src_shape
         need = ctx.needs_input_grad
         xp = namespace(g)
         gx = xp.where(mask, 0, g) if need[0] else None
@@ -1581,12 +1582,12 @@ class Take(Op):
     @staticmethod
     def forward(ctx, x, idx):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, _own(idx))
+            ctx.x_shape, ctx.idx = x.shape, _own(idx)
         return namespace(x).take(x, idx)
 
     @staticmethod
     def backward(ctx, g):
-        shape, idx = ctx.meta
+        shape, idx = ctx.x_shape, ctx.idx
         if not isinstance(g, TensorBase):
             return _take_backward(shape, idx, g)
         return _TakeBackward.apply(g, shape, idx)
@@ -1669,13 +1670,13 @@ class Put(Op):
         out = x.copy()
         _put_flat(out, idx, src, accumulate)
         if ctx.needs_input_grad:
-            ctx.meta = (_own(idx), accumulate, src.shape)
+            ctx.idx, ctx.accumulate, ctx.src_shape = _own(idx), accumulate, src.shape
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        idx, acc, sshape = ctx.meta
+        idx, acc, sshape = ctx.idx, ctx.accumulate, ctx.src_shape
         need = ctx.needs_input_grad
         gx = gs = None
         if need[0]:
