@@ -342,12 +342,12 @@ class AsStridedView(Op):
 
     @staticmethod
     def forward(ctx, base, region):
-        ctx.meta = (base.shape, region)
+        ctx.base_shape, ctx.region = base.shape, region
         return region.peek(base)
 
     @staticmethod
     def backward(ctx, g):
-        bshape, region = ctx.meta
+        bshape, region = ctx.base_shape, ctx.region
         if not isinstance(g, TensorBase):
             return region.scatter(g, bshape)
         return _AsStridedScatter.apply(g, bshape, region)
