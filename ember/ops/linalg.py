@@ -318,7 +318,7 @@ class AddMm(Op):
     @staticmethod
     def forward(ctx, c, a, b, beta, alpha):
         ctx.save_for_backward(a, b)
-        ctx.coef = (beta, alpha)
+        ctx.beta, ctx.alpha = beta, alpha
         out = _mm(a, b)
         if alpha != 1:
             out *= alpha
@@ -329,7 +329,7 @@ class AddMm(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        beta, alpha = ctx.coef
+        beta, alpha = ctx.beta, ctx.alpha
         need = ctx.needs_input_grad
         gc = ga = gb = None
         if need[0]:
@@ -744,15 +744,15 @@ class Trace(Op):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.meta = (x.shape, x.dtype)
+        ctx.x_shape, ctx.x_dtype = x.shape, x.dtype
         dt = np.int64 if x.dtype.kind in "iub" else x.dtype
         xp = namespace(x)
         return xp.asarray(xp.trace(x, dtype=dt))
 
     @staticmethod
     def backward(ctx, g):
-        shape, dt = ctx.meta
-        return g * namespace(g).eye(shape[0], shape[1], dtype=dt)
+        shape = ctx.x_shape
+        return g * namespace(g).eye(shape[0], shape[1], dtype=ctx.x_dtype)
 
 
 def trace(input):
@@ -1033,14 +1033,13 @@ class _EyeLike(Op):
 
     @staticmethod
     def forward(ctx, A):
-        ctx.meta = (A.shape, A.dtype)
+        ctx.A_shape, ctx.A_dtype = A.shape, A.dtype
         xp = namespace(A)
         return xp.broadcast_to(xp.eye(A.shape[-1], dtype=A.dtype), A.shape).copy()
 
     @staticmethod
     def backward(ctx, g):
-        shape, dt = ctx.meta
-        return namespace(g).zeros(shape, dt)
+        return namespace(g).zeros(ctx.A_shape, ctx.A_dtype)
 
 
 def matrix_power(input, n):
