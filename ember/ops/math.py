@@ -800,7 +800,7 @@ class Clamp(Op):
     @staticmethod
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x)
-        ctx.bounds = (lo, hi)
+        ctx.lo, ctx.hi = lo, hi
         xp = namespace(x)
         if lo is not None:
             x = xp.maximum(x, lo)
@@ -811,7 +811,7 @@ class Clamp(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        lo, hi = ctx.bounds
+        lo, hi = ctx.lo, ctx.hi
         xd = _bw.data(x)
         # gradient passes where lo <= x <= hi (not at nan)
         if lo is None:
