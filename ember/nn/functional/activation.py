@@ -88,13 +88,13 @@ class _Hardtanh(Op):
     @staticmethod
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x)
-        ctx.c = (lo, hi)
+        ctx.lo, ctx.hi = lo, hi
         return namespace(x).clip(x, lo, hi).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        lo, hi = ctx.c
+        lo, hi = ctx.lo, ctx.hi
         xd = _bw.data(x)
         return tie(g * _mask((xd > lo) & (xd < hi), g), x)
 
@@ -172,7 +172,7 @@ class _ELU(Op):
     @staticmethod
     def forward(ctx, x, alpha, scale, input_scale):
         ctx.save_for_backward(x)
-        ctx.c = (alpha, scale, input_scale)
+        ctx.alpha, ctx.scale, ctx.input_scale = alpha, scale, input_scale
         xp = namespace(x)
         neg = alpha * scale * xp.expm1(xp.minimum(x, 0) * input_scale)
         return xp.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
@@ -180,7 +180,7 @@ class _ELU(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        alpha, scale, input_scale = ctx.c
+        alpha, scale, input_scale = ctx.alpha, ctx.scale, ctx.input_scale
         neg = _mask(_bw.data(x) <= 0, g)
         # exp only of the non-positive part: no overflow in the branch not taken
         dneg = (alpha * scale * input_scale) * _bw.exp(x * neg * input_scale)
@@ -199,7 +199,8 @@ class _GELU(Op):
 
     @staticmethod
     def forward(ctx, x, tanh_approx):
-        ctx.meta = (tanh_approx, False)
+        ctx.tanh_approx = tanh_approx
+        ctx.fused = False       # (True: the fused kernel saved dy/dx itself)
         if tanh_approx:
             t = namespace(x).tanh(_GELU._K * (x + _GELU._C * x * x * x))
             ctx.save_for_backward(x, t, None)   # t (or the cdf) is reused by the plain backward
@@ -209,7 +210,7 @@ class _GELU(Op):
         if fused is not None:   # y and dy/dx in one pass
             y, dy = fused
             ctx.save_for_backward(x, dy, None)
-            ctx.meta = (False, True)
+            ctx.fused = True
             return y
         y, cdf, pdf = K.gelu_erf(x)
         ctx.save_for_backward(x, cdf, pdf)
@@ -218,7 +219,7 @@ class _GELU(Op):
     @staticmethod
     def backward(ctx, g):
         x, saved, pdf = ctx.saved_tensors
-        tanh_approx, fused = ctx.meta
+        tanh_approx, fused = ctx.tanh_approx, ctx.fused
         graph = isinstance(x, Tensor)   # under create_graph, recompute from x
         if fused and not graph:
             return kernels(saved).gelu_erf_fused_backward(g, saved)   # (saved: dy/dx)
@@ -281,7 +282,7 @@ class _Softplus(Op):
     @staticmethod
     def forward(ctx, x, beta, threshold):
         ctx.save_for_backward(x)
-        ctx.c = (beta, threshold)
+        ctx.beta, ctx.threshold = beta, threshold
         xp = namespace(x)
         z = x * beta
         y = xp.logaddexp(0, z) / beta
@@ -290,7 +291,7 @@ class _Softplus(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        beta, threshold = ctx.c
+        beta, threshold = ctx.beta, ctx.threshold
         lin = _mask(_bw.data(x) * beta > threshold, g)
         return g * (lin + (1 - lin) * _sigmoid_any(x * beta))
 
