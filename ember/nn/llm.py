@@ -67,12 +67,12 @@ class _Rope(Op):
         out = x * cos
         out[..., :h] -= x[..., h:] * sin[..., :h]
         out[..., h:] += x[..., :h] * sin[..., h:]
-        ctx.c = (cos, sin)
+        ctx.cos, ctx.sin = cos, sin
         return out
 
     @staticmethod
     def backward(ctx, g, *_):
-        cos, sin = ctx.c
+        cos, sin = ctx.cos, ctx.sin
         h = cos.shape[-1] // 2
         gs = g * sin
         rot = _bw.concatenate([_bw.take(gs, (Ellipsis, slice(h, None))),
