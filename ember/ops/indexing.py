@@ -357,6 +357,7 @@ def _scatter_add_zeros(shape, dim, idx, g):
 
 class Slice(Op):
     """Basic indexing (ints, slices, None): a view of the input."""
+    _ctx_fields = ("x_shape", "basic")
     _node_name = "SliceBackward0"
     _view = True
 
@@ -382,6 +383,7 @@ class Select(Slice):
 
 class _SliceBackward(Op):
     """Zeros of ``shape`` with ``g`` written at a basic index (Slice's adjoint)."""
+    _ctx_fields = ("basic",)
     _node_name = "SliceBackwardBackward0"
 
     @staticmethod
@@ -435,6 +437,7 @@ def _adv_put_zeros(shape, adv, g):
 
 class AdvIndex(Op):
     """Advanced indexing with NumPy's rules (a copy)."""
+    _ctx_fields = ("x_shape", "adv")
     _node_name = "IndexBackward0"
 
     @staticmethod
@@ -452,6 +455,7 @@ class AdvIndex(Op):
 
 
 class _AdvIndexBackward(Op):
+    _ctx_fields = ("adv",)
     _node_name = "IndexBackwardBackward0"
 
     @staticmethod
@@ -577,6 +581,7 @@ def _reduce_to(r, vshape):
 
 class IndexPut(Op):
     """``x`` with ``v`` written (or added) at ``[basic][adv]``; out of place."""
+    _ctx_fields = ("basic", "adv", "accumulate", "v_shape")
     _node_name = "IndexPutBackward0"
 
     @staticmethod
@@ -771,6 +776,7 @@ def _gather_np(x, dim, idx):
 
 class Gather(Op):
     """``out[i][j] = x[idx[i][j]][j]`` (for dim 0), any number of dims."""
+    _ctx_fields = ("x_shape", "dim", "idx")
 
     @staticmethod
     def forward(ctx, x, dim, idx):
@@ -788,6 +794,7 @@ class Gather(Op):
 
 class _GatherBackward(Op):
     """Zeros with ``g`` scatter-added along ``dim`` (Gather's adjoint)."""
+    _ctx_fields = ("dim", "idx")
     _node_name = "GatherBackwardBackward0"
 
     @staticmethod
@@ -891,6 +898,7 @@ def _gather_any(g, dim, idx):
 
 
 class Scatter(Op):
+    _ctx_fields = ("dim", "idx", "reduce")
     @staticmethod
     def forward(ctx, x, src, dim, idx, reduce):
         out = x.copy()
@@ -950,6 +958,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None, out=None):
 
 
 class ScatterAdd(Op):
+    _ctx_fields = ("dim", "idx")
     @staticmethod
     def forward(ctx, x, src, dim, idx):
         out = x.copy()
@@ -1023,6 +1032,7 @@ def _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self):
 
 
 class ScatterReduce(Op):
+    _ctx_fields = ("x", "src", "out", "cnt", "dim", "idx", "reduce", "include_self")
     @staticmethod
     def forward(ctx, x, src, dim, idx, reduce, include_self):
         out = x.copy()
@@ -1130,6 +1140,7 @@ def _index_add_zeros(shape, dim, idx, g):
 
 
 class IndexSelect(Op):
+    _ctx_fields = ("x_shape", "dim", "idx")
     @staticmethod
     def forward(ctx, x, dim, idx):
         if ctx.needs_input_grad:
@@ -1145,6 +1156,7 @@ class IndexSelect(Op):
 
 
 class _IndexSelectBackward(Op):
+    _ctx_fields = ("dim", "idx")
     _node_name = "IndexSelectBackwardBackward0"
 
     @staticmethod
@@ -1231,6 +1243,7 @@ def _index_op_checks(input, dim, index, source, op, long_only=False):
 
 
 class IndexAdd(Op):
+    _ctx_fields = ("dim", "idx", "alpha")
     @staticmethod
     def forward(ctx, x, src, dim, idx, alpha):
         out = x.copy()
@@ -1269,6 +1282,7 @@ def index_add(input, dim, index, source, *, alpha=1, out=None):
 
 
 class IndexCopy(Op):
+    _ctx_fields = ("dim", "idx")
     @staticmethod
     def forward(ctx, x, src, dim, idx):
         out = x.copy()
@@ -1300,6 +1314,7 @@ def index_copy(input, dim, index, source, *, out=None):
 
 
 class IndexFill(Op):
+    _ctx_fields = ("dim", "idx")
     @staticmethod
     def forward(ctx, x, value, dim, idx):
         out = x.copy()
@@ -1379,6 +1394,7 @@ _MASKED_FILL_DTYPE = "masked_fill_ only supports boolean masks, but got mask wit
 
 
 class MaskedFill(Op):
+    _ctx_fields = ("mask",)
     @staticmethod
     def forward(ctx, x, mask, value):
         if ctx.needs_input_grad:
@@ -1449,6 +1465,7 @@ def masked_fill_(input, mask, value):
 
 
 class MaskedSelect(Op):
+    _ctx_fields = ("mask", "shape")
     @staticmethod
     def forward(ctx, x, mask, shape):
         if ctx.needs_input_grad:
@@ -1468,6 +1485,7 @@ class MaskedSelect(Op):
 
 
 class _MaskedSelectBackward(Op):
+    _ctx_fields = ("mask", "shape")
     _node_name = "MaskedSelectBackwardBackward0"
 
     @staticmethod
@@ -1498,6 +1516,7 @@ def masked_select(input, mask, *, out=None):
 
 
 class MaskedScatter(Op):
+    _ctx_fields = ("mask", "n", "src_shape")
     @staticmethod
     def forward(ctx, x, mask, src):
         xp = namespace(x)
@@ -1579,6 +1598,7 @@ def _flat_index(index, n, op):
 
 
 class Take(Op):
+    _ctx_fields = ("x_shape", "idx")
     @staticmethod
     def forward(ctx, x, idx):
         if ctx.needs_input_grad:
@@ -1602,6 +1622,7 @@ def _take_backward(shape, idx, g):
 
 
 class _TakeBackward(Op):
+    _ctx_fields = ("idx",)
     _node_name = "TakeBackwardBackward0"
 
     @staticmethod
@@ -1665,6 +1686,7 @@ def take_along_dim(input, indices, dim=None, *, out=None):
 
 
 class Put(Op):
+    _ctx_fields = ("idx", "accumulate", "src_shape")
     @staticmethod
     def forward(ctx, x, src, idx, accumulate):
         out = x.copy()

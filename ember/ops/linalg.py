@@ -313,6 +313,7 @@ def _multi_dot(tensors):
 
 class AddMm(Op):
     """beta * c + alpha * (a @ b), c broadcast to the product (one node, as torch)."""
+    _ctx_fields = ("beta", "alpha")
     _node_name = "AddmmBackward0"
 
     @staticmethod
@@ -469,6 +470,7 @@ def _big(eq, shapes):
 class Einsum(Op):
     """einsum with an explicit equation and no label repeated within an
     operand; the gradient of each operand is another einsum."""
+    _ctx_fields = ("eq",)
     _node_name = "EinsumBackward0"
     _view = True  # 'ij->ji' and the like come back as views, as torch's
 
@@ -741,6 +743,7 @@ def kron(input, other, *, out=None):
 
 class Trace(Op):
     """Sum of the main diagonal of a matrix (ints sum as int64)."""
+    _ctx_fields = ("x_shape", "x_dtype")
 
     @staticmethod
     def forward(ctx, x):
@@ -767,6 +770,7 @@ def trace(input):
 
 class Cross(Op):
     """The 3-vector cross product along ``axis`` (inputs broadcast)."""
+    _ctx_fields = ("axis",)
     _node_name = "LinalgCrossBackward0"
 
     @staticmethod
@@ -1030,6 +1034,7 @@ def _linalg_solve(A, B, *, left=True, out=None):
 
 class _EyeLike(Op):
     """Identity matrices shaped like A (A**0): constant, so a zero gradient."""
+    _ctx_fields = ("A_shape", "A_dtype")
 
     @staticmethod
     def forward(ctx, A):

@@ -160,6 +160,7 @@ def _fsum(x, axes, acc, keepdim):
 
 
 class Sum(Op):
+    _ctx_fields = ("x_shape", "axes", "keepdim")
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         ctx.x_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
@@ -205,6 +206,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 
 
 class Mean(Op):
+    _ctx_fields = ("x_shape", "axes", "keepdim", "n")
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         n = _count(x.shape, axes)
@@ -264,6 +266,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
 
 
 class NanSum(Op):
+    _ctx_fields = ("axes", "keepdim", "nan")
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         ctx.axes, ctx.keepdim = axes, keepdim
@@ -291,6 +294,7 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 
 
 class NanMean(Op):
+    _ctx_fields = ("axes", "keepdim", "nan", "cnt")
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = namespace(x)
@@ -335,6 +339,7 @@ def _cast(t, dtype):
 class _Moments(Op):
     """Variance (or std) over ``axes`` with Bessel-style ``correction``;
     optionally also the mean (var_mean / std_mean)."""
+    _ctx_fields = ("axes", "keepdim", "n", "den", "m")
     take_sqrt = False
     with_mean = False
 
@@ -518,6 +523,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, 
 # ---- prod -------------------------------------------------------------------------------------
 
 class Prod(Op):
+    _ctx_fields = ("axis", "keepdim")
     @staticmethod
     def forward(ctx, x, axis, keepdim, acc):
         xp = namespace(x)
@@ -602,6 +608,7 @@ class _Select(Op):
     """values = x[idx] along ``axis`` (idx computed outside autograd).  The
     gradient goes back to the picked positions; ``accumulate`` when an index
     can repeat (cummax)."""
+    _ctx_fields = ("x_shape", "idx", "axis", "squeeze", "accumulate")
 
     @staticmethod
     def forward(ctx, x, idx, axis, squeeze, accumulate, vals=None):
@@ -643,6 +650,7 @@ def _select(kind, x, idx, axis, squeeze, accumulate=False, vals=None):
 
 class _Gather(Op):
     """take_along_axis as a graph op (for backward formulas under create_graph)."""
+    _ctx_fields = ("x_shape", "idx", "axis")
     _node_name = "GatherBackward0"
 
     @staticmethod
@@ -657,6 +665,7 @@ class _Gather(Op):
 
 class _Scatter(Op):
     """Zeros with ``g`` put (or added) at ``idx`` along ``axis``: the adjoint of _Gather."""
+    _ctx_fields = ("idx", "axis")
     _node_name = "ScatterAddBackward0"
 
     @staticmethod
@@ -786,6 +795,7 @@ def _binary_extreme(a, b, name, out=None):
 # ---- amax / amin / aminmax / argmax / argmin --------------------------------------------------
 
 class Amax(Op):
+    _ctx_fields = ("axes", "keepdim")
     ufunc = "maximum"   # (reduced with the input namespace's ufunc of this name)
 
     @classmethod
@@ -883,6 +893,7 @@ def argmin(input, dim=None, keepdim=False, *, out=None):
 # ---- logsumexp -------------------------------------------------------------------------------
 
 class LogSumExp(Op):
+    _ctx_fields = ("axes", "keepdim")
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = namespace(x)
@@ -946,6 +957,7 @@ def _scan(fn, x, axis, acc):
 
 
 class Cumsum(Op):
+    _ctx_fields = ("axis",)
     @staticmethod
     def forward(ctx, x, axis, acc):
         ctx.axis = axis
@@ -969,6 +981,7 @@ def cumsum(input, dim, *, dtype=None, out=None):
 
 
 class Cumprod(Op):
+    _ctx_fields = ("axis",)
     @staticmethod
     def forward(ctx, x, axis, acc):
         ctx.axis = axis
@@ -1392,6 +1405,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
 
 class VectorNorm(Op):
     """(sum |x|^p)^(1/p) over ``axes``; p may be 0, inf, -inf or any number."""
+    _ctx_fields = ("p", "axes", "keepdim")
     _node_name = "LinalgVectorNormBackward0"
 
     @staticmethod
@@ -1480,6 +1494,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
 class _SvdNorm(Op):
     """Matrix norms from singular values over the last two axes: 'nuc' (sum),
     2 (largest), -2 (smallest)."""
+    _ctx_fields = ("u", "vh", "kind")
     _node_name = "LinalgMatrixNormBackward0"
 
     @staticmethod

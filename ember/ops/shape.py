@@ -182,6 +182,7 @@ def _infer_shape(shape, numel):
 
 class Reshape(Op):
     """x with a new shape: a view when the strides allow, else a copy."""
+    _ctx_fields = ("in_shape",)
     _node_name = "ViewBackward0"
     _view = True
 
@@ -304,6 +305,7 @@ def unflatten(input, dim, sizes):
 
 class Permute(Op):
     """x with its axes reordered: a view."""
+    _ctx_fields = ("axes",)
     _view = True
 
     @staticmethod
@@ -459,6 +461,7 @@ def broadcast_shapes(*shapes):
 
 class Squeeze(Op):
     """x with size-1 dims removed: a view."""
+    _ctx_fields = ("in_shape",)
     _view = True
 
     @staticmethod
@@ -546,6 +549,7 @@ def clone(input, *, memory_format=None):
 class SliceView(Op):
     """``x[key]`` for a basic index (ints, slices, Ellipsis): a view.  Its
     gradient scatters into zeros (``SliceScatter``), whose gradient is this."""
+    _ctx_fields = ("x_shape", "key")
     _node_name = "SliceBackward0"
     _view = True
 
@@ -565,6 +569,7 @@ class Select(SliceView):
 
 class SliceScatter(Op):
     """zeros(shape) with ``[key]`` set to g (the gradient of ``SliceView``)."""
+    _ctx_fields = ("key",)
 
     @staticmethod
     def forward(ctx, g, shape, key):
@@ -627,6 +632,7 @@ def select(input, dim, index):
 class Split(Op):
     """The pieces ``x[start:stop]`` along ``axis``, one per (start, stop) in
     ``bounds``: views, all from one node (torch's SplitBackward0)."""
+    _ctx_fields = ("x_shape", "bounds", "axis")
 
     @staticmethod
     def forward(ctx, x, bounds, axis):
@@ -789,6 +795,7 @@ def dsplit(input, indices_or_sections):
 
 class Unbind(Op):
     """Every slice along ``axis`` (that dim removed): views from one node."""
+    _ctx_fields = ("axis",)
 
     @staticmethod
     def forward(ctx, x, axis):
@@ -812,6 +819,7 @@ def unbind(input, dim=0):
 class Cat(Op):
     """Concatenate along ``axis`` in ``dtype``; inputs flagged in ``skip`` (the
     legacy empty 1-D tensors) take no part.  The gradient splits back."""
+    _ctx_fields = ("axis", "sizes", "skip")
 
     @staticmethod
     def forward(ctx, *arrays, axis, dtype=None, skip=None):
@@ -900,6 +908,7 @@ concat = concatenate = cat
 
 class Stack(Op):
     """Join equal-shaped arrays along a new ``axis`` in ``dtype``."""
+    _ctx_fields = ("axis",)
 
     @staticmethod
     def forward(ctx, *arrays, axis, dtype=None):
@@ -962,6 +971,7 @@ def column_stack(tensors, *, out=None):
 
 class Flip(Op):
     """x reversed along ``axes`` (a copy, as torch)."""
+    _ctx_fields = ("axes",)
 
     @staticmethod
     def forward(ctx, x, axes):
@@ -996,6 +1006,7 @@ def flipud(input):
 
 class Roll(Op):
     """x rolled by ``shifts`` along ``axes`` (None: over the flattened tensor)."""
+    _ctx_fields = ("shifts", "axes")
 
     @staticmethod
     def forward(ctx, x, shifts, axes):
@@ -1028,6 +1039,7 @@ def roll(input, shifts, dims=None):
 
 class Rot90(Op):
     """x rotated by k quarter turns in the plane of ``axes`` (a copy)."""
+    _ctx_fields = ("k", "axes")
 
     @staticmethod
     def forward(ctx, x, k, axes):
@@ -1061,6 +1073,7 @@ def rot90(input, k=1, dims=(0, 1)):
 
 class Repeat(Op):
     """x tiled ``reps`` times along each dim (``len(reps) >= x.ndim``)."""
+    _ctx_fields = ("x_shape", "padded_shape", "reps")
 
     @staticmethod
     def forward(ctx, x, reps):
@@ -1107,6 +1120,7 @@ def tile(input, *dims):
 class RepeatInterleave(Op):
     """Each element along ``axis`` repeated ``reps`` times (an int, or one
     count per element); the gradient sums each run back (``SegmentSum``)."""
+    _ctx_fields = ("reps", "axis", "n")
     _node_name = "RepeatInterleaveBackward0"
 
     @staticmethod
@@ -1121,6 +1135,7 @@ class RepeatInterleave(Op):
 
 class SegmentSum(Op):
     """Sums of consecutive runs of ``reps`` elements along ``axis``."""
+    _ctx_fields = ("reps", "axis")
 
     @staticmethod
     def forward(ctx, g, reps, axis, n):
@@ -1205,6 +1220,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 
 class Tril(Op):
     """The lower triangle (below diagonal k) of the last two dims."""
+    _ctx_fields = ("k",)
 
     @staticmethod
     def forward(ctx, x, k):
@@ -1218,6 +1234,7 @@ class Tril(Op):
 
 class Triu(Op):
     """The upper triangle (above diagonal k) of the last two dims."""
+    _ctx_fields = ("k",)
 
     @staticmethod
     def forward(ctx, x, k):
@@ -1251,6 +1268,7 @@ def triu(input, diagonal=0, *, out=None):
 
 class Diagonal(Op):
     """The diagonal ``offset`` of the (axis1, axis2) planes, as the last dim: a view."""
+    _ctx_fields = ("x_shape", "offset", "a1", "a2")
     _view = True
 
     @staticmethod
@@ -1265,6 +1283,7 @@ class Diagonal(Op):
 
 class DiagonalCopy(Diagonal):
     """torch.diag of a matrix: the diagonal as a new tensor."""
+    _ctx_fields = ("x_shape", "offset", "a1", "a2")
     _node_name = "DiagonalBackward0_copy"
     _view = False
 
@@ -1276,6 +1295,7 @@ class DiagonalCopy(Diagonal):
 
 class DiagonalScatter(Op):
     """zeros(shape) with ``g`` on a diagonal (the gradient of ``Diagonal``)."""
+    _ctx_fields = ("offset", "a1", "a2")
 
     @staticmethod
     def forward(ctx, g, shape, offset, a1, a2):
