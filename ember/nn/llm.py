@@ -59,6 +59,7 @@ class _Rope(Op):
     """y = x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1) on the
     last dim.  The map is linear in x with constant tables, so the backward is
     its transpose: g * cos + cat(g2 * sin2, -g1 * sin1)."""
+    _ctx_fields = ("cos", "sin")
     _node_name = "RopeBackward0"
 
     @staticmethod

@@ -68,6 +68,7 @@ def _float(x):
 
 class _Threshold(Op):
     """y = x where x > threshold else value."""
+    _ctx_fields = ("threshold",)
 
     @staticmethod
     def forward(ctx, x, threshold, value):
@@ -84,6 +85,7 @@ class _Threshold(Op):
 
 class _Hardtanh(Op):
     """y = clip(x, lo, hi); gradient 1 strictly inside (lo, hi), as torch."""
+    _ctx_fields = ("lo", "hi")
 
     @staticmethod
     def forward(ctx, x, lo, hi):
@@ -100,6 +102,7 @@ class _Hardtanh(Op):
 
 
 class _LeakyReLU(Op):
+    _ctx_fields = ("slope",)
     @staticmethod
     def forward(ctx, x, slope):
         ctx.save_for_backward(x)
@@ -167,6 +170,7 @@ class _Hardswish(Op):
 class _ELU(Op):
     """The ELU family: y = scale * x for x > 0, else
     alpha * scale * (exp(x * input_scale) - 1).  elu, selu and celu are cases."""
+    _ctx_fields = ("alpha", "scale", "input_scale")
     _node_name = "EluBackward0"
 
     @staticmethod
@@ -193,6 +197,7 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 class _GELU(Op):
     """x * Phi(x) (exact, with erf) or the tanh approximation."""
+    _ctx_fields = ("tanh_approx", "fused")
     _node_name = "GeluBackward0"
     _K = math.sqrt(2 / math.pi)
     _C = 0.044715
@@ -277,6 +282,7 @@ class _Mish(Op):
 
 class _Softplus(Op):
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold."""
+    _ctx_fields = ("beta", "threshold")
     _node_name = "SoftplusBackward0"
 
     @staticmethod
@@ -340,6 +346,7 @@ class _LogSigmoid(Op):
 
 class _GLU(Op):
     """a * sigmoid(b) where (a, b) are the two halves of x along ``dim``."""
+    _ctx_fields = ("dim",)
     _node_name = "GluBackward0"
 
     @staticmethod

@@ -48,6 +48,7 @@ class _SDPA(Op):
     from Ember's generator, happens here between the weights and the
     output.  ``causal``: ``bias`` is the (cached) causal mask.
     """
+    _ctx_fields = ("scale", "dropout_scale", "gk", "gv", "bias", "plan")
     _node_name = "ScaledDotProductAttentionBackward0"
 
     @staticmethod

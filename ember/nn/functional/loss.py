@@ -147,6 +147,7 @@ class _PointwiseLoss(Op):
     """mse / l1 / smooth_l1 (param = beta) / huber (param = delta) of x - t,
     reduced.  x and t broadcast; the engine sums the gradients back.  (One
     subclass per loss below, for the grad_fn names.)"""
+    _ctx_fields = ("kind", "param", "reduction", "numel")
 
     @staticmethod
     def forward(ctx, x, t, kind, param, red):
@@ -338,6 +339,7 @@ class _CrossEntropy(Op):
     class probabilities (input's shape, ``probs=True``).  ``weight`` is a
     constant (C,) array or None.
     """
+    _ctx_fields = ("weight", "reduction", "ignore_index", "label_smoothing", "probs", "denom")
     _node_name = "NllLossBackward0"
 
     @staticmethod
@@ -446,6 +448,7 @@ class _CrossEntropy(Op):
 class _NLLLoss(Op):
     """Negative log-likelihood of log-probabilities ``x`` (class axis 1, or 0
     when unbatched) at class-index ``target``; weights and ignore_index as torch."""
+    _ctx_fields = ("x_shape", "classes", "row_weight", "reduction", "denom", "valid")
     _node_name = "NllLossBackward0"
 
     @staticmethod
@@ -680,6 +683,7 @@ def _logsigmoid_any(x):
 
 class _BCE(Op):
     """-w (t log x + (1 - t) log(1 - x)), each log clamped to >= -100 (as torch)."""
+    _ctx_fields = ("weight", "reduction", "numel")
     _node_name = "BinaryCrossEntropyBackward0"
 
     @staticmethod
@@ -747,6 +751,7 @@ class _BCEWithLogits(Op):
 
     Stable for any |x|: logsigmoid is computed as min(x, 0) - log1p(exp(-|x|)).
     """
+    _ctx_fields = ("weight", "pos_weight", "reduction", "numel")
     _node_name = "BinaryCrossEntropyWithLogitsBackward0"
 
     @staticmethod

@@ -122,6 +122,7 @@ def _lstm_scale(xp, dt):
 
 class _LSTMLayer(Op):
     """One LSTM layer direction over a sequence: returns (out, h_T, c_T)."""
+    _ctx_fields = ("reverse", "batch_sizes", "batch_first")
     _node_name = "LstmBackward0"
 
     @staticmethod
@@ -313,6 +314,7 @@ def _gru_scale(xp, dt):
 
 class _GRULayer(Op):
     """One GRU layer direction over a sequence: returns (out, h_T)."""
+    _ctx_fields = ("reverse", "batch_sizes", "batch_first")
     _node_name = "GruBackward0"
 
     @staticmethod
@@ -461,6 +463,7 @@ def gru_reference(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False, bsz=None, bf=Fal
 class _RNNLayer(Op):
     """One Elman RNN layer direction: h' = act(W_ih x + b_ih + W_hh h + b_hh);
     returns (out, h_T)."""
+    _ctx_fields = ("relu", "reverse", "batch_sizes", "batch_first")
     _node_name = "RnnBackward0"
 
     @staticmethod
