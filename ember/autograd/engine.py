@@ -475,6 +475,7 @@ def _import_err_op():
 
     class _DoubleBackwardError(Op):
         """Carries a once-differentiable result; differentiating it raises."""
+        _ctx_fields = ("op_name",)
         _node_name = "DoubleBackwardError"
 
         @staticmethod

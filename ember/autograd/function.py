@@ -56,11 +56,11 @@ class Node:
     """
 
     # Fields every recorded op sets are slots (a store to a slot is cheap; the
-    # first store to __dict__ allocates it).  ``meta`` is where built-in ops
-    # keep non-array facts for backward.  Every node is made with _saved and
-    # _saved_info set (see _record_raw, _apply_public, AccumulateGrad).
+    # first store to __dict__ allocates it); so are the named facts an Op keeps
+    # for backward (its ``_ctx_fields``, see FunctionMeta).  Every node is made
+    # with _saved and _saved_info set (see _record_raw, _apply_public, AccumulateGrad).
     __slots__ = ("_next", "needs_input_grad", "_n_out", "_out_meta", "_seq", "_saved",
-                 "_saved_info", "meta", "__dict__", "__weakref__")
+                 "_saved_info", "__dict__", "__weakref__")
 
     _fn = None            # the Function subclass this node belongs to
     _name = "Node"
@@ -219,12 +219,21 @@ _NULL_CTX = _NullCtx()
 
 class FunctionMeta(type):
     """Gives every Function subclass its own Node class, named like torch's
-    (``Mul`` -> ``MulBackward0``), which becomes the outputs' grad_fn."""
+    (``Mul`` -> ``MulBackward0``), which becomes the outputs' grad_fn.
+
+    The names in the class's ``_ctx_fields`` (``ctx.axes``, ``ctx.keepdim``...)
+    become slots of that Node class: storing them costs what storing one
+    tuple did, with no dict per node.  A name not listed still works (it goes
+    to the node's ``__dict__``), only slower."""
 
     def __init__(cls, name, bases, ns):
         super().__init__(name, bases, ns)
         node_name = ns.get("_node_name") or (name.lstrip("_") + "Backward0")
-        cls._Node = type(node_name, (Node,), {"__slots__": (), "_fn": cls, "_name": node_name})
+        fields = tuple(cls._ctx_fields)
+        hidden = [f for f in fields if hasattr(Node, f)]
+        if hidden:  # (a slot named "name" would hide grad_fn.name(), ...)
+            raise TypeError(f"{name}._ctx_fields: {hidden} would hide the node's own attributes")
+        cls._Node = type(node_name, (Node,), {"__slots__": fields, "_fn": cls, "_name": node_name})
 
 
 class Function(metaclass=FunctionMeta):
@@ -238,6 +247,7 @@ class Function(metaclass=FunctionMeta):
     _raw = False          # Op sets True: forward/backward see ndarrays
     _nondiff = False      # True for ops whose outputs never require grad
     _view = False         # True for ops whose output may share the input's memory
+    _ctx_fields = ()      # names forward stores on ctx for backward (slots: see FunctionMeta)
     once_differentiable = False
 
     @staticmethod

@@ -59,6 +59,7 @@ class _Rope(Op):
     """y = x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1) on the
     last dim.  The map is linear in x with constant tables, so the backward is
     its transpose: g * cos + cat(g2 * sin2, -g1 * sin1)."""
+    _ctx_fields = ("cos", "sin")
     _node_name = "RopeBackward0"
 
     @staticmethod
@@ -67,12 +68,12 @@ class _Rope(Op):
         out = x * cos
         out[..., :h] -= x[..., h:] * sin[..., :h]
         out[..., h:] += x[..., :h] * sin[..., h:]
-        ctx.c = (cos, sin)
+        ctx.cos, ctx.sin = cos, sin
         return out
 
     @staticmethod
     def backward(ctx, g, *_):
-        cos, sin = ctx.c
+        cos, sin = ctx.cos, ctx.sin
         h = cos.shape[-1] // 2
         gs = g * sin
         rot = _bw.concatenate([_bw.take(gs, (Ellipsis, slice(h, None))),

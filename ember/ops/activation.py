@@ -24,6 +24,7 @@ __all__ = ["softmax", "log_softmax", "hardshrink", "prelu"]
 
 class _Softmax(Op):
     """exp(x - max) / sum along ``dim``; backward y * (g - sum(g * y))."""
+    _ctx_fields = ("dim",)
     _node_name = "SoftmaxBackward0"
 
     @staticmethod
@@ -44,6 +45,7 @@ class _Softmax(Op):
 
 class _LogSoftmax(Op):
     """x - max - log(sum(exp(x - max))) along ``dim``; backward g - exp(y) * sum(g)."""
+    _ctx_fields = ("dim",)
     _node_name = "LogSoftmaxBackward0"
 
     @staticmethod
@@ -100,6 +102,7 @@ def log_softmax(input, dim, dtype=None):
 
 class _Shrink(Op):
     """softshrink (shift=lambd) and hardshrink (shift=0): zero inside [-l, l]."""
+    _ctx_fields = ("lambd",)
 
     @staticmethod
     def forward(ctx, x, lambd, shift):

@@ -16,6 +16,7 @@ def to_device(t, backend):
 
 class ToDevice(Op):
     """A copy of ``x`` on backend ``dst``; the gradient goes back to ``src``."""
+    _ctx_fields = ("src",)
     _node_name = "ToCopyBackward0"
 
     @staticmethod

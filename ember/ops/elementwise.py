@@ -131,6 +131,7 @@ class Neg(Op):
 
 class PowScalar(Op):
     """x ** p for a Python-number exponent (the common case: x ** 2)."""
+    _ctx_fields = ("p",)
     _node_name = "PowBackward0"
 
     @staticmethod
@@ -207,6 +208,7 @@ def _int_pow(a, b):
 
 class ScalarPowTensor(Op):
     """c ** x for a Python-number base."""
+    _ctx_fields = ("logc",)
     _node_name = "PowBackward2"
 
     @staticmethod
@@ -714,6 +716,7 @@ def _lerp_np(a, b, w):
 
 class Lerp(Op):
     """input + weight * (end - input) for a number weight."""
+    _ctx_fields = ("w",)
     _node_name = "LerpBackward0"
 
     @staticmethod

@@ -357,18 +357,19 @@ def _scatter_add_zeros(shape, dim, idx, g):
 
 class Slice(Op):
     """Basic indexing (ints, slices, None): a view of the input."""
+    _ctx_fields = ("x_shape", "basic")
     _node_name = "SliceBackward0"
     _view = True
 
     @staticmethod
     def forward(ctx, x, basic):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, basic)
+            ctx.x_shape, ctx.basic = x.shape, basic
         return x[basic]
 
     @staticmethod
     def backward(ctx, g):
-        shape, basic = ctx.meta
+        shape, basic = ctx.x_shape, ctx.basic
         if not isinstance(g, TensorBase):
             z = namespace(g).zeros(shape, g.dtype)
             z[basic] = g
@@ -382,6 +383,7 @@ class Select(Slice):
 
 class _SliceBackward(Op):
     """Zeros of ``shape`` with ``g`` written at a basic index (Slice's adjoint)."""
+    _ctx_fields = ("basic",)
     _node_name = "SliceBackwardBackward0"
 
     @staticmethod
@@ -435,23 +437,25 @@ def _adv_put_zeros(shape, adv, g):
 
 class AdvIndex(Op):
     """Advanced indexing with NumPy's rules (a copy)."""
+    _ctx_fields = ("x_shape", "adv")
     _node_name = "IndexBackward0"
 
     @staticmethod
     def forward(ctx, x, adv):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, _own(adv))
+            ctx.x_shape, ctx.adv = x.shape, _own(adv)
         return _adv_get(x, adv)
 
     @staticmethod
     def backward(ctx, g):
-        shape, adv = ctx.meta
+        shape, adv = ctx.x_shape, ctx.adv
         if not isinstance(g, TensorBase):
             return _adv_put_zeros(shape, adv, g)
         return _AdvIndexBackward.apply(g, shape, adv)
 
 
 class _AdvIndexBackward(Op):
+    _ctx_fields = ("adv",)
     _node_name = "IndexBackwardBackward0"
 
     @staticmethod
@@ -577,6 +581,7 @@ def _reduce_to(r, vshape):
 
 class IndexPut(Op):
     """``x`` with ``v`` written (or added) at ``[basic][adv]``; out of place."""
+    _ctx_fields = ("basic", "adv", "accumulate", "v_shape")
     _node_name = "IndexPutBackward0"
 
     @staticmethod
@@ -584,12 +589,13 @@ class IndexPut(Op):
         out = x.copy()
         _put_into(out, basic, adv, v, accumulate)
         if ctx.needs_input_grad:
-            ctx.meta = (basic, _own(adv), accumulate, _shape_of(v))
+            ctx.basic, ctx.adv, ctx.accumulate = basic, _own(adv), accumulate
+            ctx.v_shape = _shape_of(v)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        basic, adv, acc, vshape = ctx.meta
+        basic, adv, acc, vshape = ctx.basic, ctx.adv, ctx.accumulate, ctx.v_shape
         need = ctx.needs_input_grad
         gx = gv = None
         nd = not isinstance(g, TensorBase)
@@ -770,16 +776,17 @@ def _gather_np(x, dim, idx):
 
 class Gather(Op):
     """``out[i][j] = x[idx[i][j]][j]`` (for dim 0), any number of dims."""
+    _ctx_fields = ("x_shape", "dim", "idx")
 
     @staticmethod
     def forward(ctx, x, dim, idx):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, dim, _own(idx))
+            ctx.x_shape, ctx.dim, ctx.idx = x.shape, dim, _own(idx)
         return _gather_np(x, dim, idx)
 
     @staticmethod
     def backward(ctx, g):
-        shape, dim, idx = ctx.meta
+        shape, dim, idx = ctx.x_shape, ctx.dim, ctx.idx
         if not isinstance(g, TensorBase):
             return _scatter_add_zeros(shape, dim, idx, g)
         return _GatherBackward.apply(g, shape, dim, idx)
@@ -787,17 +794,17 @@ class Gather(Op):
 
 class _GatherBackward(Op):
     """Zeros with ``g`` scatter-added along ``dim`` (Gather's adjoint)."""
+    _ctx_fields = ("dim", "idx")
     _node_name = "GatherBackwardBackward0"
 
     @staticmethod
     def forward(ctx, g, shape, dim, idx):
-        ctx.meta = (dim, idx)
+        ctx.dim, ctx.idx = dim, idx
         return _scatter_add_zeros(shape, dim, idx, g)
 
     @staticmethod
     def backward(ctx, gg):
-        dim, idx = ctx.meta
-        return _gather_any(gg, dim, idx)
+        return _gather_any(gg, ctx.dim, ctx.idx)
 
 
 def gather(input, dim, index, *, sparse_grad=False, out=None):
@@ -891,18 +898,19 @@ def _gather_any(g, dim, idx):
 
 
 class Scatter(Op):
+    _ctx_fields = ("dim", "idx", "reduce")
     @staticmethod
     def forward(ctx, x, src, dim, idx, reduce):
         out = x.copy()
         _scatter_kernel(out, dim, idx, src, reduce)
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx), reduce)
+            ctx.dim, ctx.idx, ctx.reduce = dim, _own(idx), reduce
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx, reduce = ctx.meta
-        if reduce is not None:
+        dim, idx = ctx.dim, ctx.idx
+        if ctx.reduce is not None:
             raise RuntimeError("the derivative for 'scatter' with reduce is not implemented; "
                                "use scatter_reduce")
         need = ctx.needs_input_grad
@@ -950,19 +958,19 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None, out=None):
 
 
 class ScatterAdd(Op):
+    _ctx_fields = ("dim", "idx")
     @staticmethod
     def forward(ctx, x, src, dim, idx):
         out = x.copy()
         _scatter_kernel(out, dim, idx, src, "add")
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx))
+            ctx.dim, ctx.idx = dim, _own(idx)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx = ctx.meta
         need = ctx.needs_input_grad
-        return (g if need[0] else None), (_gather_any(g, dim, idx) if need[1] else None)
+        return (g if need[0] else None), (_gather_any(g, ctx.dim, ctx.idx) if need[1] else None)
 
 
 def scatter_add(input, dim, index, src):
@@ -1024,18 +1032,22 @@ def _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self):
 
 
 class ScatterReduce(Op):
+    _ctx_fields = ("x", "src", "out", "cnt", "dim", "idx", "reduce", "include_self")
     @staticmethod
     def forward(ctx, x, src, dim, idx, reduce, include_self):
         out = x.copy()
         cnt = _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self)
         if ctx.needs_input_grad:
-            ctx.meta = (x.copy(), src.copy(), out, cnt, dim, _own(idx), reduce, include_self)
+            # (copies of the arrays, not saved tensors: backward is once-differentiable)
+            ctx.x, ctx.src, ctx.out, ctx.cnt = x.copy(), src.copy(), out, cnt
+            ctx.dim, ctx.idx, ctx.reduce, ctx.include_self = dim, _own(idx), reduce, include_self
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        x, src, res, cnt, dim, idx, reduce, inc = ctx.meta
+        x, src, res, cnt = ctx.x, ctx.src, ctx.out, ctx.cnt
+        dim, idx, reduce, inc = ctx.dim, ctx.idx, ctx.reduce, ctx.include_self
         g = _bw.data(g)
         xp = namespace(g)
         hit = xp.zeros(x.shape, bool)   # positions some src element was scattered to
@@ -1128,32 +1140,33 @@ def _index_add_zeros(shape, dim, idx, g):
 
 
 class IndexSelect(Op):
+    _ctx_fields = ("x_shape", "dim", "idx")
     @staticmethod
     def forward(ctx, x, dim, idx):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, dim, _own(idx))
+            ctx.x_shape, ctx.dim, ctx.idx = x.shape, dim, _own(idx)
         return namespace(x).take(x, idx, axis=dim)
 
     @staticmethod
     def backward(ctx, g):
-        shape, dim, idx = ctx.meta
+        shape, dim, idx = ctx.x_shape, ctx.dim, ctx.idx
         if not isinstance(g, TensorBase):
             return _index_add_zeros(shape, dim, idx, g)
         return _IndexSelectBackward.apply(g, shape, dim, idx)
 
 
 class _IndexSelectBackward(Op):
+    _ctx_fields = ("dim", "idx")
     _node_name = "IndexSelectBackwardBackward0"
 
     @staticmethod
     def forward(ctx, g, shape, dim, idx):
-        ctx.meta = (dim, idx)
+        ctx.dim, ctx.idx = dim, idx
         return _index_add_zeros(shape, dim, idx, g)
 
     @staticmethod
     def backward(ctx, gg):
-        dim, idx = ctx.meta
-        return _index_select_any(gg, dim, idx)
+        return _index_select_any(gg, ctx.dim, ctx.idx)
 
 
 def _index_select_any(g, dim, idx):
@@ -1230,17 +1243,18 @@ def _index_op_checks(input, dim, index, source, op, long_only=False):
 
 
 class IndexAdd(Op):
+    _ctx_fields = ("dim", "idx", "alpha")
     @staticmethod
     def forward(ctx, x, src, dim, idx, alpha):
         out = x.copy()
         _add_at_dim(out, dim, idx, src * alpha if alpha != 1 else src)
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx), alpha)
+            ctx.dim, ctx.idx, ctx.alpha = dim, _own(idx), alpha
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx, alpha = ctx.meta
+        dim, idx, alpha = ctx.dim, ctx.idx, ctx.alpha
         need = ctx.needs_input_grad
         gs = None
         if need[1]:
@@ -1268,17 +1282,18 @@ def index_add(input, dim, index, source, *, alpha=1, out=None):
 
 
 class IndexCopy(Op):
+    _ctx_fields = ("dim", "idx")
     @staticmethod
     def forward(ctx, x, src, dim, idx):
         out = x.copy()
         out[(_FULL,) * dim + (idx,)] = src
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx))
+            ctx.dim, ctx.idx = dim, _own(idx)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx = ctx.meta
+        dim, idx = ctx.dim, ctx.idx
         need = ctx.needs_input_grad
         gx = gs = None
         if need[0]:
@@ -1299,17 +1314,18 @@ def index_copy(input, dim, index, source, *, out=None):
 
 
 class IndexFill(Op):
+    _ctx_fields = ("dim", "idx")
     @staticmethod
     def forward(ctx, x, value, dim, idx):
         out = x.copy()
         out[(_FULL,) * dim + (idx,)] = value
         if ctx.needs_input_grad:
-            ctx.meta = (dim, _own(idx))
+            ctx.dim, ctx.idx = dim, _own(idx)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        dim, idx = ctx.meta
+        dim, idx = ctx.dim, ctx.idx
         need = ctx.needs_input_grad
         gx = gv = None
         if need[0]:
@@ -1378,6 +1394,7 @@ _MASKED_FILL_DTYPE = "masked_fill_ only supports boolean masks, but got mask wit
 
 
 class MaskedFill(Op):
+    _ctx_fields = ("mask",)
     @staticmethod
     def forward(ctx, x, mask, value):
         if ctx.needs_input_grad:
@@ -1448,17 +1465,18 @@ def masked_fill_(input, mask, value):
 
 
 class MaskedSelect(Op):
+    _ctx_fields = ("mask", "shape")
     @staticmethod
     def forward(ctx, x, mask, shape):
         if ctx.needs_input_grad:
-            ctx.meta = (_own(mask), shape)
+            ctx.mask, ctx.shape = _own(mask), shape
         if x.shape != shape:
             x = namespace(x).broadcast_to(x, shape)
         return x[mask]
 
     @staticmethod
     def backward(ctx, g):
-        mask, shape = ctx.meta
+        mask, shape = ctx.mask, ctx.shape
         if not isinstance(g, TensorBase):
             z = namespace(g).zeros(shape, g.dtype)
             z[mask] = g
@@ -1467,18 +1485,19 @@ class MaskedSelect(Op):
 
 
 class _MaskedSelectBackward(Op):
+    _ctx_fields = ("mask", "shape")
     _node_name = "MaskedSelectBackwardBackward0"
 
     @staticmethod
     def forward(ctx, g, mask, shape):
-        ctx.meta = (mask, shape)
+        ctx.mask, ctx.shape = mask, shape
         z = namespace(g).zeros(shape, g.dtype)
         z[mask] = g
         return z
 
     @staticmethod
     def backward(ctx, gg):
-        mask, shape = ctx.meta
+        mask, shape = ctx.mask, ctx.shape
         if not isinstance(gg, TensorBase):
             return gg[mask]
         return MaskedSelect.apply(gg, mask, shape)
@@ -1497,6 +1516,7 @@ def masked_select(input, mask, *, out=None):
 
 
 class MaskedScatter(Op):
+    _ctx_fields = ("mask", "n", "src_shape")
     @staticmethod
     def forward(ctx, x, mask, src):
         xp = namespace(x)
@@ -1504,13 +1524,13 @@ class MaskedScatter(Op):
         n = int(xp.count_nonzero(mask))
         out[mask] = src.reshape(-1)[:n]
         if ctx.needs_input_grad:
-            ctx.meta = (_own(mask), n, src.shape)
+            ctx.mask, ctx.n, ctx.src_shape = _own(mask), n, src.shape
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        mask, n, sshape = ctx.meta
+        mask, n, sshape = ctx.mask, ctx.n, ctx.src_shape
         need = ctx.needs_input_grad
         xp = namespace(g)
         gx = xp.where(mask, 0, g) if need[0] else None
@@ -1578,15 +1598,16 @@ def _flat_index(index, n, op):
 
 
 class Take(Op):
+    _ctx_fields = ("x_shape", "idx")
     @staticmethod
     def forward(ctx, x, idx):
         if ctx.needs_input_grad:
-            ctx.meta = (x.shape, _own(idx))
+            ctx.x_shape, ctx.idx = x.shape, _own(idx)
         return namespace(x).take(x, idx)
 
     @staticmethod
     def backward(ctx, g):
-        shape, idx = ctx.meta
+        shape, idx = ctx.x_shape, ctx.idx
         if not isinstance(g, TensorBase):
             return _take_backward(shape, idx, g)
         return _TakeBackward.apply(g, shape, idx)
@@ -1601,6 +1622,7 @@ def _take_backward(shape, idx, g):
 
 
 class _TakeBackward(Op):
+    _ctx_fields = ("idx",)
     _node_name = "TakeBackwardBackward0"
 
     @staticmethod
@@ -1664,18 +1686,19 @@ def take_along_dim(input, indices, dim=None, *, out=None):
 
 
 class Put(Op):
+    _ctx_fields = ("idx", "accumulate", "src_shape")
     @staticmethod
     def forward(ctx, x, src, idx, accumulate):
         out = x.copy()
         _put_flat(out, idx, src, accumulate)
         if ctx.needs_input_grad:
-            ctx.meta = (_own(idx), accumulate, src.shape)
+            ctx.idx, ctx.accumulate, ctx.src_shape = _own(idx), accumulate, src.shape
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        idx, acc, sshape = ctx.meta
+        idx, acc, sshape = ctx.idx, ctx.accumulate, ctx.src_shape
         need = ctx.needs_input_grad
         gx = gs = None
         if need[0]:

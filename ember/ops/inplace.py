@@ -303,6 +303,7 @@ def _positions(xp, offset, shape, byte_strides, isz):
 
 class CopySlices(Op):
     """base with a region (a view's elements) replaced by ``src``, written in place."""
+    _ctx_fields = ("region",)
 
     @staticmethod
     def forward(ctx, base, src, region):
@@ -321,6 +322,7 @@ class CopySlices(Op):
 
 class _ZeroRegion(Op):
     """``g`` with a (non-overlapping) region set to zero: its own adjoint."""
+    _ctx_fields = ("region",)
     _node_name = "CopySlicesBackward0"
 
     @staticmethod
@@ -338,16 +340,17 @@ class _ZeroRegion(Op):
 class AsStridedView(Op):
     """The elements of a region of ``base`` (the gradient scatters back,
     accumulating where the region overlaps itself, as an expanded view does)."""
+    _ctx_fields = ("base_shape", "region")
     _node_name = "AsStridedBackward0"
 
     @staticmethod
     def forward(ctx, base, region):
-        ctx.meta = (base.shape, region)
+        ctx.base_shape, ctx.region = base.shape, region
         return region.peek(base)
 
     @staticmethod
     def backward(ctx, g):
-        bshape, region = ctx.meta
+        bshape, region = ctx.base_shape, ctx.region
         if not isinstance(g, TensorBase):
             return region.scatter(g, bshape)
         return _AsStridedScatter.apply(g, bshape, region)
@@ -355,6 +358,7 @@ class AsStridedView(Op):
 
 class _AsStridedScatter(Op):
     """The adjoint of AsStridedView: scatter-add ``g`` into zeros of the base's shape."""
+    _ctx_fields = ("region",)
     _node_name = "AsStridedBackwardBackward0"
 
     @staticmethod

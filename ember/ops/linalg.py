@@ -313,12 +313,13 @@ def _multi_dot(tensors):
 
 class AddMm(Op):
     """beta * c + alpha * (a @ b), c broadcast to the product (one node, as torch)."""
+    _ctx_fields = ("beta", "alpha")
     _node_name = "AddmmBackward0"
 
     @staticmethod
     def forward(ctx, c, a, b, beta, alpha):
         ctx.save_for_backward(a, b)
-        ctx.coef = (beta, alpha)
+        ctx.beta, ctx.alpha = beta, alpha
         out = _mm(a, b)
         if alpha != 1:
             out *= alpha
@@ -329,7 +330,7 @@ class AddMm(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        beta, alpha = ctx.coef
+        beta, alpha = ctx.beta, ctx.alpha
         need = ctx.needs_input_grad
         gc = ga = gb = None
         if need[0]:
@@ -469,6 +470,7 @@ def _big(eq, shapes):
 class Einsum(Op):
     """einsum with an explicit equation and no label repeated within an
     operand; the gradient of each operand is another einsum."""
+    _ctx_fields = ("eq",)
     _node_name = "EinsumBackward0"
     _view = True  # 'ij->ji' and the like come back as views, as torch's
 
@@ -741,18 +743,19 @@ def kron(input, other, *, out=None):
 
 class Trace(Op):
     """Sum of the main diagonal of a matrix (ints sum as int64)."""
+    _ctx_fields = ("x_shape", "x_dtype")
 
     @staticmethod
     def forward(ctx, x):
-        ctx.meta = (x.shape, x.dtype)
+        ctx.x_shape, ctx.x_dtype = x.shape, x.dtype
         dt = np.int64 if x.dtype.kind in "iub" else x.dtype
         xp = namespace(x)
         return xp.asarray(xp.trace(x, dtype=dt))
 
     @staticmethod
     def backward(ctx, g):
-        shape, dt = ctx.meta
-        return g * namespace(g).eye(shape[0], shape[1], dtype=dt)
+        shape = ctx.x_shape
+        return g * namespace(g).eye(shape[0], shape[1], dtype=ctx.x_dtype)
 
 
 def trace(input):
@@ -767,6 +770,7 @@ def trace(input):
 
 class Cross(Op):
     """The 3-vector cross product along ``axis`` (inputs broadcast)."""
+    _ctx_fields = ("axis",)
     _node_name = "LinalgCrossBackward0"
 
     @staticmethod
@@ -1030,17 +1034,17 @@ def _linalg_solve(A, B, *, left=True, out=None):
 
 class _EyeLike(Op):
     """Identity matrices shaped like A (A**0): constant, so a zero gradient."""
+    _ctx_fields = ("A_shape", "A_dtype")
 
     @staticmethod
     def forward(ctx, A):
-        ctx.meta = (A.shape, A.dtype)
+        ctx.A_shape, ctx.A_dtype = A.shape, A.dtype
         xp = namespace(A)
         return xp.broadcast_to(xp.eye(A.shape[-1], dtype=A.dtype), A.shape).copy()
 
     @staticmethod
     def backward(ctx, g):
-        shape, dt = ctx.meta
-        return namespace(g).zeros(shape, dt)
+        return namespace(g).zeros(ctx.A_shape, ctx.A_dtype)
 
 
 def matrix_power(input, n):

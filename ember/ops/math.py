@@ -471,6 +471,7 @@ def hypot(input, other, *, out=None):
 
 class LogAddExp(Op):
     """log(base**a + base**b) for base e or 2, without overflow."""
+    _ctx_fields = ("base2",)
 
     @staticmethod
     def forward(ctx, a, b, base2):
@@ -560,6 +561,7 @@ sigmoid = _float_unary(Sigmoid, "sigmoid", "1 / (1 + exp(-input)), without overf
 
 
 class Logit(Op):
+    _ctx_fields = ("eps",)
     @staticmethod
     def forward(ctx, x, eps):
         ctx.save_for_backward(x)
@@ -795,12 +797,13 @@ def frac(input, *, out=None):
 
 class Clamp(Op):
     """clamp with bounds that are Python numbers (or None)."""
+    _ctx_fields = ("lo", "hi")
     _node_name = "ClampBackward1"
 
     @staticmethod
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x)
-        ctx.bounds = (lo, hi)
+        ctx.lo, ctx.hi = lo, hi
         xp = namespace(x)
         if lo is not None:
             x = xp.maximum(x, lo)
@@ -811,7 +814,7 @@ class Clamp(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        lo, hi = ctx.bounds
+        lo, hi = ctx.lo, ctx.hi
         xd = _bw.data(x)
         # gradient passes where lo <= x <= hi (not at nan)
         if lo is None:
@@ -1057,6 +1060,7 @@ class _Tie(Op):
     torch still connects it to x (its second derivative is a tensor of zeros,
     not an error), and so does this node, used only under create_graph.
     """
+    _ctx_fields = ("xshape",)
     _node_name = "ThresholdBackwardBackward0"
 
     @staticmethod

@@ -160,9 +160,10 @@ def _fsum(x, axes, acc, keepdim):
 
 
 class Sum(Op):
+    _ctx_fields = ("x_shape", "axes", "keepdim")
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
-        ctx.meta = (x.shape, axes, keepdim)
+        ctx.x_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
         xp = namespace(x)
         if acc is np.float16:  # torch accumulates half in float32
             r = xp.asarray(_fsum(x, axes, np.float32, keepdim)).astype(np.float16)
@@ -172,8 +173,7 @@ class Sum(Op):
 
     @staticmethod
     def backward(ctx, g):
-        shape, axes, keepdim = ctx.meta
-        return _bw.broadcast_to(_keep(g, axes, keepdim), shape)
+        return _bw.broadcast_to(_keep(g, ctx.axes, ctx.keepdim), ctx.x_shape)
 
 
 def _acc_dtype(d, dtype, t=None):
@@ -206,10 +206,11 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 
 
 class Mean(Op):
+    _ctx_fields = ("x_shape", "axes", "keepdim", "n")
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         n = _count(x.shape, axes)
-        ctx.meta = (x.shape, axes, keepdim, n)
+        ctx.x_shape, ctx.axes, ctx.keepdim, ctx.n = x.shape, axes, keepdim, n
         xp = namespace(x)
         if n == 0:
             with _quiet(), warnings.catch_warnings():
@@ -230,8 +231,8 @@ class Mean(Op):
 
     @staticmethod
     def backward(ctx, g):
-        shape, axes, keepdim, n = ctx.meta
-        g = _keep(g, axes, keepdim)
+        shape, n = ctx.x_shape, ctx.n
+        g = _keep(g, ctx.axes, ctx.keepdim)
         if n and is_array(g) and g.dtype.kind == "f":
             xp = namespace(g)
             out = xp.empty(shape, g.dtype)   # divide and broadcast in one pass
@@ -265,9 +266,10 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
 
 
 class NanSum(Op):
+    _ctx_fields = ("axes", "keepdim", "nan")
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
-        ctx.meta = (axes, keepdim)
+        ctx.axes, ctx.keepdim = axes, keepdim
         xp = namespace(x)
         nan = xp.isnan(x)
         if ctx.needs_input_grad:  # only when recording
@@ -280,8 +282,7 @@ class NanSum(Op):
 
     @staticmethod
     def backward(ctx, g):
-        axes, keepdim = ctx.meta
-        return _bw.where(ctx.nan, 0.0, _keep(g, axes, keepdim))
+        return _bw.where(ctx.nan, 0.0, _keep(g, ctx.axes, ctx.keepdim))
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
@@ -293,6 +294,7 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None, out=None):
 
 
 class NanMean(Op):
+    _ctx_fields = ("axes", "keepdim", "nan", "cnt")
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = namespace(x)
@@ -303,15 +305,15 @@ class NanMean(Op):
                   np.float32 if half else None, True)          # (half: as torch's nansum)
         with _quiet():
             r = (s / cnt).astype(x.dtype, copy=False)
-        ctx.meta = (axes, keepdim, nan, cnt)
+        ctx.axes, ctx.keepdim, ctx.nan, ctx.cnt = axes, keepdim, nan, cnt
         return _squeeze(r, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
-        axes, keepdim, nan, cnt = ctx.meta
+        cnt = ctx.cnt
         with _quiet():
-            w = namespace(cnt).where(nan, 0, 1 / cnt).astype(_bw.data(g).dtype, copy=False)
-        return _keep(g, axes, keepdim) * w
+            w = namespace(cnt).where(ctx.nan, 0, 1 / cnt).astype(_bw.data(g).dtype, copy=False)
+        return _keep(g, ctx.axes, ctx.keepdim) * w
 
 
 def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
@@ -337,6 +339,7 @@ def _cast(t, dtype):
 class _Moments(Op):
     """Variance (or std) over ``axes`` with Bessel-style ``correction``;
     optionally also the mean (var_mean / std_mean)."""
+    _ctx_fields = ("axes", "keepdim", "n", "den", "m")
     take_sqrt = False
     with_mean = False
 
@@ -344,7 +347,7 @@ class _Moments(Op):
     def forward(cls, ctx, x, axes, correction, keepdim):
         n = _count(x.shape, axes)
         den = n - correction
-        ctx.meta = (axes, keepdim, n, den)
+        ctx.axes, ctx.keepdim, ctx.n, ctx.den = axes, keepdim, n, den
         # torch's CPU var/std with a single output (not var_mean/std_mean)
         # take the deviations from the mean rounded to float32/64
         rounded = not cls.with_mean and n == x.size and x.dtype.itemsize >= 4
@@ -363,7 +366,7 @@ class _Moments(Op):
     @classmethod
     def backward(cls, ctx, g, gm=None):
         x, out = ctx.saved_tensors
-        axes, keepdim, n, den = ctx.meta
+        axes, keepdim, n, den = ctx.axes, ctx.keepdim, ctx.n, ctx.den
         m = ctx.m if is_array(x) else _bw.sum(x, axes, keepdims=True) / (n or _inf)
         scale = 2.0 / den if den else _inf  # den = n - correction, may be < 0
         if cls.take_sqrt:
@@ -520,18 +523,19 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, 
 # ---- prod -------------------------------------------------------------------------------------
 
 class Prod(Op):
+    _ctx_fields = ("axis", "keepdim")
     @staticmethod
     def forward(ctx, x, axis, keepdim, acc):
         xp = namespace(x)
         r = _c(xp.prod(x, axis=axis, keepdims=keepdim, dtype=acc), xp)
-        ctx.meta = (axis, keepdim)
+        ctx.axis, ctx.keepdim = axis, keepdim
         ctx.save_for_backward(x, r)
         return r
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
-        axis, keepdim = ctx.meta
+        axis, keepdim = ctx.axis, ctx.keepdim
         xd = _bw.data(x)
         if xd.ndim == 0:
             return g
@@ -604,19 +608,21 @@ class _Select(Op):
     """values = x[idx] along ``axis`` (idx computed outside autograd).  The
     gradient goes back to the picked positions; ``accumulate`` when an index
     can repeat (cummax)."""
+    _ctx_fields = ("x_shape", "idx", "axis", "squeeze", "accumulate")
 
     @staticmethod
     def forward(ctx, x, idx, axis, squeeze, accumulate, vals=None):
-        ctx.meta = (x.shape, idx, axis, squeeze, accumulate)
+        ctx.x_shape, ctx.idx, ctx.axis = x.shape, idx, axis
+        ctx.squeeze, ctx.accumulate = squeeze, accumulate
         v = _bw.take_along(x, idx, axis) if vals is None else vals
         return _c(v.squeeze(axis) if squeeze else v, namespace(x))
 
     @staticmethod
     def backward(ctx, g):
-        shape, idx, axis, squeeze, accumulate = ctx.meta
-        if squeeze:
+        axis = ctx.axis
+        if ctx.squeeze:
             g = _bw.expand_dims(g, (axis,))
-        return _bw.put_along(g, idx, axis, shape, accumulate)
+        return _bw.put_along(g, ctx.idx, axis, ctx.x_shape, ctx.accumulate)
 
 
 def _sel_class(name):
@@ -644,32 +650,32 @@ def _select(kind, x, idx, axis, squeeze, accumulate=False, vals=None):
 
 class _Gather(Op):
     """take_along_axis as a graph op (for backward formulas under create_graph)."""
+    _ctx_fields = ("x_shape", "idx", "axis")
     _node_name = "GatherBackward0"
 
     @staticmethod
     def forward(ctx, x, idx, axis):
-        ctx.meta = (x.shape, idx, axis)
+        ctx.x_shape, ctx.idx, ctx.axis = x.shape, idx, axis
         return _bw.take_along(x, idx, axis)
 
     @staticmethod
     def backward(ctx, g):
-        shape, idx, axis = ctx.meta
-        return _bw.put_along(g, idx, axis, shape, True)
+        return _bw.put_along(g, ctx.idx, ctx.axis, ctx.x_shape, True)
 
 
 class _Scatter(Op):
     """Zeros with ``g`` put (or added) at ``idx`` along ``axis``: the adjoint of _Gather."""
+    _ctx_fields = ("idx", "axis")
     _node_name = "ScatterAddBackward0"
 
     @staticmethod
     def forward(ctx, g, idx, axis, shape, accumulate):
-        ctx.meta = (idx, axis)
+        ctx.idx, ctx.axis = idx, axis
         return _bw.put_along(g, idx, axis, shape, accumulate)
 
     @staticmethod
     def backward(ctx, gg):
-        idx, axis = ctx.meta
-        return _bw.take_along(gg, idx, axis)
+        return _bw.take_along(gg, ctx.idx, ctx.axis)
 
 
 class _PickAll(Op):
@@ -789,20 +795,21 @@ def _binary_extreme(a, b, name, out=None):
 # ---- amax / amin / aminmax / argmax / argmin --------------------------------------------------
 
 class Amax(Op):
+    _ctx_fields = ("axes", "keepdim")
     ufunc = "maximum"   # (reduced with the input namespace's ufunc of this name)
 
     @classmethod
     def forward(cls, ctx, x, axes, keepdim):
         xp = namespace(x)
         r = _c(getattr(xp, cls.ufunc).reduce(x, axis=axes, keepdims=keepdim), xp)
-        ctx.meta = (axes, keepdim)
+        ctx.axes, ctx.keepdim = axes, keepdim
         ctx.save_for_backward(x, r)
         return r
 
     @classmethod
     def backward(cls, ctx, g):
         x, out = ctx.saved_tensors
-        axes, keepdim = ctx.meta
+        axes, keepdim = ctx.axes, ctx.keepdim
         # ties split the gradient evenly; a NaN result gives NaN, as torch
         w = _evenly(_bw.data(x), _bw.data(_keep(out, axes, keepdim)),
                     axes if axes is not None else tuple(range(_bw.data(x).ndim)), False)
@@ -886,6 +893,7 @@ def argmin(input, dim=None, keepdim=False, *, out=None):
 # ---- logsumexp -------------------------------------------------------------------------------
 
 class LogSumExp(Op):
+    _ctx_fields = ("axes", "keepdim")
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = namespace(x)
@@ -903,14 +911,14 @@ class LogSumExp(Op):
             with _quiet():
                 r = xp.log(s) + m
         r = _c(_squeeze(r, axes, keepdim), xp)
-        ctx.meta = (axes, keepdim)
+        ctx.axes, ctx.keepdim = axes, keepdim
         ctx.save_for_backward(x, r)
         return r
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
-        axes, keepdim = ctx.meta
+        axes, keepdim = ctx.axes, ctx.keepdim
         out = _keep(out, axes, keepdim)
         od = _bw.data(out)
         if namespace(od).isfinite(od).all():
@@ -949,6 +957,7 @@ def _scan(fn, x, axis, acc):
 
 
 class Cumsum(Op):
+    _ctx_fields = ("axis",)
     @staticmethod
     def forward(ctx, x, axis, acc):
         ctx.axis = axis
@@ -972,6 +981,7 @@ def cumsum(input, dim, *, dtype=None, out=None):
 
 
 class Cumprod(Op):
+    _ctx_fields = ("axis",)
     @staticmethod
     def forward(ctx, x, axis, acc):
         ctx.axis = axis
@@ -1395,6 +1405,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
 
 class VectorNorm(Op):
     """(sum |x|^p)^(1/p) over ``axes``; p may be 0, inf, -inf or any number."""
+    _ctx_fields = ("p", "axes", "keepdim")
     _node_name = "LinalgVectorNormBackward0"
 
     @staticmethod
@@ -1421,14 +1432,14 @@ class VectorNorm(Op):
                 with _quiet():
                     r = _fsum(a ** p, axes, None, keepdim) ** (1.0 / p)
         r = xp.asarray(r, dtype=x.dtype)
-        ctx.meta = (p, axes, keepdim)
+        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
         ctx.save_for_backward(x, r)
         return r
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
-        p, axes, keepdim = ctx.meta
+        p, axes, keepdim = ctx.p, ctx.axes, ctx.keepdim
         if p == 0:
             return None  # piecewise constant: torch leaves the gradient undefined
         g = _keep(g, axes, keepdim)
@@ -1483,12 +1494,13 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
 class _SvdNorm(Op):
     """Matrix norms from singular values over the last two axes: 'nuc' (sum),
     2 (largest), -2 (smallest)."""
+    _ctx_fields = ("u", "vh", "kind")
     _node_name = "LinalgMatrixNormBackward0"
 
     @staticmethod
     def forward(ctx, a, kind):
         u, s, vh = namespace(a).linalg.svd(a, full_matrices=False)
-        ctx.meta = (u, vh, kind)
+        ctx.u, ctx.vh, ctx.kind = u, vh, kind   # (the singular vectors, for backward)
         if kind == "nuc":
             return s.sum(-1)
         return s[..., 0] if kind == 2 else s[..., -1]
@@ -1496,7 +1508,7 @@ class _SvdNorm(Op):
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        u, vh, kind = ctx.meta
+        u, vh, kind = ctx.u, ctx.vh, ctx.kind
         g = namespace(u).asarray(g)[..., None, None]
         if kind == "nuc":
             return g * (u @ vh)

@@ -182,6 +182,7 @@ def _infer_shape(shape, numel):
 
 class Reshape(Op):
     """x with a new shape: a view when the strides allow, else a copy."""
+    _ctx_fields = ("in_shape",)
     _node_name = "ViewBackward0"
     _view = True
 
@@ -304,6 +305,7 @@ def unflatten(input, dim, sizes):
 
 class Permute(Op):
     """x with its axes reordered: a view."""
+    _ctx_fields = ("axes",)
     _view = True
 
     @staticmethod
@@ -459,6 +461,7 @@ def broadcast_shapes(*shapes):
 
 class Squeeze(Op):
     """x with size-1 dims removed: a view."""
+    _ctx_fields = ("in_shape",)
     _view = True
 
     @staticmethod
@@ -546,18 +549,18 @@ def clone(input, *, memory_format=None):
 class SliceView(Op):
     """``x[key]`` for a basic index (ints, slices, Ellipsis): a view.  Its
     gradient scatters into zeros (``SliceScatter``), whose gradient is this."""
+    _ctx_fields = ("x_shape", "key")
     _node_name = "SliceBackward0"
     _view = True
 
     @staticmethod
     def forward(ctx, x, key):
-        ctx.meta = (x.shape, key)
+        ctx.x_shape, ctx.key = x.shape, key
         return x[key]
 
     @staticmethod
     def backward(ctx, g):
-        shape, key = ctx.meta
-        return _slice_scatter(g, shape, key)
+        return _slice_scatter(g, ctx.x_shape, ctx.key)
 
 
 class Select(SliceView):
@@ -566,6 +569,7 @@ class Select(SliceView):
 
 class SliceScatter(Op):
     """zeros(shape) with ``[key]`` set to g (the gradient of ``SliceView``)."""
+    _ctx_fields = ("key",)
 
     @staticmethod
     def forward(ctx, g, shape, key):
@@ -628,16 +632,17 @@ def select(input, dim, index):
 class Split(Op):
     """The pieces ``x[start:stop]`` along ``axis``, one per (start, stop) in
     ``bounds``: views, all from one node (torch's SplitBackward0)."""
+    _ctx_fields = ("x_shape", "bounds", "axis")
 
     @staticmethod
     def forward(ctx, x, bounds, axis):
-        ctx.meta = (x.shape, bounds, axis)
+        ctx.x_shape, ctx.bounds, ctx.axis = x.shape, bounds, axis
         pre = (slice(None),) * axis
         return tuple(x[pre + (slice(a, b),)] for a, b in bounds)
 
     @staticmethod
     def backward(ctx, *gs):
-        shape, bounds, axis = ctx.meta
+        shape, bounds, axis = ctx.x_shape, ctx.bounds, ctx.axis
         if _tiles(bounds, shape[axis]):
             whole = _joined(gs, axis)
             return _bw.concatenate(gs, axis) if whole is None else whole
@@ -790,6 +795,7 @@ def dsplit(input, indices_or_sections):
 
 class Unbind(Op):
     """Every slice along ``axis`` (that dim removed): views from one node."""
+    _ctx_fields = ("axis",)
 
     @staticmethod
     def forward(ctx, x, axis):
@@ -813,18 +819,19 @@ def unbind(input, dim=0):
 class Cat(Op):
     """Concatenate along ``axis`` in ``dtype``; inputs flagged in ``skip`` (the
     legacy empty 1-D tensors) take no part.  The gradient splits back."""
+    _ctx_fields = ("axis", "sizes", "skip")
 
     @staticmethod
     def forward(ctx, *arrays, axis, dtype=None, skip=None):
         parts = arrays if skip is None else [a for a, s in zip(arrays, skip) if not s]
         out = namespace(*parts).concatenate(parts, axis, dtype=dtype, casting="unsafe")
-        ctx.meta = (axis, [a.shape[axis] for a in parts], skip)
+        ctx.axis, ctx.sizes, ctx.skip = axis, [a.shape[axis] for a in parts], skip
         return out
 
     @staticmethod
     def backward(ctx, g):
-        axis, sizes, skip = ctx.meta
-        pieces = _split_grad(g, sizes, axis)
+        skip = ctx.skip
+        pieces = _split_grad(g, ctx.sizes, ctx.axis)
         if skip is None:
             return pieces
         it = iter(pieces)
@@ -901,6 +908,7 @@ concat = concatenate = cat
 
 class Stack(Op):
     """Join equal-shaped arrays along a new ``axis`` in ``dtype``."""
+    _ctx_fields = ("axis",)
 
     @staticmethod
     def forward(ctx, *arrays, axis, dtype=None):
@@ -963,6 +971,7 @@ def column_stack(tensors, *, out=None):
 
 class Flip(Op):
     """x reversed along ``axes`` (a copy, as torch)."""
+    _ctx_fields = ("axes",)
 
     @staticmethod
     def forward(ctx, x, axes):
@@ -997,17 +1006,18 @@ def flipud(input):
 
 class Roll(Op):
     """x rolled by ``shifts`` along ``axes`` (None: over the flattened tensor)."""
+    _ctx_fields = ("shifts", "axes")
 
     @staticmethod
     def forward(ctx, x, shifts, axes):
-        ctx.meta = (shifts, axes)
+        ctx.shifts, ctx.axes = shifts, axes
         if x.size == 0:
             return x.copy()
         return namespace(x).roll(x, shifts, axes)
 
     @staticmethod
     def backward(ctx, g):
-        shifts, axes = ctx.meta
+        shifts, axes = ctx.shifts, ctx.axes
         neg = -shifts if axes is None else tuple(-s for s in shifts)
         return _bw.roll(g, neg, axes)
 
@@ -1029,15 +1039,16 @@ def roll(input, shifts, dims=None):
 
 class Rot90(Op):
     """x rotated by k quarter turns in the plane of ``axes`` (a copy)."""
+    _ctx_fields = ("k", "axes")
 
     @staticmethod
     def forward(ctx, x, k, axes):
-        ctx.meta = (k, axes)
+        ctx.k, ctx.axes = k, axes
         return namespace(x).rot90(x, k, axes).copy()
 
     @staticmethod
     def backward(ctx, g):
-        k, axes = ctx.meta
+        k, axes = ctx.k, ctx.axes
         if _bw.is_array(g):
             return namespace(g).rot90(g, -k, axes)
         return Rot90.apply(g, -k, axes)
@@ -1062,16 +1073,17 @@ def rot90(input, k=1, dims=(0, 1)):
 
 class Repeat(Op):
     """x tiled ``reps`` times along each dim (``len(reps) >= x.ndim``)."""
+    _ctx_fields = ("x_shape", "padded_shape", "reps")
 
     @staticmethod
     def forward(ctx, x, reps):
         xs = x.reshape((1,) * (len(reps) - x.ndim) + x.shape)
-        ctx.meta = (x.shape, xs.shape, reps)
+        ctx.x_shape, ctx.padded_shape, ctx.reps = x.shape, xs.shape, reps
         return namespace(xs).tile(xs, reps)
 
     @staticmethod
     def backward(ctx, g):
-        in_shape, padded, reps = ctx.meta
+        in_shape, padded, reps = ctx.x_shape, ctx.padded_shape, ctx.reps
         # view the output as (r0, s0, r1, s1, ...) and sum the repeat axes
         inter = []
         for r, s in zip(reps, padded):
@@ -1108,30 +1120,31 @@ def tile(input, *dims):
 class RepeatInterleave(Op):
     """Each element along ``axis`` repeated ``reps`` times (an int, or one
     count per element); the gradient sums each run back (``SegmentSum``)."""
+    _ctx_fields = ("reps", "axis", "n")
     _node_name = "RepeatInterleaveBackward0"
 
     @staticmethod
     def forward(ctx, x, reps, axis):
-        ctx.meta = (reps, axis, x.shape[axis])
+        ctx.reps, ctx.axis, ctx.n = reps, axis, x.shape[axis]
         return namespace(x).repeat(x, reps, axis)
 
     @staticmethod
     def backward(ctx, g):
-        reps, axis, n = ctx.meta
-        return _segment_sum(g, reps, axis, n)
+        return _segment_sum(g, ctx.reps, ctx.axis, ctx.n)
 
 
 class SegmentSum(Op):
     """Sums of consecutive runs of ``reps`` elements along ``axis``."""
+    _ctx_fields = ("reps", "axis")
 
     @staticmethod
     def forward(ctx, g, reps, axis, n):
-        ctx.meta = (reps, axis)
+        ctx.reps, ctx.axis = reps, axis
         return _segment_sum_arrays(g, reps, axis, n)
 
     @staticmethod
     def backward(ctx, gg):
-        reps, axis = ctx.meta
+        reps, axis = ctx.reps, ctx.axis
         if _bw.is_array(gg):
             return namespace(gg).repeat(gg, reps, axis)
         return RepeatInterleave.apply(gg, reps, axis)
@@ -1207,6 +1220,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 
 class Tril(Op):
     """The lower triangle (below diagonal k) of the last two dims."""
+    _ctx_fields = ("k",)
 
     @staticmethod
     def forward(ctx, x, k):
@@ -1220,6 +1234,7 @@ class Tril(Op):
 
 class Triu(Op):
     """The upper triangle (above diagonal k) of the last two dims."""
+    _ctx_fields = ("k",)
 
     @staticmethod
     def forward(ctx, x, k):
@@ -1253,43 +1268,45 @@ def triu(input, diagonal=0, *, out=None):
 
 class Diagonal(Op):
     """The diagonal ``offset`` of the (axis1, axis2) planes, as the last dim: a view."""
+    _ctx_fields = ("x_shape", "offset", "a1", "a2")
     _view = True
 
     @staticmethod
     def forward(ctx, x, offset, a1, a2):
-        ctx.meta = (x.shape, offset, a1, a2)
+        ctx.x_shape, ctx.offset, ctx.a1, ctx.a2 = x.shape, offset, a1, a2
         return kernels(x).diagonal_view(x, offset, a1, a2)
 
     @staticmethod
     def backward(ctx, g):
-        shape, offset, a1, a2 = ctx.meta
-        return _diagonal_scatter(g, shape, offset, a1, a2)
+        return _diagonal_scatter(g, ctx.x_shape, ctx.offset, ctx.a1, ctx.a2)
 
 
 class DiagonalCopy(Diagonal):
     """torch.diag of a matrix: the diagonal as a new tensor."""
+    _ctx_fields = ("x_shape", "offset", "a1", "a2")
     _node_name = "DiagonalBackward0_copy"
     _view = False
 
     @staticmethod
     def forward(ctx, x, offset, a1, a2):
-        ctx.meta = (x.shape, offset, a1, a2)
+        ctx.x_shape, ctx.offset, ctx.a1, ctx.a2 = x.shape, offset, a1, a2
         return namespace(x).diagonal(x, offset, a1, a2).copy()
 
 
 class DiagonalScatter(Op):
     """zeros(shape) with ``g`` on a diagonal (the gradient of ``Diagonal``)."""
+    _ctx_fields = ("offset", "a1", "a2")
 
     @staticmethod
     def forward(ctx, g, shape, offset, a1, a2):
-        ctx.meta = (offset, a1, a2)
+        ctx.offset, ctx.a1, ctx.a2 = offset, a1, a2
         out = namespace(g).zeros(shape, g.dtype)
         kernels(out).diagonal_view(out, offset, a1, a2)[...] = g
         return out
 
     @staticmethod
     def backward(ctx, gg):
-        offset, a1, a2 = ctx.meta
+        offset, a1, a2 = ctx.offset, ctx.a1, ctx.a2
         if _bw.is_array(gg):
             return namespace(gg).diagonal(gg, offset, a1, a2)
         return Diagonal.apply(gg, offset, a1, a2)

@@ -68,6 +68,7 @@ def _float(x):
 
 class _Threshold(Op):
     """y = x where x > threshold else value."""
+    _ctx_fields = ("threshold",)
 
     @staticmethod
     def forward(ctx, x, threshold, value):
@@ -84,22 +85,24 @@ class _Threshold(Op):
 
 class _Hardtanh(Op):
     """y = clip(x, lo, hi); gradient 1 strictly inside (lo, hi), as torch."""
+    _ctx_fields = ("lo", "hi")
 
     @staticmethod
     def forward(ctx, x, lo, hi):
         ctx.save_for_backward(x)
-        ctx.c = (lo, hi)
+        ctx.lo, ctx.hi = lo, hi
         return namespace(x).clip(x, lo, hi).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        lo, hi = ctx.c
+        lo, hi = ctx.lo, ctx.hi
         xd = _bw.data(x)
         return tie(g * _mask((xd > lo) & (xd < hi), g), x)
 
 
 class _LeakyReLU(Op):
+    _ctx_fields = ("slope",)
     @staticmethod
     def forward(ctx, x, slope):
         ctx.save_for_backward(x)
@@ -167,12 +170,13 @@ class _Hardswish(Op):
 class _ELU(Op):
     """The ELU family: y = scale * x for x > 0, else
     alpha * scale * (exp(x * input_scale) - 1).  elu, selu and celu are cases."""
+    _ctx_fields = ("alpha", "scale", "input_scale")
     _node_name = "EluBackward0"
 
     @staticmethod
     def forward(ctx, x, alpha, scale, input_scale):
         ctx.save_for_backward(x)
-        ctx.c = (alpha, scale, input_scale)
+        ctx.alpha, ctx.scale, ctx.input_scale = alpha, scale, input_scale
         xp = namespace(x)
         neg = alpha * scale * xp.expm1(xp.minimum(x, 0) * input_scale)
         return xp.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
@@ -180,7 +184,7 @@ class _ELU(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        alpha, scale, input_scale = ctx.c
+        alpha, scale, input_scale = ctx.alpha, ctx.scale, ctx.input_scale
         neg = _mask(_bw.data(x) <= 0, g)
         # exp only of the non-positive part: no overflow in the branch not taken
         dneg = (alpha * scale * input_scale) * _bw.exp(x * neg * input_scale)
@@ -193,13 +197,15 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 class _GELU(Op):
     """x * Phi(x) (exact, with erf) or the tanh approximation."""
+    _ctx_fields = ("tanh_approx", "fused")
     _node_name = "GeluBackward0"
     _K = math.sqrt(2 / math.pi)
     _C = 0.044715
 
     @staticmethod
     def forward(ctx, x, tanh_approx):
-        ctx.meta = (tanh_approx, False)
+        ctx.tanh_approx = tanh_approx
+        ctx.fused = False       # (True: the fused kernel saved dy/dx itself)
         if tanh_approx:
             t = namespace(x).tanh(_GELU._K * (x + _GELU._C * x * x * x))
             ctx.save_for_backward(x, t, None)   # t (or the cdf) is reused by the plain backward
@@ -209,7 +215,7 @@ class _GELU(Op):
         if fused is not None:   # y and dy/dx in one pass
             y, dy = fused
             ctx.save_for_backward(x, dy, None)
-            ctx.meta = (False, True)
+            ctx.fused = True
             return y
         y, cdf, pdf = K.gelu_erf(x)
         ctx.save_for_backward(x, cdf, pdf)
@@ -218,7 +224,7 @@ class _GELU(Op):
     @staticmethod
     def backward(ctx, g):
         x, saved, pdf = ctx.saved_tensors
-        tanh_approx, fused = ctx.meta
+        tanh_approx, fused = ctx.tanh_approx, ctx.fused
         graph = isinstance(x, Tensor)   # under create_graph, recompute from x
         if fused and not graph:
             return kernels(saved).gelu_erf_fused_backward(g, saved)   # (saved: dy/dx)
@@ -276,12 +282,13 @@ class _Mish(Op):
 
 class _Softplus(Op):
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold."""
+    _ctx_fields = ("beta", "threshold")
     _node_name = "SoftplusBackward0"
 
     @staticmethod
     def forward(ctx, x, beta, threshold):
         ctx.save_for_backward(x)
-        ctx.c = (beta, threshold)
+        ctx.beta, ctx.threshold = beta, threshold
         xp = namespace(x)
         z = x * beta
         y = xp.logaddexp(0, z) / beta
@@ -290,7 +297,7 @@ class _Softplus(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        beta, threshold = ctx.c
+        beta, threshold = ctx.beta, ctx.threshold
         lin = _mask(_bw.data(x) * beta > threshold, g)
         return g * (lin + (1 - lin) * _sigmoid_any(x * beta))
 
@@ -339,6 +346,7 @@ class _LogSigmoid(Op):
 
 class _GLU(Op):
     """a * sigmoid(b) where (a, b) are the two halves of x along ``dim``."""
+    _ctx_fields = ("dim",)
     _node_name = "GluBackward0"
 
     @staticmethod

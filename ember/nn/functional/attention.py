@@ -48,6 +48,7 @@ class _SDPA(Op):
     from Ember's generator, happens here between the weights and the
     output.  ``causal``: ``bias`` is the (cached) causal mask.
     """
+    _ctx_fields = ("scale", "dropout_scale", "gk", "gv", "bias", "plan")
     _node_name = "ScaledDotProductAttentionBackward0"
 
     @staticmethod
@@ -67,7 +68,8 @@ class _SDPA(Op):
         if out is None:     # (a fused forward computed it already unless there is dropout)
             out = K.attention_output(ed, v, rd, gv, plan)
         ctx.save_for_backward(q, k, v, add, E, keep, rd)
-        ctx.scale, ctx.c, ctx.gk, ctx.gv, ctx.bias, ctx.plan = scale, c, gk, gv, bias, plan
+        ctx.scale, ctx.dropout_scale, ctx.gk, ctx.gv = scale, c, gk, gv
+        ctx.bias, ctx.plan = bias, plan
         if weights:
             ctx.set_materialize_grads(False)
             return out, ed
@@ -76,7 +78,7 @@ class _SDPA(Op):
     @staticmethod
     def backward(ctx, g, gw=None):
         q, k, v, add, E, keep, rd = ctx.saved_tensors
-        scale, c, gk, gv = ctx.scale, ctx.c, ctx.gk, ctx.gv
+        scale, c, gk, gv = ctx.scale, ctx.dropout_scale, ctx.gk, ctx.gv
         need = ctx.needs_input_grad
         if isinstance(q, Tensor) or isinstance(g, Tensor) or isinstance(gw, Tensor):
             P = E if rd is None else E * rd

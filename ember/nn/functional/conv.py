@@ -151,6 +151,7 @@ def _t(a):
 
 class _Conv(Op):
     """y = conv(x, w) + b."""
+    _ctx_fields = ("geo", "baxes", "cols")
     _node_name = "ConvolutionBackward0"
 
     @staticmethod
@@ -191,6 +192,7 @@ class _Conv(Op):
 
 class _ConvT(Op):
     """x = conv_transpose(y, w) + b: the input gradient of a conv of geometry ``geo``."""
+    _ctx_fields = ("geo", "baxes")
     _node_name = "ConvolutionBackward0"
 
     @staticmethod
@@ -229,6 +231,7 @@ class _ConvT(Op):
 
 class _ConvW(Op):
     """gw = the weight gradient of a conv of geometry ``geo``, from x and y-grad."""
+    _ctx_fields = ("geo",)
     _node_name = "ConvolutionBackwardBackward0"
 
     @staticmethod

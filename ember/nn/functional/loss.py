@@ -147,6 +147,7 @@ class _PointwiseLoss(Op):
     """mse / l1 / smooth_l1 (param = beta) / huber (param = delta) of x - t,
     reduced.  x and t broadcast; the engine sums the gradients back.  (One
     subclass per loss below, for the grad_fn names.)"""
+    _ctx_fields = ("kind", "param", "reduction", "numel")
 
     @staticmethod
     def forward(ctx, x, t, kind, param, red):
@@ -165,13 +166,13 @@ class _PointwiseLoss(Op):
             l = l.astype(d.dtype, copy=False)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, t, d)
-            ctx.c = (kind, param, red, d.size)
+            ctx.kind, ctx.param, ctx.reduction, ctx.numel = kind, param, red, d.size
         return _finish(l, red)
 
     @staticmethod
     def backward(ctx, g):
         x, t, d = ctx.saved_tensors
-        kind, param, red, n = ctx.c
+        kind, param, red, n = ctx.kind, ctx.param, ctx.reduction, ctx.numel
         if not _bw.is_array(g):
             d = x - t                   # recorded: the gradient depends on x and t
         dd = _bw.data(d)
@@ -338,6 +339,7 @@ class _CrossEntropy(Op):
     class probabilities (input's shape, ``probs=True``).  ``weight`` is a
     constant (C,) array or None.
     """
+    _ctx_fields = ("weight", "reduction", "ignore_index", "label_smoothing", "probs", "denom")
     _node_name = "NllLossBackward0"
 
     @staticmethod
@@ -387,13 +389,15 @@ class _CrossEntropy(Op):
             out = namespace(rows).asarray(s, dtype=rows.dtype)
         if rec:
             ctx.save_for_backward(x, target, p, *info)
-            ctx.c = (weight, red, ignore_index, ls, probs, denom)
+            ctx.weight, ctx.reduction, ctx.ignore_index = weight, red, ignore_index
+            ctx.label_smoothing, ctx.probs, ctx.denom = ls, probs, denom
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, target, p, a1, a2, a3 = ctx.saved_tensors
-        weight, red, ignore_index, ls, probs, denom = ctx.c
+        weight, red, ignore_index = ctx.weight, ctx.reduction, ctx.ignore_index
+        ls, probs, denom = ctx.label_smoothing, ctx.probs, ctx.denom
         if not _bw.is_array(g):
             return _bw.recompute_vjp(
                 lambda xx, tt: _cross_entropy_composed(xx, tt, weight, red, ignore_index, ls,
@@ -444,6 +448,7 @@ class _CrossEntropy(Op):
 class _NLLLoss(Op):
     """Negative log-likelihood of log-probabilities ``x`` (class axis 1, or 0
     when unbatched) at class-index ``target``; weights and ignore_index as torch."""
+    _ctx_fields = ("x_shape", "classes", "row_weight", "reduction", "denom", "valid")
     _node_name = "NllLossBackward0"
 
     @staticmethod
@@ -471,13 +476,15 @@ class _NLLLoss(Op):
                 s = s / denom if denom else math.nan
             out = namespace(x).asarray(s, dtype=x.dtype)
         if ctx.needs_input_grad:
-            ctx.c = (x.shape, ts, rw, red, denom)
-            ctx.valid = valid
+            # (classes: the targets made safe to index with; row_weight: each row's weight)
+            ctx.x_shape, ctx.classes, ctx.row_weight = x.shape, ts, rw
+            ctx.reduction, ctx.denom, ctx.valid = red, denom, valid
         return out
 
     @staticmethod
     def backward(ctx, g):
-        shape, ts, rw, red, denom = ctx.c
+        shape, ts, rw = ctx.x_shape, ctx.classes, ctx.row_weight
+        red, denom = ctx.reduction, ctx.denom
         M = ts.shape[0]
         C = shape[1] if len(shape) > 1 else shape[0]
         xp = namespace(ts)
@@ -676,6 +683,7 @@ def _logsigmoid_any(x):
 
 class _BCE(Op):
     """-w (t log x + (1 - t) log(1 - x)), each log clamped to >= -100 (as torch)."""
+    _ctx_fields = ("weight", "reduction", "numel")
     _node_name = "BinaryCrossEntropyBackward0"
 
     @staticmethod
@@ -688,13 +696,13 @@ class _BCE(Op):
             l = l * weight
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, t)
-            ctx.c = (weight, red, l.size)
+            ctx.weight, ctx.reduction, ctx.numel = weight, red, l.size
         return _finish(l.astype(x.dtype, copy=False), red)
 
     @staticmethod
     def backward(ctx, g):
         x, t = ctx.saved_tensors
-        weight, red, n = ctx.c
+        weight, red, n = ctx.weight, ctx.reduction, ctx.numel
         if red == _MEAN:
             g = g / n if n else g
         if weight is not None:
@@ -743,6 +751,7 @@ class _BCEWithLogits(Op):
 
     Stable for any |x|: logsigmoid is computed as min(x, 0) - log1p(exp(-|x|)).
     """
+    _ctx_fields = ("weight", "pos_weight", "reduction", "numel")
     _node_name = "BinaryCrossEntropyWithLogitsBackward0"
 
     @staticmethod
@@ -756,13 +765,14 @@ class _BCEWithLogits(Op):
             l = l * weight
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, t)
-            ctx.c = (weight, pos_weight, red, l.size)
+            ctx.weight, ctx.pos_weight = weight, pos_weight
+            ctx.reduction, ctx.numel = red, l.size
         return _finish(l.astype(namespace(x).result_type(x, t), copy=False), red)
 
     @staticmethod
     def backward(ctx, g):
         x, t = ctx.saved_tensors
-        weight, pw, red, n = ctx.c
+        weight, pw, red, n = ctx.weight, ctx.pos_weight, ctx.reduction, ctx.numel
         if red == _MEAN:
             g = g / n if n else g
         if weight is not None:

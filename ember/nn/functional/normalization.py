@@ -91,6 +91,7 @@ def _graph_stats(xv, spec):
 
 class _Norm(Op):
     """y = normalize(x over spec.axes) * weight + bias, fused."""
+    _ctx_fields = ("spec", "shape", "bshape")
     _node_name = "NativeBatchNormBackward0"
 
     @staticmethod
@@ -174,6 +175,7 @@ def _update_running(running, mean, var, spec):
 class _Affine(Op):
     """Eval-mode batch norm: y = (x - running_mean) * rstd * weight + bias,
     with the running statistics as constants."""
+    _ctx_fields = ("rstd", "rm", "pshape")
     _node_name = "NativeBatchNormBackward0"
 
     @staticmethod

@@ -249,6 +249,7 @@ def _flat_indices(idx, geo):
 
 
 class _MaxPool(Op):
+    _ctx_fields = ("idx", "geo")
     _node_name = "MaxPool2DWithIndicesBackward0"
 
     @staticmethod
@@ -270,6 +271,7 @@ class _MaxPool(Op):
 
 
 class _MaxScatter(Op):
+    _ctx_fields = ("idx", "geo")
     _node_name = "MaxPool2DWithIndicesBackwardBackward0"
 
     @staticmethod
@@ -285,6 +287,7 @@ class _MaxScatter(Op):
 
 
 class _MaxGather(Op):
+    _ctx_fields = ("idx", "geo")
     _node_name = "MaxPool2DWithIndicesBackward0"
 
     @staticmethod
@@ -370,6 +373,7 @@ def _avg_adjoint(g, geo):
 
 
 class _AvgPool(Op):
+    _ctx_fields = ("geo",)
     _node_name = "AvgPool2DBackward0"
 
     @staticmethod
@@ -385,6 +389,7 @@ class _AvgPool(Op):
 
 
 class _AvgPoolAdjoint(Op):
+    _ctx_fields = ("geo",)
     _node_name = "AvgPool2DBackwardBackward0"
 
     @staticmethod
@@ -403,6 +408,7 @@ class _AvgPoolAdjoint(Op):
 
 class _Separable(Op):
     """y[n, c] = A @ x[n, c] @ B.T for constant matrices A (Ho, H), B (Wo, W)."""
+    _ctx_fields = ("A", "B", "x_shape", "x4")
     _node_name = "AdaptiveAvgPool2DBackward0"
 
     @staticmethod
@@ -471,6 +477,7 @@ def _idx_scatter(g, ind, plane, out_shape, accumulate):
 
 
 class _IdxGather(Op):
+    _ctx_fields = ("ind4", "plane", "x_shape", "acc")
     _node_name = "AdaptiveMaxPool2DBackward0"
 
     @staticmethod
@@ -488,6 +495,7 @@ class _IdxGather(Op):
 
 
 class _IdxScatter(Op):
+    _ctx_fields = ("ind4", "plane", "g_shape", "acc")
     _node_name = "MaxUnpool2DBackward0"
 
     @staticmethod

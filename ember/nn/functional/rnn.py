@@ -122,6 +122,7 @@ def _lstm_scale(xp, dt):
 
 class _LSTMLayer(Op):
     """One LSTM layer direction over a sequence: returns (out, h_T, c_T)."""
+    _ctx_fields = ("reverse", "batch_sizes", "batch_first")
     _node_name = "LstmBackward0"
 
     @staticmethod
@@ -181,13 +182,13 @@ class _LSTMLayer(Op):
                 h, c = hn, cn
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, ACT, CS, TC, OUT, RS)
-            ctx.c = (reverse, bsz, bf)
+            ctx.reverse, ctx.batch_sizes, ctx.batch_first = reverse, bsz, bf
         return _to_caller(OUT, bf), h.copy(), c.copy()
 
     @staticmethod
     def backward(ctx, gout, ghT, gcT):
         x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, ACT, CS, TC, OUT, RS = ctx.saved_tensors
-        reverse, bsz, bf = ctx.c
+        reverse, bsz, bf = ctx.reverse, ctx.batch_sizes, ctx.batch_first
         if not _bw.is_array(gout):
             return _bw.recompute_vjp(
                 lambda *a: lstm_reference(*a, reverse, bsz, bf),
@@ -313,6 +314,7 @@ def _gru_scale(xp, dt):
 
 class _GRULayer(Op):
     """One GRU layer direction over a sequence: returns (out, h_T)."""
+    _ctx_fields = ("reverse", "batch_sizes", "batch_first")
     _node_name = "GruBackward0"
 
     @staticmethod
@@ -369,13 +371,13 @@ class _GRULayer(Op):
                 h = ht
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w_ih, b_ih, h0, w_hh, b_hh, ACT, HN, OUT)
-            ctx.c = (reverse, bsz, bf)
+            ctx.reverse, ctx.batch_sizes, ctx.batch_first = reverse, bsz, bf
         return _to_caller(OUT, bf), h.copy()
 
     @staticmethod
     def backward(ctx, gout, ghT):
         x, w_ih, b_ih, h0, w_hh, b_hh, ACT, HN, OUT = ctx.saved_tensors
-        reverse, bsz, bf = ctx.c
+        reverse, bsz, bf = ctx.reverse, ctx.batch_sizes, ctx.batch_first
         if not _bw.is_array(gout):
             return _bw.recompute_vjp(
                 lambda *a: gru_reference(*a, reverse, bsz, bf),
@@ -461,6 +463,7 @@ def gru_reference(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False, bsz=None, bf=Fal
 class _RNNLayer(Op):
     """One Elman RNN layer direction: h' = act(W_ih x + b_ih + W_hh h + b_hh);
     returns (out, h_T)."""
+    _ctx_fields = ("relu", "reverse", "batch_sizes", "batch_first")
     _node_name = "RnnBackward0"
 
     @staticmethod
@@ -485,13 +488,13 @@ class _RNNLayer(Op):
             h = a
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w_ih, b_ih, h0, w_hh, b_hh, OUT)
-            ctx.c = (relu, reverse, bsz, bf)
+            ctx.relu, ctx.reverse, ctx.batch_sizes, ctx.batch_first = relu, reverse, bsz, bf
         return _to_caller(OUT, bf), h.copy()
 
     @staticmethod
     def backward(ctx, gout, ghT):
         x, w_ih, b_ih, h0, w_hh, b_hh, OUT = ctx.saved_tensors
-        relu, reverse, bsz, bf = ctx.c
+        relu, reverse, bsz, bf = ctx.relu, ctx.reverse, ctx.batch_sizes, ctx.batch_first
         if not _bw.is_array(gout):
             return _bw.recompute_vjp(
                 lambda *a: rnn_reference(*a, relu, reverse, bsz, bf),

@@ -19,6 +19,7 @@ __all__ = ["embedding", "embedding_bag", "one_hot"]
 # ``s`` (None or idx.shape + (1,)) carries embedding's padding / frequency scaling.
 
 class _Take(Op):
+    _ctx_fields = ("num",)
     _node_name = "EmbeddingBackward0"
 
     @staticmethod
@@ -201,6 +202,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
 
 class _BagMax(Op):
     """Per-bag elementwise max of rows (L, D) -> (B, D); empty bags give 0."""
+    _ctx_fields = ("arg", "L", "empty")
 
     @staticmethod
     def forward(ctx, rows, bag, keep, nb):

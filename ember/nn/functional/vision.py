@@ -112,6 +112,7 @@ def _mode_pad_adjoint(g, pads, mode):
 
 
 class _ModePad(Op):
+    _ctx_fields = ("pads", "mode")
     _node_name = "ReflectionPadBackward0"
 
     @staticmethod
@@ -127,6 +128,7 @@ class _ModePad(Op):
 
 
 class _ModePadAdjoint(Op):
+    _ctx_fields = ("pads", "mode")
     _node_name = "ReflectionPadBackwardBackward0"
 
     @staticmethod
@@ -162,6 +164,7 @@ def _neg(pads):
 
 
 class _ConstPad(Op):
+    _ctx_fields = ("pads",)
     _node_name = "ConstantPadNdBackward0"
 
     @staticmethod
@@ -257,6 +260,7 @@ def _scatter_axes(g, maps):
 
 
 class _AxisGather(Op):
+    _ctx_fields = ("maps",)
     _node_name = "UpsampleNearest2DBackward0"
 
     @staticmethod
@@ -272,6 +276,7 @@ class _AxisGather(Op):
 
 
 class _AxisScatter(Op):
+    _ctx_fields = ("maps",)
     _node_name = "UpsampleNearest2DBackwardBackward0"
 
     @staticmethod
@@ -302,6 +307,7 @@ def _apply_mats(x, mats):
 
 
 class _AxisMaps(Op):
+    _ctx_fields = ("mats",)
     _node_name = "UpsampleBilinear2DBackward0"
 
     @staticmethod
@@ -529,6 +535,7 @@ def _fold(cols, bg):
 
 
 class _Unfold(Op):
+    _ctx_fields = ("bg", "x_shape")
     _node_name = "Im2ColBackward0"
 
     @staticmethod
@@ -544,6 +551,7 @@ class _Unfold(Op):
 
 
 class _Fold(Op):
+    _ctx_fields = ("bg", "c_shape")
     _node_name = "Col2ImBackward0"
 
     @staticmethod

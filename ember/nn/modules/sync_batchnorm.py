@@ -24,6 +24,7 @@ def _all_reduce(t, pg):
 class _SyncBatchNormFn(Function):
     """Normalise with the global batch's statistics; ``stats`` receives the
     global mean, biased variance and element count for the running stats."""
+    _ctx_fields = ("total", "pg", "dims", "shape")
 
     @staticmethod
     def forward(ctx, input, weight, bias, eps, pg, stats):
