@@ -644,6 +644,8 @@ def setitem(self, index, value):
         _setitem_recorded(self, basic, adv, value)
         return
     v = value._data if vt else value
+    if type(v) in _PYNUM:
+        v = _setitem_scalar(v, d.dtype)
     try:
         if adv is None:
             d[_ELL if basic is None else basic] = v
@@ -657,6 +659,17 @@ def setitem(self, index, value):
     except (ValueError, IndexError) as e:
         raise _put_error(e, d, basic, adv, v) from None
     self._vc[0] += 1
+
+
+_PYNUM = (bool, int, float)
+
+
+def _setitem_scalar(v, np_dtype):
+    """A number stored by ``t[i] = v``: torch reads an int as int64, then refuses a
+    value ``t``'s dtype cannot hold (200 for int8)."""
+    if type(v) is int and not -(1 << 63) <= v < (1 << 63):
+        raise ValueError("Overflow when unpacking long long")
+    return D.checked_scalar(v, np_dtype)
 
 
 def _adv_value_dtype(d, adv, v):
@@ -675,6 +688,8 @@ def _setitem_recorded(self, basic, adv, value):
         if value._data.dtype != dt:
             value = cast(value, D._FROM_NP[dt])
     else:
+        if type(value) in _PYNUM:
+            value = _setitem_scalar(value, dt)
         value = namespace(self._data).asarray(value, dtype=dt)
     op = _CopySlices if adv is None else IndexPut
     try:
@@ -1348,7 +1363,7 @@ def index_fill(input, dim, index, value):
                                f"tensor with {value._data.ndim} dimension(s).")
         value = cast(value, D._FROM_NP[x.dtype])
     else:
-        value = namespace(x).asarray(value).astype(x.dtype)
+        value = namespace(x).asarray(D.checked_scalar(value, x.dtype)).astype(x.dtype)
     if x.ndim == 0:
         _dim(dim, 0)
         _check_bounds(_wrap_neg(idx, 1), 1, 0, IndexError)
@@ -1405,11 +1420,11 @@ def _fill_value(value, x):
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value._data.ndim} dimension(s).")
         return cast(value, D._FROM_NP[x.dtype])
+    value = D.checked_scalar(value, x.dtype)
     try:
         return namespace(x).asarray(value).astype(x.dtype)
     except (OverflowError, ValueError, TypeError):
-        raise RuntimeError(f"value cannot be converted to type {x.dtype.name} without "
-                           "overflow") from None
+        raise D.overflow_error(x.dtype) from None
 
 
 def masked_fill(input, mask, value):

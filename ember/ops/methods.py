@@ -6,6 +6,7 @@ tensor method does is an op function elsewhere in ember.ops.
 """
 import numpy as np
 
+from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
 from ..autograd.grad_mode import state as _gm
 from ..backends import namespace, ARRAY_TYPES
@@ -40,7 +41,7 @@ def _fast_inplace(ufunc, func, name):
         d = self._data
         try:
             getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):   # (the general path words it, or wraps)
             res = func(_wrap(self._data), other) if alpha == 1 else func(_wrap(self._data), other, alpha=alpha)
             _result_into(self, res._data, name)
         self._vc[0] += 1
@@ -58,7 +59,7 @@ def _fast_inplace2(ufunc, func, name):
         d = self._data
         try:
             getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):   # (the general path words it, or wraps)
             _result_into(self, func(_wrap(self._data), other)._data, name)
         self._vc[0] += 1
         return self
@@ -114,6 +115,7 @@ def fill_(self, value):
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
                                f"{value._data.ndim} dimensions.")
         return copy_(self, value)
+    value = D.checked_fill(value, self._data.dtype, self._data.size)  # (300 for uint8 raises)
     if _gm.enabled and self.requires_grad:
         return apply_inplace(self, _Fill.apply, value, _overlap_ok=True)
     d = self._data

