@@ -155,7 +155,7 @@ class TensorBase:
     # instance overrides in its (lazily created) __dict__, so making a tensor
     # costs four attribute stores.
     __slots__ = ("_data", "requires_grad", "grad_fn", "_vc", "__dict__", "__weakref__")
-    grad = None
+    _grad = None         # .grad, checked when assigned (see the property)
     _out_nr = 0          # which output of grad_fn this tensor is
     _base = None         # for views: the tensor whose memory this one shares
     _hooks = None        # gradient hooks of a leaf
@@ -394,6 +394,46 @@ class TensorBase:
         return False
 
     # ---- autograd -----------------------------------------------------------------
+    @property
+    def grad(self):
+        """The gradient backward accumulated into this tensor (None until then)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # torch checks an assigned gradient against the tensor, so an optimizer never
+        # sees a gradient of another shape, dtype or device
+        if value is not None:
+            if not isinstance(value, TensorBase):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {_type_name(value)}")
+            if value is self:
+                raise RuntimeError("can't assign Variable as its own grad")
+            d, g = self._data, value._data
+            if g.dtype != d.dtype:
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{D.c_name_of(g.dtype)}' to a "
+                    f"tensor with grad_dtype '{D.scalar_name_of(d.dtype)}'. The gradient must "
+                    "match the tensor's grad_dtype (defaults to the tensor's dtype). You can set "
+                    "the tensor's grad_dtype attribute with a specific dtype, or None to allow "
+                    "any dtype. Set grad_dtype with caution. Diverging the dtypes of a tensor "
+                    "and its gradient may break downstream systems that assume they match.")
+            if type(g) is not type(d) and value.device != self.device:
+                raise RuntimeError(
+                    f"attempting to assign a gradient with device type '{value.device.type}' to "
+                    f"a tensor with device type '{self.device.type}'. Please ensure that the "
+                    "gradient and the tensor are on the same device")
+            if g.shape != d.shape:
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(g.shape)}' to a tensor of "
+                    f"size '{list(d.shape)}'. Please ensure that the gradient and the tensor are "
+                    "the same size")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
+
     def requires_grad_(self, requires_grad=True):
         if not self.is_leaf:
             if requires_grad:
@@ -447,7 +487,13 @@ class TensorBase:
     __str__ = __repr__
 
 
-_INTERNAL = frozenset({"grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks", "_views"})
+_INTERNAL = frozenset({"_grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks", "_views"})
+
+
+def _type_name(v):
+    """A value's type as torch's messages print it: ``list``, ``numpy.ndarray``."""
+    t = type(v)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 def _rebuild(cls, data, requires_grad):

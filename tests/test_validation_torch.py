@@ -161,3 +161,109 @@ def test_huge_allocations_raise_runtime_error(fn, size):
     assert isinstance(t[1], RuntimeError)
     e = _outcome(ember, make)[1]
     assert isinstance(e, MemoryError) or "overflow" in str(e)   # (still catchable as before)
+
+
+# ---- .grad assignment ------------------------------------------------------------------------
+
+def _assign_grad(L, grad, param=None):
+    p = param(L) if param is not None else L.zeros(2, 3, requires_grad=True)
+    p.grad = grad(L)
+    return p.grad
+
+
+@pytest.mark.parametrize("grad", [
+    lambda L: L.zeros(3, 2), lambda L: L.zeros(6), lambda L: L.zeros(3), lambda L: L.tensor(1.0),
+    lambda L: L.zeros(2, 3, dtype=L.float64), lambda L: L.zeros(2, 3, dtype=L.int64),
+    lambda L: L.zeros(3, dtype=L.float64), lambda L: np.zeros((2, 3), np.float32),
+    lambda L: [[0.0] * 3] * 2, lambda L: None, lambda L: L.ones(2, 3)],
+    ids=["transposed", "flat", "broadcastable", "0-d", "float64", "int64", "shape-and-dtype",
+         "ndarray", "list", "None", "ok"])
+def test_grad_assignment_is_checked(grad):
+    same(lambda L: _assign_grad(L, grad))
+    same(lambda L: _assign_grad(L, grad, lambda L: L.nn.Parameter(L.zeros(2, 3))))
+    same(lambda L: _assign_grad(L, grad, lambda L: L.zeros(2, 3)))          # (no grad required)
+
+
+def test_grad_assignment_own_grad_and_deletion():
+    def own(L):
+        p = L.zeros(2, requires_grad=True)
+        p.grad = p
+    same(own)
+
+    def delete(L):
+        p = L.zeros(2, requires_grad=True)
+        p.grad = L.ones(2)
+        del p.grad
+        return p.grad
+    same(delete)
+
+
+def test_optimizer_never_sees_a_wrongly_shaped_grad():
+    p = ember.nn.Parameter(ember.zeros(2, 3))
+    opt = ember.optim.SGD([p], lr=0.1)
+    with pytest.raises(RuntimeError, match="assign a gradient of size"):
+        p.grad = ember.ones(3)
+    assert p.grad is None
+    p.grad = ember.ones(2, 3)
+    opt.step()
+    np.testing.assert_allclose(p.detach().numpy(force=True), np.full((2, 3), -0.1, np.float32))
+
+
+# ---- gradients handed back by hooks and custom Functions ------------------------------------------
+
+_BAD_GRADS = {"transposed": lambda L: L.ones(3, 2), "smaller": lambda L: L.ones(3),
+              "0-d": lambda L: L.ones(()), "bigger": lambda L: L.ones(4, 3),
+              "broadcast-up": lambda L: L.ones(5, 2, 3), "float64": lambda L: L.ones(2, 3, dtype=L.float64),
+              "int64": lambda L: L.ones(2, 3, dtype=L.int64), "number": lambda L: 3.0}
+
+
+def _leaf_hook(L, ret):
+    x = L.ones(2, 3, requires_grad=True)
+    x.register_hook(lambda g: ret(L))
+    (x * 2).sum().backward()
+    return x.grad
+
+
+def _tensor_hook(L, ret):
+    x = L.ones(2, 3, requires_grad=True)
+    y = x * 2
+    y.register_hook(lambda g: ret(L))
+    y.sum().backward()
+    return x.grad
+
+
+def _function(L, ret):
+    class Twice(L.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, g):
+            return ret(L), None
+
+    x = L.ones(2, 3, requires_grad=True)
+    Twice.apply(x, L.ones(2, 3)).sum().backward()
+    return x.grad
+
+
+def _module_hook(L, ret):
+    m = L.nn.Linear(3, 3)
+    m.register_full_backward_hook(lambda mod, gi, go: (ret(L),))
+    x = L.ones(2, 3, requires_grad=True)
+    m(x).sum().backward()
+    return x.grad
+
+
+@pytest.mark.parametrize("where", [_leaf_hook, _tensor_hook, _function, _module_hook],
+                         ids=["leaf-hook", "tensor-hook", "Function", "module-hook"])
+@pytest.mark.parametrize("bad", list(_BAD_GRADS))
+def test_wrong_gradients_from_hooks_and_functions(where, bad):
+    """torch names the hook or Function ("hook '<lambda>' has changed the size of value",
+    "Function TwiceBackward returned an invalid gradient at index 0 - got [3, 2] but
+    expected shape compatible with [2, 3]"); Ember's type names say ember.FloatTensor."""
+    t = same(lambda L: where(L, _BAD_GRADS[bad]), message=False)
+    if t[0] == "raise":
+        e = _outcome(ember, lambda L: where(L, _BAD_GRADS[bad]))
+        assert e[2] == t[2].replace("torch.", "ember.")
+

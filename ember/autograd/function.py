@@ -223,7 +223,9 @@ class FunctionMeta(type):
 
     def __init__(cls, name, bases, ns):
         super().__init__(name, bases, ns)
-        node_name = ns.get("_node_name") or (name.lstrip("_") + "Backward0")
+        # (a user's Function is "MyFnBackward" in torch; its built-in ops are "MulBackward0")
+        node_name = ns.get("_node_name") or (name.lstrip("_") + "Backward0" if cls._raw
+                                             else name + "Backward")
         cls._Node = type(node_name, (Node,), {"__slots__": (), "_fn": cls, "_name": node_name})
 
 
