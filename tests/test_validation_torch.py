@@ -35,7 +35,11 @@ def same(fn, message=True):
         assert e[0] == "ok", f"torch returned {t[1:]}, Ember raised {e[1]!r}"
         assert e[1] == t[1], f"dtype: torch {t[1]}, Ember {e[1]}"
         if isinstance(t[2], (list, float)):
-            np.testing.assert_array_equal(np.array(e[2]), np.array(t[2]))   # (NaN equals NaN)
+            ta, ea = np.array(t[2]), np.array(e[2])
+            if ta.dtype.kind == "f":    # (float results within float tolerance; NaN equals NaN)
+                np.testing.assert_allclose(ea, ta, rtol=1e-6, atol=1e-7)
+            else:
+                np.testing.assert_array_equal(ea, ta)
         else:
             assert e[2] == t[2]
         return t
@@ -267,3 +271,57 @@ def test_wrong_gradients_from_hooks_and_functions(where, bad):
         e = _outcome(ember, lambda L: where(L, _BAD_GRADS[bad]))
         assert e[2] == t[2].replace("torch.", "ember.")
 
+
+
+# ---- loss target ranges --------------------------------------------------------------------------
+
+def _F(L):
+    return L.nn.functional
+
+
+def _probs(L):
+    return L.tensor([0.2, 0.7, 0.5])
+
+
+def _scores(L):
+    return L.tensor([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]])
+
+
+@pytest.mark.parametrize("target", [[0.0, 1.0, 0.5], [1.5, 0.0, 1.0], [-0.1, 0.0, 1.0],
+                                    [float("nan"), 0.0, 1.0]], ids=["ok", "above", "below", "nan"])
+def test_binary_cross_entropy_target_range(target):
+    same(lambda L: _F(L).binary_cross_entropy(_probs(L), L.tensor(target)))
+    same(lambda L: L.nn.BCELoss()(_probs(L), L.tensor(target)))
+    same(lambda L: _F(L).binary_cross_entropy_with_logits(_probs(L), L.tensor(target)))  # (unchecked)
+
+
+@pytest.mark.parametrize("target", [[0, 2], [0, 3], [-1, 0], [0, -100], [0, -5]])
+def test_class_index_targets_out_of_range(target):
+    for fn in (lambda L: _F(L).nll_loss(_scores(L), L.tensor(target)),
+               lambda L: _F(L).cross_entropy(_scores(L), L.tensor(target)),
+               lambda L: _F(L).cross_entropy(_scores(L), L.tensor(target), label_smoothing=0.1),
+               lambda L: _F(L).cross_entropy(_scores(L), L.tensor(target), weight=L.ones(3)),
+               lambda L: _F(L).nll_loss(_scores(L), L.tensor(target), ignore_index=3),
+               lambda L: _F(L).nll_loss(_scores(L), L.tensor(target), reduction="none"),
+               lambda L: _F(L).nll_loss(_scores(L).reshape(1, 3, 2, 1), L.tensor(target).reshape(1, 2, 1)),
+               lambda L: _F(L).multi_margin_loss(_scores(L), L.tensor(target))):
+        t = same(fn, message=False)
+        if t[0] == "ok":
+            continue
+        e = _outcome(ember, fn)
+        assert e[2] == t[2]
+
+
+def test_other_losses_target_checks():
+    same(lambda L: _F(L).multilabel_margin_loss(_scores(L), L.tensor([[0, 5, -1], [1, -1, 0]])))
+    same(lambda L: _F(L).multilabel_margin_loss(_scores(L), L.tensor([[0, 2, -1], [1, -1, 5]])))
+    same(lambda L: _F(L).multilabel_margin_loss(_scores(L), L.tensor([[0, 2, -1], [1, -1, -2]])))
+    same(lambda L: _F(L).multilabel_margin_loss(_scores(L), L.tensor([[0, 2, -1], [1, -1, 0]])))
+    # probabilities as cross_entropy targets, and these losses' targets, are not range-checked
+    same(lambda L: _F(L).cross_entropy(_scores(L), L.tensor([[1.5, 0.0, -0.5], [0.0, 0.0, 1.0]])))
+    same(lambda L: _F(L).hinge_embedding_loss(L.ones(3), L.tensor([1.0, 2.0, -1.0])))
+    same(lambda L: _F(L).soft_margin_loss(L.ones(3), L.tensor([1.0, 2.0, -1.0])))
+    same(lambda L: _F(L).margin_ranking_loss(L.ones(3), L.zeros(3), L.tensor([1.0, 2.0, -1.0])))
+    same(lambda L: _F(L).nll_loss(_scores(L), L.tensor([0.0, 1.0])))
+    same(lambda L: _F(L).nll_loss(_scores(L), L.tensor([0, 1, 2])))
+    same(lambda L: _F(L).nll_loss(_scores(L), L.tensor([0, 1]), weight=L.ones(4)))
