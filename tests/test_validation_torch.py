@@ -325,3 +325,71 @@ def test_other_losses_target_checks():
     same(lambda L: _F(L).nll_loss(_scores(L), L.tensor([0.0, 1.0])))
     same(lambda L: _F(L).nll_loss(_scores(L), L.tensor([0, 1, 2])))
     same(lambda L: _F(L).nll_loss(_scores(L), L.tensor([0, 1]), weight=L.ones(4)))
+
+
+# ---- in-place writes whose input overlaps the output ---------------------------------------------
+
+def _a(L):
+    return L.arange(1.0, 7.0)
+
+
+def _shifted(method, *extra):
+    """``a[1:].<method>(a[:-1], *extra)``: the input overlaps the output in part."""
+    def fn(L):
+        a = _a(L)
+        getattr(a[1:], method)(a[:-1], *extra)
+        return a
+    return fn
+
+
+def _run(fn):
+    def go(L):
+        a = _a(L)
+        fn(L, a)
+        return a
+    return go
+
+
+@pytest.mark.parametrize("method, extra", [
+    ("copy_", ()), ("add_", ()), ("sub_", ()), ("mul_", ()), ("div_", ()), ("pow_", ()),
+    ("fmod_", ()), ("remainder_", ()), ("atan2_", ()), ("hypot_", ()), ("copysign_", ()),
+    ("lerp_", (0.5,)), ("clamp_min_", ()), ("clamp_max_", ()), ("xlogy_", ()), ("eq_", ()),
+    ("lt_", ()), ("floor_divide_", ()), ("true_divide_", ())])
+def test_partial_overlap_is_refused(method, extra):
+    same(_shifted(method, *extra))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda L, a: a.copy_(a), lambda L, a: a[:].copy_(a), lambda L, a: a.add_(a),
+    lambda L, a: a.sub_(a), lambda L, a: a[:3].copy_(a[3:]), lambda L, a: a[1:].copy_(a[0]),
+    lambda L, a: a[1:].add_(a[0]), lambda L, a: a.fill_(a[0]),
+    lambda L, a: a.masked_fill_(a > 3, a[0]), lambda L, a: a.index_fill_(0, L.tensor([1]), a[0]),
+    lambda L, a: a[1:].copy_(a[0].expand(5)), lambda L, a: a.__setitem__(slice(None), a),
+    lambda L, a: a.__setitem__(slice(0, 2), a[3:5]), lambda L, a: a.__setitem__(a > 3, a[0:1]),
+    lambda L, a: a.__setitem__(slice(1, None), a[0]),
+    lambda L, a: a.copy_(a.view(L.int32)),
+    # the overlapping ones
+    lambda L, a: a.view(2, 3).add_(a.view(3, 2).t()), lambda L, a: a.__setitem__(slice(1, None), a[:-1]),
+    lambda L, a: a.__setitem__(L.tensor([1, 2, 3]), a[0:3]),
+    lambda L, a: a.__setitem__(L.tensor([0, 1, 2, 3, 4, 5]), a),
+    lambda L, a: a.__setitem__(L.tensor([1, 2]), a[0]),
+    lambda L, a: a.index_copy_(0, L.tensor([1, 2]), a[0:2]),
+    lambda L, a: a.index_copy_(0, L.tensor([0, 1, 2, 3, 4, 5]), a),
+    lambda L, a: a.index_add_(0, L.tensor([1, 2]), a[0:2]),
+    lambda L, a: a.scatter_(0, L.tensor([1, 2]), a[0:2]),
+    lambda L, a: a.scatter_add_(0, L.tensor([1, 2]), a[0:2]),
+    lambda L, a: a.put_(L.tensor([1, 2]), a[0:2]),
+    lambda L, a: a[1:].addcmul_(a[:-1], a[:-1]), lambda L, a: a[1:].clamp_(a[:-1], None)])
+def test_overlap_rules_match_torch(fn):
+    """The same memory in the same layout is allowed (a.add_(a)); in part it is refused;
+    index writes (index_copy_, scatter_, put_, ``a[idx] = v``) refuse any overlap; a
+    number-like value (fill_, masked_fill_ with a one-element tensor) is exempt."""
+    same(_run(fn))
+
+
+def test_overlap_refused_while_recording():
+    def fn(L):
+        a = L.arange(1.0, 7.0, requires_grad=True).clone()
+        a[1:].add_(a[:-1])
+        return a
+    same(fn)

@@ -33,7 +33,7 @@ from ..autograd.grad_mode import state as _gm
 from . import _bw
 from ._util import cast, check_broadcast
 from .elementwise import _out
-from .inplace import apply_inplace
+from .inplace import apply_inplace, check_overlap
 
 _FULL = slice(None)
 _ELL = (Ellipsis,)
@@ -640,6 +640,8 @@ def setitem(self, index, value):
     vt = isinstance(value, TensorBase)
     if vt and adv is not None and value._data.dtype != d.dtype:
         _adv_value_dtype(d, adv, value._data)
+    if vt:
+        _setitem_overlap(self, basic, adv, value)
     if _gm.enabled and (self.requires_grad or vt and value.requires_grad):
         _setitem_recorded(self, basic, adv, value)
         return
@@ -670,6 +672,20 @@ def _setitem_scalar(v, np_dtype):
     if type(v) is int and not -(1 << 63) <= v < (1 << 63):
         raise ValueError("Overflow when unpacking long long")
     return D.checked_scalar(v, np_dtype)
+
+
+def _setitem_overlap(self, basic, adv, value):
+    """torch's overlap rules for ``self[index] = value``: a basic index copies into a
+    view (the value may not overlap it in part); an advanced one is an index_put_ (the
+    value may not overlap self at all), except a one-element value under a lone mask (a
+    masked_fill_, which reads it as a number)."""
+    d, v = self._data, value._data
+    if not isinstance(d, np.ndarray) or not isinstance(v, np.ndarray):
+        return
+    if adv is None:
+        check_overlap(_wrap(d[_ELL if basic is None else basic]), (value,))
+    elif not (v.size == 1 and len(adv) == 1 and adv[0].dtype == np.bool_):
+        check_overlap(self, (value,), full_too=True)
 
 
 def _adv_value_dtype(d, adv, v):
@@ -1736,6 +1752,7 @@ def put(input, index, source, accumulate=False):
 
 def put_(input, index, source, accumulate=False):
     """In-place :func:`put`."""
+    check_overlap(input, (index, source), full_too=True)
     if _gm.enabled and (input.requires_grad or source.requires_grad) or \
             not input._data.flags.c_contiguous:
         return apply_inplace(input, put, index, source, accumulate)
@@ -1772,6 +1789,7 @@ def scatter_(input, dim, index, src=None, value=None, *, reduce=None):
     """In-place :func:`scatter`."""
     if src is None:
         src = value
+    check_overlap(input, (index, src), full_too=True)
     if _needs_record(input, (src,), {}) or _scalarish(input, index, src if isinstance(src, TensorBase)
                                                       else None):
         return apply_inplace(input, scatter, dim, index, src, reduce=reduce)
@@ -1786,6 +1804,7 @@ def scatter_(input, dim, index, src=None, value=None, *, reduce=None):
 
 def scatter_add_(input, dim, index, src):
     """In-place :func:`scatter_add`."""
+    check_overlap(input, (index, src), full_too=True)
     if _needs_record(input, (src,), {}) or _scalarish(input, index, src):
         return apply_inplace(input, scatter_add, dim, index, src)
     d, idx, s = _scatter_checks(input, dim, index, src)
@@ -1802,6 +1821,7 @@ def scatter_reduce_(input, dim, index, src, reduce, *, include_self=True):
 
 def index_add_(input, dim, index, source, *, alpha=1):
     """In-place :func:`index_add`."""
+    check_overlap(input, (index, source), full_too=True)
     if _needs_record(input, (source,), {}) or input._data.ndim == 0:
         return apply_inplace(input, index_add, dim, index, source, alpha=alpha)
     d, idx = _index_op_checks(input, dim, index, source, "index_add_")
@@ -1816,6 +1836,7 @@ def index_add_(input, dim, index, source, *, alpha=1):
 
 def index_copy_(input, dim, index, source):
     """In-place :func:`index_copy`."""
+    check_overlap(input, (index, source), full_too=True)
     return apply_inplace(input, index_copy, dim, index, source)
 
 
