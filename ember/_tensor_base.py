@@ -12,6 +12,8 @@ Ops make their results with ``_wrap``, as instances of ``ember.Tensor``, which
 registers itself here when it loads (``_register_tensor_class``), as torch's
 Python Tensor class does with its C++ core.
 """
+import mmap as _mmap
+
 import numpy as np
 
 from . import _dtype as D
@@ -388,7 +390,36 @@ class TensorBase:
         return self
 
     def share_memory_(self):
+        """Move this tensor's memory into shared memory (an anonymous shared mapping),
+        so that a process forked afterwards (multiprocessing's 'fork' context) writes into
+        the very same memory: Hogwild training.  Views of the tensor made afterwards, its
+        base when it is a view, and in-place updates (optimizers) all stay on the shared
+        memory; views made before keep the old copy.  A no-op when already shared."""
+        d = self._data
+        if type(d) is not np.ndarray and not isinstance(d, np.ndarray):
+            return self                 # (another backend's memory: not the host's to share)
+        if _shared_root(d) is not None:
+            return self
+        root = _root_array(d)
+        base = self._base
+        if root.flags.c_contiguous and base is not None and _spans(base._data, root):
+            # move the whole allocation, so the base and this view keep sharing it
+            new_root = _shared_copy(root)
+            off = d.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+            view = np.ndarray(d.shape, d.dtype, buffer=new_root.base, offset=off,
+                              strides=d.strides)
+            self._data = view if type(d) is np.ndarray else view.view(type(d))
+            bd = base._data
+            base._data = new_root if type(bd) is np.ndarray else new_root.view(type(bd))
+        else:
+            new = _shared_copy(d)
+            self._data = new if type(d) is np.ndarray else new.view(type(d))  # (same array type)
         return self
+
+    def is_shared(self):
+        """Whether the tensor's memory is shared memory (see ``share_memory_``)."""
+        d = self._data
+        return isinstance(d, np.ndarray) and _shared_root(d) is not None
 
     def is_pinned(self):
         return False
@@ -494,6 +525,35 @@ def _type_name(v):
     """A value's type as torch's messages print it: ``list``, ``numpy.ndarray``."""
     t = type(v)
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _root_array(a):
+    """The NumPy array owning ``a``'s memory."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _spans(a, root):
+    """Whether array ``a`` is all of ``root``'s memory, in its layout (a view of it
+    as another array type counts)."""
+    return (_root_array(a) is root and a.shape == root.shape and a.strides == root.strides
+            and a.__array_interface__["data"][0] == root.__array_interface__["data"][0])
+
+
+def _shared_root(a):
+    """The shared mapping under array ``a``, or None."""
+    b = _root_array(a).base
+    return b if isinstance(b, _mmap.mmap) else None
+
+
+def _shared_copy(a):
+    """A C-contiguous copy of array ``a`` in a new anonymous shared mapping (MAP_SHARED:
+    a forked child writes the same pages).  Its ``.base`` is the mapping."""
+    buf = _mmap.mmap(-1, max(a.nbytes, 1))
+    out = np.ndarray(a.shape, a.dtype, buffer=buf)     # (its base is the mapping itself)
+    out[...] = a
+    return out
 
 
 def _rebuild(cls, data, requires_grad):

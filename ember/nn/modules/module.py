@@ -500,7 +500,9 @@ class Module:
                     g._vc[0] += 1
 
     def share_memory(self):
-        return self
+        """Move every parameter, gradient and buffer into shared memory in place (see
+        ``Tensor.share_memory_``): processes forked afterwards train this very model."""
+        return self._apply(lambda t: t.share_memory_())
 
     def apply(self, fn):
         """Call ``fn(module)`` on every descendant (children first), then on self."""
