@@ -393,3 +393,24 @@ def test_overlap_refused_while_recording():
         a[1:].add_(a[:-1])
         return a
     same(fn)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+@pytest.mark.parametrize("v", [1e5, 1e40, -1e40, float("inf"), 7.0])
+def test_scalar_stored_into_float_tensor_checks_range(dtype, v):
+    """torch checks numbers stored into float tensors too, except where the number
+    becomes a one-element float16 tensor first (where, setitem)."""
+    def t(L):
+        return L.zeros(3, dtype=getattr(L, dtype))
+
+    def setitem(L, index):
+        x = t(L)
+        x[index] = v
+        return x
+    for fn in (lambda L: t(L).masked_fill(L.tensor([True, False, True]), v),
+               lambda L: t(L).index_fill(0, L.tensor([0]), v),
+               lambda L: L.where(L.tensor([False, True, False]), t(L), v),
+               lambda L: t(L).clamp(max=v), lambda L: L.add(t(L), t(L), alpha=v),
+               lambda L: t(L) ** v, lambda L: setitem(L, 0), lambda L: setitem(L, slice(0, 2)),
+               lambda L: setitem(L, L.tensor([0, 2]))):
+        same(fn)

@@ -11,6 +11,7 @@ from sys import getrefcount
 
 import numpy as np
 
+from .._dtype import _FROM_NP
 from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns
 from .._tensor_base import TensorBase, _wrap
 from . import _checks
@@ -136,7 +137,7 @@ def _fix(g, edge, graph):
         if g.shape != edge[2]:
             g = _sum_to(g, edge[2])
         if g._data.dtype != edge[3]:
-            g = g.to(edge[3])
+            g = g.to(_FROM_NP[edge[3]])     # (an Ember dtype: .to takes no NumPy dtype)
         return g
     if type(g) is not np.ndarray and type(g) not in _ARRAYS:
         if hasattr(g, "grad_fn"):

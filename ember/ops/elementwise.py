@@ -489,6 +489,8 @@ def pow(input, exponent, *, out=None):
                                      input._data.dtype)
                 if kind == "b" and type(exponent) is not bool:
                     input = cast(input, D.int64)  # bool ** 2 is int64, as torch
+        elif input._data.dtype == np.float16 and abs(exponent) > 65504.0:
+            D.checked_scalar(exponent, input._data.dtype)   # (torch checks a float16's exponent)
         return _out(PowScalar.apply(input, exponent), out)
     a, b = promote(input, exponent)
     if _is_bool(a) and _is_bool(b):
@@ -708,10 +710,10 @@ def where(condition, input=None, other=None, *, out=None):
     a, b = promote(input, other)
     xp = namespace(condition._data)     # (numbers become arrays on the condition's device)
     if not isinstance(a, TensorBase):
-        dt = D.result_type(a, b).np
-        a = _wrap(xp.asarray(D.checked_scalar(a, dt), dtype=dt))
+        dt = D.result_type(a, b).np     # (a number becomes a one-element tensor, checked)
+        a = _wrap(xp.asarray(D.checked_fill(a, dt, 1), dtype=dt))
     if not isinstance(b, TensorBase):
-        b = _wrap(xp.asarray(D.checked_scalar(b, a._data.dtype), dtype=a._data.dtype))
+        b = _wrap(xp.asarray(D.checked_fill(b, a._data.dtype, 1), dtype=a._data.dtype))
     try:
         return _out(Where.apply(condition, a, b), out)
     except ValueError:

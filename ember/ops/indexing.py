@@ -671,7 +671,7 @@ def _setitem_scalar(v, np_dtype):
     value ``t``'s dtype cannot hold (200 for int8)."""
     if type(v) is int and not -(1 << 63) <= v < (1 << 63):
         raise ValueError("Overflow when unpacking long long")
-    return D.checked_scalar(v, np_dtype)
+    return D.checked_fill(v, np_dtype, 1)     # (as a one-element tensor: float16 unchecked)
 
 
 def _setitem_overlap(self, basic, adv, value):

@@ -918,6 +918,10 @@ def _clamp(input, min, max, op, tensor_op):
         # host (Python numbers); torch refuses a bound the dtype cannot hold
         lo = None if min is None else rt.np.type(D.checked_scalar(min, rt.np)).item()
         hi = None if max is None else rt.np.type(D.checked_scalar(max, rt.np)).item()
+    else:
+        for v in (lo, hi):     # (beyond float16's range: torch checks the bound fits)
+            if v is not None and not -65504.0 <= v <= 65504.0 and v == v:
+                D.checked_scalar(v, x._data.dtype)
     return op.apply(x, lo, hi)
 
 
