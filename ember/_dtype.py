@@ -348,11 +348,20 @@ def overflow_error(np_dtype, fill=True):
 
 
 def _limits(np_dtype):
-    if np_dtype.kind == "f":
-        m = _pyfloat(np.finfo(np_dtype).max)
-        return -m, m
-    ii = np.iinfo(np_dtype)
-    return _pyint(ii.min), _pyint(ii.max)
+    """(lowest, max) of a NumPy number dtype, as Python numbers (cached)."""
+    r = _LIMITS.get(np_dtype)
+    if r is None:
+        if np_dtype.kind == "f":
+            m = _pyfloat(np.finfo(np_dtype).max)
+            r = (-m, m)
+        else:
+            ii = np.iinfo(np_dtype)
+            r = (_pyint(ii.min), _pyint(ii.max))
+        _LIMITS[np_dtype] = r
+    return r
+
+
+_LIMITS = {}
 
 
 def checked_scalar(v, np_dtype, fill=True, check_floats=True):
@@ -400,7 +409,11 @@ def check_array_fits(arr, np_dtype, fill=False):
     float64) holds a value an integer ``np_dtype`` cannot take (see checked_scalar);
     float and bool targets take anything here, as torch.tensor's."""
     kind = np_dtype.kind
-    if kind not in "iu" or arr.size == 0 or arr.dtype.kind not in "iuf":
+    if kind not in "iu" or arr.size == 0 or arr.dtype.kind not in "iuf" or arr.dtype == np_dtype:
+        return
+    if arr.size <= 16:                  # (a few numbers: cheaper one by one)
+        for v in arr.ravel().tolist():
+            checked_scalar(v, np_dtype, fill)
         return
     lo, hi = _limits(np_dtype)
     if arr.dtype.kind == "f":

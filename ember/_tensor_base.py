@@ -433,32 +433,14 @@ class TensorBase:
     @grad.setter
     def grad(self, value):
         # torch checks an assigned gradient against the tensor, so an optimizer never
-        # sees a gradient of another shape, dtype or device
+        # sees a gradient of another shape, dtype or device.  (The common case, a
+        # tensor like this one, costs one type check and three comparisons.)
         if value is not None:
-            if not isinstance(value, TensorBase):
-                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
-                                f"type {_type_name(value)}")
-            if value is self:
-                raise RuntimeError("can't assign Variable as its own grad")
-            d, g = self._data, value._data
-            if g.dtype != d.dtype:
-                raise RuntimeError(
-                    f"attempting to assign a gradient with dtype '{D.c_name_of(g.dtype)}' to a "
-                    f"tensor with grad_dtype '{D.scalar_name_of(d.dtype)}'. The gradient must "
-                    "match the tensor's grad_dtype (defaults to the tensor's dtype). You can set "
-                    "the tensor's grad_dtype attribute with a specific dtype, or None to allow "
-                    "any dtype. Set grad_dtype with caution. Diverging the dtypes of a tensor "
-                    "and its gradient may break downstream systems that assume they match.")
-            if type(g) is not type(d) and value.device != self.device:
-                raise RuntimeError(
-                    f"attempting to assign a gradient with device type '{value.device.type}' to "
-                    f"a tensor with device type '{self.device.type}'. Please ensure that the "
-                    "gradient and the tensor are on the same device")
-            if g.shape != d.shape:
-                raise RuntimeError(
-                    f"attempting to assign a gradient of size '{list(g.shape)}' to a tensor of "
-                    f"size '{list(d.shape)}'. Please ensure that the gradient and the tensor are "
-                    "the same size")
+            d = self._data
+            g = value._data if isinstance(value, TensorBase) else None
+            if (g is None or g.dtype is not d.dtype or g.shape != d.shape
+                    or type(g) is not type(d) or value is self):
+                _check_grad(self, value)
         self._grad = value
 
     @grad.deleter
@@ -519,6 +501,34 @@ class TensorBase:
 
 
 _INTERNAL = frozenset({"_grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks", "_views"})
+
+
+def _check_grad(t, value):
+    """Raise torch's error for ``value`` assigned as ``t.grad`` (when it is wrong)."""
+    if not isinstance(value, TensorBase):
+        raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                        f"type {_type_name(value)}")
+    if value is t:
+        raise RuntimeError("can't assign Variable as its own grad")
+    d, g = t._data, value._data
+    if g.dtype != d.dtype:
+        raise RuntimeError(
+            f"attempting to assign a gradient with dtype '{D.c_name_of(g.dtype)}' to a "
+            f"tensor with grad_dtype '{D.scalar_name_of(d.dtype)}'. The gradient must "
+            "match the tensor's grad_dtype (defaults to the tensor's dtype). You can set "
+            "the tensor's grad_dtype attribute with a specific dtype, or None to allow "
+            "any dtype. Set grad_dtype with caution. Diverging the dtypes of a tensor "
+            "and its gradient may break downstream systems that assume they match.")
+    if type(g) is not type(d) and value.device != t.device:
+        raise RuntimeError(
+            f"attempting to assign a gradient with device type '{value.device.type}' to "
+            f"a tensor with device type '{t.device.type}'. Please ensure that the "
+            "gradient and the tensor are on the same device")
+    if g.shape != d.shape:
+        raise RuntimeError(
+            f"attempting to assign a gradient of size '{list(g.shape)}' to a tensor of "
+            f"size '{list(d.shape)}'. Please ensure that the gradient and the tensor are "
+            "the same size")
 
 
 def _type_name(v):

@@ -141,7 +141,10 @@ def check_overlap(t, args, full_too=False):
     d = t._data
     for a in args:
         if isinstance(a, TensorBase):
-            o = overlap(d, a._data)
+            s = a._data
+            if s is not d and d.base is None and s.base is None:
+                continue                # (two separate allocations: the common case)
+            o = overlap(d, s)
             if o == "partial" or (o and full_too):
                 raise RuntimeError(PARTIAL_OVERLAP_MSG)
 
