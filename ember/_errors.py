@@ -1,4 +1,5 @@
 """torch's wording for errors many ops raise alike (bottom layer: imports nothing from ember)."""
+import functools
 
 __all__ = ["not_a_tensor", "AllocationError", "allocation_error", "allocates"]
 
@@ -36,8 +37,6 @@ def allocation_error(e):
 def allocates(factory):
     """Decorate a tensor factory so that an allocation the machine cannot satisfy raises
     torch's RuntimeError (an AllocationError) instead of NumPy's MemoryError."""
-    import functools
-
     @functools.wraps(factory)
     def checked(*args, **kwargs):
         try:
