@@ -7,6 +7,7 @@ ms of Ember with its Numba kernels, Ember with NumPy only (EMBER_JIT=0),
 and torch, timed in one process in alternating blocks (with bench/run.py's
 pause between blocks).  Needs Numba (``pip install ember[fast]``).
 """
+import argparse
 import os
 import statistics
 import sys
@@ -61,7 +62,10 @@ def _block(step, n):
     return (time.perf_counter() - t0) / n
 
 
-def main():
+def main(argv=None):
+    # (parsed first, so --help prints this and runs nothing)
+    argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                            epilog="Prints one table; takes no options.").parse_args(argv)
     if not _jit.available():
         print("Numba is not installed: nothing to compare (pip install ember[fast])")
         return 1

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from . import _dtype as D
-from ._errors import not_a_tensor
+from ._errors import not_a_tensor, allocates
 from ._tensor_base import TensorBase, _wrap, _check_device
 
 _pyscalar = (bool, int, float)
@@ -44,6 +44,7 @@ def _infer_dtype(arr):
     raise TypeError(f"unsupported data type {arr.dtype}")
 
 
+@allocates
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A new tensor holding a copy of ``data`` (scalar, nested lists, ndarray, Tensor).
 
@@ -53,16 +54,18 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     _check_device(device)
     t = type(data)
     if t is float:
-        arr = np.array(data, dtype=(D.to_dtype(dtype) or D.get_default_dtype()).np)
+        dt = (D.to_dtype(dtype, "tensor") or D.get_default_dtype()).np
+        arr = np.array(D.checked_scalar(data, dt, fill=False, check_floats=False), dtype=dt)
     elif t is int:
         if not -2 ** 63 <= data < 2 ** 63:
             raise ValueError(f"Overflow when unpacking long long: {data} does not fit in int64")
-        arr = np.array(data, dtype=(D.to_dtype(dtype) or D.int64).np)
+        dt = (D.to_dtype(dtype, "tensor") or D.int64).np
+        arr = np.array(D.checked_scalar(data, dt, fill=False, check_floats=False), dtype=dt)
     elif isinstance(data, np.ndarray):
-        dt = D.to_dtype(dtype) if dtype is not None else D.from_numpy_dtype(data.dtype)
+        dt = D.to_dtype(dtype, "tensor") if dtype is not None else D.from_numpy_dtype(data.dtype)
         arr = np.array(data, dtype=dt.np)
     elif isinstance(data, TensorBase):
-        dt = D.to_dtype(dtype) if dtype is not None else data.dtype
+        dt = D.to_dtype(dtype, "tensor") if dtype is not None else data.dtype
         arr = np.array(data.numpy(force=True), dtype=dt.np)
     else:
         try:
@@ -79,7 +82,9 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
         else:
             dt = _infer_dtype(raw)
         if dtype is not None:
-            dt = D.to_dtype(dtype)
+            dt = D.to_dtype(dtype, "tensor")
+            if not isinstance(data, np.generic):
+                D.check_array_fits(raw, dt.np)     # (torch refuses [300] as uint8)
         try:
             arr = np.array(raw, dtype=dt.np)
         except OverflowError:  # a Python int beyond int64
@@ -120,7 +125,7 @@ def _has_numpy_items(data):
 def as_tensor(data, dtype=None, device=None):
     """Like tensor(), but shares memory with an ndarray/Tensor when no cast is needed."""
     _check_device(device)
-    dt = D.to_dtype(dtype) if dtype is not None else None
+    dt = D.to_dtype(dtype, "as_tensor") if dtype is not None else None
     if isinstance(data, TensorBase):
         return data if dt is None or dt.np == data._data.dtype else data.to(dt)
     if isinstance(data, np.ndarray):
@@ -154,7 +159,17 @@ def _size(size):
         if s < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
         out.append(int(s))
+    n = 1
+    for s in out:
+        n *= s
+    if n >= _MAX_NUMEL:      # (NumPy would raise a ValueError, "array is too big")
+        raise RuntimeError(f"Storage size calculation overflowed with sizes={out}")
     return tuple(out)
+
+
+# Elements past which a tensor's byte size (of Ember's widest dtypes, 8 bytes) overflows
+# int64, where torch refuses the size before allocating.
+_MAX_NUMEL = 2 ** 60
 
 
 def _finish(arr, requires_grad, device=None):
@@ -171,26 +186,30 @@ def _like_device(input, device):
     return device if device is not None else input.device
 
 
-def _float_dt(dtype):
-    return (D.to_dtype(dtype) or D.get_default_dtype()).np
+def _float_dt(dtype, fn):
+    return (D.to_dtype(dtype, fn) or D.get_default_dtype()).np
 
 
+@allocates
 def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     _check_device(device)
-    return _finish(np.zeros(_size(size), dtype=_float_dt(dtype)), requires_grad, device)
+    return _finish(np.zeros(_size(size), dtype=_float_dt(dtype, "zeros")), requires_grad, device)
 
 
+@allocates
 def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
     _check_device(device)
-    return _finish(np.ones(_size(size), dtype=_float_dt(dtype)), requires_grad, device)
+    return _finish(np.ones(_size(size), dtype=_float_dt(dtype, "ones")), requires_grad, device)
 
 
+@allocates
 def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False, memory_format=None):
     _check_device(device)
-    return _finish(np.empty(_size(size), dtype=_float_dt(dtype)), requires_grad, device)
+    return _finish(np.empty(_size(size), dtype=_float_dt(dtype, "empty")), requires_grad, device)
 
 
+@allocates
 def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     """Filled with ``fill_value``; dtype inferred from it (bool/int64/default float)."""
     _check_device(device)
@@ -200,9 +219,9 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
         if dtype is None:
             dt = D.result_type(fill_value)
         else:
-            dt = D.to_dtype(dtype)
-        arr = np.full(_size((size,) if isinstance(size, int) else (size,)), fill_value,
-                      dtype=dt.np)
+            dt = D.to_dtype(dtype, "full")
+        shape = _size((size,) if isinstance(size, int) else (size,))
+        arr = np.full(shape, D.checked_fill(fill_value, dt.np, math.prod(shape)), dtype=dt.np)
     except (TypeError, ValueError):
         # (only now, on the error path: a fill value that is not a number)
         if not isinstance(fill_value, (int, float, bool, complex, np.generic)):
@@ -215,27 +234,31 @@ def full(size, fill_value, *, out=None, dtype=None, layout=None, device=None, re
 def _like_dtype(input, dtype, name="zeros_like"):
     if not isinstance(input, TensorBase):
         raise not_a_tensor(name, "input", input, 1)
-    return D.to_dtype(dtype).np if dtype is not None else input._data.dtype
+    return D.to_dtype(dtype, name).np if dtype is not None else input._data.dtype
 
 
+@allocates
 def zeros_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "zeros_like")
     return _finish(np.zeros(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
 
 
+@allocates
 def ones_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "ones_like")
     return _finish(np.ones(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
 
 
+@allocates
 def empty_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "empty_like")
     return _finish(np.empty(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
 
 
+@allocates
 def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False,
               memory_format=None):
     _check_device(device)
@@ -243,7 +266,9 @@ def full_like(input, fill_value, *, dtype=None, layout=None, device=None, requir
     if not isinstance(fill_value, (int, float, bool, complex, np.generic, TensorBase)):
         raise TypeError(f"full_like(): argument 'fill_value' (position 2) must be Number, not "
                         f"{type(fill_value).__name__}")
-    return _finish(np.full(input._data.shape, fill_value, dtype=dt),
+    if isinstance(fill_value, TensorBase):
+        fill_value = fill_value.item()
+    return _finish(np.full(input._data.shape, D.checked_fill(fill_value, dt, input._data.size), dtype=dt),
                    requires_grad, _like_device(input, device))
 
 
@@ -251,6 +276,7 @@ def _num(x):
     return x.item() if isinstance(x, TensorBase) else x
 
 
+@allocates
 def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, device=None,
            requires_grad=False):
     """[start, end) by step; int64 when all arguments are ints, else default float."""
@@ -269,7 +295,7 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
                      for v in (start, end, step))
         dt = D.int64 if is_int else D.get_default_dtype()
     else:
-        dt = D.to_dtype(dtype)
+        dt = D.to_dtype(dtype, "arange")
     n = max(0, math.ceil((end - start) / step))
     # Compute in float64 (or int64) then cast, as torch does, so the count
     # and values don't depend on float32 rounding of the bounds.
@@ -280,43 +306,47 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     return _finish(arr, requires_grad, device)
 
 
+@allocates
 def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     """Deprecated torch.range: includes ``end``; default float."""
     if end is None:
         start, end = 0, start
     n = int(math.floor((end - start) / step)) + 1
-    dt = D.to_dtype(dtype) or D.get_default_dtype()
+    dt = D.to_dtype(dtype, "range") or D.get_default_dtype()
     return _finish((start + step * np.arange(n, dtype=np.float64)).astype(dt.np), requires_grad, device)
 
 
+@allocates
 def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=None,
              requires_grad=False):
     _check_device(device)
     start, end = _num(start), _num(end)
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
-    dt = D.to_dtype(dtype) or D.get_default_dtype()
+    dt = D.to_dtype(dtype, "linspace") or D.get_default_dtype()
     arr = np.linspace(start, end, int(steps), dtype=np.float64)
     if not dt.is_floating_point:
         arr = np.trunc(arr)
     return _finish(arr.astype(dt.np), requires_grad, device)
 
 
+@allocates
 def logspace(start, end, steps, base=10.0, *, out=None, dtype=None, layout=None, device=None,
              requires_grad=False):
     _check_device(device)
-    dt = D.to_dtype(dtype) or D.get_default_dtype()
+    dt = D.to_dtype(dtype, "logspace") or D.get_default_dtype()
     if int(steps) < 0:
         raise RuntimeError(f"number of steps must be non-negative, got steps={steps}")
     arr = np.power(float(base), np.linspace(_num(start), _num(end), int(steps), dtype=np.float64))
     return _finish(arr.astype(dt.np), requires_grad, device)
 
 
+@allocates
 def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_grad=False):
     _check_device(device)
     if n < 0 or (m is not None and m < 0):
         raise RuntimeError(f"n must be greater or equal to 0, got {n if n < 0 else m}")
-    return _finish(np.eye(n, n if m is None else m, dtype=_float_dt(dtype)), requires_grad, device)
+    return _finish(np.eye(n, n if m is None else m, dtype=_float_dt(dtype, "eye")), requires_grad, device)
 
 
 def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
@@ -324,4 +354,7 @@ def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
             isinstance(s, TensorBase) and s._data.size == 1):
         raise TypeError(f"scalar_tensor(): argument 's' (position 1) must be Number, not "
                         f"{type(s).__name__}")
-    return _finish(np.array(s, dtype=_float_dt(dtype)), requires_grad, device)
+    if isinstance(s, TensorBase):
+        s = s.item()
+    dt = _float_dt(dtype, "scalar_tensor")
+    return _finish(np.array(D.checked_fill(s, dt, 1), dtype=dt), requires_grad, device)

@@ -142,18 +142,37 @@ def from_numpy_dtype(np_dtype):
         "float64, float32, float16, int64, int32, int16, int8, uint8, and bool.")
 
 
-def to_dtype(d):
-    """Accept an Ember dtype, a NumPy dtype/type, a Python type or a name."""
+def to_dtype(d, fn=None):
+    """The Ember dtype a ``dtype=`` argument names: an Ember dtype, or Python's ``float``
+    (float64), ``int`` (int64) or ``bool``, as torch takes; None stays None.  Anything
+    else (a string, a NumPy dtype) raises torch's TypeError, naming function ``fn``."""
     if type(d) is dtype:
         return d
     if d is None:
         return None
     if d is _pyfloat:
-        return _state.default
+        return float64
     if d is _pyint:
         return int64
     if d is _pybool:
         return bool
+    where = f"{fn}(): argument 'dtype'" if fn else "argument 'dtype'"
+    raise TypeError(f"{where} must be torch.dtype, not {_type_name(d)}")
+
+
+def _type_name(v):
+    """A value's type as torch's argument errors print it: ``str``, ``type``,
+    ``numpy.dtypes.Float32DType``."""
+    t = type(v)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def lookup(d):
+    """An Ember dtype from anything that names one inside Ember: an Ember dtype, a
+    NumPy dtype or type, a Python type or a name ("float32").  (Public ``dtype=``
+    arguments go through the stricter to_dtype, as torch's.)"""
+    if type(d) is dtype or d is None or d in (_pyfloat, _pyint, _pybool):
+        return to_dtype(d)
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d]
     try:
@@ -307,3 +326,115 @@ class iinfo:
 
     def __repr__(self):
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+# ---- range checks of Python numbers entering a dtype --------------------------------------
+# torch refuses a number that does not fit the dtype it is stored in (torch.tensor, full,
+# fill_, masked_fill, a scalar in where/clamp/setitem): "value cannot be converted to type
+# uint8_t without overflow".  Its factories from Python data name the type as NumPy does
+# ("uint8"), its fill paths by the C++ type ("uint8_t", "int").  The rules are c10's:
+# an integer fits an unsigned type when its magnitude does (-1 is 255, as two's
+# complement wraps), a signed type when it is in range; a float fits an integer type when
+# it is finite and in range, a float type when it is infinite, NaN, or within +-max.
+_FILL_NAMES = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int",
+               "int64": "int64_t", "float16": "c10::Half", "float32": "float",
+               "float64": "double", "bool": "bool"}
+
+
+def overflow_error(np_dtype, fill=True):
+    """torch's RuntimeError for a value that does not fit ``np_dtype``."""
+    name = _FILL_NAMES.get(np_dtype.name, np_dtype.name) if fill else np_dtype.name
+    return RuntimeError(f"value cannot be converted to type {name} without overflow")
+
+
+def _limits(np_dtype):
+    """(lowest, max) of a NumPy number dtype, as Python numbers (cached)."""
+    r = _LIMITS.get(np_dtype)
+    if r is None:
+        if np_dtype.kind == "f":
+            m = _pyfloat(np.finfo(np_dtype).max)
+            r = (-m, m)
+        else:
+            ii = np.iinfo(np_dtype)
+            r = (_pyint(ii.min), _pyint(ii.max))
+        _LIMITS[np_dtype] = r
+    return r
+
+
+_LIMITS = {}
+
+
+def checked_scalar(v, np_dtype, fill=True, check_floats=True):
+    """The Python number ``v`` as ``np_dtype`` stores it (a negative int for an unsigned
+    type wraps), or torch's overflow RuntimeError when it does not fit.  ``fill`` picks
+    the fill paths' wording; ``check_floats=False`` lets any number into a float type
+    (torch.tensor's rule: 1e40 becomes inf in float32)."""
+    kind = np_dtype.kind
+    if kind == "b" or type(v) is _pybool or isinstance(v, np.bool_):
+        return v
+    if kind == "f" and not check_floats:
+        return v
+    lo, hi = _limits(np_dtype)
+    if isinstance(v, (_pyint, np.integer)):
+        v = _pyint(v)
+        if v >= 1 << 64:          # (torch reads a number as a 64-bit C integer first)
+            raise OverflowError("int too big to convert")
+        if v < -(1 << 63):
+            raise OverflowError("can't convert negative int to unsigned")
+        if kind == "u":
+            if -hi <= v <= hi:
+                return v % (hi + 1)
+        elif lo <= v <= hi:
+            return v
+        raise overflow_error(np_dtype, fill)
+    if isinstance(v, (_pyfloat, np.floating)):
+        v = _pyfloat(v)
+        if kind == "f":
+            if v != v or v in (_pyfloat("inf"), _pyfloat("-inf")) or lo <= v <= hi:
+                return v
+        elif v == v and lo <= v <= hi:
+            return v
+        raise overflow_error(np_dtype, fill)
+    return v
+
+
+def checked_fill(v, np_dtype, numel):
+    """checked_scalar for a fill of ``numel`` elements (full, fill_, scalar_tensor): torch
+    skips its float16 check when it fills a single element (1e5 becomes inf there)."""
+    return checked_scalar(v, np_dtype, check_floats=numel != 1 or np_dtype != np.float16)
+
+
+def check_array_fits(arr, np_dtype, fill=False):
+    """Raise torch's overflow RuntimeError if an array built from Python data (int64 or
+    float64) holds a value an integer ``np_dtype`` cannot take (see checked_scalar);
+    float and bool targets take anything here, as torch.tensor's."""
+    kind = np_dtype.kind
+    if kind not in "iu" or arr.size == 0 or arr.dtype.kind not in "iuf" or arr.dtype == np_dtype:
+        return
+    if arr.size <= 16:                  # (a few numbers: cheaper one by one)
+        for v in arr.ravel().tolist():
+            checked_scalar(v, np_dtype, fill)
+        return
+    lo, hi = _limits(np_dtype)
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise overflow_error(np_dtype, fill)
+    elif kind == "u":
+        lo = -hi
+    if arr.min() < lo or arr.max() > hi:
+        raise overflow_error(np_dtype, fill)
+
+
+def wrap_int(v, np_dtype):
+    """A Python int operand of an integer tensor, wrapped into its dtype as torch's
+    arithmetic does (``int8_tensor + 200`` adds -56); torch's OverflowError for an int
+    beyond 64 bits."""
+    if v >= 1 << 64:
+        raise OverflowError("int too big to convert")
+    if v < -(1 << 63):
+        raise OverflowError("can't convert negative int to unsigned")
+    lo, hi = _limits(np_dtype)
+    if lo <= v <= hi:
+        return v
+    span = hi - lo + 1
+    return (v - lo) % span + lo

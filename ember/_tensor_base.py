@@ -12,6 +12,8 @@ Ops make their results with ``_wrap``, as instances of ``ember.Tensor``, which
 registers itself here when it loads (``_register_tensor_class``), as torch's
 Python Tensor class does with its C++ core.
 """
+import mmap as _mmap
+
 import numpy as np
 
 from . import _dtype as D
@@ -155,7 +157,7 @@ class TensorBase:
     # instance overrides in its (lazily created) __dict__, so making a tensor
     # costs four attribute stores.
     __slots__ = ("_data", "requires_grad", "grad_fn", "_vc", "__dict__", "__weakref__")
-    grad = None
+    _grad = None         # .grad, checked when assigned (see the property)
     _out_nr = 0          # which output of grad_fn this tensor is
     _base = None         # for views: the tensor whose memory this one shares
     _hooks = None        # gradient hooks of a leaf
@@ -388,12 +390,63 @@ class TensorBase:
         return self
 
     def share_memory_(self):
+        """Move this tensor's memory into shared memory (an anonymous shared mapping),
+        so that a process forked afterwards (multiprocessing's 'fork' context) writes into
+        the very same memory: Hogwild training.  Views of the tensor made afterwards, its
+        base when it is a view, and in-place updates (optimizers) all stay on the shared
+        memory; views made before keep the old copy.  A no-op when already shared."""
+        d = self._data
+        if type(d) is not np.ndarray and not isinstance(d, np.ndarray):
+            return self                 # (another backend's memory: not the host's to share)
+        if _shared_root(d) is not None:
+            return self
+        root = _root_array(d)
+        base = self._base
+        if root.flags.c_contiguous and base is not None and _spans(base._data, root):
+            # move the whole allocation, so the base and this view keep sharing it
+            new_root = _shared_copy(root)
+            off = d.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+            view = np.ndarray(d.shape, d.dtype, buffer=new_root.base, offset=off,
+                              strides=d.strides)
+            self._data = view if type(d) is np.ndarray else view.view(type(d))
+            bd = base._data
+            base._data = new_root if type(bd) is np.ndarray else new_root.view(type(bd))
+        else:
+            new = _shared_copy(d)
+            self._data = new if type(d) is np.ndarray else new.view(type(d))  # (same array type)
         return self
+
+    def is_shared(self):
+        """Whether the tensor's memory is shared memory (see ``share_memory_``)."""
+        d = self._data
+        return isinstance(d, np.ndarray) and _shared_root(d) is not None
 
     def is_pinned(self):
         return False
 
     # ---- autograd -----------------------------------------------------------------
+    @property
+    def grad(self):
+        """The gradient backward accumulated into this tensor (None until then)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        # torch checks an assigned gradient against the tensor, so an optimizer never
+        # sees a gradient of another shape, dtype or device.  (The common case, a
+        # tensor like this one, costs one type check and three comparisons.)
+        if value is not None:
+            d = self._data
+            g = value._data if isinstance(value, TensorBase) else None
+            if (g is None or g.dtype is not d.dtype or g.shape != d.shape
+                    or type(g) is not type(d) or value is self):
+                _check_grad(self, value)
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
+
     def requires_grad_(self, requires_grad=True):
         if not self.is_leaf:
             if requires_grad:
@@ -447,7 +500,70 @@ class TensorBase:
     __str__ = __repr__
 
 
-_INTERNAL = frozenset({"grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks", "_views"})
+_INTERNAL = frozenset({"_grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks", "_views"})
+
+
+def _check_grad(t, value):
+    """Raise torch's error for ``value`` assigned as ``t.grad`` (when it is wrong)."""
+    if not isinstance(value, TensorBase):
+        raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                        f"type {_type_name(value)}")
+    if value is t:
+        raise RuntimeError("can't assign Variable as its own grad")
+    d, g = t._data, value._data
+    if g.dtype != d.dtype:
+        raise RuntimeError(
+            f"attempting to assign a gradient with dtype '{D.c_name_of(g.dtype)}' to a "
+            f"tensor with grad_dtype '{D.scalar_name_of(d.dtype)}'. The gradient must "
+            "match the tensor's grad_dtype (defaults to the tensor's dtype). You can set "
+            "the tensor's grad_dtype attribute with a specific dtype, or None to allow "
+            "any dtype. Set grad_dtype with caution. Diverging the dtypes of a tensor "
+            "and its gradient may break downstream systems that assume they match.")
+    if type(g) is not type(d) and value.device != t.device:
+        raise RuntimeError(
+            f"attempting to assign a gradient with device type '{value.device.type}' to "
+            f"a tensor with device type '{t.device.type}'. Please ensure that the "
+            "gradient and the tensor are on the same device")
+    if g.shape != d.shape:
+        raise RuntimeError(
+            f"attempting to assign a gradient of size '{list(g.shape)}' to a tensor of "
+            f"size '{list(d.shape)}'. Please ensure that the gradient and the tensor are "
+            "the same size")
+
+
+def _type_name(v):
+    """A value's type as torch's messages print it: ``list``, ``numpy.ndarray``."""
+    t = type(v)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _root_array(a):
+    """The NumPy array owning ``a``'s memory."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _spans(a, root):
+    """Whether array ``a`` is all of ``root``'s memory, in its layout (a view of it
+    as another array type counts)."""
+    return (_root_array(a) is root and a.shape == root.shape and a.strides == root.strides
+            and a.__array_interface__["data"][0] == root.__array_interface__["data"][0])
+
+
+def _shared_root(a):
+    """The shared mapping under array ``a``, or None."""
+    b = _root_array(a).base
+    return b if isinstance(b, _mmap.mmap) else None
+
+
+def _shared_copy(a):
+    """A C-contiguous copy of array ``a`` in a new anonymous shared mapping (MAP_SHARED:
+    a forked child writes the same pages).  Its ``.base`` is the mapping."""
+    buf = _mmap.mmap(-1, max(a.nbytes, 1))
+    out = np.ndarray(a.shape, a.dtype, buffer=buf)     # (its base is the mapping itself)
+    out[...] = a
+    return out
 
 
 def _rebuild(cls, data, requires_grad):

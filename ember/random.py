@@ -9,6 +9,7 @@ import numpy as np
 from . import _dtype as D
 from ._tensor_base import TensorBase, _wrap, _check_device
 from ._creation import _finish, _like_device
+from ._errors import allocates
 from .backends import backend_of
 
 
@@ -117,6 +118,7 @@ def _host(t):
     return t.numpy(force=True)
 
 
+@allocates
 def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
          requires_grad=False, pin_memory=False):
     """Uniform on [0, 1)."""
@@ -126,6 +128,7 @@ def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
                    requires_grad, device)
 
 
+@allocates
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
           requires_grad=False, pin_memory=False):
     """Standard normal."""
@@ -134,6 +137,7 @@ def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
     return _finish(_rng(generator).standard_normal(_size(size)).astype(dt.np), requires_grad, device)
 
 
+@allocates
 def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None, layout=None,
             device=None, requires_grad=False):
     """Integers uniform on [low, high); ``randint(high, size)`` also works."""
@@ -152,6 +156,7 @@ def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None
                    .astype(dt.np), requires_grad, device)
 
 
+@allocates
 def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=None,
              requires_grad=False, pin_memory=False):
     _check_device(device)
@@ -179,6 +184,7 @@ def randint_like(input, low=0, high=None, *, dtype=None, layout=None, device=Non
                    device=_like_device(input, device))
 
 
+@allocates
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None,
            device=None, requires_grad=False):
     """Normal samples; ``mean``/``std`` may be tensors (broadcast) or numbers."""

@@ -31,7 +31,14 @@ the file and nothing half-loaded escapes.
 
 Saving to a path is atomic: the data goes to a temporary file in the same
 directory, which is flushed, fsync'ed and then renamed over the target, so
-a crash mid-save leaves the previous file intact.
+a crash mid-save leaves the previous file intact.  The temporary file's name
+carries the writer's process id; a later save into the directory removes
+those a killed writer left behind.
+
+Sizes a header declares are checked against the file before anything is
+allocated; from a pipe, whose size is unknown, arrays grow with the bytes
+that actually arrive, so a crafted header declaring terabytes is reported as
+a truncated file rather than exhausting memory.
 
 Tensors are stored by value.  The same tensor object saved twice is stored
 once and loads as one object; distinct tensors that share memory (views of
@@ -64,6 +71,8 @@ _PREAMBLE = struct.Struct("<IIQ")  # version, header crc32, header length
 _ALIGN = 64
 # A header larger than this is certainly not ours (it only holds structure).
 _MAX_HEADER = 1 << 30
+# Reads from a stream of unknown size go in pieces of this many bytes.
+_CHUNK = 1 << 24
 
 
 class SerializationError(RuntimeError):
@@ -217,6 +226,53 @@ def _is_path(f):
     return isinstance(f, (str, os.PathLike))
 
 
+# A save's temporary file is named after its target, this host and the writing process:
+# ".model.pt.ember-3f2a9c01-12345-k2j4h1.tmp".  A writer killed mid-save (SIGKILL, power
+# loss) cannot remove its own; the next save into the directory removes those whose
+# process is gone.  Only this host's: a process id means nothing on another machine
+# sharing the directory.
+_TMP_MARK = ".ember-"
+
+
+def _host_tag():
+    import socket
+    return format(zlib.crc32(socket.gethostname().encode()), "08x")
+
+
+def _tmp_prefix(base, pid):
+    return f".{base}{_TMP_MARK}{_host_tag()}-{pid}-"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True                     # (it exists, owned by someone else)
+    return True
+
+
+def _remove_stale_temporaries(directory):
+    """Delete this host's save temporaries in ``directory`` whose writer has died."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    tag = _TMP_MARK + _host_tag() + "-"
+    for name in names:
+        i = name.find(tag)
+        if not (name.startswith(".") and name.endswith(".tmp") and i > 0):
+            continue
+        pid = name[i + len(tag):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass                        # (another saver removed it first, or no permission)
+
+
 def _atomic_write(path, write):
     """Call ``write(fh)`` on a temporary file next to ``path``, then rename it
     over ``path`` once it is safely on disk.  On any error the temporary file
@@ -225,8 +281,9 @@ def _atomic_write(path, write):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise RuntimeError(f"Parent directory {directory} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
+    _remove_stale_temporaries(directory)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(os.path.basename(path), os.getpid()),
+                               suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -287,11 +344,39 @@ class _Reader:
         self.fh, self.name = fh, name
 
     def read(self, n, what):
-        data = self.fh.read(n)
+        if n > _CHUNK:                  # (in pieces: a corrupt length must not allocate)
+            parts, got = [], 0
+            while got < n:
+                part = self.fh.read(min(_CHUNK, n - got))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            data = b"".join(parts)
+        else:
+            data = self.fh.read(n)
         if data is None or len(data) != n:
             _fail(self.name, f"file is truncated (ended while reading {what}); "
                              f"the save was probably interrupted")
         return data
+
+    def read_array(self, dtype, shape, nbytes, what, bounded):
+        """The next ``nbytes`` as an array.  ``bounded``: the stream's size is known and
+        was checked against the header; otherwise (a pipe) a header could declare any
+        size, so the array grows with the bytes that actually arrive, and a stream that
+        ends early is reported as truncated before a declared terabyte is allocated."""
+        if bounded or nbytes <= _CHUNK:
+            arr = np.empty(shape, dtype=dtype)
+            self.readinto(arr.reshape(-1).view(np.uint8), what)
+            return arr
+        buf = bytearray()
+        while len(buf) < nbytes:
+            chunk = self.fh.read(min(_CHUNK, nbytes - len(buf)))
+            if not chunk:
+                _fail(self.name, f"file is truncated (ended while reading {what}); "
+                                 f"the save was probably interrupted")
+            buf += chunk
+        return np.frombuffer(buf, dtype=dtype).reshape(shape)
 
     def readinto(self, buf, what):
         view = memoryview(buf)
@@ -548,8 +633,7 @@ def _load_stream(fh, name, map_fn, exact):
     for i, (dtype, shape, off, nb, crc) in enumerate(specs):
         if off > pos:
             r.read(off - pos, "padding")
-        arr = np.empty(shape, dtype=dtype)
-        r.readinto(arr.reshape(-1).view(np.uint8), f"array {i}")
+        arr = r.read_array(dtype, shape, nb, f"array {i}", bounded=remaining is not None)
         if zlib.crc32(arr.reshape(-1).view(np.uint8)) != crc:
             _fail(name, f"checksum mismatch in array {i} (shape {list(shape)}, {dtype}): "
                         f"the file is corrupted")

@@ -163,6 +163,10 @@ class _NoBar:
     def set_postfix(self, *args, **kwargs):
         pass
 
+    def write(self, msg):
+        """As tqdm's ``bar.write``: a line of output (there is no bar to keep clear)."""
+        print(msg)
+
     def close(self):
         pass
 

@@ -65,7 +65,7 @@ def main(argv=None):
             param.data -= lr * param.grad
         history.add(epoch=epoch, train_loss=loss.data, train_acc=acc)
         bar.set_postfix(loss=f"{loss.data:.4f}", acc=f"{100 * acc:.0f}%")
-        print(C.History.format(history.rows[-1]))
+        bar.write(C.History.format(history.rows[-1]))   # (above the bar, not through it)
     bar.close()
 
     import ember

@@ -95,7 +95,7 @@ def test_custom_function_nan_is_caught():
         warnings.simplefilter("ignore")
         with ember.autograd.detect_anomaly():
             y = Bad.apply(x)
-            with pytest.raises(RuntimeError, match=r"Function 'BadBackward0' returned nan values "
+            with pytest.raises(RuntimeError, match=r"Function 'BadBackward' returned nan values "
                                                    r"in its 0th output\.") as info:
                 y.sum().backward()
     assert "Bad.apply(x)" in str(info.value)

@@ -502,7 +502,7 @@ def test_once_differentiable_raises_on_double_backward():
     x = ember.tensor([3.0], requires_grad=True)
     g, = ember.autograd.grad(Sq.apply(x).sum(), x, create_graph=True)
     assert g.tolist() == [6.0]
-    with pytest.raises(RuntimeError, match="SqBackward0 is not differentiable twice"):
+    with pytest.raises(RuntimeError, match="SqBackward is not differentiable twice"):
         ember.autograd.grad(g.sum(), x)
 
 
@@ -544,5 +544,5 @@ def test_detect_anomaly_names_the_op():
     with pytest.warns(UserWarning):
         with ember.autograd.detect_anomaly():
             y = NanBack.apply(x)
-            with pytest.raises(RuntimeError, match="NanBackBackward0.*returned nan"):
+            with pytest.raises(RuntimeError, match="NanBackBackward.*returned nan"):
                 y.sum().backward()

@@ -167,6 +167,46 @@ def test_scalar_mlp(tmp_path, capsys):
     assert state["parameters"].shape == (2 * 16 + 16 + 16 * 16 + 16 + 16 + 1,)
 
 
+def test_scalar_mlp_writes_epoch_lines_through_its_bar(tmp_path, capsys, monkeypatch):
+    """Epoch lines go through the bar's own ``write`` (tqdm keeps them above the bar),
+    never a bare print that would land inside the bar's line."""
+    import builtins
+    import scalar_mlp
+    written, printed = [], []
+
+    class Bar:
+        def __init__(self, iterable, *a, **k):
+            self.iterable = iterable
+
+        def __iter__(self):
+            return iter(self.iterable)
+
+        def set_postfix(self, **k):
+            pass
+
+        def write(self, msg):
+            written.append(msg)
+
+        def close(self):
+            pass
+    real_print = builtins.print
+    monkeypatch.setattr(scalar_mlp.C, "progress", lambda it, desc, enabled=True, total=None: Bar(it))
+    monkeypatch.setattr(builtins, "print", lambda *a, **k: (printed.append(a), real_print(*a, **k)))
+    scalar_mlp.main(["--out", str(tmp_path / "s"), "--epochs", "2", "--points", "8"])
+    assert len(written) == 2 and all("epoch" in w for w in written)
+    assert not any(a and a[0] in written for a in printed)
+
+
+def test_bench_kernels_help_prints_help_and_runs_nothing():
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    r = subprocess.run([sys.executable, os.path.join(root, "bench", "kernels.py"), "--help"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0
+    assert r.stdout.startswith("usage: kernels.py") and "median ms" not in r.stdout
+
+
 def test_scalar_moons():
     from scalar_mlp import make_moons
     X, y = make_moons(10, seed=1)

@@ -237,6 +237,8 @@ def test_leaf_gradient_is_adopted_not_shared():
             return ember.from_numpy(arr)
 
     d = ember.randn(3, requires_grad=True)
+    if d.device.type != "cpu":
+        return      # (a CPU gradient for another device's leaf is refused, as torch refuses it)
     Fresh.apply(d).sum().backward()
     assert d.grad.numpy() is Fresh.arr()       # adopted: no copy
 

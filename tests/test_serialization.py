@@ -432,3 +432,117 @@ def test_safetensors_missing_package(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match="pip install safetensors"):
         S.save_safetensors({"a": ember.ones(1)}, tmp_path / "x.safetensors")
+
+
+# ---- untrusted sizes, killed writers --------------------------------------------------------------
+
+def _four_terabytes(tmp_path):
+    """A valid-looking checkpoint whose header declares one 4 TB float32 tensor (its
+    checksum fixed up), followed by only a few real bytes."""
+    path = tmp_path / "small.ember"
+    ember.save({"w": ember.ones(4)}, path)
+    n = 2 ** 40
+
+    def declare(h):
+        h["blobs"][0].update(shape=[n], nbytes=4 * n)
+        h["payload_nbytes"] = 4 * n
+    return _rewrite_header(path.read_bytes(), declare)
+
+
+def test_crafted_huge_header_refused_from_a_file(tmp_path):
+    bad = tmp_path / "huge.ember"
+    bad.write_bytes(_four_terabytes(tmp_path))
+    with pytest.raises(SerializationError, match="truncated: the header describes 4398046511104"):
+        ember.load(bad)
+
+
+def test_crafted_huge_header_refused_from_a_pipe(tmp_path):
+    """A pipe's size is unknown: the array grows with the bytes that arrive, so the short
+    stream is reported truncated (a 4 TB allocation would raise MemoryError first)."""
+    import threading
+    data = _four_terabytes(tmp_path)
+    rfd, wfd = os.pipe()
+
+    def feed():
+        with os.fdopen(wfd, "wb") as w:
+            w.write(data)
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        with os.fdopen(rfd, "rb") as r:
+            assert not r.seekable()
+            with pytest.raises(SerializationError, match="truncated"):
+                ember.load(r)
+    finally:
+        t.join()
+
+
+def test_large_array_from_a_pipe_loads(tmp_path):
+    """The chunked pipe read still returns the real data (more than one chunk)."""
+    import threading
+    w_ = ember.arange(float(S._CHUNK // 4 + 1000))
+    buf = io.BytesIO()
+    ember.save({"w": w_}, buf)
+    rfd, wfd = os.pipe()
+
+    def feed():
+        with os.fdopen(wfd, "wb") as w:
+            w.write(buf.getvalue())
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        with os.fdopen(rfd, "rb") as r:
+            got = ember.load(r)["w"]
+    finally:
+        t.join()
+    np.testing.assert_array_equal(got.numpy(force=True), w_.numpy(force=True))
+
+
+_KILLED_WRITER = """
+import os, sys, time
+import ember
+from ember import serialization as S
+
+def stall(fh, header, blobs):
+    fh.write(b"\\x89EMBER\\r\\n" + b"x" * (1 << 20))   # a partial file, then hang
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+
+S._write_payload = stall
+ember.save({"w": ember.ones(10)}, sys.argv[1])
+"""
+
+
+def test_sigkill_during_save_leaves_no_temporary_for_long(tmp_path):
+    """A writer killed with SIGKILL mid-save cannot clean up; the next save into the
+    directory removes its temporary file (its process is gone) and keeps a live
+    writer's."""
+    import signal
+    import subprocess
+    import sys
+    path = tmp_path / "model.ember"
+    ember.save({"w": ember.zeros(3)}, path)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(ember.__file__))] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path)], env=env,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+        stale = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+        assert len(stale) == 1 and f"-{child.pid}-" in stale[0]
+        # a live writer's temporary survives another save into the directory
+        ember.save({"other": 1}, tmp_path / "other.ember")
+        assert stale[0] in os.listdir(tmp_path)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+    assert stale[0] in os.listdir(tmp_path)          # nothing cleaned it up yet
+    assert ember.load(path)["w"].tolist() == [0.0, 0.0, 0.0]   # the previous file intact
+    ember.save({"w": ember.ones(3)}, path)
+    assert sorted(os.listdir(tmp_path)) == ["model.ember", "other.ember"]
+    assert ember.load(path)["w"].tolist() == [1.0, 1.0, 1.0]

@@ -11,8 +11,10 @@ from sys import getrefcount
 
 import numpy as np
 
+from .._dtype import _FROM_NP
 from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns, quiet
 from .._tensor_base import TensorBase, _wrap
+from . import _checks
 from ._sum_to import sum_to as _sum_to
 from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG, _edge
 from .grad_mode import state as _gm
@@ -135,7 +137,7 @@ def _fix(g, edge, graph):
         if g.shape != edge[2]:
             g = _sum_to(g, edge[2])
         if g._data.dtype != edge[3]:
-            g = g.to(edge[3])
+            g = g.to(_FROM_NP[edge[3]])     # (an Ember dtype: .to takes no NumPy dtype)
         return g
     if type(g) is not np.ndarray and type(g) not in _ARRAYS:
         if hasattr(g, "grad_fn"):
@@ -369,8 +371,7 @@ def _run_pre_hooks(node, buf, create_graph):
             continue
         r = fn(_as_tensor(g))
         if r is not None:
-            if not isinstance(r, TensorBase):
-                r = _wrap(_asarray(r))
+            _checks.hook_result(_checks.hook_name(fn), r, g)
             buf[out_nr] = r if create_graph else r._data
     return buf
 
@@ -425,7 +426,8 @@ def _call_public(node, fn, buf, create_graph):
     tbuf = [(_wrap(g) if type(g) in _ARRAYS else g) for g in buf]
     res = fn.backward(node, *tbuf)
     if type(res) is not tuple:
-        res = (res,)
+        res = tuple(res) if type(res) is list else (res,)
+    _checks.function_grads(node._name, res, node._next)
     if create_graph:
         return res
     return tuple(r._data if isinstance(r, TensorBase) else r for r in res)
@@ -559,6 +561,7 @@ def _leaf_hooks(t, g, create_graph):
     for h in list(t._hooks):
         r = h(g if isinstance(g, TensorBase) else _wrap(g))
         if r is not None:
+            _checks.hook_result(_checks.hook_name(h), r, g)
             g = r if create_graph else (r._data if isinstance(r, TensorBase) else _asarray(r))
         r = None
     return g

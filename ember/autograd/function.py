@@ -228,7 +228,9 @@ class FunctionMeta(type):
 
     def __init__(cls, name, bases, ns):
         super().__init__(name, bases, ns)
-        node_name = ns.get("_node_name") or (name.lstrip("_") + "Backward0")
+        # (a user's Function is "MyFnBackward" in torch; its built-in ops are "MulBackward0")
+        node_name = ns.get("_node_name") or (name.lstrip("_") + "Backward0" if cls._raw
+                                             else name + "Backward")
         fields = tuple(cls._ctx_fields)
         hidden = [f for f in fields if hasattr(Node, f)]
         if hidden:  # (a slot named "name" would hide grad_fn.name(), ...)

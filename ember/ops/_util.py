@@ -50,6 +50,10 @@ def promote(a, b):
     """
     a = as_tensor_arg(a, "input")
     b = as_tensor_arg(b)
+    if type(b) is int and not _I64_MIN <= b < _U64_END:
+        D.wrap_int(b, _I64)        # (raises torch's OverflowError: beyond 64 bits)
+    if type(a) is int and not _I64_MIN <= a < _U64_END:
+        D.wrap_int(a, _I64)
     ta, tb = isinstance(a, TensorBase), isinstance(b, TensorBase)
     if ta and tb:
         if a._data.dtype == b._data.dtype:
@@ -66,6 +70,10 @@ def promote(a, b):
         return a, b
     # two scalars (e.g. ember.add(2, 3)): make the first a tensor (on the default device)
     return scalar_tensor(a, dtype=D.result_type(a, b)), b
+
+
+# torch reads a Python int operand as a 64-bit C integer: signed or, above, unsigned
+_I64_MIN, _U64_END, _I64 = -(1 << 63), 1 << 64, np.dtype(np.int64)
 
 
 def to_float(t):

@@ -22,11 +22,25 @@ def _binary(op, a, b):
     """Run binary ``op`` on promoted operands, turning NumPy's broadcast
     ValueError into torch's RuntimeError naming both sizes."""
     a, b = promote(a, b)
+    if type(b) is int and isinstance(a, TensorBase):
+        b = _wrap_int(b, a)
+    elif type(a) is int and isinstance(b, TensorBase):
+        a = _wrap_int(a, b)
     try:
         return op.apply(a, b)
     except ValueError:
         check_broadcast(_shape(a), _shape(b))
         raise
+
+
+def _wrap_int(v, t):
+    """A Python int operand of tensor ``t``: torch converts it to an integer tensor's
+    dtype with two's-complement wrapping (``int8_tensor + 200`` adds -56), where NumPy
+    would raise OverflowError."""
+    dt = t._data.dtype
+    if dt.kind in "iu" and not 0 <= v <= 127:
+        return D.wrap_int(v, dt)
+    return v
 
 
 def _shape(x):
@@ -326,10 +340,11 @@ def add(input, other, *, alpha=1, out=None):
 
 def _scale(input, other, alpha):
     """alpha * other, refusing a float alpha for integer operands (as torch)."""
-    if isinstance(alpha, float) and D.result_type(
-            as_tensor_arg(input, "input"), as_tensor_arg(other)).category != D._FLOAT:
+    rt = D.result_type(as_tensor_arg(input, "input"), as_tensor_arg(other))
+    if isinstance(alpha, float) and rt.category != D._FLOAT:
         raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
                            "point number.")
+    D.checked_scalar(alpha, rt.np)     # (torch refuses alpha=200 for int8)
     return mul(other, alpha) if isinstance(other, TensorBase) else other * alpha
 
 
@@ -455,6 +470,8 @@ def pow(input, exponent, *, out=None):
             base = as_tensor_arg(input, "self")
             rt = D.result_type(base, e)
             e = cast(e, rt)
+            if type(base) is int:
+                base = _wrap_int(base, e)     # (torch wraps an int base into e's dtype)
             return _out(ScalarPowTensor.apply(rt.np.type(base), e), out)  # host (a scalar)
         input = _wrap(input)
     exponent = as_tensor_arg(exponent, "exponent")
@@ -464,10 +481,18 @@ def pow(input, exponent, *, out=None):
             if isinstance(exponent, float):
                 input = cast(input, D.get_default_dtype())
             else:
+                if exponent < -(1 << 63):
+                    D.wrap_int(exponent, input._data.dtype)   # (torch's OverflowError)
                 if exponent < 0:
                     raise RuntimeError("Integers to negative integer powers are not allowed.")
+                if kind != "b":
+                    # torch reads the exponent as int64, then refuses what the dtype can't hold
+                    D.checked_scalar(exponent, D.int64.np if exponent >= 1 << 63 else
+                                     input._data.dtype)
                 if kind == "b" and type(exponent) is not bool:
                     input = cast(input, D.int64)  # bool ** 2 is int64, as torch
+        elif input._data.dtype == np.float16 and abs(exponent) > 65504.0:
+            D.checked_scalar(exponent, input._data.dtype)   # (torch checks a float16's exponent)
         return _out(PowScalar.apply(input, exponent), out)
     a, b = promote(input, exponent)
     if _is_bool(a) and _is_bool(b):
@@ -687,9 +712,10 @@ def where(condition, input=None, other=None, *, out=None):
     a, b = promote(input, other)
     xp = namespace(condition._data)     # (numbers become arrays on the condition's device)
     if not isinstance(a, TensorBase):
-        a = _wrap(xp.asarray(a, dtype=D.result_type(a, b).np))
+        dt = D.result_type(a, b).np     # (a number becomes a one-element tensor, checked)
+        a = _wrap(xp.asarray(D.checked_fill(a, dt, 1), dtype=dt))
     if not isinstance(b, TensorBase):
-        b = _wrap(xp.asarray(b, dtype=a._data.dtype))
+        b = _wrap(xp.asarray(D.checked_fill(b, a._data.dtype, 1), dtype=a._data.dtype))
     try:
         return _out(Where.apply(condition, a, b), out)
     except ValueError:

@@ -33,7 +33,7 @@ from ..autograd.grad_mode import state as _gm
 from . import _bw
 from ._util import cast, check_broadcast
 from .elementwise import _out
-from .inplace import apply_inplace
+from .inplace import apply_inplace, check_overlap
 
 _FULL = slice(None)
 _ELL = (Ellipsis,)
@@ -646,10 +646,14 @@ def setitem(self, index, value):
     vt = isinstance(value, TensorBase)
     if vt and adv is not None and value._data.dtype != d.dtype:
         _adv_value_dtype(d, adv, value._data)
+    if vt:
+        _setitem_overlap(self, basic, adv, value)
     if _gm.enabled and (self.requires_grad or vt and value.requires_grad):
         _setitem_recorded(self, basic, adv, value)
         return
     v = value._data if vt else value
+    if type(v) in _PYNUM:
+        v = _setitem_scalar(v, d.dtype)
     try:
         if adv is None:
             d[_ELL if basic is None else basic] = v
@@ -663,6 +667,31 @@ def setitem(self, index, value):
     except (ValueError, IndexError) as e:
         raise _put_error(e, d, basic, adv, v) from None
     self._vc[0] += 1
+
+
+_PYNUM = (bool, int, float)
+
+
+def _setitem_scalar(v, np_dtype):
+    """A number stored by ``t[i] = v``: torch reads an int as int64, then refuses a
+    value ``t``'s dtype cannot hold (200 for int8)."""
+    if type(v) is int and not -(1 << 63) <= v < (1 << 63):
+        raise ValueError("Overflow when unpacking long long")
+    return D.checked_fill(v, np_dtype, 1)     # (as a one-element tensor: float16 unchecked)
+
+
+def _setitem_overlap(self, basic, adv, value):
+    """torch's overlap rules for ``self[index] = value``: a basic index copies into a
+    view (the value may not overlap it in part); an advanced one is an index_put_ (the
+    value may not overlap self at all), except a one-element value under a lone mask (a
+    masked_fill_, which reads it as a number)."""
+    d, v = self._data, value._data
+    if not isinstance(d, np.ndarray) or not isinstance(v, np.ndarray):
+        return
+    if adv is None:
+        check_overlap(_wrap(d[_ELL if basic is None else basic]), (value,))
+    elif not (v.size == 1 and len(adv) == 1 and adv[0].dtype == np.bool_):
+        check_overlap(self, (value,), full_too=True)
 
 
 def _adv_value_dtype(d, adv, v):
@@ -681,6 +710,8 @@ def _setitem_recorded(self, basic, adv, value):
         if value._data.dtype != dt:
             value = cast(value, D._FROM_NP[dt])
     else:
+        if type(value) in _PYNUM:
+            value = _setitem_scalar(value, dt)
         value = namespace(self._data).asarray(value, dtype=dt)
     op = _CopySlices if adv is None else IndexPut
     try:
@@ -1364,7 +1395,7 @@ def index_fill(input, dim, index, value):
                                f"tensor with {value._data.ndim} dimension(s).")
         value = cast(value, D._FROM_NP[x.dtype])
     else:
-        value = namespace(x).asarray(value).astype(x.dtype)
+        value = namespace(x).asarray(D.checked_scalar(value, x.dtype)).astype(x.dtype)
     if x.ndim == 0:
         _dim(dim, 0)
         _check_bounds(_wrap_neg(idx, 1), 1, 0, IndexError)
@@ -1422,11 +1453,11 @@ def _fill_value(value, x):
             raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value._data.ndim} dimension(s).")
         return cast(value, D._FROM_NP[x.dtype])
+    value = D.checked_scalar(value, x.dtype)
     try:
         return namespace(x).asarray(value).astype(x.dtype)
     except (OverflowError, ValueError, TypeError):
-        raise RuntimeError(f"value cannot be converted to type {x.dtype.name} without "
-                           "overflow") from None
+        raise D.overflow_error(x.dtype) from None
 
 
 def masked_fill(input, mask, value):
@@ -1744,6 +1775,7 @@ def put(input, index, source, accumulate=False):
 
 def put_(input, index, source, accumulate=False):
     """In-place :func:`put`."""
+    check_overlap(input, (index, source), full_too=True)
     if _gm.enabled and (input.requires_grad or source.requires_grad) or \
             not input._data.flags.c_contiguous:
         return apply_inplace(input, put, index, source, accumulate)
@@ -1780,6 +1812,7 @@ def scatter_(input, dim, index, src=None, value=None, *, reduce=None):
     """In-place :func:`scatter`."""
     if src is None:
         src = value
+    check_overlap(input, (index, src), full_too=True)
     if _needs_record(input, (src,), {}) or _scalarish(input, index, src if isinstance(src, TensorBase)
                                                       else None):
         return apply_inplace(input, scatter, dim, index, src, reduce=reduce)
@@ -1794,6 +1827,7 @@ def scatter_(input, dim, index, src=None, value=None, *, reduce=None):
 
 def scatter_add_(input, dim, index, src):
     """In-place :func:`scatter_add`."""
+    check_overlap(input, (index, src), full_too=True)
     if _needs_record(input, (src,), {}) or _scalarish(input, index, src):
         return apply_inplace(input, scatter_add, dim, index, src)
     d, idx, s = _scatter_checks(input, dim, index, src)
@@ -1810,6 +1844,7 @@ def scatter_reduce_(input, dim, index, src, reduce, *, include_self=True):
 
 def index_add_(input, dim, index, source, *, alpha=1):
     """In-place :func:`index_add`."""
+    check_overlap(input, (index, source), full_too=True)
     if _needs_record(input, (source,), {}) or input._data.ndim == 0:
         return apply_inplace(input, index_add, dim, index, source, alpha=alpha)
     d, idx = _index_op_checks(input, dim, index, source, "index_add_")
@@ -1824,6 +1859,7 @@ def index_add_(input, dim, index, source, *, alpha=1):
 
 def index_copy_(input, dim, index, source):
     """In-place :func:`index_copy`."""
+    check_overlap(input, (index, source), full_too=True)
     return apply_inplace(input, index_copy, dim, index, source)
 
 

@@ -83,6 +83,72 @@ def writable_alias(d):
     raise RuntimeError(OVERLAP_MSG)
 
 
+# ---- inputs that overlap the written-to tensor --------------------------------------------
+# torch refuses an in-place write whose input shares memory with the output in part
+# (``a[1:].copy_(a[:-1])``: its result would depend on the order elements are visited),
+# but allows the very same memory (``a.add_(a)``); ops that gather or scatter by index
+# (index_copy_, scatter_, put_, ``a[idx] = v``) refuse any overlap.  Like torch's
+# get_overlap_status, arrays whose layout is not dense (expanded, strided slices) are
+# "too hard" to judge and pass.
+
+PARTIAL_OVERLAP_MSG = ("unsupported operation: some elements of the input tensor and the "
+                       "written-to tensor refer to a single memory location. Please clone() the "
+                       "tensor before performing the operation.")
+
+
+def _root(a):
+    """The array owning ``a``'s memory (NumPy points views at it)."""
+    b = a.base
+    while isinstance(b, np.ndarray):
+        a, b = b, b.base
+    return a
+
+
+def _dense(a):
+    """torch's is_non_overlapping_and_dense: some order of the dims is contiguous."""
+    if a.flags.c_contiguous or a.flags.f_contiguous:
+        return True
+    expect = a.itemsize
+    for st, n in sorted((st, n) for st, n in zip(a.strides, a.shape) if n != 1):
+        if st != expect:
+            return False
+        expect *= n
+    return True
+
+
+def overlap(out, src):
+    """How arrays ``out`` and ``src`` share memory: "full" (the same elements in the same
+    layout), "partial", or None (disjoint, or too hard to tell)."""
+    if out is src:
+        return "full"
+    if not (isinstance(out, np.ndarray) and isinstance(src, np.ndarray)):
+        return None                     # (another backend's arrays: its own business)
+    if not out.size or not src.size or _root(out) is not _root(src):
+        return None
+    if not (_dense(out) and _dense(src)):
+        return None
+    a0 = out.__array_interface__["data"][0]
+    b0 = src.__array_interface__["data"][0]
+    a1, b1 = a0 + out.nbytes, b0 + src.nbytes
+    if a0 == b0 and a1 == b1:
+        return "full" if out.strides == src.strides and out.shape == src.shape else "partial"
+    return "partial" if a0 < b1 and b0 < a1 else None
+
+
+def check_overlap(t, args, full_too=False):
+    """Raise torch's error when a Tensor among ``args`` shares memory in part with ``t``
+    (written in place); with ``full_too``, when it shares any."""
+    d = t._data
+    for a in args:
+        if isinstance(a, TensorBase):
+            s = a._data
+            if s is not d and d.base is None and s.base is None:
+                continue                # (two separate allocations: the common case)
+            o = overlap(d, s)
+            if o == "partial" or (o and full_too):
+                raise RuntimeError(PARTIAL_OVERLAP_MSG)
+
+
 def _cat_name(np_dtype):
     return {"f": "Float", "i": "Long", "u": "Byte", "b": "Bool"}[np_dtype.kind]
 

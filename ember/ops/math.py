@@ -918,8 +918,13 @@ def _clamp(input, min, max, op, tensor_op):
         rt = D.result_type(x, *[v for v in (min, max) if v is not None])
         if rt.np != x._data.dtype:
             x = cast(x, rt)
-        lo = None if min is None else rt.np.type(min).item()  # host (a Python number)
-        hi = None if max is None else rt.np.type(max).item()  # host
+        # host (Python numbers); torch refuses a bound the dtype cannot hold
+        lo = None if min is None else rt.np.type(D.checked_scalar(min, rt.np)).item()
+        hi = None if max is None else rt.np.type(D.checked_scalar(max, rt.np)).item()
+    else:
+        for v in (lo, hi):     # (beyond float16's range: torch checks the bound fits)
+            if v is not None and not -65504.0 <= v <= 65504.0 and v == v:
+                D.checked_scalar(v, x._data.dtype)
     return op.apply(x, lo, hi)
 
 
@@ -936,6 +941,7 @@ def _clamp_tensor(input, min, max, op):
             if not _is_num(v):
                 raise TypeError(f"clamp(): argument '{name}' must be Number or Tensor, "
                                 f"not {type(v).__name__}")
+            v = D.checked_scalar(v, rt.np)
             return _wrap(namespace(input._data).asarray(v, dtype=rt.np))  # (on input's device)
         return cast(v, rt)
 

@@ -6,11 +6,12 @@ tensor method does is an op function elsewhere in ember.ops.
 """
 import numpy as np
 
+from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
 from ..autograd.grad_mode import state as _gm
 from ..backends import namespace, ARRAY_TYPES
 from . import elementwise
-from .inplace import apply_inplace, _result_into, check_writable, writable_alias
+from .inplace import apply_inplace, _result_into, check_writable, writable_alias, check_overlap, overlap
 
 
 def inplace_method(func):
@@ -18,6 +19,9 @@ def inplace_method(func):
     name = func.__name__
 
     def method(self, *args, **kwargs):
+        check_overlap(self, args)
+        if kwargs:
+            check_overlap(self, kwargs.values())
         return apply_inplace(self, func, *args, **kwargs)
     method.__name__ = method.__qualname__ = name + "_"
     method.__doc__ = f"In-place version of :meth:`{name}`."
@@ -30,6 +34,8 @@ def _fast_inplace(ufunc, func, name):
     """``self.<name>(other, alpha=)`` with the namespace's ``ufunc`` (a name)
     writing into self's array, when no graph is recorded."""
     def method(self, other, *, alpha=1):
+        if isinstance(other, TensorBase):
+            check_overlap(self, (other,))
         if _gm.enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
             if alpha != 1:
                 return apply_inplace(self, func, other, alpha=alpha)
@@ -40,7 +46,7 @@ def _fast_inplace(ufunc, func, name):
         d = self._data
         try:
             getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):   # (the general path words it, or wraps)
             res = func(_wrap(self._data), other) if alpha == 1 else func(_wrap(self._data), other, alpha=alpha)
             _result_into(self, res._data, name)
         self._vc[0] += 1
@@ -52,13 +58,15 @@ def _fast_inplace(ufunc, func, name):
 def _fast_inplace2(ufunc, func, name):
     """As ``_fast_inplace``, for methods without ``alpha``."""
     def method(self, other):
+        if isinstance(other, TensorBase):
+            check_overlap(self, (other,))
         if _gm.enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
             return apply_inplace(self, func, other)
         o = other._data if isinstance(other, TensorBase) else other
         d = self._data
         try:
             getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):   # (the general path words it, or wraps)
             _result_into(self, func(_wrap(self._data), other)._data, name)
         self._vc[0] += 1
         return self
@@ -68,6 +76,7 @@ def _fast_inplace2(ufunc, func, name):
 
 def div_(self, other, *, rounding_mode=None):
     if rounding_mode is not None or self._data.dtype.kind != "f":
+        check_overlap(self, (other,))
         return apply_inplace(self, elementwise.div, other, rounding_mode=rounding_mode)
     return _div_fast(self, other)
 
@@ -113,7 +122,10 @@ def fill_(self, value):
         if value._data.ndim != 0:
             raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
                                f"{value._data.ndim} dimensions.")
+        if overlap(self._data, value._data):
+            value = value.clone()    # (torch reads the value as a number: no overlap rule)
         return copy_(self, value)
+    value = D.checked_fill(value, self._data.dtype, self._data.size)  # (300 for uint8 raises)
     if _gm.enabled and self.requires_grad:
         return apply_inplace(self, _Fill.apply, value, _overlap_ok=True)
     d = self._data
@@ -134,6 +146,7 @@ def copy_(self, src, non_blocking=False):
     xp = namespace(self._data)
     if not isinstance(src, TensorBase):
         src = _wrap(xp.asarray(src))        # (numbers, lists, arrays: onto self's device)
+    check_overlap(self, (src,))
     if _gm.enabled and (self.requires_grad or src.requires_grad):
         try:
             np.broadcast_shapes(src._data.shape, self._data.shape)  # host (shapes, not data)

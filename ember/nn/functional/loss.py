@@ -731,6 +731,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise RuntimeError(f"Found dtype {_tname(td)} but expected {_tname(xd)}")
     if not ((xd >= 0) & (xd <= 1)).all():
         raise RuntimeError("all elements of input should be between 0 and 1")
+    if not ((td >= 0) & (td <= 1)).all():      # (NaN fails too, as in torch)
+        raise RuntimeError("all elements of target should be between 0 and 1")
     w = None
     if weight is not None:
         xp = namespace(xd)
@@ -968,7 +970,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         raise RuntimeError(f"inconsistent target size, expected {x.shape[0]} but got "
                            f"{list(target.shape)}")
     if td.size and (td.min() < 0 or td.max() >= C):
-        raise IndexError("target out of range")
+        raise RuntimeError("target out of range")
     xy = x.gather(1, t.unsqueeze(1))
     z = (margin - xy + x).clamp_min(0)
     if p == 2:
@@ -989,6 +991,8 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     x = input if input.dim() > 1 else input.unsqueeze(0)
     td = target._data.reshape(x.shape)
     N, C = x.shape
+    if td.size and (td.min() < -1 or td.max() >= C):    # (every entry, even after a -1)
+        raise RuntimeError("argument #2 'target' is out of range")
     xp = namespace(td)
     is_t = xp.zeros((N, C), dtype=bool)
     tmask = xp.zeros((N, C), dtype=bool)   # target slots before the first -1

@@ -500,7 +500,9 @@ class Module:
                     g._vc[0] += 1
 
     def share_memory(self):
-        return self
+        """Move every parameter, gradient and buffer into shared memory in place (see
+        ``Tensor.share_memory_``): processes forked afterwards train this very model."""
+        return self._apply(lambda t: t.share_memory_())
 
     def apply(self, fn):
         """Call ``fn(module)`` on every descendant (children first), then on self."""
@@ -1007,6 +1009,15 @@ def _backward_hook_fn():
 _BHF = None
 
 
+def _check_hook_grads(new, old):
+    """A module backward (pre-)hook's replacement gradients, checked as torch checks
+    them (its message names the hook 'hook', the wrapper torch runs it in)."""
+    from ...autograd._checks import hook_result
+    for r, g in zip(new, old):
+        if r is not None and g is not None:
+            hook_result("hook", r, g)
+
+
 class _BackwardHook:
     """Wires a module's full backward (pre-)hooks around one call: an identity
     node on the outputs captures grad_output (and runs pre-hooks); one on the
@@ -1062,6 +1073,7 @@ class _BackwardHook:
                     if len(res) != len(grad_inputs):
                         raise RuntimeError(f"Backward hook returned an invalid number of grad_input, "
                                            f"got {len(res)}, but expected {len(grad_inputs)}")
+                    _check_hook_grads(res, grad_inputs)
                     grad_inputs = res
             return grad_inputs
 
@@ -1074,7 +1086,9 @@ class _BackwardHook:
             for hook in self.pre_hooks:
                 res = hook(self.module, grads)
                 if res is not None:
-                    grads = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                    res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                    _check_hook_grads(res, grads)
+                    grads = res
             self.grad_outputs = grads
             if not self.input_wired and self.hooks:
                 # no input needs grad: hooks still run, with grad_input all None

@@ -113,7 +113,7 @@ class PackedSequence(_PackedSequenceBase):
 
 def _dt(name):
     from ... import _dtype as D
-    return D.to_dtype(name)
+    return D.lookup(name)
 
 
 def _lengths_array(lengths):
