@@ -388,3 +388,157 @@ def test_sparse_adam_updates_whole_rows_only():
     assert (out[1] != before[1]).all()
     assert opt.state[w]["step"] == 2
     np.testing.assert_array_equal(opt.state[w]["exp_avg"].numpy()[[0, 2, 3]], 0.0)
+
+
+# ---- swa_utils ----------------------------------------------------------------------------
+
+def bn_model(lib, dtype=np.float64, seed=0):
+    """Linear -> BatchNorm1d -> ReLU -> Linear, with torch's seeded initial weights."""
+    torch.manual_seed(seed)
+    ref = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(),
+                              torch.nn.Linear(6, 2))
+    model = lib.nn.Sequential(lib.nn.Linear(4, 6), lib.nn.BatchNorm1d(6), lib.nn.ReLU(),
+                              lib.nn.Linear(6, 2))
+    model.to(getattr(lib, np.dtype(dtype).name))
+    with lib.no_grad():
+        for p, r in zip(model.parameters(), ref.parameters()):
+            p.copy_(lib.tensor(r.detach().numpy().astype(dtype)))
+    return model
+
+
+def perturb(lib, model, rng, dtype):
+    """Give ``model`` new weights and new batch-norm statistics (the same in both libs)."""
+    with lib.no_grad():
+        for p in model.parameters():
+            p.add_(lib.tensor((0.3 * rng.standard_normal(tuple(p.shape))).astype(dtype)))
+    model.train()
+    model(lib.tensor(rng.standard_normal((8, 4)).astype(dtype)))   # moves the BN buffers
+
+
+def averaged_run(lib, dtype, updates=5, **kwargs):
+    model = bn_model(lib, dtype)
+    avg = lib.optim.swa_utils.AveragedModel(model, **kwargs)
+    rng = np.random.default_rng(11)
+    for _ in range(updates):
+        perturb(lib, model, rng, dtype)
+        avg.update_parameters(model)
+    return avg
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["swa", "ema_multi", "ema_avg_fn", "swa_multi", "swa_avg_fn",
+                                  "ema_buffers", "swa_buffers"])
+def test_averaged_model_matches_torch(kind, dtype):
+    def kwargs(lib):
+        su = lib.optim.swa_utils
+        return {"swa": {}, "ema_multi": dict(multi_avg_fn=su.get_ema_multi_avg_fn(0.8)),
+                "ema_avg_fn": dict(avg_fn=su.get_ema_avg_fn(0.7)),
+                "swa_multi": dict(multi_avg_fn=su.get_swa_multi_avg_fn()),
+                "swa_avg_fn": dict(avg_fn=su.get_swa_avg_fn()),
+                "ema_buffers": dict(multi_avg_fn=su.get_ema_multi_avg_fn(0.6), use_buffers=True),
+                "swa_buffers": dict(use_buffers=True)}[kind]
+    e = averaged_run(ember, dtype, **kwargs(ember))
+    t = averaged_run(torch, dtype, **kwargs(torch))
+    esd, tsd = e.state_dict(), t.state_dict()
+    assert list(esd.keys()) == list(tsd.keys())
+    for k in tsd:
+        en, tn = esd[k].numpy(force=True), tsd[k].numpy()
+        assert en.dtype == tn.dtype, k
+        np.testing.assert_allclose(en, tn, rtol=TOL[dtype], atol=TOL[dtype], err_msg=k)
+    assert e.n_averaged.item() == 5 and e.n_averaged.dtype == ember.int64
+    x = np.random.default_rng(2).standard_normal((3, 4)).astype(dtype)
+    e.eval(), t.eval()
+    np.testing.assert_allclose(e(ember.tensor(x)).detach().numpy(),
+                               t(torch.tensor(x)).detach().numpy(), rtol=TOL[dtype] * 10,
+                               atol=TOL[dtype])
+
+
+def test_averaged_model_is_a_copy_and_errors():
+    model = bn_model(ember)
+    avg = ember.optim.swa_utils.AveragedModel(model)
+    assert avg.module is not model
+    assert all(a is not p for a, p in zip(avg.parameters(), model.parameters()))
+    assert [n for n, _ in avg.named_buffers()][0] == "n_averaged"
+    su = ember.optim.swa_utils
+    for lib in (ember, torch):
+        with pytest.raises(AssertionError, match="Only one of avg_fn and multi_avg_fn"):
+            lib.optim.swa_utils.AveragedModel(
+                bn_model(lib), avg_fn=lib.optim.swa_utils.get_swa_avg_fn(),
+                multi_avg_fn=lib.optim.swa_utils.get_swa_multi_avg_fn())
+        for f in (lib.optim.swa_utils.get_ema_multi_avg_fn, lib.optim.swa_utils.get_ema_avg_fn):
+            with pytest.raises(ValueError, match=r"Invalid decay value 1.5 provided. Please "
+                                                 r"provide a value in \[0,1\] range."):
+                f(1.5)
+    assert set(su.__all__) == set(torch.optim.swa_utils.__all__)
+
+
+def swalr_lrs(lib, epochs=16, **kwargs):
+    ps = [lib.tensor([1.0]).requires_grad_(True), lib.tensor([2.0]).requires_grad_(True)]
+    opt = lib.optim.SGD([{"params": [ps[0]]}, {"params": [ps[1]], "lr": 0.5}], lr=0.1)
+    sched = lib.optim.swa_utils.SWALR(opt, **kwargs)
+    lrs = [sched.get_last_lr()]
+    for _ in range(epochs):
+        opt.step()
+        sched.step()
+        lrs.append(sched.get_last_lr())
+    return lrs, sched
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(swa_lr=0.05), dict(swa_lr=0.05, anneal_epochs=4, anneal_strategy="linear"),
+    dict(swa_lr=[0.01, 0.2], anneal_epochs=3), dict(swa_lr=0.3, anneal_epochs=0),
+    dict(swa_lr=0.02, anneal_epochs=1, anneal_strategy="linear"),
+])
+def test_swalr_matches_torch(kwargs):
+    elrs, esched = swalr_lrs(ember, **kwargs)
+    tlrs, tsched = swalr_lrs(torch, **kwargs)
+    np.testing.assert_allclose(elrs, tlrs, rtol=1e-12)
+    esd, tsd = esched.state_dict(), tsched.state_dict()
+    assert set(esd) >= {"anneal_epochs", "_anneal_strategy", "base_lrs", "last_epoch"}
+    for k in ("anneal_epochs", "_anneal_strategy", "base_lrs", "last_epoch", "_step_count"):
+        assert esd[k] == tsd[k], k
+    # a scheduler loaded from the state dict goes on the same way
+    ps = [ember.tensor([1.0]).requires_grad_(True), ember.tensor([2.0]).requires_grad_(True)]
+    opt = ember.optim.SGD([{"params": [ps[0]]}, {"params": [ps[1]], "lr": 0.5}], lr=0.1)
+    fresh = ember.optim.swa_utils.SWALR(opt, swa_lr=0.9, anneal_strategy="linear")
+    fresh.load_state_dict(esd)
+    assert fresh.anneal_func(0.5) == esched.anneal_func(0.5)
+
+
+def test_swalr_errors():
+    for lib in (ember, torch):
+        opt = lib.optim.SGD([lib.tensor([1.0]).requires_grad_(True)], lr=0.1)
+        with pytest.raises(ValueError, match="anneal_strategy must be one of 'cos' or 'linear', "
+                                             "instead got exp"):
+            lib.optim.swa_utils.SWALR(opt, swa_lr=0.1, anneal_strategy="exp")
+        with pytest.raises(ValueError, match="anneal_epochs must be equal or greater than 0, "
+                                             "got -1"):
+            lib.optim.swa_utils.SWALR(opt, swa_lr=0.1, anneal_epochs=-1)
+        with pytest.raises(ValueError, match="swa_lr must have the same length as "
+                                             "optimizer.param_groups"):
+            lib.optim.swa_utils.SWALR(opt, swa_lr=[0.1, 0.2])
+
+
+@pytest.mark.parametrize("loader_kind", ["tensors", "tuples"])
+def test_update_bn_matches_torch(loader_kind):
+    rng = np.random.default_rng(5)
+    data = [rng.standard_normal((8, 4)) * (1 + i) for i in range(4)]
+    res = {}
+    for lib in (ember, torch):
+        model = bn_model(lib)
+        model[1].momentum = 0.3
+        model.eval()
+        batches = [lib.tensor(x) for x in data]
+        loader = batches if loader_kind == "tensors" else [(x, lib.tensor(0)) for x in batches]
+        lib.optim.swa_utils.update_bn(loader, model)
+        assert not model.training and model[1].momentum == 0.3
+        res[lib.__name__] = model[1]
+    e, t = res["ember"], res["torch"]
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_allclose(getattr(e, name).numpy(), getattr(t, name).numpy(),
+                                   rtol=1e-12, err_msg=name)
+    # no batch norm: nothing to do, the model is left as it was
+    lin = ember.nn.Linear(2, 2)
+    lin.eval()
+    ember.optim.swa_utils.update_bn([ember.randn(3, 2)], lin)
+    assert not lin.training

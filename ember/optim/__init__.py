@@ -19,7 +19,8 @@ from .rprop import Rprop
 from .asgd import ASGD
 from .sparse_adam import SparseAdam
 from . import lr_scheduler
+from . import swa_utils
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
            "NAdam", "RAdam", "LBFGS", "Rprop",
-           "ASGD", "SparseAdam", "lr_scheduler"]
+           "ASGD", "SparseAdam", "lr_scheduler", "swa_utils"]
