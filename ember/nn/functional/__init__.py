@@ -9,6 +9,7 @@ from .sparse import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .pooling3d import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .vision import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
