@@ -22,6 +22,7 @@ import numpy as np
 from ..._tensor import Tensor
 from ..._errors import not_a_tensor
 from ..._creation import tensor, zeros
+from ..._dtype import float64
 from ...autograd.grad_mode import no_grad
 from .pooling import (max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d,
                       _out_size, _DT)
@@ -202,8 +203,8 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         per_axis = [_axis_divisors(n, o, kk, ss, pp, count_include_pad)
                     for n, o, kk, ss, pp in zip((D, H, W), out, k, s, p)]
         # shapes only: the (Do, Ho, Wo) divisors are built on the host
-        host = np.multiply.outer(np.multiply.outer(per_axis[0], per_axis[1]), per_axis[2])
-        div = tensor(host.astype(np.float64), device=input.device)
+        host = [[[a * b * c for c in per_axis[2]] for b in per_axis[1]] for a in per_axis[0]]
+        div = tensor(host, dtype=float64, device=input.device)
     if not input.is_floating_point():
         # integer average pooling truncates toward zero, as torch
         with no_grad():
