@@ -30,6 +30,8 @@ CONV3D = [
     ((1, 2, 3, 3, 3), (3, 2, 3, 1, 1), dict(padding=(2, 0, 0), stride=(2, 1, 1))),
     ((2, 4, 3, 4, 5), (4, 1, 2, 2, 2), dict(groups=4, padding="valid")),  # depthwise
     ((3, 5, 4, 5), (2, 3, 2, 2, 2), dict(padding=1)),                 # unbatched
+    ((2, 2, 2, 3, 3), (2, 2, 2, 2, 2), dict(padding=(3, 0, 1), stride=(2, 1, 1))),  # windows
+    ((0, 2, 3, 3, 3), (2, 2, 2, 2, 2), dict(padding=1)),              # in the padding only; N=0
 ]
 
 
@@ -54,6 +56,8 @@ CONVT3D = [
                                             groups=2)),
     ((3, 2, 3, 3), (3, 2, 2, 2, 2), dict(stride=2)),                   # unbatched
     ((1, 2, 2, 3, 2), (2, 3, 1, 2, 3), dict(stride=3, output_padding=2)),
+    ((1, 2, 2, 3, 3), (2, 2, 2, 2, 2), dict(padding=(1, 0, 0), stride=(3, 1, 1),
+                                            dilation=(2, 1, 1))),
 ]
 
 
