@@ -73,6 +73,56 @@ def lenet(lib):
     return step
 
 
+def cnn3d(lib):
+    """3-D CNN (Conv3d 4->16->32, BatchNorm3d, MaxPool3d, global AdaptiveAvgPool3d),
+    batch 8 of 4x16x16x16 volumes, Adam."""
+    nn = lib.nn
+    model = nn.Sequential(
+        nn.Conv3d(4, 16, 3, padding=1), nn.BatchNorm3d(16), nn.ReLU(), nn.MaxPool3d(2),
+        nn.Conv3d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(), nn.Linear(32, 5))
+    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+    x = lib.randn(8, 4, 16, 16, 16)
+    y = lib.randint(0, 5, (8,))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def lbfgs(lib):
+    """One LBFGS step (strong-Wolfe line search, up to 10 iterations, history 10)
+    fitting a 3-32-32-1 tanh MLP to 256 points: the optimizer's own work
+    (flattening, two-loop recursion, line search) plus 10-15 closure calls."""
+    nn = lib.nn
+    lib.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(),
+                          nn.Linear(32, 1))
+    x = lib.randn(256, 3)
+    y = x.sum(dim=1, keepdim=True).sin()
+    init = [p.detach().clone() for p in model.parameters()]
+
+    def step():
+        # every step restarts from the same weights and an empty history
+        with lib.no_grad():
+            for p, p0 in zip(model.parameters(), init):
+                p.copy_(p0)
+        opt = lib.optim.LBFGS(model.parameters(), history_size=10, max_iter=10,
+                              line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            return loss
+        opt.step(closure)
+    return step
+
+
 def char_lstm(lib):
     """Character LSTM LM: embed 64, hidden 128, seq 32, batch 16, Adam."""
     nn = lib.nn
@@ -290,6 +340,8 @@ WORKLOADS = {
     "op_overhead": (op_overhead, 200, "chain of ~60 ops on 16x16 fp32, fwd+bwd"),
     "mlp": (mlp, 100, "MLP 784-128-64-10 train step, batch 128, SGD"),
     "lenet": (lenet, 10, "LeNet CNN 16/32ch train step, batch 64, Adam"),
+    "cnn3d": (cnn3d, 5, "3-D CNN Conv3d 4-16-32+BN3d+MaxPool3d, 8x4x16^3, Adam"),
+    "lbfgs": (lbfgs, 10, "LBFGS strong_wolfe step, max_iter 10, MLP 3-32-32-1 on 256 pts"),
     "char_lstm": (char_lstm, 10, "char LSTM LM e64 h128 seq32 b16 train step, Adam"),
     "resnet": (resnet, 3, "CIFAR ResNet 3 BasicBlocks+BN, batch 32, SGD"),
     "gpt": (gpt, 10, "char GPT L4 H4 C128 T64 b16 train step, AdamW, manual attention"),

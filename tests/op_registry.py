@@ -272,6 +272,24 @@ case("F.conv_transpose2d", lambda lib, x, w: lib.nn.functional.conv_transpose2d(
      A(1, 3, 4, 4), A(3, 2, 3, 3))
 case("F.max_pool2d", lambda lib, x: lib.nn.functional.max_pool2d(x, 2), A(2, 3, 6, 6),
      gradcheck=False)
+case("F.conv3d", lambda lib, x, w, b: lib.nn.functional.conv3d(
+    x, w, b, stride=(1, 2, 1), padding=1), A(2, 2, 4, 5, 4), A(3, 2, 3, 2, 3), A(3))
+case("F.conv3d_groups", lambda lib, x, w: lib.nn.functional.conv3d(
+    x, w, groups=2, dilation=(2, 1, 1)), A(1, 4, 5, 3, 3), A(4, 2, 2, 2, 2))
+case("F.conv_transpose3d", lambda lib, x, w, b: lib.nn.functional.conv_transpose3d(
+    x, w, b, stride=2, padding=(1, 0, 1), output_padding=(1, 0, 0)), A(1, 3, 2, 3, 2),
+    A(3, 2, 3, 2, 2), A(2))
+case("F.max_pool3d", lambda lib, x: lib.nn.functional.max_pool3d(x, 2, stride=(1, 2, 2)),
+     A(2, 2, 4, 4, 5), gradcheck=False)
+case("F.avg_pool3d", lambda lib, x: lib.nn.functional.avg_pool3d(
+    x, 3, stride=2, padding=1, count_include_pad=False), A(1, 2, 5, 6, 5))
+case("F.adaptive_avg_pool3d", lambda lib, x: lib.nn.functional.adaptive_avg_pool3d(
+    x, (2, 3, 2)), A(2, 2, 5, 4, 5))
+case("F.adaptive_max_pool3d", lambda lib, x: lib.nn.functional.adaptive_max_pool3d(
+    x, (2, 3, 2)), A(2, 2, 5, 4, 5), gradcheck=False)
+case("F.pixel_shuffle", lambda lib, x: lib.nn.functional.pixel_shuffle(x, 2), A(2, 8, 3, 2))
+case("F.channel_shuffle", lambda lib, x: lib.nn.functional.channel_shuffle(x, 3),
+     A(2, 6, 2, 3))
 case("F.avg_pool2d", lambda lib, x: lib.nn.functional.avg_pool2d(x, 3, stride=2, padding=1),
      A(2, 3, 7, 7))
 case("F.adaptive_avg_pool2d", lambda lib, x: lib.nn.functional.adaptive_avg_pool2d(x, (2, 3)),

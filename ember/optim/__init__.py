@@ -14,7 +14,13 @@ from .adadelta import Adadelta
 from .adamax import Adamax
 from .nadam import NAdam
 from .radam import RAdam
+from .lbfgs import LBFGS
+from .rprop import Rprop
+from .asgd import ASGD
+from .sparse_adam import SparseAdam
 from . import lr_scheduler
+from . import swa_utils
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
-           "NAdam", "RAdam", "lr_scheduler"]
+           "NAdam", "RAdam", "LBFGS", "Rprop",
+           "ASGD", "SparseAdam", "lr_scheduler", "swa_utils"]

@@ -9,6 +9,7 @@ from .sparse import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .pooling3d import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .vision import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
@@ -50,9 +51,11 @@ def _export_toplevel(namespace):
              "feature_alpha_dropout": _top_feature_alpha_dropout, "embedding": _top_embedding}
     for n in ("selu", "selu_", "celu", "celu_", "threshold", "threshold_", "rrelu",
               "rrelu_", "bilinear", "relu", "relu_", "sigmoid", "tanh",
-              "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
+              "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+              "conv_transpose3d", "max_pool1d",
               "max_pool2d", "avg_pool1d", "adaptive_avg_pool1d", "max_pool1d_with_indices",
-              "layer_norm", "group_norm", "rms_norm", "pixel_shuffle", "pixel_unshuffle"):
+              "layer_norm", "group_norm", "rms_norm", "pixel_shuffle", "pixel_unshuffle",
+              "channel_shuffle"):
         if n in g:
             names[n] = g[n]
     for n, f in names.items():

@@ -1,7 +1,8 @@
-"""Convolutions: conv1d, conv2d, conv_transpose1d, conv_transpose2d.
+"""Convolutions: conv1d/2d/3d, conv_transpose1d/2d/3d.
 
-Every convolution is lowered to 2-D (a 1-D signal is an image of height 1)
-and computed as ONE matrix product over an *im2col* buffer:
+Every convolution is lowered to 2-D (a 1-D signal is an image of height 1;
+a 3-D volume's depth windows are folded into the channels, below) and
+computed as ONE matrix product over an *im2col* buffer:
 
     cols[c, i, j, n, p] = xpad[n, c, row(p) * sh + i * dh, col(p) * sw + j * dw]
     y[n, o, p]          = sum over (c, i, j) of  w[o, c, i, j] * cols[c, i, j, n, p]
@@ -38,6 +39,16 @@ Three Ops close the set under differentiation, so double backward works:
 Each backward is, on the plain path, a direct call of the array kernels
 (sharing the im2col buffer between the two gradients), and under
 ``create_graph=True`` the same formulas built from these three Ops.
+
+A 3-D convolution (``_Geo3``) is the 2-D convolution of its depth windows:
+output depth ``od`` sees input depths ``od * sd + k * dd`` (k < kd) of the
+depth-padded input, so stacking those kd slices as channels
+(``c * kd + k``) and the output depths into the batch gives a 2-D input
+(N*Do, C*kd, H, W) for the weight viewed as (O, C/G*kd, kh, kw).  The
+same three Ops and kernels run on that ``plane`` geometry; ``_depth_unfold``
+(a gather) and its adjoint ``_depth_fold`` (a scatter-add) move between the
+two layouts around the kernel calls (``_apply``, ``_scatter``,
+``_input_grad``), so a 3-D conv is differentiable twice like the others.
 """
 import numpy as np
 
@@ -48,7 +59,8 @@ from ...autograd.function import Op
 from ...backends import namespace, kernels
 from ...ops import _bw
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d"]
 
 # Kernels that build the im2col buffer batch chunk by batch chunk (the
 # CPU's) size a chunk at about this many bytes, so it stays in cache between
@@ -130,14 +142,151 @@ def _rotated(w, geo):
     return r[:, :, ::-1, ::-1]
 
 
-def _input_grad(g, w, geo):
-    """d(conv)/d(input) applied to ``g``: a conv with the rotated kernel where
-    that is cheaper, else GEMM + col2im."""
+def _input_grad2(g, w, geo):
+    """d(conv)/d(input) applied to ``g`` for a 2-D geometry: a conv with the
+    rotated kernel where that is cheaper, else GEMM + col2im."""
     t = _dx_geo(geo)
     if t is not None:
         return kernels(g).conv2d_apply(g.reshape(geo.y4), _rotated(w.reshape(geo.w4), geo),
                                        t)[0].reshape(geo.x_shape)
     return kernels(g).conv2d_scatter(g, w, geo)[0]
+
+
+class _Geo3:
+    """A 3-D convolution as the 2-D convolution ``plane`` of its depth windows.
+
+    ``x5``: (N, C, D, H, W) conv input; ``y5``: (N, O, Do, Ho, Wo) conv
+    output; ``w5``: (O, C // G, kd, kh, kw); ``sd``, ``dd``, ``pf`` (front
+    padding): the depth geometry.  ``x_shape``, ``y_shape``, ``w_shape`` are
+    the user-visible shapes (unbatched inputs drop N).
+    """
+
+    __slots__ = ("x5", "y5", "w5", "x_shape", "y_shape", "w_shape", "sd", "dd", "pf", "plane")
+
+    def __init__(self, x5, w5, G, stride, padding, dilation, out_sp, x_shape, y_shape, w_shape):
+        N, C, D, H, W = x5
+        O, Cg, kd, kh, kw = w5
+        Do, Ho, Wo = out_sp
+        self.x5, self.w5, self.y5 = x5, w5, (N, O) + tuple(out_sp)
+        self.x_shape, self.y_shape, self.w_shape = x_shape, y_shape, w_shape
+        self.sd, self.dd = stride[0], dilation[0]
+        self.pf = padding[0][0]
+        xf = (N * Do, C * kd, H, W)
+        self.plane = _Geo(xf, (O, Cg * kd, kh, kw), G, stride[1:],
+                          padding[1] + padding[2], dilation[1:], (Ho, Wo), xf,
+                          (N * Do, O, Ho, Wo), w_shape)
+
+    def depth_runs(self):
+        """For each depth offset k: (k, lo, hi, start) such that output depths
+        lo..hi-1 read input depths start, start + sd, ... (inside the input)."""
+        D, Do, kd = self.x5[2], self.y5[2], self.w5[2]
+        runs = []
+        for k in range(kd):
+            off = k * self.dd - self.pf              # input depth of output depth 0
+            lo = max(0, -(off // self.sd) if off < 0 else 0)
+            hi = min(Do, (D - 1 - off) // self.sd + 1) if D - 1 - off >= 0 else 0
+            if hi > lo:
+                runs.append((k, lo, hi, lo * self.sd + off))
+        return runs
+
+
+def _depth_unfold(x, g3):
+    """Input (N, C, D, H, W) as the plane's input (N*Do, C*kd, H, W): the depth
+    windows gathered, zeros where they reach into the padding."""
+    xp = namespace(x)
+    N, C, D, H, W = g3.x5
+    Do, kd = g3.y5[2], g3.w5[2]
+    x5 = x.reshape(g3.x5)
+    out = xp.zeros((N, Do, C, kd, H, W), dtype=x.dtype)
+    for k, lo, hi, start in g3.depth_runs():
+        out[:, lo:hi, :, k] = x5[:, :, start:start + (hi - lo - 1) * g3.sd + 1:g3.sd] \
+            .transpose(0, 2, 1, 3, 4)
+    return out.reshape(g3.plane.x4)
+
+
+def _depth_fold(xf, g3):
+    """The adjoint of ``_depth_unfold``: plane-input gradients (N*Do, C*kd, H, W)
+    added back onto the depths they came from -> (N, C, D, H, W) (user shape)."""
+    xp = namespace(xf)
+    N, C, D, H, W = g3.x5
+    Do, kd = g3.y5[2], g3.w5[2]
+    f = xf.reshape(N, Do, C, kd, H, W)
+    out = xp.zeros(g3.x5, dtype=xf.dtype)
+    # one offset at a time: the windows of different offsets overlap
+    for k, lo, hi, start in g3.depth_runs():
+        t = out[:, :, start:start + (hi - lo - 1) * g3.sd + 1:g3.sd]
+        t += f[:, lo:hi, :, k].transpose(0, 2, 1, 3, 4)
+    return out.reshape(g3.x_shape)
+
+
+def _out_to_plane(y, g3):
+    """Output-side array (N, O, Do, Ho, Wo) as the plane's (N*Do, O, Ho, Wo)."""
+    N, O, Do, Ho, Wo = g3.y5
+    return namespace(y).ascontiguousarray(
+        y.reshape(g3.y5).transpose(0, 2, 1, 3, 4)).reshape(N * Do, O, Ho, Wo)
+
+
+def _out_from_plane(yf, g3):
+    """The plane's output (N*Do, O, Ho, Wo) as (N, O, Do, Ho, Wo) (user shape)."""
+    N, O, Do, Ho, Wo = g3.y5
+    return namespace(yf).ascontiguousarray(
+        yf.reshape(N, Do, O, Ho, Wo).transpose(0, 2, 1, 3, 4)).reshape(g3.y_shape)
+
+
+# The kernel calls the Ops make, for either geometry: a 3-D one runs the
+# plane's kernels between the depth (un)folds.
+
+def _apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
+    """``conv2d_apply``: (y, gw, kept cols) from input-side ``x``, weight ``w``
+    and/or output-side ``g``."""
+    if type(geo) is _Geo:
+        return kernels(x).conv2d_apply(x, w, geo, g=g, need_y=need_y, bias=bias,
+                                       keep_cols=keep_cols)
+    p = geo.plane
+    y, gw, kept = kernels(x).conv2d_apply(
+        _depth_unfold(x, geo), None if w is None else w.reshape(p.w4), p,
+        g=None if g is None else _out_to_plane(g, geo), need_y=need_y, bias=bias,
+        keep_cols=keep_cols)
+    return (None if y is None else _out_from_plane(y, geo)), gw, kept
+
+
+def _scatter(g, w, geo, x=None, need_x=True, cols=None):
+    """``conv2d_scatter``: (input gradient, weight gradient) from output-side ``g``."""
+    if type(geo) is _Geo:
+        return kernels(g).conv2d_scatter(g, w, geo, x=x, need_x=need_x, cols=cols)
+    p = geo.plane
+    gx, gw = kernels(g).conv2d_scatter(
+        _out_to_plane(g, geo), w.reshape(p.w4), p,
+        # (the kept columns, when given, stand for x)
+        x=None if x is None or cols is not None else _depth_unfold(x, geo), need_x=need_x,
+        cols=cols)
+    return (None if gx is None else _depth_fold(gx, geo)), gw
+
+
+def _direct_dx(geo):
+    """Whether the input gradient is computed as a conv (``_dx_geo``)."""
+    return _dx_geo(geo if type(geo) is _Geo else geo.plane) is not None
+
+
+def _input_grad(g, w, geo):
+    """d(conv)/d(input) applied to output-side ``g`` (== the transposed conv of g)."""
+    if type(geo) is _Geo:
+        return _input_grad2(g, w, geo)
+    p = geo.plane
+    return _depth_fold(_input_grad2(_out_to_plane(g, geo), w.reshape(p.w4), p), geo)
+
+
+def _cols_bytes(x, geo):
+    """The size of the forward's im2col buffer."""
+    if type(geo) is _Geo:
+        return x.size * geo.w4[2] * geo.w4[3] * x.itemsize
+    p = geo.plane
+    return p.x4[0] * p.x4[1] * p.x4[2] * p.x4[3] * p.w4[2] * p.w4[3] * x.itemsize
+
+
+def _x_full(geo):
+    """The conv input's batched shape: (N, C, H, W) or (N, C, D, H, W)."""
+    return geo.x4 if type(geo) is _Geo else geo.x5
 
 
 # ---- Ops ----------------------------------------------------------------------------------
@@ -157,9 +306,8 @@ class _Conv(Op):
     @staticmethod
     def forward(ctx, x, w, b, geo, baxes):
         need = ctx.needs_input_grad
-        keep = bool(need) and need[1] and (x.size * geo.w4[2] * geo.w4[3] * x.itemsize
-                                           <= _SAVE_BYTES)
-        y, _, cols = kernels(x).conv2d_apply(x, w, geo, bias=b, keep_cols=keep)
+        keep = bool(need) and need[1] and _cols_bytes(x, geo) <= _SAVE_BYTES
+        y, _, cols = _apply(x, w, geo, bias=b, keep_cols=keep)
         if need:
             ctx.save_for_backward(x, w)
             ctx.geo, ctx.baxes, ctx.cols = geo, baxes, cols
@@ -176,12 +324,12 @@ class _Conv(Op):
         if _bw.is_array(g):
             cols = ctx.cols
             ctx.cols = None
-            direct = need[0] and _dx_geo(geo) is not None
+            direct = need[0] and _direct_dx(geo)
             gx, gw = None, None
             if need[1] or (need[0] and not direct):
-                gx, gw = kernels(g).conv2d_scatter(g, w, geo, x=x if need[1] else None,
-                                                   need_x=need[0] and not direct,
-                                                   cols=cols if need[1] else None)
+                gx, gw = _scatter(g, w, geo, x=x if need[1] else None,
+                                  need_x=need[0] and not direct,
+                                  cols=cols if need[1] else None)
             if direct:
                 gx = _input_grad(g, w, geo)
             return gx, gw, gb
@@ -199,12 +347,14 @@ class _ConvT(Op):
     def forward(ctx, y, w, b, geo, baxes):
         gx = _input_grad(y, w, geo)
         if b is not None:
-            gx4 = gx.reshape(geo.x4)
-            if gx4.flags.c_contiguous:
-                gx4 += b.reshape(1, -1, 1, 1)
+            full = _x_full(geo)
+            gxb = gx.reshape(full)
+            bb = b.reshape((1, -1) + (1,) * (len(full) - 2))
+            if gxb.flags.c_contiguous:
+                gxb += bb
             else:
-                gx4 = gx4 + b.reshape(1, -1, 1, 1)
-            gx = gx4.reshape(geo.x_shape)
+                gxb = gxb + bb
+            gx = gxb.reshape(geo.x_shape)
         elif not gx.flags.c_contiguous:
             gx = namespace(gx).ascontiguousarray(gx)
         if ctx.needs_input_grad:
@@ -221,8 +371,7 @@ class _ConvT(Op):
         if need[2]:
             gb = gg.sum(axis=ctx.baxes) if _bw.is_array(gg) else gg.sum(dim=ctx.baxes)
         if _bw.is_array(gg):
-            gy, gw, _ = kernels(gg).conv2d_apply(gg, w, geo, g=y if need[1] else None,
-                                                 need_y=need[0])
+            gy, gw, _ = _apply(gg, w, geo, g=y if need[1] else None, need_y=need[0])
             return gy, gw, gb
         gy = _Conv.apply(gg, _t(w), None, geo, ctx.baxes) if need[0] else None
         gw = _ConvW.apply(gg, _t(y), geo) if need[1] else None
@@ -236,7 +385,7 @@ class _ConvW(Op):
 
     @staticmethod
     def forward(ctx, x, g, geo):
-        _, gw, _ = kernels(x).conv2d_apply(x, None, geo, g=g, need_y=False)
+        _, gw, _ = _apply(x, None, geo, g=g, need_y=False)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, g)
             ctx.geo = geo
@@ -249,7 +398,7 @@ class _ConvW(Op):
         geo = ctx.geo
         if _bw.is_array(ggw):
             gx = _input_grad(g, ggw, geo) if need[0] else None
-            gg = kernels(x).conv2d_apply(x, ggw, geo)[0] if need[1] else None
+            gg = _apply(x, ggw, geo)[0] if need[1] else None
             return gx, gg
         gx = _ConvT.apply(_t(g), ggw, None, geo, None) if need[0] else None
         gg = _Conv.apply(_t(x), ggw, None, geo, None) if need[1] else None
@@ -362,15 +511,15 @@ def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
             raise RuntimeError("negative padding is not supported")
         pads = tuple((v, v) for v in p)
     batched = x.ndim == nd + 2
-    x4 = _shape4(x, nd)
+    channels = x.shape[1 if batched else 0]
     O = w.shape[0]
     if O % groups:
         raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
                            f"at dimension 0, but got weight of size [{list(w.shape)}] instead")
-    if x4[1] != w.shape[1] * groups:
+    if channels != w.shape[1] * groups:
         raise RuntimeError(f"Given groups={groups}, weight of size {list(w.shape)}, expected "
                            f"input{list(x.shape)} to have {w.shape[1] * groups} channels, but "
-                           f"got {x4[1]} channels instead")
+                           f"got {channels} channels instead")
     if bias is not None and (bias._data.ndim != 1 or bias._data.shape[0] != O):
         raise RuntimeError(f"Given weight of size {list(w.shape)}, expected bias to be "
                            f"1-dimensional with {O} elements, but got bias of size "
@@ -384,6 +533,13 @@ def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
                            f"({' x '.join(map(str, dk))}). Kernel size can't be greater than "
                            "actual input size")
     out_sp = tuple((p - k) // s + 1 for p, k, s in zip(padded, dk, stride))
+    if nd == 3:
+        x5 = x.shape if batched else (1,) + x.shape
+        y_shape = (x5[0], O) + out_sp if batched else (O,) + out_sp
+        geo = _Geo3(x5, w.shape, groups, stride, pads, dilation, out_sp, x.shape, y_shape,
+                    w.shape)
+        return _Conv.apply(input, weight, bias, geo, _bias_axes(nd, batched))
+    x4 = _shape4(x, nd)
     if nd == 1:
         pad4 = (0, 0) + pads[0]
         out_hw = (1,) + out_sp
@@ -420,12 +576,13 @@ def _conv_transposend(nd, fname, input, weight, bias, stride, padding, output_pa
     if any(v < 0 for v in opad):
         raise RuntimeError("negative output_padding is not supported")
     if any(o >= s and o >= d for o, s, d in zip(opad, stride, dilation)):
-        if nd == 2:
+        if nd > 1:
+            axes = ("depth", "height", "width")[3 - nd:]
             raise RuntimeError(
                 "output padding must be smaller than either stride or dilation, but got "
-                f"output_padding_height: {opad[0]} output_padding_width: {opad[1]} "
-                f"stride_height: {stride[0]} stride_width: {stride[1]} "
-                f"dilation_height: {dilation[0]} dilation_width: {dilation[1]}")
+                + " ".join(f"{what}_{a}: {v}" for what, vals in
+                           (("output_padding", opad), ("stride", stride), ("dilation", dilation))
+                           for a, v in zip(axes, vals)))
         raise RuntimeError(
             "output padding must be smaller than either stride or dilation, but got "
             f"output_padding: {opad[0]} stride: {stride[0]} dilation: {dilation[0]}")
@@ -452,6 +609,13 @@ def _conv_transposend(nd, fname, input, weight, bias, stride, padding, output_pa
                            f"Calculated output size per channel: "
                            f"({' x '.join(map(str, out_sp))}). Output size is too small")
     N = xin4[0]
+    if nd == 3:
+        # the transposed conv's output is the input of the conv it transposes
+        x5 = (N, Cout) + out_sp
+        out_shape = x5 if batched else x5[1:]
+        geo = _Geo3(x5, w.shape, groups, stride, tuple((v, v) for v in pad), dilation,
+                    tuple(spatial), out_shape, x.shape, w.shape)
+        return _ConvT.apply(input, weight, bias, geo, _bias_axes(nd, batched))
     if nd == 1:
         x4 = (N, Cout, 1) + out_sp
         pad4 = (0, 0, pad[0], pad[0])
@@ -481,6 +645,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _convnd(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
 
 
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution: input (N, C, D, H, W) or (C, D, H, W), weight
+    (O, C/groups, kd, kh, kw), bias (O,) -> (N, O, D_out, H_out, W_out)."""
+    return _convnd(3, "conv3d", input, weight, bias, stride, padding, dilation, groups)
+
+
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """1-D transposed convolution: input (N, C_in, L), weight (C_in, C_out/groups, k)
@@ -494,4 +664,12 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """2-D transposed convolution (the gradient of conv2d w.r.t. its input):
     input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, H', W')."""
     return _conv_transposend(2, "conv_transpose2d", input, weight, bias, stride, padding,
+                             output_padding, groups, dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """3-D transposed convolution (the gradient of conv3d w.r.t. its input):
+    input (N, C_in, D, H, W), weight (C_in, C_out/groups, kd, kh, kw) -> (N, C_out, D', H', W')."""
+    return _conv_transposend(3, "conv_transpose3d", input, weight, bias, stride, padding,
                              output_padding, groups, dilation)

@@ -1,5 +1,5 @@
 """Spatial resampling and rearranging: pad, interpolate / upsample, unfold /
-fold, pixel_shuffle / pixel_unshuffle.
+fold, pixel_shuffle / pixel_unshuffle, channel_shuffle.
 
 Each transform here is linear in its input, so its backward is its adjoint
 and the adjoint's backward is the transform again: every Op below comes as
@@ -23,7 +23,7 @@ from ..._errors import not_a_tensor
 from ...autograd.function import Op
 
 __all__ = ["pad", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "unfold",
-           "fold", "pixel_shuffle", "pixel_unshuffle"]
+           "fold", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle"]
 
 
 # ---- pad ---------------------------------------------------------------------------------------
@@ -636,9 +636,21 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 # ---- pixel shuffle ---------------------------------------------------------------------------
 
+def _factor(fname, name, v, pos):
+    """A positive int argument (torch's TypeError / RuntimeError otherwise)."""
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+        raise TypeError(f"{fname}(): argument '{name}' (position {pos}) must be int, not "
+                        f"{type(v).__name__}")
+    if v <= 0:
+        raise RuntimeError(f"{fname} expects a positive {name}, but got {v}")
+    return int(v)
+
+
 def pixel_shuffle(input, upscale_factor):
     """(*, C*r^2, H, W) -> (*, C, H*r, W*r): move channel blocks into space."""
-    r = int(upscale_factor)
+    if not isinstance(input, Tensor):
+        raise not_a_tensor("pixel_shuffle", "input", input, 1)
+    r = _factor("pixel_shuffle", "upscale_factor", upscale_factor, 2)
     x = input
     if x.dim() < 3:
         raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got "
@@ -656,7 +668,9 @@ def pixel_shuffle(input, upscale_factor):
 
 def pixel_unshuffle(input, downscale_factor):
     """(*, C, H*r, W*r) -> (*, C*r^2, H, W): the inverse of pixel_shuffle."""
-    r = int(downscale_factor)
+    if not isinstance(input, Tensor):
+        raise not_a_tensor("pixel_unshuffle", "input", input, 1)
+    r = _factor("pixel_unshuffle", "downscale_factor", downscale_factor, 2)
     x = input
     if x.dim() < 3:
         raise RuntimeError(f"pixel_unshuffle expects input to have at least 3 dimensions, but "
@@ -672,3 +686,25 @@ def pixel_unshuffle(input, downscale_factor):
     y = x.reshape(*lead, C, H // r, r, W // r, r)
     y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return y.reshape(*lead, C * r * r, H // r, W // r)
+
+
+def channel_shuffle(input, groups):
+    """(N, C, *) -> (N, C, *) with the channels, seen as ``groups`` blocks of
+    C/groups, interleaved: channel ``g * (C/groups) + k`` moves to ``k * groups + g``."""
+    if not isinstance(input, Tensor):
+        raise not_a_tensor("channel_shuffle", "input", input, 1)
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"channel_shuffle(): argument 'groups' (position 2) must be int, not "
+                        f"{type(groups).__name__}")
+    if input.dim() <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with "
+                           f"sizes {list(input.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of "
+                           f"groups:{groups}")
+    N, C, *rest = input.shape
+    if C % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {C} channels "
+                           f"and {groups} groups.")
+    y = input.reshape(N, groups, C // groups, *rest).transpose(1, 2)
+    return y.reshape(N, C, *rest)

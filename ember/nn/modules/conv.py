@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d.
+"""Convolution layers: Conv1d/2d/3d, ConvTranspose1d/2d/3d.
 
 Constructor signatures, defaults, attribute names, parameter shapes and the
 default initialisation (weight: kaiming_uniform with a=sqrt(5); bias:
@@ -11,9 +11,9 @@ from .. import functional as F
 from .. import init
 from ..parameter import Parameter
 from .module import Module
-from .utils import _empty, _single, _pair, _reverse_repeat_tuple
+from .utils import _empty, _single, _pair, _triple, _reverse_repeat_tuple
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 _PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
 
@@ -163,6 +163,27 @@ class Conv2d(_ConvForward, _ConvNd):
                          False, _pair(0), groups, bias, padding_mode, device, dtype)
 
 
+class Conv3d(_ConvForward, _ConvNd):
+    """3-D convolution over (N, C_in, D, H, W) or (C_in, D, H, W) input
+    -> (N, C_out, D_out, H_out, W_out).
+
+    weight: (out_channels, in_channels / groups, kD, kH, kW); bias: (out_channels,).
+    ``padding`` may be an int, a triple, 'valid' or 'same'; ``padding_mode``
+    'zeros', 'reflect', 'replicate' or 'circular'.
+    """
+
+    _fn = staticmethod(F.conv3d)
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        kernel_size_ = _triple(kernel_size)
+        stride_ = _triple(stride)
+        padding_ = padding if isinstance(padding, str) else _triple(padding)
+        dilation_ = _triple(dilation)
+        super().__init__(in_channels, out_channels, kernel_size_, stride_, padding_, dilation_,
+                         False, _triple(0), groups, bias, padding_mode, device, dtype)
+
+
 class _ConvTransposeNd(_ConvNd):
     """Shared state of transposed convolutions (weight: (C_in, C_out / groups, *k))."""
 
@@ -247,3 +268,21 @@ class ConvTranspose2d(_ConvTransposeNd):
         super().__init__(in_channels, out_channels, _pair(kernel_size), _pair(stride),
                          _pair(padding), _pair(dilation), True, _pair(output_padding), groups,
                          bias, padding_mode, device, dtype)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution (the gradient of Conv3d w.r.t. its input).
+
+    weight: (in_channels, out_channels / groups, kD, kH, kW); bias: (out_channels,).
+    ``forward(input, output_size=None)`` may request an exact output size.
+    """
+
+    _fn = staticmethod(F.conv_transpose3d)
+    _nd = 3
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        super().__init__(in_channels, out_channels, _triple(kernel_size), _triple(stride),
+                         _triple(padding), _triple(dilation), True, _triple(output_padding),
+                         groups, bias, padding_mode, device, dtype)
