@@ -918,9 +918,9 @@ def _clamp(input, min, max, op, tensor_op):
         rt = D.result_type(x, *[v for v in (min, max) if v is not None])
         if rt.np != x._data.dtype:
             x = cast(x, rt)
-        # host (Python numbers); torch refuses a bound the dtype cannot hold
-        lo = None if min is None else rt.np.type(D.checked_scalar(min, rt.np)).item()
-        hi = None if max is None else rt.np.type(D.checked_scalar(max, rt.np)).item()
+        # (Python numbers; torch refuses a bound the dtype cannot hold)
+        lo = None if min is None else rt.np.type(D.checked_scalar(min, rt.np)).item()  # host
+        hi = None if max is None else rt.np.type(D.checked_scalar(max, rt.np)).item()  # host
     else:
         for v in (lo, hi):     # (beyond float16's range: torch checks the bound fits)
             if v is not None and not -65504.0 <= v <= 65504.0 and v == v:
