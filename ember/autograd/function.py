@@ -193,10 +193,19 @@ class _RemovableHandle:
         self.remove()
 
 
+class _NoGrads(tuple):
+    """``needs_input_grad`` when nothing is recorded: every entry False, and
+    the whole false too, so a forward's ``if ctx.needs_input_grad:`` ("only
+    when recording": a recorded node's list is never empty) skips its work."""
+
+    def __bool__(self):
+        return False
+
+
 class _NullCtx:
     """Stands in for ctx when nothing is recorded: saves go nowhere."""
 
-    needs_input_grad = (False,) * 32
+    needs_input_grad = _NoGrads((False,) * 32)
 
     def __setattr__(self, name, value):
         pass  # nothing recorded: don't keep what forward stores for backward alive
