@@ -108,9 +108,18 @@ class _ConvNd(Module):
 
 
 class _ConvForward:
-    """The forward shared by Conv1d / Conv2d (only the functional differs)."""
+    """What Conv1d/2d/3d share: the arguments, each expanded to one value per
+    spatial dim by ``_ntuple``, and the forward (only the functional differs)."""
 
     _fn = None
+    _ntuple = None
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        n = type(self)._ntuple
+        super().__init__(in_channels, out_channels, n(kernel_size), n(stride),
+                         padding if isinstance(padding, str) else n(padding), n(dilation),
+                         False, n(0), groups, bias, padding_mode, device, dtype)
 
     def _conv_forward(self, input, weight, bias):
         fn = type(self)._fn
@@ -132,15 +141,7 @@ class Conv1d(_ConvForward, _ConvNd):
     """
 
     _fn = staticmethod(F.conv1d)
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        kernel_size_ = _single(kernel_size)
-        stride_ = _single(stride)
-        padding_ = padding if isinstance(padding, str) else _single(padding)
-        dilation_ = _single(dilation)
-        super().__init__(in_channels, out_channels, kernel_size_, stride_, padding_, dilation_,
-                         False, _single(0), groups, bias, padding_mode, device, dtype)
+    _ntuple = staticmethod(_single)
 
 
 class Conv2d(_ConvForward, _ConvNd):
@@ -152,15 +153,7 @@ class Conv2d(_ConvForward, _ConvNd):
     """
 
     _fn = staticmethod(F.conv2d)
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        kernel_size_ = _pair(kernel_size)
-        stride_ = _pair(stride)
-        padding_ = padding if isinstance(padding, str) else _pair(padding)
-        dilation_ = _pair(dilation)
-        super().__init__(in_channels, out_channels, kernel_size_, stride_, padding_, dilation_,
-                         False, _pair(0), groups, bias, padding_mode, device, dtype)
+    _ntuple = staticmethod(_pair)
 
 
 class Conv3d(_ConvForward, _ConvNd):
@@ -173,15 +166,7 @@ class Conv3d(_ConvForward, _ConvNd):
     """
 
     _fn = staticmethod(F.conv3d)
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        kernel_size_ = _triple(kernel_size)
-        stride_ = _triple(stride)
-        padding_ = padding if isinstance(padding, str) else _triple(padding)
-        dilation_ = _triple(dilation)
-        super().__init__(in_channels, out_channels, kernel_size_, stride_, padding_, dilation_,
-                         False, _triple(0), groups, bias, padding_mode, device, dtype)
+    _ntuple = staticmethod(_triple)
 
 
 class _ConvTransposeNd(_ConvNd):
