@@ -328,7 +328,9 @@ def _err(fn):
     try:
         fn()
     except Exception as ex:     # noqa: BLE001 (the type is what is compared)
-        return type(ex).__name__, str(ex).replace("ember.", "torch.")
+        # (Ember's names and the guard backend's device suffix are the only differences allowed)
+        msg = str(ex).replace("ember.", "torch.").replace(", device='guard'", "")
+        return type(ex).__name__, msg
     return None
 
 
@@ -430,9 +432,9 @@ def test_validate_args_switches():
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         s = ED.Normal(ember.zeros(2), ember.ones(2)).sample_n(4)
-    assert tuple(s.shape) == (4, 2)
-    assert tuple(TD.Normal(torch.zeros(2), torch.ones(2)).sample_n(4).shape) == (4, 2)
-    assert any("sample_n" in str(x.message) for x in w)
+        t = TD.Normal(torch.zeros(2), torch.ones(2)).sample_n(4)
+    assert tuple(s.shape) == tuple(t.shape) == (4, 2)
+    assert len(w) == 2 and (w[0].category, str(w[0].message)) == (w[1].category, str(w[1].message))
 
 
 # ---- KL divergences --------------------------------------------------------------------------

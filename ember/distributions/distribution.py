@@ -111,7 +111,8 @@ class Distribution:
 
     def sample_n(self, n):
         """``sample((n,))`` (deprecated in torch, kept for old code)."""
-        warnings.warn("sample_n will be deprecated. Use .sample((n,)) instead", UserWarning)
+        warnings.warn("`sample_n(n)` will be deprecated. Use `sample((n,))` instead.",
+                      FutureWarning)
         return self.sample(Size((n,)))
 
     def log_prob(self, value):
