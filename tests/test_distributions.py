@@ -389,6 +389,11 @@ VALIDATION = [
     ("transforms list", lambda D, L: D.TransformedDistribution(D.Normal(0.0, 1.0), [3])),
     ("lognormal value", lambda D, L: D.LogNormal(0.0, 1.0).log_prob(L.tensor(-1.0))),
     ("set_default", lambda D, L: D.Distribution.set_default_validate_args(3)),
+    ("poisson entropy", lambda D, L: D.Poisson(L.ones(2)).entropy()),
+    ("base mode", lambda D, L: D.Distribution(validate_args=False).mode),
+    ("base mean", lambda D, L: D.Distribution(validate_args=False).mean),
+    ("custom init expand", lambda D, L: type("MyNormal", (D.Normal,), {
+        "__init__": lambda self, s: D.Normal.__init__(self, 0.0, s)})(L.ones(2)).expand((3, 2))),
     ("kl none", lambda D, L: D.kl_divergence(D.Normal(0.0, 1.0), D.Categorical(L.ones(2)))),
     ("kl expfam", lambda D, L: D.kl_divergence(D.Poisson(1.0), D.Normal(0.0, 1.0))),
     ("kl mvn", lambda D, L: D.kl_divergence(D.MultivariateNormal(L.zeros(2), L.eye(2)),
@@ -896,3 +901,41 @@ def test_linalg_ops_against_torch():
     At = ember.tensor(R.standard_normal((3, 3)), requires_grad=True)
     assert ember.autograd.gradgradcheck(lambda a: ember.linalg.cholesky(
         a @ a.mT + 3 * ember.eye(3, dtype=ember.float64)), (At,))
+
+
+def test_exponential_family_entropy_from_log_normalizer():
+    # the base class's entropy (Bregman form, through autograd) equals the closed forms
+    for d in (ED.Normal(ember.tensor([0.3, -1.0], dtype=ember.float64),
+                        ember.tensor([0.5, 2.0], dtype=ember.float64)),
+              ED.Gamma(ember.tensor([0.5, 4.0], dtype=ember.float64),
+                       ember.tensor([1.5, 0.3], dtype=ember.float64)),
+              ED.Exponential(ember.tensor([0.5, 4.0], dtype=ember.float64)),
+              ED.Bernoulli(ember.tensor([0.2, 0.7], dtype=ember.float64))):
+        np.testing.assert_allclose(ED.ExponentialFamily.entropy(d).detach().numpy(),
+                                   d.entropy().detach().numpy(), rtol=1e-10,
+                                   err_msg=type(d).__name__)
+
+
+def test_reinforce_style_policy_gradient_matches_torch():
+    # a policy network's REINFORCE loss: -sum log pi(a|s) * return, same weights and data
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.standard_normal((4, 16)) * 0.5, rng.standard_normal((16, 3)) * 0.5
+    states = rng.standard_normal((8, 4))
+    actions = rng.integers(0, 3, 8)
+    returns = rng.standard_normal(8)
+    out = {}
+    for lib, D in ((ember, ED), (torch, TD)):
+        a, b = lib.tensor(w1, requires_grad=True), lib.tensor(w2, requires_grad=True)
+        probs = lib.softmax(lib.relu(lib.tensor(states) @ a) @ b, dim=-1)
+        m = D.Categorical(probs)
+        loss = -(m.log_prob(lib.tensor(actions)) * lib.tensor(returns)).sum() \
+            - 0.01 * m.entropy().sum()
+        loss.backward()
+        out[lib] = (loss.item(), a.grad.numpy(), b.grad.numpy())
+        # and what the training loop does with a draw
+        act = m.sample()
+        assert act.dtype == lib.int64 and tuple(act.shape) == (8,)
+        assert 0 <= act.min().item() and act.max().item() < 3
+    np.testing.assert_allclose(out[ember][0], out[torch][0], rtol=1e-12)
+    np.testing.assert_allclose(out[ember][1], out[torch][1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out[ember][2], out[torch][2], rtol=1e-10, atol=1e-12)

@@ -1176,19 +1176,19 @@ class Cholesky(Op):
 
 def _not_pd(A):
     """torch's error for a matrix (batch) that is not positive-definite: which
-    batch element, and the order of its first leading minor that is not."""
-    import numpy as np
-    from ..backends import backend_of
-    host = backend_of(A).to_host(A)
-    mats = host.reshape((-1,) + host.shape[-2:])
-    for b, M in enumerate(mats):
-        for k in range(1, M.shape[-1] + 1):
+    batch element, and the order of its first leading minor that is not (found
+    by factoring growing leading blocks: only on this error path)."""
+    xp = namespace(A)
+    n = A.shape[-1]
+    mats = A.reshape((-1, n, n))
+    for b in range(mats.shape[0]):
+        for k in range(1, n + 1):
             try:
-                c = np.linalg.cholesky(M[:k, :k])
-                if np.isnan(c).any():
-                    raise np.linalg.LinAlgError
-            except np.linalg.LinAlgError:
-                where = f"(Batch element {b}): " if host.ndim > 2 else ""
+                ok = not bool(xp.isnan(xp.linalg.cholesky(mats[b, :k, :k])).any())
+            except xp.linalg.LinAlgError:
+                ok = False
+            if not ok:
+                where = f"(Batch element {b}): " if A.ndim > 2 else ""
                 return LinAlgError(f"linalg.cholesky: {where}The factorization could not be "
                                    f"completed because the input is not positive-definite (the "
                                    f"leading minor of order {k} is not positive-definite).")
