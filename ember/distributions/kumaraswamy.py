@@ -49,8 +49,11 @@ class Kumaraswamy(TransformedDistribution):
     def mode(self):
         a, b = self.concentration1, self.concentration0
         # ((a - 1) / (a b - 1))^(1/a), defined for a, b >= 1
-        log_mode = ((a - 1).log() - (a * b - 1).log()) / a
-        return _e.where((a < 1) | (b < 1), math.nan, log_mode).exp()
+        undefined = (a < 1) | (b < 1)
+        a_safe = _e.where(undefined, 2.0, a)            # (no log of a negative number)
+        b_safe = _e.where(undefined, 2.0, b)
+        log_mode = ((a_safe - 1).log() - (a_safe * b_safe - 1).log()) / a_safe
+        return _e.where(undefined, math.nan, log_mode.exp())
 
     @property
     def variance(self):
