@@ -196,6 +196,12 @@ CASES = [
     ("FisherSnedecor", lambda D, L, a, b: D.FisherSnedecor(a, b),
      [_pos(3, lo=1.0, hi=8.0), np.array([3.0, 5.0, 9.0])], np.abs(V) + 0.1,
      ("log_prob", "mean", "mode", "variance")),
+    ("ContinuousBernoulli", lambda D, L, p: D.ContinuousBernoulli(p),
+     [np.array([0.2, 0.4995, 0.85])], _u(4, 3, lo=0.02, hi=0.98),
+     ("log_prob", "entropy", "mean", "variance", "stddev", "perplexity", "cdf", "icdf")),
+    ("ContinuousBernoulli-logits", lambda D, L, l: D.ContinuousBernoulli(logits=l),
+     [np.array([-1.5, 0.001, 2.0])], _u(4, 3, lo=0.02, hi=0.98),
+     ("log_prob", "entropy", "mean", "variance")),
     ("MultivariateNormal-cov", lambda D, L, m, c: D.MultivariateNormal(m, covariance_matrix=c),
      [R.standard_normal((2, 3)), _spd(2, 3, 3)], R.standard_normal((4, 2, 3)), ALL),
     ("MultivariateNormal-tril", lambda D, L, m, t: D.MultivariateNormal(m, scale_tril=t),
@@ -291,7 +297,9 @@ def test_shapes_and_expand():
         assert tuple(ee.batch_shape) == tuple(te.batch_shape) == big, name
         assert tuple(ee.event_shape) == tuple(te.event_shape), name
         assert tuple(ee.sample((5,)).shape) == tuple(te.sample((5,)).shape), name
-        assert tuple(de.sample().shape) == tuple(dt.sample().shape), name
+        se, st = de.sample(), dt.sample()
+        assert tuple(se.shape) == tuple(st.shape), name
+        assert str(se.dtype).split(".")[-1] == str(st.dtype).split(".")[-1], name
         assert tuple(de.sample((2, 3)).shape) == tuple(dt.sample((2, 3)).shape), name
         if value is not None:
             v = value if value.dtype.kind == "f" else value.astype(np.int64)
@@ -474,6 +482,9 @@ def _mk(name):
         "Binomial": (lambda D, L, p: D.Binomial(5, p), [_u(3, lo=0.1, hi=0.9)]),
         "Categorical": (lambda D, L, p: D.Categorical(p), [_simplex(3, 4)]),
         "Cauchy": (lambda D, L, m, s: D.Cauchy(m, s), [R.standard_normal(3), r3]),
+        # (one probability inside the Taylor region around 1/2)
+        "ContinuousBernoulli": (lambda D, L, p: D.ContinuousBernoulli(p),
+                                [np.array([0.2, 0.4995, 0.85])]),
         "Dirichlet": (lambda D, L, c: D.Dirichlet(c), [_pos(3, 4)]),
         "Exponential": (lambda D, L, r: D.Exponential(r), [r3]),
         "Gamma": (lambda D, L, a, r: D.Gamma(a, r), [p3, _pos(3)]),
@@ -707,6 +718,7 @@ MOMENTS = [
     ("FisherSnedecor", lambda: ED.FisherSnedecor(ember.tensor([6.0, 10.0]),
                                                  ember.tensor([12.0, 20.0]))),
     ("LogisticNormal-simplex", None),
+    ("ContinuousBernoulli", lambda: ED.ContinuousBernoulli(ember.tensor([0.1, 0.5, 0.9]))),
     ("MultivariateNormal", lambda: ED.MultivariateNormal(
         ember.tensor([1.0, -1.0, 0.0]), ember.tensor(_spd(3, 3).astype(np.float32)))),
     ("LowRankMVN", lambda: ED.LowRankMultivariateNormal(

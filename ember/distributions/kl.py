@@ -19,6 +19,7 @@ from .beta import Beta
 from .binomial import Binomial
 from .categorical import Categorical
 from .cauchy import Cauchy
+from .continuous_bernoulli import ContinuousBernoulli
 from .dirichlet import Dirichlet
 from .distribution import Distribution
 from .exp_family import ExponentialFamily
@@ -562,6 +563,51 @@ def _kl_uniform_pareto(p, q):
     return _inf_where(p.low < q.support.lower_bound, result)
 
 
+# ---- the continuous Bernoulli: E_p[log q] = E_p[x] logits_q + log(1 - probs_q) + log C_q ----
+
+def _cb_cross_entropy_terms(q, mean_p):
+    """E_p[log q(x)] for a ContinuousBernoulli q, given p's mean."""
+    return mean_p * q.logits + _e.log1p(-q.probs) + q._cont_bern_log_norm()
+
+
+@register_kl(ContinuousBernoulli, ContinuousBernoulli)
+def _kl_continuous_bernoulli_continuous_bernoulli(p, q):
+    t1 = p.mean * (p.logits - q.logits)
+    t2 = p._cont_bern_log_norm() + _e.log1p(-p.probs)
+    t3 = -q._cont_bern_log_norm() - _e.log1p(-q.probs)
+    return t1 + t2 + t3
+
+
+@register_kl(Beta, ContinuousBernoulli)
+def _kl_beta_continuous_bernoulli(p, q):
+    return -p.entropy() - _cb_cross_entropy_terms(q, p.mean)
+
+
+@register_kl(Uniform, ContinuousBernoulli)
+def _kl_uniform_continuous_bernoulli(p, q):
+    result = -p.entropy() - _cb_cross_entropy_terms(q, p.mean)
+    return _inf_where((p.high > q.support.upper_bound) | (p.low < q.support.lower_bound), result)
+
+
+@register_kl(ContinuousBernoulli, Exponential)
+def _kl_continuous_bernoulli_exponential(p, q):
+    return -p.entropy() - _e.log(q.rate) + q.rate * p.mean
+
+
+@register_kl(ContinuousBernoulli, Normal)
+def _kl_continuous_bernoulli_normal(p, q):
+    t1 = -p.entropy()
+    t2 = 0.5 * (math.log(2.0 * math.pi) + (q.loc / q.scale).pow(2)) + _e.log(q.scale)
+    t3 = (p.variance + p.mean.pow(2) - 2.0 * q.loc * p.mean) / (2.0 * q.scale.pow(2))
+    return t1 + t2 + t3
+
+
+@register_kl(ContinuousBernoulli, Uniform)
+def _kl_continuous_bernoulli_uniform(p, q):
+    result = -p.entropy() + (q.high - q.low).log()
+    return _inf_where((q.low > p.support.lower_bound) | (q.high < p.support.upper_bound), result)
+
+
 # ---- pairs where q's support misses part of p's: infinite --------------------------------------
 
 def _infinite(param):
@@ -572,12 +618,13 @@ def _infinite(param):
 
 for _p, _qs, _param in [
         (Beta, (Pareto,), "concentration1"),
-        (Exponential, (Beta, Pareto, Uniform), "rate"),
-        (Gamma, (Beta, Pareto, Uniform), "concentration"),
-        (Gumbel, (Beta, Exponential, Gamma, Pareto, Uniform), "loc"),
-        (Laplace, (Beta, Exponential, Gamma, Pareto, Uniform), "loc"),
-        (Normal, (Beta, Exponential, Gamma, Pareto, Uniform), "loc"),
-        (Pareto, (Beta, Uniform), "scale"),
+        (Exponential, (Beta, Pareto, Uniform, ContinuousBernoulli), "rate"),
+        (Gamma, (Beta, Pareto, Uniform, ContinuousBernoulli), "concentration"),
+        (Gumbel, (Beta, Exponential, Gamma, Pareto, Uniform, ContinuousBernoulli), "loc"),
+        (Laplace, (Beta, Exponential, Gamma, Pareto, Uniform, ContinuousBernoulli), "loc"),
+        (Normal, (Beta, Exponential, Gamma, Pareto, Uniform, ContinuousBernoulli), "loc"),
+        (Pareto, (Beta, Uniform, ContinuousBernoulli), "scale"),
+        (ContinuousBernoulli, (Pareto,), "probs"),
         (Poisson, (Bernoulli, Binomial), "rate")]:
     _fn = _infinite(_param)
     _fn.__name__ = f"_kl_{_p.__name__.lower()}_infinity"
