@@ -202,6 +202,9 @@ CASES = [
     ("ContinuousBernoulli-logits", lambda D, L, l: D.ContinuousBernoulli(logits=l),
      [np.array([-1.5, 0.001, 2.0])], _u(4, 3, lo=0.02, hi=0.98),
      ("log_prob", "entropy", "mean", "variance")),
+    ("GeneralizedPareto", lambda D, L, m, s, c: D.GeneralizedPareto(m, s, c),
+     [R.standard_normal(3), _pos(3), np.array([0.3, -0.2, 0.0])], None,
+     ("log_prob", "entropy", "mean", "mode", "variance", "cdf", "icdf")),
     ("MultivariateNormal-cov", lambda D, L, m, c: D.MultivariateNormal(m, covariance_matrix=c),
      [R.standard_normal((2, 3)), _spd(2, 3, 3)], R.standard_normal((4, 2, 3)), ALL),
     ("MultivariateNormal-tril", lambda D, L, m, t: D.MultivariateNormal(m, scale_tril=t),
@@ -267,6 +270,9 @@ PARAMS = [(c[0], m) for c in CASES for m in c[4]]
 @pytest.mark.parametrize("case,method", PARAMS, ids=[f"{c}-{m}" for c, m in PARAMS])
 def test_against_torch(case, method, dtype):
     _, build, params, value, _ = next(c for c in CASES if c[0] == case)
+    if case == "GeneralizedPareto" and method in ("log_prob", "cdf") and dtype == "float64":
+        pytest.skip("torch 2.13 raises 'Double did not match Float' here (it compares a "
+                    "float64 concentration with a float32 zero); float32 is compared")
     fn = _method(method, value)
     if method in ("enumerate_support", "matrices"):
         outs_t = run(torch, build, params, dtype, fn, None)[0]
@@ -719,6 +725,9 @@ MOMENTS = [
                                                  ember.tensor([12.0, 20.0]))),
     ("LogisticNormal-simplex", None),
     ("ContinuousBernoulli", lambda: ED.ContinuousBernoulli(ember.tensor([0.1, 0.5, 0.9]))),
+    ("GeneralizedPareto", lambda: ED.GeneralizedPareto(ember.tensor([0.0, 1.0, -1.0]),
+                                                       ember.tensor([1.0, 2.0, 0.5]),
+                                                       ember.tensor([0.2, -0.3, 0.0]))),
     ("MultivariateNormal", lambda: ED.MultivariateNormal(
         ember.tensor([1.0, -1.0, 0.0]), ember.tensor(_spd(3, 3).astype(np.float32)))),
     ("LowRankMVN", lambda: ED.LowRankMultivariateNormal(
