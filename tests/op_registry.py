@@ -233,6 +233,11 @@ case("digamma", lambda lib, x: lib.digamma(x), Arg((3, 4), 0.1, 6.0))
 case("polygamma_1", lambda lib, x: lib.polygamma(1, x), Arg((3, 4), 0.2, 6.0))
 case("polygamma_3", lambda lib, x: x.polygamma(3), Arg((3, 4), 0.3, 6.0))
 case("mvlgamma", lambda lib, x: lib.mvlgamma(x, 3), Arg((3, 4), 1.5, 6.0))
+case("i0", lambda lib, x: lib.i0(x), A(3, 4, low=-5.0, high=5.0))
+for _n in ("i0e", "i1", "i1e"):       # torch.special's; Ember's in ember.ops.special
+    case(f"special.{_n}", lambda lib, x, n=_n: getattr(
+        lib.special if lib.__name__ == "torch" else lib.ops.special, n)(x),
+        A(3, 4, low=-5.0, high=5.0))
 case("igamma", lambda lib, a, x: lib.igamma(a, x), Arg((3, 4), 0.5, 4.0, grad=False),
      Arg((3, 4), 0.1, 5.0))
 case("igammac", lambda lib, a, x: lib.igammac(a, x), Arg((3, 4), 0.5, 4.0, grad=False),

@@ -99,6 +99,7 @@ class GeneralizedPareto(Distribution):
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):
         lower = self.loc
-        upper = _e.where(self.concentration < 0, lower - self.scale / self.concentration,
-                         math.inf)
+        negative = self.concentration < 0      # bounded above only then (no 1/0 elsewhere)
+        c = _e.where(negative, self.concentration, -1.0)
+        upper = _e.where(negative, lower - self.scale / c, math.inf)
         return constraints.interval(lower, upper)

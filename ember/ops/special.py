@@ -111,6 +111,54 @@ def mvlgamma(input, p, *, out=None):
     return _out(total + const, out)
 
 
+# ---- modified Bessel functions I0, I1 (and exp(-|x|)-scaled forms) -----------------------
+# d I0 = I1;  d I1 = I0 - I1 / x (1/2 at 0);  the scaled forms add -sign(x) times themselves.
+
+def _bessel(x, order, scaled):
+    if _bw.is_array(x):
+        return kernels(x).bessel_i(x, order, scaled)
+    return BesselI.apply(x, order, scaled)
+
+
+class BesselI(Op):
+    @staticmethod
+    def forward(ctx, x, order, scaled):
+        ctx.save_for_backward(x)
+        ctx.meta = (order, scaled)
+        return kernels(x).bessel_i(x, order, scaled)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        order, scaled = ctx.meta
+        if order == 0:
+            d = _bessel(x, 1, scaled)
+        else:
+            xd = _bw.data(x)
+            at_zero = xd == 0
+            safe_x = _bw.where(at_zero, 1.0, x)       # (I1(x) / x -> 1/2 at 0)
+            ratio = _bw.where(at_zero, 0.5, _bessel(x, 1, scaled) / safe_x)
+            d = _bessel(x, 0, scaled) - ratio
+        if scaled:
+            d = d - _bw.mask(_bw.sign(_bw.data(x)), x) * _bessel(x, order, scaled)
+        return g * d, None, None
+
+
+def _bessel_fn(name, order, scaled, doc):
+    def fn(input, *, out=None):
+        x = _as_float(input, name)
+        return _out(BesselI.apply(x, order, scaled), out)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc + " Any shape; integer input gives the default float dtype."
+    return fn
+
+
+i0 = _bessel_fn("i0", 0, False, "The modified Bessel function of the first kind, order 0.")
+i0e = _bessel_fn("i0e", 0, True, "exp(-|input|) * I0(input), finite for large input.")
+i1 = _bessel_fn("i1", 1, False, "The modified Bessel function of the first kind, order 1.")
+i1e = _bessel_fn("i1e", 1, True, "exp(-|input|) * I1(input), finite for large input.")
+
+
 # ---- incomplete gamma ---------------------------------------------------------------------
 
 class Igamma(Op):
@@ -219,5 +267,6 @@ def binomial(count, prob, generator=None):
     return _wrap(_to_device(draw, prob))
 
 
+# (i0e, i1, i1e are torch.special's only: reachable here, not as ember.<name>)
 __all__ = ["lgamma", "digamma", "polygamma", "mvlgamma", "igamma", "igammac", "_standard_gamma",
-           "binomial"]
+           "binomial", "i0"]

@@ -121,3 +121,13 @@ def _standard_gamma_grad_host(x, alpha):
 def standard_gamma_grad(x, alpha):
     """The reparameterisation gradient dx/dalpha of Gamma(alpha, 1) samples x; x's dtype."""
     return _host_f(_standard_gamma_grad_host, x, alpha)
+
+
+# ---- modified Bessel functions of the first kind (the von Mises normaliser) -------------
+
+@GENERIC.register
+def bessel_i(x, order, scaled):
+    """I0 or I1 (``order``) of a float array, times exp(-|x|) when ``scaled``; x's dtype."""
+    sp = scipy_special()
+    fn = {(0, False): sp.i0, (0, True): sp.i0e, (1, False): sp.i1, (1, True): sp.i1e}
+    return _host_f(fn[order, scaled], x)
