@@ -182,8 +182,12 @@ def _kl_expfamily_expfamily(p, q):
     lg_normal = p._log_normalizer(*p_params)
     grads = _e.autograd.grad(lg_normal.sum(), p_params, create_graph=True)
     result = q._log_normalizer(*q_params) - lg_normal
+    batch = tuple(result.shape)
     for pp, qp, g in zip(p_params, q_params, grads):
-        result = result - _sum_rightmost((qp - pp) * g, len(q.event_shape))
+        # <theta_q - theta_p, grad F> per batch element, whatever the parameter's own event
+        # dims (torch sums len(event_shape) dims, which for Wishart's scalar df term also
+        # sums over the batch: a wrong value for batched Wisharts)
+        result = result - ((qp - pp) * g).reshape(batch + (-1,)).sum(-1)
     return result
 
 
