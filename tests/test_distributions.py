@@ -51,6 +51,13 @@ def _tril(*shape):
     return np.linalg.cholesky(_spd(*shape))
 
 
+def _corr_tril(*shape):
+    """Cholesky factors of random correlation matrices."""
+    S = _spd(*shape)
+    d = np.sqrt(np.diagonal(S, axis1=-2, axis2=-1))
+    return np.linalg.cholesky(S / d[..., :, None] / d[..., None, :])
+
+
 def _lib_mod(lib):
     return ED if lib is ember else TD
 
@@ -215,6 +222,8 @@ CASES = [
      _spd(2, 3, 3), ("log_prob", "entropy", "mean", "variance", "matrices")),
     ("Wishart-tril", lambda D, L, t: D.Wishart(L.tensor(5.0, dtype=t.dtype), scale_tril=t),
      [_tril(2, 2)], _spd(3, 2, 2), ("log_prob", "entropy", "mean", "mode")),
+    ("LKJCholesky", lambda D, L, c: D.LKJCholesky(3, c), [np.array([0.5, 1.0, 3.0])],
+     _corr_tril(4, 3, 3, 3), ("log_prob",)),
     ("MultivariateNormal-cov", lambda D, L, m, c: D.MultivariateNormal(m, covariance_matrix=c),
      [R.standard_normal((2, 3)), _spd(2, 3, 3)], R.standard_normal((4, 2, 3)), ALL),
     ("MultivariateNormal-tril", lambda D, L, m, t: D.MultivariateNormal(m, scale_tril=t),
@@ -456,6 +465,10 @@ VALIDATION = [
                                                  D.Binomial(5, L.tensor(0.5)))),
     ("kl independent", lambda D, L: D.kl_divergence(D.Independent(D.Normal(L.zeros(2, 2), 1.0), 1),
                                                     D.Independent(D.Normal(L.zeros(2, 2), 1.0), 2))),
+    ("lkj dim", lambda D, L: D.LKJCholesky(1, 1.0)),
+    ("wishart two", lambda D, L: D.Wishart(4.0, L.eye(2), scale_tril=L.eye(2))),
+    ("wishart df", lambda D, L: D.Wishart(L.tensor([0.5, 4.0]), L.eye(2))),
+    ("wishart 1d", lambda D, L: D.Wishart(4.0, L.ones(2))),
     ("kl transformed", lambda D, L: D.kl_divergence(D.LogNormal(0.0, 1.0), D.Gumbel(0.0, 1.0))),
     ("cholesky", lambda D, L: L.linalg.cholesky(L.tensor([[1.0, 2.0], [2.0, 1.0]]))),
 ]
@@ -747,6 +760,7 @@ MOMENTS = [
     ("VonMises-circular", None),
     ("Wishart", lambda: ED.Wishart(ember.tensor([4.0, 7.5]),
                                    covariance_matrix=ember.tensor(_spd(2, 2).astype(np.float32)))),
+    ("LKJCholesky-correlations", None),
     ("MultivariateNormal", lambda: ED.MultivariateNormal(
         ember.tensor([1.0, -1.0, 0.0]), ember.tensor(_spd(3, 3).astype(np.float32)))),
     ("LowRankMVN", lambda: ED.LowRankMultivariateNormal(
@@ -807,6 +821,19 @@ def _check_quantiles(name):
             want = 1 - d.variance.numpy()
             assert np.all(np.abs(c.mean(0) - want) < 5 * c.std(0) / math.sqrt(N) + 1e-12), (k, c.mean(0), want)
             assert np.all(np.abs(s.mean(0)) < 5 * s.std(0) / math.sqrt(N) + 1e-12), k
+    elif name == "LKJCholesky-correlations":
+        # each correlation L L^T [i, j] has mean 0 and variance 1 / (2 eta + dim - 1)
+        eta, dim = np.array([0.5, 2.0]), 4
+        d = ED.LKJCholesky(dim, ember.tensor(eta, dtype=ember.float64))
+        Lx = d.sample((N,))
+        assert bool(d.support.check(Lx).all())
+        C = (Lx @ Lx.mT).numpy()
+        r = C[..., 2, 0], C[..., 3, 1]
+        for ri in r:
+            var = 1 / (2 * eta + dim - 1)
+            assert np.all(np.abs(ri.mean(0)) < 5 * np.sqrt(var / N))
+            se_var = np.sqrt(np.maximum(((ri - ri.mean(0)) ** 4).mean(0) - ri.var(0) ** 2, 0) / N)
+            assert np.all(np.abs(ri.var(0) - var) < 5 * se_var), (ri.var(0), var)
     else:   # LogisticNormal: the stick-breaking inverse of the draws is normal
         d = ED.LogisticNormal(ember.tensor([0.5, -1.0]), ember.tensor([1.0, 0.3]))
         x = d.rsample((N,)).detach()
