@@ -435,6 +435,8 @@ class Tensor(TensorBase):
     digamma_ = inplace_method(SP.digamma)
     igamma_ = inplace_method(SP.igamma)
     igammac_ = inplace_method(SP.igammac)
+    i0 = SP.i0
+    i0_ = inplace_method(SP.i0)
 
     def polygamma(self, n):
         return SP.polygamma(n, self)
