@@ -1094,18 +1094,19 @@ class SolveTriangular(Op):
     """X = A^-1 B for triangular A (left=True form; the public function transposes
     for left=False).  gB = A^-T g; gA = -gB X^T, kept to A's triangle."""
     _node_name = "LinalgSolveTriangularBackward0"
+    _ctx_fields = ("upper", "unit")
 
     @staticmethod
     def forward(ctx, A, B, upper, unit):
         X = _solve_tri(A, B, upper, unit)
         ctx.save_for_backward(A, X)
-        ctx.meta = (upper, unit)
+        ctx.upper, ctx.unit = upper, unit
         return X
 
     @staticmethod
     def backward(ctx, g):
         A, X = ctx.saved_tensors
-        upper, unit = ctx.meta
+        upper, unit = ctx.upper, ctx.unit
         gB = _solve_tri(_bw.swap_last(A), g, not upper, unit)
         gA = None
         if ctx.needs_input_grad[0]:

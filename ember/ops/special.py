@@ -61,16 +61,18 @@ class Digamma(Op):
 
 
 class Polygamma(Op):
+    _ctx_fields = ("n",)
+
     @staticmethod
     def forward(ctx, n, x):
         ctx.save_for_backward(x)
-        ctx.meta = n
+        ctx.n = n
         return kernels(x).polygamma(n, x)
 
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return None, g * _polygamma(ctx.meta + 1, x)
+        return None, g * _polygamma(ctx.n + 1, x)
 
 
 lgamma = _float_unary(Lgamma, "lgamma", "log|Gamma(input)| (+inf at 0 and the negative integers).")
@@ -121,16 +123,18 @@ def _bessel(x, order, scaled):
 
 
 class BesselI(Op):
+    _ctx_fields = ("order", "scaled")
+
     @staticmethod
     def forward(ctx, x, order, scaled):
         ctx.save_for_backward(x)
-        ctx.meta = (order, scaled)
+        ctx.order, ctx.scaled = order, scaled
         return kernels(x).bessel_i(x, order, scaled)
 
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        order, scaled = ctx.meta
+        order, scaled = ctx.order, ctx.scaled
         if order == 0:
             d = _bessel(x, 1, scaled)
         else:
@@ -163,23 +167,24 @@ i1e = _bessel_fn("i1e", 1, True, "exp(-|input|) * I1(input), finite for large in
 
 class Igamma(Op):
     """P(a, x) (upper=False) or Q(a, x) = 1 - P (upper=True); d/dx only, as torch."""
+    _ctx_fields = ("upper",)
 
     @staticmethod
     def forward(ctx, a, x, upper):
         ctx.save_for_backward(a, x)
-        ctx.meta = upper
+        ctx.upper = upper
         k = kernels(a)
         return k.gammaincc(a, x) if upper else k.gammainc(a, x)
 
     @staticmethod
     def backward(ctx, g):
         a, x = ctx.saved_tensors
-        name = "igammac" if ctx.meta else "igamma"
+        name = "igammac" if ctx.upper else "igamma"
         if ctx.needs_input_grad[0]:
             raise NotImplementedError(f"the derivative for '{name}: input' is not implemented.")
         # d/dx P(a, x) is the Gamma(a, 1) density x^(a-1) e^-x / Gamma(a)
         dens = _bw.exp((a - 1) * _bw.log(x) - x - _lgamma(a))
-        return None, (-g * dens if ctx.meta else g * dens), None
+        return None, (-g * dens if ctx.upper else g * dens), None
 
 
 def _igamma(input, other, out, upper, fname):
