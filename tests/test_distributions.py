@@ -1118,3 +1118,16 @@ def test_wishart_kl_and_rsample():
             e[i, j] = h
             num[i, j] = (float(total(ember.tensor(L0 + e))) - float(total(ember.tensor(L0 - e)))) / (2 * h)
     np.testing.assert_allclose(np.tril(g.numpy()), num, rtol=1e-5, atol=1e-6)
+
+
+def test_every_torch_name_is_here():
+    # torch.distributions' public names, its transforms' and its constraints'
+    missing = [n for n in TD.__all__ if not hasattr(ED, n)]
+    missing += [n for n in TD.transforms.__all__ if not hasattr(ED.transforms, n)]
+    missing += [n for n in TD.constraints.__all__ if not hasattr(ED.constraints, n)]
+    assert not missing, missing
+    # and the module paths torch programs import from
+    import importlib
+    for mod in ("normal", "categorical", "multivariate_normal", "kl", "transforms", "utils",
+                "constraint_registry", "transformed_distribution", "independent"):
+        importlib.import_module("ember.distributions." + mod)
