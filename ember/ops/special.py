@@ -1,7 +1,8 @@
-"""Gamma-family special functions and the gamma/binomial samplers.
+"""Gamma-family and Bessel special functions, and the gamma/binomial samplers.
 
 lgamma, digamma, polygamma, mvlgamma, igamma/igammac (torch.special's
-gammainc/gammaincc) and ``_standard_gamma`` are what the log-densities,
+gammainc/gammaincc), i0 (and torch.special's i0e, i1, i1e, here by those
+names) and ``_standard_gamma`` are what the log-densities,
 entropies, KL divergences and reparameterised samples of
 ``ember.distributions`` are made of.  Values come from SciPy through the
 kernel table (``ember/backends/generic/special.py``); each op's backward is
