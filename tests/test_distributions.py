@@ -1131,3 +1131,13 @@ def test_every_torch_name_is_here():
     for mod in ("normal", "categorical", "multivariate_normal", "kl", "transforms", "utils",
                 "constraint_registry", "transformed_distribution", "independent"):
         importlib.import_module("ember.distributions." + mod)
+
+
+def test_gamma_rsample_is_differentiable_once():
+    # first order under create_graph works; a second derivative raises (torch: no formula)
+    a = ember.tensor([2.0, 3.0], requires_grad=True)
+    x = ED.Gamma(a, 1.0).rsample()
+    g, = ember.autograd.grad(x.sum(), a, create_graph=True)
+    assert g.shape == a.shape and bool((g > 0).all())
+    with pytest.raises(RuntimeError, match="not differentiable twice"):
+        ember.autograd.grad(g.sum(), a)

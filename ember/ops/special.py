@@ -16,7 +16,7 @@ import operator
 
 from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
-from ..autograd.function import Op
+from ..autograd.function import Op, once_differentiable
 from ..backends import kernels
 from . import _bw
 from ._util import promote, cast
@@ -228,13 +228,10 @@ class StandardGamma(Op):
         return sample
 
     @staticmethod
+    @once_differentiable          # (d2 x / d alpha2 has no formula here, nor in torch)
     def backward(ctx, g):
         alpha, sample = ctx.saved_tensors
-        a, x = _bw.data(alpha), _bw.data(sample)
-        grad = kernels(x).standard_gamma_grad(x, a)
-        if not _bw.is_array(g):                      # a constant of the recorded graph
-            grad = _wrap(grad)
-        return g * grad, None
+        return g * kernels(sample).standard_gamma_grad(sample, alpha), None
 
 
 def _standard_gamma(input, generator=None):
