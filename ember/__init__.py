@@ -87,3 +87,6 @@ from . import utils  # noqa: E402
 # torch.distributed's API over MPI; mpi4py itself loads only at init_process_group.
 from . import distributed  # noqa: E402
 from . import multiprocessing  # noqa: E402  (spawn, over mpiexec)
+
+# torch.distributions (imports ember.nn and ember.linalg, so it comes last)
+from . import distributions  # noqa: E402

@@ -26,6 +26,7 @@ from .autograd.function import _RemovableHandle
 from .autograd.grad_mode import state as _gm
 from .ops import elementwise as E, reduction as R, shape as S, linalg as L, math as M
 from .ops import indexing as I, activation as A, methods
+from .ops import special as SP
 from .ops.device import to_device
 from .ops.elementwise import _cast
 from .ops.methods import binop, iop, inplace_method
@@ -424,6 +425,21 @@ class Tensor(TensorBase):
     erf_ = inplace_method(M.erf)
     erfc_ = inplace_method(M.erfc)
     erfinv_ = inplace_method(M.erfinv)
+    # gamma-family special functions (ember/ops/special.py)
+    lgamma = SP.lgamma
+    digamma = SP.digamma
+    mvlgamma = SP.mvlgamma
+    igamma = SP.igamma
+    igammac = SP.igammac
+    lgamma_ = inplace_method(SP.lgamma)
+    digamma_ = inplace_method(SP.digamma)
+    igamma_ = inplace_method(SP.igamma)
+    igammac_ = inplace_method(SP.igammac)
+    i0 = SP.i0
+    i0_ = inplace_method(SP.i0)
+
+    def polygamma(self, n):
+        return SP.polygamma(n, self)
     reciprocal_ = inplace_method(M.reciprocal)
     clamp_ = inplace_method(M.clamp)
     clip_ = inplace_method(M.clip)

@@ -14,7 +14,8 @@ _FROM_OPS = {
     "inv": "inverse", "det": "det", "slogdet": "slogdet", "solve": "_linalg_solve",
     "cross": "_linalg_cross", "vecdot": "vecdot", "matrix_power": "matrix_power",
     "matmul": "matmul", "LinAlgError": "LinAlgError", "multi_dot": "_multi_dot",
-    "diagonal": "_linalg_diagonal",
+    "diagonal": "_linalg_diagonal", "cholesky": "cholesky",
+    "solve_triangular": "solve_triangular",
 }
 for _name, _impl in _FROM_OPS.items():
     if hasattr(_ops_linalg, _impl):

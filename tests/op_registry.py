@@ -212,6 +212,36 @@ case("linalg_norm", lambda lib, a: lib.linalg.norm(a, dim=1), A(3, 4))
 case("linalg_solve", lambda lib, a, b: lib.linalg.solve(a + 4 * lib.eye(3, dtype=a.dtype), b),
      A(3, 3), A(3, 2))
 case("linalg_inv", lambda lib, a: lib.linalg.inv(a + 4 * lib.eye(3, dtype=a.dtype)), A(3, 3))
+case("linalg_cholesky", lambda lib, a: lib.linalg.cholesky(a @ a.mT + 3 * lib.eye(3, dtype=a.dtype)),
+     A(2, 3, 3))
+case("linalg_cholesky_upper", lambda lib, a: lib.linalg.cholesky(
+    a @ a.mT + 3 * lib.eye(3, dtype=a.dtype), upper=True), A(3, 3))
+for _up in (False, True):
+    for _left in (True, False):
+        case(f"linalg_solve_triangular_{'upper' if _up else 'lower'}_{'left' if _left else 'right'}",
+             lambda lib, a, b, up=_up, left=_left: lib.linalg.solve_triangular(
+                 a + 4 * lib.eye(3, dtype=a.dtype), b, upper=up, left=left),
+             A(2, 3, 3), A(2, 3, 2) if _left else A(2, 2, 3))
+case("linalg_solve_triangular_unit", lambda lib, a, b: lib.linalg.solve_triangular(
+    a, b, upper=False, unitriangular=True), A(3, 3), A(3, 2))
+
+# ---- gamma-family special functions (ember/ops/special.py; torch has no d/da of igamma) ------
+
+case("lgamma", lambda lib, x: lib.lgamma(x), Arg((3, 4), 0.1, 6.0))
+case("lgamma_negative", lambda lib, x: lib.lgamma(x), Arg((3, 4), -3.9, -3.1))
+case("digamma", lambda lib, x: lib.digamma(x), Arg((3, 4), 0.1, 6.0))
+case("polygamma_1", lambda lib, x: lib.polygamma(1, x), Arg((3, 4), 0.2, 6.0))
+case("polygamma_3", lambda lib, x: x.polygamma(3), Arg((3, 4), 0.3, 6.0))
+case("mvlgamma", lambda lib, x: lib.mvlgamma(x, 3), Arg((3, 4), 1.5, 6.0))
+case("i0", lambda lib, x: lib.i0(x), A(3, 4, low=-5.0, high=5.0))
+for _n in ("i0e", "i1", "i1e"):       # torch.special's; Ember's in ember.ops.special
+    case(f"special.{_n}", lambda lib, x, n=_n: getattr(
+        lib.special if lib.__name__ == "torch" else lib.ops.special, n)(x),
+        A(3, 4, low=-5.0, high=5.0))
+case("igamma", lambda lib, a, x: lib.igamma(a, x), Arg((3, 4), 0.5, 4.0, grad=False),
+     Arg((3, 4), 0.1, 5.0))
+case("igammac", lambda lib, a, x: lib.igammac(a, x), Arg((3, 4), 0.5, 4.0, grad=False),
+     Arg((3, 4), 0.1, 5.0))
 
 # ---- nn.functional ---------------------------------------------------------------------------
 

@@ -486,7 +486,7 @@ def _import_err_op():
             return _asarray(value)
 
         @staticmethod
-        def backward(ctx, g):
+        def backward(ctx, *grads):     # (one per result of the op's backward: any number)
             raise RuntimeError(f"{ctx.op_name} is not differentiable twice: its backward is "
                                "implemented without recording, so create_graph=True cannot "
                                "differentiate through it")

@@ -6,8 +6,9 @@ those that are also methods.  ``methods.py`` holds what exists only as a
 method (in-place arithmetic, Python's operators).
 """
 from . import elementwise, reduction, shape, linalg, inplace, math, indexing, activation, methods
+from . import special
 
-_MODULES = [elementwise, reduction, shape, linalg, math, indexing, activation]
+_MODULES = [elementwise, reduction, shape, linalg, math, indexing, activation, special]
 
 
 def _public(mod):

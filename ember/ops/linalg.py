@@ -1068,3 +1068,141 @@ def matrix_power(input, n):
         A = matmul(A, A)
 
 
+
+
+# ---- Cholesky factor and triangular solves (MultivariateNormal's algebra) --------------
+
+def _tri(x, upper, k=0):
+    return _bw.triu(x, k) if upper else _bw.tril(x, k)
+
+
+def _solve_tri(A, B, upper, unit=False):
+    """A X = B with only A's lower (upper) triangle read: on arrays a plain
+    solve of that triangle (NumPy has no batched triangular solver), on Tensors
+    the recorded op."""
+    if _bw.is_array(A) and _bw.is_array(B):
+        xp = namespace(A, B)
+        T = xp.triu(A) if upper else xp.tril(A)
+        if unit:
+            n = A.shape[-1]
+            T = T - T * xp.eye(n, dtype=A.dtype) + xp.eye(n, dtype=A.dtype)
+        return xp.linalg.solve(T, B)
+    return SolveTriangular.apply(_bw._t(A), _bw._t(B), upper, unit)
+
+
+class SolveTriangular(Op):
+    """X = A^-1 B for triangular A (left=True form; the public function transposes
+    for left=False).  gB = A^-T g; gA = -gB X^T, kept to A's triangle."""
+    _node_name = "LinalgSolveTriangularBackward0"
+    _ctx_fields = ("upper", "unit")
+
+    @staticmethod
+    def forward(ctx, A, B, upper, unit):
+        X = _solve_tri(A, B, upper, unit)
+        ctx.save_for_backward(A, X)
+        ctx.upper, ctx.unit = upper, unit
+        return X
+
+    @staticmethod
+    def backward(ctx, g):
+        A, X = ctx.saved_tensors
+        upper, unit = ctx.upper, ctx.unit
+        gB = _solve_tri(_bw.swap_last(A), g, not upper, unit)
+        gA = None
+        if ctx.needs_input_grad[0]:
+            gA = _tri(-_bw.matmul(gB, _bw.swap_last(X)), upper, (1 if upper else -1) if unit else 0)
+        return gA, gB, None, None
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
+    """Solve A X = B (left) or X A = B for triangular A, reading only A's upper
+    (``upper=True``) or lower triangle; ``unitriangular`` takes its diagonal as ones.
+    Batch dims broadcast; B must have at least 2 dims."""
+    fn = "linalg.solve_triangular"
+    _check_square(A, fn)
+    if not isinstance(B, TensorBase):
+        raise not_a_tensor(fn, "B", B, 2)
+    if B._data.ndim < 2:
+        raise RuntimeError(f"{fn}: The input tensor B must have at least 2 dimensions.")
+    A, B = _promote_float(A, B)
+    sa, sb = A._data.shape, B._data.shape
+    if (sb[-2] if left else sb[-1]) != sa[-1]:
+        eq = "AX = B" if left else "XA = B"
+        raise RuntimeError(f"{fn}: Incompatible shapes of A and B for the equation {eq} "
+                           f"({_shape_str(sa[-2:])} and {_shape_str(sb[-2:])})")
+    if left:
+        return _out(SolveTriangular.apply(A, B, bool(upper), bool(unitriangular)), out)
+    from .shape import transpose
+    X = SolveTriangular.apply(transpose(A, -2, -1), transpose(B, -2, -1), not upper,
+                              bool(unitriangular))
+    return _out(transpose(X, -2, -1), out)
+
+
+def _promote_float(A, B):
+    if A._data.dtype != B._data.dtype:
+        from ._util import promote
+        A, B = promote(A, B)
+    return A, B
+
+
+class Cholesky(Op):
+    """L with A = L L^T (lower), from A's lower triangle.
+
+    Backward (Murray 2016's form): with Phi(X) = tril(X) with its diagonal
+    halved, S = L^-T Phi(L^T gL) L^-1 and gA = (S + S^T) / 2, symmetric as
+    torch's."""
+    _node_name = "LinalgCholeskyExBackward0"
+
+    @staticmethod
+    def forward(ctx, A):
+        xp = namespace(A)
+        try:
+            L = xp.linalg.cholesky(A)
+        except xp.linalg.LinAlgError:
+            raise _not_pd(A) from None
+        if bool(xp.isnan(L).any()) and not bool(xp.isnan(A).any()):
+            raise _not_pd(A)
+        ctx.save_for_backward(L)
+        return L
+
+    @staticmethod
+    def backward(ctx, g):
+        L, = ctx.saved_tensors
+        P = _bw.tril(_bw.matmul(_bw.swap_last(L), g))
+        P = P - 0.5 * _bw.tril(_bw.triu(P))              # halve the diagonal
+        S = _solve_tri(_bw.swap_last(L), P, True)          # L^-T P
+        S = _bw.swap_last(_solve_tri(_bw.swap_last(L), _bw.swap_last(S), True))  # S L^-1
+        return 0.5 * (S + _bw.swap_last(S))
+
+
+def _not_pd(A):
+    """torch's error for a matrix (batch) that is not positive-definite: which
+    batch element, and the order of its first leading minor that is not (found
+    by factoring growing leading blocks: only on this error path)."""
+    xp = namespace(A)
+    n = A.shape[-1]
+    mats = A.reshape((-1, n, n))
+    for b in range(mats.shape[0]):
+        for k in range(1, n + 1):
+            try:
+                ok = not bool(xp.isnan(xp.linalg.cholesky(mats[b, :k, :k])).any())
+            except xp.linalg.LinAlgError:
+                ok = False
+            if not ok:
+                where = f"(Batch element {b}): " if A.ndim > 2 else ""
+                return LinAlgError(f"linalg.cholesky: {where}The factorization could not be "
+                                   f"completed because the input is not positive-definite (the "
+                                   f"leading minor of order {k} is not positive-definite).")
+    return LinAlgError("linalg.cholesky: The factorization could not be completed because the "
+                       "input is not positive-definite.")
+
+
+def cholesky(A, *, upper=False, out=None):
+    """The Cholesky factor of each symmetric positive-definite matrix in A: lower
+    L with A = L L^T (or upper U = L^T with ``upper=True``).  Reads A's lower triangle."""
+    _check_square(A, "linalg.cholesky")
+    L = Cholesky.apply(A)
+    if upper:
+        from .shape import transpose
+        L = transpose(L, -2, -1)
+    return _out(L, out)
