@@ -29,12 +29,12 @@ def _stress(seconds, mode, timeout):
 
 
 def test_resizes_racing_products_and_kernels():
-    _stress(3, "threads", timeout=240)
+    _stress(1.5, "threads", timeout=240)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_fork_while_other_threads_use_the_pool():
-    _stress(2, "fork", timeout=240)
+    _stress(1, "fork", timeout=240)
 
 
 def test_split_planned_before_a_resize_runs_on_the_pool_it_gets():
