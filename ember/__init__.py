@@ -88,5 +88,13 @@ from . import utils  # noqa: E402
 from . import distributed  # noqa: E402
 from . import multiprocessing  # noqa: E402  (spawn, over mpiexec)
 
-# torch.distributions (imports ember.nn and ember.linalg, so it comes last)
-from . import distributions  # noqa: E402
+
+def __getattr__(name):
+    """Submodules written on top of the whole public API (as a user's code
+    would be: ``import ember``) load on first use, so ``ember.distributions``
+    works after a plain ``import ember`` without the package importing them
+    while it is still being built."""
+    if name == "distributions":
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'ember' has no attribute '{name}'")

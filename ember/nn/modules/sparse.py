@@ -1,5 +1,5 @@
 """Embedding and EmbeddingBag: lookup tables of learned vectors."""
-from ... import no_grad
+from ...autograd.grad_mode import no_grad
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
