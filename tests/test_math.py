@@ -593,3 +593,14 @@ def test_chain_of_ops_matches_torch():
     check(f, rand(3, 4), rand(4, seed=1))
     check(f, rand(3, 4, dtype=np.float32), rand(4, seed=1, dtype=np.float32))
     double_backward(f, rand(3, 4), rand(4, seed=1))
+
+
+def test_atan2_second_derivative_at_the_origin_is_torchs():
+    """First derivative 0 at (0, 0), second nan, as torch (found by make fuzz)."""
+    out = {}
+    for lib in (ember, torch):
+        a = lib.tensor(0.0, dtype=lib.float64, requires_grad=True)
+        b = lib.tensor(0.0, dtype=lib.float64, requires_grad=True)
+        ga, gb = lib.autograd.grad(lib.atan2(a, b), (a, b), create_graph=True)
+        out[lib] = [ga.item(), gb.item()] + [g.item() for g in lib.autograd.grad(ga, (a, b))]
+    assert np.array_equal(out[ember], out[torch], equal_nan=True), out

@@ -426,8 +426,8 @@ class Atan2(Op):
         need = ctx.needs_input_grad
         d = a * a + b * b
         zero = _bw.data(d) == 0
-        if zero.any():  # torch's gradient at the origin is 0, not nan
-            r = _bw.where(zero, 0.0, 1 / _bw.where(zero, 1.0, d))
+        if zero.any():  # torch's gradient at the origin is 0, not nan; its second
+            r = _bw.where(zero, 0.0, 1 / d)    # derivative there is nan (via the inf of 1/d)
             return (g * b * r if need[0] else None), (-g * a * r if need[1] else None)
         return (g * b / d if need[0] else None), (-g * a / d if need[1] else None)
 
