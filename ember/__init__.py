@@ -27,6 +27,13 @@ from .random import (manual_seed, seed, initial_seed, get_rng_state, set_rng_sta
 from . import ops
 from .ops import _MODULES as _op_modules
 from . import cuda, backends, viz, scalar, datasets, text
+from . import accelerator  # noqa: E402
+from ._legacy import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor,  # noqa: E402
+                      ShortTensor, CharTensor, ByteTensor, BoolTensor)
+from ._runtime import (compile, use_deterministic_algorithms,  # noqa: E402
+                       are_deterministic_algorithms_enabled,
+                       is_deterministic_algorithms_warn_only_enabled,
+                       set_deterministic_debug_mode, get_deterministic_debug_mode)
 
 # Every public op function becomes ember.<name>, as in torch (reporting a
 # non-tensor argument with torch's TypeError; see ops/_typecheck.py).

@@ -30,6 +30,7 @@ from .ops import special as SP
 from .ops.device import to_device
 from .ops.elementwise import _cast
 from .ops.methods import binop, iop, inplace_method
+from . import _creation as C
 
 
 class Tensor(TensorBase):
@@ -108,6 +109,7 @@ class Tensor(TensorBase):
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:
             return D.tensor_type_name(self._data.dtype)
+        dtype = getattr(dtype, "_legacy_dtype", dtype)   # x.type(ember.LongTensor)
         if isinstance(dtype, str):
             name = dtype.split(".")[-1]
             if name not in _TYPE_NAMES_REV:
@@ -630,6 +632,13 @@ class Tensor(TensorBase):
     fill_ = methods.fill_
     zero_ = methods.zero_
     copy_ = methods.copy_
+
+    # ---- new tensors with this one's dtype and device (_creation.py) ---------
+    new_zeros = C.new_zeros
+    new_ones = C.new_ones
+    new_empty = C.new_empty
+    new_full = C.new_full
+    new_tensor = C.new_tensor
 
     # ---- random sampling (random.py) -----------------------------------------
     normal_ = random.normal_
