@@ -27,6 +27,7 @@ from .autograd.grad_mode import state as _gm
 from .ops import elementwise as E, reduction as R, shape as S, linalg as L, math as M
 from .ops import indexing as I, activation as A, methods
 from .ops import special as SP
+from .ops import special_functions as SF
 from .ops.device import to_device
 from .ops.elementwise import _cast
 from .ops.methods import binop, iop, inplace_method
@@ -389,6 +390,8 @@ class Tensor(TensorBase):
     logaddexp2 = M.logaddexp2
     addcmul = M.addcmul
     addcdiv = M.addcdiv
+    i0 = SF.i0                       # (torch.special's functions that are methods too)
+    sinc = SF.sinc
     abs_ = inplace_method(M.abs)
     absolute_ = inplace_method(M.absolute)
     sign_ = inplace_method(M.sign)
@@ -463,6 +466,8 @@ class Tensor(TensorBase):
     relu_ = inplace_method(M.relu)
     addcmul_ = inplace_method(M.addcmul)
     addcdiv_ = inplace_method(M.addcdiv)
+    i0_ = inplace_method(SF.i0)
+    sinc_ = inplace_method(SF.sinc)
 
     # ---- reductions, scans, sorting (ops/reduction.py) -----------------------
     sum = R.sum

@@ -205,14 +205,16 @@ def _same_tensor(a, b):
 # ---- the batched path ------------------------------------------------------------------
 
 def _elementwise_functions():
-    """Ember functions that act elementwise (one tensor in, same shape out)."""
-    import ember
-    F = ember.nn.functional
+    """Ember functions that act elementwise (one tensor in, same shape out);
+    ``ember.sin`` is a wrapper (ops/_typecheck.py) whose ``__wrapped__`` is
+    ``ops.math.sin``."""
+    from ..ops import math as M, elementwise as E
+    from ..nn import functional as F
     names = ["abs", "neg", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt",
              "rsqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
              "asinh", "acosh", "atanh", "sigmoid", "erf", "erfc", "erfinv", "reciprocal",
              "floor", "ceil", "trunc", "frac", "square", "sign", "relu", "logit"]
-    funcs = {getattr(ember, n) for n in names if hasattr(ember, n)}
+    funcs = {getattr(M, n, None) or getattr(E, n, None) for n in names} - {None}
     for n in ["relu", "relu6", "gelu", "silu", "mish", "elu", "selu", "celu", "leaky_relu",
               "softplus", "softsign", "tanhshrink", "hardtanh", "hardswish", "hardsigmoid",
               "logsigmoid", "sigmoid", "tanh"]:
@@ -271,10 +273,7 @@ def _is_trailing_func(func):
     if inner is not None:
         f, i, o, r = inner
         return i == 0 and o == 0 and _is_trailing_func(f)
-    try:
-        return func in _ELEMENTWISE
-    except TypeError:            # (an unhashable callable)
-        return False
+    return _elementwise_only(func)
 
 
 def _batchable(func, args, kwargs, in_dims, out_dims, randomness):
@@ -293,8 +292,8 @@ def _elementwise_only(func):
     if _ELEMENTWISE is None:
         _ELEMENTWISE = _elementwise_functions()
     try:
-        return func in _ELEMENTWISE
-    except TypeError:
+        return getattr(func, "__wrapped__", func) in _ELEMENTWISE
+    except TypeError:            # (an unhashable callable)
         return False
 
 

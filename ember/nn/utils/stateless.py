@@ -5,7 +5,7 @@ function) and warns; so does Ember.
 """
 import warnings
 
-from ...func._functional_call import functional_call as _functional_call
+from ._functional_call import functional_call as _functional_call
 
 
 def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *,

@@ -1,4 +1,5 @@
-"""functional_call: run a module with other tensors in place of its parameters
+"""functional_call (ember.func.functional_call, and the deprecated
+ember.nn.utils.stateless.functional_call): run a module with other tensors in place of its parameters
 and buffers, for that one call.
 
 The given tensors are swapped into the modules' ``_parameters`` /
@@ -8,7 +9,7 @@ raises.  Names are those of ``named_parameters``/``named_buffers``
 (``"0.weight"``); a name the module lacks becomes a plain attribute for the
 call, as torch does.
 """
-from .._tensor_base import TensorBase
+from ..._tensor_base import TensorBase
 
 
 def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *,
