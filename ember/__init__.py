@@ -92,6 +92,7 @@ nn.functional._export_toplevel(globals())
 from . import utils  # noqa: E402
 from . import func  # noqa: E402
 from . import special  # noqa: E402
+from . import testing  # noqa: E402
 from .func import vmap  # noqa: E402
 
 # torch.distributed's API over MPI; mpi4py itself loads only at init_process_group.
