@@ -391,3 +391,33 @@ case("special.softmax", lambda lib, x: lib.special.softmax(x, 0), A(3, 4))
 case("special.log_softmax", lambda lib, x: lib.special.log_softmax(x, -1), A(3, 4))
 case("i0", lambda lib, x: lib.i0(x), A(3, 4))
 case("Tensor.sinc", lambda lib, x: x.sinc(), A(3, 4))
+
+# ---- the rest of torch's Tensor methods (ember/ops/misc.py) ----------------------------------
+
+case("diff", lambda lib, x: lib.diff(x), A(3, 5))
+case("diff_n2_prepend", lambda lib, x, p: x.diff(n=2, dim=0, prepend=p), A(4, 3), A(2, 3))
+case("unfold", lambda lib, x: x.unfold(1, 3, 2), A(2, 7, 2))
+case("unfold_overlap", lambda lib, x: x.unfold(0, 4, 1), A(6))
+case("cov", lambda lib, x: lib.cov(x), A(3, 6))
+case("cov_weights", lambda lib, x: lib.cov(x, correction=0, fweights=lib.tensor([1, 2, 1, 3]),
+                                           aweights=lib.tensor([0.5, 1.0, 2.0, 1.0], dtype=x.dtype)),
+     A(2, 4))
+case("corrcoef", lambda lib, x: lib.corrcoef(x), A(3, 6))
+case("addr", lambda lib, m, a, b: lib.addr(m, a, b, beta=0.5, alpha=2), A(3, 4), A(3), A(4))
+case("Tensor.addr", lambda lib, m, a, b: m.addr(a, b), A(4), A(3), A(4))
+case("dist", lambda lib, x, y: lib.dist(x, y), A(3, 4), A(4))
+case("dist_p3", lambda lib, x, y: lib.dist(x, y, 3), A(3, 4), A(3, 4))
+case("diagflat", lambda lib, x: lib.diagflat(x, 1), A(2, 2))
+case("renorm", lambda lib, x: lib.renorm(x, 2, 0, 1.5), A(3, 4))
+case("renorm_p1_dim1", lambda lib, x: x.renorm(1, 1, 2.0), A(3, 4))
+case("ldexp", lambda lib, x: lib.ldexp(x, lib.tensor([1, 2, 3, 0])), A(3, 4))
+# (torch's gradient for a negative integer exponent is 0, from 2 ** -2 in integers; Ember's is
+# the true 2 ** -2, so the negative exponents are compared as values only)
+case("ldexp_negative", lambda lib, x: lib.ldexp(x, lib.tensor([-1, -2, 3, 0])), A(3, 4),
+     grad=False, gradcheck=False)
+case("logcumsumexp", lambda lib, x: lib.logcumsumexp(x, 1), A(3, 5))
+case("logcumsumexp_dim0", lambda lib, x: x.logcumsumexp(0), A(4, 2, low=-30, high=30))
+case("select_scatter", lambda lib, x, s: lib.select_scatter(x, s, 1, 2), A(3, 4), A(3))
+case("slice_scatter", lambda lib, x, s: lib.slice_scatter(x, s, 1, 0, 4, 2), A(3, 4), A(3, 2))
+case("diagonal_scatter", lambda lib, x, s: lib.diagonal_scatter(x, s, 1), A(3, 4), A(3))
+case("angle", lambda lib, x: lib.angle(x), A(3, 4), gradcheck=False)
