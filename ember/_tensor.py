@@ -32,6 +32,7 @@ from .ops import misc as X
 from .ops.device import to_device
 from .ops.elementwise import _cast
 from .ops.methods import binop, iop, inplace_method
+from .ops.inplace import apply_inplace as _apply_inplace
 from . import _creation as C
 
 
@@ -446,6 +447,11 @@ class Tensor(TensorBase):
 
     def polygamma(self, n):
         return SP.polygamma(n, self)
+
+    def polygamma_(self, n):
+        return _apply_inplace(self, lambda t: SP.polygamma(n, t))
+
+    mvlgamma_ = inplace_method(SP.mvlgamma)
     reciprocal_ = inplace_method(M.reciprocal)
     clamp_ = inplace_method(M.clamp)
     clip_ = inplace_method(M.clip)
@@ -655,6 +661,9 @@ class Tensor(TensorBase):
     diagonal_scatter = X.diagonal_scatter
     bincount = X.bincount
     histc = X.histc
+    histogram = X.histogram
+    set_ = X.set_
+    cholesky = X.cholesky
     gcd = X.gcd
     lcm = X.lcm
     frexp = X.frexp
@@ -701,7 +710,7 @@ class Tensor(TensorBase):
     def conj(self):
         return self
 
-    conj_physical = resolve_conj = resolve_neg = to_dense = conj
+    conj_physical = conj_physical_ = resolve_conj = resolve_neg = to_dense = conj
 
     def is_conj(self):
         return False

@@ -154,3 +154,29 @@ def test_unfold_gradient_adds_overlaps():
 def test_logcumsumexp_double_backward():
     x = ember.tensor([[0.5, -1.0, 2.0], [0.1, 0.2, -3.0]], dtype=ember.float64, requires_grad=True)
     assert ember.autograd.gradgradcheck(lambda t: ember.logcumsumexp(t, 1), (x,))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda L: tuple(L.histogram(L.tensor([1., 2, 1]), bins=4, range=(0., 3.))),
+    lambda L: tuple(L.histogram(L.tensor([1., 2, 1]), bins=L.tensor([0., 1, 2, 3]))),
+    lambda L: tuple(L.histogram(L.tensor([1., 2, 1]), bins=3, weight=L.tensor([1., 2, 3]),
+                                density=True)),
+    lambda L: tuple(L.tensor([1., 2, 5]).histogram(2)),
+    lambda L: L.tensor([2., 3.]).polygamma_(1),
+    lambda L: L.tensor([2., 3.]).mvlgamma_(2),
+    lambda L: L.tensor([[4., 2], [2, 3]], dtype=L.float64).cholesky(upper=True),
+])
+def test_more_matches_torch(fn):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        e, t = both(fn)
+    same(e, t)
+
+
+def test_set_shares_memory():
+    x, y = ember.ones(2), ember.zeros(3)
+    assert x.set_(y) is x and x.data_ptr() == y.data_ptr() and x.shape == (3,)
+    y.add_(1)
+    assert x.tolist() == [1.0, 1.0, 1.0]
+    assert x.set_().shape == (0,)

@@ -346,6 +346,39 @@ def histc(input, bins=100, min=0, max=0, *, out=None):
     return _out(_on_device(r, input), out)
 
 
+histogram_result = namedtuple("histogram", ["hist", "bin_edges"])
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False, out=None):
+    """(hist, bin_edges): a histogram of ``input`` over ``bins`` equal bins
+    (on ``range``, or the data's) or over the given edges (a 1-D tensor)."""
+    _check(input, "histogram")
+    d = input.numpy(force=True)
+    if d.dtype.kind != "f":
+        raise RuntimeError(f"torch.histogram: input tensor and bins tensors should have the "
+                           f"same dtype, but got input {input.dtype.scalar_name.lower()} and "
+                           f"bins {input.dtype.scalar_name.lower()}")
+    v = d.reshape(-1).astype(np.float64)
+    if isinstance(bins, TensorBase):
+        edges = bins.numpy(force=True).astype(np.float64)
+    else:
+        if range is not None:
+            lo, hi = float(range[0]), float(range[1])
+        elif v.size:
+            lo, hi = float(v.min()), float(v.max())
+        else:
+            lo, hi = 0.0, 0.0
+        if lo > hi:
+            raise RuntimeError(f"torch.histogram(): max must be larger than min")
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, int(bins) + 1)
+    w = None if weight is None else weight.numpy(force=True).reshape(-1).astype(np.float64)
+    hist, _ = np.histogram(v, bins=edges, weights=w, density=density)
+    return histogram_result(_on_device(hist.astype(d.dtype), input),
+                            _on_device(edges.astype(d.dtype), input))
+
+
 # ---- integers and floating-point representation ---------------------------------------------
 
 def _int_binary(name, np_name):
@@ -456,7 +489,7 @@ def nonzero_static(input, *, size, fill_value=-1):
 
 __all__ = ["diff", "cov", "corrcoef", "addr", "dist", "diagflat", "renorm", "ldexp",
            "logcumsumexp", "select_scatter", "slice_scatter", "diagonal_scatter", "bincount",
-           "histc", "gcd", "lcm", "frexp", "nextafter", "positive", "angle", "isreal",
+           "histc", "histogram", "gcd", "lcm", "frexp", "nextafter", "positive", "angle", "isreal",
            "nonzero_static"]
 
 
@@ -586,3 +619,29 @@ def as_subclass(self, cls):
 
 def imag(self):
     raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+
+
+def set_(self, source=None, *args):
+    """Make this tensor use ``source``'s memory (shape included); with no
+    source, an empty tensor.  (Storage offsets and strides are not taken.)"""
+    if args:
+        raise NotImplementedError("set_(source, storage_offset, size, stride) is not supported: "
+                                  "Ember tensors do not expose storages")
+    if source is None:
+        self._data = namespace(self._data).empty((0,), dtype=self._data.dtype)
+    else:
+        if source._data.dtype != self._data.dtype:
+            raise RuntimeError(f"Could not set tensor of type {source.dtype.c_name} to a tensor "
+                               f"of type {self.dtype.c_name}")
+        self._data = source._data
+        self._vc = source._vc
+    return self
+
+
+def cholesky(self, upper=False):
+    """Deprecated in torch for torch.linalg.cholesky (which this calls)."""
+    import warnings
+    from .linalg import cholesky as _chol
+    warnings.warn("torch.cholesky is deprecated in favor of torch.linalg.cholesky and will be "
+                  "removed in a future PyTorch release.", UserWarning, stacklevel=2)
+    return _chol(self, upper=upper)
