@@ -392,8 +392,7 @@ class Tensor(TensorBase):
     logaddexp2 = M.logaddexp2
     addcmul = M.addcmul
     addcdiv = M.addcdiv
-    i0 = SF.i0                       # (torch.special's functions that are methods too)
-    sinc = SF.sinc
+    sinc = SF.sinc                   # (a torch.special function that is a method too)
     abs_ = inplace_method(M.abs)
     absolute_ = inplace_method(M.absolute)
     sign_ = inplace_method(M.sign)
@@ -473,7 +472,6 @@ class Tensor(TensorBase):
     relu_ = inplace_method(M.relu)
     addcmul_ = inplace_method(M.addcmul)
     addcdiv_ = inplace_method(M.addcdiv)
-    i0_ = inplace_method(SF.i0)
     sinc_ = inplace_method(SF.sinc)
 
     # ---- reductions, scans, sorting (ops/reduction.py) -----------------------

@@ -197,6 +197,8 @@ def ldexp(input, other, *, out=None):
 
 
 class Logcumsumexp(Op):
+    _ctx_fields = ("axis",)
+
     @staticmethod
     def forward(ctx, x, axis):
         ctx.axis = axis

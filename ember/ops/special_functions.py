@@ -1,15 +1,15 @@
-"""torch.special's functions beyond the gamma family (that is ``special.py``):
-entropy, erfcx, the modified Bessel functions i0/i1 (and exponentially
-scaled), the normal cdf ``ndtr``, its inverse and log, sinc, xlog1py, the
+"""torch.special's functions beyond those in ``special.py`` (the gamma family
+and the modified Bessel functions i0/i1, which ember.distributions uses):
+entropy, erfcx, the normal cdf ``ndtr``, its inverse and log, sinc, xlog1py, the
 Hurwitz zeta, and the functions torch does not differentiate (Bessel J/Y/K,
 Airy, the orthogonal polynomials).
 
 Values come from SciPy through the kernel table
 (``ember/backends/generic/special_functions.py``); the Ops' backwards use
-operators, ``_bw`` helpers and these same ops (``_i0`` ... call the kernel
+operators, ``_bw`` helpers and these same ops (``_zeta`` calls the kernel
 on arrays and the Op on Tensors), so they record under ``create_graph``.
-``ember.special`` exports them under torch's names; ``i0`` and ``sinc`` are
-also ``ember.i0``/``ember.sinc`` and Tensor methods, as in torch.
+``ember.special`` exports them under torch's names; ``sinc`` is also
+``ember.sinc`` and a Tensor method, as in torch.
 dtype rules (torch's): integer/bool input gives the default float dtype.
 """
 import math as _m
@@ -26,18 +26,6 @@ from .math import _float_unary, _as_float, _not_tensor
 _INV_SQRT_2PI = 1.0 / _m.sqrt(2.0 * _m.pi)
 _SQRT_2PI = _m.sqrt(2.0 * _m.pi)
 _2_SQRTPI = 2.0 / _m.sqrt(_m.pi)
-
-
-def _on(op, kernel):
-    """``f(x)``: the kernel on an array (plain backward), the Op on a Tensor
-    (recorded backward)."""
-    def f(x):
-        return getattr(kernels(x), kernel)(x) if _bw.is_array(x) else op.apply(x)
-    return f
-
-
-def _sign(x):
-    return _bw.sign(x)
 
 
 # ---- entropy, erfcx -------------------------------------------------------------------------
@@ -68,67 +56,6 @@ class SpecialErfcx(Op):
     def backward(ctx, g):
         x, out = ctx.saved_tensors
         return g * (2 * x * out - _2_SQRTPI)
-
-
-# ---- modified Bessel functions of the first kind --------------------------------------------
-
-class I0(Op):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return kernels(x).i0(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, = ctx.saved_tensors
-        return g * _i1(x)
-
-
-class SpecialI0E(Op):
-    @staticmethod
-    def forward(ctx, x):
-        out = kernels(x).i0e(x)
-        ctx.save_for_backward(x, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        x, out = ctx.saved_tensors
-        return g * (_i1e(x) - _sign(_bw.data(x)) * out)
-
-
-class SpecialI1(Op):
-    @staticmethod
-    def forward(ctx, x):
-        out = kernels(x).i1(x)
-        ctx.save_for_backward(x, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        x, out = ctx.saved_tensors
-        # i1'(x) = i0(x) - i1(x)/x; its limit 1/2 at 0 (and, as torch, where x is nan)
-        return g * _bw.where(_bw.abs(_bw.data(x)) > 0, _i0(x) - out / x, 0.5)
-
-
-class SpecialI1E(Op):
-    @staticmethod
-    def forward(ctx, x):
-        out = kernels(x).i1e(x)
-        ctx.save_for_backward(x, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        x, out = ctx.saved_tensors
-        s = _sign(_bw.data(x))
-        return g * _bw.where(_bw.abs(_bw.data(x)) > 0, _i0e(x) - out * (s + 1 / x), 0.5)
-
-
-_i0 = _on(I0, "i0")
-_i1 = _on(SpecialI1, "i1")
-_i0e = _on(SpecialI0E, "i0e")
-_i1e = _on(SpecialI1E, "i1e")
 
 
 # ---- the normal distribution ------------------------------------------------------------
@@ -254,14 +181,17 @@ class _NoGrad(Op):
     _nondiff = True
 
 
-def _nondiff_unary(kernel, name):
-    cls = type(f"Special_{kernel}", (_NoGrad,), {
-        "forward": staticmethod(lambda ctx, x: getattr(kernels(x), kernel)(x))})
+class _NoGradUnary(_NoGrad):
+    @staticmethod
+    def forward(ctx, x, kernel):
+        return getattr(kernels(x), kernel)(x)
 
+
+def _nondiff_unary(kernel, name):
     def fn(input, *, out=None):
         if not isinstance(input, TensorBase):
             raise _not_tensor(name, input)
-        return _out(cls.apply(_as_float(input, name)), out)
+        return _out(_NoGradUnary.apply(_as_float(input, name), kernel), out)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"torch.special.{name} (SciPy's); any shape; no gradient, as in torch."
     return fn
@@ -316,10 +246,6 @@ def _float_pair_numbers(a, b, name):
 
 entr = _float_unary(SpecialEntr, "entr", "-x log(x) elementwise (0 at 0, -inf for x < 0).")
 erfcx = _float_unary(SpecialErfcx, "erfcx", "The scaled complementary error function exp(x^2) erfc(x).")
-i0 = _float_unary(I0, "i0", "The modified Bessel function of the first kind, order 0.")
-i0e = _float_unary(SpecialI0E, "i0e", "exp(-|x|) i0(x), the exponentially scaled i0.")
-i1 = _float_unary(SpecialI1, "i1", "The modified Bessel function of the first kind, order 1.")
-i1e = _float_unary(SpecialI1E, "i1e", "exp(-|x|) i1(x), the exponentially scaled i1.")
 ndtr = _float_unary(SpecialNdtr, "ndtr", "The standard normal cdf, Phi(x).")
 ndtri = _float_unary(SpecialNdtri, "ndtri", "The inverse of the standard normal cdf (-inf at 0, "
                      "inf at 1, nan outside [0, 1]).")
@@ -380,9 +306,8 @@ def _inplace(name):
     return fn
 
 
-i0_ = _inplace("i0")
 sinc_ = _inplace("sinc")
 
 # ember.<name> (and Tensor methods) for what torch has at top level; the
 # rest are reached through ember.special.
-__all__ = ["i0", "sinc", "i0_", "sinc_"]
+__all__ = ["sinc", "sinc_"]

@@ -11,8 +11,9 @@ argument only.
 """
 from ..ops import math as _math, reduction as _reduction, activation as _activation
 from ..ops import special as _gamma, special_functions as _sf
+from ..ops.special import i0, i0e, i1, i1e  # noqa: F401
 from ..ops.special_functions import (  # noqa: F401
-    entr, erfcx, i0, i0e, i1, i1e, ndtr, ndtri, log_ndtr, sinc, xlog1py, zeta, airy_ai,
+    entr, erfcx, ndtr, ndtri, log_ndtr, sinc, xlog1py, zeta, airy_ai,
     bessel_j0, bessel_j1, bessel_y0, bessel_y1, modified_bessel_i0, modified_bessel_i1,
     modified_bessel_k0, modified_bessel_k1, scaled_modified_bessel_k0, scaled_modified_bessel_k1,
     spherical_bessel_j0, chebyshev_polynomial_t, chebyshev_polynomial_u, chebyshev_polynomial_v,

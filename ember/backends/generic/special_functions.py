@@ -1,5 +1,5 @@
 """SciPy's special functions behind torch.special, as kernels (the gamma family
-is in ``special``): Bessel functions, the normal distribution's cdf and its
+and i0/i1 are in ``special``): Bessel functions, the normal distribution's cdf and its
 inverse, erfcx, Hurwitz zeta, the classical orthogonal polynomials.
 
 Each kernel takes arrays of any backend, computes on their host copies with
@@ -31,7 +31,6 @@ def _sp(name):
 # torch's name -> SciPy's function, for the one-argument functions
 _SCIPY = {
     "erfcx": _sp("erfcx"),
-    "i0": _sp("i0"), "i0e": _sp("i0e"), "i1": _sp("i1"), "i1e": _sp("i1e"),
     "ndtr": _sp("ndtr"), "ndtri": _sp("ndtri"), "log_ndtr": _sp("log_ndtr"),
     "airy_ai": lambda x: scipy_special().airy(x)[0],
     "bessel_j0": _sp("j0"), "bessel_j1": _sp("j1"), "bessel_y0": _sp("y0"), "bessel_y1": _sp("y1"),
