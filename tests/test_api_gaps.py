@@ -3,12 +3,19 @@ Tensor.new_*, factories' ``size=``, spmm, the legacy tensor types, indexing with
 range, the is_<device> flags, the torch.backends / nn.parallel / accelerator
 modules, compile, the deterministic flag, and retain_grad's place among hooks."""
 import importlib
+import os
 
 import numpy as np
 import pytest
 import torch
 
 import ember
+
+
+# torch's CPU tensor types and the is_cpu flag describe CPU tensors: these tests
+# do not apply when the suite runs on another device (EMBER_TEST_DEVICE=guard)
+cpu_only = pytest.mark.skipif(os.environ.get("EMBER_TEST_DEVICE", "cpu") != "cpu",
+                              reason="about CPU tensors")
 
 
 def same(e, t):
@@ -114,6 +121,7 @@ def test_legacy_constructors(name):
     assert x.type(ember.LongTensor).dtype is ember.int64
 
 
+@cpu_only
 @pytest.mark.parametrize("name", LEGACY)
 def test_legacy_isinstance(name):
     E, T = getattr(ember, name), getattr(torch, name)
@@ -152,6 +160,7 @@ def test_range_index_gradient():
 
 # ---- device flags, torch's flag modules, accelerator -----------------------------------
 
+@cpu_only
 @pytest.mark.parametrize("flag", ["is_xpu", "is_mps", "is_xla", "is_ipu", "is_mtia", "is_maia",
                                   "is_vulkan", "is_mkldnn", "is_nested", "is_sparse_csr",
                                   "is_cuda", "is_meta", "is_cpu", "is_sparse", "is_quantized"])
