@@ -459,3 +459,55 @@ def test_stateless_functional_call_warns():
     with pytest.warns(FutureWarning, match="deprecated"):
         out = ember.nn.utils.stateless.functional_call(m, {"bias": ember.zeros(1)}, ember.zeros(1, 2))
     assert out.tolist() == [[0.0]]
+
+
+# ---- ensembles: stack_module_state + vmap + functional_call ----------------------------------
+
+def test_model_ensembling_as_torch_tutorial():
+    torch.manual_seed(3)
+    tms = [torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2)).double()
+           for _ in range(3)]
+    ems = []
+    for tm in tms:
+        em = ember.nn.Sequential(ember.nn.Linear(3, 4), ember.nn.ReLU(), ember.nn.Linear(4, 2)).double()
+        em.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+        ems.append(em)
+    x = arr(5, 3)
+
+    def run(lib, fn, models):
+        params, buffers = fn.stack_module_state(models)
+        assert all(p.requires_grad and p.is_leaf for p in params.values())
+        base = models[0]
+
+        def f(p, b, xb):
+            return fn.functional_call(base, (p, b), (xb,))
+        return fn.vmap(f, in_dims=(0, 0, None))(params, buffers, lib.tensor(x, dtype=lib.float64))
+    close(run(ember, ef, ems), run(torch, tf, tms))
+
+
+def test_stack_module_state_errors_and_buffers():
+    bns = [ember.nn.BatchNorm1d(2) for _ in range(2)]
+    p, b = ef.stack_module_state(bns)
+    assert b["running_mean"].shape == (2, 2) and not b["running_mean"].requires_grad
+    assert b["num_batches_tracked"].dtype is ember.int64
+    with pytest.raises(RuntimeError, match="Expected at least one model"):
+        ef.stack_module_state([])
+    m = ember.nn.Linear(2, 3)
+    m.eval()
+    with pytest.raises(RuntimeError, match="same training/eval mode"):
+        ef.stack_module_state([m, ember.nn.Linear(2, 3)])
+
+
+def test_linearize_and_functionalize():
+    a, v = arr(3), arr(3)
+    eo, efn = ef.linearize(lambda x: x.sin() * x, E(a))
+    to, tfn = tf.linearize(lambda x: x.sin() * x, T(a))
+    close(eo, to)
+    close(efn(E(v)), tfn(T(v)))
+
+    def f(x):
+        y = x.clone()
+        y.add_(1)
+        return y * 2
+    assert ef.functionalize(f) is f
+    close(ef.functionalize(f)(E(a)), tf.functionalize(f)(T(a)))

@@ -10,6 +10,7 @@ gradients.
 from ._autodiff import grad, grad_and_value, vjp, jvp, jacrev, jacfwd, hessian
 from ._vmap import vmap
 from ..nn.utils._functional_call import functional_call
+from ._module_state import stack_module_state, linearize, functionalize
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call"]
+           "functional_call", "stack_module_state", "linearize", "functionalize"]
