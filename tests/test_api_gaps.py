@@ -276,3 +276,16 @@ def test_retain_grad_on_leaf_with_hook():
         x.register_hook(lambda g: g * 10)
         (x * 3).sum().backward()
         assert x.grad.tolist() == [30.0, 30.0]
+
+
+def test_data_parallel_without_accelerators_runs_the_module():
+    torch.manual_seed(0)
+    tm = torch.nn.DataParallel(torch.nn.Linear(2, 3))
+    em = ember.nn.DataParallel(ember.nn.Linear(2, 3))
+    assert list(em.state_dict()) == list(tm.state_dict()) == ["module.weight", "module.bias"]
+    em.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
+    np.testing.assert_allclose(em(ember.tensor(x)).detach().numpy(),
+                               tm(torch.tensor(x)).detach().numpy(), rtol=1e-6)
+    assert em.device_ids == tm.device_ids == [] and em.module.__class__ is ember.nn.Linear
+    assert ember.nn.parallel.DataParallel is ember.nn.DataParallel
