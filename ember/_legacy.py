@@ -39,8 +39,9 @@ class _LegacyTensorType(type):
 
 def _make(dtype):
     name = dtype.scalar_name + "Tensor"
-    return _LegacyTensorType(name, (), {"dtype": dtype, "_legacy_dtype": dtype, "__module__": "ember",
-                                        "__doc__": f"Legacy constructor of {dtype} CPU tensors."})
+    return _LegacyTensorType(name, (), {
+        "dtype": dtype, "_legacy_dtype": dtype, "__module__": "ember",
+        "__doc__": f"Legacy constructor of {dtype} CPU tensors."})
 
 
 FloatTensor = _make(D.float32)

@@ -10,6 +10,8 @@ come for free and match torch's; ``logcumsumexp`` is one Op (its backward
 needs the log-domain sums torch uses); counting and integer functions are
 not differentiable, as in torch.
 """
+import builtins
+import itertools
 import math as _m
 from collections import namedtuple
 
@@ -19,14 +21,18 @@ from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op
 from ..autograd.grad_mode import no_grad
-from ..backends import namespace
+from ..backends import namespace, kernels
 from . import _bw
 from .elementwise import _out, where as _where, logical_xor as _xor
 from .linalg import outer as _outer
-from .reduction import vector_norm as _vector_norm, sum as _sum, logsumexp as _logsumexp
+from .reduction import vector_norm as _vector_norm, sum as _sum
 from .shape import cat as _cat, narrow as _narrow, diag as _diag, split as _split
 from .indexing import index_select as _index_select
 from .math import _not_tensor, _as_float
+
+
+_range = builtins.range          # (histogram's ``range`` argument shadows it there)
+_builtin_max = builtins.max      # (histc's ``max`` argument shadows it there)
 
 
 def _check(x, fname, arg="input", pos=1):
@@ -74,7 +80,7 @@ def unfold(input, dimension, size, step):
     count = (n - size) // step + 1
     xp = namespace(input._data)
     idx = (xp.arange(count)[:, None] * step + xp.arange(size)[None, :]).reshape(-1)
-    g = _index_select(x, d, _wrap(idx.astype(np.int64)))
+    g = _index_select(x, d, _wrap(idx.astype(D.int64.np)))
     shape = list(x.shape)
     shape[d:d + 1] = [count, size]
     return g.reshape(shape).movedim(d + 1, -1)
@@ -154,7 +160,16 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1, out=None):
 
 
 def _broadcast(a, b):
-    return tuple(np.broadcast_shapes(tuple(a), tuple(b)))
+    """The broadcast of two shapes (ValueError if they don't broadcast)."""
+    a, b = tuple(a), tuple(b)
+    n = _builtin_max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    out = []
+    for x, y in zip(a, b):
+        if x != y and 1 not in (x, y):
+            raise ValueError(f"shapes {a} and {b} do not broadcast")
+        out.append(y if x == 1 else x)
+    return tuple(out)
 
 
 def dist(input, other, p=2):
@@ -298,34 +313,28 @@ def bincount(input, weights=None, minlength=0):
     """How often each value 0..max occurs in a 1-D tensor of non-negative
     integers (summing ``weights`` instead of ones when given)."""
     _check(input, "bincount")
-    d = input.numpy(force=True)
+    d = input._data
     if d.dtype.kind == "f":
         raise NotImplementedError(f"\"bincount_cpu\" not implemented for '{input.dtype.scalar_name}'")
-    if d.ndim != 1 or (d.size and d.min() < 0):
+    if d.ndim != 1 or (d.size and int(d.min()) < 0):
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if minlength < 0:
         raise RuntimeError("minlength should be >= 0")
+    w = None
+    out_dtype = D.int64.np
     if weights is not None:
-        w = weights.numpy(force=True)
+        w = weights._data
         if w.ndim != 1 or w.shape[0] != d.shape[0]:
             raise RuntimeError("weights should be 1-d and have the same length as input")
-        dt = w.dtype if w.dtype.kind == "f" else np.float64
-        r = np.bincount(d, weights=w.astype(np.float64), minlength=minlength).astype(dt)
-    else:
-        r = np.bincount(d, minlength=minlength).astype(np.int64)
-    return _on_device(r, input)
-
-
-def _on_device(host, like):
-    from .._creation import _finish
-    return _finish(host, False, like.device)
+        out_dtype = w.dtype if w.dtype.kind == "f" else D.float64.np
+    return _wrap(kernels(d).bincount(d, w, minlength, out_dtype))
 
 
 def histc(input, bins=100, min=0, max=0, *, out=None):
     """A histogram of ``bins`` equal bins over [min, max] (the data's range
     when both are 0); values outside are ignored."""
     _check(input, "histc")
-    d = input.numpy(force=True)
+    d = input._data
     if d.dtype.kind != "f":
         raise NotImplementedError(f"\"histogram_cpu\" not implemented for "
                                   f"'{input.dtype.scalar_name}'")
@@ -340,12 +349,7 @@ def histc(input, bins=100, min=0, max=0, *, out=None):
         raise RuntimeError("torch.histc: max must be larger than min")
     if not (_m.isfinite(lo) and _m.isfinite(hi)):
         raise RuntimeError(f"torch.histc: range of [{lo}, {hi}] is not finite")
-    v = d.reshape(-1).astype(np.float64)
-    v = v[(v >= lo) & (v <= hi)]
-    idx = np.floor((v - lo) * bins / (hi - lo)).astype(np.int64)
-    idx[idx == bins] = bins - 1
-    r = np.bincount(idx, minlength=bins).astype(d.dtype)
-    return _out(_on_device(r, input), out)
+    return _out(_wrap(kernels(d).histc(d, int(bins), lo, hi)), out)
 
 
 histogram_result = namedtuple("histogram", ["hist", "bin_edges"])
@@ -355,30 +359,27 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False, out=No
     """(hist, bin_edges): a histogram of ``input`` over ``bins`` equal bins
     (on ``range``, or the data's) or over the given edges (a 1-D tensor)."""
     _check(input, "histogram")
-    d = input.numpy(force=True)
+    d = input._data
     if d.dtype.kind != "f":
+        name = input.dtype.scalar_name.lower()
         raise RuntimeError(f"torch.histogram: input tensor and bins tensors should have the "
-                           f"same dtype, but got input {input.dtype.scalar_name.lower()} and "
-                           f"bins {input.dtype.scalar_name.lower()}")
-    v = d.reshape(-1).astype(np.float64)
+                           f"same dtype, but got input {name} and bins {name}")
+    edges, lo, hi, n = None, 0.0, 0.0, 0
     if isinstance(bins, TensorBase):
-        edges = bins.numpy(force=True).astype(np.float64)
+        edges = bins._data
     else:
+        n = int(bins)
         if range is not None:
             lo, hi = float(range[0]), float(range[1])
-        elif v.size:
-            lo, hi = float(v.min()), float(v.max())
-        else:
-            lo, hi = 0.0, 0.0
+        elif d.size:
+            lo, hi = float(d.min()), float(d.max())
         if lo > hi:
-            raise RuntimeError(f"torch.histogram(): max must be larger than min")
+            raise RuntimeError("torch.histogram(): max must be larger than min")
         if lo == hi:
             lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, int(bins) + 1)
-    w = None if weight is None else weight.numpy(force=True).reshape(-1).astype(np.float64)
-    hist, _ = np.histogram(v, bins=edges, weights=w, density=density)
-    return histogram_result(_on_device(hist.astype(d.dtype), input),
-                            _on_device(edges.astype(d.dtype), input))
+    w = None if weight is None else weight._data
+    hist, e = kernels(d).histogram(d, n, lo, hi, edges, w, density)
+    return histogram_result(_wrap(hist), _wrap(e))
 
 
 # ---- integers and floating-point representation ---------------------------------------------
@@ -510,16 +511,17 @@ def fill_diagonal_(self, fill_value, wrap=False):
         raise RuntimeError("dimensions must larger than 1")
     if d.ndim > 2 and len(set(d.shape)) != 1:
         raise RuntimeError("all dimensions of input must be of equal length")
-    mask = np.zeros(d.shape, dtype=bool)
+    xp = namespace(d)
+    flat = xp.zeros(d.size, dtype=bool)
     if d.ndim == 2:
         rows, cols = d.shape
-        step = cols + 1
         end = rows * cols if wrap else min(rows, cols) * cols
-        mask.reshape(-1)[0:end:step] = True
+        flat[0:end:cols + 1] = True
     else:
-        i = np.arange(d.shape[0])
-        mask[(i,) * d.ndim] = True
-    return self.masked_fill_(_on_device(mask, self), fill_value)
+        # element (i, i, ..., i) sits at i * (1 + n + n^2 + ...) in the flat order
+        n = d.shape[0]
+        flat[0::sum(n ** k for k in _range(d.ndim))] = True
+    return self.masked_fill_(_wrap(flat.reshape(d.shape)), fill_value)
 
 
 def _element_loop(self, fn, others):
@@ -527,9 +529,10 @@ def _element_loop(self, fn, others):
     if self.device.type != "cpu":
         raise RuntimeError("apply_ is only implemented on CPU tensors")
     d = self._data
-    srcs = [np.broadcast_to(o.numpy(force=True), d.shape) for o in others]
+    xp = namespace(d)
+    srcs = [xp.broadcast_to(o._data, d.shape) for o in others]
     flat = d.reshape(-1) if d.flags.c_contiguous else None
-    for i, idx in enumerate(np.ndindex(d.shape)):
+    for i, idx in enumerate(itertools.product(*[_range(n) for n in d.shape])):
         v = fn(d[idx].item(), *[s[idx].item() for s in srcs])
         if flat is not None:
             flat[i] = v
@@ -558,7 +561,7 @@ def resize_(self, *sizes, memory_format=None):
         raise RuntimeError("cannot resize variables that require grad")
     d = self._data
     shape = tuple(int(s) for s in sizes)
-    n = int(np.prod(shape)) if shape else 1
+    n = _m.prod(shape)
     if n == d.size:
         new = d.reshape(shape) if d.flags.c_contiguous else d.copy().reshape(shape)
     else:
@@ -596,20 +599,20 @@ def get_device(self):
 def new(self, *args, **kwargs):
     """The legacy constructor with this tensor's dtype: ``x.new(2, 3)``
     (uninitialised), ``x.new(data)``, ``x.new()`` (empty)."""
-    from .._tensor_base import TensorBase as _TB
-    from .._tensor import Tensor
+    from .. import _tensor_base
+    Tensor = _tensor_base.Tensor            # (ember.Tensor, registered when it loads)
     dev = kwargs.pop("device", None)
     if kwargs:
         raise TypeError(f"new() got unexpected keyword arguments {sorted(kwargs)}")
     return Tensor(*args, dtype=self.dtype, device=dev if dev is not None else self.device) \
-        if not (len(args) == 1 and isinstance(args[0], _TB)) else args[0]
+        if not (len(args) == 1 and isinstance(args[0], TensorBase)) else args[0]
 
 
 def as_subclass(self, cls):
     """This tensor (same data, same autograd history) as an instance of ``cls``,
     a subclass of ember.Tensor."""
-    from .._tensor import Tensor
-    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+    from .. import _tensor_base
+    if not (isinstance(cls, type) and issubclass(cls, _tensor_base.Tensor)):
         raise TypeError(f"as_subclass expects a subclass of ember.Tensor, got {cls!r}")
     t = object.__new__(cls)
     t._data, t.requires_grad, t.grad_fn, t._vc = self._data, self.requires_grad, self.grad_fn, \
