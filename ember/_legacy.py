@@ -56,3 +56,26 @@ BoolTensor = _make(D.bool)
 
 __all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor",
            "CharTensor", "ByteTensor", "BoolTensor"]
+
+
+class _CudaLegacyTensorType(type):
+    """``ember.cuda.FloatTensor`` ...: no tensor is one, and making one raises
+    torch's TypeError for a build without CUDA."""
+
+    def __instancecheck__(cls, obj):
+        return False
+
+    def __call__(cls, *args, **kwargs):
+        raise TypeError(f"type ember.cuda.{cls.__name__} not available. Torch not compiled "
+                        "with CUDA enabled.")
+
+    def __repr__(cls):
+        return f"<class 'ember.cuda.{cls.__name__}'>"
+
+
+def cuda_types():
+    """The legacy CUDA tensor types, by name (for ember.cuda)."""
+    return {d.scalar_name + "Tensor": _CudaLegacyTensorType(
+        d.scalar_name + "Tensor", (), {"dtype": d, "__module__": "ember.cuda"})
+        for d in (D.float32, D.float64, D.float16, D.int64, D.int32, D.int16, D.int8, D.uint8,
+                  D.bool)}

@@ -289,3 +289,16 @@ def test_data_parallel_without_accelerators_runs_the_module():
                                tm(torch.tensor(x)).detach().numpy(), rtol=1e-6)
     assert em.device_ids == tm.device_ids == [] and em.module.__class__ is ember.nn.Linear
     assert ember.nn.parallel.DataParallel is ember.nn.DataParallel
+
+
+@pytest.mark.parametrize("name", ["FloatTensor", "LongTensor", "ByteTensor"])
+def test_cuda_legacy_types_as_cpu_only_torch(name):
+    with pytest.raises(TypeError) as te:
+        getattr(torch.cuda, name)(2)
+    with pytest.raises(TypeError) as ee:
+        getattr(ember.cuda, name)(2)
+    assert str(ee.value) == str(te.value).replace("torch.cuda", "ember.cuda")
+    assert not isinstance(ember.ones(1), getattr(ember.cuda, name))
+    # the idiom of older programs
+    T = ember.cuda.FloatTensor if ember.cuda.is_available() else ember.FloatTensor
+    assert T(2, 3).shape == (2, 3)
