@@ -302,3 +302,12 @@ def test_cuda_legacy_types_as_cpu_only_torch(name):
     # the idiom of older programs
     T = ember.cuda.FloatTensor if ember.cuda.is_available() else ember.FloatTensor
     assert T(2, 3).shape == (2, 3)
+
+
+@cpu_only
+@pytest.mark.parametrize("shape,dtype", [((0, 4), "int64"), ((0,), "int64"), ((0, 4), "float32"),
+                                         ((0,), "int32"), ((0,), "bool"), ((2, 0), "float64")])
+def test_repr_of_empty_tensors_names_their_dtype(shape, dtype):
+    e = repr(ember.zeros(shape, dtype=getattr(ember, dtype)))
+    t = repr(torch.zeros(shape, dtype=getattr(torch, dtype)))
+    assert e == t.replace("torch.", "ember.")
