@@ -27,6 +27,13 @@ from .random import (manual_seed, seed, initial_seed, get_rng_state, set_rng_sta
 from . import ops
 from .ops import _MODULES as _op_modules
 from . import cuda, backends, viz, scalar, datasets, text
+from . import accelerator  # noqa: E402
+from ._legacy import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor,  # noqa: E402
+                      ShortTensor, CharTensor, ByteTensor, BoolTensor)
+from ._runtime import (compile, use_deterministic_algorithms,  # noqa: E402
+                       are_deterministic_algorithms_enabled,
+                       is_deterministic_algorithms_warn_only_enabled,
+                       set_deterministic_debug_mode, get_deterministic_debug_mode)
 
 # Every public op function becomes ember.<name>, as in torch (reporting a
 # non-tensor argument with torch's TypeError; see ops/_typecheck.py).
@@ -83,6 +90,10 @@ from . import nn  # noqa: E402
 nn.functional._export_toplevel(globals())
 
 from . import utils  # noqa: E402
+from . import func  # noqa: E402
+from . import special  # noqa: E402
+from . import testing  # noqa: E402
+from .func import vmap  # noqa: E402
 
 # torch.distributed's API over MPI; mpi4py itself loads only at init_process_group.
 from . import distributed  # noqa: E402

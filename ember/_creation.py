@@ -190,23 +190,41 @@ def _float_dt(dtype, fn):
     return (D.to_dtype(dtype, fn) or D.get_default_dtype()).np
 
 
+def _size_arg(args, size, name):
+    """The shape a factory was given: positionally (``zeros(2, 3)``,
+    ``zeros((2, 3))``) or as torch's keyword (``zeros(size=(2, 3))``)."""
+    if size is None:
+        return _size(args)
+    if args:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"{name}(): argument 'size' must be tuple of ints, not "
+                        f"{type(size).__name__}")
+    return _size((size,))
+
+
 @allocates
-def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+def zeros(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
+          pin_memory=False):
     _check_device(device)
-    return _finish(np.zeros(_size(size), dtype=_float_dt(dtype, "zeros")), requires_grad, device)
+    return _finish(np.zeros(_size_arg(args, size, "zeros"), dtype=_float_dt(dtype, "zeros")),
+                   requires_grad, device)
 
 
 @allocates
-def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False):
+def ones(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
+         pin_memory=False):
     _check_device(device)
-    return _finish(np.ones(_size(size), dtype=_float_dt(dtype, "ones")), requires_grad, device)
+    return _finish(np.ones(_size_arg(args, size, "ones"), dtype=_float_dt(dtype, "ones")),
+                   requires_grad, device)
 
 
 @allocates
-def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
+def empty(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False, memory_format=None):
     _check_device(device)
-    return _finish(np.empty(_size(size), dtype=_float_dt(dtype, "empty")), requires_grad, device)
+    return _finish(np.empty(_size_arg(args, size, "empty"), dtype=_float_dt(dtype, "empty")),
+                   requires_grad, device)
 
 
 @allocates
@@ -358,3 +376,51 @@ def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
         s = s.item()
     dt = _float_dt(dtype, "scalar_tensor")
     return _finish(np.array(D.checked_fill(s, dt, 1), dtype=dt), requires_grad, device)
+
+
+# ---- Tensor.new_*: new tensors with this one's dtype and device ----------------------------
+
+def _new_opts(self, dtype, device):
+    dt = D.to_dtype(dtype) if dtype is not None else self.dtype
+    return dt, (device if device is not None else self.device)
+
+
+def new_zeros(self, *args, size=None, dtype=None, device=None, requires_grad=False, layout=None,
+              pin_memory=False):
+    """Zeros of the given size, with this tensor's dtype and device unless told."""
+    dt, dev = _new_opts(self, dtype, device)
+    return zeros(_size_arg(args, size, "new_zeros"), dtype=dt, device=dev,
+                 requires_grad=requires_grad)
+
+
+def new_ones(self, *args, size=None, dtype=None, device=None, requires_grad=False, layout=None,
+             pin_memory=False):
+    """Ones of the given size, with this tensor's dtype and device unless told."""
+    dt, dev = _new_opts(self, dtype, device)
+    return ones(_size_arg(args, size, "new_ones"), dtype=dt, device=dev,
+                requires_grad=requires_grad)
+
+
+def new_empty(self, *args, size=None, dtype=None, device=None, requires_grad=False, layout=None,
+              pin_memory=False):
+    """Uninitialised, of the given size, with this tensor's dtype and device unless told."""
+    dt, dev = _new_opts(self, dtype, device)
+    return empty(_size_arg(args, size, "new_empty"), dtype=dt, device=dev,
+                 requires_grad=requires_grad)
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None,
+             pin_memory=False):
+    """Filled with ``fill_value``, with this tensor's dtype (not the value's) and device."""
+    dt, dev = _new_opts(self, dtype, device)
+    return full(size, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False, layout=None,
+               pin_memory=False):
+    """A copy of ``data`` with this tensor's dtype and device unless told (torch
+    does not infer the dtype from data here)."""
+    dt, dev = _new_opts(self, dtype, device)
+    if isinstance(data, TensorBase):
+        data = data.detach()
+    return tensor(data, dtype=dt, device=dev, requires_grad=requires_grad)

@@ -102,7 +102,10 @@ def tensor_repr(t):
     else:
         body = _format_array(arr, prefix)
     dt = D._FROM_NP[arr.dtype]
-    if dt not in (D.get_default_dtype(), D.int64, D.bool):
+    # int64 and bool go unsaid only when the values show them; an empty
+    # tensor has none, so its dtype is said unless it is the default float
+    if dt not in (D.get_default_dtype(), D.int64, D.bool) or (
+            arr.size == 0 and dt is not D.get_default_dtype()):
         suffixes.append(f"dtype={dt!r}")
     elif dt is D.float32 and D.get_default_dtype() is not D.float32:
         suffixes.append(f"dtype={dt!r}")

@@ -27,9 +27,13 @@ from .autograd.grad_mode import state as _gm
 from .ops import elementwise as E, reduction as R, shape as S, linalg as L, math as M
 from .ops import indexing as I, activation as A, methods
 from .ops import special as SP
+from .ops import special_functions as SF
+from .ops import misc as X
 from .ops.device import to_device
 from .ops.elementwise import _cast
 from .ops.methods import binop, iop, inplace_method
+from .ops.inplace import apply_inplace as _apply_inplace
+from . import _creation as C
 
 
 class Tensor(TensorBase):
@@ -108,6 +112,7 @@ class Tensor(TensorBase):
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:
             return D.tensor_type_name(self._data.dtype)
+        dtype = getattr(dtype, "_legacy_dtype", dtype)   # x.type(ember.LongTensor)
         if isinstance(dtype, str):
             name = dtype.split(".")[-1]
             if name not in _TYPE_NAMES_REV:
@@ -387,6 +392,7 @@ class Tensor(TensorBase):
     logaddexp2 = M.logaddexp2
     addcmul = M.addcmul
     addcdiv = M.addcdiv
+    sinc = SF.sinc                   # (a torch.special function that is a method too)
     abs_ = inplace_method(M.abs)
     absolute_ = inplace_method(M.absolute)
     sign_ = inplace_method(M.sign)
@@ -440,6 +446,11 @@ class Tensor(TensorBase):
 
     def polygamma(self, n):
         return SP.polygamma(n, self)
+
+    def polygamma_(self, n):
+        return _apply_inplace(self, lambda t: SP.polygamma(n, t))
+
+    mvlgamma_ = inplace_method(SP.mvlgamma)
     reciprocal_ = inplace_method(M.reciprocal)
     clamp_ = inplace_method(M.clamp)
     clip_ = inplace_method(M.clip)
@@ -461,6 +472,7 @@ class Tensor(TensorBase):
     relu_ = inplace_method(M.relu)
     addcmul_ = inplace_method(M.addcmul)
     addcdiv_ = inplace_method(M.addcdiv)
+    sinc_ = inplace_method(SF.sinc)
 
     # ---- reductions, scans, sorting (ops/reduction.py) -----------------------
     sum = R.sum
@@ -630,6 +642,100 @@ class Tensor(TensorBase):
     fill_ = methods.fill_
     zero_ = methods.zero_
     copy_ = methods.copy_
+
+    # ---- the rest of torch's everyday methods (ops/misc.py) ------------------
+    diff = X.diff
+    unfold = X.unfold
+    cov = X.cov
+    corrcoef = X.corrcoef
+    addr = X.addr
+    dist = X.dist
+    diagflat = X.diagflat
+    renorm = X.renorm
+    ldexp = X.ldexp
+    logcumsumexp = X.logcumsumexp
+    select_scatter = X.select_scatter
+    slice_scatter = X.slice_scatter
+    diagonal_scatter = X.diagonal_scatter
+    bincount = X.bincount
+    histc = X.histc
+    histogram = X.histogram
+    set_ = X.set_
+    cholesky = X.cholesky
+    gcd = X.gcd
+    lcm = X.lcm
+    frexp = X.frexp
+    nextafter = X.nextafter
+    positive = X.positive
+    angle = X.angle
+    isreal = X.isreal
+    nonzero_static = X.nonzero_static
+    sum_to_size = X.sum_to_size
+    split_with_sizes = X.split_with_sizes
+    unsafe_split_with_sizes = X.split_with_sizes
+    unsafe_split = S.split
+    unsafe_chunk = S.chunk
+    narrow_copy = X.narrow_copy
+    fill_diagonal_ = X.fill_diagonal_
+    apply_ = X.apply_
+    map_ = X.map_
+    resize_ = X.resize_
+    resize_as_ = X.resize_as_
+    dim_order = X.dim_order
+    is_set_to = X.is_set_to
+    get_device = X.get_device
+    new = X.new
+    as_subclass = X.as_subclass
+    addr_ = inplace_method(X.addr)
+    renorm_ = inplace_method(X.renorm)
+    ldexp_ = inplace_method(X.ldexp)
+    gcd_ = inplace_method(X.gcd)
+    lcm_ = inplace_method(X.lcm)
+    nextafter_ = inplace_method(X.nextafter)
+    greater_ = inplace_method(E.gt)
+    greater_equal_ = inplace_method(E.ge)
+    less_ = inplace_method(E.lt)
+    less_equal_ = inplace_method(E.le)
+    not_equal_ = inplace_method(E.ne)
+    bitwise_left_shift_ = inplace_method(E.bitwise_left_shift)
+    bitwise_right_shift_ = inplace_method(E.bitwise_right_shift)
+
+    # Ember's tensors are real, dense and unshared: these answer as torch's
+    # do for such a tensor.
+    real = property(lambda self: self, doc="The tensor itself (real dtypes).")
+    imag = property(X.imag, doc="Raises: real tensors have no imaginary part.")
+
+    def conj(self):
+        return self
+
+    conj_physical = conj_physical_ = resolve_conj = resolve_neg = to_dense = conj
+
+    def is_conj(self):
+        return False
+
+    def is_neg(self):
+        return False
+
+    def is_distributed(self):
+        return False
+
+    def is_same_size(self, other):
+        return self.shape == other.shape
+
+    def is_nonzero(self):
+        if self._data.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.reshape(()).item())
+
+    def const_data_ptr(self):
+        return self.data_ptr()
+
+    # ---- new tensors with this one's dtype and device (_creation.py) ---------
+    new_zeros = C.new_zeros
+    new_ones = C.new_ones
+    new_empty = C.new_empty
+    new_full = C.new_full
+    new_tensor = C.new_tensor
 
     # ---- random sampling (random.py) -----------------------------------------
     normal_ = random.normal_

@@ -229,6 +229,18 @@ class TensorBase:
     def is_meta(self):
         return False
 
+    # Devices Ember has no backend for: a tensor is never on one.
+    is_xpu = is_mps = is_xla = is_ipu = is_mtia = is_maia = is_vulkan = is_mkldnn = property(
+        lambda self: False, doc="False: Ember has no such device.")
+
+    @property
+    def is_nested(self):
+        return False
+
+    @property
+    def is_sparse_csr(self):
+        return False
+
     @property
     def is_sparse(self):
         return False

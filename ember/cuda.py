@@ -23,3 +23,10 @@ def synchronize(device=None):
 
 def empty_cache():
     pass
+
+
+# the legacy CUDA tensor types (ember.cuda.FloatTensor ...): never instances,
+# and calling one raises, as under a CPU-only torch
+from ._legacy import cuda_types as _cuda_types  # noqa: E402
+globals().update(_cuda_types())
+del _cuda_types

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._tensor_base import TensorBase, _wrap, _check_device
-from ._creation import _finish, _like_device
+from ._creation import _finish, _like_device, _size_arg
 from ._errors import allocates
 from .backends import backend_of
 
@@ -102,6 +102,7 @@ def _size(size):
     return s(size)
 
 
+
 _tname = D.scalar_name_of           # torch's scalar-type name of a NumPy dtype ("Float")
 
 
@@ -119,22 +120,24 @@ def _host(t):
 
 
 @allocates
-def rand(*size, generator=None, out=None, dtype=None, layout=None, device=None,
+def rand(*args, size=None, generator=None, out=None, dtype=None, layout=None, device=None,
          requires_grad=False, pin_memory=False):
-    """Uniform on [0, 1)."""
+    """Uniform on [0, 1); the shape positionally or as ``size=``."""
     _check_device(device)
     dt = _fdtype(dtype)
-    return _finish(_rng(generator).random(_size(size), dtype=np.float64).astype(dt.np),
+    shape = _size_arg(args, size, "rand")
+    return _finish(_rng(generator).random(shape, dtype=np.float64).astype(dt.np),
                    requires_grad, device)
 
 
 @allocates
-def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
+def randn(*args, size=None, generator=None, out=None, dtype=None, layout=None, device=None,
           requires_grad=False, pin_memory=False):
-    """Standard normal."""
+    """Standard normal; the shape positionally or as ``size=``."""
     _check_device(device)
     dt = _fdtype(dtype, "normal_kernel_cpu")
-    return _finish(_rng(generator).standard_normal(_size(size)).astype(dt.np), requires_grad, device)
+    shape = _size_arg(args, size, "randn")
+    return _finish(_rng(generator).standard_normal(shape).astype(dt.np), requires_grad, device)
 
 
 @allocates

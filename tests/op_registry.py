@@ -346,3 +346,78 @@ case("F.sdpa_causal", lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_
     q, k, v, is_causal=True), A(1, 2, 6, 8), A(1, 2, 6, 8), A(1, 2, 6, 8))
 case("F.sdpa_mask", lambda lib, q, k, v, m: lib.nn.functional.scaled_dot_product_attention(
     q, k, v, attn_mask=m), A(1, 2, 4, 8), A(1, 2, 5, 8), A(1, 2, 5, 8), A(4, 5))
+
+# ---- torch.special --------------------------------------------------------------------------
+
+_SPECIAL_UNARY = {   # name: input spec (differentiable ones: values, gradients, gradcheck)
+    "entr": P, "erfcx": A, "i0": A, "i0e": A, "i1": A, "i1e": A, "ndtr": A,
+    "ndtri": lambda *s: Arg(s, 0.05, 0.95), "log_ndtr": A, "sinc": A, "expit": A,
+    "logit": lambda *s: Arg(s, 0.05, 0.95), "log1p": P, "expm1": A, "exp2": A, "erf": A,
+    "erfc": A, "erfinv": U, "gammaln": P, "digamma": P, "psi": P, "round": A,
+}
+for _n, _spec in _SPECIAL_UNARY.items():
+    case(f"special.{_n}", lambda lib, x, n=_n: getattr(lib.special, n)(x), _spec(3, 4),
+         gradcheck=_n != "round")
+_SPECIAL_NO_GRAD = {   # torch gives these no gradient
+    "airy_ai": A, "bessel_j0": A, "bessel_j1": A, "bessel_y0": P, "bessel_y1": P,
+    "modified_bessel_i0": A, "modified_bessel_i1": A, "modified_bessel_k0": P,
+    "modified_bessel_k1": P, "scaled_modified_bessel_k0": P, "scaled_modified_bessel_k1": P,
+    "spherical_bessel_j0": A,
+}
+for _n, _spec in _SPECIAL_NO_GRAD.items():
+    case(f"special.{_n}", lambda lib, x, n=_n: getattr(lib.special, n)(x), _spec(3, 4),
+         grad=False, gradcheck=False)
+for _n in ["chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+           "chebyshev_polynomial_w", "shifted_chebyshev_polynomial_t",
+           "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
+           "shifted_chebyshev_polynomial_w", "hermite_polynomial_h", "hermite_polynomial_he",
+           "laguerre_polynomial_l", "legendre_polynomial_p"]:
+    case(f"special.{_n}", lambda lib, x, k, n=_n: getattr(lib.special, n)(x, k), U(3, 4),
+         np.array([[0.0, 1.0, 2.0, 5.0], [3.0, 9.0, -1.0, 2.5], [7.0, 4.0, 0.0, 1.0]]),
+         grad=False, gradcheck=False)
+case("special.xlog1py", lambda lib, x, y: lib.special.xlog1py(x, y), A(3, 4), P(3, 4))
+case("special.xlog1py_broadcast", lambda lib, x, y: lib.special.xlog1py(x, y), A(2, 3), P(3))
+case("special.xlogy", lambda lib, x, y: lib.special.xlogy(x, y), A(3, 4), P(3, 4))
+case("special.zeta", lambda lib, x, q: lib.special.zeta(x, q), Arg((3, 4), 1.5, 4.0, grad=False),
+     P(3, 4))   # (differentiable in q only, as torch)
+case("special.polygamma", lambda lib, x: lib.special.polygamma(2, x), P(3, 4))
+case("special.multigammaln", lambda lib, x: lib.special.multigammaln(x + 2, 3), P(3, 4))
+case("special.gammainc", lambda lib, a, x: lib.special.gammainc(a, x),
+     Arg((3, 4), 0.2, 2.0, grad=False), P(3, 4))     # (differentiable in x only, as torch)
+case("special.gammaincc", lambda lib, a, x: lib.special.gammaincc(a, x),
+     Arg((3, 4), 0.2, 2.0, grad=False), P(3, 4))
+case("special.logsumexp", lambda lib, x: lib.special.logsumexp(x, 1), A(3, 4))
+case("special.softmax", lambda lib, x: lib.special.softmax(x, 0), A(3, 4))
+case("special.log_softmax", lambda lib, x: lib.special.log_softmax(x, -1), A(3, 4))
+case("i0", lambda lib, x: lib.i0(x), A(3, 4))
+case("Tensor.sinc", lambda lib, x: x.sinc(), A(3, 4))
+
+# ---- the rest of torch's Tensor methods (ember/ops/misc.py) ----------------------------------
+
+case("diff", lambda lib, x: lib.diff(x), A(3, 5))
+case("diff_n2_prepend", lambda lib, x, p: x.diff(n=2, dim=0, prepend=p), A(4, 3), A(2, 3))
+case("unfold", lambda lib, x: x.unfold(1, 3, 2), A(2, 7, 2))
+case("unfold_overlap", lambda lib, x: x.unfold(0, 4, 1), A(6))
+case("cov", lambda lib, x: lib.cov(x), A(3, 6))
+case("cov_weights", lambda lib, x: lib.cov(x, correction=0, fweights=lib.tensor([1, 2, 1, 3]),
+                                           aweights=lib.tensor([0.5, 1.0, 2.0, 1.0], dtype=x.dtype)),
+     A(2, 4))
+case("corrcoef", lambda lib, x: lib.corrcoef(x), A(3, 6))
+case("addr", lambda lib, m, a, b: lib.addr(m, a, b, beta=0.5, alpha=2), A(3, 4), A(3), A(4))
+case("Tensor.addr", lambda lib, m, a, b: m.addr(a, b), A(4), A(3), A(4))
+case("dist", lambda lib, x, y: lib.dist(x, y), A(3, 4), A(4))
+case("dist_p3", lambda lib, x, y: lib.dist(x, y, 3), A(3, 4), A(3, 4))
+case("diagflat", lambda lib, x: lib.diagflat(x, 1), A(2, 2))
+case("renorm", lambda lib, x: lib.renorm(x, 2, 0, 1.5), A(3, 4))
+case("renorm_p1_dim1", lambda lib, x: x.renorm(1, 1, 2.0), A(3, 4))
+case("ldexp", lambda lib, x: lib.ldexp(x, lib.tensor([1, 2, 3, 0])), A(3, 4))
+# (torch's gradient for a negative integer exponent is 0, from 2 ** -2 in integers; Ember's is
+# the true 2 ** -2, so the negative exponents are compared as values only)
+case("ldexp_negative", lambda lib, x: lib.ldexp(x, lib.tensor([-1, -2, 3, 0])), A(3, 4),
+     grad=False, gradcheck=False)
+case("logcumsumexp", lambda lib, x: lib.logcumsumexp(x, 1), A(3, 5))
+case("logcumsumexp_dim0", lambda lib, x: x.logcumsumexp(0), A(4, 2, low=-30, high=30))
+case("select_scatter", lambda lib, x, s: lib.select_scatter(x, s, 1, 2), A(3, 4), A(3))
+case("slice_scatter", lambda lib, x, s: lib.slice_scatter(x, s, 1, 0, 4, 2), A(3, 4), A(3, 2))
+case("diagonal_scatter", lambda lib, x, s: lib.diagonal_scatter(x, s, 1), A(3, 4), A(3))
+case("angle", lambda lib, x: lib.angle(x), A(3, 4), gradcheck=False)

@@ -124,10 +124,20 @@ class Node:
         return self._add_pre_hook(-1, fn)
 
     def _add_pre_hook(self, out_nr, fn):
+        """Add a hook the engine runs before this node's backward.  The list
+        is kept in torch's (>= 2.0) order, whatever the registration order:
+        the output tensors' hooks first, then ``retain_grad``'s (so ``.grad``
+        holds the gradient the tensor hooks made), then the node's own
+        pre-hooks (``register_prehook``, ``out_nr == -1``)."""
         if self._pre_hooks is None:
             self._pre_hooks = []
         entry = (out_nr, fn)
-        self._pre_hooks.append(entry)
+        rank = _pre_hook_rank(entry)
+        hooks = self._pre_hooks
+        at = len(hooks)
+        while at and _pre_hook_rank(hooks[at - 1]) > rank:
+            at -= 1
+        hooks.insert(at, entry)
         return _RemovableHandle(self._pre_hooks, entry)
 
     @property
@@ -139,6 +149,14 @@ class Node:
 
     def __call__(self, *grads):
         return self._fn.backward(self, *grads)
+
+
+def _pre_hook_rank(entry):
+    """0: a tensor's hook, 1: retain_grad's, 2: a node pre-hook (see _add_pre_hook)."""
+    out_nr, fn = entry
+    if out_nr == -1:
+        return 2
+    return 1 if getattr(fn, "_ember_retain", False) else 0
 
 
 class AccumulateGrad(Node):

@@ -21,7 +21,7 @@ BLAS): those belong to ``ember.backends.cpu``.  Adding a backend is
 The torch flags modules (``ember.backends.cudnn``, ``.mps``, ``.cuda``)
 live here too, as in torch.
 """
-from ._flags import cudnn, mps, cuda  # noqa: F401  (torch.backends.<name>)
+from . import cudnn, mps, cuda  # noqa: F401  (torch.backends.<name>: flags modules)
 from ._registry import (Backend, register, get, backend_of, namespace, kernels,  # noqa: F401
                         is_array, asarray, ARRAY_TYPES, DefaultBackend)
 from . import generic  # noqa: E402,F401  (the generic kernel table)

@@ -10,4 +10,5 @@ from . import parameter  # noqa: F401
 from .llm import *  # noqa: F401,F403  (rotary embeddings, GQA, KV cache, SwiGLU)
 from .modules.sync_batchnorm import SyncBatchNorm  # noqa: F401
 from . import parallel  # noqa: F401  (DistributedDataParallel)
+from .parallel import DataParallel  # noqa: F401
 

@@ -97,7 +97,7 @@ def _index_array(it, xp):
         a = xp.asarray(it)  # (a host array indexes a device tensor, as a list does)
     elif isinstance(it, np.integer):
         return "i", int(it)
-    elif isinstance(it, (list, tuple)):
+    elif isinstance(it, (list, tuple, range)):   # (torch reads a range as the list it spans)
         try:
             a = xp.asarray([x._data if isinstance(x, TensorBase) else x for x in it])
         except ValueError:

@@ -24,7 +24,7 @@ from .shape import (reshape, permute, unsqueeze, squeeze, diagonal, expand, _dty
 __all__ = [
     "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "tensordot",
     "kron", "trace", "addmm", "addmv", "baddbmm", "addbmm", "matrix_power", "cross",
-    "inverse", "det", "logdet", "slogdet", "chain_matmul",
+    "inverse", "det", "logdet", "slogdet", "chain_matmul", "spmm",
 ]
 
 def _shape_str(s):
@@ -202,6 +202,12 @@ def _out(res, out):
         return res
     from .elementwise import _out as o
     return o(res, out)
+
+
+def spmm(input, mat2):
+    """torch.spmm, a sparse matrix times a dense one.  Ember has no sparse
+    layout, so ``input`` is a dense (n, m) matrix and this is :func:`mm`."""
+    return mm(input, mat2)
 
 
 def mm(input, mat2, *, out=None):

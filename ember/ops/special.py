@@ -138,14 +138,16 @@ class BesselI(Op):
         order, scaled = ctx.order, ctx.scaled
         if order == 0:
             d = _bessel(x, 1, scaled)
+            if scaled:
+                d = d - _bw.mask(_bw.sign(_bw.data(x)), x) * _bessel(x, 0, scaled)
         else:
             xd = _bw.data(x)
-            at_zero = xd == 0
+            at_zero = ~(abs(xd) > 0)                  # (nan too: torch gives 1/2 there)
             safe_x = _bw.where(at_zero, 1.0, x)       # (I1(x) / x -> 1/2 at 0)
-            ratio = _bw.where(at_zero, 0.5, _bessel(x, 1, scaled) / safe_x)
-            d = _bessel(x, 0, scaled) - ratio
-        if scaled:
-            d = d - _bw.mask(_bw.sign(_bw.data(x)), x) * _bessel(x, order, scaled)
+            d = _bessel(x, 0, scaled) - _bessel(x, 1, scaled) / safe_x
+            if scaled:
+                d = d - _bw.mask(_bw.sign(xd), x) * _bessel(x, 1, scaled)
+            d = _bw.where(at_zero, 0.5, d)
         return g * d, None, None
 
 

@@ -1,2 +1,3 @@
-"""torch.utils counterparts: ``ember.utils.data`` (datasets, samplers, DataLoader)."""
-from . import data  # noqa: F401
+"""torch.utils counterparts: ``ember.utils.data`` (datasets, samplers, DataLoader) and
+``ember.utils.checkpoint`` (activation checkpointing)."""
+from . import data, checkpoint  # noqa: F401

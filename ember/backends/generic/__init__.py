@@ -8,4 +8,5 @@ One module per topic; importing it registers its kernels in ``GENERIC``.
 from .._table import GENERIC  # noqa: F401
 
 from . import (rows, reduction, gemm, activation, loss, norm, attention,  # noqa: E402,F401
-               linear, conv, rnn, indexing, special, optim, sparse, shape)
+               linear, conv, rnn, indexing, special, special_functions, counting,
+               optim, sparse, shape)

@@ -3,7 +3,7 @@ the RNN sequence-packing helpers in ``ember.nn.utils.rnn``."""
 from .clip_grad import (clip_grad_norm_, clip_grad_norm, clip_grad_value_,  # noqa: F401
                         get_total_norm, clip_grads_with_norm_)
 from .convert_parameters import parameters_to_vector, vector_to_parameters  # noqa: F401
-from . import clip_grad, convert_parameters, rnn  # noqa: F401
+from . import clip_grad, convert_parameters, rnn, stateless  # noqa: F401
 
 
 def skip_init(module_cls, *args, **kwargs):
