@@ -840,16 +840,20 @@ def _fast_binary(cls, general, reflected=False):
         if isinstance(b, TensorBase):
             if ad.dtype is b._data.dtype and ad.dtype.kind == "f":
                 x, y = (b, a) if reflected else (a, b)
-                quiet()          # (inf/nan silent, as torch's)
-                try:
-                    if _gm.enabled and (a.requires_grad or b.requires_grad):
-                        return _record_binary(cls, x, y)
-                    return _wrap(cls.forward(_NULL_CTX, x._data, y._data))
-                except ValueError:
-                    pass  # shapes don't broadcast: the general path words the error
-                except Exception:
-                    check_same_device((a, b))   # (tensors on two devices: torch's error)
-                    raise
+                if _gm.enabled and (a.requires_grad or b.requires_grad):
+                    try:
+                        return _record_binary(cls, x, y)   # (quiet() and device check inside)
+                    except ValueError:
+                        pass  # shapes don't broadcast: the general path words the error
+                else:
+                    quiet()          # (inf/nan silent, as torch's)
+                    try:
+                        return _wrap(cls.forward(_NULL_CTX, x._data, y._data))
+                    except ValueError:
+                        pass
+                    except Exception:
+                        check_same_device((a, b))   # (tensors on two devices: torch's error)
+                        raise
         elif (tb is float or tb is int) and ad.dtype.kind == "f":
             x, y = (b, a) if reflected else (a, b)
             if _gm.enabled and a.requires_grad:
