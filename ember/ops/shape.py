@@ -188,7 +188,8 @@ class Reshape(Op):
 
     @staticmethod
     def forward(ctx, x, shape):
-        ctx.in_shape = x.shape
+        if ctx.needs_input_grad:
+            ctx.in_shape = x.shape
         return x.reshape(shape)
 
     @staticmethod
@@ -310,7 +311,8 @@ class Permute(Op):
 
     @staticmethod
     def forward(ctx, x, axes):
-        ctx.axes = axes
+        if ctx.needs_input_grad:
+            ctx.axes = axes
         return x.transpose(axes)
 
     @staticmethod
@@ -466,7 +468,8 @@ class Squeeze(Op):
 
     @staticmethod
     def forward(ctx, x, shape):
-        ctx.in_shape = x.shape
+        if ctx.needs_input_grad:
+            ctx.in_shape = x.shape
         return x.reshape(shape)
 
     @staticmethod
@@ -636,7 +639,8 @@ class Split(Op):
 
     @staticmethod
     def forward(ctx, x, bounds, axis):
-        ctx.x_shape, ctx.bounds, ctx.axis = x.shape, bounds, axis
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.bounds, ctx.axis = x.shape, bounds, axis
         pre = (slice(None),) * axis
         return tuple(x[pre + (slice(a, b),)] for a, b in bounds)
 
@@ -825,7 +829,8 @@ class Cat(Op):
     def forward(ctx, *arrays, axis, dtype=None, skip=None):
         parts = arrays if skip is None else [a for a, s in zip(arrays, skip) if not s]
         out = namespace(*parts).concatenate(parts, axis, dtype=dtype, casting="unsafe")
-        ctx.axis, ctx.sizes, ctx.skip = axis, [a.shape[axis] for a in parts], skip
+        if ctx.needs_input_grad:
+            ctx.axis, ctx.sizes, ctx.skip = axis, [a.shape[axis] for a in parts], skip
         return out
 
     @staticmethod

@@ -67,9 +67,9 @@ def _hold_compiler_across_fork():
 
 def kernels_for(dtype):
     """kernels(), for arrays of ``dtype``: the kernels handle float32 and float64."""
-    if dtype.kind != "f" or dtype.itemsize < 4:
+    if dtype.kind != "f" or dtype.itemsize < 4 or not _enabled:
         return None
-    return kernels()
+    return _module if _tried else kernels()   # (inline: this runs for every kernel use)
 
 
 def set_enabled(flag):

@@ -67,9 +67,10 @@ class _SDPA(Op):
             ed = E
         if out is None:     # (a fused forward computed it already unless there is dropout)
             out = K.attention_output(ed, v, rd, gv, plan)
-        ctx.save_for_backward(q, k, v, add, E, keep, rd)
-        ctx.scale, ctx.dropout_scale, ctx.gk, ctx.gv = scale, c, gk, gv
-        ctx.bias, ctx.plan = bias, plan
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(q, k, v, add, E, keep, rd)
+            ctx.scale, ctx.dropout_scale, ctx.gk, ctx.gv = scale, c, gk, gv
+            ctx.bias, ctx.plan = bias, plan
         if weights:
             ctx.set_materialize_grads(False)
             return out, ed

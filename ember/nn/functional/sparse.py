@@ -24,8 +24,9 @@ class _Take(Op):
 
     @staticmethod
     def forward(ctx, w, idx, s):
-        ctx.save_for_backward(idx, s)
-        ctx.num = w.shape[0]
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(idx, s)
+            ctx.num = w.shape[0]
         return w[idx]
 
     @staticmethod
