@@ -935,3 +935,58 @@ def test_out_argument():
             eo, ei = o, i
     assert_close(eo, o)
     assert_close(ei, i)
+
+
+# ---- index and mask tensors changed in place before backward ----------------------------
+# torch saves the index/mask tensors an op was given and checks their versions in
+# backward; Ember must raise the same error rather than use a copy (or stale data).
+
+_USES = {
+    "getitem_mask": lambda x, m, i: x.clone()[m],
+    "getitem_index": lambda x, m, i: x.clone()[i],
+    "getitem_tuple": lambda x, m, i: x.clone().reshape(2, 3)[:, i[:2] % 3],
+    "masked_fill": lambda x, m, i: x.masked_fill(m, 0.5),
+    "masked_select": lambda x, m, i: x.masked_select(m),
+}
+
+
+@pytest.mark.parametrize("use", sorted(_USES))
+def test_index_tensor_changed_in_place_raises_in_backward(use):
+    for lib in (ember, torch):
+        x = lib.tensor(np.arange(6.0, dtype=np.float32)).requires_grad_()
+        m = x.detach() > 2
+        i = lib.tensor([1, 2, 4])
+        y = _USES[use](x, m, i)
+        if use == "getitem_tuple":
+            i.add_(1)       # (i[:2] % 3 is a new tensor: change what it came from, no error)
+            (y * y).sum().backward()
+            assert x.grad is not None
+            continue
+        m.logical_not_()
+        i.add_(1)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            (y * y).sum().backward()
+
+
+def test_setitem_with_mask_changed_in_place_raises_in_backward():
+    for lib in (ember, torch):
+        x = lib.tensor(np.arange(6.0, dtype=np.float32)).requires_grad_()
+        v = lib.tensor(np.ones(6, dtype=np.float32)).requires_grad_()
+        m = x.detach() > 2
+        y = x * 1
+        y[m] = v[m] * 2
+        m.logical_not_()
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+def test_unchanged_index_tensors_give_torch_grads():
+    for use in _USES:
+        grads = []
+        for lib in (ember, torch):
+            x = lib.tensor(np.arange(6.0, dtype=np.float32)).requires_grad_()
+            m = x.detach() > 2
+            i = lib.tensor([1, 2, 4])
+            (_USES[use](x, m, i) ** 2).sum().backward()
+            grads.append(x.grad.numpy())
+        np.testing.assert_array_equal(grads[0], grads[1])

@@ -436,18 +436,22 @@ def _adv_put_zeros(shape, adv, g):
 
 
 class AdvIndex(Op):
-    """Advanced indexing with NumPy's rules (a copy)."""
+    """Advanced indexing with NumPy's rules (a copy).  ``index_tensors`` are
+    the tensors the index was written with (a mask, an index tensor): saved,
+    so that changing one in place before backward raises, as in torch."""
     _ctx_fields = ("x_shape", "adv")
     _node_name = "IndexBackward0"
 
     @staticmethod
-    def forward(ctx, x, adv):
+    def forward(ctx, x, adv, *index_tensors):
         if ctx.needs_input_grad:
             ctx.x_shape, ctx.adv = x.shape, _own(adv)
+            ctx.save_for_backward(*index_tensors)
         return _adv_get(x, adv)
 
     @staticmethod
     def backward(ctx, g):
+        ctx.saved_tensors           # (raises if an index tensor was changed in place)
         shape, adv = ctx.x_shape, ctx.adv
         if not isinstance(g, TensorBase):
             return _adv_put_zeros(shape, adv, g)
@@ -470,11 +474,20 @@ class _AdvIndexBackward(Op):
         return _adv(gg, ctx.adv)
 
 
-def _adv(x, adv):
+def _adv(x, adv, index_tensors=()):
     try:
-        return AdvIndex.apply(x, adv)
+        return AdvIndex.apply(x, adv, *index_tensors)
     except IndexError as e:
         raise IndexError(_np_msg(e)) from None
+
+
+def _tensors_in(index):
+    """The tensors an index expression holds (``x[m]``, ``x[:, i]``)."""
+    if isinstance(index, TensorBase):
+        return (index,)
+    if type(index) is tuple or type(index) is list:
+        return tuple(i for i in index if isinstance(i, TensorBase))
+    return ()
 
 
 def getitem(self, index):
@@ -494,14 +507,14 @@ def getitem(self, index):
     elif isinstance(index, TensorBase):
         d = index._data
         if d.ndim and d.dtype in _INT_IDX and self._data.ndim:
-            return _adv(self, (d,))
+            return _adv(self, (d,), (index,))
     basic, adv = _parse(index, self._data.shape, namespace(self._data))
     if basic is None:
         if adv is None:
             return Slice.apply(self, _ELL)
-        return _adv(self, adv)
+        return _adv(self, adv, _tensors_in(index))
     out = Slice.apply(self, basic)
-    return out if adv is None else _adv(out, adv)
+    return out if adv is None else _adv(out, adv, _tensors_in(index))
 
 
 # ======================================================================================
@@ -585,16 +598,18 @@ class IndexPut(Op):
     _node_name = "IndexPutBackward0"
 
     @staticmethod
-    def forward(ctx, x, v, basic, adv, accumulate):
+    def forward(ctx, x, v, basic, adv, accumulate, *index_tensors):
         out = x.copy()
         _put_into(out, basic, adv, v, accumulate)
         if ctx.needs_input_grad:
             ctx.basic, ctx.adv, ctx.accumulate = basic, _own(adv), accumulate
             ctx.v_shape = _shape_of(v)
+            ctx.save_for_backward(*index_tensors)   # (as AdvIndex's)
         return out
 
     @staticmethod
     def backward(ctx, g):
+        ctx.saved_tensors           # (raises if an index tensor was changed in place)
         basic, adv, acc, vshape = ctx.basic, ctx.adv, ctx.accumulate, ctx.v_shape
         need = ctx.needs_input_grad
         gx = gv = None
@@ -649,7 +664,7 @@ def setitem(self, index, value):
     if vt:
         _setitem_overlap(self, basic, adv, value)
     if _gm.enabled and (self.requires_grad or vt and value.requires_grad):
-        _setitem_recorded(self, basic, adv, value)
+        _setitem_recorded(self, basic, adv, value, _tensors_in(index))
         return
     v = value._data if vt else value
     if type(v) in _PYNUM:
@@ -703,7 +718,7 @@ def _adv_value_dtype(d, adv, v):
                        f"{_tn(d)} for the destination and {_tn(v)} for the source.")
 
 
-def _setitem_recorded(self, basic, adv, value):
+def _setitem_recorded(self, basic, adv, value, index_tensors=()):
     _leaf_check(self, adv is None)
     dt = self._data.dtype
     if isinstance(value, TensorBase):
@@ -715,7 +730,7 @@ def _setitem_recorded(self, basic, adv, value):
         value = namespace(self._data).asarray(value, dtype=dt)
     op = _CopySlices if adv is None else IndexPut
     try:
-        apply_inplace(self, op.apply, value, basic, adv, False)
+        apply_inplace(self, op.apply, value, basic, adv, False, *index_tensors)
     except (ValueError, IndexError) as e:
         raise _put_error(e, self._data, basic, adv,
                          value._data if isinstance(value, TensorBase) else value) from None
@@ -1425,16 +1440,15 @@ _MASKED_FILL_DTYPE = "masked_fill_ only supports boolean masks, but got mask wit
 
 
 class MaskedFill(Op):
-    _ctx_fields = ("mask",)
     @staticmethod
     def forward(ctx, x, mask, value):
         if ctx.needs_input_grad:
-            ctx.mask = _own(mask)
+            ctx.save_for_backward(mask)     # (version-checked: torch raises if it changes)
         return kernels(x).masked_fill(x, mask, value)
 
     @staticmethod
     def backward(ctx, g):
-        m = ctx.mask
+        m, = ctx.saved_tensors
         need = ctx.needs_input_grad
         if not need[0]:
             gx = None
@@ -1468,7 +1482,7 @@ def masked_fill(input, mask, value):
     v = _fill_value(value, x)
     if m.shape != x.shape:
         check_broadcast(m.shape, x.shape)
-    return MaskedFill.apply(input, m, v)
+    return MaskedFill.apply(input, mask, v)
 
 
 def masked_fill_(input, mask, value):
@@ -1496,18 +1510,26 @@ def masked_fill_(input, mask, value):
 
 
 class MaskedSelect(Op):
-    _ctx_fields = ("mask", "shape")
+    _ctx_fields = ("shape",)
     @staticmethod
     def forward(ctx, x, mask, shape):
         if ctx.needs_input_grad:
-            ctx.mask, ctx.shape = _own(mask), shape
+            ctx.save_for_backward(mask)     # (version-checked: torch raises if it changes)
+            ctx.shape = shape
+        xp = namespace(x)
         if x.shape != shape:
-            x = namespace(x).broadcast_to(x, shape)
+            x = xp.broadcast_to(x, shape)
+        if mask.shape != shape:
+            mask = xp.broadcast_to(mask, shape)
         return x[mask]
 
     @staticmethod
     def backward(ctx, g):
-        mask, shape = ctx.mask, ctx.shape
+        mask, = ctx.saved_tensors
+        shape = ctx.shape
+        if mask.shape != shape:
+            mask = _bw.broadcast_to(mask, shape) if isinstance(mask, TensorBase) else \
+                namespace(mask).broadcast_to(mask, shape)
         if not isinstance(g, TensorBase):
             z = namespace(g).zeros(shape, g.dtype)
             z[mask] = g
@@ -1541,9 +1563,7 @@ def masked_select(input, mask, *, out=None):
     shape = x.shape
     if m.shape != shape:
         shape = tuple(check_broadcast(x.shape, m.shape))
-        if m.shape != shape:
-            m = namespace(m).broadcast_to(m, shape)
-    return _out(MaskedSelect.apply(input, m, shape), out)
+    return _out(MaskedSelect.apply(input, mask, shape), out)
 
 
 class MaskedScatter(Op):
