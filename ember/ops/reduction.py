@@ -148,15 +148,16 @@ _SHORT_SUM = 256
 _SHORT_SUM_64 = 1 << 16
 
 
-def _fsum(x, axes, acc, keepdim):
+def _fsum(x, axes, acc, keepdim, n=None, xp=None):
     """``add.reduce(x, axes, acc, keepdims=keepdim)`` with torch's accuracy for
-    long float sums.  ``acc``: the accumulation and result dtype (None: x's)."""
+    long float sums.  ``acc``: the accumulation and result dtype (None: x's);
+    ``n`` (the number of terms) and ``xp``, when the caller has them already."""
     if x.dtype.kind == "f" and (acc is None or issubclass(acc, np.floating)) and \
-            (x.size if axes is None else _count(x.shape, axes)) > \
+            (n if n is not None else x.size if axes is None else _count(x.shape, axes)) > \
             (_SHORT_SUM_64 if (acc or x.dtype.type) is np.float64 else _SHORT_SUM):
         return kernels(x).cascade_sum(x, axes, acc, keepdim)
     # (add.reduce is x.sum without NumPy's Python-level wrapper)
-    return namespace(x).add.reduce(x, axes, acc, None, keepdim)
+    return (xp or namespace(x)).add.reduce(x, axes, acc, None, keepdim)
 
 
 class Sum(Op):
@@ -220,8 +221,8 @@ class Mean(Op):
             r = xp.asarray(_fsum(x, axes, np.float32, keepdim) / n).astype(np.float16)
         else:
             # sum / n is what mean computes, without its Python-level overhead
-            r = _fsum(x, axes, acc, keepdim)
-            if is_array(r):
+            r = _fsum(x, axes, acc, keepdim, n, xp)
+            if type(r) is np.ndarray or is_array(r):
                 r /= n
                 # (reducing a 1-D or 2-D array leaves one axis longer than 1:
                 # contiguous whatever the input's layout)
@@ -233,7 +234,7 @@ class Mean(Op):
     def backward(ctx, g):
         shape, n = ctx.x_shape, ctx.n
         g = _keep(g, ctx.axes, ctx.keepdim)
-        if n and is_array(g) and g.dtype.kind == "f":
+        if n and (type(g) is np.ndarray or is_array(g)) and g.dtype.kind == "f":
             xp = namespace(g)
             out = xp.empty(shape, g.dtype)   # divide and broadcast in one pass
             return xp.divide(g, n, out=out)
