@@ -990,3 +990,36 @@ def test_unchanged_index_tensors_give_torch_grads():
             (_USES[use](x, m, i) ** 2).sum().backward()
             grads.append(x.grad.numpy())
         np.testing.assert_array_equal(grads[0], grads[1])
+
+
+# Which ops keep their input for backward is visible to users: changing the input in
+# place afterwards raises in torch's backward exactly when torch saved it (gather,
+# take and masked_select do, for its shape; index_select and x[i] do not).
+_SAVES_INPUT = {
+    "masked_select": lambda lib, s: s.masked_select(lib.tensor([True, False, True, True])),
+    "index_select": lambda lib, s: s.index_select(0, lib.tensor([0, 2])),
+    "getitem_index": lambda lib, s: s[lib.tensor([0, 2])],
+    "getitem_mask": lambda lib, s: s[lib.tensor([True, False, True, True])],
+    "take": lambda lib, s: s.take(lib.tensor([0, 2])),
+    "take_along_dim": lambda lib, s: s.take_along_dim(lib.tensor([0, 2]), 0),
+    "gather": lambda lib, s: s.gather(0, lib.tensor([0, 2])),
+    "masked_fill": lambda lib, s: s.masked_fill(lib.tensor([True, False, True, True]), 0.0),
+    "scatter": lambda lib, s: s.scatter(0, lib.tensor([0, 2]), 0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SAVES_INPUT))
+def test_input_changed_in_place_raises_where_torch_saved_it(name):
+    outcome = []
+    for lib in (ember, torch):
+        x = lib.tensor([0.5, -1.0, 2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        s = x * 1
+        y = _SAVES_INPUT[name](lib, s)
+        s.add_(1)
+        try:
+            y.sum().backward()
+            outcome.append("ok")
+        except RuntimeError as e:
+            assert "modified by an inplace operation" in str(e)
+            outcome.append("raises")
+    assert outcome[0] == outcome[1]

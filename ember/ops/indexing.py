@@ -828,10 +828,14 @@ class Gather(Op):
     def forward(ctx, x, dim, idx):
         if ctx.needs_input_grad:
             ctx.x_shape, ctx.dim, ctx.idx = x.shape, dim, _own(idx)
+            # Only x's shape is needed, but torch saves x itself: changing it in
+            # place before backward raises there, so it must here too.
+            ctx.save_for_backward(x)
         return _gather_np(x, dim, idx)
 
     @staticmethod
     def backward(ctx, g):
+        ctx.saved_tensors           # (the version check)
         shape, dim, idx = ctx.x_shape, ctx.dim, ctx.idx
         if not isinstance(g, TensorBase):
             return _scatter_add_zeros(shape, dim, idx, g)
@@ -1514,7 +1518,8 @@ class MaskedSelect(Op):
     @staticmethod
     def forward(ctx, x, mask, shape):
         if ctx.needs_input_grad:
-            ctx.save_for_backward(mask)     # (version-checked: torch raises if it changes)
+            # (x only for the version check: torch saves it, so changing it raises)
+            ctx.save_for_backward(mask, x)
             ctx.shape = shape
         xp = namespace(x)
         if x.shape != shape:
@@ -1525,7 +1530,7 @@ class MaskedSelect(Op):
 
     @staticmethod
     def backward(ctx, g):
-        mask, = ctx.saved_tensors
+        mask, _ = ctx.saved_tensors
         shape = ctx.shape
         if mask.shape != shape:
             mask = _bw.broadcast_to(mask, shape) if isinstance(mask, TensorBase) else \
@@ -1654,10 +1659,12 @@ class Take(Op):
     def forward(ctx, x, idx):
         if ctx.needs_input_grad:
             ctx.x_shape, ctx.idx = x.shape, _own(idx)
+            ctx.save_for_backward(x)    # (only for the version check, as Gather's)
         return namespace(x).take(x, idx)
 
     @staticmethod
     def backward(ctx, g):
+        ctx.saved_tensors
         shape, idx = ctx.x_shape, ctx.idx
         if not isinstance(g, TensorBase):
             return _take_backward(shape, idx, g)
