@@ -362,6 +362,36 @@ class TensorBase:
             return self._data.astype(dtype)
         return self._data
 
+    # DLPack: the array's own export, so consumers (NumPy, torch, JAX) share its memory
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule over this tensor's memory (torch's Tensor.__dlpack__; CPU
+        tensors take ``stream`` None or -1).  A tensor requiring grad is refused, as torch
+        refuses it: the consumer would lose the graph."""
+        if self.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
+        if stream is not None and type(stream) is not int:
+            raise TypeError("stream must be ``int`` or ``none``")
+        if stream is not None and stream != -1:
+            raise BufferError(f"stream should be None on cpu, got {stream}")
+        d = self._data
+        if not hasattr(d, "__dlpack__"):
+            raise BufferError(f"tensors on {self.device} cannot be exported through DLPack")
+        try:
+            return d.__dlpack__(max_version=max_version, dl_device=dl_device, copy=copy)
+        except TypeError as e:
+            # NumPy's TypeError here means an element type DLPack cannot describe;
+            # torch's consumers would retry without the arguments and lose the message
+            raise BufferError(f"cannot export a {self.dtype} tensor through DLPack: {e}") from None
+
+    def __dlpack_device__(self):
+        """(device type, index) per DLPack: (kDLCPU, 0) for CPU tensors."""
+        from .utils.dlpack import DLDeviceType
+        d = self._data
+        if not hasattr(d, "__dlpack_device__"):
+            raise BufferError(f"tensors on {self.device} cannot be exported through DLPack")
+        kind, index = d.__dlpack_device__()
+        return DLDeviceType(kind), index
+
     def __len__(self):
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
