@@ -668,10 +668,12 @@ def _unpickle(data, name, storage_fn):
     fh = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     try:
         return _Unpickler(fh, name, storage_fn).load()
-    except (SerializationError, pickle.UnpicklingError):
+    except SerializationError:
         raise
     except _LOAD_ERRORS as e:
-        raise pickle.UnpicklingError(f"ember.load: {name}: malformed pickle in the checkpoint "
+        if isinstance(e, pickle.UnpicklingError) and str(e).startswith("ember.load:"):
+            raise                               # (a refusal of ours, already explained)
+        raise pickle.UnpicklingError(f"ember.load: {name}: bad pickle in the checkpoint "
                                      f"({type(e).__name__}: {e})") from None
 
 
@@ -782,7 +784,8 @@ class _PlainUnpickler(pickle.Unpickler):
     """For the legacy header pickles: numbers, strings and containers only."""
 
     def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"refused to load global {module}.{name} in a "
+        raise pickle.UnpicklingError(f"refused to load global "
+                                     f"{_PY2_MODULES.get(module, module)}.{name} in a "
                                      f"checkpoint's header")
 
 
