@@ -372,7 +372,7 @@ class TensorBase:
         if stream is not None and type(stream) is not int:
             raise TypeError("stream must be ``int`` or ``none``")
         if stream is not None and stream != -1:
-            raise BufferError(f"stream should be None on cpu, got {stream}")
+            raise AssertionError("stream should be None on cpu.")      # (torch's type)
         d = self._data
         if not hasattr(d, "__dlpack__"):
             raise BufferError(f"tensors on {self.device} cannot be exported through DLPack")
