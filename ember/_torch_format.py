@@ -85,7 +85,16 @@ _RAW_NP = {"float32": "<f4", "float64": "<f8", "float16": "<f2", "bfloat16": "<u
 def _ember_bf16():
     """Ember's bfloat16 dtype when it has one (through ml_dtypes), else None."""
     bf = getattr(D, "bfloat16", None)
-    return bf if isinstance(bf, D.dtype) else None
+    if not isinstance(bf, D.dtype):
+        return None
+    if getattr(bf, "np", None) is None:          # (its NumPy type may load on first use)
+        load = getattr(D, "_load_bfloat16", None)
+        try:
+            if load is not None:
+                load()
+        except ImportError:
+            return None
+    return bf if getattr(bf, "np", None) is not None else None
 
 
 def _ember_dtype(name):
@@ -140,10 +149,6 @@ class _StorageRef(_Placeholder):
 
 class _TensorRef(_Placeholder):
     """(storage, offset, size, stride, requires_grad, is_parameter, attrs, dtype or None)"""
-    __slots__ = ()
-
-
-class _DtypeRef(_Placeholder):
     __slots__ = ()
 
 
@@ -218,7 +223,7 @@ class _RebuildTensorV3(_Global):
 
     def call(self, storage, offset, size, stride, requires_grad, backward_hooks, dtype,
              metadata=None):
-        if type(dtype) is not _DtypeRef:
+        if type(dtype) is not _DtypeGlobal:
             raise pickle.UnpicklingError(f"_rebuild_tensor_v3: dtype must be a torch dtype, "
                                          f"got {type(dtype).__name__}")
         return _tensor_ref(storage, offset, size, stride, requires_grad, metadata, dtype[0])
@@ -549,7 +554,10 @@ class _Resolver:
         base, backend = self.storage_array(storage)
         if dtype_name is not None and dtype_name != storage[1]:
             # _rebuild_tensor_v3 over an untyped (byte) storage: reinterpret the bytes
-            if storage[1] != "uint8" or dtype_name not in _RAW_NP:
+            if dtype_name not in _RAW_NP or _host_dtype(dtype_name) is None:
+                _fail(self.name, f"holds torch.{dtype_name} tensors, which Ember cannot "
+                                 f"represent")
+            if storage[1] != "uint8":
                 _fail(self.name, f"cannot view a {storage[1]} storage as torch.{dtype_name}")
             if base.nbytes % np.dtype(_RAW_NP[dtype_name]).itemsize:
                 _fail(self.name, f"storage {storage[0]!r} does not hold whole "
@@ -1150,7 +1158,8 @@ def write_zip(encoded, fh, archive_name="archive"):
                 info.extra = struct.pack("<HH", 0x4246, pad - 4) + b"Z" * (pad - 4)
             with zf.open(info, "w", force_zip64=zip64) as dst:
                 if isinstance(data, np.ndarray):
-                    dst.write(memoryview(np.ascontiguousarray(data)).cast("B"))
+                    # (as bytes: a buffer cannot describe every dtype, bfloat16's among them)
+                    dst.write(memoryview(np.ascontiguousarray(data).reshape(-1).view(np.uint8)))
                 else:
                     dst.write(data)
         record("data.pkl", pkl)

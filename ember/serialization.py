@@ -47,6 +47,10 @@ one another) are saved separately and no longer share memory after loading.
 ``save_safetensors`` / ``load_safetensors`` read and write the safetensors
 format (the optional ``safetensors`` package), including files written by
 ``safetensors.torch.save_file``; ``ember.load`` recognises them too.
+
+torch's own checkpoints (``torch.save``'s zip and legacy formats) are read and, with
+``save(..., format="torch")``, written by ``ember/_torch_format.py``, which runs their
+pickle in a restricted unpickler (torch's ``weights_only=True`` rules).
 """
 import collections
 import io
