@@ -20,6 +20,7 @@ from . import _dtype as D
 from . import backends as _backends
 from .backends import ARRAY_TYPES as _ARRAY_TYPES, asarray as _asarray
 from ._printing import tensor_repr as _tensor_repr
+from ._dlpack_device import DLDeviceType
 
 _new = object.__new__
 
@@ -385,7 +386,6 @@ class TensorBase:
 
     def __dlpack_device__(self):
         """(device type, index) per DLPack: (kDLCPU, 0) for CPU tensors."""
-        from .utils.dlpack import DLDeviceType
         d = self._data
         if not hasattr(d, "__dlpack_device__"):
             raise BufferError(f"tensors on {self.device} cannot be exported through DLPack")

@@ -63,6 +63,7 @@ import zlib
 import numpy as np
 
 from . import _dtype as D
+from ._errors import SerializationError  # (defined low: the torch reader raises it too)
 from ._tensor import Tensor
 from ._tensor_base import Size, device, _wrap, _check_device
 
@@ -77,10 +78,6 @@ _ALIGN = 64
 _MAX_HEADER = 1 << 30
 # Reads from a stream of unknown size go in pieces of this many bytes.
 _CHUNK = 1 << 24
-
-
-class SerializationError(RuntimeError):
-    """A file that ``ember.load`` cannot read: empty, truncated, corrupted or foreign."""
 
 
 # ---- saving --------------------------------------------------------------------------------

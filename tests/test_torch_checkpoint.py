@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import ember
+import ember.models  # (not imported by `import ember`)
 from ember.serialization import SerializationError
 from test_models import torch_twin
 
@@ -56,7 +57,7 @@ def assert_same(e, t):
 def _bf16():
     """Ember's bfloat16 dtype, or None while Ember has none (then bfloat16 loads
     widened exactly to float32)."""
-    from ember._torch_format import _ember_bf16
+    from ember._torch_format._dtypes import _ember_bf16
     return _ember_bf16()
 
 

@@ -6,33 +6,13 @@ support: ``from_dlpack`` is ``numpy.from_dlpack`` wrapped as a tensor (sharing t
 producer's memory), and ``Tensor.__dlpack__`` is the array's own export.  What NumPy's
 DLPack cannot carry Ember cannot either: bfloat16, and memory on an accelerator.
 """
-import enum
-
 import numpy as np
 
 from .. import _dtype as D
+from .._dlpack_device import DLDeviceType
 from .._tensor_base import TensorBase, _wrap
 
 __all__ = ["DLDeviceType", "from_dlpack", "to_dlpack"]
-
-
-class DLDeviceType(enum.IntEnum):
-    """Device types of the DLPack specification (the values torch uses)."""
-    kDLCPU = 1
-    kDLCUDA = 2
-    kDLCUDAHost = 3
-    kDLOpenCL = 4
-    kDLVulkan = 7
-    kDLMetal = 8
-    kDLVPI = 9
-    kDLROCM = 10
-    kDLROCMHost = 11
-    kDLExtDev = 12
-    kDLCUDAManaged = 13
-    kDLOneAPI = 14
-    kDLWebGPU = 15
-    kDLHexagon = 16
-    kDLMAIA = 17
 
 
 def to_dlpack(tensor):
