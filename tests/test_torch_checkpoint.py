@@ -212,6 +212,22 @@ def test_dtypes_from_torch(tmp_path, legacy):
     assert same_memory(out["bf16_view"], out["torch.bfloat16"])
 
 
+def test_what_ember_cannot_represent_is_refused_by_name(tmp_path):
+    torch.save({"u": torch.tensor([1, 2]).to(torch.uint16)}, tmp_path / "u16.pt")
+    with pytest.raises(SerializationError, match=r"u16\.pt: holds torch\.uint16 tensors"):
+        ember.load(tmp_path / "u16.pt")
+    # a whole pickled module, as torch.save(model) writes: weights_only refuses it too
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")
+    with pytest.raises(pickle.UnpicklingError,
+                       match="refused to load global torch.nn.modules.linear.Linear"):
+        ember.load(tmp_path / "module.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(tmp_path / "module.pt", weights_only=True)
+    torch.save(torch.ones(2).to_sparse(), tmp_path / "sparse.pt")
+    with pytest.raises(pickle.UnpicklingError, match="sparse"):
+        ember.load(tmp_path / "sparse.pt")
+
+
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
 def test_everything_weights_only_allows(tmp_path, legacy):
     p = torch.nn.Parameter(torch.ones(2, 3))

@@ -197,7 +197,7 @@ class _RebuildFromType(_Global):
 
 class _StorageType(_Global):
     """torch.FloatStorage ... (a persistent id names one; never called)."""
-    __slots__ = ("_dtype",)   # (a slot BUILD could set: _Unpickler checks its class too)
+    __slots__ = ("_dtype",)   # (read-only: __setattr__ refuses, so BUILD cannot change it)
 
     def __init__(self, dtype_name, qualname):
         object.__setattr__(self, "_dtype", (dtype_name, qualname))
