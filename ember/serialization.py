@@ -649,7 +649,8 @@ def _load_stream(fh, name, map_location, exact):
                               map_fn)
         if _is_tar(fh, start, remaining):
             _fail(name, "is a tar archive: torch's format before version 0.4, which Ember does "
-                        "not read; load it with torch and save it again")
+                        "not read (torch.load refuses it under weights_only=True too); load "
+                        "it with torch and save it again")
         _fail(name, _describe_foreign(prefix))
     version, header_crc, header_len = _PREAMBLE.unpack(r.read(_PREAMBLE.size, "the preamble"))
     if version != VERSION:

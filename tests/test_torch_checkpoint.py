@@ -357,6 +357,8 @@ def test_shared_views_to_torch(tmp_path):
         assert got[k].untyped_storage().data_ptr() == got["base"].untyped_storage().data_ptr()
         assert got[k].stride() == v.stride() and got[k].storage_offset() == v.storage_offset()
     assert got["again"] is got["base"]
+    mapped = torch.load(tmp_path / "v.pt", weights_only=True, mmap=True)   # (64-byte aligned)
+    assert torch.equal(mapped["t"], got["t"])
     got["base"].add_(1)
     np.testing.assert_array_equal(got["t"].numpy(), as_np(obj["t"]) + 1)
 
@@ -580,6 +582,20 @@ def _legacy_edit(fn):
     return edit
 
 
+def _tar(tmp_path, good):
+    """torch < 0.4's tar layout (a 'sys_info' member first)."""
+    import tarfile
+    bad = tmp_path / "bad.pt"
+    with tarfile.open(bad, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("sys_info")
+        payload = pickle.dumps({"protocol_version": 1001}, protocol=2)
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    with pytest.raises(RuntimeError, match="legacy .tar format"):
+        torch.load(bad, weights_only=True)          # (torch refuses it here too)
+    return bad
+
+
 CRAFTED = {
     "truncated zip (half)": (_truncate(-300), SerializationError, "damaged zip|truncated"),
     "truncated zip (header only)": (_truncate(40), SerializationError, "damaged zip|truncated"),
@@ -633,6 +649,7 @@ CRAFTED = {
     "bad byte order": (lambda tmp_path, good: _rezip(good, tmp_path / "bad.pt",
                                                      replace={"byteorder": b"middle"}),
                        SerializationError, "byte order"),
+    "tar format (torch < 0.4)": (_tar, SerializationError, "tar archive.*before version 0.4"),
     "legacy: truncated storage": (_legacy_edit(lambda d: d[:-5]), SerializationError,
                                   "truncated"),
     "legacy: wrong magic number": (_legacy_edit(lambda d: pickle.dumps(12345, protocol=2)
