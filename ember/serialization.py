@@ -438,16 +438,27 @@ def _is_tar(fh, start, size):
         fh.seek(here)
 
 
-def _load_torch(fh, prefix, name, map_location, exact, remaining):
+def _load_torch(fh, prefix, name, map_location, exact, remaining, mmap):
     """A torch checkpoint (zip or legacy stream) whose first bytes ``prefix`` were read."""
     from . import _torch_format
-    if exact:                                        # a path: rewind the real file
+    mmap_path = None
+    if mmap:
+        mmap_path = getattr(fh, "name", None)
+        if not isinstance(mmap_path, (str, os.PathLike)) or not os.path.isfile(mmap_path):
+            raise ValueError("ember.load: mmap=True needs a file path (or a file opened from "
+                             "one), not an in-memory stream")
+        if not prefix.startswith(b"PK"):
+            raise RuntimeError("mmap can only be used with files saved with "
+                               "`torch.save(_use_new_zipfile_serialization=True), please "
+                               "torch.save your checkpoint with this option in order to use "
+                               "mmap.")
+    if exact or mmap_path is not None:                # a real file: rewind it
         fh.seek(-len(prefix), os.SEEK_CUR)
     else:                                            # a stream: take the rest of it
         fh = io.BytesIO(bytes(prefix) + (fh.read() or b""))
         remaining = len(fh.getbuffer())
     if prefix.startswith(b"PK"):
-        return _torch_format.load_zip(fh, name, map_location)
+        return _torch_format.load_zip(fh, name, map_location, mmap_path)
     return _torch_format.load_legacy(fh, name, map_location, remaining)
 
 
@@ -628,7 +639,7 @@ def _map_function(map_location):
     return None
 
 
-def _load_stream(fh, name, map_location, exact):
+def _load_stream(fh, name, map_location, exact, mmap=None):
     """Read one saved object from ``fh``.  ``exact``: the object must fill the
     rest of the stream (a path); a file object may hold more after it."""
     r = _Reader(fh, name)
@@ -638,7 +649,7 @@ def _load_stream(fh, name, map_location, exact):
     if not prefix:
         _fail(name, "file is empty (0 bytes), not an Ember checkpoint; was a save interrupted?")
     if prefix.startswith(b"PK") or prefix[:1] == b"\x80":   # a zip archive or a pickle
-        return _load_torch(fh, prefix, name, map_location, exact, remaining)
+        return _load_torch(fh, prefix, name, map_location, exact, remaining, mmap)
     map_fn = _map_function(map_location)
     if prefix != MAGIC:
         # safetensors is recognised by content whatever the file is called
@@ -706,8 +717,10 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     ``map_location``: for Ember files the CPU (or ``fn(tensor, 'cpu') -> tensor``);
     for torch checkpoints as torch takes it (a device, a dict from saved location to
     location, or ``fn(storage, location)`` returning a storage, here a 1-D tensor, or
-    None); storages saved on 'cuda' need ``map_location='cpu'``.  ``mmap`` and the
-    pickle arguments are accepted for torch compatibility and ignored.
+    None); storages saved on 'cuda' need ``map_location='cpu'``.  ``mmap=True`` maps a
+    torch zip checkpoint's tensor data from the file (copy-on-write, as torch does)
+    instead of reading it; for Ember's own files it is ignored, as are the pickle
+    arguments.
 
     Raises FileNotFoundError for a missing path and ``SerializationError`` (a
     RuntimeError) naming the file when it is empty, truncated, corrupted or none of
@@ -716,7 +729,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     if _is_path(f):
         name = os.fspath(f)
         with open(name, "rb") as fh:
-            out = _load_stream(fh, str(name), map_location, exact=True)
+            out = _load_stream(fh, str(name), map_location, exact=True, mmap=mmap)
     else:
         if not hasattr(f, "read"):
             raise TypeError(f"ember.load: f must be a path or a readable binary file object, "
@@ -724,7 +737,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
         if isinstance(f, io.TextIOBase):
             raise TypeError("ember.load: f is a text-mode file; open it in binary mode ('rb')")
         name = getattr(f, "name", None) or repr(f)
-        out = _load_stream(f, str(name), map_location, exact=False)
+        out = _load_stream(f, str(name), map_location, exact=False, mmap=mmap)
     return out
 
 

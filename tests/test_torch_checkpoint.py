@@ -252,6 +252,30 @@ def test_everything_weights_only_allows(tmp_path, legacy):
         assert out[k] == obj[k] and type(out[k]) is type(obj[k]), k
 
 
+def test_mmap_maps_instead_of_reading(tmp_path):
+    obj = _views()
+    path = tmp_path / "views.pt"
+    torch.save(obj, path)
+    for f in (path, open(path, "rb")):
+        out = ember.load(f, mmap=True)
+        assert_same(out, obj)
+        root = out["t"]._data
+        while isinstance(root.base, np.ndarray) and not isinstance(root, np.memmap):
+            root = root.base
+        assert isinstance(root, np.memmap)         # the file's pages, not a copy
+        assert same_memory(out["t"], out["base"])
+        out["base"].fill_(-1.0)                    # copy-on-write: the file is unchanged
+        if not isinstance(f, os.PathLike):
+            f.close()
+    assert_same(ember.load(path, mmap=True), obj)
+    buf = io.BytesIO(path.read_bytes())
+    with pytest.raises(ValueError, match="mmap=True needs a file path"):
+        ember.load(buf, mmap=True)
+    torch.save(obj, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    with pytest.raises(RuntimeError, match="mmap can only be used"):
+        ember.load(tmp_path / "legacy.pt", mmap=True)
+
+
 def test_file_objects_and_streams(tmp_path):
     obj = {"w": torch.arange(6.).view(2, 3)}
     buf = io.BytesIO()

@@ -585,8 +585,10 @@ def _need_dtype(name, dtype_name):
         _fail(name, f"holds torch.{dtype_name} tensors, which Ember cannot represent")
 
 
-def load_zip(fh, name, map_location):
-    """Load a torch zip checkpoint from the seekable binary file ``fh``."""
+def load_zip(fh, name, map_location, mmap_path=None):
+    """Load a torch zip checkpoint from the seekable binary file ``fh``.  ``mmap_path``:
+    map the tensor data from this file (copy-on-write, as torch's ``mmap=True``)
+    instead of reading it."""
     try:
         zf = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
@@ -626,8 +628,11 @@ def load_zip(fh, name, map_location):
                         info.file_size or info.file_size > archive_size:
                     _fail(name, f"record {rec} is compressed or larger than the file: torch "
                                 f"stores tensor data uncompressed")
-                raw = np.empty(info.file_size, dtype=np.uint8)
-                _read_record_into(zf, info, raw, name)
+                if mmap_path is not None:
+                    raw = _map_record(fh, info, mmap_path, archive_size, name)
+                else:
+                    raw = np.empty(info.file_size, dtype=np.uint8)
+                    _read_record_into(zf, info, raw, name)
                 entry = storages[key] = (raw, {}, location)
             raw, typed, _ = entry
             if raw.nbytes != numel * np.dtype(_RAW_NP[dtype_name]).itemsize:
@@ -643,6 +648,25 @@ def load_zip(fh, name, map_location):
     placed = {id(ref): place(ref[2], ref[3])
               for _raw, typed, _loc in storages.values() for ref in typed.values()}
     return _Resolver(name, lambda ref: placed[id(ref)])(obj)
+
+
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")   # a zip member's local file header
+
+
+def _map_record(fh, info, path, archive_size, name):
+    """Zip member ``info``'s bytes mapped copy-on-write from ``path``: writes to the
+    loaded tensors stay in this process, as with torch's mmap=True (MAP_PRIVATE)."""
+    fh.seek(info.header_offset)
+    head = fh.read(_LOCAL_HEADER.size)
+    if len(head) != _LOCAL_HEADER.size or _LOCAL_HEADER.unpack(head)[0] != 0x04034B50:
+        _fail(name, f"record {info.filename} has a damaged local header")
+    name_len, extra_len = _LOCAL_HEADER.unpack(head)[-2:]
+    start = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+    if start + info.file_size > archive_size:
+        _fail(name, f"record {info.filename} reaches past the end of the file")
+    if info.file_size == 0:
+        return np.empty(0, dtype=np.uint8)
+    return np.memmap(path, dtype=np.uint8, mode="c", offset=start, shape=(info.file_size,))
 
 
 def _read_record(zf, rec, name):
