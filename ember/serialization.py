@@ -445,13 +445,12 @@ def _load_torch(fh, prefix, name, map_location, exact, remaining, mmap):
     if mmap:
         mmap_path = getattr(fh, "name", None)
         if not isinstance(mmap_path, (str, os.PathLike)) or not os.path.isfile(mmap_path):
-            raise ValueError("ember.load: mmap=True needs a file path (or a file opened from "
-                             "one), not an in-memory stream")
+            raise ValueError("f must be a file path in order to use the mmap argument")
         if not prefix.startswith(b"PK"):
-            raise RuntimeError("mmap can only be used with files saved with "
-                               "`torch.save(_use_new_zipfile_serialization=True), please "
-                               "torch.save your checkpoint with this option in order to use "
-                               "mmap.")
+            raise RuntimeError(f"mmap can only be used with files saved with `torch.save("
+                               f"{name}, _use_new_zipfile_serialization=True), please "
+                               f"torch.save your checkpoint with this option in order to use "
+                               f"mmap.")
     if exact or mmap_path is not None:                # a real file: rewind it
         fh.seek(-len(prefix), os.SEEK_CUR)
     else:                                            # a stream: take the rest of it

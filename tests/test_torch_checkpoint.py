@@ -269,7 +269,7 @@ def test_mmap_maps_instead_of_reading(tmp_path):
             f.close()
     assert_same(ember.load(path, mmap=True), obj)
     buf = io.BytesIO(path.read_bytes())
-    with pytest.raises(ValueError, match="mmap=True needs a file path"):
+    with pytest.raises(ValueError, match="f must be a file path in order to use the mmap"):
         ember.load(buf, mmap=True)
     torch.save(obj, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
     with pytest.raises(RuntimeError, match="mmap can only be used"):
