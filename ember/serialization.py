@@ -443,15 +443,15 @@ def _load_torch(fh, prefix, name, map_location, exact, remaining, mmap):
     from . import _torch_format
     mmap_path = None
     if mmap:
-        mmap_path = getattr(fh, "name", None)
-        if not isinstance(mmap_path, (str, os.PathLike)) or not os.path.isfile(mmap_path):
+        if not exact:                                # (torch maps paths only, too)
             raise ValueError("f must be a file path in order to use the mmap argument")
+        mmap_path = fh.name
         if not prefix.startswith(b"PK"):
             raise RuntimeError(f"mmap can only be used with files saved with `torch.save("
                                f"{name}, _use_new_zipfile_serialization=True), please "
                                f"torch.save your checkpoint with this option in order to use "
                                f"mmap.")
-    if exact or mmap_path is not None:                # a real file: rewind it
+    if exact:                                        # a path: rewind the real file
         fh.seek(-len(prefix), os.SEEK_CUR)
     else:                                            # a stream: take the rest of it
         fh = io.BytesIO(bytes(prefix) + (fh.read() or b""))
