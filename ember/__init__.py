@@ -90,6 +90,7 @@ from . import nn  # noqa: E402
 nn.functional._export_toplevel(globals())
 
 from . import utils  # noqa: E402
+from .utils.dlpack import from_dlpack  # noqa: E402
 from . import func  # noqa: E402
 from . import special  # noqa: E402
 from . import testing  # noqa: E402

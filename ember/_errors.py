@@ -15,6 +15,12 @@ def not_a_tensor(fn, arg, value, position=None):
     return TypeError(f"{fn}(): {where} must be Tensor, not {type(value).__name__}")
 
 
+class SerializationError(RuntimeError):
+    """A file that ``ember.load`` cannot read: empty, truncated, corrupted or foreign
+    (``ember.serialization.SerializationError``; here so every format's reader can raise
+    it without importing the others)."""
+
+
 class AllocationError(RuntimeError, MemoryError):
     """torch's RuntimeError for memory the CPU allocator cannot get ("DefaultCPUAllocator:
     can't allocate memory: you tried to allocate N bytes").  Also a MemoryError, so code

@@ -20,6 +20,7 @@ from . import _dtype as D
 from . import backends as _backends
 from .backends import ARRAY_TYPES as _ARRAY_TYPES, asarray as _asarray
 from ._printing import tensor_repr as _tensor_repr
+from ._dlpack_device import DLDeviceType
 
 _new = object.__new__
 
@@ -361,6 +362,35 @@ class TensorBase:
         if dtype is not None and dtype != self._data.dtype:
             return self._data.astype(dtype)
         return self._data
+
+    # DLPack: the array's own export, so consumers (NumPy, torch, JAX) share its memory
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule over this tensor's memory (torch's Tensor.__dlpack__; CPU
+        tensors take ``stream`` None or -1).  A tensor requiring grad is refused, as torch
+        refuses it: the consumer would lose the graph."""
+        if self.requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
+        if stream is not None and type(stream) is not int:
+            raise TypeError("stream must be ``int`` or ``none``")
+        if stream is not None and stream != -1:
+            raise AssertionError("stream should be None on cpu.")      # (torch's type)
+        d = self._data
+        if not hasattr(d, "__dlpack__"):
+            raise BufferError(f"tensors on {self.device} cannot be exported through DLPack")
+        try:
+            return d.__dlpack__(max_version=max_version, dl_device=dl_device, copy=copy)
+        except TypeError as e:
+            # NumPy's TypeError here means an element type DLPack cannot describe;
+            # torch's consumers would retry without the arguments and lose the message
+            raise BufferError(f"cannot export a {self.dtype} tensor through DLPack: {e}") from None
+
+    def __dlpack_device__(self):
+        """(device type, index) per DLPack: (kDLCPU, 0) for CPU tensors."""
+        d = self._data
+        if not hasattr(d, "__dlpack_device__"):
+            raise BufferError(f"tensors on {self.device} cannot be exported through DLPack")
+        kind, index = d.__dlpack_device__()
+        return DLDeviceType(kind), index
 
     def __len__(self):
         if self._data.ndim == 0:

@@ -47,6 +47,10 @@ one another) are saved separately and no longer share memory after loading.
 ``save_safetensors`` / ``load_safetensors`` read and write the safetensors
 format (the optional ``safetensors`` package), including files written by
 ``safetensors.torch.save_file``; ``ember.load`` recognises them too.
+
+torch's own checkpoints (``torch.save``'s zip and legacy formats) are read and, with
+``save(..., format="torch")``, written by ``ember/_torch_format.py``, which runs their
+pickle in a restricted unpickler (torch's ``weights_only=True`` rules).
 """
 import collections
 import io
@@ -59,6 +63,7 @@ import zlib
 import numpy as np
 
 from . import _dtype as D
+from ._errors import SerializationError  # (defined low: the torch reader raises it too)
 from ._tensor import Tensor
 from ._tensor_base import Size, device, _wrap, _check_device
 
@@ -73,10 +78,6 @@ _ALIGN = 64
 _MAX_HEADER = 1 << 30
 # Reads from a stream of unknown size go in pieces of this many bytes.
 _CHUNK = 1 << 24
-
-
-class SerializationError(RuntimeError):
-    """A file that ``ember.load`` cannot read: empty, truncated, corrupted or foreign."""
 
 
 # ---- saving --------------------------------------------------------------------------------
@@ -315,20 +316,34 @@ def _atomic_write(path, write):
 
 
 def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True,
-         _disable_byteorder_record=False):
-    """Save ``obj`` (see the module docstring for what it may contain) to ``f``,
-    a path (written atomically) or a binary file object opened for writing.
+         _disable_byteorder_record=False, *, format="ember"):
+    """Save ``obj`` to ``f``, a path (written atomically) or a binary file object
+    opened for writing.
+
+    ``format="ember"`` (the default) writes Ember's pickle-free format (see the module
+    docstring for what ``obj`` may contain).  ``format="torch"`` writes torch's zip
+    checkpoint, which ``torch.load(f, weights_only=True)`` reads: tensors (views of one
+    buffer share one storage), parameters, dtypes, devices, ``Size`` and plain
+    containers and scalars.  Anything else raises TypeError before the file is touched.
     The pickle-related arguments exist for torch compatibility and are ignored."""
-    header, blobs = _build(obj)
+    if format == "torch":
+        from . import _torch_format
+        encoded = _torch_format.encode(obj)
+        write = lambda fh: _torch_format.write_zip(encoded, fh)  # noqa: E731
+    elif format == "ember":
+        header, blobs = _build(obj)
+        write = lambda fh: _write_payload(fh, header, blobs)  # noqa: E731
+    else:
+        raise ValueError(f"ember.save: format must be 'ember' or 'torch', got {format!r}")
     if _is_path(f):
-        _atomic_write(f, lambda fh: _write_payload(fh, header, blobs))
+        _atomic_write(f, write)
     else:
         if not hasattr(f, "write"):
             raise TypeError(f"ember.save: f must be a path or a writable binary file object, "
                             f"got {type(f).__name__}")
         if isinstance(f, io.TextIOBase):
             raise TypeError("ember.save: f is a text-mode file; open it in binary mode ('wb')")
-        _write_payload(f, header, blobs)
+        write(f)
 
 
 # ---- loading -------------------------------------------------------------------------------
@@ -407,15 +422,43 @@ def _remaining_size(fh):
 
 
 def _describe_foreign(prefix):
-    if prefix.startswith(b"PK\x03\x04"):
-        return ("is a zip archive (a PyTorch torch.save checkpoint?), not an Ember file. Ember "
-                "never unpickles; re-save the tensors with safetensors.torch.save_file and load "
-                "that with ember.load")
-    if prefix[:1] == b"\x80":
-        return ("is a Python pickle (a legacy torch.save checkpoint?), not an Ember file. Ember "
-                "never unpickles; re-save the tensors with safetensors.torch.save_file and load "
-                "that with ember.load")
-    return f"is not an Ember checkpoint (it starts with {bytes(prefix[:8])!r}, expected {MAGIC!r})"
+    return (f"is not an Ember checkpoint, a torch checkpoint or a safetensors file (it starts "
+            f"with {bytes(prefix[:8])!r})")
+
+
+def _is_tar(fh, start, size):
+    """Whether the seekable ``fh`` holds a tar archive from ``start`` (torch < 0.4's format)."""
+    if size is None or size < 512:
+        return False
+    here = fh.tell()
+    try:
+        fh.seek(start + 257)
+        return fh.read(5) == b"ustar"
+    finally:
+        fh.seek(here)
+
+
+def _load_torch(fh, prefix, name, map_location, exact, remaining, mmap):
+    """A torch checkpoint (zip or legacy stream) whose first bytes ``prefix`` were read."""
+    from . import _torch_format
+    mmap_path = None
+    if mmap:
+        if not exact:                                # (torch maps paths only, too)
+            raise ValueError("f must be a file path in order to use the mmap argument")
+        mmap_path = fh.name
+        if not prefix.startswith(b"PK"):
+            raise RuntimeError(f"mmap can only be used with files saved with `torch.save("
+                               f"{name}, _use_new_zipfile_serialization=True), please "
+                               f"torch.save your checkpoint with this option in order to use "
+                               f"mmap.")
+    if exact:                                        # a path: rewind the real file
+        fh.seek(-len(prefix), os.SEEK_CUR)
+    else:                                            # a stream: take the rest of it
+        fh = io.BytesIO(bytes(prefix) + (fh.read() or b""))
+        remaining = len(fh.getbuffer())
+    if prefix.startswith(b"PK"):
+        return _torch_format.load_zip(fh, name, map_location, mmap_path)
+    return _torch_format.load_legacy(fh, name, map_location, remaining)
 
 
 def _looks_like_safetensors(prefix, size):
@@ -595,14 +638,18 @@ def _map_function(map_location):
     return None
 
 
-def _load_stream(fh, name, map_fn, exact):
+def _load_stream(fh, name, map_location, exact, mmap=None):
     """Read one saved object from ``fh``.  ``exact``: the object must fill the
     rest of the stream (a path); a file object may hold more after it."""
     r = _Reader(fh, name)
     remaining = _remaining_size(fh)
+    start = fh.tell() if remaining is not None else None
     prefix = fh.read(len(MAGIC))
     if not prefix:
         _fail(name, "file is empty (0 bytes), not an Ember checkpoint; was a save interrupted?")
+    if prefix.startswith(b"PK") or prefix[:1] == b"\x80":   # a zip archive or a pickle
+        return _load_torch(fh, prefix, name, map_location, exact, remaining, mmap)
+    map_fn = _map_function(map_location)
     if prefix != MAGIC:
         # safetensors is recognised by content whatever the file is called
         more = fh.read(1) if len(prefix) == 8 else b""
@@ -610,6 +657,10 @@ def _load_stream(fh, name, map_fn, exact):
             rest = fh.read()
             return _apply_map(_safetensors_from_bytes(bytes(prefix + more + (rest or b"")), name),
                               map_fn)
+        if _is_tar(fh, start, remaining):
+            _fail(name, "is a tar archive: torch's format before version 0.4, which Ember does "
+                        "not read (torch.load refuses it under weights_only=True too); load "
+                        "it with torch and save it again")
         _fail(name, _describe_foreign(prefix))
     version, header_crc, header_len = _PREAMBLE.unpack(r.read(_PREAMBLE.size, "the preamble"))
     if version != VERSION:
@@ -653,21 +704,31 @@ def _load_stream(fh, name, map_fn, exact):
 
 def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None,
          **pickle_load_args):
-    """Load what ``save`` wrote (or a safetensors file) from a path or a binary
-    file object.  ``map_location`` may name the CPU (or be a function
-    ``fn(tensor, 'cpu') -> tensor``); accelerators raise.  ``weights_only``,
-    ``mmap`` and the pickle arguments are accepted for torch compatibility:
-    Ember files hold no code, so loading is always safe.
+    """Load what ``save`` wrote, a safetensors file or a torch checkpoint (``torch.save``'s
+    zip format, or its legacy non-zip format) from a path or a binary file object.
 
-    Raises FileNotFoundError for a missing path and ``SerializationError``
-    (a RuntimeError) naming the file when it is empty, truncated, corrupted
-    or not an Ember/safetensors file.
+    Ember files and safetensors hold no code.  torch checkpoints are read as
+    ``torch.load(f, weights_only=True)`` reads them, whatever ``weights_only`` says:
+    only tensors, parameters, dtypes, devices, ``Size``, ``OrderedDict`` and plain
+    containers and scalars are rebuilt; any other global raises
+    ``pickle.UnpicklingError`` naming it, and nothing from the file runs.
+
+    ``map_location``: for Ember files the CPU (or ``fn(tensor, 'cpu') -> tensor``);
+    for torch checkpoints as torch takes it (a device, a dict from saved location to
+    location, or ``fn(storage, location)`` returning a storage, here a 1-D tensor, or
+    None); storages saved on 'cuda' need ``map_location='cpu'``.  ``mmap=True`` maps a
+    torch zip checkpoint's tensor data from the file (copy-on-write, as torch does)
+    instead of reading it; for Ember's own files it is ignored, as are the pickle
+    arguments.
+
+    Raises FileNotFoundError for a missing path and ``SerializationError`` (a
+    RuntimeError) naming the file when it is empty, truncated, corrupted or none of
+    these formats.
     """
-    map_fn = _map_function(map_location)
     if _is_path(f):
         name = os.fspath(f)
         with open(name, "rb") as fh:
-            out = _load_stream(fh, str(name), map_fn, exact=True)
+            out = _load_stream(fh, str(name), map_location, exact=True, mmap=mmap)
     else:
         if not hasattr(f, "read"):
             raise TypeError(f"ember.load: f must be a path or a readable binary file object, "
@@ -675,7 +736,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
         if isinstance(f, io.TextIOBase):
             raise TypeError("ember.load: f is a text-mode file; open it in binary mode ('rb')")
         name = getattr(f, "name", None) or repr(f)
-        out = _load_stream(f, str(name), map_fn, exact=False)
+        out = _load_stream(f, str(name), map_location, exact=False, mmap=mmap)
     return out
 
 
