@@ -1,0 +1,95 @@
+"""Programs of the kinds in pytorch/examples run unmodified on Ember and give
+torch's numbers.
+
+Each program in ``tests/programs`` is torch code that takes the library as a
+parameter.  Here it runs twice from the same start: the models are built
+with torch (its own initialisation), their state_dicts copied into the
+models Ember builds, and both are trained on the same NumPy data.  Every
+per-step number the program reports (losses, accuracies, learning rates)
+must agree to 1e-4, relative to the number's size where it is above 1
+(``rtol=1e-4, atol=1e-4``); ``np.testing.assert_allclose`` is the check.
+
+Randomness inside a program (dropout masks, noise, sampled actions) cannot
+match bit for bit across the two libraries, so the programs take it from
+outside where it matters: dropout probabilities are set to 0, the VAE's and
+DCGAN's noise comes from NumPy, and the RL programs replay in Ember the
+actions torch sampled (Ember's own sampling is exercised by a separate run).
+"""
+import math
+import multiprocessing
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+from programs import dcgan, mnist_cnn, vae
+
+RTOL = ATOL = 1e-4
+
+
+def copy_weights(t_models, e_models):
+    """Load each torch model's state_dict into the Ember model of the same name."""
+    assert t_models.keys() == e_models.keys()
+    for name, t_model in t_models.items():
+        state = {k: ember.tensor(v.detach().numpy()) for k, v in t_model.state_dict().items()}
+        e_models[name].load_state_dict(state)
+
+
+def run_both(program, build_kw=None, data_kw=None, **train_kw):
+    """Build in torch, copy into Ember, train both on the same data; return both reports."""
+    torch.manual_seed(0)
+    t_models = program.build(torch, **(build_kw or {}))
+    e_models = program.build(ember, **(build_kw or {}))
+    copy_weights(t_models, e_models)
+    data = program.make_data(**(data_kw or {}))
+    t_out = program.train(torch, t_models, data, **train_kw)
+    e_out = program.train(ember, e_models, data, **train_kw)
+    return t_out, e_out, t_models, e_models
+
+
+def assert_same_numbers(t_out, e_out):
+    assert t_out.keys() == e_out.keys()
+    for key in t_out:
+        t, e = np.asarray(t_out[key], dtype=np.float64), np.asarray(e_out[key], dtype=np.float64)
+        assert t.shape == e.shape, key
+        assert np.isfinite(t).all(), key
+        np.testing.assert_allclose(e, t, rtol=RTOL, atol=ATOL, err_msg=key)
+
+
+def assert_same_weights(t_models, e_models, rtol=1e-3, atol=1e-4):
+    for name in t_models:
+        e_state = e_models[name].state_dict()
+        for k, v in t_models[name].state_dict().items():
+            np.testing.assert_allclose(e_state[k].numpy(), v.detach().numpy(), rtol=rtol,
+                                       atol=atol, err_msg=f"{name}.{k}")
+
+
+def test_mnist_cnn_adadelta_steplr():
+    t_out, e_out, t_models, e_models = run_both(mnist_cnn)
+    assert len(t_out["loss"]) == 4 and t_out["lr"] == pytest.approx([0.7, 0.49])
+    assert_same_numbers(t_out, e_out)
+    assert_same_weights(t_models, e_models)
+
+
+def test_vae_with_shared_noise():
+    t_out, e_out, t_models, e_models = run_both(vae)
+    assert_same_numbers(t_out, e_out)
+    assert_same_weights(t_models, e_models)
+
+
+def test_vae_draws_its_own_noise_when_none_is_given():
+    model = vae.build(ember)["model"]
+    x = ember.tensor(vae.make_data()["x"][:4])
+    ember.manual_seed(1)
+    a = model(x)[0]
+    ember.manual_seed(1)
+    b = model(x)[0]
+    c = model(x)[0]
+    assert ember.equal(a, b) and not ember.equal(b, c)
+
+
+def test_dcgan_two_adams_batchnorm_convtranspose():
+    t_out, e_out, t_models, e_models = run_both(dcgan)
+    assert_same_numbers(t_out, e_out)
+    assert_same_weights(t_models, e_models)      # incl. BatchNorm running stats
