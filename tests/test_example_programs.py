@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import ember
-from programs import dcgan, fast_neural_style, mnist_cnn, super_resolution, vae
+from programs import dcgan, fast_neural_style, mnist_cnn, super_resolution, time_sequence, vae
 
 RTOL = ATOL = 1e-4
 
@@ -122,3 +122,11 @@ def test_fast_neural_style_instance_norm_reflection_pad_gram_loss():
     no_effect += ["res1.in2.bias", "res2.in2.bias"]
     assert_same_weights(t_models, e_models, skip={f"transformer.{k}" for k in no_effect})
     assert all(not p.requires_grad for p in e_models["vgg"].parameters())
+
+
+def test_time_sequence_lstm_cells_lbfgs_double():
+    t_out, e_out, t_models, e_models = run_both(time_sequence)
+    assert len(t_out["closure_loss"]) > 10          # LBFGS evaluated its closure many times
+    assert_same_numbers(t_out, e_out)
+    assert_same_weights(t_models, e_models)
+    assert all(p.dtype == ember.float64 for p in e_models["seq"].parameters())
