@@ -23,7 +23,8 @@ import pytest
 import torch
 
 import ember
-from programs import dcgan, fast_neural_style, mnist_cnn, super_resolution, time_sequence, vae
+from programs import (actor_critic, dcgan, fast_neural_style, mnist_cnn, reinforce,
+                      super_resolution, time_sequence, vae)
 
 RTOL = ATOL = 1e-4
 
@@ -130,3 +131,27 @@ def test_time_sequence_lstm_cells_lbfgs_double():
     assert_same_numbers(t_out, e_out)
     assert_same_weights(t_models, e_models)
     assert all(p.dtype == ember.float64 for p in e_models["seq"].parameters())
+
+
+@pytest.mark.parametrize("program", [reinforce, actor_critic], ids=["reinforce", "actor_critic"])
+def test_policy_gradient_with_categorical_replaying_torchs_actions(program):
+    torch.manual_seed(0)
+    t_models, e_models = program.build(torch), program.build(ember)
+    copy_weights(t_models, e_models)
+    data = program.make_data()
+    t_out = program.train(torch, t_models, data)                  # torch samples its actions
+    e_out = program.train(ember, e_models, data, actions=t_out["actions"])
+    assert len(set(t_out["actions"])) == 2 and len(t_out["actions"]) > 20
+    assert_same_numbers(t_out, e_out)
+    assert_same_weights(t_models, e_models)
+
+
+@pytest.mark.parametrize("program", [reinforce, actor_critic], ids=["reinforce", "actor_critic"])
+def test_policy_gradient_samples_its_own_actions_in_ember(program):
+    ember.manual_seed(3)
+    out = program.train(ember, program.build(ember), program.make_data(episodes=4))
+    assert set(out["actions"]) == {0, 1}
+    assert np.isfinite(out["policy_loss"]).all()
+    ember.manual_seed(3)
+    again = program.train(ember, program.build(ember), program.make_data(episodes=4))
+    assert again["actions"] == out["actions"]                     # seeded: repeatable
