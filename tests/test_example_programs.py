@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import ember
-from programs import (actor_critic, dcgan, fast_neural_style, mnist_cnn, reinforce,
+from programs import (actor_critic, dcgan, fast_neural_style, gat, mnist_cnn, reinforce,
                       super_resolution, time_sequence, vae)
 
 RTOL = ATOL = 1e-4
@@ -155,3 +155,9 @@ def test_policy_gradient_samples_its_own_actions_in_ember(program):
     ember.manual_seed(3)
     again = program.train(ember, program.build(ember), program.make_data(episodes=4))
     assert again["actions"] == out["actions"]                     # seeded: repeatable
+
+
+def test_graph_attention_masked_softmax_multihead_adam_weight_decay():
+    t_out, e_out, t_models, e_models = run_both(gat)
+    assert_same_numbers(t_out, e_out)
+    assert_same_weights(t_models, e_models)
