@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import ember
-from programs import (actor_critic, dcgan, fast_neural_style, gat, mnist_cnn, reinforce,
+from programs import (actor_critic, dcgan, fast_neural_style, gat, hogwild, mnist_cnn, reinforce,
                       super_resolution, time_sequence, translation, vae)
 
 RTOL = ATOL = 1e-4
@@ -182,3 +182,31 @@ def test_transformer_translation_masks_label_smoothing_warmup():
             return np.concatenate([array[:translation.D_MODEL], array[2 * translation.D_MODEL:]])
         return array
     assert_same_weights(t_models, e_models, keep=query_and_value_bias)
+
+
+def test_hogwild_one_process_matches_torch():
+    t_out, e_out, t_models, e_models = run_both(hogwild)
+    assert_same_numbers(t_out, e_out)
+    assert_same_weights(t_models, e_models)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="needs the 'fork' start method")
+@pytest.mark.parametrize("lib", [ember, torch], ids=["ember", "torch"])
+def test_hogwild_two_processes_train_the_shared_model(lib):
+    """Two workers train one shared model (with dropout on) at once; the parent
+    sees their updates.  The interleaving is not repeatable, so the result is
+    checked by what it must be: changed parameters and a lower, finite loss."""
+    lib.manual_seed(0)
+    models = hogwild.build(lib, dropout=0.5)
+    data = hogwild.make_data()
+    before = {k: v.clone() for k, v in models["model"].state_dict().items()}
+    loss_before = hogwild.evaluate(lib, models["model"], data)
+    exitcodes, losses = hogwild.hogwild(lib, models, data, num_processes=2)
+    assert exitcodes == [0, 0]
+    assert sorted(losses) == [0, 1] and all(len(v) == 8 for v in losses.values())
+    assert all(p.is_shared() for p in models["model"].parameters())
+    after = models["model"].state_dict()
+    assert all(not lib.equal(before[k], after[k]) for k in before)
+    loss_after = hogwild.evaluate(lib, models["model"], data)
+    assert math.isfinite(loss_after) and loss_after < loss_before - 0.1
