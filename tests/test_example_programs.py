@@ -131,8 +131,8 @@ def test_fast_neural_style_instance_norm_reflection_pad_gram_loss():
     assert all(not p.requires_grad for p in e_models["vgg"].parameters())
 
 
-def test_time_sequence_lstm_cells_lbfgs_double():
-    t_out, e_out, t_models, e_models = run_both(time_sequence)
+def test_time_sequence_lstm_cells_lbfgs_double(tmp_path):
+    t_out, e_out, t_models, e_models = run_both(time_sequence, path=str(tmp_path / "waves.pt"))
     assert len(t_out["closure_loss"]) > 10          # LBFGS evaluated its closure many times
     assert_same_numbers(t_out, e_out)
     assert_same_weights(t_models, e_models)

@@ -45,7 +45,9 @@ def make_data(seed=0, n_train=32, n_test=16):
 
 def train(torch, models, data, epochs=2, batch_size=16):
     F = torch.nn.functional
-    model = models["model"]
+    use_accel = torch.accelerator.is_available()
+    device = torch.accelerator.current_accelerator() if use_accel else torch.device("cpu")
+    model = models["model"].to(device)
     train_set = torch.utils.data.TensorDataset(torch.tensor(data["x_train"]),
                                                torch.tensor(data["y_train"]))
     test_set = torch.utils.data.TensorDataset(torch.tensor(data["x_test"]),
@@ -57,7 +59,8 @@ def train(torch, models, data, epochs=2, batch_size=16):
     out = {"loss": [], "test_loss": [], "correct": [], "lr": []}
     for epoch in range(1, epochs + 1):
         model.train()
-        for data_, target in train_loader:
+        for batch_idx, (data_, target) in enumerate(train_loader):
+            data_, target = data_.to(device), target.to(device)
             optimizer.zero_grad()
             output = model(data_)
             loss = F.nll_loss(output, target)
@@ -68,6 +71,7 @@ def train(torch, models, data, epochs=2, batch_size=16):
         test_loss, correct = 0.0, 0
         with torch.no_grad():
             for data_, target in test_loader:
+                data_, target = data_.to(device), target.to(device)
                 output = model(data_)
                 test_loss += F.nll_loss(output, target, reduction="sum").item()
                 pred = output.argmax(dim=1, keepdim=True)

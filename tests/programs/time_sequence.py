@@ -15,13 +15,15 @@ def define(torch):
             self.lstm1 = nn.LSTMCell(1, HIDDEN)
             self.lstm2 = nn.LSTMCell(HIDDEN, HIDDEN)
             self.linear = nn.Linear(HIDDEN, 1)
+            self.dummy_param = nn.Parameter(torch.empty(0))   # tells forward the device
 
         def forward(self, input, future=0):
             outputs = []
-            h_t = torch.zeros(input.size(0), HIDDEN, dtype=torch.double)
-            c_t = torch.zeros(input.size(0), HIDDEN, dtype=torch.double)
-            h_t2 = torch.zeros(input.size(0), HIDDEN, dtype=torch.double)
-            c_t2 = torch.zeros(input.size(0), HIDDEN, dtype=torch.double)
+            device = self.dummy_param.device
+            h_t = torch.zeros(input.size(0), HIDDEN, dtype=torch.double).to(device)
+            c_t = torch.zeros(input.size(0), HIDDEN, dtype=torch.double).to(device)
+            h_t2 = torch.zeros(input.size(0), HIDDEN, dtype=torch.double).to(device)
+            c_t2 = torch.zeros(input.size(0), HIDDEN, dtype=torch.double).to(device)
             for input_t in input.split(1, dim=1):
                 h_t, c_t = self.lstm1(input_t, (h_t, c_t))
                 h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
@@ -47,12 +49,18 @@ def make_data(seed=0, n=6, length=16, period=12):
     return {"waves": np.sin((np.arange(length) + shift) / period * 2 * np.pi)}
 
 
-def train(torch, models, data, steps=2, future=5):
+def train(torch, models, data, steps=2, future=5, path=None):
+    """``path``: a file to save the waves to and load them from first, as the
+    example does with the NumPy array its generator script saved."""
     seq = models["seq"]
-    waves = torch.from_numpy(data["waves"])
+    if path is not None:
+        torch.save(data["waves"], open(path, "wb"))
+        waves = torch.from_numpy(torch.load(path, weights_only=False))
+    else:
+        waves = torch.from_numpy(data["waves"])
     input, target = waves[2:, :-1], waves[2:, 1:]
     test_input, test_target = waves[:2, :-1], waves[:2, 1:]
-    criterion = torch.nn.MSELoss()
+    criterion = torch.nn.MSELoss().to(waves.device)
     optimizer = torch.optim.LBFGS(seq.parameters(), lr=0.8)
     out = {"closure_loss": [], "test_loss": [], "prediction": []}
     for i in range(steps):
