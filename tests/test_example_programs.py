@@ -17,6 +17,7 @@ actions torch sampled (Ember's own sampling is exercised by a separate run).
 """
 import math
 import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -27,6 +28,12 @@ from programs import (actor_critic, dcgan, fast_neural_style, gat, hogwild, mnis
                       super_resolution, time_sequence, translation, vae)
 
 RTOL = ATOL = 1e-4
+
+# Under EMBER_TEST_DEVICE=guard the models live on the guard device; programs
+# that turn NumPy data into tensors with torch.from_numpy (a CPU tensor, in
+# torch too) feed CPU data to them, a cross-device program.
+cpu_data = pytest.mark.skipif(os.environ.get("EMBER_TEST_DEVICE", "cpu") != "cpu",
+                              reason="uses torch.from_numpy (CPU tensors) as the example does")
 
 
 def copy_weights(t_models, e_models):
@@ -131,6 +138,7 @@ def test_fast_neural_style_instance_norm_reflection_pad_gram_loss():
     assert all(not p.requires_grad for p in e_models["vgg"].parameters())
 
 
+@cpu_data
 def test_time_sequence_lstm_cells_lbfgs_double(tmp_path):
     t_out, e_out, t_models, e_models = run_both(time_sequence, path=str(tmp_path / "waves.pt"))
     assert len(t_out["closure_loss"]) > 10          # LBFGS evaluated its closure many times
@@ -139,6 +147,7 @@ def test_time_sequence_lstm_cells_lbfgs_double(tmp_path):
     assert all(p.dtype == ember.float64 for p in e_models["seq"].parameters())
 
 
+@cpu_data
 @pytest.mark.parametrize("program", [reinforce, actor_critic], ids=["reinforce", "actor_critic"])
 def test_policy_gradient_with_categorical_replaying_torchs_actions(program):
     torch.manual_seed(0)
@@ -152,6 +161,7 @@ def test_policy_gradient_with_categorical_replaying_torchs_actions(program):
     assert_same_weights(t_models, e_models)
 
 
+@cpu_data
 @pytest.mark.parametrize("program", [reinforce, actor_critic], ids=["reinforce", "actor_critic"])
 def test_policy_gradient_samples_its_own_actions_in_ember(program):
     ember.manual_seed(3)
