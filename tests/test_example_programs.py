@@ -25,7 +25,7 @@ import torch
 
 import ember
 from programs import (actor_critic, dcgan, fast_neural_style, gat, hogwild, mnist_cnn, reinforce,
-                      super_resolution, time_sequence, translation, vae)
+                      super_resolution, time_sequence, translation, translation_seq_first, vae)
 
 RTOL = ATOL = 1e-4
 
@@ -220,3 +220,15 @@ def test_hogwild_two_processes_train_the_shared_model(lib):
     assert all(not lib.equal(before[k], after[k]) for k in before)
     loss_after = hogwild.evaluate(lib, models["model"], data)
     assert math.isfinite(loss_after) and loss_after < loss_before - 0.1
+
+
+def test_transformer_translation_sequence_first_tutorial_style():
+    t_out, e_out, t_models, e_models = run_both(translation_seq_first)
+    assert_same_numbers(t_out, e_out)
+
+    def query_and_value_bias(key, array):       # (see the test above)
+        if key.endswith("in_proj_bias"):
+            return np.concatenate([array[:translation_seq_first.EMB],
+                                   array[2 * translation_seq_first.EMB:]])
+        return array
+    assert_same_weights(t_models, e_models, keep=query_and_value_bias)
