@@ -123,8 +123,9 @@ def test_super_resolution_orthogonal_init_in_ember():
     np.testing.assert_allclose(w @ w.T, 2.0 * np.eye(16), atol=1e-4)
 
 
-def test_fast_neural_style_instance_norm_reflection_pad_gram_loss():
-    t_out, e_out, t_models, e_models = run_both(fast_neural_style)
+def test_fast_neural_style_instance_norm_reflection_pad_gram_loss(tmp_path):
+    t_out, e_out, t_models, e_models = run_both(fast_neural_style, path=str(tmp_path / "t.pth"))
+    assert len(t_out["stylized"]) == 16 * 16 * 3
     assert_same_numbers(t_out, e_out)
     # A per-channel constant that an instance norm removes again has no effect:
     # the biases of the convolutions in front of a norm, and the residual

@@ -2,6 +2,7 @@
 reflection-padded convolutions, InstanceNorm2d(affine=True), a residual
 block and an upsample-then-convolve layer, trained with a content loss and a
 Gram-matrix style loss measured by a small frozen VGG-like feature network."""
+import re
 from collections import namedtuple
 
 import numpy as np
@@ -117,7 +118,10 @@ def make_data(seed=0, steps=3, batch_size=2, size=16):
             "style": (rng.random((1, 3, size, size)) * 255).astype(np.float32)}
 
 
-def train(torch, models, data, content_weight=1e2, style_weight=1e5):
+def train(torch, models, data, content_weight=1e2, style_weight=1e5, path=None):
+    """``path``: where to save the trained transformer's state_dict, which a
+    fresh TransformerNet then loads to stylize an image, as the example's
+    ``stylize`` does."""
     transformer, vgg = models["transformer"], models["vgg"]
     optimizer = torch.optim.Adam(transformer.parameters(), 1e-3)
     mse_loss = torch.nn.MSELoss()
@@ -147,4 +151,22 @@ def train(torch, models, data, content_weight=1e2, style_weight=1e5):
         out["content_loss"].append(content_loss.item())
         out["style_loss"].append(style_loss.item())
         out["total_loss"].append(total_loss.item())
+    if path is not None:
+        transformer.eval().cpu()
+        torch.save(transformer.state_dict(), path)
+        out["stylized"] = stylize(torch, path, data["content"][0, :1])
     return out
+
+
+def stylize(torch, path, content_image):
+    with torch.no_grad():
+        style_model = define(torch)[0]()
+        state_dict = torch.load(path)
+        # remove deprecated running_* keys of InstanceNorm that old checkpoints hold
+        for k in list(state_dict.keys()):
+            if re.search(r"in\d+\.running_(mean|var)$", k):
+                del state_dict[k]
+        style_model.load_state_dict(state_dict)
+        output = style_model(torch.tensor(content_image)).cpu()
+    img = output[0].clone().clamp(0, 255).numpy()
+    return img.transpose(1, 2, 0).ravel().tolist()
