@@ -201,19 +201,26 @@ def test_hogwild_one_process_matches_torch():
     assert_same_weights(t_models, e_models)
 
 
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
-                    reason="needs the 'fork' start method")
-@pytest.mark.parametrize("lib", [ember, torch], ids=["ember", "torch"])
-def test_hogwild_two_processes_train_the_shared_model(lib):
+@pytest.mark.parametrize("lib, start_method", [
+    (ember, "fork"), (torch, "fork"),
+    # (torch under 'spawn' is the example itself; left out: its two imports of torch take seconds)
+    pytest.param(ember, "spawn", marks=pytest.mark.skipif(
+        not hasattr(os, "memfd_create") or os.environ.get("EMBER_TEST_DEVICE", "cpu") != "cpu",
+        reason="sharing with spawned processes needs memory files, and CPU tensors")),
+], ids=["ember-fork", "torch-fork", "ember-spawn"])
+def test_hogwild_two_processes_train_the_shared_model(lib, start_method):
     """Two workers train one shared model (with dropout on) at once; the parent
     sees their updates.  The interleaving is not repeatable, so the result is
     checked by what it must be: changed parameters and a lower, finite loss."""
+    if start_method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {start_method!r} start method here")
     lib.manual_seed(0)
     models = hogwild.build(lib, dropout=0.5)
     data = hogwild.make_data()
     before = {k: v.clone() for k, v in models["model"].state_dict().items()}
     loss_before = hogwild.evaluate(lib, models["model"], data)
-    exitcodes, losses = hogwild.hogwild(lib, models, data, num_processes=2)
+    exitcodes, losses = hogwild.hogwild(lib, models, data, num_processes=2,
+                                        start_method=start_method, timeout=60)
     assert exitcodes == [0, 0]
     assert sorted(losses) == [0, 1] and all(len(v) == 8 for v in losses.values())
     assert all(p.is_shared() for p in models["model"].parameters())

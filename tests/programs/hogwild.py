@@ -2,14 +2,22 @@
 trained at once by several processes, each with its own optimizer and data
 order and no locks, as in the MNIST Hogwild example.
 
-The processes are started with the 'fork' method: Ember's shared tensors
-live on anonymous shared mappings that forked children inherit (the
-example asks for 'spawn', which in torch passes shared-memory handles, and
-in Ember would copy the tensors)."""
+The example starts its processes with 'spawn'; 'fork' works the same here
+(a forked child inherits the shared memory, a spawned one is handed it).
+A spawned worker imports the library by name, as modules cannot be pickled."""
+import importlib
+
 import numpy as np
 
 
+_NETS = {}
+
+
 def define(torch):
+    """The Net class for library ``torch``, one per library, named ``Net_<library>``
+    in this module so that pickle (a 'spawn' start) finds it; see ``__getattr__``."""
+    if torch.__name__ in _NETS:
+        return _NETS[torch.__name__]
     nn, F = torch.nn, torch.nn.functional
 
     class Net(nn.Module):
@@ -30,7 +38,17 @@ def define(torch):
             x = F.dropout(x, p=self.dropout, training=self.training)
             return F.log_softmax(self.fc2(x), dim=1)
 
+    Net.__qualname__ = Net.__name__ = f"Net_{torch.__name__}"
+    _NETS[torch.__name__] = Net
     return Net
+
+
+def __getattr__(name):
+    """``Net_torch``/``Net_ember``: a spawned process unpickling the model looks its
+    class up here by name, which defines it for that library."""
+    if name.startswith("Net_"):
+        return define(importlib.import_module(name[len("Net_"):]))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build(torch, dropout=0.0):
@@ -70,7 +88,8 @@ def train(torch, models, data, rank=0, seed=1, epochs=1, batch_size=16, lr=0.05,
     return {"loss": losses}
 
 
-def _worker(rank, torch, models, data, log):
+def _worker(rank, library, models, data, log):
+    torch = importlib.import_module(library)
     torch.set_num_threads(1)          # the processes already share the cores
     train(torch, models, data, rank=rank, epochs=2, lr=0.1, shuffle=True, log=log)
 
@@ -82,17 +101,17 @@ def evaluate(torch, model, data):
         return torch.nn.functional.nll_loss(model(x), y).item()
 
 
-def hogwild(torch, models, data, num_processes=2, timeout=120):
-    """Train ``models["model"]`` in ``num_processes`` forked processes at once.
+def hogwild(torch, models, data, num_processes=2, start_method="spawn", timeout=120):
+    """Train ``models["model"]`` in ``num_processes`` processes at once.
     Returns each worker's exit code and losses (by rank)."""
     mp = torch.multiprocessing
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context(start_method)
     model = models["model"]
     model.share_memory()         # gradients are allocated lazily, so they are not shared
     log = ctx.Queue()
     processes = []
     for rank in range(num_processes):
-        p = ctx.Process(target=_worker, args=(rank, torch, models, data, log))
+        p = ctx.Process(target=_worker, args=(rank, torch.__name__, models, data, log))
         p.start()
         processes.append(p)
     losses = {}
