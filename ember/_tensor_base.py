@@ -178,7 +178,8 @@ class TensorBase:
     def __init__(self, *args, dtype=None, device=None, requires_grad=False):
         """``Tensor(2, 3)`` is uninitialised (default dtype); ``Tensor(data)``
         copies data as the default float dtype, like torch's legacy constructor."""
-        backend = _check_device(device)
+        # (torch's legacy constructor makes CPU tensors whatever the default device)
+        backend = None if device is None else _backend_for(device)
         dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
         if len(args) == 0:
             arr = np.empty((0,), dtype=dt.np)

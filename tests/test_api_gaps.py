@@ -291,6 +291,24 @@ def test_data_parallel_without_accelerators_runs_the_module():
     assert ember.nn.parallel.DataParallel is ember.nn.DataParallel
 
 
+def test_legacy_constructors_ignore_the_default_device():
+    """torch.Tensor(...) and torch.FloatTensor(...) make CPU tensors whatever
+    set_default_device says (torch shown with 'meta', Ember with the guard device)."""
+    import guard_backend
+    guard_backend.register()
+    for lib, other in ((torch, "meta"), (ember, "guard")):
+        lib.set_default_device(other)
+        try:
+            made = [lib.Tensor([1.0]), lib.Tensor(2, 3), lib.FloatTensor([1.0]),
+                    lib.LongTensor(2), lib.autograd.Variable()]
+            assert [t.device.type for t in made] == ["cpu"] * 5
+            assert lib.zeros(1).device.type == other
+        finally:
+            lib.set_default_device(None)
+    ember.set_default_device(None if os.environ.get("EMBER_TEST_DEVICE", "cpu") == "cpu"
+                             else os.environ["EMBER_TEST_DEVICE"])
+
+
 def test_functional_data_parallel_raises_as_cpu_only_torch():
     with pytest.raises(RuntimeError) as te:
         torch.nn.parallel.data_parallel(torch.nn.Linear(2, 2), torch.ones(1, 2), None)

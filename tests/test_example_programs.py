@@ -30,8 +30,9 @@ from programs import (actor_critic, dcgan, fast_neural_style, gat, hogwild, mnis
 RTOL = ATOL = 1e-4
 
 # Under EMBER_TEST_DEVICE=guard the models live on the guard device; programs
-# that turn NumPy data into tensors with torch.from_numpy (a CPU tensor, in
-# torch too) feed CPU data to them, a cross-device program.
+# that turn NumPy data into tensors with torch.from_numpy or a legacy
+# constructor (CPU tensors, in torch too) feed CPU data to them, a
+# cross-device program.
 cpu_data = pytest.mark.skipif(os.environ.get("EMBER_TEST_DEVICE", "cpu") != "cpu",
                               reason="uses torch.from_numpy (CPU tensors) as the example does")
 
@@ -174,6 +175,7 @@ def test_policy_gradient_samples_its_own_actions_in_ember(program):
     assert again["actions"] == out["actions"]                     # seeded: repeatable
 
 
+@cpu_data    # (torch.FloatTensor: CPU tensors)
 def test_graph_attention_masked_softmax_multihead_adam_weight_decay():
     t_out, e_out, t_models, e_models = run_both(gat)
     assert_same_numbers(t_out, e_out)

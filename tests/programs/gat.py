@@ -78,20 +78,39 @@ def build(torch, dropout=0.0):
 
 
 def make_data(seed=0):
+    """A graph like Cora's files hold: binary word features (a node may have
+    none), integer class labels and a list of directed citation edges."""
     rng = np.random.default_rng(seed)
-    adj = rng.random((N_NODES, N_NODES)) < 0.15
-    adj = (adj | adj.T | np.eye(N_NODES, dtype=bool)).astype(np.float32)   # symmetric, self loops
+    words = (rng.random((N_NODES, N_FEATURES)) < 0.3).astype(np.int32)
+    words[3] = 0                                          # a node without words
+    edges = np.argwhere(rng.random((N_NODES, N_NODES)) < 0.1)
     perm = rng.permutation(N_NODES)
-    return {"features": rng.random((N_NODES, N_FEATURES)).astype(np.float32), "adj": adj,
-            "labels": rng.integers(0, N_CLASSES, N_NODES),
+    return {"words": words, "edges": edges, "labels": rng.integers(0, N_CLASSES, N_NODES),
             "idx_train": np.sort(perm[:16]), "idx_test": np.sort(perm[16:])}
+
+
+def load_graph(torch, data):
+    """Row-normalised features, labels and the adjacency matrix with self loops,
+    built as the example's ``load_cora`` does (with a dense diagonal matrix where
+    it uses a sparse one)."""
+    features = torch.FloatTensor(data["words"])
+    scale_vector = torch.sum(features, dim=1)
+    scale_vector = 1 / scale_vector
+    scale_vector[scale_vector == float("inf")] = 0       # nodes without words stay zero
+    features = torch.diag(scale_vector) @ features
+    labels = torch.LongTensor(data["labels"])
+    V = len(labels)
+    adj_mat = torch.zeros(V, V)
+    adj_mat[torch.LongTensor(data["edges"][:, 0]), torch.LongTensor(data["edges"][:, 1])] = 1.0
+    adj_mat = torch.eye(V) + adj_mat
+    return features, labels, adj_mat
 
 
 def train(torch, models, data, epochs=4):
     F = torch.nn.functional
     model = models["gat"]
-    features, adj = torch.tensor(data["features"]), torch.tensor(data["adj"])
-    labels = torch.tensor(data["labels"])
+    features, labels, adj = load_graph(torch, data)
+    assert labels.max().item() + 1 == N_CLASSES
     idx_train, idx_test = torch.tensor(data["idx_train"]), torch.tensor(data["idx_test"])
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3, weight_decay=5e-4)
     criterion = torch.nn.NLLLoss()
