@@ -309,6 +309,16 @@ def test_legacy_constructors_ignore_the_default_device():
                              else os.environ["EMBER_TEST_DEVICE"])
 
 
+def test_type_as_takes_the_other_tensors_device_and_dtype():
+    import guard_backend
+    guard_backend.register()
+    for lib, other in ((torch, "meta"), (ember, "guard")):
+        x = lib.ones(2, 2, device="cpu")
+        y = x.type_as(lib.zeros(1, dtype=lib.int64, device=other))
+        assert y.device.type == other and y.dtype == lib.int64
+        assert x.type_as(lib.zeros(1, dtype=lib.float64, device="cpu")).device.type == "cpu"
+
+
 def test_functional_data_parallel_raises_as_cpu_only_torch():
     with pytest.raises(RuntimeError) as te:
         torch.nn.parallel.data_parallel(torch.nn.Linear(2, 2), torch.ones(1, 2), None)
