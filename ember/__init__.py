@@ -30,6 +30,9 @@ from . import cuda, backends, viz, scalar, datasets, text
 from . import accelerator  # noqa: E402
 from ._legacy import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor,  # noqa: E402
                       ShortTensor, CharTensor, ByteTensor, BoolTensor)
+from ._legacy import Variable as _Variable  # noqa: E402
+autograd.Variable = _Variable          # (it makes Tensors, a layer above autograd)
+autograd.__all__.append("Variable")
 from ._runtime import (compile, use_deterministic_algorithms,  # noqa: E402
                        are_deterministic_algorithms_enabled,
                        is_deterministic_algorithms_warn_only_enabled,

@@ -79,3 +79,38 @@ def cuda_types():
         d.scalar_name + "Tensor", (), {"dtype": d, "__module__": "ember.cuda"})
         for d in (D.float32, D.float64, D.float16, D.int64, D.int32, D.int16, D.int8, D.uint8,
                   D.bool)}
+
+
+class _VariableMeta(type):
+    """Every tensor is a Variable (``isinstance(t, Variable)`` is True), as in torch."""
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, TensorBase)
+
+    def __repr__(cls):
+        return "<class 'ember.autograd.Variable'>"
+
+
+class Variable(metaclass=_VariableMeta):
+    """``torch.autograd.Variable``, kept for old code.  Before torch 0.4 a
+    Variable wrapped a tensor to record gradients; now every tensor does, and
+    ``Variable(t, requires_grad=False)`` is ``t``'s data as a new leaf (it
+    shares ``t``'s memory, as ``t.detach()``), requiring grad if asked."""
+
+    def __new__(cls, data=None, requires_grad=False, volatile=False):
+        import warnings
+        if volatile:
+            warnings.warn("volatile was removed and now has no effect. Use `with torch.no_grad():`"
+                          " instead.", UserWarning, stacklevel=2)
+        if data is None:
+            from ._tensor import Tensor
+            return Tensor([])
+        if not isinstance(data, TensorBase):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        if requires_grad and not data.is_floating_point():
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require "
+                               "gradients")
+        out = data.detach()
+        if requires_grad:
+            out.requires_grad_(True)
+        return out

@@ -121,7 +121,8 @@ class Tensor(TensorBase):
         return self.to(dtype)
 
     def type_as(self, other):
-        return self.to(other.dtype)
+        # torch: self.type(other.type()), and a tensor type names its device too
+        return self.to(other.device, other.dtype)
 
     def float(self, memory_format=None):
         return self.to(D.float32)

@@ -13,6 +13,8 @@ registers itself here when it loads (``_register_tensor_class``), as torch's
 Python Tensor class does with its C++ core.
 """
 import mmap as _mmap
+import os as _os
+import weakref as _weakref
 
 import numpy as np
 
@@ -176,7 +178,8 @@ class TensorBase:
     def __init__(self, *args, dtype=None, device=None, requires_grad=False):
         """``Tensor(2, 3)`` is uninitialised (default dtype); ``Tensor(data)``
         copies data as the default float dtype, like torch's legacy constructor."""
-        backend = _check_device(device)
+        # (torch's legacy constructor makes CPU tensors whatever the default device)
+        backend = None if device is None else _backend_for(device)
         dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
         if len(args) == 0:
             arr = np.empty((0,), dtype=dt.np)
@@ -432,14 +435,18 @@ class TensorBase:
         return self
 
     def share_memory_(self):
-        """Move this tensor's memory into shared memory (an anonymous shared mapping),
-        so that a process forked afterwards (multiprocessing's 'fork' context) writes into
-        the very same memory: Hogwild training.  Views of the tensor made afterwards, its
-        base when it is a view, and in-place updates (optimizers) all stay on the shared
-        memory; views made before keep the old copy.  A no-op when already shared."""
+        """Move this tensor's memory into shared memory, so that other processes
+        write into the very same memory: Hogwild training.  A process forked
+        afterwards inherits it; one started by 'spawn' or 'forkserver' and given
+        the tensor (a ``Process`` argument, a multiprocessing ``Queue``) maps it
+        too, where the system has memory files (Linux; elsewhere such a process
+        gets a copy).  Views of the tensor made afterwards, its base when it is a
+        view, and in-place updates (optimizers) all stay on the shared memory;
+        views made before keep the old copy.  A no-op when already shared."""
         d = self._data
         if type(d) is not np.ndarray and not isinstance(d, np.ndarray):
             return self                 # (another backend's memory: not the host's to share)
+        _pickle_shared_by_reference(type(self))
         if _shared_root(d) is not None:
             return self
         root = _root_array(d)
@@ -600,12 +607,77 @@ def _shared_root(a):
 
 
 def _shared_copy(a):
-    """A C-contiguous copy of array ``a`` in a new anonymous shared mapping (MAP_SHARED:
-    a forked child writes the same pages).  Its ``.base`` is the mapping."""
-    buf = _mmap.mmap(-1, max(a.nbytes, 1))
+    """A C-contiguous copy of array ``a`` in a new shared mapping (MAP_SHARED: a
+    forked child writes the same pages).  Its ``.base`` is the mapping."""
+    buf = _new_mapping(a.nbytes)
     out = np.ndarray(a.shape, a.dtype, buffer=buf)     # (its base is the mapping itself)
     out[...] = a
     return out
+
+
+class _FileMapping(_mmap.mmap):
+    """A shared mapping of an in-memory file (Linux ``memfd_create``) that keeps
+    the file's descriptor, ``fd``, open while it lives: another process that is
+    handed a duplicate of the descriptor maps the same pages (torch's
+    'file_descriptor' sharing strategy).  No file name exists, so nothing is
+    left behind when the processes end."""
+
+
+def _new_mapping(nbytes):
+    size = max(nbytes, 1)
+    make = getattr(_os, "memfd_create", None)
+    if make is None:
+        return _mmap.mmap(-1, size)     # anonymous: shared with forked children only
+    fd = make("ember-shared", _os.MFD_CLOEXEC)
+    try:
+        _os.ftruncate(fd, size)
+        return _map_file(fd, size)
+    except BaseException:
+        _os.close(fd)
+        raise
+
+
+def _map_file(fd, size):
+    m = _FileMapping(fd, size)
+    m.fd = fd
+    _weakref.finalize(m, _os.close, fd)
+    return m
+
+
+# Tensor classes whose instances multiprocessing pickles with _reduce_for_processes.
+_SHARED_REDUCERS = set()
+
+
+def _pickle_shared_by_reference(cls):
+    """Have multiprocessing (its ForkingPickler: Process arguments under 'spawn',
+    Queues, Pipes) send tensors of class ``cls`` that live on a shared memory
+    file as a reference to that memory.  Registered when a tensor is first
+    shared, so that importing Ember changes nothing in multiprocessing."""
+    for c in (cls, Tensor):
+        if c not in _SHARED_REDUCERS:
+            from multiprocessing.reduction import ForkingPickler
+            ForkingPickler.register(c, _reduce_for_processes)
+            _SHARED_REDUCERS.add(c)
+
+
+def _reduce_for_processes(t):
+    d = t._data
+    m = _shared_root(d) if type(d) is np.ndarray else None
+    if not isinstance(m, _FileMapping):
+        return t.__reduce_ex__(4)       # not shared: pickled by value, as always
+    from multiprocessing.reduction import DupFd
+    offset = (d.__array_interface__["data"][0]
+              - np.frombuffer(m, np.uint8).__array_interface__["data"][0])
+    return (_rebuild_shared, (type(t), DupFd(m.fd), len(m), offset, d.shape, d.strides,
+                              d.dtype, t.requires_grad))
+
+
+def _rebuild_shared(cls, dup_fd, size, offset, shape, strides, dtype, requires_grad):
+    """In the receiving process: map the sender's memory file and view it."""
+    m = _map_file(dup_fd.detach(), size)
+    data = np.ndarray(shape, dtype, buffer=m, offset=offset, strides=strides)
+    _pickle_shared_by_reference(cls)    # (so that it can pass the tensor on)
+    return _rebuild(cls, data, requires_grad)
 
 
 def _rebuild(cls, data, requires_grad):

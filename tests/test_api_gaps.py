@@ -291,6 +291,68 @@ def test_data_parallel_without_accelerators_runs_the_module():
     assert ember.nn.parallel.DataParallel is ember.nn.DataParallel
 
 
+def test_legacy_constructors_ignore_the_default_device():
+    """torch.Tensor(...) and torch.FloatTensor(...) make CPU tensors whatever
+    set_default_device says (torch shown with 'meta', Ember with the guard device)."""
+    import guard_backend
+    guard_backend.register()
+    for lib, other in ((torch, "meta"), (ember, "guard")):
+        lib.set_default_device(other)
+        try:
+            made = [lib.Tensor([1.0]), lib.Tensor(2, 3), lib.FloatTensor([1.0]),
+                    lib.LongTensor(2), lib.autograd.Variable()]
+            assert [t.device.type for t in made] == ["cpu"] * 5
+            assert lib.zeros(1).device.type == other
+        finally:
+            lib.set_default_device(None)
+    ember.set_default_device(None if os.environ.get("EMBER_TEST_DEVICE", "cpu") == "cpu"
+                             else os.environ["EMBER_TEST_DEVICE"])
+
+
+def test_type_as_takes_the_other_tensors_device_and_dtype():
+    import guard_backend
+    guard_backend.register()
+    for lib, other in ((torch, "meta"), (ember, "guard")):
+        x = lib.ones(2, 2, device="cpu")
+        y = x.type_as(lib.zeros(1, dtype=lib.int64, device=other))
+        assert y.device.type == other and y.dtype == lib.int64
+        assert x.type_as(lib.zeros(1, dtype=lib.float64, device="cpu")).device.type == "cpu"
+
+
+def test_functional_data_parallel_raises_as_cpu_only_torch():
+    with pytest.raises(RuntimeError) as te:
+        torch.nn.parallel.data_parallel(torch.nn.Linear(2, 2), torch.ones(1, 2), None)
+    with pytest.raises(RuntimeError) as ee:
+        ember.nn.parallel.data_parallel(ember.nn.Linear(2, 2), ember.ones(1, 2), None)
+    assert str(ee.value) == str(te.value)
+
+
+def test_variable_is_a_detached_tensor_as_in_torch():
+    from ember.autograd import Variable as EV
+    from torch.autograd import Variable as TV
+    for lib, V in ((torch, TV), (ember, EV)):
+        t = lib.ones(2)
+        v = V(t)
+        assert type(v) is lib.Tensor and v is not t and v.data_ptr() == t.data_ptr()
+        assert isinstance(t, V) and not isinstance(3, V) and not v.requires_grad
+        w = V(t, requires_grad=True)
+        assert w.requires_grad and w.is_leaf and not t.requires_grad
+        y = V(lib.ones(2, requires_grad=True) * 2)          # cut from its graph
+        assert y.is_leaf and y.grad_fn is None and not y.requires_grad
+        assert V().tolist() == [] and V().dtype == lib.float32
+        with pytest.warns(UserWarning, match="volatile was removed"):
+            assert not V(t, volatile=True).requires_grad
+    for bad, err in [((3,), TypeError), ((ember.ones(2, dtype=ember.int64), True), RuntimeError)]:
+        tbad = tuple(torch.ones(2, dtype=torch.int64) if isinstance(b, ember.Tensor) else b
+                     for b in bad)
+        with pytest.raises(err) as te:
+            TV(*tbad)
+        with pytest.raises(err) as ee:
+            EV(*bad)
+        assert str(ee.value) == str(te.value)
+    assert "Variable" in ember.autograd.__all__
+
+
 @pytest.mark.parametrize("name", ["FloatTensor", "LongTensor", "ByteTensor"])
 def test_cuda_legacy_types_as_cpu_only_torch(name):
     with pytest.raises(TypeError) as te:

@@ -313,6 +313,23 @@ def test_collate_keeps_autograd():
     assert a.grad.tolist() == [3.0, 3.0]
 
 
+def test_collate_keeps_the_samples_device():
+    """Samples on another device (the guard backend stands in for one) are
+    stacked there, as torch.stack would; a DataLoader over a tensor used as a
+    dataset collates its rows this way."""
+    import guard_backend
+    guard_backend.register()
+    rows = ember.arange(6.0, device="guard").reshape(3, 2)
+    out = default_collate([rows[0], rows[2]])
+    assert out.device.type == "guard" and out.tolist() == [[0.0, 1.0], [4.0, 5.0]]
+    batches = list(DataLoader(rows, batch_size=2))
+    assert [b.device.type for b in batches] == ["guard", "guard"]
+    assert batches[1].tolist() == [[4.0, 5.0]]
+    mixed = default_collate([ember.tensor([1, 2], device="guard"),
+                             ember.tensor([1.5, 2.0], device="guard")])
+    assert mixed.dtype == ember.float32 and mixed.tolist() == [[1.0, 2.0], [1.5, 2.0]]
+
+
 @pytest.mark.parametrize("make", [
     lambda lib: (1, np.array([1.0, 2.0])),
     lambda lib: np.float64(3),

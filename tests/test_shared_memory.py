@@ -2,6 +2,7 @@
 child writes and the parent sees (Hogwild training), as torch's."""
 import copy
 import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -11,6 +12,10 @@ import ember
 
 fork = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
                           reason="needs the 'fork' start method")
+spawn_shares = pytest.mark.skipif(
+    not hasattr(os, "memfd_create") or os.environ.get("EMBER_TEST_DEVICE", "cpu") != "cpu",
+    reason="sharing with spawned processes needs memory files, and CPU tensors (a spawned "
+           "child has no guard backend)")
 
 
 def test_is_shared_matches_torch():
@@ -123,3 +128,44 @@ def test_training_in_process_keeps_parameters_shared():
         np.testing.assert_array_equal(a, b)
     model.share_memory()                                     # (grads too, as torch's _apply)
     assert all(p.grad.is_shared() for p in model.parameters())
+
+
+@spawn_shares
+def test_spawned_children_and_queues_share_the_memory():
+    """A tensor shared before a 'spawn' start reaches the child as the same
+    memory (torch's file-descriptor strategy): the child's writes are the
+    parent's, and a view the child sends back through a Queue is that memory
+    too.  An unshared tensor travels as a copy."""
+    import shared_memory_children as children
+    ctx = multiprocessing.get_context("spawn")
+    shared, private = ember.zeros(4).share_memory_(), ember.zeros(4)
+    param = ember.nn.Parameter(ember.ones(2))
+    param.share_memory_()
+    queue, done = ctx.Queue(), ctx.Event()
+    for t in (shared, private, param):
+        done.clear()
+        p = ctx.Process(target=children.add_one_and_send_back_a_view, args=(t, queue, done))
+        p.start()
+        child_saw_shared, view = queue.get(timeout=120)
+        done.set()
+        p.join(120)
+        assert p.exitcode == 0
+        assert child_saw_shared == t.is_shared() and view.is_shared() == t.is_shared()
+        with ember.no_grad():
+            view.fill_(7.0)                       # the parent writes through the child's view
+    assert shared.tolist() == [1.0, 7.0, 7.0, 7.0]
+    assert private.tolist() == [0.0] * 4
+    assert param.tolist() == [2.0, 7.0] and type(param) is ember.nn.Parameter
+
+
+@spawn_shares
+def test_a_shared_tensor_sent_to_a_running_child_is_shared():
+    import shared_memory_children as children
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=children.fill_what_arrives, args=(queue, 3.0))
+    p.start()
+    t = ember.zeros(3).share_memory_()
+    queue.put(t)
+    p.join(120)
+    assert p.exitcode == 0 and t.tolist() == [3.0] * 3

@@ -21,3 +21,12 @@ class DataParallel(Module):
 
     def forward(self, *inputs, **kwargs):
         return self.module(*inputs, **kwargs)
+
+
+def data_parallel(module, inputs, device_ids=None, output_device=None, dim=0,
+                  module_kwargs=None):
+    """The functional form of ``DataParallel``.  Unlike the module it does not
+    fall back to a plain call without an accelerator: it raises torch's
+    RuntimeError, as a CPU-only torch build does (programs call it only when
+    their input is on a GPU)."""
+    raise RuntimeError("device type could not be determined")

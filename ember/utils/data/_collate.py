@@ -60,8 +60,10 @@ def _stack_arrays(arrays):
 
 
 def collate_tensor_fn(batch, *, collate_fn_map=None):
-    if _gm.enabled and any(t.requires_grad for t in batch):
-        # Keep the batch in the autograd graph, as torch.stack would.
+    if (_gm.enabled and any(t.requires_grad for t in batch)) or \
+            any(t.device.type != "cpu" for t in batch):
+        # Keep the batch in the autograd graph, and on the samples' device
+        # (whose arrays NumPy may not handle), as torch.stack would.
         from ... import stack
         _check_same_shape([t._data.shape for t in batch])
         return stack(list(batch), 0)
