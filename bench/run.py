@@ -2,6 +2,8 @@
 
     python bench/run.py                 # every workload
     python bench/run.py op_overhead mlp # some of them
+    python bench/run.py --separate lenet  # each framework in its own processes
+    python bench/run.py --both lenet    # both tables: same process, then separate
     python bench/run.py --list
 
 Each workload is a function ``make(lib) -> step`` in ``bench/workloads.py``
@@ -15,8 +17,12 @@ the per-round ratios, and the range of those ratios.  Memory is measured apart, 
 memory over 1,000 training steps.
 """
 import argparse
+import hashlib
+import inspect
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -46,6 +52,104 @@ def _time_block(step, n):
 GAP = float(os.environ.get("BENCH_GAP", "0.25"))
 
 
+def sgemm_rate(n=1024, repeats=5):
+    """GFLOP/s of NumPy's float32 n^3 matrix product here (best of ``repeats``),
+    the rate a convolution or linear layer could at best reach."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b                                    # warm-up: BLAS threads, pages
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n ** 3 / best / 1e9
+
+
+_FLOPS_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".flops.json")
+
+
+def step_flops(name, make):
+    """FLOPs of one step of workload ``name`` (torch's FlopCounterMode on the torch
+    step), cached in bench/.flops.json keyed by the workload's source and torch's
+    version, so that each workload is counted once."""
+    from torch.utils.flop_counter import FlopCounterMode
+    key = hashlib.sha1((inspect.getsource(sys.modules[make.__module__]) + torch.__version__)
+                       .encode()).hexdigest()[:16]
+    try:
+        with open(_FLOPS_CACHE) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        cache = {}
+    if cache.get(name, (None,))[0] == key:
+        return cache[name][1]
+    torch.manual_seed(0)
+    step = make(torch)
+    step()                                   # (lazy state, e.g. optimizer moments)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    flops = int(counter.get_total_flops())
+    cache[name] = (key, flops)
+    try:
+        with open(_FLOPS_CACHE, "w") as f:
+            json.dump(cache, f, indent=1, sort_keys=True)
+    except OSError:
+        pass
+    return flops
+
+
+def _gflops(flops, seconds):
+    return f"{flops / seconds / 1e9:8.1f}" if flops and seconds else f"{'-':>8s}"
+
+
+# The child of --separate: one framework, one workload; warm up, time blocks,
+# print the median seconds per step.  BENCH_LIB=torch keeps Ember out of a
+# torch child (bench/workloads.py imports Ember only for the other libraries).
+_CHILD = r"""
+import json, os, statistics, sys, time
+sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[2])
+lib = __import__(os.environ["BENCH_LIB"])
+import workloads
+make, _, _ = workloads.WORKLOADS[sys.argv[3]]
+steps, blocks, gap = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+lib.manual_seed(0)
+step = make(lib)
+for _ in range(max(2, steps // 4)):
+    step()
+times = []
+for _ in range(blocks):
+    time.sleep(gap)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    times.append((time.perf_counter() - t0) / steps)
+print(json.dumps(statistics.median(times)))
+"""
+
+
+def _run_child(lib, name, steps, blocks):
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, BENCH_LIB=lib)
+    out = subprocess.run([sys.executable, "-c", _CHILD, os.path.dirname(here), here, name,
+                          str(steps), str(blocks), str(GAP)],
+                         capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(f"{lib} process failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_separate(name, steps, rounds, blocks):
+    """Like ``measure``, each framework in processes of its own, alternating."""
+    te, tt = [], []
+    for r in range(rounds):
+        for lib in (("ember", "torch") if r % 2 == 0 else ("torch", "ember")):
+            (te if lib == "ember" else tt).append(_run_child(lib, name, steps, blocks))
+    ratios = sorted(e / t for e, t in zip(te, tt))
+    return statistics.median(te), statistics.median(tt), statistics.median(ratios), ratios
+
+
 def measure(make, steps, rounds):
     """Median seconds per step for ember and torch, alternating rounds."""
     ember.manual_seed(0)
@@ -70,12 +174,39 @@ def measure(make, steps, rounds):
     return statistics.median(te), statistics.median(tt), statistics.median(ratios), ratios
 
 
+def _table(title, names, table, args, measure_one):
+    print(title)
+    print(f"{'workload':18s} {'ember ms':>10s} {'torch ms':>10s} {'ratio':>7s} "
+          f"{'rounds':>11s} {'GFLOP':>8s} {'ember GF/s':>10s} {'torch GF/s':>10s}  description")
+    for name in names:
+        make, steps, desc = table[name]
+        n = max(1, int(steps * args.scale))
+        try:
+            flops = step_flops(name, make)
+            e, t, ratio, ratios = measure_one(name, make, n)
+        except Exception as exc:  # report and go on with the other workloads
+            print(f"{name:18s} {'error':>10s} {'':>10s} {'':>7s}  {type(exc).__name__}: {exc}")
+            continue
+        spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
+        gf = f"{flops / 1e9:8.3f}" if flops else f"{'-':>8s}"
+        print(f"{name:18s} {e * 1e3:10.3f} {t * 1e3:10.3f} {ratio:7.2f} {spread:>11s} {gf} "
+              f"{_gflops(flops, e):>10s} {_gflops(flops, t):>10s}  {desc}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", help="workloads to run (default: all)")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--scale", type=float, default=1.0, help="multiply step counts")
+    ap.add_argument("--separate", action="store_true",
+                    help="each framework in its own processes (alternating) instead of one")
+    ap.add_argument("--both", action="store_true",
+                    help="print the same-process table, then the --separate one")
+    ap.add_argument("--separate-rounds", type=int, default=5,
+                    help="rounds (process pairs) per workload with --separate")
+    ap.add_argument("--blocks", type=int, default=3,
+                    help="timed blocks per process with --separate (their median counts)")
     args = ap.parse_args(argv)
     table = workloads.WORKLOADS
     if args.list:
@@ -87,20 +218,16 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown workloads {unknown}; try --list")
     print(f"numpy {np.__version__}, torch {torch.__version__} "
-          f"(threads {torch.get_num_threads()}), ember {ember.__version__}")
-    print(f"{'workload':18s} {'ember ms':>10s} {'torch ms':>10s} {'ratio':>7s} "
-          f"{'rounds':>11s}  description")
-    for name in names:
-        make, steps, desc = table[name]
-        n = max(1, int(steps * args.scale))
-        try:
-            e, t, ratio, ratios = measure(make, n, args.rounds)
-        except Exception as exc:  # report and go on with the other workloads
-            print(f"{name:18s} {'error':>10s} {'':>10s} {'':>7s}  {type(exc).__name__}: {exc}")
-            continue
-        spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
-        print(f"{name:18s} {e * 1e3:10.3f} {t * 1e3:10.3f} {ratio:7.2f} {spread:>11s}  {desc}",
-              flush=True)
+          f"(threads {torch.get_num_threads()}), ember {ember.__version__}, "
+          f"{os.cpu_count()} CPUs")
+    print(f"sgemm roof: NumPy float32 1024^3 product {sgemm_rate():.1f} GFLOP/s")
+    if not args.separate or args.both:
+        _table("same process, alternating blocks:", names, table, args,
+               lambda name, make, n: measure(make, n, args.rounds))
+    if args.separate or args.both:
+        _table("separate processes, alternating (one framework per process):", names, table,
+               args, lambda name, make, n: measure_separate(name, n, args.separate_rounds,
+                                                            args.blocks))
     return 0
 
 

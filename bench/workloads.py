@@ -7,11 +7,15 @@ and returns a zero-argument ``step`` that runs one forward + backward
 Importing this module keeps freed memory in the process (glibc's mmap/trim
 thresholds raised; Ember's opt-in ``tune_allocator``), as Ember's benches
 always ran: it is process-wide, so torch, measured in the same process,
-gets it too.
+gets it too.  A process that runs torch alone (``bench/run.py --separate``
+sets BENCH_LIB=torch) imports no Ember and keeps glibc's defaults.
 """
-import ember as _ember
+import os as _os
 
-_ember.backends.cpu.tune_allocator()
+if _os.environ.get("BENCH_LIB") != "torch":
+    import ember as _ember
+
+    _ember.backends.cpu.tune_allocator()
 
 
 def op_overhead(lib):
@@ -56,10 +60,7 @@ def mlp(lib):
 def lenet(lib):
     """LeNet-style CNN (5x5 convs 16/32 channels, max-pool, linear), batch 64, Adam."""
     nn = lib.nn
-    model = nn.Sequential(
-        nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
+    model = lenet_model(lib)
     opt = lib.optim.Adam(model.parameters(), lr=1e-3)
     x = lib.randn(64, 1, 28, 28)
     y = lib.randint(0, 10, (64,))
@@ -71,6 +72,15 @@ def lenet(lib):
         loss.backward()
         opt.step()
     return step
+
+
+def lenet_model(lib):
+    """The LeNet-style CNN of ``lenet`` (1x28x28 in, 10 logits out)."""
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
 
 
 def cnn3d(lib):
@@ -169,8 +179,10 @@ def resnet(lib):
     return step
 
 
-def resnet_model(lib):
-    """The small CIFAR ResNet of ``resnet`` (also used by bench/distributed.py)."""
+def resnet_model(lib, stem=16, stages=((16, 1), (32, 2), (64, 2))):
+    """A CIFAR ResNet of BasicBlocks: a 3x3 stem conv of ``stem`` channels, then
+    one block per (channels, stride) of ``stages``.  The defaults are the
+    small ResNet of ``resnet`` (also used by bench/distributed.py)."""
     nn = lib.nn
     F = lib.nn.functional
 
@@ -194,16 +206,39 @@ def resnet_model(lib):
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16),
-                                      nn.ReLU())
-            self.blocks = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2), Block(32, 64, 2))
-            self.head = nn.Linear(64, 10)
+            self.stem = nn.Sequential(nn.Conv2d(3, stem, 3, 1, 1, bias=False),
+                                      nn.BatchNorm2d(stem), nn.ReLU())
+            blocks, cin = [], stem
+            for cout, stride in stages:
+                blocks.append(Block(cin, cout, stride))
+                cin = cout
+            self.blocks = nn.Sequential(*blocks)
+            self.head = nn.Linear(cin, 10)
 
         def forward(self, x):
             h = self.blocks(self.stem(x))
             return self.head(F.adaptive_avg_pool2d(h, 1).flatten(1))
 
     return Net()
+
+
+def resnet18w(lib):
+    """ResNet-18 widths on CIFAR-sized input: a 3x3 stem of 64 channels, then
+    four stages of two BasicBlocks (64, 128, 256, 512 channels, strides
+    1, 2, 2, 2), global average pool, linear; batch 64 of 3x32x32, SGD."""
+    model = resnet_model(lib, stem=64, stages=((64, 1), (64, 1), (128, 2), (128, 1),
+                                               (256, 2), (256, 1), (512, 2), (512, 1)))
+    F = lib.nn.functional
+    opt = lib.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x = lib.randn(64, 3, 32, 32)
+    y = lib.randint(0, 10, (64,))
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
 
 
 # ---- GPT (attention, transformers) --------------------------------------------------------
@@ -289,16 +324,19 @@ def _char_gpt(lib, use_sdpa, n_layer=4, n_head=4, n_embd=128, block_size=64, voc
             logits = self.lm_head(self.ln_f(x))
             if past is not None:
                 return logits, presents
+            if targets is None:
+                return logits
             return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
     return GPT()
 
 
-def _gpt_train(lib, use_sdpa):
-    model = _char_gpt(lib, use_sdpa)
+def _gpt_train(lib, use_sdpa, batch=16, **shape):
+    model = _char_gpt(lib, use_sdpa, **shape)
     opt = lib.optim.AdamW(model.parameters(), lr=1e-3)
-    x = lib.randint(0, 65, (16, 64))
-    y = lib.randint(0, 65, (16, 64))
+    T = shape.get("block_size", 64)
+    x = lib.randint(0, 65, (batch, T))
+    y = lib.randint(0, 65, (batch, T))
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -317,6 +355,39 @@ def gpt(lib):
 def gpt_sdpa(lib):
     """The same GPT with F.scaled_dot_product_attention(is_causal=True)."""
     return _gpt_train(lib, use_sdpa=True)
+
+
+def nanogpt(lib):
+    """nanoGPT's shakespeare-char GPT: 6 layers, 6 heads, 384 wide, context 256,
+    batch 8, AdamW, scaled_dot_product_attention (no dropout, so both
+    frameworks do the same arithmetic)."""
+    return _gpt_train(lib, use_sdpa=True, batch=8, n_layer=6, n_head=6, n_embd=384,
+                      block_size=256)
+
+
+def gpt_infer_b1(lib):
+    """Inference latency: the small GPT's no_grad forward (eval) on one 64-token
+    sequence, logits out."""
+    model = _char_gpt(lib, use_sdpa=True)
+    model.eval()
+    x = lib.randint(0, 65, (1, 64))
+
+    def step():
+        with lib.no_grad():
+            model(x)
+    return step
+
+
+def lenet_infer_b1(lib):
+    """Inference latency: LeNet's no_grad forward (eval) on one 28x28 image."""
+    model = lenet_model(lib)
+    model.eval()
+    x = lib.randn(1, 1, 28, 28)
+
+    def step():
+        with lib.no_grad():
+            model(x)
+    return step
 
 
 def kv_decode(lib):
@@ -347,4 +418,8 @@ WORKLOADS = {
     "gpt": (gpt, 10, "char GPT L4 H4 C128 T64 b16 train step, AdamW, manual attention"),
     "gpt_sdpa": (gpt_sdpa, 10, "the same GPT with scaled_dot_product_attention"),
     "kv_decode": (kv_decode, 2, "GPT KV-cache greedy decode: prompt 16, 48 new tokens, batch 4"),
+    "resnet18w": (resnet18w, 1, "ResNet-18 widths 64-512, 32x32, batch 64, SGD"),
+    "nanogpt": (nanogpt, 1, "nanoGPT shakespeare-char L6 H6 C384 T256 b8, AdamW, sdpa"),
+    "gpt_infer_b1": (gpt_infer_b1, 50, "small GPT no_grad forward, batch 1, 64 tokens"),
+    "lenet_infer_b1": (lenet_infer_b1, 200, "LeNet no_grad forward, batch 1"),
 }

@@ -32,7 +32,9 @@ import numpy as np
 from ..._tensor import Tensor
 from ..._errors import not_a_tensor
 from ...autograd.function import Op
-from ...backends import namespace
+from ...backends import namespace, kernels
+from ...backends.generic.pooling import padded as _padded, w_views as _w_views, \
+    h_views as _h_views, lowest as _lowest, crop as _crop
 from ...ops import _bw
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
@@ -79,109 +81,19 @@ def _offset_view(buf, geo, i, j):
     return buf[:, :, a:a + (Ho - 1) * geo.sh + 1:geo.sh, b:b + (Wo - 1) * geo.sw + 1:geo.sw]
 
 
-def _padded(x, geo, fill):
-    """``x`` in a buffer big enough for every window, padding set to ``fill``."""
-    N, C, H, W = geo.x4
-    if geo.Hb == H and geo.Wb == W and geo.ph == 0 and geo.pw == 0:
-        return x
-    buf = namespace(x).full((N, C, geo.Hb, geo.Wb), fill, dtype=x.dtype)
-    buf[:, :, geo.ph:geo.ph + H, geo.pw:geo.pw + W] = x
-    return buf
-
-
 def _tiled6(a, geo):
     """Input (N, C, H, W) cropped to whole tiles, as (N, C, Ho, kh, Wo, kw)."""
     N, C, Ho, Wo = geo.y4
     return a[:, :, :Ho * geo.kh, :Wo * geo.kw].reshape(N, C, Ho, geo.kh, Wo, geo.kw)
 
 
-def _crop(buf, geo):
-    N, C, H, W = geo.x4
-    if buf.shape[2] == H and buf.shape[3] == W:
-        return buf
-    return buf[:, :, geo.ph:geo.ph + H, geo.pw:geo.pw + W]
-
-
-def _lowest(dtype):
-    return -math.inf if dtype.kind == "f" else np.iinfo(dtype).min
-
-
 # ---- max pooling kernels ------------------------------------------------------------------
 #
-# The max over a 2-D window is the max over its rows of each row's max, so a
-# max pool runs as two 1-D stages: along W (kw strided slices of the padded
-# input, giving (N, C, Hb, Wo)), then along H (kh slices of that, giving
-# (N, C, Ho, Wo)).  That is kw + kh vectorised steps instead of kh * kw, and
-# taking the first maximum at both stages picks the first maximum of the
-# window in row-major order, as torch does.  Each stage records the winning
-# offset (``arg``), which is all the backward needs.
-
-def _w_views(a, geo):
-    """The kw column slices of (n, C, rows, Wb) ``a``, each (n, C, rows, Wo)."""
-    Wo, sw, dw = geo.y4[3], geo.sw, geo.dw
-    span = (Wo - 1) * sw + 1
-    return [a[..., j * dw:j * dw + span:sw] for j in range(geo.kw)]
-
-
-def _h_views(a, geo):
-    """The kh row slices of (n, C, Hb, Wo) ``a``, each (n, C, Ho, Wo)."""
-    Ho, sh, dh = geo.y4[2], geo.sh, geo.dh
-    span = (Ho - 1) * sh + 1
-    return [a[:, :, i * dh:i * dh + span:sh] for i in range(geo.kh)]
-
-
-def _stage_max(views, need_arg):
-    """Elementwise max over ``views`` and the index of the first maximum
-    (a NaN wins, the last one, as in torch)."""
-    xp = namespace(views[0])
-    best = xp.array(views[0])
-    if not need_arg:
-        for v in views[1:]:
-            xp.maximum(best, v, out=best)
-        return best, None
-    k = len(views)
-    arg = xp.zeros(best.shape, dtype=np.int8 if k <= 127 else np.int32)
-    if k == 2:
-        xp.greater(views[1], best, out=arg.view(np.bool_))
-        xp.maximum(best, views[1], out=best)
-    else:
-        for o in range(1, k):
-            m = views[o] > best
-            xp.copyto(arg, o, where=m)
-            xp.maximum(best, views[o], out=best)
-    if best.dtype.kind == "f" and xp.isnan(best).any():
-        for o in range(k):
-            xp.copyto(arg, o, where=xp.isnan(views[o]))
-    return best, arg
-
-
-def _stage_scatter(g, arg, targets, disjoint):
-    """Send ``g`` to the winning view of each position (the stage backward):
-    ``targets[o] (+)= g where arg == o`` (assignment when windows are disjoint)."""
-    xp = namespace(g)
-    k = len(targets)
-    if k == 1:
-        if disjoint:
-            xp.copyto(targets[0], g)
-        else:
-            targets[0] += g
-        return
-    if k == 2:
-        hit = g * arg               # arg is 0/1: the share of the second view
-        if disjoint:
-            xp.copyto(targets[1], hit)
-            xp.subtract(g, hit, out=targets[0])
-        else:
-            targets[1] += hit
-            targets[0] += g - hit
-        return
-    for o in range(k):
-        m = arg == o
-        if disjoint:
-            xp.multiply(g, m, out=targets[o])
-        else:
-            targets[o] += g * m
-
+# The forward and its backward are the backend's kernels ``max_pool2d`` and
+# ``max_pool2d_backward`` (the generic ones in ember/backends/generic/pooling.py:
+# two 1-D stages, along W then along H, each recording its winning offset;
+# the CPU's one compiled pass each).  The winning offsets are all the
+# backward, the double backward (``_max_gather``) and ``return_indices`` need.
 
 def _stage_gather(views, arg):
     """The adjoint of ``_stage_scatter``: pick each position's winning view."""
@@ -199,32 +111,13 @@ def _stage_gather(views, arg):
 
 
 def _max_forward(x, geo, need_idx):
-    """(y, args): the window maxima and each stage's winning offsets."""
-    buf = _padded(x, geo, _lowest(x.dtype))
-    m1, a1 = _stage_max(_w_views(buf, geo), need_idx)
-    y, a2 = _stage_max(_h_views(m1, geo), need_idx)
-    return y, (a1, a2)
-
-
-def _h_disjoint(geo):
-    return geo.sh >= geo.dh * (geo.kh - 1) + 1
-
-
-def _w_disjoint(geo):
-    return geo.sw >= geo.dw * (geo.kw - 1) + 1
+    """(y, idx): the window maxima and the winning offsets (the backend's kernel)."""
+    return kernels(x).max_pool2d(x, geo, need_idx)
 
 
 def _max_scatter(g, idx, geo):
     """The max-pool backward: each output gradient goes to its window's winner."""
-    a1, a2 = idx
-    g = g.reshape(geo.y4)
-    N, C, H, W = geo.x4
-    xp = namespace(g)
-    gm1 = xp.zeros((N, C, geo.Hb, geo.y4[3]), dtype=g.dtype)
-    _stage_scatter(g, a2, _h_views(gm1, geo), _h_disjoint(geo))
-    buf = xp.zeros((N, C, geo.Hb, geo.Wb), dtype=g.dtype)
-    _stage_scatter(gm1, a1, _w_views(buf, geo), _w_disjoint(geo))
-    return _crop(buf, geo).reshape(geo.x_shape)
+    return kernels(g).max_pool2d_backward(g, idx, geo)
 
 
 def _max_gather(x, idx, geo):

@@ -1,0 +1,221 @@
+"""The CPU's compiled convolution and max-pooling passes (``_numba.im2col``,
+``col2im``, ``max_pool2d_forward``/``backward``) and the NumPy paths they
+replace: outputs and gradients against torch with the kernels on and off,
+the two paths against each other, batch chunking, threads, and a forward
+and backward run under different kernel settings."""
+import numpy as np
+import pytest
+import torch
+
+import ember
+from ember.backends.cpu import _jit
+from ember.nn.functional import conv as _conv_mod
+from helpers import check, rand
+
+F_E = ember.nn.functional
+
+
+@pytest.fixture(params=["kernels", "numpy"])
+def jit(request):
+    """Run the test once with the compiled kernels, once with NumPy only."""
+    if request.param == "kernels":
+        pytest.importorskip("numba")
+    old = _jit.set_enabled(request.param == "kernels")
+    yield request.param
+    _jit.set_enabled(old)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Batch chunks of one or two samples, so every multi-chunk path runs."""
+    monkeypatch.setattr(_conv_mod, "_CHUNK_BYTES", 1 << 10)
+
+
+# (x shape, w shape, keyword arguments): strides, dilations, groups (depthwise
+# too), padding modes, odd and non-square shapes, kernels larger than the
+# stride, a 1x1 conv, a padded border wider than the kernel reaches
+CONV2D = [
+    ((2, 3, 7, 9), (4, 3, 3, 3), {}),
+    ((2, 3, 7, 9), (4, 3, 3, 2), dict(stride=2, padding=1)),
+    ((3, 4, 8, 6), (6, 2, 3, 3), dict(groups=2, padding=(2, 1), dilation=(1, 2))),
+    ((2, 4, 9, 7), (4, 1, 3, 3), dict(groups=4, padding=1)),             # depthwise
+    ((2, 3, 6, 6), (5, 3, 1, 1), {}),                                     # 1x1
+    ((2, 3, 6, 6), (5, 3, 1, 1), dict(stride=2)),
+    ((1, 2, 5, 8), (3, 2, 2, 4), dict(padding="same", dilation=(2, 1))),
+    ((2, 2, 5, 8), (3, 2, 3, 3), dict(padding="valid", stride=(1, 3))),
+    ((2, 3, 10, 11), (2, 3, 5, 4), dict(stride=(3, 2), dilation=(2, 1), padding=(3, 2))),
+    ((2, 1, 4, 4), (2, 1, 3, 3), dict(padding=3)),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")   # (torch's, on one case)
+@pytest.mark.parametrize("xs,ws,kw", CONV2D)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d(jit, xs, ws, kw, dtype):
+    check(lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, **kw),
+          rand(*xs, dtype=dtype), rand(*ws, dtype=dtype), rand(ws[0], dtype=dtype))
+
+
+@pytest.mark.parametrize("xs,ws,kw", CONV2D[:4] + CONV2D[8:])
+def test_conv2d_in_batch_chunks(jit, small_chunks, xs, ws, kw):
+    x = rand(5, *xs[1:], dtype=np.float32)
+    check(lambda lib, x, w: lib.nn.functional.conv2d(x, w, **kw), x, rand(*ws, dtype=np.float32))
+
+
+def test_conv1d_3d_and_transposed(jit):
+    check(lambda lib, x, w: lib.nn.functional.conv1d(x, w, stride=2, padding=2, dilation=2),
+          rand(2, 3, 11), rand(4, 3, 3))
+    check(lambda lib, x, w: lib.nn.functional.conv3d(x, w, stride=(1, 2, 1), padding=1),
+          rand(2, 2, 4, 5, 6), rand(3, 2, 2, 3, 3))
+    check(lambda lib, x, w, b: lib.nn.functional.conv_transpose2d(
+        x, w, b, stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2)),
+        rand(2, 4, 5, 4), rand(4, 3, 3, 3), rand(6))
+    check(lambda lib, x, w: lib.nn.functional.conv_transpose1d(x, w, stride=3, padding=1),
+          rand(2, 2, 6), rand(2, 3, 4))
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(padding=1, groups=2)])
+def test_conv2d_double_backward(jit, kw):
+    def fn(lib, x, w):
+        y = lib.nn.functional.conv2d(x, w, **kw)
+        gx, gw = lib.autograd.grad((y * y).sum(), (x, w), create_graph=True)
+        return (gx * gx).sum() + (gw * gw).sum()
+    check(fn, rand(2, 4, 6, 5, dtype=np.float64), rand(4, 2 if "groups" in kw else 4, 3, 3,
+                                                     dtype=np.float64))
+
+
+def _conv_grads(x, w, kw):
+    xe = ember.tensor(x, requires_grad=True)
+    we = ember.tensor(w, requires_grad=True)
+    y = F_E.conv2d(xe, we, **kw)
+    y.backward(ember.tensor(np.cos(np.arange(y.numel()).reshape(y.shape)).astype(x.dtype)))
+    return y.numpy(force=True), xe.grad.numpy(), we.grad.numpy()
+
+
+@pytest.mark.parametrize("xs,ws,kw", CONV2D)
+def test_conv2d_kernels_agree_with_numpy_path(xs, ws, kw):
+    pytest.importorskip("numba")
+    x, w = rand(*xs, dtype=np.float64), rand(*ws, dtype=np.float64)
+    old = _jit.set_enabled(True)
+    try:
+        on = _conv_grads(x, w, kw)
+        _jit.set_enabled(False)
+        off = _conv_grads(x, w, kw)
+    finally:
+        _jit.set_enabled(old)
+    for a, b in zip(on, off):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("switch_to", [False, True])
+def test_conv2d_backward_after_the_kernels_switch(small_chunks, switch_to):
+    """The forward keeps its im2col chunks for the weight gradient; a backward
+    run with the kernels switched since still reads them in their layout."""
+    pytest.importorskip("numba")
+    x, w = rand(4, 3, 6, 7), rand(5, 3, 3, 3)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(xt, wt, padding=1).sum().backward()
+    old = _jit.set_enabled(not switch_to)
+    try:
+        xe, we = ember.tensor(x, requires_grad=True), ember.tensor(w, requires_grad=True)
+        y = F_E.conv2d(xe, we, padding=1)
+        _jit.set_enabled(switch_to)
+        y.sum().backward()
+    finally:
+        _jit.set_enabled(old)
+    np.testing.assert_allclose(we.grad.numpy(), wt.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_split_over_threads():
+    """Large enough that im2col and col2im are split over two threads."""
+    pytest.importorskip("numba")
+    old_n = ember.get_num_threads()
+    old = _jit.set_enabled(True)
+    ember.set_num_threads(2)
+    try:
+        check(lambda lib, x, w: lib.nn.functional.conv2d(x, w, stride=2, padding=1),
+              rand(4, 8, 24, 24), rand(8, 8, 3, 3))
+    finally:
+        ember.set_num_threads(old_n)
+        _jit.set_enabled(old)
+
+
+def test_compiled_passes_run(monkeypatch):
+    pytest.importorskip("numba")
+    if ember.randn(1).device.type != "cpu":
+        pytest.skip("the compiled passes are the CPU backend's")
+    from ember.backends.cpu import _numba as kernels
+    seen = {}
+    for name in ("im2col", "col2im", "max_pool2d_forward", "max_pool2d_backward"):
+        fn = getattr(kernels, name)
+
+        def spy(*a, _fn=fn, _name=name):
+            seen[_name] = seen.get(_name, 0) + 1
+            return _fn(*a)
+        monkeypatch.setattr(kernels, name, spy)
+    old = _jit.set_enabled(True)
+    try:
+        x = ember.randn(2, 3, 8, 8, requires_grad=True)
+        w = ember.randn(4, 3, 3, 3, requires_grad=True)
+        F_E.max_pool2d(F_E.conv2d(x, w, stride=2), 2, stride=1).sum().backward()
+    finally:
+        _jit.set_enabled(old)
+    assert set(seen) == {"im2col", "col2im", "max_pool2d_forward", "max_pool2d_backward"}
+
+
+# ---- max pooling -----------------------------------------------------------------------------
+
+POOL = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=(2, 3), stride=(1, 2), dilation=(2, 1)),
+    dict(kernel_size=3, stride=2, ceil_mode=True),
+    dict(kernel_size=(3, 2), stride=1, padding=(1, 1), dilation=2),
+]
+
+
+@pytest.mark.parametrize("kw", POOL)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d(jit, kw, dtype):
+    check(lambda lib, x: lib.nn.functional.max_pool2d(x, **kw), rand(2, 3, 9, 8, dtype=dtype))
+
+
+@pytest.mark.parametrize("kw", POOL)
+def test_max_pool2d_indices_and_double_backward(jit, kw):
+    def fn(lib, x):
+        y, i = lib.nn.functional.max_pool2d(x, return_indices=True, **kw)
+        g, = lib.autograd.grad((y * y).sum(), x, create_graph=True)
+        return y, i, (g * g.sin()).sum()
+    check(fn, rand(2, 2, 7, 9, dtype=np.float64))
+
+
+def test_max_pool_1d_3d_and_unbatched(jit):
+    check(lambda lib, x: lib.nn.functional.max_pool1d(x, 3, 2, 1), rand(2, 3, 11))
+    check(lambda lib, x: lib.nn.functional.max_pool2d(x, 2), rand(3, 6, 5))
+    check(lambda lib, x: lib.nn.functional.max_pool3d(x, 2, padding=1), rand(1, 2, 4, 5, 4))
+
+
+@pytest.mark.parametrize("kw", POOL)
+def test_max_pool2d_special_values_agree_with_numpy_path(kw):
+    """NaN wins (the last one), ties keep the first maximum, -inf and inf:
+    the compiled pass picks the same winners as the NumPy stages."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, (2, 3, 9, 8)).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.1] = -np.inf
+    x[rng.random(x.shape) < 0.05] = np.inf
+    res = []
+    old = _jit.set_enabled(True)
+    try:
+        for on in (True, False):
+            _jit.set_enabled(on)
+            t = ember.tensor(x, requires_grad=True)
+            y, i = F_E.max_pool2d(t, return_indices=True, **kw)
+            y.backward(ember.ones_like(y))
+            res.append((y.numpy(force=True), i.numpy(), t.grad.numpy()))
+    finally:
+        _jit.set_enabled(old)
+    for a, b in zip(*res):
+        np.testing.assert_array_equal(a, b)
