@@ -75,6 +75,8 @@ class MatMul(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
+        # (complex operands: the products below take conj(a), conj(b), torch's convention)
+        a, b = _bw.conj(a), _bw.conj(b)
         need = ctx.needs_input_grad
         ad, bd = a.ndim, b.ndim
         ga = gb = None

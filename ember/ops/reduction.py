@@ -183,7 +183,7 @@ def _acc_dtype(d, dtype, t=None):
     ``t``: the input Tensor, to refuse an integer ``dtype=`` under autograd."""
     if dtype is not None:
         dt = D.to_dtype(dtype)
-        if t is not None and not dt.is_floating_point and t.requires_grad and _gm.enabled:
+        if t is not None and dt.category < D._FLOAT and t.requires_grad and _gm.enabled:
             raise RuntimeError(f"Autograd not support dtype: {_tname(dt.np)}")
         return dt.np.type  # host  (the scalar type of the dtype: not a call)
     k = d.dtype
@@ -254,11 +254,11 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     acc = None
     if dtype is not None:
         dt = D.to_dtype(dtype)
-        if not dt.is_floating_point:
+        if dt.category < D._FLOAT:
             raise RuntimeError(f"mean(): could not infer output dtype. Optional dtype must be "
                                f"either a floating point or complex dtype. Got: {_tname(dt.np)}")
         acc = dt.np.type  # host  (the scalar type of the dtype: not a call)
-    elif d.dtype.kind != "f":
+    elif d.dtype.kind not in "fc":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_tname(d.dtype)}")
     axes = None if dim is None else _axes(dim, d.ndim, "mean")
