@@ -399,7 +399,7 @@ def checked_scalar(v, np_dtype, fill=True, check_floats=True):
     the fill paths' wording; ``check_floats=False`` lets any number into a float type
     (torch.tensor's rule: 1e40 becomes inf in float32)."""
     kind = np_dtype.kind
-    if kind == "b" or type(v) is _pybool or isinstance(v, np.bool_):
+    if kind == "b" or kind == "c" or type(v) is _pybool or isinstance(v, np.bool_):
         return v
     if kind == "f" and not check_floats:
         return v

@@ -279,3 +279,82 @@ def angle(input, *, out=None):
     r = Angle.apply(input)
     return _out(r, out) if out is not None else r
 
+
+
+# ---- real-only ops: refused for complex input, as torch ---------------------------------------
+# These order or round numbers, which complex numbers have no notion of.  Their NumPy
+# formulas would not refuse (NumPy orders complex numbers by real part, then imaginary
+# part), so each public function is wrapped once, here, with torch's error.  The check is
+# one dtype test per call.  (Wrapping happens when ember.ops loads, before ember.Tensor
+# and the ember namespace take these functions.)
+
+def _refusing_complex(fn, exc, msg):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(input, *args, **kwargs):
+        if isinstance(input, TensorBase) and input._data.dtype.kind == "c":
+            raise exc(msg.replace("{T}", D.scalar_name_of(input._data.dtype)))
+        for a in args:
+            if isinstance(a, TensorBase) and a._data.dtype.kind == "c":
+                raise exc(msg.replace("{T}", D.scalar_name_of(a._data.dtype)))
+        return fn(input, *args, **kwargs)
+    return wrapper
+
+
+_NI, _RT = NotImplementedError, RuntimeError
+_REAL_ONLY = {      # module -> function -> (exception, torch's message; {T}: "ComplexFloat")
+    "reduction": {
+        "max": (_RT, "max(): does not support complex input"),
+        "min": (_RT, "min(): does not support complex input"),
+        "amax": (_NI, "\"max_values_cpu\" not implemented for '{T}'"),
+        "amin": (_NI, "\"min_values_cpu\" not implemented for '{T}'"),
+        "aminmax": (_RT, "aminmax(): does not support complex input"),
+        "argmax": (_RT, "argmax(): does not support complex input"),
+        "argmin": (_RT, "argmin(): does not support complex input"),
+        "cummax": (_NI, "\"cummax_cpu\" not implemented for '{T}'"),
+        "cummin": (_NI, "\"cummin_cpu\" not implemented for '{T}'"),
+        "sort": (_RT, " Sort does not support complex dtypes on CPU"),
+        "argsort": (_RT, " Sort does not support complex dtypes on CPU"),
+        "msort": (_RT, " Sort does not support complex dtypes on CPU"),
+        "topk": (_RT, " topk does not support complex dtypes on CPU"),
+        "kthvalue": (_NI, "\"kthvalue_cpu\" not implemented for '{T}'"),
+        "median": (_NI, "\"median_cpu\" not implemented for '{T}'"),
+        "nanmedian": (_NI, "\"nanmedian_cpu\" not implemented for '{T}'"),
+        "mode": (_NI, "\"mode_cpu\" not implemented for '{T}'"),
+    },
+    "math": {
+        "floor": (_NI, "floor is not supported for complex inputs"),
+        "ceil": (_NI, "ceil is not supported for complex inputs"),
+        "trunc": (_NI, "trunc is not supported for complex inputs"),
+        "fix": (_NI, "trunc is not supported for complex inputs"),
+        "round": (_NI, "\"round_vml_cpu\" not implemented for '{T}'"),
+        "frac": (_NI, "\"frac_cpu\" not implemented for '{T}'"),
+        "clamp": (_NI, "clamp is not supported for complex types"),
+        "clip": (_NI, "clamp is not supported for complex types"),
+        "clamp_min": (_NI, "clamp is not supported for complex types"),
+        "clamp_max": (_NI, "clamp is not supported for complex types"),
+        "relu": (_NI, "clamp is not supported for complex types"),
+        "maximum": (_RT, "maximum not implemented for complex tensors."),
+        "minimum": (_RT, "minimum not implemented for complex tensors."),
+        "fmax": (_RT, "fmax not implemented for complex tensors."),
+        "fmin": (_RT, "fmin not implemented for complex tensors."),
+        "heaviside": (_RT, "heaviside is not yet implemented for complex tensors."),
+        "atan2": (_NI, "\"atan2_cpu\" not implemented for '{T}'"),
+    },
+    "elementwise": {
+        "remainder": (_NI, "\"remainder_cpu\" not implemented for '{T}'"),
+        "fmod": (_NI, "\"fmod_cpu\" not implemented for '{T}'"),
+    },
+}
+
+
+def _wrap_real_only():
+    import importlib
+    for mod_name, table in _REAL_ONLY.items():
+        mod = importlib.import_module(f"{__package__}.{mod_name}")
+        for name, (exc, msg) in table.items():
+            setattr(mod, name, _refusing_complex(getattr(mod, name), exc, msg))
+
+
+_wrap_real_only()

@@ -579,12 +579,25 @@ def _compare(cls):
     return f
 
 
+def _ordered_compare(cls, kernel):
+    """A comparison by order: refused for complex operands, as torch (NumPy would
+    order complex numbers by their real parts first)."""
+    def f(input, other, *, out=None):
+        if type(other) is complex or type(input) is complex or (
+                isinstance(input, TensorBase) and input._data.dtype.kind == "c") or (
+                isinstance(other, TensorBase) and other._data.dtype.kind == "c"):
+            rt = D.result_type(as_tensor_arg(input, "input"), as_tensor_arg(other))
+            raise NotImplementedError(f"\"{kernel}_cpu\" not implemented for '{rt.scalar_name}'")
+        return _out(_binary(cls, input, other), out)
+    return f
+
+
 eq = _compare(_EQ)
 ne = not_equal = _compare(_NE)
-lt = less = _compare(_LT)
-le = less_equal = _compare(_LE)
-gt = greater = _compare(_GT)
-ge = greater_equal = _compare(_GE)
+lt = less = _ordered_compare(_LT, "lt")
+le = less_equal = _ordered_compare(_LE, "le")
+gt = greater = _ordered_compare(_GT, "gt")
+ge = greater_equal = _ordered_compare(_GE, "ge")
 logical_and = _compare(_LAND)
 logical_or = _compare(_LOR)
 logical_xor = _compare(_LXOR)
@@ -736,7 +749,7 @@ def where(condition, input=None, other=None, *, out=None):
 # torch's names for dtypes in error messages ("not implemented for 'Long'")
 TORCH_TYPE_NAME = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
                    "int16": "Short", "int32": "Int", "int64": "Long", "uint8": "Byte",
-                   "bool": "Bool"}
+                   "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
 
 
 def _lerp_np(a, b, w):

@@ -543,11 +543,11 @@ class Prod(Op):
         axes = None if axis is None else (axis,)
         g = _keep(g, axes, keepdim)
         if not (xd == 0).any():
-            return g * _keep(out, axes, keepdim) / x
+            return g * _bw.conj(_keep(out, axes, keepdim) / x)
         # with zeros, out / x is 0/0: use the product of the *other* elements
         if is_array(x):
-            return g * _prod_others(xd, axis)
-        return g * _prod_others_graph(x, axis)
+            return g * _bw.conj(_prod_others(xd, axis))
+        return g * _bw.conj(_prod_others_graph(x, axis))
 
 
 def _prod_others(x, axis):
