@@ -52,6 +52,7 @@ del _m, _n, _f
 
 from .autograd import functional as _autograd_functional  # noqa: E402,F401  (above ops)
 from . import linalg  # noqa: E402
+from . import fft  # noqa: E402  (torch.fft's transforms)
 from ._serialization_hook import save, load  # noqa: E402
 
 __version__ = "0.1.0"
