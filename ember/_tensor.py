@@ -30,6 +30,7 @@ from .ops import special as SP
 from .ops import special_functions as SF
 from .ops import misc as X
 from .ops import complex as CX
+from .ops import spectral as SPEC
 from .ops.device import to_device
 from .ops.elementwise import _cast
 from .ops.methods import binop, iop, inplace_method
@@ -712,6 +713,8 @@ class Tensor(TensorBase):
     is_conj = CX.is_conj
     angle = CX.angle
     isreal = CX.isreal
+    stft = SPEC.stft
+    istft = SPEC.istft
 
     def conj_physical_(self):
         """Conjugate in place (nothing to do for a real tensor)."""
