@@ -198,10 +198,22 @@ def test_matmul_gradcheck():
     lambda L, a: a.prod(), lambda L, a: a.prod(1), lambda L, a: a.cumsum(1),
     lambda L, a: a.reshape(3, 2).t()[1:], lambda L, a: L.cat([a, a * 2]),
     lambda L, a: a[:, [0, 2]], lambda L, a: a.mH, lambda L, a: a.H, lambda L, a: a.flip(0),
-    lambda L, a: L.stack([a, a], 1).transpose(0, 2),
+    lambda L, a: L.stack([a, a], 1).transpose(0, 2), lambda L, a: a.var(),
+    lambda L, a: a.std(1), lambda L, a: a.var(0, correction=0), lambda L, a: a.norm(),
+    lambda L, a: L.linalg.vector_norm(a, 1, dim=0),
 ])
 def test_reductions_and_shapes(fn):
     check(fn, z(2, 3))
+
+
+def test_random_complex():
+    ember.manual_seed(0)
+    r = ember.randn(20000, dtype=ember.complex64)
+    assert r.dtype is ember.complex64
+    # torch's complex normal: variance 1 in all, 1/2 in each part
+    assert abs(float(r.real.var()) - 0.5) < 0.03 and abs(float(r.imag.var()) - 0.5) < 0.03
+    u = ember.rand(1000, dtype=ember.complex128)
+    assert u.dtype is ember.complex128 and 0 <= float(u.real.min()) and float(u.imag.max()) < 1
 
 
 def test_mean_of_ints_as_complex():

@@ -481,7 +481,7 @@ def _var_args(name, input, dim, unbiased, correction):
     elif correction is None:
         correction = 1
     d = input._data
-    if d.dtype.kind != "f":
+    if d.dtype.kind not in "fc":
         raise RuntimeError("std and var only support floating point and complex dtypes")
     axes = _axes(dim, d.ndim, name)
     n = _count(d.shape, axes)
@@ -500,12 +500,22 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=N
     """Variance over ``dim`` divided by ``N - correction`` (``unbiased=True``
     means correction 1).  N <= correction gives inf/nan with a warning."""
     axes, c = _var_args("var", input, dim, unbiased, correction)
+    if input._data.dtype.kind == "c":
+        return _out(_complex_var(input, axes, c, keepdim), out)
     return _out(Var.apply(input, axes, c, keepdim), out)
+
+
+def _complex_var(x, axes, c, keepdim):
+    """Var of complex numbers: the mean squared distance from the mean, which is the sum
+    of the variances of the real and imaginary parts (a real tensor, as torch's)."""
+    return Var.apply(x.real, axes, c, keepdim) + Var.apply(x.imag, axes, c, keepdim)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """Standard deviation: sqrt(var) with var's arguments."""
     axes, c = _var_args("std", input, dim, unbiased, correction)
+    if input._data.dtype.kind == "c":
+        return _out(_complex_var(input, axes, c, keepdim).sqrt(), out)
     return _out(Std.apply(input, axes, c, keepdim), out)
 
 
@@ -1480,6 +1490,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
     p = _norm_ord("linalg_vector_norm", ord)
     if dtype is not None:
         x = _cast(x, dtype)
+    if x._data.dtype.kind == "c":
+        x = x.abs()         # (a complex vector's norm is its moduli's)
     d = x._data
     if d.dtype.kind != "f":
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
