@@ -76,7 +76,7 @@ _I64_MIN, _U64_END, _I64 = -(1 << 63), 1 << 64, np.dtype(np.int64)
 
 def to_float(t):
     """Integer/bool tensors become the default float dtype (for exp, log, ...)."""
-    if t._data.dtype.kind in "fc":
+    if t._data.dtype.kind == "f":
         return t
     return cast(t, D.get_default_dtype())
 

@@ -522,12 +522,20 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=N
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """(var, mean) in one pass; arguments as :func:`var`."""
     axes, c = _var_args("var_mean", input, dim, unbiased, correction)
+    if input._data.dtype.kind == "c":
+        return _complex_var(input, axes, c, keepdim), _complex_mean(input, axes, keepdim)
     return VarMean.apply(input, axes, c, keepdim)
+
+
+def _complex_mean(x, axes, keepdim):
+    return Mean.apply(x, axes, keepdim, None)
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """(std, mean) in one pass; arguments as :func:`var`."""
     axes, c = _var_args("std_mean", input, dim, unbiased, correction)
+    if input._data.dtype.kind == "c":
+        return _complex_var(input, axes, c, keepdim).sqrt(), _complex_mean(input, axes, keepdim)
     return StdMean.apply(input, axes, c, keepdim)
 
 
@@ -941,6 +949,8 @@ class LogSumExp(Op):
 def logsumexp(input, dim, keepdim=False, *, out=None):
     """log(sum(exp(x))) over ``dim``, computed stably; ints become the default float."""
     _check_tensor(input, "logsumexp")
+    if input._data.dtype.kind == "c":
+        raise NotImplementedError("logsumexp of complex tensors is not supported by Ember")
     if input._data.dtype.kind != "f":
         input = _cast(input, D.get_default_dtype())
     axes = _axes(dim, input._data.ndim, "logsumexp")
@@ -1011,11 +1021,12 @@ class Cumprod(Op):
         if xd.ndim == 0:
             return g
         if not (xd == 0).any():
-            # d out_k / d x_i = out_k / x_i for k >= i
-            return _revcumsum(g * out, axis) / x
+            # d out_k / d x_i = out_k / x_i for k >= i (conjugated for complex x)
+            return _revcumsum(g * _bw.conj(out), axis) / _bw.conj(x)
+        # (both formulas are products of x's: conjugated for complex x)
         if is_array(x):
-            return _cumprod_grad_zeros(xd, out, g, axis)
-        return _cumprod_grad_graph(x, g, axis)
+            return _cumprod_grad_zeros(_bw.conj(xd), _bw.conj(out), g, axis)
+        return _cumprod_grad_graph(_bw.conj(x), g, axis)
 
 
 def _cumprod_grad_zeros(x, out, g, axis):
@@ -1538,6 +1549,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     if d.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
                            f"dimensions.")
+    if d.dtype.kind == "c":
+        raise NotImplementedError("linalg.matrix_norm: complex matrices are not supported by Ember")
     if d.dtype.kind != "f":
         raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as "
                            f"input. Got {_tname(d.dtype)}")
