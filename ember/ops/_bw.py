@@ -153,11 +153,19 @@ def sigmoid(x):
 
 def conj(x):
     """The complex conjugate; ``x`` itself when it is real."""
-    if not isinstance(x, _T):
-        if type(x) is complex:          # (a Python-number operand)
-            return x.conjugate()
-        return x.conj() if getattr(x, "dtype", None) is not None and x.dtype.kind == "c" else x
-    return x.conj() if x._data.dtype.kind == "c" else x
+    t = type(x)
+    if t is _nd:                        # (the common case first: a NumPy array)
+        return x.conj() if x.dtype.kind == "c" else x
+    if t is float or t is int:
+        return x
+    if isinstance(x, _T):
+        return x.conj() if x._data.dtype.kind == "c" else x
+    if t is complex:                    # (a Python-number operand)
+        return x.conjugate()
+    return x.conj() if getattr(x, "dtype", None) is not None and x.dtype.kind == "c" else x
+
+
+_nd = np.ndarray
 
 
 def real(x):
