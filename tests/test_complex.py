@@ -375,6 +375,8 @@ def _same_error(fn):
     lambda L: L.complex(L.ones(2, dtype=L.int64), L.ones(2, dtype=L.int64)),
     lambda L: L.polar(L.ones(2), L.ones(2, dtype=L.float64)),
     lambda L: L.tensor([1j]).median(), lambda L: L.tensor([1j]).cummax(0),
+    lambda L: L.ones(2).add_(L.tensor([1j])), lambda L: L.ones(2).mul_(1j),
+    lambda L: L.ones(2, dtype=L.int64).add_(1j),
 ])
 def test_errors_match_torch(fn):
     _same_error(fn)
@@ -385,3 +387,18 @@ def test_complex_tensor_requires_grad():
     assert e.requires_grad
     with pytest.raises(RuntimeError, match="floating point and complex"):
         ember.tensor([1]).requires_grad_()
+
+
+def test_save_load_round_trip(tmp_path):
+    t = ember.tensor([1 + 2j, 3j], dtype=ember.complex128)
+    ember.save({"z": t, "w": t.to(ember.complex64)}, tmp_path / "z.pt")
+    back = ember.load(tmp_path / "z.pt")
+    assert back["z"].dtype is ember.complex128 and back["w"].dtype is ember.complex64
+    assert back["z"].tolist() == [1 + 2j, 3j]
+
+
+def test_from_numpy_shares_memory():
+    a = np.array([1 + 2j, 3j], dtype=np.complex64)
+    t = ember.from_numpy(a)
+    t.imag[0] = 5
+    assert a[0] == 1 + 5j and t.dtype is ember.complex64
