@@ -121,6 +121,8 @@ def test_casts():
         assert_close(e, t)
     assert ember.tensor(1 + 2j).item() == 1 + 2j
     assert complex(ember.tensor(1 - 2j)) == 1 - 2j
+    assert float(ember.tensor(3 + 0j)) == 3.0 and int(ember.tensor(2 + 0j)) == 2
+    assert bool(ember.tensor(1j)) and not bool(ember.tensor(0j))
 
 
 # ---- values and gradients against torch --------------------------------------------------
@@ -376,7 +378,8 @@ def _same_error(fn):
     lambda L: L.polar(L.ones(2), L.ones(2, dtype=L.float64)),
     lambda L: L.tensor([1j]).median(), lambda L: L.tensor([1j]).cummax(0),
     lambda L: L.ones(2).add_(L.tensor([1j])), lambda L: L.ones(2).mul_(1j),
-    lambda L: L.ones(2, dtype=L.int64).add_(1j),
+    lambda L: L.ones(2, dtype=L.int64).add_(1j), lambda L: float(L.tensor(1j)),
+    lambda L: int(L.tensor(2 + 1j)),
 ])
 def test_errors_match_torch(fn):
     _same_error(fn)
