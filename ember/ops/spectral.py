@@ -244,8 +244,8 @@ def fft_c2c(x, dims, sizes, forward, norm):
     """fft/ifft/fftn/ifftn: ``x`` resized to ``sizes`` on ``dims``, transformed."""
     norm = check_norm(norm)
     x = _as_complex(x)
-    if not dims:
-        return x.clone() if x._data.ndim else x * 1
+    if not dims:                                    # (fftn over no dims: a copy)
+        return x.clone()
     x = resize(x, dict(zip(dims, sizes)))
     return C2C.apply(x, dims, forward, norm)
 

@@ -493,8 +493,8 @@ def _no_complex(fname, *ts):
 
 
 def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
-    _no_complex(fname, input, weight, bias)
     x, w = _check_tensors(fname, input, weight, bias)
+    _no_complex(fname, input, weight, bias)
     _check_ndim(fname, nd, x, w)
     stride, dilation, groups = _check_common(nd, stride, dilation, groups)
     ksize = w.shape[2:]
@@ -570,8 +570,8 @@ def _bias_axes(nd, batched):
 
 def _conv_transposend(nd, fname, input, weight, bias, stride, padding, output_padding, groups,
                       dilation):
-    _no_complex(fname, input, weight, bias)
     x, w = _check_tensors(fname, input, weight, bias)
+    _no_complex(fname, input, weight, bias)
     _check_ndim(fname, nd, x, w)
     stride, dilation, groups = _check_common(nd, stride, dilation, groups)
     if isinstance(padding, str):
