@@ -209,6 +209,7 @@ def test_stft_istft_round_trip_and_gradcheck():
                      (xs,))
 
 
+@pytest.mark.filterwarnings("ignore:A window was not provided")
 @pytest.mark.parametrize("fn", [
     lambda L: L.stft(L.ones(20), 8),
     lambda L: L.stft(L.ones(2, 2, 5), 4, return_complex=True),
