@@ -129,7 +129,8 @@ def test_casts():
 
 UNARY = ["exp", "log", "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tan", "sinh", "cosh",
          "tanh", "sigmoid", "expm1", "log1p", "log2", "log10", "exp2", "abs", "sgn", "neg",
-         "angle", "conj", "conj_physical", "square"]
+         "angle", "conj", "conj_physical", "square", "asin", "acos", "atan", "asinh", "acosh",
+         "atanh"]
 
 
 @pytest.mark.parametrize("dtype", [C128, C64])
@@ -139,7 +140,7 @@ def test_unary(name, dtype):
 
 
 @pytest.mark.parametrize("name", ["exp", "log", "sqrt", "sin", "tanh", "sigmoid", "abs", "sgn",
-                                  "angle", "reciprocal", "conj"])
+                                  "angle", "reciprocal", "conj", "asin", "acosh", "atanh"])
 def test_unary_gradcheck(name):
     x = ember.tensor(z(4)).requires_grad_()
     assert gradcheck(lambda t: getattr(ember, name)(t), (x,))
@@ -221,7 +222,7 @@ def test_products_along_a_dim_with_a_zero(fn):
     lambda: ember.tensor(z(3)).logsumexp(0),
     lambda: ember.linalg.det(ember.tensor(z(2, 2))),
     lambda: ember.linalg.inv(ember.tensor(z(2, 2))),
-    lambda: ember.asin(ember.tensor(z(3))),
+    lambda: ember.erf(ember.tensor(z(3))),
 ])
 def test_not_yet_for_complex_raises_not_a_wrong_answer(fn):
     # torch computes these; Ember refuses them rather than give a wrong value or gradient

@@ -281,7 +281,7 @@ class Asin(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / _bw.sqrt(1 - x * x)
+        return g / _bw.conj(_bw.sqrt(1 - x * x))
 
 
 class Acos(Op):
@@ -293,7 +293,7 @@ class Acos(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return -g / _bw.sqrt(1 - x * x)
+        return -g / _bw.conj(_bw.sqrt(1 - x * x))
 
 
 class Atan(Op):
@@ -305,7 +305,7 @@ class Atan(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / (x * x + 1)
+        return g / _bw.conj(x * x + 1)
 
 
 class Sinh(Op):
@@ -354,7 +354,7 @@ class Asinh(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / _bw.sqrt(x * x + 1)
+        return g / _bw.conj(_bw.sqrt(x * x + 1))
 
 
 class Acosh(Op):
@@ -366,6 +366,9 @@ class Acosh(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
+        if _bw.data(x).dtype.kind == "c":
+            # (sqrt(z - 1) sqrt(z + 1): the branch of acosh's derivative torch takes)
+            return g / _bw.conj(_bw.sqrt(x - 1) * _bw.sqrt(x + 1))
         return g / _bw.sqrt(x * x - 1)
 
 
@@ -378,21 +381,21 @@ class Atanh(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / (1 - x * x)
+        return g / _bw.conj(1 - x * x)
 
 
 sin = _float_unary(Sin, "sin", "Sine (radians).", complex_ok=True)
 cos = _float_unary(Cos, "cos", "Cosine (radians).", complex_ok=True)
 tan = _float_unary(Tan, "tan", "Tangent (radians).", complex_ok=True)
-asin = arcsin = _float_unary(Asin, "asin", "Inverse sine (nan outside [-1, 1]).")
-acos = arccos = _float_unary(Acos, "acos", "Inverse cosine (nan outside [-1, 1]).")
-atan = arctan = _float_unary(Atan, "atan", "Inverse tangent.")
+asin = arcsin = _float_unary(Asin, "asin", "Inverse sine (nan outside [-1, 1]).", complex_ok=True)
+acos = arccos = _float_unary(Acos, "acos", "Inverse cosine (nan outside [-1, 1]).", complex_ok=True)
+atan = arctan = _float_unary(Atan, "atan", "Inverse tangent.", complex_ok=True)
 sinh = _float_unary(Sinh, "sinh", "Hyperbolic sine.", complex_ok=True)
 cosh = _float_unary(Cosh, "cosh", "Hyperbolic cosine.", complex_ok=True)
 tanh = _float_unary(Tanh, "tanh", "Hyperbolic tangent.", complex_ok=True)
-asinh = arcsinh = _float_unary(Asinh, "asinh", "Inverse hyperbolic sine.")
-acosh = arccosh = _float_unary(Acosh, "acosh", "Inverse hyperbolic cosine (nan below 1).")
-atanh = arctanh = _float_unary(Atanh, "atanh", "Inverse hyperbolic tangent (+-inf at +-1).")
+asinh = arcsinh = _float_unary(Asinh, "asinh", "Inverse hyperbolic sine.", complex_ok=True)
+acosh = arccosh = _float_unary(Acosh, "acosh", "Inverse hyperbolic cosine (nan below 1).", complex_ok=True)
+atanh = arctanh = _float_unary(Atanh, "atanh", "Inverse hyperbolic tangent (+-inf at +-1).", complex_ok=True)
 
 
 class _DegRad(Op):
