@@ -11,7 +11,8 @@ from .ops import spectral as _S
 from .ops.spectral import fftfreq, rfftfreq, fftshift, ifftshift
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2",
-           "fftn", "ifftn", "rfftn", "irfftn", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
+           "hfft2", "ihfft2", "fftn", "ifftn", "rfftn", "irfftn", "hfftn", "ihfftn", "fftfreq",
+           "rfftfreq", "fftshift", "ifftshift"]
 
 
 def fft(input, n=None, dim=-1, norm=None, *, out=None):
@@ -103,6 +104,34 @@ def rfft2(input, s=None, dim=(-2, -1), norm=None, *, out=None):
 def irfft2(input, s=None, dim=(-2, -1), norm=None, *, out=None):
     _S._check_input(input, "irfft2")
     return irfftn(input, s, dim, norm, out=out)
+
+
+def hfftn(input, s=None, dim=None, norm=None, *, out=None):
+    """The n-D DFT of a Hermitian-symmetric signal given by its half along the last
+    transformed dim: real output, that dim 2 * (len - 1) long by default."""
+    _S._check_input(input, "hfftn")
+    dims, sizes = _S._n_dims(input, s, dim)
+    if not dims:
+        raise RuntimeError("hfftn must transform at least one axis")
+    last = _S.c2r_last_size(input, dims, None if s is None else s[-1])
+    return _out(_S.fft_c2r(input, dims, sizes[:-1] + (last,), norm, conj_input=True), out)
+
+
+def ihfftn(input, s=None, dim=None, norm=None, *, out=None):
+    """hfftn's inverse, for a real signal: the half spectrum of its inverse DFT."""
+    _S._check_input(input, "ihfftn")
+    return _out(_S.fft_r2c(input, *_S._n_dims(input, s, dim), norm, "ihfftn",
+                           onesided_conj=True), out)
+
+
+def hfft2(input, s=None, dim=(-2, -1), norm=None, *, out=None):
+    _S._check_input(input, "hfft2")
+    return hfftn(input, s, dim, norm, out=out)
+
+
+def ihfft2(input, s=None, dim=(-2, -1), norm=None, *, out=None):
+    _S._check_input(input, "ihfft2")
+    return ihfftn(input, s, dim, norm, out=out)
 
 
 def _out(r, out):

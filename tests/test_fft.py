@@ -45,6 +45,7 @@ def test_one_dim_complex_input(name, kw, norm):
     ("fft2", {}), ("ifft2", {"s": (4, 6)}), ("rfft2", {}), ("rfft2", {"s": (2, 9)}),
     ("fftn", {}), ("fftn", {"s": (4,)}), ("fftn", {"dim": (0, 2)}), ("ifftn", {"s": (3, 2, 5)}),
     ("rfftn", {}), ("rfftn", {"s": (4, -1), "dim": (0, 1)}), ("rfftn", {"dim": (2, 0)}),
+    ("ihfft2", {}), ("ihfftn", {"s": (3, 8)}), ("ihfftn", {"dim": (0, 2)}),
 ])
 def test_n_dim_real_input(name, kw, norm):
     check(lambda L, x: getattr(L.fft, name)(x, norm=norm, **kw), rand(2, 3, 6))
@@ -54,6 +55,7 @@ def test_n_dim_real_input(name, kw, norm):
 @pytest.mark.parametrize("name,kw", [
     ("fft2", {}), ("irfft2", {}), ("irfft2", {"s": (3, 7)}), ("irfftn", {}),
     ("irfftn", {"s": (4, 8)}), ("irfftn", {"dim": (0, 2)}), ("ifftn", {"dim": (1,)}),
+    ("hfft2", {}), ("hfftn", {"s": (3, 8)}), ("hfftn", {"dim": (0, 2)}),
 ])
 def test_n_dim_complex_input(name, kw, norm):
     check(lambda L, x: getattr(L.fft, name)(x, norm=norm, **kw), c(2, 3, 5))
