@@ -406,3 +406,29 @@ def test_from_numpy_shares_memory():
     t = ember.from_numpy(a)
     t.imag[0] = 5
     assert a[0] == 1 + 5j and t.dtype is ember.complex64
+
+
+@pytest.mark.parametrize("kw", [dict(lr=0.1), dict(lr=0.1, momentum=0.9),
+                                dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+                                dict(lr=0.1, maximize=True, momentum=0.5, dampening=0.1)])
+def test_sgd_on_complex_parameters(kw):
+    z0 = np.array([1 + 2j, -0.5 + 0.3j, 2 - 1j])
+    res = []
+    for L in (ember, torch):
+        p = L.nn.Parameter(L.tensor(z0))
+        opt = L.optim.SGD([p], **kw)
+        for _ in range(3):
+            opt.zero_grad()
+            ((p * p).real.sum() + p.abs().sum()).backward()
+            opt.step()
+        res.append(p.detach().numpy().copy())
+    np.testing.assert_allclose(res[0], res[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad", "LBFGS"])
+def test_other_optimizers_refuse_complex_parameters(name):
+    p = ember.nn.Parameter(ember.tensor([1 + 2j]))
+    with pytest.raises(NotImplementedError, match="complex parameters"):
+        opt = getattr(ember.optim, name)([p])
+        p.abs().sum().backward()
+        opt.step(lambda: p.abs().sum()) if name == "LBFGS" else opt.step()
