@@ -386,6 +386,17 @@ def test_errors_match_torch(fn):
     _same_error(fn)
 
 
+def test_backward_of_a_complex_output():
+    for L in (ember, torch):
+        zz = L.tensor(1 + 1j, requires_grad=True)
+        with pytest.raises(RuntimeError, match="only for real scalar outputs"):
+            (zz * 2).backward()
+    ze, zt = ember.tensor([1 + 1j], requires_grad=True), torch.tensor([1 + 1j], requires_grad=True)
+    (ze * (2 + 1j)).backward(ember.tensor([1 - 1j]))
+    (zt * (2 + 1j)).backward(torch.tensor([1 - 1j]))
+    assert_close(ze.grad, zt.grad)
+
+
 def test_complex_tensor_requires_grad():
     e = ember.tensor([1j], requires_grad=True)
     assert e.requires_grad

@@ -49,6 +49,9 @@ def _root_grads(tensors, grad_tensors, create_graph):
         if g is None:
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if t._data.dtype.kind == "c":
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs "
+                                   f"but got ember.{_FROM_NP[t._data.dtype].name}")
             g = _ns(t._data).ones_like(t._data)
         elif isinstance(g, TensorBase):
             if g.shape != t.shape:
