@@ -18,8 +18,9 @@ _pybool, _pyint, _pyfloat = _b.bool, _b.int, _b.float
 __all__ = [
     "dtype", "float16", "half", "float32", "float", "float64", "double",
     "bfloat16", "int8", "int16", "short", "int32", "int", "int64", "long",
-    "uint8", "bool", "complex64", "cfloat", "complex128", "cdouble", "get_default_dtype", "set_default_dtype", "promote_types",
+    "uint8", "bool", "get_default_dtype", "set_default_dtype", "promote_types",
     "result_type", "can_cast", "finfo", "iinfo",
+    "complex64", "cfloat", "complex128", "cdouble",
 ]
 
 _BOOL, _INT, _FLOAT, _COMPLEX = 0, 1, 2, 3
@@ -155,7 +156,8 @@ def from_numpy_dtype(np_dtype):
         return _FROM_NP[np_dtype]
     raise TypeError(
         f"can't convert np.ndarray of type {np_dtype}. The only supported types are: "
-        "float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, and bool.")
+        "float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, "
+        "and bool.")
 
 
 def to_dtype(d, fn=None):

@@ -191,7 +191,8 @@ def test_matmul(fn, shapes):
 
 
 @pytest.mark.parametrize("fn", [
-    lambda L, a, b: L.einsum("ij,jk->ik", a, b), lambda L, a, b: L.einsum("bi,bj->bij", a, b.t()[:2]),
+    lambda L, a, b: L.einsum("ij,jk->ik", a, b),
+    lambda L, a, b: L.einsum("bi,bj->bij", a, b.t()[:2]),
     lambda L, a, b: L.addmm(a @ b, a, b, beta=0.5, alpha=2),
     lambda L, a, b: L.baddbmm((a @ b)[None], a[None], b[None]),
     lambda L, a, b: L.addmv((a @ b)[:, 0], a, b[:, 0]),

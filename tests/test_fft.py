@@ -195,8 +195,8 @@ def test_stft_without_window_warns():
     lambda L, s, w: s.istft(16, window=w, length=40),
 ])
 def test_istft(fn):
-    spec = torch.stft(torch.tensor(rand(2, 40)), 16, window=torch.hann_window(16, dtype=torch.float64),
-                      return_complex=True).numpy()
+    window = torch.hann_window(16, dtype=torch.float64)
+    spec = torch.stft(torch.tensor(rand(2, 40)), 16, window=window, return_complex=True).numpy()
     check(fn, spec, np.hanning(16) + 0.1)
 
 

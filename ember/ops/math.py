@@ -388,14 +388,17 @@ sin = _float_unary(Sin, "sin", "Sine (radians).", complex_ok=True)
 cos = _float_unary(Cos, "cos", "Cosine (radians).", complex_ok=True)
 tan = _float_unary(Tan, "tan", "Tangent (radians).", complex_ok=True)
 asin = arcsin = _float_unary(Asin, "asin", "Inverse sine (nan outside [-1, 1]).", complex_ok=True)
-acos = arccos = _float_unary(Acos, "acos", "Inverse cosine (nan outside [-1, 1]).", complex_ok=True)
+acos = arccos = _float_unary(Acos, "acos", "Inverse cosine (nan outside [-1, 1]).",
+                             complex_ok=True)
 atan = arctan = _float_unary(Atan, "atan", "Inverse tangent.", complex_ok=True)
 sinh = _float_unary(Sinh, "sinh", "Hyperbolic sine.", complex_ok=True)
 cosh = _float_unary(Cosh, "cosh", "Hyperbolic cosine.", complex_ok=True)
 tanh = _float_unary(Tanh, "tanh", "Hyperbolic tangent.", complex_ok=True)
 asinh = arcsinh = _float_unary(Asinh, "asinh", "Inverse hyperbolic sine.", complex_ok=True)
-acosh = arccosh = _float_unary(Acosh, "acosh", "Inverse hyperbolic cosine (nan below 1).", complex_ok=True)
-atanh = arctanh = _float_unary(Atanh, "atanh", "Inverse hyperbolic tangent (+-inf at +-1).", complex_ok=True)
+acosh = arccosh = _float_unary(Acosh, "acosh", "Inverse hyperbolic cosine (nan below 1).",
+                               complex_ok=True)
+atanh = arctanh = _float_unary(Atanh, "atanh", "Inverse hyperbolic tangent (+-inf at +-1).",
+                               complex_ok=True)
 
 
 class _DegRad(Op):
@@ -570,7 +573,8 @@ class Sigmoid(Op):
         return g * _bw.conj(out * _bw.one_minus(out))
 
 
-sigmoid = _float_unary(Sigmoid, "sigmoid", "1 / (1 + exp(-input)), without overflow for any input.", complex_ok=True)
+sigmoid = _float_unary(Sigmoid, "sigmoid", "1 / (1 + exp(-input)), without overflow for any input.",
+                       complex_ok=True)
 
 
 class Logit(Op):
