@@ -444,3 +444,16 @@ def test_other_optimizers_refuse_complex_parameters(name):
         opt = getattr(ember.optim, name)([p])
         p.abs().sum().backward()
         opt.step(lambda: p.abs().sum()) if name == "LBFGS" else opt.step()
+
+
+def test_torch_checkpoints_and_dlpack_carry_complex(tmp_path):
+    t = torch.tensor([1 + 2j, 3j])
+    torch.save({"z": t, "w": t.to(torch.complex128)}, tmp_path / "c.pt")
+    back = ember.load(tmp_path / "c.pt")
+    assert_close(back["z"], t)
+    assert_close(back["w"], t.to(torch.complex128))
+    ember.save({"z": ember.tensor([1 - 2j])}, tmp_path / "e.pt", format="torch")
+    assert torch.load(tmp_path / "e.pt", weights_only=True)["z"].tolist() == [1 - 2j]
+    e = ember.from_dlpack(t)
+    e.imag[0] = 7                      # (zero-copy: torch sees the write)
+    assert t[0].item() == 1 + 7j
