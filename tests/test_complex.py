@@ -449,9 +449,9 @@ def test_other_optimizers_refuse_complex_parameters(name):
 def test_torch_checkpoints_and_dlpack_carry_complex(tmp_path):
     t = torch.tensor([1 + 2j, 3j])
     torch.save({"z": t, "w": t.to(torch.complex128)}, tmp_path / "c.pt")
-    back = ember.load(tmp_path / "c.pt")
-    assert_close(back["z"], t)
-    assert_close(back["w"], t.to(torch.complex128))
+    back = ember.load(tmp_path / "c.pt")       # (on the CPU, whatever the test device)
+    assert back["z"].dtype is ember.complex64 and back["w"].dtype is ember.complex128
+    assert back["z"].tolist() == back["w"].tolist() == t.tolist()
     ember.save({"z": ember.tensor([1 - 2j])}, tmp_path / "e.pt", format="torch")
     assert torch.load(tmp_path / "e.pt", weights_only=True)["z"].tolist() == [1 - 2j]
     e = ember.from_dlpack(t)
