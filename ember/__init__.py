@@ -9,6 +9,7 @@ from ._dtype import (dtype, float16, half, float32, float64, double, int8, int16
                      int64, long, uint8, bool, bfloat16, get_default_dtype, set_default_dtype,
                      promote_types, result_type, can_cast, finfo, iinfo)
 from ._dtype import float, int  # noqa: F401  (torch exposes these names too)
+from ._dtype import complex64, cfloat, complex128, cdouble  # noqa: F401  (complex dtypes)
 from ._tensor import Tensor
 from ._tensor_base import Size, device, is_tensor, set_default_device, get_default_device
 from ._printing import set_printoptions
@@ -51,6 +52,7 @@ del _m, _n, _f
 
 from .autograd import functional as _autograd_functional  # noqa: E402,F401  (above ops)
 from . import linalg  # noqa: E402
+from . import fft  # noqa: E402  (torch.fft's transforms)
 from ._serialization_hook import save, load  # noqa: E402
 
 __version__ = "0.1.0"

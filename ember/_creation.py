@@ -34,8 +34,8 @@ def _infer_dtype(arr):
         return D.bool
     if k in "iu":
         return D.int64
-    if k == "c":
-        raise TypeError("complex tensors are not supported by Ember")
+    if k == "c":       # (Python complex numbers: the default dtype's complex, as torch)
+        return D.get_default_dtype().to_complex()
     if k in "US":
         raise TypeError("new(): invalid data type 'str'")
     if k == "O":

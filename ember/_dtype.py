@@ -2,7 +2,7 @@
 
 An Ember dtype wraps a NumPy dtype.  Promotion follows torch, not NumPy:
 
-* categories are ordered bool < integer < floating;
+* categories are ordered bool < integer < floating < complex;
 * operands are ranked: tensors with dims > zero-dim tensors > Python scalars;
   a lower-ranked operand only changes the result when its *category* is
   higher than every higher-ranked operand's (``int_tensor * 2.5`` is float32,
@@ -20,9 +20,10 @@ __all__ = [
     "bfloat16", "int8", "int16", "short", "int32", "int", "int64", "long",
     "uint8", "bool", "get_default_dtype", "set_default_dtype", "promote_types",
     "result_type", "can_cast", "finfo", "iinfo",
+    "complex64", "cfloat", "complex128", "cdouble",
 ]
 
-_BOOL, _INT, _FLOAT = 0, 1, 2
+_BOOL, _INT, _FLOAT, _COMPLEX = 0, 1, 2, 3
 
 # NumPy dtype name -> (torch scalar-type name, torch C++ type name), as torch's messages
 # spell them.  The one table of these names: use dtype.scalar_name / dtype.c_name, or
@@ -59,14 +60,19 @@ class dtype:
         self.category = category
         self.itemsize = self.np.itemsize
         self.is_floating_point = category == _FLOAT
-        self.is_signed = category == _FLOAT or self.np.kind == "i"
+        self.is_signed = category >= _FLOAT or self.np.kind == "i"
 
     @property
     def is_complex(self):
-        return False
+        return self.category == _COMPLEX
 
     def to_real(self):
-        return self
+        """The real dtype of this complex dtype's parts (complex64 -> float32); self otherwise."""
+        return _COMPLEX_PARTS.get(self, self)
+
+    def to_complex(self):
+        """The complex dtype with parts of this float dtype (float32 -> complex64)."""
+        return _complex_of(self)
 
     def __repr__(self):
         return "ember." + self.name
@@ -84,15 +90,26 @@ int32 = int = dtype("int32", np.int32, _INT)
 int64 = long = dtype("int64", np.int64, _INT)
 uint8 = dtype("uint8", np.uint8, _INT)
 bool = dtype("bool", np.bool_, _BOOL)
+complex64 = cfloat = dtype("complex64", np.complex64, _COMPLEX)
+complex128 = cdouble = dtype("complex128", np.complex128, _COMPLEX)
+_COMPLEX_PARTS = {complex64: float32, complex128: float64}
 # NumPy has no bfloat16; the name exists so code that mentions it imports,
 # and using it raises a clear error (see to_dtype).
 bfloat16 = None
 
-_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool)
+_ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool, complex64, complex128)
 _FROM_NP = {d.np: d for d in _ALL}
 _BY_NAME = {d.name: d for d in _ALL}
 _BY_NAME.update(half=float16, float=float32, double=float64, short=int16,
-                int=int32, long=int64)
+                int=int32, long=int64, cfloat=complex64, cdouble=complex128)
+
+
+def _complex_of(d):
+    """The complex dtype holding parts of float dtype ``d`` (float64 -> complex128;
+    float16 and float32 -> complex64: Ember has no complex32)."""
+    if d.category == _COMPLEX:
+        return d
+    return complex128 if d is float64 else complex64
 
 
 def _dtype_by_name(name):
@@ -139,7 +156,8 @@ def from_numpy_dtype(np_dtype):
         return _FROM_NP[np_dtype]
     raise TypeError(
         f"can't convert np.ndarray of type {np_dtype}. The only supported types are: "
-        "float64, float32, float16, int64, int32, int16, int8, uint8, and bool.")
+        "float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, "
+        "and bool.")
 
 
 def to_dtype(d, fn=None):
@@ -220,7 +238,12 @@ def _promote_np(x, y):
     r = _PROMOTE_CACHE.get(key)
     if r is None:
         a, b = from_numpy_dtype(x), from_numpy_dtype(y)
-        if a.category != b.category:
+        if a.category != b.category and (a.category == _COMPLEX) + (b.category == _COMPLEX) == 1 \
+                and _FLOAT in (a.category, b.category):
+            # complex with float keeps the wider parts: float64 + complex64 -> complex128
+            c, f = (a, b) if a.category == _COMPLEX else (b, a)
+            r = complex128 if float64 in (f, c.to_real()) else c
+        elif a.category != b.category:
             # The higher category wins outright: int64 + float16 -> float16.
             r = a if a.category > b.category else b
         else:
@@ -237,6 +260,8 @@ def _scalar_category(v):
         return _INT
     if t is _pyfloat:
         return _FLOAT
+    if t is complex:
+        return _COMPLEX
     if isinstance(v, np.generic):
         return from_numpy_dtype(v.dtype).category
     if isinstance(v, (_pybool, np.bool_)):
@@ -246,11 +271,13 @@ def _scalar_category(v):
     if isinstance(v, _pyfloat):
         return _FLOAT
     if isinstance(v, complex):
-        raise TypeError("complex numbers are not supported by Ember")
+        return _COMPLEX
     raise TypeError(f"unsupported operand type {type(v).__name__}")
 
 
 def _default_for_category(cat):
+    if cat == _COMPLEX:
+        return _complex_of(_state.default)
     return (bool, int64, _state.default)[cat]
 
 
@@ -279,9 +306,12 @@ def result_type(*operands):
     if zero_dt is not None:
         z = _FROM_NP[zero_dt]
         if best is None or z.category > best.category:
-            best = z
+            # (a complex 0-dim tensor over float ones gives their complex: float32 -> complex64)
+            best = _complex_of(best) if best is not None and z.category == _COMPLEX \
+                and best.category == _FLOAT else z
     if scalar_cat >= 0 and (best is None or scalar_cat > best.category):
-        best = _default_for_category(scalar_cat)
+        best = _complex_of(best) if best is not None and scalar_cat == _COMPLEX \
+            and best.category == _FLOAT else _default_for_category(scalar_cat)
     return best
 
 
@@ -295,6 +325,7 @@ class finfo:
 
     def __init__(self, type=None):
         d = to_dtype(type) if type is not None else _state.default
+        d = d.to_real()          # (a complex dtype's limits are its parts', as torch's)
         if not d.is_floating_point:
             raise TypeError(f"finfo() requires a floating point input type, got {d}")
         fi = np.finfo(d.np)
@@ -316,7 +347,7 @@ class iinfo:
 
     def __init__(self, type):
         d = to_dtype(type)
-        if d.is_floating_point:
+        if d.category >= _FLOAT:
             raise TypeError(f"iinfo() requires an integer input type, got {d}")
         ii = np.iinfo(d.np) if d is not bool else None
         self.dtype = d.name
@@ -370,7 +401,7 @@ def checked_scalar(v, np_dtype, fill=True, check_floats=True):
     the fill paths' wording; ``check_floats=False`` lets any number into a float type
     (torch.tensor's rule: 1e40 becomes inf in float32)."""
     kind = np_dtype.kind
-    if kind == "b" or type(v) is _pybool or isinstance(v, np.bool_):
+    if kind == "b" or kind == "c" or type(v) is _pybool or isinstance(v, np.bool_):
         return v
     if kind == "f" and not check_floats:
         return v

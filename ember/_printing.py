@@ -70,8 +70,21 @@ def _summarized_values(arr):
     return parts.ravel()
 
 
+def _complex_formatter(arr):
+    """torch's complex style: the real parts formatted (and padded) as one float column,
+    the imaginary parts as another, joined as ``1.0000+2.0000e+00j``."""
+    fr, fi = _float_formatter(arr.real), _float_formatter(arr.imag)
+
+    def one(v):
+        im = fi(v.imag).lstrip() + "j"
+        return fr(v.real) + (im if im[0] in "+-" else "+" + im)
+    return one
+
+
 def _format_array(arr, prefix):
-    if arr.dtype.kind == "f":
+    if arr.dtype.kind == "c":
+        formatter = {"complex_kind": _complex_formatter(arr)}
+    elif arr.dtype.kind == "f":
         f = _float_formatter(arr)
         formatter = {"float_kind": f}
     elif arr.dtype.kind == "b":
@@ -104,7 +117,8 @@ def tensor_repr(t):
     dt = D._FROM_NP[arr.dtype]
     # int64 and bool go unsaid only when the values show them; an empty
     # tensor has none, so its dtype is said unless it is the default float
-    if dt not in (D.get_default_dtype(), D.int64, D.bool) or (
+    default_complex = D.get_default_dtype().to_complex()
+    if dt not in (D.get_default_dtype(), D.int64, D.bool, default_complex) or (
             arr.size == 0 and dt is not D.get_default_dtype()):
         suffixes.append(f"dtype={dt!r}")
     elif dt is D.float32 and D.get_default_dtype() is not D.float32:

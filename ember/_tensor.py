@@ -29,6 +29,8 @@ from .ops import indexing as I, activation as A, methods
 from .ops import special as SP
 from .ops import special_functions as SF
 from .ops import misc as X
+from .ops import complex as CX
+from .ops import spectral as SPEC
 from .ops.device import to_device
 from .ops.elementwise import _cast
 from .ops.methods import binop, iop, inplace_method
@@ -62,11 +64,11 @@ class Tensor(TensorBase):
 
     @property
     def H(self):
-        return self.T
+        return self.T.conj()
 
     @property
     def mH(self):
-        return self.mT
+        return self.mT.conj()
 
     def __iter__(self):
         if self._data.ndim == 0:
@@ -668,8 +670,6 @@ class Tensor(TensorBase):
     frexp = X.frexp
     nextafter = X.nextafter
     positive = X.positive
-    angle = X.angle
-    isreal = X.isreal
     nonzero_static = X.nonzero_static
     sum_to_size = X.sum_to_size
     split_with_sizes = X.split_with_sizes
@@ -701,18 +701,29 @@ class Tensor(TensorBase):
     bitwise_left_shift_ = inplace_method(E.bitwise_left_shift)
     bitwise_right_shift_ = inplace_method(E.bitwise_right_shift)
 
-    # Ember's tensors are real, dense and unshared: these answer as torch's
-    # do for such a tensor.
-    real = property(lambda self: self, doc="The tensor itself (real dtypes).")
-    imag = property(X.imag, doc="Raises: real tensors have no imaginary part.")
+    # ---- complex numbers (ops/complex.py) -------------------------------------
+    real = property(CX.real, lambda self, v: self.real.copy_(v),
+                    doc="The real parts (a writable view); a real tensor itself.")
+    imag = property(CX.imag, lambda self, v: self.imag.copy_(v),
+                    doc="The imaginary parts (a writable view); complex tensors only.")
+    conj = CX.conj
+    conj_physical = CX.conj_physical
+    resolve_conj = CX.resolve_conj
+    resolve_neg = CX.resolve_neg
+    is_conj = CX.is_conj
+    angle = CX.angle
+    isreal = CX.isreal
+    stft = SPEC.stft
+    istft = SPEC.istft
 
-    def conj(self):
+    def conj_physical_(self):
+        """Conjugate in place (nothing to do for a real tensor)."""
+        if self.is_complex():
+            self.imag.neg_()
         return self
 
-    conj_physical = conj_physical_ = resolve_conj = resolve_neg = to_dense = conj
-
-    def is_conj(self):
-        return False
+    def to_dense(self):
+        return self
 
     def is_neg(self):
         return False

@@ -286,7 +286,7 @@ class TensorBase:
         return self._data.dtype.kind == "f"
 
     def is_complex(self):
-        return False
+        return self._data.dtype.kind == "c"
 
     def is_signed(self):
         return self.dtype.is_signed
@@ -408,12 +408,12 @@ class TensorBase:
     def __float__(self):
         if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
-        return float(self.item())
+        return float(_real_item(self, "double"))
 
     def __int__(self):
         if self._data.size != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
-        return int(self.item())
+        return int(_real_item(self, "int64_t"))
 
     def __index__(self):
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
@@ -503,7 +503,7 @@ class TensorBase:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. If you "
                                "want to use a computed variable in a subgraph that doesn't require "
                                "differentiation use var_no_grad = var.detach().")
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and self._data.dtype.kind not in "fc":
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self.requires_grad = bool(requires_grad)
         return self
@@ -547,6 +547,17 @@ class TensorBase:
         return _tensor_repr(self)
 
     __str__ = __repr__
+
+
+def _real_item(t, c_type):
+    """t's one value as a real number: a complex value only when its imaginary part is 0
+    (torch's overflow error otherwise)."""
+    v = t.item()
+    if type(v) is complex:
+        if v.imag != 0:
+            raise RuntimeError(f"value cannot be converted to type {c_type} without overflow")
+        return v.real
+    return v
 
 
 _INTERNAL = frozenset({"_grad", "_out_nr", "_base", "_hooks", "_accum", "_post_acc_hooks", "_views"})

@@ -106,9 +106,9 @@ def _size(size):
 _tname = D.scalar_name_of           # torch's scalar-type name of a NumPy dtype ("Float")
 
 
-def _fdtype(dtype, kernel="check_uniform_bounds"):
+def _fdtype(dtype, kernel="check_uniform_bounds", complex_ok=False):
     dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    if not dt.is_floating_point:
+    if not dt.is_floating_point and not (complex_ok and dt.is_complex):
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{_tname(dt.np)}'")
     return dt
 
@@ -124,10 +124,18 @@ def rand(*args, size=None, generator=None, out=None, dtype=None, layout=None, de
          requires_grad=False, pin_memory=False):
     """Uniform on [0, 1); the shape positionally or as ``size=``."""
     _check_device(device)
-    dt = _fdtype(dtype)
+    dt = _fdtype(dtype, complex_ok=True)
     shape = _size_arg(args, size, "rand")
+    if dt.is_complex:       # (both parts uniform on [0, 1), as torch)
+        pair = _rng(generator).random(tuple(shape) + (2,), dtype=np.float64)
+        return _finish(_as_complex(pair, dt), requires_grad, device)
     return _finish(_rng(generator).random(shape, dtype=np.float64).astype(dt.np),
                    requires_grad, device)
+
+
+def _as_complex(pair, dt):
+    """(..., 2) float64 draws as complex numbers of dtype ``dt``."""
+    return pair.astype(dt.to_real().np).view(dt.np)[..., 0]
 
 
 @allocates
@@ -135,8 +143,11 @@ def randn(*args, size=None, generator=None, out=None, dtype=None, layout=None, d
           requires_grad=False, pin_memory=False):
     """Standard normal; the shape positionally or as ``size=``."""
     _check_device(device)
-    dt = _fdtype(dtype, "normal_kernel_cpu")
+    dt = _fdtype(dtype, "normal_kernel_cpu", complex_ok=True)
     shape = _size_arg(args, size, "randn")
+    if dt.is_complex:       # (variance 1 in all: each part has variance 1/2, as torch)
+        pair = _rng(generator).standard_normal(tuple(shape) + (2,)) * 0.5 ** 0.5
+        return _finish(_as_complex(pair, dt), requires_grad, device)
     return _finish(_rng(generator).standard_normal(shape).astype(dt.np), requires_grad, device)
 
 

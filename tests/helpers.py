@@ -14,13 +14,14 @@ import torch
 import ember
 
 TEST_DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu")   # (see conftest.py)
-TOL = {np.float64: (1e-10, 1e-8), np.float32: (1e-5, 1e-4), np.float16: (1e-2, 1e-2)}
+TOL = {np.float64: (1e-10, 1e-8), np.float32: (1e-5, 1e-4), np.float16: (1e-2, 1e-2),
+       np.complex128: (1e-10, 1e-8), np.complex64: (1e-5, 1e-4)}
 
 
 def to_torch(x):
     if isinstance(x, ember.Tensor):
         t = torch.from_numpy(np.array(x.detach().numpy()))
-        return t.requires_grad_(x.requires_grad) if t.is_floating_point() else t
+        return t.requires_grad_(x.requires_grad) if t.is_floating_point() or t.is_complex() else t
     return x
 
 
@@ -33,7 +34,7 @@ def to_ember(x):
 def pair(arr, requires_grad=None):
     """The same data as an Ember and a torch tensor (grad on for floats by default)."""
     arr = np.asarray(arr)
-    rg = arr.dtype.kind == "f" if requires_grad is None else requires_grad
+    rg = arr.dtype.kind in "fc" if requires_grad is None else requires_grad
     e = ember.tensor(arr.copy())
     t = torch.from_numpy(arr.copy())
     if rg:
@@ -56,7 +57,7 @@ def assert_close(e, t, atol=None, rtol=None, what="output"):
         en = e.detach().numpy()
         assert en.dtype == tn.dtype, f"{what}: dtype {en.dtype} != torch {tn.dtype}"
         assert en.shape == tn.shape, f"{what}: shape {en.shape} != torch {tn.shape}"
-        if tn.dtype.kind == "f":
+        if tn.dtype.kind in "fc":
             a, r = TOL.get(tn.dtype.type, (1e-5, 1e-4))
             np.testing.assert_allclose(en, tn, atol=atol or a, rtol=rtol or r, equal_nan=True,
                                        err_msg=what)
@@ -86,9 +87,19 @@ def check(fn, *arrays, atol=None, rtol=None, grad=True, seed=0, requires_grad=No
     any_grad = False
     for oe, ot in zip(outs_e, outs_t):
         if isinstance(ot, torch.Tensor) and ot.requires_grad:
-            w = rng.standard_normal(ot.shape).astype(ot.detach().numpy().dtype)
-            loss_e = loss_e + (oe * ember.tensor(w)).sum()
-            loss_t = loss_t + (ot * torch.from_numpy(w)).sum()
+            dt = ot.detach().numpy(force=True).dtype
+            if dt.kind == "c":
+                # a real loss of a complex output: its parts weighted apart, so the
+                # gradient convention (dL/dRe + i dL/dIm) is what gets compared
+                wr, wi = (rng.standard_normal(ot.shape).astype(dt.type(0).real.dtype)
+                          for _ in range(2))
+                loss_e = loss_e + (oe.real * ember.tensor(wr) + oe.imag * ember.tensor(wi)).sum()
+                loss_t = loss_t + (ot.real * torch.from_numpy(wr)
+                                   + ot.imag * torch.from_numpy(wi)).sum()
+            else:
+                w = rng.standard_normal(ot.shape).astype(dt)
+                loss_e = loss_e + (oe * ember.tensor(w)).sum()
+                loss_t = loss_t + (ot * torch.from_numpy(w)).sum()
             any_grad = True
     if not any_grad:
         return out_e, out_t
@@ -106,4 +117,7 @@ def check(fn, *arrays, atol=None, rtol=None, grad=True, seed=0, requires_grad=No
 
 def rand(*shape, dtype=np.float64, seed=0, low=-2.0, high=2.0):
     rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "c":         # (complex: real and imaginary parts uniform)
+        return (rng.uniform(low, high, size=shape)
+                + 1j * rng.uniform(low, high, size=shape)).astype(dtype)
     return rng.uniform(low, high, size=shape).astype(dtype)

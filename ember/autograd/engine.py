@@ -49,6 +49,9 @@ def _root_grads(tensors, grad_tensors, create_graph):
         if g is None:
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if t._data.dtype.kind == "c":
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs "
+                                   f"but got ember.{_FROM_NP[t._data.dtype].name}")
             g = _ns(t._data).ones_like(t._data)
         elif isinstance(g, TensorBase):
             if g.shape != t.shape:
@@ -137,6 +140,8 @@ def _fix(g, edge, graph):
         if g.shape != edge[2]:
             g = _sum_to(g, edge[2])
         if g._data.dtype != edge[3]:
+            if g._data.dtype.kind == "c" and edge[3].kind != "c":
+                g = g.real          # (a real input's gradient is the real part, as torch's)
             g = g.to(_FROM_NP[edge[3]])     # (an Ember dtype: .to takes no NumPy dtype)
         return g
     if type(g) is not np.ndarray and type(g) not in _ARRAYS:
@@ -147,6 +152,8 @@ def _fix(g, edge, graph):
     if g.shape != edge[2]:
         g = _sum_to(g, edge[2])
     if g.dtype != edge[3]:
+        if g.dtype.kind == "c" and edge[3].kind != "c":
+            g = g.real          # (a real input's gradient is the real part, as torch's)
         g = g.astype(edge[3])
     return g
 
@@ -522,7 +529,7 @@ def _check_anomaly(node, res):
         if g is None:
             continue
         arr = getattr(g, "_data", g)
-        if type(arr) in _ARRAYS and arr.dtype.kind == "f" and _ns(arr).isnan(arr).any():
+        if type(arr) in _ARRAYS and arr.dtype.kind in "fc" and _ns(arr).isnan(arr).any():
             raise RuntimeError(f"Function '{node._name}' returned nan values in its {i}th "
                                f"output.\n\nThe forward call that created it:\n"
                                f"{_forward_trace(node)}")

@@ -385,7 +385,7 @@ def _record_raw(cls, args, kwargs):
         t = _new(_tensor_base.Tensor)   # (ember.Tensor, registered when it loads)
         t._data = out
         t._vc = [0]
-        if out.dtype.kind == "f":
+        if out.dtype.kind in "fc":
             t.requires_grad = True
             t.grad_fn = ctx
         else:
@@ -412,7 +412,7 @@ def _record_raw(cls, args, kwargs):
         out = _array_out(ctx, out)
         ctx._n_out = 1
         t = _wrap(out)
-        if t._data.dtype.kind == "f":
+        if t._data.dtype.kind in "fc":
             t.requires_grad = True
             t.grad_fn = ctx
         outs = t
@@ -539,7 +539,7 @@ def _mark_view(out, src):
         out._vc = src._vc
         base = src if src._base is None else src._base
         out._base = base
-        if out.requires_grad or (_gm.enabled and a.dtype.kind == "f"):
+        if out.requires_grad or (_gm.enabled and a.dtype.kind in "fc"):
             # Remember views that are (or may join, when an in-place op with a
             # grad-requiring operand lands on the base) in the graph, so such a
             # change to the base or a sibling view can give them a fresh
@@ -590,7 +590,7 @@ def _new_view_refs(base):
 
 def _wrap_out(arr, ctx, nr):
     t = _wrap(arr)
-    if t._data.dtype.kind == "f":
+    if t._data.dtype.kind in "fc":
         t.requires_grad = True
         t.grad_fn = ctx
         t._out_nr = nr
@@ -716,7 +716,7 @@ def _apply_public(cls, args, kwargs):
                 src = o
                 o = _wrap(src._data)
                 o._vc = src._vc
-            if id(o) not in non_diff and o.dtype.is_floating_point:
+            if id(o) not in non_diff and (o.dtype.is_floating_point or o.dtype.is_complex):
                 o.requires_grad = True
                 o.grad_fn = ctx
                 o._out_nr = n

@@ -148,6 +148,41 @@ def sigmoid(x):
     return x.sigmoid()
 
 
+# ---- complex helpers: free on real input, so one formula serves real and complex --------
+# (torch's convention: for holomorphic f the gradient is g * conj(f'(z)))
+
+def conj(x):
+    """The complex conjugate; ``x`` itself when it is real."""
+    t = type(x)
+    if t is _nd:                        # (the common case first: a NumPy array)
+        return x.conj() if x.dtype.kind == "c" else x
+    if t is float or t is int:
+        return x
+    if isinstance(x, _T):
+        return x.conj() if x._data.dtype.kind == "c" else x
+    if t is complex:                    # (a Python-number operand)
+        return x.conjugate()
+    return x.conj() if getattr(x, "dtype", None) is not None and x.dtype.kind == "c" else x
+
+
+_nd = np.ndarray
+
+
+def real(x):
+    """The real part; ``x`` itself when it is real."""
+    if not isinstance(x, _T):
+        return x.real if getattr(x, "dtype", None) is not None and x.dtype.kind == "c" else x
+    return x.real
+
+
+def sgn(x):
+    """z / |z| (0 at 0) for complex x, sign(x) for real."""
+    if not isinstance(x, _T):
+        from .math import _complex_sgn, _np_sign
+        return _complex_sgn(x) if x.dtype.kind == "c" else _np_sign(x)
+    return x.sgn()
+
+
 def zeros_like(x):
     if not isinstance(x, _T):
         return namespace(x).zeros_like(x)

@@ -8,7 +8,7 @@ from .._creation import scalar_tensor
 from .._tensor_base import TensorBase, _wrap, _dim
 from ..backends import ARRAY_TYPES
 
-_pyscalar = (bool, int, float)
+_pyscalar = (bool, int, float, complex)
 
 
 def _is_array(x):
@@ -27,9 +27,7 @@ def as_tensor_arg(x, name="other"):
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, numbers.Number):
-        if isinstance(x, complex):
-            raise TypeError("complex numbers are not supported by Ember")
-        return x
+        return complex(x) if isinstance(x, complex) else x
     raise TypeError(f"unsupported operand type for {name}: '{type(x).__name__}'")
 
 
@@ -88,7 +86,7 @@ def ensure_tensor(x, name="input"):
         return x
     if _is_array(x):
         return _wrap(x)
-    if isinstance(x, (np.generic, bool, int, float)):
+    if isinstance(x, (np.generic, bool, int, float, complex)):
         return scalar_tensor(x, dtype=D.result_type(x))
     raise TypeError(f"{name} (argument 1) must be Tensor, not {type(x).__name__}")
 

@@ -64,6 +64,13 @@ class Cast(Op):
 
     @staticmethod
     def forward(ctx, x, np_dtype):
+        if x.dtype.kind == "c" and np_dtype.kind != "c":
+            # complex -> real keeps the real part, with torch's warning (NumPy's
+            # ComplexWarning would name NumPy)
+            import warnings
+            warnings.warn("Casting complex values to real discards the imaginary part",
+                          UserWarning, stacklevel=2)
+            x = x.real
         return x.astype(np_dtype)
 
     @staticmethod
@@ -73,7 +80,7 @@ class Cast(Op):
 
 def _cast(t, dt):
     out = Cast.apply(t, dt.np)
-    if dt.category != D._FLOAT and out.requires_grad:
+    if dt.category < D._FLOAT and out.requires_grad:
         out.requires_grad = False
         out.grad_fn = None
     return out
@@ -114,7 +121,8 @@ class Mul(Op):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
-        return (g * b if need[0] else None), (g * a if need[1] else None)
+        # (conj: torch's convention for complex operands; free on real ones)
+        return (g * _bw.conj(b) if need[0] else None), (g * _bw.conj(a) if need[1] else None)
 
 
 class Div(Op):
@@ -128,8 +136,8 @@ class Div(Op):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
-        ga = g / b if need[0] else None
-        gb = -g * a / (b * b) if need[1] else None
+        ga = g / _bw.conj(b) if need[0] else None
+        gb = -g * _bw.conj(a / (b * b)) if need[1] else None
         return ga, gb
 
 
@@ -163,10 +171,10 @@ class PowScalar(Op):
         if p == 0:      # torch: zeros, even where g is NaN or inf
             return _bw.zeros_like(g)
         if p == 2:
-            return g * 2 * x
+            return g * 2 * _bw.conj(x)
         if p == 1:
             return g
-        return g * p * x ** (p - 1)
+        return g * _bw.conj(p * x ** (p - 1))
 
 
 class Pow(Op):
@@ -188,7 +196,7 @@ class Pow(Op):
         need = ctx.needs_input_grad
         ga = gb = None
         if need[0]:
-            ga = g * b * a ** (b - 1)
+            ga = g * _bw.conj(b * a ** (b - 1))
             # torch: no gradient where the exponent is 0 (even at a == 0, even for a NaN g)
             bzero = _bw.data(b) == 0
             if bzero.any():
@@ -203,7 +211,7 @@ class Pow(Op):
             zero = (ad == 0) & (_bw.data(b) >= 0)
             if zero.any():
                 db = _bw.where(zero, 0.0, db)
-            gb = g * db
+            gb = g * _bw.conj(db)
         return ga, gb
 
 
@@ -245,7 +253,7 @@ class ScalarPowTensor(Op):
             # 0 ** x: torch's derivative is 0 where x >= 0 (0 * -inf otherwise);
             # masked before multiplying by g, so a NaN g still propagates, as torch
             dx = _bw.where(_bw.data(x) >= 0, 0.0, dx)
-        return None, g * dx
+        return None, g * _bw.conj(dx)
 
 
 class FloorDivide(Op):
@@ -341,7 +349,7 @@ def add(input, other, *, alpha=1, out=None):
 def _scale(input, other, alpha):
     """alpha * other, refusing a float alpha for integer operands (as torch)."""
     rt = D.result_type(as_tensor_arg(input, "input"), as_tensor_arg(other))
-    if isinstance(alpha, float) and rt.category != D._FLOAT:
+    if isinstance(alpha, float) and rt.category < D._FLOAT:
         raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
                            "point number.")
     D.checked_scalar(alpha, rt.np)     # (torch refuses alpha=200 for int8)
@@ -378,7 +386,7 @@ def div(input, other, *, rounding_mode=None, out=None):
     if rounding_mode is None:
         a, b = promote(input, other)
         rt = D.result_type(a, b)
-        if rt.category != D._FLOAT:
+        if rt.category < D._FLOAT:
             fdt = D.get_default_dtype()
             a = cast(a, fdt) if isinstance(a, TensorBase) else float(a)
             b = cast(b, fdt) if isinstance(b, TensorBase) else float(b)
@@ -477,7 +485,7 @@ def pow(input, exponent, *, out=None):
     exponent = as_tensor_arg(exponent, "exponent")
     if not isinstance(exponent, TensorBase):
         kind = input._data.dtype.kind
-        if kind != "f":
+        if kind not in "fc":
             if isinstance(exponent, float):
                 input = cast(input, D.get_default_dtype())
             else:
@@ -571,12 +579,25 @@ def _compare(cls):
     return f
 
 
+def _ordered_compare(cls, kernel):
+    """A comparison by order: refused for complex operands, as torch (NumPy would
+    order complex numbers by their real parts first)."""
+    def f(input, other, *, out=None):
+        if type(other) is complex or type(input) is complex or (
+                isinstance(input, TensorBase) and input._data.dtype.kind == "c") or (
+                isinstance(other, TensorBase) and other._data.dtype.kind == "c"):
+            rt = D.result_type(as_tensor_arg(input, "input"), as_tensor_arg(other))
+            raise NotImplementedError(f"\"{kernel}_cpu\" not implemented for '{rt.scalar_name}'")
+        return _out(_binary(cls, input, other), out)
+    return f
+
+
 eq = _compare(_EQ)
 ne = not_equal = _compare(_NE)
-lt = less = _compare(_LT)
-le = less_equal = _compare(_LE)
-gt = greater = _compare(_GT)
-ge = greater_equal = _compare(_GE)
+lt = less = _ordered_compare(_LT, "lt")
+le = less_equal = _ordered_compare(_LE, "le")
+gt = greater = _ordered_compare(_GT, "gt")
+ge = greater_equal = _ordered_compare(_GE, "ge")
 logical_and = _compare(_LAND)
 logical_or = _compare(_LOR)
 logical_xor = _compare(_LXOR)
@@ -728,7 +749,7 @@ def where(condition, input=None, other=None, *, out=None):
 # torch's names for dtypes in error messages ("not implemented for 'Long'")
 TORCH_TYPE_NAME = {"float16": "Half", "float32": "Float", "float64": "Double", "int8": "Char",
                    "int16": "Short", "int32": "Int", "int64": "Long", "uint8": "Byte",
-                   "bool": "Bool"}
+                   "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
 
 
 def _lerp_np(a, b, w):
@@ -867,7 +888,7 @@ def _fast_binary(cls, general, reflected=False):
     return op
 
 
-_OPERAND = (TensorBase, int, float, bool, np.ndarray, np.generic)
+_OPERAND = (TensorBase, int, float, bool, complex, np.ndarray, np.generic)
 
 
 fast_add = _fast_binary(Add, add)

@@ -150,6 +150,8 @@ def check_overlap(t, args, full_too=False):
 
 
 def _cat_name(np_dtype):
+    if np_dtype.kind == "c":
+        return D.scalar_name_of(np_dtype)       # ("ComplexFloat", as torch names it)
     return {"f": "Float", "i": "Long", "u": "Byte", "b": "Bool"}[np_dtype.kind]
 
 

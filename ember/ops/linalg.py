@@ -75,6 +75,8 @@ class MatMul(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
+        # (complex operands: the products below take conj(a), conj(b), torch's convention)
+        a, b = _bw.conj(a), _bw.conj(b)
         need = ctx.needs_input_grad
         ad, bd = a.ndim, b.ndim
         ga = gb = None
@@ -265,7 +267,12 @@ def dot(input, other, *, out=None):
     return _out(_apply_mm(Dot, input, other), out)
 
 
-vdot = dot  # real tensors only: no conjugation to do
+def vdot(input, other, *, out=None):
+    """The dot product of conj(input) and other (dot itself for real tensors)."""
+    _need_tensor(input, "vdot", "input", 1)
+    if input._data.dtype.kind == "c":
+        input = input.conj()
+    return dot(input, other, out=out)
 
 
 def inner(input, other, *, out=None):
@@ -292,6 +299,8 @@ def vecdot(x, y, *, dim=-1, out=None):
     """Sum of x * y over ``dim`` (inputs broadcast): torch.linalg.vecdot."""
     from .elementwise import mul
     from .reduction import sum as rsum
+    if isinstance(x, TensorBase) and x._data.dtype.kind == "c":
+        x = x.conj()            # (torch: sum of conj(x) * y)
     return _out(rsum(mul(x, y), dim), out)
 
 
@@ -336,11 +345,12 @@ class AddMm(Op):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        beta, alpha = ctx.beta, ctx.alpha
+        a, b = _bw.conj(a), _bw.conj(b)        # (complex operands: torch's convention)
+        beta, alpha = ctx.beta, _bw.conj(ctx.alpha)
         need = ctx.needs_input_grad
         gc = ga = gb = None
         if need[0]:
-            gc = g if beta == 1 else g * beta     # the engine sums it to c's shape
+            gc = g if beta == 1 else g * _bw.conj(beta)   # the engine sums it to c's shape
         ga_g = g if alpha == 1 else g * alpha
         if need[1]:
             ga = _mm(ga_g, _bw.swap_last(b))
@@ -488,7 +498,7 @@ class Einsum(Op):
 
     @staticmethod
     def backward(ctx, g):
-        xs = ctx.saved_tensors
+        xs = [_bw.conj(x) for x in ctx.saved_tensors]    # (complex: torch's convention)
         lhs, out = ctx.eq.split("->")
         terms = lhs.split(",")
         need = ctx.needs_input_grad
@@ -790,6 +800,7 @@ class Cross(Op):
         a, b = ctx.saved_tensors
         need = ctx.needs_input_grad
         ax = ctx.axis
+        a, b = _bw.conj(a), _bw.conj(b)        # (complex: torch's convention)
         return (_cross(b, g, ax) if need[0] else None), (_cross(g, a, ax) if need[1] else None)
 
 
@@ -842,6 +853,8 @@ def _check_square(A, fn, float_only=True):
     if s[-1] != s[-2]:
         raise RuntimeError(f"{fn}: A must be batches of square matrices, but they are {s[-2]} by "
                            f"{s[-1]} matrices")
+    if float_only and A._data.dtype.kind == "c":
+        raise NotImplementedError(f"{fn}: complex matrices are not supported by Ember")
     if float_only and A._data.dtype.kind != "f":
         raise RuntimeError(f"{fn}: Expected a floating point or complex tensor as input. Got "
                            f"{_dtype_word(A._data.dtype)}")

@@ -70,11 +70,17 @@ def _float_pair(input, other, fname, other_name="other"):
     return a, b
 
 
-def _float_unary(op, name, doc):
-    """Public function for a real-valued unary Op (int/bool input -> default float)."""
+def _float_unary(op, name, doc, complex_ok=False):
+    """Public function for a real-valued unary Op (int/bool input -> default float).
+    ``complex_ok``: complex input is computed as it is (the Op's backward conjugates);
+    otherwise it is refused as torch refuses complex input to real-only functions."""
     def fn(input, *, out=None):
         if not isinstance(input, TensorBase) or input._data.dtype.kind != "f":
-            input = _as_float(input, name)
+            if isinstance(input, TensorBase) and input._data.dtype.kind == "c":
+                if not complex_ok:
+                    raise _not_impl(name, input.dtype)
+            else:
+                input = _as_float(input, name)
         r = op.apply(input)
         return r if out is None else _out(r, out)
     fn.__name__ = fn.__qualname__ = name
@@ -94,7 +100,7 @@ class Exp(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * out
+        return g * _bw.conj(out)
 
 
 class Exp2(Op):
@@ -107,7 +113,7 @@ class Exp2(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * out * _LN2
+        return g * _bw.conj(out) * _LN2
 
 
 class Expm1(Op):
@@ -120,7 +126,7 @@ class Expm1(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * (out + 1)
+        return g * _bw.conj(out + 1)
 
 
 class Log(Op):
@@ -132,7 +138,7 @@ class Log(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / x
+        return g / _bw.conj(x)
 
 
 class Log2(Op):
@@ -144,7 +150,7 @@ class Log2(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / (x * _LN2)
+        return g / (_bw.conj(x) * _LN2)
 
 
 class Log10(Op):
@@ -156,7 +162,7 @@ class Log10(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / (x * _LN10)
+        return g / (_bw.conj(x) * _LN10)
 
 
 class Log1p(Op):
@@ -168,16 +174,16 @@ class Log1p(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / (x + 1)
+        return g / _bw.conj(x + 1)
 
 
-exp = _float_unary(Exp, "exp", "e ** input.")
-exp2 = _float_unary(Exp2, "exp2", "2 ** input.")
-expm1 = _float_unary(Expm1, "expm1", "exp(input) - 1, accurate near 0.")
-log = _float_unary(Log, "log", "Natural logarithm (-inf at 0, nan below).")
-log2 = _float_unary(Log2, "log2", "Base-2 logarithm.")
-log10 = _float_unary(Log10, "log10", "Base-10 logarithm.")
-log1p = _float_unary(Log1p, "log1p", "log(1 + input), accurate near 0.")
+exp = _float_unary(Exp, "exp", "e ** input.", complex_ok=True)
+exp2 = _float_unary(Exp2, "exp2", "2 ** input.", complex_ok=True)
+expm1 = _float_unary(Expm1, "expm1", "exp(input) - 1, accurate near 0.", complex_ok=True)
+log = _float_unary(Log, "log", "Natural logarithm (-inf at 0, nan below).", complex_ok=True)
+log2 = _float_unary(Log2, "log2", "Base-2 logarithm.", complex_ok=True)
+log10 = _float_unary(Log10, "log10", "Base-10 logarithm.", complex_ok=True)
+log1p = _float_unary(Log1p, "log1p", "log(1 + input), accurate near 0.", complex_ok=True)
 
 
 # ---- roots and reciprocals ---------------------------------------------------------------
@@ -192,7 +198,7 @@ class Sqrt(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g / (2 * out)
+        return g / (2 * _bw.conj(out))
 
 
 class Rsqrt(Op):
@@ -206,7 +212,7 @@ class Rsqrt(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * (out * out * out) * -0.5
+        return g * _bw.conj(out * out * out) * -0.5
 
 
 class Reciprocal(Op):
@@ -219,12 +225,12 @@ class Reciprocal(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return -g * (out * out)
+        return -g * _bw.conj(out * out)
 
 
-sqrt = _float_unary(Sqrt, "sqrt", "Square root (nan below 0).")
-rsqrt = _float_unary(Rsqrt, "rsqrt", "1 / sqrt(input).")
-reciprocal = _float_unary(Reciprocal, "reciprocal", "1 / input.")
+sqrt = _float_unary(Sqrt, "sqrt", "Square root (nan below 0).", complex_ok=True)
+rsqrt = _float_unary(Rsqrt, "rsqrt", "1 / sqrt(input).", complex_ok=True)
+reciprocal = _float_unary(Reciprocal, "reciprocal", "1 / input.", complex_ok=True)
 
 
 # ---- trigonometric and hyperbolic --------------------------------------------------------
@@ -238,7 +244,7 @@ class Sin(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g * _bw.cos(x)
+        return g * _bw.conj(_bw.cos(x))
 
 
 class Cos(Op):
@@ -250,7 +256,7 @@ class Cos(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return -g * _bw.sin(x)
+        return -g * _bw.conj(_bw.sin(x))
 
 
 class Tan(Op):
@@ -263,7 +269,7 @@ class Tan(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * (out * out + 1)
+        return g * _bw.conj(out * out + 1)
 
 
 class Asin(Op):
@@ -275,7 +281,7 @@ class Asin(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / _bw.sqrt(1 - x * x)
+        return g / _bw.conj(_bw.sqrt(1 - x * x))
 
 
 class Acos(Op):
@@ -287,7 +293,7 @@ class Acos(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return -g / _bw.sqrt(1 - x * x)
+        return -g / _bw.conj(_bw.sqrt(1 - x * x))
 
 
 class Atan(Op):
@@ -299,7 +305,7 @@ class Atan(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / (x * x + 1)
+        return g / _bw.conj(x * x + 1)
 
 
 class Sinh(Op):
@@ -311,7 +317,7 @@ class Sinh(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g * _bw.cosh(x)
+        return g * _bw.conj(_bw.cosh(x))
 
 
 class Cosh(Op):
@@ -323,7 +329,7 @@ class Cosh(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g * _bw.sinh(x)
+        return g * _bw.conj(_bw.sinh(x))
 
 
 class Tanh(Op):
@@ -336,7 +342,7 @@ class Tanh(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * _bw.one_minus(out * out)
+        return g * _bw.conj(_bw.one_minus(out * out))
 
 
 class Asinh(Op):
@@ -348,7 +354,7 @@ class Asinh(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / _bw.sqrt(x * x + 1)
+        return g / _bw.conj(_bw.sqrt(x * x + 1))
 
 
 class Acosh(Op):
@@ -360,6 +366,9 @@ class Acosh(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
+        if _bw.data(x).dtype.kind == "c":
+            # (sqrt(z - 1) sqrt(z + 1): the branch of acosh's derivative torch takes)
+            return g / _bw.conj(_bw.sqrt(x - 1) * _bw.sqrt(x + 1))
         return g / _bw.sqrt(x * x - 1)
 
 
@@ -372,21 +381,24 @@ class Atanh(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
-        return g / (1 - x * x)
+        return g / _bw.conj(1 - x * x)
 
 
-sin = _float_unary(Sin, "sin", "Sine (radians).")
-cos = _float_unary(Cos, "cos", "Cosine (radians).")
-tan = _float_unary(Tan, "tan", "Tangent (radians).")
-asin = arcsin = _float_unary(Asin, "asin", "Inverse sine (nan outside [-1, 1]).")
-acos = arccos = _float_unary(Acos, "acos", "Inverse cosine (nan outside [-1, 1]).")
-atan = arctan = _float_unary(Atan, "atan", "Inverse tangent.")
-sinh = _float_unary(Sinh, "sinh", "Hyperbolic sine.")
-cosh = _float_unary(Cosh, "cosh", "Hyperbolic cosine.")
-tanh = _float_unary(Tanh, "tanh", "Hyperbolic tangent.")
-asinh = arcsinh = _float_unary(Asinh, "asinh", "Inverse hyperbolic sine.")
-acosh = arccosh = _float_unary(Acosh, "acosh", "Inverse hyperbolic cosine (nan below 1).")
-atanh = arctanh = _float_unary(Atanh, "atanh", "Inverse hyperbolic tangent (+-inf at +-1).")
+sin = _float_unary(Sin, "sin", "Sine (radians).", complex_ok=True)
+cos = _float_unary(Cos, "cos", "Cosine (radians).", complex_ok=True)
+tan = _float_unary(Tan, "tan", "Tangent (radians).", complex_ok=True)
+asin = arcsin = _float_unary(Asin, "asin", "Inverse sine (nan outside [-1, 1]).", complex_ok=True)
+acos = arccos = _float_unary(Acos, "acos", "Inverse cosine (nan outside [-1, 1]).",
+                             complex_ok=True)
+atan = arctan = _float_unary(Atan, "atan", "Inverse tangent.", complex_ok=True)
+sinh = _float_unary(Sinh, "sinh", "Hyperbolic sine.", complex_ok=True)
+cosh = _float_unary(Cosh, "cosh", "Hyperbolic cosine.", complex_ok=True)
+tanh = _float_unary(Tanh, "tanh", "Hyperbolic tangent.", complex_ok=True)
+asinh = arcsinh = _float_unary(Asinh, "asinh", "Inverse hyperbolic sine.", complex_ok=True)
+acosh = arccosh = _float_unary(Acosh, "acosh", "Inverse hyperbolic cosine (nan below 1).",
+                               complex_ok=True)
+atanh = arctanh = _float_unary(Atanh, "atanh", "Inverse hyperbolic tangent (+-inf at +-1).",
+                               complex_ok=True)
 
 
 class _DegRad(Op):
@@ -547,17 +559,22 @@ def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
 class Sigmoid(Op):
     @staticmethod
     def forward(ctx, x):
-        out = kernels(x).expit(x)
+        if x.dtype.kind == "c":      # (the expit kernels are real-only)
+            xp = namespace(x)
+            out = xp.reciprocal(xp.exp(-x) + 1)
+        else:
+            out = kernels(x).expit(x)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * (out * _bw.one_minus(out))
+        return g * _bw.conj(out * _bw.one_minus(out))
 
 
-sigmoid = _float_unary(Sigmoid, "sigmoid", "1 / (1 + exp(-input)), without overflow for any input.")
+sigmoid = _float_unary(Sigmoid, "sigmoid", "1 / (1 + exp(-input)), without overflow for any input.",
+                       complex_ok=True)
 
 
 class Logit(Op):
@@ -650,6 +667,9 @@ class Abs(Op):
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
+        if _bw.data(x).dtype.kind == "c":
+            # d|z| = Re(conj(z)/|z| dz): torch's gradient g * z / |z|, 0 at z == 0
+            return g * _bw.sgn(x)
         # sign(x) (0 at nan, as torch) is piecewise constant: a constant
         # factor, also under double backward
         return g * _np_sign(_bw.data(x))
@@ -674,6 +694,8 @@ def _np_sign(x):
 class Sign(Op):
     @staticmethod
     def forward(ctx, x):
+        if x.dtype.kind == "c":      # (sgn: z / |z|, 0 at 0)
+            return _complex_sgn(x)
         if x.dtype.kind == "f":
             return _np_sign(x)
         if x.dtype.kind == "b":
@@ -686,16 +708,44 @@ class Sign(Op):
 
 
 class Sgn(Sign):
-    pass
+    @staticmethod
+    def forward(ctx, x):
+        if x.dtype.kind == "c":
+            ctx.save_for_backward(x)
+            return _complex_sgn(x)
+        return Sign.forward(ctx, x)
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx._saved is None:          # (real input: piecewise constant)
+            return _bw.zeros_like(g)
+        # sgn(z) = z/|z|: torch's gradient (g - Re(g conj(sgn)) sgn) / |z|, 0 at 0
+        x, = ctx.saved_tensors
+        a = _bw.abs(x)
+        s = _bw.sgn(x)
+        r = (g - _bw.real(g * _bw.conj(s)) * s) / a
+        return _bw.where(_bw.data(a) == 0, 0.0, r)
+
+
+def _complex_sgn(x):
+    """z / |z| with 0 at 0 (an array)."""
+    xp = namespace(x)
+    a = xp.abs(x)
+    zero = a == 0
+    return xp.where(zero, 0, x / xp.where(zero, 1, a))
 
 
 def sign(input, *, out=None):
     """-1, 0 or +1 by the sign of input (0 for nan); dtype kept (bool too)."""
-    return _out(Sign.apply(_check(input, "sign")), out)
+    _check(input, "sign")
+    if input._data.dtype.kind == "c":
+        raise NotImplementedError("Unlike NumPy, torch.sign is not intended to support complex "
+                           "numbers. Please use torch.sgn instead.")
+    return _out(Sign.apply(input), out)
 
 
 def sgn(input, *, out=None):
-    """sign for real tensors (torch's complex-aware name)."""
+    """sign for real tensors; z / |z| (0 at 0) for complex ones."""
     return _out(Sgn.apply(_check(input, "sgn")), out)
 
 

@@ -433,9 +433,9 @@ def positive(input):
     return input
 
 
-def angle(input, *, out=None):
-    """The argument of a real number: 0 for x >= 0, pi for x < 0 (nan kept); no gradient flows."""
-    _check(input, "angle")
+def _real_angle(input, out):
+    """The argument of a real number: 0 for x >= 0, pi for x < 0 (nan kept); no gradient
+    flows.  (``ember.angle``, in ops/complex.py, calls this for real tensors.)"""
     x = input if input._data.dtype.kind == "f" else _as_float(input, "angle")
     with no_grad():
         r = _where(x < 0, x.new_full((), _m.pi), x.new_zeros(()))
@@ -444,12 +444,6 @@ def angle(input, *, out=None):
         # connected to x with a zero gradient, as torch's angle on reals
         r = _where(x.new_ones((), dtype=D.bool), r, x)
     return _out(r, out)
-
-
-def isreal(input):
-    """True everywhere: Ember's tensors are real."""
-    _check(input, "isreal")
-    return input.new_ones(input.shape, dtype=D.bool)
 
 
 def sum_to_size(self, *size):
@@ -492,7 +486,7 @@ def nonzero_static(input, *, size, fill_value=-1):
 
 __all__ = ["diff", "cov", "corrcoef", "addr", "dist", "diagflat", "renorm", "ldexp",
            "logcumsumexp", "select_scatter", "slice_scatter", "diagonal_scatter", "bincount",
-           "histc", "histogram", "gcd", "lcm", "frexp", "nextafter", "positive", "angle", "isreal",
+           "histc", "histogram", "gcd", "lcm", "frexp", "nextafter", "positive",
            "nonzero_static"]
 
 
@@ -620,10 +614,6 @@ def as_subclass(self, cls):
     if self._out_nr:
         t._out_nr = self._out_nr
     return t
-
-
-def imag(self):
-    raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
 
 
 def set_(self, source=None, *args):

@@ -183,7 +183,7 @@ def _acc_dtype(d, dtype, t=None):
     ``t``: the input Tensor, to refuse an integer ``dtype=`` under autograd."""
     if dtype is not None:
         dt = D.to_dtype(dtype)
-        if t is not None and not dt.is_floating_point and t.requires_grad and _gm.enabled:
+        if t is not None and dt.category < D._FLOAT and t.requires_grad and _gm.enabled:
             raise RuntimeError(f"Autograd not support dtype: {_tname(dt.np)}")
         return dt.np.type  # host  (the scalar type of the dtype: not a call)
     k = d.dtype
@@ -254,11 +254,11 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     acc = None
     if dtype is not None:
         dt = D.to_dtype(dtype)
-        if not dt.is_floating_point:
+        if dt.category < D._FLOAT:
             raise RuntimeError(f"mean(): could not infer output dtype. Optional dtype must be "
                                f"either a floating point or complex dtype. Got: {_tname(dt.np)}")
         acc = dt.np.type  # host  (the scalar type of the dtype: not a call)
-    elif d.dtype.kind != "f":
+    elif d.dtype.kind not in "fc":
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_tname(d.dtype)}")
     axes = None if dim is None else _axes(dim, d.ndim, "mean")
@@ -481,7 +481,7 @@ def _var_args(name, input, dim, unbiased, correction):
     elif correction is None:
         correction = 1
     d = input._data
-    if d.dtype.kind != "f":
+    if d.dtype.kind not in "fc":
         raise RuntimeError("std and var only support floating point and complex dtypes")
     axes = _axes(dim, d.ndim, name)
     n = _count(d.shape, axes)
@@ -500,24 +500,42 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=N
     """Variance over ``dim`` divided by ``N - correction`` (``unbiased=True``
     means correction 1).  N <= correction gives inf/nan with a warning."""
     axes, c = _var_args("var", input, dim, unbiased, correction)
+    if input._data.dtype.kind == "c":
+        return _out(_complex_var(input, axes, c, keepdim), out)
     return _out(Var.apply(input, axes, c, keepdim), out)
+
+
+def _complex_var(x, axes, c, keepdim):
+    """Var of complex numbers: the mean squared distance from the mean, which is the sum
+    of the variances of the real and imaginary parts (a real tensor, as torch's)."""
+    return Var.apply(x.real, axes, c, keepdim) + Var.apply(x.imag, axes, c, keepdim)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """Standard deviation: sqrt(var) with var's arguments."""
     axes, c = _var_args("std", input, dim, unbiased, correction)
+    if input._data.dtype.kind == "c":
+        return _out(_complex_var(input, axes, c, keepdim).sqrt(), out)
     return _out(Std.apply(input, axes, c, keepdim), out)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """(var, mean) in one pass; arguments as :func:`var`."""
     axes, c = _var_args("var_mean", input, dim, unbiased, correction)
+    if input._data.dtype.kind == "c":
+        return _complex_var(input, axes, c, keepdim), _complex_mean(input, axes, keepdim)
     return VarMean.apply(input, axes, c, keepdim)
+
+
+def _complex_mean(x, axes, keepdim):
+    return Mean.apply(x, axes, keepdim, None)
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """(std, mean) in one pass; arguments as :func:`var`."""
     axes, c = _var_args("std_mean", input, dim, unbiased, correction)
+    if input._data.dtype.kind == "c":
+        return _complex_var(input, axes, c, keepdim).sqrt(), _complex_mean(input, axes, keepdim)
     return StdMean.apply(input, axes, c, keepdim)
 
 
@@ -543,11 +561,11 @@ class Prod(Op):
         axes = None if axis is None else (axis,)
         g = _keep(g, axes, keepdim)
         if not (xd == 0).any():
-            return g * _keep(out, axes, keepdim) / x
+            return g * _bw.conj(_keep(out, axes, keepdim) / x)
         # with zeros, out / x is 0/0: use the product of the *other* elements
         if is_array(x):
-            return g * _prod_others(xd, axis)
-        return g * _prod_others_graph(x, axis)
+            return g * _bw.conj(_prod_others(xd, axis))
+        return g * _bw.conj(_prod_others_graph(x, axis))
 
 
 def _prod_others(x, axis):
@@ -931,6 +949,8 @@ class LogSumExp(Op):
 def logsumexp(input, dim, keepdim=False, *, out=None):
     """log(sum(exp(x))) over ``dim``, computed stably; ints become the default float."""
     _check_tensor(input, "logsumexp")
+    if input._data.dtype.kind == "c":
+        raise NotImplementedError("logsumexp of complex tensors is not supported by Ember")
     if input._data.dtype.kind != "f":
         input = _cast(input, D.get_default_dtype())
     axes = _axes(dim, input._data.ndim, "logsumexp")
@@ -1001,11 +1021,12 @@ class Cumprod(Op):
         if xd.ndim == 0:
             return g
         if not (xd == 0).any():
-            # d out_k / d x_i = out_k / x_i for k >= i
-            return _revcumsum(g * out, axis) / x
+            # d out_k / d x_i = out_k / x_i for k >= i (conjugated for complex x)
+            return _revcumsum(g * _bw.conj(out), axis) / _bw.conj(x)
+        # (both formulas are products of x's: conjugated for complex x)
         if is_array(x):
-            return _cumprod_grad_zeros(xd, out, g, axis)
-        return _cumprod_grad_graph(x, g, axis)
+            return _cumprod_grad_zeros(_bw.conj(xd), _bw.conj(out), g, axis)
+        return _cumprod_grad_graph(_bw.conj(x), g, axis)
 
 
 def _cumprod_grad_zeros(x, out, g, axis):
@@ -1480,6 +1501,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
     p = _norm_ord("linalg_vector_norm", ord)
     if dtype is not None:
         x = _cast(x, dtype)
+    if x._data.dtype.kind == "c":
+        x = x.abs()         # (a complex vector's norm is its moduli's)
     d = x._data
     if d.dtype.kind != "f":
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
@@ -1526,6 +1549,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     if d.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
                            f"dimensions.")
+    if d.dtype.kind == "c":
+        raise NotImplementedError("linalg.matrix_norm: complex matrices are not supported by Ember")
     if d.dtype.kind != "f":
         raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as "
                            f"input. Got {_tname(d.dtype)}")

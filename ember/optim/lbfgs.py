@@ -178,6 +178,9 @@ class LBFGS(Optimizer):
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
+        if any(p._data.dtype.kind == "c" for p in self._params):
+            raise NotImplementedError("LBFGS: complex parameters are not supported by Ember's "
+                                      "optimizer (SGD takes them)")
 
     # ---- the parameters as one flat vector -------------------------------------------
     def _flat_grad(self):

@@ -164,6 +164,10 @@ class Optimizer:
     # Names of the zero buffers (shaped like the parameter) that the default
     # ``_init_state`` makes beside 'step'.
     _state_buffers = ()
+    # Whether the update is right for complex parameters as it stands: true for updates
+    # linear in the gradient (SGD); torch runs the others on the parts as reals
+    # (view_as_real), which Ember's do not yet, so they refuse complex parameters.
+    _complex_ok = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -345,6 +349,9 @@ class Optimizer:
             if grad is None:
                 continue
             d = p._data
+            if d.dtype.kind == "c" and not self._complex_ok:
+                raise NotImplementedError(f"{type(self).__name__}: complex parameters are not "
+                                          "supported by Ember's optimizer (SGD takes them)")
             st = None
             if state is not None:
                 st = state[p]

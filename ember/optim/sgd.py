@@ -30,6 +30,8 @@ class SGD(Optimizer):
         _check_impl_flags(differentiable, foreach, fused)
         super().__init__(params, defaults)
 
+    _complex_ok = True     # (the update is linear in the gradient: right for complex too)
+
     def _init_state(self, st, d, group):
         """Nothing up front: the momentum buffer starts as the first gradient."""
 

@@ -61,6 +61,8 @@ def _erf_any(x):
 
 
 def _float(x):
+    if x._data.dtype.kind == "c":
+        raise NotImplementedError("Ember's activation functions do not take complex tensors")
     return x if x._data.dtype.kind == "f" else to_float(x)
 
 

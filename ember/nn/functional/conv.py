@@ -487,8 +487,14 @@ def _out_shape(y4, nd, batched):
     return s if batched else s[1:]
 
 
+def _no_complex(fname, *ts):
+    if any(t is not None and t._data.dtype.kind == "c" for t in ts):
+        raise NotImplementedError(f"{fname}: Ember's convolutions do not take complex tensors")
+
+
 def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
     x, w = _check_tensors(fname, input, weight, bias)
+    _no_complex(fname, input, weight, bias)
     _check_ndim(fname, nd, x, w)
     stride, dilation, groups = _check_common(nd, stride, dilation, groups)
     ksize = w.shape[2:]
@@ -565,6 +571,7 @@ def _bias_axes(nd, batched):
 def _conv_transposend(nd, fname, input, weight, bias, stride, padding, output_padding, groups,
                       dilation):
     x, w = _check_tensors(fname, input, weight, bias)
+    _no_complex(fname, input, weight, bias)
     _check_ndim(fname, nd, x, w)
     stride, dilation, groups = _check_common(nd, stride, dilation, groups)
     if isinstance(padding, str):

@@ -35,6 +35,7 @@ class _Linear(Op):
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
+        x, w = _bw.conj(x), _bw.conj(w)        # (complex: torch's convention; free on reals)
         need = ctx.needs_input_grad
         gx = gw = gb = None
         if need[0]:
