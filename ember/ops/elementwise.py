@@ -829,6 +829,7 @@ def _c10_name(np_dtype):
 
 from ..autograd.function import _record_raw, _record_binary, _NULL_CTX, check_same_device  # noqa: E402
 from ..autograd.grad_mode import state as _gm  # noqa: E402
+from ..autograd import function as _function  # noqa: E402
 
 _NOKW = {}
 
@@ -845,7 +846,7 @@ def _fast_binary(cls, general, reflected=False):
                         return _record_binary(cls, x, y)   # (quiet() and device check inside)
                     except ValueError:
                         pass  # shapes don't broadcast: the general path words the error
-                else:
+                elif _function._tracer is None:   # (ONNX export traces the general path)
                     quiet()          # (inf/nan silent, as torch's)
                     try:
                         return _wrap(cls.forward(_NULL_CTX, x._data, y._data))
@@ -858,8 +859,9 @@ def _fast_binary(cls, general, reflected=False):
             x, y = (b, a) if reflected else (a, b)
             if _gm.enabled and a.requires_grad:
                 return _record_raw(cls, (x, y), _NOKW)
-            quiet()
-            return _wrap(cls.forward(_NULL_CTX, b if reflected else ad, ad if reflected else b))
+            if _function._tracer is None:
+                quiet()
+                return _wrap(cls.forward(_NULL_CTX, b if reflected else ad, ad if reflected else b))
         if not (isinstance(b, _OPERAND) or is_array(b)):
             return NotImplemented  # Python then raises its TypeError
         return general(b, a) if reflected else general(a, b)
