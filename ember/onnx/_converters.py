@@ -34,6 +34,7 @@ E, M, S, IX, R = (_module(f"ops.{n}") for n in ("elementwise", "math", "shape", 
 LA, A, DEV = (_module(f"ops.{n}") for n in ("linalg", "activation", "device"))
 FA, FT, FC, FL, FN, FP, FR, FS = (_module(f"nn.functional.{n}") for n in (
     "activation", "attention", "conv", "linear", "normalization", "pooling", "rnn", "sparse"))
+LLM = _module("nn.llm")
 
 __all__ = ["CONVERTERS", "converts"]
 
@@ -656,3 +657,15 @@ def _repeat_heads(g, t, n):
     shape = g.op("Concat", g.op("Shape", t, start=0, end=1), g.i64([-1]),
                  g.op("Shape", t, start=2), axis=0)
     return g.op("Reshape", five, shape)
+
+
+@converts(LLM._Rope)
+def rope(g, x, cos, sin):
+    """Rotary embedding: x * cos + cat(-x2, x1) * sin, x1 and x2 the halves of
+    the last dim."""
+    h = x.shape[-1] // 2
+    last = g.i64([-1])
+    x1 = g.op("Slice", x, g.i64([0]), g.i64([h]), last)
+    x2 = g.op("Slice", x, g.i64([h]), g.i64([INT64_MAX]), last)
+    rotated = g.op("Concat", g.op("Neg", x2), x1, axis=-1)
+    return g.op("Add", g.op("Mul", x, cos), g.op("Mul", rotated, sin))

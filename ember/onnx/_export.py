@@ -346,14 +346,18 @@ def _dynamic_axes(dynamic_axes, names):
 
 
 def _perturbed(t, sizes):
-    """``t`` with axes resized (``{axis: n}``, rows repeated cyclically) and its
-    values rolled by one place: the second trace's input."""
+    """The second trace's input: ``t`` with axes resized (``{axis: n}``, rows
+    repeated cyclically) and its values rolled by one place, and floats also
+    moved by ``x * 0.75 + 0.125`` (which keeps [0, 1] and the positives in
+    themselves, and changes sums and maxima, which a roll does not)."""
     import ember
     x = t.detach()
     for axis, n in sizes.items():
         x = x.index_select(axis, ember.arange(n, device=x.device) % x.shape[axis])
     if x.numel() > 1:
         x = x.reshape(-1).roll(1).reshape(x.shape)
+    if x.is_floating_point():
+        x = x * 0.75 + 0.125
     return x.clone()
 
 
@@ -616,6 +620,18 @@ def _build(onnx, g, model, events, events_b, inputs, names, outputs, outputs_b, 
             by_array[key] = name
             return V(g, name, a.shape, a.dtype, param=n)
         b = ev_b.args[i]
+        rows = _rows_of_parameter(a, param_names.values())
+        if rows is not None:    # (rows start:stop of a buffer, sliced outside Ember's ops)
+            (n, p), start, stop = rows
+            rows_b = _rows_of_parameter(b, [(n, p)]) if _is_array(b) else None
+            if rows_b is None:
+                raise OnnxExporterError(f"{ev.name} reads rows of {n} in one trace only")
+            if id(p) not in value:
+                bind(p, param_value(n, p), None)
+                param_of[id(p)] = n
+            name = g.op("Slice", value[id(p)], g.dims([start], [rows_b[1]], what=f"rows of {n}"),
+                        g.dims([stop], [rows_b[2]], what=f"rows of {n}"), g.i64([0]))
+            return V(g, name, a.shape, a.dtype)
         arr = _host(a)
         return V(g, None, arr.shape, arr.dtype, const=arr, const_b=_host(b) if _is_array(b) else None)
 
@@ -651,7 +667,7 @@ def _build(onnx, g, model, events, events_b, inputs, names, outputs, outputs_b, 
             for i, (a, b) in enumerate(zip(ev.args, ev_b.args)):
                 if not (isinstance(a, TensorBase) or _is_array(a)) and not _same(a, b):
                     raise OnnxExporterError(
-                        f"{ev.name}'s argument {i} ({a!r}) changes with the inputs' sizes "
+                        f"{ev.name}'s argument {i} ({a!r}) changes with the inputs "
                         f"({b!r} in the second trace): its converter exports fixed values "
                         f"only; mark fewer axes dynamic")
         vargs = [arg_value(ev, ev_b, i, a) if isinstance(a, TensorBase) or _is_array(a) else a
@@ -699,6 +715,25 @@ def _build(onnx, g, model, events, events_b, inputs, names, outputs, outputs_b, 
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="ember",
                               ir_version=helper.find_min_ir_version_for(opsets))
     return proto
+
+
+def _rows_of_parameter(a, params):
+    """((name, parameter), start, stop) when array ``a`` is rows start:stop of a
+    parameter's or buffer's array (``rope_cos[:T]`` taken with NumPy), else None."""
+    base = getattr(a, "base", None)
+    if base is None or a.ndim == 0:
+        return None
+    for n, p in params:
+        d = p._data
+        if not (base is d or (d.base is not None and base is d.base)) or d.ndim != a.ndim:
+            continue
+        if a.shape[1:] != d.shape[1:] or a.strides != d.strides or not d.strides[0]:
+            continue
+        offset = a.__array_interface__["data"][0] - d.__array_interface__["data"][0]
+        start, rem = divmod(offset, d.strides[0])
+        if rem == 0 and 0 <= start and start + a.shape[0] <= d.shape[0]:
+            return (n, p), start, start + a.shape[0]
+    return None
 
 
 def _value_info(helper, name, dtype, shape, labels):
