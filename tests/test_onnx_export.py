@@ -283,3 +283,44 @@ def test_bad_options():
         ember.onnx.export(m, (ember.randn(1, 2),), io.BytesIO(), dynamic_shapes={"input": {0: "b"}})
     with pytest.raises(TypeError, match="file"):
         ember.onnx.export(m, (ember.randn(1, 2),), 42)
+
+
+class _NanoAttention(nn.Module):
+    """nanoGPT's manual attention: a causal mask buffer sliced to the length."""
+
+    def __init__(self, C=8, H=2, block=12):
+        super().__init__()
+        self.H = H
+        self.qkv = nn.Linear(C, 3 * C)
+        self.register_buffer("bias", ember.ones(block, block).tril().view(1, 1, block, block))
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.H, C // self.H).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / (C // self.H) ** 0.5)
+        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+        y = F.softmax(att, dim=-1) @ v
+        return y.transpose(1, 2).contiguous().view(B, T, C)
+
+
+def test_manual_attention_with_mask_buffer_dynamic_length():
+    ember.manual_seed(9)
+    m = _NanoAttention().eval()
+    proto, sess = _export(m, (ember.randn(2, 5, 8),), input_names=["x"],
+                          dynamic_axes={"x": {0: "B", 1: "T"}})
+    assert "bias" in {i.name for i in proto.graph.initializer}
+    for shape in ((2, 5, 8), (3, 12, 8), (1, 1, 8)):
+        _check(m, sess, ember.randn(*shape))
+
+
+def test_function_kwargs_and_verbose(capsys):
+    def fn(x, *, scale):
+        return x * scale
+    proto = ember.onnx.export(fn, (ember.randn(2, 3),), None, kwargs={"scale": ember.full((3,), 2.0)},
+                              input_names=["x", "scale"], verbose=True)
+    assert [i.name for i in proto.graph.input] == ["x", "scale"]
+    assert "main_graph" in capsys.readouterr().out
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x, s = np.ones((2, 3), np.float32), np.arange(3, dtype=np.float32)
+    np.testing.assert_allclose(sess.run(None, {"x": x, "scale": s})[0], x * s)

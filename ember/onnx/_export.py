@@ -438,6 +438,7 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
     """
     try:
         import onnx
+        import onnx.printer  # noqa: F401  (verbose)
     except ImportError as e:   # (an optional dependency: pip install 'ember[interop]')
         raise ImportError("ember.onnx.export needs the onnx package: pip install onnx") from e
     if dynamic_shapes is not None:
@@ -497,7 +498,7 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
                          keep_initializers_as_inputs, do_constant_folding)
     onnx.checker.check_model(model_proto)
     if verbose:
-        print(onnx.helper.printable_graph(model_proto.graph))
+        print(onnx.printer.to_text(model_proto.graph))
     if f is None:
         return model_proto
     if isinstance(f, (str, os.PathLike)):
