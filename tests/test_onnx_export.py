@@ -324,3 +324,27 @@ def test_function_kwargs_and_verbose(capsys):
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     x, s = np.ones((2, 3), np.float32), np.arange(3, dtype=np.float32)
     np.testing.assert_allclose(sess.run(None, {"x": x, "scale": s})[0], x * s)
+
+
+def test_padding_mask_from_the_inputs_stays_in_the_graph():
+    # the bool masks come from the token ids: the exported graph must compute
+    # them (an all-True mask in the example must not be baked in)
+    class PaddedAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 8)
+            self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, ids):
+            x = self.emb(ids)
+            keep = (ids != 0)[:, None, None, :]
+            y = F.scaled_dot_product_attention(x[:, None], x[:, None], x[:, None], attn_mask=keep)
+            z, _ = self.mha(x, x, x, key_padding_mask=ids == 0, need_weights=False)
+            return y[:, 0] + z
+
+    ember.manual_seed(10)
+    m = PaddedAttention().eval()
+    _, sess = _export(m, (ember.randint(1, 10, (2, 5)),), input_names=["ids"],
+                      dynamic_axes={"ids": {0: "B", 1: "T"}})
+    ids = ember.tensor([[3, 4, 0, 0, 0, 1], [5, 0, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6]])
+    _check(m, sess, ids)
