@@ -348,3 +348,19 @@ def test_padding_mask_from_the_inputs_stays_in_the_graph():
                       dynamic_axes={"ids": {0: "B", 1: "T"}})
     ids = ember.tensor([[3, 4, 0, 0, 0, 1], [5, 0, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6]])
     _check(m, sess, ids)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_constant_folding(fold):
+    m = _module(lambda x: x + ember.arange(4.0).exp() * (ember.ones(4, 4).tril() == 0).float())
+    proto, sess = _export(m, (ember.randn(2, 4, 4),), do_constant_folding=fold)
+    ops = {n.op_type for n in proto.graph.node}
+    assert ("Exp" in ops and "Trilu" in ops) == (not fold)
+    _check(m, sess, ember.randn(2, 4, 4))
+
+
+def test_keep_initializers_as_inputs():
+    m = nn.Linear(3, 2)
+    proto = ember.onnx.export(m, (ember.randn(1, 3),), None, keep_initializers_as_inputs=True)
+    assert {i.name for i in proto.graph.initializer} == {"weight", "bias"}
+    assert [i.name for i in proto.graph.input] == ["input", "weight", "bias"]

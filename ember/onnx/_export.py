@@ -673,6 +673,10 @@ def _build(onnx, g, model, events, events_b, inputs, names, outputs, outputs_b, 
                         f"only; mark fewer axes dynamic")
         vargs = [arg_value(ev, ev_b, i, a) if isinstance(a, TensorBase) or _is_array(a) else a
                  for i, a in enumerate(ev.args)]
+        if len(ev_b.args) != len(ev.args):
+            raise OnnxExporterError(f"{ev.name} takes {len(ev.args)} arguments in one trace and "
+                                    f"{len(ev_b.args)} in the other (a list whose length follows "
+                                    f"the inputs, such as cat([...] * T)), which ONNX cannot express")
         if len(ev_b.outs) != len(ev.outs):
             raise OnnxExporterError(f"{ev.name} makes {len(ev.outs)} outputs in one trace and "
                                     f"{len(ev_b.outs)} in the other: their count follows a "
