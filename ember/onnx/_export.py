@@ -20,7 +20,6 @@ How it works (README, "Export to ONNX", says what this means for users):
 """
 import enum
 import inspect
-import io
 import os
 import warnings
 
@@ -444,6 +443,8 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
     if dynamic_shapes is not None:
         raise OnnxExporterError("dynamic_shapes belongs to torch's dynamo exporter; Ember "
                                 "traces: describe dynamic sizes with dynamic_axes")
+    if f is not None and not isinstance(f, (str, os.PathLike)) and not hasattr(f, "write"):
+        raise TypeError(f"f must be a path or a binary file object, got {type(f).__name__}")
     opset = DEFAULT_OPSET if opset_version is None else int(opset_version)
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"Unsupported ONNX opset version: {opset}. Ember exports opsets "
@@ -503,10 +504,8 @@ def export(model, args=(), f=None, *, kwargs=None, verbose=None, input_names=Non
         return model_proto
     if isinstance(f, (str, os.PathLike)):
         onnx.save_model(model_proto, os.fspath(f))
-    elif isinstance(f, io.IOBase) or hasattr(f, "write"):
-        f.write(model_proto.SerializeToString())
     else:
-        raise TypeError(f"f must be a path or a binary file object, got {type(f).__name__}")
+        f.write(model_proto.SerializeToString())
     return None
 
 
