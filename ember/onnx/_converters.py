@@ -1,7 +1,9 @@
 """The table of op converters: one function per Ember op, turning one traced
 call into ONNX nodes.
 
-A converter is registered for its Op classes with ``@converts(Op, ...)`` and
+A converter is registered for its Op classes with ``@converts(Op, ...)``
+(ops that map one-to-one onto an ONNX op of the same meaning share one
+converter and a table of names: ``_UNARY``, ``_BINARY``, ``_COMPARE``) and
 is called as ``fn(g, *args, **kwargs)`` with the op's own arguments, except
 that tensor (and raw array) arguments arrive as ``V`` objects (``.name``,
 ``.shape``, ``.dtype``, ``.const`` for constants; see ``_export.py``).  ``g``
@@ -81,8 +83,7 @@ _UNARY = {M.Relu: "Relu", M.Sigmoid: "Sigmoid", M.Tanh: "Tanh", M.Exp: "Exp", M.
 @converts(*_UNARY)
 def unary(g, x):
     """One ONNX op of the same name and meaning (float inputs)."""
-    op = next(name for cls, name in _UNARY.items() if g.current is cls)
-    return g.op(op, g.cast(x, _out_dtype(g)))
+    return g.op(_UNARY[g.current], g.cast(x, _out_dtype(g)))
 
 
 @converts(M.Rsqrt)
