@@ -163,6 +163,8 @@ _OPS = [
      lambda: [_r(4, 4)]),
     ("cat_stack_unbind", lambda x, y: ember.cat([ember.cat([x, y], 1), ember.stack(list(y.unbind(1)) * 2, 1)], 0),
      lambda: [_r(2, 3), _r(2, 3)]),
+    ("pad_repeat", lambda x: (F.pad(x, (1, 2, 0, 1), value=0.5).repeat(2, 1, 1), F.pad(x, (-1, 1)).repeat(2, 2)),
+     lambda: [_r(2, 3)]),
     ("reductions", lambda x: x.sum(0) + x.mean(dim=(0,)) + x.amax(0) - x.amin(0), lambda: [_r(3, 4)]),
     ("embedding", lambda i: F.embedding(i, ember.arange(12.0).reshape(6, 2)), lambda: [ember.randint(0, 6, (2, 3))]),
     ("conv_groups_dilation", lambda x: F.conv2d(x, ember.ones(4, 2, 3, 3) * 0.1, ember.ones(4), stride=2,

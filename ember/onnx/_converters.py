@@ -34,8 +34,9 @@ def _module(name):
 E, M, S, IX, R = (_module(f"ops.{n}") for n in ("elementwise", "math", "shape", "indexing",
                                                  "reduction"))
 LA, A, DEV = (_module(f"ops.{n}") for n in ("linalg", "activation", "device"))
-FA, FT, FC, FL, FN, FP, FR, FS = (_module(f"nn.functional.{n}") for n in (
-    "activation", "attention", "conv", "linear", "normalization", "pooling", "rnn", "sparse"))
+FA, FT, FC, FL, FN, FP, FR, FS, FV = (_module(f"nn.functional.{n}") for n in (
+    "activation", "attention", "conv", "linear", "normalization", "pooling", "rnn", "sparse",
+    "vision"))
 LLM = _module("nn.llm")
 
 __all__ = ["CONVERTERS", "converts"]
@@ -346,6 +347,24 @@ def split(g, x, bounds, axis):
     return tuple(g.op("Slice", x, g.dims([a], [ab], what="a split's start"),
                       g.dims([b], [bb], what="a split's end"), axes)
                  for (a, b), (ab, bb) in zip(bounds, other))
+
+
+@converts(S.Repeat)
+def repeat(g, x, reps):
+    """x.repeat(*reps): Tile, after adding the leading dims reps has beyond x's."""
+    if len(reps) > x.ndim:
+        x = g.op("Reshape", x, g.i64((1,) * (len(reps) - x.ndim) + x.shape))
+    return g.op("Tile", x, g.i64(reps))
+
+
+@converts(FV._ConstPad)
+def constant_pad(g, x, pads, value):
+    """F.pad(mode='constant'): ``pads`` holds (axis, (before, after)) pairs;
+    negative amounts crop, as ONNX's Pad does."""
+    begin, end = [0] * x.ndim, [0] * x.ndim
+    for axis, (a, b) in pads:
+        begin[axis], end[axis] = a, b
+    return g.op("Pad", x, g.i64(begin + end), g.scalar_like(value, x.dtype))
 
 
 @converts(S.Tril, S.Triu)
