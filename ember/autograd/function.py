@@ -323,17 +323,15 @@ def once_differentiable(backward):
 
 # ---- the recording machinery --------------------------------------------------------
 
-# While ``ember.onnx.export`` traces a model: its recorder (ember/onnx/_tracer.py),
-# which sees every op run without a graph.  None otherwise: ordinary ops pay one
-# global lookup here, and recorded (training) ops nothing.
+# While ``ember.onnx.export`` traces a model: its recorder (ember/onnx/_tracer.py).
+# It then also stands in for ``_run_unrecorded`` below (Op.apply looks that name
+# up at each call), so it sees every op run without a graph, and ordinary ops
+# pay nothing for it.
 _tracer = None
 
 
-def _run_unrecorded(cls, args, kwargs, traced=True):
-    """apply() with nothing to record: forward on the arrays, wrap the result.
-    (``traced=False``: the ONNX recorder running the op itself.)"""
-    if _tracer is not None and traced:
-        return _tracer.record(cls, args, kwargs)
+def _run_unrecorded(cls, args, kwargs):
+    """apply() with nothing to record: forward on the arrays, wrap the result."""
     quiet()                 # (inf/nan silent, as torch's: see backends/cpu/_fperr.py)
     try:
         out = cls.forward(_NULL_CTX, *[a._data if isinstance(a, TensorBase) else a for a in args],

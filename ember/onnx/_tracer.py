@@ -3,10 +3,10 @@ every op it ran.
 
 Every Ember op that runs without an autograd graph goes through
 ``_run_unrecorded`` in ember/autograd/function.py.  While a ``Tracer`` is
-installed there (``function._tracer``), that function hands each call to
-``Tracer.record``, which runs the op as usual and appends an ``Event``: the
-Op class, its arguments as given (Tensors, numbers, shapes...) and its
-output Tensors.  The exporter (``_export.py``) later turns the events into
+installed (``function._tracer``), its ``record`` takes that function's place
+(``Op.apply`` looks the name up at each call): it runs the op with the
+original function and appends an ``Event``: the Op class, its arguments as
+given (Tensors, numbers, shapes...) and its output Tensors.  The exporter (``_export.py``) later turns the events into
 ONNX nodes with the converters of ``_converters.py``.
 
 The trace runs under ``no_grad`` so every op takes that path (Python's
@@ -53,17 +53,18 @@ class Event:
 class Tracer:
     """Records the ops one thread runs while installed (see ``trace``)."""
 
-    def __init__(self):
+    def __init__(self, run):
         self.events = []
         self.thread = threading.get_ident()
+        self._run = run         # the real _run_unrecorded
         self._busy = False      # inside an op: its own inner ops are not the model's
 
     def record(self, cls, args, kwargs):
         if self._busy or threading.get_ident() != self.thread:
-            return _function._run_unrecorded(cls, args, kwargs, False)
+            return self._run(cls, args, kwargs)     # (another thread's op: not the model's)
         self._busy = True
         try:
-            out = _function._run_unrecorded(cls, args, kwargs, False)
+            out = self._run(cls, args, kwargs)
         finally:
             self._busy = False
         self.events.append(Event(cls, args, dict(kwargs), out if type(out) is tuple else (out,)))
@@ -85,11 +86,14 @@ def trace(fn, args, kwargs):
     if _function._tracer is not None:
         raise RuntimeError("ember.onnx.export: an export is already tracing (exports cannot nest "
                            "or run in two threads at once)")
-    tracer = Tracer()
+    run = _function._run_unrecorded
+    tracer = Tracer(run)
     _function._tracer = tracer
+    _function._run_unrecorded = tracer.record
     try:
         with no_grad():
             result = fn(*args, **kwargs)
     finally:
+        _function._run_unrecorded = run
         _function._tracer = None
     return tracer.events, result
