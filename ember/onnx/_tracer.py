@@ -10,7 +10,7 @@ given (Tensors, numbers, shapes...) and its output Tensors.  The exporter (``_ex
 ONNX nodes with the converters of ``_converters.py``.
 
 The trace runs under ``no_grad`` so every op takes that path (Python's
-``a + b`` included: its fast path steps aside while a tracer is installed).
+``a + b`` included: its fast path steps aside while ``elementwise._TRACING``).
 The recorder keeps every Tensor it saw alive, so ``id(tensor)`` names one
 value for the whole export.  In-place writes are recorded as ``Assign``
 events (the tensor's new value is another op's output); every Tensor
@@ -21,6 +21,7 @@ stale.
 import threading
 
 from ..autograd import function as _function
+from ..ops import elementwise as _elementwise
 from ..autograd.grad_mode import no_grad
 
 __all__ = ["Event", "Assign", "Tracer", "trace", "is_tracing"]
@@ -90,10 +91,12 @@ def trace(fn, args, kwargs):
     tracer = Tracer(run)
     _function._tracer = tracer
     _function._run_unrecorded = tracer.record
+    _elementwise._TRACING = True
     try:
         with no_grad():
             result = fn(*args, **kwargs)
     finally:
+        _elementwise._TRACING = False
         _function._run_unrecorded = run
         _function._tracer = None
     return tracer.events, result
