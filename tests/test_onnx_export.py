@@ -366,3 +366,27 @@ def test_keep_initializers_as_inputs():
     proto = ember.onnx.export(m, (ember.randn(1, 3),), None, keep_initializers_as_inputs=True)
     assert {i.name for i in proto.graph.initializer} == {"weight", "bias"}
     assert [i.name for i in proto.graph.input] == ["input", "weight", "bias"]
+
+
+def test_custom_function_is_traced_through():
+    class Shifted(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clamp(min=0) + 1
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    m = _module(lambda x: Shifted.apply(x) * 2)
+    proto, sess = _export(m, (ember.randn(3, 4),))
+    assert "Clip" in {n.op_type for n in proto.graph.node}
+    _check(m, sess, ember.randn(3, 4))
+
+
+def test_training_mode_dropout_is_refused_by_name():
+    m = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
+    with pytest.raises(ember.onnx.UnsupportedOperatorError, match="MaskMul"):
+        ember.onnx.export(m, (ember.randn(2, 3),), io.BytesIO(),
+                          training=ember.onnx.TrainingMode.TRAINING)
+    assert m.training
