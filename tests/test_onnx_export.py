@@ -390,3 +390,26 @@ def test_training_mode_dropout_is_refused_by_name():
         ember.onnx.export(m, (ember.randn(2, 3),), io.BytesIO(),
                           training=ember.onnx.TrainingMode.TRAINING)
     assert m.training
+
+
+def test_bidirectional_gru_and_lstm_with_state():
+    ember.manual_seed(11)
+
+    class Rec(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(4, 5, num_layers=2, bidirectional=True)
+            self.lstm = nn.LSTM(10, 3, batch_first=True)
+
+        def forward(self, x, h0, c0):
+            y, h = self.gru(x)
+            z, (hn, cn) = self.lstm(y.transpose(0, 1), (h0, c0))
+            return z, h, hn, cn
+
+    m = Rec().eval()
+    args = (ember.randn(6, 2, 4), ember.randn(1, 2, 3), ember.randn(1, 2, 3))
+    proto, sess = _export(m, args, dynamic_axes={"x": {0: "T", 1: "N"}, "h0": {1: "N"},
+                                                 "c0": {1: "N"}})
+    assert {"GRU", "LSTM"} <= {n.op_type for n in proto.graph.node}
+    _check(m, sess, *args)
+    _check(m, sess, ember.randn(3, 4, 4), ember.randn(1, 4, 3), ember.randn(1, 4, 3))

@@ -594,45 +594,63 @@ def normalize(g, x, w, b, spec, running, shape):
 
 # ---- recurrent and attention ------------------------------------------------------------
 
-@converts(FR._LSTMLayer, sizes=True)
-def lstm_layer(g, x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, reverse, bsz, bf):
-    """One LSTM layer direction as ONNX's LSTM op.  torch's gate blocks are
-    (i, f, g, o), ONNX's (i, o, f, c): the weights are reordered with one
-    Gather each; zero initial states are left out (ONNX's default)."""
-    if w_hr is not None:
-        raise OnnxExporterError("LSTM with proj_size cannot be exported")
+def _recurrent(g, op, x, w_ih, b_ih, states, w_hh, b_hh, reverse, bsz, bf, blocks, **attrs):
+    """One recurrent layer direction as ONNX's LSTM/GRU op: torch's gate blocks
+    reordered into ONNX's (``blocks``: the torch block of each ONNX block, one
+    Gather per weight), zero initial states left out (ONNX's default),
+    batch-first input transposed (onnxruntime runs only the time-major
+    layout).  Returns Y (..., H) and the final states, without ONNX's
+    num_directions axis."""
     if bsz is not None:
-        raise OnnxExporterError("LSTM over a PackedSequence cannot be exported")
+        raise OnnxExporterError(f"{op} over a PackedSequence cannot be exported")
     if x.ndim != 3:
-        raise OnnxExporterError("only batched LSTM input is supported by the exporter")
+        raise OnnxExporterError(f"only batched {op} input is supported by the exporter")
     H = w_hh.shape[1]
-    order = g.i64(np.concatenate([np.arange(H), np.arange(3 * H, 4 * H),
-                                  np.arange(H, 2 * H), np.arange(2 * H, 3 * H)]))
-    zero = g.i64([0])
+    order = g.i64(np.concatenate([np.arange(b * H, (b + 1) * H) for b in blocks]))
+    first = g.i64([0])     # (the num_directions axis of ONNX's weights and states)
 
     def gates(v):
-        return g.op("Unsqueeze", g.op("Gather", v, order, axis=0), zero)
+        return g.op("Unsqueeze", g.op("Gather", v, order, axis=0), first)
 
     bias = None
     if b_ih is not None or b_hh is not None:
-        parts = [gates(v) if v is not None else g.const(np.zeros((1, 4 * H)), x.dtype)
+        n = len(blocks) * H
+        parts = [gates(v) if v is not None else g.const(np.zeros((1, n)), x.dtype)
                  for v in (b_ih, b_hh)]
         bias = g.op("Concat", *parts, axis=1)
-    first = g.i64([0])     # (the num_directions axis of ONNX's states)
 
     def state(v):
         if v.const is not None and not v.const.any():
             return None
         return g.op("Unsqueeze", v, first)
 
-    # onnxruntime runs only the time-major layout: batch_first input is transposed
     xt = g.op("Transpose", x, perm=[1, 0, 2]) if bf else x.name
-    y, yh, yc = g.op("LSTM", xt, gates(w_ih), gates(w_hh), bias, None, state(h0), state(c0),
-                     outputs=3, hidden_size=H, direction="reverse" if reverse else "forward")
-    y = g.op("Squeeze", y, g.i64([1]))          # Y: (T, 1, N, H) -> (T, N, H)
+    outs = g.op(op, xt, gates(w_ih), gates(w_hh), bias, None, *[state(v) for v in states],
+                outputs=1 + len(states), hidden_size=H,
+                direction="reverse" if reverse else "forward", **attrs)
+    y = g.op("Squeeze", outs[0], g.i64([1]))          # Y: (T, 1, N, H) -> (T, N, H)
     if bf:
         y = g.op("Transpose", y, perm=[1, 0, 2])
-    return y, g.op("Squeeze", yh, first), g.op("Squeeze", yc, first)
+    return (y,) + tuple(g.op("Squeeze", h, first) for h in outs[1:])
+
+
+@converts(FR._LSTMLayer, sizes=True)
+def lstm_layer(g, x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, reverse, bsz, bf):
+    """One LSTM layer direction: ONNX's LSTM (gates i, o, f, c; torch's are
+    i, f, g, o)."""
+    if w_hr is not None:
+        raise OnnxExporterError("LSTM with proj_size cannot be exported")
+    return _recurrent(g, "LSTM", x, w_ih, b_ih, (h0, c0), w_hh, b_hh, reverse, bsz, bf,
+                      blocks=(0, 3, 1, 2))
+
+
+@converts(FR._GRULayer, sizes=True)
+def gru_layer(g, x, w_ih, b_ih, h0, w_hh, b_hh, reverse, bsz, bf):
+    """One GRU layer direction: ONNX's GRU (gates z, r, h; torch's are r, z, n),
+    with the reset gate applied after the hidden projection as torch does
+    (linear_before_reset)."""
+    return _recurrent(g, "GRU", x, w_ih, b_ih, (h0,), w_hh, b_hh, reverse, bsz, bf,
+                      blocks=(1, 0, 2), linear_before_reset=1)
 
 
 @converts(FT._SDPA, sizes=True)
