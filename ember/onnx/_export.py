@@ -644,6 +644,14 @@ def _build(onnx, g, model, events, events_b, inputs, names, outputs, outputs_b, 
                 const[id(dst)] = const[id(src)]
                 keep.append(dst)
             continue
+        if len(ev_b.args) != len(ev.args):
+            raise OnnxExporterError(f"{ev.name} takes {len(ev.args)} arguments in one trace and "
+                                    f"{len(ev_b.args)} in the other (a list whose length follows "
+                                    f"the inputs, such as cat([...] * T)), which ONNX cannot express")
+        if len(ev_b.outs) != len(ev.outs):
+            raise OnnxExporterError(f"{ev.name} makes {len(ev.outs)} outputs in one trace and "
+                                    f"{len(ev_b.outs)} in the other: their count follows a "
+                                    f"dynamic axis, which ONNX cannot express")
         for a in ev.args:
             if isinstance(a, (list, tuple)) and any(isinstance(x, TensorBase) for x in a):
                 raise OnnxExporterError(f"{ev.name}: tensors inside a list argument are not "
@@ -672,22 +680,14 @@ def _build(onnx, g, model, events, events_b, inputs, names, outputs, outputs_b, 
                         f"only; mark fewer axes dynamic")
         vargs = [arg_value(ev, ev_b, i, a) if isinstance(a, TensorBase) or _is_array(a) else a
                  for i, a in enumerate(ev.args)]
-        if len(ev_b.args) != len(ev.args):
-            raise OnnxExporterError(f"{ev.name} takes {len(ev.args)} arguments in one trace and "
-                                    f"{len(ev_b.args)} in the other (a list whose length follows "
-                                    f"the inputs, such as cat([...] * T)), which ONNX cannot express")
-        if len(ev_b.outs) != len(ev.outs):
-            raise OnnxExporterError(f"{ev.name} makes {len(ev.outs)} outputs in one trace and "
-                                    f"{len(ev_b.outs)} in the other: their count follows a "
-                                    f"dynamic axis, which ONNX cannot express")
         g.current, g.event_b = ev.op, ev_b
         g.outs = [(o.shape, o.dtype) for o in outs_a]
         try:
             res = conv(g, *vargs, **ev.kwargs)
         except OnnxExporterError as e:
-            if str(e).startswith(ev.name):
+            if type(e) is not OnnxExporterError or str(e).startswith(ev.name):
                 raise
-            raise type(e)(f"{ev.name}: {e}") from None
+            raise OnnxExporterError(f"{ev.name}: {e}") from None
         res = res if isinstance(res, tuple) else (res,)
         if len(res) != len(ev.outs):
             raise OnnxExporterError(f"{ev.name}: converter made {len(res)} outputs for "
