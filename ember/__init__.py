@@ -111,7 +111,7 @@ def __getattr__(name):
     would be: ``import ember``) load on first use, so ``ember.distributions``
     works after a plain ``import ember`` without the package importing them
     while it is still being built."""
-    if name == "distributions":
+    if name in ("distributions", "onnx"):
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'ember' has no attribute '{name}'")

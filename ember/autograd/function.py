@@ -323,6 +323,13 @@ def once_differentiable(backward):
 
 # ---- the recording machinery --------------------------------------------------------
 
+# While ``ember.onnx.export`` traces a model: its recorder (ember/onnx/_tracer.py).
+# It then also stands in for ``_run_unrecorded`` below (Op.apply looks that name
+# up at each call), so it sees every op run without a graph, and ordinary ops
+# pay nothing for it.
+_tracer = None
+
+
 def _run_unrecorded(cls, args, kwargs):
     """apply() with nothing to record: forward on the arrays, wrap the result."""
     quiet()                 # (inf/nan silent, as torch's: see backends/cpu/_fperr.py)

@@ -853,6 +853,11 @@ from ..autograd.grad_mode import state as _gm  # noqa: E402
 
 _NOKW = {}
 
+# True while ember.onnx.export records a forward (ember/onnx/_tracer.py sets it):
+# the fast paths then step aside so the recorder sees the op (a plain global: the
+# cheapest check on the no-grad path).
+_TRACING = False
+
 
 def _fast_binary(cls, general, reflected=False):
     def op(a, b):
@@ -866,7 +871,7 @@ def _fast_binary(cls, general, reflected=False):
                         return _record_binary(cls, x, y)   # (quiet() and device check inside)
                     except ValueError:
                         pass  # shapes don't broadcast: the general path words the error
-                else:
+                elif not _TRACING:   # (ONNX export traces the general path)
                     quiet()          # (inf/nan silent, as torch's)
                     try:
                         return _wrap(cls.forward(_NULL_CTX, x._data, y._data))
@@ -879,8 +884,9 @@ def _fast_binary(cls, general, reflected=False):
             x, y = (b, a) if reflected else (a, b)
             if _gm.enabled and a.requires_grad:
                 return _record_raw(cls, (x, y), _NOKW)
-            quiet()
-            return _wrap(cls.forward(_NULL_CTX, b if reflected else ad, ad if reflected else b))
+            if not _TRACING:
+                quiet()
+                return _wrap(cls.forward(_NULL_CTX, b if reflected else ad, ad if reflected else b))
         if not (isinstance(b, _OPERAND) or is_array(b)):
             return NotImplemented  # Python then raises its TypeError
         return general(b, a) if reflected else general(a, b)

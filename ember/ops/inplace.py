@@ -16,6 +16,7 @@ from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
 from ..backends import namespace
 from ..autograd.function import Op
+from ..autograd import function as _function
 from ..autograd.grad_mode import state as _gm
 
 
@@ -173,6 +174,8 @@ def apply_inplace(t, fn, *args, **kwargs):
             _gm.enabled = prev
         _result_into(t, res._data, getattr(fn, "__name__", "op") + "_")
         t._vc[0] += 1
+        if _function._tracer is not None:   # (ONNX export: t now holds res's value)
+            _function._tracer.assign(t, res)
         return t
     check_inplace(t)
     old = _snapshot(t)

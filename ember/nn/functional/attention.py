@@ -25,6 +25,8 @@ from ..._tensor_base import _wrap
 from ...autograd.function import Op
 from ...backends import namespace, kernels, backend_of
 from ...random import _rng
+from ...ops.elementwise import where as _where
+from ...onnx._tracer import is_tracing as _is_tracing
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
@@ -248,8 +250,12 @@ def _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_g
     if is_causal:
         bias = _causal_bias(xp, query._data.shape[-2], key._data.shape[-2], dt)
     elif attn_mask is not None:
-        if attn_mask._data.dtype == np.bool_:
+        if attn_mask._data.dtype == np.bool_ and not _is_tracing():
             bias = xp.where(attn_mask._data, xp.asarray(0, dtype=dt), xp.asarray(_NEG_INF, dtype=dt))
+        elif attn_mask._data.dtype == np.bool_:
+            # (ONNX export: the same mask as an Ember op, so the recorder sees it
+            # come from the mask tensor, which may come from the inputs)
+            add = _where(attn_mask, 0.0, _NEG_INF).to(query.dtype)
         else:
             add = attn_mask
             if add._data.dtype != query._data.dtype:  # a float32 mask serves any query dtype
@@ -296,6 +302,8 @@ def _canonical_mask(mask, name, other, other_name, dtype, check_other=True):
     if check_other and other is not None and other._data.dtype != m.dtype:
         warnings.warn(f"Support for mismatched {name} and {other_name} is deprecated. Use same type "
                       "for both instead.", stacklevel=3)
+    if m.dtype == np.bool_ and _is_tracing():    # (ONNX export: see _prepare)
+        return _where(mask, _NEG_INF, 0.0).to(D._FROM_NP[np.dtype(dtype)])
     if m.dtype == np.bool_:
         xp = namespace(m)
         return _wrap(xp.where(m, xp.asarray(_NEG_INF, dtype=dtype), xp.asarray(0, dtype=dtype)))
