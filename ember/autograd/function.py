@@ -330,6 +330,13 @@ def once_differentiable(backward):
 _tracer = None
 
 
+def is_tracing():
+    """True in the thread running ``ember.onnx.export``'s trace (ops that
+    compute differently for export ask this; nn code must not import ember.onnx)."""
+    t = _tracer
+    return t is not None and t.thread == threading.get_ident()
+
+
 def _run_unrecorded(cls, args, kwargs):
     """apply() with nothing to record: forward on the arrays, wrap the result."""
     quiet()                 # (inf/nan silent, as torch's: see backends/cpu/_fperr.py)

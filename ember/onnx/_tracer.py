@@ -76,10 +76,7 @@ class Tracer:
             self.events.append(Event(Assign, (value,), {}, (target,)))
 
 
-def is_tracing():
-    """True in the thread running ``ember.onnx.export``'s trace."""
-    t = _function._tracer
-    return t is not None and t.thread == threading.get_ident()
+is_tracing = _function.is_tracing   # (defined low, where nn code may ask it)
 
 
 def trace(fn, args, kwargs):

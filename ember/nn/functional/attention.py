@@ -26,7 +26,7 @@ from ...autograd.function import Op
 from ...backends import namespace, kernels, backend_of
 from ...random import _rng
 from ...ops.elementwise import where as _where
-from ...onnx._tracer import is_tracing as _is_tracing
+from ...autograd.function import is_tracing as _is_tracing
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
