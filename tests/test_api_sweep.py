@@ -137,3 +137,68 @@ def test_top_level_functional_spellings():
     ember.set_float32_matmul_precision("high")
     assert ember.get_float32_matmul_precision() == "high"
     ember.set_float32_matmul_precision("highest")
+
+
+def test_lp_pool3d_and_max_unpool3d():
+    x = rand(2, 2, 4, 4, 4)
+    check(lambda lib, a: lib.nn.functional.lp_pool3d(a, 2, 2), x)
+    check(lambda lib, a: lib.nn.LPPool3d(3, (2, 1, 2), stride=1)(a.abs() + 0.1), x)
+
+    def unpool(lib, a):
+        out, idx = lib.nn.functional.max_pool3d(a, 2, return_indices=True)
+        return lib.nn.MaxUnpool3d(2)(out, idx, output_size=(5, 5, 5))
+    check(unpool, rand(1, 2, 5, 5, 5))
+    check(lambda lib, a: lib.nn.functional.max_unpool3d(
+        *lib.nn.functional.max_pool3d(a, (2, 1, 2), return_indices=True), (2, 1, 2)),
+        rand(2, 3, 4, 3, 2))
+    assert repr(ember.nn.MaxUnpool3d(2)) == repr(torch.nn.MaxUnpool3d(2))
+    assert repr(ember.nn.LPPool3d(2, 3)) == repr(torch.nn.LPPool3d(2, 3))
+
+
+def test_variable_and_autograd_extras():
+    for lib in (ember, torch):
+        from importlib import import_module
+        Variable = import_module(lib.__name__ + ".autograd").Variable
+        t = lib.ones(2)
+        v = Variable(t, requires_grad=True)
+        assert v is not t and v.requires_grad and not t.requires_grad and v.grad_fn is None
+        assert isinstance(t, Variable) and not isinstance([1], Variable)
+        assert not Variable(v * 2).requires_grad
+        with pytest.raises(TypeError, match="Variable data has to be a tensor, but got list"):
+            Variable([1, 2])
+        with pytest.warns(UserWarning, match="volatile was removed"):
+            Variable(t, volatile=True)
+        with lib.autograd.set_multithreading_enabled(False):
+            (v * v).sum().backward()
+        assert v.grad.tolist() == [2.0, 2.0]
+
+
+def test_replace_all_batch_norm_modules():
+    for lib in (ember, torch):
+        m = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.BatchNorm1d(3))
+        lib.func.replace_all_batch_norm_modules_(m)
+        bn = m[1]
+        assert bn.running_mean is None and bn.running_var is None
+        assert not bn.track_running_stats
+        m.eval()
+        assert tuple(m(lib.ones(4, 2)).shape) == (4, 3)
+
+
+def test_adaptive_log_softmax_with_loss():
+    torch.manual_seed(0)
+    t = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 12, [3, 7], div_value=2.0, head_bias=True).double()
+    e = ember.nn.AdaptiveLogSoftmaxWithLoss(8, 12, [3, 7], div_value=2.0, head_bias=True).double()
+    assert list(e.state_dict()) == list(t.state_dict())
+    assert repr(e) == repr(t)
+    e.load_state_dict({k: v.numpy().copy() for k, v in t.state_dict().items()})
+    mods = {ember: e, torch: t}
+    target = np.array([0, 5, 11, 2, 7, 9])
+    check(lambda lib, x, y: tuple(mods[lib](x, y)), rand(6, 8), target)
+    check(lambda lib, x, y: tuple(mods[lib](x, y)), rand(8), np.array(9))
+    check(lambda lib, x: mods[lib].log_prob(x), rand(5, 8))
+    check(lambda lib, x: mods[lib].predict(x), rand(5, 8), grad=False)
+    for lib in (ember, torch):
+        with pytest.raises(ValueError, match="cutoffs should be a sequence of unique"):
+            lib.nn.AdaptiveLogSoftmaxWithLoss(8, 12, [7, 3])
+        with pytest.raises(RuntimeError, match=r"Target values should be in \[0, 11\]"):
+            mods[lib](lib.zeros(2, 8, dtype=lib.float64), lib.tensor([1, 12]))

@@ -136,3 +136,22 @@ def test_ctc_label_out_of_range_is_refused():
     with pytest.raises(RuntimeError, match="target labels must be in"):
         ember.nn.functional.ctc_loss(ember.tensor(_lp()), ember.tensor(TARGETS + 3),
                                      ember.tensor(IN_LEN), ember.tensor(TGT_LEN))
+
+
+@pytest.mark.parametrize("on", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ctc_compiled_and_generic_kernels_agree_with_torch(on, dtype):
+    """The CPU table's compiled recursion (Numba) and the generic formula each
+    give torch's values, including an infeasible sequence and an empty input."""
+    from ember.backends.cpu import _jit
+    if on:
+        pytest.importorskip("numba")
+    old = _jit.set_enabled(on)
+    try:
+        tg = np.array([[1, 2, 2], [3, 3, 0], [4, 4, 4], [1, 0, 0]])
+        tol = dict(atol=1e-5, rtol=1e-4) if dtype == np.float32 else {}
+        check(lambda lib, lp, t: lib.nn.functional.ctc_loss(lp, t, (7, 6, 4, 5), (3, 2, 3, 1),
+                                                            reduction="none"),
+              _lp(dtype, seed=7, shape=(7, 4, 5)), tg, **tol)
+    finally:
+        _jit.set_enabled(old)
