@@ -125,3 +125,44 @@ def test_affine_grid_errors(shape, size):
                                                           align_corners=False))
     _same_error(lambda lib: lib.nn.functional.affine_grid(
         lib.zeros(1, 2, 3, dtype=lib.int64), (1, 1, 2, 2), align_corners=False))
+
+
+def test_spatial_transformer_training_matches_torch():
+    """A small spatial transformer network: a localisation net predicts theta,
+    the input is resampled, a classifier follows; three SGD steps from the
+    same weights give torch's losses."""
+    def run(lib, state, x, y):
+        class STN(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.loc = lib.nn.Linear(36, 6)
+                self.cls = lib.nn.Linear(36, 3)
+
+            def forward(self, img):
+                theta = self.loc(img.flatten(1)).view(-1, 2, 3)
+                grid = lib.nn.functional.affine_grid(theta, img.size(), align_corners=False)
+                warped = lib.nn.functional.grid_sample(img, grid, padding_mode="border",
+                                                       align_corners=False)
+                return self.cls(warped.flatten(1))
+
+        m = STN().double()
+        m.load_state_dict({k: lib.tensor(v) for k, v in state.items()})
+        opt = lib.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        out = []
+        for _ in range(3):
+            opt.zero_grad()
+            loss = lib.nn.functional.cross_entropy(m(lib.tensor(x)), lib.tensor(y))
+            loss.backward()
+            opt.step()
+            out.append(loss.item())
+        return out
+
+    torch.manual_seed(0)
+    init = torch.nn.ModuleDict({"loc": torch.nn.Linear(36, 6), "cls": torch.nn.Linear(36, 3)})
+    with torch.no_grad():       # start the localisation net at the identity transform
+        init["loc"].weight.mul_(0.01)
+        init["loc"].bias.copy_(torch.tensor([1.0, 0, 0, 0, 1.0, 0]))
+    state = {k: v.double().numpy().copy() for k, v in init.state_dict().items()}
+    x = rand(4, 1, 6, 6)
+    y = np.array([0, 2, 1, 2])
+    np.testing.assert_allclose(run(ember, state, x, y), run(torch, state, x, y), rtol=1e-9)

@@ -155,3 +155,45 @@ def test_ctc_compiled_and_generic_kernels_agree_with_torch(on, dtype):
               _lp(dtype, seed=7, shape=(7, 4, 5)), tg, **tol)
     finally:
         _jit.set_enabled(old)
+
+
+def _train_ctc(lib, state, x, tg, il, tl, steps=3):
+    """A tiny speech-recognition-style model: a bidirectional GRU over frames,
+    a linear layer to C classes, log_softmax, CTC, Adam."""
+    class Model(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = lib.nn.GRU(6, 5, bidirectional=True)
+            self.out = lib.nn.Linear(10, C)
+
+        def forward(self, frames):
+            h, _ = self.rnn(frames)
+            return self.out(h).log_softmax(2)
+
+    model = Model().double()
+    model.load_state_dict({k: lib.tensor(v) for k, v in state.items()})
+    opt = lib.optim.Adam(model.parameters(), lr=0.05)
+    crit = lib.nn.CTCLoss(zero_infinity=True)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = crit(model(lib.tensor(x)), lib.tensor(tg), lib.tensor(il), lib.tensor(tl))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_ctc_training_loop_matches_torch():
+    torch.manual_seed(0)
+
+    class Init(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(6, 5, bidirectional=True)
+            self.out = torch.nn.Linear(10, C)
+    state = {k: v.double().numpy().copy() for k, v in Init().state_dict().items()}
+    x = np.random.default_rng(3).standard_normal((T, N, 6))
+    le = _train_ctc(ember, state, x, TARGETS, IN_LEN, TGT_LEN)
+    lt = _train_ctc(torch, state, x, TARGETS, IN_LEN, TGT_LEN)
+    np.testing.assert_allclose(le, lt, rtol=1e-9)

@@ -331,3 +331,32 @@ def test_parameters_to_vector_round_trip():
     torch.nn.utils.vector_to_parameters(vt * 2, t.parameters())
     for (k, a), (_, b) in zip(e.named_parameters(), t.named_parameters()):
         assert_close(a, b, what=k)
+
+
+def test_gan_discriminator_with_spectral_norm_trains_as_torch():
+    """A DCGAN-style discriminator with spectral-normalised convolutions (the
+    hook-based form, and the parametrization on the last layer): three Adam
+    steps from torch's weights and power-iteration vectors give torch's losses."""
+    def make(lib):
+        sn, psn = lib.nn.utils.spectral_norm, lib.nn.utils.parametrizations.spectral_norm
+        return lib.nn.Sequential(
+            sn(lib.nn.Conv2d(1, 4, 3, stride=2, padding=1)), lib.nn.LeakyReLU(0.2),
+            sn(lib.nn.Conv2d(4, 8, 3, stride=2, padding=1)), lib.nn.LeakyReLU(0.2),
+            lib.nn.Flatten(), psn(lib.nn.Linear(32, 1)))
+
+    e, t = _same_modules(make)
+    e.load_state_dict({k: v.detach().numpy().copy() for k, v in t.state_dict().items()})
+    xe, xt = _x(5, 1, 8, 8, seed=4)
+    labels = np.array([1.0, 0, 1, 0, 1]).reshape(5, 1)
+    losses = {}
+    for lib, m, x in ((ember, e, xe), (torch, t, xt)):
+        opt = lib.optim.Adam(m.parameters(), lr=2e-3, betas=(0.5, 0.999))
+        out = []
+        for _ in range(3):
+            opt.zero_grad()
+            loss = lib.nn.functional.binary_cross_entropy_with_logits(m(x), lib.tensor(labels))
+            loss.backward()
+            opt.step()
+            out.append(loss.item())
+        losses[lib] = out
+    np.testing.assert_allclose(losses[ember], losses[torch], rtol=1e-9)
