@@ -324,7 +324,7 @@ def vander(x, N=None, increasing=False):
 _METHODS = ["square_", "neg_", "negative_", "zero_", "fill_", "addmv_", "i0_", "gcd_", "lcm_",
             "ldexp_", "detach", "detach_", "is_signed", "is_complex", "is_conj", "is_neg",
             "conj", "resolve_conj", "resolve_neg", "real", "imag", "split_with_sizes",
-            "unsafe_chunk", "unsafe_split", "resize_as_", "matrix_exp", "orgqr"]
+            "unsafe_chunk", "unsafe_split", "resize_as_"]
 
 
 def _method_function(name):

@@ -597,13 +597,8 @@ class Tensor(TensorBase):
     baddbmm_ = inplace_method(L.baddbmm)
     addbmm_ = inplace_method(L.addbmm)
 
-    def matrix_exp(self):
-        from .linalg import matrix_exp   # (composed of the ops above: imported late)
-        return matrix_exp(self)
-
-    def orgqr(self, input2):
-        from .linalg import householder_product
-        return householder_product(self, input2)
+    matrix_exp = L.matrix_exp
+    orgqr = L.orgqr
 
     # ---- indexing, gather and scatter (ops/indexing.py) ----------------------
     gather = I.gather
