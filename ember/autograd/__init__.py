@@ -7,7 +7,6 @@ from .anomaly import (detect_anomaly, set_detect_anomaly, is_anomaly_enabled,
                       is_anomaly_check_nan_enabled)
 from . import graph   # (functional sits above ember.ops: ember/__init__.py loads it)
 from .gradcheck import gradcheck, gradgradcheck
-from .variable import Variable
 
 
 def set_multithreading_enabled(mode):
@@ -29,5 +28,5 @@ class _MultithreadingSwitch:
 
 __all__ = ["Function", "once_differentiable", "backward", "grad", "no_grad", "enable_grad",
            "set_grad_enabled", "inference_mode", "gradcheck", "gradgradcheck",
-           "detect_anomaly", "set_detect_anomaly", "functional", "graph", "Variable",
+           "detect_anomaly", "set_detect_anomaly", "functional", "graph",
            "set_multithreading_enabled"]
