@@ -1,8 +1,8 @@
 """torch.<name> functions that are compositions of Ember ops: combinatorics
 (block_diag, cartesian_prod, combinations, tril/triu_indices,
-unravel_index, isin), integration (trapezoid, cumulative_trapezoid), window
-functions, cdist, vander, torch's top-level spellings of Tensor methods
-(``torch.neg_(t)``, ``torch.real(t)``...) and of functional ops with
+unravel_index, isin), integration (trapezoid, cumulative_trapezoid), the
+Kaiser window, cdist, vander, torch's top-level spellings of Tensor methods
+(``torch.neg_(t)``, ``torch.fill_(t, v)``...) and of functional ops with
 integer enums (``torch.grid_sampler``, ``torch.ctc_loss``), and the
 mathematical constants.  ``install(namespace)`` adds them to ``ember``
 where a name is not already taken.
@@ -229,35 +229,6 @@ def _window(fname, n, periodic, dtype, device, requires_grad, fn):
     return w.requires_grad_(requires_grad)
 
 
-def hann_window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
-                pin_memory=False, requires_grad=False):
-    """0.5 - 0.5 cos(2 pi k / N)."""
-    return _window("hann_window", window_length, periodic, dtype, device, requires_grad,
-                   lambda k, m: 0.5 - 0.5 * (2 * math.pi * k / m).cos())
-
-
-def hamming_window(window_length, periodic=True, alpha=0.54, beta=0.46, *, dtype=None,
-                   layout=None, device=None, pin_memory=False, requires_grad=False):
-    """alpha - beta cos(2 pi k / N)."""
-    return _window("hamming_window", window_length, periodic, dtype, device, requires_grad,
-                   lambda k, m: alpha - beta * (2 * math.pi * k / m).cos())
-
-
-def bartlett_window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
-                    pin_memory=False, requires_grad=False):
-    """The triangular window 1 - |2k / N - 1|."""
-    return _window("bartlett_window", window_length, periodic, dtype, device, requires_grad,
-                   lambda k, m: 1 - (2 * k / m - 1).abs())
-
-
-def blackman_window(window_length, periodic=True, *, dtype=None, layout=None, device=None,
-                    pin_memory=False, requires_grad=False):
-    """0.42 - 0.5 cos(2 pi k / N) + 0.08 cos(4 pi k / N)."""
-    return _window("blackman_window", window_length, periodic, dtype, device, requires_grad,
-                   lambda k, m: 0.42 - 0.5 * (2 * math.pi * k / m).cos()
-                   + 0.08 * (4 * math.pi * k / m).cos())
-
-
 def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, layout=None,
                   device=None, pin_memory=False, requires_grad=False):
     """I0(beta sqrt(1 - (2k / N - 1)^2)) / I0(beta)."""
@@ -322,15 +293,14 @@ def vander(x, N=None, increasing=False):
 
 # torch.<name>(input, ...) for these Tensor methods
 _METHODS = ["square_", "neg_", "negative_", "zero_", "fill_", "addmv_", "i0_", "gcd_", "lcm_",
-            "ldexp_", "detach", "detach_", "is_signed", "is_complex", "is_conj", "is_neg",
-            "conj", "resolve_conj", "resolve_neg", "real", "imag", "split_with_sizes",
+            "ldexp_", "detach", "detach_", "is_signed", "is_neg", "split_with_sizes",
             "unsafe_chunk", "unsafe_split", "resize_as_"]
 
 
 def _method_function(name):
     def fn(input, *args, **kwargs):
         _need_tensor(name, input)
-        attr = getattr(input, name)          # (real and imag are properties)
+        attr = getattr(input, name)          # (a method, or a property)
         return attr(*args, **kwargs) if callable(attr) else attr
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"``input.{name}(...)``, as a function (torch.{name})."
@@ -442,8 +412,8 @@ def get_float32_matmul_precision():
 
 
 _FUNCTIONS = [block_diag, cartesian_prod, combinations, tril_indices, triu_indices,
-              unravel_index, isin, trapezoid, trapz, cumulative_trapezoid, hann_window,
-              hamming_window, bartlett_window, blackman_window, kaiser_window, cdist, vander,
+              unravel_index, isin, trapezoid, trapz, cumulative_trapezoid, kaiser_window, cdist,
+              vander,
               fill, rsub, norm_except_dim, _weight_norm, affine_grid_generator, grid_sampler,
               ctc_loss, constant_pad_nd, max_pool3d, adaptive_max_pool1d, empty_strided,
               set_warn_always, is_warn_always_enabled, set_float32_matmul_precision,
