@@ -93,6 +93,8 @@ from . import optim  # noqa: E402
 
 from . import nn  # noqa: E402
 nn.functional._export_toplevel(globals())
+from . import _extras  # noqa: E402  (compositions: block_diag, cdist, windows, ...)
+_extras.install(globals())
 
 from . import utils  # noqa: E402
 from .utils.dlpack import from_dlpack  # noqa: E402

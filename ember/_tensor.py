@@ -597,6 +597,9 @@ class Tensor(TensorBase):
     baddbmm_ = inplace_method(L.baddbmm)
     addbmm_ = inplace_method(L.addbmm)
 
+    matrix_exp = L.matrix_exp
+    orgqr = L.orgqr
+
     # ---- indexing, gather and scatter (ops/indexing.py) ----------------------
     gather = I.gather
     scatter = I.scatter
@@ -748,6 +751,14 @@ class Tensor(TensorBase):
     new_empty = C.new_empty
     new_full = C.new_full
     new_tensor = C.new_tensor
+
+    def new_empty_strided(self, size, stride, *, dtype=None, device=None, requires_grad=False,
+                          layout=None, pin_memory=False):
+        """new_empty(size): Ember's tensors are contiguous, whatever ``stride`` asks."""
+        if len(size) != len(stride):
+            raise RuntimeError("mismatch in length of strides and shape")
+        return C.new_empty(self, tuple(size), dtype=dtype, device=device,
+                           requires_grad=requires_grad)
 
     # ---- random sampling (random.py) -----------------------------------------
     normal_ = random.normal_

@@ -22,3 +22,11 @@ for _name, _impl in _FROM_OPS.items():
         globals()[_name] = getattr(_ops_linalg, _impl)
         __all__.append(_name)
 del _name, _impl
+
+
+# matrix functions written with differentiable ops (in ember.ops.linalg)
+matrix_exp = _ops_linalg.matrix_exp
+householder_product = _ops_linalg.householder_product
+_eye_like = _ops_linalg._eye_like
+
+__all__ += ["matrix_exp", "householder_product"]

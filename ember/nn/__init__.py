@@ -1,6 +1,6 @@
 """ember.nn: layers, the Module system, functional ops, init and utilities,
 with torch.nn's names and behaviour."""
-from .parameter import Parameter, Buffer  # noqa: F401
+from .parameter import Parameter, Buffer, UninitializedParameter, UninitializedBuffer  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from . import modules  # noqa: F401
 from . import functional  # noqa: F401

@@ -626,6 +626,85 @@ def add_scaled(d, g, a):
         d[i] += g[i] * a
 
 
+# ---- CTC loss: the forward-backward recursion per sequence ---------------------------------
+
+@_exact
+def _log_add(a, b):
+    """log(exp(a) + exp(b)), exact at -inf."""
+    if a == -np.inf:
+        return b
+    if b == -np.inf:
+        return a
+    if a > b:
+        return a + np.log1p(np.exp(b - a))
+    return b + np.log1p(np.exp(a - b))
+
+
+@_exact
+def ctc_loss_batch(lp, ext, in_len, tgt_len, want_grad, nll, grad):
+    """For each sequence n: nll[n] = -log p(target | lp[:, n]) by the alpha
+    recursion over the extended labels ext[n] (blanks around and between the
+    labels), and with ``want_grad`` grad[:, n] = exp(lp) - exp(lcab + nll - lp),
+    lcab the log of sum(alpha * beta) over the positions of each class (the
+    formula of the generic ``ctc_loss``; rows from the input length on stay
+    as given: zeros).  Accumulates in float64."""
+    T, N, C = lp.shape
+    S = ext.shape[1]
+    alpha = np.empty((T, S))
+    beta = np.empty((T, S))
+    lcab = np.empty(C)
+    for n in range(N):
+        Tn = in_len[n]
+        Sn = 2 * tgt_len[n] + 1
+        if Tn == 0:
+            nll[n] = 0.0 if Sn == 1 else np.inf
+            continue
+        for t in range(Tn):
+            for s in range(Sn):
+                alpha[t, s] = -np.inf
+                beta[t, s] = -np.inf
+        alpha[0, 0] = lp[0, n, ext[n, 0]]
+        if Sn > 1:
+            alpha[0, 1] = lp[0, n, ext[n, 1]]
+        for t in range(1, Tn):
+            for s in range(Sn):
+                a = alpha[t - 1, s]
+                if s >= 1:
+                    a = _log_add(a, alpha[t - 1, s - 1])
+                if s >= 2 and s % 2 == 1 and ext[n, s] != ext[n, s - 2]:
+                    a = _log_add(a, alpha[t - 1, s - 2])
+                if a != -np.inf:
+                    alpha[t, s] = a + lp[t, n, ext[n, s]]
+        ll = alpha[Tn - 1, Sn - 1]
+        if Sn > 1:
+            ll = _log_add(ll, alpha[Tn - 1, Sn - 2])
+        nll[n] = -ll
+        if not want_grad:
+            continue
+        beta[Tn - 1, Sn - 1] = lp[Tn - 1, n, ext[n, Sn - 1]]
+        if Sn > 1:
+            beta[Tn - 1, Sn - 2] = lp[Tn - 1, n, ext[n, Sn - 2]]
+        for t in range(Tn - 2, -1, -1):
+            for s in range(Sn):
+                b = beta[t + 1, s]
+                if s + 1 < Sn:
+                    b = _log_add(b, beta[t + 1, s + 1])
+                if s + 2 < Sn and s % 2 == 1 and ext[n, s + 2] != ext[n, s]:
+                    b = _log_add(b, beta[t + 1, s + 2])
+                if b != -np.inf:
+                    beta[t, s] = b + lp[t, n, ext[n, s]]
+        loss = -ll
+        for t in range(Tn):
+            for c in range(C):
+                lcab[c] = -np.inf
+            for s in range(Sn):
+                c = ext[n, s]
+                lcab[c] = _log_add(lcab[c], alpha[t, s] + beta[t, s])
+            for c in range(C):
+                v = lp[t, n, c]
+                grad[t, n, c] = np.exp(v) - np.exp(lcab[c] + loss - v)
+
+
 # ---- the intra-op pool's side of a worker thread (ember/_parallel.py) ------------------
 
 _X86 = __import__("platform").machine().lower() in ("x86_64", "amd64", "i386", "i686")

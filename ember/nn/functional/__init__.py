@@ -12,6 +12,7 @@ from .pooling import *  # noqa: F401,F403
 from .pooling3d import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .vision import *  # noqa: F401,F403
+from .sampling import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .distance import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403

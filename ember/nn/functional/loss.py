@@ -28,7 +28,7 @@ import numpy as np
 from ..._tensor import Tensor
 
 from ..._tensor_base import _wrap
-from ...autograd.function import Op
+from ...autograd.function import Op, once_differentiable
 from ...ops import _bw
 from ...backends import namespace, kernels
 from ...ops._util import cast, check_broadcast
@@ -41,7 +41,7 @@ __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy
            "cosine_embedding_loss", "margin_ranking_loss", "hinge_embedding_loss",
            "soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss",
            "multilabel_soft_margin_loss", "triplet_margin_loss",
-           "triplet_margin_with_distance_loss", "poisson_nll_loss", "gaussian_nll_loss"]
+           "triplet_margin_with_distance_loss", "poisson_nll_loss", "gaussian_nll_loss", "ctc_loss"]
 
 _NONE, _MEAN, _SUM = 0, 1, 2
 
@@ -1060,3 +1060,131 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     if swap:
         d_neg = minimum(d_neg, dist(positive, negative))
     return _reduce((margin + d_pos - d_neg).clamp_min(0), red)
+
+
+# ---- CTC ----------------------------------------------------------------------------------
+
+class _CTCLoss(Op):
+    """Per-sequence CTC negative log-likelihoods (N,) of log_probs (T, N, C).
+
+    The forward-backward recursion runs in the kernel ``ctc_loss``
+    (ember/backends/generic/loss.py), which also returns the gradient, kept
+    for backward.  Like torch's, that gradient is the one for the logits
+    under a log_softmax, and backward cannot be differentiated again."""
+    _ctx_fields = ("grad",)
+
+    @staticmethod
+    def forward(ctx, lp, ext, in_len, tgt_len, zero_infinity):
+        xp = namespace(lp)
+        nll, grad = kernels(lp).ctc_loss(lp, ext, in_len, tgt_len, ctx.needs_input_grad[0])
+        if zero_infinity:
+            bad = nll == math.inf
+            nll = xp.where(bad, 0, nll).astype(lp.dtype)
+            if grad is not None:
+                grad = xp.where(bad[None, :, None], 0, grad).astype(lp.dtype)
+        ctx.grad = grad
+        return nll
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        return ctx.grad * g[None, :, None], None, None, None, None
+
+
+def _ctc_lengths(v, name, xp):
+    """input_lengths / target_lengths (a Tensor, or a sequence or int) as int64 (N,)."""
+    if isinstance(v, Tensor):
+        if v._data.dtype.kind not in "iu":
+            raise RuntimeError(f"{name} must be integral")
+        return v._data.reshape(-1).astype(np.int64)
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return xp.asarray([int(v)], dtype=np.int64)
+    if isinstance(v, (list, tuple)) and all(isinstance(i, (int, np.integer)) for i in v):
+        return xp.asarray([int(i) for i in v], dtype=np.int64)
+    raise TypeError(f"ctc_loss(): argument '{name}' must be a Tensor or a tuple of ints, "
+                    f"not {type(v).__name__}")
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+    """Connectionist Temporal Classification loss (Graves et al. 2006).
+
+    ``log_probs`` (T, N, C) or unbatched (T, C): log-softmax outputs over C
+    classes including ``blank``.  ``targets``: (N, S) padded, or 1-D holding
+    all N targets end to end (their lengths summing to sum(target_lengths)).
+    ``input_lengths``, ``target_lengths``: (N,) tensors or tuples of ints.
+    'mean' divides each loss by its target length, then averages over the
+    batch, as torch does.  ``zero_infinity`` zeroes infinite losses (targets
+    no alignment can produce) and their gradients.
+    """
+    red = get_enum(reduction)
+    x = _as_tensor(log_probs, "log_probs")
+    tg = _as_tensor(targets, "targets")
+    _check_float(x, "ctc_loss")
+    xp = namespace(x._data)
+    unbatched = x.dim() == 2
+    if unbatched:
+        x = x.unsqueeze(1)
+        if tg.dim() == 1:
+            tg = tg.unsqueeze(0)
+    if x.dim() != 3:
+        raise RuntimeError(f"ctc_loss: expected log_probs to be 2-D or 3-D (T, [N,] C), "
+                           f"got {x.dim()}-D")
+    T, N, C = x.shape
+    if not 0 <= blank < C:
+        raise RuntimeError("blank must be in label range")
+    il = _ctc_lengths(input_lengths, "input_lengths", xp)
+    tl = _ctc_lengths(target_lengths, "target_lengths", xp)
+    if il.shape[0] != N:
+        raise RuntimeError("input_lengths must be of size batch_size")
+    if tl.shape[0] != N:
+        raise RuntimeError("target_lengths must be of size batch_size")
+    where_ = "(while checking arguments for ctc_loss_allocate_outputs)"
+    for name, v, hi in (("input_lengths", il, T), ("target_lengths", tl, None)):
+        if N and int(v.min()) < 0:
+            raise RuntimeError(f"Expected {name} to have value at least 0, but got value "
+                               f"{int(v.min())} {where_}")
+        if hi is not None and N and int(v.max()) > hi:
+            raise RuntimeError(f"Expected {name} to have value at most {hi}, but got value "
+                               f"{int(v.max())} {where_}")
+    t = tg._data
+    if t.dtype.kind not in "iuf":
+        raise RuntimeError(f"ctc_loss: targets must be integers, got {tg.dtype}")
+    t = t.astype(np.int64)
+    max_len = int(tl.max()) if N else 0
+    if t.ndim == 1:                        # concatenated targets: cut them per sequence
+        total = int(tl.sum())
+        if t.shape[0] != total:
+            raise RuntimeError(f"Expected tensor to have size {total} at dimension 0, but got "
+                               f"size {t.shape[0]} for argument #2 'targets' {where_}")
+        starts = xp.cumsum(tl) - tl
+        cols = xp.arange(max_len)
+        inside = cols[None] < tl[:, None]
+        lab = t[xp.where(inside, starts[:, None] + cols[None], 0)] if total else \
+            xp.zeros((N, max_len), dtype=np.int64)
+    elif t.ndim == 2:
+        if t.shape[1] < max_len:
+            raise RuntimeError(f"Expected tensor to have size at least {max_len} at dimension 1,"
+                               f" but got size {t.shape[1]} for argument #2 'targets' {where_}")
+        if t.shape[0] != N:
+            raise RuntimeError(f"Expected tensor to have size {N} at dimension 0, but got size "
+                               f"{t.shape[0]} for argument #2 'targets' {where_}")
+        lab = t[:, :max_len]
+        inside = xp.arange(max_len)[None] < tl[:, None]
+    else:
+        raise RuntimeError(f"ctc_loss: targets must be 1-D (concatenated) or 2-D (padded), "
+                           f"got {t.ndim}-D")
+    used = lab[inside]
+    if used.size and (int(used.min()) < 0 or int(used.max()) >= C):
+        raise RuntimeError(f"ctc_loss: target labels must be in [0, {C}), got values from "
+                           f"{int(used.min())} to {int(used.max())}")
+    lab = xp.where(inside, lab, blank)
+    ext = xp.full((N, 2 * max_len + 1), blank, dtype=np.int64)
+    ext[:, 1::2] = lab
+    nll = _CTCLoss.apply(x, ext, il, tl, bool(zero_infinity))
+    if red == _MEAN:
+        denom = _wrap(xp.maximum(tl, 1).astype(x._data.dtype))
+        return (nll / denom).mean()
+    if red == _SUM:
+        return nll.sum()
+    return nll.squeeze(0) if unbatched else nll

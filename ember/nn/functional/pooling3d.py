@@ -25,10 +25,11 @@ from ..._creation import tensor, zeros
 from ..._dtype import float64
 from ...autograd.grad_mode import no_grad
 from .pooling import (max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d,
-                      _out_size, _DT)
+                      _out_size, _DT, _max_unpool, _pair as _ntuple)
 
 __all__ = ["max_pool3d", "max_pool3d_with_indices", "avg_pool3d", "adaptive_avg_pool3d",
-           "adaptive_max_pool3d", "adaptive_max_pool3d_with_indices"]
+           "adaptive_max_pool3d", "adaptive_max_pool3d_with_indices", "lp_pool3d",
+           "max_unpool3d"]
 
 
 # ---- arguments ----------------------------------------------------------------------------
@@ -292,3 +293,21 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
 
 def adaptive_max_pool3d_with_indices(input, output_size, return_indices=True):
     return adaptive_max_pool3d(input, output_size, True)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """Power-average pooling over (D, H, W): (sum over the window of x^p)^(1/p)."""
+    import math
+    k = _ntuple(kernel_size, 3, "kernel_size", "lp_pool3d")
+    p = float(norm_type)
+    out = avg_pool3d(input.pow(p) if p != 1 else input, kernel_size, stride, 0, ceil_mode)
+    # sign(out) * relu(|out|) is out, but with zero gradient where a window sums to 0
+    a = out.abs()
+    out = out.sign() * (a * (a > 0).to(a.dtype)) * math.prod(k)
+    return out.pow(1.0 / p)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The partial inverse of max_pool3d: values placed at ``indices``, zeros elsewhere."""
+    return _max_unpool(3, "max_unpool3d", input, indices, kernel_size, stride, padding,
+                       output_size)

@@ -146,7 +146,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     """
     _check_indices(input, "embedding_bag")
     if mode not in ("sum", "mean", "max"):
-        raise ValueError(f"mode has to be one of sum, mean or max, but got {mode}")
+        raise ValueError("mode has to be one of sum, mean or max")
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError("embedding_bag: per_sample_weights was not None. "
                                   "per_sample_weights is only supported for mode='sum' "
@@ -157,7 +157,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         if offsets is not None:
             raise ValueError("if input is 2D, then offsets has to be None, as input is treated is "
                              "a mini-batch of fixed length sequences. However, found offsets of "
-                             f"type {type(offsets).__name__}")
+                             f"type {type(offsets)}")
         nb, n = idx.shape
         starts = xp.arange(nb) * n
         flat = idx.reshape(-1)

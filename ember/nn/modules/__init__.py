@@ -21,6 +21,9 @@ from .rnn import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
 from .distance import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
+from .lazy_layers import *  # noqa: F401,F403
+from .adaptive import *  # noqa: F401,F403
+from . import lazy  # noqa: F401
 
 __all__ = sorted(n for n, v in globals().items()
                  if not n.startswith("_") and isinstance(v, type) and issubclass(v, Module))

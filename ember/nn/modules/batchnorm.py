@@ -11,7 +11,7 @@ from ..._creation import ones, tensor, zeros
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _weight_bias
 from .utils import _empty
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
@@ -97,9 +97,9 @@ class _BatchNorm(_NormBase):
         # eval mode without running stats falls back to batch statistics, as torch
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         use_running = not self.training or self.track_running_stats
-        p = self._parameters
+        w, b = _weight_bias(self)
         return F.batch_norm(input, self.running_mean if use_running else None,
-                            self.running_var if use_running else None, p["weight"], p["bias"],
+                            self.running_var if use_running else None, w, b,
                             bn_training, factor, self.eps)
 
 

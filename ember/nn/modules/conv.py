@@ -10,7 +10,7 @@ import math
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _weight_bias
 from .utils import _empty, _single, _pair, _triple, _reverse_repeat_tuple
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
@@ -130,8 +130,8 @@ class _ConvForward:
         return fn(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def forward(self, input):
-        p = self._parameters
-        return self._conv_forward(input, p["weight"], p["bias"])
+        w, b = _weight_bias(self)
+        return self._conv_forward(input, w, b)
 
 
 class Conv1d(_ConvForward, _ConvNd):
@@ -215,8 +215,8 @@ class _ConvTransposeNd(_ConvNd):
         nd = type(self)._nd
         output_padding = self._output_padding(input, output_size, self.stride, self.padding,
                                               self.kernel_size, nd, self.dilation)
-        p = self._parameters
-        return type(self)._fn(input, p["weight"], p["bias"], self.stride, self.padding,
+        w, b = _weight_bias(self)
+        return type(self)._fn(input, w, b, self.stride, self.padding,
                               output_padding, self.groups, self.dilation)
 
 

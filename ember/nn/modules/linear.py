@@ -4,7 +4,7 @@ import math
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _weight_bias
 from .utils import _empty
 
 __all__ = ["Identity", "Linear", "Bilinear"]
@@ -48,8 +48,8 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        p = self._parameters
-        return F.linear(input, p["weight"], p["bias"])
+        w, b = _weight_bias(self)
+        return F.linear(input, w, b)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -1105,3 +1105,14 @@ class _BackwardHook:
 
         new, _ = self._wrap(result, on_outputs)
         return new
+
+
+def _weight_bias(module):
+    """``module.weight, module.bias``, read straight from ``_parameters`` (the
+    usual case, the fast path of the layers' forward), else through attribute
+    lookup: a parametrized or weight-normalised weight is a property or a
+    plain attribute, not a parameter."""
+    p = module._parameters
+    if "weight" in p and "bias" in p:
+        return p["weight"], p["bias"]
+    return getattr(module, "weight"), getattr(module, "bias")

@@ -8,7 +8,7 @@ from .. import functional as F
 from .. import init
 from ..parameter import Parameter
 from .batchnorm import _NormBase
-from .module import Module
+from .module import Module, _weight_bias
 from .utils import _empty
 
 __all__ = ["LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm", "InstanceNorm1d",
@@ -47,8 +47,8 @@ class LayerNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input):
-        p = self._parameters
-        return F.layer_norm(input, self.normalized_shape, p["weight"], p["bias"], self.eps)
+        w, b = _weight_bias(self)
+        return F.layer_norm(input, self.normalized_shape, w, b, self.eps)
 
     def extra_repr(self):
         return ("{normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine}, "
@@ -89,8 +89,8 @@ class GroupNorm(Module):
                 init.zeros_(self.bias)
 
     def forward(self, input):
-        p = self._parameters
-        return F.group_norm(input, self.num_groups, p["weight"], p["bias"], self.eps)
+        w, b = _weight_bias(self)
+        return F.group_norm(input, self.num_groups, w, b, self.eps)
 
     def extra_repr(self):
         return ("{num_groups}, {num_channels}, eps={eps}, affine={affine}, bias={use_bias}"
@@ -122,7 +122,7 @@ class RMSNorm(Module):
             init.ones_(self.weight)
 
     def forward(self, x):
-        return F.rms_norm(x, self.normalized_shape, self._parameters["weight"], self.eps)
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self):
         return ("{normalized_shape}, eps={eps}, elementwise_affine={elementwise_affine}"
@@ -157,9 +157,9 @@ class _InstanceNorm(_NormBase):
                          dtype, bias=bias)
 
     def _apply_instance_norm(self, input):
-        p = self._parameters
-        return F.instance_norm(input, self.running_mean, self.running_var, p["weight"],
-                               p["bias"], self.training or not self.track_running_stats,
+        w, b = _weight_bias(self)
+        return F.instance_norm(input, self.running_mean, self.running_var, w,
+                               b, self.training or not self.track_running_stats,
                                self.momentum if self.momentum is not None else 0.0, self.eps)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
