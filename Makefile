@@ -39,10 +39,15 @@ test: $(VENV)/.test
 # workers are separate MPI processes the guard does not reach (its collectives
 # worker runs a guard-backend section itself).
 GUARD_SKIP := jit creation nn_rnn data examples distributed thread_safety_pool
+# Also left out: test_kernels' tests of the CPU pool on plain NumPy arrays
+# (threaded GEMM and parallel_for), which no tensor and so no device reaches.
+GUARD_DESELECT := test_elementwise.py::test_reflected_operators_with_numpy_scalars_and_arrays \
+	test_kernels.py::test_threaded_matmul_matches_numpy \
+	test_kernels.py::test_parallel_for_covers_every_index_once
 test-guard: $(VENV)/.test
 	EMBER_TEST_DEVICE=guard $(TEST_ENV) $(PY) -m pytest -n 2 -q -p no:warnings \
 		$(foreach f,$(GUARD_SKIP),--ignore=tests/test_$(f).py) \
-		--deselect tests/test_elementwise.py::test_reflected_operators_with_numpy_scalars_and_arrays
+		$(foreach t,$(GUARD_DESELECT),--deselect tests/$(t))
 
 test-slow: $(VENV)/.test
 	$(TEST_ENV) $(PY) -m pytest -m slow -q -o addopts=""

@@ -72,8 +72,10 @@ def _layouts(x):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64])
-@pytest.mark.parametrize("m,k,n", [(1024, 128, 384), (8, 512, 4096), (301, 257, 129),
-                                   (1500, 2, 1500), (0, 64, 64), (64, 0, 64), (5, 6, 7)])
+# The two big shapes are the smallest that still split into three GEMM jobs at
+# three threads (m*k*n >= 3 * _GEMM_GRAIN) with more rows than columns / a thin k.
+@pytest.mark.parametrize("m,k,n", [(512, 64, 192), (8, 512, 4096), (301, 257, 129),
+                                   (640, 2, 640), (0, 64, 64), (64, 0, 64), (5, 6, 7)])
 def test_threaded_matmul_matches_numpy(threads, dtype, m, k, n):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k)).astype(dtype)
@@ -82,6 +84,8 @@ def test_threaded_matmul_matches_numpy(threads, dtype, m, k, n):
     tol = 1e-4 if np.dtype(dtype).itemsize <= 8 else 1e-10
     for nt in (1, 2, 3):
         ember.set_num_threads(nt)
+        if m * k * n >= 2 * _parallel._GEMM_GRAIN:   # (the shape is split, not a no-op)
+            assert min(nt, m * k * n // _parallel._GEMM_GRAIN) == nt
         for a1 in _layouts(a):
             for b1 in _layouts(b)[::-1]:
                 got = _parallel.matmul(a1, b1)
