@@ -742,7 +742,8 @@ class Sgn(Sign):
     @staticmethod
     def forward(ctx, x):
         if x.dtype.kind == "c":
-            ctx.save_for_backward(x)
+            if ctx.needs_input_grad:
+                ctx.save_for_backward(x)
             return _complex_sgn(x)
         return Sign.forward(ctx, x)
 
