@@ -211,19 +211,15 @@ class _RemovableHandle:
         self.remove()
 
 
-class _NoGrads(tuple):
-    """``needs_input_grad`` when nothing is recorded: every entry False, and
-    the whole false too, so a forward's ``if ctx.needs_input_grad:`` ("only
-    when recording": a recorded node's list is never empty) skips its work."""
-
-    def __bool__(self):
-        return False
-
-
 class _NullCtx:
-    """Stands in for ctx when nothing is recorded: saves go nowhere."""
+    """Stands in for ctx when nothing is recorded: saves go nowhere.
 
-    needs_input_grad = _NoGrads((False,) * 32)
+    Its ``needs_input_grad`` is empty, so a forward's ``if ctx.needs_input_grad:``
+    ("only when recording": a recorded node's list is never empty) skips its
+    work at the cost of one truth test, with no Python call; a forward reads
+    the entries (``need[1]``) only inside that test."""
+
+    needs_input_grad = ()
 
     def __setattr__(self, name, value):
         pass  # nothing recorded: don't keep what forward stores for backward alive

@@ -68,7 +68,8 @@ class _Rope(Op):
         out = x * cos
         out[..., :h] -= x[..., h:] * sin[..., :h]
         out[..., h:] += x[..., :h] * sin[..., h:]
-        ctx.cos, ctx.sin = cos, sin
+        if ctx.needs_input_grad:
+            ctx.cos, ctx.sin = cos, sin
         return out
 
     @staticmethod

@@ -30,8 +30,9 @@ class _Softmax(Op):
     @staticmethod
     def forward(ctx, x, dim):
         e = kernels(x).softmax(x, dim, False)
-        ctx.save_for_backward(e)
-        ctx.dim = dim
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(e)
+            ctx.dim = dim
         return e
 
     @staticmethod
@@ -51,8 +52,9 @@ class _LogSoftmax(Op):
     @staticmethod
     def forward(ctx, x, dim):
         s = kernels(x).softmax(x, dim, True)
-        ctx.save_for_backward(s)
-        ctx.dim = dim
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(s)
+            ctx.dim = dim
         return s
 
     @staticmethod
@@ -107,8 +109,9 @@ class _Shrink(Op):
     @staticmethod
     def forward(ctx, x, lambd, shift):
         out = (x > lambd) | (x < -lambd)
-        ctx.save_for_backward(x)
-        ctx.lambd = lambd
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.lambd = lambd
         xp = namespace(x)
         if shift:
             y = xp.where(x > lambd, x - lambd, xp.where(x < -lambd, x + lambd, 0))
@@ -134,7 +137,8 @@ class _PReLU(Op):
 
     @staticmethod
     def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, w)
         return namespace(x).where(x > 0, x, w * x)
 
     @staticmethod

@@ -255,7 +255,8 @@ class Angle(Op):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).angle(x)
 
     @staticmethod

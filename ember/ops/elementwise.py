@@ -114,7 +114,8 @@ class Mul(Op):
         # Save only what the needed gradients use, so an in-place change to an
         # operand whose gradient isn't needed is not reported (torch's rule).
         need = ctx.needs_input_grad
-        ctx.save_for_backward(a if need[1] else None, b if need[0] else None)
+        if need:
+            ctx.save_for_backward(a if need[1] else None, b if need[0] else None)
         return a * b
 
     @staticmethod
@@ -129,7 +130,8 @@ class Div(Op):
     @staticmethod
     def forward(ctx, a, b):
         need = ctx.needs_input_grad
-        ctx.save_for_backward(a if need[1] else None, b)
+        if need:
+            ctx.save_for_backward(a if need[1] else None, b)
         return a / b
 
     @staticmethod
@@ -158,8 +160,9 @@ class PowScalar(Op):
 
     @staticmethod
     def forward(ctx, x, p):
-        ctx.save_for_backward(x)
-        ctx.p = p
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.p = p
         if p == 2:
             return x * x
         return x ** p
@@ -187,7 +190,8 @@ class Pow(Op):
             out = _int_pow(a, b)
         else:
             out = namespace(a).power(a, b, out=...)  # an array even for 0-d (saved below)
-        ctx.save_for_backward(a, b, out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(a, b, out)
         return out
 
     @staticmethod
@@ -240,9 +244,11 @@ class ScalarPowTensor(Op):
             out = _int_pow(xp.asarray(c), x)   # (the base on x's device)
         else:
             out = xp.power(c, x, out=...)
-        ctx.save_for_backward(out, x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out, x)
         c = float(c)
-        ctx.logc = _math.log(c) if c > 0 else (-_math.inf if c == 0 else _math.nan)
+        if ctx.needs_input_grad:
+            ctx.logc = _math.log(c) if c > 0 else (-_math.inf if c == 0 else _math.nan)
         return out
 
     @staticmethod
@@ -271,7 +277,7 @@ class Remainder(Op):
     def forward(ctx, a, b):
         if _is_int(a) and _is_int(b) and _any_zero(b):
             raise RuntimeError("ZeroDivisionError")
-        if ctx.needs_input_grad[1]:  # (only other's gradient needs them, as torch)
+        if ctx.needs_input_grad and ctx.needs_input_grad[1]:  # (only other's gradient needs them, as torch)
             ctx.save_for_backward(a, b)
         return namespace(a, b).remainder(a, b)
 
@@ -292,7 +298,7 @@ class Fmod(Op):
     def forward(ctx, a, b):
         if _is_int(a) and _is_int(b) and _any_zero(b):
             raise RuntimeError("ZeroDivisionError")
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad and ctx.needs_input_grad[1]:
             ctx.save_for_backward(a, b)
         return namespace(a, b).fmod(a, b)
 
@@ -706,7 +712,8 @@ def _np_sigmoid(x):
 class Where(Op):
     @staticmethod
     def forward(ctx, cond, a, b):
-        ctx.save_for_backward(cond)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(cond)
         return namespace(cond).where(cond, a, b)
 
     @staticmethod
@@ -768,7 +775,8 @@ class Lerp(Op):
 
     @staticmethod
     def forward(ctx, a, b, w):
-        ctx.w = w
+        if ctx.needs_input_grad:
+            ctx.w = w
         return _lerp_np(a, b, w)
 
     @staticmethod
@@ -785,9 +793,10 @@ class LerpTensor(Op):
     @staticmethod
     def forward(ctx, a, b, w):
         need = ctx.needs_input_grad
-        # (as torch: the ends only for the weight's gradient)
-        ctx.save_for_backward(a if need[2] else None, b if need[2] else None,
-                              w if need[0] or need[1] else None)
+        if need:
+            # (as torch: the ends only for the weight's gradient)
+            ctx.save_for_backward(a if need[2] else None, b if need[2] else None,
+                                  w if need[0] or need[1] else None)
         return _lerp_np(a, b, w)
 
     @staticmethod

@@ -388,7 +388,8 @@ class _SliceBackward(Op):
 
     @staticmethod
     def forward(ctx, g, shape, basic):
-        ctx.basic = basic
+        if ctx.needs_input_grad:
+            ctx.basic = basic
         z = namespace(g).zeros(shape, g.dtype)
         z[basic] = g
         return z
@@ -464,7 +465,8 @@ class _AdvIndexBackward(Op):
 
     @staticmethod
     def forward(ctx, g, shape, adv):
-        ctx.adv = adv
+        if ctx.needs_input_grad:
+            ctx.adv = adv
         return _adv_put_zeros(shape, adv, g)
 
     @staticmethod
@@ -849,7 +851,8 @@ class _GatherBackward(Op):
 
     @staticmethod
     def forward(ctx, g, shape, dim, idx):
-        ctx.dim, ctx.idx = dim, idx
+        if ctx.needs_input_grad:
+            ctx.dim, ctx.idx = dim, idx
         return _scatter_add_zeros(shape, dim, idx, g)
 
     @staticmethod
@@ -1211,7 +1214,8 @@ class _IndexSelectBackward(Op):
 
     @staticmethod
     def forward(ctx, g, shape, dim, idx):
-        ctx.dim, ctx.idx = dim, idx
+        if ctx.needs_input_grad:
+            ctx.dim, ctx.idx = dim, idx
         return _index_add_zeros(shape, dim, idx, g)
 
     @staticmethod
@@ -1548,7 +1552,8 @@ class _MaskedSelectBackward(Op):
 
     @staticmethod
     def forward(ctx, g, mask, shape):
-        ctx.mask, ctx.shape = mask, shape
+        if ctx.needs_input_grad:
+            ctx.mask, ctx.shape = mask, shape
         z = namespace(g).zeros(shape, g.dtype)
         z[mask] = g
         return z
@@ -1685,7 +1690,8 @@ class _TakeBackward(Op):
 
     @staticmethod
     def forward(ctx, g, shape, idx):
-        ctx.idx = idx
+        if ctx.needs_input_grad:
+            ctx.idx = idx
         return _take_backward(shape, idx, g)
 
     @staticmethod

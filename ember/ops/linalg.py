@@ -64,10 +64,8 @@ class MatMul(Op):
     @staticmethod
     def forward(ctx, a, b):
         need = ctx.needs_input_grad
-        if need[0] and need[1]:
-            ctx.save_for_backward(a, b)
-        elif need[0] or need[1]:
-            # Keep only what the needed gradient uses (as torch: x @ w with a
+        if need:
+            # Keep only what the needed gradients use (as torch: x @ w with a
             # frozen w doesn't keep x, and x may then change in place).
             ctx.save_for_backward(a if need[1] else _ShapeOf(a), b if need[0] else _ShapeOf(b))
         return _mm(a, b)
@@ -333,8 +331,9 @@ class AddMm(Op):
 
     @staticmethod
     def forward(ctx, c, a, b, beta, alpha):
-        ctx.save_for_backward(a, b)
-        ctx.beta, ctx.alpha = beta, alpha
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(a, b)
+            ctx.beta, ctx.alpha = beta, alpha
         out = _mm(a, b)
         if alpha != 1:
             out *= alpha
@@ -492,8 +491,9 @@ class Einsum(Op):
 
     @staticmethod
     def forward(ctx, *arrays, eq):
-        ctx.eq = eq
-        ctx.save_for_backward(*arrays)
+        if ctx.needs_input_grad:
+            ctx.eq = eq
+            ctx.save_for_backward(*arrays)
         return _einsum_arrays(eq, arrays)
 
     @staticmethod
@@ -763,7 +763,8 @@ class Trace(Op):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.x_shape, ctx.x_dtype = x.shape, x.dtype
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.x_dtype = x.shape, x.dtype
         dt = np.int64 if x.dtype.kind in "iub" else x.dtype
         xp = namespace(x)
         return xp.asarray(xp.trace(x, dtype=dt))
@@ -791,8 +792,9 @@ class Cross(Op):
 
     @staticmethod
     def forward(ctx, a, b, axis):
-        ctx.save_for_backward(a, b)
-        ctx.axis = axis
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(a, b)
+            ctx.axis = axis
         return namespace(a).cross(a, b, axis=axis)
 
     @staticmethod
@@ -872,7 +874,8 @@ class Inv(Op):
         except xp.linalg.LinAlgError:
             raise LinAlgError("linalg.inv: The diagonal element is zero, the inversion could not "
                               "be completed because the input matrix is singular.") from None
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -907,7 +910,8 @@ class Det(Op):
     def forward(ctx, A):
         xp = namespace(A)
         out = xp.asarray(xp.linalg.det(A))
-        ctx.save_for_backward(A, out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(A, out)
         return out
 
     @staticmethod
@@ -952,7 +956,8 @@ class SlogDet(Op):
     def forward(ctx, A):
         xp = namespace(A)
         sign, logabs = xp.linalg.slogdet(A)
-        ctx.save_for_backward(A)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(A)
         ctx.mark_non_differentiable(0)
         return xp.asarray(sign), xp.asarray(logabs)
 
@@ -1007,7 +1012,8 @@ class Solve(Op):
         except xp.linalg.LinAlgError:
             raise LinAlgError("torch.linalg.solve: The solver failed because the input matrix is "
                               "singular.") from None
-        ctx.save_for_backward(A, X)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(A, X)
         return X
 
     @staticmethod
@@ -1057,7 +1063,8 @@ class _EyeLike(Op):
 
     @staticmethod
     def forward(ctx, A):
-        ctx.A_shape, ctx.A_dtype = A.shape, A.dtype
+        if ctx.needs_input_grad:
+            ctx.A_shape, ctx.A_dtype = A.shape, A.dtype
         xp = namespace(A)
         return xp.broadcast_to(xp.eye(A.shape[-1], dtype=A.dtype), A.shape).copy()
 
@@ -1118,8 +1125,9 @@ class SolveTriangular(Op):
     @staticmethod
     def forward(ctx, A, B, upper, unit):
         X = _solve_tri(A, B, upper, unit)
-        ctx.save_for_backward(A, X)
-        ctx.upper, ctx.unit = upper, unit
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(A, X)
+            ctx.upper, ctx.unit = upper, unit
         return X
 
     @staticmethod
@@ -1181,7 +1189,8 @@ class Cholesky(Op):
             raise _not_pd(A) from None
         if bool(xp.isnan(L).any()) and not bool(xp.isnan(A).any()):
             raise _not_pd(A)
-        ctx.save_for_backward(L)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(L)
         return L
 
     @staticmethod

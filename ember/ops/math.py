@@ -94,7 +94,8 @@ class Exp(Op):
     @staticmethod
     def forward(ctx, x):
         out = namespace(x).exp(x, out=...)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -107,7 +108,8 @@ class Exp2(Op):
     @staticmethod
     def forward(ctx, x):
         out = namespace(x).exp2(x, out=...)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -120,7 +122,8 @@ class Expm1(Op):
     @staticmethod
     def forward(ctx, x):
         out = namespace(x).expm1(x, out=...)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -132,7 +135,8 @@ class Expm1(Op):
 class Log(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).log(x)
 
     @staticmethod
@@ -144,7 +148,8 @@ class Log(Op):
 class Log2(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).log2(x)
 
     @staticmethod
@@ -156,7 +161,8 @@ class Log2(Op):
 class Log10(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).log10(x)
 
     @staticmethod
@@ -168,7 +174,8 @@ class Log10(Op):
 class Log1p(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).log1p(x)
 
     @staticmethod
@@ -192,7 +199,8 @@ class Sqrt(Op):
     @staticmethod
     def forward(ctx, x):
         out = namespace(x).sqrt(x, out=...)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -206,7 +214,8 @@ class Rsqrt(Op):
     def forward(ctx, x):
         xp = namespace(x)
         out = xp.reciprocal(xp.sqrt(x), out=...)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -219,7 +228,8 @@ class Reciprocal(Op):
     @staticmethod
     def forward(ctx, x):
         out = namespace(x).reciprocal(x, out=...)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -238,7 +248,8 @@ reciprocal = _float_unary(Reciprocal, "reciprocal", "1 / input.", complex_ok=Tru
 class Sin(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).sin(x)
 
     @staticmethod
@@ -250,7 +261,8 @@ class Sin(Op):
 class Cos(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).cos(x)
 
     @staticmethod
@@ -263,7 +275,8 @@ class Tan(Op):
     @staticmethod
     def forward(ctx, x):
         out = namespace(x).tan(x, out=...)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -275,7 +288,8 @@ class Tan(Op):
 class Asin(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).arcsin(x)
 
     @staticmethod
@@ -287,7 +301,8 @@ class Asin(Op):
 class Acos(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).arccos(x)
 
     @staticmethod
@@ -299,7 +314,8 @@ class Acos(Op):
 class Atan(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).arctan(x)
 
     @staticmethod
@@ -311,7 +327,8 @@ class Atan(Op):
 class Sinh(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).sinh(x)
 
     @staticmethod
@@ -323,7 +340,8 @@ class Sinh(Op):
 class Cosh(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).cosh(x)
 
     @staticmethod
@@ -336,7 +354,8 @@ class Tanh(Op):
     @staticmethod
     def forward(ctx, x):
         out = namespace(x).tanh(x, out=...)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -348,7 +367,8 @@ class Tanh(Op):
 class Asinh(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).arcsinh(x)
 
     @staticmethod
@@ -360,7 +380,8 @@ class Asinh(Op):
 class Acosh(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).arccosh(x)
 
     @staticmethod
@@ -375,7 +396,8 @@ class Acosh(Op):
 class Atanh(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).arctanh(x)
 
     @staticmethod
@@ -429,7 +451,8 @@ rad2deg = _float_unary(Rad2Deg, "rad2deg", "Radians to degrees.")
 class Atan2(Op):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(a, b)
         return namespace(a, b).arctan2(a, b)
 
     @staticmethod
@@ -458,9 +481,10 @@ class Hypot(Op):
     def forward(ctx, a, b):
         out = namespace(a, b).hypot(a, b, out=...)
         need = ctx.needs_input_grad
-        # (each input only for its own gradient, as torch: a frozen input may
-        # then change in place)
-        ctx.save_for_backward(a if need[0] else None, b if need[1] else None, out)
+        if need:
+            # (each input only for its own gradient, as torch: a frozen input may
+            # then change in place)
+            ctx.save_for_backward(a if need[0] else None, b if need[1] else None, out)
         return out
 
     @staticmethod
@@ -489,8 +513,9 @@ class LogAddExp(Op):
     def forward(ctx, a, b, base2):
         xp = namespace(a, b)
         out = xp.logaddexp2(a, b) if base2 else xp.logaddexp(a, b)
-        ctx.save_for_backward(a, b, out)
-        ctx.base2 = base2
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(a, b, out)
+            ctx.base2 = base2
         return out
 
     @staticmethod
@@ -564,7 +589,8 @@ class Sigmoid(Op):
             out = xp.reciprocal(xp.exp(-x) + 1)
         else:
             out = kernels(x).expit(x)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -581,8 +607,9 @@ class Logit(Op):
     _ctx_fields = ("eps",)
     @staticmethod
     def forward(ctx, x, eps):
-        ctx.save_for_backward(x)
-        ctx.eps = eps
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.eps = eps
         z = x if eps is None else x.clip(eps, 1.0 - eps)
         return namespace(x).log(z / (1 - z))
 
@@ -617,7 +644,8 @@ def logit(input, eps=None, *, out=None):
 class Erf(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return kernels(x).erf(x)
 
     @staticmethod
@@ -629,7 +657,8 @@ class Erf(Op):
 class Erfc(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return kernels(x).erfc(x)
 
     @staticmethod
@@ -642,7 +671,8 @@ class Erfinv(Op):
     @staticmethod
     def forward(ctx, x):
         out = kernels(x).erfinv(x)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -661,7 +691,8 @@ erfinv = _float_unary(Erfinv, "erfinv", "Inverse of erf on (-1, 1) (+-inf at +-1
 class Abs(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).abs(x)
 
     @staticmethod
@@ -711,7 +742,8 @@ class Sgn(Sign):
     @staticmethod
     def forward(ctx, x):
         if x.dtype.kind == "c":
-            ctx.save_for_backward(x)
+            if ctx.needs_input_grad:
+                ctx.save_for_backward(x)
             return _complex_sgn(x)
         return Sign.forward(ctx, x)
 
@@ -852,8 +884,9 @@ class Clamp(Op):
 
     @staticmethod
     def forward(ctx, x, lo, hi):
-        ctx.save_for_backward(x)
-        ctx.lo, ctx.hi = lo, hi
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.lo, ctx.hi = lo, hi
         xp = namespace(x)
         if lo is not None:
             x = xp.maximum(x, lo)
@@ -882,7 +915,8 @@ class ClampTensor(Op):
 
     @staticmethod
     def forward(ctx, x, lo, hi):
-        ctx.save_for_backward(x, lo, hi)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, lo, hi)
         xp = namespace(x)
         r = x
         if lo is not None:
@@ -1121,7 +1155,8 @@ class _Tie(Op):
 
     @staticmethod
     def forward(ctx, r, x):
-        ctx.xshape = x.shape
+        if ctx.needs_input_grad:
+            ctx.xshape = x.shape
         return r.copy()
 
     @staticmethod
@@ -1143,7 +1178,8 @@ class Relu(Op):
     @staticmethod
     def forward(ctx, x):
         out = namespace(x).maximum(x, 0, out=...)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -1167,7 +1203,8 @@ def relu(input):
 class NanToNum(Op):
     @staticmethod
     def forward(ctx, x, nan, posinf, neginf):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         if x.dtype.kind != "f":
             return x.copy()
         return namespace(x).nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
@@ -1192,7 +1229,8 @@ class Copysign(Op):
     @staticmethod
     def forward(ctx, a, b):
         out = namespace(a, b).copysign(a, b, out=...)
-        ctx.save_for_backward(a, out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(a, out)
         return out
 
     @staticmethod
@@ -1224,7 +1262,8 @@ def copysign(input, other, *, out=None):
 class Xlogy(Op):
     @staticmethod
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, y)
         xp = namespace(x, y)
         out = x * xp.log(y)
         # 0 * log(y) is 0 (even for y = 0), unless y is nan

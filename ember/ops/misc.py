@@ -216,9 +216,11 @@ class Logcumsumexp(Op):
 
     @staticmethod
     def forward(ctx, x, axis):
-        ctx.axis = axis
+        if ctx.needs_input_grad:
+            ctx.axis = axis
         out = namespace(x).logaddexp.accumulate(x, axis=axis) if x.ndim else x.copy()
-        ctx.save_for_backward(x, out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, out)
         return out
 
     @staticmethod

@@ -164,7 +164,8 @@ class Sum(Op):
     _ctx_fields = ("x_shape", "axes", "keepdim")
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
-        ctx.x_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
         xp = namespace(x)
         if acc is np.float16:  # torch accumulates half in float32
             r = xp.asarray(_fsum(x, axes, np.float32, keepdim)).astype(np.float16)
@@ -211,7 +212,8 @@ class Mean(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
         n = _count(x.shape, axes)
-        ctx.x_shape, ctx.axes, ctx.keepdim, ctx.n = x.shape, axes, keepdim, n
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.axes, ctx.keepdim, ctx.n = x.shape, axes, keepdim, n
         xp = namespace(x)
         if n == 0:
             with _quiet(), warnings.catch_warnings():
@@ -270,7 +272,8 @@ class NanSum(Op):
     _ctx_fields = ("axes", "keepdim", "nan")
     @staticmethod
     def forward(ctx, x, axes, keepdim, acc):
-        ctx.axes, ctx.keepdim = axes, keepdim
+        if ctx.needs_input_grad:
+            ctx.axes, ctx.keepdim = axes, keepdim
         xp = namespace(x)
         nan = xp.isnan(x)
         if ctx.needs_input_grad:  # only when recording
@@ -306,7 +309,8 @@ class NanMean(Op):
                   np.float32 if half else None, True)          # (half: as torch's nansum)
         with _quiet():
             r = (s / cnt).astype(x.dtype, copy=False)
-        ctx.axes, ctx.keepdim, ctx.nan, ctx.cnt = axes, keepdim, nan, cnt
+        if ctx.needs_input_grad:
+            ctx.axes, ctx.keepdim, ctx.nan, ctx.cnt = axes, keepdim, nan, cnt
         return _squeeze(r, axes, keepdim)
 
     @staticmethod
@@ -547,8 +551,9 @@ class Prod(Op):
     def forward(ctx, x, axis, keepdim, acc):
         xp = namespace(x)
         r = _c(xp.prod(x, axis=axis, keepdims=keepdim, dtype=acc), xp)
-        ctx.axis, ctx.keepdim = axis, keepdim
-        ctx.save_for_backward(x, r)
+        if ctx.needs_input_grad:
+            ctx.axis, ctx.keepdim = axis, keepdim
+            ctx.save_for_backward(x, r)
         return r
 
     @staticmethod
@@ -631,8 +636,9 @@ class _Select(Op):
 
     @staticmethod
     def forward(ctx, x, idx, axis, squeeze, accumulate, vals=None):
-        ctx.x_shape, ctx.idx, ctx.axis = x.shape, idx, axis
-        ctx.squeeze, ctx.accumulate = squeeze, accumulate
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.idx, ctx.axis = x.shape, idx, axis
+            ctx.squeeze, ctx.accumulate = squeeze, accumulate
         v = _bw.take_along(x, idx, axis) if vals is None else vals
         return _c(v.squeeze(axis) if squeeze else v, namespace(x))
 
@@ -674,7 +680,8 @@ class _Gather(Op):
 
     @staticmethod
     def forward(ctx, x, idx, axis):
-        ctx.x_shape, ctx.idx, ctx.axis = x.shape, idx, axis
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.idx, ctx.axis = x.shape, idx, axis
         return _bw.take_along(x, idx, axis)
 
     @staticmethod
@@ -689,7 +696,8 @@ class _Scatter(Op):
 
     @staticmethod
     def forward(ctx, g, idx, axis, shape, accumulate):
-        ctx.idx, ctx.axis = idx, axis
+        if ctx.needs_input_grad:
+            ctx.idx, ctx.axis = idx, axis
         return _bw.put_along(g, idx, axis, shape, accumulate)
 
     @staticmethod
@@ -703,7 +711,8 @@ class _PickAll(Op):
 
     @staticmethod
     def forward(ctx, x, value):
-        ctx.save_for_backward(x, value)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, value)
         return value
 
     @staticmethod
@@ -930,8 +939,9 @@ class LogSumExp(Op):
             with _quiet():
                 r = xp.log(s) + m
         r = _c(_squeeze(r, axes, keepdim), xp)
-        ctx.axes, ctx.keepdim = axes, keepdim
-        ctx.save_for_backward(x, r)
+        if ctx.needs_input_grad:
+            ctx.axes, ctx.keepdim = axes, keepdim
+            ctx.save_for_backward(x, r)
         return r
 
     @staticmethod
@@ -981,7 +991,8 @@ class Cumsum(Op):
     _ctx_fields = ("axis",)
     @staticmethod
     def forward(ctx, x, axis, acc):
-        ctx.axis = axis
+        if ctx.needs_input_grad:
+            ctx.axis = axis
         if x.ndim == 0:
             return x.astype(acc) if acc is not None else x.copy()
         return _scan("cumsum", x, axis, acc)
@@ -1005,12 +1016,14 @@ class Cumprod(Op):
     _ctx_fields = ("axis",)
     @staticmethod
     def forward(ctx, x, axis, acc):
-        ctx.axis = axis
+        if ctx.needs_input_grad:
+            ctx.axis = axis
         if x.ndim == 0:
             r = x.astype(acc) if acc is not None else x.copy()
         else:
             r = _scan("cumprod", x, axis, acc)
-        ctx.save_for_backward(x, r)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, r)
         return r
 
     @staticmethod
@@ -1454,8 +1467,9 @@ class VectorNorm(Op):
                 with _quiet():
                     r = _fsum(a ** p, axes, None, keepdim) ** (1.0 / p)
         r = xp.asarray(r, dtype=x.dtype)
-        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
-        ctx.save_for_backward(x, r)
+        if ctx.needs_input_grad:
+            ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
+            ctx.save_for_backward(x, r)
         return r
 
     @staticmethod
@@ -1524,7 +1538,8 @@ class _SvdNorm(Op):
     @staticmethod
     def forward(ctx, a, kind):
         u, s, vh = namespace(a).linalg.svd(a, full_matrices=False)
-        ctx.u, ctx.vh, ctx.kind = u, vh, kind   # (the singular vectors, for backward)
+        if ctx.needs_input_grad:
+            ctx.u, ctx.vh, ctx.kind = u, vh, kind   # (the singular vectors, for backward)
         if kind == "nuc":
             return s.sum(-1)
         return s[..., 0] if kind == 2 else s[..., -1]

@@ -558,7 +558,8 @@ class SliceView(Op):
 
     @staticmethod
     def forward(ctx, x, key):
-        ctx.x_shape, ctx.key = x.shape, key
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.key = x.shape, key
         return x[key]
 
     @staticmethod
@@ -576,7 +577,8 @@ class SliceScatter(Op):
 
     @staticmethod
     def forward(ctx, g, shape, key):
-        ctx.key = key
+        if ctx.needs_input_grad:
+            ctx.key = key
         out = namespace(g).zeros(shape, g.dtype)
         out[key] = g
         return out
@@ -803,7 +805,8 @@ class Unbind(Op):
 
     @staticmethod
     def forward(ctx, x, axis):
-        ctx.axis = axis
+        if ctx.needs_input_grad:
+            ctx.axis = axis
         pre = (slice(None),) * axis
         return tuple(x[pre + (i, Ellipsis)] for i in range(x.shape[axis]))
 
@@ -917,7 +920,8 @@ class Stack(Op):
 
     @staticmethod
     def forward(ctx, *arrays, axis, dtype=None):
-        ctx.axis = axis
+        if ctx.needs_input_grad:
+            ctx.axis = axis
         return namespace(*arrays).stack(arrays, axis, dtype=dtype, casting="unsafe")
 
     @staticmethod
@@ -980,7 +984,8 @@ class Flip(Op):
 
     @staticmethod
     def forward(ctx, x, axes):
-        ctx.axes = axes
+        if ctx.needs_input_grad:
+            ctx.axes = axes
         return namespace(x).flip(x, axes).copy()
 
     @staticmethod
@@ -1015,7 +1020,8 @@ class Roll(Op):
 
     @staticmethod
     def forward(ctx, x, shifts, axes):
-        ctx.shifts, ctx.axes = shifts, axes
+        if ctx.needs_input_grad:
+            ctx.shifts, ctx.axes = shifts, axes
         if x.size == 0:
             return x.copy()
         return namespace(x).roll(x, shifts, axes)
@@ -1048,7 +1054,8 @@ class Rot90(Op):
 
     @staticmethod
     def forward(ctx, x, k, axes):
-        ctx.k, ctx.axes = k, axes
+        if ctx.needs_input_grad:
+            ctx.k, ctx.axes = k, axes
         return namespace(x).rot90(x, k, axes).copy()
 
     @staticmethod
@@ -1083,7 +1090,8 @@ class Repeat(Op):
     @staticmethod
     def forward(ctx, x, reps):
         xs = x.reshape((1,) * (len(reps) - x.ndim) + x.shape)
-        ctx.x_shape, ctx.padded_shape, ctx.reps = x.shape, xs.shape, reps
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.padded_shape, ctx.reps = x.shape, xs.shape, reps
         return namespace(xs).tile(xs, reps)
 
     @staticmethod
@@ -1130,7 +1138,8 @@ class RepeatInterleave(Op):
 
     @staticmethod
     def forward(ctx, x, reps, axis):
-        ctx.reps, ctx.axis, ctx.n = reps, axis, x.shape[axis]
+        if ctx.needs_input_grad:
+            ctx.reps, ctx.axis, ctx.n = reps, axis, x.shape[axis]
         return namespace(x).repeat(x, reps, axis)
 
     @staticmethod
@@ -1144,7 +1153,8 @@ class SegmentSum(Op):
 
     @staticmethod
     def forward(ctx, g, reps, axis, n):
-        ctx.reps, ctx.axis = reps, axis
+        if ctx.needs_input_grad:
+            ctx.reps, ctx.axis = reps, axis
         return _segment_sum_arrays(g, reps, axis, n)
 
     @staticmethod
@@ -1229,7 +1239,8 @@ class Tril(Op):
 
     @staticmethod
     def forward(ctx, x, k):
-        ctx.k = k
+        if ctx.needs_input_grad:
+            ctx.k = k
         return namespace(x).tril(x, k)
 
     @staticmethod
@@ -1243,7 +1254,8 @@ class Triu(Op):
 
     @staticmethod
     def forward(ctx, x, k):
-        ctx.k = k
+        if ctx.needs_input_grad:
+            ctx.k = k
         return namespace(x).triu(x, k)
 
     @staticmethod
@@ -1278,7 +1290,8 @@ class Diagonal(Op):
 
     @staticmethod
     def forward(ctx, x, offset, a1, a2):
-        ctx.x_shape, ctx.offset, ctx.a1, ctx.a2 = x.shape, offset, a1, a2
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.offset, ctx.a1, ctx.a2 = x.shape, offset, a1, a2
         return kernels(x).diagonal_view(x, offset, a1, a2)
 
     @staticmethod
@@ -1294,7 +1307,8 @@ class DiagonalCopy(Diagonal):
 
     @staticmethod
     def forward(ctx, x, offset, a1, a2):
-        ctx.x_shape, ctx.offset, ctx.a1, ctx.a2 = x.shape, offset, a1, a2
+        if ctx.needs_input_grad:
+            ctx.x_shape, ctx.offset, ctx.a1, ctx.a2 = x.shape, offset, a1, a2
         return namespace(x).diagonal(x, offset, a1, a2).copy()
 
 
@@ -1304,7 +1318,8 @@ class DiagonalScatter(Op):
 
     @staticmethod
     def forward(ctx, g, shape, offset, a1, a2):
-        ctx.offset, ctx.a1, ctx.a2 = offset, a1, a2
+        if ctx.needs_input_grad:
+            ctx.offset, ctx.a1, ctx.a2 = offset, a1, a2
         out = namespace(g).zeros(shape, g.dtype)
         kernels(out).diagonal_view(out, offset, a1, a2)[...] = g
         return out

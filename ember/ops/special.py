@@ -40,7 +40,8 @@ def _lgamma(x):
 class Lgamma(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return kernels(x).lgamma(x)
 
     @staticmethod
@@ -52,7 +53,8 @@ class Lgamma(Op):
 class Digamma(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return kernels(x).digamma(x)
 
     @staticmethod
@@ -66,8 +68,9 @@ class Polygamma(Op):
 
     @staticmethod
     def forward(ctx, n, x):
-        ctx.save_for_backward(x)
-        ctx.n = n
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.n = n
         return kernels(x).polygamma(n, x)
 
     @staticmethod
@@ -128,8 +131,9 @@ class BesselI(Op):
 
     @staticmethod
     def forward(ctx, x, order, scaled):
-        ctx.save_for_backward(x)
-        ctx.order, ctx.scaled = order, scaled
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.order, ctx.scaled = order, scaled
         return kernels(x).bessel_i(x, order, scaled)
 
     @staticmethod
@@ -174,8 +178,9 @@ class Igamma(Op):
 
     @staticmethod
     def forward(ctx, a, x, upper):
-        ctx.save_for_backward(a, x)
-        ctx.upper = upper
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(a, x)
+            ctx.upper = upper
         k = kernels(a)
         return k.gammaincc(a, x) if upper else k.gammainc(a, x)
 
@@ -226,7 +231,8 @@ class StandardGamma(Op):
 
     @staticmethod
     def forward(ctx, alpha, sample):
-        ctx.save_for_backward(alpha, sample)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(alpha, sample)
         return sample
 
     @staticmethod

@@ -33,7 +33,8 @@ _2_SQRTPI = 2.0 / _m.sqrt(_m.pi)
 class SpecialEntr(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         xp = namespace(x)
         out = -x * xp.log(xp.where(x > 0, x, 1))
         out = xp.where(x < 0, -xp.inf, xp.where(x == 0, 0.0, out))   # (+0 at 0, not -0)
@@ -49,7 +50,8 @@ class SpecialErfcx(Op):
     @staticmethod
     def forward(ctx, x):
         out = kernels(x).erfcx(x)
-        ctx.save_for_backward(x, out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, out)
         return out
 
     @staticmethod
@@ -63,7 +65,8 @@ class SpecialErfcx(Op):
 class SpecialNdtr(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return kernels(x).ndtr(x)
 
     @staticmethod
@@ -76,7 +79,8 @@ class SpecialNdtri(Op):
     @staticmethod
     def forward(ctx, x):
         out = kernels(x).ndtri(x)
-        ctx.save_for_backward(out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -89,7 +93,8 @@ class SpecialLogNdtr(Op):
     @staticmethod
     def forward(ctx, x):
         out = kernels(x).log_ndtr(x)
-        ctx.save_for_backward(x, out)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, out)
         return out
 
     @staticmethod
@@ -104,7 +109,8 @@ class SpecialLogNdtr(Op):
 class Sinc(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         xp = namespace(x)
         px = x * _m.pi
         safe = xp.where(x == 0, 1.0, px)
@@ -123,7 +129,8 @@ class Sinc(Op):
 class SpecialXlog1py(Op):
     @staticmethod
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, y)
         xp = namespace(x, y)
         out = x * xp.log1p(y)
         zero = (x == 0) & ~xp.isnan(y)      # 0 * log1p(y) is 0, unless y is nan
@@ -156,7 +163,8 @@ def _log1p(y):
 class SpecialZeta(Op):
     @staticmethod
     def forward(ctx, x, q):
-        ctx.save_for_backward(x, q)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, q)
         return kernels(x).zeta(x, q)
 
     @staticmethod

@@ -58,7 +58,8 @@ class C2C(Op):
 
     @staticmethod
     def forward(ctx, x, axes, forward, norm):
-        ctx.axes, ctx.forward, ctx.norm = axes, forward, norm
+        if ctx.needs_input_grad:
+            ctx.axes, ctx.forward, ctx.norm = axes, forward, norm
         return _c2c_array(x, axes, forward, norm)
 
     @staticmethod
@@ -79,7 +80,8 @@ class R2C(Op):
 
     @staticmethod
     def forward(ctx, x, axes, norm):
-        ctx.axes, ctx.norm, ctx.n_last = axes, norm, x.shape[axes[-1]]
+        if ctx.needs_input_grad:
+            ctx.axes, ctx.norm, ctx.n_last = axes, norm, x.shape[axes[-1]]
         return namespace(x).fft.rfftn(x, axes=axes, norm=norm)
 
     @staticmethod
@@ -104,7 +106,8 @@ class C2R(Op):
 
     @staticmethod
     def forward(ctx, x, axes, sizes, norm):
-        ctx.axes, ctx.sizes, ctx.norm = axes, sizes, norm
+        if ctx.needs_input_grad:
+            ctx.axes, ctx.sizes, ctx.norm = axes, sizes, norm
         return namespace(x).fft.irfftn(x, s=sizes, axes=axes, norm=norm)
 
     @staticmethod
@@ -149,7 +152,8 @@ class Resize(Op):
 
     @staticmethod
     def forward(ctx, x, sizes):
-        ctx.old = {a: x.shape[a] for a in sizes}
+        if ctx.needs_input_grad:
+            ctx.old = {a: x.shape[a] for a in sizes}
         return _resize_array(x, sizes)
 
     @staticmethod

@@ -47,7 +47,8 @@ def gelu_erf_fused(x):
     if k is None:
         return None
     flat = np.ascontiguousarray(x).reshape(-1)
-    y, dy = np.empty_like(flat), np.empty_like(flat)
+    # (np.empty, not empty_like: that one is a Python-level wrapper, slow on small arrays)
+    y, dy = np.empty(flat.size, flat.dtype), np.empty(flat.size, flat.dtype)
     _pool.parallel_rows(lambda lo, hi: k.gelu_forward(flat[lo:hi], y[lo:hi], dy[lo:hi]),
                         flat.size, 1)
     return y.reshape(x.shape), dy.reshape(x.shape)

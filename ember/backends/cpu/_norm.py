@@ -99,7 +99,8 @@ def _rows_forward(spec, xv, w, b):
         return None
     dt = xv.dtype
     x2 = np.ascontiguousarray(xv)
-    y, xhat = np.empty_like(x2), np.empty_like(x2)
+    # (np.empty, not empty_like: that one is a Python-level wrapper, slow on small arrays)
+    y, xhat = np.empty(x2.shape, dt), np.empty(x2.shape, dt)
     rstd = np.empty((x2.shape[0], 1), dt)
     r1, wv, bv = rstd.reshape(-1), _vec(w, dt), _vec(b, dt)
     eps, one, inv = dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M)

@@ -74,8 +74,9 @@ class _Threshold(Op):
 
     @staticmethod
     def forward(ctx, x, threshold, value):
-        ctx.save_for_backward(x)
-        ctx.threshold = threshold
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.threshold = threshold
         xp = namespace(x)
         return xp.where(x > threshold, x, xp.asarray(value, dtype=x.dtype))
 
@@ -91,8 +92,9 @@ class _Hardtanh(Op):
 
     @staticmethod
     def forward(ctx, x, lo, hi):
-        ctx.save_for_backward(x)
-        ctx.lo, ctx.hi = lo, hi
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.lo, ctx.hi = lo, hi
         return namespace(x).clip(x, lo, hi).astype(x.dtype, copy=False)
 
     @staticmethod
@@ -107,8 +109,9 @@ class _LeakyReLU(Op):
     _ctx_fields = ("slope",)
     @staticmethod
     def forward(ctx, x, slope):
-        ctx.save_for_backward(x)
-        ctx.slope = slope
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.slope = slope
         xp = namespace(x)
         return xp.where(x > 0, x, x * xp.asarray(slope, dtype=x.dtype))
 
@@ -124,7 +127,8 @@ class _ScaleMask(Op):
 
     @staticmethod
     def forward(ctx, x, s):
-        ctx.save_for_backward(s)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(s)
         return x * s
 
     @staticmethod
@@ -140,7 +144,8 @@ _ONE_SIXTH_F32 = float(np.float32(1.0 / 6.0))
 class _Hardsigmoid(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return namespace(x).clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
 
     @staticmethod
@@ -155,7 +160,8 @@ class _Hardswish(Op):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return (x * namespace(x).clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
 
     @staticmethod
@@ -177,8 +183,9 @@ class _ELU(Op):
 
     @staticmethod
     def forward(ctx, x, alpha, scale, input_scale):
-        ctx.save_for_backward(x)
-        ctx.alpha, ctx.scale, ctx.input_scale = alpha, scale, input_scale
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.alpha, ctx.scale, ctx.input_scale = alpha, scale, input_scale
         xp = namespace(x)
         neg = alpha * scale * xp.expm1(xp.minimum(x, 0) * input_scale)
         return xp.where(x > 0, x * scale, neg).astype(x.dtype, copy=False)
@@ -206,21 +213,25 @@ class _GELU(Op):
 
     @staticmethod
     def forward(ctx, x, tanh_approx):
-        ctx.tanh_approx = tanh_approx
-        ctx.fused = False       # (True: the fused kernel saved dy/dx itself)
+        if ctx.needs_input_grad:
+            ctx.tanh_approx = tanh_approx
+            ctx.fused = False       # (True: the fused kernel saved dy/dx itself)
         if tanh_approx:
             t = namespace(x).tanh(_GELU._K * (x + _GELU._C * x * x * x))
-            ctx.save_for_backward(x, t, None)   # t (or the cdf) is reused by the plain backward
+            if ctx.needs_input_grad:
+                ctx.save_for_backward(x, t, None)   # t (or the cdf) is reused by the plain backward
             return (0.5 * x * (1 + t)).astype(x.dtype, copy=False)
         K = kernels(x)
         fused = K.gelu_erf_fused(x)
         if fused is not None:   # y and dy/dx in one pass
             y, dy = fused
-            ctx.save_for_backward(x, dy, None)
-            ctx.fused = True
+            if ctx.needs_input_grad:
+                ctx.save_for_backward(x, dy, None)
+                ctx.fused = True
             return y
         y, cdf, pdf = K.gelu_erf(x)
-        ctx.save_for_backward(x, cdf, pdf)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, cdf, pdf)
         return y
 
     @staticmethod
@@ -255,7 +266,8 @@ class _SiLU(Op):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return x * kernels(x).expit(x)
 
     @staticmethod
@@ -271,7 +283,8 @@ class _Mish(Op):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         xp = namespace(x)
         return x * xp.tanh(xp.logaddexp(0, x)).astype(x.dtype, copy=False)
 
@@ -289,8 +302,9 @@ class _Softplus(Op):
 
     @staticmethod
     def forward(ctx, x, beta, threshold):
-        ctx.save_for_backward(x)
-        ctx.beta, ctx.threshold = beta, threshold
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.beta, ctx.threshold = beta, threshold
         xp = namespace(x)
         z = x * beta
         y = xp.logaddexp(0, z) / beta
@@ -307,7 +321,8 @@ class _Softplus(Op):
 class _Softsign(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return x / (1 + namespace(x).abs(x))
 
     @staticmethod
@@ -321,7 +336,8 @@ class _Softsign(Op):
 class _Tanhshrink(Op):
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return x - namespace(x).tanh(x)
 
     @staticmethod
@@ -337,7 +353,8 @@ class _LogSigmoid(Op):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
         return -namespace(x).logaddexp(0, -x).astype(x.dtype, copy=False)
 
     @staticmethod
@@ -353,8 +370,9 @@ class _GLU(Op):
 
     @staticmethod
     def forward(ctx, x, dim):
-        ctx.save_for_backward(x)
-        ctx.dim = dim
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x)
+            ctx.dim = dim
         n = x.shape[dim] // 2
         pre = (slice(None),) * dim
         a = x[pre + (slice(0, n),)]

@@ -23,7 +23,8 @@ class _MaskMul(Op):
 
     @staticmethod
     def forward(ctx, x, m, c):
-        ctx.save_for_backward(m)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(m)
         y = x * m
         if c is not None:
             y += c

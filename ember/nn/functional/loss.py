@@ -1076,13 +1076,15 @@ class _CTCLoss(Op):
     @staticmethod
     def forward(ctx, lp, ext, in_len, tgt_len, zero_infinity):
         xp = namespace(lp)
-        nll, grad = kernels(lp).ctc_loss(lp, ext, in_len, tgt_len, ctx.needs_input_grad[0])
+        need = ctx.needs_input_grad
+        nll, grad = kernels(lp).ctc_loss(lp, ext, in_len, tgt_len, bool(need) and need[0])
         if zero_infinity:
             bad = nll == math.inf
             nll = xp.where(bad, 0, nll).astype(lp.dtype)
             if grad is not None:
                 grad = xp.where(bad[None, :, None], 0, grad).astype(lp.dtype)
-        ctx.grad = grad
+        if need:
+            ctx.grad = grad
         return nll
 
     @staticmethod

@@ -78,6 +78,22 @@ class _Spec:
         self.psub = (f"{letters}->{kept}", f"{letters},{letters}->{kept}")   # weight/bias grads
 
 
+_SPECS = {}
+
+
+def _spec(view, axes, pshape, center, eps):
+    """The _Spec for these arguments, made once: a spec is never changed after
+    __init__, and building one costs more than a small norm's kernel (token
+    by token decoding runs layer norm on a few rows, many times over)."""
+    key = (view, axes, pshape, center, eps)
+    spec = _SPECS.get(key)
+    if spec is None:
+        if len(_SPECS) > 256:
+            _SPECS.clear()
+        spec = _SPECS[key] = _Spec(view, axes, pshape, center, eps)
+    return spec
+
+
 def _graph_stats(xv, spec):
     """(xhat, rstd) of the Tensor ``xv`` (create_graph), recorded by Tensor ops."""
     axes, M = spec.axes, spec.M
@@ -316,7 +332,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if S <= 1:
         raise ValueError(f"Expected more than 1 spatial element when training, got input "
                          f"size {input.shape}")
-    spec = _Spec((N, C, S), (2,), (1, C, 1), True, eps)
+    spec = _spec((N, C, S), (2,), (1, C, 1), True, eps)
     running = None
     if running_mean is not None or running_var is not None:
         running = (None if running_mean is None else running_mean._data,
@@ -348,7 +364,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
     _float_input(input, "GroupNormKernelImpl")
     G = num_groups
     S = x.size // (N * C) if N * C else 0
-    spec = _Spec((N, G, C // G, S), (2, 3), (1, G, C // G, 1), True, eps)
+    spec = _spec((N, G, C // G, S), (2, 3), (1, G, C // G, 1), True, eps)
     return _GroupNorm.apply(input, weight, bias, spec, None, x.shape)
 
 
@@ -382,7 +398,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
     affine of that shape."""
     x, R, D = _normalized("layer_norm", input, normalized_shape, weight, bias)
     _float_input(input, "LayerNormKernelImpl")
-    spec = _Spec((R, D), (1,), (1, D), True, eps)
+    spec = _spec((R, D), (1,), (1, D), True, eps)
     return _LayerNorm.apply(input, weight, bias, spec, None, x.shape)
 
 
@@ -393,7 +409,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     _float_input(input, "rms_norm")
     if eps is None:
         eps = float(np.finfo(x.dtype).eps)
-    spec = _Spec((R, D), (1,), (1, D), False, eps)
+    spec = _spec((R, D), (1,), (1, D), False, eps)
     return _RMSNorm.apply(input, weight, None, spec, None, x.shape)
 
 

@@ -167,8 +167,9 @@ class _GridSample(Op):
             vals = xp.take_along_axis(flat, xp.broadcast_to(lin[:, None], (N, C, lin.shape[1])),
                                       axis=2)
             out += vals * w[:, None]
-        ctx.save_for_backward(x, grid)
-        ctx.mode, ctx.padding, ctx.align_corners = mode, padding, align_corners
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, grid)
+            ctx.mode, ctx.padding, ctx.align_corners = mode, padding, align_corners
         return out.reshape((N, C) + tuple(out_sp))
 
     @staticmethod

@@ -40,7 +40,8 @@ class _Put(Op):
 
     @staticmethod
     def forward(ctx, g, idx, s, num):
-        ctx.save_for_backward(idx, s)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(idx, s)
         return kernels(g).embedding_scatter(g, idx, s, num)
 
     @staticmethod
@@ -219,8 +220,9 @@ class _BagMax(Op):
         hit = r == out[bag]
         for j in range(r.shape[0] - 1, -1, -1):  # first occurrence wins, as torch
             arg[bag[j], hit[j]] = pos[j]
-        ctx.arg, ctx.L = arg, rows.shape[0]
-        ctx.empty = xp.bincount(bag, minlength=nb) == 0
+        if ctx.needs_input_grad:
+            ctx.arg, ctx.L = arg, rows.shape[0]
+            ctx.empty = xp.bincount(bag, minlength=nb) == 0
         return out
 
     @staticmethod
