@@ -211,15 +211,21 @@ class _RemovableHandle:
         self.remove()
 
 
+class _NoGrads(dict):
+    """``needs_input_grad`` when nothing is recorded.  Empty, so a forward's
+    ``if ctx.needs_input_grad:`` ("only when recording": a recorded node's list
+    is never empty) is one truth test with no Python call; and every entry
+    reads False (``need[1]``), so a forward that looks at one outside that
+    test still works."""
+
+    def __missing__(self, i):
+        return False
+
+
 class _NullCtx:
-    """Stands in for ctx when nothing is recorded: saves go nowhere.
+    """Stands in for ctx when nothing is recorded: saves go nowhere."""
 
-    Its ``needs_input_grad`` is empty, so a forward's ``if ctx.needs_input_grad:``
-    ("only when recording": a recorded node's list is never empty) skips its
-    work at the cost of one truth test, with no Python call; a forward reads
-    the entries (``need[1]``) only inside that test."""
-
-    needs_input_grad = ()
+    needs_input_grad = _NoGrads()
 
     def __setattr__(self, name, value):
         pass  # nothing recorded: don't keep what forward stores for backward alive
