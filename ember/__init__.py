@@ -107,6 +107,11 @@ from .func import vmap  # noqa: E402
 from . import distributed  # noqa: E402
 from . import multiprocessing  # noqa: E402  (spawn, over mpiexec)
 
+# mixed precision: ember.autocast("cpu", dtype=ember.bfloat16), ember.amp.GradScaler
+from . import amp, cpu  # noqa: E402
+from .amp import (autocast, is_autocast_available, is_autocast_enabled,  # noqa: E402
+                  get_autocast_dtype, set_autocast_enabled, set_autocast_dtype)
+
 
 def __getattr__(name):
     """Submodules written on top of the whole public API (as a user's code

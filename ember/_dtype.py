@@ -13,6 +13,8 @@ import builtins as _b
 
 import numpy as np
 
+from ._bfloat16 import state as _bf16_state
+
 _pybool, _pyint, _pyfloat = _b.bool, _b.int, _b.float
 
 __all__ = [
@@ -93,9 +95,13 @@ bool = dtype("bool", np.bool_, _BOOL)
 complex64 = cfloat = dtype("complex64", np.complex64, _COMPLEX)
 complex128 = cdouble = dtype("complex128", np.complex128, _COMPLEX)
 _COMPLEX_PARTS = {complex64: float32, complex128: float64}
-# NumPy has no bfloat16; the name exists so code that mentions it imports,
-# and using it raises a clear error (see to_dtype).
-bfloat16 = None
+# NumPy has no bfloat16: ml_dtypes provides it, imported on first use (_load_bfloat16
+# below).  Until then ember.bfloat16 is a dtype without its NumPy type (np is None);
+# to_dtype and lookup load it, or raise ImportError saying to install ml_dtypes.
+bfloat16 = dtype.__new__(dtype)
+for _k, _v in dict(name="bfloat16", np=None, category=_FLOAT, itemsize=2, is_floating_point=True,
+                   is_signed=True, scalar_name="BFloat16", c_name="c10::BFloat16").items():
+    setattr(bfloat16, _k, _v)
 
 _ALL = (float16, float32, float64, int8, int16, int32, int64, uint8, bool, complex64, complex128)
 _FROM_NP = {d.np: d for d in _ALL}
@@ -113,7 +119,32 @@ def _complex_of(d):
 
 
 def _dtype_by_name(name):
+    if name == "bfloat16":
+        _load_bfloat16()
+        return bfloat16
     return _BY_NAME[name]
+
+
+def _load_bfloat16():
+    """Import ml_dtypes (once) and make bfloat16 a full dtype: it gets its NumPy type
+    and joins the tables (promotion then follows NumPy's for ml_dtypes: bf16 + f16 ->
+    f32, as torch), and op dispatch starts checking for it (_bfloat16.state).
+    ImportError naming the package to install when it is missing."""
+    if bfloat16.np is not None:
+        return
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ImportError("ember.bfloat16 needs the ml_dtypes package (NumPy's bfloat16 type, "
+                          "the one JAX uses): pip install ml_dtypes") from None
+    np_dtype = np.dtype(ml_dtypes.bfloat16)
+    bfloat16.np = np_dtype
+    _FROM_NP[np_dtype] = bfloat16
+    _BY_NAME["bfloat16"] = bfloat16
+    _FILL_NAMES["bfloat16"] = "c10::BFloat16"
+    _LIMITS[np_dtype] = (-3.3895313892515355e38, 3.3895313892515355e38)
+    _bf16_state.dtype = np_dtype
+    _bf16_state.on = True
 
 
 def _np_name(d):
@@ -154,6 +185,9 @@ def from_numpy_dtype(np_dtype):
     np_dtype = np.dtype(np_dtype)
     if np_dtype in _FROM_NP:
         return _FROM_NP[np_dtype]
+    if np_dtype.name == "bfloat16" and bfloat16.np is None:   # (an ml_dtypes array met first)
+        _load_bfloat16()
+        return from_numpy_dtype(np_dtype)
     raise TypeError(
         f"can't convert np.ndarray of type {np_dtype}. The only supported types are: "
         "float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint8, "
@@ -165,6 +199,8 @@ def to_dtype(d, fn=None):
     (float64), ``int`` (int64) or ``bool``, as torch takes; None stays None.  Anything
     else (a string, a NumPy dtype) raises torch's TypeError, naming function ``fn``."""
     if type(d) is dtype:
+        if d.np is None:
+            _load_bfloat16()
         return d
     if d is None:
         return None
@@ -193,6 +229,8 @@ def lookup(d):
         return to_dtype(d)
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d]
+    if d == "bfloat16" or d is bfloat16:
+        return to_dtype(bfloat16)
     try:
         return from_numpy_dtype(np.dtype(d))
     except TypeError:
@@ -215,7 +253,7 @@ def get_default_dtype():
 
 def set_default_dtype(d):
     d = to_dtype(d)
-    if d not in (float16, float32, float64):
+    if d not in (float16, bfloat16, float32, float64):
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
     _state.default = d
     _state.np = d.np
@@ -328,18 +366,24 @@ class finfo:
         d = d.to_real()          # (a complex dtype's limits are its parts', as torch's)
         if not d.is_floating_point:
             raise TypeError(f"finfo() requires a floating point input type, got {d}")
-        fi = np.finfo(d.np)
+        fi = np.finfo(d.np) if d is not bfloat16 else _bf16_finfo()
         self.dtype = d.name
         self.bits = fi.bits
         self.eps = _pyfloat(fi.eps)
         self.max = _pyfloat(fi.max)
         self.min = _pyfloat(fi.min)
         self.tiny = self.smallest_normal = _pyfloat(fi.tiny)
-        self.resolution = _pyfloat(fi.resolution)
+        # (torch's resolution is 10**-digits: 0.01 for bfloat16, where ml_dtypes rounds it)
+        self.resolution = _pyfloat(fi.resolution) if d is not bfloat16 else 0.01
 
     def __repr__(self):
         return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
                 f"eps={self.eps}, smallest_normal={self.tiny}, tiny={self.tiny}, dtype={self.dtype})")
+
+
+def _bf16_finfo():
+    import ml_dtypes
+    return ml_dtypes.finfo(bfloat16.np)
 
 
 class iinfo:
@@ -400,7 +444,7 @@ def checked_scalar(v, np_dtype, fill=True, check_floats=True):
     type wraps), or torch's overflow RuntimeError when it does not fit.  ``fill`` picks
     the fill paths' wording; ``check_floats=False`` lets any number into a float type
     (torch.tensor's rule: 1e40 becomes inf in float32)."""
-    kind = np_dtype.kind
+    kind = np_dtype.kind if np_dtype is not bfloat16.np else "f"
     if kind == "b" or kind == "c" or type(v) is _pybool or isinstance(v, np.bool_):
         return v
     if kind == "f" and not check_floats:

@@ -104,7 +104,14 @@ def _format_array(arr, prefix):
 
 
 def tensor_repr(t):
+    if t.dtype is D.bfloat16:       # (no NumPy formatting for it: print its exact float32 values)
+        arr = t.float().numpy(force=True)
+        return _repr_text(t, arr, D.bfloat16)
     arr = t.numpy(force=True)        # (the host's view or copy of the data)
+    return _repr_text(t, arr, D._FROM_NP[arr.dtype])
+
+
+def _repr_text(t, arr, dt):
     prefix = "tensor("
     suffixes = []
     if type(t._data) is not np.ndarray and t.device.type != "cpu":
@@ -114,7 +121,6 @@ def tensor_repr(t):
         suffixes.append(f"size={tuple(arr.shape)}")
     else:
         body = _format_array(arr, prefix)
-    dt = D._FROM_NP[arr.dtype]
     # int64 and bool go unsaid only when the values show them; an empty
     # tensor has none, so its dtype is said unless it is the default float
     default_complex = D.get_default_dtype().to_complex()

@@ -154,7 +154,7 @@ class Tensor(TensorBase):
         return self.to(D.bool)
 
     def bfloat16(self, memory_format=None):
-        raise TypeError("bfloat16 is not supported: NumPy has no bfloat16 type")
+        return self.to(D.bfloat16)
 
     def register_hook(self, hook):
         """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _dtype as D
 from . import backends as _backends
+from . import _bfloat16 as _bf16
 from .backends import ARRAY_TYPES as _ARRAY_TYPES, asarray as _asarray
 from ._printing import tensor_repr as _tensor_repr
 from ._dlpack_device import DLDeviceType
@@ -283,7 +284,8 @@ class TensorBase:
         return self._data.nbytes
 
     def is_floating_point(self):
-        return self._data.dtype.kind == "f"
+        dt = self._data.dtype
+        return dt.kind == "f" or dt is _bf16.state.dtype
 
     def is_complex(self):
         return self._data.dtype.kind == "c"
@@ -345,6 +347,10 @@ class TensorBase:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
         d = self._data
+        if d.dtype is _bf16.state.dtype and d.dtype is not None and not force:
+            # (as torch: NumPy has no bfloat16.  force=True, Ember's own use, gives the
+            # ml_dtypes array)
+            raise TypeError("Got unsupported ScalarType BFloat16")
         if type(d) is np.ndarray:
             return d
         b = _backends.backend_of(d)       # (force: a copy to the host, as torch's .cpu())
@@ -356,10 +362,14 @@ class TensorBase:
     def item(self):
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
-        return self._data.reshape(()).item()
+        d = self._data
+        if d.dtype is _bf16.state.dtype:    # (a Python float, as torch: not ml_dtypes' scalar)
+            d = d.astype(np.float32)
+        return d.reshape(()).item()
 
     def tolist(self):
-        return self._data.tolist()
+        d = self._data
+        return (d if d.dtype is not _bf16.state.dtype else d.astype(np.float32)).tolist()
 
     def __array__(self, dtype=None, copy=None):
         if dtype is not None and dtype != self._data.dtype:
@@ -503,7 +513,7 @@ class TensorBase:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. If you "
                                "want to use a computed variable in a subgraph that doesn't require "
                                "differentiation use var_no_grad = var.detach().")
-        if requires_grad and self._data.dtype.kind not in "fc":
+        if requires_grad and self._data.dtype.kind not in "fc" and not _bf16.is_float(self._data.dtype):
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self.requires_grad = bool(requires_grad)
         return self

@@ -6,6 +6,8 @@ passed to any sampling function through ``generator=``.
 """
 import numpy as np
 
+from ._bfloat16 import is_float as _isf
+
 from . import _dtype as D
 from ._tensor_base import TensorBase, _wrap, _check_device
 from ._creation import _finish, _like_device, _size_arg
@@ -291,7 +293,7 @@ def _gm_enabled():
 
 
 def _float_only(t, name):
-    if t._data.dtype.kind != "f":
+    if not _isf(t._data.dtype):
         raise NotImplementedError(f"\"{name}\" not implemented for '{_tname(t._data.dtype)}'")
 
 

@@ -176,13 +176,25 @@ _BLOB_DTYPES = {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8",
                 "<f2", "<f4", "<f8", "<c8", "<c16"}
 
 
+# bfloat16 (ml_dtypes' type, whose NumPy type string "<V2" says nothing) is stored
+# under this name, little-endian, and read back as ember.bfloat16.
+_BF16_NAME = "bf16"
+
+
 def _dtype_str(dt):
     """The little-endian type string a blob of dtype ``dt`` is stored as."""
+    if dt.name == "bfloat16":
+        return _BF16_NAME
     return dt.newbyteorder("<").str if dt.byteorder in "=><" and dt.itemsize > 1 else dt.str
 
 
+def _blob_np_dtype(s):
+    """The NumPy dtype of a blob's type string (bfloat16 loads ml_dtypes)."""
+    return D.to_dtype(D.bfloat16).np if s == _BF16_NAME else np.dtype(s)
+
+
 def _blob_dtype_ok(s):
-    if s in _BLOB_DTYPES:
+    if s in _BLOB_DTYPES or s == _BF16_NAME:
         return True
     # fixed-width text: "<U12" (UCS-4) or "|S12" (bytes)
     return (len(s) > 2 and s[:2] in ("<U", "|S") and s[2:].isdigit() and int(s[2:]) > 0
@@ -498,7 +510,7 @@ def _validate_header(h, name, payload_size, exact):
             _fail(name, f"array {i} has an invalid shape {shape!r}")
         if not (_nonneg_int(off) and _nonneg_int(nb) and _nonneg_int(crc)):
             _fail(name, f"array {i} has an invalid offset/length/checksum")
-        dtype = np.dtype(dt)
+        dtype = _blob_np_dtype(dt)
         count = 1
         for s in shape:
             count *= s
@@ -788,14 +800,38 @@ def save_safetensors(tensors, path, metadata=None):
     if metadata is not None and (not isinstance(metadata, dict) or not all(
             isinstance(a, str) and isinstance(b, str) for a, b in metadata.items())):
         raise TypeError("save_safetensors: metadata must be a dict of str -> str")
+    bf16 = [k for k, a in arrays.items() if a.dtype.name == "bfloat16"]
+    for k in bf16:      # (safetensors' NumPy writer knows no bfloat16: its bits as uint16)
+        arrays[k] = arrays[k].view(np.uint16)
     data = st.numpy.save(arrays, metadata=metadata)
+    if bf16:
+        data = _retype_safetensors(data, bf16, "BF16")
     _atomic_write(path, lambda fh: fh.write(data))
 
 
-def _bf16_to_f32(raw, shape):
-    # bfloat16 is the high half of a float32: widen exactly.
-    bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-    return bits.view(np.float32).reshape(shape)
+def _retype_safetensors(data, keys, dtype):
+    """A safetensors file's bytes with the header's dtype of ``keys`` set to ``dtype``
+    (the header is JSON after its 8-byte little-endian length, padded with spaces to
+    a multiple of 8 bytes; the data offsets it holds are relative to the data, which
+    stays as it is)."""
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    for k in keys:
+        header[k]["dtype"] = dtype
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + n:]
+
+
+def _bf16_array(raw, shape):
+    """A safetensors BF16 tensor's bytes as a bfloat16 array; without ml_dtypes,
+    widened exactly to float32 (bfloat16 is the high half of a float32)."""
+    try:
+        bf16 = D.to_dtype(D.bfloat16).np
+    except ImportError:
+        bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(shape)
+    return np.frombuffer(raw, dtype="<u2").astype("=u2", copy=False).view(bf16).reshape(shape)
 
 
 # safetensors dtype -> NumPy dtype Ember keeps it as
@@ -817,7 +853,7 @@ def _safetensors_from_bytes(data, name):
         if kind in _ST_DTYPES:
             arr = np.frombuffer(raw, dtype=_ST_DTYPES[kind]).reshape(shape)
         elif kind == "BF16":
-            arr = _bf16_to_f32(raw, shape)
+            arr = _bf16_array(raw, shape)
         elif kind in _ST_WIDEN:
             arr = np.frombuffer(raw, dtype=_ST_WIDEN[kind]).reshape(shape).astype(np.int64)
         else:
@@ -834,8 +870,9 @@ def load_safetensors(path):
     """Read a safetensors file into ``{name: ember tensor}``.
 
     Files written by any framework work (``safetensors.torch.save_file``
-    included); bfloat16 tensors are widened exactly to float32 and uint16/
-    uint32 to int64, since Ember lacks those dtypes.  The metadata is
+    included); bfloat16 tensors load as ember.bfloat16 (widened exactly to float32
+    when ml_dtypes is not installed), and uint16/uint32 as int64, since Ember lacks
+    those dtypes.  The metadata is
     available from ``safetensors.safe_open(path, "np").metadata()``.
     """
     name = os.fspath(path)

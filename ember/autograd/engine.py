@@ -19,6 +19,7 @@ from ._sum_to import sum_to as _sum_to
 from .function import AccumulateGrad, _FREED, _BACKWARD_FREED_MSG, _edge
 from .grad_mode import state as _gm
 from .anomaly import state as _anomaly
+from .._bfloat16 import is_float as _isf
 
 __all__ = ["backward", "grad", "run_backward"]
 
@@ -529,7 +530,7 @@ def _check_anomaly(node, res):
         if g is None:
             continue
         arr = getattr(g, "_data", g)
-        if type(arr) in _ARRAYS and arr.dtype.kind in "fc" and _ns(arr).isnan(arr).any():
+        if type(arr) in _ARRAYS and (arr.dtype.kind in "fc" or _isf(arr.dtype)) and _ns(arr).isnan(arr).any():
             raise RuntimeError(f"Function '{node._name}' returned nan values in its {i}th "
                                f"output.\n\nThe forward call that created it:\n"
                                f"{_forward_trace(node)}")

@@ -32,6 +32,7 @@ from .._errors import not_a_tensor
 from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, backend_of, quiet
 from .. import _tensor_base
 from .._tensor_base import TensorBase, _wrap
+from .._bfloat16 import state as _bf16, plan as _bf16_plan, widened as _widened
 
 _new = object.__new__
 
@@ -304,13 +305,29 @@ class Op(Function):
 
     _raw = True
 
+    _bf16_native = False  # True for ops that move bfloat16 data without computing on it
+    _bf16_scalars = False  # True: a Python float operand is rounded to bfloat16 (torch's add)
+
     @classmethod
     def apply(cls, *args, **kwargs):
+        if _bf16.on and not cls._view:   # (bfloat16 in use: see _bf16_twin)
+            cls = _bf16_twin(cls, args)
         if _gm.enabled and not cls._nondiff:
             for a in args:
                 if isinstance(a, TensorBase) and a.requires_grad:
                     return _record_raw(cls, args, kwargs)
         return _run_unrecorded(cls, args, kwargs)
+
+
+def _bf16_twin(cls, args):
+    """Op.apply's detour once bfloat16 has been loaded: on bfloat16 arrays, the op's
+    widened twin (computed in float32, rounded once: see ember/_bfloat16.py), else the
+    op itself.  Views and ops that only move data run on the bfloat16 arrays as they
+    are."""
+    if cls._bf16_native or _bf16.dtype is None:
+        return cls
+    how = _bf16_plan([a._data if isinstance(a, TensorBase) else a for a in args])
+    return cls if how is None else _widened(cls, how)
 
 
 def once_differentiable(backward):
@@ -401,7 +418,7 @@ def _record_raw(cls, args, kwargs):
         t = _new(_tensor_base.Tensor)   # (ember.Tensor, registered when it loads)
         t._data = out
         t._vc = [0]
-        if out.dtype.kind in "fc":
+        if out.dtype.kind in "fc" or out.dtype is _bf16.dtype:
             t.requires_grad = True
             t.grad_fn = ctx
         else:
@@ -428,7 +445,7 @@ def _record_raw(cls, args, kwargs):
         out = _array_out(ctx, out)
         ctx._n_out = 1
         t = _wrap(out)
-        if t._data.dtype.kind in "fc":
+        if t._data.dtype.kind in "fc" or t._data.dtype is _bf16.dtype:
             t.requires_grad = True
             t.grad_fn = ctx
         outs = t
@@ -555,7 +572,7 @@ def _mark_view(out, src):
         out._vc = src._vc
         base = src if src._base is None else src._base
         out._base = base
-        if out.requires_grad or (_gm.enabled and a.dtype.kind in "fc"):
+        if out.requires_grad or (_gm.enabled and (a.dtype.kind in "fc" or a.dtype is _bf16.dtype)):
             # Remember views that are (or may join, when an in-place op with a
             # grad-requiring operand lands on the base) in the graph, so such a
             # change to the base or a sibling view can give them a fresh
@@ -606,7 +623,7 @@ def _new_view_refs(base):
 
 def _wrap_out(arr, ctx, nr):
     t = _wrap(arr)
-    if t._data.dtype.kind in "fc":
+    if t._data.dtype.kind in "fc" or t._data.dtype is _bf16.dtype:
         t.requires_grad = True
         t.grad_fn = ctx
         t._out_nr = nr

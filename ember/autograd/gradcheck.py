@@ -10,6 +10,7 @@ from .._tensor_base import TensorBase, _wrap
 from ..backends import backend_of
 from .engine import grad
 from .grad_mode import enable_grad
+from .._bfloat16 import is_float as _isf
 
 # The numerics run on the host, in NumPy: outputs come back with
 # ``numpy(force=True)``; seeds and grad_outputs go to the output's device.
@@ -42,7 +43,7 @@ def _numerical_jacobian(fn, inputs, k, eps):
 
 
 def _flat_outputs(out):
-    outs = [o for o in _as_tuple(out) if isinstance(o, TensorBase) and o._data.dtype.kind == "f"]
+    outs = [o for o in _as_tuple(out) if isinstance(o, TensorBase) and _isf(o._data.dtype)]
     if not outs:
         return np.zeros(0)
     return np.concatenate([o.numpy(force=True).astype(np.float64).reshape(-1) for o in outs])
@@ -51,7 +52,7 @@ def _flat_outputs(out):
 def _analytical_jacobian(fn, inputs, k, nondet_tol=0.0):
     with enable_grad():
         out = fn(*inputs)
-    outs = [o for o in _as_tuple(out) if isinstance(o, TensorBase) and o._data.dtype.kind == "f"]
+    outs = [o for o in _as_tuple(out) if isinstance(o, TensorBase) and _isf(o._data.dtype)]
     n_out = sum(o._data.size for o in outs)
     rows = np.zeros((inputs[k]._data.size, n_out))
     col = 0

@@ -26,6 +26,7 @@ from ..autograd.function import AccumulateGrad
 from ..autograd.grad_mode import enable_grad
 from ..ops.shape import stack
 from ..utils._pytree import tree_flatten, tree_unflatten
+from .._bfloat16 import is_float as _isf
 
 
 # ---- inputs, argnums, outputs ------------------------------------------------------------
@@ -34,7 +35,7 @@ def _fresh(x):
     """``x`` as an input this transform differentiates with respect to."""
     if not isinstance(x, TensorBase):
         raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
-    if x._data.dtype.kind != "f":
+    if not _isf(x._data.dtype):
         raise RuntimeError("only Tensors of floating point dtype can require gradients")
     if x.requires_grad:
         return x.view_as(x)          # (an outer level keeps seeing through it)

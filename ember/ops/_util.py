@@ -7,6 +7,7 @@ from .. import _dtype as D
 from .._creation import scalar_tensor
 from .._tensor_base import TensorBase, _wrap, _dim
 from ..backends import ARRAY_TYPES
+from .._bfloat16 import is_float as _isf
 
 _pyscalar = (bool, int, float, complex)
 
@@ -76,7 +77,7 @@ _I64_MIN, _U64_END, _I64 = -(1 << 63), 1 << 64, np.dtype(np.int64)
 
 def to_float(t):
     """Integer/bool tensors become the default float dtype (for exp, log, ...)."""
-    if t._data.dtype.kind == "f":
+    if _isf(t._data.dtype):
         return t
     return cast(t, D.get_default_dtype())
 

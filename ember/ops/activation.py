@@ -16,6 +16,8 @@ from . import _bw
 from ._bw import mask as _mask
 from ._util import cast
 from .math import tie
+from .._bfloat16 import is_float as _isf
+from .._autocast import autocast_op
 
 __all__ = ["softmax", "log_softmax", "hardshrink", "prelu"]
 
@@ -73,7 +75,7 @@ def softmax_like(op, name, input, dim, stacklevel, dtype):
     """Run softmax-like ``op`` along ``dim`` with torch's checks and dim default."""
     if dtype is not None:
         input = cast(input, D.to_dtype(dtype))
-    elif input._data.dtype.kind != "f":
+    elif not _isf(input._data.dtype):
         raise NotImplementedError(f"\"{name}_lastdim_kernel_impl\" not implemented for "
                                   f"'{D.scalar_name_of(input._data.dtype)}'")
     nd = input._data.ndim
@@ -151,6 +153,7 @@ class _PReLU(Op):
         return gx, gw
 
 
+@autocast_op("lower")
 def prelu(input, weight):
     """x if x > 0 else weight * x; weight has 1 or C entries, C = input.size(1)
     (or 1 when the input has fewer than 2 dims)."""

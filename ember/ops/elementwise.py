@@ -16,6 +16,7 @@ from ..autograd.function import Op
 from ..backends import namespace, kernels, is_array, quiet
 from . import _bw
 from ._util import promote, check_broadcast, as_tensor_arg, ensure_tensor, cast
+from .._bfloat16 import is_float as _isf
 
 
 def _binary(op, a, b):
@@ -61,6 +62,7 @@ def _xp_function(name):
 
 class Cast(Op):
     _node_name = "ToCopyBackward0"
+    _bf16_native = True     # (ml_dtypes' astype rounds to nearest even, as torch's cast)
 
     @staticmethod
     def forward(ctx, x, np_dtype):
@@ -89,6 +91,8 @@ def _cast(t, dt):
 # ---- arithmetic -----------------------------------------------------------------------
 
 class Add(Op):
+    _bf16_scalars = True
+
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -99,6 +103,8 @@ class Add(Op):
 
 
 class Sub(Op):
+    _bf16_scalars = True
+
     @staticmethod
     def forward(ctx, a, b):
         return a - b
@@ -491,7 +497,7 @@ def pow(input, exponent, *, out=None):
     exponent = as_tensor_arg(exponent, "exponent")
     if not isinstance(exponent, TensorBase):
         kind = input._data.dtype.kind
-        if kind not in "fc":
+        if kind not in "fc" and not _isf(input._data.dtype):
             if isinstance(exponent, float):
                 input = cast(input, D.get_default_dtype())
             else:
@@ -654,7 +660,7 @@ signbit = _nondiff_unary("signbit", _xp_function("signbit"))
 
 
 def bitwise_not(input, *, out=None):
-    if input._data.dtype.kind == "f":
+    if _isf(input._data.dtype):
         raise NotImplementedError("\"bitwise_not_cpu\" not implemented for 'Float'")
     return _out(_BitwiseNot.apply(input), out)
 
@@ -818,7 +824,7 @@ def lerp(input, end, weight, *, out=None):
                             f"{type(v).__name__}")
     dt = input._data.dtype
     wt = isinstance(weight, TensorBase)
-    if dt.kind != "f":
+    if not _isf(dt):
         kernel = "lerp_kernel_tensor" if wt else "lerp_kernel_scalar"
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{TORCH_TYPE_NAME[dt.name]}'")
     if end._data.dtype != dt:

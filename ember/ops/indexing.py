@@ -34,6 +34,7 @@ from . import _bw
 from ._util import cast, check_broadcast
 from .elementwise import _out
 from .inplace import apply_inplace, check_overlap
+from .._bfloat16 import is_float as _isf
 
 _FULL = slice(None)
 _ELL = (Ellipsis,)
@@ -105,7 +106,7 @@ def _index_array(it, xp):
                              "length)") from None
         if a.size == 0:
             a = a.astype(np.int64)
-        elif a.dtype.kind == "f":
+        elif _isf(a.dtype):
             a = a.astype(np.int64)  # torch turns a list of floats into a long index, too
     elif isinstance(it, int) or hasattr(type(it), "__index__") and not isinstance(it, float):
         return "i", operator.index(it)  # int subclasses (IntEnum...) and index-like objects
@@ -1053,7 +1054,7 @@ def _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self):
             init = 0
         elif reduce == "prod":
             init = 1
-        elif dt.kind == "f":
+        elif _isf(dt):
             init = -math.inf if reduce == "amax" else math.inf
         elif dt.kind == "b":
             init = reduce == "amin"
@@ -1077,7 +1078,7 @@ def _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self):
     if include_self:
         cnt += 1
     div = xp.maximum(cnt, 1)
-    if dt.kind == "f":
+    if _isf(dt):
         out /= div
     else:
         xp.floor_divide(out, div, out=out, casting="unsafe")

@@ -20,6 +20,8 @@ from ..backends import namespace, is_array as _is_backend_array
 from . import _bw
 from .shape import (reshape, permute, unsqueeze, squeeze, diagonal, expand, _dtype_word,
                     _is_int)
+from .._bfloat16 import is_float as _isf
+from .._autocast import autocast_op
 
 __all__ = [
     "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "einsum", "tensordot",
@@ -185,6 +187,7 @@ def _apply_mm(cls, a, b):
         raise
 
 
+@autocast_op("lower")
 def matmul(input, other, *, out=None):
     """Matrix product with torch semantics for 1-D, 2-D and batched (broadcast) inputs:
     (k)@(k) -> (), (m,k)@(k) -> (m), (k)@(...,k,n) -> (...,n), (...,m,k)@(...,k,n) -> (...,m,n)."""
@@ -210,6 +213,7 @@ def spmm(input, mat2):
     return mm(input, mat2)
 
 
+@autocast_op("lower")
 def mm(input, mat2, *, out=None):
     """(n, m) @ (m, p) -> (n, p)."""
     _need_tensor(input, "mm", "input", 1)
@@ -223,6 +227,7 @@ def mm(input, mat2, *, out=None):
     return _out(_apply_mm(MatMul, input, mat2), out)
 
 
+@autocast_op("lower")
 def bmm(input, mat2, *, out=None):
     """(b, n, m) @ (b, m, p) -> (b, n, p), no broadcasting."""
     _need_tensor(input, "bmm", "input", 1)
@@ -293,6 +298,7 @@ def outer(input, vec2, *, out=None):
 ger = outer
 
 
+@autocast_op("lower")
 def vecdot(x, y, *, dim=-1, out=None):
     """Sum of x * y over ``dim`` (inputs broadcast): torch.linalg.vecdot."""
     from .elementwise import mul
@@ -377,6 +383,7 @@ def _check_add_shape(input, shape):
         expand(input.detach(), *shape)
 
 
+@autocast_op("lower")
 def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     """beta * input + alpha * (mat1 @ mat2); mat1 (n, m), mat2 (m, p), input
     broadcastable to (n, p).  With beta=0 input is ignored (nan not propagated)."""
@@ -395,6 +402,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     return _out(AddMm.apply(input, mat1, mat2, beta, alpha), out)
 
 
+@autocast_op("lower")
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     """beta * input + alpha * bmm(batch1, batch2), input broadcastable to (b, n, p)."""
     for v, name, pos in ((input, "input", 1), (batch1, "batch1", 2), (batch2, "batch2", 3)):
@@ -412,6 +420,7 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     return _out(BaddBmm.apply(input, batch1, batch2, beta, alpha), out)
 
 
+@autocast_op("lower")
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     """beta * input + alpha * sum_b batch1[b] @ batch2[b]: one (n, b*m) @ (b*m, p) product."""
     for v, name, pos in ((input, "input", 1), (batch1, "batch1", 2), (batch2, "batch2", 3)):
@@ -775,6 +784,7 @@ class Trace(Op):
         return g * namespace(g).eye(shape[0], shape[1], dtype=ctx.x_dtype)
 
 
+@autocast_op("fp32")
 def trace(input):
     """Sum of the main diagonal of a 2-D tensor."""
     nd = input._data.ndim
@@ -857,7 +867,7 @@ def _check_square(A, fn, float_only=True):
                            f"{s[-1]} matrices")
     if float_only and A._data.dtype.kind == "c":
         raise NotImplementedError(f"{fn}: complex matrices are not supported by Ember")
-    if float_only and A._data.dtype.kind != "f":
+    if float_only and not _isf(A._data.dtype):
         raise RuntimeError(f"{fn}: Expected a floating point or complex tensor as input. Got "
                            f"{_dtype_word(A._data.dtype)}")
 
@@ -891,6 +901,7 @@ def _inv(A):
     return Inv.apply(A)
 
 
+@autocast_op("fp32")
 def inverse(input, *, out=None):
     """The inverse of each square matrix in the (batched) input."""
     _check_square(input, "linalg.inv")
@@ -1225,6 +1236,7 @@ def _not_pd(A):
                        "input is not positive-definite.")
 
 
+@autocast_op("fp32")
 def cholesky(A, *, upper=False, out=None):
     """The Cholesky factor of each symmetric positive-definite matrix in A: lower
     L with A = L L^T (or upper U = L^T with ``upper=True``).  Reads A's lower triangle."""

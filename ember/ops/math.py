@@ -23,6 +23,7 @@ from ..backends import namespace, kernels
 from . import _bw
 from ._util import promote, cast, check_broadcast
 from .elementwise import _out, _binary, _xp_function, TORCH_TYPE_NAME as _TNAME
+from .._bfloat16 import is_float as _isf
 
 _LN2 = _m.log(2.0)
 _LN10 = _m.log(10.0)
@@ -46,7 +47,7 @@ def _as_float(x, fname):
     """``x`` as a floating tensor: ints and bools become the default float dtype."""
     if not isinstance(x, TensorBase):
         raise _not_tensor(fname, x)
-    if x._data.dtype.kind != "f":
+    if not _isf(x._data.dtype):
         return cast(x, D.get_default_dtype())
     return x
 
@@ -64,7 +65,7 @@ def _float_pair(input, other, fname, other_name="other"):
     if not isinstance(other, TensorBase):
         raise _not_tensor(fname, other, other_name, 2)
     a, b = promote(input, other)
-    if a._data.dtype.kind != "f":
+    if not _isf(a._data.dtype):
         fdt = D.get_default_dtype()
         a, b = cast(a, fdt), cast(b, fdt)
     return a, b
@@ -75,7 +76,7 @@ def _float_unary(op, name, doc, complex_ok=False):
     ``complex_ok``: complex input is computed as it is (the Op's backward conjugates);
     otherwise it is refused as torch refuses complex input to real-only functions."""
     def fn(input, *, out=None):
-        if not isinstance(input, TensorBase) or input._data.dtype.kind != "f":
+        if not isinstance(input, TensorBase) or not _isf(input._data.dtype):
             if isinstance(input, TensorBase) and input._data.dtype.kind == "c":
                 if not complex_ok:
                     raise _not_impl(name, input.dtype)
@@ -500,7 +501,7 @@ def hypot(input, other, *, out=None):
     if not isinstance(other, TensorBase):
         raise _not_tensor("hypot", other, "other", 2)
     a, b = promote(input, other)
-    if a._data.dtype.kind != "f":
+    if not _isf(a._data.dtype):
         raise _not_impl("hypot_cpu", a.dtype)
     return _out(_binary(Hypot, a, b), out)
 
@@ -534,7 +535,7 @@ def _logaddexp(name, base2):
         if not isinstance(other, TensorBase):
             raise _not_tensor(name, other, "other", 2)
         a, b = promote(input, other)
-        if a._data.dtype.kind != "f":
+        if not _isf(a._data.dtype):
             raise _not_impl(f"{name}_cpu", a.dtype)
         try:
             r = LogAddExp.apply(a, b, base2)
@@ -634,7 +635,7 @@ class Logit(Op):
 
 def logit(input, eps=None, *, out=None):
     """log(p / (1 - p)); with ``eps``, p is first clamped to [eps, 1 - eps]."""
-    if not isinstance(input, TensorBase) or input._data.dtype.kind != "f":
+    if not isinstance(input, TensorBase) or not _isf(input._data.dtype):
         input = _as_float(input, "logit")
     if eps is not None:
         eps = float(eps)
@@ -727,7 +728,7 @@ class Sign(Op):
     def forward(ctx, x):
         if x.dtype.kind == "c":      # (sgn: z / |z|, 0 at 0)
             return _complex_sgn(x)
-        if x.dtype.kind == "f":
+        if _isf(x.dtype):
             return _np_sign(x)
         if x.dtype.kind == "b":
             return x.copy()
@@ -789,7 +790,7 @@ class _Round(Op):
 
     @classmethod
     def forward(cls, ctx, x):
-        if x.dtype.kind != "f":
+        if not _isf(x.dtype):
             return x.copy()
         return cls.fn(x)
 
@@ -852,7 +853,7 @@ def round(input, *, decimals=0, out=None):
         if dt.kind == "b":
             raise _not_impl("round_vml_cpu", input.dtype)
         return _out(Round.apply(input), out)
-    if dt.kind != "f":
+    if not _isf(dt):
         raise _not_impl("round_cpu", input.dtype)
     return _out(RoundDecimals.apply(input, int(decimals)), out)
 
@@ -870,7 +871,7 @@ class Frac(Op):
 def frac(input, *, out=None):
     """input - trunc(input) (sign of input kept); floating tensors only."""
     _check(input, "frac")
-    if input._data.dtype.kind != "f":
+    if not _isf(input._data.dtype):
         raise _not_impl("frac_cpu", input.dtype)
     return _out(Frac.apply(input), out)
 
@@ -992,7 +993,7 @@ def _clamp(input, min, max, op, tensor_op):
         return _clamp_tensor(input, min, max, tensor_op)
     x = input
     lo, hi = min, max
-    if x._data.dtype.kind != "f" or type(lo) not in _PYNUM or type(hi) not in _PYNUM:
+    if not _isf(x._data.dtype) or type(lo) not in _PYNUM or type(hi) not in _PYNUM:
         # promote (an int tensor clamped to 0.5 is float) and turn the bounds
         # into plain numbers of the result dtype
         for name, v in (("min", min), ("max", max)):

@@ -12,6 +12,7 @@ from ..autograd.grad_mode import state as _gm
 from ..backends import namespace, ARRAY_TYPES
 from . import elementwise
 from .inplace import apply_inplace, _result_into, check_writable, writable_alias, check_overlap, overlap
+from .._bfloat16 import is_float as _isf, state as _bf16
 
 
 def inplace_method(func):
@@ -45,6 +46,8 @@ def _fast_inplace(ufunc, func, name):
             o = o * alpha
         d = self._data
         try:
+            if d.dtype is _bf16.dtype:      # (NumPy's ufunc would round ``other`` to bfloat16 first)
+                raise TypeError
             getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
         except (TypeError, ValueError, OverflowError):   # (the general path words it, or wraps)
             res = func(_wrap(self._data), other) if alpha == 1 else func(_wrap(self._data), other, alpha=alpha)
@@ -65,6 +68,8 @@ def _fast_inplace2(ufunc, func, name):
         o = other._data if isinstance(other, TensorBase) else other
         d = self._data
         try:
+            if d.dtype is _bf16.dtype:      # (NumPy's ufunc would round ``other`` to bfloat16 first)
+                raise TypeError
             getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
         except (TypeError, ValueError, OverflowError):   # (the general path words it, or wraps)
             _result_into(self, func(_wrap(self._data), other)._data, name)
@@ -75,7 +80,7 @@ def _fast_inplace2(ufunc, func, name):
 
 
 def div_(self, other, *, rounding_mode=None):
-    if rounding_mode is not None or self._data.dtype.kind != "f":
+    if rounding_mode is not None or not _isf(self._data.dtype):
         check_overlap(self, (other,))
         return apply_inplace(self, elementwise.div, other, rounding_mode=rounding_mode)
     return _div_fast(self, other)

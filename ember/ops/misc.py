@@ -29,6 +29,8 @@ from .reduction import vector_norm as _vector_norm, sum as _sum
 from .shape import cat as _cat, narrow as _narrow, diag as _diag, split as _split
 from .indexing import index_select as _index_select
 from .math import _not_tensor, _as_float
+from .._bfloat16 import is_float as _isf
+from .._autocast import autocast_op
 
 
 _range = builtins.range          # (histogram's ``range`` argument shadows it there)
@@ -97,7 +99,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
         raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an "
                          f"input with {input._data.ndim} dimensions")
     x = input if input._data.ndim == 2 else input.reshape(1, -1)
-    if x._data.dtype.kind != "f":
+    if not _isf(x._data.dtype):
         x = x.to(D.get_default_dtype())
     n_obs = x.shape[1]
     w = None
@@ -107,7 +109,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
                                f"fweights with {fweights.dtype.scalar_name} dtype")
         w = fweights
     if aweights is not None:
-        if aweights._data.dtype.kind != "f":
+        if not _isf(aweights._data.dtype):
             raise RuntimeError("cov(): expected aweights to have floating point dtype but got "
                                f"aweights with {aweights.dtype.scalar_name} dtype")
         w = aweights if w is None else w * aweights
@@ -207,7 +209,7 @@ def ldexp(input, other, *, out=None):
     """input * 2 ** other (a float result).  Its gradient is 2 ** other also for
     negative integer exponents, where torch's (an integer power) gives 0."""
     _check(input, "ldexp")
-    x = _as_float(input, "ldexp") if input._data.dtype.kind != "f" else input
+    x = _as_float(input, "ldexp") if not _isf(input._data.dtype) else input
     return _out(x * (2.0 ** other), out)
 
 
@@ -272,7 +274,7 @@ def _lcse(v, ax):
 def logcumsumexp(input, dim, *, out=None):
     """log(cumsum(exp(input))) along ``dim``, without overflow."""
     _check(input, "logcumsumexp")
-    x = input if input._data.dtype.kind == "f" else _as_float(input, "logcumsumexp")
+    x = input if _isf(input._data.dtype) else _as_float(input, "logcumsumexp")
     axis = _dim(dim, x._data.ndim)
     return _out(Logcumsumexp.apply(x, axis), out)
 
@@ -316,7 +318,7 @@ def bincount(input, weights=None, minlength=0):
     integers (summing ``weights`` instead of ones when given)."""
     _check(input, "bincount")
     d = input._data
-    if d.dtype.kind == "f":
+    if _isf(d.dtype):
         raise NotImplementedError(f"\"bincount_cpu\" not implemented for '{input.dtype.scalar_name}'")
     if d.ndim != 1 or (d.size and int(d.min()) < 0):
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
@@ -328,7 +330,7 @@ def bincount(input, weights=None, minlength=0):
         w = weights._data
         if w.ndim != 1 or w.shape[0] != d.shape[0]:
             raise RuntimeError("weights should be 1-d and have the same length as input")
-        out_dtype = w.dtype if w.dtype.kind == "f" else D.float64.np
+        out_dtype = w.dtype if _isf(w.dtype) else D.float64.np
     return _wrap(kernels(d).bincount(d, w, minlength, out_dtype))
 
 
@@ -337,7 +339,7 @@ def histc(input, bins=100, min=0, max=0, *, out=None):
     when both are 0); values outside are ignored."""
     _check(input, "histc")
     d = input._data
-    if d.dtype.kind != "f":
+    if not _isf(d.dtype):
         raise NotImplementedError(f"\"histogram_cpu\" not implemented for "
                                   f"'{input.dtype.scalar_name}'")
     if bins <= 0:
@@ -362,7 +364,7 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False, out=No
     (on ``range``, or the data's) or over the given edges (a 1-D tensor)."""
     _check(input, "histogram")
     d = input._data
-    if d.dtype.kind != "f":
+    if not _isf(d.dtype):
         name = input.dtype.scalar_name.lower()
         raise RuntimeError(f"torch.histogram: input tensor and bins tensors should have the "
                            f"same dtype, but got input {name} and bins {name}")
@@ -410,7 +412,7 @@ def frexp(input, *, out=None):
     """(mantissa, exponent) with input = mantissa * 2 ** exponent, |mantissa| in [0.5, 1)."""
     _check(input, "frexp")
     d = input._data
-    if d.dtype.kind != "f":
+    if not _isf(d.dtype):
         raise RuntimeError("torch.frexp() only supports floating-point dtypes")
     m, e = namespace(d).frexp(d)
     return frexp_result(_wrap(m), _wrap(e.astype(np.int32)))
@@ -438,7 +440,7 @@ def positive(input):
 def _real_angle(input, out):
     """The argument of a real number: 0 for x >= 0, pi for x < 0 (nan kept); no gradient
     flows.  (``ember.angle``, in ops/complex.py, calls this for real tensors.)"""
-    x = input if input._data.dtype.kind == "f" else _as_float(input, "angle")
+    x = input if _isf(input._data.dtype) else _as_float(input, "angle")
     with no_grad():
         r = _where(x < 0, x.new_full((), _m.pi), x.new_zeros(()))
         r = _where(x != x, x, r)
@@ -635,6 +637,7 @@ def set_(self, source=None, *args):
     return self
 
 
+@autocast_op("fp32")
 def cholesky(self, upper=False):
     """Deprecated in torch for torch.linalg.cholesky (which this calls)."""
     import warnings

@@ -24,6 +24,8 @@ from ..autograd.grad_mode import state as _gm
 from ..backends import namespace, kernels, is_array
 from . import _bw
 from .elementwise import _out
+from .._bfloat16 import is_float as _isf
+from .._autocast import autocast_op
 
 _inf = float("inf")
 _nan = float("nan")
@@ -200,7 +202,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     if not isinstance(input, TensorBase):
         _check_tensor(input, "sum")
     d = input._data
-    acc = None if dtype is None and d.dtype.kind == "f" and d.dtype.char != "e" \
+    acc = None if dtype is None and _isf(d.dtype) and d.dtype.char != "e" \
         else _acc_dtype(d, dtype, input)
     axes = None if dim is None else _axes(dim, d.ndim, "sum")
     r = Sum.apply(input, axes, keepdim, acc)
@@ -248,7 +250,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     if type(dim) is int and isinstance(input, TensorBase) and dtype is None and out is None:
         d = input._data   # (the common call, mean(x, dim=k), without the general checks)
         nd = d.ndim
-        if d.dtype.kind == "f" and nd and -nd <= dim < nd:
+        if _isf(d.dtype) and nd and -nd <= dim < nd:
             return Mean.apply(input, (dim % nd,), keepdim, None)
     if not isinstance(input, TensorBase):
         _check_tensor(input, "mean")
@@ -260,7 +262,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
             raise RuntimeError(f"mean(): could not infer output dtype. Optional dtype must be "
                                f"either a floating point or complex dtype. Got: {_tname(dt.np)}")
         acc = dt.np.type  # host  (the scalar type of the dtype: not a call)
-    elif d.dtype.kind not in "fc":
+    elif d.dtype.kind not in "fc" and not _isf(d.dtype):
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_tname(d.dtype)}")
     axes = None if dim is None else _axes(dim, d.ndim, "mean")
@@ -278,7 +280,7 @@ class NanSum(Op):
         nan = xp.isnan(x)
         if ctx.needs_input_grad:  # only when recording
             ctx.nan = nan
-        if x.dtype.kind == "f" and nan.any():
+        if _isf(x.dtype) and nan.any():
             x = xp.where(nan, x.dtype.type(0), x)
         half = acc is np.float16
         r = _fsum(x, axes, np.float32 if half else acc, keepdim)
@@ -326,7 +328,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     _check_tensor(input, "nanmean")
     if dtype is not None:
         input = _cast(input, dtype)
-    if input._data.dtype.kind != "f":
+    if not _isf(input._data.dtype):
         raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype "
                            f"but got {_tname(input._data.dtype)}")
     axes = None if dim is None else _axes(dim, input._data.ndim, "nanmean")
@@ -485,7 +487,7 @@ def _var_args(name, input, dim, unbiased, correction):
     elif correction is None:
         correction = 1
     d = input._data
-    if d.dtype.kind not in "fc":
+    if d.dtype.kind not in "fc" and not _isf(d.dtype):
         raise RuntimeError("std and var only support floating point and complex dtypes")
     axes = _axes(dim, d.ndim, name)
     n = _count(d.shape, axes)
@@ -607,6 +609,7 @@ def _prod_others_graph(x, axis):
     return _bw.transpose(others, inv)
 
 
+@autocast_op("fp32")
 def prod(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Product of all elements, or along one ``dim``; bool/int inputs give int64.
     The gradient is exact where the input has zeros."""
@@ -739,7 +742,7 @@ def _evenly(xd, v, axes=None, nan_equal=True):
     """Weights 1/count on the elements equal to ``v`` (NaN counts as equal to a
     NaN ``v`` when ``nan_equal``), 0 elsewhere."""
     mask = xd == v
-    if nan_equal and xd.dtype.kind == "f":
+    if nan_equal and _isf(xd.dtype):
         xp = namespace(xd)
         vn = xp.isnan(v)
         if vn.any():
@@ -961,7 +964,7 @@ def logsumexp(input, dim, keepdim=False, *, out=None):
     _check_tensor(input, "logsumexp")
     if input._data.dtype.kind == "c":
         raise NotImplementedError("logsumexp of complex tensors is not supported by Ember")
-    if input._data.dtype.kind != "f":
+    if not _isf(input._data.dtype):
         input = _cast(input, D.get_default_dtype())
     axes = _axes(dim, input._data.ndim, "logsumexp")
     return _out(LogSumExp.apply(input, axes, keepdim), out)
@@ -1098,7 +1101,7 @@ def _cum_extreme(input, dim, name, ufunc):
     vals = getattr(xp, ufunc).accumulate(x, axis=axis)
     # index of the latest element that set (or tied) the running extreme; NaN sticks
     hit = x == vals
-    if x.dtype.kind == "f":
+    if _isf(x.dtype):
         hit |= xp.isnan(x)
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]
@@ -1212,7 +1215,7 @@ def _median_index(x, axis, ignore_nan):
     xp = namespace(x)
     order = xp.argsort(x, axis=axis, kind="stable")  # NaN last
     n = x.shape[axis]
-    if x.dtype.kind == "f":
+    if _isf(x.dtype):
         nan = xp.isnan(x)
         if ignore_nan:
             cnt = n - nan.sum(axis=axis, keepdims=True)
@@ -1231,7 +1234,7 @@ def _median(input, dim, keepdim, out, name, ignore_nan):
     d = input._data
     if dim is None:
         if d.size == 0:
-            if d.dtype.kind != "f":
+            if not _isf(d.dtype):
                 raise RuntimeError(f"{name}() input tensor cannot be empty")
             v = namespace(d).asarray(_nan, dtype=d.dtype)
         else:
@@ -1280,7 +1283,7 @@ def _quantile(input, q, dim, keepdim, interpolation, name, ignore_nan):
     _check_tensor(input, name)
     d = input._data
     xp = namespace(d)
-    if d.dtype.kind != "f":
+    if not _isf(d.dtype):
         raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
     if d.size == 0:
         raise RuntimeError(f"{name}() input tensor must be non-empty")
@@ -1343,12 +1346,14 @@ def _quantile(input, q, dim, keepdim, interpolation, name, ignore_nan):
     return r
 
 
+@autocast_op("fp32")
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
     """q-th quantiles along ``dim`` (flattened when None); ``q`` a float or 1-D
     tensor (its length becomes the first output dim)."""
     return _out(_quantile(input, q, dim, keepdim, interpolation, "quantile", False), out)
 
 
+@autocast_op("fp32")
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
     """quantile ignoring NaN."""
     return _out(_quantile(input, q, dim, keepdim, interpolation, "nanquantile", True), out)
@@ -1518,7 +1523,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
     if x._data.dtype.kind == "c":
         x = x.abs()         # (a complex vector's norm is its moduli's)
     d = x._data
-    if d.dtype.kind != "f":
+    if not _isf(d.dtype):
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
                            f"input. Got {_tname(d.dtype)}")
     axes = _axes(dim, d.ndim, "linalg.vector_norm")
@@ -1566,7 +1571,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
                            f"dimensions.")
     if d.dtype.kind == "c":
         raise NotImplementedError("linalg.matrix_norm: complex matrices are not supported by Ember")
-    if d.dtype.kind != "f":
+    if not _isf(d.dtype):
         raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as "
                            f"input. Got {_tname(d.dtype)}")
     if not isinstance(dim, (tuple, list)) or len(dim) != 2:

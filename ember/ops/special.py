@@ -22,6 +22,7 @@ from . import _bw
 from ._util import promote, cast
 from .elementwise import _out, _binary
 from .math import _float_unary, _as_float, _not_tensor
+from .._bfloat16 import is_float as _isf
 
 
 def _digamma(x):
@@ -201,7 +202,7 @@ def _igamma(input, other, out, upper, fname):
     if not isinstance(other, TensorBase):
         raise _not_tensor(fname, other, "other", 2)
     a, x = promote(input, other)
-    if a._data.dtype.kind != "f":
+    if not _isf(a._data.dtype):
         dt = D.get_default_dtype()
         a, x = cast(a, dt), cast(x, dt)
     try:
@@ -249,7 +250,7 @@ def _standard_gamma(input, generator=None):
     if not isinstance(input, TensorBase):
         raise _not_tensor("_standard_gamma", input)
     alpha = _host(input)
-    if alpha.dtype.kind != "f":
+    if not _isf(alpha.dtype):
         raise NotImplementedError(f"\"gamma_cpu\" not implemented for '{input.dtype}'")
     draw = _rng(generator).standard_gamma(alpha).astype(alpha.dtype)
     # SciPy/NumPy return exactly 0 for alpha = 0 and nan for nan; torch too
@@ -270,7 +271,7 @@ def binomial(count, prob, generator=None):
     if not isinstance(prob, TensorBase):
         raise _not_tensor("binomial", prob, "prob", 2)
     n, p = _host(count), _host(prob)
-    if p.dtype.kind != "f":
+    if not _isf(p.dtype):
         raise NotImplementedError(f"\"binomial_cpu\" not implemented for '{prob.dtype}'")
     if (p < 0).any() or (p > 1).any() or (n < 0).any():
         raise RuntimeError("binomial: expected count >= 0 and 0 <= prob <= 1")

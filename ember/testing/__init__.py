@@ -18,11 +18,13 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor_base import TensorBase
+from .._bfloat16 import is_float as _isf
 
 __all__ = ["assert_close", "assert_allclose", "make_tensor"]
 
 # dtype -> (rtol, atol); any other dtype (integers, bool) compares exactly
-_PRECISION = {D.float16: (1e-3, 1e-5), D.float32: (1.3e-6, 1e-5), D.float64: (1e-7, 1e-7)}
+_PRECISION = {D.float16: (1e-3, 1e-5), D.bfloat16: (1.6e-2, 1e-5), D.float32: (1.3e-6, 1e-5),
+              D.float64: (1e-7, 1e-7)}
 _ALLCLOSE_PRECISION = {D.float16: (1e-3, 1e-3), D.float32: (1e-4, 1e-5), D.float64: (1e-5, 1e-8)}
 
 
@@ -228,6 +230,8 @@ def _compare_tensors(actual, expected, path, opts):
         rtol, atol = _tolerances([actual.dtype, expected.dtype], _PRECISION)
     a = actual.numpy(force=True)
     e = expected.numpy(force=True)
+    if a.dtype.name == "bfloat16" or e.dtype.name == "bfloat16":
+        a, e = a.astype(np.float32), e.astype(np.float32)   # (exact; NumPy can't compare bf16)
     if a.dtype != e.dtype:
         common = D.promote_types(actual.dtype, expected.dtype).np
         a, e = a.astype(common), e.astype(common)
@@ -242,7 +246,7 @@ def _compare_tensors(actual, expected, path, opts):
 def _close_arrays(a, e, rtol, atol, equal_nan):
     """Elementwise |a - e| <= atol + rtol |e| (equal infinities and, with
     equal_nan, NaNs match), as torch.isclose."""
-    if a.dtype.kind not in "fc":
+    if a.dtype.kind not in "fc" and not _isf(a.dtype):
         if rtol == 0 and atol == 0:
             return a == e
         a, e = a.astype(np.float64), e.astype(np.float64)
@@ -261,13 +265,13 @@ def _tensor_message(a, e, matches, rtol, atol):
     n = matches.size
     bad = n - int(matches.sum())
     flat_a, flat_e, flat_m = a.reshape(-1), e.reshape(-1), matches.reshape(-1)
-    if a.dtype.kind not in "fc":
+    if a.dtype.kind not in "fc" and not _isf(a.dtype):
         flat_a, flat_e = flat_a.astype(np.int64), flat_e.astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         abs_diff = np.abs(flat_a - flat_e)
         abs_diff[flat_m] = 0
         rel_diff = abs_diff / np.abs(flat_e)
-        if a.dtype.kind not in "fc":       # (an integer division gives the default float)
+        if a.dtype.kind not in "fc" and not _isf(a.dtype):       # (an integer division gives the default float)
             rel_diff = rel_diff.astype(D.get_default_dtype().np)
         rel_diff[flat_m] = 0
     i_abs, i_rel = int(np.argmax(abs_diff)), int(np.argmax(rel_diff))

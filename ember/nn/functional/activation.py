@@ -25,6 +25,7 @@ from ...ops.activation import (_Shrink, _Softmax, _LogSoftmax, softmax_like as _
                                hardshrink, prelu)  # (as relu: one Op for torch.*, Tensor.* and F.*)
 from ...ops._bw import mask as _mask
 from ... import _dtype as D
+from ..._bfloat16 import is_float as _isf
 
 __all__ = ["relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "selu_",
            "celu", "celu_", "gelu", "silu", "mish", "sigmoid", "tanh", "hardtanh", "hardtanh_",
@@ -63,7 +64,7 @@ def _erf_any(x):
 def _float(x):
     if x._data.dtype.kind == "c":
         raise NotImplementedError("Ember's activation functions do not take complex tensors")
-    return x if x._data.dtype.kind == "f" else to_float(x)
+    return x if _isf(x._data.dtype) else to_float(x)
 
 
 # ---- piecewise linear ------------------------------------------------------------------

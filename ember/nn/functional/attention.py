@@ -27,6 +27,8 @@ from ...backends import namespace, kernels, backend_of
 from ...random import _rng
 from ...ops.elementwise import where as _where
 from ...autograd.function import is_tracing as _is_tracing
+from ..._bfloat16 import is_float as _isf
+from ..._autocast import autocast_op
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
@@ -189,7 +191,7 @@ def _check(query, key, value, attn_mask, is_causal, enable_gqa):
         raise RuntimeError(f"Expected query, key, and value to have the same dtype, but got query.dtype: "
                            f"{_dtype_name(q)} key.dtype: {_dtype_name(k)} and value.dtype: "
                            f"{_dtype_name(v)} instead.")
-    if q.dtype.kind != "f":
+    if not _isf(q.dtype):
         raise RuntimeError(f"scaled_dot_product_attention: expected a floating point query, key and "
                            f"value, but got {_dtype_name(q)}")
     if q.shape[-1] != k.shape[-1]:
@@ -263,6 +265,7 @@ def _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_g
     return add, bias, bool(is_causal), float(scale), float(dropout_p), gk, gv
 
 
+@autocast_op("lower")
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
                                  scale=None, enable_gqa=False):
     """softmax(query @ key^T * scale + mask) @ value, with dropout on the weights.
@@ -297,7 +300,7 @@ def _canonical_mask(mask, name, other, other_name, dtype, check_other=True):
     if mask is None:
         return None
     m = mask._data
-    if m.dtype != np.bool_ and m.dtype.kind != "f":
+    if m.dtype != np.bool_ and not _isf(m.dtype):
         raise AssertionError(f"only bool and floating types of {name} are supported")
     if check_other and other is not None and other._data.dtype != m.dtype:
         warnings.warn(f"Support for mismatched {name} and {other_name} is deprecated. Use same type "

@@ -58,6 +58,7 @@ from ..._tensor import Tensor
 from ...autograd.function import Op
 from ...backends import namespace, kernels
 from ...ops import _bw
+from ..._autocast import autocast_op
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d"]
@@ -640,24 +641,28 @@ def _conv_transposend(nd, fname, input, weight, bias, stride, padding, output_pa
 
 # ---- public functions -----------------------------------------------------------------------
 
+@autocast_op("lower")
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution: input (N, C, L) or (C, L), weight (O, C/groups, k) ->
     (N, O, L_out).  ``padding`` may be an int, a 1-tuple, 'valid' or 'same'."""
     return _convnd(1, "conv1d", input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_op("lower")
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution: input (N, C, H, W) or (C, H, W), weight
     (O, C/groups, kh, kw), bias (O,) -> (N, O, H_out, W_out)."""
     return _convnd(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_op("lower")
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-D convolution: input (N, C, D, H, W) or (C, D, H, W), weight
     (O, C/groups, kd, kh, kw), bias (O,) -> (N, O, D_out, H_out, W_out)."""
     return _convnd(3, "conv3d", input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_op("lower")
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """1-D transposed convolution: input (N, C_in, L), weight (C_in, C_out/groups, k)
@@ -666,6 +671,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                              output_padding, groups, dilation)
 
 
+@autocast_op("lower")
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """2-D transposed convolution (the gradient of conv2d w.r.t. its input):
@@ -674,6 +680,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                              output_padding, groups, dilation)
 
 
+@autocast_op("lower")
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """3-D transposed convolution (the gradient of conv3d w.r.t. its input):

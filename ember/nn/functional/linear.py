@@ -8,6 +8,7 @@ from ..._tensor import Tensor
 from ...autograd.function import Op
 from ...backends import kernels
 from ...ops import _bw
+from ..._autocast import autocast_op
 
 __all__ = ["linear", "bilinear"]
 
@@ -56,6 +57,7 @@ def _shape_str(s):
     return "x".join(str(k) for k in s)
 
 
+@autocast_op("lower")
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``: input (*, in_features), weight
     (out_features, in_features), bias (out_features,) -> (*, out_features)."""

@@ -35,6 +35,8 @@ from ...ops._util import cast, check_broadcast
 from ...ops.elementwise import where
 from ... import _dtype as D
 from ..._errors import not_a_tensor
+from ..._bfloat16 import is_float as _isf
+from ..._autocast import autocast_op
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
@@ -119,7 +121,7 @@ def _finish(l, red):
 
 
 def _check_float(x, name):
-    if x._data.dtype.kind != "f":
+    if not _isf(x._data.dtype):
         raise NotImplementedError(f"\"{name}\" not implemented for '{_tname(x._data)}'")
 
 
@@ -232,13 +234,14 @@ def _pointwise(name, input, target, kind, param, red):
                       "to broadcasting. Please ensure they have the same size.", stacklevel=3)
         check_broadcast(xs, ts)
     x, t = _promote_pair(input, target)
-    if x._data.dtype.kind != "f":
+    if not _isf(x._data.dtype):
         if name == "mse_loss":
             raise NotImplementedError(f"\"mse_cpu\" not implemented for '{_tname(x._data)}'")
         raise RuntimeError(f"{name}(): expected a floating point input, got {x.dtype}")
     return _POINTWISE_OPS[kind].apply(x, t, kind, param, red)
 
 
+@autocast_op("fp32")
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean squared error (x - y)^2, reduced; shapes broadcast (with a warning)."""
     red = _red(size_average, reduce, reduction)
@@ -247,6 +250,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     return _pointwise("mse_loss", input, target, _MSE, None, red)
 
 
+@autocast_op("fp32")
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Mean absolute error |x - y|, reduced."""
     red = _red(size_average, reduce, reduction)
@@ -255,6 +259,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     return _pointwise("l1_loss", input, target, _L1, None, red)
 
 
+@autocast_op("fp32")
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = x - y)."""
     red = _red(size_average, reduce, reduction)
@@ -265,6 +270,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _pointwise("smooth_l1_loss", input, target, _SMOOTH_L1, float(beta), red)
 
 
+@autocast_op("fp32")
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (d = x - y)."""
     red = get_enum(reduction)
@@ -572,6 +578,7 @@ def _weight_array(weight, C, xd):
     return w
 
 
+@autocast_op("fp32")
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C), (C,) or
@@ -587,6 +594,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return _NLLLoss.apply(input, target, w, red, int(ignore_index))
 
 
+@autocast_op("fp32")
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0):
     """Cross entropy between logits ``input`` and ``target``.
@@ -603,7 +611,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     ls = float(label_smoothing)
     if xd.shape == td.shape:
         # class probabilities
-        if td.dtype.kind != "f":
+        if not _isf(td.dtype):
             raise RuntimeError(f"Expected floating point type for target with class "
                                f"probabilities, got {_tname(td)}")
         if ignore_index >= 0:
@@ -716,6 +724,7 @@ class _BCE(Op):
         return gx, gt
 
 
+@autocast_op("fp32")
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
     """-w (y log x + (1 - y) log(1 - x)) for probabilities x in [0, 1]; logs
@@ -795,6 +804,7 @@ class _BCEWithLogits(Op):
         return gx, gt
 
 
+@autocast_op("fp32")
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None):
     """Binary cross entropy of logits: -w [pw y log s(x) + (1 - y) log(1 - s(x))],
@@ -806,7 +816,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if td.shape != xd.shape:
         raise ValueError(f"Target size ({target.size()}) must be the same as input size "
                          f"({input.size()})")
-    if td.dtype.kind != "f":
+    if not _isf(td.dtype):
         raise RuntimeError(f"result type {_tname(xd)} can't be cast to the desired output type "
                            f"{_tname(td)}")
     input, target = _promote_pair(input, target)
@@ -826,6 +836,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 # ---- divergences and likelihoods (composed from Ember ops) -------------------------------
 
+@autocast_op("fp32")
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """KL(target || input) pointwise: target * (log target - input), with
     ``input`` given as log-probabilities (and ``target`` too if ``log_target``).
@@ -851,6 +862,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, red)
 
 
+@autocast_op("fp32")
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
                      reduce=None, reduction="mean"):
     """Poisson negative log-likelihood: exp(x) - y x (``log_input``) or
@@ -899,6 +911,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
 
 # ---- margin and embedding losses (composed) -----------------------------------------------
 
+@autocast_op("fp32")
 def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
                         reduction="mean"):
     """max(0, -y (x1 - x2) + margin) for y in {1, -1}."""
@@ -910,6 +923,7 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     return _reduce((-target * (input1 - input2) + margin).clamp_min(0), red)
 
 
+@autocast_op("fp32")
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
                          reduction="mean"):
     """x where y == 1, max(0, margin - x) where y == -1."""
@@ -920,6 +934,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     return _reduce(margin_part + self_part, red)
 
 
+@autocast_op("fp32")
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """log(1 + exp(-y x)), averaged over elements."""
     from .activation import softplus
@@ -927,6 +942,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     return _reduce(softplus(-target * input), red)
 
 
+@autocast_op("fp32")
 def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
                           reduction="mean"):
     """1 - cos(x1, x2) where y == 1, max(0, cos(x1, x2) - margin) where y == -1.
@@ -954,6 +970,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     return _reduce(pos + neg, red)
 
 
+@autocast_op("fp32")
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
                       reduce=None, reduction="mean"):
     """sum_{j != y} max(0, margin - x[y] + x[j])^p / C per sample (times weight[y])."""
@@ -984,6 +1001,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     return _reduce(loss, red)
 
 
+@autocast_op("fp32")
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """sum over target classes j (listed in target until the first -1) and
     non-target classes i of max(0, 1 - (x[j] - x[i])) / C."""
@@ -1025,6 +1043,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     return _reduce(loss, red)
 
 
+@autocast_op("fp32")
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
                         size_average=None, reduce=None, reduction="mean"):
     """max(0, d(a, p) - d(a, n) + margin) with d the pairwise p-norm distance;

@@ -34,6 +34,7 @@ from ..._errors import not_a_tensor
 from ...autograd.function import Op
 from ...backends import namespace, kernels
 from ...ops import _bw
+from ..._bfloat16 import is_float as _isf
 
 __all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",
            "local_response_norm"]
@@ -241,7 +242,7 @@ def _same_dtype(x, *others):
 
 
 def _float_input(x, kernel):
-    if x._data.dtype.kind != "f":
+    if not _isf(x._data.dtype):
         names = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
                  "uint8": "Byte", "bool": "Bool"}
         raise NotImplementedError(f"\"{kernel}\" not implemented for "

@@ -36,6 +36,8 @@ from ...backends import namespace, kernels
 from ...backends.generic.pooling import padded as _padded, w_views as _w_views, \
     h_views as _h_views, lowest as _lowest, crop as _crop
 from ...ops import _bw
+from ..._bfloat16 import is_float as _isf
+from ..._autocast import autocast_op
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
            "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
@@ -426,7 +428,7 @@ def _as_input(fname, input, nd, allow_int=True):
         what = "2D or 3D" if nd == 1 else "3D or 4D"
         raise RuntimeError(f"{fname}: Expected {what} (batch mode) tensor with optional 0 dim "
                            f"batch size for input, but got: {list(x.shape)}")
-    if not allow_int and x.dtype.kind not in "fc":
+    if not allow_int and x.dtype.kind not in "fc" and not _isf(x.dtype):
         raise NotImplementedError(f"\"{fname}\" not implemented for "
                                   f"'{_DT.get(x.dtype.name, x.dtype.name)}'")
     return x
@@ -538,7 +540,7 @@ def _avg_pool(nd, fname, input, kernel_size, stride, padding, ceil_mode, count_i
         raise RuntimeError("divisor must be not zero")
     geo = _pool_geo(fname, x, nd, kernel_size, stride, padding, 1, ceil_mode)
     geo.div = _avg_divisor(geo, count_include_pad, divisor_override)
-    if x.dtype.kind != "f":
+    if not _isf(x.dtype):
         # integer average pooling truncates toward zero, as torch
         out = _avg_forward(x.astype(np.float64), geo)
         from ..._tensor_base import _wrap
@@ -585,7 +587,7 @@ def _adaptive_input(fname, input, nd, allow_int):
     if x.ndim not in (nd + 1, nd + 2) or any(s == 0 for s in x.shape[-(nd + 1):]):
         what = "2D or 3D" if nd == 1 else "3D or 4D"
         raise RuntimeError(f"{fname}(): Expected {what} tensor, but got {list(x.shape)}")
-    if not allow_int and x.dtype.kind != "f":
+    if not allow_int and not _isf(x.dtype):
         raise NotImplementedError(f"\"{fname}\" not implemented for "
                                   f"'{_DT.get(x.dtype.name, x.dtype.name)}'")
     return x
@@ -755,6 +757,7 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
                        output_size)
 
 
+@autocast_op("fp32")
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """The partial inverse of max_pool2d: values placed at ``indices``, zeros elsewhere."""
     return _max_unpool(2, "max_unpool2d", input, indices, kernel_size, stride, padding,

@@ -26,6 +26,8 @@ from ..._dtype import float64
 from ...autograd.grad_mode import no_grad
 from .pooling import (max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d,
                       _out_size, _DT, _max_unpool, _pair as _ntuple)
+from ..._bfloat16 import is_float as _isf
+from ..._autocast import autocast_op
 
 __all__ = ["max_pool3d", "max_pool3d_with_indices", "avg_pool3d", "adaptive_avg_pool3d",
            "adaptive_max_pool3d", "adaptive_max_pool3d_with_indices", "lp_pool3d",
@@ -148,6 +150,7 @@ def _max3(x5, k, s, p, d, ceil_mode, return_indices, out):
     return y, _combine_indices(i2, i1.reshape(N, C, D, Ho * Wo), x5.shape, out)
 
 
+@autocast_op("fp32")
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over sliding 3-D windows of (N, C, D, H, W) or (C, D, H, W) input;
@@ -182,6 +185,7 @@ def _axis_divisors(n, out, k, s, p, count_include_pad):
     return sizes
 
 
+@autocast_op("fp32")
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """Average over sliding 3-D windows of (N, C, D, H, W) or (C, D, H, W) input.
@@ -235,7 +239,7 @@ def _adaptive_input(fname, input, colon):
 
 def _float_only(kernel, input):
     name = input._data.dtype.name
-    if input._data.dtype.kind != "f":
+    if not _isf(input._data.dtype):
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{_DT.get(name, name)}'")
 
 
@@ -255,6 +259,7 @@ def _adaptive_sizes(x5, output_size, bad_len_msg):
     return out
 
 
+@autocast_op("fp32")
 def adaptive_avg_pool3d(input, output_size):
     """Average pooling of (N, C, D, H, W) to (N, C, *output_size) with torch's
     adaptive windows; ``None`` keeps that input size."""
@@ -270,6 +275,7 @@ def adaptive_avg_pool3d(input, output_size):
     return _unbatch(y.reshape(N, C, Do, Ho, Wo), batched)
 
 
+@autocast_op("fp32")
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """Max pooling of (N, C, D, H, W) to (N, C, *output_size) with torch's
     adaptive windows; with ``return_indices`` also the flat per-volume index

@@ -21,6 +21,7 @@ from ...backends import namespace
 from ..._tensor import Tensor
 from ..._errors import not_a_tensor
 from ...autograd.function import Op
+from ..._bfloat16 import is_float as _isf
 
 __all__ = ["pad", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "unfold",
            "fold", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle"]
@@ -454,7 +455,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         maps = tuple((a, _nearest_index(xp, n, o, s, mode == "nearest-exact"), n)
                      for a, n, o, s in zip(axes, spatial, out, scales) if n != o or s)
         return _AxisGather.apply(input, maps)
-    if x.dtype.kind != "f":
+    if not _isf(x.dtype):
         raise NotImplementedError(f"\"upsample_{mode}\" not implemented for "
                                   f"'{x.dtype.name}'")
     if mode == "area":

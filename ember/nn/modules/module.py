@@ -20,6 +20,7 @@ from ..._tensor_base import _wrap, _check_device, _backend_for, Size, device as 
 from ...autograd.grad_mode import state as _gm
 from ...backends import backend_of
 from ..parameter import Parameter, Buffer
+from ..._bfloat16 import is_float as _isf
 
 __all__ = ["Module", "register_module_forward_pre_hook", "register_module_forward_hook",
            "register_module_full_backward_hook", "register_module_full_backward_pre_hook"]
@@ -686,7 +687,7 @@ class Module:
                 if assign:
                     if isinstance(param, Parameter):
                         new = Parameter(src, requires_grad=param.requires_grad
-                                        and src._data.dtype.kind == "f")
+                                        and _isf(src._data.dtype))
                         self._parameters[name] = new
                     else:
                         self._buffers[name] = src
