@@ -106,6 +106,7 @@ from .func import vmap  # noqa: E402
 # torch.distributed's API over MPI; mpi4py itself loads only at init_process_group.
 from . import distributed  # noqa: E402
 from . import multiprocessing  # noqa: E402  (spawn, over mpiexec)
+from . import profiler  # noqa: E402
 
 
 def __getattr__(name):
