@@ -86,7 +86,8 @@ def is_nonzero(input):
 import builtins as _builtins  # noqa: E402
 builtins_bool = _builtins.bool
 
-strided = "strided"
+from ._layout import (layout, strided, sparse_coo, sparse_csr, sparse_csc,  # noqa: E402,F401
+                      sparse_bsr, sparse_bsc)
 contiguous_format = preserve_format = channels_last = None
 
 from . import optim  # noqa: E402
@@ -107,6 +108,7 @@ from .func import vmap  # noqa: E402
 from . import distributed  # noqa: E402
 from . import multiprocessing  # noqa: E402  (spawn, over mpiexec)
 from . import profiler  # noqa: E402
+from . import sparse  # noqa: E402  (torch.sparse: mm, addmm, sum)
 
 
 def __getattr__(name):

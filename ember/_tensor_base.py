@@ -23,6 +23,10 @@ from . import backends as _backends
 from .backends import ARRAY_TYPES as _ARRAY_TYPES, asarray as _asarray
 from ._printing import tensor_repr as _tensor_repr
 from ._dlpack_device import DLDeviceType
+from . import _layout
+from .backends._sparse import SparseData as _SparseData
+
+_LAYOUTS = {"sparse_coo": _layout.sparse_coo, "sparse_csr": _layout.sparse_csr}
 
 _new = object.__new__
 
@@ -243,11 +247,14 @@ class TensorBase:
 
     @property
     def is_sparse_csr(self):
-        return False
+        d = self._data
+        return type(d) is _SparseData and d.layout == "sparse_csr"
 
     @property
     def is_sparse(self):
-        return False
+        """True for a COO sparse tensor (as torch's; a CSR one is ``is_sparse_csr``)."""
+        d = self._data
+        return type(d) is _SparseData and d.layout == "sparse_coo"
 
     @property
     def is_quantized(self):
@@ -255,7 +262,8 @@ class TensorBase:
 
     @property
     def layout(self):
-        return "strided"
+        d = self._data
+        return _LAYOUTS[d.layout] if type(d) is _SparseData else _layout.strided
 
     @property
     def ndim(self):
@@ -544,6 +552,9 @@ class TensorBase:
 
     # ---- printing -------------------------------------------------------------------
     def __repr__(self):
+        if type(self._data) is _SparseData:
+            from ._printing import sparse_repr
+            return sparse_repr(self)
         return _tensor_repr(self)
 
     __str__ = __repr__

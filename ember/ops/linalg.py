@@ -18,6 +18,8 @@ from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op
 from ..backends import namespace, is_array as _is_backend_array
 from . import _bw
+from . import sparse as _sparse
+from ..backends._sparse import SparseData as _SparseData
 from .shape import (reshape, permute, unsqueeze, squeeze, diagonal, expand, _dtype_word,
                     _is_int)
 
@@ -192,6 +194,9 @@ def matmul(input, other, *, out=None):
         input = _wrap(input)
     if _is_backend_array(other):
         other = _wrap(other)
+    if type(getattr(input, "_data", None)) is _SparseData or \
+            type(getattr(other, "_data", None)) is _SparseData:
+        return _out(_sparse.sparse_mm(input, other), out)
     _check_matmul(input, other)
     res = _apply_mm(MatMul, input, other)
     return _out(res, out)
@@ -205,8 +210,7 @@ def _out(res, out):
 
 
 def spmm(input, mat2):
-    """torch.spmm, a sparse matrix times a dense one.  Ember has no sparse
-    layout, so ``input`` is a dense (n, m) matrix and this is :func:`mm`."""
+    """torch.spmm, a sparse (or dense) matrix times a dense one: :func:`mm`."""
     return mm(input, mat2)
 
 
@@ -214,6 +218,8 @@ def mm(input, mat2, *, out=None):
     """(n, m) @ (m, p) -> (n, p)."""
     _need_tensor(input, "mm", "input", 1)
     _need_tensor(mat2, "mm", "mat2", 2)
+    if type(input._data) is _SparseData or type(mat2._data) is _SparseData:
+        return _out(_sparse.sparse_mm(input, mat2), out)
     if input._data.ndim != 2:
         raise RuntimeError("self must be a matrix")
     if mat2._data.ndim != 2:
@@ -382,6 +388,9 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     broadcastable to (n, p).  With beta=0 input is ignored (nan not propagated)."""
     for v, name, pos in ((input, "input", 1), (mat1, "mat1", 2), (mat2, "mat2", 3)):
         _need_tensor(v, "addmm", name, pos)
+    if type(mat1._data) is _SparseData:
+        return _out(_sparse.sparse_addmm(input, mat1, mat2, beta=beta, alpha=alpha, masked=False),
+                    out)
     if mat1._data.ndim != 2:
         raise RuntimeError(f"mat1 must be a matrix, got {mat1._data.ndim}-D tensor")
     if mat2._data.ndim != 2:
