@@ -194,12 +194,20 @@ def matmul(input, other, *, out=None):
         input = _wrap(input)
     if _is_backend_array(other):
         other = _wrap(other)
-    if type(getattr(input, "_data", None)) is _SparseData or \
-            type(getattr(other, "_data", None)) is _SparseData:
-        return _out(_sparse.sparse_mm(input, other), out)
     _check_matmul(input, other)
-    res = _apply_mm(MatMul, input, other)
+    try:
+        res = _apply_mm(MatMul, input, other)
+    except NotImplementedError:
+        # A sparse operand (its data refuses dense kernels): the sparse product.
+        # Found here, where it failed, so the dense path pays nothing for it.
+        if _has_sparse(input, other):
+            return _out(_sparse.sparse_mm(input, other), out)
+        raise
     return _out(res, out)
+
+
+def _has_sparse(*tensors):
+    return any(type(t._data) is _SparseData for t in tensors)
 
 
 def _out(res, out):
@@ -218,15 +226,18 @@ def mm(input, mat2, *, out=None):
     """(n, m) @ (m, p) -> (n, p)."""
     _need_tensor(input, "mm", "input", 1)
     _need_tensor(mat2, "mm", "mat2", 2)
-    if type(input._data) is _SparseData or type(mat2._data) is _SparseData:
-        return _out(_sparse.sparse_mm(input, mat2), out)
     if input._data.ndim != 2:
         raise RuntimeError("self must be a matrix")
     if mat2._data.ndim != 2:
         raise RuntimeError("mat2 must be a matrix")
     if input._data.dtype != mat2._data.dtype:
         _matmul_dtype_error(input, mat2)
-    return _out(_apply_mm(MatMul, input, mat2), out)
+    try:
+        return _out(_apply_mm(MatMul, input, mat2), out)
+    except NotImplementedError:
+        if _has_sparse(input, mat2):      # (see matmul)
+            return _out(_sparse.sparse_mm(input, mat2), out)
+        raise
 
 
 def bmm(input, mat2, *, out=None):
@@ -388,9 +399,6 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     broadcastable to (n, p).  With beta=0 input is ignored (nan not propagated)."""
     for v, name, pos in ((input, "input", 1), (mat1, "mat1", 2), (mat2, "mat2", 3)):
         _need_tensor(v, "addmm", name, pos)
-    if type(mat1._data) is _SparseData:
-        return _out(_sparse.sparse_addmm(input, mat1, mat2, beta=beta, alpha=alpha, masked=False),
-                    out)
     if mat1._data.ndim != 2:
         raise RuntimeError(f"mat1 must be a matrix, got {mat1._data.ndim}-D tensor")
     if mat2._data.ndim != 2:
@@ -401,7 +409,13 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
                            f"{_shape_str(s2)})")
     _check_add_dtype(input, mat1, mat2, "addmm")
     _check_add_shape(input, (s1[0], s2[1]))
-    return _out(AddMm.apply(input, mat1, mat2, beta, alpha), out)
+    try:
+        return _out(AddMm.apply(input, mat1, mat2, beta, alpha), out)
+    except NotImplementedError:
+        if _has_sparse(mat1):             # (see matmul)
+            return _out(_sparse.sparse_addmm(input, mat1, mat2, beta=beta, alpha=alpha,
+                                             masked=False), out)
+        raise
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
