@@ -70,9 +70,10 @@ def _function_classes():
 def _chain(kind, first, args, run):
     """Call the watchers' ``kind`` method, each wrapping the next; the last
     one wraps the real call."""
-    ws = list(_watchers)
+    ws = _watchers
     if len(ws) == 1:
         return getattr(ws[0], kind)(first, args, run)
+    ws = list(ws)
     call = run
     for w in reversed(ws):
         call = functools.partial(getattr(w, kind), first, args, call)

@@ -10,6 +10,7 @@ its time minus the time of the events opened inside it (ops inside a
 """
 import enum
 import functools
+import itertools
 import os
 import socket
 import threading
@@ -126,46 +127,44 @@ def _user_stack():
 class _Frame:
     """An open event on a thread's stack."""
     __slots__ = ("name", "start", "child_ns", "child_mem", "shapes", "stack", "kind", "id",
-                 "children")
+                 "parent")
 
-    def __init__(self, name, kind, id):
-        self.name, self.kind, self.id = name, kind, id
+    def __init__(self, name, kind, id, parent):
+        self.name, self.kind, self.id, self.parent = name, kind, id, parent
         self.child_ns = self.child_mem = 0
-        self.shapes = ()
-        self.stack = ()
-        self.children = []
-        self.start = 0
+        self.shapes = self.stack = ()
 
 
 class _Recorder:
     """The watcher: turns every op, backward node and record_function block
-    into a FunctionEvent."""
+    into an event.  While recording, an event is one tuple (cheap to make,
+    and nothing for the garbage collector to walk); ``events()`` builds the
+    FunctionEvents, linked to their parents, when the recording ends."""
 
     def __init__(self, record_shapes, profile_memory, with_stack, origin_ns):
         self.record_shapes = record_shapes
         self.profile_memory = profile_memory
         self.with_stack = with_stack
         self.origin = origin_ns
-        self.events = []
+        self.raw = []
         self.local = threading.local()
-        self.lock = threading.Lock()
-        self.next_id = 0
+        self.ids = itertools.count(1).__next__      # (atomic under the GIL)
         self.names = {}            # op class -> its name
 
     def _stack(self):
-        st = getattr(self.local, "stack", None)
-        if st is None:
+        try:
+            return self.local.stack
+        except AttributeError:
             st = self.local.stack = []
-        return st
+            return st
 
     def begin(self, name, kind="cpu_op", shapes=()):
-        with self.lock:
-            self.next_id += 1
-            frame = _Frame(name, kind, self.next_id)
+        st = self._stack()
+        frame = _Frame(name, kind, self.ids(), st[-1].id if st else 0)
         frame.shapes = shapes
         if self.with_stack:
             frame.stack = _user_stack()
-        self._stack().append(frame)
+        st.append(frame)
         frame.start = perf_counter_ns()
         return frame
 
@@ -180,19 +179,30 @@ class _Recorder:
         st.pop()
         dur = t - frame.start
         total_mem = self_mem + frame.child_mem
-        ev = FunctionEvent(frame.id, frame.name, threading.get_ident(),
-                           (frame.start - self.origin) / 1e3, (t - self.origin) / 1e3,
-                           (dur - frame.child_ns) / 1e3, frame.shapes, total_mem, self_mem,
-                           frame.stack, frame.kind)
-        for c in frame.children:
-            c.cpu_parent = ev
-        ev.cpu_children = frame.children
         if st:
             parent = st[-1]
             parent.child_ns += dur
             parent.child_mem += total_mem
-            parent.children.append(ev)
-        self.events.append(ev)      # (list.append is atomic: threads may share it)
+        # (list.append is atomic: threads may share the list)
+        self.raw.append((frame.id, frame.parent, frame.name, frame.kind, threading.get_ident(),
+                         frame.start, t, dur - frame.child_ns, frame.shapes, total_mem, self_mem,
+                         frame.stack))
+
+    def events(self):
+        """The recorded events as FunctionEvents, in start order, with their
+        ``cpu_parent``/``cpu_children``."""
+        made = {}
+        o = self.origin
+        for (id, parent, name, kind, tid, t0, t1, self_ns, shapes, mem, self_mem,
+             stack) in self.raw:
+            made[id] = (parent, FunctionEvent(id, name, tid, (t0 - o) / 1e3, (t1 - o) / 1e3,
+                                              self_ns / 1e3, shapes, mem, self_mem, stack, kind))
+        for parent, ev in made.values():
+            p = made.get(parent)
+            if p is not None:
+                ev.cpu_parent = p[1]
+                p[1].cpu_children.append(ev)
+        return sorted((ev for _, ev in made.values()), key=lambda e: e.time_range.start)
 
     # ---- the _observe watcher interface ---------------------------------------------------
     def forward(self, cls, args, run):
@@ -336,7 +346,7 @@ class profile:
             warnings.warn("Incorrect schedule: WARMUP followed by NONE", stacklevel=2)
             self._stop_recording(save=False)
         elif prev is ProfilerAction.WARMUP and now in recording:
-            self._rec.events = []         # (the warm-up's events are dropped)
+            self._rec.raw = []            # (the warm-up's events are dropped)
         if now is not ProfilerAction.NONE and self._rec is None:
             self._start_recording()
         self._open_step()
@@ -369,8 +379,7 @@ class profile:
         _current = None
         self._rec = None
         if save:
-            self._last = EventList(sorted(rec.events, key=lambda e: e.time_range.start),
-                                   self.profile_memory)
+            self._last = EventList(rec.events(), self.profile_memory)
             if self.on_trace_ready is not None:
                 self.on_trace_ready(self)
 
