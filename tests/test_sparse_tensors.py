@@ -167,6 +167,16 @@ def test_sums():
         close(ve, vt)
 
 
+def test_tensor_sum_of_a_sparse_tensor():
+    """S.sum() is torch.sparse.sum (values as torch's; torch itself cannot
+    differentiate this spelling: "expand is unsupported for Sparse tensors")."""
+    for kw in ({}, {"dim": 1}):
+        e, t = both(lambda lib: lib.sparse_coo_tensor(lib.tensor(IDX), lib.tensor(VAL),
+                                                      (3, 4)).sum(**kw))
+        assert (e.layout is ember.strided) == (t.layout == torch.strided)
+        close(e, t)
+
+
 def test_sparse_leaf_gradients_accumulate():
     res = {}
     for lib in (ember, torch):
