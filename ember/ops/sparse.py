@@ -15,16 +15,13 @@ Backwards are first-order only (``once_differentiable``).
 """
 from .. import _dtype as D
 from .._errors import not_a_tensor
-from .._layout import sparse_coo, sparse_csr, strided
+from .._layout import sparse_coo, sparse_csr
 from .._tensor_base import TensorBase, _wrap
 from ..autograd.function import AccumulateGrad, Op, once_differentiable
 from ..backends import kernels, namespace
 from ..backends._sparse import SparseData
 
 __all__ = ["sparse_coo_tensor", "sparse_csr_tensor"]
-
-_LAYOUTS = {"sparse_coo": sparse_coo, "sparse_csr": sparse_csr}
-
 
 def is_sparse(t):
     return type(t._data) is SparseData
@@ -386,11 +383,6 @@ def _need_sparse(t, what, layouts=("sparse_coo", "sparse_csr")):
         raise RuntimeError(f"{what} expected a tensor of layout "
                            f"{' or '.join('torch.' + x for x in layouts)}, got {have}")
     return d
-
-
-def layout_of(t):
-    d = t._data
-    return _LAYOUTS[d.layout] if type(d) is SparseData else strided
 
 
 def to_dense(self, dtype=None, *, masked_grad=None):

@@ -7,7 +7,6 @@ which queues it and writes TFRecord files a background thread flushes.  What
 each proto holds follows torch's writer, so TensorBoard shows the same thing
 for the same calls.
 """
-import math
 import os
 import time
 
