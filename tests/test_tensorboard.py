@@ -4,6 +4,7 @@ SummaryWriter writes for the same calls."""
 import glob
 import io
 import os
+import time
 
 import numpy as np
 import pytest
@@ -227,6 +228,9 @@ def test_default_logdir_purge_step_and_lifetime(tmp_path, monkeypatch):
     with SummaryWriter(str(d)) as w:
         for i in range(5):
             w.add_scalar("x", float(i), i)
+    # TensorBoard reads a run's files in name order, and a name holds the
+    # second it was made: start the resumed file in a later second.
+    time.sleep(1.0 - time.time() % 1.0 + 0.01)
     with SummaryWriter(str(d), purge_step=2, filename_suffix=".b") as w:
         w.add_scalar("x", 20.0, 2)
     assert glob.glob(str(d / "*.b"))
