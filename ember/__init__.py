@@ -86,7 +86,8 @@ def is_nonzero(input):
 import builtins as _builtins  # noqa: E402
 builtins_bool = _builtins.bool
 
-strided = "strided"
+from ._layout import (layout, strided, sparse_coo, sparse_csr, sparse_csc,  # noqa: E402,F401
+                      sparse_bsr, sparse_bsc)
 contiguous_format = preserve_format = channels_last = None
 
 from . import optim  # noqa: E402
@@ -106,6 +107,8 @@ from .func import vmap  # noqa: E402
 # torch.distributed's API over MPI; mpi4py itself loads only at init_process_group.
 from . import distributed  # noqa: E402
 from . import multiprocessing  # noqa: E402  (spawn, over mpiexec)
+from . import profiler  # noqa: E402
+from . import sparse  # noqa: E402  (torch.sparse: mm, addmm, sum)
 
 # mixed precision: ember.autocast("cpu", dtype=ember.bfloat16), ember.amp.GradScaler
 from . import amp, cpu  # noqa: E402

@@ -135,3 +135,33 @@ def _repr_text(t, arr, dt):
         suffixes.append("requires_grad=True")
     name = "Parameter containing:\n" if type(t).__name__ == "Parameter" else ""
     return name + prefix + body + "".join(", " + s for s in suffixes) + ")"
+
+
+def sparse_repr(t):
+    """torch's repr of a sparse tensor: its component tensors, then size, nnz,
+    dtype (unless the default float) and layout."""
+    from .backends import backend_of
+    d = t._data
+
+    def part(label, arr, indent):
+        # (the parts' dtypes go unsaid: the closing line says the values' dtype)
+        host = backend_of(arr).to_host(arr)
+        text = "tensor(" + _format_array(host, "tensor(") + ")"
+        return label + text.replace("\n", "\n" + " " * indent)
+
+    dt = D._FROM_NP[d.dtype]
+    dtype = f", dtype={dt!r}" if dt is not D.get_default_dtype() else ""
+    if t.grad_fn is not None:
+        tail = f", grad_fn=<{t.grad_fn.name()}>"
+    elif t.requires_grad:
+        tail = ", requires_grad=True"
+    else:
+        tail = ""
+    if d.layout == "sparse_csr":
+        return (part("tensor(crow_indices=", d.crow, 20) + ",\n"
+                + part("       col_indices=", d.col, 19) + ",\n"
+                + part("       values=", d.values, 14)
+                + f", size={d.shape}, nnz={d.nnz}{dtype},\n       layout=torch.sparse_csr{tail})")
+    return (part("tensor(indices=", d.indices, 15) + ",\n"
+            + part("       values=", d.values, 14) + ",\n"
+            + f"       size={d.shape}, nnz={d.nnz}{dtype}, layout=torch.sparse_coo{tail})")

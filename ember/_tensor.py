@@ -31,6 +31,7 @@ from .ops import special_functions as SF
 from .ops import misc as X
 from .ops import complex as CX
 from .ops import spectral as SPEC
+from .ops import sparse as SPR
 from .ops.device import to_device
 from .ops.elementwise import _cast
 from .ops.methods import binop, iop, inplace_method
@@ -725,8 +726,22 @@ class Tensor(TensorBase):
             self.imag.neg_()
         return self
 
-    def to_dense(self):
-        return self
+    # ---- sparse layouts (ops/sparse.py) ----
+    to_dense = SPR.to_dense
+    to_sparse = SPR.to_sparse
+    to_sparse_coo = SPR.to_sparse_coo
+    to_sparse_csr = SPR.to_sparse_csr
+    coalesce = SPR.coalesce
+    is_coalesced = SPR.is_coalesced
+    indices = SPR.indices
+    values = SPR.values
+    _indices = SPR._indices
+    _values = SPR._values
+    crow_indices = SPR.crow_indices
+    col_indices = SPR.col_indices
+    _nnz = SPR._nnz
+    sparse_dim = SPR.sparse_dim
+    dense_dim = SPR.dense_dim
 
     def is_neg(self):
         return False

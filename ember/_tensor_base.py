@@ -24,6 +24,10 @@ from . import _bfloat16 as _bf16
 from .backends import ARRAY_TYPES as _ARRAY_TYPES, asarray as _asarray
 from ._printing import tensor_repr as _tensor_repr
 from ._dlpack_device import DLDeviceType
+from . import _layout
+from .backends._sparse import SparseData as _SparseData
+
+_LAYOUTS = {"sparse_coo": _layout.sparse_coo, "sparse_csr": _layout.sparse_csr}
 
 _new = object.__new__
 
@@ -244,11 +248,14 @@ class TensorBase:
 
     @property
     def is_sparse_csr(self):
-        return False
+        d = self._data
+        return type(d) is _SparseData and d.layout == "sparse_csr"
 
     @property
     def is_sparse(self):
-        return False
+        """True for a COO sparse tensor (as torch's; a CSR one is ``is_sparse_csr``)."""
+        d = self._data
+        return type(d) is _SparseData and d.layout == "sparse_coo"
 
     @property
     def is_quantized(self):
@@ -256,7 +263,8 @@ class TensorBase:
 
     @property
     def layout(self):
-        return "strided"
+        d = self._data
+        return _LAYOUTS[d.layout] if type(d) is _SparseData else _layout.strided
 
     @property
     def ndim(self):
@@ -554,6 +562,9 @@ class TensorBase:
 
     # ---- printing -------------------------------------------------------------------
     def __repr__(self):
+        if type(self._data) is _SparseData:
+            from ._printing import sparse_repr
+            return sparse_repr(self)
         return _tensor_repr(self)
 
     __str__ = __repr__

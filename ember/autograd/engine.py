@@ -13,6 +13,7 @@ import numpy as np
 
 from .._dtype import _FROM_NP
 from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns, quiet
+from ..backends._sparse import SparseData as _SparseData
 from .._tensor_base import TensorBase, _wrap
 from . import _checks
 from ._sum_to import sum_to as _sum_to
@@ -614,7 +615,8 @@ def _accumulate(t, g, create_graph):
     cur = t.grad
     if cur is None:
         # A fresh copy: the incoming array may be shared with another edge.
-        t.grad = _wrap(_ns(g).array(g, dtype=t._data.dtype, order="C"))
+        t.grad = _wrap(g.copy() if type(g) is _SparseData
+                       else _ns(g).array(g, dtype=t._data.dtype, order="C"))
     elif cur.requires_grad:
         t.grad = _wrap(cur._data + g)
     else:

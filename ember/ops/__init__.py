@@ -6,10 +6,10 @@ those that are also methods.  ``methods.py`` holds what exists only as a
 method (in-place arithmetic, Python's operators).
 """
 from . import elementwise, reduction, shape, linalg, inplace, math, indexing, activation, methods
-from . import special, special_functions, misc, complex, spectral
+from . import special, special_functions, misc, complex, spectral, sparse
 
 _MODULES = [elementwise, reduction, shape, linalg, math, indexing, activation, special,
-            special_functions, misc, complex, spectral]
+            special_functions, misc, complex, spectral, sparse]
 
 
 def _public(mod):

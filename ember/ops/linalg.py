@@ -18,6 +18,8 @@ from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op
 from ..backends import namespace, is_array as _is_backend_array
 from . import _bw
+from . import sparse as _sparse
+from ..backends._sparse import SparseData as _SparseData
 from .shape import (reshape, permute, unsqueeze, squeeze, diagonal, expand, _dtype_word,
                     _is_int)
 from .._bfloat16 import is_float as _isf
@@ -196,8 +198,19 @@ def matmul(input, other, *, out=None):
     if _is_backend_array(other):
         other = _wrap(other)
     _check_matmul(input, other)
-    res = _apply_mm(MatMul, input, other)
+    try:
+        res = _apply_mm(MatMul, input, other)
+    except NotImplementedError:
+        # A sparse operand (its data refuses dense kernels): the sparse product.
+        # Found here, where it failed, so the dense path pays nothing for it.
+        if _has_sparse(input, other):
+            return _out(_sparse.sparse_mm(input, other), out)
+        raise
     return _out(res, out)
+
+
+def _has_sparse(*tensors):
+    return any(type(t._data) is _SparseData for t in tensors)
 
 
 def _out(res, out):
@@ -208,8 +221,7 @@ def _out(res, out):
 
 
 def spmm(input, mat2):
-    """torch.spmm, a sparse matrix times a dense one.  Ember has no sparse
-    layout, so ``input`` is a dense (n, m) matrix and this is :func:`mm`."""
+    """torch.spmm, a sparse (or dense) matrix times a dense one: :func:`mm`."""
     return mm(input, mat2)
 
 
@@ -224,7 +236,12 @@ def mm(input, mat2, *, out=None):
         raise RuntimeError("mat2 must be a matrix")
     if input._data.dtype != mat2._data.dtype:
         _matmul_dtype_error(input, mat2)
-    return _out(_apply_mm(MatMul, input, mat2), out)
+    try:
+        return _out(_apply_mm(MatMul, input, mat2), out)
+    except NotImplementedError:
+        if _has_sparse(input, mat2):      # (see matmul)
+            return _out(_sparse.sparse_mm(input, mat2), out)
+        raise
 
 
 @autocast_op("lower")
@@ -399,7 +416,13 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
                            f"{_shape_str(s2)})")
     _check_add_dtype(input, mat1, mat2, "addmm")
     _check_add_shape(input, (s1[0], s2[1]))
-    return _out(AddMm.apply(input, mat1, mat2, beta, alpha), out)
+    try:
+        return _out(AddMm.apply(input, mat1, mat2, beta, alpha), out)
+    except NotImplementedError:
+        if _has_sparse(mat1):             # (see matmul)
+            return _out(_sparse.sparse_addmm(input, mat1, mat2, beta=beta, alpha=alpha,
+                                             masked=False), out)
+        raise
 
 
 @autocast_op("lower")

@@ -39,6 +39,7 @@ from .._tensor import Tensor
 
 from .._tensor_base import _wrap
 from ..autograd.grad_mode import enable_grad
+from ..profiler import _profile as _prof
 from ..backends import namespace
 from ..backends.generic.optim import lerp_ as _lerp_, ema_sq_ as _ema_sq_  # (torch's update fragments, shared with the Adam kernel)
 
@@ -106,6 +107,8 @@ def _with_step_hooks(step):
 
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
+        if _prof._current is not None and not self.__dict__.get("_in_profiled_step"):
+            return _profiled(wrapper, self, "step", args, kwargs)
         pre = self.__dict__.get("_optimizer_step_pre_hooks")
         post = self.__dict__.get("_optimizer_step_post_hooks")
         if self.__dict__.get("_in_step") or not (pre or post or _global_optimizer_pre_hooks
@@ -130,6 +133,20 @@ def _with_step_hooks(step):
 
     wrapper._ember_hooked = True
     return wrapper
+
+
+def _profiled(method, self, name, args, kwargs):
+    """``method`` (a step, or zero_grad) labelled for a recording profiler as
+    torch labels it: ``Optimizer.step#SGD.step`` (once, even when a
+    subclass's step calls ``super().step()``)."""
+    flag = "_in_profiled_" + name
+    self.__dict__[flag] = True
+    try:
+        cls = type(self).__name__
+        with _prof.record_function(f"Optimizer.{name}#{cls}.{name}"):
+            return method(self, *args, **kwargs)
+    finally:
+        self.__dict__.pop(flag, None)     # (nothing left behind to pickle or copy)
 
 
 def _typename(obj):
@@ -285,6 +302,8 @@ class Optimizer:
     # ---- gradients and stepping ---------------------------------------------------
     def zero_grad(self, set_to_none=True):
         """Reset every parameter's ``.grad``: to None (default) or to zeros in place."""
+        if _prof._current is not None and not self.__dict__.get("_in_profiled_zero_grad"):
+            return _profiled(Optimizer.zero_grad, self, "zero_grad", (set_to_none,), {})
         for group in self.param_groups:
             for p in group["params"]:
                 g = p.grad
