@@ -165,11 +165,16 @@ def char_lstm(lib):
 
 def resnet(lib):
     """Small CIFAR ResNet: 3 BasicBlocks with BatchNorm, batch 32, 32x32, SGD."""
-    model = resnet_model(lib)
+    return _sgd_image_step(lib, resnet_model(lib), 32)
+
+
+def _sgd_image_step(lib, model, batch):
+    """A cross-entropy SGD (momentum 0.9) step of ``model`` on a random batch
+    of 3x32x32 images with 10 classes."""
     F = lib.nn.functional
     opt = lib.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x = lib.randn(32, 3, 32, 32)
-    y = lib.randint(0, 10, (32,))
+    x = lib.randn(batch, 3, 32, 32)
+    y = lib.randint(0, 10, (batch,))
 
     def step():
         opt.zero_grad()
@@ -228,17 +233,7 @@ def resnet18w(lib):
     1, 2, 2, 2), global average pool, linear; batch 64 of 3x32x32, SGD."""
     model = resnet_model(lib, stem=64, stages=((64, 1), (64, 1), (128, 2), (128, 1),
                                                (256, 2), (256, 1), (512, 2), (512, 1)))
-    F = lib.nn.functional
-    opt = lib.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x = lib.randn(64, 3, 32, 32)
-    y = lib.randint(0, 10, (64,))
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-    return step
+    return _sgd_image_step(lib, model, 64)
 
 
 # ---- GPT (attention, transformers) --------------------------------------------------------

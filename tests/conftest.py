@@ -32,3 +32,14 @@ def _reset_state():
     ember.autograd.anomaly.state.enabled = False
     ember.autograd.anomaly.state.check_nan = True
     ember.autograd.grad_mode.state.inference = False
+
+@pytest.fixture(params=["kernels", "numpy"])
+def jit(request):
+    """Run the test once with the compiled kernels, once with NumPy only."""
+    if request.param == "kernels":
+        pytest.importorskip("numba")
+    from ember.backends.cpu import _jit
+    old = _jit.set_enabled(request.param == "kernels")
+    yield request.param
+    _jit.set_enabled(old)
+

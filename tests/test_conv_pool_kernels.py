@@ -15,16 +15,6 @@ from helpers import check, rand
 F_E = ember.nn.functional
 
 
-@pytest.fixture(params=["kernels", "numpy"])
-def jit(request):
-    """Run the test once with the compiled kernels, once with NumPy only."""
-    if request.param == "kernels":
-        pytest.importorskip("numba")
-    old = _jit.set_enabled(request.param == "kernels")
-    yield request.param
-    _jit.set_enabled(old)
-
-
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Batch chunks of one or two samples, so every multi-chunk path runs."""

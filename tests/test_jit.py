@@ -13,16 +13,6 @@ from helpers import check, rand
 F_E = ember.nn.functional
 
 
-@pytest.fixture(params=["kernels", "numpy"])
-def jit(request):
-    """Run the test once with the compiled kernels, once with NumPy only."""
-    if request.param == "kernels":
-        pytest.importorskip("numba")
-    old = _jit.set_enabled(request.param == "kernels")
-    yield request.param
-    _jit.set_enabled(old)
-
-
 @pytest.fixture
 def calls(monkeypatch):
     """Count calls into the kernel module (to show the compiled path ran)."""
