@@ -987,16 +987,20 @@ def test_transformed_distribution_matches_lognormal():
 
 def test_special_ops_against_torch():
     from helpers import check
-    x = _pos(3, 4, lo=0.1, hi=6.0)
+    # (inputs of its own: the module's generator would make them depend on test order)
+    rng = np.random.default_rng(2026)
+    x = rng.uniform(0.1, 6.0, size=(3, 4))
     check(lambda L, t: L.lgamma(t), x)
     check(lambda L, t: L.digamma(t), x)
     check(lambda L, t: L.polygamma(2, t), x)
     check(lambda L, t: L.mvlgamma(t + 1.5, 3), x)
     check(lambda L, t: t.lgamma() + t.digamma() + t.polygamma(1), x)
-    a = _pos(3, 4)
-    check(lambda L, t: L.igamma(L.tensor(a), t) + L.igammac(L.tensor(a), t), x)
+    a = rng.uniform(0.5, 3.0, size=(3, 4))
+    # igamma's x-gradient x**(a-1) e**-x / Gamma(a) is computed through lgamma and exp
+    # here and in torch in another order: they differ in the last bits (seen 1.6e-8)
+    check(lambda L, t: L.igamma(L.tensor(a), t) + L.igammac(L.tensor(a), t), x, rtol=1e-7)
     check(lambda L, t: L.special.gammainc(L.tensor(a), t) if L is torch else L.igamma(
-        L.tensor(a), t), x)
+        L.tensor(a), t), x, rtol=1e-7)
     # gradcheck and the second derivative
     xt = ember.tensor(x, requires_grad=True)
     assert ember.autograd.gradcheck(lambda t: ember.lgamma(t), (xt,))
