@@ -66,8 +66,8 @@ class SparseCooTensor(Op):
         return kernels(ctx.pattern.values).sparse_gather(ctx.pattern, g), None, None, None
 
 
-class SparseCsrTensor(Op):
-    _ctx_fields = ("pattern",)
+class SparseCsrTensor(SparseCooTensor):
+    """As SparseCooTensor (the same backward: the gradient at the entries), for CSR."""
     _node_name = "SparseCompressedTensorBackward0"
 
     @staticmethod
@@ -75,11 +75,6 @@ class SparseCsrTensor(Op):
         out = SparseData("sparse_csr", shape, values, crow=crow, col=col, coalesced=True)
         ctx.pattern = out
         return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g):
-        return kernels(ctx.pattern.values).sparse_gather(ctx.pattern, g), None, None, None
 
 
 class SparseToDense(Op):
