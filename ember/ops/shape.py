@@ -461,20 +461,9 @@ def broadcast_shapes(*shapes):
     return Size(out)
 
 
-class Squeeze(Op):
-    """x with size-1 dims removed: a view."""
-    _ctx_fields = ("in_shape",)
-    _view = True
-
-    @staticmethod
-    def forward(ctx, x, shape):
-        if ctx.needs_input_grad:
-            ctx.in_shape = x.shape
-        return x.reshape(shape)
-
-    @staticmethod
-    def backward(ctx, g):
-        return _bw.reshape(g, ctx.in_shape)
+class Squeeze(Reshape):
+    """x with size-1 dims removed: a view (Reshape's computation, under torch's
+    node name SqueezeBackward0)."""
 
 
 class Unsqueeze(Squeeze):
