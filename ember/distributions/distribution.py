@@ -176,6 +176,23 @@ class Distribution:
                 f"__init__ method must also define a custom .expand() method.")
         return self.__new__(type(self)) if _instance is None else _instance
 
+    def _expand_params(self, cls, batch_shape, _instance, names):
+        """``expand`` for a distribution ``cls`` whose state is the parameter
+        tensors ``names``: each one this instance holds becomes a broadcast view
+        of ``batch_shape`` (no copy), and the new instance keeps this one's
+        validation setting.  Of a ``probs``/``logits`` pair, the one given and
+        the other once computed (a lazy property) are held, as in torch."""
+        new = self._get_checked_instance(cls, _instance)
+        batch_shape = Size(batch_shape)
+        for name in names:
+            if name in self.__dict__:
+                setattr(new, name, getattr(self, name).expand(batch_shape))
+        if "_param" in self.__dict__:           # the parameter that sets the shape
+            new._param = new.logits if "logits" in new.__dict__ else new.probs
+        super(cls, new).__init__(batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
     def __repr__(self):
         names = [k for k in self.arg_constraints if k in self.__dict__]
         args = ", ".join(f"{p}: {self.__dict__[p] if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"
