@@ -780,6 +780,18 @@ def _call_void(typingctx, addr):
     return types.void(types.int64), codegen
 
 
+@intrinsic
+def _call_clock(typingctx, addr, clock_id, ts):
+    """Call ``int clock_gettime(clockid_t, struct timespec *)`` at address
+    ``addr``; ``ts`` is the address of two int64s (seconds, nanoseconds)."""
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        fnty = ir.FunctionType(i32, [i32, i64])
+        return builder.call(builder.inttoptr(args[0], fnty.as_pointer()),
+                            [builder.trunc(args[1], i32), args[2]])
+    return types.int32(types.int64, types.int64, types.int64), codegen
+
+
 @njit(cache=True, nogil=True)
 def gemm_job(job):
     """Run one GEMM job: job = [kind, dtype (0 float32, 1 float64), function,
@@ -856,7 +868,7 @@ def _post_and_run(jobs, flags, parts):
     """Post jobs 1.. to workers 0.., then (unless one was asleep: see
     ``gemm_run``) run job 0 here and wait for the rest."""
     asleep = 0
-    workers = (flags.shape[0] - 1) // 3
+    workers = (flags.shape[0] - 2) // 3     # (see _pool.Pool: 3 per worker, then 2 addresses)
     for w in range(parts - 1):
         _store_seq(flags, 2 * w, flags[2 * w] + 1)
         if _load_acquire(flags, 2 * workers + w) != 0:
@@ -935,22 +947,45 @@ def spin_until(flag, i, want, turns):
 
 
 _PY_JOB_DELAY = 200       # turns of spin_until: ~5 us
+_CLOCK_MONOTONIC = 1      # (Linux's clockid)
 
 
 @njit(cache=True, nogil=True)
-def serve(flags, jobs, w, seen, turns, finished):
+def spin_for(flag, i, want, ns):
+    """``spin_until`` bounded by time instead of turns: False once ``ns``
+    nanoseconds of the monotonic clock pass without seeing ``flag[i] == want``.
+    The array's second-to-last entry is the address of clock_gettime (0: none,
+    then ``ns`` counts as turns of ~25 ns).  A bound in turns alone stretches
+    with the machine's load: every sched_yield may give the core away for a
+    whole time slice, and an idle worker would hold its thread for seconds."""
+    clock = flag[flag.shape[0] - 2]
+    if clock == 0:
+        return spin_until(flag, i, want, max(ns // 25, 1))
+    ts = np.zeros(2, np.int64)
+    _call_clock(clock, _CLOCK_MONOTONIC, ts.ctypes.data)
+    end = ts[0] * 1_000_000_000 + ts[1] + ns
+    while True:
+        if spin_until(flag, i, want, 64):      # (one sched_yield per 64 turns)
+            return True
+        _call_clock(clock, _CLOCK_MONOTONIC, ts.ctypes.data)
+        if ts[0] * 1_000_000_000 + ts[1] > end:
+            return False
+
+
+@njit(cache=True, nogil=True)
+def serve(flags, jobs, w, seen, idle_ns, finished):
     """Worker w's loop, without the GIL.  First marks job ``finished`` done
     (if > 0: a Python job the worker just ran; marked here, after the GIL is
     released, so that the caller never waits for a GIL this thread holds).
     Then: wait for job seen + 1 (posted to flags[2w], described by
     jobs[w + 1]); run it here if it is a GEMM (kind 1) and mark it done in
     flags[2w + 1], then wait for the next.  Returns (job number, True) for a
-    job Python must run, or (seen, False) after ``turns`` turns with no job."""
+    job Python must run, or (seen, False) after ``idle_ns`` nanoseconds with no job."""
     if finished > 0:
         _store_release(flags, 2 * w + 1, finished)
     while True:
         want = seen + 1
-        if not spin_until(flags, 2 * w, want, turns):
+        if not spin_for(flags, 2 * w, want, idle_ns):
             return seen, False
         if jobs[w + 1, 0] != 1:
             # A Python job: the caller is about to enter its own share of the

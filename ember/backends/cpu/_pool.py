@@ -56,11 +56,11 @@ import numpy as np
 __all__ = ["get_num_threads", "set_num_threads", "parallel_for", "parallel_rows", "matmul",
            "multiply"]
 
-# Turns of the wait loop (25-30 ns each): how long a worker watches for its
-# next job before it sleeps (~7 ms: longer than the gaps between the GEMMs of
-# a CNN step, where im2col and pooling run on one thread), and one round of
-# the caller's wait.
-_WORKER_TURNS = 1 << 18
+# How long a worker watches for its next job before it sleeps (7 ms: longer
+# than the gaps between the GEMMs of a CNN step, where im2col and pooling run
+# on one thread), and one round of the caller's wait in turns of the wait
+# loop (25-30 ns each).
+_WORKER_IDLE_NS = 7_000_000
 _CALLER_TURNS = 1 << 14
 
 
@@ -88,10 +88,10 @@ def _compiled():
         _jit.set_enabled(old)
 
 
-def _sched_yield():
-    """The address of the C library's sched_yield, or 0."""
+def _libc_address(name):
+    """The address of the C library's function ``name``, or 0."""
     try:
-        return ctypes.cast(ctypes.CDLL(None).sched_yield, ctypes.c_void_p).value or 0
+        return ctypes.cast(getattr(ctypes.CDLL(None), name), ctypes.c_void_p).value or 0
     except (OSError, AttributeError, TypeError):   # (no such C library: Windows)
         return 0
 
@@ -103,7 +103,8 @@ class _Pool:
 
     ``flags`` holds, for worker w of n: [2w] the number of the last job
     posted to it, [2w + 1] the last it finished, [2n + w] 1 while it sleeps;
-    its last entry is the address of sched_yield (see ``spin_until``).
+    its last two entries are the addresses of clock_gettime and sched_yield
+    (see ``spin_for`` and ``spin_until``).
     Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 0: the Python
     job in ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]``
     is the calling thread's own GEMM).  A worker watches flags[2w] for ~7 ms
@@ -114,8 +115,9 @@ class _Pool:
 
     def __init__(self, n_workers, k):
         self.threads = n_workers + 1     # (the calling thread runs a range too)
-        self.flags = np.zeros(3 * n_workers + 1, np.int64)
-        self.flags[-1] = _sched_yield()
+        self.flags = np.zeros(3 * n_workers + 2, np.int64)
+        self.flags[-2] = _libc_address("clock_gettime")
+        self.flags[-1] = _libc_address("sched_yield")
         self.native = np.zeros((n_workers + 1, 24), np.int64)
         self.jobs = [None] * n_workers
         self.errors = [None] * n_workers
@@ -131,7 +133,7 @@ class _Pool:
         seen, k, n = 0, self.k, len(self.jobs)
         finished = 0
         while True:
-            seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_TURNS, finished)
+            seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_IDLE_NS, finished)
             finished = 0
             if not python:       # no job for ~7 ms: sleep until one comes
                 k.post(self.flags, 2 * n + w, 1)
