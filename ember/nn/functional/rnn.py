@@ -121,7 +121,9 @@ def _lstm_scale(xp, dt):
 
 
 class _LSTMLayer(Op):
-    """One LSTM layer direction over a sequence: returns (out, h_T, c_T)."""
+    """One LSTM layer direction over a sequence: returns (out, h_T, c_T).
+    The time loops are the kernels ``lstm_steps`` / ``lstm_steps_backward``
+    (ember/backends/generic/rnn.py; compiled on the CPU)."""
     _ctx_fields = ("reverse", "batch_sizes", "batch_first")
     _node_name = "LstmBackward0"
 
@@ -131,59 +133,28 @@ class _LSTMLayer(Op):
         H = G // 4
         P = w_hh.shape[1]
         dt = x.dtype
-        xp, mm = namespace(x), kernels(x).matmul
+        xp = namespace(x)
         sc = _lstm_scale(xp, dt)
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
         if bias is not None:
             bias = (bias.reshape(4, 1, H) * sc).reshape(G)
-        X = _gate_major(_project(x, (w_ih.reshape(4, H, I) * sc).reshape(G, I), bias), bf, 4)
-        # (4, P, H), contiguous: h @ W4 gives all gates; NumPy's batched matmul
-        # is ~2.5x slower on a transposed view
-        W4 = xp.ascontiguousarray((w_hh.reshape(4, H, P) * sc).transpose(0, 2, 1))
-        T, _, B, _ = X.shape
+        proj = _project(x, (w_ih.reshape(4, H, I) * sc).reshape(G, I), bias)
+        T = x.shape[1] if bf else x.shape[0]
+        B = x.shape[0] if bf else x.shape[1]
         ACT = xp.empty((T, 4, B, H), dt)   # gate activations i, f, g, o
         CS = xp.empty((T, B, H), dt)       # cell states
         TC = xp.empty((T, B, H), dt)       # tanh of the cell states
         OUT = xp.empty((T, B, P), dt)      # hidden states
         RS = xp.empty((T, B, H), dt) if w_hr is not None else None  # pre-projection h
-        tmp = xp.empty((B, H), dt)
-        wrT = w_hr.T if w_hr is not None else None
-        h, c = h0, c0
-        # exp(+large) = inf gives sigmoid 0: fine.  (NumPy's warning state: other
-        # namespaces do not warn, so this is the CPU's business on every device.)
-        with np.errstate(over="ignore"):  # host
-            for t in _steps(T, reverse):
-                a = ACT[t]
-                mm(h, W4, out=a)
-                a += X[t]
-                xp.exp(a, out=a)
-                a += 1
-                xp.reciprocal(a, out=a)
-                gi, gf, gg, go = a
-                gg *= 2
-                gg -= 1
-                cn = CS[t]
-                xp.multiply(gf, c, out=cn)
-                xp.multiply(gi, gg, out=tmp)
-                cn += tmp
-                tc = TC[t]
-                xp.tanh(cn, out=tc)
-                hn = OUT[t]
-                if wrT is None:
-                    xp.multiply(go, tc, out=hn)
-                else:
-                    r = RS[t]
-                    xp.multiply(go, tc, out=r)
-                    mm(r, wrT, out=hn)
-                if bsz is not None and bsz[t] < B:
-                    nb = bsz[t]
-                    hn[nb:] = h[nb:]
-                    cn[nb:] = c[nb:]
-                h, c = hn, cn
+        kernels(x).lstm_steps(proj, bf, w_hh.reshape(4, H, P) * sc, h0, c0, w_hr, bsz,
+                              reverse, ACT, CS, TC, OUT, RS)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, ACT, CS, TC, OUT, RS)
             ctx.reverse, ctx.batch_sizes, ctx.batch_first = reverse, bsz, bf
-        return _to_caller(OUT, bf), h.copy(), c.copy()
+        last = 0 if reverse else T - 1     # (packed rows carried their state to the end)
+        if T == 0:
+            return _to_caller(OUT, bf), h0.copy(), c0.copy()
+        return _to_caller(OUT, bf), OUT[last].copy(), CS[last].copy()
 
     @staticmethod
     def backward(ctx, gout, ghT, gcT):
@@ -198,55 +169,12 @@ class _LSTMLayer(Op):
         P = w_hh.shape[1]
         dt = ACT.dtype
         xp, mm = namespace(ACT), kernels(ACT).matmul
-        i, f, g, o = ACT[:, 0], ACT[:, 1], ACT[:, 2], ACT[:, 3]
-        # Everything that does not depend on the incoming gradient is computed
-        # for all steps at once; the loop is left with the recurrence itself.
-        D = ACT * (1 - ACT)                          # sigmoid' (g fixed below)
-        xp.multiply(g, g, out=D[:, 2])
-        xp.subtract(1, D[:, 2], out=D[:, 2])         # tanh'
-        M3 = xp.empty((T, B, 3, H), dt)              # d(pre i, f, g) / dc
-        xp.multiply(g, D[:, 0], out=M3[:, :, 0])
-        xp.multiply(_prev_states(CS, c0, reverse), D[:, 1], out=M3[:, :, 1])
-        xp.multiply(i, D[:, 2], out=M3[:, :, 2])
-        Mo = TC * D[:, 3]                            # d(pre o) / dh
-        K = (1 - TC * TC)
-        K *= o                                       # dc / dh
-        del D
-        dOUT = _time_major(gout, bf)
         # pre-activation gradients, written straight into x's layout
         lead = x.shape[:2]
         DXs = (xp.zeros if bsz is not None else xp.empty)(lead + (G,), dt)
-        DX4 = _time_major(DXs.reshape(lead + (4, H)), bf)
-        DX = _time_major(DXs, bf)
         DH = xp.empty((T, B, P), dt) if w_hr is not None else None
-        dhc, dcc = ghT, gcT
-        for t in _steps(T, not reverse):
-            dh = dOUT[t] + dhc
-            if w_hr is not None:
-                DH[t] = dh
-                dr = mm(dh, w_hr)
-            else:
-                dr = dh
-            dc = dr * K[t]
-            dc += dcc
-            q = DX4[t]
-            xp.multiply(dc[:, None, :], M3[t], out=q[:, :3])
-            xp.multiply(dr, Mo[t], out=q[:, 3])
-            if bsz is not None and bsz[t] < B:
-                # inactive rows carried their state through this step: so
-                # does their gradient
-                nb = bsz[t]
-                q[nb:] = 0
-                if w_hr is not None:
-                    DH[t][nb:] = 0
-                dhc = mm(DX[t], w_hh)
-                dhc[nb:] = dh[nb:]
-                dcc_new = dc * f[t]
-                dcc_new[nb:] = dcc[nb:]
-                dcc = dcc_new
-                continue
-            dcc = dc * f[t]
-            dhc = mm(DX[t], w_hh)
+        dh0, dc0 = kernels(ACT).lstm_steps_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, w_hh,
+                                                    w_hr, bsz, reverse, DXs, DH)
         need = ctx.needs_input_grad
         DX2 = DXs.reshape(-1, G)
         gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
@@ -259,7 +187,7 @@ class _LSTMLayer(Op):
             gb_hh = gb_ih if gb_ih is not None else kernels(DX2).col_sums(DX2)
         if w_hr is not None and need[7]:
             gw_hr = mm(DH.reshape(-1, P).T, RS.reshape(-1, H))
-        return (gx, gw_ih, gb_ih, dhc if need[3] else None, dcc if need[4] else None,
+        return (gx, gw_ih, gb_ih, dh0 if need[3] else None, dc0 if need[4] else None,
                 gw_hh, gb_hh, gw_hr, None, None, None)
 
 
