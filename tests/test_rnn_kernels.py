@@ -179,3 +179,36 @@ def test_compiled_loops_are_the_ones_run(monkeypatch):
     finally:
         _jit.set_enabled(old)
     assert calls == ["lstm_forward", "lstm_backward"]
+
+
+@pytest.mark.parametrize("proj,lengths", [(0, None), (3, [5, 2, 4, 1, 5, 3])])
+def test_lstm_rows_split_over_threads(monkeypatch, proj, lengths):
+    """With two intra-op threads each takes a range of batch rows through
+    the whole sequence: the same numbers as one thread, and torch's."""
+    pytest.importorskip("numba")
+    from ember.backends.cpu import _rnn
+    monkeypatch.setattr(_rnn, "_ROW_GRAIN", 1)     # (split even these small shapes)
+    calls = []
+    parallel_for = _rnn._pool.parallel_for
+    monkeypatch.setattr(_rnn._pool, "parallel_for",
+                        lambda k, n, grain: (calls.append((n, grain)), parallel_for(k, n, grain)))
+    T, B, I, H = 5, 6, 3, 7
+    em, tm = _pair(np.float64, input_size=I, hidden_size=H, num_layers=2, bidirectional=True,
+                   batch_first=True, proj_size=proj)
+    x, st = _inputs(np.float64, T, B, I, H, 2, 2, True, proj, True, seed=7)
+    old_n = ember.get_num_threads()
+    try:
+        ember.set_num_threads(2)
+        two = _ember_grads(em, x, st, True, True, lengths)
+        em.zero_grad()
+        res = _run(ember, em, x, st, lengths)
+        em.zero_grad()
+        ember.set_num_threads(1)
+        one = _ember_grads(em, x, st, True, True, lengths)
+    finally:
+        ember.set_num_threads(old_n)
+    if _rnn._pool.gemm_address(np.dtype(np.float64)):
+        assert calls and all(g == 1 for _, g in calls)
+    for a, b in zip(two, one):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    _check(res, _run(torch, tm, x, st, lengths), np.float64)

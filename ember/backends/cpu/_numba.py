@@ -1163,13 +1163,15 @@ def _row(a, bf, t, b):
 
 
 @_kernel
-def lstm_forward(proj, bf, wt, h0, c0, wr, bsz, reverse, ACT, CS, TC, OUT, RS, gates, one,
-                 fn):
-    """``lstm_steps``: proj (x's layout, 4H wide, gate pre-activations with
-    the -1 / -2 factors), wt (P, 4H) W_hh^T with the same factors, h0 (B, P),
-    c0 (B, H), wr (P, H) the projection (with RS (T, B, H); both of size 0
-    without one), bsz (T,) the active rows per step, gates a (B, 4H) scratch.
-    Inactive rows (b >= bsz[t]) carry h and c; their ACT, TC, RS are 0."""
+def lstm_forward(proj, bf, wt, h0, c0, wr, bsz, reverse, ACT, CS, TC, OUT, RS, gates, one, fn,
+                 lo, hi):
+    """``lstm_steps`` for the batch rows lo..hi-1 (rows are independent
+    through the whole sequence: the threads each take a range).  proj (x's
+    layout, 4H wide): gate pre-activations with the -1 / -2 factors; wt
+    (P, 4H): W_hh^T with the same factors; h0 (B, P), c0 (B, H); wr (P, H)
+    the projection (with RS (T, B, H); both of size 0 without one); bsz (T,)
+    the active rows per step; gates a (B, 4H) scratch.  Inactive rows
+    (b >= bsz[t]) carry h and c; their ACT, TC, RS are 0."""
     T, B, H = CS.shape
     P = OUT.shape[2]
     G = 4 * H
@@ -1179,11 +1181,11 @@ def lstm_forward(proj, bf, wt, h0, c0, wr, bsz, reverse, ACT, CS, TC, OUT, RS, g
     hp, cp = h0, c0
     for s in range(T):
         t = T - 1 - s if reverse else s
-        nb = bsz[t]
+        nb = min(max(bsz[t], lo), hi)      # rows lo..nb-1 active, nb..hi-1 carried
         hn, cn, tc = OUT[t], CS[t], TC[t]
-        _gemm_by_columns(fn, _NT, B, G, P, one, hp.ctypes.data, P, wt.ctypes.data, G,
-                         gates.ctypes.data, G, isz)
-        for b in range(nb):
+        _gemm_by_columns(fn, _NT, hi - lo, G, P, one, hp.ctypes.data + lo * P * isz, P,
+                         wt.ctypes.data, G, gates.ctypes.data + lo * G * isz, G, isz)
+        for b in range(lo, nb):
             x = _row(proj, bf, t, b)
             a = gates[b]
             r = RS[t, b] if with_proj else hn[b]
@@ -1201,7 +1203,7 @@ def lstm_forward(proj, bf, wt, h0, c0, wr, bsz, reverse, ACT, CS, TC, OUT, RS, g
                 cn[b, j] = c
                 tc[b, j] = th
                 r[j] = o * th
-        for b in range(nb, B):
+        for b in range(nb, hi):
             for k in range(4):
                 for j in range(H):
                     ACT[t, k, b, j] = 0
@@ -1211,9 +1213,9 @@ def lstm_forward(proj, bf, wt, h0, c0, wr, bsz, reverse, ACT, CS, TC, OUT, RS, g
                 if with_proj:
                     RS[t, b, j] = 0
         if with_proj:
-            _gemm_by_columns(fn, _T, B, P, H, one, RS[t].ctypes.data, H, wr.ctypes.data, H,
-                             hn.ctypes.data, P, isz)
-        for b in range(nb, B):
+            _gemm_by_columns(fn, _T, hi - lo, P, H, one, RS[t].ctypes.data + lo * H * isz, H,
+                             wr.ctypes.data, H, hn.ctypes.data + lo * P * isz, P, isz)
+        for b in range(nb, hi):
             for j in range(P):
                 hn[b, j] = hp[b, j]
         hp, cp = hn, cn
@@ -1221,19 +1223,20 @@ def lstm_forward(proj, bf, wt, h0, c0, wr, bsz, reverse, ACT, CS, TC, OUT, RS, g
 
 @_kernel
 def lstm_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, whh, wr, bsz, reverse, DXs, DH, dh, dr,
-                  dhc, dcc, one, fn):
-    """``lstm_steps_backward``: gout (x's layout, P wide), ghT / gcT the final
-    states' gradients, whh (4H, P) W_hh, wr (P, H) the projection (with DH
-    (T, B, P); both of size 0 without one), DXs (x's layout, 4H wide) gets the
-    gate pre-activation gradients; dh, dhc (B, P), dr, dcc (B, H) scratch.
-    Leaves the gradients of h0 and c0 in dhc and dcc."""
+                  dhc, dcc, one, fn, lo, hi):
+    """``lstm_steps_backward`` for the batch rows lo..hi-1: gout (x's
+    layout, P wide), ghT / gcT the final states' gradients, whh (4H, P)
+    W_hh, wr (P, H) the projection (with DH (T, B, P); both of size 0
+    without one); DXs (x's layout, 4H wide) gets the gate pre-activation
+    gradients; dh, dhc (B, P), dr, dcc (B, H) scratch.  Leaves the
+    gradients of h0 and c0 in dhc and dcc."""
     T, B, H = CS.shape
     P = dh.shape[1]
     G = 4 * H
     with_proj = DH.shape[0] > 0
     isz = DXs.itemsize
     ldq = T * G if bf else G     # (the stride of one step's rows, in elements)
-    for b in range(B):
+    for b in range(lo, hi):
         for j in range(P):
             dhc[b, j] = ghT[b, j]
         for j in range(H):
@@ -1243,20 +1246,20 @@ def lstm_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, whh, wr, bsz, reverse, DX
         first = t == (T - 1 if reverse else 0)
         tp = t + 1 if reverse else t - 1
         cp = c0 if first else CS[tp]
-        nb = bsz[t]
-        for b in range(B):
+        nb = min(max(bsz[t], lo), hi)
+        for b in range(lo, hi):
             go = _row(gout, bf, t, b)
             for j in range(P):
                 dh[b, j] = go[j] + dhc[b, j]
         d_r = dh
         if with_proj:
-            for b in range(B):
+            for b in range(lo, hi):
                 for j in range(P):
                     DH[t, b, j] = dh[b, j] if b < nb else 0
-            _gemm_by_columns(fn, _NT, B, H, P, one, dh.ctypes.data, P, wr.ctypes.data, H,
-                             dr.ctypes.data, H, isz)
+            _gemm_by_columns(fn, _NT, hi - lo, H, P, one, dh.ctypes.data + lo * P * isz, P,
+                             wr.ctypes.data, H, dr.ctypes.data + lo * H * isz, H, isz)
             d_r = dr
-        for b in range(nb):
+        for b in range(lo, nb):
             q = _row(DXs, bf, t, b)
             for j in range(H):
                 i, f, g, o = ACT[t, 0, b, j], ACT[t, 1, b, j], ACT[t, 2, b, j], ACT[t, 3, b, j]
@@ -1268,13 +1271,13 @@ def lstm_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, whh, wr, bsz, reverse, DX
                 q[2 * H + j] = dc * i * (one - g * g)
                 q[3 * H + j] = d * th * (o * (one - o))
                 dcc[b, j] = dc * f
-        for b in range(nb, B):
+        for b in range(nb, hi):
             q = _row(DXs, bf, t, b)
             for j in range(G):
                 q[j] = 0
-        q0 = DXs.ctypes.data + (t * G if bf else t * B * G) * isz
-        _gemm_by_columns(fn, _NT, B, P, G, one, q0, ldq, whh.ctypes.data, P,
-                         dhc.ctypes.data, P, isz)
-        for b in range(nb, B):       # (inactive rows pass their gradient on)
+        q0 = DXs.ctypes.data + ((lo * T + t) * G if bf else (t * B + lo) * G) * isz
+        _gemm_by_columns(fn, _NT, hi - lo, P, G, one, q0, ldq, whh.ctypes.data, P,
+                         dhc.ctypes.data + lo * P * isz, P, isz)
+        for b in range(nb, hi):       # (inactive rows pass their gradient on)
             for j in range(P):
                 dhc[b, j] = dh[b, j]

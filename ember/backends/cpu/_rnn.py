@@ -46,6 +46,19 @@ def _batch_sizes(bsz, T, B):
     return np.full(T, B, np.int64) if bsz is None else np.asarray(bsz, np.int64)
 
 
+# Multiply-adds (of the per-step products, over the sequence) below which a
+# thread is not given its own range of rows.
+_ROW_GRAIN = 1 << 18
+
+
+def _by_rows(kernel, T, B, H, P):
+    """``kernel(lo, hi)`` over ranges of the batch rows on the intra-op
+    threads: a row's recurrence never reads another row, so each thread runs
+    the whole sequence for its rows, without waiting for the others between
+    steps."""
+    _pool.parallel_for(kernel, B, grain=max(1, -(-_ROW_GRAIN // (T * 4 * H * P))))
+
+
 @KERNELS.register
 def lstm_steps(proj, bf, whs, h0, c0, w_hr, bsz, reverse, ACT, CS, TC, OUT, RS):
     """The generic ``lstm_steps``, as one compiled call where it can."""
@@ -60,11 +73,11 @@ def lstm_steps(proj, bf, whs, h0, c0, w_hr, bsz, reverse, ACT, CS, TC, OUT, RS):
     # W_hh^T, (P, 4H): the per-step product h @ W_hh^T reads it as BLAS's
     # faster untransposed operand
     wt = _c(whs.reshape(4 * H, P).T, dt)
-    kern.lstm_forward(_c(proj, dt), bool(bf), wt, _c(h0, dt),
-                      _c(c0, dt), none if w_hr is None else _c(w_hr, dt),
-                      _batch_sizes(bsz, T, B), bool(reverse), ACT, CS, TC, OUT,
-                      np.empty((0, B, H), dt) if RS is None else RS,
-                      np.empty((B, 4 * H), dt), dt.type(1), fn)
+    args = (_c(proj, dt), bool(bf), wt, _c(h0, dt), _c(c0, dt),
+            none if w_hr is None else _c(w_hr, dt), _batch_sizes(bsz, T, B), bool(reverse),
+            ACT, CS, TC, OUT, np.empty((0, B, H), dt) if RS is None else RS,
+            np.empty((B, 4 * H), dt), dt.type(1), fn)
+    _by_rows(lambda lo, hi: kern.lstm_forward(*args, lo, hi), T, B, H, P)
 
 
 @KERNELS.register
@@ -79,9 +92,10 @@ def lstm_steps_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, w_hh, w_hr, bsz, re
     T, _, B, H = ACT.shape
     P = w_hh.shape[1]
     dhc, dcc = np.empty((B, P), dt), np.empty((B, H), dt)
-    kern.lstm_backward(_c(gout, dt), bool(bf), _c(ghT, dt), _c(gcT, dt), ACT, CS, _c(c0, dt),
-                       TC, _c(w_hh, dt), np.empty((0, 0), dt) if w_hr is None else _c(w_hr, dt),
-                       _batch_sizes(bsz, T, B), bool(reverse), DXs,
-                       np.empty((0, B, P), dt) if DH is None else DH,
-                       np.empty((B, P), dt), np.empty((B, H), dt), dhc, dcc, dt.type(1), fn)
+    args = (_c(gout, dt), bool(bf), _c(ghT, dt), _c(gcT, dt), ACT, CS, _c(c0, dt), TC,
+            _c(w_hh, dt), np.empty((0, 0), dt) if w_hr is None else _c(w_hr, dt),
+            _batch_sizes(bsz, T, B), bool(reverse), DXs,
+            np.empty((0, B, P), dt) if DH is None else DH,
+            np.empty((B, P), dt), np.empty((B, H), dt), dhc, dcc, dt.type(1), fn)
+    _by_rows(lambda lo, hi: kern.lstm_backward(*args, lo, hi), T, B, H, P)
     return dhc, dcc
