@@ -31,7 +31,11 @@ are exact.
 
 Arrays are computed through their backend's namespace (``xp``) and
 kernel table: ``matmul`` (on the CPU, large products split over the
-intra-op threads) and ``col_sums`` (bias gradients; a GEMV on the CPU).
+intra-op threads), ``col_sums`` (bias gradients; a GEMV on the CPU) and,
+for the LSTM, the time loops themselves, ``lstm_steps`` and
+``lstm_steps_backward`` (ember/backends/generic/rnn.py: the NumPy loops;
+on the CPU one compiled call per layer direction, batch rows split over
+the threads, as torch's fused kernels do).
 
 Speed notes.  Sigmoid and tanh gates come from one ``exp`` pass
 (sigmoid(x) = 1 / (1 + exp(-x)), tanh(x) = 2 sigmoid(2x) - 1): the -1 / -2
