@@ -149,3 +149,85 @@ def lstm_steps_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, w_hh, w_hr, bsz, re
         dcc = dc * f[t]
         dhc = mm(DX[t], w_hh)
     return dhc, dcc
+
+
+@GENERIC.register
+def gru_steps(proj, bf, whs, bn, h0, bsz, reverse, ACT, HN, OUT):
+    """The GRU recurrence over all steps, filling the saved arrays.
+
+    ``proj`` (x's layout, (.., .., 3H)): the input projection plus b_ih and
+    b_hh's r, z rows; ``whs`` (3, H, H): W_hh by gate; both with the sigmoid
+    gates' (r, z) rows scaled by -1, so that r, z = 1 / (1 + exp(a)).  ``bn``:
+    b_hh's n row (or None).  Fills ACT (T, 3, B, H) with r, z, n, HN (T, B, H)
+    with W_hn h + b_hn and OUT (T, B, H) with the hidden states.  Rows past
+    ``bsz[t]`` carry their state through step t."""
+    xp, mm = namespace(ACT), kernels(ACT).matmul
+    T, _, B, H = ACT.shape
+    X = _time_major(proj, bf).reshape(T, B, 3, H).transpose(0, 2, 1, 3)
+    W3 = xp.ascontiguousarray(whs.transpose(0, 2, 1))   # (see lstm_steps' W4)
+    hh = xp.empty((3, B, H), ACT.dtype)
+    h = h0
+    with np.errstate(over="ignore"):  # (as in lstm_steps)
+        for t in _steps(T, reverse):
+            mm(h, W3, out=hh)
+            a = ACT[t]
+            xt = X[t]
+            rz = a[:2]
+            xp.add(xt[:2], hh[:2], out=rz)
+            xp.exp(rz, out=rz)
+            rz += 1
+            xp.reciprocal(rz, out=rz)
+            r, z, n = a
+            hn_ = HN[t]
+            if bn is not None:
+                xp.add(hh[2], bn, out=hn_)
+            else:
+                hn_[...] = hh[2]
+            xp.multiply(r, hn_, out=n)
+            n += xt[2]
+            xp.tanh(n, out=n)
+            ht = OUT[t]
+            xp.subtract(h, n, out=ht)        # h' = n + z (h - n)
+            ht *= z
+            ht += n
+            if bsz is not None and bsz[t] < B:
+                ht[bsz[t]:] = h[bsz[t]:]
+            h = ht
+
+
+@GENERIC.register
+def gru_steps_backward(gout, bf, ghT, ACT, HN, HP, w_hh, bsz, reverse, Q, DXn):
+    """Backpropagation through the steps of ``gru_steps``.  ``HP`` (T, B, H):
+    the hidden state entering each step.  Writes into Q (T, B, 3H) the
+    gradients of W_hh h + b_hh (zeros where a packed row is inactive) and into
+    DXn (T, B, H) those of the input projection's n block; returns the
+    gradient of h0."""
+    T, _, B, H = ACT.shape
+    H2 = 2 * H
+    xp, mm = namespace(ACT), kernels(ACT).matmul
+    r, z, n = ACT[:, 0], ACT[:, 1], ACT[:, 2]
+    Kn = (1 - z) * (1 - n * n)             # d(pre n) / dh'
+    Kz = (HP - n) * (z * (1 - z))          # d(pre z) / dh'
+    Kr = HN * (r * (1 - r))                # d(pre r) / d(pre n)
+    dOUT = _time_major(gout, bf)
+    dhc = ghT
+    for t in _steps(T, not reverse):
+        dh = dOUT[t] + dhc
+        q = Q[t]
+        dn = DXn[t]
+        xp.multiply(dh, Kn[t], out=dn)
+        xp.multiply(dh, Kz[t], out=q[:, H:H2])
+        xp.multiply(dn, Kr[t], out=q[:, :H])
+        xp.multiply(dn, r[t], out=q[:, H2:])
+        if bsz is not None and bsz[t] < B:
+            nb = bsz[t]
+            q[nb:] = 0
+            dn[nb:] = 0
+            new = mm(q, w_hh)
+            new[:nb] += dh[:nb] * z[t][:nb]
+            new[nb:] = dh[nb:]
+            dhc = new
+            continue
+        dhc = mm(q, w_hh)
+        dhc += dh * z[t]
+    return dhc

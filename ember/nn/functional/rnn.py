@@ -90,12 +90,6 @@ def _project(x, w, bias):
     return proj.reshape(x.shape[:2] + (w.shape[0],))
 
 
-def _gate_major(proj, bf, k):
-    """Step-indexable view (T, k, B, H) of a projection (T, B, kH) / (B, T, kH)."""
-    T, B, G = _time_major(proj, bf).shape
-    return _time_major(proj, bf).reshape(T, B, k, G // k).transpose(0, 2, 1, 3)
-
-
 def _input_grads(need, DX2, x, w_ih, b_ih):
     """Gradients of x, W_ih and b_ih from the pre-activation gradients DX2 (N, G)
     (N = T*B, rows in x's layout)."""
@@ -245,7 +239,8 @@ def _gru_scale(xp, dt):
 
 
 class _GRULayer(Op):
-    """One GRU layer direction over a sequence: returns (out, h_T)."""
+    """One GRU layer direction over a sequence: returns (out, h_T).  The
+    time loops are the kernels ``gru_steps`` / ``gru_steps_backward``."""
     _ctx_fields = ("reverse", "batch_sizes", "batch_first")
     _node_name = "GruBackward0"
 
@@ -254,7 +249,7 @@ class _GRULayer(Op):
         G, I = w_ih.shape
         H = G // 3
         dt = x.dtype
-        xp, mm = namespace(x), kernels(x).matmul
+        xp = namespace(x)
         sc = _gru_scale(xp, dt)
         # b_hh's r and z rows add to the input projection; its n row is
         # multiplied by r, so it stays in the recurrence
@@ -267,44 +262,20 @@ class _GRULayer(Op):
             bn = b_hh[2 * H:]
         if bias is not None:
             bias = (bias.reshape(3, 1, H) * sc).reshape(G)
-        X = _gate_major(_project(x, (w_ih.reshape(3, H, I) * sc).reshape(G, I), bias), bf, 3)
-        W3 = xp.ascontiguousarray((w_hh.reshape(3, H, H) * sc).transpose(0, 2, 1))  # (see W4)
-        T, _, B, _ = X.shape
+        proj = _project(x, (w_ih.reshape(3, H, I) * sc).reshape(G, I), bias)
+        T = x.shape[1] if bf else x.shape[0]
+        B = x.shape[0] if bf else x.shape[1]
         ACT = xp.empty((T, 3, B, H), dt)   # r, z, n
         HN = xp.empty((T, B, H), dt)       # W_hn h + b_hn (n's recurrent part)
         OUT = xp.empty((T, B, H), dt)
-        hh = xp.empty((3, B, H), dt)
-        h = h0
-        with np.errstate(over="ignore"):  # host  (as in the LSTM)
-            for t in _steps(T, reverse):
-                mm(h, W3, out=hh)
-                a = ACT[t]
-                xt = X[t]
-                rz = a[:2]
-                xp.add(xt[:2], hh[:2], out=rz)
-                xp.exp(rz, out=rz)
-                rz += 1
-                xp.reciprocal(rz, out=rz)
-                r, z, n = a
-                hn_ = HN[t]
-                if bn is not None:
-                    xp.add(hh[2], bn, out=hn_)
-                else:
-                    hn_[...] = hh[2]
-                xp.multiply(r, hn_, out=n)
-                n += xt[2]
-                xp.tanh(n, out=n)
-                ht = OUT[t]
-                xp.subtract(h, n, out=ht)        # h' = n + z (h - n)
-                ht *= z
-                ht += n
-                if bsz is not None and bsz[t] < B:
-                    ht[bsz[t]:] = h[bsz[t]:]
-                h = ht
+        kernels(x).gru_steps(proj, bf, w_hh.reshape(3, H, H) * sc, bn, h0, bsz, reverse,
+                             ACT, HN, OUT)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w_ih, b_ih, h0, w_hh, b_hh, ACT, HN, OUT)
             ctx.reverse, ctx.batch_sizes, ctx.batch_first = reverse, bsz, bf
-        return _to_caller(OUT, bf), h.copy()
+        if T == 0:
+            return _to_caller(OUT, bf), h0.copy()
+        return _to_caller(OUT, bf), OUT[0 if reverse else T - 1].copy()
 
     @staticmethod
     def backward(ctx, gout, ghT):
@@ -319,36 +290,13 @@ class _GRULayer(Op):
         H2 = 2 * H
         dt = ACT.dtype
         xp, mm = namespace(ACT), kernels(ACT).matmul
-        r, z, n = ACT[:, 0], ACT[:, 1], ACT[:, 2]
         HP = _prev_states(OUT, h0, reverse)
-        Kn = (1 - z) * (1 - n * n)             # d(pre n) / dh'
-        Kz = (HP - n) * (z * (1 - z))          # d(pre z) / dh'
-        Kr = HN * (r * (1 - r))                # d(pre r) / d(pre n)
-        dOUT = _time_major(gout, bf)
         # Q: gradient of W_hh h + b_hh (its r, z blocks are also the input
         # projection's); DXn: the input projection's n block
         Q = (xp.zeros if bsz is not None else xp.empty)((T, B, G), dt)
         DXn = xp.empty((T, B, H), dt)
-        dhc = ghT
-        for t in _steps(T, not reverse):
-            dh = dOUT[t] + dhc
-            q = Q[t]
-            dn = DXn[t]
-            xp.multiply(dh, Kn[t], out=dn)
-            xp.multiply(dh, Kz[t], out=q[:, H:H2])
-            xp.multiply(dn, Kr[t], out=q[:, :H])
-            xp.multiply(dn, r[t], out=q[:, H2:])
-            if bsz is not None and bsz[t] < B:
-                nb = bsz[t]
-                q[nb:] = 0
-                dn[nb:] = 0
-                new = mm(q, w_hh)
-                new[:nb] += dh[:nb] * z[t][:nb]
-                new[nb:] = dh[nb:]
-                dhc = new
-                continue
-            dhc = mm(q, w_hh)
-            dhc += dh * z[t]
+        dh0 = kernels(ACT).gru_steps_backward(gout, bf, ghT, ACT, HN, HP, w_hh, bsz, reverse,
+                                              Q, DXn)
         need = ctx.needs_input_grad
         DX2 = xp.concatenate([_time_major(Q, bf)[..., :H2], _time_major(DXn, bf)], -1) \
             .reshape(-1, G)
@@ -359,7 +307,7 @@ class _GRULayer(Op):
             gw_hh = mm(Q2.T, HP.reshape(-1, H))
         if b_hh is not None and need[5]:
             gb_hh = kernels(Q2).col_sums(Q2)
-        return gx, gw_ih, gb_ih, (dhc if need[3] else None), gw_hh, gb_hh, None, None, None
+        return gx, gw_ih, gb_ih, (dh0 if need[3] else None), gw_hh, gb_hh, None, None, None
 
 
 def gru_reference(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False, bsz=None, bf=False):
