@@ -1,6 +1,6 @@
-"""The CPU's compiled LSTM time loops (``_numba.lstm_forward`` / ``lstm_backward``,
-through the kernels ``lstm_steps`` / ``lstm_steps_backward``) and the NumPy
-loops they replace: outputs, final states and every gradient against torch
+"""The CPU's compiled LSTM and GRU time loops (``_numba.lstm_forward`` /
+``lstm_backward`` through the kernels ``lstm_steps`` / ``lstm_steps_backward``,
+and the same for the GRU) and the NumPy loops they replace: outputs, final states and every gradient against torch
 with the kernels on and off (directions, batch_first, initial states,
 projections, packed sequences, shapes whose per-step products are cut into
 column blocks), the two paths against each other, and a forward and
@@ -16,11 +16,11 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:LSTM with projections is not supported with oneDNN")
 
 
-def _pair(dt, **kw):
-    """An LSTM in torch and the same one (torch's weights) in Ember."""
+def _pair(dt, name="LSTM", **kw):
+    """An LSTM (or GRU) in torch and the same one (torch's weights) in Ember."""
     torch.manual_seed(0)
-    tm = torch.nn.LSTM(**kw).to(torch.float64 if dt == np.float64 else torch.float32)
-    em = ember.nn.LSTM(**kw).to(ember.float64 if dt == np.float64 else ember.float32)
+    tm = getattr(torch.nn, name)(**kw).to(torch.float64 if dt == np.float64 else torch.float32)
+    em = getattr(ember.nn, name)(**kw).to(ember.float64 if dt == np.float64 else ember.float32)
     em.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
     return em, tm
 
@@ -34,10 +34,11 @@ def _run(lib, m, x, states, lengths=None):
     if lengths is not None:
         inp = lib.nn.utils.rnn.pack_padded_sequence(xx, lengths, batch_first=m.batch_first,
                                                     enforce_sorted=False)
-    out, (h, c) = m(inp, tuple(st) if st else None)
+    lstm = isinstance(m, lib.nn.LSTM)
+    out, hid = m(inp, (tuple(st) if lstm else st[0]) if st else None)
     if lengths is not None:
         out = lib.nn.utils.rnn.pad_packed_sequence(out, batch_first=m.batch_first)[0]
-    outs = [out, h, c]
+    outs = [out] + (list(hid) if lstm else [hid])
     loss = lib.tensor(0.0, dtype=out.dtype)
     for k, o in enumerate(outs):
         w = np.random.default_rng(k).standard_normal(tuple(o.shape)).astype(x.dtype)
@@ -48,13 +49,13 @@ def _run(lib, m, x, states, lengths=None):
             [s.grad.detach().numpy() for s in st], grads)
 
 
-def _inputs(dt, T, B, I, H, L, D, bf, proj, with_state, seed=0):
+def _inputs(dt, T, B, I, H, L, D, bf, proj, with_state, seed=0, lstm=True):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((B, T, I) if bf else (T, B, I)).astype(dt)
     if not with_state:
         return x, []
     return x, [rng.standard_normal((L * D, B, proj or H)).astype(dt),
-               rng.standard_normal((L * D, B, H)).astype(dt)]
+               rng.standard_normal((L * D, B, H)).astype(dt)][:2 if lstm else 1]
 
 
 def _check(res_e, res_t, dt):
@@ -155,6 +156,80 @@ def test_lstm_float32_paths_agree_on_bench_shape():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
 
 
+# (bidirectional, batch_first, with_state, num_layers, bias)
+GRU_CONFIGS = [(False, False, True, 1, True), (True, True, False, 2, True),
+               (True, False, True, 1, False)]
+
+
+@pytest.mark.parametrize("bidir,bf,with_state,L,bias", GRU_CONFIGS)
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_gru_against_torch(jit, dt, bidir, bf, with_state, L, bias):
+    T, B, I, H = 5, 3, 4, 6
+    em, tm = _pair(dt, "GRU", input_size=I, hidden_size=H, num_layers=L, bidirectional=bidir,
+                   batch_first=bf, bias=bias)
+    x, st = _inputs(dt, T, B, I, H, L, 2 if bidir else 1, bf, 0, with_state, lstm=False)
+    _check(_run(ember, em, x, st), _run(torch, tm, x, st), dt)
+
+
+@pytest.mark.parametrize("bidir,bf", [(False, True), (True, False)])
+def test_gru_packed_against_torch(jit, bidir, bf):
+    T, B, I, H = 5, 4, 3, 5
+    em, tm = _pair(np.float64, "GRU", input_size=I, hidden_size=H, num_layers=2,
+                   bidirectional=bidir, batch_first=bf)
+    x, st = _inputs(np.float64, T, B, I, H, 2, 2 if bidir else 1, bf, 0, True, lstm=False)
+    lengths = [3, 5, 1, 3]
+    _check(_run(ember, em, x, st, lengths), _run(torch, tm, x, st, lengths), np.float64)
+
+
+def test_gru_column_blocks_and_threads(monkeypatch):
+    """A width whose per-step products run as column blocks, and the batch
+    rows split over two threads: torch's numbers either way."""
+    pytest.importorskip("numba")
+    from ember.backends.cpu import _rnn
+    monkeypatch.setattr(_rnn, "_ROW_GRAIN", 1)
+    T, B, I, H = 3, 32, 8, 100
+    em, tm = _pair(np.float64, "GRU", input_size=I, hidden_size=H, batch_first=True)
+    x, st = _inputs(np.float64, T, B, I, H, 1, 1, True, 0, True, lstm=False)
+    expected = _run(torch, tm, x, st, [3] * 20 + [2] * 7 + [1] * 5)
+    old_n = ember.get_num_threads()
+    for n in (1, 2):
+        ember.set_num_threads(n)
+        try:
+            em.zero_grad()
+            got = _run(ember, em, x, st, [3] * 20 + [2] * 7 + [1] * 5)
+        finally:
+            ember.set_num_threads(old_n)
+        _check(got, expected, np.float64)
+
+
+def test_gru_paths_mix():
+    """GRU: a backward under one kernel setting follows a forward under the
+    other, with the same numbers (float64)."""
+    pytest.importorskip("numba")
+    T, B, I, H = 4, 4, 3, 5
+    em, _ = _pair(np.float64, "GRU", input_size=I, hidden_size=H, bidirectional=True,
+                  batch_first=True)
+    x, st = _inputs(np.float64, T, B, I, H, 1, 2, True, 0, True, seed=3, lstm=False)
+    results = []
+    for fwd_jit, bwd_jit in [(True, True), (False, False), (True, False), (False, True)]:
+        old = _jit.set_enabled(fwd_jit)
+        try:
+            em.zero_grad()
+            xx = ember.tensor(x, requires_grad=True)
+            h0 = ember.tensor(st[0], requires_grad=True)
+            out, h = em(xx, h0)
+            loss = (out * out).sum() + (h * 3.0).sum()
+            _jit.set_enabled(bwd_jit)
+            loss.backward()
+        finally:
+            _jit.set_enabled(old)
+        results.append([out.detach().numpy(), h.detach().numpy(), xx.grad.numpy(),
+                        h0.grad.numpy()] + [p.grad.numpy() for p in em.parameters()])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
 def test_compiled_loops_are_the_ones_run(monkeypatch):
     """With the kernels on, the CPU runs the compiled loops (this file's
     "kernels" cases test them, not the NumPy loops again)."""
@@ -169,16 +244,17 @@ def test_compiled_loops_are_the_ones_run(monkeypatch):
             calls.append(name)
             return fn(*args)
         return run
-    for name in ("lstm_forward", "lstm_backward"):
+    for name in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward"):
         monkeypatch.setattr(_numba, name, counted(name, getattr(_numba, name)))
-    em, _ = _pair(np.float32, input_size=3, hidden_size=4)
     old = _jit.set_enabled(True)
     try:
-        out, _ = em(ember.randn(2, 3, 3))
-        out.sum().backward()
+        for name in ("LSTM", "GRU"):
+            em, _ = _pair(np.float32, name, input_size=3, hidden_size=4)
+            out, _ = em(ember.randn(2, 3, 3))
+            out.sum().backward()
     finally:
         _jit.set_enabled(old)
-    assert calls == ["lstm_forward", "lstm_backward"]
+    assert calls == ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward"]
 
 
 @pytest.mark.parametrize("proj,lengths", [(0, None), (3, [5, 2, 4, 1, 5, 3])])

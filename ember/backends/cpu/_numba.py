@@ -1281,3 +1281,89 @@ def lstm_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, whh, wr, bsz, reverse, DX
         for b in range(nb, hi):       # (inactive rows pass their gradient on)
             for j in range(P):
                 dhc[b, j] = dh[b, j]
+
+
+# ---- GRU: the same for ``gru_steps`` (ember/backends/generic/rnn.py) ---------------------
+
+@_kernel
+def gru_forward(proj, bf, wt, bn, h0, bsz, reverse, ACT, HN, OUT, hh, one, fn, lo, hi):
+    """``gru_steps`` for the batch rows lo..hi-1: proj (x's layout, 3H wide)
+    with the r, z rows scaled by -1, wt (H, 3H) W_hh^T with the same factors,
+    bn (H,) b_hh's n row (zeros without a bias), h0 (B, H), bsz (T,) the
+    active rows per step, hh a (B, 3H) scratch.  Inactive rows carry h;
+    their ACT and HN are 0."""
+    T, _, B, H = ACT.shape
+    G = 3 * H
+    two = one + one
+    isz = ACT.itemsize
+    hp = h0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        nb = min(max(bsz[t], lo), hi)
+        hn = OUT[t]
+        _gemm_by_columns(fn, _NT, hi - lo, G, H, one, hp.ctypes.data + lo * H * isz, H,
+                         wt.ctypes.data, G, hh.ctypes.data + lo * G * isz, G, isz)
+        for b in range(lo, nb):
+            x = _row(proj, bf, t, b)
+            a = hh[b]
+            for j in range(H):
+                r = one / (one + _exp_any(a[j] + x[j]))
+                z = one / (one + _exp_any(a[H + j] + x[H + j]))
+                m = a[2 * H + j] + bn[j]
+                n = two / (one + _exp_any(-two * (r * m + x[2 * H + j]))) - one   # tanh
+                ACT[t, 0, b, j] = r
+                ACT[t, 1, b, j] = z
+                ACT[t, 2, b, j] = n
+                HN[t, b, j] = m
+                hn[b, j] = n + z * (hp[b, j] - n)
+        for b in range(nb, hi):
+            for j in range(H):
+                ACT[t, 0, b, j] = ACT[t, 1, b, j] = ACT[t, 2, b, j] = 0
+                HN[t, b, j] = 0
+                hn[b, j] = hp[b, j]
+        hp = hn
+
+
+@_kernel
+def gru_backward(gout, bf, ghT, ACT, HN, HP, whh, bsz, reverse, Q, DXn, dh, dhc, one, fn, lo,
+                 hi):
+    """``gru_steps_backward`` for the batch rows lo..hi-1: gout (x's layout),
+    ghT the final state's gradient, HP (T, B, H) the state entering each
+    step, whh (3H, H) W_hh; Q (T, B, 3H) and DXn (T, B, H) get the
+    gradients; dh, dhc (B, H) scratch.  Leaves h0's gradient in dhc."""
+    T, _, B, H = ACT.shape
+    G = 3 * H
+    isz = ACT.itemsize
+    for b in range(lo, hi):
+        for j in range(H):
+            dhc[b, j] = ghT[b, j]
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        nb = min(max(bsz[t], lo), hi)
+        for b in range(lo, hi):
+            go = _row(gout, bf, t, b)
+            for j in range(H):
+                dh[b, j] = go[j] + dhc[b, j]
+        for b in range(lo, nb):
+            q = Q[t, b]
+            for j in range(H):
+                r, z, n = ACT[t, 0, b, j], ACT[t, 1, b, j], ACT[t, 2, b, j]
+                d = dh[b, j]
+                dn = d * ((one - z) * (one - n * n))
+                DXn[t, b, j] = dn
+                q[H + j] = d * ((HP[t, b, j] - n) * (z * (one - z)))
+                q[j] = dn * (HN[t, b, j] * (r * (one - r)))
+                q[2 * H + j] = dn * r
+        for b in range(nb, hi):
+            for j in range(G):
+                Q[t, b, j] = 0
+            for j in range(H):
+                DXn[t, b, j] = 0
+        _gemm_by_columns(fn, _NT, hi - lo, H, G, one, Q[t].ctypes.data + lo * G * isz, G,
+                         whh.ctypes.data, H, dhc.ctypes.data + lo * H * isz, H, isz)
+        for b in range(lo, nb):
+            for j in range(H):
+                dhc[b, j] += dh[b, j] * ACT[t, 1, b, j]
+        for b in range(nb, hi):       # (inactive rows pass their gradient on)
+            for j in range(H):
+                dhc[b, j] = dh[b, j]

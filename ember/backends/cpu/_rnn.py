@@ -99,3 +99,37 @@ def lstm_steps_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, w_hh, w_hr, bsz, re
             np.empty((B, P), dt), np.empty((B, H), dt), dhc, dcc, dt.type(1), fn)
     _by_rows(lambda lo, hi: kern.lstm_backward(*args, lo, hi), T, B, H, P)
     return dhc, dcc
+
+
+@KERNELS.register
+def gru_steps(proj, bf, whs, bn, h0, bsz, reverse, ACT, HN, OUT):
+    """The generic ``gru_steps``, as one compiled call where it can."""
+    dt = ACT.dtype
+    kern, fn = _compiled(dt, ACT)
+    if kern is None:
+        return _generic.gru_steps(proj, bf, whs, bn, h0, bsz, reverse, ACT, HN, OUT)
+    T, _, B, H = ACT.shape
+    wt = _c(whs.reshape(3 * H, H).T, dt)    # (see lstm_steps)
+    args = (_c(proj, dt), bool(bf), wt, np.zeros(H, dt) if bn is None else _c(bn, dt),
+            _c(h0, dt), _batch_sizes(bsz, T, B), bool(reverse), ACT, HN, OUT,
+            np.empty((B, 3 * H), dt), dt.type(1), fn)
+    _pool.parallel_for(lambda lo, hi: kern.gru_forward(*args, lo, hi), B,
+                       grain=max(1, -(-_ROW_GRAIN // (T * 3 * H * H))))
+
+
+@KERNELS.register
+def gru_steps_backward(gout, bf, ghT, ACT, HN, HP, w_hh, bsz, reverse, Q, DXn):
+    """The generic ``gru_steps_backward``, as one compiled call where it can."""
+    dt = ACT.dtype
+    kern, fn = _compiled(dt, ACT)
+    if kern is None:
+        return _generic.gru_steps_backward(gout, bf, ghT, ACT, HN, HP, w_hh, bsz, reverse, Q,
+                                           DXn)
+    T, _, B, H = ACT.shape
+    dhc = np.empty((B, H), dt)
+    args = (_c(gout, dt), bool(bf), _c(ghT, dt), ACT, HN, _c(HP, dt), _c(w_hh, dt),
+            _batch_sizes(bsz, T, B), bool(reverse), Q, DXn, np.empty((B, H), dt), dhc,
+            dt.type(1), fn)
+    _pool.parallel_for(lambda lo, hi: kern.gru_backward(*args, lo, hi), B,
+                       grain=max(1, -(-_ROW_GRAIN // (T * 3 * H * H))))
+    return dhc
