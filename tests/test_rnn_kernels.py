@@ -1,6 +1,6 @@
-"""The CPU's compiled LSTM and GRU time loops (``_numba.lstm_forward`` /
-``lstm_backward`` through the kernels ``lstm_steps`` / ``lstm_steps_backward``,
-and the same for the GRU) and the NumPy loops they replace: outputs, final
+"""The CPU's compiled LSTM, GRU and Elman RNN time loops (``_numba.lstm_forward``
+/ ``lstm_backward`` through the kernels ``lstm_steps`` / ``lstm_steps_backward``,
+and the same for the others) and the NumPy loops they replace: outputs, final
 states and every gradient against torch with the kernels on and off
 (directions, batch_first, initial states, projections, packed sequences,
 shapes whose per-step products are cut into column blocks, batch rows split
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 
 def _pair(dt, name="LSTM", **kw):
-    """An LSTM (or GRU) in torch and the same one (torch's weights) in Ember."""
+    """An LSTM (or GRU, RNN) in torch and the same one (torch's weights) in Ember."""
     torch.manual_seed(0)
     tm = getattr(torch.nn, name)(**kw).to(torch.float64 if dt == np.float64 else torch.float32)
     em = getattr(ember.nn, name)(**kw).to(ember.float64 if dt == np.float64 else ember.float32)
@@ -231,6 +231,38 @@ def test_gru_paths_mix():
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("bidir,bf,lengths", [(False, False, None), (True, True, None),
+                                              (True, False, [3, 5, 1, 3])])
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_rnn_against_torch(jit, dt, nonlinearity, bidir, bf, lengths):
+    T, B, I, H = 5, 4, 3, 6
+    em, tm = _pair(dt, "RNN", input_size=I, hidden_size=H, num_layers=2, bidirectional=bidir,
+                   batch_first=bf, nonlinearity=nonlinearity)
+    x, st = _inputs(dt, T, B, I, H, 2, 2 if bidir else 1, bf, 0, True, lstm=False)
+    _check(_run(ember, em, x, st, lengths), _run(torch, tm, x, st, lengths), dt)
+
+
+def test_rnn_column_blocks_and_threads(monkeypatch):
+    """Elman RNN: column blocks and batch rows over two threads."""
+    pytest.importorskip("numba")
+    from ember.backends.cpu import _rnn
+    monkeypatch.setattr(_rnn, "_ROW_GRAIN", 1)
+    T, B, I, H = 3, 40, 8, 150
+    em, tm = _pair(np.float64, "RNN", input_size=I, hidden_size=H, batch_first=True)
+    x, st = _inputs(np.float64, T, B, I, H, 1, 1, True, 0, True, lstm=False)
+    expected = _run(torch, tm, x, st)
+    old_n = ember.get_num_threads()
+    for n in (1, 2):
+        ember.set_num_threads(n)
+        try:
+            em.zero_grad()
+            got = _run(ember, em, x, st)
+        finally:
+            ember.set_num_threads(old_n)
+        _check(got, expected, np.float64)
+
+
 def test_compiled_loops_are_the_ones_run(monkeypatch):
     """With the kernels on, the CPU runs the compiled loops (this file's
     "kernels" cases test them, not the NumPy loops again)."""
@@ -245,17 +277,18 @@ def test_compiled_loops_are_the_ones_run(monkeypatch):
             calls.append(name)
             return fn(*args)
         return run
-    for name in ("lstm_forward", "lstm_backward", "gru_forward", "gru_backward"):
+    names = [f"{m}_{p}" for m in ("lstm", "gru", "rnn") for p in ("forward", "backward")]
+    for name in names:
         monkeypatch.setattr(_numba, name, counted(name, getattr(_numba, name)))
     old = _jit.set_enabled(True)
     try:
-        for name in ("LSTM", "GRU"):
+        for name in ("LSTM", "GRU", "RNN"):
             em, _ = _pair(np.float32, name, input_size=3, hidden_size=4)
             out, _ = em(ember.randn(2, 3, 3))
             out.sum().backward()
     finally:
         _jit.set_enabled(old)
-    assert calls == ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward"]
+    assert calls == names
 
 
 @pytest.mark.parametrize("proj,lengths", [(0, None), (3, [5, 2, 4, 1, 5, 3])])

@@ -1367,3 +1367,74 @@ def gru_backward(gout, bf, ghT, ACT, HN, HP, whh, bsz, reverse, Q, DXn, dh, dhc,
         for b in range(nb, hi):       # (inactive rows pass their gradient on)
             for j in range(H):
                 dhc[b, j] = dh[b, j]
+
+
+# ---- Elman RNN: the same for ``rnn_steps`` ---------------------------------------------
+
+@_kernel
+def rnn_forward(proj, bf, wt, relu, h0, bsz, reverse, OUT, one, fn, lo, hi):
+    """``rnn_steps`` for the batch rows lo..hi-1: proj (x's layout, H wide)
+    the input projection plus biases, wt (H, H) W_hh^T, h0 (B, H), bsz (T,)
+    the active rows per step; h' = tanh (or relu) of proj + h W_hh^T."""
+    T, B, H = OUT.shape
+    two, zero = one + one, one - one
+    isz = OUT.itemsize
+    hp = h0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        nb = min(max(bsz[t], lo), hi)
+        hn = OUT[t]
+        _gemm_by_columns(fn, _NT, hi - lo, H, H, one, hp.ctypes.data + lo * H * isz, H,
+                         wt.ctypes.data, H, hn.ctypes.data + lo * H * isz, H, isz)
+        for b in range(lo, nb):
+            x = _row(proj, bf, t, b)
+            for j in range(H):
+                v = hn[b, j] + x[j]
+                if relu:
+                    hn[b, j] = zero if v < zero else v      # (NaN stays NaN)
+                else:
+                    hn[b, j] = two / (one + _exp_any(-two * v)) - one    # tanh
+        for b in range(nb, hi):
+            for j in range(H):
+                hn[b, j] = hp[b, j]
+        hp = hn
+
+
+@_kernel
+def rnn_backward(gout, bf, ghT, OUT, whh, relu, bsz, reverse, DXs, dh, dhc, one, fn, lo, hi):
+    """``rnn_steps_backward`` for the batch rows lo..hi-1: gout (x's layout),
+    ghT the final state's gradient, whh (H, H) W_hh; DXs (x's layout) gets
+    the pre-activation gradients; dh, dhc (B, H) scratch.  Leaves h0's
+    gradient in dhc."""
+    T, B, H = OUT.shape
+    zero = one - one
+    isz = OUT.itemsize
+    ldq = T * H if bf else H
+    for b in range(lo, hi):
+        for j in range(H):
+            dhc[b, j] = ghT[b, j]
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        nb = min(max(bsz[t], lo), hi)
+        for b in range(lo, hi):
+            go = _row(gout, bf, t, b)
+            for j in range(H):
+                dh[b, j] = go[j] + dhc[b, j]
+        for b in range(lo, nb):
+            q = _row(DXs, bf, t, b)
+            for j in range(H):
+                y = OUT[t, b, j]
+                if relu:
+                    q[j] = dh[b, j] if y > zero else zero
+                else:
+                    q[j] = dh[b, j] * (one - y * y)
+        for b in range(nb, hi):
+            q = _row(DXs, bf, t, b)
+            for j in range(H):
+                q[j] = 0
+        q0 = DXs.ctypes.data + ((lo * T + t) * H if bf else (t * B + lo) * H) * isz
+        _gemm_by_columns(fn, _NT, hi - lo, H, H, one, q0, ldq, whh.ctypes.data, H,
+                         dhc.ctypes.data + lo * H * isz, H, isz)
+        for b in range(nb, hi):       # (inactive rows pass their gradient on)
+            for j in range(H):
+                dhc[b, j] = dh[b, j]

@@ -133,3 +133,34 @@ def gru_steps_backward(gout, bf, ghT, ACT, HN, HP, w_hh, bsz, reverse, Q, DXn):
     _pool.parallel_for(lambda lo, hi: kern.gru_backward(*args, lo, hi), B,
                        grain=max(1, -(-_ROW_GRAIN // (T * 3 * H * H))))
     return dhc
+
+
+@KERNELS.register
+def rnn_steps(proj, bf, w_hh, relu, h0, bsz, reverse, OUT):
+    """The generic ``rnn_steps``, as one compiled call where it can."""
+    dt = OUT.dtype
+    kern, fn = _compiled(dt, OUT)
+    if kern is None:
+        return _generic.rnn_steps(proj, bf, w_hh, relu, h0, bsz, reverse, OUT)
+    T, B, H = OUT.shape
+    args = (_c(proj, dt), bool(bf), _c(w_hh.T, dt), bool(relu), _c(h0, dt),
+            _batch_sizes(bsz, T, B), bool(reverse), OUT, dt.type(1), fn)
+    _pool.parallel_for(lambda lo, hi: kern.rnn_forward(*args, lo, hi), B,
+                       grain=max(1, -(-_ROW_GRAIN // (T * H * H))))
+
+
+@KERNELS.register
+def rnn_steps_backward(gout, bf, ghT, OUT, w_hh, relu, bsz, reverse, DXs):
+    """The generic ``rnn_steps_backward``, as one compiled call where it can."""
+    dt = OUT.dtype
+    kern, fn = _compiled(dt, OUT)
+    if kern is None:
+        return _generic.rnn_steps_backward(gout, bf, ghT, OUT, w_hh, relu, bsz, reverse, DXs)
+    T, B, H = OUT.shape
+    dhc = np.empty((B, H), dt)
+    args = (_c(gout, dt), bool(bf), _c(ghT, dt), OUT, _c(w_hh, dt), bool(relu),
+            _batch_sizes(bsz, T, B), bool(reverse), DXs, np.empty((B, H), dt), dhc,
+            dt.type(1), fn)
+    _pool.parallel_for(lambda lo, hi: kern.rnn_backward(*args, lo, hi), B,
+                       grain=max(1, -(-_ROW_GRAIN // (T * H * H))))
+    return dhc

@@ -231,3 +231,51 @@ def gru_steps_backward(gout, bf, ghT, ACT, HN, HP, w_hh, bsz, reverse, Q, DXn):
         dhc = mm(q, w_hh)
         dhc += dh * z[t]
     return dhc
+
+
+@GENERIC.register
+def rnn_steps(proj, bf, w_hh, relu, h0, bsz, reverse, OUT):
+    """The Elman recurrence h' = act(proj[t] + h W_hh^T) (tanh, or relu) over
+    all steps into OUT (T, B, H); ``proj`` (x's layout): the input projection
+    plus both biases.  Rows past ``bsz[t]`` carry their state through step t."""
+    xp, mm = namespace(OUT), kernels(OUT).matmul
+    T, B, H = OUT.shape
+    X = _time_major(proj, bf)
+    wT = w_hh.T
+    h = h0
+    for t in _steps(T, reverse):
+        a = OUT[t]
+        mm(h, wT, out=a)
+        a += X[t]
+        if relu:
+            xp.maximum(a, 0, out=a)
+        else:
+            xp.tanh(a, out=a)
+        if bsz is not None and bsz[t] < B:
+            a[bsz[t]:] = h[bsz[t]:]
+        h = a
+
+
+@GENERIC.register
+def rnn_steps_backward(gout, bf, ghT, OUT, w_hh, relu, bsz, reverse, DXs):
+    """Backpropagation through the steps of ``rnn_steps``: the gradients of
+    the pre-activations into DXs (x's layout; zeros where a packed row is
+    inactive); returns the gradient of h0."""
+    T, B, H = OUT.shape
+    xp, mm = namespace(OUT), kernels(OUT).matmul
+    D = (OUT > 0).astype(OUT.dtype) if relu else 1 - OUT * OUT
+    dOUT = _time_major(gout, bf)
+    DX = _time_major(DXs, bf)
+    dhc = ghT
+    for t in _steps(T, not reverse):
+        dh = dOUT[t] + dhc
+        q = DX[t]
+        xp.multiply(dh, D[t], out=q)
+        if bsz is not None and bsz[t] < B:
+            nb = bsz[t]
+            q[nb:] = 0
+            dhc = mm(q, w_hh)
+            dhc[nb:] = dh[nb:]
+            continue
+        dhc = mm(q, w_hh)
+    return dhc

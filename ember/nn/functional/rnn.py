@@ -342,34 +342,24 @@ def gru_reference(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False, bsz=None, bf=Fal
 
 class _RNNLayer(Op):
     """One Elman RNN layer direction: h' = act(W_ih x + b_ih + W_hh h + b_hh);
-    returns (out, h_T)."""
+    returns (out, h_T).  The time loops are the kernels ``rnn_steps`` /
+    ``rnn_steps_backward``."""
     _ctx_fields = ("relu", "reverse", "batch_sizes", "batch_first")
     _node_name = "RnnBackward0"
 
     @staticmethod
     def forward(ctx, x, w_ih, b_ih, h0, w_hh, b_hh, relu, reverse, bsz, bf):
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
-        X = _time_major(_project(x, w_ih, bias), bf)
-        T, B, H = X.shape
-        xp, mm = namespace(X), kernels(X).matmul
-        OUT = xp.empty((T, B, H), X.dtype)
-        wT = w_hh.T
-        h = h0
-        for t in _steps(T, reverse):
-            a = OUT[t]
-            mm(h, wT, out=a)
-            a += X[t]
-            if relu:
-                xp.maximum(a, 0, out=a)
-            else:
-                xp.tanh(a, out=a)
-            if bsz is not None and bsz[t] < B:
-                a[bsz[t]:] = h[bsz[t]:]
-            h = a
+        proj = _project(x, w_ih, bias)
+        T, B, H = _time_major(proj, bf).shape
+        OUT = namespace(x).empty((T, B, H), x.dtype)
+        kernels(x).rnn_steps(proj, bf, w_hh, relu, h0, bsz, reverse, OUT)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w_ih, b_ih, h0, w_hh, b_hh, OUT)
             ctx.relu, ctx.reverse, ctx.batch_sizes, ctx.batch_first = relu, reverse, bsz, bf
-        return _to_caller(OUT, bf), h.copy()
+        if T == 0:
+            return _to_caller(OUT, bf), h0.copy()
+        return _to_caller(OUT, bf), OUT[0 if reverse else T - 1].copy()
 
     @staticmethod
     def backward(ctx, gout, ghT):
@@ -382,23 +372,9 @@ class _RNNLayer(Op):
         T, B, H = OUT.shape
         dt = OUT.dtype
         xp, mm = namespace(OUT), kernels(OUT).matmul
-        D = (OUT > 0).astype(dt) if relu else 1 - OUT * OUT
-        dOUT = _time_major(gout, bf)
         lead = x.shape[:2]
         DXs = (xp.zeros if bsz is not None else xp.empty)(lead + (H,), dt)
-        DX = _time_major(DXs, bf)
-        dhc = ghT
-        for t in _steps(T, not reverse):
-            dh = dOUT[t] + dhc
-            q = DX[t]
-            xp.multiply(dh, D[t], out=q)
-            if bsz is not None and bsz[t] < B:
-                nb = bsz[t]
-                q[nb:] = 0
-                dhc = mm(q, w_hh)
-                dhc[nb:] = dh[nb:]
-                continue
-            dhc = mm(q, w_hh)
+        dhc = kernels(OUT).rnn_steps_backward(gout, bf, ghT, OUT, w_hh, relu, bsz, reverse, DXs)
         need = ctx.needs_input_grad
         DX2 = DXs.reshape(-1, H)
         gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
