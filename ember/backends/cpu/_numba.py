@@ -22,7 +22,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 # reassoc: sums may be reordered (vectorised); contract: a*b+c may fuse;
 # nsz: the sign of a zero may differ.  Not nnan/ninf: NaN and inf propagate.
@@ -1117,3 +1117,324 @@ def attention_backward(q, k, v, P, ed, keep, g, gw, dq, dk, dv, c, rows, segs, w
                             dq[b, h, r, j] = 0
         if dk is not None:
             _to_keys(dP, 0, 0, q, dk, segs, b, h, fn)
+
+
+# ---- LSTM: one layer direction's time loop, forward and backward -----------------------
+# The loops of ember/backends/generic/rnn.py (``lstm_steps``, whose docstring
+# has the conventions), as one call per sequence: per step one BLAS product
+# (h @ W_hh^T, resp. the gate gradients @ W_hh) and one fused pass over the
+# gates, where the NumPy loop makes ~15 passes and Python calls.  float32 or
+# float64; ``one`` is 1 in that dtype and ``fn`` the address of its ?gemm.
+
+def _exp_any(v):
+    """exp(v) in v's own float type (implemented below, per type)."""
+    return np.exp(v)
+
+
+@overload(_exp_any)
+def _exp_any_typed(v):
+    if v == types.float32:
+        return lambda v: _exp32(v)      # (vectorisable)
+    return lambda v: np.exp(v)
+
+
+# OpenBLAS runs a thin product (few rows) up to ~1.7x faster as column
+# blocks of <= 2^19 multiply-adds (measured: 16 x 128 x 512 in 33 us at
+# once, 19 us as two blocks of 256 columns)
+_BLOCK_MADDS = 1 << 19
+
+
+@njit(cache=True, nogil=True)
+def _gemm_by_columns(fn, tb, m, n, k, one, a, lda, b, ldb, c, ldc, isz):
+    """c = a @ op(b) (row-major; a not transposed, b transposed when tb is
+    _T) as products over column blocks of <= _BLOCK_MADDS multiply-adds."""
+    nc = max(16, _BLOCK_MADDS // max(m * k, 1) // 16 * 16)
+    for c0 in range(0, n, nc):
+        boff = c0 * ldb * isz if tb == _T else c0 * isz
+        _cblas_gemm(fn, _NT, tb, m, min(nc, n - c0), k, one, a, lda, b + boff, ldb,
+                    c + c0 * isz, ldc)
+
+
+@njit(cache=True, nogil=True)
+def _row(a, bf, t, b):
+    """Row (t, b) of the time-major (T, B, K) array, or of the batch-first
+    (B, T, K) one with ``bf``."""
+    return a[b, t] if bf else a[t, b]
+
+
+@_kernel
+def lstm_forward(proj, bf, wt, h0, c0, wr, bsz, reverse, ACT, CS, TC, OUT, RS, gates, one, fn,
+                 lo, hi):
+    """``lstm_steps`` for the batch rows lo..hi-1 (rows are independent
+    through the whole sequence: the threads each take a range).  proj (x's
+    layout, 4H wide): gate pre-activations with the -1 / -2 factors; wt
+    (P, 4H): W_hh^T with the same factors; h0 (B, P), c0 (B, H); wr (P, H)
+    the projection (with RS (T, B, H); both of size 0 without one); bsz (T,)
+    the active rows per step; gates a (B, 4H) scratch.  Inactive rows
+    (b >= bsz[t]) carry h and c; their ACT, TC, RS are 0."""
+    T, B, H = CS.shape
+    P = OUT.shape[2]
+    G = 4 * H
+    two = one + one
+    isz = ACT.itemsize
+    with_proj = RS.shape[0] > 0
+    hp, cp = h0, c0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        nb = min(max(bsz[t], lo), hi)      # rows lo..nb-1 active, nb..hi-1 carried
+        hn, cn, tc = OUT[t], CS[t], TC[t]
+        _gemm_by_columns(fn, _NT, hi - lo, G, P, one, hp.ctypes.data + lo * P * isz, P,
+                         wt.ctypes.data, G, gates.ctypes.data + lo * G * isz, G, isz)
+        for b in range(lo, nb):
+            x = _row(proj, bf, t, b)
+            a = gates[b]
+            r = RS[t, b] if with_proj else hn[b]
+            for j in range(H):
+                i = one / (one + _exp_any(a[j] + x[j]))
+                f = one / (one + _exp_any(a[H + j] + x[H + j]))
+                g = two / (one + _exp_any(a[2 * H + j] + x[2 * H + j])) - one
+                o = one / (one + _exp_any(a[3 * H + j] + x[3 * H + j]))
+                c = f * cp[b, j] + i * g
+                th = two / (one + _exp_any(-two * c)) - one     # tanh(c)
+                ACT[t, 0, b, j] = i
+                ACT[t, 1, b, j] = f
+                ACT[t, 2, b, j] = g
+                ACT[t, 3, b, j] = o
+                cn[b, j] = c
+                tc[b, j] = th
+                r[j] = o * th
+        for b in range(nb, hi):
+            for k in range(4):
+                for j in range(H):
+                    ACT[t, k, b, j] = 0
+            for j in range(H):
+                cn[b, j] = cp[b, j]
+                tc[b, j] = 0
+                if with_proj:
+                    RS[t, b, j] = 0
+        if with_proj:
+            _gemm_by_columns(fn, _T, hi - lo, P, H, one, RS[t].ctypes.data + lo * H * isz, H,
+                             wr.ctypes.data, H, hn.ctypes.data + lo * P * isz, P, isz)
+        for b in range(nb, hi):
+            for j in range(P):
+                hn[b, j] = hp[b, j]
+        hp, cp = hn, cn
+
+
+@_kernel
+def lstm_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, whh, wr, bsz, reverse, DXs, DH, dh, dr,
+                  dhc, dcc, one, fn, lo, hi):
+    """``lstm_steps_backward`` for the batch rows lo..hi-1: gout (x's
+    layout, P wide), ghT / gcT the final states' gradients, whh (4H, P)
+    W_hh, wr (P, H) the projection (with DH (T, B, P); both of size 0
+    without one); DXs (x's layout, 4H wide) gets the gate pre-activation
+    gradients; dh, dhc (B, P), dr, dcc (B, H) scratch.  Leaves the
+    gradients of h0 and c0 in dhc and dcc."""
+    T, B, H = CS.shape
+    P = dh.shape[1]
+    G = 4 * H
+    with_proj = DH.shape[0] > 0
+    isz = DXs.itemsize
+    ldq = T * G if bf else G     # (the stride of one step's rows, in elements)
+    for b in range(lo, hi):
+        for j in range(P):
+            dhc[b, j] = ghT[b, j]
+        for j in range(H):
+            dcc[b, j] = gcT[b, j]
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        first = t == (T - 1 if reverse else 0)
+        tp = t + 1 if reverse else t - 1
+        cp = c0 if first else CS[tp]
+        nb = min(max(bsz[t], lo), hi)
+        for b in range(lo, hi):
+            go = _row(gout, bf, t, b)
+            for j in range(P):
+                dh[b, j] = go[j] + dhc[b, j]
+        d_r = dh
+        if with_proj:
+            for b in range(lo, hi):
+                for j in range(P):
+                    DH[t, b, j] = dh[b, j] if b < nb else 0
+            _gemm_by_columns(fn, _NT, hi - lo, H, P, one, dh.ctypes.data + lo * P * isz, P,
+                             wr.ctypes.data, H, dr.ctypes.data + lo * H * isz, H, isz)
+            d_r = dr
+        for b in range(lo, nb):
+            q = _row(DXs, bf, t, b)
+            for j in range(H):
+                i, f, g, o = ACT[t, 0, b, j], ACT[t, 1, b, j], ACT[t, 2, b, j], ACT[t, 3, b, j]
+                th = TC[t, b, j]
+                d = d_r[b, j]
+                dc = d * o * (one - th * th) + dcc[b, j]
+                q[j] = dc * g * (i * (one - i))
+                q[H + j] = dc * cp[b, j] * (f * (one - f))
+                q[2 * H + j] = dc * i * (one - g * g)
+                q[3 * H + j] = d * th * (o * (one - o))
+                dcc[b, j] = dc * f
+        for b in range(nb, hi):
+            q = _row(DXs, bf, t, b)
+            for j in range(G):
+                q[j] = 0
+        q0 = DXs.ctypes.data + ((lo * T + t) * G if bf else (t * B + lo) * G) * isz
+        _gemm_by_columns(fn, _NT, hi - lo, P, G, one, q0, ldq, whh.ctypes.data, P,
+                         dhc.ctypes.data + lo * P * isz, P, isz)
+        for b in range(nb, hi):       # (inactive rows pass their gradient on)
+            for j in range(P):
+                dhc[b, j] = dh[b, j]
+
+
+# ---- GRU: the same for ``gru_steps`` (ember/backends/generic/rnn.py) ---------------------
+
+@_kernel
+def gru_forward(proj, bf, wt, bn, h0, bsz, reverse, ACT, HN, OUT, hh, one, fn, lo, hi):
+    """``gru_steps`` for the batch rows lo..hi-1: proj (x's layout, 3H wide)
+    with the r, z rows scaled by -1, wt (H, 3H) W_hh^T with the same factors,
+    bn (H,) b_hh's n row (zeros without a bias), h0 (B, H), bsz (T,) the
+    active rows per step, hh a (B, 3H) scratch.  Inactive rows carry h;
+    their ACT and HN are 0."""
+    T, _, B, H = ACT.shape
+    G = 3 * H
+    two = one + one
+    isz = ACT.itemsize
+    hp = h0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        nb = min(max(bsz[t], lo), hi)
+        hn = OUT[t]
+        _gemm_by_columns(fn, _NT, hi - lo, G, H, one, hp.ctypes.data + lo * H * isz, H,
+                         wt.ctypes.data, G, hh.ctypes.data + lo * G * isz, G, isz)
+        for b in range(lo, nb):
+            x = _row(proj, bf, t, b)
+            a = hh[b]
+            for j in range(H):
+                r = one / (one + _exp_any(a[j] + x[j]))
+                z = one / (one + _exp_any(a[H + j] + x[H + j]))
+                m = a[2 * H + j] + bn[j]
+                n = two / (one + _exp_any(-two * (r * m + x[2 * H + j]))) - one   # tanh
+                ACT[t, 0, b, j] = r
+                ACT[t, 1, b, j] = z
+                ACT[t, 2, b, j] = n
+                HN[t, b, j] = m
+                hn[b, j] = n + z * (hp[b, j] - n)
+        for b in range(nb, hi):
+            for j in range(H):
+                ACT[t, 0, b, j] = ACT[t, 1, b, j] = ACT[t, 2, b, j] = 0
+                HN[t, b, j] = 0
+                hn[b, j] = hp[b, j]
+        hp = hn
+
+
+@_kernel
+def gru_backward(gout, bf, ghT, ACT, HN, HP, whh, bsz, reverse, Q, DXn, dh, dhc, one, fn, lo,
+                 hi):
+    """``gru_steps_backward`` for the batch rows lo..hi-1: gout (x's layout),
+    ghT the final state's gradient, HP (T, B, H) the state entering each
+    step, whh (3H, H) W_hh; Q (T, B, 3H) and DXn (T, B, H) get the
+    gradients; dh, dhc (B, H) scratch.  Leaves h0's gradient in dhc."""
+    T, _, B, H = ACT.shape
+    G = 3 * H
+    isz = ACT.itemsize
+    for b in range(lo, hi):
+        for j in range(H):
+            dhc[b, j] = ghT[b, j]
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        nb = min(max(bsz[t], lo), hi)
+        for b in range(lo, hi):
+            go = _row(gout, bf, t, b)
+            for j in range(H):
+                dh[b, j] = go[j] + dhc[b, j]
+        for b in range(lo, nb):
+            q = Q[t, b]
+            for j in range(H):
+                r, z, n = ACT[t, 0, b, j], ACT[t, 1, b, j], ACT[t, 2, b, j]
+                d = dh[b, j]
+                dn = d * ((one - z) * (one - n * n))
+                DXn[t, b, j] = dn
+                q[H + j] = d * ((HP[t, b, j] - n) * (z * (one - z)))
+                q[j] = dn * (HN[t, b, j] * (r * (one - r)))
+                q[2 * H + j] = dn * r
+        for b in range(nb, hi):
+            for j in range(G):
+                Q[t, b, j] = 0
+            for j in range(H):
+                DXn[t, b, j] = 0
+        _gemm_by_columns(fn, _NT, hi - lo, H, G, one, Q[t].ctypes.data + lo * G * isz, G,
+                         whh.ctypes.data, H, dhc.ctypes.data + lo * H * isz, H, isz)
+        for b in range(lo, nb):
+            for j in range(H):
+                dhc[b, j] += dh[b, j] * ACT[t, 1, b, j]
+        for b in range(nb, hi):       # (inactive rows pass their gradient on)
+            for j in range(H):
+                dhc[b, j] = dh[b, j]
+
+
+# ---- Elman RNN: the same for ``rnn_steps`` ---------------------------------------------
+
+@_kernel
+def rnn_forward(proj, bf, wt, relu, h0, bsz, reverse, OUT, one, fn, lo, hi):
+    """``rnn_steps`` for the batch rows lo..hi-1: proj (x's layout, H wide)
+    the input projection plus biases, wt (H, H) W_hh^T, h0 (B, H), bsz (T,)
+    the active rows per step; h' = tanh (or relu) of proj + h W_hh^T."""
+    T, B, H = OUT.shape
+    two, zero = one + one, one - one
+    isz = OUT.itemsize
+    hp = h0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        nb = min(max(bsz[t], lo), hi)
+        hn = OUT[t]
+        _gemm_by_columns(fn, _NT, hi - lo, H, H, one, hp.ctypes.data + lo * H * isz, H,
+                         wt.ctypes.data, H, hn.ctypes.data + lo * H * isz, H, isz)
+        for b in range(lo, nb):
+            x = _row(proj, bf, t, b)
+            for j in range(H):
+                v = hn[b, j] + x[j]
+                if relu:
+                    hn[b, j] = zero if v < zero else v      # (NaN stays NaN)
+                else:
+                    hn[b, j] = two / (one + _exp_any(-two * v)) - one    # tanh
+        for b in range(nb, hi):
+            for j in range(H):
+                hn[b, j] = hp[b, j]
+        hp = hn
+
+
+@_kernel
+def rnn_backward(gout, bf, ghT, OUT, whh, relu, bsz, reverse, DXs, dh, dhc, one, fn, lo, hi):
+    """``rnn_steps_backward`` for the batch rows lo..hi-1: gout (x's layout),
+    ghT the final state's gradient, whh (H, H) W_hh; DXs (x's layout) gets
+    the pre-activation gradients; dh, dhc (B, H) scratch.  Leaves h0's
+    gradient in dhc."""
+    T, B, H = OUT.shape
+    zero = one - one
+    isz = OUT.itemsize
+    ldq = T * H if bf else H
+    for b in range(lo, hi):
+        for j in range(H):
+            dhc[b, j] = ghT[b, j]
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        nb = min(max(bsz[t], lo), hi)
+        for b in range(lo, hi):
+            go = _row(gout, bf, t, b)
+            for j in range(H):
+                dh[b, j] = go[j] + dhc[b, j]
+        for b in range(lo, nb):
+            q = _row(DXs, bf, t, b)
+            for j in range(H):
+                y = OUT[t, b, j]
+                if relu:
+                    q[j] = dh[b, j] if y > zero else zero
+                else:
+                    q[j] = dh[b, j] * (one - y * y)
+        for b in range(nb, hi):
+            q = _row(DXs, bf, t, b)
+            for j in range(H):
+                q[j] = 0
+        q0 = DXs.ctypes.data + ((lo * T + t) * H if bf else (t * B + lo) * H) * isz
+        _gemm_by_columns(fn, _NT, hi - lo, H, H, one, q0, ldq, whh.ctypes.data, H,
+                         dhc.ctypes.data + lo * H * isz, H, isz)
+        for b in range(nb, hi):       # (inactive rows pass their gradient on)
+            for j in range(H):
+                dhc[b, j] = dh[b, j]

@@ -31,7 +31,11 @@ are exact.
 
 Arrays are computed through their backend's namespace (``xp``) and
 kernel table: ``matmul`` (on the CPU, large products split over the
-intra-op threads) and ``col_sums`` (bias gradients; a GEMV on the CPU).
+intra-op threads), ``col_sums`` (bias gradients; a GEMV on the CPU) and,
+for the LSTM, the time loops themselves, ``lstm_steps`` and
+``lstm_steps_backward`` (ember/backends/generic/rnn.py: the NumPy loops;
+on the CPU one compiled call per layer direction, batch rows split over
+the threads, as torch's fused kernels do).
 
 Speed notes.  Sigmoid and tanh gates come from one ``exp`` pass
 (sigmoid(x) = 1 / (1 + exp(-x)), tanh(x) = 2 sigmoid(2x) - 1): the -1 / -2
@@ -86,12 +90,6 @@ def _project(x, w, bias):
     return proj.reshape(x.shape[:2] + (w.shape[0],))
 
 
-def _gate_major(proj, bf, k):
-    """Step-indexable view (T, k, B, H) of a projection (T, B, kH) / (B, T, kH)."""
-    T, B, G = _time_major(proj, bf).shape
-    return _time_major(proj, bf).reshape(T, B, k, G // k).transpose(0, 2, 1, 3)
-
-
 def _input_grads(need, DX2, x, w_ih, b_ih):
     """Gradients of x, W_ih and b_ih from the pre-activation gradients DX2 (N, G)
     (N = T*B, rows in x's layout)."""
@@ -121,7 +119,9 @@ def _lstm_scale(xp, dt):
 
 
 class _LSTMLayer(Op):
-    """One LSTM layer direction over a sequence: returns (out, h_T, c_T)."""
+    """One LSTM layer direction over a sequence: returns (out, h_T, c_T).
+    The time loops are the kernels ``lstm_steps`` / ``lstm_steps_backward``
+    (ember/backends/generic/rnn.py; compiled on the CPU)."""
     _ctx_fields = ("reverse", "batch_sizes", "batch_first")
     _node_name = "LstmBackward0"
 
@@ -131,59 +131,28 @@ class _LSTMLayer(Op):
         H = G // 4
         P = w_hh.shape[1]
         dt = x.dtype
-        xp, mm = namespace(x), kernels(x).matmul
+        xp = namespace(x)
         sc = _lstm_scale(xp, dt)
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
         if bias is not None:
             bias = (bias.reshape(4, 1, H) * sc).reshape(G)
-        X = _gate_major(_project(x, (w_ih.reshape(4, H, I) * sc).reshape(G, I), bias), bf, 4)
-        # (4, P, H), contiguous: h @ W4 gives all gates; NumPy's batched matmul
-        # is ~2.5x slower on a transposed view
-        W4 = xp.ascontiguousarray((w_hh.reshape(4, H, P) * sc).transpose(0, 2, 1))
-        T, _, B, _ = X.shape
+        proj = _project(x, (w_ih.reshape(4, H, I) * sc).reshape(G, I), bias)
+        T = x.shape[1] if bf else x.shape[0]
+        B = x.shape[0] if bf else x.shape[1]
         ACT = xp.empty((T, 4, B, H), dt)   # gate activations i, f, g, o
         CS = xp.empty((T, B, H), dt)       # cell states
         TC = xp.empty((T, B, H), dt)       # tanh of the cell states
         OUT = xp.empty((T, B, P), dt)      # hidden states
         RS = xp.empty((T, B, H), dt) if w_hr is not None else None  # pre-projection h
-        tmp = xp.empty((B, H), dt)
-        wrT = w_hr.T if w_hr is not None else None
-        h, c = h0, c0
-        # exp(+large) = inf gives sigmoid 0: fine.  (NumPy's warning state: other
-        # namespaces do not warn, so this is the CPU's business on every device.)
-        with np.errstate(over="ignore"):  # host
-            for t in _steps(T, reverse):
-                a = ACT[t]
-                mm(h, W4, out=a)
-                a += X[t]
-                xp.exp(a, out=a)
-                a += 1
-                xp.reciprocal(a, out=a)
-                gi, gf, gg, go = a
-                gg *= 2
-                gg -= 1
-                cn = CS[t]
-                xp.multiply(gf, c, out=cn)
-                xp.multiply(gi, gg, out=tmp)
-                cn += tmp
-                tc = TC[t]
-                xp.tanh(cn, out=tc)
-                hn = OUT[t]
-                if wrT is None:
-                    xp.multiply(go, tc, out=hn)
-                else:
-                    r = RS[t]
-                    xp.multiply(go, tc, out=r)
-                    mm(r, wrT, out=hn)
-                if bsz is not None and bsz[t] < B:
-                    nb = bsz[t]
-                    hn[nb:] = h[nb:]
-                    cn[nb:] = c[nb:]
-                h, c = hn, cn
+        kernels(x).lstm_steps(proj, bf, w_hh.reshape(4, H, P) * sc, h0, c0, w_hr, bsz,
+                              reverse, ACT, CS, TC, OUT, RS)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w_ih, b_ih, h0, c0, w_hh, b_hh, w_hr, ACT, CS, TC, OUT, RS)
             ctx.reverse, ctx.batch_sizes, ctx.batch_first = reverse, bsz, bf
-        return _to_caller(OUT, bf), h.copy(), c.copy()
+        last = 0 if reverse else T - 1     # (packed rows carried their state to the end)
+        if T == 0:
+            return _to_caller(OUT, bf), h0.copy(), c0.copy()
+        return _to_caller(OUT, bf), OUT[last].copy(), CS[last].copy()
 
     @staticmethod
     def backward(ctx, gout, ghT, gcT):
@@ -198,55 +167,12 @@ class _LSTMLayer(Op):
         P = w_hh.shape[1]
         dt = ACT.dtype
         xp, mm = namespace(ACT), kernels(ACT).matmul
-        i, f, g, o = ACT[:, 0], ACT[:, 1], ACT[:, 2], ACT[:, 3]
-        # Everything that does not depend on the incoming gradient is computed
-        # for all steps at once; the loop is left with the recurrence itself.
-        D = ACT * (1 - ACT)                          # sigmoid' (g fixed below)
-        xp.multiply(g, g, out=D[:, 2])
-        xp.subtract(1, D[:, 2], out=D[:, 2])         # tanh'
-        M3 = xp.empty((T, B, 3, H), dt)              # d(pre i, f, g) / dc
-        xp.multiply(g, D[:, 0], out=M3[:, :, 0])
-        xp.multiply(_prev_states(CS, c0, reverse), D[:, 1], out=M3[:, :, 1])
-        xp.multiply(i, D[:, 2], out=M3[:, :, 2])
-        Mo = TC * D[:, 3]                            # d(pre o) / dh
-        K = (1 - TC * TC)
-        K *= o                                       # dc / dh
-        del D
-        dOUT = _time_major(gout, bf)
         # pre-activation gradients, written straight into x's layout
         lead = x.shape[:2]
         DXs = (xp.zeros if bsz is not None else xp.empty)(lead + (G,), dt)
-        DX4 = _time_major(DXs.reshape(lead + (4, H)), bf)
-        DX = _time_major(DXs, bf)
         DH = xp.empty((T, B, P), dt) if w_hr is not None else None
-        dhc, dcc = ghT, gcT
-        for t in _steps(T, not reverse):
-            dh = dOUT[t] + dhc
-            if w_hr is not None:
-                DH[t] = dh
-                dr = mm(dh, w_hr)
-            else:
-                dr = dh
-            dc = dr * K[t]
-            dc += dcc
-            q = DX4[t]
-            xp.multiply(dc[:, None, :], M3[t], out=q[:, :3])
-            xp.multiply(dr, Mo[t], out=q[:, 3])
-            if bsz is not None and bsz[t] < B:
-                # inactive rows carried their state through this step: so
-                # does their gradient
-                nb = bsz[t]
-                q[nb:] = 0
-                if w_hr is not None:
-                    DH[t][nb:] = 0
-                dhc = mm(DX[t], w_hh)
-                dhc[nb:] = dh[nb:]
-                dcc_new = dc * f[t]
-                dcc_new[nb:] = dcc[nb:]
-                dcc = dcc_new
-                continue
-            dcc = dc * f[t]
-            dhc = mm(DX[t], w_hh)
+        dh0, dc0 = kernels(ACT).lstm_steps_backward(gout, bf, ghT, gcT, ACT, CS, c0, TC, w_hh,
+                                                    w_hr, bsz, reverse, DXs, DH)
         need = ctx.needs_input_grad
         DX2 = DXs.reshape(-1, G)
         gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
@@ -259,7 +185,7 @@ class _LSTMLayer(Op):
             gb_hh = gb_ih if gb_ih is not None else kernels(DX2).col_sums(DX2)
         if w_hr is not None and need[7]:
             gw_hr = mm(DH.reshape(-1, P).T, RS.reshape(-1, H))
-        return (gx, gw_ih, gb_ih, dhc if need[3] else None, dcc if need[4] else None,
+        return (gx, gw_ih, gb_ih, dh0 if need[3] else None, dc0 if need[4] else None,
                 gw_hh, gb_hh, gw_hr, None, None, None)
 
 
@@ -313,7 +239,8 @@ def _gru_scale(xp, dt):
 
 
 class _GRULayer(Op):
-    """One GRU layer direction over a sequence: returns (out, h_T)."""
+    """One GRU layer direction over a sequence: returns (out, h_T).  The
+    time loops are the kernels ``gru_steps`` / ``gru_steps_backward``."""
     _ctx_fields = ("reverse", "batch_sizes", "batch_first")
     _node_name = "GruBackward0"
 
@@ -322,7 +249,7 @@ class _GRULayer(Op):
         G, I = w_ih.shape
         H = G // 3
         dt = x.dtype
-        xp, mm = namespace(x), kernels(x).matmul
+        xp = namespace(x)
         sc = _gru_scale(xp, dt)
         # b_hh's r and z rows add to the input projection; its n row is
         # multiplied by r, so it stays in the recurrence
@@ -335,44 +262,20 @@ class _GRULayer(Op):
             bn = b_hh[2 * H:]
         if bias is not None:
             bias = (bias.reshape(3, 1, H) * sc).reshape(G)
-        X = _gate_major(_project(x, (w_ih.reshape(3, H, I) * sc).reshape(G, I), bias), bf, 3)
-        W3 = xp.ascontiguousarray((w_hh.reshape(3, H, H) * sc).transpose(0, 2, 1))  # (see W4)
-        T, _, B, _ = X.shape
+        proj = _project(x, (w_ih.reshape(3, H, I) * sc).reshape(G, I), bias)
+        T = x.shape[1] if bf else x.shape[0]
+        B = x.shape[0] if bf else x.shape[1]
         ACT = xp.empty((T, 3, B, H), dt)   # r, z, n
         HN = xp.empty((T, B, H), dt)       # W_hn h + b_hn (n's recurrent part)
         OUT = xp.empty((T, B, H), dt)
-        hh = xp.empty((3, B, H), dt)
-        h = h0
-        with np.errstate(over="ignore"):  # host  (as in the LSTM)
-            for t in _steps(T, reverse):
-                mm(h, W3, out=hh)
-                a = ACT[t]
-                xt = X[t]
-                rz = a[:2]
-                xp.add(xt[:2], hh[:2], out=rz)
-                xp.exp(rz, out=rz)
-                rz += 1
-                xp.reciprocal(rz, out=rz)
-                r, z, n = a
-                hn_ = HN[t]
-                if bn is not None:
-                    xp.add(hh[2], bn, out=hn_)
-                else:
-                    hn_[...] = hh[2]
-                xp.multiply(r, hn_, out=n)
-                n += xt[2]
-                xp.tanh(n, out=n)
-                ht = OUT[t]
-                xp.subtract(h, n, out=ht)        # h' = n + z (h - n)
-                ht *= z
-                ht += n
-                if bsz is not None and bsz[t] < B:
-                    ht[bsz[t]:] = h[bsz[t]:]
-                h = ht
+        kernels(x).gru_steps(proj, bf, w_hh.reshape(3, H, H) * sc, bn, h0, bsz, reverse,
+                             ACT, HN, OUT)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w_ih, b_ih, h0, w_hh, b_hh, ACT, HN, OUT)
             ctx.reverse, ctx.batch_sizes, ctx.batch_first = reverse, bsz, bf
-        return _to_caller(OUT, bf), h.copy()
+        if T == 0:
+            return _to_caller(OUT, bf), h0.copy()
+        return _to_caller(OUT, bf), OUT[0 if reverse else T - 1].copy()
 
     @staticmethod
     def backward(ctx, gout, ghT):
@@ -387,36 +290,13 @@ class _GRULayer(Op):
         H2 = 2 * H
         dt = ACT.dtype
         xp, mm = namespace(ACT), kernels(ACT).matmul
-        r, z, n = ACT[:, 0], ACT[:, 1], ACT[:, 2]
         HP = _prev_states(OUT, h0, reverse)
-        Kn = (1 - z) * (1 - n * n)             # d(pre n) / dh'
-        Kz = (HP - n) * (z * (1 - z))          # d(pre z) / dh'
-        Kr = HN * (r * (1 - r))                # d(pre r) / d(pre n)
-        dOUT = _time_major(gout, bf)
         # Q: gradient of W_hh h + b_hh (its r, z blocks are also the input
         # projection's); DXn: the input projection's n block
         Q = (xp.zeros if bsz is not None else xp.empty)((T, B, G), dt)
         DXn = xp.empty((T, B, H), dt)
-        dhc = ghT
-        for t in _steps(T, not reverse):
-            dh = dOUT[t] + dhc
-            q = Q[t]
-            dn = DXn[t]
-            xp.multiply(dh, Kn[t], out=dn)
-            xp.multiply(dh, Kz[t], out=q[:, H:H2])
-            xp.multiply(dn, Kr[t], out=q[:, :H])
-            xp.multiply(dn, r[t], out=q[:, H2:])
-            if bsz is not None and bsz[t] < B:
-                nb = bsz[t]
-                q[nb:] = 0
-                dn[nb:] = 0
-                new = mm(q, w_hh)
-                new[:nb] += dh[:nb] * z[t][:nb]
-                new[nb:] = dh[nb:]
-                dhc = new
-                continue
-            dhc = mm(q, w_hh)
-            dhc += dh * z[t]
+        dh0 = kernels(ACT).gru_steps_backward(gout, bf, ghT, ACT, HN, HP, w_hh, bsz, reverse,
+                                              Q, DXn)
         need = ctx.needs_input_grad
         DX2 = xp.concatenate([_time_major(Q, bf)[..., :H2], _time_major(DXn, bf)], -1) \
             .reshape(-1, G)
@@ -427,7 +307,7 @@ class _GRULayer(Op):
             gw_hh = mm(Q2.T, HP.reshape(-1, H))
         if b_hh is not None and need[5]:
             gb_hh = kernels(Q2).col_sums(Q2)
-        return gx, gw_ih, gb_ih, (dhc if need[3] else None), gw_hh, gb_hh, None, None, None
+        return gx, gw_ih, gb_ih, (dh0 if need[3] else None), gw_hh, gb_hh, None, None, None
 
 
 def gru_reference(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False, bsz=None, bf=False):
@@ -462,34 +342,24 @@ def gru_reference(x, w_ih, b_ih, h0, w_hh, b_hh, reverse=False, bsz=None, bf=Fal
 
 class _RNNLayer(Op):
     """One Elman RNN layer direction: h' = act(W_ih x + b_ih + W_hh h + b_hh);
-    returns (out, h_T)."""
+    returns (out, h_T).  The time loops are the kernels ``rnn_steps`` /
+    ``rnn_steps_backward``."""
     _ctx_fields = ("relu", "reverse", "batch_sizes", "batch_first")
     _node_name = "RnnBackward0"
 
     @staticmethod
     def forward(ctx, x, w_ih, b_ih, h0, w_hh, b_hh, relu, reverse, bsz, bf):
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
-        X = _time_major(_project(x, w_ih, bias), bf)
-        T, B, H = X.shape
-        xp, mm = namespace(X), kernels(X).matmul
-        OUT = xp.empty((T, B, H), X.dtype)
-        wT = w_hh.T
-        h = h0
-        for t in _steps(T, reverse):
-            a = OUT[t]
-            mm(h, wT, out=a)
-            a += X[t]
-            if relu:
-                xp.maximum(a, 0, out=a)
-            else:
-                xp.tanh(a, out=a)
-            if bsz is not None and bsz[t] < B:
-                a[bsz[t]:] = h[bsz[t]:]
-            h = a
+        proj = _project(x, w_ih, bias)
+        T, B, H = _time_major(proj, bf).shape
+        OUT = namespace(x).empty((T, B, H), x.dtype)
+        kernels(x).rnn_steps(proj, bf, w_hh, relu, h0, bsz, reverse, OUT)
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w_ih, b_ih, h0, w_hh, b_hh, OUT)
             ctx.relu, ctx.reverse, ctx.batch_sizes, ctx.batch_first = relu, reverse, bsz, bf
-        return _to_caller(OUT, bf), h.copy()
+        if T == 0:
+            return _to_caller(OUT, bf), h0.copy()
+        return _to_caller(OUT, bf), OUT[0 if reverse else T - 1].copy()
 
     @staticmethod
     def backward(ctx, gout, ghT):
@@ -502,23 +372,9 @@ class _RNNLayer(Op):
         T, B, H = OUT.shape
         dt = OUT.dtype
         xp, mm = namespace(OUT), kernels(OUT).matmul
-        D = (OUT > 0).astype(dt) if relu else 1 - OUT * OUT
-        dOUT = _time_major(gout, bf)
         lead = x.shape[:2]
         DXs = (xp.zeros if bsz is not None else xp.empty)(lead + (H,), dt)
-        DX = _time_major(DXs, bf)
-        dhc = ghT
-        for t in _steps(T, not reverse):
-            dh = dOUT[t] + dhc
-            q = DX[t]
-            xp.multiply(dh, D[t], out=q)
-            if bsz is not None and bsz[t] < B:
-                nb = bsz[t]
-                q[nb:] = 0
-                dhc = mm(q, w_hh)
-                dhc[nb:] = dh[nb:]
-                continue
-            dhc = mm(q, w_hh)
+        dhc = kernels(OUT).rnn_steps_backward(gout, bf, ghT, OUT, w_hh, relu, bsz, reverse, DXs)
         need = ctx.needs_input_grad
         DX2 = DXs.reshape(-1, H)
         gx, gw_ih, gb_ih = _input_grads(need, DX2, x, w_ih, b_ih)
