@@ -49,6 +49,8 @@ def conv_path(request, monkeypatch):
         monkeypatch.setattr(_cpu_conv, "_TILE_GRAIN", 1)     # (split whenever 2 threads run)
         if path == "shift":
             monkeypatch.setattr(_cpu_conv, "_SHIFT_MIN_CHANNELS", 1)
+            monkeypatch.setattr(_cpu_conv, "_SHIFT_MAX_CHANNELS", 1 << 30)
+            monkeypatch.setattr(_cpu_conv, "_SHIFT_STRIDED", True)
             monkeypatch.setattr(_cpu_conv, "_SHIFT_WASTE", 1e9)
             monkeypatch.setattr(_cpu_conv, "_SHIFT_WGRAD_PIXELS", 0)
         else:

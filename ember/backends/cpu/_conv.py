@@ -327,19 +327,20 @@ class _Tiles:
         _pool.parallel_for(lambda a, b: kernel(st[a], st[b]), units, grain=grain)
 
 
-# The shifted GEMMs compute (Ho-1)*Wq + Wo columns per sample for Ho*Wo
-# outputs (Wq: the padded width over the stride); past this ratio, or with
-# few channels per GEMM, the im2col tiles cost less.
+# When a conv runs as shifted GEMMs (measured against the im2col tiles on the
+# workloads' layers, one thread): they compute (Ho-1)*Wq + Wo columns per
+# sample for Ho*Wo outputs (Wq: the padded width over the stride), so small
+# images waste more than _SHIFT_WASTE; with few channels per group their
+# K = C/G products are too thin, and with many (here above 64) BLAS's packed
+# path on the tiles' one long-K product wins (0.75-0.9x the time on
+# ResNet-18's 128-512 channel layers).  Strided convs run them no faster
+# than the tiles, so by default only stride 1 does (the phase split that
+# makes them work strided stays: tested, and a switch away).
 _SHIFT_WASTE = 1.3
 _SHIFT_MIN_CHANNELS = 8
+_SHIFT_MAX_CHANNELS = 64
+_SHIFT_STRIDED = False
 _SHIFT_WGRAD_PIXELS = 128
-
-
-def _shifted_wgrad(geo):
-    """Whether the weight gradient runs as shifted GEMMs: on small images their
-    long, narrow products (K = a band of pixels, few outputs) lose to the
-    im2col tiles' (measured: 8x8 images at 0.6-0.7x)."""
-    return _shifted(geo) and geo.y4[2] * geo.y4[3] >= _SHIFT_WGRAD_PIXELS
 
 
 def _phase_shape(geo):
@@ -353,8 +354,17 @@ def _shifted(geo):
     O, Cg, kh, kw = geo.w4
     _, _, Wq = _phase_shape(geo)
     strided = geo.sh > 1 or geo.sw > 1
-    return Ho * Wo > 0 and Cg >= _SHIFT_MIN_CHANNELS and not (strided and kh * kw == 1) \
+    if strided and (not _SHIFT_STRIDED or kh * kw == 1):
+        return False
+    return Ho * Wo > 0 and _SHIFT_MIN_CHANNELS <= Cg <= _SHIFT_MAX_CHANNELS \
         and (Ho - 1) * Wq + Wo <= _SHIFT_WASTE * Ho * Wo
+
+
+def _shifted_wgrad(geo):
+    """Whether the weight gradient runs as shifted GEMMs: on small images their
+    long, narrow products (K = a band of pixels, few outputs) lose to the
+    im2col tiles' (measured: 8x8 images at 0.6-0.7x)."""
+    return _shifted(geo) and geo.y4[2] * geo.y4[3] >= _SHIFT_WGRAD_PIXELS
 
 
 def _phased(x, geo):
