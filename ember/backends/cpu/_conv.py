@@ -1,10 +1,20 @@
-"""Convolutions on the CPU: im2col buffers built by a compiled pass (or from
-strided views of NumPy memory), recycled scratch arrays, and GEMMs split
-over the intra-op threads.
+"""Convolutions on the CPU, on one of three paths:
 
-``conv2d_apply`` / ``conv2d_scatter`` compute one convolution (geometry
-``geo``, see ``ember.nn.functional.conv``) as one GEMM per group and batch
-chunk over an *im2col* buffer whose columns follow ``geo``'s layout:
+* *tiled* (the compiled kernels on, and NumPy's BLAS callable from compiled
+  code, ``_tiled``): the convolution as cache-sized tiles, each an im2col
+  buffer of a band of output rows (or a few small images) built in L2 and
+  multiplied there by single-thread BLAS (``_numba.conv_tiles_*``); or, for
+  stride-1 convs with 8-64 channels per group, as shifted GEMMs over the
+  padded input with no im2col at all (``_numba.conv_shift_*``).  The
+  threads split the tiles by whole samples.  See "the tiled path" below.
+* *chunked* (compiled kernels, BLAS not callable from them) and *NumPy*:
+  one GEMM per group and batch chunk over an *im2col* buffer, described
+  next.
+
+``conv2d_apply`` / ``conv2d_scatter`` on the chunked and NumPy paths
+compute one convolution (geometry ``geo``, see ``ember.nn.functional.conv``)
+as one GEMM per group and batch chunk over an *im2col* buffer whose columns
+follow ``geo``'s layout:
 
 * *wide* (``geo.wide``, stride 1): column ``p = ho * Wp + wo`` runs over
   every padded-width position of the output rows, trimmed after the last
