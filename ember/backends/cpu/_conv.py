@@ -580,7 +580,7 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     G = geo.G
     K = Cg * kh * kw
     x = x.reshape(geo.x4)
-    tk = _tiled(x.dtype)
+    tk = _tiled(x.dtype) if K and O else None    # (BLAS refuses a zero leading dimension)
     if tk is not None:
         # (no columns kept: the weight gradient rebuilds them tile by tile)
         shift = _shifted(geo)
@@ -650,7 +650,7 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
     K = Cg * kh * kw
     g = g.reshape(geo.y4)
     dt = g.dtype
-    tk = _tiled(dt)
+    tk = _tiled(dt) if K and O else None
     if tk is not None and not cols:
         # (kept columns, from before the kernels were switched on, take the path below)
         gx = _tiled_dgrad(g, w, geo, *tk) if need_x else None
