@@ -523,6 +523,9 @@ def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
     batched = x.ndim == nd + 2
     channels = x.shape[1 if batched else 0]
     O = w.shape[0]
+    if O == 0:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be at least 1 at "
+                           f"dimension 0, but got weight of size {list(w.shape)} instead")
     if O % groups:
         raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
                            f"at dimension 0, but got weight of size [{list(w.shape)}] instead")
