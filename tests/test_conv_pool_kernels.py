@@ -1,14 +1,22 @@
-"""The CPU's compiled convolution and max-pooling passes (``_numba.im2col``,
-``col2im``, ``max_pool2d_forward``/``backward``) and the NumPy paths they
-replace: outputs and gradients against torch with the kernels on and off,
-the two paths against each other, batch chunking, threads, and a forward
-and backward run under different kernel settings."""
+"""The CPU's compiled convolution and max-pooling passes and the NumPy paths
+they replace: outputs and gradients against torch with the kernels on and
+off, the paths against each other, batch chunking, threads, and a forward
+and backward run under different kernel settings.
+
+A CPU convolution takes one of four paths (``conv_path`` below): NumPy
+only; the compiled im2col/col2im passes around NumPy GEMMs in batch chunks
+(``_numba.im2col``/``col2im``, used when BLAS can't be called from compiled
+code); cache-sized im2col tiles with BLAS called from compiled code
+(``_numba.conv_tiles_*``); and shifted GEMMs over the padded, phase-split
+input (``_numba.conv_shift_*``).  The tests force each path with tile sizes
+small enough that every tile shape (bands of rows, several samples) runs."""
 import numpy as np
 import pytest
 import torch
 
 import ember
 from ember.backends.cpu import _jit
+from ember.backends.cpu import _conv as _cpu_conv
 from ember.nn.functional import conv as _conv_mod
 from helpers import check, rand
 
@@ -19,6 +27,36 @@ F_E = ember.nn.functional
 def small_chunks(monkeypatch):
     """Batch chunks of one or two samples, so every multi-chunk path runs."""
     monkeypatch.setattr(_conv_mod, "_CHUNK_BYTES", 1 << 10)
+
+
+@pytest.fixture(params=["numpy", "chunked", "tiles", "shift"])
+def conv_path(request, monkeypatch):
+    """Run the test on each CPU convolution path (see the module docstring)."""
+    path = request.param
+    if path != "numpy":
+        pytest.importorskip("numba")
+    old = _jit.set_enabled(path != "numpy")
+    if path == "chunked":
+        monkeypatch.setattr(_cpu_conv, "_tiled", lambda dtype: None)
+    elif path in ("tiles", "shift"):
+        if _cpu_conv._tiled(np.dtype(np.float32)) is None:
+            _jit.set_enabled(old)
+            pytest.skip("BLAS can't be called from compiled code here")
+        # tiny tiles: bands of a few rows, or a few samples per tile
+        monkeypatch.setattr(_cpu_conv, "_SMALL_MNK", 300)
+        monkeypatch.setattr(_cpu_conv, "_TILE_MIN", 4)
+        monkeypatch.setattr(_cpu_conv, "_TILE_BYTES", 1 << 8)
+        monkeypatch.setattr(_cpu_conv, "_TILE_GRAIN", 1)     # (split whenever 2 threads run)
+        if path == "shift":
+            monkeypatch.setattr(_cpu_conv, "_SHIFT_MIN_CHANNELS", 1)
+            monkeypatch.setattr(_cpu_conv, "_SHIFT_MAX_CHANNELS", 1 << 30)
+            monkeypatch.setattr(_cpu_conv, "_SHIFT_STRIDED", True)
+            monkeypatch.setattr(_cpu_conv, "_SHIFT_WASTE", 1e9)
+            monkeypatch.setattr(_cpu_conv, "_SHIFT_WGRAD_PIXELS", 0)
+        else:
+            monkeypatch.setattr(_cpu_conv, "_SHIFT_MIN_CHANNELS", 1 << 30)
+    yield path
+    _jit.set_enabled(old)
 
 
 # (x shape, w shape, keyword arguments): strides, dilations, groups (depthwise
@@ -41,18 +79,18 @@ CONV2D = [
 @pytest.mark.filterwarnings("ignore:Using padding='same'")   # (torch's, on one case)
 @pytest.mark.parametrize("xs,ws,kw", CONV2D)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv2d(jit, xs, ws, kw, dtype):
+def test_conv2d(conv_path, xs, ws, kw, dtype):
     check(lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b, **kw),
           rand(*xs, dtype=dtype), rand(*ws, dtype=dtype), rand(ws[0], dtype=dtype))
 
 
 @pytest.mark.parametrize("xs,ws,kw", CONV2D[:4] + CONV2D[8:])
-def test_conv2d_in_batch_chunks(jit, small_chunks, xs, ws, kw):
+def test_conv2d_in_batch_chunks(conv_path, small_chunks, xs, ws, kw):
     x = rand(5, *xs[1:], dtype=np.float32)
     check(lambda lib, x, w: lib.nn.functional.conv2d(x, w, **kw), x, rand(*ws, dtype=np.float32))
 
 
-def test_conv1d_3d_and_transposed(jit):
+def test_conv1d_3d_and_transposed(conv_path):
     check(lambda lib, x, w: lib.nn.functional.conv1d(x, w, stride=2, padding=2, dilation=2),
           rand(2, 3, 11), rand(4, 3, 3))
     check(lambda lib, x, w: lib.nn.functional.conv3d(x, w, stride=(1, 2, 1), padding=1),
@@ -65,7 +103,7 @@ def test_conv1d_3d_and_transposed(jit):
 
 
 @pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(padding=1, groups=2)])
-def test_conv2d_double_backward(jit, kw):
+def test_conv2d_double_backward(conv_path, kw):
     def fn(lib, x, w):
         y = lib.nn.functional.conv2d(x, w, **kw)
         gx, gw = lib.autograd.grad((y * y).sum(), (x, w), create_graph=True)
@@ -117,27 +155,35 @@ def test_conv2d_backward_after_the_kernels_switch(small_chunks, switch_to):
     np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_conv2d_split_over_threads():
-    """Large enough that im2col and col2im are split over two threads."""
-    pytest.importorskip("numba")
+@pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(padding=1, dilation=2)])
+def test_conv2d_split_over_threads(conv_path, kw):
+    """Large enough that the passes (im2col and col2im, or the tiles, each
+    thread with its own share of the weight gradient) are split over two
+    threads."""
+    if conv_path == "numpy":
+        pytest.skip("the NumPy path runs on one thread")
     old_n = ember.get_num_threads()
-    old = _jit.set_enabled(True)
     ember.set_num_threads(2)
     try:
-        check(lambda lib, x, w: lib.nn.functional.conv2d(x, w, stride=2, padding=1),
+        check(lambda lib, x, w: lib.nn.functional.conv2d(x, w, **kw),
               rand(4, 8, 24, 24), rand(8, 8, 3, 3))
     finally:
         ember.set_num_threads(old_n)
-        _jit.set_enabled(old)
 
 
 def test_compiled_passes_run(monkeypatch):
+    """With the default settings the workloads' convolutions take the tiled
+    and shifted paths (and max pooling its compiled passes)."""
     pytest.importorskip("numba")
     if ember.randn(1).device.type != "cpu":
-        pytest.skip("the compiled passes are the CPU backend's")
+        pytest.skip("the compiled passes are the CPU's")
+    if _cpu_conv._tiled(np.dtype(np.float32)) is None:
+        pytest.skip("BLAS can't be called from compiled code here")
     from ember.backends.cpu import _numba as kernels
+    names = ("conv_tiles_forward", "conv_tiles_wgrad", "conv_tiles_dgrad", "conv_shift_forward",
+             "conv_shift_wgrad", "max_pool2d_forward", "max_pool2d_backward")
     seen = {}
-    for name in ("im2col", "col2im", "max_pool2d_forward", "max_pool2d_backward"):
+    for name in names:
         fn = getattr(kernels, name)
 
         def spy(*a, _fn=fn, _name=name):
@@ -146,12 +192,17 @@ def test_compiled_passes_run(monkeypatch):
         monkeypatch.setattr(kernels, name, spy)
     old = _jit.set_enabled(True)
     try:
+        # few channels, strided: im2col tiles (dgrad by col2im); 16 channels,
+        # stride 1, 12x12: shifted GEMMs (the input gradient is one too)
         x = ember.randn(2, 3, 8, 8, requires_grad=True)
         w = ember.randn(4, 3, 3, 3, requires_grad=True)
         F_E.max_pool2d(F_E.conv2d(x, w, stride=2), 2, stride=1).sum().backward()
+        x = ember.randn(2, 16, 12, 12, requires_grad=True)
+        w = ember.randn(16, 16, 3, 3, requires_grad=True)
+        F_E.conv2d(x, w, padding=1).sum().backward()
     finally:
         _jit.set_enabled(old)
-    assert set(seen) == {"im2col", "col2im", "max_pool2d_forward", "max_pool2d_backward"}
+    assert set(seen) == set(names)
 
 
 # ---- max pooling -----------------------------------------------------------------------------

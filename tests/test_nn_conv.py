@@ -205,6 +205,8 @@ def test_conv_wrong_channels_message_names_shapes():
      "non-positive stride"),
     (lambda L: L.nn.functional.conv2d(L.zeros(2, 4, 8, 8), L.zeros(6, 2, 3, 3), groups=4),
      "expected weight to be divisible by 4"),
+    (lambda L: L.nn.functional.conv2d(L.zeros(2, 3, 8, 8), L.zeros(0, 3, 3, 3)),
+     r"expected weight to be at least 1 at dimension 0, but got weight of size \[0, 3, 3, 3\]"),
     (lambda L: L.nn.functional.conv2d(L.zeros(2, 3, 8, 8), L.zeros(4, 3, 3, 3),
                                       bias=L.zeros(3)), "expected bias to be 1-dimensional with 4"),
     (lambda L: L.nn.functional.conv2d(L.zeros(2, 3, 8, 8, dtype=L.float64),

@@ -1,10 +1,20 @@
-"""Convolutions on the CPU: im2col buffers built by a compiled pass (or from
-strided views of NumPy memory), recycled scratch arrays, and GEMMs split
-over the intra-op threads.
+"""Convolutions on the CPU, on one of three paths:
 
-``conv2d_apply`` / ``conv2d_scatter`` compute one convolution (geometry
-``geo``, see ``ember.nn.functional.conv``) as one GEMM per group and batch
-chunk over an *im2col* buffer whose columns follow ``geo``'s layout:
+* *tiled* (the compiled kernels on, and NumPy's BLAS callable from compiled
+  code, ``_tiled``): the convolution as cache-sized tiles, each an im2col
+  buffer of a band of output rows (or a few small images) built in L2 and
+  multiplied there by single-thread BLAS (``_numba.conv_tiles_*``); or, for
+  stride-1 convs with 8-64 channels per group, as shifted GEMMs over the
+  padded input with no im2col at all (``_numba.conv_shift_*``).  The
+  threads split the tiles by whole samples.  See "the tiled path" below.
+* *chunked* (compiled kernels, BLAS not callable from them) and *NumPy*:
+  one GEMM per group and batch chunk over an *im2col* buffer, described
+  next.
+
+``conv2d_apply`` / ``conv2d_scatter`` on the chunked and NumPy paths
+compute one convolution (geometry ``geo``, see ``ember.nn.functional.conv``)
+as one GEMM per group and batch chunk over an *im2col* buffer whose columns
+follow ``geo``'s layout:
 
 * *wide* (``geo.wide``, stride 1): column ``p = ho * Wp + wo`` runs over
   every padded-width position of the output rows, trimmed after the last
@@ -241,6 +251,324 @@ def _col2im(dcols, gx, geo, n0, n1, k):
                        C, grain=max(1, _PASS_GRAIN // max(per, 1)))
 
 
+# ---- the tiled path: im2col + GEMM per cache-sized tile, in compiled code -------------
+# With the compiled kernels and NumPy's BLAS callable from them, a convolution
+# runs as tiles (see ember/backends/cpu/_numba.py, conv_tiles_*): the columns
+# of a few output rows (or a few small images) at a time, built in a buffer
+# that stays in L2 and multiplied there, the GEMM writing straight into the
+# NCHW output.  No batch-sized column buffer, no transposed copies of the
+# output or its gradient, and the weight gradient rebuilds its columns tile by
+# tile instead of keeping the forward's.  The tiles are split between the
+# intra-op threads by whole samples; each thread has its own buffers (and, for
+# the weight gradient, its own partial sum, added up at the end).
+
+# Tile sizes, measured with NumPy's OpenBLAS on an AMD EPYC: its sgemm runs a
+# product of M*N*K <= ~1e6 without packing its operands, at ~110 GFLOP/s
+# where the packed path reaches 40-90 (ResNet's 16-channel layers: 40).  So a
+# tile takes as many columns as keep the per-group product under _SMALL_MNK;
+# when even _TILE_MIN columns would not (wide layers), it takes columns worth
+# _TILE_BYTES, well inside a core's L2, and the packed path runs at its best.
+_SMALL_MNK = 1000000
+_TILE_MIN = 64
+_TILE_BYTES = 1 << 18
+# Multiply-adds per thread below which a convolution stays on one thread.
+_TILE_GRAIN = 1 << 20
+
+
+def _tiled(dtype):
+    """(compiled kernels, address of BLAS ?gemm) for the tiled path, or None."""
+    k = _jit.kernels_for(dtype)
+    if k is None:
+        return None
+    fn = _pool.gemm_address(dtype)
+    return None if fn is None else (k, fn)
+
+
+class _Tiles:
+    """The tiles of a geometry: ``rows`` (n, 4) int64 of (s0, s1, h0, h1);
+    ``starts``: the first tile of each *unit* (a run of tiles covering whole
+    samples, the grain of the thread split) and the end; ``cols``: the
+    largest tile's column count.  ``shift``: tiles for the shifted-GEMM
+    kernels (bands of one sample, columns counted in the wide layout)."""
+
+    def __init__(self, geo, Kg, itemsize, shift=False):
+        N = geo.x4[0]
+        Og = geo.w4[0] // geo.G
+        Ho, Wo = geo.y4[2], geo.y4[3]
+        L = Ho * Wo
+        if shift:
+            Cg = geo.x4[1] // geo.G
+            want = max(_SMALL_MNK // max(Og * Cg, 1), 4 * _TILE_MIN)
+            Wq = _phase_shape(geo)[2]
+            nh = max(1, min(Ho, (want - Wo) // Wq + 1))
+            self._bands(N, Ho, nh)
+            self.cols = (nh - 1) * Wq + Wo
+            return
+        want = _SMALL_MNK // max(Og * Kg, 1)
+        if want < _TILE_MIN:
+            want = max(2 * _TILE_MIN, _TILE_BYTES // max(Kg * geo.G * itemsize, 1))
+        if L >= want or N == 1:
+            # bands of rows of one sample (a sample is one unit)
+            nh = max(1, min(Ho, want // max(Wo, 1)))
+            self._bands(N, Ho, nh)
+            self.cols = nh * Wo
+        else:
+            # several whole samples per tile (each tile is a unit)
+            n = max(1, min(N, want // max(L, 1)))
+            s0 = np.arange(0, N, n, dtype=np.int64)
+            z = np.zeros_like(s0)
+            self.rows = np.stack([s0, np.minimum(s0 + n, N), z, z + Ho], axis=1)
+            self.starts = np.arange(len(s0) + 1, dtype=np.int64)
+            self.cols = n * L
+
+    def _bands(self, N, Ho, nh):
+        nb = -(-Ho // nh)
+        s = np.repeat(np.arange(N, dtype=np.int64), nb)
+        h0 = np.tile(np.arange(0, Ho, nh, dtype=np.int64), N)
+        self.rows = np.stack([s, s + 1, h0, np.minimum(h0 + nh, Ho)], axis=1)
+        self.starts = np.arange(0, N * nb + 1, nb, dtype=np.int64)
+
+    def run(self, kernel, work):
+        """``kernel(t0, t1)`` over the tiles, split by units between the
+        threads; ``work``: multiply-adds of the whole convolution."""
+        units = len(self.starts) - 1
+        st = self.starts
+        grain = max(1, _TILE_GRAIN * units // max(work, 1))
+        _pool.parallel_for(lambda a, b: kernel(st[a], st[b]), units, grain=grain)
+
+
+# When a conv runs as shifted GEMMs (measured against the im2col tiles on the
+# workloads' layers, one thread): they compute (Ho-1)*Wq + Wo columns per
+# sample for Ho*Wo outputs (Wq: the padded width over the stride), so small
+# images waste more than _SHIFT_WASTE; with few channels per group their
+# K = C/G products are too thin, and with many (here above 64) BLAS's packed
+# path on the tiles' one long-K product wins (0.75-0.9x the time on
+# ResNet-18's 128-512 channel layers).  Strided convs run them no faster
+# than the tiles, so by default only stride 1 does (the phase split that
+# makes them work strided stays: tested, and a switch away).
+_SHIFT_WASTE = 1.3
+_SHIFT_MIN_CHANNELS = 8
+_SHIFT_MAX_CHANNELS = 64
+_SHIFT_STRIDED = False
+_SHIFT_WGRAD_PIXELS = 128
+
+
+def _phase_shape(geo):
+    """(sh*sw, Hq, Wq): the stride phases of the padded input."""
+    return geo.sh * geo.sw, -(-geo.Hp // geo.sh), -(-geo.Wp // geo.sw)
+
+
+def _shifted(geo):
+    """Whether a conv runs as shifted GEMMs (see _numba.conv_shift_forward)."""
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    O, Cg, kh, kw = geo.w4
+    _, _, Wq = _phase_shape(geo)
+    strided = geo.sh > 1 or geo.sw > 1
+    if strided and (not _SHIFT_STRIDED or kh * kw == 1):
+        return False
+    return Ho * Wo > 0 and _SHIFT_MIN_CHANNELS <= Cg <= _SHIFT_MAX_CHANNELS \
+        and (Ho - 1) * Wq + Wo <= _SHIFT_WASTE * Ho * Wo
+
+
+def _shifted_wgrad(geo):
+    """Whether the weight gradient runs as shifted GEMMs: on small images their
+    long, narrow products (K = a band of pixels, few outputs) lose to the
+    im2col tiles' (measured: 8x8 images at 0.6-0.7x)."""
+    return _shifted(geo) and geo.y4[2] * geo.y4[3] >= _SHIFT_WGRAD_PIXELS
+
+
+def _phased(x, geo):
+    """The zero-padded input split into its stride phases, (N, C, sh*sw, Hq,
+    Wq) contiguous (see _numba's shifted GEMMs), and whether it is a scratch
+    buffer the caller hands back."""
+    if geo.sh == 1 and geo.sw == 1:
+        return _padded(x, geo)
+    N, C, H, W = geo.x4
+    P, Hq, Wq = _phase_shape(geo)
+    xq = _scratch.get((N, C, P, Hq, Wq), x.dtype)
+    xq.fill(0)
+    for p in range(geo.sh):
+        # padded rows a*sh + p hold input rows a*sh + p - pt: the a in range
+        a0 = max(0, -(-(geo.pt - p) // geo.sh))
+        a1 = min(Hq, (H - 1 + geo.pt - p) // geo.sh + 1)
+        for q in range(geo.sw):
+            b0 = max(0, -(-(geo.pl - q) // geo.sw))
+            b1 = min(Wq, (W - 1 + geo.pl - q) // geo.sw + 1)
+            if a1 > a0 and b1 > b0:
+                h0, w0 = a0 * geo.sh + p - geo.pt, b0 * geo.sw + q - geo.pl
+                xq[:, :, p * geo.sw + q, a0:a1, b0:b1] = \
+                    x[:, :, h0:h0 + (a1 - a0 - 1) * geo.sh + 1:geo.sh,
+                      w0:w0 + (b1 - b0 - 1) * geo.sw + 1:geo.sw]
+    return xq, True
+
+
+def _shift_tiles(geo, itemsize):
+    return _Tiles(geo, 0, itemsize, shift=True)
+
+
+def _shift_forward(x, w, geo, bias, k, fn):
+    """y = conv(x, w) + bias as shifted GEMMs over the phased input."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    _, Hq, Wq = _phase_shape(geo)
+    dt = x.dtype
+    xq, owned = _phased(x, geo)
+    xqf = xq.reshape(-1)
+    wr = np.ascontiguousarray(w.reshape(O, Cg, kh, kw).transpose(2, 3, 0, 1)).reshape(-1, Cg)
+    b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
+    tiles = _shift_tiles(geo, dt.itemsize)
+    y = np.empty(geo.y4, dtype=dt)
+    yf = y.reshape(-1)
+    one, zero = dt.type(1), dt.type(0)
+    rows = tiles.rows
+
+    def part(t0, t1):
+        out = _scratch.get((O * tiles.cols,), dt)
+        try:
+            k.conv_shift_forward(xqf, wr, b, yf, out, rows, t0, t1, C, Hq, Wq, Ho, Wo, kh, kw,
+                                 geo.sh, geo.sw, geo.dh, geo.dw, geo.G, fn, one, zero)
+        finally:
+            _scratch.put(out)
+    try:
+        tiles.run(part, N * O * Ho * Wo * Cg * kh * kw)
+    finally:
+        if owned:
+            _scratch.put(xq)
+    return y.reshape(geo.y_shape)
+
+
+def _shift_wgrad(x, g, geo, k, fn):
+    """The weight gradient of a conv as shifted GEMMs over the phased input."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    _, Hq, Wq = _phase_shape(geo)
+    G = geo.G
+    Og = O // G
+    dt = x.dtype
+    xq, owned = _phased(x, geo)
+    xqf = xq.reshape(-1)
+    gf = np.ascontiguousarray(g).reshape(-1)
+    tiles = _shift_tiles(geo, dt.itemsize)
+    one, zero = dt.type(1), dt.type(0)
+    rows = tiles.rows
+    parts = []
+
+    def part(t0, t1):
+        gwt = np.zeros((kh * kw * G * Cg, Og), dt)
+        buf = _scratch.get((O * tiles.cols,), dt)
+        try:
+            k.conv_shift_wgrad(xqf, gf, gwt, buf, rows, t0, t1, C, Hq, Wq, O, Ho, Wo, kh, kw,
+                               geo.sh, geo.sw, geo.dh, geo.dw, G, fn, one, zero)
+        finally:
+            _scratch.put(buf)
+        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
+    try:
+        tiles.run(part, N * O * Ho * Wo * Cg * kh * kw)
+    finally:
+        if owned:
+            _scratch.put(xq)
+    gwt = parts[0]
+    for p in parts[1:]:
+        gwt += p
+    # (i, j, group, c, o) -> (group, o, c, i, j)
+    gw = gwt.reshape(kh, kw, G, Cg, Og).transpose(2, 4, 3, 0, 1)
+    return np.ascontiguousarray(gw).reshape(geo.w_shape)
+
+
+def _tiled_forward(x, w, geo, bias, k, fn):
+    """y = conv(x, w) + bias on the tiled path."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    Kg = Cg * kh * kw
+    dt = x.dtype
+    xf = np.ascontiguousarray(x).reshape(-1)
+    wm = np.ascontiguousarray(w.reshape(O, Kg))
+    b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
+    tiles = _Tiles(geo, Kg, dt.itemsize)
+    y = np.empty(geo.y4, dtype=dt)
+    yf = y.reshape(-1)
+    one, zero = dt.type(1), dt.type(0)
+    rows = tiles.rows
+
+    def part(t0, t1):
+        cols = _scratch.get((Kg * geo.G * tiles.cols,), dt)
+        out = _scratch.get((O * tiles.cols,), dt)
+        try:
+            k.conv_tiles_forward(xf, wm, b, yf, cols, out, rows, t0, t1, C, H, W, Ho, Wo, kh, kw,
+                                 geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, geo.G, fn,
+                                 one, zero)
+        finally:
+            _scratch.put(cols)
+            _scratch.put(out)
+    tiles.run(part, N * O * Ho * Wo * Kg)
+    return y.reshape(geo.y_shape)
+
+
+def _tiled_wgrad(x, g, geo, k, fn):
+    """The weight gradient of the conv of ``x`` with output gradient ``g``, tiled."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    G = geo.G
+    Kg, Og = Cg * kh * kw, O // G
+    dt = x.dtype
+    xf = np.ascontiguousarray(x).reshape(-1)
+    gf = np.ascontiguousarray(g).reshape(-1)
+    tiles = _Tiles(geo, Kg, dt.itemsize)
+    one = dt.type(1)
+    rows = tiles.rows
+    parts = []
+
+    def part(t0, t1):
+        gwt = np.zeros((G, Kg, Og), dt)
+        cols = _scratch.get((Kg * G * tiles.cols,), dt)
+        buf = _scratch.get((O * tiles.cols,), dt)
+        try:
+            k.conv_tiles_wgrad(xf, gf, gwt, cols, buf, rows, t0, t1, C, H, W, O, Ho, Wo, kh,
+                               kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, G, fn, one)
+        finally:
+            _scratch.put(cols)
+            _scratch.put(buf)
+        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
+    tiles.run(part, N * O * Ho * Wo * Kg)
+    gwt = parts[0]
+    for p in parts[1:]:
+        gwt += p
+    return np.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(geo.w_shape)
+
+
+def _tiled_dgrad(g, w, geo, k, fn):
+    """The input gradient of output gradient ``g`` (GEMM + col2im per tile)."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    Kg = Cg * kh * kw
+    dt = g.dtype
+    gf = np.ascontiguousarray(g).reshape(-1)
+    wm = np.ascontiguousarray(w.reshape(O, Kg))
+    tiles = _Tiles(geo, Kg, dt.itemsize)
+    gx = np.zeros(geo.x4, dtype=dt)
+    gxf = gx.reshape(-1)
+    one, zero = dt.type(1), dt.type(0)
+    rows = tiles.rows
+
+    def part(t0, t1):
+        cols = _scratch.get((Kg * geo.G * tiles.cols,), dt)
+        buf = _scratch.get((O * tiles.cols,), dt)
+        try:
+            k.conv_tiles_dgrad(gf, wm, gxf, cols, buf, rows, t0, t1, C, H, W, Ho, Wo, kh, kw,
+                               geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, geo.G, fn,
+                               one, zero)
+        finally:
+            _scratch.put(cols)
+            _scratch.put(buf)
+    tiles.run(part, N * O * Ho * Wo * Kg)
+    return gx.reshape(geo.x_shape)
+
+
 @KERNELS.register
 def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     """Run the im2col GEMMs over ``x``: the forward output ``y`` (if
@@ -252,6 +580,17 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     G = geo.G
     K = Cg * kh * kw
     x = x.reshape(geo.x4)
+    tk = _tiled(x.dtype) if K and O else None    # (BLAS refuses a zero leading dimension)
+    if tk is not None:
+        # (no columns kept: the weight gradient rebuilds them tile by tile)
+        shift = _shifted(geo)
+        y = gw = None
+        if need_y:
+            y = (_shift_forward if shift else _tiled_forward)(x, w, geo, bias, *tk)
+        if g is not None:
+            gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x, g.reshape(geo.y4),
+                                                                          geo, *tk)
+        return y, gw, None
     k = _jit.kernels_for(x.dtype)
     lay = _layout(geo, k)
     if k is not None:
@@ -311,6 +650,15 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
     K = Cg * kh * kw
     g = g.reshape(geo.y4)
     dt = g.dtype
+    tk = _tiled(dt) if K and O else None
+    if tk is not None and not cols:
+        # (kept columns, from before the kernels were switched on, take the path below)
+        gx = _tiled_dgrad(g, w, geo, *tk) if need_x else None
+        gw = None
+        if x is not None:
+            gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x.reshape(geo.x4), g, geo,
+                                                                     *tk)
+        return gx, gw
     k = _jit.kernels_for(dt)
     lay = _layout(geo, k)
     # the weight gradient's columns: kept ones in the layout they were built

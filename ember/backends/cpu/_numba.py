@@ -489,6 +489,302 @@ def col2im(cols, gx, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0,
                                 gx[ub + wo * usw] += cols[d + wo]
 
 
+# ---- convolution as cache-sized tiles: im2col + GEMM per tile --------------------------------
+# (ember/backends/cpu/_conv.py's tiled path.)  A "tile" is output rows h0:h1 of
+# samples s0:s1 (several whole samples when an image is small, else a band of
+# rows of one sample); its columns (K, n, rows, Wo) are built into a buffer
+# that stays in the core's L2 cache and multiplied at once by single-thread
+# BLAS, called here without the GIL.  A 9x-expanded im2col buffer for the whole
+# batch never goes to memory, and BLAS reads its operand from cache: OpenBLAS
+# runs ResNet's 16-channel GEMMs at ~2x the rate of one big product that way.
+# When a tile is one sample, the GEMM writes straight into the NCHW output
+# (or reads the NCHW output gradient) with a leading dimension of Ho*Wo.
+
+
+@intrinsic
+def _cblas_gemm_beta(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """``_cblas_gemm`` with beta given: c = alpha a b + beta c."""
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        f = context.get_value_type(signature.args[6])
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, f, i64, i64,
+                                              i64, i64, f, i64, i64])
+        v = list(args)
+        call = [ir.Constant(i32, 101)] + [builder.trunc(x, i32) for x in v[1:3]] + v[3:6] \
+            + [v[6]] + v[7:11] + [v[11]] + v[12:14]
+        builder.call(builder.inttoptr(v[0], fnty.as_pointer()), call)
+        return context.get_dummy_value()
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, alpha, types.int64, types.int64, types.int64, types.int64,
+                     alpha, types.int64, types.int64)
+    return sig, codegen
+
+
+@_kernel
+def _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl):
+    """cols (C*kh*kw, n, nh, Wo) = the windows of output rows h0:h0+nh of
+    samples s0:s0+n of x (N, C, H, W) (both flat; zeros in the padding)."""
+    usw = np.uint64(sw)
+    uWo = np.uint64(Wo)
+    T = n * nh * Wo
+    for r in range(C * kh * kw):
+        c = r // (kh * kw)
+        i = (r // kw) % kh
+        j = r % kw
+        off = j * dw - pl
+        lo, hi = _conv_span(off, sw, W, Wo)
+        ulo, uhi = np.uint64(lo), np.uint64(hi)
+        for s in range(n):
+            plane = ((s0 + s) * C + c) * H * W
+            for hh in range(nh):
+                d = np.uint64(r * T + (s * nh + hh) * Wo)
+                h = (h0 + hh) * sh + i * dh - pt
+                if h < 0 or h >= H:
+                    for wo in range(_U0, uWo):
+                        cols[d + wo] = 0
+                    continue
+                b = plane + h * W + off
+                for wo in range(_U0, ulo):
+                    cols[d + wo] = 0
+                if sw == 1:
+                    ub = np.uint64(b + lo) - ulo
+                    for wo in range(ulo, uhi):
+                        cols[d + wo] = x[ub + wo]
+                else:
+                    ub = np.uint64(b + lo * sw) - ulo * usw
+                    for wo in range(ulo, uhi):
+                        cols[d + wo] = x[ub + wo * usw]
+                for wo in range(uhi, uWo):
+                    cols[d + wo] = 0
+
+
+@_kernel
+def _col2im_tile(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl):
+    """The adjoint of ``_im2col_tile``: gx += the columns at the positions they
+    were read from (entries in the padding dropped)."""
+    usw = np.uint64(sw)
+    T = n * nh * Wo
+    for r in range(C * kh * kw):
+        c = r // (kh * kw)
+        i = (r // kw) % kh
+        j = r % kw
+        off = j * dw - pl
+        lo, hi = _conv_span(off, sw, W, Wo)
+        ulo, uhi = np.uint64(lo), np.uint64(hi)
+        for s in range(n):
+            plane = ((s0 + s) * C + c) * H * W
+            for hh in range(nh):
+                h = (h0 + hh) * sh + i * dh - pt
+                if h < 0 or h >= H:
+                    continue
+                d = np.uint64(r * T + (s * nh + hh) * Wo)
+                b = plane + h * W + off
+                if sw == 1:
+                    ub = np.uint64(b + lo) - ulo
+                    for wo in range(ulo, uhi):
+                        gx[ub + wo] += cols[d + wo]
+                else:
+                    ub = np.uint64(b + lo * sw) - ulo * usw
+                    for wo in range(ulo, uhi):
+                        gx[ub + wo * usw] += cols[d + wo]
+
+
+@_kernel
+def _gather_tile(g, buf, O, L, s0, n):
+    """buf (O, n, L) = g[s0:s0+n] (N, O, L), both flat: a multi-sample tile's
+    output-side operand."""
+    for o in range(O):
+        for s in range(n):
+            src = ((s0 + s) * O + o) * L
+            dst = (o * n + s) * L
+            for p in range(L):
+                buf[dst + p] = g[src + p]
+
+
+@_kernel
+def conv_tiles_forward(x, w, bias, y, cols, out, tiles, t0, t1, C, H, W, Ho, Wo, kh, kw,
+                       sh, sw, dh, dw, pt, pl, G, fn, one, zero):
+    """y (N, O, Ho, Wo) = conv(x, w) (+ bias) on tiles t0:t1 (rows of ``tiles``:
+    s0, s1, h0, h1).  w (O, Kg) contiguous, bias (O,) or empty; x, y, and the
+    scratch ``cols`` (K*T) and ``out`` (O*T) flat; ``fn``: ?gemm's address."""
+    O, Kg = w.shape
+    Og = O // G
+    L = Ho * Wo
+    isz = x.itemsize
+    for t in range(t0, t1):
+        s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = n * nh * Wo
+        _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
+        for grp in range(G):
+            pa = w.ctypes.data + grp * Og * Kg * isz
+            pb = cols.ctypes.data + grp * Kg * T * isz
+            if n == 1:
+                _cblas_gemm_beta(fn, _NT, _NT, Og, T, Kg, one, pa, Kg, pb, T, zero,
+                                 y.ctypes.data + ((s0 * O + grp * Og) * L + h0 * Wo) * isz, L)
+            else:
+                _cblas_gemm_beta(fn, _NT, _NT, Og, T, Kg, one, pa, Kg, pb, T, zero,
+                                 out.ctypes.data + grp * Og * T * isz, T)
+        if n == 1:
+            if bias.size:
+                for o in range(O):
+                    d = (s0 * O + o) * L + h0 * Wo
+                    bo = bias[o]
+                    for p in range(T):
+                        y[d + p] += bo
+        else:
+            for s in range(n):
+                for o in range(O):
+                    d = ((s0 + s) * O + o) * L
+                    e = (o * n + s) * L
+                    bo = bias[o] if bias.size else zero
+                    for p in range(L):
+                        y[d + p] = out[e + p] + bo
+
+
+@_kernel
+def conv_tiles_wgrad(x, g, gwt, cols, buf, tiles, t0, t1, C, H, W, O, Ho, Wo, kh, kw, sh, sw,
+                     dh, dw, pt, pl, G, fn, one):
+    """gwt (G, Kg, Og) += cols @ g^T over tiles t0:t1: the weight gradient,
+    transposed, of output gradient g (N, O, Ho, Wo) (flat, like x; ``buf``
+    (O*T) is scratch).  (cols @ g^T has many rows and the long axis inner to
+    both operands: BLAS runs it faster than g @ cols^T.)"""
+    _, Kg, Og = gwt.shape
+    L = Ho * Wo
+    isz = x.itemsize
+    for t in range(t0, t1):
+        s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = n * nh * Wo
+        _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
+        if n > 1:
+            _gather_tile(g, buf, O, L, s0, n)
+        for grp in range(G):
+            pa = cols.ctypes.data + grp * Kg * T * isz
+            pc = gwt.ctypes.data + grp * Kg * Og * isz
+            if n == 1:
+                _cblas_gemm_beta(fn, _NT, _T, Kg, Og, T, one, pa, T,
+                                 g.ctypes.data + ((s0 * O + grp * Og) * L + h0 * Wo) * isz, L,
+                                 one, pc, Og)
+            else:
+                _cblas_gemm_beta(fn, _NT, _T, Kg, Og, T, one, pa, T,
+                                 buf.ctypes.data + grp * Og * T * isz, T, one, pc, Og)
+
+
+@_kernel
+def conv_tiles_dgrad(g, w, gx, cols, buf, tiles, t0, t1, C, H, W, Ho, Wo, kh, kw, sh, sw,
+                     dh, dw, pt, pl, G, fn, one, zero):
+    """gx (N, C, H, W) += the input gradient of output gradient g over tiles
+    t0:t1: cols = w^T g per tile, sent back by ``_col2im_tile``.  Tiles of
+    one sample overlap in gx: t0:t1 must hold whole samples of their own."""
+    O, Kg = w.shape
+    Og = O // G
+    L = Ho * Wo
+    isz = g.itemsize
+    for t in range(t0, t1):
+        s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = n * nh * Wo
+        if n > 1:
+            _gather_tile(g, buf, O, L, s0, n)
+        for grp in range(G):
+            pa = w.ctypes.data + grp * Og * Kg * isz
+            pc = cols.ctypes.data + grp * Kg * T * isz
+            if n == 1:
+                _cblas_gemm_beta(fn, _T, _NT, Kg, T, Og, one, pa, Kg,
+                                 g.ctypes.data + ((s0 * O + grp * Og) * L + h0 * Wo) * isz, L,
+                                 zero, pc, T)
+            else:
+                _cblas_gemm_beta(fn, _T, _NT, Kg, T, Og, one, pa, Kg,
+                                 buf.ctypes.data + grp * Og * T * isz, T, zero, pc, T)
+        _col2im_tile(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
+
+
+# ---- convolution as shifted GEMMs ("implicit GEMM", no im2col) ----------------------------
+# The input, zero-padded and split into its sh*sw stride phases, lies as
+# xq (N, C, sh*sw, Hq, Wq): xq[n, c, p*sw + q, a, b] = xpad[n, c, a*sh + p, b*sw + q]
+# (with stride 1, just the padded input).  Kernel offset (i, j) reads phase
+# ((i*dh) % sh, (j*dw) % sw) shifted by ((i*dh) // sh, (j*dw) // sw), so over
+# the *wide* positions p = hh*Wq + wo of a band of output rows, channel c's
+# columns are one contiguous run of xq, and channels are sh*sw*Hq*Wq apart.
+# BLAS reads them in place: kh*kw GEMMs of K = C/G each, accumulated into a
+# (O, T) tile (the Wq - Wo columns past each output row are computed and
+# dropped).  Nothing is copied but the phased input and the output tile.
+
+
+@_kernel
+def conv_shift_forward(xq, wr, bias, y, out, tiles, t0, t1, C, Hq, Wq, Ho, Wo, kh, kw, sh, sw,
+                       dh, dw, G, fn, one, zero):
+    """y (N, O, Ho, Wo) = the conv of phased xq (+ bias) on tiles t0:t1 (rows
+    s, s + 1, h0, h1: bands of one sample).  wr (kh*kw*O, C/G): the weight
+    as (i, j, o, c); ``out``: scratch (O * T)."""
+    Cg = wr.shape[1]
+    O = wr.shape[0] // (kh * kw)
+    Og = O // G
+    L = Ho * Wo
+    plane = Hq * Wq
+    ldc = sh * sw * plane
+    isz = xq.itemsize
+    for t in range(t0, t1):
+        s, h0 = tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = (nh - 1) * Wq + Wo
+        for grp in range(G):
+            pc = out.ctypes.data + grp * Og * T * isz
+            for i in range(kh):
+                for j in range(kw):
+                    ph = ((i * dh) % sh) * sw + (j * dw) % sw
+                    pa = wr.ctypes.data + ((i * kw + j) * O + grp * Og) * Cg * isz
+                    pb = xq.ctypes.data + ((s * C + grp * Cg) * ldc + ph * plane
+                                           + (h0 + (i * dh) // sh) * Wq + (j * dw) // sw) * isz
+                    _cblas_gemm_beta(fn, _NT, _NT, Og, T, Cg, one, pa, Cg, pb, ldc,
+                                     zero if i == 0 and j == 0 else one, pc, T)
+        for o in range(O):
+            bo = bias[o] if bias.size else zero
+            for hh in range(nh):
+                d = (s * O + o) * L + (h0 + hh) * Wo
+                e = o * T + hh * Wq
+                for wo in range(Wo):
+                    y[d + wo] = out[e + wo] + bo
+
+
+@_kernel
+def conv_shift_wgrad(xq, g, gwt, buf, tiles, t0, t1, C, Hq, Wq, O, Ho, Wo, kh, kw, sh, sw, dh,
+                     dw, G, fn, one, zero):
+    """gwt (kh*kw*G*Cg, Og) += the weight gradient, as (i, j, group, c, o),
+    of the conv of phased xq with output gradient g (N, O, Ho, Wo), over
+    tiles t0:t1: xq's shifted rows @ g^T, with g laid out wide in ``buf``
+    (O * T), zeros in the columns past each row."""
+    Og = gwt.shape[1]
+    Cg = C // G
+    L = Ho * Wo
+    plane = Hq * Wq
+    ldc = sh * sw * plane
+    isz = xq.itemsize
+    for t in range(t0, t1):
+        s, h0 = tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = (nh - 1) * Wq + Wo
+        for o in range(O):
+            for hh in range(nh):
+                d = (s * O + o) * L + (h0 + hh) * Wo
+                e = o * T + hh * Wq
+                for wo in range(Wo):
+                    buf[e + wo] = g[d + wo]
+                if hh < nh - 1:
+                    for wo in range(Wo, Wq):
+                        buf[e + wo] = zero
+        for grp in range(G):
+            pb = buf.ctypes.data + grp * Og * T * isz
+            for i in range(kh):
+                for j in range(kw):
+                    ph = ((i * dh) % sh) * sw + (j * dw) % sw
+                    pa = xq.ctypes.data + ((s * C + grp * Cg) * ldc + ph * plane
+                                           + (h0 + (i * dh) // sh) * Wq + (j * dw) // sw) * isz
+                    pc = gwt.ctypes.data + ((i * kw + j) * G + grp) * Cg * Og * isz
+                    _cblas_gemm_beta(fn, _NT, _T, Cg, Og, T, one, pa, ldc, pb, T, one, pc, Og)
+
+
 # ---- max pooling, forward and backward --------------------------------------------------
 # The same two stages as the generic formula (ember/backends/generic/pooling.py),
 # one plane at a time in one pass: stage 1 takes, for every buffer row hb

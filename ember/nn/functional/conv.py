@@ -27,8 +27,11 @@ col2im scatter-add that loops over the kh*kw kernel offsets only.
 The array work is two kernels of the input's backend (``kernels(x)``):
 ``conv2d_apply`` (im2col + GEMM: the output and/or the weight gradient)
 and ``conv2d_scatter`` (GEMM + col2im: the input gradient and/or the
-weight gradient).  The CPU's (``ember.backends.cpu._conv``) build the
-columns from strided views, batch chunk by chunk, in recycled buffers.
+weight gradient).  The CPU's (``ember.backends.cpu._conv``) run cache-sized
+tiles of columns (or shifted GEMMs without columns) in compiled code where
+they can, else build the columns batch chunk by batch chunk; the tiles keep
+no columns for the backward (``kept`` is None: the weight gradient rebuilds
+them tile by tile, which costs less than a batch-sized buffer in memory).
 
 Three Ops close the set under differentiation, so double backward works:
 
@@ -520,6 +523,9 @@ def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
     batched = x.ndim == nd + 2
     channels = x.shape[1 if batched else 0]
     O = w.shape[0]
+    if O == 0:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be at least 1 at "
+                           f"dimension 0, but got weight of size {list(w.shape)} instead")
     if O % groups:
         raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
                            f"at dimension 0, but got weight of size [{list(w.shape)}] instead")
