@@ -151,3 +151,27 @@ def test_unrecorded_ops_keep_view_and_output_rules():
         assert s.shape == (3, 1)
         y = x.exp()
         assert not y.requires_grad and y.grad_fn is None and y._version == 0
+
+
+@pytest.mark.parametrize("rows", [2, 3, 4, 8, 9, 16])
+@pytest.mark.parametrize("n_out", [65, 257, 384, 1000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_few_rows_slabs(rows, n_out, dtype):
+    # a few rows (decoding) take the transposed product, in slabs of outputs
+    rng = np.random.default_rng(rows * n_out)
+    a = rng.standard_normal((rows, 1, 128)).astype(dtype)
+    w = (rng.standard_normal((n_out, 128)) / 64).astype(dtype)    # outputs ~0.2: float32 sums
+    b = rng.standard_normal(n_out).astype(dtype)
+    with ember.no_grad():
+        got = ember.nn.functional.linear(_from(a), _from(w), _from(b))
+    want = torch.nn.functional.linear(torch.from_numpy(a), torch.from_numpy(w), torch.from_numpy(b))
+    assert got.shape == want.shape and got.is_contiguous()
+    assert_close(got, want)
+    x = _from(a).requires_grad_()
+    wt = _from(w).requires_grad_()
+    tx, tw = torch.from_numpy(a).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    c = rng.standard_normal((rows, 1, n_out)).astype(dtype)
+    (ember.nn.functional.linear(x, wt) * _from(c)).sum().backward()
+    (torch.nn.functional.linear(tx, tw) * torch.from_numpy(c)).sum().backward()
+    assert_close(x.grad, tx.grad)
+    assert_close(wt.grad, tw.grad)
