@@ -140,19 +140,23 @@ for (n, p), q in zip(ddp.module.named_parameters(), ref.parameters()):
     close(p.grad, q.grad, f"no_sync accumulation: {n}")
 
 # ---- the all-reduces start while backward runs ------------------------------------------------
-# Ember accumulates leaf gradients at the end of backward; by the time the first
-# parameter's .grad is written, every bucket's all-reduce must already be in flight.
+# Each parameter's gradient is accumulated as soon as its last contribution has
+# arrived, and a full bucket starts its all-reduce then: the last layer's bucket
+# must be in flight before the first layer's gradient exists, and every bucket
+# by the end.
 ember.manual_seed(6)
 deep = nn.Sequential(*[nn.Linear(64, 64) for _ in range(6)])
 ddp_deep = DDP(deep, bucket_cap_mb=0.02)
 assert len(ddp_deep._buckets) > 2, len(ddp_deep._buckets)
 out = ddp_deep(ember.randn(4, 64)).sum()
 red = ddp_deep._pending
-seen = []
-for p in deep.parameters():
-    p.register_post_accumulate_grad_hook(lambda p: seen.append(len(red.requests)))
+launched = {}
+for name, p in deep.named_parameters():
+    p.register_post_accumulate_grad_hook(lambda p, name=name: launched.setdefault(name, len(red.requests)))
 out.backward()
-assert seen and seen[0] == len(ddp_deep._buckets), (seen, len(ddp_deep._buckets))
+first_layer = min(launched["0.weight"], launched["0.bias"])
+assert 1 <= first_layer < len(ddp_deep._buckets), launched
+assert max(launched.values()) == len(ddp_deep._buckets) == len(red.requests), launched
 
 # ---- state dicts, unused parameters ----------------------------------------------------------
 assert all(k.startswith("module.") for k in ddp.state_dict())
