@@ -80,15 +80,14 @@ class _Reduction:
         self.ready[i] = 1
         ddp = self.ddp
         if ddp._world > 1:
-            b, k = ddp._where[i]
-            view = ddp._buckets[b].views[k]
+            b, view = ddp._slot[i]
             g = p.grad._data
             # The bucket holds each gradient already divided by the world size
             # (as torch's reducer does), so the all-reduced sum is the average.
             if g is view:
                 view *= ddp._inv_world          # (gradient_as_bucket_view: accumulated in place)
             else:
-                np.multiply(_host(g), ddp._inv_world, out=view)
+                np.multiply(g if type(g) is np.ndarray else _host(g), ddp._inv_world, out=view)
             self._param_ready(b)
         self.remaining -= 1
         if self.remaining == 0:
@@ -101,9 +100,8 @@ class _Reduction:
         ddp = self.ddp
         if ddp._world == 1:
             return
-        b, k = ddp._where[i]
+        b, view = ddp._slot[i]
         p = ddp._params[i]
-        view = ddp._buckets[b].views[k]
         if p.grad is not None:
             if p.grad._data is not view:
                 np.multiply(_host(p.grad._data), ddp._inv_world, out=view)
@@ -247,6 +245,11 @@ class DistributedDataParallel(Module):
             self._broadcast([p for _, p in module.named_parameters()] +
                             [b for _, b in module.named_buffers()])
         self._make_buckets()
+        # Where each buffer lives, found once (torch also fixes its list of buffers
+        # at construction): a forward reads the current tensors from these dicts,
+        # so a buffer replaced by a new tensor is still the one broadcast.
+        self._buffer_slots = [(m._buffers, name) for m in module.modules()
+                              for name, b in m._buffers.items() if b is not None]
         self._pending = None
         for i, p in enumerate(self._params):
             p.register_post_accumulate_grad_hook(_AccumulatedHook(self, i))
@@ -304,10 +307,10 @@ class DistributedDataParallel(Module):
                          for g in groups]
         self._bucket_index = groups
         self._bucket_sizes = [len(g) for g in groups]
-        self._where = {}
+        self._slot = [None] * len(self._params)     # param index -> (bucket, its slice)
         for b, g in enumerate(groups):
             for k, i in enumerate(g):
-                self._where[i] = (b, k)
+                self._slot[i] = (b, self._buckets[b].views[k])
 
     # ---- forward: prepare this step's graph -------------------------------------------------
     def forward(self, *inputs, **kwargs):
@@ -320,10 +323,9 @@ class DistributedDataParallel(Module):
             # after all, its root hook raises instead of mixing two steps' gradients.
             self._pending.finished = self._pending.discarded = True
             self._pending = None
-        if self.broadcast_buffers and self.require_forward_param_sync and self._world > 1:
-            bufs = [b for _, b in self.module.named_buffers()]
-            if bufs:
-                self._broadcast(bufs)
+        if self.broadcast_buffers and self.require_forward_param_sync and self._world > 1 \
+                and self._buffer_slots:
+            self._broadcast(_unique([slots[name] for slots, name in self._buffer_slots]))
         out = self.module(*inputs, **kwargs)
         from ...autograd import grad_mode
         if self.require_backward_grad_sync and grad_mode.state.enabled:
@@ -439,6 +441,17 @@ class _RootHook:
         if not red.finished:
             red.entered = True
         return None
+
+
+def _unique(tensors):
+    """``tensors`` without repeats (one buffer registered in two modules) or Nones."""
+    seen = set()
+    out = []
+    for t in tensors:
+        if t is not None and id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+    return out
 
 
 def _tensors(obj):
