@@ -89,9 +89,10 @@ class _Reduction:
             else:
                 np.multiply(g if type(g) is np.ndarray else _host(g), ddp._inv_world, out=view)
             self._param_ready(b)
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.finish()
+        if i in self.used:   # (one the walk did not find -- inside a checkpoint -- is not counted)
+            self.remaining -= 1
+            if self.remaining == 0:
+                self.finish()
 
     def mark_unused(self, i):
         """An unused parameter (find_unused_parameters): its local gradient is
