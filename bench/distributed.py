@@ -7,8 +7,9 @@
 1. All-reduce bandwidth: ``ember.distributed.all_reduce`` on a float32 tensor
    against mpi4py's ``Allreduce`` on the very same buffer, 1 KB to 64 MB,
    under ``mpiexec -n 2``.  The two alternate call by call; the table gives
-   median times per call and their ratio (Ember's per-call extras: the 16-byte
-   agreement all-reduce, the watchdog, the tensor unwrapping).
+   median times per call and their ratio (Ember's per-call extras: the
+   agreement all-gather -- which carries the data itself up to 4 KB --, the
+   watchdog, the tensor unwrapping).
 2. Data-parallel throughput, GPT and ResNet from bench/workloads.py: one
    process with one thread against two processes with one thread each under
    DistributedDataParallel, each process running the workload's batch
@@ -17,8 +18,9 @@
    backward), and no overlap (backward under ``no_sync()``, then one
    all-reduce of all gradients flattened -- what bucketing saves).  Runs
    alternate (1p, ddp, ..., 1p, ddp, ...) in fresh processes; medians.
-   ``ddp-1p``: DDP in a world of one process, i.e. DDP's own cost (hooks,
-   graph walk, bucket copies) against the plain model.
+   ``ddp-1p``: DDP in a world of one process against the plain model: DDP's
+   per-step bookkeeping (the graph walk, the hooks; a world of one has no
+   bucket copies and no all-reduce).
    ``cpu ms``: rank 0's CPU time per step (MPI spins while it waits, so
    waiting for a descheduled peer shows there too).
 """

@@ -5,9 +5,11 @@ contiguous (a CPU tensor: its NumPy array, no copy).  Otherwise it goes
 through a contiguous host copy that is written back afterwards.
 
 Before a collective starts, its ranks check that they agree on what they
-are doing (the collective, dtype, shape, op) with one 16-byte all-reduce of
-a hash, so that a mismatch raises an error on every rank instead of
-corrupting memory or hanging.  The watchdog (see _group.py) ends the job
+are doing (the collective, dtype, shape, op) with one small all-gather of
+their descriptions, so that a mismatch raises an error on every rank instead
+of corrupting memory or hanging.  A small all_reduce (up to 4 KB) sends its
+data inside that exchange and is then reduced locally: one message round
+instead of two (see _agree).  The watchdog (see _group.py) ends the job
 when a call runs past the group's timeout.
 """
 import enum
@@ -149,35 +151,68 @@ def _encode(desc):
     return out + [0] * (_WIDTH - len(out))
 
 
-def _agree(pg, desc):
+# The agreement is one MPI_Allgather of a fixed-size block per rank, whatever
+# the collective: the description's numbers, then room for _SMALL bytes of data.
+# Every rank sees every rank's description, so a mismatch raises on all of them,
+# and, the block's size being fixed, the exchange itself always matches.  A small
+# all_reduce sends its data in that room and reduces what arrives locally: one
+# exchange instead of an agreement and then the all-reduce.
+_SMALL = 4096
+_BLOCK = _WIDTH + _SMALL // 8         # int64s per rank
+_PAYLOAD = _WIDTH * 8                 # byte offset of the data in a block
+
+
+def _agree(pg, desc, data=None):
     """Every rank of ``pg`` checks that all of them are about to run ``desc``
-    (collective, dtype, shape, op) with one small all-reduce (the maximum of
-    the numbers and of their negatives equals them only if all ranks agree);
-    a mismatch raises on every rank."""
-    bufs = _ENCODED.get(desc)
-    if bufs is None:
+    (collective, dtype, shape, op); a mismatch raises on every rank.  ``data``
+    (a contiguous host array of at most _SMALL bytes) travels along: returns
+    every rank's copy of it as an (n, size) array, in rank order."""
+    n = pg.size()
+    found = _ENCODED.get(desc)
+    if found is None:
         if len(_ENCODED) > 4096:     # (shapes that keep changing: do not grow without bound)
             _ENCODED.clear()
-        codes = _encode(desc)
-        mine = np.array(codes + [-c for c in codes], dtype=np.int64)
-        bufs = _ENCODED[desc] = (mine, mine.tobytes(), np.empty_like(mine))
-    mine, mine_bytes, top = bufs
-    pg.comm.Allreduce(mine, top, _MPI_MAX[0] or _max_op())
-    if top.tobytes() != mine_bytes:
+        codes = np.array(_encode(desc), dtype=np.int64)
+        found = _ENCODED[desc] = (codes, codes.tobytes())
+    codes, code_bytes = found
+    bufs = pg.__dict__.get("_agree_bufs")
+    if bufs is None:
+        bufs = pg._agree_bufs = _AgreeBuffers(n)
+    bufs.send[:_WIDTH] = codes
+    if data is not None:
+        send, recv = bufs.typed(data.dtype)
+        count = data.size
+        send[:count] = data.reshape(-1)
+    pg.comm.Allgather(bufs.send, bufs.recv)
+    if bufs.recv[:, :_WIDTH].tobytes() != code_bytes * n:
         readable = " ".join(str(getattr(p, "name", p)) for p in desc)   # (dtype, op names)
         descs = pg.comm.allgather(readable)
         lines = "; ".join(f"rank {pg.ranks[i]}: {d}" for i, d in enumerate(descs))
         raise RuntimeError(f"ember.distributed: the ranks called mismatched collectives "
                            f"(every rank must pass tensors of the same dtype and shape): {lines}")
+    if data is None:
+        return None
+    return recv[:, :count]
 
 
-_MPI_MAX = [None]
-_ENCODED = {}    # description -> (its numbers, as bytes, a receive buffer)
+class _AgreeBuffers:
+    """A group's blocks for _agree: ``send`` (one block), ``recv`` (one per
+    rank), and their data parts seen as each dtype (made once per dtype)."""
+
+    def __init__(self, n):
+        self.send = np.zeros(_BLOCK, dtype=np.int64)
+        self.recv = np.empty((n, _BLOCK), dtype=np.int64)
+        self._typed = {}
+
+    def typed(self, dtype):
+        found = self._typed.get(dtype)
+        if found is None:
+            found = self._typed[dtype] = (self.send[_WIDTH:].view(dtype),
+                                          self.recv[:, _WIDTH:].view(dtype))
+        return found
 
 
-def _max_op():
-    _MPI_MAX[0] = _mpi().MAX
-    return _MPI_MAX[0]
+_ENCODED = {}    # description -> (its numbers, as bytes)
 
 
 def _desc(what, *parts):
@@ -296,17 +331,52 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     what = "all_reduce"
     pg = _resolve(group)
     b = _Buf(tensor, what)
-    mop = _mpi_op(op, b.arr.dtype, what)
+    arr = b.arr
+    mop = _mpi_op(op, arr.dtype, what)
+    n = pg.size()
+    desc = (what, arr.dtype, arr.shape, op)
+    if not _LOCAL:
+        _local_ops()
+    local = _LOCAL.get(mop.py2f()) if arr.nbytes <= _SMALL and arr.dtype in _LOCAL_DTYPES else None
+    if local is not None and not async_op:
+        # Small: the data travels with the agreement; every rank reduces the
+        # ranks' copies in rank order, so all get the very same result.
+        with _armed(pg, what):
+            parts = _agree(pg, desc, arr)
+        flat = arr.reshape(-1)
+        if n == 2:
+            local(parts[0], parts[1], out=flat)
+        elif n > 2:
+            local.reduce(parts, axis=0, out=flat)
+        # (n == 1: the tensor already holds the result)
+        if op == ReduceOp.AVG:
+            _avg(arr, n)
+        b.done()
+        return None
     MPI = _mpi()
-    arr, n = b.arr, pg.size()
 
     def finish():
         if op == ReduceOp.AVG:
             _avg(arr, n)
         b.done()
-    return _run(pg, _desc(what, arr.dtype, arr.shape, op),
-                lambda: pg.comm.Allreduce(MPI.IN_PLACE, arr, mop),
+    return _run(pg, desc, lambda: pg.comm.Allreduce(MPI.IN_PLACE, arr, mop),
                 lambda: pg.comm.Iallreduce(MPI.IN_PLACE, arr, mop), finish, async_op, [tensor])
+
+
+# The MPI reductions that all_reduce's small path computes itself (filled on first use).
+_LOCAL = {}     # MPI op handle (py2f) -> the NumPy ufunc computing it
+_LOCAL_DTYPES = frozenset(np.dtype(t) for t in (np.bool_, np.int8, np.int16, np.int32, np.int64,
+                                                np.uint8, np.uint16, np.uint32, np.uint64,
+                                                np.float16, np.float32, np.float64))
+
+
+def _local_ops():
+    MPI = _mpi()
+    pairs = [(MPI.SUM, np.add), (MPI.PROD, np.multiply), (MPI.MIN, np.minimum),
+             (MPI.MAX, np.maximum), (MPI.LAND, np.logical_and), (MPI.LOR, np.logical_or),
+             (MPI.LXOR, np.logical_xor), (MPI.BAND, np.bitwise_and), (MPI.BOR, np.bitwise_or),
+             (MPI.BXOR, np.bitwise_xor)]
+    _LOCAL.update((mpi_op.py2f(), ufunc) for mpi_op, ufunc in pairs)   # (MPI ops are unhashable)
 
 
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):

@@ -1,6 +1,6 @@
 """Worker for tests/test_distributed.py: DistributedDataParallel against one process.
 
-`mpiexec -n 2 python ddp.py [bucket_cap_mb]`.  Every rank also trains a
+`mpiexec -n 2 python ddp.py [bucket_cap_mb]` (or -n 1).  Every rank also trains a
 single-process reference on the concatenated global batch; after each step
 the DDP replica's weights (and the loss averaged over ranks) must equal the
 reference's to 1e-6.  float64, so that the comparison measures the algorithm
@@ -40,12 +40,12 @@ def same_state(ddp, ref, what):
 
 
 def train(name, make_model, make_batch, loss_fn, steps=3, opt=ember.optim.SGD, make_ref=None,
-          **opt_kw):
+          ddp_kw=None, set_to_none=True, **opt_kw):
     """DDP on this rank's half of each global batch vs one process on all of it
     (``make_ref``: the single-process model, when it differs)."""
     ember.manual_seed(rank + 1)          # each rank starts from different weights ...
     model = make_model()
-    ddp = DDP(model, bucket_cap_mb=cap)  # ... and DDP broadcasts rank 0's
+    ddp = DDP(model, bucket_cap_mb=cap, **(ddp_kw or {}))  # ... and DDP broadcasts rank 0's
     ember.manual_seed(1)
     ref = (make_ref or make_model)()
     same_state(ddp, ref, f"{name} after construction")
@@ -55,11 +55,11 @@ def train(name, make_model, make_batch, loss_fn, steps=3, opt=ember.optim.SGD, m
         x, y = make_batch(step)
         half = x.shape[0] // world
         sl = slice(rank * half, (rank + 1) * half)
-        o1.zero_grad()
+        o1.zero_grad(set_to_none=set_to_none)
         loss = loss_fn(ddp(x[sl]), y[sl])
         loss.backward()
         o1.step()
-        o2.zero_grad()
+        o2.zero_grad(set_to_none=set_to_none)
         ref_loss = loss_fn(ref(x), y)
         ref_loss.backward()
         o2.step()
@@ -81,6 +81,19 @@ def batch(shape, classes):
 train("MLP", lambda: nn.Sequential(nn.Linear(10, 32), nn.Tanh(), nn.Linear(32, 32), nn.ReLU(),
                                    nn.Linear(32, 4)),
       batch((8, 10), 4), F.cross_entropy, steps=4, opt=ember.optim.Adam, lr=1e-2)
+
+
+# gradient_as_bucket_view: the same training, with each .grad a slice of its bucket
+# (kept across steps when zero_grad leaves the gradients in place; a world of one
+# has no buckets).
+for set_to_none in (True, False):
+    m = train("MLP, gradient_as_bucket_view", lambda: nn.Sequential(nn.Linear(10, 32), nn.Tanh(),
+                                                                   nn.Linear(32, 4)),
+              batch((8, 10), 4), F.cross_entropy, steps=3, opt=ember.optim.SGD,
+              ddp_kw={"gradient_as_bucket_view": True}, set_to_none=set_to_none, lr=0.1,
+              momentum=0.9)
+    views = [v for b in m._buckets for v in b.views]
+    assert world == 1 or all(any(p.grad._data is v for v in views) for p in m.module.parameters())
 
 
 # ---- a CNN with SyncBatchNorm ----------------------------------------------------------------
@@ -121,7 +134,7 @@ ember.manual_seed(5)
 net = nn.Sequential(nn.Linear(6, 16), nn.GELU(), nn.Linear(16, 3))
 ref = copy.deepcopy(net)
 ddp = DDP(net, bucket_cap_mb=cap)
-make = batch((4, 6), 3)
+make = batch((2 * world, 6), 3)
 for k in range(3):
     x, y = make(k)
     sl = slice(rank * 2, rank * 2 + 2)
@@ -132,7 +145,7 @@ for k in range(3):
         g = ddp.module[0].weight.grad.clone()
         both = [ember.zeros_like(g) for _ in range(world)]
         dist.all_gather(both, g)
-        assert not np.allclose(both[0].numpy(), both[1].numpy()), "no_sync communicated"
+        assert world == 1 or not np.allclose(both[0].numpy(), both[1].numpy()), "no_sync communicated"
     else:
         F.cross_entropy(ddp(x[sl]), y[sl]).backward()
     F.cross_entropy(ref(x), y).backward()
@@ -140,19 +153,26 @@ for (n, p), q in zip(ddp.module.named_parameters(), ref.parameters()):
     close(p.grad, q.grad, f"no_sync accumulation: {n}")
 
 # ---- the all-reduces start while backward runs ------------------------------------------------
-# Ember accumulates leaf gradients at the end of backward; by the time the first
-# parameter's .grad is written, every bucket's all-reduce must already be in flight.
+# Each parameter's gradient is accumulated as soon as its last contribution has
+# arrived, and a full bucket starts its all-reduce then: the last layer's bucket
+# must be in flight before the first layer's gradient exists, and every bucket
+# by the end.
 ember.manual_seed(6)
 deep = nn.Sequential(*[nn.Linear(64, 64) for _ in range(6)])
 ddp_deep = DDP(deep, bucket_cap_mb=0.02)
 assert len(ddp_deep._buckets) > 2, len(ddp_deep._buckets)
 out = ddp_deep(ember.randn(4, 64)).sum()
 red = ddp_deep._pending
-seen = []
-for p in deep.parameters():
-    p.register_post_accumulate_grad_hook(lambda p: seen.append(len(red.requests)))
+launched = {}
+for name, p in deep.named_parameters():
+    p.register_post_accumulate_grad_hook(lambda p, name=name: launched.setdefault(name, len(red.requests)))
 out.backward()
-assert seen and seen[0] == len(ddp_deep._buckets), (seen, len(ddp_deep._buckets))
+first_layer = min(launched["0.weight"], launched["0.bias"])
+if world > 1:                      # (a world of one all-reduces nothing)
+    assert 1 <= first_layer < len(ddp_deep._buckets), launched
+    assert max(launched.values()) == len(ddp_deep._buckets) == len(red.requests), launched
+else:
+    assert len(launched) == 12 and not red.requests, launched
 
 # ---- state dicts, unused parameters ----------------------------------------------------------
 assert all(k.startswith("module.") for k in ddp.state_dict())

@@ -6,18 +6,24 @@ How the gradients are reduced (torch's reducer, over ember.distributed):
   ``bucket_cap_mb`` (the first one 1 MB, as torch), in reverse order of
   ``parameters()`` -- roughly the order in which backward produces their
   gradients -- and rank 0's parameters and buffers are broadcast to all.
-* Ember's engine accumulates leaves' gradients at the very end of backward,
-  so a parameter's post-accumulate-grad hook is too late to overlap anything.
-  Instead, after each forward DDP walks the new graph once and hooks the
-  nodes that feed a parameter: when the last of them has run, the parameter's
-  gradient is known, it is copied into its bucket, and a full bucket starts a
-  non-blocking all-reduce (``MPI_Iallreduce``) while backward continues
-  through the earlier layers.
-* The parameters' post-accumulate-grad hooks then run at the end of backward:
-  the last one waits for the buckets and writes the averaged gradients into
-  ``.grad``.
-* ``no_sync()``: forwards inside it install no hooks, so gradients
-  accumulate locally; the next synchronised backward all-reduces the sum.
+* Ember's engine runs nodes from the most recently recorded down, and a
+  leaf's ``AccumulateGrad`` node is numbered below every recorded node, so
+  leaves normally accumulate at the very end of backward -- too late to
+  overlap anything.  After each forward DDP walks the new graph once and
+  renumbers each parameter's ``AccumulateGrad`` node to just below the
+  earliest node that consumes the parameter: the engine then accumulates the
+  gradient as soon as its last contribution has arrived (as torch's engine
+  does), while backward continues through the earlier layers.
+* Each parameter's post-accumulate-grad hook (torch's reducer hook) copies
+  the fresh ``.grad`` into its bucket; a full bucket starts a non-blocking
+  all-reduce (``MPI_Iallreduce``).  The last parameter's hook waits for the
+  buckets and writes the averaged gradients into ``.grad`` (with
+  ``gradient_as_bucket_view=True``, ``.grad`` *is* the bucket slice: no copy).
+* ``no_sync()``: forwards inside it prepare nothing, so gradients accumulate
+  locally; the next synchronised backward all-reduces the sum.
+* A world of one process has nothing to average: the hooks only check that
+  every parameter got its gradient (the same errors as in a larger world),
+  with no bucket copies and no all-reduce.
 """
 import contextlib
 
@@ -33,7 +39,7 @@ _FIRST_BUCKET_BYTES = 1024 * 1024
 
 class _Bucket:
     """Parameters whose gradients travel in one all-reduce: ``flat`` holds
-    them end to end, ``views[i]`` is parameter i's slice of it."""
+    them end to end, ``views[k]`` is parameter k's slice of it."""
 
     def __init__(self, params, dtype):
         self.params = params
@@ -44,58 +50,64 @@ class _Bucket:
             n = p.numel()
             self.views.append(self.flat[off:off + n].reshape(p.shape))
             off += n
-        self.request = None
 
 
 class _Reduction:
-    """The state of one synchronised backward: which gradients are still
-    expected, which buckets have started."""
+    """The state of one synchronised backward: which parameters are still
+    to come, which buckets have started."""
 
-    def __init__(self, ddp, expected, used):
+    def __init__(self, ddp, used, remaining):
         self.ddp = ddp
-        self.expected = expected          # param index -> contributions still to come
         self.used = used                  # param indices the forward graph reached
-        self.started = set()              # param indices whose slot has been written
-        self.waiting = [len(b.params) for b in ddp._buckets]
+        self.remaining = remaining        # used parameters not accumulated yet
+        self.ready = bytearray(len(ddp._params))
+        self.waiting = list(ddp._bucket_sizes)   # per bucket: parameters not ready yet
         self.next_bucket = 0              # the next bucket to start (they start in order)
-        self.accumulated = 0              # post-accumulate-grad hooks seen
         self.requests = []
         self.used_counts = None
+        self.entered = False              # backward reached this forward's output
         self.finished = False
         self.discarded = False
 
-    def contribute(self, i, g):
-        """Node-hook side: one contribution ``g`` (an array) to parameter i's gradient.
-
-        The bucket holds each gradient already divided by the world size (as
-        torch's reducer does), so the all-reduced sum is the average; the
-        division is folded into the copy into the bucket."""
+    def accumulated(self, i, p):
+        """Parameter i's gradient for this step is complete in ``p.grad``."""
+        if self.ready[i]:
+            raise RuntimeError(
+                f"Expected to mark a variable ready only once. This error is caused by a "
+                f"parameter ({self.ddp._names[i]}) that received gradient twice in one "
+                f"backward: it is used outside the forward of DistributedDataParallel, or "
+                f"backward ran twice through the same forward's graph.")
+        self.ready[i] = 1
         ddp = self.ddp
-        b, k = ddp._where[i]
-        view = ddp._buckets[b].views[k]
-        inv = ddp._inv_world
-        if i not in self.started:
-            self.started.add(i)
-            p = ddp._params[i]
-            if p.grad is not None:          # gradients kept by no_sync() steps
-                np.multiply(_host(p.grad._data), inv, out=view)
-                view += g * inv
+        if ddp._world > 1:
+            b, view = ddp._slot[i]
+            g = p.grad._data
+            # The bucket holds each gradient already divided by the world size
+            # (as torch's reducer does), so the all-reduced sum is the average.
+            if g is view:
+                view *= ddp._inv_world          # (gradient_as_bucket_view: accumulated in place)
             else:
-                np.multiply(g, inv, out=view)
-        else:
-            view += g * inv                 # (a parameter used several times)
-        self.expected[i] -= 1
-        if self.expected[i] == 0:
+                np.multiply(g if type(g) is np.ndarray else _host(g), ddp._inv_world, out=view)
             self._param_ready(b)
+        if i in self.used:   # (one the walk did not find -- inside a checkpoint -- is not counted)
+            self.remaining -= 1
+            if self.remaining == 0:
+                self.finish()
 
     def mark_unused(self, i):
         """An unused parameter (find_unused_parameters): its local gradient is
         what it holds already, or zero."""
-        b, k = self.ddp._where[i]
-        p = self.ddp._params[i]
-        view = self.ddp._buckets[b].views[k]
+        self.ready[i] = 1
+        ddp = self.ddp
+        if ddp._world == 1:
+            return
+        b, view = ddp._slot[i]
+        p = ddp._params[i]
         if p.grad is not None:
-            np.multiply(_host(p.grad._data), self.ddp._inv_world, out=view)
+            if p.grad._data is not view:
+                np.multiply(_host(p.grad._data), ddp._inv_world, out=view)
+            else:
+                view *= ddp._inv_world
         else:
             view[...] = 0
         self._param_ready(b)
@@ -115,21 +127,23 @@ class _Reduction:
 
     def _launch(self, b):
         ddp = self.ddp
-        bucket = ddp._buckets[b]
-        self.requests.append(ddp._comm.Iallreduce(ddp._MPI.IN_PLACE, bucket.flat, ddp._MPI.SUM))
+        # (DDP's own buckets skip the collectives' agreement check: every rank
+        # built the same buckets from the same model, checked at construction.)
+        self.requests.append(ddp._comm.Iallreduce(ddp._MPI.IN_PLACE, ddp._buckets[b].flat,
+                                                  ddp._MPI.SUM))
 
     def finish(self):
-        """Last post-accumulate-grad hook: wait for every bucket, write ``.grad``."""
+        """Last parameter's hook: wait for every bucket, write ``.grad``."""
         ddp = self.ddp
         self.finished = True
         ddp._pending = None
-        missing = [i for i, w in enumerate(self.waiting) if w > 0]
-        if missing:
+        missing = [i for i, r in enumerate(self.ready) if not r]
+        if missing and self.used_counts is None:
             # Keep MPI consistent before raising: the other ranks launched the same buckets.
-            with ddp._armed("DistributedDataParallel gradient all-reduce"):
-                ddp._MPI.Request.Waitall(self.requests)
-            names = [ddp._names[i] for b in missing for i in ddp._bucket_index[b]
-                     if self.expected.get(i, 0) > 0 or i not in self.used]
+            if self.requests:
+                with ddp._armed("DistributedDataParallel gradient all-reduce"):
+                    ddp._MPI.Request.Waitall(self.requests)
+            names = [ddp._names[i] for i in missing]
             raise RuntimeError(
                 "Expected to have finished reduction in the prior iteration before starting a "
                 "new one. This error indicates that your module has parameters that were not "
@@ -138,26 +152,34 @@ class _Reduction:
                 "`torch.nn.parallel.DistributedDataParallel`, and by making sure all `forward` "
                 "function outputs participate in calculating loss. Parameters which did not "
                 f"receive grad for rank {ddp._rank}: {', '.join(names)}")
+        if ddp._world == 1:
+            return                         # the local gradients are the average
         with ddp._armed("DistributedDataParallel gradient all-reduce"):
             ddp._MPI.Request.Waitall(self.requests)
-        globally_used = None
-        if self.used_counts is not None:
-            globally_used = self.used_counts
+        globally_used = self.used_counts
+        as_view = ddp.gradient_as_bucket_view
         for b, bucket in enumerate(ddp._buckets):
+            index = ddp._bucket_index[b]
             for k, p in enumerate(bucket.params):
-                i = ddp._bucket_index[b][k]
-                if globally_used is not None and globally_used[i] == 0:
+                if globally_used is not None and globally_used[index[k]] == 0:
                     continue               # no rank used it: its .grad stays as it was
-                _write_grad(p, bucket.views[k])
+                _write_grad(p, bucket.views[k], as_view)
 
 
 def _host(arr):
     return _backends.backend_of(arr).to_host(arr)
 
 
-def _write_grad(p, reduced):
-    """``p.grad = reduced``: in place when p.grad is a host array, else a new tensor."""
+def _write_grad(p, reduced, as_view):
+    """``p.grad = reduced``: in place when p.grad is a host array, else a new
+    tensor; with ``as_view`` (gradient_as_bucket_view), the bucket slice itself."""
     g = p.grad
+    if g is not None and g._data is reduced:
+        g._vc[0] += 1                      # (already the bucket slice: reduced in place)
+        return
+    if as_view and type(p._data) is np.ndarray:
+        p.grad = _wrap(reduced)
+        return
     if g is not None and type(g._data) is np.ndarray and g._data.flags.c_contiguous \
             and g._data.dtype == reduced.dtype:
         np.copyto(g._data, reduced)
@@ -165,16 +187,6 @@ def _write_grad(p, reduced):
         return
     b = _backends.backend_of(p._data)
     p.grad = _wrap(b.from_host(reduced.copy()))
-
-
-def _sum_to(g, shape):
-    """Sum a broadcast gradient down to ``shape`` (as the engine does for edges)."""
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                      if s == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
 
 class DistributedDataParallel(Module):
@@ -234,9 +246,14 @@ class DistributedDataParallel(Module):
             self._broadcast([p for _, p in module.named_parameters()] +
                             [b for _, b in module.named_buffers()])
         self._make_buckets()
+        # Where each buffer lives, found once (torch also fixes its list of buffers
+        # at construction): a forward reads the current tensors from these dicts,
+        # so a buffer replaced by a new tensor is still the one broadcast.
+        self._buffer_slots = [(m._buffers, name) for m in module.modules()
+                              for name, b in m._buffers.items() if b is not None]
         self._pending = None
-        for p in self._params:
-            p.register_post_accumulate_grad_hook(self._on_accumulated)
+        for i, p in enumerate(self._params):
+            p.register_post_accumulate_grad_hook(_AccumulatedHook(self, i))
 
     # ---- construction -------------------------------------------------------------------
     def _check_same_model(self, dist, module):
@@ -261,6 +278,8 @@ class DistributedDataParallel(Module):
             for dtype, ts in by_dtype.items():
                 flat = np.concatenate([np.ascontiguousarray(_host(t._data)).reshape(-1) for t in ts])
                 self._comm.Bcast(flat, 0)
+                if self._rank == 0:
+                    continue               # (rank 0's own values: nothing to write back)
                 off = 0
                 for t in ts:
                     n = t.numel()
@@ -288,26 +307,26 @@ class DistributedDataParallel(Module):
         self._buckets = [_Bucket([self._params[i] for i in g], self._params[g[0]]._data.dtype)
                          for g in groups]
         self._bucket_index = groups
-        self._where = {}
+        self._bucket_sizes = [len(g) for g in groups]
+        self._slot = [None] * len(self._params)     # param index -> (bucket, its slice)
         for b, g in enumerate(groups):
             for k, i in enumerate(g):
-                self._where[i] = (b, k)
+                self._slot[i] = (b, self._buckets[b].views[k])
 
-    # ---- forward: hook this step's graph ---------------------------------------------------
+    # ---- forward: prepare this step's graph -------------------------------------------------
     def forward(self, *inputs, **kwargs):
         if self._pending is not None and not self._pending.finished:
-            if self._pending.started:
+            if self._pending.entered:
                 raise RuntimeError("Expected to have finished reduction in the prior iteration "
                                    "before starting a new one (a backward ran only part way).")
             # A forward whose output never went through backward (an evaluation
             # with grad mode on): forget it; should its graph reach backward
-            # after all, its hooks raise instead of mixing two steps' gradients.
+            # after all, its root hook raises instead of mixing two steps' gradients.
             self._pending.finished = self._pending.discarded = True
             self._pending = None
-        if self.broadcast_buffers and self.require_forward_param_sync:
-            bufs = [b for _, b in self.module.named_buffers()]
-            if bufs and self._world > 1:
-                self._broadcast(bufs)
+        if self.broadcast_buffers and self.require_forward_param_sync and self._world > 1 \
+                and self._buffer_slots:
+            self._broadcast(_unique([slots[name] for slots, name in self._buffer_slots]))
         out = self.module(*inputs, **kwargs)
         from ...autograd import grad_mode
         if self.require_backward_grad_sync and grad_mode.state.enabled:
@@ -315,52 +334,66 @@ class DistributedDataParallel(Module):
         return out
 
     def _prepare(self, out):
-        """Hook the nodes of ``out``'s graph that feed a parameter (see the module docstring)."""
+        """Walk ``out``'s graph: find each parameter's AccumulateGrad node and
+        renumber it to run right after the parameter's last consumer (see the
+        module docstring); hook the graph's roots."""
         roots = [t.grad_fn for t in _tensors(out) if t.grad_fn is not None]
         if not roots:
             return
-        consumers = {}        # node -> [(input position, param index)]
-        expected = {}
-        seen = set(roots)
-        stack = list(seen)
         index = self._index
         accumulate = AccumulateGrad
+        earliest = {}         # param index -> the lowest number among its consumers
+        accs = {}             # param index -> its AccumulateGrad node in this graph
+        seen = set(roots)
+        stack = list(seen)
         while stack:
             node = stack.pop()
-            for pos, (nxt, _) in enumerate(node.next_functions):
-                if nxt is None:
+            for e in node._next:
+                if e is None:
                     continue
+                nxt = e[0]
                 if type(nxt) is accumulate:
                     i = index.get(id(nxt.variable))
                     if i is not None:
-                        consumers.setdefault(node, []).append((pos, i))
-                        expected[i] = expected.get(i, 0) + 1
+                        s = node._seq
+                        if i not in accs:
+                            accs[i] = nxt
+                            earliest[i] = s
+                        elif s < earliest[i]:
+                            earliest[i] = s
                 elif nxt not in seen:
                     seen.add(nxt)
                     stack.append(nxt)
-        used = set(expected)
-        red = _Reduction(self, expected, used)
+        # Renumber: just below the earliest consumer.  Nodes carry whole numbers,
+        # so a fraction never ties with one; parameters sharing their earliest
+        # consumer (a Linear's weight and bias) get distinct fractions.
+        by_consumer = {}
+        for i, s in earliest.items():
+            by_consumer.setdefault(s, []).append(i)
+        for s, group in by_consumer.items():
+            step = 1.0 / (len(group) + 1)
+            for k, i in enumerate(group):
+                accs[i]._seq = s - (k + 1) * step
+        used = set(accs)
+        red = _Reduction(self, used, len(used))
         self._pending = red
-        for node, slots in consumers.items():
-            node.register_hook(_NodeHook(red, slots))
+        hook = _RootHook(red)
+        for node in roots:
+            node.register_prehook(hook)
         if self.find_unused_parameters:
-            flags = np.zeros(len(self._params), dtype=np.int32)
-            for i in used:
-                flags[i] = 1
-            red.used_counts = flags
-            red.requests.append(self._comm.Iallreduce(self._MPI.IN_PLACE, flags, self._MPI.SUM))
+            if self._world > 1:
+                flags = np.zeros(len(self._params), dtype=np.int32)
+                for i in used:
+                    flags[i] = 1
+                red.used_counts = flags
+                red.requests.append(self._comm.Iallreduce(self._MPI.IN_PLACE, flags,
+                                                          self._MPI.SUM))
             for i in range(len(self._params)):
                 if i not in used:
                     red.mark_unused(i)
-        red.expected_hooks = len(used)
-
-    def _on_accumulated(self, p):
-        red = self._pending
-        if red is None or red.finished:
-            return
-        red.accumulated += 1
-        if red.accumulated == red.expected_hooks:
-            red.finish()
+        if not used:
+            red.finished = True
+            self._pending = None
 
     @contextlib.contextmanager
     def no_sync(self):
@@ -377,39 +410,49 @@ class DistributedDataParallel(Module):
         raise RuntimeError("DistributedDataParallel is not picklable; save .module instead")
 
 
-class _NodeHook:
-    """Post-hook of a node feeding parameters: routes its gradients to the buckets."""
-    __slots__ = ("red", "slots")
+class _AccumulatedHook:
+    """Post-accumulate-grad hook of parameter ``i``: hands its gradient to
+    the step's reduction."""
+    __slots__ = ("ddp", "i")
 
-    def __init__(self, red, slots):
-        self.red, self.slots = red, slots
+    def __init__(self, ddp, i):
+        self.ddp, self.i = ddp, i
 
-    def __call__(self, grad_inputs, grad_outputs):
+    def __call__(self, p):
+        red = self.ddp._pending
+        if red is not None and red.entered:
+            red.accumulated(self.i, p)
+
+
+class _RootHook:
+    """Pre-hook on the nodes that made a forward's output: backward has reached
+    that forward's graph, so the parameters' gradients that follow are its."""
+    __slots__ = ("red",)
+
+    def __init__(self, red):
+        self.red = red
+
+    def __call__(self, grad_outputs):
         red = self.red
-        if red.finished:
-            if red.discarded:
-                raise RuntimeError("DistributedDataParallel: backward through the output of a "
-                                   "forward that was followed by another forward before any "
-                                   "backward; DDP reduces the gradients of the latest forward "
-                                   "only (run backward after each forward, or use no_sync())")
-            return None
-        for pos, i in self.slots:
-            g = grad_inputs[pos] if pos < len(grad_inputs) else None
-            p = red.ddp._params[i]
-            if g is None:
-                red.expected[i] -= 1      # (counted as a zero contribution)
-                if red.expected[i] == 0:
-                    if i not in red.started:
-                        red.mark_unused(i)
-                        continue
-                    red._param_ready(red.ddp._where[i][0])
-                continue
-            arr = _host(g._data if isinstance(g, Tensor) else g)
-            arr = _sum_to(arr, tuple(p.shape))
-            if arr.dtype != p._data.dtype:
-                arr = arr.astype(p._data.dtype)
-            red.contribute(i, arr)
+        if red.discarded:
+            raise RuntimeError("DistributedDataParallel: backward through the output of a "
+                               "forward that was followed by another forward before any "
+                               "backward; DDP reduces the gradients of the latest forward "
+                               "only (run backward after each forward, or use no_sync())")
+        if not red.finished:
+            red.entered = True
         return None
+
+
+def _unique(tensors):
+    """``tensors`` without repeats (one buffer registered in two modules) or Nones."""
+    seen = set()
+    out = []
+    for t in tensors:
+        if t is not None and id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+    return out
 
 
 def _tensors(obj):
