@@ -34,7 +34,7 @@ def sum_to(g, shape):
     shape = tuple(shape)
     if gshape == shape:
         return g
-    axes, keep = _sum_plan(gshape, shape)
+    axes, keep = _SUM_PLANS.get((gshape, shape)) or _sum_plan(gshape, shape)   # (cached: no call)
     if not axes:
         return g.reshape(shape)
     if not isinstance(g, TensorBase):
