@@ -30,8 +30,7 @@ from .grad_mode import state as _gm
 from .anomaly import state as _anomaly
 from .._dtype import tensor_type_name
 from .._errors import not_a_tensor
-from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, backend_of, quiet
-from ..backends.cpu import _fperr
+from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, backend_of, quiet, _fperr
 from .. import _tensor_base
 from .._tensor_base import TensorBase, _wrap
 from .._bfloat16 import state as _bf16, plan as _bf16_plan, widened as _widened

@@ -31,3 +31,4 @@ from . import cpu  # noqa: E402,F401  (registers the CPU backend)
 # NumPy error mode: ``quiet()`` before computing (NumPy is the host's array
 # library whatever the device).
 from .cpu._fperr import quiet  # noqa: E402,F401
+from .cpu import _fperr  # noqa: E402,F401  (its ``installed`` filter: the op recorder checks it inline)
