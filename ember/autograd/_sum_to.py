@@ -6,7 +6,7 @@ The engine applies it to every gradient whose shape differs from its input's
 kernels) and on Tensors (``Tensor.sum``, recorded under ``create_graph``).
 """
 from .._tensor_base import TensorBase
-from ..backends import namespace, kernels
+from ..backends import XP, kernels
 
 
 _SUM_PLANS = {}
@@ -34,14 +34,14 @@ def sum_to(g, shape):
     shape = tuple(shape)
     if gshape == shape:
         return g
-    axes, keep = _sum_plan(gshape, shape)
+    axes, keep = _SUM_PLANS.get((gshape, shape)) or _sum_plan(gshape, shape)   # (cached: no call)
     if not axes:
         return g.reshape(shape)
     if not isinstance(g, TensorBase):
         if axes == (0,) and g.ndim == 2:
             r = kernels(g).sum_rows(g)      # (a bias gradient: the backend's fastest column sum)
         else:
-            r = namespace(g).add.reduce(g, axes, None, None, keep)
+            r = XP[type(g)].add.reduce(g, axes, None, None, keep)   # (namespace(g), no call)
         return r.reshape(shape) if r.shape != shape else r
     r = g.sum(dim=axes, keepdim=keep)
     return r.reshape(shape) if tuple(r.shape) != shape else r

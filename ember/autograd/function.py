@@ -21,6 +21,7 @@ import itertools
 import os
 import threading
 import traceback
+import warnings as _warnings
 import weakref
 
 import numpy as np
@@ -29,7 +30,7 @@ from .grad_mode import state as _gm
 from .anomaly import state as _anomaly
 from .._dtype import tensor_type_name
 from .._errors import not_a_tensor
-from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, backend_of, quiet
+from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, backend_of, quiet, _fperr
 from .. import _tensor_base
 from .._tensor_base import TensorBase, _wrap
 from .._bfloat16 import state as _bf16, plan as _bf16_plan, widened as _widened
@@ -415,7 +416,9 @@ def _record_raw(cls, args, kwargs):
             d = a._data
             arrays.append(d)
             if a.requires_grad:
-                edges.append(_edge(a))
+                fn = a.grad_fn      # (_edge(a), inline: a call per input is ~1% of op_overhead)
+                edges.append((fn, a._out_nr, d.shape, d.dtype) if fn is not None
+                             else (_leaf_node(a), 0, d.shape, d.dtype))
                 needs.append(True)
                 continue
         else:
@@ -424,7 +427,9 @@ def _record_raw(cls, args, kwargs):
         needs.append(False)
     ctx._next = edges
     ctx.needs_input_grad = needs
-    quiet()
+    f = _warnings.filters   # quiet() inline (~1% of a small op): inf/nan silent, as torch's
+    if not f or f[0] is not _fperr.installed:
+        quiet()
     try:
         out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
     except Exception:
@@ -492,11 +497,21 @@ def _record_binary(cls, a, b):
     ctx._saved = ctx._saved_info = None
     ad = a._data
     bd = b._data
-    ea = _edge(a) if a.requires_grad else None
-    eb = _edge(b) if b.requires_grad else None
+    # (_edge(a) and _edge(b), inline: see _record_raw)
+    ea = eb = None
+    if a.requires_grad:
+        fn = a.grad_fn
+        ea = ((fn, a._out_nr, ad.shape, ad.dtype) if fn is not None
+              else (_leaf_node(a), 0, ad.shape, ad.dtype))
+    if b.requires_grad:
+        fn = b.grad_fn
+        eb = ((fn, b._out_nr, bd.shape, bd.dtype) if fn is not None
+              else (_leaf_node(b), 0, bd.shape, bd.dtype))
     ctx._next = [ea, eb]
     ctx.needs_input_grad = [ea is not None, eb is not None]
-    quiet()
+    f = _warnings.filters   # quiet() inline, as in _record_raw
+    if not f or f[0] is not _fperr.installed:
+        quiet()
     try:
         out = cls.forward(ctx, ad, bd)
     except Exception:

@@ -23,7 +23,7 @@ live here too, as in torch.
 """
 from . import cudnn, mps, cuda  # noqa: F401  (torch.backends.<name>: flags modules)
 from ._registry import (Backend, register, get, backend_of, namespace, kernels,  # noqa: F401
-                        is_array, asarray, ARRAY_TYPES, DefaultBackend)
+                        is_array, asarray, ARRAY_TYPES, DefaultBackend, XP)
 from . import generic  # noqa: E402,F401  (the generic kernel table)
 from . import cpu  # noqa: E402,F401  (registers the CPU backend)
 
@@ -31,3 +31,4 @@ from . import cpu  # noqa: E402,F401  (registers the CPU backend)
 # NumPy error mode: ``quiet()`` before computing (NumPy is the host's array
 # library whatever the device).
 from .cpu._fperr import quiet  # noqa: E402,F401
+from .cpu import _fperr  # noqa: E402,F401  (its ``installed`` filter: the op recorder checks it inline)

@@ -19,7 +19,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
 from ..autograd.function import Op
-from ..backends import namespace, kernels
+from ..backends import namespace, kernels, XP
 from . import _bw
 from ._util import promote, cast, check_broadcast
 from .elementwise import _out, _binary, _xp_function, TORCH_TYPE_NAME as _TNAME
@@ -76,7 +76,9 @@ def _float_unary(op, name, doc, complex_ok=False):
     ``complex_ok``: complex input is computed as it is (the Op's backward conjugates);
     otherwise it is refused as torch refuses complex input to real-only functions."""
     def fn(input, *, out=None):
-        if not isinstance(input, TensorBase) or not _isf(input._data.dtype):
+        # (kind "f" tested first: the common float input makes no is_float call)
+        if not isinstance(input, TensorBase) or input._data.dtype.kind != "f" and \
+                not _isf(input._data.dtype):
             if isinstance(input, TensorBase) and input._data.dtype.kind == "c":
                 if not complex_ok:
                     raise _not_impl(name, input.dtype)
@@ -94,7 +96,7 @@ def _float_unary(op, name, doc, complex_ok=False):
 class Exp(Op):
     @staticmethod
     def forward(ctx, x):
-        out = namespace(x).exp(x, out=...)
+        out = XP[type(x)].exp(x, out=...)   # (namespace(x) without a call: see XP)
         if ctx.needs_input_grad:
             ctx.save_for_backward(out)
         return out
@@ -102,7 +104,7 @@ class Exp(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * _bw.conj(out)
+        return g * out.conj()   # (an array or Tensor; free when real: itself comes back)
 
 
 class Exp2(Op):
@@ -354,7 +356,7 @@ class Cosh(Op):
 class Tanh(Op):
     @staticmethod
     def forward(ctx, x):
-        out = namespace(x).tanh(x, out=...)
+        out = XP[type(x)].tanh(x, out=...)   # (namespace(x) without a call: see XP)
         if ctx.needs_input_grad:
             ctx.save_for_backward(out)
         return out
@@ -362,7 +364,7 @@ class Tanh(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        return g * _bw.conj(_bw.one_minus(out * out))
+        return g * _bw.one_minus(out * out).conj()   # (as Exp's: free when real)
 
 
 class Asinh(Op):

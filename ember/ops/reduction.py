@@ -21,7 +21,7 @@ from .._errors import not_a_tensor
 from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
-from ..backends import namespace, kernels, is_array
+from ..backends import namespace, kernels, is_array, XP
 from ..backends._sparse import SparseData
 from .sparse import sparse_sum
 from . import _bw
@@ -170,11 +170,11 @@ class Sum(Op):
     def forward(ctx, x, axes, keepdim, acc):
         if ctx.needs_input_grad:
             ctx.x_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        xp = namespace(x)
+        xp = XP[type(x)]    # (namespace(x) without a call: see XP)
         if acc is np.float16:  # torch accumulates half in float32
             r = xp.asarray(_fsum(x, axes, np.float32, keepdim)).astype(np.float16)
         else:
-            r = _fsum(x, axes, acc, keepdim)
+            r = _fsum(x, axes, acc, keepdim, None, xp)
         return _c(r, xp)
 
     @staticmethod
@@ -204,7 +204,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     if not isinstance(input, TensorBase):
         _check_tensor(input, "sum")
     d = input._data
-    acc = None if dtype is None and _isf(d.dtype) and d.dtype.char != "e" \
+    # (kind "f" is tested first, here and in mean: no is_float call for the common dtypes)
+    acc = None if dtype is None and (d.dtype.kind == "f" or _isf(d.dtype)) and d.dtype.char != "e" \
         else _acc_dtype(d, dtype, input)
     axes = None if dim is None else _axes(dim, d.ndim, "sum")
     try:
@@ -225,7 +226,7 @@ class Mean(Op):
         n = _count(x.shape, axes)
         if ctx.needs_input_grad:
             ctx.x_shape, ctx.axes, ctx.keepdim, ctx.n = x.shape, axes, keepdim, n
-        xp = namespace(x)
+        xp = XP[type(x)]    # (namespace(x) without a call: see XP)
         if n == 0:
             with _quiet(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -248,7 +249,7 @@ class Mean(Op):
         shape, n = ctx.x_shape, ctx.n
         g = _keep(g, ctx.axes, ctx.keepdim)
         if n and (type(g) is np.ndarray or is_array(g)) and g.dtype.kind == "f":
-            xp = namespace(g)
+            xp = XP[type(g)]
             out = xp.empty(shape, g.dtype)   # divide and broadcast in one pass
             return xp.divide(g, n, out=out)
         return _bw.broadcast_to(g / n if n else g * _nan, shape)
@@ -259,7 +260,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     if type(dim) is int and isinstance(input, TensorBase) and dtype is None and out is None:
         d = input._data   # (the common call, mean(x, dim=k), without the general checks)
         nd = d.ndim
-        if _isf(d.dtype) and nd and -nd <= dim < nd:
+        if (d.dtype.kind == "f" or _isf(d.dtype)) and nd and -nd <= dim < nd:
             return Mean.apply(input, (dim % nd,), keepdim, None)
     if not isinstance(input, TensorBase):
         _check_tensor(input, "mean")

@@ -306,11 +306,11 @@ class Optimizer:
             return _profiled(Optimizer.zero_grad, self, "zero_grad", (set_to_none,), {})
         for group in self.param_groups:
             for p in group["params"]:
-                g = p.grad
+                g = p._grad     # (the .grad property's field: no call per parameter)
                 if g is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None  # (what the setter does with None)
                     continue
                 if g.grad_fn is not None:
                     g.detach_()
@@ -364,7 +364,7 @@ class Optimizer:
         state = self.state if stateful else None
         init_state = self._init_state
         for p in group["params"]:
-            grad = p.grad
+            grad = p._grad      # (the .grad property's field: no call per parameter)
             if grad is None:
                 continue
             d = p._data

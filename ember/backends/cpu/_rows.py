@@ -72,7 +72,7 @@ def sum_rows(x2):
     gradients)."""
     n = x2.shape[0]
     if x2.dtype.kind != "f" or x2.dtype.itemsize < 4 or n < 64:
-        return x2.sum(axis=0)
+        return np.add.reduce(x2, 0)     # (x2.sum(axis=0) without its Python-level wrapper)
     one = _ones(n, x2.dtype)
     m = x2.shape[1]
     if n * m < 2 * _parallel.ELEMENT_GRAIN:
