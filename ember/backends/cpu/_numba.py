@@ -108,10 +108,12 @@ def norm_rows_backward(g, xhat, rstd, w, one, inv_d, center, gx, gw, gb):
 # ---- batch norm: statistics per channel of an (N, C, S) array --------------------------
 
 @_kernel
-def norm_channels_forward(x, w, b, eps, one, inv_m, y, xc, mean, var, rstd):
+def norm_channels_forward(x, w, b, eps, one, inv_m, y, mean, var, rstd):
     """Per channel c, over the N * S elements x[:, c, :]:  mean_c, biased
-    var_c, rstd_c = 1 / sqrt(var_c + eps),  xc = x - mean_c,
-    y = xc * (rstd_c * w_c) + b_c  (w, b: (C,) or None)."""
+    var_c, rstd_c = 1 / sqrt(var_c + eps),
+    y = (x - mean_c) * (rstd_c * w_c) + b_c  (w, b: (C,) or None).
+    (The backward takes x and mean, not the centred x: one array less to
+    write, and to allocate, per call.)"""
     N, C, S = x.shape
     zero = one - one
     for c in range(C):
@@ -131,28 +133,28 @@ def norm_channels_forward(x, w, b, eps, one, inv_m, y, xc, mean, var, rstd):
         shift = zero if b is None else b[c]
         for n in range(N):
             for j in range(S):
-                d = x[n, c, j] - mu
-                xc[n, c, j] = d
-                y[n, c, j] = d * scale + shift
+                y[n, c, j] = (x[n, c, j] - mu) * scale + shift
         mean[c] = mu
         var[c] = v
         rstd[c] = r
 
 
 @_kernel
-def norm_channels_backward(g, xc, rstd, w, inv_m, gx, gw, gb):
-    """The backward of norm_channels_forward.  Per channel, with
+def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb):
+    """The backward of norm_channels_forward.  Per channel, with xc = x - mean,
     sg = sum(g), sgx = rstd * sum(g * xc) and a = rstd * w:
-    gx = a * (g - sg / M) - xc * (a * rstd * sgx / M),  gw = sgx,  gb = sg."""
+    gx = a * (g - sg / M) - xc * (a * rstd * sgx / M),  gw = sgx,  gb = sg.
+    (``mean`` all zeros when ``x`` is already centred.)"""
     N, C, S = g.shape
     for c in range(C):
         r = rstd[c]
+        mu = mean[c]
         sg = r - r
         sgx = sg
         for n in range(N):
             for j in range(S):
                 sg += g[n, c, j]
-                sgx += g[n, c, j] * xc[n, c, j]
+                sgx += g[n, c, j] * (x[n, c, j] - mu)
         sgx = sgx * r
         if gw is not None:
             gw[c] = sgx
@@ -163,7 +165,7 @@ def norm_channels_backward(g, xc, rstd, w, inv_m, gx, gw, gb):
         k2 = a * r * sgx * inv_m
         for n in range(N):
             for j in range(S):
-                gx[n, c, j] = a * (g[n, c, j] - k1) - xc[n, c, j] * k2
+                gx[n, c, j] = a * (g[n, c, j] - k1) - (x[n, c, j] - mu) * k2
 
 
 # ---- exp for float32, inside a loop ---------------------------------------------------
@@ -870,6 +872,81 @@ def max_pool2d_backward(g, a1, a2, gx, sh, sw, dh, dw, ph, pw, p0, p1):
                 w = wo * sw + a1[p, hb, wo] * dw - pw
                 if 0 <= h < H and 0 <= w < W:
                     gx[p, h, w] += g[p, ho, wo]
+
+
+@_kernel
+def max_pool2x2_forward(x, y, a1, a2, p0, p1):
+    """The 2x2 windows at stride 2 without padding or dilation (LeNet's, the
+    common pool): planes p0:p1 of x (P, H, W) -> y (P, Ho, Wo) and the
+    winners max_pool2d_forward records, a1 (P, H, Wo) along W for every row
+    and a2 (P, Ho, Wo) along H, with its rules for ties and NaN.  Each
+    window's four values are read once, with no scratch rows."""
+    H = x.shape[1]
+    Ho, Wo = y.shape[1], y.shape[2]
+    for p in range(p0, p1):
+        for h in range(H):
+            if h & 1 and h < 2 * Ho:
+                continue            # (the odd row of a window: done with its even one)
+            pair = h < 2 * Ho
+            for wo in range(Wo):
+                a = x[p, h, 2 * wo]
+                b = x[p, h, 2 * wo + 1]
+                t0 = np.int8(((b > a) & (a == a)) | (b != b))
+                m0 = b if b > a else a
+                m0 = b if b != b else m0
+                a1[p, h, wo] = t0
+                if pair:
+                    c = x[p, h + 1, 2 * wo]
+                    d = x[p, h + 1, 2 * wo + 1]
+                    t1 = np.int8(((d > c) & (c == c)) | (d != d))
+                    m1 = d if d > c else c
+                    m1 = d if d != d else m1
+                    a1[p, h + 1, wo] = t1
+                    t2 = np.int8(((m1 > m0) & (m0 == m0)) | (m1 != m1))
+                    m = m1 if m1 > m0 else m0
+                    y[p, h >> 1, wo] = m1 if m1 != m1 else m
+                    a2[p, h >> 1, wo] = t2
+
+
+@_kernel
+def max_pool2x2_backward(g, a1, a2, gx, zero, p0, p1):
+    """The backward of max_pool2x2_forward, written, not added: planes p0:p1
+    of gx (P, H, W) get g (P, Ho, Wo) at each window's winner and ``zero``
+    (0 in g's dtype) everywhere else, the rows and columns no window covers
+    included, so gx needs no zeroing pass first."""
+    H, W = gx.shape[1], gx.shape[2]
+    Ho, Wo = g.shape[1], g.shape[2]
+    for p in range(p0, p1):
+        for ho in range(Ho):
+            r0 = 2 * ho
+            r1 = r0 + 1
+            for wo in range(Wo):
+                v = g[p, ho, wo]
+                low = a2[p, ho, wo] != 0
+                top = zero if low else v
+                bot = v if low else zero
+                right0 = a1[p, r0, wo] != 0
+                right1 = a1[p, r1, wo] != 0
+                gx[p, r0, 2 * wo] = zero if right0 else top
+                gx[p, r0, 2 * wo + 1] = top if right0 else zero
+                gx[p, r1, 2 * wo] = zero if right1 else bot
+                gx[p, r1, 2 * wo + 1] = bot if right1 else zero
+            for w in range(2 * Wo, W):
+                gx[p, r0, w] = zero
+                gx[p, r1, w] = zero
+        for h in range(2 * Ho, H):
+            for w in range(W):
+                gx[p, h, w] = zero
+
+
+# ---- ReLU ----------------------------------------------------------------------------------
+
+@_kernel
+def relu_backward(g, out, gx, zero):
+    """gx = g where out > 0 or out is NaN (torch passes the gradient of a NaN
+    output), else ``zero``; flat arrays of one dtype."""
+    for i in range(g.shape[0]):
+        gx[i] = zero if out[i] <= zero else g[i]
 
 
 # ---- masked_fill ---------------------------------------------------------------------------
