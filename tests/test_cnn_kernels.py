@@ -43,7 +43,9 @@ def _switched(forward, backward, switch_to):
 
 # ---- batch norm (training mode) -------------------------------------------------------------
 
-BN_SHAPES = [(4, 3, 5, 6), (2, 5, 1, 7), (8, 2, 3), (6, 4)]
+# short rows (the compiled loops in memory order) and one long enough for
+# the channel-at-a-time order (16 * 17 >= _numba._BN_LONG)
+BN_SHAPES = [(4, 3, 5, 6), (2, 5, 1, 7), (8, 2, 3), (6, 4), (2, 3, 16, 17)]
 
 
 @pytest.mark.parametrize("shape", BN_SHAPES)
@@ -91,11 +93,12 @@ def _bn_run(x, w, b, g):
 
 
 def test_batch_norm_kernels_agree_with_numpy_path():
-    x, w, b, g = rand(5, 4, 3, 7, seed=1), rand(4, seed=2), rand(4, seed=3), rand(5, 4, 3, 7,
-                                                                                 seed=4)
-    on, off = _both_paths(lambda: _bn_run(x, w, b, g))
-    for a, c in zip(on, off):
-        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+    for shape in ((5, 4, 3, 7), (2, 3, 16, 17)):
+        x, g = rand(*shape, seed=1), rand(*shape, seed=4)
+        w, b = rand(shape[1], seed=2), rand(shape[1], seed=3)
+        on, off = _both_paths(lambda: _bn_run(x, w, b, g))
+        for a, c in zip(on, off):
+            np.testing.assert_allclose(a, c, rtol=1e-11, atol=1e-11)
 
 
 @pytest.mark.parametrize("switch_to", [False, True])

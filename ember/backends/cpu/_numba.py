@@ -107,6 +107,15 @@ def norm_rows_backward(g, xhat, rstd, w, one, inv_d, center, gx, gw, gb):
 
 # ---- batch norm: statistics per channel of an (N, C, S) array --------------------------
 
+# Two loop orders.  With long rows (S >= _BN_LONG) each channel's N * S
+# elements are summed, then re-read from the cache, one channel at a time.  With
+# short rows (a 4x4 feature map: 16 values, one cache line per (n, c)) that
+# order jumps a whole sample's stride for every 64 bytes; the loops then run in
+# memory order, with the per-channel sums in (C,) arrays.
+
+_BN_LONG = 256
+
+
 @_kernel
 def norm_channels_forward(x, w, b, eps, one, inv_m, y, mean, var, rstd):
     """Per channel c, over the N * S elements x[:, c, :]:  mean_c, biased
@@ -116,27 +125,62 @@ def norm_channels_forward(x, w, b, eps, one, inv_m, y, mean, var, rstd):
     write, and to allocate, per call.)"""
     N, C, S = x.shape
     zero = one - one
+    if S >= _BN_LONG:
+        for c in range(C):
+            s = zero
+            for n in range(N):
+                for j in range(S):
+                    s += x[n, c, j]
+            mu = s * inv_m
+            ss = zero
+            for n in range(N):
+                for j in range(S):
+                    d = x[n, c, j] - mu
+                    ss += d * d
+            mean[c] = mu
+            var[c] = ss * inv_m
+    else:
+        for c in range(C):
+            mean[c] = zero
+            var[c] = zero
+        for n in range(N):
+            for c in range(C):
+                s = zero
+                for j in range(S):
+                    s += x[n, c, j]
+                mean[c] += s
+        for c in range(C):
+            mean[c] *= inv_m
+        for n in range(N):
+            for c in range(C):
+                mu = mean[c]
+                ss = zero
+                for j in range(S):
+                    d = x[n, c, j] - mu
+                    ss += d * d
+                var[c] += ss
+        for c in range(C):
+            var[c] *= inv_m
     for c in range(C):
-        s = zero
+        rstd[c] = one / np.sqrt(var[c] + eps)
+    if S >= _BN_LONG:
+        for c in range(C):
+            _bn_affine(x, w, b, mean, rstd, zero, y, c, 0, N)
+    else:
         for n in range(N):
-            for j in range(S):
-                s += x[n, c, j]
-        mu = s * inv_m
-        ss = zero
-        for n in range(N):
-            for j in range(S):
-                d = x[n, c, j] - mu
-                ss += d * d
-        v = ss * inv_m
-        r = one / np.sqrt(v + eps)
-        scale = r if w is None else r * w[c]
-        shift = zero if b is None else b[c]
-        for n in range(N):
-            for j in range(S):
-                y[n, c, j] = (x[n, c, j] - mu) * scale + shift
-        mean[c] = mu
-        var[c] = v
-        rstd[c] = r
+            for c in range(C):
+                _bn_affine(x, w, b, mean, rstd, zero, y, c, n, n + 1)
+
+
+@njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
+def _bn_affine(x, w, b, mean, rstd, zero, y, c, n0, n1):
+    """y[n0:n1, c] = (x - mean_c) * (rstd_c * w_c) + b_c."""
+    mu = mean[c]
+    scale = rstd[c] if w is None else rstd[c] * w[c]
+    shift = zero if b is None else b[c]
+    for n in range(n0, n1):
+        for j in range(x.shape[2]):
+            y[n, c, j] = (x[n, c, j] - mu) * scale + shift
 
 
 @_kernel
@@ -144,28 +188,63 @@ def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb):
     """The backward of norm_channels_forward.  Per channel, with xc = x - mean,
     sg = sum(g), sgx = rstd * sum(g * xc) and a = rstd * w:
     gx = a * (g - sg / M) - xc * (a * rstd * sgx / M),  gw = sgx,  gb = sg.
-    (``mean`` all zeros when ``x`` is already centred.)"""
+    (``mean`` all zeros when ``x`` is already centred.)  ``gw`` and ``gb``
+    may be None; with short rows the sums go through scratch arrays."""
     N, C, S = g.shape
+    zero = rstd[0] - rstd[0]
+    sgs = np.empty(C, g.dtype)
+    sgxs = np.empty(C, g.dtype)
+    if S >= _BN_LONG:
+        for c in range(C):
+            mu = mean[c]
+            sg = zero
+            sgx = zero
+            for n in range(N):
+                for j in range(S):
+                    sg += g[n, c, j]
+                    sgx += g[n, c, j] * (x[n, c, j] - mu)
+            sgs[c] = sg
+            sgxs[c] = sgx
+    else:
+        for c in range(C):
+            sgs[c] = zero
+            sgxs[c] = zero
+        for n in range(N):
+            for c in range(C):
+                mu = mean[c]
+                sg = zero
+                sgx = zero
+                for j in range(S):
+                    sg += g[n, c, j]
+                    sgx += g[n, c, j] * (x[n, c, j] - mu)
+                sgs[c] += sg
+                sgxs[c] += sgx
     for c in range(C):
-        r = rstd[c]
-        mu = mean[c]
-        sg = r - r
-        sgx = sg
-        for n in range(N):
-            for j in range(S):
-                sg += g[n, c, j]
-                sgx += g[n, c, j] * (x[n, c, j] - mu)
-        sgx = sgx * r
+        sgxs[c] *= rstd[c]
         if gw is not None:
-            gw[c] = sgx
+            gw[c] = sgxs[c]
         if gb is not None:
-            gb[c] = sg
-        a = r if w is None else r * w[c]
-        k1 = sg * inv_m
-        k2 = a * r * sgx * inv_m
+            gb[c] = sgs[c]
+    if S >= _BN_LONG:
+        for c in range(C):
+            _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, 0, N)
+    else:
         for n in range(N):
-            for j in range(S):
-                gx[n, c, j] = a * (g[n, c, j] - k1) - (x[n, c, j] - mu) * k2
+            for c in range(C):
+                _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, n, n + 1)
+
+
+@njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
+def _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, n0, n1):
+    """gx[n0:n1, c] of norm_channels_backward, from the channel's sums."""
+    r = rstd[c]
+    mu = mean[c]
+    a = r if w is None else r * w[c]
+    k1 = sgs[c] * inv_m
+    k2 = a * r * sgxs[c] * inv_m
+    for n in range(n0, n1):
+        for j in range(g.shape[2]):
+            gx[n, c, j] = a * (g[n, c, j] - k1) - (x[n, c, j] - mu) * k2
 
 
 # ---- exp for float32, inside a loop ---------------------------------------------------
