@@ -191,7 +191,7 @@ def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb):
     (``mean`` all zeros when ``x`` is already centred.)  ``gw`` and ``gb``
     may be None; with short rows the sums go through scratch arrays."""
     N, C, S = g.shape
-    zero = rstd[0] - rstd[0]
+    zero = inv_m - inv_m      # (not from rstd: a channel of NaN has rstd NaN)
     sgs = np.empty(C, g.dtype)
     sgxs = np.empty(C, g.dtype)
     if S >= _BN_LONG:
