@@ -139,37 +139,36 @@ def norm_channels_forward(x, w, b, eps, one, inv_m, y, mean, var, rstd):
                     ss += d * d
             mean[c] = mu
             var[c] = ss * inv_m
-    else:
+            rstd[c] = one / np.sqrt(var[c] + eps)
+            # (at once, while the channel is still in cache)
+            _bn_affine(x, w, b, mean, rstd, zero, y, c, 0, N)
+        return
+    for c in range(C):
+        mean[c] = zero
+        var[c] = zero
+    for n in range(N):
         for c in range(C):
-            mean[c] = zero
-            var[c] = zero
-        for n in range(N):
-            for c in range(C):
-                s = zero
-                for j in range(S):
-                    s += x[n, c, j]
-                mean[c] += s
+            s = zero
+            for j in range(S):
+                s += x[n, c, j]
+            mean[c] += s
+    for c in range(C):
+        mean[c] *= inv_m
+    for n in range(N):
         for c in range(C):
-            mean[c] *= inv_m
-        for n in range(N):
-            for c in range(C):
-                mu = mean[c]
-                ss = zero
-                for j in range(S):
-                    d = x[n, c, j] - mu
-                    ss += d * d
-                var[c] += ss
-        for c in range(C):
-            var[c] *= inv_m
+            mu = mean[c]
+            ss = zero
+            for j in range(S):
+                d = x[n, c, j] - mu
+                ss += d * d
+            var[c] += ss
+    for c in range(C):
+        var[c] *= inv_m
     for c in range(C):
         rstd[c] = one / np.sqrt(var[c] + eps)
-    if S >= _BN_LONG:
+    for n in range(N):
         for c in range(C):
-            _bn_affine(x, w, b, mean, rstd, zero, y, c, 0, N)
-    else:
-        for n in range(N):
-            for c in range(C):
-                _bn_affine(x, w, b, mean, rstd, zero, y, c, n, n + 1)
+            _bn_affine(x, w, b, mean, rstd, zero, y, c, n, n + 1)
 
 
 @njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
@@ -204,7 +203,9 @@ def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb):
                     sg += g[n, c, j]
                     sgx += g[n, c, j] * (x[n, c, j] - mu)
             sgs[c] = sg
-            sgxs[c] = sgx
+            sgxs[c] = sgx * rstd[c]
+            # (at once, while the channel is still in cache)
+            _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, 0, N)
     else:
         for c in range(C):
             sgs[c] = zero
@@ -219,19 +220,16 @@ def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb):
                     sgx += g[n, c, j] * (x[n, c, j] - mu)
                 sgs[c] += sg
                 sgxs[c] += sgx
+        for c in range(C):
+            sgxs[c] *= rstd[c]
+        for n in range(N):
+            for c in range(C):
+                _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, n, n + 1)
     for c in range(C):
-        sgxs[c] *= rstd[c]
         if gw is not None:
             gw[c] = sgxs[c]
         if gb is not None:
             gb[c] = sgs[c]
-    if S >= _BN_LONG:
-        for c in range(C):
-            _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, 0, N)
-    else:
-        for n in range(N):
-            for c in range(C):
-                _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, n, n + 1)
 
 
 @njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
