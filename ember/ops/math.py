@@ -1188,9 +1188,10 @@ class Relu(Op):
     @staticmethod
     def backward(ctx, g):
         out, = ctx.saved_tensors
-        # zero where the output is <= 0; a nan output passes the gradient, as
-        # torch.  (A multiply by the 0/1 mask: NumPy's where with a data-
-        # dependent mask is several times slower.)
+        # zero where the output is <= 0; a nan output passes the gradient, as torch
+        if not isinstance(g, TensorBase):
+            return kernels(g).relu_backward(g, out)
+        # (create_graph: the same mask as a constant, the product recorded)
         keep = ~(_bw.data(out) <= 0)
         return tie(g * keep.astype(_bw.data(g).dtype), out)
 

@@ -1,6 +1,6 @@
 """CPU activation kernels: the fast paths; anything else goes to the generic formula.
 
-GELU and softmax run compiled (``_numba``, one pass per element or row)
+ReLU (forward and backward), GELU and softmax run compiled (``_numba``, one pass per element or row)
 where the kernels are enabled and apply (float32/64, last axis, contiguous),
 split over the intra-op threads when large; the GELU formula of the NumPy
 path is split over the threads too.
@@ -42,6 +42,22 @@ def relu(x):
     else:
         _pool.parallel_rows(lambda lo, hi: k.relu_forward(flat[lo:hi], y[lo:hi]), flat.size, 1)
     return y.reshape(x.shape)
+
+
+@KERNELS.register
+def relu_backward(g, out):
+    """The generic ``relu_backward`` as one compiled pass (float32/64, g and out
+    of one dtype and shape), split over the intra-op threads when large; the
+    NumPy formula makes three passes and two temporaries."""
+    k = _jit.kernels_for(g.dtype)
+    if k is None or out.dtype != g.dtype or out.shape != g.shape or not g.size:
+        return _generic.relu_backward(g, out)
+    gf, of = np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(out).reshape(-1)
+    gx = np.empty(g.shape, g.dtype)
+    xf, zero = gx.reshape(-1), g.dtype.type(0)
+    _pool.parallel_rows(lambda lo, hi: k.relu_backward(gf[lo:hi], of[lo:hi], xf[lo:hi], zero),
+                        gf.size, 1)
+    return gx
 
 
 # ---- GELU ----------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ Two shapes of norm run compiled (``_numba``) in float32/64: layer/RMS norm
 (statistics over the last axis of a 2-D view, elementwise affine), one pass
 per row split over the intra-op threads, and batch norm (statistics per
 channel of an (N, C, S) view, per-channel affine), one loop per channel.
-Each saves what the generic backward would (xhat, resp. xc) so that either
-backward can follow either forward.
+Each saves a form of ``saved`` the generic backward takes (xhat; for batch
+norm the pair (x, mean) instead of the centred x), so that either backward
+can follow either forward.
 """
 import numpy as np
 
@@ -62,31 +63,41 @@ def normalize_backward(g, saved, rstd, w, spec, need):
 
 def _channels_forward(spec, xv, w, b):
     """Batch norm forward in one compiled loop per channel: normalize's
-    result (xc saved, rstd of spec.sshape, mean and var per channel); None
-    when the kernels don't apply."""
+    result, with ``(x, mean)`` saved (the generic formula's other form of
+    ``saved``: the backward centres x itself, so no centred copy is written),
+    rstd of spec.sshape, mean and var per channel; None when the kernels
+    don't apply."""
     k = _channelwise(spec, xv.dtype)
     if k is None or not spec.M:
         return None
     dt = xv.dtype
     x3 = np.ascontiguousarray(xv)
     C = x3.shape[1]
-    y, xc = np.empty_like(x3), np.empty_like(x3)
+    y = np.empty(x3.shape, dt)
     mean, var, rstd = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
     k.norm_channels_forward(x3, _vec(w, dt), _vec(b, dt), dt.type(spec.eps), dt.type(1),
-                            dt.type(1.0 / spec.M), y, xc, mean, var, rstd)
-    return y, xc, rstd.reshape(spec.sshape), mean, var
+                            dt.type(1.0 / spec.M), y, mean, var, rstd)
+    return y, (x3, mean), rstd.reshape(spec.sshape), mean, var
 
 
-def _channels_backward(spec, g, xc, rstd, w, need):
-    """The compiled backward for what _channels_forward computed; None otherwise."""
+def _channels_backward(spec, g, saved, rstd, w, need):
+    """The compiled backward for batch norm, from either form of ``saved``:
+    ``(x, mean)`` (_channels_forward) or the centred x (the generic
+    formula); None when the kernels don't apply."""
     dt = g.dtype
     k = _channelwise(spec, dt)
-    if k is None or not spec.M or xc.dtype != dt or xc.shape != g.shape:
+    if k is None or not spec.M:
+        return None
+    if type(saved) is tuple:
+        x, mean = saved
+    else:
+        x, mean = saved, np.zeros(g.shape[1], dt)
+    if x.dtype != dt or x.shape != g.shape or mean.dtype != dt:
         return None
     gx = np.empty(g.shape, dt)
     gw, gb = _param_grads(g.shape[1], need, dt)
-    k.norm_channels_backward(np.ascontiguousarray(g), np.ascontiguousarray(xc), _vec(rstd, dt),
-                             _vec(w, dt), dt.type(1.0 / spec.M), gx, gw, gb)
+    k.norm_channels_backward(np.ascontiguousarray(g), np.ascontiguousarray(x), mean,
+                             _vec(rstd, dt), _vec(w, dt), dt.type(1.0 / spec.M), gx, gw, gb)
     return gx if need[0] else None, gw, gb
 
 

@@ -1,5 +1,6 @@
 """CPU pooling kernels: max pooling's forward and backward as one compiled
-pass each (``_numba.max_pool2d_forward`` / ``max_pool2d_backward``), split
+pass each (``_numba.max_pool2d_forward`` / ``max_pool2d_backward``, and
+for 2x2 windows at stride 2 ``max_pool2x2_forward`` / ``backward``), split
 by planes over the intra-op threads; anything else is the generic formula.
 
 The generic formula is 2 * (kh + kw) NumPy passes with temporaries (each
@@ -14,6 +15,18 @@ import numpy as np
 from .._table import CPU as KERNELS
 from ..generic import pooling as _generic
 from . import _jit, _pool
+
+
+def _fits_2x2(geo, dtype):
+    """The compiled 2x2 kernels, when they apply: 2x2 windows at stride 2, no
+    padding or dilation, floor mode (every window inside the input), in
+    float32/64.  LeNet's pool: one pass reading each window once, where the
+    generic stages make two NumPy passes each and the general compiled
+    pass keeps a scratch row per stage."""
+    if (geo.kh != 2 or geo.kw != 2 or not geo.tiles or geo.Hb != geo.x4[2]
+            or geo.Wb != geo.x4[3]):
+        return None
+    return _jit.kernels_for(dtype)
 
 
 def _fits(geo, dtype):
@@ -35,6 +48,9 @@ def _planes(kernel, geo):
 @KERNELS.register
 def max_pool2d(x, geo, need_idx):
     """The generic ``max_pool2d``, compiled for float32/64."""
+    k2 = _fits_2x2(geo, x.dtype)
+    if k2 is not None:
+        return _max_pool2x2(k2, x, geo, need_idx)
     k = _fits(geo, x.dtype)
     if k is None:
         return _generic.max_pool2d(x, geo, need_idx)
@@ -60,6 +76,10 @@ def max_pool2d_backward(g, idx, geo):
     """The generic ``max_pool2d_backward``, compiled for float32/64 (with the
     winners as ``max_pool2d`` makes them: int8)."""
     a1, a2 = idx
+    if a1.dtype == np.int8 and a2.dtype == np.int8:
+        k2 = _fits_2x2(geo, g.dtype)
+        if k2 is not None:
+            return _max_pool2x2_backward(k2, g, a1, a2, geo)
     k = _fits(geo, g.dtype)
     if k is None or a1.dtype != np.int8 or a2.dtype != np.int8:
         return _generic.max_pool2d_backward(g, idx, geo)
@@ -72,4 +92,31 @@ def max_pool2d_backward(g, idx, geo):
     gxf = gx.reshape(N * C, H, W)
     _planes(lambda p0, p1: k.max_pool2d_backward(gf, a1f, a2f, gxf, geo.sh, geo.sw, geo.dh,
                                                  geo.dw, geo.ph, geo.pw, p0, p1), geo)
+    return gx.reshape(geo.x_shape)
+
+
+def _max_pool2x2(k, x, geo, need_idx):
+    """max_pool2d by max_pool2x2_forward: (y, (a1, a2) or None)."""
+    N, C, H, W = geo.x4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    x3 = np.ascontiguousarray(x).reshape(N * C, H, W)
+    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
+    a1 = np.empty((N, C, H, Wo), dtype=np.int8)
+    a2 = np.empty((N, C, Ho, Wo), dtype=np.int8)
+    y3, a13, a23 = y.reshape(N * C, Ho, Wo), a1.reshape(N * C, H, Wo), a2.reshape(N * C, Ho, Wo)
+    _planes(lambda p0, p1: k.max_pool2x2_forward(x3, y3, a13, a23, p0, p1), geo)
+    return y, ((a1, a2) if need_idx else None)
+
+
+def _max_pool2x2_backward(k, g, a1, a2, geo):
+    """max_pool2d_backward by max_pool2x2_backward (every element of gx written)."""
+    N, C, H, W = geo.x4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    g3 = np.ascontiguousarray(g).reshape(N * C, Ho, Wo)
+    a13 = np.ascontiguousarray(a1).reshape(N * C, H, Wo)
+    a23 = np.ascontiguousarray(a2).reshape(N * C, Ho, Wo)
+    gx = np.empty((N, C, H, W), dtype=g.dtype)
+    gx3 = gx.reshape(N * C, H, W)
+    zero = g.dtype.type(0)
+    _planes(lambda p0, p1: k.max_pool2x2_backward(g3, a13, a23, gx3, zero, p0, p1), geo)
     return gx.reshape(geo.x_shape)

@@ -34,7 +34,9 @@ def norm_stats(xv, spec):
 def normalize(xv, w, b, spec, stats):
     """y = (xv - mean) * rstd * w + b over ``spec`` (w, b: None or of
     ``spec.pshape``'s size): ``(y, saved, rstd, mean, var)`` with ``saved``
-    what ``normalize_backward`` takes (xc where ``spec.fold``, else xhat).
+    what ``normalize_backward`` takes (xc where ``spec.fold``, else xhat;
+    a backend may save the pair (xv, mean) for xc instead, which the
+    backward accepts too: see ``_fold_backward``).
     ``stats``: mean and var are wanted (running statistics); otherwise
     they may be None."""
     xp = namespace(xv)
@@ -99,8 +101,14 @@ def _fold_backward(g, xc, rstd, w, spec, need):
 
         sg = sum(g),  sgx = sum(g * xhat) = rstd * sum(g * xc)
         dx = a * (g - sg / M) - xc * (a * rstd * sgx / M),   a = rstd * w
+
+    ``xc`` is the centred input, or the pair (x, mean) a compiled forward
+    saves in its place (mean of shape (C,) for the (N, C, S) view).
     """
     xp = namespace(g)
+    if type(xc) is tuple:
+        x, mean = xc
+        xc = x - mean.reshape(spec.sshape)
     sg = xp.einsum(spec.sub[0], g).reshape(spec.sshape)
     sgx = xp.einsum(spec.sub[1], g, xc).reshape(spec.sshape) * rstd
     gx = gw = gb = None
