@@ -51,7 +51,9 @@ GUARD_DESELECT := test_elementwise.py::test_reflected_operators_with_numpy_scala
 # Tests marked guard_skip run no Ember tensor op in the test process, so the
 # guard has nothing to check there: test_threads' torch halves (torch alone) and
 # its inf/nan probe (a fresh process), test_example_programs' torch Hogwild
-# (torch alone), test_bfloat16's import without ml_dtypes (a fresh process).
+# (torch alone), test_bfloat16's import without ml_dtypes (a fresh process),
+# test_api_gaps' torch.compile argument errors (no tensor is made; torch's side
+# imports TorchDynamo, ~1 s).
 test-guard: $(VENV)/.test
 	EMBER_TEST_DEVICE=guard $(TEST_ENV) $(PY) -m pytest -n 2 -q -p no:warnings \
 		-m "not slow and not guard_skip" \
