@@ -17,6 +17,14 @@ if TEST_DEVICE == "guard":
     guard_backend.register()
 
 
+def pytest_configure(config):
+    # (registered here rather than in pyproject.toml, whose every change makes
+    # `make` reinstall the virtual environment)
+    config.addinivalue_line(
+        "markers", "guard_skip: runs no Ember tensor op in this process (torch alone, or only "
+        "subprocesses); `make test-guard` leaves it out")
+
+
 @pytest.fixture(autouse=True)
 def _reset_state():
     """Each test starts with the default dtype, grad mode on, a fixed seed,

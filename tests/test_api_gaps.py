@@ -215,6 +215,7 @@ def test_compile_returns_the_callable():
     assert ember.compile(fullgraph=True)(f)(ember.ones(1)).item() == 2.0
 
 
+@pytest.mark.guard_skip      # (argument errors: no tensor is made)
 @pytest.mark.parametrize("kwargs", [{"mode": "default", "options": {}}, {"mode": "fast"},
                                     {"backend": "nope"}])
 def test_compile_errors_as_torch(kwargs):

@@ -325,6 +325,7 @@ def test_transformers_bf16_checkpoint_loads(tmp_path):
         np.testing.assert_array_equal(_np(v), _np(ref[k]))
 
 
+@pytest.mark.guard_skip      # (a fresh process, on the CPU)
 def test_import_without_ml_dtypes_says_what_to_install():
     code = (
         "import sys\n"

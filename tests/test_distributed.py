@@ -136,25 +136,84 @@ def test_spawn_reports_a_failing_worker_like_torch():
     assert "parent caught: ProcessRaisedException 1 | ZeroDivisionError: worker 1 divides by zero" in out
 
 
-@needs_mpi
-def test_tutorial_ddp_script_trains_as_on_torch(tmp_path):
-    """The same mp.spawn + gloo + DDP + DistributedSampler script on torch and on Ember."""
+def _run_tutorial(lib, tmp_path):
+    """Run tests/distributed/tutorial_ddp.py on ``lib`` ("torch" or "ember");
+    return what its rank 0 wrote: the losses and the final state_dict."""
     import json
+    path = tmp_path / f"{lib}.json"
+    rc, out, err = run([sys.executable, os.path.join(WORKERS, "tutorial_ddp.py"), str(path)],
+                       timeout=120, env={"DDP_LIB": lib})
+    assert rc == 0, f"{lib}: {err}"
+    return json.loads(path.read_text())
+
+
+def _tutorial_in_one_torch_process():
+    """What tutorial_ddp.py computes on torch's two ranks, in this process, with
+    torch's own modules, sampler and optimizer: DDP starts both replicas from
+    rank 0's weights and averages the ranks' gradients, i.e. it steps on the
+    gradient of the ranks' mean loss.  (The real two-process torch run takes
+    three imports of torch; the slow test below checks this equals it.)"""
+    import collections
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data.distributed import DistributedSampler
+
+    def formula(n, k):
+        return torch.sin(torch.arange(n, dtype=torch.float32) * 0.37 + k)
+
+    model = nn.Sequential(collections.OrderedDict(
+        net1=nn.Linear(10, 10), relu=nn.ReLU(), net2=nn.Linear(10, 5)))   # the script's ToyModel
+    with torch.no_grad():
+        for k, p in enumerate(model.parameters()):
+            p.copy_(formula(p.numel(), k).reshape(p.shape) * 0.3)          # rank 0's weights
+    x = formula(40 * 10, 7).reshape(40, 10)
+    y = (torch.arange(40) * 7) % 5
+    dataset = TensorDataset(x, y)
+    samplers = [DistributedSampler(dataset, num_replicas=2, rank=r, shuffle=True, seed=3)
+                for r in (0, 1)]
+    loaders = [DataLoader(dataset, batch_size=4, sampler=s) for s in samplers]
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    losses = []
+    for epoch in range(2):
+        for s in samplers:
+            s.set_epoch(epoch)
+        for batches in zip(*loaders):                  # (rank 0's batch, rank 1's batch)
+            optimizer.zero_grad()
+            rank_losses = [loss_fn(model(xb), yb) for xb, yb in batches]
+            (sum(rank_losses) / 2).backward()
+            optimizer.step()
+            losses.append(sum(loss.item() for loss in rank_losses) / 2)
+    return {"losses": losses,
+            "state": {"module." + k: v.tolist() for k, v in model.state_dict().items()}}
+
+
+def _same_training(e, t):
     import numpy as np
-    script = os.path.join(WORKERS, "tutorial_ddp.py")
-    results = {}
-    for lib in ("torch", "ember"):
-        path = tmp_path / f"{lib}.json"
-        rc, out, err = run([sys.executable, script, str(path)], timeout=120, env={"DDP_LIB": lib})
-        assert rc == 0, f"{lib}: {err}"
-        results[lib] = json.loads(path.read_text())
-    t, e = results["torch"], results["ember"]
     assert len(e["losses"]) == len(t["losses"]) == 10
     np.testing.assert_allclose(e["losses"], t["losses"], rtol=1e-5, atol=1e-6)
     assert e["losses"][-1] < e["losses"][0]
     assert list(e["state"]) == list(t["state"]) and all(k.startswith("module.") for k in e["state"])
     for k in t["state"]:
         np.testing.assert_allclose(e["state"][k], t["state"][k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+@needs_mpi
+def test_tutorial_ddp_script_trains_as_on_torch(tmp_path):
+    """The mp.spawn + gloo + DDP + DistributedSampler script torch's tutorials
+    teach, run unmodified on Ember, trains as torch's DDP does."""
+    _same_training(_run_tutorial("ember", tmp_path), _tutorial_in_one_torch_process())
+
+
+@pytest.mark.slow
+@needs_mpi
+def test_tutorial_ddp_script_trains_as_on_torch_itself(tmp_path):
+    """The same script on torch (two spawned ranks) and on Ember; and the
+    one-process torch reference of the default suite equals torch's run."""
+    t = _run_tutorial("torch", tmp_path)
+    _same_training(_run_tutorial("ember", tmp_path), t)
+    _same_training(_tutorial_in_one_torch_process(), t)
 
 
 @needs_mpi

@@ -205,7 +205,7 @@ def test_hogwild_one_process_matches_torch():
 
 
 @pytest.mark.parametrize("lib, start_method", [
-    (ember, "fork"), (torch, "fork"),
+    (ember, "fork"), pytest.param(torch, "fork", marks=pytest.mark.guard_skip),
     # (torch under 'spawn' is the example itself; left out: its two imports of torch take seconds)
     pytest.param(ember, "spawn", marks=pytest.mark.skipif(
         not hasattr(os, "memfd_create") or os.environ.get("EMBER_TEST_DEVICE", "cpu") != "cpu",
