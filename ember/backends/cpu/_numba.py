@@ -511,11 +511,13 @@ _U0 = np.uint64(0)
 
 
 @_kernel
-def im2col(x, cols, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, r1):
-    """Rows r0:r1 of cols (C*kh*kw, n, Ho, Wo) from x (N, C, H, W), as above
-    (both flat, C-ordered)."""
+def _im2col_rows(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, r1):
+    """Rows r0:r1 of cols (C*kh*kw, n, nh, Wo): the windows of output rows
+    h0:h0+nh of samples s0:s0+n of x (N, C, H, W) (both flat, C-ordered;
+    zeros in the padding)."""
     usw = np.uint64(sw)
     uWo = np.uint64(Wo)
+    T = n * nh * Wo
     for r in range(r0, r1):
         c = r // (kh * kw)
         i = (r // kw) % kh
@@ -524,10 +526,10 @@ def im2col(x, cols, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, 
         lo, hi = _conv_span(off, sw, W, Wo)
         ulo, uhi = np.uint64(lo), np.uint64(hi)
         for s in range(n):
-            plane = ((n0 + s) * C + c) * H * W
-            for ho in range(Ho):
-                d = np.uint64(((r * n + s) * Ho + ho) * Wo)
-                h = ho * sh + i * dh - pt
+            plane = ((s0 + s) * C + c) * H * W
+            for hh in range(nh):
+                d = np.uint64(r * T + (s * nh + hh) * Wo)
+                h = (h0 + hh) * sh + i * dh - pt
                 if h < 0 or h >= H:
                     for wo in range(_U0, uWo):
                         cols[d + wo] = 0
@@ -545,6 +547,13 @@ def im2col(x, cols, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, 
                         cols[d + wo] = x[ub + wo * usw]
                 for wo in range(uhi, uWo):
                     cols[d + wo] = 0
+
+
+@_kernel
+def im2col(x, cols, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, r1):
+    """Rows r0:r1 of cols (C*kh*kw, n, Ho, Wo) from x (N, C, H, W), as above
+    (both flat, C-ordered): every output row of samples n0:n0+n."""
+    _im2col_rows(x, cols, C, H, W, n0, n, 0, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, r1)
 
 
 @_kernel
@@ -613,38 +622,8 @@ def _cblas_gemm_beta(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, be
 def _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl):
     """cols (C*kh*kw, n, nh, Wo) = the windows of output rows h0:h0+nh of
     samples s0:s0+n of x (N, C, H, W) (both flat; zeros in the padding)."""
-    usw = np.uint64(sw)
-    uWo = np.uint64(Wo)
-    T = n * nh * Wo
-    for r in range(C * kh * kw):
-        c = r // (kh * kw)
-        i = (r // kw) % kh
-        j = r % kw
-        off = j * dw - pl
-        lo, hi = _conv_span(off, sw, W, Wo)
-        ulo, uhi = np.uint64(lo), np.uint64(hi)
-        for s in range(n):
-            plane = ((s0 + s) * C + c) * H * W
-            for hh in range(nh):
-                d = np.uint64(r * T + (s * nh + hh) * Wo)
-                h = (h0 + hh) * sh + i * dh - pt
-                if h < 0 or h >= H:
-                    for wo in range(_U0, uWo):
-                        cols[d + wo] = 0
-                    continue
-                b = plane + h * W + off
-                for wo in range(_U0, ulo):
-                    cols[d + wo] = 0
-                if sw == 1:
-                    ub = np.uint64(b + lo) - ulo
-                    for wo in range(ulo, uhi):
-                        cols[d + wo] = x[ub + wo]
-                else:
-                    ub = np.uint64(b + lo * sw) - ulo * usw
-                    for wo in range(ulo, uhi):
-                        cols[d + wo] = x[ub + wo * usw]
-                for wo in range(uhi, uWo):
-                    cols[d + wo] = 0
+    _im2col_rows(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl,
+                 0, C * kh * kw)
 
 
 @_kernel
