@@ -121,3 +121,19 @@ def rand(*shape, dtype=np.float64, seed=0, low=-2.0, high=2.0):
         return (rng.uniform(low, high, size=shape)
                 + 1j * rng.uniform(low, high, size=shape)).astype(dtype)
     return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def count_kernel_calls(monkeypatch, names):
+    """Wrap the compiled CPU kernels ``names`` so that every call is counted;
+    returns the dict name -> number of calls, filled as the test runs (the
+    tests that a compiled path is really the one taken)."""
+    from ember.backends.cpu import _numba as kernels
+    seen = {}
+    for name in names:
+        fn = getattr(kernels, name)
+
+        def spy(*a, _fn=fn, _name=name):
+            seen[_name] = seen.get(_name, 0) + 1
+            return _fn(*a)
+        monkeypatch.setattr(kernels, name, spy)
+    return seen

@@ -10,7 +10,7 @@ import torch
 
 import ember
 from ember.backends.cpu import _jit
-from helpers import check, rand
+from helpers import check, count_kernel_calls, rand
 
 F_E = ember.nn.functional
 
@@ -232,17 +232,9 @@ def test_compiled_passes_run(monkeypatch):
     pytest.importorskip("numba")
     if ember.randn(1).device.type != "cpu":
         pytest.skip("the compiled passes are the CPU backend's")
-    from ember.backends.cpu import _numba as kernels
     names = ("norm_channels_forward", "norm_channels_backward", "relu_forward", "relu_backward",
              "max_pool2x2_forward", "max_pool2x2_backward")
-    seen = {}
-    for name in names:
-        fn = getattr(kernels, name)
-
-        def spy(*a, _fn=fn, _name=name):
-            seen[_name] = seen.get(_name, 0) + 1
-            return _fn(*a)
-        monkeypatch.setattr(kernels, name, spy)
+    seen = count_kernel_calls(monkeypatch, names)
     old = _jit.set_enabled(True)
     try:
         x = ember.randn(2, 3, 8, 8, requires_grad=True)

@@ -18,7 +18,7 @@ import ember
 from ember.backends.cpu import _jit
 from ember.backends.cpu import _conv as _cpu_conv
 from ember.nn.functional import conv as _conv_mod
-from helpers import check, rand
+from helpers import check, count_kernel_calls, rand
 
 F_E = ember.nn.functional
 
@@ -179,17 +179,9 @@ def test_compiled_passes_run(monkeypatch):
         pytest.skip("the compiled passes are the CPU's")
     if _cpu_conv._tiled(np.dtype(np.float32)) is None:
         pytest.skip("BLAS can't be called from compiled code here")
-    from ember.backends.cpu import _numba as kernels
     names = ("conv_tiles_forward", "conv_tiles_wgrad", "conv_tiles_dgrad", "conv_shift_forward",
              "conv_shift_wgrad", "max_pool2d_forward", "max_pool2d_backward")
-    seen = {}
-    for name in names:
-        fn = getattr(kernels, name)
-
-        def spy(*a, _fn=fn, _name=name):
-            seen[_name] = seen.get(_name, 0) + 1
-            return _fn(*a)
-        monkeypatch.setattr(kernels, name, spy)
+    seen = count_kernel_calls(monkeypatch, names)
     old = _jit.set_enabled(True)
     try:
         # few channels, strided: im2col tiles (dgrad by col2im); 16 channels,

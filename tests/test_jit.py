@@ -8,7 +8,7 @@ import torch
 
 import ember
 from ember.backends.cpu import _jit, _pool as _parallel
-from helpers import check, rand
+from helpers import check, count_kernel_calls, rand
 
 F_E = ember.nn.functional
 
@@ -17,18 +17,12 @@ F_E = ember.nn.functional
 def calls(monkeypatch):
     """Count calls into the kernel module (to show the compiled path ran)."""
     pytest.importorskip("numba")
-    from ember.backends.cpu import _numba as _kernels
-    seen = {}
-    for name in ("norm_rows_forward", "norm_rows_backward", "gelu_forward", "softmax_rows",
-                 "softmax_rows_masked", "softmax_rows_backward", "attention_softmax_backward", "norm_channels_forward",
-                 "norm_channels_backward", "fill_masked_rows", "scatter_add_rows",
-                 "attention_forward", "attention_backward"):
-        fn = getattr(_kernels, name)
-
-        def spy(*a, _fn=fn, _name=name):
-            seen[_name] = seen.get(_name, 0) + 1
-            return _fn(*a)
-        monkeypatch.setattr(_kernels, name, spy)
+    seen = count_kernel_calls(monkeypatch, ("norm_rows_forward", "norm_rows_backward",
+                                            "gelu_forward", "softmax_rows", "softmax_rows_masked",
+                                            "softmax_rows_backward", "attention_softmax_backward",
+                                            "norm_channels_forward", "norm_channels_backward",
+                                            "fill_masked_rows", "scatter_add_rows",
+                                            "attention_forward", "attention_backward"))
     old = _jit.set_enabled(True)
     yield seen
     _jit.set_enabled(old)
