@@ -341,3 +341,30 @@ def test_max_unpool_module():
     ie = ember.tensor(idx.numpy())
     _module_check(lambda L: L.nn.MaxUnpool2d(2), y.numpy(),
                   call=lambda m, v: m(v, ie if isinstance(v, ember.Tensor) else idx))
+
+
+# Size arguments of the wrong type are TypeErrors naming the argument and its position, as
+# torch's argument parser raises them; a tuple of the wrong length is torch's RuntimeError.
+@pytest.mark.parametrize("fname,args", [
+    ("max_pool1d", ((1, 1, 8), 2.0)),
+    ("avg_pool1d", ((1, 1, 8), 2.0)),
+    ("max_pool2d", ((1, 1, 8, 8), True)),
+    ("max_pool2d", ((1, 1, 8, 8), (True, 2))),
+    ("max_pool2d", ((1, 1, 8, 8), (2, 2.0))),
+    ("max_pool2d", ((1, 1, 8, 8), (2.0, 2))),
+    ("max_pool2d", ((1, 1, 8, 8), [2, None])),
+    ("avg_pool2d", ((1, 1, 8, 8), 2, 1.5)),
+    ("max_pool2d", ((1, 1, 8, 8), 2, 2, 0.5)),
+    ("max_pool2d", ((1, 1, 8, 8), 2, 2, 0, 1.0)),
+    ("max_pool2d", ((1, 1, 8, 8), (2, 2, 2))),
+    ("avg_pool2d", ((1, 1, 8, 8), 2, (1, 1, 1))),
+    ("max_pool2d", ((1, 1, 8, 8), 2, 1, (1, 1, 1))),
+])
+def test_size_argument_errors_as_torch(fname, args):
+    shape, rest = args[0], args[1:]
+    raised = []
+    for lib in (torch, ember):
+        with pytest.raises((TypeError, RuntimeError)) as info:
+            getattr(lib.nn.functional, fname)(lib.zeros(*shape), *rest)
+        raised.append((type(info.value), str(info.value)))
+    assert raised[1] == raised[0]

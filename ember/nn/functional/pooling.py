@@ -407,17 +407,37 @@ class _IdxScatter(Op):
 
 # ---- argument handling ----------------------------------------------------------------------
 
+# Where each size argument stands in the pools' signatures (torch's type errors name it).
+_ARG_POSITION = {"kernel_size": 2, "stride": 3, "padding": 4, "dilation": 5}
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
 def _pair(v, nd, name, fname):
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+    if _is_int(v):
         return (int(v),) * nd
-    if isinstance(v, (tuple, list)) and all(isinstance(e, (int, np.integer)) for e in v):
-        if len(v) == 1:
-            return (int(v[0]),) * nd
-        if len(v) == nd:
-            return tuple(int(e) for e in v)
-    kind = "a single int, or a tuple of two ints" if nd == 2 else "a single int"
-    raise RuntimeError(f"{fname}: {name} must be {kind}" if nd == 2 else
-                       f"{fname}: {name} must be {kind}, but got {v!r}")
+    where = f"{fname}(): argument '{name}' (position {_ARG_POSITION[name]}) must be tuple of ints"
+    if not isinstance(v, (tuple, list)):
+        raise TypeError(f"{where}, not {type(v).__name__}")
+    # torch's argument parser checks the first element strictly and unpacks the rest as
+    # integers (a bool passes there); its messages differ accordingly.
+    if v and not _is_int(v[0]):
+        raise TypeError(f"{where}, but found element of type {type(v[0]).__name__} at pos 0")
+    for i, e in enumerate(v[1:], 2):
+        if not isinstance(e, (int, np.integer)):
+            raise TypeError(f"{fname}(): argument '{name}' failed to unpack the object at pos {i} "
+                            f"with error \"type must be tuple of ints,but got {type(e).__name__}\"")
+    if len(v) == 1:
+        return (int(v[0]),) * nd
+    if len(v) == nd:
+        return tuple(int(e) for e in v)
+    if nd == 2:
+        omitted = "omitted, " if name == "stride" else ""
+        raise RuntimeError(f"{fname}: {name} must either be {omitted}a single int, "
+                           f"or a tuple of two ints")
+    raise RuntimeError(f"{fname}: {name} must be a single int, but got {v!r}")
 
 
 def _as_input(fname, input, nd, allow_int=True):
