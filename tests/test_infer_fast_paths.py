@@ -47,12 +47,8 @@ def test_relu_matches_torch_bits(dtype, n, jit):
     finally:
         _jit.set_enabled(old)
     want = torch.relu(torch.from_numpy(a)).numpy()
-    if jit and t.device.type == "cpu":
-        # the compiled pass keeps -0.0 as torch does (NumPy's maximum, the
-        # generic formula, gives +0.0: equal, but not the same bits)
-        assert np.array_equal(_bits(got), _bits(want))
-    else:
-        np.testing.assert_array_equal(got, want)
+    # both the compiled pass and the generic formula keep -0.0 as torch does
+    assert np.array_equal(_bits(got), _bits(want))
 
 
 def test_relu_layouts_and_grad():

@@ -114,8 +114,9 @@ def gelu_erf32(x, for_ranges=None):
 
 @GENERIC.register
 def relu(x):
-    """max(x, 0) elementwise, in x's dtype (any real dtype; a 0-d array stays an array)."""
-    return namespace(x).maximum(x, 0, out=...)
+    """0 where x < 0, else x, in x's dtype (any real dtype; a 0-d array stays an
+    array): torch's bits, -0.0 and NaN kept (NumPy's maximum(-0.0, 0) is +0.0)."""
+    return namespace(x).where(x < 0, x.dtype.type(0), x)
 
 
 @GENERIC.register
