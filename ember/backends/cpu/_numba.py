@@ -557,25 +557,28 @@ def im2col(x, cols, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, 
 
 
 @_kernel
-def col2im(cols, gx, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1):
-    """The adjoint of im2col for channels c0:c1: gx[n0 + s, c, ...] += each
-    column entry at the input position it was read from (windows overlap,
-    so entries add; positions in the padding are dropped).  Flat arrays."""
+def _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1):
+    """The adjoint of ``_im2col_rows`` for channels c0:c1 of the columns
+    (C*kh*kw, n, nh, Wo) of output rows h0:h0+nh of samples s0:s0+n:
+    gx[s0 + s, c, ...] += each column entry at the input position it was read
+    from (windows overlap, so entries add, in the order (i, j, row) for every
+    input element; positions in the padding are dropped).  Flat arrays."""
     usw = np.uint64(sw)
+    T = n * nh * Wo
     for c in range(c0, c1):
         for s in range(n):
-            plane = ((n0 + s) * C + c) * H * W
+            plane = ((s0 + s) * C + c) * H * W
             for i in range(kh):
                 for j in range(kw):
                     r = (c * kh + i) * kw + j
                     off = j * dw - pl
                     lo, hi = _conv_span(off, sw, W, Wo)
                     ulo, uhi = np.uint64(lo), np.uint64(hi)
-                    for ho in range(Ho):
-                        h = ho * sh + i * dh - pt
+                    for hh in range(nh):
+                        h = (h0 + hh) * sh + i * dh - pt
                         if h < 0 or h >= H:
                             continue
-                        d = np.uint64(((r * n + s) * Ho + ho) * Wo)
+                        d = np.uint64(r * T + (s * nh + hh) * Wo)
                         b = plane + h * W + off
                         if sw == 1:
                             ub = np.uint64(b + lo) - ulo
@@ -585,6 +588,13 @@ def col2im(cols, gx, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0,
                             ub = np.uint64(b + lo * sw) - ulo * usw
                             for wo in range(ulo, uhi):
                                 gx[ub + wo * usw] += cols[d + wo]
+
+
+@_kernel
+def col2im(cols, gx, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1):
+    """The adjoint of im2col for channels c0:c1 (every output row of samples
+    n0:n0+n).  Flat arrays."""
+    _col2im_rows(cols, gx, C, H, W, n0, n, 0, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1)
 
 
 # ---- convolution as cache-sized tiles: im2col + GEMM per tile --------------------------------
@@ -630,31 +640,7 @@ def _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt
 def _col2im_tile(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl):
     """The adjoint of ``_im2col_tile``: gx += the columns at the positions they
     were read from (entries in the padding dropped)."""
-    usw = np.uint64(sw)
-    T = n * nh * Wo
-    for r in range(C * kh * kw):
-        c = r // (kh * kw)
-        i = (r // kw) % kh
-        j = r % kw
-        off = j * dw - pl
-        lo, hi = _conv_span(off, sw, W, Wo)
-        ulo, uhi = np.uint64(lo), np.uint64(hi)
-        for s in range(n):
-            plane = ((s0 + s) * C + c) * H * W
-            for hh in range(nh):
-                h = (h0 + hh) * sh + i * dh - pt
-                if h < 0 or h >= H:
-                    continue
-                d = np.uint64(r * T + (s * nh + hh) * Wo)
-                b = plane + h * W + off
-                if sw == 1:
-                    ub = np.uint64(b + lo) - ulo
-                    for wo in range(ulo, uhi):
-                        gx[ub + wo] += cols[d + wo]
-                else:
-                    ub = np.uint64(b + lo * sw) - ulo * usw
-                    for wo in range(ulo, uhi):
-                        gx[ub + wo * usw] += cols[d + wo]
+    _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, 0, C)
 
 
 @_kernel
