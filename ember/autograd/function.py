@@ -314,9 +314,14 @@ class Op(Function):
         if _bf16.on and not cls._view:   # (bfloat16 in use: see _bf16_twin)
             cls = _bf16_twin(cls, args)
         if _gm.enabled and not cls._nondiff:
-            for a in args:
+            if len(args) == 1 and not kwargs:   # (exp, tanh, relu, most of math)
+                a = args[0]
                 if isinstance(a, TensorBase) and a.requires_grad:
-                    return _record_raw(cls, args, kwargs)
+                    return _record_unary(cls, a)
+            else:
+                for a in args:
+                    if isinstance(a, TensorBase) and a.requires_grad:
+                        return _record_raw(cls, args, kwargs)
         return _run_unrecorded(cls, args, kwargs)
 
 
@@ -454,6 +459,12 @@ def _record_raw(cls, args, kwargs):
         if saved is not None:
             ctx._saved_info = _saved_info(saved, args, arrays, (out,), t)
         return t
+    return _record_outputs(cls, ctx, out, args, arrays)
+
+
+def _record_outputs(cls, ctx, out, args, arrays):
+    """The rest of _record_raw for a forward that returned a tuple of arrays or
+    a NumPy scalar (0-d results often are) rather than one array."""
     if type(out) is tuple:
         if not all(type(o) in _ARRAYS for o in out):
             out = tuple(_array_out(ctx, o) for o in out)
@@ -486,6 +497,44 @@ def _leaf_node(t):
     fn = t._accum
     fn = fn() if fn is not None else None
     return fn if fn is not None else _new_accumulator(t)
+
+
+def _record_unary(cls, a):
+    """_record_raw for an op whose one argument is a Tensor requiring grad
+    (exp, tanh, relu, most of math): the same steps without the loops over
+    arguments."""
+    ctx = cls._Node()
+    ctx._seq = _next_seq()
+    ctx._saved = ctx._saved_info = None
+    d = a._data
+    fn = a.grad_fn      # (_edge(a), inline: see _record_raw)
+    ctx._next = [(fn, a._out_nr, d.shape, d.dtype) if fn is not None
+                 else (_leaf_node(a), 0, d.shape, d.dtype)]
+    ctx.needs_input_grad = [True]
+    f = _warnings.filters   # quiet() inline, as in _record_raw
+    if not f or f[0] is not _fperr.installed:
+        quiet()
+    out = cls.forward(ctx, d)   # (one operand: no two devices to tell apart)
+    if _anomaly.enabled:
+        ctx._trace = _user_stack()
+    if type(out) is not np.ndarray and type(out) not in _ARRAYS:
+        return _record_outputs(cls, ctx, out, (a,), (d,))
+    ctx._n_out = 1
+    t = _new(_tensor_base.Tensor)   # (ember.Tensor, registered when it loads)
+    t._data = out
+    t._vc = [0]
+    if out.dtype.kind in "fc" or out.dtype is _bf16.dtype:
+        t.requires_grad = True
+        t.grad_fn = ctx
+    else:
+        t.requires_grad = False
+        t.grad_fn = None
+    if cls._view:
+        _mark_view(t, a)
+    saved = ctx._saved
+    if saved is not None:
+        ctx._saved_info = _saved_info(saved, (a,), (d,), (out,), t)
+    return t
 
 
 def _record_binary(cls, a, b):

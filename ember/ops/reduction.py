@@ -171,7 +171,13 @@ class Sum(Op):
         if ctx.needs_input_grad:
             ctx.x_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
         xp = XP[type(x)]    # (namespace(x) without a call: see XP)
-        if acc is np.float16:  # torch accumulates half in float32
+        if acc is None and x.size <= _SHORT_SUM:
+            # A short float sum (most sums in a small model): one reduce, no
+            # accuracy detour (_fsum's own test, decided here without its call).
+            r = xp.add.reduce(x, axes, None, None, keepdim)
+            if type(r) is np.ndarray and (r.ndim < 2 or r.flags.c_contiguous):
+                return r
+        elif acc is np.float16:  # torch accumulates half in float32
             r = xp.asarray(_fsum(x, axes, np.float32, keepdim)).astype(np.float16)
         else:
             r = _fsum(x, axes, acc, keepdim, None, xp)
@@ -235,7 +241,9 @@ class Mean(Op):
             r = xp.asarray(_fsum(x, axes, np.float32, keepdim) / n).astype(np.float16)
         else:
             # sum / n is what mean computes, without its Python-level overhead
-            r = _fsum(x, axes, acc, keepdim, n, xp)
+            # (and a short sum without _fsum's call: see Sum)
+            r = xp.add.reduce(x, axes, acc, None, keepdim) if acc is None and n <= _SHORT_SUM \
+                else _fsum(x, axes, acc, keepdim, n, xp)
             if type(r) is np.ndarray or is_array(r):
                 r /= n
                 # (reducing a 1-D or 2-D array leaves one axis longer than 1:
