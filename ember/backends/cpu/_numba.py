@@ -1445,6 +1445,21 @@ _NT, _T = 111, 112
 
 
 @njit(cache=True, nogil=True)
+def linear_bias_gemm(x, w, b, out, fn, one):
+    """out (m, n) = x (m, k) @ w (n, k)^T + b (n,), all C-contiguous, k >= 1,
+    as one BLAS call: out is filled with the bias rows and ?gemm (``fn``)
+    adds the product onto them (beta = 1), instead of a second pass over
+    out adding the bias.  ``one``: 1 in x's dtype."""
+    m, k = x.shape
+    n = w.shape[0]
+    for i in range(m):
+        for j in range(n):
+            out[i, j] = b[j]
+    _cblas_gemm_beta(fn, _NT, _T, m, n, k, one, x.ctypes.data, k, w.ctypes.data, k, one,
+                     out.ctypes.data, n)
+
+
+@njit(cache=True, nogil=True)
 def _at(x, b, h, r):
     """Address of x[b, h, r, 0] (x 4-D)."""
     return x.ctypes.data + b * x.strides[0] + h * x.strides[1] + r * x.strides[2]
