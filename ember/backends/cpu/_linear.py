@@ -68,7 +68,7 @@ def linear_addmm(x, w, b):
     """``x @ w.T + b`` for x (..., in), w (out, in) and b (out,): on one
     thread, with many rows, as one BLAS call that adds the product onto
     bias-filled rows (see ``_numba.linear_bias_gemm``; saves the bias pass,
-    ~5% of a (64, 128) x (128, 384) layer); else the product, then the bias."""
+    2-4% of a 64-row GPT layer, measured); else the product, then the bias."""
     n_out, n_in = w.shape
     rows = x.size // n_in if n_in else 0
     if rows > 16 and b.shape == (n_out,) and _pool.get_num_threads() == 1 \

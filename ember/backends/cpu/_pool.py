@@ -485,7 +485,8 @@ def matmul(a, b, out=None):
     """``np.matmul(a, b, out=out)`` for arrays, split over the intra-op threads
     when Ember runs NumPy's BLAS threads and the product is large: by rows of
     a 2-D product (by columns when it has few rows, or fewer rows than
-    columns), by the leading axis of a batched one.  (Anything else, Tensors included, is ``a @ b``.)"""
+    columns), by the leading axis of a batched one.  (Anything else,
+    Tensors included, is ``a @ b``.)"""
     if type(a) is _nd and type(b) is _nd:
         if _num_threads > 1:
             if _blas_given is None and _pool is not None:
