@@ -73,9 +73,11 @@ def _layouts(x):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64])
 # The two big shapes are the smallest that still split into three GEMM jobs at
-# three threads (m*k*n >= 3 * _GEMM_GRAIN) with more rows than columns / a thin k.
+# three threads (m*k*n >= 3 * _GEMM_GRAIN) with more rows than columns / a thin k;
+# (64, 128, 384), a GPT Linear at batch 1, splits by columns: fewer rows than columns.
 @pytest.mark.parametrize("m,k,n", [(512, 64, 192), (8, 512, 4096), (301, 257, 129),
-                                   (640, 2, 640), (0, 64, 64), (64, 0, 64), (5, 6, 7)])
+                                   (640, 2, 640), (64, 128, 384), (0, 64, 64), (64, 0, 64),
+                                   (5, 6, 7)])
 def test_threaded_matmul_matches_numpy(threads, dtype, m, k, n):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k)).astype(dtype)

@@ -370,7 +370,9 @@ def _run_unrecorded(cls, args, kwargs):
     fewer: view 2.8 -> 2.5 us), and a one-argument op (relu, exp, most
     unary ops) skips the argument list comprehension, a function call of
     its own on Python 3.11 (relu 3.2 -> 2.9 us with both)."""
-    quiet()                 # (inf/nan silent, as torch's: see backends/cpu/_fperr.py)
+    f = _warnings.filters   # quiet() inline, as in _record_raw (inf/nan silent, as torch's)
+    if not f or f[0] is not _fperr.installed:
+        quiet()
     try:
         if len(args) == 1 and not kwargs:
             a = args[0]

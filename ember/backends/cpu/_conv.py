@@ -273,6 +273,8 @@ _TILE_MIN = 64
 _TILE_BYTES = 1 << 18
 # Multiply-adds per thread below which a convolution stays on one thread.
 _TILE_GRAIN = 1 << 20
+# Up to this many tiles, _Tiles._bands builds its table from a Python list.
+_FEW_TILES = 16
 
 
 def _tiled(dtype):
@@ -323,6 +325,13 @@ class _Tiles:
 
     def _bands(self, N, Ho, nh):
         nb = -(-Ho // nh)
+        if N * nb <= _FEW_TILES:
+            # (a few tiles, e.g. batch-1 inference: one list is ~8 us cheaper
+            # than the five NumPy calls below, a tenth of a small conv's time)
+            self.rows = np.array([(s, s + 1, h0, min(h0 + nh, Ho))
+                                  for s in range(N) for h0 in range(0, Ho, nh)], dtype=np.int64)
+            self.starts = np.array(range(0, N * nb + 1, nb), dtype=np.int64)
+            return
         s = np.repeat(np.arange(N, dtype=np.int64), nb)
         h0 = np.tile(np.arange(0, Ho, nh, dtype=np.int64), N)
         self.rows = np.stack([s, s + 1, h0, np.minimum(h0 + nh, Ho)], axis=1)

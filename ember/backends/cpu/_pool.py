@@ -484,8 +484,9 @@ _BLAS_TYPES = frozenset("fdFD")
 def matmul(a, b, out=None):
     """``np.matmul(a, b, out=out)`` for arrays, split over the intra-op threads
     when Ember runs NumPy's BLAS threads and the product is large: by rows of
-    a 2-D product (or by columns when it has few rows), by the leading axis
-    of a batched one.  (Anything else, Tensors included, is ``a @ b``.)"""
+    a 2-D product (by columns when it has few rows, or fewer rows than
+    columns), by the leading axis of a batched one.  (Anything else,
+    Tensors included, is ``a @ b``.)"""
     if type(a) is _nd and type(b) is _nd:
         if _num_threads > 1:
             if _blas_given is None and _pool is not None:
@@ -556,7 +557,7 @@ def _matmul2d(a, b, out, parts):
             out = np.empty((a.shape[0], b.shape[1]), a.dtype)
         if not pool.gemm(a, b, out, parts):
             m, n = out.shape
-            if m >= 16 * parts:
+            if m >= 16 * parts and m >= n:      # (the split of _numba.gemm_run)
                 def rows(lo, hi):
                     np.matmul(a[lo:hi], b, out=out[lo:hi])
                 pool.run(rows, [m * i // parts for i in range(parts + 1)])

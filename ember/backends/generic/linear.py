@@ -14,3 +14,10 @@ def linear_bias_add(out, b):
     """``out += b`` in place for out (..., n) and b (n,); returns out."""
     out += b
     return out
+
+
+@GENERIC.register
+def linear_addmm(x, w, b):
+    """``x @ w.T + b`` for x (..., in), w (out, in) and b (out,)."""
+    K = kernels(x)
+    return K.linear_bias_add(K.linear_matmul(x, w), b)

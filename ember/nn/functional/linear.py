@@ -28,11 +28,9 @@ class _Linear(Op):
     def forward(ctx, x, w, b):
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w)
-        K = kernels(x)
-        out = K.linear_matmul(x, w)
-        if b is not None:
-            K.linear_bias_add(out, b)
-        return out
+        if b is None:
+            return kernels(x).linear_matmul(x, w)
+        return kernels(x).linear_addmm(x, w, b)
 
     @staticmethod
     def backward(ctx, g):
