@@ -16,12 +16,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import torch  # noqa: E402
-
-import ember  # noqa: E402
-from ember.backends.cpu import _jit  # noqa: E402
-from run import GAP  # noqa: E402
-
 
 def ops(lib):
     """name -> (description, step) at the bench GPT's sizes (B 16, T 64, C 128)
@@ -66,6 +60,11 @@ def main(argv=None):
     # (parsed first, so --help prints this and runs nothing)
     argparse.ArgumentParser(description=__doc__.split("\n")[0],
                             epilog="Prints one table; takes no options.").parse_args(argv)
+    # Imported only now: --help needs none of them (torch alone takes ~2 s of CPU).
+    import torch
+    import ember
+    from ember.backends.cpu import _jit
+    from run import GAP
     if not _jit.available():
         print("Numba is not installed: nothing to compare (pip install ember[fast])")
         return 1

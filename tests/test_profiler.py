@@ -76,8 +76,8 @@ def test_self_times_add_up_to_the_wall_time():
     x, y = ember.randn(256, 256), ember.randint(0, 256, (256,))
     _step(model, opt, x, y)
     ratios = []
+    gc.collect()            # (once: a full collection of a whole run's heap takes ~0.2 s)
     for _ in range(3):
-        gc.collect()
         gc.disable()        # (a collection of pytest's garbage is no op's time)
         try:
             with profile() as prof:

@@ -224,7 +224,9 @@ except RuntimeWarning:
 
 
 @pytest.mark.guard_skip      # (the probe runs in a fresh process, on the CPU)
-@pytest.mark.parametrize("name", ["ember", "torch"])
+# (torch's probe runs no Ember code, only shows that torch behaves as Ember's is
+# checked to: a fresh import of torch, ~1.5 s of CPU, so in make test-slow)
+@pytest.mark.parametrize("name", ["ember", pytest.param("torch", marks=pytest.mark.slow)])
 def test_inf_and_nan_are_silent_in_every_thread(name):
     """torch computes inf/nan without a warning in any thread, even under
     ``-W error``; Ember does too, without changing NumPy's error mode (the
