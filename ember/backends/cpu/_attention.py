@@ -31,7 +31,7 @@ def attention_weights(q, k, v, add, bias, scale, gk, gv, weights, weighted, caus
     if blocks is None:
         return _generic.attention_weights(q, k, v, add, bias, scale, gk, gv, weights, weighted,
                                           causal)
-    s, out = blocks.forward(q, k, v, np.asarray(scale, q.dtype), bias, weighted)
+    s, out = blocks.forward(q, k, v, q.dtype.type(scale), bias, weighted)
     return s, None, out, blocks
 
 
@@ -171,7 +171,8 @@ class _Blocks:
 
     def forward(self, q, k, v, scale, bias, weighted):
         """The softmax weights P and, with ``weighted``, P @ v (else None), in
-        parts of the batch over the intra-op threads."""
+        parts of the batch over the intra-op threads.  ``scale``: a scalar of
+        q's dtype."""
         L, S = q.shape[-2], k.shape[-2]
         s = np.empty(q.shape[:-2] + (L, S), q.dtype)
         out = self._out(s, v) if weighted else None
@@ -183,9 +184,9 @@ class _Blocks:
             # inputs need _as4's check, a few us a call when decoding token by token)
             q4, k4, v4 = _as4(q, k, v)
             s4, o4 = (s, out) if s.ndim == 4 else (s[None], None if out is None else out[None])
-            sc, rows, width = q.dtype.type(scale), self.row_table, self.width
+            rows, width = self.row_table, self.width
             _pairs_parallel(lambda lo, hi: kern.attention_forward(
-                q4, k4, v4, s4, o4, rows, width, b, sc, lo, hi, fn),
+                q4, k4, v4, s4, o4, rows, width, b, scale, lo, hi, fn),
                 s4, 2 * q.shape[-1] + v.shape[-1])
             return s, out
 
@@ -222,7 +223,7 @@ class _Blocks:
         that the usual transpose(1, 2).contiguous() after attention costs
         nothing (torch's SDPA output has that layout too)."""
         shape = p.shape[:-1] + v.shape[-1:]
-        if p.ndim == 4:
+        if p.ndim == 4 and shape[2] > 1:    # (one query row: both layouts are one)
             return np.empty((shape[0], shape[2], shape[1], shape[3]), p.dtype).transpose(0, 2, 1, 3)
         return np.empty(shape, p.dtype)
 
