@@ -129,3 +129,19 @@ def test_arg_extreme_along_a_dim(name, dim, keepdim):
     assert e.tolist() == t.tolist()
     e, t = _both(lambda lib: getattr(lib, name)(lib.tensor(3.0), dim=0))
     assert e.tolist() == t.tolist() and tuple(e.shape) == tuple(t.shape)
+
+
+def test_cat_checks_in_one_pass_refuse_what_torch_refuses():
+    _raise_alike(lambda lib: lib.cat([lib.zeros(2), 3]), TypeError)
+    _raise_alike(lambda lib: lib.cat((lib.zeros(2), None)), TypeError)
+    _raise_alike(lambda lib: lib.cat([lib.zeros(2), lib.tensor(1.0)]), RuntimeError)
+    _raise_alike(lambda lib: lib.cat([]), (ValueError, RuntimeError))
+    _raise_alike(lambda lib: lib.cat(lib.zeros(2, 2)), TypeError)
+    _raise_alike(lambda lib: lib.cat([lib.zeros(2, 3), lib.zeros(2, 4)]), RuntimeError)
+    with pytest.raises(TypeError, match="expected Tensor as element 1"):
+        ember.cat([ember.zeros(2), 3])
+    # a tuple of tensors, and the legacy empty 1-D tensors skipped
+    e, t = _both(lambda lib: lib.cat((lib.ones(2, 2), lib.zeros(1, 2))))
+    assert_close(e, t)
+    e, t = _both(lambda lib: lib.cat([lib.zeros(0), lib.ones(2, 2), lib.zeros(0)], dim=1))
+    assert_close(e, t)

@@ -867,19 +867,26 @@ def _split_grad(g, sizes, axis):
 def cat(tensors, dim=0, *, out=None):
     """Concatenate along ``dim`` (types promoted as torch does).  1-D empty
     tensors are skipped, torch's legacy rule."""
-    tensors = _tensor_list(tensors, "cat")
+    # (one pass over the list checks types, shapes and dtypes: a KV-cache
+    # decoder concatenates twice per layer and token)
+    if type(tensors) is not list and type(tensors) is not tuple:
+        tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("torch.cat(): expected a non-empty list of Tensors")
-    skip = None
-    ref = None
-    dt = tensors[0]._data.dtype
+    skip = ref = None
     mixed = False
-    for i, t in enumerate(tensors):
+    dt = None
+    i = 0
+    for t in tensors:
+        if not isinstance(t, TensorBase):
+            _tensor_list(tensors, "cat")        # (raises torch's TypeError)
         d = t._data
         sh = d.shape
-        if len(sh) == 0:
+        if not sh:
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
-        if d.dtype != dt:
+        if dt is None:
+            dt = d.dtype
+        elif d.dtype != dt:
             mixed = True
         if sh == (0,):
             if skip is None:
@@ -887,6 +894,7 @@ def cat(tensors, dim=0, *, out=None):
             skip[i] = True
         elif ref is None:
             ref = t
+        i += 1
     if ref is None:
         ref, skip = tensors[0], None  # all are empty 1-D: nothing to skip
     ax = _dim(dim, ref._data.ndim)
