@@ -41,6 +41,27 @@ def test_scale_and_noncontiguous():
                                     scale=0.3), q, k, v)
 
 
+def test_single_key_with_a_zero_stride():
+    """One key position made by indexing with None has stride 0 along the keys;
+    the fused path's BLAS calls need a real row stride (it used to give NaN)."""
+    q = rand(2, 3, 4, 8, seed=1).astype(np.float32)
+    k, v = rand(2, 3, 8, seed=2).astype(np.float32), rand(2, 3, 8, seed=3).astype(np.float32)
+    check(lambda lib, q, k, v: sdpa(lib, q, k[:, :, None, :], v[:, :, None, :]), q, k, v)
+
+
+@pytest.mark.parametrize("S", [1, 17, 64])
+def test_decode_one_query_over_a_cache(S):
+    """Token-by-token decoding: one query row of (B, L, H, E) storage over a
+    cache of S keys, under no_grad, as a KV-cache decoder calls it."""
+    q = rand(4, 1, 4, 32, seed=1).astype(np.float32)
+    k, v = (rand(4, 4, S, 32, seed=i).astype(np.float32) for i in (2, 3))
+    res = {}
+    for lib in (ember, torch):
+        with lib.no_grad():
+            res[lib] = sdpa(lib, lib.tensor(q).transpose(1, 2), lib.tensor(k), lib.tensor(v))
+    assert_close(res[ember], res[torch], atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("mshape", [(5, 7), (1, 5, 7), (2, 3, 5, 7), (2, 1, 1, 7)])
 def test_bool_mask(mshape):
     rng = np.random.default_rng(0)

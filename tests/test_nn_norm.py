@@ -159,6 +159,14 @@ def _raises(exc, match, fn):
                                           weight=L.ones(5))),
     (NotImplementedError, "not implemented for 'Long'",
      lambda L: L.nn.functional.layer_norm(L.zeros(4, 5, dtype=L.int64), (5,))),
+    # (the one-dim normalized_shape fast path must refuse what the general checks do)
+    (RuntimeError, "Expected bias to be of same shape as normalized_shape",
+     lambda L: L.nn.functional.layer_norm(L.zeros(4, 5), (5,), L.ones(5), L.ones(1, 5))),
+    (RuntimeError, "mixed dtype",
+     lambda L: L.nn.functional.layer_norm(L.zeros(4, 5), (5,), L.ones(5),
+                                          L.ones(5, dtype=L.float64))),
+    (RuntimeError, r"Given normalized_shape=\[5\], expected input with shape \[\*, 5\]",
+     lambda L: L.nn.functional.layer_norm(L.zeros(4, 5, 4), (5,))),
 ])
 def test_norm_errors(exc, match, fn):
     _raises(exc, match, fn)
@@ -261,3 +269,18 @@ def test_batchnorm_loads_torch_state_dict_and_eval_output():
     x = rand(2, 3, 4, 4, dtype=np.float32)
     assert_close(me(ember.tensor(x)), mt(torch.tensor(x)), **F32)
     assert me.num_batches_tracked.item() == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(4, 1, 128), (1, 16), (3, 2, 7)])
+def test_layer_norm_few_rows_no_grad_matches_torch(shape, dtype):
+    """Token-by-token decoding runs layer norm on a few rows under no_grad
+    (the fast path of the argument checks and of the compiled row kernel)."""
+    x, w, b = _x(*shape, dtype=dtype), _p(shape[-1], dtype), _p(shape[-1], dtype, seed=2)
+    res = {}
+    for lib in (ember, torch):
+        with lib.no_grad():
+            res[lib] = lib.nn.functional.layer_norm(lib.tensor(x), (shape[-1],), lib.tensor(w),
+                                                    lib.tensor(b), 1e-5)
+    assert res[ember].shape == res[torch].shape
+    assert_close(res[ember], res[torch], **(F32 if dtype == np.float32 else {}))

@@ -215,15 +215,15 @@ def view(input, *shape):
     d = input._data
     if shape != d.shape:
         shape = _infer_shape(shape, d.size)
-    if not d.flags.c_contiguous and d.size > 1:
-        try:
-            d.reshape(shape, copy=False)
-        except ValueError:
-            raise RuntimeError(
-                "view size is not compatible with input tensor's size and stride (at least one "
-                "dimension spans across two contiguous subspaces). Use .reshape(...) instead.") \
-                from None
-    return Reshape.apply(input, shape)
+    out = Reshape.apply(input, shape)
+    # Reshape shares memory when the strides allow, else copies; a copy is
+    # what view refuses.  (Asking after the fact costs one identity test; a
+    # trial reshape first cost every non-contiguous view a second reshape.)
+    if out._vc is not input._vc and d.size > 1:
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+    return out
 
 
 def _view_dtype(input, dtype):
@@ -337,14 +337,25 @@ def permute(input, *dims):
     return Permute.apply(input, axes)
 
 
+# transpose's axis orders, per (ndim, dim0, dim1) of int dims: attention code
+# swaps the same two dims of every q, k, v and output, token after token.
+_SWAPS = {}
+
+
 def transpose(input, dim0, dim1):
     """Swap two dims: a view."""
     nd = input._data.ndim
-    a, b = _dim(dim0, nd), _dim(dim1, nd)
-    axes = list(range(nd))
-    if nd:
-        axes[a], axes[b] = axes[b], axes[a]
-    return Permute.apply(input, tuple(axes))
+    key = (nd, dim0, dim1)
+    axes = _SWAPS.get(key) if type(dim0) is int and type(dim1) is int else None
+    if axes is None:
+        a, b = _dim(dim0, nd), _dim(dim1, nd)
+        axes = list(range(nd))
+        if nd:
+            axes[a], axes[b] = axes[b], axes[a]
+        axes = tuple(axes)
+        if type(dim0) is int and type(dim1) is int and len(_SWAPS) < 256:
+            _SWAPS[key] = axes
+    return Permute.apply(input, axes)
 
 
 swapaxes = swapdims = transpose
@@ -820,7 +831,11 @@ class Cat(Op):
     @staticmethod
     def forward(ctx, *arrays, axis, dtype=None, skip=None):
         parts = arrays if skip is None else [a for a, s in zip(arrays, skip) if not s]
-        out = namespace(*parts).concatenate(parts, axis, dtype=dtype, casting="unsafe")
+        xp = namespace(*parts)
+        if dtype is None:   # (one dtype already: concatenate without the cast arguments, faster)
+            out = xp.concatenate(parts, axis)
+        else:
+            out = xp.concatenate(parts, axis, dtype=dtype, casting="unsafe")
         if ctx.needs_input_grad:
             ctx.axis, ctx.sizes, ctx.skip = axis, [a.shape[axis] for a in parts], skip
         return out
@@ -852,26 +867,38 @@ def _split_grad(g, sizes, axis):
 def cat(tensors, dim=0, *, out=None):
     """Concatenate along ``dim`` (types promoted as torch does).  1-D empty
     tensors are skipped, torch's legacy rule."""
-    tensors = _tensor_list(tensors, "cat")
+    # (one pass over the list checks types, shapes and dtypes: a KV-cache
+    # decoder concatenates twice per layer and token)
+    if type(tensors) is not list and type(tensors) is not tuple:
+        tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("torch.cat(): expected a non-empty list of Tensors")
-    skip = None
-    ref = None
-    for i, t in enumerate(tensors):
-        sh = t._data.shape
-        if len(sh) == 0:
+    skip = ref = None
+    mixed = False
+    dt = None
+    i = 0
+    for t in tensors:
+        if not isinstance(t, TensorBase):
+            _tensor_list(tensors, "cat")        # (raises torch's TypeError)
+        d = t._data
+        sh = d.shape
+        if not sh:
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+        if dt is None:
+            dt = d.dtype
+        elif d.dtype != dt:
+            mixed = True
         if sh == (0,):
             if skip is None:
                 skip = [False] * len(tensors)
             skip[i] = True
         elif ref is None:
             ref = t
+        i += 1
     if ref is None:
         ref, skip = tensors[0], None  # all are empty 1-D: nothing to skip
-    nd = ref._data.ndim
-    ax = _dim(dim, nd)
-    dtype = _common_dtype(tensors)
+    ax = _dim(dim, ref._data.ndim)
+    dtype = _common_dtype(tensors) if mixed else None
     try:
         res = Cat.apply(*tensors, axis=ax, dtype=dtype, skip=skip)
     except ValueError:

@@ -31,7 +31,7 @@ def attention_weights(q, k, v, add, bias, scale, gk, gv, weights, weighted, caus
     if blocks is None:
         return _generic.attention_weights(q, k, v, add, bias, scale, gk, gv, weights, weighted,
                                           causal)
-    s, out = blocks.forward(q, k, v, np.asarray(scale, q.dtype), bias, weighted)
+    s, out = blocks.forward(q, k, v, q.dtype.type(scale), bias, weighted)
     return s, None, out, blocks
 
 
@@ -171,7 +171,8 @@ class _Blocks:
 
     def forward(self, q, k, v, scale, bias, weighted):
         """The softmax weights P and, with ``weighted``, P @ v (else None), in
-        parts of the batch over the intra-op threads."""
+        parts of the batch over the intra-op threads.  ``scale``: a scalar of
+        q's dtype."""
         L, S = q.shape[-2], k.shape[-2]
         s = np.empty(q.shape[:-2] + (L, S), q.dtype)
         out = self._out(s, v) if weighted else None
@@ -179,10 +180,14 @@ class _Blocks:
         kern = _jit.kernels_for(q.dtype)
         fn = _pool.gemm_address(q.dtype)
         if fn and q.ndim in (3, 4) and v.shape[-1]:
-            q4, k4, v4, s4, o4 = _as4(q, k, v, s, out)
+            # (s and out are new arrays that BLAS takes as they lie: only the
+            # inputs need _as4's check, a few us a call when decoding token by token)
+            q4, k4, v4 = _as4(q, k, v)
+            s4, o4 = (s, out) if s.ndim == 4 else (s[None], None if out is None else out[None])
+            rows, width = self.row_table, self.width
             _pairs_parallel(lambda lo, hi: kern.attention_forward(
-                q4, k4, v4, s4, o4, self.row_table, self.width, b, q.dtype.type(scale),
-                lo, hi, fn), s4, 2 * q.shape[-1] + v.shape[-1])
+                q4, k4, v4, s4, o4, rows, width, b, scale, lo, hi, fn),
+                s4, 2 * q.shape[-1] + v.shape[-1])
             return s, out
 
         def part(i):
@@ -218,7 +223,7 @@ class _Blocks:
         that the usual transpose(1, 2).contiguous() after attention costs
         nothing (torch's SDPA output has that layout too)."""
         shape = p.shape[:-1] + v.shape[-1:]
-        if p.ndim == 4:
+        if p.ndim == 4 and shape[2] > 1:    # (one query row: both layouts are one)
             return np.empty((shape[0], shape[2], shape[1], shape[3]), p.dtype).transpose(0, 2, 1, 3)
         return np.empty(shape, p.dtype)
 
@@ -288,11 +293,14 @@ def _blas_rows(x):
     """Whether BLAS can take the matrices of ``x`` (*, R, C) as they lie:
     unit stride along a row, rows apart by at least a row, no negative
     strides.  None passes."""
-    if x is None or not x.size:
+    if x is None:
         return True
-    st = x.strides
-    return st[-1] == x.itemsize and min(st) >= 0 \
-        and (x.shape[-2] == 1 or st[-2] >= x.shape[-1] * x.itemsize)
+    st, n = x.strides, x.itemsize
+    # (a single row's stride must still pass as a leading dimension: BLAS refuses
+    # one smaller than the row, as a stride-0 key of one position would give)
+    if st[-1] == n and min(st) >= 0 and st[-2] >= x.shape[-1] * n:
+        return True
+    return not x.size
 
 
 def _as4(*arrays):
@@ -305,7 +313,7 @@ def _as4(*arrays):
             if x.ndim == 3:
                 x = x[None]
             if not _blas_rows(x):
-                x = np.ascontiguousarray(x)
+                x = x.copy()    # (not ascontiguousarray: that keeps a size-1 dim's odd stride)
         res.append(x)
     return res
 
@@ -316,6 +324,9 @@ def _pairs_parallel(kernel, s4, per_score):
     (``per_score`` per score)."""
     n = s4.shape[0] * s4.shape[1]
     per_pair = max(s4.shape[2] * s4.shape[3] * per_score, 1)
+    if n * per_pair < 1 << 19:      # (under two grains: one call here, as parallel_for would)
+        kernel(0, n)
+        return
     _pool.parallel_for(kernel, n, grain=max(1, -(-(1 << 18) // per_pair)))
 
 

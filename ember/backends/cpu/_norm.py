@@ -33,7 +33,24 @@ def _rowwise(spec, dtype):
 
 def _vec(a, dt):
     """A weight/bias (or rstd) as the contiguous 1-D array of dtype ``dt`` a kernel takes."""
-    return None if a is None else np.ascontiguousarray(a.reshape(-1), dtype=dt)
+    if a is None or a.ndim == 1 and a.dtype == dt and a.flags.c_contiguous:
+        return a        # (the usual case, without a NumPy call: decoding runs tiny norms)
+    return np.ascontiguousarray(a.reshape(-1), dtype=dt)
+
+
+# (eps, 1, 1 / M) as scalars of the kernel's dtype, per (spec, dtype): making the
+# three NumPy scalars costs more than a norm of a few rows.  Specs are made once
+# per shape and never change (ember/nn/functional/normalization._spec).
+_CONSTS = {}
+
+
+def _consts(spec, dt):
+    c = _CONSTS.get((spec, dt))
+    if c is None:
+        if len(_CONSTS) > 256:
+            _CONSTS.clear()
+        c = _CONSTS[(spec, dt)] = (dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M))
+    return c
 
 
 def _param_grads(n, need, dt):
@@ -75,8 +92,8 @@ def _channels_forward(spec, xv, w, b):
     C = x3.shape[1]
     y = np.empty(x3.shape, dt)
     mean, var, rstd = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
-    k.norm_channels_forward(x3, _vec(w, dt), _vec(b, dt), dt.type(spec.eps), dt.type(1),
-                            dt.type(1.0 / spec.M), y, mean, var, rstd)
+    eps, one, inv = _consts(spec, dt)
+    k.norm_channels_forward(x3, _vec(w, dt), _vec(b, dt), eps, one, inv, y, mean, var, rstd)
     return y, (x3, mean), rstd.reshape(spec.sshape), mean, var
 
 
@@ -97,7 +114,7 @@ def _channels_backward(spec, g, saved, rstd, w, need):
     gx = np.empty(g.shape, dt)
     gw, gb = _param_grads(g.shape[1], need, dt)
     k.norm_channels_backward(np.ascontiguousarray(g), np.ascontiguousarray(x), mean,
-                             _vec(rstd, dt), _vec(w, dt), dt.type(1.0 / spec.M), gx, gw, gb)
+                             _vec(rstd, dt), _vec(w, dt), _consts(spec, dt)[2], gx, gw, gb)
     return gx if need[0] else None, gw, gb
 
 
@@ -110,14 +127,18 @@ def _rows_forward(spec, xv, w, b):
         return None
     dt = xv.dtype
     x2 = np.ascontiguousarray(xv)
+    shape = x2.shape
     # (np.empty, not empty_like: that one is a Python-level wrapper, slow on small arrays)
-    y, xhat = np.empty(x2.shape, dt), np.empty(x2.shape, dt)
-    rstd = np.empty((x2.shape[0], 1), dt)
+    y, xhat = np.empty(shape, dt), np.empty(shape, dt)
+    rstd = np.empty((shape[0], 1), dt)
     r1, wv, bv = rstd.reshape(-1), _vec(w, dt), _vec(b, dt)
-    eps, one, inv = dt.type(spec.eps), dt.type(1), dt.type(1.0 / spec.M)
-    _pool.parallel_rows(lambda lo, hi: k.norm_rows_forward(
-        x2[lo:hi], wv, bv, eps, one, inv, spec.center, y[lo:hi], xhat[lo:hi], r1[lo:hi]),
-        x2.shape[0], x2.shape[1])
+    eps, one, inv = _consts(spec, dt)
+    if x2.size < 2 * _pool.ELEMENT_GRAIN:    # (parallel_rows's own test, without its call)
+        k.norm_rows_forward(x2, wv, bv, eps, one, inv, spec.center, y, xhat, r1)
+    else:
+        _pool.parallel_rows(lambda lo, hi: k.norm_rows_forward(
+            x2[lo:hi], wv, bv, eps, one, inv, spec.center, y[lo:hi], xhat[lo:hi], r1[lo:hi]),
+            shape[0], shape[1])
     return y, xhat, rstd, None, None
 
 
@@ -132,7 +153,7 @@ def _rows_backward(spec, g, xhat, rstd, w, need):
     R, D = g2.shape
     gw, gb = _param_grads(D, need, dt)
     xh, r1, wv = np.ascontiguousarray(xhat), _vec(rstd, dt), _vec(w, dt)
-    one, inv = dt.type(1), dt.type(1.0 / spec.M)
+    _, one, inv = _consts(spec, dt)
     # each range of rows sums its own share of gw and gb (rows 0.. in gw, gb)
     part_w, part_b = {}, {}
 

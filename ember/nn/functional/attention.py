@@ -57,11 +57,12 @@ class _SDPA(Op):
 
     @staticmethod
     def forward(ctx, q, k, v, add, bias, causal, scale, p, gk, gv, weights):
-        xp, K = namespace(q), kernels(q)
+        K = kernels(q)
         E, rd, out, plan = K.attention_weights(q, k, v, add, bias, scale, gk, gv, weights, p == 0,
                                                causal)
         keep, c = None, 1.0
         if p > 0:
+            xp = namespace(q)
             # (drawn on the host by Ember's generator, then moved to E's device)
             keep = backend_of(E).from_host(_rng(None).random(E.shape, dtype=np.float32) >= p)
             c = 1.0 / (1.0 - p) if p < 1 else 0.0

@@ -120,7 +120,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             padding_idx = num + padding_idx
     idx = input._data
     if idx.size:
-        if idx.min() < 0 or idx.max() >= num:
+        # (indexing raises for an index past the end, caught below: only
+        # negatives, which indexing would wrap, take a reduction here)
+        if idx.min() < 0 or max_norm is not None and idx.max() >= num:
             raise IndexError("index out of range in self")
     if max_norm is not None:
         _renorm_(weight, idx, max_norm, norm_type)
@@ -134,7 +136,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         if padding_idx is not None:
             s = xp.where(idx == padding_idx, 0, s).astype(w.dtype)
         s = s[..., None]
-    return _Take.apply(weight, idx, s)
+    try:
+        return _Take.apply(weight, idx, s)
+    except IndexError:
+        raise IndexError("index out of range in self") from None
 
 
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,
