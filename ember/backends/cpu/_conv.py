@@ -337,6 +337,15 @@ class _Tiles:
         self.rows = np.stack([s, s + 1, h0, np.minimum(h0 + nh, Ho)], axis=1)
         self.starts = np.arange(0, N * nb + 1, nb, dtype=np.int64)
 
+    def offsets(self, K, Wo):
+        """Where each tile's (K, T) columns start in a buffer holding every
+        tile's, one after another; the last entry is the buffer's size."""
+        r = self.rows
+        T = (r[:, 1] - r[:, 0]) * (r[:, 3] - r[:, 2]) * Wo
+        offs = np.zeros(len(r) + 1, dtype=np.int64)
+        np.cumsum(T * K, out=offs[1:])
+        return offs
+
     def run(self, kernel, work):
         """``kernel(t0, t1)`` over the tiles, split by units between the
         threads; ``work``: multiply-adds of the whole convolution."""
@@ -486,8 +495,31 @@ def _shift_wgrad(x, g, geo, k, fn):
     return np.ascontiguousarray(gw).reshape(geo.w_shape)
 
 
-def _tiled_forward(x, w, geo, bias, k, fn):
-    """y = conv(x, w) + bias on the tiled path."""
+class _TileCols:
+    """The im2col columns of every tile of a conv's forward (``buf``, tile t's
+    at ``offs[t]``), kept for its weight gradient: the tiled weight gradient
+    then runs its GEMMs on them instead of rebuilding them (im2col costs
+    about as much as the GEMM on small images).  ``tiles``: the tiling they
+    were built for; ``x``: the conv input they were built from (for a
+    backward that cannot use them: the kernels switched off meanwhile)."""
+    __slots__ = ("buf", "offs", "tiles", "x")
+
+    def __init__(self, buf, offs, tiles, x):
+        self.buf, self.offs, self.tiles, self.x = buf, offs, tiles, x
+
+    def release(self):
+        """Hand the buffer back to the scratch pool (once; it is not read again)."""
+        if self.buf is not None:
+            _scratch.put(self.buf)
+            self.buf = None
+
+
+_NO_OFFS = np.zeros(0, dtype=np.int64)
+
+
+def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
+    """y = conv(x, w) + bias on the tiled path; with ``keep`` also the columns
+    of every tile, as a ``_TileCols`` (else None)."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     Ho, Wo = geo.y4[2], geo.y4[3]
@@ -501,23 +533,30 @@ def _tiled_forward(x, w, geo, bias, k, fn):
     yf = y.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
+    kept = None
+    if keep:
+        offs = tiles.offsets(Kg * geo.G, Wo)
+        kept = _TileCols(_scratch.get((int(offs[-1]),), dt), offs, tiles, x)
 
     def part(t0, t1):
-        cols = _scratch.get((Kg * geo.G * tiles.cols,), dt)
+        cols = kept.buf if kept else _scratch.get((Kg * geo.G * tiles.cols,), dt)
         out = _scratch.get((O * tiles.cols,), dt)
         try:
-            k.conv_tiles_forward(xf, wm, b, yf, cols, out, rows, t0, t1, C, H, W, Ho, Wo, kh, kw,
-                                 geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, geo.G, fn,
-                                 one, zero)
+            k.conv_tiles_forward(xf, wm, b, yf, cols, out, rows, kept.offs if kept else _NO_OFFS,
+                                 t0, t1, C, H, W, Ho, Wo, kh, kw, geo.sh, geo.sw, geo.dh, geo.dw,
+                                 geo.pt, geo.pl, geo.G, fn, one, zero)
         finally:
-            _scratch.put(cols)
+            if not kept:
+                _scratch.put(cols)
             _scratch.put(out)
     tiles.run(part, N * O * Ho * Wo * Kg)
-    return y.reshape(geo.y_shape)
+    return y.reshape(geo.y_shape), kept
 
 
-def _tiled_wgrad(x, g, geo, k, fn):
-    """The weight gradient of the conv of ``x`` with output gradient ``g``, tiled."""
+def _tiled_wgrad(x, g, geo, k, fn, kept=None):
+    """The weight gradient of the conv of ``x`` with output gradient ``g``,
+    tiled: on the forward's columns ``kept`` (a ``_TileCols``, released
+    here) when given, else building each tile's."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     Ho, Wo = geo.y4[2], geo.y4[3]
@@ -526,23 +565,29 @@ def _tiled_wgrad(x, g, geo, k, fn):
     dt = x.dtype
     xf = np.ascontiguousarray(x).reshape(-1)
     gf = np.ascontiguousarray(g).reshape(-1)
-    tiles = _Tiles(geo, Kg, dt.itemsize)
+    tiles = kept.tiles if kept else _Tiles(geo, Kg, dt.itemsize)
     one = dt.type(1)
     rows = tiles.rows
     parts = []
 
     def part(t0, t1):
         gwt = np.zeros((G, Kg, Og), dt)
-        cols = _scratch.get((Kg * G * tiles.cols,), dt)
+        cols = kept.buf if kept else _scratch.get((Kg * G * tiles.cols,), dt)
         buf = _scratch.get((O * tiles.cols,), dt)
         try:
-            k.conv_tiles_wgrad(xf, gf, gwt, cols, buf, rows, t0, t1, C, H, W, O, Ho, Wo, kh,
-                               kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, G, fn, one)
+            k.conv_tiles_wgrad(xf, gf, gwt, cols, buf, rows, kept.offs if kept else _NO_OFFS,
+                               t0, t1, C, H, W, O, Ho, Wo, kh, kw, geo.sh, geo.sw, geo.dh,
+                               geo.dw, geo.pt, geo.pl, G, fn, one)
         finally:
-            _scratch.put(cols)
+            if not kept:
+                _scratch.put(cols)
             _scratch.put(buf)
         parts.append(gwt)       # (list.append is atomic: the threads may add at once)
-    tiles.run(part, N * O * Ho * Wo * Kg)
+    try:
+        tiles.run(part, N * O * Ho * Wo * Kg)
+    finally:
+        if kept:
+            kept.release()
     gwt = parts[0]
     for p in parts[1:]:
         gwt += p
@@ -591,15 +636,18 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     x = x.reshape(geo.x4)
     tk = _tiled(x.dtype) if K and O else None    # (BLAS refuses a zero leading dimension)
     if tk is not None:
-        # (no columns kept: the weight gradient rebuilds them tile by tile)
-        shift = _shifted(geo)
-        y = gw = None
+        # the im2col tiles keep their columns for the weight gradient when it
+        # will build them too (the shifted GEMMs have none to keep)
+        y = gw = kept = None
         if need_y:
-            y = (_shift_forward if shift else _tiled_forward)(x, w, geo, bias, *tk)
+            if _shifted(geo):
+                y = _shift_forward(x, w, geo, bias, *tk)
+            else:
+                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep_cols and g is None)
         if g is not None:
             gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x, g.reshape(geo.y4),
                                                                           geo, *tk)
-        return y, gw, None
+        return y, gw, kept
     k = _jit.kernels_for(x.dtype)
     lay = _layout(geo, k)
     if k is not None:
@@ -660,14 +708,25 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
     g = g.reshape(geo.y4)
     dt = g.dtype
     tk = _tiled(dt) if K and O else None
+    tile_cols = cols if isinstance(cols, _TileCols) else None
+    if tile_cols is not None:
+        cols = None
+        if x is None:
+            x = tile_cols.x
     if tk is not None and not cols:
-        # (kept columns, from before the kernels were switched on, take the path below)
+        # (kept chunks, from before the kernels were switched on, take the path below)
         gx = _tiled_dgrad(g, w, geo, *tk) if need_x else None
         gw = None
-        if x is not None:
+        if tile_cols is not None:
+            gw = _tiled_wgrad(x.reshape(geo.x4), g, geo, *tk, kept=tile_cols)
+        elif x is not None:
             gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x.reshape(geo.x4), g, geo,
                                                                      *tk)
         return gx, gw
+    if tile_cols is not None:
+        # tiles kept before the kernels were switched off: the weight gradient
+        # is computed from their x below instead
+        tile_cols.release()
     k = _jit.kernels_for(dt)
     lay = _layout(geo, k)
     # the weight gradient's columns: kept ones in the layout they were built

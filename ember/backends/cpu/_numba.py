@@ -656,11 +656,14 @@ def _gather_tile(g, buf, O, L, s0, n):
 
 
 @_kernel
-def conv_tiles_forward(x, w, bias, y, cols, out, tiles, t0, t1, C, H, W, Ho, Wo, kh, kw,
-                       sh, sw, dh, dw, pt, pl, G, fn, one, zero):
+def conv_tiles_forward(x, w, bias, y, cols_all, out, tiles, offs, t0, t1, C, H, W, Ho, Wo,
+                       kh, kw, sh, sw, dh, dw, pt, pl, G, fn, one, zero):
     """y (N, O, Ho, Wo) = conv(x, w) (+ bias) on tiles t0:t1 (rows of ``tiles``:
     s0, s1, h0, h1).  w (O, Kg) contiguous, bias (O,) or empty; x, y, and the
-    scratch ``cols`` (K*T) and ``out`` (O*T) flat; ``fn``: ?gemm's address."""
+    scratch ``cols_all`` and ``out`` (O*T) flat; ``fn``: ?gemm's address.
+    Tile t's columns (K*T) go to ``cols_all[offs[t]:]`` (the whole batch's
+    columns, kept for the weight gradient), or, with ``offs`` empty, to the
+    start of ``cols_all`` (one tile's scratch)."""
     O, Kg = w.shape
     Og = O // G
     L = Ho * Wo
@@ -669,6 +672,7 @@ def conv_tiles_forward(x, w, bias, y, cols, out, tiles, t0, t1, C, H, W, Ho, Wo,
         s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
         nh = tiles[t, 3] - h0
         T = n * nh * Wo
+        cols = cols_all[offs[t]:] if offs.size else cols_all
         _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
         for grp in range(G):
             pa = w.ctypes.data + grp * Og * Kg * isz
@@ -697,12 +701,14 @@ def conv_tiles_forward(x, w, bias, y, cols, out, tiles, t0, t1, C, H, W, Ho, Wo,
 
 
 @_kernel
-def conv_tiles_wgrad(x, g, gwt, cols, buf, tiles, t0, t1, C, H, W, O, Ho, Wo, kh, kw, sh, sw,
-                     dh, dw, pt, pl, G, fn, one):
+def conv_tiles_wgrad(x, g, gwt, cols_all, buf, tiles, offs, t0, t1, C, H, W, O, Ho, Wo, kh,
+                     kw, sh, sw, dh, dw, pt, pl, G, fn, one):
     """gwt (G, Kg, Og) += cols @ g^T over tiles t0:t1: the weight gradient,
     transposed, of output gradient g (N, O, Ho, Wo) (flat, like x; ``buf``
     (O*T) is scratch).  (cols @ g^T has many rows and the long axis inner to
-    both operands: BLAS runs it faster than g @ cols^T.)"""
+    both operands: BLAS runs it faster than g @ cols^T.)  Tile t's columns
+    are ``cols_all[offs[t]:]`` as ``conv_tiles_forward`` kept them, or, with
+    ``offs`` empty, built here into the scratch ``cols_all``."""
     _, Kg, Og = gwt.shape
     L = Ho * Wo
     isz = x.itemsize
@@ -710,7 +716,11 @@ def conv_tiles_wgrad(x, g, gwt, cols, buf, tiles, t0, t1, C, H, W, O, Ho, Wo, kh
         s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
         nh = tiles[t, 3] - h0
         T = n * nh * Wo
-        _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
+        if offs.size:
+            cols = cols_all[offs[t]:]
+        else:
+            cols = cols_all
+            _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
         if n > 1:
             _gather_tile(g, buf, O, L, s0, n)
         for grp in range(G):
