@@ -141,6 +141,15 @@ def _padded(x, geo):
         return np.ascontiguousarray(x), False
     xpad = _scratch.get((N, C, geo.Hp, geo.Wp), x.dtype)
     pt, pl = geo.pt, geo.pl
+    k = _jit.kernels_for(x.dtype)
+    if k is not None:
+        # one compiled pass (NumPy's five slice assignments below pass over
+        # the buffer twice), split by planes over the threads
+        xf, pf = np.ascontiguousarray(x).reshape(-1), xpad.reshape(-1)
+        Hp, Wp = geo.Hp, geo.Wp
+        _pool.parallel_for(lambda p0, p1: k.pad_planes(xf, pf, H, W, Hp, Wp, pt, pl, p0, p1),
+                           N * C, grain=max(1, _PASS_GRAIN // max(Hp * Wp, 1)))
+        return xpad, True
     # zero only the border; the interior is overwritten by x
     xpad[:, :, :pt] = 0
     xpad[:, :, pt + H:] = 0
@@ -303,7 +312,7 @@ class _Tiles:
             want = max(_SMALL_MNK // max(Og * Cg, 1), 4 * _TILE_MIN)
             Wq = _phase_shape(geo)[2]
             nh = max(1, min(Ho, (want - Wo) // Wq + 1))
-            self._bands(N, Ho, nh)
+            nh = self._bands(N, Ho, nh)
             self.cols = (nh - 1) * Wq + Wo
             return
         want = _SMALL_MNK // max(Og * Kg, 1)
@@ -312,7 +321,7 @@ class _Tiles:
         if L >= want or N == 1:
             # bands of rows of one sample (a sample is one unit)
             nh = max(1, min(Ho, want // max(Wo, 1)))
-            self._bands(N, Ho, nh)
+            nh = self._bands(N, Ho, nh)
             self.cols = nh * Wo
         else:
             # several whole samples per tile (each tile is a unit)
@@ -324,6 +333,9 @@ class _Tiles:
             self.cols = n * L
 
     def _bands(self, N, Ho, nh):
+        """Bands of at most ``nh`` rows of each sample; returns the band height."""
+        nb = -(-Ho // nh)
+        nh = -(-Ho // nb)       # (bands of equal height: no thin last band)
         nb = -(-Ho // nh)
         if N * nb <= _FEW_TILES:
             # (a few tiles, e.g. batch-1 inference: one list is ~8 us cheaper
@@ -336,6 +348,7 @@ class _Tiles:
         h0 = np.tile(np.arange(0, Ho, nh, dtype=np.int64), N)
         self.rows = np.stack([s, s + 1, h0, np.minimum(h0 + nh, Ho)], axis=1)
         self.starts = np.arange(0, N * nb + 1, nb, dtype=np.int64)
+        return nh
 
     def offsets(self, K, Wo):
         """Where each tile's (K, T) columns start in a buffer holding every
@@ -424,8 +437,24 @@ def _shift_tiles(geo, itemsize):
     return _Tiles(geo, 0, itemsize, shift=True)
 
 
-def _shift_forward(x, w, geo, bias, k, fn):
-    """y = conv(x, w) + bias as shifted GEMMs over the phased input."""
+class _PhasedInput:
+    """The phased (zero-padded) input a shifted-GEMM forward built, kept for
+    its weight gradient, which reads the same (``xq``; ``owned``: a scratch
+    buffer, not ``x`` itself; ``x``: the conv input, as ``_TileCols.x``)."""
+    __slots__ = ("xq", "owned", "x")
+
+    def __init__(self, xq, owned, x):
+        self.xq, self.owned, self.x = xq, owned, x
+
+    def release(self):
+        if self.xq is not None and self.owned:
+            _scratch.put(self.xq)
+        self.xq = None
+
+
+def _shift_forward(x, w, geo, bias, k, fn, keep=False):
+    """y = conv(x, w) + bias as shifted GEMMs over the phased input; with
+    ``keep`` also that input, as a ``_PhasedInput`` (else None)."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     Ho, Wo = geo.y4[2], geo.y4[3]
@@ -451,21 +480,25 @@ def _shift_forward(x, w, geo, bias, k, fn):
     try:
         tiles.run(part, N * O * Ho * Wo * Cg * kh * kw)
     finally:
-        if owned:
+        if owned and not keep:
             _scratch.put(xq)
-    return y.reshape(geo.y_shape)
+    return y.reshape(geo.y_shape), (_PhasedInput(xq, owned, x) if keep else None)
 
 
-def _shift_wgrad(x, g, geo, k, fn):
-    """The weight gradient of a conv as shifted GEMMs over the phased input."""
+def _shift_wgrad(x, g, geo, k, fn, kept=None):
+    """The weight gradient of a conv as shifted GEMMs over the phased input:
+    the forward's (``kept``, a ``_PhasedInput``, released here) when given."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     Ho, Wo = geo.y4[2], geo.y4[3]
     _, Hq, Wq = _phase_shape(geo)
     G = geo.G
     Og = O // G
-    dt = x.dtype
-    xq, owned = _phased(x, geo)
+    dt = g.dtype
+    if kept is not None:
+        xq, owned = kept.xq, False
+    else:
+        xq, owned = _phased(x, geo)
     xqf = xq.reshape(-1)
     gf = np.ascontiguousarray(g).reshape(-1)
     tiles = _shift_tiles(geo, dt.itemsize)
@@ -487,6 +520,8 @@ def _shift_wgrad(x, g, geo, k, fn):
     finally:
         if owned:
             _scratch.put(xq)
+        if kept is not None:
+            kept.release()
     gwt = parts[0]
     for p in parts[1:]:
         gwt += p
@@ -636,14 +671,15 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     x = x.reshape(geo.x4)
     tk = _tiled(x.dtype) if K and O else None    # (BLAS refuses a zero leading dimension)
     if tk is not None:
-        # the im2col tiles keep their columns for the weight gradient when it
-        # will build them too (the shifted GEMMs have none to keep)
+        # kept for the weight gradient, when asked: the im2col tiles' columns,
+        # or the shifted GEMMs' padded input (when those compute it too)
         y = gw = kept = None
+        keep = keep_cols and g is None
         if need_y:
             if _shifted(geo):
-                y = _shift_forward(x, w, geo, bias, *tk)
+                y, kept = _shift_forward(x, w, geo, bias, *tk, keep=keep and _shifted_wgrad(geo))
             else:
-                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep_cols and g is None)
+                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep)
         if g is not None:
             gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x, g.reshape(geo.y4),
                                                                           geo, *tk)
@@ -708,7 +744,8 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
     g = g.reshape(geo.y4)
     dt = g.dtype
     tk = _tiled(dt) if K and O else None
-    tile_cols = cols if isinstance(cols, _TileCols) else None
+    # (what the tiled path kept, or chunks the chunked path kept)
+    tile_cols = cols if isinstance(cols, (_TileCols, _PhasedInput)) else None
     if tile_cols is not None:
         cols = None
         if x is None:
@@ -717,7 +754,9 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
         # (kept chunks, from before the kernels were switched on, take the path below)
         gx = _tiled_dgrad(g, w, geo, *tk) if need_x else None
         gw = None
-        if tile_cols is not None:
+        if isinstance(tile_cols, _PhasedInput):
+            gw = _shift_wgrad(x.reshape(geo.x4), g, geo, *tk, kept=tile_cols)
+        elif tile_cols is not None:
             gw = _tiled_wgrad(x.reshape(geo.x4), g, geo, *tk, kept=tile_cols)
         elif x is not None:
             gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x.reshape(geo.x4), g, geo,

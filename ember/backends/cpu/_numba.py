@@ -597,6 +597,32 @@ def col2im(cols, gx, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0,
     _col2im_rows(cols, gx, C, H, W, n0, n, 0, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1)
 
 
+@_kernel
+def pad_planes(x, xp, H, W, Hp, Wp, pt, pl, p0, p1):
+    """Planes p0:p1 of xp (P, Hp, Wp) = those of x (P, H, W) with ``pt`` rows
+    and ``pl`` columns of zeros before them and the rest of (Hp, Wp) after
+    (both flat): a zero-padded copy in one pass, each element written once."""
+    uW = np.uint64(W)
+    uWp = np.uint64(Wp)
+    upl = np.uint64(pl)
+    for p in range(p0, p1):
+        src = np.uint64(p * H * W)
+        dst = np.uint64(p * Hp * Wp)
+        for e in range(_U0, np.uint64(pt) * uWp):
+            xp[dst + e] = 0
+        for h in range(H):
+            d = dst + np.uint64((pt + h) * Wp)
+            b = src + np.uint64(h * W)
+            for e in range(_U0, upl):
+                xp[d + e] = 0
+            for e in range(_U0, uW):
+                xp[d + upl + e] = x[b + e]
+            for e in range(upl + uW, uWp):
+                xp[d + e] = 0
+        for e in range(np.uint64((pt + H) * Wp), np.uint64(Hp * Wp)):
+            xp[dst + e] = 0
+
+
 # ---- convolution as cache-sized tiles: im2col + GEMM per tile --------------------------------
 # (ember/backends/cpu/_conv.py's tiled path.)  A "tile" is output rows h0:h1 of
 # samples s0:s1 (several whole samples when an image is small, else a band of
