@@ -132,14 +132,16 @@ class _Scratch:
 _scratch = _Scratch(1 << 28)
 
 
-def _padded(x, geo):
+def _padded(x, geo, out=None):
     """``x`` (N, C, H, W) zero-padded to (N, C, Hp, Wp), contiguous: ``x``
     itself when no padding is needed (then ``owned`` is False), else a
-    scratch buffer the caller returns to ``_scratch``.  Returns (xpad, owned)."""
+    scratch buffer the caller returns to ``_scratch``, or ``out`` when
+    given (always written).  Returns (xpad, owned)."""
     N, C, H, W = geo.x4
-    if geo.Hp == H and geo.Wp == W:
+    if out is None and geo.Hp == H and geo.Wp == W:
         return np.ascontiguousarray(x), False
-    xpad = _scratch.get((N, C, geo.Hp, geo.Wp), x.dtype)
+    xpad = _scratch.get((N, C, geo.Hp, geo.Wp), x.dtype) if out is None else out
+    owned = out is None
     pt, pl = geo.pt, geo.pl
     k = _jit.kernels_for(x.dtype)
     if k is not None:
@@ -149,14 +151,14 @@ def _padded(x, geo):
         Hp, Wp = geo.Hp, geo.Wp
         _pool.parallel_for(lambda p0, p1: k.pad_planes(xf, pf, H, W, Hp, Wp, pt, pl, p0, p1),
                            N * C, grain=max(1, _PASS_GRAIN // max(Hp * Wp, 1)))
-        return xpad, True
+        return xpad, owned
     # zero only the border; the interior is overwritten by x
     xpad[:, :, :pt] = 0
     xpad[:, :, pt + H:] = 0
     xpad[:, :, pt:pt + H, :pl] = 0
     xpad[:, :, pt:pt + H, pl + W:] = 0
     xpad[:, :, pt:pt + H, pl:pl + W] = x
-    return xpad, True
+    return xpad, owned
 
 
 def _chunk(geo, lay, itemsize):
@@ -408,15 +410,16 @@ def _shifted_wgrad(geo):
     return _shifted(geo) and geo.y4[2] * geo.y4[3] >= _SHIFT_WGRAD_PIXELS
 
 
-def _phased(x, geo):
+def _phased(x, geo, out=None):
     """The zero-padded input split into its stride phases, (N, C, sh*sw, Hq,
     Wq) contiguous (see _numba's shifted GEMMs), and whether it is a scratch
-    buffer the caller hands back."""
+    buffer the caller hands back; written into ``out`` (that shape) when
+    given (then not "owned")."""
     if geo.sh == 1 and geo.sw == 1:
-        return _padded(x, geo)
+        return _padded(x, geo, None if out is None else out.reshape(geo.x4[:2] + (geo.Hp, geo.Wp)))
     N, C, H, W = geo.x4
     P, Hq, Wq = _phase_shape(geo)
-    xq = _scratch.get((N, C, P, Hq, Wq), x.dtype)
+    xq = _scratch.get((N, C, P, Hq, Wq), x.dtype) if out is None else out
     xq.fill(0)
     for p in range(geo.sh):
         # padded rows a*sh + p hold input rows a*sh + p - pt: the a in range
@@ -430,7 +433,7 @@ def _phased(x, geo):
                 xq[:, :, p * geo.sw + q, a0:a1, b0:b1] = \
                     x[:, :, h0:h0 + (a1 - a0 - 1) * geo.sh + 1:geo.sh,
                       w0:w0 + (b1 - b0 - 1) * geo.sw + 1:geo.sw]
-    return xq, True
+    return xq, out is None
 
 
 def _shift_tiles(geo, itemsize):
@@ -438,18 +441,19 @@ def _shift_tiles(geo, itemsize):
 
 
 class _PhasedInput:
-    """The phased (zero-padded) input a shifted-GEMM forward built, kept for
-    its weight gradient, which reads the same (``xq``; ``owned``: a scratch
-    buffer, not ``x`` itself; ``x``: the conv input, as ``_TileCols.x``)."""
-    __slots__ = ("xq", "owned", "x")
+    """The phased (zero-padded) input a shifted-GEMM or direct forward built,
+    kept for its weight gradient, which reads the same (``xq``; ``buf``: the
+    scratch buffer holding it, to hand back, or None when ``xq`` is ``x``
+    itself; ``x``: the conv input, as ``_TileCols.x``)."""
+    __slots__ = ("xq", "buf", "x")
 
-    def __init__(self, xq, owned, x):
-        self.xq, self.owned, self.x = xq, owned, x
+    def __init__(self, xq, buf, x):
+        self.xq, self.buf, self.x = xq, buf, x
 
     def release(self):
-        if self.xq is not None and self.owned:
-            _scratch.put(self.xq)
-        self.xq = None
+        if self.buf is not None:
+            _scratch.put(self.buf)
+        self.xq = self.buf = None
 
 
 def _shift_forward(x, w, geo, bias, k, fn, keep=False):
@@ -482,7 +486,7 @@ def _shift_forward(x, w, geo, bias, k, fn, keep=False):
     finally:
         if owned and not keep:
             _scratch.put(xq)
-    return y.reshape(geo.y_shape), (_PhasedInput(xq, owned, x) if keep else None)
+    return y.reshape(geo.y_shape), (_PhasedInput(xq, xq if owned else None, x) if keep else None)
 
 
 def _shift_wgrad(x, g, geo, k, fn, kept=None):
@@ -550,6 +554,91 @@ class _TileCols:
 
 
 _NO_OFFS = np.zeros(0, dtype=np.int64)
+_KEEP_TILES = True
+_KEEP_PHASED = True
+
+
+# ---- the direct kernel (float32, AVX-512): the shifted GEMMs' reads, summed in registers ----
+# (_numba.conv_direct_forward.)  Where a conv would run as shifted GEMMs,
+# its forward (and so a stride-1 conv's input gradient) runs this instead
+# when the CPU has 512-bit vectors: 16 of them hold a block's sums (with
+# 256-bit ones the block would not fit in registers).
+_DIRECT = True
+_BLK_O, _BLK_P = 8, 32          # (_numba's block: output channels x positions)
+_DIRECT_OUT_BYTES = 1 << 18     # a tile's output block at most this large (stays in L2)
+_wide_vectors = None
+
+
+def _has_wide_vectors():
+    """Whether the compiled code may use 512-bit vectors (the host's AVX-512)."""
+    global _wide_vectors
+    if _wide_vectors is None:
+        try:
+            from llvmlite import binding
+            _wide_vectors = bool(binding.get_host_cpu_features().get("avx512f", False))
+        except Exception:       # (an llvmlite that cannot tell: keep the BLAS paths)
+            _wide_vectors = False
+    return _wide_vectors
+
+
+def _direct(geo, dtype):
+    """Whether the forward of ``geo`` runs the direct kernel."""
+    return (_DIRECT and dtype == np.float32 and geo.G == 1 and _shifted(geo)
+            and _has_wide_vectors())
+
+
+def _direct_forward(x, w, geo, bias, k, keep=False):
+    """y = conv(x, w) + bias by the direct kernel; with ``keep`` also the
+    phased input it read, as a ``_PhasedInput`` (else None)."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    P, Hq, Wq = _phase_shape(geo)
+    dt = x.dtype
+    # the phased input, with room for the last block's reads past its end
+    n = N * C * P * Hq * Wq
+    buf = _scratch.get((n + _BLK_P,), dt)
+    buf[n:] = 0
+    xq, _ = _phased(x, geo, out=buf[:n].reshape(N, C, P, Hq, Wq))
+    # offs[k], k = (c*kh + i)*kw + j: where offset (i, j) of channel c reads
+    # (its stride phase's plane, shifted), relative to the output position
+    i = np.arange(kh).reshape(kh, 1)
+    j = np.arange(kw).reshape(1, kw)
+    ph = ((i * geo.dh) % geo.sh) * geo.sw + (j * geo.dw) % geo.sw
+    ij = ph * Hq * Wq + (i * geo.dh // geo.sh) * Wq + j * geo.dw // geo.sw
+    offs = (np.arange(C, dtype=np.int64).reshape(C, 1, 1) * (P * Hq * Wq) + ij).reshape(-1)
+    # the weight by blocks of 8 output channels: wp[b, k, o] = w[8b + o, k]
+    K = C * kh * kw
+    O8 = -(-O // _BLK_O) * _BLK_O
+    wp = np.zeros((O8, K), dt)
+    wp[:O] = w.reshape(O, K)
+    wp = np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, K).transpose(0, 2, 1))
+    b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
+    # bands of rows of one sample whose output block stays in L2
+    per = _DIRECT_OUT_BYTES // (O8 * dt.itemsize)
+    tiles = _Tiles.__new__(_Tiles)
+    nh = tiles._bands(N, Ho, max(1, min(Ho, (per - Wo) // Wq + 1)))
+    TP = -(-((nh - 1) * Wq + Wo) // _BLK_P) * _BLK_P
+    y = np.empty(geo.y4, dtype=dt)
+    yf = y.reshape(-1)
+    rows = tiles.rows
+
+    def part(t0, t1):
+        out = _scratch.get((O8 * TP,), dt)
+        try:
+            k.conv_direct_forward(buf, wp, offs, b, yf, out, rows, t0, t1, C * P * Hq * Wq, Wq,
+                                  O, Ho, Wo)
+        finally:
+            _scratch.put(out)
+    try:
+        tiles.run(part, N * O * Ho * Wo * K)
+    except BaseException:
+        _scratch.put(buf)
+        raise
+    if keep:
+        return y.reshape(geo.y_shape), _PhasedInput(xq, buf, x)
+    _scratch.put(buf)
+    return y.reshape(geo.y_shape), None
 
 
 def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
@@ -676,10 +765,14 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
         y = gw = kept = None
         keep = keep_cols and g is None
         if need_y:
-            if _shifted(geo):
-                y, kept = _shift_forward(x, w, geo, bias, *tk, keep=keep and _shifted_wgrad(geo))
+            if _direct(geo, x.dtype):
+                y, kept = _direct_forward(x, w, geo, bias, tk[0],
+                                          keep=keep and _KEEP_PHASED and _shifted_wgrad(geo))
+            elif _shifted(geo):
+                y, kept = _shift_forward(x, w, geo, bias, *tk,
+                                         keep=keep and _KEEP_PHASED and _shifted_wgrad(geo))
             else:
-                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep)
+                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep and _KEEP_TILES)
         if g is not None:
             gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x, g.reshape(geo.y4),
                                                                           geo, *tk)
