@@ -48,8 +48,13 @@ def conv_path(request, monkeypatch):
             _jit.set_enabled(old)
             pytest.skip("the direct kernel needs AVX-512")
         monkeypatch.setattr(_cpu_conv, "_DIRECT", path == "direct")
-        # (direct: output blocks of 2 rows or fewer, so samples run in bands)
-        monkeypatch.setattr(_cpu_conv, "_DIRECT_OUT_BYTES", 1 << 9)
+        if path == "direct":
+            # every float32 conv of one group but 1x1 ones, in bands
+            # of output blocks of 2 rows or fewer
+            monkeypatch.setattr(_cpu_conv, "_DIRECT_WASTE", 1e9)
+            monkeypatch.setattr(_cpu_conv, "_DIRECT_STRIDED_CHANNELS", 1 << 30)
+            monkeypatch.setattr(_cpu_conv, "_DIRECT_THIN_K", 0)
+            monkeypatch.setattr(_cpu_conv, "_DIRECT_OUT_BYTES", 1 << 9)
         # tiny tiles: bands of a few rows, or a few samples per tile
         monkeypatch.setattr(_cpu_conv, "_SMALL_MNK", 300)
         monkeypatch.setattr(_cpu_conv, "_TILE_MIN", 4)

@@ -559,13 +559,26 @@ _KEEP_PHASED = True
 
 
 # ---- the direct kernel (float32, AVX-512): the shifted GEMMs' reads, summed in registers ----
-# (_numba.conv_direct_forward.)  Where a conv would run as shifted GEMMs,
-# its forward (and so a stride-1 conv's input gradient) runs this instead
-# when the CPU has 512-bit vectors: 16 of them hold a block's sums (with
-# 256-bit ones the block would not fit in registers).
+# (_numba.conv_direct_forward.)  Where the CPU has 512-bit vectors (16 of
+# them hold a block's sums; 256-bit ones would not fit in registers), a
+# float32 conv's forward, and so a stride-1 conv's input gradient, runs it
+# when it beats the BLAS paths.  Measured per layer on the workloads' convs
+# (bench/conv_layers.py shapes, one EPYC core), its time over theirs:
+# stride 1 with little waste 0.56-0.86 (1 to 128 channels, 8x8 to 32x32);
+# LeNet's 16-channel 12x12 conv, 1.5x waste, 0.75 (its im2col tiles have
+# short rows); but 1.05-1.6 on 8x8 and 4x4 images of 64-512 channels (the
+# 32-position blocks waste up to half), 1.12-1.6 strided with 64+ channels
+# (the phase split costs a copy; 16 channels: 0.77), 1.36 on a 3-channel
+# stem with 64 outputs (a thin K = 27 sum per output: BLAS on the columns
+# wins), and 1.7-2.4 on strided 1x1 convs (one phase of four used).
 _DIRECT = True
 _BLK_O, _BLK_P = 8, 32          # (_numba's block: output channels x positions)
 _DIRECT_OUT_BYTES = 1 << 18     # a tile's output block at most this large (stays in L2)
+_DIRECT_WASTE = 1.25            # positions computed per output, at most (rounded to blocks)
+_DIRECT_FEW_CHANNELS = 32       # ... or 1.5 with this many input channels or fewer
+_DIRECT_STRIDED_CHANNELS = 16   # strided: this many input channels at most
+_DIRECT_THIN_K = 64             # a sum over fewer terms than this ...
+_DIRECT_THIN_O = 16             # ... only with this many outputs or fewer
 _wide_vectors = None
 
 
@@ -582,9 +595,23 @@ def _has_wide_vectors():
 
 
 def _direct(geo, dtype):
-    """Whether the forward of ``geo`` runs the direct kernel."""
-    return (_DIRECT and dtype == np.float32 and geo.G == 1 and _shifted(geo)
-            and _has_wide_vectors())
+    """Whether the forward of ``geo`` runs the direct kernel (the rules and
+    their measurements above)."""
+    if not _DIRECT or dtype != np.float32 or geo.G != 1:
+        return False
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    if kh * kw == 1 or Ho * Wo == 0:
+        return False
+    if Cg * kh * kw < _DIRECT_THIN_K and O > _DIRECT_THIN_O:
+        return False
+    Wq = _phase_shape(geo)[2]
+    waste = -(-((Ho - 1) * Wq + Wo) // _BLK_P) * _BLK_P / (Ho * Wo)
+    if geo.sh > 1 or geo.sw > 1:
+        ok = Cg <= _DIRECT_STRIDED_CHANNELS and waste <= _DIRECT_WASTE
+    else:
+        ok = waste <= _DIRECT_WASTE or (Cg <= _DIRECT_FEW_CHANNELS and waste <= 1.5)
+    return ok and _has_wide_vectors()
 
 
 def _direct_forward(x, w, geo, bias, k, keep=False):
@@ -766,6 +793,7 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
         keep = keep_cols and g is None
         if need_y:
             if _direct(geo, x.dtype):
+                # (its padded input serves the shifted GEMMs' weight gradient)
                 y, kept = _direct_forward(x, w, geo, bias, tk[0],
                                           keep=keep and _KEEP_PHASED and _shifted_wgrad(geo))
             elif _shifted(geo):
