@@ -54,6 +54,7 @@ def conv_path(request, monkeypatch):
             monkeypatch.setattr(_cpu_conv, "_DIRECT_WASTE", 1e9)
             monkeypatch.setattr(_cpu_conv, "_DIRECT_STRIDED_CHANNELS", 1 << 30)
             monkeypatch.setattr(_cpu_conv, "_DIRECT_THIN_K", 0)
+            monkeypatch.setattr(_cpu_conv, "_DIRECT_WGRAD_POSITIONS", 0)
             monkeypatch.setattr(_cpu_conv, "_DIRECT_OUT_BYTES", 1 << 9)
         # tiny tiles: bands of a few rows, or a few samples per tile
         monkeypatch.setattr(_cpu_conv, "_SMALL_MNK", 300)
@@ -205,17 +206,17 @@ def test_compiled_passes_run(monkeypatch):
         pytest.skip("the compiled passes are the CPU's")
     if _cpu_conv._tiled(np.dtype(np.float32)) is None:
         pytest.skip("BLAS can't be called from compiled code here")
-    names = ("conv_tiles_forward", "conv_tiles_wgrad", "conv_tiles_dgrad",
-             "conv_direct_forward" if _cpu_conv._has_wide_vectors() else "conv_shift_forward",
-             "conv_shift_wgrad", "max_pool2d_forward", "max_pool2d_backward")
+    path = "direct" if _cpu_conv._has_wide_vectors() else "shift"
+    names = ("conv_tiles_forward", "conv_tiles_wgrad", "conv_tiles_dgrad", f"conv_{path}_forward",
+             f"conv_{path}_wgrad", "max_pool2d_forward", "max_pool2d_backward")
     seen = count_kernel_calls(monkeypatch, names)
     old = _jit.set_enabled(True)
     try:
-        # few channels, strided: im2col tiles (dgrad by col2im); 16 channels,
-        # stride 1, 12x12: shifted GEMMs, or the direct kernel's forward
-        # with AVX-512 (the input gradient is such a forward too)
+        # few channels, many outputs, strided: im2col tiles (dgrad by
+        # col2im); 16 channels, stride 1, 12x12: shifted GEMMs, or the
+        # direct kernels with AVX-512 (the input gradient is a forward too)
         x = ember.randn(2, 3, 8, 8, requires_grad=True)
-        w = ember.randn(4, 3, 3, 3, requires_grad=True)
+        w = ember.randn(32, 3, 3, 3, requires_grad=True)
         F_E.max_pool2d(F_E.conv2d(x, w, stride=2), 2, stride=1).sum().backward()
         x = ember.randn(2, 16, 12, 12, requires_grad=True)
         w = ember.randn(16, 16, 3, 3, requires_grad=True)

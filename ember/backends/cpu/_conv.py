@@ -444,11 +444,12 @@ class _PhasedInput:
     """The phased (zero-padded) input a shifted-GEMM or direct forward built,
     kept for its weight gradient, which reads the same (``xq``; ``buf``: the
     scratch buffer holding it, to hand back, or None when ``xq`` is ``x``
-    itself; ``x``: the conv input, as ``_TileCols.x``)."""
-    __slots__ = ("xq", "buf", "x")
+    itself; ``room``: whether ``buf`` has the direct kernels' room after
+    ``xq``; ``x``: the conv input, as ``_TileCols.x``)."""
+    __slots__ = ("xq", "buf", "x", "room")
 
-    def __init__(self, xq, buf, x):
-        self.xq, self.buf, self.x = xq, buf, x
+    def __init__(self, xq, buf, x, room=False):
+        self.xq, self.buf, self.x, self.room = xq, buf, x, room
 
     def release(self):
         if self.buf is not None:
@@ -579,6 +580,11 @@ _DIRECT_FEW_CHANNELS = 32       # ... or 1.5 with this many input channels or fe
 _DIRECT_STRIDED_CHANNELS = 16   # strided: this many input channels at most
 _DIRECT_THIN_K = 64             # a sum over fewer terms than this ...
 _DIRECT_THIN_O = 16             # ... only with this many outputs or fewer
+# Its weight gradient (_numba.conv_direct_wgrad), where the forward runs it,
+# measured against the shifted GEMMs' or im2col tiles': 0.56-0.87 on the
+# ResNet and LeNet layers but LeNet's 12x12 one (1.16: 96 positions per
+# sample make short sums), so only with this many positions per sample.
+_DIRECT_WGRAD_POSITIONS = 128
 _wide_vectors = None
 
 
@@ -622,18 +628,8 @@ def _direct_forward(x, w, geo, bias, k, keep=False):
     Ho, Wo = geo.y4[2], geo.y4[3]
     P, Hq, Wq = _phase_shape(geo)
     dt = x.dtype
-    # the phased input, with room for the last block's reads past its end
-    n = N * C * P * Hq * Wq
-    buf = _scratch.get((n + _BLK_P,), dt)
-    buf[n:] = 0
-    xq, _ = _phased(x, geo, out=buf[:n].reshape(N, C, P, Hq, Wq))
-    # offs[k], k = (c*kh + i)*kw + j: where offset (i, j) of channel c reads
-    # (its stride phase's plane, shifted), relative to the output position
-    i = np.arange(kh).reshape(kh, 1)
-    j = np.arange(kw).reshape(1, kw)
-    ph = ((i * geo.dh) % geo.sh) * geo.sw + (j * geo.dw) % geo.sw
-    ij = ph * Hq * Wq + (i * geo.dh // geo.sh) * Wq + j * geo.dw // geo.sw
-    offs = (np.arange(C, dtype=np.int64).reshape(C, 1, 1) * (P * Hq * Wq) + ij).reshape(-1)
+    xq, buf = _direct_phased(x, geo)
+    offs = _direct_offsets(geo)
     # the weight by blocks of 8 output channels: wp[b, k, o] = w[8b + o, k]
     K = C * kh * kw
     O8 = -(-O // _BLK_O) * _BLK_O
@@ -642,9 +638,7 @@ def _direct_forward(x, w, geo, bias, k, keep=False):
     wp = np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, K).transpose(0, 2, 1))
     b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
     # bands of rows of one sample whose output block stays in L2
-    per = _DIRECT_OUT_BYTES // (O8 * dt.itemsize)
-    tiles = _Tiles.__new__(_Tiles)
-    nh = tiles._bands(N, Ho, max(1, min(Ho, (per - Wo) // Wq + 1)))
+    tiles, nh = _direct_bands(geo, (_DIRECT_OUT_BYTES // (O8 * dt.itemsize) - Wo) // Wq + 1)
     TP = -(-((nh - 1) * Wq + Wo) // _BLK_P) * _BLK_P
     y = np.empty(geo.y4, dtype=dt)
     yf = y.reshape(-1)
@@ -663,9 +657,91 @@ def _direct_forward(x, w, geo, bias, k, keep=False):
         _scratch.put(buf)
         raise
     if keep:
-        return y.reshape(geo.y_shape), _PhasedInput(xq, buf, x)
+        return y.reshape(geo.y_shape), _PhasedInput(xq, buf, x, room=True)
     _scratch.put(buf)
     return y.reshape(geo.y_shape), None
+
+
+def _direct_phased(x, geo):
+    """The phased input as the direct kernels read it: in a scratch buffer
+    ``buf`` with ``_BLK_P`` zeros after it (room for a last block's reads
+    past the end).  Returns (xq, buf)."""
+    N, C = geo.x4[0], geo.x4[1]
+    P, Hq, Wq = _phase_shape(geo)
+    n = N * C * P * Hq * Wq
+    buf = _scratch.get((n + _BLK_P,), x.dtype)
+    buf[n:] = 0
+    xq, _ = _phased(x, geo, out=buf[:n].reshape(N, C, P, Hq, Wq))
+    return xq, buf
+
+
+def _direct_offsets(geo):
+    """offs[k], k = (c*kh + i)*kw + j: where kernel offset (i, j) of channel c
+    reads the phased input (its stride phase's plane, shifted), relative to
+    an output position's place there."""
+    C, kh, kw = geo.x4[1], geo.w4[2], geo.w4[3]
+    P, Hq, Wq = _phase_shape(geo)
+    i = np.arange(kh).reshape(kh, 1)
+    j = np.arange(kw).reshape(1, kw)
+    ph = ((i * geo.dh) % geo.sh) * geo.sw + (j * geo.dw) % geo.sw
+    ij = ph * Hq * Wq + (i * geo.dh // geo.sh) * Wq + j * geo.dw // geo.sw
+    return (np.arange(C, dtype=np.int64).reshape(C, 1, 1) * (P * Hq * Wq) + ij).reshape(-1)
+
+
+def _direct_bands(geo, rows_per):
+    """Tiles of bands of one sample, each at most ``rows_per`` output rows
+    (at least one), of equal height."""
+    tiles = _Tiles.__new__(_Tiles)
+    nh = tiles._bands(geo.x4[0], geo.y4[2], max(1, min(geo.y4[2], rows_per)))
+    return tiles, nh
+
+
+def _direct_wgrad(x, g, geo, k, kept=None):
+    """The weight gradient of a conv by the direct kernel, over the phased
+    input the forward kept (``kept``, a ``_PhasedInput``, released here) or
+    one built here."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    P, Hq, Wq = _phase_shape(geo)
+    dt = g.dtype
+    if kept is not None and kept.room:
+        xq, buf = kept.xq, kept.buf
+        kept.buf = None     # (handed back below)
+    else:
+        xq, buf = _direct_phased(x, geo)
+    if kept is not None:
+        kept.release()
+    offs = _direct_offsets(geo)
+    K = offs.size
+    K4 = -(-K // 4) * 4
+    offs = np.concatenate([offs, np.repeat(offs[-1:], K4 - K)])
+    O4 = -(-O // 4) * 4
+    gf = np.ascontiguousarray(g).reshape(-1)
+    # bands whose wide output gradient (O4 rows) stays in L1/L2
+    tiles, nh = _direct_bands(geo, ((_DIRECT_OUT_BYTES // 4) // (O4 * dt.itemsize) - Wo) // Wq + 1)
+    TP = -(-((nh - 1) * Wq + Wo) // 16) * 16
+    rows = tiles.rows
+    parts = []
+
+    def part(t0, t1):
+        gwt = np.zeros((K4, O4), dt)
+        gbuf = _scratch.get((O4 * TP,), dt)
+        red = np.zeros(O4 * K4 * 16, dt)
+        try:
+            k.conv_direct_wgrad(buf, gf, offs, gwt, gbuf, red, rows, t0, t1, C * P * Hq * Wq, Wq,
+                                O, Ho, Wo)
+        finally:
+            _scratch.put(gbuf)
+        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
+    try:
+        tiles.run(part, N * O * Ho * Wo * K)
+    finally:
+        _scratch.put(buf)
+    gwt = parts[0]
+    for p in parts[1:]:
+        gwt += p
+    return np.ascontiguousarray(gwt[:K, :O].T).reshape(geo.w_shape)
 
 
 def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
@@ -774,6 +850,29 @@ def _tiled_dgrad(g, w, geo, k, fn):
     return gx.reshape(geo.x_shape)
 
 
+def _wgrad_path(geo, dtype):
+    """How the tiled path computes a weight gradient: "direct", "shift" or "tiles"."""
+    if _direct(geo, dtype) and (geo.y4[2] - 1) * _phase_shape(geo)[2] + geo.y4[3] \
+            >= _DIRECT_WGRAD_POSITIONS:
+        return "direct"
+    return "shift" if _shifted_wgrad(geo) else "tiles"
+
+
+def _wgrad(x, g, geo, tk, kept=None):
+    """The weight gradient on the tiled path (``tk``: ``_tiled``'s), on what
+    the forward kept (released here) when it suits the path."""
+    path = _wgrad_path(geo, g.dtype)
+    if path == "direct":
+        return _direct_wgrad(x, g, geo, tk[0], kept if isinstance(kept, _PhasedInput) else None)
+    if path == "shift":
+        return _shift_wgrad(x, g, geo, *tk, kept=kept if isinstance(kept, _PhasedInput) else None)
+    if isinstance(kept, _TileCols):
+        return _tiled_wgrad(x, g, geo, *tk, kept=kept)
+    if kept is not None:
+        kept.release()
+    return _tiled_wgrad(x, g, geo, *tk)
+
+
 @KERNELS.register
 def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     """Run the im2col GEMMs over ``x``: the forward output ``y`` (if
@@ -793,17 +892,16 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
         keep = keep_cols and g is None
         if need_y:
             if _direct(geo, x.dtype):
-                # (its padded input serves the shifted GEMMs' weight gradient)
-                y, kept = _direct_forward(x, w, geo, bias, tk[0],
-                                          keep=keep and _KEEP_PHASED and _shifted_wgrad(geo))
+                # (its padded input serves the direct or shifted weight gradient)
+                y, kept = _direct_forward(x, w, geo, bias, tk[0], keep=keep and _KEEP_PHASED
+                                          and _wgrad_path(geo, x.dtype) != "tiles")
             elif _shifted(geo):
-                y, kept = _shift_forward(x, w, geo, bias, *tk,
-                                         keep=keep and _KEEP_PHASED and _shifted_wgrad(geo))
+                y, kept = _shift_forward(x, w, geo, bias, *tk, keep=keep and _KEEP_PHASED
+                                         and _wgrad_path(geo, x.dtype) == "shift")
             else:
                 y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep and _KEEP_TILES)
         if g is not None:
-            gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x, g.reshape(geo.y4),
-                                                                          geo, *tk)
+            gw = _wgrad(x, g.reshape(geo.y4), geo, tk)
         return y, gw, kept
     k = _jit.kernels_for(x.dtype)
     lay = _layout(geo, k)
@@ -875,13 +973,8 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
         # (kept chunks, from before the kernels were switched on, take the path below)
         gx = _tiled_dgrad(g, w, geo, *tk) if need_x else None
         gw = None
-        if isinstance(tile_cols, _PhasedInput):
-            gw = _shift_wgrad(x.reshape(geo.x4), g, geo, *tk, kept=tile_cols)
-        elif tile_cols is not None:
-            gw = _tiled_wgrad(x.reshape(geo.x4), g, geo, *tk, kept=tile_cols)
-        elif x is not None:
-            gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x.reshape(geo.x4), g, geo,
-                                                                     *tk)
+        if x is not None:
+            gw = _wgrad(x.reshape(geo.x4), g, geo, tk, tile_cols)
         return gx, gw
     if tile_cols is not None:
         # tiles kept before the kernels were switched off: the weight gradient

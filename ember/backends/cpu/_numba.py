@@ -994,6 +994,123 @@ def _copy_block_out(out, y, bias, s, h0, nh, O, L, TP, Wq, Wo):
                 y[d + wo] = out[e + wo] + bo
 
 
+_WG_O = 4           # the weight gradient's block: 4 output channels x 4 offsets k
+
+
+@intrinsic
+def _wgrad_block(typingctx, pg, ldg, pb, k0, k1, k2, k3, n, pr):
+    """For o < 4, the 4 offsets kk: R[(o*4 + kk)*16 + l] += sum over steps
+    m < n of G[o*ldg + 16m + l] * B[k_kk + 16m + l] (float32 addresses pg,
+    pb, pr; k_kk element offsets).  The 16 vector sums stay in registers
+    over the loop; the caller adds up each one's 16 lanes at the end."""
+    vw = 16
+
+    def codegen(context, builder, sig, args):
+        pg_, ldg_, pb_, k0_, k1_, k2_, k3_, n_, pr_ = args
+        f32, i64 = ir.FloatType(), ir.IntType(64)
+        vt = ir.VectorType(f32, vw)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                             "llvm.fma.v%df32" % vw)
+        G = builder.inttoptr(pg_, f32.as_pointer())
+        B = builder.inttoptr(pb_, f32.as_pointer())
+        R = builder.inttoptr(pr_, f32.as_pointer())
+
+        def load(base, at):
+            ld = builder.load(builder.bitcast(builder.gep(base, [at]), vt.as_pointer()))
+            ld.align = 4
+            return ld
+        init = [load(R, ir.Constant(i64, r * vw)) for r in range(_WG_O * 4)]
+        entry = builder.block
+        loop = builder.append_basic_block("wblock.loop")
+        done = builder.append_basic_block("wblock.done")
+        builder.cbranch(builder.icmp_signed(">", n_, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        m = builder.phi(i64)
+        m.add_incoming(ir.Constant(i64, 0), entry)
+        acc = []
+        for r in range(_WG_O * 4):
+            a = builder.phi(vt)
+            a.add_incoming(init[r], entry)
+            acc.append(a)
+        p = builder.mul(m, ir.Constant(i64, vw))
+        gv = [load(G, builder.add(builder.mul(ldg_, ir.Constant(i64, o)), p))
+              for o in range(_WG_O)]
+        bv = [load(B, builder.add(kk, p)) for kk in (k0_, k1_, k2_, k3_)]
+        new = [builder.call(fma, [gv[o], bv[kk], acc[o * 4 + kk]])
+               for o in range(_WG_O) for kk in range(4)]
+        m1 = builder.add(m, ir.Constant(i64, 1))
+        m.add_incoming(m1, loop)
+        for a, b in zip(acc, new):
+            a.add_incoming(b, loop)
+        builder.cbranch(builder.icmp_signed("<", m1, n_), loop, done)
+        builder.position_at_end(done)
+        res = []
+        for r in range(_WG_O * 4):      # (the phis first: LLVM wants them at the top)
+            ph = builder.phi(vt)
+            ph.add_incoming(init[r], entry)
+            ph.add_incoming(new[r], loop)
+            res.append(ph)
+        for r in range(_WG_O * 4):
+            st = builder.store(res[r], builder.bitcast(builder.gep(R, [ir.Constant(i64, r * vw)]),
+                                                       vt.as_pointer()))
+            st.align = 4
+        return context.get_dummy_value()
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, types.int64, types.int64, types.int64)
+    return sig, codegen
+
+
+@_kernel
+def _wide_rows(g, gbuf, s, h0, nh, O, L, TP, Wq, Wo):
+    """gbuf[o*TP + hh*Wq + wo] = g[s, o, h0 + hh, wo] (flat; unsigned indices,
+    so the row copies vectorise)."""
+    uWo = np.uint64(Wo)
+    for o in range(O):
+        for hh in range(nh):
+            d = np.uint64((s * O + o) * L + (h0 + hh) * Wo)
+            e = np.uint64(o * TP + hh * Wq)
+            for wo in range(_U0, uWo):
+                gbuf[e + wo] = g[d + wo]
+
+
+@njit(cache=True, nogil=True)
+def conv_direct_wgrad(xq, g, offs, gwt, gbuf, red, tiles, t0, t1, sample, Wq, O, Ho, Wo):
+    """gwt (K4, O4) += the weight gradient, transposed, of the conv of phased
+    xq (as ``conv_direct_forward`` reads it, ``offs`` (K4,) padded to a
+    multiple of 4 by repeating an entry) with output gradient g (N, O, Ho,
+    Wo) (flat), over tiles t0:t1 (bands of one sample), by ``_wgrad_block``.
+    ``gbuf``: scratch for a band of g laid out wide, (O4, TP) with zeros
+    past each output row and in rows O..O4; ``red``: zeros, (O4/4 * K4/4 *
+    256,): each block's 16 vector sums, over all the tiles, added up at the
+    end."""
+    K4, O4 = gwt.shape
+    L = Ho * Wo
+    for t in range(t0, t1):
+        s, h0 = tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = (nh - 1) * Wq + Wo
+        TP = (T + 15) // 16 * 16
+        gbuf[:O4 * TP] = 0
+        _wide_rows(g, gbuf, s, h0, nh, O, L, TP, Wq, Wo)
+        base = xq.ctypes.data + (s * sample + h0 * Wq) * 4
+        for ob in range(0, O4, _WG_O):
+            pg = gbuf.ctypes.data + ob * TP * 4
+            for kb in range(0, K4, 4):
+                blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+                _wgrad_block(pg, TP, base, offs[kb], offs[kb + 1], offs[kb + 2], offs[kb + 3],
+                             TP // 16, red.ctypes.data + blk * 4)
+    for ob in range(0, O4, _WG_O):
+        for kb in range(0, K4, 4):
+            blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+            for o in range(_WG_O):
+                for kk in range(4):
+                    r = blk + (o * 4 + kk) * 16
+                    acc = np.float32(0)
+                    for l in range(16):
+                        acc += red[r + l]
+                    gwt[kb + kk, ob + o] += acc
+
+
 # ---- max pooling, forward and backward --------------------------------------------------
 # The same two stages as the generic formula (ember/backends/generic/pooling.py),
 # one plane at a time in one pass: stage 1 takes, for every buffer row hb
