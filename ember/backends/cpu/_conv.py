@@ -868,10 +868,19 @@ def _wgrad(x, g, geo, tk, kept=None):
     """The weight gradient on the tiled path (``tk``: ``_tiled``'s), on what
     the forward kept (released here) when it suits the path."""
     path = _wgrad_path(geo, g.dtype)
-    if path == "direct":
-        return _direct_wgrad(x, g, geo, tk[0], kept if isinstance(kept, _PhasedInput) else None)
-    if path == "shift":
-        return _shift_wgrad(x, g, geo, *tk, kept=kept if isinstance(kept, _PhasedInput) else None)
+    if path != "tiles" and not tk[0].all_finite(np.ascontiguousarray(x).reshape(-1)):
+        # the direct and shifted sums also multiply the input at the wide
+        # layout's dropped positions by zeros: an inf there would make a NaN
+        # that torch (and the im2col tiles) never compute
+        path = "tiles"
+    if path != "tiles":
+        if not isinstance(kept, _PhasedInput):
+            if kept is not None:
+                kept.release()
+            kept = None
+        if path == "direct":
+            return _direct_wgrad(x, g, geo, tk[0], kept)
+        return _shift_wgrad(x, g, geo, *tk, kept=kept)
     if isinstance(kept, _TileCols):
         return _tiled_wgrad(x, g, geo, *tk, kept=kept)
     if kept is not None:

@@ -875,6 +875,16 @@ def conv_shift_wgrad(xq, g, gwt, buf, tiles, t0, t1, C, Hq, Wq, O, Ho, Wo, kh, k
                     _cblas_gemm_beta(fn, _NT, _T, Cg, Og, T, one, pa, ldc, pb, T, one, pc, Og)
 
 
+@_kernel
+def all_finite(x):
+    """Whether flat x holds no inf or NaN (one vectorised pass: v * 0 is NaN
+    exactly for those, and the sum keeps a NaN)."""
+    acc = x.dtype.type(0)
+    for i in range(x.size):
+        acc += x[i] * 0
+    return acc == 0
+
+
 # ---- convolution as a direct kernel (float32): no BLAS, no columns ----------------------------
 # The same reads as the shifted GEMMs (the phased input; kernel offset (i, j)
 # of channel c reads a run of it starting at ``offs[k]``, k = (c*kh + i)*kw + j),
