@@ -351,7 +351,7 @@ class _Tiles:
             self.rows = np.array([(s, s + 1, h0, min(h0 + nh, Ho))
                                   for s in range(N) for h0 in range(0, Ho, nh)], dtype=np.int64)
             self.starts = np.array(range(0, N * nb + 1, nb), dtype=np.int64)
-            return
+            return nh
         s = np.repeat(np.arange(N, dtype=np.int64), nb)
         h0 = np.tile(np.arange(0, Ho, nh, dtype=np.int64), N)
         self.rows = np.stack([s, s + 1, h0, np.minimum(h0 + nh, Ho)], axis=1)
