@@ -86,8 +86,11 @@ def bench_layer(row, reps):
 
     def e_fwd():
         _, _, kept = C._apply(x, w, geo, keep_cols=True)
-        for c in kept or ():
-            K._scratch.put(c)
+        if hasattr(kept, "release"):      # (what the tiled path keeps)
+            kept.release()
+        else:
+            for c in kept or ():
+                K._scratch.put(c)
 
     def e_dx():
         if C._direct_dx(geo):
@@ -96,7 +99,8 @@ def bench_layer(row, reps):
             C._scatter(g, w, geo, need_x=True)
 
     def e_dw():
-        _, _, kept = C._apply(x, w, geo, need_y=False, keep_cols=True)
+        # (a forward as training runs it: the tiled path keeps columns only then)
+        _, _, kept = C._apply(x, w, geo, keep_cols=True)
         t0 = CLOCK()
         C._scatter(g, w, geo, x=x, need_x=False, cols=kept)
         return CLOCK() - t0

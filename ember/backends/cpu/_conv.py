@@ -5,8 +5,14 @@
   buffer of a band of output rows (or a few small images) built in L2 and
   multiplied there by single-thread BLAS (``_numba.conv_tiles_*``); or, for
   stride-1 convs with 8-64 channels per group, as shifted GEMMs over the
-  padded input with no im2col at all (``_numba.conv_shift_*``).  The
-  threads split the tiles by whole samples.  See "the tiled path" below.
+  padded input with no im2col at all (``_numba.conv_shift_*``); or, for
+  float32 on a CPU with AVX-512 where it measured faster (``_direct``),
+  by the *direct* kernels, which read the padded input as the shifted
+  GEMMs do but keep each block of sums in vector registers instead of
+  calling BLAS (``_numba.conv_direct_*``).  The threads split the tiles
+  by whole samples.  The forward keeps for the weight gradient what it
+  built (the tiles' columns, or the padded input), when the op asks
+  (``keep_cols``).  See "the tiled path" below.
 * *chunked* (compiled kernels, BLAS not callable from them) and *NumPy*:
   one GEMM per group and batch chunk over an *im2col* buffer, described
   next.
@@ -132,22 +138,33 @@ class _Scratch:
 _scratch = _Scratch(1 << 28)
 
 
-def _padded(x, geo):
+def _padded(x, geo, out=None):
     """``x`` (N, C, H, W) zero-padded to (N, C, Hp, Wp), contiguous: ``x``
     itself when no padding is needed (then ``owned`` is False), else a
-    scratch buffer the caller returns to ``_scratch``.  Returns (xpad, owned)."""
+    scratch buffer the caller returns to ``_scratch``, or ``out`` when
+    given (always written).  Returns (xpad, owned)."""
     N, C, H, W = geo.x4
-    if geo.Hp == H and geo.Wp == W:
+    if out is None and geo.Hp == H and geo.Wp == W:
         return np.ascontiguousarray(x), False
-    xpad = _scratch.get((N, C, geo.Hp, geo.Wp), x.dtype)
+    xpad = _scratch.get((N, C, geo.Hp, geo.Wp), x.dtype) if out is None else out
+    owned = out is None
     pt, pl = geo.pt, geo.pl
+    k = _jit.kernels_for(x.dtype)
+    if k is not None:
+        # one compiled pass (NumPy's five slice assignments below pass over
+        # the buffer twice), split by planes over the threads
+        xf, pf = np.ascontiguousarray(x).reshape(-1), xpad.reshape(-1)
+        Hp, Wp = geo.Hp, geo.Wp
+        _pool.parallel_for(lambda p0, p1: k.pad_planes(xf, pf, H, W, Hp, Wp, pt, pl, p0, p1),
+                           N * C, grain=max(1, _PASS_GRAIN // max(Hp * Wp, 1)))
+        return xpad, owned
     # zero only the border; the interior is overwritten by x
     xpad[:, :, :pt] = 0
     xpad[:, :, pt + H:] = 0
     xpad[:, :, pt:pt + H, :pl] = 0
     xpad[:, :, pt:pt + H, pl + W:] = 0
     xpad[:, :, pt:pt + H, pl:pl + W] = x
-    return xpad, True
+    return xpad, owned
 
 
 def _chunk(geo, lay, itemsize):
@@ -303,7 +320,7 @@ class _Tiles:
             want = max(_SMALL_MNK // max(Og * Cg, 1), 4 * _TILE_MIN)
             Wq = _phase_shape(geo)[2]
             nh = max(1, min(Ho, (want - Wo) // Wq + 1))
-            self._bands(N, Ho, nh)
+            nh = self._bands(N, Ho, nh)
             self.cols = (nh - 1) * Wq + Wo
             return
         want = _SMALL_MNK // max(Og * Kg, 1)
@@ -312,7 +329,7 @@ class _Tiles:
         if L >= want or N == 1:
             # bands of rows of one sample (a sample is one unit)
             nh = max(1, min(Ho, want // max(Wo, 1)))
-            self._bands(N, Ho, nh)
+            nh = self._bands(N, Ho, nh)
             self.cols = nh * Wo
         else:
             # several whole samples per tile (each tile is a unit)
@@ -324,6 +341,9 @@ class _Tiles:
             self.cols = n * L
 
     def _bands(self, N, Ho, nh):
+        """Bands of at most ``nh`` rows of each sample; returns the band height."""
+        nb = -(-Ho // nh)
+        nh = -(-Ho // nb)       # (bands of equal height: no thin last band)
         nb = -(-Ho // nh)
         if N * nb <= _FEW_TILES:
             # (a few tiles, e.g. batch-1 inference: one list is ~8 us cheaper
@@ -331,11 +351,21 @@ class _Tiles:
             self.rows = np.array([(s, s + 1, h0, min(h0 + nh, Ho))
                                   for s in range(N) for h0 in range(0, Ho, nh)], dtype=np.int64)
             self.starts = np.array(range(0, N * nb + 1, nb), dtype=np.int64)
-            return
+            return nh
         s = np.repeat(np.arange(N, dtype=np.int64), nb)
         h0 = np.tile(np.arange(0, Ho, nh, dtype=np.int64), N)
         self.rows = np.stack([s, s + 1, h0, np.minimum(h0 + nh, Ho)], axis=1)
         self.starts = np.arange(0, N * nb + 1, nb, dtype=np.int64)
+        return nh
+
+    def offsets(self, K, Wo):
+        """Where each tile's (K, T) columns start in a buffer holding every
+        tile's, one after another; the last entry is the buffer's size."""
+        r = self.rows
+        T = (r[:, 1] - r[:, 0]) * (r[:, 3] - r[:, 2]) * Wo
+        offs = np.zeros(len(r) + 1, dtype=np.int64)
+        np.cumsum(T * K, out=offs[1:])
+        return offs
 
     def run(self, kernel, work):
         """``kernel(t0, t1)`` over the tiles, split by units between the
@@ -386,15 +416,16 @@ def _shifted_wgrad(geo):
     return _shifted(geo) and geo.y4[2] * geo.y4[3] >= _SHIFT_WGRAD_PIXELS
 
 
-def _phased(x, geo):
+def _phased(x, geo, out=None):
     """The zero-padded input split into its stride phases, (N, C, sh*sw, Hq,
     Wq) contiguous (see _numba's shifted GEMMs), and whether it is a scratch
-    buffer the caller hands back."""
+    buffer the caller hands back; written into ``out`` (that shape) when
+    given (then not "owned")."""
     if geo.sh == 1 and geo.sw == 1:
-        return _padded(x, geo)
+        return _padded(x, geo, None if out is None else out.reshape(geo.x4[:2] + (geo.Hp, geo.Wp)))
     N, C, H, W = geo.x4
     P, Hq, Wq = _phase_shape(geo)
-    xq = _scratch.get((N, C, P, Hq, Wq), x.dtype)
+    xq = _scratch.get((N, C, P, Hq, Wq), x.dtype) if out is None else out
     xq.fill(0)
     for p in range(geo.sh):
         # padded rows a*sh + p hold input rows a*sh + p - pt: the a in range
@@ -408,15 +439,33 @@ def _phased(x, geo):
                 xq[:, :, p * geo.sw + q, a0:a1, b0:b1] = \
                     x[:, :, h0:h0 + (a1 - a0 - 1) * geo.sh + 1:geo.sh,
                       w0:w0 + (b1 - b0 - 1) * geo.sw + 1:geo.sw]
-    return xq, True
+    return xq, out is None
 
 
 def _shift_tiles(geo, itemsize):
     return _Tiles(geo, 0, itemsize, shift=True)
 
 
-def _shift_forward(x, w, geo, bias, k, fn):
-    """y = conv(x, w) + bias as shifted GEMMs over the phased input."""
+class _PhasedInput:
+    """The phased (zero-padded) input a shifted-GEMM or direct forward built,
+    kept for its weight gradient, which reads the same (``xq``; ``buf``: the
+    scratch buffer holding it, to hand back, or None when ``xq`` is ``x``
+    itself; ``room``: whether ``buf`` has the direct kernels' room after
+    ``xq``; ``x``: the conv input, as ``_TileCols.x``)."""
+    __slots__ = ("xq", "buf", "x", "room")
+
+    def __init__(self, xq, buf, x, room=False):
+        self.xq, self.buf, self.x, self.room = xq, buf, x, room
+
+    def release(self):
+        if self.buf is not None:
+            _scratch.put(self.buf)
+        self.xq = self.buf = None
+
+
+def _shift_forward(x, w, geo, bias, k, fn, keep=False):
+    """y = conv(x, w) + bias as shifted GEMMs over the phased input; with
+    ``keep`` also that input, as a ``_PhasedInput`` (else None)."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     Ho, Wo = geo.y4[2], geo.y4[3]
@@ -442,21 +491,25 @@ def _shift_forward(x, w, geo, bias, k, fn):
     try:
         tiles.run(part, N * O * Ho * Wo * Cg * kh * kw)
     finally:
-        if owned:
+        if owned and not keep:
             _scratch.put(xq)
-    return y.reshape(geo.y_shape)
+    return y.reshape(geo.y_shape), (_PhasedInput(xq, xq if owned else None, x) if keep else None)
 
 
-def _shift_wgrad(x, g, geo, k, fn):
-    """The weight gradient of a conv as shifted GEMMs over the phased input."""
+def _shift_wgrad(x, g, geo, k, fn, kept=None):
+    """The weight gradient of a conv as shifted GEMMs over the phased input:
+    the forward's (``kept``, a ``_PhasedInput``, released here) when given."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     Ho, Wo = geo.y4[2], geo.y4[3]
     _, Hq, Wq = _phase_shape(geo)
     G = geo.G
     Og = O // G
-    dt = x.dtype
-    xq, owned = _phased(x, geo)
+    dt = g.dtype
+    if kept is not None:
+        xq, owned = kept.xq, False
+    else:
+        xq, owned = _phased(x, geo)
     xqf = xq.reshape(-1)
     gf = np.ascontiguousarray(g).reshape(-1)
     tiles = _shift_tiles(geo, dt.itemsize)
@@ -478,6 +531,8 @@ def _shift_wgrad(x, g, geo, k, fn):
     finally:
         if owned:
             _scratch.put(xq)
+        if kept is not None:
+            kept.release()
     gwt = parts[0]
     for p in parts[1:]:
         gwt += p
@@ -486,8 +541,218 @@ def _shift_wgrad(x, g, geo, k, fn):
     return np.ascontiguousarray(gw).reshape(geo.w_shape)
 
 
-def _tiled_forward(x, w, geo, bias, k, fn):
-    """y = conv(x, w) + bias on the tiled path."""
+class _TileCols:
+    """The im2col columns of every tile of a conv's forward (``buf``, tile t's
+    at ``offs[t]``), kept for its weight gradient: the tiled weight gradient
+    then runs its GEMMs on them instead of rebuilding them (im2col costs
+    about as much as the GEMM on small images).  ``tiles``: the tiling they
+    were built for; ``x``: the conv input they were built from (for a
+    backward that cannot use them: the kernels switched off meanwhile)."""
+    __slots__ = ("buf", "offs", "tiles", "x")
+
+    def __init__(self, buf, offs, tiles, x):
+        self.buf, self.offs, self.tiles, self.x = buf, offs, tiles, x
+
+    def release(self):
+        """Hand the buffer back to the scratch pool (once; it is not read again)."""
+        if self.buf is not None:
+            _scratch.put(self.buf)
+            self.buf = None
+
+
+_NO_OFFS = np.zeros(0, dtype=np.int64)
+_KEEP_TILES = True
+_KEEP_PHASED = True
+
+
+# ---- the direct kernel (float32, AVX-512): the shifted GEMMs' reads, summed in registers ----
+# (_numba.conv_direct_forward.)  Where the CPU has 512-bit vectors (16 of
+# them hold a block's sums; 256-bit ones would not fit in registers), a
+# float32 conv's forward, and so a stride-1 conv's input gradient, runs it
+# when it beats the BLAS paths.  Measured per layer on the workloads' convs
+# (bench/conv_layers.py shapes, one EPYC core), its time over theirs:
+# stride 1 with little waste 0.56-0.86 (1 to 128 channels, 8x8 to 32x32);
+# LeNet's 16-channel 12x12 conv, 1.5x waste, 0.75 (its im2col tiles have
+# short rows); but 1.05-1.6 on 8x8 and 4x4 images of 64-512 channels (the
+# 32-position blocks waste up to half), 1.12-1.6 strided with 64+ channels
+# (the phase split costs a copy; 16 channels: 0.77), 1.36 on a 3-channel
+# stem with 64 outputs (a thin K = 27 sum per output: BLAS on the columns
+# wins), and 1.7-2.4 on strided 1x1 convs (one phase of four used).
+_DIRECT = True
+_BLK_O, _BLK_P = 8, 32          # (_numba's block: output channels x positions)
+_DIRECT_OUT_BYTES = 1 << 18     # a tile's output block at most this large (stays in L2)
+_DIRECT_WASTE = 1.25            # positions computed per output, at most (rounded to blocks)
+_DIRECT_FEW_CHANNELS = 32       # ... or 1.5 with this many input channels or fewer
+_DIRECT_STRIDED_CHANNELS = 16   # strided: this many input channels at most
+_DIRECT_THIN_K = 64             # a sum over fewer terms than this ...
+_DIRECT_THIN_O = 16             # ... only with this many outputs or fewer
+# Its weight gradient (_numba.conv_direct_wgrad), where the forward runs it,
+# measured against the shifted GEMMs' or im2col tiles': 0.56-0.87 on the
+# ResNet and LeNet layers but LeNet's 12x12 one (1.16: 96 positions per
+# sample make short sums), so only with this many positions per sample.
+_DIRECT_WGRAD_POSITIONS = 128
+_wide_vectors = None
+
+
+def _has_wide_vectors():
+    """Whether the compiled code may use 512-bit vectors (the host's AVX-512)."""
+    global _wide_vectors
+    if _wide_vectors is None:
+        try:
+            from llvmlite import binding
+            _wide_vectors = bool(binding.get_host_cpu_features().get("avx512f", False))
+        except Exception:       # (an llvmlite that cannot tell: keep the BLAS paths)
+            _wide_vectors = False
+    return _wide_vectors
+
+
+def _direct(geo, dtype):
+    """Whether the forward of ``geo`` runs the direct kernel (the rules and
+    their measurements above)."""
+    if not _DIRECT or dtype != np.float32 or geo.G != 1:
+        return False
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    if kh * kw == 1 or Ho * Wo == 0:
+        return False
+    if Cg * kh * kw < _DIRECT_THIN_K and O > _DIRECT_THIN_O:
+        return False
+    Wq = _phase_shape(geo)[2]
+    waste = -(-((Ho - 1) * Wq + Wo) // _BLK_P) * _BLK_P / (Ho * Wo)
+    if geo.sh > 1 or geo.sw > 1:
+        ok = Cg <= _DIRECT_STRIDED_CHANNELS and waste <= _DIRECT_WASTE
+    else:
+        ok = waste <= _DIRECT_WASTE or (Cg <= _DIRECT_FEW_CHANNELS and waste <= 1.5)
+    return ok and _has_wide_vectors()
+
+
+def _direct_forward(x, w, geo, bias, k, keep=False):
+    """y = conv(x, w) + bias by the direct kernel; with ``keep`` also the
+    phased input it read, as a ``_PhasedInput`` (else None)."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    P, Hq, Wq = _phase_shape(geo)
+    dt = x.dtype
+    xq, buf = _direct_phased(x, geo)
+    offs = _direct_offsets(geo)
+    # the weight by blocks of 8 output channels: wp[b, k, o] = w[8b + o, k]
+    K = C * kh * kw
+    O8 = -(-O // _BLK_O) * _BLK_O
+    wp = np.zeros((O8, K), dt)
+    wp[:O] = w.reshape(O, K)
+    wp = np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, K).transpose(0, 2, 1))
+    b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
+    # bands of rows of one sample whose output block stays in L2
+    tiles, nh = _direct_bands(geo, (_DIRECT_OUT_BYTES // (O8 * dt.itemsize) - Wo) // Wq + 1)
+    TP = -(-((nh - 1) * Wq + Wo) // _BLK_P) * _BLK_P
+    y = np.empty(geo.y4, dtype=dt)
+    yf = y.reshape(-1)
+    rows = tiles.rows
+
+    def part(t0, t1):
+        out = _scratch.get((O8 * TP,), dt)
+        try:
+            k.conv_direct_forward(buf, wp, offs, b, yf, out, rows, t0, t1, C * P * Hq * Wq, Wq,
+                                  O, Ho, Wo)
+        finally:
+            _scratch.put(out)
+    try:
+        tiles.run(part, N * O * Ho * Wo * K)
+    except BaseException:
+        _scratch.put(buf)
+        raise
+    if keep:
+        return y.reshape(geo.y_shape), _PhasedInput(xq, buf, x, room=True)
+    _scratch.put(buf)
+    return y.reshape(geo.y_shape), None
+
+
+def _direct_phased(x, geo):
+    """The phased input as the direct kernels read it: in a scratch buffer
+    ``buf`` with ``_BLK_P`` zeros after it (room for a last block's reads
+    past the end).  Returns (xq, buf)."""
+    N, C = geo.x4[0], geo.x4[1]
+    P, Hq, Wq = _phase_shape(geo)
+    n = N * C * P * Hq * Wq
+    buf = _scratch.get((n + _BLK_P,), x.dtype)
+    buf[n:] = 0
+    xq, _ = _phased(x, geo, out=buf[:n].reshape(N, C, P, Hq, Wq))
+    return xq, buf
+
+
+def _direct_offsets(geo):
+    """offs[k], k = (c*kh + i)*kw + j: where kernel offset (i, j) of channel c
+    reads the phased input (its stride phase's plane, shifted), relative to
+    an output position's place there."""
+    C, kh, kw = geo.x4[1], geo.w4[2], geo.w4[3]
+    P, Hq, Wq = _phase_shape(geo)
+    i = np.arange(kh).reshape(kh, 1)
+    j = np.arange(kw).reshape(1, kw)
+    ph = ((i * geo.dh) % geo.sh) * geo.sw + (j * geo.dw) % geo.sw
+    ij = ph * Hq * Wq + (i * geo.dh // geo.sh) * Wq + j * geo.dw // geo.sw
+    return (np.arange(C, dtype=np.int64).reshape(C, 1, 1) * (P * Hq * Wq) + ij).reshape(-1)
+
+
+def _direct_bands(geo, rows_per):
+    """Tiles of bands of one sample, each at most ``rows_per`` output rows
+    (at least one), of equal height."""
+    tiles = _Tiles.__new__(_Tiles)
+    nh = tiles._bands(geo.x4[0], geo.y4[2], max(1, min(geo.y4[2], rows_per)))
+    return tiles, nh
+
+
+def _direct_wgrad(x, g, geo, k, kept=None):
+    """The weight gradient of a conv by the direct kernel, over the phased
+    input the forward kept (``kept``, a ``_PhasedInput``, released here) or
+    one built here."""
+    N, C, H, W = geo.x4
+    O, Cg, kh, kw = geo.w4
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    P, Hq, Wq = _phase_shape(geo)
+    dt = g.dtype
+    if kept is not None and kept.room:
+        xq, buf = kept.xq, kept.buf
+        kept.buf = None     # (handed back below)
+    else:
+        xq, buf = _direct_phased(x, geo)
+    if kept is not None:
+        kept.release()
+    offs = _direct_offsets(geo)
+    K = offs.size
+    K4 = -(-K // 4) * 4
+    offs = np.concatenate([offs, np.repeat(offs[-1:], K4 - K)])
+    O4 = -(-O // 4) * 4
+    gf = np.ascontiguousarray(g).reshape(-1)
+    # bands whose wide output gradient (O4 rows) stays in L1/L2
+    tiles, nh = _direct_bands(geo, ((_DIRECT_OUT_BYTES // 4) // (O4 * dt.itemsize) - Wo) // Wq + 1)
+    TP = -(-((nh - 1) * Wq + Wo) // 16) * 16
+    rows = tiles.rows
+    parts = []
+
+    def part(t0, t1):
+        gwt = np.zeros((K4, O4), dt)
+        gbuf = _scratch.get((O4 * TP,), dt)
+        red = np.zeros(O4 * K4 * 16, dt)
+        try:
+            k.conv_direct_wgrad(buf, gf, offs, gwt, gbuf, red, rows, t0, t1, C * P * Hq * Wq, Wq,
+                                O, Ho, Wo)
+        finally:
+            _scratch.put(gbuf)
+        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
+    try:
+        tiles.run(part, N * O * Ho * Wo * K)
+    finally:
+        _scratch.put(buf)
+    gwt = parts[0]
+    for p in parts[1:]:
+        gwt += p
+    return np.ascontiguousarray(gwt[:K, :O].T).reshape(geo.w_shape)
+
+
+def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
+    """y = conv(x, w) + bias on the tiled path; with ``keep`` also the columns
+    of every tile, as a ``_TileCols`` (else None)."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     Ho, Wo = geo.y4[2], geo.y4[3]
@@ -501,23 +766,30 @@ def _tiled_forward(x, w, geo, bias, k, fn):
     yf = y.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
+    kept = None
+    if keep:
+        offs = tiles.offsets(Kg * geo.G, Wo)
+        kept = _TileCols(_scratch.get((int(offs[-1]),), dt), offs, tiles, x)
 
     def part(t0, t1):
-        cols = _scratch.get((Kg * geo.G * tiles.cols,), dt)
+        cols = kept.buf if kept else _scratch.get((Kg * geo.G * tiles.cols,), dt)
         out = _scratch.get((O * tiles.cols,), dt)
         try:
-            k.conv_tiles_forward(xf, wm, b, yf, cols, out, rows, t0, t1, C, H, W, Ho, Wo, kh, kw,
-                                 geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, geo.G, fn,
-                                 one, zero)
+            k.conv_tiles_forward(xf, wm, b, yf, cols, out, rows, kept.offs if kept else _NO_OFFS,
+                                 t0, t1, C, H, W, Ho, Wo, kh, kw, geo.sh, geo.sw, geo.dh, geo.dw,
+                                 geo.pt, geo.pl, geo.G, fn, one, zero)
         finally:
-            _scratch.put(cols)
+            if not kept:
+                _scratch.put(cols)
             _scratch.put(out)
     tiles.run(part, N * O * Ho * Wo * Kg)
-    return y.reshape(geo.y_shape)
+    return y.reshape(geo.y_shape), kept
 
 
-def _tiled_wgrad(x, g, geo, k, fn):
-    """The weight gradient of the conv of ``x`` with output gradient ``g``, tiled."""
+def _tiled_wgrad(x, g, geo, k, fn, kept=None):
+    """The weight gradient of the conv of ``x`` with output gradient ``g``,
+    tiled: on the forward's columns ``kept`` (a ``_TileCols``, released
+    here) when given, else building each tile's."""
     N, C, H, W = geo.x4
     O, Cg, kh, kw = geo.w4
     Ho, Wo = geo.y4[2], geo.y4[3]
@@ -526,23 +798,29 @@ def _tiled_wgrad(x, g, geo, k, fn):
     dt = x.dtype
     xf = np.ascontiguousarray(x).reshape(-1)
     gf = np.ascontiguousarray(g).reshape(-1)
-    tiles = _Tiles(geo, Kg, dt.itemsize)
+    tiles = kept.tiles if kept else _Tiles(geo, Kg, dt.itemsize)
     one = dt.type(1)
     rows = tiles.rows
     parts = []
 
     def part(t0, t1):
         gwt = np.zeros((G, Kg, Og), dt)
-        cols = _scratch.get((Kg * G * tiles.cols,), dt)
+        cols = kept.buf if kept else _scratch.get((Kg * G * tiles.cols,), dt)
         buf = _scratch.get((O * tiles.cols,), dt)
         try:
-            k.conv_tiles_wgrad(xf, gf, gwt, cols, buf, rows, t0, t1, C, H, W, O, Ho, Wo, kh,
-                               kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, G, fn, one)
+            k.conv_tiles_wgrad(xf, gf, gwt, cols, buf, rows, kept.offs if kept else _NO_OFFS,
+                               t0, t1, C, H, W, O, Ho, Wo, kh, kw, geo.sh, geo.sw, geo.dh,
+                               geo.dw, geo.pt, geo.pl, G, fn, one)
         finally:
-            _scratch.put(cols)
+            if not kept:
+                _scratch.put(cols)
             _scratch.put(buf)
         parts.append(gwt)       # (list.append is atomic: the threads may add at once)
-    tiles.run(part, N * O * Ho * Wo * Kg)
+    try:
+        tiles.run(part, N * O * Ho * Wo * Kg)
+    finally:
+        if kept:
+            kept.release()
     gwt = parts[0]
     for p in parts[1:]:
         gwt += p
@@ -578,6 +856,38 @@ def _tiled_dgrad(g, w, geo, k, fn):
     return gx.reshape(geo.x_shape)
 
 
+def _wgrad_path(geo, dtype):
+    """How the tiled path computes a weight gradient: "direct", "shift" or "tiles"."""
+    if _direct(geo, dtype) and (geo.y4[2] - 1) * _phase_shape(geo)[2] + geo.y4[3] \
+            >= _DIRECT_WGRAD_POSITIONS:
+        return "direct"
+    return "shift" if _shifted_wgrad(geo) else "tiles"
+
+
+def _wgrad(x, g, geo, tk, kept=None):
+    """The weight gradient on the tiled path (``tk``: ``_tiled``'s), on what
+    the forward kept (released here) when it suits the path."""
+    path = _wgrad_path(geo, g.dtype)
+    if path != "tiles" and not tk[0].all_finite(np.ascontiguousarray(x).reshape(-1)):
+        # the direct and shifted sums also multiply the input at the wide
+        # layout's dropped positions by zeros: an inf there would make a NaN
+        # that torch (and the im2col tiles) never compute
+        path = "tiles"
+    if path != "tiles":
+        if not isinstance(kept, _PhasedInput):
+            if kept is not None:
+                kept.release()
+            kept = None
+        if path == "direct":
+            return _direct_wgrad(x, g, geo, tk[0], kept)
+        return _shift_wgrad(x, g, geo, *tk, kept=kept)
+    if isinstance(kept, _TileCols):
+        return _tiled_wgrad(x, g, geo, *tk, kept=kept)
+    if kept is not None:
+        kept.release()
+    return _tiled_wgrad(x, g, geo, *tk)
+
+
 @KERNELS.register
 def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     """Run the im2col GEMMs over ``x``: the forward output ``y`` (if
@@ -591,15 +901,23 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     x = x.reshape(geo.x4)
     tk = _tiled(x.dtype) if K and O else None    # (BLAS refuses a zero leading dimension)
     if tk is not None:
-        # (no columns kept: the weight gradient rebuilds them tile by tile)
-        shift = _shifted(geo)
-        y = gw = None
+        # kept for the weight gradient, when asked: the im2col tiles' columns,
+        # or the shifted GEMMs' padded input (when those compute it too)
+        y = gw = kept = None
+        keep = keep_cols and g is None
         if need_y:
-            y = (_shift_forward if shift else _tiled_forward)(x, w, geo, bias, *tk)
+            if _direct(geo, x.dtype):
+                # (its padded input serves the direct or shifted weight gradient)
+                y, kept = _direct_forward(x, w, geo, bias, tk[0], keep=keep and _KEEP_PHASED
+                                          and _wgrad_path(geo, x.dtype) != "tiles")
+            elif _shifted(geo):
+                y, kept = _shift_forward(x, w, geo, bias, *tk, keep=keep and _KEEP_PHASED
+                                         and _wgrad_path(geo, x.dtype) == "shift")
+            else:
+                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep and _KEEP_TILES)
         if g is not None:
-            gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x, g.reshape(geo.y4),
-                                                                          geo, *tk)
-        return y, gw, None
+            gw = _wgrad(x, g.reshape(geo.y4), geo, tk)
+        return y, gw, kept
     k = _jit.kernels_for(x.dtype)
     lay = _layout(geo, k)
     if k is not None:
@@ -660,14 +978,23 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
     g = g.reshape(geo.y4)
     dt = g.dtype
     tk = _tiled(dt) if K and O else None
+    # (what the tiled path kept, or chunks the chunked path kept)
+    tile_cols = cols if isinstance(cols, (_TileCols, _PhasedInput)) else None
+    if tile_cols is not None:
+        cols = None
+        if x is None:
+            x = tile_cols.x
     if tk is not None and not cols:
-        # (kept columns, from before the kernels were switched on, take the path below)
+        # (kept chunks, from before the kernels were switched on, take the path below)
         gx = _tiled_dgrad(g, w, geo, *tk) if need_x else None
         gw = None
         if x is not None:
-            gw = (_shift_wgrad if _shifted_wgrad(geo) else _tiled_wgrad)(x.reshape(geo.x4), g, geo,
-                                                                     *tk)
+            gw = _wgrad(x.reshape(geo.x4), g, geo, tk, tile_cols)
         return gx, gw
+    if tile_cols is not None:
+        # tiles kept before the kernels were switched off: the weight gradient
+        # is computed from their x below instead
+        tile_cols.release()
     k = _jit.kernels_for(dt)
     lay = _layout(geo, k)
     # the weight gradient's columns: kept ones in the layout they were built

@@ -597,6 +597,32 @@ def col2im(cols, gx, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0,
     _col2im_rows(cols, gx, C, H, W, n0, n, 0, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1)
 
 
+@_kernel
+def pad_planes(x, xp, H, W, Hp, Wp, pt, pl, p0, p1):
+    """Planes p0:p1 of xp (P, Hp, Wp) = those of x (P, H, W) with ``pt`` rows
+    and ``pl`` columns of zeros before them and the rest of (Hp, Wp) after
+    (both flat): a zero-padded copy in one pass, each element written once."""
+    uW = np.uint64(W)
+    uWp = np.uint64(Wp)
+    upl = np.uint64(pl)
+    for p in range(p0, p1):
+        src = np.uint64(p * H * W)
+        dst = np.uint64(p * Hp * Wp)
+        for e in range(_U0, np.uint64(pt) * uWp):
+            xp[dst + e] = 0
+        for h in range(H):
+            d = dst + np.uint64((pt + h) * Wp)
+            b = src + np.uint64(h * W)
+            for e in range(_U0, upl):
+                xp[d + e] = 0
+            for e in range(_U0, uW):
+                xp[d + upl + e] = x[b + e]
+            for e in range(upl + uW, uWp):
+                xp[d + e] = 0
+        for e in range(np.uint64((pt + H) * Wp), np.uint64(Hp * Wp)):
+            xp[dst + e] = 0
+
+
 # ---- convolution as cache-sized tiles: im2col + GEMM per tile --------------------------------
 # (ember/backends/cpu/_conv.py's tiled path.)  A "tile" is output rows h0:h1 of
 # samples s0:s1 (several whole samples when an image is small, else a band of
@@ -656,11 +682,14 @@ def _gather_tile(g, buf, O, L, s0, n):
 
 
 @_kernel
-def conv_tiles_forward(x, w, bias, y, cols, out, tiles, t0, t1, C, H, W, Ho, Wo, kh, kw,
-                       sh, sw, dh, dw, pt, pl, G, fn, one, zero):
+def conv_tiles_forward(x, w, bias, y, cols_all, out, tiles, offs, t0, t1, C, H, W, Ho, Wo,
+                       kh, kw, sh, sw, dh, dw, pt, pl, G, fn, one, zero):
     """y (N, O, Ho, Wo) = conv(x, w) (+ bias) on tiles t0:t1 (rows of ``tiles``:
     s0, s1, h0, h1).  w (O, Kg) contiguous, bias (O,) or empty; x, y, and the
-    scratch ``cols`` (K*T) and ``out`` (O*T) flat; ``fn``: ?gemm's address."""
+    scratch ``cols_all`` and ``out`` (O*T) flat; ``fn``: ?gemm's address.
+    Tile t's columns (K*T) go to ``cols_all[offs[t]:]`` (the whole batch's
+    columns, kept for the weight gradient), or, with ``offs`` empty, to the
+    start of ``cols_all`` (one tile's scratch)."""
     O, Kg = w.shape
     Og = O // G
     L = Ho * Wo
@@ -669,6 +698,7 @@ def conv_tiles_forward(x, w, bias, y, cols, out, tiles, t0, t1, C, H, W, Ho, Wo,
         s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
         nh = tiles[t, 3] - h0
         T = n * nh * Wo
+        cols = cols_all[offs[t]:] if offs.size else cols_all
         _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
         for grp in range(G):
             pa = w.ctypes.data + grp * Og * Kg * isz
@@ -697,12 +727,14 @@ def conv_tiles_forward(x, w, bias, y, cols, out, tiles, t0, t1, C, H, W, Ho, Wo,
 
 
 @_kernel
-def conv_tiles_wgrad(x, g, gwt, cols, buf, tiles, t0, t1, C, H, W, O, Ho, Wo, kh, kw, sh, sw,
-                     dh, dw, pt, pl, G, fn, one):
+def conv_tiles_wgrad(x, g, gwt, cols_all, buf, tiles, offs, t0, t1, C, H, W, O, Ho, Wo, kh,
+                     kw, sh, sw, dh, dw, pt, pl, G, fn, one):
     """gwt (G, Kg, Og) += cols @ g^T over tiles t0:t1: the weight gradient,
     transposed, of output gradient g (N, O, Ho, Wo) (flat, like x; ``buf``
     (O*T) is scratch).  (cols @ g^T has many rows and the long axis inner to
-    both operands: BLAS runs it faster than g @ cols^T.)"""
+    both operands: BLAS runs it faster than g @ cols^T.)  Tile t's columns
+    are ``cols_all[offs[t]:]`` as ``conv_tiles_forward`` kept them, or, with
+    ``offs`` empty, built here into the scratch ``cols_all``."""
     _, Kg, Og = gwt.shape
     L = Ho * Wo
     isz = x.itemsize
@@ -710,7 +742,11 @@ def conv_tiles_wgrad(x, g, gwt, cols, buf, tiles, t0, t1, C, H, W, O, Ho, Wo, kh
         s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
         nh = tiles[t, 3] - h0
         T = n * nh * Wo
-        _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
+        if offs.size:
+            cols = cols_all[offs[t]:]
+        else:
+            cols = cols_all
+            _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
         if n > 1:
             _gather_tile(g, buf, O, L, s0, n)
         for grp in range(G):
@@ -837,6 +873,252 @@ def conv_shift_wgrad(xq, g, gwt, buf, tiles, t0, t1, C, Hq, Wq, O, Ho, Wo, kh, k
                                            + (h0 + (i * dh) // sh) * Wq + (j * dw) // sw) * isz
                     pc = gwt.ctypes.data + ((i * kw + j) * G + grp) * Cg * Og * isz
                     _cblas_gemm_beta(fn, _NT, _T, Cg, Og, T, one, pa, ldc, pb, T, one, pc, Og)
+
+
+@_kernel
+def all_finite(x):
+    """Whether flat x holds no inf or NaN (one vectorised pass: v * 0 is NaN
+    exactly for those, and the sum keeps a NaN)."""
+    acc = x.dtype.type(0)
+    for i in range(x.size):
+        acc += x[i] * 0
+    return acc == 0
+
+
+# ---- convolution as a direct kernel (float32): no BLAS, no columns ----------------------------
+# The same reads as the shifted GEMMs (the phased input; kernel offset (i, j)
+# of channel c reads a run of it starting at ``offs[k]``, k = (c*kh + i)*kw + j),
+# but each block of 8 output channels x 32 consecutive positions is summed
+# over all k in registers (``_conv_block``: 16 vectors of 16 floats) and
+# written once.  OpenBLAS instead runs kh*kw thin GEMMs of K = C/G per
+# tile, re-reading and re-writing the output block after each, and packs
+# its operands for every call: on ResNet's 16-64 channel layers it reached
+# 55-80 GFLOP/s where this loop reaches ~110 (one EPYC core, AVX-512).
+
+_BLK_O = 8          # output channels per block
+_BLK_P = 32         # positions per block (two vectors of 16 floats)
+
+
+@intrinsic
+def _conv_block(typingctx, pa, pb, offs, pc, ldc):
+    """For o < 8, q < 32: C[o*ldc + q] = sum over k < len(offs) of
+    A[k*8 + o] * B[offs[k] + q] (float32 addresses pa, pb, pc; offs int64,
+    at least one entry).  The 8 x 32 sums stay in vector registers over the
+    whole loop; B's rows are read unaligned, A's entries broadcast."""
+    vw = _BLK_P // 2
+
+    def codegen(context, builder, sig, args):
+        pa_, pb_, offs_, pc_, ldc_ = args
+        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+        vt = ir.VectorType(f32, vw)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                             "llvm.fma.v%df32" % vw)
+        offs_ary = context.make_array(sig.args[2])(context, builder, offs_)
+        n = builder.extract_value(offs_ary.shape, 0)
+        A = builder.inttoptr(pa_, f32.as_pointer())
+        B = builder.inttoptr(pb_, f32.as_pointer())
+        C = builder.inttoptr(pc_, f32.as_pointer())
+        zero = ir.Constant(vt, None)
+        undef = ir.Constant(vt, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
+        entry = builder.block
+        loop = builder.append_basic_block("block.loop")
+        done = builder.append_basic_block("block.done")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        k = builder.phi(i64)
+        k.add_incoming(ir.Constant(i64, 0), entry)
+        acc = []
+        for _ in range(2 * _BLK_O):
+            a = builder.phi(vt)
+            a.add_incoming(zero, entry)
+            acc.append(a)
+        off = builder.load(builder.gep(offs_ary.data, [k]))
+        bv = []
+        for v in range(2):
+            ptr = builder.gep(B, [builder.add(off, ir.Constant(i64, v * vw))])
+            ld = builder.load(builder.bitcast(ptr, vt.as_pointer()))
+            ld.align = 4
+            bv.append(ld)
+        arow = builder.gep(A, [builder.mul(k, ir.Constant(i64, _BLK_O))])
+        new = []
+        for o in range(_BLK_O):
+            a = builder.load(builder.gep(arow, [ir.Constant(i64, o)]))
+            av = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)),
+                                        undef, splat)
+            for v in range(2):
+                new.append(builder.call(fma, [av, bv[v], acc[2 * o + v]]))
+        k1 = builder.add(k, ir.Constant(i64, 1))
+        k.add_incoming(k1, loop)
+        for a, b in zip(acc, new):
+            a.add_incoming(b, loop)
+        builder.cbranch(builder.icmp_signed("<", k1, n), loop, done)
+        builder.position_at_end(done)
+        for o in range(_BLK_O):
+            for v in range(2):
+                at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, v * vw))
+                st = builder.store(new[2 * o + v], builder.bitcast(builder.gep(C, [at]),
+                                                                   vt.as_pointer()))
+                st.align = 4
+        return context.get_dummy_value()
+    sig = types.void(types.int64, types.int64, offs, types.int64, types.int64)
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def conv_direct_forward(xq, wp, offs, bias, y, out, tiles, t0, t1, sample, Wq, O, Ho, Wo):
+    """y (N, O, Ho, Wo) = the conv of phased xq (+ bias), float32, on tiles
+    t0:t1 (rows s, s + 1, h0, h1: bands of one sample), by ``_conv_block``.
+    wp (O8/8, K, 8): the weight packed by blocks of 8 output channels (O8:
+    O rounded up, zero rows past O); offs (K,): each k's offset in xq from
+    an output position's (the wide position hh*Wq + wo of output row
+    h0 + hh, at ``s*sample + h0*Wq``); ``out``: scratch, O8 * the tile's
+    wide positions rounded up to 32.  xq is read up to 31 elements past
+    the last real position (the caller leaves room)."""
+    nb, K = wp.shape[0], wp.shape[1]
+    L = Ho * Wo
+    for t in range(t0, t1):
+        s, h0 = tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = (nh - 1) * Wq + Wo
+        TP = (T + _BLK_P - 1) // _BLK_P * _BLK_P
+        base = xq.ctypes.data + (s * sample + h0 * Wq) * 4
+        for b in range(nb):
+            for p0 in range(0, TP, _BLK_P):
+                _conv_block(wp.ctypes.data + b * K * _BLK_O * 4, base + p0 * 4, offs,
+                            out.ctypes.data + (b * _BLK_O * TP + p0) * 4, TP)
+        _copy_block_out(out, y, bias, s, h0, nh, O, L, TP, Wq, Wo)
+
+
+@_kernel
+def _copy_block_out(out, y, bias, s, h0, nh, O, L, TP, Wq, Wo):
+    """y[s, o, h0 + hh, wo] = out[o*TP + hh*Wq + wo] (+ bias[o]), o < O, hh < nh
+    (flat; unsigned indices, so the row copies vectorise)."""
+    uWo = np.uint64(Wo)
+    for o in range(O):
+        bo = bias[o] if bias.size else np.float32(0)
+        for hh in range(nh):
+            d = np.uint64((s * O + o) * L + (h0 + hh) * Wo)
+            e = np.uint64(o * TP + hh * Wq)
+            for wo in range(_U0, uWo):
+                y[d + wo] = out[e + wo] + bo
+
+
+_WG_O = 4           # the weight gradient's block: 4 output channels x 4 offsets k
+
+
+@intrinsic
+def _wgrad_block(typingctx, pg, ldg, pb, k0, k1, k2, k3, n, pr):
+    """For o < 4, the 4 offsets kk: R[(o*4 + kk)*16 + l] += sum over steps
+    m < n of G[o*ldg + 16m + l] * B[k_kk + 16m + l] (float32 addresses pg,
+    pb, pr; k_kk element offsets).  The 16 vector sums stay in registers
+    over the loop; the caller adds up each one's 16 lanes at the end."""
+    vw = 16
+
+    def codegen(context, builder, sig, args):
+        pg_, ldg_, pb_, k0_, k1_, k2_, k3_, n_, pr_ = args
+        f32, i64 = ir.FloatType(), ir.IntType(64)
+        vt = ir.VectorType(f32, vw)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                             "llvm.fma.v%df32" % vw)
+        G = builder.inttoptr(pg_, f32.as_pointer())
+        B = builder.inttoptr(pb_, f32.as_pointer())
+        R = builder.inttoptr(pr_, f32.as_pointer())
+
+        def load(base, at):
+            ld = builder.load(builder.bitcast(builder.gep(base, [at]), vt.as_pointer()))
+            ld.align = 4
+            return ld
+        init = [load(R, ir.Constant(i64, r * vw)) for r in range(_WG_O * 4)]
+        entry = builder.block
+        loop = builder.append_basic_block("wblock.loop")
+        done = builder.append_basic_block("wblock.done")
+        builder.cbranch(builder.icmp_signed(">", n_, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        m = builder.phi(i64)
+        m.add_incoming(ir.Constant(i64, 0), entry)
+        acc = []
+        for r in range(_WG_O * 4):
+            a = builder.phi(vt)
+            a.add_incoming(init[r], entry)
+            acc.append(a)
+        p = builder.mul(m, ir.Constant(i64, vw))
+        gv = [load(G, builder.add(builder.mul(ldg_, ir.Constant(i64, o)), p))
+              for o in range(_WG_O)]
+        bv = [load(B, builder.add(kk, p)) for kk in (k0_, k1_, k2_, k3_)]
+        new = [builder.call(fma, [gv[o], bv[kk], acc[o * 4 + kk]])
+               for o in range(_WG_O) for kk in range(4)]
+        m1 = builder.add(m, ir.Constant(i64, 1))
+        m.add_incoming(m1, loop)
+        for a, b in zip(acc, new):
+            a.add_incoming(b, loop)
+        builder.cbranch(builder.icmp_signed("<", m1, n_), loop, done)
+        builder.position_at_end(done)
+        res = []
+        for r in range(_WG_O * 4):      # (the phis first: LLVM wants them at the top)
+            ph = builder.phi(vt)
+            ph.add_incoming(init[r], entry)
+            ph.add_incoming(new[r], loop)
+            res.append(ph)
+        for r in range(_WG_O * 4):
+            st = builder.store(res[r], builder.bitcast(builder.gep(R, [ir.Constant(i64, r * vw)]),
+                                                       vt.as_pointer()))
+            st.align = 4
+        return context.get_dummy_value()
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, types.int64, types.int64, types.int64)
+    return sig, codegen
+
+
+@_kernel
+def _wide_rows(g, gbuf, s, h0, nh, O, L, TP, Wq, Wo):
+    """gbuf[o*TP + hh*Wq + wo] = g[s, o, h0 + hh, wo] (flat; unsigned indices,
+    so the row copies vectorise)."""
+    uWo = np.uint64(Wo)
+    for o in range(O):
+        for hh in range(nh):
+            d = np.uint64((s * O + o) * L + (h0 + hh) * Wo)
+            e = np.uint64(o * TP + hh * Wq)
+            for wo in range(_U0, uWo):
+                gbuf[e + wo] = g[d + wo]
+
+
+@njit(cache=True, nogil=True)
+def conv_direct_wgrad(xq, g, offs, gwt, gbuf, red, tiles, t0, t1, sample, Wq, O, Ho, Wo):
+    """gwt (K4, O4) += the weight gradient, transposed, of the conv of phased
+    xq (as ``conv_direct_forward`` reads it, ``offs`` (K4,) padded to a
+    multiple of 4 by repeating an entry) with output gradient g (N, O, Ho,
+    Wo) (flat), over tiles t0:t1 (bands of one sample), by ``_wgrad_block``.
+    ``gbuf``: scratch for a band of g laid out wide, (O4, TP) with zeros
+    past each output row and in rows O..O4; ``red``: zeros, (O4/4 * K4/4 *
+    256,): each block's 16 vector sums, over all the tiles, added up at the
+    end."""
+    K4, O4 = gwt.shape
+    L = Ho * Wo
+    for t in range(t0, t1):
+        s, h0 = tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = (nh - 1) * Wq + Wo
+        TP = (T + 15) // 16 * 16
+        gbuf[:O4 * TP] = 0
+        _wide_rows(g, gbuf, s, h0, nh, O, L, TP, Wq, Wo)
+        base = xq.ctypes.data + (s * sample + h0 * Wq) * 4
+        for ob in range(0, O4, _WG_O):
+            pg = gbuf.ctypes.data + ob * TP * 4
+            for kb in range(0, K4, 4):
+                blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+                _wgrad_block(pg, TP, base, offs[kb], offs[kb + 1], offs[kb + 2], offs[kb + 3],
+                             TP // 16, red.ctypes.data + blk * 4)
+    for ob in range(0, O4, _WG_O):
+        for kb in range(0, K4, 4):
+            blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+            for o in range(_WG_O):
+                for kk in range(4):
+                    r = blk + (o * 4 + kk) * 16
+                    acc = np.float32(0)
+                    for l in range(16):
+                        acc += red[r + l]
+                    gwt[kb + kk, ob + o] += acc
 
 
 # ---- max pooling, forward and backward --------------------------------------------------
