@@ -140,6 +140,11 @@ def test_cat_checks_in_one_pass_refuse_what_torch_refuses():
     _raise_alike(lambda lib: lib.cat([lib.zeros(2, 3), lib.zeros(2, 4)]), RuntimeError)
     with pytest.raises(TypeError, match="expected Tensor as element 1"):
         ember.cat([ember.zeros(2), 3])
+    # only a list or tuple is taken, as torch's argument parser does: a generator is refused
+    for fn in ("cat", "stack", "hstack", "vstack", "dstack", "column_stack"):
+        _raise_alike(lambda lib: getattr(lib, fn)(x for x in [lib.ones(2), lib.ones(2)]), TypeError)
+        with pytest.raises(TypeError, match=fn + r"\(\): argument 'tensors' .* not generator"):
+            getattr(ember, fn)(x for x in [ember.ones(2)])
     # a tuple of tensors, and the legacy empty 1-D tensors skipped
     e, t = _both(lambda lib: lib.cat((lib.ones(2, 2), lib.zeros(1, 2))))
     assert_close(e, t)

@@ -116,11 +116,12 @@ def _tensor_list(tensors, fn):
         raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, "
                         "not Tensor")
     if not isinstance(tensors, (list, tuple)):
-        try:
-            tensors = list(tensors)
-        except TypeError:  # (None, a number: not a sequence at all)
-            raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, "
-                            f"not {type(tensors).__name__}") from None
+        # (torch takes a list or tuple only: a generator, an iterator, a deque,
+        # None... are refused, named as torch names them)
+        cls = type(tensors)
+        name = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+        raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, "
+                        f"not {name}")
     for i, t in enumerate(tensors):
         if not isinstance(t, TensorBase):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
