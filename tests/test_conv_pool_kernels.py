@@ -301,3 +301,28 @@ def test_conv2d_weight_gradient_of_an_inf_input(conv_path, xs, ws, kw):
         grads.append(wt.grad.numpy())
     np.testing.assert_array_equal(np.isnan(grads[1]), np.isnan(grads[0]))
     np.testing.assert_array_equal(np.isinf(grads[1]), np.isinf(grads[0]))
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_direct_forward_gives_way_to_tiles_that_keep_columns(conv_path, monkeypatch, train):
+    """A conv whose forward runs the direct kernel but whose weight gradient
+    takes the im2col tiles (few positions per sample, like LeNet's 12x12
+    conv): in training the tiled forward runs instead and keeps its columns
+    for the weight gradient; without gradients the direct kernel still runs."""
+    if conv_path != "direct":
+        pytest.skip("a choice of the direct path")
+    monkeypatch.setattr(_cpu_conv, "_DIRECT_WGRAD_POSITIONS", 1 << 30)
+    monkeypatch.setattr(_cpu_conv, "_SHIFT_WGRAD_PIXELS", 1 << 30)
+    seen = count_kernel_calls(monkeypatch, ("conv_direct_forward", "conv_tiles_forward",
+                                            "conv_tiles_wgrad"))
+    x, w = rand(3, 16, 12, 12, dtype=np.float32), rand(32, 16, 5, 5, dtype=np.float32)
+    if train:
+        check(lambda lib, x, w: lib.nn.functional.conv2d(x, w), x, w, atol=1e-4)
+        assert seen.get("conv_tiles_forward") and seen.get("conv_tiles_wgrad"), seen
+    else:
+        with ember.no_grad():
+            y = F_E.conv2d(ember.tensor(x), ember.tensor(w))
+        np.testing.assert_allclose(
+            y.numpy(), torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w)).numpy(),
+            rtol=1e-4, atol=1e-4)
+        assert seen.get("conv_direct_forward") and not seen.get("conv_tiles_forward")
