@@ -56,6 +56,7 @@ def conv_path(request, monkeypatch):
             monkeypatch.setattr(_cpu_conv, "_DIRECT_THIN_K", 0)
             monkeypatch.setattr(_cpu_conv, "_DIRECT_WGRAD_POSITIONS", 0)
             monkeypatch.setattr(_cpu_conv, "_DIRECT_OUT_BYTES", 1 << 9)
+            monkeypatch.setattr(_cpu_conv, "_DIRECT_WGRAD_BYTES", 1 << 7)
         # tiny tiles: bands of a few rows, or a few samples per tile
         monkeypatch.setattr(_cpu_conv, "_SMALL_MNK", 300)
         monkeypatch.setattr(_cpu_conv, "_TILE_MIN", 4)

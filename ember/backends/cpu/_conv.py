@@ -591,6 +591,13 @@ _DIRECT_THIN_O = 16             # ... only with this many outputs or fewer
 # ResNet and LeNet layers but LeNet's 12x12 one (1.16: 96 positions per
 # sample make short sums), so only with this many positions per sample.
 _DIRECT_WGRAD_POSITIONS = 128
+# Its bands: a wide output gradient (O rounded up to 4, by the band's wide
+# positions) of at most this many bytes, so each block's sum over positions
+# is long (the block loads and stores its 16 sums once per band).  One core,
+# ms at 64 KiB / 256 KiB / 512 KiB+ (whole samples): ResNet-18-width's
+# 128-channel 16x16 conv 77.7 / 57.1 / 54.8, its 64-channel 32x32 conv 59.0
+# / 52.5 / 49.0; ResNet's 16- and 32-channel layers alike at all three.
+_DIRECT_WGRAD_BYTES = 1 << 19
 # Where the weight gradient then takes the im2col tiles, they would rebuild
 # the columns the direct forward never made: in training (the forward asked
 # to keep them) the tiled forward runs instead and keeps its columns.
@@ -731,7 +738,7 @@ def _direct_wgrad(x, g, geo, k, kept=None):
     O4 = -(-O // 4) * 4
     gf = np.ascontiguousarray(g).reshape(-1)
     # bands whose wide output gradient (O4 rows) stays in L1/L2
-    tiles, nh = _direct_bands(geo, ((_DIRECT_OUT_BYTES // 4) // (O4 * dt.itemsize) - Wo) // Wq + 1)
+    tiles, nh = _direct_bands(geo, (_DIRECT_WGRAD_BYTES // (O4 * dt.itemsize) - Wo) // Wq + 1)
     TP = -(-((nh - 1) * Wq + Wo) // 16) * 16
     rows = tiles.rows
     parts = []
