@@ -578,6 +578,12 @@ _KEEP_PHASED = True
 # (the phase split costs a copy; 16 channels: 0.77), 1.36 on a 3-channel
 # stem with 64 outputs (a thin K = 27 sum per output: BLAS on the columns
 # wins), and 1.7-2.4 on strided 1x1 convs (one phase of four used).
+# Tried and dropped (ms, one core, the forward of ResNet-18-width's 64-channel
+# 32x32 / 128-channel 16x16 convs): summing k in chunks of 8-64 input
+# channels so a chunk's weights and input rows stay in L1, 48.3-49.9 /
+# 49.5-51.4 against 48.7 / 49.6 unchunked (the streaming reads are
+# prefetched well: no gain); blocks of 8 x 48 positions (24 sums in
+# registers), 50.3 / 25.7 (batch 32) against 50.8 / 24.5, the same.
 _DIRECT = True
 _BLK_O, _BLK_P = 8, 32          # (_numba's block: output channels x positions)
 _DIRECT_OUT_BYTES = 1 << 18     # a tile's output block at most this large (stays in L2)
