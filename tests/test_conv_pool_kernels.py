@@ -61,6 +61,7 @@ def conv_path(request, monkeypatch):
         monkeypatch.setattr(_cpu_conv, "_SMALL_MNK", 300)
         monkeypatch.setattr(_cpu_conv, "_TILE_MIN", 4)
         monkeypatch.setattr(_cpu_conv, "_TILE_BYTES", 1 << 8)
+        monkeypatch.setattr(_cpu_conv, "_TILE_WIDE_MIN", 8)
         monkeypatch.setattr(_cpu_conv, "_TILE_GRAIN", 1)     # (split whenever 2 threads run)
         if path in ("shift", "direct"):
             monkeypatch.setattr(_cpu_conv, "_SHIFT_MIN_CHANNELS", 1)
