@@ -56,10 +56,12 @@ def conv_path(request, monkeypatch):
             monkeypatch.setattr(_cpu_conv, "_DIRECT_THIN_K", 0)
             monkeypatch.setattr(_cpu_conv, "_DIRECT_WGRAD_POSITIONS", 0)
             monkeypatch.setattr(_cpu_conv, "_DIRECT_OUT_BYTES", 1 << 9)
+            monkeypatch.setattr(_cpu_conv, "_DIRECT_WGRAD_BYTES", 1 << 7)
         # tiny tiles: bands of a few rows, or a few samples per tile
         monkeypatch.setattr(_cpu_conv, "_SMALL_MNK", 300)
         monkeypatch.setattr(_cpu_conv, "_TILE_MIN", 4)
         monkeypatch.setattr(_cpu_conv, "_TILE_BYTES", 1 << 8)
+        monkeypatch.setattr(_cpu_conv, "_TILE_WIDE_MIN", 8)
         monkeypatch.setattr(_cpu_conv, "_TILE_GRAIN", 1)     # (split whenever 2 threads run)
         if path in ("shift", "direct"):
             monkeypatch.setattr(_cpu_conv, "_SHIFT_MIN_CHANNELS", 1)
@@ -301,3 +303,30 @@ def test_conv2d_weight_gradient_of_an_inf_input(conv_path, xs, ws, kw):
         grads.append(wt.grad.numpy())
     np.testing.assert_array_equal(np.isnan(grads[1]), np.isnan(grads[0]))
     np.testing.assert_array_equal(np.isinf(grads[1]), np.isinf(grads[0]))
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_direct_forward_gives_way_to_tiles_that_keep_columns(conv_path, monkeypatch, train):
+    """A conv whose forward runs the direct kernel but whose weight gradient
+    takes the im2col tiles (few positions per sample, like LeNet's 12x12
+    conv): in training the tiled forward runs instead and keeps its columns
+    for the weight gradient; without gradients the direct kernel still runs."""
+    if conv_path != "direct":
+        pytest.skip("a choice of the direct path")
+    if ember.randn(1).device.type != "cpu":
+        pytest.skip("the compiled passes are the CPU's")
+    monkeypatch.setattr(_cpu_conv, "_DIRECT_WGRAD_POSITIONS", 1 << 30)
+    monkeypatch.setattr(_cpu_conv, "_SHIFT_WGRAD_PIXELS", 1 << 30)
+    seen = count_kernel_calls(monkeypatch, ("conv_direct_forward", "conv_tiles_forward",
+                                            "conv_tiles_wgrad"))
+    x, w = rand(3, 16, 12, 12, dtype=np.float32), rand(32, 16, 5, 5, dtype=np.float32)
+    if train:
+        check(lambda lib, x, w: lib.nn.functional.conv2d(x, w), x, w, atol=1e-4)
+        assert seen.get("conv_tiles_forward") and seen.get("conv_tiles_wgrad"), seen
+    else:
+        with ember.no_grad():
+            y = F_E.conv2d(ember.tensor(x), ember.tensor(w))
+        np.testing.assert_allclose(
+            y.numpy(), torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w)).numpy(),
+            rtol=1e-4, atol=1e-4)
+        assert seen.get("conv_direct_forward") and not seen.get("conv_tiles_forward")

@@ -288,6 +288,12 @@ def _col2im(dcols, gx, geo, n0, n1, k):
 _SMALL_MNK = 1000000
 _TILE_MIN = 64
 _TILE_BYTES = 1 << 18
+# ... but at least this many columns (positions): on the deepest layers (K =
+# 4608, ResNet-18-width's 512-channel 4x4 convs, batch 32) the forward ran
+# 29.2-32.1 ms with 128, 27.3-27.9 with 512 (fewer, larger products); the
+# weight gradient and the other wide layers (256-channel 8x8, the strided
+# ones, 1x1 shortcuts, ResNet's 64-channel 8x8) the same within noise.
+_TILE_WIDE_MIN = 512
 # Multiply-adds per thread below which a convolution stays on one thread.
 _TILE_GRAIN = 1 << 20
 # Up to this many tiles, _Tiles._bands builds its table from a Python list.
@@ -325,7 +331,7 @@ class _Tiles:
             return
         want = _SMALL_MNK // max(Og * Kg, 1)
         if want < _TILE_MIN:
-            want = max(2 * _TILE_MIN, _TILE_BYTES // max(Kg * geo.G * itemsize, 1))
+            want = max(_TILE_WIDE_MIN, _TILE_BYTES // max(Kg * geo.G * itemsize, 1))
         if L >= want or N == 1:
             # bands of rows of one sample (a sample is one unit)
             nh = max(1, min(Ho, want // max(Wo, 1)))
@@ -578,6 +584,12 @@ _KEEP_PHASED = True
 # (the phase split costs a copy; 16 channels: 0.77), 1.36 on a 3-channel
 # stem with 64 outputs (a thin K = 27 sum per output: BLAS on the columns
 # wins), and 1.7-2.4 on strided 1x1 convs (one phase of four used).
+# Tried and dropped (ms, one core, the forward of ResNet-18-width's 64-channel
+# 32x32 / 128-channel 16x16 convs): summing k in chunks of 8-64 input
+# channels so a chunk's weights and input rows stay in L1, 48.3-49.9 /
+# 49.5-51.4 against 48.7 / 49.6 unchunked (the streaming reads are
+# prefetched well: no gain); blocks of 8 x 48 positions (24 sums in
+# registers), 50.3 / 25.7 (batch 32) against 50.8 / 24.5, the same.
 _DIRECT = True
 _BLK_O, _BLK_P = 8, 32          # (_numba's block: output channels x positions)
 _DIRECT_OUT_BYTES = 1 << 18     # a tile's output block at most this large (stays in L2)
@@ -591,6 +603,25 @@ _DIRECT_THIN_O = 16             # ... only with this many outputs or fewer
 # ResNet and LeNet layers but LeNet's 12x12 one (1.16: 96 positions per
 # sample make short sums), so only with this many positions per sample.
 _DIRECT_WGRAD_POSITIONS = 128
+# Its bands: a wide output gradient (O rounded up to 4, by the band's wide
+# positions) of at most this many bytes, so each block's sum over positions
+# is long (the block loads and stores its 16 sums once per band).  One core,
+# ms at 64 KiB / 256 KiB / 512 KiB+ (whole samples): ResNet-18-width's
+# 128-channel 16x16 conv 77.7 / 57.1 / 54.8, its 64-channel 32x32 conv 59.0
+# / 52.5 / 49.0; ResNet's 16- and 32-channel layers alike at all three.
+_DIRECT_WGRAD_BYTES = 1 << 19
+# (Tried: several small samples summed in one call, for longer sums: LeNet's
+# 12x12 conv 2.46 -> 1.80 ms, ResNet's 64-channel 8x8 3.55 -> 2.34, but
+# neither then beats its im2col tiles with the forward's columns kept (LeNet:
+# direct forward 1.63 + 1.80 against tiled 2.07 + 1.28), so not kept.)
+# Where the weight gradient then takes the im2col tiles, they would rebuild
+# the columns the direct forward never made: in training (the forward asked
+# to keep them) the tiled forward runs instead and keeps its columns.
+# LeNet's 12x12 conv, forward + weight gradient: direct forward and tiles
+# rebuilding columns 1.63 + 2.38 ms, tiled forward keeping them 2.12 + 1.46
+# (bench/conv_layers.py: 4.00 -> 3.44); the whole LeNet step, toggled in one
+# process, 8.89 -> 8.87 ms (within noise).
+_DIRECT_FWD_KEEPS_TILES = True
 _wide_vectors = None
 
 
@@ -725,7 +756,7 @@ def _direct_wgrad(x, g, geo, k, kept=None):
     O4 = -(-O // 4) * 4
     gf = np.ascontiguousarray(g).reshape(-1)
     # bands whose wide output gradient (O4 rows) stays in L1/L2
-    tiles, nh = _direct_bands(geo, ((_DIRECT_OUT_BYTES // 4) // (O4 * dt.itemsize) - Wo) // Wq + 1)
+    tiles, nh = _direct_bands(geo, (_DIRECT_WGRAD_BYTES // (O4 * dt.itemsize) - Wo) // Wq + 1)
     TP = -(-((nh - 1) * Wq + Wo) // 16) * 16
     rows = tiles.rows
     parts = []
@@ -906,7 +937,12 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
         y = gw = kept = None
         keep = keep_cols and g is None
         if need_y:
-            if _direct(geo, x.dtype):
+            direct = _direct(geo, x.dtype)
+            if direct and keep and _KEEP_TILES and _DIRECT_FWD_KEEPS_TILES \
+                    and _wgrad_path(geo, x.dtype) == "tiles":
+                # (the tiles' columns then serve the weight gradient)
+                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=True)
+            elif direct:
                 # (its padded input serves the direct or shifted weight gradient)
                 y, kept = _direct_forward(x, w, geo, bias, tk[0], keep=keep and _KEEP_PHASED
                                           and _wgrad_path(geo, x.dtype) != "tiles")
