@@ -712,17 +712,28 @@ def _direct_phased(x, geo):
     return xq, buf
 
 
+_OFFSETS = {}     # _direct_offsets' tables by geometry: the same few recur every step
+
+
 def _direct_offsets(geo):
     """offs[k], k = (c*kh + i)*kw + j: where kernel offset (i, j) of channel c
     reads the phased input (its stride phase's plane, shifted), relative to
-    an output position's place there."""
+    an output position's place there.  Kept per geometry (read-only): made
+    anew it took ~17 us, more than a batch-1 LeNet conv's kernel."""
     C, kh, kw = geo.x4[1], geo.w4[2], geo.w4[3]
     P, Hq, Wq = _phase_shape(geo)
-    i = np.arange(kh).reshape(kh, 1)
-    j = np.arange(kw).reshape(1, kw)
-    ph = ((i * geo.dh) % geo.sh) * geo.sw + (j * geo.dw) % geo.sw
-    ij = ph * Hq * Wq + (i * geo.dh // geo.sh) * Wq + j * geo.dw // geo.sw
-    return (np.arange(C, dtype=np.int64).reshape(C, 1, 1) * (P * Hq * Wq) + ij).reshape(-1)
+    key = (C, kh, kw, P, Hq, Wq, geo.dh, geo.dw, geo.sh, geo.sw)
+    offs = _OFFSETS.get(key)
+    if offs is None:
+        i = np.arange(kh).reshape(kh, 1)
+        j = np.arange(kw).reshape(1, kw)
+        ph = ((i * geo.dh) % geo.sh) * geo.sw + (j * geo.dw) % geo.sw
+        ij = ph * Hq * Wq + (i * geo.dh // geo.sh) * Wq + j * geo.dw // geo.sw
+        offs = (np.arange(C, dtype=np.int64).reshape(C, 1, 1) * (P * Hq * Wq) + ij).reshape(-1)
+        offs.flags.writeable = False
+        if len(_OFFSETS) < 256:
+            _OFFSETS[key] = offs
+    return offs
 
 
 def _direct_bands(geo, rows_per):
