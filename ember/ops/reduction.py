@@ -175,8 +175,6 @@ class Sum(Op):
             # A short float sum (most sums in a small model): one reduce, no
             # accuracy detour (_fsum's own test, decided here without its call).
             r = xp.add.reduce(x, axes, None, None, keepdim)
-            if type(r) is np.ndarray and (r.ndim < 2 or r.flags.c_contiguous):
-                return r
         elif acc is np.float16:  # torch accumulates half in float32
             r = xp.asarray(_fsum(x, axes, np.float32, keepdim)).astype(np.float16)
         else:

@@ -899,6 +899,33 @@ _BLK_O = 8          # output channels per block
 _BLK_P = 32         # positions per block (two vectors of 16 floats)
 
 
+def _ir_loop_head(builder, entry, inits):
+    """At the top of a counted loop's body block (entered from ``entry``): the
+    counter (from 0) and one accumulator per initial value in ``inits``, as
+    phis (LLVM wants them first in the block).  Returns (counter, accs)."""
+    i64 = ir.IntType(64)
+    k = builder.phi(i64)
+    k.add_incoming(ir.Constant(i64, 0), entry)
+    accs = []
+    for v in inits:
+        a = builder.phi(v.type)
+        a.add_incoming(v, entry)
+        accs.append(a)
+    return k, accs
+
+
+def _ir_loop_latch(builder, k, accs, new, n, loop, done):
+    """The end of that loop's body: the accumulators take their ``new`` values,
+    the counter steps by one, the body runs again while it is below ``n``;
+    the builder is left at ``done``."""
+    k1 = builder.add(k, ir.Constant(k.type, 1))
+    k.add_incoming(k1, loop)
+    for a, b in zip(accs, new):
+        a.add_incoming(b, loop)
+    builder.cbranch(builder.icmp_signed("<", k1, n), loop, done)
+    builder.position_at_end(done)
+
+
 @intrinsic
 def _conv_block(typingctx, pa, pb, offs, pc, ldc):
     """For o < 8, q < 32: C[o*ldc + q] = sum over k < len(offs) of
@@ -926,13 +953,7 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
         done = builder.append_basic_block("block.done")
         builder.branch(loop)
         builder.position_at_end(loop)
-        k = builder.phi(i64)
-        k.add_incoming(ir.Constant(i64, 0), entry)
-        acc = []
-        for _ in range(2 * _BLK_O):
-            a = builder.phi(vt)
-            a.add_incoming(zero, entry)
-            acc.append(a)
+        k, acc = _ir_loop_head(builder, entry, [zero] * (2 * _BLK_O))
         off = builder.load(builder.gep(offs_ary.data, [k]))
         bv = []
         for v in range(2):
@@ -948,12 +969,7 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
                                         undef, splat)
             for v in range(2):
                 new.append(builder.call(fma, [av, bv[v], acc[2 * o + v]]))
-        k1 = builder.add(k, ir.Constant(i64, 1))
-        k.add_incoming(k1, loop)
-        for a, b in zip(acc, new):
-            a.add_incoming(b, loop)
-        builder.cbranch(builder.icmp_signed("<", k1, n), loop, done)
-        builder.position_at_end(done)
+        _ir_loop_latch(builder, k, acc, new, n, loop, done)
         for o in range(_BLK_O):
             for v in range(2):
                 at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, v * vw))
@@ -1035,25 +1051,14 @@ def _wgrad_block(typingctx, pg, ldg, pb, k0, k1, k2, k3, n, pr):
         done = builder.append_basic_block("wblock.done")
         builder.cbranch(builder.icmp_signed(">", n_, ir.Constant(i64, 0)), loop, done)
         builder.position_at_end(loop)
-        m = builder.phi(i64)
-        m.add_incoming(ir.Constant(i64, 0), entry)
-        acc = []
-        for r in range(_WG_O * 4):
-            a = builder.phi(vt)
-            a.add_incoming(init[r], entry)
-            acc.append(a)
+        m, acc = _ir_loop_head(builder, entry, init)
         p = builder.mul(m, ir.Constant(i64, vw))
         gv = [load(G, builder.add(builder.mul(ldg_, ir.Constant(i64, o)), p))
               for o in range(_WG_O)]
         bv = [load(B, builder.add(kk, p)) for kk in (k0_, k1_, k2_, k3_)]
         new = [builder.call(fma, [gv[o], bv[kk], acc[o * 4 + kk]])
                for o in range(_WG_O) for kk in range(4)]
-        m1 = builder.add(m, ir.Constant(i64, 1))
-        m.add_incoming(m1, loop)
-        for a, b in zip(acc, new):
-            a.add_incoming(b, loop)
-        builder.cbranch(builder.icmp_signed("<", m1, n_), loop, done)
-        builder.position_at_end(done)
+        _ir_loop_latch(builder, m, acc, new, n_, loop, done)
         res = []
         for r in range(_WG_O * 4):      # (the phis first: LLVM wants them at the top)
             ph = builder.phi(vt)
