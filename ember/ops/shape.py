@@ -346,15 +346,15 @@ _SWAPS = {}
 def transpose(input, dim0, dim1):
     """Swap two dims: a view."""
     nd = input._data.ndim
-    key = (nd, dim0, dim1)
-    axes = _SWAPS.get(key) if type(dim0) is int and type(dim1) is int else None
+    key = (nd, dim0, dim1) if type(dim0) is int and type(dim1) is int else None
+    axes = _SWAPS.get(key) if key is not None else None
     if axes is None:
         a, b = _dim(dim0, nd), _dim(dim1, nd)
         axes = list(range(nd))
         if nd:
             axes[a], axes[b] = axes[b], axes[a]
         axes = tuple(axes)
-        if type(dim0) is int and type(dim1) is int and len(_SWAPS) < 256:
+        if key is not None and len(_SWAPS) < 256:
             _SWAPS[key] = axes
     return Permute.apply(input, axes)
 
