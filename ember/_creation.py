@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._errors import not_a_tensor, allocates
-from ._tensor_base import TensorBase, _wrap, _check_device
+from ._tensor_base import TensorBase, _wrap, _check_device, _index_of, get_default_device
 
 _pyscalar = (bool, int, float)
 
@@ -123,8 +123,17 @@ def _has_numpy_items(data):
 
 
 def as_tensor(data, dtype=None, device=None):
-    """Like tensor(), but shares memory with an ndarray/Tensor when no cast is needed."""
-    _check_device(device)
+    """Like tensor(), but shares memory with an ndarray/Tensor when no cast is
+    needed and it is on the device asked for (``device``, else a tensor's own,
+    else the default device); otherwise a copy there."""
+    b = _check_device(device)
+    t = _as_tensor_here(data, dtype)
+    if device is None and (b is None or isinstance(data, TensorBase)):
+        return t
+    return t.to(device if device is not None else get_default_device())
+
+
+def _as_tensor_here(data, dtype):
     dt = D.to_dtype(dtype, "as_tensor") if dtype is not None else None
     if isinstance(data, TensorBase):
         return data if dt is None or dt.np == data._data.dtype else data.to(dt)
@@ -175,10 +184,24 @@ _MAX_NUMEL = 2 ** 60
 def _finish(arr, requires_grad, device=None):
     """Wrap a new host array as a tensor on ``device`` (the default device when None)."""
     b = _check_device(device)
-    t = _wrap(arr if b is None else b.from_host(arr))
+    if b is None:
+        t = _wrap(arr)
+    elif b.runtime is None or device is None:
+        t = _wrap(b.from_host(arr))
+    else:       # (a numbered device: "cuda:1" places the copy there)
+        t = _wrap(_from_host_at(b, arr, device))
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def _from_host_at(b, arr, device):
+    """``arr`` copied to the device number ``device`` names (the current one if none)."""
+    index = _index_of(device, b)
+    if index is None:
+        return b.from_host(arr)
+    with b.runtime.using(index):
+        return b.from_host(arr)
 
 
 def _like_device(input, device):
