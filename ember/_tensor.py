@@ -91,8 +91,8 @@ class Tensor(TensorBase):
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
+            if isinstance(a, Tensor):       # (to(other): its dtype and its device)
+                dtype, dev = a.dtype, a.device
             elif isinstance(a, (str, device, int)) and not isinstance(a, bool):
                 dev = a
             elif a is not None:
