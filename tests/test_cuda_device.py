@@ -33,7 +33,10 @@ def _real_gpu():
 
 @pytest.fixture
 def cuda():
-    """'real' on a GPU, else 'fake' with the stand-in registered for this test."""
+    """'real' on a GPU, else 'fake' with the stand-in registered for this test.
+    CPU tensors are the CPU's here, whatever EMBER_TEST_DEVICE says (these
+    tests move between the CPU and CUDA)."""
+    ember.set_default_device(None)
     if _real_gpu():
         yield "real"
         return
@@ -50,6 +53,7 @@ def no_cuda():
     if _real_gpu():
         pytest.skip("a CUDA device is present: the no-CUDA answers cannot be seen")
     assert ember.backends.get("cuda") is None
+    ember.set_default_device(None)
 
 
 def _real_only(cuda):

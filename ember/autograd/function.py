@@ -624,6 +624,11 @@ def check_same_device(args):
                                    f"{_device_name(b, d)}!") from None
 
 
+# ember.ops.device puts its ``to_device`` here when it loads (ops sit above
+# autograd, so autograd does not import it).
+_mover = [None]
+
+
 def cpu_scalars_moved(args):
     """After a forward failed: torch lets a 0-dim CPU tensor join an op on
     another device (as a scalar would).  A device's array library may refuse
@@ -645,7 +650,7 @@ def cpu_scalars_moved(args):
                 dev_tensor = x
     if dev_tensor is None or not has_scalar:
         return None
-    from ..ops.device import to_device
+    to_device = _mover[0]
     dst = backend_of(dev_tensor._data)
     rt = dst.runtime
     index = rt.index_of(dev_tensor._data) if rt is not None else None

@@ -9,6 +9,7 @@ current device when none is.
 import contextlib
 
 from .. import backends
+from ..autograd import function as _function
 from ..autograd.function import Op
 from ..backends import backend_of
 
@@ -56,3 +57,6 @@ class ToDevice(Op):
         if not hasattr(g, "_data"):          # (an array; a Tensor under create_graph)
             return _move(g, backend_of(g), ctx.src, ctx.src_index), None, None, None
         return to_device(g, ctx.src, ctx.src_index), None, None, None
+
+
+_function._mover[0] = to_device     # (the 0-d CPU operand retry in Op.apply moves with it)

@@ -21,9 +21,7 @@ this package is the backend itself.)
 """
 import threading
 
-from .._table import KernelTable, GENERIC
-
-KERNELS = KernelTable("cuda", fallback=GENERIC)
+from .._table import CUDA as KERNELS  # noqa: F401  (filled by kernels.py)
 
 _lock = threading.Lock()
 _state = {"tried": False, "backend": None, "why": None}

@@ -6,4 +6,4 @@ registered here falls through to the generic formulas over ``xp`` (CuPy), so
 every op runs on "cuda" before any kernel is written.  This module is
 imported once, when the CUDA backend is registered (never at ``import ember``).
 """
-from . import KERNELS  # noqa: F401  (the table the kernels below register in)
+from .._table import CUDA as KERNELS  # noqa: F401  (the table the kernels below register in)
