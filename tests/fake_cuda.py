@@ -13,7 +13,7 @@ it.  It behaves as the CuPy backend does where the device API can tell:
   value that crossed devices without ``.to()`` is noticed; Python numbers and
   NumPy scalars are accepted, as CuPy accepts them;
 * results of computations are device arrays, NumPy scalars as 0-d arrays, as
-  CuPy returns them;
+  CuPy returns them; ``a.flags`` has CuPy's fields only (no ``writeable``);
 * one device, number 0, and a generator of its own (NumPy's PCG64, its
   numbers again device arrays) made from the seed Ember keeps for "cuda".
 
@@ -84,6 +84,23 @@ class FakeCudaArray(np.ndarray):
         if not _depth:
             _check_mixing(args, f"np.{func.__name__}")
         return _wrap(_run(super().__array_function__, (func, types_, args, kwargs), {}))
+
+
+class _CupyFlags:
+    """What CuPy's ``a.flags`` has: no ``writeable`` (CuPy arrays are always
+    writeable), so code reading it is noticed here as it would fail there."""
+    __slots__ = ("c_contiguous", "f_contiguous", "owndata")
+
+    def __init__(self, f):
+        self.c_contiguous, self.f_contiguous, self.owndata = f.c_contiguous, f.f_contiguous, f.owndata
+
+
+def _flags(self):
+    f = np.ndarray.flags.__get__(self)
+    return f if _depth else _CupyFlags(f)     # (NumPy's own code sees NumPy's flags)
+
+
+FakeCudaArray.flags = property(_flags)
 
 
 def _wrapped_method(m):

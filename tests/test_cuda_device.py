@@ -188,6 +188,21 @@ def test_moves_copy_and_keep_values(cuda):
     assert x.pin_memory() is x and x.is_pinned() is False
 
 
+def test_copy_between_devices(cuda):
+    g = ember.zeros(3, device="cuda")
+    g.copy_(ember.tensor([1.0, 2.0, 3.0]))                   # (torch's copy_ crosses devices)
+    assert g.is_cuda and g.tolist() == [1.0, 2.0, 3.0]
+    c = ember.zeros(3)
+    c.copy_(g * 2)
+    assert c.tolist() == [2.0, 4.0, 6.0]
+    x = ember.randn(3, requires_grad=True)
+    y = ember.zeros(3, device="cuda").requires_grad_().clone()
+    y.copy_(x)
+    (y * 3).sum().backward()
+    assert x.grad.device.type == "cpu"
+    close(x.grad, [3.0, 3.0, 3.0])
+
+
 def test_numpy_item_tolist(cuda):
     g = ember.tensor([[1.5, 2.0]], device="cuda")
     with pytest.raises(TypeError, match=r"^can't convert cuda:0 device type tensor to numpy. Use "
@@ -343,6 +358,25 @@ def test_training_on_cuda_matches_cpu(cuda, make_opt):
         if where == "cuda":
             assert all(p.is_cuda for p in m.parameters())
     close(losses["cuda"], losses["cpu"], tol=1e-4)
+
+
+def test_optimizer_state_follows_parameters_on_load_and_deepcopy(cuda):
+    import copy
+    m = _model().cuda()
+    opt = ember.optim.Adam(m.parameters(), lr=0.01)
+    nn.functional.cross_entropy(m(ember.randn(4, 4, device="cuda")),
+                                ember.tensor([0, 1, 0, 1], device="cuda")).backward()
+    opt.step()
+    sd = ember.load(io.BytesIO(_saved(opt.state_dict())))
+    assert sd["state"][0]["exp_avg"].is_cuda                  # (saved with its device)
+    cpu_model = copy.deepcopy(m).cpu()
+    assert m[0].weight.is_cuda and not cpu_model[0].weight.is_cuda
+    close(cpu_model[0].weight, m[0].weight)
+    opt2 = ember.optim.Adam(cpu_model.parameters(), lr=0.01)
+    opt2.load_state_dict(sd)
+    for p in cpu_model.parameters():
+        assert opt2.state[p]["exp_avg"].device.type == "cpu"
+    close(opt2.state[cpu_model[0].weight]["exp_avg"], opt.state[m[0].weight]["exp_avg"])
 
 
 # ---- save and load ------------------------------------------------------------------------

@@ -102,6 +102,22 @@ def asarray(x, dtype=None):
     return backend_of(x).xp.asarray(x, dtype=dtype)
 
 
+def writeable(a):
+    """Whether array ``a`` may be written.  NumPy marks some views read-only
+    (an expanded tensor's, a cached mask); CuPy's arrays have no such flag
+    (``a.flags`` has no ``writeable``) and are always writeable."""
+    return getattr(a.flags, "writeable", True)
+
+
+def make_readonly(a):
+    """Mark ``a`` read-only where its array library can (NumPy); a no-op on CuPy."""
+    try:
+        a.flags.writeable = False
+    except AttributeError:
+        pass
+    return a
+
+
 def get(name):
     """The backend of device type ``name`` ('cpu', ...), or None."""
     return _BY_NAME.get(name)

@@ -42,8 +42,7 @@ class CupyRuntime:
         return self.cupy.cuda.Device(index)
 
     def synchronize(self, index):
-        with self.cupy.cuda.Device(index) as dev:
-            dev.synchronize()
+        self.cupy.cuda.Device(index).synchronize()
 
     # ---- what the devices are ---------------------------------------------------------
     def properties(self, index):

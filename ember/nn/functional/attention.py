@@ -23,7 +23,7 @@ from ..._errors import not_a_tensor
 from ..._tensor import Tensor
 from ..._tensor_base import _wrap
 from ...autograd.function import Op
-from ...backends import namespace, kernels, backend_of
+from ...backends import namespace, kernels, backend_of, make_readonly
 from ...random import uniform_array
 from ...ops.elementwise import where as _where
 from ...autograd.function import is_tracing as _is_tracing
@@ -166,7 +166,7 @@ def _causal_bias(xp, L, S, dtype):
     m = _CAUSAL.get(key)
     if m is None:
         m = xp.where(xp.triu(xp.ones((L, S), dtype=bool), 1), _NEG_INF, 0.0).astype(dtype)
-        m.flags.writeable = False
+        make_readonly(m)
         if len(_CAUSAL) > 64:
             _CAUSAL.clear()
         _CAUSAL[key] = m
