@@ -4,6 +4,9 @@ Distributions match torch's (the bit streams differ: Ember draws from NumPy's
 PCG64).  ``manual_seed`` makes runs repeatable; a ``Generator`` object can be
 passed to any sampling function through ``generator=``.
 """
+import contextlib
+import threading
+
 import numpy as np
 
 from ._bfloat16 import is_float as _isf
@@ -142,12 +145,32 @@ def device_seed(name, index):
     return s
 
 
+class _HostDraws(threading.local):
+    depth = 0
+
+
+_host_draws = _HostDraws()
+
+
+@contextlib.contextmanager
+def host_draws():
+    """Within: every draw, for any device, comes from the host's global
+    generator (and is copied to the device).  ``utils.checkpoint`` runs its
+    segments so: it saves and replays the host generator's state only, and a
+    recomputed dropout mask must be the one the forward drew."""
+    _host_draws.depth += 1
+    try:
+        yield
+    finally:
+        _host_draws.depth -= 1
+
+
 def device_rng(backend, index=None):
     """The generator drawing ``backend``'s arrays on device ``index`` (None: the
-    current device), made on first use; None when the backend has none (its
-    numbers are drawn on the host and copied)."""
+    current device), made on first use; None when the backend has none, or
+    within ``host_draws()`` (the numbers are then drawn on the host and copied)."""
     rt = backend.runtime
-    if rt is None or not hasattr(rt, "make_rng"):
+    if rt is None or not hasattr(rt, "make_rng") or _host_draws.depth:
         return None
     if index is None:
         index = rt.current_device()

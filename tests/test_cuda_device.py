@@ -461,6 +461,25 @@ def test_cuda_draws_leave_the_cpu_stream_alone(cuda):
     assert ember.equal(ember.randn(4), ref)
 
 
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_checkpoint_replays_dropout_on_cuda(cuda, reentrant):
+    from ember.utils.checkpoint import checkpoint
+    lin = nn.Linear(16, 16).cuda()
+
+    def segment(x):
+        return nn.functional.dropout(lin(x), 0.5, training=True).tanh()
+    x = ember.randn(8, 16, device="cuda", requires_grad=True)
+    ember.manual_seed(11)
+    y = checkpoint(segment, x, use_reentrant=reentrant)
+    y.sum().backward()
+    got = x.grad.clone()
+    x.grad = None
+    ember.manual_seed(11)
+    with ember.random.host_draws():         # (the same masks, recorded plainly)
+        segment(x).sum().backward()
+    close(got, x.grad)
+
+
 # ---- the real GPU only ----------------------------------------------------------------------
 
 def test_memory_counters(cuda):
