@@ -204,6 +204,25 @@ def _from_host_at(b, arr, device):
         return b.from_host(arr)
 
 
+def _made_on_device(device, make, requires_grad):
+    """For a device with numbered devices (CUDA): the tensor ``make(xp)`` builds
+    there directly (zeros, ones, full: no host array and copy); None for
+    others, which take the host path (``_finish``)."""
+    b = _check_device(device)
+    if b is None or b.runtime is None:
+        return None
+    index = _index_of(device, b) if device is not None else None
+    if index is None:
+        arr = make(b.xp)
+    else:
+        with b.runtime.using(index):
+            arr = make(b.xp)
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
 def _like_device(input, device):
     """``*_like`` factories put the result on the input's device unless told."""
     return device if device is not None else input.device
@@ -230,24 +249,27 @@ def _size_arg(args, size, name):
 def zeros(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False):
     _check_device(device)
-    return _finish(np.zeros(_size_arg(args, size, "zeros"), dtype=_float_dt(dtype, "zeros")),
-                   requires_grad, device)
+    shape, dt = _size_arg(args, size, "zeros"), _float_dt(dtype, "zeros")
+    t = _made_on_device(device, lambda xp: xp.zeros(shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.zeros(shape, dtype=dt), requires_grad, device)
 
 
 @allocates
 def ones(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
          pin_memory=False):
     _check_device(device)
-    return _finish(np.ones(_size_arg(args, size, "ones"), dtype=_float_dt(dtype, "ones")),
-                   requires_grad, device)
+    shape, dt = _size_arg(args, size, "ones"), _float_dt(dtype, "ones")
+    t = _made_on_device(device, lambda xp: xp.ones(shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.ones(shape, dtype=dt), requires_grad, device)
 
 
 @allocates
 def empty(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False, memory_format=None):
     _check_device(device)
-    return _finish(np.empty(_size_arg(args, size, "empty"), dtype=_float_dt(dtype, "empty")),
-                   requires_grad, device)
+    shape, dt = _size_arg(args, size, "empty"), _float_dt(dtype, "empty")
+    t = _made_on_device(device, lambda xp: xp.empty(shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.empty(shape, dtype=dt), requires_grad, device)
 
 
 @allocates
@@ -282,21 +304,27 @@ def _like_dtype(input, dtype, name="zeros_like"):
 def zeros_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "zeros_like")
-    return _finish(np.zeros(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
+    dev = _like_device(input, device)
+    t = _made_on_device(dev, lambda xp: xp.zeros(input._data.shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.zeros(input._data.shape, dtype=dt), requires_grad, dev)
 
 
 @allocates
 def ones_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "ones_like")
-    return _finish(np.ones(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
+    dev = _like_device(input, device)
+    t = _made_on_device(dev, lambda xp: xp.ones(input._data.shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.ones(input._data.shape, dtype=dt), requires_grad, dev)
 
 
 @allocates
 def empty_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "empty_like")
-    return _finish(np.empty(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
+    dev = _like_device(input, device)
+    t = _made_on_device(dev, lambda xp: xp.empty(input._data.shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.empty(input._data.shape, dtype=dt), requires_grad, dev)
 
 
 @allocates
