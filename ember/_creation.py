@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._errors import not_a_tensor, allocates
-from ._tensor_base import TensorBase, _wrap, _check_device
+from ._tensor_base import TensorBase, _wrap, _check_device, _index_of, get_default_device
 
 _pyscalar = (bool, int, float)
 
@@ -123,8 +123,17 @@ def _has_numpy_items(data):
 
 
 def as_tensor(data, dtype=None, device=None):
-    """Like tensor(), but shares memory with an ndarray/Tensor when no cast is needed."""
-    _check_device(device)
+    """Like tensor(), but shares memory with an ndarray/Tensor when no cast is
+    needed and it is on the device asked for (``device``, else a tensor's own,
+    else the default device); otherwise a copy there."""
+    b = _check_device(device)
+    t = _as_tensor_here(data, dtype)
+    if device is None and (b is None or isinstance(data, TensorBase)):
+        return t
+    return t.to(device if device is not None else get_default_device())
+
+
+def _as_tensor_here(data, dtype):
     dt = D.to_dtype(dtype, "as_tensor") if dtype is not None else None
     if isinstance(data, TensorBase):
         return data if dt is None or dt.np == data._data.dtype else data.to(dt)
@@ -175,7 +184,40 @@ _MAX_NUMEL = 2 ** 60
 def _finish(arr, requires_grad, device=None):
     """Wrap a new host array as a tensor on ``device`` (the default device when None)."""
     b = _check_device(device)
-    t = _wrap(arr if b is None else b.from_host(arr))
+    if b is None:
+        t = _wrap(arr)
+    elif b.runtime is None or device is None:
+        t = _wrap(b.from_host(arr))
+    else:       # (a numbered device: "cuda:1" places the copy there)
+        t = _wrap(_from_host_at(b, arr, device))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _from_host_at(b, arr, device):
+    """``arr`` copied to the device number ``device`` names (the current one if none)."""
+    index = _index_of(device, b)
+    if index is None:
+        return b.from_host(arr)
+    with b.runtime.using(index):
+        return b.from_host(arr)
+
+
+def _made_on_device(device, make, requires_grad):
+    """For a device with numbered devices (CUDA): the tensor ``make(xp)`` builds
+    there directly (zeros, ones, full: no host array and copy); None for
+    others, which take the host path (``_finish``)."""
+    b = _check_device(device)
+    if b is None or b.runtime is None:
+        return None
+    index = _index_of(device, b) if device is not None else None
+    if index is None:
+        arr = make(b.xp)
+    else:
+        with b.runtime.using(index):
+            arr = make(b.xp)
+    t = _wrap(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -207,24 +249,27 @@ def _size_arg(args, size, name):
 def zeros(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False):
     _check_device(device)
-    return _finish(np.zeros(_size_arg(args, size, "zeros"), dtype=_float_dt(dtype, "zeros")),
-                   requires_grad, device)
+    shape, dt = _size_arg(args, size, "zeros"), _float_dt(dtype, "zeros")
+    t = _made_on_device(device, lambda xp: xp.zeros(shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.zeros(shape, dtype=dt), requires_grad, device)
 
 
 @allocates
 def ones(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
          pin_memory=False):
     _check_device(device)
-    return _finish(np.ones(_size_arg(args, size, "ones"), dtype=_float_dt(dtype, "ones")),
-                   requires_grad, device)
+    shape, dt = _size_arg(args, size, "ones"), _float_dt(dtype, "ones")
+    t = _made_on_device(device, lambda xp: xp.ones(shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.ones(shape, dtype=dt), requires_grad, device)
 
 
 @allocates
 def empty(*args, size=None, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False, memory_format=None):
     _check_device(device)
-    return _finish(np.empty(_size_arg(args, size, "empty"), dtype=_float_dt(dtype, "empty")),
-                   requires_grad, device)
+    shape, dt = _size_arg(args, size, "empty"), _float_dt(dtype, "empty")
+    t = _made_on_device(device, lambda xp: xp.empty(shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.empty(shape, dtype=dt), requires_grad, device)
 
 
 @allocates
@@ -259,21 +304,27 @@ def _like_dtype(input, dtype, name="zeros_like"):
 def zeros_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "zeros_like")
-    return _finish(np.zeros(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
+    dev = _like_device(input, device)
+    t = _made_on_device(dev, lambda xp: xp.zeros(input._data.shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.zeros(input._data.shape, dtype=dt), requires_grad, dev)
 
 
 @allocates
 def ones_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "ones_like")
-    return _finish(np.ones(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
+    dev = _like_device(input, device)
+    t = _made_on_device(dev, lambda xp: xp.ones(input._data.shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.ones(input._data.shape, dtype=dt), requires_grad, dev)
 
 
 @allocates
 def empty_like(input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None):
     _check_device(device)
     dt = _like_dtype(input, dtype, "empty_like")
-    return _finish(np.empty(input._data.shape, dtype=dt), requires_grad, _like_device(input, device))
+    dev = _like_device(input, device)
+    t = _made_on_device(dev, lambda xp: xp.empty(input._data.shape, dtype=dt), requires_grad)
+    return t if t is not None else _finish(np.empty(input._data.shape, dtype=dt), requires_grad, dev)
 
 
 @allocates

@@ -20,7 +20,7 @@ import weakref
 
 from . import _dtype as D
 from . import random
-from ._tensor_base import TensorBase, device, _backend_for, _wrap, _register_tensor_class
+from ._tensor_base import TensorBase, device, _backend_for, _index_of, _wrap, _register_tensor_class
 from .autograd.engine import backward as _backward
 from .autograd.function import _RemovableHandle
 from .autograd.grad_mode import state as _gm
@@ -37,6 +37,10 @@ from .ops.elementwise import _cast
 from .ops.methods import binop, iop, inplace_method
 from .ops.inplace import apply_inplace as _apply_inplace
 from . import _creation as C
+
+
+def _device_type(dev):
+    return (dev if isinstance(dev, device) else device(dev)).type
 
 
 class Tensor(TensorBase):
@@ -87,15 +91,16 @@ class Tensor(TensorBase):
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
+            if isinstance(a, Tensor):       # (to(other): its dtype and its device)
+                dtype, dev = a.dtype, a.device
             elif isinstance(a, (str, device, int)) and not isinstance(a, bool):
                 dev = a
             elif a is not None:
                 dtype = a
         t = self
         if dev is not None:
-            t = to_device(t, _backend_for(dev))
+            b = _backend_for(dev)
+            t = to_device(t, b, None if b is None else _index_of(dev, b))
             copy = copy and t is self
         if dtype is None:
             return t.clone() if copy else t
@@ -107,10 +112,17 @@ class Tensor(TensorBase):
     def cpu(self, memory_format=None):
         return to_device(self, None)
 
-    def cuda(self, device=None, non_blocking=False):
-        return to_device(self, _backend_for("cuda" if device is None else
-                                             device if not isinstance(device, int) else
-                                             f"cuda:{device}"))
+    def cuda(self, device=None, non_blocking=False, memory_format=None):
+        """A copy on CUDA device ``device`` (a number, "cuda:N", a device; None: the
+        current device), or self when already there."""
+        if isinstance(device, int) and not isinstance(device, bool):
+            device = f"cuda:{device}"
+        elif device is None:
+            device = "cuda"
+        elif _device_type(device) != "cuda":
+            raise RuntimeError(f"Invalid device, must be cuda device")
+        b = _backend_for(device)
+        return to_device(self, b, _index_of(device, b))
 
     def type(self, dtype=None, non_blocking=False):
         if dtype is None:

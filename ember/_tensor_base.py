@@ -46,13 +46,17 @@ class Size(tuple):
 
 
 class device:
-    """Where a tensor lives.  Ember computes on the CPU only."""
+    """Where a tensor lives: a type ('cpu', 'cuda') and, for numbered devices,
+    an index (``device('cuda:0')``, ``device('cuda', 0)``, ``device(0)``)."""
 
     __slots__ = ("type", "index")
 
     def __init__(self, type="cpu", index=None):
         if isinstance(type, device):
             type, index = type.type, type.index
+        elif isinstance(type, int) and not isinstance(type, bool) and index is None:
+            # torch.device(0): device 0 of the accelerator (CUDA here), when there is one
+            type, index = _accelerator_type(), type
         if not isinstance(type, str):
             raise TypeError(f"device() expected a string like 'cpu', got {type!r}")
         if ":" in type:
@@ -63,6 +67,12 @@ class device:
         if type not in ("cpu", "cuda", "mps", "meta") and _backends.get(type) is None:
             raise RuntimeError(f"Expected one of cpu, cuda, mps, meta device type at start of "
                                f"device string: {type}")
+        if index is not None:
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise TypeError(f"device(): argument 'index' (position 2) must be int, not "
+                                f"{_type_name(index)}")
+            if index < 0:
+                raise RuntimeError("Device index must not be negative")
         self.type, self.index = type, index
 
     def __eq__(self, other):
@@ -85,21 +95,72 @@ _CPU = device("cpu")
 _DEFAULT = _backends.DefaultBackend()  # the default device's backend for factories (per thread); None: the CPU
 
 
+def _type_name(x):
+    return type(x).__name__
+
+
+def _accelerator_type():
+    """The device type a bare device number means (torch's "accelerator"): 'cuda'
+    when CUDA is available; torch's error otherwise."""
+    if _cuda_backend() is None:
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+    return "cuda"
+
+
+def _cuda_backend():
+    """The "cuda" backend, registering it (importing CuPy) on first use; None
+    when unavailable."""
+    b = _backends.get("cuda")
+    if b is None:
+        from .backends import gpu
+        b = gpu.load()
+    return b
+
+
 def _backend_for(dev):
     """The Backend of device ``dev`` (None, a string, an int or a device);
-    None means the CPU.  An accelerator Ember has no backend for raises."""
+    None means the CPU.  An accelerator that is not available raises, as
+    torch does; so does a device number past the device count."""
     if dev is None or dev is _CPU:
         return None
-    if isinstance(dev, int):
-        dev = device("cuda", dev)
     d = dev if isinstance(dev, device) else device(dev)
     if d.type == "cpu" or d.type == "meta":
         return None
     b = _backends.get(d.type)
     if b is None:
-        raise DeviceUnavailableError(f"Ember runs on the CPU only; device '{d}' is not available "
-                                     "(ember.cuda.is_available() is False)")
+        if d.type == "cuda":
+            b = _cuda_backend()
+        if b is None:
+            raise DeviceUnavailableError(_unavailable(d))
+    if d.index is not None and b.runtime is not None:
+        _check_index(b, d)
     return b
+
+
+def _unavailable(d):
+    if d.type == "cuda":
+        from .backends import gpu
+        return f"device '{d}' is not available (ember.cuda.is_available() is False): {gpu.why()}"
+    return f"device '{d}' is not available: Ember has no {d.type} backend"
+
+
+def _check_index(b, d):
+    n = b.runtime.device_count()
+    if d.index >= n:
+        raise RuntimeError(f"CUDA error: invalid device ordinal (device '{d}' was asked for; "
+                           f"{n} {d.type} device{'s are' if n != 1 else ' is'} visible)")
+
+
+def _index_of(dev, b):
+    """The device number ``dev`` names on backend ``b`` (which numbers its
+    devices), or None when it names none (then: the current device)."""
+    if isinstance(dev, device):
+        return dev.index
+    if isinstance(dev, int):
+        return dev
+    if isinstance(dev, str) and ":" in dev:
+        return device(dev).index
+    return None
 
 
 def _check_device(dev):
@@ -118,7 +179,11 @@ def set_default_device(dev):
 
 def get_default_device():
     b = _DEFAULT[0]
-    return _CPU if b is None else _device_of_backend(b)
+    if b is None:
+        return _CPU
+    if b.runtime is not None:       # (torch: cuda's current device, as an index)
+        return _numbered_device(b.name, b.runtime.current_device())
+    return _device_of_backend(b)
 
 
 _DEVICES = {}
@@ -129,6 +194,23 @@ def _device_of_backend(b):
     if d is None:
         d = _DEVICES[b.name] = device(b.name)
     return d
+
+
+def _numbered_device(name, index):
+    key = (name, index)
+    d = _DEVICES.get(key)
+    if d is None:
+        d = _DEVICES[key] = device(name, index)
+    return d
+
+
+def _device_of_array(d):
+    """The device of a backend array: numbered (cuda:0) where its backend numbers devices."""
+    b = _backends.backend_of(d)
+    rt = b.runtime
+    if rt is None:
+        return _device_of_backend(b)
+    return _numbered_device(b.name, rt.index_of(d))
 
 
 class DeviceUnavailableError(RuntimeError, AssertionError):
@@ -224,7 +306,7 @@ class TensorBase:
         d = self._data
         if type(d) is np.ndarray:
             return _CPU
-        return _device_of_backend(_backends.backend_of(d))
+        return _device_of_array(d)
 
     @property
     def is_cuda(self):
@@ -310,7 +392,11 @@ class TensorBase:
         return self._data.flags.c_contiguous
 
     def data_ptr(self):
-        return self._data.__array_interface__["data"][0]
+        d = self._data
+        face = getattr(d, "__array_interface__", None)
+        if face is None:        # (device memory: CuPy's arrays describe it this way)
+            face = d.__cuda_array_interface__
+        return face["data"][0]
 
     def storage_offset(self):
         base = self._data

@@ -4,12 +4,15 @@ Distributions match torch's (the bit streams differ: Ember draws from NumPy's
 PCG64).  ``manual_seed`` makes runs repeatable; a ``Generator`` object can be
 passed to any sampling function through ``generator=``.
 """
+import contextlib
+import threading
+
 import numpy as np
 
 from ._bfloat16 import is_float as _isf
 
 from . import _dtype as D
-from ._tensor_base import TensorBase, _wrap, _check_device
+from ._tensor_base import TensorBase, _wrap, _check_device, _index_of
 from ._creation import _finish, _like_device, _size_arg
 from ._errors import allocates
 from .backends import backend_of
@@ -45,7 +48,7 @@ class Generator:
         return self
 
     def seed(self):
-        s = int(np.random.SeedSequence().entropy) & 0xFFFF_FFFF_FFFF_FFFF
+        s = fresh_seed()
         self.manual_seed(s)
         return s
 
@@ -79,12 +82,144 @@ def _rng(generator):
 
 
 def manual_seed(seed):
-    """Seed the global generator; returns it."""
-    return default_generator.manual_seed(seed)
+    """Seed the global generator and every device's (as torch's seeds CUDA's
+    too); returns the global one."""
+    g = default_generator.manual_seed(seed)
+    _seed_all_devices(g.initial_seed())
+    return g
 
 
 def seed():
-    return default_generator.seed()
+    s = default_generator.seed()
+    _seed_all_devices(s)
+    return s
+
+
+def fresh_seed():
+    """A random 64-bit seed (what ``seed()`` uses)."""
+    return int(np.random.SeedSequence().entropy) & 0xFFFF_FFFF_FFFF_FFFF
+
+
+# ---- device generators ------------------------------------------------------------------
+# A device with its own generator (CUDA: CuPy's, drawing on the GPU) gets one per
+# device number, made from its seed on its first draw.  The seeds are plain numbers
+# kept here, so seeding never imports CuPy: ember.manual_seed seeds every device,
+# ember.cuda.manual_seed the current one, ember.cuda.manual_seed_all all of them.
+
+_DEFAULT_SEED = 67280421310721
+_device_base_seed = {}      # device type -> the seed of all its devices (manual_seed_all)
+_device_seeds = {}          # (device type, index) -> a seed given to that device alone
+_device_rngs = {}           # (device type, index) -> generator made by its runtime
+
+
+def _seed_all_devices(seed):
+    _device_base_seed.clear()
+    _device_seeds.clear()
+    _device_rngs.clear()
+    _device_base_seed[None] = seed
+
+
+def seed_device(name, seed, index):
+    """Seed device ``index`` of type ``name`` (None: all its devices)."""
+    seed &= 0xFFFF_FFFF_FFFF_FFFF
+    if index is None:
+        _device_base_seed[name] = seed
+        for key in [k for k in _device_seeds if k[0] == name]:
+            del _device_seeds[key]
+        for key in [k for k in _device_rngs if k[0] == name]:
+            del _device_rngs[key]
+    else:
+        _device_seeds[(name, index)] = seed
+        _device_rngs.pop((name, index), None)
+
+
+def device_generators_made(name):
+    """Whether device type ``name`` has drawn numbers (so it has a current device)."""
+    return any(k[0] == name for k in _device_rngs)
+
+
+def device_seed(name, index):
+    s = _device_seeds.get((name, index))
+    if s is None:
+        s = _device_base_seed.get(name, _device_base_seed.get(None, _DEFAULT_SEED))
+    return s
+
+
+class _HostDraws(threading.local):
+    depth = 0
+
+
+_host_draws = _HostDraws()
+
+
+@contextlib.contextmanager
+def host_draws():
+    """Within: every draw, for any device, comes from the host's global
+    generator (and is copied to the device).  ``utils.checkpoint`` runs its
+    segments so: it saves and replays the host generator's state only, and a
+    recomputed dropout mask must be the one the forward drew."""
+    _host_draws.depth += 1
+    try:
+        yield
+    finally:
+        _host_draws.depth -= 1
+
+
+def device_rng(backend, index=None):
+    """The generator drawing ``backend``'s arrays on device ``index`` (None: the
+    current device), made on first use; None when the backend has none, or
+    within ``host_draws()`` (the numbers are then drawn on the host and copied)."""
+    rt = backend.runtime
+    if rt is None or not hasattr(rt, "make_rng") or _host_draws.depth:
+        return None
+    if index is None:
+        index = rt.current_device()
+    key = (backend.name, index)
+    g = _device_rngs.get(key)
+    if g is None:
+        with rt.using(index):
+            g = _device_rngs[key] = rt.make_rng(device_seed(backend.name, index))
+    return g
+
+
+def _device_draw(device, generator):
+    """(backend, device generator) when numbers for ``device`` (None: the default
+    device) should be drawn there: a device with a generator of its own and no
+    ``generator=`` given (a Generator object is the host's: its numbers are
+    drawn on the host and copied, so its stream stays what it is)."""
+    if generator is not None:
+        return None, None
+    b = _check_device(device)
+    if b is None:
+        return None, None
+    idx = _index_of(device, b) if device is not None else None
+    return b, device_rng(b, idx)
+
+
+def _float_draw(g, fn, shape, dt):
+    """A device draw of float dtype ``dt`` (CuPy draws float32 or float64)."""
+    if dt.np == np.float32 or dt.np == np.float64:
+        return fn(shape, dtype=dt.np)
+    return fn(shape, dtype=np.float32).astype(dt.np)
+
+
+def uniform_array(backend, shape, dtype=np.float32):
+    """Uniform [0, 1) draws of ``shape`` as an array of ``backend`` (None: the
+    CPU), from the global stream: drawn on the device by its own generator
+    where it has one (CUDA), else on the host and copied (dropout's masks)."""
+    if backend is not None and backend.runtime is not None:
+        g = device_rng(backend)
+        if g is not None:
+            return g.random(shape, dtype=dtype)
+    r = default_generator._rng.random(shape, dtype=dtype)
+    return r if backend is None else backend.from_host(r)
+
+
+def _wrap_new(arr, requires_grad):
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
 
 
 def initial_seed():
@@ -128,6 +263,9 @@ def rand(*args, size=None, generator=None, out=None, dtype=None, layout=None, de
     _check_device(device)
     dt = _fdtype(dtype, complex_ok=True)
     shape = _size_arg(args, size, "rand")
+    b, g = _device_draw(device, generator)
+    if g is not None and not dt.is_complex:
+        return _wrap_new(_float_draw(g, g.random, shape, dt), requires_grad)
     if dt.is_complex:       # (both parts uniform on [0, 1), as torch)
         pair = _rng(generator).random(tuple(shape) + (2,), dtype=np.float64)
         return _finish(_as_complex(pair, dt), requires_grad, device)
@@ -147,6 +285,9 @@ def randn(*args, size=None, generator=None, out=None, dtype=None, layout=None, d
     _check_device(device)
     dt = _fdtype(dtype, "normal_kernel_cpu", complex_ok=True)
     shape = _size_arg(args, size, "randn")
+    b, g = _device_draw(device, generator)
+    if g is not None and not dt.is_complex:
+        return _wrap_new(_float_draw(g, g.standard_normal, shape, dt), requires_grad)
     if dt.is_complex:       # (variance 1 in all: each part has variance 1/2, as torch)
         pair = _rng(generator).standard_normal(tuple(shape) + (2,)) * 0.5 ** 0.5
         return _finish(_as_complex(pair, dt), requires_grad, device)
@@ -168,6 +309,10 @@ def randint(low=0, high=None, size=None, *, generator=None, out=None, dtype=None
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = D.to_dtype(dtype) or D.int64
+    b, g = _device_draw(device, generator)
+    if g is not None:
+        return _wrap_new(g.integers(low, high, size=_size((size,)), dtype=np.int64)
+                         .astype(dt.np), requires_grad)
     return _finish(_rng(generator).integers(low, high, size=_size((size,)), dtype=np.int64)
                    .astype(dt.np), requires_grad, device)
 
@@ -221,6 +366,10 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
     if size is None:
         raise TypeError("normal() missing required argument 'size' when mean and std are numbers")
     dt = _fdtype(dtype, "normal_kernel_cpu")
+    b, g = _device_draw(device, generator)
+    if g is not None:
+        z = _float_draw(g, g.standard_normal, _size((size,)), dt)
+        return _wrap_new((mean + std * z).astype(dt.np), requires_grad)
     arr = (mean + std * rng.standard_normal(_size((size,)))).astype(dt.np)
     return _finish(arr, requires_grad, device)
 
@@ -282,9 +431,19 @@ def _fill_sample(t, sample, name):
     if t.requires_grad and t.grad_fn is not None and _gm_enabled():
         raise RuntimeError(f"{name}: in-place sampling on a tensor that is part of a graph "
                            "is not supported; do it under ember.no_grad()")
-    t._data[...] = backend_of(t._data).from_host(np.asarray(sample))
+    b = backend_of(t._data)
+    t._data[...] = sample if type(sample) in b.array_types else b.from_host(np.asarray(sample))
     t._vc[0] += 1
     return t
+
+
+def _own_rng(t, generator):
+    """The generator of ``t``'s device when it has one and no ``generator=`` is given."""
+    if generator is not None or type(t._data) is np.ndarray:
+        return None
+    b = backend_of(t._data)
+    rt = b.runtime
+    return device_rng(b, rt.index_of(t._data)) if rt is not None else None
 
 
 def _gm_enabled():
@@ -302,6 +461,10 @@ def normal_(self, mean=0.0, std=1.0, *, generator=None):
     _float_only(self, "normal_kernel_cpu")
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    g = _own_rng(self, generator)
+    if g is not None:
+        z = _float_draw(g, g.standard_normal, self._data.shape, self.dtype)
+        return _fill_sample(self, mean + std * z, "normal_")
     s = mean + std * _rng(generator).standard_normal(self._data.shape)
     return _fill_sample(self, s, "normal_")
 
@@ -311,6 +474,10 @@ def uniform_(self, a=0.0, b=1.0, *, generator=None):
     _float_only(self, "check_uniform_bounds")
     if a > b:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+    g = _own_rng(self, generator)
+    if g is not None:
+        u = _float_draw(g, g.random, self._data.shape, self.dtype)
+        return _fill_sample(self, a + (b - a) * u, "uniform_")
     return _fill_sample(self, _rng(generator).uniform(a, b, self._data.shape), "uniform_")
 
 

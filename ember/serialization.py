@@ -65,7 +65,8 @@ import numpy as np
 from . import _dtype as D
 from ._errors import SerializationError  # (defined low: the torch reader raises it too)
 from ._tensor import Tensor
-from ._tensor_base import Size, device, _wrap, _check_device
+from ._tensor_base import Size, device, _wrap, _check_device, _backend_for, DeviceUnavailableError
+from ._creation import _from_host_at
 
 __all__ = ["save", "load", "SerializationError", "save_safetensors", "load_safetensors",
            "load_torch_safetensors"]
@@ -125,8 +126,12 @@ class _Encoder:
         if t in _SCALARS:
             return obj
         if isinstance(obj, Tensor):
-            node = {"T": "tensor", "blob": self.blob(obj, obj._data),
-                    "requires_grad": bool(obj.requires_grad)}
+            d = obj._data
+            node = {"T": "tensor", "requires_grad": bool(obj.requires_grad)}
+            if type(d) is not np.ndarray:       # (another device's: its host copy, and where)
+                node["device"] = str(obj.device)
+                d = obj.numpy(force=True)
+            node["blob"] = self.blob(obj, d)
             if self.Parameter is not None and isinstance(obj, self.Parameter):
                 node["parameter"] = True
             return node
@@ -530,8 +535,9 @@ _NAMEDTUPLES = {}
 class _Decoder:
     """Builds objects from header nodes; only the fixed set of node types exists."""
 
-    def __init__(self, arrays, name, map_fn):
+    def __init__(self, arrays, name, map_fn, place=None):
         self.arrays, self.name, self.map_fn = arrays, name, map_fn
+        self.place = place or (lambda saved: saved)   # saved location -> where it loads
         self.tensors = {}
         self.Parameter = None
 
@@ -626,28 +632,65 @@ class _Decoder:
                 rg = None
         if rg:
             t.requires_grad_(True)
+        saved = node.get("device", "cpu")
+        if not isinstance(saved, str):
+            raise ValueError("malformed tensor device")
         if self.map_fn is not None:
-            mapped = self.map_fn(t, "cpu")
+            mapped = self.map_fn(t, saved)
             if isinstance(mapped, Tensor):
-                t = mapped
-        return t
+                return mapped
+        return _placed(t, self.place(saved))
 
 
 def _map_function(map_location):
-    """Ember is CPU-only: accept CPU map_locations, refuse accelerators clearly."""
-    if map_location is None:
-        return None
+    """The user's ``map_location`` function (torch's ``fn(tensor, location)``), or None."""
+    if callable(map_location) and not isinstance(map_location, (str, device, dict)):
+        return map_location
+    return None
+
+
+def _placement(map_location):
+    """Where a tensor saved on location ``saved`` ('cpu', 'cuda:0') loads, as
+    torch decides from ``map_location``: None restores it where it was saved; a
+    device (or its string) puts everything there; a dict maps saved locations
+    (others stay); a function decides itself (its None: where it was saved).
+    Devices are checked when used: loading onto CUDA without it raises torch's
+    error, and ``map_location='cpu'`` is the way out."""
+    if map_location is None or callable(map_location) and not isinstance(
+            map_location, (str, device, dict)):
+        return lambda saved: saved
     if isinstance(map_location, dict):
-        for v in map_location.values():
-            _check_device(v if isinstance(v, (str, device)) else str(v))
-        return None
+        table = {str(k): v for k, v in map_location.items()}
+        return lambda saved: table.get(saved, saved)
     if isinstance(map_location, (str, device)):
         _check_device(map_location)
-        return None
-    if callable(map_location):
-        return map_location
+        return lambda saved: map_location
     _check_device(str(map_location))  # e.g. a torch.device
-    return None
+    return lambda saved: str(map_location)
+
+
+def _placed(t, where):
+    """Tensor ``t`` (just read, on the CPU) on device ``where``; a Parameter stays one."""
+    dev = where if isinstance(where, device) else device(str(where))
+    if dev.type == "cpu":
+        return t
+    try:
+        b = _backend_for(dev)
+    except DeviceUnavailableError:
+        if dev.type != "cuda":
+            raise
+        raise DeviceUnavailableError(
+            "Attempting to deserialize object on a CUDA device but ember.cuda.is_available() "
+            "is False. If you are running on a CPU-only machine, please use ember.load with "
+            "map_location=ember.device('cpu') to map your storages to the CPU.") from None
+    moved = t._data if b is None else _from_host_at(b, t._data, dev)
+    if type(t) is Tensor:
+        out = _wrap(moved)
+        if t.requires_grad:
+            out.requires_grad_(True)
+        return out
+    t._data = moved         # (a Parameter: keeps its class, now on the device)
+    return t
 
 
 def _load_stream(fh, name, map_location, exact, mmap=None):
@@ -662,13 +705,14 @@ def _load_stream(fh, name, map_location, exact, mmap=None):
     if prefix.startswith(b"PK") or prefix[:1] == b"\x80":   # a zip archive or a pickle
         return _load_torch(fh, prefix, name, map_location, exact, remaining, mmap)
     map_fn = _map_function(map_location)
+    place = _placement(map_location)
     if prefix != MAGIC:
         # safetensors is recognised by content whatever the file is called
         more = fh.read(1) if len(prefix) == 8 else b""
         if _looks_like_safetensors(prefix + more, remaining):
             rest = fh.read()
             return _apply_map(_safetensors_from_bytes(bytes(prefix + more + (rest or b"")), name),
-                              map_fn)
+                              map_fn, place)
         if _is_tar(fh, start, remaining):
             _fail(name, "is a tar archive: torch's format before version 0.4, which Ember does "
                         "not read (torch.load refuses it under weights_only=True too); load "
@@ -707,7 +751,7 @@ def _load_stream(fh, name, map_location, exact, mmap=None):
     if total > pos:
         r.read(total - pos, "the final padding")
     try:
-        return _Decoder(arrays, name, map_fn).decode(header["root"])
+        return _Decoder(arrays, name, map_fn, place).decode(header["root"])
     except SerializationError:
         raise
     except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as e:
@@ -752,13 +796,14 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     return out
 
 
-def _apply_map(tensors, map_fn):
-    if map_fn is None:
-        return tensors
+def _apply_map(tensors, map_fn, place=None):
+    """safetensors' tensors (read on the CPU) where ``map_location`` puts them."""
     for k, t in tensors.items():
-        m = map_fn(t, "cpu")
+        m = map_fn(t, "cpu") if map_fn is not None else None
         if isinstance(m, Tensor):
             tensors[k] = m
+        elif place is not None:
+            tensors[k] = _placed(t, place("cpu"))
     return tensors
 
 

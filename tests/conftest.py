@@ -11,10 +11,20 @@ import ember
 # EMBER_TEST_DEVICE=guard runs the tests with every tensor on the guard
 # backend (tests/guard_backend.py), whose arrays refuse NumPy calls that do
 # not come through the backend seam.
+#
+# EMBER_TEST_DEVICE=cuda runs them with every tensor on the real GPU (CuPy):
+# tools/gpu_check.sh uses it to run the op test files on CUDA.  Without a
+# GPU that is an error, not a silent run on the CPU.
 TEST_DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu")
 if TEST_DEVICE == "guard":
     import guard_backend
     guard_backend.register()
+elif TEST_DEVICE == "cuda":
+    if not ember.cuda.is_available():
+        from ember.backends import gpu
+        raise pytest.UsageError(f"EMBER_TEST_DEVICE=cuda, but CUDA is not available: {gpu.why()}")
+elif TEST_DEVICE != "cpu":
+    raise pytest.UsageError(f"EMBER_TEST_DEVICE={TEST_DEVICE!r}: expected cpu, guard or cuda")
 
 
 def pytest_configure(config):

@@ -384,6 +384,9 @@ def _run_unrecorded(cls, args, kwargs):
                 cls.forward(_NULL_CTX, *arrays)
     except Exception:
         _check_input_type(cls, args)
+        moved = cpu_scalars_moved(args)
+        if moved is not None:
+            return cls.apply(*moved, **kwargs)
         check_same_device(args)
         raise
     if type(out) is np.ndarray:
@@ -441,6 +444,9 @@ def _record_raw(cls, args, kwargs):
     try:
         out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
     except Exception:
+        moved = cpu_scalars_moved(args)
+        if moved is not None:
+            return cls.apply(*moved, **kwargs)
         check_same_device(args)
         raise
     if _anomaly.enabled:
@@ -567,6 +573,9 @@ def _record_binary(cls, a, b):
     try:
         out = cls.forward(ctx, ad, bd)
     except Exception:
+        moved = cpu_scalars_moved((a, b))
+        if moved is not None:
+            return cls.apply(*moved)
         check_same_device((a, b))
         raise
     if type(out) is not np.ndarray and type(out) not in _ARRAYS:   # (0-d operands: a NumPy scalar)
@@ -608,14 +617,56 @@ def check_same_device(args):
                 continue
             b = backend_of(d)
             if first is None:
-                first = b
+                first, first_d = b, d
             elif b is not first:
                 raise RuntimeError(f"Expected all tensors to be on the same device, but found at "
-                                   f"least two devices, {_device_name(first)} and "
-                                   f"{_device_name(b)}!") from None
+                                   f"least two devices, {_device_name(first, first_d)} and "
+                                   f"{_device_name(b, d)}!") from None
 
 
-def _device_name(b):
+# ember.ops.device puts its ``to_device`` here when it loads (ops sit above
+# autograd, so autograd does not import it).
+_mover = [None]
+
+
+def cpu_scalars_moved(args):
+    """After a forward failed: torch lets a 0-dim CPU tensor join an op on
+    another device (as a scalar would).  A device's array library may refuse
+    the NumPy array (CuPy does), so the op is run again with such tensors
+    copied to that device (a differentiable copy: the CPU tensor still gets
+    its gradient).  The new arguments, or None when that is not the case."""
+    dev_tensor = None
+    has_scalar = False
+    for a in args:
+        for x in (a if isinstance(a, (list, tuple)) else (a,)):
+            if not isinstance(x, TensorBase):
+                continue
+            d = x._data
+            if type(d) is np.ndarray:
+                if d.ndim != 0:
+                    return None         # (a real CPU tensor: check_same_device's error)
+                has_scalar = True
+            elif type(d) in _ARRAYS:
+                dev_tensor = x
+    if dev_tensor is None or not has_scalar:
+        return None
+    to_device = _mover[0]
+    dst = backend_of(dev_tensor._data)
+    rt = dst.runtime
+    index = rt.index_of(dev_tensor._data) if rt is not None else None
+
+    def move(x):
+        if isinstance(x, TensorBase) and type(x._data) is np.ndarray:
+            return to_device(x, dst, index)
+        return x
+    return tuple([move(x) for x in a] if type(a) is list else
+                 tuple(move(x) for x in a) if type(a) is tuple else move(a) for a in args)
+
+
+def _device_name(b, d=None):
+    rt = b.runtime
+    if rt is not None and d is not None:
+        return f"{b.name}:{rt.index_of(d)}"
     return "cuda:0" if b.name == "cuda" else b.name
 
 

@@ -22,8 +22,9 @@ The torch flags modules (``ember.backends.cudnn``, ``.mps``, ``.cuda``)
 live here too, as in torch.
 """
 from . import cudnn, mps, cuda  # noqa: F401  (torch.backends.<name>: flags modules)
-from ._registry import (Backend, register, get, backend_of, namespace, kernels,  # noqa: F401
-                        is_array, asarray, ARRAY_TYPES, DefaultBackend, XP)
+from ._registry import (Backend, register, unregister, get, backend_of, namespace, kernels,  # noqa: F401
+                        is_array, asarray, ARRAY_TYPES, DefaultBackend, XP,
+                        writeable, make_readonly)
 from . import generic  # noqa: E402,F401  (the generic kernel table)
 from . import cpu  # noqa: E402,F401  (registers the CPU backend)
 

@@ -12,11 +12,20 @@ class Backend:
     ``from_host(ndarray)`` makes one of its arrays from a NumPy array (a copy
     to the device, or a view where the memory is the host's); ``to_host(arr)``
     the reverse.  ``host``: whether its arrays live in host memory, so that
-    ``Tensor.numpy()`` may share them."""
+    ``Tensor.numpy()`` may share them.
 
-    __slots__ = ("name", "xp", "kernels", "array_types", "host", "from_host", "to_host")
+    ``runtime``: for an accelerator with numbered devices (CUDA), the object
+    that answers device questions: ``device_count()``, ``current_device()``,
+    ``index_of(array)``, ``using(index)`` (a context placing new arrays on
+    device ``index``), ``make_rng(seed)`` (a generator drawing device arrays),
+    and what ``ember.cuda`` reports (memory, names, synchronize).  None for
+    the CPU and the test backends without device numbers."""
 
-    def __init__(self, name, xp, kernels, array_types, host=True, from_host=_same, to_host=_same):
+    __slots__ = ("name", "xp", "kernels", "array_types", "host", "from_host", "to_host",
+                 "runtime")
+
+    def __init__(self, name, xp, kernels, array_types, host=True, from_host=_same, to_host=_same,
+                 runtime=None):
         self.name = name
         self.xp = xp
         self.kernels = kernels
@@ -24,6 +33,7 @@ class Backend:
         self.host = host
         self.from_host = from_host
         self.to_host = to_host
+        self.runtime = runtime
 
     def __repr__(self):
         return f"<ember backend '{self.name}'>"
@@ -92,9 +102,39 @@ def asarray(x, dtype=None):
     return backend_of(x).xp.asarray(x, dtype=dtype)
 
 
+def writeable(a):
+    """Whether array ``a`` may be written.  NumPy marks some views read-only
+    (an expanded tensor's, a cached mask); CuPy's arrays have no such flag
+    (``a.flags`` has no ``writeable``) and are always writeable."""
+    return getattr(a.flags, "writeable", True)
+
+
+def make_readonly(a):
+    """Mark ``a`` read-only where its array library can (NumPy); a no-op on CuPy."""
+    try:
+        a.flags.writeable = False
+    except AttributeError:
+        pass
+    return a
+
+
 def get(name):
     """The backend of device type ``name`` ('cpu', ...), or None."""
     return _BY_NAME.get(name)
+
+
+def unregister(backend):
+    """Undo ``register`` (tests register a stand-in backend for a while)."""
+    if _BY_NAME.get(backend.name) is backend:
+        del _BY_NAME[backend.name]
+    for t in backend.array_types:
+        if _BY_TYPE.get(t) is backend:
+            del _BY_TYPE[t]
+        ARRAY_TYPES.discard(t)
+    for t, b in list(_BY_TYPE.items()):     # (subclasses resolved to it on the slow path)
+        if b is backend:
+            del _BY_TYPE[t]
+    XP.clear()
 
 
 def backend_of(x):

@@ -36,3 +36,4 @@ class KernelTable:
 
 GENERIC = KernelTable("generic")          # formulas over xp: ember.backends.generic
 CPU = KernelTable("cpu", fallback=GENERIC)  # the CPU's fast paths: ember.backends.cpu
+CUDA = KernelTable("cuda", fallback=GENERIC)  # CuPy kernels: ember.backends.gpu.kernels

@@ -863,7 +863,8 @@ def _c10_name(np_dtype):
 # number) is the most frequent call in any model; these skip the promotion
 # machinery and go straight to the Op.  Anything else takes the general path.
 
-from ..autograd.function import _record_raw, _record_binary, _NULL_CTX, check_same_device  # noqa: E402
+from ..autograd.function import (_record_raw, _record_binary, _NULL_CTX,  # noqa: E402
+                                 check_same_device, cpu_scalars_moved)
 from ..autograd.grad_mode import state as _gm  # noqa: E402
 
 _NOKW = {}
@@ -893,8 +894,9 @@ def _fast_binary(cls, general, reflected=False):
                     except ValueError:
                         pass
                     except Exception:
-                        check_same_device((a, b))   # (tensors on two devices: torch's error)
-                        raise
+                        if cpu_scalars_moved((a, b)) is None:   # (else: the general path)
+                            check_same_device((a, b))   # (tensors on two devices: torch's error)
+                            raise
         elif (tb is float or tb is int) and ad.dtype.kind == "f":
             x, y = (b, a) if reflected else (a, b)
             if _gm.enabled and a.requires_grad:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._errors import not_a_tensor
-from ..backends import namespace, kernels, is_array
+from ..backends import namespace, kernels, is_array, writeable
 from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
@@ -46,7 +46,7 @@ def _own(a):
     a user tensor's memory; changing that tensor in place afterwards must not
     change the gradient (torch raises there; a copy gives the right answer)."""
     if is_array(a):
-        return a.copy() if a.flags.writeable or a.base is not None else a
+        return a.copy() if writeable(a) or a.base is not None else a
     if type(a) is tuple:
         return tuple(_own(c) for c in a)
     return a
@@ -1506,7 +1506,7 @@ def masked_fill_(input, mask, value):
     if _gm.enabled and (input.requires_grad or isinstance(value, TensorBase) and value.requires_grad):
         return apply_inplace(input, masked_fill, mask, value)
     v = _fill_value(value, x)
-    if not x.flags.writeable:
+    if not writeable(x):
         raise _put_error(ValueError("read-only"), x, None, None, 0)
     v = v._data if isinstance(v, TensorBase) else v
     xp = namespace(x)
@@ -1838,7 +1838,7 @@ def _needs_record(t, args, kwargs):
 
 
 def _writable(t):
-    if not t._data.flags.writeable:
+    if not writeable(t._data):
         raise _put_error(ValueError("read-only"), t._data, None, None, 0)
 
 

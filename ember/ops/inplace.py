@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
-from ..backends import namespace
+from ..backends import namespace, writeable
 from ..autograd.function import Op
 from ..autograd import function as _function
 from ..autograd.grad_mode import state as _gm
@@ -61,7 +61,7 @@ def check_writable(t):
     """torch refuses to write an op's result through a tensor whose elements
     share memory (an expanded one: NumPy hands those out read-only)."""
     d = t._data
-    if not d.flags.writeable and d.size:
+    if not writeable(d) and d.size:
         raise RuntimeError(OVERLAP_MSG)
 
 
@@ -71,7 +71,7 @@ def writable_alias(d):
     an element gets the same value).  Raises torch's error when there is none.
 
     Read-only views are NumPy's (host memory), so this walks NumPy's views."""
-    if d.flags.writeable or not d.size:
+    if writeable(d) or not d.size:
         return d
     root = d
     while isinstance(root.base, np.ndarray):
@@ -159,7 +159,7 @@ def _cat_name(np_dtype):
 def apply_inplace(t, fn, *args, **kwargs):
     """Compute ``fn(t, *args)`` and store it in ``t``; returns ``t``."""
     if kwargs.pop("_overlap_ok", False):
-        if not t._data.flags.writeable and t._data.size:
+        if not writeable(t._data) and t._data.size:
             t._data = writable_alias(t._data)  # (fill_/zero_ write one value to each alias)
     else:
         check_writable(t)

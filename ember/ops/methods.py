@@ -9,7 +9,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
 from ..autograd.grad_mode import state as _gm
-from ..backends import namespace, ARRAY_TYPES
+from ..backends import namespace, ARRAY_TYPES, backend_of, writeable
 from . import elementwise
 from .inplace import apply_inplace, _result_into, check_writable, writable_alias, check_overlap, overlap
 from .._bfloat16 import is_float as _isf, state as _bf16
@@ -134,7 +134,7 @@ def fill_(self, value):
     if _gm.enabled and self.requires_grad:
         return apply_inplace(self, _Fill.apply, value, _overlap_ok=True)
     d = self._data
-    if not d.flags.writeable:  # an expanded tensor: torch fills it (each alias alike)
+    if not writeable(d):  # an expanded tensor: torch fills it (each alias alike)
         d = writable_alias(d)
     if d.size:
         d[...] = value
@@ -151,6 +151,8 @@ def copy_(self, src, non_blocking=False):
     xp = namespace(self._data)
     if not isinstance(src, TensorBase):
         src = _wrap(xp.asarray(src))        # (numbers, lists, arrays: onto self's device)
+    elif type(src._data) is not type(self._data):   # (torch copies across devices)
+        src = _onto_device_of(src, self)
     check_overlap(self, (src,))
     if _gm.enabled and (self.requires_grad or src.requires_grad):
         try:
@@ -162,7 +164,7 @@ def copy_(self, src, non_blocking=False):
         return apply_inplace(self, _CopyFrom.apply, src)
     check_writable(self)
     try:
-        if self._data.flags.writeable or self._data.size:  # (read-only + empty: nothing to do)
+        if writeable(self._data) or self._data.size:  # (read-only + empty: nothing to do)
             xp.copyto(self._data, src._data, casting="unsafe")
     except ValueError:
         from ._util import check_broadcast
@@ -170,6 +172,16 @@ def copy_(self, src, non_blocking=False):
         raise
     self._vc[0] += 1
     return self
+
+
+def _onto_device_of(src, dst):
+    """``src`` on ``dst``'s device (a differentiable copy), when it lives elsewhere."""
+    from .device import to_device
+    a, b = backend_of(src._data), backend_of(dst._data)
+    if a is b:
+        return src
+    return to_device(src, None if b.name == "cpu" else b,
+                     b.runtime.index_of(dst._data) if b.runtime is not None else None)
 
 
 # ---- Python operators -----------------------------------------------------------------

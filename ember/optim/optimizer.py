@@ -40,7 +40,7 @@ from .._tensor import Tensor
 from .._tensor_base import _wrap
 from ..autograd.grad_mode import enable_grad
 from ..profiler import _profile as _prof
-from ..backends import namespace
+from ..backends import namespace, writeable
 from ..backends.generic.optim import lerp_ as _lerp_, ema_sq_ as _ema_sq_  # (torch's update fragments, shared with the Adam kernel)
 
 __all__ = ["Optimizer", "required", "register_optimizer_step_pre_hook",
@@ -316,7 +316,7 @@ class Optimizer:
                     g.detach_()
                 else:
                     g.requires_grad_(False)
-                if g._data.flags.writeable:
+                if writeable(g._data):
                     g._data.fill(0)
                     g._vc[0] += 1
                 else:  # e.g. a broadcast view assigned by the user

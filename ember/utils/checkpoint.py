@@ -122,6 +122,13 @@ def _replayed_rng(state):
         _random.set_rng_state(now)
 
 
+def _draws(preserve):
+    """Where a segment's random numbers come from: with ``preserve_rng_state``,
+    the host's generator whatever the device (its state is what is saved and
+    replayed, so the recomputation draws the same dropout masks on CUDA too)."""
+    return _random.host_draws() if preserve else contextlib.nullcontext()
+
+
 def _as_tuple(out):
     return out if isinstance(out, tuple) else (out,)
 
@@ -141,7 +148,7 @@ class _Reentrant(Function):
         if not any(isinstance(a, TensorBase) and a.requires_grad for a in args):
             warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
                           UserWarning, stacklevel=4)
-        with no_grad():
+        with no_grad(), _draws(preserve):
             return ctx.run_function(*args)
 
     @staticmethod
@@ -150,7 +157,7 @@ class _Reentrant(Function):
         saved = ctx.saved_tensors
         for i, t in zip(ctx.tensor_at, saved):
             args[i] = t.detach().requires_grad_(t.requires_grad)
-        with _replayed_rng(ctx.rng), enable_grad():
+        with _replayed_rng(ctx.rng), enable_grad(), _draws(ctx.rng is not None):
             outs = _as_tuple(ctx.run_function(*args))
         pairs = [(o, g) for o, g in zip(outs, grads)
                  if isinstance(o, TensorBase) and o.requires_grad and g is not None]
@@ -171,7 +178,7 @@ def _non_reentrant(function, args, kwargs, preserve, context_fn, check):
              for a in args]
     first = _next_seq()
     fwd_ctx, recompute_ctx = context_fn()
-    with fwd_ctx:
+    with fwd_ctx, _draws(preserve):
         out = function(*fresh, **kwargs)
     single = not isinstance(out, tuple)
     outs = _as_tuple(out)
@@ -264,7 +271,7 @@ class _NonReentrant(Function):
             # outer graph, so the gradients can be differentiated again
             args[i] = t.view_as(t) if higher and need and t.requires_grad else \
                 t.detach().requires_grad_(need)
-        with _replayed_rng(st.rng), enable_grad(), st.recompute_ctx:
+        with _replayed_rng(st.rng), enable_grad(), st.recompute_ctx, _draws(st.rng is not None):
             outs = _as_tuple(st.function(*args, **st.kwargs))
         outs = [outs[i] for i in st.diff]
         if st.check:

@@ -23,8 +23,8 @@ from ..._errors import not_a_tensor
 from ..._tensor import Tensor
 from ..._tensor_base import _wrap
 from ...autograd.function import Op
-from ...backends import namespace, kernels, backend_of
-from ...random import _rng
+from ...backends import namespace, kernels, backend_of, make_readonly
+from ...random import uniform_array
 from ...ops.elementwise import where as _where
 from ...autograd.function import is_tracing as _is_tracing
 from ..._bfloat16 import is_float as _isf
@@ -63,8 +63,8 @@ class _SDPA(Op):
         keep, c = None, 1.0
         if p > 0:
             xp = namespace(q)
-            # (drawn on the host by Ember's generator, then moved to E's device)
-            keep = backend_of(E).from_host(_rng(None).random(E.shape, dtype=np.float32) >= p)
+            # (Ember's global stream: on the host and moved to E's device, or CUDA's own)
+            keep = uniform_array(backend_of(E), E.shape) >= p
             c = 1.0 / (1.0 - p) if p < 1 else 0.0
             ed = E * keep
             ed *= xp.asarray(c, dtype=ed.dtype)
@@ -166,7 +166,7 @@ def _causal_bias(xp, L, S, dtype):
     m = _CAUSAL.get(key)
     if m is None:
         m = xp.where(xp.triu(xp.ones((L, S), dtype=bool), 1), _NEG_INF, 0.0).astype(dtype)
-        m.flags.writeable = False
+        make_readonly(m)
         if len(_CAUSAL) > 64:
             _CAUSAL.clear()
         _CAUSAL[key] = m

@@ -11,7 +11,7 @@ import numpy as np
 from ...autograd.function import Op
 from ...backends import backend_of
 from ...ops.inplace import apply_inplace
-from ...random import _rng
+from ...random import uniform_array
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
            "feature_alpha_dropout"]
@@ -42,11 +42,12 @@ def _check_p(p):
 
 
 def _draw_keep(backend, dtype, shape, q):
-    """True with probability q, of ``shape``, an array of ``backend``: drawn on
-    the host by Ember's global generator (a seed gives the same masks on every
-    device), in the precision of ``dtype``."""
+    """True with probability q, of ``shape``, an array of ``backend``: drawn by
+    Ember's global stream (the host's generator, copied to the device, or the
+    device's own, CUDA's, seeded by ``ember.manual_seed`` too), in the
+    precision of ``dtype``."""
     draw_dt = np.float32 if dtype == np.float32 else np.float64
-    return backend.from_host(_rng(None).random(shape, dtype=draw_dt) < q)
+    return uniform_array(backend, shape, draw_dt) < q
 
 
 def _keep_mask(x, shape, q):
