@@ -321,7 +321,8 @@ def fit(model, optimizer, train, test, lib, epochs, batch_size, seed=0, steps=No
         t0 = time.perf_counter()
         bar = progress(range(n_batches), f"{desc}epoch {epoch}/{epochs}", show_progress)
         for b in bar:
-            idx = lib.from_numpy(order[b * batch_size:(b + 1) * batch_size])
+            # (the indices go where the data is, which need not be the model's device)
+            idx = lib.from_numpy(order[b * batch_size:(b + 1) * batch_size]).to(x.device)
             xb, yb = x[idx], y[idx]
             if device is not None:
                 xb, yb = xb.to(device), yb.to(device)

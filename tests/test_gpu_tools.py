@@ -67,18 +67,21 @@ def test_bench_device_table():
     assert lines[-1] == "RC 2" and "no GPU here" in r.stderr
 
 
-def test_fit_on_device_cpu_is_the_default_path():
-    """The examples' loop with device="cpu" trains exactly as without a device
-    (same batches, same numbers): --device cpu is today's run."""
+def test_fit_moves_each_batch_to_the_device():
+    """The examples' loop with ``device``: data kept on the CPU and each batch moved
+    to the model's device trains exactly as data made there (on the CPU test device
+    that is today's run; under EMBER_TEST_DEVICE=guard every batch really moves)."""
     import _common as C
     from ember.models.mlp import MLP
-    x, y = ember.randn(96, 1, 4, 4), ember.randint(0, 3, (96,))
+    x = ember.randn(96, 1, 4, 4, device="cpu")
+    y = ember.randint(0, 3, (96,), device="cpu")
     runs = []
-    for device in (None, C.device("cpu")):
+    for on_device, device in ((True, None), (False, C.device(TEST_DEVICE))):
         ember.manual_seed(0)
-        model = MLP(16, hidden=(8,), num_classes=3)
+        model = MLP(16, hidden=(8,), num_classes=3)          # on the test device
+        xs, ys = (x.to(TEST_DEVICE), y.to(TEST_DEVICE)) if on_device else (x, y)
         opt = ember.optim.SGD(model.parameters(), lr=0.1)
-        h = C.fit(model, opt, (x[:64], y[:64]), (x[64:], y[64:]), ember, epochs=2,
+        h = C.fit(model, opt, (xs[:64], ys[:64]), (xs[64:], ys[64:]), ember, epochs=2,
                   batch_size=16, show_progress=False, log=lambda msg: None, device=device)
         runs.append((h["train_loss"], h["test_loss"]))
     assert runs[0] == runs[1]
