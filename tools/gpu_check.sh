@@ -120,8 +120,13 @@ stage() {
            "$OUT/$name.log" | tail -1 | sed -E 's/^=+ //; s/ =+$//')
   # no test ran at all (nothing collected) is a failure of the stage, not a pass
   if [ $rc -eq 5 ]; then status=FAIL; counts="no tests collected"; fi
+  # not pytest, or pytest stopped before its counts: the output's last line says why
+  if [ -z "$counts" ]; then
+    counts=$(grep -v '^[[:space:]]*$' "$OUT/$name.log" | tail -1 | cut -c1-90)
+    [ $rc -ne 0 ] && counts="rc $rc: $counts"
+  fi
   printf '%-12s %-8s %5ss  %s\n' "$name" "$status" "$(( $(date +%s) - t0 ))" \
-    "${counts:-rc $rc}" >"$OUT/.stage_$name"
+    "$counts" >"$OUT/.stage_$name"
   echo "== $name: $(cat "$OUT/.stage_$name")"
   tail -n 25 "$OUT/$name.log" | sed "s/^/   [$name] /"
 }
@@ -189,18 +194,25 @@ if [ -n "$DATA" ]; then echo "data: $DATA"; else
 
 if [ "$MODE" = gpu ]; then
   # the test stages, in parallel (each on cuda; the CUDA-specific tests choose their device)
+  # (waited for by process id: a bare `wait` would also wait for the log's tee)
+  pids=""
   if [ -n "$CUDA_TESTS" ]; then
     pytest_stage cuda_tests 210 $CUDA_TESTS &
+    pids="$pids $!"
   else
     printf '%-12s %-8s %5ss  %s\n' cuda_tests FAIL 0 "no tests/test_cuda*.py here" \
       >"$OUT/.stage_cuda_tests"
   fi
   export EMBER_TEST_DEVICE=cuda
   pytest_stage op_registry 210 $OP_REGISTRY $DEVICE_CHECK &
+  pids="$pids $!"
   pytest_stage ops_core 210 $OPS_CORE $DESELECT $DEVICE_CHECK &
+  pids="$pids $!"
   pytest_stage ops_nn 210 $OPS_NN $DEVICE_CHECK &
+  pids="$pids $!"
   pytest_stage module 210 $MODULE $DEVICE_CHECK &
-  wait
+  pids="$pids $!"
+  wait $pids
   unset EMBER_TEST_DEVICE
   stage bench 140 "$PY" bench/run.py --device cuda --rounds 5
   if [ -n "$DATA" ]; then
@@ -236,6 +248,14 @@ fi
   [ "$MODE" = dry ] && echo "no GPU used: the GPU stages did not run"
   printf '%-12s %-8s %6s  %s\n' stage status time counts
   for s in $STAGES; do cat "$OUT/.stage_$s"; done
+  # the figures the issue asks for, as the stages printed them
+  if [ -f "$OUT/bench.log" ]; then
+    echo; echo "bench (bench.log):"; sed -n '/^workload/,$p' "$OUT/bench.log"
+  fi
+  if [ -f "$OUT/char_gpt.log" ]; then
+    echo; echo "char_gpt (char_gpt.log):"
+    grep -E '^\[(ember|torch)\] [0-9]+ steps in|^val loss|^FAIL' "$OUT/char_gpt.log"
+  fi
 } >"$OUT/summary.txt"
 rm -f "$OUT"/.stage_*
 echo
