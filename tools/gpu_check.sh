@@ -13,7 +13,8 @@
 # next; pytest gets SIGINT at its limit, so it still prints its counts):
 #   env          nvidia-smi, Python and library versions, what Ember sees
 #   then at once, as parallel processes on the one GPU (their CuPy kernel
-#   compilations are CPU work, and the machine has 16 cores):
+#   compilations are CPU work, and the machine has 16 cores; with pytest-xdist
+#   the bigger stages split over several workers, 15 processes in all):
 #   cuda_tests   tests/test_cuda*.py (the CUDA-specific tests)
 #   op_registry  the op registry's cases (test_op_registry, test_special) with every
 #                tensor on cuda (EMBER_TEST_DEVICE=cuda), against torch on the CPU
@@ -27,7 +28,9 @@
 #                then torch train nanoGPT's shakespeare-char model; fails when the
 #                validation losses differ by more than 3%
 # Sized for one device command of at most 10 minutes: the limits below add up
-# to about 9 minutes; each stage prints its seconds.
+# to under 9 minutes (40 + 200 + 130 + 160 s); each stage prints its seconds.
+# A second run on the same machine is faster: CuPy keeps the kernels it
+# compiled in ~/.cupy/kernel_cache.
 #
 # Each test stage also runs tests/test_gpu_tools.py::test_test_device_is_honoured,
 # which fails unless the tensors really are on the device the stage asked for
@@ -141,6 +144,13 @@ pytest_stage() {
     --junitxml="$OUT/$name.xml" "$@"
 }
 
+# workers N: pytest-xdist's "-n N" when it is installed (nothing otherwise).  On a
+# fresh machine most of a stage's time is CuPy compiling each new kernel (NVRTC,
+# CPU work, cached on disk for the next run), which more processes share out.
+workers() {
+  "$PY" -c "import xdist" 2>/dev/null && echo "-n $1"
+}
+
 # ---- the stages -----------------------------------------------------------------------------
 DEVICE_CHECK=tests/test_gpu_tools.py::test_test_device_is_honoured
 CUDA_TESTS=$(ls tests/test_cuda*.py 2>/dev/null | tr '\n' ' ')
@@ -188,7 +198,7 @@ if sys.argv[1] == "gpu" and not ok:
 
 T_START=$(date +%s)
 { nvidia-smi || echo "(no nvidia-smi)"; } >"$OUT/nvidia-smi.txt" 2>&1
-stage env 60 "$PY" -c "$ENV_PROBE" "$MODE"
+stage env 40 "$PY" -c "$ENV_PROBE" "$MODE"
 if [ -n "$DATA" ]; then echo "data: $DATA"; else
   echo "data: no tinyshakespeare/input.txt under \$EMBER_DATA, ./shared/data or ../shared/data"; fi
 
@@ -197,26 +207,26 @@ if [ "$MODE" = gpu ]; then
   # (waited for by process id: a bare `wait` would also wait for the log's tee)
   pids=""
   if [ -n "$CUDA_TESTS" ]; then
-    pytest_stage cuda_tests 210 $CUDA_TESTS &
+    pytest_stage cuda_tests 200 $CUDA_TESTS &
     pids="$pids $!"
   else
     printf '%-12s %-8s %5ss  %s\n' cuda_tests FAIL 0 "no tests/test_cuda*.py here" \
       >"$OUT/.stage_cuda_tests"
   fi
   export EMBER_TEST_DEVICE=cuda
-  pytest_stage op_registry 210 $OP_REGISTRY $DEVICE_CHECK &
+  pytest_stage op_registry 200 $(workers 6) $OP_REGISTRY $DEVICE_CHECK &
   pids="$pids $!"
-  pytest_stage ops_core 210 $OPS_CORE $DESELECT $DEVICE_CHECK &
+  pytest_stage ops_core 200 $(workers 3) $OPS_CORE $DESELECT $DEVICE_CHECK &
   pids="$pids $!"
-  pytest_stage ops_nn 210 $OPS_NN $DEVICE_CHECK &
+  pytest_stage ops_nn 200 $(workers 3) $OPS_NN $DEVICE_CHECK &
   pids="$pids $!"
-  pytest_stage module 210 $MODULE $DEVICE_CHECK &
+  pytest_stage module 200 $(workers 2) $MODULE $DEVICE_CHECK &
   pids="$pids $!"
   wait $pids
   unset EMBER_TEST_DEVICE
-  stage bench 140 "$PY" bench/run.py --device cuda --rounds 5
+  stage bench 130 "$PY" bench/run.py --device cuda --rounds 5
   if [ -n "$DATA" ]; then
-    stage char_gpt 170 "$PY" examples/char_gpt.py "$DATA" --preset gpu --device cuda --compare \
+    stage char_gpt 160 "$PY" examples/char_gpt.py "$DATA" --preset gpu --device cuda --compare \
       --max-gap 3 --no-progress --sample 200 --out "$OUT/char_gpt"
   else
     printf '%-12s %-8s %5ss  %s\n' char_gpt FAIL 0 "no tinyshakespeare/input.txt (see the header)" \
