@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -271,6 +272,7 @@ def _device_table(names, table, args):
     print(f"{'workload':14s} {'ember ms':>9s} {'torch ms':>9s} {'ratio':>6s} {'rounds':>11s} "
           f"{'ember MiB':>9s} {'torch MiB':>9s} {'ember TF/s':>10s} {'torch TF/s':>10s} "
           f"{'ember cpu ms':>12s} {'cuda/cpu':>8s}  description")
+    targets = []
     for name in names:
         make, steps, desc = table[name]
         n = max(1, int(steps * args.scale))
@@ -280,6 +282,7 @@ def _device_table(names, table, args):
             flops = step_flops(name, make, args.device)
         except Exception as exc:  # report and go on with the other workloads
             print(f"{name:14s} {'error':>9s}  {type(exc).__name__}: {exc}", flush=True)
+            traceback.print_exc()     # (on stderr: where a first GPU run needs fixing)
             continue
         tf = (lambda s: f"{flops / s / 1e12:10.2f}") if flops else (lambda s: f"{'-':>10s}")
         cpu_ms = f"{cpu * 1e3:12.1f}" if cpu else f"{'-':>12s}"
@@ -287,6 +290,26 @@ def _device_table(names, table, args):
         print(f"{name:14s} {e * 1e3:9.2f} {t * 1e3:9.2f} {ratio:6.2f} "
               f"{ratios[0]:5.2f}-{ratios[-1]:<5.2f} {pe / mib:9.1f} {pt / mib:9.1f} "
               f"{tf(e)} {tf(t)} {cpu_ms} {speedup}  {desc}", flush=True)
+        if name in DEVICE_TARGETS:
+            max_ratio, min_speedup = DEVICE_TARGETS[name]
+            line = (f"  {name}: ratio {ratio:.2f} (target <= {max_ratio}: "
+                    f"{_verdict(ratio <= max_ratio)})")
+            if cpu:
+                line += (f", cuda/cpu {cpu / e:.1f}x (target >= {min_speedup:g}x: "
+                         f"{_verdict(cpu / e >= min_speedup)})")
+            targets.append(line)
+    if targets:
+        print("targets (issue #16):")
+        print("\n".join(targets))
+
+
+# Issue #16's acceptance for the GPT step on a GPU: at most 1.5x torch eager's time,
+# at least 20x faster than Ember on the same machine's CPU.
+DEVICE_TARGETS = {"nanogpt_b64": (1.5, 20.0)}
+
+
+def _verdict(ok):
+    return "met" if ok else "missed"
 
 
 def main_device(args, ap):

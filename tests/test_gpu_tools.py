@@ -45,6 +45,7 @@ for lib, peak in ((ember, 3 * 2 ** 20), (torch, 5 * 2 ** 20)):
 def tiny(lib, device="cpu"):
     return workloads._mlp_train(lib, 8, device)
 table = {"tiny": (tiny, 2, "tiny MLP")}
+run.DEVICE_TARGETS["tiny"] = (1e9, 0.0)          # (targets any run meets)
 args = types.SimpleNamespace(device="cpu", scale=1.0, rounds=2, cpu_steps=1)
 run.step_flops = lambda name, make, device=None: 1000
 run._device_table(["tiny"], table, args)
@@ -64,6 +65,9 @@ def test_bench_device_table():
     assert float(row[1]) > 0 and float(row[2]) > 0       # ember ms, torch ms
     assert row[5:7] == ["3.0", "5.0"]                    # the peaks, in MiB
     assert row[10].endswith("x")                         # Ember-CPU / Ember-device speedup
+    assert lines[-3:-1] == ["targets (issue #16):", "  tiny: ratio " + row[3] +
+                            " (target <= 1000000000.0: met), cuda/cpu " +
+                            row[10].strip("x") + "x (target >= 0x: met)"]
     assert lines[-1] == "RC 2" and "no GPU here" in r.stderr
 
 
