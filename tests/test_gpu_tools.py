@@ -1,6 +1,8 @@
-"""The GPU tooling of issue #16, checked on the CPU: tools/gpu_check.sh's dry
-run, bench/run.py's device workloads and --device flag, and the examples'
---device cpu path.  (The GPU runs themselves are tools/gpu_check.sh's job.)"""
+"""The GPU tooling of issue #16, checked without a GPU: tools/gpu_check.sh's dry
+run, bench/run.py's device table (Ember on the fake CUDA device of
+tests/fake_cuda.py), and the examples' --device flag (on the CPU, on the fake
+CUDA device, and refused with a message when no GPU is there).  The GPU runs
+themselves are tools/gpu_check.sh's job."""
 import os
 import subprocess
 import sys
