@@ -215,7 +215,8 @@ def test_gpu_check_dry_run(tmp_path):
     assert rows == {"env": "PASS", "files": "PASS", "pytest": "PASS", "bench_list": "PASS",
                     "char_gpt": "PASS" if has_text else "SKIP"}, summary
     assert "1 passed" in summary                          # pytest's count, parsed
-    assert "ember.cuda.is_available() False" in (out / "env.log").read_text()
+    env_log = (out / "env.log").read_text()
+    assert "ember.cuda.is_available() False" in env_log and "why: " in env_log
     listing = (out / "bench_list.log").read_text()
     for name in ("nanogpt_b64", "resnet_b256", "mlp_b4096"):
         assert f"\n{name} " in listing

@@ -189,6 +189,9 @@ import ember
 print("ember", ember.__version__, ember.__file__)
 ok = ember.cuda.is_available()
 print("ember.cuda.is_available()", ok, "device_count", ember.cuda.device_count())
+if not ok:
+    from ember.backends import gpu
+    print("why:", gpu.why())
 if ok:
     x = ember.ones(4, device="cuda")
     print("ember on cuda:", (x * 2).sum().item(), x.device)
