@@ -6,6 +6,7 @@
     python bench/run.py --both lenet    # both tables: same process, then separate
     python bench/run.py --list
     OMP_NUM_THREADS=1 python bench/run.py --cpu lenet   # CPU time, for a loaded machine
+    python bench/run.py --device cuda   # the device workloads on a GPU, vs torch CUDA eager
 
 Each workload is a function ``make(lib) -> step`` in ``bench/workloads.py``
 written once against the torch API and handed either ``ember`` or ``torch``.
@@ -16,6 +17,14 @@ step, the ratio ember/torch (below 1.0: Ember is faster) as the median of
 the per-round ratios, and the range of those ratios.  Memory is measured apart, by
 ``bench/memory.py``: peak memory of a training step next to torch's, and
 memory over 1,000 training steps.
+
+``--device cuda`` runs the device workloads (``DEVICE_WORKLOADS`` in
+``bench/workloads.py``, each ``make(lib, device)``) with model and data on the
+GPU, Ember against torch's CUDA eager mode on the same GPU.  Each timed block
+is closed by the framework's ``cuda.synchronize()`` (kernels run
+asynchronously), and the table adds each framework's peak GPU memory
+(``cuda.max_memory_allocated``) and Ember's speedup over Ember on this
+machine's CPU (the same workload, ``--cpu-steps`` steps).
 """
 import argparse
 import hashlib
@@ -26,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -77,10 +87,10 @@ def sgemm_rate(n=1024, repeats=5):
 _FLOPS_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".flops.json")
 
 
-def step_flops(name, make):
+def step_flops(name, make, device=None):
     """FLOPs of one step of workload ``name`` (torch's FlopCounterMode on the torch
-    step), cached in bench/.flops.json keyed by the workload's source and torch's
-    version, so that each workload is counted once."""
+    step, made on ``device`` when given), cached in bench/.flops.json keyed by the
+    workload's source and torch's version, so that each workload is counted once."""
     from torch.utils.flop_counter import FlopCounterMode
     key = hashlib.sha1((inspect.getsource(sys.modules[make.__module__]) + torch.__version__)
                        .encode()).hexdigest()[:16]
@@ -92,7 +102,7 @@ def step_flops(name, make):
     if cache.get(name, (None,))[0] == key:
         return cache[name][1]
     torch.manual_seed(0)
-    step = make(torch)
+    step = make(torch) if device is None else make(torch, device)
     step()                                   # (lazy state, e.g. optimizer moments)
     counter = FlopCounterMode(display=False)
     with counter:
@@ -119,7 +129,7 @@ import json, os, statistics, sys, time
 sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[2])
 lib = __import__(os.environ["BENCH_LIB"])
 import workloads
-make, _, _ = workloads.WORKLOADS[sys.argv[3]]
+make, _, _ = {**workloads.WORKLOADS, **workloads.DEVICE_WORKLOADS}[sys.argv[3]]
 steps, blocks, gap = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 clock = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
 lib.manual_seed(0)
@@ -201,6 +211,131 @@ def _table(title, names, table, args, measure_one):
               f"{_gflops(flops, e):>10s} {_gflops(flops, t):>10s}  {desc}", flush=True)
 
 
+# ---- --device cuda ----------------------------------------------------------------------
+
+def _device_block(step, n, sync):
+    """Wall seconds per step over ``n`` steps, the device's queue drained before
+    the clock starts and before it stops (kernel launches return at once)."""
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    sync()
+    return (time.perf_counter() - t0) / n
+
+
+def _build_on_device(lib, make, device, warm):
+    """``make(lib, device)`` warmed up by ``warm`` steps; returns (step, peak
+    bytes of ``lib``'s GPU allocations since just before the model was made)."""
+    lib.manual_seed(0)
+    lib.cuda.synchronize()
+    lib.cuda.reset_peak_memory_stats()
+    step = make(lib, device)
+    for _ in range(warm):          # warm-up: lazy state, kernel compilation, allocator
+        step()
+    lib.cuda.synchronize()
+    return step, lib.cuda.max_memory_allocated()
+
+
+def measure_device(make, device, steps, rounds, cpu_steps):
+    """Ember and torch on ``device``, alternating rounds of ``steps`` steps:
+    (ember s, torch s, median ratio, sorted ratios, ember peak bytes, torch peak
+    bytes, Ember-on-CPU s or None)."""
+    warm = max(2, steps // 4)
+    step_e, peak_e = _build_on_device(ember, make, device, warm)
+    step_t, peak_t = _build_on_device(torch, make, device, warm)
+    te, tt = [], []
+    for r in range(rounds):
+        for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+            if which == 0:
+                te.append(_device_block(step_e, steps, ember.cuda.synchronize))
+            else:
+                tt.append(_device_block(step_t, steps, torch.cuda.synchronize))
+    del step_e, step_t             # (frees both models before the CPU run)
+    ratios = sorted(e / t for e, t in zip(te, tt))
+    cpu = None
+    if cpu_steps > 0:
+        ember.manual_seed(0)
+        step_c = make(ember, "cpu")
+        step_c()                   # warm-up
+        t0 = time.perf_counter()
+        for _ in range(cpu_steps):
+            step_c()
+        cpu = (time.perf_counter() - t0) / cpu_steps
+    return (statistics.median(te), statistics.median(tt), statistics.median(ratios), ratios,
+            peak_e, peak_t, cpu)
+
+
+def _device_table(names, table, args):
+    """The --device cuda table: one line per workload, errors reported and skipped."""
+    mib = 2.0 ** 20
+    print(f"{'workload':14s} {'ember ms':>9s} {'torch ms':>9s} {'ratio':>6s} {'rounds':>11s} "
+          f"{'ember MiB':>9s} {'torch MiB':>9s} {'ember TF/s':>10s} {'torch TF/s':>10s} "
+          f"{'ember cpu ms':>12s} {'cuda/cpu':>8s}  description")
+    targets = []
+    for name in names:
+        make, steps, desc = table[name]
+        n = max(1, int(steps * args.scale))
+        try:
+            e, t, ratio, ratios, pe, pt, cpu = measure_device(make, args.device, n, args.rounds,
+                                                              args.cpu_steps)
+            flops = step_flops(name, make, args.device)
+        except Exception as exc:  # report and go on with the other workloads
+            print(f"{name:14s} {'error':>9s}  {type(exc).__name__}: {exc}", flush=True)
+            traceback.print_exc()     # (on stderr: where a first GPU run needs fixing)
+            continue
+        tf = (lambda s: f"{flops / s / 1e12:10.2f}") if flops else (lambda s: f"{'-':>10s}")
+        cpu_ms = f"{cpu * 1e3:12.1f}" if cpu else f"{'-':>12s}"
+        speedup = f"{cpu / e:7.1f}x" if cpu else f"{'-':>8s}"
+        print(f"{name:14s} {e * 1e3:9.2f} {t * 1e3:9.2f} {ratio:6.2f} "
+              f"{ratios[0]:5.2f}-{ratios[-1]:<5.2f} {pe / mib:9.1f} {pt / mib:9.1f} "
+              f"{tf(e)} {tf(t)} {cpu_ms} {speedup}  {desc}", flush=True)
+        if name in DEVICE_TARGETS:
+            max_ratio, min_speedup = DEVICE_TARGETS[name]
+            line = (f"  {name}: ratio {ratio:.2f} (target <= {max_ratio}: "
+                    f"{_verdict(ratio <= max_ratio)})")
+            if cpu:
+                line += (f", cuda/cpu {cpu / e:.1f}x (target >= {min_speedup:g}x: "
+                         f"{_verdict(cpu / e >= min_speedup)})")
+            targets.append(line)
+    if targets:
+        print("targets (issue #16):")
+        print("\n".join(targets))
+
+
+# Issue #16's acceptance for the GPT step on a GPU: at most 1.5x torch eager's time,
+# at least 20x faster than Ember on the same machine's CPU.
+DEVICE_TARGETS = {"nanogpt_b64": (1.5, 20.0)}
+
+
+def _verdict(ok):
+    return "met" if ok else "missed"
+
+
+def main_device(args, ap):
+    """``--device cuda``: the device workloads, Ember vs torch on the GPU."""
+    table = workloads.DEVICE_WORKLOADS
+    names = args.names or list(table)
+    wrong = [n for n in names if n not in table]
+    if wrong:
+        ap.error(f"{wrong} take no device; the device workloads are {list(table)}")
+    if args.cpu or args.separate or args.both:
+        ap.error("--device cuda times wall seconds in one process (no --cpu, --separate, --both)")
+    if not (ember.cuda.is_available() and torch.cuda.is_available()):
+        print(f"--device {args.device}: no GPU here (ember.cuda.is_available() "
+              f"{ember.cuda.is_available()}, torch.cuda.is_available() "
+              f"{torch.cuda.is_available()})", file=sys.stderr)
+        return 2
+    print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), ember {ember.__version__}, "
+          f"{torch.cuda.get_device_name()}, {os.cpu_count()} CPUs")
+    print(f"TF32 matmul: ember {ember.backends.cuda.matmul.allow_tf32}, "
+          f"torch {torch.backends.cuda.matmul.allow_tf32}; cuda/cpu = Ember on the CPU "
+          f"({args.cpu_steps} steps) / Ember on the GPU")
+    print(f"device {args.device}, alternating blocks, each closed by cuda.synchronize():")
+    _device_table(names, table, args)
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", help="workloads to run (default: all)")
@@ -217,17 +352,29 @@ def main(argv=None):
                     help="timed blocks per process with --separate (their median counts)")
     ap.add_argument("--cpu", action="store_true",
                     help="time CPU seconds of the process instead of wall seconds")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu (the tables above), or cuda / cuda:N: the device workloads on "
+                         "the GPU against torch CUDA eager")
+    ap.add_argument("--cpu-steps", type=int, default=1,
+                    help="with --device cuda: Ember CPU steps timed for the cuda/cpu speedup "
+                         "(0 skips them)")
     args = ap.parse_args(argv)
     if args.cpu:
         global CLOCK
         CLOCK = time.process_time
         os.environ["BENCH_CLOCK"] = "cpu"     # (read by the --separate children)
-    table = workloads.WORKLOADS
     if args.list:
-        for name, (_, steps, desc) in table.items():
+        for name, (_, steps, desc) in workloads.WORKLOADS.items():
+            print(f"{name:18s} {desc}")
+        print("device workloads (--device cuda runs these; on the CPU when named):")
+        for name, (_, steps, desc) in workloads.DEVICE_WORKLOADS.items():
             print(f"{name:18s} {desc}")
         return 0
-    names = args.names or list(table)
+    if args.device != "cpu":
+        return main_device(args, ap)
+    # (a device workload runs on the CPU when named; the default is the CPU table)
+    table = {**workloads.WORKLOADS, **workloads.DEVICE_WORKLOADS}
+    names = args.names or list(workloads.WORKLOADS)
     unknown = [n for n in names if n not in table]
     if unknown:
         ap.error(f"unknown workloads {unknown}; try --list")

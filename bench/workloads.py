@@ -18,6 +18,12 @@ if _os.environ.get("BENCH_LIB") != "torch":
     _ember.backends.cpu.tune_allocator()
 
 
+def _on(device):
+    """``device=`` for a factory call, or nothing when ``device`` is None, so the
+    CPU workloads make their tensors exactly as they always did."""
+    return {} if device is None else {"device": device}
+
+
 def op_overhead(lib):
     """~60 small elementwise/reduction ops on 16x16 float32, forward + backward:
     measures per-op framework overhead, not arithmetic."""
@@ -41,12 +47,20 @@ def op_overhead(lib):
 
 def mlp(lib):
     """MLP 784-128-64-10, batch 128, SGD, cross-entropy: one training step."""
+    return _mlp_train(lib, 128)
+
+
+def _mlp_train(lib, batch, device=None):
+    """The MLP step of ``mlp`` at ``batch`` rows; model and data on ``device``
+    (None: the default device, as the CPU workloads always ran)."""
     nn = lib.nn
     model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
                           nn.Linear(64, 10))
+    if device is not None:
+        model.to(device)
     opt = lib.optim.SGD(model.parameters(), lr=0.01)
-    x = lib.randn(128, 784)
-    y = lib.randint(0, 10, (128,))
+    x = lib.randn(batch, 784, **_on(device))
+    y = lib.randint(0, 10, (batch,), **_on(device))
     loss_fn = nn.CrossEntropyLoss()
 
     def step():
@@ -168,13 +182,16 @@ def resnet(lib):
     return _sgd_image_step(lib, resnet_model(lib), 32)
 
 
-def _sgd_image_step(lib, model, batch):
+def _sgd_image_step(lib, model, batch, device=None):
     """A cross-entropy SGD (momentum 0.9) step of ``model`` on a random batch
-    of 3x32x32 images with 10 classes."""
+    of 3x32x32 images with 10 classes; model and batch on ``device`` (None:
+    the default device)."""
     F = lib.nn.functional
+    if device is not None:
+        model.to(device)
     opt = lib.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x = lib.randn(batch, 3, 32, 32)
-    y = lib.randint(0, 10, (batch,))
+    x = lib.randn(batch, 3, 32, 32, **_on(device))
+    y = lib.randint(0, 10, (batch,), **_on(device))
 
     def step():
         opt.zero_grad()
@@ -238,14 +255,17 @@ def resnet18w(lib):
 
 # ---- GPT (attention, transformers) --------------------------------------------------------
 
-def _char_gpt(lib, use_sdpa, n_layer=4, n_head=4, n_embd=128, block_size=64, vocab=65):
+def _char_gpt(lib, use_sdpa, n_layer=4, n_head=4, n_embd=128, block_size=64, vocab=65,
+              device=None):
     """A nanoGPT-style character GPT written against the torch API.  Attention is
     either the manual form of common GPT code (q @ k^T, masked_fill(-inf),
     softmax, @ v) or F.scaled_dot_product_attention(is_causal=True).  With
-    ``past`` (a list of (k, v) per layer) it runs incrementally (KV cache)."""
+    ``past`` (a list of (k, v) per layer) it runs incrementally (KV cache).
+    ``device``: where the positions are made (the caller moves the model)."""
     import math
     nn = lib.nn
     F = nn.functional
+    pos_kw = _on(device)
 
     class CausalSelfAttention(nn.Module):
         def __init__(self):
@@ -308,7 +328,7 @@ def _char_gpt(lib, use_sdpa, n_layer=4, n_head=4, n_embd=128, block_size=64, voc
         def forward(self, idx, targets=None, past=None):
             B, T = idx.size()
             start = 0 if past is None or past[0][0] is None else past[0][0].size(2)
-            x = self.wte(idx) + self.wpe(lib.arange(start, start + T))
+            x = self.wte(idx) + self.wpe(lib.arange(start, start + T, **pos_kw))
             presents = []
             for i, block in enumerate(self.h):
                 if past is None:
@@ -326,12 +346,14 @@ def _char_gpt(lib, use_sdpa, n_layer=4, n_head=4, n_embd=128, block_size=64, voc
     return GPT()
 
 
-def _gpt_train(lib, use_sdpa, batch=16, **shape):
-    model = _char_gpt(lib, use_sdpa, **shape)
+def _gpt_train(lib, use_sdpa, batch=16, device=None, **shape):
+    model = _char_gpt(lib, use_sdpa, device=device, **shape)
+    if device is not None:
+        model.to(device)
     opt = lib.optim.AdamW(model.parameters(), lr=1e-3)
     T = shape.get("block_size", 64)
-    x = lib.randint(0, 65, (batch, T))
-    y = lib.randint(0, 65, (batch, T))
+    x = lib.randint(0, 65, (batch, T), **_on(device))
+    y = lib.randint(0, 65, (batch, T), **_on(device))
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -400,6 +422,36 @@ def kv_decode(lib):
                 nxt = logits[:, -1, :].argmax(dim=-1, keepdim=True)
                 logits, past = model(nxt, past=past)
     return step
+
+
+# ---- device workloads (bench/run.py --device cuda) -----------------------------------------
+# The shapes issue #16 measures on a GPU, each ``make(lib, device)``: the model
+# and the data are made on ``device``.  They are too big for the CPU table
+# (`python bench/run.py` runs every workload there), so they sit in a table of
+# their own; `bench/run.py NAME` still runs one on the CPU when named.
+
+def nanogpt_b64(lib, device="cpu"):
+    """nanoGPT's shakespeare-char GPT (6 layers, 6 heads, 384 wide, context 256)
+    at its training batch of 64, AdamW, scaled_dot_product_attention."""
+    return _gpt_train(lib, use_sdpa=True, batch=64, n_layer=6, n_head=6, n_embd=384,
+                      block_size=256, device=device)
+
+
+def resnet_b256(lib, device="cpu"):
+    """The small CIFAR ResNet of ``resnet`` at batch 256, SGD."""
+    return _sgd_image_step(lib, resnet_model(lib), 256, device)
+
+
+def mlp_b4096(lib, device="cpu"):
+    """The MLP 784-128-64-10 of ``mlp`` at batch 4096, SGD."""
+    return _mlp_train(lib, 4096, device)
+
+
+DEVICE_WORKLOADS = {
+    "nanogpt_b64": (nanogpt_b64, 5, "nanoGPT shakespeare-char L6 H6 C384 T256 b64, AdamW, sdpa"),
+    "resnet_b256": (resnet_b256, 5, "CIFAR ResNet 3 BasicBlocks+BN, batch 256, SGD"),
+    "mlp_b4096": (mlp_b4096, 20, "MLP 784-128-64-10 train step, batch 4096, SGD"),
+}
 
 
 WORKLOADS = {

@@ -80,8 +80,9 @@ Nothing is downloaded: examples run offline."""
 
 # ---- command line and data ------------------------------------------------------------
 
-def parser(description, epochs, batch_size, lr, out):
-    """An argparse parser with the flags every example has."""
+def parser(description, epochs, batch_size, lr, out, device=True):
+    """An argparse parser with the flags every example has (``--device`` unless
+    ``device=False``: the scalar example has no tensors to move)."""
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", default=None,
@@ -94,7 +95,30 @@ def parser(description, epochs, batch_size, lr, out):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=out, help="folder for the checkpoint and the curve PNG")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    if device:
+        add_device_arg(p)
     return p
+
+
+def add_device_arg(p):
+    """``--device``, as in pytorch/examples: where the model and batches live."""
+    p.add_argument("--device", default="cpu",
+                   help='"cpu", or "cuda" / "cuda:N" for a GPU (needs CuPy: pip install -e '
+                        '".[cuda]")')
+    return p
+
+
+def device(name):
+    """``ember.device(name)``; exits with status 2 and a message when it names a GPU
+    Ember cannot use here, instead of failing at the first tensor moved."""
+    import ember
+    dev = ember.device(name)
+    if dev.type == "cuda" and not ember.cuda.is_available():
+        print(f"--device {name}: Ember has no GPU here (ember.cuda.is_available() is False; "
+              f"it needs an NVIDIA GPU and CuPy, see the README's GPU section)",
+              file=sys.stderr)
+        sys.exit(2)
+    return dev
 
 
 def data_root(arg):
@@ -252,16 +276,19 @@ def save_checkpoint(path, model, optimizer=None, **extra):
 
 # ---- the classification training loop ------------------------------------------------
 
-def evaluate(model, data, lib, batch_size=500):
-    """Mean cross-entropy and accuracy of ``model`` on ``data = (x, y)``."""
+def evaluate(model, data, lib, batch_size=500, device=None):
+    """Mean cross-entropy and accuracy of ``model`` on ``data = (x, y)``; each
+    batch is moved to ``device`` (when given) on its way to the model."""
     F = lib.nn.functional
     x, y = data
     model.eval()
     total_loss, correct = 0.0, 0
     with lib.no_grad():
         for i in range(0, len(y), batch_size):
-            logits = model(x[i:i + batch_size])
-            yb = y[i:i + batch_size]
+            xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+            if device is not None:
+                xb, yb = xb.to(device), yb.to(device)
+            logits = model(xb)
             total_loss += F.cross_entropy(logits, yb, reduction="sum").item()
             correct += (logits.argmax(1) == yb).sum().item()
     n = max(len(y), 1)
@@ -269,13 +296,15 @@ def evaluate(model, data, lib, batch_size=500):
 
 
 def fit(model, optimizer, train, test, lib, epochs, batch_size, seed=0, steps=None,
-        scheduler=None, show_progress=True, log=print, desc=""):
+        scheduler=None, show_progress=True, log=print, desc="", device=None):
     """Train ``model`` on ``train = (x, y)`` with cross-entropy; after each epoch
     evaluate on ``test`` and log one line of metrics.  Returns a History.
 
     Works with ``lib=ember`` or ``lib=torch``: batches come from a NumPy
     generator seeded with ``seed``, so both libraries see the same batches in
-    the same order.  ``scheduler`` (if any) is stepped once per batch.
+    the same order.  ``scheduler`` (if any) is stepped once per batch.  The data
+    stays where it is; each batch is moved to ``device`` (when given), where the
+    model must already be.
     """
     F = lib.nn.functional
     x, y = train
@@ -292,8 +321,11 @@ def fit(model, optimizer, train, test, lib, epochs, batch_size, seed=0, steps=No
         t0 = time.perf_counter()
         bar = progress(range(n_batches), f"{desc}epoch {epoch}/{epochs}", show_progress)
         for b in bar:
-            idx = lib.from_numpy(order[b * batch_size:(b + 1) * batch_size])
+            # (the indices go where the data is, which need not be the model's device)
+            idx = lib.from_numpy(order[b * batch_size:(b + 1) * batch_size]).to(x.device)
             xb, yb = x[idx], y[idx]
+            if device is not None:
+                xb, yb = xb.to(device), yb.to(device)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             optimizer.zero_grad()
@@ -308,7 +340,7 @@ def fit(model, optimizer, train, test, lib, epochs, batch_size, seed=0, steps=No
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%",
                             refresh=False)
         bar.close()
-        test_loss, test_acc = evaluate(model, test, lib)
+        test_loss, test_acc = evaluate(model, test, lib, device=device)
         history.add(epoch=epoch, train_loss=loss_sum / max(seen, 1),
                     train_acc=correct / max(seen, 1), test_loss=test_loss, test_acc=test_acc,
                     seconds=round(time.perf_counter() - t0, 1))

@@ -3,6 +3,8 @@
     python examples/char_gpt.py [PATH] [--steps 2000] [--n-layer 4 --n-head 4 --n-embd 128]
     python examples/char_gpt.py PATH --torch      # the same model and run under real torch
     python examples/char_gpt.py PATH --compare    # both, then the two validation losses
+    python examples/char_gpt.py --preset gpu --device cuda --compare --max-gap 3
+                                 # nanoGPT's shakespeare-char shape on a GPU, vs torch there
 
 PATH is any UTF-8 text file (default: <data root>/tinyshakespeare/input.txt,
 the data root being $EMBER_DATA or ../shared/data).  The last 10% of the
@@ -15,7 +17,12 @@ writes ``checkpoint.ember`` (weights, optimizer, config, vocabulary) and
 The torch run builds the same architecture in torch (``TorchGPT`` below,
 with the same parameter names), copies the Ember model's initial weights
 into it and draws the same batches, so the two runs differ only in the
-frameworks' arithmetic.
+frameworks' arithmetic.  With ``--device cuda`` both models and every batch
+live on the GPU (the torch run on torch's CUDA); ``--preset gpu`` is
+nanoGPT's shakespeare-char model (6 layers, 6 heads, 384 wide, context 256,
+batch 64) for a few hundred steps, sized to run Ember and torch one after the
+other in a few minutes on one GPU.  Dropout stays 0 there so that the two
+runs differ only in arithmetic (CuPy's and torch's random streams differ).
 """
 import argparse
 import os
@@ -104,7 +111,7 @@ def torch_gpt(config):
         def forward(self, idx, targets=None):
             B, T = idx.shape
             tr = self.transformer
-            x = tr.drop(tr.wte(idx) + tr.wpe(torch.arange(T)))
+            x = tr.drop(tr.wte(idx) + tr.wpe(torch.arange(T, device=idx.device)))
             for block in tr.h:
                 x = block(x)
             logits = self.lm_head(tr.ln_f(x))
@@ -129,12 +136,12 @@ def torch_gpt(config):
 
 # ---- training ---------------------------------------------------------------------------------
 
-def batch(ids, rng, batch_size, block_size, lib):
+def batch(ids, rng, batch_size, block_size, lib, device="cpu"):
     """Random windows x (B, T) and their next characters y (B, T), from a NumPy rng
-    (so the Ember and torch runs draw identical batches)."""
+    (so the Ember and torch runs draw identical batches), moved to ``device``."""
     starts = rng.integers(0, len(ids) - block_size, size=batch_size)
     idx = starts[:, None] + np.arange(block_size)
-    return lib.from_numpy(ids[idx]), lib.from_numpy(ids[idx + 1])
+    return lib.from_numpy(ids[idx]).to(device), lib.from_numpy(ids[idx + 1]).to(device)
 
 
 def estimate_loss(model, splits, args, lib, seed):
@@ -144,7 +151,8 @@ def estimate_loss(model, splits, args, lib, seed):
     with lib.no_grad():
         for name, ids in splits.items():
             rng = np.random.default_rng(seed)
-            losses = [model(*batch(ids, rng, args.batch_size, args.block_size, lib))[1].item()
+            losses = [model(*batch(ids, rng, args.batch_size, args.block_size, lib,
+                                   args.device))[1].item()
                       for _ in range(args.eval_iters)]
             out[name] = float(np.mean(losses))
     model.train()
@@ -173,6 +181,7 @@ def train(args, lib_name, text, log=print):
         model, lib = twin, torch
     else:
         lib = ember
+    model.to(args.device)   # (after the copy above: the weights are read on the CPU)
     log(f"[{lib_name}] {sum(p.numel() for p in model.parameters()):,} parameters; "
         f"{len(ids):,} characters, vocabulary {tok.vocab_size}")
     opt = lib.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99),
@@ -184,7 +193,7 @@ def train(args, lib_name, text, log=print):
     t0 = time.perf_counter()
     running = None
     for step in bar:
-        x, y = batch(splits["train"], rng, args.batch_size, args.block_size, lib)
+        x, y = batch(splits["train"], rng, args.batch_size, args.block_size, lib, args.device)
         _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -204,6 +213,16 @@ def train(args, lib_name, text, log=print):
                 log(msg)
     bar.close()
     return history, model, tok
+
+
+# Presets: settings chosen together, given before the other flags (which override them).
+# gpu: nanoGPT's shakespeare-char model and batch (github.com/karpathy/nanoGPT,
+# config/train_shakespeare_char.py) without dropout, for the steps that let Ember
+# and then torch train in one device command of a few minutes.
+PRESETS = {
+    "gpu": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, steps=400,
+                eval_interval=200, eval_iters=10, lr=1e-3, dropout=0.0),
+}
 
 
 def main(argv=None):
@@ -227,10 +246,22 @@ def main(argv=None):
     p.add_argument("--sample", type=int, default=300, help="characters to sample at the end")
     p.add_argument("--out", default="runs/char_gpt")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="a set of defaults: gpu = nanoGPT's shakespeare-char shape, 400 steps")
+    C.add_device_arg(p)
+    p.add_argument("--max-gap", type=float, default=None, metavar="PCT",
+                   help="with --compare: exit with status 1 when Ember's validation loss "
+                        "is more than PCT%% from torch's")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--torch", action="store_true", help="run the same model under real torch")
     g.add_argument("--compare", action="store_true", help="run Ember, then torch; compare")
+    preset = p.parse_known_args(argv)[0].preset
+    if preset is not None:
+        p.set_defaults(**PRESETS[preset])
     args = p.parse_args(argv)
+    if args.max_gap is not None and not args.compare:
+        p.error("--max-gap needs --compare")
+    C.device(args.device)   # (exits with a message when the GPU is not there)
 
     path = args.path or default_path()
     with open(path, encoding="utf-8") as fh:
@@ -257,14 +288,18 @@ def main(argv=None):
             torch.save({"model": model.state_dict(), "vocab": tok.chars}, ckpt)
         lib = ember if lib_name == "ember" else __import__("torch")
         lib.manual_seed(args.seed)
-        prompt = lib.tensor([tok.encode("\n")])
+        prompt = lib.tensor([tok.encode("\n")], device=args.device)
         sample = model.generate(prompt, args.sample, temperature=0.8, top_k=20, do_sample=True)
         print(f"[{lib_name}] {args.steps} steps in {secs:.1f} s; val loss "
               f"{results[lib_name]:.4f}; checkpoint {ckpt}; curve {png}")
         print(f"[{lib_name}] sample:\n{tok.decode(sample[0].tolist())}\n")
     if args.compare:
         e, t = results["ember"], results["torch"]
-        print(f"val loss: ember {e:.4f}, torch {t:.4f} ({100 * (e - t) / t:+.2f}%)")
+        gap = 100 * (e - t) / t
+        print(f"val loss: ember {e:.4f}, torch {t:.4f} ({gap:+.2f}%)")
+        if args.max_gap is not None and abs(gap) > args.max_gap:
+            print(f"FAIL: the gap {gap:+.2f}% exceeds --max-gap {args.max_gap}%")
+            sys.exit(1)
     return results
 
 

@@ -1,6 +1,6 @@
 """Train a character-level LSTM language model on tiny Shakespeare, then sample.
 
-    python examples/char_lstm.py [--data DIR] [--epochs 10] [--steps 100]
+    python examples/char_lstm.py [--data DIR] [--epochs 10] [--steps 100] [--device cuda]
 
 Data: ``DIR/tinyshakespeare/input.txt`` (or ``--data`` naming any UTF-8
 text file); the last 10% of the text is held out for validation.  Each
@@ -42,13 +42,14 @@ def sequence_loss(logits, targets):
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
 
-def evaluate(model, corpus, args, generator, batches=8):
+def evaluate(model, corpus, args, generator, device, batches=8):
     """Validation loss and next-character accuracy on random windows."""
     model.eval()
     loss, correct, count = 0.0, 0, 0
     with torch.no_grad():
         for _ in range(batches):
             x, y = corpus.get_batch("val", args.batch_size, args.block_size, generator)
+            x, y = x.to(device), y.to(device)
             logits, _ = model(x)
             loss += sequence_loss(logits, y).item()
             correct += (logits.argmax(-1) == y).sum().item()
@@ -67,8 +68,12 @@ def main(argv=None):
                    help="use only the first N characters of the corpus (quick runs)")
     p.add_argument("--sample", type=int, default=200, help="characters to sample per epoch")
     args = p.parse_args(argv)
+    device = C.device(args.device)
     torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)   # batches are drawn on the CPU
+    # sampling runs where the model is, and a generator must be on that device
+    sample_gen = gen if device.type == "cpu" else \
+        torch.Generator(device=device).manual_seed(args.seed)
 
     path = text_path(args.data)
     with open(path, encoding="utf-8") as f:
@@ -77,7 +82,7 @@ def main(argv=None):
     V = corpus.vocab_size
     print(f"{path}: {len(text):,} characters, vocabulary of {V}")
 
-    model = CharLSTM(V, embed_dim=64, hidden_size=args.hidden, num_layers=args.layers)
+    model = CharLSTM(V, embed_dim=64, hidden_size=args.hidden, num_layers=args.layers).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer,
                                                            T_max=args.epochs * args.steps)
@@ -89,7 +94,8 @@ def main(argv=None):
                          not args.no_progress)
         for step in bar:
             x, y = corpus.get_batch("train", args.batch_size, args.block_size, gen)
-            logits, _ = model(x)
+            logits, _ = model(x.to(device))
+            y = y.to(device)
             loss = sequence_loss(logits, y)
             optimizer.zero_grad()
             loss.backward()
@@ -99,12 +105,12 @@ def main(argv=None):
             total += loss.item()
             bar.set_postfix(loss=f"{total / (step + 1):.3f}", refresh=False)
         bar.close()
-        val_loss, val_acc = evaluate(model, corpus, args, gen)
+        val_loss, val_acc = evaluate(model, corpus, args, gen, device)
         history.add(epoch=epoch, train_loss=total / args.steps, val_loss=val_loss,
                     val_acc=val_acc, seconds=time.perf_counter() - t0)
         print(C.History.format(history.rows[-1]))
-        prompt = torch.tensor([corpus.tokenizer.encode(text[0])])
-        sample = model.generate(prompt, args.sample, temperature=0.8, generator=gen)
+        prompt = torch.tensor([corpus.tokenizer.encode(text[0])], device=device)
+        sample = model.generate(prompt, args.sample, temperature=0.8, generator=sample_gen)
         print("  sample: " + corpus.tokenizer.decode(sample[0]).replace("\n", "\n          "))
 
     ckpt = C.save_checkpoint(os.path.join(args.out, "checkpoint.ember"), model, optimizer,

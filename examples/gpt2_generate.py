@@ -2,6 +2,7 @@
 
     python examples/gpt2_generate.py CHECKPOINT_DIR --prompt "Hello, my name is"
     python examples/gpt2_generate.py DIR --prompt "Once upon a time" --sample --top-p 0.9
+    python examples/gpt2_generate.py DIR --device cuda   # on a GPU
 
 CHECKPOINT_DIR holds config.json and model.safetensors (e.g. what
 ``transformers.GPT2LMHeadModel.save_pretrained(dir)`` writes, or a downloaded
@@ -15,7 +16,7 @@ import os
 import sys
 import time
 
-import _common  # noqa: F401  (caps BLAS threads before NumPy loads)
+import _common  # first: it caps BLAS threads before NumPy loads
 
 import ember
 from ember.models import GPT
@@ -35,13 +36,15 @@ def main(argv=None):
     p.add_argument("--num-samples", type=int, default=1)
     p.add_argument("--no-cache", action="store_true", help="recompute the context every token")
     p.add_argument("--seed", type=int, default=0)
+    _common.add_device_arg(p)
     args = p.parse_args(argv)
+    device = _common.device(args.device)
 
     if not os.path.isfile(os.path.join(args.checkpoint, "config.json")):
         print(f"{args.checkpoint}: no config.json (expected a Hugging Face GPT-2 directory)",
               file=sys.stderr)
         sys.exit(2)
-    model = GPT.from_pretrained(args.checkpoint).eval()
+    model = GPT.from_pretrained(args.checkpoint).eval().to(device)
     tok = None
     if os.path.isfile(os.path.join(args.checkpoint, "vocab.json")):
         from ember.text import GPT2Tokenizer
@@ -60,10 +63,12 @@ def main(argv=None):
           f"{model.num_params():,} parameters")
 
     ember.manual_seed(args.seed)
-    idx = ember.tensor([ids] * args.num_samples)
+    idx = ember.tensor([ids] * args.num_samples, device=device)
     t0 = time.perf_counter()
     out = model.generate(idx, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                          top_p=args.top_p, do_sample=args.sample, use_cache=not args.no_cache)
+    if device.type == "cuda":
+        ember.cuda.synchronize()   # (GPU kernels run asynchronously: time them all)
     secs = time.perf_counter() - t0
     results = []
     for row in out.tolist():

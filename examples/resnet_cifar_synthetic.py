@@ -2,6 +2,7 @@
 
     python examples/resnet_cifar_synthetic.py [--data DIR] [--dataset mnist32|synthetic]
                                               [--depth 8] [--width 8] [--epochs 3]
+                                              [--device cuda]
 
 CIFAR-10 itself is not available offline, so the network (the one of He et
 al. 2016 for CIFAR, ``ember.models.resnet``) trains on a CIFAR-sized stand-in:
@@ -72,12 +73,14 @@ def main(argv=None):
     p.add_argument("--width", type=int, default=8, help="channels of the first stage")
     p.add_argument("--weight-decay", type=float, default=5e-4)
     args = p.parse_args(argv)
+    device = C.device(args.device)
     torch.manual_seed(args.seed)
     train, test, channels = load_data(args)
     print(f"{args.dataset}: {len(train[1])} train / {len(test[1])} test images "
           f"of shape {tuple(train[0].shape[1:])}")
 
     model = ResNet(args.depth, num_classes=10, in_channels=channels, width=args.width)
+    model.to(device)
     n_params = sum(q.numel() for q in model.parameters())
     print(f"ResNet-{args.depth} (width {args.width}): {n_params:,} parameters")
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9,
@@ -89,7 +92,7 @@ def main(argv=None):
         optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch)
     history = C.fit(model, optimizer, train, test, torch, args.epochs, args.batch_size,
                     seed=args.seed, steps=args.steps, scheduler=scheduler,
-                    show_progress=not args.no_progress)
+                    show_progress=not args.no_progress, device=device)
 
     print(f"test accuracy: {100 * history.last('test_acc'):.1f}%")
     C.finish(model, optimizer, history, args,

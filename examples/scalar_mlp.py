@@ -45,7 +45,7 @@ def loss_and_accuracy(model, X, y, alpha=1e-4):
 
 
 def main(argv=None):
-    p = C.parser(__doc__, epochs=40, batch_size=0, lr=1.0, out="runs/scalar_mlp")
+    p = C.parser(__doc__, epochs=40, batch_size=0, lr=1.0, out="runs/scalar_mlp", device=False)
     p.add_argument("--points", type=int, default=100, help="size of the toy data set")
     args = p.parse_args(argv)
     X, y = make_moons(args.points, seed=args.seed)

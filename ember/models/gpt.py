@@ -159,7 +159,7 @@ class GPT(nn.Module):
         tr = self.transformer
         x = tr.wte(idx)
         if "wpe" in tr:
-            x = x + tr.wpe(ember.arange(past, past + T))
+            x = x + tr.wpe(ember.arange(past, past + T, device=idx.device))
         x = tr.drop(x)
         rope = (self.rope_cos, self.rope_sin) if self.config.pos == "rope" else None
         for block in tr.h:
