@@ -295,6 +295,25 @@ def test_mixing_devices_raises_torchs_error(cuda, name):
         MIXED[name](g, c)
 
 
+def test_cpu_indices_index_a_cuda_tensor(cuda):
+    # torch copies CPU index tensors to the indexed tensor's device (reading,
+    # writing, gradients); an index on CUDA may not index a CPU tensor.
+    x = ember.arange(12.0).view(3, 4).cuda().requires_grad_()
+    rows, cols = ember.tensor([2, 0]), ember.tensor([1, 3])
+    y = x[rows, cols]
+    assert y.device == ember.device("cuda", 0)
+    close(y, [9.0, 3.0])
+    assert x[ember.tensor([0, 2])].device.type == "cuda"
+    y.sum().backward()
+    close(x.grad, [[0, 0, 0, 1], [0, 0, 0, 0], [0, 1, 0, 0]])
+    z = ember.zeros(5, device="cuda")
+    z[ember.tensor([1, 3])] = 2.0
+    close(z, [0, 2, 0, 2, 0])
+    with pytest.raises(RuntimeError, match=r"^indices should be either on cpu or on the same "
+                                           r"device as the indexed tensor \(cpu\)$"):
+        ember.arange(5.0)[ember.tensor([1, 2], device="cuda")]
+
+
 def test_zero_dim_cpu_tensor_joins_a_cuda_op(cuda):
     g = ember.randn(3, device="cuda", requires_grad=True)
     s = ember.tensor(2.0, requires_grad=True)

@@ -94,6 +94,8 @@ def _index_array(it, xp):
     a list becomes an array of namespace ``xp`` (the indexed tensor's)."""
     if isinstance(it, TensorBase):
         a = it._data
+        if namespace(a) is not xp:
+            a = _index_on_device(a, xp)
     elif is_array(it) or isinstance(it, np.ndarray):  # (NumPy subclasses too: memmap ...)
         a = xp.asarray(it)  # (a host array indexes a device tensor, as a list does)
     elif isinstance(it, np.integer):
@@ -131,6 +133,18 @@ def _index_array(it, xp):
             return "b", bool(a)
         return "m", a
     raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+
+
+def _index_on_device(a, xp):
+    """An index tensor's array on another device than the indexed tensor's: as
+    torch, CPU indices may index a tensor on any device (copied there, as a
+    list would be); indices on an accelerator may index only that device."""
+    if type(a) is np.ndarray:
+        return xp.asarray(a)
+    raise RuntimeError("indices should be either on cpu or on the same device as the "
+                       "indexed tensor (cpu)" if xp is np else
+                       "indices should be either on cpu or on the same device as the "
+                       "indexed tensor")
 
 
 def _basic_tuple(index, shape):
@@ -509,7 +523,7 @@ def getitem(self, index):
             return Slice.apply(self, basic)
     elif isinstance(index, TensorBase):
         d = index._data
-        if d.ndim and d.dtype in _INT_IDX and self._data.ndim:
+        if d.ndim and d.dtype in _INT_IDX and self._data.ndim and type(d) is type(self._data):
             return _adv(self, (d,), (index,))
     basic, adv = _parse(index, self._data.shape, namespace(self._data))
     if basic is None:
