@@ -319,6 +319,18 @@ def test_gpu_cum_extreme(dtype):
             np.testing.assert_array_equal(got, want)
 
 
+def test_gpu_max_kept():
+    cupy, K = _gpu()
+    x = np.random.default_rng(12).standard_normal((3, 4, 5)).astype(np.float32)
+    x[1, 2, 3] = np.nan
+    for axes in ((1,), (0, 2), None):
+        np.testing.assert_array_equal(cupy.asnumpy(K.max_kept(cupy.asarray(x), axes)),
+                                      GENERIC.max_kept(x, axes))
+    e = np.zeros((3, 0, 2), np.float32)
+    np.testing.assert_array_equal(cupy.asnumpy(K.max_kept(cupy.asarray(e), (1,))),
+                                  GENERIC.max_kept(e, (1,)))
+
+
 @pytest.mark.parametrize("dt", FLOATS)
 def test_gpu_log_cum_sum_exp(dt):
     cupy, K = _gpu()

@@ -950,12 +950,7 @@ class LogSumExp(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = namespace(x)
-        if x.size:
-            m = x.max(axis=axes, keepdims=True)
-        else:       # (nothing to reduce: -inf, the max's identity; no ``initial=`` on CuPy)
-            red = range(x.ndim) if axes is None else [a % x.ndim for a in axes]
-            m = xp.full(tuple(1 if i in red else n for i, n in enumerate(x.shape)), -_inf,
-                        dtype=x.dtype)
+        m = kernels(x).max_kept(x, axes)
         # shift by the max for stability, except where it is infinite (torch's rule)
         if not xp.isfinite(m).all():
             m = xp.where(xp.isinf(m), 0, m).astype(x.dtype, copy=False)

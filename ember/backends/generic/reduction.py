@@ -65,6 +65,18 @@ def sum_squares(x):
     return cascade_sum(x * x, None, None, False)
 
 
+_NEG_INF = float("-inf")
+
+
+@GENERIC.register
+def max_kept(x, axes):
+    """The max of the float array ``x`` over ``axes`` (a tuple; None: all),
+    kept as size-1 axes; -inf where there is nothing to reduce, NaN
+    propagating.  (``initial=`` also makes NumPy's reduction ~25% faster on
+    small rows than ``x.max``; CuPy has neither, so its table has its own.)"""
+    return namespace(x).maximum.reduce(x, axis=axes, keepdims=True, initial=_NEG_INF)
+
+
 # ---- running (cumulative) extremes and log-sum-exp -------------------------------------------
 # (kernels, not xp calls in the ops: CuPy's ufuncs have ``accumulate`` for add
 # and multiply only, so a GPU backend brings its own scan; tools/cupy_names.py)

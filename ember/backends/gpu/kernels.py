@@ -23,9 +23,13 @@ GELU (erf, tanh)           ElementwiseKernels giving y and dy/dx in one pass
 Adam / AdamW / SGD         ElementwiseKernels updating d, m, v in place
 attention                  cuBLAS batched GEMMs + the row softmax in place
 matmul                     CuPy's (cuBLAS), TF32 as ``allow_tf32`` says
-cummax/cummin, logcumsumexp, scatter prod: the scans and the atomic product
-CuPy's ufuncs lack (``accumulate``/``at`` exist only for add and a few others)
+cummax, logcumsumexp       scans, one thread per row
+scatter prod               an atomic multiply per value
 =========================  ==============================================
+
+The last two, and ``max_kept``, are what CuPy's ufunc methods lack
+(``reduce``/``accumulate``/``at`` exist only for add and a few others), so
+the generic formulas for them cannot run on CuPy at all.
 
 The ops' remaining GPU/CPU differences are listed in docs/DESIGN.md ("CuPy").
 """
@@ -38,7 +42,7 @@ from . import KERNELS
 from .. import cuda as _flags           # torch.backends.cuda: matmul.allow_tf32
 from .._registry import backend_of
 from ..generic import (activation as _act, norm as _norm, optim as _optim, loss as _loss,
-                       attention as _att, reduction as _red, indexing as _idx, gemm as _gemm)
+                       attention as _att, reduction as _red, gemm as _gemm)
 from ._cuda_src import ROWS, ROWS_KERNELS, ROW_THREADS, ELEMENTWISE
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -376,7 +380,18 @@ def attention_softmax_backward_(dP, E, rd):
     _per_row("softmax_backward_rows", E.dtype, e2.shape[0], D, d2, e2, d2, np.int64(D))
 
 
-# ---- scans and the scattered product (what CuPy's ufunc methods lack) ------------------------
+# ---- reductions, scans and the scattered product (what CuPy's ufunc methods lack) -----------
+
+@KERNELS.register
+def max_kept(x, axes):
+    """The max over ``axes``, kept; -inf for an empty reduction (CuPy's max has
+    no ``initial=``)."""
+    if x.size:
+        return x.max(axis=axes, keepdims=True)
+    red = range(x.ndim) if axes is None else [a % x.ndim for a in axes]
+    return cupy.full(tuple(1 if i in red else n for i, n in enumerate(x.shape)), -np.inf,
+                     dtype=x.dtype)
+
 
 def _as_lines(x, axis, wide):
     """(x moved to (R, D) C-contiguous in the dtype ``wide``)."""
