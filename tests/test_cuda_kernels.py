@@ -107,6 +107,44 @@ def test_the_elementwise_bodies_compile(tmp_path):
         assert len(re.findall(rf"^\.visible \.entry _Z{len(n)}{n}I", ptx, re.M)) == 2, n
 
 
+def _cupy_generated(name, ins, outs, body, dtype):
+    """The CUDA source CuPy writes for an ElementwiseKernel on 1-D arrays of
+    ``dtype`` (through CuPy's internal code generator, which needs no GPU)."""
+    import cupy
+    from cupy._core import _kernel, _carray
+    ek = cupy.ElementwiseKernel(ins, outs, body, name)
+    ARRAY, INDEXER = 1, 2       # (CuPy's _ArgInfo kinds)
+    infos = tuple(_kernel._ArgInfo(INDEXER, _carray.Indexer, None, 1, True, True)
+                  if p.name == "_ind" else
+                  _kernel._ArgInfo(ARRAY, cupy.ndarray, p.dtype or dtype, 1, True, True)
+                  for p in ek.params)
+    # (named per dtype: the kernels are extern "C", so one name each)
+    return _kernel._get_elementwise_kernel_code(infos, _kernel._TypeMap((("T", dtype),)),
+                                                ek.params, body, f"{name}_{dtype.char}", "")
+
+
+def test_the_elementwise_kernels_compile_as_cupy_writes_them(tmp_path):
+    _nvcc()
+    cupy = pytest.importorskip("cupy")
+    try:
+        units = [f"namespace ek_{n}_{dt.char} {{\n{_cupy_generated(n, *spec, dt)}\n}}\n"
+                 for n, spec in src.ELEMENTWISE.items()
+                 for dt in (np.dtype(np.float32), np.dtype(np.float64))]
+    except (AttributeError, TypeError, AssertionError) as e:   # (a CuPy whose internals moved)
+        pytest.skip(f"CuPy's kernel code generator is not reachable here: {e!r}")
+    include = os.path.join(os.path.dirname(cupy.__file__), "_core", "include")
+    headers = "".join(f"#include <cupy/{h}>\n" for h in ("complex.cuh", "carray.cuh", "atomics.cuh"))
+    nvcc = _nvcc()
+    cu = tmp_path / "generated.cu"
+    cu.write_text(headers + "".join(units))
+    r = subprocess.run([nvcc, "-ptx", "-arch=sm_90", "-std=c++17", "-I", include, str(cu),
+                        "-o", str(tmp_path / "generated.ptx")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-4000:]
+    ptx = (tmp_path / "generated.ptx").read_text()
+    assert len(re.findall(r"^\.visible \.entry ", ptx, re.M)) == 2 * len(src.ELEMENTWISE)
+
+
 # ---- on a GPU: each kernel against the generic formula ------------------------------------
 
 def _gpu():
