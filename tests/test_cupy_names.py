@@ -78,6 +78,20 @@ def f(x):
     assert _gaps(src) == ["exp(3 positional)", "exp(where=)"]
 
 
+def test_array_flags_cupy_lacks_are_listed_for_review():
+    src = """
+def f(a):
+    if a.flags.writeable and a.flags.c_contiguous:
+        a.flags.writeable = False
+    return getattr(a.flags, "writeable", True)
+"""
+    uses = cupy_names.uses_in(os.path.join(cupy_names.ROOT, "ember/ops/example.py"), src)
+    flagged = cupy_names.flag_uses(uses, cupy)
+    assert list(flagged) == ["<array>.flags.writeable"]
+    assert [u.line for u in flagged["<array>.flags.writeable"]] == [3, 4]
+    assert cupy_names.gaps(uses, cupy, np) == {}      # (reviewed, not counted)
+
+
 def test_a_generic_kernel_the_cuda_table_replaces_is_not_a_gap():
     # cum_extreme's generic formula uses maximum.accumulate; the CUDA table has its own
     assert "cum_extreme" in cupy_names.gpu_kernel_names()

@@ -2,6 +2,7 @@
 
     python tools/cupy_names.py           # every name used, the gaps marked
     python tools/cupy_names.py --gaps    # only the gaps (exit status 1 if any)
+    python tools/cupy_names.py --flags   # array flags CuPy lacks, for review
 
 Ops compute through ``xp = namespace(x)``: NumPy on the CPU, CuPy on the
 GPU.  A name NumPy has and CuPy lacks (``xp.errstate``), or a keyword CuPy's
@@ -14,6 +15,13 @@ finds them without one, by reading the source:
 * each use is looked up on ``cupy`` (``hasattr``, module by module), and
   for a call, each keyword it passes is checked against the signature of
   CuPy's function where Python can read one (ufuncs take out/dtype/casting).
+
+Arrays' flags are listed apart, for review, not counted as gaps:
+``<array>.flags.<name>`` (read or written) where CuPy's flags lack the name
+(they have c_contiguous, f_contiguous and owndata: no ``writeable``).  Such
+a use is right when only NumPy arrays reach it or a test guards it
+(``getattr(a.flags, "writeable", True)`` is not listed); this scan cannot
+tell, so ``--flags`` prints them and a reader judges.
 
 Also checked: a ufunc *method* (``xp.maximum.reduce``, ``xp.multiply.at``)
 CuPy has only for a few ufuncs (``UFUNC_METHODS``), and a method called on a
@@ -88,6 +96,7 @@ def _is_namespace_root(node):
 
 
 DYNAMIC = "<computed>"      # the name of getattr(xp, <not a string constant>)
+FLAGS = "<array>.flags."    # the chain of an array's flag (not a namespace name)
 
 
 def _chain(node):
@@ -124,13 +133,21 @@ def uses_in(path, source=None):
             starred = any(isinstance(a, ast.Starred) for a in node.args)
             calls[id(node.func)] = (tuple(k.arg for k in node.keywords if k.arg),
                                     None if starred else len(node.args))
-    owner = {}      # id(node) -> name of the top-level function holding it
+    owner = {}      # id(node) -> the top-level function (or Class.method) holding it
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef)
     for top in tree.body:
-        if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for node in ast.walk(top):
-                owner[id(node)] = top.name
+        tops = [(top.name, top)] if isinstance(top, defs) else \
+            [(f"{top.name}.{m.name}", m) for m in top.body if isinstance(m, defs)] \
+            if isinstance(top, ast.ClassDef) else []
+        for name, fn in tops:
+            for node in ast.walk(fn):
+                owner[id(node)] = name
     found = []
     for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                and node.value.attr == "flags":
+            found.append(Use(FLAGS + node.attr, path, node.lineno, (), None, owner.get(id(node))))
+            continue
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id == "getattr" and len(node.args) >= 2 \
                 and _is_namespace_root(node.args[0]) and not getattr(node, "_inner", False):
@@ -266,6 +283,8 @@ def gaps(uses, cupy, numpy):
     for u in uses:
         if u.chain in ALLOWED or (u.path.startswith(GENERIC_DIR) and u.function in replaced):
             continue
+        if u.chain.startswith(FLAGS):
+            continue        # (flag_uses() lists those)
         if _ufunc_method_gap(cupy, u.chain) and u.chain.startswith(DYNAMIC):
             out.setdefault(u.chain, []).append(u)
             continue
@@ -287,6 +306,16 @@ def gaps(uses, cupy, numpy):
     return out
 
 
+def flag_uses(uses, cupy):
+    """{'<array>.flags.<name>': [Use, ...]} for the flags CuPy's arrays lack."""
+    have = set(dir(cupy._core.flags.Flags))
+    out = {}
+    for u in uses:
+        if u.chain.startswith(FLAGS) and u.chain[len(FLAGS):] not in have:
+            out.setdefault(u.chain, []).append(u)
+    return out
+
+
 def main(argv):
     import numpy
     try:
@@ -296,6 +325,13 @@ def main(argv):
         return 0
     uses = all_uses()
     found = gaps(uses, cupy, numpy)
+    if "--flags" in argv:
+        for key, where in sorted(flag_uses(uses, cupy).items()):
+            print(f"{key} (CuPy's arrays have no such flag; right only where guarded or "
+                  f"host-only), {len(where)} uses:")
+            for u in where:
+                print(f"  {u.where()} (in {u.function or 'module level'})")
+        return 0
     if "--gaps" not in argv:
         names = sorted({u.chain for u in uses if _lookup(numpy, u.chain) is not None})
         print(f"{len(names)} namespace names used in {len(uses)} places (CuPy {cupy.__version__}):")
@@ -307,8 +343,8 @@ def main(argv):
         return 0
     print(f"{len(found)} gap(s):")
     for key, where in sorted(found.items()):
-        why = _ufunc_method_gap(cupy, key) or ("CuPy lacks it" if _lookup(cupy, key) is None
-                                               else "CuPy's function does not take it")
+        why = _ufunc_method_gap(cupy, key) or (
+            "CuPy lacks it" if _lookup(cupy, key) is None else "CuPy's function does not take it")
         print(f"  xp.{key} ({why}): " + ", ".join(u.where() for u in where[:6])
               + (f" (+{len(where) - 6})" if len(where) > 6 else ""))
     return 1

@@ -38,7 +38,7 @@ import functools
 import numpy as np
 import cupy
 
-from . import KERNELS
+from .._table import CUDA as KERNELS
 from .. import cuda as _flags           # torch.backends.cuda: matmul.allow_tf32
 from .._registry import backend_of
 from ..generic import (activation as _act, norm as _norm, optim as _optim, loss as _loss,
