@@ -357,6 +357,23 @@ def test_gpu_cum_extreme(dtype):
             np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64, np.float16])
+def test_gpu_long_sums(dt):
+    cupy, K = _gpu()
+    x = np.full(10 ** 6 + 3, 0.1, dt) if dt != np.float16 else np.full(5000, 0.1, dt)
+    cases = ((None, None), ((0,), None), (None, np.float32)) if dt != np.float16 else \
+        ((None, np.float32),)      # (half sums accumulate in float32, as the ops ask)
+    for axes, dtype in cases:
+        want = GENERIC.cascade_sum(x, axes, dtype, False)
+        got = cupy.asnumpy(K.cascade_sum(cupy.asarray(x), axes, dtype, False))
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-3 if dt == np.float16 else 1e-6)
+    if dt != np.float16:
+        got = K.sum_squares(cupy.asarray(x))
+        assert got.shape == () and got.dtype == dt
+        np.testing.assert_allclose(cupy.asnumpy(got), GENERIC.sum_squares(x), rtol=1e-6)
+
+
 def test_gpu_max_kept():
     cupy, K = _gpu()
     x = np.random.default_rng(12).standard_normal((3, 4, 5)).astype(np.float32)

@@ -23,6 +23,7 @@ GELU (erf, tanh)           ElementwiseKernels giving y and dy/dx in one pass
 Adam / AdamW / SGD         ElementwiseKernels updating d, m, v in place
 attention                  cuBLAS batched GEMMs + the row softmax in place
 matmul                     CuPy's (cuBLAS), TF32 as ``allow_tf32`` says
+long sums, sum of squares  one reduction each, accumulated in float64
 cummax, logcumsumexp       scans, one thread per row
 scatter prod               an atomic multiply per value
 =========================  ==============================================
@@ -381,6 +382,32 @@ def attention_softmax_backward_(dP, E, rd):
 
 
 # ---- reductions, scans and the scattered product (what CuPy's ufunc methods lack) -----------
+
+@KERNELS.register
+def cascade_sum(x, axes, dtype, keepdim):
+    """A long float sum in one reduction launch, accumulated in float64 (the
+    generic cascade takes a launch per level and tail; a double accumulator
+    is at least as accurate as torch's cascaded float32 sum)."""
+    out = np.dtype(dtype or x.dtype)
+    if x.dtype.kind != "f" or out.kind != "f":
+        return _red.cascade_sum(x, axes, dtype, keepdim)
+    r = x.sum(axis=axes, dtype=np.float64, keepdims=keepdim)
+    return r if out == np.float64 else r.astype(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _sum_squares():
+    return cupy.ReductionKernel("T x", "T y", "(double)x * (double)x", "a + b", "y = (T)a",
+                                "0", "ek_sum_squares", reduce_type="double")
+
+
+@KERNELS.register
+def sum_squares(x):
+    """The sum of x * x over all elements, 0-d, in one launch (double accumulator)."""
+    if x.dtype not in _FLOATS:
+        return _red.sum_squares(x)
+    return _sum_squares()(x)
+
 
 @KERNELS.register
 def max_kept(x, axes):
