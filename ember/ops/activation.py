@@ -62,7 +62,9 @@ class _LogSoftmax(Op):
     @staticmethod
     def backward(ctx, g):
         y, = ctx.saved_tensors
-        return g - _bw.exp(y) * _bw.sum(g, axis=ctx.dim, keepdims=True)
+        if isinstance(g, TensorBase) or isinstance(y, TensorBase):
+            return g - _bw.exp(y) * _bw.sum(g, axis=ctx.dim, keepdims=True)
+        return kernels(y).log_softmax_backward(g, y, ctx.dim)
 
 
 def _get_softmax_dim(name, ndim, stacklevel):

@@ -956,7 +956,7 @@ def _scatter_kernel(out, dim, idx, vals, reduce):
     elif reduce == "add":
         namespace(out).add.at(tgt, where, vals)
     else:
-        namespace(out).multiply.at(tgt, where, vals)
+        kernels(out).scatter_multiply(tgt, where, vals)
 
 
 def _gather_any(g, dim, idx):
@@ -1079,7 +1079,7 @@ def _scatter_reduce_fwd(out, dim, idx, src, reduce, include_self):
     if reduce in ("sum", "mean"):
         xp.add.at(tgt, where, vals)
     elif reduce == "prod":
-        xp.multiply.at(tgt, where, vals)
+        kernels(tgt).scatter_multiply(tgt, where, vals)
     elif reduce == "amax":
         xp.maximum.at(tgt, where, vals)
     else:
@@ -1151,7 +1151,7 @@ class ScatterReduce(Op):
             flat = zt.ndim == 1
             xp.add.at(zt, zw, (src == 0).reshape(-1) if flat else (src == 0))
             sv = xp.where(src == 0, 1, src)
-            xp.multiply.at(pt, pw, sv.reshape(-1) if flat else sv)
+            kernels(pt).scatter_multiply(pt, pw, sv.reshape(-1) if flat else sv)
 
             def others(v, zc, p):
                 safe = xp.where(v == 0, 1, v)

@@ -220,7 +220,7 @@ class Logcumsumexp(Op):
     def forward(ctx, x, axis):
         if ctx.needs_input_grad:
             ctx.axis = axis
-        out = namespace(x).logaddexp.accumulate(x, axis=axis) if x.ndim else x.copy()
+        out = kernels(x).log_cum_sum_exp(x, axis) if x.ndim else x.copy()
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, out)
         return out
@@ -268,7 +268,7 @@ def _log_or_ninf(v):
 
 
 def _lcse(v, ax):
-    return namespace(v).logaddexp.accumulate(v, axis=ax)
+    return kernels(v).log_cum_sum_exp(v, ax)
 
 
 def logcumsumexp(input, dim, *, out=None):

@@ -797,7 +797,7 @@ def _extreme(input, dim, keepdim, out, name, ufunc, arg):
                                f"input.numel() == 0. Specify the reduction dim with the 'dim' "
                                f"argument.")
         xp = namespace(d)
-        value = xp.asarray(getattr(xp, ufunc).reduce(d, None))
+        value = xp.asarray(d.max() if ufunc == "maximum" else d.min())
         return _out(_PICK[name.capitalize()].apply(input, value), out)
     if isinstance(dim, TensorBase):  # max(a, b): elementwise
         if keepdim:
@@ -808,7 +808,9 @@ def _extreme(input, dim, keepdim, out, name, ufunc, arg):
     x = _as1d(input._data)
     xp = namespace(x)
     idx = getattr(xp, arg)(x, axis=axis, keepdims=True)
-    vals = getattr(xp, ufunc).reduce(x, axis, keepdims=True)  # cheaper than gathering at idx
+    # (cheaper than gathering at idx; the array's method, as CuPy's ufuncs reduce
+    # only for add and multiply)
+    vals = x.max(axis, keepdims=True) if ufunc == "maximum" else x.min(axis, keepdims=True)
     return _out_tuple(_select(name, input, idx, axis, not keepdim, vals=vals), out)
 
 
@@ -843,12 +845,14 @@ def _binary_extreme(a, b, name, out=None):
 
 class Amax(Op):
     _ctx_fields = ("axes", "keepdim")
-    ufunc = "maximum"   # (reduced with the input namespace's ufunc of this name)
+    largest = True      # (reduced with the array's max method; Amin: min)
 
     @classmethod
     def forward(cls, ctx, x, axes, keepdim):
         xp = namespace(x)
-        r = _c(getattr(xp, cls.ufunc).reduce(x, axis=axes, keepdims=keepdim), xp)
+        r = x.max(axis=axes, keepdims=keepdim) if cls.largest else \
+            x.min(axis=axes, keepdims=keepdim)
+        r = _c(r, xp)
         ctx.axes, ctx.keepdim = axes, keepdim
         ctx.save_for_backward(x, r)
         return r
@@ -864,7 +868,7 @@ class Amax(Op):
 
 
 class Amin(Amax):
-    ufunc = "minimum"
+    largest = False
 
 
 def _amax_axes(input, dim, name):
@@ -946,7 +950,7 @@ class LogSumExp(Op):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = namespace(x)
-        m = xp.maximum.reduce(x, axis=axes, keepdims=True, initial=-_inf)
+        m = kernels(x).max_kept(x, axes)
         # shift by the max for stability, except where it is infinite (torch's rule)
         if not xp.isfinite(m).all():
             m = xp.where(xp.isinf(m), 0, m).astype(x.dtype, copy=False)
@@ -1116,7 +1120,8 @@ def _cum_extreme(input, dim, name, ufunc):
     axis = _axis(dim, d.ndim, name)
     x = _as1d(d)
     xp = namespace(x)
-    vals = getattr(xp, ufunc).accumulate(x, axis=axis)
+    K = kernels(x)
+    vals = K.cum_extreme(x, axis, ufunc == "maximum")
     # index of the latest element that set (or tied) the running extreme; NaN sticks
     hit = x == vals
     if _isf(x.dtype):
@@ -1124,7 +1129,7 @@ def _cum_extreme(input, dim, name, ufunc):
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]
     pos = xp.arange(x.shape[axis]).reshape(shape)
-    idx = xp.maximum.accumulate(xp.where(hit, pos, 0), axis=axis) if x.size else \
+    idx = K.cum_extreme(xp.where(hit, pos, 0), axis, True) if x.size else \
         xp.zeros(x.shape, dtype=np.int64)
     return _select(name, input, idx, axis, False, accumulate=True)
 
@@ -1288,7 +1293,7 @@ def mode(input, dim=-1, keepdim=False, *, out=None):
     pos = xp.arange(n)
     start = xp.ones(s.shape, dtype=bool)
     start[..., 1:] = s[..., 1:] != s[..., :-1]
-    first = xp.maximum.accumulate(xp.where(start, pos, 0), axis=-1)
+    first = kernels(s).cum_extreme(xp.where(start, pos, 0), -1, True)
     run = pos - first + 1                                   # length of the run so far
     best = xp.argmax(run == run.max(-1, keepdims=True), axis=-1)[..., None]  # smallest value
     val = _bw.take_along(s, best, -1)

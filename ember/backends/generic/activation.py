@@ -137,6 +137,14 @@ def gelu_erf_fused(x):
 
 
 @GENERIC.register
+def gelu_tanh_fused(x):
+    """Tanh-approximate GELU of a float array with its derivative in the same
+    pass: ``(y, dy/dx)``, or None where the backend has no such kernel (here:
+    the op's own formula runs, saving tanh for its backward)."""
+    return None
+
+
+@GENERIC.register
 def gelu_erf_fused_backward(g, dydx):
     """``g * dydx``: the input gradient from ``gelu_erf_fused``'s derivative."""
     return g * dydx
@@ -175,6 +183,13 @@ def softmax(x, dim, log=False):
         s -= xp.log(K.sum_along(xp.exp(s), dim))
         return s
     return xp.subtract(x, xp.log(unshifted[1]))
+
+
+@GENERIC.register
+def log_softmax_backward(g, y, dim):
+    """The gradient of log_softmax (output ``y``) along ``dim`` for the output
+    gradient ``g``: g - exp(y) * sum(g), a new array of y's shape."""
+    return g - namespace(y).exp(y) * g.sum(axis=dim, keepdims=True)
 
 
 @GENERIC.register

@@ -16,3 +16,12 @@ def masked_fill(x, mask, value):
         xp.copyto(out, value, where=mask)
         return out
     return xp.where(mask, value, x)
+
+
+@GENERIC.register
+def scatter_multiply(target, where, values):
+    """``target[where] *= values`` in place, repeated indices multiplying in
+    one after another (``multiply.at``); ``where`` is an index as
+    ``target[where]`` takes it, ``values`` an array or number broadcasting
+    against ``target[where]``."""
+    namespace(target).multiply.at(target, where, values)

@@ -6,6 +6,7 @@ torch's CPU sums are cascaded (partial sums of short runs added up level by
 level), its cumulative sums/products and variances accumulate in double.
 These kernels give the same accuracy with array operations only.
 """
+from .._registry import namespace
 from .._table import GENERIC
 
 # Terms added one after another before a partial sum moves up a level: the
@@ -62,3 +63,36 @@ def cascade_sum(x, axes, dtype, keepdim):
 def sum_squares(x):
     """The sum of ``x * x`` over all elements (a 2-norm's square), 0-d."""
     return cascade_sum(x * x, None, None, False)
+
+
+_NEG_INF = float("-inf")
+
+
+@GENERIC.register
+def max_kept(x, axes):
+    """The max of the float array ``x`` over ``axes`` (a tuple; None: all),
+    kept as size-1 axes; -inf where there is nothing to reduce, NaN
+    propagating.  (``initial=`` also makes NumPy's reduction ~25% faster on
+    small rows than ``x.max``; CuPy has neither, so its table has its own.)"""
+    return namespace(x).maximum.reduce(x, axis=axes, keepdims=True, initial=_NEG_INF)
+
+
+# ---- running (cumulative) extremes and log-sum-exp -------------------------------------------
+# (kernels, not xp calls in the ops: CuPy's ufuncs have ``accumulate`` for add
+# and multiply only, so a GPU backend brings its own scan; tools/cupy_names.py)
+
+@GENERIC.register
+def cum_extreme(x, axis, largest):
+    """The running maximum (``largest``) or minimum of ``x`` along ``axis``,
+    NaN sticking once met (``maximum.accumulate``); x's shape and dtype."""
+    xp = namespace(x)
+    if largest:
+        return xp.maximum.accumulate(x, axis=axis)
+    return xp.minimum.accumulate(x, axis=axis)
+
+
+@GENERIC.register
+def log_cum_sum_exp(x, axis):
+    """log(cumsum(exp(x))) of a float array along ``axis`` without overflow
+    (``logaddexp.accumulate``); x's shape and dtype."""
+    return namespace(x).logaddexp.accumulate(x, axis=axis)

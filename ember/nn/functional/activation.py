@@ -218,6 +218,13 @@ class _GELU(Op):
             ctx.tanh_approx = tanh_approx
             ctx.fused = False       # (True: the fused kernel saved dy/dx itself)
         if tanh_approx:
+            fused = kernels(x).gelu_tanh_fused(x)
+            if fused is not None:   # y and dy/dx in one pass (the backward is g * dy/dx)
+                y, dy = fused
+                if ctx.needs_input_grad:
+                    ctx.save_for_backward(x, dy, None)
+                    ctx.fused = True
+                return y
             t = namespace(x).tanh(_GELU._K * (x + _GELU._C * x * x * x))
             if ctx.needs_input_grad:
                 ctx.save_for_backward(x, t, None)   # t (or the cdf) is reused by the plain backward
