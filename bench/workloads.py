@@ -9,9 +9,10 @@ thresholds raised; Ember's opt-in ``tune_allocator``), as Ember's benches
 always ran: it is process-wide, so torch, measured in the same process,
 gets it too.  A process that runs torch alone (``bench/run.py --separate``
 sets BENCH_LIB=torch) imports no Ember and sets the same two thresholds
-itself: without them torch's ResNet step takes ~5,100 page faults instead of
-~85 and ~25% more CPU time (LeNet: ~1,300 instead of ~13, ~30% more), so the
-separate-process table would compare a tuned Ember with an untuned torch.
+itself, so both tables compare the frameworks on the same allocator.  (With
+glibc's defaults torch's ResNet step took anywhere from ~85 to ~6,300 page
+faults, by the process, and ``run.py --separate --cpu`` at one thread timed
+torch at 65.3 ms against 52.1 tuned: LeNet 14.5 / 12.0, cnn3d 22.1 / 16.5.)
 """
 import os as _os
 
