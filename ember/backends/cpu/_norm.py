@@ -3,7 +3,8 @@
 Two shapes of norm run compiled (``_numba``) in float32/64: layer/RMS norm
 (statistics over the last axis of a 2-D view, elementwise affine), one pass
 per row split over the intra-op threads, and batch norm (statistics per
-channel of an (N, C, S) view, per-channel affine), one loop per channel.
+channel of an (N, C, S) view, per-channel affine), one loop per channel,
+the channels split in ranges over the threads.
 Each saves a form of ``saved`` the generic backward takes (xhat; for batch
 norm the pair (x, mean) instead of the centred x), so that either backward
 can follow either forward.
