@@ -65,6 +65,34 @@ def test_batch_norm_training(jit, shape, dtype):
         check(lambda lib, x: lib.nn.BatchNorm2d(C).double()(x), rand(*shape))
 
 
+@pytest.mark.parametrize("shape", [(4, 7, 64, 128), (512, 9, 4, 8)])
+def test_batch_norm_split_over_threads(jit, shape):
+    """Large enough that the threads split the channels (in both loop orders):
+    the same result, bit for bit, as on one thread, and torch's."""
+    C = shape[1]
+    rng = np.random.default_rng(0)
+    xn = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+    wn, bn, gn = (rng.standard_normal(s).astype(np.float32) for s in (C, C, shape))
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (xn, wn, bn))
+    yt = torch.nn.functional.batch_norm(xt, None, None, wt, bt, training=True)
+    yt.backward(torch.tensor(gn))
+    before = ember.get_num_threads()
+    results = []
+    try:
+        for nt in (1, 3):
+            ember.set_num_threads(nt)
+            xe, we, be = (ember.tensor(a, requires_grad=True) for a in (xn, wn, bn))
+            ye = F_E.batch_norm(xe, None, None, we, be, training=True)
+            ye.backward(ember.tensor(gn))
+            results.append([t.detach().numpy() for t in (ye, xe.grad, we.grad, be.grad)])
+    finally:
+        ember.set_num_threads(before)
+    for one, split in zip(*results):
+        np.testing.assert_array_equal(one, split)
+    for got, want in zip(results[1], (yt, xt.grad, wt.grad, bt.grad)):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-4, atol=1e-3)
+
+
 def test_batch_norm_double_backward(jit):
     def fn(lib, x, w, b):
         y = lib.nn.functional.batch_norm(x, None, None, w, b, training=True)

@@ -3,7 +3,8 @@
 Two shapes of norm run compiled (``_numba``) in float32/64: layer/RMS norm
 (statistics over the last axis of a 2-D view, elementwise affine), one pass
 per row split over the intra-op threads, and batch norm (statistics per
-channel of an (N, C, S) view, per-channel affine), one loop per channel.
+channel of an (N, C, S) view, per-channel affine), one loop per channel,
+the channels split in ranges over the threads.
 Each saves a form of ``saved`` the generic backward takes (xhat; for batch
 norm the pair (x, mean) instead of the centred x), so that either backward
 can follow either forward.
@@ -78,6 +79,19 @@ def normalize_backward(g, saved, rstd, w, spec, need):
     return grads if grads is not None else _generic.normalize_backward(g, saved, rstd, w, spec, need)
 
 
+def _by_channels(kernel, shape):
+    """``kernel(c0, c1)`` over the channels of an (N, C, S) batch norm, split
+    by channel ranges over the intra-op threads when each gets at least
+    ``ELEMENT_GRAIN`` elements (a channel's statistics stay one thread's, so
+    the result does not depend on the split)."""
+    N, C, S = shape
+    per = N * S
+    if C < 2 or N * C * S < 2 * _pool.ELEMENT_GRAIN:    # (the small case, without the pool)
+        kernel(0, C)
+        return
+    _pool.parallel_for(kernel, C, grain=max(1, -(-_pool.ELEMENT_GRAIN // max(per, 1))))
+
+
 def _channels_forward(spec, xv, w, b):
     """Batch norm forward in one compiled loop per channel: normalize's
     result, with ``(x, mean)`` saved (the generic formula's other form of
@@ -93,7 +107,9 @@ def _channels_forward(spec, xv, w, b):
     y = np.empty(x3.shape, dt)
     mean, var, rstd = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
     eps, one, inv = _consts(spec, dt)
-    k.norm_channels_forward(x3, _vec(w, dt), _vec(b, dt), eps, one, inv, y, mean, var, rstd)
+    wv, bv = _vec(w, dt), _vec(b, dt)
+    _by_channels(lambda c0, c1: k.norm_channels_forward(x3, wv, bv, eps, one, inv, y, mean, var,
+                                                        rstd, c0, c1), x3.shape)
     return y, (x3, mean), rstd.reshape(spec.sshape), mean, var
 
 
@@ -113,8 +129,10 @@ def _channels_backward(spec, g, saved, rstd, w, need):
         return None
     gx = np.empty(g.shape, dt)
     gw, gb = _param_grads(g.shape[1], need, dt)
-    k.norm_channels_backward(np.ascontiguousarray(g), np.ascontiguousarray(x), mean,
-                             _vec(rstd, dt), _vec(w, dt), _consts(spec, dt)[2], gx, gw, gb)
+    g, x, rv, wv, inv = (np.ascontiguousarray(g), np.ascontiguousarray(x), _vec(rstd, dt),
+                         _vec(w, dt), _consts(spec, dt)[2])
+    _by_channels(lambda c0, c1: k.norm_channels_backward(g, x, mean, rv, wv, inv, gx, gw, gb,
+                                                         c0, c1), g.shape)
     return gx if need[0] else None, gw, gb
 
 

@@ -107,6 +107,8 @@ def norm_rows_backward(g, xhat, rstd, w, one, inv_d, center, gx, gw, gb):
 
 # ---- batch norm: statistics per channel of an (N, C, S) array --------------------------
 
+# Each call computes the channels c0:c1 (whole channels: every statistic is
+# one thread's), so the intra-op threads split a batch norm by channel ranges.
 # Two loop orders.  With long rows (S >= _BN_LONG) each channel's N * S
 # elements are summed, then re-read from the cache, one channel at a time.  With
 # short rows (a 4x4 feature map: 16 values, one cache line per (n, c)) that
@@ -117,16 +119,16 @@ _BN_LONG = 256
 
 
 @_kernel
-def norm_channels_forward(x, w, b, eps, one, inv_m, y, mean, var, rstd):
-    """Per channel c, over the N * S elements x[:, c, :]:  mean_c, biased
-    var_c, rstd_c = 1 / sqrt(var_c + eps),
+def norm_channels_forward(x, w, b, eps, one, inv_m, y, mean, var, rstd, c0, c1):
+    """Per channel c of c0:c1, over the N * S elements x[:, c, :]:  mean_c,
+    biased var_c, rstd_c = 1 / sqrt(var_c + eps),
     y = (x - mean_c) * (rstd_c * w_c) + b_c  (w, b: (C,) or None).
     (The backward takes x and mean, not the centred x: one array less to
     write, and to allocate, per call.)"""
-    N, C, S = x.shape
+    N, S = x.shape[0], x.shape[2]
     zero = one - one
     if S >= _BN_LONG:
-        for c in range(C):
+        for c in range(c0, c1):
             s = zero
             for n in range(N):
                 for j in range(S):
@@ -143,31 +145,31 @@ def norm_channels_forward(x, w, b, eps, one, inv_m, y, mean, var, rstd):
             # (at once, while the channel is still in cache)
             _bn_affine(x, w, b, mean, rstd, zero, y, c, 0, N)
         return
-    for c in range(C):
+    for c in range(c0, c1):
         mean[c] = zero
         var[c] = zero
     for n in range(N):
-        for c in range(C):
+        for c in range(c0, c1):
             s = zero
             for j in range(S):
                 s += x[n, c, j]
             mean[c] += s
-    for c in range(C):
+    for c in range(c0, c1):
         mean[c] *= inv_m
     for n in range(N):
-        for c in range(C):
+        for c in range(c0, c1):
             mu = mean[c]
             ss = zero
             for j in range(S):
                 d = x[n, c, j] - mu
                 ss += d * d
             var[c] += ss
-    for c in range(C):
+    for c in range(c0, c1):
         var[c] *= inv_m
-    for c in range(C):
+    for c in range(c0, c1):
         rstd[c] = one / np.sqrt(var[c] + eps)
     for n in range(N):
-        for c in range(C):
+        for c in range(c0, c1):
             _bn_affine(x, w, b, mean, rstd, zero, y, c, n, n + 1)
 
 
@@ -183,9 +185,10 @@ def _bn_affine(x, w, b, mean, rstd, zero, y, c, n0, n1):
 
 
 @_kernel
-def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb):
-    """The backward of norm_channels_forward.  Per channel, with xc = x - mean,
-    sg = sum(g), sgx = rstd * sum(g * xc) and a = rstd * w:
+def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb, c0, c1):
+    """The backward of norm_channels_forward, for channels c0:c1.  Per
+    channel, with xc = x - mean, sg = sum(g), sgx = rstd * sum(g * xc) and
+    a = rstd * w:
     gx = a * (g - sg / M) - xc * (a * rstd * sgx / M),  gw = sgx,  gb = sg.
     (``mean`` all zeros when ``x`` is already centred.)  ``gw`` and ``gb``
     may be None; with short rows the sums go through scratch arrays."""
@@ -194,7 +197,7 @@ def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb):
     sgs = np.empty(C, g.dtype)
     sgxs = np.empty(C, g.dtype)
     if S >= _BN_LONG:
-        for c in range(C):
+        for c in range(c0, c1):
             mu = mean[c]
             sg = zero
             sgx = zero
@@ -207,11 +210,11 @@ def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb):
             # (at once, while the channel is still in cache)
             _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, 0, N)
     else:
-        for c in range(C):
+        for c in range(c0, c1):
             sgs[c] = zero
             sgxs[c] = zero
         for n in range(N):
-            for c in range(C):
+            for c in range(c0, c1):
                 mu = mean[c]
                 sg = zero
                 sgx = zero
@@ -220,12 +223,12 @@ def norm_channels_backward(g, x, mean, rstd, w, inv_m, gx, gw, gb):
                     sgx += g[n, c, j] * (x[n, c, j] - mu)
                 sgs[c] += sg
                 sgxs[c] += sgx
-        for c in range(C):
+        for c in range(c0, c1):
             sgxs[c] *= rstd[c]
         for n in range(N):
-            for c in range(C):
+            for c in range(c0, c1):
                 _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, n, n + 1)
-    for c in range(C):
+    for c in range(c0, c1):
         if gw is not None:
             gw[c] = sgxs[c]
         if gb is not None:
