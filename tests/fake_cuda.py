@@ -240,3 +240,27 @@ def _forget_generators():
     from ember import random
     for key in [k for k in random._device_rngs if k[0] == "cuda"]:
         del random._device_rngs[key]
+
+
+def real_gpu():
+    """Whether Ember has a real CUDA device (CuPy and a GPU) in this process."""
+    import ember
+    return backends.get("cuda") is not FAKE_CUDA and ember.cuda.is_available()
+
+
+@contextlib.contextmanager
+def cuda_device():
+    """Where a CUDA test runs: yields "real" on a GPU, else "fake" with this
+    stand-in registered for the duration.  CPU tensors stay the CPU's (the
+    default device is the CPU inside), whatever EMBER_TEST_DEVICE says."""
+    import ember
+    ember.set_default_device(None)
+    if real_gpu():
+        yield "real"
+        return
+    register()
+    try:
+        yield "fake"
+    finally:
+        ember.set_default_device(None)
+        unregister()

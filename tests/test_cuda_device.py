@@ -21,36 +21,16 @@ import ember
 import ember.nn as nn
 import fake_cuda
 
-_REAL = None
-
-
-def _real_gpu():
-    global _REAL
-    if _REAL is None:
-        _REAL = ember.backends.get("cuda") is not fake_cuda.FAKE_CUDA and ember.cuda.is_available()
-    return _REAL
-
-
 @pytest.fixture
 def cuda():
-    """'real' on a GPU, else 'fake' with the stand-in registered for this test.
-    CPU tensors are the CPU's here, whatever EMBER_TEST_DEVICE says (these
-    tests move between the CPU and CUDA)."""
-    ember.set_default_device(None)
-    if _real_gpu():
-        yield "real"
-        return
-    fake_cuda.register()
-    try:
-        yield "fake"
-    finally:
-        ember.set_default_device(None)
-        fake_cuda.unregister()
+    """'real' on a GPU, else 'fake' with the stand-in registered for this test."""
+    with fake_cuda.cuda_device() as kind:
+        yield kind
 
 
 @pytest.fixture
 def no_cuda():
-    if _real_gpu():
+    if fake_cuda.real_gpu():
         pytest.skip("a CUDA device is present: the no-CUDA answers cannot be seen")
     assert ember.backends.get("cuda") is None
     ember.set_default_device(None)

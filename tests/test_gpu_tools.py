@@ -32,16 +32,8 @@ def cuda():
     """The real GPU when Ember has one, else the fake CUDA device of tests/fake_cuda.py
     registered for this test (as tests/test_cuda_device.py does)."""
     import fake_cuda
-    ember.set_default_device(None)
-    if ember.backends.get("cuda") is not None and ember.cuda.is_available():
-        yield "real"
-        return
-    fake_cuda.register()
-    try:
-        yield "fake"
-    finally:
-        ember.set_default_device(None)
-        fake_cuda.unregister()
+    with fake_cuda.cuda_device() as kind:
+        yield kind
 
 
 def _run(args, **kw):
