@@ -110,6 +110,22 @@ def _wrapped_method(m):
     return call
 
 
+def _writable_diagonal(d):
+    """CuPy's diagonals are writable views (NumPy's are read-only, a NumPy
+    history CuPy does not share, and the fake hides flags.writeable)."""
+    base = d.base if isinstance(d.base, np.ndarray) else None
+    if base is None or np.ndarray.flags.__get__(base).writeable:
+        np.ndarray.flags.__get__(d).writeable = True
+    return d
+
+
+def _diagonal_method(self, *a, **k):
+    return _writable_diagonal(_wrap(np.ndarray.diagonal(self, *a, **k)))
+
+
+FakeCudaArray.diagonal = _diagonal_method
+
+
 # Methods (a.sum(), a.argmax(), a[i]) return device arrays, never NumPy scalars.
 for _n in ("__getitem__", "argmax", "argmin", "max", "min", "sum", "mean", "prod", "any", "all",
            "std", "var", "dot", "nonzero", "argsort", "cumsum", "trace"):
@@ -136,6 +152,9 @@ class _Namespace:
             r = _Ufunc(v)
         else:
             r = self._device_call(v, name in self._COPIES_FROM_HOST)
+            if name == "diagonal":
+                call = r
+                r = lambda *a, **k: _writable_diagonal(call(*a, **k))     # (as CuPy's)
         setattr(self, name, r)
         return r
 
@@ -221,8 +240,15 @@ FAKE_CUDA = backends.Backend("cuda", _Namespace(np), KernelTable("fake-cuda", fa
                              to_host=_to_host, runtime=FakeRuntime())
 
 
-def register():
-    """Make the fake the "cuda" backend (refused if a real one is registered)."""
+_for_session = False    # registered by conftest for the whole run (EMBER_TEST_DEVICE=fake-cuda)
+
+
+def register(session=False):
+    """Make the fake the "cuda" backend (refused if a real one is registered).
+    ``session=True`` (conftest, EMBER_TEST_DEVICE=fake-cuda): it stays for the
+    whole run, and the tests' own register/unregister pairs leave it there."""
+    global _for_session
+    _for_session = _for_session or session
     b = backends.get("cuda")
     if b is not None and b is not FAKE_CUDA:
         raise RuntimeError("a real CUDA backend is registered; the fake stays out")
@@ -232,6 +258,8 @@ def register():
 
 
 def unregister():
+    if _for_session:
+        return
     backends.unregister(FAKE_CUDA)
     _forget_generators()
 
