@@ -32,6 +32,13 @@ def to_ember(x):
     return x
 
 
+def shares_memory(a, b):
+    """Whether two Ember tensors' arrays overlap in memory, on any device
+    (asked of the arrays' own namespace: np.shares_memory, cupy.shares_memory)."""
+    from ember.backends import namespace
+    return bool(namespace(a._data).shares_memory(a._data, b._data))
+
+
 def pair(arr, requires_grad=None):
     """The same data as an Ember and a torch tensor (grad on for floats by default)."""
     arr = np.asarray(arr)
