@@ -157,7 +157,7 @@ CUDA_TESTS=$(ls tests/test_cuda*.py 2>/dev/null | tr '\n' ' ')
 # The stages' test files: tests/device_test_files.txt, the one list `make test-fake-cuda`
 # runs too (a group name, then its files; "deselect" names single tests left out).
 device_files() {
-  awk -v g="$1" '$1 == g { $1 = ""; print }' tests/device_test_files.txt
+  awk -v g="$1" '$1 == g { $1 = ""; printf "%s ", $0 }' tests/device_test_files.txt
 }
 OP_REGISTRY=$(device_files op_registry)
 OPS_CORE=$(device_files ops_core)
