@@ -8,7 +8,14 @@ import pytest
 import torch
 
 import ember
-from test_cuda_device import cuda  # noqa: F401  (the fixture: real GPU, else the fake)
+import fake_cuda
+
+
+@pytest.fixture
+def cuda():
+    """'real' on a GPU, else 'fake' with the stand-in registered for this test."""
+    with fake_cuda.cuda_device() as kind:
+        yield kind
 
 
 def test_storage_offset_and_storage_of_views(cuda):
