@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= $(if $(EMBER_DATA),$(EMBER_DATA),../shared/data)
 
-.PHONY: demo test test-guard test-slow fuzz bench install clean
+.PHONY: demo test test-guard test-fake-cuda test-slow fuzz bench install clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,20 @@ test-guard: $(VENV)/.test
 		-m "not slow and not guard_skip" \
 		$(foreach f,$(GUARD_SKIP),--ignore=tests/test_$(f).py) \
 		$(foreach t,$(GUARD_DESELECT),--deselect tests/$(t))
+
+# The op test files with every tensor on the fake CUDA device of tests/fake_cuda.py
+# (NumPy underneath, refusing what CuPy refuses: NumPy arrays in a device
+# computation, .numpy(), flags.writeable): what a GPU run would hit, found without a
+# GPU.  Not part of `make test`.  The files are tests/device_test_files.txt, the
+# list tools/gpu_check.sh runs on the real GPU; the test_gpu_tools check proves the
+# tensors really were on "cuda".
+DEVICE_FILES = $(shell awk '$$1 != "deselect" && $$1 !~ /^\#/ { $$1 = ""; print }' tests/device_test_files.txt)
+DEVICE_DESELECT = $(shell awk '$$1 == "deselect" { $$1 = ""; print }' tests/device_test_files.txt)
+test-fake-cuda: $(VENV)/.test
+	EMBER_TEST_DEVICE=fake-cuda $(TEST_ENV) $(PYTEST) -n 2 -q -p no:warnings \
+		-m "not slow and not guard_skip" $(DEVICE_FILES) \
+		tests/test_gpu_tools.py::test_test_device_is_honoured \
+		$(foreach t,$(DEVICE_DESELECT),--deselect $(t))
 
 test-slow: $(VENV)/.test
 	$(TEST_ENV) $(PYTEST) -m slow -q -o addopts=""

@@ -399,17 +399,11 @@ class TensorBase:
         return face["data"][0]
 
     def storage_offset(self):
-        base = self._data
-        while isinstance(base.base, np.ndarray):
-            base = base.base
-        off = self.data_ptr() - base.__array_interface__["data"][0]
+        off = self.data_ptr() - _address(_owner(self._data))
         return off // self._data.itemsize
 
     def untyped_storage(self):
-        base = self._data
-        while isinstance(base.base, np.ndarray):
-            base = base.base
-        return _Storage(base)
+        return _Storage(_owner(self._data))
 
     @property
     def _version(self):
@@ -704,6 +698,24 @@ def _type_name(v):
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
+def _address(a):
+    """Where array ``a``'s first element lies, host or device memory (CuPy's
+    arrays have no __array_interface__, only __cuda_array_interface__)."""
+    face = getattr(a, "__array_interface__", None)
+    if face is None:
+        face = a.__cuda_array_interface__
+    return face["data"][0]
+
+
+def _owner(a):
+    """The array owning ``a``'s memory, on any backend: views point at it through
+    ``.base`` (a CuPy view's base is a CuPy array, no np.ndarray)."""
+    b = a.base
+    while b is not None and (isinstance(b, np.ndarray) or type(b) in _ARRAY_TYPES):
+        a, b = b, b.base
+    return a
+
+
 def _root_array(a):
     """The NumPy array owning ``a``'s memory."""
     while isinstance(a.base, np.ndarray):
@@ -813,7 +825,7 @@ class _Storage:
         self._arr = arr
 
     def data_ptr(self):
-        return self._arr.__array_interface__["data"][0]
+        return _address(self._arr)
 
     def nbytes(self):
         return self._arr.nbytes

@@ -15,16 +15,27 @@ import ember
 # EMBER_TEST_DEVICE=cuda runs them with every tensor on the real GPU (CuPy):
 # tools/gpu_check.sh uses it to run the op test files on CUDA.  Without a
 # GPU that is an error, not a silent run on the CPU.
-TEST_DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu")
-if TEST_DEVICE == "guard":
+#
+# EMBER_TEST_DEVICE=fake-cuda runs them on the fake CUDA device of
+# tests/fake_cuda.py (registered as "cuda" for the whole session): NumPy
+# underneath, but it refuses what CuPy refuses (NumPy arrays in a device
+# computation, .numpy(), flags.writeable), so the op files can be checked for
+# what a GPU run would hit without one (`make test-fake-cuda`).
+ENV_DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu")
+TEST_DEVICE = "cuda" if ENV_DEVICE == "fake-cuda" else ENV_DEVICE   # (the device type)
+if ENV_DEVICE == "guard":
     import guard_backend
     guard_backend.register()
-elif TEST_DEVICE == "cuda":
+elif ENV_DEVICE == "fake-cuda":
+    import fake_cuda
+    fake_cuda.register(session=True)
+elif ENV_DEVICE == "cuda":
     if not ember.cuda.is_available():
         from ember.backends import gpu
         raise pytest.UsageError(f"EMBER_TEST_DEVICE=cuda, but CUDA is not available: {gpu.why()}")
-elif TEST_DEVICE != "cpu":
-    raise pytest.UsageError(f"EMBER_TEST_DEVICE={TEST_DEVICE!r}: expected cpu, guard or cuda")
+elif ENV_DEVICE != "cpu":
+    raise pytest.UsageError(f"EMBER_TEST_DEVICE={ENV_DEVICE!r}: expected cpu, guard, cuda or "
+                            "fake-cuda")
 
 
 def pytest_configure(config):

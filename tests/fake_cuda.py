@@ -13,7 +13,9 @@ it.  It behaves as the CuPy backend does where the device API can tell:
   value that crossed devices without ``.to()`` is noticed; Python numbers and
   NumPy scalars are accepted, as CuPy accepts them;
 * results of computations are device arrays, NumPy scalars as 0-d arrays, as
-  CuPy returns them; ``a.flags`` has CuPy's fields only (no ``writeable``);
+  CuPy returns them; ``a.flags`` has CuPy's fields only (no ``writeable``),
+  and the memory is described by ``__cuda_array_interface__`` only (no
+  ``__array_interface__``); diagonals are writable views, as CuPy's;
 * one device, number 0, and a generator of its own (NumPy's PCG64, its
   numbers again device arrays) made from the seed Ember keeps for "cuda".
 
@@ -103,11 +105,53 @@ def _flags(self):
 FakeCudaArray.flags = property(_flags)
 
 
+def _no_host_interface(self):
+    if _depth:
+        return np.ndarray.__array_interface__.__get__(self)
+    raise AttributeError("'FakeCudaArray' object has no attribute '__array_interface__' (device "
+                         "memory, as CuPy's arrays: use __cuda_array_interface__)")
+
+
+def _cuda_interface(self):
+    """CuPy's description of device memory (the fields Ember reads)."""
+    face = np.ndarray.__array_interface__.__get__(self)
+    return {"shape": face["shape"], "typestr": face["typestr"], "data": face["data"],
+            "strides": face["strides"], "version": 3}
+
+
+# Host memory's interface is not there, as on CuPy's arrays: code reading a pointer
+# or walking memory through it is noticed here as it would fail on a GPU.
+FakeCudaArray.__array_interface__ = property(_no_host_interface)
+FakeCudaArray.__cuda_array_interface__ = property(_cuda_interface)
+
+
 def _wrapped_method(m):
     def call(*a, **k):
         return _wrap(m(*a, **k))
     call.__name__ = m.__name__
     return call
+
+
+def _writable_view(d):
+    """CuPy's views are writable (NumPy hands out diagonals and broadcasts
+    read-only, which CuPy does not, and the fake hides flags.writeable): the
+    view and the read-only views between it and its memory's owner are made
+    writable, when that owner is."""
+    chain = [d]
+    while isinstance(chain[-1].base, np.ndarray):
+        chain.append(chain[-1].base)
+    flags = [np.ndarray.flags.__get__(a) for a in chain]
+    if flags[-1].writeable:
+        for f in reversed(flags):
+            f.writeable = True
+    return d
+
+
+def _diagonal_method(self, *a, **k):
+    return _writable_view(_wrap(np.ndarray.diagonal(self, *a, **k)))
+
+
+FakeCudaArray.diagonal = _diagonal_method
 
 
 # Methods (a.sum(), a.argmax(), a[i]) return device arrays, never NumPy scalars.
@@ -136,6 +180,9 @@ class _Namespace:
             r = _Ufunc(v)
         else:
             r = self._device_call(v, name in self._COPIES_FROM_HOST)
+            if name in ("diagonal", "broadcast_to"):
+                call = r
+                r = lambda *a, **k: _writable_view(call(*a, **k))     # (as CuPy's)
         setattr(self, name, r)
         return r
 
@@ -221,8 +268,15 @@ FAKE_CUDA = backends.Backend("cuda", _Namespace(np), KernelTable("fake-cuda", fa
                              to_host=_to_host, runtime=FakeRuntime())
 
 
-def register():
-    """Make the fake the "cuda" backend (refused if a real one is registered)."""
+_for_session = False    # registered by conftest for the whole run (EMBER_TEST_DEVICE=fake-cuda)
+
+
+def register(session=False):
+    """Make the fake the "cuda" backend (refused if a real one is registered).
+    ``session=True`` (conftest, EMBER_TEST_DEVICE=fake-cuda): it stays for the
+    whole run, and the tests' own register/unregister pairs leave it there."""
+    global _for_session
+    _for_session = _for_session or session
     b = backends.get("cuda")
     if b is not None and b is not FAKE_CUDA:
         raise RuntimeError("a real CUDA backend is registered; the fake stays out")
@@ -232,6 +286,8 @@ def register():
 
 
 def unregister():
+    if _for_session:
+        return
     backends.unregister(FAKE_CUDA)
     _forget_generators()
 

@@ -13,14 +13,15 @@ import torch
 
 import ember
 
-TEST_DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu")   # (see conftest.py)
+# the device type every test tensor lives on (see conftest.py; fake-cuda's is "cuda")
+TEST_DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu").replace("fake-cuda", "cuda")
 TOL = {np.float64: (1e-10, 1e-8), np.float32: (1e-5, 1e-4), np.float16: (1e-2, 1e-2),
        np.complex128: (1e-10, 1e-8), np.complex64: (1e-5, 1e-4)}
 
 
 def to_torch(x):
     if isinstance(x, ember.Tensor):
-        t = torch.from_numpy(np.array(x.detach().numpy()))
+        t = torch.from_numpy(np.array(x.detach().cpu().numpy()))
         return t.requires_grad_(x.requires_grad) if t.is_floating_point() or t.is_complex() else t
     return x
 
@@ -29,6 +30,13 @@ def to_ember(x):
     if isinstance(x, torch.Tensor):
         return ember.tensor(x.detach().numpy()).requires_grad_(x.requires_grad)
     return x
+
+
+def shares_memory(a, b):
+    """Whether two Ember tensors' arrays overlap in memory, on any device
+    (asked of the arrays' own namespace: np.shares_memory, cupy.shares_memory)."""
+    from ember.backends import namespace
+    return bool(namespace(a._data).shares_memory(a._data, b._data))
 
 
 def pair(arr, requires_grad=None):
@@ -54,7 +62,7 @@ def assert_close(e, t, atol=None, rtol=None, what="output"):
         assert isinstance(e, ember.Tensor), f"{what}: expected a Tensor, got {type(e)}"
         assert e.device.type == TEST_DEVICE, f"{what}: on {e.device}, not on the test device"
         tn = t.detach().numpy(force=True)  # force: torch may give a ZeroTensor grad
-        en = e.detach().numpy()
+        en = e.detach().cpu().numpy()     # (.cpu(): a device array is no NumPy array)
         assert en.dtype == tn.dtype, f"{what}: dtype {en.dtype} != torch {tn.dtype}"
         assert en.shape == tn.shape, f"{what}: shape {en.shape} != torch {tn.shape}"
         if tn.dtype.kind in "fc":
@@ -108,7 +116,7 @@ def check(fn, *arrays, atol=None, rtol=None, grad=True, seed=0, requires_grad=No
     for i, (e, t) in enumerate(zip(es, ts)):
         if isinstance(t, torch.Tensor) and t.requires_grad:
             if t.grad is None:
-                assert e.grad is None or np.all(e.grad.numpy() == 0), f"grad[{i}] should be None"
+                assert e.grad is None or np.all(e.grad.cpu().numpy() == 0), f"grad[{i}] should be None"
             else:
                 assert e.grad is not None, f"grad of input {i} is None, torch has one"
                 assert_close(e.grad, t.grad, atol, rtol, what=f"grad of input {i}")

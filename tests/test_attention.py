@@ -86,7 +86,7 @@ def test_fully_masked_rows_are_zero():
     mf[2] = -np.inf
     mf[0, :3] = -np.inf
     out, _ = check(lambda lib, q, k, v: sdpa(lib, q, k, v, attn_mask=lib.tensor(mb)), q, k, v)
-    assert np.all(out.detach().numpy()[:, :, 1] == 0)
+    assert np.all(out.detach().cpu().numpy()[:, :, 1] == 0)
     check(lambda lib, q, k, v: sdpa(lib, q, k, v, attn_mask=lib.tensor(mf)), q, k, v)
 
 
@@ -103,7 +103,7 @@ def test_empty():
     check(lambda lib, q, k, v: sdpa(lib, q, k, v), rand(0, 3, 4), rand(0, 5, 4), rand(0, 5, 6))
     check(lambda lib, q, k, v: sdpa(lib, q, k, v), rand(2, 0, 4), rand(2, 5, 4), rand(2, 5, 6))
     out, _ = check(lambda lib, q, k, v: sdpa(lib, q, k, v), rand(2, 3, 4), rand(2, 0, 4), rand(2, 0, 6))
-    assert np.all(out.detach().numpy() == 0)
+    assert np.all(out.detach().cpu().numpy() == 0)
 
 
 def test_one_fused_node():
@@ -167,7 +167,7 @@ def test_dropout_uses_one_saved_mask():
         assert_close(a.grad, b.grad)
     # p = 1 drops everything
     out1 = F.scaled_dot_product_attention(qe, ke, ve, dropout_p=1.0)
-    assert np.all(out1.detach().numpy() == 0)
+    assert np.all(out1.detach().cpu().numpy() == 0)
 
 
 def test_attention_with_weights():
@@ -188,7 +188,7 @@ def test_no_grad_path():
     with ember.no_grad():
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     ref = torch.nn.functional.scaled_dot_product_attention(
-        *(torch.tensor(t.numpy()) for t in (q, k, v)), is_causal=True)
+        *(torch.tensor(t.cpu().numpy()) for t in (q, k, v)), is_causal=True)
     assert_close(out, ref)
 
 
@@ -243,4 +243,4 @@ def test_large_scores_take_the_shifted_path(dtype):
     q, k, v = (a.astype(dtype) for a in (q, k, v))
     check(lambda lib, q, k, v: sdpa(lib, q, k, v, is_causal=True), q, k, v, rtol=1e-4, atol=1e-4)
     out = F.scaled_dot_product_attention(*(ember.tensor(a) for a in (q, k, v)))
-    assert np.isfinite(out.numpy()).all()
+    assert np.isfinite(out.cpu().numpy()).all()

@@ -99,7 +99,7 @@ def test_long_chain_has_no_recursion_limit():
     for _ in range(10000):
         y = y * 1.0001
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [1.0001 ** 10000], rtol=1e-4)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [1.0001 ** 10000], rtol=1e-4)
 
 
 def test_integer_outputs_do_not_require_grad():
@@ -415,7 +415,7 @@ def test_numpy_refuses_when_requires_grad():
     x = ember.tensor([1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="requires grad"):
         x.numpy()
-    assert x.detach().numpy().tolist() == [1.0]
+    assert x.detach().cpu().numpy().tolist() == [1.0]
 
 
 # ---- custom Function ------------------------------------------------------------------

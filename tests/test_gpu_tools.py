@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 if EXAMPLES not in sys.path:
     sys.path.insert(0, EXAMPLES)
-TEST_DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu")
+from helpers import TEST_DEVICE   # (the device type: fake-cuda is "cuda")
 
 
 def test_test_device_is_honoured():

@@ -80,7 +80,7 @@ def test_conv2d_empty_batch_and_grad_of_only_weight():
     # an input that needs no grad: only the weight gradient is computed
     xe = ember.tensor(rand(2, 1, 8, 8))
     we = ember.tensor(_w(4, 1, 3, 3), requires_grad=True)
-    xt, wt = torch.tensor(xe.numpy()), torch.tensor(we.detach().numpy(), requires_grad=True)
+    xt, wt = torch.tensor(xe.cpu().numpy()), torch.tensor(we.detach().cpu().numpy(), requires_grad=True)
     ember.nn.functional.conv2d(xe, we).sum().backward()
     torch.nn.functional.conv2d(xt, wt).sum().backward()
     assert_close(we.grad, wt.grad)
@@ -233,7 +233,7 @@ def test_conv_non_tensor_input_is_type_error():
 # ---- modules ------------------------------------------------------------------------------------
 
 def _copy_params(me, mt):
-    me.load_state_dict({k: ember.tensor(v.detach().numpy()) for k, v in mt.state_dict().items()})
+    me.load_state_dict({k: ember.tensor(v.detach().cpu().numpy()) for k, v in mt.state_dict().items()})
 
 
 def _module_check(make, x, atol=1e-4, rtol=1e-4, call=lambda m, x: m(x)):
@@ -288,7 +288,7 @@ def test_conv_module_init_distribution_and_state_dict():
     ember.manual_seed(0)
     m = ember.nn.Conv2d(16, 32, 5)
     fan_in = 16 * 25
-    w, b = m.weight.detach().numpy(), m.bias.detach().numpy()
+    w, b = m.weight.detach().cpu().numpy(), m.bias.detach().cpu().numpy()
     bound = 1 / math.sqrt(fan_in)
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound      # U(-b, b) has std b/sqrt(3)

@@ -59,8 +59,8 @@ def test_bag_float32_and_max_norm():
                                            max_norm=1.0)
     ot = torch.nn.functional.embedding_bag(torch.tensor(FLAT), wt, torch.tensor(OFFSETS),
                                            max_norm=1.0)
-    np.testing.assert_allclose(oe.numpy(), ot.numpy(), atol=1e-12)
-    np.testing.assert_allclose(we.numpy(), wt.numpy(), atol=1e-12)
+    np.testing.assert_allclose(oe.cpu().numpy(), ot.cpu().numpy(), atol=1e-12)
+    np.testing.assert_allclose(we.cpu().numpy(), wt.cpu().numpy(), atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])

@@ -25,7 +25,7 @@ def _lib_dtype(lib, np_dtype):
 
 def load_from_torch(emod, tmod):
     """Copy torch's weights into the Ember module through NumPy arrays."""
-    res = emod.load_state_dict({k: v.detach().numpy().copy() for k, v in tmod.state_dict().items()})
+    res = emod.load_state_dict({k: v.detach().cpu().numpy().copy() for k, v in tmod.state_dict().items()})
     assert not res.missing_keys and not res.unexpected_keys
     return emod
 
@@ -253,7 +253,7 @@ def test_inplace_activations():
             return out
         check(fn, x)
     xe = ember.tensor(x)
-    assert EF.relu_(xe) is xe and (xe.numpy() >= 0).all()
+    assert EF.relu_(xe) is xe and (xe.cpu().numpy() >= 0).all()
     for lib in (ember, torch):
         leaf = lib.tensor(x, requires_grad=True)
         with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
@@ -291,27 +291,27 @@ def test_dropout_train_statistics_and_grad():
     ember.manual_seed(0)
     x = ember.ones(200, 500, requires_grad=True)
     y = enn.Dropout(0.3)(x)
-    kept = y.detach().numpy() != 0
+    kept = y.detach().cpu().numpy() != 0
     assert abs(kept.mean() - 0.7) < 0.01
-    np.testing.assert_allclose(y.detach().numpy()[kept], 1 / 0.7, rtol=1e-6)
+    np.testing.assert_allclose(y.detach().cpu().numpy()[kept], 1 / 0.7, rtol=1e-6)
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), kept / 0.7, rtol=1e-6)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), kept / 0.7, rtol=1e-6)
     assert y.dtype == ember.float32
     # p=0 and eval return the input itself, as torch
     assert EF.dropout(x, 0.0) is x and EF.dropout(x, 0.5, training=False) is x
     z = EF.dropout(x, 1.0)
-    assert (z.detach().numpy() == 0).all()
+    assert (z.detach().cpu().numpy() == 0).all()
 
 
 def test_channel_dropout_zeroes_whole_channels():
     x = ember.ones(8, 16, 5, 5)
-    y = EF.dropout2d(x, 0.5).numpy().reshape(8, 16, -1)
+    y = EF.dropout2d(x, 0.5).cpu().numpy().reshape(8, 16, -1)
     per_channel = y.std(axis=-1)
     assert (per_channel == 0).all()
     assert set(np.unique(y)) <= {0.0, 2.0}
-    y1 = EF.dropout1d(ember.ones(3, 40, 6), 0.5).numpy()
+    y1 = EF.dropout1d(ember.ones(3, 40, 6), 0.5).cpu().numpy()
     assert (y1.std(axis=-1) == 0).all()
-    y3 = EF.dropout3d(ember.ones(2, 30, 2, 2, 2), 0.5).numpy().reshape(2, 30, -1)
+    y3 = EF.dropout3d(ember.ones(2, 30, 2, 2, 2), 0.5).cpu().numpy().reshape(2, 30, -1)
     assert (y3.std(axis=-1) == 0).all()
     with pytest.raises(RuntimeError, match="dropout1d: Expected 2D or 3D input"):
         EF.dropout1d(ember.ones(2, 3, 4, 5))
@@ -320,7 +320,7 @@ def test_channel_dropout_zeroes_whole_channels():
 def test_alpha_dropout_keeps_mean_and_variance():
     ember.manual_seed(1)
     x = ember.randn(400, 500)
-    y = EF.alpha_dropout(x, 0.2, training=True).numpy()
+    y = EF.alpha_dropout(x, 0.2, training=True).cpu().numpy()
     assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
 
 
@@ -355,7 +355,7 @@ def test_embedding_matches_torch(kwargs, dtype):
 
 def test_embedding_init_and_padding_row():
     e = enn.Embedding(1000, 20, padding_idx=3)
-    w = e.weight.detach().numpy()
+    w = e.weight.detach().cpu().numpy()
     assert (w[3] == 0).all()
     assert abs(w.mean()) < 0.02 and abs(w.std() - 1) < 0.02
     e32 = enn.Embedding(10, 4, padding_idx=-2)
@@ -457,11 +457,11 @@ def test_gumbel_softmax():
     ember.manual_seed(0)
     logits = ember.tensor(np.log(np.array([[0.1, 0.6, 0.3]] * 4000)), requires_grad=True)
     y = EF.gumbel_softmax(logits, tau=0.5)
-    np.testing.assert_allclose(y.detach().numpy().sum(-1), 1, rtol=1e-6)
+    np.testing.assert_allclose(y.detach().cpu().numpy().sum(-1), 1, rtol=1e-6)
     hard = EF.gumbel_softmax(logits, hard=True)
-    h = hard.detach().numpy()
+    h = hard.detach().cpu().numpy()
     assert set(np.unique(h)) <= {0.0, 1.0} and (h.sum(-1) == 1).all()
     # argmax of logits + Gumbel noise samples the categorical distribution
     np.testing.assert_allclose(h.mean(0), [0.1, 0.6, 0.3], atol=0.03)
     (hard * ember.tensor([1.0, 2.0, 3.0])).sum().backward()
-    assert logits.grad is not None and np.isfinite(logits.grad.numpy()).all()
+    assert logits.grad is not None and np.isfinite(logits.grad.cpu().numpy()).all()

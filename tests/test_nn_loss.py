@@ -295,7 +295,7 @@ def test_binary_cross_entropy_clamps_log():
     y = np.array([1.0, 0.0, 0.0, 1.0, 0.3])
     e, _ = check(lambda lib, a, b: F(lib).binary_cross_entropy(a, b, reduction="none"), x, y,
                  grad=False)
-    assert np.all(np.isfinite(e.detach().numpy()))
+    assert np.all(np.isfinite(e.detach().cpu().numpy()))
     check(lambda lib, a, b: F(lib).binary_cross_entropy(a, b), x[4:], y[4:])
 
 
@@ -339,7 +339,7 @@ def test_bce_with_logits_large_magnitude(dt):
     for pw in (None, np.full(6, 2.5, dt)):
         e, _ = check(lambda lib, a, b: F(lib).binary_cross_entropy_with_logits(
             a, b, reduction="none", pos_weight=_t(lib, pw)), x, y)
-        assert np.all(np.isfinite(e.detach().numpy()))
+        assert np.all(np.isfinite(e.detach().cpu().numpy()))
 
 
 def test_bce_with_logits_errors():

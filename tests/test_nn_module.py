@@ -11,11 +11,11 @@ import torch.nn as tnn
 
 import ember
 import ember.nn as enn
-from helpers import assert_close, rand
+from helpers import assert_close, rand, shares_memory
 
 
 def as_numpy_state(tmod):
-    return {k: v.detach().numpy().copy() for k, v in tmod.state_dict().items()}
+    return {k: v.detach().cpu().numpy().copy() for k, v in tmod.state_dict().items()}
 
 
 def err(fn):
@@ -177,7 +177,7 @@ def test_state_dict_shares_memory_and_keep_vars():
     assert isinstance(sd, OrderedDict)
     assert not sd["weight"].requires_grad and type(sd["weight"]) is ember.Tensor
     sd["weight"].zero_()
-    assert (m.weight.detach().numpy() == 0).all()
+    assert (m.weight.detach().cpu().numpy() == 0).all()
     assert m.state_dict(keep_vars=True)["weight"] is m.weight
     assert list(m.state_dict(prefix="pre.")) == ["pre.weight", "pre.bias"]
 
@@ -237,7 +237,7 @@ def test_load_state_dict_accepts_numpy_torch_and_ember_values():
     sd = {k: ember.tensor(v) for k, v in as_numpy_state(t).items()}
     e4.load_state_dict(sd, assign=True)
     assert isinstance(e4.weight, enn.Parameter) and e4.weight.requires_grad
-    assert np.shares_memory(e4.weight.detach().numpy(), sd["weight"].numpy())
+    assert shares_memory(e4.weight.detach(), sd["weight"])
     # 0-d parameters accept 1-element 1-d entries (old checkpoints)
     m = enn.Module()
     m.s = enn.Parameter(ember.tensor(0.0))
@@ -392,7 +392,7 @@ def test_requires_grad_and_zero_grad():
     e(ember.randn(2, 3)).sum().backward()
     assert all(p.grad is not None for p in e.blocks.parameters())
     e.zero_grad(set_to_none=False)
-    assert all((p.grad.numpy() == 0).all() for p in e.blocks.parameters())
+    assert all((p.grad.cpu().numpy() == 0).all() for p in e.blocks.parameters())
     e.zero_grad()
     assert all(p.grad is None for p in e.parameters())
     e.requires_grad_(False)
@@ -465,12 +465,12 @@ def test_deepcopy_and_pickle():
     assert c.blocks[0].fc.weight is not e.blocks[0].fc.weight
     assert isinstance(c.blocks[0].fc.weight, enn.Parameter)
     for (n1, p1), (n2, p2) in zip(e.state_dict().items(), c.state_dict().items()):
-        assert n1 == n2 and np.array_equal(p1.numpy(), p2.numpy())
+        assert n1 == n2 and np.array_equal(p1.cpu().numpy(), p2.cpu().numpy())
     x = ember.randn(3, 3)
-    np.testing.assert_array_equal(c(x).detach().numpy(), e(x).detach().numpy())
+    np.testing.assert_array_equal(c(x).detach().cpu().numpy(), e(x).detach().cpu().numpy())
     c.blocks[0].fc.weight.detach().zero_()
-    assert not (e.blocks[0].fc.weight.detach().numpy() == 0).all()
-    assert (c.head.proj.weight.grad.numpy() == 1).all()
+    assert not (e.blocks[0].fc.weight.detach().cpu().numpy() == 0).all()
+    assert (c.head.proj.weight.grad.cpu().numpy() == 1).all()
     # shared parameters stay shared in the copy
     s = enn.Sequential(enn.Linear(2, 2))
     s.append(s[0])
@@ -480,7 +480,7 @@ def test_deepcopy_and_pickle():
     p = pickle.loads(pickle.dumps(seq))
     assert list(p.state_dict()) == list(seq.state_dict())
     assert isinstance(p[0].weight, enn.Parameter) and p[0].weight.requires_grad
-    np.testing.assert_array_equal(p[:2](x).detach().numpy(), seq[:2](x).detach().numpy())
+    np.testing.assert_array_equal(p[:2](x).detach().cpu().numpy(), seq[:2](x).detach().cpu().numpy())
 
 
 # ---- hooks ---------------------------------------------------------------------------
@@ -492,7 +492,7 @@ def test_forward_hooks_match_torch():
         h1 = m.register_forward_pre_hook(lambda mod, args: (args[0] * 0,))
         h2 = m.register_forward_hook(lambda mod, args, out: calls.append(out.shape) or out + 1)
         y = m(lib.ones(3, 2))
-        np.testing.assert_allclose(y.detach().numpy(), np.broadcast_to(m.bias.detach().numpy() + 1, (3, 2)))
+        np.testing.assert_allclose(y.detach().cpu().numpy(), np.broadcast_to(m.bias.detach().cpu().numpy() + 1, (3, 2)))
         assert calls == [(3, 2)]
         h1.remove()
         h2.remove()
@@ -535,8 +535,8 @@ def test_full_backward_hooks_match_torch():
         seen = []
 
         def hook(mod, gin, gout):
-            seen.append(([None if g is None else g.detach().numpy().copy() for g in gin],
-                         [g.detach().numpy().copy() for g in gout]))
+            seen.append(([None if g is None else g.detach().cpu().numpy().copy() for g in gin],
+                         [g.detach().cpu().numpy().copy() for g in gout]))
             return (gin[0] * 2,)
 
         def pre(mod, gout):
@@ -546,7 +546,7 @@ def test_full_backward_hooks_match_torch():
         m.register_full_backward_hook(hook)
         xi = lib.tensor(x, requires_grad=True)
         m(xi).sum().backward()
-        results[lib.__name__] = (seen, xi.grad.detach().numpy().copy())
+        results[lib.__name__] = (seen, xi.grad.detach().cpu().numpy().copy())
         results["torch_mod"] = m
     (se, ge), (st, gt) = results["ember"], results["torch"]
     assert se[0] == st[0] == "pre"
@@ -635,7 +635,7 @@ def test_clip_grad_edge_cases():
     assert enn.utils.clip_grad_norm_(q, 1.0).item() == 0.0  # no grads: norm 0
     q.grad = ember.tensor([0.1, 0.2])
     enn.utils.clip_grad_norm_(q, 10.0)  # below the bound: unchanged
-    np.testing.assert_allclose(q.grad.numpy(), [0.1, 0.2], rtol=1e-6)
+    np.testing.assert_allclose(q.grad.cpu().numpy(), [0.1, 0.2], rtol=1e-6)
     q.grad = ember.tensor([-3.0, 0.5])
     enn.utils.clip_grad_value_(q, 1.0)
     assert q.grad.tolist() == [-1.0, 0.5]

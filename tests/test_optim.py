@@ -101,18 +101,18 @@ def run(lib, name, opts, steps=STEPS, params=None, opt=None, dtype=np.float64, a
         if autograd:
             loss_fn(lib, ps).backward()
         else:
-            arrays = [p.detach().numpy().astype(np.float64) for p in ps]
+            arrays = [p.detach().cpu().numpy().astype(np.float64) for p in ps]
             for p, g in zip(ps, numpy_grads(arrays)):
-                p.grad = lib.tensor(np.asarray(g, dtype=p.detach().numpy().dtype))
+                p.grad = lib.tensor(np.asarray(g, dtype=p.detach().cpu().numpy().dtype))
         opt.step()
     return ps, opt
 
 
 def assert_params_close(es, ts, rtol=1e-12, atol=1e-13):
     for i, (e, t) in enumerate(zip(es, ts)):
-        assert e._data.dtype == t.detach().numpy().dtype
-        assert np.isfinite(t.detach().numpy()).all(), "the test problem diverged"
-        np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=rtol, atol=atol,
+        assert e._data.dtype == t.detach().cpu().numpy().dtype
+        assert np.isfinite(t.detach().cpu().numpy()).all(), "the test problem diverged"
+        np.testing.assert_allclose(e.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=atol,
                                    err_msg=f"param {i}")
 
 
@@ -120,7 +120,7 @@ def to_ember_sd(sd):
     """A torch optimizer state dict with its tensors converted to Ember tensors."""
     def conv(v):
         if isinstance(v, torch.Tensor):
-            return ember.tensor(v.detach().numpy().copy())
+            return ember.tensor(v.detach().cpu().numpy().copy())
         if isinstance(v, dict):
             return {k: conv(x) for k, x in v.items()}
         if isinstance(v, list):
@@ -139,7 +139,7 @@ def assert_state_dicts_match(esd, tsd, rtol=1e-12, atol=1e-13):
             e, t = es[key], ts[key]
             if isinstance(t, torch.Tensor):
                 assert isinstance(e, ember.Tensor), key
-                tn = t.detach().numpy()
+                tn = t.detach().cpu().numpy()
                 assert e._data.dtype == tn.dtype, (key, e._data.dtype, tn.dtype)
                 assert e._data.shape == tn.shape, key
                 np.testing.assert_allclose(e.numpy(force=True), tn, rtol=rtol, atol=atol, err_msg=key)
@@ -176,7 +176,7 @@ def test_trajectory_float32(name, opts):
     ts, topt = run(torch, name, opts, steps=20, dtype=np.float32)
     for e, t in zip(es, ts):
         assert e._data.dtype == np.float32
-        np.testing.assert_allclose(e.numpy(force=True), t.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(e.numpy(force=True), t.detach().cpu().numpy(), rtol=1e-4, atol=1e-5)
     for st in eopt.state.values():
         for k, v in st.items():
             assert v._data.dtype == np.float32, k
@@ -205,10 +205,10 @@ def test_params_without_grad_are_skipped():
         opt = lib.optim.Adam(ps, lr=0.1)
         loss = (ps[0] * ps[0]).sum()
         loss.backward()
-        before = [p.detach().numpy().copy() for p in ps]
+        before = [p.detach().cpu().numpy().copy() for p in ps]
         opt.step()
-        assert not np.allclose(ps[0].detach().numpy(), before[0])
-        np.testing.assert_array_equal(ps[1].detach().numpy(), before[1])
+        assert not np.allclose(ps[0].detach().cpu().numpy(), before[0])
+        np.testing.assert_array_equal(ps[1].detach().cpu().numpy(), before[1])
         assert len(opt.state) == 1
         assert list(opt.state_dict()["state"].keys()) == [0]
 
@@ -244,7 +244,7 @@ def test_state_dict_round_trip(name, opts):
     def resumed(lib):
         ps, opt = run(lib, name, opts, steps=12)
         saved = copy.deepcopy(opt.state_dict())
-        fresh = make_params(lib, init=[p.detach().numpy().copy() for p in ps])
+        fresh = make_params(lib, init=[p.detach().cpu().numpy().copy() for p in ps])
         opt2 = getattr(lib.optim, name)(fresh, **opts)
         opt2.load_state_dict(saved)
         run(lib, name, opts, steps=18, params=fresh, opt=opt2)
@@ -270,10 +270,10 @@ def test_load_torch_state_dict(name, opts):
     """A torch state dict (tensors converted to Ember) loads and continues as torch's."""
     ts, topt = run(torch, name, opts, steps=12)
     sd = topt.state_dict()
-    es = make_params(ember, init=[t.detach().numpy().copy() for t in ts])
+    es = make_params(ember, init=[t.detach().cpu().numpy().copy() for t in ts])
     eopt = getattr(ember.optim, name)(es, **opts)
     eopt.load_state_dict(to_ember_sd(sd))
-    ts2 = make_params(torch, init=[t.detach().numpy().copy() for t in ts])
+    ts2 = make_params(torch, init=[t.detach().cpu().numpy().copy() for t in ts])
     topt2 = getattr(torch.optim, name)(ts2, **opts)
     topt2.load_state_dict(copy.deepcopy(sd))
     assert_state_dicts_match(eopt.state_dict(), topt2.state_dict())
@@ -285,7 +285,7 @@ def test_load_torch_state_dict(name, opts):
 
 def test_load_raw_torch_tensors_state_dict():
     ts, topt = run(torch, "Adam", dict(lr=0.05), steps=5)
-    es = make_params(ember, init=[t.detach().numpy().copy() for t in ts])
+    es = make_params(ember, init=[t.detach().cpu().numpy().copy() for t in ts])
     eopt = ember.optim.Adam(es, lr=0.05)
     eopt.load_state_dict(topt.state_dict())  # torch tensors: converted on load
     st = eopt.state[es[0]]
@@ -361,7 +361,7 @@ def test_adagrad_state_created_at_construction():
         sd = opt.state_dict()
         assert sorted(sd["state"]) == [0, 1, 2]
         assert float(sd["state"][0]["step"]) == 0.0
-        np.testing.assert_array_equal(np.asarray(sd["state"][1]["sum"].detach().numpy()),
+        np.testing.assert_array_equal(np.asarray(sd["state"][1]["sum"].detach().cpu().numpy()),
                                       np.full(5, 0.25))
 
 
@@ -396,7 +396,7 @@ def test_zero_grad_to_zeros_in_place():
     t = make_params(torch)
     loss_fn(torch, t).backward()
     for p, q in zip(ps, t):
-        np.testing.assert_allclose(p.grad.numpy(force=True), q.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(p.grad.numpy(force=True), q.grad.cpu().numpy(), rtol=1e-12)
 
 
 def test_closure():

@@ -23,7 +23,7 @@ def rosenbrock(x):
 def assert_same(es, ts, dtype, what=""):
     tol = TOL[dtype]
     for i, (e, t) in enumerate(zip(es, ts)):
-        en, tn = e.detach().numpy(force=True), t.detach().numpy()
+        en, tn = e.detach().numpy(force=True), t.detach().cpu().numpy()
         assert en.dtype == tn.dtype == dtype
         assert np.isfinite(tn).all(), "the test problem diverged"
         np.testing.assert_allclose(en, tn, rtol=tol, atol=tol, err_msg=f"{what} param {i}")
@@ -32,7 +32,7 @@ def assert_same(es, ts, dtype, what=""):
 def to_ember_sd(sd):
     """A torch state dict with its tensors converted to Ember tensors."""
     if isinstance(sd, torch.Tensor):
-        return ember.tensor(sd.detach().numpy().copy())
+        return ember.tensor(sd.detach().cpu().numpy().copy())
     if isinstance(sd, dict):
         return {k: to_ember_sd(v) for k, v in sd.items()}
     if isinstance(sd, (list, tuple)):
@@ -44,7 +44,7 @@ def assert_sd_match(e, t, tol=1e-10, key="state_dict"):
     """Nested state dicts equal: tensors by value and dtype, the rest exactly."""
     if isinstance(t, torch.Tensor):
         assert isinstance(e, ember.Tensor), key
-        tn = t.detach().numpy()
+        tn = t.detach().cpu().numpy()
         assert e.numpy(force=True).dtype == tn.dtype, key
         np.testing.assert_allclose(e.numpy(force=True), tn, rtol=tol, atol=tol, err_msg=key)
     elif isinstance(t, dict):
@@ -111,7 +111,7 @@ def mlp(lib, dtype, seed=0):
     model = lib.nn.Sequential(lib.nn.Linear(3, 8), lib.nn.Tanh(), lib.nn.Linear(8, 1))
     with lib.no_grad():
         for p, r in zip(model.parameters(), ref.parameters()):
-            p.copy_(lib.tensor(r.detach().numpy().astype(dtype)))
+            p.copy_(lib.tensor(r.detach().cpu().numpy().astype(dtype)))
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((32, 3)).astype(dtype)
     Y = (np.sin(X.sum(1, keepdims=True)) + 0.1 * X[:, :1] ** 2).astype(dtype)
@@ -157,7 +157,7 @@ def test_lbfgs_state_dict_round_trip():
         saved = copy.deepcopy(opt.state_dict())
         if sd_from is not None:
             saved = sd_from
-        x = lib.tensor(ps[0].detach().numpy().copy()).requires_grad_(True)
+        x = lib.tensor(ps[0].detach().cpu().numpy().copy()).requires_grad_(True)
         opt2 = lib.optim.LBFGS([x], **opts)
         opt2.load_state_dict(saved)
 
@@ -180,7 +180,7 @@ def test_lbfgs_state_dict_round_trip():
     ex2, _, _ = resumed(ember, sd_from=to_ember_sd(topt.state_dict()))
     assert_same([ex2], [tx], np.float64)
     full, _, _ = lbfgs_rosenbrock(ember, np.float64, 4, **opts)
-    np.testing.assert_array_equal(full[0].detach().numpy(), ex.detach().numpy())
+    np.testing.assert_array_equal(full[0].detach().cpu().numpy(), ex.detach().cpu().numpy())
 
 
 def test_lbfgs_stops_at_optimum_and_counts():
@@ -259,7 +259,7 @@ def loss_fn(lib, ps):
     """Quadratic + sine + a coupling term, the same expression in both frameworks."""
     a, b, c = ps
     d = c - 0.1 * a.sum()
-    return ((lib.tensor(COEF.astype(a.detach().numpy().dtype)) * a * a).sum()
+    return ((lib.tensor(COEF.astype(a.detach().cpu().numpy().dtype)) * a * a).sum()
             + lib.sin(3 * b).sum() + 0.5 * (b * b).sum() + 0.5 * d * d + lib.cos(c))
 
 
@@ -298,18 +298,18 @@ def test_dense_optimizer_state_dict_round_trip(name, opts):
     full, _ = run(ember, name, opts, 20)
     ps, opt = run(ember, name, opts, 8)
     saved = copy.deepcopy(opt.state_dict())
-    fresh = [ember.tensor(p.detach().numpy().copy()).requires_grad_(True) for p in ps]
+    fresh = [ember.tensor(p.detach().cpu().numpy().copy()).requires_grad_(True) for p in ps]
     opt2 = getattr(ember.optim, name)(fresh, **opts)
     opt2.load_state_dict(saved)
     run(ember, name, opts, 12, params=fresh, opt=opt2)
     for a, b in zip(full, fresh):
         # Loading casts ASGD's float32 'eta' and 'mu' to the parameter's dtype
         # (torch does the same), so its resumed run differs in the last bits.
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(),
+        np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().cpu().numpy(),
                                    rtol=1e-6 if name == "ASGD" else 0)
     # torch's state dict, converted, continues as on torch
     tps, topt = run(torch, name, opts, 8)
-    eps_ = [ember.tensor(p.detach().numpy().copy()).requires_grad_(True) for p in tps]
+    eps_ = [ember.tensor(p.detach().cpu().numpy().copy()).requires_grad_(True) for p in tps]
     eopt = getattr(ember.optim, name)(eps_, **opts)
     eopt.load_state_dict(to_ember_sd(topt.state_dict()))
     run(torch, name, opts, 12, params=tps, opt=topt)
@@ -381,13 +381,13 @@ def test_sparse_adam_updates_whole_rows_only():
         g = np.zeros((4, 3))
         g[1] = row
         w.grad = ember.tensor(g)
-        before = w.detach().numpy().copy()
+        before = w.detach().cpu().numpy().copy()
         opt.step()
-    out = w.detach().numpy()
+    out = w.detach().cpu().numpy()
     np.testing.assert_array_equal(out[[0, 2, 3]], 1.0)
     assert (out[1] != before[1]).all()
     assert opt.state[w]["step"] == 2
-    np.testing.assert_array_equal(opt.state[w]["exp_avg"].numpy()[[0, 2, 3]], 0.0)
+    np.testing.assert_array_equal(opt.state[w]["exp_avg"].cpu().numpy()[[0, 2, 3]], 0.0)
 
 
 # ---- swa_utils ----------------------------------------------------------------------------
@@ -402,7 +402,7 @@ def bn_model(lib, dtype=np.float64, seed=0):
     model.to(getattr(lib, np.dtype(dtype).name))
     with lib.no_grad():
         for p, r in zip(model.parameters(), ref.parameters()):
-            p.copy_(lib.tensor(r.detach().numpy().astype(dtype)))
+            p.copy_(lib.tensor(r.detach().cpu().numpy().astype(dtype)))
     return model
 
 
@@ -442,14 +442,14 @@ def test_averaged_model_matches_torch(kind, dtype):
     esd, tsd = e.state_dict(), t.state_dict()
     assert list(esd.keys()) == list(tsd.keys())
     for k in tsd:
-        en, tn = esd[k].numpy(force=True), tsd[k].numpy()
+        en, tn = esd[k].numpy(force=True), tsd[k].cpu().numpy()
         assert en.dtype == tn.dtype, k
         np.testing.assert_allclose(en, tn, rtol=TOL[dtype], atol=TOL[dtype], err_msg=k)
     assert e.n_averaged.item() == 5 and e.n_averaged.dtype == ember.int64
     x = np.random.default_rng(2).standard_normal((3, 4)).astype(dtype)
     e.eval(), t.eval()
-    np.testing.assert_allclose(e(ember.tensor(x)).detach().numpy(),
-                               t(torch.tensor(x)).detach().numpy(), rtol=TOL[dtype] * 10,
+    np.testing.assert_allclose(e(ember.tensor(x)).detach().cpu().numpy(),
+                               t(torch.tensor(x)).detach().cpu().numpy(), rtol=TOL[dtype] * 10,
                                atol=TOL[dtype])
 
 
@@ -535,7 +535,7 @@ def test_update_bn_matches_torch(loader_kind):
         res[lib.__name__] = model[1]
     e, t = res["ember"], res["torch"]
     for name in ("running_mean", "running_var", "num_batches_tracked"):
-        np.testing.assert_allclose(getattr(e, name).numpy(), getattr(t, name).numpy(),
+        np.testing.assert_allclose(getattr(e, name).cpu().numpy(), getattr(t, name).cpu().numpy(),
                                    rtol=1e-12, err_msg=name)
     # no batch norm: nothing to do, the model is left as it was
     lin = ember.nn.Linear(2, 2)

@@ -22,7 +22,7 @@ def same(a, b):
     if isinstance(a, ember.Tensor):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert a.requires_grad == b.requires_grad
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+        np.testing.assert_array_equal(a.detach().cpu().numpy(), b.detach().cpu().numpy())
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape
         np.testing.assert_array_equal(a, b)
@@ -68,7 +68,7 @@ def test_every_dtype_and_shape(tmp_path, dtype):
 def test_special_float_values(tmp_path):
     t = ember.tensor([np.nan, np.inf, -np.inf, -0.0, 1e-45, 3.4e38], dtype=ember.float32)
     out = roundtrip(t, tmp_path)
-    np.testing.assert_array_equal(out.numpy().view(np.uint32), t.numpy().view(np.uint32))
+    np.testing.assert_array_equal(out.cpu().numpy().view(np.uint32), t.cpu().numpy().view(np.uint32))
     same(roundtrip({"nan": float("nan"), "inf": float("inf")}, tmp_path),
          {"nan": float("nan"), "inf": float("inf")})
 
@@ -102,7 +102,7 @@ def test_nested_structures(tmp_path):
     assert out["dtype"] is ember.int16 and out["device"] == ember.device("cpu")
     assert type(out["np_scalar"]) is np.float32
     assert out["nt"]._fields == ("a", "b") and type(out["nt"]).__name__ == "P"
-    np.testing.assert_array_equal(out["nt"].b.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(out["nt"].b.cpu().numpy(), [1.0, 1.0])
     for k in obj:
         if k != "nt":
             same(out[k], obj[k])
@@ -139,7 +139,7 @@ def test_real_module_and_optimizer_round_trip(tmp_path):
     model2.load_state_dict(ck["model"])
     opt2.load_state_dict(ck["opt"])
     x = ember.randn(2, 4)
-    np.testing.assert_array_equal(model(x).detach().numpy(), model2(x).detach().numpy())
+    np.testing.assert_array_equal(model(x).detach().cpu().numpy(), model2(x).detach().cpu().numpy())
 
 
 def test_requires_grad_parameter_and_identity(tmp_path):
@@ -393,13 +393,13 @@ def test_torch_written_safetensors(tmp_path):
         for k, t in tt.items():
             if k == "bf":             # bfloat16 (through ml_dtypes): compare its float32 values
                 assert out[k].dtype is ember.bfloat16
-                np.testing.assert_array_equal(out[k].float().numpy(), t.float().numpy())
+                np.testing.assert_array_equal(out[k].float().cpu().numpy(), t.float().cpu().numpy())
                 continue
             elif k == "u16":
-                want = t.to(torch.int64).numpy()
+                want = t.to(torch.int64).cpu().numpy()
             else:
-                want = t.numpy()
-            got = out[k].numpy()
+                want = t.cpu().numpy()
+            got = out[k].cpu().numpy()
             assert got.dtype == want.dtype and got.shape == want.shape, k
             np.testing.assert_array_equal(got, want)
     # and back: an Ember-written file loads in torch

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import ember
-from helpers import check, rand, assert_close
+from helpers import check, rand, assert_close, shares_memory
 
 F32 = np.float32
 
@@ -48,8 +48,8 @@ def second_order(fn, *arrays, seed=0):
             gg = lib.autograd.grad(tot, xs, allow_unused=True)
         else:
             gg = [None] * len(xs)
-        res.append([None if g is None else g.detach().numpy() for g in gs] +
-                   [None if g is None else g.numpy() for g in gg])
+        res.append([None if g is None else g.detach().cpu().numpy() for g in gs] +
+                   [None if g is None else g.cpu().numpy() for g in gg])
     for e, t in zip(*res):
         if t is None or e is None:
             assert e is None or not np.any(e), "ember has a gradient torch lacks"
@@ -65,7 +65,7 @@ def gradchecks(fn, *arrays):
 
 
 def shares(e, base):
-    return np.shares_memory(e.numpy(force=True), base.numpy(force=True))
+    return shares_memory(e, base)
 
 
 R = rand
@@ -134,7 +134,7 @@ def test_view_dtype():
     for dt in ("int32", "float16", "int64"):
         e = ember.tensor(a).view(getattr(ember, dt))
         t = torch.from_numpy(a.copy()).view(getattr(torch, dt))
-        np.testing.assert_array_equal(e.numpy(), t.numpy())
+        np.testing.assert_array_equal(e.cpu().numpy(), t.cpu().numpy())
     same_error(lambda L, x: x.view(L.int64), R(2, 3, dtype=F32))
     x = ember.tensor(a, requires_grad=True)
     v = x.view(ember.int32)
@@ -187,7 +187,7 @@ def test_t_of_vector_keeps_grad():
     y = x.t()
     assert y.requires_grad
     (y * 2).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [2, 2, 2])
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [2, 2, 2])
 
 
 # ---- expand / squeeze / unsqueeze -----------------------------------------------------------
@@ -216,7 +216,7 @@ def test_expand_squeeze(dt):
     e = ember.zeros(2, 3)
     v = e.expand(1, 2, 3)  # nothing actually broadcast: writable, like torch
     v.add_(1)
-    assert e.numpy().sum() == 6
+    assert e.cpu().numpy().sum() == 6
     assert ember.broadcast_shapes((3, 1), (4,), 1) == torch.broadcast_shapes((3, 1), (4,), 1)
 
 
@@ -272,7 +272,7 @@ def test_views_share_memory_and_version():
         assert shares(ve, e), name
         ve.mul_(10).add_(1)
         vt.mul_(10).add_(1)
-        np.testing.assert_array_equal(e.numpy(), t.numpy(), err_msg=name)
+        np.testing.assert_array_equal(e.cpu().numpy(), t.cpu().numpy(), err_msg=name)
         assert e._version == ve._version == 2, name
         assert ve._base is e, name
 
@@ -280,18 +280,18 @@ def test_views_share_memory_and_version():
 def test_writes_through_split_parts_and_diagonal():
     m = ember.zeros(3, 3)
     m.diagonal().fill_(1)
-    np.testing.assert_array_equal(m.numpy(), np.eye(3))
+    np.testing.assert_array_equal(m.cpu().numpy(), np.eye(3))
     p = ember.zeros(4, 2)
     p.split(3)[1].fill_(5)
-    assert p.numpy()[3].tolist() == [5, 5] and p.numpy()[:3].sum() == 0
+    assert p.cpu().numpy()[3].tolist() == [5, 5] and p.cpu().numpy()[:3].sum() == 0
     q = ember.zeros(3, 3)
     for row in q.unbind(1)[:1]:
         row.add_(2)
-    np.testing.assert_array_equal(q.numpy()[:, 0], [2, 2, 2])
+    np.testing.assert_array_equal(q.cpu().numpy()[:, 0], [2, 2, 2])
     r = ember.zeros(4, 3)
     for i, row in enumerate(r):  # iteration unbinds into views
         row.fill_(i)
-    np.testing.assert_array_equal(r.numpy()[:, 0], [0, 1, 2, 3])
+    np.testing.assert_array_equal(r.cpu().numpy()[:, 0], [0, 1, 2, 3])
 
 
 def test_copies_do_not_share():
@@ -304,14 +304,14 @@ def test_copies_do_not_share():
 
 def test_view_inplace_with_autograd():
     a = ember.tensor(R(3, 4), requires_grad=True)
-    ta = torch.from_numpy(a.detach().numpy().copy()).requires_grad_(True)
+    ta = torch.from_numpy(a.detach().cpu().numpy().copy()).requires_grad_(True)
     outs = []
     for L, x in ((ember, a), (torch, ta)):
         y = x * 2
         y.narrow(1, 1, 2).mul_(3)
         y.diagonal().add_(1)
         (y * y).sum().backward()
-        outs.append(x.grad.numpy())
+        outs.append(x.grad.cpu().numpy())
     np.testing.assert_allclose(outs[0], outs[1])
 
 
@@ -713,9 +713,9 @@ def test_cat_split_roundtrip(shape, n, data):
     back = whole.split(sizes, dim)
     assert len(back) == n
     for p, b in zip(parts, back):
-        np.testing.assert_array_equal(p.numpy(), b.numpy())
-    ref = torch.cat([torch.from_numpy(p.numpy()) for p in parts], dim)
-    np.testing.assert_array_equal(whole.numpy(), ref.numpy())
+        np.testing.assert_array_equal(p.cpu().numpy(), b.cpu().numpy())
+    ref = torch.cat([torch.from_numpy(p.cpu().numpy()) for p in parts], dim)
+    np.testing.assert_array_equal(whole.cpu().numpy(), ref.cpu().numpy())
 
 
 @settings(max_examples=25, deadline=None)
@@ -725,13 +725,13 @@ def test_stack_unbind_chunk_roundtrip(shape, n, data):
     parts = [ember.tensor(rand(*shape, seed=i)) for i in range(n)]
     s = ember.stack(parts, dim)
     for p, b in zip(parts, s.unbind(dim)):
-        np.testing.assert_array_equal(p.numpy(), b.numpy())
+        np.testing.assert_array_equal(p.cpu().numpy(), b.cpu().numpy())
     k = data.draw(st.integers(1, 4))
     d2 = data.draw(st.integers(0, len(shape) - 1))
     chunks = s.chunk(k, d2)
-    tch = torch.from_numpy(s.numpy()).chunk(k, d2)
+    tch = torch.from_numpy(s.cpu().numpy()).chunk(k, d2)
     assert [c.shape for c in chunks] == [tuple(c.shape) for c in tch]
-    np.testing.assert_array_equal(ember.cat(chunks, d2).numpy(), s.numpy())
+    np.testing.assert_array_equal(ember.cat(chunks, d2).cpu().numpy(), s.cpu().numpy())
 
 
 def test_inplace_view_ops():

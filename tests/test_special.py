@@ -20,7 +20,7 @@ UNARY = ["entr", "erfcx", "i0", "i0e", "i1", "i1e", "ndtr", "ndtri", "log_ndtr",
 def same(e, t, rtol=1e-12):
     assert str(e.dtype)[6:] == str(t.dtype)[6:], (e.dtype, t.dtype)
     assert e.requires_grad == t.requires_grad
-    np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=rtol, atol=1e-300)
+    np.testing.assert_allclose(e.detach().cpu().numpy(), t.detach().cpu().numpy(), rtol=rtol, atol=1e-300)
 
 
 def test_every_torch_special_name_exists():
@@ -41,7 +41,7 @@ def test_edge_values_float64(name):
     t = getattr(torch.special, name)(torch.tensor(x, dtype=torch.float64, requires_grad=True))
     # (ndtr(-30) is 4.9e-198: SciPy's value; torch's flushes it to 0)
     assert str(e.dtype)[6:] == str(t.dtype)[6:] and e.requires_grad == t.requires_grad
-    np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(),
+    np.testing.assert_allclose(e.detach().cpu().numpy(), t.detach().cpu().numpy(),
                                rtol=1e-8 if name in _LOOSE else 1e-10, atol=1e-150)
 
 
@@ -60,7 +60,7 @@ def test_gradients_at_edges(name):
     for lib in (ember, torch):
         v = lib.tensor(x, dtype=lib.float64, requires_grad=True)
         g, = lib.autograd.grad(getattr(lib.special, name)(v).sum(), v)
-        res.append(g.numpy())
+        res.append(g.cpu().numpy())
     np.testing.assert_allclose(res[0], res[1], rtol=1e-10)
 
 
@@ -80,9 +80,9 @@ def test_xlog1py_and_zeta_edges_and_grads():
         a = lib.tensor(x, dtype=lib.float64, requires_grad=True)
         b = lib.tensor(y, dtype=lib.float64, requires_grad=True)
         out = lib.special.xlog1py(a, b)
-        res.append([out.detach().numpy()] + [g.numpy() for g in lib.autograd.grad(out.sum(), [a, b])])
-        res[-1].append(lib.special.xlog1py(2, lib.tensor([0.5], dtype=lib.float64)).numpy())
-        res[-1].append(lib.special.zeta(lib.tensor([2.0, 1.0, 0.5, 3.0]), 1.5).numpy())
+        res.append([out.detach().cpu().numpy()] + [g.cpu().numpy() for g in lib.autograd.grad(out.sum(), [a, b])])
+        res[-1].append(lib.special.xlog1py(2, lib.tensor([0.5], dtype=lib.float64)).cpu().numpy())
+        res[-1].append(lib.special.zeta(lib.tensor([2.0, 1.0, 0.5, 3.0]), 1.5).cpu().numpy())
     for e, t in zip(*res):
         np.testing.assert_allclose(e, t, rtol=1e-12)
 
@@ -129,7 +129,7 @@ def test_i0_and_sinc_as_torch_functions_and_methods():
         y.i0_()
         z = x.clone()
         lib.sinc_(z)
-        assert np.allclose(y.numpy(), lib.i0(x).numpy()) and np.allclose(z.numpy(), x.sinc().numpy())
+        assert np.allclose(y.cpu().numpy(), lib.i0(x).cpu().numpy()) and np.allclose(z.cpu().numpy(), x.sinc().cpu().numpy())
     same(ember.i0(ember.tensor([1.0])), torch.i0(torch.tensor([1.0])), 1e-6)
 
 

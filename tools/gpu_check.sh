@@ -154,15 +154,16 @@ workers() {
 # ---- the stages -----------------------------------------------------------------------------
 DEVICE_CHECK=tests/test_gpu_tools.py::test_test_device_is_honoured
 CUDA_TESTS=$(ls tests/test_cuda*.py 2>/dev/null | tr '\n' ' ')
-OP_REGISTRY="tests/test_op_registry.py tests/test_special.py"
-OPS_CORE="tests/test_elementwise.py tests/test_reduction.py tests/test_math.py tests/test_shape.py
-          tests/test_indexing.py tests/test_autograd.py"
-OPS_NN="tests/test_nn_layers.py tests/test_nn_conv.py tests/test_nn_pool.py tests/test_nn_norm.py
-        tests/test_nn_loss.py tests/test_attention.py tests/test_nn_embedding_bag.py"
-MODULE="tests/test_nn_module.py tests/test_optim.py tests/test_optim_extra.py
-        tests/test_lr_scheduler.py tests/test_serialization.py"
-# (as `make test-guard`: this test feeds NumPy arrays to tensor arithmetic, a CPU-only mix)
-DESELECT="--deselect tests/test_elementwise.py::test_reflected_operators_with_numpy_scalars_and_arrays"
+# The stages' test files: tests/device_test_files.txt, the one list `make test-fake-cuda`
+# runs too (a group name, then its files; "deselect" names single tests left out).
+device_files() {
+  awk -v g="$1" '$1 == g { $1 = ""; printf "%s ", $0 }' tests/device_test_files.txt
+}
+OP_REGISTRY=$(device_files op_registry)
+OPS_CORE=$(device_files ops_core)
+OPS_NN=$(device_files ops_nn)
+MODULE=$(device_files module)
+DESELECT=$(for t in $(device_files deselect); do printf -- '--deselect %s ' "$t"; done)
 
 DATA=""
 for root in "${EMBER_DATA:-}" "$ROOT/shared/data" "$ROOT/../shared/data"; do

@@ -784,7 +784,11 @@ def _saved_info(saved, args, arrays, out_arrays, outs):
     j = -1
     for s in saved:          # (plain loops: this runs for every recorded op)
         j += 1
-        if s is None or type(s) is not np.ndarray and not isinstance(s, np.ndarray):
+        # (a device's arrays too: CuPy's are no np.ndarray, and skipping them would
+        # leave a saved CUDA array unchecked for in-place writes, and a constant
+        # under create_graph, so a double backward would lose its terms)
+        if s is None or (type(s) is not np.ndarray and type(s) not in _ARRAYS
+                         and not isinstance(s, np.ndarray)):
             continue
         i = 0
         for a in arrays:

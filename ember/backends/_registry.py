@@ -105,8 +105,14 @@ def asarray(x, dtype=None):
 def writeable(a):
     """Whether array ``a`` may be written.  NumPy marks some views read-only
     (an expanded tensor's, a cached mask); CuPy's arrays have no such flag
-    (``a.flags`` has no ``writeable``) and are always writeable."""
-    return getattr(a.flags, "writeable", True)
+    (``a.flags`` has no ``writeable``) and are always writeable, so there an
+    expanded array (a zero stride) reads as not writeable, as NumPy marks it."""
+    w = getattr(a.flags, "writeable", None)
+    if w is None:
+        # (no flag: a device's array.  An expanded one, a zero stride over more than
+        # one element, is what NumPy marks read-only: torch refuses to write it too)
+        return not any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape))
+    return w
 
 
 def make_readonly(a):

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._errors import not_a_tensor
-from ..backends import namespace, kernels, is_array, writeable
+from ..backends import namespace, kernels, is_array, writeable, ARRAY_TYPES
 from .._tensor_base import TensorBase, _wrap, _dim
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
@@ -718,8 +718,9 @@ def _setitem_overlap(self, basic, adv, value):
     value may not overlap self at all), except a one-element value under a lone mask (a
     masked_fill_, which reads it as a number)."""
     d, v = self._data, value._data
-    if not isinstance(d, np.ndarray) or not isinstance(v, np.ndarray):
-        return
+    if (not isinstance(d, np.ndarray) or not isinstance(v, np.ndarray)) and \
+            not (type(d) is type(v) and type(d) in ARRAY_TYPES):
+        return                  # (two kinds of array: two devices' memory)
     if adv is None:
         check_overlap(_wrap(d[_ELL if basic is None else basic]), (value,))
     elif not (v.size == 1 and len(adv) == 1 and adv[0].dtype == np.bool_):

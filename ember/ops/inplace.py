@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
-from ..backends import namespace, writeable
+from ..backends import namespace, writeable, ARRAY_TYPES
 from ..autograd.function import Op
 from ..autograd import function as _function
 from ..autograd.grad_mode import state as _gm
@@ -73,6 +73,8 @@ def writable_alias(d):
     Read-only views are NumPy's (host memory), so this walks NumPy's views."""
     if writeable(d) or not d.size:
         return d
+    if getattr(d.flags, "writeable", None) is None:
+        return d        # (a device's array: no read-only flag, written as it is)
     root = d
     while isinstance(root.base, np.ndarray):
         root = root.base
@@ -98,9 +100,9 @@ PARTIAL_OVERLAP_MSG = ("unsupported operation: some elements of the input tensor
 
 
 def _root(a):
-    """The array owning ``a``'s memory (NumPy points views at it)."""
+    """The array owning ``a``'s memory (NumPy and CuPy point views at it)."""
     b = a.base
-    while isinstance(b, np.ndarray):
+    while isinstance(b, np.ndarray) or type(b) in ARRAY_TYPES:
         a, b = b, b.base
     return a
 
@@ -122,14 +124,19 @@ def overlap(out, src):
     layout), "partial", or None (disjoint, or too hard to tell)."""
     if out is src:
         return "full"
-    if not (isinstance(out, np.ndarray) and isinstance(src, np.ndarray)):
-        return None                     # (another backend's arrays: its own business)
+    if not (isinstance(out, np.ndarray) and isinstance(src, np.ndarray)) and \
+            not (type(out) is type(src) and type(out) in ARRAY_TYPES):
+        return None                     # (two kinds of array: two devices' memory)
     if not out.size or not src.size or _root(out) is not _root(src):
         return None
     if not (_dense(out) and _dense(src)):
         return None
-    a0 = out.__array_interface__["data"][0]
-    b0 = src.__array_interface__["data"][0]
+    try:
+        a0 = out.__array_interface__["data"][0]
+        b0 = src.__array_interface__["data"][0]
+    except AttributeError:              # (device memory: CuPy's arrays describe it so)
+        a0 = out.__cuda_array_interface__["data"][0]
+        b0 = src.__cuda_array_interface__["data"][0]
     a1, b1 = a0 + out.nbytes, b0 + src.nbytes
     if a0 == b0 and a1 == b1:
         return "full" if out.strides == src.strides and out.shape == src.shape else "partial"
@@ -276,7 +283,11 @@ def _shares(base, t):
 def _region(base_arr, view_arr):
     """Where ``view_arr`` lies inside ``base_arr`` (which shares its memory)."""
     isz = base_arr.itemsize
-    off = view_arr.__array_interface__["data"][0] - base_arr.__array_interface__["data"][0]
+    try:
+        off = view_arr.__array_interface__["data"][0] - base_arr.__array_interface__["data"][0]
+    except AttributeError:      # (device memory: CuPy's arrays describe it so)
+        off = (view_arr.__cuda_array_interface__["data"][0]
+               - base_arr.__cuda_array_interface__["data"][0])
     if base_arr.flags.c_contiguous:
         return _Strided(off // isz, view_arr.shape, tuple(st // isz for st in view_arr.strides))
     return _Indexed(base_arr, view_arr, off)

@@ -48,6 +48,8 @@ def _fast_inplace(ufunc, func, name):
         try:
             if d.dtype is _bf16.dtype:      # (NumPy's ufunc would round ``other`` to bfloat16 first)
                 raise TypeError
+            if type(d) is not np.ndarray and not writeable(d):
+                raise TypeError     # (an expanded device array: no read-only flag to refuse it)
             getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
         except (TypeError, ValueError, OverflowError):   # (the general path words it, or wraps)
             res = func(_wrap(self._data), other) if alpha == 1 else func(_wrap(self._data), other, alpha=alpha)
@@ -70,6 +72,8 @@ def _fast_inplace2(ufunc, func, name):
         try:
             if d.dtype is _bf16.dtype:      # (NumPy's ufunc would round ``other`` to bfloat16 first)
                 raise TypeError
+            if type(d) is not np.ndarray and not writeable(d):
+                raise TypeError     # (an expanded device array: no read-only flag to refuse it)
             getattr(namespace(d), ufunc)(d, o, out=d, casting="same_kind")
         except (TypeError, ValueError, OverflowError):   # (the general path words it, or wraps)
             _result_into(self, func(_wrap(self._data), other)._data, name)
