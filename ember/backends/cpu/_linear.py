@@ -30,8 +30,8 @@ def _transposed(x, w, b):
             or (b is not None and (b.dtype != x.dtype or not b.flags.c_contiguous)):
         return None
     work = rows * n_in * n_out      # (split as _pool.matmul splits a product)
-    parts = min(_pool.get_num_threads(), work // _pool.GEMM_GRAIN) \
-        if work >= 2 * _pool.GEMM_GRAIN else 1
+    parts = min(_pool.get_num_threads(), work // _pool._GEMM_GRAIN) \
+        if work >= 2 * _pool._GEMM_GRAIN else 1
     out = _pool.linear_t(x.reshape(rows, n_in), w, b, parts)
     return None if out is None else out.reshape(x.shape[:-1] + (n_out,))
 

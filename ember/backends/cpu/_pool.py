@@ -530,7 +530,7 @@ def blas_threads():
 
 # Multiply-adds per thread below which a GEMM stays on one thread: ~6 us of
 # work, well above the 1-3 us a hand-off to a spinning worker costs.
-GEMM_GRAIN = 1 << 18
+_GEMM_GRAIN = 1 << 18
 _nd = np.ndarray
 _BLAS_TYPES = frozenset("fdFD")
 
@@ -552,11 +552,11 @@ def matmul(a, b, out=None):
             if len(sa) == len(sb) == 2:
                 m, k = sa
                 work = m * k * sb[1]
-                if work >= 2 * GEMM_GRAIN and sb[0] == k and _blas_pair(a, b, out):
-                    return _matmul2d(a, b, out, min(_num_threads, work // GEMM_GRAIN))
+                if work >= 2 * _GEMM_GRAIN and sb[0] == k and _blas_pair(a, b, out):
+                    return _matmul2d(a, b, out, min(_num_threads, work // _GEMM_GRAIN))
             elif len(sa) == len(sb) > 2 and sa[:-2] == sb[:-2] and sb[-2] == sa[-1] \
                     and _blas_pair(a, b, out):
-                parts = min(_num_threads, a.size * sb[-1] // GEMM_GRAIN)
+                parts = min(_num_threads, a.size * sb[-1] // _GEMM_GRAIN)
                 if parts > 1:
                     return _matmul_batched(a, b, out, parts)
     elif not (isinstance(a, _nd) and isinstance(b, _nd)):
