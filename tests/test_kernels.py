@@ -265,9 +265,10 @@ def test_threaded_linear_and_layer_norm_match_torch(threads):
 
 
 @pytest.mark.parametrize("rows,n_in,n_out", [(17, 128, 384), (64, 512, 128), (128, 3, 5),
-                                              (40, 1, 65), (64, 128, 1)])
+                                              (40, 1, 65), (64, 128, 1), (4, 128, 512),
+                                              (1, 7, 9)])
 def test_linear_transposed_product_matches_torch(threads, rows, n_in, n_out):
-    """Linear with 17-128 rows runs as y^T = W x^T (_numba.linear_t_run, in
+    """Linear with 1-128 rows runs as y^T = W x^T (_numba.linear_t_run, in
     jobs over ranges of the outputs): the result, with and without bias,
     with a transposed weight view, at 1-3 threads, float32 and float64,
     against torch, and its gradients through the usual backward."""
@@ -283,6 +284,9 @@ def test_linear_transposed_product_matches_torch(threads, rows, n_in, n_out):
                   grad=False, atol=tol)
             got = ember.nn.functional.linear(ember.tensor(x), ember.tensor(w), ember.tensor(b))
             assert got.is_contiguous() and got.shape == (1, rows, n_out)
+            if rows == 1:     # (a 1-D input: one row)
+                check(lambda lib, t, w, b: lib.nn.functional.linear(t, w, b), x[0, 0], w, b,
+                      atol=tol)
             if _parallel.blas_threads():    # (the path is taken, not fallen back from)
                 from ember.backends.cpu import _linear
                 for wl in (w, np.ascontiguousarray(w.T).T):

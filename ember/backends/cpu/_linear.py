@@ -10,19 +10,21 @@ from . import _jit, _pool
 def linear_matmul(x, w):
     """``x @ w.T`` for x (..., in) and w (out, in); a handful of rows as the
     transposed product (see ``_few_rows``)."""
-    out = _few_rows(x, w)
+    out = _transposed(x, w, None)
     if out is None:
-        out = _transposed(x, w, None)
+        out = _few_rows(x, w)
     if out is None:
         out = KERNELS.matmul_nd(x, w.T)
     return out
 
 
 def _transposed(x, w, b):
-    """x @ w.T (+ b) for 17-128 rows as the transposed product (one compiled
+    """x @ w.T (+ b) for 1-128 rows as the transposed product (one compiled
     call, split over the intra-op threads; see ``_numba.linear_t_run``), or
     None.  A 64-row GPT layer at 1 thread: 335 -> 277 us for its four
-    Linears, torch 278; from ~200 rows on the direct product is faster."""
+    Linears, torch 278; 4 rows (decoding at batch 4), (384, 128): 11.7 ->
+    7.8 us against ``_few_rows``; from ~200 rows on the direct product is
+    faster."""
     n_out, n_in = w.shape
     rows = x.size // n_in if n_in else 0
     if not _T_ROWS_MIN <= rows <= _T_ROWS_MAX or not n_out or x.dtype != w.dtype \
@@ -36,13 +38,13 @@ def _transposed(x, w, b):
     return None if out is None else out.reshape(x.shape[:-1] + (n_out,))
 
 
-# Rows of the products _transposed takes (fewer: _few_rows; more: the direct product).
-_T_ROWS_MIN, _T_ROWS_MAX = 17, 128
+# Rows of the products _transposed takes (more: the direct product).
+_T_ROWS_MIN, _T_ROWS_MAX = 1, 128
 
 
 def _few_rows(x, w):
     """x @ W.T for a handful of rows (token-by-token decoding) as (W @ x.T).T,
-    or None.  NumPy's OpenBLAS runs x @ W.T with 2-16 rows and a large W
+    or None (where ``_transposed`` can't run: Ember not running NumPy's BLAS).  NumPy's OpenBLAS runs x @ W.T with 2-16 rows and a large W
     2-3x slower than the transposed product ((4, 128) @ (128, 512): 37 us
     against 16 us here; it spends the time starting its threads), while
     from ~64 rows on x @ W.T is the faster one."""
