@@ -264,9 +264,9 @@ def test_threaded_linear_and_layer_norm_match_torch(threads):
                                atol=1e-3)
 
 
-@pytest.mark.parametrize("rows,n_in,n_out", [(17, 128, 384), (64, 512, 128), (128, 3, 5),
+@pytest.mark.parametrize("rows,n_in,n_out", [(17, 128, 384), (64, 512, 128), (128, 3, 130),
                                               (40, 1, 65), (64, 128, 1), (4, 128, 512),
-                                              (1, 7, 9)])
+                                              (1, 7, 9), (64, 512, 10)])
 def test_linear_transposed_product_matches_torch(threads, rows, n_in, n_out):
     """Linear with 1-128 rows runs as y^T = W x^T (_numba.linear_t_run, in
     jobs over ranges of the outputs): the result, with and without bias,
@@ -287,7 +287,7 @@ def test_linear_transposed_product_matches_torch(threads, rows, n_in, n_out):
             if rows == 1:     # (a 1-D input: one row)
                 check(lambda lib, t, w, b: lib.nn.functional.linear(t, w, b), x[0, 0], w, b,
                       atol=tol)
-            if _parallel.blas_threads():    # (the path is taken, not fallen back from)
+            if _parallel.blas_threads() and rows <= n_out:   # (the path is taken)
                 from ember.backends.cpu import _linear
                 for wl in (w, np.ascontiguousarray(w.T).T):
                     y = _linear._transposed(x, wl, b)

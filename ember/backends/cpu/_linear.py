@@ -23,11 +23,12 @@ def _transposed(x, w, b):
     call, split over the intra-op threads; see ``_numba.linear_t_run``), or
     None.  A 64-row GPT layer at 1 thread: 335 -> 277 us for its four
     Linears, torch 278; 4 rows (decoding at batch 4), (384, 128): 11.7 ->
-    7.8 us against ``_few_rows``; from ~200 rows on the direct product is
-    faster."""
+    7.8 us against ``_few_rows``.  Not with more rows than outputs, where W
+    is the small operand (64 rows, (10, 512): 7.4 -> 12.4 us), nor from ~200
+    rows on: there the direct product is the faster."""
     n_out, n_in = w.shape
     rows = x.size // n_in if n_in else 0
-    if not _T_ROWS_MIN <= rows <= _T_ROWS_MAX or not n_out or x.dtype != w.dtype \
+    if not _T_ROWS_MIN <= rows <= min(_T_ROWS_MAX, n_out) or x.dtype != w.dtype \
             or x.dtype.char not in "fd" or not x.flags.c_contiguous or _jit.kernels() is None \
             or (b is not None and (b.dtype != x.dtype or not b.flags.c_contiguous)):
         return None
