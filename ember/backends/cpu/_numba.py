@@ -1722,6 +1722,15 @@ def _linear_t_slice(job, ct, bias, one):
 
 
 @njit(cache=True, nogil=True)
+def _cut(n, p, parts):
+    """Where range p of ``parts`` over n outputs starts: a multiple of 16
+    (inside, so two threads never write one 64-byte line of y)."""
+    if p == 0 or p == parts:
+        return n * p // parts
+    return min(n, (n * p // parts + 8) // 16 * 16)
+
+
+@njit(cache=True, nogil=True)
 def linear_t_run(x, w, b, xt, yt, y, fn, om, code, parts, jobs, flags):
     """y (m, n) = x (m, k) @ w (n, k)^T (+ b (n,) when b.size) through the
     transposed product (see above), as ``parts`` kind-2 jobs over ranges of
@@ -1742,7 +1751,7 @@ def linear_t_run(x, w, b, xt, yt, y, fn, om, code, parts, jobs, flags):
     else:
         _cblas_omatcopy(om, _T, m, k, np.float64(1.0), x.ctypes.data, k, xt.ctypes.data, m)
     for p in range(parts):
-        lo, hi = n * p // parts, n * (p + 1) // parts
+        lo, hi = _cut(n, p, parts), _cut(n, p + 1, parts)
         j = jobs[p]
         j[0], j[1], j[2], j[3], j[4], j[5], j[6], j[7] = 2, code, fn, ta, _NT, hi - lo, m, k
         j[8], j[9], j[10], j[11] = w.ctypes.data + lo * w.strides[0], lda, xt.ctypes.data, m
