@@ -29,7 +29,8 @@ def _transposed(x, w, b):
     n_out, n_in = w.shape
     rows = x.size // n_in if n_in else 0
     if not _T_ROWS_MIN <= rows <= min(_T_ROWS_MAX, n_out) or x.dtype != w.dtype \
-            or x.dtype.char not in "fd" or not x.flags.c_contiguous or _jit.kernels() is None \
+            or x.dtype.char not in "fd" or not x.flags.c_contiguous \
+            or _jit.kernels_for(x.dtype) is None \
             or (b is not None and (b.dtype != x.dtype or not b.flags.c_contiguous)):
         return None
     work = rows * n_in * n_out      # (split as _pool.matmul splits a product)

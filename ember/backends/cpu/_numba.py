@@ -1722,6 +1722,20 @@ def _linear_t_slice(job, ct, bias, one):
 
 
 @njit(cache=True, nogil=True)
+def linear_t_one(x, w, b, fn, om, code):
+    """``linear_t_run`` on this thread alone, its scratch made here: y, or
+    an empty (0, 0) array where BLAS can't read w as it lies."""
+    m, k = x.shape
+    n = w.shape[0]
+    y = np.empty((m, n), x.dtype)
+    jobs = np.empty((1, 32), np.int64)
+    if linear_t_run(x, w, b, np.empty((k, m), x.dtype), np.empty((n, m), x.dtype), y, fn, om,
+                    code, 1, jobs, jobs[0]) < 0:
+        return np.empty((0, 0), x.dtype)
+    return y
+
+
+@njit(cache=True, nogil=True)
 def _cut(n, p, parts):
     """Where range p of ``parts`` over n outputs starts: a multiple of 16
     (inside, so two threads never write one 64-byte line of y)."""

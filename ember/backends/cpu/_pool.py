@@ -486,25 +486,21 @@ def linear_t(x, w, b, parts):
     outputs over the pool; None (nothing done) where that can't run: not
     Ember's OpenBLAS, or an operand BLAS can't read as it lies.  x, b (or
     None) C-contiguous, of w's dtype, float32/64, x.shape[1] >= 1."""
-    if not _blas_ready():
+    funcs = (_t_funcs if _t_funcs is not None else _linear_t_funcs()).get(x.dtype)
+    if funcs is None:
         return None
-    code, fn = _blas.gemm.get(x.dtype, (-1, 0))
-    om = _blas.omatcopy.get(x.dtype, 0)
-    if fn == 0 or om == 0:
-        return None
-    m, k = x.shape
-    n = w.shape[0]
-    y = np.empty((m, n), x.dtype)
-    xt, yt = np.empty((k, m), x.dtype), np.empty((n, m), x.dtype)
+    code, fn, om = funcs
     bias = _NO_BIAS[code] if b is None else b
     pool = _enter(parts) if parts > 1 else None
     if pool is None:
         if _num_threads > 1 and _blas_given is None and _pool is not None:
             _own_blas()     # (as in matmul: OpenBLAS's threads stay off while Ember computes)
-        jobs = np.empty((1, JOB_FIELDS), np.int64)
-        if _jit.module().linear_t_run(x, w, bias, xt, yt, y, fn, om, code, 1, jobs, jobs[0]) < 0:
-            return None
-        return y
+        y = _jit.module().linear_t_one(x, w, bias, fn, om, code)     # (scratch made there)
+        return y if y.shape[0] else None
+    m, k = x.shape
+    n = w.shape[0]
+    y = np.empty((m, n), x.dtype)
+    xt, yt = np.empty((k, m), x.dtype), np.empty((n, m), x.dtype)
     try:
         parts = min(parts, pool.threads)      # (see _enter)
         asleep = pool.k.linear_t_run(x, w, bias, xt, yt, y, fn, om, code, parts, pool.native,
@@ -518,9 +514,24 @@ def linear_t(x, w, b, parts):
     return y
 
 
-# Fields of a native job (see _numba.gemm_job); the empty bias of linear_t.
+def _linear_t_funcs():
+    """{dtype: (code, ?gemm, ?omatcopy)} for ``linear_t``, looked up once
+    (empty where Ember does not run NumPy's OpenBLAS)."""
+    global _t_funcs
+    funcs = {}
+    if _blas_ready():
+        for dtype, (code, fn) in _blas.gemm.items():
+            if _blas.omatcopy.get(dtype):
+                funcs[dtype] = (code, fn, _blas.omatcopy[dtype])
+    _t_funcs = funcs
+    return funcs
+
+
+# Fields of a native job (see _numba.gemm_job); the empty bias of linear_t;
+# linear_t's functions by dtype (None: not looked up yet).
 JOB_FIELDS = 32
 _NO_BIAS = (np.empty(0, np.float32), np.empty(0, np.float64))
+_t_funcs = None
 
 
 def blas_threads():
