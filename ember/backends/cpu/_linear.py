@@ -49,7 +49,8 @@ _T_ROWS_MIN, _T_ROWS_MAX = 1, 128
 
 def _few_rows(x, w):
     """x @ W.T for a handful of rows (token-by-token decoding) as (W @ x.T).T,
-    or None (where ``_transposed`` can't run: Ember not running NumPy's BLAS).  NumPy's OpenBLAS runs x @ W.T with 2-16 rows and a large W
+    or None; used where ``_transposed`` can't run (Ember not running NumPy's
+    BLAS).  NumPy's OpenBLAS runs x @ W.T with 2-16 rows and a large W
     2-3x slower than the transposed product ((4, 128) @ (128, 512): 37 us
     against 16 us here; it spends the time starting its threads), while
     from ~64 rows on x @ W.T is the faster one."""

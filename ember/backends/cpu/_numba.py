@@ -1650,11 +1650,12 @@ def gemm_finish(jobs, flags, parts):
 
 
 # ---- Linear with few rows as the transposed product ------------------------------------
-# y = x W^T + b with x (m, k), W (n, k) and m ~17-128 rows (a GPT layer over
-# one sequence): OpenBLAS runs this NT product ~20% slower than the same
-# product transposed, y^T = W x^T, where the large operand W is read as it
-# lies (64 rows, 1 thread: (384, 128) 84 -> 68 us, (128, 512) 113 -> 91 us;
-# from ~200 rows on the NT product is the faster one).  So: x^T is copied
+# y = x W^T + b with x (m, k), W (n, k), m <= 128 rows and n >= m outputs
+# (a GPT layer over one sequence, decoding): OpenBLAS runs this NT product
+# ~20% slower than the same product transposed, y^T = W x^T, where the large
+# operand W is read as it lies (64 rows, 1 thread: (384, 128) 84 -> 68 us,
+# (128, 512) 113 -> 91 us; from ~200 rows on the NT product is the faster
+# one; see _linear._transposed for where it is taken).  So: x^T is copied
 # once, each job fills its rows of y^T with the bias, adds W[lo:hi] x^T onto
 # them (beta = 1) and copies them, transposed, into columns lo:hi of y, the
 # copies by OpenBLAS's ?omatcopy (3-4 us for 64 x 384, 3x a compiled loop).
@@ -1728,7 +1729,7 @@ def linear_t_one(x, w, b, fn, om, code):
     m, k = x.shape
     n = w.shape[0]
     y = np.empty((m, n), x.dtype)
-    jobs = np.empty((1, 32), np.int64)
+    jobs = np.empty((1, 32), np.int64)      # (one job row: _pool.JOB_FIELDS)
     if linear_t_run(x, w, b, np.empty((k, m), x.dtype), np.empty((n, m), x.dtype), y, fn, om,
                     code, 1, jobs, jobs[0]) < 0:
         return np.empty((0, 0), x.dtype)
