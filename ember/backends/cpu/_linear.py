@@ -26,6 +26,9 @@ def _transposed(x, w, b):
     7.8 us against ``_few_rows``.  Not with more rows than outputs, where W
     is the small operand (64 rows, (10, 512): 7.4 -> 12.4 us), nor from ~200
     rows on: there the direct product is the faster."""
+    if type(x) is not np.ndarray or type(w) is not np.ndarray \
+            or (b is not None and type(b) is not np.ndarray):
+        return None     # (another device's array: the generic path raises torch's error)
     n_out, n_in = w.shape
     rows = x.size // n_in if n_in else 0
     # (past 64 rows only into more outputs than rows: 128 rows into 128
