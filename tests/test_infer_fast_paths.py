@@ -152,8 +152,13 @@ def test_unrecorded_ops_keep_view_and_output_rules():
 @pytest.mark.parametrize("rows", [2, 3, 4, 8, 9, 16])
 @pytest.mark.parametrize("n_out", [65, 257, 384, 1000])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_linear_few_rows_slabs(rows, n_out, dtype):
-    # a few rows (decoding) take the transposed product, in slabs of outputs
+@pytest.mark.parametrize("compiled", [True, False])
+def test_linear_few_rows_slabs(rows, n_out, dtype, compiled, monkeypatch):
+    # a few rows (decoding) take the transposed product: compiled (_linear_t_run),
+    # or, where that can't run, NumPy's in slabs of outputs (_few_rows)
+    if not compiled:
+        from ember.backends.cpu import _linear
+        monkeypatch.setattr(_linear, "_T_ROWS_MAX", 0)
     rng = np.random.default_rng(rows * n_out)
     a = rng.standard_normal((rows, 1, 128)).astype(dtype)
     w = (rng.standard_normal((n_out, 128)) / 64).astype(dtype)    # outputs ~0.2: float32 sums

@@ -264,6 +264,38 @@ def test_threaded_linear_and_layer_norm_match_torch(threads):
                                atol=1e-3)
 
 
+@pytest.mark.parametrize("rows,n_in,n_out", [(17, 128, 384), (64, 512, 128), (128, 3, 130),
+                                              (40, 1, 65), (64, 128, 1), (4, 128, 512),
+                                              (1, 7, 9), (64, 512, 10)])
+def test_linear_transposed_product_matches_torch(threads, rows, n_in, n_out):
+    """Linear with 1-128 rows runs as y^T = W x^T (_numba.linear_t_run, in
+    jobs over ranges of the outputs): the result, with and without bias,
+    with a transposed weight view, at 1-3 threads, float32 and float64,
+    against torch, and its gradients through the usual backward (once: the
+    backward is not split by this path)."""
+    for dtype in (np.float32, np.float64):
+        x = rand(1, rows, n_in, dtype=dtype)
+        w, b = rand(n_out, n_in, seed=1, dtype=dtype), rand(n_out, seed=2, dtype=dtype)
+        tol = 1e-4 if dtype == np.float32 else None   # (sums of up to 512 terms near 20)
+        for nt in (1, 2, 3):
+            ember.set_num_threads(nt)
+            check(lambda lib, t, w, b: lib.nn.functional.linear(t, w, b), x, w, b, atol=tol,
+                  grad=nt == 1)
+            check(lambda lib, t, w: lib.nn.functional.linear(t, w), x, w, atol=tol, grad=nt == 1)
+            check(lambda lib, t, w: lib.nn.functional.linear(t, w.t().contiguous().t()), x, w,
+                  grad=False, atol=tol)
+            got = ember.nn.functional.linear(ember.tensor(x), ember.tensor(w), ember.tensor(b))
+            assert got.is_contiguous() and got.shape == (1, rows, n_out)
+            if rows == 1:     # (a 1-D input: one row)
+                check(lambda lib, t, w, b: lib.nn.functional.linear(t, w, b), x[0, 0], w, b,
+                      atol=tol)
+            if _parallel.blas_threads() and rows < n_out:   # (the path is taken)
+                from ember.backends.cpu import _linear
+                for wl in (w, np.ascontiguousarray(w.T).T):
+                    y = _linear._transposed(x, wl, b)
+                    np.testing.assert_allclose(y, x @ w.T + b, rtol=1e-4, atol=1e-4)
+
+
 def test_pool_from_several_user_threads(threads):
     """User threads share the pool: one at a time uses it, the others run
     their work on their own thread; every result is right."""

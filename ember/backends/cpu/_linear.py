@@ -10,15 +10,50 @@ from . import _jit, _pool
 def linear_matmul(x, w):
     """``x @ w.T`` for x (..., in) and w (out, in); a handful of rows as the
     transposed product (see ``_few_rows``)."""
-    out = _few_rows(x, w)
+    out = _transposed(x, w, None)
+    if out is None:
+        out = _few_rows(x, w)
     if out is None:
         out = KERNELS.matmul_nd(x, w.T)
     return out
 
 
+def _transposed(x, w, b):
+    """x @ w.T (+ b) for 1-128 rows as the transposed product (one compiled
+    call, split over the intra-op threads; see ``_numba.linear_t_run``), or
+    None.  A 64-row GPT layer at 1 thread: 335 -> 277 us for its four
+    Linears, torch 278; 4 rows (decoding at batch 4), (384, 128): 11.7 ->
+    7.8 us against ``_few_rows``.  Not with more rows than outputs, where W
+    is the small operand (64 rows, (10, 512): 7.4 -> 12.4 us), nor from ~200
+    rows on: there the direct product is the faster."""
+    if type(x) is not np.ndarray or type(w) is not np.ndarray \
+            or (b is not None and type(b) is not np.ndarray):
+        return None     # (another device's array: the generic path raises torch's error)
+    n_out, n_in = w.shape
+    rows = x.size // n_in if n_in else 0
+    # (past 64 rows only into more outputs than rows: 128 rows into 128
+    # outputs from 784 inputs, an MLP's first layer, came out even)
+    most = min(_T_ROWS_MAX, n_out if rows <= 64 else n_out - 1)
+    if not _T_ROWS_MIN <= rows <= most or x.dtype != w.dtype \
+            or x.dtype.char not in "fd" or not x.flags.c_contiguous \
+            or _jit.kernels_for(x.dtype) is None \
+            or (b is not None and (b.dtype != x.dtype or not b.flags.c_contiguous)):
+        return None
+    work = rows * n_in * n_out      # (split as _pool.matmul splits a product)
+    parts = min(_pool.get_num_threads(), work // _pool._GEMM_GRAIN) \
+        if work >= 2 * _pool._GEMM_GRAIN else 1
+    out = _pool.linear_t(x.reshape(rows, n_in), w, b, parts)
+    return None if out is None else out.reshape(x.shape[:-1] + (n_out,))
+
+
+# Rows of the products _transposed takes (more: the direct product).
+_T_ROWS_MIN, _T_ROWS_MAX = 1, 128
+
+
 def _few_rows(x, w):
     """x @ W.T for a handful of rows (token-by-token decoding) as (W @ x.T).T,
-    or None.  NumPy's OpenBLAS runs x @ W.T with 2-16 rows and a large W
+    or None; used where ``_transposed`` can't run (Ember not running NumPy's
+    BLAS).  NumPy's OpenBLAS runs x @ W.T with 2-16 rows and a large W
     2-3x slower than the transposed product ((4, 128) @ (128, 512): 37 us
     against 16 us here; it spends the time starting its threads), while
     from ~64 rows on x @ W.T is the faster one."""
@@ -69,6 +104,9 @@ def linear_addmm(x, w, b):
     thread, with many rows, as one BLAS call that adds the product onto
     bias-filled rows (see ``_numba.linear_bias_gemm``; saves the bias pass,
     2-4% of a 64-row GPT layer, measured); else the product, then the bias."""
+    out = _transposed(x, w, b) if b.shape == w.shape[:1] else None
+    if out is not None:
+        return out
     n_out, n_in = w.shape
     rows = x.size // n_in if n_in else 0
     if rows > 16 and b.shape == (n_out,) and _pool.get_num_threads() == 1 \

@@ -53,6 +53,8 @@ import threading
 
 import numpy as np
 
+from . import _jit
+
 __all__ = ["get_num_threads", "set_num_threads", "parallel_for", "parallel_rows", "matmul",
            "multiply"]
 
@@ -78,7 +80,6 @@ def _compiled():
     """The compiled kernels (the wait loop, the worker loop), or None without
     Numba or with ``EMBER_JIT=0``.  (``_jit.set_enabled``, the tests' switch
     between the compiled and NumPy paths of the ops, leaves the pool as it is.)"""
-    from . import _jit
     if os.environ.get("EMBER_JIT", "1") == "0" or not _jit.available():
         return None
     old = _jit.set_enabled(True)
@@ -105,9 +106,10 @@ class _Pool:
     posted to it, [2w + 1] the last it finished, [2n + w] 1 while it sleeps;
     its last two entries are the addresses of clock_gettime and sched_yield
     (see ``spin_for`` and ``spin_until``).
-    Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 0: the Python
-    job in ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]``
-    is the calling thread's own GEMM).  A worker watches flags[2w] for ~7 ms
+    Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 2: a slice of
+    a transposed Linear, ``_numba.linear_t_run``; 0: the Python job in
+    ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]`` is the
+    calling thread's own GEMM).  A worker watches flags[2w] for ~7 ms
     after each job, then sleeps on its Event; the caller sets the Event only
     for a worker that says it sleeps.  ``k`` is the compiled-kernel module:
     the pool exists only where Ember runs NumPy's BLAS threads, which needs it.
@@ -118,7 +120,7 @@ class _Pool:
         self.flags = np.zeros(3 * n_workers + 2, np.int64)
         self.flags[-2] = _libc_address("clock_gettime")
         self.flags[-1] = _libc_address("sched_yield")
-        self.native = np.zeros((n_workers + 1, 24), np.int64)
+        self.native = np.zeros((n_workers + 1, JOB_FIELDS), np.int64)
         self.jobs = [None] * n_workers
         self.errors = [None] * n_workers
         self.wake = [threading.Event() for _ in range(n_workers)]
@@ -210,12 +212,17 @@ class _Pool:
         if asleep < 0:
             return False
         if asleep:
-            n = len(self.jobs)
-            for w in range(parts - 1):
-                if self.flags[2 * n + w]:
-                    self.wake[w].set()
-            self.k.gemm_finish(self.native, self.flags, parts)
+            self.wake_and_finish(parts)
         return True
+
+    def wake_and_finish(self, parts):
+        """After a native post found a worker asleep: wake the sleeping ones
+        among workers 0..parts-2, run job 0 here and wait for the rest."""
+        n = len(self.jobs)
+        for w in range(parts - 1):
+            if self.flags[2 * n + w]:
+                self.wake[w].set()
+        self.k.gemm_finish(self.native, self.flags, parts)
 
 
 _num_threads = _default_threads()
@@ -367,10 +374,12 @@ ELEMENT_GRAIN = 1 << 16
 class _Blas:
     """NumPy's bundled OpenBLAS: its thread-count setter and, for the ILP64
     build NumPy ships (64-bit integers), the addresses of cblas_sgemm and
-    cblas_dgemm, which the workers call without the GIL."""
+    cblas_dgemm, which the workers call without the GIL, and of OpenBLAS's
+    cblas_somatcopy and cblas_domatcopy (a scaled, transposed copy)."""
 
-    def __init__(self, set_threads, get_threads, gemm):
+    def __init__(self, set_threads, get_threads, gemm, omatcopy):
         self.set_threads, self.get_threads, self.gemm = set_threads, get_threads, gemm
+        self.omatcopy = omatcopy
 
 
 def _find_blas():
@@ -391,14 +400,17 @@ def _find_blas():
                 setter.argtypes, setter.restype = [ctypes.c_int], None
                 getter = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
                 getter.argtypes, getter.restype = [], ctypes.c_int
-                gemm = {}
+                gemm, omatcopy = {}, {}
                 if suffix:       # (ILP64: the integer width _kernels.gemm_job passes)
                     for code, ch in ((0, "s"), (1, "d")):
+                        dtype = np.dtype(ch.replace("s", "f"))
                         fn = getattr(lib, f"{prefix}cblas_{ch}gemm{suffix}", None)
                         if fn is not None:
-                            gemm[np.dtype(ch.replace("s", "f"))] = (
-                                code, ctypes.cast(fn, ctypes.c_void_p).value)
-                return _Blas(setter, getter, gemm)
+                            gemm[dtype] = (code, ctypes.cast(fn, ctypes.c_void_p).value)
+                        fn = getattr(lib, f"{prefix}cblas_{ch}omatcopy{suffix}", None)
+                        if fn is not None:
+                            omatcopy[dtype] = ctypes.cast(fn, ctypes.c_void_p).value
+                return _Blas(setter, getter, gemm, omatcopy)
     return None
 
 
@@ -467,6 +479,60 @@ def gemm_address(dtype):
     if not _blas_ready():
         return None
     return _blas.gemm.get(dtype, (0, None))[1]
+
+
+def linear_t(x, w, b, parts):
+    """``x @ w.T (+ b)`` for a 2-D x of a few dozen rows as the transposed
+    product (``_numba.linear_t_run``), split into ``parts`` ranges of the
+    outputs over the pool; None (nothing done) where that can't run: not
+    Ember's OpenBLAS, or an operand BLAS can't read as it lies.  x, b (or
+    None) C-contiguous, of w's dtype, float32/64, x.shape[1] >= 1."""
+    funcs = (_t_funcs if _t_funcs is not None else _linear_t_funcs()).get(x.dtype)
+    if funcs is None:
+        return None
+    code, fn, om = funcs
+    bias = _NO_BIAS[code] if b is None else b
+    pool = _enter(parts) if parts > 1 else None
+    if pool is None:
+        if _num_threads > 1 and _blas_given is None and _pool is not None:
+            _own_blas()     # (as in matmul: OpenBLAS's threads stay off while Ember computes)
+        y = _jit.module().linear_t_one(x, w, bias, fn, om, code)     # (scratch made there)
+        return y if y.shape[0] else None
+    m, k = x.shape
+    n = w.shape[0]
+    y = np.empty((m, n), x.dtype)
+    xt, yt = np.empty((k, m), x.dtype), np.empty((n, m), x.dtype)
+    try:
+        parts = min(parts, pool.threads)      # (see _enter)
+        asleep = pool.k.linear_t_run(x, w, bias, xt, yt, y, fn, om, code, parts, pool.native,
+                                     pool.flags)
+        if asleep < 0:
+            return None
+        if asleep:
+            pool.wake_and_finish(parts)
+    finally:
+        _leave()
+    return y
+
+
+def _linear_t_funcs():
+    """{dtype: (code, ?gemm, ?omatcopy)} for ``linear_t``, looked up once
+    (empty where Ember does not run NumPy's OpenBLAS)."""
+    global _t_funcs
+    funcs = {}
+    if _blas_ready():
+        for dtype, (code, fn) in _blas.gemm.items():
+            if _blas.omatcopy.get(dtype):
+                funcs[dtype] = (code, fn, _blas.omatcopy[dtype])
+    _t_funcs = funcs
+    return funcs
+
+
+# Fields of a native job (see _numba.gemm_job); the empty bias of linear_t;
+# linear_t's functions by dtype (None: not looked up yet).
+JOB_FIELDS = 32
+_NO_BIAS = (np.empty(0, np.float32), np.empty(0, np.float64))
+_t_funcs = None
 
 
 def blas_threads():
