@@ -626,6 +626,34 @@ def pad_planes(x, xp, H, W, Hp, Wp, pt, pl, p0, p1):
             xp[dst + e] = 0
 
 
+
+@_kernel
+def phase_planes(x, xq, H, W, sh, sw, Hq, Wq, pt, pl, p0, p1):
+    """Planes p0:p1 of xq (P, sh*sw, Hq, Wq) = those of x (P, H, W) zero-padded
+    (``pt`` rows, ``pl`` columns before) and split into stride phases: phase
+    (p, q) row a, column b holds padded row a*sh + p, column b*sw + q (zero
+    outside x).  Both flat; every element written once (a strided conv's
+    shifted-GEMM / direct input, see _conv._phased)."""
+    for c in range(p0, p1):
+        src = c * H * W
+        for p in range(sh):
+            for q in range(sw):
+                base = ((c * sh + p) * sw + q) * Hq * Wq
+                for a in range(Hq):
+                    h = a * sh + p - pt
+                    row = base + a * Wq
+                    if h < 0 or h >= H:
+                        for b in range(Wq):
+                            xq[row + b] = 0
+                        continue
+                    srow = src + h * W
+                    for b in range(Wq):
+                        w = b * sw + q - pl
+                        if w >= 0 and w < W:
+                            xq[row + b] = x[srow + w]
+                        else:
+                            xq[row + b] = 0
+
 # ---- convolution as cache-sized tiles: im2col + GEMM per tile --------------------------------
 # (ember/backends/cpu/_conv.py's tiled path.)  A "tile" is output rows h0:h1 of
 # samples s0:s1 (several whole samples when an image is small, else a band of
