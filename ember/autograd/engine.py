@@ -12,7 +12,9 @@ from sys import getrefcount
 import numpy as np
 
 from .._dtype import _FROM_NP
-from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns, quiet
+from ..backends import (ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns, quiet,
+                        kernels as _kernels)
+from ..backends.generic.elementwise import LARGE as _LARGE
 from ..backends._sparse import SparseData as _SparseData
 from .._tensor_base import TensorBase, _wrap
 from . import _checks
@@ -307,6 +309,15 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     return None
 
 
+def _sum(a, g):
+    """Two gradients of one input added: a large pair of arrays by the
+    backend's ``add`` (the CPU splits a CNN's residual gradient sums over its
+    threads), anything else by ``+``."""
+    if type(a) is np.ndarray and type(g) is np.ndarray and a.size >= _LARGE:
+        return _kernels(a).add(a, g)
+    return a + g
+
+
 def _walk_plain(heap, buffers, retain_graph):
     """run_backward's loop for the case of every training step: first order,
     all leaves, no anomaly mode.  The general loop above, minus what this
@@ -354,7 +365,7 @@ def _walk_plain(heap, buffers, retain_graph):
             if b[nr] is None:
                 b[nr] = g
             else:
-                g = b[nr] + g
+                g = _sum(b[nr], g)
                 # (two 0-d arrays add up to a NumPy scalar)
                 b[nr] = _asarray(g) if isinstance(g, np.generic) else g
         # (drop our references, so a leaf may adopt its gradient: see _accumulate_leaf)
@@ -386,7 +397,7 @@ def _send(node, res, buffers, heap, graph):
         if b[nr] is None:
             b[nr] = g
         else:
-            g = b[nr] + g
+            g = _sum(b[nr], g)
             # (two 0-d arrays add up to a NumPy scalar)
             b[nr] = _asarray(g) if isinstance(g, np.generic) else g
 
