@@ -310,10 +310,11 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
 
 
 def _sum(a, g):
-    """Two gradients of one input added: a large pair of arrays by the
-    backend's ``add`` (the CPU splits a CNN's residual gradient sums over its
-    threads), anything else by ``+``."""
-    if type(a) is np.ndarray and type(g) is np.ndarray and a.size >= _LARGE:
+    """Two gradients of one input added, the first a large NumPy array: a
+    pair of arrays by the backend's ``add`` (the CPU splits a CNN's residual
+    gradient sums over its threads), anything else by ``+``.  (The callers
+    add the others themselves: a call costs more than a small sum.)"""
+    if type(g) is np.ndarray:
         return _kernels(a).add(a, g)
     return a + g
 
@@ -365,7 +366,9 @@ def _walk_plain(heap, buffers, retain_graph):
             if b[nr] is None:
                 b[nr] = g
             else:
-                g = _sum(b[nr], g)
+                prev = b[nr]
+                g = _sum(prev, g) if type(prev) is nd and prev.size >= _LARGE else prev + g
+                prev = None    # (no reference left: see _accumulate_leaf)
                 # (two 0-d arrays add up to a NumPy scalar)
                 b[nr] = _asarray(g) if isinstance(g, np.generic) else g
         # (drop our references, so a leaf may adopt its gradient: see _accumulate_leaf)
@@ -397,7 +400,9 @@ def _send(node, res, buffers, heap, graph):
         if b[nr] is None:
             b[nr] = g
         else:
-            g = _sum(b[nr], g)
+            prev = b[nr]
+            g = _sum(prev, g) if type(prev) is nd and prev.size >= _LARGE else prev + g
+            prev = None    # (no reference left: see _accumulate_leaf)
             # (two 0-d arrays add up to a NumPy scalar)
             b[nr] = _asarray(g) if isinstance(g, np.generic) else g
 
