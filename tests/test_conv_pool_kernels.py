@@ -330,3 +330,60 @@ def test_direct_forward_gives_way_to_tiles_that_keep_columns(conv_path, monkeypa
             y.numpy(), torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w)).numpy(),
             rtol=1e-4, atol=1e-4)
         assert seen.get("conv_direct_forward") and not seen.get("conv_tiles_forward")
+
+
+@pytest.mark.parametrize("stride,pads", [((2, 2), (1, 1, 1, 1)), ((3, 2), (0, 2, 1, 0)),
+                                         ((2, 1), (2, 0, 0, 1))])
+def test_phase_split_pass_matches_numpy_copies(stride, pads):
+    """The strided conv's zero-padded, phase-split input (``_phased``): the
+    compiled pass, split by planes over two threads, writes exactly what the
+    NumPy copies write, including a dirty ``out`` buffer's every element."""
+    pytest.importorskip("numba")
+    N, C, H, W = 4, 6, 37, 30           # (large enough to split; odd sizes)
+    pt, pb, pl, pr = pads
+    Hp, Wp = H + pt + pb, W + pl + pr
+    Ho, Wo = (Hp - 3) // stride[0] + 1, (Wp - 3) // stride[1] + 1
+    geo = _conv_mod._Geo((N, C, H, W), (5, C, 3, 3), 1, stride, pads, (1, 1), (Ho, Wo),
+                         (N, C, H, W), (N, 5, Ho, Wo), (5, C, 3, 3))
+    x = rand(N, C, H, W, dtype=np.float32)
+    P, Hq, Wq = _cpu_conv._phase_shape(geo)
+    got = []
+    old_n, old = ember.get_num_threads(), _jit.set_enabled(True)
+    ember.set_num_threads(2)
+    try:
+        for jit in (True, False):
+            _jit.set_enabled(jit)
+            out = np.full((N, C, P, Hq, Wq), np.nan, np.float32)
+            xq, owned = _cpu_conv._phased(x, geo, out=out)
+            assert xq is out and not owned
+            got.append(out)
+    finally:
+        _jit.set_enabled(old)
+        ember.set_num_threads(old_n)
+    np.testing.assert_array_equal(got[0], got[1])
+    # a spot check of the layout itself: phase (p, q) row a, column b is padded (a*sh+p, b*sw+q)
+    xp = np.zeros((N, C, Hp + stride[0], Wp + stride[1]), np.float32)
+    xp[:, :, pt:pt + H, pl:pl + W] = x
+    for p in range(stride[0]):
+        for q in range(stride[1]):
+            np.testing.assert_array_equal(
+                got[0][:, :, p * stride[1] + q],
+                xp[:, :, p::stride[0], q::stride[1]][:, :, :Hq, :Wq])
+
+
+def test_all_finite_split_over_threads():
+    """The weight gradient's inf/NaN check, split over two threads, finds an
+    inf or NaN in any thread's range."""
+    pytest.importorskip("numba")
+    k = _jit.kernels_for(np.dtype(np.float32))
+    old_n = ember.get_num_threads()
+    ember.set_num_threads(2)
+    try:
+        x = np.ones(1 << 18, np.float32)
+        assert _cpu_conv._all_finite(k, x)
+        for at, bad in ((0, np.inf), (x.size - 1, np.nan), (x.size // 2 + 3, -np.inf)):
+            y = x.copy()
+            y[at] = bad
+            assert not _cpu_conv._all_finite(k, y)
+    finally:
+        ember.set_num_threads(old_n)

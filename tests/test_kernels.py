@@ -374,3 +374,22 @@ def test_row_kernels_threaded_equal_serial(threads, op):
         outs.append((y.detach().numpy(), t.grad.numpy()))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
+
+
+def test_large_sums_split_over_threads_match_torch(threads):
+    """A residual ``a + b`` and the sum of a tensor's two gradients, large
+    enough that the CPU splits them over two threads: torch's values and
+    gradients, and exactly NumPy's sums (a split add is the same adds)."""
+    ember.set_num_threads(2)
+    shape = (4, 16, 64, 64)      # 2**18 elements: over the split size
+    check(lambda lib, a, b: lib.relu(a + b) * (a + 1.5), rand(*shape), rand(*shape))
+    a = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal((ember.tensor(a) + ember.tensor(b)).numpy(), a + b)
+    # broadcasting, mixed dtypes and strided views still take NumPy's operator
+    np.testing.assert_array_equal((ember.tensor(a) + ember.tensor(b[:1])).numpy(), a + b[:1])
+    np.testing.assert_array_equal((ember.tensor(a).transpose(1, 2) + ember.tensor(b)
+                                   .transpose(1, 2)).numpy(),
+                                  a.transpose(0, 2, 1, 3) + b.transpose(0, 2, 1, 3))
+    d = b.astype(np.float64)
+    np.testing.assert_array_equal((ember.tensor(a) + ember.tensor(d)).numpy(), a + d)

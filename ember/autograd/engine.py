@@ -12,7 +12,9 @@ from sys import getrefcount
 import numpy as np
 
 from .._dtype import _FROM_NP
-from ..backends import ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns, quiet
+from ..backends import (ARRAY_TYPES as _ARRAYS, asarray as _asarray, namespace as _ns, quiet,
+                        kernels as _kernels)
+from ..backends.generic.elementwise import LARGE as _LARGE
 from ..backends._sparse import SparseData as _SparseData
 from .._tensor_base import TensorBase, _wrap
 from . import _checks
@@ -307,6 +309,16 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     return None
 
 
+def _sum(a, g):
+    """Two gradients of one input added, the first a large NumPy array: a
+    pair of arrays by the backend's ``add`` (the CPU splits a CNN's residual
+    gradient sums over its threads), anything else by ``+``.  (The callers
+    add the others themselves: a call costs more than a small sum.)"""
+    if type(g) is np.ndarray:
+        return _kernels(a).add(a, g)
+    return a + g
+
+
 def _walk_plain(heap, buffers, retain_graph):
     """run_backward's loop for the case of every training step: first order,
     all leaves, no anomaly mode.  The general loop above, minus what this
@@ -354,7 +366,9 @@ def _walk_plain(heap, buffers, retain_graph):
             if b[nr] is None:
                 b[nr] = g
             else:
-                g = b[nr] + g
+                prev = b[nr]
+                g = _sum(prev, g) if type(prev) is nd and prev.size >= _LARGE else prev + g
+                prev = None    # (no reference left: see _accumulate_leaf)
                 # (two 0-d arrays add up to a NumPy scalar)
                 b[nr] = _asarray(g) if isinstance(g, np.generic) else g
         # (drop our references, so a leaf may adopt its gradient: see _accumulate_leaf)
@@ -386,7 +400,9 @@ def _send(node, res, buffers, heap, graph):
         if b[nr] is None:
             b[nr] = g
         else:
-            g = b[nr] + g
+            prev = b[nr]
+            g = _sum(prev, g) if type(prev) is nd and prev.size >= _LARGE else prev + g
+            prev = None    # (no reference left: see _accumulate_leaf)
             # (two 0-d arrays add up to a NumPy scalar)
             b[nr] = _asarray(g) if isinstance(g, np.generic) else g
 

@@ -14,6 +14,7 @@ from .. import _dtype as D
 from .._tensor_base import TensorBase, _wrap
 from ..autograd.function import Op
 from ..backends import namespace, kernels, is_array, quiet
+from ..backends.generic.elementwise import LARGE as _LARGE
 from . import _bw
 from ._util import promote, check_broadcast, as_tensor_arg, ensure_tensor, cast
 from .._bfloat16 import is_float as _isf
@@ -95,6 +96,8 @@ class Add(Op):
 
     @staticmethod
     def forward(ctx, a, b):
+        if getattr(a, "size", 0) >= _LARGE:
+            return kernels(a, b).add(a, b)    # (a residual sum: the CPU splits it over threads)
         return a + b
 
     @staticmethod

@@ -29,7 +29,7 @@ del _t
 
 from . import (_rows, _reduction, _gemm, _activation, _norm, _attention,  # noqa: E402,F401
                _linear, _conv, _pooling, _rnn, _indexing, _special, _optim, _sparse, _shape,
-               _loss)  # (register their kernels)
+               _loss, _elementwise)  # (register their kernels)
 
 from ._alloc import tune_allocator  # noqa: E402,F401
 from ._pool import get_num_threads, set_num_threads  # noqa: E402,F401

@@ -432,6 +432,16 @@ def _phased(x, geo, out=None):
     N, C, H, W = geo.x4
     P, Hq, Wq = _phase_shape(geo)
     xq = _scratch.get((N, C, P, Hq, Wq), x.dtype) if out is None else out
+    k = _jit.kernels_for(x.dtype)
+    if k is not None and xq.dtype == x.dtype and xq.flags.c_contiguous:
+        # one compiled pass split by planes over the threads (the NumPy copies
+        # below run on one thread: ~0.3 ms of resnet's first strided conv)
+        xf, qf = np.ascontiguousarray(x).reshape(-1), xq.reshape(-1)
+        sh, sw, pt, pl = geo.sh, geo.sw, geo.pt, geo.pl
+        _pool.parallel_for(
+            lambda p0, p1: k.phase_planes(xf, qf, H, W, sh, sw, Hq, Wq, pt, pl, p0, p1),
+            N * C, grain=max(1, _PASS_GRAIN // max(P * Hq * Wq, 1)))
+        return xq, out is None
     xq.fill(0)
     for p in range(geo.sh):
         # padded rows a*sh + p hold input rows a*sh + p - pt: the a in range
@@ -448,8 +458,28 @@ def _phased(x, geo, out=None):
     return xq, out is None
 
 
+# The tiles of each geometry made so far: a tile table depends only on the
+# shapes (and the tile-size settings, part of the key so a test that changes
+# them gets new tables), and building one takes ~10 NumPy calls, done ~16
+# times per resnet step on the main thread while the pool waits.  The tables
+# are only read (by the kernels and ``run``), never written.
+_TILES = {}
+
+
+def _tiles(geo, Kg, itemsize, shift=False):
+    """``_Tiles(geo, Kg, itemsize, shift)``, made once per geometry."""
+    key = (geo.x4, geo.w4, geo.y4, geo.G, geo.sh, geo.sw, geo.Hp, geo.Wp, Kg, itemsize, shift,
+           _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES)
+    t = _TILES.get(key)
+    if t is None:
+        if len(_TILES) >= 256:
+            _TILES.clear()
+        t = _TILES[key] = _Tiles(geo, Kg, itemsize, shift)
+    return t
+
+
 def _shift_tiles(geo, itemsize):
-    return _Tiles(geo, 0, itemsize, shift=True)
+    return _tiles(geo, 0, itemsize, shift=True)
 
 
 class _PhasedInput:
@@ -739,9 +769,18 @@ def _direct_offsets(geo):
 def _direct_bands(geo, rows_per):
     """Tiles of bands of one sample, each at most ``rows_per`` output rows
     (at least one), of equal height."""
-    tiles = _Tiles.__new__(_Tiles)
-    nh = tiles._bands(geo.x4[0], geo.y4[2], max(1, min(geo.y4[2], rows_per)))
-    return tiles, nh
+    key = (geo.x4[0], geo.y4[2], max(1, min(geo.y4[2], rows_per)), _FEW_TILES)
+    got = _BANDS.get(key)
+    if got is None:     # (made once per shape, as _tiles' tables)
+        tiles = _Tiles.__new__(_Tiles)
+        nh = tiles._bands(*key[:3])
+        if len(_BANDS) >= 256:
+            _BANDS.clear()
+        got = _BANDS[key] = (tiles, nh)
+    return got
+
+
+_BANDS = {}       # _direct_bands' tiles by (N, Ho, rows per band)
 
 
 def _direct_wgrad(x, g, geo, k, kept=None):
@@ -803,7 +842,7 @@ def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
     xf = np.ascontiguousarray(x).reshape(-1)
     wm = np.ascontiguousarray(w.reshape(O, Kg))
     b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
-    tiles = _Tiles(geo, Kg, dt.itemsize)
+    tiles = _tiles(geo, Kg, dt.itemsize)
     y = np.empty(geo.y4, dtype=dt)
     yf = y.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
@@ -840,7 +879,7 @@ def _tiled_wgrad(x, g, geo, k, fn, kept=None):
     dt = x.dtype
     xf = np.ascontiguousarray(x).reshape(-1)
     gf = np.ascontiguousarray(g).reshape(-1)
-    tiles = kept.tiles if kept else _Tiles(geo, Kg, dt.itemsize)
+    tiles = kept.tiles if kept else _tiles(geo, Kg, dt.itemsize)
     one = dt.type(1)
     rows = tiles.rows
     parts = []
@@ -878,7 +917,7 @@ def _tiled_dgrad(g, w, geo, k, fn):
     dt = g.dtype
     gf = np.ascontiguousarray(g).reshape(-1)
     wm = np.ascontiguousarray(w.reshape(O, Kg))
-    tiles = _Tiles(geo, Kg, dt.itemsize)
+    tiles = _tiles(geo, Kg, dt.itemsize)
     gx = np.zeros(geo.x4, dtype=dt)
     gxf = gx.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
@@ -906,11 +945,22 @@ def _wgrad_path(geo, dtype):
     return "shift" if _shifted_wgrad(geo) else "tiles"
 
 
+def _all_finite(k, flat):
+    """Whether flat holds no inf or NaN: the compiled pass, split over the
+    threads when large (~0.4 ms per resnet step on one thread otherwise)."""
+    if flat.size < 2 * _pool.ELEMENT_GRAIN:
+        return k.all_finite(flat)
+    bad = []    # (list.append is atomic: each range reports only a failure)
+    _pool.parallel_for(lambda lo, hi: None if k.all_finite(flat[lo:hi]) else bad.append(lo),
+                       flat.size, grain=_pool.ELEMENT_GRAIN)
+    return not bad
+
+
 def _wgrad(x, g, geo, tk, kept=None):
     """The weight gradient on the tiled path (``tk``: ``_tiled``'s), on what
     the forward kept (released here) when it suits the path."""
     path = _wgrad_path(geo, g.dtype)
-    if path != "tiles" and not tk[0].all_finite(np.ascontiguousarray(x).reshape(-1)):
+    if path != "tiles" and not _all_finite(tk[0], np.ascontiguousarray(x).reshape(-1)):
         # the direct and shifted sums also multiply the input at the wide
         # layout's dropped positions by zeros: an inf there would make a NaN
         # that torch (and the im2col tiles) never compute

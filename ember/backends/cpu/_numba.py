@@ -626,6 +626,43 @@ def pad_planes(x, xp, H, W, Hp, Wp, pt, pl, p0, p1):
             xp[dst + e] = 0
 
 
+
+@_kernel
+def phase_planes(x, xq, H, W, sh, sw, Hq, Wq, pt, pl, p0, p1):
+    """Planes p0:p1 of xq (P, sh*sw, Hq, Wq) = those of x (P, H, W) zero-padded
+    (``pt`` rows, ``pl`` columns before) and split into stride phases: phase
+    (p, q) row a, column b holds padded row a*sh + p, column b*sw + q (zero
+    outside x).  Both flat; every element written once (a strided conv's
+    shifted-GEMM / direct input, see _conv._phased).  Each row's in-range
+    columns b0:b1 are found once, so the copy loop has no branch (unsigned
+    indices: no negative-index checks)."""
+    uWq = np.uint64(Wq)
+    usw = np.uint64(sw)
+    for c in range(p0, p1):
+        src = np.uint64(c * H * W)
+        for p in range(sh):
+            for q in range(sw):
+                base = np.uint64(((c * sh + p) * sw + q) * Hq * Wq)
+                # columns b with 0 <= b*sw + q - pl < W
+                b0 = min(max(0, -((q - pl) // sw)), Wq)
+                b1 = max(b0, min(Wq, (W - 1 + pl - q) // sw + 1))
+                ub0, ub1 = np.uint64(b0), np.uint64(b1)
+                for a in range(Hq):
+                    row = base + np.uint64(a) * uWq
+                    h = a * sh + p - pt
+                    if h < 0 or h >= H:
+                        for b in range(_U0, uWq):
+                            xq[row + b] = 0
+                        continue
+                    for b in range(_U0, ub0):
+                        xq[row + b] = 0
+                    # x column b*sw + q - pl, for b >= b0 (>= 0 there)
+                    s0 = src + np.uint64(h * W + b0 * sw + q - pl)
+                    for b in range(_U0, ub1 - ub0):
+                        xq[row + ub0 + b] = x[s0 + b * usw]
+                    for b in range(ub1, uWq):
+                        xq[row + b] = 0
+
 # ---- convolution as cache-sized tiles: im2col + GEMM per tile --------------------------------
 # (ember/backends/cpu/_conv.py's tiled path.)  A "tile" is output rows h0:h1 of
 # samples s0:s1 (several whole samples when an image is small, else a band of

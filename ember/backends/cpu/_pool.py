@@ -358,9 +358,15 @@ def multiply(a, b):
     if a.shape != b.shape or a.dtype != b.dtype or a.size < 2 * ELEMENT_GRAIN \
             or not (a.flags.c_contiguous and b.flags.c_contiguous):
         return a * b
+    return binary(np.multiply, a, b)
+
+
+def binary(ufunc, a, b):
+    """``ufunc(a, b)`` for two C-contiguous arrays of one shape and dtype,
+    each thread computing its range of the flat elements."""
     out = np.empty_like(a)
     fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
-    parallel_for(lambda lo, hi: np.multiply(fa[lo:hi], fb[lo:hi], out=fo[lo:hi]),
+    parallel_for(lambda lo, hi: ufunc(fa[lo:hi], fb[lo:hi], out=fo[lo:hi]),
                  fa.size, grain=ELEMENT_GRAIN)
     return out
 
