@@ -8,7 +8,7 @@ from . import _dtype as D
 from ._errors import not_a_tensor, allocates
 from . import backends as _backends
 from ._tensor_base import TensorBase, _wrap, _check_device, _index_of, get_default_device, _DEFAULT, \
-    _type_name
+    _type_name, _on_device
 
 _pyscalar = (bool, int, float)
 
@@ -165,11 +165,6 @@ def from_numpy(ndarray):
         raise TypeError(f"expected np.ndarray (got {_type_name(ndarray)})")
     D.from_numpy_dtype(ndarray.dtype)
     return _wrap(ndarray)
-
-
-def _on_device(a):
-    """Whether ``a`` is an array in a device's memory (a CuPy array), not the host's."""
-    return type(a) is not np.ndarray and _backends.is_array(a) and not _backends.backend_of(a).host
 
 
 def _size(size):

@@ -542,8 +542,8 @@ class TensorBase:
         view, and in-place updates (optimizers) all stay on the shared memory;
         views made before keep the old copy.  A no-op when already shared."""
         d = self._data
-        if type(d) is not np.ndarray and not isinstance(d, np.ndarray):
-            return self                 # (another backend's memory: not the host's to share)
+        if type(d) is not np.ndarray and (not isinstance(d, np.ndarray) or _on_device(d)):
+            return self                 # (a device's memory: not the host's to share, as torch)
         _pickle_shared_by_reference(type(self))
         if _shared_root(d) is not None:
             return self
@@ -566,6 +566,8 @@ class TensorBase:
     def is_shared(self):
         """Whether the tensor's memory is shared memory (see ``share_memory_``)."""
         d = self._data
+        if type(d) is not np.ndarray and _on_device(d):
+            return True                 # (torch: "always True for CUDA tensors")
         return isinstance(d, np.ndarray) and _shared_root(d) is not None
 
     def is_pinned(self):
@@ -696,6 +698,11 @@ def _type_name(v):
     """A value's type as torch's messages print it: ``list``, ``numpy.ndarray``."""
     t = type(v)
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _on_device(a):
+    """Whether array ``a`` lives in a device's memory (CuPy's), not the host's."""
+    return type(a) in _ARRAY_TYPES and not _backends.backend_of(a).host
 
 
 def _address(a):

@@ -115,3 +115,11 @@ def test_result_type_of_cuda_tensors(cuda):
     assert ember.result_type(i, 1) == ember.int32
     assert ember.result_type(i, 1.0) == ember.float32
     assert ember.result_type(i, ember.ones((), dtype=ember.float64, device="cuda")) == ember.float64
+
+
+def test_share_memory_and_is_shared_on_cuda(cuda):
+    x = ember.ones(3, device="cuda")
+    data = x._data
+    assert x.share_memory_() is x and x._data is data    # (torch: a no-op for CUDA tensors)
+    assert x.is_shared()                                 # (torch: "always True for CUDA tensors")
+    assert not ember.ones(3).is_shared()
