@@ -473,12 +473,16 @@ class TensorBase:
             raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         if stream is not None and type(stream) is not int:
             raise TypeError("stream must be ``int`` or ``none``")
-        if stream is not None and stream != -1:
-            raise AssertionError("stream should be None on cpu.")      # (torch's type)
         d = self._data
+        on_device = type(d) is not np.ndarray and _on_device(d)
+        if stream is not None and stream != -1 and not on_device:
+            raise AssertionError("stream should be None on cpu.")      # (torch's type)
         if not hasattr(d, "__dlpack__"):
             raise BufferError(f"tensors on {self.device} cannot be exported through DLPack")
         try:
+            if on_device:   # (CuPy's export: the consumer's stream waits for this one's work)
+                return d.__dlpack__(stream=stream, max_version=max_version, dl_device=dl_device,
+                                    copy=copy)
             return d.__dlpack__(max_version=max_version, dl_device=dl_device, copy=copy)
         except TypeError as e:
             # NumPy's TypeError here means an element type DLPack cannot describe;
