@@ -123,3 +123,15 @@ def test_share_memory_and_is_shared_on_cuda(cuda):
     assert x.share_memory_() is x and x._data is data    # (torch: a no-op for CUDA tensors)
     assert x.is_shared()                                 # (torch: "always True for CUDA tensors")
     assert not ember.ones(3).is_shared()
+
+
+def test_a_device_array_indexing_a_cpu_tensor_raises_torchs_error(cuda):
+    idx = ember.tensor([0, 2], device="cuda")
+    x = ember.arange(4.0)
+    msg = "indices should be either on cpu or on the same device"
+    with pytest.raises(RuntimeError, match=msg):
+        x[idx]
+    with pytest.raises(RuntimeError, match=msg):
+        x[idx._data]                     # (the raw array: np.asarray refuses CuPy's)
+    assert ember.arange(4.0, device="cuda")[idx._data].cpu().tolist() == [0.0, 2.0]
+    assert ember.arange(4.0, device="cuda")[np.array([1, 3])].cpu().tolist() == [1.0, 3.0]
