@@ -135,3 +135,13 @@ def test_a_device_array_indexing_a_cpu_tensor_raises_torchs_error(cuda):
         x[idx._data]                     # (the raw array: np.asarray refuses CuPy's)
     assert ember.arange(4.0, device="cuda")[idx._data].cpu().tolist() == [0.0, 2.0]
     assert ember.arange(4.0, device="cuda")[np.array([1, 3])].cpu().tolist() == [1.0, 3.0]
+
+
+def test_normalize_transform_of_a_cuda_image(cuda):
+    from ember.datasets import transforms
+    img = ember.arange(12.0, device="cuda").view(3, 2, 2)
+    out = transforms.Normalize([1.0, 2.0, 3.0], [2.0, 2.0, 4.0])(img)
+    want = (np.arange(12.0, dtype=np.float32).reshape(3, 2, 2)
+            - np.array([1, 2, 3], np.float32)[:, None, None]) / np.array([2, 2, 4], np.float32)[:, None, None]
+    assert out.device == img.device
+    np.testing.assert_allclose(out.cpu().numpy(), want)
