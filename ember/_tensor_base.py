@@ -460,9 +460,13 @@ class TensorBase:
         return (d if d.dtype is not _bf16.state.dtype else d.astype(np.float32)).tolist()
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None and dtype != self._data.dtype:
-            return self._data.astype(dtype)
-        return self._data
+        d = self._data
+        if type(d) is not np.ndarray and _on_device(d):    # (torch's numpy() refusal)
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+        if dtype is not None and dtype != d.dtype:
+            return d.astype(dtype)
+        return d
 
     # DLPack: the array's own export, so consumers (NumPy, torch, JAX) share its memory
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):

@@ -145,3 +145,12 @@ def test_normalize_transform_of_a_cuda_image(cuda):
             - np.array([1, 2, 3], np.float32)[:, None, None]) / np.array([2, 2, 4], np.float32)[:, None, None]
     assert out.device == img.device
     np.testing.assert_allclose(out.cpu().numpy(), want)
+
+
+def test_numpy_conversion_of_a_cuda_tensor_refuses_as_torch(cuda):
+    x = ember.ones(2, device="cuda")
+    msg = "can't convert cuda:0 device type tensor to numpy"
+    for convert in (np.asarray, np.array, lambda t: np.asarray(t, dtype=np.float64)):
+        with pytest.raises(TypeError, match=msg):
+            convert(x)
+    assert np.asarray(x.cpu()).tolist() == [1.0, 1.0]
