@@ -6,7 +6,9 @@ import numpy as np
 
 from . import _dtype as D
 from ._errors import not_a_tensor, allocates
-from ._tensor_base import TensorBase, _wrap, _check_device, _index_of, get_default_device
+from . import backends as _backends
+from ._tensor_base import TensorBase, _wrap, _check_device, _index_of, get_default_device, _DEFAULT, \
+    _type_name, _on_device
 
 _pyscalar = (bool, int, float)
 
@@ -14,7 +16,7 @@ _pyscalar = (bool, int, float)
 def _to_array(data):
     """Python data -> ndarray, unwrapping Tensors nested in lists."""
     if isinstance(data, TensorBase):
-        return data._data
+        return data.numpy(force=True)    # (a device's tensor: its host copy, as torch reads it)
     if isinstance(data, (list, tuple)):
         if any(isinstance(x, TensorBase) for x in data):
             return np.stack([_to_array(x) for x in data]) if data else np.array(data)
@@ -61,11 +63,20 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
             raise ValueError(f"Overflow when unpacking long long: {data} does not fit in int64")
         dt = (D.to_dtype(dtype, "tensor") or D.int64).np
         arr = np.array(D.checked_scalar(data, dt, fill=False, check_floats=False), dtype=dt)
+    elif _on_device(data):
+        # a device's array (CuPy's): copied on that device, as torch.tensor copies an
+        # array with __cuda_array_interface__ (np.array would refuse it there)
+        dt = D.to_dtype(dtype, "tensor") if dtype is not None else D.from_numpy_dtype(data.dtype)
+        if device is None and _DEFAULT[0] is None:
+            device = _wrap(data).device
+        arr = np.array(_backends.backend_of(data).to_host(data), dtype=dt.np)
     elif isinstance(data, np.ndarray):
         dt = D.to_dtype(dtype, "tensor") if dtype is not None else D.from_numpy_dtype(data.dtype)
         arr = np.array(data, dtype=dt.np)
     elif isinstance(data, TensorBase):
         dt = D.to_dtype(dtype, "tensor") if dtype is not None else data.dtype
+        if device is None and _DEFAULT[0] is None:
+            device = data.device        # (torch: a tensor's copy stays on its device)
         arr = np.array(data.numpy(force=True), dtype=dt.np)
     else:
         try:
@@ -137,7 +148,7 @@ def _as_tensor_here(data, dtype):
     dt = D.to_dtype(dtype, "as_tensor") if dtype is not None else None
     if isinstance(data, TensorBase):
         return data if dt is None or dt.np == data._data.dtype else data.to(dt)
-    if isinstance(data, np.ndarray):
+    if isinstance(data, np.ndarray) or _backends.is_array(data):   # (a CuPy array too: shared)
         if dt is None:
             D.from_numpy_dtype(data.dtype)
             return _wrap(data)
@@ -150,8 +161,8 @@ asarray = as_tensor
 
 def from_numpy(ndarray):
     """A tensor sharing memory with ``ndarray`` (changes show in both)."""
-    if not isinstance(ndarray, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    if not isinstance(ndarray, np.ndarray) or _on_device(ndarray):
+        raise TypeError(f"expected np.ndarray (got {_type_name(ndarray)})")
     D.from_numpy_dtype(ndarray.dtype)
     return _wrap(ndarray)
 

@@ -14,6 +14,7 @@ import builtins as _b
 import numpy as np
 
 from ._bfloat16 import state as _bf16_state
+from . import backends as _backends
 
 _pybool, _pyint, _pyfloat = _b.bool, _b.int, _b.float
 
@@ -329,7 +330,7 @@ def result_type(*operands):
     scalar_cat = -1
     for v in operands:
         arr = getattr(v, "_data", v) if not isinstance(v, np.ndarray) else v
-        if isinstance(arr, np.ndarray):
+        if isinstance(arr, np.ndarray) or type(arr) in _backends.ARRAY_TYPES:   # (CuPy's too)
             if arr.ndim:
                 dim_dt = arr.dtype if dim_dt is None else _promote_np(dim_dt, arr.dtype).np
             else:

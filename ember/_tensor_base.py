@@ -460,9 +460,13 @@ class TensorBase:
         return (d if d.dtype is not _bf16.state.dtype else d.astype(np.float32)).tolist()
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None and dtype != self._data.dtype:
-            return self._data.astype(dtype)
-        return self._data
+        d = self._data
+        if type(d) is not np.ndarray and _on_device(d):    # (torch's numpy() refusal)
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+        if dtype is not None and dtype != d.dtype:
+            return d.astype(dtype)
+        return d
 
     # DLPack: the array's own export, so consumers (NumPy, torch, JAX) share its memory
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
@@ -473,12 +477,16 @@ class TensorBase:
             raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         if stream is not None and type(stream) is not int:
             raise TypeError("stream must be ``int`` or ``none``")
-        if stream is not None and stream != -1:
-            raise AssertionError("stream should be None on cpu.")      # (torch's type)
         d = self._data
+        on_device = type(d) is not np.ndarray and _on_device(d)
+        if stream is not None and stream != -1 and not on_device:
+            raise AssertionError("stream should be None on cpu.")      # (torch's type)
         if not hasattr(d, "__dlpack__"):
             raise BufferError(f"tensors on {self.device} cannot be exported through DLPack")
         try:
+            if on_device:   # (CuPy's export: the consumer's stream waits for this one's work)
+                return d.__dlpack__(stream=stream, max_version=max_version, dl_device=dl_device,
+                                    copy=copy)
             return d.__dlpack__(max_version=max_version, dl_device=dl_device, copy=copy)
         except TypeError as e:
             # NumPy's TypeError here means an element type DLPack cannot describe;
@@ -542,8 +550,8 @@ class TensorBase:
         view, and in-place updates (optimizers) all stay on the shared memory;
         views made before keep the old copy.  A no-op when already shared."""
         d = self._data
-        if type(d) is not np.ndarray and not isinstance(d, np.ndarray):
-            return self                 # (another backend's memory: not the host's to share)
+        if type(d) is not np.ndarray and (not isinstance(d, np.ndarray) or _on_device(d)):
+            return self                 # (a device's memory: not the host's to share, as torch)
         _pickle_shared_by_reference(type(self))
         if _shared_root(d) is not None:
             return self
@@ -566,6 +574,8 @@ class TensorBase:
     def is_shared(self):
         """Whether the tensor's memory is shared memory (see ``share_memory_``)."""
         d = self._data
+        if type(d) is not np.ndarray and _on_device(d):
+            return True                 # (torch: "always True for CUDA tensors")
         return isinstance(d, np.ndarray) and _shared_root(d) is not None
 
     def is_pinned(self):
@@ -696,6 +706,11 @@ def _type_name(v):
     """A value's type as torch's messages print it: ``list``, ``numpy.ndarray``."""
     t = type(v)
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _on_device(a):
+    """Whether array ``a`` lives in a device's memory (CuPy's), not the host's."""
+    return type(a) in _ARRAY_TYPES and not _backends.backend_of(a).host
 
 
 def _address(a):

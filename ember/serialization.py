@@ -834,7 +834,7 @@ def save_safetensors(tensors, path, metadata=None):
         if not isinstance(k, str):
             raise TypeError(f"save_safetensors: keys must be str, got {k!r}")
         if isinstance(v, Tensor):
-            arr = v._data
+            arr = v.numpy(force=True)     # (a device's tensor: its host copy)
         elif isinstance(v, np.ndarray):
             arr = v
         else:

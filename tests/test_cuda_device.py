@@ -237,7 +237,8 @@ def test_factories_take_device(cuda):
         assert like(g).is_cuda and like(g, device="cpu").device.type == "cpu"
     assert ember.full_like(g, 2.0).is_cuda and ember.randint_like(g, 3).is_cuda
     assert g.new_zeros(2).is_cuda and g.new_tensor([1.0]).is_cuda and g.new_ones(1).is_cuda
-    assert ember.tensor(g).is_cuda is False and ember.tensor(g, device="cuda").is_cuda
+    # (torch.tensor of a tensor copies it on its own device unless device= says otherwise)
+    assert ember.tensor(g).is_cuda and ember.tensor(g, device="cpu").device.type == "cpu"
 
 
 def test_default_device(cuda):

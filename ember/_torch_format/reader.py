@@ -512,9 +512,11 @@ def _restore(arr, location):
     kind = loc.split(":", 1)[0]
     if kind == "cpu":
         return arr, None
-    if kind == "cuda":
-        raise RuntimeError(_CUDA_MSG)
     from .._tensor_base import _check_device
+    if kind == "cuda":
+        from .. import cuda
+        if not cuda.is_available():
+            raise RuntimeError(_CUDA_MSG)
     return arr, _check_device(loc)        # (raises for a device Ember does not have)
 
 

@@ -6,7 +6,7 @@ import zipfile
 
 import numpy as np
 
-from .. import _dtype as D
+from .. import _dtype as D, backends
 from .._tensor import Tensor
 from .._tensor_base import Size, device
 from ._dtypes import _STORAGE_OF
@@ -175,7 +175,12 @@ class _PickleWriter:
         if param:
             self.glob("torch._utils", "_rebuild_parameter")
             self.out += b"("
-        arr = t._data if isinstance(t._data, np.ndarray) else np.asarray(t._data)
+        arr, location = t._data, "cpu"
+        if type(arr) is not np.ndarray and not backends.backend_of(arr).host:
+            # a device's tensor: its host copy, saved at torch's location ("cuda:0") so
+            # torch.load puts it back there.  (Its own storage: views of one device
+            # tensor are not stored as sharing one, as they are from the CPU.)
+            arr, location = t.numpy(force=True), str(t.device)
         name = _STORAGE_OF.get(arr.dtype.name)
         if name is None:
             raise TypeError(f"ember.save(format='torch'): cannot save a tensor of dtype "
@@ -186,7 +191,7 @@ class _PickleWriter:
         self.str("storage")
         self.glob("torch", name)
         self.str(key)
-        self.str("cpu")
+        self.str(location)
         self.int(storage.size)
         self.out += b"tQ"                              # TUPLE, BINPERSID
         self.int(offset)

@@ -4,6 +4,7 @@ import numpy as np
 from .._tensor import Tensor
 
 from .._tensor_base import _wrap
+from ..backends import backend_of
 
 
 class Compose:
@@ -51,7 +52,11 @@ class Normalize:
                              f"division by zero.")
 
     def __call__(self, x):
-        return _wrap(((x._data - self.mean) / self.std).astype(x._data.dtype))
+        d, mean, std = x._data, self.mean, self.std
+        if type(d) is not np.ndarray:       # (a device's tensor: the statistics copied there)
+            b = backend_of(d)
+            mean, std = b.from_host(mean), b.from_host(std)
+        return _wrap(((d - mean) / std).astype(d.dtype))
 
     def __repr__(self):
         return f"Normalize(mean={self.mean.ravel().tolist()}, std={self.std.ravel().tolist()})"

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from .._tensor_base import TensorBase
+from .._tensor_base import TensorBase, _address
 from ..backends import ARRAY_TYPES, backend_of
 from . import _tracer
 from ._tracer import Assign
@@ -733,7 +733,7 @@ def _rows_of_parameter(a, params):
             continue
         if a.shape[1:] != d.shape[1:] or a.strides != d.strides or not d.strides[0]:
             continue
-        offset = a.__array_interface__["data"][0] - d.__array_interface__["data"][0]
+        offset = _address(a) - _address(d)     # (host or device memory)
         start, rem = divmod(offset, d.strides[0])
         if rem == 0 and 0 <= start and start + a.shape[0] <= d.shape[0]:
             return (n, p), start, start + a.shape[0]

@@ -26,8 +26,8 @@ import numpy as np
 
 from .. import _dtype as D
 from .._errors import not_a_tensor
-from ..backends import namespace, kernels, is_array, writeable, ARRAY_TYPES
-from .._tensor_base import TensorBase, _wrap, _dim
+from ..backends import namespace, kernels, is_array, writeable, ARRAY_TYPES, XP
+from .._tensor_base import TensorBase, _wrap, _dim, _on_device
 from ..autograd.function import Op, once_differentiable
 from ..autograd.grad_mode import state as _gm
 from . import _bw
@@ -97,7 +97,9 @@ def _index_array(it, xp):
         if namespace(a) is not xp:
             a = _index_on_device(a, xp)
     elif is_array(it) or isinstance(it, np.ndarray):  # (NumPy subclasses too: memmap ...)
-        a = xp.asarray(it)  # (a host array indexes a device tensor, as a list does)
+        # (a host array indexes a device tensor, as a list does; a device's array only
+        # its own device's tensors, as an index tensor there: np.asarray refuses CuPy's)
+        a = xp.asarray(it) if XP[type(it)] is xp or not _on_device(it) else _index_on_device(it, xp)
     elif isinstance(it, np.integer):
         return "i", int(it)
     elif isinstance(it, (list, tuple, range)):   # (torch reads a range as the list it spans)

@@ -4,13 +4,15 @@ and any other DLPack library without a copy.
 Ember's CPU tensors hold NumPy arrays, so both directions go through NumPy's DLPack
 support: ``from_dlpack`` is ``numpy.from_dlpack`` wrapped as a tensor (sharing the
 producer's memory), and ``Tensor.__dlpack__`` is the array's own export.  What NumPy's
-DLPack cannot carry Ember cannot either: bfloat16, and memory on an accelerator.
+DLPack cannot carry Ember cannot either: bfloat16.  On a GPU, CUDA tensors cross the
+same way through CuPy's DLPack (``from_dlpack`` of a CUDA array, ``__dlpack__`` with
+the consumer's ``stream``).
 """
 import numpy as np
 
 from .. import _dtype as D
 from .._dlpack_device import DLDeviceType
-from .._tensor_base import TensorBase, _wrap
+from .._tensor_base import TensorBase, _wrap, _cuda_backend
 
 __all__ = ["DLDeviceType", "from_dlpack", "to_dlpack"]
 
@@ -63,11 +65,16 @@ def from_dlpack(ext_tensor, *, device=None, copy=None):
         where = getattr(ext_tensor, "__dlpack_device__", None)
         if where is not None:
             kind = int(where()[0])
+            if kind == DLDeviceType.kDLCUDA and _cuda_backend() is not None:
+                # (a GPU array, CuPy's or torch's: imported by the CUDA backend's array
+                # library, sharing its memory)
+                arr = _cuda_backend().xp.from_dlpack(src)
+                return _finish(arr.copy() if copy else arr, device)
             if kind not in (DLDeviceType.kDLCPU, DLDeviceType.kDLCUDAHost):
                 name = (DLDeviceType(kind).name if kind in DLDeviceType._value2member_map_
                         else str(kind))
-                raise BufferError(f"from_dlpack: the array lives on a {name} device; Ember's "
-                                  f"tensors are in host memory (move it to the CPU first)")
+                raise BufferError(f"from_dlpack: the array lives on a {name} device, which "
+                                  f"Ember cannot use here (move it to the CPU first)")
     elif _is_capsule(ext_tensor):
         if device is not None or copy is not None:
             raise AssertionError("device and copy kwargs not supported when ext_tensor is "
@@ -84,6 +91,11 @@ def from_dlpack(ext_tensor, *, device=None, copy=None):
         # NumPy marks arrays from legacy (unversioned) capsules read-only, as that
         # format cannot say whether writing is allowed; torch treats them as writable
         arr = np.asarray(_WritableView(arr))
+    return _finish(arr, device)
+
+
+def _finish(arr, device):
+    """The imported array as a tensor (moved to ``device`` when one is named)."""
     try:
         D.from_numpy_dtype(arr.dtype)
     except TypeError:

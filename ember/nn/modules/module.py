@@ -18,7 +18,7 @@ from ... import _dtype as D
 from ..._tensor import Tensor
 from ..._tensor_base import _wrap, _check_device, _backend_for, Size, device as _device_cls
 from ...autograd.grad_mode import state as _gm
-from ...backends import backend_of
+from ...backends import backend_of, is_array
 from ..parameter import Parameter, Buffer
 from ..._bfloat16 import is_float as _isf
 
@@ -979,7 +979,7 @@ def _as_tensor(value):
     when the value is not tensor-like."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) or is_array(value):     # (a CuPy array too)
         return _wrap(value)
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         return _wrap(np.asarray(value.detach().cpu().numpy()))
