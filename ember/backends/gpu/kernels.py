@@ -121,30 +121,30 @@ def softmax(x, dim, log=False):
     return y.reshape(x.shape)
 
 
-@KERNELS.register
-def softmax_backward(g, y, dim):
-    """y * (g - sum(g * y)) along ``dim``: one block per row."""
+def _row_backward(kernel, generic, g, y, dim):
+    """A backward of softmax's kind from the output ``y`` and its gradient
+    ``g``: ``kernel`` over the rows along ``dim``, one block per row (the
+    ``generic`` formula where the rows are not contiguous)."""
     y2 = _rows_of(y, dim)
     if y2 is None or not _same(y, g):
-        return _act.softmax_backward(g, y, dim)
+        return generic(g, y, dim)
     g2 = cupy.ascontiguousarray(g).reshape(y2.shape)
     gx = cupy.empty_like(y2)
     R, D = y2.shape
-    _per_row("softmax_backward_rows", y2.dtype, R, D, g2, y2, gx, np.int64(D))
+    _per_row(kernel, y2.dtype, R, D, g2, y2, gx, np.int64(D))
     return gx.reshape(y.shape)
+
+
+@KERNELS.register
+def softmax_backward(g, y, dim):
+    """y * (g - sum(g * y)) along ``dim``."""
+    return _row_backward("softmax_backward_rows", _act.softmax_backward, g, y, dim)
 
 
 @KERNELS.register
 def log_softmax_backward(g, y, dim):
-    """g - exp(y) * sum(g) along ``dim``: one block per row."""
-    y2 = _rows_of(y, dim)
-    if y2 is None or not _same(y, g):
-        return _act.log_softmax_backward(g, y, dim)
-    g2 = cupy.ascontiguousarray(g).reshape(y2.shape)
-    gx = cupy.empty_like(y2)
-    R, D = y2.shape
-    _per_row("log_softmax_backward_rows", y2.dtype, R, D, g2, y2, gx, np.int64(D))
-    return gx.reshape(y.shape)
+    """g - exp(y) * sum(g) along ``dim``."""
+    return _row_backward("log_softmax_backward_rows", _act.log_softmax_backward, g, y, dim)
 
 
 @KERNELS.register
