@@ -379,6 +379,42 @@ def test_optimizer_state_follows_parameters_on_load_and_deepcopy(cuda):
     close(opt2.state[cpu_model[0].weight]["exp_avg"], opt.state[m[0].weight]["exp_avg"])
 
 
+def test_step_counters_live_where_torch_keeps_them(cuda):
+    # torch keeps 'step' (and NAdam's 'mu_product') on the CPU unless the group
+    # is capturable or fused, and ASGD's counters on the parameter's device; a
+    # loaded 'step' stays where it was saved unless capturable/fused.
+    def stepped(make, **kw):
+        p = nn.Parameter(ember.randn(3, device="cuda"))
+        opt = make([p], lr=0.1, **kw)
+        p.grad = ember.ones(3, device="cuda")
+        opt.step()
+        return p, opt
+    for make in (ember.optim.Adam, ember.optim.AdamW, ember.optim.NAdam, ember.optim.RMSprop,
+                 ember.optim.Adagrad, ember.optim.Rprop, ember.optim.Adamax):
+        p, opt = stepped(make)
+        st = opt.state[p]
+        assert st["step"].device.type == "cpu" and st["step"].dtype == ember.float32, make
+        assert float(st["step"]) == 1.0
+    assert stepped(ember.optim.NAdam)[1].state_dict()["state"][0]["mu_product"].device.type \
+        == "cpu"
+    p, opt = stepped(ember.optim.Adam, capturable=True)
+    assert opt.state[p]["step"].device.type == "cuda"
+    p, opt = stepped(ember.optim.ASGD)
+    assert opt.state[p]["step"].device.type == "cuda" and opt.state[p]["mu"].device.type == "cuda"
+    # loading: 'step' stays on the CPU, the moments go to the parameters' device
+    p, opt = stepped(ember.optim.Adam)
+    sd = opt.state_dict()
+    q = nn.Parameter(ember.randn(3, device="cuda"))
+    opt2 = ember.optim.Adam([q], lr=0.1)
+    opt2.load_state_dict(sd)
+    assert opt2.state[q]["step"].device.type == "cpu"
+    assert opt2.state[q]["exp_avg"].device.type == "cuda"
+    opt3 = ember.optim.Adam([q], lr=0.1, capturable=True)
+    opt3.load_state_dict(ember.optim.Adam([q], lr=0.1, capturable=True).state_dict() | sd
+                         | {"param_groups": [dict(sd["param_groups"][0], capturable=True)]})
+    assert opt3.state[q]["step"].device.type == "cuda"
+
+
 # ---- save and load ------------------------------------------------------------------------
 
 def _saved(obj):

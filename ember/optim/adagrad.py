@@ -31,7 +31,7 @@ class Adagrad(Optimizer):
                 self._init_state(self.state[p], p._data, group)
 
     def _init_state(self, st, d, group):
-        st["step"] = _new_step(d)
+        st["step"] = _new_step(d, group)
         # torch takes the accumulator's start from the defaults, not the group.
         st["sum"] = _wrap(namespace(d).full_like(d, self.defaults["initial_accumulator_value"]))
 

@@ -34,7 +34,7 @@ class ASGD(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, st, d, group):
-        st["step"] = _new_step(d)
+        st["step"] = _new_scalar(d, 0.0)    # (ASGD keeps its counters on the device, as torch)
         st["eta"] = _new_scalar(d, _scalar(group["lr"]))
         st["mu"] = _new_scalar(d, 1.0)
         st["ax"] = _new_state(d)

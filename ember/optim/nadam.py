@@ -35,8 +35,8 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, st, d, group):
-        st["step"] = _new_step(d)
-        st["mu_product"] = _new_scalar(d, 1.0)
+        st["step"] = _new_step(d, group)
+        st["mu_product"] = _new_step(d, group, 1.0)
         st["exp_avg"] = _new_state(d)
         st["exp_avg_sq"] = _new_state(d)
 

@@ -38,6 +38,7 @@ import numpy as np
 from .._tensor import Tensor
 
 from .._tensor_base import _wrap
+from .._dtype import float32 as _float32
 from ..autograd.grad_mode import enable_grad
 from ..profiler import _profile as _prof
 from ..backends import namespace, writeable
@@ -338,7 +339,7 @@ class Optimizer:
     def _init_state(self, st, d, group):
         """Fill the empty state dict ``st`` of a parameter (array ``d``) before its
         first update: a 'step' counter, then a zero buffer per ``_state_buffers`` name."""
-        st["step"] = _new_step(d)
+        st["step"] = _new_step(d, group)
         for name in self._state_buffers:
             st[name] = _new_state(d)
 
@@ -447,10 +448,17 @@ class Optimizer:
     def _process_value_according_to_param_policy(param, value, param_id, param_groups, key=None):
         # State moves to the parameter's device, where the steps compute with
         # it (state saved on, or converted to, the CPU included); floating
-        # state also takes the parameter's dtype, while 'step' keeps its own.
+        # state also takes the parameter's dtype.  'step' stays as it was
+        # saved, as in torch, unless its group is capturable or fused (then
+        # float32 on the parameter's device).
         if _is_foreign_tensor(value):
             value = _to_ember(value)
-        if key == "step" or not param.is_floating_point():
+        if key == "step":
+            group = next((g for g in param_groups if param_id in g["params"]), {})
+            if group.get("capturable") or group.get("fused"):
+                return value.to(dtype=_float32, device=param.device)
+            return value
+        if not param.is_floating_point():
             return value.to(device=param.device)
         return value.to(dtype=param.dtype, device=param.device)
 
@@ -523,11 +531,15 @@ def _new_scalar(d, value):
     return _wrap(namespace(d).asarray(value, dtype=np.float32))
 
 
-def _new_step(d):
-    """The step counter of parameter array ``d``: a float32 0-d tensor, as torch
-    keeps it, on ``d``'s device with the rest of the state (torch's placement
-    with ``capturable``)."""
-    return _new_scalar(d, 0.0)
+def _new_step(d, group, value=0.0):
+    """A host-side counter of parameter array ``d`` ('step', NAdam's
+    'mu_product'): a float32 0-d tensor on the CPU, where torch keeps it
+    unless the group is ``capturable`` or ``fused`` (then on ``d``'s device).
+    The update reads it as a Python float every step: on the CPU that read
+    costs no device synchronization."""
+    if group.get("capturable") or group.get("fused"):
+        return _new_scalar(d, value)
+    return _wrap(np.asarray(value, dtype=np.float32))
 
 
 def _incr(step_t):

@@ -33,7 +33,7 @@ class Rprop(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, st, d, group):
-        st["step"] = _new_step(d)
+        st["step"] = _new_step(d, group)
         st["prev"] = _new_state(d)
         st["step_size"] = _wrap(namespace(d).full_like(d, _scalar(group["lr"])))
 
