@@ -95,10 +95,6 @@ _CPU = device("cpu")
 _DEFAULT = _backends.DefaultBackend()  # the default device's backend for factories (per thread); None: the CPU
 
 
-def _type_name(x):
-    return type(x).__name__
-
-
 def _accelerator_type():
     """The device type a bare device number means (torch's "accelerator"): 'cuda'
     when CUDA is available; torch's error otherwise."""
@@ -392,11 +388,7 @@ class TensorBase:
         return self._data.flags.c_contiguous
 
     def data_ptr(self):
-        d = self._data
-        face = getattr(d, "__array_interface__", None)
-        if face is None:        # (device memory: CuPy's arrays describe it this way)
-            face = d.__cuda_array_interface__
-        return face["data"][0]
+        return _address(self._data)
 
     def storage_offset(self):
         off = self.data_ptr() - _address(_owner(self._data))
@@ -555,7 +547,7 @@ class TensorBase:
         _pickle_shared_by_reference(type(self))
         if _shared_root(d) is not None:
             return self
-        root = _root_array(d)
+        root = _owner(d)
         base = self._base
         if root.flags.c_contiguous and base is not None and _spans(base._data, root):
             # move the whole allocation, so the base and this view keep sharing it
@@ -731,23 +723,16 @@ def _owner(a):
     return a
 
 
-def _root_array(a):
-    """The NumPy array owning ``a``'s memory."""
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    return a
-
-
 def _spans(a, root):
     """Whether array ``a`` is all of ``root``'s memory, in its layout (a view of it
     as another array type counts)."""
-    return (_root_array(a) is root and a.shape == root.shape and a.strides == root.strides
+    return (_owner(a) is root and a.shape == root.shape and a.strides == root.strides
             and a.__array_interface__["data"][0] == root.__array_interface__["data"][0])
 
 
 def _shared_root(a):
     """The shared mapping under array ``a``, or None."""
-    b = _root_array(a).base
+    b = _owner(a).base
     return b if isinstance(b, _mmap.mmap) else None
 
 

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor_base import TensorBase, Size, _wrap, _dim
+from .._tensor_base import TensorBase, Size, _wrap, _dim, _type_name
 from ..autograd.function import Op
 from ..autograd.grad_mode import state as _gm
 from ..backends import namespace, kernels
@@ -118,10 +118,8 @@ def _tensor_list(tensors, fn):
     if not isinstance(tensors, (list, tuple)):
         # (torch takes a list or tuple only: a generator, an iterator, a deque,
         # None... are refused, named as torch names them)
-        cls = type(tensors)
-        name = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
         raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, "
-                        f"not {name}")
+                        f"not {_type_name(tensors)}")
     for i, t in enumerate(tensors):
         if not isinstance(t, TensorBase):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got "
