@@ -384,11 +384,7 @@ def _run_unrecorded(cls, args, kwargs):
                 cls.forward(_NULL_CTX, *arrays)
     except Exception:
         _check_input_type(cls, args)
-        moved = cpu_scalars_moved(args)
-        if moved is not None:
-            return cls.apply(*moved, **kwargs)
-        check_same_device(args)
-        raise
+        return _forward_failed(cls, args, kwargs)
     if type(out) is np.ndarray:
         # (_wrap inline: a fresh leaf Tensor with its own version counter)
         t = _new(_tensor_base.Tensor)
@@ -444,11 +440,7 @@ def _record_raw(cls, args, kwargs):
     try:
         out = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
     except Exception:
-        moved = cpu_scalars_moved(args)
-        if moved is not None:
-            return cls.apply(*moved, **kwargs)
-        check_same_device(args)
-        raise
+        return _forward_failed(cls, args, kwargs)
     if _anomaly.enabled:
         ctx._trace = _user_stack()
     if type(out) is np.ndarray or type(out) in _ARRAYS:
@@ -573,11 +565,7 @@ def _record_binary(cls, a, b):
     try:
         out = cls.forward(ctx, ad, bd)
     except Exception:
-        moved = cpu_scalars_moved((a, b))
-        if moved is not None:
-            return cls.apply(*moved)
-        check_same_device((a, b))
-        raise
+        return _forward_failed(cls, (a, b), _NO_KWARGS)
     if type(out) is not np.ndarray and type(out) not in _ARRAYS:   # (0-d operands: a NumPy scalar)
         out = _array_out(ctx, out)
     if _anomaly.enabled:
@@ -603,6 +591,21 @@ def _user_stack():
     while len(stack) > 1 and stack[-1].filename.startswith(_EMBER_DIR):
         stack.pop()
     return traceback.format_list(stack)
+
+
+def _forward_failed(cls, args, kwargs):
+    """What follows a forward that raised, called from its ``except``: the op
+    again with 0-dim CPU tensors moved to the other tensors' device (see
+    ``cpu_scalars_moved``), else torch's error when the tensors live on two
+    devices (``check_same_device``), else the forward's own exception."""
+    moved = cpu_scalars_moved(args)
+    if moved is not None:
+        return cls.apply(*moved, **kwargs)
+    check_same_device(args)
+    raise   # (the exception the caller's ``except`` is handling)
+
+
+_NO_KWARGS = {}
 
 
 def check_same_device(args):
