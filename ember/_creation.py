@@ -195,40 +195,29 @@ _MAX_NUMEL = 2 ** 60
 def _finish(arr, requires_grad, device=None):
     """Wrap a new host array as a tensor on ``device`` (the default device when None)."""
     b = _check_device(device)
-    if b is None:
-        t = _wrap(arr)
-    elif b.runtime is None or device is None:
-        t = _wrap(b.from_host(arr))
-    else:       # (a numbered device: "cuda:1" places the copy there)
-        t = _wrap(_from_host_at(b, arr, device))
+    t = _wrap(arr if b is None else _from_host_at(b, arr, device))
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
 def _from_host_at(b, arr, device):
-    """``arr`` copied to the device number ``device`` names (the current one if none)."""
-    index = _index_of(device, b)
-    if index is None:
-        return b.from_host(arr)
-    with b.runtime.using(index):
+    """``arr`` copied to backend ``b``, on the device number ``device`` names
+    ("cuda:1"; the current device when it names none)."""
+    with _backends.placed(b, _index_of(device, b)):
         return b.from_host(arr)
 
 
-def _made_on_device(device, make, requires_grad):
-    """For a device with numbered devices (CUDA): the tensor ``make(xp)`` builds
-    there directly (zeros, ones, full: no host array and copy); None for
-    others, which take the host path (``_finish``)."""
+def _made(device, make, requires_grad):
+    """The tensor ``make(xp)`` builds (zeros, ones, empty) on ``device`` (the
+    default device when None): on a backend with numbered devices (CUDA)
+    built there directly, no host array and copy; elsewhere built on the
+    host and moved (``_finish``)."""
     b = _check_device(device)
     if b is None or b.runtime is None:
-        return None
-    index = _index_of(device, b) if device is not None else None
-    if index is None:
-        arr = make(b.xp)
-    else:
-        with b.runtime.using(index):
-            arr = make(b.xp)
-    t = _wrap(arr)
+        return _finish(make(np), requires_grad, device)
+    with _backends.placed(b, _index_of(device, b)):
+        t = _wrap(make(b.xp))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -261,8 +250,7 @@ def zeros(*args, size=None, out=None, dtype=None, layout=None, device=None, requ
           pin_memory=False):
     _check_device(device)
     shape, dt = _size_arg(args, size, "zeros"), _float_dt(dtype, "zeros")
-    t = _made_on_device(device, lambda xp: xp.zeros(shape, dtype=dt), requires_grad)
-    return t if t is not None else _finish(np.zeros(shape, dtype=dt), requires_grad, device)
+    return _made(device, lambda xp: xp.zeros(shape, dtype=dt), requires_grad)
 
 
 @allocates
@@ -270,8 +258,7 @@ def ones(*args, size=None, out=None, dtype=None, layout=None, device=None, requi
          pin_memory=False):
     _check_device(device)
     shape, dt = _size_arg(args, size, "ones"), _float_dt(dtype, "ones")
-    t = _made_on_device(device, lambda xp: xp.ones(shape, dtype=dt), requires_grad)
-    return t if t is not None else _finish(np.ones(shape, dtype=dt), requires_grad, device)
+    return _made(device, lambda xp: xp.ones(shape, dtype=dt), requires_grad)
 
 
 @allocates
@@ -279,8 +266,7 @@ def empty(*args, size=None, out=None, dtype=None, layout=None, device=None, requ
           pin_memory=False, memory_format=None):
     _check_device(device)
     shape, dt = _size_arg(args, size, "empty"), _float_dt(dtype, "empty")
-    t = _made_on_device(device, lambda xp: xp.empty(shape, dtype=dt), requires_grad)
-    return t if t is not None else _finish(np.empty(shape, dtype=dt), requires_grad, device)
+    return _made(device, lambda xp: xp.empty(shape, dtype=dt), requires_grad)
 
 
 @allocates
@@ -316,8 +302,7 @@ def zeros_like(input, *, dtype=None, layout=None, device=None, requires_grad=Fal
     _check_device(device)
     dt = _like_dtype(input, dtype, "zeros_like")
     dev = _like_device(input, device)
-    t = _made_on_device(dev, lambda xp: xp.zeros(input._data.shape, dtype=dt), requires_grad)
-    return t if t is not None else _finish(np.zeros(input._data.shape, dtype=dt), requires_grad, dev)
+    return _made(dev, lambda xp: xp.zeros(input._data.shape, dtype=dt), requires_grad)
 
 
 @allocates
@@ -325,8 +310,7 @@ def ones_like(input, *, dtype=None, layout=None, device=None, requires_grad=Fals
     _check_device(device)
     dt = _like_dtype(input, dtype, "ones_like")
     dev = _like_device(input, device)
-    t = _made_on_device(dev, lambda xp: xp.ones(input._data.shape, dtype=dt), requires_grad)
-    return t if t is not None else _finish(np.ones(input._data.shape, dtype=dt), requires_grad, dev)
+    return _made(dev, lambda xp: xp.ones(input._data.shape, dtype=dt), requires_grad)
 
 
 @allocates
@@ -334,8 +318,7 @@ def empty_like(input, *, dtype=None, layout=None, device=None, requires_grad=Fal
     _check_device(device)
     dt = _like_dtype(input, dtype, "empty_like")
     dev = _like_device(input, device)
-    t = _made_on_device(dev, lambda xp: xp.empty(input._data.shape, dtype=dt), requires_grad)
-    return t if t is not None else _finish(np.empty(input._data.shape, dtype=dt), requires_grad, dev)
+    return _made(dev, lambda xp: xp.empty(input._data.shape, dtype=dt), requires_grad)
 
 
 @allocates

@@ -24,7 +24,7 @@ live here too, as in torch.
 from . import cudnn, mps, cuda  # noqa: F401  (torch.backends.<name>: flags modules)
 from ._registry import (Backend, register, unregister, get, backend_of, namespace, kernels,  # noqa: F401
                         is_array, asarray, ARRAY_TYPES, DefaultBackend, XP,
-                        writeable, make_readonly)
+                        writeable, make_readonly, placed)
 from . import generic  # noqa: E402,F401  (the generic kernel table)
 from . import cpu  # noqa: E402,F401  (registers the CPU backend)
 

@@ -1,4 +1,5 @@
 """The backend registry: device type and array type -> Backend (see ember.backends)."""
+import contextlib
 import threading
 
 
@@ -122,6 +123,15 @@ def make_readonly(a):
     except AttributeError:
         pass
     return a
+
+
+def placed(backend, index):
+    """A context in which ``backend`` makes new arrays on its device number
+    ``index`` (None: the current device; a backend without device numbers
+    has nothing to place)."""
+    if index is None or backend.runtime is None:
+        return contextlib.nullcontext()
+    return backend.runtime.using(index)
 
 
 def get(name):

@@ -6,8 +6,6 @@ Copies go through the host (``to_host`` then ``from_host``); a backend with
 numbered devices (CUDA) places the copy on the device number asked for, the
 current device when none is.
 """
-import contextlib
-
 from .. import backends
 from ..autograd import function as _function
 from ..autograd.function import Op
@@ -27,16 +25,9 @@ def to_device(t, backend, index=None):
     return ToDevice.apply(t, src, dst, index)
 
 
-def _placed(backend, index):
-    """A context placing new arrays of ``backend`` on device ``index``."""
-    if index is None or backend.runtime is None:
-        return contextlib.nullcontext()
-    return backend.runtime.using(index)
-
-
 def _move(x, src, dst, index):
     host = src.to_host(x)
-    with _placed(dst, index):
+    with backends.placed(dst, index):
         return dst.from_host(host)
 
 
