@@ -29,6 +29,7 @@ import numpy as np
 
 from ember import backends
 from ember.backends._table import KernelTable, GENERIC
+from guard_backend import wrap_as
 
 _depth = 0          # > 0 while NumPy itself runs a call made on fake arrays
 
@@ -43,18 +44,8 @@ def _check_mixing(args, what):
 
 
 def _wrap(r):
-    """NumPy results as device arrays (recursively in tuples and lists)."""
-    t = type(r)
-    if t is np.ndarray:
-        return r.view(FakeCudaArray)
-    if isinstance(r, np.generic) and not isinstance(r, (np.str_, np.bytes_, np.void)):
-        return np.asarray(r).view(FakeCudaArray)
-    if t is list:
-        return [_wrap(x) for x in r]
-    if isinstance(r, tuple):
-        items = [_wrap(x) for x in r]
-        return tuple(items) if t is tuple else t(*items)
-    return r
+    """NumPy results as device arrays."""
+    return wrap_as(FakeCudaArray, r)
 
 
 def _run(fn, args, kwargs):

@@ -40,19 +40,26 @@ class SeamError(AssertionError):
     """An op computed around the backend seam."""
 
 
-def _wrap(r):
-    """Results of an allowed call as guard arrays (recursively in tuples/lists)."""
+def wrap_as(cls, r):
+    """NumPy results as arrays of ``cls`` (a test backend's ndarray subclass),
+    NumPy scalars as 0-d arrays, as CuPy returns them; recursively in tuples
+    and lists.  tests/fake_cuda.py wraps its results with it too."""
     t = type(r)
     if t is np.ndarray:
-        return r.view(GuardArray)
+        return r.view(cls)
     if isinstance(r, np.generic) and not isinstance(r, (np.str_, np.bytes_, np.void)):
-        return np.asarray(r).view(GuardArray)
+        return np.asarray(r).view(cls)
     if t is list:
-        return [_wrap(x) for x in r]
+        return [wrap_as(cls, x) for x in r]
     if isinstance(r, tuple):        # (named tuples too: linalg.svd's, eigh's ...)
-        items = [_wrap(x) for x in r]
+        items = [wrap_as(cls, x) for x in r]
         return tuple(items) if t is tuple else t(*items)
     return r
+
+
+def _wrap(r):
+    """Results of an allowed call as guard arrays."""
+    return wrap_as(GuardArray, r)
 
 
 def _check_mixing(args, what):
