@@ -18,10 +18,6 @@ from ._tensor_base import (DeviceUnavailableError, _cuda_backend, _unavailable,
                            device as _device_cls, _check_index)
 
 
-def _backend():
-    return _cuda_backend()
-
-
 def _runtime():
     """The CUDA backend's runtime; raises torch's error without a device."""
     b = _cuda_backend()
