@@ -1,0 +1,139 @@
+"""Compiled kernels of 3-D convolutions (float32, hosts with AVX-512).
+
+The direct kernel of ``_numba`` (``_conv_block``, ``_wgrad_block``) reads
+its input through a table of offsets, one per term of the sum, so it is not
+tied to two dimensions: here it runs over a zero-padded *volume*.  For a
+stride-1 3-D convolution, output position (d, h, w) of one sample sits at
+``d*Hp*Wp + h*Wp + w`` of the padded volume (Dp, Hp, Wp), and kernel offset
+(a, b, e) of channel c adds ``c*Dp*Hp*Wp + a*dd*Hp*Wp + b*dh*Wp + e*dw``:
+every term is one shifted run of the volume, with no im2col and no depth
+unfolding.  A *tile* is output slices d0:d1 of one sample; its positions
+are counted in the padded layout (the ``Wp - Wo`` columns after each row
+and ``Hp - Ho`` rows after each slice are computed and dropped, or given
+zero gradient).  ``ember/backends/cpu/_conv3d.py`` chooses the tiles and
+splits them over the threads.
+
+Numba imports this module only when the 3-D path first runs (through
+``_conv3d._kernels``), never at ``import ember``.
+"""
+import numpy as np
+from numba import njit
+
+from ._numba import _kernel, _conv_block, _wgrad_block, _U0, _BLK_O, _BLK_P, _WG_O
+
+
+@_kernel
+def pad_volumes(x, xq, D, H, W, Dp, Hp, Wp, pf, pt, pl, v0, v1):
+    """Volumes v0:v1 of xq (V, Dp, Hp, Wp) = those of x (V, D, H, W) with
+    ``pf`` slices, ``pt`` rows and ``pl`` columns of zeros before (and the
+    rest of Dp, Hp, Wp after); both flat, every element of xq written once
+    (unsigned indices: the row copies vectorise)."""
+    uW, uWp, upl = np.uint64(W), np.uint64(Wp), np.uint64(pl)
+    for v in range(v0, v1):
+        src = np.uint64(v * D * H * W)
+        dst = np.uint64(v * Dp * Hp * Wp)
+        for d in range(Dp):
+            di = d - pf
+            for h in range(Hp):
+                row = dst + np.uint64((d * Hp + h) * Wp)
+                hi = h - pt
+                if di < 0 or di >= D or hi < 0 or hi >= H:
+                    for e in range(_U0, uWp):
+                        xq[row + e] = 0
+                    continue
+                s = src + np.uint64((di * H + hi) * W)
+                for e in range(_U0, upl):
+                    xq[row + e] = 0
+                for e in range(_U0, uW):
+                    xq[row + upl + e] = x[s + e]
+                for e in range(upl + uW, uWp):
+                    xq[row + e] = 0
+
+
+@njit(cache=True, nogil=True)
+def conv3d_direct_forward(xq, wp, offs, bias, y, out, tiles, t0, t1, sample, plane, Wp, O, Do,
+                          Ho, Wo):
+    """y (N, O, Do, Ho, Wo) = the stride-1 conv of padded xq (+ bias) on tiles
+    t0:t1 (rows (n, d0, d1): output slices d0:d1 of sample n), by
+    ``_conv_block``.  wp (O8/8, K, 8): the weight by blocks of 8 output
+    channels (zero rows past O); offs (K,): each term's offset in xq from
+    an output position's; ``sample``: xq's elements per sample, ``plane``:
+    Hp*Wp; ``out``: scratch, O8 * a tile's padded positions rounded up to
+    32.  xq is read up to 31 elements past a tile's last position (the
+    caller leaves room at its end)."""
+    nb, K = wp.shape[0], wp.shape[1]
+    for t in range(t0, t1):
+        n, d0, d1 = tiles[t, 0], tiles[t, 1], tiles[t, 2]
+        T = (d1 - d0 - 1) * plane + (Ho - 1) * Wp + Wo
+        TP = (T + _BLK_P - 1) // _BLK_P * _BLK_P
+        base = xq.ctypes.data + (n * sample + d0 * plane) * 4
+        for b in range(nb):
+            for p0 in range(0, TP, _BLK_P):
+                _conv_block(wp.ctypes.data + b * K * _BLK_O * 4, base + p0 * 4, offs,
+                            out.ctypes.data + (b * _BLK_O * TP + p0) * 4, TP)
+        _copy_out(out, y, bias, n, d0, d1, O, Do, Ho, Wo, TP, plane, Wp)
+
+
+@_kernel
+def _copy_out(out, y, bias, n, d0, d1, O, Do, Ho, Wo, TP, plane, Wp):
+    """y[n, o, d, h, :] = out[o*TP + (d - d0)*plane + h*Wp : ... + Wo] (+ bias[o])
+    for d0 <= d < d1 (y flat)."""
+    uWo = np.uint64(Wo)
+    for o in range(O):
+        bo = bias[o] if bias.size else np.float32(0)
+        for d in range(d0, d1):
+            for h in range(Ho):
+                dst = np.uint64((((n * O + o) * Do + d) * Ho + h) * Wo)
+                src = np.uint64(o * TP + (d - d0) * plane + h * Wp)
+                for e in range(_U0, uWo):
+                    y[dst + e] = out[src + e] + bo
+
+
+@_kernel
+def _wide_slices(g, gbuf, n, d0, d1, O, Do, Ho, Wo, TP, plane, Wp):
+    """gbuf[o*TP + (d - d0)*plane + h*Wp + w] = g[n, o, d, h, w] for
+    d0 <= d < d1 (flat; the other positions are left as they are: zeros)."""
+    uWo = np.uint64(Wo)
+    for o in range(O):
+        for d in range(d0, d1):
+            for h in range(Ho):
+                src = np.uint64((((n * O + o) * Do + d) * Ho + h) * Wo)
+                dst = np.uint64(o * TP + (d - d0) * plane + h * Wp)
+                for e in range(_U0, uWo):
+                    gbuf[dst + e] = g[src + e]
+
+
+@njit(cache=True, nogil=True)
+def conv3d_direct_wgrad(xq, g, offs, gwt, gbuf, red, tiles, t0, t1, sample, plane, Wp, O, Do,
+                        Ho, Wo):
+    """gwt (K4, O4) += the weight gradient, transposed, of the stride-1 conv of
+    padded xq (read as ``conv3d_direct_forward`` reads it; ``offs`` (K4,)
+    padded to a multiple of 4 by repeating an entry) with output gradient g
+    (N, O, Do, Ho, Wo) (flat), over tiles t0:t1, by ``_wgrad_block``.
+    ``gbuf``: scratch for a tile of g in the padded layout, (O4, TP), zeros
+    at the dropped positions and in rows O..O4; ``red``: zeros, (O4/4 *
+    K4/4 * 256,): each block's 16 vector sums, added up at the end."""
+    K4, O4 = gwt.shape
+    for t in range(t0, t1):
+        n, d0, d1 = tiles[t, 0], tiles[t, 1], tiles[t, 2]
+        T = (d1 - d0 - 1) * plane + (Ho - 1) * Wp + Wo
+        TP = (T + 15) // 16 * 16
+        gbuf[:O4 * TP] = 0
+        _wide_slices(g, gbuf, n, d0, d1, O, Do, Ho, Wo, TP, plane, Wp)
+        base = xq.ctypes.data + (n * sample + d0 * plane) * 4
+        for ob in range(0, O4, _WG_O):
+            pg = gbuf.ctypes.data + ob * TP * 4
+            for kb in range(0, K4, 4):
+                blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+                _wgrad_block(pg, TP, base, offs[kb], offs[kb + 1], offs[kb + 2], offs[kb + 3],
+                             TP // 16, red.ctypes.data + blk * 4)
+    for ob in range(0, O4, _WG_O):
+        for kb in range(0, K4, 4):
+            blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+            for o in range(_WG_O):
+                for kk in range(4):
+                    r = blk + (o * 4 + kk) * 16
+                    acc = np.float32(0)
+                    for lane in range(16):
+                        acc += red[r + lane]
+                    gwt[kb + kk, ob + o] += acc
