@@ -25,6 +25,13 @@ from ._conv import (_scratch, _has_wide_vectors, _all_finite, _BLK_O, _BLK_P,
                     _TILE_GRAIN, _PASS_GRAIN)
 
 _DIRECT3 = True      # (a switch for tests and measurements)
+_UNFOLD_WASTE = 0.1  # unfold along w when more columns than this per output are dropped
+# The direct weight gradient loads and stores each block's 16 sums once per
+# tile, and lays the tile's output gradient out padded: a tile costs about
+# this many positions more (one core, bench/workloads.py cnn3d's weight
+# gradients: slabs of one slice 2.17 / 2.26 ms, whole samples, 1.12 / 1.22x
+# the positions, 1.41 / 1.52 ms)
+_WGRAD_TILE_COST = 512
 _k3 = None
 
 
@@ -50,9 +57,16 @@ def _applies(geo, dtype):
 
 
 class _Vol:
-    """The padded-volume layout of a stride-1 3-D conv, and its tiles."""
-    __slots__ = ("N", "C", "D", "H", "W", "O", "Do", "Ho", "Wo", "Dp", "Hp", "Wp", "pf", "pt",
-                 "pl", "plane", "sample", "offs", "fwd", "wgrad")
+    """The padded-volume layout of a stride-1 3-D conv, and its tiles.
+
+    Rows are ``Wr`` wide: the padded width Wp, or, unfolded along w
+    (``copies`` = kw shifted copies of the volume, ``_numba3d.pad_volumes``),
+    the output width Wo, so that no column of a row is computed and dropped;
+    the copies cost kw passes over the input where the dropped columns cost
+    (Wp - Wo) / Wo of the whole sum (unfolded when that is over
+    ``_UNFOLD_WASTE``)."""
+    __slots__ = ("N", "C", "D", "H", "W", "O", "Do", "Ho", "Wo", "Dp", "Hp", "Wr", "pf", "pt",
+                 "pl", "dw", "copies", "plane", "sample", "offs", "fwd", "wgrad")
 
     def __init__(self, geo):
         p = geo.plane
@@ -64,26 +78,31 @@ class _Vol:
         # (stride 1: the padded extent is the output's plus the dilated kernel's)
         self.Dp = self.Do + dd * (kd - 1)
         self.Hp = self.Ho + dh * (kh - 1)
-        self.Wp = self.Wo + dw * (kw - 1)
-        self.pf, self.pt, self.pl = geo.pf, p.pt, p.pl
-        self.plane = self.Hp * self.Wp
-        self.sample = C * self.Dp * self.plane
-        c = np.arange(C, dtype=np.int64).reshape(C, 1, 1, 1) * (self.Dp * self.plane)
+        Wp = self.Wo + dw * (kw - 1)
+        self.pf, self.pt, self.pl, self.dw = geo.pf, p.pt, p.pl, dw
+        unfold = kw > 1 and (Wp - self.Wo) > _UNFOLD_WASTE * self.Wo
+        self.copies = kw if unfold else 1
+        self.Wr = self.Wo if unfold else Wp
+        self.plane = self.Hp * self.Wr
+        vol = self.Dp * self.plane
+        self.sample = C * self.copies * vol
+        c = np.arange(C, dtype=np.int64).reshape(C, 1, 1, 1) * (self.copies * vol)
         a = np.arange(kd, dtype=np.int64).reshape(kd, 1, 1) * (dd * self.plane)
-        b = np.arange(kh, dtype=np.int64).reshape(kh, 1) * (dh * self.Wp)
-        e = np.arange(kw, dtype=np.int64) * dw
+        b = np.arange(kh, dtype=np.int64).reshape(kh, 1) * (dh * self.Wr)
+        e = np.arange(kw, dtype=np.int64) * (vol if unfold else dw)
         self.offs = (c + a + b + e).reshape(-1)
         O8 = -(-O // _BLK_O) * _BLK_O
         O4 = -(-O // 4) * 4
-        self.fwd = self._tiles(_DIRECT_OUT_BYTES // (O8 * 4), _BLK_P)
-        self.wgrad = self._tiles(_DIRECT_WGRAD_BYTES // (O4 * 4), 16)
+        self.fwd = self._tiles(_DIRECT_OUT_BYTES // (O8 * 4), _BLK_P, 0)
+        self.wgrad = self._tiles(_DIRECT_WGRAD_BYTES // (O4 * 4), 16, _WGRAD_TILE_COST)
 
-    def _tiles(self, room, blk):
+    def _tiles(self, room, blk, per_tile):
         """Tiles (n, d0, d1) of slabs of equal depth whose padded positions
         (rounded up to ``blk``) fit in ``room``, the depth that computes
-        the fewest positions in all (the dropped rows and the rounding)."""
+        the fewest positions in all (the dropped rows and the rounding),
+        counting ``per_tile`` more for each tile."""
         def width(nd):
-            T = (nd - 1) * self.plane + (self.Ho - 1) * self.Wp + self.Wo
+            T = (nd - 1) * self.plane + (self.Ho - 1) * self.Wr + self.Wo
             return -(-T // blk) * blk
         best = None
         for nd in range(1, self.Do + 1):
@@ -92,7 +111,7 @@ class _Vol:
             nb = -(-self.Do // nd)
             if -(-self.Do // nb) != nd:
                 continue        # (only depths that split Do into equal slabs)
-            cost = nb * width(nd)
+            cost = nb * (width(nd) + per_tile)
             if best is None or cost < best[0]:
                 best = (cost, nd)
         nd = best[1]
@@ -107,7 +126,7 @@ _VOLS = {}      # _Vol by geometry: made once, read-only (the same few recur eve
 
 def _vol(geo):
     p = geo.plane
-    key = (geo.x5, geo.w5, geo.y5, geo.dd, p.dh, p.dw, geo.pf, p.pt, p.pl)
+    key = (geo.x5, geo.w5, geo.y5, geo.dd, p.dh, p.dw, geo.pf, p.pt, p.pl, _UNFOLD_WASTE)
     v = _VOLS.get(key)
     if v is None:
         if len(_VOLS) >= 256:
@@ -139,7 +158,7 @@ def _padded(x, v, k3):
     buf[n:] = 0
     xf = np.ascontiguousarray(x).reshape(-1)
     vols = v.N * v.C
-    args = (v.D, v.H, v.W, v.Dp, v.Hp, v.Wp, v.pf, v.pt, v.pl)
+    args = (v.D, v.H, v.W, v.Dp, v.Hp, v.Wr, v.pf, v.pt, v.pl, v.copies, v.dw)
     _pool.parallel_for(lambda a, b: k3.pad_volumes(xf, buf, *args, a, b), vols,
                        grain=max(1, _PASS_GRAIN // max(v.sample // max(v.C, 1), 1)))
     return buf
@@ -174,9 +193,9 @@ def conv3d_direct(x, w, geo, bias=None, keep=False):
     y = np.empty(geo.y5, dtype=dt)
     yf = y.reshape(-1)
     tiles = v.fwd
-    TP = -(-int((tiles[0, 2] - tiles[0, 1] - 1) * v.plane + (v.Ho - 1) * v.Wp + v.Wo)
+    TP = -(-int((tiles[0, 2] - tiles[0, 1] - 1) * v.plane + (v.Ho - 1) * v.Wr + v.Wo)
            // _BLK_P) * _BLK_P
-    args = (v.sample, v.plane, v.Wp, O, v.Do, v.Ho, v.Wo)
+    args = (v.sample, v.plane, v.Wr, O, v.Do, v.Ho, v.Wo)
 
     def part(t0, t1):
         out = _scratch.get((O8 * TP,), dt)
@@ -226,8 +245,8 @@ def conv3d_direct_wgrad(x, g, geo, kept=None):
     O4 = -(-O // 4) * 4
     gf = np.ascontiguousarray(g).reshape(-1)
     tiles = v.wgrad
-    TP = -(-int((tiles[0, 2] - tiles[0, 1] - 1) * v.plane + (v.Ho - 1) * v.Wp + v.Wo) // 16) * 16
-    args = (v.sample, v.plane, v.Wp, O, v.Do, v.Ho, v.Wo)
+    TP = -(-int((tiles[0, 2] - tiles[0, 1] - 1) * v.plane + (v.Ho - 1) * v.Wr + v.Wo) // 16) * 16
+    args = (v.sample, v.plane, v.Wr, O, v.Do, v.Ho, v.Wo)
     parts = []
 
     def part(t0, t1):

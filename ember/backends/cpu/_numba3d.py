@@ -10,7 +10,10 @@ every term is one shifted run of the volume, with no im2col and no depth
 unfolding.  A *tile* is output slices d0:d1 of one sample; its positions
 are counted in the padded layout (the ``Wp - Wo`` columns after each row
 and ``Hp - Ho`` rows after each slice are computed and dropped, or given
-zero gradient).  ``ember/backends/cpu/_conv3d.py`` chooses the tiles and
+zero gradient).  The volume may also be unfolded along w: kw copies of
+rows Wo wide, copy e shifted by e*dw (``pad_volumes``), so a row has no
+dropped columns (an 8x8 slice: 64 positions instead of 78 rounded to 96);
+the kernels below only see the row width ``Wp`` (then Wo) and the offsets.  ``ember/backends/cpu/_conv3d.py`` chooses the tiles and
 splits them over the threads.
 
 Numba imports this module only when the 3-D path first runs (through
@@ -23,31 +26,39 @@ from ._numba import _kernel, _conv_block, _wgrad_block, _U0, _BLK_O, _BLK_P, _WG
 
 
 @_kernel
-def pad_volumes(x, xq, D, H, W, Dp, Hp, Wp, pf, pt, pl, v0, v1):
-    """Volumes v0:v1 of xq (V, Dp, Hp, Wp) = those of x (V, D, H, W) with
-    ``pf`` slices, ``pt`` rows and ``pl`` columns of zeros before (and the
-    rest of Dp, Hp, Wp after); both flat, every element of xq written once
-    (unsigned indices: the row copies vectorise)."""
-    uW, uWp, upl = np.uint64(W), np.uint64(Wp), np.uint64(pl)
+def pad_volumes(x, xq, D, H, W, Dp, Hp, Wr, pf, pt, pl, copies, dw, v0, v1):
+    """Volumes v0:v1 of x (V, D, H, W) zero-padded into xq (V, copies, Dp,
+    Hp, Wr), ``pf`` slices and ``pt`` rows of zeros before: copy e's column
+    j holds the padded column j + e*dw (x's column j + e*dw - pl; zero
+    outside x).  One copy of width Wp is the padded volume; ``kw`` copies
+    of width Wo are it unfolded along w (see _conv3d._Vol).  Both flat,
+    every element of xq written once (unsigned indices: the copies
+    vectorise)."""
+    uWr = np.uint64(Wr)
     for v in range(v0, v1):
         src = np.uint64(v * D * H * W)
-        dst = np.uint64(v * Dp * Hp * Wp)
-        for d in range(Dp):
-            di = d - pf
-            for h in range(Hp):
-                row = dst + np.uint64((d * Hp + h) * Wp)
-                hi = h - pt
-                if di < 0 or di >= D or hi < 0 or hi >= H:
-                    for e in range(_U0, uWp):
+        for c in range(copies):
+            sh = c * dw - pl                 # x's column of row position 0
+            j0 = min(max(0, -sh), Wr)        # positions j0:j1 read x
+            j1 = max(j0, min(Wr, W - sh))
+            uj0, uj1 = np.uint64(j0), np.uint64(j1)
+            dst = np.uint64((v * copies + c) * Dp * Hp * Wr)
+            for d in range(Dp):
+                di = d - pf
+                for h in range(Hp):
+                    row = dst + np.uint64((d * Hp + h) * Wr)
+                    hi = h - pt
+                    if di < 0 or di >= D or hi < 0 or hi >= H:
+                        for e in range(_U0, uWr):
+                            xq[row + e] = 0
+                        continue
+                    s = src + np.uint64((di * H + hi) * W + j0 + sh)
+                    for e in range(_U0, uj0):
                         xq[row + e] = 0
-                    continue
-                s = src + np.uint64((di * H + hi) * W)
-                for e in range(_U0, upl):
-                    xq[row + e] = 0
-                for e in range(_U0, uW):
-                    xq[row + upl + e] = x[s + e]
-                for e in range(upl + uW, uWp):
-                    xq[row + e] = 0
+                    for e in range(_U0, uj1 - uj0):
+                        xq[row + uj0 + e] = x[s + e]
+                    for e in range(uj1, uWr):
+                        xq[row + e] = 0
 
 
 @njit(cache=True, nogil=True)
