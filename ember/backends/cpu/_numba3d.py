@@ -13,7 +13,8 @@ and ``Hp - Ho`` rows after each slice are computed and dropped, or given
 zero gradient).  The volume may also be unfolded along w: kw copies of
 rows Wo wide, copy e shifted by e*dw (``pad_volumes``), so a row has no
 dropped columns (an 8x8 slice: 64 positions instead of 78 rounded to 96);
-the kernels below only see the row width ``Wp`` (then Wo) and the offsets.  ``ember/backends/cpu/_conv3d.py`` chooses the tiles and
+the kernels below only see the row width ``Wp`` (then Wo) and the offsets.
+``ember/backends/cpu/_conv3d.py`` chooses the layout and the tiles and
 splits them over the threads.
 
 Numba imports this module only when the 3-D path first runs (through
