@@ -3,7 +3,7 @@
 of their depth windows, which every other conv takes: outputs and both
 gradients against torch, the path really taken, slabs of several depths,
 the volume with and without its unfolding along w, an inf input, double
-backward and threads."""
+backward and threads; and the global adaptive average pool (one mean)."""
 import numpy as np
 import pytest
 import torch
@@ -155,3 +155,11 @@ def test_conv3d_split_over_threads(path, monkeypatch):
     np.testing.assert_array_equal(res[0][0], res[1][0])
     np.testing.assert_array_equal(res[0][1], res[1][1])
     np.testing.assert_allclose(res[0][2], res[1][2], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6, 7), (4, 3, 2, 5)])
+def test_global_adaptive_avg_pool3d(shape, dtype):
+    """Output size 1 is one mean over the volume (batched and unbatched)."""
+    check(lambda lib, x: lib.nn.functional.adaptive_avg_pool3d(x, 1), rand(*shape, dtype=dtype))
+    check(lambda lib, x: lib.nn.AdaptiveAvgPool3d((1, 1, 1))(x), rand(*shape, dtype=dtype))

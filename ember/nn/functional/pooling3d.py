@@ -270,6 +270,10 @@ def adaptive_avg_pool3d(input, output_size):
     Do, Ho, Wo = out
     if 0 in out:
         return _unbatch(zeros((N, C) + out, dtype=input.dtype, device=input.device), batched)
+    if out == (1, 1, 1) and input._data.dtype.name in ("float32", "float64"):
+        # the global average (a CNN's head): one mean over the volume, not two
+        # 2-D pooling stages (~7x torch's time at cnn3d's 4x4x4 maps)
+        return _unbatch(x5.mean(dim=(2, 3, 4), keepdim=True), batched)
     y = adaptive_avg_pool2d(x5.reshape(N, C * D, H, W), (Ho, Wo))
     y = adaptive_avg_pool2d(y.reshape(N, C, D, Ho * Wo), (Do, Ho * Wo))
     return _unbatch(y.reshape(N, C, Do, Ho, Wo), batched)
