@@ -3,7 +3,8 @@
 of their depth windows, which every other conv takes: outputs and both
 gradients against torch, the path really taken, slabs of several depths,
 the volume with and without its unfolding along w, an inf input, double
-backward and threads; and the global adaptive average pool (one mean)."""
+backward and threads; MaxPool3d(2)'s one-pass kernels and the global
+adaptive average pool (one mean)."""
 import numpy as np
 import pytest
 import torch
@@ -163,3 +164,39 @@ def test_global_adaptive_avg_pool3d(shape, dtype):
     """Output size 1 is one mean over the volume (batched and unbatched)."""
     check(lambda lib, x: lib.nn.functional.adaptive_avg_pool3d(x, 1), rand(*shape, dtype=dtype))
     check(lambda lib, x: lib.nn.AdaptiveAvgPool3d((1, 1, 1))(x), rand(*shape, dtype=dtype))
+
+
+@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 4, 6, 8), (2, 3, 5, 7, 9), (3, 4, 5, 4)])
+def test_max_pool3d_2x2x2(jit, dtype, shape):
+    """MaxPool3d(2) by its one-pass kernels (compiled, or the generic
+    formulas): values, indices and gradient exactly torch's, with ties, NaN
+    (the last one wins), inf and -inf, odd sizes (a part window dropped)
+    and an unbatched input."""
+    x = rand(*shape, dtype=dtype)
+    f = x.reshape(-1)
+    f[::7] = f[1::7][:f[::7].size]                       # ties inside windows
+    f[5], f[9], f[13], f[20] = np.nan, np.nan, np.inf, -np.inf
+    old = _jit.set_enabled(jit)
+    try:
+        res = []
+        for lib in (ember, torch):
+            t = lib.tensor(x, requires_grad=True)
+            y, i = lib.nn.functional.max_pool3d(t, 2, return_indices=True)
+            g = lib.tensor(np.arange(y.numel(), dtype=dtype).reshape(tuple(y.shape)))
+            (y * g).sum().backward()
+            res.append((y.detach().numpy(force=True), i.numpy(force=True),
+                        t.grad.numpy(force=True)))
+    finally:
+        _jit.set_enabled(old)
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(res[0][1], res[1][1])
+    np.testing.assert_array_equal(res[0][2], res[1][2])
+
+
+def test_max_pool3d_2x2x2_double_backward():
+    x = ember.tensor(rand(2, 2, 4, 5, 6, dtype=np.float64), requires_grad=True)
+    assert ember.autograd.gradcheck(lambda t: ember.nn.functional.max_pool3d(t, 2), (x,))
+    assert ember.autograd.gradgradcheck(lambda t: ember.nn.functional.max_pool3d(t, 2), (x,))
+    check(lambda lib, t: lib.nn.MaxPool3d(2)(t), rand(2, 3, 6, 4, 4, dtype=np.float32))

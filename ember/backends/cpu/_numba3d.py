@@ -1,4 +1,5 @@
-"""Compiled kernels of 3-D convolutions (float32, hosts with AVX-512).
+"""Compiled kernels of 3-D convolutions (float32, hosts with AVX-512) and of
+3-D max pooling over 2x2x2 windows (at the end).
 
 The direct kernel of ``_numba`` (``_conv_block``, ``_wgrad_block``) reads
 its input through a table of offsets, one per term of the sum, so it is not
@@ -17,8 +18,8 @@ the kernels below only see the row width ``Wp`` (then Wo) and the offsets.
 ``ember/backends/cpu/_conv3d.py`` chooses the layout and the tiles and
 splits them over the threads.
 
-Numba imports this module only when the 3-D path first runs (through
-``_conv3d._kernels``), never at ``import ember``.
+This module (and so Numba) is imported when a 3-D kernel first runs
+(through ``_conv3d._kernels``), never at ``import ember``.
 """
 import numpy as np
 from numba import njit
@@ -149,3 +150,89 @@ def conv3d_direct_wgrad(xq, g, offs, gwt, gbuf, red, tiles, t0, t1, sample, plan
                     for lane in range(16):
                         acc += red[r + lane]
                     gwt[kb + kk, ob + o] += acc
+
+
+# ---- max pooling over 2x2x2 windows at stride 2 ------------------------------------------
+# (ember/backends/generic/pooling3d.py's formulas, one pass each.)  The
+# winner is 4*a + 2*b + c for depth a, row b, column c of the window.
+
+@_kernel
+def _nan_winner(v0, v1, v2, v3, v4, v5, v6, v7):
+    """(winner, max) by torch's rule, in window order: a value wins when it is
+    larger than the maximum so far or NaN (so the last NaN wins)."""
+    m, k = v0, 0
+    vs = (v1, v2, v3, v4, v5, v6, v7)
+    for i in range(7):
+        v = vs[i]
+        if v > m or v != v:
+            m, k = v, i + 1
+    return k, m
+
+
+@_kernel
+def max_pool2x2x2_forward(x, y, win, p0, p1):
+    """Volumes p0:p1 of x (P, D, H, W) -> y (P, Do, Ho, Wo) and the winners
+    ``win`` (int8, that shape).  A row of windows first runs as a tournament
+    of plain comparisons (the first maximum: a tie keeps the left value),
+    which vectorises, summing its values on the side; only when that sum is
+    NaN (a NaN, or inf and -inf, in the row) is it redone by the NaN rule."""
+    Do, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
+    for p in range(p0, p1):
+        for od in range(Do):
+            for oh in range(Ho):
+                r0, r1 = x[p, 2 * od, 2 * oh], x[p, 2 * od, 2 * oh + 1]
+                r2, r3 = x[p, 2 * od + 1, 2 * oh], x[p, 2 * od + 1, 2 * oh + 1]
+                yo, wo_ = y[p, od, oh], win[p, od, oh]
+                chk = r0[0] - r0[0]
+                for w in range(Wo):
+                    v0, v1, v2, v3 = r0[2 * w], r0[2 * w + 1], r1[2 * w], r1[2 * w + 1]
+                    v4, v5, v6, v7 = r2[2 * w], r2[2 * w + 1], r3[2 * w], r3[2 * w + 1]
+                    chk += ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))
+                    t = v1 > v0
+                    m0, i0 = (v1, 1) if t else (v0, 0)
+                    t = v3 > v2
+                    m1, i1 = (v3, 3) if t else (v2, 2)
+                    t = v5 > v4
+                    m2, i2 = (v5, 5) if t else (v4, 4)
+                    t = v7 > v6
+                    m3, i3 = (v7, 7) if t else (v6, 6)
+                    t = m1 > m0
+                    n0, j0 = (m1, i1) if t else (m0, i0)
+                    t = m3 > m2
+                    n1, j1 = (m3, i3) if t else (m2, i2)
+                    t = n1 > n0
+                    yo[w] = n1 if t else n0
+                    wo_[w] = j1 if t else j0
+                if chk != chk:
+                    for w in range(Wo):
+                        k, m = _nan_winner(r0[2 * w], r0[2 * w + 1], r1[2 * w], r1[2 * w + 1],
+                                           r2[2 * w], r2[2 * w + 1], r3[2 * w], r3[2 * w + 1])
+                        yo[w], wo_[w] = m, k
+
+
+@_kernel
+def max_pool2x2x2_backward(g, win, gx, zero, p0, p1):
+    """The backward of max_pool2x2x2_forward, written, not added: volumes
+    p0:p1 of gx (P, D, H, W) get g (P, Do, Ho, Wo) at each window's winner
+    and ``zero`` everywhere else, the slices, rows and columns no window
+    covers included (so gx needs no zeroing pass first)."""
+    D, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
+    Do, Ho, Wo = g.shape[1], g.shape[2], g.shape[3]
+    for p in range(p0, p1):
+        for d in range(D):
+            od, a = d // 2, d % 2
+            for h in range(H):
+                row = gx[p, d, h]
+                oh, b = h // 2, h % 2
+                if od >= Do or oh >= Ho:
+                    for w in range(W):
+                        row[w] = zero
+                    continue
+                gr, wr = g[p, od, oh], win[p, od, oh]
+                base = 4 * a + 2 * b
+                for w in range(Wo):
+                    v, k = gr[w], wr[w]
+                    row[2 * w] = v if k == base else zero
+                    row[2 * w + 1] = v if k == base + 1 else zero
+                for w in range(2 * Wo, W):
+                    row[w] = zero
