@@ -319,10 +319,10 @@ def _dx_geo3(geo):
 
 
 def _direct_dx(geo):
-    """Whether the input gradient is computed as a conv (``_dx_geo``)."""
-    if type(geo) is _Geo:
-        return _dx_geo(geo) is not None
-    return _dx_geo3(geo) is not None or _dx_geo(geo.plane) is not None
+    """Whether the input gradient is computed as a conv (``_dx_geo``; for a 3-D
+    conv, its plane's: where that is a col2im scatter, ``_scatter`` still
+    tries the backend's direct kernels first)."""
+    return _dx_geo(geo if type(geo) is _Geo else geo.plane) is not None
 
 
 def _input_grad(g, w, geo):
