@@ -52,6 +52,12 @@ same three Ops and kernels run on that ``plane`` geometry; ``_depth_unfold``
 (a gather) and its adjoint ``_depth_fold`` (a scatter-add) move between the
 two layouts around the kernel calls (``_apply``, ``_scatter``,
 ``_input_grad``), so a 3-D conv is differentiable twice like the others.
+Those three first ask the backend for a direct 3-D kernel
+(``conv3d_direct``, ``conv3d_direct_wgrad``: the CPU's, for float32 stride-1
+convs, read the zero-padded volume itself); where it answers None (other
+devices, dtypes, strides, groups) the depth windows run.  A stride-1
+conv's input gradient is then ``conv3d_direct`` of the output gradient with
+the rotated kernel (``_dx_geo3``).
 """
 import numpy as np
 
