@@ -91,14 +91,17 @@ def conv3d_direct_forward(xq, wp, offs, bias, y, out, tiles, t0, t1, sample, pla
 def _copy_out(out, y, bias, n, d0, d1, O, Do, Ho, Wo, TP, plane, Wp):
     """y[n, o, d, h, :] = out[o*TP + (d - d0)*plane + h*Wp : ... + Wo] (+ bias[o])
     for d0 <= d < d1 (y flat)."""
-    uWo = np.uint64(Wo)
+    # (rows as wide as the output, the unfolded layout: a slice's rows are one
+    # run, copied at once instead of Ho short copies)
+    run, rows = (Ho * Wo, 1) if Wp == Wo else (Wo, Ho)
+    urun = np.uint64(run)
     for o in range(O):
         bo = bias[o] if bias.size else np.float32(0)
         for d in range(d0, d1):
-            for h in range(Ho):
+            for h in range(rows):
                 dst = np.uint64((((n * O + o) * Do + d) * Ho + h) * Wo)
                 src = np.uint64(o * TP + (d - d0) * plane + h * Wp)
-                for e in range(_U0, uWo):
+                for e in range(_U0, urun):
                     y[dst + e] = out[src + e] + bo
 
 
@@ -106,13 +109,14 @@ def _copy_out(out, y, bias, n, d0, d1, O, Do, Ho, Wo, TP, plane, Wp):
 def _wide_slices(g, gbuf, n, d0, d1, O, Do, Ho, Wo, TP, plane, Wp):
     """gbuf[o*TP + (d - d0)*plane + h*Wp + w] = g[n, o, d, h, w] for
     d0 <= d < d1 (flat; the other positions are left as they are: zeros)."""
-    uWo = np.uint64(Wo)
+    run, rows = (Ho * Wo, 1) if Wp == Wo else (Wo, Ho)     # (as in _copy_out)
+    urun = np.uint64(run)
     for o in range(O):
         for d in range(d0, d1):
-            for h in range(Ho):
+            for h in range(rows):
                 src = np.uint64((((n * O + o) * Do + d) * Ho + h) * Wo)
                 dst = np.uint64(o * TP + (d - d0) * plane + h * Wp)
-                for e in range(_U0, uWo):
+                for e in range(_U0, urun):
                     gbuf[dst + e] = g[src + e]
 
 
