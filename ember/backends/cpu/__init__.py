@@ -28,8 +28,8 @@ for _t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.i
 del _t
 
 from . import (_rows, _reduction, _gemm, _activation, _norm, _attention,  # noqa: E402,F401
-               _linear, _conv, _pooling, _rnn, _indexing, _special, _optim, _sparse, _shape,
-               _loss, _elementwise)  # (register their kernels)
+               _linear, _conv, _conv3d, _pooling, _pooling3d, _rnn, _indexing, _special,
+               _optim, _sparse, _shape, _loss, _elementwise)  # (register their kernels)
 
 from ._alloc import tune_allocator  # noqa: E402,F401
 from ._pool import get_num_threads, set_num_threads  # noqa: E402,F401

@@ -9,4 +9,4 @@ from .._table import GENERIC  # noqa: F401
 
 from . import (rows, reduction, gemm, activation, loss, norm, attention,  # noqa: E402,F401
                linear, conv, rnn, indexing, special, special_functions, counting,
-               optim, sparse, shape, pooling, elementwise)
+               optim, sparse, shape, pooling, pooling3d, elementwise)

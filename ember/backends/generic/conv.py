@@ -97,3 +97,21 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
                 t += d[:, i, j].transpose(1, 0, 2, 3)
         gx = gxp[:, :, geo.pt:geo.pt + H, geo.pl:geo.pl + W].reshape(geo.x_shape)
     return gx, gw
+
+
+@GENERIC.register
+def conv3d_direct(x, w, geo, bias=None, keep=False):
+    """A 3-D conv (geometry ``geo``, ``ember.nn.functional.conv._Geo3``) by a
+    backend's direct kernel: (y, kept), or None where the backend has none
+    (here: the caller runs it as the 2-D conv of its depth windows)."""
+    return None
+
+
+@GENERIC.register
+def conv3d_direct_wgrad(x, g, geo, kept=None):
+    """The weight gradient of ``conv3d_direct``'s conv, or None where the
+    backend has no such kernel (here).  ``kept``: what ``conv3d_direct``
+    kept, released either way."""
+    if kept is not None:
+        kept.release()
+    return None

@@ -52,6 +52,12 @@ same three Ops and kernels run on that ``plane`` geometry; ``_depth_unfold``
 (a gather) and its adjoint ``_depth_fold`` (a scatter-add) move between the
 two layouts around the kernel calls (``_apply``, ``_scatter``,
 ``_input_grad``), so a 3-D conv is differentiable twice like the others.
+Those three first ask the backend for a direct 3-D kernel
+(``conv3d_direct``, ``conv3d_direct_wgrad``: the CPU's, for float32 stride-1
+convs, read the zero-padded volume itself); where it answers None (other
+devices, dtypes, strides, groups) the depth windows run.  A stride-1
+conv's input gradient is then ``conv3d_direct`` of the output gradient with
+the rotated kernel (``_dx_geo3``).
 """
 import numpy as np
 
@@ -165,7 +171,8 @@ class _Geo3:
     the user-visible shapes (unbatched inputs drop N).
     """
 
-    __slots__ = ("x5", "y5", "w5", "x_shape", "y_shape", "w_shape", "sd", "dd", "pf", "plane")
+    __slots__ = ("x5", "y5", "w5", "x_shape", "y_shape", "w_shape", "sd", "dd", "pf", "pb",
+                 "plane", "_dx")
 
     def __init__(self, x5, w5, G, stride, padding, dilation, out_sp, x_shape, y_shape, w_shape):
         N, C, D, H, W = x5
@@ -174,7 +181,8 @@ class _Geo3:
         self.x5, self.w5, self.y5 = x5, w5, (N, O) + tuple(out_sp)
         self.x_shape, self.y_shape, self.w_shape = x_shape, y_shape, w_shape
         self.sd, self.dd = stride[0], dilation[0]
-        self.pf = padding[0][0]
+        self.pf, self.pb = padding[0]
+        self._dx = False
         xf = (N * Do, C * kd, H, W)
         self.plane = _Geo(xf, (O, Cg * kd, kh, kw), G, stride[1:],
                           padding[1] + padding[2], dilation[1:], (Ho, Wo), xf,
@@ -240,12 +248,32 @@ def _out_from_plane(yf, g3):
 # The kernel calls the Ops make, for either geometry: a 3-D one runs the
 # plane's kernels between the depth (un)folds.
 
+class _Kept3:
+    """What a backend's direct 3-D forward (``conv3d_direct``) kept for its
+    weight gradient (``kept``, opaque here): only ``conv3d_direct_wgrad``
+    reads it, never the depth-window path."""
+    __slots__ = ("kept",)
+
+    def __init__(self, kept):
+        self.kept = kept
+
+
 def _apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
     """``conv2d_apply``: (y, gw, kept cols) from input-side ``x``, weight ``w``
     and/or output-side ``g``."""
     if type(geo) is _Geo:
         return kernels(x).conv2d_apply(x, w, geo, g=g, need_y=need_y, bias=bias,
                                        keep_cols=keep_cols)
+    K = kernels(x)
+    if g is None:
+        got = K.conv3d_direct(x.reshape(geo.x5), w, geo, bias, keep_cols)
+        if got is not None:
+            y, kept = got
+            return y.reshape(geo.y_shape), None, (None if kept is None else _Kept3(kept))
+    elif not need_y:
+        gw = K.conv3d_direct_wgrad(x.reshape(geo.x5), g.reshape(geo.y5), geo)
+        if gw is not None:
+            return None, gw, None
     p = geo.plane
     y, gw, kept = kernels(x).conv2d_apply(
         _depth_unfold(x, geo), None if w is None else w.reshape(p.w4), p,
@@ -258,6 +286,16 @@ def _scatter(g, w, geo, x=None, need_x=True, cols=None):
     """``conv2d_scatter``: (input gradient, weight gradient) from output-side ``g``."""
     if type(geo) is _Geo:
         return kernels(g).conv2d_scatter(g, w, geo, x=x, need_x=need_x, cols=cols)
+    if x is not None or cols is not None:
+        # the weight gradient by the backend's direct kernel, on what its
+        # forward kept; else (None) the depth-window path below, from x
+        direct = cols.kept if isinstance(cols, _Kept3) else None
+        if direct is not None:
+            cols = None
+        gw = kernels(g).conv3d_direct_wgrad(None if x is None else x.reshape(geo.x5),
+                                            g.reshape(geo.y5), geo, direct)
+        if gw is not None:
+            return (_input_grad(g, w, geo) if need_x else None), gw
     p = geo.plane
     gx, gw = kernels(g).conv2d_scatter(
         _out_to_plane(g, geo), w.reshape(p.w4), p,
@@ -267,8 +305,29 @@ def _scatter(g, w, geo, x=None, need_x=True, cols=None):
     return (None if gx is None else _depth_fold(gx, geo)), gw
 
 
+def _dx_geo3(geo):
+    """The geometry of a stride-1 3-D conv's input gradient as a forward conv
+    of the output gradient with the rotated kernel (one group; padding
+    dilation*(k-1) minus the conv's on each side), or None."""
+    if geo._dx is not False:
+        return geo._dx
+    geo._dx = None
+    p = geo.plane
+    if geo.sd == 1 and p.sh == 1 and p.sw == 1 and p.G == 1:
+        O, C, kd, kh, kw = geo.w5
+        ed, eh, ew = geo.dd * (kd - 1), p.dh * (kh - 1), p.dw * (kw - 1)
+        pads = ((ed - geo.pf, ed - geo.pb), (eh - p.pt, eh - p.pb), (ew - p.pl, ew - p.pr))
+        if min(min(q) for q in pads) >= 0:
+            geo._dx = _Geo3(geo.y5, (C, O, kd, kh, kw), 1, (1, 1, 1), pads,
+                            (geo.dd, p.dh, p.dw), geo.x5[2:], geo.y5, geo.x5,
+                            (C, O, kd, kh, kw))
+    return geo._dx
+
+
 def _direct_dx(geo):
-    """Whether the input gradient is computed as a conv (``_dx_geo``)."""
+    """Whether the input gradient is computed as a conv (``_dx_geo``; for a 3-D
+    conv, its plane's: where that is a col2im scatter, ``_scatter`` still
+    tries the backend's direct kernels first)."""
     return _dx_geo(geo if type(geo) is _Geo else geo.plane) is not None
 
 
@@ -276,6 +335,14 @@ def _input_grad(g, w, geo):
     """d(conv)/d(input) applied to output-side ``g`` (== the transposed conv of g)."""
     if type(geo) is _Geo:
         return _input_grad2(g, w, geo)
+    t = _dx_geo3(geo)
+    if t is not None:
+        # the backend's direct kernel, on the kernel flipped in all three axes
+        # with its in/out channels swapped
+        wr = w.reshape(geo.w5).transpose(1, 0, 2, 3, 4)[:, :, ::-1, ::-1, ::-1]
+        got = kernels(g).conv3d_direct(g.reshape(geo.y5), wr, t)
+        if got is not None:
+            return got[0].reshape(geo.x_shape)
     p = geo.plane
     return _depth_fold(_input_grad2(_out_to_plane(g, geo), w.reshape(p.w4), p), geo)
 
