@@ -1390,6 +1390,16 @@ def add_scaled(d, g, a):
         d[i] += g[i] * a
 
 
+@_exact
+def momentum_update(d, g, buf, momentum, a):
+    """SGD with momentum (no dampening) in one pass: buf = buf * momentum + g,
+    then d += buf * a; rounds as the three NumPy operations do."""
+    for i in range(d.size):
+        b = buf[i] * momentum + g[i]
+        buf[i] = b
+        d[i] += b * a
+
+
 # ---- CTC loss: the forward-backward recursion per sequence ---------------------------------
 
 @_exact
