@@ -598,11 +598,30 @@ def _calibrate():
 _OWNED_REFS = _calibrate()
 
 
+def _base_refs_of_sole_view():
+    """getrefcount of an array's ``.base`` when one view alone holds it, as
+    _adoptable reads it (measured, as _OWNED_REFS is)."""
+    v = np.empty(2).reshape(1, 2)
+    return getrefcount(v.base)
+
+
+_SOLE_VIEW_REFS = _base_refs_of_sole_view()
+
+
 def _adoptable(g, t):
     """Whether ``g`` can become ``t.grad`` as is: a fresh, contiguous array of
-    t's dtype that nothing else references (torch steals the buffer too)."""
-    return (type(g) is np.ndarray and g.base is None and g.dtype is t._data.dtype
-            and g.flags.c_contiguous and g.flags.writeable and getrefcount(g) <= _OWNED_REFS)
+    t's dtype that nothing else references (torch steals the buffer too).
+    A reshaped view of such an array (a conv's or batch norm's weight
+    gradient, computed in another layout) qualifies when it spans all of
+    its base and is the base's only holder."""
+    if not (type(g) is np.ndarray and g.dtype is t._data.dtype and g.flags.c_contiguous
+            and g.flags.writeable and getrefcount(g) <= _OWNED_REFS):
+        return False
+    base = g.base
+    if base is None:
+        return True
+    return (type(base) is np.ndarray and base.base is None and base.nbytes == g.nbytes
+            and getrefcount(base) <= _SOLE_VIEW_REFS + 1)   # (+1: the local ``base``)
 
 
 def _leaf_hooks(t, g, create_graph):
