@@ -282,16 +282,26 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                         f"{type(momentum).__name__}")
     x = input._data
     C = x.shape[1] if x.ndim > 1 else 0
-    _channel_vec(running_mean, "running_mean", C)
-    _channel_vec(running_var, "running_var", C)
-    _channel_vec(weight, "weight", C)
-    _channel_vec(bias, "bias", C)
-    _same_dtype(input, weight, bias)
-    _float_input(input, "batch_norm")
+    # (the checks' calls made only when a check fails: every BatchNorm layer
+    # comes here each step)
+    if ((running_mean is not None and running_mean._data.size != C)
+            or (running_var is not None and running_var._data.size != C)
+            or (weight is not None and weight._data.size != C)
+            or (bias is not None and bias._data.size != C)):
+        _channel_vec(running_mean, "running_mean", C)
+        _channel_vec(running_var, "running_var", C)
+        _channel_vec(weight, "weight", C)
+        _channel_vec(bias, "bias", C)
+    dt = x.dtype
+    if (weight is not None and weight._data.dtype != dt) or (bias is not None and
+                                                            bias._data.dtype != dt):
+        _same_dtype(input, weight, bias)
+    if dt.kind != "f":
+        _float_input(input, "batch_norm")
     if x.ndim < 2:
         raise ValueError(f"Expected 2D or higher input to batch_norm, but got {x.ndim}D input")
-    pshape = (1, C) + (1,) * (x.ndim - 2)
     if not training:
+        pshape = (1, C) + (1,) * (x.ndim - 2)
         if running_mean is None or running_var is None:
             raise RuntimeError(f"running_{'mean' if running_mean is None else 'var'} must be "
                                "defined in evaluation mode")
