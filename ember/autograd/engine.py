@@ -639,7 +639,7 @@ def _accumulate_leaf(node, g, create_graph):
     t = node.variable
     if t._hooks:
         g = _leaf_hooks(t, g, create_graph)
-    with _grad_lock(t):
+    with _GRAD_LOCKS[(id(t) >> 4) & 63]:     # (_grad_lock(t), inline: once per leaf per step)
         # (``_grad``, not the ``grad`` property: an adopted gradient has t's dtype
         # and array type, and _fix gave it t's shape, so the setter's checks pass)
         if t._grad is None and not create_graph and _adoptable(g, t):
