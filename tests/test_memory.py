@@ -253,6 +253,45 @@ def test_leaf_gradient_is_adopted_not_shared():
     assert d.grad.numpy() is Fresh.arr()       # adopted: no copy
 
 
+def test_leaf_gradient_view_adopted_only_when_sole_holder_of_its_base():
+    """A gradient that is a reshaped view of a fresh array (a conv's weight
+    gradient) is adopted when it alone holds that array; two views of one
+    array, or a view of part of one, are copied."""
+    class Views(ember.autograd.Function):
+        base = None
+
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * 1 + y.sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            buf = np.arange(6, dtype=np.float32)
+            Views.base = weakref.ref(buf)
+            if Views.mode == "sole":
+                return ember.from_numpy(buf.reshape(2, 3)), None
+            if Views.mode == "two":
+                return ember.from_numpy(buf.reshape(2, 3)), ember.from_numpy(buf.reshape(3, 2))
+            return ember.from_numpy(buf[:6].reshape(2, 3)), ember.from_numpy(buf[:4].reshape(2, 2))
+
+    x = ember.zeros(2, 3, requires_grad=True)
+    if x.device.type != "cpu":
+        return      # (a CPU gradient for another device's leaf is refused, as torch refuses it)
+    Views.mode = "sole"
+    Views.apply(x, ember.zeros(3, 2)).sum().backward()
+    base = Views.base()
+    assert base is not None and x.grad.numpy().base is base     # adopted: no copy
+    del base
+    for mode, shape in (("two", (3, 2)), ("part", (2, 2))):
+        x = ember.zeros(2, 3, requires_grad=True)
+        y = ember.zeros(*shape, requires_grad=True)
+        Views.mode = mode
+        Views.apply(x, y).sum().backward()
+        assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+        x.grad.add_(100)
+        np.testing.assert_array_equal(y.grad.numpy().reshape(-1), np.arange(y.numel()))
+
+
 # ---- training loops ----------------------------------------------------------------------
 
 def _mlp_step(seed=0, batch=32, fresh_leaf=True):

@@ -225,6 +225,34 @@ def test_conv_errors_as_torch(fn, match):
     _raises(RuntimeError, match, fn)
 
 
+@pytest.mark.parametrize("kw", [dict(stride=1.0), dict(stride=True), dict(padding=(1.0, 1)),
+                                dict(groups=1.0), dict(dilation=(True, 1))])
+def test_conv_argument_types_checked_after_a_valid_call(kw):
+    """conv remembers the geometry of each (shapes, arguments) it has seen;
+    an argument equal to a remembered one but of the wrong type (1.0 == 1,
+    True == 1) must still raise torch's TypeError."""
+    for lib in (ember, torch):
+        x, w = lib.ones(1, 2, 5, 5), lib.ones(3, 2, 3, 3)
+        lib.nn.functional.conv2d(x, w, None, 1, 1, 1, 1)
+        lib.nn.functional.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), 1)
+        with pytest.raises(TypeError):
+            lib.nn.functional.conv2d(x, w, **kw)
+
+
+def test_conv_same_arguments_other_shapes():
+    """Remembered geometries are per shape: a second batch size, a bias, a
+    dtype (complex refused) each take their own checks."""
+    w = ember.ones(3, 2, 3, 3)
+    for n in (1, 4, 1):
+        y = ember.nn.functional.conv2d(ember.ones(n, 2, 5, 5), w, None, 1, 1)
+        assert tuple(y.shape) == (n, 3, 5, 5)
+    with pytest.raises(RuntimeError, match="expected bias to be 1-dimensional with 3"):
+        ember.nn.functional.conv2d(ember.ones(1, 2, 5, 5), w, ember.ones(4), 1, 1)
+    with pytest.raises(NotImplementedError, match="complex"):
+        ember.nn.functional.conv2d(ember.ones(1, 2, 5, 5, dtype=ember.complex64),
+                                   ember.ones(3, 2, 3, 3, dtype=ember.complex64), None, 1, 1)
+
+
 def test_conv_non_tensor_input_is_type_error():
     with pytest.raises(TypeError):
         ember.nn.functional.conv2d([1.0], ember.zeros(4, 3, 3, 3))

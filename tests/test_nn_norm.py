@@ -40,6 +40,22 @@ def test_batch_norm_training_updates_running_stats(dtype, tol, shape):
     assert_close(stats[ember][1], stats[torch][1], **tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_running_stats_compiled_matches_numpy_bitwise(dtype):
+    """The running statistics update runs as one compiled pass where the
+    kernels are on; it must round exactly as the generic NumPy formula does."""
+    from ember.backends.cpu import _norm
+    from ember.backends.generic import norm as generic
+    rng = np.random.default_rng(5)
+    rm, rv, mean, var = (rng.standard_normal(37).astype(dtype) for _ in range(4))
+    got, want = (rm.copy(), rv.copy()), (rm.copy(), rv.copy())
+    for momentum in (0.1, 0.3, 1 / 7):
+        _norm.update_running_stats(*got, mean, var, momentum, 40 / 39)
+        generic.update_running_stats(*want, mean, var, momentum, 40 / 39)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
 def test_batch_norm_eval_without_affine_and_without_running_stats():
     C = 3
     rm, rv = rand(C, seed=3), rand(C, seed=4, low=0.5, high=2)

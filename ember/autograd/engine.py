@@ -598,11 +598,30 @@ def _calibrate():
 _OWNED_REFS = _calibrate()
 
 
+def _base_refs_of_sole_view():
+    """getrefcount of an array's ``.base`` when one view alone holds it, as
+    _adoptable reads it (measured, as _OWNED_REFS is)."""
+    v = np.empty(2).reshape(1, 2)
+    return getrefcount(v.base)
+
+
+_SOLE_VIEW_REFS = _base_refs_of_sole_view()
+
+
 def _adoptable(g, t):
     """Whether ``g`` can become ``t.grad`` as is: a fresh, contiguous array of
-    t's dtype that nothing else references (torch steals the buffer too)."""
-    return (type(g) is np.ndarray and g.base is None and g.dtype is t._data.dtype
-            and g.flags.c_contiguous and g.flags.writeable and getrefcount(g) <= _OWNED_REFS)
+    t's dtype that nothing else references (torch steals the buffer too).
+    A reshaped view of such an array (a conv's or batch norm's weight
+    gradient, computed in another layout) qualifies when it spans all of
+    its base and is the base's only holder."""
+    if not (type(g) is np.ndarray and g.dtype is t._data.dtype and g.flags.c_contiguous
+            and g.flags.writeable and getrefcount(g) <= _OWNED_REFS):
+        return False
+    base = g.base
+    if base is None:
+        return True
+    return (type(base) is np.ndarray and base.base is None and base.nbytes == g.nbytes
+            and getrefcount(base) <= _SOLE_VIEW_REFS + 1)   # (+1: the local ``base``)
 
 
 def _leaf_hooks(t, g, create_graph):
@@ -620,7 +639,7 @@ def _accumulate_leaf(node, g, create_graph):
     t = node.variable
     if t._hooks:
         g = _leaf_hooks(t, g, create_graph)
-    with _grad_lock(t):
+    with _GRAD_LOCKS[(id(t) >> 4) & 63]:     # (_grad_lock(t), inline: once per leaf per step)
         # (``_grad``, not the ``grad`` property: an adopted gradient has t's dtype
         # and array type, and _fix gave it t's shape, so the setter's checks pass)
         if t._grad is None and not create_graph and _adoptable(g, t):

@@ -47,6 +47,9 @@ class SGD(Optimizer):
             # With maximize or weight decay the loop's g is a temporary we may overwrite.
             fresh = group["maximize"] or group["weight_decay"] != 0
             # Without momentum SGD keeps no state (not even an empty entry), as torch.
+            if has_momentum and dampening == 0 and not (nesterov or fresh):
+                self._momentum_steps(group["params"], momentum, neg_lr)
+                continue
             for d, g, st in self._params_with_grad(group, stateful=has_momentum):
                 owned = fresh
                 if has_momentum:
@@ -77,3 +80,26 @@ class SGD(Optimizer):
                 else:    # (g is a buffer we keep, or the gradient itself)
                     kernels(d).sgd_step(d, g, neg_lr)
         return loss
+
+    def _momentum_steps(self, params, momentum, neg_lr):
+        """The loop of ``step`` for the usual case (momentum without dampening;
+        no Nesterov, weight decay or maximize): ``_params_with_grad`` written
+        out, and each update one backend kernel over the parameter, its
+        gradient and its buffer (``buf = momentum * buf + g; p -= lr * buf``),
+        rounding as the general loop's three NumPy passes do."""
+        state = self.state
+        for p in params:
+            grad = p._grad      # (the .grad property's field: no call per parameter)
+            if grad is None:
+                continue
+            d = p._data
+            g = grad._data
+            st = state[p]
+            buf_t = st.get("momentum_buffer")
+            if buf_t is None:   # (the first step: the buffer starts as the gradient)
+                buf = g.copy()
+                st["momentum_buffer"] = _wrap(buf)
+                kernels(d).sgd_step(d, buf, neg_lr)
+            else:
+                kernels(d).sgd_momentum_step(d, g, buf_t._data, momentum, neg_lr)
+            p._vc[0] += 1

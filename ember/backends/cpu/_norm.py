@@ -79,6 +79,20 @@ def normalize_backward(g, saved, rstd, w, spec, need):
     return grads if grads is not None else _generic.normalize_backward(g, saved, rstd, w, spec, need)
 
 
+@KERNELS.register
+def update_running_stats(rm, rv, mean, var, momentum, unbias):
+    """The generic running-statistics update as one compiled pass (a batch
+    norm's step otherwise pays ~10 NumPy calls on its C-long vectors),
+    rounding as the NumPy operations do; same dtype and contiguous only."""
+    dt = rm.dtype
+    k = _jit.kernels_for(dt)
+    if (k is None or rv.dtype != dt or mean.dtype != dt or var.dtype != dt
+            or not (rm.flags.c_contiguous and rv.flags.c_contiguous)):
+        return _generic.update_running_stats(rm, rv, mean, var, momentum, unbias)
+    f = dt.type     # (scalars rounded from Python's double as NumPy would)
+    k.running_stats_update(rm, rv, mean, var, f(1 - momentum), f(momentum), f(unbias))
+
+
 def _by_channels(kernel, shape):
     """``kernel(c0, c1)`` over the channels of an (N, C, S) batch norm, split
     by channel ranges over the intra-op threads when each gets at least

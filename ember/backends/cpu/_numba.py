@@ -1390,6 +1390,26 @@ def add_scaled(d, g, a):
         d[i] += g[i] * a
 
 
+
+@_exact
+def running_stats_update(rm, rv, mean, var, omm, m, unbias):
+    """Batch norm's running statistics in one pass: rm = rm * omm + m * mean,
+    rv = rv * omm + m * (var * unbias) (omm = 1 - momentum), rounding as the
+    NumPy operations of the generic ``update_running_stats`` do."""
+    for i in range(rm.size):
+        rm[i] = rm[i] * omm + m * mean[i]
+        rv[i] = rv[i] * omm + m * (var[i] * unbias)
+
+@_exact
+def momentum_update(d, g, buf, momentum, a):
+    """SGD with momentum (no dampening) in one pass: buf = buf * momentum + g,
+    then d += buf * a; rounds as the three NumPy operations do."""
+    for i in range(d.size):
+        b = buf[i] * momentum + g[i]
+        buf[i] = b
+        d[i] += b * a
+
+
 # ---- CTC loss: the forward-backward recursion per sequence ---------------------------------
 
 @_exact

@@ -42,3 +42,16 @@ def sgd_step(d, g, neg_lr):
             or not (d.flags.c_contiguous and g.flags.c_contiguous)):
         return _generic.sgd_step(d, g, neg_lr)
     k.add_scaled(d.reshape(-1), g.reshape(-1), dt.type(neg_lr))
+
+
+@KERNELS.register
+def sgd_momentum_step(d, g, buf, momentum, neg_lr):
+    """buf = momentum * buf + g, then d += buf * neg_lr, in place: one
+    compiled pass over the three arrays instead of three NumPy passes."""
+    k = _jit.kernels()
+    dt = d.dtype
+    if (k is None or dt.kind != "f" or dt.itemsize < 4 or g.dtype != dt or buf.dtype != dt
+            or not (d.flags.c_contiguous and g.flags.c_contiguous and buf.flags.c_contiguous)):
+        return _generic.sgd_momentum_step(d, g, buf, momentum, neg_lr)
+    f = dt.type     # (scalars rounded from Python's double as NumPy would)
+    k.momentum_update(d.reshape(-1), g.reshape(-1), buf.reshape(-1), f(momentum), f(neg_lr))

@@ -31,6 +31,18 @@ def norm_stats(xv, spec):
 
 
 @GENERIC.register
+def update_running_stats(rm, rv, mean, var, momentum, unbias):
+    """Batch norm's running statistics, in place: ``rm = (1 - momentum) * rm +
+    momentum * mean`` and the same for ``rv`` with the unbiased ``var * unbias``
+    (1-D arrays of one length; mean and var are cast to the running dtype)."""
+    v = var * unbias
+    rm *= 1 - momentum
+    rm += momentum * mean.astype(rm.dtype, copy=False)
+    rv *= 1 - momentum
+    rv += momentum * v.astype(rv.dtype, copy=False)
+
+
+@GENERIC.register
 def normalize(xv, w, b, spec, stats):
     """y = (xv - mean) * rstd * w + b over ``spec`` (w, b: None or of
     ``spec.pshape``'s size): ``(y, saved, rstd, mean, var)`` with ``saved``

@@ -3,7 +3,7 @@
 Each follows torch's formula operation by operation (lerp, mul + addcmul,
 sqrt / div + eps), so that every backend's update rounds alike.
 """
-from .._registry import namespace
+from .._registry import namespace, kernels
 from .._table import GENERIC
 
 
@@ -60,3 +60,12 @@ def adam_step(d, g, m, v, step, lr, beta1, beta2, eps, vmax=None):
 def sgd_step(d, g, neg_lr):
     """d += g * neg_lr in place, leaving ``g`` as it is (arrays of one shape)."""
     d += namespace(d).multiply(g, neg_lr)
+
+
+@GENERIC.register
+def sgd_momentum_step(d, g, buf, momentum, neg_lr):
+    """SGD's momentum update without dampening, in place: ``buf *= momentum;
+    buf += g; d += buf * neg_lr`` (arrays of one shape; ``g`` is left as it is)."""
+    buf *= momentum
+    buf += g
+    kernels(d).sgd_step(d, buf, neg_lr)     # (the backend's own update, as SGD's step did)

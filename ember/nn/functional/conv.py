@@ -493,7 +493,8 @@ def _ints(v, nd, name):
         return v
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return (int(v),) * nd
-    if isinstance(v, (tuple, list)) and all(isinstance(e, (int, np.integer)) for e in v):
+    if isinstance(v, (tuple, list)) and all(isinstance(e, (int, np.integer))
+                                            and not isinstance(e, bool) for e in v):
         if len(v) == 1:
             return (int(v[0]),) * nd
         if len(v) == nd:
@@ -570,8 +571,35 @@ def _no_complex(fname, *ts):
         raise NotImplementedError(f"{fname}: Ember's convolutions do not take complex tensors")
 
 
+def _arg_key(v):
+    """A conv argument as part of a ``_GEOS`` key: an int, a str or a tuple of
+    ints, by exact type (so that ``1.0`` or ``True``, equal to 1 in a dict,
+    never match a key a valid 1 made); None for anything else."""
+    t = type(v)
+    if t is int or t is str:
+        return v
+    if t is tuple:
+        for e in v:
+            if type(e) is not int:
+                return None
+        return v
+    return None
+
+
+# The geometry (and bias axes) of each convolution seen, by its shapes and
+# arguments: checking the arguments and building the geometry costs a small
+# layer's conv as much as its kernel (a model calls each layer with the same
+# arguments every step).  Only arguments that passed every check get here.
+_GEOS = {}
+
+
 def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
     x, w = _check_tensors(fname, input, weight, bias)
+    key = (nd, x.shape, w.shape, None if bias is None else bias._data.shape, _arg_key(stride),
+           _arg_key(padding), _arg_key(dilation), _arg_key(groups), _CHUNK_BYTES)
+    hit = _GEOS.get(key) if None not in key[4:8] else None
+    if hit is not None and x.dtype.kind != "c":     # (_check_tensors: w and bias share x's dtype)
+        return _Conv.apply(input, weight, bias, hit[0], hit[1])
     _no_complex(fname, input, weight, bias)
     _check_ndim(fname, nd, x, w)
     stride, dilation, groups = _check_common(nd, stride, dilation, groups)
@@ -625,7 +653,7 @@ def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
         y_shape = (x5[0], O) + out_sp if batched else (O,) + out_sp
         geo = _Geo3(x5, w.shape, groups, stride, pads, dilation, out_sp, x.shape, y_shape,
                     w.shape)
-        return _Conv.apply(input, weight, bias, geo, _bias_axes(nd, batched))
+        return _Conv.apply(input, weight, bias, *_remember(key, geo, _bias_axes(nd, batched)))
     x4 = _shape4(x, nd)
     if nd == 1:
         pad4 = (0, 0) + pads[0]
@@ -636,8 +664,17 @@ def _convnd(nd, fname, input, weight, bias, stride, padding, dilation, groups):
     y4 = (x4[0], O) + out_hw
     geo = _Geo(x4, _shape4_w(w, nd), groups, _to2d(nd, stride, 1), pad4,
                _to2d(nd, dilation, 1), out_hw, x.shape, _out_shape(y4, nd, batched), w.shape)
-    baxes = _bias_axes(nd, batched)
-    return _Conv.apply(input, weight, bias, geo, baxes)
+    return _Conv.apply(input, weight, bias, *_remember(key, geo, _bias_axes(nd, batched)))
+
+
+def _remember(key, geo, baxes):
+    """Keep ``(geo, baxes)`` in ``_GEOS`` for ``key`` (when every argument made a
+    key) and return it."""
+    if None not in key[4:8]:
+        if len(_GEOS) > 256:
+            _GEOS.clear()
+        _GEOS[key] = (geo, baxes)
+    return geo, baxes
 
 
 def _shape4_w(w, nd):

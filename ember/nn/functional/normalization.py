@@ -175,6 +175,12 @@ def _update_running(running, mean, var, spec):
     rm, rv, momentum = running
     M = spec.M
     m = mean.reshape(-1)
+    if rm is not None and rv is not None and rm.shape == m.shape == rv.shape:
+        # (batch norm's case, one backend kernel: ~10 NumPy calls on C-long vectors)
+        kernels(rm).update_running_stats(rm, rv, m, var.reshape(-1),
+                                         0.0 if momentum is None else momentum,
+                                         M / (M - 1) if M > 1 else 1.0)
+        return
     v = var.reshape(-1) * (M / (M - 1) if M > 1 else 1.0)
     if rm is not None and rm.shape != m.shape:
         # instance norm: statistics per (sample, channel), running stats per channel
@@ -271,21 +277,31 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     with the unbiased batch variance); evaluation uses the running statistics.
     """
     _tensor(input, "input", "batch_norm")
-    if not isinstance(momentum, numbers.Real):
+    if type(momentum) is not float and not isinstance(momentum, numbers.Real):
         raise TypeError(f"batch_norm(): argument 'momentum' (position 7) must be float, not "
                         f"{type(momentum).__name__}")
     x = input._data
     C = x.shape[1] if x.ndim > 1 else 0
-    _channel_vec(running_mean, "running_mean", C)
-    _channel_vec(running_var, "running_var", C)
-    _channel_vec(weight, "weight", C)
-    _channel_vec(bias, "bias", C)
-    _same_dtype(input, weight, bias)
-    _float_input(input, "batch_norm")
+    # (the checks' calls made only when a check fails: every BatchNorm layer
+    # comes here each step)
+    if ((running_mean is not None and running_mean._data.size != C)
+            or (running_var is not None and running_var._data.size != C)
+            or (weight is not None and weight._data.size != C)
+            or (bias is not None and bias._data.size != C)):
+        _channel_vec(running_mean, "running_mean", C)
+        _channel_vec(running_var, "running_var", C)
+        _channel_vec(weight, "weight", C)
+        _channel_vec(bias, "bias", C)
+    dt = x.dtype
+    if (weight is not None and weight._data.dtype != dt) or (bias is not None and
+                                                            bias._data.dtype != dt):
+        _same_dtype(input, weight, bias)
+    if dt.kind != "f":
+        _float_input(input, "batch_norm")
     if x.ndim < 2:
         raise ValueError(f"Expected 2D or higher input to batch_norm, but got {x.ndim}D input")
-    pshape = (1, C) + (1,) * (x.ndim - 2)
     if not training:
+        pshape = (1, C) + (1,) * (x.ndim - 2)
         if running_mean is None or running_var is None:
             raise RuntimeError(f"running_{'mean' if running_mean is None else 'var'} must be "
                                "defined in evaluation mode")
@@ -296,7 +312,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if N * S <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
                          f"size {input.shape}")
-    spec = _Spec((N, C, S), (0, 2), (1, C, 1), True, eps)
+    spec = _spec((N, C, S), (0, 2), (1, C, 1), True, eps)
     running = None
     if running_mean is not None or running_var is not None:
         running = (None if running_mean is None else running_mean._data,
