@@ -1166,6 +1166,164 @@ def conv_direct_wgrad(xq, g, offs, gwt, gbuf, red, tiles, t0, t1, sample, Wq, O,
                     gwt[kb + kk, ob + o] += acc
 
 
+# ---- convolution as a direct kernel on column-shifted copies (float32) ------------------------
+# (_conv.py's "compact" direct path.)  The wide layout above computes Wq - Wo
+# wasted positions per output row: on small images with wide kernels that is
+# up to half the work (LeNet's 16-channel 12x12 conv: 92 wide positions per
+# 64 outputs, rounded up to 96).  Here the input is first copied kw times,
+# copy j shifted left by j*dw columns and cut to the Wo output columns:
+# xs (N, C, kw, Hp, Wo), xs[n, c, j, r, w] = xpad[n, c, r, w*sw + j*dw].
+# Then kernel offset (i, j) of channel c reads, for the compact output
+# positions p = ho*Wo + wo of a sample, the run xs[n, c, j] from row i*dh
+# on: one contiguous run per tap (vertical stride 1), so ``_conv_block`` and
+# the weight gradient's blocks work on it unchanged, with no wasted
+# positions but the rounding of Ho*Wo up to whole blocks.
+
+
+@_kernel
+def column_shifts(x, xs, H, W, Hp, Wo, kw, sw, dw, pt, pl, p0, p1):
+    """Planes p0:p1 of xs (P, kw, Hp, Wo) from x (P, H, W) (both flat):
+    xs[p, j, r, w] = x[p, r - pt, w*sw + j*dw - pl], zero outside x."""
+    uWo = np.uint64(Wo)
+    usw = np.uint64(sw)
+    for p in range(p0, p1):
+        src = p * H * W
+        for j in range(kw):
+            off = j * dw - pl
+            lo, hi = _conv_span(off, sw, W, Wo)
+            ulo, uhi = np.uint64(lo), np.uint64(hi)
+            base = (p * kw + j) * Hp * Wo
+            for r in range(Hp):
+                d = np.uint64(base + r * Wo)
+                h = r - pt
+                if h < 0 or h >= H:
+                    for w in range(_U0, uWo):
+                        xs[d + w] = 0
+                    continue
+                for w in range(_U0, ulo):
+                    xs[d + w] = 0
+                # x column w*sw + off, for w >= lo (>= 0 there)
+                ub = np.uint64(src + h * W + lo * sw + off) - ulo * usw
+                for w in range(ulo, uhi):
+                    xs[d + w] = x[ub + w * usw]
+                for w in range(uhi, uWo):
+                    xs[d + w] = 0
+
+
+@njit(cache=True, nogil=True)
+def conv_compact_forward(xs, wp, offs, bias, y, out, s0, s1, S, O, L):
+    """y (N, O, L) = the conv of the column-shifted copies xs (+ bias), float32,
+    samples s0:s1 (sample s's copies at s*S in xs, flat), by ``_conv_block``.
+    wp (O8/8, K, 8): the weight packed by blocks of 8 output channels;
+    offs (K,): where tap k's run starts in a sample's copies; ``out``:
+    scratch, O8 * LP (LP: L rounded up to 32).  xs is read up to 31
+    elements past the last sample's end (the caller leaves room)."""
+    nb, K = wp.shape[0], wp.shape[1]
+    LP = (L + _BLK_P - 1) // _BLK_P * _BLK_P
+    for s in range(s0, s1):
+        base = xs.ctypes.data + s * S * 4
+        for p0 in range(0, LP, _BLK_P):
+            for b in range(nb):
+                _conv_block(wp.ctypes.data + b * K * _BLK_O * 4, base + p0 * 4, offs,
+                            out.ctypes.data + (b * _BLK_O * LP + p0) * 4, LP)
+        _copy_block_out(out, y, bias, s, 0, 1, O, L, LP, 0, L)
+
+
+@intrinsic
+def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, pr):
+    """``_wgrad_block`` summed over ``ns`` samples as well: for o < 4 and the
+    4 offsets kk, R[(o*4 + kk)*16 + l] += sum over s < ns, m < n of
+    G[s*gs + o*ldg + 16m + l] * B[s*bs + k_kk + 16m + l] (float32 addresses;
+    n and ns at least 1).  The 16 vector sums stay in registers across the
+    samples, so short per-sample sums (LeNet's 64 positions) cost no extra
+    loads and stores of them."""
+    vw = 16
+
+    def codegen(context, builder, sig, args):
+        pg_, ldg_, gs_, pb_, bs_, k0_, k1_, k2_, k3_, n_, ns_, pr_ = args
+        f32, i64 = ir.FloatType(), ir.IntType(64)
+        vt = ir.VectorType(f32, vw)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                             "llvm.fma.v%df32" % vw)
+        G = builder.inttoptr(pg_, f32.as_pointer())
+        B = builder.inttoptr(pb_, f32.as_pointer())
+        R = builder.inttoptr(pr_, f32.as_pointer())
+
+        def load(base, at):
+            ld = builder.load(builder.bitcast(builder.gep(base, [at]), vt.as_pointer()))
+            ld.align = 4
+            return ld
+        init = [load(R, ir.Constant(i64, r * vw)) for r in range(_WG_O * 4)]
+        entry = builder.block
+        outer = builder.append_basic_block("wsamples.outer")
+        inner = builder.append_basic_block("wsamples.inner")
+        step = builder.append_basic_block("wsamples.next")
+        done = builder.append_basic_block("wsamples.done")
+        builder.branch(outer)
+        # over the samples: s, and the sums as they stand at each sample's start
+        builder.position_at_end(outer)
+        s, acc_s = _ir_loop_head(builder, entry, init)
+        gbase = builder.gep(G, [builder.mul(s, gs_)])
+        bbase = builder.gep(B, [builder.mul(s, bs_)])
+        builder.branch(inner)
+        # over the 16-position steps of one sample
+        builder.position_at_end(inner)
+        m, acc = _ir_loop_head(builder, outer, acc_s)
+        p = builder.mul(m, ir.Constant(i64, vw))
+        gv = [load(gbase, builder.add(builder.mul(ldg_, ir.Constant(i64, o)), p))
+              for o in range(_WG_O)]
+        bv = [load(bbase, builder.add(kk, p)) for kk in (k0_, k1_, k2_, k3_)]
+        new = [builder.call(fma, [gv[o], bv[kk], acc[o * 4 + kk]])
+               for o in range(_WG_O) for kk in range(4)]
+        _ir_loop_latch(builder, m, acc, new, n_, inner, step)
+        # the next sample (the latch above, but the loop's top is ``outer``)
+        s1 = builder.add(s, ir.Constant(i64, 1))
+        s.add_incoming(s1, step)
+        for a, b in zip(acc_s, new):
+            a.add_incoming(b, step)
+        builder.cbranch(builder.icmp_signed("<", s1, ns_), outer, done)
+        builder.position_at_end(done)
+        for r in range(_WG_O * 4):
+            st = builder.store(new[r], builder.bitcast(builder.gep(R, [ir.Constant(i64, r * vw)]),
+                                                       vt.as_pointer()))
+            st.align = 4
+        return context.get_dummy_value()
+    sig = types.void(*([types.int64] * 12))
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def conv_compact_wgrad(xs, g, offs, gwt, red, s0, s1, S, gs, ldg, steps, chunk):
+    """gwt (K4, O4) += the weight gradient, transposed, of the conv of the
+    column-shifted copies xs (``offs`` (K4,): padded to a multiple of 4 by
+    repeating an entry), over samples s0:s1, by ``_wgrad_block_samples``.
+    g: the output gradient, float32 flat, sample s's output o's position p
+    at s*gs + o*ldg + p, zero from position L up to 16*``steps`` and in
+    rows O..O4.  Samples go ``chunk`` at a time (their copies and gradient
+    stay in L2 while every block reads them); ``red``: zeros, (O4/4 *
+    K4/4 * 256,), the blocks' vector sums, added up at the end."""
+    K4, O4 = gwt.shape
+    for c0 in range(s0, s1, chunk):
+        ns = min(chunk, s1 - c0)
+        pb = xs.ctypes.data + c0 * S * 4
+        for ob in range(0, O4, _WG_O):
+            pg = g.ctypes.data + (c0 * gs + ob * ldg) * 4
+            for kb in range(0, K4, 4):
+                blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+                _wgrad_block_samples(pg, ldg, gs, pb, S, offs[kb], offs[kb + 1], offs[kb + 2],
+                                     offs[kb + 3], steps, ns, red.ctypes.data + blk * 4)
+    for ob in range(0, O4, _WG_O):
+        for kb in range(0, K4, 4):
+            blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+            for o in range(_WG_O):
+                for kk in range(4):
+                    r = blk + (o * 4 + kk) * 16
+                    acc = np.float32(0)
+                    for l in range(16):
+                        acc += red[r + l]
+                    gwt[kb + kk, ob + o] += acc
+
+
 # ---- max pooling, forward and backward --------------------------------------------------
 # The same two stages as the generic formula (ember/backends/generic/pooling.py),
 # one plane at a time in one pass: stage 1 takes, for every buffer row hb
