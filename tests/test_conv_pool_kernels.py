@@ -254,8 +254,9 @@ POOL = [
 
 @pytest.mark.parametrize("kw", POOL)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_pool2d(jit, kw, dtype):
-    check(lambda lib, x: lib.nn.functional.max_pool2d(x, **kw), rand(2, 3, 9, 8, dtype=dtype))
+@pytest.mark.parametrize("shape", [(2, 3, 9, 8), (2, 3, 8, 9)])   # (odd height; even: row pairs)
+def test_max_pool2d(jit, kw, dtype, shape):
+    check(lambda lib, x: lib.nn.functional.max_pool2d(x, **kw), rand(*shape, dtype=dtype))
 
 
 @pytest.mark.parametrize("kw", POOL)
@@ -274,15 +275,20 @@ def test_max_pool_1d_3d_and_unbatched(jit):
 
 
 @pytest.mark.parametrize("kw", POOL)
-def test_max_pool2d_special_values_agree_with_numpy_path(kw):
+@pytest.mark.parametrize("shape", [(2, 3, 9, 8), (2, 3, 8, 9)])
+def test_max_pool2d_special_values_agree_with_numpy_path(kw, shape):
     """NaN wins (the last one), ties keep the first maximum, -inf and inf:
     the compiled pass picks the same winners as the NumPy stages."""
     pytest.importorskip("numba")
     rng = np.random.default_rng(3)
-    x = rng.integers(-2, 3, (2, 3, 9, 8)).astype(np.float32)
+    x = rng.integers(-2, 3, shape).astype(np.float32)
     x[rng.random(x.shape) < 0.1] = np.nan
     x[rng.random(x.shape) < 0.1] = -np.inf
     x[rng.random(x.shape) < 0.05] = np.inf
+    _pool_agrees_with_numpy_path(x, kw)
+
+
+def _pool_agrees_with_numpy_path(x, kw):
     res = []
     old = _jit.set_enabled(True)
     try:
@@ -296,6 +302,27 @@ def test_max_pool2d_special_values_agree_with_numpy_path(kw):
         _jit.set_enabled(old)
     for a, b in zip(*res):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [None, np.nan, "infs"])
+def test_max_pool2x2_row_pairs_split_over_threads(bad):
+    """LeNet's 2x2 pool on an even height runs over row pairs, split between
+    two threads, each checking its own range for NaN (a NaN, or an inf and a
+    -inf, only in the second thread's range; or none) before redoing it with
+    the NaN rules: the same winners as the NumPy stages."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, (16, 16, 24, 24)).astype(np.float32)   # (enough to split)
+    if bad == "infs":
+        x[14, 3, 10, 4], x[15, 2, 1, 17] = np.inf, -np.inf
+    elif bad is not None:
+        x[15, 9, 20, 5] = bad
+    old_n = ember.get_num_threads()
+    ember.set_num_threads(2)
+    try:
+        _pool_agrees_with_numpy_path(x, dict(kernel_size=2))
+    finally:
+        ember.set_num_threads(old_n)
 
 
 @pytest.mark.parametrize("xs,ws,kw", [((2, 16, 12, 12), (16, 16, 3, 3), dict(padding=1)),
