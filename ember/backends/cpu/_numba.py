@@ -1229,6 +1229,62 @@ def conv_compact_forward(xs, wp, offs, bias, y, out, s0, s1, S, O, L):
         _copy_block_out(out, y, bias, s, 0, 1, O, L, LP, 0, L)
 
 
+@_kernel
+def _add_runs(dcols, dxs, offs, LP, L):
+    """dxs[offs[t] + p] += dcols[t*LP + p] for every tap t, p < L (flat;
+    unsigned indices, so the runs vectorise)."""
+    uL = np.uint64(L)
+    for t in range(offs.size):
+        d = np.uint64(offs[t])
+        e = np.uint64(t * LP)
+        for p in range(_U0, uL):
+            dxs[d + p] += dcols[e + p]
+
+
+@_kernel
+def _fold_shifts(dxs, gx, s, C, H, W, Hp, Wo, kw, sw, dw, pt, pl):
+    """gx[s] += the column-shifted copies' gradient dxs (C, kw, Hp, Wo) sent
+    back to the input positions they were copied from (the adjoint of
+    ``column_shifts``; padding dropped).  Flat arrays."""
+    usw = np.uint64(sw)
+    for c in range(C):
+        plane = (s * C + c) * H * W
+        for j in range(kw):
+            off = j * dw - pl
+            lo, hi = _conv_span(off, sw, W, Wo)
+            ulo, uhi = np.uint64(lo), np.uint64(hi)
+            for h in range(H):
+                r = h + pt
+                e = np.uint64(((c * kw + j) * Hp + r) * Wo)
+                ub = np.uint64(plane + h * W + lo * sw + off) - ulo * usw
+                for w in range(ulo, uhi):
+                    gx[ub + w * usw] += dxs[e + w]
+
+
+@njit(cache=True, nogil=True)
+def conv_compact_dgrad(g, ap, goffs, offs, gx, dxs, dcols, s0, s1, gS, L, C, H, W, Hp, Wo, kw,
+                       sw, dw, pt, pl):
+    """gx (N, C, H, W) (flat, zeros) += the input gradient of the compact
+    conv for samples s0:s1, from output gradient g (sample s's output o's
+    position p at s*gS + goffs[o] + p, flat; read up to 31 positions past
+    L).  Per sample: dcols = w^T g by ``_conv_block`` (ap (K8/8, O, 8): the
+    weight by blocks of 8 taps, in ``offs``' order, zero past K), each
+    tap's row added onto the run of the copies' gradient ``dxs`` it was
+    read from, and those folded back onto gx.  ``dxs`` (one sample's
+    copies) and ``dcols`` (K8 * LP) are scratch."""
+    nb = ap.shape[0]
+    LP = (L + _BLK_P - 1) // _BLK_P * _BLK_P
+    for s in range(s0, s1):
+        base = g.ctypes.data + s * gS * 4
+        for p0 in range(0, LP, _BLK_P):
+            for b in range(nb):
+                _conv_block(ap.ctypes.data + b * goffs.size * _BLK_O * 4, base + p0 * 4, goffs,
+                            dcols.ctypes.data + (b * _BLK_O * LP + p0) * 4, LP)
+        dxs[:] = 0
+        _add_runs(dcols, dxs, offs, LP, L)
+        _fold_shifts(dxs, gx, s, C, H, W, Hp, Wo, kw, sw, dw, pt, pl)
+
+
 @intrinsic
 def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, pr):
     """``_wgrad_block`` summed over ``ns`` samples as well: for o < 4 and the
