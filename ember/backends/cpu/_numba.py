@@ -966,6 +966,47 @@ def _ir_loop_latch(builder, k, accs, new, n, loop, done):
     builder.position_at_end(done)
 
 
+def _ir_block_sums(context, builder, offs_type, pa_, pb_, offs_):
+    """The loop of ``_conv_block``: the 8 x 32 sums over k < len(offs) of
+    A[k*8 + o] * B[offs[k] + q], as 16 vectors of 16 floats (o-major), held
+    in registers; the builder is left after the loop."""
+    vw = _BLK_P // 2
+    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+    vt = ir.VectorType(f32, vw)
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                         "llvm.fma.v%df32" % vw)
+    offs_ary = context.make_array(offs_type)(context, builder, offs_)
+    n = builder.extract_value(offs_ary.shape, 0)
+    A = builder.inttoptr(pa_, f32.as_pointer())
+    B = builder.inttoptr(pb_, f32.as_pointer())
+    zero = ir.Constant(vt, None)
+    undef = ir.Constant(vt, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
+    entry = builder.block
+    loop = builder.append_basic_block("block.loop")
+    done = builder.append_basic_block("block.done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    k, acc = _ir_loop_head(builder, entry, [zero] * (2 * _BLK_O))
+    off = builder.load(builder.gep(offs_ary.data, [k]))
+    bv = []
+    for v in range(2):
+        ptr = builder.gep(B, [builder.add(off, ir.Constant(i64, v * vw))])
+        ld = builder.load(builder.bitcast(ptr, vt.as_pointer()))
+        ld.align = 4
+        bv.append(ld)
+    arow = builder.gep(A, [builder.mul(k, ir.Constant(i64, _BLK_O))])
+    new = []
+    for o in range(_BLK_O):
+        a = builder.load(builder.gep(arow, [ir.Constant(i64, o)]))
+        av = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)),
+                                    undef, splat)
+        for v in range(2):
+            new.append(builder.call(fma, [av, bv[v], acc[2 * o + v]]))
+    _ir_loop_latch(builder, k, acc, new, n, loop, done)
+    return new
+
+
 @intrinsic
 def _conv_block(typingctx, pa, pb, offs, pc, ldc):
     """For o < 8, q < 32: C[o*ldc + q] = sum over k < len(offs) of
@@ -976,40 +1017,10 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, ldc_ = args
-        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+        f32, i64 = ir.FloatType(), ir.IntType(64)
         vt = ir.VectorType(f32, vw)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
-                                             "llvm.fma.v%df32" % vw)
-        offs_ary = context.make_array(sig.args[2])(context, builder, offs_)
-        n = builder.extract_value(offs_ary.shape, 0)
-        A = builder.inttoptr(pa_, f32.as_pointer())
-        B = builder.inttoptr(pb_, f32.as_pointer())
+        new = _ir_block_sums(context, builder, sig.args[2], pa_, pb_, offs_)
         C = builder.inttoptr(pc_, f32.as_pointer())
-        zero = ir.Constant(vt, None)
-        undef = ir.Constant(vt, ir.Undefined)
-        splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
-        entry = builder.block
-        loop = builder.append_basic_block("block.loop")
-        done = builder.append_basic_block("block.done")
-        builder.branch(loop)
-        builder.position_at_end(loop)
-        k, acc = _ir_loop_head(builder, entry, [zero] * (2 * _BLK_O))
-        off = builder.load(builder.gep(offs_ary.data, [k]))
-        bv = []
-        for v in range(2):
-            ptr = builder.gep(B, [builder.add(off, ir.Constant(i64, v * vw))])
-            ld = builder.load(builder.bitcast(ptr, vt.as_pointer()))
-            ld.align = 4
-            bv.append(ld)
-        arow = builder.gep(A, [builder.mul(k, ir.Constant(i64, _BLK_O))])
-        new = []
-        for o in range(_BLK_O):
-            a = builder.load(builder.gep(arow, [ir.Constant(i64, o)]))
-            av = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)),
-                                        undef, splat)
-            for v in range(2):
-                new.append(builder.call(fma, [av, bv[v], acc[2 * o + v]]))
-        _ir_loop_latch(builder, k, acc, new, n, loop, done)
         for o in range(_BLK_O):
             for v in range(2):
                 at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, v * vw))
@@ -1018,6 +1029,35 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
                 st.align = 4
         return context.get_dummy_value()
     sig = types.void(types.int64, types.int64, offs, types.int64, types.int64)
+    return sig, codegen
+
+
+@intrinsic
+def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
+    """``_conv_block``'s sums added into C instead of stored, each of the 8
+    rows at its own place: C[coffs[c0 + o] + q] += the sum for (o, q)
+    (coffs int64; the compact input gradient adds each tap's row onto the
+    run of the copies it was read from)."""
+    vw = _BLK_P // 2
+
+    def codegen(context, builder, sig, args):
+        pa_, pb_, offs_, pc_, coffs_, c0_ = args
+        f32, i64 = ir.FloatType(), ir.IntType(64)
+        vt = ir.VectorType(f32, vw)
+        new = _ir_block_sums(context, builder, sig.args[2], pa_, pb_, offs_)
+        C = builder.inttoptr(pc_, f32.as_pointer())
+        cary = context.make_array(sig.args[4])(context, builder, coffs_)
+        for o in range(_BLK_O):
+            row = builder.load(builder.gep(cary.data, [builder.add(c0_, ir.Constant(i64, o))]))
+            for v in range(2):
+                ptr = builder.bitcast(builder.gep(C, [builder.add(row, ir.Constant(i64, v * vw))]),
+                                      vt.as_pointer())
+                old = builder.load(ptr)
+                old.align = 4
+                st = builder.store(builder.fadd(old, new[2 * o + v]), ptr)
+                st.align = 4
+        return context.get_dummy_value()
+    sig = types.void(types.int64, types.int64, offs, types.int64, coffs, types.int64)
     return sig, codegen
 
 
@@ -1262,26 +1302,36 @@ def _fold_shifts(dxs, gx, s, C, H, W, Hp, Wo, kw, sw, dw, pt, pl):
 
 
 @njit(cache=True, nogil=True)
-def conv_compact_dgrad(g, ap, goffs, offs, gx, dxs, dcols, s0, s1, gS, L, C, H, W, Hp, Wo, kw,
-                       sw, dw, pt, pl):
+def conv_compact_dgrad(g, ap, goffs, offs, coffs, gx, dxs, dcols, s0, s1, gS, L, C, H, W, Hp,
+                       Wo, kw, sw, dw, pt, pl):
     """gx (N, C, H, W) (flat, zeros) += the input gradient of the compact
     conv for samples s0:s1, from output gradient g (sample s's output o's
     position p at s*gS + goffs[o] + p, flat; read up to 31 positions past
-    L).  Per sample: dcols = w^T g by ``_conv_block`` (ap (K8/8, O, 8): the
-    weight by blocks of 8 taps, in ``offs``' order, zero past K), each
+    L).  Per sample: w^T g by the direct kernel's blocks (ap (K8/8, O, 8):
+    the weight by blocks of 8 taps, in ``offs``' order, zero past K), each
     tap's row added onto the run of the copies' gradient ``dxs`` it was
-    read from, and those folded back onto gx.  ``dxs`` (one sample's
-    copies) and ``dcols`` (K8 * LP) are scratch."""
+    read from, and those folded back onto gx.  With ``coffs`` (K8,: offs,
+    then a spare run at the end of dxs for the taps past K; only when L is
+    a multiple of 32, so no block reaches past a run) the blocks add their
+    sums there themselves (``_conv_block_add``); else they go through
+    ``dcols`` (K8 * LP).  ``dxs`` (one sample's copies, and the spare run)
+    and ``dcols`` are scratch."""
     nb = ap.shape[0]
     LP = (L + _BLK_P - 1) // _BLK_P * _BLK_P
     for s in range(s0, s1):
         base = g.ctypes.data + s * gS * 4
+        dxs[:] = 0
         for p0 in range(0, LP, _BLK_P):
             for b in range(nb):
-                _conv_block(ap.ctypes.data + b * goffs.size * _BLK_O * 4, base + p0 * 4, goffs,
-                            dcols.ctypes.data + (b * _BLK_O * LP + p0) * 4, LP)
-        dxs[:] = 0
-        _add_runs(dcols, dxs, offs, LP, L)
+                pa = ap.ctypes.data + b * goffs.size * _BLK_O * 4
+                if coffs.size:
+                    _conv_block_add(pa, base + p0 * 4, goffs, dxs.ctypes.data + p0 * 4, coffs,
+                                    b * _BLK_O)
+                else:
+                    _conv_block(pa, base + p0 * 4, goffs,
+                                dcols.ctypes.data + (b * _BLK_O * LP + p0) * 4, LP)
+        if not coffs.size:
+            _add_runs(dcols, dxs, offs, LP, L)
         _fold_shifts(dxs, gx, s, C, H, W, Hp, Wo, kw, sw, dw, pt, pl)
 
 
