@@ -904,29 +904,59 @@ def _shifted_copies(x, geo, k):
 
 
 def _compact_offsets(geo):
-    """(offs, taps): the taps of the weight (k = (c*kh + i)*kw + j) in the
-    order the compact kernels take them, ``taps``, and where each starts in
-    a sample's column-shifted copies (tap (i, j) of channel c: row i*dh of
-    copy (c, j)), ``offs``.  The order is (c, j, i), so the offsets ascend
-    and a block's consecutive taps read overlapping runs, Wo elements
-    apart (the weight gradient's 4-tap blocks read 40 elements a step
-    instead of 4 runs of 16 in 4 copies: 5-15% faster on LeNet's convs,
-    the forward 2-6%, alternating A/B on a loaded machine)."""
+    """offs[t]: where tap t starts in a sample's column-shifted copies, the
+    taps in the order the compact kernels take them, (c, j, i) (tap (i, j)
+    of channel c: row i*dh of copy (c, j); ``_taps_order`` puts a weight
+    in it).  So the offsets ascend and a block's consecutive taps read
+    overlapping runs, Wo elements apart (the weight gradient's 4-tap blocks
+    read 40 elements a step instead of 4 runs of 16 in 4 copies: 5-15%
+    faster on LeNet's convs, the forward 2-6%, alternating A/B on a loaded
+    machine)."""
     C, kh, kw = geo.x4[1], geo.w4[2], geo.w4[3]
     Hp, Wo = geo.Hp, geo.y4[3]
     key = ("compact", C, kh, kw, Hp, Wo, geo.dh)
-    got = _OFFSETS.get(key)
-    if got is None:
+    offs = _OFFSETS.get(key)
+    if offs is None:
         c = np.arange(C, dtype=np.int64).reshape(C, 1, 1)
         j = np.arange(kw, dtype=np.int64).reshape(1, kw, 1)
         i = np.arange(kh, dtype=np.int64).reshape(1, 1, kh)
         offs = (((c * kw + j) * Hp + i * geo.dh) * Wo).reshape(-1)
-        taps = ((c * kh + i) * kw + j).reshape(-1)
-        offs.flags.writeable = taps.flags.writeable = False
-        got = (offs, taps)
+        offs.flags.writeable = False
         if len(_OFFSETS) < 256:
-            _OFFSETS[key] = got
-    return got
+            _OFFSETS[key] = offs
+    return offs
+
+
+def _taps_order(w, geo):
+    """The weight (O, C, kh, kw) as (O, C, kw, kh): its taps in
+    ``_compact_offsets``' order (a strided view)."""
+    O, Cg, kh, kw = geo.w4
+    return w.reshape(O, Cg, kh, kw).transpose(0, 1, 3, 2)
+
+
+def _blocks_of_8(a, geo, rows):
+    """The weight in the direct kernel's blocks of 8 (``_conv_block``'s A):
+    ``rows`` "o" (output channels, the forward's) or "k" (taps, the input
+    gradient's), zero past the last; the taps in ``_compact_offsets``'
+    order.  Forward: (O8/8, K, 8), [b, t, o] = w[8b + o, t]; input gradient:
+    (K8/8, O, 8), [b, o, t] = w[o, 8b + t].  One strided copy when the
+    count is a multiple of 8."""
+    O, Cg, kh, kw = geo.w4
+    K = Cg * kh * kw
+    wt = _taps_order(a, geo).reshape(O, Cg * kw, kh)     # (a view: taps as two axes)
+    if rows == "o":
+        O8 = -(-O // _BLK_O) * _BLK_O
+        if O8 == O:
+            return np.ascontiguousarray(
+                wt.reshape(O // _BLK_O, _BLK_O, Cg * kw, kh).transpose(0, 2, 3, 1)
+            ).reshape(O // _BLK_O, K, _BLK_O)
+        wp = np.zeros((O8, K), a.dtype)
+        wp[:O].reshape(O, Cg * kw, kh)[...] = wt
+        return np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, K).transpose(0, 2, 1))
+    K8 = -(-K // _BLK_O) * _BLK_O
+    ap = np.zeros((O, K8), a.dtype)
+    ap[:, :K].reshape(O, Cg * kw, kh)[...] = wt
+    return np.ascontiguousarray(ap.reshape(O, K8 // _BLK_O, _BLK_O).transpose(1, 0, 2))
 
 
 def _compact_forward(x, w, geo, bias, k, keep=False):
@@ -937,12 +967,10 @@ def _compact_forward(x, w, geo, bias, k, keep=False):
     L = geo.y4[2] * geo.y4[3]
     dt = x.dtype
     xs, buf = _shifted_copies(x, geo, k)
-    offs, taps = _compact_offsets(geo)
+    offs = _compact_offsets(geo)
     K = C * kh * kw
     O8 = -(-O // _BLK_O) * _BLK_O
-    wp = np.zeros((O8, K), dt)
-    wp[:O] = w.reshape(O, K)[:, taps]
-    wp = np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, K).transpose(0, 2, 1))
+    wp = _blocks_of_8(w, geo, "o")
     b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
     LP = -(-L // _BLK_P) * _BLK_P
     S = C * kw * geo.Hp * geo.y4[3]
@@ -980,7 +1008,7 @@ def _compact_wgrad(x, g, geo, k, kept=None):
         kept.release()
     else:
         xs, buf = _shifted_copies(x, geo, k)
-    offs, taps = _compact_offsets(geo)
+    offs = _compact_offsets(geo)
     K = offs.size
     K4 = -(-K // 4) * 4
     offs = np.concatenate([offs, np.repeat(offs[-1:], K4 - K)])
@@ -1016,8 +1044,8 @@ def _compact_wgrad(x, g, geo, k, kept=None):
     gwt = parts[0]
     for p in parts[1:]:
         gwt += p
-    gw = np.empty((O, K), dt)
-    gw[:, taps] = gwt[:K, :O].T
+    gw = np.empty(geo.w4, dt)
+    _taps_order(gw, geo)[...] = gwt[:K, :O].T.reshape(O, Cg, kw, kh)
     return gw.reshape(geo.w_shape)
 
 
@@ -1036,14 +1064,11 @@ def _compact_dgrad(g, w, geo, k):
     Ho, Wo = geo.y4[2], geo.y4[3]
     L = Ho * Wo
     dt = g.dtype
-    offs, taps = _compact_offsets(geo)
+    offs = _compact_offsets(geo)
     K = offs.size
     K8 = -(-K // _BLK_O) * _BLK_O
     LP = -(-L // _BLK_P) * _BLK_P
-    # the weight by blocks of 8 taps: ap[b, o, t] = w[o, taps[8b + t]] (zero past K)
-    ap = np.zeros((O, K8), dt)
-    ap[:, :K] = w.reshape(O, K)[:, taps]
-    ap = np.ascontiguousarray(ap.reshape(O, K8 // _BLK_O, _BLK_O).transpose(1, 0, 2))
+    ap = _blocks_of_8(w, geo, "k")
     if L == LP:
         gf, gS = np.ascontiguousarray(g).reshape(-1), O * L
         # (the last block of the last sample ends at the array's end)
