@@ -842,10 +842,12 @@ def _direct_wgrad(x, g, geo, k, kept=None):
 # over the compact positions too, several samples per block call; the input
 # gradient is the forward's adjoint, ``_compact_dgrad``).
 # Measured on LeNet's convs (bench/conv_layers.py, one core, CPU time, ms,
-# forward + weight gradient, before -> after): the 16-channel 12x12 one
-# 2.24 + 1.66 (im2col tiles keeping their columns) -> 1.18 + 1.55; the
-# 1-channel 28x28 one 0.50 + 0.51 (wide direct) -> 0.38 + 0.40.  The
-# forward's blocks run at ~110 GFLOP/s, the rate of _conv_block.
+# forward / input gradient / weight gradient, before -> after, torch 2.13
+# alongside): the 16-channel 12x12 one 2.17 / 1.49 / 1.74 (im2col tiles
+# keeping their columns) -> 1.17 / 1.37 / 1.14 (torch 1.03 / 1.07 / 1.32);
+# the 1-channel 28x28 one 0.41 / - / 0.61 (wide direct) -> 0.38 / - / 0.34
+# (torch 0.40 / - / 0.46).  The forward's blocks run at ~110 GFLOP/s, the
+# rate of _conv_block.
 _COMPACT = True
 _COMPACT_MIN_KW = 5             # kernels at least this wide (the copies cost kw x the input)
 _COMPACT_MIN_SAVED = 1          # ... saving at least this many blocks of positions per sample
@@ -867,8 +869,9 @@ def _compact(geo, dtype):
     if kw < _COMPACT_MIN_KW or L == 0 or (Cg * kh * kw < _DIRECT_THIN_K and O > _DIRECT_THIN_O):
         return False
     Wq = _phase_shape(geo)[2]
-    wide = -(-((Ho - 1) * Wq + Wo) // _BLK_P)
-    return wide - -(-L // _BLK_P) >= _COMPACT_MIN_SAVED and _has_wide_vectors()
+    wide = -(-((Ho - 1) * Wq + Wo) // _BLK_P)     # (blocks per sample, each layout)
+    compact = -(-L // _BLK_P)
+    return wide - compact >= _COMPACT_MIN_SAVED and _has_wide_vectors()
 
 
 class _ShiftedInput:
