@@ -261,13 +261,16 @@ def test_compiled_passes_run(monkeypatch):
     if ember.randn(1).device.type != "cpu":
         pytest.skip("the compiled passes are the CPU backend's")
     names = ("norm_channels_forward", "norm_channels_backward", "relu_forward", "relu_backward",
-             "max_pool2x2_forward", "max_pool2x2_backward")
+             "max_pool2x2_forward", "max_pool2x2_backward", "max_pool2x2_pairs_forward",
+             "max_pool2x2_pairs_backward")
     seen = count_kernel_calls(monkeypatch, names)
     old = _jit.set_enabled(True)
     try:
         x = ember.randn(2, 3, 8, 8, requires_grad=True)
         y = F_E.max_pool2d(F_E.relu(F_E.batch_norm(x, None, None, training=True)), 2)
         y.sum().backward()
+        # (an odd height: the 2x2 pool by planes, not row pairs)
+        F_E.max_pool2d(ember.randn(2, 3, 7, 6, requires_grad=True), 2).sum().backward()
     finally:
         _jit.set_enabled(old)
     assert set(seen) == set(names)

@@ -3,15 +3,18 @@ they replace: outputs and gradients against torch with the kernels on and
 off, the paths against each other, batch chunking, threads, and a forward
 and backward run under different kernel settings.
 
-A CPU convolution takes one of five paths (``conv_path`` below): NumPy
+A CPU convolution takes one of six paths (``conv_path`` below): NumPy
 only; the compiled im2col/col2im passes around NumPy GEMMs in batch chunks
 (``_numba.im2col``/``col2im``, used when BLAS can't be called from compiled
 code); cache-sized im2col tiles with BLAS called from compiled code
 (``_numba.conv_tiles_*``); shifted GEMMs over the padded, phase-split
 input (``_numba.conv_shift_*``); and, for float32 on CPUs with AVX-512, the
 direct kernel's forward over that same input (``_numba.conv_direct_forward``;
-float64 takes the shifted GEMMs there).  The tests force each path with tile
-sizes small enough that every tile shape (bands of rows, several samples) runs."""
+float64 takes the shifted GEMMs there), or the direct kernel over kw
+column-shifted copies of the input (``_numba.conv_compact_*``: by default
+small images and kernels 5 or more wide, LeNet's).  The tests force each
+path with tile sizes small enough that every tile shape (bands of rows,
+several samples) runs."""
 import numpy as np
 import pytest
 import torch
@@ -31,7 +34,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(_conv_mod, "_CHUNK_BYTES", 1 << 10)
 
 
-@pytest.fixture(params=["numpy", "chunked", "tiles", "shift", "direct"])
+@pytest.fixture(params=["numpy", "chunked", "tiles", "shift", "direct", "compact"])
 def conv_path(request, monkeypatch):
     """Run the test on each CPU convolution path (see the module docstring)."""
     path = request.param
@@ -40,15 +43,22 @@ def conv_path(request, monkeypatch):
     old = _jit.set_enabled(path != "numpy")
     if path == "chunked":
         monkeypatch.setattr(_cpu_conv, "_tiled", lambda dtype: None)
-    elif path in ("tiles", "shift", "direct"):
+    elif path in ("tiles", "shift", "direct", "compact"):
         if _cpu_conv._tiled(np.dtype(np.float32)) is None:
             _jit.set_enabled(old)
             pytest.skip("BLAS can't be called from compiled code here")
-        if path == "direct" and not _cpu_conv._has_wide_vectors():
+        if path in ("direct", "compact") and not _cpu_conv._has_wide_vectors():
             _jit.set_enabled(old)
             pytest.skip("the direct kernel needs AVX-512")
-        monkeypatch.setattr(_cpu_conv, "_DIRECT", path == "direct")
-        if path == "direct":
+        monkeypatch.setattr(_cpu_conv, "_DIRECT", path in ("direct", "compact"))
+        monkeypatch.setattr(_cpu_conv, "_COMPACT", path == "compact")
+        if path == "compact":
+            # every float32 conv of one group with vertical stride 1, the
+            # weight gradient one or two samples per block call
+            monkeypatch.setattr(_cpu_conv, "_COMPACT_MIN_KW", 1)
+            monkeypatch.setattr(_cpu_conv, "_COMPACT_MIN_SAVED", -(1 << 30))
+            monkeypatch.setattr(_cpu_conv, "_COMPACT_WGRAD_BYTES", 1 << 9)
+        if path in ("direct", "compact"):
             # every float32 conv of one group but 1x1 ones, in bands
             # of output blocks of 2 rows or fewer
             monkeypatch.setattr(_cpu_conv, "_DIRECT_WASTE", 1e9)
@@ -63,7 +73,7 @@ def conv_path(request, monkeypatch):
         monkeypatch.setattr(_cpu_conv, "_TILE_BYTES", 1 << 8)
         monkeypatch.setattr(_cpu_conv, "_TILE_WIDE_MIN", 8)
         monkeypatch.setattr(_cpu_conv, "_TILE_GRAIN", 1)     # (split whenever 2 threads run)
-        if path in ("shift", "direct"):
+        if path in ("shift", "direct", "compact"):
             monkeypatch.setattr(_cpu_conv, "_SHIFT_MIN_CHANNELS", 1)
             monkeypatch.setattr(_cpu_conv, "_SHIFT_MAX_CHANNELS", 1 << 30)
             monkeypatch.setattr(_cpu_conv, "_SHIFT_STRIDED", True)
@@ -165,11 +175,14 @@ def test_conv2d_kernels_agree_with_numpy_path(xs, ws, kw):
 
 
 @pytest.mark.parametrize("switch_to", [False, True])
-def test_conv2d_backward_after_the_kernels_switch(small_chunks, switch_to):
-    """The forward keeps its im2col chunks for the weight gradient; a backward
-    run with the kernels switched since still reads them in their layout."""
+@pytest.mark.parametrize("xs,ws", [((4, 3, 6, 7), (5, 3, 3, 3)),
+                                   ((4, 3, 9, 9), (5, 3, 5, 5))])   # (the compact path's)
+def test_conv2d_backward_after_the_kernels_switch(small_chunks, switch_to, xs, ws):
+    """The forward keeps its im2col chunks (or column-shifted copies) for the
+    weight gradient; a backward run with the kernels switched since still
+    reads them in their layout, or recomputes from the input."""
     pytest.importorskip("numba")
-    x, w = rand(4, 3, 6, 7), rand(5, 3, 3, 3)
+    x, w = rand(*xs, dtype=np.float32), rand(*ws, dtype=np.float32)
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     torch.nn.functional.conv2d(xt, wt, padding=1).sum().backward()
     old = _jit.set_enabled(not switch_to)
@@ -241,8 +254,9 @@ POOL = [
 
 @pytest.mark.parametrize("kw", POOL)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_pool2d(jit, kw, dtype):
-    check(lambda lib, x: lib.nn.functional.max_pool2d(x, **kw), rand(2, 3, 9, 8, dtype=dtype))
+@pytest.mark.parametrize("shape", [(2, 3, 9, 8), (2, 3, 8, 9)])   # (odd height; even: row pairs)
+def test_max_pool2d(jit, kw, dtype, shape):
+    check(lambda lib, x: lib.nn.functional.max_pool2d(x, **kw), rand(*shape, dtype=dtype))
 
 
 @pytest.mark.parametrize("kw", POOL)
@@ -261,15 +275,20 @@ def test_max_pool_1d_3d_and_unbatched(jit):
 
 
 @pytest.mark.parametrize("kw", POOL)
-def test_max_pool2d_special_values_agree_with_numpy_path(kw):
+@pytest.mark.parametrize("shape", [(2, 3, 9, 8), (2, 3, 8, 9)])
+def test_max_pool2d_special_values_agree_with_numpy_path(kw, shape):
     """NaN wins (the last one), ties keep the first maximum, -inf and inf:
     the compiled pass picks the same winners as the NumPy stages."""
     pytest.importorskip("numba")
     rng = np.random.default_rng(3)
-    x = rng.integers(-2, 3, (2, 3, 9, 8)).astype(np.float32)
+    x = rng.integers(-2, 3, shape).astype(np.float32)
     x[rng.random(x.shape) < 0.1] = np.nan
     x[rng.random(x.shape) < 0.1] = -np.inf
     x[rng.random(x.shape) < 0.05] = np.inf
+    _pool_agrees_with_numpy_path(x, kw)
+
+
+def _pool_agrees_with_numpy_path(x, kw):
     res = []
     old = _jit.set_enabled(True)
     try:
@@ -285,8 +304,31 @@ def test_max_pool2d_special_values_agree_with_numpy_path(kw):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("bad", [None, np.nan, "infs"])
+def test_max_pool2x2_row_pairs_split_over_threads(bad):
+    """LeNet's 2x2 pool on an even height runs over row pairs, split between
+    two threads, each checking its own range for NaN (a NaN, or an inf and a
+    -inf, only in the second thread's range; or none) before redoing it with
+    the NaN rules: the same winners as the NumPy stages."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, (16, 16, 24, 24)).astype(np.float32)   # (enough to split)
+    if bad == "infs":
+        x[14, 3, 10, 4], x[15, 2, 1, 17] = np.inf, -np.inf
+    elif bad is not None:
+        x[15, 9, 20, 5] = bad
+    old_n = ember.get_num_threads()
+    ember.set_num_threads(2)
+    try:
+        _pool_agrees_with_numpy_path(x, dict(kernel_size=2))
+    finally:
+        ember.set_num_threads(old_n)
+
+
 @pytest.mark.parametrize("xs,ws,kw", [((2, 16, 12, 12), (16, 16, 3, 3), dict(padding=1)),
-                                      ((2, 3, 10, 10), (8, 3, 3, 3), dict(padding=1, stride=2))])
+                                      ((2, 3, 10, 10), (8, 3, 3, 3), dict(padding=1, stride=2)),
+                                      # 5x5 outputs: the compact blocks read past each sample's 25
+                                      ((2, 4, 9, 9), (8, 4, 5, 5), {})])
 def test_conv2d_weight_gradient_of_an_inf_input(conv_path, xs, ws, kw):
     """An inf in the input makes inf or NaN in exactly the weight-gradient
     entries torch's has them in: the direct and shifted sums, which also
@@ -315,6 +357,7 @@ def test_direct_forward_gives_way_to_tiles_that_keep_columns(conv_path, monkeypa
         pytest.skip("a choice of the direct path")
     if ember.randn(1).device.type != "cpu":
         pytest.skip("the compiled passes are the CPU's")
+    monkeypatch.setattr(_cpu_conv, "_COMPACT", False)   # (which takes this shape by default)
     monkeypatch.setattr(_cpu_conv, "_DIRECT_WGRAD_POSITIONS", 1 << 30)
     monkeypatch.setattr(_cpu_conv, "_SHIFT_WGRAD_PIXELS", 1 << 30)
     seen = count_kernel_calls(monkeypatch, ("conv_direct_forward", "conv_tiles_forward",
@@ -330,6 +373,34 @@ def test_direct_forward_gives_way_to_tiles_that_keep_columns(conv_path, monkeypa
             y.numpy(), torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w)).numpy(),
             rtol=1e-4, atol=1e-4)
         assert seen.get("conv_direct_forward") and not seen.get("conv_tiles_forward")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compact_path_runs_on_lenet_convs(monkeypatch, threads):
+    """With the default settings, LeNet's 5x5 convs (1 and 16 input channels,
+    28x28 and 12x12 images) take the direct kernel on column-shifted copies,
+    forward and weight gradient, and match torch, on one thread and split
+    over two."""
+    pytest.importorskip("numba")
+    if ember.randn(1).device.type != "cpu":
+        pytest.skip("the compiled passes are the CPU's")
+    if _cpu_conv._tiled(np.dtype(np.float32)) is None or not _cpu_conv._has_wide_vectors():
+        pytest.skip("the direct kernel needs AVX-512 and BLAS callable from compiled code")
+    seen = count_kernel_calls(monkeypatch, ("conv_compact_forward", "conv_compact_wgrad"))
+    old_n = ember.get_num_threads()
+    old = _jit.set_enabled(True)
+    ember.set_num_threads(threads)
+    try:
+        check(lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b),
+              rand(6, 1, 28, 28, dtype=np.float32), rand(16, 1, 5, 5, dtype=np.float32),
+              rand(16, dtype=np.float32), atol=1e-4)
+        check(lambda lib, x, w, b: lib.nn.functional.conv2d(x, w, b),
+              rand(6, 16, 12, 12, dtype=np.float32), rand(32, 16, 5, 5, dtype=np.float32),
+              rand(32, dtype=np.float32), atol=1e-4)
+    finally:
+        ember.set_num_threads(old_n)
+        _jit.set_enabled(old)
+    assert seen.get("conv_compact_forward") and seen.get("conv_compact_wgrad"), seen
 
 
 @pytest.mark.parametrize("stride,pads", [((2, 2), (1, 1, 1, 1)), ((3, 2), (0, 2, 1, 0)),

@@ -1,7 +1,9 @@
 """CPU pooling kernels: max pooling's forward and backward as one compiled
 pass each (``_numba.max_pool2d_forward`` / ``max_pool2d_backward``, and
-for 2x2 windows at stride 2 ``max_pool2x2_forward`` / ``backward``), split
-by planes over the intra-op threads; anything else is the generic formula.
+for 2x2 windows at stride 2 ``max_pool2x2_forward`` / ``backward``, or,
+on an even height, ``max_pool2x2_pairs_*`` over flat row pairs), split
+by planes (row pairs) over the intra-op threads; anything else is the
+generic formula.
 
 The generic formula is 2 * (kh + kw) NumPy passes with temporaries (each
 stage's maxima, masks, winners) and a padded copy of the input; the
@@ -103,6 +105,13 @@ def _max_pool2x2(k, x, geo, need_idx):
     y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     a1 = np.empty((N, C, H, Wo), dtype=np.int8)
     a2 = np.empty((N, C, Ho, Wo), dtype=np.int8)
+    if H % 2 == 0:
+        # (row pairs over flat arrays: see _numba.max_pool2x2_pairs_forward)
+        xf, yf, a1f, a2f = x3.reshape(-1), y.reshape(-1), a1.reshape(-1), a2.reshape(-1)
+        _pool.parallel_rows(lambda r0, r1: k.max_pool2x2_pairs_forward(xf, yf, a1f, a2f, W, Wo,
+                                                                       r0, r1),
+                            N * C * Ho, 2 * W)
+        return y, ((a1, a2) if need_idx else None)
     y3, a13, a23 = y.reshape(N * C, Ho, Wo), a1.reshape(N * C, H, Wo), a2.reshape(N * C, Ho, Wo)
     _planes(lambda p0, p1: k.max_pool2x2_forward(x3, y3, a13, a23, p0, p1), geo)
     return y, ((a1, a2) if need_idx else None)
@@ -116,7 +125,13 @@ def _max_pool2x2_backward(k, g, a1, a2, geo):
     a13 = np.ascontiguousarray(a1).reshape(N * C, H, Wo)
     a23 = np.ascontiguousarray(a2).reshape(N * C, Ho, Wo)
     gx = np.empty((N, C, H, W), dtype=g.dtype)
-    gx3 = gx.reshape(N * C, H, W)
     zero = g.dtype.type(0)
+    if H % 2 == 0:
+        gf, a1f, a2f, gxf = g3.reshape(-1), a13.reshape(-1), a23.reshape(-1), gx.reshape(-1)
+        _pool.parallel_rows(lambda r0, r1: k.max_pool2x2_pairs_backward(gf, a1f, a2f, gxf, zero,
+                                                                        W, Wo, r0, r1),
+                            N * C * Ho, 2 * W)
+        return gx.reshape(geo.x_shape)
+    gx3 = gx.reshape(N * C, H, W)
     _planes(lambda p0, p1: k.max_pool2x2_backward(g3, a13, a23, gx3, zero, p0, p1), geo)
     return gx.reshape(geo.x_shape)
