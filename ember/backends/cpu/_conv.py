@@ -43,7 +43,7 @@ extra columns (up to half of the GEMM on small images).
 import numpy as np
 
 from .._table import CPU as KERNELS
-from . import _jit, _pool
+from . import _jit, _pool, _winograd
 
 
 class _Compact:
@@ -956,6 +956,11 @@ def _all_finite(k, flat):
     return not bad
 
 
+def _flat(a):
+    """``a`` as a flat contiguous array (a copy only when it is strided)."""
+    return np.ascontiguousarray(a).reshape(-1)
+
+
 def _wgrad(x, g, geo, tk, kept=None):
     """The weight gradient on the tiled path (``tk``: ``_tiled``'s), on what
     the forward kept (released here) when it suits the path."""
@@ -997,7 +1002,18 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
         # or the shifted GEMMs' padded input (when those compute it too)
         y = gw = kept = None
         keep = keep_cols and g is None
-        if need_y:
+        wino = need_y and _winograd.use(geo, x.dtype)
+        if wino:
+            x, w = _flat(x).reshape(geo.x4), _flat(w).reshape(geo.w4)
+            wino = _all_finite(tk[0], x.reshape(-1)) and _all_finite(tk[0], w.reshape(-1))
+        if wino:
+            # (3x3 stride 1 with many channels: 2.25x fewer multiplies.  Its
+            # transforms add and subtract inputs before the products: an inf
+            # there would make NaNs where the direct sum gives inf, so only
+            # finite operands take it.  It keeps nothing: the weight gradient
+            # builds its own operands.)
+            y = _winograd.forward(x, w, geo, bias, *tk, _scratch)
+        elif need_y:
             direct = _direct(geo, x.dtype)
             if direct and keep and _KEEP_TILES and _DIRECT_FWD_KEEPS_TILES \
                     and _wgrad_path(geo, x.dtype) == "tiles":
