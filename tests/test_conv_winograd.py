@@ -28,7 +28,7 @@ def winograd(monkeypatch):
         _jit.set_enabled(old)
         pytest.skip("BLAS can't be called from compiled code here")
     monkeypatch.setattr(_winograd, "FORCE", True)
-    yield count_kernel_calls(monkeypatch, ["wino_forward"])
+    yield count_kernel_calls(monkeypatch, ["wino_forward", "wino_wgrad"])
     _jit.set_enabled(old)
 
 
@@ -64,6 +64,7 @@ def test_winograd_matches_torch(winograd, chunks, shape, padding, bias, dtype):
     # the forward, and the input gradient as the conv with the rotated kernel
     # (padding 1 in both directions; the rows-only padding takes the scatter)
     assert winograd.get("wino_forward", 0) >= (2 if padding == 1 else 1)
+    assert winograd.get("wino_wgrad", 0) >= 1
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -75,7 +76,7 @@ def test_winograd_threads(winograd, chunks, threads):
               rand(8, dtype=np.float32))
     finally:
         ember.set_num_threads(old)
-    assert winograd["wino_forward"] >= 2
+    assert winograd["wino_forward"] >= 2 and winograd["wino_wgrad"] >= 1
 
 
 def test_winograd_gradcheck(winograd):
@@ -83,7 +84,7 @@ def test_winograd_gradcheck(winograd):
     w = ember.tensor(rand(2, 3, 3, 3, seed=5), requires_grad=True)
     b = ember.tensor(rand(2, seed=6), requires_grad=True)
     assert gradcheck(lambda x, w, b: ember.nn.functional.conv2d(x, w, b, padding=1), (x, w, b))
-    assert winograd["wino_forward"] >= 2
+    assert winograd["wino_forward"] >= 2 and winograd["wino_wgrad"] >= 1
 
 
 @pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(dilation=2, padding=2),
@@ -93,7 +94,7 @@ def test_winograd_only_takes_what_it_computes(winograd, kw):
     x, w = rand(2, 4, 7, 7, dtype=np.float32), rand(6, 4 // kw.get("groups", 1), 3, 3,
                                                    dtype=np.float32)
     check(lambda L, x, w: L.nn.functional.conv2d(x, w, **kw), x, w)
-    assert "wino_forward" not in winograd
+    assert not winograd
 
 
 def test_winograd_default_rule(monkeypatch):
@@ -110,24 +111,42 @@ def test_winograd_default_rule(monkeypatch):
     assert not _winograd.use(geo(16, 16, 32), f32)
     assert not _winograd.use(geo(64, 128, 32, stride=2), f32)
     assert not _winograd.use(geo(64, 64, 32), np.dtype(np.float16))
+    # the weight gradient: 128+ channels, or 64 on small images
+    assert _winograd.use_wgrad(geo(128, 128, 16), f32) and _winograd.use_wgrad(geo(64, 64, 8), f32)
+    assert not _winograd.use_wgrad(geo(64, 64, 32), f32)
+    assert not _winograd.use_wgrad(geo(32, 32, 8), f32)
 
 
-@pytest.mark.parametrize("where", ["input", "weight"])
+@pytest.mark.parametrize("where", ["input", "weight", "output gradient"])
 def test_winograd_leaves_infs_to_the_direct_sum(winograd, monkeypatch, where):
     # an inf would make NaNs in the transforms (inf - inf) where the direct
     # sum gives inf: such operands take the other paths
     x, w = rand(2, 3, 6, 6, dtype=np.float32), rand(4, 3, 3, 3, dtype=np.float32)
-    (x if where == "input" else w)[0, 1, 2, 2] = np.inf
-    if where == "input":
-        check(_conv(1), x, w, grad=False)
-    else:
+    g = rand(2, 4, 6, 6, dtype=np.float32)
+    {"input": x, "weight": w, "output gradient": g}[where][0, 1, 2, 2] = np.inf
+
+    def grads(L):
+        xx, ww = L.tensor(x, requires_grad=True), L.tensor(w, requires_grad=True)
+        y = _conv(1)(L, xx, ww)
+        y.backward(L.tensor(g))
+        return y, xx.grad, ww.grad
+    got = grads(ember)
+    if where == "weight":
         # (against the other paths, not torch: they multiply an inf weight by
         # the padding's zeros, where torch's kernel skips the padding)
-        got = _conv(1)(ember, ember.tensor(x), ember.tensor(w)).numpy()
         monkeypatch.setattr(_winograd, "FORCE", False)
-        want = _conv(1)(ember, ember.tensor(x), ember.tensor(w)).numpy()
-        np.testing.assert_array_equal(got, want)
-    assert "wino_forward" not in winograd
+        want = grads(ember)
+        for a, b in zip(got[:2], want[:2]):     # (the output and input gradient)
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+        # (the weight gradient, of finite x and g, did take it)
+        np.testing.assert_allclose(got[2].numpy(), want[2].numpy(), rtol=1e-5, atol=1e-5)
+    else:
+        assert_close(got, grads(torch))
+    # only the passes whose operands are all finite took it (forward: x, w;
+    # input gradient: g, w; weight gradient: x, g)
+    fwd = {"input": 1, "weight": 0, "output gradient": 1}[where]
+    assert winograd.get("wino_forward", 0) == fwd
+    assert winograd.get("wino_wgrad", 0) == (where == "weight")
 
 
 def test_winograd_matches_the_other_paths(winograd, monkeypatch):

@@ -2429,7 +2429,7 @@ def wino_weight(w, u, O, C, half):
 def _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1):
     """v (C, 16, T) flat, T = (r1 - r0) * tw = B^T d B of every tile of tile
     rows r0:r1 of x (N, C, H, W) flat, zeros where a patch reaches into the
-    padding.  ``buf``: scratch, ``wino_buffer(tw)`` elements.  (Indices are
+    padding.  ``buf``: scratch, 4 * (2*tw + 2) elements.  (Indices are
     unsigned: a signed one costs a wraparound check per access.)"""
     T = (r1 - r0) * tw
     uT = np.uint64(T)
@@ -2494,12 +2494,6 @@ def _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1):
                 v[d + 15 * uT] = s31 - s33
 
 
-@njit(cache=True)
-def wino_buffer(tw):
-    """Scratch elements ``_wino_input`` needs for tile rows of ``tw`` tiles."""
-    return 4 * (2 * tw + 2)
-
-
 @_kernel
 def _wino_output(m, y, bias, O, Ho, Wo, th, tw, r0, r1, zero):
     """y (N, O, Ho, Wo) flat, at tile rows r0:r1 = A^T m A (+ bias[o]) of
@@ -2547,7 +2541,7 @@ def wino_forward(x, u, bias, y, v, m, buf, C, H, W, O, Ho, Wo, th, tw, pt, pl, n
     ``nr`` tile rows each (R tile rows in all): per chunk, the input
     transform into v (C, 16, T), 16 GEMMs m[:, e] (O, T) = u[:, e] @ v[:, e] by
     single-thread BLAS (``fn``), the output transform into y.  All flat;
-    v, m, buf are scratch (16*C*nr*tw, 16*O*nr*tw, ``wino_buffer(tw)``)."""
+    v, m, buf are scratch (16*C*nr*tw, 16*O*nr*tw, 4*(2*tw + 2) elements)."""
     isz = x.itemsize
     for k in range(k0, k1):
         r0 = k * nr
@@ -2559,3 +2553,109 @@ def wino_forward(x, u, bias, y, v, m, buf, C, H, W, O, Ho, Wo, th, tw, pt, pl, n
                              v.ctypes.data + e * T * isz, 16 * T, zero,
                              m.ctypes.data + e * T * isz, 16 * T)
         _wino_output(m, y, bias, O, Ho, Wo, th, tw, r0, r1, zero)
+
+
+# The weight gradient by the same transforms (the adjoint of the forward's
+# per-tile formula y = A^T (U * V) A, U = G w G^T): dU = (A dy A^T) * V summed
+# over tiles -- 16 GEMMs (O, tiles) @ (tiles, C) -- and dw = G^T dU G.
+
+@_kernel
+def _wino_grad_output(g, mg, O, Ho, Wo, th, tw, r0, r1):
+    """mg (O, 16, T) flat, T = (r1 - r0) * tw = A dy A^T of every tile of
+    tile rows r0:r1 of the output gradient g (N, O, Ho, Wo) flat, with
+    zeros for a tile's positions past Ho or Wo."""
+    T = (r1 - r0) * tw
+    uT = np.uint64(T)
+    utw = np.uint64(tw)
+    full = np.uint64(Wo // 2)       # tiles whose two columns are both outputs
+    uWo = np.uint64(Wo)
+    for o in range(O):
+        for r in range(r0, r1):
+            n = r // th
+            i = r - n * th
+            two = 2 * i + 1 < Ho
+            p0 = np.uint64(o * 16 * T + (r - r0) * tw)
+            y0 = np.uint64(((n * O + o) * Ho + 2 * i) * Wo)
+            for j in range(_U0, utw):
+                q = y0 + 2 * j
+                # dy = [[a, b], [c, d]], zeros past the output's edge
+                a = g[q]
+                b = g[q + 1] if j < full else g[q] * 0
+                c = g[q + uWo] if two else g[q] * 0
+                d = g[q + uWo + 1] if two and j < full else g[q] * 0
+                # A dy: rows a | b, a + c | b + d, a - c | b - d, -c | -d
+                e0, e1, e2, e3 = a, a + c, a - c, -c
+                f0, f1, f2, f3 = b, b + d, b - d, -d
+                # (A dy) A^T: each row [x, y] -> [x, x + y, x - y, -y]
+                p = p0 + j
+                mg[p] = e0
+                mg[p + uT] = e0 + f0
+                mg[p + 2 * uT] = e0 - f0
+                mg[p + 3 * uT] = -f0
+                mg[p + 4 * uT] = e1
+                mg[p + 5 * uT] = e1 + f1
+                mg[p + 6 * uT] = e1 - f1
+                mg[p + 7 * uT] = -f1
+                mg[p + 8 * uT] = e2
+                mg[p + 9 * uT] = e2 + f2
+                mg[p + 10 * uT] = e2 - f2
+                mg[p + 11 * uT] = -f2
+                mg[p + 12 * uT] = e3
+                mg[p + 13 * uT] = e3 + f3
+                mg[p + 14 * uT] = e3 - f3
+                mg[p + 15 * uT] = -f3
+
+
+@_kernel
+def wino_wgrad(x, g, du, v, mg, buf, C, H, W, O, Ho, Wo, th, tw, pt, pl, nr, R, k0, k1, fn,
+               one):
+    """du (O, 16, C) += the sum over the tiles of chunks k0:k1 (``nr`` tile
+    rows each, R in all) of (A dy A^T)[o, e] * (B^T d B)[c, e]: per chunk
+    the input transform into v (C, 16, T), the output gradient's into
+    mg (O, 16, T), and 16 GEMMs du[:, e] += mg[:, e] @ v[:, e]^T by
+    single-thread BLAS (``fn``).  All flat; v, mg, buf scratch as in
+    ``wino_forward``."""
+    isz = x.itemsize
+    for k in range(k0, k1):
+        r0 = k * nr
+        r1 = min(R, r0 + nr)
+        T = (r1 - r0) * tw
+        _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1)
+        _wino_grad_output(g, mg, O, Ho, Wo, th, tw, r0, r1)
+        for e in range(16):
+            _cblas_gemm_beta(fn, _NT, _T, O, C, T, one, mg.ctypes.data + e * T * isz, 16 * T,
+                             v.ctypes.data + e * T * isz, 16 * T, one,
+                             du.ctypes.data + e * C * isz, 16 * C)
+
+
+@_kernel
+def wino_weight_grad(du, gw, O, C, half):
+    """gw (O, C, 3, 3) flat = G^T du[o, :, c] G for du (O, 16, C) flat (the
+    adjoint of ``wino_weight``).  ``half``: 0.5 in du's dtype."""
+    uC = np.uint64(C)
+    for o in range(O):
+        for c in range(C):
+            s = np.uint64(o * 16 * C + c)
+            d = np.uint64((o * C + c) * 9)
+            # G^T on each row's columns: [p, q, r, t] -> [p + (q + r)/2, (q - r)/2, (q + r)/2 + t]
+            p, q, r, t = du[s], du[s + uC], du[s + 2 * uC], du[s + 3 * uC]
+            a0, a1, a2 = p + (q + r) * half, (q - r) * half, (q + r) * half + t
+            s += 4 * uC
+            p, q, r, t = du[s], du[s + uC], du[s + 2 * uC], du[s + 3 * uC]
+            b0, b1, b2 = p + (q + r) * half, (q - r) * half, (q + r) * half + t
+            s += 4 * uC
+            p, q, r, t = du[s], du[s + uC], du[s + 2 * uC], du[s + 3 * uC]
+            c0, c1, c2 = p + (q + r) * half, (q - r) * half, (q + r) * half + t
+            s += 4 * uC
+            p, q, r, t = du[s], du[s + uC], du[s + 2 * uC], du[s + 3 * uC]
+            d0, d1, d2 = p + (q + r) * half, (q - r) * half, (q + r) * half + t
+            # ... then on the rows alike
+            gw[d] = a0 + (b0 + c0) * half
+            gw[d + 1] = a1 + (b1 + c1) * half
+            gw[d + 2] = a2 + (b2 + c2) * half
+            gw[d + 3] = (b0 - c0) * half
+            gw[d + 4] = (b1 - c1) * half
+            gw[d + 5] = (b2 - c2) * half
+            gw[d + 6] = (b0 + c0) * half + d0
+            gw[d + 7] = (b1 + c1) * half + d1
+            gw[d + 8] = (b2 + c2) * half + d2
