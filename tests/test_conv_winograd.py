@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import ember
-from ember.autograd import gradcheck
+from ember.autograd import gradcheck, gradgradcheck
 from ember.backends.cpu import _conv as _cpu_conv
 from ember.backends.cpu import _jit
 from ember.backends.cpu import _winograd
@@ -83,8 +83,12 @@ def test_winograd_gradcheck(winograd):
     x = ember.tensor(rand(2, 3, 5, 4, seed=4), requires_grad=True)
     w = ember.tensor(rand(2, 3, 3, 3, seed=5), requires_grad=True)
     b = ember.tensor(rand(2, seed=6), requires_grad=True)
-    assert gradcheck(lambda x, w, b: ember.nn.functional.conv2d(x, w, b, padding=1), (x, w, b))
+    fn = lambda x, w, b: ember.nn.functional.conv2d(x, w, b, padding=1)   # noqa: E731
+    assert gradcheck(fn, (x, w, b))
     assert winograd["wino_forward"] >= 2 and winograd["wino_wgrad"] >= 1
+    # (double backward: the weight gradient's backward runs the forward and
+    # the input gradient again, on the output gradient and the weight's)
+    assert gradgradcheck(fn, (x, w, b))
 
 
 @pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(dilation=2, padding=2),

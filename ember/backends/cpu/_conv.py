@@ -14,9 +14,10 @@
   built (the tiles' columns, or the padded input), when the op asks
   (``keep_cols``).  See "the tiled path" below.  A 3x3 stride-1 conv
   with many channels runs instead as Winograd F(2x2, 3x3) (``_winograd``:
-  16 GEMMs between two compiled transforms, 2.25x fewer multiplies); the
-  weight gradient then takes one of the paths above, building its own
-  operands.
+  16 GEMMs between two compiled transforms, 2.25x fewer multiplies), and
+  so does its weight gradient where that measured faster
+  (``_winograd.use_wgrad``; else one of the paths above, building its own
+  operands).
 * *chunked* (compiled kernels, BLAS not callable from them) and *NumPy*:
   one GEMM per group and batch chunk over an *im2col* buffer, described
   next.

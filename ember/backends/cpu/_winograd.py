@@ -90,6 +90,11 @@ def _chunks(geo, dt, th, tw):
     R = N * th
     want = max(_MIN_TILES, C // 2, _CHUNK_BYTES // (16 * (C + O) * dt.itemsize))
     nr = max(1, min(R, want // tw))
+    threads = _pool.get_num_threads()
+    if threads > 1 and 16 * R * tw * C * O >= 2 * _GRAIN:
+        # (at least a chunk per thread: ResNet-18-width's 512-channel layer
+        # would be one chunk)
+        nr = min(nr, -(-R // threads))
     return nr, -(-R // nr), nr * tw
 
 
