@@ -71,7 +71,8 @@ def use_wgrad(geo, dtype):
 # EPYC core, AVX-512, float32; the input gradient is the same conv): 0.86 on
 # 64 channels at 32x32 (batch 64), 0.76 on 128 at 16x16, 0.58 on 256 at
 # 8x8, 0.65 on 512 at 4x4, 0.75 on ResNet's 64 at 8x8 (batch 32); but 1.26
-# on 32 channels at 16x16, 2.0 on 16 at 32x32.
+# on 32 channels at 16x16, 2.0 on 16 at 32x32.  (float64: 0.59-0.66 on 64
+# and 128 channels, batch 32.)
 _MIN_CHANNELS = 64
 # The weight gradient's GEMMs sum over the tiles, the transforms cost the
 # same as the forward's: against the other paths given what the forward kept
