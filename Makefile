@@ -46,8 +46,10 @@ test: $(VENV)/.test
 # elementwise test that mixes NumPy arrays into tensor arithmetic.  test_distributed's
 # workers are separate MPI processes the guard does not reach (its collectives
 # worker runs a guard-backend section itself).  test_side_effects only runs
-# fresh processes (which the guard does not reach either).
-GUARD_SKIP := jit creation nn_rnn data examples distributed thread_safety_pool side_effects
+# fresh processes (which the guard does not reach either).  test_conv_winograd
+# spies on a compiled CPU kernel (the guard's generic convs never reach it).
+GUARD_SKIP := jit creation nn_rnn data examples distributed thread_safety_pool side_effects \
+	conv_winograd
 # Also left out: test_kernels' tests of the CPU pool on plain NumPy arrays
 # (threaded GEMM and parallel_for), which no tensor and so no device reaches.
 GUARD_DESELECT := test_elementwise.py::test_reflected_operators_with_numpy_scalars_and_arrays \

@@ -2692,3 +2692,291 @@ def rnn_backward(gout, bf, ghT, OUT, whh, relu, bsz, reverse, DXs, dh, dhc, one,
         for b in range(nb, hi):       # (inactive rows pass their gradient on)
             for j in range(H):
                 dhc[b, j] = dh[b, j]
+
+
+# ---- Winograd F(2x2, 3x3) convolution --------------------------------------------------------
+# (ember/backends/cpu/_winograd.py drives these.)  A 3x3 stride-1 conv's output,
+# cut into 2x2 tiles, is A^T [ (G g G^T) * (B^T d B) ] A per tile, where d is
+# the 4x4 input patch under the tile (patches overlap by 2) and * is an
+# element-wise product over the 16 positions of a 4x4 tile, summed over the
+# input channels: 16 GEMMs of (O, C) @ (C, tiles), 16 multiplies per tile
+# where the direct sum takes 36.  The transforms are a few additions each:
+#   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+#   A^T = [1 1 1 0; 0 1 -1 -1].
+# Tiles are numbered t = (n * th + i) * tw + j (sample n, tile row i, tile
+# column j: output rows 2i, 2i+1, columns 2j, 2j+1); a *chunk* is a run of
+# whole tile rows, transformed, multiplied and transformed back while its
+# buffers stay in the core's cache.
+
+
+@_kernel
+def wino_weight(w, u, O, C, half):
+    """u (O, 16, C) flat = G w[o, c] G^T for w (O, C, 3, 3) contiguous flat:
+    entry e = 4a + b of the 4x4 transformed kernel at u[o, e, c] (so the
+    GEMM of entry e reads u[:, e] with leading dimension 16*C, and the 16
+    stores of a kernel land near each other).  ``half``: 0.5 in w's dtype."""
+    uC = np.uint64(C)
+    for o in range(O):
+        for c in range(C):
+            g = np.uint64((o * C + c) * 9)
+            d = np.uint64(o * 16 * C + c)
+            # G g (4x3): rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of each column
+            for a in range(_U0, np.uint64(4)):
+                if a == 0:
+                    g0, g1, g2 = w[g], w[g + 1], w[g + 2]
+                elif a == 3:
+                    g0, g1, g2 = w[g + 6], w[g + 7], w[g + 8]
+                else:
+                    sg = half if a == 1 else -half
+                    g0 = (w[g] + w[g + 6]) * half + w[g + 3] * sg
+                    g1 = (w[g + 1] + w[g + 7]) * half + w[g + 4] * sg
+                    g2 = (w[g + 2] + w[g + 8]) * half + w[g + 5] * sg
+                # (G g) G^T: the same combinations along the row
+                e = d + 4 * a * uC
+                u[e] = g0
+                u[e + uC] = (g0 + g1 + g2) * half
+                u[e + 2 * uC] = (g0 - g1 + g2) * half
+                u[e + 3 * uC] = g2
+
+
+# The transformed input of a chunk lies as v (C, 16, T) and the products as
+# m (O, 16, T): a tile's 16 entries sit T apart, within a few KiB, where
+# (16, C, T) put them C*T apart (on 64 channels of 64 tiles a multiple of
+# 4 KiB: every store of a tile fell on the same cache set).  The GEMM of
+# entry e reads v[:, e] with leading dimension 16*T.
+
+
+@_kernel
+def _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1):
+    """v (C, 16, T) flat, T = (r1 - r0) * tw = B^T d B of every tile of tile
+    rows r0:r1 of x (N, C, H, W) flat, zeros where a patch reaches into the
+    padding.  ``buf``: scratch, 4 * (2*tw + 2) elements.  (Indices are
+    unsigned: a signed one costs a wraparound check per access.)"""
+    T = (r1 - r0) * tw
+    uT = np.uint64(T)
+    Wb = 2 * tw + 2         # padded columns under a tile row
+    uWb = np.uint64(Wb)
+    utw = np.uint64(tw)
+    lo = min(pl, Wb)
+    hi = max(lo, min(Wb, W + pl))
+    ulo, uhi = np.uint64(lo), np.uint64(hi)
+    for c in range(C):
+        for r in range(r0, r1):
+            n = r // th
+            i = r - n * th
+            base = (n * C + c) * H * W
+            # the four input rows under tile row i, zero-padded to Wb columns
+            for a in range(4):
+                h = 2 * i - pt + a
+                q0 = np.uint64(a * Wb)
+                if h < 0 or h >= H:
+                    for q in range(_U0, uWb):
+                        buf[q0 + q] = 0
+                    continue
+                src = np.uint64(base + h * W - pl)      # (q >= pl below: no wraparound)
+                for q in range(_U0, ulo):
+                    buf[q0 + q] = 0
+                for q in range(ulo, uhi):
+                    buf[q0 + q] = x[src + q]
+                for q in range(uhi, uWb):
+                    buf[q0 + q] = 0
+            dst = np.uint64(c * 16 * T + (r - r0) * tw)
+            for j in range(_U0, utw):
+                q = 2 * j
+                # B^T d: the rows combined (0: d0 - d2, 1: d1 + d2, 2: d2 - d1, 3: d1 - d3)
+                x00, x01, x02, x03 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
+                q += uWb
+                x10, x11, x12, x13 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
+                q += uWb
+                x20, x21, x22, x23 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
+                q += uWb
+                x30, x31, x32, x33 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
+                s00, s01, s02, s03 = x00 - x20, x01 - x21, x02 - x22, x03 - x23
+                s10, s11, s12, s13 = x10 + x20, x11 + x21, x12 + x22, x13 + x23
+                s20, s21, s22, s23 = x20 - x10, x21 - x11, x22 - x12, x23 - x13
+                s30, s31, s32, s33 = x10 - x30, x11 - x31, x12 - x32, x13 - x33
+                # (B^T d) B: the columns combined alike; entry 4k + l at dst + (4k + l) * T
+                d = dst + j
+                v[d] = s00 - s02
+                v[d + uT] = s01 + s02
+                v[d + 2 * uT] = s02 - s01
+                v[d + 3 * uT] = s01 - s03
+                v[d + 4 * uT] = s10 - s12
+                v[d + 5 * uT] = s11 + s12
+                v[d + 6 * uT] = s12 - s11
+                v[d + 7 * uT] = s11 - s13
+                v[d + 8 * uT] = s20 - s22
+                v[d + 9 * uT] = s21 + s22
+                v[d + 10 * uT] = s22 - s21
+                v[d + 11 * uT] = s21 - s23
+                v[d + 12 * uT] = s30 - s32
+                v[d + 13 * uT] = s31 + s32
+                v[d + 14 * uT] = s32 - s31
+                v[d + 15 * uT] = s31 - s33
+
+
+@_kernel
+def _wino_output(m, y, bias, O, Ho, Wo, th, tw, r0, r1, zero):
+    """y (N, O, Ho, Wo) flat, at tile rows r0:r1 = A^T m A (+ bias[o]) of
+    every tile's m (O, 16, T) flat, T = (r1 - r0) * tw; a tile's outputs past
+    Ho or Wo (odd sizes) are dropped."""
+    T = (r1 - r0) * tw
+    uT = np.uint64(T)
+    utw = np.uint64(tw)
+    full = np.uint64(Wo // 2)       # tiles whose two columns are both outputs
+    uWo = np.uint64(Wo)
+    for o in range(O):
+        bo = bias[o] if bias.size else zero
+        for r in range(r0, r1):
+            n = r // th
+            i = r - n * th
+            two = 2 * i + 1 < Ho
+            p0 = np.uint64(o * 16 * T + (r - r0) * tw)
+            y0 = np.uint64(((n * O + o) * Ho + 2 * i) * Wo)
+            for j in range(_U0, utw):
+                p = p0 + j
+                m0, m1, m2, m3 = m[p], m[p + uT], m[p + 2 * uT], m[p + 3 * uT]
+                m4, m5, m6, m7 = m[p + 4 * uT], m[p + 5 * uT], m[p + 6 * uT], m[p + 7 * uT]
+                m8, m9, m10, m11 = m[p + 8 * uT], m[p + 9 * uT], m[p + 10 * uT], m[p + 11 * uT]
+                m12, m13 = m[p + 12 * uT], m[p + 13 * uT]
+                m14, m15 = m[p + 14 * uT], m[p + 15 * uT]
+                # A^T m: output row 0 from m's rows 0 + 1 + 2, row 1 from 1 - 2 - 3
+                a0, a1, a2, a3 = m0 + m4 + m8, m1 + m5 + m9, m2 + m6 + m10, m3 + m7 + m11
+                b0, b1, b2, b3 = m4 - m8 - m12, m5 - m9 - m13, m6 - m10 - m14, m7 - m11 - m15
+                # (A^T m) A: output column 0 from columns 0 + 1 + 2, column 1 from 1 - 2 - 3
+                q = y0 + 2 * j
+                y[q] = a0 + a1 + a2 + bo
+                if j < full:
+                    y[q + 1] = a1 - a2 - a3 + bo
+                if two:
+                    y[q + uWo] = b0 + b1 + b2 + bo
+                    if j < full:
+                        y[q + uWo + 1] = b1 - b2 - b3 + bo
+
+
+@_kernel
+def wino_forward(x, u, bias, y, v, m, buf, C, H, W, O, Ho, Wo, th, tw, pt, pl, nr, R, k0, k1,
+                 fn, one, zero):
+    """y = the 3x3 stride-1 conv of x (N, C, H, W) with the kernel whose
+    transform is u (O, 16, C) (+ bias (O,) or empty), on chunks k0:k1 of
+    ``nr`` tile rows each (R tile rows in all): per chunk, the input
+    transform into v (C, 16, T), 16 GEMMs m[:, e] (O, T) = u[:, e] @ v[:, e] by
+    single-thread BLAS (``fn``), the output transform into y.  All flat;
+    v, m, buf are scratch (16*C*nr*tw, 16*O*nr*tw, 4*(2*tw + 2) elements)."""
+    isz = x.itemsize
+    for k in range(k0, k1):
+        r0 = k * nr
+        r1 = min(R, r0 + nr)
+        T = (r1 - r0) * tw
+        _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1)
+        for e in range(16):
+            _cblas_gemm_beta(fn, _NT, _NT, O, T, C, one, u.ctypes.data + e * C * isz, 16 * C,
+                             v.ctypes.data + e * T * isz, 16 * T, zero,
+                             m.ctypes.data + e * T * isz, 16 * T)
+        _wino_output(m, y, bias, O, Ho, Wo, th, tw, r0, r1, zero)
+
+
+# The weight gradient by the same transforms (the adjoint of the forward's
+# per-tile formula y = A^T (U * V) A, U = G w G^T): dU = (A dy A^T) * V summed
+# over tiles -- 16 GEMMs (O, tiles) @ (tiles, C) -- and dw = G^T dU G.
+
+@_kernel
+def _wino_grad_output(g, mg, O, Ho, Wo, th, tw, r0, r1):
+    """mg (O, 16, T) flat, T = (r1 - r0) * tw = A dy A^T of every tile of
+    tile rows r0:r1 of the output gradient g (N, O, Ho, Wo) flat, with
+    zeros for a tile's positions past Ho or Wo."""
+    T = (r1 - r0) * tw
+    uT = np.uint64(T)
+    utw = np.uint64(tw)
+    full = np.uint64(Wo // 2)       # tiles whose two columns are both outputs
+    uWo = np.uint64(Wo)
+    for o in range(O):
+        for r in range(r0, r1):
+            n = r // th
+            i = r - n * th
+            two = 2 * i + 1 < Ho
+            p0 = np.uint64(o * 16 * T + (r - r0) * tw)
+            y0 = np.uint64(((n * O + o) * Ho + 2 * i) * Wo)
+            for j in range(_U0, utw):
+                q = y0 + 2 * j
+                # dy = [[a, b], [c, d]], zeros past the output's edge
+                a = g[q]
+                b = g[q + 1] if j < full else g[q] * 0
+                c = g[q + uWo] if two else g[q] * 0
+                d = g[q + uWo + 1] if two and j < full else g[q] * 0
+                # A dy: rows a | b, a + c | b + d, a - c | b - d, -c | -d
+                e0, e1, e2, e3 = a, a + c, a - c, -c
+                f0, f1, f2, f3 = b, b + d, b - d, -d
+                # (A dy) A^T: each row [x, y] -> [x, x + y, x - y, -y]
+                p = p0 + j
+                mg[p] = e0
+                mg[p + uT] = e0 + f0
+                mg[p + 2 * uT] = e0 - f0
+                mg[p + 3 * uT] = -f0
+                mg[p + 4 * uT] = e1
+                mg[p + 5 * uT] = e1 + f1
+                mg[p + 6 * uT] = e1 - f1
+                mg[p + 7 * uT] = -f1
+                mg[p + 8 * uT] = e2
+                mg[p + 9 * uT] = e2 + f2
+                mg[p + 10 * uT] = e2 - f2
+                mg[p + 11 * uT] = -f2
+                mg[p + 12 * uT] = e3
+                mg[p + 13 * uT] = e3 + f3
+                mg[p + 14 * uT] = e3 - f3
+                mg[p + 15 * uT] = -f3
+
+
+@_kernel
+def wino_wgrad(x, g, du, v, mg, buf, C, H, W, O, Ho, Wo, th, tw, pt, pl, nr, R, k0, k1, fn,
+               one):
+    """du (O, 16, C) += the sum over the tiles of chunks k0:k1 (``nr`` tile
+    rows each, R in all) of (A dy A^T)[o, e] * (B^T d B)[c, e]: per chunk
+    the input transform into v (C, 16, T), the output gradient's into
+    mg (O, 16, T), and 16 GEMMs du[:, e] += mg[:, e] @ v[:, e]^T by
+    single-thread BLAS (``fn``).  All flat; v, mg, buf scratch as in
+    ``wino_forward``."""
+    isz = x.itemsize
+    for k in range(k0, k1):
+        r0 = k * nr
+        r1 = min(R, r0 + nr)
+        T = (r1 - r0) * tw
+        _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1)
+        _wino_grad_output(g, mg, O, Ho, Wo, th, tw, r0, r1)
+        for e in range(16):
+            _cblas_gemm_beta(fn, _NT, _T, O, C, T, one, mg.ctypes.data + e * T * isz, 16 * T,
+                             v.ctypes.data + e * T * isz, 16 * T, one,
+                             du.ctypes.data + e * C * isz, 16 * C)
+
+
+@_kernel
+def wino_weight_grad(du, gw, O, C, half):
+    """gw (O, C, 3, 3) flat = G^T du[o, :, c] G for du (O, 16, C) flat (the
+    adjoint of ``wino_weight``).  ``half``: 0.5 in du's dtype."""
+    uC = np.uint64(C)
+    for o in range(O):
+        for c in range(C):
+            s = np.uint64(o * 16 * C + c)
+            d = np.uint64((o * C + c) * 9)
+            # G^T on each row's columns: [p, q, r, t] -> [p + (q + r)/2, (q - r)/2, (q + r)/2 + t]
+            p, q, r, t = du[s], du[s + uC], du[s + 2 * uC], du[s + 3 * uC]
+            a0, a1, a2 = p + (q + r) * half, (q - r) * half, (q + r) * half + t
+            s += 4 * uC
+            p, q, r, t = du[s], du[s + uC], du[s + 2 * uC], du[s + 3 * uC]
+            b0, b1, b2 = p + (q + r) * half, (q - r) * half, (q + r) * half + t
+            s += 4 * uC
+            p, q, r, t = du[s], du[s + uC], du[s + 2 * uC], du[s + 3 * uC]
+            c0, c1, c2 = p + (q + r) * half, (q - r) * half, (q + r) * half + t
+            s += 4 * uC
+            p, q, r, t = du[s], du[s + uC], du[s + 2 * uC], du[s + 3 * uC]
+            d0, d1, d2 = p + (q + r) * half, (q - r) * half, (q + r) * half + t
+            # ... then on the rows alike
+            gw[d] = a0 + (b0 + c0) * half
+            gw[d + 1] = a1 + (b1 + c1) * half
+            gw[d + 2] = a2 + (b2 + c2) * half
+            gw[d + 3] = (b0 - c0) * half
+            gw[d + 4] = (b1 - c1) * half
+            gw[d + 5] = (b2 - c2) * half
+            gw[d + 6] = (b0 + c0) * half + d0
+            gw[d + 7] = (b1 + c1) * half + d1
+            gw[d + 8] = (b2 + c2) * half + d2

@@ -1,0 +1,170 @@
+"""Winograd F(2x2, 3x3) convolution on the CPU (``_numba.wino_forward``).
+
+A 3x3, stride-1, undilated, ungrouped conv computes each 2x2 block of its
+output from the 4x4 input patch under it with 16 multiplies per input and
+output channel where the direct sum takes 36: the patch and the kernel are
+transformed (a few additions each), multiplied element-wise over the 16
+positions, summed over the input channels -- 16 GEMMs (O, C) @ (C, tiles),
+the batch folded into the tiles -- and transformed back.  So 2.25x fewer
+flops in the GEMMs, paid for by the two transforms' passes over memory;
+``_conv.conv2d_apply`` takes it only where it measured faster (``use``).
+
+The rounding differs from the direct sum's (the transforms add and
+subtract inputs before the products): on ResNet-18's layers a few 1e-7 of
+the outputs' scale in float32, inside the tests' float32 tolerances.  An
+inf among the operands would make NaNs in the transforms where the direct
+sum gives inf, so the caller sends only finite operands here.
+"""
+import numpy as np
+
+from . import _pool
+
+# A chunk (whole tile rows) holds about this many bytes of transformed input
+# and products (16 * (C + O) * tiles), so they stay in the core's L2 between
+# the transforms and the GEMMs; but at least _MIN_TILES tiles, and C/2, so
+# each GEMM has some width to reuse its (O, C) operand over.  Measured on one
+# EPYC core (forward, ms): ResNet-18-width's 64-channel 32x32 layer 41.6 /
+# 41.8 / 42.2 with 256 KiB / 512 KiB / 1 MiB (64 tiles), 49.9 with 256
+# tiles; its 512-channel 4x4 layer 46.7 with 64 tiles, 43.2-43.9 with 256.
+_CHUNK_BYTES = 1 << 19
+_MIN_TILES = 64
+# Multiply-adds per thread below which the conv stays on one thread.
+_GRAIN = 1 << 20
+
+# Switch (the tests force it on or off; None: the measured rule of ``use``).
+FORCE = None
+
+
+def applies(geo, dtype):
+    """Whether Winograd F(2x2, 3x3) can compute the conv of ``geo`` at all."""
+    O, Cg, kh, kw = geo.w4
+    return (kh == 3 and kw == 3 and geo.sh == 1 and geo.sw == 1 and geo.dh == 1
+            and geo.dw == 1 and geo.G == 1 and dtype in (np.float32, np.float64)
+            and geo.y4[2] > 0 and geo.y4[3] > 0 and O > 0 and Cg > 0 and geo.x4[0] > 0)
+
+
+def use(geo, dtype):
+    """Whether ``conv2d_apply`` computes the conv of ``geo`` by Winograd."""
+    if not applies(geo, dtype):
+        return False
+    if FORCE is not None:
+        return FORCE
+    O, C = geo.w4[0], geo.w4[1]
+    return C >= _MIN_CHANNELS and O >= _MIN_CHANNELS
+
+
+def use_wgrad(geo, dtype):
+    """Whether the weight gradient of the conv of ``geo`` is computed by
+    Winograd (``weight_grad``)."""
+    if not applies(geo, dtype):
+        return False
+    if FORCE is not None:
+        return FORCE
+    ch = min(geo.w4[0], geo.w4[1])
+    return ch >= _WGRAD_CHANNELS or (ch >= _MIN_CHANNELS
+                                     and geo.y4[2] * geo.y4[3] <= _WGRAD_POSITIONS)
+
+
+# Input and output channels both at least this many: the transforms cost a
+# pass over the input and the output each whatever the channel count, the
+# GEMMs they save grow with it.  Forward time over the other paths' (one
+# EPYC core, AVX-512, float32; the input gradient is the same conv): 0.86 on
+# 64 channels at 32x32 (batch 64), 0.76 on 128 at 16x16, 0.58 on 256 at
+# 8x8, 0.65 on 512 at 4x4, 0.75 on ResNet's 64 at 8x8 (batch 32); but 1.26
+# on 32 channels at 16x16, 2.0 on 16 at 32x32.  (float64: 0.59-0.66 on 64
+# and 128 channels, batch 32.)
+_MIN_CHANNELS = 64
+# The weight gradient's GEMMs sum over the tiles, the transforms cost the
+# same as the forward's: against the other paths given what the forward kept
+# (one core, ms ratio), 0.64 on 128 channels at 16x16, 0.74 on 256 at 8x8,
+# 0.59 on 512 at 4x4, 0.73 on 64 at 8x8; but 1.07-1.26 on 64 at 32x32 (with
+# chunks of 64 to 512 tiles).  So: this many channels, or _MIN_CHANNELS on
+# images of this many output positions at most.
+_WGRAD_CHANNELS = 128
+_WGRAD_POSITIONS = 256
+
+
+def _chunks(geo, dt, th, tw):
+    """(tile rows per chunk, chunks, tiles per full chunk) of a conv (the
+    sizes above)."""
+    N, C, O = geo.x4[0], geo.x4[1], geo.w4[0]
+    R = N * th
+    want = max(_MIN_TILES, C // 2, _CHUNK_BYTES // (16 * (C + O) * dt.itemsize))
+    nr = max(1, min(R, want // tw))
+    threads = _pool.get_num_threads()
+    if threads > 1 and 16 * R * tw * C * O >= 2 * _GRAIN:
+        # (at least a chunk per thread: ResNet-18-width's 512-channel layer
+        # would be one chunk)
+        nr = min(nr, -(-R // threads))
+    return nr, -(-R // nr), nr * tw
+
+
+def forward(x, w, geo, bias, k, fn, scratch):
+    """y = conv(x, w) + bias for a geometry ``applies`` accepts; ``k``: the
+    compiled kernels, ``fn``: BLAS ?gemm's address (``_conv._tiled``),
+    ``scratch``: where the chunks' buffers come from (``_conv._scratch``)."""
+    N, C, H, W = geo.x4
+    O = geo.w4[0]
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    dt = x.dtype
+    th, tw = -(-Ho // 2), -(-Wo // 2)
+    xf = np.ascontiguousarray(x).reshape(-1)
+    u = np.empty(16 * O * C, dt)
+    k.wino_weight(np.ascontiguousarray(w, dtype=dt).reshape(-1), u, O, C, dt.type(0.5))
+    b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
+    y = np.empty(geo.y4, dtype=dt)
+    yf = y.reshape(-1)
+    R = N * th
+    nr, chunks, T = _chunks(geo, dt, th, tw)
+    one, zero = dt.type(1), dt.type(0)
+
+    def part(k0, k1):
+        v = scratch.get((16 * C * T,), dt)
+        m = scratch.get((16 * O * T,), dt)
+        buf = np.empty(4 * (2 * tw + 2), dt)     # (four padded input rows)
+        try:
+            k.wino_forward(xf, u, b, yf, v, m, buf, C, H, W, O, Ho, Wo, th, tw, geo.pt,
+                           geo.pl, nr, R, k0, k1, fn, one, zero)
+        finally:
+            scratch.put(v)
+            scratch.put(m)
+    work = 16 * N * th * tw * C * O
+    _pool.parallel_for(part, chunks, grain=max(1, _GRAIN * chunks // max(work, 1)))
+    return y.reshape(geo.y_shape)
+
+
+def weight_grad(x, g, geo, k, fn, scratch):
+    """The weight gradient (O, C, 3, 3) of the conv of ``x`` with output
+    gradient ``g``, for a geometry ``applies`` accepts (arguments as
+    ``forward``'s)."""
+    N, C, H, W = geo.x4
+    O = geo.w4[0]
+    Ho, Wo = geo.y4[2], geo.y4[3]
+    dt = x.dtype
+    th, tw = -(-Ho // 2), -(-Wo // 2)
+    xf = np.ascontiguousarray(x).reshape(-1)
+    gf = np.ascontiguousarray(g).reshape(-1)
+    nr, chunks, T = _chunks(geo, dt, th, tw)
+    one = dt.type(1)
+    parts = []
+
+    def part(k0, k1):
+        du = np.zeros(16 * O * C, dt)
+        v = scratch.get((16 * C * T,), dt)
+        m = scratch.get((16 * O * T,), dt)
+        buf = np.empty(4 * (2 * tw + 2), dt)     # (four padded input rows)
+        try:
+            k.wino_wgrad(xf, gf, du, v, m, buf, C, H, W, O, Ho, Wo, th, tw, geo.pt, geo.pl, nr,
+                         N * th, k0, k1, fn, one)
+        finally:
+            scratch.put(v)
+            scratch.put(m)
+        parts.append(du)        # (list.append is atomic: the threads may add at once)
+    work = 16 * N * th * tw * C * O
+    _pool.parallel_for(part, chunks, grain=max(1, _GRAIN * chunks // max(work, 1)))
+    du = parts[0]
+    for p in parts[1:]:
+        du += p
+    gw = np.empty(O * C * 9, dt)
+    k.wino_weight_grad(du, gw, O, C, dt.type(0.5))
+    return gw.reshape(geo.w_shape)
