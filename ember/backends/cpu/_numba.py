@@ -1103,56 +1103,15 @@ def _copy_block_out(out, y, bias, s, h0, nh, O, L, TP, Wq, Wo):
 _WG_O = 4           # the weight gradient's block: 4 output channels x 4 offsets k
 
 
-@intrinsic
-def _wgrad_block(typingctx, pg, ldg, pb, k0, k1, k2, k3, n, pr):
+@njit(cache=True, nogil=True, inline="always")
+def _wgrad_block(pg, ldg, pb, k0, k1, k2, k3, n, pr):
     """For o < 4, the 4 offsets kk: R[(o*4 + kk)*16 + l] += sum over steps
     m < n of G[o*ldg + 16m + l] * B[k_kk + 16m + l] (float32 addresses pg,
-    pb, pr; k_kk element offsets).  The 16 vector sums stay in registers
-    over the loop; the caller adds up each one's 16 lanes at the end."""
-    vw = 16
-
-    def codegen(context, builder, sig, args):
-        pg_, ldg_, pb_, k0_, k1_, k2_, k3_, n_, pr_ = args
-        f32, i64 = ir.FloatType(), ir.IntType(64)
-        vt = ir.VectorType(f32, vw)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
-                                             "llvm.fma.v%df32" % vw)
-        G = builder.inttoptr(pg_, f32.as_pointer())
-        B = builder.inttoptr(pb_, f32.as_pointer())
-        R = builder.inttoptr(pr_, f32.as_pointer())
-
-        def load(base, at):
-            ld = builder.load(builder.bitcast(builder.gep(base, [at]), vt.as_pointer()))
-            ld.align = 4
-            return ld
-        init = [load(R, ir.Constant(i64, r * vw)) for r in range(_WG_O * 4)]
-        entry = builder.block
-        loop = builder.append_basic_block("wblock.loop")
-        done = builder.append_basic_block("wblock.done")
-        builder.cbranch(builder.icmp_signed(">", n_, ir.Constant(i64, 0)), loop, done)
-        builder.position_at_end(loop)
-        m, acc = _ir_loop_head(builder, entry, init)
-        p = builder.mul(m, ir.Constant(i64, vw))
-        gv = [load(G, builder.add(builder.mul(ldg_, ir.Constant(i64, o)), p))
-              for o in range(_WG_O)]
-        bv = [load(B, builder.add(kk, p)) for kk in (k0_, k1_, k2_, k3_)]
-        new = [builder.call(fma, [gv[o], bv[kk], acc[o * 4 + kk]])
-               for o in range(_WG_O) for kk in range(4)]
-        _ir_loop_latch(builder, m, acc, new, n_, loop, done)
-        res = []
-        for r in range(_WG_O * 4):      # (the phis first: LLVM wants them at the top)
-            ph = builder.phi(vt)
-            ph.add_incoming(init[r], entry)
-            ph.add_incoming(new[r], loop)
-            res.append(ph)
-        for r in range(_WG_O * 4):
-            st = builder.store(res[r], builder.bitcast(builder.gep(R, [ir.Constant(i64, r * vw)]),
-                                                       vt.as_pointer()))
-            st.align = 4
-        return context.get_dummy_value()
-    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
-                     types.int64, types.int64, types.int64, types.int64)
-    return sig, codegen
+    pb, pr; k_kk element offsets): ``_wgrad_block_samples`` over one sample.
+    The 16 vector sums stay in registers over the loop; the caller adds up
+    each one's 16 lanes at the end."""
+    if n > 0:
+        _wgrad_block_samples(pg, ldg, 0, pb, 0, k0, k1, k2, k3, n, 1, pr)
 
 
 @_kernel
