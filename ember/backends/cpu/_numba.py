@@ -1103,17 +1103,6 @@ def _copy_block_out(out, y, bias, s, h0, nh, O, L, TP, Wq, Wo):
 _WG_O = 4           # the weight gradient's block: 4 output channels x 4 offsets k
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _wgrad_block(pg, ldg, pb, k0, k1, k2, k3, n, pr):
-    """For o < 4, the 4 offsets kk: R[(o*4 + kk)*16 + l] += sum over steps
-    m < n of G[o*ldg + 16m + l] * B[k_kk + 16m + l] (float32 addresses pg,
-    pb, pr; k_kk element offsets): ``_wgrad_block_samples`` over one sample.
-    The 16 vector sums stay in registers over the loop; the caller adds up
-    each one's 16 lanes at the end."""
-    if n > 0:
-        _wgrad_block_samples(pg, ldg, 0, pb, 0, k0, k1, k2, k3, n, 1, pr)
-
-
 @_kernel
 def _wide_rows(g, gbuf, s, h0, nh, O, L, TP, Wq, Wo):
     """gbuf[o*TP + hh*Wq + wo] = g[s, o, h0 + hh, wo] (flat; unsigned indices,
@@ -1132,7 +1121,7 @@ def conv_direct_wgrad(xq, g, offs, gwt, gbuf, red, tiles, t0, t1, sample, Wq, O,
     """gwt (K4, O4) += the weight gradient, transposed, of the conv of phased
     xq (as ``conv_direct_forward`` reads it, ``offs`` (K4,) padded to a
     multiple of 4 by repeating an entry) with output gradient g (N, O, Ho,
-    Wo) (flat), over tiles t0:t1 (bands of one sample), by ``_wgrad_block``.
+    Wo) (flat), over tiles t0:t1 (bands of one sample), by ``_wgrad_blocks``.
     ``gbuf``: scratch for a band of g laid out wide, (O4, TP) with zeros
     past each output row and in rows O..O4; ``red``: zeros, (O4/4 * K4/4 *
     256,): each block's 16 vector sums, over all the tiles, added up at the
@@ -1147,22 +1136,8 @@ def conv_direct_wgrad(xq, g, offs, gwt, gbuf, red, tiles, t0, t1, sample, Wq, O,
         gbuf[:O4 * TP] = 0
         _wide_rows(g, gbuf, s, h0, nh, O, L, TP, Wq, Wo)
         base = xq.ctypes.data + (s * sample + h0 * Wq) * 4
-        for ob in range(0, O4, _WG_O):
-            pg = gbuf.ctypes.data + ob * TP * 4
-            for kb in range(0, K4, 4):
-                blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
-                _wgrad_block(pg, TP, base, offs[kb], offs[kb + 1], offs[kb + 2], offs[kb + 3],
-                             TP // 16, red.ctypes.data + blk * 4)
-    for ob in range(0, O4, _WG_O):
-        for kb in range(0, K4, 4):
-            blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
-            for o in range(_WG_O):
-                for kk in range(4):
-                    r = blk + (o * 4 + kk) * 16
-                    acc = np.float32(0)
-                    for l in range(16):
-                        acc += red[r + l]
-                    gwt[kb + kk, ob + o] += acc
+        _wgrad_blocks(gbuf.ctypes.data, TP, 0, base, 0, offs, K4, O4, TP // 16, 1, red)
+    _wgrad_sums(red, gwt)
 
 
 # ---- convolution as a direct kernel on column-shifted copies (float32) ------------------------
@@ -1296,7 +1271,7 @@ def conv_compact_dgrad(g, ap, goffs, offs, coffs, gx, dxs, dcols, s0, s1, gS, L,
 
 @intrinsic
 def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, pr):
-    """``_wgrad_block`` summed over ``ns`` samples as well: for o < 4 and the
+    """One block of the weight gradient, summed over ``ns`` samples: for o < 4 and the
     4 offsets kk, R[(o*4 + kk)*16 + l] += sum over s < ns, m < n of
     G[s*gs + o*ldg + 16m + l] * B[s*bs + k_kk + 16m + l] (float32 addresses;
     n and ns at least 1).  The 16 vector sums stay in registers across the
@@ -1357,11 +1332,40 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
     return sig, codegen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _wgrad_blocks(pg, ldg, gs, pb, bs, offs, K4, O4, steps, ns, red):
+    """Every block of the weight gradient (``_WG_O`` outputs x 4 offsets) by
+    ``_wgrad_block_samples`` (the arguments as there; output ob's rows start
+    at pg + ob*ldg floats), into its 256 vector sums in ``red``."""
+    for ob in range(0, O4, _WG_O):
+        for kb in range(0, K4, 4):
+            blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+            _wgrad_block_samples(pg + ob * ldg * 4, ldg, gs, pb, bs, offs[kb], offs[kb + 1],
+                                 offs[kb + 2], offs[kb + 3], steps, ns, red.ctypes.data + blk * 4)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _wgrad_sums(red, gwt):
+    """gwt (K4, O4) += the blocks' vector sums in ``red``, each added up over
+    its 16 lanes."""
+    K4, O4 = gwt.shape
+    for ob in range(0, O4, _WG_O):
+        for kb in range(0, K4, 4):
+            blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
+            for o in range(_WG_O):
+                for kk in range(4):
+                    r = blk + (o * 4 + kk) * 16
+                    acc = np.float32(0)
+                    for lane in range(16):
+                        acc += red[r + lane]
+                    gwt[kb + kk, ob + o] += acc
+
+
 @njit(cache=True, nogil=True)
 def conv_compact_wgrad(xs, g, offs, gwt, red, s0, s1, S, gs, ldg, steps, chunk):
     """gwt (K4, O4) += the weight gradient, transposed, of the conv of the
     column-shifted copies xs (``offs`` (K4,): padded to a multiple of 4 by
-    repeating an entry), over samples s0:s1, by ``_wgrad_block_samples``.
+    repeating an entry), over samples s0:s1, by ``_wgrad_blocks``.
     g: the output gradient, float32 flat, sample s's output o's position p
     at s*gs + o*ldg + p, zero from position L up to 16*``steps`` and in
     rows O..O4.  Samples go ``chunk`` at a time (their copies and gradient
@@ -1371,22 +1375,8 @@ def conv_compact_wgrad(xs, g, offs, gwt, red, s0, s1, S, gs, ldg, steps, chunk):
     for c0 in range(s0, s1, chunk):
         ns = min(chunk, s1 - c0)
         pb = xs.ctypes.data + c0 * S * 4
-        for ob in range(0, O4, _WG_O):
-            pg = g.ctypes.data + (c0 * gs + ob * ldg) * 4
-            for kb in range(0, K4, 4):
-                blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
-                _wgrad_block_samples(pg, ldg, gs, pb, S, offs[kb], offs[kb + 1], offs[kb + 2],
-                                     offs[kb + 3], steps, ns, red.ctypes.data + blk * 4)
-    for ob in range(0, O4, _WG_O):
-        for kb in range(0, K4, 4):
-            blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
-            for o in range(_WG_O):
-                for kk in range(4):
-                    r = blk + (o * 4 + kk) * 16
-                    acc = np.float32(0)
-                    for l in range(16):
-                        acc += red[r + l]
-                    gwt[kb + kk, ob + o] += acc
+        _wgrad_blocks(g.ctypes.data + c0 * gs * 4, ldg, gs, pb, S, offs, K4, O4, steps, ns, red)
+    _wgrad_sums(red, gwt)
 
 
 # ---- max pooling, forward and backward --------------------------------------------------

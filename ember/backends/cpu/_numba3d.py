@@ -1,7 +1,7 @@
 """Compiled kernels of 3-D convolutions (float32, hosts with AVX-512) and of
 3-D max pooling over 2x2x2 windows (at the end).
 
-The direct kernel of ``_numba`` (``_conv_block``, ``_wgrad_block``) reads
+The direct kernel of ``_numba`` (``_conv_block``, ``_wgrad_blocks``) reads
 its input through a table of offsets, one per term of the sum, so it is not
 tied to two dimensions: here it runs over a zero-padded *volume*.  For a
 stride-1 3-D convolution, output position (d, h, w) of one sample sits at
@@ -24,7 +24,7 @@ This module (and so Numba) is imported when a 3-D kernel first runs
 import numpy as np
 from numba import njit
 
-from ._numba import _kernel, _conv_block, _wgrad_block, _U0, _BLK_O, _BLK_P, _WG_O
+from ._numba import _kernel, _conv_block, _wgrad_blocks, _wgrad_sums, _U0, _BLK_O, _BLK_P
 
 
 @_kernel
@@ -126,7 +126,7 @@ def conv3d_direct_wgrad(xq, g, offs, gwt, gbuf, red, tiles, t0, t1, sample, plan
     """gwt (K4, O4) += the weight gradient, transposed, of the stride-1 conv of
     padded xq (read as ``conv3d_direct_forward`` reads it; ``offs`` (K4,)
     padded to a multiple of 4 by repeating an entry) with output gradient g
-    (N, O, Do, Ho, Wo) (flat), over tiles t0:t1, by ``_wgrad_block``.
+    (N, O, Do, Ho, Wo) (flat), over tiles t0:t1, by ``_wgrad_blocks``.
     ``gbuf``: scratch for a tile of g in the padded layout, (O4, TP), zeros
     at the dropped positions and in rows O..O4; ``red``: zeros, (O4/4 *
     K4/4 * 256,): each block's 16 vector sums, added up at the end."""
@@ -138,22 +138,8 @@ def conv3d_direct_wgrad(xq, g, offs, gwt, gbuf, red, tiles, t0, t1, sample, plan
         gbuf[:O4 * TP] = 0
         _wide_slices(g, gbuf, n, d0, d1, O, Do, Ho, Wo, TP, plane, Wp)
         base = xq.ctypes.data + (n * sample + d0 * plane) * 4
-        for ob in range(0, O4, _WG_O):
-            pg = gbuf.ctypes.data + ob * TP * 4
-            for kb in range(0, K4, 4):
-                blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
-                _wgrad_block(pg, TP, base, offs[kb], offs[kb + 1], offs[kb + 2], offs[kb + 3],
-                             TP // 16, red.ctypes.data + blk * 4)
-    for ob in range(0, O4, _WG_O):
-        for kb in range(0, K4, 4):
-            blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
-            for o in range(_WG_O):
-                for kk in range(4):
-                    r = blk + (o * 4 + kk) * 16
-                    acc = np.float32(0)
-                    for lane in range(16):
-                        acc += red[r + lane]
-                    gwt[kb + kk, ob + o] += acc
+        _wgrad_blocks(gbuf.ctypes.data, TP, 0, base, 0, offs, K4, O4, TP // 16, 1, red)
+    _wgrad_sums(red, gwt)
 
 
 # ---- max pooling over 2x2x2 windows at stride 2 ------------------------------------------
