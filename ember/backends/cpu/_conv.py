@@ -788,6 +788,15 @@ def _direct_bands(geo, rows_per):
 _BANDS = {}       # _direct_bands' tiles by (N, Ho, rows per band)
 
 
+def _offsets4(offs):
+    """(offs padded to a multiple of 4 entries by repeating its last, its
+    true length K): the weight gradient's blocks take 4 offsets at a time
+    (the repeated ones' sums land in rows K.. of the result, dropped)."""
+    K = offs.size
+    K4 = -(-K // 4) * 4
+    return np.concatenate([offs, np.repeat(offs[-1:], K4 - K)]), K
+
+
 def _direct_wgrad(x, g, geo, k, kept=None):
     """The weight gradient of a conv by the direct kernel, over the phased
     input the forward kept (``kept``, a ``_PhasedInput``, released here) or
@@ -804,10 +813,8 @@ def _direct_wgrad(x, g, geo, k, kept=None):
         xq, buf = _direct_phased(x, geo)
     if kept is not None:
         kept.release()
-    offs = _direct_offsets(geo)
-    K = offs.size
-    K4 = -(-K // 4) * 4
-    offs = np.concatenate([offs, np.repeat(offs[-1:], K4 - K)])
+    offs, K = _offsets4(_direct_offsets(geo))
+    K4 = offs.size
     O4 = -(-O // 4) * 4
     gf = np.ascontiguousarray(g).reshape(-1)
     # bands whose wide output gradient (O4 rows) stays in L1/L2
@@ -1016,10 +1023,8 @@ def _compact_wgrad(x, g, geo, k, kept=None):
         kept.release()
     else:
         xs, buf = _shifted_copies(x, geo, k)
-    offs = _compact_offsets(geo)
-    K = offs.size
-    K4 = -(-K // 4) * 4
-    offs = np.concatenate([offs, np.repeat(offs[-1:], K4 - K)])
+    offs, K = _offsets4(_compact_offsets(geo))
+    K4 = offs.size
     O4 = -(-O // _WG_O) * _WG_O
     L16 = -(-L // 16) * 16
     if L16 == L and O4 == O:

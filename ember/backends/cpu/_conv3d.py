@@ -20,7 +20,7 @@ import numpy as np
 
 from .._table import CPU as KERNELS
 from . import _jit, _pool
-from ._conv import (_scratch, _has_wide_vectors, _all_finite, _BLK_O, _BLK_P,
+from ._conv import (_scratch, _offsets4, _has_wide_vectors, _all_finite, _BLK_O, _BLK_P,
                     _DIRECT_OUT_BYTES, _DIRECT_WGRAD_BYTES, _DIRECT_THIN_K, _DIRECT_THIN_O,
                     _TILE_GRAIN, _PASS_GRAIN)
 
@@ -238,10 +238,8 @@ def conv3d_direct_wgrad(x, g, geo, kept=None):
             kept.release()
     O = v.O
     dt = g.dtype
-    offs = v.offs
-    K = offs.size
-    K4 = -(-K // 4) * 4
-    offs = np.concatenate([offs, np.repeat(offs[-1:], K4 - K)])
+    offs, K = _offsets4(v.offs)
+    K4 = offs.size
     O4 = -(-O // 4) * 4
     gf = np.ascontiguousarray(g).reshape(-1)
     tiles = v.wgrad
