@@ -179,6 +179,30 @@ def test_gelu_large_threaded_equals_serial_and_torch(threads, approximate):
     check(lambda lib, t: lib.nn.functional.gelu(t, approximate=approximate), x)
 
 
+@pytest.mark.parametrize("n", [64 * 512, 2 * 16384 + 5, 3 * 16384 + 17])
+def test_gelu_native_jobs_equal_one_thread(threads, n):
+    """GELU from 2 x 16K elements splits as native pool jobs (kind 3,
+    _numba.gelu_run; the worker runs them without the GIL): the same bits as
+    one thread, every element written once, sleeping workers woken."""
+    import time
+    x = rand(n, low=-6, high=6, dtype=np.float32)
+    ember.set_num_threads(1)
+    want = ember.nn.functional.gelu(ember.tensor(x)).numpy()
+    for nt in (2, 3):
+        ember.set_num_threads(nt)
+        for pause in (0, 0.05):         # 50 ms: the workers have gone to sleep
+            time.sleep(pause)
+            with ember.no_grad():
+                got = ember.nn.functional.gelu(ember.tensor(x)).numpy()
+            np.testing.assert_array_equal(got, want)
+        pool = _parallel._pool
+        if pool is not None:            # (None: Ember doesn't run NumPy's BLAS threads here)
+            before = int(pool.flags[0:2 * len(pool.jobs):2].sum())
+            ember.nn.functional.gelu(ember.tensor(x))
+            assert int(pool.flags[0:2 * len(pool.jobs):2].sum()) > before
+    check(lambda lib, t: lib.nn.functional.gelu(t), x)
+
+
 def test_gelu_special_values():
     # (+inf is left out: torch's float32 gelu gives nan or inf by tensor size)
     x = np.array([0.0, -0.0, 1e-30, -1e-30, 10.0, -10.0, 50.0, -50.0, -np.inf, np.nan],

@@ -84,11 +84,9 @@ def gelu_erf_fused(x):
     flat = np.ascontiguousarray(x).reshape(-1)
     # (np.empty, not empty_like: that one is a Python-level wrapper, slow on small arrays)
     y, dy = np.empty(flat.size, flat.dtype), np.empty(flat.size, flat.dtype)
-    if flat.size < 2 * _GELU_GRAIN:
+    parts = min(_pool.get_num_threads(), flat.size // _GELU_GRAIN)
+    if parts < 2 or not _pool.gelu_forward(flat, y, dy, parts):
         k.gelu_forward(flat, y, dy)     # (one thread: skip the pool's call layers)
-    else:
-        _pool.parallel_for(lambda lo, hi: k.gelu_forward(flat[lo:hi], y[lo:hi], dy[lo:hi]),
-                           flat.size, grain=_GELU_GRAIN)
     return y.reshape(x.shape), dy.reshape(x.shape)
 
 

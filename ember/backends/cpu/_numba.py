@@ -1853,9 +1853,13 @@ def gemm_job(job):
     [n1, n2, sA1, sA2, sB1, sB2, sC1, sC2, lo, hi]: the products i = lo..hi-1
     of a batch of n1 x n2, at byte offsets (i // n2) * s1 + (i % n2) * s2
     from A, B and C (lo, hi = 0, 1 with n1 = n2 = 1 for a single product).
-    Kind 2 is a slice of a transposed Linear (see ``linear_t_run``)."""
+    Kind 2 is a slice of a transposed Linear (see ``linear_t_run``), kind 3
+    a range of an exact GELU (see ``gelu_run``)."""
     if job[0] == 2:
         _linear_t_job(job)
+        return
+    if job[0] == 3:
+        _gelu_job(job)
         return
     n2 = job[15]
     for i in range(job[22], job[23]):
@@ -2101,6 +2105,38 @@ def linear_t_run(x, w, b, xt, yt, y, fn, om, code, parts, jobs, flags):
         j[14:32] = 0
         j[24] = b.ctypes.data + lo * isz if b.size else 0
         j[25], j[26], j[27] = y.ctypes.data + lo * isz, n, om
+    return _post_and_run(jobs, flags, parts)
+
+
+# ---- GELU split over the pool as native jobs ---------------------------------------------
+# A GPT MLP at batch 1 (64 x 512 elements, ~25 us on one thread) is worth
+# splitting in two only if the worker starts at once.  As a Python job it
+# must first take the GIL from the caller (one more hand-off, and under load
+# a sleep); as a native job (kind 3) the worker's compiled loop runs it
+# without the GIL, as it runs GEMM jobs.
+
+@njit(cache=True, nogil=True)
+def _gelu_job(job):
+    """Kind-3 job: ``gelu_forward`` over elements job[5]..job[6]-1 of the
+    flat float32 arrays at addresses job[8] (x), job[10] (y), job[12] (dy)."""
+    lo, n = job[5], job[6] - job[5]
+    gelu_forward(carray(_f32_at(job[8] + 4 * lo), (n,)), carray(_f32_at(job[10] + 4 * lo), (n,)),
+                 carray(_f32_at(job[12] + 4 * lo), (n,)))
+
+
+@njit(cache=True, nogil=True)
+def gelu_run(x, y, dy, parts, jobs, flags):
+    """``gelu_forward(x, y, dy)`` (flat C-contiguous float32 arrays of one
+    size) as ``parts`` kind-3 jobs over ranges of the elements, posted and
+    waited for as ``gemm_run``'s (same returns)."""
+    if parts > jobs.shape[0]:   # (never: the pool cuts at most its size)
+        return -1
+    n = x.size
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        j[0], j[5], j[6] = 3, _cut(n, p, parts), _cut(n, p + 1, parts)
+        j[8], j[10], j[12] = x.ctypes.data, y.ctypes.data, dy.ctypes.data
     return _post_and_run(jobs, flags, parts)
 
 

@@ -521,6 +521,25 @@ def linear_t(x, w, b, parts):
     return y
 
 
+def gelu_forward(x, y, dy, parts):
+    """``_numba.gelu_forward(x, y, dy)`` (flat C-contiguous float32 arrays)
+    split into ``parts`` ranges run as native jobs (``_numba.gelu_run``: the
+    worker needs no GIL); False (nothing done) when the pool can't be had."""
+    pool = _enter(parts)
+    if pool is None:
+        return False
+    try:
+        parts = min(parts, pool.threads)      # (see _enter)
+        asleep = pool.k.gelu_run(x, y, dy, parts, pool.native, pool.flags)
+        if asleep < 0:
+            return False
+        if asleep:
+            pool.wake_and_finish(parts)
+    finally:
+        _leave()
+    return True
+
+
 def _linear_t_funcs():
     """{dtype: (code, ?gemm, ?omatcopy)} for ``linear_t``, looked up once
     (empty where Ember does not run NumPy's OpenBLAS)."""
