@@ -1061,6 +1061,18 @@ def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
     return sig, codegen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _conv_blocks(wp, base, offs, out, TP):
+    """Every block (8 output channels x 32 positions) of a tile of TP
+    positions at address ``base`` by ``_conv_block``, into ``out`` (O8, TP)
+    (wp, offs as ``conv_direct_forward``'s)."""
+    nb, K = wp.shape[0], wp.shape[1]
+    for b in range(nb):
+        for p0 in range(0, TP, _BLK_P):
+            _conv_block(wp.ctypes.data + b * K * _BLK_O * 4, base + p0 * 4, offs,
+                        out.ctypes.data + (b * _BLK_O * TP + p0) * 4, TP)
+
+
 @njit(cache=True, nogil=True)
 def conv_direct_forward(xq, wp, offs, bias, y, out, tiles, t0, t1, sample, Wq, O, Ho, Wo):
     """y (N, O, Ho, Wo) = the conv of phased xq (+ bias), float32, on tiles
@@ -1071,7 +1083,6 @@ def conv_direct_forward(xq, wp, offs, bias, y, out, tiles, t0, t1, sample, Wq, O
     h0 + hh, at ``s*sample + h0*Wq``); ``out``: scratch, O8 * the tile's
     wide positions rounded up to 32.  xq is read up to 31 elements past
     the last real position (the caller leaves room)."""
-    nb, K = wp.shape[0], wp.shape[1]
     L = Ho * Wo
     for t in range(t0, t1):
         s, h0 = tiles[t, 0], tiles[t, 2]
@@ -1079,10 +1090,7 @@ def conv_direct_forward(xq, wp, offs, bias, y, out, tiles, t0, t1, sample, Wq, O
         T = (nh - 1) * Wq + Wo
         TP = (T + _BLK_P - 1) // _BLK_P * _BLK_P
         base = xq.ctypes.data + (s * sample + h0 * Wq) * 4
-        for b in range(nb):
-            for p0 in range(0, TP, _BLK_P):
-                _conv_block(wp.ctypes.data + b * K * _BLK_O * 4, base + p0 * 4, offs,
-                            out.ctypes.data + (b * _BLK_O * TP + p0) * 4, TP)
+        _conv_blocks(wp, base, offs, out, TP)
         _copy_block_out(out, y, bias, s, h0, nh, O, L, TP, Wq, Wo)
 
 

@@ -1,7 +1,7 @@
 """Compiled kernels of 3-D convolutions (float32, hosts with AVX-512) and of
 3-D max pooling over 2x2x2 windows (at the end).
 
-The direct kernel of ``_numba`` (``_conv_block``, ``_wgrad_blocks``) reads
+The direct kernel of ``_numba`` (``_conv_blocks``, ``_wgrad_blocks``) reads
 its input through a table of offsets, one per term of the sum, so it is not
 tied to two dimensions: here it runs over a zero-padded *volume*.  For a
 stride-1 3-D convolution, output position (d, h, w) of one sample sits at
@@ -24,7 +24,7 @@ This module (and so Numba) is imported when a 3-D kernel first runs
 import numpy as np
 from numba import njit
 
-from ._numba import _kernel, _conv_block, _wgrad_blocks, _wgrad_sums, _U0, _BLK_O, _BLK_P
+from ._numba import _kernel, _conv_blocks, _wgrad_blocks, _wgrad_sums, _U0, _BLK_O, _BLK_P
 
 
 @_kernel
@@ -68,22 +68,18 @@ def conv3d_direct_forward(xq, wp, offs, bias, y, out, tiles, t0, t1, sample, pla
                           Ho, Wo):
     """y (N, O, Do, Ho, Wo) = the stride-1 conv of padded xq (+ bias) on tiles
     t0:t1 (rows (n, d0, d1): output slices d0:d1 of sample n), by
-    ``_conv_block``.  wp (O8/8, K, 8): the weight by blocks of 8 output
+    ``_conv_blocks``.  wp (O8/8, K, 8): the weight by blocks of 8 output
     channels (zero rows past O); offs (K,): each term's offset in xq from
     an output position's; ``sample``: xq's elements per sample, ``plane``:
     Hp*Wp; ``out``: scratch, O8 * a tile's padded positions rounded up to
     32.  xq is read up to 31 elements past a tile's last position (the
     caller leaves room at its end)."""
-    nb, K = wp.shape[0], wp.shape[1]
     for t in range(t0, t1):
         n, d0, d1 = tiles[t, 0], tiles[t, 1], tiles[t, 2]
         T = (d1 - d0 - 1) * plane + (Ho - 1) * Wp + Wo
         TP = (T + _BLK_P - 1) // _BLK_P * _BLK_P
         base = xq.ctypes.data + (n * sample + d0 * plane) * 4
-        for b in range(nb):
-            for p0 in range(0, TP, _BLK_P):
-                _conv_block(wp.ctypes.data + b * K * _BLK_O * 4, base + p0 * 4, offs,
-                            out.ctypes.data + (b * _BLK_O * TP + p0) * 4, TP)
+        _conv_blocks(wp, base, offs, out, TP)
         _copy_out(out, y, bias, n, d0, d1, O, Do, Ho, Wo, TP, plane, Wp)
 
 
