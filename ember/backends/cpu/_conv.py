@@ -797,12 +797,41 @@ def _offsets4(offs):
     return np.concatenate([offs, np.repeat(offs[-1:], K4 - K)]), K
 
 
+def _direct_wgrad_sum(kernel, xq, g, offs, tiles, O, TP, run, rest):
+    """The weight gradient (O, K) of a direct-kernel conv (2-D or 3-D), the
+    threads' parts summed: ``kernel(xq, g, offs4, gwt, gbuf, red, tiles, t0,
+    t1, *rest)`` adds tiles t0:t1's sums into its part gwt (K4, O4), and
+    ``run(part, work)`` calls ``part(t0, t1)`` over the tiles (offsets
+    padded by ``_offsets4``); TP: a tile's output-gradient positions, a
+    multiple of 16."""
+    offs, K = _offsets4(offs)
+    K4 = offs.size
+    O4 = -(-O // 4) * 4
+    dt = g.dtype
+    gf = np.ascontiguousarray(g).reshape(-1)
+    parts = []
+
+    def part(t0, t1):
+        gwt = np.zeros((K4, O4), dt)
+        gbuf = _scratch.get((O4 * TP,), dt)
+        red = np.zeros(O4 * K4 * 16, dt)
+        try:
+            kernel(xq, gf, offs, gwt, gbuf, red, tiles, t0, t1, *rest)
+        finally:
+            _scratch.put(gbuf)
+        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
+    run(part, g.size * K)
+    gwt = parts[0]
+    for p in parts[1:]:
+        gwt += p
+    return np.ascontiguousarray(gwt[:K, :O].T)
+
+
 def _direct_wgrad(x, g, geo, k, kept=None):
     """The weight gradient of a conv by the direct kernel, over the phased
     input the forward kept (``kept``, a ``_PhasedInput``, released here) or
     one built here."""
-    N, C, H, W = geo.x4
-    O, Cg, kh, kw = geo.w4
+    C, O = geo.x4[1], geo.w4[0]
     Ho, Wo = geo.y4[2], geo.y4[3]
     P, Hq, Wq = _phase_shape(geo)
     dt = g.dtype
@@ -813,34 +842,16 @@ def _direct_wgrad(x, g, geo, k, kept=None):
         xq, buf = _direct_phased(x, geo)
     if kept is not None:
         kept.release()
-    offs, K = _offsets4(_direct_offsets(geo))
-    K4 = offs.size
     O4 = -(-O // 4) * 4
-    gf = np.ascontiguousarray(g).reshape(-1)
     # bands whose wide output gradient (O4 rows) stays in L1/L2
     tiles, nh = _direct_bands(geo, (_DIRECT_WGRAD_BYTES // (O4 * dt.itemsize) - Wo) // Wq + 1)
     TP = -(-((nh - 1) * Wq + Wo) // 16) * 16
-    rows = tiles.rows
-    parts = []
-
-    def part(t0, t1):
-        gwt = np.zeros((K4, O4), dt)
-        gbuf = _scratch.get((O4 * TP,), dt)
-        red = np.zeros(O4 * K4 * 16, dt)
-        try:
-            k.conv_direct_wgrad(buf, gf, offs, gwt, gbuf, red, rows, t0, t1, C * P * Hq * Wq, Wq,
-                                O, Ho, Wo)
-        finally:
-            _scratch.put(gbuf)
-        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
     try:
-        tiles.run(part, N * O * Ho * Wo * K)
+        gw = _direct_wgrad_sum(k.conv_direct_wgrad, buf, g, _direct_offsets(geo), tiles.rows, O,
+                               TP, tiles.run, (C * P * Hq * Wq, Wq, O, Ho, Wo))
     finally:
         _scratch.put(buf)
-    gwt = parts[0]
-    for p in parts[1:]:
-        gwt += p
-    return np.ascontiguousarray(gwt[:K, :O].T).reshape(geo.w_shape)
+    return gw.reshape(geo.w_shape)
 
 
 # ---- the direct kernel on column-shifted copies: small images, wide kernels ----------------

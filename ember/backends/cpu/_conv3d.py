@@ -20,7 +20,7 @@ import numpy as np
 
 from .._table import CPU as KERNELS
 from . import _jit, _pool
-from ._conv import (_scratch, _offsets4, _has_wide_vectors, _all_finite, _BLK_O, _BLK_P,
+from ._conv import (_scratch, _direct_wgrad_sum, _has_wide_vectors, _all_finite, _BLK_O, _BLK_P,
                     _DIRECT_OUT_BYTES, _DIRECT_WGRAD_BYTES, _DIRECT_THIN_K, _DIRECT_THIN_O,
                     _TILE_GRAIN, _PASS_GRAIN)
 
@@ -236,31 +236,12 @@ def conv3d_direct_wgrad(x, g, geo, kept=None):
     finally:
         if kept is not None:
             kept.release()
-    O = v.O
-    dt = g.dtype
-    offs, K = _offsets4(v.offs)
-    K4 = offs.size
-    O4 = -(-O // 4) * 4
-    gf = np.ascontiguousarray(g).reshape(-1)
     tiles = v.wgrad
     TP = -(-int((tiles[0, 2] - tiles[0, 1] - 1) * v.plane + (v.Ho - 1) * v.Wr + v.Wo) // 16) * 16
-    args = (v.sample, v.plane, v.Wr, O, v.Do, v.Ho, v.Wo)
-    parts = []
-
-    def part(t0, t1):
-        gwt = np.zeros((K4, O4), dt)
-        gbuf = _scratch.get((O4 * TP,), dt)
-        red = np.zeros(O4 * K4 * 16, dt)
-        try:
-            k3.conv3d_direct_wgrad(buf, gf, offs, gwt, gbuf, red, tiles, t0, t1, *args)
-        finally:
-            _scratch.put(gbuf)
-        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
     try:
-        _split(tiles, v.N * O * v.Do * v.Ho * v.Wo * K, part)
+        gw = _direct_wgrad_sum(k3.conv3d_direct_wgrad, buf, g, v.offs, tiles, v.O, TP,
+                               lambda part, work: _split(tiles, work, part),
+                               (v.sample, v.plane, v.Wr, v.O, v.Do, v.Ho, v.Wo))
     finally:
         _scratch.put(buf)
-    gwt = parts[0]
-    for p in parts[1:]:
-        gwt += p
-    return np.ascontiguousarray(gwt[:K, :O].T).reshape(geo.w_shape)
+    return gw.reshape(geo.w_shape)
