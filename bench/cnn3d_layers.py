@@ -12,7 +12,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -20,8 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import ember  # noqa: E402
-
-CLOCK = time.process_time if os.environ.get("BENCH_CLOCK", "cpu") == "cpu" else time.perf_counter
+from conv_layers import _time  # noqa: E402  (the median CPU time of a call, ms)
 
 
 def _model(lib):
@@ -59,16 +57,6 @@ def _fwd_bwd(mod, t, g):
     return fwd, both
 
 
-def _median_time(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = CLOCK()
-        fn()
-        ts.append(CLOCK() - t0)
-    return statistics.median(ts)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=30)
@@ -81,8 +69,8 @@ def main():
         for lib, cases in libs.items():
             for name, mod, t, g in cases:
                 fwd, both = _fwd_bwd(mod, t, g)
-                f = _median_time(fwd, args.reps)
-                b = _median_time(both, args.reps) - f
+                f = _time(fwd, args.reps)
+                b = _time(both, args.reps) - f
                 res.setdefault((lib, name), []).append((f, b))
     print(f"{'layer':8} {'ember fwd':>10} {'torch fwd':>10} {'ratio':>6}   "
           f"{'ember bwd':>10} {'torch bwd':>10} {'ratio':>6}   (ms, CPU time)")
@@ -90,8 +78,8 @@ def main():
     for name, *_ in libs["ember"]:
         row = {}
         for lib in libs:
-            f = statistics.median(r[0] for r in res[(lib, name)]) * 1e3
-            b = statistics.median(r[1] for r in res[(lib, name)]) * 1e3
+            f = statistics.median(r[0] for r in res[(lib, name)])
+            b = statistics.median(r[1] for r in res[(lib, name)])
             row[lib] = (f, b)
             tot[lib][0] += f
             tot[lib][1] += b
