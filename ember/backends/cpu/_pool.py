@@ -107,8 +107,8 @@ class _Pool:
     its last two entries are the addresses of clock_gettime and sched_yield
     (see ``spin_for`` and ``spin_until``).
     Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 2: a slice of
-    a transposed Linear, ``_numba.linear_t_run``; 0: the Python job in
-    ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]`` is the
+    a transposed Linear, ``_numba.linear_t_run``; 3: a range of the fused
+    GELU, ``_numba.gelu_run``; 0: the Python job in ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]`` is the
     calling thread's own GEMM).  A worker watches flags[2w] for ~7 ms
     after each job, then sleeps on its Event; the caller sets the Event only
     for a worker that says it sleeps.  ``k`` is the compiled-kernel module:
@@ -208,21 +208,23 @@ class _Pool:
         if fn == 0:
             return False
         run = self.k.gemm_run if a.ndim == 2 else self.k.gemm_run_batched
-        asleep = run(a, b, out, fn, code, parts, self.native, self.flags)
+        return self.finish(run(a, b, out, fn, code, parts, self.native, self.flags), parts)
+
+    def finish(self, asleep, parts):
+        """After a ``_numba.*_run`` posted ``parts`` native jobs; ``asleep``
+        is its answer: < 0 nothing was posted (False); 0 it ran them all;
+        > 0 some worker was asleep, so it returned once they were posted: wake
+        the sleeping ones among workers 0..parts-2, run job 0 here and wait
+        for the rest."""
         if asleep < 0:
             return False
         if asleep:
-            self.wake_and_finish(parts)
+            n = len(self.jobs)
+            for w in range(parts - 1):
+                if self.flags[2 * n + w]:
+                    self.wake[w].set()
+            self.k.gemm_finish(self.native, self.flags, parts)
         return True
-
-    def wake_and_finish(self, parts):
-        """After a native post found a worker asleep: wake the sleeping ones
-        among workers 0..parts-2, run job 0 here and wait for the rest."""
-        n = len(self.jobs)
-        for w in range(parts - 1):
-            if self.flags[2 * n + w]:
-                self.wake[w].set()
-        self.k.gemm_finish(self.native, self.flags, parts)
 
 
 _num_threads = _default_threads()
@@ -510,15 +512,11 @@ def linear_t(x, w, b, parts):
     xt, yt = np.empty((k, m), x.dtype), np.empty((n, m), x.dtype)
     try:
         parts = min(parts, pool.threads)      # (see _enter)
-        asleep = pool.k.linear_t_run(x, w, bias, xt, yt, y, fn, om, code, parts, pool.native,
-                                     pool.flags)
-        if asleep < 0:
-            return None
-        if asleep:
-            pool.wake_and_finish(parts)
+        done = pool.finish(pool.k.linear_t_run(x, w, bias, xt, yt, y, fn, om, code, parts,
+                                               pool.native, pool.flags), parts)
     finally:
         _leave()
-    return y
+    return y if done else None
 
 
 def gelu_forward(x, y, dy, parts):
@@ -530,14 +528,9 @@ def gelu_forward(x, y, dy, parts):
         return False
     try:
         parts = min(parts, pool.threads)      # (see _enter)
-        asleep = pool.k.gelu_run(x, y, dy, parts, pool.native, pool.flags)
-        if asleep < 0:
-            return False
-        if asleep:
-            pool.wake_and_finish(parts)
+        return pool.finish(pool.k.gelu_run(x, y, dy, parts, pool.native, pool.flags), parts)
     finally:
         _leave()
-    return True
 
 
 def _linear_t_funcs():
