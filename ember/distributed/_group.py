@@ -239,10 +239,24 @@ def _abort_on_uncaught(exc_type, exc, tb):
     hook = _state.prev_excepthook or sys.__excepthook__
     try:
         hook(exc_type, exc, tb)
-        sys.stderr.flush()
     finally:
         if _state.world is not None and not issubclass(exc_type, KeyboardInterrupt):
-            _mpi().COMM_WORLD.Abort(1)
+            _abort_job()
+
+
+# How long a rank that ends the job waits, after printing why, before MPI_Abort:
+# the launcher forwards each rank's stderr from a pipe, and an abort that comes
+# first kills the forwarding with the message still in the pipe.
+_ABORT_GRACE_S = 0.5
+
+
+def _abort_job():
+    """End every rank of the job, after giving the launcher time to forward
+    what this rank printed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(_ABORT_GRACE_S)
+    _mpi().COMM_WORLD.Abort(1)
 
 
 def get_rank(group=None):
@@ -356,8 +370,7 @@ class _Watchdog:
                     f"[rank {self.rank}] ember.distributed: {self.what} did not complete within "
                     f"the process group's timeout ({self.seconds:g} s); aborting the job.  Another "
                     f"rank probably failed, exited, or called a different collective.\n")
-                sys.stderr.flush()
-                _mpi().COMM_WORLD.Abort(1)
+                _abort_job()
                 return
             wait = 0.25 if d is None else min(0.05, max(0.001, self.seconds / 20))
             self._stop.wait(wait)
