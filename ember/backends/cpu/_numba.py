@@ -1862,12 +1862,16 @@ def gemm_job(job):
     of a batch of n1 x n2, at byte offsets (i // n2) * s1 + (i % n2) * s2
     from A, B and C (lo, hi = 0, 1 with n1 = n2 = 1 for a single product).
     Kind 2 is a slice of a transposed Linear (see ``linear_t_run``), kind 3
-    a range of an exact GELU (see ``gelu_run``)."""
+    a range of an exact GELU (see ``gelu_run``), kind 4 a range of a
+    one-pass elementwise or batch norm kernel (see ``_pass_job``)."""
     if job[0] == 2:
         _linear_t_job(job)
         return
     if job[0] == 3:
         _gelu_job(job)
+        return
+    if job[0] == 4:
+        _pass_job(job)
         return
     n2 = job[15]
     for i in range(job[22], job[23]):
@@ -2145,6 +2149,143 @@ def gelu_run(x, y, dy, parts, jobs, flags):
         j[:] = 0
         j[0], j[5], j[6] = 3, _cut(n, p, parts), _cut(n, p + 1, parts)
         j[8], j[10], j[12] = x.ctypes.data, y.ctypes.data, dy.ctypes.data
+    return _post_and_run(jobs, flags, parts)
+
+
+# ---- one-pass kernels split over the pool as native jobs ------------------------------------
+# ReLU, its backward, a residual sum and batch norm run ~50-150 us a call on
+# ResNet's activations; split in two as Python jobs each range first waits for
+# the GIL (a hand-off per call, and under load a sleep).  As kind-4 jobs the
+# worker runs its range in its compiled loop, as it runs GEMMs.  A job names
+# its arrays by address: job[1] the pass (_PASS_*), job[2] the dtype (0
+# float32, 1 float64), job[5]:job[6] its range (flat elements, or channels
+# for batch norm), job[8:] addresses and sizes as each ``*_run`` writes them.
+
+_PASS_RELU, _PASS_RELU_BACKWARD, _PASS_ADD, _PASS_BN, _PASS_BN_BACKWARD = 0, 1, 2, 3, 4
+
+
+@njit(cache=True, nogil=True)
+def _pass_job(job):
+    """Kind-4 job: the pass job[1] over range job[5]:job[6], in the dtype job[2]
+    (batch norm's eps and 1 / M stored as doubles in job[20:22], rounded to
+    the dtype here as NumPy rounds them)."""
+    f = carray(_f64_at(job.ctypes.data + 8 * 20), (2,))
+    if job[2] == 0:
+        _pass_typed(job, _f32_at, np.float32(0), np.float32(1), np.float32(f[0]), np.float32(f[1]))
+    else:
+        _pass_typed(job, _f64_at, np.float64(0), np.float64(1), np.float64(f[0]), np.float64(f[1]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pass_typed(job, at, zero, one, eps, inv_m):
+    """``_pass_job`` with ``at`` the pointer cast and the scalars in the dtype
+    (each passed in: ``zero + 1`` would be a float64, and so would every sum
+    the kernels start from it)."""
+    op, lo, hi = job[1], job[5], job[6]
+    if op <= _PASS_ADD:      # flat arrays at job[8], job[10] (and job[12]); this range of them
+        isz = job[7]
+        n = hi - lo
+        a = carray(at(job[8] + isz * lo), (n,))
+        out = carray(at(job[10] + isz * lo), (n,))
+        if op == _PASS_RELU:
+            relu_forward(a, out)
+        elif op == _PASS_RELU_BACKWARD:
+            relu_backward(a, carray(at(job[12] + isz * lo), (n,)), out, zero)
+        else:
+            add_flat(a, carray(at(job[12] + isz * lo), (n,)), out)
+        return
+    N, C, S = job[7], job[9], job[11]
+    shape = (N, C, S)
+    if op == _PASS_BN:
+        norm_channels_forward(carray(at(job[8]), shape), carray(at(job[10]), (C,)),
+                              carray(at(job[12]), (C,)), eps, one, inv_m,
+                              carray(at(job[13]), shape), carray(at(job[14]), (C,)),
+                              carray(at(job[15]), (C,)), carray(at(job[16]), (C,)), lo, hi)
+    else:
+        norm_channels_backward(carray(at(job[8]), shape), carray(at(job[10]), shape),
+                               carray(at(job[12]), (C,)), carray(at(job[13]), (C,)),
+                               carray(at(job[14]), (C,)), inv_m, carray(at(job[15]), shape),
+                               carray(at(job[16]), (C,)), carray(at(job[17]), (C,)), lo, hi)
+
+
+@_exact
+def add_flat(a, b, out):
+    """out = a + b over flat arrays (what NumPy's add computes, bit for bit)."""
+    for i in range(a.size):
+        out[i] = a[i] + b[i]
+
+
+@njit(cache=True, nogil=True)
+def _pass_code(x):
+    """0 for float32 data, 1 for float64 (the dtype field of a kind-4 job)."""
+    return 0 if x.itemsize == 4 else 1
+
+
+@njit(cache=True, nogil=True)
+def flat_pass_run(op, a, out, b, parts, jobs, flags):
+    """The flat pass ``op`` (_PASS_RELU: out = relu(a); _PASS_RELU_BACKWARD:
+    out = relu_backward(a, b); _PASS_ADD: out = a + b) over flat
+    C-contiguous arrays of one dtype and size, as ``parts`` kind-4 jobs over
+    ranges of the elements, posted and waited for as ``gemm_run``'s (same
+    returns).  ``b`` is ignored for _PASS_RELU."""
+    if parts > jobs.shape[0]:   # (never: the pool cuts at most its size)
+        return -1
+    n = a.size
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        j[0], j[1], j[2], j[5], j[6], j[7] = 4, op, _pass_code(a), _cut(n, p, parts), \
+            _cut(n, p + 1, parts), a.itemsize
+        j[8], j[10], j[12] = a.ctypes.data, out.ctypes.data, b.ctypes.data
+    return _post_and_run(jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def _channel_jobs(op, shape, eps, inv_m, parts, jobs):
+    """The common fields of batch norm's kind-4 jobs: ``parts`` ranges of
+    the C channels of an (N, C, S) array (cut at multiples of 16 channels
+    where that leaves each a share, so that two threads never write one
+    cache line of the (C,) outputs)."""
+    N, C, S = shape
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        lo = C * p // parts if C < 16 * parts else _cut(C, p, parts)
+        hi = C * (p + 1) // parts if C < 16 * parts else _cut(C, p + 1, parts)
+        j[0], j[1], j[5], j[6], j[7], j[9], j[11] = 4, op, lo, hi, N, C, S
+        f = carray(_f64_at(j.ctypes.data + 8 * 20), (2,))
+        f[0], f[1] = eps, inv_m
+
+
+@njit(cache=True, nogil=True)
+def norm_channels_forward_run(x, w, b, eps, inv_m, y, mean, var, rstd, parts, jobs, flags):
+    """``norm_channels_forward`` over all channels as ``parts`` kind-4 jobs
+    (channel ranges; w and b arrays, not None; eps and inv_m as Python
+    floats, rounded to x's dtype in the job), as ``gemm_run``'s."""
+    if parts > jobs.shape[0]:
+        return -1
+    _channel_jobs(_PASS_BN, x.shape, eps, inv_m, parts, jobs)
+    for p in range(parts):
+        j = jobs[p]
+        j[2], j[8], j[10], j[12] = _pass_code(x), x.ctypes.data, w.ctypes.data, b.ctypes.data
+        j[13], j[14], j[15], j[16] = y.ctypes.data, mean.ctypes.data, var.ctypes.data, \
+            rstd.ctypes.data
+    return _post_and_run(jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def norm_channels_backward_run(g, x, mean, rstd, w, inv_m, gx, gw, gb, parts, jobs, flags):
+    """``norm_channels_backward`` over all channels as ``parts`` kind-4 jobs
+    (w, gw, gb arrays, not None; inv_m a Python float), as ``gemm_run``'s."""
+    if parts > jobs.shape[0]:
+        return -1
+    _channel_jobs(_PASS_BN_BACKWARD, g.shape, 0.0, inv_m, parts, jobs)
+    for p in range(parts):
+        j = jobs[p]
+        j[2], j[8], j[10], j[12], j[13] = _pass_code(g), g.ctypes.data, x.ctypes.data, \
+            mean.ctypes.data, rstd.ctypes.data
+        j[14], j[15], j[16], j[17] = w.ctypes.data, gx.ctypes.data, gw.ctypes.data, \
+            gb.ctypes.data
     return _post_and_run(jobs, flags, parts)
 
 

@@ -365,9 +365,13 @@ def multiply(a, b):
 
 def binary(ufunc, a, b):
     """``ufunc(a, b)`` for two C-contiguous arrays of one shape and dtype,
-    each thread computing its range of the flat elements."""
-    out = np.empty_like(a)
+    each thread computing its range of the flat elements (a float sum as
+    native jobs, ``flat_pass``)."""
+    out = np.empty(a.shape, a.dtype)
     fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+    if ufunc is np.add and a.dtype.char in "fd" and _jit.module() is not None \
+            and flat_pass(_jit.module()._PASS_ADD, fa, fo, fb):
+        return out
     parallel_for(lambda lo, hi: ufunc(fa[lo:hi], fb[lo:hi], out=fo[lo:hi]),
                  fa.size, grain=ELEMENT_GRAIN)
     return out
@@ -523,14 +527,37 @@ def gelu_forward(x, y, dy, parts):
     """``_numba.gelu_forward(x, y, dy)`` (flat C-contiguous float32 arrays)
     split into ``parts`` ranges run as native jobs (``_numba.gelu_run``: the
     worker needs no GIL); False (nothing done) when the pool can't be had."""
+    return run_native(_jit.module().gelu_run, parts, x, y, dy)
+
+
+def run_native(run, parts, *args):
+    """``run(*args, parts, jobs, flags)``, a ``_numba.*_run`` that posts up to
+    ``parts`` native jobs (a worker runs them without the GIL) and runs the
+    first here; False (nothing done) when the pool can't be had."""
     pool = _enter(parts)
     if pool is None:
         return False
     try:
         parts = min(parts, pool.threads)      # (see _enter)
-        return pool.finish(pool.k.gelu_run(x, y, dy, parts, pool.native, pool.flags), parts)
+        return pool.finish(run(*args, parts, pool.native, pool.flags), parts)
     finally:
         _leave()
+
+
+def flat_parts(n):
+    """How many threads a one-pass kernel over ``n`` elements is split over
+    (each gets at least ``ELEMENT_GRAIN``); 1: stay on this thread."""
+    return min(_num_threads, n // ELEMENT_GRAIN)
+
+
+def flat_pass(op, a, out, b=None):
+    """The compiled one-pass kernel ``op`` (``_numba._PASS_RELU``,
+    ``_PASS_RELU_BACKWARD``, ``_PASS_ADD``; see ``_numba.flat_pass_run``)
+    over flat C-contiguous float32/64 arrays, split over the threads as
+    native jobs; False (nothing done) when it stays on one thread."""
+    parts = flat_parts(a.size)
+    return parts > 1 and run_native(_jit.module().flat_pass_run, parts, op, a, out,
+                                    a if b is None else b)
 
 
 def _linear_t_funcs():
