@@ -104,15 +104,16 @@ def _channel_parts(shape):
 
 
 def _run_channels(run, shape, *args):
-    """``run(*args, parts, jobs, flags)`` (``_numba.norm_channels_*_run``):
+    """``run(fn, *args, parts, jobs, flags)`` (``_numba.norm_channels_*_run``):
     split over the threads as native jobs (no GIL hand-off) when large, else
-    its one job here.  Always through the job: its loops are compiled once
-    more there, and may sum in another order than a direct call would; the
-    result must not depend on the number of threads."""
+    its one job here.  Always through the job's one compiled copy
+    (``_numba.pass_address``): a direct call's copy may sum in another
+    order, and the result must not depend on the number of threads."""
     parts = _channel_parts(shape)
-    if parts < 2 or not _pool.run_native(run, parts, *args):
+    fn = _jit.module().pass_address()
+    if parts < 2 or not _pool.run_native(run, parts, fn, *args):
         jobs = np.empty((1, _pool.JOB_FIELDS), np.int64)
-        run(*args, 1, jobs, _NO_WORKERS)
+        run(fn, *args, 1, jobs, _NO_WORKERS)
 
 
 # The pool flags of no worker (a run of one job posts nothing).

@@ -20,7 +20,7 @@ or stay in NumPy.
 """
 import numpy as np
 from llvmlite import ir
-from numba import carray, njit, types
+from numba import carray, cfunc, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
@@ -1871,7 +1871,7 @@ def gemm_job(job):
         _gelu_job(job)
         return
     if job[0] == 4:
-        _pass_job(job)
+        _call_with(job[3], job.ctypes.data)     # (the one compiled copy: see pass_address)
         return
     n2 = job[15]
     for i in range(job[22], job[23]):
@@ -2162,6 +2162,42 @@ def gelu_run(x, y, dy, parts, jobs, flags):
 # for batch norm), job[8:] addresses and sizes as each ``*_run`` writes them.
 
 _PASS_RELU, _PASS_RELU_BACKWARD, _PASS_ADD, _PASS_BN, _PASS_BN_BACKWARD = 0, 1, 2, 3, 4
+_PASS_PAD, _PASS_PHASE, _PASS_FINITE = 5, 6, 7
+
+
+_i64_at = _typed_pointer(types.int64)
+
+
+@intrinsic
+def _call_with(typingctx, addr, arg):
+    """Call the C function ``void f(int64)`` at address ``addr``."""
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(64)])
+        builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [args[1]])
+        return context.get_dummy_value()
+    return types.void(types.int64, types.int64), codegen
+
+
+def _pass_entry(job_address):
+    """A kind-4 job, given the address of its row (compiled once, as a C
+    function: see ``pass_address``)."""
+    _pass_job(carray(_i64_at(job_address), (32,)))
+
+
+_pass_c = None
+
+
+def pass_address():
+    """The address of ``_pass_entry`` compiled as a C function, which every
+    kind-4 job calls (job[3]), on whichever thread runs it.  Numba compiles
+    a kernel anew inside each caller (the worker's loop, the caller's own
+    job), and with sums that may be reordered two copies may round
+    differently: batch norm's statistics would then depend on which thread
+    took a channel.  One copy for all keeps them equal at any thread count."""
+    global _pass_c
+    if _pass_c is None:
+        _pass_c = cfunc(types.void(types.int64), cache=True)(_pass_entry)
+    return _pass_c.address
 
 
 @njit(cache=True, nogil=True)
@@ -2194,6 +2230,9 @@ def _pass_typed(job, at, zero, one, eps, inv_m):
         else:
             add_flat(a, carray(at(job[12] + isz * lo), (n,)), out)
         return
+    if op >= _PASS_PAD:
+        _plane_pass(job, at, op, lo, hi)
+        return
     N, C, S = job[7], job[9], job[11]
     shape = (N, C, S)
     if op == _PASS_BN:
@@ -2208,11 +2247,104 @@ def _pass_typed(job, at, zero, one, eps, inv_m):
                                carray(at(job[16]), (C,)), carray(at(job[17]), (C,)), lo, hi)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _plane_pass(job, at, op, lo, hi):
+    """The conv input copies over planes lo:hi (``pad_planes``: job[12:18] =
+    H, W, Hp, Wp, pt, pl; ``phase_planes``: job[12:20] = H, W, sh, sw, Hq,
+    Wq, pt, pl; job[7] = planes), or ``all_finite`` over flat elements lo:hi
+    of job[8], answering in job[31] (1: finite)."""
+    if op == _PASS_FINITE:
+        job[31] = 1 if all_finite(carray(at(job[8] + job[7] * lo), (hi - lo,))) else 0
+        return
+    P, H, W = job[7], job[12], job[13]
+    x = carray(at(job[8]), (P * H * W,))
+    if op == _PASS_PAD:
+        Hp, Wp = job[14], job[15]
+        pad_planes(x, carray(at(job[10]), (P * Hp * Wp,)), H, W, Hp, Wp, job[16], job[17],
+                   lo, hi)
+    else:
+        sh, sw, Hq, Wq = job[14], job[15], job[16], job[17]
+        phase_planes(x, carray(at(job[10]), (P * sh * sw * Hq * Wq,)), H, W, sh, sw, Hq, Wq,
+                     job[18], job[19], lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def _plane_jobs(op, x, out, P, parts, jobs):
+    """The common fields of the plane passes' jobs: ``parts`` ranges of the P planes."""
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        j[0], j[1], j[2], j[5], j[6], j[7] = 4, op, _pass_code(x), P * p // parts, \
+            P * (p + 1) // parts, P
+        j[8], j[10] = x.ctypes.data, out.ctypes.data
+
+
+@njit(cache=True, nogil=True)
+def pad_planes_run(fn, x, xp, H, W, Hp, Wp, pt, pl, parts, jobs, flags):
+    """``pad_planes`` over all x.size // (H * W) planes as ``parts`` kind-4
+    jobs (flat C-contiguous float32/64 arrays), as ``gemm_run``'s."""
+    if parts > jobs.shape[0]:
+        return -1
+    _plane_jobs(_PASS_PAD, x, xp, x.size // (H * W), parts, jobs)
+    for p in range(parts):
+        j = jobs[p]
+        j[12], j[13], j[14], j[15], j[16], j[17] = H, W, Hp, Wp, pt, pl
+    return _post_passes(fn, jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def phase_planes_run(fn, x, xq, H, W, sh, sw, Hq, Wq, pt, pl, parts, jobs, flags):
+    """``phase_planes`` over all x.size // (H * W) planes as ``parts`` kind-4
+    jobs (flat C-contiguous float32/64 arrays), as ``gemm_run``'s."""
+    if parts > jobs.shape[0]:
+        return -1
+    _plane_jobs(_PASS_PHASE, x, xq, x.size // (H * W), parts, jobs)
+    for p in range(parts):
+        j = jobs[p]
+        j[12], j[13], j[14], j[15], j[16], j[17], j[18], j[19] = H, W, sh, sw, Hq, Wq, pt, pl
+    return _post_passes(fn, jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def all_finite_run(fn, x, parts, jobs, flags):
+    """``all_finite`` of flat C-contiguous float32/64 x as ``parts`` kind-4
+    jobs; as ``gemm_run``'s, each job's answer left in its job[31] (read
+    them with ``all_finite_answer``)."""
+    if parts > jobs.shape[0]:
+        return -1
+    n = x.size
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        j[0], j[1], j[2], j[5], j[6], j[7] = 4, _PASS_FINITE, _pass_code(x), \
+            _cut(n, p, parts), _cut(n, p + 1, parts), x.itemsize
+        j[8] = x.ctypes.data
+    return _post_passes(fn, jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def all_finite_answer(jobs, parts):
+    """Whether every one of the first ``parts`` all_finite jobs found its range finite."""
+    for p in range(parts):
+        if jobs[p, 31] != 1:
+            return False
+    return True
+
+
 @_exact
 def add_flat(a, b, out):
     """out = a + b over flat arrays (what NumPy's add computes, bit for bit)."""
     for i in range(a.size):
         out[i] = a[i] + b[i]
+
+
+@njit(cache=True, nogil=True)
+def _post_passes(fn, jobs, flags, parts):
+    """``_post_and_run`` for ``parts`` kind-4 jobs, each to call ``fn``
+    (``pass_address()``)."""
+    for p in range(parts):
+        jobs[p, 3] = fn
+    return _post_and_run(jobs, flags, parts)
 
 
 @njit(cache=True, nogil=True)
@@ -2222,7 +2354,7 @@ def _pass_code(x):
 
 
 @njit(cache=True, nogil=True)
-def flat_pass_run(op, a, out, b, parts, jobs, flags):
+def flat_pass_run(fn, op, a, out, b, parts, jobs, flags):
     """The flat pass ``op`` (_PASS_RELU: out = relu(a); _PASS_RELU_BACKWARD:
     out = relu_backward(a, b); _PASS_ADD: out = a + b) over flat
     C-contiguous arrays of one dtype and size, as ``parts`` kind-4 jobs over
@@ -2237,7 +2369,7 @@ def flat_pass_run(op, a, out, b, parts, jobs, flags):
         j[0], j[1], j[2], j[5], j[6], j[7] = 4, op, _pass_code(a), _cut(n, p, parts), \
             _cut(n, p + 1, parts), a.itemsize
         j[8], j[10], j[12] = a.ctypes.data, out.ctypes.data, b.ctypes.data
-    return _post_and_run(jobs, flags, parts)
+    return _post_passes(fn, jobs, flags, parts)
 
 
 @njit(cache=True, nogil=True)
@@ -2258,7 +2390,7 @@ def _channel_jobs(op, shape, eps, inv_m, parts, jobs):
 
 
 @njit(cache=True, nogil=True)
-def norm_channels_forward_run(x, w, b, eps, inv_m, y, mean, var, rstd, parts, jobs, flags):
+def norm_channels_forward_run(fn, x, w, b, eps, inv_m, y, mean, var, rstd, parts, jobs, flags):
     """``norm_channels_forward`` over all channels as ``parts`` kind-4 jobs
     (channel ranges; w and b arrays, not None; eps and inv_m as Python
     floats, rounded to x's dtype in the job), as ``gemm_run``'s."""
@@ -2270,11 +2402,11 @@ def norm_channels_forward_run(x, w, b, eps, inv_m, y, mean, var, rstd, parts, jo
         j[2], j[8], j[10], j[12] = _pass_code(x), x.ctypes.data, w.ctypes.data, b.ctypes.data
         j[13], j[14], j[15], j[16] = y.ctypes.data, mean.ctypes.data, var.ctypes.data, \
             rstd.ctypes.data
-    return _post_and_run(jobs, flags, parts)
+    return _post_passes(fn, jobs, flags, parts)
 
 
 @njit(cache=True, nogil=True)
-def norm_channels_backward_run(g, x, mean, rstd, w, inv_m, gx, gw, gb, parts, jobs, flags):
+def norm_channels_backward_run(fn, g, x, mean, rstd, w, inv_m, gx, gw, gb, parts, jobs, flags):
     """``norm_channels_backward`` over all channels as ``parts`` kind-4 jobs
     (w, gw, gb arrays, not None; inv_m a Python float), as ``gemm_run``'s."""
     if parts > jobs.shape[0]:
@@ -2286,7 +2418,7 @@ def norm_channels_backward_run(g, x, mean, rstd, w, inv_m, gx, gw, gb, parts, jo
             mean.ctypes.data, rstd.ctypes.data
         j[14], j[15], j[16], j[17] = w.ctypes.data, gx.ctypes.data, gw.ctypes.data, \
             gb.ctypes.data
-    return _post_and_run(jobs, flags, parts)
+    return _post_passes(fn, jobs, flags, parts)
 
 
 @njit(cache=True)   # (keeps the GIL: releasing it here would let a worker take it)

@@ -530,16 +530,22 @@ def gelu_forward(x, y, dy, parts):
     return run_native(_jit.module().gelu_run, parts, x, y, dy)
 
 
-def run_native(run, parts, *args):
+def run_native(run, parts, *args, answer=None):
     """``run(*args, parts, jobs, flags)``, a ``_numba.*_run`` that posts up to
     ``parts`` native jobs (a worker runs them without the GIL) and runs the
-    first here; False (nothing done) when the pool can't be had."""
+    first here; False (nothing done) when the pool can't be had.  With
+    ``answer``: ``answer(jobs, parts)`` once they are done (what the jobs
+    left in their rows, read before another split may reuse them), or None
+    when nothing was done."""
     pool = _enter(parts)
     if pool is None:
-        return False
+        return False if answer is None else None
     try:
         parts = min(parts, pool.threads)      # (see _enter)
-        return pool.finish(run(*args, parts, pool.native, pool.flags), parts)
+        done = pool.finish(run(*args, parts, pool.native, pool.flags), parts)
+        if answer is None:
+            return done
+        return answer(pool.native, parts) if done else None
     finally:
         _leave()
 
@@ -556,8 +562,10 @@ def flat_pass(op, a, out, b=None):
     over flat C-contiguous float32/64 arrays, split over the threads as
     native jobs; False (nothing done) when it stays on one thread."""
     parts = flat_parts(a.size)
-    return parts > 1 and run_native(_jit.module().flat_pass_run, parts, op, a, out,
-                                    a if b is None else b)
+    if parts < 2:
+        return False
+    k = _jit.module()
+    return run_native(k.flat_pass_run, parts, k.pass_address(), op, a, out, a if b is None else b)
 
 
 def _linear_t_funcs():
