@@ -18,6 +18,8 @@ loop is ``_exp32``, arithmetic the compiler vectorises (a call to libm's expf
 would run one element at a time); other transcendentals are called per row,
 or stay in NumPy.
 """
+import threading
+
 import numpy as np
 from llvmlite import ir
 from numba import carray, cfunc, njit, types
@@ -2185,6 +2187,7 @@ def _pass_entry(job_address):
 
 
 _pass_c = None
+_pass_lock = threading.Lock()
 
 
 def pass_address():
@@ -2196,7 +2199,9 @@ def pass_address():
     took a channel.  One copy for all keeps them equal at any thread count."""
     global _pass_c
     if _pass_c is None:
-        _pass_c = cfunc(types.void(types.int64), cache=True)(_pass_entry)
+        with _pass_lock:    # (compiled once: a second copy replacing the first would free it)
+            if _pass_c is None:
+                _pass_c = cfunc(types.void(types.int64), cache=True)(_pass_entry)
     return _pass_c.address
 
 
