@@ -370,8 +370,8 @@ def binary(ufunc, a, b):
     native jobs, ``flat_pass``)."""
     out = np.empty(a.shape, a.dtype)
     fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
-    if ufunc is np.add and a.dtype.char in "fd" and _jit.module() is not None \
-            and flat_pass(_jit.module()._PASS_ADD, fa, fo, fb):
+    if ufunc is np.add and a.dtype.char in "fd" and _jit.kernels() is not None \
+            and flat_pass(_jit.kernels()._PASS_ADD, fa, fo, fb):
         return out
     parallel_for(lambda lo, hi: ufunc(fa[lo:hi], fb[lo:hi], out=fo[lo:hi]),
                  fa.size, grain=ELEMENT_GRAIN)
