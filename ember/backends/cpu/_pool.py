@@ -109,8 +109,9 @@ class _Pool:
     Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 2: a slice of
     a transposed Linear, ``_numba.linear_t_run``; 3: a range of the fused
     GELU, ``_numba.gelu_run``; 4: a range of a one-pass kernel or of batch
-    norm's channels, ``_numba._pass_job``; 0: the Python job in ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]`` is the
-    calling thread's own GEMM).  A worker watches flags[2w] for ~7 ms
+    norm's channels, ``_numba._pass_job``; 0: the Python job in ``jobs[w]``)
+    and posted by writing j to flags[2w] (``native[0]`` is the calling
+    thread's own job).  A worker watches flags[2w] for ~7 ms
     after each job, then sleeps on its Event; the caller sets the Event only
     for a worker that says it sleeps.  ``k`` is the compiled-kernel module:
     the pool exists only where Ember runs NumPy's BLAS threads, which needs it.
