@@ -260,9 +260,9 @@ def test_compiled_passes_run(monkeypatch):
     pytest.importorskip("numba")
     if ember.randn(1).device.type != "cpu":
         pytest.skip("the compiled passes are the CPU backend's")
-    names = ("norm_channels_forward", "norm_channels_backward", "relu_forward", "relu_backward",
-             "max_pool2x2_forward", "max_pool2x2_backward", "max_pool2x2_pairs_forward",
-             "max_pool2x2_pairs_backward")
+    names = ("norm_channels_forward_run", "norm_channels_backward_run", "relu_forward",
+             "relu_backward", "max_pool2x2_forward", "max_pool2x2_backward",
+             "max_pool2x2_pairs_forward", "max_pool2x2_pairs_backward")
     seen = count_kernel_calls(monkeypatch, names)
     old = _jit.set_enabled(True)
     try:

@@ -37,10 +37,9 @@ def relu(x):
         return _generic.relu(x)
     flat = x.reshape(-1)
     y = np.empty(flat.size, x.dtype)
-    if flat.size < 2 * _pool.ELEMENT_GRAIN:
-        k.relu_forward(flat, y)         # (one thread: skip the pool's call layers)
-    else:
-        _pool.parallel_rows(lambda lo, hi: k.relu_forward(flat[lo:hi], y[lo:hi]), flat.size, 1)
+    # (large: split over the threads as native jobs; else one thread, without the pool's layers)
+    if flat.size < 2 * _pool.ELEMENT_GRAIN or not _pool.flat_pass(k._PASS_RELU, flat, y):
+        k.relu_forward(flat, y)
     return y.reshape(x.shape)
 
 
@@ -54,9 +53,9 @@ def relu_backward(g, out):
         return _generic.relu_backward(g, out)
     gf, of = np.ascontiguousarray(g).reshape(-1), np.ascontiguousarray(out).reshape(-1)
     gx = np.empty(g.shape, g.dtype)
-    xf, zero = gx.reshape(-1), g.dtype.type(0)
-    _pool.parallel_rows(lambda lo, hi: k.relu_backward(gf[lo:hi], of[lo:hi], xf[lo:hi], zero),
-                        gf.size, 1)
+    xf = gx.reshape(-1)
+    if gf.size < 2 * _pool.ELEMENT_GRAIN or not _pool.flat_pass(k._PASS_RELU_BACKWARD, gf, xf, of):
+        k.relu_backward(gf, of, xf, g.dtype.type(0))
     return gx
 
 

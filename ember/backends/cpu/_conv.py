@@ -158,10 +158,12 @@ def _padded(x, geo, out=None):
     if k is not None:
         # one compiled pass (NumPy's five slice assignments below pass over
         # the buffer twice), split by planes over the threads
+        # (as native jobs: no GIL hand-off)
         xf, pf = np.ascontiguousarray(x).reshape(-1), xpad.reshape(-1)
         Hp, Wp = geo.Hp, geo.Wp
-        _pool.parallel_for(lambda p0, p1: k.pad_planes(xf, pf, H, W, Hp, Wp, pt, pl, p0, p1),
-                           N * C, grain=max(1, _PASS_GRAIN // max(Hp * Wp, 1)))
+        if pf.dtype != xf.dtype or not _plane_pass(k.pad_planes_run, N * C, Hp * Wp, xf, pf, H,
+                                                   W, Hp, Wp, pt, pl):
+            k.pad_planes(xf, pf, H, W, Hp, Wp, pt, pl, 0, N * C)
         return xpad, owned
     # zero only the border; the interior is overwritten by x
     xpad[:, :, :pt] = 0
@@ -170,6 +172,14 @@ def _padded(x, geo, out=None):
     xpad[:, :, pt:pt + H, pl + W:] = 0
     xpad[:, :, pt:pt + H, pl:pl + W] = x
     return xpad, owned
+
+
+def _plane_pass(run, planes, plane_size, *args):
+    """A plane copy's ``_numba.*_run`` split over the threads as native jobs
+    when each thread gets ``_PASS_GRAIN`` elements of output; False (nothing
+    done) when it stays on this thread."""
+    parts = min(_pool.get_num_threads(), planes // max(1, _PASS_GRAIN // max(plane_size, 1)))
+    return parts > 1 and _pool.run_native(run, parts, _jit.module().pass_address(), *args)
 
 
 def _chunk(geo, lay, itemsize):
@@ -443,9 +453,9 @@ def _phased(x, geo, out=None):
         # below run on one thread: ~0.3 ms of resnet's first strided conv)
         xf, qf = np.ascontiguousarray(x).reshape(-1), xq.reshape(-1)
         sh, sw, pt, pl = geo.sh, geo.sw, geo.pt, geo.pl
-        _pool.parallel_for(
-            lambda p0, p1: k.phase_planes(xf, qf, H, W, sh, sw, Hq, Wq, pt, pl, p0, p1),
-            N * C, grain=max(1, _PASS_GRAIN // max(P * Hq * Wq, 1)))
+        if not _plane_pass(k.phase_planes_run, N * C, P * Hq * Wq, xf, qf, H, W, sh, sw, Hq, Wq,
+                           pt, pl):
+            k.phase_planes(xf, qf, H, W, sh, sw, Hq, Wq, pt, pl, 0, N * C)
         return xq, out is None
     xq.fill(0)
     for p in range(geo.sh):
@@ -1244,12 +1254,12 @@ def _wgrad_path(geo, dtype):
 def _all_finite(k, flat):
     """Whether flat holds no inf or NaN: the compiled pass, split over the
     threads when large (~0.4 ms per resnet step on one thread otherwise)."""
-    if flat.size < 2 * _pool.ELEMENT_GRAIN:
-        return k.all_finite(flat)
-    bad = []    # (list.append is atomic: each range reports only a failure)
-    _pool.parallel_for(lambda lo, hi: None if k.all_finite(flat[lo:hi]) else bad.append(lo),
-                       flat.size, grain=_pool.ELEMENT_GRAIN)
-    return not bad
+    parts = _pool.flat_parts(flat.size)
+    found = None
+    if parts > 1:       # (as native jobs: no GIL hand-off)
+        found = _pool.run_native(k.all_finite_run, parts, k.pass_address(), flat,
+                                 answer=k.all_finite_answer)
+    return k.all_finite(flat) if found is None else found
 
 
 def _flat(a):

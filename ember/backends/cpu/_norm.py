@@ -93,17 +93,31 @@ def update_running_stats(rm, rv, mean, var, momentum, unbias):
     k.running_stats_update(rm, rv, mean, var, f(1 - momentum), f(momentum), f(unbias))
 
 
-def _by_channels(kernel, shape):
-    """``kernel(c0, c1)`` over the channels of an (N, C, S) batch norm, split
-    by channel ranges over the intra-op threads when each gets at least
-    ``ELEMENT_GRAIN`` elements (a channel's statistics stay one thread's, so
-    the result does not depend on the split)."""
+def _channel_parts(shape):
+    """How many threads an (N, C, S) batch norm is split over, by channel
+    ranges: each gets at least ``ELEMENT_GRAIN`` elements (a channel's
+    statistics stay one thread's, so the result does not depend on the split)."""
     N, C, S = shape
-    per = N * S
     if C < 2 or N * C * S < 2 * _pool.ELEMENT_GRAIN:    # (the small case, without the pool)
-        kernel(0, C)
-        return
-    _pool.parallel_for(kernel, C, grain=max(1, -(-_pool.ELEMENT_GRAIN // max(per, 1))))
+        return 1
+    return min(C, _pool.flat_parts(N * C * S))
+
+
+def _run_channels(run, shape, *args):
+    """``run(fn, *args, parts, jobs, flags)`` (``_numba.norm_channels_*_run``):
+    split over the threads as native jobs (no GIL hand-off) when large, else
+    its one job here.  Always through the job's one compiled copy
+    (``_numba.pass_address``): a direct call's copy may sum in another
+    order, and the result must not depend on the number of threads."""
+    parts = _channel_parts(shape)
+    fn = _jit.module().pass_address()
+    if parts < 2 or not _pool.run_native(run, parts, fn, *args):
+        jobs = np.empty((1, _pool.JOB_FIELDS), np.int64)
+        run(fn, *args, 1, jobs, _NO_WORKERS)
+
+
+# The pool flags of no worker (a run of one job posts nothing).
+_NO_WORKERS = np.zeros(2, np.int64)
 
 
 def _channels_forward(spec, xv, w, b):
@@ -120,10 +134,11 @@ def _channels_forward(spec, xv, w, b):
     C = x3.shape[1]
     y = np.empty(x3.shape, dt)
     mean, var, rstd = np.empty(C, dt), np.empty(C, dt), np.empty(C, dt)
-    eps, one, inv = _consts(spec, dt)
     wv, bv = _vec(w, dt), _vec(b, dt)
-    _by_channels(lambda c0, c1: k.norm_channels_forward(x3, wv, bv, eps, one, inv, y, mean, var,
-                                                        rstd, c0, c1), x3.shape)
+    # (without affine: scale 1 and shift 0, which round as the kernel's None cases)
+    _run_channels(k.norm_channels_forward_run, x3.shape, x3,
+                  np.ones(C, dt) if wv is None else wv, np.zeros(C, dt) if bv is None else bv,
+                  float(spec.eps), 1.0 / spec.M, y, mean, var, rstd)
     return y, (x3, mean), rstd.reshape(spec.sshape), mean, var
 
 
@@ -143,10 +158,11 @@ def _channels_backward(spec, g, saved, rstd, w, need):
         return None
     gx = np.empty(g.shape, dt)
     gw, gb = _param_grads(g.shape[1], need, dt)
-    g, x, rv, wv, inv = (np.ascontiguousarray(g), np.ascontiguousarray(x), _vec(rstd, dt),
-                         _vec(w, dt), _consts(spec, dt)[2])
-    _by_channels(lambda c0, c1: k.norm_channels_backward(g, x, mean, rv, wv, inv, gx, gw, gb,
-                                                         c0, c1), g.shape)
+    g, x, rv, wv = np.ascontiguousarray(g), np.ascontiguousarray(x), _vec(rstd, dt), _vec(w, dt)
+    C = g.shape[1]
+    _run_channels(k.norm_channels_backward_run, g.shape, g, x, mean, rv,
+                  np.ones(C, dt) if wv is None else wv, 1.0 / spec.M, gx,
+                  np.empty(C, dt) if gw is None else gw, np.empty(C, dt) if gb is None else gb)
     return gx if need[0] else None, gw, gb
 
 

@@ -18,9 +18,11 @@ loop is ``_exp32``, arithmetic the compiler vectorises (a call to libm's expf
 would run one element at a time); other transcendentals are called per row,
 or stay in NumPy.
 """
+import threading
+
 import numpy as np
 from llvmlite import ir
-from numba import carray, njit, types
+from numba import carray, cfunc, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
@@ -1862,12 +1864,16 @@ def gemm_job(job):
     of a batch of n1 x n2, at byte offsets (i // n2) * s1 + (i % n2) * s2
     from A, B and C (lo, hi = 0, 1 with n1 = n2 = 1 for a single product).
     Kind 2 is a slice of a transposed Linear (see ``linear_t_run``), kind 3
-    a range of an exact GELU (see ``gelu_run``)."""
+    a range of an exact GELU (see ``gelu_run``), kind 4 a range of a
+    one-pass elementwise or batch norm kernel (see ``_pass_job``)."""
     if job[0] == 2:
         _linear_t_job(job)
         return
     if job[0] == 3:
         _gelu_job(job)
+        return
+    if job[0] == 4:
+        _call_with(job[3], job.ctypes.data)     # (the one compiled copy: see pass_address)
         return
     n2 = job[15]
     for i in range(job[22], job[23]):
@@ -2146,6 +2152,278 @@ def gelu_run(x, y, dy, parts, jobs, flags):
         j[0], j[5], j[6] = 3, _cut(n, p, parts), _cut(n, p + 1, parts)
         j[8], j[10], j[12] = x.ctypes.data, y.ctypes.data, dy.ctypes.data
     return _post_and_run(jobs, flags, parts)
+
+
+# ---- one-pass kernels split over the pool as native jobs ------------------------------------
+# ReLU, its backward, a residual sum and batch norm run ~50-150 us a call on
+# ResNet's activations; split in two as Python jobs each range first waits for
+# the GIL (a hand-off per call, and under load a sleep).  As kind-4 jobs the
+# worker runs its range in its compiled loop, as it runs GEMMs.  A job names
+# its arrays by address: job[1] the pass (_PASS_*), job[2] the dtype (0
+# float32, 1 float64), job[5]:job[6] its range (flat elements, or channels
+# for batch norm), job[8:] addresses and sizes as each ``*_run`` writes them.
+
+_PASS_RELU, _PASS_RELU_BACKWARD, _PASS_ADD, _PASS_BN, _PASS_BN_BACKWARD = 0, 1, 2, 3, 4
+_PASS_PAD, _PASS_PHASE, _PASS_FINITE = 5, 6, 7
+
+
+_i64_at = _typed_pointer(types.int64)
+
+
+@intrinsic
+def _call_with(typingctx, addr, arg):
+    """Call the C function ``void f(int64)`` at address ``addr``."""
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(64)])
+        builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [args[1]])
+        return context.get_dummy_value()
+    return types.void(types.int64, types.int64), codegen
+
+
+def _pass_entry(job_address):
+    """A kind-4 job, given the address of its row (compiled once, as a C
+    function: see ``pass_address``)."""
+    _pass_job(carray(_i64_at(job_address), (32,)))
+
+
+_pass_c = None
+_pass_lock = threading.Lock()
+
+
+def pass_address():
+    """The address of ``_pass_entry`` compiled as a C function, which every
+    kind-4 job calls (job[3]), on whichever thread runs it.  Numba compiles
+    a kernel anew inside each caller (the worker's loop, the caller's own
+    job), and with sums that may be reordered two copies may round
+    differently: batch norm's statistics would then depend on which thread
+    took a channel.  One copy for all keeps them equal at any thread count."""
+    global _pass_c
+    if _pass_c is None:
+        with _pass_lock:    # (compiled once: a second copy replacing the first would free it)
+            if _pass_c is None:
+                _pass_c = cfunc(types.void(types.int64), cache=True)(_pass_entry)
+    return _pass_c.address
+
+
+@njit(cache=True, nogil=True)
+def _pass_job(job):
+    """Kind-4 job: the pass job[1] over range job[5]:job[6], in the dtype job[2]
+    (batch norm's eps and 1 / M stored as doubles in job[20:22], rounded to
+    the dtype here as NumPy rounds them)."""
+    f = carray(_f64_at(job.ctypes.data + 8 * 20), (2,))
+    if job[2] == 0:
+        _pass_typed(job, _f32_at, np.float32(0), np.float32(1), np.float32(f[0]), np.float32(f[1]))
+    else:
+        _pass_typed(job, _f64_at, np.float64(0), np.float64(1), np.float64(f[0]), np.float64(f[1]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pass_typed(job, at, zero, one, eps, inv_m):
+    """``_pass_job`` with ``at`` the pointer cast and the scalars in the dtype
+    (each passed in: ``zero + 1`` would be a float64, and so would every sum
+    the kernels start from it)."""
+    op, lo, hi = job[1], job[5], job[6]
+    if op <= _PASS_ADD:      # flat arrays at job[8], job[10] (and job[12]); this range of them
+        isz = job[7]
+        n = hi - lo
+        a = carray(at(job[8] + isz * lo), (n,))
+        out = carray(at(job[10] + isz * lo), (n,))
+        if op == _PASS_RELU:
+            relu_forward(a, out)
+        elif op == _PASS_RELU_BACKWARD:
+            relu_backward(a, carray(at(job[12] + isz * lo), (n,)), out, zero)
+        else:
+            add_flat(a, carray(at(job[12] + isz * lo), (n,)), out)
+        return
+    if op >= _PASS_PAD:
+        _plane_pass(job, at, op, lo, hi)
+        return
+    N, C, S = job[7], job[9], job[11]
+    shape = (N, C, S)
+    if op == _PASS_BN:
+        norm_channels_forward(carray(at(job[8]), shape), carray(at(job[10]), (C,)),
+                              carray(at(job[12]), (C,)), eps, one, inv_m,
+                              carray(at(job[13]), shape), carray(at(job[14]), (C,)),
+                              carray(at(job[15]), (C,)), carray(at(job[16]), (C,)), lo, hi)
+    else:
+        norm_channels_backward(carray(at(job[8]), shape), carray(at(job[10]), shape),
+                               carray(at(job[12]), (C,)), carray(at(job[13]), (C,)),
+                               carray(at(job[14]), (C,)), inv_m, carray(at(job[15]), shape),
+                               carray(at(job[16]), (C,)), carray(at(job[17]), (C,)), lo, hi)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _plane_pass(job, at, op, lo, hi):
+    """The conv input copies over planes lo:hi (``pad_planes``: job[12:18] =
+    H, W, Hp, Wp, pt, pl; ``phase_planes``: job[12:20] = H, W, sh, sw, Hq,
+    Wq, pt, pl; job[7] = planes), or ``all_finite`` over flat elements lo:hi
+    of job[8], answering in job[31] (1: finite)."""
+    if op == _PASS_FINITE:
+        job[31] = 1 if all_finite(carray(at(job[8] + job[7] * lo), (hi - lo,))) else 0
+        return
+    P, H, W = job[7], job[12], job[13]
+    x = carray(at(job[8]), (P * H * W,))
+    if op == _PASS_PAD:
+        Hp, Wp = job[14], job[15]
+        pad_planes(x, carray(at(job[10]), (P * Hp * Wp,)), H, W, Hp, Wp, job[16], job[17],
+                   lo, hi)
+    else:
+        sh, sw, Hq, Wq = job[14], job[15], job[16], job[17]
+        phase_planes(x, carray(at(job[10]), (P * sh * sw * Hq * Wq,)), H, W, sh, sw, Hq, Wq,
+                     job[18], job[19], lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def _plane_jobs(op, x, out, P, parts, jobs):
+    """The common fields of the plane passes' jobs: ``parts`` ranges of the P planes."""
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        j[0], j[1], j[2], j[5], j[6], j[7] = 4, op, _pass_code(x), P * p // parts, \
+            P * (p + 1) // parts, P
+        j[8], j[10] = x.ctypes.data, out.ctypes.data
+
+
+@njit(cache=True, nogil=True)
+def pad_planes_run(fn, x, xp, H, W, Hp, Wp, pt, pl, parts, jobs, flags):
+    """``pad_planes`` over all x.size // (H * W) planes as ``parts`` kind-4
+    jobs (flat C-contiguous float32/64 arrays), as ``gemm_run``'s."""
+    if parts > jobs.shape[0]:
+        return -1
+    _plane_jobs(_PASS_PAD, x, xp, x.size // (H * W), parts, jobs)
+    for p in range(parts):
+        j = jobs[p]
+        j[12], j[13], j[14], j[15], j[16], j[17] = H, W, Hp, Wp, pt, pl
+    return _post_passes(fn, jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def phase_planes_run(fn, x, xq, H, W, sh, sw, Hq, Wq, pt, pl, parts, jobs, flags):
+    """``phase_planes`` over all x.size // (H * W) planes as ``parts`` kind-4
+    jobs (flat C-contiguous float32/64 arrays), as ``gemm_run``'s."""
+    if parts > jobs.shape[0]:
+        return -1
+    _plane_jobs(_PASS_PHASE, x, xq, x.size // (H * W), parts, jobs)
+    for p in range(parts):
+        j = jobs[p]
+        j[12], j[13], j[14], j[15], j[16], j[17], j[18], j[19] = H, W, sh, sw, Hq, Wq, pt, pl
+    return _post_passes(fn, jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def all_finite_run(fn, x, parts, jobs, flags):
+    """``all_finite`` of flat C-contiguous float32/64 x as ``parts`` kind-4
+    jobs; as ``gemm_run``'s, each job's answer left in its job[31] (read
+    them with ``all_finite_answer``)."""
+    if parts > jobs.shape[0]:
+        return -1
+    n = x.size
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        j[0], j[1], j[2], j[5], j[6], j[7] = 4, _PASS_FINITE, _pass_code(x), \
+            _cut(n, p, parts), _cut(n, p + 1, parts), x.itemsize
+        j[8] = x.ctypes.data
+    return _post_passes(fn, jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def all_finite_answer(jobs, parts):
+    """Whether every one of the first ``parts`` all_finite jobs found its range finite."""
+    for p in range(parts):
+        if jobs[p, 31] != 1:
+            return False
+    return True
+
+
+@_exact
+def add_flat(a, b, out):
+    """out = a + b over flat arrays (what NumPy's add computes, bit for bit)."""
+    for i in range(a.size):
+        out[i] = a[i] + b[i]
+
+
+@njit(cache=True, nogil=True)
+def _post_passes(fn, jobs, flags, parts):
+    """``_post_and_run`` for ``parts`` kind-4 jobs, each to call ``fn``
+    (``pass_address()``)."""
+    for p in range(parts):
+        jobs[p, 3] = fn
+    return _post_and_run(jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def _pass_code(x):
+    """0 for float32 data, 1 for float64 (the dtype field of a kind-4 job)."""
+    return 0 if x.itemsize == 4 else 1
+
+
+@njit(cache=True, nogil=True)
+def flat_pass_run(fn, op, a, out, b, parts, jobs, flags):
+    """The flat pass ``op`` (_PASS_RELU: out = relu(a); _PASS_RELU_BACKWARD:
+    out = relu_backward(a, b); _PASS_ADD: out = a + b) over flat
+    C-contiguous arrays of one dtype and size, as ``parts`` kind-4 jobs over
+    ranges of the elements, posted and waited for as ``gemm_run``'s (same
+    returns).  ``b`` is ignored for _PASS_RELU."""
+    if parts > jobs.shape[0]:   # (never: the pool cuts at most its size)
+        return -1
+    n = a.size
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        j[0], j[1], j[2], j[5], j[6], j[7] = 4, op, _pass_code(a), _cut(n, p, parts), \
+            _cut(n, p + 1, parts), a.itemsize
+        j[8], j[10], j[12] = a.ctypes.data, out.ctypes.data, b.ctypes.data
+    return _post_passes(fn, jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def _channel_jobs(op, shape, eps, inv_m, parts, jobs):
+    """The common fields of batch norm's kind-4 jobs: ``parts`` ranges of
+    the C channels of an (N, C, S) array (cut at multiples of 16 channels
+    where that leaves each a share, so that two threads never write one
+    cache line of the (C,) outputs)."""
+    N, C, S = shape
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        lo = C * p // parts if C < 16 * parts else _cut(C, p, parts)
+        hi = C * (p + 1) // parts if C < 16 * parts else _cut(C, p + 1, parts)
+        j[0], j[1], j[5], j[6], j[7], j[9], j[11] = 4, op, lo, hi, N, C, S
+        f = carray(_f64_at(j.ctypes.data + 8 * 20), (2,))
+        f[0], f[1] = eps, inv_m
+
+
+@njit(cache=True, nogil=True)
+def norm_channels_forward_run(fn, x, w, b, eps, inv_m, y, mean, var, rstd, parts, jobs, flags):
+    """``norm_channels_forward`` over all channels as ``parts`` kind-4 jobs
+    (channel ranges; w and b arrays, not None; eps and inv_m as Python
+    floats, rounded to x's dtype in the job), as ``gemm_run``'s."""
+    if parts > jobs.shape[0]:
+        return -1
+    _channel_jobs(_PASS_BN, x.shape, eps, inv_m, parts, jobs)
+    for p in range(parts):
+        j = jobs[p]
+        j[2], j[8], j[10], j[12] = _pass_code(x), x.ctypes.data, w.ctypes.data, b.ctypes.data
+        j[13], j[14], j[15], j[16] = y.ctypes.data, mean.ctypes.data, var.ctypes.data, \
+            rstd.ctypes.data
+    return _post_passes(fn, jobs, flags, parts)
+
+
+@njit(cache=True, nogil=True)
+def norm_channels_backward_run(fn, g, x, mean, rstd, w, inv_m, gx, gw, gb, parts, jobs, flags):
+    """``norm_channels_backward`` over all channels as ``parts`` kind-4 jobs
+    (w, gw, gb arrays, not None; inv_m a Python float), as ``gemm_run``'s."""
+    if parts > jobs.shape[0]:
+        return -1
+    _channel_jobs(_PASS_BN_BACKWARD, g.shape, 0.0, inv_m, parts, jobs)
+    for p in range(parts):
+        j = jobs[p]
+        j[2], j[8], j[10], j[12], j[13] = _pass_code(g), g.ctypes.data, x.ctypes.data, \
+            mean.ctypes.data, rstd.ctypes.data
+        j[14], j[15], j[16], j[17] = w.ctypes.data, gx.ctypes.data, gw.ctypes.data, \
+            gb.ctypes.data
+    return _post_passes(fn, jobs, flags, parts)
 
 
 @njit(cache=True)   # (keeps the GIL: releasing it here would let a worker take it)

@@ -108,8 +108,10 @@ class _Pool:
     (see ``spin_for`` and ``spin_until``).
     Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 2: a slice of
     a transposed Linear, ``_numba.linear_t_run``; 3: a range of the fused
-    GELU, ``_numba.gelu_run``; 0: the Python job in ``jobs[w]``) and posted by writing j to flags[2w] (``native[0]`` is the
-    calling thread's own GEMM).  A worker watches flags[2w] for ~7 ms
+    GELU, ``_numba.gelu_run``; 4: a range of a one-pass kernel or of batch
+    norm's channels, ``_numba._pass_job``; 0: the Python job in ``jobs[w]``)
+    and posted by writing j to flags[2w] (``native[0]`` is the calling
+    thread's own job).  A worker watches flags[2w] for ~7 ms
     after each job, then sleeps on its Event; the caller sets the Event only
     for a worker that says it sleeps.  ``k`` is the compiled-kernel module:
     the pool exists only where Ember runs NumPy's BLAS threads, which needs it.
@@ -365,9 +367,13 @@ def multiply(a, b):
 
 def binary(ufunc, a, b):
     """``ufunc(a, b)`` for two C-contiguous arrays of one shape and dtype,
-    each thread computing its range of the flat elements."""
-    out = np.empty_like(a)
+    each thread computing its range of the flat elements (a float sum as
+    native jobs, ``flat_pass``)."""
+    out = np.empty(a.shape, a.dtype)
     fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+    if ufunc is np.add and a.dtype.char in "fd" and _jit.kernels() is not None \
+            and flat_pass(_jit.kernels()._PASS_ADD, fa, fo, fb):
+        return out
     parallel_for(lambda lo, hi: ufunc(fa[lo:hi], fb[lo:hi], out=fo[lo:hi]),
                  fa.size, grain=ELEMENT_GRAIN)
     return out
@@ -523,14 +529,45 @@ def gelu_forward(x, y, dy, parts):
     """``_numba.gelu_forward(x, y, dy)`` (flat C-contiguous float32 arrays)
     split into ``parts`` ranges run as native jobs (``_numba.gelu_run``: the
     worker needs no GIL); False (nothing done) when the pool can't be had."""
+    return run_native(_jit.module().gelu_run, parts, x, y, dy)
+
+
+def run_native(run, parts, *args, answer=None):
+    """``run(*args, parts, jobs, flags)``, a ``_numba.*_run`` that posts up to
+    ``parts`` native jobs (a worker runs them without the GIL) and runs the
+    first here; False (nothing done) when the pool can't be had.  With
+    ``answer``: ``answer(jobs, parts)`` once they are done (what the jobs
+    left in their rows, read before another split may reuse them), or None
+    when nothing was done."""
     pool = _enter(parts)
     if pool is None:
-        return False
+        return False if answer is None else None
     try:
         parts = min(parts, pool.threads)      # (see _enter)
-        return pool.finish(pool.k.gelu_run(x, y, dy, parts, pool.native, pool.flags), parts)
+        done = pool.finish(run(*args, parts, pool.native, pool.flags), parts)
+        if answer is None:
+            return done
+        return answer(pool.native, parts) if done else None
     finally:
         _leave()
+
+
+def flat_parts(n):
+    """How many threads a one-pass kernel over ``n`` elements is split over
+    (each gets at least ``ELEMENT_GRAIN``); 1: stay on this thread."""
+    return min(_num_threads, n // ELEMENT_GRAIN)
+
+
+def flat_pass(op, a, out, b=None):
+    """The compiled one-pass kernel ``op`` (``_numba._PASS_RELU``,
+    ``_PASS_RELU_BACKWARD``, ``_PASS_ADD``; see ``_numba.flat_pass_run``)
+    over flat C-contiguous float32/64 arrays, split over the threads as
+    native jobs; False (nothing done) when it stays on one thread."""
+    parts = flat_parts(a.size)
+    if parts < 2:
+        return False
+    k = _jit.module()
+    return run_native(k.flat_pass_run, parts, k.pass_address(), op, a, out, a if b is None else b)
 
 
 def _linear_t_funcs():

@@ -1,0 +1,176 @@
+"""The one-pass kernels split over the intra-op pool as native jobs (kind 4,
+``_numba._pass_job``): ReLU and its backward, a residual sum, batch norm
+forward and backward, a conv's padded and stride-phased input copies and
+Winograd's finiteness check.
+
+Each is checked against torch and, bit for bit, against one thread: every
+job calls the one compiled copy of the kernels (``_numba.pass_address``),
+so batch norm's reordered sums round alike whichever thread takes a
+channel.  The shapes are the smallest that split (2 x 65536 elements).
+"""
+import time
+
+import numpy as np
+import pytest
+
+import ember
+from ember.backends.cpu import _pool
+from helpers import check, rand
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture
+def threads():
+    before = ember.get_num_threads()
+    yield
+    ember.set_num_threads(before)
+
+
+def _on_threads(fn, counts=(1, 2, 3)):
+    """``fn()`` (numpy arrays) at each thread count, also after the workers
+    went to sleep (50 ms); asserts every result equals one thread's, bit for
+    bit, and returns it."""
+    want = None
+    for nt in counts:
+        ember.set_num_threads(nt)
+        for pause in (0, 0.05):
+            time.sleep(pause)
+            got = fn()
+            if want is None:
+                want = got
+                continue
+            for a, b in zip(want, got):
+                assert a.dtype == b.dtype
+                np.testing.assert_array_equal(a, b)
+    return want
+
+
+def _posts_native_jobs(fn):
+    """Whether ``fn()`` posted a kind-4 job to the pool's first worker (run
+    once first, so the pool exists); skips where Ember doesn't run NumPy's
+    BLAS threads (then nothing splits)."""
+    ember.set_num_threads(2)
+    fn()
+    pool = _pool._pool
+    if pool is None or not _pool.blas_threads():
+        pytest.skip("the intra-op pool is not used here")
+    before = int(pool.flags[0])
+    pool.native[1, 0] = 0
+    fn()
+    return int(pool.flags[0]) > before and pool.native[1, 0] == 4
+
+
+# (N, C, H, W): long rows (S = 256, a channel summed at a time) and short
+# rows (S = 16, the loops in memory order), each 131072 elements; and one
+# below the split
+BN_SHAPES = [(32, 16, 16, 16), (128, 64, 4, 4), (4, 3, 5, 5)]
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_any_thread_count(threads, shape, dtype, affine):
+    x = rand(*shape, dtype=dtype) * 3 + 1
+    g = rand(*shape, seed=1, dtype=dtype)
+    C = shape[1]
+    w, b = rand(C, seed=2, dtype=dtype), rand(C, seed=3, dtype=dtype)
+
+    def run():
+        xe = ember.tensor(x, requires_grad=True)
+        we = ember.tensor(w, requires_grad=True) if affine else None
+        be = ember.tensor(b, requires_grad=True) if affine else None
+        rm, rv = ember.zeros(C, dtype=xe.dtype), ember.ones(C, dtype=xe.dtype)
+        y = ember.nn.functional.batch_norm(xe, rm, rv, we, be, training=True)
+        y.backward(ember.tensor(g))
+        out = [y.detach().numpy(), xe.grad.numpy(), rm.numpy(), rv.numpy()]
+        return out + ([we.grad.numpy(), be.grad.numpy()] if affine else [])
+    _on_threads(run)
+    ember.set_num_threads(2)
+    tol = {"atol": 1e-4, "rtol": 1e-4} if dtype == np.float32 else {}
+    if affine:
+        check(lambda lib, t, w, b: lib.nn.functional.batch_norm(t, None, None, w, b,
+                                                                training=True), x, w, b, **tol)
+    else:
+        check(lambda lib, t: lib.nn.functional.batch_norm(t, None, None, training=True), x,
+              **tol)
+
+
+def test_batch_norm_splits_as_native_jobs(threads):
+    x = ember.tensor(rand(32, 16, 16, 16, dtype=np.float32), requires_grad=True)
+    bn = ember.nn.BatchNorm2d(16)
+    assert _posts_native_jobs(lambda: bn(x))
+
+
+def test_batch_norm_nan_channel_split(threads):
+    """A NaN in one channel of each thread's range stays in its channel."""
+    x = rand(32, 16, 16, 16, dtype=np.float32)
+    x[3, 2, 1, 1] = np.nan
+    x[5, 12, 0, 3] = np.inf
+    ember.set_num_threads(2)
+    check(lambda lib, t: lib.nn.functional.batch_norm(t, None, None, training=True), x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [2 * 65536, 3 * 65536 + 17])
+def test_relu_and_residual_sum_any_thread_count(threads, dtype, n):
+    """ReLU, its backward and a residual sum (relu(a + b)), -0.0 and NaN
+    passing as torch passes them, at 1-3 threads."""
+    a, b = rand(n, dtype=dtype), rand(n, seed=1, dtype=dtype)
+    a[:4] = [-0.0, np.nan, 0.0, -np.inf]
+    a[-3:] = [np.nan, -0.0, np.inf]
+    b[:4] = 0
+    b[-3:] = 0
+    g = rand(n, seed=2, dtype=dtype)
+
+    def run():
+        ae, be = ember.tensor(a, requires_grad=True), ember.tensor(b, requires_grad=True)
+        y = ember.nn.functional.relu(ae + be)
+        z = ember.nn.functional.relu(ae)
+        (y * ember.tensor(g)).sum().backward(retain_graph=True)
+        z.backward(ember.tensor(g))
+        return [y.detach().numpy(), z.detach().numpy(), ae.grad.numpy(), be.grad.numpy()]
+    _on_threads(run)
+    ember.set_num_threads(2)
+    check(lambda lib, s, t: lib.nn.functional.relu(s + t), a, b)
+    check(lambda lib, s: lib.relu(s), a)
+
+
+def test_relu_splits_as_native_jobs(threads):
+    x = ember.tensor(rand(2 * 65536, dtype=np.float32))
+    assert _posts_native_jobs(lambda: ember.nn.functional.relu(x))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_padded_inputs_any_thread_count(threads, stride):
+    """A padded (stride 1) and a stride-phased (stride 2) conv input, copied
+    by planes over the threads.  (The weight gradient is compared with
+    torch only: the threads' parts of it are summed in their own order.)"""
+    x = rand(8, 16, 32, 32, dtype=np.float32)
+    w = rand(16, 16, 3, 3, seed=1, dtype=np.float32) * 0.2
+
+    def run():
+        xe, we = ember.tensor(x, requires_grad=True), ember.tensor(w, requires_grad=True)
+        y = ember.nn.functional.conv2d(xe, we, stride=stride, padding=1)
+        y.sum().backward()
+        return [y.detach().numpy(), xe.grad.numpy()]
+    _on_threads(run, counts=(1, 2))
+    ember.set_num_threads(2)
+    check(lambda lib, t, k: lib.nn.functional.conv2d(t, k, stride=stride, padding=1), x, w,
+          atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("where", ["first", "last", "none"])
+def test_winograd_finite_check_split(threads, where):
+    """Winograd (3x3, stride 1, 64 channels) takes finite operands only; the
+    check, split over the threads, sees an inf in either thread's range (an
+    inf must come out where the direct sum puts it, not as Winograd's NaNs)."""
+    x = rand(32, 64, 8, 8, dtype=np.float32)
+    w = rand(64, 64, 3, 3, seed=1, dtype=np.float32) * 0.1
+    if where == "first":
+        x[0, 0, 2, 2] = np.inf
+    elif where == "last":
+        x[31, 63, 5, 5] = -np.inf
+    ember.set_num_threads(2)
+    check(lambda lib, t, k: lib.nn.functional.conv2d(t, k, padding=1), x, w, atol=1e-3,
+          rtol=1e-4, grad=where == "none")
