@@ -64,6 +64,7 @@ __all__ = ["get_num_threads", "set_num_threads", "parallel_for", "parallel_rows"
 # loop (25-30 ns each).
 _WORKER_IDLE_NS = 7_000_000
 _CALLER_TURNS = 1 << 14
+_GIL_WAIT_NS = 5000
 
 
 def _default_threads():
@@ -135,7 +136,8 @@ class _Pool:
         seen, k, n = 0, self.k, len(self.jobs)
         finished = 0
         while True:
-            seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_IDLE_NS, finished)
+            seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_IDLE_NS, finished,
+                                   _GIL_WAIT_NS)
             finished = 0
             if not python:       # no job for ~7 ms: sleep until one comes
                 k.post(self.flags, 2 * n + w, 1)
@@ -164,37 +166,39 @@ class _Pool:
             self.flags[2 * w] += 1
             self.wake[w].set()
 
-    def _post(self, w):
-        """Post the job described in native[w + 1] (and jobs[w]) to worker w."""
-        self.k.post(self.flags, 2 * w, self.flags[2 * w] + 1)
-        if self.k.load(self.flags, 2 * len(self.jobs) + w):
-            self.wake[w].set()
-
-    def _collect(self, used):
-        """Wait for workers 0..used-1 to finish their jobs."""
-        for w in range(used):
-            want = self.flags[2 * w]
-            while not self.k.spin_until(self.flags, 2 * w + 1, want, _CALLER_TURNS):
-                pass
-
     def run(self, kernel, bounds):
         """``kernel`` over ``bounds[i]:bounds[i+1]``; range 0 on this thread."""
         used = len(bounds) - 2
         if used >= self.threads:
             raise RuntimeError(f"ember: {used + 1} ranges for a pool of {self.threads} threads")
-        for w in range(used):
-            self.jobs[w] = (kernel, bounds[w + 1], bounds[w + 2])
-            self.native[w + 1, 0] = 0
-            self._post(w)
+        post = self.k.post_python
+        if used == 1:       # (two threads: the common case, without the lists)
+            self.jobs[0] = (kernel, bounds[1], bounds[2])
+            job = post(self.flags, self.native, 0)
+            if job < 0:
+                self.wake[0].set()
+            wants = (abs(job),)
+        else:
+            wants = []
+            for w in range(used):
+                self.jobs[w] = (kernel, bounds[w + 1], bounds[w + 2])
+                job = post(self.flags, self.native, w)
+                if job < 0:
+                    self.wake[w].set()
+                wants.append(abs(job))
         error = None
         try:
             kernel(bounds[0], bounds[1])
         except BaseException as exc:
             error = exc
-        self._collect(used)     # always collect every worker before returning
+        # always collect every worker before returning
+        spin, flags = self.k.spin_until, self.flags
         for w in range(used):
-            error = error or self.errors[w]
-            self.errors[w] = None
+            while not spin(flags, 2 * w + 1, wants[w], _CALLER_TURNS):
+                pass
+            if self.errors[w] is not None:
+                error = error or self.errors[w]
+                self.errors[w] = None
         if error is not None:
             raise error
 
@@ -278,7 +282,9 @@ def _enter(parts):
         n = _num_threads          # (read once: the pool is made for this count)
         if _pool is not None and _pool.threads != n:
             _retire_pool()
-        if n < 2 or not _own_blas():
+        # (_blas_given set: Ember holds NumPy's BLAS threads already, the
+        # case of every split in a training step; else _own_blas takes them)
+        if n < 2 or (_blas_given is None and not _own_blas()):
             _lock.release()
             return None
         if _pool is None:
