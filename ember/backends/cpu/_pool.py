@@ -177,7 +177,8 @@ class _Pool:
             job = post(self.flags, self.native, 0)
             if job < 0:
                 self.wake[0].set()
-            wants = (abs(job),)
+                job = -job
+            wants = (job,)
         else:
             wants = []
             for w in range(used):
@@ -185,7 +186,8 @@ class _Pool:
                 job = post(self.flags, self.native, w)
                 if job < 0:
                     self.wake[w].set()
-                wants.append(abs(job))
+                    job = -job
+                wants.append(job)
         error = None
         try:
             kernel(bounds[0], bounds[1])
@@ -339,14 +341,19 @@ def parallel_for(kernel, n, grain=1 << 15):
     least ``grain`` units; below that everything runs here, as one call.
     The kernel must only write to its own range of its outputs.
     """
-    k = min(_num_threads, n // max(grain, 1))
+    # (min/max and the list written out: this runs for every compiled pass,
+    # ~80 times in a CNN's training step)
+    k = n // grain if grain > 1 else n
+    if k > _num_threads:
+        k = _num_threads
     pool = _enter(k) if k > 1 else None
     if pool is None:
         kernel(0, n)
         return
     try:
-        k = min(k, pool.threads)      # (see _enter)
-        pool.run(kernel, [n * i // k for i in range(k + 1)])
+        if k > pool.threads:      # (see _enter)
+            k = pool.threads
+        pool.run(kernel, (0, n // 2, n) if k == 2 else [n * i // k for i in range(k + 1)])
     finally:
         _leave()
 
