@@ -2201,7 +2201,7 @@ def pause(flag, ns):
     nanoseconds of the monotonic clock (whose address is in the array's
     second-to-last entry, as for ``spin_for``; 0: none, then ``ns`` counts
     as turns of ~50 ns).  For waits of a few microseconds, where one
-    sched_yield (3-4 us on a VM) would be most of the wait."""
+    sched_yield (1-3 us on a VM) would be much of the wait."""
     if ns <= 0:
         return
     clock = flag[flag.shape[0] - 2]

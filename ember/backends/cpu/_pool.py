@@ -61,9 +61,17 @@ __all__ = ["get_num_threads", "set_num_threads", "parallel_for", "parallel_rows"
 # How long a worker watches for its next job before it sleeps (7 ms: longer
 # than the gaps between the GEMMs of a CNN step, where im2col and pooling run
 # on one thread), and one round of the caller's wait in turns of the wait
-# loop (25-30 ns each).
+# loop (25-50 ns each).
 _WORKER_IDLE_NS = 7_000_000
 _CALLER_TURNS = 1 << 14
+# How long a worker handed a Python job waits before asking for the GIL, so
+# that the caller has entered its own range (releasing the GIL) by then: the
+# caller's few microseconds of Python before its compiled loop.  Asking
+# earlier would put the worker to sleep on the GIL (20-70 us to wake on a
+# VM); until now the wait was 200 turns of the yielding wait loop, 12-19 us
+# measured on the 2-core VM, and a split with a no-op kernel took 28 us from
+# post to collection against 14 us with this timed wait (bench: the caller
+# waits out the worker's late start at the end of every split).
 _GIL_WAIT_NS = 5000
 
 
