@@ -51,10 +51,12 @@ test: $(VENV)/.test
 GUARD_SKIP := jit creation nn_rnn data examples distributed thread_safety_pool side_effects \
 	conv_winograd
 # Also left out: test_kernels' tests of the CPU pool on plain NumPy arrays
-# (threaded GEMM and parallel_for), which no tensor and so no device reaches.
+# (threaded GEMM, parallel_for and its hand-off), which no tensor and so no device reaches.
 GUARD_DESELECT := test_elementwise.py::test_reflected_operators_with_numpy_scalars_and_arrays \
 	test_kernels.py::test_threaded_matmul_matches_numpy \
-	test_kernels.py::test_parallel_for_covers_every_index_once
+	test_kernels.py::test_parallel_for_covers_every_index_once \
+	test_kernels.py::test_parallel_for_wakes_a_sleeping_worker \
+	test_kernels.py::test_pool_post_and_pause_primitives
 # Tests marked guard_skip run no Ember tensor op in the test process, so the
 # guard has nothing to check there: test_threads' torch halves (torch alone) and
 # its inf/nan probe (a fresh process), test_example_programs' torch Hogwild

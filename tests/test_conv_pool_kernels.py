@@ -460,3 +460,26 @@ def test_all_finite_split_over_threads():
             assert not _cpu_conv._all_finite(k, y)
     finally:
         ember.set_num_threads(old_n)
+
+
+def test_tiled_input_gradient_zeroes_its_own_samples(conv_path, monkeypatch):
+    """The tiled input gradient starts from an uninitialised array that each
+    thread zeroes for the samples its tiles add into: with every fresh array
+    full of NaN, the gradient (split over two threads) still matches torch."""
+    if conv_path != "tiles":
+        pytest.skip("the tiled input gradient only")
+    real_empty = np.empty
+
+    def nan_empty(shape, dtype=float, *a, **k):
+        out = real_empty(shape, dtype, *a, **k)
+        if out.dtype.kind == "f":
+            out.fill(np.nan)
+        return out
+    old_n = ember.get_num_threads()
+    ember.set_num_threads(2)
+    try:
+        monkeypatch.setattr(_cpu_conv.np, "empty", nan_empty)
+        check(lambda lib, x, w: lib.nn.functional.conv2d(x, w, stride=2, padding=1),
+              rand(4, 8, 24, 24), rand(8, 8, 3, 3))
+    finally:
+        ember.set_num_threads(old_n)

@@ -417,3 +417,49 @@ def test_large_sums_split_over_threads_match_torch(threads):
                                   a.transpose(0, 2, 1, 3) + b.transpose(0, 2, 1, 3))
     d = b.astype(np.float64)
     np.testing.assert_array_equal((ember.tensor(a) + ember.tensor(d)).numpy(), a + d)
+
+
+def test_parallel_for_wakes_a_sleeping_worker(threads):
+    """A Python job posted to a worker that went to sleep (no job for ~7 ms)
+    wakes it: the split still runs on two threads and covers every index."""
+    import time
+    ember.set_num_threads(2)
+    _parallel.parallel_for(lambda lo, hi: None, 1 << 17, grain=1 << 15)    # (the pool made)
+    if not _parallel.blas_threads() or _parallel._pool is None:
+        pytest.skip("Ember doesn't run NumPy's BLAS threads here")
+    for pause in (0.05, 0, 0.05):     # 50 ms: the worker has gone to sleep
+        time.sleep(pause)
+        hits = np.zeros(1 << 17, dtype=np.int64)
+        seen = set()
+
+        def kernel(lo, hi):
+            hits[lo:hi] += 1
+            seen.add(threading.get_ident())
+
+        _parallel.parallel_for(kernel, 1 << 17, grain=1 << 15)
+        assert (hits == 1).all() and len(seen) == 2
+
+
+def test_pool_post_and_pause_primitives():
+    """The compiled steps of a Python job's hand-off: ``post_python`` marks
+    the job Python and bumps the worker's job number (negated while the
+    worker sleeps); ``pause`` spins for at least the time asked."""
+    import time
+    from ember.backends.cpu import _jit
+    k = _jit.module()
+    if k is None:
+        pytest.skip("no compiled kernels")
+    flags = np.zeros(3 * 1 + 2, np.int64)       # one worker: posted, done, asleep; 2 addresses
+    flags[-2] = _parallel._libc_address("clock_gettime")
+    jobs = np.ones((2, _parallel.JOB_FIELDS), np.int64)
+    assert k.post_python(flags, jobs, 0) == 1
+    assert flags[0] == 1 and jobs[1, 0] == 0 and jobs[0, 0] == 1
+    flags[2] = 1                                # the worker says it sleeps
+    assert k.post_python(flags, jobs, 0) == -2 and flags[0] == 2
+    for clock in (flags[-2], 0):                # (0: no clock_gettime, counted in turns)
+        flags[-2] = clock
+        k.pause(flags, 0)
+        t0 = time.perf_counter_ns()
+        k.pause(flags, 2_000_000)
+        if clock:
+            assert time.perf_counter_ns() - t0 >= 2_000_000

@@ -1224,12 +1224,17 @@ def _tiled_dgrad(g, w, geo, k, fn):
     gf = np.ascontiguousarray(g).reshape(-1)
     wm = np.ascontiguousarray(w.reshape(O, Kg))
     tiles = _tiles(geo, Kg, dt.itemsize)
-    gx = np.zeros(geo.x4, dtype=dt)
+    gx = np.empty(geo.x4, dtype=dt)
     gxf = gx.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
 
     def part(t0, t1):
+        # Each thread zeroes the samples its tiles add into (whole samples of
+        # their own: see _Tiles.run): a zeroed gx made up front was a pass
+        # over the whole input gradient on the calling thread alone.
+        if t1 > t0:
+            gx[rows[t0, 0]:rows[t1 - 1, 1]] = 0
         cols = _scratch.get((Kg * geo.G * tiles.cols,), dt)
         buf = _scratch.get((O * tiles.cols,), dt)
         try:

@@ -2434,6 +2434,20 @@ def post(flags, i, value):
 
 
 @njit(cache=True)   # (keeps the GIL: releasing it here would let a worker take it)
+def post_python(flags, jobs, w):
+    """Post the Python job waiting in the pool's list to worker w: marked
+    Python (kind 0) in jobs[w + 1], then flags[2w] bumped, as ``post``.
+    Returns the job's number, negated when the worker sleeps (wake it).
+    (One call for the caller's three steps: each Python call to a compiled
+    function costs ~0.3 us, on every split.)"""
+    jobs[w + 1, 0] = 0
+    job = flags[2 * w] + 1
+    _store_seq(flags, 2 * w, job)
+    workers = (flags.shape[0] - 2) // 3     # (see _pool.Pool: 3 per worker, then 2 addresses)
+    return -job if _load_acquire(flags, 2 * workers + w) != 0 else job
+
+
+@njit(cache=True)   # (keeps the GIL: releasing it here would let a worker take it)
 def load(flags, i):
     """flags[i], read after everything the thread that wrote it did before."""
     return _load_acquire(flags, i)
@@ -2444,7 +2458,7 @@ def spin_until(flag, i, want, turns):
     """Wait, without the GIL, until ``flag[i] == want`` (an int64 array);
     False after ``turns`` turns of the loop without seeing it.  The intra-op
     pool's hand-off: a thread that sleeps takes 20-70 us to wake on a VM, a
-    spinning one about 1 us.  Every 64 turns (~2 us) it calls the function
+    spinning one about 1 us.  Every 64 turns (~2-3 us) it calls the function
     whose address is in the array's last entry, if any: sched_yield, so that
     with more threads than cores the one with work gets the core."""
     yield_fn = flag[flag.shape[0] - 1]
@@ -2456,8 +2470,32 @@ def spin_until(flag, i, want, turns):
     return _load_acquire(flag, i) == want
 
 
-_PY_JOB_DELAY = 200       # turns of spin_until: ~5 us
 _CLOCK_MONOTONIC = 1      # (Linux's clockid)
+
+
+@njit(cache=True, nogil=True)
+def pause(flag, ns):
+    """Spin, without the GIL and without giving the core away, for ``ns``
+    nanoseconds of the monotonic clock (whose address is in the array's
+    second-to-last entry, as for ``spin_for``; 0: none, then ``ns`` counts
+    as turns of ~50 ns).  For waits of a few microseconds, where one
+    sched_yield (1-3 us on a VM) would be much of the wait."""
+    if ns <= 0:
+        return
+    clock = flag[flag.shape[0] - 2]
+    if clock == 0:
+        for t in range(max(ns // 50, 1)):
+            _load_acquire(flag, 0)      # (a memory read and the CPU's pause hint)
+        return
+    ts = np.zeros(2, np.int64)
+    _call_clock(clock, _CLOCK_MONOTONIC, ts.ctypes.data)
+    end = ts[0] * 1_000_000_000 + ts[1] + ns
+    while True:
+        for t in range(8):
+            _load_acquire(flag, 0)
+        _call_clock(clock, _CLOCK_MONOTONIC, ts.ctypes.data)
+        if ts[0] * 1_000_000_000 + ts[1] >= end:
+            return
 
 
 @njit(cache=True, nogil=True)
@@ -2483,14 +2521,15 @@ def spin_for(flag, i, want, ns):
 
 
 @njit(cache=True, nogil=True)
-def serve(flags, jobs, w, seen, idle_ns, finished):
+def serve(flags, jobs, w, seen, idle_ns, finished, gil_ns):
     """Worker w's loop, without the GIL.  First marks job ``finished`` done
     (if > 0: a Python job the worker just ran; marked here, after the GIL is
     released, so that the caller never waits for a GIL this thread holds).
     Then: wait for job seen + 1 (posted to flags[2w], described by
     jobs[w + 1]); run it here if it is native (kind 1 or 2) and mark it done in
     flags[2w + 1], then wait for the next.  Returns (job number, True) for a
-    job Python must run, or (seen, False) after ``idle_ns`` nanoseconds with no job."""
+    job Python must run (after ``gil_ns`` nanoseconds: see below), or (seen,
+    False) after ``idle_ns`` nanoseconds with no job."""
     if finished > 0:
         _store_release(flags, 2 * w + 1, finished)
     while True:
@@ -2501,8 +2540,10 @@ def serve(flags, jobs, w, seen, idle_ns, finished):
             # A Python job: the caller is about to enter its own share of the
             # work, releasing the GIL.  Asking for the GIL before that would
             # put this thread to sleep (20-70 us to wake on a VM); a few us of
-            # waiting here usually finds it free.
-            spin_until(flags, 2 * w, -1, _PY_JOB_DELAY)
+            # waiting here usually finds it free.  (Timed, with no
+            # sched_yield: 200 turns of spin_until took 19 us on a 2-core
+            # VM, and the caller waits that long for this thread's range.)
+            pause(flags, gil_ns)
             return want, True
         gemm_job(jobs[w + 1])
         _store_release(flags, 2 * w + 1, want)

@@ -61,9 +61,18 @@ __all__ = ["get_num_threads", "set_num_threads", "parallel_for", "parallel_rows"
 # How long a worker watches for its next job before it sleeps (7 ms: longer
 # than the gaps between the GEMMs of a CNN step, where im2col and pooling run
 # on one thread), and one round of the caller's wait in turns of the wait
-# loop (25-30 ns each).
+# loop (25-50 ns each).
 _WORKER_IDLE_NS = 7_000_000
 _CALLER_TURNS = 1 << 14
+# How long a worker handed a Python job waits before asking for the GIL, so
+# that the caller has entered its own range (releasing the GIL) by then: the
+# caller's few microseconds of Python before its compiled loop.  Asking
+# earlier would put the worker to sleep on the GIL (20-70 us to wake on a
+# VM); until now the wait was 200 turns of the yielding wait loop, 12-19 us
+# measured on the 2-core VM, and a split with a no-op kernel took 28 us from
+# post to collection against 14 us with this timed wait (bench: the caller
+# waits out the worker's late start at the end of every split).
+_GIL_WAIT_NS = 5000
 
 
 def _default_threads():
@@ -137,7 +146,8 @@ class _Pool:
         seen, k, n = 0, self.k, len(self.jobs)
         finished = 0
         while True:
-            seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_IDLE_NS, finished)
+            seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_IDLE_NS, finished,
+                                   _GIL_WAIT_NS)
             finished = 0
             if not python:       # no job for ~7 ms: sleep until one comes
                 k.post(self.flags, 2 * n + w, 1)
@@ -166,37 +176,41 @@ class _Pool:
             self.flags[2 * w] += 1
             self.wake[w].set()
 
-    def _post(self, w):
-        """Post the job described in native[w + 1] (and jobs[w]) to worker w."""
-        self.k.post(self.flags, 2 * w, self.flags[2 * w] + 1)
-        if self.k.load(self.flags, 2 * len(self.jobs) + w):
-            self.wake[w].set()
-
-    def _collect(self, used):
-        """Wait for workers 0..used-1 to finish their jobs."""
-        for w in range(used):
-            want = self.flags[2 * w]
-            while not self.k.spin_until(self.flags, 2 * w + 1, want, _CALLER_TURNS):
-                pass
-
     def run(self, kernel, bounds):
         """``kernel`` over ``bounds[i]:bounds[i+1]``; range 0 on this thread."""
         used = len(bounds) - 2
         if used >= self.threads:
             raise RuntimeError(f"ember: {used + 1} ranges for a pool of {self.threads} threads")
-        for w in range(used):
-            self.jobs[w] = (kernel, bounds[w + 1], bounds[w + 2])
-            self.native[w + 1, 0] = 0
-            self._post(w)
+        post = self.k.post_python
+        if used == 1:       # (two threads: the common case, without the lists)
+            self.jobs[0] = (kernel, bounds[1], bounds[2])
+            job = post(self.flags, self.native, 0)
+            if job < 0:
+                self.wake[0].set()
+                job = -job
+            wants = (job,)
+        else:
+            wants = []
+            for w in range(used):
+                self.jobs[w] = (kernel, bounds[w + 1], bounds[w + 2])
+                job = post(self.flags, self.native, w)
+                if job < 0:
+                    self.wake[w].set()
+                    job = -job
+                wants.append(job)
         error = None
         try:
             kernel(bounds[0], bounds[1])
         except BaseException as exc:
             error = exc
-        self._collect(used)     # always collect every worker before returning
+        # always collect every worker before returning
+        spin, flags = self.k.spin_until, self.flags
         for w in range(used):
-            error = error or self.errors[w]
-            self.errors[w] = None
+            while not spin(flags, 2 * w + 1, wants[w], _CALLER_TURNS):
+                pass
+            if self.errors[w] is not None:
+                error = error or self.errors[w]
+                self.errors[w] = None
         if error is not None:
             raise error
 
@@ -280,7 +294,9 @@ def _enter(parts):
         n = _num_threads          # (read once: the pool is made for this count)
         if _pool is not None and _pool.threads != n:
             _retire_pool()
-        if n < 2 or not _own_blas():
+        # (_blas_given set: Ember holds NumPy's BLAS threads already, the
+        # case of every split in a training step; else _own_blas takes them)
+        if n < 2 or (_blas_given is None and not _own_blas()):
             _lock.release()
             return None
         if _pool is None:
@@ -335,14 +351,19 @@ def parallel_for(kernel, n, grain=1 << 15):
     least ``grain`` units; below that everything runs here, as one call.
     The kernel must only write to its own range of its outputs.
     """
-    k = min(_num_threads, n // max(grain, 1))
+    # (min/max and the list written out: this runs for every compiled pass,
+    # ~80 times in a CNN's training step)
+    k = n // grain if grain > 1 else n
+    if k > _num_threads:
+        k = _num_threads
     pool = _enter(k) if k > 1 else None
     if pool is None:
         kernel(0, n)
         return
     try:
-        k = min(k, pool.threads)      # (see _enter)
-        pool.run(kernel, [n * i // k for i in range(k + 1)])
+        if k > pool.threads:      # (see _enter)
+            k = pool.threads
+        pool.run(kernel, (0, n // 2, n) if k == 2 else [n * i // k for i in range(k + 1)])
     finally:
         _leave()
 
