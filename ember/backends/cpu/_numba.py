@@ -2447,12 +2447,6 @@ def post_python(flags, jobs, w):
     return -job if _load_acquire(flags, 2 * workers + w) != 0 else job
 
 
-@njit(cache=True)   # (keeps the GIL: releasing it here would let a worker take it)
-def load(flags, i):
-    """flags[i], read after everything the thread that wrote it did before."""
-    return _load_acquire(flags, i)
-
-
 @njit(cache=True, nogil=True)
 def spin_until(flag, i, want, turns):
     """Wait, without the GIL, until ``flag[i] == want`` (an int64 array);
