@@ -536,7 +536,7 @@ def linear_t(x, w, b, parts):
     bias = _NO_BIAS[code] if b is None else b
     m, k = x.shape
     blocks = code == 0 and m >= 16 and 5 * (-m % 16) <= m + (-m % 16) \
-        and w.strides[1] == 4 and _linear_blocks()
+        and w.strides[1] == 4 and (_blocks_ok if _blocks_ok is not None else _linear_blocks())
     pool = _enter(parts) if parts > 1 else None
     if pool is None:
         if _num_threads > 1 and _blas_given is None and _pool is not None:
