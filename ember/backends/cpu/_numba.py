@@ -2147,16 +2147,21 @@ def _linear_t_blocks(job):
     """Kind-2 job by the register-blocked kernel (float32, job[28] = 1):
     columns r < M = job[5] of y at job[25] (ldy job[26]) = bias[r] + sum
     over kk of W[r, kk] x^T[kk, :], W's rows at job[8] (lda job[9],
-    contiguous within a row), x^T at job[10] (ldb job[11], a multiple of 16;
-    its columns past the m = job[6] real ones may hold anything: they only
-    reach rows of the block that are not stored), in blocks of 8 rows of W
-    x 32 (then 16) columns of x^T.  A last M % 8 rows of W are copied, with
-    their bias, into the zeroed scratch at job[29] (8 rows of k, 8 biases,
-    then a 32 x 8 block of y, copied out as far as y goes); job[30] is 8
-    zeros, the bias where there is none (job[24] = 0)."""
+    contiguous within a row), x^T at job[10] (ldb job[11]), its first
+    job[14] columns (a multiple of 16; those past the m = job[6] real ones
+    may hold anything: they only reach rows of the block that are not
+    stored), in blocks of 8 rows of W x 32 (then 16) columns of x^T.  When
+    job[31] is not 0, the job first copies those m columns of x^T itself,
+    from the m rows of x at job[31] (a split over tokens: each thread
+    transposes its own).  A last M % 8 rows of W are copied, with their
+    bias, into the zeroed scratch at job[29] (8 rows of k, 8 biases, then a
+    32 x 8 block of y, copied out as far as y goes); job[30] is 8 zeros,
+    the bias where there is none (job[24] = 0)."""
     rows, m, k = job[5], job[6], job[7]
-    pa, lda, pb, ldb = job[8], job[9], job[10], job[11]
+    pa, lda, pb, ldb, width = job[8], job[9], job[10], job[11], job[14]
     pbias, py, ldy, pad, zeros = job[24], job[25], job[26], job[29], job[30]
+    if job[31]:
+        _cblas_omatcopy(job[27], _T, m, k, np.float32(1.0), job[31], k, pb, ldb)
     full = rows // _BLK_O * _BLK_O
     tail = rows - full
     tail_bias, tail_out = zeros, pad + (_BLK_O * k + _BLK_O) * 4
@@ -2171,9 +2176,9 @@ def _linear_t_blocks(job):
         if pbias:
             tail_bias = pad + _BLK_O * k * 4
     out = carray(_f32_at(tail_out), (_BLK_P * _BLK_O,))
-    for q0 in range(0, ldb, _BLK_P):
+    for q0 in range(0, width, _BLK_P):
         cols = min(_BLK_P, m - q0)
-        wide = q0 + _BLK_P <= ldb       # (else a last 16 columns)
+        wide = q0 + _BLK_P <= width       # (else a last 16 columns)
         for o0 in range(0, full, _BLK_O):
             bias = pbias + o0 * 4 if pbias else zeros
             if wide:
@@ -2245,10 +2250,10 @@ def linear_t_one(x, w, b, fn, om, code, blocks):
 
 @njit(cache=True, nogil=True)
 def linear_t_pad(n, k, blocks):
-    """The size of ``linear_t_run``'s zeroed float32 scratch ``pad``: with
-    ``blocks``, room for a last n % 8 rows of W (8 rows of k), their 8
-    biases and a block of y (32 x 8) where n % 8, then 8 zeros (the bias
-    where there is none)."""
+    """The size of ``linear_t_run``'s zeroed float32 scratch ``pad`` for
+    one job: with ``blocks``, room for a last n % 8 rows of W (8 rows of k),
+    their 8 biases and a block of y (32 x 8) where n % 8, then 8 zeros (the
+    bias where there is none).  Each job has its own."""
     if not blocks:
         return 0
     return (_BLK_O * k + _BLK_O + _BLK_P * _BLK_O if n % _BLK_O else 0) + _BLK_O
@@ -2271,11 +2276,16 @@ def linear_t_run(x, w, b, xt, yt, pad, y, fn, om, code, blocks, parts, jobs, fla
     x, y and b C-contiguous, k >= 1; w any layout BLAS reads as it lies;
     ``fn``, ``om``: ?gemm and ?omatcopy of the dtype (``code`` 0: float32,
     1: float64).  Scratch: x^T in xt (k, mp), y^T in yt (n, m), both
-    C-contiguous; ``pad``, zeroed, of ``linear_t_pad(n, k, blocks)`` floats.
-    ``blocks`` (float32 only, W's rows contiguous): the products by the
-    register-blocked kernel (``_linear_t_blocks``), with mp = m rounded up
-    to 16 (x^T's columns past m are never set) and no y^T (yt may be
-    empty); else by BLAS, mp = m."""
+    C-contiguous; ``pad``, zeroed, of ``parts * linear_t_pad(n, k, blocks)``
+    floats.  ``blocks`` (float32 only, W's rows contiguous): the products by
+    the register-blocked kernel (``_linear_t_blocks``), with mp = m rounded
+    up to 16 (x^T's columns past m are never set) and no y^T (yt may be
+    empty); else by BLAS, mp = m.  With blocks, m a multiple of 32 * parts
+    (64 tokens on 2 threads) is split over the tokens: each job transposes
+    its own rows of x and computes all n outputs for them, so no thread
+    waits for a transpose (the 128 x 512 product of a GPT's MLP: ~3 us of
+    it).  Either way each output is computed by one thread, by the same
+    code in the same order, whatever the split."""
     if parts > jobs.shape[0]:   # (never: the pool cuts at most its size)
         return -1
     isz = x.itemsize
@@ -2285,25 +2295,38 @@ def linear_t_run(x, w, b, xt, yt, pad, y, fn, om, code, blocks, parts, jobs, fla
     m, k = x.shape
     n = w.shape[0]
     mp = xt.shape[1]
-    if code == 0:
-        _cblas_omatcopy(om, _T, m, k, np.float32(1.0), x.ctypes.data, k, xt.ctypes.data, mp)
-    else:
-        _cblas_omatcopy(om, _T, m, k, np.float64(1.0), x.ctypes.data, k, xt.ctypes.data, mp)
     blocks = blocks and code == 0 and ta == _NT
     if not blocks and (yt.shape[0] != n or mp != m):     # (the caller's scratch is for blocks)
         return -1
-    zeros = pad.ctypes.data + (pad.size - _BLK_O) * 4 if blocks else 0
+    by_tokens = blocks and parts > 1 and m % (_BLK_P * parts) == 0
+    if by_tokens:
+        pass        # (each job transposes its own rows of x)
+    elif code == 0:
+        _cblas_omatcopy(om, _T, m, k, np.float32(1.0), x.ctypes.data, k, xt.ctypes.data, mp)
+    else:
+        _cblas_omatcopy(om, _T, m, k, np.float64(1.0), x.ctypes.data, k, xt.ctypes.data, mp)
+    unit = pad.size // parts
     for p in range(parts):
-        lo, hi = _cut(n, p, parts), _cut(n, p + 1, parts)
         j = jobs[p]
-        j[0], j[1], j[2], j[3], j[4], j[5], j[6], j[7] = 2, code, fn, ta, _NT, hi - lo, m, k
-        j[8], j[9], j[10], j[11] = w.ctypes.data + lo * w.strides[0], lda, xt.ctypes.data, mp
-        j[12], j[13] = yt.ctypes.data + lo * mp * isz, mp
         j[14:32] = 0
-        j[24] = b.ctypes.data + lo * isz if b.size else 0
-        j[25], j[26], j[27] = y.ctypes.data + lo * isz, n, om
+        j[0], j[1], j[2], j[3], j[4], j[7] = 2, code, fn, ta, _NT, k
+        j[9], j[11], j[13], j[26], j[27] = lda, mp, m, n, om
+        if by_tokens:
+            lo, hi = m * p // parts, m * (p + 1) // parts
+            j[5], j[6], j[8], j[10] = n, hi - lo, w.ctypes.data, xt.ctypes.data + lo * isz
+            j[12] = yt.ctypes.data      # (unused: no y^T)
+            j[14], j[31] = hi - lo, x.ctypes.data + lo * k * isz
+            j[24] = b.ctypes.data if b.size else 0
+            j[25] = y.ctypes.data + lo * n * isz
+        else:
+            lo, hi = _cut(n, p, parts), _cut(n, p + 1, parts)
+            j[5], j[6], j[8], j[10] = hi - lo, m, w.ctypes.data + lo * w.strides[0], xt.ctypes.data
+            j[12], j[14] = yt.ctypes.data + lo * m * isz, mp
+            j[24] = b.ctypes.data + lo * isz if b.size else 0
+            j[25] = y.ctypes.data + lo * isz
         if blocks:
-            j[28], j[29], j[30] = 1, pad.ctypes.data, zeros
+            j[28], j[29] = 1, pad.ctypes.data + p * unit * 4
+            j[30] = j[29] + (unit - _BLK_O) * 4
     return _post_and_run(jobs, flags, parts)
 
 

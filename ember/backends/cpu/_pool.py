@@ -545,14 +545,14 @@ def linear_t(x, w, b, parts):
         return y if y.shape[0] else None
     n = w.shape[0]
     y = np.empty((m, n), x.dtype)
-    if blocks:      # (x^T in whole blocks of 16 columns; y written directly)
-        mp, n_t = -(-m // 16) * 16, 0
-        pad = np.zeros(pool.k.linear_t_pad(n, k, True), np.float32)
-    else:
-        mp, n_t, pad = m, n, _NO_BIAS[0]
-    xt, yt = np.empty((k, mp), x.dtype), np.empty((n_t, mp), x.dtype)
     try:
         parts = min(parts, pool.threads)      # (see _enter)
+        if blocks:      # (x^T in whole blocks of 16 columns; y written directly)
+            mp, n_t = -(-m // 16) * 16, 0
+            pad = np.zeros(parts * pool.k.linear_t_pad(n, k, True), np.float32)  # (one per job)
+        else:
+            mp, n_t, pad = m, n, _NO_BIAS[0]
+        xt, yt = np.empty((k, mp), x.dtype), np.empty((n_t, mp), x.dtype)
         done = pool.finish(pool.k.linear_t_run(x, w, bias, xt, yt, pad, y, fn, om, code, blocks,
                                                parts, pool.native, pool.flags), parts)
     finally:
