@@ -499,8 +499,9 @@ def test_linear_blocked_kernel_every_tail(threads, rows, n_out, n_in):
     w, b = rand(n_out, n_in, seed=1, dtype=np.float32), rand(n_out, seed=2, dtype=np.float32)
     want = x.astype(np.float64) @ w.T.astype(np.float64)
     for bias in (b, None):
-        got = _jit.module().linear_t_one(x, w, np.empty(0, np.float32) if bias is None else bias,
-                                         fn, om, code, True)
+        got = np.empty((rows, n_out), np.float32)
+        assert _jit.module().linear_t_one(x, w, np.empty(0, np.float32) if bias is None else bias,
+                                          got, fn, om, code, True) >= 0
         ref = want if bias is None else want + b
         assert got.shape == (rows, n_out) and got.dtype == np.float32
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=2e-6 * n_in)
@@ -530,7 +531,7 @@ def test_linear_blocked_path_matches_torch(threads, monkeypatch, rows, n_out, n_
         fn = getattr(kern, name)
 
         def spy(*a, _fn=fn, _name=name):
-            calls.append((a[0].dtype, bool(a[6] if _name == "linear_t_one" else a[10])))
+            calls.append((a[0].dtype, bool(a[7] if _name == "linear_t_one" else a[10])))
             return _fn(*a)
         monkeypatch.setattr(kern, name, spy)
     for dtype in (np.float32, np.float64):
@@ -542,6 +543,8 @@ def test_linear_blocked_path_matches_torch(threads, monkeypatch, rows, n_out, n_
             check(lambda lib, t, w, b: lib.nn.functional.linear(t, w, b), x, w, b, atol=tol,
                   grad=nt == 1)
             check(lambda lib, t, w: lib.nn.functional.linear(t, w), x, w, atol=tol, grad=False)
+        # (a view of the result is a view: its buffer is an ndarray's)
+        check(lambda lib, t, w: lib.nn.functional.linear(t, w).view(-1), x, w, atol=tol)
         wide = rand(rows, 2 * n_in, seed=3, dtype=dtype)     # (every other column: a view)
         check(lambda lib, t, w, b: lib.nn.functional.linear(t[:, ::2], w, b), wide, w, b,
               atol=tol)

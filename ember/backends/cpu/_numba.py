@@ -2231,21 +2231,20 @@ def _linear_t_slice(job, ct, bias, one):
 
 
 @njit(cache=True, nogil=True)
-def linear_t_one(x, w, b, fn, om, code, blocks):
-    """``linear_t_run`` on this thread alone, its scratch made here: y, or
-    an empty (0, 0) array where BLAS can't read w as it lies."""
+def linear_t_one(x, w, b, y, fn, om, code, blocks):
+    """``linear_t_run`` into y on this thread alone, its scratch made here;
+    its answer (< 0: BLAS can't read w as it lies, nothing done).  (y comes
+    from the caller: an array made here would have Numba's buffer for a
+    base, not an ndarray, which the views of the result would not trace.)"""
     m, k = x.shape
     n = w.shape[0]
-    y = np.empty((m, n), x.dtype)
     jobs = np.empty((1, 32), np.int64)      # (one job row: _pool.JOB_FIELDS)
     mp, n_t = m, n
     if blocks:
         mp, n_t = -(-m // 16) * 16, 0
-    if linear_t_run(x, w, b, np.empty((k, mp), x.dtype), np.empty((n_t, mp), x.dtype),
-                    np.zeros(linear_t_pad(n, k, blocks), np.float32), y, fn, om, code, blocks, 1,
-                    jobs, jobs[0]) < 0:
-        return np.empty((0, 0), x.dtype)
-    return y
+    return linear_t_run(x, w, b, np.empty((k, mp), x.dtype), np.empty((n_t, mp), x.dtype),
+                        np.zeros(linear_t_pad(n, k, blocks), np.float32), y, fn, om, code,
+                        blocks, 1, jobs, jobs[0])
 
 
 @njit(cache=True, nogil=True)

@@ -541,8 +541,8 @@ def linear_t(x, w, b, parts):
     if pool is None:
         if _num_threads > 1 and _blas_given is None and _pool is not None:
             _own_blas()     # (as in matmul: OpenBLAS's threads stay off while Ember computes)
-        y = _jit.module().linear_t_one(x, w, bias, fn, om, code, blocks)   # (scratch made there)
-        return y if y.shape[0] else None
+        y = np.empty((m, w.shape[0]), x.dtype)
+        return y if _jit.module().linear_t_one(x, w, bias, y, fn, om, code, blocks) >= 0 else None
     n = w.shape[0]
     y = np.empty((m, n), x.dtype)
     try:
