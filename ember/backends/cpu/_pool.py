@@ -565,13 +565,11 @@ _blocks_ok = None
 
 def _linear_blocks():
     """Whether float32 transposed Linears may run on the register-blocked
-    kernel (``_numba._linear_t_blocks``): where the CPU has 512-bit vectors,
-    as for the direct convolutions (16 sums of 16 floats need 16 of its 32
-    vector registers; with 256-bit ones they would spill)."""
+    kernel (``_numba._linear_t_blocks``): where the CPU has 512-bit vectors
+    (``_jit.wide_vectors``), as for the direct convolutions."""
     global _blocks_ok
     if _blocks_ok is None:
-        from ._conv import _has_wide_vectors
-        _blocks_ok = _has_wide_vectors()
+        _blocks_ok = _jit.wide_vectors()
     return _blocks_ok
 
 
