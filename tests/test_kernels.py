@@ -513,6 +513,12 @@ def test_linear_blocked_kernel_every_tail(threads, rows, n_out, n_in):
         np.testing.assert_array_equal(split, one)
         if 5 * (-rows % 16) <= rows + (-rows % 16) and rows >= 16:    # (linear_t takes blocks)
             np.testing.assert_array_equal(one, got)
+    # W's rows apart in memory (a slice of a wider weight): read where they lie
+    wide = np.zeros((n_out, n_in + 5), np.float32)
+    wide[:, :n_in] = w
+    got = np.empty((rows, n_out), np.float32)
+    assert _jit.module().linear_t_one(x, wide[:, :n_in], b, got, fn, om, code, True) >= 0
+    np.testing.assert_allclose(got, want + b, rtol=1e-5, atol=2e-6 * n_in)
 
 
 @pytest.mark.parametrize("rows,n_out,n_in", _BLOCK_SHAPES)
