@@ -9,7 +9,7 @@ import torch
 
 import ember
 from ember.backends.cpu import _pool as _parallel
-from helpers import check, rand
+from helpers import TEST_DEVICE, check, rand
 
 
 @pytest.fixture
@@ -463,3 +463,99 @@ def test_pool_post_and_pause_primitives():
         k.pause(flags, 2_000_000)
         if clock:
             assert time.perf_counter_ns() - t0 >= 2_000_000
+
+
+# Shapes (rows, outputs, inputs) that reach every tail of the register-blocked
+# float32 kernel behind the transposed Linear (_numba._linear_t_blocks): rows
+# past a multiple of 32 (a last 16-column block) and not a multiple of 16
+# (padded columns of x^T), outputs not a multiple of 8 (W's last rows copied
+# into a zeroed block), one input, inputs past what a cache line holds; and
+# the shapes where the blocks do not pay (17 rows) or the path is not taken
+# (more rows than outputs past 64 rows, past 128 rows).
+_BLOCK_SHAPES = [(16, 16, 1), (16, 17, 3), (20, 33, 9), (28, 33, 128), (32, 70, 600),
+                 (33, 40, 17), (40, 41, 64), (48, 55, 2), (63, 64, 129), (64, 70, 128),
+                 (17, 70, 128), (100, 130, 31), (127, 136, 600), (128, 129, 5),
+                 (65, 66, 1), (70, 65, 7), (130, 70, 16), (1, 7, 9), (5, 1, 600)]
+
+
+def _t_funcs(dtype):
+    funcs = _parallel._linear_t_funcs().get(np.dtype(dtype))
+    if funcs is None:
+        pytest.skip("not Ember's OpenBLAS: the transposed product does not run")
+    return funcs
+
+
+@pytest.mark.parametrize("rows,n_out,n_in", _BLOCK_SHAPES)
+def test_linear_blocked_kernel_every_tail(threads, rows, n_out, n_in):
+    """The blocked kernel itself (any rows from 1; W with contiguous rows)
+    against a float64 product, with and without bias, at 1 thread and split
+    over 2 (the split is over outputs, each computed by one thread in one
+    order: the two results are equal bit for bit)."""
+    code, fn, om = _t_funcs(np.float32)
+    if not _parallel._linear_blocks():
+        pytest.skip("no 512-bit vectors: the blocked kernel is not used here")
+    from ember.backends.cpu import _jit
+    x = rand(rows, n_in, dtype=np.float32)
+    w, b = rand(n_out, n_in, seed=1, dtype=np.float32), rand(n_out, seed=2, dtype=np.float32)
+    want = x.astype(np.float64) @ w.T.astype(np.float64)
+    for bias in (b, None):
+        got = np.empty((rows, n_out), np.float32)
+        assert _jit.module().linear_t_one(x, w, np.empty(0, np.float32) if bias is None else bias,
+                                          got, fn, om, code, True) >= 0
+        ref = want if bias is None else want + b
+        assert got.shape == (rows, n_out) and got.dtype == np.float32
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=2e-6 * n_in)
+        ember.set_num_threads(2)
+        split = _parallel.linear_t(x, w, bias, 2)     # (2 parts whatever the size)
+        ember.set_num_threads(1)
+        assert split is not None
+        one = _parallel.linear_t(x, w, bias, 1)
+        np.testing.assert_array_equal(split, one)
+        if 5 * (-rows % 16) <= rows + (-rows % 16) and rows >= 16:    # (linear_t takes blocks)
+            np.testing.assert_array_equal(one, got)
+    # W's rows apart in memory (a slice of a wider weight): read where they lie
+    wide = np.zeros((n_out, n_in + 5), np.float32)
+    wide[:, :n_in] = w
+    got = np.empty((rows, n_out), np.float32)
+    assert _jit.module().linear_t_one(x, wide[:, :n_in], b, got, fn, om, code, True) >= 0
+    np.testing.assert_allclose(got, want + b, rtol=1e-5, atol=2e-6 * n_in)
+
+
+@pytest.mark.parametrize("rows,n_out,n_in", _BLOCK_SHAPES)
+def test_linear_blocked_path_matches_torch(threads, monkeypatch, rows, n_out, n_in):
+    """F.linear over those shapes against torch, outputs and gradients, float32
+    and float64 (float64 keeps BLAS), bias or not, contiguous or not, at 1 and
+    2 threads; and the blocked kernel is the path taken where it should be."""
+    _t_funcs(np.float32)
+    from ember.backends.cpu import _jit
+    kern = _jit.module()
+    for dtype in (np.float32, np.float64):     # (compiled before the spies stand in for them)
+        for m in (1, 16):
+            _parallel.linear_t(rand(m, 3, dtype=dtype), rand(16, 3, dtype=dtype), None, 1)
+    calls = []
+    for name in ("linear_t_one", "linear_t_run"):
+        fn = getattr(kern, name)
+
+        def spy(*a, _fn=fn, _name=name):
+            calls.append((a[0].dtype, bool(a[7] if _name == "linear_t_one" else a[10])))
+            return _fn(*a)
+        monkeypatch.setattr(kern, name, spy)
+    for dtype in (np.float32, np.float64):
+        x = rand(rows, n_in, dtype=dtype)
+        w, b = rand(n_out, n_in, seed=1, dtype=dtype), rand(n_out, seed=2, dtype=dtype)
+        tol = 2e-6 * n_in if dtype == np.float32 else None
+        for nt in (1, 2):
+            ember.set_num_threads(nt)
+            check(lambda lib, t, w, b: lib.nn.functional.linear(t, w, b), x, w, b, atol=tol,
+                  grad=nt == 1)
+            check(lambda lib, t, w: lib.nn.functional.linear(t, w), x, w, atol=tol, grad=False)
+        # (a view of the result is a view: its buffer is an ndarray's)
+        check(lambda lib, t, w: lib.nn.functional.linear(t, w).view(-1), x, w, atol=tol)
+        wide = rand(rows, 2 * n_in, seed=3, dtype=dtype)     # (every other column: a view)
+        check(lambda lib, t, w, b: lib.nn.functional.linear(t[:, ::2], w, b), wide, w, b,
+              atol=tol)
+    if _parallel._linear_blocks() and TEST_DEVICE == "cpu":   # (elsewhere: another backend's ops)
+        taken = 16 <= rows <= min(n_out if rows <= 64 else n_out - 1, 128) \
+            and 5 * (-rows % 16) <= rows + (-rows % 16)
+        assert ((np.float32, True) in calls) == taken
+        assert (np.float64, True) not in calls

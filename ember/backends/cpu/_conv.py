@@ -667,19 +667,7 @@ _DIRECT_WGRAD_BYTES = 1 << 19
 # (bench/conv_layers.py: 4.00 -> 3.44); the whole LeNet step, toggled in one
 # process, 8.89 -> 8.87 ms (within noise).
 _DIRECT_FWD_KEEPS_TILES = True
-_wide_vectors = None
-
-
-def _has_wide_vectors():
-    """Whether the compiled code may use 512-bit vectors (the host's AVX-512)."""
-    global _wide_vectors
-    if _wide_vectors is None:
-        try:
-            from llvmlite import binding
-            _wide_vectors = bool(binding.get_host_cpu_features().get("avx512f", False))
-        except Exception:       # (an llvmlite that cannot tell: keep the BLAS paths)
-            _wide_vectors = False
-    return _wide_vectors
+_has_wide_vectors = _jit.wide_vectors      # (the direct kernels need them)
 
 
 def _direct(geo, dtype):

@@ -13,6 +13,7 @@ _module = None
 _tried = False
 _enabled = os.environ.get("EMBER_JIT", "1") != "0"
 _load_lock = threading.Lock()
+_wide_vectors = None
 
 
 def kernels():
@@ -83,3 +84,18 @@ def available():
     """Whether the compiled kernels can be used (Numba importable).  Leaves
     the switch alone: flipping it, even briefly, would switch every thread."""
     return module() is not None
+
+
+def wide_vectors():
+    """Whether the compiled code may use 512-bit vectors (the host's AVX-512):
+    the register-blocked kernels (direct convolutions, the blocked Linear)
+    hold 16 sums of 16 floats in 16 of its 32 vector registers; with
+    256-bit vectors they would spill, and the BLAS paths stay."""
+    global _wide_vectors
+    if _wide_vectors is None:
+        try:
+            from llvmlite import binding
+            _wide_vectors = bool(binding.get_host_cpu_features().get("avx512f", False))
+        except Exception:       # (an llvmlite that cannot tell: keep the BLAS paths)
+            _wide_vectors = False
+    return _wide_vectors

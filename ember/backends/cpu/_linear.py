@@ -5,6 +5,8 @@ from .._table import CPU as KERNELS
 from ..generic import linear as _generic
 from . import _jit, _pool
 
+_nd = np.ndarray
+
 
 @KERNELS.register
 def linear_matmul(x, w):
@@ -26,24 +28,27 @@ def _transposed(x, w, b):
     7.8 us against ``_few_rows``.  Not with more rows than outputs, where W
     is the small operand (64 rows, (10, 512): 7.4 -> 12.4 us), nor from ~200
     rows on: there the direct product is the faster."""
-    if type(x) is not np.ndarray or type(w) is not np.ndarray \
-            or (b is not None and type(b) is not np.ndarray):
+    if type(x) is not _nd or type(w) is not _nd or (b is not None and type(b) is not _nd):
         return None     # (another device's array: the generic path raises torch's error)
     n_out, n_in = w.shape
+    shape = x.shape
     rows = x.size // n_in if n_in else 0
     # (past 64 rows only into more outputs than rows: 128 rows into 128
     # outputs from 784 inputs, an MLP's first layer, came out even)
-    most = min(_T_ROWS_MAX, n_out if rows <= 64 else n_out - 1)
-    if not _T_ROWS_MIN <= rows <= most or x.dtype != w.dtype \
-            or x.dtype.char not in "fd" or not x.flags.c_contiguous \
-            or _jit.kernels_for(x.dtype) is None \
-            or (b is not None and (b.dtype != x.dtype or not b.flags.c_contiguous)):
+    if not _T_ROWS_MIN <= rows <= min(_T_ROWS_MAX, n_out if rows <= 64 else n_out - 1):
+        return None
+    dtype = x.dtype
+    if dtype != w.dtype or dtype.char not in "fd" or not x.flags.c_contiguous \
+            or (b is not None and (b.dtype != dtype or not b.flags.c_contiguous)) \
+            or _jit.kernels_for(dtype) is None:
         return None
     work = rows * n_in * n_out      # (split as _pool.matmul splits a product)
-    parts = min(_pool.get_num_threads(), work // _pool._GEMM_GRAIN) \
+    parts = min(_pool._num_threads, work // _pool._GEMM_GRAIN) \
         if work >= 2 * _pool._GEMM_GRAIN else 1
+    if len(shape) == 2:
+        return _pool.linear_t(x, w, b, parts)
     out = _pool.linear_t(x.reshape(rows, n_in), w, b, parts)
-    return None if out is None else out.reshape(x.shape[:-1] + (n_out,))
+    return None if out is None else out.reshape(shape[:-1] + (n_out,))
 
 
 # Rows of the products _transposed takes (more: the direct product).

@@ -968,20 +968,20 @@ def _ir_loop_latch(builder, k, accs, new, n, loop, done):
     builder.position_at_end(done)
 
 
-def _ir_block_sums(context, builder, offs_type, pa_, pb_, offs_):
-    """The loop of ``_conv_block``: the 8 x 32 sums over k < len(offs) of
-    A[k*8 + o] * B[offs[k] + q], as 16 vectors of 16 floats (o-major), held
-    in registers; the builder is left after the loop."""
+def _ir_block_sums(builder, n, a_entry, b_row, inits):
+    """The loop of the 8-row block kernels (``_conv_block``, ``_linear_block``):
+    over k < n, acc[o*V + v] += A(k, o) * B(k)[16v : 16v + 16] for o < 8 and
+    v < V = len(inits) // 8, the sums held in registers as 8V vectors of 16
+    floats, o-major, starting from ``inits``.  How the operands lie is the
+    caller's: ``a_entry(k, o)`` gives a pointer to A(k, o) (a float,
+    broadcast), ``b_row(k)`` one to B's row k (read unaligned).  Returns the
+    sums; the builder is left after the loop (n >= 1)."""
     vw = _BLK_P // 2
     f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
     vt = ir.VectorType(f32, vw)
     fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
                                          "llvm.fma.v%df32" % vw)
-    offs_ary = context.make_array(offs_type)(context, builder, offs_)
-    n = builder.extract_value(offs_ary.shape, 0)
-    A = builder.inttoptr(pa_, f32.as_pointer())
-    B = builder.inttoptr(pb_, f32.as_pointer())
-    zero = ir.Constant(vt, None)
+    n_vec = len(inits) // _BLK_O
     undef = ir.Constant(vt, ir.Undefined)
     splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
     entry = builder.block
@@ -989,24 +989,42 @@ def _ir_block_sums(context, builder, offs_type, pa_, pb_, offs_):
     done = builder.append_basic_block("block.done")
     builder.branch(loop)
     builder.position_at_end(loop)
-    k, acc = _ir_loop_head(builder, entry, [zero] * (2 * _BLK_O))
-    off = builder.load(builder.gep(offs_ary.data, [k]))
+    k, acc = _ir_loop_head(builder, entry, inits)
+    row = b_row(k)
     bv = []
-    for v in range(2):
-        ptr = builder.gep(B, [builder.add(off, ir.Constant(i64, v * vw))])
-        ld = builder.load(builder.bitcast(ptr, vt.as_pointer()))
+    for v in range(n_vec):
+        ld = builder.load(builder.bitcast(builder.gep(row, [ir.Constant(i64, v * vw)]),
+                                          vt.as_pointer()))
         ld.align = 4
         bv.append(ld)
-    arow = builder.gep(A, [builder.mul(k, ir.Constant(i64, _BLK_O))])
     new = []
     for o in range(_BLK_O):
-        a = builder.load(builder.gep(arow, [ir.Constant(i64, o)]))
+        a = builder.load(a_entry(k, o))
         av = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)),
                                     undef, splat)
-        for v in range(2):
-            new.append(builder.call(fma, [av, bv[v], acc[2 * o + v]]))
+        for v in range(n_vec):
+            new.append(builder.call(fma, [av, bv[v], acc[n_vec * o + v]]))
     _ir_loop_latch(builder, k, acc, new, n, loop, done)
     return new
+
+
+def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_):
+    """``_conv_block``'s sums: over k < len(offs), A[k*8 + o] * B[offs[k] + q]
+    (A packed in blocks of 8, B's rows at the offsets), from zero."""
+    f32, i64 = ir.FloatType(), ir.IntType(64)
+    offs_ary = context.make_array(offs_type)(context, builder, offs_)
+    n = builder.extract_value(offs_ary.shape, 0)
+    A = builder.inttoptr(pa_, f32.as_pointer())
+    B = builder.inttoptr(pb_, f32.as_pointer())
+    zero = ir.Constant(ir.VectorType(f32, _BLK_P // 2), None)
+
+    def a_entry(k, o):
+        return builder.gep(A, [builder.add(builder.mul(k, ir.Constant(i64, _BLK_O)),
+                                           ir.Constant(i64, o))])
+
+    def b_row(k):
+        return builder.gep(B, [builder.load(builder.gep(offs_ary.data, [k]))])
+    return _ir_block_sums(builder, n, a_entry, b_row, [zero] * (2 * _BLK_O))
 
 
 @intrinsic
@@ -1021,7 +1039,7 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
         pa_, pb_, offs_, pc_, ldc_ = args
         f32, i64 = ir.FloatType(), ir.IntType(64)
         vt = ir.VectorType(f32, vw)
-        new = _ir_block_sums(context, builder, sig.args[2], pa_, pb_, offs_)
+        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
         C = builder.inttoptr(pc_, f32.as_pointer())
         for o in range(_BLK_O):
             for v in range(2):
@@ -1046,7 +1064,7 @@ def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
         pa_, pb_, offs_, pc_, coffs_, c0_ = args
         f32, i64 = ir.FloatType(), ir.IntType(64)
         vt = ir.VectorType(f32, vw)
-        new = _ir_block_sums(context, builder, sig.args[2], pa_, pb_, offs_)
+        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
         C = builder.inttoptr(pc_, f32.as_pointer())
         cary = context.make_array(sig.args[4])(context, builder, coffs_)
         for o in range(_BLK_O):
@@ -2037,13 +2055,158 @@ def _cblas_omatcopy(typingctx, addr, trans, rows, cols, alpha, a, lda, b, ldb):
                       types.int64, types.int64, types.int64), codegen
 
 
+def _ir_transpose_8x16(builder, rows):
+    """The 8 vectors ``rows`` of 16 floats (row o, lane q) transposed in
+    registers: [(q, vector, half)] for q < 16, where lanes 8*half .. 8*half+7
+    of ``vector`` hold (row 0..7, q).  Four rounds of 8 two-vector shuffles
+    (one instruction each with AVX-512); each round swaps one bit of the
+    vector's number with one bit of the lane's.  The shuffles are worked out
+    here, on (row, q) labels moved the same way."""
+    i32 = ir.IntType(32)
+    vecs = list(rows)
+    labels = [[(o, q) for q in range(16)] for o in range(_BLK_O)]
+    for vbit, lbit in ((0, 0), (1, 1), (2, 2), (0, 3)):
+        bv, bl = 1 << vbit, 1 << lbit
+        new_vecs, new_labels = list(vecs), list(labels)
+        for a in range(_BLK_O):
+            if a & bv:
+                continue
+            b = a | bv
+            # lanes with the bit clear come from a, set from b (a's new), and so on
+            lo = [q if not q & bl else 16 + (q ^ bl) for q in range(16)]
+            hi = [q | bl if not q & bl else 16 + q for q in range(16)]
+            for dst, mask in ((a, lo), (b, hi)):
+                new_vecs[dst] = builder.shuffle_vector(vecs[a], vecs[b],
+                                                       ir.Constant(ir.VectorType(i32, 16), mask))
+                new_labels[dst] = [(labels[a] + labels[b])[i] for i in mask]
+        vecs, labels = new_vecs, new_labels
+    out = []
+    for v in range(_BLK_O):
+        for half in range(2):
+            lab = labels[v][8 * half:8 * half + 8]
+            assert [o for o, _ in lab] == list(range(_BLK_O)) and len({q for _, q in lab}) == 1
+            out.append((lab[0][1], vecs[v], half))
+    return sorted(out, key=lambda t: t[0])
+
+
+def _linear_block_of(n_vec):
+    """The intrinsic ``_linear_block(pa, lda, pb, ldb, k, pbias, pc, ldc,
+    cols)`` for blocks of 8 rows x 16 * ``n_vec`` columns (float32 addresses,
+    k >= 1): for o < 8 and q < min(cols, 16 n_vec), stores
+    C[q*ldc + o] = bias[o] + sum over kk < k of A[o*lda + kk] * B[kk*ldb + q],
+    summed in kk's order from the bias (one fused multiply-add per term).
+    A's rows are read where they lie (W's rows: no packing), B's rows are
+    x^T's; the block is transposed in registers and stored as rows of 8
+    (C is y itself: no y^T to copy back)."""
+    vw = _BLK_P // 2
+
+    @intrinsic
+    def block(typingctx, pa, lda, pb, ldb, k, pbias, pc, ldc, cols):
+        def codegen(context, builder, sig, args):
+            pa_, lda_, pb_, ldb_, k_, pbias_, pc_, ldc_, cols_ = args
+            f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+            vt = ir.VectorType(f32, vw)
+            A = builder.inttoptr(pa_, f32.as_pointer())
+            B = builder.inttoptr(pb_, f32.as_pointer())
+            bias = builder.inttoptr(pbias_, f32.as_pointer())
+            rows = [builder.gep(A, [builder.mul(lda_, ir.Constant(i64, o))])
+                    for o in range(_BLK_O)]
+            undef = ir.Constant(vt, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
+            inits = []
+            for o in range(_BLK_O):
+                b = builder.load(builder.gep(bias, [ir.Constant(i64, o)]))
+                bv = builder.shuffle_vector(builder.insert_element(undef, b, ir.Constant(i32, 0)),
+                                            undef, splat)
+                inits += [bv] * n_vec
+            new = _ir_block_sums(builder, k_, lambda kk, o: builder.gep(rows[o], [kk]),
+                                 lambda kk: builder.gep(B, [builder.mul(kk, ldb_)]), inits)
+            C = builder.inttoptr(pc_, f32.as_pointer())
+            v8 = ir.VectorType(f32, _BLK_O)
+            for v in range(n_vec):
+                for q, vec, half in _ir_transpose_8x16(builder, new[v::n_vec]):
+                    q += v * vw
+                    part = builder.shuffle_vector(vec, undef, ir.Constant(
+                        ir.VectorType(i32, _BLK_O), list(range(8 * half, 8 * half + 8))))
+                    with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, q), cols_),
+                                         likely=True):
+                        ptr = builder.gep(C, [builder.mul(ldc_, ir.Constant(i64, q))])
+                        st = builder.store(part, builder.bitcast(ptr, v8.as_pointer()))
+                        st.align = 4
+            return context.get_dummy_value()
+        return types.void(*([types.int64] * 9)), codegen
+    return block
+
+
+_linear_block32 = _linear_block_of(2)     # 8 rows x 32 columns: 16 vector sums
+_linear_block16 = _linear_block_of(1)     # 8 x 16, for a last 16 columns
+
+
+@njit(cache=True, nogil=True)
+def _linear_t_blocks(job):
+    """Kind-2 job by the register-blocked kernel (float32, job[28] = 1):
+    columns r < M = job[5] of y at job[25] (ldy job[26]) = bias[r] + sum
+    over kk of W[r, kk] x^T[kk, :], W's rows at job[8] (lda job[9],
+    contiguous within a row), x^T at job[10] (ldb job[11]), its first
+    job[14] columns (a multiple of 16; those past the m = job[6] real ones
+    may hold anything: they only reach rows of the block that are not
+    stored), in blocks of 8 rows of W x 32 (then 16) columns of x^T.  When
+    job[31] is not 0, the job first copies those m columns of x^T itself,
+    from the m rows of x at job[31] (a split over tokens: each thread
+    transposes its own).  A last M % 8 rows of W are copied, with their
+    bias, into the zeroed scratch at job[29] (8 rows of k, 8 biases, then a
+    32 x 8 block of y, copied out as far as y goes); job[30] is 8 zeros,
+    the bias where there is none (job[24] = 0)."""
+    rows, m, k = job[5], job[6], job[7]
+    pa, lda, pb, ldb, width = job[8], job[9], job[10], job[11], job[14]
+    pbias, py, ldy, pad, zeros = job[24], job[25], job[26], job[29], job[30]
+    if job[31]:
+        _cblas_omatcopy(job[27], _T, m, k, np.float32(1.0), job[31], k, pb, ldb)
+    full = rows // _BLK_O * _BLK_O
+    tail = rows - full
+    tail_bias, tail_out = zeros, pad + (_BLK_O * k + _BLK_O) * 4
+    if tail:
+        scratch = carray(_f32_at(pad), (_BLK_O * k + _BLK_O,))
+        for r in range(tail):
+            w_row = carray(_f32_at(pa + (full + r) * lda * 4), (k,))
+            for kk in range(k):
+                scratch[r * k + kk] = w_row[kk]
+            if pbias:
+                scratch[_BLK_O * k + r] = carray(_f32_at(pbias), (rows,))[full + r]
+        if pbias:
+            tail_bias = pad + _BLK_O * k * 4
+    out = carray(_f32_at(tail_out), (_BLK_P * _BLK_O,))
+    for q0 in range(0, width, _BLK_P):
+        cols = min(_BLK_P, m - q0)
+        wide = q0 + _BLK_P <= width       # (else a last 16 columns)
+        for o0 in range(0, full, _BLK_O):
+            bias = pbias + o0 * 4 if pbias else zeros
+            if wide:
+                _linear_block32(pa + o0 * lda * 4, lda, pb + q0 * 4, ldb, k, bias,
+                                py + (q0 * ldy + o0) * 4, ldy, cols)
+            else:
+                _linear_block16(pa + o0 * lda * 4, lda, pb + q0 * 4, ldb, k, bias,
+                                py + (q0 * ldy + o0) * 4, ldy, cols)
+        if tail:
+            if wide:
+                _linear_block32(pad, k, pb + q0 * 4, ldb, k, tail_bias, tail_out, _BLK_O, cols)
+            else:
+                _linear_block16(pad, k, pb + q0 * 4, ldb, k, tail_bias, tail_out, _BLK_O, cols)
+            dst = carray(_f32_at(py + (q0 * ldy + full) * 4), ((cols - 1) * ldy + tail,))
+            for q in range(cols):
+                for r in range(tail):
+                    dst[q * ldy + r] = out[q * _BLK_O + r]
+
+
 @njit(cache=True, nogil=True)
 def _linear_t_job(job):
     """Kind-2 job: rows M of y^T at C (ldc) = [bias, j[24], per row] + A B
     (the GEMM fields as in ``gemm_job``), then copied transposed to y at
     j[25] (ldy j[26]) by the ?omatcopy at j[27].  j[24] = 0: no bias.
     (One call per dtype: the scalars must reach BLAS as its float or double.)"""
-    if job[1] == 0:
+    if job[28]:
+        _linear_t_blocks(job)
+    elif job[1] == 0:
         _linear_t_slice(job, carray(_f32_at(job[12]), (job[5], job[13])),
                         carray(_f32_at(job[24]), (job[5] if job[24] else 0,)), np.float32(1.0))
     else:
@@ -2068,17 +2231,31 @@ def _linear_t_slice(job, ct, bias, one):
 
 
 @njit(cache=True, nogil=True)
-def linear_t_one(x, w, b, fn, om, code):
-    """``linear_t_run`` on this thread alone, its scratch made here: y, or
-    an empty (0, 0) array where BLAS can't read w as it lies."""
+def linear_t_one(x, w, b, y, fn, om, code, blocks):
+    """``linear_t_run`` into y on this thread alone, its scratch made here;
+    its answer (< 0: BLAS can't read w as it lies, nothing done).  (y comes
+    from the caller: an array made here would have Numba's buffer for a
+    base, not an ndarray, which the views of the result would not trace.)"""
     m, k = x.shape
     n = w.shape[0]
-    y = np.empty((m, n), x.dtype)
     jobs = np.empty((1, 32), np.int64)      # (one job row: _pool.JOB_FIELDS)
-    if linear_t_run(x, w, b, np.empty((k, m), x.dtype), np.empty((n, m), x.dtype), y, fn, om,
-                    code, 1, jobs, jobs[0]) < 0:
-        return np.empty((0, 0), x.dtype)
-    return y
+    mp, n_t = m, n
+    if blocks:
+        mp, n_t = -(-m // 16) * 16, 0
+    return linear_t_run(x, w, b, np.empty((k, mp), x.dtype), np.empty((n_t, mp), x.dtype),
+                        np.zeros(linear_t_pad(n, k, blocks), np.float32), y, fn, om, code,
+                        blocks, 1, jobs, jobs[0])
+
+
+@njit(cache=True, nogil=True)
+def linear_t_pad(n, k, blocks):
+    """The size of ``linear_t_run``'s zeroed float32 scratch ``pad`` for
+    one job: with ``blocks``, room for a last n % 8 rows of W (8 rows of k),
+    their 8 biases and a block of y (32 x 8) where n % 8, then 8 zeros (the
+    bias where there is none).  Each job has its own."""
+    if not blocks:
+        return 0
+    return (_BLK_O * k + _BLK_O + _BLK_P * _BLK_O if n % _BLK_O else 0) + _BLK_O
 
 
 @njit(cache=True, nogil=True)
@@ -2091,13 +2268,23 @@ def _cut(n, p, parts):
 
 
 @njit(cache=True, nogil=True)
-def linear_t_run(x, w, b, xt, yt, y, fn, om, code, parts, jobs, flags):
+def linear_t_run(x, w, b, xt, yt, pad, y, fn, om, code, blocks, parts, jobs, flags):
     """y (m, n) = x (m, k) @ w (n, k)^T (+ b (n,) when b.size) through the
     transposed product (see above), as ``parts`` kind-2 jobs over ranges of
     the n outputs, posted and waited for as ``gemm_run``'s (same returns).
-    x, xt (k, m), yt (n, m), y and b C-contiguous, k >= 1; w any layout
-    BLAS reads as it lies; ``fn``, ``om``: ?gemm and ?omatcopy of the dtype
-    (``code`` 0: float32, 1: float64)."""
+    x, y and b C-contiguous, k >= 1; w any layout BLAS reads as it lies;
+    ``fn``, ``om``: ?gemm and ?omatcopy of the dtype (``code`` 0: float32,
+    1: float64).  Scratch: x^T in xt (k, mp), y^T in yt (n, m), both
+    C-contiguous; ``pad``, zeroed, of ``parts * linear_t_pad(n, k, blocks)``
+    floats.  ``blocks`` (float32 only, W's rows contiguous): the products by
+    the register-blocked kernel (``_linear_t_blocks``), with mp = m rounded
+    up to 16 (x^T's columns past m are never set) and no y^T (yt may be
+    empty); else by BLAS, mp = m.  With blocks, m a multiple of 32 * parts
+    (64 tokens on 2 threads) is split over the tokens: each job transposes
+    its own rows of x and computes all n outputs for them, so no thread
+    waits for a transpose (the 128 x 512 product of a GPT's MLP: ~3 us of
+    it).  Either way each output is computed by one thread, by the same
+    code in the same order, whatever the split."""
     if parts > jobs.shape[0]:   # (never: the pool cuts at most its size)
         return -1
     isz = x.itemsize
@@ -2106,19 +2293,39 @@ def linear_t_run(x, w, b, xt, yt, y, fn, om, code, parts, jobs, flags):
         return -1
     m, k = x.shape
     n = w.shape[0]
-    if code == 0:
-        _cblas_omatcopy(om, _T, m, k, np.float32(1.0), x.ctypes.data, k, xt.ctypes.data, m)
+    mp = xt.shape[1]
+    blocks = blocks and code == 0 and ta == _NT
+    if not blocks and (yt.shape[0] != n or mp != m):     # (the caller's scratch is for blocks)
+        return -1
+    by_tokens = blocks and parts > 1 and m % (_BLK_P * parts) == 0
+    if by_tokens:
+        pass        # (each job transposes its own rows of x)
+    elif code == 0:
+        _cblas_omatcopy(om, _T, m, k, np.float32(1.0), x.ctypes.data, k, xt.ctypes.data, mp)
     else:
-        _cblas_omatcopy(om, _T, m, k, np.float64(1.0), x.ctypes.data, k, xt.ctypes.data, m)
+        _cblas_omatcopy(om, _T, m, k, np.float64(1.0), x.ctypes.data, k, xt.ctypes.data, mp)
+    unit = pad.size // parts
     for p in range(parts):
-        lo, hi = _cut(n, p, parts), _cut(n, p + 1, parts)
         j = jobs[p]
-        j[0], j[1], j[2], j[3], j[4], j[5], j[6], j[7] = 2, code, fn, ta, _NT, hi - lo, m, k
-        j[8], j[9], j[10], j[11] = w.ctypes.data + lo * w.strides[0], lda, xt.ctypes.data, m
-        j[12], j[13] = yt.ctypes.data + lo * m * isz, m
         j[14:32] = 0
-        j[24] = b.ctypes.data + lo * isz if b.size else 0
-        j[25], j[26], j[27] = y.ctypes.data + lo * isz, n, om
+        j[0], j[1], j[2], j[3], j[4], j[7] = 2, code, fn, ta, _NT, k
+        j[9], j[11], j[13], j[26], j[27] = lda, mp, m, n, om
+        if by_tokens:
+            lo, hi = m * p // parts, m * (p + 1) // parts
+            j[5], j[6], j[8], j[10] = n, hi - lo, w.ctypes.data, xt.ctypes.data + lo * isz
+            j[12] = yt.ctypes.data      # (unused: no y^T)
+            j[14], j[31] = hi - lo, x.ctypes.data + lo * k * isz
+            j[24] = b.ctypes.data if b.size else 0
+            j[25] = y.ctypes.data + lo * n * isz
+        else:
+            lo, hi = _cut(n, p, parts), _cut(n, p + 1, parts)
+            j[5], j[6], j[8], j[10] = hi - lo, m, w.ctypes.data + lo * w.strides[0], xt.ctypes.data
+            j[12], j[14] = yt.ctypes.data + lo * m * isz, mp
+            j[24] = b.ctypes.data + lo * isz if b.size else 0
+            j[25] = y.ctypes.data + lo * isz
+        if blocks:
+            j[28], j[29] = 1, pad.ctypes.data + p * unit * 4
+            j[30] = j[29] + (unit - _BLK_O) * 4
     return _post_and_run(jobs, flags, parts)
 
 
