@@ -8,7 +8,9 @@ Two compiled paths (``_numba``, float32):
   see -- with a causal mask, a quarter of the work for L = 64, more for
   longer sequences, as flash attention does.  With 3-d/4-d inputs the whole
   forward and backward of a range of (batch, head) pairs is one compiled
-  call (cblas by address), the ranges split over the intra-op threads;
+  call (cblas by address), the ranges split over the intra-op threads (the
+  forward's as native pool jobs, bit for bit the result of one thread: see
+  ``_numba.attention_entry``);
 * on the generic path (grouped heads, broadcast batch dims), the masked
   softmax and its backward, one compiled pass per row.
 """
@@ -184,10 +186,14 @@ class _Blocks:
             # inputs need _as4's check, a few us a call when decoding token by token)
             q4, k4, v4 = _as4(q, k, v)
             s4, o4 = (s, out) if s.ndim == 4 else (s[None], None if out is None else out[None])
-            rows, width = self.row_table, self.width
-            _pairs_parallel(lambda lo, hi: kern.attention_forward(
-                q4, k4, v4, s4, o4, rows, width, b, scale, lo, hi, fn),
-                s4, 2 * q.shape[-1] + v.shape[-1])
+            if b is not None and not b.flags.c_contiguous:
+                b = np.ascontiguousarray(b)
+            n = s4.shape[0] * s4.shape[1]
+            parts = _pair_parts(n, s4, 2 * q.shape[-1] + v.shape[-1])
+            entry = kern.attention_entry()
+            args = (q4, k4, v4, s4, o4, self.row_table, self.width, b, scale)
+            if parts < 2 or not _pool.attention_forward(args + (fn, entry), parts):
+                kern.attention_forward(*args, 0, n, fn, entry)
             return s, out
 
         def part(i):
@@ -328,6 +334,15 @@ def _pairs_parallel(kernel, s4, per_score):
         kernel(0, n)
         return
     _pool.parallel_for(kernel, n, grain=max(1, -(-(1 << 18) // per_pair)))
+
+
+def _pair_parts(n, s4, per_score):
+    """Into how many ranges to cut the ``n`` (batch, head) pairs of the 4-D
+    scores ``s4`` for the forward's native jobs (``per_score`` multiply-adds
+    per score): one per thread, each worth ~2^17 multiply-adds or more (a
+    hand-off to a spinning worker costs 1-3 us; 2^17 are ~3-5 us here)."""
+    per_pair = max(s4.shape[2] * s4.shape[3] * per_score, 1)
+    return min(_pool.get_num_threads(), n, n * per_pair >> 17)
 
 
 def _batch_parallel(part, s, per_score):
