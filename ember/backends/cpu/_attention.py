@@ -105,14 +105,23 @@ def _fused_plan(q, k, v, add, bias, scale, gk, gv, causal):
     finite scale and a non-empty head dim, no float mask, no mask or one
     (L, S) mask shared by every (batch, head), and the compiled kernels.
     ``causal``: ``bias`` is the causal mask (its plan is cached)."""
-    if add is not None or q.dtype != np.float32 or gk != 1 or gv != 1 \
-            or not math.isfinite(scale) or q.shape[-1] == 0 \
-            or not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+    if add is not None or gk != 1 or gv != 1 or q.dtype != _F32 or not math.isfinite(scale):
         return None
-    L, S = q.shape[-2], k.shape[-2]
+    qs, ks = q.shape, k.shape
+    L, S = qs[-2], ks[-2]
+    if causal:      # (the usual call: one dict look-up for the mask's checks and plan)
+        plan = _Blocks._cache.get((L, S, False))
+        if plan is not None and qs[-1] and qs[:-2] == ks[:-2] == v.shape[:-2] \
+                and _jit.kernels_for(_F32) is not None:
+            return plan
+    if qs[-1] == 0 or not qs[:-2] == ks[:-2] == v.shape[:-2]:
+        return None
     if L == 0 or S == 0 or not _shared_mask(bias, L, S) or _jit.kernels_for(q.dtype) is None:
         return None
     return _Blocks.of(bias, L, S, causal)
+
+
+_F32 = np.dtype(np.float32)
 
 
 class _Blocks:
@@ -181,15 +190,21 @@ class _Blocks:
         b = None if bias is None else bias.reshape(bias.shape[-2:])
         kern = _jit.kernels_for(q.dtype)
         fn = _pool.gemm_address(q.dtype)
-        if fn and q.ndim in (3, 4) and v.shape[-1]:
+        if fn and (q.ndim == 4 or q.ndim == 3) and v.shape[-1]:
             # (s and out are new arrays that BLAS takes as they lie: only the
             # inputs need _as4's check, a few us a call when decoding token by token)
-            q4, k4, v4 = _as4(q, k, v)
-            s4, o4 = (s, out) if s.ndim == 4 else (s[None], None if out is None else out[None])
+            if q.ndim == 4:
+                q4, k4, v4 = _in4(q), _in4(k), _in4(v)
+                s4, o4 = s, out
+            else:
+                q4, k4, v4 = _as4(q, k, v)
+                s4, o4 = s[None], None if out is None else out[None]
             if b is not None and not b.flags.c_contiguous:
                 b = np.ascontiguousarray(b)
             n = s4.shape[0] * s4.shape[1]
-            parts = _pair_parts(n, s4, 2 * q.shape[-1] + v.shape[-1])
+            # pairs per thread: ~2^17 multiply-adds or more each (a hand-off to
+            # a spinning worker costs 1-3 us; 2^17 are ~3-5 us here)
+            parts = min(_pool.get_num_threads(), n, n * L * S * (2 * q.shape[-1] + v.shape[-1]) >> 17)
             entry = kern.attention_entry()
             args = (q4, k4, v4, s4, o4, self.row_table, self.width, b, scale)
             if parts < 2 or not _pool.attention_forward(args + (fn, entry), parts):
@@ -309,6 +324,14 @@ def _blas_rows(x):
     return not x.size
 
 
+def _in4(x):
+    """A 4-D input as BLAS can take it (see ``_blas_rows``): x, or a copy."""
+    st = x.strides
+    if st[3] == x.itemsize and st[2] >= x.shape[3] * st[3] and min(st) >= 0:
+        return x
+    return x if not x.size else x.copy()
+
+
 def _as4(*arrays):
     """The arrays as 4-D views (a 3-D one gets a leading axis of 1), inputs
     that BLAS can't take as they lie copied first (see ``_blas_rows``);
@@ -334,15 +357,6 @@ def _pairs_parallel(kernel, s4, per_score):
         kernel(0, n)
         return
     _pool.parallel_for(kernel, n, grain=max(1, -(-(1 << 18) // per_pair)))
-
-
-def _pair_parts(n, s4, per_score):
-    """Into how many ranges to cut the ``n`` (batch, head) pairs of the 4-D
-    scores ``s4`` for the forward's native jobs (``per_score`` multiply-adds
-    per score): one per thread, each worth ~2^17 multiply-adds or more (a
-    hand-off to a spinning worker costs 1-3 us; 2^17 are ~3-5 us here)."""
-    per_pair = max(s4.shape[2] * s4.shape[3] * per_score, 1)
-    return min(_pool.get_num_threads(), n, n * per_pair >> 17)
 
 
 def _batch_parallel(part, s, per_score):
