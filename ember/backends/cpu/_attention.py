@@ -131,8 +131,10 @@ class _Blocks:
     masked for all of them), for each (r0, r1, w) in ``rows``; ``width``
     holds that w for each row, for the softmax kernels.  With a causal
     mask (any mask whose visible keys grow with the row), rows are cut into
-    blocks of 32 or more so that every product -- q k^T, P v and the four of
-    the backward -- runs on the lower-left staircase only.  Without a mask
+    up to 8 blocks of 16 or more so that every product -- q k^T, P v and the
+    four of the backward -- runs on the lower-left staircase only (at L = 64,
+    4 blocks of 16 computed the forward ~10% faster than 2 of 32: less of
+    the masked triangle is multiplied and exponentiated).  Without a mask
     there is one block that sees all keys.
     """
     _cache = {}
@@ -158,7 +160,7 @@ class _Blocks:
             width = np.where(ok.any(axis=1), S - np.argmax(ok[:, ::-1], axis=1), 0).astype(np.int64)
         rows = [(0, L, int(width.max()))]
         if L >= 64 and np.all(np.diff(width) >= 0):
-            nb = min(8, L // 32)
+            nb = min(8, L // 16)
             edges = [L * i // nb for i in range(nb + 1)]
             rows = [(a, b, int(width[b - 1])) for a, b in zip(edges, edges[1:])]
         # each row takes its block's width: the mask hides the rest, and loops
