@@ -2862,16 +2862,19 @@ def _attention_pairs(job_addr):
 
 
 _attention_cfunc = None
+_attention_lock = threading.Lock()
 
 
 def attention_entry():
     """The address of ``_attention_pairs`` compiled as a C function (once per
-    process, from Numba's disk cache when it can)."""
+    process, from Numba's disk cache when it can; under a lock, so that no
+    thread replaces the compiled function another is running)."""
     global _attention_cfunc
     if _attention_cfunc is None:
-        from numba import cfunc
-        _attention_cfunc = cfunc(types.void(types.int64), cache=True,
-                                 error_model="numpy")(_attention_pairs)
+        with _attention_lock:
+            if _attention_cfunc is None:
+                _attention_cfunc = cfunc(types.void(types.int64), cache=True,
+                                         error_model="numpy")(_attention_pairs)
     return _attention_cfunc.address
 
 
