@@ -206,7 +206,8 @@ class _Blocks:
             n = s4.shape[0] * s4.shape[1]
             # pairs per thread: ~2^17 multiply-adds or more each (a hand-off to
             # a spinning worker costs 1-3 us; 2^17 are ~3-5 us here)
-            parts = min(_pool.get_num_threads(), n, n * L * S * (2 * q.shape[-1] + v.shape[-1]) >> 17)
+            work = n * L * S * (2 * q.shape[-1] + v.shape[-1])
+            parts = min(_pool.get_num_threads(), n, work >> 17)
             entry = kern.attention_entry()
             args = (q4, k4, v4, s4, o4, self.row_table, self.width, b, scale)
             if parts < 2 or not _pool.attention_forward(args + (fn, entry), parts):
