@@ -1893,7 +1893,7 @@ def gemm_job(job):
         _gelu_job(job)
         return
     if job[0] == 4:
-        _call_with(job[3], job.ctypes.data)     # (one compiled copy: see pass_address)
+        _call_with(job[3], job.ctypes.data)     # (the one compiled copy: see pass_address)
         return
     n2 = job[15]
     for i in range(job[22], job[23]):
