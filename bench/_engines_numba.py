@@ -85,10 +85,10 @@ def _multiply(a, b, out, parts):
 
 
 @njit(parallel=True, cache=True)
-def _attention_forward(q, k, v, s, out, rows, width, bias, scale, lo, hi, fn, parts):
+def _attention_forward(q, k, v, s, out, rows, width, bias, scale, lo, hi, fn, entry, parts):
     for p in prange(parts):
         a, b = _bounds(hi - lo, p, parts)
-        K.attention_forward(q, k, v, s, out, rows, width, bias, scale, lo + a, lo + b, fn)
+        K.attention_forward(q, k, v, s, out, rows, width, bias, scale, lo + a, lo + b, fn, entry)
 
 
 @njit(parallel=True, cache=True)
@@ -173,12 +173,13 @@ class ParallelKernels:
             return K.fill_masked_rows(x, mask, value, out)
         _fill_masked_rows(x, mask, value, out, n)
 
-    def attention_forward(self, q, k, v, s, out, rows, width, bias, scale, lo, hi, fn):
+    def attention_forward(self, q, k, v, s, out, rows, width, bias, scale, lo, hi, fn, entry):
         work = s.shape[2] * s.shape[3] * (2 * q.shape[3] + v.shape[3])   # per (batch, head)
         n = _parts(work * (hi - lo), hi - lo, grain=1 << 18)
         if n < 2:
-            return K.attention_forward(q, k, v, s, out, rows, width, bias, scale, lo, hi, fn)
-        _attention_forward(q, k, v, s, out, rows, width, bias, scale, lo, hi, fn, n)
+            return K.attention_forward(q, k, v, s, out, rows, width, bias, scale, lo, hi, fn,
+                                       entry)
+        _attention_forward(q, k, v, s, out, rows, width, bias, scale, lo, hi, fn, entry, n)
 
     def attention_backward(self, q, k, v, P, ed, keep, g, gw, dq, dk, dv, c, rows, segs, width,
                            scale, lo, hi, fn):

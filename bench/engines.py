@@ -21,8 +21,8 @@ Ember run each workload:
 
 The alternatives are swapped in here, inside this script, by replacing the
 pool's entry points (``matmul``, ``parallel_for``, ``parallel_rows``,
-``multiply``, ``gemm_address``) and the kernel module the backend asks for;
-Ember itself is not changed.  Every (round, workload) runs the three
+``multiply``, ``gemm_address``, ``attention_forward``) and the kernel module
+the backend asks for; Ember itself is not changed.  Every (round, workload) runs the three
 variants one after the other, each in a fresh subprocess (the order rotates
 by round), so that no variant's idle threads or JIT state leak into
 another's and drift over the run hits them alike.  Reported: the median
@@ -82,6 +82,7 @@ def _use_blas_threads():
     _pool.parallel_for = serial_for
     _pool.parallel_rows = serial_rows
     _pool.multiply = lambda a, b: a * b
+    _pool.attention_forward = lambda args, parts: False     # (the native split: not taken)
     # the fused attention kernels call cblas themselves; OpenBLAS decides its threads
     _pool.gemm_address = lambda dtype: addresses.get(dtype)
 

@@ -10,7 +10,8 @@ each checked against torch and against the path it short-cuts:
 * convolution's argument fast path (``conv._ints``): every spelling of an
   argument gives the same result, wrong types still raise;
 * ``_run_unrecorded`` (every no-grad op): views share the version counter,
-  multi-output ops and keyword arguments still work.
+  multi-output ops and keyword arguments still work; ``apply_view`` (no-grad
+  view, reshape, transpose, permute) makes the views the recorded path makes.
 """
 import numpy as np
 import pytest
@@ -147,6 +148,31 @@ def test_unrecorded_ops_keep_view_and_output_rules():
         assert s.shape == (3, 1)
         y = x.exp()
         assert not y.requires_grad and y.grad_fn is None and y._version == 0
+
+
+def test_view_short_cut_matches_the_recorded_views():
+    """view/reshape/transpose/permute without a graph (``apply_view``): views
+    sharing memory, version and base as the recorded path's do; a reshape
+    that must copy is no view; a grad-requiring input with grad on records."""
+    w = ember.arange(24.0).reshape(2, 3, 4).clone().requires_grad_(True)
+    with ember.no_grad():
+        views = [w.view(6, 4), w.reshape(4, 6), w.transpose(0, 2), w.permute(2, 0, 1),
+                 w.transpose(0, 1).view(3, 2, 2, 2)]
+        for v in views:
+            assert v._vc is w._vc and v._base is w and v.grad_fn is None
+            assert not v.requires_grad
+        views[2][1, 0, 0] = -5.0                     # written through a view
+        assert w[0, 0, 1].item() == -5.0 and views[0]._version == w._version
+        c = w.transpose(0, 1).reshape(24)           # needs a copy: not a view
+        assert c._vc is not w._vc and c._base is None
+        with pytest.raises(RuntimeError, match="view size is not compatible"):
+            w.transpose(0, 1).view(24)
+    for op in (lambda t: t.view(6, 4), lambda t: t.transpose(0, 2), lambda t: t.permute(2, 0, 1),
+               lambda t: t.reshape(4, 6)):
+        e = op(w)
+        assert e.grad_fn is not None and e.requires_grad
+        e.pow(2).sum().backward()
+    assert_close(w.grad, 8 * torch.from_numpy(w.detach().numpy()))   # (4 ops, each 2w)
 
 
 @pytest.mark.parametrize("rows", [2, 3, 4, 8, 9, 16])

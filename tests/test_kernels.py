@@ -1,6 +1,9 @@
 """The fast kernels behind the hot ops, on the sizes where their fast paths
 run: intra-op threads (ember._parallel; threaded result == one-thread
 result), fused GELU, layer norm, unshifted softmax, masked_fill."""
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -162,6 +165,54 @@ def test_threaded_attention_equals_serial(threads, monkeypatch, L, dropout):
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     np.testing.assert_allclose(outs[2][0], outs[0][0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(outs[2][1], outs[0][1], rtol=1e-4, atol=1e-5)
+
+
+# (run in a fresh process with an empty Numba cache: every kernel compiled
+# there and then, in the order the calls need them)
+_COLD_ATTENTION = """
+import time
+import numpy as np
+import ember
+from ember.backends.cpu import _pool
+F = ember.nn.functional
+rng = np.random.default_rng(0)
+cases = []
+for shape, kw in (((1, 4, 64, 32), dict(is_causal=True)), ((2, 3, 100, 16), {}),
+                  ((3, 96, 24), dict(is_causal=True)), ((1, 4, 1, 32), {})):
+    qkv = [ember.tensor(rng.standard_normal(shape).astype(np.float32)) for _ in range(3)]
+    if shape[-2] == 1:          # (decoding: one query row over 80 cached keys)
+        qkv[1], qkv[2] = (ember.tensor(rng.standard_normal((1, 4, 80, 32)).astype(np.float32))
+                          for _ in range(2))
+    cases.append((qkv, kw))
+bits, split = {}, False
+for nt, pause in ((1, 0), (2, 0), (2, 0.05), (3, 0), (1, 0)):
+    ember.set_num_threads(nt)
+    time.sleep(pause)           # (50 ms: the workers have gone to sleep)
+    with ember.no_grad():
+        got = [F.scaled_dot_product_attention(*qkv, **kw).numpy() for qkv, kw in cases]
+    want = bits.setdefault("one", got)
+    for a, b in zip(got, want):
+        assert np.array_equal(a, b), (nt, pause, a.shape, float(np.abs(a - b).max()))
+    pool = _pool._pool
+    split = split or (pool is not None and pool.flags[0] > 0)   # (worker 0 got jobs)
+print("split" if split else "serial")
+"""
+
+
+@pytest.mark.guard_skip      # (a fresh process, on the CPU)
+def test_attention_native_jobs_equal_one_thread_with_a_cold_cache(tmp_path):
+    """SDPA's forward split over the pool as native jobs (kind 4,
+    _numba.attention_run) gives the bits of one thread, with every kernel
+    freshly compiled: the calling thread and the workers run each (batch,
+    head) pair through the one compiled function (``attention_entry``)."""
+    pytest.importorskip("numba")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ember.__file__)))
+    env = dict(os.environ, PYTHONPATH=root, NUMBA_CACHE_DIR=str(tmp_path), OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", _COLD_ATTENTION], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    # (the split runs where Ember runs NumPy's OpenBLAS, as in the venv)
+    assert r.stdout.split()[-1] == ("split" if _parallel.blas_threads() else "serial")
 
 
 @pytest.mark.parametrize("approximate", ["none", "tanh"])

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor_base import TensorBase, Size, _wrap, _dim, _type_name
-from ..autograd.function import Op
+from ..autograd.function import Op, apply_view as _apply_view
 from ..autograd.grad_mode import state as _gm
 from ..backends import namespace, kernels
 from . import _bw
@@ -202,7 +202,7 @@ def reshape(input, *shape):
     d = input._data
     if shape != d.shape:
         shape = _infer_shape(shape, d.size)
-    return Reshape.apply(input, shape)
+    return _apply_view(Reshape, input, shape)
 
 
 def view(input, *shape):
@@ -214,7 +214,7 @@ def view(input, *shape):
     d = input._data
     if shape != d.shape:
         shape = _infer_shape(shape, d.size)
-    out = Reshape.apply(input, shape)
+    out = _apply_view(Reshape, input, shape)
     # Reshape shares memory when the strides allow, else copies; a copy is
     # what view refuses.  (Asking after the fact costs one identity test; a
     # trial reshape first cost every non-contiguous view a second reshape.)
@@ -333,7 +333,7 @@ def permute(input, *dims):
     axes = tuple(_dim(d, nd) for d in dims)
     if len(set(axes)) != nd:
         raise RuntimeError("permute(): duplicate dims are not allowed.")
-    return Permute.apply(input, axes)
+    return _apply_view(Permute, input, axes)
 
 
 # transpose's axis orders, per (ndim, dim0, dim1) of int dims: attention code
@@ -354,7 +354,7 @@ def transpose(input, dim0, dim1):
         axes = tuple(axes)
         if key is not None and len(_SWAPS) < 256:
             _SWAPS[key] = axes
-    return Permute.apply(input, axes)
+    return _apply_view(Permute, input, axes)
 
 
 swapaxes = swapdims = transpose

@@ -8,7 +8,9 @@ Two compiled paths (``_numba``, float32):
   see -- with a causal mask, a quarter of the work for L = 64, more for
   longer sequences, as flash attention does.  With 3-d/4-d inputs the whole
   forward and backward of a range of (batch, head) pairs is one compiled
-  call (cblas by address), the ranges split over the intra-op threads;
+  call (cblas by address), the ranges split over the intra-op threads (the
+  forward's as native pool jobs, bit for bit the result of one thread: see
+  ``_numba.attention_entry``);
 * on the generic path (grouped heads, broadcast batch dims), the masked
   softmax and its backward, one compiled pass per row.
 """
@@ -103,14 +105,23 @@ def _fused_plan(q, k, v, add, bias, scale, gk, gv, causal):
     finite scale and a non-empty head dim, no float mask, no mask or one
     (L, S) mask shared by every (batch, head), and the compiled kernels.
     ``causal``: ``bias`` is the causal mask (its plan is cached)."""
-    if add is not None or q.dtype != np.float32 or gk != 1 or gv != 1 \
-            or not math.isfinite(scale) or q.shape[-1] == 0 \
-            or not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+    if add is not None or gk != 1 or gv != 1 or q.dtype != _F32 or not math.isfinite(scale):
         return None
-    L, S = q.shape[-2], k.shape[-2]
+    qs, ks = q.shape, k.shape
+    L, S = qs[-2], ks[-2]
+    if causal:      # (the usual call: one dict look-up for the mask's checks and plan)
+        plan = _Blocks._cache.get((L, S, False))
+        if plan is not None and qs[-1] and qs[:-2] == ks[:-2] == v.shape[:-2] \
+                and _jit.kernels_for(_F32) is not None:
+            return plan
+    if qs[-1] == 0 or not qs[:-2] == ks[:-2] == v.shape[:-2]:
+        return None
     if L == 0 or S == 0 or not _shared_mask(bias, L, S) or _jit.kernels_for(q.dtype) is None:
         return None
     return _Blocks.of(bias, L, S, causal)
+
+
+_F32 = np.dtype(np.float32)
 
 
 class _Blocks:
@@ -120,8 +131,10 @@ class _Blocks:
     masked for all of them), for each (r0, r1, w) in ``rows``; ``width``
     holds that w for each row, for the softmax kernels.  With a causal
     mask (any mask whose visible keys grow with the row), rows are cut into
-    blocks of 32 or more so that every product -- q k^T, P v and the four of
-    the backward -- runs on the lower-left staircase only.  Without a mask
+    up to 8 blocks of 16 or more so that every product -- q k^T, P v and the
+    four of the backward -- runs on the lower-left staircase only (at L = 64,
+    4 blocks of 16 computed the forward ~10% faster than 2 of 32: less of
+    the masked triangle is multiplied and exponentiated).  Without a mask
     there is one block that sees all keys.
     """
     _cache = {}
@@ -147,7 +160,7 @@ class _Blocks:
             width = np.where(ok.any(axis=1), S - np.argmax(ok[:, ::-1], axis=1), 0).astype(np.int64)
         rows = [(0, L, int(width.max()))]
         if L >= 64 and np.all(np.diff(width) >= 0):
-            nb = min(8, L // 32)
+            nb = min(8, L // 16)
             edges = [L * i // nb for i in range(nb + 1)]
             rows = [(a, b, int(width[b - 1])) for a, b in zip(edges, edges[1:])]
         # each row takes its block's width: the mask hides the rest, and loops
@@ -179,15 +192,26 @@ class _Blocks:
         b = None if bias is None else bias.reshape(bias.shape[-2:])
         kern = _jit.kernels_for(q.dtype)
         fn = _pool.gemm_address(q.dtype)
-        if fn and q.ndim in (3, 4) and v.shape[-1]:
+        if fn and (q.ndim == 4 or q.ndim == 3) and v.shape[-1]:
             # (s and out are new arrays that BLAS takes as they lie: only the
             # inputs need _as4's check, a few us a call when decoding token by token)
-            q4, k4, v4 = _as4(q, k, v)
-            s4, o4 = (s, out) if s.ndim == 4 else (s[None], None if out is None else out[None])
-            rows, width = self.row_table, self.width
-            _pairs_parallel(lambda lo, hi: kern.attention_forward(
-                q4, k4, v4, s4, o4, rows, width, b, scale, lo, hi, fn),
-                s4, 2 * q.shape[-1] + v.shape[-1])
+            if q.ndim == 4:
+                q4, k4, v4 = _in4(q), _in4(k), _in4(v)
+                s4, o4 = s, out
+            else:
+                q4, k4, v4 = _as4(q, k, v)
+                s4, o4 = s[None], None if out is None else out[None]
+            if b is not None and not b.flags.c_contiguous:
+                b = np.ascontiguousarray(b)
+            n = s4.shape[0] * s4.shape[1]
+            # pairs per thread: ~2^17 multiply-adds or more each (a hand-off to
+            # a spinning worker costs 1-3 us; 2^17 are ~3-5 us here)
+            work = n * L * S * (2 * q.shape[-1] + v.shape[-1])
+            parts = min(_pool.get_num_threads(), n, work >> 17)
+            entry = kern.attention_entry()
+            args = (q4, k4, v4, s4, o4, self.row_table, self.width, b, scale)
+            if parts < 2 or not _pool.attention_forward(args + (fn, entry), parts):
+                kern.attention_forward(*args, 0, n, fn, entry)
             return s, out
 
         def part(i):
@@ -301,6 +325,14 @@ def _blas_rows(x):
     if st[-1] == n and min(st) >= 0 and st[-2] >= x.shape[-1] * n:
         return True
     return not x.size
+
+
+def _in4(x):
+    """A 4-D input as BLAS can take it (see ``_blas_rows``): x, or a copy."""
+    st = x.strides
+    if st[3] == x.itemsize and st[2] >= x.shape[3] * st[3] and min(st) >= 0:
+        return x
+    return x if not x.size else x.copy()
 
 
 def _as4(*arrays):

@@ -1882,8 +1882,10 @@ def gemm_job(job):
     of a batch of n1 x n2, at byte offsets (i // n2) * s1 + (i % n2) * s2
     from A, B and C (lo, hi = 0, 1 with n1 = n2 = 1 for a single product).
     Kind 2 is a slice of a transposed Linear (see ``linear_t_run``), kind 3
-    a range of an exact GELU (see ``gelu_run``), kind 4 a range of a
-    one-pass elementwise or batch norm kernel (see ``_pass_job``)."""
+    a range of an exact GELU (see ``gelu_run``); kind 4 a call of the compiled
+    C function at job[3] with the row's address: a range of a one-pass
+    elementwise or batch norm kernel (see ``_pass_job``) or of attention's
+    (batch, head) pairs (see ``attention_run``)."""
     if job[0] == 2:
         _linear_t_job(job)
         return
@@ -2727,7 +2729,7 @@ def serve(flags, jobs, w, seen, idle_ns, finished, gil_ns):
     (if > 0: a Python job the worker just ran; marked here, after the GIL is
     released, so that the caller never waits for a GIL this thread holds).
     Then: wait for job seen + 1 (posted to flags[2w], described by
-    jobs[w + 1]); run it here if it is native (kind 1 or 2) and mark it done in
+    jobs[w + 1]); run it here if it is native (kinds 1-4) and mark it done in
     flags[2w + 1], then wait for the next.  Returns (job number, True) for a
     job Python must run (after ``gil_ns`` nanoseconds: see below), or (seen,
     False) after ``idle_ns`` nanoseconds with no job."""
@@ -2786,40 +2788,143 @@ def _ld(x):
     return max(x.strides[2] // x.itemsize, 1)
 
 
-@njit(cache=True, nogil=True)
-def attention_forward(q, k, v, s, out, rows, width, bias, scale, lo, hi, fn):
-    """For (batch, head) pairs lo..hi-1 (flat index over x.shape[:2]) of the
-    4-D float32 q (B, H, L, E), k (B, H, S, E), v (B, H, S, Ev): the weights
-    s = softmax(scale q k^T + bias) (B, H, L, S; only the first ``width``
-    keys of each row computed, zeros past them) and, when ``out`` is not
-    None, out = s v.  ``rows`` (n, 3) holds the row blocks (r0, r1, w): rows
-    r0..r1-1 see keys 0..w-1.  ``fn`` is cblas_sgemm's address."""
-    H, L, E = q.shape[1], q.shape[2], q.shape[3]
-    S = s.shape[3]
-    Ev = v.shape[3]
-    qs = np.empty((L, E), np.float32)
+# The forward runs as one compiled function, ``_attention_pairs``, called by
+# address (a Numba ``cfunc``) from every thread that runs pairs: the calling
+# thread alone, the calling thread's share of a split, and the workers' shares
+# (job kind 4, which ``gemm_job`` runs).  So every (batch, head) pair goes
+# through the same machine code whichever thread runs it, and a split gives
+# the same bits as one thread.  (Called as an ordinary Numba function instead,
+# the softmax is compiled into each caller separately -- the worker's loop,
+# the serial entry -- and those copies may sum a row in different orders.)
+#
+# A kind-4 job row (int64): [0] 4, [2] cblas_sgemm's address, [3] the
+# compiled function's address, [4] lo, [5] hi (pairs lo..hi-1, flat over
+# (B, H)), [6..10] H, L, E, S, Ev, then for q, k, v, out: the address and the
+# byte strides of the batch, head and row axes ([11..14], [15..18], [19..22],
+# [27..30]; out's address 0: no output), [23] the address of the scores s
+# (B, H, L, S) C-contiguous, [31] the row-block table's address and [32] its
+# length, [33] the width table's (L,), [34] the (L, S) C-contiguous bias's
+# (0: none), [35] the scale's float32 bits.
+ATTENTION_FIELDS = 36
+
+
+def _attention_pairs(job_addr):
+    """The pairs of the kind-4 job at ``job_addr`` (see above): for each, the
+    weights s = softmax(scale q k^T + bias) (only the first width[r] keys of
+    row r computed, zeros past them) and, with an output, out = s v.  Row
+    block n of the table, (r0, r1, w): rows r0..r1-1 see keys 0..w-1."""
+    job = carray(_i64_at(job_addr), (ATTENTION_FIELDS,))
+    fn = job[2]
+    H, L, E, S, Ev = job[6], job[7], job[8], job[9], job[10]
+    qa, qb, qh, qr = job[11], job[12], job[13], job[14]
+    ka, kb, kh, ldk = job[15], job[16], job[17], max(job[18] // 4, 1)
+    va, vb, vh, ldv = job[19], job[20], job[21], max(job[22] // 4, 1)
+    sa = job[23]
+    oa, ob, oh, orow = job[27], job[28], job[29], job[30]
+    ldo = max(orow // 4, 1)
+    rows = carray(_i64_at(job[31]), (job[32], 3))
+    width = carray(_i64_at(job[33]), (L,))
+    scale = np.int32(job[35]).view(np.float32)
     one = np.float32(1.0)
-    for i in range(lo, hi):
+    qs = np.empty((L, E), np.float32)
+    for i in range(job[4], job[5]):
         b, h = i // H, i % H
+        q0 = qa + b * qb + h * qh
         for r in range(L):
+            qrow = carray(_f32_at(q0 + r * qr), (E,))
             for j in range(E):
-                qs[r, j] = q[b, h, r, j] * scale    # (q scaled first, as torch does)
+                qs[r, j] = qrow[j] * scale      # (q scaled first, as torch does)
+        k0, v0 = ka + b * kb + h * kh, va + b * vb + h * vh
+        s0 = sa + i * L * S * 4
         for n in range(rows.shape[0]):
             r0, r1, w = rows[n, 0], rows[n, 1], rows[n, 2]
             if w > 0:
                 _cblas_gemm(fn, _NT, _T, r1 - r0, w, E, one, qs.ctypes.data + r0 * E * 4, E,
-                            _at(k, b, h, 0), _ld(k), _at(s, b, h, r0), S)
-        softmax_rows_masked(s[b, h], bias, width)
-        if out is not None:
-            for n in range(rows.shape[0]):
-                r0, r1, w = rows[n, 0], rows[n, 1], rows[n, 2]
-                if w > 0:
-                    _cblas_gemm(fn, _NT, _NT, r1 - r0, Ev, w, one, _at(s, b, h, r0), S,
-                                _at(v, b, h, 0), _ld(v), _at(out, b, h, r0), _ld(out))
-                else:
-                    for r in range(r0, r1):
-                        for j in range(Ev):
-                            out[b, h, r, j] = 0
+                            k0, ldk, s0 + r0 * S * 4, S)
+        s = carray(_f32_at(s0), (L, S))
+        if job[34]:
+            softmax_rows_masked(s, carray(_f32_at(job[34]), (L, S)), width)
+        else:
+            softmax_rows_masked(s, None, width)
+        if oa == 0:
+            continue
+        o0 = oa + b * ob + h * oh
+        for n in range(rows.shape[0]):
+            r0, r1, w = rows[n, 0], rows[n, 1], rows[n, 2]
+            if w > 0:
+                _cblas_gemm(fn, _NT, _NT, r1 - r0, Ev, w, one, s0 + r0 * S * 4, S, v0, ldv,
+                            o0 + r0 * orow, ldo)
+            else:
+                for r in range(r0, r1):
+                    orow_r = carray(_f32_at(o0 + r * orow), (Ev,))
+                    for j in range(Ev):
+                        orow_r[j] = 0
+
+
+_attention_cfunc = None
+_attention_lock = threading.Lock()
+
+
+def attention_entry():
+    """The address of ``_attention_pairs`` compiled as a C function (once per
+    process, from Numba's disk cache when it can; under a lock, so that no
+    thread replaces the compiled function another is running)."""
+    global _attention_cfunc
+    if _attention_cfunc is None:
+        with _attention_lock:
+            if _attention_cfunc is None:
+                _attention_cfunc = cfunc(types.void(types.int64), cache=True,
+                                         error_model="numpy")(_attention_pairs)
+    return _attention_cfunc.address
+
+
+@njit(cache=True, nogil=True)
+def _attention_job(j, q, k, v, s, out, rows, width, bias, scale, fn, entry, lo, hi):
+    """Fill the job row ``j`` for pairs lo..hi-1 of the 4-D float32 q (B, H,
+    L, E), k (B, H, S, E), v (B, H, S, Ev) into s (B, H, L, S, C-contiguous)
+    and out (or None); ``bias`` (L, S) C-contiguous or None."""
+    j[:] = 0
+    j[0], j[2], j[3], j[4], j[5] = 4, fn, entry, lo, hi
+    j[6], j[7], j[8], j[9], j[10] = q.shape[1], q.shape[2], q.shape[3], s.shape[3], v.shape[3]
+    j[11], j[12], j[13], j[14] = q.ctypes.data, q.strides[0], q.strides[1], q.strides[2]
+    j[15], j[16], j[17], j[18] = k.ctypes.data, k.strides[0], k.strides[1], k.strides[2]
+    j[19], j[20], j[21], j[22] = v.ctypes.data, v.strides[0], v.strides[1], v.strides[2]
+    j[23] = s.ctypes.data
+    if out is not None:
+        j[27], j[28], j[29], j[30] = out.ctypes.data, out.strides[0], out.strides[1], \
+            out.strides[2]
+    j[31], j[32], j[33] = rows.ctypes.data, rows.shape[0], width.ctypes.data
+    if bias is not None:
+        j[34] = bias.ctypes.data
+    j[35] = np.int64(np.float32(scale).view(np.int32))
+
+
+@njit(cache=True, nogil=True)
+def attention_forward(q, k, v, s, out, rows, width, bias, scale, lo, hi, fn, entry):
+    """For (batch, head) pairs lo..hi-1 (flat index over q.shape[:2]) of the
+    4-D float32 q (B, H, L, E), k (B, H, S, E), v (B, H, S, Ev): the weights
+    s = softmax(scale q k^T + bias) (B, H, L, S, C-contiguous; only the
+    first ``width`` keys of each row computed, zeros past them) and, when
+    ``out`` is not None, out = s v, on this thread.  ``rows`` (n, 3) holds
+    the row blocks (r0, r1, w): rows r0..r1-1 see keys 0..w-1; ``bias`` is
+    (L, S) C-contiguous or None.  ``fn``: cblas_sgemm's address; ``entry``:
+    ``attention_entry()``, which does the work (see above)."""
+    job = np.empty(ATTENTION_FIELDS, np.int64)
+    _attention_job(job, q, k, v, s, out, rows, width, bias, scale, fn, entry, lo, hi)
+    _call_with(entry, job.ctypes.data)
+
+
+@njit(cache=True, nogil=True)
+def attention_run(q, k, v, s, out, rows, width, bias, scale, fn, entry, parts, jobs, flags):
+    """``attention_forward`` over all pairs as ``parts`` kind-4 jobs over
+    ranges of them, posted and waited for as ``gemm_run``'s (same returns)."""
+    if parts > jobs.shape[0] or jobs.shape[1] < ATTENTION_FIELDS:   # (never: see gemm_run)
+        return -1
+    n = q.shape[0] * q.shape[1]
+    for p in range(parts):
+        _attention_job(jobs[p], q, k, v, s, out, rows, width, bias, scale, fn, entry,
+                       n * p // parts, n * (p + 1) // parts)
+    return _post_and_run(jobs, flags, parts)
 
 
 @njit(cache=True, nogil=True)

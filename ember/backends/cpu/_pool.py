@@ -117,10 +117,12 @@ class _Pool:
     (see ``spin_for`` and ``spin_until``).
     Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 2: a slice of
     a transposed Linear, ``_numba.linear_t_run``; 3: a range of the fused
-    GELU, ``_numba.gelu_run``; 4: a range of a one-pass kernel or of batch
-    norm's channels, ``_numba._pass_job``; 0: the Python job in ``jobs[w]``)
-    and posted by writing j to flags[2w] (``native[0]`` is the calling
-    thread's own job).  A worker watches flags[2w] for ~7 ms
+    GELU, ``_numba.gelu_run``; 4: a call of the compiled function at its
+    job[3], a range of a one-pass kernel or of batch norm's channels,
+    ``_numba._pass_job``, or of attention's (batch, head) pairs,
+    ``_numba.attention_run``; 0: the Python job in ``jobs[w]``) and posted
+    by writing j to flags[2w] (``native[0]`` is the calling thread's own
+    job).  A worker watches flags[2w] for ~7 ms
     after each job, then sleeps on its Event; the caller sets the Event only
     for a worker that says it sleeps.  ``k`` is the compiled-kernel module:
     the pool exists only where Ember runs NumPy's BLAS threads, which needs it.
@@ -618,6 +620,14 @@ def flat_pass(op, a, out, b=None):
     return run_native(k.flat_pass_run, parts, k.pass_address(), op, a, out, a if b is None else b)
 
 
+def attention_forward(args, parts):
+    """``_numba.attention_forward`` over all the (batch, head) pairs, split
+    into ``parts`` ranges run as native jobs (``_numba.attention_run(*args,
+    parts, ...)``, ``args`` = (q, k, v, s, out, rows, width, bias, scale, fn,
+    entry)); False (nothing done) when the pool can't be had."""
+    return run_native(_jit.module().attention_run, parts, *args)
+
+
 def _linear_t_funcs():
     """{dtype: (code, ?gemm, ?omatcopy)} for ``linear_t``, looked up once
     (empty where Ember does not run NumPy's OpenBLAS)."""
@@ -631,9 +641,10 @@ def _linear_t_funcs():
     return funcs
 
 
-# Fields of a native job (see _numba.gemm_job); the empty bias of linear_t;
-# linear_t's functions by dtype (None: not looked up yet).
-JOB_FIELDS = 32
+# Fields of a native job (see _numba.gemm_job; the most, 36, an attention
+# job's: _numba.ATTENTION_FIELDS); the empty bias of linear_t; linear_t's
+# functions by dtype (None: not looked up yet).
+JOB_FIELDS = 40
 _NO_BIAS = (np.empty(0, np.float32), np.empty(0, np.float64))
 _t_funcs = None
 
