@@ -254,6 +254,25 @@ def test_gelu_native_jobs_equal_one_thread(threads, n):
     check(lambda lib, t: lib.nn.functional.gelu(t), x)
 
 
+@pytest.mark.parametrize("n", [37, 64 * 512, 3 * 16384 + 17])
+def test_gelu_no_grad_value_only(threads, n):
+    """Without a graph GELU computes y alone (``gelu_erf_value``: the kernel's
+    empty-dy branch, as native jobs from 2 x 16K elements): the same bits as
+    the recorded forward, which also writes dy/dx, at 1 and 2 threads."""
+    x = rand(n, low=-6, high=6, dtype=np.float32)
+    x[:6] = [0.0, -0.0, 50.0, -50.0, -np.inf, np.nan]
+    outs = []
+    for nt in (1, 2):
+        ember.set_num_threads(nt)
+        with ember.no_grad():
+            outs.append(ember.nn.functional.gelu(ember.tensor(x)).numpy())
+        outs.append(ember.nn.functional.gelu(ember.tensor(x, requires_grad=True)).detach().numpy())
+    for got in outs[1:]:
+        np.testing.assert_array_equal(got, outs[0])
+    want = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(outs[0], want, rtol=1e-5, atol=1e-5)
+
+
 def test_gelu_special_values():
     # (+inf is left out: torch's float32 gelu gives nan or inf by tensor size)
     x = np.array([0.0, -0.0, 1e-30, -1e-30, 10.0, -10.0, 50.0, -50.0, -np.inf, np.nan],
