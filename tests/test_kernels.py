@@ -288,6 +288,39 @@ def test_layer_norm_large_and_small(shape):
     check(lambda lib, t: lib.nn.functional.layer_norm(t, shape[-2:]), x)
 
 
+@pytest.mark.parametrize("fn", ["layer_norm", "rms_norm", "group_norm", "batch_norm"])
+@pytest.mark.parametrize("shape", [(1, 64, 128), (4, 70, 500)])
+def test_norm_no_grad_value_only(threads, fn, shape):
+    """Without a graph a norm computes y alone (``normalize_value``: layer/RMS
+    norm rows without storing xhat): the same bits as the recorded forward,
+    at 1 and 2 threads ((4, 70, 500) splits its rows), and torch's result."""
+    x = rand(*shape, dtype=np.float32)
+    w, b = rand(shape[-1], seed=1, dtype=np.float32), rand(shape[-1], seed=2, dtype=np.float32)
+    C = shape[1]
+    wc, bc = rand(C, seed=3, dtype=np.float32), rand(C, seed=4, dtype=np.float32)
+
+    def run(lib, t, grad):
+        F = lib.nn.functional
+        t = t.requires_grad_(grad)
+        if fn == "layer_norm":
+            return F.layer_norm(t, shape[-1:], lib.tensor(w), lib.tensor(b))
+        if fn == "rms_norm":
+            return F.rms_norm(t, shape[-1:], lib.tensor(w))
+        if fn == "group_norm":
+            return F.group_norm(t, 2, lib.tensor(wc), lib.tensor(bc))
+        return F.batch_norm(t, None, None, lib.tensor(wc), lib.tensor(bc), training=True)
+    outs = []
+    for nt in (1, 2):
+        ember.set_num_threads(nt)
+        with ember.no_grad():
+            outs.append(run(ember, ember.tensor(x), False).numpy())
+        outs.append(run(ember, ember.tensor(x), True).detach().numpy())
+    for got in outs[1:]:
+        np.testing.assert_array_equal(got, outs[0])
+    want = run(torch, torch.from_numpy(x), False).detach().numpy()
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4)
+
+
 def _scores(kind):
     x = rand(6, 4, 40, 50, low=-5, high=5, dtype=np.float32)     # 48000 elements
     if kind == "masked":

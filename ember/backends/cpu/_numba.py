@@ -47,8 +47,8 @@ def _exact(fn):
 def norm_rows_forward(x, w, b, eps, one, inv_d, center, y, xhat, rstd):
     """Per row i:  mu = mean(x_i) (0 when not ``center``: RMS norm),
     rstd_i = 1 / sqrt(mean((x_i - mu)^2) + eps),  xhat_i = (x_i - mu) * rstd_i,
-    y_i = xhat_i * w + b  (w, b: (D,) or None).  eps, one = 1, inv_d = 1 / D
-    come as scalars of x's dtype."""
+    y_i = xhat_i * w + b  (w, b: (D,) or None; xhat None: not stored, for
+    no_grad).  eps, one = 1, inv_d = 1 / D come as scalars of x's dtype."""
     R, D = x.shape
     zero = one - one
     for i in range(R):
@@ -66,7 +66,8 @@ def norm_rows_forward(x, w, b, eps, one, inv_d, center, y, xhat, rstd):
         rstd[i] = r
         for j in range(D):
             h = (x[i, j] - mu) * r
-            xhat[i, j] = h
+            if xhat is not None:
+                xhat[i, j] = h
             if w is not None:
                 h = h * w[j]
             if b is not None:
