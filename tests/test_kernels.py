@@ -254,6 +254,25 @@ def test_gelu_native_jobs_equal_one_thread(threads, n):
     check(lambda lib, t: lib.nn.functional.gelu(t), x)
 
 
+@pytest.mark.parametrize("n", [37, 64 * 512, 3 * 16384 + 17])
+def test_gelu_no_grad_value_only(threads, n):
+    """Without a graph GELU computes y alone (``gelu_erf_value``: the kernel's
+    empty-dy branch, as native jobs from 2 x 16K elements): the same bits as
+    the recorded forward, which also writes dy/dx, at 1 and 2 threads."""
+    x = rand(n, low=-6, high=6, dtype=np.float32)
+    x[:6] = [0.0, -0.0, 50.0, -50.0, -np.inf, np.nan]
+    outs = []
+    for nt in (1, 2):
+        ember.set_num_threads(nt)
+        with ember.no_grad():
+            outs.append(ember.nn.functional.gelu(ember.tensor(x)).numpy())
+        outs.append(ember.nn.functional.gelu(ember.tensor(x, requires_grad=True)).detach().numpy())
+    for got in outs[1:]:
+        np.testing.assert_array_equal(got, outs[0])
+    want = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(outs[0], want, rtol=1e-5, atol=1e-5)
+
+
 def test_gelu_special_values():
     # (+inf is left out: torch's float32 gelu gives nan or inf by tensor size)
     x = np.array([0.0, -0.0, 1e-30, -1e-30, 10.0, -10.0, 50.0, -50.0, -np.inf, np.nan],
@@ -267,6 +286,39 @@ def test_layer_norm_large_and_small(shape):
     w, b = rand(shape[-1], seed=1, dtype=np.float32), rand(shape[-1], seed=2, dtype=np.float32)
     check(lambda lib, t, w, b: lib.nn.functional.layer_norm(t, shape[-1:], w, b), x, w, b)
     check(lambda lib, t: lib.nn.functional.layer_norm(t, shape[-2:]), x)
+
+
+@pytest.mark.parametrize("fn", ["layer_norm", "rms_norm", "group_norm", "batch_norm"])
+@pytest.mark.parametrize("shape", [(1, 64, 128), (4, 70, 500)])
+def test_norm_no_grad_value_only(threads, fn, shape):
+    """Without a graph a norm computes y alone (``normalize_value``: layer/RMS
+    norm rows without storing xhat): the same bits as the recorded forward,
+    at 1 and 2 threads ((4, 70, 500) splits its rows), and torch's result."""
+    x = rand(*shape, dtype=np.float32)
+    w, b = rand(shape[-1], seed=1, dtype=np.float32), rand(shape[-1], seed=2, dtype=np.float32)
+    C = shape[1]
+    wc, bc = rand(C, seed=3, dtype=np.float32), rand(C, seed=4, dtype=np.float32)
+
+    def run(lib, t, grad):
+        F = lib.nn.functional
+        t = t.requires_grad_(grad)
+        if fn == "layer_norm":
+            return F.layer_norm(t, shape[-1:], lib.tensor(w), lib.tensor(b))
+        if fn == "rms_norm":
+            return F.rms_norm(t, shape[-1:], lib.tensor(w))
+        if fn == "group_norm":
+            return F.group_norm(t, 2, lib.tensor(wc), lib.tensor(bc))
+        return F.batch_norm(t, None, None, lib.tensor(wc), lib.tensor(bc), training=True)
+    outs = []
+    for nt in (1, 2):
+        ember.set_num_threads(nt)
+        with ember.no_grad():
+            outs.append(run(ember, ember.tensor(x), False).numpy())
+        outs.append(run(ember, ember.tensor(x), True).detach().numpy())
+    for got in outs[1:]:
+        np.testing.assert_array_equal(got, outs[0])
+    want = run(torch, torch.from_numpy(x), False).detach().numpy()
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4)
 
 
 def _scores(kind):

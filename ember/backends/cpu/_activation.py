@@ -75,6 +75,24 @@ def gelu_erf(x):
 def gelu_erf_fused(x):
     """Exact GELU of a float32 array by the compiled kernel: ``(y, dy/dx)``,
     or None (other dtypes, 0-d, kernels off)."""
+    return _gelu_compiled(x, True)
+
+
+@KERNELS.register
+def gelu_erf_value(x):
+    """Exact GELU of a float32 array without its derivative (no_grad: the
+    same y as ``gelu_erf_fused``'s, bit for bit, without dy/dx's work and
+    memory), or None (other dtypes, 0-d, kernels off)."""
+    return _gelu_compiled(x, False)
+
+
+# The empty dy/dx that asks the kernel for y only.
+_NO_DY = np.empty(0, np.float32)
+
+
+def _gelu_compiled(x, derivative):
+    """(y, dy/dx) with ``derivative``, else y, by the compiled kernel; None
+    where it does not apply."""
     if x.dtype != np.float32 or not x.ndim:
         return None
     k = _jit.kernels()
@@ -82,10 +100,13 @@ def gelu_erf_fused(x):
         return None
     flat = np.ascontiguousarray(x).reshape(-1)
     # (np.empty, not empty_like: that one is a Python-level wrapper, slow on small arrays)
-    y, dy = np.empty(flat.size, flat.dtype), np.empty(flat.size, flat.dtype)
+    y = np.empty(flat.size, flat.dtype)
+    dy = np.empty(flat.size, flat.dtype) if derivative else _NO_DY
     parts = min(_pool.get_num_threads(), flat.size // _GELU_GRAIN)
     if parts < 2 or not _pool.gelu_forward(flat, y, dy, parts):
         k.gelu_forward(flat, y, dy)     # (one thread: skip the pool's call layers)
+    if not derivative:
+        return y.reshape(x.shape)
     return y.reshape(x.shape), dy.reshape(x.shape)
 
 

@@ -71,6 +71,14 @@ def normalize(xv, w, b, spec, stats):
 
 
 @KERNELS.register
+def normalize_value(xv, w, b, spec):
+    """normalize's y alone (no_grad: nothing saved), compiled for layer/RMS
+    norm rows: the same bits, without writing xhat; else the generic answer."""
+    out = _rows_forward(spec, xv, w, b, save=False)
+    return out if out is not None else _generic.normalize_value(xv, w, b, spec)
+
+
+@KERNELS.register
 def normalize_backward(g, saved, rstd, w, spec, need):
     """The generic ``normalize_backward``, compiled where the forward was."""
     grads = _rows_backward(spec, g, saved, rstd, w, need)
@@ -166,10 +174,10 @@ def _channels_backward(spec, g, saved, rstd, w, need):
     return gx if need[0] else None, gw, gb
 
 
-def _rows_forward(spec, xv, w, b):
+def _rows_forward(spec, xv, w, b, save=True):
     """Layer/RMS norm forward in one compiled pass per row: normalize's
-    result (xhat saved, rstd of shape (R, 1), no mean and var); None when
-    the kernels don't apply."""
+    result (xhat saved, rstd of shape (R, 1), no mean and var), or y alone
+    without ``save`` (xhat not written); None when the kernels don't apply."""
     k = _rowwise(spec, xv.dtype)
     if k is None or not spec.M:
         return None
@@ -177,7 +185,8 @@ def _rows_forward(spec, xv, w, b):
     x2 = np.ascontiguousarray(xv)
     shape = x2.shape
     # (np.empty, not empty_like: that one is a Python-level wrapper, slow on small arrays)
-    y, xhat = np.empty(shape, dt), np.empty(shape, dt)
+    y = np.empty(shape, dt)
+    xhat = np.empty(shape, dt) if save else None
     rstd = np.empty((shape[0], 1), dt)
     r1, wv, bv = rstd.reshape(-1), _vec(w, dt), _vec(b, dt)
     eps, one, inv = _consts(spec, dt)
@@ -185,9 +194,10 @@ def _rows_forward(spec, xv, w, b):
         k.norm_rows_forward(x2, wv, bv, eps, one, inv, spec.center, y, xhat, r1)
     else:
         _pool.parallel_rows(lambda lo, hi: k.norm_rows_forward(
-            x2[lo:hi], wv, bv, eps, one, inv, spec.center, y[lo:hi], xhat[lo:hi], r1[lo:hi]),
+            x2[lo:hi], wv, bv, eps, one, inv, spec.center, y[lo:hi],
+            None if xhat is None else xhat[lo:hi], r1[lo:hi]),
             shape[0], shape[1])
-    return y, xhat, rstd, None, None
+    return (y, xhat, rstd, None, None) if save else y
 
 
 def _rows_backward(spec, g, xhat, rstd, w, need):

@@ -47,8 +47,8 @@ def _exact(fn):
 def norm_rows_forward(x, w, b, eps, one, inv_d, center, y, xhat, rstd):
     """Per row i:  mu = mean(x_i) (0 when not ``center``: RMS norm),
     rstd_i = 1 / sqrt(mean((x_i - mu)^2) + eps),  xhat_i = (x_i - mu) * rstd_i,
-    y_i = xhat_i * w + b  (w, b: (D,) or None).  eps, one = 1, inv_d = 1 / D
-    come as scalars of x's dtype."""
+    y_i = xhat_i * w + b  (w, b: (D,) or None; xhat None: not stored, for
+    no_grad).  eps, one = 1, inv_d = 1 / D come as scalars of x's dtype."""
     R, D = x.shape
     zero = one - one
     for i in range(R):
@@ -66,7 +66,8 @@ def norm_rows_forward(x, w, b, eps, one, inv_d, center, y, xhat, rstd):
         rstd[i] = r
         for j in range(D):
             h = (x[i, j] - mu) * r
-            xhat[i, j] = h
+            if xhat is not None:
+                xhat[i, j] = h
             if w is not None:
                 h = h * w[j]
             if b is not None:
@@ -317,16 +318,30 @@ _ONE = np.float32(1.0)
 _INV_SQRT_2PI = np.float32(1.0 / np.sqrt(2.0 * np.pi))
 
 
+@njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
+def _gelu_cdf(v):
+    """(Phi(v), exp(-v^2 / 2)) of a float32 ``v``, as above."""
+    e = _exp32(v * v * _HALF)
+    t = _ONE / (_ONE + _P * abs(v))
+    h = t * (_A1 + t * (_A2 + t * (_A3 + t * (_A4 + t * _A5)))) * e
+    return (_ONE - h if v >= 0 else h), e
+
+
 @_kernel
 def gelu_forward(x, y, dy):
     """Over flat float32 arrays, with e = exp(-x^2 / 2):  y = x Phi(x) and
-    dy = dy/dx = Phi(x) + x pdf(x), saved for the backward (a single multiply)."""
+    dy = dy/dx = Phi(x) + x pdf(x), saved for the backward (a single multiply).
+    An empty ``dy`` (no_grad: nothing will read it): y only, the same bits,
+    without the derivative's work and stores."""
+    if dy.size == 0:
+        for i in range(x.size):
+            v = x[i]
+            cdf, e = _gelu_cdf(v)
+            y[i] = v * cdf
+        return
     for i in range(x.size):
         v = x[i]
-        e = _exp32(v * v * _HALF)
-        t = _ONE / (_ONE + _P * abs(v))
-        h = t * (_A1 + t * (_A2 + t * (_A3 + t * (_A4 + t * _A5)))) * e
-        cdf = _ONE - h if v >= 0 else h
+        cdf, e = _gelu_cdf(v)
         y[i] = v * cdf
         dy[i] = cdf + v * e * _INV_SQRT_2PI
 
@@ -2341,17 +2356,18 @@ def linear_t_run(x, w, b, xt, yt, pad, y, fn, om, code, blocks, parts, jobs, fla
 @njit(cache=True, nogil=True)
 def _gelu_job(job):
     """Kind-3 job: ``gelu_forward`` over elements job[5]..job[6]-1 of the
-    flat float32 arrays at addresses job[8] (x), job[10] (y), job[12] (dy)."""
+    flat float32 arrays at addresses job[8] (x), job[10] (y), job[12] (dy;
+    job[13] = 1: no dy, y only)."""
     lo, n = job[5], job[6] - job[5]
     gelu_forward(carray(_f32_at(job[8] + 4 * lo), (n,)), carray(_f32_at(job[10] + 4 * lo), (n,)),
-                 carray(_f32_at(job[12] + 4 * lo), (n,)))
+                 carray(_f32_at(job[12] + 4 * lo), (0 if job[13] else n,)))
 
 
 @njit(cache=True, nogil=True)
 def gelu_run(x, y, dy, parts, jobs, flags):
     """``gelu_forward(x, y, dy)`` (flat C-contiguous float32 arrays of one
-    size) as ``parts`` kind-3 jobs over ranges of the elements, posted and
-    waited for as ``gemm_run``'s (same returns)."""
+    size, or an empty dy: y only) as ``parts`` kind-3 jobs over ranges of
+    the elements, posted and waited for as ``gemm_run``'s (same returns)."""
     if parts > jobs.shape[0]:   # (never: the pool cuts at most its size)
         return -1
     n = x.size
@@ -2360,6 +2376,7 @@ def gelu_run(x, y, dy, parts, jobs, flags):
         j[:] = 0
         j[0], j[5], j[6] = 3, _cut(n, p, parts), _cut(n, p + 1, parts)
         j[8], j[10], j[12] = x.ctypes.data, y.ctypes.data, dy.ctypes.data
+        j[13] = 1 if dy.size == 0 else 0
     return _post_and_run(jobs, flags, parts)
 
 

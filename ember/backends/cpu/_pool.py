@@ -576,9 +576,10 @@ def _linear_blocks():
 
 
 def gelu_forward(x, y, dy, parts):
-    """``_numba.gelu_forward(x, y, dy)`` (flat C-contiguous float32 arrays)
-    split into ``parts`` ranges run as native jobs (``_numba.gelu_run``: the
-    worker needs no GIL); False (nothing done) when the pool can't be had."""
+    """``_numba.gelu_forward(x, y, dy)`` (flat C-contiguous float32 arrays; an
+    empty dy: y only) split into ``parts`` ranges run as native jobs
+    (``_numba.gelu_run``: the worker needs no GIL); False (nothing done) when
+    the pool can't be had."""
     return run_native(_jit.module().gelu_run, parts, x, y, dy)
 
 

@@ -137,6 +137,14 @@ def gelu_erf_fused(x):
 
 
 @GENERIC.register
+def gelu_erf_value(x):
+    """Exact GELU of a float array alone (no derivative: no_grad), or None
+    where the backend has no faster kernel for it than ``gelu_erf_fused``'s
+    and ``gelu_erf``'s (here)."""
+    return None
+
+
+@GENERIC.register
 def gelu_tanh_fused(x):
     """Tanh-approximate GELU of a float array with its derivative in the same
     pass: ``(y, dy/dx)``, or None where the backend has no such kernel (here:

@@ -10,7 +10,7 @@ RMS norm), ``eps``, ``fold`` (the affine is constant over each statistic),
 and ``psub`` of the sums over ``axes`` and ``paxes`` (einsum is faster
 than ``ndarray.sum`` over non-adjacent axes, and needs no temporaries).
 """
-from .._registry import namespace
+from .._registry import kernels, namespace
 from .._table import GENERIC
 
 
@@ -68,6 +68,14 @@ def normalize(xv, w, b, spec, stats):
         else:
             y += b.reshape(spec.pshape)
     return y, saved, rstd, mean, var
+
+
+@GENERIC.register
+def normalize_value(xv, w, b, spec):
+    """``normalize``'s y alone, for a forward that saves nothing (no_grad,
+    no running statistics): the backend's ``normalize``, its y kept (a
+    backend may compute y without what the backward would need)."""
+    return kernels(xv).normalize(xv, w, b, spec, False)[0]
 
 
 @GENERIC.register

@@ -230,6 +230,10 @@ class _GELU(Op):
                 ctx.save_for_backward(x, t, None)   # t (or the cdf) is reused by the plain backward
             return (0.5 * x * (1 + t)).astype(x.dtype, copy=False)
         K = kernels(x)
+        if not ctx.needs_input_grad:    # (no_grad: y alone, without dy/dx's work)
+            y = K.gelu_erf_value(x)
+            if y is not None:
+                return y
         fused = K.gelu_erf_fused(x)
         if fused is not None:   # y and dy/dx in one pass
             y, dy = fused
