@@ -645,6 +645,27 @@ def test_grad_fn_names():
         assert t.grad_fn.name() == n
 
 
+def test_transpose_family_grad_fn_names_match_torch():
+    """transpose/swapdims/mT/adjoint are TransposeBackward0, t() TBackward0,
+    permute/movedim/.T PermuteBackward0, as torch names them."""
+    import torch
+    forms = [lambda L, m, b: m.transpose(0, 1), lambda L, m, b: m.swapdims(0, 1),
+             lambda L, m, b: m.swapaxes(1, 0), lambda L, m, b: m.mT, lambda L, m, b: b.mT,
+             lambda L, m, b: m.adjoint(), lambda L, m, b: L.transpose(b, 0, 2),
+             lambda L, m, b: m.t(), lambda L, m, b: L.t(m), lambda L, m, b: m[0].t(),
+             lambda L, m, b: m.T, lambda L, m, b: m.permute(1, 0), lambda L, m, b: b.movedim(0, 2)]
+    for f in forms:
+        got = []
+        for L in (ember, torch):
+            m = L.zeros(2, 3, requires_grad=True)
+            b = L.zeros(2, 3, 4, requires_grad=True)
+            got.append(f(L, m, b).grad_fn.name())
+        assert got[0] == got[1]
+    x = ember.arange(6.0).reshape(2, 3).requires_grad_()
+    (x.t() * ember.arange(2.0)).sum().backward()
+    assert x.grad.tolist() == [[0.0] * 3, [1.0] * 3]
+
+
 # ---- gradcheck and double backward ----------------------------------------------------------
 
 SECOND_ORDER = [

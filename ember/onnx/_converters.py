@@ -308,7 +308,7 @@ def expand(g, x, shape):
     return g.op("Expand", x, g.dims(shape, g.other(1), what=f"expand's size {list(shape)}"))
 
 
-@converts(S.Permute)
+@converts(S.Permute, S.Transpose, S.MatrixT)
 def permute(g, x, axes):
     return g.op("Transpose", x, perm=[_axis(a, x.ndim) for a in axes])
 

@@ -323,6 +323,17 @@ class Permute(Op):
         return _bw.transpose(g, tuple(inv))
 
 
+class Transpose(Permute):
+    """``Permute`` that swaps two dims, its node named as torch names
+    transpose's (``TransposeBackward0``)."""
+    _node_name = "TransposeBackward0"
+
+
+class MatrixT(Permute):
+    """``Permute`` of ``t()``, its node named ``TBackward0`` as torch's."""
+    _node_name = "TBackward0"
+
+
 def permute(input, *dims):
     dims = _dims_arg(dims, "permute")
     nd = input._data.ndim
@@ -354,7 +365,7 @@ def transpose(input, dim0, dim1):
         axes = tuple(axes)
         if key is not None and len(_SWAPS) < 256:
             _SWAPS[key] = axes
-    return _apply_view(Permute, input, axes)
+    return _apply_view(Transpose, input, axes)
 
 
 swapaxes = swapdims = transpose
@@ -365,7 +376,7 @@ def t(input):
     nd = input._data.ndim
     if nd > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
-    return Permute.apply(input, (1, 0) if nd == 2 else tuple(range(nd)))
+    return MatrixT.apply(input, (1, 0) if nd == 2 else tuple(range(nd)))
 
 
 def adjoint(input):
