@@ -2412,23 +2412,33 @@ def _pass_entry(job_address):
     _pass_job(carray(_i64_at(job_address), (32,)))
 
 
-_pass_c = None
-_pass_lock = threading.Lock()
+# The C functions kind-4 jobs call, by the Python function compiled (see _entry_address).
+_entries = {}
+_entries_lock = threading.Lock()
+
+
+def _entry_address(fn, **options):
+    """The address of ``fn(job_address)`` compiled once per process as a C
+    function ``void f(int64)`` (from Numba's disk cache when it can): the one
+    copy every thread's kind-4 jobs of that family call (job[3]).  Numba
+    compiles a kernel anew inside each caller (the worker's loop, the
+    caller's own job), and with sums that may be reordered two copies may
+    round differently: a result would then depend on which thread took its
+    range.  Under a lock: a second copy replacing the first would free code
+    a job may be running."""
+    c = _entries.get(fn)
+    if c is None:
+        with _entries_lock:
+            c = _entries.get(fn)
+            if c is None:
+                c = _entries[fn] = cfunc(types.void(types.int64), cache=True, **options)(fn)
+    return c.address
 
 
 def pass_address():
-    """The address of ``_pass_entry`` compiled as a C function, which every
-    kind-4 job calls (job[3]), on whichever thread runs it.  Numba compiles
-    a kernel anew inside each caller (the worker's loop, the caller's own
-    job), and with sums that may be reordered two copies may round
-    differently: batch norm's statistics would then depend on which thread
-    took a channel.  One copy for all keeps them equal at any thread count."""
-    global _pass_c
-    if _pass_c is None:
-        with _pass_lock:    # (compiled once: a second copy replacing the first would free it)
-            if _pass_c is None:
-                _pass_c = cfunc(types.void(types.int64), cache=True)(_pass_entry)
-    return _pass_c.address
+    """The address of ``_pass_entry`` as a C function (``_entry_address``):
+    batch norm's statistics stay equal at any thread count."""
+    return _entry_address(_pass_entry)
 
 
 @njit(cache=True, nogil=True)
@@ -2878,21 +2888,11 @@ def _attention_pairs(job_addr):
                         orow_r[j] = 0
 
 
-_attention_cfunc = None
-_attention_lock = threading.Lock()
-
-
 def attention_entry():
-    """The address of ``_attention_pairs`` compiled as a C function (once per
-    process, from Numba's disk cache when it can; under a lock, so that no
-    thread replaces the compiled function another is running)."""
-    global _attention_cfunc
-    if _attention_cfunc is None:
-        with _attention_lock:
-            if _attention_cfunc is None:
-                _attention_cfunc = cfunc(types.void(types.int64), cache=True,
-                                         error_model="numpy")(_attention_pairs)
-    return _attention_cfunc.address
+    """The address of ``_attention_pairs`` as a C function
+    (``_entry_address``): every (batch, head) pair's softmax rounds alike
+    whichever thread runs it."""
+    return _entry_address(_attention_pairs, error_model="numpy")
 
 
 @njit(cache=True, nogil=True)
