@@ -184,22 +184,14 @@ class _Pool:
         if used >= self.threads:
             raise RuntimeError(f"ember: {used + 1} ranges for a pool of {self.threads} threads")
         post = self.k.post_python
-        if used == 1:       # (two threads: the common case, without the lists)
-            self.jobs[0] = (kernel, bounds[1], bounds[2])
-            job = post(self.flags, self.native, 0)
+        wants = []
+        for w in range(used):
+            self.jobs[w] = (kernel, bounds[w + 1], bounds[w + 2])
+            job = post(self.flags, self.native, w)
             if job < 0:
-                self.wake[0].set()
+                self.wake[w].set()
                 job = -job
-            wants = (job,)
-        else:
-            wants = []
-            for w in range(used):
-                self.jobs[w] = (kernel, bounds[w + 1], bounds[w + 2])
-                job = post(self.flags, self.native, w)
-                if job < 0:
-                    self.wake[w].set()
-                    job = -job
-                wants.append(job)
+            wants.append(job)
         error = None
         try:
             kernel(bounds[0], bounds[1])
@@ -394,8 +386,8 @@ def binary(ufunc, a, b):
     native jobs, ``flat_pass``)."""
     out = np.empty(a.shape, a.dtype)
     fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
-    if ufunc is np.add and a.dtype.char in "fd" and _jit.kernels() is not None \
-            and flat_pass(_jit.kernels()._PASS_ADD, fa, fo, fb):
+    k = _jit.kernels() if ufunc is np.add and a.dtype.char in "fd" else None
+    if k is not None and flat_pass(k._PASS_ADD, fa, fo, fb):
         return out
     parallel_for(lambda lo, hi: ufunc(fa[lo:hi], fb[lo:hi], out=fo[lo:hi]),
                  fa.size, grain=ELEMENT_GRAIN)
