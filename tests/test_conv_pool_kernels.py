@@ -22,6 +22,7 @@ import torch
 import ember
 from ember.backends.cpu import _jit
 from ember.backends.cpu import _conv as _cpu_conv
+from ember.backends.cpu import _winograd
 from ember.nn.functional import conv as _conv_mod
 from helpers import check, count_kernel_calls, rand
 
@@ -41,6 +42,9 @@ def conv_path(request, monkeypatch):
     if path != "numpy":
         pytest.importorskip("numba")
     old = _jit.set_enabled(path != "numpy")
+    # (Winograd, the default for many 3x3 convs, has its own tests: here
+    # every conv takes the path named)
+    monkeypatch.setattr(_winograd, "FORCE", False)
     if path == "chunked":
         monkeypatch.setattr(_cpu_conv, "_tiled", lambda dtype: None)
     elif path in ("tiles", "shift", "direct", "compact"):
@@ -215,7 +219,7 @@ def test_conv2d_split_over_threads(conv_path, kw):
 
 def test_compiled_passes_run(monkeypatch):
     """With the default settings the workloads' convolutions take the tiled
-    and shifted paths (and max pooling its compiled passes)."""
+    and shifted paths, and Winograd (and max pooling its compiled passes)."""
     pytest.importorskip("numba")
     if ember.randn(1).device.type != "cpu":
         pytest.skip("the compiled passes are the CPU's")
@@ -223,19 +227,22 @@ def test_compiled_passes_run(monkeypatch):
         pytest.skip("BLAS can't be called from compiled code here")
     path = "direct" if _cpu_conv._has_wide_vectors() else "shift"
     names = ("conv_tiles_forward", "conv_tiles_wgrad", "conv_tiles_dgrad", f"conv_{path}_forward",
-             f"conv_{path}_wgrad", "max_pool2d_forward", "max_pool2d_backward")
+             f"conv_{path}_wgrad", "max_pool2d_forward", "max_pool2d_backward", "wino_forward",
+             "wino_wgrad")
     seen = count_kernel_calls(monkeypatch, names)
     old = _jit.set_enabled(True)
     try:
         # few channels, many outputs, strided: im2col tiles (dgrad by
-        # col2im); 16 channels, stride 1, 12x12: shifted GEMMs, or the
-        # direct kernels with AVX-512 (the input gradient is a forward too)
+        # col2im); 8 channels, stride 1, 12x12: shifted GEMMs, or the
+        # direct kernels with AVX-512 (the input gradient is a forward too);
+        # 16 channels: Winograd
         x = ember.randn(2, 3, 8, 8, requires_grad=True)
         w = ember.randn(32, 3, 3, 3, requires_grad=True)
         F_E.max_pool2d(F_E.conv2d(x, w, stride=2), 2, stride=1).sum().backward()
-        x = ember.randn(2, 16, 12, 12, requires_grad=True)
-        w = ember.randn(16, 16, 3, 3, requires_grad=True)
-        F_E.conv2d(x, w, padding=1).sum().backward()
+        for c in (8, 16):
+            x = ember.randn(2, c, 12, 12, requires_grad=True)
+            w = ember.randn(c, c, 3, 3, requires_grad=True)
+            F_E.conv2d(x, w, padding=1).sum().backward()
     finally:
         _jit.set_enabled(old)
     assert set(seen) == set(names)

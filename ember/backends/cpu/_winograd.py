@@ -49,8 +49,7 @@ def use(geo, dtype):
         return False
     if FORCE is not None:
         return FORCE
-    O, C = geo.w4[0], geo.w4[1]
-    return C >= _MIN_CHANNELS and O >= _MIN_CHANNELS
+    return min(geo.w4[0], geo.w4[1]) >= _min_channels(dtype)
 
 
 def use_wgrad(geo, dtype):
@@ -61,8 +60,15 @@ def use_wgrad(geo, dtype):
     if FORCE is not None:
         return FORCE
     ch = min(geo.w4[0], geo.w4[1])
+    if dtype == np.float32:
+        return ch >= _MIN_CHANNELS_F32
     return ch >= _WGRAD_CHANNELS or (ch >= _MIN_CHANNELS
                                      and geo.y4[2] * geo.y4[3] <= _WGRAD_POSITIONS)
+
+
+def _min_channels(dtype):
+    """The fewest input and output channels a forward takes Winograd with."""
+    return _MIN_CHANNELS_F32 if dtype == np.float32 else _MIN_CHANNELS
 
 
 # Input and output channels both at least this many: the transforms cost a
@@ -70,16 +76,28 @@ def use_wgrad(geo, dtype):
 # GEMMs they save grow with it.  Forward time over the other paths' (one
 # EPYC core, AVX-512, float32; the input gradient is the same conv): 0.86 on
 # 64 channels at 32x32 (batch 64), 0.76 on 128 at 16x16, 0.58 on 256 at
-# 8x8, 0.65 on 512 at 4x4, 0.75 on ResNet's 64 at 8x8 (batch 32); but 1.26
-# on 32 channels at 16x16, 2.0 on 16 at 32x32.  (float64: 0.59-0.66 on 64
-# and 128 channels, batch 32.)
+# 8x8, 0.65 on 512 at 4x4, 0.75 on ResNet's 64 at 8x8 (batch 32).  (float64:
+# 0.59-0.66 on 64 and 128 channels, batch 32; its transforms are not
+# vectorised, so it keeps this bound.)
 _MIN_CHANNELS = 64
+# float32, since its transforms run as vectors of tiles (the rule above was
+# measured before: then 1.26x slower on 32 channels at 16x16, 2.0x on 16 at
+# 32x32).  Re-measured on one EPYC core, CPU time, batch 32, against the
+# direct kernel (forward / input gradient / weight gradient, Winograd's
+# time over the direct path's): 16 channels at 32x32 0.91 / 0.93 / 0.94;
+# 32 at 16x16 0.72 / 0.73 / 0.76; 16 -> 32 at 16x16 0.77 / 0.91 / 0.80; 32
+# at 8x8 0.43 / 0.69 / 0.93; 32 at 32x32 0.79 / 0.81 / 0.92; 64 at 32x32
+# (batch 64) 0.64 / 0.63 / 0.86; 16 at 16x16 1.01 / 1.07 / 1.07 (a tie);
+# but 8 channels at 32x32 1.38, the 3-channel stem 1.27 (forward).  So 16.
+_MIN_CHANNELS_F32 = 16
 # The weight gradient's GEMMs sum over the tiles, the transforms cost the
 # same as the forward's: against the other paths given what the forward kept
 # (one core, ms ratio), 0.64 on 128 channels at 16x16, 0.74 on 256 at 8x8,
 # 0.59 on 512 at 4x4, 0.73 on 64 at 8x8; but 1.07-1.26 on 64 at 32x32 (with
-# chunks of 64 to 512 tiles).  So: this many channels, or _MIN_CHANNELS on
-# images of this many output positions at most.
+# chunks of 64 to 512 tiles).  So, for float64: this many channels, or
+# _MIN_CHANNELS on images of this many output positions at most.  float32
+# takes it from _MIN_CHANNELS_F32 channels on (measured above, after the
+# vectorised transforms: 64 at 32x32 now 0.86).
 _WGRAD_CHANNELS = 128
 _WGRAD_POSITIONS = 256
 
