@@ -3611,55 +3611,36 @@ def wino_weight(w, u, O, C, half):
 
 
 @_kernel
-def _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1):
+def _wino_input(xp, v, C, Hp, Wp, th, tw, r0, r1):
     """v (C, 16, T) flat, T = (r1 - r0) * tw = B^T d B of every tile of tile
-    rows r0:r1 of x (N, C, H, W) flat, zeros where a patch reaches into the
-    padding.  ``buf``: scratch, 4 * (2*tw + 2) elements.  (Indices are
+    rows r0:r1 of the zero-padded input xp (N, C, Hp, Wp) flat, Hp = 2*th + 2,
+    Wp = 2*tw + 2 (every tile's patch inside it: the vector code reads each
+    tile row's patches straight from its four padded rows).  (Indices are
     unsigned: a signed one costs a wraparound check per access.)"""
-    isz = x.itemsize
+    isz = xp.itemsize
     T = (r1 - r0) * tw
     uT = np.uint64(T)
-    Wb = 2 * tw + 2         # padded columns under a tile row
-    uWb = np.uint64(Wb)
+    uWp = np.uint64(Wp)
     utw = np.uint64(tw)
-    lo = min(pl, Wb)
-    hi = max(lo, min(Wb, W + pl))
-    ulo, uhi = np.uint64(lo), np.uint64(hi)
     for c in range(C):
         for r in range(r0, r1):
             n = r // th
             i = r - n * th
-            base = (n * C + c) * H * W
-            # the four input rows under tile row i, zero-padded to Wb columns
-            for a in range(4):
-                h = 2 * i - pt + a
-                q0 = np.uint64(a * Wb)
-                if h < 0 or h >= H:
-                    for q in range(_U0, uWb):
-                        buf[q0 + q] = 0
-                    continue
-                src = np.uint64(base + h * W - pl)      # (q >= pl below: no wraparound)
-                for q in range(_U0, ulo):
-                    buf[q0 + q] = 0
-                for q in range(ulo, uhi):
-                    buf[q0 + q] = x[src + q]
-                for q in range(uhi, uWb):
-                    buf[q0 + q] = 0
+            src = np.uint64(((n * C + c) * Hp + 2 * i) * Wp)
             dst = np.uint64(c * 16 * T + (r - r0) * tw)
             j0 = 0
             if isz == 4:        # (float32: vectors of tiles, all but an odd last one)
-                j0 = _input_tiles(buf.ctypes.data, Wb,
-                                  v.ctypes.data + 4 * (c * 16 * T + (r - r0) * tw), T, tw)
+                j0 = _input_tiles(xp.ctypes.data + 4 * src, Wp, v.ctypes.data + 4 * dst, T, tw)
             for j in range(np.uint64(j0), utw):
-                q = 2 * j
+                q = src + 2 * j
                 # B^T d: the rows combined (0: d0 - d2, 1: d1 + d2, 2: d2 - d1, 3: d1 - d3)
-                x00, x01, x02, x03 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
-                q += uWb
-                x10, x11, x12, x13 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
-                q += uWb
-                x20, x21, x22, x23 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
-                q += uWb
-                x30, x31, x32, x33 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
+                x00, x01, x02, x03 = xp[q], xp[q + 1], xp[q + 2], xp[q + 3]
+                q += uWp
+                x10, x11, x12, x13 = xp[q], xp[q + 1], xp[q + 2], xp[q + 3]
+                q += uWp
+                x20, x21, x22, x23 = xp[q], xp[q + 1], xp[q + 2], xp[q + 3]
+                q += uWp
+                x30, x31, x32, x33 = xp[q], xp[q + 1], xp[q + 2], xp[q + 3]
                 s00, s01, s02, s03 = x00 - x20, x01 - x21, x02 - x22, x03 - x23
                 s10, s11, s12, s13 = x10 + x20, x11 + x21, x12 + x22, x13 + x23
                 s20, s21, s22, s23 = x20 - x10, x21 - x11, x22 - x12, x23 - x13
@@ -3730,20 +3711,21 @@ def _wino_output(m, y, bias, O, Ho, Wo, th, tw, r0, r1, zero):
 
 
 @_kernel
-def wino_forward(x, u, bias, y, v, m, buf, C, H, W, O, Ho, Wo, th, tw, pt, pl, nr, R, k0, k1,
-                 fn, one, zero):
-    """y = the 3x3 stride-1 conv of x (N, C, H, W) with the kernel whose
-    transform is u (O, 16, C) (+ bias (O,) or empty), on chunks k0:k1 of
-    ``nr`` tile rows each (R tile rows in all): per chunk, the input
-    transform into v (C, 16, T), 16 GEMMs m[:, e] (O, T) = u[:, e] @ v[:, e] by
-    single-thread BLAS (``fn``), the output transform into y.  All flat;
-    v, m, buf are scratch (16*C*nr*tw, 16*O*nr*tw, 4*(2*tw + 2) elements)."""
-    isz = x.itemsize
+def wino_forward(xp, u, bias, y, v, m, C, Hp, Wp, O, Ho, Wo, th, tw, nr, R, k0, k1, fn, one,
+                 zero):
+    """y = the 3x3 stride-1 conv of the input, zero-padded as xp (N, C, Hp,
+    Wp) (see ``_wino_input``), with the kernel whose transform is u (O, 16,
+    C) (+ bias (O,) or empty), on chunks k0:k1 of ``nr`` tile rows each (R
+    tile rows in all): per chunk, the input transform into v (C, 16, T), 16
+    GEMMs m[:, e] (O, T) = u[:, e] @ v[:, e] by single-thread BLAS (``fn``),
+    the output transform into y.  All flat; v, m are scratch (16*C*nr*tw,
+    16*O*nr*tw elements)."""
+    isz = xp.itemsize
     for k in range(k0, k1):
         r0 = k * nr
         r1 = min(R, r0 + nr)
         T = (r1 - r0) * tw
-        _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1)
+        _wino_input(xp, v, C, Hp, Wp, th, tw, r0, r1)
         for e in range(16):
             _cblas_gemm_beta(fn, _NT, _NT, O, T, C, one, u.ctypes.data + e * C * isz, 16 * C,
                              v.ctypes.data + e * T * isz, 16 * T, zero,
@@ -3809,20 +3791,19 @@ def _wino_grad_output(g, mg, O, Ho, Wo, th, tw, r0, r1):
 
 
 @_kernel
-def wino_wgrad(x, g, du, v, mg, buf, C, H, W, O, Ho, Wo, th, tw, pt, pl, nr, R, k0, k1, fn,
-               one):
+def wino_wgrad(xp, g, du, v, mg, C, Hp, Wp, O, Ho, Wo, th, tw, nr, R, k0, k1, fn, one):
     """du (O, 16, C) += the sum over the tiles of chunks k0:k1 (``nr`` tile
     rows each, R in all) of (A dy A^T)[o, e] * (B^T d B)[c, e]: per chunk
     the input transform into v (C, 16, T), the output gradient's into
     mg (O, 16, T), and 16 GEMMs du[:, e] += mg[:, e] @ v[:, e]^T by
-    single-thread BLAS (``fn``).  All flat; v, mg, buf scratch as in
-    ``wino_forward``."""
-    isz = x.itemsize
+    single-thread BLAS (``fn``).  All flat; xp (the padded input), v, mg
+    as in ``wino_forward``."""
+    isz = xp.itemsize
     for k in range(k0, k1):
         r0 = k * nr
         r1 = min(R, r0 + nr)
         T = (r1 - r0) * tw
-        _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1)
+        _wino_input(xp, v, C, Hp, Wp, th, tw, r0, r1)
         _wino_grad_output(g, mg, O, Ho, Wo, th, tw, r0, r1)
         for e in range(16):
             _cblas_gemm_beta(fn, _NT, _T, O, C, T, one, mg.ctypes.data + e * T * isz, 16 * T,

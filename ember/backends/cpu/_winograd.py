@@ -117,16 +117,40 @@ def _chunks(geo, dt, th, tw):
     return nr, -(-R // nr), nr * tw
 
 
+# Planes per native job below which the input's padding copy stays on one thread
+# (as _conv's plane copies).
+_PAD_GRAIN = 1 << 15
+
+
+def _padded(x, geo, th, tw, k, scratch):
+    """The input zero-padded as the transforms read it: (N, C, 2*th + 2,
+    2*tw + 2) flat, in a scratch buffer the caller hands back, ``x`` at row
+    ``pt``, column ``pl`` of each plane (the plane holds every tile's 4x4
+    patch).  One compiled pass, split by planes over the threads as native
+    jobs.  (The transforms copied each tile row's four padded input rows
+    into a small buffer before: ~2x the time of this pass plus the vector
+    transform reading the padded rows in place.)"""
+    N, C, H, W = geo.x4
+    Hp, Wp = 2 * th + 2, 2 * tw + 2
+    xp = scratch.get((N * C * Hp * Wp,), x.dtype)
+    xf = np.ascontiguousarray(x).reshape(-1)
+    planes = N * C
+    parts = min(_pool.get_num_threads(), planes // max(1, _PAD_GRAIN // (Hp * Wp)))
+    if not (parts > 1 and _pool.run_native(k.pad_planes_run, parts, k.pass_address(), xf, xp,
+                                           H, W, Hp, Wp, geo.pt, geo.pl)):
+        k.pad_planes(xf, xp, H, W, Hp, Wp, geo.pt, geo.pl, 0, planes)
+    return xp
+
+
 def forward(x, w, geo, bias, k, fn, scratch):
     """y = conv(x, w) + bias for a geometry ``applies`` accepts; ``k``: the
     compiled kernels, ``fn``: BLAS ?gemm's address (``_conv._tiled``),
     ``scratch``: where the chunks' buffers come from (``_conv._scratch``)."""
-    N, C, H, W = geo.x4
+    N, C = geo.x4[0], geo.x4[1]
     O = geo.w4[0]
     Ho, Wo = geo.y4[2], geo.y4[3]
     dt = x.dtype
     th, tw = -(-Ho // 2), -(-Wo // 2)
-    xf = np.ascontiguousarray(x).reshape(-1)
     u = np.empty(16 * O * C, dt)
     k.wino_weight(np.ascontiguousarray(w, dtype=dt).reshape(-1), u, O, C, dt.type(0.5))
     b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
@@ -136,18 +160,23 @@ def forward(x, w, geo, bias, k, fn, scratch):
     nr, chunks, T = _chunks(geo, dt, th, tw)
     one, zero = dt.type(1), dt.type(0)
 
+    xp = _padded(x, geo, th, tw, k, scratch)
+    Hp, Wp = 2 * th + 2, 2 * tw + 2
+
     def part(k0, k1):
         v = scratch.get((16 * C * T,), dt)
         m = scratch.get((16 * O * T,), dt)
-        buf = np.empty(4 * (2 * tw + 2), dt)     # (four padded input rows)
         try:
-            k.wino_forward(xf, u, b, yf, v, m, buf, C, H, W, O, Ho, Wo, th, tw, geo.pt,
-                           geo.pl, nr, R, k0, k1, fn, one, zero)
+            k.wino_forward(xp, u, b, yf, v, m, C, Hp, Wp, O, Ho, Wo, th, tw, nr, R, k0, k1, fn,
+                           one, zero)
         finally:
             scratch.put(v)
             scratch.put(m)
     work = 16 * N * th * tw * C * O
-    _pool.parallel_for(part, chunks, grain=max(1, _GRAIN * chunks // max(work, 1)))
+    try:
+        _pool.parallel_for(part, chunks, grain=max(1, _GRAIN * chunks // max(work, 1)))
+    finally:
+        scratch.put(xp)
     return y.reshape(geo.y_shape)
 
 
@@ -155,31 +184,35 @@ def weight_grad(x, g, geo, k, fn, scratch):
     """The weight gradient (O, C, 3, 3) of the conv of ``x`` with output
     gradient ``g``, for a geometry ``applies`` accepts (arguments as
     ``forward``'s)."""
-    N, C, H, W = geo.x4
+    N, C = geo.x4[0], geo.x4[1]
     O = geo.w4[0]
     Ho, Wo = geo.y4[2], geo.y4[3]
     dt = x.dtype
     th, tw = -(-Ho // 2), -(-Wo // 2)
-    xf = np.ascontiguousarray(x).reshape(-1)
     gf = np.ascontiguousarray(g).reshape(-1)
     nr, chunks, T = _chunks(geo, dt, th, tw)
     one = dt.type(1)
     parts = []
 
+    xp = _padded(x, geo, th, tw, k, scratch)
+    Hp, Wp = 2 * th + 2, 2 * tw + 2
+
     def part(k0, k1):
         du = np.zeros(16 * O * C, dt)
         v = scratch.get((16 * C * T,), dt)
         m = scratch.get((16 * O * T,), dt)
-        buf = np.empty(4 * (2 * tw + 2), dt)     # (four padded input rows)
         try:
-            k.wino_wgrad(xf, gf, du, v, m, buf, C, H, W, O, Ho, Wo, th, tw, geo.pt, geo.pl, nr,
-                         N * th, k0, k1, fn, one)
+            k.wino_wgrad(xp, gf, du, v, m, C, Hp, Wp, O, Ho, Wo, th, tw, nr, N * th, k0, k1, fn,
+                         one)
         finally:
             scratch.put(v)
             scratch.put(m)
         parts.append(du)        # (list.append is atomic: the threads may add at once)
     work = 16 * N * th * tw * C * O
-    _pool.parallel_for(part, chunks, grain=max(1, _GRAIN * chunks // max(work, 1)))
+    try:
+        _pool.parallel_for(part, chunks, grain=max(1, _GRAIN * chunks // max(work, 1)))
+    finally:
+        scratch.put(xp)
     du = parts[0]
     for p in parts[1:]:
         du += p
