@@ -611,6 +611,21 @@ class _TileCols:
             self.buf = None
 
 
+class _WinoInput:
+    """The padded input a Winograd forward read (``xp``, a scratch buffer),
+    kept for its weight gradient, which reads the same; ``x``: the conv
+    input, as ``_TileCols.x``."""
+    __slots__ = ("xp", "x")
+
+    def __init__(self, xp, x):
+        self.xp, self.x = xp, x
+
+    def release(self):
+        if self.xp is not None:
+            _scratch.put(self.xp)
+            self.xp = None
+
+
 _NO_OFFS = np.zeros(0, dtype=np.int64)
 _KEEP_TILES = True
 _KEEP_PHASED = True
@@ -1278,12 +1293,15 @@ def _wgrad(x, g, geo, tk, kept=None):
     k = tk[0]
     if _winograd.use_wgrad(geo, g.dtype):
         xf, gf = _flat(x).reshape(geo.x4), _flat(g).reshape(geo.y4)
-        gw = _winograd.weight_grad(xf, gf, geo, *tk, _scratch)
+        xp = kept.xp if isinstance(kept, _WinoInput) else None
+        gw = _winograd.weight_grad(xf, gf, geo, *tk, _scratch, xp=xp)
         if _all_finite(k, gw.reshape(-1)):
-            # (what the forward kept is not needed)
             if kept is not None:
                 kept.release()
             return gw
+    if isinstance(kept, _WinoInput):
+        kept.release()
+        kept = None
     if _compact(geo, g.dtype):
         L = geo.y4[2] * geo.y4[3]
         # (with Ho*Wo not a multiple of 16, the blocks multiply copies past a
@@ -1341,9 +1359,12 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
             # (3x3 stride 1 with many channels: 2.25x fewer multiplies.  Its
             # transforms add and subtract inputs before the products: an inf
             # there would make NaNs where the direct sum gives inf, so only
-            # finite operands take it.  It keeps nothing: the weight gradient
-            # builds its own operands.)
-            y = _winograd.forward(x, w, geo, bias, *tk, _scratch)
+            # finite operands take it.  It keeps its padded input for the
+            # weight gradient, when that runs Winograd too.)
+            y, xp = _winograd.forward(x, w, geo, bias, *tk, _scratch,
+                                      keep=keep and _winograd.use_wgrad(geo, x.dtype))
+            if xp is not None:
+                kept = _WinoInput(xp, x)
         elif need_y:
             direct = _direct(geo, x.dtype)
             if _compact(geo, x.dtype):
@@ -1426,7 +1447,8 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
     dt = g.dtype
     tk = _tiled(dt) if K and O else None
     # (what the tiled path kept, or chunks the chunked path kept)
-    tile_cols = cols if isinstance(cols, (_TileCols, _PhasedInput, _ShiftedInput)) else None
+    tile_cols = cols if isinstance(cols, (_TileCols, _PhasedInput, _ShiftedInput, _WinoInput)) \
+        else None
     if tile_cols is not None:
         cols = None
         if x is None:

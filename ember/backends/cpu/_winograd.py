@@ -142,10 +142,13 @@ def _padded(x, geo, th, tw, k, scratch):
     return xp
 
 
-def forward(x, w, geo, bias, k, fn, scratch):
-    """y = conv(x, w) + bias for a geometry ``applies`` accepts; ``k``: the
-    compiled kernels, ``fn``: BLAS ?gemm's address (``_conv._tiled``),
-    ``scratch``: where the chunks' buffers come from (``_conv._scratch``)."""
+def forward(x, w, geo, bias, k, fn, scratch, keep=False):
+    """(y, xp): y = conv(x, w) + bias for a geometry ``applies`` accepts;
+    ``k``: the compiled kernels, ``fn``: BLAS ?gemm's address
+    (``_conv._tiled``), ``scratch``: where the chunks' buffers come from
+    (``_conv._scratch``).  With ``keep``, xp is the padded input it read
+    (a scratch buffer the caller hands back; ``weight_grad`` reads the
+    same), else None."""
     N, C = geo.x4[0], geo.x4[1]
     O = geo.w4[0]
     Ho, Wo = geo.y4[2], geo.y4[3]
@@ -175,15 +178,20 @@ def forward(x, w, geo, bias, k, fn, scratch):
     work = 16 * N * th * tw * C * O
     try:
         _pool.parallel_for(part, chunks, grain=max(1, _GRAIN * chunks // max(work, 1)))
-    finally:
+    except BaseException:
         scratch.put(xp)
-    return y.reshape(geo.y_shape)
+        raise
+    if keep:
+        return y.reshape(geo.y_shape), xp
+    scratch.put(xp)
+    return y.reshape(geo.y_shape), None
 
 
-def weight_grad(x, g, geo, k, fn, scratch):
+def weight_grad(x, g, geo, k, fn, scratch, xp=None):
     """The weight gradient (O, C, 3, 3) of the conv of ``x`` with output
     gradient ``g``, for a geometry ``applies`` accepts (arguments as
-    ``forward``'s)."""
+    ``forward``'s; ``xp``: the padded input the forward kept, left to the
+    caller, or None: made here)."""
     N, C = geo.x4[0], geo.x4[1]
     O = geo.w4[0]
     Ho, Wo = geo.y4[2], geo.y4[3]
@@ -194,7 +202,9 @@ def weight_grad(x, g, geo, k, fn, scratch):
     one = dt.type(1)
     parts = []
 
-    xp = _padded(x, geo, th, tw, k, scratch)
+    owned = xp is None
+    if owned:
+        xp = _padded(x, geo, th, tw, k, scratch)
     Hp, Wp = 2 * th + 2, 2 * tw + 2
 
     def part(k0, k1):
@@ -212,7 +222,8 @@ def weight_grad(x, g, geo, k, fn, scratch):
     try:
         _pool.parallel_for(part, chunks, grain=max(1, _GRAIN * chunks // max(work, 1)))
     finally:
-        scratch.put(xp)
+        if owned:
+            scratch.put(xp)
     du = parts[0]
     for p in parts[1:]:
         du += p
