@@ -1143,6 +1143,37 @@ def _copy_block_out(out, y, bias, s, h0, nh, O, L, TP, Wq, Wo):
                 y[d + wo] = out[e + wo] + bo
 
 
+@njit(cache=True, nogil=True)
+def conv_tiles_forward_blocks(x, wp, bias, y, cols_all, out, kofs, tiles, offs, t0, t1, C, H,
+                              W, O, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl):
+    """``conv_tiles_forward`` (one group, float32) with each tile's product
+    summed by ``_conv_block`` on its im2col columns instead of BLAS: row k
+    of the columns is tap k's run (``kofs``, scratch of K entries: k*T),
+    so the blocks' sums run over the whole K = C*kh*kw in registers (on
+    thin K, as a 1x1 conv's, BLAS runs at under half their rate).  wp
+    (O8/8, K, 8): the weight packed as ``conv_direct_forward``'s; ``out``:
+    scratch, O8 * the largest tile's columns rounded up to 32.  A block
+    reads up to 31 columns past a tile's T (the next rows', or room the
+    caller leaves after ``cols_all``: garbage in columns that are dropped)."""
+    L = Ho * Wo
+    K = kofs.size
+    for t in range(t0, t1):
+        s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = n * nh * Wo
+        TP = (T + _BLK_P - 1) // _BLK_P * _BLK_P
+        cols = cols_all[offs[t]:] if offs.size else cols_all
+        _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
+        for k in range(K):
+            kofs[k] = k * T
+        _conv_blocks(wp, cols.ctypes.data, kofs, out, TP)
+        if n == 1:
+            _copy_block_out(out, y, bias, s0, h0, nh, O, L, TP, Wo, Wo)
+        else:       # (whole samples, one after another in the columns)
+            for s in range(n):
+                _copy_block_out(out[s * L:], y, bias, s0 + s, 0, Ho, O, L, TP, Wo, Wo)
+
+
 _WG_O = 4           # the weight gradient's block: 4 output channels x 4 offsets k
 
 
