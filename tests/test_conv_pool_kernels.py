@@ -58,6 +58,7 @@ def conv_path(request, monkeypatch):
         monkeypatch.setattr(_cpu_conv, "_DIRECT", path in ("direct", "compact"))
         # (the tiles' products by the direct kernel's blocks where it can, or by BLAS)
         monkeypatch.setattr(_cpu_conv, "_TILE_BLOCKS", path != "tiles_blas")
+        monkeypatch.setattr(_cpu_conv, "_DGRAD_BLOCKS_COLS", 0)     # (tiny tiles too)
         monkeypatch.setattr(_cpu_conv, "_COMPACT", path == "compact")
         if path == "compact":
             # every float32 conv of one group with vertical stride 1, the

@@ -1141,12 +1141,18 @@ def _compact_dgrad(g, w, geo, k):
 
 
 # The tiles' products by the direct kernel's register blocks on their columns
-# (_numba.conv_tiles_forward_blocks) rather than BLAS, for float32 with one
-# group where the CPU has 512-bit vectors.  The products alone (one EPYC
-# core, GFLOP/s, BLAS -> blocks, O x K x tile columns): 64 x 288 x 512 (ResNet's
-# 32 -> 64 strided conv) 100 -> 116, 32 x 144 x 512 80 -> 115, 32 x 16 x 2048
-# (its 1x1 shortcut) 43 -> 103, 64 x 32 x 1024 62 -> 112.
+# (_numba.conv_tiles_forward_blocks, conv_tiles_dgrad_blocks) rather than
+# BLAS, for float32 with one group where the CPU has 512-bit vectors.  The
+# forward's products alone (one EPYC core, GFLOP/s, BLAS -> blocks, O x K x
+# tile columns): 64 x 288 x 512 (ResNet's 32 -> 64 strided conv) 100 -> 116,
+# 32 x 144 x 512 80 -> 115, 32 x 16 x 2048 (its 1x1 shortcut) 43 -> 103,
+# 64 x 32 x 1024 62 -> 112.  The input gradient's, whole (ms, BLAS -> blocks,
+# best of 12 alternating): the strided 32 -> 64 conv 1.20 -> 1.07 (tiles of 512
+# columns), its 1x1 shortcut 0.34 -> 0.29 (1792); but the 16 -> 32 strided
+# conv 1.26 -> 1.34 (bands of 128 columns: short), so only on tiles of at
+# least _DGRAD_BLOCKS_COLS columns.
 _TILE_BLOCKS = True
+_DGRAD_BLOCKS_COLS = 256
 
 
 def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
@@ -1253,12 +1259,24 @@ def _tiled_dgrad(g, w, geo, k, fn):
     Kg = Cg * kh * kw
     dt = g.dtype
     gf = np.ascontiguousarray(g).reshape(-1)
-    wm = np.ascontiguousarray(w.reshape(O, Kg))
     tiles = _tiles(geo, Kg, dt.itemsize)
     gx = np.empty(geo.x4, dtype=dt)
     gxf = gx.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
+    blocks = _TILE_BLOCKS and dt == np.float32 and geo.G == 1 and _has_wide_vectors() \
+        and tiles.cols >= _DGRAD_BLOCKS_COLS
+    if blocks:
+        # the weight by blocks of 8 taps (the blocks' rows), zero past the last
+        K8 = -(-Kg // _BLK_O) * _BLK_O
+        ap = np.zeros((O, K8), dt)
+        ap[:, :Kg] = w.reshape(O, Kg)
+        ap = np.ascontiguousarray(ap.reshape(O, K8 // _BLK_O, _BLK_O).transpose(1, 0, 2))
+        TP = -(-tiles.cols // _BLK_P) * _BLK_P
+        cols_size, buf_size = K8 * TP, O * TP
+    else:
+        wm = np.ascontiguousarray(w.reshape(O, Kg))
+        cols_size, buf_size = Kg * geo.G * tiles.cols, O * tiles.cols
 
     def part(t0, t1):
         # Each thread zeroes the samples its tiles add into (whole samples of
@@ -1266,12 +1284,17 @@ def _tiled_dgrad(g, w, geo, k, fn):
         # over the whole input gradient on the calling thread alone.
         if t1 > t0:
             gx[rows[t0, 0]:rows[t1 - 1, 1]] = 0
-        cols = _scratch.get((Kg * geo.G * tiles.cols,), dt)
-        buf = _scratch.get((O * tiles.cols,), dt)
+        cols = _scratch.get((cols_size,), dt)
+        buf = _scratch.get((buf_size,), dt)
         try:
-            k.conv_tiles_dgrad(gf, wm, gxf, cols, buf, rows, t0, t1, C, H, W, Ho, Wo, kh, kw,
-                               geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, geo.G, fn,
-                               one, zero)
+            if blocks:
+                k.conv_tiles_dgrad_blocks(gf, ap, gxf, cols, buf, np.empty(O, np.int64), rows,
+                                          t0, t1, C, H, W, O, Ho, Wo, kh, kw, geo.sh, geo.sw,
+                                          geo.dh, geo.dw, geo.pt, geo.pl)
+            else:
+                k.conv_tiles_dgrad(gf, wm, gxf, cols, buf, rows, t0, t1, C, H, W, Ho, Wo, kh,
+                                   kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, geo.G, fn,
+                                   one, zero)
         finally:
             _scratch.put(cols)
             _scratch.put(buf)

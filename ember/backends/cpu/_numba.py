@@ -577,14 +577,15 @@ def im2col(x, cols, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, 
 
 
 @_kernel
-def _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1):
+def _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1,
+                 T):
     """The adjoint of ``_im2col_rows`` for channels c0:c1 of the columns
-    (C*kh*kw, n, nh, Wo) of output rows h0:h0+nh of samples s0:s0+n:
-    gx[s0 + s, c, ...] += each column entry at the input position it was read
-    from (windows overlap, so entries add, in the order (i, j, row) for every
-    input element; positions in the padding are dropped).  Flat arrays."""
+    (C*kh*kw, n, nh, Wo) of output rows h0:h0+nh of samples s0:s0+n, rows
+    T elements apart (at least n*nh*Wo): gx[s0 + s, c, ...] += each column
+    entry at the input position it was read from (windows overlap, so
+    entries add, in the order (i, j, row) for every input element;
+    positions in the padding are dropped).  Flat arrays."""
     usw = np.uint64(sw)
-    T = n * nh * Wo
     for c in range(c0, c1):
         for s in range(n):
             plane = ((s0 + s) * C + c) * H * W
@@ -614,7 +615,8 @@ def _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, p
 def col2im(cols, gx, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1):
     """The adjoint of im2col for channels c0:c1 (every output row of samples
     n0:n0+n).  Flat arrays."""
-    _col2im_rows(cols, gx, C, H, W, n0, n, 0, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1)
+    _col2im_rows(cols, gx, C, H, W, n0, n, 0, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1,
+                 n * Ho * Wo)
 
 
 @_kernel
@@ -723,7 +725,8 @@ def _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt
 def _col2im_tile(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl):
     """The adjoint of ``_im2col_tile``: gx += the columns at the positions they
     were read from (entries in the padding dropped)."""
-    _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, 0, C)
+    _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, 0, C,
+                 n * nh * Wo)
 
 
 @_kernel
@@ -1172,6 +1175,34 @@ def conv_tiles_forward_blocks(x, wp, bias, y, cols_all, out, kofs, tiles, offs, 
         else:       # (whole samples, one after another in the columns)
             for s in range(n):
                 _copy_block_out(out[s * L:], y, bias, s0 + s, 0, Ho, O, L, TP, Wo, Wo)
+
+
+@njit(cache=True, nogil=True)
+def conv_tiles_dgrad_blocks(g, ap, gx, cols, buf, gofs, tiles, t0, t1, C, H, W, O, Ho, Wo, kh,
+                            kw, sh, sw, dh, dw, pt, pl):
+    """``conv_tiles_dgrad`` (one group, float32) with each tile's columns
+    w^T g summed by ``_conv_block`` instead of BLAS (a sum over the O output
+    channels: thin, where BLAS runs at half the blocks' rate).  ap (K8/8,
+    O, 8): the weight by blocks of 8 taps, ap[b, o, t] = w[o, 8b + t] (zero
+    past K); per tile, its output gradient is gathered into ``buf`` (O
+    rows TP apart, TP: its T columns rounded up to 32; past T garbage, in
+    columns that are dropped), the blocks write ``cols`` (K8 rows TP apart)
+    and ``_col2im_rows`` sends them back.  ``gofs`` (O,): scratch."""
+    L = Ho * Wo
+    for t in range(t0, t1):
+        s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        run = nh * Wo
+        T = n * run
+        TP = (T + _BLK_P - 1) // _BLK_P * _BLK_P
+        for o in range(O):
+            gofs[o] = o * TP
+            for s in range(n):
+                src = ((s0 + s) * O + o) * L + h0 * Wo
+                buf[o * TP + s * run:o * TP + (s + 1) * run] = g[src:src + run]
+        _conv_blocks(ap, buf.ctypes.data, gofs, cols, TP)
+        _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, 0, C,
+                     TP)
 
 
 _WG_O = 4           # the weight gradient's block: 4 output channels x 4 offsets k
