@@ -3,12 +3,13 @@ they replace: outputs and gradients against torch with the kernels on and
 off, the paths against each other, batch chunking, threads, and a forward
 and backward run under different kernel settings.
 
-A CPU convolution takes one of six paths (``conv_path`` below): NumPy
+A CPU convolution takes one of six paths (``conv_path`` below, seven runs): NumPy
 only; the compiled im2col/col2im passes around NumPy GEMMs in batch chunks
 (``_numba.im2col``/``col2im``, used when BLAS can't be called from compiled
 code); cache-sized im2col tiles with BLAS called from compiled code
-(``_numba.conv_tiles_*``; for float32 with AVX-512 the forward's products
-by the direct kernel's blocks instead, ``tiles_blas`` forcing BLAS); shifted GEMMs over the padded, phase-split
+(``_numba.conv_tiles_*``; for float32 with AVX-512 the products of the
+forward and input gradient by the direct kernel's blocks instead,
+``tiles_blas`` forcing BLAS); shifted GEMMs over the padded, phase-split
 input (``_numba.conv_shift_*``); and, for float32 on CPUs with AVX-512, the
 direct kernel's forward over that same input (``_numba.conv_direct_forward``;
 float64 takes the shifted GEMMs there), or the direct kernel over kw

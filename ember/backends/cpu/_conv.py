@@ -3,7 +3,9 @@
 * *tiled* (the compiled kernels on, and NumPy's BLAS callable from compiled
   code, ``_tiled``): the convolution as cache-sized tiles, each an im2col
   buffer of a band of output rows (or a few small images) built in L2 and
-  multiplied there by single-thread BLAS (``_numba.conv_tiles_*``); or, for
+  multiplied there by single-thread BLAS (``_numba.conv_tiles_*``; for
+  float32 with AVX-512 by the direct kernel's register blocks, see
+  ``_TILE_BLOCKS``); or, for
   stride-1 convs with 8-64 channels per group, as shifted GEMMs over the
   padded input with no im2col at all (``_numba.conv_shift_*``); or, for
   float32 on a CPU with AVX-512 where it measured faster (``_direct``),
@@ -13,8 +15,9 @@
   by whole samples.  The forward keeps for the weight gradient what it
   built (the tiles' columns, or the padded input), when the op asks
   (``keep_cols``).  See "the tiled path" below.  A 3x3 stride-1 conv
-  with many channels runs instead as Winograd F(2x2, 3x3) (``_winograd``:
-  16 GEMMs between two compiled transforms, 2.25x fewer multiplies), and
+  with 16+ channels (float32; float64 64+) runs instead as Winograd
+  F(2x2, 3x3) (``_winograd``: 16 GEMMs between two compiled transforms,
+  2.25x fewer multiplies), and
   so does its weight gradient where that measured faster
   (``_winograd.use_wgrad``; else one of the paths above, building its own
   operands).
