@@ -102,8 +102,9 @@ def test_winograd_only_takes_what_it_computes(winograd, kw):
 
 
 def test_winograd_default_rule(monkeypatch):
-    """Without forcing: float32 3x3 convs of 16+ channels take it (float64
-    from 64), narrow or strided ones do not."""
+    """Without forcing: float32 3x3 convs of 16+ channels take it (16 and 16
+    on 32x32 images or larger; float64 from 64), narrow or strided ones do
+    not."""
     from ember.nn.functional.conv import _Geo
 
     def geo(C, O, H, stride=1):
@@ -114,6 +115,7 @@ def test_winograd_default_rule(monkeypatch):
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
     assert _winograd.use(geo(64, 64, 32), f32) and _winograd.use(geo(512, 512, 4), f32)
     assert _winograd.use(geo(16, 16, 32), f32) and _winograd.use(geo(16, 32, 16), f32)
+    assert not _winograd.use(geo(16, 16, 16), f32)      # (16 channels: 32x32 images)
     assert not _winograd.use(geo(3, 16, 32), f32) and not _winograd.use(geo(8, 8, 32), f32)
     assert not _winograd.use(geo(64, 128, 32, stride=2), f32)
     assert not _winograd.use(geo(64, 64, 32), np.dtype(np.float16))

@@ -830,11 +830,15 @@ def _direct_wgrad_sum(kernel, xq, g, offs, tiles, O, TP, run, rest):
     def part(t0, t1):
         gwt = np.zeros((K4, O4), dt)
         gbuf = _scratch.get((O4 * TP,), dt)
-        red = np.zeros(O4 * K4 * 16, dt)
+        # (16x the weight: a recycled buffer zeroed here rather than fresh
+        # pages faulted in each call, as _compact_wgrad's)
+        red = _scratch.get((O4 * K4 * 16,), dt)
+        red.fill(0)
         try:
             kernel(xq, gf, offs, gwt, gbuf, red, tiles, t0, t1, *rest)
         finally:
             _scratch.put(gbuf)
+            _scratch.put(red)
         parts.append(gwt)       # (list.append is atomic: the threads may add at once)
     run(part, g.size * K)
     gwt = parts[0]

@@ -49,7 +49,7 @@ def use(geo, dtype):
         return False
     if FORCE is not None:
         return FORCE
-    return min(geo.w4[0], geo.w4[1]) >= _min_channels(dtype)
+    return _enough_channels(geo, dtype)
 
 
 def use_wgrad(geo, dtype):
@@ -59,16 +59,21 @@ def use_wgrad(geo, dtype):
         return False
     if FORCE is not None:
         return FORCE
-    ch = min(geo.w4[0], geo.w4[1])
     if dtype == np.float32:
-        return ch >= _MIN_CHANNELS_F32
+        return _enough_channels(geo, dtype)
+    ch = min(geo.w4[0], geo.w4[1])
     return ch >= _WGRAD_CHANNELS or (ch >= _MIN_CHANNELS
                                      and geo.y4[2] * geo.y4[3] <= _WGRAD_POSITIONS)
 
 
-def _min_channels(dtype):
-    """The fewest input and output channels a forward takes Winograd with."""
-    return _MIN_CHANNELS_F32 if dtype == np.float32 else _MIN_CHANNELS
+def _enough_channels(geo, dtype):
+    """Whether the forward of ``geo`` has the channels (and, with
+    _MIN_CHANNELS_F32 channels only, the image size) that Winograd pays on."""
+    lo, hi = sorted((geo.w4[0], geo.w4[1]))
+    if dtype != np.float32:
+        return lo >= _MIN_CHANNELS
+    return lo >= _MIN_CHANNELS_F32 and (hi >= 2 * _MIN_CHANNELS_F32
+                                        or geo.y4[2] * geo.y4[3] >= _F32_FEW_CHANNELS_POSITIONS)
 
 
 # Input and output channels both at least this many: the transforms cost a
@@ -87,9 +92,11 @@ _MIN_CHANNELS = 64
 # time over the direct path's): 16 channels at 32x32 0.91 / 0.93 / 0.94;
 # 32 at 16x16 0.72 / 0.73 / 0.76; 16 -> 32 at 16x16 0.77 / 0.91 / 0.80; 32
 # at 8x8 0.43 / 0.69 / 0.93; 32 at 32x32 0.79 / 0.81 / 0.92; 64 at 32x32
-# (batch 64) 0.64 / 0.63 / 0.86; 16 at 16x16 1.01 / 1.07 / 1.07 (a tie);
-# but 8 channels at 32x32 1.38, the 3-channel stem 1.27 (forward).  So 16.
+# (batch 64) 0.64 / 0.63 / 0.86; but 16 at 16x16 1.01 / 1.07 / 1.07 (a
+# tie), 8 channels at 32x32 1.38, the 3-channel stem 1.27 (forward).  So 16
+# channels, and where both counts are under 32, images of 1024+ positions.
 _MIN_CHANNELS_F32 = 16
+_F32_FEW_CHANNELS_POSITIONS = 1024
 # The weight gradient's GEMMs sum over the tiles, the transforms cost the
 # same as the forward's: against the other paths given what the forward kept
 # (one core, ms ratio), 0.64 on 128 channels at 16x16, 0.74 on 256 at 8x8,
