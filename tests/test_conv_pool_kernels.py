@@ -242,11 +242,11 @@ def test_compiled_passes_run(monkeypatch):
         # few channels, many outputs, strided: im2col tiles (dgrad by
         # col2im); 8 channels, stride 1, 12x12: shifted GEMMs, or the
         # direct kernels with AVX-512 (the input gradient is a forward too);
-        # 16 channels: Winograd
+        # 32 channels: Winograd
         x = ember.randn(2, 3, 8, 8, requires_grad=True)
         w = ember.randn(32, 3, 3, 3, requires_grad=True)
         F_E.max_pool2d(F_E.conv2d(x, w, stride=2), 2, stride=1).sum().backward()
-        for c in (8, 16):
+        for c in (8, 32):
             x = ember.randn(2, c, 12, 12, requires_grad=True)
             w = ember.randn(c, c, 3, 3, requires_grad=True)
             F_E.conv2d(x, w, padding=1).sum().backward()
