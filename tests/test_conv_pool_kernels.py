@@ -3,11 +3,13 @@ they replace: outputs and gradients against torch with the kernels on and
 off, the paths against each other, batch chunking, threads, and a forward
 and backward run under different kernel settings.
 
-A CPU convolution takes one of six paths (``conv_path`` below): NumPy
+A CPU convolution takes one of six paths (``conv_path`` below, seven runs): NumPy
 only; the compiled im2col/col2im passes around NumPy GEMMs in batch chunks
 (``_numba.im2col``/``col2im``, used when BLAS can't be called from compiled
 code); cache-sized im2col tiles with BLAS called from compiled code
-(``_numba.conv_tiles_*``); shifted GEMMs over the padded, phase-split
+(``_numba.conv_tiles_*``; for float32 with AVX-512 the products of the
+forward and input gradient by the direct kernel's blocks instead,
+``tiles_blas`` forcing BLAS); shifted GEMMs over the padded, phase-split
 input (``_numba.conv_shift_*``); and, for float32 on CPUs with AVX-512, the
 direct kernel's forward over that same input (``_numba.conv_direct_forward``;
 float64 takes the shifted GEMMs there), or the direct kernel over kw
@@ -22,6 +24,7 @@ import torch
 import ember
 from ember.backends.cpu import _jit
 from ember.backends.cpu import _conv as _cpu_conv
+from ember.backends.cpu import _winograd
 from ember.nn.functional import conv as _conv_mod
 from helpers import check, count_kernel_calls, rand
 
@@ -34,16 +37,19 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(_conv_mod, "_CHUNK_BYTES", 1 << 10)
 
 
-@pytest.fixture(params=["numpy", "chunked", "tiles", "shift", "direct", "compact"])
+@pytest.fixture(params=["numpy", "chunked", "tiles", "tiles_blas", "shift", "direct", "compact"])
 def conv_path(request, monkeypatch):
     """Run the test on each CPU convolution path (see the module docstring)."""
     path = request.param
     if path != "numpy":
         pytest.importorskip("numba")
     old = _jit.set_enabled(path != "numpy")
+    # (Winograd, the default for many 3x3 convs, has its own tests: here
+    # every conv takes the path named)
+    monkeypatch.setattr(_winograd, "FORCE", False)
     if path == "chunked":
         monkeypatch.setattr(_cpu_conv, "_tiled", lambda dtype: None)
-    elif path in ("tiles", "shift", "direct", "compact"):
+    elif path in ("tiles", "tiles_blas", "shift", "direct", "compact"):
         if _cpu_conv._tiled(np.dtype(np.float32)) is None:
             _jit.set_enabled(old)
             pytest.skip("BLAS can't be called from compiled code here")
@@ -51,6 +57,9 @@ def conv_path(request, monkeypatch):
             _jit.set_enabled(old)
             pytest.skip("the direct kernel needs AVX-512")
         monkeypatch.setattr(_cpu_conv, "_DIRECT", path in ("direct", "compact"))
+        # (the tiles' products by the direct kernel's blocks where it can, or by BLAS)
+        monkeypatch.setattr(_cpu_conv, "_TILE_BLOCKS", path != "tiles_blas")
+        monkeypatch.setattr(_cpu_conv, "_DGRAD_BLOCKS_COLS", 0)     # (tiny tiles too)
         monkeypatch.setattr(_cpu_conv, "_COMPACT", path == "compact")
         if path == "compact":
             # every float32 conv of one group with vertical stride 1, the
@@ -215,27 +224,32 @@ def test_conv2d_split_over_threads(conv_path, kw):
 
 def test_compiled_passes_run(monkeypatch):
     """With the default settings the workloads' convolutions take the tiled
-    and shifted paths (and max pooling its compiled passes)."""
+    and shifted paths, and Winograd (and max pooling its compiled passes)."""
     pytest.importorskip("numba")
     if ember.randn(1).device.type != "cpu":
         pytest.skip("the compiled passes are the CPU's")
     if _cpu_conv._tiled(np.dtype(np.float32)) is None:
         pytest.skip("BLAS can't be called from compiled code here")
     path = "direct" if _cpu_conv._has_wide_vectors() else "shift"
-    names = ("conv_tiles_forward", "conv_tiles_wgrad", "conv_tiles_dgrad", f"conv_{path}_forward",
-             f"conv_{path}_wgrad", "max_pool2d_forward", "max_pool2d_backward")
+    # (the tiles' products by the direct kernel's blocks where it runs)
+    tiles = "conv_tiles_forward_blocks" if path == "direct" else "conv_tiles_forward"
+    names = (tiles, "conv_tiles_wgrad", "conv_tiles_dgrad", f"conv_{path}_forward",
+             f"conv_{path}_wgrad", "max_pool2d_forward", "max_pool2d_backward", "wino_forward",
+             "wino_wgrad")
     seen = count_kernel_calls(monkeypatch, names)
     old = _jit.set_enabled(True)
     try:
         # few channels, many outputs, strided: im2col tiles (dgrad by
-        # col2im); 16 channels, stride 1, 12x12: shifted GEMMs, or the
-        # direct kernels with AVX-512 (the input gradient is a forward too)
+        # col2im); 8 channels, stride 1, 12x12: shifted GEMMs, or the
+        # direct kernels with AVX-512 (the input gradient is a forward too);
+        # 32 channels: Winograd
         x = ember.randn(2, 3, 8, 8, requires_grad=True)
         w = ember.randn(32, 3, 3, 3, requires_grad=True)
         F_E.max_pool2d(F_E.conv2d(x, w, stride=2), 2, stride=1).sum().backward()
-        x = ember.randn(2, 16, 12, 12, requires_grad=True)
-        w = ember.randn(16, 16, 3, 3, requires_grad=True)
-        F_E.conv2d(x, w, padding=1).sum().backward()
+        for c in (8, 32):
+            x = ember.randn(2, c, 12, 12, requires_grad=True)
+            w = ember.randn(c, c, 3, 3, requires_grad=True)
+            F_E.conv2d(x, w, padding=1).sum().backward()
     finally:
         _jit.set_enabled(old)
     assert set(seen) == set(names)
@@ -360,19 +374,19 @@ def test_direct_forward_gives_way_to_tiles_that_keep_columns(conv_path, monkeypa
     monkeypatch.setattr(_cpu_conv, "_COMPACT", False)   # (which takes this shape by default)
     monkeypatch.setattr(_cpu_conv, "_DIRECT_WGRAD_POSITIONS", 1 << 30)
     monkeypatch.setattr(_cpu_conv, "_SHIFT_WGRAD_PIXELS", 1 << 30)
-    seen = count_kernel_calls(monkeypatch, ("conv_direct_forward", "conv_tiles_forward",
-                                            "conv_tiles_wgrad"))
+    tiled = ("conv_tiles_forward", "conv_tiles_forward_blocks")      # (BLAS's or the blocks')
+    seen = count_kernel_calls(monkeypatch, ("conv_direct_forward", "conv_tiles_wgrad") + tiled)
     x, w = rand(3, 16, 12, 12, dtype=np.float32), rand(32, 16, 5, 5, dtype=np.float32)
     if train:
         check(lambda lib, x, w: lib.nn.functional.conv2d(x, w), x, w, atol=1e-4)
-        assert seen.get("conv_tiles_forward") and seen.get("conv_tiles_wgrad"), seen
+        assert any(seen.get(t) for t in tiled) and seen.get("conv_tiles_wgrad"), seen
     else:
         with ember.no_grad():
             y = F_E.conv2d(ember.tensor(x), ember.tensor(w))
         np.testing.assert_allclose(
             y.numpy(), torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w)).numpy(),
             rtol=1e-4, atol=1e-4)
-        assert seen.get("conv_direct_forward") and not seen.get("conv_tiles_forward")
+        assert seen.get("conv_direct_forward") and not any(seen.get(t) for t in tiled)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -466,7 +480,7 @@ def test_tiled_input_gradient_zeroes_its_own_samples(conv_path, monkeypatch):
     """The tiled input gradient starts from an uninitialised array that each
     thread zeroes for the samples its tiles add into: with every fresh array
     full of NaN, the gradient (split over two threads) still matches torch."""
-    if conv_path != "tiles":
+    if conv_path not in ("tiles", "tiles_blas"):
         pytest.skip("the tiled input gradient only")
     real_empty = np.empty
 

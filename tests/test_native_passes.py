@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ember
-from ember.backends.cpu import _pool
+from ember.backends.cpu import _pool, _winograd
 from helpers import check, rand
 
 pytest.importorskip("numba")
@@ -142,10 +142,11 @@ def test_relu_splits_as_native_jobs(threads):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_conv_padded_inputs_any_thread_count(threads, stride):
+def test_conv_padded_inputs_any_thread_count(threads, stride, monkeypatch):
     """A padded (stride 1) and a stride-phased (stride 2) conv input, copied
     by planes over the threads.  (The weight gradient is compared with
     torch only: the threads' parts of it are summed in their own order.)"""
+    monkeypatch.setattr(_winograd, "FORCE", False)      # (it pads nothing)
     x = rand(8, 16, 32, 32, dtype=np.float32)
     w = rand(16, 16, 3, 3, seed=1, dtype=np.float32) * 0.2
 
@@ -174,3 +175,39 @@ def test_winograd_finite_check_split(threads, where):
     ember.set_num_threads(2)
     check(lambda lib, t, k: lib.nn.functional.conv2d(t, k, padding=1), x, w, atol=1e-3,
           rtol=1e-4, grad=where == "none")
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2, padding=1), dict(stride=2)],
+                         ids=["3x3 strided", "1x1 strided"])
+def test_tiled_conv_blocks_any_thread_count(threads, kw):
+    """ResNet's strided convs on the im2col tiles, their products by the
+    direct kernel's blocks (float32 with AVX-512; else BLAS): the output and
+    input gradient are the same bit for bit at any thread count (the
+    threads split whole samples)."""
+    k = 3 if "padding" in kw else 1
+    x = rand(8, 32, 16, 16, dtype=np.float32)
+    w = rand(64, 32, k, k, seed=1, dtype=np.float32) * 0.1
+    g = rand(8, 64, 8, 8, seed=2, dtype=np.float32)
+
+    def run():
+        xe = ember.tensor(x, requires_grad=True)
+        y = ember.nn.functional.conv2d(xe, ember.tensor(w), **kw)
+        y.backward(ember.tensor(g))
+        return [y.detach().numpy(), xe.grad.numpy()]
+    _on_threads(run)
+    ember.set_num_threads(2)
+    check(lambda lib, t, f: lib.nn.functional.conv2d(t, f, **kw), x, w, atol=1e-4, rtol=1e-4)
+
+
+def test_winograd_forward_any_thread_count(threads):
+    """A 16-channel 3x3 conv of 32x32 images (Winograd by default in
+    float32): its output is the same bit for bit at any thread count (each
+    chunk of tile rows is computed whole by one thread)."""
+    from ember.nn.functional.conv import _Geo
+    x = rand(4, 16, 32, 32, dtype=np.float32)
+    w = rand(16, 16, 3, 3, seed=1, dtype=np.float32) * 0.2
+    geo = _Geo(x.shape, w.shape, 1, (1, 1), (1, 1, 1, 1), (1, 1), (32, 32), x.shape,
+               (4, 16, 32, 32), w.shape)
+    assert _winograd.use(geo, np.dtype(np.float32))
+    _on_threads(lambda: [ember.nn.functional.conv2d(ember.tensor(x), ember.tensor(w),
+                                                    padding=1).numpy()])

@@ -3,7 +3,9 @@
 * *tiled* (the compiled kernels on, and NumPy's BLAS callable from compiled
   code, ``_tiled``): the convolution as cache-sized tiles, each an im2col
   buffer of a band of output rows (or a few small images) built in L2 and
-  multiplied there by single-thread BLAS (``_numba.conv_tiles_*``); or, for
+  multiplied there by single-thread BLAS (``_numba.conv_tiles_*``; for
+  float32 with AVX-512 by the direct kernel's register blocks, see
+  ``_TILE_BLOCKS``); or, for
   stride-1 convs with 8-64 channels per group, as shifted GEMMs over the
   padded input with no im2col at all (``_numba.conv_shift_*``); or, for
   float32 on a CPU with AVX-512 where it measured faster (``_direct``),
@@ -13,8 +15,9 @@
   by whole samples.  The forward keeps for the weight gradient what it
   built (the tiles' columns, or the padded input), when the op asks
   (``keep_cols``).  See "the tiled path" below.  A 3x3 stride-1 conv
-  with many channels runs instead as Winograd F(2x2, 3x3) (``_winograd``:
-  16 GEMMs between two compiled transforms, 2.25x fewer multiplies), and
+  with 16+ channels (float32; float64 64+) runs instead as Winograd
+  F(2x2, 3x3) (``_winograd``: 16 GEMMs between two compiled transforms,
+  2.25x fewer multiplies), and
   so does its weight gradient where that measured faster
   (``_winograd.use_wgrad``; else one of the paths above, building its own
   operands).
@@ -611,6 +614,21 @@ class _TileCols:
             self.buf = None
 
 
+class _WinoInput:
+    """The padded input a Winograd forward read (``xp``, a scratch buffer),
+    kept for its weight gradient, which reads the same; ``x``: the conv
+    input, as ``_TileCols.x``."""
+    __slots__ = ("xp", "x")
+
+    def __init__(self, xp, x):
+        self.xp, self.x = xp, x
+
+    def release(self):
+        if self.xp is not None:
+            _scratch.put(self.xp)
+            self.xp = None
+
+
 _NO_OFFS = np.zeros(0, dtype=np.int64)
 _KEEP_TILES = True
 _KEEP_PHASED = True
@@ -812,11 +830,15 @@ def _direct_wgrad_sum(kernel, xq, g, offs, tiles, O, TP, run, rest):
     def part(t0, t1):
         gwt = np.zeros((K4, O4), dt)
         gbuf = _scratch.get((O4 * TP,), dt)
-        red = np.zeros(O4 * K4 * 16, dt)
+        # (16x the weight: a recycled buffer zeroed here rather than fresh
+        # pages faulted in each call, as _compact_wgrad's)
+        red = _scratch.get((O4 * K4 * 16,), dt)
+        red.fill(0)
         try:
             kernel(xq, gf, offs, gwt, gbuf, red, tiles, t0, t1, *rest)
         finally:
             _scratch.put(gbuf)
+            _scratch.put(red)
         parts.append(gwt)       # (list.append is atomic: the threads may add at once)
     run(part, g.size * K)
     gwt = parts[0]
@@ -1125,6 +1147,21 @@ def _compact_dgrad(g, w, geo, k):
     return gx.reshape(geo.x_shape)
 
 
+# The tiles' products by the direct kernel's register blocks on their columns
+# (_numba.conv_tiles_forward_blocks, conv_tiles_dgrad_blocks) rather than
+# BLAS, for float32 with one group where the CPU has 512-bit vectors.  The
+# forward's products alone (one EPYC core, GFLOP/s, BLAS -> blocks, O x K x
+# tile columns): 64 x 288 x 512 (ResNet's 32 -> 64 strided conv) 100 -> 116,
+# 32 x 144 x 512 80 -> 115, 32 x 16 x 2048 (its 1x1 shortcut) 43 -> 103,
+# 64 x 32 x 1024 62 -> 112.  The input gradient's, whole (ms, BLAS -> blocks,
+# best of 12 alternating): the strided 32 -> 64 conv 1.20 -> 1.07 (tiles of 512
+# columns), its 1x1 shortcut 0.34 -> 0.29 (1792); but the 16 -> 32 strided
+# conv 1.26 -> 1.34 (bands of 128 columns: short), so only on tiles of at
+# least _DGRAD_BLOCKS_COLS columns.
+_TILE_BLOCKS = True
+_DGRAD_BLOCKS_COLS = 256
+
+
 def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
     """y = conv(x, w) + bias on the tiled path; with ``keep`` also the columns
     of every tile, as a ``_TileCols`` (else None)."""
@@ -1134,25 +1171,44 @@ def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
     Kg = Cg * kh * kw
     dt = x.dtype
     xf = np.ascontiguousarray(x).reshape(-1)
-    wm = np.ascontiguousarray(w.reshape(O, Kg))
     b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
     tiles = _tiles(geo, Kg, dt.itemsize)
     y = np.empty(geo.y4, dtype=dt)
     yf = y.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
+    blocks = _TILE_BLOCKS and dt == np.float32 and geo.G == 1 and _has_wide_vectors()
+    if blocks:
+        # (the blocks read up to _BLK_P - 1 columns past a tile's last: room after the columns)
+        room = _BLK_P
+        O8 = -(-O // _BLK_O) * _BLK_O
+        wp = np.zeros((O8, Kg), dt)
+        wp[:O] = w.reshape(O, Kg)
+        wp = np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, Kg).transpose(0, 2, 1))
+        out_size = O8 * (-(-tiles.cols // _BLK_P) * _BLK_P)
+    else:
+        room = 0
+        wm = np.ascontiguousarray(w.reshape(O, Kg))
+        out_size = O * tiles.cols
     kept = None
     if keep:
         offs = tiles.offsets(Kg * geo.G, Wo)
-        kept = _TileCols(_scratch.get((int(offs[-1]),), dt), offs, tiles, x)
+        kept = _TileCols(_scratch.get((int(offs[-1]) + room,), dt), offs, tiles, x)
 
     def part(t0, t1):
-        cols = kept.buf if kept else _scratch.get((Kg * geo.G * tiles.cols,), dt)
-        out = _scratch.get((O * tiles.cols,), dt)
+        cols = kept.buf if kept else _scratch.get((Kg * geo.G * tiles.cols + room,), dt)
+        out = _scratch.get((out_size,), dt)
         try:
-            k.conv_tiles_forward(xf, wm, b, yf, cols, out, rows, kept.offs if kept else _NO_OFFS,
-                                 t0, t1, C, H, W, Ho, Wo, kh, kw, geo.sh, geo.sw, geo.dh, geo.dw,
-                                 geo.pt, geo.pl, geo.G, fn, one, zero)
+            if blocks:
+                k.conv_tiles_forward_blocks(xf, wp, b, yf, cols, out, np.empty(Kg, np.int64),
+                                            rows, kept.offs if kept else _NO_OFFS, t0, t1, C, H,
+                                            W, O, Ho, Wo, kh, kw, geo.sh, geo.sw, geo.dh,
+                                            geo.dw, geo.pt, geo.pl)
+            else:
+                k.conv_tiles_forward(xf, wm, b, yf, cols, out, rows,
+                                     kept.offs if kept else _NO_OFFS, t0, t1, C, H, W, Ho, Wo,
+                                     kh, kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl,
+                                     geo.G, fn, one, zero)
         finally:
             if not kept:
                 _scratch.put(cols)
@@ -1210,12 +1266,24 @@ def _tiled_dgrad(g, w, geo, k, fn):
     Kg = Cg * kh * kw
     dt = g.dtype
     gf = np.ascontiguousarray(g).reshape(-1)
-    wm = np.ascontiguousarray(w.reshape(O, Kg))
     tiles = _tiles(geo, Kg, dt.itemsize)
     gx = np.empty(geo.x4, dtype=dt)
     gxf = gx.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
+    blocks = _TILE_BLOCKS and dt == np.float32 and geo.G == 1 and _has_wide_vectors() \
+        and tiles.cols >= _DGRAD_BLOCKS_COLS
+    if blocks:
+        # the weight by blocks of 8 taps (the blocks' rows), zero past the last
+        K8 = -(-Kg // _BLK_O) * _BLK_O
+        ap = np.zeros((O, K8), dt)
+        ap[:, :Kg] = w.reshape(O, Kg)
+        ap = np.ascontiguousarray(ap.reshape(O, K8 // _BLK_O, _BLK_O).transpose(1, 0, 2))
+        TP = -(-tiles.cols // _BLK_P) * _BLK_P
+        cols_size, buf_size = K8 * TP, O * TP
+    else:
+        wm = np.ascontiguousarray(w.reshape(O, Kg))
+        cols_size, buf_size = Kg * geo.G * tiles.cols, O * tiles.cols
 
     def part(t0, t1):
         # Each thread zeroes the samples its tiles add into (whole samples of
@@ -1223,12 +1291,17 @@ def _tiled_dgrad(g, w, geo, k, fn):
         # over the whole input gradient on the calling thread alone.
         if t1 > t0:
             gx[rows[t0, 0]:rows[t1 - 1, 1]] = 0
-        cols = _scratch.get((Kg * geo.G * tiles.cols,), dt)
-        buf = _scratch.get((O * tiles.cols,), dt)
+        cols = _scratch.get((cols_size,), dt)
+        buf = _scratch.get((buf_size,), dt)
         try:
-            k.conv_tiles_dgrad(gf, wm, gxf, cols, buf, rows, t0, t1, C, H, W, Ho, Wo, kh, kw,
-                               geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, geo.G, fn,
-                               one, zero)
+            if blocks:
+                k.conv_tiles_dgrad_blocks(gf, ap, gxf, cols, buf, np.empty(O, np.int64), rows,
+                                          t0, t1, C, H, W, O, Ho, Wo, kh, kw, geo.sh, geo.sw,
+                                          geo.dh, geo.dw, geo.pt, geo.pl)
+            else:
+                k.conv_tiles_dgrad(gf, wm, gxf, cols, buf, rows, t0, t1, C, H, W, Ho, Wo, kh,
+                                   kw, geo.sh, geo.sw, geo.dh, geo.dw, geo.pt, geo.pl, geo.G, fn,
+                                   one, zero)
         finally:
             _scratch.put(cols)
             _scratch.put(buf)
@@ -1262,40 +1335,56 @@ def _flat(a):
 
 def _wgrad(x, g, geo, tk, kept=None):
     """The weight gradient on the tiled path (``tk``: ``_tiled``'s), on what
-    the forward kept (released here) when it suits the path."""
+    the forward kept (released here) when it suits the path.
+
+    Winograd and the direct and shifted sums compute products torch never
+    does (Winograd's transforms add and subtract inputs; the others multiply
+    the input at the wide layout's dropped positions by zeros), so an inf
+    or NaN among the operands would come out where torch's sum has none, or
+    as a NaN where it has an inf.  Each of those products still lands in
+    the (small) result, so rather than checking the operands beforehand (a
+    pass over the input and the output gradient, 0.4-0.9 ms per resnet
+    step), their result is checked afterwards: finite means they met no inf
+    or NaN, and it stands; else the im2col tiles, which compute exactly
+    torch's products, compute it again (rare: non-finite operands, or an
+    overflow in Winograd's transforms)."""
+    k = tk[0]
     if _winograd.use_wgrad(geo, g.dtype):
-        x, g = _flat(x).reshape(geo.x4), _flat(g).reshape(geo.y4)
-        if _all_finite(tk[0], x.reshape(-1)) and _all_finite(tk[0], g.reshape(-1)):
-            # (finite only, as its forward; what the forward kept is not needed)
+        xf, gf = _flat(x).reshape(geo.x4), _flat(g).reshape(geo.y4)
+        xp = kept.xp if isinstance(kept, _WinoInput) else None
+        gw = _winograd.weight_grad(xf, gf, geo, *tk, _scratch, xp=xp)
+        if _all_finite(k, gw.reshape(-1)):
             if kept is not None:
                 kept.release()
-            return _winograd.weight_grad(x, g, geo, *tk, _scratch)
+            return gw
+    if isinstance(kept, _WinoInput):
+        kept.release()
+        kept = None
     if _compact(geo, g.dtype):
         L = geo.y4[2] * geo.y4[3]
         # (with Ho*Wo not a multiple of 16, the blocks multiply copies past a
         # sample's last position by zeros: an inf there would make a NaN)
-        if L % 16 == 0 or _all_finite(tk[0], np.ascontiguousarray(x).reshape(-1)):
+        if L % 16 == 0 or _all_finite(k, np.ascontiguousarray(x).reshape(-1)):
             if kept is not None and not isinstance(kept, _ShiftedInput):
                 kept.release()
                 kept = None
-            return _compact_wgrad(x, g, geo, tk[0], kept)
+            return _compact_wgrad(x, g, geo, k, kept)
     if isinstance(kept, _ShiftedInput):
         kept.release()
         kept = None
     path = _wgrad_path(geo, g.dtype)
-    if path != "tiles" and not _all_finite(tk[0], np.ascontiguousarray(x).reshape(-1)):
-        # the direct and shifted sums also multiply the input at the wide
-        # layout's dropped positions by zeros: an inf there would make a NaN
-        # that torch (and the im2col tiles) never compute
-        path = "tiles"
     if path != "tiles":
         if not isinstance(kept, _PhasedInput):
             if kept is not None:
                 kept.release()
             kept = None
         if path == "direct":
-            return _direct_wgrad(x, g, geo, tk[0], kept)
-        return _shift_wgrad(x, g, geo, *tk, kept=kept)
+            gw = _direct_wgrad(x, g, geo, k, kept)
+        else:
+            gw = _shift_wgrad(x, g, geo, *tk, kept=kept)
+        if _all_finite(k, gw.reshape(-1)):
+            return gw
+        kept = None     # (released by the path that took it)
     if isinstance(kept, _TileCols):
         return _tiled_wgrad(x, g, geo, *tk, kept=kept)
     if kept is not None:
@@ -1328,9 +1417,12 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
             # (3x3 stride 1 with many channels: 2.25x fewer multiplies.  Its
             # transforms add and subtract inputs before the products: an inf
             # there would make NaNs where the direct sum gives inf, so only
-            # finite operands take it.  It keeps nothing: the weight gradient
-            # builds its own operands.)
-            y = _winograd.forward(x, w, geo, bias, *tk, _scratch)
+            # finite operands take it.  It keeps its padded input for the
+            # weight gradient, when that runs Winograd too.)
+            y, xp = _winograd.forward(x, w, geo, bias, *tk, _scratch,
+                                      keep=keep and _winograd.use_wgrad(geo, x.dtype))
+            if xp is not None:
+                kept = _WinoInput(xp, x)
         elif need_y:
             direct = _direct(geo, x.dtype)
             if _compact(geo, x.dtype):
@@ -1413,7 +1505,8 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
     dt = g.dtype
     tk = _tiled(dt) if K and O else None
     # (what the tiled path kept, or chunks the chunked path kept)
-    tile_cols = cols if isinstance(cols, (_TileCols, _PhasedInput, _ShiftedInput)) else None
+    tile_cols = cols if isinstance(cols, (_TileCols, _PhasedInput, _ShiftedInput, _WinoInput)) \
+        else None
     if tile_cols is not None:
         cols = None
         if x is None:

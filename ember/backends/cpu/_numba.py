@@ -577,14 +577,15 @@ def im2col(x, cols, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, 
 
 
 @_kernel
-def _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1):
+def _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1,
+                 T):
     """The adjoint of ``_im2col_rows`` for channels c0:c1 of the columns
-    (C*kh*kw, n, nh, Wo) of output rows h0:h0+nh of samples s0:s0+n:
-    gx[s0 + s, c, ...] += each column entry at the input position it was read
-    from (windows overlap, so entries add, in the order (i, j, row) for every
-    input element; positions in the padding are dropped).  Flat arrays."""
+    (C*kh*kw, n, nh, Wo) of output rows h0:h0+nh of samples s0:s0+n, rows
+    T elements apart (at least n*nh*Wo): gx[s0 + s, c, ...] += each column
+    entry at the input position it was read from (windows overlap, so
+    entries add, in the order (i, j, row) for every input element;
+    positions in the padding are dropped).  Flat arrays."""
     usw = np.uint64(sw)
-    T = n * nh * Wo
     for c in range(c0, c1):
         for s in range(n):
             plane = ((s0 + s) * C + c) * H * W
@@ -614,7 +615,8 @@ def _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, p
 def col2im(cols, gx, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1):
     """The adjoint of im2col for channels c0:c1 (every output row of samples
     n0:n0+n).  Flat arrays."""
-    _col2im_rows(cols, gx, C, H, W, n0, n, 0, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1)
+    _col2im_rows(cols, gx, C, H, W, n0, n, 0, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1,
+                 n * Ho * Wo)
 
 
 @_kernel
@@ -723,7 +725,8 @@ def _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt
 def _col2im_tile(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl):
     """The adjoint of ``_im2col_tile``: gx += the columns at the positions they
     were read from (entries in the padding dropped)."""
-    _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, 0, C)
+    _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, 0, C,
+                 n * nh * Wo)
 
 
 @_kernel
@@ -1141,6 +1144,65 @@ def _copy_block_out(out, y, bias, s, h0, nh, O, L, TP, Wq, Wo):
             e = np.uint64(o * TP + hh * Wq)
             for wo in range(_U0, uWo):
                 y[d + wo] = out[e + wo] + bo
+
+
+@njit(cache=True, nogil=True)
+def conv_tiles_forward_blocks(x, wp, bias, y, cols_all, out, kofs, tiles, offs, t0, t1, C, H,
+                              W, O, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl):
+    """``conv_tiles_forward`` (one group, float32) with each tile's product
+    summed by ``_conv_block`` on its im2col columns instead of BLAS: row k
+    of the columns is tap k's run (``kofs``, scratch of K entries: k*T),
+    so the blocks' sums run over the whole K = C*kh*kw in registers (on
+    thin K, as a 1x1 conv's, BLAS runs at under half their rate).  wp
+    (O8/8, K, 8): the weight packed as ``conv_direct_forward``'s; ``out``:
+    scratch, O8 * the largest tile's columns rounded up to 32.  A block
+    reads up to 31 columns past a tile's T (the next rows', or room the
+    caller leaves after ``cols_all``: garbage in columns that are dropped)."""
+    L = Ho * Wo
+    K = kofs.size
+    for t in range(t0, t1):
+        s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        T = n * nh * Wo
+        TP = (T + _BLK_P - 1) // _BLK_P * _BLK_P
+        cols = cols_all[offs[t]:] if offs.size else cols_all
+        _im2col_tile(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl)
+        for k in range(K):
+            kofs[k] = k * T
+        _conv_blocks(wp, cols.ctypes.data, kofs, out, TP)
+        if n == 1:
+            _copy_block_out(out, y, bias, s0, h0, nh, O, L, TP, Wo, Wo)
+        else:       # (whole samples, one after another in the columns)
+            for s in range(n):
+                _copy_block_out(out[s * L:], y, bias, s0 + s, 0, Ho, O, L, TP, Wo, Wo)
+
+
+@njit(cache=True, nogil=True)
+def conv_tiles_dgrad_blocks(g, ap, gx, cols, buf, gofs, tiles, t0, t1, C, H, W, O, Ho, Wo, kh,
+                            kw, sh, sw, dh, dw, pt, pl):
+    """``conv_tiles_dgrad`` (one group, float32) with each tile's columns
+    w^T g summed by ``_conv_block`` instead of BLAS (a sum over the O output
+    channels: thin, where BLAS runs at half the blocks' rate).  ap (K8/8,
+    O, 8): the weight by blocks of 8 taps, ap[b, o, t] = w[o, 8b + t] (zero
+    past K); per tile, its output gradient is gathered into ``buf`` (O
+    rows TP apart, TP: its T columns rounded up to 32; past T garbage, in
+    columns that are dropped), the blocks write ``cols`` (K8 rows TP apart)
+    and ``_col2im_rows`` sends them back.  ``gofs`` (O,): scratch."""
+    L = Ho * Wo
+    for t in range(t0, t1):
+        s0, n, h0 = tiles[t, 0], tiles[t, 1] - tiles[t, 0], tiles[t, 2]
+        nh = tiles[t, 3] - h0
+        run = nh * Wo
+        T = n * run
+        TP = (T + _BLK_P - 1) // _BLK_P * _BLK_P
+        for o in range(O):
+            gofs[o] = o * TP
+            for s in range(n):
+                src = ((s0 + s) * O + o) * L + h0 * Wo
+                buf[o * TP + s * run:o * TP + (s + 1) * run] = g[src:src + run]
+        _conv_blocks(ap, buf.ctypes.data, gofs, cols, TP)
+        _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, 0, C,
+                     TP)
 
 
 _WG_O = 4           # the weight gradient's block: 4 output channels x 4 offsets k
@@ -3611,55 +3673,36 @@ def wino_weight(w, u, O, C, half):
 
 
 @_kernel
-def _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1):
+def _wino_input(xp, v, C, Hp, Wp, th, tw, r0, r1):
     """v (C, 16, T) flat, T = (r1 - r0) * tw = B^T d B of every tile of tile
-    rows r0:r1 of x (N, C, H, W) flat, zeros where a patch reaches into the
-    padding.  ``buf``: scratch, 4 * (2*tw + 2) elements.  (Indices are
+    rows r0:r1 of the zero-padded input xp (N, C, Hp, Wp) flat, Hp = 2*th + 2,
+    Wp = 2*tw + 2 (every tile's patch inside it: the vector code reads each
+    tile row's patches straight from its four padded rows).  (Indices are
     unsigned: a signed one costs a wraparound check per access.)"""
-    isz = x.itemsize
+    isz = xp.itemsize
     T = (r1 - r0) * tw
     uT = np.uint64(T)
-    Wb = 2 * tw + 2         # padded columns under a tile row
-    uWb = np.uint64(Wb)
+    uWp = np.uint64(Wp)
     utw = np.uint64(tw)
-    lo = min(pl, Wb)
-    hi = max(lo, min(Wb, W + pl))
-    ulo, uhi = np.uint64(lo), np.uint64(hi)
     for c in range(C):
         for r in range(r0, r1):
             n = r // th
             i = r - n * th
-            base = (n * C + c) * H * W
-            # the four input rows under tile row i, zero-padded to Wb columns
-            for a in range(4):
-                h = 2 * i - pt + a
-                q0 = np.uint64(a * Wb)
-                if h < 0 or h >= H:
-                    for q in range(_U0, uWb):
-                        buf[q0 + q] = 0
-                    continue
-                src = np.uint64(base + h * W - pl)      # (q >= pl below: no wraparound)
-                for q in range(_U0, ulo):
-                    buf[q0 + q] = 0
-                for q in range(ulo, uhi):
-                    buf[q0 + q] = x[src + q]
-                for q in range(uhi, uWb):
-                    buf[q0 + q] = 0
+            src = np.uint64(((n * C + c) * Hp + 2 * i) * Wp)
             dst = np.uint64(c * 16 * T + (r - r0) * tw)
             j0 = 0
             if isz == 4:        # (float32: vectors of tiles, all but an odd last one)
-                j0 = _input_tiles(buf.ctypes.data, Wb,
-                                  v.ctypes.data + 4 * (c * 16 * T + (r - r0) * tw), T, tw)
+                j0 = _input_tiles(xp.ctypes.data + 4 * src, Wp, v.ctypes.data + 4 * dst, T, tw)
             for j in range(np.uint64(j0), utw):
-                q = 2 * j
+                q = src + 2 * j
                 # B^T d: the rows combined (0: d0 - d2, 1: d1 + d2, 2: d2 - d1, 3: d1 - d3)
-                x00, x01, x02, x03 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
-                q += uWb
-                x10, x11, x12, x13 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
-                q += uWb
-                x20, x21, x22, x23 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
-                q += uWb
-                x30, x31, x32, x33 = buf[q], buf[q + 1], buf[q + 2], buf[q + 3]
+                x00, x01, x02, x03 = xp[q], xp[q + 1], xp[q + 2], xp[q + 3]
+                q += uWp
+                x10, x11, x12, x13 = xp[q], xp[q + 1], xp[q + 2], xp[q + 3]
+                q += uWp
+                x20, x21, x22, x23 = xp[q], xp[q + 1], xp[q + 2], xp[q + 3]
+                q += uWp
+                x30, x31, x32, x33 = xp[q], xp[q + 1], xp[q + 2], xp[q + 3]
                 s00, s01, s02, s03 = x00 - x20, x01 - x21, x02 - x22, x03 - x23
                 s10, s11, s12, s13 = x10 + x20, x11 + x21, x12 + x22, x13 + x23
                 s20, s21, s22, s23 = x20 - x10, x21 - x11, x22 - x12, x23 - x13
@@ -3730,20 +3773,21 @@ def _wino_output(m, y, bias, O, Ho, Wo, th, tw, r0, r1, zero):
 
 
 @_kernel
-def wino_forward(x, u, bias, y, v, m, buf, C, H, W, O, Ho, Wo, th, tw, pt, pl, nr, R, k0, k1,
-                 fn, one, zero):
-    """y = the 3x3 stride-1 conv of x (N, C, H, W) with the kernel whose
-    transform is u (O, 16, C) (+ bias (O,) or empty), on chunks k0:k1 of
-    ``nr`` tile rows each (R tile rows in all): per chunk, the input
-    transform into v (C, 16, T), 16 GEMMs m[:, e] (O, T) = u[:, e] @ v[:, e] by
-    single-thread BLAS (``fn``), the output transform into y.  All flat;
-    v, m, buf are scratch (16*C*nr*tw, 16*O*nr*tw, 4*(2*tw + 2) elements)."""
-    isz = x.itemsize
+def wino_forward(xp, u, bias, y, v, m, C, Hp, Wp, O, Ho, Wo, th, tw, nr, R, k0, k1, fn, one,
+                 zero):
+    """y = the 3x3 stride-1 conv of the input, zero-padded as xp (N, C, Hp,
+    Wp) (see ``_wino_input``), with the kernel whose transform is u (O, 16,
+    C) (+ bias (O,) or empty), on chunks k0:k1 of ``nr`` tile rows each (R
+    tile rows in all): per chunk, the input transform into v (C, 16, T), 16
+    GEMMs m[:, e] (O, T) = u[:, e] @ v[:, e] by single-thread BLAS (``fn``),
+    the output transform into y.  All flat; v, m are scratch (16*C*nr*tw,
+    16*O*nr*tw elements)."""
+    isz = xp.itemsize
     for k in range(k0, k1):
         r0 = k * nr
         r1 = min(R, r0 + nr)
         T = (r1 - r0) * tw
-        _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1)
+        _wino_input(xp, v, C, Hp, Wp, th, tw, r0, r1)
         for e in range(16):
             _cblas_gemm_beta(fn, _NT, _NT, O, T, C, one, u.ctypes.data + e * C * isz, 16 * C,
                              v.ctypes.data + e * T * isz, 16 * T, zero,
@@ -3809,20 +3853,19 @@ def _wino_grad_output(g, mg, O, Ho, Wo, th, tw, r0, r1):
 
 
 @_kernel
-def wino_wgrad(x, g, du, v, mg, buf, C, H, W, O, Ho, Wo, th, tw, pt, pl, nr, R, k0, k1, fn,
-               one):
+def wino_wgrad(xp, g, du, v, mg, C, Hp, Wp, O, Ho, Wo, th, tw, nr, R, k0, k1, fn, one):
     """du (O, 16, C) += the sum over the tiles of chunks k0:k1 (``nr`` tile
     rows each, R in all) of (A dy A^T)[o, e] * (B^T d B)[c, e]: per chunk
     the input transform into v (C, 16, T), the output gradient's into
     mg (O, 16, T), and 16 GEMMs du[:, e] += mg[:, e] @ v[:, e]^T by
-    single-thread BLAS (``fn``).  All flat; v, mg, buf scratch as in
-    ``wino_forward``."""
-    isz = x.itemsize
+    single-thread BLAS (``fn``).  All flat; xp (the padded input), v, mg
+    as in ``wino_forward``."""
+    isz = xp.itemsize
     for k in range(k0, k1):
         r0 = k * nr
         r1 = min(R, r0 + nr)
         T = (r1 - r0) * tw
-        _wino_input(x, v, buf, C, H, W, th, tw, pt, pl, r0, r1)
+        _wino_input(xp, v, C, Hp, Wp, th, tw, r0, r1)
         _wino_grad_output(g, mg, O, Ho, Wo, th, tw, r0, r1)
         for e in range(16):
             _cblas_gemm_beta(fn, _NT, _T, O, C, T, one, mg.ctypes.data + e * T * isz, 16 * T,
