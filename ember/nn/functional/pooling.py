@@ -666,7 +666,23 @@ def adaptive_avg_pool1d(input, output_size):
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling of (N, C, H, W) to (N, C, *output_size); ``None``
     keeps that input size."""
+    if isinstance(input, Tensor) and _to_one_by_one(input, output_size):
+        # torch computes a 1x1 output as the mean over the last two axes (its
+        # grad_fn is MeanBackward1): one row sum per plane, no window views
+        return input.mean((-1, -2), keepdim=True)
     return _adaptive_avg(2, "adaptive_avg_pool2d", input, output_size)
+
+
+def _to_one_by_one(input, output_size):
+    """Whether a 2-D adaptive pool's ``output_size`` is 1x1 for ``input``
+    (an int 1, or two entries each 1 or None over a size-1 axis)."""
+    if type(output_size) is int:
+        return output_size == 1 and input.ndim >= 2
+    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2 or input.ndim < 2:
+        return False
+    sizes = input.shape[-2:]
+    return all((o is None and s == 1) or (type(o) is int and o == 1)
+               for o, s in zip(output_size, sizes))
 
 
 def _adaptive_max_flat(x4, out2):
