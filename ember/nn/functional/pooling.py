@@ -36,6 +36,7 @@ from ...backends import namespace, kernels
 from ...backends.generic.pooling import padded as _padded, w_views as _w_views, \
     h_views as _h_views, lowest as _lowest, crop as _crop
 from ...ops import _bw
+from ...ops.reduction import Mean as _Mean
 from ..._bfloat16 import is_float as _isf
 from ..._autocast import autocast_op
 
@@ -667,10 +668,19 @@ def adaptive_avg_pool2d(input, output_size):
     """Average pooling of (N, C, H, W) to (N, C, *output_size); ``None``
     keeps that input size."""
     if isinstance(input, Tensor) and _to_one_by_one(input, output_size):
-        # torch computes a 1x1 output as the mean over the last two axes (its
-        # grad_fn is MeanBackward1): one row sum per plane, no window views
-        return input.mean((-1, -2), keepdim=True)
+        d = input._data
+        if d.dtype.kind != "f" and not _isf(d.dtype):
+            return input.mean((-1, -2), keepdim=True)     # (raises mean's error, as torch)
+        return _GlobalAvg.apply(input, (d.ndim - 2, d.ndim - 1), True, None)
     return _adaptive_avg(2, "adaptive_avg_pool2d", input, output_size)
+
+
+class _GlobalAvg(_Mean):
+    """adaptive_avg_pool2d to 1x1, which torch computes as the mean over the
+    last two axes (its grad_fn is MeanBackward1): the mean op itself (one row
+    sum per plane, no window views), under a class of its own so that ONNX
+    export writes it as GlobalAveragePool."""
+    _node_name = "MeanBackward1"
 
 
 def _to_one_by_one(input, output_size):
