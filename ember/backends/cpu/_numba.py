@@ -300,6 +300,21 @@ def _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, n0, n1):
             gx[n, c, j] = a * (g[n, c, j] - k1) - (x[n, c, j] - mu) * k2
 
 
+@_kernel
+def channel_affine(x, scale, shift, y, r0):
+    """y[i] = x[i] * scale[c] + shift[c] for the rows i of (R, S) views of an
+    (N, C, S) array, c = (r0 + i) % C (r0: the first row's index in the
+    whole array): eval-mode batch norm in one pass."""
+    R, S = x.shape
+    C = scale.shape[0]
+    for i in range(R):
+        c = (r0 + i) % C
+        a = scale[c]
+        b = shift[c]
+        for j in range(S):
+            y[i, j] = x[i, j] * a + b
+
+
 # ---- exp for float32, inside a loop ---------------------------------------------------
 # np.exp is a separate pass over memory; a compiled loop calling libm's expf
 # runs one element at a time.  _exp32 is exp as plain arithmetic, which the
