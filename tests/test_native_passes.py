@@ -13,6 +13,8 @@ import time
 import numpy as np
 import pytest
 
+import torch
+
 import ember
 from ember.backends.cpu import _pool, _winograd
 from helpers import check, rand
@@ -109,6 +111,58 @@ def test_batch_norm_nan_channel_split(threads):
     x[5, 12, 0, 3] = np.inf
     ember.set_num_threads(2)
     check(lambda lib, t: lib.nn.functional.batch_norm(t, None, None, training=True), x)
+
+
+def _offset_cases():
+    rng = np.random.default_rng(4)
+    outlier = rng.standard_normal((32, 16, 16, 16))
+    outlier[0, :, 0, 0] = 1e4               # each channel's first value far off
+    yield outlier
+    yield 1000 + rng.standard_normal((32, 16, 16, 16))       # mean >> spread, long rows
+    yield 1000 + rng.standard_normal((128, 64, 4, 4))        # and short rows
+    first = rng.standard_normal((512, 8))
+    first[0] = 1e5                          # BatchNorm1d: rows of one value
+    yield first
+
+
+@pytest.mark.parametrize("x64", list(_offset_cases()), ids=["outlier", "long", "short", "1d"])
+def test_batch_norm_statistics_one_pass_accuracy(threads, x64):
+    """The compiled forward's one-pass statistics (sums shifted by a rough
+    mean, each row's in float32, the rows' in float64) stay more accurate than
+    a two-pass float32 sum: output and running stats near the float64 answer.
+    (The generic formula -- other devices, EMBER_JIT=0 -- is the two-pass one.)"""
+    from ember.backends.cpu import _jit
+    if _jit.kernels() is None or type(ember.zeros(1)._data) is not np.ndarray:
+        pytest.skip("the compiled batch norm runs on the CPU with the kernels on")
+    x = x64.astype(np.float32)
+    C = x.shape[1]
+    ref = torch.nn.functional.batch_norm(torch.tensor(x.astype(np.float64)), None, None,
+                                         training=True).numpy()
+    want_var = x.astype(np.float64).swapaxes(0, 1).reshape(C, -1).var(axis=1, ddof=1)
+    for nt in (1, 2):
+        ember.set_num_threads(nt)
+        rm, rv = ember.zeros(C), ember.zeros(C)
+        y = ember.nn.functional.batch_norm(ember.tensor(x), rm, rv, training=True, momentum=1.0)
+        # (the float32 mean of values near 1000 is off by up to half an ulp, 3e-5)
+        np.testing.assert_allclose(y.numpy(), ref, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(rv.numpy(), want_var, rtol=2e-6)
+
+
+def test_batch_norm_inf_mean_as_torch(threads):
+    """A channel holding inf takes the two-pass sums: its mean is inf (the
+    running mean too) and its output NaN, as torch's."""
+    x = rand(32, 16, 16, 16, dtype=np.float32)
+    x[7, 3, 2, 2] = np.inf
+    x[1, 9, 0, 0] = -np.inf
+    for lib in (ember, torch):
+        rm, rv = lib.zeros(16), lib.ones(16)
+        y = lib.nn.functional.batch_norm(lib.tensor(x), rm, rv, training=True)
+        if lib is ember:
+            got = rm.numpy(), rv.numpy(), y.numpy()
+        else:
+            want = rm.numpy(), rv.numpy(), y.numpy()
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -66,6 +66,43 @@ def test_batch_norm_eval_without_affine_and_without_running_stats():
     check(lambda lib, x: lib.nn.functional.batch_norm(x, None, None, training=True, eps=1e-3), x)
 
 
+# (N, C, ...): large enough to split over the threads (by rows of the
+# (N * C, S) view), small, and the 2-D, 3-D and 5-D forms
+EVAL_SHAPES = [(32, 16, 16, 16), (2, 5, 3, 3), (64, 7), (8, 6, 11), (2, 3, 4, 5, 6)]
+
+
+@pytest.mark.parametrize("shape", EVAL_SHAPES)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, {}), (np.float32, F32)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_eval_one_pass(shape, dtype, tol, affine):
+    """Eval-mode batch norm is one pass, x * scale_c + shift_c (the
+    ``channel_affine`` kernel): torch's values and gradients, and the same
+    bits at 1 and 2 threads."""
+    C = shape[1]
+    rm = rand(C, seed=3, dtype=dtype)
+    rv = rand(C, seed=4, low=0.5, high=2, dtype=dtype)
+    x = _x(*shape, dtype=dtype)
+    args = (_p(C, dtype), _p(C, dtype, seed=2)) if affine else ()
+
+    def fn(lib, x, *wb):
+        return lib.nn.functional.batch_norm(x, lib.tensor(rm), lib.tensor(rv), *wb,
+                                            training=False)
+    check(fn, x, *args, **tol)
+    before = ember.get_num_threads()
+    outs = []
+    try:
+        for nt in (1, 2):
+            ember.set_num_threads(nt)
+            with ember.no_grad():
+                outs.append(fn(ember, ember.tensor(x), *map(ember.tensor, args)).numpy(force=True))
+    finally:
+        ember.set_num_threads(before)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    # a non-contiguous input takes the generic formula: the same values
+    xt = np.ascontiguousarray(np.swapaxes(x, 0, -1))
+    check(lambda lib, x, *wb: fn(lib, x.transpose(0, -1), *wb), xt, *args, **tol)
+
+
 @pytest.mark.parametrize("dtype,tol", [(np.float64, {}), (np.float32, F32)])
 def test_instance_group_layer_rms_norm(dtype, tol):
     x = _x(4, 6, 5, dtype=dtype)

@@ -108,6 +108,27 @@ def test_adaptive_max_pool2d(xs, out, data):
           data(*xs))
 
 
+@pytest.mark.parametrize("xs,out", [((4, 16, 8, 8), 1), ((4, 16, 5, 7), (1, 1)),
+                                    ((3, 6, 4), [1, 1]), ((4, 6, 5, 1), (1, None)),
+                                    ((4, 5), 1), ((2, 3, 4, 5, 6), 1), ((2, 3, 0, 4), 1),
+                                    ((0, 3, 2, 2), (1, 1))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adaptive_avg_pool2d_to_one(xs, out, dtype):
+    """A 1x1 output is torch's mean over the last two axes (any rank from 2,
+    NaN for empty planes); gradients and double backward as the mean's."""
+    ye, yt = check(lambda lib, x: lib.nn.functional.adaptive_avg_pool2d(x, out),
+                   rand(*xs, dtype=dtype))
+    assert type(ye.grad_fn).__name__ == type(yt.grad_fn).__name__ == "MeanBackward1"
+    if 0 not in xs:
+        x = ember.tensor(rand(*xs), requires_grad=True)
+        assert gradgradcheck(lambda x: ember.nn.functional.adaptive_avg_pool2d(x, out) ** 2, (x,))
+
+
+def test_adaptive_avg_pool2d_to_one_integer_input():
+    _raises(RuntimeError, "could not infer output dtype",
+            lambda L: L.nn.functional.adaptive_avg_pool2d(L.zeros(2, 3, 8, 8, dtype=L.int64), 1))
+
+
 def test_adaptive_pool1d():
     check(lambda lib, x: lib.nn.functional.adaptive_avg_pool1d(x, 4), rand(2, 3, 10))
     check(lambda lib, x: lib.nn.functional.adaptive_max_pool1d(x, 3, return_indices=True),

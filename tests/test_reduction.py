@@ -83,6 +83,24 @@ def test_dim_reductions(op, dim, keepdim, dtype):
         check(lambda L, a: getattr(a, op)(dim=dim, keepdim=keepdim), x)
 
 
+# Large arrays reduced over their trailing axes (a global average pool): the
+# row-sum path (ember.ops.reduction._trailing_sum, from 4096 elements and at
+# most 256 terms per sum) and, for mean, its repeated gradient.
+@pytest.mark.parametrize("dtype", [F64, F32])
+@pytest.mark.parametrize("dim", [-1, (-1, -2), (1, 2, 3), (2, 3)])
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("op", ["sum", "mean"])
+def test_trailing_axes_of_large_arrays(op, dim, keepdim, dtype):
+    x = rand(8, 16, 6, 7, dtype=dtype)
+    check(lambda L, a: getattr(L, op)(a, dim, keepdim=keepdim), x)
+    # a permuted (non-contiguous) input takes NumPy's own reduce
+    check(lambda L, a: getattr(L, op)(a.permute(1, 0, 3, 2), dim, keepdim=keepdim), x)
+
+
+def test_trailing_mean_second_order():
+    second_order(lambda L, a: L.mean(a, (-1, -2)) ** 2, rand(8, 16, 6, 7, seed=3))
+
+
 @pytest.mark.parametrize("op", ["sum", "mean", "nansum", "nanmean", "var", "std", "prod", "amax",
                                 "amin", "logsumexp", "norm", "max", "min", "median", "argmax",
                                 "cumsum", "cumprod", "count_nonzero", "all", "any"])

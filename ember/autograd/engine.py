@@ -309,14 +309,47 @@ def run_backward(roots, grads, retain_graph, create_graph, targets=None, accumul
     return None
 
 
-def _sum(a, g):
-    """Two gradients of one input added, the first a large NumPy array: a
-    pair of arrays by the backend's ``add`` (the CPU splits a CNN's residual
-    gradient sums over its threads), anything else by ``+``.  (The callers
-    add the others themselves: a call costs more than a small sum.)"""
-    if type(g) is np.ndarray:
-        return _kernels(a).add(a, g)
-    return a + g
+def _sum_large(buf, nr, g):
+    """``buf[nr] + g``, two gradients of one input, the first a large NumPy
+    array: a pair of arrays by the backend's ``add`` (the CPU splits a CNN's
+    residual gradient sums over its threads), anything else by ``+``.  When
+    the buffer alone holds ``buf[nr]`` (a fresh array some backward made,
+    owning its memory: no view, no saved state, no other edge shares it),
+    ``g`` is added into it instead (``add_into``): the same sums, without a
+    new array, into memory still in cache (2 MB cold: 300 -> 220 us).  A
+    view spanning all of its base qualifies when it is the base's only
+    holder (a conv's input gradient, reshaped), as for _adoptable.  (The
+    callers add small gradients themselves: a call costs more than a small
+    sum.)"""
+    a = buf[nr]
+    if type(g) is not np.ndarray:
+        return a + g
+    if (getrefcount(a) <= _BUFFER_REFS and a.flags.writeable and g.dtype is a.dtype
+            and g.shape == a.shape and _sole_owner(a)):
+        return _kernels(a).add_into(a, g)
+    return _kernels(a).add(a, g)
+
+
+def _sole_owner(a):
+    """Whether the array ``a`` (held by one reference) reaches memory no other
+    array does: it owns its data, or is a contiguous view of all of a base
+    that owns its data and that ``a`` alone holds."""
+    base = a.base
+    if base is None:
+        return True
+    return (type(base) is np.ndarray and base.base is None and base.nbytes == a.nbytes
+            and a.flags.c_contiguous and getrefcount(base) <= _SOLE_VIEW_REFS + 1)
+
+
+def _buffer_refs(buf, nr):
+    a = buf[nr]
+    return getrefcount(a)
+
+
+# References to a gradient array that only an engine buffer holds, as
+# _sum_large sees them (the buffer, its local, getrefcount's argument),
+# measured on the same call shape as _OWNED_REFS is.
+_BUFFER_REFS = _buffer_refs([np.empty(1)], 0)
 
 
 def _walk_plain(heap, buffers, retain_graph):
@@ -363,11 +396,14 @@ def _walk_plain(heap, buffers, retain_graph):
                 b[e[1]] = g
                 continue
             nr = e[1]
-            if b[nr] is None:
+            prev = b[nr]
+            if prev is None:
                 b[nr] = g
+            elif type(prev) is nd and prev.size >= _LARGE:
+                prev = None    # (only the buffer holds it now: see _sum_large)
+                b[nr] = _sum_large(b, nr, g)
             else:
-                prev = b[nr]
-                g = _sum(prev, g) if type(prev) is nd and prev.size >= _LARGE else prev + g
+                g = prev + g
                 prev = None    # (no reference left: see _accumulate_leaf)
                 # (two 0-d arrays add up to a NumPy scalar)
                 b[nr] = _asarray(g) if isinstance(g, np.generic) else g
@@ -397,11 +433,14 @@ def _send(node, res, buffers, heap, graph):
             b[e[1]] = g
             continue
         nr = e[1]
-        if b[nr] is None:
+        prev = b[nr]
+        if prev is None:
             b[nr] = g
+        elif type(prev) is nd and prev.size >= _LARGE:
+            prev = None    # (only the buffer holds it now: see _sum_large)
+            b[nr] = _sum_large(b, nr, g)
         else:
-            prev = b[nr]
-            g = _sum(prev, g) if type(prev) is nd and prev.size >= _LARGE else prev + g
+            g = prev + g
             prev = None    # (no reference left: see _accumulate_leaf)
             # (two 0-d arrays add up to a NumPy scalar)
             b[nr] = _asarray(g) if isinstance(g, np.generic) else g

@@ -550,6 +550,15 @@ def avg_pool(g, x, geo):
     return y
 
 
+@converts(FP._GlobalAvg)
+def global_avg_pool(g, x, axes, keepdim, acc):
+    """adaptive_avg_pool2d(x, 1): GlobalAveragePool on (N, C, H, W), else the
+    mean over the last two axes."""
+    if x.ndim == 4:
+        return g.op("GlobalAveragePool", x)
+    return _reduce("ReduceMean")(g, x, axes, keepdim)
+
+
 @converts(FN._Affine)
 def batch_norm_eval(g, x, w, b, rm, rv, eps, pshape):
     """Batch norm with running statistics: BatchNormalization (channels on axis 1)."""

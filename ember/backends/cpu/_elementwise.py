@@ -17,3 +17,14 @@ def add(a, b):
             or not (a.flags.c_contiguous and b.flags.c_contiguous):
         return _generic.add(a, b)
     return _pool.binary(np.add, a, b)
+
+
+@KERNELS.register
+def add_into(a, b):
+    """The generic ``add_into`` (``a += b``), split over the threads as
+    ``add`` is when large (the same sums, so the same bits as ``a + b``)."""
+    if type(b) is not np.ndarray or a.shape != b.shape or a.dtype != b.dtype \
+            or a.size < 2 * _pool.ELEMENT_GRAIN or a.dtype.kind not in "fiuc" \
+            or not (a.flags.c_contiguous and b.flags.c_contiguous):
+        return _generic.add_into(a, b)
+    return _pool.binary(np.add, a, b, a)

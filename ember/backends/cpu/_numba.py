@@ -126,54 +126,103 @@ def norm_channels_forward(x, w, b, eps, one, inv_m, y, mean, var, rstd, c0, c1):
     """Per channel c of c0:c1, over the N * S elements x[:, c, :]:  mean_c,
     biased var_c, rstd_c = 1 / sqrt(var_c + eps),
     y = (x - mean_c) * (rstd_c * w_c) + b_c  (w, b: (C,) or None).
+    The statistics take one pass over x (then one for y): the sums of
+    d = x - k and d^2, k the mean of the channel's first rows (_bn_shift),
+    each row's sums in x's dtype and the rows' in float64 (torch sums in
+    double too), var = mean(d^2) - mean(d)^2.  k is the mean of at least
+    min(M, 256) of the values, so mean(d)^2 is at most M / 256 times var (and
+    at most N times, for rows of 256 or more): the subtraction loses at most
+    that factor of the sums' precision.  A channel whose statistics come out
+    inf or NaN is redone in two passes (mean, then the centred squares), so
+    an inf gives the mean inf as torch's does.
     (The backward takes x and mean, not the centred x: one array less to
     write, and to allocate, per call.)"""
     N, S = x.shape[0], x.shape[2]
     zero = one - one
+    inv64 = 1.0 / (N * S)
+    ks = np.empty(c1 - c0, x.dtype)       # (the shifts, rounded to x's dtype)
+    sums = np.zeros(c1 - c0, np.float64)
+    squares = np.zeros(c1 - c0, np.float64)
     if S >= _BN_LONG:
         for c in range(c0, c1):
-            s = zero
-            for n in range(N):
-                for j in range(S):
-                    s += x[n, c, j]
-            mu = s * inv_m
-            ss = zero
-            for n in range(N):
-                for j in range(S):
-                    d = x[n, c, j] - mu
-                    ss += d * d
-            mean[c] = mu
-            var[c] = ss * inv_m
-            rstd[c] = one / np.sqrt(var[c] + eps)
+            i = c - c0
+            ks[i] = _bn_shift(x, c, zero)
+            _bn_row_sums(x, c, 0, N, ks[i], zero, sums, squares, i)
+            _bn_stats(x, c, ks[i], sums[i], squares[i], inv64, eps, one, inv_m, mean, var, rstd)
             # (at once, while the channel is still in cache)
             _bn_affine(x, w, b, mean, rstd, zero, y, c, 0, N)
         return
     for c in range(c0, c1):
-        mean[c] = zero
-        var[c] = zero
+        ks[c - c0] = _bn_shift(x, c, zero)
     for n in range(N):
         for c in range(c0, c1):
-            s = zero
-            for j in range(S):
-                s += x[n, c, j]
-            mean[c] += s
+            _bn_row_sums(x, c, n, n + 1, ks[c - c0], zero, sums, squares, c - c0)
     for c in range(c0, c1):
-        mean[c] *= inv_m
-    for n in range(N):
-        for c in range(c0, c1):
-            mu = mean[c]
-            ss = zero
-            for j in range(S):
-                d = x[n, c, j] - mu
-                ss += d * d
-            var[c] += ss
-    for c in range(c0, c1):
-        var[c] *= inv_m
-    for c in range(c0, c1):
-        rstd[c] = one / np.sqrt(var[c] + eps)
+        i = c - c0
+        _bn_stats(x, c, ks[i], sums[i], squares[i], inv64, eps, one, inv_m, mean, var, rstd)
     for n in range(N):
         for c in range(c0, c1):
             _bn_affine(x, w, b, mean, rstd, zero, y, c, n, n + 1)
+
+
+@njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
+def _bn_shift(x, c, zero):
+    """A rough mean of channel c (float64): the mean of its first rows,
+    at least 256 values (or all of them)."""
+    N, S = x.shape[0], x.shape[2]
+    r = min(N, (S + 255) // S)
+    t = 0.0
+    for n in range(r):
+        s = zero
+        for j in range(S):
+            s += x[n, c, j]
+        t += s
+    return t / (r * S)
+
+
+@njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
+def _bn_row_sums(x, c, n0, n1, k, zero, sums, squares, i):
+    """sums[i] += sum(x[n0:n1, c] - k), squares[i] += sum((x[n0:n1, c] - k)^2):
+    each row in x's dtype, added in float64."""
+    for n in range(n0, n1):
+        s = zero
+        ss = zero
+        for j in range(x.shape[2]):
+            d = x[n, c, j] - k
+            s += d
+            ss += d * d
+        sums[i] += s
+        squares[i] += ss
+
+
+@njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
+def _bn_stats(x, c, k, s, ss, inv64, eps, one, inv_m, mean, var, rstd):
+    """mean[c], var[c] (biased) and rstd[c] of channel c from the sums of
+    d = x - k and d^2, rounded to the arrays' dtype; a channel whose sums are
+    not finite (an inf or NaN in it) in two passes instead."""
+    mu = s * inv64
+    v = ss * inv64 - mu * mu
+    if np.isfinite(mu) and np.isfinite(v):
+        if v < 0.0:          # (rounding)
+            v = 0.0
+        mean[c] = k + mu
+        var[c] = v
+    else:
+        N, S = x.shape[0], x.shape[2]
+        zero = one - one
+        t = zero
+        for n in range(N):
+            for j in range(S):
+                t += x[n, c, j]
+        m = t * inv_m
+        t = zero
+        for n in range(N):
+            for j in range(S):
+                d = x[n, c, j] - m
+                t += d * d
+        mean[c] = m
+        var[c] = t * inv_m
+    rstd[c] = one / np.sqrt(var[c] + eps)
 
 
 @njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
@@ -249,6 +298,21 @@ def _bn_grad(g, x, mean, rstd, w, sgs, sgxs, inv_m, gx, c, n0, n1):
     for n in range(n0, n1):
         for j in range(g.shape[2]):
             gx[n, c, j] = a * (g[n, c, j] - k1) - (x[n, c, j] - mu) * k2
+
+
+@_kernel
+def channel_affine(x, scale, shift, y, r0):
+    """y[i] = x[i] * scale[c] + shift[c] for the rows i of (R, S) views of an
+    (N, C, S) array, c = (r0 + i) % C (r0: the first row's index in the
+    whole array): eval-mode batch norm in one pass."""
+    R, S = x.shape
+    C = scale.shape[0]
+    for i in range(R):
+        c = (r0 + i) % C
+        a = scale[c]
+        b = shift[c]
+        for j in range(S):
+            y[i, j] = x[i, j] * a + b
 
 
 # ---- exp for float32, inside a loop ---------------------------------------------------

@@ -380,11 +380,12 @@ def multiply(a, b):
     return binary(np.multiply, a, b)
 
 
-def binary(ufunc, a, b):
+def binary(ufunc, a, b, out=None):
     """``ufunc(a, b)`` for two C-contiguous arrays of one shape and dtype,
     each thread computing its range of the flat elements (a float sum as
-    native jobs, ``flat_pass``)."""
-    out = np.empty(a.shape, a.dtype)
+    native jobs, ``flat_pass``); into ``out`` (which may be ``a``) when given."""
+    if out is None:
+        out = np.empty(a.shape, a.dtype)
     fa, fb, fo = a.reshape(-1), b.reshape(-1), out.reshape(-1)
     k = _jit.kernels() if ufunc is np.add and a.dtype.char in "fd" else None
     if k is not None and flat_pass(k._PASS_ADD, fa, fo, fb):

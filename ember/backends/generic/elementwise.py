@@ -12,6 +12,16 @@ def add(a, b):
     return a + b
 
 
+@GENERIC.register
+def add_into(a, b):
+    """``a += b``, returning ``a``: the engine's sum of two gradients of one
+    input when ``a`` is a fresh array that nothing else holds (the sum then
+    lands in memory just written, and no new array is made).  Same shape and
+    dtype."""
+    a += b
+    return a
+
+
 # Elements from which ``a + b`` of arrays is worth the kernel table's look-up
 # (below it the operator runs directly: the look-up is a small sum's whole time).
 LARGE = 1 << 17

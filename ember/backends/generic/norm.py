@@ -71,6 +71,16 @@ def normalize(xv, w, b, spec, stats):
 
 
 @GENERIC.register
+def channel_affine(x, scale, shift):
+    """``x * scale + shift`` with ``scale`` and ``shift`` of shape (1, C, 1, ...)
+    in x's dtype: eval-mode batch norm, the running statistics folded into
+    one scale and shift per channel (as torch's CPU kernel does)."""
+    y = x * scale
+    y += shift
+    return y
+
+
+@GENERIC.register
 def normalize_value(xv, w, b, spec):
     """``normalize``'s y alone, for a forward that saves nothing (no_grad,
     no running statistics): the backend's ``normalize``, its y kept (a

@@ -212,8 +212,7 @@ class _Affine(Op):
         shift = -rm.reshape(pshape) * scale
         if b is not None:
             shift = shift + b.reshape(pshape)
-        y = x * scale
-        y += shift.astype(x.dtype, copy=False)
+        y = kernels(x).channel_affine(x, scale, shift.astype(x.dtype, copy=False))
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, w)
             ctx.rstd, ctx.rm, ctx.pshape = rstd.astype(x.dtype, copy=False), \

@@ -36,6 +36,7 @@ from ...backends import namespace, kernels
 from ...backends.generic.pooling import padded as _padded, w_views as _w_views, \
     h_views as _h_views, lowest as _lowest, crop as _crop
 from ...ops import _bw
+from ...ops.reduction import Mean as _Mean
 from ..._bfloat16 import is_float as _isf
 from ..._autocast import autocast_op
 
@@ -666,7 +667,32 @@ def adaptive_avg_pool1d(input, output_size):
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling of (N, C, H, W) to (N, C, *output_size); ``None``
     keeps that input size."""
+    if isinstance(input, Tensor) and _to_one_by_one(input, output_size):
+        d = input._data
+        if d.dtype.kind != "f" and not _isf(d.dtype):
+            return input.mean((-1, -2), keepdim=True)     # (raises mean's error, as torch)
+        return _GlobalAvg.apply(input, (d.ndim - 2, d.ndim - 1), True, None)
     return _adaptive_avg(2, "adaptive_avg_pool2d", input, output_size)
+
+
+class _GlobalAvg(_Mean):
+    """adaptive_avg_pool2d to 1x1, which torch computes as the mean over the
+    last two axes (its grad_fn is MeanBackward1): the mean op itself (one row
+    sum per plane, no window views), under a class of its own so that ONNX
+    export writes it as GlobalAveragePool."""
+    _node_name = "MeanBackward1"
+
+
+def _to_one_by_one(input, output_size):
+    """Whether a 2-D adaptive pool's ``output_size`` is 1x1 for ``input``
+    (an int 1, or two entries each 1 or None over a size-1 axis)."""
+    if type(output_size) is int:
+        return output_size == 1 and input.ndim >= 2
+    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2 or input.ndim < 2:
+        return False
+    sizes = input.shape[-2:]
+    return all((o is None and s == 1) or (type(o) is int and o == 1)
+               for o, s in zip(output_size, sizes))
 
 
 def _adaptive_max_flat(x4, out2):
