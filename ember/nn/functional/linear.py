@@ -1,5 +1,6 @@
 """linear and bilinear: the affine maps behind nn.Linear and nn.Bilinear."""
 import math
+import warnings as _warnings
 
 import numpy as np
 
@@ -9,7 +10,7 @@ from ..._tensor_base import _wrap
 from ...autograd import function as _fn
 from ...autograd.function import Op, _NULL_CTX
 from ...autograd.grad_mode import state as _gm
-from ...backends import kernels, quiet
+from ...backends import kernels, quiet, _fperr
 from ...ops import _bw
 from ..._autocast import autocast_op
 
@@ -77,7 +78,9 @@ def linear(input, weight, bias=None):
         # wrapped, without apply's general argument handling (a GPT step makes
         # 17 of these).  bfloat16 (not kind "f"), ONNX tracing and any failure
         # take apply, which words the error.
-        quiet()
+        f = _warnings.filters   # (quiet() inline: inf/nan silent, as torch's)
+        if not f or f[0] is not _fperr.installed:
+            quiet()
         try:
             return _wrap(_Linear.forward(_NULL_CTX, xd, wd, None if bias is None else bias._data))
         except Exception:
