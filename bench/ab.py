@@ -9,7 +9,10 @@ the median milliseconds per step and the median of the per-round ratios
 (this tree / base; above 1.0: slower now).  ``--best-of K`` times K blocks
 of ``steps`` steps in each process and keeps the fastest block: on a busy
 machine the sub-millisecond workloads swing 0.6-1.6 from round to round,
-while the fastest block of each process moves a few percent.  A subprocess per run keeps the
+while the fastest block of each process moves a few percent.  ``--cpu``
+times the process's CPU time (all its threads) instead of wall time: with
+OMP_NUM_THREADS=1 on a machine other jobs load, the steadiest measure of
+the work itself (as ``bench/run.py --cpu``).  A subprocess per run keeps the
 two trees' modules apart and lets other load on the machine hit both alike.
 Threads follow the environment (set OMP_NUM_THREADS=1 for the quietest
 numbers on a busy machine).
@@ -28,6 +31,7 @@ TREE = os.path.dirname(HERE)
 _CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[2])
+clock = time.process_time if sys.argv[5] == "cpu" else time.perf_counter
 import ember, workloads
 make, steps, _ = workloads.WORKLOADS[sys.argv[3]]
 ember.manual_seed(0)
@@ -36,18 +40,18 @@ for _ in range(max(2, steps // 4)):
     step()
 best = float("inf")
 for _ in range(int(sys.argv[4])):
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(steps):
         step()
-    best = min(best, (time.perf_counter() - t0) / steps)
+    best = min(best, (clock() - t0) / steps)
 print(json.dumps(best))
 """
 
 
-def run_once(tree, name, blocks=1):
+def run_once(tree, name, blocks=1, clock="wall"):
     # (each tree's own bench/workloads.py: the workloads' set-up may differ)
     out = subprocess.run([sys.executable, "-c", _CHILD, tree, os.path.join(tree, "bench"), name,
-                          str(blocks)], capture_output=True, text=True, check=True)
+                          str(blocks), clock], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -60,6 +64,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--best-of", type=int, default=1, metavar="K",
                     help="time K blocks per process and keep the fastest (default 1)")
+    ap.add_argument("--cpu", action="store_true",
+                    help="time the process's CPU time, not wall time (use OMP_NUM_THREADS=1)")
     args = ap.parse_args(argv)
     names = args.workloads or list(workloads.WORKLOADS)
     times = {n: ([], []) for n in names}
@@ -71,13 +77,15 @@ def main(argv=None):
             order = [(0, args.base), (1, TREE)] if r % 2 == 0 else [(1, TREE), (0, args.base)]
             for i, tree in order:
                 try:
-                    times[n][i].append(run_once(tree, n, args.best_of))
+                    times[n][i].append(run_once(tree, n, args.best_of,
+                                               "cpu" if args.cpu else "wall"))
                 except subprocess.CalledProcessError:   # (a workload the other tree lacks)
                     missing.add(n)
                     break
     for n in sorted(missing):
         print(f"{n}: does not run in both trees, left out")
     names = [n for n in names if n not in missing]
+    print("clock:", "CPU time of each process" if args.cpu else "wall time")
     print(f"{'workload':<12} {'base ms':>9} {'this ms':>9} {'this/base':>9} {'range':>13}")
     for n in names:
         base, this = times[n]

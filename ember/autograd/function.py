@@ -418,6 +418,14 @@ def apply_view(cls, x, arg):
     t._data = out
     t.grad_fn = None
     t.requires_grad = False
+    b = x._data
+    if not _gm.enabled and type(out) is np.ndarray and \
+            (out.base if out.base is not None else out) is (b.base if b.base is not None else b):
+        # (_mark_view's answer inline for a NumPy view under no_grad, where no
+        # view is remembered for the graph: a GPT step makes 32 views)
+        t._vc = x._vc
+        t._base = x if x._base is None else x._base
+        return t
     t._vc = [0]
     _mark_view(t, x)
     return t

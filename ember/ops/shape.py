@@ -18,8 +18,10 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor_base import TensorBase, Size, _wrap, _dim, _type_name
-from ..autograd.function import Op, apply_view as _apply_view
+from ..autograd import function as _fn
+from ..autograd.function import Op, apply_view as _apply_view, _NULL_CTX
 from ..autograd.grad_mode import state as _gm
+from .._bfloat16 import state as _bf16
 from ..backends import namespace, kernels
 from . import _bw
 
@@ -654,7 +656,10 @@ class Split(Op):
         if ctx.needs_input_grad:
             ctx.x_shape, ctx.bounds, ctx.axis = x.shape, bounds, axis
         pre = (slice(None),) * axis
-        return tuple(x[pre + (slice(a, b),)] for a, b in bounds)
+        pieces = []     # (a plain loop: a generator resumes once per piece, a call each)
+        for a, b in bounds:
+            pieces.append(x[pre + (slice(a, b),)])
+        return tuple(pieces)
 
     @staticmethod
     def backward(ctx, *gs):
@@ -688,6 +693,26 @@ def _tiles(bounds, n):
 
 
 def _split_bounds(input, bounds, ax):
+    if not (_gm.enabled and input.requires_grad) and _fn._tracer is None \
+            and (not _bf16.on or input._data.dtype is not _bf16.dtype):
+        # Nothing to record (no_grad: a GPT layer's q, k, v split): the pieces
+        # made and marked views here, without apply's argument handling and
+        # its wrapping of a tuple.  ONNX tracing, any failure (apply words the
+        # error) and bfloat16 input (apply's dispatch) take apply.
+        try:
+            pieces = Split.forward(_NULL_CTX, input._data, bounds, ax)
+        except Exception:
+            pieces = None
+        if pieces is not None:
+            vc = input._vc
+            base = input if input._base is None else input._base
+            outs = []
+            for piece in pieces:
+                t = _wrap(piece)
+                t._vc = vc
+                t._base = base
+                outs.append(t)
+            return tuple(outs)
     out = Split.apply(input, bounds, ax)
     return _mark_views(out, input)
 
@@ -730,7 +755,7 @@ def split(tensor, split_size_or_sections=None, dim=0, *, split_size=None):
                            f"size of {n}")
     if n == 0:
         return _split_bounds(tensor, [(0, 0)], ax)
-    return _split_bounds(tensor, [(a, min(a + ss, n)) for a in range(0, n, ss)], ax)
+    return _split_bounds(tensor, [(a, a + ss if a + ss < n else n) for a in range(0, n, ss)], ax)
 
 
 def chunk(input, chunks, dim=0):

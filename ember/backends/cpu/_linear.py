@@ -34,8 +34,9 @@ def _transposed(x, w, b):
     shape = x.shape
     rows = x.size // n_in if n_in else 0
     # (past 64 rows only into more outputs than rows: 128 rows into 128
-    # outputs from 784 inputs, an MLP's first layer, came out even)
-    if not _T_ROWS_MIN <= rows <= min(_T_ROWS_MAX, n_out if rows <= 64 else n_out - 1):
+    # outputs from 784 inputs, an MLP's first layer, came out even.  Plain
+    # comparisons, not min(): this runs for every Linear of a decoder.)
+    if rows < _T_ROWS_MIN or rows > _T_ROWS_MAX or rows > (n_out if rows <= 64 else n_out - 1):
         return None
     dtype = x.dtype
     if dtype != w.dtype or dtype.char not in "fd" or not x.flags.c_contiguous \
@@ -43,8 +44,11 @@ def _transposed(x, w, b):
             or _jit.kernels_for(dtype) is None:
         return None
     work = rows * n_in * n_out      # (split as _pool.matmul splits a product)
-    parts = min(_pool._num_threads, work // _pool._GEMM_GRAIN) \
-        if work >= 2 * _pool._GEMM_GRAIN else 1
+    parts = 1
+    if work >= 2 * _pool._GEMM_GRAIN:
+        parts = _pool._num_threads
+        if work // _pool._GEMM_GRAIN < parts:
+            parts = work // _pool._GEMM_GRAIN
     if len(shape) == 2:
         return _pool.linear_t(x, w, b, parts)
     out = _pool.linear_t(x.reshape(rows, n_in), w, b, parts)

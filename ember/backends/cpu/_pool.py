@@ -537,7 +537,8 @@ def linear_t(x, w, b, parts):
         if _num_threads > 1 and _blas_given is None and _pool is not None:
             _own_blas()     # (as in matmul: OpenBLAS's threads stay off while Ember computes)
         y = np.empty((m, w.shape[0]), x.dtype)
-        return y if _jit.module().linear_t_one(x, w, bias, y, fn, om, code, blocks) >= 0 else None
+        # (_jit._module: loaded, since the ?gemm was found through it)
+        return y if _jit._module.linear_t_one(x, w, bias, y, fn, om, code, blocks) >= 0 else None
     n = w.shape[0]
     y = np.empty((m, n), x.dtype)
     try:

@@ -22,8 +22,10 @@ from ... import _dtype as D
 from ..._errors import not_a_tensor
 from ..._tensor import Tensor
 from ..._tensor_base import _wrap
-from ...autograd.function import Op
-from ...backends import namespace, kernels, backend_of, make_readonly
+from ...autograd import function as _fn
+from ...autograd.function import Op, _NULL_CTX
+from ...autograd.grad_mode import state as _gm
+from ...backends import namespace, kernels, backend_of, make_readonly, quiet, _fperr
 from ...random import uniform_array
 from ...ops.elementwise import where as _where
 from ...autograd.function import is_tracing as _is_tracing
@@ -280,6 +282,22 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """
     add, bias, causal, scale, p, gk, gv = _prepare(query, key, value, attn_mask, dropout_p,
                                                    is_causal, scale, enable_gqa)
+    if not (_gm.enabled and (query.requires_grad or key.requires_grad or value.requires_grad
+                             or (add is not None and add.requires_grad))) \
+            and _fn._tracer is None and query._data.dtype.kind == "f":
+        # Nothing to record (no_grad, inference, decoding): the forward on the
+        # arrays, wrapped, without apply's handling of eleven arguments.
+        # bfloat16 (not kind "f": apply runs its widened twin), ONNX tracing
+        # and any failure take apply, which words the error.
+        f = warnings.filters    # (quiet() inline: inf/nan silent, as torch's)
+        if not f or f[0] is not _fperr.installed:
+            quiet()
+        try:
+            return _wrap(_SDPA.forward(_NULL_CTX, query._data, key._data, value._data,
+                                       None if add is None else add._data, bias, causal, scale,
+                                       p, gk, gv, False))
+        except Exception:
+            pass
     return _SDPA.apply(query, key, value, add, bias, causal, scale, p, gk, gv, False)
 
 

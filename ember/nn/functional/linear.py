@@ -1,12 +1,16 @@
 """linear and bilinear: the affine maps behind nn.Linear and nn.Bilinear."""
 import math
+import warnings as _warnings
 
 import numpy as np
 
 from ..._errors import not_a_tensor
 from ..._tensor import Tensor
-from ...autograd.function import Op
-from ...backends import kernels
+from ..._tensor_base import _wrap
+from ...autograd import function as _fn
+from ...autograd.function import Op, _NULL_CTX
+from ...autograd.grad_mode import state as _gm
+from ...backends import kernels, quiet, _fperr
 from ...ops import _bw
 from ..._autocast import autocast_op
 
@@ -67,6 +71,20 @@ def linear(input, weight, bias=None):
             or (bias is not None and (bias._data.dtype != xd.dtype
                                       or bias._data.shape != wd.shape[:1])):
         _check_linear(input, weight, bias)
+    if not (_gm.enabled and (input.requires_grad or weight.requires_grad
+                             or (bias is not None and bias.requires_grad))) \
+            and _fn._tracer is None and xd.dtype.kind == "f":
+        # Nothing to record (no_grad, inference): the forward on the arrays,
+        # wrapped, without apply's general argument handling (a GPT step makes
+        # 17 of these).  bfloat16 (not kind "f"), ONNX tracing and any failure
+        # take apply, which words the error.
+        f = _warnings.filters   # (quiet() inline: inf/nan silent, as torch's)
+        if not f or f[0] is not _fperr.installed:
+            quiet()
+        try:
+            return _wrap(_Linear.forward(_NULL_CTX, xd, wd, None if bias is None else bias._data))
+        except Exception:
+            pass
     return _Linear.apply(input, weight, bias)
 
 

@@ -26,13 +26,17 @@ double backward is exact.  The array formulas are the backend's kernels
 ``normalize`` / ``normalize_backward`` (generic: ember.backends.generic.norm).
 """
 import numbers
+import warnings as _warnings
 
 import numpy as np
 
 from ..._tensor import Tensor
+from ..._tensor_base import _wrap
 from ..._errors import not_a_tensor
-from ...autograd.function import Op
-from ...backends import namespace, kernels
+from ...autograd import function as _fn
+from ...autograd.function import Op, _NULL_CTX
+from ...autograd.grad_mode import state as _gm
+from ...backends import namespace, kernels, quiet, _fperr
 from ...ops import _bw
 from ..._bfloat16 import is_float as _isf
 
@@ -431,6 +435,22 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
     if x.dtype.kind != "f":
         _float_input(input, "LayerNormKernelImpl")
     spec = _spec((R, D), (1,), (1, D), True, eps)
+    if not (_gm.enabled and (input.requires_grad or (weight is not None and weight.requires_grad)
+                             or (bias is not None and bias.requires_grad))) \
+            and _fn._tracer is None and x.dtype.kind == "f":
+        # Nothing to record (no_grad, inference): the forward on the arrays,
+        # wrapped, without apply's handling of six arguments (a GPT step makes
+        # 9 of these).  bfloat16 (not kind "f": apply runs its widened twin),
+        # ONNX tracing and any failure take apply, which words the error.
+        f = _warnings.filters   # (quiet() inline: inf/nan silent, as torch's)
+        if not f or f[0] is not _fperr.installed:
+            quiet()
+        try:
+            return _wrap(_LayerNorm.forward(_NULL_CTX, x, None if weight is None else weight._data,
+                                            None if bias is None else bias._data, spec, None,
+                                            x.shape))
+        except Exception:
+            pass
     return _LayerNorm.apply(input, weight, bias, spec, None, x.shape)
 
 
