@@ -8,8 +8,9 @@ Cases (each timed at 1 thread and at 2 threads in the same process):
   native no-op   a kind-4 flat pass over 64 elements cut into 2 jobs
   sdpa b1        causal SDPA of the small GPT at batch 1 (1, 4, 64, 32),
                  split over the (batch, head) pairs as kind-4 jobs
-Each round times a block of ``reps`` calls; a time is the median of the
-rounds' per-call means (the ``min`` column: the fastest round).  With
+Each round times a block of ``reps`` calls of every case and mode in turn;
+the columns are the fastest, the first quartile and the median of the
+rounds' per-call means.  With
 ``--busy`` a child process spins on the last CPU of this process's affinity
 for the whole run, so the worker thread competes for that core: the case a
 split must survive (another process, torch's OpenMP threads still spinning,
@@ -56,29 +57,38 @@ def _cases():
 
 def child(reps, rounds):
     import ember
+    from ember.backends.cpu import _pool
     cases = _cases()
-    rows = []
-    for name, fn in cases.items():
-        for threads in (1, 2):
-            ember.set_num_threads(threads)
-            for _ in range(200):
+    # "2t held": two threads with the worker kept from claiming (the hook of
+    # trees that have it): the caller runs every job, the worst case
+    modes = ["1t", "2t"] + (["2t held"] if hasattr(_pool._Pool, "hold_workers") else [])
+    times = {(name, m): [] for name in cases for m in modes}
+    for _ in range(rounds):      # (the modes alternate round by round)
+        for name, fn in cases.items():
+            for m in modes:
+                ember.set_num_threads(1 if m == "1t" else 2)
                 fn()
-            times = []
-            for _ in range(rounds):
+                if _pool._pool is not None and "2t" in m and hasattr(_pool._pool, "hold_workers"):
+                    _pool._pool.hold_workers(m == "2t held")
+                for _ in range(20):
+                    fn()
                 t0 = time.perf_counter_ns()
                 for _ in range(reps):
                     fn()
-                times.append((time.perf_counter_ns() - t0) / reps / 1000)
-            rows.append((name, threads, statistics.median(times), min(times)))
-    for name, threads, med, low in rows:
-        print(f"{name:14s} {threads}t  median {med:7.2f} us   min {low:7.2f} us")
+                times[name, m].append((time.perf_counter_ns() - t0) / reps / 1000)
+                if _pool._pool is not None and hasattr(_pool._pool, "hold_workers"):
+                    _pool._pool.hold_workers(False)
+    for (name, m), t in times.items():
+        t = sorted(t)
+        print(f"{name:14s} {m:8s} min {t[0]:8.2f}  p25 {t[len(t) // 4]:8.2f}  "
+              f"median {statistics.median(t):8.2f} us")
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--tree", default=ROOT)
-    p.add_argument("--reps", type=int, default=2000)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--reps", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=40)
     p.add_argument("--busy", action="store_true", help="spin a process on the last CPU")
     p.add_argument("--child", action="store_true")
     args = p.parse_args()

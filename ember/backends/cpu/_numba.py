@@ -1993,12 +1993,27 @@ def _claim(typingctx, flag, i, job):
 # posted to worker w, [2w + 1] the last done, [2n + w] 1 while it sleeps,
 # [3n + w] the last claimed (by the worker, or by the caller that ran it
 # itself), [4n] the test hook (nonzero: workers claim nothing, as if they
-# never got a core), then the addresses of clock_gettime and sched_yield.
+# never got a core), [4n + 1] how many posted jobs the calling threads ran
+# themselves (bench/serial.py reports it), [4n + 2] the longest a calling
+# thread's own range may take for it to take the workers' jobs (ns; see
+# gemm_finish), then the addresses of clock_gettime and sched_yield.
 
 @njit(cache=True, nogil=True)
 def _workers(flags):
     """The number of workers the pool's ``flags`` array describes (see above)."""
-    return (flags.shape[0] - 3) // 4
+    return (flags.shape[0] - 5) // 4
+
+
+@njit(cache=True, nogil=True)
+def _now(flags):
+    """The monotonic clock in ns (its function's address is in the flags'
+    second-to-last entry), or 0 without one."""
+    clock = flags[flags.shape[0] - 2]
+    if clock == 0:
+        return 0
+    ts = np.zeros(2, np.int64)
+    _call_clock(clock, _CLOCK_MONOTONIC, ts.ctypes.data)
+    return ts[0] * 1_000_000_000 + ts[1]
 
 
 @intrinsic
@@ -2180,14 +2195,24 @@ def gemm_finish(jobs, flags, parts):
     worker without a core -- another process, OpenMP threads still spinning
     -- would otherwise make this thread wait for it), then wait for the
     workers that did claim theirs.  Who runs a job does not change what it
-    computes: its range is fixed by the split, its code the same compiled copy."""
+    computes: its range is fixed by the split, its code the same compiled copy.
+    Only short jobs are taken (job 0 done within flags[4n + 2] ns): a long
+    one's worker, on a machine with more threads than cores, gets its turn
+    while this thread waits, and the split still runs on two shares of
+    the machine; taken, the job would run on this thread's one share."""
+    if parts == 1:       # (linear_t_one passes a job row as ``flags``: read nothing there)
+        gemm_job(jobs[0])
+        return
+    start = _now(flags)
     gemm_job(jobs[0])
     workers = _workers(flags)
-    for w in range(parts - 1):
-        job = flags[2 * w]
-        if _claim(flags, 3 * workers + w, job):
-            gemm_job(jobs[w + 1])
-            _store_release(flags, 2 * w + 1, job)
+    if _now(flags) - start <= flags[4 * workers + 2] or flags[4 * workers] != 0:  # (or held)
+        for w in range(parts - 1):
+            job = flags[2 * w]
+            if _claim(flags, 3 * workers + w, job):
+                gemm_job(jobs[w + 1])
+                _store_release(flags, 2 * w + 1, job)
+                flags[4 * workers + 1] += 1
     for w in range(parts - 1):
         while not spin_until(flags, 2 * w + 1, flags[2 * w], 1 << 20):
             pass
@@ -2886,7 +2911,11 @@ def steal(flags, w, job):
     """Claim job number ``job``, posted to worker w, for the calling thread
     (True: it runs the job and then marks it done with ``post``; False: the
     worker has it)."""
-    return _claim(flags, 3 * _workers(flags) + w, job)
+    workers = _workers(flags)
+    if _claim(flags, 3 * workers + w, job):
+        flags[4 * workers + 1] += 1
+        return True
+    return False
 
 
 @njit(cache=True, nogil=True)
@@ -2965,6 +2994,9 @@ def spin_past(flag, i, seen, ns):
             return False
 
 
+SERVE_IDLE, SERVE_PYTHON, SERVE_LATE = 0, 1, 2    # (what ``serve`` returns for)
+
+
 @njit(cache=True, nogil=True)
 def serve(flags, jobs, w, seen, idle_ns, finished, gil_ns):
     """Worker w's loop, without the GIL.  First marks job ``finished`` done
@@ -2976,15 +3008,20 @@ def serve(flags, jobs, w, seen, idle_ns, finished, gil_ns):
     ``gemm_finish``), and then posted the next, so the worker takes the
     latest number posted and skips a job it could not claim.  A native job
     (kinds 1-4) runs here and is marked done in flags[2w + 1], then the
-    worker waits for the next.  Returns (job number, True) for a claimed job
-    Python must run (after ``gil_ns`` nanoseconds: see below), or (seen,
-    False) after ``idle_ns`` nanoseconds with no job."""
+    worker waits for the next.  Returns (job number, SERVE_PYTHON) for a
+    claimed job Python must run (after ``gil_ns`` nanoseconds: see below),
+    (seen, SERVE_IDLE) after ``idle_ns`` nanoseconds with no job, or (job
+    number, SERVE_LATE) when the caller took the job before this thread
+    could: this thread is not getting a core in time (a loaded machine), and
+    its spinning would only take CPU time from the threads that do the work
+    (with more threads than cores, a thread that spins is given the core
+    again and again, sched_yield or not), so it sleeps until the next job."""
     if finished > 0:
         _store_release(flags, 2 * w + 1, finished)
     workers = _workers(flags)
     while True:
         if not spin_past(flags, 2 * w, seen, idle_ns):
-            return seen, False
+            return seen, SERVE_IDLE
         if _load_acquire(flags, 4 * workers) != 0:    # (the tests' hook: claim nothing)
             _spin(flags, 4 * workers, 0, 64, False)
             continue
@@ -3000,10 +3037,9 @@ def serve(flags, jobs, w, seen, idle_ns, finished, gil_ns):
             # Claimed after the wait: a caller done by then takes it itself.
             pause(flags, gil_ns)
         if not _claim(flags, 3 * workers + w, want):
-            seen = want          # (the caller ran it)
-            continue
+            return want, SERVE_LATE     # (the caller ran it)
         if python:
-            return want, True
+            return want, SERVE_PYTHON
         gemm_job(jobs[w + 1])
         _store_release(flags, 2 * w + 1, want)
         seen = want
