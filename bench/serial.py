@@ -76,7 +76,7 @@ def main():
         if pool is None:
             return 0, 0
         w = len(pool.jobs)
-        took = int(pool.flags[4 * w + 1]) if pool.flags.shape[0] == 4 * w + 5 else 0
+        took = int(pool.flags[4 * w + 1]) if pool.flags.shape[0] == 4 * w + 4 else 0
         return int(pool.flags[0:2 * w:2].sum()), took
 
     posted0, took0 = jobs()

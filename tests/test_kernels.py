@@ -562,7 +562,7 @@ def test_pool_post_and_pause_primitives():
     k = _jit.module()
     if k is None:
         pytest.skip("no compiled kernels")
-    flags = np.zeros(4 * 1 + 5, np.int64)       # one worker: posted, done, asleep, claimed;
+    flags = np.zeros(4 * 1 + 4, np.int64)       # one worker: posted, done, asleep, claimed;
                                                 # the hook; 2 addresses
     flags[-2] = _parallel._libc_address("clock_gettime")
     jobs = np.ones((2, _parallel.JOB_FIELDS), np.int64)

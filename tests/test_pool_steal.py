@@ -202,7 +202,7 @@ def test_claim_primitive():
     k = _jit.module()
     if k is None:
         pytest.skip("no compiled kernels")
-    flags = np.zeros(4 * 1 + 5, np.int64)       # one worker (see _pool._Pool)
+    flags = np.zeros(4 * 1 + 4, np.int64)       # one worker (see _pool._Pool)
     jobs = np.zeros((2, _pool.JOB_FIELDS), np.int64)
     job = k.post_python(flags, jobs, 0)
     assert job == 1

@@ -1994,26 +1994,13 @@ def _claim(typingctx, flag, i, job):
 # [3n + w] the last claimed (by the worker, or by the caller that ran it
 # itself), [4n] the test hook (nonzero: workers claim nothing, as if they
 # never got a core), [4n + 1] how many posted jobs the calling threads ran
-# themselves (bench/serial.py reports it), [4n + 2] the longest a calling
-# thread's own range may take for it to take the workers' jobs (ns; see
-# gemm_finish), then the addresses of clock_gettime and sched_yield.
+# themselves (bench/serial.py reports it), then the addresses of
+# clock_gettime and sched_yield.
 
 @njit(cache=True, nogil=True)
 def _workers(flags):
     """The number of workers the pool's ``flags`` array describes (see above)."""
-    return (flags.shape[0] - 5) // 4
-
-
-@njit(cache=True, nogil=True)
-def _now(flags):
-    """The monotonic clock in ns (its function's address is in the flags'
-    second-to-last entry), or 0 without one."""
-    clock = flags[flags.shape[0] - 2]
-    if clock == 0:
-        return 0
-    ts = np.zeros(2, np.int64)
-    _call_clock(clock, _CLOCK_MONOTONIC, ts.ctypes.data)
-    return ts[0] * 1_000_000_000 + ts[1]
+    return (flags.shape[0] - 4) // 4
 
 
 @intrinsic
@@ -2195,24 +2182,18 @@ def gemm_finish(jobs, flags, parts):
     worker without a core -- another process, OpenMP threads still spinning
     -- would otherwise make this thread wait for it), then wait for the
     workers that did claim theirs.  Who runs a job does not change what it
-    computes: its range is fixed by the split, its code the same compiled copy.
-    Only short jobs are taken (job 0 done within flags[4n + 2] ns): a long
-    one's worker, on a machine with more threads than cores, gets its turn
-    while this thread waits, and the split still runs on two shares of
-    the machine; taken, the job would run on this thread's one share."""
+    computes: its range is fixed by the split, its code the same compiled copy."""
     if parts == 1:       # (linear_t_one passes a job row as ``flags``: read nothing there)
         gemm_job(jobs[0])
         return
-    start = _now(flags)
     gemm_job(jobs[0])
     workers = _workers(flags)
-    if _now(flags) - start <= flags[4 * workers + 2] or flags[4 * workers] != 0:  # (or held)
-        for w in range(parts - 1):
-            job = flags[2 * w]
-            if _claim(flags, 3 * workers + w, job):
-                gemm_job(jobs[w + 1])
-                _store_release(flags, 2 * w + 1, job)
-                flags[4 * workers + 1] += 1
+    for w in range(parts - 1):
+        job = flags[2 * w]
+        if _claim(flags, 3 * workers + w, job):
+            gemm_job(jobs[w + 1])
+            _store_release(flags, 2 * w + 1, job)
+            flags[4 * workers + 1] += 1
     for w in range(parts - 1):
         while not spin_until(flags, 2 * w + 1, flags[2 * w], 1 << 20):
             pass
@@ -2935,12 +2916,12 @@ def _spin(flag, i, want, turns, past):
     yield_fn = flag[flag.shape[0] - 1]
     for t in range(turns):
         v = _load_acquire(flag, i)
-        if v == want or (past and v > want):
+        if v > want if past else v == want:
             return True
         if yield_fn != 0 and t & 63 == 63:
             _call_void(yield_fn)
     v = _load_acquire(flag, i)
-    return v == want or (past and v > want)
+    return v > want if past else v == want
 
 
 _CLOCK_MONOTONIC = 1      # (Linux's clockid)
@@ -2994,9 +2975,6 @@ def spin_past(flag, i, seen, ns):
             return False
 
 
-SERVE_IDLE, SERVE_PYTHON, SERVE_LATE = 0, 1, 2    # (what ``serve`` returns for)
-
-
 @njit(cache=True, nogil=True)
 def serve(flags, jobs, w, seen, idle_ns, finished, gil_ns):
     """Worker w's loop, without the GIL.  First marks job ``finished`` done
@@ -3008,20 +2986,15 @@ def serve(flags, jobs, w, seen, idle_ns, finished, gil_ns):
     ``gemm_finish``), and then posted the next, so the worker takes the
     latest number posted and skips a job it could not claim.  A native job
     (kinds 1-4) runs here and is marked done in flags[2w + 1], then the
-    worker waits for the next.  Returns (job number, SERVE_PYTHON) for a
-    claimed job Python must run (after ``gil_ns`` nanoseconds: see below),
-    (seen, SERVE_IDLE) after ``idle_ns`` nanoseconds with no job, or (job
-    number, SERVE_LATE) when the caller took the job before this thread
-    could: this thread is not getting a core in time (a loaded machine), and
-    its spinning would only take CPU time from the threads that do the work
-    (with more threads than cores, a thread that spins is given the core
-    again and again, sched_yield or not), so it sleeps until the next job."""
+    worker waits for the next.  Returns (job number, True) for a claimed job
+    Python must run (after ``gil_ns`` nanoseconds: see below), or (seen,
+    False) after ``idle_ns`` nanoseconds with no job."""
     if finished > 0:
         _store_release(flags, 2 * w + 1, finished)
     workers = _workers(flags)
     while True:
         if not spin_past(flags, 2 * w, seen, idle_ns):
-            return seen, SERVE_IDLE
+            return seen, False
         if _load_acquire(flags, 4 * workers) != 0:    # (the tests' hook: claim nothing)
             _spin(flags, 4 * workers, 0, 64, False)
             continue
@@ -3037,9 +3010,10 @@ def serve(flags, jobs, w, seen, idle_ns, finished, gil_ns):
             # Claimed after the wait: a caller done by then takes it itself.
             pause(flags, gil_ns)
         if not _claim(flags, 3 * workers + w, want):
-            return want, SERVE_LATE     # (the caller ran it)
+            seen = want          # (the caller ran it)
+            continue
         if python:
-            return want, SERVE_PYTHON
+            return want, True
         gemm_job(jobs[w + 1])
         _store_release(flags, 2 * w + 1, want)
         seen = want

@@ -22,8 +22,8 @@ without them, or with ``EMBER_BLAS_THREADS=1``, NumPy's BLAS keeps its
 threads and the pool is not used.
 
 The pool is tiny on purpose: ``get_num_threads() - 1`` daemon workers; the
-calling thread does the first range itself, then (after a short range) the
-ranges no worker has claimed yet: a worker without a core now (another
+calling thread does the first range itself, then the ranges no worker has
+claimed yet: a worker without a core now (another
 process, OpenMP threads still spinning) never makes it wait (see ``_Pool``).  A worker that finishes a job
 keeps watching for the next one for ~7 ms, spinning without the GIL (a
 sleeping thread takes 20-70 us to wake on a VM, a spinning one ~1 us), then
@@ -75,16 +75,6 @@ _CALLER_TURNS = 1 << 14
 # post to collection against 14 us with this timed wait (bench: the caller
 # waits out the worker's late start at the end of every split).
 _GIL_WAIT_NS = 5000
-# The calling thread runs the jobs no worker has claimed once its own range
-# is done, rather than wait for a worker that has no core now -- if its own
-# range took at most this long.  After a longer one it waits: on a machine
-# with more threads than cores (other processes) the worker gets its turn,
-# and the split keeps two threads' shares of the machine, where the caller
-# alone would do twice the work on one share (bench/serial.py resnet at 2
-# threads on one core: 160 ms a step waiting for every job, 245-312 taking
-# 92% of them).
-_STEAL_NS = 50_000
-_clock = __import__("time").perf_counter_ns
 
 
 def _default_threads():
@@ -126,8 +116,7 @@ class _Pool:
     ``flags`` holds, for worker w of n: [2w] the number of the last job
     posted to it, [2w + 1] the last finished, [2n + w] 1 while it sleeps,
     [3n + w] the last claimed; [4n] the tests' hook (``hold_workers``);
-    [4n + 1] how many jobs the calling thread ran in a worker's place;
-    [4n + 2] ``_STEAL_NS``; its
+    [4n + 1] how many jobs the calling thread ran in a worker's place; its
     last two entries are the addresses of clock_gettime and sched_yield
     (see ``spin_past`` and ``spin_until``).  A job runs on whichever thread
     claims it first (an atomic swap of its number): its worker, or the
@@ -148,10 +137,9 @@ class _Pool:
 
     def __init__(self, n_workers, k):
         self.threads = n_workers + 1     # (the calling thread runs a range too)
-        self.flags = np.zeros(4 * n_workers + 5, np.int64)   # (layout: see above)
+        self.flags = np.zeros(4 * n_workers + 4, np.int64)   # (layout: see above)
         self.flags[-2] = _libc_address("clock_gettime")
         self.flags[-1] = _libc_address("sched_yield")
-        self.flags[4 * n_workers + 2] = _STEAL_NS
         self.native = np.zeros((n_workers + 1, JOB_FIELDS), np.int64)
         self.jobs = [None] * n_workers
         self.errors = [None] * n_workers
@@ -167,13 +155,12 @@ class _Pool:
         seen, k, n = 0, self.k, len(self.jobs)
         finished = 0
         while True:
-            seen, why = k.serve(self.flags, self.native, w, seen, _WORKER_IDLE_NS, finished,
-                                _GIL_WAIT_NS)
+            seen, python = k.serve(self.flags, self.native, w, seen, _WORKER_IDLE_NS, finished,
+                                   _GIL_WAIT_NS)
             finished = 0
-            if why != k.SERVE_PYTHON:   # no job for ~7 ms, or too late for one: sleep
+            if not python:       # no job for ~7 ms: sleep until one comes
                 k.post(self.flags, 2 * n + w, 1)
-                if why == k.SERVE_IDLE:
-                    _give_back_blas()    # Ember is idle: NumPy's BLAS gets its threads back
+                _give_back_blas()    # Ember is idle: NumPy's BLAS gets its threads back
                 while self.flags[2 * w] <= seen:
                     if not self.wake[w].wait(0.1):
                         _give_back_blas()  # (an unsplit Ember GEMM may have taken them since)
@@ -218,15 +205,13 @@ class _Pool:
                 job = -job
             wants.append(job)
         error = None
-        start = _clock()
         try:
             kernel(bounds[0], bounds[1])
         except BaseException as exc:
             error = exc
-        # then, after a short range, the ranges no worker has started (see gemm_finish)
+        # then the ranges no worker has started (see gemm_finish)
         steal, flags = self.k.steal, self.flags
-        short = _clock() - start <= _STEAL_NS or flags[4 * len(self.jobs)]   # (or held)
-        for w in range(used if short else 0):
+        for w in range(used):
             if steal(flags, w, wants[w]):
                 self.jobs[w] = None
                 try:
