@@ -48,8 +48,9 @@ test: $(VENV)/.test
 # worker runs a guard-backend section itself).  test_side_effects only runs
 # fresh processes (which the guard does not reach either).  test_conv_winograd
 # spies on a compiled CPU kernel (the guard's generic convs never reach it).
+# test_pool_steal tests the CPU pool's claims on NumPy arrays and CPU splits.
 GUARD_SKIP := jit creation nn_rnn data examples distributed thread_safety_pool side_effects \
-	conv_winograd
+	conv_winograd pool_steal
 # Also left out: test_kernels' tests of the CPU pool on plain NumPy arrays
 # (threaded GEMM, parallel_for and its hand-off), which no tensor and so no device reaches.
 GUARD_DESELECT := test_elementwise.py::test_reflected_operators_with_numpy_scalars_and_arrays \

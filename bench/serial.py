@@ -68,6 +68,18 @@ def main():
     for _ in range(5):
         step()
     n = args.steps
+
+    def jobs():
+        """(jobs posted to the workers, of them run by the calling thread
+        itself: trees where it takes the jobs no worker has claimed)."""
+        pool = _pool._pool
+        if pool is None:
+            return 0, 0
+        w = len(pool.jobs)
+        took = int(pool.flags[4 * w + 1]) if pool.flags.shape[0] == 4 * w + 4 else 0
+        return int(pool.flags[0:2 * w:2].sum()), took
+
+    posted0, took0 = jobs()
     before, inside[0] = _tasks_cpu(), 0.0
     m0, w0 = time.thread_time(), time.perf_counter()
     for _ in range(n):
@@ -79,6 +91,9 @@ def main():
     print(f"{args.workload} at {ember.get_num_threads()} threads, ms per step: wall "
           f"{(w1 - w0) * 1e3 / n:.1f}; calling thread CPU {total:.1f} = {split:.1f} in splits "
           f"+ {total - split:.1f} serial; workers CPU {workers * 1e3 / n:.1f}")
+    posted1, took1 = jobs()
+    print(f"jobs posted to workers per step {(posted1 - posted0) / n:.1f}, of them run by the "
+          f"calling thread {(took1 - took0) / n:.1f}")
 
 
 if __name__ == "__main__":

@@ -49,9 +49,14 @@ def test_parallel_for_covers_every_index_once(threads, n, nt):
 def test_parallel_for_runs_on_several_threads_and_reraises(threads):
     ember.set_num_threads(2)
     seen = set()
+    started = threading.Event()
 
     def kernel(lo, hi):
         seen.add(threading.get_ident())
+        if lo == 0 and hi < 1 << 17:   # (the caller's range: give the worker time to claim its own,
+            started.wait(10)    # which the caller would otherwise run itself once done here)
+        else:
+            started.set()
         if hi == 1 << 17:         # (the last range: a worker's, when threaded)
             raise ValueError(f"bad range {lo}")
 
@@ -534,10 +539,15 @@ def test_parallel_for_wakes_a_sleeping_worker(threads):
         time.sleep(pause)
         hits = np.zeros(1 << 17, dtype=np.int64)
         seen = set()
+        started = threading.Event()
 
         def kernel(lo, hi):
             hits[lo:hi] += 1
             seen.add(threading.get_ident())
+            if lo == 0:    # (else the caller, done first, may run the worker's range itself)
+                started.wait(10)
+            else:
+                started.set()
 
         _parallel.parallel_for(kernel, 1 << 17, grain=1 << 15)
         assert (hits == 1).all() and len(seen) == 2
@@ -552,7 +562,8 @@ def test_pool_post_and_pause_primitives():
     k = _jit.module()
     if k is None:
         pytest.skip("no compiled kernels")
-    flags = np.zeros(3 * 1 + 2, np.int64)       # one worker: posted, done, asleep; 2 addresses
+    flags = np.zeros(4 * 1 + 4, np.int64)       # one worker: posted, done, asleep, claimed;
+                                                # the hook; 2 addresses
     flags[-2] = _parallel._libc_address("clock_gettime")
     jobs = np.ones((2, _parallel.JOB_FIELDS), np.int64)
     assert k.post_python(flags, jobs, 0) == 1

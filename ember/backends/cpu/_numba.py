@@ -1977,6 +1977,33 @@ _store_seq = _atomic_store("seq_cst")
 
 
 @intrinsic
+def _claim(typingctx, flag, i, job):
+    """Claim job number ``job`` in flag[i] (the last job claimed there): an
+    atomic compare-and-swap of ``job - 1`` for ``job``.  True for the one
+    thread that made the swap: it runs the job; any other finds it taken."""
+    def codegen(context, builder, signature, args):
+        ptr = _item_ptr(context, builder, signature.args[0], args[0], args[1])
+        before = builder.sub(args[2], ir.Constant(ir.IntType(64), 1))
+        pair = builder.cmpxchg(ptr, before, args[2], "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+    return types.boolean(flag, i, job), codegen
+
+
+# The pool's ``flags`` (see _pool._Pool), for n workers: [2w] the last job
+# posted to worker w, [2w + 1] the last done, [2n + w] 1 while it sleeps,
+# [3n + w] the last claimed (by the worker, or by the caller that ran it
+# itself), [4n] the test hook (nonzero: workers claim nothing, as if they
+# never got a core), [4n + 1] how many posted jobs the calling threads ran
+# themselves (bench/serial.py reports it), then the addresses of
+# clock_gettime and sched_yield.
+
+@njit(cache=True, nogil=True)
+def _workers(flags):
+    """The number of workers the pool's ``flags`` array describes (see above)."""
+    return (flags.shape[0] - 4) // 4
+
+
+@intrinsic
 def _cblas_gemm(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc):
     """Call the row-major CBLAS ?gemm at address ``addr`` (ILP64: 64-bit
     integers; the pointers a, b, c as integers): c = alpha a b, beta = 0."""
@@ -2110,7 +2137,7 @@ def _post_and_run(jobs, flags, parts):
     """Post jobs 1.. to workers 0.., then (unless one was asleep: see
     ``gemm_run``) run job 0 here and wait for the rest."""
     asleep = 0
-    workers = (flags.shape[0] - 2) // 3     # (see _pool.Pool: 3 per worker, then 2 addresses)
+    workers = _workers(flags)
     for w in range(parts - 1):
         _store_seq(flags, 2 * w, flags[2 * w] + 1)
         if _load_acquire(flags, 2 * workers + w) != 0:
@@ -2151,8 +2178,22 @@ def gemm_run_batched(a, b, out, fn, code, parts, jobs, flags):
 
 @njit(cache=True, nogil=True)
 def gemm_finish(jobs, flags, parts):
-    """Run job 0 here, then wait for workers 0..parts-2 to finish theirs."""
+    """Run job 0 here, then every posted job no worker has claimed yet (a
+    worker without a core -- another process, OpenMP threads still spinning
+    -- would otherwise make this thread wait for it), then wait for the
+    workers that did claim theirs.  Who runs a job does not change what it
+    computes: its range is fixed by the split, its code the same compiled copy."""
+    if parts == 1:       # (linear_t_one passes a job row as ``flags``: read nothing there)
+        gemm_job(jobs[0])
+        return
     gemm_job(jobs[0])
+    workers = _workers(flags)
+    for w in range(parts - 1):
+        job = flags[2 * w]
+        if _claim(flags, 3 * workers + w, job):
+            gemm_job(jobs[w + 1])
+            _store_release(flags, 2 * w + 1, job)
+            flags[4 * workers + 1] += 1
     for w in range(parts - 1):
         while not spin_until(flags, 2 * w + 1, flags[2 * w], 1 << 20):
             pass
@@ -2843,8 +2884,19 @@ def post_python(flags, jobs, w):
     jobs[w + 1, 0] = 0
     job = flags[2 * w] + 1
     _store_seq(flags, 2 * w, job)
-    workers = (flags.shape[0] - 2) // 3     # (see _pool.Pool: 3 per worker, then 2 addresses)
-    return -job if _load_acquire(flags, 2 * workers + w) != 0 else job
+    return -job if _load_acquire(flags, 2 * _workers(flags) + w) != 0 else job
+
+
+@njit(cache=True)   # (keeps the GIL: as post)
+def steal(flags, w, job):
+    """Claim job number ``job``, posted to worker w, for the calling thread
+    (True: it runs the job and then marks it done with ``post``; False: the
+    worker has it)."""
+    workers = _workers(flags)
+    if _claim(flags, 3 * workers + w, job):
+        flags[4 * workers + 1] += 1
+        return True
+    return False
 
 
 @njit(cache=True, nogil=True)
@@ -2855,13 +2907,21 @@ def spin_until(flag, i, want, turns):
     spinning one about 1 us.  Every 64 turns (~2-3 us) it calls the function
     whose address is in the array's last entry, if any: sched_yield, so that
     with more threads than cores the one with work gets the core."""
+    return _spin(flag, i, want, turns, False)
+
+
+@njit(cache=True, nogil=True)
+def _spin(flag, i, want, turns, past):
+    """``spin_until``; with ``past``, until ``flag[i] > want`` instead."""
     yield_fn = flag[flag.shape[0] - 1]
     for t in range(turns):
-        if _load_acquire(flag, i) == want:
+        v = _load_acquire(flag, i)
+        if v > want if past else v == want:
             return True
         if yield_fn != 0 and t & 63 == 63:
             _call_void(yield_fn)
-    return _load_acquire(flag, i) == want
+    v = _load_acquire(flag, i)
+    return v > want if past else v == want
 
 
 _CLOCK_MONOTONIC = 1      # (Linux's clockid)
@@ -2871,7 +2931,7 @@ _CLOCK_MONOTONIC = 1      # (Linux's clockid)
 def pause(flag, ns):
     """Spin, without the GIL and without giving the core away, for ``ns``
     nanoseconds of the monotonic clock (whose address is in the array's
-    second-to-last entry, as for ``spin_for``; 0: none, then ``ns`` counts
+    second-to-last entry, as for ``spin_past``; 0: none, then ``ns`` counts
     as turns of ~50 ns).  For waits of a few microseconds, where one
     sched_yield (1-3 us on a VM) would be much of the wait."""
     if ns <= 0:
@@ -2893,21 +2953,22 @@ def pause(flag, ns):
 
 
 @njit(cache=True, nogil=True)
-def spin_for(flag, i, want, ns):
-    """``spin_until`` bounded by time instead of turns: False once ``ns``
-    nanoseconds of the monotonic clock pass without seeing ``flag[i] == want``.
-    The array's second-to-last entry is the address of clock_gettime (0: none,
-    then ``ns`` counts as turns of ~25 ns).  A bound in turns alone stretches
-    with the machine's load: every sched_yield may give the core away for a
-    whole time slice, and an idle worker would hold its thread for seconds."""
+def spin_past(flag, i, seen, ns):
+    """Wait, as ``spin_until`` does, until ``flag[i] > seen``, bounded by
+    time instead of turns: False once ``ns`` nanoseconds of the monotonic
+    clock pass without it.  The array's second-to-last entry is the address
+    of clock_gettime (0: none, then ``ns`` counts as turns of ~25 ns).  A
+    bound in turns alone stretches with the machine's load: every sched_yield
+    may give the core away for a whole time slice, and an idle worker would
+    hold its thread for seconds."""
     clock = flag[flag.shape[0] - 2]
     if clock == 0:
-        return spin_until(flag, i, want, max(ns // 25, 1))
+        return _spin(flag, i, seen, max(ns // 25, 1), True)
     ts = np.zeros(2, np.int64)
     _call_clock(clock, _CLOCK_MONOTONIC, ts.ctypes.data)
     end = ts[0] * 1_000_000_000 + ts[1] + ns
     while True:
-        if spin_until(flag, i, want, 64):      # (one sched_yield per 64 turns)
+        if _spin(flag, i, seen, 64, True):      # (one sched_yield per 64 turns)
             return True
         _call_clock(clock, _CLOCK_MONOTONIC, ts.ctypes.data)
         if ts[0] * 1_000_000_000 + ts[1] > end:
@@ -2919,25 +2980,39 @@ def serve(flags, jobs, w, seen, idle_ns, finished, gil_ns):
     """Worker w's loop, without the GIL.  First marks job ``finished`` done
     (if > 0: a Python job the worker just ran; marked here, after the GIL is
     released, so that the caller never waits for a GIL this thread holds).
-    Then: wait for job seen + 1 (posted to flags[2w], described by
-    jobs[w + 1]); run it here if it is native (kinds 1-4) and mark it done in
-    flags[2w + 1], then wait for the next.  Returns (job number, True) for a
-    job Python must run (after ``gil_ns`` nanoseconds: see below), or (seen,
+    Then: wait for a job past ``seen`` (posted to flags[2w], described by
+    jobs[w + 1]) and claim it; the caller may have claimed it first (it runs
+    what no worker has started once its own share is done: see
+    ``gemm_finish``), and then posted the next, so the worker takes the
+    latest number posted and skips a job it could not claim.  A native job
+    (kinds 1-4) runs here and is marked done in flags[2w + 1], then the
+    worker waits for the next.  Returns (job number, True) for a claimed job
+    Python must run (after ``gil_ns`` nanoseconds: see below), or (seen,
     False) after ``idle_ns`` nanoseconds with no job."""
     if finished > 0:
         _store_release(flags, 2 * w + 1, finished)
+    workers = _workers(flags)
     while True:
-        want = seen + 1
-        if not spin_for(flags, 2 * w, want, idle_ns):
+        if not spin_past(flags, 2 * w, seen, idle_ns):
             return seen, False
-        if jobs[w + 1, 0] == 0:
+        if _load_acquire(flags, 4 * workers) != 0:    # (the tests' hook: claim nothing)
+            _spin(flags, 4 * workers, 0, 64, False)
+            continue
+        want = _load_acquire(flags, 2 * w)
+        python = jobs[w + 1, 0] == 0    # (the row of job ``want``, if the claim succeeds)
+        if python:
             # A Python job: the caller is about to enter its own share of the
             # work, releasing the GIL.  Asking for the GIL before that would
             # put this thread to sleep (20-70 us to wake on a VM); a few us of
             # waiting here usually finds it free.  (Timed, with no
             # sched_yield: 200 turns of spin_until took 19 us on a 2-core
             # VM, and the caller waits that long for this thread's range.)
+            # Claimed after the wait: a caller done by then takes it itself.
             pause(flags, gil_ns)
+        if not _claim(flags, 3 * workers + w, want):
+            seen = want          # (the caller ran it)
+            continue
+        if python:
             return want, True
         gemm_job(jobs[w + 1])
         _store_release(flags, 2 * w + 1, want)

@@ -22,7 +22,9 @@ without them, or with ``EMBER_BLAS_THREADS=1``, NumPy's BLAS keeps its
 threads and the pool is not used.
 
 The pool is tiny on purpose: ``get_num_threads() - 1`` daemon workers; the
-calling thread does the first range itself.  A worker that finishes a job
+calling thread does the first range itself, then the ranges no worker has
+claimed yet: a worker without a core now (another
+process, OpenMP threads still spinning) never makes it wait (see ``_Pool``).  A worker that finishes a job
 keeps watching for the next one for ~7 ms, spinning without the GIL (a
 sleeping thread takes 20-70 us to wake on a VM, a spinning one ~1 us), then
 sleeps on an Event.  Work is split only when each thread gets at least
@@ -112,9 +114,14 @@ class _Pool:
     Python ``kernel(lo, hi)``.
 
     ``flags`` holds, for worker w of n: [2w] the number of the last job
-    posted to it, [2w + 1] the last it finished, [2n + w] 1 while it sleeps;
-    its last two entries are the addresses of clock_gettime and sched_yield
-    (see ``spin_for`` and ``spin_until``).
+    posted to it, [2w + 1] the last finished, [2n + w] 1 while it sleeps,
+    [3n + w] the last claimed; [4n] the tests' hook (``hold_workers``);
+    [4n + 1] how many jobs the calling thread ran in a worker's place; its
+    last two entries are the addresses of clock_gettime and sched_yield
+    (see ``spin_past`` and ``spin_until``).  A job runs on whichever thread
+    claims it first (an atomic swap of its number): its worker, or the
+    calling thread, which runs every job no worker has claimed once its own
+    range is done rather than wait for a worker that has no core now.
     Job j is described in ``native[w + 1]`` (kind 1: a GEMM; 2: a slice of
     a transposed Linear, ``_numba.linear_t_run``; 3: a range of the fused
     GELU, ``_numba.gelu_run``; 4: a call of the compiled function at its
@@ -130,7 +137,7 @@ class _Pool:
 
     def __init__(self, n_workers, k):
         self.threads = n_workers + 1     # (the calling thread runs a range too)
-        self.flags = np.zeros(3 * n_workers + 2, np.int64)
+        self.flags = np.zeros(4 * n_workers + 4, np.int64)   # (layout: see above)
         self.flags[-2] = _libc_address("clock_gettime")
         self.flags[-1] = _libc_address("sched_yield")
         self.native = np.zeros((n_workers + 1, JOB_FIELDS), np.int64)
@@ -154,7 +161,7 @@ class _Pool:
             if not python:       # no job for ~7 ms: sleep until one comes
                 k.post(self.flags, 2 * n + w, 1)
                 _give_back_blas()    # Ember is idle: NumPy's BLAS gets its threads back
-                while self.flags[2 * w] != seen + 1:
+                while self.flags[2 * w] <= seen:
                     if not self.wake[w].wait(0.1):
                         _give_back_blas()  # (an unsplit Ember GEMM may have taken them since)
                     self.wake[w].clear()   # (the flag is checked again after the clear)
@@ -169,6 +176,11 @@ class _Pool:
             except BaseException as exc:  # re-raised on the calling thread
                 self.errors[w] = exc
             finished = seen      # (marked done by k.serve, without the GIL)
+
+    def hold_workers(self, on):
+        """Tests' hook: while ``on``, the workers claim no job (they spin as
+        if they had no core), so the calling thread runs every job itself."""
+        self.flags[4 * len(self.jobs)] = 1 if on else 0
 
     def close(self):
         """Let the workers end (the caller holds ``_lock``: no job is running)."""
@@ -197,8 +209,18 @@ class _Pool:
             kernel(bounds[0], bounds[1])
         except BaseException as exc:
             error = exc
+        # then the ranges no worker has started (see gemm_finish)
+        steal, flags = self.k.steal, self.flags
+        for w in range(used):
+            if steal(flags, w, wants[w]):
+                self.jobs[w] = None
+                try:
+                    kernel(bounds[w + 1], bounds[w + 2])
+                except BaseException as exc:
+                    error = error or exc
+                self.k.post(flags, 2 * w + 1, wants[w])
         # always collect every worker before returning
-        spin, flags = self.k.spin_until, self.flags
+        spin = self.k.spin_until
         for w in range(used):
             while not spin(flags, 2 * w + 1, wants[w], _CALLER_TURNS):
                 pass
