@@ -83,9 +83,19 @@ def _blocked(x, w, b):
 
 # Where _blocked runs a Linear's forward on the 8 x 32 blocks (AVX-512 only,
 # float32): more rows than _transposed takes, at least 128 outputs.  The
-# measurements (bench/linear_products.py, one EPYC core, GFLOP/s of CPU
-# time, OpenBLAS as Ember called it -> the blocks, W's packing included):
-#   BLOCKS_TABLE
+# measurements (bench/linear_products.py, one EPYC (Zen 4) core under load,
+# GFLOP/s of CPU time, OpenBLAS's bias-prefilled ?gemm -> the blocks with W's
+# packing, and the median ratio of their times):
+#   gpt 1024 rows      (384, 128)  97 -> 101 0.97   (128, 128)  98 -> 106 0.93
+#                      (512, 128)  92 ->  98 0.94   (128, 512)  96 -> 104 0.90
+#   nanogpt 2048 rows (1152, 384) 101 -> 102 1.00   (384, 384)  96 ->  99 0.98
+#                     (1536, 384) 102 -> 101 1.00   (384, 1536) 97 -> 105 0.93
+#   65 outputs (the LM heads): 87 -> 69 1.25, 78 -> 66 1.19 (a third of the
+#   last 32-column block wasted): not taken.
+# The backward products stay on OpenBLAS: on the same kernel dX = g W ran
+# 0.95-1.30 of its time and dW = g^T x 0.92-1.14 at 1024 rows and 1.3-1.9
+# at 2048 (its 2048-long sums stream both operands from L2; steps of 256 kk
+# brought that to ~1.0, not below).
 _BLOCKS_ROWS_MIN, _BLOCKS_OUT_MIN = _T_ROWS_MAX, 128
 _F32 = np.dtype(np.float32)
 

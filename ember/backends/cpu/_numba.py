@@ -2029,13 +2029,14 @@ def gemm_job(job):
     [n1, n2, sA1, sA2, sB1, sB2, sC1, sC2, lo, hi]: the products i = lo..hi-1
     of a batch of n1 x n2, at byte offsets (i // n2) * s1 + (i % n2) * s2
     from A, B and C (lo, hi = 0, 1 with n1 = n2 = 1 for a single product).
-    Kind 2 is a slice of a transposed Linear (see ``linear_t_run``), kind 3
+    Kind 2 is a slice of a Linear's forward (see ``linear_t_run`` and
+    ``linear_blocks_run``), kind 3
     a range of an exact GELU (see ``gelu_run``); kind 4 a call of the compiled
     C function at job[3] with the row's address: a range of a one-pass
     elementwise or batch norm kernel (see ``_pass_job``) or of attention's
     (batch, head) pairs (see ``attention_run``)."""
     if job[0] == 2:
-        _linear_t_job(job)
+        _linear_t_job(job)      # (or, job[28] = 2, a range of rows by product_range)
         return
     if job[0] == 3:
         _gelu_job(job)
@@ -2325,17 +2326,18 @@ _linear_block16 = _linear_block_of(1)     # 8 x 16, for a last 16 columns
 # ---- the large products of training Linears by the same 8 x 32 blocks ------------------------
 # A GPT training step's Linears have 1024-2048 rows (tokens).  OpenBLAS
 # 0.3.31 picks its SkylakeX kernels on this EPYC (Zen 4) and runs them at
-# 74-100 GFLOP/s on one core; the 8 x 32 register blocks above reach ~110.
-# All three products of a Linear fit one block shape, C (8 x 32) = sum over
-# kk of A(kk, o) B(kk, q), with A read where it lies through two strides and
-# B's rows contiguous, so none needs a transposed copy of a large operand:
-#   forward  y  = x W^T + b:  A = x's rows, B = W^T (a copy of W, small), q = outputs
-#   dX       dx = g W:        A = g's rows, B = W's rows,                 q = inputs
+# 92-102 GFLOP/s on one core; the 8 x 32 register blocks reach ~114 on data
+# in L1.  All three products of a Linear fit one block shape, C (8 x 32) =
+# sum over kk of A(kk, o) B(kk, q), A read where it lies through two strides:
+#   forward  y  = x W^T + b:  A = x's rows,    B = W^T packed as panels, q = outputs
+#   dX       dx = g W:        A = g's rows,    B = W (as is, or as panels), q = inputs
 #   dW       dw = g^T x:      A = g's columns (8 adjacent floats a row), B = x's rows
-# Each output is one block's, summed in kk's order from its bias or zero
-# (one fused multiply-add per term), so a split over blocks gives the same
-# bits on any number of threads.  Edges (rows % 8, columns % 32) run the same
-# block with masked loads and stores: no scratch, no padding.
+# Only the forward pays (the table in _linear.py); bench/linear_products.py
+# measures the other two on this kernel.  Each output is one block's, summed
+# in kk's order from its bias or zero (one fused multiply-add per term), so
+# a split over blocks gives the same bits on any number of threads.  Edges
+# (rows % 8, columns % 32) run the same block with masked loads and stores:
+# no scratch, no padding.
 
 def _ir_lane_mask(builder, cols, first):
     """<16 x i1>: lane l set where first + l < cols (int64 ``cols``)."""
@@ -2479,9 +2481,9 @@ def pack_panels(b, out, trans):
     for j in range(out.shape[0]):
         q0 = j * _BLK_P
         w = min(_BLK_P, n - q0)
-        if trans:
-            for c in range(w):
-                for kk in range(k):
+        if trans:       # (32 rows of b read side by side: (1536, 384) ~210 us, 2x by columns)
+            for kk in range(k):
+                for c in range(w):
                     out[j, kk, c] = b[q0 + c, kk]
         else:
             for kk in range(k):
