@@ -64,7 +64,7 @@ _T_ROWS_MIN, _T_ROWS_MAX = 1, 128
 def _blocked(x, w, b):
     """x @ w.T (+ b) for float32 products of many rows (a training step's
     tokens) by Ember's 8 x 32 register blocks (``_pool.linear_blocks``;
-    where, see _BLOCKS below), or None."""
+    where, and why, in the table below), or None."""
     if type(x) is not _nd or type(w) is not _nd or (b is not None and type(b) is not _nd):
         return None
     n_out, n_in = w.shape

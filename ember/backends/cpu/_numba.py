@@ -2372,9 +2372,9 @@ def _ir_masked(builder, name, vt):
 def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, cols):
     """For o < rows (1..8) and q < cols (1..32), float32 addresses, k >= 1:
     C[o*ldc + q] = start + sum over kk < k of A[kk*sak + o*sao] * B[kk*ldb + q],
-    summed in kk's order, from start = bias[q] (``pbias`` > 0), zero
-    (``pbias`` 0) or C's own value (``pbias`` -1: the sums go on from where
-    an earlier block of kk left them, with the same bits as one long sum).
+    summed in kk's order, from start = bias[q] (``pbias`` the bias's
+    address), zero (``pbias`` 0) or C's own value (``pbias`` -1: the sums go
+    on from where an earlier block of kk left them, the bits of one long sum).
     The 8 x 32 sums stay in 16 vector registers; A's entries are broadcast
     (a row o past ``rows`` reads row rows-1 again and is not stored), B's
     rows, the bias and C are read, and C's rows stored, under the mask q < cols."""
@@ -2437,14 +2437,6 @@ def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, co
                     builder.call(store, [new[2 * o + v], c_at(o, v), align, masks[v]])
         return context.get_dummy_value()
     return types.void(*([types.int64] * 11)), codegen
-
-
-@njit(cache=True, nogil=True)
-def transpose_f32(a, out, om):
-    """out (c, r) = a (r, c)^T, both C-contiguous float32, by OpenBLAS's
-    ?omatcopy at ``om`` (~3x NumPy's strided copy: (1536, 384) 460 -> ~150 us)."""
-    r, c = a.shape
-    _cblas_omatcopy(om, _T, r, c, np.float32(1.0), a.ctypes.data, c, out.ctypes.data, r)
 
 
 @njit(cache=True, nogil=True)
