@@ -2301,7 +2301,7 @@ def _linear_block_of(n_vec):
                 inits += [bv] * n_vec
             new = _ir_block_sums(builder, k_, lambda kk, o: builder.gep(rows[o], [kk]),
                                  lambda kk: builder.gep(B, [builder.mul(kk, ldb_)]), inits,
-                                 _ir_prefetch_rows(builder, pnext_, lda_, k_))
+                                 each=_ir_prefetch_rows(builder, pnext_, lda_, k_))
             C = builder.inttoptr(pc_, f32.as_pointer())
             v8 = ir.VectorType(f32, _BLK_O)
             for v in range(n_vec):
