@@ -14,6 +14,8 @@ def linear_matmul(x, w):
     transposed product (see ``_few_rows``)."""
     out = _transposed(x, w, None)
     if out is None:
+        out = _blocked(x, w, None)
+    if out is None:
         out = _few_rows(x, w)
     if out is None:
         out = KERNELS.matmul_nd(x, w.T)
@@ -57,6 +59,45 @@ def _transposed(x, w, b):
 
 # Rows of the products _transposed takes (more: the direct product).
 _T_ROWS_MIN, _T_ROWS_MAX = 1, 128
+
+
+def _blocked(x, w, b):
+    """x @ w.T (+ b) for float32 products of many rows (a training step's
+    tokens) by Ember's 8 x 32 register blocks (``_pool.linear_blocks``;
+    where, and why, in the table below), or None."""
+    if type(x) is not _nd or type(w) is not _nd or (b is not None and type(b) is not _nd):
+        return None
+    n_out, n_in = w.shape
+    rows = x.size // n_in if n_in else 0
+    if rows <= _BLOCKS_ROWS_MIN or n_out < _BLOCKS_OUT_MIN or x.dtype != _F32 \
+            or w.dtype != _F32 or not x.flags.c_contiguous or not w.flags.c_contiguous \
+            or (b is not None and (b.dtype != _F32 or not b.flags.c_contiguous)) \
+            or _jit.kernels_for(x.dtype) is None or not _pool._linear_blocks():
+        return None
+    work = rows * n_in * n_out      # (split as _pool.matmul splits a product)
+    parts = min(_pool._num_threads, work // _pool._GEMM_GRAIN) \
+        if work >= 2 * _pool._GEMM_GRAIN else 1
+    out = _pool.linear_blocks(x.reshape(rows, n_in), w, b, parts)
+    return out.reshape(x.shape[:-1] + (n_out,))
+
+
+# Where _blocked runs a Linear's forward on the 8 x 32 blocks (AVX-512 only,
+# float32): more rows than _transposed takes, at least 128 outputs.  The
+# measurements (bench/linear_products.py, one EPYC (Zen 4) core under load,
+# GFLOP/s of CPU time, OpenBLAS's bias-prefilled ?gemm -> the blocks with W's
+# packing, and the median ratio of their times):
+#   gpt 1024 rows      (384, 128)  97 -> 101 0.97   (128, 128)  98 -> 106 0.93
+#                      (512, 128)  92 ->  98 0.94   (128, 512)  96 -> 104 0.90
+#   nanogpt 2048 rows (1152, 384) 101 -> 102 1.00   (384, 384)  96 ->  99 0.98
+#                     (1536, 384) 102 -> 101 1.00   (384, 1536) 97 -> 105 0.93
+#   65 outputs (the LM heads): 87 -> 69 1.25, 78 -> 66 1.19 (a third of the
+#   last 32-column block wasted): not taken.
+# The backward products stay on OpenBLAS: on the same kernel dX = g W ran
+# 0.95-1.30 of its time and dW = g^T x 0.92-1.14 at 1024 rows and 1.3-1.9
+# at 2048 (its 2048-long sums stream both operands from L2; steps of 256 kk
+# brought that to ~1.0, not below).
+_BLOCKS_ROWS_MIN, _BLOCKS_OUT_MIN = _T_ROWS_MAX, 128
+_F32 = np.dtype(np.float32)
 
 
 def _few_rows(x, w):
@@ -113,9 +154,12 @@ def linear_addmm(x, w, b):
     thread, with many rows, as one BLAS call that adds the product onto
     bias-filled rows (see ``_numba.linear_bias_gemm``; saves the bias pass,
     2-4% of a 64-row GPT layer, measured); else the product, then the bias."""
-    out = _transposed(x, w, b) if b.shape == w.shape[:1] else None
-    if out is not None:
-        return out
+    if b.shape == w.shape[:1]:
+        out = _transposed(x, w, b)
+        if out is None:
+            out = _blocked(x, w, b)
+        if out is not None:
+            return out
     n_out, n_in = w.shape
     rows = x.size // n_in if n_in else 0
     if rows > 16 and b.shape == (n_out,) and _pool.get_num_threads() == 1 \

@@ -1050,13 +1050,14 @@ def _ir_loop_latch(builder, k, accs, new, n, loop, done):
     builder.position_at_end(done)
 
 
-def _ir_block_sums(builder, n, a_entry, b_row, inits, each=None):
-    """The loop of the 8-row block kernels (``_conv_block``, ``_linear_block``):
-    over k < n, acc[o*V + v] += A(k, o) * B(k)[16v : 16v + 16] for o < 8 and
-    v < V = len(inits) // 8, the sums held in registers as 8V vectors of 16
-    floats, o-major, starting from ``inits``.  How the operands lie is the
-    caller's: ``a_entry(k, o)`` gives a pointer to A(k, o) (a float,
-    broadcast), ``b_row(k)`` one to B's row k (read unaligned); ``each(k)``,
+def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None):
+    """The loop of the 8-row block kernels (``_conv_block``, ``_linear_block``,
+    ``_product_block``): over k < n, acc[o*V + v] += A(k, o) * B(k)[16v : 16v + 16]
+    for o < 8 and v < V = len(inits) // 8, the sums held in registers as 8V
+    vectors of 16 floats, o-major, starting from ``inits``.  How the operands
+    lie is the caller's: ``a_entry(k, o)`` gives a pointer to A(k, o) (a
+    float, broadcast), ``b_row(k)`` one to B's row k, read unaligned (or by
+    ``b_load(pointer to vector v, v)`` where given: a masked load); ``each(k)``,
     if given, emits more instructions into the loop's body (a prefetch).
     Returns the sums; the builder is left after the loop (n >= 1)."""
     vw = _BLK_P // 2
@@ -1078,8 +1079,11 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, each=None):
     row = b_row(k)
     bv = []
     for v in range(n_vec):
-        ld = builder.load(builder.bitcast(builder.gep(row, [ir.Constant(i64, v * vw)]),
-                                          vt.as_pointer()))
+        ptr = builder.bitcast(builder.gep(row, [ir.Constant(i64, v * vw)]), vt.as_pointer())
+        if b_load is not None:
+            bv.append(b_load(ptr, v))
+            continue
+        ld = builder.load(ptr)
         ld.align = 4
         bv.append(ld)
     new = []
@@ -2052,13 +2056,14 @@ def gemm_job(job):
     [n1, n2, sA1, sA2, sB1, sB2, sC1, sC2, lo, hi]: the products i = lo..hi-1
     of a batch of n1 x n2, at byte offsets (i // n2) * s1 + (i % n2) * s2
     from A, B and C (lo, hi = 0, 1 with n1 = n2 = 1 for a single product).
-    Kind 2 is a slice of a transposed Linear (see ``linear_t_run``), kind 3
+    Kind 2 is a slice of a Linear's forward (see ``linear_t_run`` and
+    ``linear_blocks_run``), kind 3
     a range of an exact GELU (see ``gelu_run``); kind 4 a call of the compiled
     C function at job[3] with the row's address: a range of a one-pass
     elementwise or batch norm kernel (see ``_pass_job``) or of attention's
     (batch, head) pairs (see ``attention_run``)."""
     if job[0] == 2:
-        _linear_t_job(job)
+        _linear_t_job(job)      # (or, job[28] = 2, a range of rows by product_range)
         return
     if job[0] == 3:
         _gelu_job(job)
@@ -2337,7 +2342,7 @@ def _linear_block_of(n_vec):
                 inits += [bv] * n_vec
             new = _ir_block_sums(builder, k_, lambda kk, o: builder.gep(rows[o], [kk]),
                                  lambda kk: builder.gep(B, [builder.mul(kk, ldb_)]), inits,
-                                 _ir_prefetch_rows(builder, pnext_, lda_, k_))
+                                 each=_ir_prefetch_rows(builder, pnext_, lda_, k_))
             C = builder.inttoptr(pc_, f32.as_pointer())
             v8 = ir.VectorType(f32, _BLK_O)
             for v in range(n_vec):
@@ -2357,6 +2362,214 @@ def _linear_block_of(n_vec):
 
 _linear_block32 = _linear_block_of(2)     # 8 rows x 32 columns: 16 vector sums
 _linear_block16 = _linear_block_of(1)     # 8 x 16, for a last 16 columns
+
+
+# ---- the large products of training Linears by the same 8 x 32 blocks ------------------------
+# A GPT training step's Linears have 1024-2048 rows (tokens).  OpenBLAS
+# 0.3.31 picks its SkylakeX kernels on this EPYC (Zen 4) and runs them at
+# 92-102 GFLOP/s on one core; the 8 x 32 register blocks reach ~114 on data
+# in L1.  All three products of a Linear fit one block shape, C (8 x 32) =
+# sum over kk of A(kk, o) B(kk, q), A read where it lies through two strides:
+#   forward  y  = x W^T + b:  A = x's rows,    B = W^T packed as panels, q = outputs
+#   dX       dx = g W:        A = g's rows,    B = W (as is, or as panels), q = inputs
+#   dW       dw = g^T x:      A = g's columns (8 adjacent floats a row), B = x's rows
+# Only the forward pays (the table in _linear.py); bench/linear_products.py
+# measures the other two on this kernel.  Each output is one block's, summed
+# in kk's order from its bias or zero (one fused multiply-add per term), so
+# a split over blocks gives the same bits on any number of threads.  Edges
+# (rows % 8, columns % 32) run the same block with masked loads and stores:
+# no scratch, no padding.
+
+def _ir_lane_mask(builder, cols, first):
+    """<16 x i1>: lane l set where first + l < cols (int64 ``cols``)."""
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    vi = ir.VectorType(i64, 16)
+    undef = ir.Constant(vi, ir.Undefined)
+    n = builder.shuffle_vector(builder.insert_element(undef, cols, ir.Constant(i32, 0)), undef,
+                               ir.Constant(ir.VectorType(i32, 16), [0] * 16))
+    return builder.icmp_signed("<", ir.Constant(vi, [first + lane for lane in range(16)]), n)
+
+
+def _ir_splat_i1(builder, bit):
+    """<16 x i1> with every lane the i1 ``bit``."""
+    i32, mt = ir.IntType(32), ir.VectorType(ir.IntType(1), 16)
+    undef = ir.Constant(mt, ir.Undefined)
+    return builder.shuffle_vector(builder.insert_element(undef, bit, ir.Constant(i32, 0)), undef,
+                                  ir.Constant(ir.VectorType(i32, 16), [0] * 16))
+
+
+def _ir_masked(builder, name, vt):
+    """The LLVM masked load (``name`` "load") or store of 16 floats."""
+    i1, i32 = ir.IntType(1), ir.IntType(32)
+    mt = ir.VectorType(i1, 16)
+    if name == "load":
+        fnty = ir.FunctionType(vt, [vt.as_pointer(), i32, mt, vt])
+    else:
+        fnty = ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), i32, mt])
+    return cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.%s.v16f32.p0" % name)
+
+
+@intrinsic
+def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, cols):
+    """For o < rows (1..8) and q < cols (1..32), float32 addresses, k >= 1:
+    C[o*ldc + q] = start + sum over kk < k of A[kk*sak + o*sao] * B[kk*ldb + q],
+    summed in kk's order, from start = bias[q] (``pbias`` the bias's
+    address), zero (``pbias`` 0) or C's own value (``pbias`` -1: the sums go
+    on from where an earlier block of kk left them, the bits of one long sum).
+    The 8 x 32 sums stay in 16 vector registers; A's entries are broadcast
+    (a row o past ``rows`` reads row rows-1 again and is not stored), B's
+    rows, the bias and C are read, and C's rows stored, under the mask q < cols."""
+    vw = _BLK_P // 2
+
+    def codegen(context, builder, sig, args):
+        pa_, sak_, sao_, pb_, ldb_, k_, pbias_, pc_, ldc_, rows_, cols_ = args
+        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+        vt = ir.VectorType(f32, vw)
+        load, store = _ir_masked(builder, "load", vt), _ir_masked(builder, "store", vt)
+        align = ir.Constant(i32, 4)
+        masks = [_ir_lane_mask(builder, cols_, v * vw) for v in range(2)]
+        zero = ir.Constant(vt, None)
+
+        def vec_at(base, at):
+            return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
+
+        A = builder.inttoptr(pa_, f32.as_pointer())
+        B = builder.inttoptr(pb_, f32.as_pointer())
+        last = builder.sub(rows_, ir.Constant(i64, 1))
+        a_rows = []
+        for o in range(_BLK_O):
+            oc = ir.Constant(i64, o)
+            row = builder.select(builder.icmp_signed("<", oc, rows_), oc, last)
+            a_rows.append(builder.gep(A, [builder.mul(row, sao_)]))
+        C = builder.inttoptr(pc_, f32.as_pointer())
+
+        def c_at(o, v):
+            return vec_at(C, builder.add(builder.mul(ldc_, ir.Constant(i64, o)),
+                                         ir.Constant(i64, v * vw)))
+        # where the sums start, under the mask: C's rows, the bias or zero
+        go_on = builder.icmp_signed("<", pbias_, ir.Constant(i64, 0))
+        has_bias = builder.icmp_signed(">", pbias_, ir.Constant(i64, 0))
+        bias = builder.inttoptr(pbias_, f32.as_pointer())
+        start = []
+        for o in range(_BLK_O):
+            for v in range(2):
+                with builder.if_else(go_on) as (then, otherwise):
+                    with then:
+                        from_c = builder.call(load, [c_at(o, v), align, masks[v], zero])
+                        blk_c = builder.block
+                    with otherwise:
+                        from_b = builder.call(load, [vec_at(bias, ir.Constant(i64, v * vw)), align,
+                                                     builder.and_(masks[v], _ir_splat_i1(builder,
+                                                                                         has_bias)),
+                                                     zero])
+                        blk_b = builder.block
+                phi = builder.phi(vt)
+                phi.add_incoming(from_c, blk_c)
+                phi.add_incoming(from_b, blk_b)
+                start.append(phi)
+        new = _ir_block_sums(builder, k_,
+                             lambda kk, o: builder.gep(a_rows[o], [builder.mul(kk, sak_)]),
+                             lambda kk: builder.gep(B, [builder.mul(kk, ldb_)]), start,
+                             lambda ptr, v: builder.call(load, [ptr, align, masks[v], zero]))
+        for o in range(_BLK_O):
+            with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, o), rows_),
+                                 likely=True):
+                for v in range(2):
+                    builder.call(store, [new[2 * o + v], c_at(o, v), align, masks[v]])
+        return context.get_dummy_value()
+    return types.void(*([types.int64] * 11)), codegen
+
+
+@njit(cache=True, nogil=True)
+def product_range(pa, sak, sao, pb, ldb, panel, k, pbias, pc, ldc, r0, r1, q0, q1, chunk,
+                  depth):
+    """Rows r0:r1 and columns q0:q1 (q0 a multiple of 32) of C (as
+    ``_product_block``'s, rows of C being the A index o) by 8 x 32 blocks:
+    kk in steps of ``depth`` (the sums of a later step go on from C), the
+    rows in chunks of ``chunk`` (a multiple of 8: its A rows stay in cache
+    while every column block of B passes), within a chunk column block by
+    column block.  B's column block j starts ``panel * j`` floats from pb
+    (32 where B lies as a matrix, 32 * k where it is packed as panels of
+    32 columns, rows ldb = 32 apart: see ``pack_panels``)."""
+    for k0 in range(0, k, depth):
+        kn = min(depth, k - k0)
+        for c0 in range(r0, r1, chunk):
+            c1 = min(r1, c0 + chunk)
+            for q in range(q0, q1, _BLK_P):
+                start = (pbias + q * 4 if pbias else 0) if k0 == 0 else -1
+                b_at = pb + (k0 * ldb + q // _BLK_P * panel) * 4
+                for r in range(c0, c1, _BLK_O):
+                    _product_block(pa + (r * sao + k0 * sak) * 4, sak, sao, b_at, ldb, kn, start,
+                                   pc + (r * ldc + q) * 4, ldc, min(_BLK_O, c1 - r),
+                                   min(_BLK_P, q1 - q))
+
+
+@njit(cache=True, nogil=True)
+def pack_panels(b, out, trans):
+    """B (k, n) into panels of 32 columns: out (ceil(n / 32), k, 32), the
+    columns past n zero; B = b, or b^T when ``trans`` (b (n, k): W^T for the
+    forward, read from W)."""
+    k = b.shape[1] if trans else b.shape[0]
+    n = b.shape[0] if trans else b.shape[1]
+    for j in range(out.shape[0]):
+        q0 = j * _BLK_P
+        w = min(_BLK_P, n - q0)
+        if trans:       # (32 rows of b read side by side: (1536, 384) ~210 us, 2x by columns)
+            for kk in range(k):
+                for c in range(w):
+                    out[j, kk, c] = b[q0 + c, kk]
+        else:
+            for kk in range(k):
+                for c in range(w):
+                    out[j, kk, c] = b[kk, q0 + c]
+        for kk in range(k):
+            for c in range(w, _BLK_P):
+                out[j, kk, c] = 0.0
+
+
+# The chunk and depth of product_range for Linear's products (see
+# _linear.py's table): whole sums (depth = k; steps of 128-256 only paid on
+# dW with 2048 rows) over chunks of 64 rows.
+PRODUCT_CHUNK = 64
+
+
+@njit(cache=True, nogil=True)
+def _product_job(job):
+    """Kind-2 job with job[28] = 2: ``product_range`` of C rows job[5]:job[6]
+    (all columns, job[15]) with A at job[8] (strides job[9], job[10]), B's
+    panels at job[11] (ldb job[12], panel job[13]), k = job[7], the bias at
+    job[24] (0: none), C at job[25] (ldc job[26])."""
+    product_range(job[8], job[9], job[10], job[11], job[12], job[13], job[7], job[24],
+                  job[25], job[26], job[5], job[6], 0, job[15], PRODUCT_CHUNK, job[7])
+
+
+@njit(cache=True, nogil=True)
+def linear_blocks_run(x, wp, b, y, parts, jobs, flags):
+    """y (m, n) = x (m, k) @ W^T (+ b (n,) where b.size) by the 8 x 32
+    blocks, W packed as panels of W^T by ``pack_panels(w, wp, True)``; x, y
+    C-contiguous float32, k >= 1.  ``parts`` kind-2 jobs over ranges of the
+    rows (cut at multiples of 16: one thread's rows of y never share a
+    64-byte line with another's), posted and waited for as ``gemm_run``'s
+    (same returns); each output is one job's whole sum, so the thread count
+    never changes a bit."""
+    if parts > jobs.shape[0]:   # (never: the pool cuts at most its size)
+        return -1
+    m, k = x.shape
+    n = y.shape[1]
+    for p in range(parts):
+        j = jobs[p]
+        j[:] = 0
+        j[0], j[28] = 2, 2
+        j[5], j[6], j[7] = _cut(m, p, parts), _cut(m, p + 1, parts), k
+        j[8], j[9], j[10] = x.ctypes.data, 1, k
+        j[11], j[12], j[13] = wp.ctypes.data, _BLK_P, _BLK_P * k
+        j[15] = n
+        j[24] = b.ctypes.data if b.size else 0
+        j[25], j[26] = y.ctypes.data, n
+    if parts == 1:
+        _product_job(jobs[0])
+        return 0
+    return _post_and_run(jobs, flags, parts)
 
 
 @njit(cache=True, nogil=True)
@@ -2426,7 +2639,9 @@ def _linear_t_job(job):
     (the GEMM fields as in ``gemm_job``), then copied transposed to y at
     j[25] (ldy j[26]) by the ?omatcopy at j[27].  j[24] = 0: no bias.
     (One call per dtype: the scalars must reach BLAS as its float or double.)"""
-    if job[28]:
+    if job[28] == 2:
+        _product_job(job)
+    elif job[28]:
         _linear_t_blocks(job)
     elif job[1] == 0:
         _linear_t_slice(job, carray(_f32_at(job[12]), (job[5], job[13])),

@@ -578,6 +578,24 @@ def linear_t(x, w, b, parts):
     return y if done else None
 
 
+def linear_blocks(x, w, b, parts):
+    """``x @ w.T (+ b)`` for a 2-D float32 x of many rows by the 8 x 32
+    register blocks (``_numba.linear_blocks_run``): W packed once here as
+    panels of W^T, then ``parts`` ranges of the rows over the pool (or all
+    on this thread).  x, w, b (or None) C-contiguous float32, x.shape[1] >= 1."""
+    kern = _jit.module()
+    m, n = x.shape[0], w.shape[0]
+    wp = np.empty((-(-n // 32), w.shape[1], 32), np.float32)
+    kern.pack_panels(w, wp, True)
+    bias = _NO_BIAS[0] if b is None else b
+    y = np.empty((m, n), np.float32)
+    if parts > 1 and run_native(kern.linear_blocks_run, parts, x, wp, bias, y):
+        return y
+    job = np.empty((1, JOB_FIELDS), np.int64)       # (this thread's: nothing shared)
+    kern.linear_blocks_run(x, wp, bias, y, 1, job, job[0])
+    return y
+
+
 _blocks_ok = None
 
 
