@@ -174,3 +174,39 @@ def test_winograd_matches_the_other_paths(winograd, monkeypatch):
     off = ember.nn.functional.conv2d(x, w, padding=1)
     assert winograd["wino_forward"] == calls
     assert_close(on, torch.from_numpy(off.numpy()), atol=1e-5, rtol=1e-5)
+
+
+def test_weight_grad_partials_added_in_range_order(winograd, monkeypatch):
+    """The weight gradient's per-range partial sums are added in the ranges'
+    order, not in the order the threads finish them (``_pool.Partials``): the
+    same split gives the same bits whichever range is done first.  The split
+    here is three ranges run first-to-last, then last-to-first (three, since
+    two partials add the same either way round)."""
+    from ember.backends.cpu import _pool
+    monkeypatch.setattr(_winograd, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(_winograd, "_MIN_TILES", 1)
+    x = rand(3, 16, 8, 8, dtype=np.float32, low=-1e3, high=1e3)
+    w = rand(8, 16, 3, 3, dtype=np.float32)
+
+    def weight_grad(order):
+        def three_ranges(kernel, n, grain=1):
+            cuts = [0, n // 3, 2 * n // 3, n]
+            for i in order:
+                kernel(cuts[i], cuts[i + 1])
+        monkeypatch.setattr(_pool, "parallel_for", three_ranges)
+        wt = ember.tensor(w, requires_grad=True)
+        ember.nn.functional.conv2d(ember.tensor(x), wt, padding=1).pow(2).sum().backward()
+        return wt.grad.numpy()
+    np.testing.assert_array_equal(weight_grad([0, 1, 2]), weight_grad([2, 1, 0]))
+    assert winograd["wino_wgrad"] >= 2
+
+
+def test_partials_sum_in_range_order():
+    from ember.backends.cpu import _pool
+    parts = _pool.Partials()
+    big, small = np.float32(1e8), np.float32(3.0)
+    for start, value in [(20, small), (0, big), (10, -big)]:
+        parts.add(start, np.array([value]))
+    # (big - big) + 3 = 3 in the ranges' order; the finishing order's
+    # (3 + big) - big would give 0 in float32
+    assert parts.total()[0] == small

@@ -569,7 +569,7 @@ def _shift_wgrad(x, g, geo, k, fn, kept=None):
     tiles = _shift_tiles(geo, dt.itemsize)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
-    parts = []
+    parts = _pool.Partials()
 
     def part(t0, t1):
         gwt = np.zeros((kh * kw * G * Cg, Og), dt)
@@ -579,7 +579,7 @@ def _shift_wgrad(x, g, geo, k, fn, kept=None):
                                geo.sh, geo.sw, geo.dh, geo.dw, G, fn, one, zero)
         finally:
             _scratch.put(buf)
-        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
+        parts.add(t0, gwt)
     try:
         tiles.run(part, N * O * Ho * Wo * Cg * kh * kw)
     finally:
@@ -587,9 +587,7 @@ def _shift_wgrad(x, g, geo, k, fn, kept=None):
             _scratch.put(xq)
         if kept is not None:
             kept.release()
-    gwt = parts[0]
-    for p in parts[1:]:
-        gwt += p
+    gwt = parts.total()
     # (i, j, group, c, o) -> (group, o, c, i, j)
     gw = gwt.reshape(kh, kw, G, Cg, Og).transpose(2, 4, 3, 0, 1)
     return np.ascontiguousarray(gw).reshape(geo.w_shape)
@@ -825,7 +823,7 @@ def _direct_wgrad_sum(kernel, xq, g, offs, tiles, O, TP, run, rest):
     O4 = -(-O // 4) * 4
     dt = g.dtype
     gf = np.ascontiguousarray(g).reshape(-1)
-    parts = []
+    parts = _pool.Partials()
 
     def part(t0, t1):
         gwt = np.zeros((K4, O4), dt)
@@ -839,11 +837,9 @@ def _direct_wgrad_sum(kernel, xq, g, offs, tiles, O, TP, run, rest):
         finally:
             _scratch.put(gbuf)
             _scratch.put(red)
-        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
+        parts.add(t0, gwt)
     run(part, g.size * K)
-    gwt = parts[0]
-    for p in parts[1:]:
-        gwt += p
+    gwt = parts.total()
     return np.ascontiguousarray(gwt[:K, :O].T)
 
 
@@ -1067,7 +1063,7 @@ def _compact_wgrad(x, g, geo, k, kept=None):
         gf = gp.reshape(-1)
     S = C * kw * geo.Hp * geo.y4[3]
     chunk = max(1, _COMPACT_WGRAD_BYTES // ((S + O4 * L16) * dt.itemsize))
-    parts = []
+    parts = _pool.Partials()
 
     def part(s0, s1):
         gwt = np.zeros((K4, O4), dt)
@@ -1080,14 +1076,12 @@ def _compact_wgrad(x, g, geo, k, kept=None):
                                  chunk)
         finally:
             _scratch.put(red)
-        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
+        parts.add(s0, gwt)
     try:
         _pool.parallel_for(part, N, grain=max(1, _TILE_GRAIN // max(O * L * K, 1)))
     finally:
         _scratch.put(buf)
-    gwt = parts[0]
-    for p in parts[1:]:
-        gwt += p
+    gwt = parts.total()
     gw = np.empty(geo.w4, dt)
     _taps_order(gw, geo)[...] = gwt[:K, :O].T.reshape(O, Cg, kw, kh)
     return gw.reshape(geo.w_shape)
@@ -1232,7 +1226,7 @@ def _tiled_wgrad(x, g, geo, k, fn, kept=None):
     tiles = kept.tiles if kept else _tiles(geo, Kg, dt.itemsize)
     one = dt.type(1)
     rows = tiles.rows
-    parts = []
+    parts = _pool.Partials()
 
     def part(t0, t1):
         gwt = np.zeros((G, Kg, Og), dt)
@@ -1246,15 +1240,13 @@ def _tiled_wgrad(x, g, geo, k, fn, kept=None):
             if not kept:
                 _scratch.put(cols)
             _scratch.put(buf)
-        parts.append(gwt)       # (list.append is atomic: the threads may add at once)
+        parts.add(t0, gwt)
     try:
         tiles.run(part, N * O * Ho * Wo * Kg)
     finally:
         if kept:
             kept.release()
-    gwt = parts[0]
-    for p in parts[1:]:
-        gwt += p
+    gwt = parts.total()
     return np.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(geo.w_shape)
 
 

@@ -360,6 +360,30 @@ if hasattr(os, "register_at_fork"):
                         after_in_child=_after_fork_in_child)
 
 
+class Partials:
+    """The partial sums of a reduction split over the threads (e.g. a conv's
+    weight gradient, one array per range), added up in the order of their
+    ranges rather than the order the threads finish in: the same split gives
+    the same bits every run, as torch's CPU reductions do.  ``add`` may be
+    called from several threads at once (one dict store each)."""
+    __slots__ = ("_by_start",)
+
+    def __init__(self):
+        self._by_start = {}
+
+    def add(self, start, array):
+        """Record the partial sum of the range that starts at ``start``."""
+        self._by_start[start] = array
+
+    def total(self):
+        """The sum of the partials, in the ranges' order, into the first one."""
+        starts = sorted(self._by_start)
+        out = self._by_start[starts[0]]
+        for s in starts[1:]:
+            out += self._by_start[s]
+        return out
+
+
 def parallel_for(kernel, n, grain=1 << 15):
     """Call ``kernel(lo, hi)`` on contiguous ranges covering ``range(n)``.
 

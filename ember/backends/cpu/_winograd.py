@@ -207,7 +207,7 @@ def weight_grad(x, g, geo, k, fn, scratch, xp=None):
     gf = np.ascontiguousarray(g).reshape(-1)
     nr, chunks, T = _chunks(geo, dt, th, tw)
     one = dt.type(1)
-    parts = []
+    parts = _pool.Partials()
 
     owned = xp is None
     if owned:
@@ -224,16 +224,14 @@ def weight_grad(x, g, geo, k, fn, scratch, xp=None):
         finally:
             scratch.put(v)
             scratch.put(m)
-        parts.append(du)        # (list.append is atomic: the threads may add at once)
+        parts.add(k0, du)
     work = 16 * N * th * tw * C * O
     try:
         _pool.parallel_for(part, chunks, grain=max(1, _GRAIN * chunks // max(work, 1)))
     finally:
         if owned:
             scratch.put(xp)
-    du = parts[0]
-    for p in parts[1:]:
-        du += p
+    du = parts.total()
     gw = np.empty(O * C * 9, dt)
     k.wino_weight_grad(du, gw, O, C, dt.type(0.5))
     return gw.reshape(geo.w_shape)
