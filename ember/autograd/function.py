@@ -401,6 +401,22 @@ def _run_unrecorded(cls, args, kwargs):
     return t
 
 
+def forward_unrecorded(cls, *arrays):
+    """``cls``'s forward on arrays the caller took out of its tensors,
+    wrapped, for a functional's no-graph short cut (no_grad, inference: the
+    caller has checked nothing needs recording and no ONNX export is
+    tracing); it skips ``apply``'s general argument handling (linear,
+    layer_norm and attention take 5-11 arguments).  None if the forward
+    raised: the caller then goes through ``apply``, which words the error."""
+    f = _warnings.filters   # quiet() inline, as in _record_raw (inf/nan silent, as torch's)
+    if not f or f[0] is not _fperr.installed:
+        quiet()
+    try:
+        return _wrap(cls.forward(_NULL_CTX, *arrays))
+    except Exception:
+        return None
+
+
 def apply_view(cls, x, arg):
     """``cls.apply(x, arg)`` for a one-tensor view op (``cls._view``: reshape,
     permute), with a short cut for the no-graph case (no_grad code, inference):

@@ -23,9 +23,9 @@ from ..._errors import not_a_tensor
 from ..._tensor import Tensor
 from ..._tensor_base import _wrap
 from ...autograd import function as _fn
-from ...autograd.function import Op, _NULL_CTX
+from ...autograd.function import Op
 from ...autograd.grad_mode import state as _gm
-from ...backends import namespace, kernels, backend_of, make_readonly, quiet, _fperr
+from ...backends import namespace, kernels, backend_of, make_readonly
 from ...random import uniform_array
 from ...ops.elementwise import where as _where
 from ...autograd.function import is_tracing as _is_tracing
@@ -289,15 +289,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         # arrays, wrapped, without apply's handling of eleven arguments.
         # bfloat16 (not kind "f": apply runs its widened twin), ONNX tracing
         # and any failure take apply, which words the error.
-        f = warnings.filters    # (quiet() inline: inf/nan silent, as torch's)
-        if not f or f[0] is not _fperr.installed:
-            quiet()
-        try:
-            return _wrap(_SDPA.forward(_NULL_CTX, query._data, key._data, value._data,
-                                       None if add is None else add._data, bias, causal, scale,
-                                       p, gk, gv, False))
-        except Exception:
-            pass
+        out = _fn.forward_unrecorded(_SDPA, query._data, key._data, value._data,
+                                     None if add is None else add._data, bias, causal, scale,
+                                     p, gk, gv, False)
+        if out is not None:
+            return out
     return _SDPA.apply(query, key, value, add, bias, causal, scale, p, gk, gv, False)
 
 

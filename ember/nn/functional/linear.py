@@ -1,16 +1,14 @@
 """linear and bilinear: the affine maps behind nn.Linear and nn.Bilinear."""
 import math
-import warnings as _warnings
 
 import numpy as np
 
 from ..._errors import not_a_tensor
 from ..._tensor import Tensor
-from ..._tensor_base import _wrap
 from ...autograd import function as _fn
-from ...autograd.function import Op, _NULL_CTX
+from ...autograd.function import Op
 from ...autograd.grad_mode import state as _gm
-from ...backends import kernels, quiet, _fperr
+from ...backends import kernels
 from ...ops import _bw
 from ..._autocast import autocast_op
 
@@ -78,13 +76,9 @@ def linear(input, weight, bias=None):
         # wrapped, without apply's general argument handling (a GPT step makes
         # 17 of these).  bfloat16 (not kind "f"), ONNX tracing and any failure
         # take apply, which words the error.
-        f = _warnings.filters   # (quiet() inline: inf/nan silent, as torch's)
-        if not f or f[0] is not _fperr.installed:
-            quiet()
-        try:
-            return _wrap(_Linear.forward(_NULL_CTX, xd, wd, None if bias is None else bias._data))
-        except Exception:
-            pass
+        out = _fn.forward_unrecorded(_Linear, xd, wd, None if bias is None else bias._data)
+        if out is not None:
+            return out
     return _Linear.apply(input, weight, bias)
 
 

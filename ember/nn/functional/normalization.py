@@ -26,17 +26,15 @@ double backward is exact.  The array formulas are the backend's kernels
 ``normalize`` / ``normalize_backward`` (generic: ember.backends.generic.norm).
 """
 import numbers
-import warnings as _warnings
 
 import numpy as np
 
 from ..._tensor import Tensor
-from ..._tensor_base import _wrap
 from ..._errors import not_a_tensor
 from ...autograd import function as _fn
-from ...autograd.function import Op, _NULL_CTX
+from ...autograd.function import Op
 from ...autograd.grad_mode import state as _gm
-from ...backends import namespace, kernels, quiet, _fperr
+from ...backends import namespace, kernels
 from ...ops import _bw
 from ..._bfloat16 import is_float as _isf
 
@@ -442,15 +440,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05):
         # wrapped, without apply's handling of six arguments (a GPT step makes
         # 9 of these).  bfloat16 (not kind "f": apply runs its widened twin),
         # ONNX tracing and any failure take apply, which words the error.
-        f = _warnings.filters   # (quiet() inline: inf/nan silent, as torch's)
-        if not f or f[0] is not _fperr.installed:
-            quiet()
-        try:
-            return _wrap(_LayerNorm.forward(_NULL_CTX, x, None if weight is None else weight._data,
-                                            None if bias is None else bias._data, spec, None,
-                                            x.shape))
-        except Exception:
-            pass
+        out = _fn.forward_unrecorded(_LayerNorm, x, None if weight is None else weight._data,
+                                     None if bias is None else bias._data, spec, None, x.shape)
+        if out is not None:
+            return out
     return _LayerNorm.apply(input, weight, bias, spec, None, x.shape)
 
 
