@@ -716,3 +716,16 @@ def test_linalg_module():
     assert la.vector_norm is ember.ops.reduction.vector_norm
     assert la.norm is ember.ops.reduction.linalg_norm
     assert la.matrix_norm is ember.ops.reduction.matrix_norm
+
+
+@pytest.mark.parametrize("call", ["sum()", "sum(1)", "sum((0, 1))", "sum([])", "sum(0, True)",
+                                  "sum(dtype=DT)", "mean()", "mean(1)", "mean((0, 1))",
+                                  "mean([])", "mean(-1, keepdim=True)"])
+def test_reduction_node_names_match_torch(call):
+    """torch names the node of a sum or mean over every element ...Backward0 and
+    of one over the dims given ...Backward1 (autograd's two overloads)."""
+    names = []
+    for lib in (ember, torch):
+        x = lib.ones(3, 4, requires_grad=True)
+        names.append(eval("x." + call, {"x": x, "DT": lib.float64}).grad_fn.name())
+    assert names[0] == names[1]

@@ -470,6 +470,8 @@ def _reduce(op_type):
 
 converts(R.Sum)(_reduce("ReduceSum"))
 converts(R.Mean)(_reduce("ReduceMean"))
+converts(R.SumDims)(_reduce("ReduceSum"))
+converts(R.MeanDims)(_reduce("ReduceMean"))
 converts(R.Amax)(_reduce("ReduceMax"))
 converts(R.Amin)(_reduce("ReduceMin"))
 

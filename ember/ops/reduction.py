@@ -227,6 +227,12 @@ def _acc_dtype(d, dtype, t=None):
     return None
 
 
+class SumDims(Sum):
+    """``sum`` over the dims given: the same op under the node name torch
+    gives it, SumBackward1 (the sum of every element is SumBackward0)."""
+    _node_name = "SumBackward1"
+
+
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Sum over ``dim`` (int, tuple, or all); bool/int inputs sum as int64."""
     if not isinstance(input, TensorBase):
@@ -237,7 +243,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
         else _acc_dtype(d, dtype, input)
     axes = None if dim is None else _axes(dim, d.ndim, "sum")
     try:
-        r = Sum.apply(input, axes, keepdim, acc)
+        r = (Sum if dim is None else SumDims).apply(input, axes, keepdim, acc)
     except NotImplementedError:
         # A sparse tensor (its data refuses dense kernels; found here, so a
         # dense sum pays nothing): torch.sparse.sum's result.
@@ -295,13 +301,19 @@ class Mean(Op):
         return _bw.broadcast_to(g / n if n else g * _nan, shape)
 
 
+class MeanDims(Mean):
+    """``mean`` over the dims given (torch's MeanBackward1; over every
+    element, MeanBackward0)."""
+    _node_name = "MeanBackward1"
+
+
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     """Mean over ``dim``; the input (or ``dtype``) must be floating point, as torch."""
     if type(dim) is int and isinstance(input, TensorBase) and dtype is None and out is None:
         d = input._data   # (the common call, mean(x, dim=k), without the general checks)
         nd = d.ndim
         if (d.dtype.kind == "f" or _isf(d.dtype)) and nd and -nd <= dim < nd:
-            return Mean.apply(input, (dim % nd,), keepdim, None)
+            return MeanDims.apply(input, (dim % nd,), keepdim, None)
     if not isinstance(input, TensorBase):
         _check_tensor(input, "mean")
     d = input._data
@@ -316,7 +328,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_tname(d.dtype)}")
     axes = None if dim is None else _axes(dim, d.ndim, "mean")
-    r = Mean.apply(input, axes, keepdim, acc)
+    r = (Mean if dim is None else MeanDims).apply(input, axes, keepdim, acc)
     return r if out is None else _out(r, out)
 
 
