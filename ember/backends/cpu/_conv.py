@@ -719,9 +719,7 @@ def _direct_forward(x, w, geo, bias, k, keep=False):
     # the weight by blocks of 8 output channels: wp[b, k, o] = w[8b + o, k]
     K = C * kh * kw
     O8 = -(-O // _BLK_O) * _BLK_O
-    wp = np.zeros((O8, K), dt)
-    wp[:O] = w.reshape(O, K)
-    wp = np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, K).transpose(0, 2, 1))
+    wp = _pack8(w.reshape(O, K), "o")
     b = np.empty(0, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt).reshape(-1)
     # bands of rows of one sample whose output block stays in L2
     tiles, nh = _direct_bands(geo, (_DIRECT_OUT_BYTES // (O8 * dt.itemsize) - Wo) // Wq + 1)
@@ -976,6 +974,30 @@ def _taps_order(w, geo):
     return w.reshape(O, Cg, kh, kw).transpose(0, 1, 3, 2)
 
 
+def _pack8(wm, rows):
+    """A weight matrix ``wm`` (O, K), taps in im2col order, in the register
+    blocks' operand layout, zero past the last: ``rows`` "o" (blocks of 8
+    output channels, a forward's) gives (O8/8, K, 8), [b, k, o] = wm[8b + o, k];
+    "k" (blocks of 8 taps, an input gradient's) gives (K8/8, O, 8),
+    [b, o, t] = wm[o, 8b + t].  (``_blocks_of_8`` is the same for the compact
+    kernels' tap order.)"""
+    O, K = wm.shape
+    if rows == "o":
+        O8 = -(-O // _BLK_O) * _BLK_O
+        wp = np.zeros((O8, K), wm.dtype)
+        wp[:O] = wm
+        return np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, K).transpose(0, 2, 1))
+    K8 = -(-K // _BLK_O) * _BLK_O
+    ap = np.zeros((O, K8), wm.dtype)
+    ap[:, :K] = wm
+    return np.ascontiguousarray(ap.reshape(O, K8 // _BLK_O, _BLK_O).transpose(1, 0, 2))
+
+
+def _tile_blocks(geo, dtype):
+    """Whether the tiled path multiplies by the register blocks (``_TILE_BLOCKS``)."""
+    return _TILE_BLOCKS and dtype == np.float32 and geo.G == 1 and _has_wide_vectors()
+
+
 def _blocks_of_8(a, geo, rows):
     """The weight in the direct kernel's blocks of 8 (``_conv_block``'s A):
     ``rows`` "o" (output channels, the forward's) or "k" (taps, the input
@@ -1171,14 +1193,12 @@ def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
     yf = y.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
-    blocks = _TILE_BLOCKS and dt == np.float32 and geo.G == 1 and _has_wide_vectors()
+    blocks = _tile_blocks(geo, dt)
     if blocks:
         # (the blocks read up to _BLK_P - 1 columns past a tile's last: room after the columns)
         room = _BLK_P
         O8 = -(-O // _BLK_O) * _BLK_O
-        wp = np.zeros((O8, Kg), dt)
-        wp[:O] = w.reshape(O, Kg)
-        wp = np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, Kg).transpose(0, 2, 1))
+        wp = _pack8(w.reshape(O, Kg), "o")
         out_size = O8 * (-(-tiles.cols // _BLK_P) * _BLK_P)
     else:
         room = 0
@@ -1263,14 +1283,11 @@ def _tiled_dgrad(g, w, geo, k, fn):
     gxf = gx.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
-    blocks = _TILE_BLOCKS and dt == np.float32 and geo.G == 1 and _has_wide_vectors() \
-        and tiles.cols >= _DGRAD_BLOCKS_COLS
+    blocks = _tile_blocks(geo, dt) and tiles.cols >= _DGRAD_BLOCKS_COLS
     if blocks:
         # the weight by blocks of 8 taps (the blocks' rows), zero past the last
         K8 = -(-Kg // _BLK_O) * _BLK_O
-        ap = np.zeros((O, K8), dt)
-        ap[:, :Kg] = w.reshape(O, Kg)
-        ap = np.ascontiguousarray(ap.reshape(O, K8 // _BLK_O, _BLK_O).transpose(1, 0, 2))
+        ap = _pack8(w.reshape(O, Kg), "k")
         TP = -(-tiles.cols // _BLK_P) * _BLK_P
         cols_size, buf_size = K8 * TP, O * TP
     else:
