@@ -720,12 +720,20 @@ def test_linalg_module():
 
 @pytest.mark.parametrize("call", ["sum()", "sum(1)", "sum((0, 1))", "sum([])", "sum(0, True)",
                                   "sum(dtype=DT)", "mean()", "mean(1)", "mean((0, 1))",
-                                  "mean([])", "mean(-1, keepdim=True)"])
+                                  "mean([])", "mean(-1, keepdim=True)", "sum(dim=None)",
+                                  "sum(None, True)", "mean(None)", "mean(dim=None, dtype=DT)",
+                                  "sum(dtype=DT, dim=None)"])
 def test_reduction_node_names_match_torch(call):
     """torch names the node of a sum or mean over every element ...Backward0 and
-    of one over the dims given ...Backward1 (autograd's two overloads)."""
-    names = []
+    of one over the dims given ...Backward1 (autograd's two overloads; ``dim=None``
+    given is the second: every dim, node ...Backward1)."""
+    names, shapes = [], []
     for lib in (ember, torch):
         x = lib.ones(3, 4, requires_grad=True)
-        names.append(eval("x." + call, {"x": x, "DT": lib.float64}).grad_fn.name())
-    assert names[0] == names[1]
+        for r in (eval("x." + call, {"x": x, "DT": lib.float64}),
+                  eval("lib." + call.replace("(", "(x, ", 1).replace(", )", ")"),
+                       {"x": x, "DT": lib.float64, "lib": lib})):
+            names.append(r.grad_fn.name())
+            shapes.append(tuple(r.shape))
+    assert names[0] == names[1] == names[2] == names[3]
+    assert shapes[0] == shapes[1] == shapes[2] == shapes[3]

@@ -233,8 +233,25 @@ class SumDims(Sum):
     _node_name = "SumBackward1"
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
-    """Sum over ``dim`` (int, tuple, or all); bool/int inputs sum as int64."""
+class _NoDim:
+    """The default of ``dim`` in sum and mean.  torch has two overloads: one
+    without ``dim`` (node SumBackward0 / MeanBackward0) and one with it, where
+    ``dim=None`` given means every dim but records SumBackward1 / MeanBackward1.
+    A Python default of None could not tell the two calls apart."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<every dim>"
+
+
+_NO_DIM = _NoDim()
+
+
+def sum(input, dim=_NO_DIM, keepdim=False, *, dtype=None, out=None):
+    """Sum over ``dim`` (int, tuple, None or left out: all); bool/int inputs sum as int64."""
+    op = SumDims
+    if dim is _NO_DIM:
+        op, dim = Sum, None
     if not isinstance(input, TensorBase):
         _check_tensor(input, "sum")
     d = input._data
@@ -243,7 +260,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
         else _acc_dtype(d, dtype, input)
     axes = None if dim is None else _axes(dim, d.ndim, "sum")
     try:
-        r = (Sum if dim is None else SumDims).apply(input, axes, keepdim, acc)
+        r = op.apply(input, axes, keepdim, acc)
     except NotImplementedError:
         # A sparse tensor (its data refuses dense kernels; found here, so a
         # dense sum pays nothing): torch.sparse.sum's result.
@@ -307,8 +324,9 @@ class MeanDims(Mean):
     _node_name = "MeanBackward1"
 
 
-def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
-    """Mean over ``dim``; the input (or ``dtype``) must be floating point, as torch."""
+def mean(input, dim=_NO_DIM, keepdim=False, *, dtype=None, out=None):
+    """Mean over ``dim`` (int, tuple, None or left out: all); the input (or
+    ``dtype``) must be floating point, as torch."""
     if type(dim) is int and isinstance(input, TensorBase) and dtype is None and out is None:
         d = input._data   # (the common call, mean(x, dim=k), without the general checks)
         nd = d.ndim
@@ -327,8 +345,11 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     elif d.dtype.kind not in "fc" and not _isf(d.dtype):
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_tname(d.dtype)}")
+    op = MeanDims
+    if dim is _NO_DIM:
+        op, dim = Mean, None
     axes = None if dim is None else _axes(dim, d.ndim, "mean")
-    r = (Mean if dim is None else MeanDims).apply(input, axes, keepdim, acc)
+    r = op.apply(input, axes, keepdim, acc)
     return r if out is None else _out(r, out)
 
 
