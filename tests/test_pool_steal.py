@@ -91,21 +91,28 @@ def _flat(result):
 
 @pytest.mark.parametrize("name", sorted(NATIVE))
 def test_native_jobs_same_bits_whoever_runs_them(threads, name):
-    """1 thread, 2 threads, and 2 threads with the worker never starting (the
-    caller runs both jobs): the same bits.  The split really happened: the
-    worker was posted jobs."""
+    """2 threads, and 2 threads with the worker never starting (the caller
+    runs both jobs): the same bits, since a job's range and order are fixed
+    by the split.  The split really happened: the worker was posted jobs.
+    Against 1 thread, equal to rounding: a BLAS kernel may round the rows at
+    a range's edge its own way (OpenBLAS's Haswell sgemm gives the same bits
+    only for row splits at multiples of 12)."""
     fn = NATIVE[name]
     ember.set_num_threads(1)
-    want = _flat(fn())
+    one = _flat(fn())
     pool = _two_threads()
+    want = None
     for hold in (False, True, False):
         pool.hold_workers(hold)
         posted = int(pool.flags[0])
         got = _flat(fn())
         assert int(pool.flags[0]) > posted, "no job was posted: the test would prove nothing"
-        for a, b in zip(want, got):
-            assert a.dtype == b.dtype
+        want = want or got
+        for a, b, c in zip(want, got, one):
+            assert a.dtype == b.dtype == c.dtype
             np.testing.assert_array_equal(a, b)
+            eps = np.finfo(c.dtype).eps
+            np.testing.assert_allclose(b, c, rtol=100 * eps, atol=100 * eps * np.abs(c).max())
 
 
 def test_python_jobs_run_here_when_the_worker_never_starts(threads):
