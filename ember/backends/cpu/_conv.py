@@ -4,8 +4,8 @@
   code, ``_tiled``): the convolution as cache-sized tiles, each an im2col
   buffer of a band of output rows (or a few small images) built in L2 and
   multiplied there by single-thread BLAS (``_numba.conv_tiles_*``; for
-  float32 with AVX-512 by the direct kernel's register blocks, see
-  ``_TILE_BLOCKS``); or, for
+  float32 with AVX-512, or thin products with AVX2, by the direct kernel's
+  register blocks, see ``_TILE_BLOCKS``); or, for
   stride-1 convs with 8-64 channels per group, as shifted GEMMs over the
   padded input with no im2col at all (``_numba.conv_shift_*``); or, for
   float32 on a CPU with AVX-512 where it measured faster (``_direct``),
@@ -48,6 +48,8 @@ by channels, straight into the gradient (no padded buffer, no crop).  The
 wide layout exists for NumPy's copies; a compiled pass needs none of its
 extra columns (up to half of the GEMM on small images).
 """
+import math
+
 import numpy as np
 
 from .._table import CPU as KERNELS
@@ -993,9 +995,16 @@ def _pack8(wm, rows):
     return np.ascontiguousarray(ap.reshape(O, K8 // _BLK_O, _BLK_O).transpose(1, 0, 2))
 
 
-def _tile_blocks(geo, dtype):
-    """Whether the tiled path multiplies by the register blocks (``_TILE_BLOCKS``)."""
-    return _TILE_BLOCKS and dtype == np.float32 and geo.G == 1 and _has_wide_vectors()
+def _tile_blocks(geo, dtype, terms, ld):
+    """Whether the tiled path multiplies by the register blocks (``_TILE_BLOCKS``):
+    with 256-bit vectors only on products that sum ``terms`` <= ``_NARROW_TERMS``
+    rows of an operand ``ld`` floats apart that fit in L1's sets (see there)."""
+    if not (_TILE_BLOCKS and dtype == np.float32 and geo.G == 1):
+        return False
+    if _has_wide_vectors():
+        return True
+    return _jit.fma_vectors() and terms <= _NARROW_TERMS \
+        and terms <= _L1_WAYS * (_L1_WAY_FLOATS // math.gcd(ld, _L1_WAY_FLOATS))
 
 
 def _blocks_of_8(a, geo, rows):
@@ -1176,6 +1185,25 @@ def _compact_dgrad(g, w, geo, k):
 # least _DGRAD_BLOCKS_COLS columns.
 _TILE_BLOCKS = True
 _DGRAD_BLOCKS_COLS = 256
+# On a CPU with 256-bit vectors (AVX2 + FMA, no AVX-512) the blocks are summed
+# as 8 x 8 pieces (_numba._conv_block) at about BLAS's rate on long sums, so
+# there only the thin products take them, where BLAS runs at half its rate.
+# Measured on the workloads' layers (one Zen 3 core, ms, BLAS -> blocks,
+# best of 9 alternating, loaded machine): ResNet's 1x1 16 -> 32 strided
+# shortcut forward 0.43 -> 0.31, its input gradient 0.48 -> 0.44 (a sum over
+# 32 output channels), its 32 -> 64 one's forward 0.31 -> 0.25; LeNet's
+# 1-channel 5x5 conv forward (K = 25) 1.16 -> 0.92; but K or O = 64 the
+# same or slower, and 144-576 (3x3 of 16-64 channels) 1.1-1.6x slower
+# (the blocks' products alone: 35-70 GFLOP/s to OpenBLAS's 50-75; twelve
+# sums per piece instead of eight, 50-71, still short of it).  A tile's
+# rows ld floats apart fall in only 1024 / gcd(ld, 1024) of L1's sets (8
+# ways each), and where the blocks' column of rows does not fit there their
+# reads miss: ResNet's 3-channel stem's tiles of 2048 columns (27 rows in 8
+# lines' room) ran 1.13 -> 1.44 (1.60 -> 2.16 its input gradient), so not
+# those.
+_NARROW_TERMS = 32
+_L1_WAY_FLOATS = 1024       # (a 32 KiB 8-way L1: its sets repeat every 4 KiB)
+_L1_WAYS = 8
 
 
 def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
@@ -1193,7 +1221,7 @@ def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
     yf = y.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
-    blocks = _tile_blocks(geo, dt)
+    blocks = _tile_blocks(geo, dt, Kg, tiles.cols)
     if blocks:
         # (the blocks read up to _BLK_P - 1 columns past a tile's last: room after the columns)
         room = _BLK_P
@@ -1283,12 +1311,12 @@ def _tiled_dgrad(g, w, geo, k, fn):
     gxf = gx.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
-    blocks = _tile_blocks(geo, dt) and tiles.cols >= _DGRAD_BLOCKS_COLS
+    TP = -(-tiles.cols // _BLK_P) * _BLK_P
+    blocks = _tile_blocks(geo, dt, O, TP) and tiles.cols >= _DGRAD_BLOCKS_COLS
     if blocks:
         # the weight by blocks of 8 taps (the blocks' rows), zero past the last
         K8 = -(-Kg // _BLK_O) * _BLK_O
         ap = _pack8(w.reshape(O, Kg), "k")
-        TP = -(-tiles.cols // _BLK_P) * _BLK_P
         cols_size, buf_size = K8 * TP, O * TP
     else:
         wm = np.ascontiguousarray(w.reshape(O, Kg))
