@@ -82,6 +82,7 @@ def conv_path(request, monkeypatch):
         monkeypatch.setattr(_cpu_conv, "_TILE_MIN", 4)
         monkeypatch.setattr(_cpu_conv, "_TILE_BYTES", 1 << 8)
         monkeypatch.setattr(_cpu_conv, "_TILE_WIDE_MIN", 8)
+        monkeypatch.setattr(_cpu_conv, "_OWN_TILE_POSITIONS", 1 << 62)   # (no AVX-512: group too)
         monkeypatch.setattr(_cpu_conv, "_TILE_GRAIN", 1)     # (split whenever 2 threads run)
         if path in ("shift", "direct", "compact"):
             monkeypatch.setattr(_cpu_conv, "_SHIFT_MIN_CHANNELS", 1)

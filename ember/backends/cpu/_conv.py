@@ -314,6 +314,27 @@ _TILE_BYTES = 1 << 18
 # weight gradient and the other wide layers (256-channel 8x8, the strided
 # ones, 1x1 shortcuts, ResNet's 64-channel 8x8) the same within noise.
 _TILE_WIDE_MIN = 512
+# ... but that unpacked path is the one of OpenBLAS's AVX-512 kernels; its
+# Haswell/Zen ones (CPUs without AVX-512) pack every product, so there a few
+# samples in one small tile only add copies: the forward's output out of the
+# tile, and the weight gradient's gather of the output gradient into it (one
+# sample's is read where it lies).  There a sample of at least this many
+# positions is a tile of its own (or its bands).  One Zen 3 core, ms,
+# forward / input gradient / weight gradient, grouped -> one sample, best of
+# 7 alternating, loaded: ResNet's stem 1.26 / - / 1.20 -> 1.13 / - / 0.89;
+# its 1x1 16->32 shortcut (7 samples per tile) 0.50 / 0.60 / 0.50 -> 0.47 /
+# 0.57 / 0.22, its 32->64 one 0.27 / 0.33 / 0.25 -> 0.28 / 0.24 / 0.19;
+# LeNet's 1-channel 5x5 conv 1.03 / 1.12 / 1.18 -> 0.98 / 0.99 / 0.94.  (Not
+# the wide layers' tiles, of _TILE_WIDE_MIN columns: ResNet's 32->64 strided
+# conv, 8 samples of 64 positions per tile, forward 1.68 -> 2.30 as one.)
+_OWN_TILE_POSITIONS = 64
+
+
+def _own_tile_positions():
+    """The positions of a sample that makes it a small tile of its own."""
+    return (1 << 62) if _has_wide_vectors() else _OWN_TILE_POSITIONS
+
+
 # Multiply-adds per thread below which a convolution stays on one thread.
 _TILE_GRAIN = 1 << 20
 # Up to this many tiles, _Tiles._bands builds its table from a Python list.
@@ -350,9 +371,10 @@ class _Tiles:
             self.cols = (nh - 1) * Wq + Wo
             return
         want = _SMALL_MNK // max(Og * Kg, 1)
-        if want < _TILE_MIN:
+        small = want >= _TILE_MIN
+        if not small:
             want = max(_TILE_WIDE_MIN, _TILE_BYTES // max(Kg * geo.G * itemsize, 1))
-        if L >= want or N == 1:
+        if L >= want or N == 1 or (small and L >= _own_tile_positions()):
             # bands of rows of one sample (a sample is one unit)
             nh = max(1, min(Ho, want // max(Wo, 1)))
             nh = self._bands(N, Ho, nh)
@@ -489,7 +511,7 @@ _TILES = {}
 def _tiles(geo, Kg, itemsize, shift=False):
     """``_Tiles(geo, Kg, itemsize, shift)``, made once per geometry."""
     key = (geo.x4, geo.w4, geo.y4, geo.G, geo.sh, geo.sw, geo.Hp, geo.Wp, Kg, itemsize, shift,
-           _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES)
+           _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES, _own_tile_positions())
     t = _TILES.get(key)
     if t is None:
         if len(_TILES) >= 256:
