@@ -60,6 +60,7 @@ def conv_path(request, monkeypatch):
         # (the tiles' products by the direct kernel's blocks where it can, or by BLAS)
         monkeypatch.setattr(_cpu_conv, "_TILE_BLOCKS", path != "tiles_blas")
         monkeypatch.setattr(_cpu_conv, "_DGRAD_BLOCKS_COLS", 0)     # (tiny tiles too)
+        monkeypatch.setattr(_cpu_conv, "_NARROW_TERMS", 1 << 30)    # (AVX2: long sums too)
         monkeypatch.setattr(_cpu_conv, "_COMPACT", path == "compact")
         if path == "compact":
             # every float32 conv of one group with vertical stride 1, the
@@ -81,6 +82,7 @@ def conv_path(request, monkeypatch):
         monkeypatch.setattr(_cpu_conv, "_TILE_MIN", 4)
         monkeypatch.setattr(_cpu_conv, "_TILE_BYTES", 1 << 8)
         monkeypatch.setattr(_cpu_conv, "_TILE_WIDE_MIN", 8)
+        monkeypatch.setattr(_cpu_conv, "_OWN_TILE_POSITIONS", 1 << 62)   # (no AVX-512: group too)
         monkeypatch.setattr(_cpu_conv, "_TILE_GRAIN", 1)     # (split whenever 2 threads run)
         if path in ("shift", "direct", "compact"):
             monkeypatch.setattr(_cpu_conv, "_SHIFT_MIN_CHANNELS", 1)
@@ -231,8 +233,10 @@ def test_compiled_passes_run(monkeypatch):
     if _cpu_conv._tiled(np.dtype(np.float32)) is None:
         pytest.skip("BLAS can't be called from compiled code here")
     path = "direct" if _cpu_conv._has_wide_vectors() else "shift"
-    # (the tiles' products by the direct kernel's blocks where it runs)
-    tiles = "conv_tiles_forward_blocks" if path == "direct" else "conv_tiles_forward"
+    # (the tiles' products by the direct kernel's blocks where it runs, and
+    # with 256-bit vectors on thin products, as the first conv's 27 terms)
+    blocks = path == "direct" or _jit.fma_vectors()
+    tiles = "conv_tiles_forward_blocks" if blocks else "conv_tiles_forward"
     names = (tiles, "conv_tiles_wgrad", "conv_tiles_dgrad", f"conv_{path}_forward",
              f"conv_{path}_wgrad", "max_pool2d_forward", "max_pool2d_backward", "wino_forward",
              "wino_wgrad")

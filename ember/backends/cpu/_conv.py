@@ -4,8 +4,8 @@
   code, ``_tiled``): the convolution as cache-sized tiles, each an im2col
   buffer of a band of output rows (or a few small images) built in L2 and
   multiplied there by single-thread BLAS (``_numba.conv_tiles_*``; for
-  float32 with AVX-512 by the direct kernel's register blocks, see
-  ``_TILE_BLOCKS``); or, for
+  float32 with AVX-512, or thin products with AVX2, by the direct kernel's
+  register blocks, see ``_TILE_BLOCKS``); or, for
   stride-1 convs with 8-64 channels per group, as shifted GEMMs over the
   padded input with no im2col at all (``_numba.conv_shift_*``); or, for
   float32 on a CPU with AVX-512 where it measured faster (``_direct``),
@@ -48,6 +48,8 @@ by channels, straight into the gradient (no padded buffer, no crop).  The
 wide layout exists for NumPy's copies; a compiled pass needs none of its
 extra columns (up to half of the GEMM on small images).
 """
+import math
+
 import numpy as np
 
 from .._table import CPU as KERNELS
@@ -312,6 +314,27 @@ _TILE_BYTES = 1 << 18
 # weight gradient and the other wide layers (256-channel 8x8, the strided
 # ones, 1x1 shortcuts, ResNet's 64-channel 8x8) the same within noise.
 _TILE_WIDE_MIN = 512
+# ... but that unpacked path is the one of OpenBLAS's AVX-512 kernels; its
+# Haswell/Zen ones (CPUs without AVX-512) pack every product, so there a few
+# samples in one small tile only add copies: the forward's output out of the
+# tile, and the weight gradient's gather of the output gradient into it (one
+# sample's is read where it lies).  There a sample of at least this many
+# positions is a tile of its own (or its bands).  One Zen 3 core, ms,
+# forward / input gradient / weight gradient, grouped -> one sample, best of
+# 7 alternating, loaded: ResNet's stem 1.26 / - / 1.20 -> 1.13 / - / 0.89;
+# its 1x1 16->32 shortcut (7 samples per tile) 0.50 / 0.60 / 0.50 -> 0.47 /
+# 0.57 / 0.22, its 32->64 one 0.27 / 0.33 / 0.25 -> 0.28 / 0.24 / 0.19;
+# LeNet's 1-channel 5x5 conv 1.03 / 1.12 / 1.18 -> 0.98 / 0.99 / 0.94.  (Not
+# the wide layers' tiles, of _TILE_WIDE_MIN columns: ResNet's 32->64 strided
+# conv, 8 samples of 64 positions per tile, forward 1.68 -> 2.30 as one.)
+_OWN_TILE_POSITIONS = 64
+
+
+def _own_tile_positions():
+    """The positions of a sample that makes it a small tile of its own."""
+    return (1 << 62) if _has_wide_vectors() else _OWN_TILE_POSITIONS
+
+
 # Multiply-adds per thread below which a convolution stays on one thread.
 _TILE_GRAIN = 1 << 20
 # Up to this many tiles, _Tiles._bands builds its table from a Python list.
@@ -348,9 +371,10 @@ class _Tiles:
             self.cols = (nh - 1) * Wq + Wo
             return
         want = _SMALL_MNK // max(Og * Kg, 1)
-        if want < _TILE_MIN:
+        small = want >= _TILE_MIN
+        if not small:
             want = max(_TILE_WIDE_MIN, _TILE_BYTES // max(Kg * geo.G * itemsize, 1))
-        if L >= want or N == 1:
+        if L >= want or N == 1 or (small and L >= _own_tile_positions()):
             # bands of rows of one sample (a sample is one unit)
             nh = max(1, min(Ho, want // max(Wo, 1)))
             nh = self._bands(N, Ho, nh)
@@ -487,7 +511,7 @@ _TILES = {}
 def _tiles(geo, Kg, itemsize, shift=False):
     """``_Tiles(geo, Kg, itemsize, shift)``, made once per geometry."""
     key = (geo.x4, geo.w4, geo.y4, geo.G, geo.sh, geo.sw, geo.Hp, geo.Wp, Kg, itemsize, shift,
-           _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES)
+           _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES, _own_tile_positions())
     t = _TILES.get(key)
     if t is None:
         if len(_TILES) >= 256:
@@ -993,9 +1017,16 @@ def _pack8(wm, rows):
     return np.ascontiguousarray(ap.reshape(O, K8 // _BLK_O, _BLK_O).transpose(1, 0, 2))
 
 
-def _tile_blocks(geo, dtype):
-    """Whether the tiled path multiplies by the register blocks (``_TILE_BLOCKS``)."""
-    return _TILE_BLOCKS and dtype == np.float32 and geo.G == 1 and _has_wide_vectors()
+def _tile_blocks(geo, dtype, terms, ld):
+    """Whether the tiled path multiplies by the register blocks (``_TILE_BLOCKS``):
+    with 256-bit vectors only on products that sum ``terms`` <= ``_NARROW_TERMS``
+    rows of an operand ``ld`` floats apart that fit in L1's sets (see there)."""
+    if not (_TILE_BLOCKS and dtype == np.float32 and geo.G == 1):
+        return False
+    if _has_wide_vectors():
+        return True
+    return _jit.fma_vectors() and terms <= _NARROW_TERMS \
+        and terms <= _L1_WAYS * (_L1_WAY_FLOATS // math.gcd(ld, _L1_WAY_FLOATS))
 
 
 def _blocks_of_8(a, geo, rows):
@@ -1176,6 +1207,25 @@ def _compact_dgrad(g, w, geo, k):
 # least _DGRAD_BLOCKS_COLS columns.
 _TILE_BLOCKS = True
 _DGRAD_BLOCKS_COLS = 256
+# On a CPU with 256-bit vectors (AVX2 + FMA, no AVX-512) the blocks are summed
+# as 8 x 8 pieces (_numba._conv_block) at about BLAS's rate on long sums, so
+# there only the thin products take them, where BLAS runs at half its rate.
+# Measured on the workloads' layers (one Zen 3 core, ms, BLAS -> blocks,
+# best of 9 alternating, loaded machine): ResNet's 1x1 16 -> 32 strided
+# shortcut forward 0.43 -> 0.31, its input gradient 0.48 -> 0.44 (a sum over
+# 32 output channels), its 32 -> 64 one's forward 0.31 -> 0.25; LeNet's
+# 1-channel 5x5 conv forward (K = 25) 1.16 -> 0.92; but K or O = 64 the
+# same or slower, and 144-576 (3x3 of 16-64 channels) 1.1-1.6x slower
+# (the blocks' products alone: 35-70 GFLOP/s to OpenBLAS's 50-75; twelve
+# sums per piece instead of eight, 50-71, still short of it).  A tile's
+# rows ld floats apart fall in only 1024 / gcd(ld, 1024) of L1's sets (8
+# ways each), and where the blocks' column of rows does not fit there their
+# reads miss: ResNet's 3-channel stem's tiles of 2048 columns (27 rows in 8
+# lines' room) ran 1.13 -> 1.44 (1.60 -> 2.16 its input gradient), so not
+# those.
+_NARROW_TERMS = 32
+_L1_WAY_FLOATS = 1024       # (a 32 KiB 8-way L1: its sets repeat every 4 KiB)
+_L1_WAYS = 8
 
 
 def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
@@ -1193,7 +1243,7 @@ def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
     yf = y.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
-    blocks = _tile_blocks(geo, dt)
+    blocks = _tile_blocks(geo, dt, Kg, tiles.cols)
     if blocks:
         # (the blocks read up to _BLK_P - 1 columns past a tile's last: room after the columns)
         room = _BLK_P
@@ -1283,12 +1333,12 @@ def _tiled_dgrad(g, w, geo, k, fn):
     gxf = gx.reshape(-1)
     one, zero = dt.type(1), dt.type(0)
     rows = tiles.rows
-    blocks = _tile_blocks(geo, dt) and tiles.cols >= _DGRAD_BLOCKS_COLS
+    TP = -(-tiles.cols // _BLK_P) * _BLK_P
+    blocks = _tile_blocks(geo, dt, O, TP) and tiles.cols >= _DGRAD_BLOCKS_COLS
     if blocks:
         # the weight by blocks of 8 taps (the blocks' rows), zero past the last
         K8 = -(-Kg // _BLK_O) * _BLK_O
         ap = _pack8(w.reshape(O, Kg), "k")
-        TP = -(-tiles.cols // _BLK_P) * _BLK_P
         cols_size, buf_size = K8 * TP, O * TP
     else:
         wm = np.ascontiguousarray(w.reshape(O, Kg))

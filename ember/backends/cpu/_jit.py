@@ -14,6 +14,7 @@ _tried = False
 _enabled = os.environ.get("EMBER_JIT", "1") != "0"
 _load_lock = threading.Lock()
 _wide_vectors = None
+_fma_vectors = None
 
 
 def kernels():
@@ -99,3 +100,18 @@ def wide_vectors():
         except Exception:       # (an llvmlite that cannot tell: keep the BLAS paths)
             _wide_vectors = False
     return _wide_vectors
+
+
+def fma_vectors():
+    """Whether the compiled code may use 256-bit vectors with fused
+    multiply-add (the host's AVX2 and FMA): the direct kernels' register
+    blocks then compile for them as four narrower blocks (``_numba._conv_block``)."""
+    global _fma_vectors
+    if _fma_vectors is None:
+        try:
+            from llvmlite import binding
+            f = binding.get_host_cpu_features()
+            _fma_vectors = bool(f.get("avx2", False) and f.get("fma", False))
+        except Exception:       # (as wide_vectors)
+            _fma_vectors = False
+    return _fma_vectors

@@ -1116,17 +1116,73 @@ def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_):
     return _ir_block_sums(builder, n, a_entry, b_row, [zero] * (2 * _BLK_O))
 
 
+def _ir_conv_sums_narrow(context, builder, offs_type, pa_, pb_, offs_, q):
+    """``_ir_conv_sums`` for 256-bit vectors (AVX2): the 8 sums of positions
+    8q : 8q + 8 of the block, one vector of 8 floats per output channel
+    (the 16 vectors of the whole block would not fit in the 16 registers)."""
+    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+    vt = ir.VectorType(f32, 8)
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                         "llvm.fma.v8f32")
+    offs_ary = context.make_array(offs_type)(context, builder, offs_)
+    n = builder.extract_value(offs_ary.shape, 0)
+    A = builder.inttoptr(pa_, f32.as_pointer())
+    B = builder.inttoptr(pb_, f32.as_pointer())
+    undef = ir.Constant(vt, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(i32, 8), [0] * 8)
+    entry = builder.block
+    loop = builder.append_basic_block("narrow.loop")
+    done = builder.append_basic_block("narrow.done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    k, acc = _ir_loop_head(builder, entry, [ir.Constant(vt, None)] * _BLK_O)
+    at = builder.add(builder.load(builder.gep(offs_ary.data, [k])), ir.Constant(i64, 8 * q))
+    bv = builder.load(builder.bitcast(builder.gep(B, [at]), vt.as_pointer()))
+    bv.align = 4
+    new = []
+    for o in range(_BLK_O):
+        a = builder.load(builder.gep(A, [builder.add(builder.mul(k, ir.Constant(i64, _BLK_O)),
+                                                     ir.Constant(i64, o))]))
+        av = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)),
+                                    undef, splat)
+        new.append(builder.call(fma, [av, bv, acc[o]]))
+    _ir_loop_latch(builder, k, acc, new, n, loop, done)
+    return new
+
+
+def _narrow_block():
+    """Whether ``_conv_block`` is compiled for 256-bit vectors (a host with
+    AVX2 and FMA but not AVX-512; see ``_ir_conv_sums_narrow``)."""
+    from . import _jit
+    return not _jit.wide_vectors() and _jit.fma_vectors()
+
+
 @intrinsic
 def _conv_block(typingctx, pa, pb, offs, pc, ldc):
     """For o < 8, q < 32: C[o*ldc + q] = sum over k < len(offs) of
     A[k*8 + o] * B[offs[k] + q] (float32 addresses pa, pb, pc; offs int64,
     at least one entry).  The 8 x 32 sums stay in vector registers over the
-    whole loop; B's rows are read unaligned, A's entries broadcast."""
+    whole loop; B's rows are read unaligned, A's entries broadcast.  With
+    256-bit vectors (``_narrow_block``) the block is summed as four blocks
+    of 8 x 8, each over the whole loop (each sum still runs over k in order:
+    the same bits as the wide block's, as the products are the same)."""
     vw = _BLK_P // 2
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, ldc_ = args
         f32, i64 = ir.FloatType(), ir.IntType(64)
+        if _narrow_block():
+            vt = ir.VectorType(f32, 8)
+            C = builder.inttoptr(pc_, f32.as_pointer())
+            for q in range(_BLK_P // 8):
+                new = _ir_conv_sums_narrow(context, builder, sig.args[2], pa_, pb_, offs_, q)
+                for o in range(_BLK_O):
+                    at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)),
+                                     ir.Constant(i64, 8 * q))
+                    st = builder.store(new[o], builder.bitcast(builder.gep(C, [at]),
+                                                               vt.as_pointer()))
+                    st.align = 4
+            return context.get_dummy_value()
         vt = ir.VectorType(f32, vw)
         new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
         C = builder.inttoptr(pc_, f32.as_pointer())
