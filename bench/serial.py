@@ -5,9 +5,10 @@ intra-op pool's splits and outside them (the serial part), and the workers'.
 
 CPU time, not wall time: it is steady on a loaded machine.  The calling
 thread's time is ``time.thread_time``; the part inside the splits is summed
-around the pool's ``run`` and ``gemm`` (the calling thread's own range plus
-its wait for the workers); the workers' time comes from
-/proc/self/task/<tid>/stat (Linux; clock ticks, so use enough steps).
+around the pool's ``run``, ``gemm`` and ``run_native`` (the calling thread's
+own range plus its wait for the workers) and around ``linear_t`` when it
+splits (a few-row Linear enters the pool itself); the workers' time comes
+from /proc/self/task/<tid>/stat (Linux; clock ticks, so use enough steps).
 Workers spin ~7 ms after each job before sleeping, so their time includes
 that wait.  Run it on two trees (``--tree``) to compare a change.
 """
@@ -62,6 +63,9 @@ def main():
     _pool._Pool.gemm = timed(_pool._Pool.gemm)
     if hasattr(_pool, "run_native"):     # (the native jobs' splits: passes, batch norm)
         _pool.run_native = timed(_pool.run_native)
+    if hasattr(_pool, "linear_t"):       # (few-row Linears enter the pool themselves)
+        plain, split = _pool.linear_t, timed(_pool.linear_t)
+        _pool.linear_t = lambda x, w, b, parts: (split if parts > 1 else plain)(x, w, b, parts)
 
     ember.manual_seed(0)
     step = workloads.WORKLOADS[args.workload][0](ember)

@@ -2266,10 +2266,13 @@ def gemm_finish(jobs, flags, parts):
 # ~20% slower than the same product transposed, y^T = W x^T, where the large
 # operand W is read as it lies (64 rows, 1 thread: (384, 128) 84 -> 68 us,
 # (128, 512) 113 -> 91 us; from ~200 rows on the NT product is the faster
-# one; see _linear._transposed for where it is taken).  So: x^T is copied
-# once, each job fills its rows of y^T with the bias, adds W[lo:hi] x^T onto
-# them (beta = 1) and copies them, transposed, into columns lo:hi of y, the
-# copies by OpenBLAS's ?omatcopy (3-4 us for 64 x 384, 3x a compiled loop).
+# one; see _linear._transposed for where it is taken).  So: each job fills
+# its rows of y^T with the bias, adds W[lo:hi] x^T onto them (beta = 1; x
+# handed to ?gemm as it lies, flagged transposed: ?gemm packs it either way,
+# where a copy of x^T made first ran on the calling thread alone before any
+# job was posted, 3-10 us a Linear at 2 threads) and copies them, transposed,
+# into columns lo:hi of y by OpenBLAS's ?omatcopy (3-4 us for 64 x 384, 3x a
+# compiled loop).
 
 
 def _typed_pointer(dtype):
@@ -2732,10 +2735,11 @@ def linear_t_one(x, w, b, y, fn, om, code, blocks):
     m, k = x.shape
     n = w.shape[0]
     jobs = np.empty((1, 32), np.int64)      # (one job row: _pool.JOB_FIELDS)
-    mp, n_t = m, n
+    xt, yt = np.empty((0, 0), x.dtype), np.empty((n, m), x.dtype)
     if blocks:
-        mp, n_t = -(-m // 16) * 16, 0
-    return linear_t_run(x, w, b, np.empty((k, mp), x.dtype), np.empty((n_t, mp), x.dtype),
+        mp = -(-m // 16) * 16
+        xt, yt = np.empty((k, mp), x.dtype), np.empty((0, mp), x.dtype)
+    return linear_t_run(x, w, b, xt, yt,
                         np.zeros(linear_t_pad(n, k, blocks), np.float32), y, fn, om, code,
                         blocks, 1, jobs, jobs[0])
 
@@ -2767,12 +2771,13 @@ def linear_t_run(x, w, b, xt, yt, pad, y, fn, om, code, blocks, parts, jobs, fla
     the n outputs, posted and waited for as ``gemm_run``'s (same returns).
     x, y and b C-contiguous, k >= 1; w any layout BLAS reads as it lies;
     ``fn``, ``om``: ?gemm and ?omatcopy of the dtype (``code`` 0: float32,
-    1: float64).  Scratch: x^T in xt (k, mp), y^T in yt (n, m), both
-    C-contiguous; ``pad``, zeroed, of ``parts * linear_t_pad(n, k, blocks)``
-    floats.  ``blocks`` (float32 only, W's rows contiguous): the products by
-    the register-blocked kernel (``_linear_t_blocks``), with mp = m rounded
-    up to 16 (x^T's columns past m are never set) and no y^T (yt may be
-    empty); else by BLAS, mp = m.  With blocks, m a multiple of 32 * parts
+    1: float64).  Scratch, C-contiguous: ``pad``, zeroed, of ``parts *
+    linear_t_pad(n, k, blocks)`` floats; with ``blocks`` (float32 only, W's
+    rows contiguous: the products by the register-blocked kernel,
+    ``_linear_t_blocks``) x^T in xt (k, mp), mp = m rounded up to 16 (x^T's
+    columns past m are never set), and no y^T (yt (0, mp)); else (by BLAS,
+    which reads x itself: xt may be empty) y^T in yt (n, m).  With blocks,
+    m a multiple of 32 * parts
     (64 tokens on 2 threads) is split over the tokens: each job transposes
     its own rows of x and computes all n outputs for them, so no thread
     waits for a transpose (the 128 x 512 product of a GPT's MLP: ~3 us of
@@ -2786,33 +2791,31 @@ def linear_t_run(x, w, b, xt, yt, pad, y, fn, om, code, blocks, parts, jobs, fla
         return -1
     m, k = x.shape
     n = w.shape[0]
-    mp = xt.shape[1]
+    mp = yt.shape[1]
     blocks = blocks and code == 0 and ta == _NT
     if not blocks and (yt.shape[0] != n or mp != m):     # (the caller's scratch is for blocks)
         return -1
     by_tokens = blocks and parts > 1 and m % (_BLK_P * parts) == 0
-    if by_tokens:
-        pass        # (each job transposes its own rows of x)
-    elif code == 0:
+    if blocks and not by_tokens:    # (by tokens, each job transposes its own rows of x)
         _cblas_omatcopy(om, _T, m, k, np.float32(1.0), x.ctypes.data, k, xt.ctypes.data, mp)
-    else:
-        _cblas_omatcopy(om, _T, m, k, np.float64(1.0), x.ctypes.data, k, xt.ctypes.data, mp)
     unit = pad.size // parts
     for p in range(parts):
         j = jobs[p]
         j[14:32] = 0
         j[0], j[1], j[2], j[3], j[4], j[7] = 2, code, fn, ta, _NT, k
-        j[9], j[11], j[13], j[26], j[27] = lda, mp, m, n, om
+        j[9], j[10], j[11], j[13], j[26], j[27] = lda, xt.ctypes.data, mp, m, n, om
+        if not blocks:      # (B = x^T: x as it lies, flagged transposed)
+            j[4], j[10], j[11] = _T, x.ctypes.data, k
         if by_tokens:
             lo, hi = m * p // parts, m * (p + 1) // parts
-            j[5], j[6], j[8], j[10] = n, hi - lo, w.ctypes.data, xt.ctypes.data + lo * isz
+            j[5], j[6], j[8], j[10] = n, hi - lo, w.ctypes.data, j[10] + lo * isz
             j[12] = yt.ctypes.data      # (unused: no y^T)
             j[14], j[31] = hi - lo, x.ctypes.data + lo * k * isz
             j[24] = b.ctypes.data if b.size else 0
             j[25] = y.ctypes.data + lo * n * isz
         else:
             lo, hi = _cut(n, p, parts), _cut(n, p + 1, parts)
-            j[5], j[6], j[8], j[10] = hi - lo, m, w.ctypes.data + lo * w.strides[0], xt.ctypes.data
+            j[5], j[6], j[8] = hi - lo, m, w.ctypes.data + lo * w.strides[0]
             j[12], j[14] = yt.ctypes.data + lo * m * isz, mp
             j[24] = b.ctypes.data + lo * isz if b.size else 0
             j[25] = y.ctypes.data + lo * isz

@@ -590,11 +590,11 @@ def linear_t(x, w, b, parts):
     try:
         parts = min(parts, pool.threads)      # (see _enter)
         if blocks:      # (x^T in whole blocks of 16 columns; y written directly)
-            mp, n_t = -(-m // 16) * 16, 0
+            mp = -(-m // 16) * 16
             pad = np.zeros(parts * pool.k.linear_t_pad(n, k, True), np.float32)  # (one per job)
-        else:
-            mp, n_t, pad = m, n, _NO_BIAS[0]
-        xt, yt = np.empty((k, mp), x.dtype), np.empty((n_t, mp), x.dtype)
+            xt, yt = np.empty((k, mp), x.dtype), np.empty((0, mp), x.dtype)
+        else:           # (BLAS reads x itself; y^T, then y)
+            pad, xt, yt = _NO_BIAS[0], _NO_X[code], np.empty((n, m), x.dtype)
         done = pool.finish(pool.k.linear_t_run(x, w, bias, xt, yt, pad, y, fn, om, code, blocks,
                                                parts, pool.native, pool.flags), parts)
     finally:
@@ -701,10 +701,11 @@ def _linear_t_funcs():
 
 
 # Fields of a native job (see _numba.gemm_job; the most, 36, an attention
-# job's: _numba.ATTENTION_FIELDS); the empty bias of linear_t; linear_t's
-# functions by dtype (None: not looked up yet).
+# job's: _numba.ATTENTION_FIELDS); the empty bias and x^T scratch of
+# linear_t by dtype; linear_t's functions by dtype (None: not looked up yet).
 JOB_FIELDS = 40
 _NO_BIAS = (np.empty(0, np.float32), np.empty(0, np.float64))
+_NO_X = (np.empty((0, 0), np.float32), np.empty((0, 0), np.float64))
 _t_funcs = None
 
 
