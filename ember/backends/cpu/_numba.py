@@ -1846,6 +1846,24 @@ def relu_backward(g, out, gx, zero):
         gx[i] = zero if out[i] <= zero else g[i]
 
 
+# ---- per-channel sums ----------------------------------------------------------------------
+
+@_kernel
+def channel_sums(g, out):
+    """out[c] = the sum of g[:, c, :] for the (N, C, S) ``g`` (S >= 0): each
+    (n, c) row summed (vectorised: partial sums in lanes, then added), the
+    N row sums added in order."""
+    N, C, S = g.shape
+    for c in range(C):
+        out[c] = 0
+    for n in range(N):
+        for c in range(C):
+            s = out[c] - out[c]
+            for j in range(S):
+                s += g[n, c, j]
+            out[c] += s
+
+
 # ---- masked_fill ---------------------------------------------------------------------------
 
 @_kernel
