@@ -343,6 +343,32 @@ def test_max_pool2x2_row_pairs_split_over_threads(bad):
         ember.set_num_threads(old_n)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 9, 8), (2, 3, 8, 9), (2, 3, 9, 7, 8), (1, 2, 6, 6, 7)])
+def test_max_pool_2x2_backward_passes_gradient_bits(dtype, shape):
+    """The compiled 2x2 backward (odd height; even: row pairs) and 2x2x2
+    backward, which mask the gradient's bits by the winner flags, give each
+    winner exactly 0.0 + its gradient (inf, NaN, -0.0 -> +0.0, the largest
+    float, a subnormal) and +0.0 elsewhere: torch's result, bit for bit
+    (NaN payloads aside)."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(dtype)
+    name = "max_pool3d" if len(shape) == 5 else "max_pool2d"
+    g = rng.standard_normal(tuple(getattr(F_E, name)(ember.tensor(x), 2).shape)).astype(dtype)
+    fi = np.finfo(dtype)
+    specials = [np.inf, -np.inf, np.nan, -0.0, fi.max, -fi.smallest_subnormal]
+    g.reshape(-1)[rng.choice(g.size, len(specials), replace=False)] = specials
+    grads = []
+    for lib in (ember, torch):
+        t = lib.tensor(x, requires_grad=True)
+        gx, = lib.autograd.grad(getattr(lib.nn.functional, name)(t, 2), t, lib.tensor(g))
+        grads.append(gx.numpy())
+    nan = np.isnan(grads[1])
+    np.testing.assert_array_equal(np.isnan(grads[0]), nan)
+    np.testing.assert_array_equal(grads[0][~nan].view(np.uint8), grads[1][~nan].view(np.uint8))
+
+
 @pytest.mark.parametrize("xs,ws,kw", [((2, 16, 12, 12), (16, 16, 3, 3), dict(padding=1)),
                                       ((2, 3, 10, 10), (8, 3, 3, 3), dict(padding=1, stride=2)),
                                       # 5x5 outputs: the compact blocks read past each sample's 25

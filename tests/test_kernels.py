@@ -673,3 +673,26 @@ def test_linear_blocked_path_matches_torch(threads, monkeypatch, rows, n_out, n_
             and 5 * (-rows % 16) <= rows + (-rows % 16)
         assert ((np.float32, True) in calls) == taken
         assert (np.float64, True) not in calls
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(64, 16, 24, 24), (3, 5, 7), (2, 4, 3, 5, 6), (2, 3, 0, 4),
+                                   (0, 3, 4, 4)])
+def test_conv_bias_gradient_channel_sums(dtype, shape):
+    """A convolution's bias gradient (the compiled per-channel sums on a
+    C-contiguous (N, C, ...), NumPy's sum otherwise) against torch's, and
+    against the exact sum: as accurate as NumPy's."""
+    rng = np.random.default_rng(4)
+    g = (rng.standard_normal(shape) + 3).astype(dtype)
+    axes = (0,) + tuple(range(2, g.ndim))
+    got = ember.backends.kernels(g).channel_sums(g, axes)
+    exact = g.astype(np.float64).sum(axis=axes)
+    tol = 2 * np.abs(g.sum(axis=axes) - exact).max() + 10 * np.finfo(dtype).eps * g.size
+    assert got.dtype == dtype and got.shape == (shape[1],)
+    np.testing.assert_allclose(got, exact, rtol=0, atol=tol)
+    nd = g.ndim - 2
+    if nd in (1, 2, 3) and g.size:
+        conv = f"conv{nd}d"
+        w = rand(*(2, shape[1]) + (1,) * nd, dtype=dtype)
+        check(lambda lib, x, w, b: getattr(lib.nn.functional, conv)(x, w, b),
+              rng.standard_normal(shape).astype(dtype), w, rand(2, dtype=dtype))

@@ -1734,35 +1734,48 @@ def max_pool2x2_forward(x, y, a1, a2, p0, p1):
                 a1[p, h, wo], m0 = _winner(x[p, h, 2 * wo], x[p, h, 2 * wo + 1])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _sum_into_zero(v, sign):
+    """The bits of 0.0 + x for the bits ``v`` of a float x whose sign bit is
+    ``sign``: v, but +0.0 for -0.0 (torch's max-pool backward sums the
+    gradient into zeros), without a branch."""
+    return v & (_U0 - np.uint64(v != sign))
+
+
 @_kernel
-def max_pool2x2_backward(g, a1, a2, gx, zero, p0, p1):
+def max_pool2x2_backward(g, a1, a2, gx, p0, p1):
     """The backward of max_pool2x2_forward, written, not added: planes p0:p1
-    of gx (P, H, W) get g (P, Ho, Wo) at each window's winner and ``zero``
-    (0 in g's dtype) everywhere else, the rows and columns no window covers
-    included, so gx needs no zeroing pass first."""
+    of gx (P, H, W) get g (P, Ho, Wo) at each window's winner and +0.0
+    everywhere else, the rows and columns no window covers included, so gx
+    needs no zeroing pass first (a winner gets 0.0 + g, as torch sums into
+    zeros: -0.0 becomes +0.0).  g and gx come as the unsigned integers of
+    their bits (uint32 for float32, uint64 for float64): each of a window's
+    four values is g's bits masked by its winner flags, without a branch
+    (as selects on the flags, which are random, it compiled to branches
+    that mispredicted: 8x slower on LeNet's pools)."""
     H, W = gx.shape[1], gx.shape[2]
     Ho, Wo = g.shape[1], g.shape[2]
+    sign = np.uint64(1) << np.uint64(8 * g.itemsize - 1)
     for p in range(p0, p1):
         for ho in range(Ho):
             r0 = 2 * ho
             r1 = r0 + 1
             for wo in range(Wo):
-                v = g[p, ho, wo]
-                low = a2[p, ho, wo] != 0
-                top = zero if low else v
-                bot = v if low else zero
-                right0 = a1[p, r0, wo] != 0
-                right1 = a1[p, r1, wo] != 0
-                gx[p, r0, 2 * wo] = zero if right0 else top
-                gx[p, r0, 2 * wo + 1] = top if right0 else zero
-                gx[p, r1, 2 * wo] = zero if right1 else bot
-                gx[p, r1, 2 * wo + 1] = bot if right1 else zero
+                v = _sum_into_zero(g[p, ho, wo], sign)
+                low = _U0 - np.uint64(a2[p, ho, wo] != 0)       # (all ones where the bottom row won)
+                top, bot = v & ~low, v & low
+                right0 = _U0 - np.uint64(a1[p, r0, wo] != 0)
+                right1 = _U0 - np.uint64(a1[p, r1, wo] != 0)
+                gx[p, r0, 2 * wo] = top & ~right0
+                gx[p, r0, 2 * wo + 1] = top & right0
+                gx[p, r1, 2 * wo] = bot & ~right1
+                gx[p, r1, 2 * wo + 1] = bot & right1
             for w in range(2 * Wo, W):
-                gx[p, r0, w] = zero
-                gx[p, r1, w] = zero
+                gx[p, r0, w] = _U0
+                gx[p, r1, w] = _U0
         for h in range(2 * Ho, H):
             for w in range(W):
-                gx[p, h, w] = zero
+                gx[p, h, w] = _U0
 
 
 # The same two passes over flat arrays, for an even input height (LeNet's
@@ -1800,26 +1813,27 @@ def max_pool2x2_pairs_forward(x, y, a1, a2, W, Wo, r0, r1):
 
 
 @_kernel
-def max_pool2x2_pairs_backward(g, a1, a2, gx, zero, W, Wo, r0, r1):
+def max_pool2x2_pairs_backward(g, a1, a2, gx, W, Wo, r0, r1):
     """``max_pool2x2_backward`` on row pairs r0:r1 of gx (R, 2, W) (flat, the
-    height even), from g and a2 (R, Wo), a1 (R, 2, Wo)."""
+    height even), from g and a2 (R, Wo), a1 (R, 2, Wo); g and gx as the bits
+    of their values, as there."""
     uW, uWo, u1, u2 = np.uint64(W), np.uint64(Wo), np.uint64(1), np.uint64(2)
+    sign = np.uint64(1) << np.uint64(8 * g.itemsize - 1)
     for r in range(np.uint64(r0), np.uint64(r1)):
         xb, ab, yb = r * u2 * uW, r * u2 * uWo, r * uWo
         for wo in range(_U0, uWo):
-            v = g[yb + wo]
-            low = a2[yb + wo] != 0
-            top = zero if low else v
-            bot = v if low else zero
-            right0 = a1[ab + wo] != 0
-            right1 = a1[ab + uWo + wo] != 0
-            gx[xb + u2 * wo] = zero if right0 else top
-            gx[xb + u2 * wo + u1] = top if right0 else zero
-            gx[xb + uW + u2 * wo] = zero if right1 else bot
-            gx[xb + uW + u2 * wo + u1] = bot if right1 else zero
+            v = _sum_into_zero(g[yb + wo], sign)
+            low = _U0 - np.uint64(a2[yb + wo] != 0)
+            top, bot = v & ~low, v & low
+            right0 = _U0 - np.uint64(a1[ab + wo] != 0)
+            right1 = _U0 - np.uint64(a1[ab + uWo + wo] != 0)
+            gx[xb + u2 * wo] = top & ~right0
+            gx[xb + u2 * wo + u1] = top & right0
+            gx[xb + uW + u2 * wo] = bot & ~right1
+            gx[xb + uW + u2 * wo + u1] = bot & right1
         for w in range(u2 * uWo, uW):
-            gx[xb + w] = zero
-            gx[xb + uW + w] = zero
+            gx[xb + w] = _U0
+            gx[xb + uW + w] = _U0
 
 
 # ---- ReLU ----------------------------------------------------------------------------------
@@ -1830,6 +1844,24 @@ def relu_backward(g, out, gx, zero):
     output), else ``zero``; flat arrays of one dtype."""
     for i in range(g.shape[0]):
         gx[i] = zero if out[i] <= zero else g[i]
+
+
+# ---- per-channel sums ----------------------------------------------------------------------
+
+@_kernel
+def channel_sums(g, out):
+    """out[c] = the sum of g[:, c, :] for the (N, C, S) ``g`` (S >= 0): each
+    (n, c) row summed (vectorised: partial sums in lanes, then added), the
+    N row sums added in order."""
+    N, C, S = g.shape
+    for c in range(C):
+        out[c] = 0
+    for n in range(N):
+        for c in range(C):
+            s = out[c] - out[c]
+            for j in range(S):
+                s += g[n, c, j]
+            out[c] += s
 
 
 # ---- masked_fill ---------------------------------------------------------------------------

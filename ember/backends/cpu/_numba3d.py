@@ -24,7 +24,8 @@ This module (and so Numba) is imported when a 3-D kernel first runs
 import numpy as np
 from numba import njit
 
-from ._numba import _kernel, _conv_blocks, _wgrad_blocks, _wgrad_sums, _U0, _BLK_O, _BLK_P
+from ._numba import (_kernel, _conv_blocks, _wgrad_blocks, _wgrad_sums, _sum_into_zero, _U0,
+                     _BLK_O, _BLK_P)
 
 
 @_kernel
@@ -197,13 +198,18 @@ def max_pool2x2x2_forward(x, y, win, p0, p1):
 
 
 @_kernel
-def max_pool2x2x2_backward(g, win, gx, zero, p0, p1):
+def max_pool2x2x2_backward(g, win, gx, p0, p1):
     """The backward of max_pool2x2x2_forward, written, not added: volumes
     p0:p1 of gx (P, D, H, W) get g (P, Do, Ho, Wo) at each window's winner
-    and ``zero`` everywhere else, the slices, rows and columns no window
-    covers included (so gx needs no zeroing pass first)."""
+    (0.0 + g, as torch) and +0.0 everywhere else, the slices, rows and
+    columns no window covers included (so gx needs no zeroing pass first).
+    g and gx come as the unsigned integers of their bits, each value g's
+    bits masked by its winner test, without a branch (as selects on the
+    random winners it compiled to mispredicted branches, 2.6x slower; see
+    _numba.max_pool2x2_backward)."""
     D, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
     Do, Ho, Wo = g.shape[1], g.shape[2], g.shape[3]
+    sign = np.uint64(1) << np.uint64(8 * g.itemsize - 1)
     for p in range(p0, p1):
         for d in range(D):
             od, a = d // 2, d % 2
@@ -212,13 +218,13 @@ def max_pool2x2x2_backward(g, win, gx, zero, p0, p1):
                 oh, b = h // 2, h % 2
                 if od >= Do or oh >= Ho:
                     for w in range(W):
-                        row[w] = zero
+                        row[w] = _U0
                     continue
                 gr, wr = g[p, od, oh], win[p, od, oh]
                 base = 4 * a + 2 * b
                 for w in range(Wo):
-                    v, k = gr[w], wr[w]
-                    row[2 * w] = v if k == base else zero
-                    row[2 * w + 1] = v if k == base + 1 else zero
+                    v, k = _sum_into_zero(gr[w], sign), wr[w]
+                    row[2 * w] = v & (_U0 - np.uint64(k == base))
+                    row[2 * w + 1] = v & (_U0 - np.uint64(k == base + 1))
                 for w in range(2 * Wo, W):
-                    row[w] = zero
+                    row[w] = _U0

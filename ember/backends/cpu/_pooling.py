@@ -118,20 +118,22 @@ def _max_pool2x2(k, x, geo, need_idx):
 
 
 def _max_pool2x2_backward(k, g, a1, a2, geo):
-    """max_pool2d_backward by max_pool2x2_backward (every element of gx written)."""
+    """max_pool2d_backward by max_pool2x2_backward (every element of gx
+    written), on the bits of g and gx (see there)."""
     N, C, H, W = geo.x4
     Ho, Wo = geo.y4[2], geo.y4[3]
-    g3 = np.ascontiguousarray(g).reshape(N * C, Ho, Wo)
+    bits = np.uint32 if g.dtype.itemsize == 4 else np.uint64
+    g3 = np.ascontiguousarray(g).reshape(N * C, Ho, Wo).view(bits)
     a13 = np.ascontiguousarray(a1).reshape(N * C, H, Wo)
     a23 = np.ascontiguousarray(a2).reshape(N * C, Ho, Wo)
     gx = np.empty((N, C, H, W), dtype=g.dtype)
-    zero = g.dtype.type(0)
     if H % 2 == 0:
-        gf, a1f, a2f, gxf = g3.reshape(-1), a13.reshape(-1), a23.reshape(-1), gx.reshape(-1)
-        _pool.parallel_rows(lambda r0, r1: k.max_pool2x2_pairs_backward(gf, a1f, a2f, gxf, zero,
-                                                                        W, Wo, r0, r1),
+        gf, a1f, a2f = g3.reshape(-1), a13.reshape(-1), a23.reshape(-1)
+        gxf = gx.view(bits).reshape(-1)
+        _pool.parallel_rows(lambda r0, r1: k.max_pool2x2_pairs_backward(gf, a1f, a2f, gxf, W, Wo,
+                                                                        r0, r1),
                             N * C * Ho, 2 * W)
         return gx.reshape(geo.x_shape)
-    gx3 = gx.reshape(N * C, H, W)
-    _planes(lambda p0, p1: k.max_pool2x2_backward(g3, a13, a23, gx3, zero, p0, p1), geo)
+    gx3 = gx.view(bits).reshape(N * C, H, W)
+    _planes(lambda p0, p1: k.max_pool2x2_backward(g3, a13, a23, gx3, p0, p1), geo)
     return gx.reshape(geo.x_shape)

@@ -42,10 +42,10 @@ def max_pool3d_2x2x2_backward(g, win, x_shape):
     k3 = _kernels()
     N, C, D, H, W = x_shape
     Do, Ho, Wo = g.shape[2:]
-    g4 = np.ascontiguousarray(g).reshape(N * C, Do, Ho, Wo)
+    bits = np.uint32 if g.dtype.itemsize == 4 else np.uint64     # (the kernel's view: see there)
+    g4 = np.ascontiguousarray(g).reshape(N * C, Do, Ho, Wo).view(bits)
     w4 = np.ascontiguousarray(win).reshape(N * C, Do, Ho, Wo)
     gx = np.empty(x_shape, dtype=g.dtype)
-    gx4 = gx.reshape(N * C, D, H, W)
-    zero = g.dtype.type(0)
-    _volumes(lambda p0, p1: k3.max_pool2x2x2_backward(g4, w4, gx4, zero, p0, p1), x_shape)
+    gx4 = gx.reshape(N * C, D, H, W).view(bits)
+    _volumes(lambda p0, p1: k3.max_pool2x2x2_backward(g4, w4, gx4, p0, p1), x_shape)
     return gx

@@ -6,10 +6,13 @@ adds the results of the outer loops one after another: ``x.sum(0)`` of a
 reduction whose reduced axes all sit at the end (a row sum, a full sum) is
 already accurate; any other one is rearranged for the generic cascade.
 """
+import math
+
 import numpy as np
 
 from .._table import CPU as KERNELS
 from ..generic import reduction as _generic
+from . import _jit
 from ._rows import _ones
 
 # Up to this many terms added one after another are accurate enough
@@ -81,6 +84,21 @@ def cascade_sum(x, axes, dtype, keepdim):
     if keepdim:
         return r.reshape(tuple(1 if i in red else s for i, s in enumerate(shape)))
     return r.reshape(tuple(s for i, s in enumerate(shape) if i not in red))
+
+
+@KERNELS.register
+def channel_sums(g, axes):
+    """The generic ``channel_sums`` as one compiled pass for a C-contiguous
+    float32/64 (N, C, ...) summed over all axes but 1 (a convolution's bias
+    gradient): NumPy's sum over axes (0, 2, 3) costs 3-8x that (LeNet's
+    (64, 16, 24, 24) 158 -> 46 us, (64, 32, 8, 8) 78 -> 10)."""
+    k = _jit.kernels_for(g.dtype) if g.ndim >= 3 and g.flags.c_contiguous else None
+    if k is None or tuple(axes) != (0,) + tuple(range(2, g.ndim)):
+        return _generic.channel_sums(g, axes)
+    N, C = g.shape[:2]
+    out = np.empty(C, g.dtype)
+    k.channel_sums(g.reshape(N, C, math.prod(g.shape[2:])), out)
+    return out
 
 
 # A BLAS dot of up to this many float32 terms stays within ~1e-5 of the

@@ -60,6 +60,13 @@ def cascade_sum(x, axes, dtype, keepdim):
 
 
 @GENERIC.register
+def channel_sums(g, axes):
+    """A bias's gradient: ``g`` summed over ``axes``, every axis but the
+    channels' (NumPy's reduction; the CPU backend compiles the usual case)."""
+    return g.sum(axis=axes)
+
+
+@GENERIC.register
 def sum_squares(x):
     """The sum of ``x * x`` over all elements (a 2-norm's square), 0-d."""
     return cascade_sum(x * x, None, None, False)

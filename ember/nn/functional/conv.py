@@ -391,7 +391,7 @@ class _Conv(Op):
         geo = ctx.geo
         gb = None
         if need[2]:
-            gb = g.sum(axis=ctx.baxes) if _bw.is_array(g) else g.sum(dim=ctx.baxes)
+            gb = kernels(g).channel_sums(g, ctx.baxes) if _bw.is_array(g) else g.sum(dim=ctx.baxes)
         if _bw.is_array(g):
             cols = ctx.cols
             ctx.cols = None
@@ -440,7 +440,8 @@ class _ConvT(Op):
         geo = ctx.geo
         gb = None
         if need[2]:
-            gb = gg.sum(axis=ctx.baxes) if _bw.is_array(gg) else gg.sum(dim=ctx.baxes)
+            gb = kernels(gg).channel_sums(gg, ctx.baxes) if _bw.is_array(gg) \
+                else gg.sum(dim=ctx.baxes)
         if _bw.is_array(gg):
             gy, gw, _ = _apply(gg, w, geo, g=y if need[1] else None, need_y=need[0])
             return gy, gw, gb
