@@ -1858,7 +1858,7 @@ def channel_sums(g, out):
         out[c] = 0
     for n in range(N):
         for c in range(C):
-            s = out[c] - out[c]
+            s = out[c] - out[c]     # (a zero of out's dtype: the lanes sum in it)
             for j in range(S):
                 s += g[n, c, j]
             out[c] += s
