@@ -89,32 +89,19 @@ def _stage_max(views, need_arg):
     return best, arg
 
 
-def _stage_scatter(g, arg, targets, disjoint):
+def _stage_scatter(g, arg, targets):
     """Send ``g`` to the winning view of each position (the stage backward):
-    ``targets[o] (+)= g where arg == o`` (assignment when windows are disjoint)."""
+    ``targets[o] += g where arg == o``, onto zeros: a winner gets 0.0 + g as
+    in torch (-0.0 arrives as +0.0) and every other position nothing, so an
+    inf or NaN gradient reaches its winner alone (a product by a 0/1 mask
+    would put NaN beside it)."""
     xp = namespace(g)
-    k = len(targets)
-    if k == 1:
-        if disjoint:
-            xp.copyto(targets[0], g)
-        else:
-            targets[0] += g
+    if len(targets) == 1:
+        targets[0] += g
         return
-    if k == 2:
-        hit = g * arg               # arg is 0/1: the share of the second view
-        if disjoint:
-            xp.copyto(targets[1], hit)
-            xp.subtract(g, hit, out=targets[0])
-        else:
-            targets[1] += hit
-            targets[0] += g - hit
-        return
-    for o in range(k):
-        m = arg == o
-        if disjoint:
-            xp.multiply(g, m, out=targets[o])
-        else:
-            targets[o] += g * m
+    zero = xp.zeros((), dtype=g.dtype)
+    for o, t in enumerate(targets):
+        t += xp.where(arg == o, g, zero)
 
 
 @GENERIC.register
@@ -129,14 +116,6 @@ def max_pool2d(x, geo, need_idx):
     return y, ((a1, a2) if need_idx else None)
 
 
-def _h_disjoint(geo):
-    return geo.sh >= geo.dh * (geo.kh - 1) + 1
-
-
-def _w_disjoint(geo):
-    return geo.sw >= geo.dw * (geo.kw - 1) + 1
-
-
 @GENERIC.register
 def max_pool2d_backward(g, idx, geo):
     """The max-pool backward: each output gradient goes to its window's winner
@@ -146,9 +125,9 @@ def max_pool2d_backward(g, idx, geo):
     N, C, H, W = geo.x4
     xp = namespace(g)
     gm1 = xp.zeros((N, C, geo.Hb, geo.y4[3]), dtype=g.dtype)
-    _stage_scatter(g, a2, h_views(gm1, geo), _h_disjoint(geo))
+    _stage_scatter(g, a2, h_views(gm1, geo))
     buf = xp.zeros((N, C, geo.Hb, geo.Wb), dtype=g.dtype)
-    _stage_scatter(gm1, a1, w_views(buf, geo), _w_disjoint(geo))
+    _stage_scatter(gm1, a1, w_views(buf, geo))
     return crop(buf, geo).reshape(geo.x_shape)
 
 

@@ -44,7 +44,9 @@ def max_pool3d_2x2x2_backward(g, win, x_shape):
     xp = namespace(g)
     N, C, Do, Ho, Wo = g.shape
     hit = win[..., None] == xp.arange(8, dtype=np.int8)
-    vals = xp.where(hit, g[..., None], xp.zeros((), dtype=g.dtype))
+    zero = xp.zeros((), dtype=g.dtype)
+    # (0.0 + g: -0.0 arrives as +0.0, as torch's sum into zeros)
+    vals = xp.where(hit, (g + zero)[..., None], zero)
     gx = xp.zeros(x_shape, dtype=g.dtype)
     t = vals.reshape(N, C, Do, Ho, Wo, 2, 2, 2).transpose(0, 1, 2, 5, 3, 6, 4, 7)
     gx[:, :, :2 * Do, :2 * Ho, :2 * Wo] = t.reshape(N, C, 2 * Do, 2 * Ho, 2 * Wo)
