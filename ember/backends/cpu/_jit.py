@@ -68,8 +68,9 @@ def _hold_compiler_across_fork():
 
 
 def kernels_for(dtype):
-    """kernels(), for arrays of ``dtype``: the kernels handle float32 and float64."""
-    if dtype.kind != "f" or dtype.itemsize < 4 or not _enabled:
+    """kernels(), for arrays of ``dtype``: the kernels handle float32 and
+    float64 (not half, bfloat16 or NumPy's long double)."""
+    if dtype.kind != "f" or (dtype.itemsize != 4 and dtype.itemsize != 8) or not _enabled:
         return None
     return _module if _tried else kernels()   # (inline: this runs for every kernel use)
 
