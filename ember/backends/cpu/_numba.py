@@ -1050,17 +1050,18 @@ def _ir_loop_latch(builder, k, accs, new, n, loop, done):
     builder.position_at_end(done)
 
 
-def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None):
+def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
+                   vw=_BLK_P // 2):
     """The loop of the 8-row block kernels (``_conv_block``, ``_linear_block``,
-    ``_product_block``): over k < n, acc[o*V + v] += A(k, o) * B(k)[16v : 16v + 16]
+    ``_product_block``): over k < n, acc[o*V + v] += A(k, o) * B(k)[vw*v : vw*v + vw]
     for o < 8 and v < V = len(inits) // 8, the sums held in registers as 8V
-    vectors of 16 floats, o-major, starting from ``inits``.  How the operands
+    vectors of ``vw`` floats (16; 8 for 256-bit vectors), o-major, starting
+    from ``inits``.  How the operands
     lie is the caller's: ``a_entry(k, o)`` gives a pointer to A(k, o) (a
     float, broadcast), ``b_row(k)`` one to B's row k, read unaligned (or by
     ``b_load(pointer to vector v, v)`` where given: a masked load); ``each(k)``,
     if given, emits more instructions into the loop's body (a prefetch).
     Returns the sums; the builder is left after the loop (n >= 1)."""
-    vw = _BLK_P // 2
     f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
     vt = ir.VectorType(f32, vw)
     fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
@@ -1097,62 +1098,33 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None):
     return new
 
 
-def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_):
-    """``_conv_block``'s sums: over k < len(offs), A[k*8 + o] * B[offs[k] + q]
-    (A packed in blocks of 8, B's rows at the offsets), from zero."""
+def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_, q=None):
+    """``_conv_block``'s sums: over k < len(offs), A[k*8 + o] * B[offs[k] + p]
+    (A packed in blocks of 8, B's rows at the offsets), from zero: for the
+    block's 32 positions p as two vectors of 16 per output channel, or, given
+    ``q``, for positions 8q : 8q + 8 as one vector of 8 (256-bit vectors:
+    the 16 vectors of the whole block would not fit in AVX2's 16 registers)."""
     f32, i64 = ir.FloatType(), ir.IntType(64)
     offs_ary = context.make_array(offs_type)(context, builder, offs_)
     n = builder.extract_value(offs_ary.shape, 0)
     A = builder.inttoptr(pa_, f32.as_pointer())
     B = builder.inttoptr(pb_, f32.as_pointer())
-    zero = ir.Constant(ir.VectorType(f32, _BLK_P // 2), None)
+    vw, n_vec, first = (_BLK_P // 2, 2, 0) if q is None else (8, 1, 8 * q)
+    zero = ir.Constant(ir.VectorType(f32, vw), None)
 
     def a_entry(k, o):
         return builder.gep(A, [builder.add(builder.mul(k, ir.Constant(i64, _BLK_O)),
                                            ir.Constant(i64, o))])
 
     def b_row(k):
-        return builder.gep(B, [builder.load(builder.gep(offs_ary.data, [k]))])
-    return _ir_block_sums(builder, n, a_entry, b_row, [zero] * (2 * _BLK_O))
-
-
-def _ir_conv_sums_narrow(context, builder, offs_type, pa_, pb_, offs_, q):
-    """``_ir_conv_sums`` for 256-bit vectors (AVX2): the 8 sums of positions
-    8q : 8q + 8 of the block, one vector of 8 floats per output channel
-    (the 16 vectors of the whole block would not fit in the 16 registers)."""
-    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-    vt = ir.VectorType(f32, 8)
-    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
-                                         "llvm.fma.v8f32")
-    offs_ary = context.make_array(offs_type)(context, builder, offs_)
-    n = builder.extract_value(offs_ary.shape, 0)
-    A = builder.inttoptr(pa_, f32.as_pointer())
-    B = builder.inttoptr(pb_, f32.as_pointer())
-    undef = ir.Constant(vt, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(i32, 8), [0] * 8)
-    entry = builder.block
-    loop = builder.append_basic_block("narrow.loop")
-    done = builder.append_basic_block("narrow.done")
-    builder.branch(loop)
-    builder.position_at_end(loop)
-    k, acc = _ir_loop_head(builder, entry, [ir.Constant(vt, None)] * _BLK_O)
-    at = builder.add(builder.load(builder.gep(offs_ary.data, [k])), ir.Constant(i64, 8 * q))
-    bv = builder.load(builder.bitcast(builder.gep(B, [at]), vt.as_pointer()))
-    bv.align = 4
-    new = []
-    for o in range(_BLK_O):
-        a = builder.load(builder.gep(A, [builder.add(builder.mul(k, ir.Constant(i64, _BLK_O)),
-                                                     ir.Constant(i64, o))]))
-        av = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)),
-                                    undef, splat)
-        new.append(builder.call(fma, [av, bv, acc[o]]))
-    _ir_loop_latch(builder, k, acc, new, n, loop, done)
-    return new
+        at = builder.load(builder.gep(offs_ary.data, [k]))
+        return builder.gep(B, [builder.add(at, ir.Constant(i64, first)) if first else at])
+    return _ir_block_sums(builder, n, a_entry, b_row, [zero] * (n_vec * _BLK_O), vw=vw)
 
 
 def _narrow_block():
     """Whether ``_conv_block`` is compiled for 256-bit vectors (a host with
-    AVX2 and FMA but not AVX-512; see ``_ir_conv_sums_narrow``)."""
+    AVX2 and FMA but not AVX-512; see ``_ir_conv_sums``)."""
     from . import _jit
     return not _jit.wide_vectors() and _jit.fma_vectors()
 
@@ -1175,7 +1147,7 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
             vt = ir.VectorType(f32, 8)
             C = builder.inttoptr(pc_, f32.as_pointer())
             for q in range(_BLK_P // 8):
-                new = _ir_conv_sums_narrow(context, builder, sig.args[2], pa_, pb_, offs_, q)
+                new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_, q)
                 for o in range(_BLK_O):
                     at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)),
                                      ir.Constant(i64, 8 * q))
