@@ -13,8 +13,7 @@ _module = None
 _tried = False
 _enabled = os.environ.get("EMBER_JIT", "1") != "0"
 _load_lock = threading.Lock()
-_wide_vectors = None
-_fma_vectors = None
+_features = None       # (the host CPU's, by _host_features)
 
 
 def kernels():
@@ -88,31 +87,31 @@ def available():
     return module() is not None
 
 
+def _host_features():
+    """The host CPU's features as LLVM names them (``avx512f``, ``avx2``,
+    ``fma``: True/False), asked once; empty where llvmlite cannot tell (then
+    the BLAS paths stay)."""
+    global _features
+    if _features is None:
+        try:
+            from llvmlite import binding
+            _features = dict(binding.get_host_cpu_features())
+        except Exception:
+            _features = {}
+    return _features
+
+
 def wide_vectors():
     """Whether the compiled code may use 512-bit vectors (the host's AVX-512):
     the register-blocked kernels (direct convolutions, the blocked Linear)
     hold 16 sums of 16 floats in 16 of its 32 vector registers; with
     256-bit vectors they would spill, and the BLAS paths stay."""
-    global _wide_vectors
-    if _wide_vectors is None:
-        try:
-            from llvmlite import binding
-            _wide_vectors = bool(binding.get_host_cpu_features().get("avx512f", False))
-        except Exception:       # (an llvmlite that cannot tell: keep the BLAS paths)
-            _wide_vectors = False
-    return _wide_vectors
+    return bool(_host_features().get("avx512f", False))
 
 
 def fma_vectors():
     """Whether the compiled code may use 256-bit vectors with fused
     multiply-add (the host's AVX2 and FMA): the direct kernels' register
     blocks then compile for them as four narrower blocks (``_numba._conv_block``)."""
-    global _fma_vectors
-    if _fma_vectors is None:
-        try:
-            from llvmlite import binding
-            f = binding.get_host_cpu_features()
-            _fma_vectors = bool(f.get("avx2", False) and f.get("fma", False))
-        except Exception:       # (as wide_vectors)
-            _fma_vectors = False
-    return _fma_vectors
+    f = _host_features()
+    return bool(f.get("avx2", False) and f.get("fma", False))
