@@ -414,3 +414,37 @@ def test_scalar_stored_into_float_tensor_checks_range(dtype, v):
                lambda L: t(L) ** v, lambda L: setitem(L, 0), lambda L: setitem(L, slice(0, 2)),
                lambda L: setitem(L, L.tensor([0, 2]))):
         same(fn)
+
+
+# ---- index_add / index_copy: the shapes each accepts and the order of torch's checks ---------
+
+INDEX_WRITES = [
+    lambda L: L.zeros(3).index_add(0, L.tensor([1]), L.tensor(5.)),             # 0-d source
+    lambda L: L.tensor(2.).index_add(0, L.tensor([0]), L.tensor(7.)),
+    lambda L: L.tensor(2.).index_add(0, L.tensor([0]), L.tensor([7.])),
+    lambda L: L.tensor(1.).index_add(0, L.tensor([0, 0]), L.ones(2)),
+    lambda L: L.zeros(2, 3).index_add(0, L.tensor([1]), L.ones(3)),             # count first
+    lambda L: L.zeros(2, 3).index_add(0, L.tensor([1, 0, 1]), L.ones(3)),
+    lambda L: L.zeros(2, 3).index_add(1, L.tensor([1]), L.ones(3)),             # dim of source
+    lambda L: L.zeros(2, 3).index_add(-1, L.tensor([1]), L.ones(2, 1)),
+    lambda L: L.zeros(2, 3).index_add(0, L.tensor([1]), L.ones(1, 3, 1)),
+    lambda L: L.tensor(2.).index_add(0, L.tensor([0]), L.ones(1, 1)),
+    lambda L: L.zeros(3).index_add(0, L.tensor([5]), L.ones(1)),                # bounds, 1-d
+    lambda L: L.zeros(3).index_add(0, L.tensor([-1], dtype=L.int32), L.ones(1)),
+    lambda L: L.zeros(3, 2).index_add(1, L.tensor([-1]), L.ones(3, 1)),         # bounds, 2-d
+    lambda L: L.zeros(3).index_copy(0, L.tensor([1]), L.tensor(5.)),
+    lambda L: L.tensor(2.).index_copy(0, L.tensor([0]), L.tensor([7.])),
+    lambda L: L.tensor(1.).index_copy(0, L.tensor([0]), L.ones(2)),
+    lambda L: L.zeros(3).index_copy(0, L.tensor([1, 2]), L.tensor(1.)),
+    lambda L: L.zeros(2, 3).index_copy(0, L.tensor([1]), L.ones(3)),            # dimensionality
+    lambda L: L.zeros(3).index_copy(0, L.tensor([0]), L.ones(1, 1)),
+    lambda L: L.tensor(2.).index_copy(0, L.tensor([0]), L.ones(1, 1)),          # slice shapes
+    lambda L: L.zeros(2, 3, 4).index_copy(1, L.tensor([1]), L.ones(2, 1, 5)),
+    lambda L: L.zeros(3, 2).index_copy(0, L.tensor([1, 2]), L.ones(3, 2)),      # count last
+    lambda L: L.zeros(3).index_copy(0, L.tensor([5]), L.ones(1)),
+]
+
+
+@pytest.mark.parametrize("fn", INDEX_WRITES)
+def test_index_add_and_copy_shapes_as_torch(fn):
+    same(fn)

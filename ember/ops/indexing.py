@@ -1272,46 +1272,74 @@ def index_select(input, dim, index, *, out=None):
 
 
 def _index_op_checks(input, dim, index, source, op, long_only=False):
-    """Shared checks of index_add / index_copy (torch words them differently);
-    returns (dim, idx)."""
+    """The checks of index_add / index_copy, in torch's order and words (the
+    two differ); returns (dim, idx)."""
     x = input._data
     idx = _vector_index(index, op, long_only)
     if not isinstance(source, TensorBase):
         raise not_a_tensor(op, "source", source)
     s = source._data
-    copy = op == "index_copy_"
-    nd = x.ndim
-    d = _dim(dim, nd)
+    d = _dim(dim, x.ndim)
+    if op == "index_copy_":
+        _index_copy_checks(x, s, d, idx.size)
+    else:
+        _index_add_checks(x, s, d, idx.size, op)
+    n = x.shape[d] if x.ndim else 1
+    if op == "index_copy_":
+        _check_bounds(idx, n, d, IndexError, "index_copy_(): ")
+    elif x.ndim <= 1:       # (torch's vector path words it so)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError("index out of range in self")
+    else:
+        _check_bounds(idx, n, d)
+    return d, idx
+
+
+def _sliced(shape, d):
+    """A shape without its dim ``d`` (a 0-d shape stays empty)."""
+    return list(shape[:d]) + list(shape[d + 1:])
+
+
+def _index_add_checks(x, s, d, count, op):
     if s.dtype != x.dtype:
-        if copy:
-            raise RuntimeError(f"index_copy_(): self and source expected to have the same dtype, "
-                               f"but got (self) {_tn(x)} and (source) {_tn(s)}")
         raise RuntimeError(f"{op}(): self ({_tn(x)}) and source ({_tn(s)}) must have the same "
                            "scalar type")
-    if s.ndim != nd and not (nd <= 1 and s.ndim <= 1):
+    if d != 0 and d >= s.ndim:
+        raise RuntimeError(f"{op}(): Indexing dim {d} is out of bounds of the source tensor "
+                           f"with dim {s.ndim}")
+    ns = s.shape[d] if s.ndim else 1
+    if count != ns:
+        raise RuntimeError(f"{op}(): Number of indices ({count}) should be equal to "
+                           f"source.size(dim): ({ns}), for dim: {d}")
+    # the shapes but dim match; a 0-d self or source compares whole
+    both = x.ndim and s.ndim
+    if (_sliced(x.shape, d) if both else list(x.shape)) != \
+            (_sliced(s.shape, d) if both else list(s.shape)):
         raise RuntimeError(f"source tensor shape must match self tensor shape, excluding the "
                            f"specified dimension. Got self.shape = {list(x.shape)} source.shape = "
                            f"{list(s.shape)}")
-    ns = s.shape[d] if s.ndim else 1
-    if idx.size != ns:
-        if copy:
-            raise IndexError(f"index_copy_(): Number of indices ({idx.size}) should be equal to "
-                             f"source.size(dim) ({ns})")
-        raise RuntimeError(f"{op}(): Number of indices ({idx.size}) should be equal to "
-                           f"source.size(dim): ({ns}), for dim: {d}")
-    for k in range(min(nd, s.ndim)):
-        if k != d and s.shape[k] != x.shape[k]:
-            if copy:
-                raise RuntimeError(f"index_copy_(): Source/destination tensor must have same "
-                                   f"slice shapes. Destination slice shape: {x.shape[k]} at "
-                                   f"dimension {d} and source slice shape: {s.shape[k]} at "
-                                   f"dimension {k}.")
-            raise RuntimeError(f"source tensor shape must match self tensor shape, excluding the "
-                               f"specified dimension. Got self.shape = {list(x.shape)} "
-                               f"source.shape = {list(s.shape)}")
-    _check_bounds(idx, x.shape[d] if nd else 1, d, IndexError if copy else RuntimeError,
-                  "index_copy_(): " if copy else "")
-    return d, idx
+
+
+def _index_copy_checks(x, s, d, count):
+    if s.ndim == 0 and count != 1:
+        raise IndexError(f"index_copy_(): When source is scalar, index should have one element "
+                         f"(got {count})")
+    if s.ndim != x.ndim and s.ndim and x.ndim:
+        raise IndexError(f"index_copy_(): When source and destination are not scalars, their "
+                         f"dimensionality must match. Source dimensionality ({s.ndim}), "
+                         f"destination dimensionality ({x.ndim})")
+    if s.dtype != x.dtype:
+        raise RuntimeError(f"index_copy_(): self and source expected to have the same dtype, "
+                           f"but got (self) {_tn(x)} and (source) {_tn(s)}")
+    xs, ss = _sliced(x.shape, d), _sliced(s.shape, d)
+    if xs != ss:
+        raise RuntimeError(f"index_copy_(): Source/destination tensor must have same slice "
+                           f"shapes. Destination slice shape: {' '.join(map(str, xs))} at "
+                           f"dimension {d} and source slice shape: {' '.join(map(str, ss))} at "
+                           f"dimension 0.")
+    if s.ndim and count != s.shape[d]:
+        raise IndexError(f"index_copy_(): Number of indices ({count}) should be equal to "
+                         f"source.size(dim) ({s.shape[d]})")
 
 
 class IndexAdd(Op):
@@ -1337,18 +1365,18 @@ class IndexAdd(Op):
 
 
 def _as1d(input, source):
-    """index_* ops treat a 0-d self / source as a 1-element vector."""
+    """index_* ops treat a 0-d self / source as a 1-element vector; the last
+    answer says whether self was 0-d (the result goes back to 0-d)."""
+    s1 = source.reshape(1) if source._data.ndim == 0 else source
     if input._data.ndim == 0:
-        return input.reshape(1), source.reshape(-1) if source._data.ndim == 0 else source, True
-    return input, source, False
+        return input.reshape(1), s1, True
+    return input, s1, False
 
 
 def index_add(input, dim, index, source, *, alpha=1, out=None):
     """``input`` with ``alpha * source`` added along ``dim`` at ``index`` (repeats accumulate)."""
     d, idx = _index_op_checks(input, dim, index, source, "index_add_")
     x1, s1, sq = _as1d(input, source)
-    if not sq and source._data.ndim == 0:
-        s1 = source.reshape(1)
     r = IndexAdd.apply(x1, s1, d, idx, alpha)
     return _out(r.reshape(()) if sq else r, out)
 
@@ -1379,8 +1407,6 @@ def index_copy(input, dim, index, source, *, out=None):
     """``input`` with slices along ``dim`` at ``index`` replaced by ``source``'s."""
     d, idx = _index_op_checks(input, dim, index, source, "index_copy_", long_only=True)
     x1, s1, sq = _as1d(input, source)
-    if not sq and source._data.ndim == 0:
-        s1 = source.reshape(1)
     r = IndexCopy.apply(x1, s1, d, idx)
     return _out(r.reshape(()) if sq else r, out)
 
