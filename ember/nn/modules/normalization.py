@@ -15,6 +15,23 @@ __all__ = ["LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm", "InstanceNo
            "InstanceNorm2d", "InstanceNorm3d"]
 
 
+def _affine_parameters(module, shape, affine, bias, device, dtype):
+    """Register ``weight`` and ``bias`` of ``shape`` (None where not ``affine``
+    or not ``bias``: the attributes exist either way, as torch's)."""
+    module.register_parameter("weight", Parameter(_empty(shape, device, dtype)) if affine
+                              else None)
+    module.register_parameter("bias", Parameter(_empty(shape, device, dtype))
+                              if affine and bias else None)
+
+
+def _ones_and_zeros(module):
+    """The affine's start: weight ones, bias zeros (where they exist)."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class LayerNorm(Module):
     """Normalize over the trailing ``normalized_shape`` dims, then an
     elementwise affine (weight ones, bias zeros) of that shape."""
@@ -29,22 +46,11 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_empty(self.normalized_shape, device, dtype))
-            if bias:
-                self.bias = Parameter(_empty(self.normalized_shape, device, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _ones_and_zeros(self)
 
     def forward(self, input):
         w, b = _weight_bias(self)
@@ -71,22 +77,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(_empty((num_channels,), device, dtype))
-            if bias:
-                self.bias = Parameter(_empty((num_channels,), device, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _ones_and_zeros(self)
 
     def forward(self, input):
         w, b = _weight_bias(self)
