@@ -168,7 +168,7 @@ def _padded(x, geo, out=None):
         Hp, Wp = geo.Hp, geo.Wp
         if pf.dtype != xf.dtype or not _plane_pass(k.pad_planes_run, N * C, Hp * Wp, xf, pf, H,
                                                    W, Hp, Wp, pt, pl):
-            k.pad_planes(xf, pf, H, W, Hp, Wp, pt, pl, 0, N * C)
+            k.pad_planes(xf, pf, H, W, Hp, Wp, pt, pl, 0, N * C, pf.dtype.type(0))
         return xpad, owned
     # zero only the border; the interior is overwritten by x
     xpad[:, :, :pt] = 0

@@ -145,7 +145,7 @@ def _padded(x, geo, th, tw, k, scratch):
     parts = min(_pool.get_num_threads(), planes // max(1, _PAD_GRAIN // (Hp * Wp)))
     if not (parts > 1 and _pool.run_native(k.pad_planes_run, parts, k.pass_address(), xf, xp,
                                            H, W, Hp, Wp, geo.pt, geo.pl)):
-        k.pad_planes(xf, xp, H, W, Hp, Wp, geo.pt, geo.pl, 0, planes)
+        k.pad_planes(xf, xp, H, W, Hp, Wp, geo.pt, geo.pl, 0, planes, xp.dtype.type(0))
     return xp
 
 
