@@ -24,7 +24,7 @@ def threads():
 
 
 def _blocks_or_skip():
-    if _jit.kernels_for(np.dtype(np.float32)) is None or not _pool._linear_blocks():
+    if _jit.kernels_for(np.dtype(np.float32)) is None or not _jit.wide_vectors():
         pytest.skip("no compiled kernels or no 512-bit vectors: the blocks do not run")
     return _jit.module()
 

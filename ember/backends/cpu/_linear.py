@@ -72,7 +72,7 @@ def _blocked(x, w, b):
     if rows <= _BLOCKS_ROWS_MIN or n_out < _BLOCKS_OUT_MIN or x.dtype != _F32 \
             or w.dtype != _F32 or not x.flags.c_contiguous or not w.flags.c_contiguous \
             or (b is not None and (b.dtype != _F32 or not b.flags.c_contiguous)) \
-            or _jit.kernels_for(x.dtype) is None or not _pool._linear_blocks():
+            or _jit.kernels_for(x.dtype) is None or not _jit.wide_vectors():
         return None
     work = rows * n_in * n_out      # (split as _pool.matmul splits a product)
     parts = min(_pool._num_threads, work // _pool._GEMM_GRAIN) \

@@ -1056,10 +1056,11 @@ def _ir_loop_latch(builder, k, accs, new, n, loop, done):
 
 
 def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
-                   vw=_BLK_P // 2):
+                   vw=_BLK_P // 2, n_rows=_BLK_O):
     """The loop of the 8-row block kernels (``_conv_block``, ``_linear_block``,
     ``_product_block``): over k < n, acc[o*V + v] += A(k, o) * B(k)[vw*v : vw*v + vw]
-    for o < 8 and v < V = len(inits) // 8, the sums held in registers as 8V
+    for o < ``n_rows`` (8; 6 in the narrow Linear block's pieces) and v < V =
+    len(inits) // n_rows, the sums held in registers as n_rows * V
     vectors of ``vw`` floats (16; 8 for 256-bit vectors), o-major, starting
     from ``inits``.  How the operands
     lie is the caller's: ``a_entry(k, o)`` gives a pointer to A(k, o) (a
@@ -1071,7 +1072,7 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
     vt = ir.VectorType(f32, vw)
     fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
                                          "llvm.fma.v%df32" % vw)
-    n_vec = len(inits) // _BLK_O
+    n_vec = len(inits) // n_rows
     undef = ir.Constant(vt, ir.Undefined)
     splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
     entry = builder.block
@@ -1093,7 +1094,7 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
         ld.align = 4
         bv.append(ld)
     new = []
-    for o in range(_BLK_O):
+    for o in range(n_rows):
         a = builder.load(a_entry(k, o))
         av = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)),
                                     undef, splat)
@@ -1128,8 +1129,9 @@ def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_, q=None):
 
 
 def _narrow_block():
-    """Whether ``_conv_block`` is compiled for 256-bit vectors (a host with
-    AVX2 and FMA but not AVX-512; see ``_ir_conv_sums``)."""
+    """Whether ``_conv_block`` and the Linear blocks (``_linear_block_of``)
+    are compiled for 256-bit vectors (a host with AVX2 and FMA but not
+    AVX-512; see ``_ir_conv_sums``)."""
     from . import _jit
     return not _jit.wide_vectors() and _jit.fma_vectors()
 
@@ -2315,17 +2317,19 @@ def _cblas_omatcopy(typingctx, addr, trans, rows, cols, alpha, a, lda, b, ldb):
                       types.int64, types.int64, types.int64), codegen
 
 
-def _ir_transpose_8x16(builder, rows):
-    """The 8 vectors ``rows`` of 16 floats (row o, lane q) transposed in
-    registers: [(q, vector, half)] for q < 16, where lanes 8*half .. 8*half+7
-    of ``vector`` hold (row 0..7, q).  Four rounds of 8 two-vector shuffles
-    (one instruction each with AVX-512); each round swaps one bit of the
-    vector's number with one bit of the lane's.  The shuffles are worked out
-    here, on (row, q) labels moved the same way."""
+def _ir_transpose_8(builder, rows):
+    """The 8 vectors ``rows`` of w = 16 (or 8) floats (row o, lane q)
+    transposed in registers: [(q, vector, half)] for q < w, where lanes
+    8*half .. 8*half+7 of ``vector`` hold (row 0..7, q).  Four (three)
+    rounds of 8 two-vector shuffles (one instruction each with AVX-512);
+    each round swaps one bit of the vector's number with one bit of the
+    lane's.  The shuffles are worked out here, on (row, q) labels moved the
+    same way."""
     i32 = ir.IntType(32)
+    w = rows[0].type.count
     vecs = list(rows)
-    labels = [[(o, q) for q in range(16)] for o in range(_BLK_O)]
-    for vbit, lbit in ((0, 0), (1, 1), (2, 2), (0, 3)):
+    labels = [[(o, q) for q in range(w)] for o in range(_BLK_O)]
+    for vbit, lbit in ((0, 0), (1, 1), (2, 2), (0, 3))[:3 if w == 8 else 4]:
         bv, bl = 1 << vbit, 1 << lbit
         new_vecs, new_labels = list(vecs), list(labels)
         for a in range(_BLK_O):
@@ -2333,16 +2337,16 @@ def _ir_transpose_8x16(builder, rows):
                 continue
             b = a | bv
             # lanes with the bit clear come from a, set from b (a's new), and so on
-            lo = [q if not q & bl else 16 + (q ^ bl) for q in range(16)]
-            hi = [q | bl if not q & bl else 16 + q for q in range(16)]
+            lo = [q if not q & bl else w + (q ^ bl) for q in range(w)]
+            hi = [q | bl if not q & bl else w + q for q in range(w)]
             for dst, mask in ((a, lo), (b, hi)):
                 new_vecs[dst] = builder.shuffle_vector(vecs[a], vecs[b],
-                                                       ir.Constant(ir.VectorType(i32, 16), mask))
+                                                       ir.Constant(ir.VectorType(i32, w), mask))
                 new_labels[dst] = [(labels[a] + labels[b])[i] for i in mask]
         vecs, labels = new_vecs, new_labels
     out = []
     for v in range(_BLK_O):
-        for half in range(2):
+        for half in range(w // 8):
             lab = labels[v][8 * half:8 * half + 8]
             assert [o for o, _ in lab] == list(range(_BLK_O)) and len({q for _, q in lab}) == 1
             out.append((lab[0][1], vecs[v], half))
@@ -2376,60 +2380,90 @@ def _ir_prefetch_rows(builder, p_next, ld, n):
     return each
 
 
+_LIN_O = 6 if _narrow_block() else _BLK_O     # (rows of W a Linear block: see below)
+
+
 def _linear_block_of(n_vec):
     """The intrinsic ``_linear_block(pa, lda, pb, ldb, k, pbias, pc, ldc,
-    cols, pnext)`` for blocks of 8 rows x 16 * ``n_vec`` columns (float32
-    addresses, k >= 1): for o < 8 and q < min(cols, 16 n_vec), stores
-    C[q*ldc + o] = bias[o] + sum over kk < k of A[o*lda + kk] * B[kk*ldb + q],
-    summed in kk's order from the bias (one fused multiply-add per term).
-    A's rows are read where they lie (W's rows: no packing), B's rows are
-    x^T's; the block is transposed in registers and stored as rows of 8
-    (C is y itself: no y^T to copy back).  Meanwhile the 8 rows of A at
-    ``pnext`` (lda apart: the block the caller runs next) are prefetched
-    (``_ir_prefetch_rows``); a prefetch never faults, whatever the address."""
-    vw = _BLK_P // 2
+    cols, pnext)`` for blocks of R = ``_LIN_O`` rows x 16 * ``n_vec``
+    columns (float32 addresses, k >= 1): for o < R and q < min(cols,
+    16 n_vec), stores C[q*ldc + o] = bias[o] + sum over kk < k of
+    A[o*lda + kk] * B[kk*ldb + q], summed in kk's order from the bias (one
+    fused multiply-add per term).  A's rows are read where they lie (W's
+    rows: no packing), B's rows are x^T's; the block is transposed in
+    registers and stored as rows of R (C is y itself: no y^T to copy back).
+    Meanwhile the 8 rows of A at ``pnext`` (lda apart: the block the caller
+    runs next) are prefetched (``_ir_prefetch_rows``); a prefetch never
+    faults, whatever the address.  With 256-bit vectors (``_narrow_block``)
+    R is 6 and the block is summed as pieces of 6 rows x 16 columns, each
+    over the whole loop: 12 sums of 8 floats, two rows of B and a broadcast
+    fill AVX2's 16 registers (the classic 6 x 16 of Haswell GEMM kernels);
+    without the prefetch, whose address arithmetic there slowed the loop by
+    a fifth.  Each sum still runs over kk in order: the wide block's bits."""
 
     @intrinsic
     def block(typingctx, pa, lda, pb, ldb, k, pbias, pc, ldc, cols, pnext):
         def codegen(context, builder, sig, args):
             pa_, lda_, pb_, ldb_, k_, pbias_, pc_, ldc_, cols_, pnext_ = args
             f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+            n_rows = _LIN_O
+            narrow = n_rows != _BLK_O
+            vw = 8 if narrow else _BLK_P // 2       # (floats per vector)
             vt = ir.VectorType(f32, vw)
             A = builder.inttoptr(pa_, f32.as_pointer())
             B = builder.inttoptr(pb_, f32.as_pointer())
             bias = builder.inttoptr(pbias_, f32.as_pointer())
             rows = [builder.gep(A, [builder.mul(lda_, ir.Constant(i64, o))])
-                    for o in range(_BLK_O)]
+                    for o in range(n_rows)]
             undef = ir.Constant(vt, ir.Undefined)
             splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
-            inits = []
-            for o in range(_BLK_O):
+            starts = []
+            for o in range(n_rows):
                 b = builder.load(builder.gep(bias, [ir.Constant(i64, o)]))
-                bv = builder.shuffle_vector(builder.insert_element(undef, b, ir.Constant(i32, 0)),
-                                            undef, splat)
-                inits += [bv] * n_vec
-            new = _ir_block_sums(builder, k_, lambda kk, o: builder.gep(rows[o], [kk]),
-                                 lambda kk: builder.gep(B, [builder.mul(kk, ldb_)]), inits,
-                                 each=_ir_prefetch_rows(builder, pnext_, lda_, k_))
+                starts.append(builder.shuffle_vector(
+                    builder.insert_element(undef, b, ir.Constant(i32, 0)), undef, splat))
             C = builder.inttoptr(pc_, f32.as_pointer())
-            v8 = ir.VectorType(f32, _BLK_O)
-            for v in range(n_vec):
-                for q, vec, half in _ir_transpose_8x16(builder, new[v::n_vec]):
-                    q += v * vw
-                    part = builder.shuffle_vector(vec, undef, ir.Constant(
-                        ir.VectorType(i32, _BLK_O), list(range(8 * half, 8 * half + 8))))
-                    with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, q), cols_),
-                                         likely=True):
-                        ptr = builder.gep(C, [builder.mul(ldc_, ir.Constant(i64, q))])
-                        st = builder.store(part, builder.bitcast(ptr, v8.as_pointer()))
-                        st.align = 4
+
+            def store(q, vec, lanes, at=0):
+                """Lanes ``lanes`` of ``vec`` at C[q*ldc + at:], if q < cols."""
+                part = builder.shuffle_vector(vec, undef, ir.Constant(
+                    ir.VectorType(i32, len(lanes)), list(lanes)))
+                with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, q), cols_),
+                                     likely=True):
+                    ptr = builder.gep(C, [builder.add(builder.mul(ldc_, ir.Constant(i64, q)),
+                                                      ir.Constant(i64, at))])
+                    st = builder.store(part, builder.bitcast(ptr, part.type.as_pointer()))
+                    st.align = 4
+            if not narrow:
+                sums = _ir_block_sums(builder, k_, lambda kk, o: builder.gep(rows[o], [kk]),
+                                      lambda kk: builder.gep(B, [builder.mul(kk, ldb_)]),
+                                      [v for v in starts for _ in range(n_vec)],
+                                      each=_ir_prefetch_rows(builder, pnext_, lda_, k_))
+                for v in range(n_vec):
+                    for q, vec, half in _ir_transpose_8(builder, sums[v::n_vec]):
+                        store(q + v * vw, vec, range(8 * half, 8 * half + 8))
+                return context.get_dummy_value()
+            zero = ir.Constant(vt, None)
+            for c0 in range(0, 16 * n_vec, 16):
+                # one piece: 6 rows x 16 columns, stored before the next is summed
+                sums = _ir_block_sums(builder, k_, lambda kk, o: builder.gep(rows[o], [kk]),
+                                      lambda kk, c0=c0: builder.gep(B, [builder.add(
+                                          builder.mul(kk, ldb_), ir.Constant(i64, c0))]),
+                                      [v for v in starts for _ in range(2)], vw=vw,
+                                      n_rows=n_rows)
+                for v in range(2):
+                    rows_v = sums[v::2] + [zero] * (_BLK_O - n_rows)
+                    for q, vec, _ in _ir_transpose_8(builder, rows_v):
+                        # (6 floats a row of y: 4, then 2; no store past them)
+                        store(c0 + 8 * v + q, vec, range(4))
+                        store(c0 + 8 * v + q, vec, range(4, 6), 4)
             return context.get_dummy_value()
         return types.void(*([types.int64] * 10)), codegen
     return block
 
 
-_linear_block32 = _linear_block_of(2)     # 8 rows x 32 columns: 16 vector sums
-_linear_block16 = _linear_block_of(1)     # 8 x 16, for a last 16 columns
+_linear_block32 = _linear_block_of(2)     # R rows x 32 columns (8 x 32: 16 vector sums)
+_linear_block16 = _linear_block_of(1)     # R x 16, for a last 16 columns
 
 
 # ---- the large products of training Linears by the same 8 x 32 blocks ------------------------
@@ -2648,10 +2682,11 @@ def _linear_t_blocks(job):
     contiguous within a row), x^T at job[10] (ldb job[11]), its first
     job[14] columns (a multiple of 16; those past the m = job[6] real ones
     may hold anything: they only reach rows of the block that are not
-    stored), in blocks of 8 rows of W x 32 (then 16) columns of x^T.  When
+    stored), in blocks of R = ``_LIN_O`` rows of W (8; 6 with 256-bit
+    vectors) x 32 (then 16) columns of x^T.  When
     job[31] is not 0, the job first copies those m columns of x^T itself,
     from the m rows of x at job[31] (a split over tokens: each thread
-    transposes its own).  A last M % 8 rows of W are copied, with their
+    transposes its own).  A last M % R rows of W are copied, with their
     bias, into the zeroed scratch at job[29] (8 rows of k, 8 biases, then a
     32 x 8 block of y, copied out as far as y goes); job[30] is 8 zeros,
     the bias where there is none (job[24] = 0)."""
@@ -2660,7 +2695,7 @@ def _linear_t_blocks(job):
     pbias, py, ldy, pad, zeros = job[24], job[25], job[26], job[29], job[30]
     if job[31]:
         _cblas_omatcopy(job[27], _T, m, k, np.float32(1.0), job[31], k, pb, ldb)
-    full = rows // _BLK_O * _BLK_O
+    full = rows // _LIN_O * _LIN_O
     tail = rows - full
     tail_bias, tail_out = zeros, pad + (_BLK_O * k + _BLK_O) * 4
     if tail:
@@ -2677,11 +2712,11 @@ def _linear_t_blocks(job):
     for q0 in range(0, width, _BLK_P):
         cols = min(_BLK_P, m - q0)
         wide = q0 + _BLK_P <= width       # (else a last 16 columns)
-        for o0 in range(0, full, _BLK_O):
+        for o0 in range(0, full, _LIN_O):
             bias = pbias + o0 * 4 if pbias else zeros
-            # (the next block's rows to prefetch: the next 8 of W, or after the
-            # last, the first 8 again, for the next columns)
-            nxt = pa + (o0 + _BLK_O if o0 + _BLK_O < full else 0) * lda * 4
+            # (the next block's rows to prefetch: the next R of W, or after the
+            # last, the first R again, for the next columns)
+            nxt = pa + (o0 + _LIN_O if o0 + _LIN_O < full else 0) * lda * 4
             if wide:
                 _linear_block32(pa + o0 * lda * 4, lda, pb + q0 * 4, ldb, k, bias,
                                 py + (q0 * ldy + o0) * 4, ldy, cols, nxt)
@@ -2756,12 +2791,15 @@ def linear_t_one(x, w, b, y, fn, om, code, blocks):
 @njit(cache=True, nogil=True)
 def linear_t_pad(n, k, blocks):
     """The size of ``linear_t_run``'s zeroed float32 scratch ``pad`` for
-    one job: with ``blocks``, room for a last n % 8 rows of W (8 rows of k),
-    their 8 biases and a block of y (32 x 8) where n % 8, then 8 zeros (the
-    bias where there is none).  Each job has its own."""
+    one job: with ``blocks``, room for a last rows % R of W (8 rows of k),
+    their 8 biases and a block of y (32 x 8) where a job may have them, then
+    8 zeros (the bias where there is none).  Each job has its own.  (With
+    R = ``_LIN_O`` = 6, a split over outputs at multiples of 16 leaves a
+    job a last few rows whatever n.)"""
     if not blocks:
         return 0
-    return (_BLK_O * k + _BLK_O + _BLK_P * _BLK_O if n % _BLK_O else 0) + _BLK_O
+    tail = n % _LIN_O or _LIN_O != _BLK_O
+    return (_BLK_O * k + _BLK_O + _BLK_P * _BLK_O if tail else 0) + _BLK_O
 
 
 @njit(cache=True, nogil=True)

@@ -564,7 +564,7 @@ def linear_t(x, w, b, parts):
     Ember's OpenBLAS, or an operand BLAS can't read as it lies.  x, b (or
     None) C-contiguous, of w's dtype, float32/64, x.shape[1] >= 1.  float32
     products of 16 rows or more run on the register-blocked kernel where the
-    CPU has 512-bit vectors (see ``_linear_blocks``), unless rounding the
+    CPU has the vectors for it (see ``_linear_blocks``), unless rounding the
     rows up to its 16-row blocks would waste more than a fifth of it: one
     EPYC core, 64 rows, (384, 128): 71.7 -> 61.0 us, (128, 512) 96.3 ->
     80.7; 16 rows 0.72-0.95x the time; 17 rows (computed as 32) 1.1-1.5x,
@@ -626,10 +626,11 @@ _blocks_ok = None
 def _linear_blocks():
     """Whether float32 transposed Linears may run on the register-blocked
     kernel (``_numba._linear_t_blocks``): where the CPU has 512-bit vectors
-    (``_jit.wide_vectors``), as for the direct convolutions."""
+    (``_jit.wide_vectors``), or 256-bit ones with FMA (``_jit.fma_vectors``:
+    blocks of 6 rows, see ``_numba._linear_block_of``)."""
     global _blocks_ok
     if _blocks_ok is None:
-        _blocks_ok = _jit.wide_vectors()
+        _blocks_ok = _jit.wide_vectors() or _jit.fma_vectors()
     return _blocks_ok
 
 
