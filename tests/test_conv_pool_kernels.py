@@ -110,6 +110,10 @@ CONV2D = [
     ((2, 2, 5, 8), (3, 2, 3, 3), dict(padding="valid", stride=(1, 3))),
     ((2, 3, 10, 11), (2, 3, 5, 4), dict(stride=(3, 2), dilation=(2, 1), padding=(3, 2))),
     ((2, 1, 4, 4), (2, 1, 3, 3), dict(padding=3)),
+    # 3 wide, stride 2, 1 padded column, W = 2 * Wo a multiple of 16: the
+    # im2col's tap triples (``_numba._im2col_split3``), odd height
+    ((2, 3, 9, 16), (4, 3, 3, 3), dict(stride=2, padding=1)),
+    ((2, 2, 11, 32), (3, 2, 5, 3), dict(stride=2, padding=(2, 1))),
 ]
 
 

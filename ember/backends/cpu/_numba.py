@@ -594,11 +594,87 @@ def _conv_span(off, s, size, n_out):
 _U0 = np.uint64(0)
 
 
+@intrinsic
+def _split_row3(typingctx, src, dst, T, n8):
+    """The three taps of a stride-2, 1-padded, 3-wide window along one input
+    row of 16*n8 floats at address ``src``: float32 rows dst (x[2w - 1], zero
+    at w = 0), dst + T (x[2w]), dst + 2T (x[2w + 1]), w < 8*n8.  Per 8
+    outputs two 8-float loads, their even and odd lanes shuffled apart, and
+    the odd ones shifted by one lane for the first row.  (As a loop, the
+    stride-2 reads compile to scalar loads and stores.)"""
+    def codegen(context, builder, sig, args):
+        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+        vt = ir.VectorType(f32, 8)
+        src_, dst_, T_, n8_ = args
+        S = builder.inttoptr(src_, f32.as_pointer())
+        D = builder.inttoptr(dst_, f32.as_pointer())
+        lanes = ir.VectorType(i32, 8)
+        evens = ir.Constant(lanes, list(range(0, 16, 2)))
+        odds = ir.Constant(lanes, list(range(1, 16, 2)))
+        shift = ir.Constant(lanes, list(range(7, 15)))
+        entry = builder.block
+        loop = builder.append_basic_block("split.loop")
+        done = builder.append_basic_block("split.done")
+        builder.cbranch(builder.icmp_signed(">", n8_, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        k = builder.phi(i64)
+        k.add_incoming(ir.Constant(i64, 0), entry)
+        prev = builder.phi(vt)
+        prev.add_incoming(ir.Constant(vt, None), entry)
+
+        def vec(base, at):
+            return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
+        at = builder.mul(k, ir.Constant(i64, 16))
+        lo = builder.load(vec(S, at))
+        hi = builder.load(vec(S, builder.add(at, ir.Constant(i64, 8))))
+        lo.align = hi.align = 4
+        odd = builder.shuffle_vector(lo, hi, odds)
+        out = builder.mul(k, ir.Constant(i64, 8))
+        for row, v in ((0, builder.shuffle_vector(prev, odd, shift)),
+                       (1, builder.shuffle_vector(lo, hi, evens)), (2, odd)):
+            st = builder.store(v, vec(D, builder.add(out, builder.mul(T_, ir.Constant(i64, row)))))
+            st.align = 4
+        k1 = builder.add(k, ir.Constant(i64, 1))
+        k.add_incoming(k1, loop)
+        prev.add_incoming(odd, loop)
+        builder.cbranch(builder.icmp_signed("<", k1, n8_), loop, done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+    return types.void(types.int64, types.int64, types.int64, types.int64), codegen
+
+
+@njit(cache=True, nogil=True)
+def _im2col_split3(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, sh, dh, pt, r0, r1):
+    """``_im2col_rows`` for rows r0:r1 (whole triples: the three taps of a
+    kernel row) of a float32 conv 3 wide, horizontal stride 2, dilation 1,
+    1 padded column, W = 2*Wo, Wo a multiple of 8, by ``_split_row3``."""
+    T = n * nh * Wo
+    for r in range(r0, r1, 3):
+        c = r // (kh * 3)
+        i = (r // 3) % kh
+        for s in range(n):
+            plane = ((s0 + s) * C + c) * H * W
+            for hh in range(nh):
+                d = r * T + (s * nh + hh) * Wo
+                h = (h0 + hh) * sh + i * dh - pt
+                if h < 0 or h >= H:
+                    for j in range(3):
+                        for wo in range(Wo):
+                            cols[d + j * T + wo] = 0
+                    continue
+                _split_row3(x.ctypes.data + 4 * (plane + h * W), cols.ctypes.data + 4 * d, T,
+                            Wo // 8)
+
+
 @_kernel
 def _im2col_rows(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, r1):
     """Rows r0:r1 of cols (C*kh*kw, n, nh, Wo): the windows of output rows
     h0:h0+nh of samples s0:s0+n of x (N, C, H, W) (both flat, C-ordered;
     zeros in the padding)."""
+    if x.itemsize == 4 and kw == 3 and sw == 2 and dw == 1 and pl == 1 and W == 2 * Wo \
+            and Wo % 8 == 0 and r0 % 3 == 0 and r1 % 3 == 0:
+        _im2col_split3(x, cols, C, H, W, s0, n, h0, nh, Wo, kh, sh, dh, pt, r0, r1)
+        return
     usw = np.uint64(sw)
     uWo = np.uint64(Wo)
     T = n * nh * Wo
@@ -640,6 +716,97 @@ def im2col(x, cols, C, H, W, n0, n, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, 
     _im2col_rows(x, cols, C, H, W, n0, n, 0, Ho, Wo, kh, kw, sh, sw, dh, dw, pt, pl, r0, r1)
 
 
+@intrinsic
+def _merge_row3(typingctx, src, T, dst, n8):
+    """The adjoint of ``_split_row3``: the input row of 16*n8 floats at
+    address ``dst`` += the three rows at ``src`` (T apart) where they were
+    read from: x[2w] += r1[w], x[2w + 1] += r0[w + 1] then += r2[w] (r0[0]
+    fell in the padding).  Per 8 outputs: the row's two 8-float vectors
+    split into even and odd lanes, added to, and interleaved back.  (The
+    additions in the scalar loop's order: the same bits.)"""
+    def codegen(context, builder, sig, args):
+        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+        vt = ir.VectorType(f32, 8)
+        src_, T_, dst_, n8_ = args
+        S = builder.inttoptr(src_, f32.as_pointer())
+        D = builder.inttoptr(dst_, f32.as_pointer())
+        lanes = ir.VectorType(i32, 8)
+        evens = ir.Constant(lanes, list(range(0, 16, 2)))
+        odds = ir.Constant(lanes, list(range(1, 16, 2)))
+        shift = ir.Constant(lanes, list(range(1, 9)))
+        inter_lo = ir.Constant(lanes, [0, 8, 1, 9, 2, 10, 3, 11])
+        inter_hi = ir.Constant(lanes, [4, 12, 5, 13, 6, 14, 7, 15])
+
+        def ptr(base, at):
+            return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
+
+        def load(base, at):
+            v = builder.load(ptr(base, at))
+            v.align = 4
+            return v
+
+        def body(k, cur0, nxt0):
+            at = builder.mul(k, ir.Constant(i64, 16))
+            at_hi = builder.add(at, ir.Constant(i64, 8))
+            lo, hi = load(D, at), load(D, at_hi)
+            out = builder.mul(k, ir.Constant(i64, 8))
+            r1 = load(S, builder.add(out, T_))
+            r2 = load(S, builder.add(out, builder.mul(T_, ir.Constant(i64, 2))))
+            even = builder.fadd(builder.shuffle_vector(lo, hi, evens), r1)
+            odd = builder.fadd(builder.shuffle_vector(lo, hi, odds),
+                               builder.shuffle_vector(cur0, nxt0, shift))
+            odd = builder.fadd(odd, r2)
+            for at_, mask in ((at, inter_lo), (at_hi, inter_hi)):
+                st = builder.store(builder.shuffle_vector(even, odd, mask), ptr(D, at_))
+                st.align = 4
+
+        # chunks 0 .. n8-2 read r0's next chunk; the last one, zeros past r0's end
+        last = builder.sub(n8_, ir.Constant(i64, 1))
+        first0 = load(S, ir.Constant(i64, 0))
+        entry = builder.block
+        loop = builder.append_basic_block("merge.loop")
+        tail = builder.append_basic_block("merge.tail")
+        builder.cbranch(builder.icmp_signed(">", last, ir.Constant(i64, 0)), loop, tail)
+        builder.position_at_end(loop)
+        k = builder.phi(i64)
+        k.add_incoming(ir.Constant(i64, 0), entry)
+        cur0 = builder.phi(vt)
+        cur0.add_incoming(first0, entry)
+        k1 = builder.add(k, ir.Constant(i64, 1))
+        nxt0 = load(S, builder.mul(k1, ir.Constant(i64, 8)))
+        body(k, cur0, nxt0)
+        k.add_incoming(k1, builder.block)
+        cur0.add_incoming(nxt0, builder.block)
+        builder.cbranch(builder.icmp_signed("<", k1, last), loop, tail)
+        builder.position_at_end(tail)
+        kt = builder.phi(i64)
+        kt.add_incoming(ir.Constant(i64, 0), entry)
+        kt.add_incoming(k1, loop)
+        ct = builder.phi(vt)
+        ct.add_incoming(first0, entry)
+        ct.add_incoming(nxt0, loop)
+        body(kt, ct, ir.Constant(vt, None))
+        return context.get_dummy_value()
+    return types.void(types.int64, types.int64, types.int64, types.int64), codegen
+
+
+@njit(cache=True, nogil=True)
+def _col2im_merge3(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, sh, dh, pt, c0, c1, T):
+    """``_col2im_rows`` for a conv as ``_im2col_split3``'s, by ``_merge_row3``
+    (each input element's additions in the same order)."""
+    for c in range(c0, c1):
+        for s in range(n):
+            plane = ((s0 + s) * C + c) * H * W
+            for i in range(kh):
+                r = (c * kh + i) * 3
+                for hh in range(nh):
+                    h = (h0 + hh) * sh + i * dh - pt
+                    if h < 0 or h >= H:
+                        continue
+                    _merge_row3(cols.ctypes.data + 4 * (r * T + (s * nh + hh) * Wo), T,
+                                gx.ctypes.data + 4 * (plane + h * W), Wo // 8)
+
+
 @_kernel
 def _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, pt, pl, c0, c1,
                  T):
@@ -649,6 +816,10 @@ def _col2im_rows(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, kw, sh, sw, dh, dw, p
     entry at the input position it was read from (windows overlap, so
     entries add, in the order (i, j, row) for every input element;
     positions in the padding are dropped).  Flat arrays."""
+    if cols.itemsize == 4 and kw == 3 and sw == 2 and dw == 1 and pl == 1 and W == 2 * Wo \
+            and Wo % 8 == 0:
+        _col2im_merge3(cols, gx, C, H, W, s0, n, h0, nh, Wo, kh, sh, dh, pt, c0, c1, T)
+        return
     usw = np.uint64(sw)
     for c in range(c0, c1):
         for s in range(n):
