@@ -343,13 +343,11 @@ _I1 = np.int32(1)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
-def _exp32(v):
-    """exp(v) for a float32 v, as vectorisable arithmetic (see above)."""
-    c = v
-    if c > _EXP_MAX:
-        c = _EXP_MAX
-    if c < _EXP_MIN:
-        c = _F0     # (any value whose result is normal: subnormal arithmetic is slow)
+def _exp32_scaled(c):
+    """exp(c) for a float32 c in [_EXP_MIN, _EXP_MAX] (see above).  Called,
+    not inlined by Numba: LLVM inlines it keeping its own flags inside the
+    fast-math GELU, where Numba's inline="always" would reassociate the
+    two-part subtraction (measured: GELU off by an ulp here and there)."""
     n = np.floor(c * _LOG2E + _FHALF)
     r = (c - n * _LN2_HI) - n * _LN2_LO
     t = _TAYLOR
@@ -358,7 +356,18 @@ def _exp32(v):
     k1 = k >> _I1                               # 2^n = 2^k1 * 2^(n - k1), both normal
     s1 = np.int32((k1 + _I127) << _I23).view(np.float32)
     s2 = np.int32((k - k1 + _I127) << _I23).view(np.float32)
-    y = (p * s1) * s2
+    return (p * s1) * s2
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+def _exp32(v):
+    """exp(v) for a float32 v, as vectorisable arithmetic (see above)."""
+    c = v
+    if c > _EXP_MAX:
+        c = _EXP_MAX
+    if c < _EXP_MIN:
+        c = _F0     # (any value whose result is normal: subnormal arithmetic is slow)
+    y = _exp32_scaled(c)
     if v > _EXP_MAX:
         y = _FINF
     if v < _EXP_MIN:
@@ -384,8 +393,17 @@ _INV_SQRT_2PI = np.float32(1.0 / np.sqrt(2.0 * np.pi))
 
 @njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy", inline="always")
 def _gelu_cdf(v):
-    """(Phi(v), exp(-v^2 / 2)) of a float32 ``v``, as above."""
-    e = _exp32(v * v * _HALF)
+    """(Phi(v), exp(-v^2 / 2)) of a float32 ``v``, as above.  exp's argument
+    is never positive, so only _exp32's lower bound is checked (NaN passes
+    through): a GPT MLP's 64 x 512 ~20% faster than with _exp32's five
+    checks, with the same bits."""
+    a = v * v * _HALF
+    c = a
+    if c < _EXP_MIN:
+        c = _F0     # (as _exp32: a normal result, then 0)
+    e = _exp32_scaled(c)
+    if a < _EXP_MIN:
+        e = _F0
     t = _ONE / (_ONE + _P * abs(v))
     h = t * (_A1 + t * (_A2 + t * (_A3 + t * (_A4 + t * _A5)))) * e
     return (_ONE - h if v >= 0 else h), e
