@@ -1903,11 +1903,29 @@ def max_pool2x2_forward(x, y, a1, a2, p0, p1):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _ones_if(c):
+    """All 64 bits set where ``c`` (a bool) holds, else 0: a mask that keeps
+    or clears a value's bits without a branch."""
+    return _U0 - np.uint64(c)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _sum_into_zero(v, sign):
     """The bits of 0.0 + x for the bits ``v`` of a float x whose sign bit is
     ``sign``: v, but +0.0 for -0.0 (torch's max-pool backward sums the
     gradient into zeros), without a branch."""
-    return v & (_U0 - np.uint64(v != sign))
+    return v & _ones_if(v != sign)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _window_grads(v, bottom, right0, right1):
+    """The four gradients of a 2x2 window (top-left, top-right, bottom-left,
+    bottom-right) for g's bits ``v``: v at the winner, 0 elsewhere, from
+    its flags (the bottom row won; in the top / bottom row, the right one)."""
+    low = _ones_if(bottom)
+    top, bot = v & ~low, v & low
+    r0, r1 = _ones_if(right0), _ones_if(right1)
+    return top & ~r0, top & r0, bot & ~r1, bot & r1
 
 
 @_kernel
@@ -1929,15 +1947,10 @@ def max_pool2x2_backward(g, a1, a2, gx, p0, p1):
             r0 = 2 * ho
             r1 = r0 + 1
             for wo in range(Wo):
-                v = _sum_into_zero(g[p, ho, wo], sign)
-                low = _U0 - np.uint64(a2[p, ho, wo] != 0)       # (all ones where the bottom row won)
-                top, bot = v & ~low, v & low
-                right0 = _U0 - np.uint64(a1[p, r0, wo] != 0)
-                right1 = _U0 - np.uint64(a1[p, r1, wo] != 0)
-                gx[p, r0, 2 * wo] = top & ~right0
-                gx[p, r0, 2 * wo + 1] = top & right0
-                gx[p, r1, 2 * wo] = bot & ~right1
-                gx[p, r1, 2 * wo + 1] = bot & right1
+                gx[p, r0, 2 * wo], gx[p, r0, 2 * wo + 1], gx[p, r1, 2 * wo], \
+                    gx[p, r1, 2 * wo + 1] = _window_grads(
+                        _sum_into_zero(g[p, ho, wo], sign), a2[p, ho, wo] != 0,
+                        a1[p, r0, wo] != 0, a1[p, r1, wo] != 0)
             for w in range(2 * Wo, W):
                 gx[p, r0, w] = _U0
                 gx[p, r1, w] = _U0
@@ -1990,15 +2003,10 @@ def max_pool2x2_pairs_backward(g, a1, a2, gx, W, Wo, r0, r1):
     for r in range(np.uint64(r0), np.uint64(r1)):
         xb, ab, yb = r * u2 * uW, r * u2 * uWo, r * uWo
         for wo in range(_U0, uWo):
-            v = _sum_into_zero(g[yb + wo], sign)
-            low = _U0 - np.uint64(a2[yb + wo] != 0)
-            top, bot = v & ~low, v & low
-            right0 = _U0 - np.uint64(a1[ab + wo] != 0)
-            right1 = _U0 - np.uint64(a1[ab + uWo + wo] != 0)
-            gx[xb + u2 * wo] = top & ~right0
-            gx[xb + u2 * wo + u1] = top & right0
-            gx[xb + uW + u2 * wo] = bot & ~right1
-            gx[xb + uW + u2 * wo + u1] = bot & right1
+            gx[xb + u2 * wo], gx[xb + u2 * wo + u1], gx[xb + uW + u2 * wo], \
+                gx[xb + uW + u2 * wo + u1] = _window_grads(
+                    _sum_into_zero(g[yb + wo], sign), a2[yb + wo] != 0, a1[ab + wo] != 0,
+                    a1[ab + uWo + wo] != 0)
         for w in range(u2 * uWo, uW):
             gx[xb + w] = _U0
             gx[xb + uW + w] = _U0

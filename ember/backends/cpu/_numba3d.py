@@ -24,8 +24,8 @@ This module (and so Numba) is imported when a 3-D kernel first runs
 import numpy as np
 from numba import njit
 
-from ._numba import (_kernel, _conv_blocks, _wgrad_blocks, _wgrad_sums, _sum_into_zero, _U0,
-                     _BLK_O, _BLK_P)
+from ._numba import (_kernel, _conv_blocks, _wgrad_blocks, _wgrad_sums, _sum_into_zero, _ones_if,
+                     _U0, _BLK_O, _BLK_P)
 
 
 @_kernel
@@ -224,7 +224,7 @@ def max_pool2x2x2_backward(g, win, gx, p0, p1):
                 base = 4 * a + 2 * b
                 for w in range(Wo):
                     v, k = _sum_into_zero(gr[w], sign), wr[w]
-                    row[2 * w] = v & (_U0 - np.uint64(k == base))
-                    row[2 * w + 1] = v & (_U0 - np.uint64(k == base + 1))
+                    row[2 * w] = v & _ones_if(k == base)
+                    row[2 * w + 1] = v & _ones_if(k == base + 1)
                 for w in range(2 * Wo, W):
                     row[w] = _U0
