@@ -362,6 +362,13 @@ def _x_full(geo):
 
 # ---- Ops ----------------------------------------------------------------------------------
 
+def _bias_grad(g, baxes):
+    """A bias's gradient: ``g`` summed over every axis but the channels'
+    (``baxes``), by the backend's ``channel_sums`` on arrays, by a
+    differentiable sum on tensors (double backward)."""
+    return kernels(g).channel_sums(g, baxes) if _bw.is_array(g) else g.sum(dim=baxes)
+
+
 def _t(a):
     if _bw.is_array(a):
         from ..._tensor_base import _wrap
@@ -391,7 +398,7 @@ class _Conv(Op):
         geo = ctx.geo
         gb = None
         if need[2]:
-            gb = kernels(g).channel_sums(g, ctx.baxes) if _bw.is_array(g) else g.sum(dim=ctx.baxes)
+            gb = _bias_grad(g, ctx.baxes)
         if _bw.is_array(g):
             cols = ctx.cols
             ctx.cols = None
@@ -440,8 +447,7 @@ class _ConvT(Op):
         geo = ctx.geo
         gb = None
         if need[2]:
-            gb = kernels(gg).channel_sums(gg, ctx.baxes) if _bw.is_array(gg) \
-                else gg.sum(dim=ctx.baxes)
+            gb = _bias_grad(gg, ctx.baxes)
         if _bw.is_array(gg):
             gy, gw, _ = _apply(gg, w, geo, g=y if need[1] else None, need_y=need[0])
             return gy, gw, gb
