@@ -635,10 +635,7 @@ def _split_row3(typingctx, src, dst, T, n8):
         done = builder.append_basic_block("split.done")
         builder.cbranch(builder.icmp_signed(">", n8_, ir.Constant(i64, 0)), loop, done)
         builder.position_at_end(loop)
-        k = builder.phi(i64)
-        k.add_incoming(ir.Constant(i64, 0), entry)
-        prev = builder.phi(vt)
-        prev.add_incoming(ir.Constant(vt, None), entry)
+        k, (prev,) = _ir_loop_head(builder, entry, [ir.Constant(vt, None)])
 
         def vec(base, at):
             return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
@@ -652,11 +649,7 @@ def _split_row3(typingctx, src, dst, T, n8):
                        (1, builder.shuffle_vector(lo, hi, evens)), (2, odd)):
             st = builder.store(v, vec(D, builder.add(out, builder.mul(T_, ir.Constant(i64, row)))))
             st.align = 4
-        k1 = builder.add(k, ir.Constant(i64, 1))
-        k.add_incoming(k1, loop)
-        prev.add_incoming(odd, loop)
-        builder.cbranch(builder.icmp_signed("<", k1, n8_), loop, done)
-        builder.position_at_end(done)
+        _ir_loop_latch(builder, k, [prev], [odd], n8_, loop, done)
         return context.get_dummy_value()
     return types.void(types.int64, types.int64, types.int64, types.int64), codegen
 
@@ -786,17 +779,10 @@ def _merge_row3(typingctx, src, T, dst, n8):
         tail = builder.append_basic_block("merge.tail")
         builder.cbranch(builder.icmp_signed(">", last, ir.Constant(i64, 0)), loop, tail)
         builder.position_at_end(loop)
-        k = builder.phi(i64)
-        k.add_incoming(ir.Constant(i64, 0), entry)
-        cur0 = builder.phi(vt)
-        cur0.add_incoming(first0, entry)
-        k1 = builder.add(k, ir.Constant(i64, 1))
-        nxt0 = load(S, builder.mul(k1, ir.Constant(i64, 8)))
+        k, (cur0,) = _ir_loop_head(builder, entry, [first0])
+        nxt0 = load(S, builder.mul(builder.add(k, ir.Constant(i64, 1)), ir.Constant(i64, 8)))
         body(k, cur0, nxt0)
-        k.add_incoming(k1, builder.block)
-        cur0.add_incoming(nxt0, builder.block)
-        builder.cbranch(builder.icmp_signed("<", k1, last), loop, tail)
-        builder.position_at_end(tail)
+        k1 = _ir_loop_latch(builder, k, [cur0], [nxt0], last, loop, tail)
         kt = builder.phi(i64)
         kt.add_incoming(ir.Constant(i64, 0), entry)
         kt.add_incoming(k1, loop)
@@ -1235,13 +1221,15 @@ def _ir_loop_head(builder, entry, inits):
 def _ir_loop_latch(builder, k, accs, new, n, loop, done):
     """The end of that loop's body: the accumulators take their ``new`` values,
     the counter steps by one, the body runs again while it is below ``n``;
-    the builder is left at ``done``."""
+    the builder is left at ``done``.  Returns the stepped counter (the count
+    of runs, where ``done`` follows the last)."""
     k1 = builder.add(k, ir.Constant(k.type, 1))
     k.add_incoming(k1, loop)
     for a, b in zip(accs, new):
         a.add_incoming(b, loop)
     builder.cbranch(builder.icmp_signed("<", k1, n), loop, done)
     builder.position_at_end(done)
+    return k1
 
 
 def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
