@@ -3013,8 +3013,10 @@ def linear_t_run(x, w, b, xt, yt, pad, y, fn, om, code, blocks, parts, jobs, fla
     (64 tokens on 2 threads) is split over the tokens: each job transposes
     its own rows of x and computes all n outputs for them, so no thread
     waits for a transpose (the 128 x 512 product of a GPT's MLP: ~3 us of
-    it).  Either way each output is computed by one thread, by the same
-    code in the same order, whatever the split."""
+    it).  Either way each output is computed by one thread; on the blocks
+    by the same code in the same order whatever the split (the same bits at
+    any thread count), on BLAS by its kernel for that range (OpenBLAS's
+    Haswell kernels round some rows of a split product otherwise)."""
     if parts > jobs.shape[0]:   # (never: the pool cuts at most its size)
         return -1
     isz = x.itemsize
