@@ -7,6 +7,14 @@ from .._table import GENERIC
 
 
 @GENERIC.register
+def embedding_rows(w, idx):
+    """Embedding's forward: the rows of ``w`` (num, D) at the integer ``idx``
+    -> idx.shape + (D,).  NumPy raises IndexError for an index past the end;
+    the caller refuses negative ones, which indexing would wrap."""
+    return w[idx]
+
+
+@GENERIC.register
 def embedding_scatter(g, idx, scale, num):
     """Embedding's backward: a zero (num, D) table with the rows of ``g``
     (idx.shape + (D,)) added at the integer ``idx``, each first multiplied by
