@@ -915,13 +915,16 @@ _COMPACT_MIN_SAVED = 1          # ... saving at least this many blocks of positi
 _COMPACT_WGRAD_BYTES = 1 << 18  # samples per weight-gradient chunk: copies + gradient this big
 _WG_O = 4                       # (_numba's weight-gradient block: 4 output channels x 4 taps)
 _COMPACT_DGRAD_ADDS = True      # input gradient: the blocks add into the copies' gradient
+_COMPACT_NARROW = True          # forward and weight gradient with 256-bit vectors too
 
 
-def _compact(geo, dtype):
-    """Whether a conv runs the direct kernel on column-shifted copies: where
-    the direct kernel may run at all, vertical stride 1, a kernel at least
-    ``_COMPACT_MIN_KW`` wide, and ``_COMPACT_MIN_SAVED`` blocks of positions
-    fewer per sample than the wide layout's."""
+def _compact(geo, dtype, dgrad=False):
+    """Whether a conv (its input gradient with ``dgrad``) runs the direct
+    kernel on column-shifted copies: where the direct kernel may run at
+    all, vertical stride 1, a kernel at least ``_COMPACT_MIN_KW`` wide, and
+    ``_COMPACT_MIN_SAVED`` blocks of positions fewer per sample than the
+    wide layout's; with 256-bit vectors only the forward and weight
+    gradient (see ``_COMPACT_NARROW``)."""
     if not (_COMPACT and _DIRECT) or dtype != np.float32 or geo.G != 1 or geo.sh != 1:
         return False
     O, Cg, kh, kw = geo.w4
@@ -932,7 +935,9 @@ def _compact(geo, dtype):
     Wq = _phase_shape(geo)[2]
     wide = -(-((Ho - 1) * Wq + Wo) // _BLK_P)     # (blocks per sample, each layout)
     compact = -(-L // _BLK_P)
-    return wide - compact >= _COMPACT_MIN_SAVED and _has_wide_vectors()
+    if wide - compact < _COMPACT_MIN_SAVED:
+        return False
+    return _has_wide_vectors() or (_COMPACT_NARROW and not dgrad and _jit.fma_vectors())
 
 
 class _ShiftedInput:
@@ -1574,7 +1579,7 @@ def conv2d_scatter(g, w, geo, x=None, need_x=True, cols=None):
         # (kept chunks, from before the kernels were switched on, take the path below)
         gx = None
         if need_x:
-            gx = _compact_dgrad(g, w, geo, tk[0]) if _compact(geo, dt) \
+            gx = _compact_dgrad(g, w, geo, tk[0]) if _compact(geo, dt, dgrad=True) \
                 else _tiled_dgrad(g, w, geo, *tk)
         gw = None
         if x is not None:
