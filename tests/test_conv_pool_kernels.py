@@ -14,8 +14,8 @@ input (``_numba.conv_shift_*``); and, for float32 on CPUs with AVX-512, the
 direct kernel's forward over that same input (``_numba.conv_direct_forward``;
 float64 takes the shifted GEMMs there), or the direct kernel over kw
 column-shifted copies of the input (``_numba.conv_compact_*``: by default
-small images and kernels 5 or more wide, LeNet's; with AVX2 and FMA but
-not AVX-512, the forward and weight gradient only).  The tests force each
+small images and kernels 5 or more wide, LeNet's; AVX-512, or AVX2 and
+FMA).  The tests force each
 path with tile sizes small enough that every tile shape (bands of rows,
 several samples) runs."""
 import numpy as np

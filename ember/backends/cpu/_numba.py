@@ -1358,25 +1358,36 @@ def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
     """``_conv_block``'s sums added into C instead of stored, each of the 8
     rows at its own place: C[coffs[c0 + o] + q] += the sum for (o, q)
     (coffs int64; the compact input gradient adds each tap's row onto the
-    run of the copies it was read from)."""
-    vw = _BLK_P // 2
+    run of the copies it was read from).  With 256-bit vectors as four
+    blocks of 8 x 8, as ``_conv_block``."""
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, coffs_, c0_ = args
         f32, i64 = ir.FloatType(), ir.IntType(64)
-        vt = ir.VectorType(f32, vw)
-        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
         C = builder.inttoptr(pc_, f32.as_pointer())
         cary = context.make_array(sig.args[4])(context, builder, coffs_)
+        rows = [builder.load(builder.gep(cary.data, [builder.add(c0_, ir.Constant(i64, o))]))
+                for o in range(_BLK_O)]
+
+        def add(o, v, vw, col):
+            # C[rows[o] + col : + vw] += v (the order matters: the taps' runs overlap)
+            ptr = builder.bitcast(builder.gep(C, [builder.add(rows[o], ir.Constant(i64, col))]),
+                                  ir.VectorType(f32, vw).as_pointer())
+            old = builder.load(ptr)
+            old.align = 4
+            st = builder.store(builder.fadd(old, v), ptr)
+            st.align = 4
+        if _narrow_block():
+            for q in range(_BLK_P // 8):
+                new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_, q)
+                for o in range(_BLK_O):
+                    add(o, new[o], 8, 8 * q)
+            return context.get_dummy_value()
+        vw = _BLK_P // 2
+        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
         for o in range(_BLK_O):
-            row = builder.load(builder.gep(cary.data, [builder.add(c0_, ir.Constant(i64, o))]))
             for v in range(2):
-                ptr = builder.bitcast(builder.gep(C, [builder.add(row, ir.Constant(i64, v * vw))]),
-                                      vt.as_pointer())
-                old = builder.load(ptr)
-                old.align = 4
-                st = builder.store(builder.fadd(old, new[2 * o + v]), ptr)
-                st.align = 4
+                add(o, new[2 * o + v], vw, v * vw)
         return context.get_dummy_value()
     sig = types.void(types.int64, types.int64, offs, types.int64, coffs, types.int64)
     return sig, codegen
