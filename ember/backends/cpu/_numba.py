@@ -1745,7 +1745,8 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
 def _wgrad_blocks(pg, ldg, gs, pb, bs, offs, K4, O4, steps, ns, red):
     """Every block of the weight gradient (``_WG_O`` outputs x 4 offsets) by
     ``_wgrad_block_samples`` (the arguments as there; output ob's rows start
-    at pg + ob*ldg floats), into its 256 vector sums in ``red``."""
+    at pg + ob*ldg floats), into its 16 vector sums in ``red`` (a slot of 16
+    floats each, 256 a block)."""
     for ob in range(0, O4, _WG_O):
         for kb in range(0, K4, 4):
             blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
@@ -1756,7 +1757,7 @@ def _wgrad_blocks(pg, ldg, gs, pb, bs, offs, K4, O4, steps, ns, red):
 @njit(cache=True, nogil=True, inline="always")
 def _wgrad_sums(red, gwt):
     """gwt (K4, O4) += the blocks' vector sums in ``red``, each added up over
-    its 16 lanes."""
+    its ``_WG_LANES`` lanes."""
     K4, O4 = gwt.shape
     for ob in range(0, O4, _WG_O):
         for kb in range(0, K4, 4):
