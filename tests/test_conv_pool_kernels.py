@@ -14,7 +14,8 @@ input (``_numba.conv_shift_*``); and, for float32 on CPUs with AVX-512, the
 direct kernel's forward over that same input (``_numba.conv_direct_forward``;
 float64 takes the shifted GEMMs there), or the direct kernel over kw
 column-shifted copies of the input (``_numba.conv_compact_*``: by default
-small images and kernels 5 or more wide, LeNet's).  The tests force each
+small images and kernels 5 or more wide, LeNet's; AVX-512, or AVX2 and
+FMA).  The tests force each
 path with tile sizes small enough that every tile shape (bands of rows,
 several samples) runs."""
 import numpy as np
@@ -53,9 +54,12 @@ def conv_path(request, monkeypatch):
         if _cpu_conv._tiled(np.dtype(np.float32)) is None:
             _jit.set_enabled(old)
             pytest.skip("BLAS can't be called from compiled code here")
-        if path in ("direct", "compact") and not _cpu_conv._has_wide_vectors():
+        if path == "direct" and not _cpu_conv._has_wide_vectors():
             _jit.set_enabled(old)
             pytest.skip("the direct kernel needs AVX-512")
+        if path == "compact" and not (_cpu_conv._has_wide_vectors() or _jit.fma_vectors()):
+            _jit.set_enabled(old)
+            pytest.skip("the compact kernels need AVX-512, or AVX2 and FMA")
         monkeypatch.setattr(_cpu_conv, "_DIRECT", path in ("direct", "compact"))
         # (the tiles' products by the direct kernel's blocks where it can, or by BLAS)
         monkeypatch.setattr(_cpu_conv, "_TILE_BLOCKS", path != "tiles_blas")
@@ -432,8 +436,10 @@ def test_compact_path_runs_on_lenet_convs(monkeypatch, threads):
     pytest.importorskip("numba")
     if ember.randn(1).device.type != "cpu":
         pytest.skip("the compiled passes are the CPU's")
-    if _cpu_conv._tiled(np.dtype(np.float32)) is None or not _cpu_conv._has_wide_vectors():
-        pytest.skip("the direct kernel needs AVX-512 and BLAS callable from compiled code")
+    if _cpu_conv._tiled(np.dtype(np.float32)) is None \
+            or not (_cpu_conv._has_wide_vectors() or _jit.fma_vectors()):
+        pytest.skip("the compact kernels need AVX-512 or AVX2 and FMA, and BLAS callable from "
+                    "compiled code")
     seen = count_kernel_calls(monkeypatch, ("conv_compact_forward", "conv_compact_wgrad"))
     old_n = ember.get_num_threads()
     old = _jit.set_enabled(True)

@@ -908,20 +908,26 @@ def _direct_wgrad(x, g, geo, k, kept=None):
 # keeping their columns) -> 1.17 / 1.37 / 1.14 (torch 1.03 / 1.07 / 1.32);
 # the 1-channel 28x28 one 0.41 / - / 0.61 (wide direct) -> 0.38 / - / 0.34
 # (torch 0.40 / - / 0.46).  The forward's blocks run at ~110 GFLOP/s, the
-# rate of _conv_block.
+# rate of _conv_block.  With AVX2 and FMA (the blocks' narrow forms; one
+# loaded Zen 3 core, CPU time, ms, alternating in one process, against the
+# im2col tiles): the 12x12 conv's forward + weight gradient 9.06 -> 7.12,
+# input gradient 2.87 -> 2.25; the 28x28 one's forward + weight gradient
+# 3.94 -> 2.77.
 _COMPACT = True
 _COMPACT_MIN_KW = 5             # kernels at least this wide (the copies cost kw x the input)
 _COMPACT_MIN_SAVED = 1          # ... saving at least this many blocks of positions per sample
 _COMPACT_WGRAD_BYTES = 1 << 18  # samples per weight-gradient chunk: copies + gradient this big
 _WG_O = 4                       # (_numba's weight-gradient block: 4 output channels x 4 taps)
 _COMPACT_DGRAD_ADDS = True      # input gradient: the blocks add into the copies' gradient
+_COMPACT_NARROW = True          # with 256-bit vectors too (AVX2 and FMA; see above)
 
 
 def _compact(geo, dtype):
     """Whether a conv runs the direct kernel on column-shifted copies: where
     the direct kernel may run at all, vertical stride 1, a kernel at least
     ``_COMPACT_MIN_KW`` wide, and ``_COMPACT_MIN_SAVED`` blocks of positions
-    fewer per sample than the wide layout's."""
+    fewer per sample than the wide layout's; with AVX-512, or with AVX2 and
+    FMA (``_COMPACT_NARROW``)."""
     if not (_COMPACT and _DIRECT) or dtype != np.float32 or geo.G != 1 or geo.sh != 1:
         return False
     O, Cg, kh, kw = geo.w4
@@ -932,7 +938,9 @@ def _compact(geo, dtype):
     Wq = _phase_shape(geo)[2]
     wide = -(-((Ho - 1) * Wq + Wo) // _BLK_P)     # (blocks per sample, each layout)
     compact = -(-L // _BLK_P)
-    return wide - compact >= _COMPACT_MIN_SAVED and _has_wide_vectors()
+    if wide - compact < _COMPACT_MIN_SAVED:
+        return False
+    return _has_wide_vectors() or (_COMPACT_NARROW and _jit.fma_vectors())
 
 
 class _ShiftedInput:
@@ -1038,19 +1046,22 @@ def _blocks_of_8(a, geo, rows):
     count is a multiple of 8."""
     O, Cg, kh, kw = geo.w4
     K = Cg * kh * kw
-    wt = _taps_order(a, geo).reshape(O, Cg * kw, kh)     # (a view: taps as two axes)
+    # (into arrays of the taps' axes: reshaping the strided view to K taps
+    # would copy it first; the forward's block copy from the 5-axis view,
+    # 31 -> 12 us on LeNet's 12x12 conv, was most of a batch of one's forward)
+    wt = _taps_order(a, geo)                            # (O, Cg, kw, kh), a view
     if rows == "o":
         O8 = -(-O // _BLK_O) * _BLK_O
         if O8 == O:
-            return np.ascontiguousarray(
-                wt.reshape(O // _BLK_O, _BLK_O, Cg * kw, kh).transpose(0, 2, 3, 1)
-            ).reshape(O // _BLK_O, K, _BLK_O)
+            wp = np.empty((O // _BLK_O, Cg, kw, kh, _BLK_O), a.dtype)
+            wp[...] = a.reshape(O // _BLK_O, _BLK_O, Cg, kh, kw).transpose(0, 2, 4, 3, 1)
+            return wp.reshape(O // _BLK_O, K, _BLK_O)
         wp = np.zeros((O8, K), a.dtype)
-        wp[:O].reshape(O, Cg * kw, kh)[...] = wt
+        wp[:O].reshape(O, Cg, kw, kh)[...] = wt
         return np.ascontiguousarray(wp.reshape(O8 // _BLK_O, _BLK_O, K).transpose(0, 2, 1))
     K8 = -(-K // _BLK_O) * _BLK_O
     ap = np.zeros((O, K8), a.dtype)
-    ap[:, :K].reshape(O, Cg * kw, kh)[...] = wt
+    ap[:, :K].reshape(O, Cg, kw, kh)[...] = wt
     return np.ascontiguousarray(ap.reshape(O, K8 // _BLK_O, _BLK_O).transpose(1, 0, 2))
 
 

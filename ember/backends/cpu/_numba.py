@@ -1358,25 +1358,36 @@ def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
     """``_conv_block``'s sums added into C instead of stored, each of the 8
     rows at its own place: C[coffs[c0 + o] + q] += the sum for (o, q)
     (coffs int64; the compact input gradient adds each tap's row onto the
-    run of the copies it was read from)."""
-    vw = _BLK_P // 2
+    run of the copies it was read from).  With 256-bit vectors as four
+    blocks of 8 x 8, as ``_conv_block``."""
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, coffs_, c0_ = args
         f32, i64 = ir.FloatType(), ir.IntType(64)
-        vt = ir.VectorType(f32, vw)
-        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
         C = builder.inttoptr(pc_, f32.as_pointer())
         cary = context.make_array(sig.args[4])(context, builder, coffs_)
+        rows = [builder.load(builder.gep(cary.data, [builder.add(c0_, ir.Constant(i64, o))]))
+                for o in range(_BLK_O)]
+
+        def add(o, v, vw, col):
+            # C[rows[o] + col : + vw] += v (the order matters: the taps' runs overlap)
+            ptr = builder.bitcast(builder.gep(C, [builder.add(rows[o], ir.Constant(i64, col))]),
+                                  ir.VectorType(f32, vw).as_pointer())
+            old = builder.load(ptr)
+            old.align = 4
+            st = builder.store(builder.fadd(old, v), ptr)
+            st.align = 4
+        if _narrow_block():
+            for q in range(_BLK_P // 8):
+                new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_, q)
+                for o in range(_BLK_O):
+                    add(o, new[o], 8, 8 * q)
+            return context.get_dummy_value()
+        vw = _BLK_P // 2
+        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
         for o in range(_BLK_O):
-            row = builder.load(builder.gep(cary.data, [builder.add(c0_, ir.Constant(i64, o))]))
             for v in range(2):
-                ptr = builder.bitcast(builder.gep(C, [builder.add(row, ir.Constant(i64, v * vw))]),
-                                      vt.as_pointer())
-                old = builder.load(ptr)
-                old.align = 4
-                st = builder.store(builder.fadd(old, new[2 * o + v]), ptr)
-                st.align = 4
+                add(o, new[2 * o + v], vw, v * vw)
         return context.get_dummy_value()
     sig = types.void(types.int64, types.int64, offs, types.int64, coffs, types.int64)
     return sig, codegen
@@ -1489,6 +1500,7 @@ def conv_tiles_dgrad_blocks(g, ap, gx, cols, buf, gofs, tiles, t0, t1, C, H, W, 
 
 
 _WG_O = 4           # the weight gradient's block: 4 output channels x 4 offsets k
+_WG_LANES = 8 if _narrow_block() else 16    # ... lanes per vector sum (a slot of 16 in ``red``)
 
 
 @_kernel
@@ -1660,12 +1672,16 @@ def conv_compact_dgrad(g, ap, goffs, offs, coffs, gx, dxs, dcols, s0, s1, gS, L,
 @intrinsic
 def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, pr):
     """One block of the weight gradient, summed over ``ns`` samples: for o < 4 and the
-    4 offsets kk, R[(o*4 + kk)*16 + l] += sum over s < ns, m < n of
-    G[s*gs + o*ldg + 16m + l] * B[s*bs + k_kk + 16m + l] (float32 addresses;
-    n and ns at least 1).  The 16 vector sums stay in registers across the
-    samples, so short per-sample sums (LeNet's 64 positions) cost no extra
-    loads and stores of them."""
-    vw = 16
+    4 offsets kk, R[(o*4 + kk)*16 + l] += sum over s < ns, m < n, and the
+    16 // _WG_LANES vectors v of a step, of G[s*gs + o*ldg + 16m + v*_WG_LANES + l] *
+    B[s*bs + k_kk + 16m + v*_WG_LANES + l], l < _WG_LANES (float32
+    addresses; n and ns at least 1).  The vector sums stay in registers
+    across the samples, so short per-sample sums (LeNet's 64 positions)
+    cost no extra loads and stores of them.  With 512-bit vectors all 16
+    sums of 16 lanes at once; with 256-bit ones (``_narrow_block``: 16
+    registers) as two blocks of 2 outputs x 4 offsets, 8 sums of 8 lanes
+    each (the 16 of 8 lanes would spill), each over all the samples."""
+    vw = _WG_LANES
 
     def codegen(context, builder, sig, args):
         pg_, ldg_, gs_, pb_, bs_, k0_, k1_, k2_, k3_, n_, ns_, pr_ = args
@@ -1681,40 +1697,45 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
             ld = builder.load(builder.bitcast(builder.gep(base, [at]), vt.as_pointer()))
             ld.align = 4
             return ld
-        init = [load(R, ir.Constant(i64, r * vw)) for r in range(_WG_O * 4)]
-        entry = builder.block
-        outer = builder.append_basic_block("wsamples.outer")
-        inner = builder.append_basic_block("wsamples.inner")
-        step = builder.append_basic_block("wsamples.next")
-        done = builder.append_basic_block("wsamples.done")
-        builder.branch(outer)
-        # over the samples: s, and the sums as they stand at each sample's start
-        builder.position_at_end(outer)
-        s, acc_s = _ir_loop_head(builder, entry, init)
-        gbase = builder.gep(G, [builder.mul(s, gs_)])
-        bbase = builder.gep(B, [builder.mul(s, bs_)])
-        builder.branch(inner)
-        # over the 16-position steps of one sample
-        builder.position_at_end(inner)
-        m, acc = _ir_loop_head(builder, outer, acc_s)
-        p = builder.mul(m, ir.Constant(i64, vw))
-        gv = [load(gbase, builder.add(builder.mul(ldg_, ir.Constant(i64, o)), p))
-              for o in range(_WG_O)]
-        bv = [load(bbase, builder.add(kk, p)) for kk in (k0_, k1_, k2_, k3_)]
-        new = [builder.call(fma, [gv[o], bv[kk], acc[o * 4 + kk]])
-               for o in range(_WG_O) for kk in range(4)]
-        _ir_loop_latch(builder, m, acc, new, n_, inner, step)
-        # the next sample (the latch above, but the loop's top is ``outer``)
-        s1 = builder.add(s, ir.Constant(i64, 1))
-        s.add_incoming(s1, step)
-        for a, b in zip(acc_s, new):
-            a.add_incoming(b, step)
-        builder.cbranch(builder.icmp_signed("<", s1, ns_), outer, done)
-        builder.position_at_end(done)
-        for r in range(_WG_O * 4):
-            st = builder.store(new[r], builder.bitcast(builder.gep(R, [ir.Constant(i64, r * vw)]),
-                                                       vt.as_pointer()))
-            st.align = 4
+        n_o = _WG_O if vw == 16 else _WG_O // 2
+        for o0 in range(0, _WG_O, n_o):
+            rows = [(o0 + o) * 4 + kk for o in range(n_o) for kk in range(4)]
+            init = [load(R, ir.Constant(i64, r * 16)) for r in rows]
+            entry = builder.block
+            outer = builder.append_basic_block("wsamples.outer")
+            inner = builder.append_basic_block("wsamples.inner")
+            step = builder.append_basic_block("wsamples.next")
+            done = builder.append_basic_block("wsamples.done")
+            builder.branch(outer)
+            # over the samples: s, and the sums as they stand at each sample's start
+            builder.position_at_end(outer)
+            s, acc_s = _ir_loop_head(builder, entry, init)
+            gbase = builder.gep(G, [builder.mul(s, gs_)])
+            bbase = builder.gep(B, [builder.mul(s, bs_)])
+            builder.branch(inner)
+            # over the 16-position steps of one sample
+            builder.position_at_end(inner)
+            m, acc = _ir_loop_head(builder, outer, acc_s)
+            new = acc
+            for v in range(0, 16, vw):
+                p = builder.add(builder.mul(m, ir.Constant(i64, 16)), ir.Constant(i64, v))
+                gv = [load(gbase, builder.add(builder.mul(ldg_, ir.Constant(i64, o0 + o)), p))
+                      for o in range(n_o)]
+                bv = [load(bbase, builder.add(kk, p)) for kk in (k0_, k1_, k2_, k3_)]
+                new = [builder.call(fma, [gv[o], bv[kk], new[o * 4 + kk]])
+                       for o in range(n_o) for kk in range(4)]
+            _ir_loop_latch(builder, m, acc, new, n_, inner, step)
+            # the next sample (the latch above, but the loop's top is ``outer``)
+            s1 = builder.add(s, ir.Constant(i64, 1))
+            s.add_incoming(s1, step)
+            for a, b in zip(acc_s, new):
+                a.add_incoming(b, step)
+            builder.cbranch(builder.icmp_signed("<", s1, ns_), outer, done)
+            builder.position_at_end(done)
+            for r, v in zip(rows, new):
+                st = builder.store(v, builder.bitcast(builder.gep(R, [ir.Constant(i64, r * 16)]),
+                                                      vt.as_pointer()))
+                st.align = 4
         return context.get_dummy_value()
     sig = types.void(*([types.int64] * 12))
     return sig, codegen
@@ -1724,7 +1745,8 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
 def _wgrad_blocks(pg, ldg, gs, pb, bs, offs, K4, O4, steps, ns, red):
     """Every block of the weight gradient (``_WG_O`` outputs x 4 offsets) by
     ``_wgrad_block_samples`` (the arguments as there; output ob's rows start
-    at pg + ob*ldg floats), into its 256 vector sums in ``red``."""
+    at pg + ob*ldg floats), into its 16 vector sums in ``red`` (a slot of 16
+    floats each, 256 a block)."""
     for ob in range(0, O4, _WG_O):
         for kb in range(0, K4, 4):
             blk = ((ob // _WG_O) * (K4 // 4) + kb // 4) * 256
@@ -1735,7 +1757,7 @@ def _wgrad_blocks(pg, ldg, gs, pb, bs, offs, K4, O4, steps, ns, red):
 @njit(cache=True, nogil=True, inline="always")
 def _wgrad_sums(red, gwt):
     """gwt (K4, O4) += the blocks' vector sums in ``red``, each added up over
-    its 16 lanes."""
+    its ``_WG_LANES`` lanes."""
     K4, O4 = gwt.shape
     for ob in range(0, O4, _WG_O):
         for kb in range(0, K4, 4):
@@ -1744,7 +1766,7 @@ def _wgrad_sums(red, gwt):
                 for kk in range(4):
                     r = blk + (o * 4 + kk) * 16
                     acc = np.float32(0)
-                    for lane in range(16):
+                    for lane in range(_WG_LANES):
                         acc += red[r + lane]
                     gwt[kb + kk, ob + o] += acc
 
