@@ -266,7 +266,7 @@ def _im2col(src, geo, lay, n0, n1, k):
         xf, cf = src.reshape(-1), cols.reshape(-1)
         _pool.parallel_for(lambda r0, r1: k.im2col(xf, cf, C, H, W, n0, n, Ho, Wo, kh, kw,
                                                    geo.sh, geo.sw, geo.dh, geo.dw, geo.pt,
-                                                   geo.pl, r0, r1),
+                                                   geo.pl, r0, r1, cols.dtype.type(0)),
                            C * kh * kw, grain=max(1, _PASS_GRAIN // max(row, 1)))
     else:
         v = _cols_view(src, geo, n0, n1)
@@ -482,7 +482,7 @@ def _phased(x, geo, out=None):
         sh, sw, pt, pl = geo.sh, geo.sw, geo.pt, geo.pl
         if not _plane_pass(k.phase_planes_run, N * C, P * Hq * Wq, xf, qf, H, W, sh, sw, Hq, Wq,
                            pt, pl):
-            k.phase_planes(xf, qf, H, W, sh, sw, Hq, Wq, pt, pl, 0, N * C)
+            k.phase_planes(xf, qf, H, W, sh, sw, Hq, Wq, pt, pl, 0, N * C, qf.dtype.type(0))
         return xq, out is None
     xq.fill(0)
     for p in range(geo.sh):
@@ -1278,7 +1278,7 @@ def _tiled_forward(x, w, geo, bias, k, fn, keep=False):
                 k.conv_tiles_forward_blocks(xf, wp, b, yf, cols, out, np.empty(Kg, np.int64),
                                             rows, kept.offs if kept else _NO_OFFS, t0, t1, C, H,
                                             W, O, Ho, Wo, kh, kw, geo.sh, geo.sw, geo.dh,
-                                            geo.dw, geo.pt, geo.pl)
+                                            geo.dw, geo.pt, geo.pl, zero)
             else:
                 k.conv_tiles_forward(xf, wm, b, yf, cols, out, rows,
                                      kept.offs if kept else _NO_OFFS, t0, t1, C, H, W, Ho, Wo,
@@ -1316,7 +1316,7 @@ def _tiled_wgrad(x, g, geo, k, fn, kept=None):
         try:
             k.conv_tiles_wgrad(xf, gf, gwt, cols, buf, rows, kept.offs if kept else _NO_OFFS,
                                t0, t1, C, H, W, O, Ho, Wo, kh, kw, geo.sh, geo.sw, geo.dh,
-                               geo.dw, geo.pt, geo.pl, G, fn, one)
+                               geo.dw, geo.pt, geo.pl, G, fn, one, dt.type(0))
         finally:
             if not kept:
                 _scratch.put(cols)
