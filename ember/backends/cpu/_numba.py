@@ -612,6 +612,48 @@ def _conv_span(off, s, size, n_out):
 _U0 = np.uint64(0)
 
 
+class _IRVec:
+    """LLVM vectors of float32 read and written at int64 addresses
+    (unaligned) for the intrinsics below (the strided rows' split and merge,
+    Winograd's transforms)."""
+
+    def __init__(self, builder, lanes):
+        self.b = builder        # (an llvmlite IRBuilder)
+        self.L = lanes          # floats per vector
+        self.f32, self.i32, self.i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+        self.ops = (builder.fadd, builder.fsub, builder.fneg)
+
+    def ptr(self, addr, off=None, n=None):
+        """A <n x float> pointer at float32 address ``addr`` + ``off`` (an
+        int64 value, elements)."""
+        p = self.b.inttoptr(addr, self.f32.as_pointer())
+        if off is not None:
+            p = self.b.gep(p, [off])
+        return self.b.bitcast(p, ir.VectorType(self.f32, n or self.L).as_pointer())
+
+    def load(self, addr, off=None, n=None):
+        ld = self.b.load(self.ptr(addr, off, n))
+        ld.align = 4
+        return ld
+
+    def store(self, val, addr, off=None):
+        st = self.b.store(val, self.ptr(addr, off, val.type.count))
+        st.align = 4
+
+    def at(self, stride, k):
+        """The offset k * stride (stride an int64 value)."""
+        return self.b.mul(stride, ir.Constant(self.i64, k))
+
+    def shuffle(self, a, b, idx):
+        return self.b.shuffle_vector(a, b, _ir_lanes(idx))
+
+    def halves(self, wide):
+        """(even lanes, odd lanes) of a 2L-lane vector: columns 2j and 2j + 1."""
+        L = self.L
+        return (self.shuffle(wide, wide, list(range(0, 2 * L, 2))),
+                self.shuffle(wide, wide, list(range(1, 2 * L, 2))))
+
+
 @intrinsic
 def _split_row3(typingctx, src, dst, T, n8):
     """The three taps of a stride-2, 1-padded, 3-wide window along one input
@@ -621,34 +663,23 @@ def _split_row3(typingctx, src, dst, T, n8):
     the odd ones shifted by one lane for the first row.  (As a loop, the
     stride-2 reads compile to scalar loads and stores.)"""
     def codegen(context, builder, sig, args):
-        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-        vt = ir.VectorType(f32, 8)
+        i64 = ir.IntType(64)
         src_, dst_, T_, n8_ = args
-        S = builder.inttoptr(src_, f32.as_pointer())
-        D = builder.inttoptr(dst_, f32.as_pointer())
-        lanes = ir.VectorType(i32, 8)
-        evens = ir.Constant(lanes, list(range(0, 16, 2)))
-        odds = ir.Constant(lanes, list(range(1, 16, 2)))
-        shift = ir.Constant(lanes, list(range(7, 15)))
+        V = _IRVec(builder, 8)
         entry = builder.block
         loop = builder.append_basic_block("split.loop")
         done = builder.append_basic_block("split.done")
         builder.cbranch(builder.icmp_signed(">", n8_, ir.Constant(i64, 0)), loop, done)
         builder.position_at_end(loop)
-        k, (prev,) = _ir_loop_head(builder, entry, [ir.Constant(vt, None)])
-
-        def vec(base, at):
-            return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
-        at = builder.mul(k, ir.Constant(i64, 16))
-        lo = builder.load(vec(S, at))
-        hi = builder.load(vec(S, builder.add(at, ir.Constant(i64, 8))))
-        lo.align = hi.align = 4
-        odd = builder.shuffle_vector(lo, hi, odds)
-        out = builder.mul(k, ir.Constant(i64, 8))
-        for row, v in ((0, builder.shuffle_vector(prev, odd, shift)),
-                       (1, builder.shuffle_vector(lo, hi, evens)), (2, odd)):
-            st = builder.store(v, vec(D, builder.add(out, builder.mul(T_, ir.Constant(i64, row)))))
-            st.align = 4
+        k, (prev,) = _ir_loop_head(builder, entry, [ir.Constant(ir.VectorType(V.f32, 8), None)])
+        at = V.at(k, 16)
+        lo = V.load(src_, at)
+        hi = V.load(src_, builder.add(at, ir.Constant(i64, 8)))
+        odd = V.shuffle(lo, hi, range(1, 16, 2))
+        out = V.at(k, 8)
+        for row, v in ((0, V.shuffle(prev, odd, range(7, 15))),
+                       (1, V.shuffle(lo, hi, range(0, 16, 2))), (2, odd)):
+            V.store(v, dst_, builder.add(out, V.at(T_, row)))
         _ir_loop_latch(builder, k, [prev], [odd], n8_, loop, done)
         return context.get_dummy_value()
     return types.void(types.int64, types.int64, types.int64, types.int64), codegen
@@ -740,60 +771,44 @@ def _merge_row3(typingctx, src, T, dst, n8):
     split into even and odd lanes, added to, and interleaved back.  (The
     additions in the scalar loop's order: the same bits.)"""
     def codegen(context, builder, sig, args):
-        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-        vt = ir.VectorType(f32, 8)
+        i64 = ir.IntType(64)
         src_, T_, dst_, n8_ = args
-        S = builder.inttoptr(src_, f32.as_pointer())
-        D = builder.inttoptr(dst_, f32.as_pointer())
-        lanes = ir.VectorType(i32, 8)
-        evens = ir.Constant(lanes, list(range(0, 16, 2)))
-        odds = ir.Constant(lanes, list(range(1, 16, 2)))
-        shift = ir.Constant(lanes, list(range(1, 9)))
-        inter_lo = ir.Constant(lanes, [0, 8, 1, 9, 2, 10, 3, 11])
-        inter_hi = ir.Constant(lanes, [4, 12, 5, 13, 6, 14, 7, 15])
-
-        def ptr(base, at):
-            return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
-
-        def load(base, at):
-            v = builder.load(ptr(base, at))
-            v.align = 4
-            return v
+        V = _IRVec(builder, 8)
 
         def body(k, cur0, nxt0):
-            at = builder.mul(k, ir.Constant(i64, 16))
+            at = V.at(k, 16)
             at_hi = builder.add(at, ir.Constant(i64, 8))
-            lo, hi = load(D, at), load(D, at_hi)
-            out = builder.mul(k, ir.Constant(i64, 8))
-            r1 = load(S, builder.add(out, T_))
-            r2 = load(S, builder.add(out, builder.mul(T_, ir.Constant(i64, 2))))
-            even = builder.fadd(builder.shuffle_vector(lo, hi, evens), r1)
-            odd = builder.fadd(builder.shuffle_vector(lo, hi, odds),
-                               builder.shuffle_vector(cur0, nxt0, shift))
+            lo, hi = V.load(dst_, at), V.load(dst_, at_hi)
+            out = V.at(k, 8)
+            r1 = V.load(src_, builder.add(out, T_))
+            r2 = V.load(src_, builder.add(out, V.at(T_, 2)))
+            even = builder.fadd(V.shuffle(lo, hi, range(0, 16, 2)), r1)
+            odd = builder.fadd(V.shuffle(lo, hi, range(1, 16, 2)),
+                               V.shuffle(cur0, nxt0, range(1, 9)))
             odd = builder.fadd(odd, r2)
-            for at_, mask in ((at, inter_lo), (at_hi, inter_hi)):
-                st = builder.store(builder.shuffle_vector(even, odd, mask), ptr(D, at_))
-                st.align = 4
+            for at_, mask in ((at, [0, 8, 1, 9, 2, 10, 3, 11]),       # (even, odd) interleaved
+                              (at_hi, [4, 12, 5, 13, 6, 14, 7, 15])):
+                V.store(V.shuffle(even, odd, mask), dst_, at_)
 
         # chunks 0 .. n8-2 read r0's next chunk; the last one, zeros past r0's end
         last = builder.sub(n8_, ir.Constant(i64, 1))
-        first0 = load(S, ir.Constant(i64, 0))
+        first0 = V.load(src_)
         entry = builder.block
         loop = builder.append_basic_block("merge.loop")
         tail = builder.append_basic_block("merge.tail")
         builder.cbranch(builder.icmp_signed(">", last, ir.Constant(i64, 0)), loop, tail)
         builder.position_at_end(loop)
         k, (cur0,) = _ir_loop_head(builder, entry, [first0])
-        nxt0 = load(S, builder.mul(builder.add(k, ir.Constant(i64, 1)), ir.Constant(i64, 8)))
+        nxt0 = V.load(src_, V.at(builder.add(k, ir.Constant(i64, 1)), 8))
         body(k, cur0, nxt0)
         k1 = _ir_loop_latch(builder, k, [cur0], [nxt0], last, loop, tail)
         kt = builder.phi(i64)
         kt.add_incoming(ir.Constant(i64, 0), entry)
         kt.add_incoming(k1, loop)
-        ct = builder.phi(vt)
+        ct = builder.phi(first0.type)
         ct.add_incoming(first0, entry)
         ct.add_incoming(nxt0, loop)
-        body(kt, ct, ir.Constant(vt, None))
+        body(kt, ct, ir.Constant(first0.type, None))
         return context.get_dummy_value()
     return types.void(types.int64, types.int64, types.int64, types.int64), codegen
 
@@ -1225,6 +1240,13 @@ def _ir_loop_head(builder, entry, inits):
         a.add_incoming(v, entry)
         accs.append(a)
     return k, accs
+
+
+def _ir_lanes(picks):
+    """A shuffle mask: the lanes ``picks`` of two vectors joined (the first
+    vector's lanes numbered from 0, the second's after them)."""
+    picks = list(picks)
+    return ir.Constant(ir.VectorType(ir.IntType(32), len(picks)), picks)
 
 
 def _ir_loop_latch(builder, k, accs, new, n, loop, done):
@@ -2541,7 +2563,6 @@ def _ir_transpose_8(builder, rows):
     each round swaps one bit of the vector's number with one bit of the
     lane's.  The shuffles are worked out here, on (row, q) labels moved the
     same way."""
-    i32 = ir.IntType(32)
     w = rows[0].type.count
     vecs = list(rows)
     labels = [[(o, q) for q in range(w)] for o in range(_BLK_O)]
@@ -2556,8 +2577,7 @@ def _ir_transpose_8(builder, rows):
             lo = [q if not q & bl else w + (q ^ bl) for q in range(w)]
             hi = [q | bl if not q & bl else w + q for q in range(w)]
             for dst, mask in ((a, lo), (b, hi)):
-                new_vecs[dst] = builder.shuffle_vector(vecs[a], vecs[b],
-                                                       ir.Constant(ir.VectorType(i32, w), mask))
+                new_vecs[dst] = builder.shuffle_vector(vecs[a], vecs[b], _ir_lanes(mask))
                 new_labels[dst] = [(labels[a] + labels[b])[i] for i in mask]
         vecs, labels = new_vecs, new_labels
     out = []
@@ -2642,8 +2662,7 @@ def _linear_block_of(n_vec):
 
             def store(q, vec, lanes, at=0):
                 """Lanes ``lanes`` of ``vec`` at C[q*ldc + at:], if q < cols."""
-                part = builder.shuffle_vector(vec, undef, ir.Constant(
-                    ir.VectorType(i32, len(lanes)), list(lanes)))
+                part = builder.shuffle_vector(vec, undef, _ir_lanes(lanes))
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, q), cols_),
                                      likely=True):
                     ptr = builder.gep(C, [builder.add(builder.mul(ldc_, ir.Constant(i64, q)),
@@ -4173,47 +4192,6 @@ def _grad_output_sums(g, ops):
     for k in range(4):
         out += expand(e[k], f[k])
     return out
-
-
-class _IRVec:
-    """LLVM vectors of float32 read and written at int64 addresses
-    (unaligned) for the intrinsics below."""
-
-    def __init__(self, builder, lanes):
-        self.b = builder        # (an llvmlite IRBuilder)
-        self.L = lanes          # floats per vector
-        self.f32, self.i32, self.i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-        self.ops = (builder.fadd, builder.fsub, builder.fneg)
-
-    def ptr(self, addr, off=None, n=None):
-        """A <n x float> pointer at float32 address ``addr`` + ``off`` (an
-        int64 value, elements)."""
-        p = self.b.inttoptr(addr, self.f32.as_pointer())
-        if off is not None:
-            p = self.b.gep(p, [off])
-        return self.b.bitcast(p, ir.VectorType(self.f32, n or self.L).as_pointer())
-
-    def load(self, addr, off=None, n=None):
-        ld = self.b.load(self.ptr(addr, off, n))
-        ld.align = 4
-        return ld
-
-    def store(self, val, addr, off=None):
-        st = self.b.store(val, self.ptr(addr, off, val.type.count))
-        st.align = 4
-
-    def at(self, stride, k):
-        """The offset k * stride (stride an int64 value)."""
-        return self.b.mul(stride, ir.Constant(self.i64, k))
-
-    def shuffle(self, a, b, idx):
-        return self.b.shuffle_vector(a, b, ir.Constant(ir.VectorType(self.i32, len(idx)), idx))
-
-    def halves(self, wide):
-        """(even lanes, odd lanes) of a 2L-lane vector: columns 2j and 2j + 1."""
-        L = self.L
-        return (self.shuffle(wide, wide, list(range(0, 2 * L, 2))),
-                self.shuffle(wide, wide, list(range(1, 2 * L, 2))))
 
 
 def _ir_input_tiles(L):
