@@ -1249,6 +1249,14 @@ def _ir_lanes(picks):
     return ir.Constant(ir.VectorType(ir.IntType(32), len(picks)), picks)
 
 
+def _ir_splat(builder, value, n):
+    """<n x T>: the scalar ``value`` (of type T) in every lane: put in lane 0,
+    then shuffled into all n (what LLVM turns into one broadcast)."""
+    undef = ir.Constant(ir.VectorType(value.type, n), ir.Undefined)
+    lane0 = builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(lane0, undef, _ir_lanes([0] * n))
+
+
 def _ir_loop_latch(builder, k, accs, new, n, loop, done):
     """The end of that loop's body: the accumulators take their ``new`` values,
     the counter steps by one, the body runs again while it is below ``n``;
@@ -1276,13 +1284,11 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
     ``b_load(pointer to vector v, v)`` where given: a masked load); ``each(k)``,
     if given, emits more instructions into the loop's body (a prefetch).
     Returns the sums; the builder is left after the loop (n >= 1)."""
-    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+    f32, i64 = ir.FloatType(), ir.IntType(64)
     vt = ir.VectorType(f32, vw)
     fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
                                          "llvm.fma.v%df32" % vw)
     n_vec = len(inits) // n_rows
-    undef = ir.Constant(vt, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
     entry = builder.block
     loop = builder.append_basic_block("block.loop")
     done = builder.append_basic_block("block.done")
@@ -1303,9 +1309,7 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
         bv.append(ld)
     new = []
     for o in range(n_rows):
-        a = builder.load(a_entry(k, o))
-        av = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)),
-                                    undef, splat)
+        av = _ir_splat(builder, builder.load(a_entry(k, o)), vw)
         for v in range(n_vec):
             new.append(builder.call(fma, [av, bv[v], acc[n_vec * o + v]]))
     _ir_loop_latch(builder, k, acc, new, n, loop, done)
@@ -2641,7 +2645,7 @@ def _linear_block_of(n_vec):
     def block(typingctx, pa, lda, pb, ldb, k, pbias, pc, ldc, cols, pnext):
         def codegen(context, builder, sig, args):
             pa_, lda_, pb_, ldb_, k_, pbias_, pc_, ldc_, cols_, pnext_ = args
-            f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+            f32, i64 = ir.FloatType(), ir.IntType(64)
             n_rows = _LIN_O
             narrow = n_rows != _BLK_O
             vw = 8 if narrow else _BLK_P // 2       # (floats per vector)
@@ -2651,13 +2655,9 @@ def _linear_block_of(n_vec):
             bias = builder.inttoptr(pbias_, f32.as_pointer())
             rows = [builder.gep(A, [builder.mul(lda_, ir.Constant(i64, o))])
                     for o in range(n_rows)]
+            starts = [_ir_splat(builder, builder.load(builder.gep(bias, [ir.Constant(i64, o)])),
+                                vw) for o in range(n_rows)]
             undef = ir.Constant(vt, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
-            starts = []
-            for o in range(n_rows):
-                b = builder.load(builder.gep(bias, [ir.Constant(i64, o)]))
-                starts.append(builder.shuffle_vector(
-                    builder.insert_element(undef, b, ir.Constant(i32, 0)), undef, splat))
             C = builder.inttoptr(pc_, f32.as_pointer())
 
             def store(q, vec, lanes, at=0):
@@ -2719,20 +2719,8 @@ _linear_block16 = _linear_block_of(1)     # R x 16, for a last 16 columns
 
 def _ir_lane_mask(builder, cols, first):
     """<16 x i1>: lane l set where first + l < cols (int64 ``cols``)."""
-    i32, i64 = ir.IntType(32), ir.IntType(64)
-    vi = ir.VectorType(i64, 16)
-    undef = ir.Constant(vi, ir.Undefined)
-    n = builder.shuffle_vector(builder.insert_element(undef, cols, ir.Constant(i32, 0)), undef,
-                               ir.Constant(ir.VectorType(i32, 16), [0] * 16))
-    return builder.icmp_signed("<", ir.Constant(vi, [first + lane for lane in range(16)]), n)
-
-
-def _ir_splat_i1(builder, bit):
-    """<16 x i1> with every lane the i1 ``bit``."""
-    i32, mt = ir.IntType(32), ir.VectorType(ir.IntType(1), 16)
-    undef = ir.Constant(mt, ir.Undefined)
-    return builder.shuffle_vector(builder.insert_element(undef, bit, ir.Constant(i32, 0)), undef,
-                                  ir.Constant(ir.VectorType(i32, 16), [0] * 16))
+    lanes = ir.Constant(ir.VectorType(ir.IntType(64), 16), [first + lane for lane in range(16)])
+    return builder.icmp_signed("<", lanes, _ir_splat(builder, cols, 16))
 
 
 def _ir_masked(builder, name, vt):
@@ -2795,10 +2783,9 @@ def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, co
                         from_c = builder.call(load, [c_at(o, v), align, masks[v], zero])
                         blk_c = builder.block
                     with otherwise:
-                        from_b = builder.call(load, [vec_at(bias, ir.Constant(i64, v * vw)), align,
-                                                     builder.and_(masks[v], _ir_splat_i1(builder,
-                                                                                         has_bias)),
-                                                     zero])
+                        at = vec_at(bias, ir.Constant(i64, v * vw))
+                        lanes = builder.and_(masks[v], _ir_splat(builder, has_bias, 16))
+                        from_b = builder.call(load, [at, align, lanes, zero])
                         blk_b = builder.block
                 phi = builder.phi(vt)
                 phi.add_incoming(from_c, blk_c)
@@ -4229,9 +4216,7 @@ def _ir_output_tiles(L):
             V = _IRVec(builder, L)
             if bias_.type != V.f32:     # (the float64 kernels compile a call they never make)
                 bias_ = builder.fptrunc(bias_, V.f32)
-            undef = ir.Constant(ir.VectorType(V.f32, L), ir.Undefined)
-            bv = V.shuffle(builder.insert_element(undef, bias_, ir.Constant(V.i32, 0)), undef,
-                           [0] * L)
+            bv = _ir_splat(builder, bias_, L)
             m = [V.load(src_, V.at(ss_, k)) for k in range(16)]
             y = [builder.fadd(val, bv) for val in _output_sums(m, V.ops)]
             mix = [i // 2 + (L if i % 2 else 0) for i in range(2 * L)]   # (y0 y1 interleaved)
