@@ -1258,14 +1258,16 @@ def _ir_splat(builder, value, n):
 
 
 def _ir_loop_latch(builder, k, accs, new, n, loop, done):
-    """The end of that loop's body: the accumulators take their ``new`` values,
-    the counter steps by one, the body runs again while it is below ``n``;
-    the builder is left at ``done``.  Returns the stepped counter (the count
-    of runs, where ``done`` follows the last)."""
+    """The end of that loop's body (the builder in its last block): the
+    accumulators take their ``new`` values, the counter steps by one, the
+    body runs again from ``loop`` (its top) while it is below ``n``; the
+    builder is left at ``done``.  Returns the stepped counter (the count of
+    runs, where ``done`` follows the last)."""
+    end = builder.block
     k1 = builder.add(k, ir.Constant(k.type, 1))
-    k.add_incoming(k1, loop)
+    k.add_incoming(k1, end)
     for a, b in zip(accs, new):
-        a.add_incoming(b, loop)
+        a.add_incoming(b, end)
     builder.cbranch(builder.icmp_signed("<", k1, n), loop, done)
     builder.position_at_end(done)
     return k1
@@ -1760,13 +1762,7 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
                 new = [builder.call(fma, [gv[o], bv[kk], new[o * 4 + kk]])
                        for o in range(n_o) for kk in range(4)]
             _ir_loop_latch(builder, m, acc, new, n_, inner, step)
-            # the next sample (the latch above, but the loop's top is ``outer``)
-            s1 = builder.add(s, ir.Constant(i64, 1))
-            s.add_incoming(s1, step)
-            for a, b in zip(acc_s, new):
-                a.add_incoming(b, step)
-            builder.cbranch(builder.icmp_signed("<", s1, ns_), outer, done)
-            builder.position_at_end(done)
+            _ir_loop_latch(builder, s, acc_s, new, ns_, outer, done)     # (the next sample)
             for r, v in zip(rows, new):
                 st = builder.store(v, builder.bitcast(builder.gep(R, [ir.Constant(i64, r * 16)]),
                                                       vt.as_pointer()))
