@@ -612,6 +612,26 @@ def _conv_span(off, s, size, n_out):
 _U0 = np.uint64(0)
 
 
+def _ir_vec_ptr(builder, base, at, vt):
+    """A pointer to a vector of type ``vt`` at float pointer ``base`` + ``at``
+    (an int64 value, elements)."""
+    return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
+
+
+def _ir_load(builder, ptr):
+    """The vector at ``ptr``, read unaligned (the rows of floats the
+    intrinsics below read start anywhere)."""
+    ld = builder.load(ptr)
+    ld.align = 4
+    return ld
+
+
+def _ir_store(builder, val, ptr):
+    """The vector ``val`` written at ``ptr``, unaligned."""
+    st = builder.store(val, ptr)
+    st.align = 4
+
+
 class _IRVec:
     """LLVM vectors of float32 read and written at int64 addresses
     (unaligned) for the intrinsics below (the strided rows' split and merge,
@@ -632,13 +652,10 @@ class _IRVec:
         return self.b.bitcast(p, ir.VectorType(self.f32, n or self.L).as_pointer())
 
     def load(self, addr, off=None, n=None):
-        ld = self.b.load(self.ptr(addr, off, n))
-        ld.align = 4
-        return ld
+        return _ir_load(self.b, self.ptr(addr, off, n))
 
     def store(self, val, addr, off=None):
-        st = self.b.store(val, self.ptr(addr, off, val.type.count))
-        st.align = 4
+        _ir_store(self.b, val, self.ptr(addr, off, val.type.count))
 
     def at(self, stride, k):
         """The offset k * stride (stride an int64 value)."""
@@ -1302,13 +1319,8 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
     row = b_row(k)
     bv = []
     for v in range(n_vec):
-        ptr = builder.bitcast(builder.gep(row, [ir.Constant(i64, v * vw)]), vt.as_pointer())
-        if b_load is not None:
-            bv.append(b_load(ptr, v))
-            continue
-        ld = builder.load(ptr)
-        ld.align = 4
-        bv.append(ld)
+        ptr = _ir_vec_ptr(builder, row, ir.Constant(i64, v * vw), vt)
+        bv.append(_ir_load(builder, ptr) if b_load is None else b_load(ptr, v))
     new = []
     for o in range(n_rows):
         av = _ir_splat(builder, builder.load(a_entry(k, o)), vw)
@@ -1372,9 +1384,7 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
                 for o in range(_BLK_O):
                     at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)),
                                      ir.Constant(i64, 8 * q))
-                    st = builder.store(new[o], builder.bitcast(builder.gep(C, [at]),
-                                                               vt.as_pointer()))
-                    st.align = 4
+                    _ir_store(builder, new[o], _ir_vec_ptr(builder, C, at, vt))
             return context.get_dummy_value()
         vt = ir.VectorType(f32, vw)
         new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
@@ -1382,9 +1392,7 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
         for o in range(_BLK_O):
             for v in range(2):
                 at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, v * vw))
-                st = builder.store(new[2 * o + v], builder.bitcast(builder.gep(C, [at]),
-                                                                   vt.as_pointer()))
-                st.align = 4
+                _ir_store(builder, new[2 * o + v], _ir_vec_ptr(builder, C, at, vt))
         return context.get_dummy_value()
     sig = types.void(types.int64, types.int64, offs, types.int64, types.int64)
     return sig, codegen
@@ -1408,12 +1416,9 @@ def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
 
         def add(o, v, vw, col):
             # C[rows[o] + col : + vw] += v (the order matters: the taps' runs overlap)
-            ptr = builder.bitcast(builder.gep(C, [builder.add(rows[o], ir.Constant(i64, col))]),
-                                  ir.VectorType(f32, vw).as_pointer())
-            old = builder.load(ptr)
-            old.align = 4
-            st = builder.store(builder.fadd(old, v), ptr)
-            st.align = 4
+            ptr = _ir_vec_ptr(builder, C, builder.add(rows[o], ir.Constant(i64, col)),
+                              ir.VectorType(f32, vw))
+            _ir_store(builder, builder.fadd(_ir_load(builder, ptr), v), ptr)
         if _narrow_block():
             for q in range(_BLK_P // 8):
                 new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_, q)
@@ -1731,9 +1736,7 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
         R = builder.inttoptr(pr_, f32.as_pointer())
 
         def load(base, at):
-            ld = builder.load(builder.bitcast(builder.gep(base, [at]), vt.as_pointer()))
-            ld.align = 4
-            return ld
+            return _ir_load(builder, _ir_vec_ptr(builder, base, at, vt))
         n_o = _WG_O if vw == 16 else _WG_O // 2
         for o0 in range(0, _WG_O, n_o):
             rows = [(o0 + o) * 4 + kk for o in range(n_o) for kk in range(4)]
@@ -1764,9 +1767,7 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
             _ir_loop_latch(builder, m, acc, new, n_, inner, step)
             _ir_loop_latch(builder, s, acc_s, new, ns_, outer, done)     # (the next sample)
             for r, v in zip(rows, new):
-                st = builder.store(v, builder.bitcast(builder.gep(R, [ir.Constant(i64, r * 16)]),
-                                                      vt.as_pointer()))
-                st.align = 4
+                _ir_store(builder, v, _ir_vec_ptr(builder, R, ir.Constant(i64, r * 16), vt))
         return context.get_dummy_value()
     sig = types.void(*([types.int64] * 12))
     return sig, codegen
@@ -2661,10 +2662,8 @@ def _linear_block_of(n_vec):
                 part = builder.shuffle_vector(vec, undef, _ir_lanes(lanes))
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, q), cols_),
                                      likely=True):
-                    ptr = builder.gep(C, [builder.add(builder.mul(ldc_, ir.Constant(i64, q)),
-                                                      ir.Constant(i64, at))])
-                    st = builder.store(part, builder.bitcast(ptr, part.type.as_pointer()))
-                    st.align = 4
+                    at_q = builder.add(builder.mul(ldc_, ir.Constant(i64, q)), ir.Constant(i64, at))
+                    _ir_store(builder, part, _ir_vec_ptr(builder, C, at_q, part.type))
             if not narrow:
                 sums = _ir_block_sums(builder, k_, lambda kk, o: builder.gep(rows[o], [kk]),
                                       lambda kk: builder.gep(B, [builder.mul(kk, ldb_)]),
@@ -2750,10 +2749,6 @@ def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, co
         align = ir.Constant(i32, 4)
         masks = [_ir_lane_mask(builder, cols_, v * vw) for v in range(2)]
         zero = ir.Constant(vt, None)
-
-        def vec_at(base, at):
-            return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
-
         A = builder.inttoptr(pa_, f32.as_pointer())
         B = builder.inttoptr(pb_, f32.as_pointer())
         last = builder.sub(rows_, ir.Constant(i64, 1))
@@ -2765,8 +2760,8 @@ def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, co
         C = builder.inttoptr(pc_, f32.as_pointer())
 
         def c_at(o, v):
-            return vec_at(C, builder.add(builder.mul(ldc_, ir.Constant(i64, o)),
-                                         ir.Constant(i64, v * vw)))
+            at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, v * vw))
+            return _ir_vec_ptr(builder, C, at, vt)
         # where the sums start, under the mask: C's rows, the bias or zero
         go_on = builder.icmp_signed("<", pbias_, ir.Constant(i64, 0))
         has_bias = builder.icmp_signed(">", pbias_, ir.Constant(i64, 0))
@@ -2779,7 +2774,7 @@ def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, co
                         from_c = builder.call(load, [c_at(o, v), align, masks[v], zero])
                         blk_c = builder.block
                     with otherwise:
-                        at = vec_at(bias, ir.Constant(i64, v * vw))
+                        at = _ir_vec_ptr(builder, bias, ir.Constant(i64, v * vw), vt)
                         lanes = builder.and_(masks[v], _ir_splat(builder, has_bias, 16))
                         from_b = builder.call(load, [at, align, lanes, zero])
                         blk_b = builder.block
