@@ -1330,28 +1330,37 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
     return new
 
 
-def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_, q=None):
+def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_):
     """``_conv_block``'s sums: over k < len(offs), A[k*8 + o] * B[offs[k] + p]
-    (A packed in blocks of 8, B's rows at the offsets), from zero: for the
-    block's 32 positions p as two vectors of 16 per output channel, or, given
-    ``q``, for positions 8q : 8q + 8 as one vector of 8 (256-bit vectors:
-    the 16 vectors of the whole block would not fit in AVX2's 16 registers)."""
+    (A packed in blocks of 8, B's rows at the offsets), from zero, for the
+    block's 8 output channels o and 32 positions p.  Yields (o, p0, the
+    vector of the sums for p0, p0 + 1, ...): two vectors of 16 per channel,
+    or with 256-bit vectors (``_narrow_block``) one of 8, the block summed
+    as four pieces of 8 x 8 (positions 8q : 8q + 8), each yielded before the
+    next is summed (the 16 vectors of the whole block would not fit in
+    AVX2's 16 registers)."""
     f32, i64 = ir.FloatType(), ir.IntType(64)
     offs_ary = context.make_array(offs_type)(context, builder, offs_)
     n = builder.extract_value(offs_ary.shape, 0)
     A = builder.inttoptr(pa_, f32.as_pointer())
     B = builder.inttoptr(pb_, f32.as_pointer())
-    vw, n_vec, first = (_BLK_P // 2, 2, 0) if q is None else (8, 1, 8 * q)
-    zero = ir.Constant(ir.VectorType(f32, vw), None)
 
     def a_entry(k, o):
         return builder.gep(A, [builder.add(builder.mul(k, ir.Constant(i64, _BLK_O)),
                                            ir.Constant(i64, o))])
-
-    def b_row(k):
-        at = builder.load(builder.gep(offs_ary.data, [k]))
-        return builder.gep(B, [builder.add(at, ir.Constant(i64, first)) if first else at])
-    return _ir_block_sums(builder, n, a_entry, b_row, [zero] * (n_vec * _BLK_O), vw=vw)
+    if _narrow_block():
+        pieces = [(8, 1, 8 * q) for q in range(_BLK_P // 8)]   # (floats a vector, vectors, p0)
+    else:
+        pieces = [(_BLK_P // 2, 2, 0)]
+    for vw, n_vec, p0 in pieces:
+        def b_row(k, p0=p0):
+            at = builder.load(builder.gep(offs_ary.data, [k]))
+            return builder.gep(B, [builder.add(at, ir.Constant(i64, p0)) if p0 else at])
+        zero = ir.Constant(ir.VectorType(f32, vw), None)
+        sums = _ir_block_sums(builder, n, a_entry, b_row, [zero] * (n_vec * _BLK_O), vw=vw)
+        for o in range(_BLK_O):
+            for v in range(n_vec):
+                yield o, p0 + v * vw, sums[n_vec * o + v]
 
 
 def _narrow_block():
@@ -1371,28 +1380,14 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
     256-bit vectors (``_narrow_block``) the block is summed as four blocks
     of 8 x 8, each over the whole loop (each sum still runs over k in order:
     the same bits as the wide block's, as the products are the same)."""
-    vw = _BLK_P // 2
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, ldc_ = args
-        f32, i64 = ir.FloatType(), ir.IntType(64)
-        if _narrow_block():
-            vt = ir.VectorType(f32, 8)
-            C = builder.inttoptr(pc_, f32.as_pointer())
-            for q in range(_BLK_P // 8):
-                new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_, q)
-                for o in range(_BLK_O):
-                    at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)),
-                                     ir.Constant(i64, 8 * q))
-                    _ir_store(builder, new[o], _ir_vec_ptr(builder, C, at, vt))
-            return context.get_dummy_value()
-        vt = ir.VectorType(f32, vw)
-        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
-        C = builder.inttoptr(pc_, f32.as_pointer())
-        for o in range(_BLK_O):
-            for v in range(2):
-                at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, v * vw))
-                _ir_store(builder, new[2 * o + v], _ir_vec_ptr(builder, C, at, vt))
+        i64 = ir.IntType(64)
+        C = builder.inttoptr(pc_, ir.FloatType().as_pointer())
+        for o, p0, sums in _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_):
+            at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, p0))
+            _ir_store(builder, sums, _ir_vec_ptr(builder, C, at, sums.type))
         return context.get_dummy_value()
     sig = types.void(types.int64, types.int64, offs, types.int64, types.int64)
     return sig, codegen
@@ -1408,28 +1403,15 @@ def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, coffs_, c0_ = args
-        f32, i64 = ir.FloatType(), ir.IntType(64)
-        C = builder.inttoptr(pc_, f32.as_pointer())
+        i64 = ir.IntType(64)
+        C = builder.inttoptr(pc_, ir.FloatType().as_pointer())
         cary = context.make_array(sig.args[4])(context, builder, coffs_)
         rows = [builder.load(builder.gep(cary.data, [builder.add(c0_, ir.Constant(i64, o))]))
                 for o in range(_BLK_O)]
-
-        def add(o, v, vw, col):
-            # C[rows[o] + col : + vw] += v (the order matters: the taps' runs overlap)
-            ptr = _ir_vec_ptr(builder, C, builder.add(rows[o], ir.Constant(i64, col)),
-                              ir.VectorType(f32, vw))
-            _ir_store(builder, builder.fadd(_ir_load(builder, ptr), v), ptr)
-        if _narrow_block():
-            for q in range(_BLK_P // 8):
-                new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_, q)
-                for o in range(_BLK_O):
-                    add(o, new[o], 8, 8 * q)
-            return context.get_dummy_value()
-        vw = _BLK_P // 2
-        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
-        for o in range(_BLK_O):
-            for v in range(2):
-                add(o, new[2 * o + v], vw, v * vw)
+        for o, p0, sums in _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_):
+            # C[rows[o] + p0 :] += sums (in this order: the taps' runs overlap)
+            ptr = _ir_vec_ptr(builder, C, builder.add(rows[o], ir.Constant(i64, p0)), sums.type)
+            _ir_store(builder, builder.fadd(_ir_load(builder, ptr), sums), ptr)
         return context.get_dummy_value()
     sig = types.void(types.int64, types.int64, offs, types.int64, coffs, types.int64)
     return sig, codegen
