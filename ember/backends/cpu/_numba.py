@@ -975,23 +975,40 @@ def phase_planes(x, xq, H, W, sh, sw, Hq, Wq, pt, pl, p0, p1, zero):
 # (or reads the NCHW output gradient) with a leading dimension of Ho*Wo.
 
 
-@intrinsic
-def _cblas_gemm_beta(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """``_cblas_gemm`` with beta given: c = alpha a b + beta c."""
+def _gemm_codegen(beta_given):
+    """The codegen of ``_cblas_gemm`` (beta 0) or ``_cblas_gemm_beta``: the
+    call, CblasRowMajor (101) first and the two transposes as C ints."""
     def codegen(context, builder, signature, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
         f = context.get_value_type(signature.args[6])
         fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, f, i64, i64,
                                               i64, i64, f, i64, i64])
         v = list(args)
-        call = [ir.Constant(i32, 101)] + [builder.trunc(x, i32) for x in v[1:3]] + v[3:6] \
-            + [v[6]] + v[7:11] + [v[11]] + v[12:14]
+        if not beta_given:
+            v.insert(11, ir.Constant(f, 0.0))
+        call = [ir.Constant(i32, 101)] + [builder.trunc(x, i32) for x in v[1:3]] + v[3:]
         builder.call(builder.inttoptr(v[0], fnty.as_pointer()), call)
         return context.get_dummy_value()
+    return codegen
+
+
+@intrinsic
+def _cblas_gemm(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc):
+    """Call the row-major CBLAS ?gemm at address ``addr`` (ILP64: 64-bit
+    integers; the pointers a, b, c as integers): c = alpha a b, beta = 0."""
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, alpha, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, types.int64)
+    return sig, _gemm_codegen(False)
+
+
+@intrinsic
+def _cblas_gemm_beta(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """``_cblas_gemm`` with beta given: c = alpha a b + beta c."""
     sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
                      types.int64, alpha, types.int64, types.int64, types.int64, types.int64,
                      alpha, types.int64, types.int64)
-    return sig, codegen
+    return sig, _gemm_codegen(True)
 
 
 @_kernel
@@ -2293,26 +2310,6 @@ def _claim(typingctx, flag, i, job):
 def _workers(flags):
     """The number of workers the pool's ``flags`` array describes (see above)."""
     return (flags.shape[0] - 4) // 4
-
-
-@intrinsic
-def _cblas_gemm(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc):
-    """Call the row-major CBLAS ?gemm at address ``addr`` (ILP64: 64-bit
-    integers; the pointers a, b, c as integers): c = alpha a b, beta = 0."""
-    def codegen(context, builder, signature, args):
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        f = context.get_value_type(signature.args[6])
-        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, f, i64, i64,
-                                              i64, i64, f, i64, i64])
-        v = list(args)
-        call = [ir.Constant(i32, 101)] + [builder.trunc(x, i32) for x in v[1:3]] + v[3:6] \
-            + [v[6]] + v[7:11] + [ir.Constant(f, 0.0)] + v[11:13]
-        builder.call(builder.inttoptr(v[0], fnty.as_pointer()), call)
-        return context.get_dummy_value()
-    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
-                     types.int64, alpha, types.int64, types.int64, types.int64, types.int64,
-                     types.int64, types.int64)
-    return sig, codegen
 
 
 @intrinsic
