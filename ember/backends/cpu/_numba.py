@@ -1307,6 +1307,13 @@ def _ir_loop_latch(builder, k, accs, new, n, loop, done):
     return k1
 
 
+def _ir_fma(builder, vt):
+    """LLVM's fused multiply-add of float32 vectors of type ``vt``:
+    fma(a, b, c) = a*b + c, rounded once."""
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                          "llvm.fma.v%df32" % vt.count)
+
+
 def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
                    vw=_BLK_P // 2, n_rows=_BLK_O):
     """The loop of the 8-row block kernels (``_conv_block``, ``_linear_block``,
@@ -1322,8 +1329,7 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
     Returns the sums; the builder is left after the loop (n >= 1)."""
     f32, i64 = ir.FloatType(), ir.IntType(64)
     vt = ir.VectorType(f32, vw)
-    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
-                                         "llvm.fma.v%df32" % vw)
+    fma = _ir_fma(builder, vt)
     n_vec = len(inits) // n_rows
     entry = builder.block
     loop = builder.append_basic_block("block.loop")
@@ -1728,8 +1734,7 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
         pg_, ldg_, gs_, pb_, bs_, k0_, k1_, k2_, k3_, n_, ns_, pr_ = args
         f32, i64 = ir.FloatType(), ir.IntType(64)
         vt = ir.VectorType(f32, vw)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
-                                             "llvm.fma.v%df32" % vw)
+        fma = _ir_fma(builder, vt)
         G = builder.inttoptr(pg_, f32.as_pointer())
         B = builder.inttoptr(pb_, f32.as_pointer())
         R = builder.inttoptr(pr_, f32.as_pointer())
