@@ -588,29 +588,12 @@ def attention_softmax_backward(g, p, width, scale):
             g[i, j] = _F0
 
 
-# ---- convolution: im2col and its adjoint (col2im) -----------------------------------------
-# The columns of a 2-D convolution, compact layout (see ember/nn/functional/conv.py):
-#   cols[r, s, ho, wo] = x[n0 + s, c, ho*sh + i*dh - pt, wo*sw + j*dw - pl]   (0 outside x)
-# with row r = (c*kh + i)*kw + j.  Reading x unpadded and writing the zeros
-# here replaces a padded copy of x.  The arrays come flat and are indexed
-# with unsigned integers: with signed ones Numba checks every index for
-# wrap-around, which keeps the short row copies from vectorising (measured
-# 7x slower on ResNet's 3x3 convs).
-
-@njit(cache=True, nogil=True)
-def _conv_span(off, s, size, n_out):
-    """The outputs o in [lo, hi) whose input position o*s + off lies in [0, size)."""
-    lo = 0 if off >= 0 else (s - 1 - off) // s
-    hi = (size - off + s - 1) // s if size > off else 0
-    if hi > n_out:
-        hi = n_out
-    if lo > hi:
-        lo = hi
-    return lo, hi
-
-
-_U0 = np.uint64(0)
-
+# ---- LLVM IR: the pieces the intrinsics share ----------------------------------------------
+# Some kernels below are written as LLVM IR (Numba ``@intrinsic``s) where a
+# loop does not compile to the vector code wanted: shuffles of lanes, a
+# block of sums held in registers over a whole loop, masked loads and
+# stores.  They read and write float32 vectors unaligned at addresses passed
+# as int64, built from these pieces.
 
 def _ir_vec_ptr(builder, base, at, vt):
     """A pointer to a vector of type ``vt`` at float pointer ``base`` + ``at``
@@ -619,8 +602,7 @@ def _ir_vec_ptr(builder, base, at, vt):
 
 
 def _ir_load(builder, ptr):
-    """The vector at ``ptr``, read unaligned (the rows of floats the
-    intrinsics below read start anywhere)."""
+    """The vector at ``ptr``, read unaligned (alignment 4: a float's)."""
     ld = builder.load(ptr)
     ld.align = 4
     return ld
@@ -630,6 +612,59 @@ def _ir_store(builder, val, ptr):
     """The vector ``val`` written at ``ptr``, unaligned."""
     st = builder.store(val, ptr)
     st.align = 4
+
+
+def _ir_lanes(picks):
+    """A shuffle mask: the lanes ``picks`` of two vectors joined (the first
+    vector's lanes numbered from 0, the second's after them)."""
+    picks = list(picks)
+    return ir.Constant(ir.VectorType(ir.IntType(32), len(picks)), picks)
+
+
+def _ir_splat(builder, value, n):
+    """<n x T>: the scalar ``value`` (of type T) in every lane: put in lane 0,
+    then shuffled into all n (what LLVM turns into one broadcast)."""
+    undef = ir.Constant(ir.VectorType(value.type, n), ir.Undefined)
+    lane0 = builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(lane0, undef, _ir_lanes([0] * n))
+
+
+def _ir_fma(builder, vt):
+    """LLVM's fused multiply-add of float32 vectors of type ``vt``:
+    fma(a, b, c) = a*b + c, rounded once."""
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                          "llvm.fma.v%df32" % vt.count)
+
+
+def _ir_loop_head(builder, entry, inits):
+    """At the top of a counted loop's body block (entered from ``entry``): the
+    counter (from 0) and one accumulator per initial value in ``inits``, as
+    phis (LLVM wants them first in the block).  Returns (counter, accs)."""
+    i64 = ir.IntType(64)
+    k = builder.phi(i64)
+    k.add_incoming(ir.Constant(i64, 0), entry)
+    accs = []
+    for v in inits:
+        a = builder.phi(v.type)
+        a.add_incoming(v, entry)
+        accs.append(a)
+    return k, accs
+
+
+def _ir_loop_latch(builder, k, accs, new, n, loop, done):
+    """The end of that loop's body (the builder in its last block): the
+    accumulators take their ``new`` values, the counter steps by one, the
+    body runs again from ``loop`` (its top) while it is below ``n``; the
+    builder is left at ``done``.  Returns the stepped counter (the count of
+    runs, where ``done`` follows the last)."""
+    end = builder.block
+    k1 = builder.add(k, ir.Constant(k.type, 1))
+    k.add_incoming(k1, end)
+    for a, b in zip(accs, new):
+        a.add_incoming(b, end)
+    builder.cbranch(builder.icmp_signed("<", k1, n), loop, done)
+    builder.position_at_end(done)
+    return k1
 
 
 class _IRVec:
@@ -669,6 +704,30 @@ class _IRVec:
         L = self.L
         return (self.shuffle(wide, wide, list(range(0, 2 * L, 2))),
                 self.shuffle(wide, wide, list(range(1, 2 * L, 2))))
+
+
+# ---- convolution: im2col and its adjoint (col2im) -----------------------------------------
+# The columns of a 2-D convolution, compact layout (see ember/nn/functional/conv.py):
+#   cols[r, s, ho, wo] = x[n0 + s, c, ho*sh + i*dh - pt, wo*sw + j*dw - pl]   (0 outside x)
+# with row r = (c*kh + i)*kw + j.  Reading x unpadded and writing the zeros
+# here replaces a padded copy of x.  The arrays come flat and are indexed
+# with unsigned integers: with signed ones Numba checks every index for
+# wrap-around, which keeps the short row copies from vectorising (measured
+# 7x slower on ResNet's 3x3 convs).
+
+@njit(cache=True, nogil=True)
+def _conv_span(off, s, size, n_out):
+    """The outputs o in [lo, hi) whose input position o*s + off lies in [0, size)."""
+    lo = 0 if off >= 0 else (s - 1 - off) // s
+    hi = (size - off + s - 1) // s if size > off else 0
+    if hi > n_out:
+        hi = n_out
+    if lo > hi:
+        lo = hi
+    return lo, hi
+
+
+_U0 = np.uint64(0)
 
 
 @intrinsic
@@ -1259,59 +1318,6 @@ def all_finite(x):
 
 _BLK_O = 8          # output channels per block
 _BLK_P = 32         # positions per block (two vectors of 16 floats)
-
-
-def _ir_loop_head(builder, entry, inits):
-    """At the top of a counted loop's body block (entered from ``entry``): the
-    counter (from 0) and one accumulator per initial value in ``inits``, as
-    phis (LLVM wants them first in the block).  Returns (counter, accs)."""
-    i64 = ir.IntType(64)
-    k = builder.phi(i64)
-    k.add_incoming(ir.Constant(i64, 0), entry)
-    accs = []
-    for v in inits:
-        a = builder.phi(v.type)
-        a.add_incoming(v, entry)
-        accs.append(a)
-    return k, accs
-
-
-def _ir_lanes(picks):
-    """A shuffle mask: the lanes ``picks`` of two vectors joined (the first
-    vector's lanes numbered from 0, the second's after them)."""
-    picks = list(picks)
-    return ir.Constant(ir.VectorType(ir.IntType(32), len(picks)), picks)
-
-
-def _ir_splat(builder, value, n):
-    """<n x T>: the scalar ``value`` (of type T) in every lane: put in lane 0,
-    then shuffled into all n (what LLVM turns into one broadcast)."""
-    undef = ir.Constant(ir.VectorType(value.type, n), ir.Undefined)
-    lane0 = builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(lane0, undef, _ir_lanes([0] * n))
-
-
-def _ir_loop_latch(builder, k, accs, new, n, loop, done):
-    """The end of that loop's body (the builder in its last block): the
-    accumulators take their ``new`` values, the counter steps by one, the
-    body runs again from ``loop`` (its top) while it is below ``n``; the
-    builder is left at ``done``.  Returns the stepped counter (the count of
-    runs, where ``done`` follows the last)."""
-    end = builder.block
-    k1 = builder.add(k, ir.Constant(k.type, 1))
-    k.add_incoming(k1, end)
-    for a, b in zip(accs, new):
-        a.add_incoming(b, end)
-    builder.cbranch(builder.icmp_signed("<", k1, n), loop, done)
-    builder.position_at_end(done)
-    return k1
-
-
-def _ir_fma(builder, vt):
-    """LLVM's fused multiply-add of float32 vectors of type ``vt``:
-    fma(a, b, c) = a*b + c, rounded once."""
-    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
-                                          "llvm.fma.v%df32" % vt.count)
 
 
 def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
