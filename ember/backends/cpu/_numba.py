@@ -1322,17 +1322,17 @@ _BLK_P = 32         # positions per block (two vectors of 16 floats)
 
 def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
                    vw=_BLK_P // 2, n_rows=_BLK_O):
-    """The loop of the 8-row block kernels (``_conv_block``, ``_linear_block``,
-    ``_product_block``): over k < n, acc[o*V + v] += A(k, o) * B(k)[vw*v : vw*v + vw]
-    for o < ``n_rows`` (8; 6 in the narrow Linear block's pieces) and v < V =
-    len(inits) // n_rows, the sums held in registers as n_rows * V
-    vectors of ``vw`` floats (16; 8 for 256-bit vectors), o-major, starting
-    from ``inits``.  How the operands
+    """The loop of the 8-row block kernels (``_conv_block``, the Linear blocks
+    of ``_linear_block_of``, ``_product_block``): over k < n,
+    acc[o*V + v] += A(k, o) * B(k)[vw*v : vw*v + vw] for o < ``n_rows`` (8;
+    6 in the narrow Linear block's pieces) and v < V = len(inits) // n_rows,
+    the sums held in registers as n_rows * V vectors of ``vw`` floats (16; 8
+    for 256-bit vectors), o-major, starting from ``inits``.  How the operands
     lie is the caller's: ``a_entry(k, o)`` gives a pointer to A(k, o) (a
     float, broadcast), ``b_row(k)`` one to B's row k, read unaligned (or by
-    ``b_load(pointer to vector v, v)`` where given: a masked load); ``each(k)``,
-    if given, emits more instructions into the loop's body (a prefetch).
-    Returns the sums; the builder is left after the loop (n >= 1)."""
+    ``b_load(pointer to vector v, v)`` where given: a masked load);
+    ``each(k)``, if given, emits more instructions into the loop's body (a
+    prefetch).  Returns the sums; the builder is left after the loop (n >= 1)."""
     f32, i64 = ir.FloatType(), ir.IntType(64)
     vt = ir.VectorType(f32, vw)
     fma = _ir_fma(builder, vt)
