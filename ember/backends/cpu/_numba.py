@@ -588,28 +588,83 @@ def attention_softmax_backward(g, p, width, scale):
             g[i, j] = _F0
 
 
-# ---- convolution: im2col and its adjoint (col2im) -----------------------------------------
-# The columns of a 2-D convolution, compact layout (see ember/nn/functional/conv.py):
-#   cols[r, s, ho, wo] = x[n0 + s, c, ho*sh + i*dh - pt, wo*sw + j*dw - pl]   (0 outside x)
-# with row r = (c*kh + i)*kw + j.  Reading x unpadded and writing the zeros
-# here replaces a padded copy of x.  The arrays come flat and are indexed
-# with unsigned integers: with signed ones Numba checks every index for
-# wrap-around, which keeps the short row copies from vectorising (measured
-# 7x slower on ResNet's 3x3 convs).
+# ---- LLVM IR: the pieces the intrinsics share ----------------------------------------------
+# Some kernels below are written as LLVM IR (Numba ``@intrinsic``s) where a
+# loop does not compile to the vector code wanted: shuffles of lanes, a
+# block of sums held in registers over a whole loop, masked loads and
+# stores.  They read and write float32 vectors unaligned at addresses passed
+# as int64, built from these pieces.
 
-@njit(cache=True, nogil=True)
-def _conv_span(off, s, size, n_out):
-    """The outputs o in [lo, hi) whose input position o*s + off lies in [0, size)."""
-    lo = 0 if off >= 0 else (s - 1 - off) // s
-    hi = (size - off + s - 1) // s if size > off else 0
-    if hi > n_out:
-        hi = n_out
-    if lo > hi:
-        lo = hi
-    return lo, hi
+def _ir_vec_ptr(builder, base, at, vt):
+    """A pointer to a vector of type ``vt`` at float pointer ``base`` + ``at``
+    (an int64 value, elements)."""
+    return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
 
 
-_U0 = np.uint64(0)
+def _ir_load(builder, ptr):
+    """The vector at ``ptr``, read unaligned (alignment 4: a float's)."""
+    ld = builder.load(ptr)
+    ld.align = 4
+    return ld
+
+
+def _ir_store(builder, val, ptr):
+    """The vector ``val`` written at ``ptr``, unaligned."""
+    st = builder.store(val, ptr)
+    st.align = 4
+
+
+def _ir_lanes(picks):
+    """A shuffle mask: the lanes ``picks`` of two vectors joined (the first
+    vector's lanes numbered from 0, the second's after them)."""
+    picks = list(picks)
+    return ir.Constant(ir.VectorType(ir.IntType(32), len(picks)), picks)
+
+
+def _ir_splat(builder, value, n):
+    """<n x T>: the scalar ``value`` (of type T) in every lane: put in lane 0,
+    then shuffled into all n (what LLVM turns into one broadcast)."""
+    undef = ir.Constant(ir.VectorType(value.type, n), ir.Undefined)
+    lane0 = builder.insert_element(undef, value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(lane0, undef, _ir_lanes([0] * n))
+
+
+def _ir_fma(builder, vt):
+    """LLVM's fused multiply-add of float32 vectors of type ``vt``:
+    fma(a, b, c) = a*b + c, rounded once."""
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                          "llvm.fma.v%df32" % vt.count)
+
+
+def _ir_loop_head(builder, entry, inits):
+    """At the top of a counted loop's body block (entered from ``entry``): the
+    counter (from 0) and one accumulator per initial value in ``inits``, as
+    phis (LLVM wants them first in the block).  Returns (counter, accs)."""
+    i64 = ir.IntType(64)
+    k = builder.phi(i64)
+    k.add_incoming(ir.Constant(i64, 0), entry)
+    accs = []
+    for v in inits:
+        a = builder.phi(v.type)
+        a.add_incoming(v, entry)
+        accs.append(a)
+    return k, accs
+
+
+def _ir_loop_latch(builder, k, accs, new, n, loop, done):
+    """The end of that loop's body (the builder in its last block): the
+    accumulators take their ``new`` values, the counter steps by one, the
+    body runs again from ``loop`` (its top) while it is below ``n``; the
+    builder is left at ``done``.  Returns the stepped counter (the count of
+    runs, where ``done`` follows the last)."""
+    end = builder.block
+    k1 = builder.add(k, ir.Constant(k.type, 1))
+    k.add_incoming(k1, end)
+    for a, b in zip(accs, new):
+        a.add_incoming(b, end)
+    builder.cbranch(builder.icmp_signed("<", k1, n), loop, done)
+    builder.position_at_end(done)
+    return k1
 
 
 class _IRVec:
@@ -632,13 +687,10 @@ class _IRVec:
         return self.b.bitcast(p, ir.VectorType(self.f32, n or self.L).as_pointer())
 
     def load(self, addr, off=None, n=None):
-        ld = self.b.load(self.ptr(addr, off, n))
-        ld.align = 4
-        return ld
+        return _ir_load(self.b, self.ptr(addr, off, n))
 
     def store(self, val, addr, off=None):
-        st = self.b.store(val, self.ptr(addr, off, val.type.count))
-        st.align = 4
+        _ir_store(self.b, val, self.ptr(addr, off, val.type.count))
 
     def at(self, stride, k):
         """The offset k * stride (stride an int64 value)."""
@@ -652,6 +704,30 @@ class _IRVec:
         L = self.L
         return (self.shuffle(wide, wide, list(range(0, 2 * L, 2))),
                 self.shuffle(wide, wide, list(range(1, 2 * L, 2))))
+
+
+# ---- convolution: im2col and its adjoint (col2im) -----------------------------------------
+# The columns of a 2-D convolution, compact layout (see ember/nn/functional/conv.py):
+#   cols[r, s, ho, wo] = x[n0 + s, c, ho*sh + i*dh - pt, wo*sw + j*dw - pl]   (0 outside x)
+# with row r = (c*kh + i)*kw + j.  Reading x unpadded and writing the zeros
+# here replaces a padded copy of x.  The arrays come flat and are indexed
+# with unsigned integers: with signed ones Numba checks every index for
+# wrap-around, which keeps the short row copies from vectorising (measured
+# 7x slower on ResNet's 3x3 convs).
+
+@njit(cache=True, nogil=True)
+def _conv_span(off, s, size, n_out):
+    """The outputs o in [lo, hi) whose input position o*s + off lies in [0, size)."""
+    lo = 0 if off >= 0 else (s - 1 - off) // s
+    hi = (size - off + s - 1) // s if size > off else 0
+    if hi > n_out:
+        hi = n_out
+    if lo > hi:
+        lo = hi
+    return lo, hi
+
+
+_U0 = np.uint64(0)
 
 
 @intrinsic
@@ -958,23 +1034,40 @@ def phase_planes(x, xq, H, W, sh, sw, Hq, Wq, pt, pl, p0, p1, zero):
 # (or reads the NCHW output gradient) with a leading dimension of Ho*Wo.
 
 
-@intrinsic
-def _cblas_gemm_beta(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """``_cblas_gemm`` with beta given: c = alpha a b + beta c."""
+def _gemm_codegen(beta_given):
+    """The codegen of ``_cblas_gemm`` (beta 0) or ``_cblas_gemm_beta``: the
+    call, CblasRowMajor (101) first and the two transposes as C ints."""
     def codegen(context, builder, signature, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
         f = context.get_value_type(signature.args[6])
         fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, f, i64, i64,
                                               i64, i64, f, i64, i64])
         v = list(args)
-        call = [ir.Constant(i32, 101)] + [builder.trunc(x, i32) for x in v[1:3]] + v[3:6] \
-            + [v[6]] + v[7:11] + [v[11]] + v[12:14]
+        if not beta_given:
+            v.insert(11, ir.Constant(f, 0.0))
+        call = [ir.Constant(i32, 101)] + [builder.trunc(x, i32) for x in v[1:3]] + v[3:]
         builder.call(builder.inttoptr(v[0], fnty.as_pointer()), call)
         return context.get_dummy_value()
+    return codegen
+
+
+@intrinsic
+def _cblas_gemm(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc):
+    """Call the row-major CBLAS ?gemm at address ``addr`` (ILP64: 64-bit
+    integers; the pointers a, b, c as integers): c = alpha a b, beta = 0."""
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, alpha, types.int64, types.int64, types.int64, types.int64,
+                     types.int64, types.int64)
+    return sig, _gemm_codegen(False)
+
+
+@intrinsic
+def _cblas_gemm_beta(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """``_cblas_gemm`` with beta given: c = alpha a b + beta c."""
     sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
                      types.int64, alpha, types.int64, types.int64, types.int64, types.int64,
                      alpha, types.int64, types.int64)
-    return sig, codegen
+    return sig, _gemm_codegen(True)
 
 
 @_kernel
@@ -1227,62 +1320,23 @@ _BLK_O = 8          # output channels per block
 _BLK_P = 32         # positions per block (two vectors of 16 floats)
 
 
-def _ir_loop_head(builder, entry, inits):
-    """At the top of a counted loop's body block (entered from ``entry``): the
-    counter (from 0) and one accumulator per initial value in ``inits``, as
-    phis (LLVM wants them first in the block).  Returns (counter, accs)."""
-    i64 = ir.IntType(64)
-    k = builder.phi(i64)
-    k.add_incoming(ir.Constant(i64, 0), entry)
-    accs = []
-    for v in inits:
-        a = builder.phi(v.type)
-        a.add_incoming(v, entry)
-        accs.append(a)
-    return k, accs
-
-
-def _ir_lanes(picks):
-    """A shuffle mask: the lanes ``picks`` of two vectors joined (the first
-    vector's lanes numbered from 0, the second's after them)."""
-    picks = list(picks)
-    return ir.Constant(ir.VectorType(ir.IntType(32), len(picks)), picks)
-
-
-def _ir_loop_latch(builder, k, accs, new, n, loop, done):
-    """The end of that loop's body: the accumulators take their ``new`` values,
-    the counter steps by one, the body runs again while it is below ``n``;
-    the builder is left at ``done``.  Returns the stepped counter (the count
-    of runs, where ``done`` follows the last)."""
-    k1 = builder.add(k, ir.Constant(k.type, 1))
-    k.add_incoming(k1, loop)
-    for a, b in zip(accs, new):
-        a.add_incoming(b, loop)
-    builder.cbranch(builder.icmp_signed("<", k1, n), loop, done)
-    builder.position_at_end(done)
-    return k1
-
-
 def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
                    vw=_BLK_P // 2, n_rows=_BLK_O):
-    """The loop of the 8-row block kernels (``_conv_block``, ``_linear_block``,
-    ``_product_block``): over k < n, acc[o*V + v] += A(k, o) * B(k)[vw*v : vw*v + vw]
-    for o < ``n_rows`` (8; 6 in the narrow Linear block's pieces) and v < V =
-    len(inits) // n_rows, the sums held in registers as n_rows * V
-    vectors of ``vw`` floats (16; 8 for 256-bit vectors), o-major, starting
-    from ``inits``.  How the operands
+    """The loop of the 8-row block kernels (``_conv_block``, the Linear blocks
+    of ``_linear_block_of``, ``_product_block``): over k < n,
+    acc[o*V + v] += A(k, o) * B(k)[vw*v : vw*v + vw] for o < ``n_rows`` (8;
+    6 in the narrow Linear block's pieces) and v < V = len(inits) // n_rows,
+    the sums held in registers as n_rows * V vectors of ``vw`` floats (16; 8
+    for 256-bit vectors), o-major, starting from ``inits``.  How the operands
     lie is the caller's: ``a_entry(k, o)`` gives a pointer to A(k, o) (a
     float, broadcast), ``b_row(k)`` one to B's row k, read unaligned (or by
-    ``b_load(pointer to vector v, v)`` where given: a masked load); ``each(k)``,
-    if given, emits more instructions into the loop's body (a prefetch).
-    Returns the sums; the builder is left after the loop (n >= 1)."""
-    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+    ``b_load(pointer to vector v, v)`` where given: a masked load);
+    ``each(k)``, if given, emits more instructions into the loop's body (a
+    prefetch).  Returns the sums; the builder is left after the loop (n >= 1)."""
+    f32, i64 = ir.FloatType(), ir.IntType(64)
     vt = ir.VectorType(f32, vw)
-    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
-                                         "llvm.fma.v%df32" % vw)
+    fma = _ir_fma(builder, vt)
     n_vec = len(inits) // n_rows
-    undef = ir.Constant(vt, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
     entry = builder.block
     loop = builder.append_basic_block("block.loop")
     done = builder.append_basic_block("block.done")
@@ -1294,46 +1348,48 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
     row = b_row(k)
     bv = []
     for v in range(n_vec):
-        ptr = builder.bitcast(builder.gep(row, [ir.Constant(i64, v * vw)]), vt.as_pointer())
-        if b_load is not None:
-            bv.append(b_load(ptr, v))
-            continue
-        ld = builder.load(ptr)
-        ld.align = 4
-        bv.append(ld)
+        ptr = _ir_vec_ptr(builder, row, ir.Constant(i64, v * vw), vt)
+        bv.append(_ir_load(builder, ptr) if b_load is None else b_load(ptr, v))
     new = []
     for o in range(n_rows):
-        a = builder.load(a_entry(k, o))
-        av = builder.shuffle_vector(builder.insert_element(undef, a, ir.Constant(i32, 0)),
-                                    undef, splat)
+        av = _ir_splat(builder, builder.load(a_entry(k, o)), vw)
         for v in range(n_vec):
             new.append(builder.call(fma, [av, bv[v], acc[n_vec * o + v]]))
     _ir_loop_latch(builder, k, acc, new, n, loop, done)
     return new
 
 
-def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_, q=None):
+def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_):
     """``_conv_block``'s sums: over k < len(offs), A[k*8 + o] * B[offs[k] + p]
-    (A packed in blocks of 8, B's rows at the offsets), from zero: for the
-    block's 32 positions p as two vectors of 16 per output channel, or, given
-    ``q``, for positions 8q : 8q + 8 as one vector of 8 (256-bit vectors:
-    the 16 vectors of the whole block would not fit in AVX2's 16 registers)."""
+    (A packed in blocks of 8, B's rows at the offsets), from zero, for the
+    block's 8 output channels o and 32 positions p.  Yields (o, p0, the
+    vector of the sums for p0, p0 + 1, ...): two vectors of 16 per channel,
+    or with 256-bit vectors (``_narrow_block``) one of 8, the block summed
+    as four pieces of 8 x 8 (positions 8q : 8q + 8), each yielded before the
+    next is summed (the 16 vectors of the whole block would not fit in
+    AVX2's 16 registers)."""
     f32, i64 = ir.FloatType(), ir.IntType(64)
     offs_ary = context.make_array(offs_type)(context, builder, offs_)
     n = builder.extract_value(offs_ary.shape, 0)
     A = builder.inttoptr(pa_, f32.as_pointer())
     B = builder.inttoptr(pb_, f32.as_pointer())
-    vw, n_vec, first = (_BLK_P // 2, 2, 0) if q is None else (8, 1, 8 * q)
-    zero = ir.Constant(ir.VectorType(f32, vw), None)
 
     def a_entry(k, o):
         return builder.gep(A, [builder.add(builder.mul(k, ir.Constant(i64, _BLK_O)),
                                            ir.Constant(i64, o))])
-
-    def b_row(k):
-        at = builder.load(builder.gep(offs_ary.data, [k]))
-        return builder.gep(B, [builder.add(at, ir.Constant(i64, first)) if first else at])
-    return _ir_block_sums(builder, n, a_entry, b_row, [zero] * (n_vec * _BLK_O), vw=vw)
+    if _narrow_block():
+        pieces = [(8, 1, 8 * q) for q in range(_BLK_P // 8)]   # (floats a vector, vectors, p0)
+    else:
+        pieces = [(_BLK_P // 2, 2, 0)]
+    for vw, n_vec, p0 in pieces:
+        def b_row(k, p0=p0):
+            at = builder.load(builder.gep(offs_ary.data, [k]))
+            return builder.gep(B, [builder.add(at, ir.Constant(i64, p0)) if p0 else at])
+        zero = ir.Constant(ir.VectorType(f32, vw), None)
+        sums = _ir_block_sums(builder, n, a_entry, b_row, [zero] * (n_vec * _BLK_O), vw=vw)
+        for o in range(_BLK_O):
+            for v in range(n_vec):
+                yield o, p0 + v * vw, sums[n_vec * o + v]
 
 
 def _narrow_block():
@@ -1353,32 +1409,14 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
     256-bit vectors (``_narrow_block``) the block is summed as four blocks
     of 8 x 8, each over the whole loop (each sum still runs over k in order:
     the same bits as the wide block's, as the products are the same)."""
-    vw = _BLK_P // 2
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, ldc_ = args
-        f32, i64 = ir.FloatType(), ir.IntType(64)
-        if _narrow_block():
-            vt = ir.VectorType(f32, 8)
-            C = builder.inttoptr(pc_, f32.as_pointer())
-            for q in range(_BLK_P // 8):
-                new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_, q)
-                for o in range(_BLK_O):
-                    at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)),
-                                     ir.Constant(i64, 8 * q))
-                    st = builder.store(new[o], builder.bitcast(builder.gep(C, [at]),
-                                                               vt.as_pointer()))
-                    st.align = 4
-            return context.get_dummy_value()
-        vt = ir.VectorType(f32, vw)
-        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
-        C = builder.inttoptr(pc_, f32.as_pointer())
-        for o in range(_BLK_O):
-            for v in range(2):
-                at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, v * vw))
-                st = builder.store(new[2 * o + v], builder.bitcast(builder.gep(C, [at]),
-                                                                   vt.as_pointer()))
-                st.align = 4
+        i64 = ir.IntType(64)
+        C = builder.inttoptr(pc_, ir.FloatType().as_pointer())
+        for o, p0, sums in _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_):
+            at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, p0))
+            _ir_store(builder, sums, _ir_vec_ptr(builder, C, at, sums.type))
         return context.get_dummy_value()
     sig = types.void(types.int64, types.int64, offs, types.int64, types.int64)
     return sig, codegen
@@ -1394,31 +1432,15 @@ def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, coffs_, c0_ = args
-        f32, i64 = ir.FloatType(), ir.IntType(64)
-        C = builder.inttoptr(pc_, f32.as_pointer())
+        i64 = ir.IntType(64)
+        C = builder.inttoptr(pc_, ir.FloatType().as_pointer())
         cary = context.make_array(sig.args[4])(context, builder, coffs_)
         rows = [builder.load(builder.gep(cary.data, [builder.add(c0_, ir.Constant(i64, o))]))
                 for o in range(_BLK_O)]
-
-        def add(o, v, vw, col):
-            # C[rows[o] + col : + vw] += v (the order matters: the taps' runs overlap)
-            ptr = builder.bitcast(builder.gep(C, [builder.add(rows[o], ir.Constant(i64, col))]),
-                                  ir.VectorType(f32, vw).as_pointer())
-            old = builder.load(ptr)
-            old.align = 4
-            st = builder.store(builder.fadd(old, v), ptr)
-            st.align = 4
-        if _narrow_block():
-            for q in range(_BLK_P // 8):
-                new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_, q)
-                for o in range(_BLK_O):
-                    add(o, new[o], 8, 8 * q)
-            return context.get_dummy_value()
-        vw = _BLK_P // 2
-        new = _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_)
-        for o in range(_BLK_O):
-            for v in range(2):
-                add(o, new[2 * o + v], vw, v * vw)
+        for o, p0, sums in _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_):
+            # C[rows[o] + p0 :] += sums (in this order: the taps' runs overlap)
+            ptr = _ir_vec_ptr(builder, C, builder.add(rows[o], ir.Constant(i64, p0)), sums.type)
+            _ir_store(builder, builder.fadd(_ir_load(builder, ptr), sums), ptr)
         return context.get_dummy_value()
     sig = types.void(types.int64, types.int64, offs, types.int64, coffs, types.int64)
     return sig, codegen
@@ -1718,16 +1740,13 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
         pg_, ldg_, gs_, pb_, bs_, k0_, k1_, k2_, k3_, n_, ns_, pr_ = args
         f32, i64 = ir.FloatType(), ir.IntType(64)
         vt = ir.VectorType(f32, vw)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
-                                             "llvm.fma.v%df32" % vw)
+        fma = _ir_fma(builder, vt)
         G = builder.inttoptr(pg_, f32.as_pointer())
         B = builder.inttoptr(pb_, f32.as_pointer())
         R = builder.inttoptr(pr_, f32.as_pointer())
 
         def load(base, at):
-            ld = builder.load(builder.bitcast(builder.gep(base, [at]), vt.as_pointer()))
-            ld.align = 4
-            return ld
+            return _ir_load(builder, _ir_vec_ptr(builder, base, at, vt))
         n_o = _WG_O if vw == 16 else _WG_O // 2
         for o0 in range(0, _WG_O, n_o):
             rows = [(o0 + o) * 4 + kk for o in range(n_o) for kk in range(4)]
@@ -1756,17 +1775,9 @@ def _wgrad_block_samples(typingctx, pg, ldg, gs, pb, bs, k0, k1, k2, k3, n, ns, 
                 new = [builder.call(fma, [gv[o], bv[kk], new[o * 4 + kk]])
                        for o in range(n_o) for kk in range(4)]
             _ir_loop_latch(builder, m, acc, new, n_, inner, step)
-            # the next sample (the latch above, but the loop's top is ``outer``)
-            s1 = builder.add(s, ir.Constant(i64, 1))
-            s.add_incoming(s1, step)
-            for a, b in zip(acc_s, new):
-                a.add_incoming(b, step)
-            builder.cbranch(builder.icmp_signed("<", s1, ns_), outer, done)
-            builder.position_at_end(done)
+            _ir_loop_latch(builder, s, acc_s, new, ns_, outer, done)     # (the next sample)
             for r, v in zip(rows, new):
-                st = builder.store(v, builder.bitcast(builder.gep(R, [ir.Constant(i64, r * 16)]),
-                                                      vt.as_pointer()))
-                st.align = 4
+                _ir_store(builder, v, _ir_vec_ptr(builder, R, ir.Constant(i64, r * 16), vt))
         return context.get_dummy_value()
     sig = types.void(*([types.int64] * 12))
     return sig, codegen
@@ -2313,26 +2324,6 @@ def _workers(flags):
 
 
 @intrinsic
-def _cblas_gemm(typingctx, addr, ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc):
-    """Call the row-major CBLAS ?gemm at address ``addr`` (ILP64: 64-bit
-    integers; the pointers a, b, c as integers): c = alpha a b, beta = 0."""
-    def codegen(context, builder, signature, args):
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        f = context.get_value_type(signature.args[6])
-        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, f, i64, i64,
-                                              i64, i64, f, i64, i64])
-        v = list(args)
-        call = [ir.Constant(i32, 101)] + [builder.trunc(x, i32) for x in v[1:3]] + v[3:6] \
-            + [v[6]] + v[7:11] + [ir.Constant(f, 0.0)] + v[11:13]
-        builder.call(builder.inttoptr(v[0], fnty.as_pointer()), call)
-        return context.get_dummy_value()
-    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
-                     types.int64, alpha, types.int64, types.int64, types.int64, types.int64,
-                     types.int64, types.int64)
-    return sig, codegen
-
-
-@intrinsic
 def _call_void(typingctx, addr):
     """Call the C function ``int f(void)`` at address ``addr`` (its result dropped)."""
     def codegen(context, builder, signature, args):
@@ -2641,7 +2632,7 @@ def _linear_block_of(n_vec):
     def block(typingctx, pa, lda, pb, ldb, k, pbias, pc, ldc, cols, pnext):
         def codegen(context, builder, sig, args):
             pa_, lda_, pb_, ldb_, k_, pbias_, pc_, ldc_, cols_, pnext_ = args
-            f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+            f32, i64 = ir.FloatType(), ir.IntType(64)
             n_rows = _LIN_O
             narrow = n_rows != _BLK_O
             vw = 8 if narrow else _BLK_P // 2       # (floats per vector)
@@ -2651,13 +2642,9 @@ def _linear_block_of(n_vec):
             bias = builder.inttoptr(pbias_, f32.as_pointer())
             rows = [builder.gep(A, [builder.mul(lda_, ir.Constant(i64, o))])
                     for o in range(n_rows)]
+            starts = [_ir_splat(builder, builder.load(builder.gep(bias, [ir.Constant(i64, o)])),
+                                vw) for o in range(n_rows)]
             undef = ir.Constant(vt, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(i32, vw), [0] * vw)
-            starts = []
-            for o in range(n_rows):
-                b = builder.load(builder.gep(bias, [ir.Constant(i64, o)]))
-                starts.append(builder.shuffle_vector(
-                    builder.insert_element(undef, b, ir.Constant(i32, 0)), undef, splat))
             C = builder.inttoptr(pc_, f32.as_pointer())
 
             def store(q, vec, lanes, at=0):
@@ -2665,10 +2652,8 @@ def _linear_block_of(n_vec):
                 part = builder.shuffle_vector(vec, undef, _ir_lanes(lanes))
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, q), cols_),
                                      likely=True):
-                    ptr = builder.gep(C, [builder.add(builder.mul(ldc_, ir.Constant(i64, q)),
-                                                      ir.Constant(i64, at))])
-                    st = builder.store(part, builder.bitcast(ptr, part.type.as_pointer()))
-                    st.align = 4
+                    at_q = builder.add(builder.mul(ldc_, ir.Constant(i64, q)), ir.Constant(i64, at))
+                    _ir_store(builder, part, _ir_vec_ptr(builder, C, at_q, part.type))
             if not narrow:
                 sums = _ir_block_sums(builder, k_, lambda kk, o: builder.gep(rows[o], [kk]),
                                       lambda kk: builder.gep(B, [builder.mul(kk, ldb_)]),
@@ -2719,20 +2704,8 @@ _linear_block16 = _linear_block_of(1)     # R x 16, for a last 16 columns
 
 def _ir_lane_mask(builder, cols, first):
     """<16 x i1>: lane l set where first + l < cols (int64 ``cols``)."""
-    i32, i64 = ir.IntType(32), ir.IntType(64)
-    vi = ir.VectorType(i64, 16)
-    undef = ir.Constant(vi, ir.Undefined)
-    n = builder.shuffle_vector(builder.insert_element(undef, cols, ir.Constant(i32, 0)), undef,
-                               ir.Constant(ir.VectorType(i32, 16), [0] * 16))
-    return builder.icmp_signed("<", ir.Constant(vi, [first + lane for lane in range(16)]), n)
-
-
-def _ir_splat_i1(builder, bit):
-    """<16 x i1> with every lane the i1 ``bit``."""
-    i32, mt = ir.IntType(32), ir.VectorType(ir.IntType(1), 16)
-    undef = ir.Constant(mt, ir.Undefined)
-    return builder.shuffle_vector(builder.insert_element(undef, bit, ir.Constant(i32, 0)), undef,
-                                  ir.Constant(ir.VectorType(i32, 16), [0] * 16))
+    lanes = ir.Constant(ir.VectorType(ir.IntType(64), 16), [first + lane for lane in range(16)])
+    return builder.icmp_signed("<", lanes, _ir_splat(builder, cols, 16))
 
 
 def _ir_masked(builder, name, vt):
@@ -2766,10 +2739,6 @@ def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, co
         align = ir.Constant(i32, 4)
         masks = [_ir_lane_mask(builder, cols_, v * vw) for v in range(2)]
         zero = ir.Constant(vt, None)
-
-        def vec_at(base, at):
-            return builder.bitcast(builder.gep(base, [at]), vt.as_pointer())
-
         A = builder.inttoptr(pa_, f32.as_pointer())
         B = builder.inttoptr(pb_, f32.as_pointer())
         last = builder.sub(rows_, ir.Constant(i64, 1))
@@ -2781,8 +2750,8 @@ def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, co
         C = builder.inttoptr(pc_, f32.as_pointer())
 
         def c_at(o, v):
-            return vec_at(C, builder.add(builder.mul(ldc_, ir.Constant(i64, o)),
-                                         ir.Constant(i64, v * vw)))
+            at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, v * vw))
+            return _ir_vec_ptr(builder, C, at, vt)
         # where the sums start, under the mask: C's rows, the bias or zero
         go_on = builder.icmp_signed("<", pbias_, ir.Constant(i64, 0))
         has_bias = builder.icmp_signed(">", pbias_, ir.Constant(i64, 0))
@@ -2795,10 +2764,9 @@ def _product_block(typingctx, pa, sak, sao, pb, ldb, k, pbias, pc, ldc, rows, co
                         from_c = builder.call(load, [c_at(o, v), align, masks[v], zero])
                         blk_c = builder.block
                     with otherwise:
-                        from_b = builder.call(load, [vec_at(bias, ir.Constant(i64, v * vw)), align,
-                                                     builder.and_(masks[v], _ir_splat_i1(builder,
-                                                                                         has_bias)),
-                                                     zero])
+                        at = _ir_vec_ptr(builder, bias, ir.Constant(i64, v * vw), vt)
+                        lanes = builder.and_(masks[v], _ir_splat(builder, has_bias, 16))
+                        from_b = builder.call(load, [at, align, lanes, zero])
                         blk_b = builder.block
                 phi = builder.phi(vt)
                 phi.add_incoming(from_c, blk_c)
@@ -4229,9 +4197,7 @@ def _ir_output_tiles(L):
             V = _IRVec(builder, L)
             if bias_.type != V.f32:     # (the float64 kernels compile a call they never make)
                 bias_ = builder.fptrunc(bias_, V.f32)
-            undef = ir.Constant(ir.VectorType(V.f32, L), ir.Undefined)
-            bv = V.shuffle(builder.insert_element(undef, bias_, ir.Constant(V.i32, 0)), undef,
-                           [0] * L)
+            bv = _ir_splat(builder, bias_, L)
             m = [V.load(src_, V.at(ss_, k)) for k in range(16)]
             y = [builder.fadd(val, bv) for val in _output_sums(m, V.ops)]
             mix = [i // 2 + (L if i % 2 else 0) for i in range(2 * L)]   # (y0 y1 interleaved)
