@@ -328,11 +328,29 @@ _TILE_WIDE_MIN = 512
 # the wide layers' tiles, of _TILE_WIDE_MIN columns: ResNet's 32->64 strided
 # conv, 8 samples of 64 positions per tile, forward 1.68 -> 2.30 as one.)
 _OWN_TILE_POSITIONS = 64
+# ... and as those kernels pack every product, _SMALL_MNK's bound (the
+# products OpenBLAS's AVX-512 kernels run unpacked) does not hold there:
+# products _PACKED_MNK_SCALE times as large pay the packing's fixed cost
+# less often.  Of the workloads' layers only ResNet's strided 3x3 convs'
+# tiles change: the 16 -> 32 one's bands of 128 columns become whole samples
+# of 256, the 32 -> 64 one's wide tiles of 8 samples become one sample each
+# (the other layers' tiles are whole samples or wide either way).  One loaded
+# Zen 3 core, CPU time, ms, forward + weight gradient / input gradient: the
+# 16 -> 32 conv 5.78 / 2.25 -> 5.39 / 2.44 (median of 11 alternating); the
+# 32 -> 64 one 4.24 / 1.86 -> 3.94 / 1.77, its forward 1.99 -> 1.86 (median
+# of 15; unlike the one-sample tiles of the wide rule above, measured 1.68
+# -> 2.30 on that forward).
+_PACKED_MNK_SCALE = 2
 
 
 def _own_tile_positions():
     """The positions of a sample that makes it a small tile of its own."""
     return (1 << 62) if _has_wide_vectors() else _OWN_TILE_POSITIONS
+
+
+def _small_mnk():
+    """The largest product a small tile makes (see ``_SMALL_MNK``)."""
+    return _SMALL_MNK if _has_wide_vectors() else _SMALL_MNK * _PACKED_MNK_SCALE
 
 
 # Multiply-adds per thread below which a convolution stays on one thread.
@@ -370,7 +388,7 @@ class _Tiles:
             nh = self._bands(N, Ho, nh)
             self.cols = (nh - 1) * Wq + Wo
             return
-        want = _SMALL_MNK // max(Og * Kg, 1)
+        want = _small_mnk() // max(Og * Kg, 1)
         small = want >= _TILE_MIN
         if not small:
             want = max(_TILE_WIDE_MIN, _TILE_BYTES // max(Kg * geo.G * itemsize, 1))
@@ -511,7 +529,8 @@ _TILES = {}
 def _tiles(geo, Kg, itemsize, shift=False):
     """``_Tiles(geo, Kg, itemsize, shift)``, made once per geometry."""
     key = (geo.x4, geo.w4, geo.y4, geo.G, geo.sh, geo.sw, geo.Hp, geo.Wp, Kg, itemsize, shift,
-           _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES, _own_tile_positions())
+           _small_mnk(), _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES,
+           _own_tile_positions())
     t = _TILES.get(key)
     if t is None:
         if len(_TILES) >= 256:
