@@ -673,6 +673,27 @@ class _WinoInput:
 _NO_OFFS = np.zeros(0, dtype=np.int64)
 _KEEP_TILES = True
 _KEEP_PHASED = True
+# Kept columns are written out of L2 to memory and read back by the weight
+# gradient: kh*kw / (sh*sw) times the input, each way, where rebuilding them
+# reads the input once.  With OpenBLAS's Zen kernels (no AVX-512) a strided
+# conv's rebuilt tiles measured faster (one loaded Zen 3 core, CPU time, ms,
+# median of 15 alternating, forward + weight gradient, with the larger tiles
+# of _PACKED_MNK_SCALE): ResNet's 16 -> 32 3x3 stride-2 conv 4.85 -> 4.56, its
+# 32 -> 64 one 3.41 -> 3.05 (ResNet-18-width's strided 64 -> 128, 128 ->
+# 256, 256 -> 512 ones, batch 64, median of 5: 90.0 / 71.0 / 74.7 ->
+# 79.9 / 67.0 / 79.5); but ResNet's 1x1 stride-2 shortcuts (columns a
+# quarter of the input) 1.56 -> 1.65 and 0.50 -> 0.59 (median of 7), and the
+# 3-channel stem (stride 1) 3.05 -> 3.16 (11), so those keep theirs.
+_KEEP_STRIDED_TILES_PACKED = False
+
+
+def _keep_tiles(geo):
+    """Whether a tiled forward asked to keep its columns for the weight
+    gradient keeps them (see above)."""
+    if not _KEEP_TILES:
+        return False
+    strided = geo.sh * geo.sw > 1 and geo.w4[2] * geo.w4[3] > 1
+    return _KEEP_STRIDED_TILES_PACKED or not strided or _has_wide_vectors()
 
 
 # ---- the direct kernel (float32, AVX-512): the shifted GEMMs' reads, summed in registers ----
@@ -1529,7 +1550,7 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
                 y, kept = _shift_forward(x, w, geo, bias, *tk, keep=keep and _KEEP_PHASED
                                          and _wgrad_path(geo, x.dtype) == "shift")
             else:
-                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep and _KEEP_TILES)
+                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep and _keep_tiles(geo))
         if g is not None:
             gw = _wgrad(x, g.reshape(geo.y4), geo, tk)
         return y, gw, kept
