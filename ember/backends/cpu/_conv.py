@@ -328,11 +328,29 @@ _TILE_WIDE_MIN = 512
 # the wide layers' tiles, of _TILE_WIDE_MIN columns: ResNet's 32->64 strided
 # conv, 8 samples of 64 positions per tile, forward 1.68 -> 2.30 as one.)
 _OWN_TILE_POSITIONS = 64
+# ... and as those kernels pack every product, _SMALL_MNK's bound (the
+# products OpenBLAS's AVX-512 kernels run unpacked) does not hold there:
+# products _PACKED_MNK_SCALE times as large pay the packing's fixed cost
+# less often.  Of the workloads' layers only ResNet's strided 3x3 convs'
+# tiles change: the 16 -> 32 one's bands of 128 columns become whole samples
+# of 256, the 32 -> 64 one's wide tiles of 8 samples become one sample each
+# (the other layers' tiles are whole samples or wide either way).  One loaded
+# Zen 3 core, CPU time, ms, forward + weight gradient / input gradient: the
+# 16 -> 32 conv 5.78 / 2.25 -> 5.39 / 2.44 (median of 11 alternating); the
+# 32 -> 64 one 4.24 / 1.86 -> 3.94 / 1.77, its forward 1.99 -> 1.86 (median
+# of 15; unlike the one-sample tiles of the wide rule above, measured 1.68
+# -> 2.30 on that forward).
+_PACKED_MNK_SCALE = 2
 
 
 def _own_tile_positions():
     """The positions of a sample that makes it a small tile of its own."""
     return (1 << 62) if _has_wide_vectors() else _OWN_TILE_POSITIONS
+
+
+def _small_mnk():
+    """The largest product a small tile makes (see ``_SMALL_MNK``)."""
+    return _SMALL_MNK if _has_wide_vectors() else _SMALL_MNK * _PACKED_MNK_SCALE
 
 
 # Multiply-adds per thread below which a convolution stays on one thread.
@@ -370,7 +388,7 @@ class _Tiles:
             nh = self._bands(N, Ho, nh)
             self.cols = (nh - 1) * Wq + Wo
             return
-        want = _SMALL_MNK // max(Og * Kg, 1)
+        want = _small_mnk() // max(Og * Kg, 1)
         small = want >= _TILE_MIN
         if not small:
             want = max(_TILE_WIDE_MIN, _TILE_BYTES // max(Kg * geo.G * itemsize, 1))
@@ -511,7 +529,8 @@ _TILES = {}
 def _tiles(geo, Kg, itemsize, shift=False):
     """``_Tiles(geo, Kg, itemsize, shift)``, made once per geometry."""
     key = (geo.x4, geo.w4, geo.y4, geo.G, geo.sh, geo.sw, geo.Hp, geo.Wp, Kg, itemsize, shift,
-           _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES, _own_tile_positions())
+           _small_mnk(), _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES,
+           _own_tile_positions())
     t = _TILES.get(key)
     if t is None:
         if len(_TILES) >= 256:
@@ -654,6 +673,27 @@ class _WinoInput:
 _NO_OFFS = np.zeros(0, dtype=np.int64)
 _KEEP_TILES = True
 _KEEP_PHASED = True
+# Kept columns are written out of L2 to memory and read back by the weight
+# gradient: kh*kw / (sh*sw) times the input, each way, where rebuilding them
+# reads the input once.  With OpenBLAS's Zen kernels (no AVX-512) a strided
+# conv's rebuilt tiles measured faster (one loaded Zen 3 core, CPU time, ms,
+# median of 15 alternating, forward + weight gradient, with the larger tiles
+# of _PACKED_MNK_SCALE): ResNet's 16 -> 32 3x3 stride-2 conv 4.85 -> 4.56, its
+# 32 -> 64 one 3.41 -> 3.05 (ResNet-18-width's strided 64 -> 128, 128 ->
+# 256, 256 -> 512 ones, batch 64, median of 5: 90.0 / 71.0 / 74.7 ->
+# 79.9 / 67.0 / 79.5); but ResNet's 1x1 stride-2 shortcuts (columns a
+# quarter of the input) 1.56 -> 1.65 and 0.50 -> 0.59 (median of 7), and the
+# 3-channel stem (stride 1) 3.05 -> 3.16 (11), so those keep theirs.
+_KEEP_STRIDED_TILES_PACKED = False
+
+
+def _keep_tiles(geo):
+    """Whether a tiled forward asked to keep its columns for the weight
+    gradient keeps them (see above)."""
+    if not _KEEP_TILES:
+        return False
+    strided = geo.sh * geo.sw > 1 and geo.w4[2] * geo.w4[3] > 1
+    return _KEEP_STRIDED_TILES_PACKED or not strided or _has_wide_vectors()
 
 
 # ---- the direct kernel (float32, AVX-512): the shifted GEMMs' reads, summed in registers ----
@@ -1510,7 +1550,7 @@ def conv2d_apply(x, w, geo, g=None, need_y=True, bias=None, keep_cols=False):
                 y, kept = _shift_forward(x, w, geo, bias, *tk, keep=keep and _KEEP_PHASED
                                          and _wgrad_path(geo, x.dtype) == "shift")
             else:
-                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep and _KEEP_TILES)
+                y, kept = _tiled_forward(x, w, geo, bias, *tk, keep=keep and _keep_tiles(geo))
         if g is not None:
             gw = _wgrad(x, g.reshape(geo.y4), geo, tk)
         return y, gw, kept
