@@ -1359,37 +1359,52 @@ def _ir_block_sums(builder, n, a_entry, b_row, inits, b_load=None, each=None,
     return new
 
 
-def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_):
+def _ir_conv_sums(context, builder, offs_type, pa_, pb_, offs_, pieces):
     """``_conv_block``'s sums: over k < len(offs), A[k*8 + o] * B[offs[k] + p]
     (A packed in blocks of 8, B's rows at the offsets), from zero, for the
-    block's 8 output channels o and 32 positions p.  Yields (o, p0, the
-    vector of the sums for p0, p0 + 1, ...): two vectors of 16 per channel,
-    or with 256-bit vectors (``_narrow_block``) one of 8, the block summed
-    as four pieces of 8 x 8 (positions 8q : 8q + 8), each yielded before the
-    next is summed (the 16 vectors of the whole block would not fit in
-    AVX2's 16 registers)."""
+    block's 8 output channels o and 32 positions p, summed in ``pieces``
+    (``_conv_pieces``), each over the whole loop and yielded before the next
+    is summed.  Yields (o, p0, the vector of the sums for p0, p0 + 1, ...)."""
     f32, i64 = ir.FloatType(), ir.IntType(64)
     offs_ary = context.make_array(offs_type)(context, builder, offs_)
     n = builder.extract_value(offs_ary.shape, 0)
     A = builder.inttoptr(pa_, f32.as_pointer())
     B = builder.inttoptr(pb_, f32.as_pointer())
+    for o0, rows, p0, vw, n_vec in pieces:
+        def a_entry(k, o, o0=o0):
+            return builder.gep(A, [builder.add(builder.mul(k, ir.Constant(i64, _BLK_O)),
+                                               ir.Constant(i64, o0 + o))])
 
-    def a_entry(k, o):
-        return builder.gep(A, [builder.add(builder.mul(k, ir.Constant(i64, _BLK_O)),
-                                           ir.Constant(i64, o))])
-    if _narrow_block():
-        pieces = [(8, 1, 8 * q) for q in range(_BLK_P // 8)]   # (floats a vector, vectors, p0)
-    else:
-        pieces = [(_BLK_P // 2, 2, 0)]
-    for vw, n_vec, p0 in pieces:
         def b_row(k, p0=p0):
             at = builder.load(builder.gep(offs_ary.data, [k]))
             return builder.gep(B, [builder.add(at, ir.Constant(i64, p0)) if p0 else at])
         zero = ir.Constant(ir.VectorType(f32, vw), None)
-        sums = _ir_block_sums(builder, n, a_entry, b_row, [zero] * (n_vec * _BLK_O), vw=vw)
-        for o in range(_BLK_O):
+        sums = _ir_block_sums(builder, n, a_entry, b_row, [zero] * (n_vec * rows), vw=vw,
+                              n_rows=rows)
+        for o in range(rows):
             for v in range(n_vec):
-                yield o, p0 + v * vw, sums[n_vec * o + v]
+                yield o0 + o, p0 + v * vw, sums[n_vec * o + v]
+
+
+def _conv_pieces(adding=False):
+    """The pieces ``_ir_conv_sums`` sums a block of 8 channels x 32 positions
+    in: (first channel, channels, first position, floats a vector, vectors a
+    channel).  With 512-bit vectors the whole block at once (16 registers).
+    With 256-bit vectors (``_narrow_block``) the block's 32 vectors of 8
+    would not fit in AVX2's 16 registers, so it goes in four pieces of 8
+    sums: of 4 channels x 16 positions, whose step over k loads 2 vectors
+    of B and broadcasts 4 entries of A for its 8 FMAs where an 8 x 8 piece
+    loads 1 and broadcasts 8 (6 loads instead of 9: LeNet's compact conv
+    forwards took 0.86-0.89 of the 8 x 8 pieces' time on one Zen 3 core;
+    3 x 32 pieces of 12 sums spill and were slower).  ``_conv_block_add``
+    keeps 8 x 8 pieces, position-major: that order sets the order of its
+    adds onto overlapping runs of C.  Each sum runs over k in order in
+    every form, so a block's sums are the same bits whichever pieces."""
+    if not _narrow_block():
+        return ((0, _BLK_O, 0, _BLK_P // 2, 2),)
+    if adding:
+        return tuple((0, _BLK_O, p0, 8, 1) for p0 in range(0, _BLK_P, 8))
+    return tuple((o0, 4, p0, 8, 2) for p0 in (0, 16) for o0 in (0, 4))
 
 
 def _narrow_block():
@@ -1406,15 +1421,15 @@ def _conv_block(typingctx, pa, pb, offs, pc, ldc):
     A[k*8 + o] * B[offs[k] + q] (float32 addresses pa, pb, pc; offs int64,
     at least one entry).  The 8 x 32 sums stay in vector registers over the
     whole loop; B's rows are read unaligned, A's entries broadcast.  With
-    256-bit vectors (``_narrow_block``) the block is summed as four blocks
-    of 8 x 8, each over the whole loop (each sum still runs over k in order:
-    the same bits as the wide block's, as the products are the same)."""
+    256-bit vectors (``_narrow_block``) the block is summed in four pieces
+    (``_conv_pieces``)."""
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, ldc_ = args
         i64 = ir.IntType(64)
         C = builder.inttoptr(pc_, ir.FloatType().as_pointer())
-        for o, p0, sums in _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_):
+        for o, p0, sums in _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_,
+                                         _conv_pieces()):
             at = builder.add(builder.mul(ldc_, ir.Constant(i64, o)), ir.Constant(i64, p0))
             _ir_store(builder, sums, _ir_vec_ptr(builder, C, at, sums.type))
         return context.get_dummy_value()
@@ -1427,8 +1442,8 @@ def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
     """``_conv_block``'s sums added into C instead of stored, each of the 8
     rows at its own place: C[coffs[c0 + o] + q] += the sum for (o, q)
     (coffs int64; the compact input gradient adds each tap's row onto the
-    run of the copies it was read from).  With 256-bit vectors as four
-    blocks of 8 x 8, as ``_conv_block``."""
+    run of the copies it was read from).  With 256-bit vectors in four
+    pieces of 8 x 8 (``_conv_pieces``)."""
 
     def codegen(context, builder, sig, args):
         pa_, pb_, offs_, pc_, coffs_, c0_ = args
@@ -1437,7 +1452,8 @@ def _conv_block_add(typingctx, pa, pb, offs, pc, coffs, c0):
         cary = context.make_array(sig.args[4])(context, builder, coffs_)
         rows = [builder.load(builder.gep(cary.data, [builder.add(c0_, ir.Constant(i64, o))]))
                 for o in range(_BLK_O)]
-        for o, p0, sums in _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_):
+        for o, p0, sums in _ir_conv_sums(context, builder, sig.args[2], pa_, pb_, offs_,
+                                         _conv_pieces(adding=True)):
             # C[rows[o] + p0 :] += sums (in this order: the taps' runs overlap)
             ptr = _ir_vec_ptr(builder, C, builder.add(rows[o], ir.Constant(i64, p0)), sums.type)
             _ir_store(builder, builder.fadd(_ir_load(builder, ptr), sums), ptr)
