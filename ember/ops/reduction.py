@@ -312,7 +312,8 @@ class Mean(Op):
                 # Trailing axes (a global average pool's H, W): each mean's
                 # gradient repeated over its row; NumPy broadcasts onto short
                 # rows 2-3x slower.  (g / n: the divide below, element for element.)
-                return xp.repeat((g / n).reshape(-1), n).reshape(shape)
+                # (the array's own repeat: xp.repeat is a Python-level wrapper around it)
+                return (g / n).reshape(-1).repeat(n).reshape(shape)
             out = xp.empty(shape, g.dtype)   # divide and broadcast in one pass
             return xp.divide(g, n, out=out)
         return _bw.broadcast_to(g / n if n else g * _nan, shape)

@@ -50,7 +50,8 @@ def sum_along(x, axis, y=None):
     if y is None and axis == x.ndim - 1 and x.dtype.itemsize >= 4 and x.dtype.kind == "f" \
             and x.flags.c_contiguous:
         n = x.shape[-1]
-        return (x.reshape(-1, n) @ _ones(n, x.dtype)).reshape(x.shape[:-1] + (1,))
+        rows = x if x.ndim == 2 else x.reshape(-1, n)     # (a 2-D x as it is: no view to make)
+        return (rows @ _ones(n, x.dtype)).reshape(x.shape[:-1] + (1,))
     if x.dtype.kind != "f" or x.dtype.itemsize < 4 or x.ndim > 26:   # (float16: NumPy sums in float32)
         return (x if y is None else x * y).sum(axis=axis, keepdims=True)
     ops = (x,) if y is None else (x, y)

@@ -19,8 +19,9 @@ def log_softmax_rows(x2, with_probs):
     b = backend_of(x2)
     xp = b.xp
     spread = _SAFE_SPREAD.get(x2.dtype)
-    if spread is not None and x2.size and x2.max() - x2.min() < spread:
-        s = x2 - x2.max()
+    hi = x2.max() if spread is not None and x2.size else None
+    if hi is not None and hi - x2.min() < spread:
+        s = x2 - hi
     else:
         s = x2 - x2.max(axis=1, keepdims=True)
     e = xp.exp(s)

@@ -318,10 +318,10 @@ def _unrows(g2, shape):
 
 def _class_targets(t, C, ignore_index):
     """Flat targets -> (safe indices, valid mask or None); raises for out-of-range ones."""
-    # fast path: viewed as unsigned, negatives are huge, so one comparison
+    # fast path: viewed as unsigned, negatives are huge, so one maximum
     # finds any target outside [0, C) (ignored ones included)
     u = t.view(np.uint64) if t.dtype == np.int64 else t
-    if not 0 <= ignore_index < C and not (u >= C).any():
+    if not 0 <= ignore_index < C and (not t.size or u.max() < C):
         return t, None
     ign = t == ignore_index
     if ign.any():
@@ -338,6 +338,14 @@ def _class_targets(t, C, ignore_index):
     return ts, valid
 
 
+def _target_cells(ts, M, C):
+    """The flat positions of the target cells (row i, class ts[i]) of a
+    C-contiguous (M, C) array: one 1-D gather or scatter costs half of the
+    2-D one by (arange(M), ts) at loss sizes."""
+    xp = namespace(ts)
+    return (xp.arange(0, M * C, C) if C else xp.zeros(M, ts.dtype)) + ts
+
+
 class _CrossEntropy(Op):
     """log_softmax + NLL over the class axis (1, or 0 for unbatched input) in one node.
 
@@ -352,6 +360,8 @@ class _CrossEntropy(Op):
     def forward(ctx, x, target, weight, red, ignore_index, ls, probs):
         rec = bool(ctx.needs_input_grad)
         x2 = _rows(x)
+        if not x2.flags.c_contiguous:   # (the target cells are found by flat position)
+            x2 = namespace(x2).ascontiguousarray(x2)
         M, C = x2.shape
         logp, p = kernels(x2).log_softmax_rows(x2, rec)
         if probs:
@@ -363,10 +373,10 @@ class _CrossEntropy(Op):
             denom = M
             info = (B, logp, None)
         else:
-            t = target.reshape(-1)
+            t = target if target.ndim == 1 else target.reshape(-1)
             ts, valid = _class_targets(t, C, ignore_index)
-            ar = namespace(ts).arange(M)
-            picked = logp[ar, ts]
+            cells = _target_cells(ts, M, C)
+            picked = logp.reshape(-1)[cells]
             if weight is not None:
                 rw = weight[ts]
                 if valid is not None:
@@ -375,24 +385,32 @@ class _CrossEntropy(Op):
                 rw = valid.astype(x.dtype)
             else:
                 rw = None
-            rows = -picked * rw if rw is not None else -picked
+            if rw is not None:
+                rows = -picked * rw
+            elif ls > 0 or red == _NONE:
+                rows = -picked
+            else:
+                rows = None     # (only their sum is wanted: see below)
             if ls > 0:
                 sm = -(logp @ weight) if weight is not None else -logp.sum(axis=1)
                 if valid is not None:
                     sm *= valid
                 rows = (1 - ls) * rows + (ls / C) * sm
             denom = rw.sum() if rw is not None else M
-            info = (ts, valid, rw)
+            info = (cells, valid, rw)
         if red == _NONE:
             if x.ndim == 1:
                 out = rows.reshape(())
             else:
                 out = rows.reshape(x.shape[:1] + x.shape[2:])
         else:
-            s = rows.sum()
+            if rows is None:    # (-sum(picked): the same bits as summing -picked)
+                s, dt = -picked.sum(), picked.dtype
+            else:
+                s, dt = rows.sum(), rows.dtype
             if red == _MEAN:
                 s = s / denom if denom else math.nan
-            out = namespace(rows).asarray(s, dtype=rows.dtype)
+            out = namespace(logp).asarray(s, dtype=dt)
         if rec:
             ctx.save_for_backward(x, target, p, *info)
             ctx.weight, ctx.reduction, ctx.ignore_index = weight, red, ignore_index
@@ -430,9 +448,8 @@ class _CrossEntropy(Op):
                     gt = gt * weight
                 gt = _unrows(gt * coef, target.shape)
             return _unrows(gx, shape), gt
-        ts, valid, rw = a1, a2, a3
+        cells, valid, rw = a1, a2, a3
         xp = namespace(p)
-        ar = xp.arange(M)
         # per-row factor of the one-hot part, and of the softmax
         one = coef * rw.reshape(M, 1) if rw is not None else coef
         if ls > 0:
@@ -443,11 +460,11 @@ class _CrossEntropy(Op):
             gx = p * (one + spread * wsum)
             gx -= spread * weight if weight is not None else spread
         else:
-            gx = p * one
+            gx = p * one    # (C-contiguous, as p: its flat view is gx itself)
         if one.ndim == 0:
-            gx[ar, ts] -= one
+            gx.reshape(-1)[cells] -= one
         else:
-            gx[ar, ts] -= xp.broadcast_to(one, (M, 1))[:, 0]
+            gx.reshape(-1)[cells] -= xp.broadcast_to(one, (M, 1))[:, 0]
         return _unrows(gx, shape), None
 
 
