@@ -684,7 +684,6 @@ _KEEP_PHASED = True
 # 79.9 / 67.0 / 79.5); but ResNet's 1x1 stride-2 shortcuts (columns a
 # quarter of the input) 1.56 -> 1.65 and 0.50 -> 0.59 (median of 7), and the
 # 3-channel stem (stride 1) 3.05 -> 3.16 (11), so those keep theirs.
-_KEEP_STRIDED_TILES_PACKED = False
 
 
 def _keep_tiles(geo):
@@ -693,7 +692,7 @@ def _keep_tiles(geo):
     if not _KEEP_TILES:
         return False
     strided = geo.sh * geo.sw > 1 and geo.w4[2] * geo.w4[3] > 1
-    return _KEEP_STRIDED_TILES_PACKED or not strided or _has_wide_vectors()
+    return not strided or _has_wide_vectors()
 
 
 # ---- the direct kernel (float32, AVX-512): the shifted GEMMs' reads, summed in registers ----
