@@ -529,8 +529,7 @@ _TILES = {}
 def _tiles(geo, Kg, itemsize, shift=False):
     """``_Tiles(geo, Kg, itemsize, shift)``, made once per geometry."""
     key = (geo.x4, geo.w4, geo.y4, geo.G, geo.sh, geo.sw, geo.Hp, geo.Wp, Kg, itemsize, shift,
-           _small_mnk(), _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES,
-           _own_tile_positions())
+           _SMALL_MNK, _TILE_MIN, _TILE_WIDE_MIN, _TILE_BYTES, _FEW_TILES, _own_tile_positions())
     t = _TILES.get(key)
     if t is None:
         if len(_TILES) >= 256:
